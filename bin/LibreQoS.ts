@@ -1,0 +1,60 @@
+#!/usr/bin/env -S node --import tsx
+/**
+ * `LibreQoS`: validate inputs, plan and apply the shaping queues (see README "Commands").
+ */
+import { Command } from 'commander';
+import { runLibreQoS } from '../lib/run/libreqos.ts';
+import { kernelHooks } from '../lib/run/kernelHooks.ts';
+import { createLogger } from '../lib/util/log.ts';
+
+const program = new Command()
+  .name('LibreQoS')
+  .description('Validate ShapedDevices.csv and network.json, plan the queue tree and apply it')
+  .option('--config <path>', 'configuration file (default: $LQOS_CONFIG or /etc/lqos.conf)')
+  .option('-d, --debug', 'log every planned and executed command')
+  .option('-v, --verbose', 'log more detail (every warning)')
+  .option('--validate', 'only validate the input files; exit 1 if they are invalid')
+  .option('--updateonly', 'apply only when the compiled result differs from what is applied')
+  .option('--clearrules', 'remove all shaping (queues, IP mappings, eBPF programs) from the interfaces')
+  .option('--planner-reset', 'forget stored class ids and queue assignments before planning')
+  .option('--dry-run', 'plan and write files only; touch nothing in the kernel')
+  // Python-style negations accepted for runbook compatibility.
+  .option('--no-validate', 'ignored (compatibility)')
+  .option('--no-updateonly', 'ignored (compatibility)')
+  .option('--no-clearrules', 'ignored (compatibility)')
+  .option('--no-planner-reset', 'ignored (compatibility)')
+  .showHelpAfterError()
+  .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2));
+
+program.parse(process.argv);
+const o = program.opts<{
+  config?: string;
+  debug?: boolean;
+  verbose?: boolean;
+  validate?: boolean;
+  updateonly?: boolean;
+  clearrules?: boolean;
+  plannerReset?: boolean;
+  dryRun?: boolean;
+}>();
+
+const log = createLogger('LibreQoS', o.debug ? 'debug' : 'info');
+try {
+  const code = await runLibreQoS(
+    {
+      config: o.config,
+      validate: o.validate,
+      updateonly: o.updateonly,
+      clearrules: o.clearrules,
+      plannerReset: o.plannerReset,
+      dryRun: o.dryRun,
+      verbose: o.verbose || o.debug,
+    },
+    log,
+    kernelHooks(),
+  );
+  process.exitCode = code;
+} catch (e) {
+  log.fatal({ err: e }, `unexpected failure: ${(e as Error).message}`);
+  process.exitCode = 70;
+}

@@ -1,0 +1,197 @@
+/**
+ * Byte layouts shared with dataplane/bpf/lqos_abi.h (see dataplane/README.md). Pure functions: no
+ * kernel access here, so this module is unit-testable anywhere.
+ */
+import ipaddr from 'ipaddr.js';
+
+export const LPM_KEY_SIZE = 20;      // u32 prefixlen + 16-byte address
+export const CLASS_INFO_SIZE = 24;   // u32 cpu, u32 tc_handle, u64 circuit_hash, u64 device_hash
+export const ADDR_SIZE = 16;
+export const HOT_ENTRY_SIZE = 32;    // class info + u32 epoch + u32 flags
+export const HOST_COUNTER_SIZE = 64; // see lqos_host_counter
+export const CFG_SIZE = 24;          // lqos_cfg
+export const META_MAGIC = 0x4c514f53;
+
+export const MODE_OFF = 0;
+export const MODE_BRIDGE = 1;
+export const MODE_STICK = 2;
+
+export class AbiError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'AbiError';
+  }
+}
+
+const V4_RE = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
+
+/** Write the 16-byte address encoding of `ip` into `out` at `off`. Returns true for IPv4. */
+export function writeAddr(ip: string, out: Buffer, off: number): boolean {
+  const m = V4_RE.exec(ip);
+  if (m) {
+    out.fill(0, off, off + 10);
+    out[off + 10] = 0xff;
+    out[off + 11] = 0xff;
+    for (let i = 0; i < 4; i++) {
+      const o = Number(m[i + 1]);
+      if (o > 255) throw new AbiError(`invalid IPv4 address "${ip}"`);
+      out[off + 12 + i] = o;
+    }
+    return true;
+  }
+  let parsed: ipaddr.IPv6;
+  try {
+    parsed = ipaddr.IPv6.parse(ip);
+  } catch {
+    throw new AbiError(`invalid IP address "${ip}"`);
+  }
+  const bytes = parsed.toByteArray();
+  for (let i = 0; i < 16; i++) out[off + i] = bytes[i]!;
+  return false;
+}
+
+export function encodeAddr(ip: string): Buffer {
+  const b = Buffer.alloc(ADDR_SIZE);
+  writeAddr(ip, b, 0);
+  return b;
+}
+
+function isV4Mapped(b: Buffer, off: number): boolean {
+  for (let i = 0; i < 10; i++) if (b[off + i] !== 0) return false;
+  return b[off + 10] === 0xff && b[off + 11] === 0xff;
+}
+
+/** Decode a 16-byte address (IPv4-mapped → dotted quad, else RFC 5952 IPv6). */
+export function decodeAddr(b: Buffer, off = 0): string {
+  if (isV4Mapped(b, off)) return `${b[off + 12]}.${b[off + 13]}.${b[off + 14]}.${b[off + 15]}`;
+  return ipaddr.fromByteArray(Array.from(b.subarray(off, off + 16))).toString();
+}
+
+function maskFrom(out: Buffer, addrOff: number, bits: number): void {
+  for (let i = 0; i < 16; i++) {
+    const keep = bits - i * 8;
+    if (keep >= 8) continue;
+    out[addrOff + i]! &= keep <= 0 ? 0 : (0xff << (8 - keep)) & 0xff;
+  }
+}
+
+/**
+ * Write the LPM key of `prefix` ("a.b.c.d[/n]" or "v6[/n]"; no length = host route) at `off`.
+ * Host bits are cleared so one prefix always has exactly one key.
+ */
+export function writeLpmKey(prefix: string, out: Buffer, off: number): void {
+  const slash = prefix.indexOf('/');
+  const ip = slash < 0 ? prefix : prefix.slice(0, slash);
+  const v4 = writeAddr(ip, out, off + 4);
+  let len: number;
+  if (slash < 0) len = 128;
+  else {
+    const s = prefix.slice(slash + 1);
+    if (!/^\d{1,3}$/.test(s)) throw new AbiError(`invalid prefix length in "${prefix}"`);
+    len = Number(s);
+    if (len > (v4 ? 32 : 128)) throw new AbiError(`prefix length out of range in "${prefix}"`);
+    if (v4) len += 96;
+  }
+  out.writeUInt32LE(len, off);
+  maskFrom(out, off + 4, len);
+}
+
+export function encodeLpmKey(prefix: string): Buffer {
+  const b = Buffer.alloc(LPM_KEY_SIZE);
+  writeLpmKey(prefix, b, 0);
+  return b;
+}
+
+/** Canonical prefix text of the LPM key at `off` (IPv4 lengths are reported without the +96). */
+export function decodeLpmKey(b: Buffer, off = 0): string {
+  const len = b.readUInt32LE(off);
+  const addrOff = off + 4;
+  if (isV4Mapped(b, addrOff) && len >= 96) return `${decodeAddr(b, addrOff)}/${len - 96}`;
+  return `${decodeAddr(b, addrOff)}/${len}`;
+}
+
+export interface ClassInfo {
+  cpu: number;
+  /** (major << 16) | minor */
+  tcHandle: number;
+  circuitHash: bigint;
+  deviceHash: bigint;
+}
+
+export function tcHandle(major: number, minor: number): number {
+  if (!Number.isInteger(major) || major < 1 || major > 0xffff) throw new AbiError(`class major ${major} out of range 1..0xffff`);
+  if (!Number.isInteger(minor) || minor < 0 || minor > 0xffff) throw new AbiError(`class minor ${minor} out of range 0..0xffff`);
+  return ((major << 16) | minor) >>> 0;
+}
+
+export function writeClassInfo(v: ClassInfo, out: Buffer, off: number): void {
+  out.writeUInt32LE(v.cpu >>> 0, off);
+  out.writeUInt32LE(v.tcHandle >>> 0, off + 4);
+  out.writeBigUInt64LE(BigInt.asUintN(64, v.circuitHash), off + 8);
+  out.writeBigUInt64LE(BigInt.asUintN(64, v.deviceHash), off + 16);
+}
+
+export function readClassInfo(b: Buffer, off = 0): ClassInfo {
+  return {
+    cpu: b.readUInt32LE(off),
+    tcHandle: b.readUInt32LE(off + 4),
+    circuitHash: b.readBigUInt64LE(off + 8),
+    deviceHash: b.readBigUInt64LE(off + 16),
+  };
+}
+
+export interface HostCounters {
+  downloadBytes: bigint;
+  uploadBytes: bigint;
+  downloadPackets: bigint;
+  uploadPackets: bigint;
+  /** Max over CPUs, ns since boot (CLOCK_BOOTTIME). */
+  lastSeenNs: bigint;
+  /** From the CPU slot that saw the most recent packet; 0 = unshaped/unknown. */
+  tcHandle: number;
+  circuitHash: bigint;
+  deviceHash: bigint;
+}
+
+/** Sum the per-CPU host_counter slots of one element (`stride` = round_up(64, 8) = 64). */
+export function sumHostCounters(b: Buffer, off: number, ncpu: number, stride = HOST_COUNTER_SIZE): HostCounters {
+  const r: HostCounters = {
+    downloadBytes: 0n, uploadBytes: 0n, downloadPackets: 0n, uploadPackets: 0n,
+    lastSeenNs: 0n, tcHandle: 0, circuitHash: 0n, deviceHash: 0n,
+  };
+  for (let c = 0; c < ncpu; c++) {
+    const o = off + c * stride;
+    r.downloadBytes += b.readBigUInt64LE(o);
+    r.uploadBytes += b.readBigUInt64LE(o + 8);
+    r.downloadPackets += b.readBigUInt64LE(o + 16);
+    r.uploadPackets += b.readBigUInt64LE(o + 24);
+    const seen = b.readBigUInt64LE(o + 32);
+    if (seen > r.lastSeenNs) {
+      r.lastSeenNs = seen;
+      r.tcHandle = b.readUInt32LE(o + 40);
+      r.circuitHash = b.readBigUInt64LE(o + 48);
+      r.deviceHash = b.readBigUInt64LE(o + 56);
+    }
+  }
+  return r;
+}
+
+export interface CfgValues {
+  mode: number;
+  internetIfindex: number;
+  ispIfindex: number;
+  stickOffset: number;
+  internetVlan: number;
+  ispVlan: number;
+}
+
+export function encodeCfg(c: CfgValues): Buffer {
+  const b = Buffer.alloc(CFG_SIZE);
+  b.writeUInt32LE(c.mode, 0);
+  b.writeUInt32LE(c.internetIfindex, 4);
+  b.writeUInt32LE(c.ispIfindex, 8);
+  b.writeUInt32LE(c.stickOffset, 12);
+  b.writeUInt32LE(c.internetVlan & 0xfff, 16);
+  b.writeUInt32LE(c.ispVlan & 0xfff, 20);
+  return b;
+}

@@ -1,0 +1,108 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * lqos-ts dataplane ABI: every structure shared between the eBPF programs and the
+ * TypeScript control plane (dataplane/abi.ts mirrors these layouts byte for byte).
+ * All multi-byte integers are host-endian (little-endian on x86-64) unless stated;
+ * addresses are 16 bytes in network byte order (see LQOS_ADDR below).
+ * Keep dataplane/README.md in sync when anything here changes.
+ */
+#ifndef LQOS_ABI_H
+#define LQOS_ABI_H
+
+#include <linux/types.h>
+
+/* Capacities (max_entries). */
+#define LQOS_MAX_MAPPINGS   131072 /* ip_to_class LPM entries */
+#define LQOS_HOT_CACHE_SIZE 32768  /* hot_cache LRU entries */
+#define LQOS_MAX_HOSTS      131072 /* host_counters LRU per-CPU entries */
+#define LQOS_MAX_CPUS       1024   /* cpu_map / cpus_available / txq_config slots */
+#define LQOS_CPUMAP_QSIZE   2048
+
+/* XDP -> tc metadata marker ("LQOS" read as a little-endian u32 is 0x534f514c). */
+#define LQOS_META_MAGIC 0x4c514f53u
+
+/*
+ * Address encoding (LQOS_ADDR): IPv6 = the 16 address bytes as on the wire.
+ * IPv4 = standard IPv4-mapped IPv6 (RFC 4291 2.5.5.2): 10 zero bytes, 0xff 0xff,
+ * then the 4 IPv4 octets. An IPv4 /n prefix is stored with prefixlen n + 96.
+ */
+struct lqos_addr {
+	__u8 bytes[16];
+};
+
+/* ip_to_class key (LPM trie): 20 bytes. */
+struct lqos_lpm_key {
+	__u32 prefixlen;          /* 0..128, host-endian */
+	struct lqos_addr addr;    /* host bits beyond prefixlen are zero (userspace masks) */
+};
+
+/* ip_to_class value: 24 bytes. */
+struct lqos_class_info {
+	__u32 cpu;                /* logical queue index, 0-based (= HTB major - 1, download side) */
+	__u32 tc_handle;          /* (major << 16) | minor of the download class; 0 = unshaped */
+	__u64 circuit_hash;
+	__u64 device_hash;
+};
+
+/* hot_cache value: 32 bytes. Entries whose epoch differs from mapping_epoch[0] are misses. */
+#define LQOS_HOT_KNOWN 1u
+struct lqos_hot_entry {
+	struct lqos_class_info info; /* valid when flags & LQOS_HOT_KNOWN */
+	__u32 epoch;
+	__u32 flags;                 /* bit 0: positive entry; 0 = cached "no mapping" */
+};
+
+/* host_counters value (per CPU): 64 bytes. Index 0 = download, 1 = upload. */
+struct lqos_host_counter {
+	__u64 bytes[2];
+	__u64 packets[2];
+	__u64 last_seen;          /* bpf_ktime_get_boot_ns() of the last packet */
+	__u32 tc_handle;          /* class used for the last packet (incl. stick offset), 0 = unshaped */
+	__u32 reserved;
+	__u64 circuit_hash;
+	__u64 device_hash;
+};
+
+/* classify_ctl value: 4 bytes (key 0 only). */
+struct lqos_classify_ctl {
+	__u32 bypass;             /* non-zero: XDP passes everything, tc leaves packets untouched */
+};
+
+/* dp_stats value (per CPU, key 0): 64 bytes of u64 event counters, index = enum below. */
+enum lqos_stat {
+	LQOS_STAT_XDP_SEEN = 0,      /* IP packets inspected by XDP in a known direction */
+	LQOS_STAT_XDP_REDIRECT = 1,  /* shaped packets sent to their CPU through the cpumap */
+	LQOS_STAT_XDP_UNSHAPED = 2,  /* no mapping (or tc_handle 0): passed on the RSS CPU */
+	LQOS_STAT_TC_SEEN = 3,       /* packets seen by the egress classifier (not bypassed) */
+	LQOS_STAT_TC_META = 4,       /* classified from XDP metadata */
+	LQOS_STAT_TC_LOOKUP = 5,     /* classified by the classifier's own lookup */
+	LQOS_STAT_TC_UNCLASSIFIED = 6, /* left in the queue's default class */
+	LQOS_STAT_META_FAIL = 7,     /* XDP could not add metadata (driver without support) */
+	LQOS_STAT_MAX = 8,
+};
+struct lqos_stats {
+	__u64 counter[LQOS_STAT_MAX];
+};
+
+/* XDP metadata placed right before the packet (bpf_xdp_adjust_meta): 8 bytes. */
+struct lqos_meta {
+	__u32 magic;              /* LQOS_META_MAGIC */
+	__u32 tc_handle;          /* final class (stick offset already applied) */
+};
+
+/* Modes of struct lqos_cfg. */
+#define LQOS_MODE_OFF    0    /* programs pass everything untouched */
+#define LQOS_MODE_BRIDGE 1    /* two interfaces: direction from the ifindex */
+#define LQOS_MODE_STICK  2    /* one interface: direction from the outer VLAN id */
+
+/* Program configuration, global variable `lqos_cfg` in section .data.cfg: 24 bytes. */
+struct lqos_cfg {
+	__u32 mode;
+	__u32 internet_ifindex;   /* Internet-facing interface (egress = upload) */
+	__u32 isp_ifindex;        /* customer-facing interface (egress = download); = internet on a stick */
+	__u32 stick_offset;       /* added to the major (and cpu) of upload classes */
+	__u32 internet_vlan;      /* stick: VLAN id (12 bits) of the Internet side */
+	__u32 isp_vlan;           /* stick: VLAN id (12 bits) of the customer side */
+};
+
+#endif

@@ -1,0 +1,134 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * Header walker shared by the XDP and tc programs. Works on a [data, data_end)
+ * window so both contexts can use it; only reads, never writes the packet.
+ */
+#ifndef LQOS_PARSE_H
+#define LQOS_PARSE_H
+
+#include <linux/if_ether.h>
+#include <linux/ip.h>
+#include <linux/ipv6.h>
+#include <bpf/bpf_endian.h>
+#include "lqos_abi.h"
+
+#ifndef ETH_P_8021AD
+#define ETH_P_8021AD 0x88A8
+#endif
+#ifndef ETH_P_PPP_SES
+#define ETH_P_PPP_SES 0x8864
+#endif
+#define LQOS_PPP_IPV4 0x0021
+#define LQOS_PPP_IPV6 0x0057
+#define LQOS_MAX_VLAN_TAGS 3
+
+enum lqos_parse_rc {
+	LQOS_PARSE_OK = 0,
+	LQOS_PARSE_NOT_IP = 1,    /* ARP, STP, LLDP, unknown encapsulation: leave alone */
+	LQOS_PARSE_SHORT = 2,     /* ran past data_end (tc: pull and retry) */
+};
+
+struct lqos_parsed {
+	struct lqos_addr src;
+	struct lqos_addr dst;
+	__u16 outer_vlan;         /* 12-bit VLAN id of the outermost tag, 0 = untagged */
+	__u16 l3_proto;           /* ETH_P_IP or ETH_P_IPV6 */
+};
+
+struct lqos_vlan_hdr {
+	__be16 tci;
+	__be16 proto;
+};
+
+struct lqos_pppoe_hdr {
+	__u8 ver_type;
+	__u8 code;
+	__be16 session;
+	__be16 length;
+	__be16 ppp_proto;
+};
+
+static __always_inline void lqos_addr_from_v4(struct lqos_addr *a, __be32 v4)
+{
+	__u32 *w = (__u32 *)a->bytes;
+
+	w[0] = 0;
+	w[1] = 0;
+	w[2] = bpf_htonl(0x0000ffff);
+	w[3] = v4;
+}
+
+/*
+ * hw_vlan: VLAN id the stack already removed from the frame (tc: skb->vlan_tci),
+ * 0 if none. It is the outermost tag when present.
+ */
+static __always_inline int lqos_parse(void *data, void *data_end, __u16 hw_vlan,
+				      struct lqos_parsed *p)
+{
+	struct ethhdr *eth = data;
+	void *cur;
+	__u16 proto;
+	int i;
+
+	p->outer_vlan = hw_vlan & 0x0fff;
+	if ((void *)(eth + 1) > data_end)
+		return LQOS_PARSE_SHORT;
+	proto = bpf_ntohs(eth->h_proto);
+	cur = eth + 1;
+
+#pragma unroll
+	for (i = 0; i < LQOS_MAX_VLAN_TAGS; i++) {
+		if (proto != ETH_P_8021Q && proto != ETH_P_8021AD)
+			break;
+		struct lqos_vlan_hdr *vh = cur;
+
+		if ((void *)(vh + 1) > data_end)
+			return LQOS_PARSE_SHORT;
+		if (p->outer_vlan == 0)
+			p->outer_vlan = bpf_ntohs(vh->tci) & 0x0fff;
+		proto = bpf_ntohs(vh->proto);
+		cur = vh + 1;
+	}
+
+	if (proto == ETH_P_PPP_SES) {
+		struct lqos_pppoe_hdr *ph = cur;
+
+		if ((void *)(ph + 1) > data_end)
+			return LQOS_PARSE_SHORT;
+		if (ph->ppp_proto == bpf_htons(LQOS_PPP_IPV4))
+			proto = ETH_P_IP;
+		else if (ph->ppp_proto == bpf_htons(LQOS_PPP_IPV6))
+			proto = ETH_P_IPV6;
+		else
+			return LQOS_PARSE_NOT_IP;
+		cur = ph + 1;
+	}
+
+	if (proto == ETH_P_IP) {
+		struct iphdr *ip4 = cur;
+
+		if ((void *)(ip4 + 1) > data_end)
+			return LQOS_PARSE_SHORT;
+		if (ip4->version != 4)
+			return LQOS_PARSE_NOT_IP;
+		lqos_addr_from_v4(&p->src, ip4->saddr);
+		lqos_addr_from_v4(&p->dst, ip4->daddr);
+		p->l3_proto = ETH_P_IP;
+		return LQOS_PARSE_OK;
+	}
+	if (proto == ETH_P_IPV6) {
+		struct ipv6hdr *ip6 = cur;
+
+		if ((void *)(ip6 + 1) > data_end)
+			return LQOS_PARSE_SHORT;
+		if (ip6->version != 6)
+			return LQOS_PARSE_NOT_IP;
+		__builtin_memcpy(p->src.bytes, &ip6->saddr, 16);
+		__builtin_memcpy(p->dst.bytes, &ip6->daddr, 16);
+		p->l3_proto = ETH_P_IPV6;
+		return LQOS_PARSE_OK;
+	}
+	return LQOS_PARSE_NOT_IP;
+}
+
+#endif

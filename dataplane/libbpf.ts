@@ -1,0 +1,537 @@
+/**
+ * Thin koffi bindings to the system libbpf (libbpf.so.1, API >= 1.0) and the few libc calls the
+ * loader needs (setns, if_nametoindex, close). Every failure becomes a `DataplaneError` carrying the
+ * errno name, the operation and an operator hint.
+ *
+ * Struct-taking calls (bpf_tc_hook / bpf_tc_opts, bpf_map_info) are passed as hand-laid-out Buffers;
+ * their layouts (libbpf 1.x, x86-64/aarch64 LP64) are documented next to the encoder.
+ * All calls are synchronous: they are short syscalls, and `withNetns` relies on no other JS running
+ * while the thread is switched into another network namespace.
+ */
+import koffi from 'koffi';
+import { constants as osConstants } from 'node:os';
+import { openSync, closeSync } from 'node:fs';
+
+// ---------------------------------------------------------------------------------------------
+// Errors
+
+const ERRNO_NAMES: Map<number, string> = new Map(
+  Object.entries(osConstants.errno).map(([name, num]) => [num as number, name]),
+);
+
+export function errnoName(errno: number): string {
+  return ERRNO_NAMES.get(Math.abs(errno)) ?? `E#${Math.abs(errno)}`;
+}
+
+const HINTS: Record<string, string> = {
+  EPERM: 'run as root (CAP_BPF + CAP_NET_ADMIN); check that the kernel allows bpf() (kernel.unprivileged_bpf_disabled does not matter for root) and that memlock is not limited',
+  EACCES: 'the verifier rejected the program or access was denied; rebuild with `bash dataplane/build.sh --force` and inspect the verifier log',
+  ENOENT: 'object not found: is bpffs mounted at /sys/fs/bpf and has attachDataplane()/createPinnedMaps() run (pinned maps missing)?',
+  ENODEV: 'interface does not exist (check `ip link`, or the network namespace)',
+  EINVAL: 'the kernel rejected the arguments: pinned map ABI mismatch, unsupported map/program type, or bad key/value size; rebuild and re-attach',
+  EEXIST: 'something is already attached or present; detach first (`ip link set dev IF xdp off`, `tc qdisc del dev IF clsact`)',
+  EBUSY: 'another XDP program or mode is already attached; detach it (`ip link set dev IF xdp off`) or use the same mode',
+  EOPNOTSUPP: 'the driver or kernel does not support this feature/mode; try xdpMode "generic"',
+  ENOTSUPP: 'the driver or kernel does not support this feature/mode; try xdpMode "generic"',
+  E2BIG: 'map full (max_entries reached) or value too large',
+  ENOSPC: 'no space: map full, or veth peer has more TX queues than this end has RX queues',
+  ENOMEM: 'out of memory (or locked-memory limit); raise `ulimit -l` or free memory',
+  ENXIO: 'interface has no driver support for this operation',
+  ERANGE: 'buffer too small / value out of range',
+  ESRCH: 'no such program or map id (already removed?)',
+  EBADF: 'stale file descriptor: re-open the pinned maps',
+};
+
+export class DataplaneError extends Error {
+  readonly errno: number;
+  readonly code: string;
+  readonly op: string;
+  readonly hint: string;
+  constructor(op: string, errno: number, detail?: string, hint?: string) {
+    const code = errnoName(errno);
+    const h = hint ?? HINTS[code] ?? 'see `dmesg` and `bpftool prog/map/net` output';
+    super(`${op} failed: ${code} (${libbpfStrerror(-Math.abs(errno))})${detail ? ` - ${detail}` : ''}. Hint: ${h}`);
+    this.name = 'DataplaneError';
+    this.errno = Math.abs(errno);
+    this.code = code;
+    this.op = op;
+    this.hint = h;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Library loading
+
+let lib: ReturnType<typeof bind> | undefined;
+
+function bind() {
+  let so: koffi.IKoffiLib;
+  try {
+    so = koffi.load('libbpf.so.1');
+  } catch (e) {
+    throw new DataplaneError('load libbpf.so.1', osConstants.errno.ENOENT, String(e),
+      'install the libbpf runtime (Debian/Ubuntu: apt-get install libbpf1)');
+  }
+  const libc = koffi.load('libc.so.6');
+  koffi.opaque('bpf_object');
+  koffi.opaque('bpf_program');
+  koffi.opaque('bpf_map');
+  return {
+    strerror: so.func('int libbpf_strerror(int err, void *buf, size_t size)'),
+    numPossibleCpus: so.func('int libbpf_num_possible_cpus(void)'),
+    objectOpenFile: so.func('bpf_object *bpf_object__open_file(const char *path, const void *opts)'),
+    objectLoad: so.func('int bpf_object__load(bpf_object *obj)'),
+    objectClose: so.func('void bpf_object__close(bpf_object *obj)'),
+    findProgram: so.func('bpf_program *bpf_object__find_program_by_name(const bpf_object *obj, const char *name)'),
+    findMap: so.func('bpf_map *bpf_object__find_map_by_name(const bpf_object *obj, const char *name)'),
+    nextMap: so.func('bpf_map *bpf_object__next_map(const bpf_object *obj, const bpf_map *map)'),
+    nextProgram: so.func('bpf_program *bpf_object__next_program(const bpf_object *obj, bpf_program *prog)'),
+    programFd: so.func('int bpf_program__fd(const bpf_program *prog)'),
+    programName: so.func('const char *bpf_program__name(const bpf_program *prog)'),
+    programSetAutoload: so.func('int bpf_program__set_autoload(bpf_program *prog, bool autoload)'),
+    programSetLogBuf: so.func('int bpf_program__set_log_buf(bpf_program *prog, void *log_buf, size_t log_size)'),
+    programSetLogLevel: so.func('int bpf_program__set_log_level(bpf_program *prog, uint32_t log_level)'),
+    mapName: so.func('const char *bpf_map__name(const bpf_map *map)'),
+    mapFd: so.func('int bpf_map__fd(const bpf_map *map)'),
+    mapType: so.func('int bpf_map__type(const bpf_map *map)'),
+    mapKeySize: so.func('uint32_t bpf_map__key_size(const bpf_map *map)'),
+    mapValueSize: so.func('uint32_t bpf_map__value_size(const bpf_map *map)'),
+    mapMaxEntries: so.func('uint32_t bpf_map__max_entries(const bpf_map *map)'),
+    mapFlags: so.func('uint32_t bpf_map__map_flags(const bpf_map *map)'),
+    mapSetPinPath: so.func('int bpf_map__set_pin_path(bpf_map *map, const char *path)'),
+    mapPin: so.func('int bpf_map__pin(bpf_map *map, const char *path)'),
+    mapUnpin: so.func('int bpf_map__unpin(bpf_map *map, const char *path)'),
+    mapReuseFd: so.func('int bpf_map__reuse_fd(bpf_map *map, int fd)'),
+    mapSetMaxEntries: so.func('int bpf_map__set_max_entries(bpf_map *map, uint32_t max_entries)'),
+    mapSetInitialValue: so.func('int bpf_map__set_initial_value(bpf_map *map, const void *data, size_t size)'),
+    objGet: so.func('int bpf_obj_get(const char *pathname)'),
+    objGetInfoByFd: so.func('int bpf_obj_get_info_by_fd(int fd, void *info, void *info_len)'),
+    mapUpdateElem: so.func('int bpf_map_update_elem(int fd, const void *key, const void *value, uint64_t flags)'),
+    mapLookupElem: so.func('int bpf_map_lookup_elem(int fd, const void *key, void *value)'),
+    mapDeleteElem: so.func('int bpf_map_delete_elem(int fd, const void *key)'),
+    mapGetNextKey: so.func('int bpf_map_get_next_key(int fd, const void *key, void *next_key)'),
+    mapUpdateBatch: so.func('int bpf_map_update_batch(int fd, const void *keys, const void *values, void *count, const void *opts)'),
+    mapDeleteBatch: so.func('int bpf_map_delete_batch(int fd, const void *keys, void *count, const void *opts)'),
+    mapLookupBatch: so.func('int bpf_map_lookup_batch(int fd, void *in_batch, void *out_batch, void *keys, void *values, void *count, const void *opts)'),
+    xdpAttach: so.func('int bpf_xdp_attach(int ifindex, int prog_fd, uint32_t flags, const void *opts)'),
+    xdpDetach: so.func('int bpf_xdp_detach(int ifindex, uint32_t flags, const void *opts)'),
+    xdpQueryId: so.func('int bpf_xdp_query_id(int ifindex, int flags, void *prog_id)'),
+    tcHookCreate: so.func('int bpf_tc_hook_create(void *hook)'),
+    tcHookDestroy: so.func('int bpf_tc_hook_destroy(void *hook)'),
+    tcAttach: so.func('int bpf_tc_attach(const void *hook, void *opts)'),
+    tcDetach: so.func('int bpf_tc_detach(const void *hook, const void *opts)'),
+    tcQuery: so.func('int bpf_tc_query(const void *hook, void *opts)'),
+    close: libc.func('int close(int fd)'),
+    setns: libc.func('int setns(int fd, int nstype)'),
+    ifNameToIndex: libc.func('unsigned int if_nametoindex(const char *ifname)'),
+  };
+}
+
+function L(): ReturnType<typeof bind> {
+  lib ??= bind();
+  return lib;
+}
+
+export function libbpfStrerror(err: number): string {
+  try {
+    const buf = Buffer.alloc(256);
+    L().strerror(err, buf, buf.length);
+    const end = buf.indexOf(0);
+    return buf.toString('utf8', 0, end < 0 ? buf.length : end);
+  } catch {
+    return `errno ${Math.abs(err)}`;
+  }
+}
+
+/** libbpf 1.x returns -errno; check and throw. */
+function check(op: string, rc: number, detail?: string, hint?: string): number {
+  if (rc < 0) throw new DataplaneError(op, -rc, detail, hint);
+  return rc;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Constants (uapi)
+
+export const BPF_ANY = 0;
+export const BPF_NOEXIST = 1;
+export const BPF_EXIST = 2;
+
+export const XDP_FLAGS_UPDATE_IF_NOEXIST = 1 << 0;
+export const XDP_FLAGS_SKB_MODE = 1 << 1;
+export const XDP_FLAGS_DRV_MODE = 1 << 2;
+export const XDP_FLAGS_HW_MODE = 1 << 3;
+
+export const BPF_TC_INGRESS = 1;
+export const BPF_TC_EGRESS = 2;
+export const BPF_TC_F_REPLACE = 1;
+
+export const BPF_MAP_TYPE = {
+  HASH: 1, ARRAY: 2, PERCPU_HASH: 5, PERCPU_ARRAY: 6, LRU_HASH: 9, LRU_PERCPU_HASH: 10, LPM_TRIE: 11,
+  CPUMAP: 16,
+} as const;
+
+export const CLONE_NEWNET = 0x40000000;
+
+// ---------------------------------------------------------------------------------------------
+// Objects, programs, maps
+
+export type BpfObject = unknown;
+export type BpfProgram = unknown;
+export type BpfMap = unknown;
+
+export function numPossibleCpus(): number {
+  return check('libbpf_num_possible_cpus', L().numPossibleCpus());
+}
+
+export function objectOpenFile(path: string): BpfObject {
+  koffi.errno(0);
+  const obj = L().objectOpenFile(path, null);
+  if (!obj) {
+    const e = koffi.errno() || osConstants.errno.EINVAL;
+    throw new DataplaneError(`bpf_object__open_file(${path})`, e, undefined,
+      e === osConstants.errno.ENOENT ? 'object missing: run `bash dataplane/build.sh`' : undefined);
+  }
+  return obj;
+}
+
+export function objectLoad(obj: BpfObject, detail?: () => string): void {
+  const rc = L().objectLoad(obj);
+  if (rc < 0) throw new DataplaneError('bpf_object__load', -rc, detail?.());
+}
+
+export function objectClose(obj: BpfObject): void {
+  L().objectClose(obj);
+}
+
+export function findProgram(obj: BpfObject, name: string): BpfProgram {
+  const p = L().findProgram(obj, name);
+  if (!p) throw new DataplaneError(`bpf_object__find_program_by_name(${name})`, osConstants.errno.ENOENT, undefined,
+    'the object does not contain this program: rebuild with `bash dataplane/build.sh --force`');
+  return p;
+}
+
+export function findMap(obj: BpfObject, name: string): BpfMap {
+  const m = L().findMap(obj, name);
+  if (!m) throw new DataplaneError(`bpf_object__find_map_by_name(${name})`, osConstants.errno.ENOENT, undefined,
+    'the object does not contain this map: rebuild with `bash dataplane/build.sh --force`');
+  return m;
+}
+
+export function listMaps(obj: BpfObject): BpfMap[] {
+  const out: BpfMap[] = [];
+  for (let m = L().nextMap(obj, null); m; m = L().nextMap(obj, m)) out.push(m);
+  return out;
+}
+
+export function listPrograms(obj: BpfObject): BpfProgram[] {
+  const out: BpfProgram[] = [];
+  for (let p = L().nextProgram(obj, null); p; p = L().nextProgram(obj, p)) out.push(p);
+  return out;
+}
+
+export function programFd(p: BpfProgram): number { return check('bpf_program__fd', L().programFd(p)); }
+export function programName(p: BpfProgram): string { return L().programName(p) as string; }
+export function programSetAutoload(p: BpfProgram, on: boolean): void {
+  check('bpf_program__set_autoload', L().programSetAutoload(p, on));
+}
+/** The buffer must stay referenced until bpf_object__load returns. */
+export function programSetLogBuf(p: BpfProgram, buf: Buffer, level = 1): void {
+  check('bpf_program__set_log_buf', L().programSetLogBuf(p, buf, buf.length));
+  check('bpf_program__set_log_level', L().programSetLogLevel(p, level));
+}
+
+export interface MapDef { name: string; type: number; keySize: number; valueSize: number; maxEntries: number; flags: number }
+
+export function mapDef(m: BpfMap): MapDef {
+  const l = L();
+  return {
+    name: l.mapName(m) as string,
+    type: l.mapType(m),
+    keySize: l.mapKeySize(m),
+    valueSize: l.mapValueSize(m),
+    maxEntries: l.mapMaxEntries(m),
+    flags: l.mapFlags(m),
+  };
+}
+export function mapFd(m: BpfMap): number { return check('bpf_map__fd', L().mapFd(m)); }
+export function mapSetPinPath(m: BpfMap, path: string): void { check(`bpf_map__set_pin_path(${path})`, L().mapSetPinPath(m, path)); }
+export function mapPin(m: BpfMap, path: string): void { check(`bpf_map__pin(${path})`, L().mapPin(m, path)); }
+export function mapUnpin(m: BpfMap, path: string): void { check(`bpf_map__unpin(${path})`, L().mapUnpin(m, path)); }
+export function mapReuseFd(m: BpfMap, fd: number): void { check('bpf_map__reuse_fd', L().mapReuseFd(m, fd)); }
+export function mapSetMaxEntries(m: BpfMap, n: number): void { check('bpf_map__set_max_entries', L().mapSetMaxEntries(m, n)); }
+export function mapSetInitialValue(m: BpfMap, data: Buffer): void {
+  check('bpf_map__set_initial_value', L().mapSetInitialValue(m, data, data.length));
+}
+
+export function objGet(path: string): number {
+  return check(`bpf_obj_get(${path})`, L().objGet(path));
+}
+
+export function closeFd(fd: number): void {
+  if (fd >= 0) L().close(fd);
+}
+
+/** Subset of struct bpf_map_info (uapi): type@0 id@4 key_size@8 value_size@12 max_entries@16 map_flags@20 name@24[16]. */
+export interface MapInfo { type: number; id: number; keySize: number; valueSize: number; maxEntries: number; flags: number; name: string }
+
+export function mapInfoByFd(fd: number): MapInfo {
+  const info = Buffer.alloc(128);
+  const len = Buffer.alloc(4);
+  len.writeUInt32LE(info.length);
+  check('bpf_obj_get_info_by_fd', L().objGetInfoByFd(fd, info, len));
+  const nameEnd = info.indexOf(0, 24);
+  return {
+    type: info.readUInt32LE(0),
+    id: info.readUInt32LE(4),
+    keySize: info.readUInt32LE(8),
+    valueSize: info.readUInt32LE(12),
+    maxEntries: info.readUInt32LE(16),
+    flags: info.readUInt32LE(20),
+    name: info.toString('utf8', 24, nameEnd < 0 || nameEnd > 40 ? 40 : nameEnd),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Map element operations
+
+export function mapUpdateElem(fd: number, key: Buffer, value: Buffer, flags = BPF_ANY): void {
+  check('bpf_map_update_elem', L().mapUpdateElem(fd, key, value, flags));
+}
+
+/** Returns false when the key does not exist. */
+export function mapLookupElem(fd: number, key: Buffer, value: Buffer): boolean {
+  const rc = L().mapLookupElem(fd, key, value);
+  if (rc === -osConstants.errno.ENOENT) return false;
+  check('bpf_map_lookup_elem', rc);
+  return true;
+}
+
+/** Returns false when the key did not exist. */
+export function mapDeleteElem(fd: number, key: Buffer): boolean {
+  const rc = L().mapDeleteElem(fd, key);
+  if (rc === -osConstants.errno.ENOENT) return false;
+  check('bpf_map_delete_elem', rc);
+  return true;
+}
+
+/** Returns false at the end of the map. `key` null = first key. */
+export function mapGetNextKey(fd: number, key: Buffer | null, next: Buffer): boolean {
+  const rc = L().mapGetNextKey(fd, key, next);
+  if (rc === -osConstants.errno.ENOENT) return false;
+  check('bpf_map_get_next_key', rc);
+  return true;
+}
+
+function batchUnsupported(rc: number): boolean {
+  const e = -rc;
+  return e === osConstants.errno.EINVAL || e === osConstants.errno.EOPNOTSUPP || e === 524 /* ENOTSUPP */;
+}
+
+/**
+ * Update `count` elements (keys/values packed back to back). Uses BPF_MAP_UPDATE_BATCH when the
+ * kernel supports it for this map type, otherwise one update per element.
+ */
+export function mapUpdateBatch(fd: number, keys: Buffer, values: Buffer, count: number, keySize: number, valueSize: number): 'batch' | 'loop' {
+  if (count === 0) return 'batch';
+  const cnt = Buffer.alloc(4);
+  cnt.writeUInt32LE(count);
+  const rc = L().mapUpdateBatch(fd, keys, values, cnt, null);
+  if (rc === 0) return 'batch';
+  const done = cnt.readUInt32LE(0);
+  if (!batchUnsupported(rc) || done !== 0) check('bpf_map_update_batch', rc, `${done}/${count} elements written`);
+  const up = L().mapUpdateElem;
+  for (let i = 0; i < count; i++) {
+    const r = up(fd, keys.subarray(i * keySize, (i + 1) * keySize), values.subarray(i * valueSize, (i + 1) * valueSize), BPF_ANY);
+    if (r < 0) check('bpf_map_update_elem', r, `element ${i} of ${count}`);
+  }
+  return 'loop';
+}
+
+/** Delete `count` keys; missing keys are ignored. Batch where possible, else a loop. */
+export function mapDeleteBatch(fd: number, keys: Buffer, count: number, keySize: number): void {
+  if (count === 0) return;
+  const cnt = Buffer.alloc(4);
+  cnt.writeUInt32LE(count);
+  const rc = L().mapDeleteBatch(fd, keys, cnt, null);
+  if (rc === 0) return;
+  // Batch delete stops at the first missing key (ENOENT) or is unsupported: finish one by one.
+  const done = rc === -osConstants.errno.ENOENT || batchUnsupported(rc) ? cnt.readUInt32LE(0) : -1;
+  if (done < 0) check('bpf_map_delete_batch', rc);
+  for (let i = done; i < count; i++) mapDeleteElem(fd, keys.subarray(i * keySize, (i + 1) * keySize));
+}
+
+/**
+ * Dump a whole map: returns packed keys and values. `valueStride` is the value bytes per element as
+ * the kernel returns them (per-CPU maps: nCPU * round_up(value_size, 8)).
+ * Uses BPF_MAP_LOOKUP_BATCH, falling back to get_next_key + lookup.
+ */
+export function mapDump(fd: number, keySize: number, valueStride: number, chunk = 4096): { keys: Buffer; values: Buffer; count: number } {
+  const keyParts: Buffer[] = [];
+  const valueParts: Buffer[] = [];
+  let total = 0;
+  const tokenSize = Math.max(keySize, 8);
+  let inBatch: Buffer | null = null;
+  const outBatch = Buffer.alloc(tokenSize);
+  let batchOk = true;
+  for (;;) {
+    const keys = Buffer.alloc(chunk * keySize);
+    const values = Buffer.alloc(chunk * valueStride);
+    const cnt = Buffer.alloc(4);
+    cnt.writeUInt32LE(chunk);
+    const rc = L().mapLookupBatch(fd, inBatch, outBatch, keys, values, cnt, null);
+    const n = cnt.readUInt32LE(0);
+    if (rc < 0 && rc !== -osConstants.errno.ENOENT) {
+      if (batchUnsupported(rc) && total === 0) { batchOk = false; break; }
+      check('bpf_map_lookup_batch', rc);
+    }
+    if (n > 0) {
+      keyParts.push(keys.subarray(0, n * keySize));
+      valueParts.push(values.subarray(0, n * valueStride));
+      total += n;
+    }
+    if (rc === -osConstants.errno.ENOENT) break;
+    inBatch = Buffer.from(outBatch);
+  }
+  if (batchOk) return { keys: Buffer.concat(keyParts), values: Buffer.concat(valueParts), count: total };
+
+  // Fallback: get_next_key walk (two syscalls per element).
+  const ks: Buffer[] = [];
+  const vs: Buffer[] = [];
+  let prev: Buffer | null = null;
+  for (;;) {
+    const next = Buffer.alloc(keySize);
+    if (!mapGetNextKey(fd, prev, next)) break;
+    const v = Buffer.alloc(valueStride);
+    if (mapLookupElem(fd, next, v)) { ks.push(next); vs.push(v); }
+    prev = next;
+  }
+  return { keys: Buffer.concat(ks), values: Buffer.concat(vs), count: ks.length };
+}
+
+// ---------------------------------------------------------------------------------------------
+// XDP
+
+export function xdpAttach(ifindex: number, progFd: number, flags: number, what: string): void {
+  check(`bpf_xdp_attach(${what})`, L().xdpAttach(ifindex, progFd, flags, null));
+}
+
+/** Detach in the given mode; returns false if nothing was attached in that mode. */
+export function xdpDetach(ifindex: number, flags: number, what: string): boolean {
+  const rc = L().xdpDetach(ifindex, flags, null);
+  if (rc === -osConstants.errno.ENOENT || rc === -osConstants.errno.EINVAL) return false;
+  check(`bpf_xdp_detach(${what})`, rc);
+  return true;
+}
+
+/** Program id attached in `flags` mode (0 = any mode / none attached → 0). */
+export function xdpQueryId(ifindex: number, flags: number): number {
+  const id = Buffer.alloc(4);
+  check('bpf_xdp_query_id', L().xdpQueryId(ifindex, flags, id));
+  return id.readUInt32LE(0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// tc (clsact + cls_bpf direct-action) through libbpf's netlink helpers.
+//
+// struct bpf_tc_hook (libbpf 1.x, LP64): size_t sz@0; int ifindex@8; enum attach_point@12;
+//   __u32 parent@16; pad to 24.
+// struct bpf_tc_opts: size_t sz@0; int prog_fd@8; __u32 flags@12; __u32 prog_id@16;
+//   __u32 handle@20; __u32 priority@24; pad to 32.
+
+function tcHook(ifindex: number, attachPoint: number): Buffer {
+  const b = Buffer.alloc(24);
+  b.writeBigUInt64LE(24n, 0);
+  b.writeInt32LE(ifindex, 8);
+  b.writeUInt32LE(attachPoint, 12);
+  return b;
+}
+
+function tcOpts(progFd: number, flags: number, handle: number, priority: number): Buffer {
+  const b = Buffer.alloc(32);
+  b.writeBigUInt64LE(32n, 0);
+  b.writeInt32LE(progFd, 8);
+  b.writeUInt32LE(flags, 12);
+  b.writeUInt32LE(handle, 20);
+  b.writeUInt32LE(priority, 24);
+  return b;
+}
+
+/** Create the clsact qdisc (ok if it already exists). */
+export function tcHookCreate(ifindex: number, what: string): void {
+  const rc = L().tcHookCreate(tcHook(ifindex, BPF_TC_INGRESS | BPF_TC_EGRESS));
+  if (rc === -osConstants.errno.EEXIST) return;
+  check(`bpf_tc_hook_create(${what})`, rc);
+}
+
+/** Remove the clsact qdisc and every filter on it. Returns false if there was none. */
+export function tcHookDestroy(ifindex: number, what: string): boolean {
+  const rc = L().tcHookDestroy(tcHook(ifindex, BPF_TC_INGRESS | BPF_TC_EGRESS));
+  if (rc === -osConstants.errno.ENOENT || rc === -osConstants.errno.EINVAL) return false;
+  check(`bpf_tc_hook_destroy(${what})`, rc);
+  return true;
+}
+
+/** Attach (or replace) a direct-action cls_bpf filter; returns the kernel program id. */
+export function tcAttach(ifindex: number, attachPoint: number, progFd: number, handle: number, priority: number, what: string): number {
+  const opts = tcOpts(progFd, BPF_TC_F_REPLACE, handle, priority);
+  check(`bpf_tc_attach(${what})`, L().tcAttach(tcHook(ifindex, attachPoint), opts));
+  return opts.readUInt32LE(16);
+}
+
+export function tcDetach(ifindex: number, attachPoint: number, handle: number, priority: number, what: string): boolean {
+  const rc = L().tcDetach(tcHook(ifindex, attachPoint), tcOpts(0, 0, handle, priority));
+  if (rc === -osConstants.errno.ENOENT || rc === -osConstants.errno.EINVAL) return false;
+  check(`bpf_tc_detach(${what})`, rc);
+  return true;
+}
+
+/** Program id of our filter, or 0 when absent. */
+export function tcQuery(ifindex: number, attachPoint: number, handle: number, priority: number): number {
+  const opts = tcOpts(0, 0, handle, priority);
+  const rc = L().tcQuery(tcHook(ifindex, attachPoint), opts);
+  if (rc < 0) return 0;
+  return opts.readUInt32LE(16);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Interfaces and network namespaces
+
+/** ifindex of `name` in the current network namespace of this thread; throws ENODEV if missing. */
+export function ifNameToIndex(name: string): number {
+  const idx = L().ifNameToIndex(name) as number;
+  if (!idx) throw new DataplaneError(`if_nametoindex(${name})`, osConstants.errno.ENODEV);
+  return idx;
+}
+
+/**
+ * Run `fn` with this (the main) thread switched into network namespace `netns` (a name under
+ * /var/run/netns or an absolute path). Synchronous on purpose: nothing else may run meanwhile.
+ * libbpf's netlink sockets and if_nametoindex then act inside that namespace.
+ */
+export function withNetns<T>(netns: string | undefined, fn: () => T): T {
+  if (!netns) return fn();
+  const target = netns.startsWith('/') ? netns : `/var/run/netns/${netns}`;
+  const l = L();
+  const self = openSync('/proc/thread-self/ns/net', 'r');
+  let nsFd = -1;
+  try {
+    try {
+      nsFd = openSync(target, 'r');
+    } catch {
+      throw new DataplaneError(`open netns ${target}`, osConstants.errno.ENOENT, undefined, 'network namespace does not exist (`ip netns list`)');
+    }
+    if (l.setns(nsFd, CLONE_NEWNET) !== 0) throw new DataplaneError(`setns(${netns})`, koffi.errno());
+    try {
+      return fn();
+    } finally {
+      if (l.setns(self, CLONE_NEWNET) !== 0) {
+        // Never continue in the wrong namespace.
+        process.stderr.write(`lqos dataplane: FATAL: cannot return to the original network namespace (errno ${koffi.errno()})\n`);
+        process.abort();
+      }
+    }
+  } finally {
+    if (nsFd >= 0) closeSync(nsFd);
+    closeSync(self);
+  }
+}

@@ -1,0 +1,68 @@
+/**
+ * Runs tc command lists through `tc -batch`, in chunks, reporting the exact failing line.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import type { Logger } from '../util/log.ts';
+
+export class TcBatchError extends Error {
+  constructor(
+    message: string,
+    readonly line: string | undefined,
+    readonly lineNumber: number | undefined,
+    readonly stderr: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface TcRunOptions {
+  log?: Logger;
+  /** Lines per `tc -batch` invocation. */
+  chunkSize?: number;
+  /** Prefix for every command, e.g. ['ip', 'netns', 'exec', 'ns1'] in tests. */
+  wrap?: string[];
+}
+
+export async function runTcBatch(lines: string[], opts: TcRunOptions = {}): Promise<void> {
+  const chunkSize = opts.chunkSize ?? 20000;
+  const dir = mkdtempSync(join(tmpdir(), 'lqos-tc-'));
+  try {
+    for (let start = 0; start < lines.length; start += chunkSize) {
+      const chunk = lines.slice(start, start + chunkSize);
+      const file = join(dir, `batch-${start}.txt`);
+      writeFileSync(file, chunk.join('\n') + '\n');
+      const argv = [...(opts.wrap ?? []), 'tc', '-batch', file];
+      opts.log?.debug({ cmd: argv.join(' '), lines: chunk.length }, 'running tc batch');
+      const r = await execa(argv[0]!, argv.slice(1), { reject: false, all: true });
+      if (r.exitCode !== 0) {
+        const out = String(r.all ?? r.stderr ?? '');
+        const m = /Command failed .*?:(\d+)/.exec(out);
+        const n = m ? Number(m[1]) : undefined;
+        const bad = n !== undefined ? chunk[n - 1] : undefined;
+        const where = n !== undefined ? ` at batch line ${start + n}` : '';
+        throw new TcBatchError(
+          `tc failed${where}: ${bad ?? '(unknown line)'}\n${out.trim()}`,
+          bad,
+          n !== undefined ? start + n : undefined,
+          out,
+        );
+      }
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Runs one tc command; returns stdout. */
+export async function tc(args: string[], opts: { wrap?: string[]; log?: Logger; reject?: boolean } = {}): Promise<{ ok: boolean; stdout: string; stderr: string }> {
+  const argv = [...(opts.wrap ?? []), 'tc', ...args];
+  opts.log?.debug({ cmd: argv.join(' ') }, 'running tc');
+  const r = await execa(argv[0]!, argv.slice(1), { reject: false });
+  if (r.exitCode !== 0 && opts.reject !== false) {
+    throw new TcBatchError(`${argv.join(' ')} failed: ${String(r.stderr).trim()}`, args.join(' '), undefined, String(r.stderr));
+  }
+  return { ok: r.exitCode === 0, stdout: String(r.stdout), stderr: String(r.stderr) };
+}

@@ -1,0 +1,131 @@
+/**
+ * Compiles a ShapingPlan into `tc -batch` lines (pure, deterministic).
+ *
+ * A full build assumes a clean interface. Lines are grouped per item (a node or a circuit with
+ * its leaf qdiscs, download then upload), in tree order, so adding or removing one circuit
+ * changes only that circuit's lines.
+ */
+import type { LeafQdisc, PlannedCircuit, PlannedNode, ShapingPlan } from '../model.ts';
+import { DEFAULT_MINOR, MQ_HANDLE, ROOT_MINOR, defaultClassRate } from '../plan/planner.ts';
+
+export interface CompileOptions {
+  /**
+   * Replacement leaves for qdisc kinds this kernel lacks (from the capability probe), e.g.
+   * `{ cake: { kind: 'pfifo', args: ['limit', '1000'] } }`. Plans keep cake/fq_codel.
+   */
+  substitute?: Record<string, LeafQdisc>;
+}
+
+const hex = (n: number) => n.toString(16);
+
+/** tc rate string with kbit precision: `25mbit`, `2500kbit`, `10kbit`. */
+export function formatRate(mbps: number): string {
+  const kbit = Math.max(1, Math.round(mbps * 1000));
+  return kbit % 1000 === 0 ? `${kbit / 1000}mbit` : `${kbit}kbit`;
+}
+
+/** HTB rate-to-quantum divisor for a link: keeps the largest quantum near 60 kB. */
+export function r2q(linkMbps: number): number {
+  return Math.max(10, Math.ceil((linkMbps * 125000) / 60000));
+}
+
+/** HTB quantum for a class with the given ceil: at least one full-size frame (1522 B). */
+export function quantum(ceilMbps: number, linkMbps: number): number {
+  return Math.max(1522, Math.floor((Math.trunc(ceilMbps) * 125000) / r2q(linkMbps)));
+}
+
+/** The default-class leaf handle for queue major N (below the circuit leaf range). */
+export function defaultLeafHandle(major: number): number {
+  return 0x1000 + major;
+}
+
+interface Side {
+  dev: string;
+  /** Upload side on a stick: majors shifted by stickOffset. */
+  majorOffset: number;
+  linkMbps: number;
+  dir: 'download' | 'upload';
+}
+
+export function sidesOf(plan: ShapingPlan): Side[] {
+  const { interfaces, link, stickOffset } = plan;
+  return [
+    { dev: interfaces.download, majorOffset: 0, linkMbps: link.downloadMbps, dir: 'download' },
+    { dev: interfaces.upload, majorOffset: stickOffset, linkMbps: link.uploadMbps, dir: 'upload' },
+  ];
+}
+
+export function leafTokens(leaf: LeafQdisc, opts: CompileOptions): string {
+  const l = opts.substitute?.[leaf.kind] ?? leaf;
+  return [l.kind, ...l.args].join(' ');
+}
+
+export function compileSkeleton(plan: ShapingPlan, opts: CompileOptions = {}): string[] {
+  const lines: string[] = [];
+  const sides = sidesOf(plan);
+  const devs = [...new Set(sides.map((s) => s.dev))];
+  for (const dev of devs) lines.push(`qdisc replace dev ${dev} root handle ${hex(MQ_HANDLE)}: mq`);
+  if (plan.mode === 'observe') return lines;
+  for (const s of sides) {
+    for (let q = 1; q <= plan.queues; q++) {
+      const major = hex(q + s.majorOffset);
+      const link = formatRate(s.linkMbps);
+      const qn = quantum(s.linkMbps, s.linkMbps);
+      lines.push(`qdisc add dev ${s.dev} parent ${hex(MQ_HANDLE)}:${major} handle ${major}: htb default ${hex(DEFAULT_MINOR)}`);
+      lines.push(`class add dev ${s.dev} parent ${major}: classid ${major}:${hex(ROOT_MINOR)} htb rate ${link} ceil ${link} quantum ${qn}`);
+      lines.push(
+        `class add dev ${s.dev} parent ${major}:${hex(ROOT_MINOR)} classid ${major}:${hex(DEFAULT_MINOR)} htb rate ${formatRate(defaultClassRate(s.linkMbps))} ceil ${link} prio 5 quantum ${qn}`,
+      );
+      lines.push(
+        `qdisc add dev ${s.dev} parent ${major}:${hex(DEFAULT_MINOR)} handle ${hex(defaultLeafHandle(q + s.majorOffset))}: ${leafTokens(plan.defaultLeaf, opts)}`,
+      );
+    }
+  }
+  return lines;
+}
+
+export function compileNodeLines(plan: ShapingPlan, n: PlannedNode, verb: 'add' | 'replace' | 'change' = 'add'): string[] {
+  return sidesOf(plan).map((s) => {
+    const major = hex(n.queue + s.majorOffset);
+    const r = s.dir === 'download' ? n.download : n.upload;
+    return `class ${verb} dev ${s.dev} parent ${major}:${hex(n.parentMinor)} classid ${major}:${hex(n.minor)} htb rate ${formatRate(r.rateMbps)} ceil ${formatRate(r.ceilMbps)} prio 3 quantum ${quantum(r.ceilMbps, s.linkMbps)}`;
+  });
+}
+
+export function compileCircuitLines(
+  plan: ShapingPlan,
+  c: PlannedCircuit,
+  opts: CompileOptions = {},
+  verb: 'add' | 'replace' | 'change' = 'add',
+): string[] {
+  const lines: string[] = [];
+  for (const s of sidesOf(plan)) {
+    const major = hex(c.queue + s.majorOffset);
+    const d = s.dir === 'download' ? c.download : c.upload;
+    lines.push(
+      `class ${verb} dev ${s.dev} parent ${major}:${hex(c.parentMinor)} classid ${major}:${hex(c.minor)} htb rate ${formatRate(d.rateMbps)} ceil ${formatRate(d.ceilMbps)} prio 3 quantum ${quantum(d.ceilMbps, s.linkMbps)}`,
+    );
+    if (d.leaf && d.leafHandle) {
+      const qverb = verb === 'add' ? 'add' : 'replace';
+      lines.push(`qdisc ${qverb} dev ${s.dev} parent ${major}:${hex(c.minor)} handle ${hex(d.leafHandle)}: ${leafTokens(d.leaf, opts)}`);
+    }
+  }
+  return lines;
+}
+
+/** The whole tree for a clean interface: skeleton, then every node and circuit in tree order. */
+export function compileTcBatch(plan: ShapingPlan, opts: CompileOptions = {}): string[] {
+  const lines = compileSkeleton(plan, opts);
+  if (plan.mode === 'observe') return lines;
+  const byParent = new Map<string, PlannedCircuit[]>();
+  for (const c of plan.circuits) {
+    let list = byParent.get(c.parentPath);
+    if (!list) byParent.set(c.parentPath, (list = []));
+    list.push(c);
+  }
+  for (const n of plan.nodes) {
+    lines.push(...compileNodeLines(plan, n));
+    for (const c of byParent.get(n.path) ?? []) lines.push(...compileCircuitLines(plan, c, opts));
+  }
+  return lines;
+}

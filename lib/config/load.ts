@@ -1,0 +1,282 @@
+// Loader for /etc/lqos.conf: reads the TOML file, reports unknown or legacy keys
+// as warnings, validates against the schema and turns every problem into a
+// ConfigError whose text names the file, the key path and the offending value.
+import { readFileSync } from 'node:fs';
+import { parse as parseToml, TomlError } from 'smol-toml';
+import { z } from 'zod';
+import { configSchema, type LqosConfig } from './schema.ts';
+
+export const DEFAULT_CONFIG_PATH = '/etc/lqos.conf';
+
+export interface LoadOptions {
+  /** Explicit file; otherwise $LQOS_CONFIG, otherwise /etc/lqos.conf. */
+  path?: string;
+  /** Fail when neither [bridge] nor [single_interface] is present (needed to shape). */
+  requireInterfaces?: boolean;
+}
+
+export interface LoadedConfig {
+  config: LqosConfig;
+  path: string;
+  warnings: string[];
+}
+
+export class ConfigError extends Error {
+  readonly path: string;
+  readonly details: string[];
+  constructor(message: string, path: string, details: string[] = []) {
+    super(message);
+    this.name = 'ConfigError';
+    this.path = path;
+    this.details = details;
+  }
+}
+
+/** Which file loadConfig would read for these options. */
+export function resolveConfigPath(explicit?: string): string {
+  return explicit || process.env.LQOS_CONFIG || DEFAULT_CONFIG_PATH;
+}
+
+export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
+  const path = resolveConfigPath(opts.path);
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') {
+      throw new ConfigError(
+        `configuration file ${path} not found: copy conf/lqos.conf.example to /etc/lqos.conf and edit it, ` +
+          `or point to another file with --config <file> (or the LQOS_CONFIG environment variable)`,
+        path,
+      );
+    }
+    throw new ConfigError(`cannot read configuration file ${path}: ${(err as Error).message}`, path);
+  }
+  return parseConfigText(text, path, opts);
+}
+
+/** Parses and validates lqos.conf text. Pure: touches neither disk nor environment. */
+export function parseConfigText(text: string, path: string, opts: Pick<LoadOptions, 'requireInterfaces'> = {}): LoadedConfig {
+  let raw: Table;
+  try {
+    raw = parseToml(text) as Table;
+  } catch (err) {
+    if (err instanceof TomlError) {
+      const reason = err.message.split('\n')[0].replace(/^Invalid TOML document:\s*/, '');
+      const where = `line ${err.line}, column ${err.column}`;
+      throw new ConfigError(`${path}: TOML syntax error at ${where}: ${reason}`, path, [
+        `${where}: ${reason}`,
+        ...err.codeblock.split('\n').filter((l) => l.trim() !== ''),
+      ]);
+    }
+    throw err;
+  }
+
+  const warnings: string[] = [];
+  applyLegacyAliases(raw, path, warnings);
+  findUnknownKeys(raw, configSchema, [], path, warnings);
+
+  const result = configSchema.safeParse(raw);
+  if (!result.success) {
+    const details = result.error.issues.map((issue) => describeIssue(issue, raw));
+    throw new ConfigError(`${path}: invalid configuration:\n  ${details.join('\n  ')}`, path, details);
+  }
+  const config = result.data;
+
+  if (opts.requireInterfaces && !config.bridge && !config.single_interface) {
+    const detail =
+      'no interfaces configured: add a [bridge] table (to_internet, to_network) ' +
+      'or a [single_interface] table (interface, internet_vlan, network_vlan)';
+    throw new ConfigError(`${path}: invalid configuration:\n  ${detail}`, path, [detail]);
+  }
+  if (config.version.trim() !== '1.5') {
+    warnings.push(`version = ${JSON.stringify(config.version)} in ${path}: this loader understands version "1.5"`);
+  }
+  return { config, path, warnings };
+}
+
+/** The shaping interfaces: download leaves via to_network, upload via to_internet. */
+export function interfacesOf(config: LqosConfig): { download: string; upload: string; onAStick: boolean } | null {
+  if (config.bridge) {
+    return { download: config.bridge.to_network, upload: config.bridge.to_internet, onAStick: false };
+  }
+  if (config.single_interface) {
+    const nic = config.single_interface.interface;
+    return { download: nic, upload: nic, onAStick: true };
+  }
+  return null;
+}
+
+// ---------- legacy spellings ----------
+
+type Table = Record<string, unknown>;
+
+const isTable = (v: unknown): v is Table =>
+  typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Date);
+
+/** Moves a legacy key onto its current name (unless both exist) and warns. */
+function rename(table: Table, from: string, to: string, label: (k: string) => string, path: string, warnings: string[]) {
+  if (!(from in table)) return;
+  if (to in table) {
+    warnings.push(`${label(from)} in ${path} is a misspelling of ${label(to)}, which is also set; ${label(from)} ignored`);
+  } else {
+    table[to] = table[from];
+    warnings.push(`${label(from)} in ${path} is deprecated: rename it to ${label(to)}`);
+  }
+  delete table[from];
+}
+
+function applyLegacyAliases(raw: Table, path: string, warnings: string[]) {
+  rename(raw, 'spylnx_integration', 'splynx_integration', (k) => `[${k}]`, path, warnings);
+  const splynx = raw.splynx_integration;
+  if (isTable(splynx)) {
+    rename(splynx, 'enable_spylnx', 'enable_splynx', (k) => `splynx_integration.${k}`, path, warnings);
+  }
+  const queues = raw.queues;
+  if (isTable(queues) && 'monitor_only' in queues) {
+    // The schema maps the value; here we only tell the operator.
+    warnings.push(
+      'queue_mode' in queues
+        ? `queues.monitor_only in ${path} is deprecated and ignored because queues.queue_mode is set; remove it`
+        : `queues.monitor_only in ${path} is deprecated: use queue_mode = "observe" (or "shape") instead`,
+    );
+  }
+}
+
+// ---------- unknown keys ----------
+
+// Upstream sections for features lqos-ts does not implement.
+const UPSTREAM_ONLY_SECTIONS = new Set([
+  'treeguard',
+  'autopilot',
+  'dynamic_circuits',
+  'radius_accounting',
+  'local_api',
+  'anonymous_stats',
+  'tornado',
+  'byte_counters',
+]);
+
+/** Strips wrappers (default, optional, pipe input...) down to the schema doing the real work. */
+function core(schema: z.ZodType): z.ZodType {
+  let s: z.ZodType = schema;
+  for (;;) {
+    if (s instanceof z.ZodDefault || s instanceof z.ZodPrefault || s instanceof z.ZodOptional || s instanceof z.ZodNullable) {
+      s = s.unwrap() as z.ZodType;
+    } else if (s instanceof z.ZodPipe) {
+      s = s.in as z.ZodType;
+    } else {
+      return s;
+    }
+  }
+}
+
+function keyPath(parts: (string | number)[]): string {
+  return parts.map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? p : `.${p}`)).join('');
+}
+
+function findUnknownKeys(value: unknown, schema: z.ZodType, at: (string | number)[], path: string, warnings: string[]) {
+  const s = core(schema);
+  if (s instanceof z.ZodObject && isTable(value)) {
+    const shape = s.shape as Record<string, z.ZodType>;
+    for (const [key, child] of Object.entries(value)) {
+      const here = [...at, key];
+      if (key in shape) {
+        findUnknownKeys(child, shape[key], here, path, warnings);
+      } else if (at.length === 0 && UPSTREAM_ONLY_SECTIONS.has(key)) {
+        warnings.push(`section [${key}] in ${path} configures an upstream LibreQoS feature that lqos-ts does not implement (ignored)`);
+      } else {
+        const hint = closest(key, Object.keys(shape));
+        warnings.push(`unknown key ${keyPath(here)} in ${path} (ignored)${hint ? `; did you mean ${keyPath([...at, hint])}?` : ''}`);
+      }
+    }
+  } else if (s instanceof z.ZodArray && Array.isArray(value)) {
+    value.forEach((item, i) => findUnknownKeys(item, s.element as z.ZodType, [...at, i], path, warnings));
+  }
+}
+
+/** Known key within edit distance 2 of `key`, if any (nearest wins). */
+function closest(key: string, known: string[]): string | undefined {
+  let best: string | undefined;
+  let bestDist = 3;
+  for (const k of known) {
+    const d = editDistance(key.toLowerCase(), k.toLowerCase());
+    if (d < bestDist) [best, bestDist] = [k, d];
+  }
+  return best;
+}
+
+/** Levenshtein distance with adjacent transpositions counted as one edit. */
+export function editDistance(a: string, b: string): number {
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array<number>(b.length).fill(0)]);
+  for (let j = 1; j <= b.length; j++) d[0][j] = j;
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
+    }
+  }
+  return d[a.length][b.length];
+}
+
+// ---------- error text ----------
+
+const EXPECTED: Record<string, string> = {
+  number: 'a number',
+  int: 'an integer',
+  string: 'a string',
+  boolean: 'true or false',
+  array: 'a list',
+  object: 'a table',
+};
+
+function show(v: unknown): string {
+  if (v instanceof Date) return v.toISOString();
+  if (isTable(v)) return 'a table';
+  const text = JSON.stringify(v) ?? String(v);
+  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+}
+
+function valueAt(raw: unknown, at: PropertyKey[]): unknown {
+  let v: unknown = raw;
+  for (const k of at) {
+    if (v === null || typeof v !== 'object') return undefined;
+    v = (v as Record<PropertyKey, unknown>)[k];
+  }
+  return v;
+}
+
+function bound(kind: 'min' | 'max', issue: { minimum?: unknown; maximum?: unknown; inclusive?: boolean; origin?: string }) {
+  const n = kind === 'min' ? issue.minimum : issue.maximum;
+  if (issue.origin === 'string') return kind === 'min' && n === 1 ? 'a non-empty string' : `a string of ${kind === 'min' ? 'at least' : 'at most'} ${n} characters`;
+  if (issue.origin === 'array') return `a list of ${kind === 'min' ? 'at least' : 'at most'} ${n} items`;
+  const op = kind === 'min' ? (issue.inclusive ? '>=' : '>') : issue.inclusive ? '<=' : '<';
+  return `a number ${op} ${n}`;
+}
+
+function describeIssue(issue: z.core.$ZodIssue, raw: unknown): string {
+  const where = issue.path.length ? keyPath(issue.path as (string | number)[]) : '(top level)';
+  const found = valueAt(raw, issue.path);
+  let expected: string;
+  switch (issue.code) {
+    case 'custom':
+      return `${where}: ${issue.message}`;
+    case 'invalid_type':
+      expected = EXPECTED[issue.expected] ?? issue.expected;
+      break;
+    case 'too_small':
+      expected = bound('min', issue);
+      break;
+    case 'too_big':
+      expected = bound('max', issue);
+      break;
+    case 'invalid_value':
+      expected = `one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`;
+      break;
+    default:
+      return `${where}: ${issue.message}, got ${show(found)}`;
+  }
+  return found === undefined ? `${where}: missing (expected ${expected})` : `${where}: expected ${expected}, got ${show(found)}`;
+}

@@ -1,0 +1,406 @@
+// Schema for /etc/lqos.conf (TOML). Key names follow the upstream LibreQoS v1.5
+// file exactly (snake_case) so an existing lqos.conf can be used unchanged.
+// Every key has a default, so a file holding only a [bridge] table yields a
+// complete config. Unknown keys are not rejected here (zod strips them); the
+// loader reports them as warnings.
+import { posix } from 'node:path';
+import ipaddr from 'ipaddr.js';
+import { z } from 'zod';
+
+// ---------- small building blocks ----------
+
+/** A section whose keys all have defaults: a missing table parses as `{}`. */
+function section<S extends z.ZodRawShape>(shape: S) {
+  const obj = z.object(shape);
+  return obj.prefault({} as z.input<typeof obj>);
+}
+
+const bool = (def: boolean) => z.boolean().default(def);
+const str = (def: string) => z.string().default(def);
+const strList = (def: string[] = []) => z.array(z.string()).default(() => [...def]);
+/** Non-negative integer (counts, seconds, ...). */
+const count = (def: number) => z.int().nonnegative().default(def);
+/** Strictly positive integer (rates in Mbps, intervals, ...). */
+const posInt = (def: number) => z.int().positive().default(def);
+const posNum = (def: number) => z.number().positive().default(def);
+const ifName = z.string().trim().min(1).max(15);
+const port = z.int().min(1).max(65535);
+
+/**
+ * String enum matched case-insensitively; the output is the canonical spelling.
+ * Aliases map extra spellings onto a canonical value (e.g. full2 -> full).
+ */
+function looseEnum<const T extends readonly string[]>(values: T, aliases: Record<string, T[number]> = {}) {
+  const lookup = new Map<string, T[number]>(values.map((v) => [v.toLowerCase(), v]));
+  for (const [k, v] of Object.entries(aliases)) lookup.set(k.toLowerCase(), v);
+  const shown = values.map((v) => JSON.stringify(v)).join(', ');
+  return z.string().transform((s, ctx): T[number] => {
+    const hit = lookup.get(s.trim().toLowerCase());
+    if (hit === undefined) {
+      ctx.addIssue({ code: 'custom', message: `expected one of ${shown}, got ${JSON.stringify(s)}` });
+      return z.NEVER;
+    }
+    return hit;
+  });
+}
+
+function isCidr(s: string): boolean {
+  try {
+    ipaddr.parseCIDR(s);
+    return true;
+  } catch {
+    return false;
+  }
+}
+const cidr = z.string().refine(isCidr, {
+  error: (iss) => `expected a subnet in CIDR form such as 10.0.0.0/8, got ${JSON.stringify(iss.input)}`,
+});
+const cidrList = (def: string[] = []) => z.array(cidr).default(() => [...def]);
+
+/** Derives the state directory when the file does not set one. */
+export function defaultStateDirectory(lqosDirectory: string): string {
+  const dir = lqosDirectory.replace(/\/+$/, '') || '/';
+  return dir.endsWith('/src') ? posix.join(posix.dirname(dir), 'state') : posix.join(dir, 'state');
+}
+
+// ---------- sections ----------
+
+const tuning = section({
+  set_cpu_governor_performance: bool(true),
+  stop_irq_balance: bool(true),
+  netdev_budget_usecs: posInt(8000),
+  netdev_budget_packets: posInt(300),
+  rx_usecs: count(8),
+  tx_usecs: count(8),
+  disable_rxvlan: bool(true),
+  disable_txvlan: bool(true),
+  disable_offload: strList(['gso', 'tso', 'lro', 'sg', 'gro']),
+});
+
+// Interface sections have no defaults for the NIC names: they must be given.
+const bridge = z.object({
+  use_xdp_bridge: bool(false),
+  to_internet: ifName,
+  to_network: ifName,
+  mtu: z.int().min(68).max(65535).optional(),
+});
+
+const singleInterface = z.object({
+  interface: ifName,
+  internet_vlan: z.int().min(0).max(4094).default(2),
+  network_vlan: z.int().min(0).max(4094).default(3),
+  mtu: z.int().min(68).max(65535).optional(),
+});
+
+const queues = section({
+  default_sqm: z.string().trim().min(1).default('cake diffserv4'),
+  // Optional here so the legacy monitor_only key can decide when it is absent.
+  queue_mode: looseEnum(['shape', 'observe'] as const).optional(),
+  monitor_only: z.boolean().optional(),
+  uplink_bandwidth_mbps: posInt(1000),
+  downlink_bandwidth_mbps: posInt(1000),
+  generated_pn_download_mbps: posInt(1000),
+  generated_pn_upload_mbps: posInt(1000),
+  dry_run: bool(false),
+  enable_actual_shell_commands: bool(true),
+  sudo: bool(false),
+  override_available_queues: count(0),
+  use_binpacking: bool(false),
+  lazy_queues: looseEnum(['No', 'Htb', 'Full'] as const).default('No'),
+  lazy_expire_seconds: count(600),
+  lazy_threshold_bytes: z.int().nonnegative().optional(),
+  fast_queues_fq_codel: posNum(1000),
+  integration_timeout_secs: posInt(300),
+});
+
+const longTermStats = section({
+  gather_stats: bool(false),
+  collation_period_seconds: posInt(10),
+  license_key: str(''),
+  uisp_reporting_interval_seconds: posInt(300),
+  lts_url: z.string().optional(),
+  use_insight: bool(false),
+  enable_insight_topology: bool(false),
+});
+
+const ipRanges = section({
+  ignore_subnets: cidrList(),
+  allow_subnets: cidrList(['172.16.0.0/12', '10.0.0.0/8', '100.64.0.0/10', '192.168.0.0/16']),
+  unknown_ip_honors_ignore: bool(true),
+  unknown_ip_honors_allow: bool(true),
+});
+
+const flows = section({
+  flow_timeout_seconds: posInt(30),
+  netflow_enabled: bool(false),
+  netflow_port: port.optional(),
+  netflow_ip: z
+    .string()
+    .refine((s) => ipaddr.isValid(s), { error: (iss) => `expected an IP address, got ${JSON.stringify(iss.input)}` })
+    .optional(),
+  netflow_version: z.literal([5, 9]).optional(),
+  do_not_track_subnets: cidrList(),
+});
+
+const integrationCommon = section({
+  circuit_name_as_address: bool(false),
+  always_overwrite_network_json: bool(false),
+  queue_refresh_interval_mins: posInt(30),
+  use_mikrotik_ipv6: bool(false),
+  promote_to_root: strList(),
+  client_bandwidth_multiplier: posNum(1.0),
+  ethernet_port_limits_enabled: bool(true),
+  ethernet_port_limit_multiplier: posNum(0.94),
+});
+
+const topology = section({
+  // '' means "let each integration use its own legacy strategy setting".
+  compile_mode: looseEnum(['', 'flat', 'ap_only', 'ap_site', 'full'] as const, { full2: 'full' }).default(''),
+  queue_auto_virtualize_threshold_mbps: z.int().min(5001).optional(),
+});
+
+const mikrotikIpv6 = section({
+  config_path: str('/etc/libreqos/mikrotik_ipv6.toml'),
+});
+
+const uisp = section({
+  enable_uisp: bool(false),
+  token: str(''),
+  url: str(''),
+  site: str(''),
+  strategy: str(''),
+  suspended_strategy: str(''),
+  airmax_capacity: z.number().nonnegative().default(1.0),
+  airmax_flexible_frame_download_ratio: z.number().min(0).max(1).default(0.8),
+  ltu_capacity: z.number().nonnegative().default(1.0),
+  exclude_sites: strList(),
+  squash_sites: strList(),
+  ipv6_with_mikrotik: bool(false),
+  bandwidth_overhead_factor: posNum(1.0),
+  commit_bandwidth_multiplier: posNum(1.0),
+  exception_cpes: z.array(z.object({ cpe: z.string().min(1), parent: z.string().min(1) })).default(() => []),
+  use_ptmp_as_parent: bool(false),
+  ignore_calculated_capacity: bool(false),
+  infrastructure_transport_caps_enabled: bool(true),
+  insecure_ssl: bool(false),
+  enable_squashing: bool(false),
+  do_not_squash_sites: strList(),
+});
+
+const splynx = section({
+  enable_splynx: bool(false),
+  api_key: str(''),
+  api_secret: str(''),
+  url: str(''),
+  strategy: str('ap_site'),
+});
+
+const netzur = section({
+  enable_netzur: bool(false),
+  api_key: str(''),
+  api_url: str(''),
+  timeout_secs: posInt(60),
+});
+
+const visp = section({
+  enable_visp: bool(false),
+  client_id: str(''),
+  client_secret: str(''),
+  username: str(''),
+  password: str(''),
+  token_url: str('https://data.visp.net/token'),
+  graphql_url: str('https://integrations.visp.net/graphql'),
+  isp_id: z.int().nonnegative().optional(), // unset or 0: first ISP id in the token
+  tenant_id: z.int().optional(),
+  online_users_domain: z.string().optional(),
+  strategy: str('flat'),
+  timeout_secs: posInt(20),
+  verify_tls: bool(true),
+  service_type_allowlist: strList([
+    'ServiceTypeWifi',
+    'ServiceTypeOtherConnection',
+    'ServiceTypeFiberCircuit',
+    'ServiceTypeCable',
+    'ServiceTypeDsl',
+    'ServiceTypeAttDsl',
+    'ServiceTypeBpl',
+    'ServiceTypeLte',
+  ]),
+});
+
+const powercode = section({
+  enable_powercode: bool(false),
+  powercode_api_key: str(''),
+  powercode_api_url: str(''),
+});
+
+const sonar = section({
+  enable_sonar: bool(false),
+  sonar_api_url: str(''),
+  sonar_api_key: str(''),
+  snmp_community: str('public'),
+  airmax_model_ids: strList(),
+  ltu_model_ids: strList(),
+  active_status_ids: strList(),
+  recurring_excluded_service_names: strList(),
+  recurring_service_rates: z
+    .array(
+      z.object({
+        enabled: bool(true),
+        service_name: z.string().min(1),
+        download_mbps: z.number().positive(),
+        upload_mbps: z.number().positive(),
+      }),
+    )
+    .default(() => []),
+});
+
+const wispgate = section({
+  enable_wispgate: bool(false),
+  wispgate_api_token: str(''),
+  wispgate_api_url: str(''),
+});
+
+const influxdb = section({
+  enable_influxdb: bool(false),
+  url: str('http://localhost:8086'),
+  org: str('libreqos'),
+  bucket: str('Your ISP Name Here'),
+  token: str(''),
+});
+
+const fraction = (def: number) => z.number().gt(0).max(1).default(def);
+const stormguard = section({
+  enabled: bool(false),
+  dry_run: bool(true),
+  strategy: looseEnum(['legacy_score', 'delay_probe', 'delay_probe_active'] as const).default('legacy_score'),
+  all_sites: bool(false),
+  targets: strList(),
+  exclude_sites: strList(),
+  log_file: z.string().optional(),
+  minimum_download_percentage: fraction(0.5),
+  minimum_upload_percentage: fraction(0.5),
+  increase_fast_multiplier: z.number().gt(1).default(1.3),
+  increase_multiplier: z.number().gt(1).default(1.15),
+  decrease_multiplier: z.number().gt(0).lt(1).default(0.95),
+  decrease_fast_multiplier: z.number().gt(0).lt(1).default(0.88),
+  increase_fast_cooldown_seconds: posNum(2.0),
+  increase_cooldown_seconds: posNum(1.0),
+  decrease_cooldown_seconds: posNum(3.75),
+  decrease_fast_cooldown_seconds: posNum(7.5),
+  circuit_fallback_enabled: bool(false),
+  circuit_fallback_persist: bool(true),
+  circuit_fallback_sqm: looseEnum(['fq_codel', 'cake'] as const).default('fq_codel'),
+  delay_threshold_ms: posNum(40.0),
+  delay_threshold_ratio: z.number().gt(1).default(1.1),
+  baseline_alpha_up: fraction(0.01),
+  baseline_alpha_down: fraction(0.1),
+  probe_interval_seconds: posNum(10.0),
+  min_throughput_mbps_for_rtt: z.number().nonnegative().default(0.05),
+  active_ping_target: str('1.1.1.1'),
+  active_ping_interval_seconds: posNum(10.0),
+  active_ping_weight: z.number().min(0).max(1).default(0.7),
+  active_ping_timeout_seconds: posNum(1.0),
+});
+
+const rttThresholds = section({
+  green_ms: count(0),
+  yellow_ms: count(100),
+  red_ms: posInt(200),
+});
+
+// lqos-ts addition: the web UI / API server.
+const web = section({
+  bind_address: z.string().trim().min(1).default('0.0.0.0'),
+  port: port.default(9123),
+});
+
+// ---------- whole file ----------
+
+const fileSchema = z
+  .object({
+    version: str('1.5'),
+    lqos_directory: z.string().trim().min(1).default('/opt/libreqos/src'),
+    state_directory: z.string().trim().min(1).optional(),
+    node_id: str(''), // empty: callers may derive one (upstream hashes /etc/machine-id)
+    node_name: str('LibreQoS'),
+    qoo_profile_id: z.string().optional(),
+    packet_capture_time: posInt(10),
+    queue_check_period_ms: z.int().min(100).default(1000),
+    disable_webserver: bool(false),
+    webserver_listen: z.string().optional(),
+    disable_icmp_ping: bool(false),
+    exclude_efficiency_cores: bool(true),
+    enable_circuit_heatmaps: bool(true),
+    enable_site_heatmaps: bool(true),
+    enable_asn_heatmaps: bool(true),
+    rtt_thresholds: rttThresholds,
+    tuning,
+    bridge: bridge.optional(),
+    single_interface: singleInterface.optional(),
+    queues,
+    long_term_stats: longTermStats,
+    ip_ranges: ipRanges,
+    flows,
+    integration_common: integrationCommon,
+    topology,
+    mikrotik_ipv6: mikrotikIpv6,
+    uisp_integration: uisp,
+    splynx_integration: splynx,
+    netzur_integration: netzur,
+    visp_integration: visp,
+    powercode_integration: powercode,
+    sonar_integration: sonar,
+    wispgate_integration: wispgate,
+    influxdb,
+    stormguard,
+    web,
+  })
+  .superRefine((c, ctx) => {
+    if (c.bridge && c.single_interface) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['single_interface'],
+        message: 'both [bridge] and [single_interface] are present; keep exactly one of them',
+      });
+    }
+    const r = c.rtt_thresholds;
+    if (r.green_ms > r.yellow_ms || r.yellow_ms > r.red_ms) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['rtt_thresholds'],
+        message: `expected green_ms <= yellow_ms <= red_ms, got ${r.green_ms}/${r.yellow_ms}/${r.red_ms}`,
+      });
+    }
+    const s = c.stormguard;
+    if (s.enabled && !s.all_sites && s.targets.length === 0) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['stormguard', 'targets'],
+        message: 'must list at least one site when stormguard is enabled and all_sites = false',
+      });
+    }
+  });
+
+/**
+ * The lqos.conf schema. Besides validation it resolves derived values:
+ * - state_directory defaults from lqos_directory;
+ * - queues.queue_mode falls back to the legacy monitor_only flag, then "shape";
+ * - queues.enable_actual_shell_commands = false forces queues.dry_run = true.
+ */
+export const configSchema = fileSchema.transform((c) => {
+  const { monitor_only, ...q } = c.queues;
+  return {
+    ...c,
+    state_directory: c.state_directory ?? defaultStateDirectory(c.lqos_directory),
+    queues: {
+      ...q,
+      queue_mode: q.queue_mode ?? (monitor_only ? 'observe' : 'shape'),
+      dry_run: q.dry_run || !q.enable_actual_shell_commands,
+    },
+  };
+});
+
+export type LqosConfig = z.infer<typeof configSchema>;
+export type QueueMode = LqosConfig['queues']['queue_mode'];
+export type LazyQueueMode = LqosConfig['queues']['lazy_queues'];

@@ -1,0 +1,528 @@
+/**
+ * network.json reader: the site/AP tree. A small position-tracking JSON parser keeps the line of every
+ * key (for issue reporting) and sees duplicate keys that JSON.parse would silently collapse.
+ */
+import type { InputIssue, NetworkNode } from '../model.ts';
+
+// ---------------------------------------------------------------------------------------------
+// Position-tracking JSON
+
+export type JsonValue =
+  | { kind: 'object'; entries: JsonEntry[]; line: number }
+  | { kind: 'array'; items: JsonValue[]; line: number }
+  | { kind: 'string'; value: string; line: number }
+  | { kind: 'number'; value: number; raw: string; line: number }
+  | { kind: 'boolean'; value: boolean; line: number }
+  | { kind: 'null'; line: number };
+
+export interface JsonEntry {
+  key: string;
+  /** 1-based line of the key. */
+  line: number;
+  value: JsonValue;
+}
+
+export class JsonSyntaxError extends Error {
+  constructor(
+    message: string,
+    readonly line: number,
+    readonly column: number,
+    readonly offset: number,
+  ) {
+    super(message);
+  }
+}
+
+const NUMBER_RE = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/y;
+
+/** Strict RFC 8259 parser producing values with line numbers. Throws JsonSyntaxError. */
+export function parseJsonWithLines(text: string): JsonValue {
+  let pos = 0;
+  let line = 1;
+  const n = text.length;
+
+  const fail = (message: string, at = pos): never => {
+    // Recompute line/column for `at` (may differ from the scan position).
+    let l = 1;
+    let ls = 0;
+    for (let p = text.indexOf('\n'); p >= 0 && p < at; p = text.indexOf('\n', p + 1)) {
+      l++;
+      ls = p + 1;
+    }
+    throw new JsonSyntaxError(message, l, at - ls + 1, at);
+  };
+  const describe = (p: number): string => (p >= n ? 'the end of the file' : `"${text[p]}"`);
+
+  const skipWs = (): void => {
+    while (pos < n) {
+      const c = text.charCodeAt(pos);
+      if (c === 10) {
+        line++;
+        pos++;
+      } else if (c === 32 || c === 9 || c === 13) pos++;
+      else break;
+    }
+  };
+
+  const parseString = (): string => {
+    const startPos = pos;
+    pos++; // opening quote
+    let simple = true;
+    while (pos < n) {
+      const c = text.charCodeAt(pos);
+      if (c === 34) {
+        const raw = text.slice(startPos, pos + 1);
+        pos++;
+        if (simple) return raw.slice(1, -1);
+        try {
+          return JSON.parse(raw) as string;
+        } catch {
+          return fail('invalid escape sequence in string', startPos);
+        }
+      }
+      if (c === 92) {
+        simple = false;
+        const e = text[pos + 1];
+        if (e === 'u') {
+          if (!/^[0-9a-fA-F]{4}$/.test(text.slice(pos + 2, pos + 6))) fail('invalid \\u escape in string', pos);
+          pos += 6;
+          continue;
+        }
+        if (e === undefined || !'"\\/bfnrt'.includes(e)) fail('invalid escape sequence in string', pos);
+        pos += 2;
+        continue;
+      }
+      if (c < 0x20) fail(c === 10 ? 'unterminated string (strings cannot span lines)' : 'control character inside a string', pos);
+      pos++;
+    }
+    return fail('unterminated string', startPos);
+  };
+
+  const parseValue = (depth: number): JsonValue => {
+    if (depth > 512) fail('nesting is too deep');
+    skipWs();
+    const vLine = line;
+    const c = text[pos];
+    if (c === '{') {
+      pos++;
+      const entries: JsonEntry[] = [];
+      skipWs();
+      if (text[pos] === '}') {
+        pos++;
+        return { kind: 'object', entries, line: vLine };
+      }
+      for (;;) {
+        skipWs();
+        if (text[pos] !== '"') {
+          if (text[pos] === '}' && entries.length > 0) fail('trailing comma before "}" is not allowed in JSON');
+          fail(`expected a property name in double quotes but found ${describe(pos)}`);
+        }
+        const kLine = line;
+        const key = parseString();
+        skipWs();
+        if (text[pos] !== ':') fail(`expected ":" after property name "${key}" but found ${describe(pos)}`);
+        pos++;
+        const value = parseValue(depth + 1);
+        entries.push({ key, line: kLine, value });
+        skipWs();
+        if (text[pos] === ',') {
+          pos++;
+          continue;
+        }
+        if (text[pos] === '}') {
+          pos++;
+          return { kind: 'object', entries, line: vLine };
+        }
+        fail(`expected "," or "}" after the value of "${key}" but found ${describe(pos)}`);
+      }
+    }
+    if (c === '[') {
+      pos++;
+      const items: JsonValue[] = [];
+      skipWs();
+      if (text[pos] === ']') {
+        pos++;
+        return { kind: 'array', items, line: vLine };
+      }
+      for (;;) {
+        skipWs();
+        if (text[pos] === ']' && items.length > 0) fail('trailing comma before "]" is not allowed in JSON');
+        items.push(parseValue(depth + 1));
+        skipWs();
+        if (text[pos] === ',') {
+          pos++;
+          continue;
+        }
+        if (text[pos] === ']') {
+          pos++;
+          return { kind: 'array', items, line: vLine };
+        }
+        fail(`expected "," or "]" in array but found ${describe(pos)}`);
+      }
+    }
+    if (c === '"') return { kind: 'string', value: parseString(), line: vLine };
+    if (c === 't' && text.startsWith('true', pos)) {
+      pos += 4;
+      return { kind: 'boolean', value: true, line: vLine };
+    }
+    if (c === 'f' && text.startsWith('false', pos)) {
+      pos += 5;
+      return { kind: 'boolean', value: false, line: vLine };
+    }
+    if (c === 'n' && text.startsWith('null', pos)) {
+      pos += 4;
+      return { kind: 'null', line: vLine };
+    }
+    if (c === '-' || (c !== undefined && c >= '0' && c <= '9')) {
+      NUMBER_RE.lastIndex = pos;
+      const m = NUMBER_RE.exec(text);
+      if (!m) return fail(`invalid number`);
+      const raw = m[0];
+      pos += raw.length;
+      const next = text[pos];
+      if (next !== undefined && /[0-9A-Za-z.+\-]/.test(next)) fail(`invalid number "${raw}${next}"`, pos);
+      return { kind: 'number', value: Number(raw), raw, line: vLine };
+    }
+    if (pos >= n) return fail('unexpected end of file; a value, "}" or "]" is missing');
+    if (c === "'") return fail('strings must use double quotes, not single quotes');
+    return fail(`unexpected ${describe(pos)}`);
+  };
+
+  const v = parseValue(0);
+  skipWs();
+  if (pos < n) fail(`unexpected ${describe(pos)} after the end of the JSON value`);
+  return v;
+}
+
+// ---------------------------------------------------------------------------------------------
+// network.json → NetworkNode[]
+
+const BANDWIDTH_FIELDS = [
+  ['downloadBandwidthMbps', 'downloadMbps'],
+  ['uploadBandwidthMbps', 'uploadMbps'],
+] as const;
+const MIN_FIELDS = [
+  ['downloadBandwidthMbpsMin', 'downloadMinMbps', 'downloadBandwidthMbps'],
+  ['uploadBandwidthMbpsMin', 'uploadMinMbps', 'uploadBandwidthMbps'],
+] as const;
+
+function kindName(v: JsonValue): string {
+  switch (v.kind) {
+    case 'object':
+      return 'an object';
+    case 'array':
+      return 'an array';
+    case 'string':
+      return 'a string';
+    case 'number':
+      return 'a number';
+    case 'boolean':
+      return 'a boolean';
+    default:
+      return 'null';
+  }
+}
+
+function shortValue(v: JsonValue): string {
+  switch (v.kind) {
+    case 'object':
+      return '{…}';
+    case 'array':
+      return '[…]';
+    case 'string':
+      return JSON.stringify(v.value);
+    case 'number':
+      return v.raw;
+    case 'boolean':
+      return String(v.value);
+    default:
+      return 'null';
+  }
+}
+
+function lastEntries(obj: { entries: JsonEntry[] }): Map<string, JsonEntry> {
+  const m = new Map<string, JsonEntry>();
+  for (const e of obj.entries) m.set(e.key, e);
+  return m;
+}
+
+/**
+ * Parse network.json text. `{}` (or an empty file) is a flat network (no nodes). Issue codes:
+ * `json-syntax`, `invalid-network`, `no-valid-nodes`, `invalid-node`, `duplicate-node`,
+ * `invalid-bandwidth`, `min-above-max`, `invalid-children`, `invalid-field`, warnings
+ * `missing-bandwidth`, `duplicate-key`, `duplicate-node-id`, `invalid-coordinate`.
+ */
+export function parseNetworkJson(text: string, file: string): { nodes: NetworkNode[]; issues: InputIssue[] } {
+  const issues: InputIssue[] = [];
+  const body = text.charCodeAt(0) === 0xfeff ? ' ' + text.slice(1) : text;
+  if (body.trim() === '') {
+    issues.push({
+      severity: 'error',
+      code: 'json-syntax',
+      file,
+      line: 1,
+      message: 'the file is empty; write {} for a flat network (no sites)',
+    });
+    return { nodes: [], issues };
+  }
+  let root: JsonValue;
+  try {
+    root = parseJsonWithLines(body);
+  } catch (e) {
+    if (!(e instanceof JsonSyntaxError)) throw e;
+    const lineText = body.split('\n')[e.line - 1] ?? '';
+    issues.push({
+      severity: 'error',
+      code: 'json-syntax',
+      file,
+      line: e.line,
+      value: lineText.trim().slice(0, 80),
+      message: `invalid JSON at line ${e.line}, column ${e.column}: ${e.message}; fix the syntax (a missing or extra comma is the usual cause)`,
+    });
+    return { nodes: [], issues };
+  }
+
+  if (root.kind !== 'object') {
+    issues.push({
+      severity: 'error',
+      code: 'invalid-network',
+      file,
+      line: root.line,
+      value: shortValue(root),
+      message: `the top level must be an object of nodes ({"Site_1": {...}}), not ${kindName(root)}; use {} for a flat network`,
+    });
+    return { nodes: [], issues };
+  }
+
+  const seenNames = new Map<string, number>();
+  const seenIds = new Map<string, { line: number; name: string }>();
+
+  const err = (code: string, line: number, column: string, value: string | undefined, message: string): void => {
+    issues.push({ severity: 'error', code, file, line, column, value, message });
+  };
+  const warn = (code: string, line: number, column: string, value: string | undefined, message: string): void => {
+    issues.push({ severity: 'warning', code, file, line, column, value, message });
+  };
+
+  const readLevel = (entries: JsonEntry[], parentPath: string): NetworkNode[] => {
+    const out: NetworkNode[] = [];
+    const siblings = new Map<string, number>();
+    for (const entry of entries) {
+      const name = entry.key;
+      const path = parentPath === '' ? name : `${parentPath}.children.${name}`;
+      const v = entry.value;
+      if (v.kind !== 'object') {
+        err(
+          'invalid-node',
+          entry.line,
+          path,
+          shortValue(v),
+          `node "${name}" must be an object like {"downloadBandwidthMbps": 100, "uploadBandwidthMbps": 100}, not ${kindName(v)}; fix or remove it`,
+        );
+        continue;
+      }
+      const prevLine = seenNames.get(name);
+      if (prevLine !== undefined) {
+        const sameLevel = siblings.has(name);
+        err(
+          'duplicate-node',
+          entry.line,
+          path,
+          name,
+          `node name "${name}" is used more than once (lines ${prevLine} and ${entry.line}${sameLevel ? ', in the same object' : ''}); node names must be unique across the whole tree — rename one of them`,
+        );
+        continue;
+      }
+      seenNames.set(name, entry.line);
+      siblings.set(name, entry.line);
+      out.push(readNode(name, path, entry.line, v));
+    }
+    return out;
+  };
+
+  const readNode = (name: string, path: string, line: number, obj: Extract<JsonValue, { kind: 'object' }>): NetworkNode => {
+    const node: NetworkNode = { name, downloadMbps: 0, uploadMbps: 0, virtual: false, children: [] };
+    // Duplicate keys inside one node: the last one wins (like JSON.parse) — say so.
+    const keys = new Map<string, number>();
+    for (const e of obj.entries) {
+      const prev = keys.get(e.key);
+      if (prev !== undefined) {
+        warn(
+          'duplicate-key',
+          e.line,
+          `${path}.${e.key}`,
+          e.key,
+          `key "${e.key}" appears twice in node "${name}" (lines ${prev} and ${e.line}); the last one is used — remove the other`,
+        );
+      }
+      keys.set(e.key, e.line);
+    }
+    const f = lastEntries(obj);
+
+    const typeE = f.get('type');
+    if (typeE && typeE.value.kind !== 'null') {
+      if (typeE.value.kind === 'string') {
+        node.type = typeE.value.value;
+        if (typeE.value.value.toLowerCase() === 'virtual') node.virtual = true;
+      } else {
+        err('invalid-field', typeE.line, `${path}.type`, shortValue(typeE.value), `type must be a string such as "site", "ap" or "virtual"`);
+      }
+    }
+    const virtE = f.get('virtual');
+    if (virtE && virtE.value.kind !== 'null') {
+      if (virtE.value.kind === 'boolean') {
+        if (virtE.value.value) node.virtual = true;
+      } else {
+        err('invalid-field', virtE.line, `${path}.virtual`, shortValue(virtE.value), `virtual must be true or false (without quotes)`);
+      }
+    }
+
+    for (const [key, prop] of BANDWIDTH_FIELDS) {
+      const e = f.get(key);
+      const col = `${path}.${key}`;
+      if (!e || e.value.kind === 'null') {
+        if (!node.virtual)
+          warn(
+          'missing-bandwidth',
+          e?.line ?? line,
+          col,
+          undefined,
+          `node "${name}" has no ${key}; it will inherit its parent's value (the link capacity at the top level) — set it to the site's real capacity`,
+        );
+        continue;
+      }
+      if (e.value.kind !== 'number') {
+        err('invalid-bandwidth', e.line, col, shortValue(e.value), `${key} must be a number of Mbps (e.g. 500), not ${kindName(e.value)}`);
+        continue;
+      }
+      const x = e.value.value;
+      if (!Number.isFinite(x) || x < 0) {
+        err('invalid-bandwidth', e.line, col, e.value.raw, `${key} must be a positive number of Mbps; fix the value`);
+        continue;
+      }
+      if (x === 0) {
+        if (!node.virtual)
+          warn(
+          'missing-bandwidth',
+          e.line,
+          col,
+          e.value.raw,
+          `node "${name}" has ${key} 0; it will inherit its parent's value (the link capacity at the top level) — set it to the site's real capacity`,
+        );
+        continue;
+      }
+      node[prop] = x;
+    }
+
+    for (const [key, prop, maxKey] of MIN_FIELDS) {
+      const e = f.get(key);
+      if (!e || e.value.kind === 'null') continue;
+      const col = `${path}.${key}`;
+      if (e.value.kind !== 'number') {
+        err('invalid-bandwidth', e.line, col, shortValue(e.value), `${key} must be a number of Mbps (e.g. 100), not ${kindName(e.value)}`);
+        continue;
+      }
+      const x = e.value.value;
+      if (!Number.isFinite(x) || x < 0) {
+        err('invalid-bandwidth', e.line, col, e.value.raw, `${key} must be a positive number of Mbps; fix the value`);
+        continue;
+      }
+      const max = prop === 'downloadMinMbps' ? node.downloadMbps : node.uploadMbps;
+      if (max > 0 && x > max) {
+        err(
+          'min-above-max',
+          e.line,
+          col,
+          e.value.raw,
+          `${key} (${x}) is greater than ${maxKey} (${max}); the guaranteed rate cannot exceed the maximum — lower ${key} or raise ${maxKey}`,
+        );
+        continue;
+      }
+      node[prop] = x;
+    }
+
+    const idE = f.get('id');
+    if (idE && idE.value.kind !== 'null') {
+      const iv = idE.value;
+      if (iv.kind === 'string' || iv.kind === 'number') {
+        const id = iv.kind === 'string' ? iv.value.trim() : iv.raw;
+        if (id !== '') {
+          const prev = seenIds.get(id);
+          if (prev) {
+            warn(
+              'duplicate-node-id',
+              idE.line,
+              `${path}.id`,
+              id,
+              `id "${id}" is also used by node "${prev.name}" (line ${prev.line}); circuits whose Parent Node ID is "${id}" attach to "${prev.name}" — give each node its own id`,
+            );
+          } else seenIds.set(id, { line: idE.line, name });
+          node.id = id;
+        }
+      } else {
+        err('invalid-field', idE.line, `${path}.id`, shortValue(iv), `id must be a string or a number`);
+      }
+    }
+
+    for (const key of ['name', 'active_attachment_name']) {
+      const e = f.get(key);
+      if (!e || e.value.kind === 'null') continue;
+      if (e.value.kind !== 'string') {
+        err('invalid-field', e.line, `${path}.${key}`, shortValue(e.value), `${key} must be a string`);
+        continue;
+      }
+      const s = e.value.value.trim();
+      if (s !== '' && node.displayName === undefined) node.displayName = s;
+    }
+
+    for (const [keys, prop, limit] of [
+      [['latitude', 'lat'], 'latitude', 90],
+      [['longitude', 'lon', 'lng'], 'longitude', 180],
+    ] as const) {
+      for (const key of keys) {
+        const e = f.get(key);
+        if (!e || e.value.kind === 'null') continue;
+        const v = e.value;
+        const x = v.kind === 'number' ? v.value : v.kind === 'string' && v.value.trim() !== '' ? Number(v.value) : NaN;
+        if (!Number.isFinite(x) || Math.abs(x) > limit) {
+          warn(
+            'invalid-coordinate',
+            e.line,
+            `${path}.${key}`,
+            shortValue(v),
+            `${key} must be a number between -${limit} and ${limit}; it is ignored (only the site map uses it)`,
+          );
+          break;
+        }
+        node[prop] = x;
+        break;
+      }
+    }
+
+    const ch = f.get('children');
+    if (ch && ch.value.kind !== 'null') {
+      if (ch.value.kind === 'object') node.children = readLevel(ch.value.entries, path);
+      else
+        err(
+          'invalid-children',
+          ch.line,
+          `${path}.children`,
+          shortValue(ch.value),
+          `children of "${name}" must be an object of nodes ({"AP_1": {...}}), not ${kindName(ch.value)}; use {} or remove the key for no children`,
+        );
+    }
+    return node;
+  };
+
+  const nodes = readLevel(root.entries, '');
+  if (root.entries.length > 0 && !root.entries.some((e) => e.value.kind === 'object')) {
+    issues.push({
+      severity: 'error',
+      code: 'no-valid-nodes',
+      file,
+      line: root.line,
+      message: 'network.json has entries but none of them is a node object; describe the sites as {"Site_1": {...}} or use {} for a flat network',
+    });
+  }
+  return { nodes, issues };
+}

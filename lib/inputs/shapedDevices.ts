@@ -1,0 +1,422 @@
+/**
+ * ShapedDevices.csv reader: turns the file into raw string rows (one per device) with their physical
+ * line numbers. No semantic checks happen here (see validate.ts) — only structure: header, columns,
+ * field counts and CSV syntax.
+ *
+ * Columns are found by header name only (never by position). Supported layouts: the 13-column legacy
+ * file, 14 (+ sqm), 15 (+ Parent Node ID, Anchor Node ID) and 16 (15 + sqm), in any column order; unknown
+ * extra columns are ignored.
+ *
+ * Parsing: a strict RFC 4180 fast path handles ordinary files (100k rows in well under 100 ms). Anything
+ * it does not fully understand (a stray quote inside an unquoted field, text after a closing quote, lone
+ * CR line endings) is handed to csv-parse, which is lenient (relax_quotes) and is the reference
+ * behaviour; both produce identical rows for files the fast path accepts.
+ */
+import { parse as csvParse } from 'csv-parse/sync';
+import type { InputIssue } from '../model.ts';
+
+export type ShapedDeviceField =
+  | 'circuitId'
+  | 'circuitName'
+  | 'deviceId'
+  | 'deviceName'
+  | 'parentNode'
+  | 'parentNodeId'
+  | 'anchorNodeId'
+  | 'mac'
+  | 'ipv4'
+  | 'ipv6'
+  | 'downloadMin'
+  | 'uploadMin'
+  | 'downloadMax'
+  | 'uploadMax'
+  | 'comment'
+  | 'sqm';
+
+/** One data row of ShapedDevices.csv: trimmed raw cell text ('' when the column is absent) + its line. */
+export interface ShapedDeviceRow {
+  /** 1-based physical line where the row starts (comment/blank lines and multi-line fields counted). */
+  line: number;
+  circuitId: string;
+  circuitName: string;
+  deviceId: string;
+  deviceName: string;
+  parentNode: string;
+  parentNodeId: string;
+  anchorNodeId: string;
+  mac: string;
+  ipv4: string;
+  ipv6: string;
+  downloadMin: string;
+  uploadMin: string;
+  downloadMax: string;
+  uploadMax: string;
+  comment: string;
+  sqm: string;
+}
+
+export interface ShapedDevicesColumn {
+  field: ShapedDeviceField;
+  /** Canonical header text (what writeShapedDevices emits). */
+  header: string;
+  /** Accepted normalised header spellings (lower-case, alphanumerics only). */
+  aliases: readonly string[];
+  required: boolean;
+}
+
+/** Every known column, in the canonical 16-column order. */
+export const SHAPED_DEVICES_COLUMNS: readonly ShapedDevicesColumn[] = [
+  { field: 'circuitId', header: 'Circuit ID', aliases: ['circuitid'], required: true },
+  { field: 'circuitName', header: 'Circuit Name', aliases: ['circuitname'], required: true },
+  { field: 'deviceId', header: 'Device ID', aliases: ['deviceid'], required: true },
+  { field: 'deviceName', header: 'Device Name', aliases: ['devicename'], required: true },
+  { field: 'parentNode', header: 'Parent Node', aliases: ['parentnode'], required: true },
+  { field: 'parentNodeId', header: 'Parent Node ID', aliases: ['parentnodeid'], required: false },
+  { field: 'anchorNodeId', header: 'Anchor Node ID', aliases: ['anchornodeid'], required: false },
+  { field: 'mac', header: 'MAC', aliases: ['mac'], required: true },
+  { field: 'ipv4', header: 'IPv4', aliases: ['ipv4', 'ipv4addresses'], required: true },
+  { field: 'ipv6', header: 'IPv6', aliases: ['ipv6', 'ipv6addresses'], required: true },
+  { field: 'downloadMin', header: 'Download Min Mbps', aliases: ['downloadmin', 'downloadminmbps'], required: true },
+  { field: 'uploadMin', header: 'Upload Min Mbps', aliases: ['uploadmin', 'uploadminmbps'], required: true },
+  { field: 'downloadMax', header: 'Download Max Mbps', aliases: ['downloadmax', 'downloadmaxmbps'], required: true },
+  { field: 'uploadMax', header: 'Upload Max Mbps', aliases: ['uploadmax', 'uploadmaxmbps'], required: true },
+  { field: 'comment', header: 'Comment', aliases: ['comment'], required: false },
+  { field: 'sqm', header: 'sqm', aliases: ['sqm'], required: false },
+];
+
+const ALIAS_TO_COLUMN = new Map<string, ShapedDevicesColumn>();
+for (const c of SHAPED_DEVICES_COLUMNS) for (const a of c.aliases) ALIAS_TO_COLUMN.set(a, c);
+
+const CANONICAL_HEADER = new Map<ShapedDeviceField, string>(SHAPED_DEVICES_COLUMNS.map((c) => [c.field, c.header]));
+
+/** Canonical header text of a field (used when a column is absent from the file). */
+export function canonicalHeader(field: ShapedDeviceField): string {
+  return CANONICAL_HEADER.get(field) ?? field;
+}
+
+export interface ParsedShapedDevices {
+  rows: ShapedDeviceRow[];
+  issues: InputIssue[];
+  /** Header text as written in the file, per field found (for issue `column`s). */
+  columns: Partial<Record<ShapedDeviceField, string>>;
+  /** Line of the header row, if one was found. */
+  headerLine?: number;
+}
+
+export interface ParseShapedDevicesOptions {
+  /** `auto` (default): fast path, csv-parse when needed. `csv-parse`: always csv-parse (tests). */
+  engine?: 'auto' | 'csv-parse';
+}
+
+/** Lower-case, alphanumerics only: `Download Min Mbps` → `downloadminmbps`. */
+export function normaliseHeader(h: string): string {
+  let out = '';
+  const s = h.toLowerCase();
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if ((c >= 97 && c <= 122) || (c >= 48 && c <= 57)) out += s[i];
+  }
+  return out;
+}
+
+type OnRecord = (fields: string[], line: number) => void;
+
+type ScanResult = { kind: 'ok' } | { kind: 'fallback' } | { kind: 'error'; line: number; message: string };
+
+function isBlank(c: number): boolean {
+  return c === 32 || c === 9;
+}
+
+/**
+ * Strict RFC 4180 scanner with the same conventions as the csv-parse configuration below: blank and
+ * whitespace-only lines skipped, lines whose first non-blank character is `#` are comments, spaces
+ * around fields ignored, `""` inside quotes is a quote, LF or CRLF record ends.
+ */
+function scanFast(text: string, start: number, onRecord: OnRecord): ScanResult {
+  const n = text.length;
+  let i = start;
+  let line = 1;
+  while (i < n) {
+    let j = i;
+    while (j < n && isBlank(text.charCodeAt(j))) j++;
+    if (j >= n) break;
+    let c = text.charCodeAt(j);
+    if (c === 10) {
+      i = j + 1;
+      line++;
+      continue;
+    }
+    if (c === 13) {
+      if (text.charCodeAt(j + 1) !== 10) return { kind: 'fallback' };
+      i = j + 2;
+      line++;
+      continue;
+    }
+    if (c === 35 /* # */) {
+      const nl = text.indexOf('\n', j);
+      if (nl < 0) break;
+      i = nl + 1;
+      line++;
+      continue;
+    }
+    const recLine = line;
+    const fields: string[] = [];
+    for (;;) {
+      while (j < n && isBlank(text.charCodeAt(j))) j++;
+      c = j < n ? text.charCodeAt(j) : -1;
+      if (c === 34 /* " */) {
+        const openLine = line;
+        j++;
+        let value = '';
+        let seg = j;
+        for (;;) {
+          const q = text.indexOf('"', j);
+          if (q < 0) {
+            return {
+              kind: 'error',
+              line: openLine,
+              message:
+                'a quoted field is opened here but never closed; add the closing double quote (inside a quoted field write "" for a literal quote)',
+            };
+          }
+          for (let p = text.indexOf('\n', j); p >= 0 && p < q; p = text.indexOf('\n', p + 1)) line++;
+          if (text.charCodeAt(q + 1) === 34) {
+            value += text.slice(seg, q + 1);
+            j = q + 2;
+            seg = j;
+            continue;
+          }
+          value += text.slice(seg, q);
+          j = q + 1;
+          break;
+        }
+        while (j < n && isBlank(text.charCodeAt(j))) j++;
+        fields.push(value);
+        c = j < n ? text.charCodeAt(j) : -1;
+        if (c !== -1 && c !== 44 && c !== 10 && c !== 13) return { kind: 'fallback' };
+      } else {
+        const s = j;
+        while (j < n) {
+          c = text.charCodeAt(j);
+          if (c === 44 || c === 10 || c === 13) break;
+          if (c === 34) return { kind: 'fallback' };
+          j++;
+        }
+        c = j < n ? c : -1;
+        fields.push(text.slice(s, j));
+      }
+      if (c === 44) {
+        j++;
+        continue;
+      }
+      if (c === 10) {
+        j++;
+        line++;
+      } else if (c === 13) {
+        if (text.charCodeAt(j + 1) !== 10) return { kind: 'fallback' };
+        j += 2;
+        line++;
+      }
+      break;
+    }
+    onRecord(fields, recLine);
+    i = j;
+  }
+  return { kind: 'ok' };
+}
+
+/** csv-parse based reader; line numbers derived from byte offsets (csv-parse's own line count drifts on CRLF inside quotes). */
+function scanCsvParse(text: string, start: number, onRecord: OnRecord): { error?: { line: number; message: string } } {
+  const buf = Buffer.from(start > 0 ? text.slice(start) : text, 'utf8');
+  // Byte offsets of every '\n'.
+  const nls: number[] = [];
+  for (let p = buf.indexOf(10); p >= 0; p = buf.indexOf(10, p + 1)) nls.push(p);
+  let cursor = 0;
+  /** 1-based line of byte offset `off`; offsets must be non-decreasing between calls. */
+  const lineAt = (off: number): number => {
+    while (cursor < nls.length && nls[cursor] < off) cursor++;
+    return cursor + 1;
+  };
+  let lastEnd = 0;
+  try {
+    csvParse(buf, {
+      comment: '#',
+      comment_no_infix: true,
+      relax_column_count: true,
+      relax_quotes: true,
+      skip_empty_lines: true,
+      trim: true,
+      info: true,
+      on_record: (r: unknown) => {
+        const { record, info } = r as { record: string[]; info: { bytes: number } };
+        const endLine = lineAt(Math.max(0, info.bytes - 1));
+        let inner = 0;
+        for (const f of record) for (let p = f.indexOf('\n'); p >= 0; p = f.indexOf('\n', p + 1)) inner++;
+        onRecord(record, endLine - inner);
+        lastEnd = info.bytes;
+        return null;
+      },
+    });
+  } catch (e) {
+    // Line of the record that failed: first non-blank, non-comment line after the last good record.
+    let off = lastEnd;
+    while (off < buf.length) {
+      const nl = buf.indexOf(10, off);
+      const lineText = buf.subarray(off, nl < 0 ? buf.length : nl).toString('utf8').trim();
+      if (lineText !== '' && !lineText.startsWith('#')) break;
+      if (nl < 0) break;
+      off = nl + 1;
+    }
+    cursor = 0;
+    const line = lineAt(off);
+    const raw = e instanceof Error ? e.message : String(e);
+    return {
+      error: {
+        line,
+        message: `the CSV cannot be read from here on (${raw.replace(/\s+/g, ' ').trim()}); check the quoting of this row (a field containing commas, quotes or line breaks must be enclosed in double quotes, with "" for a literal quote)`,
+      },
+    };
+  }
+  return {};
+}
+
+function emptyRow(line: number): ShapedDeviceRow {
+  return {
+    line,
+    circuitId: '',
+    circuitName: '',
+    deviceId: '',
+    deviceName: '',
+    parentNode: '',
+    parentNodeId: '',
+    anchorNodeId: '',
+    mac: '',
+    ipv4: '',
+    ipv6: '',
+    downloadMin: '',
+    uploadMin: '',
+    downloadMax: '',
+    uploadMax: '',
+    comment: '',
+    sqm: '',
+  };
+}
+
+/**
+ * Parse ShapedDevices.csv text. Returns data rows (raw, trimmed strings) and structural issues:
+ * `csv-syntax`, `missing-header`, `duplicate-header`, `field-count`.
+ */
+export function parseShapedDevices(text: string, file: string, options: ParseShapedDevicesOptions = {}): ParsedShapedDevices {
+  const issues: InputIssue[] = [];
+  const columns: Partial<Record<ShapedDeviceField, string>> = {};
+  const start = text.charCodeAt(0) === 0xfeff ? 1 : 0;
+
+  let records: RawRecord[];
+  let syntaxError: { line: number; message: string } | undefined;
+  const fast = options.engine === 'csv-parse' ? ({ kind: 'fallback' } as const) : scanFast(text, start);
+  if (fast.kind === 'ok') {
+    records = fast.records;
+  } else if (fast.kind === 'error') {
+    records = fast.records;
+    syntaxError = { line: fast.line, message: fast.message };
+  } else {
+    const slow = scanCsvParse(text, start);
+    records = slow.records;
+    syntaxError = slow.error;
+  }
+
+  const rows: ShapedDeviceRow[] = [];
+  let header: { fields: (ShapedDeviceField | null)[]; count: number; line: number } | undefined;
+  let headerOk = false;
+
+  for (const rec of records) {
+    const f = rec.fields;
+    let allEmpty = true;
+    for (let k = 0; k < f.length; k++) {
+      const t = f[k].trim();
+      f[k] = t;
+      if (t !== '') allEmpty = false;
+    }
+    if (allEmpty) continue;
+
+    if (!header) {
+      const mapped: (ShapedDeviceField | null)[] = [];
+      const seenAt = new Map<ShapedDeviceField, string>();
+      for (const h of f) {
+        const col = ALIAS_TO_COLUMN.get(normaliseHeader(h));
+        if (!col) {
+          mapped.push(null);
+          continue;
+        }
+        const prev = seenAt.get(col.field);
+        if (prev !== undefined) {
+          issues.push({
+            severity: 'error',
+            code: 'duplicate-header',
+            file,
+            line: rec.line,
+            column: h,
+            value: h,
+            message: `the header has two columns for ${col.header} ("${prev}" and "${h}"); keep only one of them`,
+          });
+          mapped.push(null);
+          continue;
+        }
+        seenAt.set(col.field, h);
+        columns[col.field] = h;
+        mapped.push(col.field);
+      }
+      header = { fields: mapped, count: f.length, line: rec.line };
+      const missing = SHAPED_DEVICES_COLUMNS.filter((c) => c.required && !seenAt.has(c.field)).map((c) => `"${c.header}"`);
+      if (missing.length > 0) {
+        issues.push({
+          severity: 'error',
+          code: 'missing-header',
+          file,
+          line: rec.line,
+          value: f.join(','),
+          message:
+            `the header row is missing required column${missing.length > 1 ? 's' : ''} ${missing.join(', ')}; ` +
+            `the first non-comment line must be the header, e.g. "${SHAPED_DEVICES_COLUMNS.map((c) => c.header).join(',')}"`,
+        });
+      }
+      headerOk = missing.length === 0 && !issues.some((i) => i.code === 'duplicate-header');
+      continue;
+    }
+
+    if (f.length !== header.count) {
+      issues.push({
+        severity: 'error',
+        code: 'field-count',
+        file,
+        line: rec.line,
+        message:
+          `this row has ${f.length} field${f.length === 1 ? '' : 's'} but the header (line ${header.line}) has ${header.count} columns; ` +
+          `every row needs exactly one value per header column (add empty fields or quote values containing commas)`,
+      });
+      continue;
+    }
+    if (!headerOk) continue;
+    const row = emptyRow(rec.line);
+    const hf = header.fields;
+    for (let k = 0; k < hf.length; k++) {
+      const field = hf[k];
+      if (field !== null) row[field] = f[k];
+    }
+    rows.push(row);
+  }
+
+  if (syntaxError) {
+    issues.push({ severity: 'error', code: 'csv-syntax', file, line: syntaxError.line, message: syntaxError.message });
+  }
+  if (!header && !syntaxError) {
+    issues.push({
+      severity: 'error',
+      code: 'missing-header',
+      file,
+      line: 1,
+      message: `the file has no header row; start it with "${SHAPED_DEVICES_COLUMNS.map((c) => c.header).join(',')}"`,
+    });
+  }
+  return { rows, issues, columns, headerLine: header?.line };
+}

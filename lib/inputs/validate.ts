@@ -1,0 +1,646 @@
+/**
+ * The one validator for ShapedDevices.csv + network.json. Builds ShapingInputs (circuits grouped by
+ * Circuit ID in first-occurrence order, network tree) and reports every problem with file, line,
+ * column and value. `ok` is false when any issue is an error; callers must then change nothing.
+ *
+ * IP addresses are parsed by hand (strict dotted-quad IPv4, RFC 4291 IPv6) and canonicalised with an
+ * explicit prefix length (RFC 5952 text for IPv6): ipaddr.js costs ~2 µs per IPv6 address and accepts
+ * non-standard IPv4 forms (octal/hex/short), so it is only used as a cross-check in tests.
+ */
+import type { Circuit, Device, InputIssue, NetworkNode, SqmKind, SqmOverride, ValidationResult } from '../model.ts';
+import { parseNetworkJson } from './network.ts';
+import { canonicalHeader, parseShapedDevices, type ShapedDeviceField, type ShapedDeviceRow } from './shapedDevices.ts';
+
+export interface ValidateInputsArgs {
+  devicesText: string;
+  devicesFile: string;
+  networkText: string;
+  networkFile: string;
+}
+
+// ---------------------------------------------------------------------------------------------
+// IP addresses
+
+/** Strict dotted-quad IPv4 in s[from, to): 0–255 per octet, no leading zeros. Returns uint32 or -1. */
+export function parseIPv4Number(s: string, from = 0, to = s.length): number {
+  let value = 0;
+  let octets = 0;
+  let i = from;
+  while (octets < 4) {
+    const start = i;
+    let o = 0;
+    while (i < to) {
+      const c = s.charCodeAt(i);
+      if (c < 48 || c > 57) break;
+      o = o * 10 + (c - 48);
+      i++;
+    }
+    const len = i - start;
+    if (len === 0 || len > 3 || o > 255 || (len > 1 && s.charCodeAt(start) === 48)) return -1;
+    value = value * 256 + o;
+    octets++;
+    if (octets < 4) {
+      if (i >= to || s.charCodeAt(i) !== 46) return -1;
+      i++;
+    }
+  }
+  return i === to ? value : -1;
+}
+
+export function formatIPv4(v: number): string {
+  return `${(v >>> 24) & 255}.${(v >>> 16) & 255}.${(v >>> 8) & 255}.${v & 255}`;
+}
+
+function hexVal(c: number): number {
+  if (c >= 48 && c <= 57) return c - 48;
+  if (c >= 97 && c <= 102) return c - 87;
+  if (c >= 65 && c <= 70) return c - 55;
+  return -1;
+}
+
+/** Parse colon-separated groups of s[from,to) into out; the last may be dotted IPv4. Returns count or -1. */
+function parseGroups(s: string, from: number, to: number, out: number[], allowV4: boolean): number {
+  if (from === to) return 0;
+  let count = 0;
+  let i = from;
+  for (;;) {
+    let j = i;
+    let v = 0;
+    while (j < to && s.charCodeAt(j) !== 58) j++;
+    const len = j - i;
+    if (len === 0) return -1;
+    if (j === to && allowV4 && s.indexOf('.', i) >= 0 && s.indexOf('.', i) < to) {
+      const v4 = parseIPv4Number(s, i, to);
+      if (v4 < 0) return -1;
+      out.push(Math.floor(v4 / 65536), v4 & 0xffff);
+      return count + 2;
+    }
+    if (len > 4) return -1;
+    for (let k = i; k < j; k++) {
+      const h = hexVal(s.charCodeAt(k));
+      if (h < 0) return -1;
+      v = v * 16 + h;
+    }
+    out.push(v);
+    count++;
+    if (j === to) return count;
+    i = j + 1;
+    if (i === to) return -1; // trailing single ':'
+  }
+}
+
+/** Parse an IPv6 address (no prefix, no zone) into 8 groups, or null. */
+export function parseIPv6Groups(s: string): number[] | null {
+  if (s.length < 2 || s.length > 45) return null;
+  const dbl = s.indexOf('::');
+  if (dbl >= 0) {
+    if (s.indexOf('::', dbl + 1) >= 0) return null;
+    const head: number[] = [];
+    const tail: number[] = [];
+    if (parseGroups(s, 0, dbl, head, false) < 0) return null;
+    if (parseGroups(s, dbl + 2, s.length, tail, true) < 0) return null;
+    if (head.length + tail.length > 7) return null;
+    const out = head;
+    for (let k = head.length + tail.length; k < 8; k++) out.push(0);
+    for (const t of tail) out.push(t);
+    return out;
+  }
+  const g: number[] = [];
+  if (parseGroups(s, 0, s.length, g, true) !== 8) return null;
+  return g;
+}
+
+/** RFC 5952 text: lower-case, no leading zeros, the longest (first) run of ≥2 zero groups as `::`. */
+export function formatIPv6(g: readonly number[]): string {
+  let bestStart = -1;
+  let bestLen = 1;
+  for (let i = 0; i < 8; ) {
+    if (g[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && g[j] === 0) j++;
+    if (j - i > bestLen) {
+      bestStart = i;
+      bestLen = j - i;
+    }
+    i = j;
+  }
+  if (bestStart < 0) return g.map((x) => x.toString(16)).join(':');
+  const head = g.slice(0, bestStart).map((x) => x.toString(16)).join(':');
+  const tail = g.slice(bestStart + bestLen).map((x) => x.toString(16)).join(':');
+  return `${head}::${tail}`;
+}
+
+function parsePrefixLen(s: string, max: number): number {
+  if (s.length === 0 || s.length > 3) return -1;
+  let v = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 48 || c > 57) return -1;
+    v = v * 10 + (c - 48);
+  }
+  return v <= max ? v : -1;
+}
+
+export type IpParseResult =
+  | { ok: true; prefix: string }
+  | { ok: false; code: string; message: string };
+
+const V4_EXAMPLE = 'e.g. 100.64.0.1 or 100.64.0.0/24';
+const V6_EXAMPLE = 'e.g. 2001:db8::1 or 2001:db8:0:100::/56';
+
+/** Validate and canonicalise one IPv4 address/CIDR entry (`1.2.3.4` → `1.2.3.4/32`). */
+export function parseIPv4Prefix(entry: string): IpParseResult {
+  const slash = entry.indexOf('/');
+  const addr = slash < 0 ? entry : entry.slice(0, slash);
+  if (addr.indexOf(':') >= 0) {
+    if (parseIPv6Prefix(entry).ok || parseIPv6Groups(addr) !== null) {
+      return { ok: false, code: 'ipv6-in-ipv4-column', message: 'this is an IPv6 address; move it to the IPv6 column' };
+    }
+    return { ok: false, code: 'invalid-ip', message: `not a valid IPv4 address or CIDR (${V4_EXAMPLE})` };
+  }
+  const v = parseIPv4Number(addr);
+  if (v < 0) return { ok: false, code: 'invalid-ip', message: `not a valid IPv4 address or CIDR (${V4_EXAMPLE}; no leading zeros)` };
+  let len = 32;
+  if (slash >= 0) {
+    len = parsePrefixLen(entry.slice(slash + 1), 32);
+    if (len < 0) return { ok: false, code: 'invalid-ip', message: `invalid prefix length; use /0 to /32 (${V4_EXAMPLE})` };
+  }
+  if (len < 32) {
+    const host = v % 2 ** (32 - len);
+    if (host !== 0) {
+      return {
+        ok: false,
+        code: 'host-bits-set',
+        message: `CIDR has host bits set; use ${formatIPv4(v - host)}/${len} (or ${addr}/32 for the single host)`,
+      };
+    }
+  }
+  return { ok: true, prefix: `${addr}/${len}` };
+}
+
+/** Validate and canonicalise one IPv6 address/CIDR entry (`2001:DB8::1` → `2001:db8::1/128`). */
+export function parseIPv6Prefix(entry: string): IpParseResult {
+  const slash = entry.indexOf('/');
+  const addr = slash < 0 ? entry : entry.slice(0, slash);
+  if (addr.indexOf(':') < 0 && parseIPv4Number(addr) >= 0) {
+    return { ok: false, code: 'ipv4-in-ipv6-column', message: 'this is an IPv4 address; move it to the IPv4 column' };
+  }
+  if (addr.indexOf('%') >= 0) {
+    return { ok: false, code: 'invalid-ip', message: `zone ids (%…) are not allowed; write the address only (${V6_EXAMPLE})` };
+  }
+  const g = parseIPv6Groups(addr);
+  if (!g) return { ok: false, code: 'invalid-ip', message: `not a valid IPv6 address or CIDR (${V6_EXAMPLE})` };
+  let len = 128;
+  if (slash >= 0) {
+    len = parsePrefixLen(entry.slice(slash + 1), 128);
+    if (len < 0) return { ok: false, code: 'invalid-ip', message: `invalid prefix length; use /0 to /128 (${V6_EXAMPLE})` };
+  }
+  if (g[0] === 0 && g[1] === 0 && g[2] === 0 && g[3] === 0 && g[4] === 0 && g[5] === 0xffff) {
+    const v4 = formatIPv4(g[6] * 65536 + g[7]);
+    return {
+      ok: false,
+      code: 'ipv4-mapped-ipv6',
+      message: `this is an IPv4-mapped IPv6 address; put ${v4} in the IPv4 column instead`,
+    };
+  }
+  if (len < 128) {
+    let hostBits = false;
+    const net = g.slice();
+    for (let k = 0; k < 8; k++) {
+      const keep = Math.max(0, Math.min(16, len - k * 16));
+      const mask = keep === 0 ? 0 : (0xffff << (16 - keep)) & 0xffff;
+      if ((net[k] & ~mask & 0xffff) !== 0) hostBits = true;
+      net[k] &= mask;
+    }
+    if (hostBits) {
+      return {
+        ok: false,
+        code: 'host-bits-set',
+        message: `CIDR has host bits set; use ${formatIPv6(net)}/${len} (or ${formatIPv6(g)}/128 for the single host)`,
+      };
+    }
+  }
+  return { ok: true, prefix: `${formatIPv6(g)}/${len}` };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rates and SQM
+
+const NUMBER_RE = /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$/;
+const COMMA_DECIMAL_RE = /^\d+,\d+$/;
+const WS_RE = /\s+/g;
+
+export const MIN_RATE_MBPS = 0.1;
+
+const SQM_KINDS: ReadonlySet<string> = new Set<SqmKind>(['cake', 'fq_codel', 'none']);
+
+/**
+ * Parse an sqm cell: '' → no override; `cake` | `fq_codel` | `none` → both directions; `down/up`
+ * with each side empty or one of those. Case-insensitive, blanks ignored. null when invalid.
+ */
+export function parseSqm(raw: string): { sqm: SqmOverride | undefined } | null {
+  const s = raw.replace(WS_RE, '').toLowerCase();
+  if (s === '') return { sqm: undefined };
+  const slash = s.indexOf('/');
+  if (slash < 0) {
+    if (!SQM_KINDS.has(s)) return null;
+    return { sqm: { download: s as SqmKind, upload: s as SqmKind } };
+  }
+  const d = s.slice(0, slash);
+  const u = s.slice(slash + 1);
+  if ((d !== '' && !SQM_KINDS.has(d)) || (u !== '' && !SQM_KINDS.has(u))) return null;
+  const out: SqmOverride = {};
+  if (d !== '') out.download = d as SqmKind;
+  if (u !== '') out.upload = u as SqmKind;
+  return { sqm: d === '' && u === '' ? undefined : out };
+}
+
+function sameSqm(a: SqmOverride | undefined, b: SqmOverride | undefined): boolean {
+  return a?.download === b?.download && a?.upload === b?.upload;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Validator
+
+interface CircuitState {
+  circuit: Circuit;
+  /** Rates parsed OK on the first row (so later rows can be compared). */
+  ratesOk: boolean;
+  sqmLine: number;
+  anyIpEntry: boolean;
+  anyIpError: boolean;
+}
+
+const RATE_FIELDS = [
+  ['downloadMin', 'downloadMinMbps'],
+  ['uploadMin', 'uploadMinMbps'],
+  ['downloadMax', 'downloadMaxMbps'],
+  ['uploadMax', 'uploadMaxMbps'],
+] as const;
+
+const PARENT_FIELDS = [
+  ['parentNode', 'parentNode', 'conflicting-parent', 'Parent Node'],
+  ['parentNodeId', 'parentNodeId', 'conflicting-parent-id', 'Parent Node ID'],
+  ['anchorNodeId', 'anchorNodeId', 'conflicting-anchor-id', 'Anchor Node ID'],
+] as const;
+
+function fmtRate(n: number): string {
+  return String(n);
+}
+
+export function validateInputs(args: ValidateInputsArgs): ValidationResult {
+  const { devicesText, devicesFile, networkText, networkFile } = args;
+  const parsed = parseShapedDevices(devicesText, devicesFile);
+  const net = parseNetworkJson(networkText, networkFile);
+  const issues: InputIssue[] = [...parsed.issues];
+
+  const col = (f: ShapedDeviceField): string => canonicalHeader(f);
+  const err = (code: string, line: number, field: ShapedDeviceField, value: string, message: string): void => {
+    issues.push({ severity: 'error', code, file: devicesFile, line, column: col(field), value, message });
+  };
+  const warn = (code: string, line: number, field: ShapedDeviceField, value: string, message: string): void => {
+    issues.push({ severity: 'warning', code, file: devicesFile, line, column: col(field), value, message });
+  };
+
+  const circuits: Circuit[] = [];
+  const byId = new Map<string, CircuitState>();
+  /** canonical prefix → line/circuit/device of its first use. */
+  const prefixOwner = new Map<string, { line: number; circuitId: string; deviceId: string }>();
+  const deviceIds = new Map<string, number>();
+  const rates = [0, 0, 0, 0];
+  const rateOk = [false, false, false, false];
+
+  const readIps = (row: ShapedDeviceRow, field: 'ipv4' | 'ipv6', out: string[], st: { entries: number; errors: number }): void => {
+    const raw = row[field];
+    if (raw === '') return;
+    const cell = raw.indexOf(' ') >= 0 || raw.indexOf('\t') >= 0 ? raw.replace(WS_RE, '') : raw;
+    const parse = field === 'ipv4' ? parseIPv4Prefix : parseIPv6Prefix;
+    let from = 0;
+    while (from <= cell.length) {
+      let to = cell.indexOf(',', from);
+      if (to < 0) to = cell.length;
+      const entry = cell.slice(from, to);
+      from = to + 1;
+      if (entry === '') continue;
+      st.entries++;
+      const r = parse(entry);
+      if (!r.ok) {
+        st.errors++;
+        err(r.code, row.line, field, entry, r.message);
+        continue;
+      }
+      const p = r.prefix;
+      if (out.includes(p)) {
+        warn(
+          'duplicate-ip-in-device',
+          row.line,
+          field,
+          entry,
+          `${p} is listed more than once for this device; it is used once — remove the repeat`,
+        );
+        continue;
+      }
+      const owner = prefixOwner.get(p);
+      if (owner) {
+        st.errors++;
+        err(
+          'duplicate-ip',
+          row.line,
+          field,
+          entry,
+          `${p} is already used on line ${owner.line} (circuit "${owner.circuitId}", device "${owner.deviceId}"); an address may belong to only one device — remove it from one of the two rows`,
+        );
+        continue;
+      }
+      prefixOwner.set(p, { line: row.line, circuitId: row.circuitId, deviceId: row.deviceId });
+      out.push(p);
+    }
+  };
+
+  for (const row of parsed.rows) {
+    const line = row.line;
+
+    // Identity.
+    if (row.circuitId === '') {
+      err('empty-circuit-id', line, 'circuitId', '', 'Circuit ID is empty; every row needs the ID of the circuit (subscriber) it belongs to');
+    }
+    if (row.deviceId === '') {
+      err('empty-device-id', line, 'deviceId', '', 'Device ID is empty; give every device a unique ID (e.g. the CPE serial or CRM device id)');
+    } else {
+      const prev = deviceIds.get(row.deviceId);
+      if (prev !== undefined) {
+        warn(
+          'duplicate-device-id',
+          line,
+          'deviceId',
+          row.deviceId,
+          `Device ID "${row.deviceId}" is also used on line ${prev}; device IDs should be unique — give this device its own ID`,
+        );
+      } else deviceIds.set(row.deviceId, line);
+    }
+
+    // Rates.
+    for (let k = 0; k < 4; k++) {
+      const [field] = RATE_FIELDS[k];
+      const raw = row[field];
+      rateOk[k] = false;
+      if (raw === '') {
+        err('invalid-rate', line, field, raw, `${col(field)} is empty; write a rate in Mbps (at least ${MIN_RATE_MBPS}, e.g. 25 or 2.5)`);
+        continue;
+      }
+      if (!NUMBER_RE.test(raw)) {
+        const hint = COMMA_DECIMAL_RE.test(raw) ? ' — use a dot as the decimal separator' : '';
+        err('invalid-rate', line, field, raw, `${col(field)} is not a number; write a rate in Mbps (e.g. 25 or 2.5)${hint}`);
+        continue;
+      }
+      const x = Number(raw);
+      if (!Number.isFinite(x)) {
+        err('invalid-rate', line, field, raw, `${col(field)} is not a finite number; write a rate in Mbps (e.g. 25 or 2.5)`);
+        continue;
+      }
+      if (x < MIN_RATE_MBPS) {
+        err(
+          'rate-too-low',
+          line,
+          field,
+          raw,
+          x < 0
+            ? `${col(field)} is negative; rates are Mbps and must be at least ${MIN_RATE_MBPS}`
+            : `${col(field)} is below the minimum of ${MIN_RATE_MBPS} Mbps; raise it to at least ${MIN_RATE_MBPS}`,
+        );
+        continue;
+      }
+      rates[k] = x;
+      rateOk[k] = true;
+    }
+    for (const [minK, maxK, dir] of [
+      [0, 2, 'download'],
+      [1, 3, 'upload'],
+    ] as const) {
+      if (rateOk[minK] && rateOk[maxK] && rates[minK] > rates[maxK]) {
+        const minF = RATE_FIELDS[minK][0];
+        const maxF = RATE_FIELDS[maxK][0];
+        err(
+          'min-above-max',
+          line,
+          minF,
+          row[minF],
+          `${col(minF)} (${fmtRate(rates[minK])}) is greater than ${col(maxF)} (${fmtRate(rates[maxK])}); the guaranteed ${dir} rate cannot exceed the maximum — lower the min or raise the max`,
+        );
+      }
+    }
+    const allRatesOk = rateOk[0] && rateOk[1] && rateOk[2] && rateOk[3];
+
+    // SQM.
+    let sqm: SqmOverride | undefined;
+    if (row.sqm !== '') {
+      const s = parseSqm(row.sqm);
+      if (!s) {
+        err(
+          'invalid-sqm',
+          line,
+          'sqm',
+          row.sqm,
+          'unknown SQM override; use cake, fq_codel or none, or "down/up" with each side empty or one of those (e.g. cake/fq_codel), or leave it empty for the default',
+        );
+      } else sqm = s.sqm;
+    }
+
+    // IPs.
+    const ipv4: string[] = [];
+    const ipv6: string[] = [];
+    const ipStats = { entries: 0, errors: 0 };
+    readIps(row, 'ipv4', ipv4, ipStats);
+    readIps(row, 'ipv6', ipv6, ipStats);
+
+    if (row.circuitId === '') continue;
+
+    const device: Device = {
+      id: row.deviceId,
+      name: row.deviceName,
+      mac: row.mac,
+      ipv4,
+      ipv6,
+      comment: row.comment,
+      line,
+    };
+    const parentNode = row.parentNode.toLowerCase() === 'none' ? '' : row.parentNode;
+
+    let st = byId.get(row.circuitId);
+    if (!st) {
+      if (row.circuitName === '') {
+        warn('empty-circuit-name', line, 'circuitName', '', 'Circuit Name is empty; give the circuit a name (it is shown in the UI and used to sort queues)');
+      }
+      const circuit: Circuit = {
+        id: row.circuitId,
+        name: row.circuitName,
+        parentNode,
+        parentNodeId: row.parentNodeId,
+        anchorNodeId: row.anchorNodeId,
+        downloadMinMbps: rateOk[0] ? rates[0] : 0,
+        uploadMinMbps: rateOk[1] ? rates[1] : 0,
+        downloadMaxMbps: rateOk[2] ? rates[2] : 0,
+        uploadMaxMbps: rateOk[3] ? rates[3] : 0,
+        comment: row.comment,
+        devices: [device],
+        line,
+      };
+      if (sqm) circuit.sqm = sqm;
+      st = { circuit, ratesOk: allRatesOk, sqmLine: sqm ? line : 0, anyIpEntry: ipStats.entries > 0, anyIpError: ipStats.errors > 0 };
+      byId.set(row.circuitId, st);
+      circuits.push(circuit);
+      continue;
+    }
+
+    // Another device of an existing circuit: it must agree with the circuit's first row.
+    const c = st.circuit;
+    c.devices.push(device);
+    if (ipStats.entries > 0) st.anyIpEntry = true;
+    if (ipStats.errors > 0) st.anyIpError = true;
+    const rowParent = { parentNode, parentNodeId: row.parentNodeId, anchorNodeId: row.anchorNodeId };
+    for (const [rf, cf, code, label] of PARENT_FIELDS) {
+      const mine = rowParent[rf];
+      const theirs = c[cf];
+      if (mine === theirs || mine === '') continue;
+      if (theirs !== '') {
+        err(
+          code,
+          line,
+          rf,
+          mine,
+          `circuit "${c.id}" has ${label} "${theirs}" on line ${c.line} but "${mine}" here; all devices of a circuit must have the same ${label} — fix one of the rows`,
+        );
+      } else {
+        warn(
+          code,
+          line,
+          rf,
+          mine,
+          `circuit "${c.id}" has no ${label} on its first row (line ${c.line}) but "${mine}" here; the first row wins, so this is ignored — put the same ${label} on every row of the circuit`,
+        );
+      }
+    }
+    if (row.circuitName !== '' && row.circuitName !== c.name) {
+      warn(
+        'conflicting-circuit-name',
+        line,
+        'circuitName',
+        row.circuitName,
+        `circuit "${c.id}" is named "${c.name}" on line ${c.line}; the first name is kept — use the same Circuit Name on every row`,
+      );
+    }
+    if (allRatesOk && st.ratesOk) {
+      if (
+        rates[0] !== c.downloadMinMbps ||
+        rates[1] !== c.uploadMinMbps ||
+        rates[2] !== c.downloadMaxMbps ||
+        rates[3] !== c.uploadMaxMbps
+      ) {
+        warn(
+          'conflicting-rates',
+          line,
+          'downloadMax',
+          `${row.downloadMin}/${row.uploadMin}/${row.downloadMax}/${row.uploadMax}`,
+          `rates differ from the circuit's first row (line ${c.line}: ${c.downloadMinMbps}/${c.uploadMinMbps}/${c.downloadMaxMbps}/${c.uploadMaxMbps} Mbps min down/up, max down/up); the first row's rates are used — use the same rates on every row of the circuit`,
+        );
+      }
+    }
+    if (sqm) {
+      if (!c.sqm) {
+        c.sqm = sqm;
+        st.sqmLine = line;
+      } else if (!sameSqm(sqm, c.sqm)) {
+        warn(
+          'conflicting-sqm',
+          line,
+          'sqm',
+          row.sqm,
+          `circuit "${c.id}" already has sqm from line ${st.sqmLine}; that one is kept — use the same sqm on every row of the circuit`,
+        );
+      }
+    }
+  }
+
+  // Circuits without any address.
+  for (const st of byId.values()) {
+    if (!st.anyIpEntry && !st.anyIpError) {
+      const c = st.circuit;
+      warn(
+        'no-ip',
+        c.line,
+        'ipv4',
+        '',
+        `circuit "${c.id}" has no IPv4 or IPv6 address on any device; it gets a queue but no traffic will reach it — add the subscriber's addresses`,
+      );
+    }
+  }
+
+  // Parents must exist in network.json (unless the network is flat).
+  if (net.nodes.length > 0) {
+    const ids = new Set<string>();
+    const names = new Set<string>();
+    const walk = (nodes: NetworkNode[]): void => {
+      for (const n of nodes) {
+        names.add(n.name);
+        if (n.displayName) names.add(n.displayName);
+        if (n.id) ids.add(n.id);
+        walk(n.children);
+      }
+    };
+    walk(net.nodes);
+    for (const c of circuits) {
+      if (c.parentNode === '' && c.parentNodeId === '') continue;
+      if (c.parentNodeId !== '' && ids.has(c.parentNodeId)) continue;
+      if (c.parentNode !== '' && names.has(c.parentNode)) continue;
+      const byIdCol = c.parentNodeId !== '';
+      const value = byIdCol ? c.parentNodeId : c.parentNode;
+      issues.push({
+        severity: 'warning',
+        code: 'unknown-parent',
+        file: devicesFile,
+        line: c.line,
+        column: byIdCol ? 'Parent Node ID' : 'Parent Node',
+        value,
+        message: `circuit "${c.id}" names parent "${value}", which is not a node in ${networkFile}; this circuit will not be shaped (the rest will) — add the node to ${networkFile} or fix the row`,
+      });
+    }
+  }
+
+  // Order: devices file first, then network file; by line within a file (stable).
+  const fileRank = (f: string): number => (f === devicesFile ? 0 : 1);
+  const all = [...issues.map((i, k) => ({ i, k })), ...net.issues.map((i, k) => ({ i, k: k + issues.length }))];
+  all.sort((a, b) => fileRank(a.i.file) - fileRank(b.i.file) || (a.i.line ?? 0) - (b.i.line ?? 0) || a.k - b.k);
+  const sorted = all.map((x) => x.i);
+
+  return {
+    inputs: { circuits, network: net.nodes },
+    issues: sorted,
+    ok: !sorted.some((i) => i.severity === 'error'),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Formatting
+
+function shorten(v: string): string {
+  const s = v.replace(/\r?\n/g, '\\n');
+  return s.length > 80 ? `${s.slice(0, 77)}...` : s;
+}
+
+/**
+ * One line per issue: `error: ShapedDevices.csv:14: column "IPv4" value "100.64.0.1/24": CIDR has
+ * host bits set; use 100.64.0.0/24`.
+ */
+export function formatIssue(issue: InputIssue): string {
+  let s = `${issue.severity}: ${issue.file}`;
+  if (issue.line !== undefined) s += `:${issue.line}`;
+  s += ':';
+  const parts: string[] = [];
+  if (issue.column !== undefined) parts.push(`column "${issue.column}"`);
+  if (issue.value !== undefined && issue.value !== '') parts.push(`value "${shorten(issue.value)}"`);
+  if (parts.length > 0) s += ` ${parts.join(' ')}:`;
+  return `${s} ${issue.message}`;
+}

@@ -1,0 +1,70 @@
+/**
+ * The pure "compiler" pipeline: input texts → validation → plan → tc batch + mapping list.
+ * No files, no kernel: callers (the LibreQoS command, lqosd, benchmarks, tests) do the I/O.
+ */
+import { compileMappings } from './compile/mappings.ts';
+import { compileTcBatch, type CompileOptions } from './compile/tc.ts';
+import { validateInputs } from './inputs/validate.ts';
+import type { InputIssue, IpMapping, ShapingPlan, ValidationResult } from './model.ts';
+import type { PlanConfig } from './plan/planConfig.ts';
+import { planShaping } from './plan/planner.ts';
+import type { PlannerState } from './plan/plannerState.ts';
+
+export interface PipelineInput {
+  devicesText: string;
+  devicesFile: string;
+  networkText: string;
+  networkFile: string;
+  config: PlanConfig;
+  previousState?: PlannerState;
+  compile?: CompileOptions;
+}
+
+export type PipelineResult =
+  | { ok: false; stage: 'validate'; validation: ValidationResult }
+  | { ok: false; stage: 'plan'; validation: ValidationResult; plan: ShapingPlan; errors: InputIssue[] }
+  | {
+      ok: true;
+      validation: ValidationResult;
+      plan: ShapingPlan;
+      state: PlannerState;
+      tcLines: string[];
+      mappings: IpMapping[];
+      /** Validation warnings + planning warnings. */
+      warnings: InputIssue[];
+    };
+
+export function runPipeline(input: PipelineInput): PipelineResult {
+  const validation = validateInputs({
+    devicesText: input.devicesText,
+    devicesFile: input.devicesFile,
+    networkText: input.networkText,
+    networkFile: input.networkFile,
+  });
+  if (!validation.ok) return { ok: false, stage: 'validate', validation };
+  const planned = planShaping({
+    inputs: validation.inputs,
+    config: input.config,
+    previous: input.previousState,
+    files: { devices: input.devicesFile, network: input.networkFile },
+  });
+  if (planned.errors.length > 0) return { ok: false, stage: 'plan', validation, plan: planned.plan, errors: planned.errors };
+  // Unknown-parent warnings are raised by both the validator and the planner; keep one.
+  const seen = new Set<string>();
+  const warnings: InputIssue[] = [];
+  for (const w of [...validation.issues.filter((i) => i.severity === 'warning'), ...planned.plan.warnings]) {
+    const key = `${w.code}|${w.file}|${w.line}|${w.column}|${w.value}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    warnings.push(w);
+  }
+  return {
+    ok: true,
+    validation,
+    plan: planned.plan,
+    state: planned.state,
+    tcLines: compileTcBatch(planned.plan, input.compile),
+    mappings: compileMappings(planned.plan),
+    warnings,
+  };
+}
