@@ -490,6 +490,17 @@ export async function detachDataplane(ifaces: string[], opts: DetachOptions = {}
   return { xdpRemoved, tcRemoved };
 }
 
+/** Remove only the XDP program (the egress classifier keeps classifying on its own). */
+export async function detachXdp(ifaces: string[], opts: DetachOptions = {}): Promise<string[]> {
+  const removed: string[] = [];
+  for (const name of ifaces) {
+    const done = bpf.withNetns(opts.netns, () => detachXdpAllModes(bpf.ifNameToIndex(name), name));
+    if (done) removed.push(name);
+  }
+  if (removed.length) log(opts.logger).info(`XDP detached from [${removed.join(', ')}]`);
+  return removed;
+}
+
 /** Interfaces in the namespace that carry our XDP program or have a clsact qdisc. */
 async function scanInterfaces(netns?: string): Promise<string[]> {
   const names = new Set<string>();

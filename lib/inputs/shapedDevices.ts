@@ -280,28 +280,6 @@ function scanCsvParse(text: string, start: number, onRecord: OnRecord): { error?
   return {};
 }
 
-function emptyRow(line: number): ShapedDeviceRow {
-  return {
-    line,
-    circuitId: '',
-    circuitName: '',
-    deviceId: '',
-    deviceName: '',
-    parentNode: '',
-    parentNodeId: '',
-    anchorNodeId: '',
-    mac: '',
-    ipv4: '',
-    ipv6: '',
-    downloadMin: '',
-    uploadMin: '',
-    downloadMax: '',
-    uploadMax: '',
-    comment: '',
-    sqm: '',
-  };
-}
-
 /**
  * Parse ShapedDevices.csv text. Returns data rows (raw, trimmed strings) and structural issues:
  * `csv-syntax`, `missing-header`, `duplicate-header`, `field-count`.
@@ -310,106 +288,137 @@ export function parseShapedDevices(text: string, file: string, options: ParseSha
   const issues: InputIssue[] = [];
   const columns: Partial<Record<ShapedDeviceField, string>> = {};
   const start = text.charCodeAt(0) === 0xfeff ? 1 : 0;
-
-  let records: RawRecord[];
-  let syntaxError: { line: number; message: string } | undefined;
-  const fast = options.engine === 'csv-parse' ? ({ kind: 'fallback' } as const) : scanFast(text, start);
-  if (fast.kind === 'ok') {
-    records = fast.records;
-  } else if (fast.kind === 'error') {
-    records = fast.records;
-    syntaxError = { line: fast.line, message: fast.message };
-  } else {
-    const slow = scanCsvParse(text, start);
-    records = slow.records;
-    syntaxError = slow.error;
-  }
-
   const rows: ShapedDeviceRow[] = [];
-  let header: { fields: (ShapedDeviceField | null)[]; count: number; line: number } | undefined;
-  let headerOk = false;
+  const header = { seen: false, ok: false, count: 0, line: 0 };
+  /** Column index per field; -1 when the column is absent. */
+  const ix: Record<ShapedDeviceField, number> = {
+    circuitId: -1,
+    circuitName: -1,
+    deviceId: -1,
+    deviceName: -1,
+    parentNode: -1,
+    parentNodeId: -1,
+    anchorNodeId: -1,
+    mac: -1,
+    ipv4: -1,
+    ipv6: -1,
+    downloadMin: -1,
+    uploadMin: -1,
+    downloadMax: -1,
+    uploadMax: -1,
+    comment: -1,
+    sqm: -1,
+  };
 
-  for (const rec of records) {
-    const f = rec.fields;
+  const readHeader = (f: string[], line: number): void => {
+    header.seen = true;
+    header.count = f.length;
+    header.line = line;
+    let dup = false;
+    for (let k = 0; k < f.length; k++) {
+      const h = f[k];
+      const col = ALIAS_TO_COLUMN.get(normaliseHeader(h));
+      if (!col) continue;
+      const prev = columns[col.field];
+      if (prev !== undefined) {
+        dup = true;
+        issues.push({
+          severity: 'error',
+          code: 'duplicate-header',
+          file,
+          line,
+          column: col.header,
+          value: h,
+          message: `the header has two columns for ${col.header} ("${prev}" and "${h}"); keep only one of them`,
+        });
+        continue;
+      }
+      columns[col.field] = h;
+      ix[col.field] = k;
+    }
+    const missing = SHAPED_DEVICES_COLUMNS.filter((c) => c.required && ix[c.field] < 0).map((c) => `"${c.header}"`);
+    if (missing.length > 0) {
+      issues.push({
+        severity: 'error',
+        code: 'missing-header',
+        file,
+        line,
+        value: f.join(','),
+        message:
+          `the header row is missing required column${missing.length > 1 ? 's' : ''} ${missing.join(', ')}; ` +
+          `the first non-comment line must be the header, e.g. "${SHAPED_DEVICES_COLUMNS.map((c) => c.header).join(',')}"`,
+      });
+    }
+    header.ok = missing.length === 0 && !dup;
+  };
+
+  const onRecord: OnRecord = (f, line) => {
     let allEmpty = true;
     for (let k = 0; k < f.length; k++) {
       const t = f[k].trim();
       f[k] = t;
       if (t !== '') allEmpty = false;
     }
-    if (allEmpty) continue;
-
-    if (!header) {
-      const mapped: (ShapedDeviceField | null)[] = [];
-      const seenAt = new Map<ShapedDeviceField, string>();
-      for (const h of f) {
-        const col = ALIAS_TO_COLUMN.get(normaliseHeader(h));
-        if (!col) {
-          mapped.push(null);
-          continue;
-        }
-        const prev = seenAt.get(col.field);
-        if (prev !== undefined) {
-          issues.push({
-            severity: 'error',
-            code: 'duplicate-header',
-            file,
-            line: rec.line,
-            column: h,
-            value: h,
-            message: `the header has two columns for ${col.header} ("${prev}" and "${h}"); keep only one of them`,
-          });
-          mapped.push(null);
-          continue;
-        }
-        seenAt.set(col.field, h);
-        columns[col.field] = h;
-        mapped.push(col.field);
-      }
-      header = { fields: mapped, count: f.length, line: rec.line };
-      const missing = SHAPED_DEVICES_COLUMNS.filter((c) => c.required && !seenAt.has(c.field)).map((c) => `"${c.header}"`);
-      if (missing.length > 0) {
-        issues.push({
-          severity: 'error',
-          code: 'missing-header',
-          file,
-          line: rec.line,
-          value: f.join(','),
-          message:
-            `the header row is missing required column${missing.length > 1 ? 's' : ''} ${missing.join(', ')}; ` +
-            `the first non-comment line must be the header, e.g. "${SHAPED_DEVICES_COLUMNS.map((c) => c.header).join(',')}"`,
-        });
-      }
-      headerOk = missing.length === 0 && !issues.some((i) => i.code === 'duplicate-header');
-      continue;
+    if (allEmpty) return;
+    if (!header.seen) {
+      readHeader(f, line);
+      return;
     }
-
     if (f.length !== header.count) {
       issues.push({
         severity: 'error',
         code: 'field-count',
         file,
-        line: rec.line,
+        line,
         message:
           `this row has ${f.length} field${f.length === 1 ? '' : 's'} but the header (line ${header.line}) has ${header.count} columns; ` +
           `every row needs exactly one value per header column (add empty fields or quote values containing commas)`,
       });
-      continue;
+      return;
     }
-    if (!headerOk) continue;
-    const row = emptyRow(rec.line);
-    const hf = header.fields;
-    for (let k = 0; k < hf.length; k++) {
-      const field = hf[k];
-      if (field !== null) row[field] = f[k];
+    if (!header.ok) return;
+    const x = ix;
+    rows.push({
+      line,
+      circuitId: f[x.circuitId],
+      circuitName: f[x.circuitName],
+      deviceId: f[x.deviceId],
+      deviceName: f[x.deviceName],
+      parentNode: f[x.parentNode],
+      parentNodeId: x.parentNodeId < 0 ? '' : f[x.parentNodeId],
+      anchorNodeId: x.anchorNodeId < 0 ? '' : f[x.anchorNodeId],
+      mac: f[x.mac],
+      ipv4: f[x.ipv4],
+      ipv6: f[x.ipv6],
+      downloadMin: f[x.downloadMin],
+      uploadMin: f[x.uploadMin],
+      downloadMax: f[x.downloadMax],
+      uploadMax: f[x.uploadMax],
+      comment: x.comment < 0 ? '' : f[x.comment],
+      sqm: x.sqm < 0 ? '' : f[x.sqm],
+    });
+  };
+
+  let syntaxError: { line: number; message: string } | undefined;
+  const fast = options.engine === 'csv-parse' ? ({ kind: 'fallback' } as const) : scanFast(text, start, onRecord);
+  if (fast.kind === 'error') {
+    syntaxError = { line: fast.line, message: fast.message };
+  } else if (fast.kind === 'fallback') {
+    // Start over with csv-parse (the fast path may have delivered some records already).
+    rows.length = 0;
+    issues.length = 0;
+    header.seen = false;
+    for (const k of Object.keys(ix) as ShapedDeviceField[]) {
+      ix[k] = -1;
+      delete columns[k];
     }
-    rows.push(row);
+    syntaxError = scanCsvParse(text, start, onRecord).error;
   }
 
   if (syntaxError) {
     issues.push({ severity: 'error', code: 'csv-syntax', file, line: syntaxError.line, message: syntaxError.message });
   }
-  if (!header && !syntaxError) {
+  if (!header.seen && !syntaxError) {
     issues.push({
       severity: 'error',
       code: 'missing-header',
@@ -418,5 +427,5 @@ export function parseShapedDevices(text: string, file: string, options: ParseSha
       message: `the file has no header row; start it with "${SHAPED_DEVICES_COLUMNS.map((c) => c.header).join(',')}"`,
     });
   }
-  return { rows, issues, columns, headerLine: header?.line };
+  return { rows, issues, columns, headerLine: header.seen ? header.line : undefined };
 }

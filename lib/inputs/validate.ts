@@ -127,10 +127,17 @@ export function formatIPv6(g: readonly number[]): string {
     }
     i = j;
   }
-  if (bestStart < 0) return g.map((x) => x.toString(16)).join(':');
-  const head = g.slice(0, bestStart).map((x) => x.toString(16)).join(':');
-  const tail = g.slice(bestStart + bestLen).map((x) => x.toString(16)).join(':');
-  return `${head}::${tail}`;
+  let out = '';
+  for (let i = 0; i < 8; i++) {
+    if (i === bestStart) {
+      out += '::';
+      i += bestLen - 1;
+      continue;
+    }
+    if (out !== '' && !out.endsWith(':')) out += ':';
+    out += g[i].toString(16);
+  }
+  return out;
 }
 
 function parsePrefixLen(s: string, max: number): number {
@@ -287,6 +294,11 @@ const PARENT_FIELDS = [
   ['anchorNodeId', 'anchorNodeId', 'conflicting-anchor-id', 'Anchor Node ID'],
 ] as const;
 
+const MIN_MAX_PAIRS = [
+  [0, 2, 'download'],
+  [1, 3, 'upload'],
+] as const;
+
 function fmtRate(n: number): string {
   return String(n);
 }
@@ -307,8 +319,9 @@ export function validateInputs(args: ValidateInputsArgs): ValidationResult {
 
   const circuits: Circuit[] = [];
   const byId = new Map<string, CircuitState>();
-  /** canonical prefix → line/circuit/device of its first use. */
-  const prefixOwner = new Map<string, { line: number; circuitId: string; deviceId: string }>();
+  /** canonical prefix → index (in parsed.rows) of the row that first used it. */
+  const prefixOwner = new Map<string, number>();
+  let rowIndex = 0;
   const deviceIds = new Map<string, number>();
   const rates = [0, 0, 0, 0];
   const rateOk = [false, false, false, false];
@@ -343,8 +356,9 @@ export function validateInputs(args: ValidateInputsArgs): ValidationResult {
         );
         continue;
       }
-      const owner = prefixOwner.get(p);
-      if (owner) {
+      const ownerIx = prefixOwner.get(p);
+      if (ownerIx !== undefined) {
+        const owner = parsed.rows[ownerIx];
         st.errors++;
         err(
           'duplicate-ip',
@@ -355,12 +369,14 @@ export function validateInputs(args: ValidateInputsArgs): ValidationResult {
         );
         continue;
       }
-      prefixOwner.set(p, { line: row.line, circuitId: row.circuitId, deviceId: row.deviceId });
+      prefixOwner.set(p, rowIndex);
       out.push(p);
     }
   };
 
-  for (const row of parsed.rows) {
+  const rows = parsed.rows;
+  for (rowIndex = 0; rowIndex < rows.length; rowIndex++) {
+    const row = rows[rowIndex];
     const line = row.line;
 
     // Identity.
@@ -416,10 +432,7 @@ export function validateInputs(args: ValidateInputsArgs): ValidationResult {
       rates[k] = x;
       rateOk[k] = true;
     }
-    for (const [minK, maxK, dir] of [
-      [0, 2, 'download'],
-      [1, 3, 'upload'],
-    ] as const) {
+    for (const [minK, maxK, dir] of MIN_MAX_PAIRS) {
       if (rateOk[minK] && rateOk[maxK] && rates[minK] > rates[maxK]) {
         const minF = RATE_FIELDS[minK][0];
         const maxF = RATE_FIELDS[maxK][0];

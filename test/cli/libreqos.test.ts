@@ -1,0 +1,150 @@
+/**
+ * The LibreQoS command end to end (as a child process): validation exit codes on upstream
+ * sample inputs, dry runs that never touch the kernel, files written, lock and planner reset.
+ */
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { makeWorkspace, repoRoot, runCli, type Workspace } from '../helpers/workspace.ts';
+
+const upstream = join(repoRoot, '..', 'shared', 'fixtures', 'upstream');
+const haveUpstream = existsSync(upstream);
+const workspaces: Workspace[] = [];
+after(() => workspaces.forEach((w) => w.cleanup()));
+function ws(opts: Parameters<typeof makeWorkspace>[0]) {
+  const w = makeWorkspace(opts);
+  workspaces.push(w);
+  return w;
+}
+const read = (p: string) => readFileSync(p, 'utf8');
+const example = (f: string) => read(join(repoRoot, 'conf', 'example', f));
+
+test('--validate accepts the upstream v1.4 sample inputs', { skip: !haveUpstream && 'shared fixtures absent' }, async () => {
+  const w = ws({ devices: read(join(upstream, 'v1.4-ShapedDevices.example.csv')), network: read(join(upstream, 'v1.4-network.example.json')) });
+  const r = await runCli(['--config', w.config, '--validate']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.ok(r.logs.some((l) => /passed validation/.test(l.msg)));
+});
+
+test('--validate accepts the upstream 2.2 network.json', { skip: !haveUpstream && 'shared fixtures absent' }, async () => {
+  const w = ws({ devices: read(join(upstream, 'v1.4-ShapedDevices.example.csv')), network: read(join(upstream, 'network.example.json')) });
+  const r = await runCli(['--config', w.config, '--validate']);
+  assert.equal(r.code, 0, r.stderr);
+});
+
+test('--validate rejects the upstream 2.2 CSV whose rows are shorter than its header (exit 1, line named)', { skip: !haveUpstream && 'shared fixtures absent' }, async () => {
+  const w = ws({ devices: read(join(upstream, 'ShapedDevices.example.csv')), network: read(join(upstream, 'network.example.json')) });
+  const r = await runCli(['--config', w.config, '--validate']);
+  assert.equal(r.code, 1);
+  assert.ok(r.logs.some((l) => l.level === 50 && /ShapedDevices\.csv:2\b/.test(l.msg)), r.stderr);
+});
+
+test('missing config file → exit 2 with advice', async () => {
+  const r = await runCli(['--config', '/nonexistent/lqos.conf', '--validate']);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /not found.*lqos\.conf\.example/);
+});
+
+test('missing input file → exit 1 naming the file', async () => {
+  const w = ws({ network: '{}' });
+  const r = await runCli(['--config', w.config, '--validate']);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /ShapedDevices\.csv does not exist/);
+});
+
+test('bad command-line flag → exit 2', async () => {
+  const r = await runCli(['--no-such-flag']);
+  assert.equal(r.code, 2);
+});
+
+async function kernelSnapshot(): Promise<string> {
+  const q = await execa('tc', ['-j', 'qdisc', 'show'], { reject: false });
+  const l = await execa('ip', ['-j', 'link', 'show'], { reject: false });
+  // Counters change with traffic; keep only structure.
+  const qd = JSON.parse(String(q.stdout) || '[]').map((x: Record<string, unknown>) => `${x.dev} ${x.kind} ${x.handle} ${x.parent ?? 'root'}`);
+  const links = JSON.parse(String(l.stdout) || '[]').map((x: Record<string, unknown>) => `${x.ifname} ${JSON.stringify(x.xdp ?? null)}`);
+  return [...qd, ...links].sort().join('\n');
+}
+
+test('--debug on a dry run prints every planned command, writes the files and changes nothing in the kernel', async () => {
+  // Use interfaces that really exist here, so a stray apply would be visible.
+  const links = JSON.parse(String((await execa('ip', ['-j', 'link', 'show'])).stdout)) as Array<{ ifname: string }>;
+  const real = links.map((l) => l.ifname);
+  const dev = real.find((n) => n !== 'lo') ?? 'lo';
+  const w = ws({ devices: example('ShapedDevices.csv'), network: example('network.json') });
+  writeFileSync(
+    w.config,
+    `lqos_directory = "${w.dir}"\nstate_directory = "${w.stateDir}"\n[bridge]\nto_internet = "lo"\nto_network = "${dev}"\n[queues]\noverride_available_queues = 2\ndry_run = true\n`,
+  );
+  const before = await kernelSnapshot();
+  const r = await runCli(['--config', w.config, '--debug']);
+  const afterSnap = await kernelSnapshot();
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(afterSnap, before, 'kernel state changed during a dry run');
+  const tcFile = read(join(w.stateDir, 'debug', 'linux_tc.txt')).split('\n').filter(Boolean);
+  const printed = r.logs.filter((l) => l.msg.startsWith('tc ')).map((l) => l.msg.slice(3));
+  assert.deepEqual(printed, tcFile);
+  assert.ok(tcFile.length > 20);
+  const maps = read(join(w.stateDir, 'debug', 'ip_mappings.txt')).split('\n').filter(Boolean);
+  assert.equal(r.logs.filter((l) => l.msg.startsWith('map ')).length, maps.length);
+  assert.ok(existsSync(join(w.stateDir, 'shaping', 'queuingStructure.json')));
+  assert.ok(existsSync(join(w.stateDir, 'shaping', 'planner_state.json')));
+  assert.ok(!existsSync(join(w.stateDir, 'shaping', 'lastGoodConfig.csv')), 'a dry run is not an apply');
+});
+
+test('invalid inputs on a run → exit 1, no files written, planner state untouched', async () => {
+  const w = ws({ devices: example('ShapedDevices.csv'), network: example('network.json') });
+  const first = await runCli(['--config', w.config]);
+  assert.equal(first.code, 0, first.stderr);
+  const state = read(join(w.stateDir, 'shaping', 'planner_state.json'));
+  const tcBefore = read(join(w.stateDir, 'debug', 'linux_tc.txt'));
+  w.write('ShapedDevices.csv', example('ShapedDevices.csv').replace('100.64.1.2,', '100.64.1.300,'));
+  const r = await runCli(['--config', w.config]);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /ShapedDevices\.csv:3\b/);
+  assert.equal(read(join(w.stateDir, 'shaping', 'planner_state.json')), state);
+  assert.equal(read(join(w.stateDir, 'debug', 'linux_tc.txt')), tcBefore);
+});
+
+test('--planner-reset removes the stored class ids', async () => {
+  const w = ws({ devices: example('ShapedDevices.csv'), network: example('network.json') });
+  assert.equal((await runCli(['--config', w.config])).code, 0);
+  const statePath = join(w.stateDir, 'shaping', 'planner_state.json');
+  const st = JSON.parse(read(statePath));
+  st.circuits['1001'].minor = 0x77; // pretend an old id
+  writeFileSync(statePath, JSON.stringify(st));
+  assert.equal((await runCli(['--config', w.config])).code, 0);
+  assert.match(read(join(w.stateDir, 'debug', 'linux_tc.txt')), /classid 1:77 /);
+  const r = await runCli(['--config', w.config, '--planner-reset']);
+  assert.equal(r.code, 0);
+  assert.ok(r.logs.some((l) => /removed planner state/.test(l.msg)));
+  assert.doesNotMatch(read(join(w.stateDir, 'debug', 'linux_tc.txt')), /classid 1:77 /);
+});
+
+test('a second run while the lock is held → exit 5; a stale lock is replaced', async () => {
+  const w = ws({ devices: example('ShapedDevices.csv'), network: example('network.json') });
+  mkdirSync(w.runDir, { recursive: true });
+  const sleeper = execa('sleep', ['30']);
+  try {
+    writeFileSync(join(w.runDir, 'libreqos.lock'), `${sleeper.pid}\n`);
+    const held = await runCli(['--config', w.config], { LQOS_RUN_DIR: w.runDir });
+    assert.equal(held.code, 5);
+    assert.match(held.stderr, new RegExp(`PID ${sleeper.pid}`));
+  } finally {
+    sleeper.kill();
+  }
+  await sleeper.catch(() => undefined);
+  const stale = await runCli(['--config', w.config], { LQOS_RUN_DIR: w.runDir });
+  assert.equal(stale.code, 0, stale.stderr);
+  assert.ok(stale.logs.some((l) => /stale lock/.test(l.msg)));
+  assert.ok(!existsSync(join(w.runDir, 'libreqos.lock')), 'lock released after the run');
+});
+
+test('Python-compatible wrapper runs the same command', { skip: !existsSync(join(repoRoot, 'LibreQoS.py')) && 'no wrapper' }, async () => {
+  const w = ws({ devices: example('ShapedDevices.csv'), network: example('network.json') });
+  const r = await execa('python3', [join(repoRoot, 'LibreQoS.py'), '--config', w.config, '--validate'], { reject: false, env: { LQOS_LOG_FORMAT: 'json' } });
+  assert.equal(r.exitCode, 0, String(r.stderr));
+  assert.match(String(r.stderr), /passed validation/);
+});
