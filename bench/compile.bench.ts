@@ -10,7 +10,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
@@ -80,6 +80,7 @@ function runSize(size: number, opts: { runs: number; seed: number; cpuProf?: str
       compileMs: Math.min(...worker.runs.map((r) => r.compileMs)),
       mergeMs: Math.min(...worker.runs.map((r) => r.mergeMs)),
       totalMs: best.totalMs,
+      cpuMs: Math.min(...worker.runs.map((r) => r.cpuMs)),
     };
     const rssMB = worker.maxRssKB / 1024;
     const verdicts: string[] = [];
@@ -122,6 +123,7 @@ function main(): void {
   const runs = Math.max(1, Number(values.runs) || 3);
   const seed = Number(values.seed) || 1;
 
+  const load0 = loadavg()[0]!;
   process.stderr.write(`compile benchmark: sizes ${sizes.join(', ')}; ${runs} runs each, fresh process per size; node ${process.version}\n`);
   const results: SizeResult[] = [];
   for (const size of sizes) {
@@ -136,7 +138,7 @@ function main(): void {
   out.push('validate+plan+compile (wall ms, in-process; dataset generation not timed):');
   out.push(
     table(
-      ['circuits', 'devices', 'cold ms', `best of ${runs} ms`, 'tc lines', 'mappings', 'peak RSS MB', 'target'],
+      ['circuits', 'devices', 'cold ms', `best of ${runs} ms`, 'tc lines', 'mappings', 'peak RSS MB (cold / end)', 'target'],
       results.map((r) => [
         r.size.toLocaleString('en-US'),
         r.worker.devices.toLocaleString('en-US'),
@@ -144,7 +146,7 @@ function main(): void {
         fmtMs(r.best.totalMs),
         r.worker.tcLines.toLocaleString('en-US'),
         r.worker.mappings.toLocaleString('en-US'),
-        r.rssMB.toFixed(0),
+        `${(r.worker.maxRssColdKB / 1024).toFixed(0)} / ${r.rssMB.toFixed(0)}`,
         r.verdicts.join('; '),
       ]),
     ),
@@ -153,13 +155,14 @@ function main(): void {
   out.push('stage split, ms — cold run / per-stage best:');
   out.push(
     table(
-      ['circuits', 'validate', 'plan', 'compile (tc+map)', 'warning merge', 'runPipeline() x-check'],
+      ['circuits', 'validate', 'plan', 'compile (tc+map)', 'warning merge', 'CPU ms (cold / best)', 'runPipeline() x-check'],
       results.map((r) => [
         r.size.toLocaleString('en-US'),
         `${fmtMs(r.cold.validateMs)} / ${fmtMs(r.stageMin.validateMs)}`,
         `${fmtMs(r.cold.planMs)} / ${fmtMs(r.stageMin.planMs)}`,
         `${fmtMs(r.cold.compileMs)} / ${fmtMs(r.stageMin.compileMs)}`,
         `${fmtMs(r.cold.mergeMs)} / ${fmtMs(r.stageMin.mergeMs)}`,
+        `${fmtMs(r.cold.cpuMs)} / ${fmtMs(r.best.cpuMs)}`,
         `${fmtMs(r.worker.pipelineMs)} (${r.worker.pipelineOutcome})`,
       ]),
     ),
@@ -176,6 +179,7 @@ function main(): void {
   out.push('');
   out.push(`baseline RSS before the first run (node + tsx + modules + input text): ${results.map((r) => `${r.size}: ${(r.worker.baselineRssKB / 1024).toFixed(0)} MB`).join(', ')}`);
   out.push(`dataset generation (not timed above): ${results.map((r) => `${r.size}: ${fmtMs(r.genMs)} ms`).join(', ')}`);
+  out.push(`load average (1 min) at start / end: ${load0.toFixed(2)} / ${loadavg()[0]!.toFixed(2)} — wall times are only comparable on an otherwise idle machine`);
   for (const n of notes) out.push(`note: ${n}`);
   const failed = results.filter((r) => !r.pass);
   out.push(failed.length ? `targets missed: ${failed.map((r) => r.size).join(', ')}` : 'all targets met');

@@ -45,6 +45,8 @@ export interface StageTimes {
   /** runPipeline's warning de-duplication (validation + plan warnings). */
   mergeMs: number;
   totalMs: number;
+  /** user+system CPU of the whole process during the run (GC helper threads included), ms. */
+  cpuMs: number;
 }
 
 export interface WorkerResult {
@@ -65,6 +67,8 @@ export interface WorkerResult {
   pipelineMs: number;
   /** Peak RSS of this process after the timed runs, KB (process.resourceUsage().maxRSS). */
   maxRssKB: number;
+  /** Peak RSS after the first (cold) run only, KB: what a one-shot `LibreQoS` run peaks at. */
+  maxRssColdKB: number;
   /** RSS after modules were loaded and the input files read, before the first run, KB. */
   baselineRssKB: number;
   inputBytes: number;
@@ -112,8 +116,10 @@ function main(): void {
   const baselineRssKB = Math.round(process.memoryUsage.rss() / 1024);
 
   const times: StageTimes[] = [];
-  let last: Omit<WorkerResult, 'runs' | 'maxRssKB' | 'baselineRssKB' | 'inputBytes' | 'pipelineMs' | 'pipelineOutcome'> | undefined;
+  let maxRssColdKB = 0;
+  let last: Omit<WorkerResult, 'runs' | 'maxRssKB' | 'maxRssColdKB' | 'baselineRssKB' | 'inputBytes' | 'pipelineMs' | 'pipelineOutcome'> | undefined;
   for (let i = 0; i < runs; i++) {
+    const c0 = process.cpuUsage();
     const t0 = performance.now();
     const validation = validateInputs({ devicesText, devicesFile, networkText, networkFile });
     const t1 = performance.now();
@@ -128,7 +134,9 @@ function main(): void {
     const t3 = performance.now();
     const warnings = mergeWarnings(validation.issues, planned.plan.warnings);
     const t4 = performance.now();
-    times.push({ validateMs: t1 - t0, planMs: t2 - t1, compileMs: t3 - t2, mergeMs: t4 - t3, totalMs: t4 - t0 });
+    const cpu = process.cpuUsage(c0);
+    times.push({ validateMs: t1 - t0, planMs: t2 - t1, compileMs: t3 - t2, mergeMs: t4 - t3, totalMs: t4 - t0, cpuMs: (cpu.user + cpu.system) / 1000 });
+    if (i === 0) maxRssColdKB = process.resourceUsage().maxRSS;
 
     const codes: Record<string, number> = {};
     let vErrors = 0;
@@ -161,6 +169,7 @@ function main(): void {
     pipelineOutcome: outcome.ok ? 'ok' : `stopped at ${outcome.stage}`,
     pipelineMs,
     maxRssKB,
+    maxRssColdKB,
     baselineRssKB,
     inputBytes: Buffer.byteLength(devicesText) + Buffer.byteLength(networkText),
   };

@@ -177,11 +177,14 @@ export function generateDataset(opts: DatasetOptions): Dataset {
 
   const int = (lo: number, hi: number) => lo + Math.floor(rand() * (hi - lo + 1));
   const between = (lo: number, hi: number) => lo + rand() * (hi - lo);
-  const planWeight = PLANS.reduce((s, p) => s + p[2], 0);
+  // Only plans that fit under the cap, so every circuit fits under its AP.
+  const plans = PLANS.filter((p) => p[0] <= cap && p[1] <= cap);
+  if (plans.length === 0) throw new Error(`linkMbps ${cap} is below the smallest plan (${PLANS[0]![0]} Mbps)`);
+  const planWeight = plans.reduce((s, p) => s + p[2], 0);
   const pickPlan = () => {
     let r = rand() * planWeight;
-    for (const p of PLANS) if ((r -= p[2]) < 0) return p;
-    return PLANS[PLANS.length - 1]!;
+    for (const p of plans) if ((r -= p[2]) < 0) return p;
+    return plans[plans.length - 1]!;
   };
 
   const network: Record<string, NodeJson> = {};

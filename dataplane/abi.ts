@@ -23,30 +23,86 @@ export class AbiError extends Error {
   }
 }
 
-const V4_RE = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
+/** Parse dotted-quad IPv4 into out[off..off+4); returns false if `ip` is not IPv4 syntax. */
+function writeV4(ip: string, out: Buffer, off: number): boolean {
+  let part = 0, digits = 0, idx = 0;
+  for (let i = 0; i <= ip.length; i++) {
+    const c = i < ip.length ? ip.charCodeAt(i) : 46; /* virtual trailing '.' */
+    if (c >= 48 && c <= 57) {
+      part = part * 10 + (c - 48);
+      if (++digits > 3) return false;
+    } else if (c === 46) {
+      if (digits === 0 || part > 255 || idx > 3) return false;
+      out[off + idx++] = part;
+      part = 0;
+      digits = 0;
+    } else return false;
+  }
+  return idx === 4;
+}
+
+function hexGroup(s: string): number {
+  if (s.length === 0 || s.length > 4) return -1;
+  let v = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    const d = c >= 48 && c <= 57 ? c - 48 : c >= 97 && c <= 102 ? c - 87 : c >= 65 && c <= 70 ? c - 55 : -1;
+    if (d < 0) return -1;
+    v = (v << 4) | d;
+  }
+  return v;
+}
+
+/** Parse IPv6 text (with optional '::' and embedded dotted IPv4 tail) into out[off..off+16). */
+function writeV6(ip: string, out: Buffer, off: number): boolean {
+  const dbl = ip.indexOf('::');
+  if (dbl >= 0 && ip.indexOf('::', dbl + 1) >= 0) return false;
+  const groups: number[] = [];
+  const parse = (text: string, allowV4Tail: boolean): number[] | null => {
+    if (text === '') return [];
+    const parts = text.split(':');
+    const res: number[] = [];
+    for (let i = 0; i < parts.length; i++) {
+      const p = parts[i]!;
+      if (allowV4Tail && i === parts.length - 1 && p.includes('.')) {
+        const b = Buffer.alloc(4);
+        if (!writeV4(p, b, 0)) return null;
+        res.push((b[0]! << 8) | b[1]!, (b[2]! << 8) | b[3]!);
+        continue;
+      }
+      const g = hexGroup(p);
+      if (g < 0) return null;
+      res.push(g);
+    }
+    return res;
+  };
+  if (dbl >= 0) {
+    const head = parse(ip.slice(0, dbl), false);
+    const tail = parse(ip.slice(dbl + 2), true);
+    if (!head || !tail || head.length + tail.length > 7) return false;
+    groups.push(...head, ...new Array(8 - head.length - tail.length).fill(0), ...tail);
+  } else {
+    const all = parse(ip, true);
+    if (!all || all.length !== 8) return false;
+    groups.push(...all);
+  }
+  for (let i = 0; i < 8; i++) {
+    out[off + i * 2] = groups[i]! >> 8;
+    out[off + i * 2 + 1] = groups[i]! & 0xff;
+  }
+  return true;
+}
 
 /** Write the 16-byte address encoding of `ip` into `out` at `off`. Returns true for IPv4. */
 export function writeAddr(ip: string, out: Buffer, off: number): boolean {
-  const m = V4_RE.exec(ip);
-  if (m) {
+  if (ip.indexOf(':') < 0) {
+    if (!writeV4(ip, out, off + 12)) throw new AbiError(`invalid IPv4 address "${ip}"`);
     out.fill(0, off, off + 10);
     out[off + 10] = 0xff;
     out[off + 11] = 0xff;
-    for (let i = 0; i < 4; i++) {
-      const o = Number(m[i + 1]);
-      if (o > 255) throw new AbiError(`invalid IPv4 address "${ip}"`);
-      out[off + 12 + i] = o;
-    }
     return true;
   }
-  let parsed: ipaddr.IPv6;
-  try {
-    parsed = ipaddr.IPv6.parse(ip);
-  } catch {
-    throw new AbiError(`invalid IP address "${ip}"`);
-  }
-  const bytes = parsed.toByteArray();
-  for (let i = 0; i < 16; i++) out[off + i] = bytes[i]!;
+  if (!writeV6(ip, out, off)) throw new AbiError(`invalid IPv6 address "${ip}"`);
   return false;
 }
 

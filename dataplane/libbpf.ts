@@ -121,6 +121,7 @@ function bind() {
     tcAttach: so.func('int bpf_tc_attach(const void *hook, void *opts)'),
     tcDetach: so.func('int bpf_tc_detach(const void *hook, const void *opts)'),
     tcQuery: so.func('int bpf_tc_query(const void *hook, void *opts)'),
+    progTestRun: so.func('int bpf_prog_test_run_opts(int prog_fd, void *opts)'),
     close: libc.func('int close(int fd)'),
     setns: libc.func('int setns(int fd, int nstype)'),
     ifNameToIndex: libc.func('unsigned int if_nametoindex(const char *ifname)'),
@@ -491,6 +492,37 @@ export function tcQuery(ifindex: number, attachPoint: number, handle: number, pr
   const rc = L().tcQuery(tcHook(ifindex, attachPoint), opts);
   if (rc < 0) return 0;
   return opts.readUInt32LE(16);
+}
+
+// ---------------------------------------------------------------------------------------------
+// BPF_PROG_TEST_RUN (tests and diagnostics)
+//
+// struct bpf_test_run_opts (libbpf 1.x, LP64): size_t sz@0; data_in@8; data_out@16;
+//   u32 data_size_in@24; u32 data_size_out@28; ctx_in@32; ctx_out@40; u32 ctx_size_in@48;
+//   u32 ctx_size_out@52; u32 retval@56; int repeat@60; u32 duration@64; u32 flags@68; int cpu@72;
+//   u32 batch_size@76; size 80.
+
+export interface TestRunResult { retval: number; data: Buffer; ctx: Buffer | null }
+
+export function progTestRun(progFd: number, data: Buffer, ctxIn: Buffer | null, ctxOutSize = 0): TestRunResult {
+  const out = Buffer.alloc(data.length + 256);
+  const ctxOut = ctxOutSize ? Buffer.alloc(ctxOutSize) : null;
+  const o = Buffer.alloc(80);
+  o.writeBigUInt64LE(80n, 0);
+  o.writeBigUInt64LE(koffi.address(data), 8);
+  o.writeBigUInt64LE(koffi.address(out), 16);
+  o.writeUInt32LE(data.length, 24);
+  o.writeUInt32LE(out.length, 28);
+  if (ctxIn) {
+    o.writeBigUInt64LE(koffi.address(ctxIn), 32);
+    o.writeUInt32LE(ctxIn.length, 48);
+  }
+  if (ctxOut) {
+    o.writeBigUInt64LE(koffi.address(ctxOut), 40);
+    o.writeUInt32LE(ctxOut.length, 52);
+  }
+  check('bpf_prog_test_run_opts', L().progTestRun(progFd, o));
+  return { retval: o.readUInt32LE(56), data: out.subarray(0, o.readUInt32LE(28)), ctx: ctxOut };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -248,6 +248,36 @@ export async function createPinnedMaps(ctx: MapContext & { logger?: DataplaneLog
   return { created: r.created, reused: r.reused, replaced: r.replaced };
 }
 
+export interface LoadedPrograms {
+  xdpFd: number;
+  tcFd: number;
+  /** Close the object (programs unload unless attached somewhere). */
+  close(): void;
+}
+
+/**
+ * Load the object with an explicit configuration and keep it open, without attaching anything:
+ * for BPF_PROG_TEST_RUN based tests and diagnostics. Maps are pinned under pinRoot as usual.
+ */
+export async function loadPrograms(cfg: import('./abi.ts').CfgValues, ctx: MapContext & { logger?: DataplaneLogger } = {}): Promise<LoadedPrograms> {
+  requireRoot();
+  await ensureBpffs();
+  await ensureBuilt();
+  const pinRoot = ctx.pinRoot ?? DEFAULT_PIN_ROOT;
+  forgetFds(pinRoot);
+  const loaded = openAndLoad(pinRoot, encodeCfg(cfg), true, log(ctx.logger));
+  return {
+    xdpFd: bpf.programFd(bpf.findProgram(loaded.obj, XDP_PROG)),
+    tcFd: bpf.programFd(bpf.findProgram(loaded.obj, TC_PROG)),
+    close: () => bpf.objectClose(loaded.obj),
+  };
+}
+
+/** Fill cpu_map / cpus_available / txq_config for `queues` queues over `cpus` (default: online CPUs). */
+export function configureCpus(queues: number, ctx: MapContext = {}, cpus: number[] = onlineCpus()): void {
+  fillCpuMaps(cpus, queues, 0, ctx);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Pinned map handles (per pin root, opened lazily)
 
@@ -306,15 +336,17 @@ function fillCpuMaps(cpus: number[], queues: number, stickOffset: number, ctx: M
 // ---------------------------------------------------------------------------------------------
 // Interface preparation
 
-interface IfPrep { txQueues: number; warnings: string[] }
+interface IfPrep { txQueues: number; hasClsact: boolean; warnings: string[] }
 
 async function prepareInterface(netns: string | undefined, ifname: string, disableOffloads: boolean): Promise<IfPrep> {
   const warnings: string[] = [];
   // Count TX queues and zero XPS in one shell call (sysfs must be read inside the namespace).
-  const script = `set -u; d=/sys/class/net/${ifname}/queues; [ -d "$d" ] || { echo "NOQUEUES"; exit 0; }; ` +
-    `n=0; for q in "$d"/tx-*; do n=$((n+1)); if [ -e "$q/xps_cpus" ]; then echo 0 > "$q/xps_cpus" 2>/dev/null || echo "XPSFAIL $q"; fi; ` +
-    `if [ -e "$q/xps_rxqs" ]; then echo 0 > "$q/xps_rxqs" 2>/dev/null || true; fi; done; echo "TXQ $n"`;
-  const r = await run(netns, 'sh', ['-c', script], false);
+  // The interface name is passed as $1, never interpolated into the script.
+  const script = 'set -u; d="/sys/class/net/$1/queues"; [ -d "$d" ] || { echo NOQUEUES; exit 0; }; ' +
+    'n=0; for q in "$d"/tx-*; do n=$((n+1)); if [ -e "$q/xps_cpus" ]; then echo 0 > "$q/xps_cpus" 2>/dev/null || echo "XPSFAIL $q"; fi; ' +
+    'if [ -e "$q/xps_rxqs" ]; then echo 0 > "$q/xps_rxqs" 2>/dev/null || true; fi; done; echo "TXQ $n"; ' +
+    'tc qdisc show dev "$1" 2>/dev/null | grep -q "^qdisc clsact" && echo HASCLSACT; true';
+  const r = await run(netns, 'sh', ['-c', script, 'sh', ifname], false);
   const out = r.stdout ?? '';
   if (out.includes('NOQUEUES')) throw new DataplaneError(`inspect queues of ${ifname}`, 2, `/sys/class/net/${ifname}/queues missing`, 'the interface must be multi-queue (veth: numtxqueues/numrxqueues, then `ethtool -L IF rx N tx N`)');
   for (const line of out.split('\n')) if (line.startsWith('XPSFAIL')) warnings.push(`could not disable XPS on ${line.slice(8)}; classes may land in the wrong queue`);
@@ -328,7 +360,7 @@ async function prepareInterface(netns: string | undefined, ifname: string, disab
       }
     }
   }
-  return { txQueues, warnings };
+  return { txQueues, hasClsact: out.includes('HASCLSACT'), warnings };
 }
 
 function detachXdpAllModes(ifindex: number, what: string): boolean {
@@ -433,7 +465,8 @@ export async function attachDataplane(opts: AttachOptions): Promise<AttachReport
         const idx = bpf.ifNameToIndex(name);
         const mode = attachXdp(idx, xdpFd, opts.xdpMode ?? 'auto', name, logger);
         const xdpProgId = bpf.xdpQueryId(idx, 0);
-        bpf.tcHookCreate(idx, name);
+        // (Creating an existing clsact makes the kernel log an error through libbpf: skip it.)
+        if (!preps.get(name)!.hasClsact) bpf.tcHookCreate(idx, name);
         const tcProgId = bpf.tcAttach(idx, bpf.BPF_TC_EGRESS, tcFd, TC_HANDLE, TC_PRIORITY, `${name} egress`);
         return { idx, mode, xdpProgId, tcProgId };
       });

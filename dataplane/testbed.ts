@@ -49,7 +49,7 @@ export interface ShapingTreeSpec {
   /** Rate of each queue's root class N:1 and ceil of the default class N:2. */
   linkMbit: number;
   classes: ShapingClass[];
-  /** pfifo limit of circuit leaves (packets). Default 30. */
+  /** pfifo limit of circuit leaves (packets). Default 100. */
   leafLimit?: number;
 }
 
@@ -155,7 +155,7 @@ export async function buildShapingTree(tb: Testbed, spec: ShapingTreeSpec): Prom
     for (const c of spec.classes) {
       const r = c[dirKey];
       lines.push(`class add dev ${dev} parent ${hex(c.major)}:1 classid ${hex(c.major)}:${hex(c.minor)} htb rate ${r}mbit ceil ${r}mbit quantum 1514 prio 3`);
-      lines.push(`qdisc add dev ${dev} parent ${hex(c.major)}:${hex(c.minor)} pfifo limit ${spec.leafLimit ?? 30}`);
+      lines.push(`qdisc add dev ${dev} parent ${hex(c.major)}:${hex(c.minor)} pfifo limit ${spec.leafLimit ?? 100}`);
     }
     await execa('ip', ['netns', 'exec', tb.ns.shaper, 'tc', '-batch', '-'], { input: lines.join('\n') + '\n', all: true });
   }
@@ -163,10 +163,15 @@ export async function buildShapingTree(tb: Testbed, spec: ShapingTreeSpec): Prom
 
 /** Bytes sent per HTB class id ("1:10" style, hex as tc prints it) on a shaper port. */
 export async function classBytes(tb: Testbed, dev: string): Promise<Map<string, number>> {
-  const r = await nsExec(tb.ns.shaper, 'tc', ['-s', '-j', 'class', 'show', 'dev', dev]);
+  // `tc -j class show` is not JSON for every qdisc kind in iproute2 6.1: parse the text form.
+  const r = await nsExec(tb.ns.shaper, 'tc', ['-s', 'class', 'show', 'dev', dev]);
   const out = new Map<string, number>();
-  for (const c of JSON.parse(r.stdout) as Array<{ class: string; handle: string; stats?: { bytes: number } }>) {
-    if (c.class === 'htb') out.set(c.handle, c.stats?.bytes ?? 0);
+  let current: string | null = null;
+  for (const line of r.stdout.split('\n')) {
+    const head = /^class (\S+) (\S+)/.exec(line);
+    if (head) { current = head[1] === 'htb' ? head[2]! : null; continue; }
+    const sent = /^\s*Sent (\d+) bytes/.exec(line);
+    if (sent && current) { out.set(current, Number(sent[1])); current = null; }
   }
   return out;
 }
@@ -184,13 +189,14 @@ let nextPort = 5201 + Math.floor(Math.random() * 2000);
  * direction 'upload' = customer sends (leaves on the Internet-facing port), 'download' = customer
  * receives (iperf3 -R). The server runs in the inet namespace for a single test.
  */
-export async function iperf(tb: Testbed, opts: { custIp: string; direction: 'upload' | 'download'; seconds?: number }): Promise<IperfResult> {
+export async function iperf(tb: Testbed, opts: { custIp: string; direction: 'upload' | 'download'; seconds?: number; omit?: number }): Promise<IperfResult> {
   const v6 = opts.custIp.includes(':');
   const server = v6 ? tb.inetIp6 : tb.inetIp4;
   const port = nextPort++;
   const srv: ResultPromise = execa('ip', ['netns', 'exec', tb.ns.inet, 'iperf3', '-s', '-1', '-p', String(port), '-B', server], { reject: false, all: true });
   try {
-    const args = ['-c', server, '-p', String(port), '-B', opts.custIp, '-t', String(opts.seconds ?? 3), '-J', '--connect-timeout', '1000'];
+    // -O 1: leave slow start out of the average.
+    const args = ['-c', server, '-p', String(port), '-B', opts.custIp, '-t', String(opts.seconds ?? 3), '-O', String(opts.omit ?? 1), '-J', '--connect-timeout', '1000'];
     if (opts.direction === 'download') args.push('-R');
     let lastErr = '';
     for (let attempt = 0; attempt < 30; attempt++) {

@@ -51,7 +51,7 @@ export function parseJsonWithLines(text: string): JsonValue {
     }
     throw new JsonSyntaxError(message, l, at - ls + 1, at);
   };
-  const describe = (p: number): string => (p >= n ? 'the end of the file' : `"${text[p]}"`);
+  const describe = (p: number): string => (p >= n ? 'the end of the file' : text[p] === '"' ? 'a string' : `"${text[p]}"`);
 
   const skipWs = (): void => {
     while (pos < n) {
@@ -133,7 +133,9 @@ export function parseJsonWithLines(text: string): JsonValue {
           pos++;
           return { kind: 'object', entries, line: vLine };
         }
-        fail(`expected "," or "}" after the value of "${key}" but found ${describe(pos)}`);
+        fail(
+          `expected "," or "}" after the value of "${key}" but found ${describe(pos)}${text[pos] === '"' ? ' (a comma is probably missing)' : ''}`,
+        );
       }
     }
     if (c === '[') {
@@ -157,7 +159,7 @@ export function parseJsonWithLines(text: string): JsonValue {
           pos++;
           return { kind: 'array', items, line: vLine };
         }
-        fail(`expected "," or "]" in array but found ${describe(pos)}`);
+        fail(`expected "," or "]" in array but found ${describe(pos)}${text[pos] === '"' ? ' (a comma is probably missing)' : ''}`);
       }
     }
     if (c === '"') return { kind: 'string', value: parseString(), line: vLine };

@@ -121,7 +121,11 @@ export function normaliseHeader(h: string): string {
 
 type OnRecord = (fields: string[], line: number) => void;
 
-type ScanResult = { kind: 'ok' } | { kind: 'fallback' } | { kind: 'error'; line: number; message: string };
+type ScanResult =
+  | { kind: 'ok' }
+  /** Hand over to csv-parse from `offset` (a record boundary) whose line is `line`. */
+  | { kind: 'fallback'; offset: number; line: number }
+  | { kind: 'error'; line: number; message: string };
 
 function isBlank(c: number): boolean {
   return c === 32 || c === 9;
@@ -134,6 +138,8 @@ function isBlank(c: number): boolean {
  */
 function scanFast(text: string, start: number, onRecord: OnRecord): ScanResult {
   const n = text.length;
+  /** Reused for every record: onRecord must not keep the array. */
+  const scratch: string[] = [];
   let i = start;
   let line = 1;
   while (i < n) {
@@ -147,7 +153,7 @@ function scanFast(text: string, start: number, onRecord: OnRecord): ScanResult {
       continue;
     }
     if (c === 13) {
-      if (text.charCodeAt(j + 1) !== 10) return { kind: 'fallback' };
+      if (text.charCodeAt(j + 1) !== 10) return { kind: 'fallback', offset: i, line };
       i = j + 2;
       line++;
       continue;
@@ -160,7 +166,9 @@ function scanFast(text: string, start: number, onRecord: OnRecord): ScanResult {
       continue;
     }
     const recLine = line;
-    const fields: string[] = [];
+    const recStart = i;
+    const fields = scratch;
+    fields.length = 0;
     for (;;) {
       while (j < n && isBlank(text.charCodeAt(j))) j++;
       c = j < n ? text.charCodeAt(j) : -1;
@@ -193,13 +201,13 @@ function scanFast(text: string, start: number, onRecord: OnRecord): ScanResult {
         while (j < n && isBlank(text.charCodeAt(j))) j++;
         fields.push(value);
         c = j < n ? text.charCodeAt(j) : -1;
-        if (c !== -1 && c !== 44 && c !== 10 && c !== 13) return { kind: 'fallback' };
+        if (c !== -1 && c !== 44 && c !== 10 && c !== 13) return { kind: 'fallback', offset: recStart, line: recLine };
       } else {
         const s = j;
         while (j < n) {
           c = text.charCodeAt(j);
           if (c === 44 || c === 10 || c === 13) break;
-          if (c === 34) return { kind: 'fallback' };
+          if (c === 34) return { kind: 'fallback', offset: recStart, line: recLine };
           j++;
         }
         c = j < n ? c : -1;
@@ -213,7 +221,7 @@ function scanFast(text: string, start: number, onRecord: OnRecord): ScanResult {
         j++;
         line++;
       } else if (c === 13) {
-        if (text.charCodeAt(j + 1) !== 10) return { kind: 'fallback' };
+        if (text.charCodeAt(j + 1) !== 10) return { kind: 'fallback', offset: recStart, line: recLine };
         j += 2;
         line++;
       }
@@ -225,8 +233,11 @@ function scanFast(text: string, start: number, onRecord: OnRecord): ScanResult {
   return { kind: 'ok' };
 }
 
-/** csv-parse based reader; line numbers derived from byte offsets (csv-parse's own line count drifts on CRLF inside quotes). */
-function scanCsvParse(text: string, start: number, onRecord: OnRecord): { error?: { line: number; message: string } } {
+/**
+ * csv-parse based reader for text[start..] whose first line is `firstLine`. Line numbers are derived
+ * from byte offsets (csv-parse's own line count drifts on CRLF inside quoted fields).
+ */
+function scanCsvParse(text: string, start: number, firstLine: number, onRecord: OnRecord): { error?: { line: number; message: string } } {
   const buf = Buffer.from(start > 0 ? text.slice(start) : text, 'utf8');
   // Byte offsets of every '\n'.
   const nls: number[] = [];
@@ -235,7 +246,7 @@ function scanCsvParse(text: string, start: number, onRecord: OnRecord): { error?
   /** 1-based line of byte offset `off`; offsets must be non-decreasing between calls. */
   const lineAt = (off: number): number => {
     while (cursor < nls.length && nls[cursor] < off) cursor++;
-    return cursor + 1;
+    return cursor + firstLine;
   };
   let lastEnd = 0;
   try {
@@ -285,10 +296,24 @@ function scanCsvParse(text: string, start: number, onRecord: OnRecord): { error?
  * `csv-syntax`, `missing-header`, `duplicate-header`, `field-count`.
  */
 export function parseShapedDevices(text: string, file: string, options: ParseShapedDevicesOptions = {}): ParsedShapedDevices {
+  const rows: ShapedDeviceRow[] = [];
+  const r = readShapedDevices(text, file, (row) => rows.push(row), options);
+  return { rows, ...r };
+}
+
+/**
+ * Streaming form of parseShapedDevices: calls `onRow` for each data row in file order (rows are not
+ * retained here). Returns the structural issues, the columns found and the header line.
+ */
+export function readShapedDevices(
+  text: string,
+  file: string,
+  onRow: (row: ShapedDeviceRow) => void,
+  options: ParseShapedDevicesOptions = {},
+): Omit<ParsedShapedDevices, 'rows'> {
   const issues: InputIssue[] = [];
   const columns: Partial<Record<ShapedDeviceField, string>> = {};
   const start = text.charCodeAt(0) === 0xfeff ? 1 : 0;
-  const rows: ShapedDeviceRow[] = [];
   const header = { seen: false, ok: false, count: 0, line: 0 };
   /** Column index per field; -1 when the column is absent. */
   const ix: Record<ShapedDeviceField, number> = {
@@ -378,7 +403,7 @@ export function parseShapedDevices(text: string, file: string, options: ParseSha
     }
     if (!header.ok) return;
     const x = ix;
-    rows.push({
+    onRow({
       line,
       circuitId: f[x.circuitId],
       circuitName: f[x.circuitName],
@@ -400,19 +425,13 @@ export function parseShapedDevices(text: string, file: string, options: ParseSha
   };
 
   let syntaxError: { line: number; message: string } | undefined;
-  const fast = options.engine === 'csv-parse' ? ({ kind: 'fallback' } as const) : scanFast(text, start, onRecord);
-  if (fast.kind === 'error') {
-    syntaxError = { line: fast.line, message: fast.message };
-  } else if (fast.kind === 'fallback') {
-    // Start over with csv-parse (the fast path may have delivered some records already).
-    rows.length = 0;
-    issues.length = 0;
-    header.seen = false;
-    for (const k of Object.keys(ix) as ShapedDeviceField[]) {
-      ix[k] = -1;
-      delete columns[k];
-    }
-    syntaxError = scanCsvParse(text, start, onRecord).error;
+  if (options.engine === 'csv-parse') {
+    syntaxError = scanCsvParse(text, start, 1, onRecord).error;
+  } else {
+    const fast = scanFast(text, start, onRecord);
+    if (fast.kind === 'error') syntaxError = { line: fast.line, message: fast.message };
+    // Everything before `offset` was plain RFC 4180 (csv-parse reads it identically); continue there.
+    else if (fast.kind === 'fallback') syntaxError = scanCsvParse(text, fast.offset, fast.line, onRecord).error;
   }
 
   if (syntaxError) {
@@ -427,5 +446,5 @@ export function parseShapedDevices(text: string, file: string, options: ParseSha
       message: `the file has no header row; start it with "${SHAPED_DEVICES_COLUMNS.map((c) => c.header).join(',')}"`,
     });
   }
-  return { rows, issues, columns, headerLine: header.seen ? header.line : undefined };
+  return { issues, columns, headerLine: header.seen ? header.line : undefined };
 }

@@ -9,7 +9,7 @@
  */
 import type { Circuit, Device, InputIssue, NetworkNode, SqmKind, SqmOverride, ValidationResult } from '../model.ts';
 import { parseNetworkJson } from './network.ts';
-import { canonicalHeader, parseShapedDevices, type ShapedDeviceField, type ShapedDeviceRow } from './shapedDevices.ts';
+import { canonicalHeader, readShapedDevices, type ShapedDeviceField, type ShapedDeviceRow } from './shapedDevices.ts';
 
 export interface ValidateInputsArgs {
   devicesText: string;
@@ -58,60 +58,80 @@ function hexVal(c: number): number {
   return -1;
 }
 
-/** Parse colon-separated groups of s[from,to) into out; the last may be dotted IPv4. Returns count or -1. */
-function parseGroups(s: string, from: number, to: number, out: number[], allowV4: boolean): number {
-  if (from === to) return 0;
+/**
+ * Parse an IPv6 address (no prefix, no zone) into `g` (8 groups). Returns false when invalid.
+ * Allocation-free: called for every IPv6 entry of ShapedDevices.csv.
+ */
+function parseIPv6Into(s: string, g: Uint16Array | number[]): boolean {
+  const n = s.length;
+  if (n < 2 || n > 45) return false;
   let count = 0;
-  let i = from;
-  for (;;) {
+  let dbl = -1;
+  let i = 0;
+  if (s.charCodeAt(0) === 58) {
+    if (s.charCodeAt(1) !== 58) return false;
+    dbl = 0;
+    i = 2;
+  }
+  while (i < n) {
     let j = i;
     let v = 0;
-    while (j < to && s.charCodeAt(j) !== 58) j++;
-    const len = j - i;
-    if (len === 0) return -1;
-    if (j === to && allowV4 && s.indexOf('.', i) >= 0 && s.indexOf('.', i) < to) {
-      const v4 = parseIPv4Number(s, i, to);
-      if (v4 < 0) return -1;
-      out.push(Math.floor(v4 / 65536), v4 & 0xffff);
-      return count + 2;
-    }
-    if (len > 4) return -1;
-    for (let k = i; k < j; k++) {
-      const h = hexVal(s.charCodeAt(k));
-      if (h < 0) return -1;
+    while (j < n) {
+      const h = hexVal(s.charCodeAt(j));
+      if (h < 0) break;
       v = v * 16 + h;
+      j++;
     }
-    out.push(v);
-    count++;
-    if (j === to) return count;
-    i = j + 1;
-    if (i === to) return -1; // trailing single ':'
+    if (j < n && s.charCodeAt(j) === 46) {
+      // Embedded dotted IPv4 as the last 32 bits.
+      if (count > 6) return false;
+      const v4 = parseIPv4Number(s, i, n);
+      if (v4 < 0) return false;
+      g[count++] = Math.floor(v4 / 65536);
+      g[count++] = v4 & 0xffff;
+      break;
+    }
+    const len = j - i;
+    if (len === 0 || len > 4 || count >= 8) return false;
+    g[count++] = v;
+    if (j === n) break;
+    if (s.charCodeAt(j) !== 58) return false;
+    if (s.charCodeAt(j + 1) === 58) {
+      if (dbl >= 0) return false;
+      dbl = count;
+      j += 2;
+    } else {
+      j += 1;
+      if (j === n) return false;
+    }
+    i = j;
   }
+  if (dbl < 0) return count === 8;
+  if (count > 7) return false;
+  const tail = count - dbl;
+  for (let k = tail - 1; k >= 0; k--) g[8 - tail + k] = g[dbl + k];
+  for (let k = dbl; k < 8 - tail; k++) g[k] = 0;
+  return true;
 }
 
 /** Parse an IPv6 address (no prefix, no zone) into 8 groups, or null. */
 export function parseIPv6Groups(s: string): number[] | null {
-  if (s.length < 2 || s.length > 45) return null;
-  const dbl = s.indexOf('::');
-  if (dbl >= 0) {
-    if (s.indexOf('::', dbl + 1) >= 0) return null;
-    const head: number[] = [];
-    const tail: number[] = [];
-    if (parseGroups(s, 0, dbl, head, false) < 0) return null;
-    if (parseGroups(s, dbl + 2, s.length, tail, true) < 0) return null;
-    if (head.length + tail.length > 7) return null;
-    const out = head;
-    for (let k = head.length + tail.length; k < 8; k++) out.push(0);
-    for (const t of tail) out.push(t);
-    return out;
+  const g = [0, 0, 0, 0, 0, 0, 0, 0];
+  return parseIPv6Into(s, g) ? g : null;
+}
+
+const HEX16: string[] = new Array<string>(65536).fill('');
+function hex16(v: number): string {
+  let h = HEX16[v];
+  if (h === '') {
+    h = v.toString(16);
+    HEX16[v] = h;
   }
-  const g: number[] = [];
-  if (parseGroups(s, 0, s.length, g, true) !== 8) return null;
-  return g;
+  return h;
 }
 
 /** RFC 5952 text: lower-case, no leading zeros, the longest (first) run of ≥2 zero groups as `::`. */
-export function formatIPv6(g: readonly number[]): string {
+export function formatIPv6(g: ArrayLike<number>): string {
   let bestStart = -1;
   let bestLen = 1;
   for (let i = 0; i < 8; ) {
@@ -134,11 +154,17 @@ export function formatIPv6(g: readonly number[]): string {
       i += bestLen - 1;
       continue;
     }
-    if (out !== '' && !out.endsWith(':')) out += ':';
-    out += g[i].toString(16);
+    if (i > 0 && i !== bestStart + bestLen) out += ':';
+    out += hex16(g[i]);
   }
   return out;
 }
+
+/** '/0' … '/128', shared. */
+const SUFFIX: string[] = Array.from({ length: 129 }, (_, k) => `/${k}`);
+
+/** Scratch groups for parseIPv6Prefix (single-threaded, never escapes). */
+const G6 = new Uint16Array(8);
 
 function parsePrefixLen(s: string, max: number): number {
   if (s.length === 0 || s.length > 3) return -1;
@@ -152,7 +178,8 @@ function parsePrefixLen(s: string, max: number): number {
 }
 
 export type IpParseResult =
-  | { ok: true; prefix: string }
+  /** `key` identifies the prefix for duplicate detection (a number for IPv4, the prefix for IPv6). */
+  | { ok: true; prefix: string; key: number | string }
   | { ok: false; code: string; message: string };
 
 const V4_EXAMPLE = 'e.g. 100.64.0.1 or 100.64.0.0/24';
@@ -163,7 +190,7 @@ export function parseIPv4Prefix(entry: string): IpParseResult {
   const slash = entry.indexOf('/');
   const addr = slash < 0 ? entry : entry.slice(0, slash);
   if (addr.indexOf(':') >= 0) {
-    if (parseIPv6Prefix(entry).ok || parseIPv6Groups(addr) !== null) {
+    if (parseIPv6Into(addr, G6)) {
       return { ok: false, code: 'ipv6-in-ipv4-column', message: 'this is an IPv6 address; move it to the IPv6 column' };
     }
     return { ok: false, code: 'invalid-ip', message: `not a valid IPv4 address or CIDR (${V4_EXAMPLE})` };
@@ -185,7 +212,9 @@ export function parseIPv4Prefix(entry: string): IpParseResult {
       };
     }
   }
-  return { ok: true, prefix: `${addr}/${len}` };
+  const prefix = addr + SUFFIX[len];
+  // Hosts (the common case) get an int32 key (a small integer for V8's Map hashing); networks use the text.
+  return { ok: true, prefix, key: len === 32 ? v | 0 : `v4 ${prefix}` };
 }
 
 /** Validate and canonicalise one IPv6 address/CIDR entry (`2001:DB8::1` → `2001:db8::1/128`). */
@@ -198,8 +227,8 @@ export function parseIPv6Prefix(entry: string): IpParseResult {
   if (addr.indexOf('%') >= 0) {
     return { ok: false, code: 'invalid-ip', message: `zone ids (%…) are not allowed; write the address only (${V6_EXAMPLE})` };
   }
-  const g = parseIPv6Groups(addr);
-  if (!g) return { ok: false, code: 'invalid-ip', message: `not a valid IPv6 address or CIDR (${V6_EXAMPLE})` };
+  const g = G6;
+  if (!parseIPv6Into(addr, g)) return { ok: false, code: 'invalid-ip', message: `not a valid IPv6 address or CIDR (${V6_EXAMPLE})` };
   let len = 128;
   if (slash >= 0) {
     len = parsePrefixLen(entry.slice(slash + 1), 128);
@@ -215,14 +244,21 @@ export function parseIPv6Prefix(entry: string): IpParseResult {
   }
   if (len < 128) {
     let hostBits = false;
-    const net = g.slice();
     for (let k = 0; k < 8; k++) {
-      const keep = Math.max(0, Math.min(16, len - k * 16));
-      const mask = keep === 0 ? 0 : (0xffff << (16 - keep)) & 0xffff;
-      if ((net[k] & ~mask & 0xffff) !== 0) hostBits = true;
-      net[k] &= mask;
+      const keep = len - k * 16;
+      if (keep >= 16) continue;
+      const mask = keep <= 0 ? 0 : (0xffff << (16 - keep)) & 0xffff;
+      if ((g[k] & ~mask & 0xffff) !== 0) {
+        hostBits = true;
+        break;
+      }
     }
     if (hostBits) {
+      const net = Array.from(g);
+      for (let k = 0; k < 8; k++) {
+        const keep = Math.max(0, Math.min(16, len - k * 16));
+        net[k] &= keep === 0 ? 0 : (0xffff << (16 - keep)) & 0xffff;
+      }
       return {
         ok: false,
         code: 'host-bits-set',
@@ -230,7 +266,9 @@ export function parseIPv6Prefix(entry: string): IpParseResult {
       };
     }
   }
-  return { ok: true, prefix: `${formatIPv6(g)}/${len}` };
+  // Key: a flat 9-character string (cheap to hash); IPv4 keys are numbers or longer strings.
+  const key = String.fromCharCode(g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7], len);
+  return { ok: true, prefix: formatIPv6(g) + SUFFIX[len], key };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -241,6 +279,40 @@ const COMMA_DECIMAL_RE = /^\d+,\d+$/;
 const WS_RE = /\s+/g;
 
 export const MIN_RATE_MBPS = 0.1;
+
+const POW10 = [1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15];
+
+/**
+ * Parse a rate cell: plain decimals (`25`, `2.5`, `.5`, `-3`, `1e3`). NaN when not a number.
+ * Fast path for up to 15 significant digits: N / 10^k is correctly rounded, i.e. equal to Number(s).
+ */
+export function parseRate(s: string): number {
+  const n = s.length;
+  let i = 0;
+  let neg = false;
+  const c0 = s.charCodeAt(0);
+  if (c0 === 45 || c0 === 43) {
+    neg = c0 === 45;
+    i = 1;
+  }
+  let mant = 0;
+  let digits = 0;
+  let frac = -1;
+  for (; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 48 && c <= 57) {
+      mant = mant * 10 + (c - 48);
+      digits++;
+      if (frac >= 0) frac++;
+    } else if (c === 46 && frac < 0) frac = 0;
+    else break;
+  }
+  if (i === n && digits > 0 && digits <= 15) {
+    const v = frac > 0 ? mant / POW10[frac] : mant;
+    return neg ? -v : v;
+  }
+  return NUMBER_RE.test(s) ? Number(s) : NaN;
+}
 
 const SQM_KINDS: ReadonlySet<string> = new Set<SqmKind>(['cake', 'fq_codel', 'none']);
 
@@ -263,6 +335,14 @@ export function parseSqm(raw: string): { sqm: SqmOverride | undefined } | null {
   if (d !== '') out.download = d as SqmKind;
   if (u !== '') out.upload = u as SqmKind;
   return { sqm: d === '' && u === '' ? undefined : out };
+}
+
+function hasBlank(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c <= 32 || c === 0xa0) return true;
+  }
+  return false;
 }
 
 function sameSqm(a: SqmOverride | undefined, b: SqmOverride | undefined): boolean {
@@ -305,9 +385,7 @@ function fmtRate(n: number): string {
 
 export function validateInputs(args: ValidateInputsArgs): ValidationResult {
   const { devicesText, devicesFile, networkText, networkFile } = args;
-  const parsed = parseShapedDevices(devicesText, devicesFile);
-  const net = parseNetworkJson(networkText, networkFile);
-  const issues: InputIssue[] = [...parsed.issues];
+  const issues: InputIssue[] = [];
 
   const col = (f: ShapedDeviceField): string => canonicalHeader(f);
   const err = (code: string, line: number, field: ShapedDeviceField, value: string, message: string): void => {
@@ -319,64 +397,61 @@ export function validateInputs(args: ValidateInputsArgs): ValidationResult {
 
   const circuits: Circuit[] = [];
   const byId = new Map<string, CircuitState>();
-  /** canonical prefix → index (in parsed.rows) of the row that first used it. */
-  const prefixOwner = new Map<string, number>();
-  let rowIndex = 0;
+  /** prefix key (see IpParseResult) → the device that first used it. */
+  const prefixOwner = new Map<number | string, Device>();
   const deviceIds = new Map<string, number>();
   const rates = [0, 0, 0, 0];
   const rateOk = [false, false, false, false];
+  let ipEntries = 0;
+  let ipErrors = 0;
+  /** Reused per cell; copied out with exact size (most devices have one address). */
+  const scratch: string[] = [];
 
-  const readIps = (row: ShapedDeviceRow, field: 'ipv4' | 'ipv6', out: string[], st: { entries: number; errors: number }): void => {
+  const readIps = (row: ShapedDeviceRow, field: 'ipv4' | 'ipv6', device: Device): string[] => {
     const raw = row[field];
-    if (raw === '') return;
-    const cell = raw.indexOf(' ') >= 0 || raw.indexOf('\t') >= 0 ? raw.replace(WS_RE, '') : raw;
+    if (raw === '') return [];
+    const out = scratch;
+    out.length = 0;
+    const cell = hasBlank(raw) ? raw.replace(WS_RE, '') : raw;
     const parse = field === 'ipv4' ? parseIPv4Prefix : parseIPv6Prefix;
     let from = 0;
     while (from <= cell.length) {
       let to = cell.indexOf(',', from);
       if (to < 0) to = cell.length;
-      const entry = cell.slice(from, to);
+      const entry = from === 0 && to === cell.length ? cell : cell.slice(from, to);
       from = to + 1;
       if (entry === '') continue;
-      st.entries++;
+      ipEntries++;
       const r = parse(entry);
       if (!r.ok) {
-        st.errors++;
+        ipErrors++;
         err(r.code, row.line, field, entry, r.message);
         continue;
       }
       const p = r.prefix;
-      if (out.includes(p)) {
-        warn(
-          'duplicate-ip-in-device',
-          row.line,
-          field,
-          entry,
-          `${p} is listed more than once for this device; it is used once — remove the repeat`,
-        );
+      if (out.length > 0 && out.includes(p)) {
+        warn('duplicate-ip-in-device', row.line, field, entry, `${p} is listed more than once for this device; it is used once — remove the repeat`);
         continue;
       }
-      const ownerIx = prefixOwner.get(p);
-      if (ownerIx !== undefined) {
-        const owner = parsed.rows[ownerIx];
-        st.errors++;
+      const owner = prefixOwner.get(r.key);
+      if (owner !== undefined) {
+        ipErrors++;
         err(
           'duplicate-ip',
           row.line,
           field,
           entry,
-          `${p} is already used on line ${owner.line} (circuit "${owner.circuitId}", device "${owner.deviceId}"); an address may belong to only one device — remove it from one of the two rows`,
+          `${p} is already used on line ${owner.line} (device "${owner.id}"); an address may belong to only one device — remove it from one of the two rows`,
         );
         continue;
       }
-      prefixOwner.set(p, rowIndex);
+      prefixOwner.set(r.key, device);
       out.push(p);
     }
+    return out.length === 1 ? [out[0]] : out.slice();
   };
 
-  const rows = parsed.rows;
-  for (rowIndex = 0; rowIndex < rows.length; rowIndex++) {
-    const row = rows[rowIndex];
+  const onRow = (row: ShapedDeviceRow): void => {
     const line = row.line;
 
     // Identity.
@@ -400,19 +475,19 @@ export function validateInputs(args: ValidateInputsArgs): ValidationResult {
 
     // Rates.
     for (let k = 0; k < 4; k++) {
-      const [field] = RATE_FIELDS[k];
+      const field = RATE_FIELDS[k][0];
       const raw = row[field];
       rateOk[k] = false;
       if (raw === '') {
         err('invalid-rate', line, field, raw, `${col(field)} is empty; write a rate in Mbps (at least ${MIN_RATE_MBPS}, e.g. 25 or 2.5)`);
         continue;
       }
-      if (!NUMBER_RE.test(raw)) {
+      const x = parseRate(raw);
+      if (Number.isNaN(x)) {
         const hint = COMMA_DECIMAL_RE.test(raw) ? ' — use a dot as the decimal separator' : '';
         err('invalid-rate', line, field, raw, `${col(field)} is not a number; write a rate in Mbps (e.g. 25 or 2.5)${hint}`);
         continue;
       }
-      const x = Number(raw);
       if (!Number.isFinite(x)) {
         err('invalid-rate', line, field, raw, `${col(field)} is not a finite number; write a rate in Mbps (e.g. 25 or 2.5)`);
         continue;
@@ -463,24 +538,22 @@ export function validateInputs(args: ValidateInputsArgs): ValidationResult {
     }
 
     // IPs.
-    const ipv4: string[] = [];
-    const ipv6: string[] = [];
-    const ipStats = { entries: 0, errors: 0 };
-    readIps(row, 'ipv4', ipv4, ipStats);
-    readIps(row, 'ipv6', ipv6, ipStats);
-
-    if (row.circuitId === '') continue;
-
     const device: Device = {
       id: row.deviceId,
       name: row.deviceName,
       mac: row.mac,
-      ipv4,
-      ipv6,
+      ipv4: [],
+      ipv6: [],
       comment: row.comment,
       line,
     };
-    const parentNode = row.parentNode.toLowerCase() === 'none' ? '' : row.parentNode;
+    ipEntries = 0;
+    ipErrors = 0;
+    device.ipv4 = readIps(row, 'ipv4', device);
+    device.ipv6 = readIps(row, 'ipv6', device);
+
+    if (row.circuitId === '') return;
+    const parentNode = row.parentNode.length === 4 && row.parentNode.toLowerCase() === 'none' ? '' : row.parentNode;
 
     let st = byId.get(row.circuitId);
     if (!st) {
@@ -502,20 +575,19 @@ export function validateInputs(args: ValidateInputsArgs): ValidationResult {
         line,
       };
       if (sqm) circuit.sqm = sqm;
-      st = { circuit, ratesOk: allRatesOk, sqmLine: sqm ? line : 0, anyIpEntry: ipStats.entries > 0, anyIpError: ipStats.errors > 0 };
+      st = { circuit, ratesOk: allRatesOk, sqmLine: sqm ? line : 0, anyIpEntry: ipEntries > 0, anyIpError: ipErrors > 0 };
       byId.set(row.circuitId, st);
       circuits.push(circuit);
-      continue;
+      return;
     }
 
     // Another device of an existing circuit: it must agree with the circuit's first row.
     const c = st.circuit;
     c.devices.push(device);
-    if (ipStats.entries > 0) st.anyIpEntry = true;
-    if (ipStats.errors > 0) st.anyIpError = true;
-    const rowParent = { parentNode, parentNodeId: row.parentNodeId, anchorNodeId: row.anchorNodeId };
+    if (ipEntries > 0) st.anyIpEntry = true;
+    if (ipErrors > 0) st.anyIpError = true;
     for (const [rf, cf, code, label] of PARENT_FIELDS) {
-      const mine = rowParent[rf];
+      const mine = rf === 'parentNode' ? parentNode : row[rf];
       const theirs = c[cf];
       if (mine === theirs || mine === '') continue;
       if (theirs !== '') {
@@ -557,7 +629,7 @@ export function validateInputs(args: ValidateInputsArgs): ValidationResult {
           line,
           'downloadMax',
           `${row.downloadMin}/${row.uploadMin}/${row.downloadMax}/${row.uploadMax}`,
-          `rates differ from the circuit's first row (line ${c.line}: ${c.downloadMinMbps}/${c.uploadMinMbps}/${c.downloadMaxMbps}/${c.uploadMaxMbps} Mbps min down/up, max down/up); the first row's rates are used — use the same rates on every row of the circuit`,
+          `rates (min down/up, max down/up) differ from the circuit's first row (line ${c.line}: ${c.downloadMinMbps}/${c.uploadMinMbps}/${c.downloadMaxMbps}/${c.uploadMaxMbps} Mbps); the first row's rates are used — use the same rates on every row of the circuit`,
         );
       }
     }
@@ -575,7 +647,11 @@ export function validateInputs(args: ValidateInputsArgs): ValidationResult {
         );
       }
     }
-  }
+  };
+
+  const parsed = readShapedDevices(devicesText, devicesFile, onRow);
+  for (const i of parsed.issues) issues.push(i);
+  const net = parseNetworkJson(networkText, networkFile);
 
   // Circuits without any address.
   for (const st of byId.values()) {

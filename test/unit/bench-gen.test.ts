@@ -2,7 +2,12 @@
  * The synthetic dataset generator used by the compile benchmark (bench/dataset.ts).
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { parse } from 'csv-parse/sync';
 import { CSV_HEADER, generateDataset, ipv6Prefix, mulberry32 } from '../../bench/dataset.ts';
 import { validateInputs } from '../../lib/inputs/validate.ts';
@@ -144,5 +149,21 @@ describe('bench/dataset generateDataset', () => {
     assert.equal(v.ok, true);
     assert.equal(v.inputs.circuits.length, 200);
     assert.equal(v.inputs.circuits.reduce((s, c) => s + c.devices.length, 0), ds.stats.devices);
+  });
+
+  it('CLI writes network.json and ShapedDevices.csv', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'bench-gen-'));
+    try {
+      const root = fileURLToPath(new URL('../..', import.meta.url));
+      const r = spawnSync(process.execPath, ['--import', 'tsx', 'bench/dataset.ts', '--circuits', '200', '--seed', '42', '--out', dir], {
+        cwd: root,
+        encoding: 'utf8',
+      });
+      assert.equal(r.status, 0, r.stderr);
+      assert.equal(readFileSync(join(dir, 'ShapedDevices.csv'), 'utf8'), ds.shapedDevicesCsv);
+      assert.equal(readFileSync(join(dir, 'network.json'), 'utf8'), ds.networkJson);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -1,0 +1,205 @@
+/**
+ * Header parsing, direction logic and stick-mode offsets of both programs, checked with
+ * BPF_PROG_TEST_RUN on hand-built frames (802.1Q, QinQ, PPPoE, IPv4, IPv6, ARP) — no traffic needed.
+ * The programs are loaded with `lo` (ifindex 1) configured as the shaping interface, because
+ * test runs take their ingress/egress device from the caller's namespace. Needs root and bpffs.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import type { IpMapping } from '../../lib/model.ts';
+import * as dp from '../../dataplane/loader.ts';
+import { progTestRun, objGet, mapUpdateElem, closeFd } from '../../dataplane/libbpf.ts';
+import { MODE_BRIDGE, MODE_STICK, CLASS_INFO_SIZE, encodeAddr, encodeLpmKey, writeClassInfo } from '../../dataplane/abi.ts';
+
+const ctx = { pinRoot: `/sys/fs/bpf/lqt-${randomBytes(3).toString('hex')}` };
+const quiet: dp.DataplaneLogger = { info: () => undefined, warn: () => undefined };
+const XDP_PASS = 2, XDP_REDIRECT = 4, TC_ACT_OK = 0;
+const LO = 1;
+const STICK_OFFSET = 4;
+
+const A = '100.64.0.10', B = '100.64.7.20', C = '2001:db8:5::42', NOBODY = '198.51.100.9', INTERNET4 = '192.0.2.1', INTERNET6 = '2001:db8:ffff::1';
+
+interface Tag { tpid: number; vid: number; pcp?: number }
+function frame(o: { tags?: Tag[]; pppoe?: boolean; src: string; dst: string; arp?: boolean }): Buffer {
+  const parts: Buffer[] = [Buffer.from([2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2])];
+  for (const t of o.tags ?? []) {
+    const b = Buffer.alloc(4);
+    b.writeUInt16BE(t.tpid, 0);
+    b.writeUInt16BE(((t.pcp ?? 0) << 13) | t.vid, 2);
+    parts.push(b);
+  }
+  const v6 = o.src.includes(':');
+  const et = Buffer.alloc(2);
+  if (o.arp) {
+    et.writeUInt16BE(0x0806);
+    parts.push(et, Buffer.alloc(28));
+    return Buffer.concat(parts);
+  }
+  const udp = Buffer.from([0x30, 0x39, 0x00, 0x35, 0, 26, 0, 0, ...Buffer.alloc(18)]);
+  let ip: Buffer;
+  if (v6) {
+    ip = Buffer.alloc(40);
+    ip[0] = 0x60;
+    ip.writeUInt16BE(udp.length, 4);
+    ip[6] = 17;
+    ip[7] = 64;
+    encodeAddr(o.src).copy(ip, 8);
+    encodeAddr(o.dst).copy(ip, 24);
+  } else {
+    ip = Buffer.alloc(20);
+    ip[0] = 0x45;
+    ip.writeUInt16BE(20 + udp.length, 2);
+    ip[8] = 64;
+    ip[9] = 17;
+    encodeAddr(o.src).copy(ip, 12, 12, 16);
+    encodeAddr(o.dst).copy(ip, 16, 12, 16);
+  }
+  if (o.pppoe) {
+    et.writeUInt16BE(0x8864);
+    const ph = Buffer.alloc(8);
+    ph[0] = 0x11;
+    ph.writeUInt16BE(0x1234, 2);
+    ph.writeUInt16BE(ip.length + udp.length + 2, 4);
+    ph.writeUInt16BE(v6 ? 0x0057 : 0x0021, 6);
+    parts.push(et, ph, ip, udp);
+  } else {
+    et.writeUInt16BE(v6 ? 0x86dd : 0x0800);
+    parts.push(et, ip, udp);
+  }
+  return Buffer.concat(parts);
+}
+
+function xdpRun(fd: number, f: Buffer): number {
+  const md = Buffer.alloc(24); // struct xdp_md: data, data_end, data_meta, ingress_ifindex, rx_queue_index, egress_ifindex
+  md.writeUInt32LE(f.length, 4);
+  md.writeUInt32LE(LO, 12);
+  return progTestRun(fd, f, md, 24).retval;
+}
+
+/** Returns [verdict, skb->priority after the classifier]. */
+function tcRun(fd: number, f: Buffer): [number, number] {
+  const skb = Buffer.alloc(192); // struct __sk_buff; ifindex @40 selects the device (1 = lo)
+  skb.writeUInt32LE(LO, 40);
+  const r = progTestRun(fd, f, skb, 192);
+  return [r.retval, r.ctx!.readUInt32LE(32)];
+}
+
+function mapping(prefix: string, major: number, minor: number, n: number): IpMapping {
+  return { prefix, cpu: major - 1, major, minor, circuitId: `c${n}`, deviceId: `d${n}`, circuitHash: BigInt(n), deviceHash: BigInt(n) };
+}
+const handle = (major: number, minor: number) => ((major << 16) | minor) >>> 0;
+
+async function counters(ip: string) {
+  return (await dp.readHostCounters(ctx)).get(ip);
+}
+
+before(async () => {
+  await dp.createPinnedMaps({ ...ctx, logger: quiet });
+  dp.configureCpus(4, ctx);
+  await dp.updateMappings([
+    mapping(`${A}/32`, 1, 0x10, 1),
+    mapping('100.64.7.0/24', 2, 0x11, 2),
+    mapping('2001:db8:5::/48', 3, 0x12, 3),
+  ], ctx);
+});
+
+after(async () => {
+  await dp.teardownAll({ ...ctx, logger: quiet }).catch(() => undefined);
+});
+
+test('stick mode: direction from the outer VLAN, upload classes offset', async () => {
+  const progs = await dp.loadPrograms({ mode: MODE_STICK, internetIfindex: LO, ispIfindex: LO, stickOffset: STICK_OFFSET, internetVlan: 100, ispVlan: 200 }, { ...ctx, logger: quiet });
+  try {
+    const q = (vid: number, pcp = 0): Tag => ({ tpid: 0x8100, vid, pcp });
+    // XDP: arriving on the Internet VLAN = download (customer = destination).
+    assert.equal(xdpRun(progs.xdpFd, frame({ tags: [q(100)], src: INTERNET4, dst: A })), XDP_REDIRECT, 'VLAN 100 download to A');
+    assert.equal((await counters(A))?.downloadPackets, 1n);
+    assert.equal((await counters(A))?.tcHandle, handle(1, 0x10));
+    // Arriving on the customer VLAN = upload (customer = source), class major + offset.
+    assert.equal(xdpRun(progs.xdpFd, frame({ tags: [q(200, 5)], src: A, dst: INTERNET4 })), XDP_REDIRECT, 'VLAN 200 (PCP 5) upload from A');
+    const a = await counters(A);
+    assert.equal(a?.uploadPackets, 1n);
+    assert.equal(a?.tcHandle, handle(1 + STICK_OFFSET, 0x10));
+    // QinQ: the outer (service) tag decides; IPv6 inside.
+    assert.equal(xdpRun(progs.xdpFd, frame({ tags: [{ tpid: 0x88a8, vid: 100 }, q(55)], src: INTERNET6, dst: C })), XDP_REDIRECT, 'QinQ download to C');
+    assert.equal((await counters(C))?.downloadPackets, 1n);
+    // PPPoE session inside the customer VLAN, IPv4 and IPv6.
+    assert.equal(xdpRun(progs.xdpFd, frame({ tags: [q(200)], pppoe: true, src: B, dst: INTERNET4 })), XDP_REDIRECT, 'PPPoE IPv4 upload from B (/24)');
+    assert.equal((await counters(B))?.uploadPackets, 1n);
+    assert.equal(xdpRun(progs.xdpFd, frame({ tags: [q(200)], pppoe: true, src: C, dst: INTERNET6 })), XDP_REDIRECT, 'PPPoE IPv6 upload from C');
+    assert.equal((await counters(C))?.uploadPackets, 1n);
+    // Unknown host: passed, but counted as unshaped.
+    assert.equal(xdpRun(progs.xdpFd, frame({ tags: [q(100)], src: INTERNET4, dst: NOBODY })), XDP_PASS);
+    assert.equal((await counters(NOBODY))?.tcHandle, 0);
+    // Other VLANs, untagged frames and ARP are not ours.
+    const before = await dp.readStats(ctx);
+    assert.equal(xdpRun(progs.xdpFd, frame({ tags: [q(300)], src: INTERNET4, dst: A })), XDP_PASS);
+    assert.equal(xdpRun(progs.xdpFd, frame({ src: INTERNET4, dst: A })), XDP_PASS);
+    assert.equal(xdpRun(progs.xdpFd, frame({ tags: [q(100)], src: INTERNET4, dst: A, arp: true })), XDP_PASS);
+    assert.equal((await dp.readStats(ctx)).xdpSeen, before.xdpSeen, 'ignored frames are not inspected');
+
+    // tc egress: leaving on the customer VLAN = download, on the Internet VLAN = upload.
+    assert.deepEqual(tcRun(progs.tcFd, frame({ tags: [q(200)], src: INTERNET4, dst: A })), [TC_ACT_OK, handle(1, 0x10)]);
+    assert.deepEqual(tcRun(progs.tcFd, frame({ tags: [q(100)], src: A, dst: INTERNET4 })), [TC_ACT_OK, handle(1 + STICK_OFFSET, 0x10)]);
+    assert.deepEqual(tcRun(progs.tcFd, frame({ tags: [q(200)], pppoe: true, src: INTERNET4, dst: B })), [TC_ACT_OK, handle(2, 0x11)]);
+    assert.deepEqual(tcRun(progs.tcFd, frame({ tags: [{ tpid: 0x88a8, vid: 100 }, q(9)], src: C, dst: INTERNET6 })), [TC_ACT_OK, handle(3 + STICK_OFFSET, 0x12)]);
+    assert.deepEqual(tcRun(progs.tcFd, frame({ tags: [q(200)], src: INTERNET4, dst: NOBODY })), [TC_ACT_OK, 0]);
+    assert.deepEqual(tcRun(progs.tcFd, frame({ tags: [q(200)], src: INTERNET4, dst: A, arp: true })), [TC_ACT_OK, 0]);
+
+    // Bypass: nothing is classified or counted.
+    await dp.setBypass(true, ctx);
+    assert.deepEqual(tcRun(progs.tcFd, frame({ tags: [q(200)], src: INTERNET4, dst: A })), [TC_ACT_OK, 0]);
+    assert.equal(xdpRun(progs.xdpFd, frame({ tags: [q(100)], src: INTERNET4, dst: A })), XDP_PASS);
+    await dp.setBypass(false, ctx);
+  } finally {
+    progs.close();
+  }
+});
+
+test('bridge mode: ifindex decides; hot cache never serves a stale class', async () => {
+  // lo plays the Internet-facing port: XDP ingress there = download, tc egress there = upload.
+  const progs = await dp.loadPrograms({ mode: MODE_BRIDGE, internetIfindex: LO, ispIfindex: 0x7fffffff, stickOffset: 0, internetVlan: 0, ispVlan: 0 }, { ...ctx, logger: quiet });
+  try {
+    assert.equal(xdpRun(progs.xdpFd, frame({ src: INTERNET4, dst: B })), XDP_REDIRECT);
+    assert.equal((await counters(B))?.tcHandle, handle(2, 0x11));
+    assert.deepEqual(tcRun(progs.tcFd, frame({ src: B, dst: INTERNET4 })), [TC_ACT_OK, handle(2, 0x11)], 'upload keyed by source, no offset');
+    assert.ok(dp.hotCacheSize(ctx) > 0, 'hot cache populated');
+
+    // Negative entry for a new host, then map it: must be picked up immediately.
+    const D = '100.64.9.9';
+    assert.equal(xdpRun(progs.xdpFd, frame({ src: INTERNET4, dst: D })), XDP_PASS);
+    await dp.updateMappings([mapping(`${D}/32`, 4, 0x30, 4)], ctx);
+    assert.equal(xdpRun(progs.xdpFd, frame({ src: INTERNET4, dst: D })), XDP_REDIRECT, 'new mapping visible through the cache');
+    assert.equal((await counters(D))?.tcHandle, handle(4, 0x30));
+    // Move B's /24 to another class; the cached positive entry must not survive.
+    await dp.updateMappings([mapping('100.64.7.0/24', 1, 0x40, 2)], ctx);
+    assert.deepEqual(tcRun(progs.tcFd, frame({ src: B, dst: INTERNET4 })), [TC_ACT_OK, handle(1, 0x40)]);
+    // Epoch semantics on their own: change the LPM behind the cache's back (no invalidation) -
+    // the cached class is still served; bump only the epoch (no wipe) - the new class is served.
+    assert.equal(xdpRun(progs.xdpFd, frame({ src: INTERNET4, dst: B })), XDP_REDIRECT);
+    assert.equal((await counters(B))?.tcHandle, handle(1, 0x40));
+    const lpm = objGet(`${ctx.pinRoot}/ip_to_class`);
+    const epochFd = objGet(`${ctx.pinRoot}/mapping_epoch`);
+    try {
+      const v = Buffer.alloc(CLASS_INFO_SIZE);
+      writeClassInfo({ cpu: 2, tcHandle: handle(3, 0x50), circuitHash: 2n, deviceHash: 2n }, v, 0);
+      mapUpdateElem(lpm, encodeLpmKey('100.64.7.0/24'), v);
+      assert.equal(xdpRun(progs.xdpFd, frame({ src: INTERNET4, dst: B })), XDP_REDIRECT);
+      assert.equal((await counters(B))?.tcHandle, handle(1, 0x40), 'cache hit while the epoch is unchanged');
+      const zero = Buffer.alloc(4);
+      const ep = Buffer.alloc(4);
+      ep.writeUInt32LE(dp.readEpoch(ctx) + 1);
+      mapUpdateElem(epochFd, zero, ep);
+      assert.equal(xdpRun(progs.xdpFd, frame({ src: INTERNET4, dst: B })), XDP_REDIRECT);
+      assert.equal((await counters(B))?.tcHandle, handle(3, 0x50), 'entry from an older epoch is a miss');
+    } finally {
+      closeFd(lpm);
+      closeFd(epochFd);
+    }
+    await dp.deleteMappings(['100.64.7.0/24'], ctx);
+    assert.equal(xdpRun(progs.xdpFd, frame({ src: INTERNET4, dst: B })), XDP_PASS, 'deleted mapping no longer served');
+  } finally {
+    progs.close();
+  }
+});
