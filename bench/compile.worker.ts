@@ -87,6 +87,58 @@ function mergeWarnings(validationIssues: InputIssue[], planWarnings: InputIssue[
   return warnings;
 }
 
+interface InputTexts {
+  devicesText: string;
+  devicesFile: string;
+  networkText: string;
+  networkFile: string;
+}
+
+type RunSummary = Omit<WorkerResult, 'runs' | 'maxRssKB' | 'maxRssColdKB' | 'baselineRssKB' | 'inputBytes' | 'pipelineMs' | 'pipelineOutcome'>;
+
+/** One validate → plan → compile pass; returns only numbers so nothing of the run stays reachable. */
+function timedRun(texts: InputTexts, config: PlanConfig): { times: StageTimes; summary: RunSummary } {
+  const { devicesFile, networkFile } = texts;
+  const c0 = process.cpuUsage();
+  const t0 = performance.now();
+  const validation = validateInputs(texts);
+  const t1 = performance.now();
+  const planned = planShaping({
+    inputs: validation.inputs,
+    config,
+    files: { devices: devicesFile, network: networkFile },
+  });
+  const t2 = performance.now();
+  const tcLines = compileTcBatch(planned.plan);
+  const mappings = compileMappings(planned.plan);
+  const t3 = performance.now();
+  const warnings = mergeWarnings(validation.issues, planned.plan.warnings);
+  const t4 = performance.now();
+  const cpu = process.cpuUsage(c0);
+
+  const codes: Record<string, number> = {};
+  let vErrors = 0;
+  for (const issue of validation.issues) {
+    if (issue.severity !== 'error') continue;
+    vErrors++;
+    codes[issue.code] = (codes[issue.code] ?? 0) + 1;
+  }
+  return {
+    times: { validateMs: t1 - t0, planMs: t2 - t1, compileMs: t3 - t2, mergeMs: t4 - t3, totalMs: t4 - t0, cpuMs: (cpu.user + cpu.system) / 1000 },
+    summary: {
+      circuits: validation.inputs.circuits.length,
+      devices: validation.inputs.circuits.reduce((s, c) => s + c.devices.length, 0),
+      tcLines: tcLines.length,
+      mappings: mappings.length,
+      validationErrors: vErrors,
+      validationWarnings: validation.issues.length - vErrors,
+      validationErrorCodes: codes,
+      planWarnings: warnings.length,
+      planErrorCodes: [...new Set(planned.errors.map((e) => e.code))],
+    },
+  };
+}
+
 function main(): void {
   const { values } = parseArgs({
     options: {
@@ -115,47 +167,16 @@ function main(): void {
   const config = BENCH_PLAN_CONFIG;
   const baselineRssKB = Math.round(process.memoryUsage.rss() / 1024);
 
+  const texts: InputTexts = { devicesText, devicesFile, networkText, networkFile };
   const times: StageTimes[] = [];
   let maxRssColdKB = 0;
-  let last: Omit<WorkerResult, 'runs' | 'maxRssKB' | 'maxRssColdKB' | 'baselineRssKB' | 'inputBytes' | 'pipelineMs' | 'pipelineOutcome'> | undefined;
+  let last: RunSummary | undefined;
   for (let i = 0; i < runs; i++) {
-    const c0 = process.cpuUsage();
-    const t0 = performance.now();
-    const validation = validateInputs({ devicesText, devicesFile, networkText, networkFile });
-    const t1 = performance.now();
-    const planned = planShaping({
-      inputs: validation.inputs,
-      config,
-      files: { devices: devicesFile, network: networkFile },
-    });
-    const t2 = performance.now();
-    const tcLines = compileTcBatch(planned.plan);
-    const mappings = compileMappings(planned.plan);
-    const t3 = performance.now();
-    const warnings = mergeWarnings(validation.issues, planned.plan.warnings);
-    const t4 = performance.now();
-    const cpu = process.cpuUsage(c0);
-    times.push({ validateMs: t1 - t0, planMs: t2 - t1, compileMs: t3 - t2, mergeMs: t4 - t3, totalMs: t4 - t0, cpuMs: (cpu.user + cpu.system) / 1000 });
+    // One function call per run: the previous run's results are unreachable while the next runs.
+    const r = timedRun(texts, config);
+    times.push(r.times);
+    last = r.summary;
     if (i === 0) maxRssColdKB = process.resourceUsage().maxRSS;
-
-    const codes: Record<string, number> = {};
-    let vErrors = 0;
-    for (const issue of validation.issues) {
-      if (issue.severity !== 'error') continue;
-      vErrors++;
-      codes[issue.code] = (codes[issue.code] ?? 0) + 1;
-    }
-    last = {
-      circuits: validation.inputs.circuits.length,
-      devices: validation.inputs.circuits.reduce((s, c) => s + c.devices.length, 0),
-      tcLines: tcLines.length,
-      mappings: mappings.length,
-      validationErrors: vErrors,
-      validationWarnings: validation.issues.length - vErrors,
-      validationErrorCodes: codes,
-      planWarnings: warnings.length,
-      planErrorCodes: [...new Set(planned.errors.map((e) => e.code))],
-    };
   }
   const maxRssKB = process.resourceUsage().maxRSS;
 

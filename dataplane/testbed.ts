@@ -189,9 +189,12 @@ let nextPort = 5201 + Math.floor(Math.random() * 2000);
  * direction 'upload' = customer sends (leaves on the Internet-facing port), 'download' = customer
  * receives (iperf3 -R). The server runs in the inet namespace for a single test.
  */
-export async function iperf(tb: Testbed, opts: { custIp: string; direction: 'upload' | 'download'; seconds?: number; omit?: number }): Promise<IperfResult> {
+export async function iperf(
+  tb: Testbed,
+  opts: { custIp: string; direction: 'upload' | 'download'; seconds?: number; omit?: number; server?: string },
+): Promise<IperfResult> {
   const v6 = opts.custIp.includes(':');
-  const server = v6 ? tb.inetIp6 : tb.inetIp4;
+  const server = opts.server ?? (v6 ? tb.inetIp6 : tb.inetIp4);
   const port = nextPort++;
   const srv: ResultPromise = execa('ip', ['netns', 'exec', tb.ns.inet, 'iperf3', '-s', '-1', '-p', String(port), '-B', server], { reject: false, all: true });
   try {

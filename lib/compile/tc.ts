@@ -55,8 +55,10 @@ export function sidesOf(plan: ShapingPlan): Side[] {
   ];
 }
 
-export function leafTokens(leaf: LeafQdisc, opts: CompileOptions): string {
+/** tc tokens of a leaf after capability substitution; null when no leaf qdisc can be used. */
+export function leafTokens(leaf: LeafQdisc, opts: CompileOptions): string | null {
   const l = opts.substitute?.[leaf.kind] ?? leaf;
+  if (l.kind === 'none') return null;
   return [l.kind, ...l.args].join(' ');
 }
 
@@ -76,9 +78,8 @@ export function compileSkeleton(plan: ShapingPlan, opts: CompileOptions = {}): s
       lines.push(
         `class add dev ${s.dev} parent ${major}:${hex(ROOT_MINOR)} classid ${major}:${hex(DEFAULT_MINOR)} htb rate ${formatRate(defaultClassRate(s.linkMbps))} ceil ${link} prio 5 quantum ${qn}`,
       );
-      lines.push(
-        `qdisc add dev ${s.dev} parent ${major}:${hex(DEFAULT_MINOR)} handle ${hex(defaultLeafHandle(q + s.majorOffset))}: ${leafTokens(plan.defaultLeaf, opts)}`,
-      );
+      const tokens = leafTokens(plan.defaultLeaf, opts);
+      if (tokens) lines.push(`qdisc add dev ${s.dev} parent ${major}:${hex(DEFAULT_MINOR)} handle ${hex(defaultLeafHandle(q + s.majorOffset))}: ${tokens}`);
     }
   }
   return lines;
@@ -105,9 +106,10 @@ export function compileCircuitLines(
     lines.push(
       `class ${verb} dev ${s.dev} parent ${major}:${hex(c.parentMinor)} classid ${major}:${hex(c.minor)} htb rate ${formatRate(d.rateMbps)} ceil ${formatRate(d.ceilMbps)} prio 3 quantum ${quantum(d.ceilMbps, s.linkMbps)}`,
     );
-    if (d.leaf && d.leafHandle) {
+    const tokens = d.leaf && d.leafHandle ? leafTokens(d.leaf, opts) : null;
+    if (tokens) {
       const qverb = verb === 'add' ? 'add' : 'replace';
-      lines.push(`qdisc ${qverb} dev ${s.dev} parent ${major}:${hex(c.minor)} handle ${hex(d.leafHandle)}: ${leafTokens(d.leaf, opts)}`);
+      lines.push(`qdisc ${qverb} dev ${s.dev} parent ${major}:${hex(c.minor)} handle ${hex(d.leafHandle)}: ${tokens}`);
     }
   }
   return lines;

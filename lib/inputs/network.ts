@@ -398,8 +398,12 @@ export function parseNetworkJson(text: string, file: string): { nodes: NetworkNo
         continue;
       }
       const x = e.value.value;
-      if (!Number.isFinite(x) || x < 0) {
-        err('invalid-bandwidth', e.line, col, e.value.raw, `${key} must be a positive number of Mbps; fix the value`);
+      if (!Number.isFinite(x)) {
+        err('invalid-bandwidth', e.line, col, e.value.raw, `${key} is out of range; write the node's capacity in Mbps`);
+        continue;
+      }
+      if (x < 0) {
+        err('invalid-bandwidth', e.line, col, e.value.raw, `${key} is negative; write the node's capacity in Mbps (0 or missing inherits the parent's value)`);
         continue;
       }
       if (x === 0) {
@@ -426,7 +430,7 @@ export function parseNetworkJson(text: string, file: string): { nodes: NetworkNo
       }
       const x = e.value.value;
       if (!Number.isFinite(x) || x < 0) {
-        err('invalid-bandwidth', e.line, col, e.value.raw, `${key} must be a positive number of Mbps; fix the value`);
+        err('invalid-bandwidth', e.line, col, e.value.raw, `${key} must be a number of Mbps ≥ 0; write the guaranteed rate in Mbps or remove the key`);
         continue;
       }
       const max = prop === 'downloadMinMbps' ? node.downloadMbps : node.uploadMbps;

@@ -108,6 +108,31 @@ export interface ParseShapedDevicesOptions {
   engine?: 'auto' | 'csv-parse';
 }
 
+/**
+ * The raw CSV layer alone (no header handling): every non-blank, non-comment record (fields trimmed)
+ * with its physical line, as the selected engine reads it. For tests and tools.
+ */
+export function readCsvRecords(
+  text: string,
+  options: ParseShapedDevicesOptions = {},
+): { records: Array<{ fields: string[]; line: number }>; error?: { line: number; message: string } } {
+  const records: Array<{ fields: string[]; line: number }> = [];
+  const onRecord: OnRecord = (fields, line) => records.push({ fields: fields.map((f) => f.trim()), line });
+  const error = scanRecords(text, onRecord, options);
+  return error ? { records, error } : { records };
+}
+
+/** Runs the selected engine over the whole text (BOM skipped); returns the syntax error, if any. */
+function scanRecords(text: string, onRecord: OnRecord, options: ParseShapedDevicesOptions): { line: number; message: string } | undefined {
+  const start = text.charCodeAt(0) === 0xfeff ? 1 : 0;
+  if (options.engine === 'csv-parse') return scanCsvParse(text, start, 1, onRecord).error;
+  const fast = scanFast(text, start, onRecord);
+  if (fast.kind === 'error') return { line: fast.line, message: fast.message };
+  // Everything before `offset` was plain RFC 4180 (csv-parse reads it identically); continue there.
+  if (fast.kind === 'fallback') return scanCsvParse(text, fast.offset, fast.line, onRecord).error;
+  return undefined;
+}
+
 /** Lower-case, alphanumerics only: `Download Min Mbps` → `downloadminmbps`. */
 export function normaliseHeader(h: string): string {
   let out = '';
@@ -136,7 +161,11 @@ function isBlank(c: number): boolean {
  * whitespace-only lines skipped, lines whose first non-blank character is `#` are comments, spaces
  * around fields ignored, `""` inside quotes is a quote, LF or CRLF record ends.
  */
+const LONE_CR_RE = /\r(?!\n)/;
+
 function scanFast(text: string, start: number, onRecord: OnRecord): ScanResult {
+  // Old-Mac CR line ends (alone or mixed in): csv-parse handles those.
+  if (LONE_CR_RE.test(text)) return { kind: 'fallback', offset: start, line: 1 };
   const n = text.length;
   /** Reused for every record: onRecord must not keep the array. */
   const scratch: string[] = [];
@@ -233,6 +262,13 @@ function scanFast(text: string, start: number, onRecord: OnRecord): ScanResult {
   return { kind: 'ok' };
 }
 
+function countLineBreaks(f: string): number {
+  let n = 0;
+  for (let p = f.indexOf('\n'); p >= 0; p = f.indexOf('\n', p + 1)) n++;
+  for (let p = f.indexOf('\r'); p >= 0; p = f.indexOf('\r', p + 1)) if (f.charCodeAt(p + 1) !== 10) n++;
+  return n;
+}
+
 /**
  * csv-parse based reader for text[start..] whose first line is `firstLine`. Line numbers are derived
  * from byte offsets (csv-parse's own line count drifts on CRLF inside quoted fields).
@@ -240,8 +276,12 @@ function scanFast(text: string, start: number, onRecord: OnRecord): ScanResult {
 function scanCsvParse(text: string, start: number, firstLine: number, onRecord: OnRecord): { error?: { line: number; message: string } } {
   const buf = Buffer.from(start > 0 ? text.slice(start) : text, 'utf8');
   // Byte offsets of every '\n'.
+  // Line breaks: LF (also ending CRLF) and a lone CR.
   const nls: number[] = [];
-  for (let p = buf.indexOf(10); p >= 0; p = buf.indexOf(10, p + 1)) nls.push(p);
+  for (let p = 0; p < buf.length; p++) {
+    const b = buf[p];
+    if (b === 10 || (b === 13 && buf[p + 1] !== 10)) nls.push(p);
+  }
   let cursor = 0;
   /** 1-based line of byte offset `off`; offsets must be non-decreasing between calls. */
   const lineAt = (off: number): number => {
@@ -251,6 +291,7 @@ function scanCsvParse(text: string, start: number, firstLine: number, onRecord: 
   let lastEnd = 0;
   try {
     csvParse(buf, {
+      record_delimiter: ['\r\n', '\n', '\r'],
       comment: '#',
       comment_no_infix: true,
       relax_column_count: true,
@@ -262,7 +303,7 @@ function scanCsvParse(text: string, start: number, firstLine: number, onRecord: 
         const { record, info } = r as { record: string[]; info: { bytes: number } };
         const endLine = lineAt(Math.max(0, info.bytes - 1));
         let inner = 0;
-        for (const f of record) for (let p = f.indexOf('\n'); p >= 0; p = f.indexOf('\n', p + 1)) inner++;
+        for (const f of record) inner += countLineBreaks(f);
         onRecord(record, endLine - inner);
         lastEnd = info.bytes;
         return null;
@@ -313,7 +354,6 @@ export function readShapedDevices(
 ): Omit<ParsedShapedDevices, 'rows'> {
   const issues: InputIssue[] = [];
   const columns: Partial<Record<ShapedDeviceField, string>> = {};
-  const start = text.charCodeAt(0) === 0xfeff ? 1 : 0;
   const header = { seen: false, ok: false, count: 0, line: 0 };
   /** Column index per field; -1 when the column is absent. */
   const ix: Record<ShapedDeviceField, number> = {
@@ -368,7 +408,6 @@ export function readShapedDevices(
         code: 'missing-header',
         file,
         line,
-        value: f.join(','),
         message:
           `the header row is missing required column${missing.length > 1 ? 's' : ''} ${missing.join(', ')}; ` +
           `the first non-comment line must be the header, e.g. "${SHAPED_DEVICES_COLUMNS.map((c) => c.header).join(',')}"`,
@@ -389,6 +428,8 @@ export function readShapedDevices(
       readHeader(f, line);
       return;
     }
+    // Rows cannot be interpreted without a usable header; its own error says what to fix first.
+    if (!header.ok) return;
     if (f.length !== header.count) {
       issues.push({
         severity: 'error',
@@ -401,7 +442,6 @@ export function readShapedDevices(
       });
       return;
     }
-    if (!header.ok) return;
     const x = ix;
     onRow({
       line,
@@ -424,15 +464,7 @@ export function readShapedDevices(
     });
   };
 
-  let syntaxError: { line: number; message: string } | undefined;
-  if (options.engine === 'csv-parse') {
-    syntaxError = scanCsvParse(text, start, 1, onRecord).error;
-  } else {
-    const fast = scanFast(text, start, onRecord);
-    if (fast.kind === 'error') syntaxError = { line: fast.line, message: fast.message };
-    // Everything before `offset` was plain RFC 4180 (csv-parse reads it identically); continue there.
-    else if (fast.kind === 'fallback') syntaxError = scanCsvParse(text, fast.offset, fast.line, onRecord).error;
-  }
+  const syntaxError = scanRecords(text, onRecord, options);
 
   if (syntaxError) {
     issues.push({ severity: 'error', code: 'csv-syntax', file, line: syntaxError.line, message: syntaxError.message });

@@ -182,6 +182,7 @@ export type IpParseResult =
   | { ok: true; prefix: string; key: number | string }
   | { ok: false; code: string; message: string };
 
+const LEADING_ZERO_RE = /(?:^|\.)0\d/;
 const V4_EXAMPLE = 'e.g. 100.64.0.1 or 100.64.0.0/24';
 const V6_EXAMPLE = 'e.g. 2001:db8::1 or 2001:db8:0:100::/56';
 
@@ -196,7 +197,10 @@ export function parseIPv4Prefix(entry: string): IpParseResult {
     return { ok: false, code: 'invalid-ip', message: `not a valid IPv4 address or CIDR (${V4_EXAMPLE})` };
   }
   const v = parseIPv4Number(addr);
-  if (v < 0) return { ok: false, code: 'invalid-ip', message: `not a valid IPv4 address or CIDR (${V4_EXAMPLE}; no leading zeros)` };
+  if (v < 0) {
+    const hint = LEADING_ZERO_RE.test(addr) ? '; octets must not have leading zeros' : '';
+    return { ok: false, code: 'invalid-ip', message: `not a valid IPv4 address or CIDR (${V4_EXAMPLE})${hint}` };
+  }
   let len = 32;
   if (slash >= 0) {
     len = parsePrefixLen(entry.slice(slash + 1), 32);

@@ -1,0 +1,70 @@
+/**
+ * `npm run lab`: build the namespace lab, shape it with the real LibreQoS pipeline, measure every
+ * circuit with iperf3 and print plan vs measured rate. The lab stays up for poking around
+ * (`ip netns exec lqlab-shp tc -s class show dev lq-cust`); `npm run lab -- --down` removes it.
+ *   --once   remove the lab after measuring
+ *   --seconds N   iperf3 duration per measurement (default 3)
+ */
+import { Command } from 'commander';
+import { LAB_VLAN, UNSHAPED_IP, measure, runLabLibreQoS, startLab, stopLab } from './labEnv.ts';
+
+const program = new Command()
+  .name('lab')
+  .option('--down', 'remove the lab')
+  .option('--once', 'remove the lab after measuring')
+  .option('--seconds <n>', 'iperf3 seconds per measurement', '3')
+  .parse(process.argv);
+const o = program.opts<{ down?: boolean; once?: boolean; seconds: string }>();
+
+if (o.down) {
+  await stopLab();
+  console.log('lab removed');
+  process.exit(0);
+}
+
+const seconds = Number(o.seconds);
+console.log('building the namespace lab (lqlab-inet, lqlab-shp, lqlab-cust)…');
+const lab = await startLab();
+let failed = false;
+try {
+  const run = await runLabLibreQoS(lab, ['--verbose']);
+  for (const line of run.output.split('\n').filter(Boolean)) {
+    try {
+      const j = JSON.parse(line) as { level: number; msg: string };
+      console.log(`  LibreQoS ${j.level >= 50 ? 'ERROR' : j.level >= 40 ? 'WARN ' : 'info '} ${j.msg}`);
+    } catch {
+      console.log(`  ${line}`);
+    }
+  }
+  if (run.code !== 0) throw new Error(`LibreQoS exited ${run.code}`);
+
+  const rows: string[][] = [];
+  const pct = (m: number, p: number) => `${(((m - p) / p) * 100).toFixed(1)}%`;
+  for (const c of lab.circuits) {
+    const ip = c.ipv4 || c.ipv6;
+    const down = await measure(lab, ip, 'download', seconds);
+    const up = await measure(lab, ip, 'upload', seconds);
+    const ok = Math.abs(down - c.down) / c.down <= 0.1 && Math.abs(up - c.up) / c.up <= 0.1;
+    failed ||= !ok;
+    rows.push([c.id, ip + (c.path === 'vlan' ? ` (VLAN ${LAB_VLAN})` : ''), `${c.down}`, down.toFixed(2), pct(down, c.down), `${c.up}`, up.toFixed(2), pct(up, c.up), ok ? 'ok' : 'OUT OF ±10%']);
+  }
+  const free = await measure(lab, UNSHAPED_IP, 'download', seconds);
+  rows.push(['(not in ShapedDevices)', UNSHAPED_IP, '-', free.toFixed(1), '', '-', '', '', free > 100 ? 'unshaped' : 'LIMITED?']);
+  const head = ['circuit', 'address', 'plan ↓', 'measured ↓', 'error', 'plan ↑', 'measured ↑', 'error', ''];
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const fmt = (r: string[]) => r.map((v, i) => v.padEnd(widths[i]!)).join('  ');
+  console.log('\n' + fmt(head) + '\n' + widths.map((w) => '-'.repeat(w)).join('  '));
+  for (const r of rows) console.log(fmt(r));
+  console.log('\nrates in Mbit/s (iperf3 TCP goodput; ~4% below the class rate is Ethernet/IP/TCP overhead)');
+} catch (e) {
+  failed = true;
+  console.error(`lab failed: ${(e as Error).message}`);
+} finally {
+  if (o.once) {
+    await stopLab();
+    console.log('lab removed');
+  } else {
+    console.log(`lab is up: inspect with  ip netns exec ${lab.tb.ns.shaper} tc -s class show dev ${lab.tb.shaperIfs.customer}\nremove with  npm run lab -- --down`);
+  }
+}
+process.exit(failed ? 1 : 0);

@@ -1,0 +1,176 @@
+/**
+ * The namespace lab: a testbed (dataplane/testbed.ts) plus a real LibreQoS configuration for it,
+ * used by `npm run lab` and the end-to-end tests. The LibreQoS command runs inside the shaper
+ * namespace exactly as on a real box; pinned maps live in a bpffs mounted under /run so they
+ * survive between runs (`ip netns exec` gives each run a fresh /sys).
+ */
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { execa } from 'execa';
+import { buildTestbed, destroyTestbed, iperf, nsExec, type Testbed } from '../dataplane/testbed.ts';
+
+export const repoRoot = resolve(import.meta.dirname, '..');
+
+export interface LabCircuit {
+  id: string;
+  name: string;
+  parent: string;
+  ipv4: string;
+  ipv6: string;
+  down: number;
+  up: number;
+  /** Which path the address lives on: the plain segment or the VLAN-tagged one. */
+  path: 'plain' | 'vlan';
+}
+
+export const LAB_VLAN = 100;
+
+export const defaultLabCircuits: LabCircuit[] = [
+  { id: 'lab-10', name: 'Ten Meg Customer', parent: 'Lab_AP_1', ipv4: '10.99.1.10', ipv6: '', down: 10, up: 4, path: 'plain' },
+  { id: 'lab-25', name: 'Twenty-five Meg Customer', parent: 'Lab_AP_1', ipv4: '10.99.1.11', ipv6: '', down: 25, up: 8, path: 'plain' },
+  { id: 'lab-50', name: 'Fifty Meg Customer', parent: 'Lab_AP_2', ipv4: '10.99.1.12', ipv6: '', down: 50, up: 15, path: 'plain' },
+  { id: 'lab-v6', name: 'IPv6 Only Customer', parent: 'Lab_AP_2', ipv4: '', ipv6: 'fd00:99::1:10', down: 20, up: 6, path: 'plain' },
+  { id: 'lab-vlan', name: 'VLAN Customer', parent: 'Lab_AP_1', ipv4: '10.98.1.10', ipv6: '', down: 15, up: 5, path: 'vlan' },
+];
+
+/** An address that is on the customer segment but in no circuit (must pass unshaped). */
+export const UNSHAPED_IP = '10.99.1.99';
+const VLAN_SERVER = '10.98.0.1';
+
+export interface Lab {
+  id: string;
+  dir: string;
+  config: string;
+  pinRoot: string;
+  tb: Testbed;
+  circuits: LabCircuit[];
+}
+
+const HEADER = 'Circuit ID,Circuit Name,Device ID,Device Name,Parent Node,MAC,IPv4,IPv6,Download Min Mbps,Upload Min Mbps,Download Max Mbps,Upload Max Mbps,Comment';
+
+export function labShapedDevices(circuits: LabCircuit[]): string {
+  const rows = circuits.map(
+    (c) => `${c.id},${c.name},${c.id}-cpe,CPE of ${c.id},${c.parent},,${c.ipv4},${c.ipv6},1,1,${c.down},${c.up},lab`,
+  );
+  return [HEADER, ...rows].join('\n') + '\n';
+}
+
+export const labNetwork = {
+  Lab_Tower: {
+    downloadBandwidthMbps: 400,
+    uploadBandwidthMbps: 200,
+    type: 'site',
+    children: {
+      Lab_AP_1: { downloadBandwidthMbps: 150, uploadBandwidthMbps: 60, type: 'ap' },
+      Lab_AP_2: { downloadBandwidthMbps: 150, uploadBandwidthMbps: 60, type: 'ap' },
+    },
+  },
+};
+
+export function labConfig(dir: string, tb: Testbed): string {
+  return [
+    '# Written by the lqos-ts lab (lab/labEnv.ts). Shapes the namespace testbed only.',
+    `lqos_directory = "${dir}"`,
+    `state_directory = "${join(dir, 'state')}"`,
+    '[bridge]',
+    `to_internet = "${tb.shaperIfs.internet}"`,
+    `to_network = "${tb.shaperIfs.customer}"`,
+    '[queues]',
+    'downlink_bandwidth_mbps = 1000',
+    'uplink_bandwidth_mbps = 1000',
+    'generated_pn_download_mbps = 1000',
+    'generated_pn_upload_mbps = 1000',
+    'default_sqm = "cake diffserv4"',
+    'override_available_queues = 4',
+    '',
+  ].join('\n');
+}
+
+async function ensureBpffsAt(dir: string): Promise<void> {
+  const mounts = readFileSync('/proc/mounts', 'utf8').split('\n').map((l) => l.split(' '));
+  if (mounts.some((m) => m[1] === dir && m[2] === 'bpf')) return;
+  mkdirSync(dir, { recursive: true });
+  await execa('mount', ['-t', 'bpf', 'bpf', dir]);
+}
+
+export async function startLab(opts: { id?: string; circuits?: LabCircuit[] } = {}): Promise<Lab> {
+  const id = opts.id ?? 'lqlab';
+  const circuits = opts.circuits ?? defaultLabCircuits;
+  await stopLab(id);
+  const plain = circuits.filter((c) => c.path === 'plain');
+  const tb = await buildTestbed({
+    id,
+    customers: {
+      ipv4: [...plain.filter((c) => c.ipv4).map((c) => `${c.ipv4}/16`), `${UNSHAPED_IP}/16`],
+      ipv6: plain.filter((c) => c.ipv6).map((c) => `${c.ipv6}/64`),
+    },
+  });
+  await addVlanPath(tb, circuits.filter((c) => c.path === 'vlan').map((c) => c.ipv4));
+  const dir = join('/run', 'lqos-lab', id);
+  const pinRoot = join('/run', 'lqos-lab', `${id}-bpf`);
+  mkdirSync(dir, { recursive: true });
+  await ensureBpffsAt(pinRoot);
+  const config = join(dir, 'lqos.conf');
+  writeFileSync(config, labConfig(dir, tb));
+  writeFileSync(join(dir, 'network.json'), JSON.stringify(labNetwork, null, 2) + '\n');
+  writeFileSync(join(dir, 'ShapedDevices.csv'), labShapedDevices(circuits));
+  return { id, dir, config, pinRoot, tb, circuits };
+}
+
+/**
+ * A VLAN-tagged path across the shaper without the kernel's 8021q module (absent here): the
+ * 10.98.0.0/16 addresses live on the end namespaces' eth0, and a small tc eBPF program
+ * (lab/vlan_tag.c) pushes 802.1Q tag ${LAB_VLAN} on their egress and pops it on ingress. TX VLAN
+ * offload is off, so the tag is inline in the frames the shaper's XDP and tc programs see.
+ */
+async function addVlanPath(tb: Testbed, vlanCustomerIps: string[]): Promise<void> {
+  const obj = join(repoRoot, 'dataplane', 'build', 'lab_vlan_tag.o');
+  const src = join(repoRoot, 'lab', 'vlan_tag.c');
+  if (!existsSync(obj) || statSync(obj).mtimeMs < statSync(src).mtimeMs) {
+    mkdirSync(dirname(obj), { recursive: true });
+    await execa('clang', ['-target', 'bpf', '-O2', '-g', '-I/usr/include/x86_64-linux-gnu', '-c', src, '-o', obj]);
+  }
+  const sides = [
+    { ns: tb.ns.cust, addrs: vlanCustomerIps.map((a) => `${a}/16`) },
+    { ns: tb.ns.inet, addrs: [`${VLAN_SERVER}/16`] },
+  ];
+  for (const { ns, addrs } of sides) {
+    for (const a of addrs) await execa('ip', ['-n', ns, 'addr', 'add', a, 'dev', 'eth0']);
+    await nsExec(ns, 'ethtool', ['-K', 'eth0', 'txvlan', 'off'], { reject: false });
+    await nsExec(ns, 'tc', ['qdisc', 'add', 'dev', 'eth0', 'clsact']);
+    await nsExec(ns, 'tc', ['filter', 'add', 'dev', 'eth0', 'egress', 'bpf', 'da', 'obj', obj, 'sec', 'tc', 'program', 'vlan_push']);
+    await nsExec(ns, 'tc', ['filter', 'add', 'dev', 'eth0', 'ingress', 'bpf', 'da', 'obj', obj, 'sec', 'tc', 'program', 'vlan_pop']);
+  }
+}
+
+/** Runs the real LibreQoS command inside the lab's shaper namespace. */
+export async function runLabLibreQoS(lab: Lab, args: string[] = []) {
+  const r = await execa(
+    'ip',
+    ['netns', 'exec', lab.tb.ns.shaper, join(repoRoot, 'LibreQoS'), '--config', lab.config, ...args],
+    { reject: false, all: true, env: { LQOS_BPF_PIN_ROOT: lab.pinRoot, LQOS_LOG_FORMAT: 'json', LQOS_RUN_DIR: join(lab.dir, 'run') } },
+  );
+  return { code: r.exitCode ?? -1, output: String(r.all ?? '') };
+}
+
+export function writeLabDevices(lab: Lab, circuits: LabCircuit[]): void {
+  lab.circuits = circuits;
+  writeFileSync(join(lab.dir, 'ShapedDevices.csv'), labShapedDevices(circuits));
+}
+
+/** iperf3 TCP throughput (Mbit/s) for one customer address and direction. */
+export async function measure(lab: Lab, ip: string, direction: 'download' | 'upload', seconds = 3): Promise<number> {
+  const vlan = lab.circuits.some((c) => c.path === 'vlan' && c.ipv4 === ip);
+  const r = await iperf(lab.tb, { custIp: ip, direction, seconds, server: vlan ? VLAN_SERVER : undefined });
+  return r.mbps;
+}
+
+/** Removes the namespaces, the bpffs mount and the lab directory. Idempotent. */
+export async function stopLab(id = 'lqlab'): Promise<void> {
+  await destroyTestbed(id);
+  const pinRoot = join('/run', 'lqos-lab', `${id}-bpf`);
+  const mounts = readFileSync('/proc/mounts', 'utf8');
+  if (mounts.includes(` ${pinRoot} bpf `)) await execa('umount', [pinRoot], { reject: false });
+  rmSync(pinRoot, { recursive: true, force: true });
+  rmSync(join('/run', 'lqos-lab', id), { recursive: true, force: true });
+}

@@ -1,0 +1,212 @@
+/**
+ * The lqosd bus protocol: newline-delimited JSON over a Unix stream socket (default /run/lqos/bus).
+ *
+ * Request:  {"id": 1, "type": "ping", ...fields}\n      (id: number or string, echoed back)
+ * Reply:    {"id": 1, "ok": true, "result": ...}\n
+ *           {"id": 1, "ok": false, "error": {"code": "invalid", "message": "...", "path": [...]}}\n
+ *
+ * A connection may carry any number of requests; replies can come back in a different order
+ * than the requests (match them by id). Every request is validated by `requestSchema`; unknown
+ * fields are rejected. Error codes are listed in `ERROR_CODES`.
+ */
+import { isIP } from 'node:net';
+import { z } from 'zod';
+
+export const MAX_MESSAGE_BYTES = 1024 * 1024;
+export const MAX_CONNECTIONS = 32;
+/** Requests of one connection being handled at once; further lines wait (the socket is paused). */
+export const MAX_IN_FLIGHT_PER_CONNECTION = 16;
+/** Entries in one map_ip_add / map_ip_delete request. */
+export const MAX_BATCH = 10_000;
+
+export const ERROR_CODES = [
+  'bad_json', // a line that is not JSON
+  'too_large', // a message over MAX_MESSAGE_BYTES (the connection is then closed)
+  'unknown_type', // `type` missing or not a known request type
+  'invalid', // the request failed schema validation (`path` names the field)
+  'busy', // too many connections, or a refresh/apply already running
+  'unavailable', // the daemon cannot do this now (e.g. degraded: no dataplane)
+  'not_implemented', // no handler is plugged in for this request in this build
+  'config_error', // reload_config: the new config is invalid (the old one stays in force)
+  'not_found',
+  'failed', // the handler ran and failed (message says why)
+  'internal', // a bug: the handler threw unexpectedly
+] as const;
+export type BusErrorCode = (typeof ERROR_CODES)[number];
+
+// ---------------------------------------------------------------------------------------------
+// Field schemas
+
+const id = z.union([z.number().finite(), z.string().max(200)]);
+const nonEmpty = (max = 1000) => z.string().trim().min(1).max(max);
+
+/** IPv4/IPv6 address or CIDR prefix (`100.64.0.1`, `100.64.0.0/24`, `2001:db8::/56`). */
+export const prefixSchema = z.string().refine(
+  (s) => {
+    const slash = s.indexOf('/');
+    const ip = slash < 0 ? s : s.slice(0, slash);
+    const v = isIP(ip);
+    if (v === 0) return false;
+    if (slash < 0) return true;
+    const len = s.slice(slash + 1);
+    return /^\d{1,3}$/.test(len) && Number(len) <= (v === 4 ? 32 : 128);
+  },
+  { error: (iss) => `expected an IP address or CIDR prefix such as 100.64.0.0/24, got ${JSON.stringify(iss.input)}` },
+);
+
+export const severitySchema = z.enum(['info', 'warning', 'error']);
+
+export const mappingInputSchema = z.strictObject({
+  prefix: prefixSchema,
+  /** CPU index (queue - 1). */
+  cpu: z.int().min(0).max(1023),
+  /** Download-direction HTB class major:minor. */
+  major: z.int().min(1).max(0xffff),
+  minor: z.int().min(1).max(0xffff),
+  circuitId: nonEmpty(),
+  deviceId: z.string().max(1000).default(''),
+});
+export type MappingInput = z.infer<typeof mappingInputSchema>;
+
+const req = <T extends string, S extends z.ZodRawShape>(type: T, shape: S) =>
+  z.strictObject({ id, type: z.literal(type), ...shape });
+
+// ---------------------------------------------------------------------------------------------
+// Requests
+
+export const submitPlanSchema = req('submit_plan', {
+  mode: z.enum(['full', 'incremental']),
+  /** Inline inputs. The whole request must fit in 1 MiB; larger inputs go by path. */
+  devicesCsv: z.string().optional(),
+  networkJson: z.string().optional(),
+  /** Or absolute paths that lqosd reads itself. */
+  devicesPath: z.string().startsWith('/').optional(),
+  networkPath: z.string().startsWith('/').optional(),
+}).superRefine((r, ctx) => {
+  if ((r.devicesCsv === undefined) === (r.devicesPath === undefined)) {
+    ctx.addIssue({ code: 'custom', path: ['devicesCsv'], message: 'give exactly one of devicesCsv or devicesPath' });
+  }
+  if ((r.networkJson === undefined) === (r.networkPath === undefined)) {
+    ctx.addIssue({ code: 'custom', path: ['networkJson'], message: 'give exactly one of networkJson or networkPath' });
+  }
+});
+
+export const requestSchemas = [
+  req('ping', {}),
+  req('status', {}),
+  req('refresh', {}),
+  submitPlanSchema,
+  req('map_ip_add', { entries: z.array(mappingInputSchema).min(1).max(MAX_BATCH) }),
+  req('map_ip_delete', { prefixes: z.array(prefixSchema).min(1).max(MAX_BATCH) }),
+  req('map_ip_clear', {}),
+  req('map_ip_list', {}),
+  req('scheduler_heartbeat', { phase: nonEmpty(100), nextRun: z.string().max(100).optional() }),
+  req('scheduler_success', { at: z.iso.datetime({ offset: true }).optional() }),
+  req('scheduler_error', {
+    message: nonEmpty(4000),
+    integration: z.string().max(100).optional(),
+    /** Full output of the failed step; lqosd keeps a preview (30 lines / 4,000 characters). */
+    output: z.string().optional(),
+    logFile: z.string().max(4096).optional(),
+  }),
+  req('scheduler_status', {}),
+  req('urgent_submit', {
+    source: nonEmpty(100),
+    severity: severitySchema,
+    code: nonEmpty(200),
+    message: nonEmpty(100_000),
+    context: z.unknown().optional(),
+    dedupeKey: z.string().max(500).optional(),
+  }),
+  req('urgent_list', {}),
+  req('urgent_ack', { issueId: nonEmpty(100) }),
+  req('urgent_clear', { issueId: nonEmpty(100).optional() }),
+  req('urgent_resolve', { key: nonEmpty(500) }),
+  req('reload_config', {}),
+  req('stats_hosts', {
+    limit: z.int().min(1).max(1000).default(20),
+    sortBy: z.enum(['download', 'upload', 'total']).default('total'),
+  }),
+] as const;
+
+export const requestSchema = z.discriminatedUnion('type', requestSchemas);
+export type BusRequest = z.infer<typeof requestSchema>;
+export type RequestType = BusRequest['type'];
+export type RequestOf<T extends RequestType> = Extract<BusRequest, { type: T }>;
+/** What a client passes besides id and type (defaults may be omitted). */
+export type PayloadOf<T extends RequestType> = Omit<z.input<Extract<(typeof requestSchemas)[number], z.ZodType<{ type: T }>>>, 'id' | 'type'>;
+
+export const REQUEST_TYPES: readonly RequestType[] = requestSchemas.map((s) => s.shape.type.value);
+
+// ---------------------------------------------------------------------------------------------
+// Replies
+
+export type RequestId = number | string | null;
+
+export interface BusErrorBody {
+  code: BusErrorCode;
+  message: string;
+  /** For `invalid`: the path of the offending field inside the request. */
+  path?: (string | number)[];
+}
+
+export type BusReply = { id: RequestId; ok: true; result: unknown } | { id: RequestId; ok: false; error: BusErrorBody };
+
+/** A failure a handler wants to report with a specific code (anything else thrown → `internal`). */
+export class BusError extends Error {
+  constructor(
+    readonly code: BusErrorCode,
+    message: string,
+    readonly path?: (string | number)[],
+  ) {
+    super(message);
+    this.name = 'BusError';
+  }
+}
+
+export function okReply(id: RequestId, result: unknown): BusReply {
+  return { id, ok: true, result: result === undefined ? null : result };
+}
+
+export function errorReply(id: RequestId, code: BusErrorCode, message: string, path?: (string | number)[]): BusReply {
+  return { id, ok: false, error: path ? { code, message, path } : { code, message } };
+}
+
+/** JSON text of a reply; bigints become decimal strings. */
+export function encodeReply(r: BusReply): string {
+  return JSON.stringify(r, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)) + '\n';
+}
+
+function pathText(path: PropertyKey[]): string {
+  return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`)).join('') || '(request)';
+}
+
+export type DecodeResult = { ok: true; request: BusRequest } | { ok: false; reply: BusReply };
+
+/** Parses and validates one request line (without the newline). Never throws. */
+export function decodeRequest(line: string): DecodeResult {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(line);
+  } catch (e) {
+    return { ok: false, reply: errorReply(null, 'bad_json', `request is not valid JSON: ${(e as Error).message}`) };
+  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    return { ok: false, reply: errorReply(null, 'invalid', 'a request must be a JSON object {"id": ..., "type": ...}', []) };
+  }
+  const obj = raw as Record<string, unknown>;
+  const rid = id.safeParse(obj.id);
+  const replyId: RequestId = rid.success ? rid.data : null;
+  if (typeof obj.type !== 'string' || !(REQUEST_TYPES as readonly string[]).includes(obj.type)) {
+    const shown = typeof obj.type === 'string' ? JSON.stringify(obj.type.slice(0, 100)) : 'missing';
+    return { ok: false, reply: errorReply(replyId, 'unknown_type', `unknown request type ${shown}; known types: ${REQUEST_TYPES.join(', ')}`) };
+  }
+  const parsed = requestSchema.safeParse(raw);
+  if (!parsed.success) {
+    const first = parsed.error.issues[0]!;
+    const path = first.path.map((p) => (typeof p === 'symbol' ? String(p) : p)) as (string | number)[];
+    const more = parsed.error.issues.length > 1 ? ` (and ${parsed.error.issues.length - 1} more problem(s))` : '';
+    return { ok: false, reply: errorReply(replyId, 'invalid', `${pathText(path)}: ${first.message}${more}`, path) };
+  }
+  return { ok: true, request: parsed.data };
+}

@@ -1,0 +1,240 @@
+/**
+ * JSON over HTTP for the integrations: Node's global fetch (undici) with a per-attempt timeout,
+ * retries with exponential backoff on transient failures (network errors, timeouts, 429, 5xx — never
+ * on other 4xx), and `IntegrationError`s whose message names the CRM, the method + path and the status.
+ *
+ * Credentials never leave this module in readable form: error messages carry the path only (no
+ * query string, no user-info) and log lines carry `redactUrl(url)` — never headers.
+ */
+import { STATUS_CODES } from 'node:http';
+import { IntegrationError } from './errors.ts';
+import { silentLogger, type IntegrationLogger } from './log.ts';
+
+export interface HttpOptions {
+  /** Per-attempt timeout (connect + headers + body). Default 30 000 ms. */
+  timeoutMs?: number;
+  /** Extra attempts after the first on transient failures. Default 2. */
+  retries?: number;
+  /** First backoff delay; doubles each retry. Default 500 ms. */
+  backoffMs?: number;
+  /** Cap for one backoff delay (also caps a server's Retry-After). Default 10 000 ms. */
+  maxBackoffMs?: number;
+}
+
+export interface RequestOptions extends HttpOptions {
+  /** CRM display name used in messages, e.g. `Splynx`. */
+  crm: string;
+  method?: 'GET' | 'POST';
+  headers?: Record<string, string>;
+  body?: string;
+  /** Appended to 401/403 messages, e.g. `check splynx_integration.api_key / api_secret`. */
+  authHint?: string;
+  /** Appended to connection failures and 404s, e.g. `check splynx_integration.url`. */
+  urlHint?: string;
+  log?: IntegrationLogger;
+}
+
+export const DEFAULT_HTTP: Required<HttpOptions> = { timeoutMs: 30_000, retries: 2, backoffMs: 500, maxBackoffMs: 10_000 };
+
+const SECRET_PARAM_RE = /(key|secret|token|pass|auth|sig|session|credential)/i;
+
+/** The URL with user-info removed and secret-looking query parameters replaced by `***`. */
+export function redactUrl(url: string): string {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return '<invalid url>';
+  }
+  u.username = '';
+  u.password = '';
+  for (const k of [...u.searchParams.keys()]) if (SECRET_PARAM_RE.test(k)) u.searchParams.set(k, '***');
+  return u.toString();
+}
+
+const SECRET_HEADER_RE = /^(authorization|proxy-authorization|cookie|x-auth-token)$|token|key|secret/i;
+
+/** Headers with credential-bearing values replaced by `***` (for debug output). */
+export function redactHeaders(headers: Record<string, string> = {}): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(headers)) out[k] = SECRET_HEADER_RE.test(k) ? '***' : v;
+  return out;
+}
+
+/** `GET /api/2.0/admin/customers/customer` — method and path only. */
+export function endpointOf(method: string, url: string): string {
+  try {
+    return `${method} ${new URL(url).pathname}`;
+  } catch {
+    return `${method} <invalid url>`;
+  }
+}
+
+/** `Authorization: Basic base64(user:pass)`. */
+export function basicAuth(user: string, pass: string): string {
+  return `Basic ${Buffer.from(`${user}:${pass}`, 'utf8').toString('base64')}`;
+}
+
+/** Joins a base URL and a path with exactly one slash. */
+export function joinUrl(base: string, path: string): string {
+  return `${base.trim().replace(/\/+$/, '')}/${path.replace(/^\/+/, '')}`;
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+function errorCode(err: unknown): string {
+  let e: unknown = err;
+  for (let i = 0; i < 4 && e; i++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && code !== '') return code;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return err instanceof Error ? err.message : String(err);
+}
+
+function isTimeout(err: unknown): boolean {
+  const name = (err as { name?: string })?.name;
+  return name === 'TimeoutError' || name === 'AbortError';
+}
+
+function retryAfterMs(res: Response): number | undefined {
+  const h = res.headers.get('retry-after');
+  if (!h) return undefined;
+  const s = Number(h);
+  return Number.isFinite(s) && s >= 0 ? s * 1000 : undefined;
+}
+
+/**
+ * One JSON request with retries. Resolves to the parsed body; rejects with an IntegrationError.
+ * A 2xx with an empty body resolves to `null`.
+ */
+export async function requestJson<T = unknown>(url: string, opts: RequestOptions): Promise<T> {
+  const { crm } = opts;
+  const method = opts.method ?? 'GET';
+  const timeoutMs = opts.timeoutMs ?? DEFAULT_HTTP.timeoutMs;
+  const retries = opts.retries ?? DEFAULT_HTTP.retries;
+  const backoffMs = opts.backoffMs ?? DEFAULT_HTTP.backoffMs;
+  const maxBackoffMs = opts.maxBackoffMs ?? DEFAULT_HTTP.maxBackoffMs;
+  const log = opts.log ?? silentLogger;
+  const endpoint = endpointOf(method, url);
+  const safeUrl = redactUrl(url);
+  const attempts = retries + 1;
+  const tries = (n: number) => (n === 1 ? '1 attempt' : `${n} attempts`);
+  const urlHint = opts.urlHint ? `; ${opts.urlHint}` : '';
+
+  let lastError: IntegrationError | undefined;
+  for (let attempt = 1; attempt <= attempts; attempt++) {
+    if (attempt > 1) {
+      const delay = Math.min(maxBackoffMs, backoffMs * 2 ** (attempt - 2));
+      await sleep(delay);
+    }
+    log.debug({ crm, method, url: safeUrl, attempt }, `${crm}: ${method} ${safeUrl}`);
+    let res: Response;
+    let text: string;
+    try {
+      res = await fetch(url, {
+        method,
+        headers: { Accept: 'application/json', ...opts.headers },
+        body: opts.body,
+        signal: AbortSignal.timeout(timeoutMs),
+        redirect: 'follow',
+      });
+      text = await res.text();
+    } catch (err) {
+      const what = isTimeout(err) ? `timed out after ${timeoutMs} ms` : `connection failed (${errorCode(err)})`;
+      lastError = new IntegrationError(`${crm}: ${endpoint} → ${what}`, { crm, endpoint });
+      log.warn({ crm, url: safeUrl, attempt, of: attempts }, `${crm}: ${endpoint} → ${what}`);
+      if (attempt < attempts) continue;
+      throw new IntegrationError(`${crm}: ${endpoint} → ${what} (${tries(attempts)})${urlHint}`, { crm, endpoint, cause: err });
+    }
+
+    const statusLine = `${res.status} ${res.statusText || STATUS_CODES[res.status] || ''}`.trim();
+    if (res.ok) {
+      if (text.trim() === '') return null as T;
+      try {
+        return JSON.parse(text) as T;
+      } catch (err) {
+        const why = err instanceof Error ? err.message : String(err);
+        throw new IntegrationError(`${crm}: ${endpoint} → ${statusLine} but the body is not valid JSON (${why})`, {
+          crm,
+          endpoint,
+          status: res.status,
+        });
+      }
+    }
+
+    const transient = res.status === 429 || res.status >= 500;
+    if (transient && attempt < attempts) {
+      log.warn({ crm, url: safeUrl, status: res.status, attempt, of: attempts }, `${crm}: ${endpoint} → ${statusLine}; retrying`);
+      const ra = retryAfterMs(res);
+      if (ra !== undefined) await sleep(Math.min(ra, maxBackoffMs));
+      continue;
+    }
+    let hint = '';
+    if (res.status === 401 || res.status === 403) hint = opts.authHint ? `: ${opts.authHint}` : ': check the credentials';
+    else if (res.status === 404) hint = opts.urlHint ? `: ${opts.urlHint}` : '';
+    else if (transient) hint = ` (${tries(attempts)})`;
+    throw new IntegrationError(`${crm}: ${endpoint} → ${statusLine}${hint}`, { crm, endpoint, status: res.status });
+  }
+  // Unreachable: the loop either returns or throws.
+  throw lastError ?? new IntegrationError(`${crm}: ${endpoint} failed`, { crm, endpoint });
+}
+
+/** GET + JSON. See requestJson. */
+export function getJson<T = unknown>(url: string, opts: Omit<RequestOptions, 'method' | 'body'>): Promise<T> {
+  return requestJson<T>(url, { ...opts, method: 'GET' });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pagination
+
+/**
+ * Page-number / offset pagination: calls `fetchPage(0)`, `fetchPage(1)`, … and concatenates the
+ * items until a page has fewer than `pageSize` items (or none). `maxPages` guards against a server
+ * that ignores the paging parameters and returns the same full page forever.
+ */
+export async function fetchAllPages<T>(
+  fetchPage: (pageIndex: number) => Promise<T[]>,
+  opts: { pageSize: number; maxPages?: number; crm: string; endpoint: string },
+): Promise<T[]> {
+  const maxPages = opts.maxPages ?? 10_000;
+  const out: T[] = [];
+  for (let page = 0; page < maxPages; page++) {
+    const items = await fetchPage(page);
+    out.push(...items);
+    if (items.length < opts.pageSize) return out;
+  }
+  throw new IntegrationError(`${opts.crm}: ${opts.endpoint} → still returning full pages after ${maxPages} pages; is paging supported?`, {
+    crm: opts.crm,
+    endpoint: opts.endpoint,
+  });
+}
+
+/**
+ * Link pagination: `fetchPage(url)` returns the items of one page and the next page's URL (absolute
+ * or relative to the current one), or null/undefined at the end. Loops are detected.
+ */
+export async function followNextLinks<T>(
+  firstUrl: string,
+  fetchPage: (url: string) => Promise<{ items: T[]; next?: string | null }>,
+  opts: { maxPages?: number; crm: string },
+): Promise<T[]> {
+  const maxPages = opts.maxPages ?? 10_000;
+  const seen = new Set<string>();
+  const out: T[] = [];
+  let url: string | null | undefined = firstUrl;
+  while (url) {
+    if (seen.has(url) || seen.size >= maxPages) {
+      const endpoint = endpointOf('GET', url);
+      throw new IntegrationError(`${opts.crm}: ${endpoint} → pagination does not end (page repeated or more than ${maxPages} pages)`, {
+        crm: opts.crm,
+        endpoint,
+      });
+    }
+    seen.add(url);
+    const page: { items: T[]; next?: string | null } = await fetchPage(url);
+    out.push(...page.items);
+    url = page.next ? new URL(page.next, url).toString() : null;
+  }
+  return out;
+}
