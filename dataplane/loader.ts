@@ -566,7 +566,10 @@ export async function teardownAll(opts: DetachOptions & MapContext = {}): Promis
   forgetFds(pinRoot);
   const unpinned: string[] = [];
   if (existsSync(pinRoot)) {
+    // Only our own pins: a bpffs root also holds kernel entries (maps.debug, progs.debug).
+    const ours = new Set<string>(PINNED_MAPS);
     for (const f of readdirSync(pinRoot)) {
+      if (!ours.has(f)) continue;
       rmSync(join(pinRoot, f), { force: true });
       unpinned.push(f);
     }

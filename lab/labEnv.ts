@@ -107,9 +107,10 @@ export async function startLab(opts: { id?: string; circuits?: LabCircuit[] } = 
   });
   await addVlanPath(tb, circuits.filter((c) => c.path === 'vlan').map((c) => c.ipv4));
   const dir = join('/run', 'lqos-lab', id);
-  const pinRoot = join('/run', 'lqos-lab', `${id}-bpf`);
+  const bpffs = join('/run', 'lqos-lab', `${id}-bpf`);
+  const pinRoot = join(bpffs, 'lqos');
   mkdirSync(dir, { recursive: true });
-  await ensureBpffsAt(pinRoot);
+  await ensureBpffsAt(bpffs);
   const config = join(dir, 'lqos.conf');
   writeFileSync(config, labConfig(dir, tb));
   writeFileSync(join(dir, 'network.json'), JSON.stringify(labNetwork, null, 2) + '\n');

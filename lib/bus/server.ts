@@ -37,6 +37,10 @@ export interface BusServerOptions {
   handlers: BusHandlers;
   log: Logger;
   maxConnections?: number;
+  /** Connections beyond maxConnections wait (unread) for a free slot, at most this many (default 256). */
+  maxWaiting?: number;
+  /** How long a waiting connection may wait before it gets `busy` (default 10 s). */
+  waitTimeoutMs?: number;
   maxMessageBytes?: number;
   maxInFlight?: number;
 }
@@ -47,6 +51,8 @@ export interface BusServer {
   connections(): number;
   /** Requests answered since start. */
   requestsServed(): number;
+  /** Connection counters: open (being served), waiting for a slot, most ever served at once. */
+  stats(): { connections: number; waiting: number; peak: number; served: number };
   /** Stops listening, drops the connections and removes the socket file. */
   close(): Promise<void>;
 }
@@ -105,20 +111,57 @@ export async function startBusServer(opts: BusServerOptions): Promise<BusServer>
     unlinkSync(path);
   }
 
+  const maxWaiting = opts.maxWaiting ?? 256;
+  const waitTimeoutMs = opts.waitTimeoutMs ?? 10_000;
   const sockets = new Set<Socket>();
+  const waiting: { sock: Socket; timer: NodeJS.Timeout }[] = [];
   let served = 0;
+  let peak = 0;
   let closed = false;
 
-  const server: Server = createServer({ allowHalfOpen: false }, (sock) => {
-    sock.on('error', (e) => log.debug({ err: e.message }, 'bus connection error'));
-    if (closed || sockets.size >= maxConnections) {
-      sock.end(encodeReply(errorReply(null, 'busy', `too many bus connections (limit ${maxConnections}); try again later`)));
-      setTimeout(() => sock.destroy(), 1000).unref();
-      return;
-    }
+  const reject = (sock: Socket, message: string) => {
+    sock.end(encodeReply(errorReply(null, 'busy', message)));
+    setTimeout(() => sock.destroy(), 1000).unref();
+  };
+
+  const activate = (sock: Socket) => {
     sockets.add(sock);
-    sock.on('close', () => sockets.delete(sock));
+    peak = Math.max(peak, sockets.size);
+    sock.on('close', () => {
+      sockets.delete(sock);
+      // A slot is free: the longest-waiting connection gets it.
+      while (!closed && waiting.length && sockets.size < maxConnections) {
+        const next = waiting.shift()!;
+        clearTimeout(next.timer);
+        if (!next.sock.destroyed) activate(next.sock);
+      }
+    });
     serveConnection(sock);
+  };
+
+  const server: Server = createServer({ allowHalfOpen: false, pauseOnConnect: true }, (sock) => {
+    sock.on('error', (e) => log.debug({ err: e.message }, 'bus connection error'));
+    if (closed) return void sock.destroy();
+    if (sockets.size < maxConnections) return activate(sock);
+    if (waiting.length >= maxWaiting) return reject(sock, `too many bus connections (limit ${maxConnections}); try again later`);
+    // Over the limit: the connection waits, unread, for a free slot.
+    const entry = {
+      sock,
+      timer: setTimeout(() => {
+        const i = waiting.indexOf(entry);
+        if (i >= 0) waiting.splice(i, 1);
+        reject(sock, `too many bus connections (limit ${maxConnections}) for ${waitTimeoutMs} ms; try again later`);
+      }, waitTimeoutMs),
+    };
+    entry.timer.unref();
+    waiting.push(entry);
+    sock.once('close', () => {
+      const i = waiting.indexOf(entry);
+      if (i >= 0) {
+        waiting.splice(i, 1);
+        clearTimeout(entry.timer);
+      }
+    });
   });
 
   function send(sock: Socket, reply: BusReply): void {
@@ -210,6 +253,7 @@ export async function startBusServer(opts: BusServerOptions): Promise<BusServer>
       }
       pump();
     });
+    sock.resume();
   }
 
   server.on('error', (e) => log.error({ err: e.message }, `bus server error: ${e.message}`));
@@ -232,9 +276,14 @@ export async function startBusServer(opts: BusServerOptions): Promise<BusServer>
     path,
     connections: () => sockets.size,
     requestsServed: () => served,
+    stats: () => ({ connections: sockets.size, waiting: waiting.length, peak, served }),
     close: async () => {
       if (closed) return;
       closed = true;
+      for (const w of waiting.splice(0)) {
+        clearTimeout(w.timer);
+        w.sock.destroy();
+      }
       const done = new Promise<void>((resolve) => server.close(() => resolve()));
       for (const s of sockets) s.destroy();
       await done;

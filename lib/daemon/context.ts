@@ -86,3 +86,14 @@ export interface DaemonContext {
   startedAt: Date;
   version: string;
 }
+
+/**
+ * lqosd extras beyond the shared context (optional, so test doubles of DaemonContext need not
+ * provide them). `startDaemon` in ./daemon.ts fills them in.
+ */
+export interface DaemonContext {
+  /** Path of the bus socket lqosd listens on. */
+  busPath?: string;
+  /** Runs the LibreQoS pipeline (`LibreQoS --config <configPath>`) once; rejects with a `busy` BusError while another run is going. */
+  refresh?(): Promise<{ exitCode: number; ok: boolean; durationMs: number; lines: string[] }>;
+}

@@ -97,7 +97,7 @@ export function canonicalHeader(field: ShapedDeviceField): string {
 export interface ParsedShapedDevices {
   rows: ShapedDeviceRow[];
   issues: InputIssue[];
-  /** Header text as written in the file, per field found (for issue `column`s). */
+  /** Header text as written in the file, per field found (issues name columns by their canonical header). */
   columns: Partial<Record<ShapedDeviceField, string>>;
   /** Line of the header row, if one was found. */
   headerLine?: number;
@@ -156,13 +156,14 @@ function isBlank(c: number): boolean {
   return c === 32 || c === 9;
 }
 
+const LONE_CR_RE = /\r(?!\n)/;
+
 /**
  * Strict RFC 4180 scanner with the same conventions as the csv-parse configuration below: blank and
  * whitespace-only lines skipped, lines whose first non-blank character is `#` are comments, spaces
- * around fields ignored, `""` inside quotes is a quote, LF or CRLF record ends.
+ * around fields ignored, `""` inside quotes is a quote, LF or CRLF record ends. Anything else
+ * (a quote inside an unquoted field, text after a closing quote, a lone CR) → `fallback`.
  */
-const LONE_CR_RE = /\r(?!\n)/;
-
 function scanFast(text: string, start: number, onRecord: OnRecord): ScanResult {
   // Old-Mac CR line ends (alone or mixed in): csv-parse handles those.
   if (LONE_CR_RE.test(text)) return { kind: 'fallback', offset: start, line: 1 };
@@ -209,11 +210,13 @@ function scanFast(text: string, start: number, onRecord: OnRecord): ScanResult {
         for (;;) {
           const q = text.indexOf('"', j);
           if (q < 0) {
+            // Reported at the row's first line (like every row issue); the message names the quote's line.
             return {
               kind: 'error',
-              line: openLine,
+              line: recLine,
               message:
-                'a quoted field is opened here but never closed; add the closing double quote (inside a quoted field write "" for a literal quote)',
+                `a quoted field ${openLine === recLine ? 'in this row' : `of this row (opened on line ${openLine})`} is never closed; ` +
+                'add the closing double quote (inside a quoted field write "" for a literal quote)',
             };
           }
           for (let p = text.indexOf('\n', j); p >= 0 && p < q; p = text.indexOf('\n', p + 1)) line++;
@@ -275,8 +278,7 @@ function countLineBreaks(f: string): number {
  */
 function scanCsvParse(text: string, start: number, firstLine: number, onRecord: OnRecord): { error?: { line: number; message: string } } {
   const buf = Buffer.from(start > 0 ? text.slice(start) : text, 'utf8');
-  // Byte offsets of every '\n'.
-  // Line breaks: LF (also ending CRLF) and a lone CR.
+  // Byte offsets of the line breaks: LF (also ending CRLF) and a lone CR.
   const nls: number[] = [];
   for (let p = 0; p < buf.length; p++) {
     const b = buf[p];
@@ -321,7 +323,8 @@ function scanCsvParse(text: string, start: number, firstLine: number, onRecord: 
     }
     cursor = 0;
     const line = lineAt(off);
-    const raw = e instanceof Error ? e.message : String(e);
+    // csv-parse's own "at line N" counts from where it started and drifts on CRLF; drop it.
+    const raw = (e instanceof Error ? e.message : String(e)).replace(/,?\s*at line \d+/g, '');
     return {
       error: {
         line,

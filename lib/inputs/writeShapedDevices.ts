@@ -48,6 +48,6 @@ export function writeShapedDevices(circuits: Circuit[]): string {
       ]);
     }
   }
-  // Quote anything a reader could misread: a leading '#' (comment line), leading/trailing blanks.
-  return stringify(records, { record_delimiter: 'unix', quoted_match: [/^#/, /^\s|\s$/] });
+  // Quote anything a reader could misread: a leading '#' (comment line), leading/trailing blanks, a CR.
+  return stringify(records, { record_delimiter: 'unix', quoted_match: [/^#/, /^\s|\s$/, /\r/] });
 }

@@ -5,7 +5,7 @@ import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import ipaddr from 'ipaddr.js';
 import { parseNetworkJson } from '../../lib/inputs/network.ts';
-import { parseShapedDevices } from '../../lib/inputs/shapedDevices.ts';
+import { parseShapedDevices, readCsvRecords } from '../../lib/inputs/shapedDevices.ts';
 import {
   formatIPv6,
   formatIssue,
@@ -99,6 +99,77 @@ describe('upstream fixtures', () => {
     assert.equal(pop6.downloadMbps, 60);
     assert.equal(pop6.children[0].name, 'AP_11');
     assert.equal(pop6.children[0].type, 'ap');
+  });
+
+  test('network.json node fields', () => {
+    const text = JSON.stringify(
+      {
+        Region: {
+          downloadBandwidthMbps: 2000,
+          uploadBandwidthMbps: 1000,
+          downloadBandwidthMbpsMin: 500,
+          uploadBandwidthMbpsMin: 100,
+          id: 'r-1',
+          name: 'North Region',
+          lat: 45.5,
+          lng: -122.6,
+          unknownKey: { anything: true },
+          children: {
+            Grouping: {
+              type: 'Virtual',
+              children: { AP_1: { downloadBandwidthMbps: 100, uploadBandwidthMbps: 100, id: 42, active_attachment_name: 'AP One', latitude: '45.1', longitude: 200 } },
+            },
+            Flagged: { virtual: true, downloadBandwidthMbps: 10, uploadBandwidthMbps: 10 },
+          },
+        },
+      },
+      null,
+      2,
+    );
+    const { nodes, issues } = parseNetworkJson(text, NETWORK_FILE);
+    // Only the out-of-range longitude is reported; virtual nodes need no bandwidth.
+    assert.deepEqual(
+      issues.map((i) => [i.severity, i.code, i.column]),
+      [['warning', 'invalid-coordinate', 'Region.children.Grouping.children.AP_1.longitude']],
+    );
+    const region = nodes[0];
+    assert.deepEqual(
+      { ...region, children: region.children.map((c) => c.name) },
+      {
+        name: 'Region',
+        id: 'r-1',
+        displayName: 'North Region',
+        downloadMbps: 2000,
+        uploadMbps: 1000,
+        downloadMinMbps: 500,
+        uploadMinMbps: 100,
+        virtual: false,
+        latitude: 45.5,
+        longitude: -122.6,
+        children: ['Grouping', 'Flagged'],
+      },
+    );
+    const [grouping, flagged] = region.children;
+    assert.equal(grouping.virtual, true);
+    assert.equal(grouping.type, 'Virtual');
+    assert.equal(grouping.downloadMbps, 0);
+    assert.equal(flagged.virtual, true);
+    const ap = grouping.children[0];
+    assert.equal(ap.id, '42');
+    assert.equal(ap.displayName, 'AP One');
+    assert.equal(ap.latitude, 45.1);
+    assert.equal(ap.longitude, undefined);
+  });
+
+  test('network.json: {} is flat, BOM is accepted, duplicate keys inside a node warn', () => {
+    assert.deepEqual(parseNetworkJson('{}', NETWORK_FILE), { nodes: [], issues: [] });
+    assert.deepEqual(parseNetworkJson('\uFEFF{ }\n', NETWORK_FILE), { nodes: [], issues: [] });
+    const r = parseNetworkJson('{\n  "S": {\n    "downloadBandwidthMbps": 1,\n    "downloadBandwidthMbps": 5,\n    "uploadBandwidthMbps": 5\n  }\n}', NETWORK_FILE);
+    assert.deepEqual(
+      r.issues.map((i) => [i.severity, i.code, i.line]),
+      [['warning', 'duplicate-key', 4]],
+    );
+    assert.equal(r.nodes[0].downloadMbps, 5);
   });
 
   test('v1.4 network.json also parses', () => {
@@ -197,6 +268,24 @@ describe('CSV reading', () => {
   test('fast path and csv-parse agree on the fixtures and the base CSV', () => {
     for (const text of [readUpstream('v1.4-ShapedDevices.example.csv'), readUpstream('ShapedDevices.example.csv'), BASE_CSV]) {
       assert.deepEqual(parseShapedDevices(text, 'x'), parseShapedDevices(text, 'x', { engine: 'csv-parse' }));
+    }
+  });
+
+  test('fast path and csv-parse read the same records, lines and errors (random texts)', () => {
+    const parts = ['x', 'y z', ',', ',', '"', '""', '\n', '\r\n', ' ', '#', '\t', 'q"r', '"s,t"', '\r', '"m\nl"', '\n#c "\n', '\uFEFF'];
+    let seed = 7;
+    const rnd = (n: number) => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return (seed >>> 8) % n;
+    };
+    for (let k = 0; k < 5000; k++) {
+      let t = '';
+      const len = 1 + rnd(25);
+      for (let i = 0; i < len; i++) t += parts[rnd(parts.length)];
+      const a = readCsvRecords(t);
+      const b = readCsvRecords(t, { engine: 'csv-parse' });
+      assert.deepEqual(a.records, b.records, JSON.stringify(t));
+      assert.equal(a.error?.line, b.error?.line, JSON.stringify(t));
     }
   });
 
@@ -456,7 +545,7 @@ describe('writeShapedDevices', () => {
         comment: 'c, 1',
         line: 2,
         devices: [
-          { id: 'D1', name: 'dev 1', mac: 'aa:bb', ipv4: ['100.64.0.1/32', '100.64.1.0/24'], ipv6: ['2001:db8::/56'], comment: 'c, 1', line: 2 },
+          { id: 'D1', name: 'dev\r1', mac: 'aa:bb', ipv4: ['100.64.0.1/32', '100.64.1.0/24'], ipv6: ['2001:db8::/56'], comment: 'c, 1', line: 2 },
           { id: 'D2', name: '#dev 2', mac: '', ipv4: [], ipv6: ['2001:db8:1::1/128'], comment: 'c, 1', line: 3 },
         ],
       },

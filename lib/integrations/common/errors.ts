@@ -30,11 +30,3 @@ export class IntegrationError extends Error {
   }
 }
 
-/** `Splynx: GET /api/2.0/admin/tariffs/internet: field "id" is missing in item 3` style helper. */
-export function missingField(crm: string, endpoint: string, field: string, where?: string): IntegrationError {
-  const at = where ? ` in ${where}` : '';
-  return new IntegrationError(`${crm}: ${endpoint}: required field "${field}" is missing or invalid${at}; the CRM response is not what this integration expects`, {
-    crm,
-    endpoint,
-  });
-}

@@ -1,0 +1,76 @@
+/**
+ * lqosd preflight: can this host shape with this config? Failures keep lqosd running in a
+ * degraded state (bus and web UI up, no dataplane) and are reported with what to fix.
+ */
+import { execa } from 'execa';
+import { interfacesOf } from '../config/load.ts';
+import type { LqosConfig } from '../config/schema.ts';
+import { txQueueCount } from '../run/queueCount.ts';
+
+export interface ShapingInterfaces {
+  download: string;
+  upload: string;
+  onAStick: boolean;
+}
+
+export interface PreflightResult {
+  ok: boolean;
+  /** Each one alone is a reason not to shape. */
+  errors: string[];
+  /** Worth telling the operator; shaping still goes ahead. */
+  warnings: string[];
+  interfaces?: ShapingInterfaces;
+  /** TX queues per existing interface. */
+  txQueues: Record<string, number>;
+}
+
+interface LinkInfo {
+  flags?: string[];
+  operstate?: string;
+  num_tx_queues?: number;
+}
+
+/** `ip -d -j link show dev NAME`: the link, or the reason it cannot be read. */
+export async function probeLink(name: string): Promise<{ link?: LinkInfo; error?: string }> {
+  try {
+    const r = await execa('ip', ['-d', '-j', 'link', 'show', 'dev', name], { reject: false, timeout: 10_000 });
+    if (r.exitCode !== 0) return { error: String(r.stderr).trim().split('\n')[0] || `ip exited with ${r.exitCode}` };
+    const parsed = JSON.parse(String(r.stdout)) as LinkInfo[];
+    return parsed[0] ? { link: parsed[0] } : { error: 'no such device' };
+  } catch (e) {
+    return { error: `could not run "ip": ${(e as Error).message.split('\n')[0]}` };
+  }
+}
+
+export async function runPreflight(config: LqosConfig, configPath: string): Promise<PreflightResult> {
+  const errors: string[] = [];
+  const warnings: string[] = [];
+  const txQueues: Record<string, number> = {};
+  const ifaces = interfacesOf(config);
+  if (!ifaces) {
+    errors.push(`${configPath} has neither [bridge] nor [single_interface]: add one naming the shaping interfaces, then reload lqosd (systemctl reload lqosd)`);
+    return { ok: false, errors, warnings, txQueues };
+  }
+  if (!ifaces.onAStick && ifaces.download === ifaces.upload) {
+    errors.push(`[bridge] in ${configPath} names ${ifaces.download} as both to_internet and to_network; use two interfaces, or [single_interface] for one`);
+  }
+  if (ifaces.onAStick && config.single_interface && config.single_interface.internet_vlan === config.single_interface.network_vlan) {
+    errors.push(`[single_interface] in ${configPath} uses VLAN ${config.single_interface.internet_vlan} for both internet_vlan and network_vlan; they must differ`);
+  }
+  for (const name of [...new Set([ifaces.upload, ifaces.download])]) {
+    const { link, error } = await probeLink(name);
+    if (!link) {
+      errors.push(`interface ${name} does not exist on this host (${error}); fix [bridge]/[single_interface] in ${configPath}, then reload lqosd (systemctl reload lqosd)`);
+      continue;
+    }
+    const tx = link.num_tx_queues ?? txQueueCount(name) ?? 1;
+    txQueues[name] = tx;
+    if (tx <= 1) {
+      warnings.push(`interface ${name} has a single TX queue: one CPU will do all the shaping; use a multi-queue NIC (ethtool -L ${name} combined N) for more throughput`);
+    }
+    if (link.flags && !link.flags.includes('UP')) {
+      warnings.push(`interface ${name} is down; bring it up (ip link set ${name} up) or no traffic will be shaped`);
+    }
+  }
+  return { ok: errors.length === 0, errors, warnings, interfaces: ifaces, txQueues };
+}

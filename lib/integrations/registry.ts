@@ -1,0 +1,51 @@
+/**
+ * Integration name → module, and which integrations lqos.conf enables.
+ *
+ * Upstream runs at most one integration per cycle: the first enabled one in the fixed priority order
+ * UISP → Splynx → VISP → Netzur → Powercode → Sonar → WISPGate (spec §1.4). `enabledIntegrations`
+ * returns the enabled, implemented ones in that order; a scheduler should run only the first.
+ * `rest` has no lqos.conf section (spec §3.8) and is never enabled: it runs only when asked by name.
+ */
+import type { LqosConfig } from '../config/schema.ts';
+import type { RunOptions, RunResult } from './common/run.ts';
+import * as netzur from './netzur.ts';
+import * as rest from './rest.ts';
+import * as splynx from './splynx.ts';
+import * as uisp from './uisp.ts';
+
+export interface IntegrationModule {
+  /** Display name used in messages (`Splynx`). */
+  CRM: string;
+  run(config: LqosConfig, opts: RunOptions): Promise<RunResult>;
+}
+
+export interface IntegrationEntry {
+  name: string;
+  module: IntegrationModule;
+  /** The enable flag in lqos.conf; undefined = never enabled by config (manual only). */
+  enabled?: (config: LqosConfig) => boolean;
+}
+
+/** In scheduler priority order. VISP, Powercode, Sonar and WISPGate slot in at their places. */
+export const INTEGRATIONS: readonly IntegrationEntry[] = [
+  { name: 'uisp', module: uisp, enabled: (c) => c.uisp_integration.enable_uisp },
+  { name: 'splynx', module: splynx, enabled: (c) => c.splynx_integration.enable_splynx },
+  // visp: (c) => c.visp_integration.enable_visp
+  { name: 'netzur', module: netzur, enabled: (c) => c.netzur_integration.enable_netzur },
+  // powercode, sonar, wispgate
+  { name: 'rest', module: rest },
+];
+
+export function integrationNames(): string[] {
+  return INTEGRATIONS.map((e) => e.name);
+}
+
+export function getIntegration(name: string): IntegrationEntry | undefined {
+  const n = name.trim().toLowerCase();
+  return INTEGRATIONS.find((e) => e.name === n);
+}
+
+/** Enabled integrations in priority order (a scheduler runs only the first). */
+export function enabledIntegrations(config: LqosConfig): IntegrationEntry[] {
+  return INTEGRATIONS.filter((e) => e.enabled?.(config) === true);
+}

@@ -1,0 +1,236 @@
+/**
+ * Reading and replacing ShapedDevices.csv / network.json from the web API. Every write is validated
+ * with validateInputs together with the other (current) file; when the file being written has errors
+ * nothing is written.
+ */
+import { basename } from 'node:path';
+import type { Circuit, InputIssue, SqmKind } from '../model.ts';
+import { formatIssue, validateInputs } from '../inputs/validate.ts';
+import { writeShapedDevices } from '../inputs/writeShapedDevices.ts';
+import { readTextIfExists, writeFileAtomic } from './files.ts';
+
+export interface InputFiles {
+  devices: string;
+  network: string;
+}
+
+/** Text of network.json as validation sees it: a missing file is a flat network. */
+function networkText(path: string): string {
+  return readTextIfExists(path) ?? '{}\n';
+}
+
+const EMPTY_DEVICES = 'Circuit ID,Circuit Name,Device ID,Device Name,Parent Node,MAC,IPv4,IPv6,Download Min Mbps,Upload Min Mbps,Download Max Mbps,Upload Max Mbps,Comment\n';
+
+function devicesText(path: string): string | undefined {
+  return readTextIfExists(path);
+}
+
+function validate(files: InputFiles, devices: string, network: string) {
+  return validateInputs({
+    devicesText: devices,
+    devicesFile: basename(files.devices),
+    networkText: network,
+    networkFile: basename(files.network),
+  });
+}
+
+/** An issue as the API returns it: structured plus the one-line text. */
+export function issueOut(i: InputIssue) {
+  return { ...i, text: formatIssue(i) };
+}
+
+export function readShapedDevicesPayload(files: InputFiles) {
+  const text = devicesText(files.devices);
+  if (text === undefined) return { exists: false, circuits: [] as Circuit[], issues: [] };
+  const r = validate(files, text, networkText(files.network));
+  return { exists: true, circuits: r.inputs.circuits, issues: r.issues.map(issueOut) };
+}
+
+export function readNetworkPayload(files: InputFiles) {
+  const text = readTextIfExists(files.network);
+  if (text === undefined) return { exists: false, network: {}, issues: [] };
+  const r = validate(files, devicesText(files.devices) ?? EMPTY_DEVICES, text);
+  const issues = r.issues.filter((i) => i.file === basename(files.network)).map(issueOut);
+  let network: unknown = null;
+  try {
+    network = JSON.parse(text);
+  } catch {
+    // reported in issues; the raw text lets an editor show it
+    return { exists: true, network: null, text, issues };
+  }
+  return { exists: true, network, issues };
+}
+
+// ---------------------------------------------------------------------------------------------
+// JSON schemas of the PUT bodies
+
+/** CSV cells cannot hold line breaks (they would shift every line number after them). */
+const cell = (max = 1024) => ({ type: 'string', maxLength: max, pattern: '^[^\\r\\n]*$' });
+const rate = { type: 'number' };
+const sqmKind = { type: 'string', enum: ['cake', 'fq_codel', 'none'] };
+
+const deviceSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['id'],
+  properties: {
+    id: cell(256),
+    name: cell(),
+    mac: cell(128),
+    ipv4: { type: 'array', maxItems: 4096, items: cell(64) },
+    ipv6: { type: 'array', maxItems: 4096, items: cell(64) },
+    comment: cell(),
+    line: { type: 'integer' },
+  },
+};
+
+const circuitSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['id', 'name', 'downloadMinMbps', 'uploadMinMbps', 'downloadMaxMbps', 'uploadMaxMbps', 'devices'],
+  properties: {
+    id: cell(256),
+    name: cell(),
+    parentNode: cell(),
+    parentNodeId: cell(256),
+    anchorNodeId: cell(256),
+    downloadMinMbps: rate,
+    uploadMinMbps: rate,
+    downloadMaxMbps: rate,
+    uploadMaxMbps: rate,
+    sqm: {
+      type: 'object',
+      additionalProperties: false,
+      properties: { download: sqmKind, upload: sqmKind },
+    },
+    comment: cell(),
+    line: { type: 'integer' },
+    devices: { type: 'array', maxItems: 4096, items: deviceSchema },
+  },
+};
+
+export const shapedDevicesBodySchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['circuits'],
+  properties: { circuits: { type: 'array', maxItems: 1_000_000, items: circuitSchema } },
+};
+
+export const networkBodySchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['network'],
+  properties: { network: { type: 'object' } },
+};
+
+// ---------------------------------------------------------------------------------------------
+// Writes
+
+interface DeviceBody {
+  id: string;
+  name?: string;
+  mac?: string;
+  ipv4?: string[];
+  ipv6?: string[];
+  comment?: string;
+}
+export interface CircuitBody {
+  id: string;
+  name: string;
+  parentNode?: string;
+  parentNodeId?: string;
+  anchorNodeId?: string;
+  downloadMinMbps: number;
+  uploadMinMbps: number;
+  downloadMaxMbps: number;
+  uploadMaxMbps: number;
+  sqm?: { download?: SqmKind; upload?: SqmKind };
+  comment?: string;
+  devices: DeviceBody[];
+}
+
+export class InputsRejected extends Error {
+  constructor(
+    message: string,
+    readonly issues: ReturnType<typeof issueOut>[],
+  ) {
+    super(message);
+  }
+}
+
+function toCircuit(b: CircuitBody): Circuit {
+  const c: Circuit = {
+    id: b.id,
+    name: b.name,
+    parentNode: b.parentNode ?? '',
+    parentNodeId: b.parentNodeId ?? '',
+    anchorNodeId: b.anchorNodeId ?? '',
+    downloadMinMbps: b.downloadMinMbps,
+    uploadMinMbps: b.uploadMinMbps,
+    downloadMaxMbps: b.downloadMaxMbps,
+    uploadMaxMbps: b.uploadMaxMbps,
+    comment: b.comment ?? '',
+    line: 0,
+    devices: b.devices.map((d) => ({
+      id: d.id,
+      name: d.name ?? '',
+      mac: d.mac ?? '',
+      ipv4: d.ipv4 ?? [],
+      ipv6: d.ipv6 ?? [],
+      comment: d.comment ?? '',
+      line: 0,
+    })),
+  };
+  if (b.sqm && (b.sqm.download || b.sqm.upload)) c.sqm = { ...b.sqm };
+  return c;
+}
+
+function reject(fileLabel: string, issues: InputIssue[], annotate?: (i: InputIssue) => Record<string, unknown>): never {
+  const errors = issues.filter((i) => i.severity === 'error');
+  const first = formatIssue(errors[0]);
+  throw new InputsRejected(
+    `${fileLabel} has ${errors.length} error${errors.length === 1 ? '' : 's'}; nothing was written. First: ${first}`,
+    issues.map((i) => ({ ...issueOut(i), ...(annotate?.(i) ?? {}) })),
+  );
+}
+
+/** Validates and writes a full replacement list of circuits. Returns the warnings. */
+export function replaceShapedDevices(files: InputFiles, body: CircuitBody[]) {
+  const circuits = body.map(toCircuit);
+  const text = writeShapedDevices(circuits);
+  const r = validate(files, text, networkText(files.network));
+  const label = basename(files.devices);
+  const mine = r.issues.filter((i) => i.file === label);
+  if (mine.some((i) => i.severity === 'error')) {
+    // Line 1 is the header, then one line per device (a device-less circuit takes one line).
+    const rowOf: { circuit: string; device?: string }[] = [];
+    for (const c of circuits) {
+      if (c.devices.length === 0) rowOf.push({ circuit: c.id });
+      for (const d of c.devices) rowOf.push({ circuit: c.id, device: d.id });
+    }
+    reject(label, mine, (i) => {
+      const row = i.line !== undefined && i.file === label ? rowOf[i.line - 2] : undefined;
+      return row ? { circuitId: row.circuit, ...(row.device !== undefined ? { deviceId: row.device } : {}) } : {};
+    });
+  }
+  writeFileAtomic(files.devices, text, { backup: true });
+  return { circuits: r.inputs.circuits.length, issues: r.issues.map(issueOut) };
+}
+
+/** Validates and writes network.json (pretty-printed). Returns the warnings. */
+export function replaceNetwork(files: InputFiles, network: Record<string, unknown>) {
+  const text = `${JSON.stringify(network, null, 2)}\n`;
+  const r = validate(files, devicesText(files.devices) ?? EMPTY_DEVICES, text);
+  const label = basename(files.network);
+  if (r.issues.some((i) => i.file === label && i.severity === 'error')) {
+    reject(label, r.issues.filter((i) => i.file === label));
+  }
+  writeFileAtomic(files.network, text, { backup: true });
+  return { nodes: countNodes(r.inputs.network), issues: r.issues.map(issueOut) };
+}
+
+function countNodes(nodes: { children: unknown[] }[]): number {
+  let n = 0;
+  for (const node of nodes) n += 1 + countNodes(node.children as { children: unknown[] }[]);
+  return n;
+}

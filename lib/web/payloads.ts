@@ -1,0 +1,83 @@
+/**
+ * JSON shapes the API and the websocket share (status, urgent list, circuits and tree from the plan).
+ */
+import type { DaemonContext } from '../daemon/context.ts';
+import type { DirectionRates, PlannedCircuit, PlannedNode, ShapingPlan } from '../model.ts';
+import { owningIntegration } from './files.ts';
+
+export function statusPayload(ctx: DaemonContext) {
+  const config = ctx.config();
+  const plan = ctx.appliedPlan();
+  const owner = owningIntegration(config);
+  return {
+    version: ctx.version,
+    nodeName: config.node_name,
+    startedAt: ctx.startedAt.toISOString(),
+    uptimeSeconds: Math.max(0, Math.floor((Date.now() - ctx.startedAt.getTime()) / 1000)),
+    shapingStatus: ctx.shapingStatus(),
+    dryRun: config.queues.dry_run,
+    queueMode: config.queues.queue_mode,
+    urgentActive: ctx.urgent.activeCount(),
+    scheduler: ctx.scheduler.status(),
+    plan: plan ? { applied: true, circuits: plan.circuits.length, nodes: plan.nodes.length, mode: plan.mode } : { applied: false },
+    /** The CRM integration that owns ShapedDevices.csv / network.json (editors are read-only), if any. */
+    inputsOwnedBy: owner ? owner.section.replace(/_integration$/, '') : null,
+  };
+}
+
+export function urgentPayload(ctx: DaemonContext) {
+  return { activeCount: ctx.urgent.activeCount(), items: ctx.urgent.list() };
+}
+
+const hex = (n: number) => n.toString(16);
+
+function classIds(plan: ShapingPlan, queue: number, minor: number) {
+  return { download: `${hex(queue)}:${hex(minor)}`, upload: `${hex(queue + plan.stickOffset)}:${hex(minor)}` };
+}
+
+const rates = (r: DirectionRates) => ({ rateMbps: r.rateMbps, ceilMbps: r.ceilMbps });
+
+export function circuitPayload(plan: ShapingPlan, c: PlannedCircuit) {
+  return {
+    id: c.id,
+    name: c.name,
+    parent: c.parentPath,
+    queue: c.queue,
+    classId: classIds(plan, c.queue, c.minor),
+    download: { ...rates(c.download), leaf: c.download.leaf?.kind ?? null },
+    upload: { ...rates(c.upload), leaf: c.upload.leaf?.kind ?? null },
+    ipv4: c.devices.flatMap((d) => d.ipv4),
+    ipv6: c.devices.flatMap((d) => d.ipv6),
+    devices: c.devices.map((d) => ({ id: d.id, name: d.name, mac: d.mac, ipv4: d.ipv4, ipv6: d.ipv6, comment: d.comment })),
+  };
+}
+
+export function nodePayload(plan: ShapingPlan, n: PlannedNode, circuitCount: number) {
+  const cut = n.path.lastIndexOf('/');
+  return {
+    name: n.name,
+    path: n.path,
+    parent: cut < 0 ? null : n.path.slice(0, cut),
+    id: n.id ?? null,
+    depth: n.depth,
+    generated: n.generated,
+    queue: n.queue,
+    classId: classIds(plan, n.queue, n.minor),
+    download: rates(n.download),
+    upload: rates(n.upload),
+    circuits: circuitCount,
+  };
+}
+
+export function networkTreePayload(plan: ShapingPlan | undefined) {
+  if (!plan) return { applied: false, nodes: [] };
+  const counts = new Map<string, number>();
+  for (const c of plan.circuits) counts.set(c.parentPath, (counts.get(c.parentPath) ?? 0) + 1);
+  return {
+    applied: true,
+    link: plan.link,
+    mode: plan.mode,
+    nodes: plan.nodes.map((n) => nodePayload(plan, n, counts.get(n.path) ?? 0)),
+    unparentedCircuits: counts.get('') ?? 0,
+  };
+}

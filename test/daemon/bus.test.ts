@@ -1,0 +1,285 @@
+/**
+ * The bus protocol and server: framing, error replies, limits, socket permissions, stale socket
+ * handling and the client's messages when lqosd is down.
+ */
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { BusClient, busRequest, BusUnavailableError, waitForBus } from '../../lib/bus/client.ts';
+import { BusError, MAX_MESSAGE_BYTES } from '../../lib/bus/protocol.ts';
+import { BusAlreadyRunningError, startBusServer, type BusServer } from '../../lib/bus/server.ts';
+import { quiet, RawConn } from './helpers.ts';
+
+const dirs: string[] = [];
+const servers: BusServer[] = [];
+after(async () => {
+  for (const s of servers) await s.close();
+  dirs.forEach((d) => rmSync(d, { recursive: true, force: true }));
+});
+function sockPath(): string {
+  const d = mkdtempSync(join(tmpdir(), 'lqos-bus-'));
+  dirs.push(d);
+  return join(d, 'run', 'bus');
+}
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function server(handlers: Parameters<typeof startBusServer>[0]['handlers'] = {}, extra: Partial<Parameters<typeof startBusServer>[0]> = {}) {
+  const path = sockPath();
+  const s = await startBusServer({ path, log: quiet, handlers: { ping: () => ({ pong: true }), ...handlers }, ...extra });
+  servers.push(s);
+  return s;
+}
+
+test('socket is created root-only (0600) in a 0755 directory and removed on close', async () => {
+  const s = await server();
+  assert.equal(statSync(s.path).mode & 0o777, 0o600);
+  assert.ok(statSync(s.path).isSocket());
+  assert.equal(statSync(join(s.path, '..')).mode & 0o777, 0o755);
+  assert.equal(statSync(s.path).uid, process.getuid!());
+  await s.close();
+  assert.equal(existsSync(s.path), false);
+});
+
+test('ping round trip; several requests on one connection, ids echoed (numbers and strings)', async () => {
+  const s = await server();
+  const c = await RawConn.open(s.path);
+  c.write('{"id":1,"type":"ping"}\n{"id":"abc","type":"ping"}\n');
+  const r = [await c.next(), await c.next()].sort((a, b) => String(a.id).localeCompare(String(b.id)));
+  assert.deepEqual(r, [
+    { id: 1, ok: true, result: { pong: true } },
+    { id: 'abc', ok: true, result: { pong: true } },
+  ]);
+  // A request split across writes is reassembled.
+  c.write('{"id":2,');
+  await sleep(20);
+  c.write('"type":"ping"}\n');
+  assert.deepEqual(await c.next(), { id: 2, ok: true, result: { pong: true } });
+  c.close();
+});
+
+test('malformed JSON → bad_json; the connection stays usable', async () => {
+  const s = await server();
+  const c = await RawConn.open(s.path);
+  c.write('{this is not json\n');
+  const r = await c.next();
+  assert.equal(r.ok, false);
+  assert.equal(r.id, null);
+  assert.equal(r.error.code, 'bad_json');
+  c.write('\n   \n[1,2]\n');
+  const arr = await c.next();
+  assert.equal(arr.error.code, 'invalid');
+  c.write('{"id":3,"type":"ping"}\n');
+  assert.equal((await c.next()).ok, true);
+  c.close();
+});
+
+test('unknown or missing type → unknown_type (id echoed)', async () => {
+  const s = await server();
+  const c = await RawConn.open(s.path);
+  c.write('{"id":7,"type":"format_disk"}\n');
+  const r = await c.next();
+  assert.equal(r.id, 7);
+  assert.equal(r.error.code, 'unknown_type');
+  assert.match(r.error.message, /format_disk.*known types: ping/);
+  c.write('{"id":8}\n');
+  assert.equal((await c.next()).error.code, 'unknown_type');
+  c.close();
+});
+
+test('schema failure → invalid with the path of the offending field', async () => {
+  const s = await server();
+  const c = await RawConn.open(s.path);
+  c.write(JSON.stringify({ id: 1, type: 'map_ip_add', entries: [{ prefix: '100.64.0.1/32', cpu: 0, major: 1, minor: 3, circuitId: 'c' }, { prefix: '100.64.0.2', cpu: -1, major: 1, minor: 3, circuitId: 'c' }] }) + '\n');
+  const r = await c.next();
+  assert.equal(r.error.code, 'invalid');
+  assert.deepEqual(r.error.path, ['entries', 1, 'cpu']);
+  assert.match(r.error.message, /^entries\[1\]\.cpu: /);
+  c.write(JSON.stringify({ id: 2, type: 'urgent_submit', source: 'x', severity: 'catastrophic', code: 'C', message: 'm' }) + '\n');
+  const r2 = await c.next();
+  assert.deepEqual(r2.error.path, ['severity']);
+  c.write(JSON.stringify({ id: 3, type: 'ping', extra: true }) + '\n');
+  assert.equal((await c.next()).error.code, 'invalid', 'unknown fields are rejected');
+  c.write(JSON.stringify({ id: { nested: 1 }, type: 'ping' }) + '\n');
+  const r4 = await c.next();
+  assert.equal(r4.id, null);
+  assert.deepEqual(r4.error.path, ['id']);
+  c.close();
+});
+
+test('oversized message → too_large and the connection is closed; a new connection is served', async () => {
+  const s = await server();
+  const c = await RawConn.open(s.path);
+  // Without a newline: the limit applies to the buffered, unfinished line too.
+  const big = 'x'.repeat(MAX_MESSAGE_BYTES + 10);
+  c.write(`{"id":1,"type":"ping","pad":"${big}`);
+  const r = await c.next();
+  assert.equal(r.error.code, 'too_large');
+  assert.ok(await c.waitClosed(), 'connection closed');
+  // A complete line over the limit (in one write).
+  const c2 = await RawConn.open(s.path);
+  c2.write(`{"id":1,"type":"ping","pad":"${big}"}\n`);
+  assert.equal((await c2.next()).error.code, 'too_large');
+  assert.ok(await c2.waitClosed());
+  assert.deepEqual(await busRequest('ping', {}, { path: s.path }), { pong: true });
+});
+
+test('handler errors: BusError keeps its code, other throws become internal; missing handler → not_implemented', async () => {
+  const s = await server({
+    status: () => {
+      throw new Error('kaboom');
+    },
+    urgent_list: () => {
+      throw new BusError('unavailable', 'not now');
+    },
+    scheduler_status: () => Promise.reject(new TypeError('async kaboom')),
+  });
+  const c = new BusClient({ path: s.path });
+  await assert.rejects(c.request('status'), (e: BusError) => e.code === 'internal' && /kaboom/.test(e.message));
+  await assert.rejects(c.request('urgent_list'), (e: BusError) => e.code === 'unavailable' && e.message === 'not now');
+  await assert.rejects(c.request('scheduler_status'), (e: BusError) => e.code === 'internal');
+  await assert.rejects(c.request('map_ip_list'), (e: BusError) => e.code === 'not_implemented');
+  assert.deepEqual(await c.request('ping'), { pong: true });
+  c.close();
+});
+
+test('garbage bytes never take the server down', async () => {
+  const s = await server();
+  for (const junk of [Buffer.from([0, 1, 2, 255, 254, 10]), Buffer.from('\u0000\n'.repeat(100)), Buffer.from('null\n"str"\n42\ntrue\n{"id":1,"type":null}\n')]) {
+    const c = await RawConn.open(s.path);
+    c.sock.write(junk);
+    const r = await c.next();
+    assert.equal(r.ok, false);
+    c.close();
+  }
+  // Abrupt disconnects with requests in flight.
+  for (let i = 0; i < 10; i++) {
+    const c = await RawConn.open(s.path);
+    c.write('{"id":1,"type":"ping"}\n'.repeat(50));
+    c.close();
+  }
+  await sleep(50);
+  assert.deepEqual(await busRequest('ping', {}, { path: s.path }), { pong: true });
+});
+
+test('at most 32 connections are served at once; 50 concurrent clients all get answers', async () => {
+  let running = 0;
+  let maxRunning = 0;
+  const s = await server({
+    ping: async () => {
+      running++;
+      maxRunning = Math.max(maxRunning, running);
+      await sleep(30);
+      running--;
+      return { pong: true };
+    },
+  });
+  const results = await Promise.all(
+    Array.from({ length: 50 }, async (_, i) => {
+      const c = new BusClient({ path: s.path });
+      try {
+        await c.request('ping');
+        return await c.request('ping', {}, { timeoutMs: 10_000 }).then(() => i);
+      } finally {
+        c.close();
+      }
+    }),
+  );
+  assert.equal(results.length, 50);
+  assert.ok(s.stats().peak <= 32, `peak ${s.stats().peak}`);
+  assert.ok(s.stats().peak >= 2);
+  assert.ok(maxRunning <= 32);
+  await waitUntil(() => s.stats().connections === 0 && s.stats().waiting === 0);
+});
+
+test('connections beyond the limit that wait too long get busy', async () => {
+  const s = await server({}, { maxConnections: 2, waitTimeoutMs: 300 });
+  const hold = [await RawConn.open(s.path), await RawConn.open(s.path)];
+  for (const h of hold) {
+    h.write('{"id":1,"type":"ping"}\n');
+    assert.equal((await h.next()).ok, true);
+  }
+  const late = await RawConn.open(s.path);
+  late.write('{"id":1,"type":"ping"}\n');
+  const r = await late.next();
+  assert.equal(r.error.code, 'busy');
+  assert.match(r.error.message, /too many bus connections/);
+  hold[0]!.close();
+  await waitUntil(() => s.stats().connections === 1);
+  assert.deepEqual(await busRequest('ping', {}, { path: s.path }), { pong: true });
+  hold[1]!.close();
+});
+
+test('per-connection in-flight bound: at most 16 handlers run for one connection; all 60 are answered', async () => {
+  let running = 0;
+  let maxRunning = 0;
+  const s = await server({
+    ping: async () => {
+      running++;
+      maxRunning = Math.max(maxRunning, running);
+      await sleep(20);
+      running--;
+      return { pong: true };
+    },
+  });
+  const c = await RawConn.open(s.path);
+  c.write(Array.from({ length: 60 }, (_, i) => JSON.stringify({ id: i, type: 'ping' })).join('\n') + '\n');
+  const ids = new Set<number>();
+  for (let i = 0; i < 60; i++) ids.add((await c.next()).id);
+  assert.equal(ids.size, 60);
+  assert.ok(maxRunning <= 16 && maxRunning > 1, `maxRunning ${maxRunning}`);
+  c.close();
+});
+
+test('a stale socket file is replaced; a live one means "already running"; a non-socket file is refused', async () => {
+  const path = sockPath();
+  // A listener in another process; SIGKILL leaves its socket file behind (stale).
+  const { mkdirSync, writeFileSync } = await import('node:fs');
+  mkdirSync(join(path, '..'), { recursive: true });
+  const { execa } = await import('execa');
+  const child = execa(process.execPath, ['-e', `require('net').createServer().listen(${JSON.stringify(path)}, () => console.log('up'))`], { reject: false });
+  await new Promise<void>((r) => child.stdout!.once('data', () => r()));
+  await assert.rejects(startBusServer({ path, log: quiet, handlers: {} }), (e: Error) => e instanceof BusAlreadyRunningError && /lqosd already running/.test(e.message));
+  child.kill('SIGKILL');
+  await child;
+  assert.ok(existsSync(path), 'the killed listener left its socket file behind');
+  const s = await startBusServer({ path, log: quiet, handlers: { ping: () => 'fresh' } });
+  servers.push(s);
+  assert.equal(await busRequest('ping', {}, { path }), 'fresh');
+  await s.close();
+  writeFileSync(path, 'not a socket');
+  await assert.rejects(startBusServer({ path, log: quiet, handlers: {} }), /exists and is not a socket/);
+});
+
+test('client: clear message when lqosd is down; waitForBus waits for it to come up', async () => {
+  const path = sockPath();
+  await assert.rejects(busRequest('ping', {}, { path }), (e: Error) =>
+    e instanceof BusUnavailableError && e.message === `lqosd is not running (no socket at ${path}); start it with systemctl start lqosd`,
+  );
+  const progress: string[] = [];
+  await assert.rejects(waitForBus({ path, timeoutMs: 300, intervalMs: 50, onProgress: (p) => progress.push(p.error) }), /lqosd is not running .*waited/);
+  assert.ok(progress.length >= 2);
+  const waiting = waitForBus({ path, timeoutMs: 5000, intervalMs: 50 });
+  await sleep(200);
+  const s = await startBusServer({ path, log: quiet, handlers: { ping: () => ({ pong: 1 }) } });
+  servers.push(s);
+  assert.deepEqual(await waiting, { pong: 1 });
+  // The daemon going away fails requests in flight instead of hanging them.
+  const slow = await startBusServer({ path: sockPath(), log: quiet, handlers: { ping: () => new Promise(() => {}) } });
+  const c = new BusClient({ path: slow.path });
+  const pending = c.request('ping');
+  await sleep(50);
+  await slow.close();
+  await assert.rejects(pending, BusUnavailableError);
+  c.close();
+});
+
+async function waitUntil(cond: () => boolean, ms = 5000) {
+  const t0 = Date.now();
+  while (!cond()) {
+    if (Date.now() - t0 > ms) throw new Error('timeout');
+    await sleep(20);
+  }
+}
