@@ -82,6 +82,6 @@ try {
     process.stderr.write(`integration: ${err.message}\n`);
     process.exit(1);
   }
-  process.stderr.write(`integration: ${entry.CRM ?? name} failed unexpectedly: ${(err as Error)?.stack ?? String(err)}\n`);
+  process.stderr.write(`integration: ${entry.module.CRM} failed unexpectedly: ${(err as Error)?.stack ?? String(err)}\n`);
   process.exit(1);
 }

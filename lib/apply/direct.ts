@@ -1,35 +1,16 @@
 /**
- * Direct apply (no lqosd): rebuild the tc tree from a compiled batch and publish the IP
- * mappings to the dataplane. Mappings that disappear are removed before the classes are
- * rebuilt; new ones are published only after their classes exist.
+ * Kernel helpers shared by the apply paths: the mapping sink interface (the dataplane's IP
+ * map, or lqosd over the bus) and removal of our root qdiscs (--clearrules).
  */
 import type { IpMapping, ShapingPlan } from '../model.ts';
 import type { Logger } from '../util/log.ts';
-import { runTcBatch, tc } from './tcBatch.ts';
+import { tc } from './tcBatch.ts';
 
 export interface MappingSink {
   /** Prefixes currently in the dataplane. */
   list(): Promise<string[]>;
   update(m: IpMapping[]): Promise<void>;
   remove(prefixes: string[]): Promise<void>;
-}
-
-export interface DirectApplyArgs {
-  plan: ShapingPlan;
-  tcLines: string[];
-  mappings: IpMapping[];
-  log: Logger;
-  /** Absent: tc only (mappings are not published). */
-  sink?: MappingSink;
-  wrap?: string[];
-}
-
-export interface DirectApplyReport {
-  tcLines: number;
-  mappingsPublished: number;
-  mappingsRemoved: number;
-  tcSeconds: number;
-  mappingSeconds: number;
 }
 
 /** Devices of a plan (one per direction; one on a stick). */
@@ -50,29 +31,4 @@ export async function clearRootQdiscs(devs: string[], log: Logger, wrap?: string
     }
   }
   return cleared;
-}
-
-export async function applyDirect(args: DirectApplyArgs): Promise<DirectApplyReport> {
-  const { plan, tcLines, mappings, log, sink, wrap } = args;
-  const wanted = new Set(mappings.map((m) => m.prefix));
-  let removed = 0;
-  const t0 = performance.now();
-  if (sink) {
-    const stale = (await sink.list()).filter((p) => !wanted.has(p));
-    if (stale.length) await sink.remove(stale);
-    removed = stale.length;
-  }
-  const t1 = performance.now();
-  await clearRootQdiscs(planDevices(plan), log, wrap);
-  await runTcBatch(tcLines, { log, wrap });
-  const t2 = performance.now();
-  if (sink && mappings.length) await sink.update(mappings);
-  const t3 = performance.now();
-  return {
-    tcLines: tcLines.length,
-    mappingsPublished: sink ? mappings.length : 0,
-    mappingsRemoved: removed,
-    tcSeconds: (t2 - t1) / 1000,
-    mappingSeconds: (t1 - t0 + t3 - t2) / 1000,
-  };
 }

@@ -35,6 +35,9 @@ export const VERSION: string = (() => {
   }
 })();
 
+/** How long stop() waits for a running refresh/apply. */
+export const STOP_WAIT_MS = 20_000;
+
 const PREFLIGHT_KEY = 'lqosd:preflight';
 const PREFLIGHT_WARNING_KEY = 'lqosd:preflight-warning';
 const ATTACH_KEY = 'lqosd:dataplane-attach';
@@ -100,6 +103,8 @@ export interface RunningDaemon {
   /** Closes the web server and the bus, removes the socket and the lock. Shaping stays in the kernel. */
   stop(): Promise<void>;
 }
+
+const locksHeldHere = new Set<string>();
 
 export class DaemonAlreadyRunningError extends Error {
   constructor(message: string) {
@@ -178,7 +183,7 @@ async function defaultWeb(ctx: DaemonContext, log: Logger): Promise<Awaited<Retu
     return;
   }
   const cfg = ctx.config();
-  const server = (await mod.startWebServer(ctx, { host: cfg.web.bind_address, port: cfg.web.port, log })) as
+  const server = (await mod.startWebServer(ctx, { host: cfg.web.bind_address, port: cfg.web.port })) as
     | { close?: () => Promise<unknown>; stop?: () => Promise<unknown> }
     | undefined;
   return server ?? undefined;
@@ -192,8 +197,12 @@ export async function startDaemon(opts: StartDaemonOptions = {}): Promise<Runnin
   const now = opts.now ?? (() => new Date());
   const startedAt = now();
 
-  // 1. Single instance.
-  const lockFile = join(runDir, 'lqosd.lock');
+  // 1. Single instance. (acquireLock treats a lock holding our own PID as stale, so daemons
+  // started in this same process are tracked here.)
+  const lockFile = resolve(runDir, 'lqosd.lock');
+  if (locksHeldHere.has(lockFile)) {
+    throw new DaemonAlreadyRunningError(`lqosd already running (PID ${process.pid} holds ${lockFile}); stop it first (systemctl stop lqosd)`);
+  }
   let lock: Lock;
   try {
     lock = acquireLock(lockFile);
@@ -205,7 +214,13 @@ export async function startDaemon(opts: StartDaemonOptions = {}): Promise<Runnin
   }
   if (lock.staleReplaced !== undefined) log.warn(`replaced a stale lqosd lock left by PID ${lock.staleReplaced}`);
 
-  const cleanups: (() => Promise<void> | void)[] = [() => lock.release()];
+  locksHeldHere.add(lockFile);
+  const cleanups: (() => Promise<void> | void)[] = [
+    () => {
+      lock.release();
+      locksHeldHere.delete(lockFile);
+    },
+  ];
   const runCleanups = async () => {
     for (const c of cleanups.splice(0).reverse()) {
       try {
@@ -284,15 +299,32 @@ export async function startDaemon(opts: StartDaemonOptions = {}): Promise<Runnin
 
     // 4. Shaping jobs (refresh / submit_plan) run one at a time.
     let job: { kind: string; since: string } | undefined;
+    let jobDone: Promise<unknown> | undefined;
     const exclusive = async <T>(kind: string, fn: () => Promise<T>): Promise<T> => {
       if (job) throw new BusError('busy', `a ${job.kind} is already running (since ${job.since}); try again when it finishes`);
       job = { kind, since: now().toISOString() };
+      const p = fn();
+      jobDone = p.catch(() => undefined);
       try {
-        return await fn();
+        return await p;
       } finally {
         job = undefined;
+        jobDone = undefined;
       }
     };
+    // On stop (after the bus is closed): let a running refresh/apply finish rather than cut it off.
+    cleanups.push(async () => {
+      const running = job;
+      if (!running || !jobDone) return;
+      log.info(`waiting up to ${STOP_WAIT_MS / 1000} s for the running ${running.kind} to finish`);
+      let timer: NodeJS.Timeout | undefined;
+      const finished = await Promise.race([
+        jobDone.then(() => true),
+        new Promise<boolean>((r) => (timer = setTimeout(() => r(false), STOP_WAIT_MS))),
+      ]);
+      clearTimeout(timer);
+      if (!finished) log.warn(`the ${running.kind} did not finish in time; stopping anyway`);
+    });
 
     const refreshCommand = () => opts.refreshCommand ?? defaultRefreshCommand(configPath);
     const refresh = (): Promise<RefreshResult> =>

@@ -249,7 +249,7 @@ function lastEntries(obj: { entries: JsonEntry[] }): Map<string, JsonEntry> {
 }
 
 /**
- * Parse network.json text. `{}` (or an empty file) is a flat network (no nodes). Issue codes:
+ * Parse network.json text. `{}` is a flat network (no nodes); an empty file is an error. Issue codes:
  * `json-syntax`, `invalid-network`, `no-valid-nodes`, `invalid-node`, `duplicate-node`,
  * `invalid-bandwidth`, `min-above-max`, `invalid-children`, `invalid-field`, warnings
  * `missing-bandwidth`, `duplicate-key`, `duplicate-node-id`, `invalid-coordinate`.

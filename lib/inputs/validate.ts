@@ -322,18 +322,18 @@ const SQM_KINDS: ReadonlySet<string> = new Set<SqmKind>(['cake', 'fq_codel', 'no
 
 /**
  * Parse an sqm cell: '' → no override; `cake` | `fq_codel` | `none` → both directions; `down/up`
- * with each side empty or one of those. Case-insensitive, blanks ignored. null when invalid.
+ * with each side empty or one of those. Case-insensitive, blanks around tokens ignored. null when invalid.
  */
 export function parseSqm(raw: string): { sqm: SqmOverride | undefined } | null {
-  const s = raw.replace(WS_RE, '').toLowerCase();
+  const s = raw.trim().toLowerCase();
   if (s === '') return { sqm: undefined };
   const slash = s.indexOf('/');
   if (slash < 0) {
     if (!SQM_KINDS.has(s)) return null;
     return { sqm: { download: s as SqmKind, upload: s as SqmKind } };
   }
-  const d = s.slice(0, slash);
-  const u = s.slice(slash + 1);
+  const d = s.slice(0, slash).trim();
+  const u = s.slice(slash + 1).trim();
   if ((d !== '' && !SQM_KINDS.has(d)) || (u !== '' && !SQM_KINDS.has(u))) return null;
   const out: SqmOverride = {};
   if (d !== '') out.download = d as SqmKind;
@@ -356,14 +356,10 @@ function sameSqm(a: SqmOverride | undefined, b: SqmOverride | undefined): boolea
 // ---------------------------------------------------------------------------------------------
 // Validator
 
-interface CircuitState {
-  circuit: Circuit;
-  /** Rates parsed OK on the first row (so later rows can be compared). */
-  ratesOk: boolean;
-  sqmLine: number;
-  anyIpEntry: boolean;
-  anyIpError: boolean;
-}
+/** Per-circuit bookkeeping flags (kept in a number array, one entry per circuit, to stay allocation-free). */
+const RATES_OK = 1;
+const ANY_IP_ENTRY = 2;
+const ANY_IP_ERROR = 4;
 
 const RATE_FIELDS = [
   ['downloadMin', 'downloadMinMbps'],
@@ -383,10 +379,18 @@ const MIN_MAX_PAIRS = [
   [1, 3, 'upload'],
 ] as const;
 
-function fmtRate(n: number): string {
-  return String(n);
-}
-
+/**
+ * Validate ShapedDevices.csv + network.json together and build ShapingInputs. Issues come sorted
+ * (devices file first, then network file; by line). Codes from the devices file:
+ *   errors   csv-syntax, missing-header, duplicate-header, field-count, empty-circuit-id, empty-device-id,
+ *            invalid-ip, host-bits-set, ipv6-in-ipv4-column, ipv4-in-ipv6-column, ipv4-mapped-ipv6,
+ *            duplicate-ip, invalid-rate, rate-too-low, min-above-max, invalid-sqm, conflicting-parent,
+ *            conflicting-parent-id, conflicting-anchor-id
+ *   warnings empty-circuit-name, duplicate-device-id, duplicate-ip-in-device, no-ip, conflicting-rates,
+ *            conflicting-sqm, conflicting-circuit-name, unknown-parent, and conflicting-parent(-id) /
+ *            conflicting-anchor-id when the circuit's first row has none
+ * plus the network.json codes of parseNetworkJson. Circuit `parentNode` "none" (any case) means no parent.
+ */
 export function validateInputs(args: ValidateInputsArgs): ValidationResult {
   const { devicesText, devicesFile, networkText, networkFile } = args;
   const issues: InputIssue[] = [];
@@ -400,7 +404,11 @@ export function validateInputs(args: ValidateInputsArgs): ValidationResult {
   };
 
   const circuits: Circuit[] = [];
-  const byId = new Map<string, CircuitState>();
+  /** Circuit ID → index into `circuits`, `flags` and `sqmLines`. */
+  const byId = new Map<string, number>();
+  const flags: number[] = [];
+  /** Line the circuit's sqm came from (0 = none yet). */
+  const sqmLines: number[] = [];
   /** prefix key (see IpParseResult) → the device that first used it. */
   const prefixOwner = new Map<number | string, Device>();
   const deviceIds = new Map<string, number>();
@@ -520,7 +528,7 @@ export function validateInputs(args: ValidateInputsArgs): ValidationResult {
           line,
           minF,
           row[minF],
-          `${col(minF)} (${fmtRate(rates[minK])}) is greater than ${col(maxF)} (${fmtRate(rates[maxK])}); the guaranteed ${dir} rate cannot exceed the maximum — lower the min or raise the max`,
+          `${col(minF)} (${rates[minK]}) is greater than ${col(maxF)} (${rates[maxK]}); the guaranteed ${dir} rate cannot exceed the maximum — lower the min or raise the max`,
         );
       }
     }
@@ -559,8 +567,8 @@ export function validateInputs(args: ValidateInputsArgs): ValidationResult {
     if (row.circuitId === '') return;
     const parentNode = row.parentNode.length === 4 && row.parentNode.toLowerCase() === 'none' ? '' : row.parentNode;
 
-    let st = byId.get(row.circuitId);
-    if (!st) {
+    const ci = byId.get(row.circuitId);
+    if (ci === undefined) {
       if (row.circuitName === '') {
         warn('empty-circuit-name', line, 'circuitName', '', 'Circuit Name is empty; give the circuit a name (it is shown in the UI and used to sort queues)');
       }
@@ -579,17 +587,18 @@ export function validateInputs(args: ValidateInputsArgs): ValidationResult {
         line,
       };
       if (sqm) circuit.sqm = sqm;
-      st = { circuit, ratesOk: allRatesOk, sqmLine: sqm ? line : 0, anyIpEntry: ipEntries > 0, anyIpError: ipErrors > 0 };
-      byId.set(row.circuitId, st);
+      byId.set(row.circuitId, circuits.length);
       circuits.push(circuit);
+      flags.push((allRatesOk ? RATES_OK : 0) | (ipEntries > 0 ? ANY_IP_ENTRY : 0) | (ipErrors > 0 ? ANY_IP_ERROR : 0));
+      sqmLines.push(sqm ? line : 0);
       return;
     }
 
     // Another device of an existing circuit: it must agree with the circuit's first row.
-    const c = st.circuit;
+    const c = circuits[ci];
     c.devices.push(device);
-    if (ipEntries > 0) st.anyIpEntry = true;
-    if (ipErrors > 0) st.anyIpError = true;
+    if (ipEntries > 0) flags[ci] |= ANY_IP_ENTRY;
+    if (ipErrors > 0) flags[ci] |= ANY_IP_ERROR;
     for (const [rf, cf, code, label] of PARENT_FIELDS) {
       const mine = rf === 'parentNode' ? parentNode : row[rf];
       const theirs = c[cf];
@@ -621,7 +630,7 @@ export function validateInputs(args: ValidateInputsArgs): ValidationResult {
         `circuit "${c.id}" is named "${c.name}" on line ${c.line}; the first name is kept — use the same Circuit Name on every row`,
       );
     }
-    if (allRatesOk && st.ratesOk) {
+    if (allRatesOk && (flags[ci] & RATES_OK) !== 0) {
       if (
         rates[0] !== c.downloadMinMbps ||
         rates[1] !== c.uploadMinMbps ||
@@ -640,14 +649,14 @@ export function validateInputs(args: ValidateInputsArgs): ValidationResult {
     if (sqm) {
       if (!c.sqm) {
         c.sqm = sqm;
-        st.sqmLine = line;
+        sqmLines[ci] = line;
       } else if (!sameSqm(sqm, c.sqm)) {
         warn(
           'conflicting-sqm',
           line,
           'sqm',
           row.sqm,
-          `circuit "${c.id}" already has sqm from line ${st.sqmLine}; that one is kept — use the same sqm on every row of the circuit`,
+          `circuit "${c.id}" already has sqm from line ${sqmLines[ci]}; that one is kept — use the same sqm on every row of the circuit`,
         );
       }
     }
@@ -658,9 +667,9 @@ export function validateInputs(args: ValidateInputsArgs): ValidationResult {
   const net = parseNetworkJson(networkText, networkFile);
 
   // Circuits without any address.
-  for (const st of byId.values()) {
-    if (!st.anyIpEntry && !st.anyIpError) {
-      const c = st.circuit;
+  for (let ci = 0; ci < circuits.length; ci++) {
+    if ((flags[ci] & (ANY_IP_ENTRY | ANY_IP_ERROR)) === 0) {
+      const c = circuits[ci];
       warn(
         'no-ip',
         c.line,

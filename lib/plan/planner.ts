@@ -68,6 +68,10 @@ export function planShaping({ inputs, config, previous, files }: PlanArgs): Plan
   const devicesFile = files?.devices ?? 'ShapedDevices.csv';
   const networkFile = files?.network ?? 'network.json';
   const prev = previous ?? emptyPlannerState();
+  // Maps: far faster than 100k-key objects for the lookups below.
+  const prevSites = new Map(Object.entries(prev.sites));
+  const prevCircuits = new Map(Object.entries(prev.circuits));
+  const prevLeaves = new Map(Object.entries(prev.leafHandles));
   const next = emptyPlannerState();
   const warnings: InputIssue[] = [];
   const errors: InputIssue[] = [];
@@ -166,10 +170,10 @@ export function planShaping({ inputs, config, previous, files }: PlanArgs): Plan
 
   // First claim stored ids, then allocate new ones — so new items never steal a kept id.
   for (const { node, queue } of ordered) {
-    const s = prev.sites[node.path];
+    const s = prevSites.get(node.path);
     if (s && s.queue === queue && poolFor(queue).claim(s.minor)) siteMinor.set(node, s.minor);
     for (const c of node.circuits) {
-      const sc = prev.circuits[c.id];
+      const sc = prevCircuits.get(c.id);
       if (sc && sc.queue === queue && poolFor(queue).claim(sc.minor)) circuitMinor.set(c, sc.minor);
     }
   }
@@ -208,7 +212,7 @@ export function planShaping({ inputs, config, previous, files }: PlanArgs): Plan
   const allCircuits: Circuit[] = [];
   for (const { node } of ordered) for (const c of node.circuits) if (circuitMinor.has(c)) allCircuits.push(c);
   for (const c of allCircuits) {
-    const s = prev.leafHandles[c.id];
+    const s = prevLeaves.get(c.id);
     if (!s) continue;
     const ok = config.interfaces.onAStick
       ? s.down !== s.up && leafPool.claim(s.down) && leafPool.claim(s.up)
@@ -341,8 +345,10 @@ export function planShaping({ inputs, config, previous, files }: PlanArgs): Plan
       if (leaf) next.leafHandles[c.id] = leaf;
       for (const d of c.devices) {
         const deviceHash = hash64(d.id);
-        for (const prefix of [...d.ipv4, ...d.ipv6]) {
-          mappings.push({ prefix, cpu: queue - 1, major: queue, minor: cm, circuitId: c.id, deviceId: d.id, circuitHash: hash, deviceHash });
+        for (const list of [d.ipv4, d.ipv6]) {
+          for (const prefix of list) {
+            mappings.push({ prefix, cpu: queue - 1, major: queue, minor: cm, circuitId: c.id, deviceId: d.id, circuitHash: hash, deviceHash });
+          }
         }
       }
     }

@@ -13,7 +13,10 @@ import type { InputIssue, IpMapping, ShapingPlan } from '../model.ts';
 import { runPipeline } from '../pipeline.ts';
 import { planConfigFromLqos, resolveQueueCount } from '../plan/planConfig.ts';
 import { parsePlannerState, serializePlannerState } from '../plan/plannerState.ts';
-import { applyDirect, clearRootQdiscs, type MappingSink } from '../apply/direct.ts';
+import { clearRootQdiscs, type MappingSink } from '../apply/direct.ts';
+import { applyPlan } from '../apply/engine.ts';
+import { diffPlans } from '../apply/diff.ts';
+import { deserializePlan, serializePlan } from '../apply/appliedPlan.ts';
 import type { Logger } from '../util/log.ts';
 import { acquireLock, LockHeldError } from './lock.ts';
 import { cpuCount, txQueueCount } from './queueCount.ts';
@@ -164,6 +167,7 @@ async function runLocked(
     if (hooks.teardown) await hooks.teardown(devs, log);
     removeIfExists(paths.lastAppliedTc);
     removeIfExists(paths.lastAppliedMappings);
+    removeIfExists(paths.appliedPlan);
     log.info(`removed shaping queues from ${cleared.length ? cleared.join(', ') : '(none present)'}; IP mappings and dataplane cleared`);
     return EXIT.ok;
   }
@@ -226,7 +230,8 @@ async function runLocked(
   for (const line of tcLines) log.debug(`tc ${line}`);
   for (const line of mapText.split('\n').filter(Boolean)) log.debug(`map ${line}`);
 
-  if (opts.updateonly && readIfExists(paths.lastAppliedTc) === tcText && readIfExists(paths.lastAppliedMappings) === mapText) {
+  const applied = deserializePlan(readIfExists(paths.appliedPlan));
+  if (opts.updateonly && applied && diffPlans(applied, plan, { substitute }).mode === 'none') {
     log.info('no changes to the applied shaping; leaving queues as they are');
     writeAtomic(paths.plannerState, serializePlannerState(result.state));
     return EXIT.ok;
@@ -234,27 +239,35 @@ async function runLocked(
 
   if (dryRun) {
     writeAtomic(paths.plannerState, serializePlannerState(result.state));
-    log.info(`dry run: nothing applied; planned commands are in ${paths.linuxTc} and mappings in ${paths.mappings}`);
+    const ops = diffPlans(applied, plan, { substitute });
+    log.info({ ...ops.summary, mode: ops.mode }, `dry run: nothing applied (a real run would do a${ops.mode === 'incremental' ? 'n incremental update' : ops.mode === 'full' ? ' full rebuild' : 'nothing'}); planned commands are in ${paths.linuxTc} and mappings in ${paths.mappings}`);
     return EXIT.ok;
   }
 
   const sink = hooks.mappingSink ? await hooks.mappingSink(plan, log) : undefined;
   try {
-    const report = await applyDirect({ plan, tcLines, mappings, log, sink });
-    log.info(report, `applied ${report.tcLines} tc commands and ${report.mappingsPublished} IP mappings`);
+    const report = await applyPlan({ applied, next: plan, compile: { substitute }, sink, log });
+    log.info(
+      { mode: report.mode, tcCommands: report.tcCommands, ...report.summary, seconds: +report.seconds.toFixed(3) },
+      report.mode === 'none'
+        ? 'queues and mappings already match the plan; nothing to do'
+        : `applied (${report.mode}): ${report.tcCommands} tc commands, ${report.mappingsWritten} mappings written, ${report.mappingsDeleted} removed`,
+    );
   } catch (e) {
     log.error(`applying failed: ${(e as Error).message}`);
-    const lastTc = readIfExists(paths.lastAppliedTc);
-    if (lastTc) {
+    removeIfExists(paths.appliedPlan);
+    if (applied) {
       try {
-        await applyDirect({ plan, tcLines: lastTc.split('\n').filter(Boolean), mappings: [], log });
-        log.warn('restored the last applied queue tree; fix the problem above and run again');
+        await applyPlan({ applied: undefined, next: applied, compile: { substitute }, sink, log });
+        writeAtomic(paths.appliedPlan, serializePlan(applied));
+        log.warn('restored the last applied shaping; fix the problem above and run again');
       } catch (e2) {
-        log.error(`could not restore the last applied queue tree: ${(e2 as Error).message}`);
+        log.error(`could not restore the last applied shaping: ${(e2 as Error).message}`);
       }
     }
     return EXIT.apply;
   }
+  writeAtomic(paths.appliedPlan, serializePlan(plan));
   writeAtomic(paths.plannerState, serializePlannerState(result.state));
   writeAtomic(paths.lastAppliedTc, tcText);
   writeAtomic(paths.lastAppliedMappings, mapText);

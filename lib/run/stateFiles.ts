@@ -11,6 +11,7 @@ export interface StatePaths {
   lastGoodCsv: string;
   lastGoodJson: string;
   lastAppliedTc: string;
+  appliedPlan: string;
   lastAppliedMappings: string;
   linuxTc: string;
   mappings: string;
@@ -25,6 +26,7 @@ export function statePaths(stateDir: string): StatePaths {
     lastGoodCsv: join(stateDir, 'shaping', 'lastGoodConfig.csv'),
     lastGoodJson: join(stateDir, 'shaping', 'lastGoodConfig.json'),
     lastAppliedTc: join(stateDir, 'shaping', 'applied_tc.txt'),
+    appliedPlan: join(stateDir, 'shaping', 'applied_plan.json'),
     lastAppliedMappings: join(stateDir, 'shaping', 'applied_mappings.txt'),
     linuxTc: join(stateDir, 'debug', 'linux_tc.txt'),
     mappings: join(stateDir, 'debug', 'ip_mappings.txt'),

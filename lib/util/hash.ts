@@ -8,9 +8,13 @@ export function hash64(text: string): bigint {
   // FNV-1a 64 computed on two 32-bit halves (fast, no BigInt in the loop).
   let hi = 0xcbf29ce4 >>> 0;
   let lo = 0x84222325 >>> 0;
-  const bytes = encoder.encode(text);
-  for (let i = 0; i < bytes.length; i++) {
-    lo = (lo ^ bytes[i]!) >>> 0;
+  // ASCII ids (the common case) are hashed straight from the string; others via UTF-8 bytes.
+  let ascii = true;
+  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) > 0x7f) { ascii = false; break; }
+  const bytes = ascii ? null : encoder.encode(text);
+  const n = bytes ? bytes.length : text.length;
+  for (let i = 0; i < n; i++) {
+    lo = (lo ^ (bytes ? bytes[i]! : text.charCodeAt(i))) >>> 0;
     // multiply (hi:lo) by the FNV prime 0x100000001b3 = 2^40 + 0x1b3
     const loMul = lo * 0x1b3;
     const newLo = loMul >>> 0;

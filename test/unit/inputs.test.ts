@@ -4,7 +4,7 @@ import { dirname, resolve } from 'node:path';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import ipaddr from 'ipaddr.js';
-import { parseNetworkJson } from '../../lib/inputs/network.ts';
+import { type JsonValue, parseJsonWithLines, parseNetworkJson } from '../../lib/inputs/network.ts';
 import { parseShapedDevices, readCsvRecords } from '../../lib/inputs/shapedDevices.ts';
 import {
   formatIPv6,
@@ -170,6 +170,41 @@ describe('upstream fixtures', () => {
       [['warning', 'duplicate-key', 4]],
     );
     assert.equal(r.nodes[0].downloadMbps, 5);
+  });
+
+  test('the line-tracking JSON parser accepts exactly what JSON.parse accepts (random texts)', () => {
+    const toJs = (v: JsonValue): unknown => {
+      if (v.kind === 'object') return Object.fromEntries(v.entries.map((e) => [e.key, toJs(e.value)]));
+      if (v.kind === 'array') return v.items.map(toJs);
+      return v.kind === 'null' ? null : v.value;
+    };
+    const parts = ['{', '}', '[', ']', ',', ':', '"a"', '"b\\n"', '"\\u00e9"', '"\\x"', '1', '-0', '1.5e3', '01', '1.', 'true', 'null', ' ', '\n', '"', '-', '.5', '"a\nb"'];
+    let seed = 3;
+    const rnd = (n: number) => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return (seed >>> 8) % n;
+    };
+    for (let k = 0; k < 20000; k++) {
+      let t = '';
+      const len = 1 + rnd(10);
+      for (let i = 0; i < len; i++) t += parts[rnd(parts.length)];
+      let ref: unknown = undefined;
+      let refOk = true;
+      try {
+        ref = JSON.parse(t);
+      } catch {
+        refOk = false;
+      }
+      let mine: unknown = undefined;
+      let mineOk = true;
+      try {
+        mine = toJs(parseJsonWithLines(t));
+      } catch {
+        mineOk = false;
+      }
+      assert.equal(mineOk, refOk, JSON.stringify(t));
+      if (refOk) assert.deepEqual(mine, ref, JSON.stringify(t));
+    }
   });
 
   test('v1.4 network.json also parses', () => {

@@ -14,7 +14,7 @@
  *  5. node rates default to `generated_pn_*` and are clamped top-down, starting from the link rates
  *     (`downlink_bandwidth_mbps` / `uplink_bandwidth_mbps`), truncated to whole Mbps;
  *  6. the hierarchy strategy (flat / ap_only / ap_site / full) projects the tree;
- *  7. exported node names are made unique across the tree (` (<id>)` suffix) — network.json requires it;
+ *  7. exported node names are made unique across the tree (` (<id>)` suffix; sites, then shallower nodes keep the plain name) — network.json requires it;
  *  8. a circuit's Parent Node is its nearest exported ancestor (name) and Parent Node ID that node's
  *     stable id (when it has one);
  *  9. circuit rates: see `finalRates` (floor, 2-decimal rounding, min = max × commit when not given).
@@ -376,25 +376,25 @@ export class TopologyBuilder {
         break;
     }
 
-    // --- 7: unique names, depth-first in output order --------------------------------------------
+    // --- 7: unique names: sites before APs, shallower before deeper, then by name ----------------
     const sortOut = (list: Out[]) => list.sort((a, b) => byName_(a.src, b.src));
+    const bfs: Out[] = [];
+    for (let level = sortOut(top); level.length > 0; ) {
+      bfs.push(...level);
+      level = level.flatMap((e) => sortOut(e.children));
+    }
     const used = new Set<string>();
-    const uniq = (list: Out[]) => {
-      sortOut(list);
-      for (const e of list) {
-        let name = e.src.name.trim() === '' ? e.src.id : e.src.name;
-        if (used.has(name)) {
-          const base = `${name} (${e.src.networkJsonId || e.src.id})`;
-          name = base;
-          for (let k = 2; used.has(name); k++) name = `${base} ${k}`;
-          this.warn(`node name "${e.src.name}" is used more than once; ${e.src.id} is exported as "${name}"`);
-        }
-        used.add(name);
-        e.name = name;
-        uniq(e.children);
+    for (const e of [...bfs.filter((x) => x.src.kind === 'site'), ...bfs.filter((x) => x.src.kind !== 'site')]) {
+      let name = e.src.name.trim() === '' ? e.src.id : e.src.name;
+      if (used.has(name)) {
+        const base = `${name} (${e.src.networkJsonId || e.src.id})`;
+        name = base;
+        for (let k = 2; used.has(name); k++) name = `${base} ${k}`;
+        this.warn(`node name "${e.src.name}" is used more than once; ${e.src.id} is exported as "${name}"`);
       }
-    };
-    uniq(top);
+      used.add(name);
+      e.name = name;
+    }
 
     // --- network.json ------------------------------------------------------------------------------
     const render = (list: Out[]): Record<string, unknown> => {

@@ -83,13 +83,16 @@ export function joinUrl(base: string, path: string): string {
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 function errorCode(err: unknown): string {
+  // undici wraps the real reason: TypeError('fetch failed') → cause Error { code: 'ECONNREFUSED' }.
   let e: unknown = err;
-  for (let i = 0; i < 4 && e; i++) {
+  let innermost = err instanceof Error ? err.message : String(err);
+  for (let i = 0; i < 5 && e; i++) {
     const code = (e as { code?: unknown }).code;
-    if (typeof code === 'string' && code !== '') return code;
+    if (typeof code === 'string' && code !== '' && !code.startsWith('UND_ERR_') ) return code;
+    if (e instanceof Error && e.message) innermost = e.message;
     e = (e as { cause?: unknown }).cause;
   }
-  return err instanceof Error ? err.message : String(err);
+  return innermost;
 }
 
 function isTimeout(err: unknown): boolean {

@@ -1,0 +1,169 @@
+/**
+ * The incremental apply engine (side effects): applies the difference between the plan in force
+ * and a new plan with the fewest tc commands and map updates, verifies the kernel against the
+ * plan, and falls back to a full rebuild (keeping the mq root) when the difference is structural,
+ * an incremental step fails, or the kernel drifted.
+ */
+import type { IpMapping, ShapingPlan } from '../model.ts';
+import { compileTcBatch, formatRate, sidesOf, type CompileOptions } from '../compile/tc.ts';
+import type { Logger } from '../util/log.ts';
+import { diffPlans, type ApplyOps } from './diff.ts';
+import type { MappingSink } from './direct.ts';
+import { readClasses, readQdiscs } from './kernelState.ts';
+import { runTcBatch, TcBatchError } from './tcBatch.ts';
+
+export interface ApplyArgs {
+  applied: ShapingPlan | undefined;
+  next: ShapingPlan;
+  compile?: CompileOptions;
+  sink?: MappingSink;
+  log: Logger;
+  /** Command prefix (tests: run tc in a namespace). */
+  wrap?: string[];
+  /** Skip the read-back check (benchmarks). */
+  skipVerify?: boolean;
+}
+
+export interface ApplyReport {
+  mode: 'full' | 'incremental' | 'none';
+  reason?: string;
+  tcCommands: number;
+  mappingsDeleted: number;
+  mappingsWritten: number;
+  summary: ApplyOps['summary'];
+  seconds: number;
+  /** Set when an incremental apply had to be redone as a full rebuild. */
+  escalated?: string;
+}
+
+/** Full-rebuild tc lines that keep an existing mq root: drop each HTB under 7fff:, rebuild. */
+export async function fullRebuildLines(plan: ShapingPlan, opts: CompileOptions, wrap?: string[], log?: Logger): Promise<string[]> {
+  const full = compileTcBatch(plan, opts);
+  const devs = [...new Set(sidesOf(plan).map((s) => s.dev))];
+  const prelude: string[] = [];
+  const keepRoot = new Set<string>();
+  for (const dev of devs) {
+    const qdiscs = await readQdiscs(dev, { wrap, log });
+    const root = qdiscs.find((q) => q.root);
+    if (root?.kind === 'mq' && root.handle === '7fff:') {
+      keepRoot.add(dev);
+      for (const q of qdiscs) if (q.parent?.startsWith('7fff:') && q.kind !== 'pfifo_fast' && q.kind !== 'noqueue') prelude.push(`qdisc del dev ${dev} parent ${q.parent}`);
+    } else if (root && root.kind !== 'noqueue') {
+      prelude.push(`qdisc del dev ${dev} root`);
+    }
+  }
+  const body = full.filter((l) => !(/^qdisc replace dev (\S+) root handle 7fff: mq$/.test(l) && keepRoot.has(l.split(' ')[3]!)));
+  return [...prelude, ...body];
+}
+
+/** Compares the kernel's HTB classes with the plan; returns human-readable differences. */
+export async function verifyPlan(plan: ShapingPlan, opts: { wrap?: string[]; log?: Logger; limit?: number } = {}): Promise<string[]> {
+  const problems: string[] = [];
+  if (plan.mode === 'observe') return problems;
+  const hex = (n: number) => n.toString(16);
+  const close = (a: number, b: number) => Math.abs(a - b) <= Math.max(1, b * 0.01);
+  for (const s of sidesOf(plan)) {
+    const k = await readClasses(s.dev, opts);
+    const expect = (classid: string, parent: string, rate: number, ceil: number) => {
+      const c = k.get(classid);
+      if (!c) problems.push(`${s.dev}: class ${classid} missing`);
+      else if (c.parent !== parent) problems.push(`${s.dev}: class ${classid} has parent ${c.parent}, plan says ${parent}`);
+      else if (!close(c.rateKbit, rate * 1000) || !close(c.ceilKbit, ceil * 1000))
+        problems.push(`${s.dev}: class ${classid} rate/ceil ${c.rateKbit}/${c.ceilKbit} kbit, plan says ${formatRate(rate)}/${formatRate(ceil)}`);
+    };
+    for (const n of plan.nodes) {
+      const r = s.dir === 'download' ? n.download : n.upload;
+      const M = hex(n.queue + s.majorOffset);
+      expect(`${M}:${hex(n.minor)}`, `${M}:${hex(n.parentMinor)}`, r.rateMbps, r.ceilMbps);
+    }
+    for (const c of plan.circuits) {
+      const r = s.dir === 'download' ? c.download : c.upload;
+      const M = hex(c.queue + s.majorOffset);
+      expect(`${M}:${hex(c.minor)}`, `${M}:${hex(c.parentMinor)}`, r.rateMbps, r.ceilMbps);
+    }
+    const planned = plan.nodes.length + plan.circuits.length + 2 * plan.queues;
+    if (k.size > planned) problems.push(`${s.dev}: ${k.size - planned} class(es) in the kernel that the plan does not have`);
+    if (problems.length >= (opts.limit ?? 20)) break;
+  }
+  return problems;
+}
+
+async function runFull(args: ApplyArgs, ops: ApplyOps): Promise<number> {
+  const { next, compile = {}, sink, log, wrap } = args;
+  if (sink && ops.mapDelete.length) await sink.remove(ops.mapDelete);
+  const lines = await fullRebuildLines(next, compile, wrap, log);
+  await runTcBatch(lines, { log, wrap });
+  if (sink && ops.mapUpsert.length) await sink.update(ops.mapUpsert);
+  return lines.length;
+}
+
+export async function applyPlan(args: ApplyArgs): Promise<ApplyReport> {
+  const t0 = performance.now();
+  const { applied, next, compile = {}, sink, log, wrap } = args;
+  let ops = diffPlans(applied, next, compile);
+  let tcCommands = 0;
+  let escalated: string | undefined;
+  const fullOps = (why: string): ApplyOps => {
+    const d = diffPlans(undefined, next, compile);
+    const keep = new Set(next.mappings.map((m) => m.prefix));
+    const staleOld = applied ? applied.mappings.map((m) => m.prefix).filter((p) => !keep.has(p)) : [];
+    return { ...d, reason: why, mapDelete: staleOld };
+  };
+
+  if (ops.mode === 'full') {
+    log.info({ reason: ops.reason }, `full rebuild: ${ops.reason}`);
+    tcCommands = await runFull(args, ops);
+  } else if (ops.mode === 'incremental') {
+    try {
+      if (sink && ops.mapDelete.length) await sink.remove(ops.mapDelete);
+      if (ops.tc.length) await runTcBatch(ops.tc, { log, wrap });
+      if (sink && ops.mapUpsert.length) await sink.update(ops.mapUpsert);
+      tcCommands = ops.tc.length;
+    } catch (e) {
+      if (!(e instanceof TcBatchError)) throw e;
+      escalated = `incremental apply failed (${e.message.split('\n')[0]}); rebuilding the whole tree`;
+      log.warn(escalated);
+      ops = fullOps(escalated);
+      tcCommands = await runFull(args, ops);
+    }
+  }
+
+  if (!args.skipVerify && ops.mode !== 'none') {
+    const problems = await verifyPlan(next, { wrap, log });
+    if (problems.length) {
+      if (escalated || ops.mode === 'full') throw new Error(`the kernel does not match the plan after a full rebuild: ${problems.slice(0, 5).join('; ')}`);
+      escalated = `kernel drifted from the plan (${problems[0]}${problems.length > 1 ? `, +${problems.length - 1} more` : ''}); rebuilding`;
+      log.warn(escalated);
+      ops = fullOps(escalated);
+      tcCommands += await runFull(args, ops);
+      const again = await verifyPlan(next, { wrap, log });
+      if (again.length) throw new Error(`the kernel does not match the plan after a full rebuild: ${again.slice(0, 5).join('; ')}`);
+    }
+  }
+  // The maps can lose entries behind our back (reboot, bpffs remount, manual edits): make the
+  // dataplane hold exactly the plan's mappings.
+  let mapRepairs = 0;
+  if (sink) {
+    const present = new Set(await sink.list());
+    const planned = next.mode === 'observe' ? [] : next.mappings;
+    const plannedSet = new Set(planned.map((m) => m.prefix));
+    const missing = planned.filter((m) => !present.has(m.prefix));
+    const extra = [...present].filter((p) => !plannedSet.has(p));
+    if (extra.length) await sink.remove(extra);
+    if (missing.length) await sink.update(missing);
+    mapRepairs = missing.length + extra.length;
+    if (mapRepairs && ops.mode === 'none') log.warn({ missing: missing.length, extra: extra.length }, 'IP mappings drifted from the plan; repaired');
+  }
+  return {
+    mode: escalated ? 'full' : ops.mode === 'none' && mapRepairs ? 'incremental' : ops.mode,
+    reason: ops.reason,
+    tcCommands,
+    mappingsDeleted: ops.mapDelete.length,
+    mappingsWritten: ops.mapUpsert.length,
+    summary: ops.summary,
+    seconds: (performance.now() - t0) / 1000,
+    escalated,
+  };
+}
+
+export type { IpMapping };

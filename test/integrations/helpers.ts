@@ -1,0 +1,92 @@
+/** Helpers for the integration tests: configs, temp dirs, goldens, log capture, failure checks. */
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseConfigText } from '../../lib/config/load.ts';
+import type { LqosConfig } from '../../lib/config/schema.ts';
+import { IntegrationError } from '../../lib/integrations/common/errors.ts';
+import type { IntegrationLogger, LogFn } from '../../lib/integrations/common/log.ts';
+import { validateIntegrationOutput } from '../../lib/integrations/common/output.ts';
+import type { RunOptions, RunResult } from '../../lib/integrations/common/run.ts';
+
+export const GOLDEN_ROOT = resolve(import.meta.dirname, '../fixtures/crm/golden');
+/** Short timeouts/backoff so failure tests stay fast. */
+export const FAST_HTTP = { timeoutMs: 400, retries: 2, backoffMs: 5, maxBackoffMs: 20 };
+
+export function config(toml: string): LqosConfig {
+  return parseConfigText(`[bridge]\nto_internet = "eth0"\nto_network = "eth1"\n${toml}`, 'test.conf').config;
+}
+
+export function tempDir(t: { after(fn: () => void): void }): string {
+  const dir = mkdtempSync(join(tmpdir(), 'lqos-integ-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** A logger that keeps every line (object + message) as text. */
+export function captureLogger(): IntegrationLogger & { lines: string[] } {
+  const lines: string[] = [];
+  const fn: LogFn = ((a: unknown, b?: string) => {
+    lines.push(typeof a === 'string' ? a : `${JSON.stringify(a)} ${b ?? ''}`);
+  }) as LogFn;
+  return { lines, debug: fn, info: fn, warn: fn, error: fn };
+}
+
+export function runOpts(outDir: string, log = captureLogger()): RunOptions {
+  return { log, outDir, http: FAST_HTTP };
+}
+
+/** Compares the produced pair with golden/<name>/ (UPDATE_GOLDEN=1 rewrites) and validates it. */
+export function checkGolden(name: string, outDir: string): void {
+  const net = readFileSync(join(outDir, 'network.json'), 'utf8');
+  const csv = readFileSync(join(outDir, 'ShapedDevices.csv'), 'utf8');
+  const issues = validateIntegrationOutput(net, csv);
+  const errors = issues.filter((i) => i.severity === 'error');
+  assert.deepEqual(errors, [], 'the produced pair must pass validateInputs');
+  const gdir = join(GOLDEN_ROOT, name);
+  if (process.env.UPDATE_GOLDEN === '1') {
+    mkdirSync(gdir, { recursive: true });
+    writeFileSync(join(gdir, 'network.json'), net);
+    writeFileSync(join(gdir, 'ShapedDevices.csv'), csv);
+    return;
+  }
+  assert.ok(existsSync(join(gdir, 'network.json')), `golden ${gdir} missing; run with UPDATE_GOLDEN=1 once and review`);
+  assert.equal(net, readFileSync(join(gdir, 'network.json'), 'utf8'), `${name}/network.json differs from golden`);
+  assert.equal(csv, readFileSync(join(gdir, 'ShapedDevices.csv'), 'utf8'), `${name}/ShapedDevices.csv differs from golden`);
+}
+
+export const OLD_NETWORK = '{\n  "Old Site": { "downloadBandwidthMbps": 100, "uploadBandwidthMbps": 100 }\n}\n';
+export const OLD_CSV = 'Circuit ID,Circuit Name,Device ID,Device Name,Parent Node,MAC,IPv4,IPv6,Download Min Mbps,Upload Min Mbps,Download Max Mbps,Upload Max Mbps,Comment\nold,Old,old-d,Old,Old Site,,100.64.0.1,,1,1,10,10,\n';
+
+/**
+ * Runs `run` in a dir holding an old pair; asserts an IntegrationError whose message matches every
+ * pattern, and that the old files are byte-identical afterwards (and nothing else appeared).
+ */
+export async function expectFailureKeepsFiles(
+  t: { after(fn: () => void): void },
+  run: (opts: RunOptions) => Promise<RunResult>,
+  patterns: RegExp[],
+  secrets: string[] = [],
+): Promise<IntegrationError> {
+  const dir = tempDir(t);
+  writeFileSync(join(dir, 'network.json'), OLD_NETWORK);
+  writeFileSync(join(dir, 'ShapedDevices.csv'), OLD_CSV);
+  const log = captureLogger();
+  let caught: unknown;
+  try {
+    await run(runOpts(dir, log));
+  } catch (err) {
+    caught = err;
+  }
+  assert.ok(caught instanceof IntegrationError, `expected an IntegrationError, got ${String(caught)}`);
+  for (const p of patterns) assert.match(caught.message, p);
+  assert.equal(readFileSync(join(dir, 'network.json'), 'utf8'), OLD_NETWORK);
+  assert.equal(readFileSync(join(dir, 'ShapedDevices.csv'), 'utf8'), OLD_CSV);
+  assert.deepEqual(readdirSync(dir).sort(), ['ShapedDevices.csv', 'network.json']);
+  for (const s of secrets) {
+    assert.ok(!caught.message.includes(s), 'error message leaks a credential');
+    for (const l of log.lines) assert.ok(!l.includes(s), `log line leaks a credential: ${l}`);
+  }
+  return caught;
+}

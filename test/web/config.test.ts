@@ -1,0 +1,120 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { parse as parseToml } from 'smol-toml';
+import { isSecretKey, KNOWN_CONFIG_SECRETS, redactSecrets } from '../../lib/web/redact.ts';
+import { SECRETS, setupUsers, startHarness } from './helpers.ts';
+
+test('isSecretKey: exactly the credential keys', () => {
+  for (const path of KNOWN_CONFIG_SECRETS) assert.ok(isSecretKey(path.split('.').pop()!), path);
+  for (const k of ['password_hash', 'api_secret', 'client_secret', 'password', 'token', 'api_key', 'license_key', 'snmp_community', 'bearer_token']) {
+    assert.ok(isSecretKey(k), k);
+  }
+  for (const k of ['token_url', 'keys', 'subnet_keys', 'client_id', 'username', 'url', 'api_url', 'allow_subnets', 'key_count', 'monkey_mode']) {
+    assert.ok(!isSecretKey(k), k);
+  }
+  assert.deepEqual(redactSecrets({ a: { token: 'x', api_key: '', keys: ['10.0.0.0/8'] }, list: [{ password: 'p' }] }), {
+    a: { token: 'set', api_key: 'not set', keys: ['10.0.0.0/8'] },
+    list: [{ password: 'set' }],
+  });
+});
+
+test('config PUT: a valid change persists, keeps a .bak and reloads the daemon config', async () => {
+  const h = await startHarness();
+  try {
+    const { admin } = await setupUsers(h);
+    const before = readFileSync(h.configPath, 'utf8');
+    const r = await admin.put('/api/config', { queues: { uplink_bandwidth_mbps: 750 }, node_name: 'edge-1' });
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.json.ok, true);
+    assert.equal(r.json.config.queues.uplink_bandwidth_mbps, 750);
+    assert.equal(h.reloads, 1);
+    assert.equal(h.ctx.config().queues.uplink_bandwidth_mbps, 750);
+
+    const raw = parseToml(readFileSync(h.configPath, 'utf8')) as any;
+    assert.equal(raw.queues.uplink_bandwidth_mbps, 750);
+    assert.equal(raw.queues.dry_run, true, 'other keys of the section kept');
+    assert.equal(raw.node_name, 'edge-1');
+    assert.equal(raw.uisp_integration.token, SECRETS.uisp, 'secrets untouched');
+    assert.equal(readFileSync(`${h.configPath}.bak`, 'utf8'), before);
+    assert.equal((await admin.get('/api/config')).json.config.node_name, 'edge-1');
+  } finally {
+    await h.close();
+  }
+});
+
+test('config PUT: invalid values are refused naming the key; nothing is written', async () => {
+  const h = await startHarness();
+  try {
+    const { admin } = await setupUsers(h);
+    const before = readFileSync(h.configPath, 'utf8');
+
+    const wrongType = await admin.put('/api/config', { queues: { uplink_bandwidth_mbps: 'fast' } });
+    assert.equal(wrongType.status, 422, wrongType.text);
+    assert.equal(wrongType.json.error, 'invalid_config');
+    assert.match(wrongType.json.message, /queues\.uplink_bandwidth_mbps/);
+    assert.match(wrongType.json.details[0], /queues\.uplink_bandwidth_mbps: expected a number, got "fast"/);
+
+    const range = await admin.put('/api/config', { web: { port: 70000 } });
+    assert.equal(range.status, 422);
+    assert.match(range.json.message, /web\.port/);
+
+    const unknownKey = await admin.put('/api/config', { queues: { uplink_bandwith_mbps: 5 } });
+    assert.equal(unknownKey.status, 400);
+    assert.match(unknownKey.json.message, /additional properties/i);
+    const unknownSection = await admin.put('/api/config', { nonsense: {} });
+    assert.equal(unknownSection.status, 400);
+    assert.equal((await admin.put('/api/config', {})).status, 400);
+    assert.equal((await admin.put('/api/config', [1, 2])).status, 400);
+
+    // Removing the only interface section is refused too.
+    const noIf = await admin.put('/api/config', { bridge: null });
+    assert.equal(noIf.status, 422);
+    assert.match(noIf.json.message, /interfaces/);
+
+    assert.equal(readFileSync(h.configPath, 'utf8'), before);
+    assert.ok(!existsSync(`${h.configPath}.bak`));
+    assert.equal(h.reloads, 0);
+  } finally {
+    await h.close();
+  }
+});
+
+test('config PUT: a secret sent as "set" keeps the stored value; a new value replaces it; "" clears it', async () => {
+  const h = await startHarness();
+  try {
+    const { admin } = await setupUsers(h);
+    // Round trip: what GET returns can be sent back unchanged.
+    const got = (await admin.get('/api/config')).json.config;
+    const r = await admin.put('/api/config', { uisp_integration: got.uisp_integration, splynx_integration: got.splynx_integration });
+    assert.equal(r.status, 200, r.text);
+    let raw = parseToml(readFileSync(h.configPath, 'utf8')) as any;
+    assert.equal(raw.uisp_integration.token, SECRETS.uisp);
+    assert.equal(raw.splynx_integration.api_secret, SECRETS.splynxSecret);
+
+    assert.equal((await admin.put('/api/config', { uisp_integration: { token: 'NEW-TOKEN-999' } })).status, 200);
+    raw = parseToml(readFileSync(h.configPath, 'utf8')) as any;
+    assert.equal(raw.uisp_integration.token, 'NEW-TOKEN-999');
+
+    const cleared = await admin.put('/api/config', { splynx_integration: { api_key: '' } });
+    assert.equal(cleared.json.config.splynx_integration.api_key, 'not set');
+    assert.equal(cleared.json.config.splynx_integration.api_secret, 'set');
+  } finally {
+    await h.close();
+  }
+});
+
+test('config PUT: switching bridge → single_interface with null removal; the file mode is kept', async () => {
+  const h = await startHarness();
+  try {
+    const { admin } = await setupUsers(h);
+    const mode = statSync(h.configPath).mode & 0o777;
+    const r = await admin.put('/api/config', { bridge: null, single_interface: { interface: 'eth9', internet_vlan: 10, network_vlan: 20 } });
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.json.config.bridge, undefined);
+    assert.equal(r.json.config.single_interface.interface, 'eth9');
+    assert.equal(statSync(h.configPath).mode & 0o777, mode);
+  } finally {
+    await h.close();
+  }
+});

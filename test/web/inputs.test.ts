@@ -1,0 +1,189 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { validateInputs } from '../../lib/inputs/validate.ts';
+import { setupUsers, startHarness } from './helpers.ts';
+
+function circuitsOf(csv: string, network: string) {
+  return validateInputs({ devicesText: csv, devicesFile: 'ShapedDevices.csv', networkText: network, networkFile: 'network.json' }).inputs.circuits;
+}
+
+test('shaped-devices GET returns the circuits of the file; PUT of a valid list rewrites it and reads back equal', async () => {
+  const h = await startHarness();
+  try {
+    const { admin, viewer } = await setupUsers(h);
+    const got = await viewer.get('/api/shaped-devices');
+    assert.equal(got.status, 200);
+    assert.deepEqual(
+      got.json.circuits.map((c: any) => [c.id, c.devices.length]),
+      [
+        ['c1', 1],
+        ['c2', 2],
+      ],
+    );
+    assert.equal(got.json.ownedBy, null);
+
+    const circuits = got.json.circuits;
+    circuits[0].downloadMaxMbps = 200;
+    circuits[0].sqm = { download: 'fq_codel', upload: 'cake' };
+    circuits.push({
+      id: 'c3',
+      name: 'Carol, "the new one"',
+      parentNode: 'SiteA',
+      downloadMinMbps: 2,
+      uploadMinMbps: 1,
+      downloadMaxMbps: 25,
+      uploadMaxMbps: 5,
+      devices: [{ id: 'd9', name: 'Carol CPE', mac: '02:00:00:00:00:09', ipv4: ['100.64.0.9', '100.64.9.0/24'], ipv6: ['2001:db8:9::/48'] }],
+    });
+    const put = await admin.put('/api/shaped-devices', { circuits });
+    assert.equal(put.status, 200, put.text);
+    assert.equal(put.json.circuits, 3);
+
+    const text = readFileSync(h.devicesPath, 'utf8');
+    const reread = circuitsOf(text, readFileSync(h.networkPath, 'utf8'));
+    const strip = (cs: any[]) =>
+      cs.map(({ line: _l, ...c }) => ({ ...c, devices: c.devices.map(({ line: _dl, ...d }: any) => d) }));
+    // Equal to what was sent, once the new circuit gets its defaults and canonical prefixes.
+    const expected = structuredClone(circuits);
+    Object.assign(expected[2], { parentNodeId: '', anchorNodeId: '', comment: '' });
+    Object.assign(expected[2].devices[0], { ipv4: ['100.64.0.9/32', '100.64.9.0/24'], comment: '' });
+    assert.deepEqual(strip(reread), strip(expected));
+    const byId = new Map(reread.map((c) => [c.id, c]));
+    assert.equal(byId.get('c1')!.downloadMaxMbps, 200);
+    assert.deepEqual(byId.get('c1')!.sqm, { download: 'fq_codel', upload: 'cake' });
+    assert.equal(byId.get('c3')!.name, 'Carol, "the new one"');
+    assert.deepEqual(byId.get('c3')!.devices[0].ipv4, ['100.64.0.9/32', '100.64.9.0/24']);
+    // And the API shows the same thing.
+    const again = await admin.get('/api/shaped-devices');
+    assert.deepEqual(strip(again.json.circuits), strip(reread as any[]));
+  } finally {
+    await h.close();
+  }
+});
+
+test('shaped-devices PUT: a duplicate IP gives 422 with the line message and leaves the file alone', async () => {
+  const h = await startHarness();
+  try {
+    const { admin } = await setupUsers(h);
+    const before = readFileSync(h.devicesPath, 'utf8');
+    const circuits = (await admin.get('/api/shaped-devices')).json.circuits;
+    circuits[1].devices[1].ipv4 = ['100.64.0.1']; // c1's address
+    const r = await admin.put('/api/shaped-devices', { circuits });
+    assert.equal(r.status, 422, r.text);
+    assert.equal(r.json.error, 'invalid_inputs');
+    assert.match(r.json.message, /nothing was written/);
+    const dup = r.json.issues.find((i: any) => i.severity === 'error');
+    assert.ok(dup, r.text);
+    assert.match(dup.text, /^error: ShapedDevices\.csv:4: column "IPv4" value "100\.64\.0\.1"/);
+    assert.match(dup.message, /100\.64\.0\.1/);
+    assert.equal(dup.circuitId, 'c2');
+    assert.equal(dup.deviceId, 'd3');
+    assert.equal(readFileSync(h.devicesPath, 'utf8'), before);
+
+    // Schema violations: 400 before validation.
+    assert.equal((await admin.put('/api/shaped-devices', { circuits: [{ id: 'x' }] })).status, 400);
+    assert.equal((await admin.put('/api/shaped-devices', { circuits: [], extra: 1 })).status, 400);
+    const nl = structuredClone(circuits);
+    nl[0].name = 'line\nbreak';
+    assert.equal((await admin.put('/api/shaped-devices', { circuits: nl })).status, 400);
+    assert.equal(readFileSync(h.devicesPath, 'utf8'), before);
+  } finally {
+    await h.close();
+  }
+});
+
+test('network PUT: validated together with the current CSV; errors give 422 and write nothing', async () => {
+  const h = await startHarness();
+  try {
+    const { admin } = await setupUsers(h);
+    const got = await admin.get('/api/network');
+    assert.equal(got.status, 200);
+    assert.equal(got.json.network.SiteA.children.AP_1.downloadBandwidthMbps, 300);
+
+    const network = got.json.network;
+    network.SiteA.children.AP_2 = { downloadBandwidthMbps: 200, uploadBandwidthMbps: 100 };
+    const ok = await admin.put('/api/network', { network });
+    assert.equal(ok.status, 200, ok.text);
+    assert.equal(ok.json.nodes, 3);
+    assert.equal(JSON.parse(readFileSync(h.networkPath, 'utf8')).SiteA.children.AP_2.uploadBandwidthMbps, 100);
+
+    const before = readFileSync(h.networkPath, 'utf8');
+    const bad = await admin.put('/api/network', { network: { SiteA: { downloadBandwidthMbps: 'lots', uploadBandwidthMbps: 5 } } });
+    assert.equal(bad.status, 422, bad.text);
+    assert.match(bad.json.issues.find((i: any) => i.severity === 'error').text, /^error: network\.json:/);
+    assert.equal(readFileSync(h.networkPath, 'utf8'), before);
+
+    // Removing AP_1 orphans c1/c2 in the CSV: allowed (warnings), and reported.
+    const orphan = await admin.put('/api/network', { network: { SiteB: { downloadBandwidthMbps: 100, uploadBandwidthMbps: 100 } } });
+    assert.equal(orphan.status, 200, orphan.text);
+    assert.ok(orphan.json.issues.some((i: any) => i.code === 'unknown-parent'));
+  } finally {
+    await h.close();
+  }
+});
+
+test('with an integration enabled, PUT shaped-devices / network answer 409 and change nothing', async () => {
+  const h = await startHarness();
+  try {
+    const { admin } = await setupUsers(h);
+    const circuits = (await admin.get('/api/shaped-devices')).json.circuits;
+    const network = (await admin.get('/api/network')).json.network;
+    assert.equal((await admin.put('/api/config', { splynx_integration: { enable_splynx: true } })).status, 200);
+    const devicesBefore = readFileSync(h.devicesPath, 'utf8');
+    const networkBefore = readFileSync(h.networkPath, 'utf8');
+
+    const r1 = await admin.put('/api/shaped-devices', { circuits });
+    assert.equal(r1.status, 409);
+    assert.equal(r1.json.error, 'integration_owns_inputs');
+    assert.match(r1.json.message, /splynx integration is enabled/);
+    const r2 = await admin.put('/api/network', { network });
+    assert.equal(r2.status, 409);
+    assert.equal((await admin.get('/api/shaped-devices')).json.ownedBy, 'splynx_integration');
+    assert.equal((await admin.get('/api/status')).json.inputsOwnedBy, 'splynx');
+    assert.equal(readFileSync(h.devicesPath, 'utf8'), devicesBefore);
+    assert.equal(readFileSync(h.networkPath, 'utf8'), networkBefore);
+  } finally {
+    await h.close();
+  }
+});
+
+test('circuits, circuit by id and network tree come from the applied plan', async () => {
+  const h = await startHarness();
+  try {
+    const { viewer } = await setupUsers(h);
+    const list = await viewer.get('/api/circuits');
+    assert.equal(list.json.applied, true);
+    assert.equal(list.json.circuits.length, 2);
+    const c2 = await viewer.get('/api/circuits/c2');
+    assert.equal(c2.status, 200);
+    assert.equal(c2.json.name, 'Bob');
+    assert.deepEqual(c2.json.ipv4, ['100.64.0.2/32', '100.64.0.3/32']);
+    assert.deepEqual(c2.json.ipv6, ['2001:db8::/56']);
+    assert.match(c2.json.classId.download, /^[0-9a-f]+:[0-9a-f]+$/);
+    assert.equal(c2.json.download.ceilMbps, 50);
+    assert.equal(c2.json.parent, 'SiteA/AP_1');
+    assert.equal((await viewer.get('/api/circuits/nope')).status, 404);
+
+    const tree = await viewer.get('/api/network-tree');
+    const ap = tree.json.nodes.find((n: any) => n.name === 'AP_1');
+    assert.equal(ap.parent, 'SiteA');
+    assert.equal(ap.download.ceilMbps, 300);
+    assert.equal(ap.circuits, 2);
+  } finally {
+    await h.close();
+  }
+});
+
+test('GET shaped-devices reports the issues of a broken file instead of failing', async () => {
+  const h = await startHarness();
+  try {
+    const { viewer } = await setupUsers(h);
+    writeFileSync(h.devicesPath, readFileSync(h.devicesPath, 'utf8') + 'c9,Bad,d9,x,AP_1,,999.1.1.1,,1,1,10,10,\n');
+    const r = await viewer.get('/api/shaped-devices');
+    assert.equal(r.status, 200);
+    assert.ok(r.json.issues.some((i: any) => i.severity === 'error' && i.line === 5));
+  } finally {
+    await h.close();
+  }
+});

@@ -1,0 +1,201 @@
+/** Websocket channels, /metrics and static UI serving. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { registerChannel } from '../../lib/web/channels.ts';
+import { metrics } from '../../lib/web/metrics.ts';
+import { Client, setupUsers, startHarness } from './helpers.ts';
+
+interface WsClient {
+  on(event: 'message', l: (data: Buffer) => void): void;
+  on(event: 'open', l: () => void): void;
+  on(event: 'close', l: (code: number) => void): void;
+  on(event: 'error', l: (err: Error) => void): void;
+  on(event: 'unexpected-response', l: (req: unknown, res: { statusCode: number }) => void): void;
+  send(text: string): void;
+  close(): void;
+}
+type WsCtor = new (url: string, opts?: { headers?: Record<string, string> }) => WsClient;
+// `ws` ships no types; only this small surface is used.
+const WebSocket = createRequire(import.meta.url)('ws') as WsCtor;
+
+interface Msg {
+  channel: string;
+  data: any;
+}
+
+function connect(base: string, cookie: string, headers: Record<string, string> = {}) {
+  const ws = new WebSocket(base.replace(/^http/, 'ws') + '/api/ws', { headers: { cookie, ...headers } });
+  const messages: Msg[] = [];
+  const waiters: { pred: (m: Msg) => boolean; resolve: (m: Msg) => void }[] = [];
+  let closed: number | undefined;
+  ws.on('message', (data) => {
+    const m = JSON.parse(data.toString()) as Msg;
+    messages.push(m);
+    for (const w of [...waiters]) {
+      if (w.pred(m)) {
+        waiters.splice(waiters.indexOf(w), 1);
+        w.resolve(m);
+      }
+    }
+  });
+  ws.on('close', (code) => (closed = code));
+  const opened = new Promise<number>((resolve) => {
+    ws.on('open', () => resolve(101));
+    ws.on('unexpected-response', (_req, res) => resolve(res.statusCode));
+    ws.on('error', () => resolve(0));
+  });
+  const next = (pred: (m: Msg) => boolean, ms = 5000) =>
+    new Promise<Msg>((resolve, reject) => {
+      const hit = messages.find(pred);
+      if (hit) return resolve(hit);
+      const t = setTimeout(() => reject(new Error(`no matching message within ${ms} ms; got ${JSON.stringify(messages)}`)), ms);
+      waiters.push({ pred, resolve: (m) => (clearTimeout(t), resolve(m)) });
+    });
+  return { ws, opened, next, messages, closed: () => closed };
+}
+
+test('websocket: subscribe to urgent and receive a newly submitted issue within 5 s', async () => {
+  const h = await startHarness();
+  try {
+    const { viewer } = await setupUsers(h);
+    const c = connect(h.base, viewer.cookie);
+    assert.equal(await c.opened, 101);
+    c.ws.send(JSON.stringify({ subscribe: ['urgent', 'scheduler', 'status'] }));
+    const sub = await c.next((m) => m.channel === 'subscribed');
+    assert.deepEqual(sub.data, ['scheduler', 'status', 'urgent']);
+    const first = await c.next((m) => m.channel === 'urgent');
+    assert.deepEqual(first.data.items, []);
+    assert.equal((await c.next((m) => m.channel === 'status')).data.version, '0.1.0-test');
+    assert.equal((await c.next((m) => m.channel === 'scheduler')).data.health, 'unknown');
+
+    const t0 = Date.now();
+    h.ctx.urgent.submit({ source: 'scheduler', severity: 'error', code: 'INTEGRATION_FAILED', message: 'uisp timed out' });
+    const got = await c.next((m) => m.channel === 'urgent' && m.data.items.length === 1, 5000);
+    assert.ok(Date.now() - t0 < 5000);
+    assert.equal(got.data.items[0].code, 'INTEGRATION_FAILED');
+    assert.equal(got.data.activeCount, 1);
+
+    // Bad messages get an error message, not a dropped socket.
+    c.ws.send('not json');
+    assert.equal((await c.next((m) => m.channel === 'error')).data.error, 'bad_message');
+    c.ws.send(JSON.stringify({ subscribe: ['nope'] }));
+    assert.equal((await c.next((m) => m.channel === 'error' && m.data.error === 'unknown_channel')).data.error, 'unknown_channel');
+    c.ws.close();
+  } finally {
+    await h.close();
+  }
+});
+
+test('websocket: refused without a session or cross-origin; closed after logout', async () => {
+  const h = await startHarness({ wsIntervalMs: 200 });
+  try {
+    const { viewer } = await setupUsers(h);
+    assert.equal(await connect(h.base, '').opened, 401);
+    assert.equal(await connect(h.base, 'lqos_session=forged').opened, 401);
+    assert.equal(await connect(h.base, viewer.cookie, { origin: 'http://evil.example' }).opened, 403);
+
+    const c = connect(h.base, viewer.cookie, { origin: h.base });
+    assert.equal(await c.opened, 101);
+    c.ws.send(JSON.stringify({ subscribe: ['status'] }));
+    await c.next((m) => m.channel === 'status');
+    await viewer.post('/api/auth/logout');
+    const deadline = Date.now() + 3000;
+    while (c.closed() === undefined && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    assert.equal(c.closed(), 4401);
+  } finally {
+    await h.close();
+  }
+});
+
+test('websocket: channels registered later (telemetry) are served', async () => {
+  const h = await startHarness({ wsIntervalMs: 200 });
+  const remove = registerChannel('throughput', () => ({ bps: { down: 123, up: 45 } }));
+  try {
+    const { viewer } = await setupUsers(h);
+    const c = connect(h.base, viewer.cookie);
+    await c.opened;
+    c.ws.send(JSON.stringify({ subscribe: ['throughput'] }));
+    assert.deepEqual((await c.next((m) => m.channel === 'throughput')).data, { bps: { down: 123, up: 45 } });
+    assert.throws(() => registerChannel('error', () => 1));
+    assert.throws(() => registerChannel('Bad Name', () => 1));
+    c.ws.close();
+  } finally {
+    remove();
+    await h.close();
+  }
+});
+
+test('/metrics: unauthenticated, exposes the shaping gauges only', async () => {
+  const h = await startHarness();
+  try {
+    await setupUsers(h);
+    h.ctx.urgent.submit({ source: 'test', severity: 'warning', code: 'X', message: 'x' });
+    h.ctx.urgent.submit({ source: 'test', severity: 'warning', code: 'Y', message: 'y' });
+    metrics.nodeThroughputBps.set({ node: 'SiteA', direction: 'download' }, 1_234_567);
+    metrics.circuitThroughputBps.set({ circuit: 'c1', direction: 'upload' }, 42_000);
+    const r = await new Client(h.base).get('/metrics');
+    assert.equal(r.status, 200);
+    assert.match(r.headers.get('content-type') ?? '', /text\/plain/);
+    assert.match(r.text, /# TYPE lqos_node_throughput_bps gauge/);
+    assert.match(r.text, /lqos_node_throughput_bps\{node="SiteA",direction="download"\} 1234567/);
+    assert.match(r.text, /lqos_circuit_throughput_bps\{circuit="c1",direction="upload"\} 42000/);
+    assert.match(r.text, /^lqos_urgent_issues_active 2$/m);
+    assert.match(r.text, /^lqos_shaped_circuits 2$/m);
+    assert.doesNotMatch(r.text, /process_|nodejs_/);
+  } finally {
+    await h.close();
+  }
+});
+
+test('static UI: files served from webRoot with SPA fallback to index.html; /api stays JSON', async () => {
+  const webRoot = join(await import('node:os').then((os) => os.tmpdir()), `lqos-webroot-${process.pid}`);
+  mkdirSync(join(webRoot, 'assets'), { recursive: true });
+  writeFileSync(join(webRoot, 'index.html'), '<!doctype html><title>LQ UI</title>');
+  writeFileSync(join(webRoot, 'assets', 'app.js'), 'console.log(1)');
+  const h = await startHarness({ webRoot });
+  try {
+    const c = new Client(h.base);
+    assert.match((await c.get('/')).text, /LQ UI/);
+    const js = await c.get('/assets/app.js');
+    assert.equal(js.status, 200);
+    assert.match(js.headers.get('content-type') ?? '', /javascript/);
+    const spa = await c.get('/circuits/c1');
+    assert.equal(spa.status, 200);
+    assert.match(spa.text, /LQ UI/);
+    const api = await c.get('/api/nope');
+    assert.equal(api.status, 404);
+    assert.equal(api.json.error, 'not_found');
+    assert.equal((await c.get('/../../etc/passwd')).text.includes('root:'), false);
+  } finally {
+    await h.close();
+    rmSync(webRoot, { recursive: true, force: true });
+  }
+});
+
+test('urgent issues and scheduler over REST: list for everyone, ack / clear for admins', async () => {
+  const h = await startHarness();
+  try {
+    const { admin, viewer } = await setupUsers(h);
+    const a = h.ctx.urgent.submit({ source: 'libreqos', severity: 'error', code: 'TC_FAIL', message: 'tc failed' });
+    const b = h.ctx.urgent.submit({ source: 'scheduler', severity: 'warning', code: 'SLOW', message: 'slow' });
+    h.ctx.scheduler.heartbeat('integration', '2030-01-01T00:00:00.000Z');
+
+    const list = await viewer.get('/api/urgent');
+    assert.equal(list.json.activeCount, 2);
+    assert.deepEqual(list.json.items.map((i: any) => i.code), ['TC_FAIL', 'SLOW']);
+    assert.equal((await viewer.get('/api/scheduler')).json.phase, 'integration');
+
+    assert.equal((await admin.post(`/api/urgent/${a.id}/ack`)).status, 200);
+    assert.equal(h.ctx.urgent.items[0].acknowledged, true);
+    assert.equal((await viewer.get('/api/status')).json.urgentActive, 1);
+    assert.equal((await admin.post('/api/urgent/999/ack')).status, 404);
+    assert.deepEqual((await admin.del(`/api/urgent/${b.id}`)).json, { ok: true, cleared: 1 });
+    assert.deepEqual((await admin.del('/api/urgent')).json, { ok: true, cleared: 1 });
+    assert.equal(h.ctx.urgent.items.length, 0);
+  } finally {
+    await h.close();
+  }
+});
