@@ -49,8 +49,9 @@ export interface Lab {
 const HEADER = 'Circuit ID,Circuit Name,Device ID,Device Name,Parent Node,MAC,IPv4,IPv6,Download Min Mbps,Upload Min Mbps,Download Max Mbps,Upload Max Mbps,Comment';
 
 export function labShapedDevices(circuits: LabCircuit[]): string {
+  const q = (v: string) => (/[",\n]/.test(v) ? `"${v.replace(/"/g, '""')}"` : v);
   const rows = circuits.map(
-    (c) => `${c.id},${c.name},${c.id}-cpe,CPE of ${c.id},${c.parent},,${c.ipv4},${c.ipv6},1,1,${c.down},${c.up},lab`,
+    (c) => [c.id, c.name, `${c.id}-cpe`, `CPE of ${c.id}`, c.parent, '', c.ipv4, c.ipv6, '1', '1', `${c.down}`, `${c.up}`, 'lab'].map(q).join(','),
   );
   return [HEADER, ...rows].join('\n') + '\n';
 }

@@ -128,7 +128,7 @@ export async function applyPlan(args: ApplyArgs): Promise<ApplyReport> {
     }
   }
 
-  if (!args.skipVerify && ops.mode !== 'none') {
+  if (!args.skipVerify) {
     const problems = await verifyPlan(next, { wrap, log });
     if (problems.length) {
       if (escalated || ops.mode === 'full') throw new Error(`the kernel does not match the plan after a full rebuild: ${problems.slice(0, 5).join('; ')}`);

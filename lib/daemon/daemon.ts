@@ -334,8 +334,8 @@ export async function startDaemon(opts: StartDaemonOptions = {}): Promise<Runnin
         if (r.ok) {
           shaping.lastApply = {
             at: now().toISOString(),
-            mode: r.applied ? 'full' : 'none',
-            commands: r.applied?.tcLines ?? 0,
+            mode: r.applied?.mode ?? 'none',
+            commands: r.applied?.commands ?? 0,
             seconds: +(r.durationMs / 1000).toFixed(3),
           };
           urgent.resolveKey('lqosd:refresh');

@@ -15,8 +15,8 @@ export interface RefreshResult {
   durationMs: number;
   /** Last log lines of the run, as text (`LEVEL message`). */
   lines: string[];
-  /** From the run's "applied" log record, when it applied to the kernel. */
-  applied?: { tcLines: number; mappings: number };
+  /** From the run's "applied" log record, when it applied to the kernel (not in a dry run). */
+  applied?: { mode: 'full' | 'incremental' | 'none'; commands: number };
 }
 
 export interface RefreshCommand {
@@ -46,9 +46,9 @@ export async function runRefresh(cmd: RefreshCommand, timeoutMs = REFRESH_TIMEOU
     if (!raw.trim()) continue;
     if (raw.startsWith('{')) {
       try {
-        const rec = JSON.parse(raw) as { level?: number; msg?: string; tcLines?: number; mappingsPublished?: number };
-        if (typeof rec.tcLines === 'number' && typeof rec.mappingsPublished === 'number') {
-          applied = { tcLines: rec.tcLines, mappings: rec.mappingsPublished };
+        const rec = JSON.parse(raw) as { level?: number; msg?: string; mode?: string; tcCommands?: number };
+        if (typeof rec.tcCommands === 'number' && (rec.mode === 'full' || rec.mode === 'incremental' || rec.mode === 'none')) {
+          applied = { mode: rec.mode, commands: rec.tcCommands };
         }
         lines.push(`${LEVELS[rec.level ?? 30] ?? 'INFO'} ${rec.msg ?? ''}`);
         continue;

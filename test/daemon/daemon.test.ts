@@ -54,6 +54,7 @@ test('every request type round-trips through the bus (dry run daemon)', async ()
     const rf = await c.request<'refresh', any>('refresh');
     assert.equal(rf.exitCode, 0);
     assert.deepEqual(rf.lines, ['INFO planned 0 circuits', 'plain line']);
+    assert.equal(rf.applied, undefined);
 
     const sp = await c.request<'submit_plan', any>('submit_plan', { mode: 'incremental', devicesCsv: 'Circuit ID\n', networkPath: join(w.dir, 'net.json') });
     assert.deepEqual(sp, { ok: true, mode: 'incremental', commands: 3, seconds: 0.01, circuitsChanged: 1 });
@@ -293,4 +294,19 @@ test('stop() lets a running refresh finish (bus closed first), then removes sock
   assert.equal(existsSync(w.busPath), false);
   assert.equal(existsSync(w.lockPath), false);
   assert.ok((await pending) instanceof Error, 'the client saw the connection close');
+});
+
+test('refresh records what LibreQoS applied (mode and tc command count) in the shaping status', async () => {
+  const w = ws();
+  const rec = JSON.stringify({ level: 30, mode: 'incremental', tcCommands: 7, msg: 'applied (incremental): 7 tc commands' });
+  const d = await startTestDaemon(w, { refreshCommand: { file: fakeLibreQoS(w, `echo '${rec}'`), args: [] } });
+  try {
+    const r = await busRequest<'refresh', any>('refresh', {}, { path: w.busPath });
+    assert.deepEqual(r.applied, { mode: 'incremental', commands: 7 });
+    const last = d.context.shapingStatus().lastApply!;
+    assert.equal(last.mode, 'incremental');
+    assert.equal(last.commands, 7);
+  } finally {
+    await d.stop();
+  }
 });

@@ -12,7 +12,7 @@ import type { RunOptions, RunResult } from '../../lib/integrations/common/run.ts
 
 export const GOLDEN_ROOT = resolve(import.meta.dirname, '../fixtures/crm/golden');
 /** Short timeouts/backoff so failure tests stay fast. */
-export const FAST_HTTP = { timeoutMs: 400, retries: 2, backoffMs: 5, maxBackoffMs: 20 };
+export const FAST_HTTP = { timeoutMs: 250, retries: 2, backoffMs: 5, maxBackoffMs: 20 };
 
 export function config(toml: string): LqosConfig {
   return parseConfigText(`[bridge]\nto_internet = "eth0"\nto_network = "eth1"\n${toml}`, 'test.conf').config;

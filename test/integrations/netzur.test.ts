@@ -74,7 +74,7 @@ describe('Netzur integration', () => {
 
   it('timeout', async (t) => {
     srv.control.mode = 'slow';
-    await expectFailureKeepsFiles(t, (o) => run(conf(), o), [/^Netzur: GET \/api\/libreqos → timed out after 400 ms \(3 attempts\)/]);
+    await expectFailureKeepsFiles(t, (o) => run(conf(), o), [/^Netzur: GET \/api\/libreqos → timed out after 250 ms \(3 attempts\)/]);
   });
 
   it('malformed JSON', async (t) => {

@@ -51,7 +51,7 @@ describe('REST integration', () => {
     srv.control.mode = 'slow';
     srv.control.failPath = '/api/devices';
     t.after(() => (srv.control.failPath = undefined));
-    await expectFailureKeepsFiles(t, (o) => run(conf, withEnv(o)), [/^REST: GET \/api\/devices → timed out after 400 ms/]);
+    await expectFailureKeepsFiles(t, (o) => run(conf, withEnv(o)), [/^REST: GET \/api\/devices → timed out after 250 ms/]);
   });
 
   it('malformed JSON', async (t) => {

@@ -88,7 +88,7 @@ describe('Splynx integration', () => {
 
   it('timeout', async (t) => {
     srv.control.mode = 'slow';
-    await expectFailureKeepsFiles(t, (o) => run(conf(), o), [/^Splynx: GET \/api\/2\.0\/admin\/tariffs\/internet → timed out after 400 ms/]);
+    await expectFailureKeepsFiles(t, (o) => run(conf(), o), [/^Splynx: GET \/api\/2\.0\/admin\/tariffs\/internet → timed out after 250 ms/]);
   });
 
   it('malformed JSON', async (t) => {

@@ -90,7 +90,7 @@ describe('UISP integration', () => {
     srv.control.mode = 'slow';
     srv.control.failPath = '/sites';
     t.after(() => (srv.control.failPath = undefined));
-    await expectFailureKeepsFiles(t, (o) => run(conf(), o), [/^UISP: GET \/nms\/api\/v2\.1\/sites → timed out after 400 ms \(3 attempts\)/]);
+    await expectFailureKeepsFiles(t, (o) => run(conf(), o), [/^UISP: GET \/nms\/api\/v2\.1\/sites → timed out after 250 ms \(3 attempts\)/]);
   });
 
   it('malformed JSON', async (t) => {

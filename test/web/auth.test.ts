@@ -163,6 +163,22 @@ test('rate limit: after 5 failures the 6th attempt gets 429 with Retry-After, ev
   }
 });
 
+test('rate limit per source IP: 5 failures over different usernames block the IP', async () => {
+  const h = await startHarness();
+  try {
+    await new Client(h.base).post('/api/auth/first-run', ADMIN);
+    const c = new Client(h.base);
+    for (let i = 0; i < 5; i++) {
+      assert.equal((await c.post('/api/auth/login', { username: `user${i}`, password: 'wrong-password' })).status, 401);
+    }
+    const r = await c.post('/api/auth/login', ADMIN);
+    assert.equal(r.status, 429);
+    assert.ok(Number(r.headers.get('retry-after')) > 0);
+  } finally {
+    await h.close();
+  }
+});
+
 test('rate limit also applies per username (parallel guesses included)', async () => {
   const h = await startHarness();
   try {
