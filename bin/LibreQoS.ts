@@ -19,6 +19,7 @@ const program = new Command()
   .option('--clearrules', 'remove all shaping (queues, IP mappings, eBPF programs) from the interfaces')
   .option('--planner-reset', 'forget stored class ids and queue assignments before planning')
   .option('--dry-run', 'plan and write files only; touch nothing in the kernel')
+  .option('--direct', 'apply in this process instead of through lqosd (labs, tests, recovery)')
   // Python-style negations accepted for runbook compatibility.
   .option('--no-validate', 'ignored (compatibility)')
   .option('--no-updateonly', 'ignored (compatibility)')
@@ -37,6 +38,7 @@ const o = program.opts<{
   clearrules?: boolean;
   plannerReset?: boolean;
   dryRun?: boolean;
+  direct?: boolean;
 }>();
 
 /** VLAN ids of a single-interface setup (the dataplane tells direction by VLAN there). */
@@ -59,6 +61,7 @@ try {
       clearrules: o.clearrules,
       plannerReset: o.plannerReset,
       dryRun: o.dryRun,
+      direct: o.direct || process.env.LQOS_DIRECT === '1',
       verbose: o.verbose || o.debug,
     },
     log,

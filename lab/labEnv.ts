@@ -4,9 +4,11 @@
  * namespace exactly as on a real box; pinned maps live in a bpffs mounted under /run so they
  * survive between runs (`ip netns exec` gives each run a fresh /sys).
  */
-import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
+import { spawn } from 'node:child_process';
 import { execa } from 'execa';
+import { waitForBus } from '../lib/bus/client.ts';
 import { buildTestbed, destroyTestbed, iperf, nsExec, type Testbed } from '../dataplane/testbed.ts';
 
 export const repoRoot = resolve(import.meta.dirname, '..');
@@ -39,6 +41,8 @@ const VLAN_SERVER = '10.98.0.1';
 
 export interface Lab {
   id: string;
+  /** lqosd's bus socket in this lab (the daemon runs inside the shaper namespace). */
+  busPath: string;
   dir: string;
   config: string;
   pinRoot: string;
@@ -94,7 +98,7 @@ async function ensureBpffsAt(dir: string): Promise<void> {
   await execa('mount', ['-t', 'bpf', 'bpf', dir]);
 }
 
-export async function startLab(opts: { id?: string; circuits?: LabCircuit[] } = {}): Promise<Lab> {
+export async function startLab(opts: { id?: string; circuits?: LabCircuit[]; daemon?: boolean } = {}): Promise<Lab> {
   const id = opts.id ?? 'lqlab';
   const circuits = opts.circuits ?? defaultLabCircuits;
   await stopLab(id);
@@ -116,7 +120,41 @@ export async function startLab(opts: { id?: string; circuits?: LabCircuit[] } = 
   writeFileSync(config, labConfig(dir, tb));
   writeFileSync(join(dir, 'network.json'), JSON.stringify(labNetwork, null, 2) + '\n');
   writeFileSync(join(dir, 'ShapedDevices.csv'), labShapedDevices(circuits));
-  return { id, dir, config, pinRoot, tb, circuits };
+  const lab: Lab = { id, dir, config, pinRoot, tb, circuits, busPath: join(dir, 'run', 'bus') };
+  if (opts.daemon !== false) await startLabDaemon(lab);
+  return lab;
+}
+
+function labEnv(lab: Lab): Record<string, string> {
+  return { LQOS_BPF_PIN_ROOT: lab.pinRoot, LQOS_LOG_FORMAT: 'json', LQOS_RUN_DIR: join(lab.dir, 'run') };
+}
+
+/**
+ * Starts lqosd inside the lab's shaper namespace (detached: it outlives `npm run lab`; the
+ * namespace teardown kills it). Its log goes to <lab dir>/lqosd.log. Resolves when the bus answers.
+ */
+export async function startLabDaemon(lab: Lab): Promise<number> {
+  const out = openSync(join(lab.dir, 'lqosd.log'), 'a');
+  const child = spawn('ip', ['netns', 'exec', lab.tb.ns.shaper, join(repoRoot, 'lqosd'), '--config', lab.config, '--no-web'], {
+    detached: true,
+    stdio: ['ignore', out, out],
+    env: { ...process.env, ...labEnv(lab) },
+  });
+  child.unref();
+  closeSync(out);
+  await waitForBus({ path: lab.busPath, timeoutMs: 30_000 });
+  return child.pid!;
+}
+
+/** Stops the lab's lqosd (SIGTERM, like systemctl stop) and waits until its bus is gone. */
+export async function stopLabDaemon(lab: Lab): Promise<void> {
+  const pids = await execa('ip', ['netns', 'pids', lab.tb.ns.shaper], { reject: false });
+  for (const pid of String(pids.stdout).split(/\s+/).filter(Boolean)) {
+    const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
+    if (cmd.includes('bin/lqosd.ts')) process.kill(Number(pid), 'SIGTERM');
+  }
+  const end = Date.now() + 20_000;
+  while (existsSync(lab.busPath) && Date.now() < end) await new Promise((r) => setTimeout(r, 100));
 }
 
 /**
@@ -145,12 +183,12 @@ async function addVlanPath(tb: Testbed, vlanCustomerIps: string[]): Promise<void
   }
 }
 
-/** Runs the real LibreQoS command inside the lab's shaper namespace. */
+/** Runs the real LibreQoS command inside the lab's shaper namespace (it applies through lqosd). */
 export async function runLabLibreQoS(lab: Lab, args: string[] = []) {
   const r = await execa(
     'ip',
     ['netns', 'exec', lab.tb.ns.shaper, join(repoRoot, 'LibreQoS'), '--config', lab.config, ...args],
-    { reject: false, all: true, env: { LQOS_BPF_PIN_ROOT: lab.pinRoot, LQOS_LOG_FORMAT: 'json', LQOS_RUN_DIR: join(lab.dir, 'run') } },
+    { reject: false, all: true, env: labEnv(lab) },
   );
   return { code: r.exitCode ?? -1, output: String(r.all ?? '') };
 }
@@ -158,6 +196,14 @@ export async function runLabLibreQoS(lab: Lab, args: string[] = []) {
 export function writeLabDevices(lab: Lab, circuits: LabCircuit[]): void {
   lab.circuits = circuits;
   writeFileSync(join(lab.dir, 'ShapedDevices.csv'), labShapedDevices(circuits));
+}
+
+/**
+ * TCP goodput → the rate HTB counts (Ethernet frame without FCS): full-size frames are 1514 bytes
+ * carrying 1448 (IPv4) or 1428 (IPv6) bytes of payload with TCP timestamps.
+ */
+export function wireRate(goodputMbps: number, ipv6: boolean): number {
+  return (goodputMbps * 1514) / (ipv6 ? 1428 : 1448);
 }
 
 /** iperf3 TCP throughput (Mbit/s) for one customer address and direction. */

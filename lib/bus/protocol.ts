@@ -82,6 +82,10 @@ export const submitPlanSchema = req('submit_plan', {
   /** Or absolute paths that lqosd reads itself. */
   devicesPath: z.string().startsWith('/').optional(),
   networkPath: z.string().startsWith('/').optional(),
+  /** Do nothing (not even verify) when the plan equals the one in force. */
+  updateonly: z.boolean().optional(),
+  /** Return every warning, not only the first 20. */
+  verbose: z.boolean().optional(),
 }).superRefine((r, ctx) => {
   if ((r.devicesCsv === undefined) === (r.devicesPath === undefined)) {
     ctx.addIssue({ code: 'custom', path: ['devicesCsv'], message: 'give exactly one of devicesCsv or devicesPath' });

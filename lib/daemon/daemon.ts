@@ -24,6 +24,7 @@ import { SchedulerStatusTracker, makePreview } from '../scheduler/status.ts';
 import { FileUrgentIssueStore, urgentFileIn } from '../urgent/store.ts';
 import type { DaemonContext, ShapingStatus } from './context.ts';
 import { kernelMappings, MemoryMappings, type MappingBackend } from './mappings.ts';
+import { appliedPlanOnDisk } from './applyService.ts';
 import { runPreflight, type PreflightResult, type ShapingInterfaces } from './preflight.ts';
 import { defaultRefreshCommand, REPO_ROOT, runRefresh, type RefreshCommand, type RefreshResult } from './refresh.ts';
 
@@ -51,6 +52,11 @@ export interface ApplyPlanRequest {
   mode: 'full' | 'incremental';
   devicesCsv: string;
   networkJson: string;
+  /** File names for messages (the paths the client submitted, if any). */
+  devicesFile?: string;
+  networkFile?: string;
+  updateonly?: boolean;
+  verbose?: boolean;
 }
 
 /** What the apply engine reports back; lqosd records it in the shaping status. */
@@ -242,7 +248,8 @@ export async function startDaemon(opts: StartDaemonOptions = {}): Promise<Runnin
     const urgent = new FileUrgentIssueStore({ path: urgentFileIn(config.state_directory), log, now });
     const scheduler = new SchedulerStatusTracker({ now });
     const shaping: ShapingStatus = {};
-    let appliedPlan: ShapingPlan | undefined;
+    // Re-adopt the plan in force from the state directory: shaping survived our restart.
+    let appliedPlan: ShapingPlan | undefined = appliedPlanOnDisk(config.state_directory);
     let mappings: MappingBackend | undefined;
     const memoryMappings = new MemoryMappings();
     let dataplane: { state: 'attached' | 'dry_run' | 'not_attached'; interfaces?: ShapingInterfaces; detail?: string } = { state: 'not_attached' };
@@ -327,10 +334,43 @@ export async function startDaemon(opts: StartDaemonOptions = {}): Promise<Runnin
     });
 
     const refreshCommand = () => opts.refreshCommand ?? defaultRefreshCommand(configPath);
+    // With an apply engine in this process, a refresh is a submit_plan of the configured files
+    // (running the LibreQoS command would only come back to us over the bus).
+    const refreshInProcess = async (apply: ApplyPlanHandler): Promise<RefreshResult> => {
+      const t0 = performance.now();
+      const dir = config.lqos_directory;
+      const devicesFile = join(dir, 'ShapedDevices.csv');
+      const networkFile = join(dir, 'network.json');
+      let report: ApplyReport;
+      try {
+        report = await apply(
+          { mode: 'incremental', devicesCsv: readFileSync(devicesFile, 'utf8'), networkJson: readFileSync(networkFile, 'utf8'), devicesFile, networkFile },
+          context,
+        );
+      } catch (e) {
+        return { exitCode: 1, ok: false, durationMs: Math.round(performance.now() - t0), lines: [`ERROR ${(e as Error).message}`] };
+      }
+      if (report.ok && report.plan) appliedPlan = report.plan;
+      const lines = ((report.log as string[] | undefined) ?? []).slice(-40).map((l) => {
+        try {
+          const j = JSON.parse(l) as { level: number; msg: string };
+          return `${j.level >= 50 ? 'ERROR' : j.level >= 40 ? 'WARN' : 'INFO'} ${j.msg}`;
+        } catch {
+          return l;
+        }
+      });
+      return {
+        exitCode: (report.exitCode as number | undefined) ?? (report.ok ? 0 : 1),
+        ok: report.ok,
+        durationMs: Math.round(performance.now() - t0),
+        lines,
+        applied: report.ok ? { mode: report.mode, commands: report.commands } : undefined,
+      };
+    };
     const refresh = (): Promise<RefreshResult> =>
       exclusive('refresh', async () => {
         log.info('refresh: running the LibreQoS pipeline');
-        const r = await runRefresh(refreshCommand());
+        const r = opts.applyPlan && !opts.refreshCommand ? await refreshInProcess(opts.applyPlan) : await runRefresh(refreshCommand());
         if (r.ok) {
           shaping.lastApply = {
             at: now().toISOString(),
@@ -440,6 +480,10 @@ export async function startDaemon(opts: StartDaemonOptions = {}): Promise<Runnin
           mode: r.mode,
           devicesCsv: readInput(r.devicesCsv, r.devicesPath, 'ShapedDevices file'),
           networkJson: readInput(r.networkJson, r.networkPath, 'network file'),
+          devicesFile: r.devicesPath,
+          networkFile: r.networkPath,
+          updateonly: r.updateonly,
+          verbose: r.verbose,
         };
         return exclusive('plan apply', async () => {
           const report = await apply(req, context);

@@ -11,7 +11,6 @@ import type { CompileOptions } from '../compile/tc.ts';
 import { formatIssue, validateInputs } from '../inputs/validate.ts';
 import type { InputIssue, IpMapping, ShapingPlan } from '../model.ts';
 import { runPipeline } from '../pipeline.ts';
-import { planConfigFromLqos, resolveQueueCount } from '../plan/planConfig.ts';
 import { parsePlannerState, serializePlannerState } from '../plan/plannerState.ts';
 import { clearRootQdiscs, type MappingSink } from '../apply/direct.ts';
 import { applyPlan } from '../apply/engine.ts';
@@ -19,17 +18,12 @@ import { diffPlans } from '../apply/diff.ts';
 import { deserializePlan, serializePlan } from '../apply/appliedPlan.ts';
 import type { Logger } from '../util/log.ts';
 import { acquireLock, LockHeldError } from './lock.ts';
-import { cpuCount, txQueueCount } from './queueCount.ts';
+import { planAndApply, reportIssues, type ShapingInputsText } from './shapingRun.ts';
+import { hostQueueCount } from './queueCount.ts';
 import { copyAtomic, readIfExists, removeIfExists, statePaths, writeAtomic } from './stateFiles.ts';
 
-export const EXIT = {
-  ok: 0,
-  invalidInput: 1,
-  config: 2,
-  plan: 3,
-  apply: 4,
-  locked: 5,
-} as const;
+export { EXIT } from './exitCodes.ts';
+import { EXIT } from './exitCodes.ts';
 
 export interface LibreQoSOptions {
   config?: string;
@@ -40,6 +34,8 @@ export interface LibreQoSOptions {
   /** Force a dry run regardless of `[queues] dry_run`. */
   dryRun?: boolean;
   verbose?: boolean;
+  /** Apply in this process instead of through lqosd (labs, tests, recovery). */
+  direct?: boolean;
 }
 
 export interface LibreQoSHooks {
@@ -55,14 +51,7 @@ export function lockPath(): string {
   return join(process.env.LQOS_RUN_DIR ?? '/run/lqos', 'libreqos.lock');
 }
 
-interface Inputs {
-  devicesFile: string;
-  networkFile: string;
-  devicesText: string;
-  networkText: string;
-}
-
-function readInputs(config: LqosConfig, log: Logger): Inputs | null {
+export function readInputs(config: LqosConfig, log: Logger): ShapingInputsText | null {
   const dir = config.lqos_directory;
   const devicesFile = join(dir, 'ShapedDevices.csv');
   const networkFile = join(dir, 'network.json');
@@ -73,15 +62,6 @@ function readInputs(config: LqosConfig, log: Logger): Inputs | null {
     }
   }
   return { devicesFile, networkFile, devicesText: readFileSync(devicesFile, 'utf8'), networkText: readFileSync(networkFile, 'utf8') };
-}
-
-function reportIssues(issues: InputIssue[], log: Logger, verbose: boolean): void {
-  const errors = issues.filter((i) => i.severity === 'error');
-  const warnings = issues.filter((i) => i.severity === 'warning');
-  for (const e of errors) log.error(formatIssue(e));
-  const shown = verbose ? warnings : warnings.slice(0, 20);
-  for (const w of shown) log.warn(formatIssue(w));
-  if (shown.length < warnings.length) log.warn(`… and ${warnings.length - shown.length} more warning(s); run with --verbose to see all`);
 }
 
 export async function runLibreQoS(opts: LibreQoSOptions, log: Logger, hooks: LibreQoSHooks = {}): Promise<number> {
@@ -172,136 +152,68 @@ async function runLocked(
     return EXIT.ok;
   }
 
-  // Queue count.
-  const override = config.queues.override_available_queues ?? 0;
-  const tx = [ifaces.download, ifaces.upload].map((i) => txQueueCount(i));
-  if (!dryRun && override <= 0) {
-    const missing = [ifaces.download, ifaces.upload].filter((_, i) => tx[i] === undefined);
-    if (missing.length) {
-      log.error(`interface ${missing.join(', ')} does not exist on this host; fix [bridge]/[single_interface] in the config`);
-      return EXIT.config;
-    }
-  }
-  const known = tx.filter((t): t is number => t !== undefined);
-  const { queues, reason } = resolveQueueCount({
-    override,
-    txQueues: known.length ? known : [cpuCount()],
-    cpus: cpuCount(),
-    onAStick: ifaces.onAStick,
-  });
-  log.info(`using ${queues} queue(s) per direction (${reason})`);
+  // A real apply goes through lqosd, which owns the dataplane; --direct applies in-process.
+  if (!dryRun && !opts.direct) return await applyViaLqosd(config, opts, log);
+
+  const queues = hostQueueCount(config, ifaces, dryRun, log);
+  if (queues === null) return EXIT.config;
 
   const inputs = readInputs(config, log);
   if (!inputs) return EXIT.invalidInput;
   const substitute = !dryRun && hooks.qdiscSubstitutes ? await hooks.qdiscSubstitutes(log) : undefined;
-  const prev = parsePlannerState(readIfExists(paths.plannerState));
-  if (prev.note) log.warn(prev.note);
-
-  const t0 = performance.now();
-  const result = runPipeline({
-    ...inputs,
-    config: planConfigFromLqos(config, ifaces, queues),
-    previousState: prev.state,
-    compile: { substitute },
+  const r = await planAndApply({
+    config,
+    ifaces,
+    queues,
+    inputs,
+    paths,
+    log,
+    dryRun,
+    updateonly: opts.updateonly ?? false,
+    verbose: opts.verbose ?? false,
+    substitute,
+    sinkFor: hooks.mappingSink,
   });
-  const planSeconds = (performance.now() - t0) / 1000;
-  if (!result.ok) {
-    if (result.stage === 'validate') {
-      reportIssues(result.validation.issues, log, opts.verbose ?? false);
-      log.error('validation failed; nothing was applied and the shaping in force is unchanged — fix the lines above and run again');
-      return EXIT.invalidInput;
-    }
-    reportIssues(result.errors, log, true);
-    log.error('planning failed; nothing was applied and the shaping in force is unchanged');
-    return EXIT.plan;
-  }
-  reportIssues(result.warnings, log, opts.verbose ?? false);
-  const { plan, tcLines, mappings } = result;
-  log.info(
-    { circuits: plan.circuits.length, nodes: plan.nodes.length, tcLines: tcLines.length, mappings: mappings.length, seconds: +planSeconds.toFixed(3) },
-    `planned ${plan.circuits.length} circuits under ${plan.nodes.length} nodes on ${plan.queues} queue(s)`,
-  );
-
-  const tcText = tcLines.join('\n') + '\n';
-  const mapText = renderMappings(mappings);
-  writeAtomic(paths.linuxTc, tcText);
-  writeAtomic(paths.mappings, mapText);
-  writeAtomic(paths.queuingStructure, JSON.stringify(queuingStructure(plan), null, 1) + '\n');
-  for (const line of tcLines) log.debug(`tc ${line}`);
-  for (const line of mapText.split('\n').filter(Boolean)) log.debug(`map ${line}`);
-
-  const applied = deserializePlan(readIfExists(paths.appliedPlan));
-  if (opts.updateonly && applied && diffPlans(applied, plan, { substitute }).mode === 'none') {
-    log.info('no changes to the applied shaping; leaving queues as they are');
-    writeAtomic(paths.plannerState, serializePlannerState(result.state));
-    return EXIT.ok;
-  }
-
-  if (dryRun) {
-    writeAtomic(paths.plannerState, serializePlannerState(result.state));
-    const ops = diffPlans(applied, plan, { substitute });
-    log.info({ ...ops.summary, mode: ops.mode }, `dry run: nothing applied (a real run would do a${ops.mode === 'incremental' ? 'n incremental update' : ops.mode === 'full' ? ' full rebuild' : 'nothing'}); planned commands are in ${paths.linuxTc} and mappings in ${paths.mappings}`);
-    return EXIT.ok;
-  }
-
-  const sink = hooks.mappingSink ? await hooks.mappingSink(plan, log) : undefined;
-  try {
-    const report = await applyPlan({ applied, next: plan, compile: { substitute }, sink, log });
-    log.info(
-      { mode: report.mode, tcCommands: report.tcCommands, ...report.summary, seconds: +report.seconds.toFixed(3) },
-      report.mode === 'none'
-        ? 'queues and mappings already match the plan; nothing to do'
-        : `applied (${report.mode}): ${report.tcCommands} tc commands, ${report.mappingsWritten} mappings written, ${report.mappingsDeleted} removed`,
-    );
-  } catch (e) {
-    log.error(`applying failed: ${(e as Error).message}`);
-    removeIfExists(paths.appliedPlan);
-    if (applied) {
-      try {
-        await applyPlan({ applied: undefined, next: applied, compile: { substitute }, sink, log });
-        writeAtomic(paths.appliedPlan, serializePlan(applied));
-        log.warn('restored the last applied shaping; fix the problem above and run again');
-      } catch (e2) {
-        log.error(`could not restore the last applied shaping: ${(e2 as Error).message}`);
-      }
-    }
-    return EXIT.apply;
-  }
-  writeAtomic(paths.appliedPlan, serializePlan(plan));
-  writeAtomic(paths.plannerState, serializePlannerState(result.state));
-  writeAtomic(paths.lastAppliedTc, tcText);
-  writeAtomic(paths.lastAppliedMappings, mapText);
-  copyAtomic(inputs.devicesFile, paths.lastGoodCsv);
-  copyAtomic(inputs.networkFile, paths.lastGoodJson);
-  writeAtomic(paths.lastRun, new Date().toISOString() + '\n');
-  return EXIT.ok;
-}
-
-/** Operator-facing JSON of the plan (the tree with class ids and circuits). */
-export function queuingStructure(plan: ShapingPlan): unknown {
-  const hex = (n: number) => n.toString(16);
-  const cid = (q: number, m: number) => `${hex(q)}:${hex(m)}`;
-  return {
-    interfaces: plan.interfaces,
-    queues: plan.queues,
-    stickOffset: plan.stickOffset,
-    mode: plan.mode,
-    nodes: plan.nodes.map((n) => ({
-      ...n,
-      classid: cid(n.queue, n.minor),
-      up_classid: cid(n.queue + plan.stickOffset, n.minor),
-      parentClassId: cid(n.queue, n.parentMinor),
-      cpu: n.queue - 1,
-    })),
-    circuits: plan.circuits.map((c) => ({
-      ...c,
-      circuitHash: c.circuitHash.toString(),
-      classid: cid(c.queue, c.minor),
-      up_classid: cid(c.queue + plan.stickOffset, c.minor),
-      parentClassId: cid(c.queue, c.parentMinor),
-      cpu: c.queue - 1,
-    })),
-  };
+  return r.code;
 }
 
 export type { IpMapping };
+
+/**
+ * Hands the run to lqosd (bus `submit_plan` with the input paths) and prints its log lines.
+ * lqosd validates, plans and applies with the same code as the direct path.
+ */
+async function applyViaLqosd(config: LqosConfig, opts: LibreQoSOptions, log: Logger): Promise<number> {
+  const { busRequest, BusUnavailableError } = await import('../bus/client.ts');
+  const devicesPath = join(config.lqos_directory, 'ShapedDevices.csv');
+  const networkPath = join(config.lqos_directory, 'network.json');
+  let reply: { exitCode?: number; ok?: boolean; log?: string[] };
+  try {
+    await busRequest('ping', {}, { timeoutMs: 2000 });
+  } catch (e) {
+    if (!(e instanceof BusUnavailableError)) throw e;
+    log.error(`${e.message} — a real apply needs lqosd; start it (systemctl start lqosd), or use --dry-run to only plan, or --direct to apply without lqosd`);
+    return EXIT.lqosdDown;
+  }
+  try {
+    reply = (await busRequest(
+      'submit_plan',
+      { mode: 'incremental', devicesPath, networkPath, updateonly: opts.updateonly ?? false, verbose: opts.verbose ?? false },
+      { timeoutMs: 15 * 60_000 },
+    )) as typeof reply;
+  } catch (e) {
+    log.error(`lqosd could not apply: ${(e as Error).message}`);
+    return EXIT.apply;
+  }
+  for (const line of reply.log ?? []) {
+    try {
+      const j = JSON.parse(line) as { level: number; msg: string; [k: string]: unknown };
+      const { level, msg, time: _t, pid: _p, hostname: _h, ...rest } = j;
+      const fn = level >= 50 ? 'error' : level >= 40 ? 'warn' : level >= 30 ? 'info' : 'debug';
+      log[fn]({ via: 'lqosd', ...rest }, msg);
+    } catch {
+      log.info(line);
+    }
+  }
+  return reply.exitCode ?? (reply.ok ? EXIT.ok : EXIT.apply);
+}

@@ -6,7 +6,8 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execa } from 'execa';
-import { defaultLabCircuits, runLabLibreQoS, startLab, stopLab, writeLabDevices, type Lab, type LabCircuit } from '../../lab/labEnv.ts';
+import { defaultLabCircuits, runLabLibreQoS, startLab, startLabDaemon, stopLab, stopLabDaemon, writeLabDevices, type Lab, type LabCircuit } from '../../lab/labEnv.ts';
+import { busRequest } from '../../lib/bus/client.ts';
 import { nsExec } from '../../dataplane/testbed.ts';
 
 const ID = 'lqinc';
@@ -137,4 +138,18 @@ test('a re-run with nothing changed does nothing; drift in the kernel is detecte
   assert.match(r2.output, /drifted/);
   const line = (await classes()).get(`${lab.tb.shaperIfs.customer} ${id}`)!;
   assert.match(line, /ceil 50Mbit/);
+});
+
+test('restarting lqosd under traffic loses no packets on a shaped stream; the applied state is re-adopted', async () => {
+  const probe = probeStream('10.99.1.11', 6); // lab-25, shaped
+  await new Promise((r) => setTimeout(r, 1500));
+  await stopLabDaemon(lab);
+  await startLabDaemon(lab);
+  const p = await probe;
+  assert.equal(p.lost, 0, `lost ${p.lost} of ${p.packets} while lqosd restarted`);
+  const status = (await busRequest('status', {}, { path: lab.busPath })) as { shaping?: unknown };
+  assert.ok(status.shaping !== undefined);
+  const r = await runLabLibreQoS(lab);
+  assert.equal(r.code, 0, r.output);
+  assert.match(r.output, /already match the plan/, 'after a restart the next run should find everything in place');
 });
