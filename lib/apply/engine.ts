@@ -9,7 +9,7 @@ import { compileTcBatch, formatRate, sidesOf, type CompileOptions } from '../com
 import type { Logger } from '../util/log.ts';
 import { diffPlans, type ApplyOps } from './diff.ts';
 import type { MappingSink } from './direct.ts';
-import { readClasses, readQdiscs } from './kernelState.ts';
+import { readClasses, readQdiscs, type KernelClass } from './kernelState.ts';
 import { runTcBatch, TcBatchError } from './tcBatch.ts';
 
 export interface ApplyArgs {
@@ -56,14 +56,29 @@ export async function fullRebuildLines(plan: ShapingPlan, opts: CompileOptions, 
   return [...prelude, ...body];
 }
 
-/** Compares the kernel's HTB classes with the plan; returns human-readable differences. */
-export async function verifyPlan(plan: ShapingPlan, opts: { wrap?: string[]; log?: Logger; limit?: number } = {}): Promise<string[]> {
+/**
+ * Compares the kernel's HTB classes with the plan; returns human-readable differences.
+ * With `only` (minors of the classes an incremental apply touched), just those classes are read
+ * back — one small `tc class show … classid` per class instead of the whole tree.
+ */
+export async function verifyPlan(
+  plan: ShapingPlan,
+  opts: { wrap?: string[]; log?: Logger; limit?: number; only?: Set<string> } = {},
+): Promise<string[]> {
   const problems: string[] = [];
   if (plan.mode === 'observe') return problems;
   const hex = (n: number) => n.toString(16);
   const close = (a: number, b: number) => Math.abs(a - b) <= Math.max(1, b * 0.01);
   for (const s of sidesOf(plan)) {
-    const k = await readClasses(s.dev, opts);
+    let k: Map<string, KernelClass>;
+    if (opts.only) {
+      k = new Map();
+      for (const key of opts.only) {
+        const [q, m] = key.split(':').map((x) => parseInt(x, 16)) as [number, number];
+        const classid = `${hex(q + s.majorOffset)}:${hex(m)}`;
+        for (const [id, c] of await readClasses(s.dev, { ...opts, classid })) k.set(id, c);
+      }
+    } else k = await readClasses(s.dev, opts);
     const expect = (classid: string, parent: string, rate: number, ceil: number) => {
       const c = k.get(classid);
       if (!c) problems.push(`${s.dev}: class ${classid} missing`);
@@ -71,21 +86,35 @@ export async function verifyPlan(plan: ShapingPlan, opts: { wrap?: string[]; log
       else if (!close(c.rateKbit, rate * 1000) || !close(c.ceilKbit, ceil * 1000))
         problems.push(`${s.dev}: class ${classid} rate/ceil ${c.rateKbit}/${c.ceilKbit} kbit, plan says ${formatRate(rate)}/${formatRate(ceil)}`);
     };
+    const wanted = (q: number, m: number) => !opts.only || opts.only.has(`${hex(q)}:${hex(m)}`);
     for (const n of plan.nodes) {
+      if (!wanted(n.queue, n.minor)) continue;
       const r = s.dir === 'download' ? n.download : n.upload;
       const M = hex(n.queue + s.majorOffset);
       expect(`${M}:${hex(n.minor)}`, `${M}:${hex(n.parentMinor)}`, r.rateMbps, r.ceilMbps);
     }
     for (const c of plan.circuits) {
+      if (!wanted(c.queue, c.minor)) continue;
       const r = s.dir === 'download' ? c.download : c.upload;
       const M = hex(c.queue + s.majorOffset);
       expect(`${M}:${hex(c.minor)}`, `${M}:${hex(c.parentMinor)}`, r.rateMbps, r.ceilMbps);
     }
     const planned = plan.nodes.length + plan.circuits.length + 2 * plan.queues;
-    if (k.size > planned) problems.push(`${s.dev}: ${k.size - planned} class(es) in the kernel that the plan does not have`);
+    if (!opts.only && k.size > planned) problems.push(`${s.dev}: ${k.size - planned} class(es) in the kernel that the plan does not have`);
     if (problems.length >= (opts.limit ?? 20)) break;
   }
   return problems;
+}
+
+/** `queue:minor` (download majors, hex) of every class an incremental batch adds or changes. */
+function touchedClasses(ops: ApplyOps, queues: number): Set<string> {
+  const out = new Set<string>();
+  for (const l of ops.tc) {
+    const m = /^class (?:add|change) dev \S+ parent \S+ classid ([0-9a-f]+):([0-9a-f]+) /.exec(l);
+    // Upload classes on a stick sit at major + queues; they map to the same download key.
+    if (m && parseInt(m[1]!, 16) <= queues) out.add(`${m[1]}:${m[2]}`);
+  }
+  return out;
 }
 
 async function runFull(args: ApplyArgs, ops: ApplyOps): Promise<number> {
@@ -129,7 +158,11 @@ export async function applyPlan(args: ApplyArgs): Promise<ApplyReport> {
   }
 
   if (!args.skipVerify) {
-    const problems = await verifyPlan(next, { wrap, log });
+    // An incremental apply that touched few classes checks just those; everything else (full
+    // rebuilds, "nothing changed" runs that look for drift) reads the whole tree back.
+    const touched = ops.mode === 'incremental' && !escalated ? touchedClasses(ops, next.queues) : undefined;
+    const only = touched && touched.size <= 64 ? touched : undefined;
+    const problems = await verifyPlan(next, { wrap, log, only });
     if (problems.length) {
       if (escalated || ops.mode === 'full') throw new Error(`the kernel does not match the plan after a full rebuild: ${problems.slice(0, 5).join('; ')}`);
       escalated = `kernel drifted from the plan (${problems[0]}${problems.length > 1 ? `, +${problems.length - 1} more` : ''}); rebuilding`;

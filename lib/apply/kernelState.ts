@@ -39,8 +39,8 @@ export function parseHtbClasses(text: string): Map<string, KernelClass> {
   return out;
 }
 
-export async function readClasses(dev: string, opts: { wrap?: string[]; log?: Logger } = {}): Promise<Map<string, KernelClass>> {
-  const r = await tc(['class', 'show', 'dev', dev], { ...opts, reject: false });
+export async function readClasses(dev: string, opts: { wrap?: string[]; log?: Logger; classid?: string } = {}): Promise<Map<string, KernelClass>> {
+  const r = await tc(['class', 'show', 'dev', dev, ...(opts.classid ? ['classid', opts.classid] : [])], { ...opts, reject: false });
   return parseHtbClasses(r.stdout);
 }
 

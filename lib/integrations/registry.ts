@@ -9,9 +9,13 @@
 import type { LqosConfig } from '../config/schema.ts';
 import type { RunOptions, RunResult } from './common/run.ts';
 import * as netzur from './netzur.ts';
+import * as powercode from './powercode.ts';
 import * as rest from './rest.ts';
+import * as sonar from './sonar.ts';
 import * as splynx from './splynx.ts';
 import * as uisp from './uisp.ts';
+import * as visp from './visp.ts';
+import * as wispgate from './wispgate.ts';
 
 export interface IntegrationModule {
   /** Display name used in messages (`Splynx`). */
@@ -26,13 +30,15 @@ export interface IntegrationEntry {
   enabled?: (config: LqosConfig) => boolean;
 }
 
-/** In scheduler priority order. VISP, Powercode, Sonar and WISPGate slot in at their places. */
+/** In scheduler priority order (spec §1.4). */
 export const INTEGRATIONS: readonly IntegrationEntry[] = [
   { name: 'uisp', module: uisp, enabled: (c) => c.uisp_integration.enable_uisp },
   { name: 'splynx', module: splynx, enabled: (c) => c.splynx_integration.enable_splynx },
-  // visp: (c) => c.visp_integration.enable_visp
+  { name: 'visp', module: visp, enabled: (c) => c.visp_integration.enable_visp },
   { name: 'netzur', module: netzur, enabled: (c) => c.netzur_integration.enable_netzur },
-  // powercode, sonar, wispgate
+  { name: 'powercode', module: powercode, enabled: (c) => c.powercode_integration.enable_powercode },
+  { name: 'sonar', module: sonar, enabled: (c) => c.sonar_integration.enable_sonar },
+  { name: 'wispgate', module: wispgate, enabled: (c) => c.wispgate_integration.enable_wispgate },
   { name: 'rest', module: rest },
 ];
 

@@ -70,7 +70,7 @@ function describe(issue: z.core.$ZodIssue, raw: unknown): string {
       return `${where}: unknown key(s) ${issue.keys.map((k) => JSON.stringify(k)).join(', ')} (check the spelling)`;
     case 'invalid_union': {
       const t = (found as { type?: unknown } | undefined)?.type;
-      if (issue.note === 'No matching discriminator' || (found && typeof found === 'object' && 'type' in found)) {
+      if (found && typeof found === 'object' && 'type' in found) {
         return `${where}.type: unknown adjustment type ${show(t)}`;
       }
       return `${where}: ${issue.message}, got ${show(found)}`;

@@ -228,7 +228,8 @@ export class Scheduler {
       results.push(r);
       if (r.ok) {
         this.log.info(r.summary);
-        if (this.failedIntegrations.delete(cmd.name) || true) void this.reporter.resolve(urgentKeyFor(cmd.name));
+        this.failedIntegrations.delete(cmd.name);
+        void this.reporter.resolve(urgentKeyFor(cmd.name));
       } else {
         this.failedIntegrations.add(cmd.name);
         this.log.error({ integration: cmd.name, logFile: r.logFile, exitCode: r.exitCode, timedOut: r.timedOut }, r.summary);
@@ -305,7 +306,7 @@ export class Scheduler {
       this.recheck = true;
       return;
     }
-    void this.exclusive(() => this.refreshIfChanged(`changed: ${files.join(', ')}`));
+    void this.exclusive(() => this.refreshIfChanged(`changed: ${files.join(', ')}`)).then(() => this.afterJob());
   }
 
   private async refreshIfChanged(why: string): Promise<void> {

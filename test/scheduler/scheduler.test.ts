@@ -1,0 +1,249 @@
+/**
+ * The scheduler in-process against a real lqosd (startDaemon, dry-run config, temp bus/run dirs);
+ * lqosd's `refresh` runs the real LibreQoS in dry-run mode through a wrapper that logs each request.
+ */
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { busRequest } from '../../lib/bus/client.ts';
+import type { ApplyPlanRequest } from '../../lib/daemon/daemon.ts';
+import type { IntegrationCommand } from '../../lib/scheduler/integrationRunner.ts';
+import { Scheduler, SCHEDULER_EXIT, type SchedulerOptions } from '../../lib/scheduler/scheduler.ts';
+import { fileHash, makeWorkspace, quiet, script, sleep, startTestDaemon, treeHashes, waitFor, type SchedWorkspace } from './helpers.ts';
+
+// The direct LibreQoS fallback run takes its lock in LQOS_RUN_DIR.
+process.env.LQOS_RUN_DIR = mkdtempSync(join(tmpdir(), 'lqos-sched-run-'));
+
+const cleanups: (() => unknown)[] = [];
+after(async () => {
+  for (const c of cleanups.reverse()) await c();
+});
+function ws(extra = ''): SchedWorkspace {
+  const w = makeWorkspace(extra);
+  cleanups.push(() => w.cleanup());
+  return w;
+}
+function scheduler(w: SchedWorkspace, opts: Partial<SchedulerOptions> = {}): Scheduler {
+  const s = new Scheduler({ configPath: w.config, busPath: w.busPath, log: quiet, busWaitMs: 15_000, logDir: w.logDir, intervalMs: 3_600_000, integrations: () => [], ...opts });
+  cleanups.push(() => s.stop());
+  return s;
+}
+async function daemon(w: SchedWorkspace, extra = {}) {
+  const d = await startTestDaemon(w, extra);
+  cleanups.push(() => d.stop());
+  return d;
+}
+const status = (w: SchedWorkspace) => busRequest<'scheduler_status', any>('scheduler_status', {}, { path: w.busPath });
+const urgent = async (w: SchedWorkspace) => (await busRequest<'urgent_list', any>('urgent_list', {}, { path: w.busPath })).issues as any[];
+const addRow = (text: string, n: number) => `${text}${2000 + n},Added ${n},${2000 + n}-a,Dev ${n},AP_West_1,,,02:00:00:00:20:${String(n % 100).padStart(2, '0')},100.64.20.${n},,5,1,10,2,,\n`;
+
+test('start order: the scheduler waits for lqosd, then does a full run', async () => {
+  const w = ws();
+  const s = scheduler(w);
+  const t0 = Date.now();
+  const started = s.start();
+  await sleep(2000);
+  assert.equal(w.refreshes().length, 0);
+  const d = await daemon(w);
+  const first = await started;
+  assert.equal(first.code, SCHEDULER_EXIT.ok, JSON.stringify(first.shape));
+  assert.equal(first.shape?.via, 'refresh');
+  const r = w.refreshes();
+  assert.equal(r.length, 1, 'exactly one refresh for the full setup');
+  assert.ok(r[0] - t0 >= 2000, 'the refresh came after lqosd started');
+  assert.ok(d.context.shapingStatus().lastApply, 'lqosd ran LibreQoS');
+  assert.ok(existsSync(join(w.stateDir, 'debug/linux_tc.txt')));
+  await waitFor(async () => (await status(w)).phase === 'idle', 5000, 'idle heartbeat');
+  const st = await status(w);
+  assert.equal(st.health, 'healthy');
+  assert.ok(st.lastSuccess);
+  assert.ok(st.nextRun && Date.parse(st.nextRun) > Date.now());
+});
+
+test('file changes: a save refreshes within 1 s; 10 saves in 1 s refresh once; unchanged content and own writes do not', async () => {
+  const w = ws();
+  await daemon(w);
+  const s = scheduler(w);
+  assert.equal((await s.start()).code, 0);
+  assert.equal(w.refreshes().length, 1);
+  let text = readFileSync(w.devices, 'utf8');
+
+  // One save → one refresh, quickly.
+  text = addRow(text, 1);
+  const tSave = Date.now();
+  w.save('ShapedDevices.csv', text);
+  await waitFor(() => w.refreshes().length === 2, 5000, 'refresh after a save');
+  const latency = w.refreshes()[1] - tSave;
+  assert.ok(latency < 1000, `save → refresh request took ${latency} ms`);
+  await waitFor(async () => (await status(w)).phase === 'idle', 10_000, 'idle');
+
+  // A burst of 10 saves within 1 s → exactly one refresh.
+  for (let i = 2; i <= 11; i++) {
+    text = addRow(text, i);
+    w.save('ShapedDevices.csv', text);
+    await sleep(90);
+  }
+  await waitFor(() => w.refreshes().length >= 3, 5000, 'refresh after the burst');
+  await sleep(2500);
+  assert.equal(w.refreshes().length, 3, 'one refresh for the whole burst');
+  await waitFor(async () => (await status(w)).phase === 'idle', 10_000, 'idle');
+
+  // Saving identical content (touch) → nothing to do.
+  w.save('ShapedDevices.csv', text);
+  writeFileSync(w.network, readFileSync(w.network, 'utf8'));
+  await sleep(1500);
+  assert.equal(w.refreshes().length, 3, 'unchanged content does not refresh');
+
+  // An integration that writes the inputs: the cycle's own refresh only, no second one from the watcher.
+  const newCsv = join(w.dir, 'from-crm.csv');
+  writeFileSync(newCsv, addRow(text, 50));
+  const writer = script(w, 'crm-writes.sh', `cp "${newCsv}" "${w.dir}/.tmp.csv" && mv "${w.dir}/.tmp.csv" "${w.devices}"; echo wrote`);
+  const s2opts: IntegrationCommand[] = [{ name: 'writer', file: writer, args: [] }];
+  (s as any).opts.integrations = () => s2opts;
+  const cyc = await s.runCycle('scheduled');
+  assert.equal(cyc.code, 0);
+  assert.equal(w.refreshes().length, 4);
+  await sleep(1500);
+  assert.equal(w.refreshes().length, 4, "the integration's own write does not cause a second refresh");
+  assert.equal(readFileSync(w.devices, 'utf8'), addRow(text, 50));
+});
+
+test('failing integrations (exit 3, hang past the timeout, 10 MB of output): scheduler stays up, inputs unchanged, status + /tmp log', async () => {
+  const w = ws();
+  await daemon(w);
+  let current: IntegrationCommand[] = [];
+  const s = scheduler(w, { integrations: () => current, integrationTimeoutMs: 2000 });
+  assert.equal((await s.start()).code, 0);
+  const inputs = () => [fileHash(w.devices), fileHash(w.network)];
+  const before = inputs();
+
+  // 1. Non-zero exit.
+  current = [{ name: 'crashy', file: script(w, 'crashy.sh', 'for i in $(seq 1 45); do echo "progress line $i"; done; echo "fatal: CRM said 401" >&2; exit 3'), args: [] }];
+  let r = await s.runCycle('scheduled');
+  assert.equal(r.code, SCHEDULER_EXIT.integrationFailed);
+  assert.equal(r.shape?.ok, true, 'shaping still ran on the last good inputs');
+  const crash = r.integrations[0];
+  assert.equal(crash.exitCode, 3);
+  assert.ok(crash.logFile && crash.logFile.startsWith(join(w.logDir, 'lqos_scheduler__crashy_')), crash.logFile);
+  assert.match(crash.logFile!, /lqos_scheduler__crashy_\d{8}_\d{6}(_\d+)?\.log$/);
+  const logText = readFileSync(crash.logFile!, 'utf8');
+  assert.match(logText, /progress line 45/);
+  assert.match(logText, /fatal: CRM said 401/);
+  let st = await status(w);
+  assert.equal(st.health, 'error');
+  assert.equal(st.lastError.integration, 'crashy');
+  assert.match(st.lastError.message, /exited with code 3/);
+  assert.equal(st.lastError.logFile, crash.logFile);
+  assert.match(st.lastError.preview, /progress line 1\n/);
+  assert.doesNotMatch(st.lastError.preview, /progress line 31/, 'preview = first 30 lines');
+  let issues = await urgent(w);
+  assert.ok(issues.some((i) => i.key === 'scheduler:integration:crashy' && i.severity === 'error'));
+  assert.deepEqual(inputs(), before);
+
+  // 2. Hangs past the 2 s timeout (with a grandchild holding the pipe).
+  current = [{ name: 'hangs', file: script(w, 'hangs.sh', 'echo connecting; sleep 60 & sleep 60'), args: [] }];
+  const t0 = Date.now();
+  r = await s.runCycle('scheduled');
+  const took = Date.now() - t0;
+  assert.equal(r.code, SCHEDULER_EXIT.integrationFailed);
+  assert.equal(r.integrations[0].timedOut, true);
+  assert.ok(took < 8000, `the cycle went on after the timeout (${took} ms)`);
+  st = await status(w);
+  assert.match(st.lastError.message, /did not finish within 2 s/);
+  assert.match(st.lastError.preview, /connecting/);
+  assert.deepEqual(inputs(), before);
+
+  // 3. 10 MB of output: memory keeps 4 MB, the log file keeps everything, the status a preview.
+  const size = 10 * 1024 * 1024;
+  current = [{ name: 'chatty', file: script(w, 'chatty.sh', `yes 'abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz' | head -c ${size}; exit 1`), args: [] }];
+  r = await s.runCycle('scheduled');
+  assert.equal(r.code, SCHEDULER_EXIT.integrationFailed);
+  const chatty = r.integrations[0];
+  assert.equal(chatty.totalBytes, size);
+  assert.equal(chatty.output.length, 4 * 1024 * 1024);
+  assert.equal(chatty.droppedBytes, size - 4 * 1024 * 1024);
+  assert.equal(statSync(chatty.logFile!).size, size, 'the log file holds the full 10 MB');
+  st = await status(w);
+  assert.equal(st.lastError.integration, 'chatty');
+  assert.ok(st.lastError.preview.length <= 4100);
+  assert.match(st.lastError.preview, /^abcdefghij/);
+  assert.deepEqual(inputs(), before);
+
+  // Still alive: a good integration clears its issue and the status.
+  current = [{ name: 'crashy', file: script(w, 'fixed.sh', 'echo all good'), args: [] }];
+  r = await s.runCycle('scheduled');
+  assert.equal(r.code, SCHEDULER_EXIT.ok);
+  assert.equal(r.integrations[0].logFile, undefined, 'no log file kept for a good run');
+  issues = await urgent(w);
+  assert.ok(!issues.some((i) => i.key === 'scheduler:integration:crashy'), 'resolved on success');
+  assert.ok(issues.some((i) => i.key === 'scheduler:integration:chatty'), 'other integrations stay open');
+  assert.equal((await status(w)).health, 'healthy');
+});
+
+test('bad lqos_overrides.json: clear error, nothing applied, urgent issue; a fixed file applies (LibreQoS on the effective inputs)', async () => {
+  const w = ws();
+  await daemon(w);
+  const s = scheduler(w);
+  assert.equal(await s.once(), SCHEDULER_EXIT.ok);
+  const operatorCsv = readFileSync(w.devices, 'utf8');
+  const state = treeHashes(w.stateDir);
+  const refreshes = w.refreshes().length;
+
+  writeFileSync(w.overrides, JSON.stringify({ circuit_adjustments: [{ type: 'circuit_adjust_speed', circuit_id: '1001', max_download_bandwidth: 'seventy' }] }));
+  assert.equal(await s.once(), SCHEDULER_EXIT.shapingFailed);
+  assert.equal(w.refreshes().length, refreshes, 'no refresh');
+  assert.deepEqual(treeHashes(w.stateDir), state, 'state directory unchanged');
+  assert.equal(readFileSync(w.devices, 'utf8'), operatorCsv);
+  const st = await status(w);
+  assert.ok(st.lastError.message.includes(w.overrides), st.lastError.message);
+  assert.match(st.lastError.message, /circuit_adjustments\[0\]\.max_download_bandwidth: expected a number, got "seventy"/);
+  const issue = (await urgent(w)).find((i) => i.key === 'scheduler:overrides');
+  assert.equal(issue?.code, 'OVERRIDES_INVALID');
+
+  // Fixed: applied through the effective files (this lqosd has no apply engine → direct LibreQoS run).
+  writeFileSync(w.overrides, JSON.stringify({ circuit_adjustments: [{ type: 'circuit_adjust_speed', circuit_id: '1001', max_download_bandwidth: 77 }] }));
+  const r = await s.runCycle('once');
+  assert.equal(r.code, SCHEDULER_EXIT.ok, JSON.stringify(r.shape));
+  assert.equal(r.shape?.via, 'direct');
+  assert.equal(readFileSync(w.devices, 'utf8'), operatorCsv, "the operator's file is never rewritten");
+  assert.match(readFileSync(join(w.stateDir, 'shaping/effective/ShapedDevices.csv'), 'utf8'), /^1001,.*,77,20,/m);
+  assert.match(readFileSync(join(w.stateDir, 'debug/linux_tc.txt'), 'utf8'), /ceil 77mbit/);
+  assert.ok(!(await urgent(w)).some((i) => i.key === 'scheduler:overrides'), 'resolved');
+
+  // Overrides removed → back to a plain refresh of lqos_directory; stale effective files go away.
+  writeFileSync(w.overrides, '{}');
+  const r2 = await s.runCycle('once');
+  assert.equal(r2.shape?.via, 'refresh');
+  assert.ok(!existsSync(join(w.stateDir, 'shaping/effective')));
+  assert.doesNotMatch(readFileSync(join(w.stateDir, 'debug/linux_tc.txt'), 'utf8'), /ceil 77mbit/);
+});
+
+test('overrides go to lqosd as submit_plan with the effective file paths when lqosd has an apply engine', async () => {
+  const w = ws();
+  const got: ApplyPlanRequest[] = [];
+  await daemon(w, {
+    applyPlan: async (req: ApplyPlanRequest) => {
+      got.push(req);
+      return { ok: true, mode: 'incremental', commands: 2, seconds: 0.01 };
+    },
+  });
+  writeFileSync(
+    w.overrides,
+    JSON.stringify({
+      circuit_adjustments: [{ type: 'remove_circuit', circuit_id: '1002' }],
+      network_adjustments: [{ type: 'adjust_site_speed', site_name: 'AP_West_1', download_bandwidth_mbps: 250 }],
+    }),
+  );
+  const s = scheduler(w);
+  const r = await s.runCycle('scheduled');
+  assert.equal(r.code, 0, JSON.stringify(r.shape));
+  assert.equal(r.shape?.via, 'submit_plan');
+  assert.equal(got.length, 1);
+  assert.equal(got[0].mode, 'incremental');
+  assert.doesNotMatch(got[0].devicesCsv, /^1002,/m);
+  assert.match(got[0].devicesCsv, /^1001,/m);
+  assert.match(got[0].networkJson, /"downloadBandwidthMbps": 250/);
+  assert.equal(w.refreshes().length, 0, 'no LibreQoS refresh');
+});
