@@ -49,12 +49,16 @@ function structuralDifference(a: ShapingPlan, b: ShapingPlan): string | undefine
 }
 
 function sameRates(a: PlannedNode | PlannedCircuit, b: PlannedNode | PlannedCircuit): boolean {
-  return (
-    a.download.rateMbps === b.download.rateMbps &&
-    a.download.ceilMbps === b.download.ceilMbps &&
-    a.upload.rateMbps === b.upload.rateMbps &&
-    a.upload.ceilMbps === b.upload.ceilMbps
-  );
+  return sameSide(a, b, 'download') && sameSide(a, b, 'upload');
+}
+
+function sameSide(a: PlannedNode | PlannedCircuit, b: PlannedNode | PlannedCircuit, dir: 'download' | 'upload'): boolean {
+  return a[dir].rateMbps === b[dir].rateMbps && a[dir].ceilMbps === b[dir].ceilMbps;
+}
+
+/** Of per-side class lines [download, upload], keep the sides whose rates changed. */
+function changedSides(lines: string[], a: PlannedNode | PlannedCircuit, b: PlannedNode | PlannedCircuit): string[] {
+  return lines.filter((_, i) => !sameSide(a, b, i === 0 ? 'download' : 'upload'));
 }
 
 function sameLeaves(a: PlannedCircuit, b: PlannedCircuit): boolean {
@@ -115,8 +119,9 @@ export function diffPlans(applied: ShapingPlan | undefined, next: ShapingPlan, o
   if (next.mode === 'shape') {
     const oldNodes = new Map(applied.nodes.map((n) => [n.path, n]));
     for (const n of next.nodes) {
-      if (!sameRates(oldNodes.get(n.path)!, n)) {
-        tcChange.push(...compileNodeLines(next, n, 'change'));
+      const o = oldNodes.get(n.path)!;
+      if (!sameRates(o, n)) {
+        tcChange.push(...changedSides(compileNodeLines(next, n, 'change'), o, n));
         summary.nodesChanged++;
       }
     }
@@ -140,7 +145,7 @@ export function diffPlans(applied: ShapingPlan | undefined, next: ShapingPlan, o
       const leaves = sameLeaves(o, c);
       if (rates && leaves) continue;
       summary.circuitsChanged++;
-      if (!rates) tcChange.push(...compileCircuitLines(next, c, opts, 'change').filter((l) => l.startsWith('class ')));
+      if (!rates) tcChange.push(...changedSides(compileCircuitLines(next, c, opts, 'change').filter((l) => l.startsWith('class ')), o, c));
       if (!leaves) tcChange.push(...leafChangeLines(next, o, c, opts));
     }
   }

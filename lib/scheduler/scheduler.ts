@@ -295,6 +295,7 @@ export class Scheduler {
       const code = !shape.ok ? SCHEDULER_EXIT.shapingFailed : integrationFailed ? SCHEDULER_EXIT.integrationFailed : SCHEDULER_EXIT.ok;
       if (code === SCHEDULER_EXIT.ok) await this.reporter.success();
       else if (shape.ok) this.log.warn('cycle finished: shaped with the last good inputs, but an integration failed');
+      this.idle();
       return { code, integrations, shape };
     });
   }
@@ -343,10 +344,8 @@ export class Scheduler {
 
   private idle(): void {
     if (this.stopped) return;
-    if (this.nextRun) {
-      this.setPhase('idle', this.nextRun);
-      this.log.debug(`idle until ${this.nextRun}`);
-    }
+    this.setPhase('idle', this.nextRun);
+    if (this.nextRun) this.log.debug(`idle until ${this.nextRun}`);
   }
 
   /** After a job: a change seen while busy is checked now. */
@@ -388,6 +387,11 @@ export class Scheduler {
 
   /** `--once`: wait for lqosd, one cycle, exit code. */
   async once(): Promise<SchedulerExitCode> {
+    const sc = this.loadConfig();
+    if (sc instanceof ConfigError) {
+      this.log.error(`cannot use the configuration: ${sc.message}`);
+      return SCHEDULER_EXIT.shapingFailed;
+    }
     try {
       await this.waitForLqosd();
     } catch (e) {

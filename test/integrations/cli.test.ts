@@ -30,7 +30,7 @@ describe('bin/integration.ts', () => {
   it('usage errors exit 2', async () => {
     const r = await cli(['nosuchcrm', '--config', '/dev/null']);
     assert.equal(r.exitCode, 2);
-    assert.match(r.stderr, /unknown integration "nosuchcrm"; choose one of: uisp, splynx, netzur, rest/);
+    assert.match(r.stderr, /unknown integration "nosuchcrm"; choose one of: uisp, splynx, visp, netzur, powercode, sonar, wispgate, rest/);
   });
 
   it('--dry-run prints the summary and the files, writes nothing (exit 0)', async (t) => {

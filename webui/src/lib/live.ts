@@ -1,0 +1,122 @@
+/**
+ * The one websocket to lqosd (`/api/ws`). Components subscribe to channels by name; the socket sends
+ * `{subscribe:[...]}` and dispatches `{channel, data}` pushes. The server answers every subscribe with
+ * `{channel:"subscribed", data:[names]}`, so a channel the daemon does not offer (telemetry not running,
+ * older lqosd) is marked `missing` and the UI shows a note instead of a chart.
+ */
+import { reactive, ref } from 'vue';
+
+export type ChannelState = 'pending' | 'available' | 'missing';
+type Handler = (data: unknown) => void;
+
+const RECONNECT_MIN_MS = 1000;
+const RECONNECT_MAX_MS = 10_000;
+/** Close code lqosd uses when the session behind the socket ended. */
+const CLOSE_SESSION_ENDED = 4401;
+
+class LiveSocket {
+  private ws: WebSocket | undefined;
+  private readonly handlers = new Map<string, Set<Handler>>();
+  private readonly last = new Map<string, unknown>();
+  private retryMs = RECONNECT_MIN_MS;
+  private retryTimer: ReturnType<typeof setTimeout> | undefined;
+  private wanted = false;
+  /** Per channel: whether the daemon offers it. */
+  readonly channels = reactive<Record<string, ChannelState>>({});
+  readonly connected = ref(false);
+  onSessionEnded: (() => void) | undefined;
+
+  start(): void {
+    this.wanted = true;
+    if (!this.ws) this.open();
+  }
+
+  stop(): void {
+    this.wanted = false;
+    clearTimeout(this.retryTimer);
+    this.ws?.close(1000, 'bye');
+    this.ws = undefined;
+    this.connected.value = false;
+    this.last.clear();
+    for (const k of Object.keys(this.channels)) delete this.channels[k];
+  }
+
+  /** Registers a handler; returns the unsubscribe function. The last value is replayed at once. */
+  subscribe(channel: string, handler: Handler): () => void {
+    let set = this.handlers.get(channel);
+    if (!set) {
+      set = new Set();
+      this.handlers.set(channel, set);
+      if (!(channel in this.channels)) this.channels[channel] = 'pending';
+      this.send({ subscribe: [channel] });
+    }
+    set.add(handler);
+    if (this.last.has(channel)) handler(this.last.get(channel));
+    return () => {
+      const s = this.handlers.get(channel);
+      if (!s) return;
+      s.delete(handler);
+      if (s.size === 0) {
+        this.handlers.delete(channel);
+        this.last.delete(channel);
+        if (this.channels[channel] === 'available') this.send({ unsubscribe: [channel] });
+      }
+    };
+  }
+
+  private send(msg: unknown): void {
+    if (this.ws && this.ws.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(msg));
+  }
+
+  private open(): void {
+    const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
+    const ws = new WebSocket(`${proto}//${location.host}/api/ws`);
+    this.ws = ws;
+    ws.onopen = () => {
+      this.connected.value = true;
+      this.retryMs = RECONNECT_MIN_MS;
+      const names = [...this.handlers.keys()];
+      if (names.length > 0) ws.send(JSON.stringify({ subscribe: names }));
+    };
+    ws.onmessage = (ev) => {
+      let msg: { channel?: unknown; data?: unknown };
+      try {
+        msg = JSON.parse(String(ev.data));
+      } catch {
+        return;
+      }
+      if (typeof msg.channel !== 'string') return;
+      if (msg.channel === 'subscribed' && Array.isArray(msg.data)) {
+        const ok = new Set(msg.data as string[]);
+        for (const name of this.handlers.keys()) this.channels[name] = ok.has(name) ? 'available' : 'missing';
+        return;
+      }
+      if (msg.channel === 'error' || msg.channel === 'unsubscribed') return;
+      this.channels[msg.channel] = 'available';
+      this.last.set(msg.channel, msg.data);
+      for (const h of this.handlers.get(msg.channel) ?? []) {
+        try {
+          h(msg.data);
+        } catch (err) {
+          console.error(`live channel ${msg.channel} handler failed`, err);
+        }
+      }
+    };
+    ws.onclose = (ev) => {
+      if (this.ws === ws) this.ws = undefined;
+      this.connected.value = false;
+      if (ev.code === CLOSE_SESSION_ENDED) {
+        this.wanted = false;
+        this.onSessionEnded?.();
+        return;
+      }
+      if (!this.wanted) return;
+      this.retryTimer = setTimeout(() => {
+        if (this.wanted && !this.ws) this.open();
+      }, this.retryMs);
+      this.retryMs = Math.min(RECONNECT_MAX_MS, this.retryMs * 2);
+    };
+  }
+}
+
+export const live = new LiveSocket();

@@ -1,0 +1,57 @@
+import { createRouter, createWebHistory, type RouteRecordRaw } from 'vue-router';
+import { useAuth } from './stores/auth';
+
+declare module 'vue-router' {
+  interface RouteMeta {
+    /** Reachable without login (login, first run). */
+    public?: boolean;
+    /** Admin role only. */
+    admin?: boolean;
+    title?: string;
+  }
+}
+
+// One chunk per page: the dashboard does not pay for the editors (and vice versa).
+const routes: RouteRecordRaw[] = [
+  { path: '/login', name: 'login', component: () => import('./pages/LoginPage.vue'), meta: { public: true, title: 'Log in' } },
+  { path: '/first-run', name: 'first-run', component: () => import('./pages/FirstRunPage.vue'), meta: { public: true, title: 'First run' } },
+  { path: '/', name: 'dashboard', component: () => import('./pages/DashboardPage.vue'), meta: { title: 'Dashboard' } },
+  { path: '/tree', name: 'tree', component: () => import('./pages/TreePage.vue'), meta: { title: 'Network Tree' } },
+  { path: '/circuit/:id', name: 'circuit', component: () => import('./pages/CircuitPage.vue'), props: true, meta: { title: 'Circuit' } },
+  { path: '/shaped-devices', name: 'shaped-devices', component: () => import('./pages/ShapedDevicesPage.vue'), meta: { title: 'Shaped Devices' } },
+  { path: '/config', redirect: '/config/general' },
+  {
+    path: '/config/:section(general|interfaces|queues)',
+    name: 'config',
+    component: () => import('./pages/ConfigPage.vue'),
+    props: true,
+    meta: { title: 'Configuration' },
+  },
+  { path: '/users', name: 'users', component: () => import('./pages/UsersPage.vue'), meta: { admin: true, title: 'Users' } },
+  { path: '/:rest(.*)*', name: 'not-found', component: () => import('./pages/NotFoundPage.vue'), meta: { title: 'Not found' } },
+];
+
+export const router = createRouter({ history: createWebHistory('/'), routes });
+
+router.beforeEach(async (to) => {
+  const auth = useAuth();
+  if (!auth.loaded) {
+    try {
+      await auth.refresh();
+    } catch {
+      // lqosd unreachable: the login page says so
+      if (!to.meta.public) return { name: 'login' };
+      return true;
+    }
+  }
+  if (auth.firstRun) return to.name === 'first-run' ? true : { name: 'first-run' };
+  if (to.name === 'first-run') return { name: auth.user ? 'dashboard' : 'login' };
+  if (!auth.user) return to.meta.public ? true : { name: 'login', query: to.fullPath !== '/' ? { next: to.fullPath } : {} };
+  if (to.meta.public) return { name: 'dashboard' };
+  if (to.meta.admin && !auth.isAdmin) return { name: 'dashboard' };
+  return true;
+});
+
+router.afterEach((to) => {
+  document.title = to.meta.title ? `${to.meta.title} · LibreQoS` : 'LibreQoS';
+});

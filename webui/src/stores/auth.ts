@@ -1,0 +1,44 @@
+import { defineStore } from 'pinia';
+import { computed, ref } from 'vue';
+import { get, post } from '../lib/api';
+import type { AuthStatus, PublicUser } from '../lib/types';
+
+export const useAuth = defineStore('auth', () => {
+  const loaded = ref(false);
+  const firstRun = ref(false);
+  const authError = ref<string | undefined>();
+  const user = ref<PublicUser | undefined>();
+  const isAdmin = computed(() => user.value?.role === 'admin');
+  /** Editing controls are rendered only for admins (read-only users never see them). */
+  const canEdit = isAdmin;
+
+  async function refresh(): Promise<void> {
+    const s = await get<AuthStatus>('/api/auth/status');
+    firstRun.value = s.firstRun;
+    authError.value = s.authError;
+    user.value = s.user;
+    loaded.value = true;
+  }
+
+  async function login(username: string, password: string): Promise<void> {
+    const r = await post<{ user: PublicUser }>('/api/auth/login', { username, password });
+    user.value = r.user;
+    firstRun.value = false;
+  }
+
+  async function createFirstAdmin(username: string, password: string): Promise<void> {
+    const r = await post<{ user: PublicUser }>('/api/auth/first-run', { username, password });
+    user.value = r.user;
+    firstRun.value = false;
+  }
+
+  async function logout(): Promise<void> {
+    try {
+      await post('/api/auth/logout');
+    } finally {
+      user.value = undefined;
+    }
+  }
+
+  return { loaded, firstRun, authError, user, isAdmin, canEdit, refresh, login, createFirstAdmin, logout };
+});

@@ -1,0 +1,84 @@
+/**
+ * Live state pushed over the websocket: urgent issues, scheduler and shaping status (always, for the
+ * top navigation) and total throughput history. Per-circuit and per-node rates are subscribed by the
+ * pages that show them (useLiveRates).
+ */
+import { defineStore } from 'pinia';
+import { computed, onBeforeUnmount, ref, shallowRef } from 'vue';
+import { get } from '../lib/api';
+import { live } from '../lib/live';
+import { readCircuitRates, readNodeRates, readThroughput, type Rate, type ThroughputSample } from '../lib/telemetry';
+import type { SchedulerStatus, StatusPayload, UrgentPayload } from '../lib/types';
+
+const HISTORY_POINTS = 300;
+
+export const useLive = defineStore('live', () => {
+  const urgent = ref<UrgentPayload>({ activeCount: 0, items: [] });
+  const scheduler = ref<SchedulerStatus | undefined>();
+  const status = ref<StatusPayload | undefined>();
+  const throughput = shallowRef<ThroughputSample[]>([]);
+  const channels = live.channels;
+  const connected = live.connected;
+  let offs: (() => void)[] = [];
+
+  const throughputState = computed(() => channels.throughput ?? 'pending');
+
+  function setUrgent(d: unknown) {
+    if (d && typeof d === 'object' && Array.isArray((d as UrgentPayload).items)) urgent.value = d as UrgentPayload;
+  }
+
+  /** Loads the current values over HTTP (instant paint), then follows the websocket. */
+  async function start(): Promise<void> {
+    stop();
+    live.start();
+    offs = [
+      live.subscribe('urgent', setUrgent),
+      live.subscribe('scheduler', (d) => {
+        if (d && typeof d === 'object') scheduler.value = d as SchedulerStatus;
+      }),
+      live.subscribe('status', (d) => {
+        if (d && typeof d === 'object') status.value = d as StatusPayload;
+      }),
+      live.subscribe('throughput', (d) => {
+        const s = readThroughput(d);
+        if (!s) return;
+        const next = throughput.value.length >= HISTORY_POINTS ? throughput.value.slice(1) : throughput.value.slice();
+        next.push(s);
+        throughput.value = next;
+      }),
+    ];
+    await Promise.all([refreshUrgent(), get<StatusPayload>('/api/status').then((s) => {
+      status.value = s;
+      scheduler.value ??= s.scheduler;
+    })]).catch(() => undefined);
+  }
+
+  async function refreshUrgent(): Promise<void> {
+    setUrgent(await get<UrgentPayload>('/api/urgent'));
+  }
+
+  function stop(): void {
+    for (const off of offs) off();
+    offs = [];
+    live.stop();
+    throughput.value = [];
+  }
+
+  return { urgent, scheduler, status, throughput, throughputState, channels, connected, start, stop, refreshUrgent };
+});
+
+/** Per-circuit and/or per-node live rates while the calling component is mounted. */
+export function useLiveRates(which: { circuits?: boolean; nodes?: boolean }) {
+  const circuits = shallowRef(new Map<string, Rate>());
+  const nodes = shallowRef(new Map<string, Rate>());
+  const offs: (() => void)[] = [];
+  if (which.circuits) offs.push(live.subscribe('circuits', (d) => (circuits.value = readCircuitRates(d))));
+  if (which.nodes) offs.push(live.subscribe('queues', (d) => (nodes.value = readNodeRates(d))));
+  onBeforeUnmount(() => offs.forEach((f) => f()));
+  return {
+    circuits,
+    nodes,
+    circuitsState: computed(() => live.channels.circuits ?? 'pending'),
+    nodesState: computed(() => live.channels.queues ?? 'pending'),
+  };
+}
