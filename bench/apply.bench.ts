@@ -121,7 +121,7 @@ async function main() {
       if (!r.ok) { console.log(JSON.stringify({ error: r.stage })); process.exit(1); }
       const plan = r.plan; r = null; globalThis.keep = plan;
       global.gc?.(); await new Promise((res) => setTimeout(res, 500)); global.gc?.();
-      const rss = Number(/VmRSS:\\s+(\\d+)/.exec(require('node:fs').readFileSync('/proc/self/status', 'utf8'))[1]) / 1024;
+      const { readFileSync } = await import('node:fs'); const rss = Number(/VmRSS:\\s+(\\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))[1]) / 1024;
       console.log(JSON.stringify({ circuits: plan.circuits.length, rssMb: Math.round(rss), peakMb: Math.round(process.resourceUsage().maxRSS / 1024) }));
     `], { cwd: process.cwd(), env: { NODE_OPTIONS: '--expose-gc' } });
     const mem = JSON.parse(String(child.stdout).trim().split('\n').pop()!) as { circuits: number; rssMb: number; peakMb: number };

@@ -62,12 +62,12 @@ export function labShapedDevices(circuits: LabCircuit[]): string {
 
 export const labNetwork = {
   Lab_Tower: {
-    downloadBandwidthMbps: 400,
-    uploadBandwidthMbps: 200,
+    downloadBandwidthMbps: 4000,
+    uploadBandwidthMbps: 2000,
     type: 'site',
     children: {
-      Lab_AP_1: { downloadBandwidthMbps: 150, uploadBandwidthMbps: 60, type: 'ap' },
-      Lab_AP_2: { downloadBandwidthMbps: 150, uploadBandwidthMbps: 60, type: 'ap' },
+      Lab_AP_1: { downloadBandwidthMbps: 1500, uploadBandwidthMbps: 600, type: 'ap' },
+      Lab_AP_2: { downloadBandwidthMbps: 1500, uploadBandwidthMbps: 600, type: 'ap' },
     },
   },
 };
@@ -81,10 +81,11 @@ export function labConfig(dir: string, tb: Testbed): string {
     `to_internet = "${tb.shaperIfs.internet}"`,
     `to_network = "${tb.shaperIfs.customer}"`,
     '[queues]',
-    'downlink_bandwidth_mbps = 1000',
-    'uplink_bandwidth_mbps = 1000',
-    'generated_pn_download_mbps = 1000',
-    'generated_pn_upload_mbps = 1000',
+    // Above what the veth lab can carry, so unshaped traffic is not capped by the link class.
+    'downlink_bandwidth_mbps = 10000',
+    'uplink_bandwidth_mbps = 10000',
+    'generated_pn_download_mbps = 10000',
+    'generated_pn_upload_mbps = 10000',
     'default_sqm = "cake diffserv4"',
     'override_available_queues = 4',
     '',

@@ -33,6 +33,19 @@ export function formatRate(mbps: number): string {
   return kbit % 1000 === 0 ? `${kbit / 1000}mbit` : `${kbit}kbit`;
 }
 
+/**
+ * HTB burst for a rate: one millisecond of traffic, at least two full-size frames. tc's default
+ * (about one frame on high-resolution timers) starves fast classes between timer ticks.
+ */
+export function burstBytes(mbps: number): number {
+  return Math.max(3028, Math.round(mbps * 125));
+}
+
+/** `burst Xb cburst Yb` for a class with this rate and ceil. */
+function bursts(rateMbps: number, ceilMbps: number): string {
+  return `burst ${burstBytes(rateMbps)}b cburst ${burstBytes(ceilMbps)}b`;
+}
+
 /** HTB rate-to-quantum divisor for a link: keeps the largest quantum near 60 kB. */
 export function r2q(linkMbps: number): number {
   return Math.max(10, Math.ceil((linkMbps * 125000) / 60000));
@@ -83,9 +96,9 @@ export function compileSkeleton(plan: ShapingPlan, opts: CompileOptions = {}): s
       const link = formatRate(s.linkMbps);
       const qn = quantum(s.linkMbps, s.linkMbps);
       lines.push(`qdisc add dev ${s.dev} parent ${hex(MQ_HANDLE)}:${major} handle ${major}: htb default ${hex(DEFAULT_MINOR)}`);
-      lines.push(`class add dev ${s.dev} parent ${major}: classid ${major}:${hex(ROOT_MINOR)} htb rate ${link} ceil ${link} quantum ${qn}`);
+      lines.push(`class add dev ${s.dev} parent ${major}: classid ${major}:${hex(ROOT_MINOR)} htb rate ${link} ceil ${link} ${bursts(s.linkMbps, s.linkMbps)} quantum ${qn}`);
       lines.push(
-        `class add dev ${s.dev} parent ${major}:${hex(ROOT_MINOR)} classid ${major}:${hex(DEFAULT_MINOR)} htb rate ${formatRate(defaultClassRate(s.linkMbps))} ceil ${link} prio 5 quantum ${qn}`,
+        `class add dev ${s.dev} parent ${major}:${hex(ROOT_MINOR)} classid ${major}:${hex(DEFAULT_MINOR)} htb rate ${formatRate(defaultClassRate(s.linkMbps))} ceil ${link} ${bursts(defaultClassRate(s.linkMbps), s.linkMbps)} prio 5 quantum ${qn}`,
       );
       const tokens = leafTokens(plan.defaultLeaf, opts);
       if (tokens) lines.push(`qdisc add dev ${s.dev} parent ${major}:${hex(DEFAULT_MINOR)} handle ${hex(defaultLeafHandle(q + s.majorOffset))}: ${tokens}`);
@@ -98,7 +111,7 @@ export function compileNodeLines(plan: ShapingPlan, n: PlannedNode, verb: 'add' 
   return sidesOf(plan).map((s) => {
     const major = hex(n.queue + s.majorOffset);
     const r = s.dir === 'download' ? n.download : n.upload;
-    return flat(`class ${verb} dev ${s.dev} parent ${major}:${hex(n.parentMinor)} classid ${major}:${hex(n.minor)} htb rate ${formatRate(r.rateMbps)} ceil ${formatRate(r.ceilMbps)} prio 3 quantum ${quantum(r.ceilMbps, s.linkMbps)}`);
+    return flat(`class ${verb} dev ${s.dev} parent ${major}:${hex(n.parentMinor)} classid ${major}:${hex(n.minor)} htb rate ${formatRate(r.rateMbps)} ceil ${formatRate(r.ceilMbps)} ${bursts(r.rateMbps, r.ceilMbps)} prio 3 quantum ${quantum(r.ceilMbps, s.linkMbps)}`);
   });
 }
 
@@ -113,7 +126,7 @@ export function compileCircuitLines(
     const major = hex(c.queue + s.majorOffset);
     const d = s.dir === 'download' ? c.download : c.upload;
     lines.push(
-      flat(`class ${verb} dev ${s.dev} parent ${major}:${hex(c.parentMinor)} classid ${major}:${hex(c.minor)} htb rate ${formatRate(d.rateMbps)} ceil ${formatRate(d.ceilMbps)} prio 3 quantum ${quantum(d.ceilMbps, s.linkMbps)}`),
+      flat(`class ${verb} dev ${s.dev} parent ${major}:${hex(c.parentMinor)} classid ${major}:${hex(c.minor)} htb rate ${formatRate(d.rateMbps)} ceil ${formatRate(d.ceilMbps)} ${bursts(d.rateMbps, d.ceilMbps)} prio 3 quantum ${quantum(d.ceilMbps, s.linkMbps)}`),
     );
     const tokens = d.leaf && d.leafHandle ? leafTokens(d.leaf, opts) : null;
     if (tokens) {

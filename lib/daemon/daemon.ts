@@ -27,6 +27,7 @@ import { kernelMappings, MemoryMappings, type MappingBackend } from './mappings.
 import { appliedPlanOnDisk } from './applyService.ts';
 import { runPreflight, type PreflightResult, type ShapingInterfaces } from './preflight.ts';
 import { defaultRefreshCommand, REPO_ROOT, runRefresh, type RefreshCommand, type RefreshResult } from './refresh.ts';
+import { startTelemetry } from '../telemetry/service.ts'; // telemetry (lib/telemetry)
 
 export const VERSION: string = (() => {
   try {
@@ -540,6 +541,19 @@ export async function startDaemon(opts: StartDaemonOptions = {}): Promise<Runnin
         return { hosts };
       },
     };
+    // ---- telemetry (lib/telemetry/service.ts) -------------------------------------------------
+    // 1 Hz host rates / roll-ups / history, 2 s queue stats, websocket channels, Prometheus gauges.
+    // Bus `stats_hosts` answers from it unless a handler was plugged in. LQOS_TELEMETRY=0 disables.
+    if (process.env.LQOS_TELEMETRY !== '0') {
+      try {
+        const telemetry = startTelemetry(context, { pinRoot, isAttached: () => dataplane.state === 'attached' });
+        cleanups.push(() => telemetry.stop());
+        if (!opts.statsHosts) handlers.stats_hosts = (r) => telemetry.statsHosts(r);
+      } catch (e) {
+        log.warn(`telemetry failed to start: ${(e as Error).message}; lqosd continues without it`);
+      }
+    }
+    // ---- end telemetry ------------------------------------------------------------------------
     bus = await startBusServer({ path: busPath, handlers, log });
     const busRef = bus;
     cleanups.push(() => busRef.close());

@@ -210,7 +210,9 @@ export function planShaping({ inputs, config, previous, files }: PlanArgs): Plan
   const leafPool = new IdPool(FIRST_LEAF_HANDLE, LAST_LEAF_HANDLE, reservedHandles);
   const leafOf = new Map<Circuit, { down: number; up: number }>();
   const allCircuits: Circuit[] = [];
-  for (const { node } of ordered) for (const c of node.circuits) if (circuitMinor.has(c)) allCircuits.push(c);
+  // Circuits with `sqm none` in both directions have no leaf qdisc and need no handle.
+  const needsLeaf = (c: Circuit) => !(c.sqm?.download === 'none' && c.sqm?.upload === 'none');
+  for (const { node } of ordered) for (const c of node.circuits) if (circuitMinor.has(c) && needsLeaf(c)) allCircuits.push(c);
   for (const c of allCircuits) {
     const s = prevLeaves.get(c.id);
     if (!s) continue;

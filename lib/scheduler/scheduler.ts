@@ -128,6 +128,7 @@ export class Scheduler {
   /** Integrations whose last run failed (their urgent issue is open). */
   private failedIntegrations = new Set<string>();
   private shapeCount = 0;
+  private configFailed = false;
 
   constructor(private readonly opts: SchedulerOptions) {
     this.log = opts.log;
@@ -150,10 +151,12 @@ export class Scheduler {
       const sc = loadSchedulerConfig(this.opts.configPath);
       for (const w of sc.warnings) this.log.warn(w);
       this.lastConfig = sc;
-      void this.reporter.resolve(CONFIG_KEY);
+      if (this.configFailed) void this.reporter.resolve(CONFIG_KEY);
+      this.configFailed = false;
       return sc;
     } catch (e) {
       if (!(e instanceof ConfigError)) throw e;
+      this.configFailed = true;
       return e;
     }
   }
@@ -279,25 +282,45 @@ export class Scheduler {
   /** Integrations + shaping. Never throws. */
   runCycle(kind: 'startup' | 'scheduled' | 'once'): Promise<CycleResult> {
     return this.exclusive(async () => {
-      const sc = this.loadConfig();
-      if (sc instanceof ConfigError) {
-        const message = `cannot use the configuration, cycle skipped: ${sc.message}`;
-        this.log.error(message);
-        void this.reporter.heartbeat('error');
-        await this.reporter.error({ message });
-        await this.reporter.urgent('SCHEDULER_CONFIG_INVALID', message, CONFIG_KEY);
+      try {
+        return await this.cycle(kind);
+      } catch (e) {
+        await this.unexpected(e, `${kind} cycle`);
         return { code: SCHEDULER_EXIT.shapingFailed, integrations: [] };
       }
-      await this.ensureWatcher(sc);
-      const integrations = await this.runIntegrations(sc);
-      const shape = await this.shape(sc, kind === 'scheduled' ? 'incremental' : 'full', kind === 'scheduled' ? 'scheduled cycle' : 'full setup');
-      const integrationFailed = integrations.some((i) => !i.ok);
-      const code = !shape.ok ? SCHEDULER_EXIT.shapingFailed : integrationFailed ? SCHEDULER_EXIT.integrationFailed : SCHEDULER_EXIT.ok;
-      if (code === SCHEDULER_EXIT.ok) await this.reporter.success();
-      else if (shape.ok) this.log.warn('cycle finished: shaped with the last good inputs, but an integration failed');
-      this.idle();
-      return { code, integrations, shape };
     });
+  }
+
+  /** A bug or an environment problem (disk full, permissions): report it, keep running. */
+  private async unexpected(e: unknown, what: string): Promise<void> {
+    const message = `${what} failed unexpectedly: ${(e as Error)?.message ?? String(e)}`;
+    this.log.error({ err: e }, message);
+    void this.reporter.heartbeat('error');
+    await this.reporter.error({ message });
+    this.idle();
+  }
+
+  private async cycle(kind: 'startup' | 'scheduled' | 'once'): Promise<CycleResult> {
+    const sc = this.loadConfig();
+    if (sc instanceof ConfigError) {
+      const message = `cannot use the configuration, cycle skipped: ${sc.message}`;
+      this.log.error(message);
+      void this.reporter.heartbeat('error');
+      await this.reporter.error({ message });
+      await this.reporter.urgent('SCHEDULER_CONFIG_INVALID', message, CONFIG_KEY);
+      return { code: SCHEDULER_EXIT.shapingFailed, integrations: [] };
+    }
+    await this.ensureWatcher(sc);
+    const integrations = await this.runIntegrations(sc);
+    // Always `incremental`: the apply engine rebuilds by itself when the structure changed or the
+    // kernel drifted, so a scheduler restart does not rebuild every queue.
+    const shape = await this.shape(sc, 'incremental', kind === 'scheduled' ? 'scheduled cycle' : 'full setup');
+    const integrationFailed = integrations.some((i) => !i.ok);
+    const code = !shape.ok ? SCHEDULER_EXIT.shapingFailed : integrationFailed ? SCHEDULER_EXIT.integrationFailed : SCHEDULER_EXIT.ok;
+    if (code === SCHEDULER_EXIT.ok) await this.reporter.success();
+    else if (shape.ok) this.log.warn('cycle finished: shaped with the last good inputs, but an integration failed');
+    this.idle();
+    return { code, integrations, shape };
   }
 
   /** Watcher event: shape again if the inputs' content changed since the last run. */
@@ -307,7 +330,7 @@ export class Scheduler {
       this.recheck = true;
       return;
     }
-    void this.exclusive(() => this.refreshIfChanged(`changed: ${files.join(', ')}`)).then(() => this.afterJob());
+    void this.exclusive(() => this.refreshIfChanged(`changed: ${files.join(', ')}`).catch((e: unknown) => this.unexpected(e, 'refresh after a file change'))).then(() => this.afterJob());
   }
 
   private async refreshIfChanged(why: string): Promise<void> {
@@ -352,7 +375,7 @@ export class Scheduler {
   private afterJob(): void {
     if (!this.recheck || this.stopped) return;
     this.recheck = false;
-    void this.exclusive(() => this.refreshIfChanged('changed during the last job')).then(() => this.afterJob());
+    void this.exclusive(() => this.refreshIfChanged('changed during the last job').catch((e: unknown) => this.unexpected(e, 'refresh after a file change'))).then(() => this.afterJob());
   }
 
   private schedule(): void {

@@ -7,8 +7,9 @@
  * - Overrides in effect: effective = source files in `lqos_directory` + overrides, written to
  *   `<state_directory>/shaping/effective/{ShapedDevices.csv,network.json}` (+ `overrides_applied.json`,
  *   what was changed). The operator's files are never rewritten. Then bus `submit_plan` with
- *   `devicesPath`/`networkPath` pointing at the effective files. If lqosd answers `not_implemented`
- *   (a build without the apply engine plugged in), the scheduler runs `<repo>/LibreQoS --config
+ *   `devicesPath`/`networkPath` pointing at the effective files (bin/lqosd.ts has the apply service, so
+ *   this is the normal path). If lqosd answers `not_implemented` (a daemon without an apply engine),
+ *   the scheduler runs `<repo>/LibreQoS --config
  *   <effective>/lqos.conf` itself: a copy of lqos.conf whose `lqos_directory` is the effective directory
  *   (`state_directory` unchanged, so planner state and lastGood files are the usual ones). That run
  *   takes the same LibreQoS lock as every other run.
@@ -79,6 +80,20 @@ function refreshOutcome(r: RefreshResult, via: ShapeResult['via']): ShapeResult 
   if (r.ok) return { ok: true, via, message: `shaping refreshed in ${(r.durationMs / 1000).toFixed(1)} s`, exitCode: 0 };
   const why = r.exitCode === 1 ? 'the inputs are invalid (nothing applied; the shaping in force is unchanged)' : `LibreQoS exited with ${r.exitCode}`;
   return { ok: false, via, message: `shaping refresh failed: ${why}`, output, exitCode: r.exitCode };
+}
+
+/** The apply service's JSON log lines as `LEVEL message` text (last 40). */
+function logLines(log: unknown): string[] {
+  if (!Array.isArray(log)) return [];
+  return log.slice(-40).map((l) => {
+    try {
+      const j = JSON.parse(String(l)) as { level?: number; msg?: string };
+      const level = (j.level ?? 30) >= 50 ? 'ERROR' : (j.level ?? 30) >= 40 ? 'WARN' : 'INFO';
+      return `${level} ${j.msg ?? ''}`;
+    } catch {
+      return String(l);
+    }
+  });
 }
 
 function transportFailure(e: unknown, what: string): ShapeResult {
@@ -152,7 +167,8 @@ export async function shapeOnce(sc: SchedulerConfig, reporter: StatusReporter, l
       log,
     );
     if (report.ok) return { ok: true, via: 'submit_plan', message: `effective inputs applied by lqosd (${report.mode ?? '?'}, ${report.commands ?? 0} commands)`, exitCode: 0 };
-    return { ok: false, via: 'submit_plan', message: `lqosd could not apply the effective inputs`, output: JSON.stringify(report, null, 2), exitCode: 1 };
+    const exitCode = typeof report.exitCode === 'number' ? report.exitCode : 1;
+    return refreshOutcome({ exitCode, ok: false, durationMs: Math.round((report.seconds ?? 0) * 1000), lines: logLines(report.log) }, 'submit_plan');
   } catch (err) {
     if (!(err instanceof BusError && err.code === 'not_implemented')) return transportFailure(err, 'submit_plan');
   }

@@ -14,9 +14,24 @@
  * upserted, so a minute split by a plan change or a restart merges (weighted average, max, sum).
  * Retention: rows older than `retentionDays` (default 7) are pruned at open and then hourly.
  */
-import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
+
+// better-sqlite3 ships no types (and @types/better-sqlite3 is not installed): the part we use.
+interface SqliteStatement {
+  run(...params: unknown[]): { changes: number };
+  get(...params: unknown[]): unknown;
+  all(...params: unknown[]): unknown[];
+}
+export interface SqliteDatabase {
+  prepare(sql: string): SqliteStatement;
+  exec(sql: string): void;
+  pragma(sql: string, opts?: { simple?: boolean }): unknown;
+  transaction<F extends (...args: never[]) => unknown>(fn: F): F;
+  close(): void;
+}
+const Database = createRequire(import.meta.url)('better-sqlite3') as new (path: string) => SqliteDatabase;
 
 export interface HistoryOptions {
   /** SQLite file (`:memory:` works for tests). */
@@ -151,7 +166,7 @@ const MERGE = `samples = samples + excluded.samples,
 const VALS = 'samples INTEGER NOT NULL, down_avg REAL NOT NULL, down_max REAL NOT NULL, up_avg REAL NOT NULL, up_max REAL NOT NULL, drops_down INTEGER NOT NULL, drops_up INTEGER NOT NULL, marks_down INTEGER NOT NULL, marks_up INTEGER NOT NULL';
 
 export class TelemetryHistory {
-  readonly db: Database.Database;
+  readonly db: SqliteDatabase;
   readonly retentionDays: number;
   readonly circuitRetentionDays: number;
   private readonly now: () => number;
@@ -165,9 +180,9 @@ export class TelemetryHistory {
   private circuits = new MinuteAcc(0);
   private nodeKeys: readonly string[] = [];
   private circuitKeys: readonly string[] = [];
-  private readonly upsertTotal: Database.Statement;
-  private readonly upsertNode: Database.Statement;
-  private readonly upsertCircuit: Database.Statement;
+  private readonly upsertTotal: SqliteStatement;
+  private readonly upsertNode: SqliteStatement;
+  private readonly upsertCircuit: SqliteStatement;
   private closed = false;
   /** Rows written by the last flush (for tests/benchmarks). */
   lastFlush = { minute: 0, rows: 0, ms: 0 };
@@ -258,7 +273,7 @@ export class TelemetryHistory {
     const n = Math.max(1, this.samples);
     const t0 = performance.now();
     let rows = 0;
-    const write = (acc: MinuteAcc, stmt: Database.Statement, key: ((i: number) => string) | undefined) => {
+    const write = (acc: MinuteAcc, stmt: SqliteStatement, key: ((i: number) => string) | undefined) => {
       for (let k = 0; k < acc.touchedCount; k++) {
         const i = acc.touched[k]!;
         const vals = [

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { busRequest } from '../../lib/bus/client.ts';
 import type { ApplyPlanRequest } from '../../lib/daemon/daemon.ts';
+import { createApplyService } from '../../lib/daemon/applyService.ts';
 import type { IntegrationCommand } from '../../lib/scheduler/integrationRunner.ts';
 import { Scheduler, SCHEDULER_EXIT, type SchedulerOptions } from '../../lib/scheduler/scheduler.ts';
 import { fileHash, makeWorkspace, quiet, script, sleep, startTestDaemon, treeHashes, waitFor, type SchedWorkspace } from './helpers.ts';
@@ -86,14 +87,14 @@ test('file changes: a save refreshes within 1 s; 10 saves in 1 s refresh once; u
     await sleep(90);
   }
   await waitFor(() => w.refreshes().length >= 3, 5000, 'refresh after the burst');
-  await sleep(2500);
+  await sleep(1500);
   assert.equal(w.refreshes().length, 3, 'one refresh for the whole burst');
   await waitFor(async () => (await status(w)).phase === 'idle', 10_000, 'idle');
 
   // Saving identical content (touch) → nothing to do.
   w.save('ShapedDevices.csv', text);
   writeFileSync(w.network, readFileSync(w.network, 'utf8'));
-  await sleep(1500);
+  await sleep(1000);
   assert.equal(w.refreshes().length, 3, 'unchanged content does not refresh');
 
   // An integration that writes the inputs: the cycle's own refresh only, no second one from the watcher.
@@ -105,7 +106,7 @@ test('file changes: a save refreshes within 1 s; 10 saves in 1 s refresh once; u
   const cyc = await s.runCycle('scheduled');
   assert.equal(cyc.code, 0);
   assert.equal(w.refreshes().length, 4);
-  await sleep(1500);
+  await sleep(1000);
   assert.equal(w.refreshes().length, 4, "the integration's own write does not cause a second refresh");
   assert.equal(readFileSync(w.devices, 'utf8'), addRow(text, 50));
 });
@@ -221,13 +222,14 @@ test('bad lqos_overrides.json: clear error, nothing applied, urgent issue; a fix
   assert.doesNotMatch(readFileSync(join(w.stateDir, 'debug/linux_tc.txt'), 'utf8'), /ceil 77mbit/);
 });
 
-test('overrides go to lqosd as submit_plan with the effective file paths when lqosd has an apply engine', async () => {
+test('overrides go to lqosd as submit_plan with the effective file paths (lqosd with its real apply service)', async () => {
   const w = ws();
   const got: ApplyPlanRequest[] = [];
+  const service = createApplyService({ pinRoot: join(w.dir, 'bpf') });
   await daemon(w, {
-    applyPlan: async (req: ApplyPlanRequest) => {
+    applyPlan: async (req: ApplyPlanRequest, ctx: any) => {
       got.push(req);
-      return { ok: true, mode: 'incremental', commands: 2, seconds: 0.01 };
+      return service(req, ctx);
     },
   });
   writeFileSync(
@@ -243,8 +245,19 @@ test('overrides go to lqosd as submit_plan with the effective file paths when lq
   assert.equal(r.shape?.via, 'submit_plan');
   assert.equal(got.length, 1);
   assert.equal(got[0].mode, 'incremental');
+  assert.equal((got[0] as any).devicesFile, join(w.stateDir, 'shaping/effective/ShapedDevices.csv'));
   assert.doesNotMatch(got[0].devicesCsv, /^1002,/m);
   assert.match(got[0].devicesCsv, /^1001,/m);
   assert.match(got[0].networkJson, /"downloadBandwidthMbps": 250/);
   assert.equal(w.refreshes().length, 0, 'no LibreQoS refresh');
+  const mappings = readFileSync(join(w.stateDir, 'debug/ip_mappings.txt'), 'utf8');
+  assert.match(mappings, /1001/);
+  assert.doesNotMatch(mappings, /100\.64\.1\.5\b/, 'circuit 1002 removed by the override');
+
+  // Invalid effective inputs (an override that reparents onto a missing node is fine; a broken CSV row is not).
+  writeFileSync(w.devices, readFileSync(w.devices, 'utf8') + '3001,Bad,3001-a,Bad,AP_West_1,,,02:00:00:00:30:01,not-an-ip,,5,1,10,2,,\n');
+  const bad = await s.runCycle('scheduled');
+  assert.equal(bad.code, SCHEDULER_EXIT.shapingFailed);
+  assert.match(bad.shape!.message, /inputs are invalid/);
+  assert.match(bad.shape!.output ?? '', /not-an-ip/);
 });

@@ -79,20 +79,21 @@ export function learnSensitive(values: Iterable<string | undefined | null>): voi
 }
 
 export function usePrivacy() {
+  const on = () => enabled.value;
   return {
     enabled,
     toggle: () => {
       enabled.value = !enabled.value;
     },
     /** A subscriber / circuit / device name. */
-    name: (v: string | null | undefined) => (v ? (enabled.value ? MASK_NAME : v) : '')),
+    name: (v: string | null | undefined): string => (v ? (on() ? MASK_NAME : v) : ''),
     /** A postal address or a free comment about a subscriber. */
-    address: (v: string | null | undefined) => (v ? (enabled.value ? MASK_ADDRESS : v) : '')),
-    ip: (v: string | null | undefined) => (v ? (enabled.value ? maskIp(v) : v) : '')),
-    ips: (v: string[] | null | undefined, sep = ', ') => (v ?? []).map((x) => (enabled.value ? maskIp(x) : x)).join(sep)),
-    mac: (v: string | null | undefined) => (v ? (enabled.value ? MASK_MAC : v) : '')),
+    address: (v: string | null | undefined): string => (v ? (on() ? MASK_ADDRESS : v) : ''),
+    ip: (v: string | null | undefined): string => (v ? (on() ? maskIp(v) : v) : ''),
+    ips: (v: string[] | null | undefined, sep = ', '): string => (v ?? []).map((x) => (on() ? maskIp(x) : x)).join(sep),
+    mac: (v: string | null | undefined): string => (v ? (on() ? MASK_MAC : v) : ''),
     /** Free text (messages, previews) that may contain any of the above. */
-    text: (v: string | null | undefined) => (v ? (enabled.value ? scrubText(v) : v) : '')),
+    text: (v: string | null | undefined): string => (v ? (on() ? scrubText(v) : v) : ''),
   };
 }
 

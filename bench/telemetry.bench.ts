@@ -1,0 +1,104 @@
+/**
+ * Telemetry loop benchmark: CPU time per 1 Hz tick at N simulated hosts (default 100 000) against a
+ * synthetic 100k-circuit plan (bench/dataset.ts → planner), every host active every tick (worst
+ * case), with rings, gauges (capped), channels and the per-minute SQLite history enabled.
+ *
+ *   node --import tsx bench/telemetry.bench.ts [--hosts 100000] [--circuits 100000] [--ticks 70]
+ *
+ * Reported separately: the simulated counter read (building the Map the dataplane reader returns,
+ * one object per host — the real readHostCounters allocates the same) and the telemetry work.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import type { HostCounters } from '../dataplane/abi.ts';
+import type { DaemonContext } from '../lib/daemon/context.ts';
+import { compileMappings } from '../lib/compile/mappings.ts';
+import { validateInputs } from '../lib/inputs/validate.ts';
+import { planShaping } from '../lib/plan/planner.ts';
+import { startTelemetry } from '../lib/telemetry/service.ts';
+import { createLogger } from '../lib/util/log.ts';
+import { BENCH_PLAN_CONFIG } from './compile.worker.ts';
+import { generateDataset } from './dataset.ts';
+
+const { values } = parseArgs({ options: { hosts: { type: 'string', default: '100000' }, circuits: { type: 'string', default: '100000' }, ticks: { type: 'string', default: '70' } } });
+const HOSTS = Number(values.hosts);
+const CIRCUITS = Number(values.circuits);
+const TICKS = Number(values.ticks);
+
+const ds = generateDataset({ circuits: CIRCUITS, seed: 1 });
+const files = { devices: 'ShapedDevices.csv', network: 'network.json' };
+const validation = validateInputs({ devicesText: ds.shapedDevicesCsv, devicesFile: files.devices, networkText: ds.networkJson, networkFile: files.network });
+const plan = planShaping({ inputs: validation.inputs, config: BENCH_PLAN_CONFIG, files }).plan;
+if (plan.mappings.length === 0) plan.mappings = compileMappings(plan);
+// Host addresses: one per mapped IPv4 prefix (its first address), then IPv6 /64s, up to HOSTS.
+const ips: string[] = [];
+for (const m of plan.mappings) {
+  if (ips.length >= HOSTS) break;
+  ips.push(m.prefix.split('/')[0]!);
+}
+for (let i = 0; ips.length < HOSTS; i++) ips.push(`198.18.${(i >> 8) & 255}.${i & 255}`); // unknown hosts if the plan is small
+// Counters carry the class handle of the host's circuit (as the dataplane writes it).
+const handleOf = new Map(plan.circuits.map((c) => [c.id, c.queue * 65536 + c.minor]));
+const hostHandle = plan.mappings.slice(0, HOSTS).map((m) => handleOf.get(m.circuitId) ?? 0);
+while (hostHandle.length < HOSTS) hostHandle.push(0);
+
+const dir = mkdtempSync(join(tmpdir(), 'lqtel-bench-'));
+const bytes = new Float64Array(HOSTS);
+let now = Date.UTC(2025, 0, 1, 0, 0, 30);
+let readMs = 0;
+const readCounters = (): Map<string, HostCounters> => {
+  const t0 = performance.now();
+  const m = new Map<string, HostCounters>();
+  for (let i = 0; i < HOSTS; i++) {
+    bytes[i]! += 1000 + ((i * 7919) % 100_000);
+    const b = BigInt(bytes[i]!);
+    m.set(ips[i]!, { downloadBytes: b, uploadBytes: b / 10n, downloadPackets: b / 1000n, uploadPackets: b / 10_000n, lastSeenNs: 1n, tcHandle: hostHandle[i]!, circuitHash: 0n, deviceHash: 0n });
+  }
+  readMs += performance.now() - t0;
+  return m;
+};
+const ctx = {
+  log: createLogger('bench', 'warn'),
+  config: () => ({ state_directory: dir }),
+  appliedPlan: () => plan,
+} as unknown as DaemonContext;
+const tel = startTelemetry(ctx, { pinRoot: '/nonexistent', autoStart: false, now: () => now, readCounters, readQdiscs: async () => '[]' });
+
+const perTick: number[] = [];
+const cpuPerTick: number[] = [];
+let flushMs = 0;
+let flushRows = 0;
+const heap0 = process.memoryUsage().heapUsed;
+for (let i = 0; i < TICKS; i++) {
+  const readBefore = readMs;
+  const c0 = process.cpuUsage();
+  const t0 = performance.now();
+  await tel.tick();
+  const wall = performance.now() - t0 - (readMs - readBefore);
+  const c = process.cpuUsage(c0);
+  const flushed = tel.history?.lastFlush;
+  if (flushed && flushed.minute && flushed.rows > flushRows) {
+    flushMs = flushed.ms;
+    flushRows = flushed.rows;
+  }
+  if (i >= 2) {
+    perTick.push(wall);
+    cpuPerTick.push((c.user + c.system) / 1000 - (readMs - readBefore));
+  }
+  now += 1000;
+}
+const heap1 = process.memoryUsage().heapUsed;
+const sorted = [...perTick].sort((a, b) => a - b);
+const pctl = (p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+const snap = tel.snapshot();
+console.log(`telemetry bench: ${HOSTS} hosts (all active), plan ${plan.circuits.length} circuits / ${plan.nodes.length} nodes / ${plan.mappings.length} mappings, ${TICKS} ticks`);
+console.log(`  first tick (index build + host resolution): see below; steady state per tick (telemetry work, excl. counter read):`);
+console.log(`  wall median ${pctl(50).toFixed(1)} ms, p90 ${pctl(90).toFixed(1)} ms, max ${sorted[sorted.length - 1]!.toFixed(1)} ms (max includes the minute flush)`);
+console.log(`  CPU (user+sys, process) median ${[...cpuPerTick].sort((a, b) => a - b)[Math.floor(cpuPerTick.length / 2)]!.toFixed(1)} ms per tick`);
+console.log(`  simulated counter read (Map of ${HOSTS} HostCounters objects): ${(readMs / TICKS).toFixed(1)} ms per tick`);
+console.log(`  history minute flush: ${flushRows} rows in ${flushMs.toFixed(1)} ms (one transaction)`);
+console.log(`  active circuits ${snap.activeCircuits}, total down ${(snap.totals.downBps / 1e9).toFixed(2)} Gbps, heap delta over the run ${((heap1 - heap0) / 1e6).toFixed(1)} MB`);
+await tel.stop();
+rmSync(dir, { recursive: true, force: true });

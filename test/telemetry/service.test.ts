@@ -1,0 +1,183 @@
+/** The telemetry service with injected counters, tc output, /proc/stat and clock. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { DaemonContext } from '../../lib/daemon/context.ts';
+import type { ShapingPlan } from '../../lib/model.ts';
+import { createLogger } from '../../lib/util/log.ts';
+import { channelNames } from '../../lib/web/channels.ts';
+import { metrics } from '../../lib/web/metrics.ts';
+import { startTelemetry } from '../../lib/telemetry/service.ts';
+import type { HostCounters } from '../../dataplane/abi.ts';
+import { hc, testPlan } from './helpers.ts';
+
+function fakeCtx(stateDir: string, plan: () => ShapingPlan | undefined): DaemonContext {
+  return {
+    log: createLogger('test', 'silent'),
+    configPath: '/dev/null',
+    config: () => ({ state_directory: stateDir }) as ReturnType<DaemonContext['config']>,
+    reloadConfig: async () => undefined,
+    urgent: undefined as unknown as DaemonContext['urgent'],
+    scheduler: undefined as unknown as DaemonContext['scheduler'],
+    appliedPlan: plan,
+    shapingStatus: () => ({}),
+    startedAt: new Date(),
+    version: 'test',
+  };
+}
+
+const fx = (name: string) => readFileSync(join(import.meta.dirname, 'fixtures', name), 'utf8');
+
+async function gauge(name: 'totalThroughputBps' | 'circuitThroughputBps' | 'nodeThroughputBps', labels: Record<string, string>): Promise<number | undefined> {
+  const m = await metrics[name].get();
+  return m.values.find((v) => Object.entries(labels).every(([k, x]) => (v.labels as Record<string, unknown>)[k] === x))?.value;
+}
+
+test('ticks: rates, roll-ups, channels, gauges, stats_hosts, queue stats, history, stop', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'lqtel-svc-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  let plan: ShapingPlan | undefined = testPlan();
+  let now = Date.UTC(2025, 0, 1, 0, 0, 0);
+  let counters = new Map<string, HostCounters>();
+  const stat = [fx('proc-stat-1.txt'), fx('proc-stat-2.txt')];
+  let qd = fx('tc-qdisc-cake.json');
+  const tel = startTelemetry(fakeCtx(dir, () => plan), {
+    pinRoot: '/nonexistent',
+    autoStart: false,
+    now: () => now,
+    readCounters: () => counters,
+    readQdiscs: async () => qd,
+    readProcStat: () => stat.shift() ?? fx('proc-stat-2.txt'),
+  });
+  assert.ok(['throughput', 'circuits', 'queues', 'cpu'].every((c) => channelNames().includes(c)), 'channels registered');
+
+  // Tick 1: baseline. Tick 2: c1 20 Mbps down (host 10.0.0.1), c3 8 Mbps down, 2 up.
+  counters = new Map([['10.0.0.1', hc(0, 0)], ['10.1.2.200', hc(0, 0)], ['192.0.2.1', hc(0, 0)]]);
+  await tel.tick();
+  now += 1000;
+  counters = new Map([['10.0.0.1', hc(2_500_000, 0, 2000, 0)], ['10.1.2.200', hc(1_000_000, 250_000, 800, 300)], ['192.0.2.1', hc(125_000, 0, 100, 0)]]);
+  await tel.tick();
+  const s = tel.snapshot();
+  assert.equal(s.dataplane, true);
+  assert.equal(s.dtMs, 1000);
+  assert.equal(s.totals.downBps, 20e6 + 8e6 + 1e6);
+  assert.equal(s.totals.shapedDownBps, 28e6);
+  assert.equal(s.totals.unknownActiveHosts, 1);
+  assert.deepEqual(s.topDownload.map((c) => [c.id, c.downBps, c.ceilDownMbps, c.utilDownPct]), [['c1', 20e6, 50, 40], ['c3', 8e6, 200, 4]]);
+  assert.equal(s.nodes.find((n) => n.path === 'Tower')!.downBps, 20e6);
+  assert.equal(s.cpu.perCore.length, 2);
+  assert.deepEqual(tel.circuit('c3')?.upBps, 2e6);
+  assert.equal(tel.circuit('nope'), undefined);
+
+  // Channels.
+  const thr = tel.payload('throughput') as { totals: { downBps: number }; nodes: { path: string; downBps: number }[]; ring: { totals: { t: number[]; down: number[] }; nodes: Record<string, { down: number[] }> } };
+  assert.equal(thr.totals.downBps, 29e6);
+  assert.deepEqual(thr.nodes.map((n) => n.path), ['Tower', 'Site2']);
+  assert.deepEqual(thr.ring.totals.down, [0, 29e6]);
+  assert.deepEqual(thr.ring.nodes['Site2']!.down, [0, 8e6]);
+  const circ = tel.payload('circuits') as { activeCount: number; active: { id: string }[] };
+  assert.equal(circ.activeCount, 2);
+  assert.deepEqual(circ.active.map((c) => c.id), ['c1', 'c3']);
+  assert.deepEqual(Object.keys(tel.payload('cpu') as object).sort(), ['at', 'perCore', 'total']);
+  JSON.stringify(tel.payload('throughput')); // no bigints in channel payloads
+
+  // Gauges.
+  assert.equal(await gauge('totalThroughputBps', { direction: 'download' }), 29e6);
+  assert.equal(await gauge('circuitThroughputBps', { circuit: 'c1', direction: 'download' }), 20e6);
+  assert.equal(await gauge('nodeThroughputBps', { node: 'Tower/AP_A', direction: 'download' }), 20e6);
+
+  // stats_hosts.
+  const sh = tel.statsHosts({ limit: 2, sortBy: 'download' }) as { hosts: { ip: string; circuitId: string | null; downloadBps: number; downloadBytes: bigint }[] };
+  assert.deepEqual(sh.hosts.map((h) => [h.ip, h.circuitId, h.downloadBps]), [['10.0.0.1', 'c1', 20e6], ['10.1.2.200', 'c3', 8e6]]);
+  assert.equal(sh.hosts[0]!.downloadBytes, 2_500_000n);
+
+  // Queue stats: baseline then +40 drops on c1's cake.
+  await tel.pollQueues();
+  const later = JSON.parse(qd) as { drops: number }[];
+  later[2]!.drops += 40;
+  qd = JSON.stringify(later);
+  now += 2000;
+  await tel.pollQueues();
+  const q = tel.payload('queues') as { totals: { drops: { down: number } }; circuits: { id: string; down?: { dDrops: number; kind: string } }[] };
+  assert.equal(q.totals.drops.down, 40);
+  assert.equal(q.circuits[0]!.id, 'c1');
+  assert.equal(q.circuits[0]!.down!.dDrops, 40);
+  assert.equal(tel.circuitQueues('c2')?.down?.kind, 'fq_codel');
+
+  // Idle tick: c1 stops → its gauge label goes away.
+  now += 1000;
+  counters = new Map([['10.0.0.1', hc(2_500_000, 0, 2000, 0)], ['10.1.2.200', hc(4_000_000, 250_000, 1600, 300)], ['192.0.2.1', hc(125_000, 0, 100, 0)]]); // 3 MB over 3 s
+  await tel.tick();
+  assert.equal(await gauge('circuitThroughputBps', { circuit: 'c1', direction: 'download' }), undefined);
+  assert.equal(await gauge('circuitThroughputBps', { circuit: 'c3', direction: 'download' }), 8e6);
+
+  // A new plan (c3 removed) re-indexes; hosts re-resolve (10.1.2.200 falls into c2's /24).
+  plan = testPlan();
+  plan.circuits = plan.circuits.filter((c) => c.id !== 'c3');
+  plan.mappings = plan.mappings.filter((m) => m.circuitId !== 'c3');
+  now += 1000;
+  counters = new Map([['10.1.2.200', hc(5_000_000, 250_000, 2400, 300)]]);
+  await tel.tick();
+  assert.deepEqual(tel.snapshot().topDownload.map((c) => [c.id, c.downBps]), [['c2', 8e6]]);
+
+  // The next minute flushes the history.
+  now += 60_000;
+  await tel.tick();
+  const rows = tel.history!.query({ scope: 'circuit', id: 'c1', from: 0, to: now / 1000 + 60 });
+  assert.equal(rows.length, 1);
+  assert.equal(rows[0]!.downMaxBps, 20e6);
+  assert.equal(rows[0]!.dropsDown, 40);
+
+  await tel.stop();
+  assert.ok(!channelNames().includes('throughput'), 'channels unregistered');
+  assert.ok(existsSync(join(dir, 'telemetry.sqlite')));
+});
+
+test('not attached (dry run): no counters are read, stats_hosts says why; timers run and stop', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'lqtel-svc-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  let reads = 0;
+  const tel = startTelemetry(fakeCtx(dir, () => testPlan()), {
+    pinRoot: '/nonexistent',
+    intervalMs: 20,
+    queueIntervalMs: 20,
+    isAttached: () => false,
+    readCounters: () => (reads++, new Map()),
+    readQdiscs: async () => '[]',
+    historyPath: false,
+  });
+  await new Promise((r) => setTimeout(r, 120));
+  assert.equal(reads, 0);
+  assert.ok(tel.snapshot().ticks >= 3, `ticks ${tel.snapshot().ticks}`);
+  assert.equal(tel.snapshot().dataplane, false);
+  assert.match(String((tel.statsHosts({ limit: 5, sortBy: 'total' }) as { note: string }).note), /no dataplane/);
+  assert.equal(tel.history, undefined);
+  await tel.stop();
+  const ticks = tel.snapshot().ticks;
+  await new Promise((r) => setTimeout(r, 60));
+  assert.equal(tel.snapshot().ticks, ticks, 'stopped');
+});
+
+test('a failing counter reader is logged once and the loop keeps going', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'lqtel-svc-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  let fail = true;
+  const tel = startTelemetry(fakeCtx(dir, () => undefined), {
+    pinRoot: '/nonexistent',
+    autoStart: false,
+    historyPath: false,
+    readCounters: () => {
+      if (fail) throw new Error('map gone');
+      return new Map([['10.0.0.1', hc(1, 1)]]);
+    },
+  });
+  await tel.tick();
+  await tel.tick();
+  fail = false;
+  await tel.tick();
+  assert.equal(tel.snapshot().totals.hosts, 1);
+  assert.deepEqual(tel.snapshot().topDownload, [], 'no plan: no circuits');
+  await tel.stop();
+});
