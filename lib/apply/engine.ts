@@ -11,6 +11,7 @@ import { diffPlans, type ApplyOps } from './diff.ts';
 import type { MappingSink } from './direct.ts';
 import { readClasses, readQdiscs, type KernelClass } from './kernelState.ts';
 import { runTcBatch, TcBatchError } from './tcBatch.ts';
+import { estimatePlanMemory, memoryPreflight, readMemInfo } from './memoryPreflight.ts';
 
 export interface ApplyArgs {
   applied: ShapingPlan | undefined;
@@ -22,7 +23,11 @@ export interface ApplyArgs {
   wrap?: string[];
   /** Skip the read-back check (benchmarks). */
   skipVerify?: boolean;
+  /** Memory figures for the preflight (tests); default /proc/meminfo. */
+  memInfo?: { available: number; total: number };
 }
+
+export class MemoryPreflightError extends Error {}
 
 export interface ApplyReport {
   mode: 'full' | 'incremental' | 'none';
@@ -139,6 +144,15 @@ export async function applyPlan(args: ApplyArgs): Promise<ApplyReport> {
     return { ...d, reason: why, mapDelete: staleOld };
   };
 
+  if (ops.mode === 'full' || ops.summary.circuitsAdded > 1000) {
+    const verdict = memoryPreflight(
+      estimatePlanMemory(next, compile.substitute),
+      applied && ops.mode !== 'full' ? estimatePlanMemory(applied, compile.substitute) : undefined,
+      args.memInfo ?? readMemInfo(),
+    );
+    if (!verdict.ok) throw new MemoryPreflightError(verdict.message);
+    log.info(`memory preflight: ${verdict.message}`);
+  }
   if (ops.mode === 'full') {
     log.info({ reason: ops.reason }, `full rebuild: ${ops.reason}`);
     tcCommands = await runFull(args, ops);

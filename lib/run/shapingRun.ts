@@ -11,7 +11,7 @@ import { runPipeline } from '../pipeline.ts';
 import { planConfigFromLqos } from '../plan/planConfig.ts';
 import { parsePlannerState, serializePlannerState } from '../plan/plannerState.ts';
 import type { MappingSink } from '../apply/direct.ts';
-import { applyPlan, type ApplyReport } from '../apply/engine.ts';
+import { applyPlan, MemoryPreflightError, type ApplyReport } from '../apply/engine.ts';
 import { diffPlans } from '../apply/diff.ts';
 import { deserializePlan, serializePlan } from '../apply/appliedPlan.ts';
 import type { Logger } from '../util/log.ts';
@@ -124,6 +124,11 @@ export async function planAndApply(args: PlanAndApplyArgs): Promise<PlanAndApply
         : `applied (${report.mode}): ${report.tcCommands} tc commands, ${report.mappingsWritten} mappings written, ${report.mappingsDeleted} removed`,
     );
   } catch (e) {
+    if (e instanceof MemoryPreflightError) {
+      // Refused before touching anything: the shaping in force stays as it is.
+      log.error(e.message);
+      return done(EXIT.plan);
+    }
     log.error(`applying failed: ${(e as Error).message}`);
     removeIfExists(paths.appliedPlan);
     if (applied) {

@@ -13,16 +13,34 @@ const unregister: (() => void)[] = [];
 let tick = 0;
 
 before(async () => {
-  // Stand-ins for the telemetry channels (their producer lives elsewhere in lqosd).
+  // Stand-ins for lib/telemetry/service.ts's channels, in its payload shapes.
+  const view = (id: string, name: string, parentPath: string, downBps: number, upBps: number, ceilDown: number, ceilUp: number) => ({
+    id,
+    name,
+    parentPath,
+    downBps,
+    upBps,
+    downPps: 0,
+    upPps: 0,
+    ceilDownMbps: ceilDown,
+    ceilUpMbps: ceilUp,
+    utilDownPct: Math.round((downBps / (ceilDown * 1e4)) * 10) / 10,
+    utilUpPct: Math.round((upBps / (ceilUp * 1e4)) * 10) / 10,
+  });
   unregister.push(
-    registerChannel('throughput', () => ({ downloadBps: 123_400_000 + (tick++ % 5) * 1_000_000, uploadBps: 45_600_000 })),
-    registerChannel('circuits', () => ({
-      circuits: [
-        { id: 'c-1001', downloadBps: 42_000_000, uploadBps: 3_000_000 },
-        { id: 'c-1003', downloadBps: 7_500_000, uploadBps: 900_000 },
-      ],
+    registerChannel('throughput', () => ({
+      at: Date.now(),
+      dataplane: true,
+      totals: { downBps: 123_400_000 + (tick++ % 5) * 1_000_000, upBps: 45_600_000, downPps: 0, upPps: 0, shapedDownBps: 120_000_000, shapedUpBps: 45_000_000, hosts: 5, activeHosts: 2, unknownActiveHosts: 0 },
+      link: { downloadMbps: 1000, uploadMbps: 1000 },
+      nodes: [{ path: 'Downtown', name: 'Downtown', depth: 0, downBps: 250_000_000, upBps: 80_000_000, downPps: 0, upPps: 0, ceilDownMbps: 1000, ceilUpMbps: 500, utilDownPct: 25, utilUpPct: 16 }],
+      ring: { totals: [], nodes: {} },
     })),
-    registerChannel('queues', () => ({ nodes: [{ path: 'Downtown', downloadBps: 250_000_000, uploadBps: 80_000_000 }] })),
+    registerChannel('circuits', () => {
+      const a = view('c-1001', 'Maria Lopez', 'Downtown/Tower_North', 42_000_000, 3_000_000, 100, 20);
+      const b2 = view('c-1003', 'Priya Raman', 'Riverside/AP_River_1', 7_500_000, 900_000, 50, 10);
+      return { at: Date.now(), topDownload: [a, b2], topUpload: [a, b2], activeCount: 2, active: [a, b2] };
+    }),
   );
   h = await startUiHarness();
   await seedUsers(h);

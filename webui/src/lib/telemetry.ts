@@ -1,15 +1,13 @@
 /**
- * Tolerant readers for the telemetry channels (`throughput`, `circuits`, `queues`, `cpu`). Those
- * channels are produced by lqosd's telemetry, which may be absent or newer than this UI; every reader
- * returns undefined / empty for data it does not understand instead of throwing.
- *
- * Accepted forms (bits per second unless a key says otherwise):
- * - throughput: `{downloadBps, uploadBps}`, `{download, upload}`, `{down, up}`, `{bps:{download,upload}}`,
- *   optionally with `shaped…` variants and a `ts`/`at` timestamp;
- * - circuits: an array, or `{circuits:[…]}` / `{top:[…]}` / `{items:[…]}`, or an object keyed by
- *   circuit id; each entry `{id|circuitId, downloadBps, uploadBps}` (same key variants as above);
- * - queues: an array, or `{nodes:[…]}` / `{queues:[…]}`, or an object keyed by node path; each entry
- *   `{path|name|node, downloadBps, uploadBps}`.
+ * Readers for the telemetry channels lqosd publishes (lib/telemetry/service.ts):
+ * - `throughput`: `{at, dataplane, totals:{downBps, upBps, shapedDownBps, shapedUpBps, …}, link,
+ *   nodes:[{path, name, depth, downBps, upBps, ceilDownMbps, …}] (top-level nodes), ring}`;
+ * - `circuits`: `{at, topDownload:[view], topUpload:[view], activeCount, active:[view]}` with
+ *   view = `{id, name, parentPath, downBps, upBps, ceilDownMbps, ceilUpMbps, utilDownPct, …}`;
+ * - `queues` (cake statistics) and `cpu` are not read yet.
+ * The channels may be absent (no telemetry) or newer than this UI: every reader returns undefined /
+ * empty for data it does not understand instead of throwing, and also accepts the obvious variants
+ * (`downloadBps`/`download`/`down`, `…Mbps`, arrays or objects keyed by id / path).
  */
 export interface Rate {
   downloadBps: number;
@@ -18,14 +16,16 @@ export interface Rate {
 export interface ThroughputSample extends Rate {
   at: number;
   shaped?: Rate;
+  /** false: no dataplane attached (dry run or degraded), the counters stay at zero. */
+  dataplane?: boolean;
 }
 
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
 
-const DOWN_KEYS = ['downloadBps', 'download_bps', 'downBps', 'down_bps', 'bitsDown', 'download', 'down', 'rx'];
-const UP_KEYS = ['uploadBps', 'upload_bps', 'upBps', 'up_bps', 'bitsUp', 'upload', 'up', 'tx'];
+const DOWN_KEYS = ['downBps', 'downloadBps', 'download_bps', 'down_bps', 'bitsDown', 'download', 'down', 'rx'];
+const UP_KEYS = ['upBps', 'uploadBps', 'upload_bps', 'up_bps', 'bitsUp', 'upload', 'up', 'tx'];
 const MBPS_DOWN = ['downloadMbps', 'download_mbps'];
 const MBPS_UP = ['uploadMbps', 'upload_mbps'];
 
@@ -65,7 +65,8 @@ export function readRate(v: unknown): Rate | undefined {
 function readTime(v: Obj): number {
   for (const k of ['ts', 'at', 'time', 'timestamp']) {
     const t = v[k];
-    if (typeof t === 'number' && Number.isFinite(t)) return t < 1e12 ? t * 1000 : t;
+    // epoch ms (or s); 0 = "no tick yet"
+    if (typeof t === 'number' && Number.isFinite(t) && t > 1e9) return t < 1e12 ? t * 1000 : t;
     if (typeof t === 'string') {
       const p = Date.parse(t);
       if (!Number.isNaN(p)) return p;
@@ -76,25 +77,37 @@ function readTime(v: Obj): number {
 
 export function readThroughput(data: unknown): ThroughputSample | undefined {
   if (!isObj(data)) return undefined;
-  const total = readRate(data.total) ?? readRate(data);
+  const totals = isObj(data.totals) ? data.totals : isObj(data.total) ? data.total : data;
+  const total = readRate(totals);
   if (!total) return undefined;
-  const shaped = readRate(data.shaped);
-  return { ...total, at: readTime(data), ...(shaped ? { shaped } : {}) };
+  const sd = num(totals.shapedDownBps);
+  const su = num(totals.shapedUpBps);
+  const shaped = sd !== undefined && su !== undefined ? { downloadBps: sd, uploadBps: su } : readRate(data.shaped);
+  return {
+    ...total,
+    at: readTime(data),
+    ...(shaped ? { shaped } : {}),
+    ...(typeof data.dataplane === 'boolean' ? { dataplane: data.dataplane } : {}),
+  };
 }
 
-function entries(data: unknown, listKeys: string[]): [string | undefined, unknown][] {
+/** Entries of the first list key present (all list keys when `merge`), else of the object itself. */
+function entries(data: unknown, listKeys: string[], merge = false): [string | undefined, unknown][] {
   if (Array.isArray(data)) return data.map((e) => [undefined, e]);
   if (!isObj(data)) return [];
+  const out: [string | undefined, unknown][] = [];
   for (const k of listKeys) {
-    if (Array.isArray(data[k])) return (data[k] as unknown[]).map((e) => [undefined, e]);
-    if (isObj(data[k])) return Object.entries(data[k] as Obj);
+    if (Array.isArray(data[k])) out.push(...(data[k] as unknown[]).map((e): [undefined, unknown] => [undefined, e]));
+    else if (isObj(data[k])) out.push(...Object.entries(data[k] as Obj));
+    else continue;
+    if (!merge) break;
   }
-  return Object.entries(data);
+  return out.length > 0 ? out : Object.entries(data);
 }
 
 function readKeyed(data: unknown, listKeys: string[], idKeys: string[]): Map<string, Rate> {
   const out = new Map<string, Rate>();
-  for (const [key, e] of entries(data, listKeys)) {
+  for (const [key, e] of entries(data, listKeys, true)) {
     if (!isObj(e)) continue;
     let id = key;
     for (const k of idKeys) {
@@ -104,17 +117,18 @@ function readKeyed(data: unknown, listKeys: string[], idKeys: string[]): Map<str
       }
     }
     const r = readRate(e);
-    if (id !== undefined && r) out.set(id, r);
+    if (id !== undefined && r && !out.has(id)) out.set(id, r);
   }
   return out;
 }
 
-/** Live rate per circuit id. */
+/** Live rate per circuit id (`circuits` channel: active + top lists). */
 export function readCircuitRates(data: unknown): Map<string, Rate> {
-  return readKeyed(data, ['circuits', 'top', 'items', 'rates'], ['id', 'circuitId', 'circuit_id', 'circuit']);
+  return readKeyed(data, ['active', 'topDownload', 'topUpload', 'circuits', 'top', 'items'], ['id', 'circuitId', 'circuit_id', 'circuit']);
 }
 
-/** Live rate per node path (or name). */
+/** Live rate per node path (the `nodes` list of the `throughput` channel). */
 export function readNodeRates(data: unknown): Map<string, Rate> {
-  return readKeyed(data, ['nodes', 'queues', 'items', 'tree'], ['path', 'nodePath', 'node_path', 'name', 'node']);
+  if (!isObj(data) || !('nodes' in data)) return new Map();
+  return readKeyed(data.nodes, [], ['path', 'nodePath', 'node_path', 'name', 'node']);
 }

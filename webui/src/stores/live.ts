@@ -17,6 +17,8 @@ export const useLive = defineStore('live', () => {
   const scheduler = ref<SchedulerStatus | undefined>();
   const status = ref<StatusPayload | undefined>();
   const throughput = shallowRef<ThroughputSample[]>([]);
+  /** Per node path, from the `throughput` channel (top-level nodes). */
+  const nodeRates = shallowRef(new Map<string, Rate>());
   const channels = live.channels;
   const connected = live.connected;
   let offs: (() => void)[] = [];
@@ -40,6 +42,7 @@ export const useLive = defineStore('live', () => {
         if (d && typeof d === 'object') status.value = d as StatusPayload;
       }),
       live.subscribe('throughput', (d) => {
+        nodeRates.value = readNodeRates(d);
         const s = readThroughput(d);
         if (!s) return;
         const next = throughput.value.length >= HISTORY_POINTS ? throughput.value.slice(1) : throughput.value.slice();
@@ -62,23 +65,23 @@ export const useLive = defineStore('live', () => {
     offs = [];
     live.stop();
     throughput.value = [];
+    nodeRates.value = new Map();
   }
 
-  return { urgent, scheduler, status, throughput, throughputState, channels, connected, start, stop, refreshUrgent };
+  return { urgent, scheduler, status, throughput, nodeRates, throughputState, channels, connected, start, stop, refreshUrgent };
 });
 
-/** Per-circuit and/or per-node live rates while the calling component is mounted. */
-export function useLiveRates(which: { circuits?: boolean; nodes?: boolean }) {
+/** Per-circuit live rates while the calling component is mounted; per-node rates from the store. */
+export function useLiveRates(which: { circuits?: boolean }) {
+  const store = useLive();
   const circuits = shallowRef(new Map<string, Rate>());
-  const nodes = shallowRef(new Map<string, Rate>());
   const offs: (() => void)[] = [];
   if (which.circuits) offs.push(live.subscribe('circuits', (d) => (circuits.value = readCircuitRates(d))));
-  if (which.nodes) offs.push(live.subscribe('queues', (d) => (nodes.value = readNodeRates(d))));
   onBeforeUnmount(() => offs.forEach((f) => f()));
   return {
     circuits,
-    nodes,
+    nodes: computed(() => store.nodeRates),
     circuitsState: computed(() => live.channels.circuits ?? 'pending'),
-    nodesState: computed(() => live.channels.queues ?? 'pending'),
+    nodesState: computed(() => live.channels.throughput ?? 'pending'),
   };
 }
