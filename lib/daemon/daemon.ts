@@ -481,10 +481,10 @@ export async function startDaemon(opts: StartDaemonOptions = {}): Promise<Runnin
           mode: r.mode,
           devicesCsv: readInput(r.devicesCsv, r.devicesPath, 'ShapedDevices file'),
           networkJson: readInput(r.networkJson, r.networkPath, 'network file'),
-          devicesFile: r.devicesPath,
-          networkFile: r.networkPath,
-          updateonly: r.updateonly,
-          verbose: r.verbose,
+          ...(r.devicesPath ? { devicesFile: r.devicesPath } : {}),
+          ...(r.networkPath ? { networkFile: r.networkPath } : {}),
+          ...(r.updateonly !== undefined ? { updateonly: r.updateonly } : {}),
+          ...(r.verbose !== undefined ? { verbose: r.verbose } : {}),
         };
         return exclusive('plan apply', async () => {
           const report = await apply(req, context);

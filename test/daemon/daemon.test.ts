@@ -58,7 +58,7 @@ test('every request type round-trips through the bus (dry run daemon)', async ()
 
     const sp = await c.request<'submit_plan', any>('submit_plan', { mode: 'incremental', devicesCsv: 'Circuit ID\n', networkPath: join(w.dir, 'net.json') });
     assert.deepEqual(sp, { ok: true, mode: 'incremental', commands: 3, seconds: 0.01, circuitsChanged: 1 });
-    assert.deepEqual(applied, [{ mode: 'incremental', devicesCsv: 'Circuit ID\n', networkJson: '{}' }]);
+    assert.deepEqual(applied, [{ mode: 'incremental', devicesCsv: 'Circuit ID\n', networkJson: '{}', networkFile: join(w.dir, 'net.json') }]);
     assert.equal(d.context.shapingStatus().lastApply?.mode, 'incremental');
     await assert.rejects(c.request('submit_plan', { mode: 'full', devicesPath: '/nonexistent.csv', networkJson: '{}' }), (e: BusError) => e.code === 'failed' && /cannot read/.test(e.message));
 
