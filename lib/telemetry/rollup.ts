@@ -83,7 +83,13 @@ export function parseIPv6(s: string): bigint {
 }
 
 const V4_MAPPED_PREFIX = 0xffffn << 32n;
-const MASK128 = (1n << 128n) - 1n;
+
+/**
+ * Map key of an IPv6 prefix: its network bits shifted down (not the masked address). V8 hashes a
+ * bigint by its low 64 bits, so masked /64 (or shorter) prefixes would all collide into one bucket
+ * (quadratic: minutes for 100k prefixes); shifted keys keep the varying bits low.
+ */
+const v6Key = (v6: bigint, len: number): bigint => (len === 0 ? 0n : v6 >> BigInt(128 - len));
 
 // ---------------------------------------------------------------------------------------------
 // Plan index
@@ -146,10 +152,9 @@ function addPrefix(ix: PlanIndex, prefix: string, circuit: number): void {
     addPrefix(ix, `${Number((v6 >> 24n) & 255n)}.${Number((v6 >> 16n) & 255n)}.${Number((v6 >> 8n) & 255n)}.${Number(v6 & 255n)}/${len - 96}`, circuit);
     return;
   }
-  const mask = len === 0 ? 0n : (MASK128 << BigInt(128 - len)) & MASK128;
   let m = ix.lpm6.get(len);
   if (!m) ix.lpm6.set(len, (m = new Map()));
-  const key = v6 & mask;
+  const key = v6Key(v6, len);
   if (!m.has(key)) m.set(key, circuit);
 }
 
@@ -240,8 +245,7 @@ export function lookupPrefix(ix: PlanIndex, ip: string): number {
   if (v6 < 0n) return -1;
   if (v6 >> 32n === 0xffffn && (v6 & ~((1n << 32n) - 1n)) === V4_MAPPED_PREFIX) return lookup4(ix, Number(v6 & 0xffffffffn));
   for (const len of ix.lpm6Lens) {
-    const mask = len === 0 ? 0n : (MASK128 << BigInt(128 - len)) & MASK128;
-    const c = ix.lpm6.get(len)!.get(v6 & mask);
+    const c = ix.lpm6.get(len)!.get(v6Key(v6, len));
     if (c !== undefined) return c;
   }
   return -1;
