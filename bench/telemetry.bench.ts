@@ -3,7 +3,7 @@
  * synthetic 100k-circuit plan (bench/dataset.ts → planner), every host active every tick (worst
  * case), with rings, gauges (capped), channels and the per-minute SQLite history enabled.
  *
- *   node --import tsx bench/telemetry.bench.ts [--hosts 100000] [--circuits 100000] [--ticks 70]
+ *   node --expose-gc --import tsx bench/telemetry.bench.ts [--hosts 100000] [--circuits 100000] [--ticks 70]
  *
  * Reported separately: the simulated counter read (building the Map the dataplane reader returns,
  * one object per host — the real readHostCounters allocates the same) and the telemetry work.
@@ -70,6 +70,8 @@ const perTick: number[] = [];
 const cpuPerTick: number[] = [];
 let flushMs = 0;
 let flushRows = 0;
+const gc = (globalThis as { gc?: () => void }).gc;
+gc?.();
 const heap0 = process.memoryUsage().heapUsed;
 for (let i = 0; i < TICKS; i++) {
   const readBefore = readMs;
@@ -89,6 +91,7 @@ for (let i = 0; i < TICKS; i++) {
   }
   now += 1000;
 }
+gc?.();
 const heap1 = process.memoryUsage().heapUsed;
 const sorted = [...perTick].sort((a, b) => a - b);
 const pctl = (p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
@@ -99,6 +102,6 @@ console.log(`  wall median ${pctl(50).toFixed(1)} ms, p90 ${pctl(90).toFixed(1)}
 console.log(`  CPU (user+sys, process) median ${[...cpuPerTick].sort((a, b) => a - b)[Math.floor(cpuPerTick.length / 2)]!.toFixed(1)} ms per tick`);
 console.log(`  simulated counter read (Map of ${HOSTS} HostCounters objects): ${(readMs / TICKS).toFixed(1)} ms per tick`);
 console.log(`  history minute flush: ${flushRows} rows in ${flushMs.toFixed(1)} ms (one transaction)`);
-console.log(`  active circuits ${snap.activeCircuits}, total down ${(snap.totals.downBps / 1e9).toFixed(2)} Gbps, heap delta over the run ${((heap1 - heap0) / 1e6).toFixed(1)} MB`);
+console.log(`  active circuits ${snap.activeCircuits}, total down ${(snap.totals.downBps / 1e9).toFixed(2)} Gbps, heap ${(heap1 / 1e6).toFixed(0)} MB after the run, delta ${((heap1 - heap0) / 1e6).toFixed(1)} MB${gc ? '' : ' (run with --expose-gc for a settled figure)'}`);
 await tel.stop();
 rmSync(dir, { recursive: true, force: true });

@@ -68,6 +68,12 @@ export function createApplyService(opts: ApplyServiceOptions): ApplyPlanHandler 
     const queues = hostQueueCount(config, ifaces, dryRun, log);
     if (queues === null) return fail(EXIT.config, 'cannot size the queues');
     if (!dryRun && opts.substitutes) substitutes ??= opts.substitutes();
+    const subs = dryRun ? undefined : await substitutes;
+    const leafFallbacks: Record<string, string> = {};
+    for (const [kind, leaf] of Object.entries(subs ?? {})) {
+      leafFallbacks[kind] = [leaf.kind, ...leaf.args].join(' ');
+      log.warn({ code: 'qdisc-fallback', planned: kind, using: leafFallbacks[kind] }, `${kind} is not available in this kernel; circuits planned with ${kind} use ${leafFallbacks[kind]}`);
+    }
     const r = await planAndApply({
       config,
       ifaces,
@@ -83,7 +89,7 @@ export function createApplyService(opts: ApplyServiceOptions): ApplyPlanHandler 
       dryRun,
       updateonly: req.updateonly ?? false,
       verbose: req.verbose ?? false,
-      substitute: dryRun ? undefined : await substitutes,
+      substitute: subs,
       sinkFor: dryRun ? undefined : async () => kernelSink(opts.pinRoot),
     });
     const plan: ShapingPlan | undefined = r.code === EXIT.ok && !dryRun ? r.plan : undefined;
@@ -95,6 +101,7 @@ export function createApplyService(opts: ApplyServiceOptions): ApplyPlanHandler 
       plan,
       exitCode: r.code,
       summary: r.report?.summary,
+      leafFallbacks,
       log: lines,
     };
   };

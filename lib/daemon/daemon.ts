@@ -335,6 +335,20 @@ export async function startDaemon(opts: StartDaemonOptions = {}): Promise<Runnin
     });
 
     const refreshCommand = () => opts.refreshCommand ?? defaultRefreshCommand(configPath);
+    // Kernel lacks cake/fq_codel: shown in the status and raised once as an urgent issue.
+    const noteFallbacks = (report: ApplyReport) => {
+      const fb = report.leafFallbacks as Record<string, string> | undefined;
+      if (!fb || Object.keys(fb).length === 0) return;
+      shaping.leafFallbacks = fb;
+      urgent.submit({
+        source: 'lqosd',
+        severity: 'warning',
+        code: 'QDISC_FALLBACK',
+        message: `This kernel lacks ${Object.keys(fb).join(' and ')}; circuits use ${[...new Set(Object.values(fb))].join(', ')} instead (shaping works, with less fairness/AQM). Load sch_cake / sch_fq_codel to restore them.`,
+        context: fb,
+        dedupeKey: 'lqosd:qdisc-fallback',
+      });
+    };
     // With an apply engine in this process, a refresh is a submit_plan of the configured files
     // (running the LibreQoS command would only come back to us over the bus).
     const refreshInProcess = async (apply: ApplyPlanHandler): Promise<RefreshResult> => {
@@ -352,6 +366,7 @@ export async function startDaemon(opts: StartDaemonOptions = {}): Promise<Runnin
         return { exitCode: 1, ok: false, durationMs: Math.round(performance.now() - t0), lines: [`ERROR ${(e as Error).message}`] };
       }
       if (report.ok && report.plan) appliedPlan = report.plan;
+      noteFallbacks(report);
       const lines = ((report.log as string[] | undefined) ?? []).slice(-40).map((l) => {
         try {
           const j = JSON.parse(l) as { level: number; msg: string };
@@ -492,6 +507,7 @@ export async function startDaemon(opts: StartDaemonOptions = {}): Promise<Runnin
             shaping.lastApply = { at: now().toISOString(), mode: report.mode, commands: report.commands, seconds: report.seconds };
             if (report.plan) appliedPlan = report.plan;
           }
+          noteFallbacks(report);
           const { plan: _plan, ...rest } = report;
           return rest;
         });

@@ -20,7 +20,7 @@ export interface HostRate {
   upBps: number;
   downPps: number;
   upPps: number;
-  /** Cumulative counters of the latest snapshot. */
+  /** Cumulative counters of the latest snapshot (exact, as the dataplane reports them). */
   downBytes: bigint;
   upBytes: bigint;
   downPackets: bigint;
@@ -33,14 +33,17 @@ export interface HostRate {
   resolvedVersion: number;
   /** Tick of the last snapshot this host was present in. */
   seenTick: number;
+  /** Previous counters as doubles (exact up to 2^53, i.e. 9 PB per host) for cheap deltas. */
+  pDownBytes: number;
+  pUpBytes: number;
+  pDownPackets: number;
+  pUpPackets: number;
 }
 
 const ZERO = 0n;
 
-function delta(cur: bigint, prev: bigint): number {
-  // A counter that went down: the entry was evicted and recreated → count from 0.
-  return Number(cur >= prev ? cur - prev : cur);
-}
+/** A counter that went down: the entry was evicted and recreated → count from 0. */
+const delta = (cur: number, prev: number): number => (cur >= prev ? cur - prev : cur);
 
 /** Keeps the previous counters of every host and turns each new snapshot into rates. */
 export class HostRateTracker {
@@ -57,34 +60,37 @@ export class HostRateTracker {
     const first = this.lastT === undefined;
     const dtMs = first ? 0 : tMs - this.lastT!;
     const perSec = dtMs > 0 ? 1000 / dtMs : 0;
+    const bitsPerSec = perSec * 8;
     this.tick++;
     const tick = this.tick;
     for (const [ip, c] of cur) {
+      const db = Number(c.downloadBytes);
+      const ub = Number(c.uploadBytes);
+      const dp = Number(c.downloadPackets);
+      const up = Number(c.uploadPackets);
       let h = this.hosts.get(ip);
       if (!h) {
         h = {
           ip, downBps: 0, upBps: 0, downPps: 0, upPps: 0,
           downBytes: ZERO, upBytes: ZERO, downPackets: ZERO, upPackets: ZERO,
           tcHandle: 0, circuitHash: ZERO, lastSeenNs: ZERO, circuit: -1, resolvedVersion: -1, seenTick: 0,
+          // No baseline on the first snapshot (rates stay 0); a host new since then counts from 0.
+          pDownBytes: first ? db : 0, pUpBytes: first ? ub : 0, pDownPackets: first ? dp : 0, pUpPackets: first ? up : 0,
         };
         this.hosts.set(ip, h);
-        if (first) {
-          // No baseline yet: remember the counters, rates stay 0.
-          h.downBytes = c.downloadBytes;
-          h.upBytes = c.uploadBytes;
-          h.downPackets = c.downloadPackets;
-          h.upPackets = c.uploadPackets;
-        }
-        // else: a host new since the last snapshot counts from 0 (previous counters are 0).
       }
       if (perSec > 0) {
-        h.downBps = delta(c.downloadBytes, h.downBytes) * 8 * perSec;
-        h.upBps = delta(c.uploadBytes, h.upBytes) * 8 * perSec;
-        h.downPps = delta(c.downloadPackets, h.downPackets) * perSec;
-        h.upPps = delta(c.uploadPackets, h.upPackets) * perSec;
+        h.downBps = delta(db, h.pDownBytes) * bitsPerSec;
+        h.upBps = delta(ub, h.pUpBytes) * bitsPerSec;
+        h.downPps = delta(dp, h.pDownPackets) * perSec;
+        h.upPps = delta(up, h.pUpPackets) * perSec;
       } else {
         h.downBps = h.upBps = h.downPps = h.upPps = 0;
       }
+      h.pDownBytes = db;
+      h.pUpBytes = ub;
+      h.pDownPackets = dp;
+      h.pUpPackets = up;
       h.downBytes = c.downloadBytes;
       h.upBytes = c.uploadBytes;
       h.downPackets = c.downloadPackets;

@@ -465,13 +465,32 @@ export class Rollup {
     };
   }
 
+  private scratch = new Float64Array(0);
+
   /** Circuits with traffic, highest total first (at most `limit`). */
   activeCircuits(limit: number): number[] {
     const total = (c: number) => this.circuitDownBps[c]! + this.circuitUpBps[c]!;
+    const n = this.touchedCount;
     const out: number[] = [];
-    for (let k = 0; k < this.touchedCount; k++) out.push(this.touched[k]!);
-    out.sort((a, b) => total(b) - total(a));
-    return out.length > limit ? out.slice(0, limit) : out;
+    if (n <= limit) {
+      for (let k = 0; k < n; k++) out.push(this.touched[k]!);
+    } else {
+      // Threshold by a native numeric sort of the totals, then only `limit` entries are sorted.
+      if (this.scratch.length < n) this.scratch = new Float64Array(this.touched.length);
+      const s = this.scratch.subarray(0, n);
+      for (let k = 0; k < n; k++) s[k] = total(this.touched[k]!);
+      s.sort();
+      const threshold = s[n - limit]!;
+      for (let k = 0; k < n; k++) {
+        const c = this.touched[k]!;
+        if (total(c) > threshold) out.push(c);
+      }
+      for (let k = 0; k < n && out.length < limit; k++) {
+        const c = this.touched[k]!;
+        if (total(c) === threshold) out.push(c);
+      }
+    }
+    return out.sort((a, b) => total(b) - total(a));
   }
 }
 

