@@ -9,7 +9,7 @@
  * Anything structural (interfaces, queue count, link rates, default SQM, mode, the set of nodes
  * or where they sit) needs a full rebuild instead.
  */
-import type { IpMapping, PlannedCircuit, PlannedNode, ShapingPlan } from '../model.ts';
+import type { IpMapping, LeafQdisc, PlannedCircuit, PlannedNode, ShapingPlan } from '../model.ts';
 import { compileCircuitLines, compileNodeLines, sidesOf, type CompileOptions } from '../compile/tc.ts';
 
 export interface ApplyOps {
@@ -37,7 +37,7 @@ function structuralDifference(a: ShapingPlan, b: ShapingPlan): string | undefine
   if (a.queues !== b.queues || a.stickOffset !== b.stickOffset) return `queue count changed (${a.queues} → ${b.queues})`;
   if (a.link.downloadMbps !== b.link.downloadMbps || a.link.uploadMbps !== b.link.uploadMbps) return 'link capacity changed';
   if (a.mode !== b.mode) return `queue mode changed (${a.mode} → ${b.mode})`;
-  if (JSON.stringify(a.defaultLeaf) !== JSON.stringify(b.defaultLeaf)) return 'default SQM changed';
+  if (!sameLeaf(a.defaultLeaf, b.defaultLeaf)) return 'default SQM changed';
   if (a.nodes.length !== b.nodes.length) return `node set changed (${a.nodes.length} → ${b.nodes.length} nodes)`;
   const old = new Map(a.nodes.map((n) => [n.path, n]));
   for (const n of b.nodes) {
@@ -61,12 +61,19 @@ function changedSides(lines: string[], a: PlannedNode | PlannedCircuit, b: Plann
   return lines.filter((_, i) => !sameSide(a, b, i === 0 ? 'download' : 'upload'));
 }
 
+function sameLeaf(a: LeafQdisc | null, b: LeafQdisc | null): boolean {
+  if (a === b) return true;
+  if (!a || !b || a.kind !== b.kind || a.args.length !== b.args.length) return false;
+  for (let i = 0; i < a.args.length; i++) if (a.args[i] !== b.args[i]) return false;
+  return true;
+}
+
 function sameLeaves(a: PlannedCircuit, b: PlannedCircuit): boolean {
   return (
-    JSON.stringify(a.download.leaf) === JSON.stringify(b.download.leaf) &&
-    JSON.stringify(a.upload.leaf) === JSON.stringify(b.upload.leaf) &&
     a.download.leafHandle === b.download.leafHandle &&
-    a.upload.leafHandle === b.upload.leafHandle
+    a.upload.leafHandle === b.upload.leafHandle &&
+    sameLeaf(a.download.leaf, b.download.leaf) &&
+    sameLeaf(a.upload.leaf, b.upload.leaf)
   );
 }
 
@@ -74,8 +81,8 @@ function sameSlot(a: PlannedCircuit, b: PlannedCircuit): boolean {
   return a.queue === b.queue && a.minor === b.minor && a.parentMinor === b.parentMinor;
 }
 
-function mappingKey(m: IpMapping): string {
-  return `${m.cpu}|${m.major}|${m.minor}|${m.circuitHash}|${m.deviceHash}`;
+function sameTarget(a: IpMapping, b: IpMapping): boolean {
+  return a.cpu === b.cpu && a.major === b.major && a.minor === b.minor && a.circuitHash === b.circuitHash && a.deviceHash === b.deviceHash;
 }
 
 /** The delete lines of a circuit's classes (leaf qdiscs go with their class). */
@@ -89,7 +96,7 @@ function leafChangeLines(plan: ShapingPlan, before: PlannedCircuit, after: Plann
   for (const s of sidesOf(plan)) {
     const b = s.dir === 'download' ? before.download : before.upload;
     const a = s.dir === 'download' ? after.download : after.upload;
-    if (JSON.stringify(b.leaf) === JSON.stringify(a.leaf) && b.leafHandle === a.leafHandle) continue;
+    if (sameLeaf(b.leaf, a.leaf) && b.leafHandle === a.leafHandle) continue;
     const classid = `${hex(after.queue + s.majorOffset)}:${hex(after.minor)}`;
     if (b.leaf && b.leafHandle) lines.push(`qdisc del dev ${s.dev} parent ${classid}`);
     if (a.leaf && a.leafHandle) {
@@ -100,14 +107,26 @@ function leafChangeLines(plan: ShapingPlan, before: PlannedCircuit, after: Plann
   return lines;
 }
 
+function byPrefix(plan: ShapingPlan): Map<string, IpMapping> {
+  const m = new Map<string, IpMapping>();
+  if (plan.mode !== 'observe') for (const x of plan.mappings) m.set(x.prefix, x);
+  return m;
+}
+
+function byId<T extends { id: string }>(items: T[]): Map<string, T> {
+  const m = new Map<string, T>();
+  for (const x of items) m.set(x.id, x);
+  return m;
+}
+
 export function diffPlans(applied: ShapingPlan | undefined, next: ShapingPlan, opts: CompileOptions = {}): ApplyOps {
   const summary = { circuitsAdded: 0, circuitsRemoved: 0, circuitsChanged: 0, nodesChanged: 0, mappingsDeleted: 0, mappingsWritten: 0 };
-  const nextMaps = new Map(next.mode === 'observe' ? [] : next.mappings.map((m) => [m.prefix, m]));
+  const nextMaps = byPrefix(next);
   if (!applied) {
     return { mode: 'full', reason: 'nothing applied yet', mapDelete: [], tc: [], mapUpsert: [...nextMaps.values()], summary: { ...summary, mappingsWritten: nextMaps.size } };
   }
   const structural = structuralDifference(applied, next);
-  const oldMaps = new Map(applied.mode === 'observe' ? [] : applied.mappings.map((m) => [m.prefix, m]));
+  const oldMaps = byPrefix(applied);
   if (structural) {
     const mapDelete = [...oldMaps.keys()].filter((p) => !nextMaps.has(p));
     return { mode: 'full', reason: structural, mapDelete, tc: [], mapUpsert: [...nextMaps.values()], summary: { ...summary, mappingsDeleted: mapDelete.length, mappingsWritten: nextMaps.size } };
@@ -125,8 +144,8 @@ export function diffPlans(applied: ShapingPlan | undefined, next: ShapingPlan, o
         summary.nodesChanged++;
       }
     }
-    const oldCircuits = new Map(applied.circuits.map((c) => [c.id, c]));
-    const newCircuits = new Map(next.circuits.map((c) => [c.id, c]));
+    const oldCircuits = byId(applied.circuits);
+    const newCircuits = byId(next.circuits);
     for (const [id, c] of oldCircuits) {
       const n = newCircuits.get(id);
       if (!n || !sameSlot(c, n)) {
@@ -151,19 +170,14 @@ export function diffPlans(applied: ShapingPlan | undefined, next: ShapingPlan, o
   }
 
   const mapDelete: string[] = [];
-  for (const [prefix, m] of oldMaps) {
-    const n = nextMaps.get(prefix);
-    if (!n || mappingKey(n) !== mappingKey(m)) {
-      if (!n) mapDelete.push(prefix);
-    }
-  }
+  for (const prefix of oldMaps.keys()) if (!nextMaps.has(prefix)) mapDelete.push(prefix);
   // A changed target is rewritten in place (one map update, no window without a mapping), but
   // when its old class is being deleted the old entry must go first: delete it too.
   const removedClasses = new Set(tcRemove.map((l) => l.split(' classid ')[1]));
   const mapUpsert: IpMapping[] = [];
   for (const [prefix, m] of nextMaps) {
     const o = oldMaps.get(prefix);
-    if (o && mappingKey(o) === mappingKey(m)) continue;
+    if (o && sameTarget(o, m)) continue;
     if (o && removedClasses.has(`${hex(o.major)}:${hex(o.minor)}`)) mapDelete.push(prefix);
     mapUpsert.push(m);
   }

@@ -5,6 +5,8 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { busRequest } from '../../lib/bus/client.ts';
 import { measure, runLabLibreQoS, startLab, stopLab, wireRate, type Lab } from '../../lab/labEnv.ts';
 
@@ -58,4 +60,12 @@ test('telemetry sees an iperf3 download at the wire rate (±15 %)', async () => 
   // Circuit rate = host rate here (one host), and the plan ceil is reported for utilisation.
   const last = await busRequest<'stats_hosts', HostsReply>('stats_hosts', { limit: 5, sortBy: 'total' }, { path: lab.busPath });
   assert.ok(last.dtMs > 0);
+  const top = last.topCircuits.download.find((x) => x.id === c.id);
+  if (top) assert.equal(top.ceilDownMbps, c.down);
+});
+
+test('the daemon logged no telemetry warnings (counter reads, tc queue stats)', () => {
+  const lines = readFileSync(join(lab.dir, 'lqosd.log'), 'utf8').split('\n').filter(Boolean);
+  const bad = lines.filter((l) => /telemetry|queue stats/i.test(l) && /"level":(4|5|6)\d/.test(l));
+  assert.deepEqual(bad, []);
 });

@@ -176,7 +176,8 @@ test('activeCircuits: the busiest `limit` circuits, best first (threshold path)'
   const r = new Rollup();
   r.run(ix, t.hosts.values());
   const ids = (l: number) => r.activeCircuits(l).map((c) => ix.circuitIds[c]);
-  assert.deepEqual(ids(10), ['c3', 'c1', 'c2', 'c4'].filter((x) => x !== 'c2' && x !== 'c4').concat(ids(10).slice(2)));
+  assert.deepEqual(ids(10).slice(0, 2), ['c3', 'c1']);
+  assert.deepEqual(ids(10).slice(2).sort(), ['c2', 'c4']);
   assert.deepEqual(ids(2), ['c3', 'c1']);
   assert.equal(ids(3).length, 3, 'ties at the threshold fill up to the limit');
   assert.deepEqual(ids(3).slice(0, 2), ['c3', 'c1']);
