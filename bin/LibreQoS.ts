@@ -10,6 +10,7 @@ import { loadConfig } from '../lib/config/load.ts';
 
 const program = new Command()
   .name('LibreQoS')
+  .addHelpText('after', '\nAlso: LibreQoS integration <name> [--dry-run] runs one CRM integration (uisp, splynx, visp, netzur, powercode, sonar, wispgate, rest).')
   .description('Validate ShapedDevices.csv and network.json, plan the queue tree and apply it')
   .option('--config <path>', 'configuration file (default: $LQOS_CONFIG or /etc/lqos.conf)')
   .option('-d, --debug', 'log every planned and executed command')

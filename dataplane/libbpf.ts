@@ -63,6 +63,7 @@ export class DataplaneError extends Error {
 // Library loading
 
 let lib: ReturnType<typeof bind> | undefined;
+let ringbufSampleFn: koffi.IKoffiCType | undefined;
 
 function bind() {
   let so: koffi.IKoffiLib;
@@ -76,6 +77,7 @@ function bind() {
   koffi.opaque('bpf_object');
   koffi.opaque('bpf_program');
   koffi.opaque('bpf_map');
+  ringbufSampleFn = koffi.proto('int lqos_ringbuf_sample_fn(void *ctx, void *data, size_t size)');
   return {
     strerror: so.func('int libbpf_strerror(int err, void *buf, size_t size)'),
     numPossibleCpus: so.func('int libbpf_num_possible_cpus(void)'),
@@ -122,6 +124,11 @@ function bind() {
     tcDetach: so.func('int bpf_tc_detach(const void *hook, const void *opts)'),
     tcQuery: so.func('int bpf_tc_query(const void *hook, void *opts)'),
     progTestRun: so.func('int bpf_prog_test_run_opts(int prog_fd, void *opts)'),
+    // ring buffer (flow telemetry, dataplane/flows.ts)
+    ringBufferNew: so.func('void *ring_buffer__new(int map_fd, lqos_ringbuf_sample_fn *sample_cb, void *ctx, const void *opts)'),
+    ringBufferConsume: so.func('int ring_buffer__consume(void *rb)'),
+    ringBufferFree: so.func('void ring_buffer__free(void *rb)'),
+    clockGettime: libc.func('int clock_gettime(int clk, void *ts)'),
     close: libc.func('int close(int fd)'),
     setns: libc.func('int setns(int fd, int nstype)'),
     ifNameToIndex: libc.func('unsigned int if_nametoindex(const char *ifname)'),
@@ -168,7 +175,7 @@ export const BPF_TC_F_REPLACE = 1;
 
 export const BPF_MAP_TYPE = {
   HASH: 1, ARRAY: 2, PERCPU_HASH: 5, PERCPU_ARRAY: 6, LRU_HASH: 9, LRU_PERCPU_HASH: 10, LPM_TRIE: 11,
-  CPUMAP: 16,
+  CPUMAP: 16, RINGBUF: 27,
 } as const;
 
 export const CLONE_NEWNET = 0x40000000;
@@ -566,4 +573,72 @@ export function withNetns<T>(netns: string | undefined, fn: () => T): T {
     if (nsFd >= 0) closeSync(nsFd);
     closeSync(self);
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// BPF ring buffer (libbpf ring_buffer__*), consumed synchronously: ring_buffer__consume() runs the
+// JS callback on this thread for every pending record; no epoll/poll thread is involved.
+
+export interface RingBufferReader {
+  /** Process every pending record; returns how many were consumed. */
+  consume(): number;
+  /** Free the ring buffer manager and the callback (idempotent). */
+  close(): void;
+}
+
+/** Open a consumer on a BPF_MAP_TYPE_RINGBUF fd. `onRecord` receives a copy of each record. */
+export function ringBufferOpen(mapFd: number, onRecord: (rec: Buffer) => void): RingBufferReader {
+  const l = L();
+  const cb = koffi.register((_ctx: unknown, data: unknown, size: number | bigint) => {
+    try {
+      onRecord(Buffer.from(koffi.view(data, Number(size))).subarray(0));
+    } catch {
+      /* a throwing consumer must not unwind through libbpf */
+    }
+    return 0;
+  }, koffi.pointer(ringbufSampleFn!));
+  koffi.errno(0);
+  const rb = l.ringBufferNew(mapFd, cb, null, null);
+  if (!rb) {
+    koffi.unregister(cb);
+    throw new DataplaneError('ring_buffer__new', koffi.errno() || osConstants.errno.EINVAL);
+  }
+  let open = true;
+  return {
+    consume() {
+      if (!open) return 0;
+      return check('ring_buffer__consume', l.ringBufferConsume(rb));
+    },
+    close() {
+      if (!open) return;
+      open = false;
+      l.ringBufferFree(rb);
+      koffi.unregister(cb);
+    },
+  };
+}
+
+/** CLOCK_BOOTTIME in ns: the clock of bpf_ktime_get_boot_ns() (flow/host last_seen). */
+export function bootTimeNs(): bigint {
+  const ts = Buffer.alloc(16);
+  check('clock_gettime(CLOCK_BOOTTIME)', L().clockGettime(7, ts));
+  return ts.readBigInt64LE(0) * 1_000_000_000n + ts.readBigInt64LE(8);
+}
+
+/** BPF_PROG_TEST_RUN with `repeat` iterations: returns the kernel's mean duration per run (ns). */
+export function progTestRunRepeat(progFd: number, data: Buffer, ctxIn: Buffer | null, repeat: number): { retval: number; durationNs: number } {
+  const out = Buffer.alloc(data.length + 256);
+  const o = Buffer.alloc(80);
+  o.writeBigUInt64LE(80n, 0);
+  o.writeBigUInt64LE(koffi.address(data), 8);
+  o.writeBigUInt64LE(koffi.address(out), 16);
+  o.writeUInt32LE(data.length, 24);
+  o.writeUInt32LE(out.length, 28);
+  if (ctxIn) {
+    o.writeBigUInt64LE(koffi.address(ctxIn), 32);
+    o.writeUInt32LE(ctxIn.length, 48);
+  }
+  o.writeInt32LE(repeat, 60);
+  check('bpf_prog_test_run_opts', L().progTestRun(progFd, o));
+  return { retval: o.readUInt32LE(56), durationNs: o.readUInt32LE(64) };
 }

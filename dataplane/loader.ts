@@ -43,6 +43,8 @@ export const MAX_CPUS = 1024;
 export const PINNED_MAPS = [
   'ip_to_class', 'hot_cache', 'mapping_epoch', 'host_counters', 'cpu_map', 'cpus_available', 'txq_config', 'classify_ctl',
   'dp_stats',
+  // flow telemetry (dataplane/flows.ts)
+  'flows', 'flow_events', 'flow_ctl',
 ] as const;
 export type PinnedMapName = (typeof PINNED_MAPS)[number];
 

@@ -100,8 +100,9 @@ export interface TelemetrySnapshot {
   queues: { at: number; dtMs: number; totals: QueueTotals };
   cpu: CpuUsage;
   ticks: number;
-  /** ms of CPU-ish wall time the last counter tick took. */
+  /** Wall ms of the last tick's own work (roll-ups, rings, gauges, history), and of its counter read. */
   lastTickMs: number;
+  lastReadMs: number;
 }
 
 export interface QueueTotals {
@@ -186,6 +187,7 @@ export function startTelemetry(ctx: DaemonContext, opts: TelemetryOptions): Tele
   let lastAt = 0;
   let ticks = 0;
   let lastTickMs = 0;
+  let lastReadMs = 0;
   let queueAt = 0;
   let queueDtMs = 0;
   let nodeDropArrays: Float64Array[] = [];
@@ -249,6 +251,7 @@ export function startTelemetry(ctx: DaemonContext, opts: TelemetryOptions): Tele
     cpu.sample();
     refreshPlan();
     attached = isAttached();
+    const tr0 = performance.now();
     if (attached) {
       let counters: Map<string, HostCounters> | undefined;
       try {
@@ -261,6 +264,7 @@ export function startTelemetry(ctx: DaemonContext, opts: TelemetryOptions): Tele
         readErr = msg;
       }
       if (counters) hosts.update(counters, t);
+      lastReadMs = performance.now() - tr0;
     } else if (hosts.hosts.size > 0) hosts.reset();
     const t1 = performance.now();
     rollup.run(index, hosts.hosts.values());
@@ -288,8 +292,8 @@ export function startTelemetry(ctx: DaemonContext, opts: TelemetryOptions): Tele
     }
     lastAt = t;
     ticks++;
-    // Time spent in our own code (the counter read itself is the dataplane's).
-    lastTickMs = performance.now() - t1 + (t1 - t0 - 0);
+    // Time spent in our own code (the counter read itself is the dataplane's: lastReadMs).
+    lastTickMs = performance.now() - t1 + (tr0 - t0);
   };
   const tick = (): Promise<void> => {
     if (tickRunning) return tickRunning;
@@ -372,6 +376,7 @@ export function startTelemetry(ctx: DaemonContext, opts: TelemetryOptions): Tele
     cpu: { total: cpu.latest.total, perCore: [...cpu.latest.perCore] },
     ticks,
     lastTickMs: Math.round(lastTickMs * 1000) / 1000,
+    lastReadMs: Math.round(lastReadMs * 1000) / 1000,
   });
 
   const payload = (channel: 'throughput' | 'circuits' | 'queues' | 'cpu'): unknown => {

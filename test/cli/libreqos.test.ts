@@ -148,3 +148,22 @@ test('Python-compatible wrapper runs the same command', { skip: !existsSync(join
   assert.equal(r.exitCode, 0, String(r.stderr));
   assert.match(String(r.stderr), /passed validation/);
 });
+
+test('./LibreQoS integration NAME runs one CRM integration (fake Netzur, --dry-run) and rejects unknown names', async () => {
+  const { startFakeNetzur, NETZUR_KEY, NETZUR_PATH } = await import('../fixtures/crm/netzur.ts');
+  const srv = await startFakeNetzur();
+  try {
+    const w = ws({ devices: example('ShapedDevices.csv'), network: example('network.json') });
+    writeFileSync(w.config, `${readFileSync(w.config, 'utf8')}\n[netzur_integration]\nenable_netzur = true\napi_key = "${NETZUR_KEY}"\napi_url = "${srv.url}${NETZUR_PATH}"\n`);
+    const before = read(join(w.dir, 'ShapedDevices.csv'));
+    const r = await execa(join(repoRoot, 'LibreQoS'), ['integration', 'netzur', '--dry-run', '--config', w.config], { reject: false, all: true });
+    assert.equal(r.exitCode, 0, String(r.all));
+    assert.match(String(r.all), /circuit/i);
+    assert.equal(read(join(w.dir, 'ShapedDevices.csv')), before, 'a dry run wrote the file');
+    const bad = await execa(join(repoRoot, 'LibreQoS'), ['integration', 'nosuchcrm'], { reject: false, all: true });
+    assert.equal(bad.exitCode, 2);
+    assert.match(String(bad.all), /choose one of: uisp, splynx/);
+  } finally {
+    await srv.close();
+  }
+});
