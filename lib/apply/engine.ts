@@ -9,7 +9,7 @@ import { compileTcBatch, formatRate, sidesOf, type CompileOptions } from '../com
 import type { Logger } from '../util/log.ts';
 import { diffPlans, type ApplyOps } from './diff.ts';
 import type { MappingSink } from './direct.ts';
-import { readClasses, readQdiscs, type KernelClass } from './kernelState.ts';
+import { parseHtbClasses, readClasses, readQdiscs, type KernelClass } from './kernelState.ts';
 import { runTcBatch, TcBatchError } from './tcBatch.ts';
 import { estimatePlanMemory, memoryPreflight, readMemInfo } from './memoryPreflight.ts';
 
@@ -68,7 +68,7 @@ export async function fullRebuildLines(plan: ShapingPlan, opts: CompileOptions, 
  */
 export async function verifyPlan(
   plan: ShapingPlan,
-  opts: { wrap?: string[]; log?: Logger; limit?: number; only?: Set<string> } = {},
+  opts: { wrap?: string[]; log?: Logger; limit?: number; only?: Set<string>; readBack?: Map<string, KernelClass> } = {},
 ): Promise<string[]> {
   const problems: string[] = [];
   if (plan.mode === 'observe') return problems;
@@ -76,13 +76,14 @@ export async function verifyPlan(
   const close = (a: number, b: number) => Math.abs(a - b) <= Math.max(1, b * 0.01);
   for (const s of sidesOf(plan)) {
     let k: Map<string, KernelClass>;
-    if (opts.only) {
+    if (opts.readBack) k = opts.readBack;
+    else if (opts.only) {
       k = new Map();
-      for (const key of opts.only) {
+      const reads = [...opts.only].map((key) => {
         const [q, m] = key.split(':').map((x) => parseInt(x, 16)) as [number, number];
-        const classid = `${hex(q + s.majorOffset)}:${hex(m)}`;
-        for (const [id, c] of await readClasses(s.dev, { ...opts, classid })) k.set(id, c);
-      }
+        return readClasses(s.dev, { ...opts, classid: `${hex(q + s.majorOffset)}:${hex(m)}` });
+      });
+      for (const part of await Promise.all(reads)) for (const [id, c] of part) k.set(id, c);
     } else k = await readClasses(s.dev, opts);
     const expect = (classid: string, parent: string, rate: number, ceil: number) => {
       const c = k.get(classid);
@@ -122,6 +123,47 @@ function touchedClasses(ops: ApplyOps, queues: number): Set<string> {
   return out;
 }
 
+/** `class show` lines (per side) for the touched classes, to append to a batch. */
+function readBackLines(plan: ShapingPlan, touched: Set<string>): Array<{ dev: string; line: string }> {
+  const out: Array<{ dev: string; line: string }> = [];
+  for (const s of sidesOf(plan)) {
+    for (const key of touched) {
+      const [q, m] = key.split(':').map((x) => parseInt(x, 16)) as [number, number];
+      out.push({ dev: s.dev, line: `class show dev ${s.dev} classid ${(q + s.majorOffset).toString(16)}:${m.toString(16)}` });
+    }
+  }
+  return out;
+}
+
+/** Splits the stdout of appended `class show` lines back into per-device class maps. */
+function parseReadBack(stdout: string, lines: Array<{ dev: string }>): Map<string, Map<string, KernelClass>> {
+  const byDev = new Map<string, Map<string, KernelClass>>();
+  const all = parseHtbClasses(stdout);
+  // Class ids are unique per device but the same on both devices in bridge mode: attribute by
+  // order — tc prints each show's output in batch order, one class per show.
+  const texts = stdout.split('\n').filter((l) => l.startsWith('class htb '));
+  texts.forEach((t, i) => {
+    const dev = lines[i]?.dev;
+    if (!dev) return;
+    const c = parseHtbClasses(t).values().next().value as KernelClass | undefined;
+    if (!c) return;
+    let m = byDev.get(dev);
+    if (!m) byDev.set(dev, (m = new Map()));
+    m.set(c.classid, c);
+  });
+  void all;
+  return byDev;
+}
+
+async function verifyEach(plan: ShapingPlan, only: Set<string>, readBack: Map<string, Map<string, KernelClass>>, opts: { wrap?: string[]; log?: Logger }): Promise<string[]> {
+  const problems: string[] = [];
+  for (const s of sidesOf(plan)) {
+    const onePlan = { ...plan, interfaces: { ...plan.interfaces } };
+    problems.push(...(await verifyPlan(onePlan, { ...opts, only, readBack: readBack.get(s.dev) ?? new Map() })).filter((p) => p.startsWith(`${s.dev}:`)));
+  }
+  return problems;
+}
+
 async function runFull(args: ApplyArgs, ops: ApplyOps): Promise<number> {
   const { next, compile = {}, sink, log, wrap } = args;
   if (sink && ops.mapDelete.length) await sink.remove(ops.mapDelete);
@@ -137,6 +179,7 @@ export async function applyPlan(args: ApplyArgs): Promise<ApplyReport> {
   let ops = diffPlans(applied, next, compile);
   let tcCommands = 0;
   let escalated: string | undefined;
+  let readBack: Map<string, Map<string, KernelClass>> | undefined;
   const fullOps = (why: string): ApplyOps => {
     const d = diffPlans(undefined, next, compile);
     const keep = new Set(next.mappings.map((m) => m.prefix));
@@ -159,7 +202,13 @@ export async function applyPlan(args: ApplyArgs): Promise<ApplyReport> {
   } else if (ops.mode === 'incremental') {
     try {
       if (sink && ops.mapDelete.length) await sink.remove(ops.mapDelete);
-      if (ops.tc.length) await runTcBatch(ops.tc, { log, wrap });
+      // A small change reads its classes back in the same tc process (`class show` lines).
+      const touched = touchedClasses(ops, next.queues);
+      const showLines = !args.skipVerify && touched.size > 0 && touched.size <= 64 ? readBackLines(next, touched) : [];
+      if (ops.tc.length) {
+        const out = await runTcBatch([...ops.tc, ...showLines.map((l) => l.line)], { log, wrap });
+        if (showLines.length) readBack = parseReadBack(out, showLines);
+      }
       if (sink && ops.mapUpsert.length) await sink.update(ops.mapUpsert);
       tcCommands = ops.tc.length;
     } catch (e) {
@@ -176,7 +225,9 @@ export async function applyPlan(args: ApplyArgs): Promise<ApplyReport> {
     // rebuilds, "nothing changed" runs that look for drift) reads the whole tree back.
     const touched = ops.mode === 'incremental' && !escalated ? touchedClasses(ops, next.queues) : undefined;
     const only = touched && touched.size <= 64 ? touched : undefined;
-    const problems = await verifyPlan(next, { wrap, log, only });
+    const problems = readBack && only && !escalated
+      ? await verifyEach(next, only, readBack, { wrap, log })
+      : await verifyPlan(next, { wrap, log, only });
     if (problems.length) {
       if (escalated || ops.mode === 'full') throw new Error(`the kernel does not match the plan after a full rebuild: ${problems.slice(0, 5).join('; ')}`);
       escalated = `kernel drifted from the plan (${problems[0]}${problems.length > 1 ? `, +${problems.length - 1} more` : ''}); rebuilding`;

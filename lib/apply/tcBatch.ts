@@ -1,9 +1,6 @@
 /**
  * Runs tc command lists through `tc -batch`, in chunks, reporting the exact failing line.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { execa } from 'execa';
 import type { Logger } from '../util/log.ts';
 
@@ -26,17 +23,18 @@ export interface TcRunOptions {
   wrap?: string[];
 }
 
-export async function runTcBatch(lines: string[], opts: TcRunOptions = {}): Promise<void> {
+/** Runs the lines; returns what tc printed on stdout (e.g. for `class show` lines in the batch). */
+export async function runTcBatch(lines: string[], opts: TcRunOptions = {}): Promise<string> {
   const chunkSize = opts.chunkSize ?? 20000;
-  const dir = mkdtempSync(join(tmpdir(), 'lqos-tc-'));
-  try {
+  let stdout = '';
+  {
     for (let start = 0; start < lines.length; start += chunkSize) {
       const chunk = lines.slice(start, start + chunkSize);
-      const file = join(dir, `batch-${start}.txt`);
-      writeFileSync(file, chunk.join('\n') + '\n');
-      const argv = [...(opts.wrap ?? []), 'tc', '-batch', file];
+      // Commands go in on stdin (`-batch -`): no temp files, one process per chunk.
+      const argv = [...(opts.wrap ?? []), 'tc', '-batch', '-'];
       opts.log?.debug({ cmd: argv.join(' '), lines: chunk.length }, 'running tc batch');
-      const r = await execa(argv[0]!, argv.slice(1), { reject: false, all: true });
+      const r = await execa(argv[0]!, argv.slice(1), { reject: false, all: true, input: chunk.join('\n') + '\n' });
+      stdout += String(r.stdout ?? '');
       if (r.exitCode !== 0) {
         const out = String(r.all ?? r.stderr ?? '');
         const m = /Command failed .*?:(\d+)/.exec(out);
@@ -51,9 +49,8 @@ export async function runTcBatch(lines: string[], opts: TcRunOptions = {}): Prom
         );
       }
     }
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
   }
+  return stdout;
 }
 
 /** Runs one tc command; returns stdout. */

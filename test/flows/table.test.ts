@@ -135,6 +135,7 @@ test('both directions of a TCP connection share one normalised entry; RTT per si
     bytesDown += down({ proto: 6, ...r, seq: 10001, ack: 101, flags: { ack: true }, ts: [5010, 1001], payload: 1000 });
     bytesDown += down({ proto: 6, ...r, seq: 11001, ack: 101, flags: { ack: true }, ts: [5011, 1001], payload: 1000 });
     bytesDown += down({ proto: 6, ...r, seq: 10001, ack: 101, flags: { ack: true }, ts: [5012, 1001], payload: 1000 });
+    await sleep(5);
     bytesUp += up({ proto: 6, ...c, seq: 101, ack: 12001, flags: { ack: true }, ts: [1002, 5010] });
 
     const f = find(40000)!;
@@ -225,7 +226,7 @@ test('tracker retires finished and idle flows into the recent list', async () =>
 });
 
 test('a full table evicts the least recently used entries and keeps working', () => {
-  flows.deleteFlows(flows.readFlows(ctx));
+  flows.deleteFlows(flows.readFlows(ctx), ctx);
   const N = flows.MAX_FLOWS;
   const keys = Buffer.alloc(N * flows.FLOW_KEY_SIZE);
   const vals = Buffer.alloc(N * flows.FLOW_VALUE_SIZE);
@@ -244,6 +245,6 @@ test('a full table evicts the least recently used entries and keeps working', ()
   const ids = new Set(all.map((f) => f.localIp));
   assert.ok(!ids.has('10.0.0.0'), 'the first inserted entry was evicted');
   assert.ok(ids.has(`10.1.255.255`), 'the last inserted entry survived');
-  flows.deleteFlows(all);
+  flows.deleteFlows(all, ctx);
   assert.equal(flows.readFlows(ctx).length, 0);
 });
