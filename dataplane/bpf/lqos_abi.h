@@ -105,4 +105,78 @@ struct lqos_cfg {
 	__u32 isp_vlan;           /* stick: VLAN id (12 bits) of the customer side */
 };
 
+/* ------------------------------------------------------------------ flow telemetry */
+
+#define LQOS_MAX_FLOWS        131072        /* flows LRU_HASH entries (least recently used evicted when full) */
+#define LQOS_FLOW_RINGBUF     (1 << 20)     /* flow_events ring buffer bytes */
+#define LQOS_RTT_EVENT_GAP_NS 100000000ull  /* default: <= 10 RTT events/s per flow and side */
+#define LQOS_RTT_PENDING_NS   2000000000ull /* a TSval not echoed within 2 s is given up */
+
+/*
+ * flows key: 40 bytes, normalised so both directions of a connection share one entry.
+ * local = customer-side address (destination of download packets, source of upload packets).
+ * Ports in host order; ICMP/ICMPv6 use ports 0 (one flow per address pair).
+ */
+struct lqos_flow_key {
+	struct lqos_addr local;
+	struct lqos_addr remote;
+	__u16 local_port;
+	__u16 remote_port;
+	__u8 proto;               /* IPPROTO_TCP / UDP / ICMP / ICMPV6 */
+	__u8 pad[3];
+};
+
+/* end_status values */
+#define LQOS_FLOW_OPEN 0
+#define LQOS_FLOW_FIN  1
+#define LQOS_FLOW_RST  2
+
+/* flow flags */
+#define LQOS_FLOWF_SEQ_DOWN 1u    /* last_seq[0] valid */
+#define LQOS_FLOWF_SEQ_UP   2u    /* last_seq[1] valid */
+
+/*
+ * flows value: 136 bytes. Index [0] = download (remote -> customer), [1] = upload.
+ * RTT sides: [0] = customer side (TSval sent toward the customer, echoed by it; includes the
+ * shaper queue), [1] = Internet side (TSval sent by the customer, echoed by the remote end).
+ */
+struct lqos_flow {
+	__u64 start_ns;           /*   0 bpf_ktime_get_boot_ns of the first packet */
+	__u64 last_seen_ns;       /*   8 */
+	__u64 bytes[2];           /*  16 L2 frame bytes, as host_counters */
+	__u64 packets[2];         /*  32 */
+	__u32 retrans[2];         /*  48 TCP payload segments whose sequence did not advance */
+	__u32 last_seq[2];        /*  56 highest sequence seen per direction */
+	__u32 tsval[2];           /*  64 newest TSval seen per direction */
+	__u32 pend_tsval[2];      /*  72 TSval waiting for its echo, per direction it was sent in */
+	__u64 pend_ns[2];         /*  80 when that TSval was first seen (0 = slot free) */
+	__u64 last_event_ns[2];   /*  96 last RTT ring buffer event per side */
+	__u32 rtt_us[2];          /* 112 latest RTT sample per side (0 = none yet) */
+	__u32 tc_handle;          /* 120 class of the last packet (incl. stick offset), 0 = unshaped */
+	__u8 end_status;          /* 124 LQOS_FLOW_OPEN / FIN / RST (sticky until a new SYN) */
+	__u8 flags;               /* 125 LQOS_FLOWF_* */
+	__u8 tos;                 /* 126 IPv4 TOS / IPv6 traffic class of the last packet */
+	__u8 pad;                 /* 127 */
+	__u64 circuit_hash;       /* 128 */
+};
+
+/* flow_events ring buffer record: 72 bytes. */
+#define LQOS_FLOW_EVENT_RTT 1
+struct lqos_flow_event {
+	struct lqos_flow_key key; /*  0 */
+	__u64 time_ns;            /* 40 bpf_ktime_get_boot_ns */
+	__u64 circuit_hash;       /* 48 */
+	__u32 rtt_us;             /* 56 */
+	__u32 tc_handle;          /* 60 */
+	__u8 kind;                /* 64 LQOS_FLOW_EVENT_RTT */
+	__u8 side;                /* 65 0 = customer side, 1 = Internet side */
+	__u8 pad[6];              /* 66 */
+};
+
+/* flow_ctl value (key 0): 8 bytes. All zero = defaults (tracking on). */
+struct lqos_flow_ctl {
+	__u32 disabled;           /* non-zero: no flow tracking at all */
+	__u32 rtt_gap_ms;         /* minimum gap between RTT events per flow and side; 0 = 100 ms */
+};
+
 #endif

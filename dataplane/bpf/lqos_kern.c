@@ -17,6 +17,7 @@
 #include <bpf/bpf_helpers.h>
 #include "lqos_abi.h"
 #include "lqos_parse.h"
+#include "lqos_flows.h"   /* flows, flow_events, flow_ctl + lqos_track_flow() */
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -162,11 +163,10 @@ static __always_inline void lqos_apply_offset(struct lqos_class_info *info, int 
 	}
 }
 
-static __always_inline void lqos_count(struct lqos_addr *addr, int dir, __u64 len,
+static __always_inline void lqos_count(struct lqos_addr *addr, int dir, __u64 len, __u64 now,
 				       struct lqos_class_info *info)
 {
 	struct lqos_host_counter *c = bpf_map_lookup_elem(&host_counters, addr);
-	__u64 now = bpf_ktime_get_boot_ns();
 
 	if (c) {
 		if (dir == DIR_DOWNLOAD) {
@@ -251,6 +251,7 @@ int lqos_xdp(struct xdp_md *ctx)
 	struct lqos_meta *meta;
 	__u32 *phys_cpu;
 	__u64 len = data_end - data;
+	__u64 now;
 	int dir;
 
 	if (lqos_cfg.mode == LQOS_MODE_OFF || lqos_bypassed())
@@ -267,7 +268,9 @@ int lqos_xdp(struct xdp_md *ctx)
 		lqos_apply_offset(&info, dir);
 	else
 		__builtin_memset(&info, 0, sizeof(info));
-	lqos_count(cust, dir, len, &info);
+	now = bpf_ktime_get_boot_ns();
+	lqos_count(cust, dir, len, now, &info);
+	lqos_track_flow(data, data_end, &pkt, dir, len, now, &info);
 
 	if (info.tc_handle == 0) {
 		/* unknown or unshaped: normal path, tc uses the default class */

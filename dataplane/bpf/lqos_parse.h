@@ -33,6 +33,10 @@ struct lqos_parsed {
 	struct lqos_addr dst;
 	__u16 outer_vlan;         /* 12-bit VLAN id of the outermost tag, 0 = untagged */
 	__u16 l3_proto;           /* ETH_P_IP or ETH_P_IPV6 */
+	__u16 l4_off;             /* offset of the L4 header from data (0 = none: non-first fragment) */
+	__u16 l4_len;             /* IP payload length (L4 header + data) per the IP header */
+	__u8 l4_proto;            /* IPv4 protocol / IPv6 next header (extension headers not walked) */
+	__u8 tos;                 /* IPv4 TOS / IPv6 traffic class */
 };
 
 struct lqos_vlan_hdr {
@@ -114,6 +118,16 @@ static __always_inline int lqos_parse(void *data, void *data_end, __u16 hw_vlan,
 		lqos_addr_from_v4(&p->src, ip4->saddr);
 		lqos_addr_from_v4(&p->dst, ip4->daddr);
 		p->l3_proto = ETH_P_IP;
+		p->l4_proto = ip4->protocol;
+		p->tos = ip4->tos;
+		/* L4 location for flow tracking; not dereferenced here (callers check bounds). */
+		if (ip4->ihl >= 5 && !(ip4->frag_off & bpf_htons(0x1fff))) {
+			__u16 hl = ip4->ihl * 4;
+			__u16 tot = bpf_ntohs(ip4->tot_len);
+
+			p->l4_off = (__u16)((void *)ip4 - data) + hl;
+			p->l4_len = tot > hl ? tot - hl : 0;
+		}
 		return LQOS_PARSE_OK;
 	}
 	if (proto == ETH_P_IPV6) {
@@ -126,6 +140,10 @@ static __always_inline int lqos_parse(void *data, void *data_end, __u16 hw_vlan,
 		__builtin_memcpy(p->src.bytes, &ip6->saddr, 16);
 		__builtin_memcpy(p->dst.bytes, &ip6->daddr, 16);
 		p->l3_proto = ETH_P_IPV6;
+		p->l4_proto = ip6->nexthdr;
+		p->tos = (ip6->priority << 4) | (ip6->flow_lbl[0] >> 4);
+		p->l4_off = (__u16)((void *)(ip6 + 1) - data);
+		p->l4_len = bpf_ntohs(ip6->payload_len);
 		return LQOS_PARSE_OK;
 	}
 	return LQOS_PARSE_NOT_IP;
