@@ -451,6 +451,7 @@ export async function buildWebApp(ctx: DaemonContext, opts: WebServerOptions = {
   });
 
   app.get('/api/network-tree', { config: { access: 'read_only' } }, async () => networkTreePayload(ctx.appliedPlan()));
+  await (await import('./routesExtra.ts')).registerExtraRoutes(app as unknown as FastifyInstance, ctx);
 
   // ---------------------------------------------------------------------------------------------
   // Users (admin only; no hash ever leaves)

@@ -38,8 +38,22 @@ function changedKeys(a: Map<string, string>, b: Map<string, string>): string[] {
   return [...keys].filter((k) => a.get(k) !== b.get(k)).sort();
 }
 
-/** A UDP probe stream (like a ping stream) to a customer address: returns lost/total packets. */
+/**
+ * A ping stream (ICMP echo every 20 ms) from a customer address to the Internet host, through
+ * that customer's circuit: returns lost/total packets.
+ */
 function probeStream(ip: string, seconds: number) {
+  const count = Math.round((seconds * 1000) / 20);
+  return (async () => {
+    const r = await nsExec(lab.tb.ns.cust, 'ping', ['-I', ip, '-i', '0.02', '-c', String(count), '-W', '1', '-q', lab.tb.inetIp4], { reject: false, timeout: (seconds + 10) * 1000 });
+    const m = /(\d+) packets transmitted, (\d+) received/.exec(String(r.stdout));
+    if (!m) throw new Error(`ping output not understood: ${r.all}`);
+    return { lost: Number(m[1]) - Number(m[2]), packets: Number(m[1]) };
+  })();
+}
+
+/** A UDP probe stream (iperf3) to a customer address: returns lost/total packets. */
+export function udpProbeStream(ip: string, seconds: number) {
   const port = 7000 + Math.floor(Math.random() * 1000);
   const server = execa('ip', ['netns', 'exec', lab.tb.ns.inet, 'iperf3', '-s', '-1', '-p', String(port), '-B', lab.tb.inetIp4], { reject: false });
   return (async () => {

@@ -51,8 +51,38 @@ test('the dashboard route stays within 500 kB of gzipped JavaScript', () => {
   assert.ok(total <= LIMIT, `dashboard JS is ${(total / 1024).toFixed(1)} kB gzip (limit 500 kB)`);
 
   // Other pages are their own chunks, and the entry does not carry ECharts.
-  for (const page of ['TreePage', 'CircuitPage', 'ShapedDevicesPage', 'ConfigPage', 'UsersPage', 'LoginPage']) {
+  const pages = [
+    'TreePage',
+    'CircuitPage',
+    'ShapedDevicesPage',
+    'ConfigPage',
+    'UsersPage',
+    'LoginPage',
+    'SiteMapPage',
+    'FlowGlobePage',
+    'AsnAnalysisPage',
+    'CpuTreePage',
+    'CpuWeightsPage',
+    'IntegrationConfigPage',
+  ];
+  for (const page of pages) {
     assert.ok(Object.keys(manifest).some((k) => k.endsWith(`pages/${page}.vue`)), `${page} is not code-split`);
   }
   for (const f of entryFiles) assert.ok(!readFileSync(join(DIST, f), 'utf8').includes('echarts'), `${f} contains ECharts`);
+
+  // The world atlas (and d3-geo) load only with the map pages: not in the dashboard route, and the
+  // chunk that holds it is reached only from the Site Map and the Flow Globe.
+  const atlas = Object.keys(manifest).find((k) => k.includes('world-atlas/countries-110m.json'));
+  assert.ok(atlas, 'the world atlas is not a chunk of its own');
+  for (const f of files) assert.ok(!readFileSync(join(DIST, f), 'utf8').includes('"Antarctica"'), `${f} carries the world atlas`);
+  const reaches = (key: string, target: string, seen = new Set<string>()): boolean => {
+    if (key === target) return true;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    const c = manifest[key];
+    if (c?.isEntry) return false; // the router reaches every page; what matters is what a page pulls in
+    return [...(c?.imports ?? []), ...(c?.dynamicImports ?? [])].some((k) => reaches(k, target, seen));
+  };
+  const loaders = Object.keys(manifest).filter((k) => k.includes('/pages/') && reaches(k, atlas));
+  assert.deepEqual(loaders.map((k) => k.replace(/^.*pages\//, '')).sort(), ['FlowGlobePage.vue', 'SiteMapPage.vue']);
 });

@@ -121,21 +121,29 @@ export const PII: string[] = [
   '2001:db8:',
 ];
 
+/** Sites with coordinates (the Site Map draws them); Riverside has none (listed below the map). */
 export const NETWORK = {
   Downtown: {
     downloadBandwidthMbps: 1000,
     uploadBandwidthMbps: 500,
+    type: 'site',
+    latitude: 39.7817,
+    longitude: -89.6501,
     children: {
-      Tower_North: { downloadBandwidthMbps: 400, uploadBandwidthMbps: 200 },
-      Tower_South: { downloadBandwidthMbps: 600, uploadBandwidthMbps: 300 },
+      Tower_North: { downloadBandwidthMbps: 400, uploadBandwidthMbps: 200, type: 'site', latitude: 39.86, longitude: -89.64 },
+      Tower_South: { downloadBandwidthMbps: 600, uploadBandwidthMbps: 300, type: 'site', latitude: 39.7, longitude: -89.67 },
     },
   },
   Riverside: {
     downloadBandwidthMbps: 500,
     uploadBandwidthMbps: 250,
-    children: { AP_River_1: { downloadBandwidthMbps: 200, uploadBandwidthMbps: 100 } },
+    type: 'site',
+    children: { AP_River_1: { downloadBandwidthMbps: 200, uploadBandwidthMbps: 100, type: 'ap', latitude: 39.81, longitude: -89.42 } },
   },
 };
+
+/** Node names: privacy mode hides them on the Site Map and CPU pages. */
+export const SITE_NAMES = ['Downtown', 'Tower_North', 'Tower_South', 'Riverside', 'AP_River_1'];
 
 export function devicesCsv(subs: Subscriber[] = SUBSCRIBERS): string {
   const lines = ['Circuit ID,Circuit Name,Device ID,Device Name,Parent Node,MAC,IPv4,IPv6,Download Min Mbps,Upload Min Mbps,Download Max Mbps,Upload Max Mbps,Comment'];

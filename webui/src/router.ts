@@ -27,6 +27,18 @@ const routes: RouteRecordRaw[] = [
     props: true,
     meta: { title: 'Configuration' },
   },
+  {
+    path: '/config/integrations/:integration(common|uisp|splynx|visp|netzur|powercode|sonar|wispgate)',
+    name: 'integration-config',
+    component: () => import('./pages/IntegrationConfigPage.vue'),
+    props: true,
+    meta: { title: 'Integration configuration' },
+  },
+  { path: '/site-map', name: 'site-map', component: () => import('./pages/SiteMapPage.vue'), meta: { title: 'Site Map' } },
+  { path: '/flow-globe', name: 'flow-globe', component: () => import('./pages/FlowGlobePage.vue'), meta: { title: 'Flow Globe' } },
+  { path: '/asn-analysis', name: 'asn-analysis', component: () => import('./pages/AsnAnalysisPage.vue'), meta: { title: 'ASN Analysis' } },
+  { path: '/cpu-tree', name: 'cpu-tree', component: () => import('./pages/CpuTreePage.vue'), meta: { title: 'CPU Tree' } },
+  { path: '/cpu-weights', name: 'cpu-weights', component: () => import('./pages/CpuWeightsPage.vue'), meta: { title: 'CPU Weights' } },
   { path: '/users', name: 'users', component: () => import('./pages/UsersPage.vue'), meta: { admin: true, title: 'Users' } },
   { path: '/:rest(.*)*', name: 'not-found', component: () => import('./pages/NotFoundPage.vue'), meta: { title: 'Not found' } },
 ];

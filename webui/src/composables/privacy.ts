@@ -34,6 +34,7 @@ const known = new Set<string>();
 let knownPattern: RegExp | undefined;
 
 const MASK_NAME = '••••••';
+const MASK_SITE = '[site]';
 const MASK_ADDRESS = '••• •••••• ••';
 const MASK_IPV4 = '•••.•••.•••.•••';
 const MASK_IPV6 = '••••:••••::';
@@ -87,6 +88,8 @@ export function usePrivacy() {
     },
     /** A subscriber / circuit / device name. */
     name: (v: string | null | undefined): string => (v ? (on() ? MASK_NAME : v) : ''),
+    /** A site / network node name (network.json key or display name). */
+    site: (v: string | null | undefined): string => (v ? (on() ? MASK_SITE : v) : ''),
     /** A postal address or a free comment about a subscriber. */
     address: (v: string | null | undefined): string => (v ? (on() ? MASK_ADDRESS : v) : ''),
     ip: (v: string | null | undefined): string => (v ? (on() ? maskIp(v) : v) : ''),

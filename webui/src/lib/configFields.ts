@@ -2,7 +2,8 @@
  * Form definitions of the configuration editors (keys are lqos.conf paths, `section.key`).
  * Ranges mirror lib/config/schema.ts; the server validates again and its messages are shown.
  */
-export type FieldType = 'text' | 'int' | 'number' | 'bool' | 'select' | 'secret';
+/** `list`: strings, one per line; `json`: lists of objects edited as JSON. */
+export type FieldType = 'text' | 'int' | 'number' | 'bool' | 'select' | 'secret' | 'list' | 'json';
 
 export interface Field {
   key: string;
@@ -15,6 +16,8 @@ export interface Field {
   min?: number;
   max?: number;
   required?: boolean;
+  /** The value names sites: masked (and not editable) in privacy mode. */
+  sensitive?: 'site';
 }
 
 export interface Group {

@@ -4,7 +4,7 @@
  *   nodes:[{path, name, depth, downBps, upBps, ceilDownMbps, …}] (top-level nodes), ring}`;
  * - `circuits`: `{at, topDownload:[view], topUpload:[view], activeCount, active:[view]}` with
  *   view = `{id, name, parentPath, downBps, upBps, ceilDownMbps, ceilUpMbps, utilDownPct, …}`;
- * - `queues` (cake statistics) and `cpu` are not read yet.
+ * - `cpu`: `{at, total, perCore:[%]}` (readCpu); `queues` (cake statistics) is not read yet.
  * The channels may be absent (no telemetry) or newer than this UI: every reader returns undefined /
  * empty for data it does not understand instead of throwing, and also accepts the obvious variants
  * (`downloadBps`/`download`/`down`, `…Mbps`, arrays or objects keyed by id / path).
@@ -131,4 +131,20 @@ export function readCircuitRates(data: unknown): Map<string, Rate> {
 export function readNodeRates(data: unknown): Map<string, Rate> {
   if (!isObj(data) || !('nodes' in data)) return new Map();
   return readKeyed(data.nodes, [], ['path', 'nodePath', 'node_path', 'name', 'node']);
+}
+
+export interface CpuLoad {
+  /** Busy % over all cores, if given. */
+  total?: number;
+  /** Busy % per core (index = CPU number). */
+  perCore: number[];
+}
+
+/** The `cpu` channel: `{at, total, perCore:[%]}` (also `cores` / `per_core`, or a bare array). */
+export function readCpu(data: unknown): CpuLoad | undefined {
+  const list = Array.isArray(data) ? data : isObj(data) ? (data.perCore ?? data.per_core ?? data.cores ?? data.cpus) : undefined;
+  if (!Array.isArray(list)) return undefined;
+  const perCore = list.map((v) => (isObj(v) ? (num(v.pct) ?? num(v.busy) ?? num(v.usage) ?? num(v.load) ?? 0) : (num(v) ?? 0)));
+  const total = isObj(data) ? num(data.total) : undefined;
+  return { perCore, ...(total !== undefined ? { total } : {}) };
 }

@@ -162,3 +162,15 @@ export interface ConfigPayload {
   path: string;
   config: Record<string, unknown>;
 }
+
+/** GET /api/plan/queues (lib/web/routesExtra.ts). */
+export type PlanQueuesPayload =
+  | { applied: false }
+  | { applied: true; mode: string; queues: number; stickOffset: number; onAStick: boolean; interfaces: { download: string; upload: string } };
+
+/** GET /api/network: network.json as stored. */
+export interface NetworkPayload {
+  exists: boolean;
+  network: Record<string, unknown> | null;
+  ownedBy: string | null;
+}

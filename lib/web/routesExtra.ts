@@ -1,0 +1,24 @@
+/**
+ * Extra read-only routes for the web UI pages added after the first slice (CPU pages). Registered
+ * from server.ts; every route declares its access like the others.
+ *
+ * - `GET /api/plan/queues`: the CPU queue layout of the applied plan (how many queues, the upload
+ *   offset on a stick), so the CPU pages also list queues that carry no circuit.
+ */
+import type { FastifyInstance } from 'fastify';
+import type { DaemonContext } from '../daemon/context.ts';
+
+export async function registerExtraRoutes(app: FastifyInstance, ctx: DaemonContext): Promise<void> {
+  app.get('/api/plan/queues', { config: { access: 'read_only' } }, async () => {
+    const plan = ctx.appliedPlan();
+    if (!plan) return { applied: false };
+    return {
+      applied: true,
+      mode: plan.mode,
+      queues: plan.queues,
+      stickOffset: plan.stickOffset,
+      onAStick: plan.interfaces.onAStick,
+      interfaces: { download: plan.interfaces.download, upload: plan.interfaces.upload },
+    };
+  });
+}

@@ -1,0 +1,100 @@
+/**
+ * Which top-level nodes and circuits sit on which CPU queue (from /api/network-tree, /api/circuits
+ * and /api/plan/queues), with the live load per CPU (`cpu` channel) and the live throughput per queue
+ * (circuit rates of the `circuits` channel summed by the circuit's queue). CPU index = queue − 1.
+ */
+import { computed, onBeforeUnmount, onMounted, ref, shallowRef } from 'vue';
+import { get } from '../lib/api';
+import { live } from '../lib/live';
+import { readCircuitRates, readCpu, type CpuLoad, type Rate } from '../lib/telemetry';
+import type { CircuitInfo, PlanQueuesPayload, TreeNode } from '../lib/types';
+import { useInventory } from '../stores/inventory';
+
+export interface CpuRow {
+  cpu: number;
+  queue: number;
+  /** Top-level nodes on this queue (their whole subtree is on it too). */
+  topNodes: TreeNode[];
+  nodes: TreeNode[];
+  circuits: CircuitInfo[];
+  ceilDownMbps: number;
+  ceilUpMbps: number;
+  /** Live busy % of the core, when the `cpu` channel is there. */
+  loadPct?: number;
+  /** Live throughput of the queue's circuits, when the `circuits` channel is there. */
+  live?: Rate;
+  liveCircuits: number;
+}
+
+export function useCpuQueues() {
+  const inv = useInventory();
+  const plan = ref<PlanQueuesPayload | undefined>();
+  const cpuLoad = shallowRef<CpuLoad | undefined>();
+  const circuitRates = shallowRef(new Map<string, Rate>());
+  const loading = ref(true);
+  const error = ref('');
+  const offs = [
+    live.subscribe('cpu', (d) => (cpuLoad.value = readCpu(d))),
+    live.subscribe('circuits', (d) => (circuitRates.value = readCircuitRates(d))),
+  ];
+  onBeforeUnmount(() => offs.forEach((f) => f()));
+
+  onMounted(async () => {
+    try {
+      const [, q] = await Promise.all([inv.load(true), get<PlanQueuesPayload>('/api/plan/queues').catch(() => undefined)]);
+      plan.value = q;
+    } catch (err) {
+      error.value = (err as Error).message;
+    } finally {
+      loading.value = false;
+    }
+  });
+
+  const queueCount = computed(() => {
+    let n = plan.value?.applied ? plan.value.queues : 0;
+    for (const x of inv.tree.nodes) n = Math.max(n, x.queue);
+    for (const c of inv.circuits) n = Math.max(n, c.queue);
+    return n;
+  });
+
+  const cpus = computed<CpuRow[]>(() => {
+    const rows: CpuRow[] = [];
+    for (let q = 1; q <= queueCount.value; q++) {
+      rows.push({ cpu: q - 1, queue: q, topNodes: [], nodes: [], circuits: [], ceilDownMbps: 0, ceilUpMbps: 0, liveCircuits: 0 });
+    }
+    const byQueue = (q: number) => rows[q - 1];
+    for (const n of inv.tree.nodes) {
+      const r = byQueue(n.queue);
+      if (!r) continue;
+      r.nodes.push(n);
+      if (n.parent === null) r.topNodes.push(n);
+    }
+    const rates = circuitRates.value;
+    for (const c of inv.circuits) {
+      const r = byQueue(c.queue);
+      if (!r) continue;
+      r.circuits.push(c);
+      r.ceilDownMbps += c.download.ceilMbps;
+      r.ceilUpMbps += c.upload.ceilMbps;
+      const lr = rates.get(c.id);
+      if (lr) {
+        r.live ??= { downloadBps: 0, uploadBps: 0 };
+        r.live.downloadBps += lr.downloadBps;
+        r.live.uploadBps += lr.uploadBps;
+        r.liveCircuits++;
+      }
+    }
+    const per = cpuLoad.value?.perCore;
+    for (const r of rows) {
+      const pct = per?.[r.cpu];
+      if (pct !== undefined) r.loadPct = pct;
+      if (!r.live && circuitsState.value === 'available') r.live = { downloadBps: 0, uploadBps: 0 };
+    }
+    return rows;
+  });
+
+  const cpuState = computed(() => live.channels.cpu ?? 'pending');
+  const circuitsState = computed(() => live.channels.circuits ?? 'pending');
+
+  return { inv, plan, cpus, cpuLoad, loading, error, cpuState, circuitsState, queueCount };
+}

@@ -1,0 +1,60 @@
+/**
+ * Flow tracking data for the Flow Globe and ASN Analysis pages: `GET /api/flows` once, then the
+ * `flows` websocket channel. Flow tracking is optional in lqosd: when the route answers 404 (or 501 /
+ * 503) and the channel is unknown, `state` is `missing` and the pages say so.
+ */
+import { computed, onBeforeUnmount, ref, shallowRef } from 'vue';
+import { ApiError, get } from '../lib/api';
+import { readFlows, type FlowData } from '../lib/flows';
+import { live } from '../lib/live';
+
+export type FlowsState = 'pending' | 'available' | 'missing';
+
+export function useFlows() {
+  const data = shallowRef<FlowData | undefined>();
+  const route = ref<'pending' | 'ok' | 'missing' | 'error'>('pending');
+  const error = ref('');
+  let fromChannel = false;
+  const off = live.subscribe('flows', (d) => {
+    const f = readFlows(d);
+    if (f) {
+      data.value = f;
+      fromChannel = true;
+    }
+  });
+  const waited = ref(false);
+  const timer = setTimeout(() => (waited.value = true), 4000);
+  onBeforeUnmount(() => {
+    off();
+    clearTimeout(timer);
+  });
+
+  async function refresh(): Promise<void> {
+    try {
+      const r = await get<unknown>('/api/flows');
+      const f = readFlows(r);
+      if (f) {
+        // the websocket is the fresher source once it delivered
+        if (!fromChannel) data.value = f;
+        route.value = 'ok';
+      } else route.value = 'missing';
+    } catch (err) {
+      if (err instanceof ApiError && [404, 501, 503].includes(err.status)) route.value = 'missing';
+      else {
+        route.value = 'error';
+        error.value = (err as Error).message;
+      }
+    }
+  }
+  void refresh();
+
+  const channel = computed(() => live.channels.flows ?? 'pending');
+  const state = computed<FlowsState>(() => {
+    if (data.value || route.value === 'ok' || channel.value === 'available') return 'available';
+    const routeMissing = route.value === 'missing' || route.value === 'error';
+    if (routeMissing && (channel.value === 'missing' || waited.value)) return 'missing';
+    // Websocket down or slow: the route's answer decides after a while.
+    return 'pending';
+  });
+  return { data, state, error, refresh, channel };
+}
