@@ -34,7 +34,7 @@ export type Enrichment = IpInfo | 'private' | null;
 export interface EnricherOptions {
   asnPath?: string;
   cityPath?: string;
-  /** Cached lookups (default 65 536). */
+  /** Cached lookups (default 131 072, the flow table size). */
   cacheSize?: number;
 }
 
@@ -95,7 +95,7 @@ export function createEnricher(opts: EnricherOptions = {}): Enricher {
   const cityPath = opts.cityPath ?? pk.city;
   const asn = asnPath ? new Reader<AsnRecord>(readFileSync(asnPath)) : null;
   const city = cityPath ? new Reader<CityRecord>(readFileSync(cityPath)) : null;
-  const max = opts.cacheSize ?? 65_536;
+  const max = opts.cacheSize ?? 131_072;
   const cache = new Map<string, Enrichment>();
 
   const resolve = (ip: string): Enrichment => {

@@ -218,8 +218,16 @@ export function startFlowTracking(opts: FlowTrackingOptions = {}): FlowTrackingH
     }
     for (const f of recent) addGlobe(f);
 
+    const rate = (f: ActiveFlow) => f.rateBps.down + f.rateBps.up;
+    const byCircuit = new Map<bigint, ActiveFlow[]>();
+    for (const f of active) {
+      let l = byCircuit.get(f.circuitHash);
+      if (!l) byCircuit.set(f.circuitHash, (l = []));
+      l.push(f);
+    }
+
     const circuits: CircuitFlowView[] = tracker.circuitStats().map((s) => {
-      const flows = tracker.circuitFlows(s.circuitHash);
+      const flows = (byCircuit.get(s.circuitHash) ?? []).sort((a, b) => rate(b) - rate(a));
       const c = flows.length ? circuitOf(s.circuitHash, flows[0]!.localIp) : undefined;
       return {
         circuitHash: s.circuitHash.toString(), circuitId: c?.id ?? null, circuitName: c?.name ?? null, tcHandle: s.tcHandle,
@@ -236,7 +244,7 @@ export function startFlowTracking(opts: FlowTrackingOptions = {}): FlowTrackingH
       asns: [...asns.values()].map(({ rtts, ...r }) => ({ ...r, rttMs: median(rtts), retransmitPct: r.tcpPackets ? (100 * r.retransmits) / r.tcpPackets : null }))
         .sort((a, b) => b.rateBps.down + b.rateBps.up - (a.rateBps.down + a.rateBps.up) || b.bytes.down - a.bytes.down),
       circuits,
-      topFlows: tracker.top(topN, 'rate').map(view),
+      topFlows: active.sort((a, b) => rate(b) - rate(a)).slice(0, topN).map(view),
       recent: recent.slice(-recentN).reverse().map(view),
       stats: { pollMs: st.pollMs, snapshotMs: performance.now() - t0, rttEvents: st.events, expired: st.expired, evicted: st.evicted, enrichCache: enricher?.cacheSize ?? 0 },
     };
