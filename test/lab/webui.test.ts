@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { defaultLabCircuits, measure, repoRoot, runLabLibreQoS, startLab, stopLab, type Lab } from '../../lab/labEnv.ts';
-import { waitForBus } from '../../lib/bus/client.ts';
+import { busRequest, waitForBus } from '../../lib/bus/client.ts';
 
 const ID = 'lqweb';
 const CHROMIUM = '/usr/bin/chromium';
@@ -97,4 +97,55 @@ test('first run → admin → login → pages show the applied plan and live tra
   );
   await page.screenshot({ path: join(shots, 'circuit.png') });
   await traffic;
+});
+
+const PAGES = [
+  '/', '/tree', '/circuit/lab-10', '/shaped-devices', '/config/general', '/config/interfaces', '/config/queues',
+  '/config/integrations/common', '/config/integrations/uisp', '/site-map', '/flow-globe', '/asn-analysis',
+  '/cpu-tree', '/cpu-weights', '/users',
+];
+
+test('every page renders against the real lqosd (screenshots kept) without page errors', { skip }, async () => {
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  for (const path of PAGES) {
+    await page.goto(`${base}${path}`);
+    await page.waitForLoadState('networkidle');
+    const text = await page.evaluate(() => document.body.innerText);
+    assert.ok(text.length > 50, `${path} rendered almost nothing`);
+    assert.doesNotMatch(text, /Not found/i, `${path} is not a page`);
+    await page.screenshot({ path: join(shots, `page${path.replace(/[/:]/g, '_') || '_root'}.png`), fullPage: true });
+  }
+  assert.deepEqual(errors, []);
+});
+
+test('privacy mode hides every subscriber name and IP of the lab, and survives a reload', { skip }, async () => {
+  await page.goto(`${base}/tree`);
+  await page.getByTestId('privacy-toggle').click();
+  const secrets = lab.circuits.flatMap((c) => [c.name, c.ipv4, c.ipv6].filter(Boolean));
+  for (const path of ['/', '/tree', '/circuit/lab-25', '/shaped-devices', '/cpu-tree']) {
+    await page.goto(`${base}${path}`);
+    await page.waitForLoadState('networkidle');
+    const text = await page.evaluate(() => document.body.innerText);
+    for (const s of secrets) assert.ok(!text.includes(s), `${path} shows "${s}" in privacy mode`);
+  }
+  await page.reload();
+  await page.waitForLoadState('networkidle');
+  const text = await page.evaluate(() => document.body.innerText);
+  assert.ok(!text.includes('Fifty Meg Customer'), 'privacy mode was lost on reload');
+  await page.getByTestId('privacy-toggle').click();
+  await page.goto(`${base}/circuit/lab-25`);
+  await page.getByText('Twenty-five Meg Customer').first().waitFor();
+});
+
+test("an urgent issue raised over lqosd's bus shows in the indicator within 5 s", { skip }, async () => {
+  await page.goto(`${base}/`);
+  await page.waitForLoadState('networkidle');
+  const before = Number((await page.getByTestId('urgent-count').innerText().catch(() => '0')) || 0);
+  await busRequest('urgent_submit', { source: 'lab-test', severity: 'error', code: 'LAB_TEST', message: 'raised by the lab browser test' }, { path: lab.busPath });
+  await page.waitForFunction(
+    (n) => Number(document.querySelector('[data-testid=urgent-count]')?.textContent ?? 0) === n + 1,
+    before,
+    { timeout: 5000 },
+  );
 });
