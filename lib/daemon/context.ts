@@ -85,6 +85,8 @@ export interface DaemonContext {
   shapingStatus(): ShapingStatus;
   startedAt: Date;
   version: string;
+  /** Flow tracking snapshot (lib/flows), when the dataplane is attached and flows are enabled. */
+  flows?: () => unknown;
 }
 
 /**

@@ -305,6 +305,9 @@ export async function startDaemon(opts: StartDaemonOptions = {}): Promise<Runnin
     };
     await ensureShaping();
 
+    // The flow tracker starts later (after the dataplane attach); the context reads it lazily.
+    const flowsHandleHolder: { current?: { snapshot(): unknown; stop(): void } } = {};
+    const flowsHandleRef = (): unknown => flowsHandleHolder.current?.snapshot();
     // 4. Shaping jobs (refresh / submit_plan) run one at a time.
     let job: { kind: string; since: string } | undefined;
     let jobDone: Promise<unknown> | undefined;
@@ -440,6 +443,7 @@ export async function startDaemon(opts: StartDaemonOptions = {}): Promise<Runnin
     };
 
     const context: DaemonContext = {
+      flows: () => flowsHandleRef(),
       log,
       configPath,
       config: () => config,
@@ -570,6 +574,32 @@ export async function startDaemon(opts: StartDaemonOptions = {}): Promise<Runnin
       }
     }
     // ---- end telemetry ------------------------------------------------------------------------
+    // ---- flows (lib/flows/service.ts): per-flow tracking, RTT, ASN/geo; web channel `flows` ----
+    let flowsHandle: { snapshot(): unknown; stop(): void } | undefined;
+    if (process.env.LQOS_FLOWS !== '0' && dataplane.state === 'attached') {
+      try {
+        const { startFlowTracking } = await import('../flows/service.ts');
+        let indexedPlan: ShapingPlan | undefined;
+        let byHash = new Map<bigint, { id: string; name: string }>();
+        const resolveCircuit = (hash: bigint) => {
+          const plan = context.appliedPlan();
+          if (plan !== indexedPlan) {
+            indexedPlan = plan;
+            byHash = new Map((plan?.circuits ?? []).map((c) => [c.circuitHash, { id: c.id, name: c.name }]));
+          }
+          return byHash.get(hash);
+        };
+        flowsHandle = flowsHandleHolder.current = startFlowTracking({ pinRoot, resolveCircuit, onError: (e) => log.debug({ err: e }, 'flow poll failed') });
+        const handle = flowsHandle;
+        cleanups.push(() => handle.stop());
+        const { registerChannel } = await import('../web/channels.ts');
+        cleanups.push(registerChannel('flows', () => handle.snapshot()));
+        log.info('flow tracking started');
+      } catch (e) {
+        log.warn(`flow tracking failed to start: ${(e as Error).message}; lqosd continues without it`);
+      }
+    }
+    // ---- end flows ----------------------------------------------------------------------------
     bus = await startBusServer({ path: busPath, handlers, log });
     const busRef = bus;
     cleanups.push(() => busRef.close());

@@ -9,6 +9,12 @@ import type { FastifyInstance } from 'fastify';
 import type { DaemonContext } from '../daemon/context.ts';
 
 export async function registerExtraRoutes(app: FastifyInstance, ctx: DaemonContext): Promise<void> {
+  // Flows for the Flow Globe / ASN pages: 404 when flow tracking is not running on this lqosd.
+  app.get('/api/flows', { config: { access: 'read_only' } }, async (_req, reply) => {
+    const snap = ctx.flows?.();
+    if (!snap) return reply.code(404).send({ error: 'flows_unavailable', message: 'flow tracking is not running on this lqosd (no dataplane attached, or LQOS_FLOWS=0)' });
+    return snap;
+  });
   app.get('/api/plan/queues', { config: { access: 'read_only' } }, async () => {
     const plan = ctx.appliedPlan();
     if (!plan) return { applied: false };
