@@ -296,22 +296,84 @@ export interface FlowTrackerOptions extends MapContext {
 }
 
 interface Tracked {
+  /** 52-bit hash of the raw key (internal map key) and the key words for verification. */
+  raw: number;
+  words: Uint32Array;
   entry: FlowEntry;
-  prevBytes: { down: number; up: number };
-  prevPackets: { down: number; up: number };
-  prevRetrans: { down: number; up: number };
+  startLo: number;
+  startHi: number;
+  seenLo: number;
+  circLo: number;
+  circHi: number;
+  /** pollSeq of the last poll that saw it in the table */
+  seen: number;
+  prevBytesDown: number;
+  prevBytesUp: number;
+  prevPacketsDown: number;
+  prevPacketsUp: number;
+  prevRetransDown: number;
+  prevRetransUp: number;
   rateBps: { down: number; up: number };
   rtt: { customer: number[]; internet: number[] };
+  circ: CircuitAcc | null;
 }
 
 interface CircuitAcc {
+  hash: bigint;
   tcHandle: number;
   rtt: { customer: Array<[number, number]>; internet: Array<[number, number]> }; // [wall ms, rtt ms]
   retrans: Array<{ t: number; rd: number; ru: number; pd: number; pu: number }>;
+  dead?: boolean;
+  /** Deltas accumulated during the current poll. */
+  cur: { rd: number; ru: number; pd: number; pu: number } | null;
 }
 
 const RTT_PER_FLOW = 32;
 const RTT_PER_CIRCUIT = 2048;
+const TWO32 = 4294967296;
+const u64n = (b: Buffer, o: number) => b.readUInt32LE(o) + b.readUInt32LE(o + 4) * TWO32;
+const KEY_WORDS = FLOW_KEY_SIZE / 4;
+
+/** 52-bit hash of a packed 40-byte key (two FNV-1a style 32-bit lanes). */
+function keyHash(b: Buffer, o: number): number {
+  let h1 = 0x811c9dc5, h2 = 0x01000193;
+  for (let j = 0; j < KEY_WORDS; j++) {
+    const w = b.readUInt32LE(o + j * 4);
+    h1 = Math.imul(h1 ^ w, 16777619);
+    h2 = Math.imul(h2 ^ w, 0x5bd1e995) ^ (h2 >>> 15);
+  }
+  return (h1 >>> 0) + ((h2 >>> 0) & 0xfffff) * TWO32;
+}
+
+/** Same hash as keyHash over a Uint32Array view (little-endian host). */
+function keyHashW(k: Uint32Array, o: number): number {
+  let h1 = 0x811c9dc5, h2 = 0x01000193;
+  for (let j = 0; j < KEY_WORDS; j++) {
+    const x = k[o + j]!;
+    h1 = Math.imul(h1 ^ x, 16777619);
+    h2 = Math.imul(h2 ^ x, 0x5bd1e995) ^ (h2 >>> 15);
+  }
+  return (h1 >>> 0) + ((h2 >>> 0) & 0xfffff) * TWO32;
+}
+
+/** Uint32 view of a buffer (copied when unaligned). */
+function words(b: Buffer): Uint32Array {
+  if (b.byteOffset % 4 === 0) return new Uint32Array(b.buffer, b.byteOffset, b.length >>> 2);
+  const c = new Uint8Array(b.length);
+  c.set(b);
+  return new Uint32Array(c.buffer, 0, b.length >>> 2);
+}
+
+function sameKey(t: Tracked, b: Buffer, o: number): boolean {
+  for (let j = 0; j < KEY_WORDS; j++) if (t.words[j] !== b.readUInt32LE(o + j * 4)) return false;
+  return true;
+}
+
+function keyWords(b: Buffer, o: number): Uint32Array {
+  const w = new Uint32Array(KEY_WORDS);
+  for (let j = 0; j < KEY_WORDS; j++) w[j] = b.readUInt32LE(o + j * 4);
+  return w;
+}
 
 export interface PollStats {
   entries: number;
@@ -321,16 +383,27 @@ export interface PollStats {
   pollMs: number;
 }
 
+/** Read-only view of a tracked flow for aggregation without allocating views. */
+export interface TrackedFlowRef {
+  readonly entry: FlowEntry;
+  readonly rateBps: { down: number; up: number };
+}
+
 export class FlowTracker {
   readonly ctx: MapContext;
   private readonly o: Required<Omit<FlowTrackerOptions, 'pinRoot' | 'noEvents'>>;
-  private readonly flows = new Map<string, Tracked>();
+  /** key hash -> flow (a colliding second key lives in `collided`) */
+  private readonly flows = new Map<number, Tracked>();
+  private readonly collided = new Map<string, Tracked>();
+  /** text id -> flow */
+  private readonly byId = new Map<string, Tracked>();
   private readonly circuits = new Map<bigint, CircuitAcc>();
   private recentList: FinishedFlow[] = [];
   private events: bpf.RingBufferReader | null = null;
   private lastPollBoot = 0n;
   private lastPollWall = 0;
   private eventCount = 0;
+  private pollSeq = 0;
   lastStats: PollStats = { entries: 0, expired: 0, evicted: 0, events: 0, pollMs: 0 };
 
   constructor(opts: FlowTrackerOptions = {}) {
@@ -343,7 +416,12 @@ export class FlowTracker {
       rttWindowMs: opts.rttWindowMs ?? 30_000,
       retransWindowMs: opts.retransWindowMs ?? 10_000,
     };
-    if (!opts.noEvents) this.events = openRttEvents((e) => this.onRtt(e), this.ctx);
+    if (!opts.noEvents) {
+      this.events = bpf.ringBufferOpen(fdOf('flow_events', this.ctx), (rec) => {
+        const e = readRttEvent(rec);
+        if (e) this.onRtt(e, rec);
+      });
+    }
   }
 
   close(): void {
@@ -354,17 +432,23 @@ export class FlowTracker {
   private circuit(hash: bigint, tcHandle: number): CircuitAcc {
     let c = this.circuits.get(hash);
     if (!c) {
-      c = { tcHandle, rtt: { customer: [], internet: [] }, retrans: [] };
+      c = { hash, tcHandle, rtt: { customer: [], internet: [] }, retrans: [], cur: null };
       this.circuits.set(hash, c);
     }
     if (tcHandle) c.tcHandle = tcHandle;
     return c;
   }
 
-  private onRtt(e: RttEvent): void {
+  private lookup(b: Buffer, o: number, hash = keyHash(b, o)): Tracked | undefined {
+    const t = this.flows.get(hash);
+    if (!t || sameKey(t, b, o)) return t;
+    return this.collided.get(b.toString('latin1', o, o + FLOW_KEY_SIZE));
+  }
+
+  private onRtt(e: RttEvent, rec: Buffer): void {
     this.eventCount++;
     const ms = e.rttUs / 1000;
-    const t = this.flows.get(e.id);
+    const t = this.lookup(rec, 0);
     if (t) {
       const arr = t.rtt[e.side];
       arr.push(ms);
@@ -381,57 +465,99 @@ export class FlowTracker {
     return this.events ? this.events.consume() : 0;
   }
 
-  /** One tick: events, table dump, rates, expiry. */
+  /** One tick: table dump, rates, expiry, RTT events. */
   poll(): PollStats {
     const t0 = performance.now();
     const ev0 = this.eventCount;
-    // Table first so that events of brand new flows find their entry.
+    const seq = ++this.pollSeq;
     const nowBoot = bpf.bootTimeNs();
+    const nowBootN = Number(nowBoot);
     const nowWall = Date.now();
     const dtS = this.lastPollBoot ? Number(nowBoot - this.lastPollBoot) / 1e9 : 0;
     const d = dumpFlowsRaw(this.ctx);
-    const seen = new Set<string>();
+    const K = d.keys, V = d.values;
+    const VW = words(V);
+    const KW = words(K);
     const expireKeys: Buffer[] = [];
+    const touched: CircuitAcc[] = [];
     let expired = 0;
-    const circuitDelta = new Map<bigint, { rd: number; ru: number; pd: number; pu: number }>();
+    const idleNs = this.o.idleTimeoutMs * 1e6, graceNs = this.o.finishedGraceMs * 1e6;
 
     for (let i = 0; i < d.count; i++) {
-      const e = readFlowEntry(d.keys, i * FLOW_KEY_SIZE, d.values, i * FLOW_VALUE_SIZE);
-      seen.add(e.id);
-      let t = this.flows.get(e.id);
-      if (!t || e.startNs !== t.entry.startNs) {
+      const ko = i * FLOW_KEY_SIZE, v = i * FLOW_VALUE_SIZE, w = v >>> 2;
+      const raw = keyHashW(KW, ko >>> 2);
+      let t = this.lookup(K, ko, raw);
+      const sLo = VW[w]!, sHi = VW[w + 1]!;
+      if (!t || t.startLo !== sLo || t.startHi !== sHi) {
+        if (t) this.forget(t);
+        const e = readFlowEntry(K, ko, V, v);
         t = {
-          entry: e, prevBytes: { ...e.bytes }, prevPackets: { ...e.packets }, prevRetrans: { ...e.retransmits },
-          rateBps: { down: 0, up: 0 }, rtt: { customer: [], internet: [] },
+          raw, words: keyWords(K, ko), entry: e, startLo: sLo, startHi: sHi, seenLo: VW[w + 2]!, circLo: VW[w + 32]!, circHi: VW[w + 33]!, seen: 0,
+          // First sight: the whole history counts as this interval's delta.
+          prevBytesDown: 0, prevBytesUp: 0, prevPacketsDown: 0, prevPacketsUp: 0, prevRetransDown: 0, prevRetransUp: 0,
+          rateBps: { down: 0, up: 0 }, rtt: { customer: [], internet: [] }, circ: null,
         };
-        // A flow seen for the first time: its whole history counts as this interval's delta.
-        t.prevBytes = { down: 0, up: 0 };
-        t.prevPackets = { down: 0, up: 0 };
-        t.prevRetrans = { down: 0, up: 0 };
-        this.flows.set(e.id, t);
+        const other = this.flows.get(raw);
+        if (other && other !== t) this.collided.set(K.toString('latin1', ko, ko + FLOW_KEY_SIZE), t);
+        else this.flows.set(raw, t);
+        this.byId.set(e.id, t);
+      } else {
+        // Known flow: refresh the mutable fields in place (no address decoding).
+        const e = t.entry;
+        const lsLo = VW[w + 2]!;
+        if (lsLo !== t.seenLo) {
+          t.seenLo = lsLo;
+          e.lastSeenNs = V.readBigUInt64LE(v + 8);
+        }
+        e.bytes.down = (VW[w + 4]! + VW[w + 5]! * TWO32);
+        e.bytes.up = (VW[w + 6]! + VW[w + 7]! * TWO32);
+        e.packets.down = (VW[w + 8]! + VW[w + 9]! * TWO32);
+        e.packets.up = (VW[w + 10]! + VW[w + 11]! * TWO32);
+        e.retransmits.down = VW[w + 12]!;
+        e.retransmits.up = VW[w + 13]!;
+        e.lastRttUs.customer = VW[w + 28]!;
+        e.lastRttUs.internet = VW[w + 29]!;
+        e.tcHandle = VW[w + 30]!;
+        e.endStatus = END[V[v + 124]!] ?? 'open';
+        e.tos = V[v + 126]!;
+        const cLo = VW[w + 32]!, cHi = VW[w + 33]!;
+        if (cLo !== t.circLo || cHi !== t.circHi) {
+          t.circLo = cLo;
+          t.circHi = cHi;
+          e.circuitHash = V.readBigUInt64LE(v + 128);
+          t.circ = null;
+        }
       }
-      const db = e.bytes.down - t.prevBytes.down, du = e.bytes.up - t.prevBytes.up;
-      if (dtS > 0) t.rateBps = { down: (Math.max(0, db) * 8) / dtS, up: (Math.max(0, du) * 8) / dtS };
+      t.seen = seq;
+      const e = t.entry;
+      if (dtS > 0) {
+        t.rateBps.down = (Math.max(0, e.bytes.down - t.prevBytesDown) * 8) / dtS;
+        t.rateBps.up = (Math.max(0, e.bytes.up - t.prevBytesUp) * 8) / dtS;
+      }
       if (e.proto === 6) {
-        const acc = circuitDelta.get(e.circuitHash) ?? { rd: 0, ru: 0, pd: 0, pu: 0 };
-        acc.rd += Math.max(0, e.retransmits.down - t.prevRetrans.down);
-        acc.ru += Math.max(0, e.retransmits.up - t.prevRetrans.up);
-        acc.pd += Math.max(0, e.packets.down - t.prevPackets.down);
-        acc.pu += Math.max(0, e.packets.up - t.prevPackets.up);
-        circuitDelta.set(e.circuitHash, acc);
-        this.circuit(e.circuitHash, e.tcHandle);
+        if (!t.circ || t.circ.dead) t.circ = this.circuit(e.circuitHash, e.tcHandle);
+        const c = t.circ;
+        if (!c.cur) {
+          c.cur = { rd: 0, ru: 0, pd: 0, pu: 0 };
+          touched.push(c);
+        }
+        c.cur.rd += Math.max(0, e.retransmits.down - t.prevRetransDown);
+        c.cur.ru += Math.max(0, e.retransmits.up - t.prevRetransUp);
+        c.cur.pd += Math.max(0, e.packets.down - t.prevPacketsDown);
+        c.cur.pu += Math.max(0, e.packets.up - t.prevPacketsUp);
       }
-      t.prevBytes = { ...e.bytes };
-      t.prevPackets = { ...e.packets };
-      t.prevRetrans = { ...e.retransmits };
-      t.entry = e;
+      t.prevBytesDown = e.bytes.down;
+      t.prevBytesUp = e.bytes.up;
+      t.prevPacketsDown = e.packets.down;
+      t.prevPacketsUp = e.packets.up;
+      t.prevRetransDown = e.retransmits.down;
+      t.prevRetransUp = e.retransmits.up;
 
-      const idleMs = Number(nowBoot - e.lastSeenNs) / 1e6;
-      const done = e.endStatus !== 'open' && idleMs >= this.o.finishedGraceMs;
-      if (done || idleMs >= this.o.idleTimeoutMs) {
-        expireKeys.push(d.keys.subarray(i * FLOW_KEY_SIZE, (i + 1) * FLOW_KEY_SIZE));
+      const idle = nowBootN - (VW[w + 2]! + VW[w + 3]! * TWO32);
+      const done = e.endStatus !== 'open' && idle >= graceNs;
+      if (done || idle >= idleNs) {
+        expireKeys.push(K.subarray(ko, ko + FLOW_KEY_SIZE));
         this.retire(t, nowBoot, nowWall, done ? (e.endStatus as 'fin' | 'rst') : 'idle');
-        seen.delete(e.id);
         expired++;
       }
     }
@@ -439,25 +565,33 @@ export class FlowTracker {
 
     // Entries that vanished without us deleting them were evicted by the LRU (table full).
     let evicted = 0;
-    for (const [id, t] of this.flows) {
-      if (seen.has(id)) continue;
+    for (const t of [...this.allFlows()]) {
+      if (t.seen === seq) continue;
       this.retire(t, nowBoot, nowWall, 'evicted');
       evicted++;
     }
-    for (const [hash, acc] of circuitDelta) {
-      const c = this.circuit(hash, 0);
-      c.retrans.push({ t: nowWall, ...acc });
+    for (const c of touched) {
+      c.retrans.push({ t: nowWall, ...c.cur! });
+      c.cur = null;
     }
     this.drainEvents();
     this.prune(nowWall);
     this.lastPollBoot = nowBoot;
     this.lastPollWall = nowWall;
-    this.lastStats = { entries: this.flows.size, expired, evicted, events: this.eventCount - ev0, pollMs: performance.now() - t0 };
+    this.lastStats = { entries: this.activeCount, expired, evicted, events: this.eventCount - ev0, pollMs: performance.now() - t0 };
     return this.lastStats;
   }
 
+  private forget(t: Tracked): void {
+    if (this.flows.get(t.raw) === t) this.flows.delete(t.raw);
+    else {
+      for (const [k, c] of this.collided) if (c === t) this.collided.delete(k);
+    }
+    this.byId.delete(t.entry.id);
+  }
+
   private retire(t: Tracked, nowBoot: bigint, nowWall: number, reason: FinishedFlow['reason']): void {
-    this.flows.delete(t.entry.id);
+    this.forget(t);
     this.recentList.push({ ...this.view(t, nowBoot), endedAt: nowWall, reason });
   }
 
@@ -479,7 +613,11 @@ export class FlowTracker {
       let j = 0;
       while (j < c.retrans.length && c.retrans[j]!.t < cutRe) j++;
       if (j) c.retrans.splice(0, j);
-      if (!c.rtt.customer.length && !c.rtt.internet.length && !c.retrans.length) this.circuits.delete(hash);
+      if (!c.rtt.customer.length && !c.rtt.internet.length && !c.retrans.length) {
+        this.circuits.delete(hash);
+        c.dead = true; // flows still pointing at it re-attach on their next poll
+
+      }
     }
   }
 
@@ -488,6 +626,7 @@ export class FlowTracker {
     const med = (a: number[], lastUs: number) => (a.length ? percentile(a, 50) : lastUs ? lastUs / 1000 : null);
     return {
       ...e,
+      bytes: { ...e.bytes }, packets: { ...e.packets }, retransmits: { ...e.retransmits }, lastRttUs: { ...e.lastRttUs },
       rateBps: { ...t.rateBps },
       rttMs: { customer: med(t.rtt.customer, e.lastRttUs.customer), internet: med(t.rtt.internet, e.lastRttUs.internet) },
       durationMs: Number(e.lastSeenNs - e.startNs) / 1e6,
@@ -495,26 +634,41 @@ export class FlowTracker {
     };
   }
 
+  private *allFlows(): IterableIterator<Tracked> {
+    yield* this.flows.values();
+    if (this.collided.size) yield* this.collided.values();
+  }
+
+  /** Iterate tracked flows without building views (aggregation over large tables). */
+  forEachFlow(fn: (f: TrackedFlowRef) => void): void {
+    for (const t of this.allFlows()) fn(t);
+  }
+
+  /** Full view of a tracked flow reference obtained from forEachFlow. */
+  viewOf(ref: TrackedFlowRef): ActiveFlow {
+    return this.view(ref as Tracked, this.lastPollBoot || bpf.bootTimeNs());
+  }
+
   /** Active flows (as of the last poll). */
   active(): ActiveFlow[] {
     const now = this.lastPollBoot || bpf.bootTimeNs();
-    return [...this.flows.values()].map((t) => this.view(t, now));
+    return [...this.allFlows()].map((t) => this.view(t, now));
   }
 
   get activeCount(): number {
-    return this.flows.size;
+    return this.flows.size + this.collided.size;
   }
 
-  /** Flow by id (as of the last poll). */
+  /** Flow by text id (as of the last poll). */
   get(id: string): ActiveFlow | undefined {
-    const t = this.flows.get(id);
+    const t = this.byId.get(id);
     return t ? this.view(t, this.lastPollBoot || bpf.bootTimeNs()) : undefined;
   }
 
   /** Top `n` active flows by current rate (default) or total bytes. */
   top(n = 10, by: 'rate' | 'bytes' = 'rate'): ActiveFlow[] {
     const score = (t: Tracked) => (by === 'rate' ? t.rateBps.down + t.rateBps.up : t.entry.bytes.down + t.entry.bytes.up);
-    const all = [...this.flows.values()];
+    const all = [...this.allFlows()];
     all.sort((a, b) => score(b) - score(a));
     const now = this.lastPollBoot || bpf.bootTimeNs();
     return all.slice(0, n).map((t) => this.view(t, now));
@@ -545,7 +699,7 @@ export class FlowTracker {
       }
       return s;
     };
-    for (const t of this.flows.values()) {
+    for (const t of this.allFlows()) {
       const s = get(t.entry.circuitHash, t.entry.tcHandle);
       s.activeFlows++;
       s.bytes.down += t.entry.bytes.down;
@@ -560,7 +714,7 @@ export class FlowTracker {
   /** Active flows of one circuit, by rate. */
   circuitFlows(circuitHash: bigint): ActiveFlow[] {
     const now = this.lastPollBoot || bpf.bootTimeNs();
-    return [...this.flows.values()].filter((t) => t.entry.circuitHash === circuitHash)
+    return [...this.allFlows()].filter((t) => t.entry.circuitHash === circuitHash)
       .sort((a, b) => b.rateBps.down + b.rateBps.up - (a.rateBps.down + a.rateBps.up))
       .map((t) => this.view(t, now));
   }

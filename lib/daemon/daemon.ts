@@ -589,7 +589,7 @@ export async function startDaemon(opts: StartDaemonOptions = {}): Promise<Runnin
           }
           return byHash.get(hash);
         };
-        flowsHandle = flowsHandleHolder.current = startFlowTracking({ pinRoot, resolveCircuit, onError: (e) => log.debug({ err: e }, 'flow poll failed') });
+        flowsHandle = flowsHandleHolder.current = startFlowTracking({ pinRoot, resolveCircuit, intervalMs: 2000, onError: (e) => log.debug({ err: e }, 'flow poll failed') });
         const handle = flowsHandle;
         cleanups.push(() => handle.stop());
         const { registerChannel } = await import('../web/channels.ts');

@@ -10,7 +10,7 @@
  *             ULA, multicast, documentation, reserved …),
  *   null      for public addresses the databases know nothing about (or invalid text),
  *   an `IpInfo` otherwise (fields null where the database has no value).
- * Results are cached (bounded LRU).
+ * Results are cached (bounded; the cache restarts when full).
  */
 import { readFileSync, existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -124,15 +124,11 @@ export function createEnricher(opts: EnricherOptions = {}): Enricher {
   return {
     lookup(ip: string): Enrichment {
       const hit = cache.get(ip);
-      if (hit !== undefined || cache.has(ip)) {
-        // refresh LRU position
-        cache.delete(ip);
-        cache.set(ip, hit!);
-        return hit!;
-      }
+      if (hit !== undefined) return hit;
       const v = resolve(ip);
+      // Bounded: when full, start over (cheaper than LRU bookkeeping on every hit).
+      if (cache.size >= max) cache.clear();
       cache.set(ip, v);
-      if (cache.size > max) cache.delete(cache.keys().next().value!);
       return v;
     },
     info: { asn: asnPath, city: cityPath, asnBuilt: buildDate(asn as Reader<object> | null), cityBuilt: buildDate(city as Reader<object> | null) },

@@ -13,7 +13,7 @@
  *   ft.snapshot();   // cheap: returns the last built snapshot
  *   ft.stop();
  */
-import { FlowTracker, type ActiveFlow, type CircuitFlowStats, type FinishedFlow, type FlowTrackerOptions, type Percentiles } from '../../dataplane/flows.ts';
+import { FlowTracker, type ActiveFlow, type CircuitFlowStats, type FlowEntry, type FlowTrackerOptions, type Percentiles, type TrackedFlowRef } from '../../dataplane/flows.ts';
 import { defaultEnricher, type Enricher, type Enrichment } from './enrich.ts';
 
 export interface CircuitRef {
@@ -32,6 +32,9 @@ export interface FlowTrackingOptions extends FlowTrackerOptions {
   topN?: number;
   perCircuitN?: number;
   recentN?: number;
+  /** Only the busiest N circuits carry their flow list in the snapshot (default 100); the others:
+   *  `handle.circuitFlows(circuit)` on demand. */
+  circuitsWithFlows?: number;
   /** Called after each poll with the fresh snapshot (e.g. to publish on the bus). */
   onSnapshot?: (s: FlowSnapshot) => void;
   /** Called when a poll throws (the timer keeps running). */
@@ -117,7 +120,7 @@ export interface FlowTrackingHandle {
   snapshot(): FlowSnapshot;
   /** Poll now and rebuild the snapshot (tests; the timer does this every intervalMs). */
   pollNow(): FlowSnapshot;
-  /** Flows of one circuit (by id if resolveCircuit is set, else by hash text). */
+  /** All flows of one circuit, by rate (by id if resolveCircuit is set, else by hash text). */
   circuitFlows(circuit: string): FlowView[];
   readonly tracker: FlowTracker;
   stop(): void;
@@ -138,6 +141,7 @@ export function startFlowTracking(opts: FlowTrackingOptions = {}): FlowTrackingH
   const tracker = new FlowTracker(opts);
   const enricher = opts.enricher === false ? null : (opts.enricher ?? defaultEnricher());
   const topN = opts.topN ?? 20, perCircuitN = opts.perCircuitN ?? 10, recentN = opts.recentN ?? 500;
+  const circuitsWithFlows = opts.circuitsWithFlows ?? 100;
   const circuitCache = new Map<string, CircuitRef | undefined>();
   let current: FlowSnapshot = EMPTY;
   let stopped = false;
@@ -175,26 +179,39 @@ export function startFlowTracking(opts: FlowTrackingOptions = {}): FlowTrackingH
 
   const build = (): FlowSnapshot => {
     const t0 = performance.now();
-    const active = tracker.active();
     const recent = tracker.recent();
-    // ASN table and globe over active flows (+ recently finished ones for the globe).
+    // ASN table and globe over active flows (+ recently finished ones for the globe); no per-flow
+    // views are built here (100k flows), only for the lists that are returned.
     const asns = new Map<string, AsnRow & { rtts: number[] }>();
     const globe = new Map<string, GlobePoint & { rtts: number[] }>();
-    const addGlobe = (f: ActiveFlow | FinishedFlow) => {
-      const g = enrich(f.remoteIp);
-      if (!g || g === 'private' || g.lat === null || g.lon === null) return;
-      const label = [g.city, g.countryName].filter(Boolean).join(', ') || g.country || f.remoteIp;
-      const k = `${g.lat},${g.lon}`;
-      let p = globe.get(k);
-      if (!p) globe.set(k, (p = { lat: g.lat, lon: g.lon, label, country: g.country, bytesDown: 0, bytesUp: 0, rttMs: null, flows: 0, rtts: [] }));
-      p.bytesDown += f.bytes.down;
-      p.bytesUp += f.bytes.up;
-      p.flows++;
-      const r = f.rttMs.customer !== null && f.rttMs.internet !== null ? f.rttMs.customer + f.rttMs.internet : (f.rttMs.internet ?? f.rttMs.customer);
-      if (r !== null) p.rtts.push(r);
+    const lastRtt = (e: FlowEntry): number | null => {
+      const c = e.lastRttUs.customer, i = e.lastRttUs.internet;
+      if (c && i) return (c + i) / 1000;
+      return i ? i / 1000 : c ? c / 1000 : null;
     };
-    for (const f of active) {
-      const g = enrich(f.remoteIp);
+    const addGlobe = (e: FlowEntry, geo: Enrichment, rtt: number | null) => {
+      if (!geo || geo === 'private' || geo.lat === null || geo.lon === null) return;
+      const k = `${geo.lat},${geo.lon}`;
+      let p = globe.get(k);
+      if (!p) {
+        const label = [geo.city, geo.countryName].filter(Boolean).join(', ') || geo.country || e.remoteIp;
+        globe.set(k, (p = { lat: geo.lat, lon: geo.lon, label, country: geo.country, bytesDown: 0, bytesUp: 0, rttMs: null, flows: 0, rtts: [] }));
+      }
+      p.bytesDown += e.bytes.down;
+      p.bytesUp += e.bytes.up;
+      p.flows++;
+      if (rtt !== null && p.rtts.length < 1000) p.rtts.push(rtt);
+    };
+    const rate = (f: TrackedFlowRef) => f.rateBps.down + f.rateBps.up;
+    const byCircuit = new Map<bigint, TrackedFlowRef[]>();
+    const all: TrackedFlowRef[] = [];
+    tracker.forEachFlow((f) => {
+      const e = f.entry;
+      all.push(f);
+      let l = byCircuit.get(e.circuitHash);
+      if (!l) byCircuit.set(e.circuitHash, (l = []));
+      l.push(f);
+      const g = enrich(e.remoteIp);
       const info = g && g !== 'private' ? g : null;
       const key = info?.asn != null ? `AS${info.asn}` : g === 'private' ? 'private' : 'unknown';
       let row = asns.get(key);
@@ -207,32 +224,31 @@ export function startFlowTracking(opts: FlowTrackingOptions = {}): FlowTrackingH
       row.flows++;
       row.rateBps.down += f.rateBps.down;
       row.rateBps.up += f.rateBps.up;
-      row.bytes.down += f.bytes.down;
-      row.bytes.up += f.bytes.up;
-      if (f.proto === 6) {
-        row.retransmits += f.retransmits.down + f.retransmits.up;
-        row.tcpPackets += f.packets.down + f.packets.up;
+      row.bytes.down += e.bytes.down;
+      row.bytes.up += e.bytes.up;
+      if (e.proto === 6) {
+        row.retransmits += e.retransmits.down + e.retransmits.up;
+        row.tcpPackets += e.packets.down + e.packets.up;
       }
-      if (f.rttMs.internet !== null) row.rtts.push(f.rttMs.internet + (f.rttMs.customer ?? 0));
-      addGlobe(f);
-    }
-    for (const f of recent) addGlobe(f);
-
-    const rate = (f: ActiveFlow) => f.rateBps.down + f.rateBps.up;
-    const byCircuit = new Map<bigint, ActiveFlow[]>();
-    for (const f of active) {
-      let l = byCircuit.get(f.circuitHash);
-      if (!l) byCircuit.set(f.circuitHash, (l = []));
-      l.push(f);
+      const r = lastRtt(e);
+      if (r !== null && row.rtts.length < 1000) row.rtts.push(r);
+      addGlobe(e, g, r);
+    });
+    for (const f of recent) {
+      const t = f.rttMs.customer !== null && f.rttMs.internet !== null ? f.rttMs.customer + f.rttMs.internet : (f.rttMs.internet ?? f.rttMs.customer);
+      addGlobe(f, enrich(f.remoteIp), t);
     }
 
-    const circuits: CircuitFlowView[] = tracker.circuitStats().map((s) => {
-      const flows = (byCircuit.get(s.circuitHash) ?? []).sort((a, b) => rate(b) - rate(a));
-      const c = flows.length ? circuitOf(s.circuitHash, flows[0]!.localIp) : undefined;
+    const stats = tracker.circuitStats().sort((a, b) => b.rateBps.down + b.rateBps.up - (a.rateBps.down + a.rateBps.up));
+    const circuits: CircuitFlowView[] = stats.map((s, rank) => {
+      const flows = byCircuit.get(s.circuitHash) ?? [];
+      let top: TrackedFlowRef[] = [];
+      if (rank < circuitsWithFlows && perCircuitN > 0) top = flows.sort((a, b) => rate(b) - rate(a)).slice(0, perCircuitN);
+      const c = flows.length ? circuitOf(s.circuitHash, flows[0]!.entry.localIp) : undefined;
       return {
         circuitHash: s.circuitHash.toString(), circuitId: c?.id ?? null, circuitName: c?.name ?? null, tcHandle: s.tcHandle,
         activeFlows: s.activeFlows, rateBps: s.rateBps, rtt: s.rtt, retransmits: s.retransmits,
-        flows: flows.slice(0, perCircuitN).map(view),
+        flows: top.map((f) => view(tracker.viewOf(f))),
       };
     });
 
@@ -244,7 +260,7 @@ export function startFlowTracking(opts: FlowTrackingOptions = {}): FlowTrackingH
       asns: [...asns.values()].map(({ rtts, ...r }) => ({ ...r, rttMs: median(rtts), retransmitPct: r.tcpPackets ? (100 * r.retransmits) / r.tcpPackets : null }))
         .sort((a, b) => b.rateBps.down + b.rateBps.up - (a.rateBps.down + a.rateBps.up) || b.bytes.down - a.bytes.down),
       circuits,
-      topFlows: active.sort((a, b) => rate(b) - rate(a)).slice(0, topN).map(view),
+      topFlows: all.sort((a, b) => rate(b) - rate(a)).slice(0, topN).map((f) => view(tracker.viewOf(f))),
       recent: recent.slice(-recentN).reverse().map(view),
       stats: { pollMs: st.pollMs, snapshotMs: performance.now() - t0, rttEvents: st.events, expired: st.expired, evicted: st.evicted, enrichCache: enricher?.cacheSize ?? 0 },
     };
