@@ -92,6 +92,40 @@ export interface AsnRow {
   retransmitPct: number | null;
 }
 
+/** Flows aggregated per remote country (from the ASN rows). */
+export interface CountryRow {
+  country: string;
+  flows: number;
+  asns: number;
+  rateBps: { down: number; up: number };
+  bytes: { down: number; up: number };
+  /** Flow-weighted mean of the ASN median RTTs (ms), null if none. */
+  rttMs: number | null;
+}
+
+/** Per-country roll-up of ASN rows (pure). */
+export function countriesOf(asns: AsnRow[]): CountryRow[] {
+  const by = new Map<string, CountryRow & { rttW: number; rttN: number }>();
+  for (const a of asns) {
+    const key = a.country ?? 'unknown';
+    let c = by.get(key);
+    if (!c) by.set(key, (c = { country: key, flows: 0, asns: 0, rateBps: { down: 0, up: 0 }, bytes: { down: 0, up: 0 }, rttMs: null, rttW: 0, rttN: 0 }));
+    c.flows += a.flows;
+    c.asns += 1;
+    c.rateBps.down += a.rateBps.down;
+    c.rateBps.up += a.rateBps.up;
+    c.bytes.down += a.bytes.down;
+    c.bytes.up += a.bytes.up;
+    if (a.rttMs !== null) {
+      c.rttW += a.rttMs * a.flows;
+      c.rttN += a.flows;
+    }
+  }
+  return [...by.values()]
+    .map(({ rttW, rttN, ...c }) => ({ ...c, rttMs: rttN ? rttW / rttN : null }))
+    .sort((x, y) => y.rateBps.down + y.rateBps.up - (x.rateBps.down + x.rateBps.up) || y.bytes.down - x.bytes.down);
+}
+
 export interface CircuitFlowView {
   circuitHash: string;
   circuitId: string | null;
@@ -110,6 +144,7 @@ export interface FlowSnapshot {
   activeFlows: number;
   globe: GlobePoint[];
   asns: AsnRow[];
+  countries: CountryRow[];
   circuits: CircuitFlowView[];
   topFlows: FlowView[];
   recent: FlowView[];
@@ -127,7 +162,7 @@ export interface FlowTrackingHandle {
 }
 
 const EMPTY: FlowSnapshot = {
-  at: 0, activeFlows: 0, globe: [], asns: [], circuits: [], topFlows: [], recent: [],
+  at: 0, activeFlows: 0, globe: [], asns: [], countries: [], circuits: [], topFlows: [], recent: [],
   stats: { pollMs: 0, snapshotMs: 0, rttEvents: 0, expired: 0, evicted: 0, enrichCache: 0 },
 };
 
@@ -253,12 +288,15 @@ export function startFlowTracking(opts: FlowTrackingOptions = {}): FlowTrackingH
     });
 
     const st = tracker.lastStats;
+    const asnRows: AsnRow[] = [...asns.values()]
+      .map(({ rtts, ...r }) => ({ ...r, rttMs: median(rtts), retransmitPct: r.tcpPackets ? (100 * r.retransmits) / r.tcpPackets : null }))
+      .sort((a, b) => b.rateBps.down + b.rateBps.up - (a.rateBps.down + a.rateBps.up) || b.bytes.down - a.bytes.down);
     return {
       at: tracker.lastPollAt,
       activeFlows: tracker.activeCount,
       globe: [...globe.values()].map(({ rtts, ...p }) => ({ ...p, rttMs: median(rtts) })).sort((a, b) => b.bytesDown - a.bytesDown),
-      asns: [...asns.values()].map(({ rtts, ...r }) => ({ ...r, rttMs: median(rtts), retransmitPct: r.tcpPackets ? (100 * r.retransmits) / r.tcpPackets : null }))
-        .sort((a, b) => b.rateBps.down + b.rateBps.up - (a.rateBps.down + a.rateBps.up) || b.bytes.down - a.bytes.down),
+      asns: asnRows,
+      countries: countriesOf(asnRows),
       circuits,
       topFlows: all.sort((a, b) => rate(b) - rate(a)).slice(0, topN).map((f) => view(tracker.viewOf(f))),
       recent: recent.slice(-recentN).reverse().map(view),
