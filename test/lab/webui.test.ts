@@ -100,7 +100,7 @@ test('first run → admin → login → pages show the applied plan and live tra
 });
 
 const PAGES = [
-  '/', '/tree', '/circuit/lab-10', '/shaped-devices', '/config/general', '/config/interfaces', '/config/queues',
+  '/', '/tree', '/circuit/lab-10', '/shaped-devices', '/network', '/config/general', '/config/interfaces', '/config/queues',
   '/config/integrations/common', '/config/integrations/uisp', '/site-map', '/flow-globe', '/asn-analysis',
   '/cpu-tree', '/cpu-weights', '/users',
 ];

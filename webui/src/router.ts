@@ -18,6 +18,7 @@ const routes: RouteRecordRaw[] = [
   { path: '/', name: 'dashboard', component: () => import('./pages/DashboardPage.vue'), meta: { title: 'Dashboard' } },
   { path: '/tree', name: 'tree', component: () => import('./pages/TreePage.vue'), meta: { title: 'Network Tree' } },
   { path: '/circuit/:id', name: 'circuit', component: () => import('./pages/CircuitPage.vue'), props: true, meta: { title: 'Circuit' } },
+  { path: '/network', name: 'network-editor', component: () => import('./pages/NetworkEditorPage.vue'), meta: { title: 'Network Layout' } },
   { path: '/shaped-devices', name: 'shaped-devices', component: () => import('./pages/ShapedDevicesPage.vue'), meta: { title: 'Shaped Devices' } },
   { path: '/config', redirect: '/config/general' },
   {
