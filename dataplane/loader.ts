@@ -95,6 +95,13 @@ export interface AttachOptions extends MapContext {
   cpus?: number[];
   /** Turn off GRO/GSO/TSO/LRO on the shaping interfaces (default true). */
   disableOffloads?: boolean;
+  /**
+   * Which ethtool features to turn off when disableOffloads is on (default gro, gso, tso, lro);
+   * `rxvlan`/`txvlan` keep 802.1Q tags inline where XDP can see them. From `[tuning]`.
+   */
+  offloads?: string[];
+  /** Interrupt coalescing (`ethtool -C rx-usecs/tx-usecs`), best effort. From `[tuning]`. */
+  coalesce?: { rxUsecs?: number; txUsecs?: number };
   logger?: DataplaneLogger;
 }
 
@@ -340,7 +347,13 @@ function fillCpuMaps(cpus: number[], queues: number, stickOffset: number, ctx: M
 
 interface IfPrep { txQueues: number; hasClsact: boolean; warnings: string[] }
 
-async function prepareInterface(netns: string | undefined, ifname: string, disableOffloads: boolean): Promise<IfPrep> {
+async function prepareInterface(
+  netns: string | undefined,
+  ifname: string,
+  disableOffloads: boolean,
+  offloads: string[] = ['gro', 'gso', 'tso', 'lro'],
+  coalesce?: { rxUsecs?: number; txUsecs?: number },
+): Promise<IfPrep> {
   const warnings: string[] = [];
   // Count TX queues and zero XPS in one shell call (sysfs must be read inside the namespace).
   // The interface name is passed as $1, never interpolated into the script.
@@ -355,11 +368,21 @@ async function prepareInterface(netns: string | undefined, ifname: string, disab
   const m = /TXQ (\d+)/.exec(out);
   const txQueues = m ? Number(m[1]) : 0;
   if (disableOffloads) {
-    for (const feat of ['gro', 'gso', 'tso', 'lro']) {
+    for (const feat of offloads) {
       const e = await run(netns, 'ethtool', ['-K', ifname, feat, 'off'], false);
-      if (e.exitCode !== 0 && !/not supported|Cannot change|Could not change/i.test(e.all ?? '')) {
+      if (e.exitCode !== 0 && !/not supported|Cannot change|Could not change|fixed/i.test(e.all ?? '')) {
         warnings.push(`ethtool -K ${ifname} ${feat} off failed: ${(e.all ?? '').trim().split('\n')[0]}`);
       }
+    }
+  }
+  if (coalesce && (coalesce.rxUsecs !== undefined || coalesce.txUsecs !== undefined)) {
+    const args = ['-C', ifname];
+    if (coalesce.rxUsecs !== undefined) args.push('rx-usecs', String(coalesce.rxUsecs));
+    if (coalesce.txUsecs !== undefined) args.push('tx-usecs', String(coalesce.txUsecs));
+    const e = await run(netns, 'ethtool', args, false);
+    // veth and many virtual NICs have no coalescing settings: not worth a warning.
+    if (e.exitCode !== 0 && !/not supported|Operation not supported/i.test(e.all ?? '')) {
+      warnings.push(`ethtool ${args.join(' ')} failed: ${(e.all ?? '').trim().split('\n')[0]}`);
     }
   }
   return { txQueues, hasClsact: out.includes('HASCLSACT'), warnings };
@@ -425,7 +448,7 @@ export async function attachDataplane(opts: AttachOptions): Promise<AttachReport
   for (const name of ifnames) {
     // Fail early (ENODEV) before anything else changes.
     bpf.withNetns(opts.netns, () => bpf.ifNameToIndex(name));
-    const p = await prepareInterface(opts.netns, name, opts.disableOffloads ?? true);
+    const p = await prepareInterface(opts.netns, name, opts.disableOffloads ?? true, opts.offloads, opts.coalesce);
     preps.set(name, p);
     warnings.push(...p.warnings);
     const needed = opts.queues + (stick ? opts.stickOffset : 0);

@@ -167,6 +167,14 @@ async function defaultAttach({ config, interfaces, txQueues, pinRoot, log }: Par
     stickOffset: interfaces.onAStick ? queues : 0,
     vlan: config.single_interface ? { internet: config.single_interface.internet_vlan, network: config.single_interface.network_vlan } : undefined,
     pinRoot,
+    // [tuning]: offloads off (plus VLAN offloads so XDP sees 802.1Q tags inline) and coalescing.
+    disableOffloads: true,
+    offloads: [
+      ...config.tuning.disable_offload,
+      ...(config.tuning.disable_rxvlan ? ['rxvlan'] : []),
+      ...(config.tuning.disable_txvlan ? ['txvlan'] : []),
+    ],
+    coalesce: { rxUsecs: config.tuning.rx_usecs, txUsecs: config.tuning.tx_usecs },
     logger: { info: (m) => log.info(m), warn: (m) => log.warn(m) },
   });
 }
