@@ -99,7 +99,9 @@ async function ensureBpffsAt(dir: string): Promise<void> {
   await execa('mount', ['-t', 'bpf', 'bpf', dir]);
 }
 
-export async function startLab(opts: { id?: string; circuits?: LabCircuit[]; daemon?: boolean; web?: boolean } = {}): Promise<Lab> {
+export async function startLab(
+  opts: { id?: string; circuits?: LabCircuit[]; daemon?: boolean; web?: boolean; daemonEnv?: Record<string, string> } = {},
+): Promise<Lab> {
   const id = opts.id ?? 'lqlab';
   const circuits = opts.circuits ?? defaultLabCircuits;
   await stopLab(id);
@@ -122,7 +124,7 @@ export async function startLab(opts: { id?: string; circuits?: LabCircuit[]; dae
   writeFileSync(join(dir, 'network.json'), JSON.stringify(labNetwork, null, 2) + '\n');
   writeFileSync(join(dir, 'ShapedDevices.csv'), labShapedDevices(circuits));
   const lab: Lab = { id, dir, config, pinRoot, tb, circuits, busPath: join(dir, 'run', 'bus') };
-  if (opts.daemon !== false) await startLabDaemon(lab, { web: opts.web ?? false });
+  if (opts.daemon !== false) await startLabDaemon(lab, { web: opts.web ?? false, env: opts.daemonEnv });
   return lab;
 }
 
@@ -134,13 +136,13 @@ function labEnv(lab: Lab): Record<string, string> {
  * Starts lqosd inside the lab's shaper namespace (detached: it outlives `npm run lab`; the
  * namespace teardown kills it). Its log goes to <lab dir>/lqosd.log. Resolves when the bus answers.
  */
-export async function startLabDaemon(lab: Lab, opts: { web?: boolean } = {}): Promise<number> {
+export async function startLabDaemon(lab: Lab, opts: { web?: boolean; env?: Record<string, string> } = {}): Promise<number> {
   const out = openSync(join(lab.dir, 'lqosd.log'), 'a');
   const web = opts.web ? [] : ['--no-web'];
   const child = spawn('ip', ['netns', 'exec', lab.tb.ns.shaper, join(repoRoot, 'lqosd'), '--config', lab.config, ...web], {
     detached: true,
     stdio: ['ignore', out, out],
-    env: { ...process.env, ...labEnv(lab) },
+    env: { ...process.env, ...labEnv(lab), ...(opts.env ?? {}) },
   });
   child.unref();
   closeSync(out);
