@@ -68,7 +68,7 @@ export async function fullRebuildLines(plan: ShapingPlan, opts: CompileOptions, 
  */
 export async function verifyPlan(
   plan: ShapingPlan,
-  opts: { wrap?: string[]; log?: Logger; limit?: number; only?: Set<string>; readBack?: Map<string, KernelClass> } = {},
+  opts: { wrap?: string[]; log?: Logger; limit?: number; only?: Set<string>; readBack?: Map<string, Map<string, KernelClass>> } = {},
 ): Promise<string[]> {
   const problems: string[] = [];
   if (plan.mode === 'observe') return problems;
@@ -76,7 +76,7 @@ export async function verifyPlan(
   const close = (a: number, b: number) => Math.abs(a - b) <= Math.max(1, b * 0.01);
   for (const s of sidesOf(plan)) {
     let k: Map<string, KernelClass>;
-    if (opts.readBack) k = opts.readBack;
+    if (opts.readBack) k = opts.readBack.get(s.dev) ?? new Map();
     else if (opts.only) {
       k = new Map();
       const reads = [...opts.only].map((key) => {
@@ -138,7 +138,6 @@ function readBackLines(plan: ShapingPlan, touched: Set<string>): Array<{ dev: st
 /** Splits the stdout of appended `class show` lines back into per-device class maps. */
 function parseReadBack(stdout: string, lines: Array<{ dev: string }>): Map<string, Map<string, KernelClass>> {
   const byDev = new Map<string, Map<string, KernelClass>>();
-  const all = parseHtbClasses(stdout);
   // Class ids are unique per device but the same on both devices in bridge mode: attribute by
   // order — tc prints each show's output in batch order, one class per show.
   const texts = stdout.split('\n').filter((l) => l.startsWith('class htb '));
@@ -151,17 +150,7 @@ function parseReadBack(stdout: string, lines: Array<{ dev: string }>): Map<strin
     if (!m) byDev.set(dev, (m = new Map()));
     m.set(c.classid, c);
   });
-  void all;
   return byDev;
-}
-
-async function verifyEach(plan: ShapingPlan, only: Set<string>, readBack: Map<string, Map<string, KernelClass>>, opts: { wrap?: string[]; log?: Logger }): Promise<string[]> {
-  const problems: string[] = [];
-  for (const s of sidesOf(plan)) {
-    const onePlan = { ...plan, interfaces: { ...plan.interfaces } };
-    problems.push(...(await verifyPlan(onePlan, { ...opts, only, readBack: readBack.get(s.dev) ?? new Map() })).filter((p) => p.startsWith(`${s.dev}:`)));
-  }
-  return problems;
 }
 
 async function runFull(args: ApplyArgs, ops: ApplyOps): Promise<number> {
@@ -225,9 +214,7 @@ export async function applyPlan(args: ApplyArgs): Promise<ApplyReport> {
     // rebuilds, "nothing changed" runs that look for drift) reads the whole tree back.
     const touched = ops.mode === 'incremental' && !escalated ? touchedClasses(ops, next.queues) : undefined;
     const only = touched && touched.size <= 64 ? touched : undefined;
-    const problems = readBack && only && !escalated
-      ? await verifyEach(next, only, readBack, { wrap, log })
-      : await verifyPlan(next, { wrap, log, only });
+    const problems = await verifyPlan(next, { wrap, log, only, readBack: only && !escalated ? readBack : undefined });
     if (problems.length) {
       if (escalated || ops.mode === 'full') throw new Error(`the kernel does not match the plan after a full rebuild: ${problems.slice(0, 5).join('; ')}`);
       escalated = `kernel drifted from the plan (${problems[0]}${problems.length > 1 ? `, +${problems.length - 1} more` : ''}); rebuilding`;

@@ -7,13 +7,12 @@
 import { pino } from 'pino';
 import { interfacesOf } from '../config/load.ts';
 import type { LeafQdisc, ShapingPlan } from '../model.ts';
-import type { MappingSink } from '../apply/direct.ts';
+import { dataplaneMappingSink } from '../run/kernelHooks.ts';
 import { EXIT } from '../run/exitCodes.ts';
 import { hostQueueCount } from '../run/queueCount.ts';
 import { planAndApply } from '../run/shapingRun.ts';
-import { statePaths } from '../run/stateFiles.ts';
+import { readIfExists, statePaths } from '../run/stateFiles.ts';
 import { deserializePlan } from '../apply/appliedPlan.ts';
-import { readIfExists } from '../run/stateFiles.ts';
 import type { ApplyPlanHandler, ApplyReport } from './daemon.ts';
 
 export interface ApplyServiceOptions {
@@ -21,20 +20,6 @@ export interface ApplyServiceOptions {
   pinRoot: string;
   /** Probe once per daemon: qdisc kinds missing on this kernel → fallback leaves. */
   substitutes?: () => Promise<Record<string, LeafQdisc> | undefined>;
-}
-
-function kernelSink(pinRoot: string): MappingSink {
-  const ctx = { pinRoot };
-  const dp = () => import('../../dataplane/loader.ts');
-  return {
-    list: async () => (await (await dp()).listMappings(ctx)).map((e) => e.prefix),
-    update: async (m) => {
-      await (await dp()).updateMappings(m, ctx);
-    },
-    remove: async (p) => {
-      await (await dp()).deleteMappings(p, ctx);
-    },
-  };
 }
 
 export function createApplyService(opts: ApplyServiceOptions): ApplyPlanHandler {
@@ -90,7 +75,7 @@ export function createApplyService(opts: ApplyServiceOptions): ApplyPlanHandler 
       updateonly: req.updateonly ?? false,
       verbose: req.verbose ?? false,
       substitute: subs,
-      sinkFor: dryRun ? undefined : async () => kernelSink(opts.pinRoot),
+      sinkFor: dryRun ? undefined : async () => dataplaneMappingSink(opts.pinRoot),
     });
     const plan: ShapingPlan | undefined = r.code === EXIT.ok && !dryRun ? r.plan : undefined;
     return {

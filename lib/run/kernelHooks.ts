@@ -7,6 +7,7 @@
  */
 import type { LeafQdisc } from '../model.ts';
 import type { Logger } from '../util/log.ts';
+import type { MappingSink } from '../apply/direct.ts';
 import type { LibreQoSHooks } from './libreqos.ts';
 
 function pinRoot(): string | undefined {
@@ -15,6 +16,22 @@ function pinRoot(): string | undefined {
 
 function dpLogger(log: Logger) {
   return { info: (m: string) => log.info(m), warn: (m: string) => log.warn(m) };
+}
+
+/** The dataplane's pinned IP map as a mapping sink (libbpf is loaded on first use). */
+export function dataplaneMappingSink(pinRoot: string | undefined, log?: Logger): MappingSink {
+  const ctx = { pinRoot };
+  const dp = () => import('../../dataplane/loader.ts');
+  return {
+    list: async () => (await (await dp()).listMappings(ctx)).map((e) => e.prefix),
+    update: async (m) => {
+      const r = await (await dp()).updateMappings(m, ctx);
+      log?.debug({ count: r.count, method: r.method, ms: Math.round(r.elapsedMs) }, 'IP mappings written');
+    },
+    remove: async (prefixes) => {
+      await (await dp()).deleteMappings(prefixes, ctx);
+    },
+  };
 }
 
 export function kernelHooks(vlan?: { internet: number; network: number }): LibreQoSHooks {
@@ -49,16 +66,7 @@ export function kernelHooks(vlan?: { internet: number; network: number }): Libre
         { interfaces: report.interfaces.map((i) => `${i.name}:${i.xdpMode}`), ms: Math.round(report.elapsedMs) },
         `dataplane attached (${report.mode} mode)`,
       );
-      return {
-        list: async () => (await dp.listMappings(ctx)).map((e) => e.prefix),
-        update: async (m) => {
-          const r = await dp.updateMappings(m, ctx);
-          log.debug({ count: r.count, method: r.method, ms: Math.round(r.elapsedMs) }, 'IP mappings written');
-        },
-        remove: async (prefixes) => {
-          await dp.deleteMappings(prefixes, ctx);
-        },
-      };
+      return dataplaneMappingSink(ctx.pinRoot, log);
     },
     teardown: async (_devs, log) => {
       const dp = await import('../../dataplane/loader.ts');
