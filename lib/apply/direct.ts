@@ -2,7 +2,7 @@
  * Kernel helpers shared by the apply paths: the mapping sink interface (the dataplane's IP
  * map, or lqosd over the bus) and removal of our root qdiscs (--clearrules).
  */
-import type { IpMapping, ShapingPlan } from '../model.ts';
+import type { IpMapping } from '../model.ts';
 import type { Logger } from '../util/log.ts';
 import { tc } from './tcBatch.ts';
 
@@ -11,11 +11,6 @@ export interface MappingSink {
   list(): Promise<string[]>;
   update(m: IpMapping[]): Promise<void>;
   remove(prefixes: string[]): Promise<void>;
-}
-
-/** Devices of a plan (one per direction; one on a stick). */
-export function planDevices(plan: ShapingPlan): string[] {
-  return [...new Set([plan.interfaces.download, plan.interfaces.upload])];
 }
 
 /** Deletes our root qdisc on each device if present (traffic then passes unshaped). */

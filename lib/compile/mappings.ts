@@ -15,8 +15,3 @@ export function formatMapping(m: IpMapping): string {
 export function renderMappings(mappings: IpMapping[]): string {
   return mappings.map(formatMapping).join('\n') + (mappings.length ? '\n' : '');
 }
-
-/** JSON-safe form (bigint hashes as decimal strings). */
-export function mappingsToJson(mappings: IpMapping[]): unknown[] {
-  return mappings.map((m) => ({ ...m, circuitHash: m.circuitHash.toString(), deviceHash: m.deviceHash.toString() }));
-}

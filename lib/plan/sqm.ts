@@ -50,7 +50,3 @@ export function chooseLeaf(
       return withLowRateFix(defaultLeaf, ceilMbps);
   }
 }
-
-export function leafToTokens(leaf: LeafQdisc): string {
-  return [leaf.kind, ...leaf.args].join(' ');
-}
