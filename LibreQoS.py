@@ -1,8 +1,5 @@
 #!/usr/bin/env python3
 """Compatibility wrapper: `sudo ./LibreQoS.py --debug` runs the TypeScript LibreQoS command."""
-import os
-import sys
-
-here = os.path.dirname(os.path.abspath(__file__))
-launcher = os.path.join(here, "LibreQoS")
-os.execv(launcher, [launcher] + sys.argv[1:])
+import os, sys
+launch = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bin", "launch")
+os.execv(launch, [launch, "LibreQoS"] + sys.argv[1:])

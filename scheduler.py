@@ -1,8 +1,5 @@
 #!/usr/bin/env python3
 """Compatibility wrapper: `sudo python3 scheduler.py --once` runs the TypeScript scheduler."""
-import os
-import sys
-
-here = os.path.dirname(os.path.abspath(__file__))
-launcher = os.path.join(here, "scheduler")
-os.execv(launcher, [launcher] + sys.argv[1:])
+import os, sys
+launch = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bin", "launch")
+os.execv(launch, [launch, "scheduler"] + sys.argv[1:])

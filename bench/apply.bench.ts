@@ -6,33 +6,24 @@
  * Prints figures; exits non-zero only on errors.
  */
 import { execa } from 'execa';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { generateDataset } from './dataset.ts';
-import { runPipeline } from '../lib/pipeline.ts';
 import type { PlanConfig } from '../lib/plan/planConfig.ts';
 import { applyPlan } from '../lib/apply/engine.ts';
 import { serializePlan } from '../lib/apply/appliedPlan.ts';
+import { BENCH_PLAN_CONFIG, buildPlan, PFIFO_LEAVES } from '../test/support/plan.ts';
+import { tempDir } from '../test/support/workspace.ts';
 
 const NS = `lqbapply${process.pid % 1000}`;
 const wrap = ['ip', 'netns', 'exec', NS];
 const log = pino({ level: 'warn' });
 const QUEUES = 2;
 
-const config: PlanConfig = {
-  interfaces: { download: 'b0', upload: 'b1', onAStick: false },
-  queues: QUEUES,
-  link: { downloadMbps: 10000, uploadMbps: 10000 },
-  generatedPn: { downloadMbps: 10000, uploadMbps: 10000 },
-  defaultSqm: 'cake diffserv4',
-  fastQueuesFqCodelMbps: 1000,
-  useBinpacking: false,
-  queueMode: 'shape',
-};
-// This kernel has no cake/fq_codel: the same substitution lqosd would make.
-const compile = { substitute: { cake: { kind: 'pfifo', args: ['limit', '1000'] }, fq_codel: { kind: 'pfifo', args: ['limit', '1000'] } } };
+const config: PlanConfig = { ...BENCH_PLAN_CONFIG, interfaces: { download: 'b0', upload: 'b1', onAStick: false }, queues: QUEUES };
+// This kernel has no cake/fq_codel.
+const compile = PFIFO_LEAVES;
 
 async function sh(args: string[]) {
   await execa(args[0]!, args.slice(1));
@@ -48,22 +39,13 @@ async function resetTc() {
   for (const dev of ['b0', 'b1']) await execa('ip', ['netns', 'exec', NS, 'tc', 'qdisc', 'del', 'dev', dev, 'root'], { reject: false });
 }
 
-function plan(circuits: number, seed = 1, tweak?: (csv: string) => string) {
+function plan(circuits: number, seed = 1) {
   const ds = generateDataset({ circuits, seed });
-  const r = runPipeline({
-    devicesText: tweak ? tweak(ds.shapedDevicesCsv) : ds.shapedDevicesCsv,
-    devicesFile: 'ShapedDevices.csv',
-    networkText: ds.networkJson,
-    networkFile: 'network.json',
-    config,
-    compile,
-  });
-  if (!r.ok) throw new Error(`pipeline failed at ${r.stage}`);
-  return r;
+  return buildPlan({ devices: ds.shapedDevicesCsv, network: ds.networkJson }, { config, compile });
 }
 
 async function timeBareBatch(lines: string[]): Promise<number> {
-  const dir = mkdtempSync(join(tmpdir(), 'lqb-'));
+  const dir = tempDir('lqb-');
   const f = join(dir, 'b.txt');
   writeFileSync(f, lines.join('\n') + '\n');
   const t0 = performance.now();
@@ -99,7 +81,7 @@ async function main() {
     // Single-circuit change: rate of one circuit, applied incrementally on the live 10k tree —
     // measured in a process running inside the namespace, as lqosd does (no `ip netns exec`
     // per tc command).
-    const dir = mkdtempSync(join(tmpdir(), 'lqb-plan-'));
+    const dir = tempDir('lqb-plan-');
     writeFileSync(join(dir, 'plan.json'), serializePlan(p10.plan));
     const child = await execa('ip', ['netns', 'exec', NS, 'node', '--import', 'tsx', 'bench/apply.latency.ts', join(dir, 'plan.json')], { cwd: process.cwd() });
     rmSync(dir, { recursive: true, force: true });

@@ -7,8 +7,9 @@ import { pino } from 'pino';
 import { applyPlan } from '../lib/apply/engine.ts';
 import { diffPlans } from '../lib/apply/diff.ts';
 import { deserializePlan } from '../lib/apply/appliedPlan.ts';
+import { PFIFO_LEAVES } from '../test/support/plan.ts';
 
-const compile = { substitute: { cake: { kind: 'pfifo', args: ['limit', '1000'] }, fq_codel: { kind: 'pfifo', args: ['limit', '1000'] } } };
+const compile = PFIFO_LEAVES;
 let applied = deserializePlan(readFileSync(process.argv[2]!, 'utf8'))!;
 const log = pino({ level: 'warn' });
 const total: number[] = [];

@@ -9,17 +9,18 @@
  * and pass/fail against the targets. --strict: exit 1 when a target is missed.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { loadavg, tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { StageTimes, WorkerResult } from './compile.worker.ts';
 import { generateDataset } from './dataset.ts';
+import { repoRoot } from '../test/support/paths.ts';
+import { makeWorkspace } from '../test/support/workspace.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const root = resolve(here, '..');
 
 /** Targets: wall time of validate+plan+compile (best of the runs), and peak RSS. */
 export const TARGETS: Record<number, { ms?: number; rssMB?: number }> = {
@@ -56,14 +57,12 @@ function runSize(size: number, opts: { runs: number; seed: number; cpuProf?: str
   const g0 = performance.now();
   const ds = generateDataset({ circuits: size, seed: opts.seed });
   const genMs = performance.now() - g0;
-  const dir = mkdtempSync(join(tmpdir(), `lqos-bench-${size}-`));
+  const ws = makeWorkspace({ prefix: `lqos-bench-${size}-`, devices: ds.shapedDevicesCsv, network: ds.networkJson });
   try {
-    writeFileSync(join(dir, 'network.json'), ds.networkJson);
-    writeFileSync(join(dir, 'ShapedDevices.csv'), ds.shapedDevicesCsv);
     const nodeArgs = ['--import', 'tsx'];
     if (opts.cpuProf) nodeArgs.push('--cpu-prof', '--cpu-prof-dir', resolve(opts.cpuProf), '--cpu-prof-name', `compile-${size}.cpuprofile`);
-    const child = spawnSync(process.execPath, [...nodeArgs, join(here, 'compile.worker.ts'), '--dir', dir, '--runs', String(opts.runs)], {
-      cwd: root,
+    const child = spawnSync(process.execPath, [...nodeArgs, join(here, 'compile.worker.ts'), '--dir', ws.dir, '--runs', String(opts.runs)], {
+      cwd: repoRoot,
       encoding: 'utf8',
       maxBuffer: 64 * 1024 * 1024,
     });
@@ -99,7 +98,7 @@ function runSize(size: number, opts: { runs: number; seed: number; cpuProf?: str
     if (verdicts.length === 0) verdicts.push('—');
     return { size, genMs, worker, cold, best, stageMin, rssMB, verdicts, pass };
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    ws.cleanup();
   }
 }
 

@@ -23,19 +23,8 @@ import type { InputIssue } from '../lib/model.ts';
 import { runPipeline } from '../lib/pipeline.ts';
 import type { PlanConfig } from '../lib/plan/planConfig.ts';
 import { planShaping } from '../lib/plan/planner.ts';
+import { BENCH_PLAN_CONFIG } from '../test/support/plan.ts';
 import { generateDataset } from './dataset.ts';
-
-/** The benchmark's plan configuration (a 10G bridge, 16 queues). */
-export const BENCH_PLAN_CONFIG: PlanConfig = {
-  interfaces: { download: 'eth1', upload: 'eth0', onAStick: false },
-  queues: 16,
-  link: { downloadMbps: 10000, uploadMbps: 10000 },
-  generatedPn: { downloadMbps: 10000, uploadMbps: 10000 },
-  defaultSqm: 'cake diffserv4',
-  fastQueuesFqCodelMbps: 1000,
-  useBinpacking: false,
-  queueMode: 'shape',
-};
 
 export interface StageTimes {
   validateMs: number;

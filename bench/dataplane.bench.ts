@@ -24,9 +24,13 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { execa } from 'execa';
 import type { IpMapping } from '../lib/model.ts';
-import * as dp from '../dataplane/loader.ts';
+import { teardownAll } from '../dataplane/attach.ts';
+import { createPinnedMaps } from '../dataplane/object.ts';
+import { clearMappings, listMappings, readHostCounters, readStats, updateMappings } from '../dataplane/maps.ts';
+import type { DataplaneLogger } from '../dataplane/log.ts';
+import { PINNED_MAPS, type MapContext } from '../dataplane/pinned.ts';
 import * as bpf from '../dataplane/libbpf.ts';
-import { ADDR_SIZE, HOST_COUNTER_SIZE, LPM_KEY_SIZE, CLASS_INFO_SIZE, tcHandle, writeClassInfo, writeLpmKey } from '../dataplane/abi.ts';
+import { ADDR_SIZE, HOST_COUNTER_SIZE, LPM_KEY_SIZE, CLASS_INFO_SIZE, tcHandle, writeClassInfo, writeLpmKey, type DataplaneStats } from '../dataplane/abi.ts';
 import { UNSHAPED_IP, measure, runLabLibreQoS, startLab, stopLab, type Lab } from '../lab/labEnv.ts';
 
 // ---------------------------------------------------------------------------------------------
@@ -54,12 +58,12 @@ const SHAPED_ID = 'lab-50';
 const TARGET_LOAD_MS = 500;
 const TARGET_RATIO = 0.85;
 
-const quiet: dp.DataplaneLogger = { info: () => undefined, warn: () => undefined };
+const quiet: DataplaneLogger = { info: () => undefined, warn: () => undefined };
 const rand = randomBytes(3).toString('hex');
 const PIN_ROOT = `/sys/fs/bpf/lqbench-${rand}`;
 /** Private, empty namespace: scopes teardownAll()'s interface scan so it never touches the root namespace. */
 const PRIV_NS = `lqbench-${rand}`;
-const ctx: dp.MapContext = { pinRoot: PIN_ROOT };
+const ctx: MapContext = { pinRoot: PIN_ROOT };
 
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -104,10 +108,10 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
 }
 
 async function removePrivatePinRoot(): Promise<void> {
-  // teardownAll forgets the loader's cached fds, detaches nothing (empty namespace) and unpins our maps.
-  await dp.teardownAll({ pinRoot: PIN_ROOT, netns: PRIV_NS, logger: quiet }).catch((e) => say(`teardownAll: ${(e as Error).message}`));
+  // teardownAll forgets the cached map fds, detaches nothing (empty namespace) and unpins our maps.
+  await teardownAll({ pinRoot: PIN_ROOT, netns: PRIV_NS, logger: quiet }).catch((e) => say(`teardownAll: ${(e as Error).message}`));
   if (existsSync(PIN_ROOT)) {
-    for (const f of readdirSync(PIN_ROOT)) if ((dp.PINNED_MAPS as readonly string[]).includes(f)) rmSync(join(PIN_ROOT, f), { force: true });
+    for (const f of readdirSync(PIN_ROOT)) if ((PINNED_MAPS as readonly string[]).includes(f)) rmSync(join(PIN_ROOT, f), { force: true });
     try { rmdirSync(PIN_ROOT); } catch { /* not ours */ }
   }
   await execa('ip', ['netns', 'del', PRIV_NS], { reject: false });
@@ -159,16 +163,16 @@ async function benchMappings(): Promise<MappingResult> {
   try {
     for (let run = 0; run < RUNS; run++) {
       const t0 = performance.now();
-      const u = await dp.updateMappings(mappings, ctx);
+      const u = await updateMappings(mappings, ctx);
       r.loadMs.push(performance.now() - t0);
       r.loadInternalMs.push(u.elapsedMs);
       r.method = u.method;
       const t1 = performance.now();
-      const list = await dp.listMappings(ctx);
+      const list = await listMappings(ctx);
       r.listMs.push(performance.now() - t1);
       r.listed = list.length;
       const t2 = performance.now();
-      r.cleared = await dp.clearMappings(ctx);
+      r.cleared = await clearMappings(ctx);
       r.clearMs.push(performance.now() - t2);
       if (r.listed !== N || r.cleared !== N) throw new Error(`run ${run}: listed ${r.listed}, cleared ${r.cleared}, expected ${N}`);
     }
@@ -182,7 +186,7 @@ async function benchMappings(): Promise<MappingResult> {
     const t3 = performance.now();
     r.kernelMethod = bpf.mapUpdateBatch(lpmFd, keys, vals, N, LPM_KEY_SIZE, CLASS_INFO_SIZE);
     r.kernelBatchMs = performance.now() - t3;
-    await dp.clearMappings(ctx);
+    await clearMappings(ctx);
   } finally {
     bpf.closeFd(lpmFd);
   }
@@ -247,7 +251,7 @@ async function benchHostCounters(): Promise<CounterResult> {
     let checkOk = true;
     for (let run = 0; run < RUNS; run++) {
       const t1 = performance.now();
-      const m = await dp.readHostCounters(ctx);
+      const m = await readHostCounters(ctx);
       readMs.push(performance.now() - t1);
       returned = m.size;
       const probe = m.get('100.64.0.1'); // i = 1
@@ -276,7 +280,7 @@ interface LabResult {
   circuit: { id: string; ip: string; planDown: number; planUp: number; down: number; up: number };
   xdpModes: string;
   libreqosMs: number;
-  stats?: dp.DataplaneStats;
+  stats?: DataplaneStats;
   buildMs: number;
 }
 
@@ -349,11 +353,11 @@ async function benchLab(): Promise<LabResult> {
 
   say('lab: running LibreQoS (XDP + tc + mq/HTB)…');
   const libreqosMs = await libreqos(lab);
-  cleanups.push({ what: 'lab dataplane fds', fn: async () => { await dp.teardownAll({ pinRoot: lab.pinRoot, netns: lab.tb.ns.shaper, logger: quiet }); } });
+  cleanups.push({ what: 'lab dataplane fds', fn: async () => { await teardownAll({ pinRoot: lab.pinRoot, netns: lab.tb.ns.shaper, logger: quiet }); } });
   const xdpModes = await xdpModesOf(lab);
   const defaultClass = await defaultClassOf(lab);
   const linkMbps = Number(/^downlink_bandwidth_mbps = (\d+)/m.exec(readFileSync(lab.config, 'utf8'))?.[1] ?? NaN);
-  const statsBefore = await dp.readStats({ pinRoot: lab.pinRoot }).catch(() => undefined);
+  const statsBefore = await readStats({ pinRoot: lab.pinRoot }).catch(() => undefined);
 
   const shaped = { down: [] as number[], up: [] as number[] };
   for (let r = 0; r < REPS; r++) {
@@ -361,10 +365,10 @@ async function benchLab(): Promise<LabResult> {
     shaped.up.push(await measure(lab, UNSHAPED_IP, 'upload', SECONDS));
     say(`lab: LibreQoS, ${UNSHAPED_IP}, rep ${r + 1}: ↓ ${mbit(shaped.down.at(-1)!)} ↑ ${mbit(shaped.up.at(-1)!)} Mbit/s`);
   }
-  const statsAfter = await dp.readStats({ pinRoot: lab.pinRoot }).catch(() => undefined);
-  let stats: dp.DataplaneStats | undefined;
+  const statsAfter = await readStats({ pinRoot: lab.pinRoot }).catch(() => undefined);
+  let stats: DataplaneStats | undefined;
   if (statsBefore && statsAfter) {
-    stats = Object.fromEntries(Object.keys(statsAfter).map((k) => [k, statsAfter[k as keyof dp.DataplaneStats] - statsBefore[k as keyof dp.DataplaneStats]])) as unknown as dp.DataplaneStats;
+    stats = Object.fromEntries(Object.keys(statsAfter).map((k) => [k, statsAfter[k as keyof DataplaneStats] - statsBefore[k as keyof DataplaneStats]])) as unknown as DataplaneStats;
   }
 
   const cDown = await measure(lab, circuit.ipv4, 'download', SECONDS);
@@ -416,7 +420,7 @@ async function main(): Promise<void> {
 
   await execa('ip', ['netns', 'add', PRIV_NS]);
   cleanups.push({ what: 'private pin root', fn: removePrivatePinRoot });
-  const created = await dp.createPinnedMaps({ pinRoot: PIN_ROOT, logger: quiet });
+  const created = await createPinnedMaps({ pinRoot: PIN_ROOT, logger: quiet });
   if (created.reused.length) throw new Error(`pin root ${PIN_ROOT} was not empty (${created.reused.join(', ')})`);
 
   say('1. 100k mappings…');
@@ -449,7 +453,7 @@ async function main(): Promise<void> {
   const readMed = median(h.readMs);
   out.push('');
   out.push(`== 1. ${N.toLocaleString('en-US')} IP mappings (90k IPv4 /32, 5k IPv4 /24-/29, 5k IPv6 /56-/64; ip_to_class max_entries ${m.lpmMax.toLocaleString('en-US')})`);
-  out.push(`updateMappings: median ${ms(loadMed)} ms of ${RUNS} [${m.loadMs.map(ms).join(', ')}] method=${m.method} (loader's own elapsedMs ${ms(median(m.loadInternalMs))}) — target ≤ ${TARGET_LOAD_MS} ms: ${loadMed <= TARGET_LOAD_MS ? 'met' : 'MISSED'}`);
+  out.push(`updateMappings: median ${ms(loadMed)} ms of ${RUNS} [${m.loadMs.map(ms).join(', ')}] method=${m.method} (updateMappings' own elapsedMs ${ms(median(m.loadInternalMs))}) — target ≤ ${TARGET_LOAD_MS} ms: ${loadMed <= TARGET_LOAD_MS ? 'met' : 'MISSED'}`);
   out.push(`  of which bare BPF_MAP_UPDATE_BATCH syscall (pre-encoded, 100k): ${ms(m.kernelBatchMs)} ms (${m.kernelMethod}); JS encoding + hot-cache invalidation ≈ ${ms(Math.max(0, loadMed - m.kernelBatchMs))} ms`);
   out.push(`listMappings (dump + decode + sort, ${m.listed.toLocaleString('en-US')} entries): median ${ms(median(m.listMs))} ms [${m.listMs.map(ms).join(', ')}]`);
   out.push(`clearMappings (${m.cleared.toLocaleString('en-US')} entries): median ${ms(median(m.clearMs))} ms [${m.clearMs.map(ms).join(', ')}]`);

@@ -21,6 +21,7 @@ import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { stringify } from 'csv-stringify/sync';
+import { SHAPED_DEVICES_COLUMNS } from '../lib/inputs/shapedDevices.ts';
 
 export interface DatasetOptions {
   circuits: number;
@@ -59,24 +60,8 @@ export interface Dataset {
   stats: DatasetStats;
 }
 
-export const CSV_HEADER = [
-  'Circuit ID',
-  'Circuit Name',
-  'Device ID',
-  'Device Name',
-  'Parent Node',
-  'Parent Node ID',
-  'Anchor Node ID',
-  'MAC',
-  'IPv4',
-  'IPv6',
-  'Download Min Mbps',
-  'Upload Min Mbps',
-  'Download Max Mbps',
-  'Upload Max Mbps',
-  'Comment',
-  'sqm',
-] as const;
+/** ShapedDevices.csv's 16 columns in their canonical order (the rows below follow it). */
+export const CSV_HEADER = SHAPED_DEVICES_COLUMNS.map((c) => c.header);
 
 /** Plan tiers [down, up, relative weight]; upload is 1/5–1/2 of download. */
 export const PLANS: ReadonlyArray<readonly [number, number, number]> = [

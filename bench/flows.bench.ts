@@ -9,15 +9,20 @@
  */
 import { randomBytes } from 'node:crypto';
 import { execa } from 'execa';
-import * as dp from '../dataplane/loader.ts';
-import * as flows from '../dataplane/flows.ts';
+import { teardownAll } from '../dataplane/attach.ts';
+import { createPinnedMaps, loadPrograms } from '../dataplane/object.ts';
+import { configureCpus } from '../dataplane/cpus.ts';
+import { updateMappings } from '../dataplane/maps.ts';
+import type { DataplaneLogger } from '../dataplane/log.ts';
+import { FLOW_KEY_SIZE, FLOW_VALUE_SIZE, writeFlowKey, writeFlowValue } from '../dataplane/flowAbi.ts';
+import { closeFlowMaps, deleteFlows, dumpFlowsRaw, readFlows, setFlowControl, writeFlows } from '../dataplane/flows.ts';
 import { progTestRunRepeat } from '../dataplane/libbpf.ts';
 import { MODE_STICK, encodeAddr } from '../dataplane/abi.ts';
 import { startFlowTracking } from '../lib/flows/service.ts';
 
 const N = Number(process.argv[2] ?? 100_000);
 const ctx = { pinRoot: `/sys/fs/bpf/lqfb-${randomBytes(3).toString('hex')}` };
-const quiet: dp.DataplaneLogger = { info: () => undefined, warn: () => undefined };
+const quiet: DataplaneLogger = { info: () => undefined, warn: () => undefined };
 const mb = (b: number) => (b / 1048576).toFixed(1);
 
 function tcpFrame(): Buffer {
@@ -40,10 +45,10 @@ function tcpFrame(): Buffer {
 }
 
 async function main() {
-  await dp.createPinnedMaps({ ...ctx, logger: quiet });
-  dp.configureCpus(4, ctx);
-  await dp.updateMappings([{ prefix: '100.64.0.0/16', cpu: 0, major: 1, minor: 0x10, circuitId: 'c', deviceId: 'd', circuitHash: 7n, deviceHash: 7n }], ctx);
-  const progs = await dp.loadPrograms({ mode: MODE_STICK, internetIfindex: 1, ispIfindex: 1, stickOffset: 0, internetVlan: 100, ispVlan: 200 }, { ...ctx, logger: quiet });
+  await createPinnedMaps({ ...ctx, logger: quiet });
+  configureCpus(4, ctx);
+  await updateMappings([{ prefix: '100.64.0.0/16', cpu: 0, major: 1, minor: 0x10, circuitId: 'c', deviceId: 'd', circuitHash: 7n, deviceHash: 7n }], ctx);
+  const progs = await loadPrograms({ mode: MODE_STICK, internetIfindex: 1, ispIfindex: 1, stickOffset: 0, internetVlan: 100, ispVlan: 200 }, { ...ctx, logger: quiet });
   try {
     // ---- 1. fast path cost
     const f = tcpFrame();
@@ -51,7 +56,7 @@ async function main() {
     md.writeUInt32LE(f.length, 4);
     md.writeUInt32LE(1, 12);
     const cost = (on: boolean) => {
-      flows.setFlowControl({ enabled: on }, ctx);
+      setFlowControl({ enabled: on }, ctx);
       progTestRunRepeat(progs.xdpFd, f, md, 10_000); // warm
       const r: number[] = [];
       for (let i = 0; i < 5; i++) r.push(progTestRunRepeat(progs.xdpFd, f, md, 1_000_000).durationNs);
@@ -59,24 +64,24 @@ async function main() {
     };
     const off = cost(false), on = cost(true);
     console.log(`XDP per packet (test run, median of 5 x 1e6): flows off ${off} ns, flows on ${on} ns (+${on - off} ns)`);
-    flows.deleteFlows(flows.readFlows(ctx), ctx);
+    deleteFlows(readFlows(ctx), ctx);
 
     // ---- 2. 100k flows from userspace
-    const keys = Buffer.alloc(N * flows.FLOW_KEY_SIZE);
-    const vals = Buffer.alloc(N * flows.FLOW_VALUE_SIZE);
+    const keys = Buffer.alloc(N * FLOW_KEY_SIZE);
+    const vals = Buffer.alloc(N * FLOW_VALUE_SIZE);
     const now = (await import('../dataplane/libbpf.ts')).bootTimeNs();
     for (let i = 0; i < N; i++) {
-      flows.writeFlowKey({
+      writeFlowKey({
         proto: i % 5 === 0 ? 17 : 6, localIp: `100.64.${(i >> 8) & 255}.${i & 255}`, localPort: 30000 + (i % 20000),
         remoteIp: `${1 + (i % 200)}.${(i * 7) % 250}.${(i * 13) % 250}.${1 + (i % 250)}`, remotePort: 443,
-      }, keys, i * flows.FLOW_KEY_SIZE);
-      flows.writeFlowValue({
+      }, keys, i * FLOW_KEY_SIZE);
+      writeFlowValue({
         startNs: now - 5_000_000_000n, lastSeenNs: now, bytes: { down: 1_000_000 + i, up: 50_000 + i }, packets: { down: 800, up: 400 },
         retransmits: { down: i % 3, up: 0 }, lastRttUs: { customer: 5000, internet: 20000 }, circuitHash: BigInt(1 + (i % 5000)), tcHandle: 0x10010,
-      }, vals, i * flows.FLOW_VALUE_SIZE);
+      }, vals, i * FLOW_VALUE_SIZE);
     }
     let t = performance.now();
-    flows.writeFlows(keys, vals, N, ctx);
+    writeFlows(keys, vals, N, ctx);
     console.log(`populate ${N} flows (batch update): ${(performance.now() - t).toFixed(0)} ms`);
     const info = await execa('bpftool', ['-j', 'map', 'show', 'pinned', `${ctx.pinRoot}/flows`], { reject: false });
     try {
@@ -86,7 +91,7 @@ async function main() {
 
     const rss0 = process.memoryUsage();
     t = performance.now();
-    const d = flows.dumpFlowsRaw(ctx);
+    const d = dumpFlowsRaw(ctx);
     console.log(`dump only (batch lookup): ${(performance.now() - t).toFixed(0)} ms for ${d.count} entries`);
 
     const ft = startFlowTracking({ ...ctx, intervalMs: 3_600_000, idleTimeoutMs: 3_600_000 });
@@ -112,8 +117,8 @@ async function main() {
     ft.stop();
   } finally {
     progs.close();
-    flows.closeFlowMaps(ctx);
-    await dp.teardownAll({ ...ctx, logger: quiet }).catch(() => undefined);
+    closeFlowMaps(ctx);
+    await teardownAll({ ...ctx, logger: quiet }).catch(() => undefined);
   }
 }
 

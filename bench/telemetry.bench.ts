@@ -8,18 +8,18 @@
  * Reported separately: the simulated counter read (building the Map the dataplane reader returns,
  * one object per host — the real readHostCounters allocates the same) and the telemetry work.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { HostCounters } from '../dataplane/abi.ts';
-import type { DaemonContext } from '../lib/daemon/context.ts';
 import { compileMappings } from '../lib/compile/mappings.ts';
 import { validateInputs } from '../lib/inputs/validate.ts';
 import { planShaping } from '../lib/plan/planner.ts';
+import { createShapingMetrics } from '../lib/telemetry/metrics.ts';
 import { startTelemetry } from '../lib/telemetry/service.ts';
-import { createLogger } from '../lib/util/log.ts';
-import { BENCH_PLAN_CONFIG } from './compile.worker.ts';
+import { ChannelRegistry } from '../lib/web/channels.ts';
+import { stateContext } from '../test/support/context.ts';
+import { BENCH_PLAN_CONFIG } from '../test/support/plan.ts';
+import { tempDir } from '../test/support/workspace.ts';
 import { generateDataset } from './dataset.ts';
 
 const { values } = parseArgs({ options: { hosts: { type: 'string', default: '100000' }, circuits: { type: 'string', default: '100000' }, ticks: { type: 'string', default: '70' } } });
@@ -44,7 +44,7 @@ const handleOf = new Map(plan.circuits.map((c) => [c.id, c.queue * 65536 + c.min
 const hostHandle = plan.mappings.slice(0, HOSTS).map((m) => handleOf.get(m.circuitId) ?? 0);
 while (hostHandle.length < HOSTS) hostHandle.push(0);
 
-const dir = mkdtempSync(join(tmpdir(), 'lqtel-bench-'));
+const dir = tempDir('lqtel-bench-');
 const bytes = new Float64Array(HOSTS);
 let now = Date.UTC(2025, 0, 1, 0, 0, 30);
 let readMs = 0;
@@ -59,12 +59,16 @@ const readCounters = (): Map<string, HostCounters> => {
   readMs += performance.now() - t0;
   return m;
 };
-const ctx = {
-  log: createLogger('bench', 'warn'),
-  config: () => ({ state_directory: dir }),
-  appliedPlan: () => plan,
-} as unknown as DaemonContext;
-const tel = startTelemetry(ctx, { pinRoot: '/nonexistent', autoStart: false, now: () => now, readCounters, readQdiscs: async () => '[]' });
+// As in lqosd: the channels are published and the Prometheus gauges kept current on every tick.
+const tel = startTelemetry(stateContext(dir, () => plan), {
+  pinRoot: '/nonexistent',
+  autoStart: false,
+  now: () => now,
+  readCounters,
+  readQdiscs: async () => '[]',
+  publish: new ChannelRegistry().publish,
+  metrics: createShapingMetrics(),
+});
 
 const perTick: number[] = [];
 const cpuPerTick: number[] = [];

@@ -4,63 +4,30 @@
  * Prints: dashboard first render (navigation → plan summary and top circuits visible), network
  * tree, and search over all circuits. (The dashboard's JS budget is checked by test/webui/bundle.test.ts.)
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { pino } from 'pino';
 import { generateDataset } from './dataset.ts';
-import { runPipeline } from '../lib/pipeline.ts';
-import { loadConfig } from '../lib/config/load.ts';
-import { planConfigFromLqos } from '../lib/plan/planConfig.ts';
-import { startWebServer } from '../lib/web/server.ts';
-import { configText, FakeScheduler, FakeUrgentStore } from '../test/web/helpers.ts';
-import { ADMIN, DIST, ensureBuilt, launchBrowser, login } from '../test/webui/helpers.ts';
+import { DIST, ensureBuilt, launchBrowser } from '../test/support/browser.ts';
+import { ADMIN, login } from '../test/support/users.ts';
+import { startWebHarness } from '../test/support/web.ts';
 
 async function run(circuits: number) {
-  const dir = mkdtempSync(join(tmpdir(), 'lqos-uibench-'));
   const ds = generateDataset({ circuits, seed: 3 });
-  writeFileSync(join(dir, 'ShapedDevices.csv'), ds.shapedDevicesCsv);
-  writeFileSync(join(dir, 'network.json'), ds.networkJson);
-  const configPath = join(dir, 'lqos.conf');
-  writeFileSync(configPath, configText(dir));
-  const config = loadConfig({ path: configPath }).config;
-  const r = runPipeline({
-    devicesText: ds.shapedDevicesCsv,
-    devicesFile: 'ShapedDevices.csv',
-    networkText: ds.networkJson,
-    networkFile: 'network.json',
-    config: planConfigFromLqos(config, { download: 'eth1', upload: 'eth0', onAStick: false }, 4),
-  });
-  if (!r.ok) throw new Error(`plan failed at ${r.stage}`);
-  const plan = r.plan;
-  const ctx = {
-    log: pino({ level: 'silent' }),
-    configPath,
-    config: () => config,
-    reloadConfig: async () => undefined,
-    urgent: new FakeUrgentStore(),
-    scheduler: new FakeScheduler(),
-    appliedPlan: () => plan,
-    shapingStatus: () => ({}),
-    startedAt: new Date(),
-    version: 'bench',
-  };
-  const server = await startWebServer(ctx, { host: '127.0.0.1', port: 0, webRoot: DIST });
+  const h = await startWebHarness({ prefix: 'lqos-uibench-', devices: ds.shapedDevicesCsv, network: ds.networkJson, queues: 4, webRoot: DIST });
+  const { plan, base } = h;
   const b = await launchBrowser();
   try {
-    const res = await fetch(`${server.address}/api/auth/first-run`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(ADMIN) });
+    const res = await fetch(`${base}/api/auth/first-run`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(ADMIN) });
     if (res.status !== 201) throw new Error(`first-run ${res.status}`);
-    await login(b.page, server.address, ADMIN);
+    await login(b.page, base, ADMIN);
     const page = b.page;
     const times = { dashboard: [] as number[], tree: [] as number[], search: [] as number[] };
     for (let i = 0; i < 3; i++) {
       let t0 = performance.now();
-      await page.goto(`${server.address}/`);
+      await page.goto(`${base}/`);
       await page.getByTestId('plan-summary').waitFor();
       await page.locator('[data-testid=top-circuits] tbody tr').first().waitFor();
       times.dashboard.push(performance.now() - t0);
       t0 = performance.now();
-      await page.goto(`${server.address}/tree`);
+      await page.goto(`${base}/tree`);
       await page.locator('[data-testid=tree-table]').waitFor();
       times.tree.push(performance.now() - t0);
       t0 = performance.now();
@@ -73,8 +40,7 @@ async function run(circuits: number) {
     return { circuits: plan.circuits.length, dashboard: med(times.dashboard), tree: med(times.tree), search: med(times.search) };
   } finally {
     await b.close();
-    await server.close();
-    rmSync(dir, { recursive: true, force: true });
+    await h.close();
   }
 }
 

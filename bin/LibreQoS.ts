@@ -3,10 +3,8 @@
  * `LibreQoS`: validate inputs, plan and apply the shaping queues (see README "Commands").
  */
 import { Command } from 'commander';
-import { runLibreQoS } from '../lib/run/libreqos.ts';
-import { kernelHooks } from '../lib/run/kernelHooks.ts';
+import { runLibreQoS } from '../lib/cli/libreqos.ts';
 import { createLogger } from '../lib/util/log.ts';
-import { loadConfig } from '../lib/config/load.ts';
 
 const program = new Command()
   .name('LibreQoS')
@@ -42,16 +40,6 @@ const o = program.opts<{
   direct?: boolean;
 }>();
 
-/** VLAN ids of a single-interface setup (the dataplane tells direction by VLAN there). */
-function vlanOf(configPath?: string): { internet: number; network: number } | undefined {
-  try {
-    const c = loadConfig({ path: configPath }).config;
-    return c.single_interface ? { internet: c.single_interface.internet_vlan, network: c.single_interface.network_vlan } : undefined;
-  } catch {
-    return undefined; // runLibreQoS reports config problems itself
-  }
-}
-
 const log = createLogger('LibreQoS', o.debug ? 'debug' : 'info');
 try {
   const code = await runLibreQoS(
@@ -66,7 +54,6 @@ try {
       verbose: o.verbose || o.debug,
     },
     log,
-    kernelHooks(vlanOf(o.config)),
   );
   process.exitCode = code;
 } catch (e) {

@@ -2,7 +2,7 @@
 /**
  * Run one CRM/NMS integration by hand:
  *
- *   tsx bin/integration.ts <name> [--dry-run] [--config PATH] [--out DIR] [--verbose]
+ *   ./LibreQoS integration <name> [--dry-run] [--config PATH] [--out DIR] [--verbose]
  *
  * Fetches from the CRM, builds network.json + ShapedDevices.csv, validates them and writes both into
  * `lqos_directory` (or --out). --dry-run prints what would be written and writes nothing.
@@ -10,7 +10,8 @@
  * invalid/missing configuration file.
  */
 import { Command, CommanderError } from 'commander';
-import { ConfigError, loadConfig } from '../lib/config/load.ts';
+import { ConfigError } from '../lib/config/load.ts';
+import { loadResolvedConfig } from '../lib/config/resolve.ts';
 import { IntegrationError } from '../lib/integrations/common/errors.ts';
 import { getIntegration, integrationNames } from '../lib/integrations/registry.ts';
 import { createLogger } from '../lib/util/log.ts';
@@ -42,7 +43,7 @@ if (!entry) {
 
 let config;
 try {
-  config = loadConfig({ path: o.config }).config;
+  config = loadResolvedConfig({ path: o.config }).config;
 } catch (err) {
   if (err instanceof ConfigError) {
     process.stderr.write(`integration: ${err.message}\n`);

@@ -7,14 +7,6 @@ import { Command } from 'commander';
 import { ConfigError } from '../lib/config/load.ts';
 import { BusAlreadyRunningError } from '../lib/bus/server.ts';
 import { DaemonAlreadyRunningError, startDaemon } from '../lib/daemon/daemon.ts';
-import { createApplyService } from '../lib/daemon/applyService.ts';
-import { kernelHooks } from '../lib/run/kernelHooks.ts';
-import type { Logger } from '../lib/util/log.ts';
-
-/** Fallback leaves for qdisc kinds this kernel lacks (probed once, warned once). */
-function qdiscSubstitutes(log: Logger) {
-  return kernelHooks().qdiscSubstitutes!(log);
-}
 import { createLogger } from '../lib/util/log.ts';
 
 const program = new Command()
@@ -32,14 +24,7 @@ const log = createLogger('lqosd', o.debug ? 'debug' : 'info');
 
 let daemon;
 try {
-  const pinRoot = process.env.LQOS_BPF_PIN_ROOT || '/sys/fs/bpf/lqos';
-  daemon = await startDaemon({
-    configPath: o.config,
-    log,
-    pinRoot,
-    applyPlan: createApplyService({ pinRoot, substitutes: () => qdiscSubstitutes(log) }),
-    ...(o.web ? {} : { web: false as const }),
-  });
+  daemon = await startDaemon({ configPath: o.config, log, ...(o.web ? {} : { web: false as const }) });
 } catch (e) {
   if (e instanceof DaemonAlreadyRunningError || e instanceof BusAlreadyRunningError) {
     log.error(e.message);

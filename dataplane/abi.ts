@@ -10,7 +10,9 @@ export const ADDR_SIZE = 16;
 export const HOT_ENTRY_SIZE = 32;    // class info + u32 epoch + u32 flags
 export const HOST_COUNTER_SIZE = 64; // see lqos_host_counter
 export const CFG_SIZE = 24;          // lqos_cfg
+export const STATS_SIZE = 64;        // lqos_stats: 8 x u64 per CPU
 export const META_MAGIC = 0x4c514f53;
+export const MAX_CPUS = 1024;        // LQOS_MAX_CPUS: cpu_map / cpus_available / txq_config slots
 
 export const MODE_OFF = 0;
 export const MODE_BRIDGE = 1;
@@ -230,6 +232,33 @@ export function sumHostCounters(b: Buffer, off: number, ncpu: number, stride = H
     }
   }
   return r;
+}
+
+export interface DataplaneStats {
+  xdpSeen: bigint;
+  xdpRedirect: bigint;
+  xdpUnshaped: bigint;
+  tcSeen: bigint;
+  tcMeta: bigint;
+  tcLookup: bigint;
+  tcUnclassified: bigint;
+  metaFail: bigint;
+}
+
+/** Sum the per-CPU lqos_stats slots of dp_stats[0]. */
+export function sumStats(b: Buffer, ncpu: number): DataplaneStats {
+  const sum = (i: number) => { let t = 0n; for (let c = 0; c < ncpu; c++) t += b.readBigUInt64LE(c * STATS_SIZE + i * 8); return t; };
+  return {
+    xdpSeen: sum(0), xdpRedirect: sum(1), xdpUnshaped: sum(2), tcSeen: sum(3), tcMeta: sum(4), tcLookup: sum(5),
+    tcUnclassified: sum(6), metaFail: sum(7),
+  };
+}
+
+/** A u32 map key or value (array indexes, epoch, switches). */
+export function encodeU32(n: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32LE(n >>> 0);
+  return b;
 }
 
 export interface CfgValues {

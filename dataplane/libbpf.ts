@@ -1,6 +1,6 @@
 /**
  * Thin koffi bindings to the system libbpf (libbpf.so.1, API >= 1.0) and the few libc calls the
- * loader needs (setns, if_nametoindex, close). Every failure becomes a `DataplaneError` carrying the
+ * dataplane needs (setns, if_nametoindex, close). Every failure becomes a `DataplaneError` carrying the
  * errno name, the operation and an operator hint.
  *
  * Struct-taking calls (bpf_tc_hook / bpf_tc_opts, bpf_map_info) are passed as hand-laid-out Buffers;
@@ -187,8 +187,11 @@ export type BpfObject = unknown;
 export type BpfProgram = unknown;
 export type BpfMap = unknown;
 
+let possibleCpus: number | undefined;
+/** Number of possible CPUs (the per-CPU value count of per-CPU maps); asked once, then cached. */
 export function numPossibleCpus(): number {
-  return check('libbpf_num_possible_cpus', L().numPossibleCpus());
+  possibleCpus ??= check('libbpf_num_possible_cpus', L().numPossibleCpus());
+  return possibleCpus;
 }
 
 export function objectOpenFile(path: string): BpfObject {
@@ -511,9 +514,8 @@ export function tcQuery(ifindex: number, attachPoint: number, handle: number, pr
 
 export interface TestRunResult { retval: number; data: Buffer; ctx: Buffer | null }
 
-export function progTestRun(progFd: number, data: Buffer, ctxIn: Buffer | null, ctxOutSize = 0): TestRunResult {
-  const out = Buffer.alloc(data.length + 256);
-  const ctxOut = ctxOutSize ? Buffer.alloc(ctxOutSize) : null;
+/** struct bpf_test_run_opts for one frame (`out` receives the resulting frame). */
+function testRunOpts(data: Buffer, out: Buffer, ctxIn: Buffer | null): Buffer {
   const o = Buffer.alloc(80);
   o.writeBigUInt64LE(80n, 0);
   o.writeBigUInt64LE(koffi.address(data), 8);
@@ -524,6 +526,13 @@ export function progTestRun(progFd: number, data: Buffer, ctxIn: Buffer | null, 
     o.writeBigUInt64LE(koffi.address(ctxIn), 32);
     o.writeUInt32LE(ctxIn.length, 48);
   }
+  return o;
+}
+
+export function progTestRun(progFd: number, data: Buffer, ctxIn: Buffer | null, ctxOutSize = 0): TestRunResult {
+  const out = Buffer.alloc(data.length + 256);
+  const ctxOut = ctxOutSize ? Buffer.alloc(ctxOutSize) : null;
+  const o = testRunOpts(data, out, ctxIn);
   if (ctxOut) {
     o.writeBigUInt64LE(koffi.address(ctxOut), 40);
     o.writeUInt32LE(ctxOut.length, 52);
@@ -628,16 +637,7 @@ export function bootTimeNs(): bigint {
 /** BPF_PROG_TEST_RUN with `repeat` iterations: returns the kernel's mean duration per run (ns). */
 export function progTestRunRepeat(progFd: number, data: Buffer, ctxIn: Buffer | null, repeat: number): { retval: number; durationNs: number } {
   const out = Buffer.alloc(data.length + 256);
-  const o = Buffer.alloc(80);
-  o.writeBigUInt64LE(80n, 0);
-  o.writeBigUInt64LE(koffi.address(data), 8);
-  o.writeBigUInt64LE(koffi.address(out), 16);
-  o.writeUInt32LE(data.length, 24);
-  o.writeUInt32LE(out.length, 28);
-  if (ctxIn) {
-    o.writeBigUInt64LE(koffi.address(ctxIn), 32);
-    o.writeUInt32LE(ctxIn.length, 48);
-  }
+  const o = testRunOpts(data, out, ctxIn);
   o.writeInt32LE(repeat, 60);
   check('bpf_prog_test_run_opts', L().progTestRun(progFd, o));
   return { retval: o.readUInt32LE(56), durationNs: o.readUInt32LE(64) };

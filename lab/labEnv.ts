@@ -1,5 +1,5 @@
 /**
- * The namespace lab: a testbed (dataplane/testbed.ts) plus a real LibreQoS configuration for it,
+ * The namespace lab: a testbed (lab/testbed.ts) plus a real LibreQoS configuration for it,
  * used by `npm run lab` and the end-to-end tests. The LibreQoS command runs inside the shaper
  * namespace exactly as on a real box; pinned maps live in a bpffs mounted under /run so they
  * survive between runs (`ip netns exec` gives each run a fresh /sys).
@@ -9,7 +9,7 @@ import { dirname, join, resolve } from 'node:path';
 import { spawn } from 'node:child_process';
 import { execa } from 'execa';
 import { waitForBus } from '../lib/bus/client.ts';
-import { buildTestbed, destroyTestbed, iperf, nsExec, type Testbed } from '../dataplane/testbed.ts';
+import { buildTestbed, destroyTestbed, iperf, nsExec, type Testbed } from './testbed.ts';
 
 export const repoRoot = resolve(import.meta.dirname, '..');
 

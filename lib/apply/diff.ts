@@ -11,6 +11,7 @@
  */
 import type { IpMapping, LeafQdisc, PlannedCircuit, PlannedNode, ShapingPlan } from '../model.ts';
 import { compileCircuitLines, compileNodeLines, sidesOf, type CompileOptions } from '../compile/tc.ts';
+import { formatClassId } from '../util/classId.ts';
 
 export interface ApplyOps {
   mode: 'full' | 'incremental' | 'none';
@@ -28,8 +29,6 @@ export interface ApplyOps {
     mappingsWritten: number;
   };
 }
-
-const hex = (n: number) => n.toString(16);
 
 function structuralDifference(a: ShapingPlan, b: ShapingPlan): string | undefined {
   if (a.interfaces.download !== b.interfaces.download || a.interfaces.upload !== b.interfaces.upload || a.interfaces.onAStick !== b.interfaces.onAStick)
@@ -87,7 +86,7 @@ function sameTarget(a: IpMapping, b: IpMapping): boolean {
 
 /** The delete lines of a circuit's classes (leaf qdiscs go with their class). */
 function circuitDeleteLines(plan: ShapingPlan, c: PlannedCircuit): string[] {
-  return sidesOf(plan).map((s) => `class del dev ${s.dev} classid ${hex(c.queue + s.majorOffset)}:${hex(c.minor)}`);
+  return sidesOf(plan).map((s) => `class del dev ${s.dev} classid ${formatClassId(c.queue + s.majorOffset, c.minor)}`);
 }
 
 /** Leaf changes of a circuit whose class stays: replace or delete the leaf qdisc per side. */
@@ -97,7 +96,7 @@ function leafChangeLines(plan: ShapingPlan, before: PlannedCircuit, after: Plann
     const b = s.dir === 'download' ? before.download : before.upload;
     const a = s.dir === 'download' ? after.download : after.upload;
     if (sameLeaf(b.leaf, a.leaf) && b.leafHandle === a.leafHandle) continue;
-    const classid = `${hex(after.queue + s.majorOffset)}:${hex(after.minor)}`;
+    const classid = formatClassId(after.queue + s.majorOffset, after.minor);
     if (b.leaf && b.leafHandle) lines.push(`qdisc del dev ${s.dev} parent ${classid}`);
     if (a.leaf && a.leafHandle) {
       const all = compileCircuitLines(plan, after, opts, 'add').filter((l) => l.startsWith(`qdisc add dev ${s.dev} parent ${classid} `));
@@ -178,7 +177,7 @@ export function diffPlans(applied: ShapingPlan | undefined, next: ShapingPlan, o
   for (const [prefix, m] of nextMaps) {
     const o = oldMaps.get(prefix);
     if (o && sameTarget(o, m)) continue;
-    if (o && removedClasses.has(`${hex(o.major)}:${hex(o.minor)}`)) mapDelete.push(prefix);
+    if (o && removedClasses.has(formatClassId(o.major, o.minor))) mapDelete.push(prefix);
     mapUpsert.push(m);
   }
   summary.mappingsDeleted = mapDelete.length;

@@ -4,11 +4,12 @@
  * plan, and falls back to a full rebuild (keeping the mq root) when the difference is structural,
  * an incremental step fails, or the kernel drifted.
  */
-import type { IpMapping, ShapingPlan } from '../model.ts';
+import type { ShapingPlan } from '../model.ts';
 import { compileTcBatch, formatRate, sidesOf, type CompileOptions } from '../compile/tc.ts';
-import type { Logger } from '../util/log.ts';
+import { formatClassId, parseClassId } from '../util/classId.ts';
+import type { Log } from '../util/log.ts';
 import { diffPlans, type ApplyOps } from './diff.ts';
-import type { MappingSink } from './direct.ts';
+import type { MappingSink } from './mappingSink.ts';
 import { parseHtbClasses, readClasses, readQdiscs, type KernelClass } from './kernelState.ts';
 import { runTcBatch, TcBatchError } from './tcBatch.ts';
 import { estimatePlanMemory, memoryPreflight, readMemInfo } from './memoryPreflight.ts';
@@ -18,7 +19,7 @@ export interface ApplyArgs {
   next: ShapingPlan;
   compile?: CompileOptions;
   sink?: MappingSink;
-  log: Logger;
+  log: Log;
   /** Command prefix (tests: run tc in a namespace). */
   wrap?: string[];
   /** Skip the read-back check (benchmarks). */
@@ -42,7 +43,7 @@ export interface ApplyReport {
 }
 
 /** Full-rebuild tc lines that keep an existing mq root: drop each HTB under 7fff:, rebuild. */
-export async function fullRebuildLines(plan: ShapingPlan, opts: CompileOptions, wrap?: string[], log?: Logger): Promise<string[]> {
+export async function fullRebuildLines(plan: ShapingPlan, opts: CompileOptions, wrap?: string[], log?: Log): Promise<string[]> {
   const full = compileTcBatch(plan, opts);
   const devs = [...new Set(sidesOf(plan).map((s) => s.dev))];
   const prelude: string[] = [];
@@ -68,11 +69,10 @@ export async function fullRebuildLines(plan: ShapingPlan, opts: CompileOptions, 
  */
 export async function verifyPlan(
   plan: ShapingPlan,
-  opts: { wrap?: string[]; log?: Logger; limit?: number; only?: Set<string>; readBack?: Map<string, Map<string, KernelClass>> } = {},
+  opts: { wrap?: string[]; log?: Log; limit?: number; only?: Set<string>; readBack?: Map<string, Map<string, KernelClass>> } = {},
 ): Promise<string[]> {
   const problems: string[] = [];
   if (plan.mode === 'observe') return problems;
-  const hex = (n: number) => n.toString(16);
   const close = (a: number, b: number) => Math.abs(a - b) <= Math.max(1, b * 0.01);
   for (const s of sidesOf(plan)) {
     let k: Map<string, KernelClass>;
@@ -80,8 +80,8 @@ export async function verifyPlan(
     else if (opts.only) {
       k = new Map();
       const reads = [...opts.only].map((key) => {
-        const [q, m] = key.split(':').map((x) => parseInt(x, 16)) as [number, number];
-        return readClasses(s.dev, { ...opts, classid: `${hex(q + s.majorOffset)}:${hex(m)}` });
+        const { major, minor } = parseClassId(key)!;
+        return readClasses(s.dev, { ...opts, classid: formatClassId(major + s.majorOffset, minor) });
       });
       for (const part of await Promise.all(reads)) for (const [id, c] of part) k.set(id, c);
     } else k = await readClasses(s.dev, opts);
@@ -92,18 +92,11 @@ export async function verifyPlan(
       else if (!close(c.rateKbit, rate * 1000) || !close(c.ceilKbit, ceil * 1000))
         problems.push(`${s.dev}: class ${classid} rate/ceil ${c.rateKbit}/${c.ceilKbit} kbit, plan says ${formatRate(rate)}/${formatRate(ceil)}`);
     };
-    const wanted = (q: number, m: number) => !opts.only || opts.only.has(`${hex(q)}:${hex(m)}`);
-    for (const n of plan.nodes) {
-      if (!wanted(n.queue, n.minor)) continue;
-      const r = s.dir === 'download' ? n.download : n.upload;
-      const M = hex(n.queue + s.majorOffset);
-      expect(`${M}:${hex(n.minor)}`, `${M}:${hex(n.parentMinor)}`, r.rateMbps, r.ceilMbps);
-    }
-    for (const c of plan.circuits) {
-      if (!wanted(c.queue, c.minor)) continue;
-      const r = s.dir === 'download' ? c.download : c.upload;
-      const M = hex(c.queue + s.majorOffset);
-      expect(`${M}:${hex(c.minor)}`, `${M}:${hex(c.parentMinor)}`, r.rateMbps, r.ceilMbps);
+    for (const x of [...plan.nodes, ...plan.circuits]) {
+      if (opts.only && !opts.only.has(formatClassId(x.queue, x.minor))) continue;
+      const r = s.dir === 'download' ? x.download : x.upload;
+      const major = x.queue + s.majorOffset;
+      expect(formatClassId(major, x.minor), formatClassId(major, x.parentMinor), r.rateMbps, r.ceilMbps);
     }
     const planned = plan.nodes.length + plan.circuits.length + 2 * plan.queues;
     if (!opts.only && k.size > planned) problems.push(`${s.dev}: ${k.size - planned} class(es) in the kernel that the plan does not have`);
@@ -118,7 +111,7 @@ function touchedClasses(ops: ApplyOps, queues: number): Set<string> {
   for (const l of ops.tc) {
     const m = /^class (?:add|change) dev \S+ parent \S+ classid ([0-9a-f]+):([0-9a-f]+) /.exec(l);
     // Upload classes on a stick sit at major + queues; they map to the same download key.
-    if (m && parseInt(m[1]!, 16) <= queues) out.add(`${m[1]}:${m[2]}`);
+    if (m && parseClassId(m[1])!.major <= queues) out.add(`${m[1]}:${m[2]}`);
   }
   return out;
 }
@@ -128,8 +121,8 @@ function readBackLines(plan: ShapingPlan, touched: Set<string>): Array<{ dev: st
   const out: Array<{ dev: string; line: string }> = [];
   for (const s of sidesOf(plan)) {
     for (const key of touched) {
-      const [q, m] = key.split(':').map((x) => parseInt(x, 16)) as [number, number];
-      out.push({ dev: s.dev, line: `class show dev ${s.dev} classid ${(q + s.majorOffset).toString(16)}:${m.toString(16)}` });
+      const { major, minor } = parseClassId(key)!;
+      out.push({ dev: s.dev, line: `class show dev ${s.dev} classid ${formatClassId(major + s.majorOffset, minor)}` });
     }
   }
   return out;
@@ -229,7 +222,7 @@ export async function applyPlan(args: ApplyArgs): Promise<ApplyReport> {
   // dataplane hold exactly the plan's mappings.
   let mapRepairs = 0;
   if (sink) {
-    const present = new Set(await sink.list());
+    const present = new Set((await sink.list()).map((e) => e.prefix));
     const planned = next.mode === 'observe' ? [] : next.mappings;
     const plannedSet = new Set(planned.map((m) => m.prefix));
     const missing = planned.filter((m) => !present.has(m.prefix));
@@ -251,4 +244,3 @@ export async function applyPlan(args: ApplyArgs): Promise<ApplyReport> {
   };
 }
 
-export type { IpMapping };

@@ -2,7 +2,7 @@
  * Reads back what tc has in the kernel: HTB classes (text form: `tc -j class show` is not JSON
  * for HTB in iproute2 6.1) and qdiscs (JSON), for verification and for rebuilds.
  */
-import type { Logger } from '../util/log.ts';
+import type { Log } from '../util/log.ts';
 import { tc } from './tcBatch.ts';
 
 export interface KernelClass {
@@ -39,13 +39,27 @@ export function parseHtbClasses(text: string): Map<string, KernelClass> {
   return out;
 }
 
-export async function readClasses(dev: string, opts: { wrap?: string[]; log?: Logger; classid?: string } = {}): Promise<Map<string, KernelClass>> {
+export async function readClasses(dev: string, opts: { wrap?: string[]; log?: Log; classid?: string } = {}): Promise<Map<string, KernelClass>> {
   const r = await tc(['class', 'show', 'dev', dev, ...(opts.classid ? ['classid', opts.classid] : [])], { ...opts, reject: false });
   return parseHtbClasses(r.stdout);
 }
 
-export async function readQdiscs(dev: string, opts: { wrap?: string[]; log?: Logger } = {}): Promise<KernelQdisc[]> {
+export async function readQdiscs(dev: string, opts: { wrap?: string[]; log?: Log } = {}): Promise<KernelQdisc[]> {
   const r = await tc(['-j', 'qdisc', 'show', 'dev', dev], { ...opts, reject: false });
   if (!r.ok) return [];
   return JSON.parse(r.stdout || '[]') as KernelQdisc[];
+}
+
+/** Deletes our root qdisc (mq or htb) on each device if present; traffic then passes unshaped. */
+export async function clearRootQdiscs(devs: string[], log: Log, wrap?: string[]): Promise<string[]> {
+  const cleared: string[] = [];
+  for (const dev of devs) {
+    const qdiscs = await readQdiscs(dev, { wrap, log }).catch(() => undefined);
+    if (!qdiscs) continue;
+    if (qdiscs.some((q) => q.root && (q.kind === 'mq' || q.kind === 'htb'))) {
+      await tc(['qdisc', 'del', 'dev', dev, 'root'], { wrap, log });
+      cleared.push(dev);
+    }
+  }
+  return cleared;
 }

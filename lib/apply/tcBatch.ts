@@ -2,7 +2,7 @@
  * Runs tc command lists through `tc -batch`, in chunks, reporting the exact failing line.
  */
 import { execa } from 'execa';
-import type { Logger } from '../util/log.ts';
+import type { Log } from '../util/log.ts';
 
 export class TcBatchError extends Error {
   constructor(
@@ -16,7 +16,7 @@ export class TcBatchError extends Error {
 }
 
 export interface TcRunOptions {
-  log?: Logger;
+  log?: Log;
   /** Lines per `tc -batch` invocation. */
   chunkSize?: number;
   /** Prefix for every command, e.g. ['ip', 'netns', 'exec', 'ns1'] in tests. */
@@ -54,7 +54,7 @@ export async function runTcBatch(lines: string[], opts: TcRunOptions = {}): Prom
 }
 
 /** Runs one tc command; returns stdout. */
-export async function tc(args: string[], opts: { wrap?: string[]; log?: Logger; reject?: boolean } = {}): Promise<{ ok: boolean; stdout: string; stderr: string }> {
+export async function tc(args: string[], opts: { wrap?: string[]; log?: Log; reject?: boolean } = {}): Promise<{ ok: boolean; stdout: string; stderr: string }> {
   const argv = [...(opts.wrap ?? []), 'tc', ...args];
   opts.log?.debug({ cmd: argv.join(' ') }, 'running tc');
   const r = await execa(argv[0]!, argv.slice(1), { reject: false });

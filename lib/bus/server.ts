@@ -7,7 +7,8 @@
 import { chmodSync, existsSync, lstatSync, mkdirSync, statSync, unlinkSync } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { dirname, join } from 'node:path';
-import type { Logger } from '../util/log.ts';
+import type { Log } from '../util/log.ts';
+import { runDir } from '../util/paths.ts';
 import {
   BusError,
   decodeRequest,
@@ -22,11 +23,9 @@ import {
   type RequestType,
 } from './protocol.ts';
 
-export const DEFAULT_RUN_DIR = '/run/lqos';
-
 /** `$LQOS_BUS_PATH`, else `<$LQOS_RUN_DIR or /run/lqos>/bus`. */
 export function defaultBusPath(env: NodeJS.ProcessEnv = process.env): string {
-  return env.LQOS_BUS_PATH || join(env.LQOS_RUN_DIR || DEFAULT_RUN_DIR, 'bus');
+  return env.LQOS_BUS_PATH || join(runDir(env), 'bus');
 }
 
 export type BusHandler<T extends RequestType> = (req: RequestOf<T>) => unknown;
@@ -35,7 +34,7 @@ export type BusHandlers = { [K in RequestType]?: BusHandler<K> };
 export interface BusServerOptions {
   path?: string;
   handlers: BusHandlers;
-  log: Logger;
+  log: Log;
   maxConnections?: number;
   /** Connections beyond maxConnections wait (unread) for a free slot, at most this many (default 256). */
   maxWaiting?: number;
@@ -92,13 +91,8 @@ function probeSocket(path: string, timeoutMs = 1000): Promise<SocketState> {
   });
 }
 
-export async function startBusServer(opts: BusServerOptions): Promise<BusServer> {
-  const path = opts.path ?? defaultBusPath();
-  const log = opts.log;
-  const maxConnections = opts.maxConnections ?? MAX_CONNECTIONS;
-  const maxBytes = opts.maxMessageBytes ?? MAX_MESSAGE_BYTES;
-  const maxInFlight = opts.maxInFlight ?? MAX_IN_FLIGHT_PER_CONNECTION;
-
+/** Makes the socket's directory and clears a stale socket; throws if a live lqosd holds it. */
+async function prepareSocketPath(path: string, log: Log): Promise<void> {
   const dir = dirname(path);
   if (!existsSync(dir)) {
     mkdirSync(dir, { recursive: true, mode: 0o755 });
@@ -110,163 +104,220 @@ export async function startBusServer(opts: BusServerOptions): Promise<BusServer>
     log.warn(`removing stale bus socket ${path} (nothing answers on it)`);
     unlinkSync(path);
   }
+}
 
-  const maxWaiting = opts.maxWaiting ?? 256;
-  const waitTimeoutMs = opts.waitTimeoutMs ?? 10_000;
-  const sockets = new Set<Socket>();
-  const waiting: { sock: Socket; timer: NodeJS.Timeout }[] = [];
-  let served = 0;
-  let peak = 0;
-  let closed = false;
-
-  const reject = (sock: Socket, message: string) => {
-    sock.end(encodeReply(errorReply(null, 'busy', message)));
-    setTimeout(() => sock.destroy(), 1000).unref();
-  };
-
-  const activate = (sock: Socket) => {
-    sockets.add(sock);
-    peak = Math.max(peak, sockets.size);
-    sock.on('close', () => {
-      sockets.delete(sock);
-      // A slot is free: the longest-waiting connection gets it.
-      while (!closed && waiting.length && sockets.size < maxConnections) {
-        const next = waiting.shift()!;
-        clearTimeout(next.timer);
-        if (!next.sock.destroyed) activate(next.sock);
-      }
-    });
-    serveConnection(sock);
-  };
-
-  const server: Server = createServer({ allowHalfOpen: false, pauseOnConnect: true }, (sock) => {
-    sock.on('error', (e) => log.debug({ err: e.message }, 'bus connection error'));
-    if (closed) return void sock.destroy();
-    if (sockets.size < maxConnections) return activate(sock);
-    if (waiting.length >= maxWaiting) return reject(sock, `too many bus connections (limit ${maxConnections}); try again later`);
-    // Over the limit: the connection waits, unread, for a free slot.
-    const entry = {
-      sock,
-      timer: setTimeout(() => {
-        const i = waiting.indexOf(entry);
-        if (i >= 0) waiting.splice(i, 1);
-        reject(sock, `too many bus connections (limit ${maxConnections}) for ${waitTimeoutMs} ms; try again later`);
-      }, waitTimeoutMs),
-    };
-    entry.timer.unref();
-    waiting.push(entry);
-    sock.once('close', () => {
-      const i = waiting.indexOf(entry);
-      if (i >= 0) {
-        waiting.splice(i, 1);
-        clearTimeout(entry.timer);
-      }
-    });
-  });
-
-  function send(sock: Socket, reply: BusReply): void {
-    if (sock.destroyed || !sock.writable) return;
-    let text: string;
-    try {
-      text = encodeReply(reply);
-    } catch (e) {
-      text = encodeReply(errorReply(reply.id, 'internal', `reply could not be encoded: ${(e as Error).message}`));
-    }
-    sock.write(text);
-    if (sock.writableLength > MAX_PENDING_WRITE_BYTES) {
-      log.warn('bus client does not read its replies; disconnecting it');
-      sock.destroy();
-    }
+/** Runs the handler of one request line; every failure becomes an error reply. */
+async function dispatch(line: string, handlers: BusHandlers, log: Log): Promise<BusReply> {
+  const decoded = decodeRequest(line);
+  if (!decoded.ok) return decoded.reply;
+  const request = decoded.request;
+  const handler = handlers[request.type] as BusHandler<RequestType> | undefined;
+  if (!handler) return errorReply(request.id, 'not_implemented', `request type "${request.type}" is not available in this lqosd`);
+  try {
+    return okReply(request.id, await handler(request as never));
+  } catch (e) {
+    if (e instanceof BusError) return errorReply(request.id, e.code, e.message, e.path);
+    log.error({ err: e, type: request.type }, `bus handler for "${request.type}" failed: ${(e as Error)?.message ?? String(e)}`);
+    return errorReply(request.id, 'internal', `lqosd failed to handle "${request.type}": ${(e as Error)?.message ?? String(e)}`);
   }
+}
 
-  async function dispatch(line: string): Promise<BusReply> {
-    const decoded = decodeRequest(line);
-    if (!decoded.ok) return decoded.reply;
-    const request = decoded.request;
-    const handler = opts.handlers[request.type] as BusHandler<RequestType> | undefined;
-    if (!handler) return errorReply(request.id, 'not_implemented', `request type "${request.type}" is not available in this lqosd`);
-    try {
-      return okReply(request.id, await handler(request as never));
-    } catch (e) {
-      if (e instanceof BusError) return errorReply(request.id, e.code, e.message, e.path);
-      log.error({ err: e, type: request.type }, `bus handler for "${request.type}" failed: ${(e as Error)?.message ?? String(e)}`);
-      return errorReply(request.id, 'internal', `lqosd failed to handle "${request.type}": ${(e as Error)?.message ?? String(e)}`);
-    }
+function send(sock: Socket, reply: BusReply, log: Log): void {
+  if (sock.destroyed || !sock.writable) return;
+  let text: string;
+  try {
+    text = encodeReply(reply);
+  } catch (e) {
+    text = encodeReply(errorReply(reply.id, 'internal', `reply could not be encoded: ${(e as Error).message}`));
   }
+  sock.write(text);
+  if (sock.writableLength > MAX_PENDING_WRITE_BYTES) {
+    log.warn('bus client does not read its replies; disconnecting it');
+    sock.destroy();
+  }
+}
 
-  function serveConnection(sock: Socket): void {
-    let partial: Buffer[] = [];
-    let partialLen = 0;
-    let inFlight = 0;
-    let closing = false;
-    const queue: string[] = [];
+interface ConnectionLimits {
+  maxBytes: number;
+  maxInFlight: number;
+}
 
-    const tooLarge = () => {
-      closing = true;
-      queue.length = 0;
-      partial = [];
-      log.warn(`bus message over ${maxBytes} bytes; closing that connection`);
-      send(sock, errorReply(null, 'too_large', `message larger than ${maxBytes} bytes; the connection is closed`));
-      sock.end();
-      setTimeout(() => sock.destroy(), 2000).unref();
-    };
+/**
+ * One client connection: splits the byte stream into lines (at most maxBytes each), runs at most
+ * maxInFlight requests at once (pausing the socket meanwhile) and writes the replies.
+ */
+class Connection {
+  private partial: Buffer[] = [];
+  private partialLen = 0;
+  private inFlight = 0;
+  private closing = false;
+  private readonly queue: string[] = [];
 
-    const pump = () => {
-      while (!closing && inFlight < maxInFlight && queue.length) {
-        const line = queue.shift()!;
-        inFlight++;
-        dispatch(line)
-          .catch((e: unknown) => errorReply(null, 'internal', String(e)))
-          .then((reply) => {
-            served++;
-            send(sock, reply);
-          })
-          .finally(() => {
-            inFlight--;
-            pump();
-          });
-      }
-      if (closing || sock.destroyed) return;
-      if (queue.length) sock.pause();
-      else if (sock.isPaused()) sock.resume();
-    };
-
-    sock.on('data', (chunk: Buffer) => {
-      if (closing) return;
-      let start = 0;
-      for (;;) {
-        const nl = chunk.indexOf(10, start);
-        if (nl < 0) break;
-        const part = chunk.subarray(start, nl);
-        if (partialLen + part.length > maxBytes) return tooLarge();
-        const line = (partialLen ? Buffer.concat([...partial, part]) : part).toString('utf8');
-        partial = [];
-        partialLen = 0;
-        start = nl + 1;
-        if (line.trim() !== '') queue.push(line);
-      }
-      if (start < chunk.length) {
-        const rest = chunk.subarray(start);
-        if (partialLen + rest.length > maxBytes) return tooLarge();
-        partial.push(Buffer.from(rest));
-        partialLen += rest.length;
-      }
-      pump();
-    });
+  constructor(
+    private readonly sock: Socket,
+    private readonly limits: ConnectionLimits,
+    private readonly handle: (line: string) => Promise<BusReply>,
+    private readonly onServed: () => void,
+    private readonly log: Log,
+  ) {
+    sock.on('data', (chunk: Buffer) => this.onData(chunk));
     sock.resume();
   }
 
-  server.on('error', (e) => log.error({ err: e.message }, `bus server error: ${e.message}`));
-  await new Promise<void>((resolve, reject) => {
-    const onError = (e: NodeJS.ErrnoException) => {
-      reject(e.code === 'EADDRINUSE' ? new BusAlreadyRunningError(path) : e);
+  private onData(chunk: Buffer): void {
+    if (this.closing) return;
+    const { maxBytes } = this.limits;
+    let start = 0;
+    for (;;) {
+      const nl = chunk.indexOf(10, start);
+      if (nl < 0) break;
+      const part = chunk.subarray(start, nl);
+      if (this.partialLen + part.length > maxBytes) return this.tooLarge();
+      const line = (this.partialLen ? Buffer.concat([...this.partial, part]) : part).toString('utf8');
+      this.partial = [];
+      this.partialLen = 0;
+      start = nl + 1;
+      if (line.trim() !== '') this.queue.push(line);
+    }
+    if (start < chunk.length) {
+      const rest = chunk.subarray(start);
+      if (this.partialLen + rest.length > maxBytes) return this.tooLarge();
+      this.partial.push(Buffer.from(rest));
+      this.partialLen += rest.length;
+    }
+    this.pump();
+  }
+
+  private tooLarge(): void {
+    const { maxBytes } = this.limits;
+    this.closing = true;
+    this.queue.length = 0;
+    this.partial = [];
+    this.log.warn(`bus message over ${maxBytes} bytes; closing that connection`);
+    send(this.sock, errorReply(null, 'too_large', `message larger than ${maxBytes} bytes; the connection is closed`), this.log);
+    this.sock.end();
+    setTimeout(() => this.sock.destroy(), 2000).unref();
+  }
+
+  private pump(): void {
+    while (!this.closing && this.inFlight < this.limits.maxInFlight && this.queue.length) {
+      const line = this.queue.shift()!;
+      this.inFlight++;
+      this.handle(line)
+        .catch((e: unknown) => errorReply(null, 'internal', String(e)))
+        .then((reply) => {
+          this.onServed();
+          send(this.sock, reply, this.log);
+        })
+        .finally(() => {
+          this.inFlight--;
+          this.pump();
+        });
+    }
+    if (this.closing || this.sock.destroyed) return;
+    if (this.queue.length) this.sock.pause();
+    else if (this.sock.isPaused()) this.sock.resume();
+  }
+}
+
+/**
+ * Admission: at most maxConnections are served at once; further ones wait, unread, for a free slot
+ * (at most maxWaiting of them, each for at most waitTimeoutMs), then get `busy`.
+ */
+class ConnectionSlots {
+  readonly active = new Set<Socket>();
+  readonly waiting: { sock: Socket; timer: NodeJS.Timeout }[] = [];
+  peak = 0;
+  closed = false;
+
+  constructor(
+    private readonly limits: { maxConnections: number; maxWaiting: number; waitTimeoutMs: number },
+    private readonly serve: (sock: Socket) => void,
+  ) {}
+
+  admit(sock: Socket): void {
+    const { maxConnections, maxWaiting, waitTimeoutMs } = this.limits;
+    if (this.closed) return void sock.destroy();
+    if (this.active.size < maxConnections) return this.activate(sock);
+    if (this.waiting.length >= maxWaiting) return refuse(sock, `too many bus connections (limit ${maxConnections}); try again later`);
+    const entry = {
+      sock,
+      timer: setTimeout(() => {
+        this.forget(entry);
+        refuse(sock, `too many bus connections (limit ${maxConnections}) for ${waitTimeoutMs} ms; try again later`);
+      }, waitTimeoutMs),
     };
+    entry.timer.unref();
+    this.waiting.push(entry);
+    sock.once('close', () => this.forget(entry));
+  }
+
+  private forget(entry: { sock: Socket; timer: NodeJS.Timeout }): void {
+    const i = this.waiting.indexOf(entry);
+    if (i < 0) return;
+    this.waiting.splice(i, 1);
+    clearTimeout(entry.timer);
+  }
+
+  private activate(sock: Socket): void {
+    this.active.add(sock);
+    this.peak = Math.max(this.peak, this.active.size);
+    sock.on('close', () => {
+      this.active.delete(sock);
+      // A slot is free: the longest-waiting connection gets it.
+      while (!this.closed && this.waiting.length && this.active.size < this.limits.maxConnections) {
+        const next = this.waiting.shift()!;
+        clearTimeout(next.timer);
+        if (!next.sock.destroyed) this.activate(next.sock);
+      }
+    });
+    this.serve(sock);
+  }
+
+  /** Drops every waiting and active connection. */
+  close(): void {
+    this.closed = true;
+    for (const w of this.waiting.splice(0)) {
+      clearTimeout(w.timer);
+      w.sock.destroy();
+    }
+    for (const s of this.active) s.destroy();
+  }
+}
+
+function refuse(sock: Socket, message: string): void {
+  sock.end(encodeReply(errorReply(null, 'busy', message)));
+  setTimeout(() => sock.destroy(), 1000).unref();
+}
+
+function listen(server: Server, path: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const onError = (e: NodeJS.ErrnoException) => reject(e.code === 'EADDRINUSE' ? new BusAlreadyRunningError(path) : e);
     server.once('error', onError);
     server.listen(path, () => {
       server.off('error', onError);
       resolve();
     });
   });
+}
+
+export async function startBusServer(opts: BusServerOptions): Promise<BusServer> {
+  const path = opts.path ?? defaultBusPath();
+  const log = opts.log;
+  const limits = { maxBytes: opts.maxMessageBytes ?? MAX_MESSAGE_BYTES, maxInFlight: opts.maxInFlight ?? MAX_IN_FLIGHT_PER_CONNECTION };
+  await prepareSocketPath(path, log);
+
+  let served = 0;
+  const slots = new ConnectionSlots(
+    { maxConnections: opts.maxConnections ?? MAX_CONNECTIONS, maxWaiting: opts.maxWaiting ?? 256, waitTimeoutMs: opts.waitTimeoutMs ?? 10_000 },
+    (sock) => new Connection(sock, limits, (line) => dispatch(line, opts.handlers, log), () => served++, log),
+  );
+  const server: Server = createServer({ allowHalfOpen: false, pauseOnConnect: true }, (sock) => {
+    sock.on('error', (e) => log.debug({ err: e.message }, 'bus connection error'));
+    slots.admit(sock);
+  });
+  server.on('error', (e) => log.error({ err: e.message }, `bus server error: ${e.message}`));
+  await listen(server, path);
   // Root-only: the bus can change shaping; no other user may connect.
   chmodSync(path, 0o600);
   const ino = statSync(path).ino;
@@ -274,18 +325,13 @@ export async function startBusServer(opts: BusServerOptions): Promise<BusServer>
 
   return {
     path,
-    connections: () => sockets.size,
+    connections: () => slots.active.size,
     requestsServed: () => served,
-    stats: () => ({ connections: sockets.size, waiting: waiting.length, peak, served }),
+    stats: () => ({ connections: slots.active.size, waiting: slots.waiting.length, peak: slots.peak, served }),
     close: async () => {
-      if (closed) return;
-      closed = true;
-      for (const w of waiting.splice(0)) {
-        clearTimeout(w.timer);
-        w.sock.destroy();
-      }
+      if (slots.closed) return;
       const done = new Promise<void>((resolve) => server.close(() => resolve()));
-      for (const s of sockets) s.destroy();
+      slots.close();
       await done;
       try {
         // Only remove the socket file if it is still ours.

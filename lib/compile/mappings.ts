@@ -3,13 +3,14 @@
  * One line per prefix: `<prefix> cpu <n> class <major>:<minor> circuit <id> device <id>`.
  */
 import type { IpMapping, ShapingPlan } from '../model.ts';
+import { formatClassId } from '../util/classId.ts';
 
 export function compileMappings(plan: ShapingPlan): IpMapping[] {
   return plan.mode === 'observe' ? [] : plan.mappings;
 }
 
 export function formatMapping(m: IpMapping): string {
-  return `${m.prefix} cpu ${m.cpu} class ${m.major.toString(16)}:${m.minor.toString(16)} circuit ${JSON.stringify(m.circuitId)} device ${JSON.stringify(m.deviceId)}`;
+  return `${m.prefix} cpu ${m.cpu} class ${formatClassId(m.major, m.minor)} circuit ${JSON.stringify(m.circuitId)} device ${JSON.stringify(m.deviceId)}`;
 }
 
 export function renderMappings(mappings: IpMapping[]): string {

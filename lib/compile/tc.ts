@@ -7,6 +7,7 @@
  */
 import type { LeafQdisc, PlannedCircuit, PlannedNode, ShapingPlan } from '../model.ts';
 import { DEFAULT_MINOR, MQ_HANDLE, ROOT_MINOR, defaultClassRate } from '../plan/planner.ts';
+import { tcHex } from '../util/classId.ts';
 
 export interface CompileOptions {
   /**
@@ -15,8 +16,6 @@ export interface CompileOptions {
    */
   substitute?: Record<string, LeafQdisc>;
 }
-
-const hex = (n: number) => n.toString(16);
 
 /**
  * Template literals build rope ("cons") strings that keep every piece alive; reading a char
@@ -88,20 +87,20 @@ export function compileSkeleton(plan: ShapingPlan, opts: CompileOptions = {}): s
   const lines: string[] = [];
   const sides = sidesOf(plan);
   const devs = [...new Set(sides.map((s) => s.dev))];
-  for (const dev of devs) lines.push(`qdisc replace dev ${dev} root handle ${hex(MQ_HANDLE)}: mq`);
+  for (const dev of devs) lines.push(`qdisc replace dev ${dev} root handle ${tcHex(MQ_HANDLE)}: mq`);
   if (plan.mode === 'observe') return lines;
   for (const s of sides) {
     for (let q = 1; q <= plan.queues; q++) {
-      const major = hex(q + s.majorOffset);
+      const major = tcHex(q + s.majorOffset);
       const link = formatRate(s.linkMbps);
       const qn = quantum(s.linkMbps, s.linkMbps);
-      lines.push(`qdisc add dev ${s.dev} parent ${hex(MQ_HANDLE)}:${major} handle ${major}: htb default ${hex(DEFAULT_MINOR)}`);
-      lines.push(`class add dev ${s.dev} parent ${major}: classid ${major}:${hex(ROOT_MINOR)} htb rate ${link} ceil ${link} ${bursts(s.linkMbps, s.linkMbps)} quantum ${qn}`);
+      lines.push(`qdisc add dev ${s.dev} parent ${tcHex(MQ_HANDLE)}:${major} handle ${major}: htb default ${tcHex(DEFAULT_MINOR)}`);
+      lines.push(`class add dev ${s.dev} parent ${major}: classid ${major}:${tcHex(ROOT_MINOR)} htb rate ${link} ceil ${link} ${bursts(s.linkMbps, s.linkMbps)} quantum ${qn}`);
       lines.push(
-        `class add dev ${s.dev} parent ${major}:${hex(ROOT_MINOR)} classid ${major}:${hex(DEFAULT_MINOR)} htb rate ${formatRate(defaultClassRate(s.linkMbps))} ceil ${link} ${bursts(defaultClassRate(s.linkMbps), s.linkMbps)} prio 5 quantum ${qn}`,
+        `class add dev ${s.dev} parent ${major}:${tcHex(ROOT_MINOR)} classid ${major}:${tcHex(DEFAULT_MINOR)} htb rate ${formatRate(defaultClassRate(s.linkMbps))} ceil ${link} ${bursts(defaultClassRate(s.linkMbps), s.linkMbps)} prio 5 quantum ${qn}`,
       );
       const tokens = leafTokens(plan.defaultLeaf, opts);
-      if (tokens) lines.push(`qdisc add dev ${s.dev} parent ${major}:${hex(DEFAULT_MINOR)} handle ${hex(defaultLeafHandle(q + s.majorOffset))}: ${tokens}`);
+      if (tokens) lines.push(`qdisc add dev ${s.dev} parent ${major}:${tcHex(DEFAULT_MINOR)} handle ${tcHex(defaultLeafHandle(q + s.majorOffset))}: ${tokens}`);
     }
   }
   return lines;
@@ -109,9 +108,9 @@ export function compileSkeleton(plan: ShapingPlan, opts: CompileOptions = {}): s
 
 export function compileNodeLines(plan: ShapingPlan, n: PlannedNode, verb: 'add' | 'replace' | 'change' = 'add'): string[] {
   return sidesOf(plan).map((s) => {
-    const major = hex(n.queue + s.majorOffset);
+    const major = tcHex(n.queue + s.majorOffset);
     const r = s.dir === 'download' ? n.download : n.upload;
-    return flat(`class ${verb} dev ${s.dev} parent ${major}:${hex(n.parentMinor)} classid ${major}:${hex(n.minor)} htb rate ${formatRate(r.rateMbps)} ceil ${formatRate(r.ceilMbps)} ${bursts(r.rateMbps, r.ceilMbps)} prio 3 quantum ${quantum(r.ceilMbps, s.linkMbps)}`);
+    return flat(`class ${verb} dev ${s.dev} parent ${major}:${tcHex(n.parentMinor)} classid ${major}:${tcHex(n.minor)} htb rate ${formatRate(r.rateMbps)} ceil ${formatRate(r.ceilMbps)} ${bursts(r.rateMbps, r.ceilMbps)} prio 3 quantum ${quantum(r.ceilMbps, s.linkMbps)}`);
   });
 }
 
@@ -123,15 +122,15 @@ export function compileCircuitLines(
 ): string[] {
   const lines: string[] = [];
   for (const s of sidesOf(plan)) {
-    const major = hex(c.queue + s.majorOffset);
+    const major = tcHex(c.queue + s.majorOffset);
     const d = s.dir === 'download' ? c.download : c.upload;
     lines.push(
-      flat(`class ${verb} dev ${s.dev} parent ${major}:${hex(c.parentMinor)} classid ${major}:${hex(c.minor)} htb rate ${formatRate(d.rateMbps)} ceil ${formatRate(d.ceilMbps)} ${bursts(d.rateMbps, d.ceilMbps)} prio 3 quantum ${quantum(d.ceilMbps, s.linkMbps)}`),
+      flat(`class ${verb} dev ${s.dev} parent ${major}:${tcHex(c.parentMinor)} classid ${major}:${tcHex(c.minor)} htb rate ${formatRate(d.rateMbps)} ceil ${formatRate(d.ceilMbps)} ${bursts(d.rateMbps, d.ceilMbps)} prio 3 quantum ${quantum(d.ceilMbps, s.linkMbps)}`),
     );
     const tokens = d.leaf && d.leafHandle ? leafTokens(d.leaf, opts) : null;
     if (tokens) {
       const qverb = verb === 'add' ? 'add' : 'replace';
-      lines.push(flat(`qdisc ${qverb} dev ${s.dev} parent ${major}:${hex(c.minor)} handle ${hex(d.leafHandle)}: ${tokens}`));
+      lines.push(flat(`qdisc ${qverb} dev ${s.dev} parent ${major}:${tcHex(c.minor)} handle ${tcHex(d.leafHandle)}: ${tokens}`));
     }
   }
   return lines;

@@ -96,8 +96,15 @@ export function parseConfigText(text: string, path: string, opts: Pick<LoadOptio
   return { config, path, warnings };
 }
 
+/** The interfaces shaping happens on: download leaves via `download`, upload via `upload`. */
+export interface ShapingInterfaces {
+  download: string;
+  upload: string;
+  onAStick: boolean;
+}
+
 /** The shaping interfaces: download leaves via to_network, upload via to_internet. */
-export function interfacesOf(config: LqosConfig): { download: string; upload: string; onAStick: boolean } | null {
+export function interfacesOf(config: LqosConfig): ShapingInterfaces | null {
   if (config.bridge) {
     return { download: config.bridge.to_network, upload: config.bridge.to_internet, onAStick: false };
   }
@@ -159,7 +166,7 @@ const UPSTREAM_ONLY_SECTIONS = new Set([
 ]);
 
 /** Strips wrappers (default, optional, pipe input...) down to the schema doing the real work. */
-function core(schema: z.ZodType): z.ZodType {
+export function coreSchema(schema: z.ZodType): z.ZodType {
   let s: z.ZodType = schema;
   for (;;) {
     if (s instanceof z.ZodDefault || s instanceof z.ZodPrefault || s instanceof z.ZodOptional || s instanceof z.ZodNullable) {
@@ -177,7 +184,7 @@ function keyPath(parts: (string | number)[]): string {
 }
 
 function findUnknownKeys(value: unknown, schema: z.ZodType, at: (string | number)[], path: string, warnings: string[]) {
-  const s = core(schema);
+  const s = coreSchema(schema);
   if (s instanceof z.ZodObject && isTable(value)) {
     const shape = s.shape as Record<string, z.ZodType>;
     for (const [key, child] of Object.entries(value)) {

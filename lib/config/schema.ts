@@ -41,7 +41,7 @@ function looseEnum<const T extends readonly string[]>(values: T, aliases: Record
       return z.NEVER;
     }
     return hit;
-  });
+  }).meta({ enum: [...values] }); // the accepted values, for describeConfig (lib/config/describe.ts)
 }
 
 function isCidr(s: string): boolean {

@@ -3,15 +3,9 @@
  * degraded state (bus and web UI up, no dataplane) and are reported with what to fix.
  */
 import { execa } from 'execa';
-import { interfacesOf } from '../config/load.ts';
+import { interfacesOf, type ShapingInterfaces } from '../config/load.ts';
 import type { LqosConfig } from '../config/schema.ts';
-import { txQueueCount } from '../run/queueCount.ts';
-
-export interface ShapingInterfaces {
-  download: string;
-  upload: string;
-  onAStick: boolean;
-}
+import { txQueueCount } from '../shaping/queueCount.ts';
 
 export interface PreflightResult {
   ok: boolean;
@@ -20,14 +14,13 @@ export interface PreflightResult {
   /** Worth telling the operator; shaping still goes ahead. */
   warnings: string[];
   interfaces?: ShapingInterfaces;
-  /** TX queues per existing interface. */
+  /** TX queues per existing interface (sysfs, as the queue count uses). */
   txQueues: Record<string, number>;
 }
 
 interface LinkInfo {
   flags?: string[];
   operstate?: string;
-  num_tx_queues?: number;
 }
 
 /** `ip -d -j link show dev NAME`: the link, or the reason it cannot be read. */
@@ -63,7 +56,7 @@ export async function runPreflight(config: LqosConfig, configPath: string): Prom
       errors.push(`interface ${name} does not exist on this host (${error}); fix [bridge]/[single_interface] in ${configPath}, then reload lqosd (systemctl reload lqosd)`);
       continue;
     }
-    const tx = link.num_tx_queues ?? txQueueCount(name) ?? 1;
+    const tx = txQueueCount(name) ?? 1;
     txQueues[name] = tx;
     if (tx <= 1) {
       warnings.push(`interface ${name} has a single TX queue: one CPU will do all the shaping; use a multi-queue NIC (ethtool -L ${name} combined N) for more throughput`);

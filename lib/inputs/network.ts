@@ -37,12 +37,30 @@ const NUMBER_RE = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/y;
 
 /** Strict RFC 8259 parser producing values with line numbers. Throws JsonSyntaxError. */
 export function parseJsonWithLines(text: string): JsonValue {
-  let pos = 0;
-  let line = 1;
-  const n = text.length;
+  return new JsonReader(text).readDocument();
+}
 
-  const fail = (message: string, at = pos): never => {
+/** Scanner state of parseJsonWithLines: the text, the position and the line at that position. */
+class JsonReader {
+  private pos = 0;
+  private line = 1;
+  private readonly n: number;
+
+  constructor(private readonly text: string) {
+    this.n = text.length;
+  }
+
+  /** One value and nothing but blanks after it. */
+  readDocument(): JsonValue {
+    const v = this.parseValue(0);
+    this.skipWs();
+    if (this.pos < this.n) this.fail(`unexpected ${this.describe(this.pos)} after the end of the JSON value`);
+    return v;
+  }
+
+  private fail(message: string, at = this.pos): never {
     // Recompute line/column for `at` (may differ from the scan position).
+    const text = this.text;
     let l = 1;
     let ls = 0;
     for (let p = text.indexOf('\n'); p >= 0 && p < at; p = text.indexOf('\n', p + 1)) {
@@ -50,150 +68,170 @@ export function parseJsonWithLines(text: string): JsonValue {
       ls = p + 1;
     }
     throw new JsonSyntaxError(message, l, at - ls + 1, at);
-  };
-  const describe = (p: number): string => (p >= n ? 'the end of the file' : text[p] === '"' ? 'a string' : `"${text[p]}"`);
+  }
 
-  const skipWs = (): void => {
-    while (pos < n) {
-      const c = text.charCodeAt(pos);
+  private describe(p: number): string {
+    const text = this.text;
+    return p >= this.n ? 'the end of the file' : text[p] === '"' ? 'a string' : `"${text[p]}"`;
+  }
+
+  /** Blanks and line breaks (counting lines). */
+  private skipWs(): void {
+    const text = this.text;
+    while (this.pos < this.n) {
+      const c = text.charCodeAt(this.pos);
       if (c === 10) {
-        line++;
-        pos++;
-      } else if (c === 32 || c === 9 || c === 13) pos++;
+        this.line++;
+        this.pos++;
+      } else if (c === 32 || c === 9 || c === 13) this.pos++;
       else break;
     }
-  };
+  }
 
-  const parseString = (): string => {
-    const startPos = pos;
-    pos++; // opening quote
+  /** A string starting at the opening quote at `pos`. */
+  private parseString(): string {
+    const text = this.text;
+    const startPos = this.pos;
+    let pos = startPos + 1; // opening quote
     let simple = true;
-    while (pos < n) {
+    while (pos < this.n) {
       const c = text.charCodeAt(pos);
       if (c === 34) {
         const raw = text.slice(startPos, pos + 1);
-        pos++;
+        this.pos = pos + 1;
         if (simple) return raw.slice(1, -1);
         try {
           return JSON.parse(raw) as string;
         } catch {
-          return fail('invalid escape sequence in string', startPos);
+          return this.fail('invalid escape sequence in string', startPos);
         }
       }
       if (c === 92) {
         simple = false;
         const e = text[pos + 1];
         if (e === 'u') {
-          if (!/^[0-9a-fA-F]{4}$/.test(text.slice(pos + 2, pos + 6))) fail('invalid \\u escape in string', pos);
+          if (!/^[0-9a-fA-F]{4}$/.test(text.slice(pos + 2, pos + 6))) this.fail('invalid \\u escape in string', pos);
           pos += 6;
           continue;
         }
-        if (e === undefined || !'"\\/bfnrt'.includes(e)) fail('invalid escape sequence in string', pos);
+        if (e === undefined || !'"\\/bfnrt'.includes(e)) this.fail('invalid escape sequence in string', pos);
         pos += 2;
         continue;
       }
-      if (c < 0x20) fail(c === 10 ? 'unterminated string (strings cannot span lines)' : 'control character inside a string', pos);
+      if (c < 0x20) this.fail(c === 10 ? 'unterminated string (strings cannot span lines)' : 'control character inside a string', pos);
       pos++;
     }
-    return fail('unterminated string', startPos);
-  };
+    return this.fail('unterminated string', startPos);
+  }
 
-  const parseValue = (depth: number): JsonValue => {
-    if (depth > 512) fail('nesting is too deep');
-    skipWs();
-    const vLine = line;
-    const c = text[pos];
-    if (c === '{') {
-      pos++;
-      const entries: JsonEntry[] = [];
-      skipWs();
-      if (text[pos] === '}') {
-        pos++;
+  private parseValue(depth: number): JsonValue {
+    if (depth > 512) this.fail('nesting is too deep');
+    this.skipWs();
+    const vLine = this.line;
+    const c = this.text[this.pos];
+    if (c === '{') return this.parseObject(depth, vLine);
+    if (c === '[') return this.parseArray(depth, vLine);
+    if (c === '"') return { kind: 'string', value: this.parseString(), line: vLine };
+    return this.parseScalar(c, vLine);
+  }
+
+  /** An object starting at the `{` at `pos`. */
+  private parseObject(depth: number, vLine: number): JsonValue {
+    const text = this.text;
+    this.pos++;
+    const entries: JsonEntry[] = [];
+    this.skipWs();
+    if (text[this.pos] === '}') {
+      this.pos++;
+      return { kind: 'object', entries, line: vLine };
+    }
+    for (;;) {
+      this.skipWs();
+      if (text[this.pos] !== '"') {
+        if (text[this.pos] === '}' && entries.length > 0) this.fail('trailing comma before "}" is not allowed in JSON');
+        this.fail(`expected a property name in double quotes but found ${this.describe(this.pos)}`);
+      }
+      const kLine = this.line;
+      const key = this.parseString();
+      this.skipWs();
+      if (text[this.pos] !== ':') this.fail(`expected ":" after property name "${key}" but found ${this.describe(this.pos)}`);
+      this.pos++;
+      const value = this.parseValue(depth + 1);
+      entries.push({ key, line: kLine, value });
+      this.skipWs();
+      if (text[this.pos] === ',') {
+        this.pos++;
+        continue;
+      }
+      if (text[this.pos] === '}') {
+        this.pos++;
         return { kind: 'object', entries, line: vLine };
       }
-      for (;;) {
-        skipWs();
-        if (text[pos] !== '"') {
-          if (text[pos] === '}' && entries.length > 0) fail('trailing comma before "}" is not allowed in JSON');
-          fail(`expected a property name in double quotes but found ${describe(pos)}`);
-        }
-        const kLine = line;
-        const key = parseString();
-        skipWs();
-        if (text[pos] !== ':') fail(`expected ":" after property name "${key}" but found ${describe(pos)}`);
-        pos++;
-        const value = parseValue(depth + 1);
-        entries.push({ key, line: kLine, value });
-        skipWs();
-        if (text[pos] === ',') {
-          pos++;
-          continue;
-        }
-        if (text[pos] === '}') {
-          pos++;
-          return { kind: 'object', entries, line: vLine };
-        }
-        fail(
-          `expected "," or "}" after the value of "${key}" but found ${describe(pos)}${text[pos] === '"' ? ' (a comma is probably missing)' : ''}`,
-        );
-      }
+      this.fail(
+        `expected "," or "}" after the value of "${key}" but found ${this.describe(this.pos)}${text[this.pos] === '"' ? ' (a comma is probably missing)' : ''}`,
+      );
     }
-    if (c === '[') {
-      pos++;
-      const items: JsonValue[] = [];
-      skipWs();
-      if (text[pos] === ']') {
-        pos++;
+  }
+
+  /** An array starting at the `[` at `pos`. */
+  private parseArray(depth: number, vLine: number): JsonValue {
+    const text = this.text;
+    this.pos++;
+    const items: JsonValue[] = [];
+    this.skipWs();
+    if (text[this.pos] === ']') {
+      this.pos++;
+      return { kind: 'array', items, line: vLine };
+    }
+    for (;;) {
+      this.skipWs();
+      if (text[this.pos] === ']' && items.length > 0) this.fail('trailing comma before "]" is not allowed in JSON');
+      items.push(this.parseValue(depth + 1));
+      this.skipWs();
+      if (text[this.pos] === ',') {
+        this.pos++;
+        continue;
+      }
+      if (text[this.pos] === ']') {
+        this.pos++;
         return { kind: 'array', items, line: vLine };
       }
-      for (;;) {
-        skipWs();
-        if (text[pos] === ']' && items.length > 0) fail('trailing comma before "]" is not allowed in JSON');
-        items.push(parseValue(depth + 1));
-        skipWs();
-        if (text[pos] === ',') {
-          pos++;
-          continue;
-        }
-        if (text[pos] === ']') {
-          pos++;
-          return { kind: 'array', items, line: vLine };
-        }
-        fail(`expected "," or "]" in array but found ${describe(pos)}${text[pos] === '"' ? ' (a comma is probably missing)' : ''}`);
-      }
+      this.fail(`expected "," or "]" in array but found ${this.describe(this.pos)}${text[this.pos] === '"' ? ' (a comma is probably missing)' : ''}`);
     }
-    if (c === '"') return { kind: 'string', value: parseString(), line: vLine };
-    if (c === 't' && text.startsWith('true', pos)) {
-      pos += 4;
+  }
+
+  /** true, false, null or a number, whose first character `c` is at `pos`. */
+  private parseScalar(c: string | undefined, vLine: number): JsonValue {
+    const text = this.text;
+    if (c === 't' && text.startsWith('true', this.pos)) {
+      this.pos += 4;
       return { kind: 'boolean', value: true, line: vLine };
     }
-    if (c === 'f' && text.startsWith('false', pos)) {
-      pos += 5;
+    if (c === 'f' && text.startsWith('false', this.pos)) {
+      this.pos += 5;
       return { kind: 'boolean', value: false, line: vLine };
     }
-    if (c === 'n' && text.startsWith('null', pos)) {
-      pos += 4;
+    if (c === 'n' && text.startsWith('null', this.pos)) {
+      this.pos += 4;
       return { kind: 'null', line: vLine };
     }
-    if (c === '-' || (c !== undefined && c >= '0' && c <= '9')) {
-      NUMBER_RE.lastIndex = pos;
-      const m = NUMBER_RE.exec(text);
-      if (!m) return fail(`invalid number`);
-      const raw = m[0];
-      pos += raw.length;
-      const next = text[pos];
-      if (next !== undefined && /[0-9A-Za-z.+\-]/.test(next)) fail(`invalid number "${raw}${next}"`, pos);
-      return { kind: 'number', value: Number(raw), raw, line: vLine };
-    }
-    if (pos >= n) return fail('unexpected end of file; a value, "}" or "]" is missing');
-    if (c === "'") return fail('strings must use double quotes, not single quotes');
-    return fail(`unexpected ${describe(pos)}`);
-  };
+    if (c === '-' || (c !== undefined && c >= '0' && c <= '9')) return this.parseNumber(vLine);
+    if (this.pos >= this.n) return this.fail('unexpected end of file; a value, "}" or "]" is missing');
+    if (c === "'") return this.fail('strings must use double quotes, not single quotes');
+    return this.fail(`unexpected ${this.describe(this.pos)}`);
+  }
 
-  const v = parseValue(0);
-  skipWs();
-  if (pos < n) fail(`unexpected ${describe(pos)} after the end of the JSON value`);
-  return v;
+  private parseNumber(vLine: number): JsonValue {
+    const text = this.text;
+    NUMBER_RE.lastIndex = this.pos;
+    const m = NUMBER_RE.exec(text);
+    if (!m) return this.fail(`invalid number`);
+    const raw = m[0];
+    this.pos += raw.length;
+    const next = text[this.pos];
+    if (next !== undefined && /[0-9A-Za-z.+\-]/.test(next)) this.fail(`invalid number "${raw}${next}"`, this.pos);
+    return { kind: 'number', value: Number(raw), raw, line: vLine };
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -256,6 +294,25 @@ function lastEntries(obj: { entries: JsonEntry[] }): Map<string, JsonEntry> {
  */
 export function parseNetworkJson(text: string, file: string): { nodes: NetworkNode[]; issues: InputIssue[] } {
   const issues: InputIssue[] = [];
+  const root = readRootObject(text, file, issues);
+  if (!root) return { nodes: [], issues };
+  const nodes = new NetworkReader(file, issues).readLevel(root.entries, '');
+  if (root.entries.length > 0 && !root.entries.some((e) => e.value.kind === 'object')) {
+    issues.push({
+      severity: 'error',
+      code: 'no-valid-nodes',
+      file,
+      line: root.line,
+      message: 'network.json has entries but none of them is a node object; describe the sites as {"Site_1": {...}} or use {} for a flat network',
+    });
+  }
+  return { nodes, issues };
+}
+
+type JsonObject = Extract<JsonValue, { kind: 'object' }>;
+
+/** The top-level object of network.json, or undefined (with an error in `issues`) when there is none. */
+function readRootObject(text: string, file: string, issues: InputIssue[]): JsonObject | undefined {
   const body = text.charCodeAt(0) === 0xfeff ? ' ' + text.slice(1) : text;
   if (body.trim() === '') {
     issues.push({
@@ -265,7 +322,7 @@ export function parseNetworkJson(text: string, file: string): { nodes: NetworkNo
       line: 1,
       message: 'the file is empty; write {} for a flat network (no sites)',
     });
-    return { nodes: [], issues };
+    return undefined;
   }
   let root: JsonValue;
   try {
@@ -281,32 +338,46 @@ export function parseNetworkJson(text: string, file: string): { nodes: NetworkNo
       value: lineText.trim().slice(0, 80),
       message: `invalid JSON at line ${e.line}, column ${e.column}: ${e.message}; fix the syntax (a missing or extra comma is the usual cause)`,
     });
-    return { nodes: [], issues };
+    return undefined;
+  }
+  if (root.kind === 'object') return root;
+  issues.push({
+    severity: 'error',
+    code: 'invalid-network',
+    file,
+    line: root.line,
+    value: shortValue(root),
+    message: `the top level must be an object of nodes ({"Site_1": {...}}), not ${kindName(root)}; use {} for a flat network`,
+  });
+  return undefined;
+}
+
+const NAME_KEYS = ['name', 'active_attachment_name'] as const;
+const COORDINATES = [
+  [['latitude', 'lat'], 'latitude', 90],
+  [['longitude', 'lon', 'lng'], 'longitude', 180],
+] as const;
+
+/** Turns network.json objects into NetworkNodes; holds the names and ids seen so far and the issues. */
+class NetworkReader {
+  private readonly seenNames = new Map<string, number>();
+  private readonly seenIds = new Map<string, { line: number; name: string }>();
+
+  constructor(
+    private readonly file: string,
+    private readonly issues: InputIssue[],
+  ) {}
+
+  private err(code: string, line: number, column: string, value: string | undefined, message: string): void {
+    this.issues.push({ severity: 'error', code, file: this.file, line, column, value, message });
   }
 
-  if (root.kind !== 'object') {
-    issues.push({
-      severity: 'error',
-      code: 'invalid-network',
-      file,
-      line: root.line,
-      value: shortValue(root),
-      message: `the top level must be an object of nodes ({"Site_1": {...}}), not ${kindName(root)}; use {} for a flat network`,
-    });
-    return { nodes: [], issues };
+  private warn(code: string, line: number, column: string, value: string | undefined, message: string): void {
+    this.issues.push({ severity: 'warning', code, file: this.file, line, column, value, message });
   }
 
-  const seenNames = new Map<string, number>();
-  const seenIds = new Map<string, { line: number; name: string }>();
-
-  const err = (code: string, line: number, column: string, value: string | undefined, message: string): void => {
-    issues.push({ severity: 'error', code, file, line, column, value, message });
-  };
-  const warn = (code: string, line: number, column: string, value: string | undefined, message: string): void => {
-    issues.push({ severity: 'warning', code, file, line, column, value, message });
-  };
-
-  const readLevel = (entries: JsonEntry[], parentPath: string): NetworkNode[] => {
+  /** The nodes of one object of nodes (the top level or a `children` object). */
+  readLevel(entries: JsonEntry[], parentPath: string): NetworkNode[] {
     const out: NetworkNode[] = [];
     const siblings = new Map<string, number>();
     for (const entry of entries) {
@@ -314,7 +385,7 @@ export function parseNetworkJson(text: string, file: string): { nodes: NetworkNo
       const path = parentPath === '' ? name : `${parentPath}.children.${name}`;
       const v = entry.value;
       if (v.kind !== 'object') {
-        err(
+        this.err(
           'invalid-node',
           entry.line,
           path,
@@ -323,10 +394,10 @@ export function parseNetworkJson(text: string, file: string): { nodes: NetworkNo
         );
         continue;
       }
-      const prevLine = seenNames.get(name);
+      const prevLine = this.seenNames.get(name);
       if (prevLine !== undefined) {
         const sameLevel = siblings.has(name);
-        err(
+        this.err(
           'duplicate-node',
           entry.line,
           path,
@@ -335,21 +406,47 @@ export function parseNetworkJson(text: string, file: string): { nodes: NetworkNo
         );
         continue;
       }
-      seenNames.set(name, entry.line);
+      this.seenNames.set(name, entry.line);
       siblings.set(name, entry.line);
-      out.push(readNode(name, path, entry.line, v));
+      out.push(this.readNode(name, path, entry.line, v));
     }
     return out;
-  };
+  }
 
-  const readNode = (name: string, path: string, line: number, obj: Extract<JsonValue, { kind: 'object' }>): NetworkNode => {
+  /** One node and (recursively) its children. */
+  private readNode(name: string, path: string, line: number, obj: JsonObject): NetworkNode {
     const node: NetworkNode = { name, downloadMbps: 0, uploadMbps: 0, virtual: false, children: [] };
-    // Duplicate keys inside one node: the last one wins (like JSON.parse) — say so.
+    this.warnDuplicateKeys(name, path, obj);
+    const f = lastEntries(obj);
+    this.readType(node, path, f);
+    this.readBandwidths(node, path, line, f);
+    this.readMinimums(node, path, f);
+    this.readId(node, path, f);
+    this.readDisplayName(node, path, f);
+    this.readCoordinates(node, path, f);
+    const ch = f.get('children');
+    if (ch && ch.value.kind !== 'null') {
+      if (ch.value.kind === 'object') node.children = this.readLevel(ch.value.entries, path);
+      else {
+        this.err(
+          'invalid-children',
+          ch.line,
+          `${path}.children`,
+          shortValue(ch.value),
+          `children of "${name}" must be an object of nodes ({"AP_1": {...}}), not ${kindName(ch.value)}; use {} or remove the key for no children`,
+        );
+      }
+    }
+    return node;
+  }
+
+  /** Duplicate keys inside one node: the last one wins (like JSON.parse) — say so. */
+  private warnDuplicateKeys(name: string, path: string, obj: JsonObject): void {
     const keys = new Map<string, number>();
     for (const e of obj.entries) {
       const prev = keys.get(e.key);
       if (prev !== undefined) {
-        warn(
+        this.warn(
           'duplicate-key',
           e.line,
           `${path}.${e.key}`,
@@ -359,15 +456,17 @@ export function parseNetworkJson(text: string, file: string): { nodes: NetworkNo
       }
       keys.set(e.key, e.line);
     }
-    const f = lastEntries(obj);
+  }
 
+  /** `type` (a string; "virtual" makes the node virtual) and `virtual` (a boolean). */
+  private readType(node: NetworkNode, path: string, f: Map<string, JsonEntry>): void {
     const typeE = f.get('type');
     if (typeE && typeE.value.kind !== 'null') {
       if (typeE.value.kind === 'string') {
         node.type = typeE.value.value;
         if (typeE.value.value.toLowerCase() === 'virtual') node.virtual = true;
       } else {
-        err('invalid-field', typeE.line, `${path}.type`, shortValue(typeE.value), `type must be a string such as "site", "ap" or "virtual"`);
+        this.err('invalid-field', typeE.line, `${path}.type`, shortValue(typeE.value), `type must be a string such as "site", "ap" or "virtual"`);
       }
     }
     const virtE = f.get('virtual');
@@ -375,67 +474,76 @@ export function parseNetworkJson(text: string, file: string): { nodes: NetworkNo
       if (virtE.value.kind === 'boolean') {
         if (virtE.value.value) node.virtual = true;
       } else {
-        err('invalid-field', virtE.line, `${path}.virtual`, shortValue(virtE.value), `virtual must be true or false (without quotes)`);
+        this.err('invalid-field', virtE.line, `${path}.virtual`, shortValue(virtE.value), `virtual must be true or false (without quotes)`);
       }
     }
+  }
 
+  /** Download and upload capacity; missing or 0 inherits the parent's (warned unless virtual). */
+  private readBandwidths(node: NetworkNode, path: string, line: number, f: Map<string, JsonEntry>): void {
+    const name = node.name;
     for (const [key, prop] of BANDWIDTH_FIELDS) {
       const e = f.get(key);
       const col = `${path}.${key}`;
       if (!e || e.value.kind === 'null') {
-        if (!node.virtual)
-          warn(
-          'missing-bandwidth',
-          e?.line ?? line,
-          col,
-          undefined,
-          `node "${name}" has no ${key}; it will inherit its parent's value (the link capacity at the top level) — set it to the site's real capacity`,
-        );
+        if (!node.virtual) {
+          this.warn(
+            'missing-bandwidth',
+            e?.line ?? line,
+            col,
+            undefined,
+            `node "${name}" has no ${key}; it will inherit its parent's value (the link capacity at the top level) — set it to the site's real capacity`,
+          );
+        }
         continue;
       }
       if (e.value.kind !== 'number') {
-        err('invalid-bandwidth', e.line, col, shortValue(e.value), `${key} must be a number of Mbps (e.g. 500), not ${kindName(e.value)}`);
+        this.err('invalid-bandwidth', e.line, col, shortValue(e.value), `${key} must be a number of Mbps (e.g. 500), not ${kindName(e.value)}`);
         continue;
       }
       const x = e.value.value;
       if (!Number.isFinite(x)) {
-        err('invalid-bandwidth', e.line, col, e.value.raw, `${key} is out of range; write the node's capacity in Mbps`);
+        this.err('invalid-bandwidth', e.line, col, e.value.raw, `${key} is out of range; write the node's capacity in Mbps`);
         continue;
       }
       if (x < 0) {
-        err('invalid-bandwidth', e.line, col, e.value.raw, `${key} is negative; write the node's capacity in Mbps (0 or missing inherits the parent's value)`);
+        this.err('invalid-bandwidth', e.line, col, e.value.raw, `${key} is negative; write the node's capacity in Mbps (0 or missing inherits the parent's value)`);
         continue;
       }
       if (x === 0) {
-        if (!node.virtual)
-          warn(
-          'missing-bandwidth',
-          e.line,
-          col,
-          e.value.raw,
-          `node "${name}" has ${key} 0; it will inherit its parent's value (the link capacity at the top level) — set it to the site's real capacity`,
-        );
+        if (!node.virtual) {
+          this.warn(
+            'missing-bandwidth',
+            e.line,
+            col,
+            e.value.raw,
+            `node "${name}" has ${key} 0; it will inherit its parent's value (the link capacity at the top level) — set it to the site's real capacity`,
+          );
+        }
         continue;
       }
       node[prop] = x;
     }
+  }
 
+  /** Optional guaranteed rates (`…Min`), at most the node's own capacity. */
+  private readMinimums(node: NetworkNode, path: string, f: Map<string, JsonEntry>): void {
     for (const [key, prop, maxKey] of MIN_FIELDS) {
       const e = f.get(key);
       if (!e || e.value.kind === 'null') continue;
       const col = `${path}.${key}`;
       if (e.value.kind !== 'number') {
-        err('invalid-bandwidth', e.line, col, shortValue(e.value), `${key} must be a number of Mbps (e.g. 100), not ${kindName(e.value)}`);
+        this.err('invalid-bandwidth', e.line, col, shortValue(e.value), `${key} must be a number of Mbps (e.g. 100), not ${kindName(e.value)}`);
         continue;
       }
       const x = e.value.value;
       if (!Number.isFinite(x) || x < 0) {
-        err('invalid-bandwidth', e.line, col, e.value.raw, `${key} must be a number of Mbps ≥ 0; write the guaranteed rate in Mbps or remove the key`);
+        this.err('invalid-bandwidth', e.line, col, e.value.raw, `${key} must be a number of Mbps ≥ 0; write the guaranteed rate in Mbps or remove the key`);
         continue;
       }
       const max = prop === 'downloadMinMbps' ? node.downloadMbps : node.uploadMbps;
       if (max > 0 && x > max) {
-        err(
+        this.err(
           'min-above-max',
           e.line,
           col,
@@ -446,52 +554,56 @@ export function parseNetworkJson(text: string, file: string): { nodes: NetworkNo
       }
       node[prop] = x;
     }
+  }
 
+  /** `id` (string or number); a repeated id is warned about (circuits attach to its first node). */
+  private readId(node: NetworkNode, path: string, f: Map<string, JsonEntry>): void {
     const idE = f.get('id');
-    if (idE && idE.value.kind !== 'null') {
-      const iv = idE.value;
-      if (iv.kind === 'string' || iv.kind === 'number') {
-        const id = iv.kind === 'string' ? iv.value.trim() : iv.raw;
-        if (id !== '') {
-          const prev = seenIds.get(id);
-          if (prev) {
-            warn(
-              'duplicate-node-id',
-              idE.line,
-              `${path}.id`,
-              id,
-              `id "${id}" is also used by node "${prev.name}" (line ${prev.line}); circuits whose Parent Node ID is "${id}" attach to "${prev.name}" — give each node its own id`,
-            );
-          } else seenIds.set(id, { line: idE.line, name });
-          node.id = id;
-        }
-      } else {
-        err('invalid-field', idE.line, `${path}.id`, shortValue(iv), `id must be a string or a number`);
-      }
+    if (!idE || idE.value.kind === 'null') return;
+    const iv = idE.value;
+    if (iv.kind !== 'string' && iv.kind !== 'number') {
+      this.err('invalid-field', idE.line, `${path}.id`, shortValue(iv), `id must be a string or a number`);
+      return;
     }
+    const id = iv.kind === 'string' ? iv.value.trim() : iv.raw;
+    if (id === '') return;
+    const prev = this.seenIds.get(id);
+    if (prev) {
+      this.warn(
+        'duplicate-node-id',
+        idE.line,
+        `${path}.id`,
+        id,
+        `id "${id}" is also used by node "${prev.name}" (line ${prev.line}); circuits whose Parent Node ID is "${id}" attach to "${prev.name}" — give each node its own id`,
+      );
+    } else this.seenIds.set(id, { line: idE.line, name: node.name });
+    node.id = id;
+  }
 
-    for (const key of ['name', 'active_attachment_name']) {
+  /** Display name: the first non-empty of `name`, `active_attachment_name`. */
+  private readDisplayName(node: NetworkNode, path: string, f: Map<string, JsonEntry>): void {
+    for (const key of NAME_KEYS) {
       const e = f.get(key);
       if (!e || e.value.kind === 'null') continue;
       if (e.value.kind !== 'string') {
-        err('invalid-field', e.line, `${path}.${key}`, shortValue(e.value), `${key} must be a string`);
+        this.err('invalid-field', e.line, `${path}.${key}`, shortValue(e.value), `${key} must be a string`);
         continue;
       }
       const s = e.value.value.trim();
       if (s !== '' && node.displayName === undefined) node.displayName = s;
     }
+  }
 
-    for (const [keys, prop, limit] of [
-      [['latitude', 'lat'], 'latitude', 90],
-      [['longitude', 'lon', 'lng'], 'longitude', 180],
-    ] as const) {
+  /** Latitude and longitude for the site map: the first key present of each; invalid ones are ignored. */
+  private readCoordinates(node: NetworkNode, path: string, f: Map<string, JsonEntry>): void {
+    for (const [keys, prop, limit] of COORDINATES) {
       for (const key of keys) {
         const e = f.get(key);
         if (!e || e.value.kind === 'null') continue;
         const v = e.value;
         const x = v.kind === 'number' ? v.value : v.kind === 'string' && v.value.trim() !== '' ? Number(v.value) : NaN;
         if (!Number.isFinite(x) || Math.abs(x) > limit) {
-          warn(
+          this.warn(
             'invalid-coordinate',
             e.line,
             `${path}.${key}`,
@@ -504,31 +616,5 @@ export function parseNetworkJson(text: string, file: string): { nodes: NetworkNo
         break;
       }
     }
-
-    const ch = f.get('children');
-    if (ch && ch.value.kind !== 'null') {
-      if (ch.value.kind === 'object') node.children = readLevel(ch.value.entries, path);
-      else
-        err(
-          'invalid-children',
-          ch.line,
-          `${path}.children`,
-          shortValue(ch.value),
-          `children of "${name}" must be an object of nodes ({"AP_1": {...}}), not ${kindName(ch.value)}; use {} or remove the key for no children`,
-        );
-    }
-    return node;
-  };
-
-  const nodes = readLevel(root.entries, '');
-  if (root.entries.length > 0 && !root.entries.some((e) => e.value.kind === 'object')) {
-    issues.push({
-      severity: 'error',
-      code: 'no-valid-nodes',
-      file,
-      line: root.line,
-      message: 'network.json has entries but none of them is a node object; describe the sites as {"Site_1": {...}} or use {} for a flat network',
-    });
   }
-  return { nodes, issues };
 }

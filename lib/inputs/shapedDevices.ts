@@ -345,21 +345,11 @@ export function parseShapedDevices(text: string, file: string, options: ParseSha
   return { rows, ...r };
 }
 
-/**
- * Streaming form of parseShapedDevices: calls `onRow` for each data row in file order (rows are not
- * retained here). Returns the structural issues, the columns found and the header line.
- */
-export function readShapedDevices(
-  text: string,
-  file: string,
-  onRow: (row: ShapedDeviceRow) => void,
-  options: ParseShapedDevicesOptions = {},
-): Omit<ParsedShapedDevices, 'rows'> {
-  const issues: InputIssue[] = [];
-  const columns: Partial<Record<ShapedDeviceField, string>> = {};
-  const header = { seen: false, ok: false, count: 0, line: 0 };
-  /** Column index per field; -1 when the column is absent. */
-  const ix: Record<ShapedDeviceField, number> = {
+/** Column index per field; -1 when the column is absent. */
+type ColumnIndex = Record<ShapedDeviceField, number>;
+
+function noColumns(): ColumnIndex {
+  return {
     circuitId: -1,
     circuitName: -1,
     deviceId: -1,
@@ -377,58 +367,115 @@ export function readShapedDevices(
     comment: -1,
     sqm: -1,
   };
+}
 
-  const readHeader = (f: string[], line: number): void => {
-    header.seen = true;
-    header.count = f.length;
-    header.line = line;
-    let dup = false;
-    for (let k = 0; k < f.length; k++) {
-      const h = f[k];
-      const col = ALIAS_TO_COLUMN.get(normaliseHeader(h));
-      if (!col) continue;
-      const prev = columns[col.field];
-      if (prev !== undefined) {
-        dup = true;
-        issues.push({
-          severity: 'error',
-          code: 'duplicate-header',
-          file,
-          line,
-          column: col.header,
-          value: h,
-          message: `the header has two columns for ${col.header} ("${prev}" and "${h}"); keep only one of them`,
-        });
-        continue;
-      }
-      columns[col.field] = h;
-      ix[col.field] = k;
-    }
-    const missing = SHAPED_DEVICES_COLUMNS.filter((c) => c.required && ix[c.field] < 0).map((c) => `"${c.header}"`);
-    if (missing.length > 0) {
+/** The canonical header row, quoted in the header errors. */
+const EXAMPLE_HEADER = SHAPED_DEVICES_COLUMNS.map((c) => c.header).join(',');
+
+/** What readShapedDevices knows about the header row; `ok` when every row can be interpreted with it. */
+interface HeaderInfo {
+  seen: boolean;
+  ok: boolean;
+  count: number;
+  line: number;
+  columns: Partial<Record<ShapedDeviceField, string>>;
+  ix: ColumnIndex;
+}
+
+/** Reads the header row into `header` (columns found by name); duplicate or missing columns are reported. */
+function readHeader(header: HeaderInfo, f: string[], line: number, file: string, issues: InputIssue[]): void {
+  const { columns, ix } = header;
+  header.seen = true;
+  header.count = f.length;
+  header.line = line;
+  let dup = false;
+  for (let k = 0; k < f.length; k++) {
+    const h = f[k];
+    const col = ALIAS_TO_COLUMN.get(normaliseHeader(h));
+    if (!col) continue;
+    const prev = columns[col.field];
+    if (prev !== undefined) {
+      dup = true;
       issues.push({
         severity: 'error',
-        code: 'missing-header',
+        code: 'duplicate-header',
         file,
         line,
-        message:
-          `the header row is missing required column${missing.length > 1 ? 's' : ''} ${missing.join(', ')}; ` +
-          `the first non-comment line must be the header, e.g. "${SHAPED_DEVICES_COLUMNS.map((c) => c.header).join(',')}"`,
+        column: col.header,
+        value: h,
+        message: `the header has two columns for ${col.header} ("${prev}" and "${h}"); keep only one of them`,
       });
+      continue;
     }
-    header.ok = missing.length === 0 && !dup;
+    columns[col.field] = h;
+    ix[col.field] = k;
+  }
+  const missing = SHAPED_DEVICES_COLUMNS.filter((c) => c.required && ix[c.field] < 0).map((c) => `"${c.header}"`);
+  if (missing.length > 0) {
+    issues.push({
+      severity: 'error',
+      code: 'missing-header',
+      file,
+      line,
+      message:
+        `the header row is missing required column${missing.length > 1 ? 's' : ''} ${missing.join(', ')}; ` +
+        `the first non-comment line must be the header, e.g. "${EXAMPLE_HEADER}"`,
+    });
+  }
+  header.ok = missing.length === 0 && !dup;
+}
+
+/** A data record's cells by field (optional columns absent from the file read as ''). */
+function toRow(f: string[], line: number, x: ColumnIndex): ShapedDeviceRow {
+  return {
+    line,
+    circuitId: f[x.circuitId],
+    circuitName: f[x.circuitName],
+    deviceId: f[x.deviceId],
+    deviceName: f[x.deviceName],
+    parentNode: f[x.parentNode],
+    parentNodeId: x.parentNodeId < 0 ? '' : f[x.parentNodeId],
+    anchorNodeId: x.anchorNodeId < 0 ? '' : f[x.anchorNodeId],
+    mac: f[x.mac],
+    ipv4: f[x.ipv4],
+    ipv6: f[x.ipv6],
+    downloadMin: f[x.downloadMin],
+    uploadMin: f[x.uploadMin],
+    downloadMax: f[x.downloadMax],
+    uploadMax: f[x.uploadMax],
+    comment: x.comment < 0 ? '' : f[x.comment],
+    sqm: x.sqm < 0 ? '' : f[x.sqm],
   };
+}
+
+/** Trims every field in place; true when all of them are empty. */
+function trimFields(f: string[]): boolean {
+  let allEmpty = true;
+  for (let k = 0; k < f.length; k++) {
+    const t = f[k].trim();
+    f[k] = t;
+    if (t !== '') allEmpty = false;
+  }
+  return allEmpty;
+}
+
+/**
+ * Streaming form of parseShapedDevices: calls `onRow` for each data row in file order (rows are not
+ * retained here). Returns the structural issues, the columns found and the header line.
+ */
+export function readShapedDevices(
+  text: string,
+  file: string,
+  onRow: (row: ShapedDeviceRow) => void,
+  options: ParseShapedDevicesOptions = {},
+): Omit<ParsedShapedDevices, 'rows'> {
+  const issues: InputIssue[] = [];
+  const header: HeaderInfo = { seen: false, ok: false, count: 0, line: 0, columns: {}, ix: noColumns() };
 
   const onRecord: OnRecord = (f, line) => {
-    let allEmpty = true;
-    for (let k = 0; k < f.length; k++) {
-      const t = f[k].trim();
-      f[k] = t;
-      if (t !== '') allEmpty = false;
-    }
-    if (allEmpty) return;
+    if (trimFields(f)) return;
     if (!header.seen) {
-      readHeader(f, line);
+      readHeader(header, f, line, file, issues);
       return;
     }
     // Rows cannot be interpreted without a usable header; its own error says what to fix first.
@@ -445,26 +492,7 @@ export function readShapedDevices(
       });
       return;
     }
-    const x = ix;
-    onRow({
-      line,
-      circuitId: f[x.circuitId],
-      circuitName: f[x.circuitName],
-      deviceId: f[x.deviceId],
-      deviceName: f[x.deviceName],
-      parentNode: f[x.parentNode],
-      parentNodeId: x.parentNodeId < 0 ? '' : f[x.parentNodeId],
-      anchorNodeId: x.anchorNodeId < 0 ? '' : f[x.anchorNodeId],
-      mac: f[x.mac],
-      ipv4: f[x.ipv4],
-      ipv6: f[x.ipv6],
-      downloadMin: f[x.downloadMin],
-      uploadMin: f[x.uploadMin],
-      downloadMax: f[x.downloadMax],
-      uploadMax: f[x.uploadMax],
-      comment: x.comment < 0 ? '' : f[x.comment],
-      sqm: x.sqm < 0 ? '' : f[x.sqm],
-    });
+    onRow(toRow(f, line, header.ix));
   };
 
   const syntaxError = scanRecords(text, onRecord, options);
@@ -478,8 +506,8 @@ export function readShapedDevices(
       code: 'missing-header',
       file,
       line: 1,
-      message: `the file has no header row; start it with "${SHAPED_DEVICES_COLUMNS.map((c) => c.header).join(',')}"`,
+      message: `the file has no header row; start it with "${EXAMPLE_HEADER}"`,
     });
   }
-  return { issues, columns, headerLine: header.seen ? header.line : undefined };
+  return { issues, columns: header.columns, headerLine: header.seen ? header.line : undefined };
 }

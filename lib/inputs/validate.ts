@@ -379,6 +379,387 @@ const MIN_MAX_PAIRS = [
   [1, 3, 'upload'],
 ] as const;
 
+function col(f: ShapedDeviceField): string {
+  return canonicalHeader(f);
+}
+
+/**
+ * Checks ShapedDevices.csv row by row (`onRow`) and groups the devices into circuits. Holds what the
+ * checks share across rows: the circuits so far, seen device ids and addresses, and the issues.
+ */
+class DeviceRowChecker {
+  readonly issues: InputIssue[] = [];
+  readonly circuits: Circuit[] = [];
+  /** Circuit ID → index into `circuits`, `flags` and `sqmLines`. */
+  private readonly byId = new Map<string, number>();
+  private readonly flags: number[] = [];
+  /** Line the circuit's sqm came from (0 = none yet). */
+  private readonly sqmLines: number[] = [];
+  /** prefix key (see IpParseResult) → the device that first used it. */
+  private readonly prefixOwner = new Map<number | string, Device>();
+  private readonly deviceIds = new Map<string, number>();
+  /** The current row's rates (by RATE_FIELDS index) and whether each one is valid. */
+  private readonly rates = [0, 0, 0, 0];
+  private readonly rateOk = [false, false, false, false];
+  /** Address entries and address errors of the current row. */
+  private ipEntries = 0;
+  private ipErrors = 0;
+  /** Reused per cell; copied out with exact size (most devices have one address). */
+  private readonly scratch: string[] = [];
+
+  constructor(private readonly file: string) {}
+
+  private err(code: string, line: number, field: ShapedDeviceField, value: string, message: string): void {
+    this.issues.push({ severity: 'error', code, file: this.file, line, column: col(field), value, message });
+  }
+
+  private warn(code: string, line: number, field: ShapedDeviceField, value: string, message: string): void {
+    this.issues.push({ severity: 'warning', code, file: this.file, line, column: col(field), value, message });
+  }
+
+  /** Checks one row and adds its device to its circuit (a new circuit for a new Circuit ID). */
+  onRow(row: ShapedDeviceRow): void {
+    this.checkIds(row);
+    const allRatesOk = this.readRates(row);
+    const sqm = this.readSqm(row);
+    const device = this.readDevice(row);
+    if (row.circuitId === '') return;
+    const parentNode = row.parentNode.length === 4 && row.parentNode.toLowerCase() === 'none' ? '' : row.parentNode;
+    const ci = this.byId.get(row.circuitId);
+    if (ci === undefined) this.addCircuit(row, device, parentNode, allRatesOk, sqm);
+    else this.addToCircuit(ci, row, device, parentNode, allRatesOk, sqm);
+  }
+
+  /** Circuit ID and Device ID present; Device IDs unique. */
+  private checkIds(row: ShapedDeviceRow): void {
+    const line = row.line;
+    if (row.circuitId === '') {
+      this.err('empty-circuit-id', line, 'circuitId', '', 'Circuit ID is empty; every row needs the ID of the circuit (subscriber) it belongs to');
+    }
+    if (row.deviceId === '') {
+      this.err('empty-device-id', line, 'deviceId', '', 'Device ID is empty; give every device a unique ID (e.g. the CPE serial or CRM device id)');
+      return;
+    }
+    const prev = this.deviceIds.get(row.deviceId);
+    if (prev !== undefined) {
+      this.warn(
+        'duplicate-device-id',
+        line,
+        'deviceId',
+        row.deviceId,
+        `Device ID "${row.deviceId}" is also used on line ${prev}; device IDs should be unique — give this device its own ID`,
+      );
+    } else this.deviceIds.set(row.deviceId, line);
+  }
+
+  /** Reads the four rates into `rates`/`rateOk` and checks min ≤ max; true when all four are valid. */
+  private readRates(row: ShapedDeviceRow): boolean {
+    const { rates, rateOk } = this;
+    for (let k = 0; k < 4; k++) {
+      const x = this.readRate(row, RATE_FIELDS[k][0]);
+      rateOk[k] = x !== null;
+      if (x !== null) rates[k] = x;
+    }
+    for (const [minK, maxK, dir] of MIN_MAX_PAIRS) {
+      if (rateOk[minK] && rateOk[maxK] && rates[minK] > rates[maxK]) {
+        const minF = RATE_FIELDS[minK][0];
+        const maxF = RATE_FIELDS[maxK][0];
+        this.err(
+          'min-above-max',
+          row.line,
+          minF,
+          row[minF],
+          `${col(minF)} (${rates[minK]}) is greater than ${col(maxF)} (${rates[maxK]}); the guaranteed ${dir} rate cannot exceed the maximum — lower the min or raise the max`,
+        );
+      }
+    }
+    return rateOk[0] && rateOk[1] && rateOk[2] && rateOk[3];
+  }
+
+  /** One rate cell in Mbps, or null (with an error) when it is empty, not a number or too low. */
+  private readRate(row: ShapedDeviceRow, field: (typeof RATE_FIELDS)[number][0]): number | null {
+    const line = row.line;
+    const raw = row[field];
+    if (raw === '') {
+      this.err('invalid-rate', line, field, raw, `${col(field)} is empty; write a rate in Mbps (at least ${MIN_RATE_MBPS}, e.g. 25 or 2.5)`);
+      return null;
+    }
+    const x = parseRate(raw);
+    if (Number.isNaN(x)) {
+      const hint = COMMA_DECIMAL_RE.test(raw) ? ' — use a dot as the decimal separator' : '';
+      this.err('invalid-rate', line, field, raw, `${col(field)} is not a number; write a rate in Mbps (e.g. 25 or 2.5)${hint}`);
+      return null;
+    }
+    if (!Number.isFinite(x)) {
+      this.err('invalid-rate', line, field, raw, `${col(field)} is not a finite number; write a rate in Mbps (e.g. 25 or 2.5)`);
+      return null;
+    }
+    if (x < MIN_RATE_MBPS) {
+      this.err(
+        'rate-too-low',
+        line,
+        field,
+        raw,
+        x < 0
+          ? `${col(field)} is negative; rates are Mbps and must be at least ${MIN_RATE_MBPS}`
+          : `${col(field)} is below the minimum of ${MIN_RATE_MBPS} Mbps; raise it to at least ${MIN_RATE_MBPS}`,
+      );
+      return null;
+    }
+    return x;
+  }
+
+  /** The row's sqm override (undefined when empty or invalid; invalid is reported). */
+  private readSqm(row: ShapedDeviceRow): SqmOverride | undefined {
+    if (row.sqm === '') return undefined;
+    const s = parseSqm(row.sqm);
+    if (s) return s.sqm;
+    this.err(
+      'invalid-sqm',
+      row.line,
+      'sqm',
+      row.sqm,
+      'unknown SQM override; use cake, fq_codel or none, or "down/up" with each side empty or one of those (e.g. cake/fq_codel), or leave it empty for the default',
+    );
+    return undefined;
+  }
+
+  /** The row's device with its checked addresses; counts them in `ipEntries`/`ipErrors`. */
+  private readDevice(row: ShapedDeviceRow): Device {
+    const device: Device = {
+      id: row.deviceId,
+      name: row.deviceName,
+      mac: row.mac,
+      ipv4: [],
+      ipv6: [],
+      comment: row.comment,
+      line: row.line,
+    };
+    this.ipEntries = 0;
+    this.ipErrors = 0;
+    device.ipv4 = this.readIps(row, 'ipv4', device);
+    device.ipv6 = this.readIps(row, 'ipv6', device);
+    return device;
+  }
+
+  /** The canonical prefixes of one address cell; invalid entries and addresses owned by another device are reported. */
+  private readIps(row: ShapedDeviceRow, field: 'ipv4' | 'ipv6', device: Device): string[] {
+    const raw = row[field];
+    if (raw === '') return [];
+    const out = this.scratch;
+    out.length = 0;
+    const cell = hasBlank(raw) ? raw.replace(WS_RE, '') : raw;
+    const parse = field === 'ipv4' ? parseIPv4Prefix : parseIPv6Prefix;
+    let from = 0;
+    while (from <= cell.length) {
+      let to = cell.indexOf(',', from);
+      if (to < 0) to = cell.length;
+      const entry = from === 0 && to === cell.length ? cell : cell.slice(from, to);
+      from = to + 1;
+      if (entry === '') continue;
+      this.ipEntries++;
+      const r = parse(entry);
+      if (!r.ok) {
+        this.ipErrors++;
+        this.err(r.code, row.line, field, entry, r.message);
+        continue;
+      }
+      const p = r.prefix;
+      if (out.length > 0 && out.includes(p)) {
+        this.warn('duplicate-ip-in-device', row.line, field, entry, `${p} is listed more than once for this device; it is used once — remove the repeat`);
+        continue;
+      }
+      if (this.claimPrefix(r.key, p, row, field, entry, device)) out.push(p);
+    }
+    return out.length === 1 ? [out[0]] : out.slice();
+  }
+
+  /** Records `device` as the owner of a prefix; false (with an error) when another device has it. */
+  private claimPrefix(key: number | string, p: string, row: ShapedDeviceRow, field: 'ipv4' | 'ipv6', entry: string, device: Device): boolean {
+    const owner = this.prefixOwner.get(key);
+    if (owner === undefined) {
+      this.prefixOwner.set(key, device);
+      return true;
+    }
+    this.ipErrors++;
+    this.err(
+      'duplicate-ip',
+      row.line,
+      field,
+      entry,
+      `${p} is already used on line ${owner.line} (device "${owner.id}"); an address may belong to only one device — remove it from one of the two rows`,
+    );
+    return false;
+  }
+
+  /** First row of a circuit: the circuit takes its name, parents, rates and sqm from it. */
+  private addCircuit(row: ShapedDeviceRow, device: Device, parentNode: string, allRatesOk: boolean, sqm: SqmOverride | undefined): void {
+    const { line } = row;
+    const { rates, rateOk } = this;
+    if (row.circuitName === '') {
+      this.warn('empty-circuit-name', line, 'circuitName', '', 'Circuit Name is empty; give the circuit a name (it is shown in the UI and used to sort queues)');
+    }
+    const circuit: Circuit = {
+      id: row.circuitId,
+      name: row.circuitName,
+      parentNode,
+      parentNodeId: row.parentNodeId,
+      anchorNodeId: row.anchorNodeId,
+      downloadMinMbps: rateOk[0] ? rates[0] : 0,
+      uploadMinMbps: rateOk[1] ? rates[1] : 0,
+      downloadMaxMbps: rateOk[2] ? rates[2] : 0,
+      uploadMaxMbps: rateOk[3] ? rates[3] : 0,
+      comment: row.comment,
+      devices: [device],
+      line,
+    };
+    if (sqm) circuit.sqm = sqm;
+    this.byId.set(row.circuitId, this.circuits.length);
+    this.circuits.push(circuit);
+    this.flags.push((allRatesOk ? RATES_OK : 0) | (this.ipEntries > 0 ? ANY_IP_ENTRY : 0) | (this.ipErrors > 0 ? ANY_IP_ERROR : 0));
+    this.sqmLines.push(sqm ? line : 0);
+  }
+
+  /** Another device of an existing circuit: it must agree with the circuit's first row. */
+  private addToCircuit(
+    ci: number,
+    row: ShapedDeviceRow,
+    device: Device,
+    parentNode: string,
+    allRatesOk: boolean,
+    sqm: SqmOverride | undefined,
+  ): void {
+    const c = this.circuits[ci];
+    c.devices.push(device);
+    if (this.ipEntries > 0) this.flags[ci] |= ANY_IP_ENTRY;
+    if (this.ipErrors > 0) this.flags[ci] |= ANY_IP_ERROR;
+    this.checkSameParents(c, row, parentNode);
+    if (row.circuitName !== '' && row.circuitName !== c.name) {
+      this.warn(
+        'conflicting-circuit-name',
+        row.line,
+        'circuitName',
+        row.circuitName,
+        `circuit "${c.id}" is named "${c.name}" on line ${c.line}; the first name is kept — use the same Circuit Name on every row`,
+      );
+    }
+    if (allRatesOk && (this.flags[ci] & RATES_OK) !== 0) this.checkSameRates(c, row);
+    if (sqm) this.mergeSqm(ci, row, sqm);
+  }
+
+  /** Parent Node, Parent Node ID and Anchor Node ID must match the circuit's first row. */
+  private checkSameParents(c: Circuit, row: ShapedDeviceRow, parentNode: string): void {
+    for (const [rf, cf, code, label] of PARENT_FIELDS) {
+      const mine = rf === 'parentNode' ? parentNode : row[rf];
+      const theirs = c[cf];
+      if (mine === theirs || mine === '') continue;
+      if (theirs !== '') {
+        this.err(
+          code,
+          row.line,
+          rf,
+          mine,
+          `circuit "${c.id}" has ${label} "${theirs}" on line ${c.line} but "${mine}" here; all devices of a circuit must have the same ${label} — fix one of the rows`,
+        );
+      } else {
+        this.warn(
+          code,
+          row.line,
+          rf,
+          mine,
+          `circuit "${c.id}" has no ${label} on its first row (line ${c.line}) but "${mine}" here; the first row wins, so this is ignored — put the same ${label} on every row of the circuit`,
+        );
+      }
+    }
+  }
+
+  /** Warns when this row's (valid) rates differ from the circuit's. */
+  private checkSameRates(c: Circuit, row: ShapedDeviceRow): void {
+    const rates = this.rates;
+    if (rates[0] === c.downloadMinMbps && rates[1] === c.uploadMinMbps && rates[2] === c.downloadMaxMbps && rates[3] === c.uploadMaxMbps) return;
+    this.warn(
+      'conflicting-rates',
+      row.line,
+      'downloadMax',
+      `${row.downloadMin}/${row.uploadMin}/${row.downloadMax}/${row.uploadMax}`,
+      `rates (min down/up, max down/up) differ from the circuit's first row (line ${c.line}: ${c.downloadMinMbps}/${c.uploadMinMbps}/${c.downloadMaxMbps}/${c.uploadMaxMbps} Mbps); the first row's rates are used — use the same rates on every row of the circuit`,
+    );
+  }
+
+  /** The first sqm given for a circuit wins; a different later one is warned about. */
+  private mergeSqm(ci: number, row: ShapedDeviceRow, sqm: SqmOverride): void {
+    const c = this.circuits[ci];
+    if (!c.sqm) {
+      c.sqm = sqm;
+      this.sqmLines[ci] = row.line;
+    } else if (!sameSqm(sqm, c.sqm)) {
+      this.warn(
+        'conflicting-sqm',
+        row.line,
+        'sqm',
+        row.sqm,
+        `circuit "${c.id}" already has sqm from line ${this.sqmLines[ci]}; that one is kept — use the same sqm on every row of the circuit`,
+      );
+    }
+  }
+
+  /** Warns about circuits with no address entry (valid or not) on any device. */
+  checkCircuitsHaveIps(): void {
+    for (let ci = 0; ci < this.circuits.length; ci++) {
+      if ((this.flags[ci] & (ANY_IP_ENTRY | ANY_IP_ERROR)) !== 0) continue;
+      const c = this.circuits[ci];
+      this.warn(
+        'no-ip',
+        c.line,
+        'ipv4',
+        '',
+        `circuit "${c.id}" has no IPv4 or IPv6 address on any device; it gets a queue but no traffic will reach it — add the subscriber's addresses`,
+      );
+    }
+  }
+
+  /** Warns about circuits whose parent is not a node of network.json (call only when it has nodes). */
+  checkParentsExist(network: NetworkNode[], networkFile: string): void {
+    const ids = new Set<string>();
+    const names = new Set<string>();
+    collectNodeKeys(network, ids, names);
+    for (const c of this.circuits) {
+      if (c.parentNode === '' && c.parentNodeId === '') continue;
+      if (c.parentNodeId !== '' && ids.has(c.parentNodeId)) continue;
+      if (c.parentNode !== '' && names.has(c.parentNode)) continue;
+      const byIdCol = c.parentNodeId !== '';
+      const value = byIdCol ? c.parentNodeId : c.parentNode;
+      this.issues.push({
+        severity: 'warning',
+        code: 'unknown-parent',
+        file: this.file,
+        line: c.line,
+        column: byIdCol ? 'Parent Node ID' : 'Parent Node',
+        value,
+        message: `circuit "${c.id}" names parent "${value}", which is not a node in ${networkFile}; this circuit will not be shaped (the rest will) — add the node to ${networkFile} or fix the row`,
+      });
+    }
+  }
+}
+
+/** Adds every node's id to `ids` and its name and display name to `names`. */
+function collectNodeKeys(nodes: NetworkNode[], ids: Set<string>, names: Set<string>): void {
+  for (const n of nodes) {
+    names.add(n.name);
+    if (n.displayName) names.add(n.displayName);
+    if (n.id) ids.add(n.id);
+    collectNodeKeys(n.children, ids, names);
+  }
+}
+
+/** Devices-file issues first, then network-file issues; by line within a file (stable). */
+function sortIssues(devicesIssues: InputIssue[], networkIssues: InputIssue[], devicesFile: string): InputIssue[] {
+  const fileRank = (f: string): number => (f === devicesFile ? 0 : 1);
+  const all = [...devicesIssues.map((i, k) => ({ i, k })), ...networkIssues.map((i, k) => ({ i, k: k + devicesIssues.length }))];
+  all.sort((a, b) => fileRank(a.i.file) - fileRank(b.i.file) || (a.i.line ?? 0) - (b.i.line ?? 0) || a.k - b.k);
+  return all.map((x) => x.i);
+}
+
 /**
  * Validate ShapedDevices.csv + network.json together and build ShapingInputs. Issues come sorted
  * (devices file first, then network file; by line). Codes from the devices file:
@@ -393,332 +774,17 @@ const MIN_MAX_PAIRS = [
  */
 export function validateInputs(args: ValidateInputsArgs): ValidationResult {
   const { devicesText, devicesFile, networkText, networkFile } = args;
-  const issues: InputIssue[] = [];
-
-  const col = (f: ShapedDeviceField): string => canonicalHeader(f);
-  const err = (code: string, line: number, field: ShapedDeviceField, value: string, message: string): void => {
-    issues.push({ severity: 'error', code, file: devicesFile, line, column: col(field), value, message });
-  };
-  const warn = (code: string, line: number, field: ShapedDeviceField, value: string, message: string): void => {
-    issues.push({ severity: 'warning', code, file: devicesFile, line, column: col(field), value, message });
-  };
-
-  const circuits: Circuit[] = [];
-  /** Circuit ID → index into `circuits`, `flags` and `sqmLines`. */
-  const byId = new Map<string, number>();
-  const flags: number[] = [];
-  /** Line the circuit's sqm came from (0 = none yet). */
-  const sqmLines: number[] = [];
-  /** prefix key (see IpParseResult) → the device that first used it. */
-  const prefixOwner = new Map<number | string, Device>();
-  const deviceIds = new Map<string, number>();
-  const rates = [0, 0, 0, 0];
-  const rateOk = [false, false, false, false];
-  let ipEntries = 0;
-  let ipErrors = 0;
-  /** Reused per cell; copied out with exact size (most devices have one address). */
-  const scratch: string[] = [];
-
-  const readIps = (row: ShapedDeviceRow, field: 'ipv4' | 'ipv6', device: Device): string[] => {
-    const raw = row[field];
-    if (raw === '') return [];
-    const out = scratch;
-    out.length = 0;
-    const cell = hasBlank(raw) ? raw.replace(WS_RE, '') : raw;
-    const parse = field === 'ipv4' ? parseIPv4Prefix : parseIPv6Prefix;
-    let from = 0;
-    while (from <= cell.length) {
-      let to = cell.indexOf(',', from);
-      if (to < 0) to = cell.length;
-      const entry = from === 0 && to === cell.length ? cell : cell.slice(from, to);
-      from = to + 1;
-      if (entry === '') continue;
-      ipEntries++;
-      const r = parse(entry);
-      if (!r.ok) {
-        ipErrors++;
-        err(r.code, row.line, field, entry, r.message);
-        continue;
-      }
-      const p = r.prefix;
-      if (out.length > 0 && out.includes(p)) {
-        warn('duplicate-ip-in-device', row.line, field, entry, `${p} is listed more than once for this device; it is used once — remove the repeat`);
-        continue;
-      }
-      const owner = prefixOwner.get(r.key);
-      if (owner !== undefined) {
-        ipErrors++;
-        err(
-          'duplicate-ip',
-          row.line,
-          field,
-          entry,
-          `${p} is already used on line ${owner.line} (device "${owner.id}"); an address may belong to only one device — remove it from one of the two rows`,
-        );
-        continue;
-      }
-      prefixOwner.set(r.key, device);
-      out.push(p);
-    }
-    return out.length === 1 ? [out[0]] : out.slice();
-  };
-
-  const onRow = (row: ShapedDeviceRow): void => {
-    const line = row.line;
-
-    // Identity.
-    if (row.circuitId === '') {
-      err('empty-circuit-id', line, 'circuitId', '', 'Circuit ID is empty; every row needs the ID of the circuit (subscriber) it belongs to');
-    }
-    if (row.deviceId === '') {
-      err('empty-device-id', line, 'deviceId', '', 'Device ID is empty; give every device a unique ID (e.g. the CPE serial or CRM device id)');
-    } else {
-      const prev = deviceIds.get(row.deviceId);
-      if (prev !== undefined) {
-        warn(
-          'duplicate-device-id',
-          line,
-          'deviceId',
-          row.deviceId,
-          `Device ID "${row.deviceId}" is also used on line ${prev}; device IDs should be unique — give this device its own ID`,
-        );
-      } else deviceIds.set(row.deviceId, line);
-    }
-
-    // Rates.
-    for (let k = 0; k < 4; k++) {
-      const field = RATE_FIELDS[k][0];
-      const raw = row[field];
-      rateOk[k] = false;
-      if (raw === '') {
-        err('invalid-rate', line, field, raw, `${col(field)} is empty; write a rate in Mbps (at least ${MIN_RATE_MBPS}, e.g. 25 or 2.5)`);
-        continue;
-      }
-      const x = parseRate(raw);
-      if (Number.isNaN(x)) {
-        const hint = COMMA_DECIMAL_RE.test(raw) ? ' — use a dot as the decimal separator' : '';
-        err('invalid-rate', line, field, raw, `${col(field)} is not a number; write a rate in Mbps (e.g. 25 or 2.5)${hint}`);
-        continue;
-      }
-      if (!Number.isFinite(x)) {
-        err('invalid-rate', line, field, raw, `${col(field)} is not a finite number; write a rate in Mbps (e.g. 25 or 2.5)`);
-        continue;
-      }
-      if (x < MIN_RATE_MBPS) {
-        err(
-          'rate-too-low',
-          line,
-          field,
-          raw,
-          x < 0
-            ? `${col(field)} is negative; rates are Mbps and must be at least ${MIN_RATE_MBPS}`
-            : `${col(field)} is below the minimum of ${MIN_RATE_MBPS} Mbps; raise it to at least ${MIN_RATE_MBPS}`,
-        );
-        continue;
-      }
-      rates[k] = x;
-      rateOk[k] = true;
-    }
-    for (const [minK, maxK, dir] of MIN_MAX_PAIRS) {
-      if (rateOk[minK] && rateOk[maxK] && rates[minK] > rates[maxK]) {
-        const minF = RATE_FIELDS[minK][0];
-        const maxF = RATE_FIELDS[maxK][0];
-        err(
-          'min-above-max',
-          line,
-          minF,
-          row[minF],
-          `${col(minF)} (${rates[minK]}) is greater than ${col(maxF)} (${rates[maxK]}); the guaranteed ${dir} rate cannot exceed the maximum — lower the min or raise the max`,
-        );
-      }
-    }
-    const allRatesOk = rateOk[0] && rateOk[1] && rateOk[2] && rateOk[3];
-
-    // SQM.
-    let sqm: SqmOverride | undefined;
-    if (row.sqm !== '') {
-      const s = parseSqm(row.sqm);
-      if (!s) {
-        err(
-          'invalid-sqm',
-          line,
-          'sqm',
-          row.sqm,
-          'unknown SQM override; use cake, fq_codel or none, or "down/up" with each side empty or one of those (e.g. cake/fq_codel), or leave it empty for the default',
-        );
-      } else sqm = s.sqm;
-    }
-
-    // IPs.
-    const device: Device = {
-      id: row.deviceId,
-      name: row.deviceName,
-      mac: row.mac,
-      ipv4: [],
-      ipv6: [],
-      comment: row.comment,
-      line,
-    };
-    ipEntries = 0;
-    ipErrors = 0;
-    device.ipv4 = readIps(row, 'ipv4', device);
-    device.ipv6 = readIps(row, 'ipv6', device);
-
-    if (row.circuitId === '') return;
-    const parentNode = row.parentNode.length === 4 && row.parentNode.toLowerCase() === 'none' ? '' : row.parentNode;
-
-    const ci = byId.get(row.circuitId);
-    if (ci === undefined) {
-      if (row.circuitName === '') {
-        warn('empty-circuit-name', line, 'circuitName', '', 'Circuit Name is empty; give the circuit a name (it is shown in the UI and used to sort queues)');
-      }
-      const circuit: Circuit = {
-        id: row.circuitId,
-        name: row.circuitName,
-        parentNode,
-        parentNodeId: row.parentNodeId,
-        anchorNodeId: row.anchorNodeId,
-        downloadMinMbps: rateOk[0] ? rates[0] : 0,
-        uploadMinMbps: rateOk[1] ? rates[1] : 0,
-        downloadMaxMbps: rateOk[2] ? rates[2] : 0,
-        uploadMaxMbps: rateOk[3] ? rates[3] : 0,
-        comment: row.comment,
-        devices: [device],
-        line,
-      };
-      if (sqm) circuit.sqm = sqm;
-      byId.set(row.circuitId, circuits.length);
-      circuits.push(circuit);
-      flags.push((allRatesOk ? RATES_OK : 0) | (ipEntries > 0 ? ANY_IP_ENTRY : 0) | (ipErrors > 0 ? ANY_IP_ERROR : 0));
-      sqmLines.push(sqm ? line : 0);
-      return;
-    }
-
-    // Another device of an existing circuit: it must agree with the circuit's first row.
-    const c = circuits[ci];
-    c.devices.push(device);
-    if (ipEntries > 0) flags[ci] |= ANY_IP_ENTRY;
-    if (ipErrors > 0) flags[ci] |= ANY_IP_ERROR;
-    for (const [rf, cf, code, label] of PARENT_FIELDS) {
-      const mine = rf === 'parentNode' ? parentNode : row[rf];
-      const theirs = c[cf];
-      if (mine === theirs || mine === '') continue;
-      if (theirs !== '') {
-        err(
-          code,
-          line,
-          rf,
-          mine,
-          `circuit "${c.id}" has ${label} "${theirs}" on line ${c.line} but "${mine}" here; all devices of a circuit must have the same ${label} — fix one of the rows`,
-        );
-      } else {
-        warn(
-          code,
-          line,
-          rf,
-          mine,
-          `circuit "${c.id}" has no ${label} on its first row (line ${c.line}) but "${mine}" here; the first row wins, so this is ignored — put the same ${label} on every row of the circuit`,
-        );
-      }
-    }
-    if (row.circuitName !== '' && row.circuitName !== c.name) {
-      warn(
-        'conflicting-circuit-name',
-        line,
-        'circuitName',
-        row.circuitName,
-        `circuit "${c.id}" is named "${c.name}" on line ${c.line}; the first name is kept — use the same Circuit Name on every row`,
-      );
-    }
-    if (allRatesOk && (flags[ci] & RATES_OK) !== 0) {
-      if (
-        rates[0] !== c.downloadMinMbps ||
-        rates[1] !== c.uploadMinMbps ||
-        rates[2] !== c.downloadMaxMbps ||
-        rates[3] !== c.uploadMaxMbps
-      ) {
-        warn(
-          'conflicting-rates',
-          line,
-          'downloadMax',
-          `${row.downloadMin}/${row.uploadMin}/${row.downloadMax}/${row.uploadMax}`,
-          `rates (min down/up, max down/up) differ from the circuit's first row (line ${c.line}: ${c.downloadMinMbps}/${c.uploadMinMbps}/${c.downloadMaxMbps}/${c.uploadMaxMbps} Mbps); the first row's rates are used — use the same rates on every row of the circuit`,
-        );
-      }
-    }
-    if (sqm) {
-      if (!c.sqm) {
-        c.sqm = sqm;
-        sqmLines[ci] = line;
-      } else if (!sameSqm(sqm, c.sqm)) {
-        warn(
-          'conflicting-sqm',
-          line,
-          'sqm',
-          row.sqm,
-          `circuit "${c.id}" already has sqm from line ${sqmLines[ci]}; that one is kept — use the same sqm on every row of the circuit`,
-        );
-      }
-    }
-  };
-
-  const parsed = readShapedDevices(devicesText, devicesFile, onRow);
+  const checker = new DeviceRowChecker(devicesFile);
+  const parsed = readShapedDevices(devicesText, devicesFile, (row) => checker.onRow(row));
+  const issues = checker.issues;
   for (const i of parsed.issues) issues.push(i);
   const net = parseNetworkJson(networkText, networkFile);
-
-  // Circuits without any address.
-  for (let ci = 0; ci < circuits.length; ci++) {
-    if ((flags[ci] & (ANY_IP_ENTRY | ANY_IP_ERROR)) === 0) {
-      const c = circuits[ci];
-      warn(
-        'no-ip',
-        c.line,
-        'ipv4',
-        '',
-        `circuit "${c.id}" has no IPv4 or IPv6 address on any device; it gets a queue but no traffic will reach it — add the subscriber's addresses`,
-      );
-    }
-  }
-
+  checker.checkCircuitsHaveIps();
   // Parents must exist in network.json (unless the network is flat).
-  if (net.nodes.length > 0) {
-    const ids = new Set<string>();
-    const names = new Set<string>();
-    const walk = (nodes: NetworkNode[]): void => {
-      for (const n of nodes) {
-        names.add(n.name);
-        if (n.displayName) names.add(n.displayName);
-        if (n.id) ids.add(n.id);
-        walk(n.children);
-      }
-    };
-    walk(net.nodes);
-    for (const c of circuits) {
-      if (c.parentNode === '' && c.parentNodeId === '') continue;
-      if (c.parentNodeId !== '' && ids.has(c.parentNodeId)) continue;
-      if (c.parentNode !== '' && names.has(c.parentNode)) continue;
-      const byIdCol = c.parentNodeId !== '';
-      const value = byIdCol ? c.parentNodeId : c.parentNode;
-      issues.push({
-        severity: 'warning',
-        code: 'unknown-parent',
-        file: devicesFile,
-        line: c.line,
-        column: byIdCol ? 'Parent Node ID' : 'Parent Node',
-        value,
-        message: `circuit "${c.id}" names parent "${value}", which is not a node in ${networkFile}; this circuit will not be shaped (the rest will) — add the node to ${networkFile} or fix the row`,
-      });
-    }
-  }
-
-  // Order: devices file first, then network file; by line within a file (stable).
-  const fileRank = (f: string): number => (f === devicesFile ? 0 : 1);
-  const all = [...issues.map((i, k) => ({ i, k })), ...net.issues.map((i, k) => ({ i, k: k + issues.length }))];
-  all.sort((a, b) => fileRank(a.i.file) - fileRank(b.i.file) || (a.i.line ?? 0) - (b.i.line ?? 0) || a.k - b.k);
-  const sorted = all.map((x) => x.i);
-
+  if (net.nodes.length > 0) checker.checkParentsExist(net.nodes, networkFile);
+  const sorted = sortIssues(issues, net.issues, devicesFile);
   return {
-    inputs: { circuits, network: net.nodes },
+    inputs: { circuits: checker.circuits, network: net.nodes },
     issues: sorted,
     ok: !sorted.some((i) => i.severity === 'error'),
   };

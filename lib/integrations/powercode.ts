@@ -21,15 +21,21 @@ import {
   buildOptionsFromConfig,
   clientRate,
   clientRateFactors,
-  endpointOf,
   finishRun,
   IntegrationError,
+  listOrApiError,
   num,
+  operationEndpoint,
   req,
-  requestJson,
+  requestOperation,
+  requireSettings,
+  runRequest,
   splitList,
   text,
   TopologyBuilder,
+  type ClientRateFactors,
+  type ItemContext,
+  type Obj,
   type RunOptions,
   type RunResult,
 } from './common/index.ts';
@@ -40,8 +46,7 @@ export const SHAPED_EQUIPMENT_TYPES: readonly string[] = ['Customer Owned Equipm
 const API_PATH = 'api/preseem/index.php';
 const DEFAULT_PORT = '444';
 
-type Row = Record<string, unknown>;
-const isObj = (v: unknown): v is Row => v !== null && typeof v === 'object' && !Array.isArray(v);
+type Rates = { down: number; up: number };
 
 /** `https://pc.example.com` → `https://pc.example.com:444/api/preseem/index.php` (a given port is kept). */
 export function powercodeEndpointUrl(base: string): string {
@@ -63,57 +68,42 @@ function redactBase(s: string): string {
 }
 
 export async function run(config: LqosConfig, opts: RunOptions): Promise<RunResult> {
-  const c = config.powercode_integration;
-  if (c.powercode_api_url.trim() === '') {
-    throw new IntegrationError(`${CRM}: powercode_integration.powercode_api_url is empty; set it in lqos.conf`, { crm: CRM });
-  }
-  if (c.powercode_api_key.trim() === '') {
-    throw new IntegrationError(`${CRM}: powercode_integration.powercode_api_key is empty; set it in lqos.conf`, { crm: CRM });
-  }
+  const c = requireSettings(CRM, config, 'powercode_integration', ['powercode_api_url', 'powercode_api_key']);
   const url = powercodeEndpointUrl(c.powercode_api_url);
   const key = c.powercode_api_key.trim();
+  const services = await callAction(url, key, 'list_services', opts);
+  const customers = await callAction(url, key, 'list_customers', opts);
 
-  /** One action; the endpoint in messages is `POST /api/preseem/index.php (list_services)`. */
-  const call = async (action: string): Promise<{ rows: unknown[]; endpoint: string }> => {
-    const endpoint = `${endpointOf('POST', url)} (${action})`;
-    const body = await requestJson(url, {
-      crm: CRM,
+  const b = new TopologyBuilder(buildOptionsFromConfig(config, CRM, 'full'), opts.log);
+  const serviceRates = readServices(b, services);
+  const factors = clientRateFactors(config);
+  customers.rows.forEach((cu, i) => addCustomer(b, cu, { crm: CRM, endpoint: customers.endpoint, item: `customer #${i + 1}` }, serviceRates, factors));
+  return finishRun(b, opts);
+}
+
+/** One action; the endpoint in messages is `POST /api/preseem/index.php (list_services)`. */
+async function callAction(url: string, key: string, action: string, opts: RunOptions): Promise<{ rows: unknown[]; endpoint: string }> {
+  const endpoint = operationEndpoint('POST', url, action);
+  const body = await requestOperation(
+    url,
+    action,
+    runRequest(CRM, opts, {
       method: 'POST',
       headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
       body: new URLSearchParams({ apiKey: key, action }).toString(),
       timeoutMs: 10_000,
-      ...opts.http,
       authHint: 'check powercode_integration.powercode_api_key',
       urlHint: 'check powercode_integration.powercode_api_url',
-      log: opts.log,
-    }).catch((err: unknown) => {
-      // requestJson names the path only; add the action so the failing call is clear.
-      if (err instanceof IntegrationError && err.endpoint === endpointOf('POST', url)) {
-        throw new IntegrationError(err.message.replace(err.endpoint, endpoint), { crm: CRM, endpoint, status: err.status, cause: err.cause });
-      }
-      throw err;
-    });
-    if (Array.isArray(body)) return { rows: body, endpoint };
-    // The API reports a bad key or action as a JSON object with an error text.
-    const msg = isObj(body) ? text(body.error ?? body.message ?? body.msg) : '';
-    if (msg !== '') {
-      const safe = msg.split(key).join('***').slice(0, 200);
-      throw new IntegrationError(`${CRM}: ${endpoint} → the API answered with an error ("${safe}"): check powercode_integration.powercode_api_key`, {
-        crm: CRM,
-        endpoint,
-      });
-    }
-    throw new IntegrationError(`${CRM}: ${endpoint}: the response body is not a list; the response is not what this integration expects`, { crm: CRM, endpoint });
-  };
+    }),
+  );
+  // The API reports a bad key or action as a JSON object with an error text.
+  const hint = 'check powercode_integration.powercode_api_key';
+  return { rows: listOrApiError(body, { crm: CRM, endpoint, secret: key, hint, errorFields: ['error', 'message', 'msg'] }), endpoint };
+}
 
-  const services = await call('list_services');
-  const customers = await call('list_customers');
-
-  const b = new TopologyBuilder(buildOptionsFromConfig(config, CRM, 'full'), opts.log);
-  const factors = clientRateFactors(config);
-
-  // --- services (kbps) ------------------------------------------------------------------------------
-  const serviceRates = new Map<string, { down: number; up: number }>();
+/** Service id → plan rates in Mbps (the API gives kbps). */
+function readServices(b: TopologyBuilder, services: { rows: unknown[]; endpoint: string }): Map<string, Rates> {
+  const serviceRates = new Map<string, Rates>();
   services.rows.forEach((s, i) => {
     const where = { crm: CRM, endpoint: services.endpoint, item: `service #${i + 1}` };
     const id = text(req(s, 'id', where));
@@ -126,58 +116,63 @@ export async function run(config: LqosConfig, opts: RunOptions): Promise<RunResu
     if (serviceRates.has(id)) b.warn(`service ${id} is listed twice; the last one is used`);
     serviceRates.set(id, { down: Math.trunc(down) / 1000, up: Math.trunc(up) / 1000 });
   });
+  return serviceRates;
+}
 
-  // --- customers → circuits ------------------------------------------------------------------------
-  customers.rows.forEach((cu, i) => {
-    const where = { crm: CRM, endpoint: customers.endpoint, item: `customer #${i + 1}` };
-    const id = text(req(cu, 'id', where));
-    const status = text(req(cu, 'status', where));
-    const row = cu as Row;
-    const name = text(row.name) || text(row.company_name) || id;
-    if (status.toLowerCase() !== 'active') {
-      b.skip(id, name, `customer status is "${status}" (only Active customers are shaped)`);
-      return;
-    }
-    const equipment = row.equipment === undefined || row.equipment === null ? [] : row.equipment;
-    if (!Array.isArray(equipment)) req(cu, 'equipment', where, Array.isArray);
-    const shaped: Array<{ eq: Row; service: string }> = [];
-    const ignored: string[] = [];
-    (equipment as unknown[]).forEach((eq, j) => {
-      const ew = { ...where, item: `equipment #${j + 1} of customer ${id}` };
-      const eqId = text(req(eq, 'id', ew));
-      const type = text(req(eq, 'type', ew));
-      const service = text((eq as Row).service_id);
-      if (!SHAPED_EQUIPMENT_TYPES.includes(type)) {
-        ignored.push(`${eqId}: type "${type}" is not shaped`);
-        return;
-      }
-      if (!serviceRates.has(service)) {
-        ignored.push(`${eqId}: ${service === '' ? 'no service' : `unknown service ${service}`}`);
-        return;
-      }
-      shaped.push({ eq: eq as Row, service });
+/** An Active customer with shaped equipment on a known service → a circuit with one device per item. */
+function addCustomer(b: TopologyBuilder, cu: unknown, where: ItemContext, serviceRates: Map<string, Rates>, factors: ClientRateFactors): void {
+  const id = text(req(cu, 'id', where));
+  const status = text(req(cu, 'status', where));
+  const row = cu as Obj;
+  const name = text(row.name) || text(row.company_name) || id;
+  if (status.toLowerCase() !== 'active') {
+    b.skip(id, name, `customer status is "${status}" (only Active customers are shaped)`);
+    return;
+  }
+  const { shaped, ignored } = shapedEquipment(cu, id, where, serviceRates);
+  if (shaped.length === 0) {
+    const why = ignored.length > 0 ? ` (${ignored.join('; ')})` : '';
+    b.skip(id, name, `no equipment of a shaped type with a known service${why}`);
+    return;
+  }
+  const last = shaped[shaped.length - 1].service;
+  const distinct = [...new Set(shaped.map((s) => s.service))];
+  if (distinct.length > 1) b.warn(`customer ${id} "${name}" has equipment on services ${distinct.join(', ')}; the rate of service ${last} (the last) is used`);
+  const rates = serviceRates.get(last)!;
+  if (!b.addClient({ id, name, downloadMaxMbps: clientRate(rates.down, factors), uploadMaxMbps: clientRate(rates.up, factors) })) return;
+  for (const { eq } of shaped) {
+    const eqId = text(eq.id);
+    b.addDevice({
+      id: `c_${id}_s__d_${eqId}`,
+      name: text(eq.name) || `Equipment ${eqId}`,
+      clientId: id,
+      mac: text(eq.mac_address),
+      ipv4: splitList(eq.ip_address, /,/),
     });
-    if (shaped.length === 0) {
-      const why = ignored.length > 0 ? ` (${ignored.join('; ')})` : '';
-      b.skip(id, name, `no equipment of a shaped type with a known service${why}`);
+  }
+}
+
+/** A customer's equipment of a shaped type on a known service, and why the other items are not shaped. */
+function shapedEquipment(cu: unknown, id: string, where: ItemContext, serviceRates: Map<string, Rates>) {
+  const row = cu as Obj;
+  const equipment = row.equipment === undefined || row.equipment === null ? [] : row.equipment;
+  if (!Array.isArray(equipment)) req(cu, 'equipment', where, Array.isArray);
+  const shaped: Array<{ eq: Obj; service: string }> = [];
+  const ignored: string[] = [];
+  (equipment as unknown[]).forEach((eq, j) => {
+    const ew = { ...where, item: `equipment #${j + 1} of customer ${id}` };
+    const eqId = text(req(eq, 'id', ew));
+    const type = text(req(eq, 'type', ew));
+    const service = text((eq as Obj).service_id);
+    if (!SHAPED_EQUIPMENT_TYPES.includes(type)) {
+      ignored.push(`${eqId}: type "${type}" is not shaped`);
       return;
     }
-    const last = shaped[shaped.length - 1].service;
-    const distinct = [...new Set(shaped.map((s) => s.service))];
-    if (distinct.length > 1) b.warn(`customer ${id} "${name}" has equipment on services ${distinct.join(', ')}; the rate of service ${last} (the last) is used`);
-    const rates = serviceRates.get(last)!;
-    if (!b.addClient({ id, name, downloadMaxMbps: clientRate(rates.down, factors), uploadMaxMbps: clientRate(rates.up, factors) })) return;
-    for (const { eq } of shaped) {
-      const eqId = text(eq.id);
-      b.addDevice({
-        id: `c_${id}_s__d_${eqId}`,
-        name: text(eq.name) || `Equipment ${eqId}`,
-        clientId: id,
-        mac: text(eq.mac_address),
-        ipv4: splitList(eq.ip_address, /,/),
-      });
+    if (!serviceRates.has(service)) {
+      ignored.push(`${eqId}: ${service === '' ? 'no service' : `unknown service ${service}`}`);
+      return;
     }
+    shaped.push({ eq: eq as Obj, service });
   });
-
-  return finishRun(b, opts);
+  return { shaped, ignored };
 }

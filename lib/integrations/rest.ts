@@ -26,23 +26,26 @@ import {
   followNextLinks,
   getJson,
   IntegrationError,
+  isObj,
   joinUrl,
   num,
   reqArray,
+  runRequest,
   splitList,
   text,
   TopologyBuilder,
+  type Obj,
+  type RequestOptions,
   type RunOptions,
   type RunResult,
 } from './common/index.ts';
 
 export const CRM = 'REST';
 
-type Obj = Record<string, unknown>;
-const isObj = (v: unknown): v is Obj => v !== null && typeof v === 'object' && !Array.isArray(v);
-
 const FIELD_BY_ALIAS = new Map<string, ShapedDeviceField>();
 for (const c of SHAPED_DEVICES_COLUMNS) for (const a of c.aliases) FIELD_BY_ALIAS.set(a, c.field);
+
+type Row = Partial<Record<ShapedDeviceField, unknown>>;
 
 export async function run(config: LqosConfig, opts: RunOptions): Promise<RunResult> {
   const env = opts.env ?? process.env;
@@ -52,92 +55,23 @@ export async function run(config: LqosConfig, opts: RunOptions): Promise<RunResu
   const networkPath = text(env.LQOS_REST_NETWORK_PATH) || 'network';
   const token = text(env.LQOS_REST_TOKEN);
   const headers: Record<string, string> = token ? { Authorization: `Bearer ${token}` } : {};
-  const httpOpts = { crm: CRM, headers, ...opts.http, authHint: 'check LQOS_REST_TOKEN', urlHint: 'check LQOS_REST_URL', log: opts.log };
+  const http = runRequest(CRM, opts, { headers, authHint: 'check LQOS_REST_TOKEN', urlHint: 'check LQOS_REST_URL' });
 
-  // --- network ------------------------------------------------------------------------------------
   const b = new TopologyBuilder(buildOptionsFromConfig(config, CRM, 'full'), opts.log);
-  const nameById = new Map<string, string>();
-  if (networkPath !== '-') {
-    const url = joinUrl(baseUrl, networkPath);
-    const endpoint = endpointOf('GET', url);
-    const net = await getJson(url, httpOpts);
-    if (!isObj(net)) {
-      throw new IntegrationError(`${CRM}: ${endpoint}: the response body is not a network.json object`, { crm: CRM, endpoint });
-    }
-    const walk = (level: Obj, parent: string, path: string) => {
-      for (const [name, v] of Object.entries(level)) {
-        if (!isObj(v)) throw new IntegrationError(`${CRM}: ${endpoint}: node "${path}${name}" is not an object`, { crm: CRM, endpoint });
-        const id = text(v.id);
-        b.addNode({
-          id: name,
-          name,
-          kind: text(v.type).toLowerCase() === 'ap' ? 'ap' : 'site',
-          parentId: parent,
-          networkJsonId: id,
-          downloadMbps: num(v.downloadBandwidthMbps),
-          uploadMbps: num(v.uploadBandwidthMbps),
-          latitude: num(v.latitude),
-          longitude: num(v.longitude),
-        });
-        if (id !== '') nameById.set(id, name);
-        if (isObj(v.children)) walk(v.children, name, `${path}${name}.children.`);
-      }
-    };
-    walk(net, '', '');
-  }
+  const nameById = networkPath !== '-' ? await addNetwork(b, joinUrl(baseUrl, networkPath), http) : new Map<string, string>();
 
-  // --- devices ---------------------------------------------------------------------------------------
   const first = joinUrl(baseUrl, devicesPath);
-  const rows = await followNextLinks<unknown>(
-    first,
-    async (url) => {
-      const body = await getJson(url, httpOpts);
-      const endpoint = endpointOf('GET', url);
-      if (Array.isArray(body)) return { items: body };
-      const items = reqArray(body, { crm: CRM, endpoint }, 'items');
-      const next = isObj(body) ? body.next : undefined;
-      return { items, next: typeof next === 'string' ? next : null };
-    },
-    { crm: CRM },
-  );
+  const rows = await fetchRows(first, http);
   const endpoint = endpointOf('GET', first);
-
   const seenDevice = new Set<string>();
   rows.forEach((raw, i) => {
     if (!isObj(raw)) throw new IntegrationError(`${CRM}: ${endpoint}: row ${i + 1} is not an object`, { crm: CRM, endpoint });
-    const r: Partial<Record<ShapedDeviceField, unknown>> = {};
-    for (const [k, v] of Object.entries(raw)) {
-      const f = FIELD_BY_ALIAS.get(normaliseHeader(k));
-      if (f) r[f] = v;
-    }
+    const r = byField(raw);
     const circuitId = text(r.circuitId);
     if (circuitId === '') {
       throw new IntegrationError(`${CRM}: ${endpoint}: required field "Circuit ID" is missing in row ${i + 1}`, { crm: CRM, endpoint });
     }
-    const circuitName = text(r.circuitName) || circuitId;
-    if (!b.hasClient(circuitId)) {
-      const dMax = num(r.downloadMax);
-      const uMax = num(r.uploadMax);
-      if (dMax === undefined || uMax === undefined) {
-        const f = dMax === undefined ? 'Download Max Mbps' : 'Upload Max Mbps';
-        throw new IntegrationError(`${CRM}: ${endpoint}: required field "${f}" is missing or not a number in row ${i + 1} (circuit ${circuitId})`, {
-          crm: CRM,
-          endpoint,
-        });
-      }
-      const pid = text(r.parentNodeId);
-      const parent = (pid && nameById.get(pid)) || text(r.parentNode);
-      b.addClient({
-        id: circuitId,
-        name: circuitName,
-        parentId: parent,
-        downloadMaxMbps: dMax,
-        uploadMaxMbps: uMax,
-        downloadMinMbps: num(r.downloadMin),
-        uploadMinMbps: num(r.uploadMin),
-        comment: text(r.comment),
-      });
-    }
+    if (!b.hasClient(circuitId)) addCircuit(b, r, circuitId, nameById, `row ${i + 1}`, endpoint);
     let deviceId = text(r.deviceId) || `${circuitId}-${i + 1}`;
     if (seenDevice.has(deviceId)) deviceId = `${deviceId}-${i + 1}`;
     seenDevice.add(deviceId);
@@ -153,4 +87,85 @@ export async function run(config: LqosConfig, opts: RunOptions): Promise<RunResu
   });
 
   return finishRun(b, opts);
+}
+
+/** The network endpoint's network.json object → nodes; returns network.json id → node name. */
+async function addNetwork(b: TopologyBuilder, url: string, http: RequestOptions): Promise<Map<string, string>> {
+  const nameById = new Map<string, string>();
+  const endpoint = endpointOf('GET', url);
+  const net = await getJson(url, http);
+  if (!isObj(net)) {
+    throw new IntegrationError(`${CRM}: ${endpoint}: the response body is not a network.json object`, { crm: CRM, endpoint });
+  }
+  const walk = (level: Obj, parent: string, path: string) => {
+    for (const [name, v] of Object.entries(level)) {
+      if (!isObj(v)) throw new IntegrationError(`${CRM}: ${endpoint}: node "${path}${name}" is not an object`, { crm: CRM, endpoint });
+      const id = text(v.id);
+      b.addNode({
+        id: name,
+        name,
+        kind: text(v.type).toLowerCase() === 'ap' ? 'ap' : 'site',
+        parentId: parent,
+        networkJsonId: id,
+        downloadMbps: num(v.downloadBandwidthMbps),
+        uploadMbps: num(v.uploadBandwidthMbps),
+        latitude: num(v.latitude),
+        longitude: num(v.longitude),
+      });
+      if (id !== '') nameById.set(id, name);
+      if (isObj(v.children)) walk(v.children, name, `${path}${name}.children.`);
+    }
+  };
+  walk(net, '', '');
+  return nameById;
+}
+
+/** Every device row: a plain array, or pages `{ items, next }` followed to the end. */
+function fetchRows(first: string, http: RequestOptions): Promise<unknown[]> {
+  return followNextLinks<unknown>(
+    first,
+    async (url) => {
+      const body = await getJson(url, http);
+      const endpoint = endpointOf('GET', url);
+      if (Array.isArray(body)) return { items: body };
+      const items = reqArray(body, { crm: CRM, endpoint }, 'items');
+      const next = isObj(body) ? body.next : undefined;
+      return { items, next: typeof next === 'string' ? next : null };
+    },
+    { crm: CRM },
+  );
+}
+
+/** A row's cells by ShapedDevices field (header names and their aliases). */
+function byField(raw: Obj): Row {
+  const r: Row = {};
+  for (const [k, v] of Object.entries(raw)) {
+    const f = FIELD_BY_ALIAS.get(normaliseHeader(k));
+    if (f) r[f] = v;
+  }
+  return r;
+}
+
+/** The circuit of a Circuit ID's first row (its rates, parent and comment). */
+function addCircuit(b: TopologyBuilder, r: Row, circuitId: string, nameById: Map<string, string>, where: string, endpoint: string): void {
+  const dMax = num(r.downloadMax);
+  const uMax = num(r.uploadMax);
+  if (dMax === undefined || uMax === undefined) {
+    const f = dMax === undefined ? 'Download Max Mbps' : 'Upload Max Mbps';
+    throw new IntegrationError(`${CRM}: ${endpoint}: required field "${f}" is missing or not a number in ${where} (circuit ${circuitId})`, {
+      crm: CRM,
+      endpoint,
+    });
+  }
+  const pid = text(r.parentNodeId);
+  b.addClient({
+    id: circuitId,
+    name: text(r.circuitName) || circuitId,
+    parentId: (pid && nameById.get(pid)) || text(r.parentNode),
+    downloadMaxMbps: dMax,
+    uploadMaxMbps: uMax,
+    downloadMinMbps: num(r.downloadMin),
+    uploadMinMbps: num(r.uploadMin),
+    comment: text(r.comment),
+  });
 }

@@ -33,15 +33,23 @@ import {
   buildOptionsFromConfig,
   clientRate,
   clientRateFactors,
-  endpointOf,
   finishRun,
+  graphqlData,
+  graphqlError,
+  graphqlErrors,
   IntegrationError,
+  isObj,
   num,
+  operationEndpoint,
   req,
-  requestJson,
+  requestOperation,
+  requireSettings,
   resolveStrategy,
+  runRequest,
   text,
   TopologyBuilder,
+  type ClientRateFactors,
+  type Obj,
   type RunOptions,
   type RunResult,
 } from './common/index.ts';
@@ -50,9 +58,7 @@ export const CRM = 'Sonar';
 /** Lowest circuit rate (Mbps) per direction (upstream). */
 const SONAR_FLOOR_MBPS = 2;
 const PAGE_SIZE = 100;
-
-type Obj = Record<string, unknown>;
-const isObj = (v: unknown): v is Obj => v !== null && typeof v === 'object' && !Array.isArray(v);
+const AUTH_HINT = 'check sonar_integration.sonar_api_key';
 
 /** `https://x.sonar.software` / `…/api` / `…/api/graphql/` → `https://x.sonar.software/api/graphql`. */
 export function sonarGraphqlUrl(raw: string): string {
@@ -120,50 +126,68 @@ export interface SonarTuning {
 }
 
 export async function run(config: LqosConfig, opts: RunOptions, tuning: SonarTuning = {}): Promise<RunResult> {
-  const c = config.sonar_integration;
-  if (c.sonar_api_url.trim() === '') throw new IntegrationError(`${CRM}: sonar_integration.sonar_api_url is empty; set it in lqos.conf`, { crm: CRM });
-  if (c.sonar_api_key.trim() === '') throw new IntegrationError(`${CRM}: sonar_integration.sonar_api_key is empty; set it in lqos.conf`, { crm: CRM });
-  const key = c.sonar_api_key.trim();
-  const url = sonarGraphqlUrl(c.sonar_api_url);
+  const c = requireSettings(CRM, config, 'sonar_integration', ['sonar_api_url', 'sonar_api_key']);
+  const api = new SonarApi(sonarGraphqlUrl(c.sonar_api_url), c.sonar_api_key.trim(), tuning.pageSize ?? PAGE_SIZE, opts);
   const strategy = resolveStrategy(config, ['flat', 'full'], undefined, 'full');
-  const pageSize = tuning.pageSize ?? PAGE_SIZE;
-  const authHint = 'check sonar_integration.sonar_api_key';
-  const scrub = (s: string) => s.split(key).join('***');
+  const statusIds = await activeStatusIds(api, c.active_status_ids, opts);
+
+  const b = new TopologyBuilder(buildOptionsFromConfig(config, CRM, strategy), opts.log);
+  const apModels = [...c.airmax_model_ids, ...c.ltu_model_ids].map((s) => s.trim()).filter((s) => s !== '');
+  if (apModels.length > 0 && strategy !== 'flat') await addApSites(api, b, apModels);
+
+  const accounts = new AccountImport(b, c, clientRateFactors(config));
+  for (const status of statusIds) {
+    const op = `accounts status ${status}`;
+    const endpoint = api.endpoint(op);
+    const list = await api.paged(op, 'accounts', SONAR_QUERIES.accounts, { account_status_id: Number.isFinite(Number(status)) ? Number(status) : status });
+    list.forEach((acct, i) => {
+      const item = `account #${i + 1}`;
+      accounts.add(acct, endpoint, item, '');
+      const parentAddress = entities(acct.addresses).map(formatAddress).find((a) => a !== '') ?? '';
+      entities(acct.child_accounts).forEach((child, j) => accounts.add(child, endpoint, `child account #${j + 1} of ${item}`, parentAddress));
+    });
+  }
+
+  const result = finishRun(b, opts);
+  opts.log.info(`${CRM}: import summary: sites=${result.sites} aps=${result.aps} circuits=${result.circuits} devices=${result.devices} skipped=${result.skipped.length}`);
+  return result;
+}
+
+/** Sonar's GraphQL endpoint for one run: authenticated queries and paged lists. */
+class SonarApi {
+  constructor(
+    private readonly url: string,
+    private readonly key: string,
+    private readonly pageSize: number,
+    private readonly opts: RunOptions,
+  ) {}
+
+  /** `POST /api/graphql (<op>)`. */
+  endpoint(op: string): string {
+    return operationEndpoint('POST', this.url, op);
+  }
 
   /** One GraphQL call; returns `data[field]`. */
-  const gql = async (op: string, field: string, query: string, variables: Obj): Promise<unknown> => {
-    const endpoint = `${endpointOf('POST', url)} (${op})`;
-    const body = await requestJson(url, {
-      crm: CRM,
-      method: 'POST',
-      headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${key}` },
-      body: JSON.stringify({ query, variables }),
-      timeoutMs: 60_000,
-      ...opts.http,
-      authHint,
-      urlHint: 'check sonar_integration.sonar_api_url',
-      log: opts.log,
-    }).catch((err: unknown) => {
-      if (err instanceof IntegrationError && err.endpoint === endpointOf('POST', url)) {
-        throw new IntegrationError(err.message.replace(err.endpoint, endpoint), { crm: CRM, endpoint, status: err.status, cause: err.cause });
-      }
-      throw err;
-    });
-    if (isObj(body) && Array.isArray(body.errors) && body.errors.length > 0) {
-      const msgs = body.errors.map((e) => scrub(text(isObj(e) ? e.message : e)).slice(0, 200)).filter((m) => m !== '');
-      const authy = body.errors.some(
-        (e) => isObj(e) && (/unauthenti|unauthori|forbidden|token/i.test(text(e.message)) || (isObj(e.extensions) && /auth/i.test(text(e.extensions.category ?? e.extensions.code)))),
-      );
-      throw new IntegrationError(`${CRM}: ${endpoint} → GraphQL error: ${msgs.join('; ') || 'unknown error'}${authy ? `: ${authHint}` : ''}`, {
-        crm: CRM,
-        endpoint,
-        details: msgs,
-      });
+  async query(op: string, field: string, query: string, variables: Obj): Promise<Obj> {
+    const endpoint = this.endpoint(op);
+    const body = await requestOperation(
+      this.url,
+      op,
+      runRequest(CRM, this.opts, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${this.key}` },
+        body: JSON.stringify({ query, variables }),
+        timeoutMs: 60_000,
+        authHint: AUTH_HINT,
+        urlHint: 'check sonar_integration.sonar_api_url',
+      }),
+    );
+    const errors = graphqlErrors(body);
+    if (errors.length > 0) {
+      const scrub = (s: string) => s.split(this.key).join('***');
+      throw graphqlError({ crm: CRM, endpoint }, errors, scrub, errors.some(isAuthError) ? AUTH_HINT : undefined);
     }
-    if (!isObj(body) || !isObj(body.data)) {
-      throw new IntegrationError(`${CRM}: ${endpoint}: the response has no "data" object; the response is not what this integration expects`, { crm: CRM, endpoint });
-    }
-    const v = body.data[field];
+    const v = graphqlData(body, { crm: CRM, endpoint })[field];
     if (!isObj(v)) {
       throw new IntegrationError(`${CRM}: ${endpoint}: required field "data.${field}" is missing or invalid; the response is not what this integration expects`, {
         crm: CRM,
@@ -171,73 +195,121 @@ export async function run(config: LqosConfig, opts: RunOptions, tuning: SonarTun
       });
     }
     return v;
-  };
+  }
 
   /** All pages of a paged list query → entities. */
-  const paged = async (op: string, field: string, query: string, variables: Obj = {}): Promise<Obj[]> => {
+  async paged(op: string, field: string, query: string, variables: Obj = {}): Promise<Obj[]> {
     const out: Obj[] = [];
     for (let page = 1; ; page++) {
-      const endpoint = `${endpointOf('POST', url)} (${op})`;
-      const v = (await gql(op, field, query, { ...variables, paginator: { page, records_per_page: pageSize } })) as Obj;
+      const v = await this.query(op, field, query, { ...variables, paginator: { page, records_per_page: this.pageSize } });
       const list = v.entities;
       if (!Array.isArray(list)) {
-        throw new IntegrationError(`${CRM}: ${endpoint}: field "${field}.entities" is missing or not a list; the response is not what this integration expects`, {
+        throw new IntegrationError(`${CRM}: ${this.endpoint(op)}: field "${field}.entities" is missing or not a list; the response is not what this integration expects`, {
           crm: CRM,
-          endpoint,
+          endpoint: this.endpoint(op),
         });
       }
       out.push(...(list as Obj[]));
       const total = isObj(v.page_info) ? num(v.page_info.total_pages) : undefined;
       if (total === undefined || page >= total || page >= 10_000) return out;
     }
-  };
-
-  // --- statuses --------------------------------------------------------------------------------------
-  let statusIds = c.active_status_ids.map((s) => s.trim()).filter((s) => s !== '');
-  if (statusIds.length === 0) {
-    const statuses = await paged('account_statuses', 'account_statuses', SONAR_QUERIES.accountStatuses);
-    const endpoint = `${endpointOf('POST', url)} (account_statuses)`;
-    statusIds = statuses.map((s, i) => text(req(s, 'id', { crm: CRM, endpoint, item: `account status #${i + 1}` })));
-    opts.log.info(`${CRM}: active account statuses: ${statusIds.join(', ') || '(none)'}`);
   }
+}
 
-  const b = new TopologyBuilder(buildOptionsFromConfig(config, CRM, strategy), opts.log);
-  const factors = clientRateFactors(config);
+/** A GraphQL error that looks like a rejected key. */
+const isAuthError = (e: unknown) =>
+  isObj(e) && (/unauthenti|unauthori|forbidden|token/i.test(text(e.message)) || (isObj(e.extensions) && /auth/i.test(text(e.extensions.category ?? e.extensions.code))));
 
-  // --- sites with AP inventory (SNMP part not ported) ------------------------------------------------
-  const apModels = [...c.airmax_model_ids, ...c.ltu_model_ids].map((s) => s.trim()).filter((s) => s !== '');
-  if (apModels.length > 0 && strategy !== 'flat') {
-    const search = apModels.map((id) => ({ integer_fields: [{ attribute: 'inventory_model_id', search_value: Number(id), operator: 'EQ' }] }));
-    const sites = await paged('network_sites', 'network_sites', SONAR_QUERIES.networkSites, { search });
-    const endpoint = `${endpointOf('POST', url)} (network_sites)`;
-    let apCount = 0;
-    sites.forEach((s, i) => {
-      const id = text(req(s, 'id', { crm: CRM, endpoint, item: `network site #${i + 1}` }));
-      const aps = entities(s.inventory_items).filter((it) => {
-        const model = isObj(it.inventory_model) ? text(it.inventory_model.id) : text(it.inventory_model_id);
-        const ips = [...entities(it.inventory_model_field_data).flatMap(subnets), ...subnets(it)];
-        return apModels.includes(model) && ips.length > 0;
-      });
-      if (aps.length === 0) return;
-      apCount += aps.length;
-      b.addNode({ id: `site_${id}`, name: text(s.name) || `Site ${id}`, kind: 'site', networkJsonId: `sonar:site:${id}` });
+/** The configured active status ids, else the statuses Sonar marks as activating an account. */
+async function activeStatusIds(api: SonarApi, configured: readonly string[], opts: RunOptions): Promise<string[]> {
+  const ids = configured.map((s) => s.trim()).filter((s) => s !== '');
+  if (ids.length > 0) return ids;
+  const statuses = await api.paged('account_statuses', 'account_statuses', SONAR_QUERIES.accountStatuses);
+  const endpoint = api.endpoint('account_statuses');
+  const found = statuses.map((s, i) => text(req(s, 'id', { crm: CRM, endpoint, item: `account status #${i + 1}` })));
+  opts.log.info(`${CRM}: active account statuses: ${found.join(', ') || '(none)'}`);
+  return found;
+}
+
+/** Sites holding an AP of a configured model with an IP → top-level sites (SNMP part not ported). */
+async function addApSites(api: SonarApi, b: TopologyBuilder, apModels: string[]): Promise<void> {
+  const search = apModels.map((id) => ({ integer_fields: [{ attribute: 'inventory_model_id', search_value: Number(id), operator: 'EQ' }] }));
+  const sites = await api.paged('network_sites', 'network_sites', SONAR_QUERIES.networkSites, { search });
+  const endpoint = api.endpoint('network_sites');
+  let apCount = 0;
+  sites.forEach((s, i) => {
+    const id = text(req(s, 'id', { crm: CRM, endpoint, item: `network site #${i + 1}` }));
+    const aps = entities(s.inventory_items).filter((it) => {
+      const model = isObj(it.inventory_model) ? text(it.inventory_model.id) : text(it.inventory_model_id);
+      const ips = [...entities(it.inventory_model_field_data).flatMap(subnets), ...subnets(it)];
+      return apModels.includes(model) && ips.length > 0;
     });
-    if (apCount > 0) {
-      b.warn(`${apCount} AP inventory items found, but SNMP AP discovery is not ported: APs are not exported and circuits are not placed under APs`);
-    }
+    if (aps.length === 0) return;
+    apCount += aps.length;
+    b.addNode({ id: `site_${id}`, name: text(s.name) || `Site ${id}`, kind: 'site', networkJsonId: `sonar:site:${id}` });
+  });
+  if (apCount > 0) {
+    b.warn(`${apCount} AP inventory items found, but SNMP AP discovery is not ported: APs are not exported and circuits are not placed under APs`);
+  }
+}
+
+/** `line1, line2, city, ST` (empty when there is no line1). */
+function formatAddress(a: Obj): string {
+  const sub = text(a.subdivision);
+  const parts = [text(a.line1), text(a.line2), text(a.city), sub.length >= 2 ? sub.slice(-2) : sub].filter((p) => p !== '');
+  return text(a.line1) === '' ? '' : parts.join(', ');
+}
+
+interface SonarDevice {
+  id: string;
+  name: string;
+  mac: string;
+  ips: string[];
+}
+
+/** Accounts → circuits, each account once (a child account may also be listed on its own). */
+class AccountImport {
+  /** Enabled `recurring_service_rates` by lower-case service name. */
+  private readonly ratesTable = new Map<string, { down: number; up: number }>();
+  private readonly excludedServices: Set<string>;
+  private readonly emitted = new Set<string>();
+
+  constructor(
+    private readonly b: TopologyBuilder,
+    c: LqosConfig['sonar_integration'],
+    private readonly factors: ClientRateFactors,
+  ) {
+    for (const r of c.recurring_service_rates) if (r.enabled) this.ratesTable.set(r.service_name.trim().toLowerCase(), { down: r.download_mbps, up: r.upload_mbps });
+    this.excludedServices = new Set(c.recurring_excluded_service_names.map((s) => s.trim().toLowerCase()));
   }
 
-  // --- accounts --------------------------------------------------------------------------------------
-  const ratesTable = new Map<string, { down: number; up: number }>();
-  for (const r of c.recurring_service_rates) if (r.enabled) ratesTable.set(r.service_name.trim().toLowerCase(), { down: r.download_mbps, up: r.upload_mbps });
-  const excludedServices = new Set(c.recurring_excluded_service_names.map((s) => s.trim().toLowerCase()));
+  /** An account with an address and a rate → a circuit with its devices; otherwise skipped. */
+  add(acct: Obj, endpoint: string, item: string, parentAddress: string): void {
+    const b = this.b;
+    const id = text(req(acct, 'id', { crm: CRM, endpoint, item }));
+    if (this.emitted.has(id)) return;
+    this.emitted.add(id);
+    const circuitId = `sonar:account:${id}`;
+    const name = text(acct.name) || `Account ${id}`;
+    const address = entities(acct.addresses).map(formatAddress).find((a) => a !== '') ?? parentAddress;
+    if (address === '') {
+      b.skip(circuitId, name, 'no service address');
+      return;
+    }
+    const rate = this.rateOf(acct);
+    if (!rate) {
+      b.skip(circuitId, name, 'no DATA service and no recurring service listed in recurring_service_rates');
+      return;
+    }
+    const devices = accountDevices(acct, id);
+    const floor = (x: number) => Math.max(SONAR_FLOOR_MBPS, x);
+    if (!b.addClient({ id: circuitId, name, address, downloadMaxMbps: floor(clientRate(rate.down, this.factors)), uploadMaxMbps: floor(clientRate(rate.up, this.factors)) })) return;
+    // Either family in one list: the builder sorts v4/v6 out and reports unparseable subnets.
+    for (const d of devices) b.addDevice({ id: d.id, name: d.name, clientId: circuitId, mac: d.mac, ipv4: d.ips });
+  }
 
-  const formatAddress = (a: Obj): string => {
-    const sub = text(a.subdivision);
-    const parts = [text(a.line1), text(a.line2), text(a.city), sub.length >= 2 ? sub.slice(-2) : sub].filter((p) => p !== '');
-    return text(a.line1) === '' ? '' : parts.join(', ');
-  };
-  const rateOf = (acct: Obj): { down: number; up: number; from: string } | undefined => {
+  /** The first DATA service's speeds, else the first enabled recurring service with configured rates. */
+  private rateOf(acct: Obj): { down: number; up: number; from: string } | undefined {
     const services = entities(acct.account_services).map((as) => (isObj(as.service) ? as.service : as));
     for (const s of services) {
       if (text(s.type).toUpperCase() !== 'DATA' || !isObj(s.data_service_detail)) continue;
@@ -248,82 +320,50 @@ export async function run(config: LqosConfig, opts: RunOptions, tuning: SonarTun
     for (const s of services) {
       if (text(s.type).toUpperCase() !== 'RECURRING' || s.enabled === false) continue;
       const n = text(s.name).toLowerCase();
-      const r = ratesTable.get(n);
-      if (r && !excludedServices.has(n)) return { ...r, from: `recurring service "${text(s.name)}"` };
+      const r = this.ratesTable.get(n);
+      if (r && !this.excludedServices.has(n)) return { ...r, from: `recurring service "${text(s.name)}"` };
     }
     return undefined;
-  };
-
-  const emitted = new Set<string>();
-  const addAccount = (acct: Obj, endpoint: string, item: string, parentAddress: string) => {
-    const id = text(req(acct, 'id', { crm: CRM, endpoint, item }));
-    if (emitted.has(id)) return;
-    emitted.add(id);
-    const circuitId = `sonar:account:${id}`;
-    const name = text(acct.name) || `Account ${id}`;
-    const addresses = entities(acct.addresses);
-    const address = addresses.map(formatAddress).find((a) => a !== '') ?? parentAddress;
-    if (address === '') {
-      b.skip(circuitId, name, 'no service address');
-      return;
-    }
-    const rate = rateOf(acct);
-    if (!rate) {
-      b.skip(circuitId, name, 'no DATA service and no recurring service listed in recurring_service_rates');
-      return;
-    }
-    const devices: Array<{ id: string; name: string; mac: string; ips: string[] }> = [];
-    const used = new Set<string>();
-    const take = (list: string[], onlyNew: boolean) => {
-      const out: string[] = [];
-      for (const s of list) {
-        if (out.includes(s) || (onlyNew && used.has(s))) continue;
-        out.push(s);
-      }
-      for (const s of out) used.add(s);
-      return out;
-    };
-    for (const a of addresses) {
-      for (const it of entities(a.inventory_items)) {
-        const fields = entities(it.inventory_model_field_data);
-        const primaryMac = fields.find((f) => isMacField(f) && isObj(f.inventory_model_field) && f.inventory_model_field.primary === true && text(f.value) !== '');
-        const anyMac = fields.find((f) => isMacField(f) && text(f.value) !== '');
-        devices.push({
-          id: `sonar:device:${text(it.id)}`,
-          name: (isObj(it.inventory_model) ? text(it.inventory_model.name) : '') || `Item ${text(it.id)}`,
-          mac: text((primaryMac ?? anyMac)?.value),
-          ips: take([...fields.flatMap(subnets), ...subnets(it)], false),
-        });
-      }
-    }
-    for (const ra of entities(acct.radius_accounts)) {
-      devices.push({ id: `sonar:radius-account:${text(ra.id)}`, name: `Radius Account ${text(ra.id)}`, mac: '', ips: take(subnets(ra), true) });
-    }
-    const acctIps = take(subnets(acct), true);
-    if (acctIps.length > 0) devices.push({ id: `sonar:account-ip-assignments:${id}`, name: 'Account IP Assignments', mac: '', ips: acctIps });
-    for (const m of entities(acct.uninventoried_mac_addresses)) {
-      const mac = text(m.mac_address);
-      devices.push({ id: `sonar:uninventoried-mac-address:${text(m.id)}`, name: `Uninventoried MAC Address: ${mac}`, mac, ips: [] });
-    }
-    const floor = (x: number) => Math.max(SONAR_FLOOR_MBPS, x);
-    if (!b.addClient({ id: circuitId, name, address, downloadMaxMbps: floor(clientRate(rate.down, factors)), uploadMaxMbps: floor(clientRate(rate.up, factors)) })) return;
-    // Either family in one list: the builder sorts v4/v6 out and reports unparseable subnets.
-    for (const d of devices) b.addDevice({ id: d.id, name: d.name, clientId: circuitId, mac: d.mac, ipv4: d.ips });
-  };
-
-  for (const status of statusIds) {
-    const op = `accounts status ${status}`;
-    const endpoint = `${endpointOf('POST', url)} (${op})`;
-    const accounts = await paged(op, 'accounts', SONAR_QUERIES.accounts, { account_status_id: Number.isFinite(Number(status)) ? Number(status) : status });
-    accounts.forEach((acct, i) => {
-      const item = `account #${i + 1}`;
-      addAccount(acct, endpoint, item, '');
-      const parentAddress = entities(acct.addresses).map(formatAddress).find((a) => a !== '') ?? '';
-      entities(acct.child_accounts).forEach((child, j) => addAccount(child, endpoint, `child account #${j + 1} of ${item}`, parentAddress));
-    });
   }
+}
 
-  const result = finishRun(b, opts);
-  opts.log.info(`${CRM}: import summary: sites=${result.sites} aps=${result.aps} circuits=${result.circuits} devices=${result.devices} skipped=${result.skipped.length}`);
-  return result;
+/**
+ * An account's devices: inventory items at its addresses, radius accounts and account-level IP
+ * assignments (with addresses not taken yet), uninventoried MACs (no address).
+ */
+function accountDevices(acct: Obj, id: string): SonarDevice[] {
+  const devices: SonarDevice[] = [];
+  const used = new Set<string>();
+  const take = (list: string[], onlyNew: boolean) => {
+    const out: string[] = [];
+    for (const s of list) {
+      if (out.includes(s) || (onlyNew && used.has(s))) continue;
+      out.push(s);
+    }
+    for (const s of out) used.add(s);
+    return out;
+  };
+  for (const a of entities(acct.addresses)) {
+    for (const it of entities(a.inventory_items)) {
+      const fields = entities(it.inventory_model_field_data);
+      const primaryMac = fields.find((f) => isMacField(f) && isObj(f.inventory_model_field) && f.inventory_model_field.primary === true && text(f.value) !== '');
+      const anyMac = fields.find((f) => isMacField(f) && text(f.value) !== '');
+      devices.push({
+        id: `sonar:device:${text(it.id)}`,
+        name: (isObj(it.inventory_model) ? text(it.inventory_model.name) : '') || `Item ${text(it.id)}`,
+        mac: text((primaryMac ?? anyMac)?.value),
+        ips: take([...fields.flatMap(subnets), ...subnets(it)], false),
+      });
+    }
+  }
+  for (const ra of entities(acct.radius_accounts)) {
+    devices.push({ id: `sonar:radius-account:${text(ra.id)}`, name: `Radius Account ${text(ra.id)}`, mac: '', ips: take(subnets(ra), true) });
+  }
+  const acctIps = take(subnets(acct), true);
+  if (acctIps.length > 0) devices.push({ id: `sonar:account-ip-assignments:${id}`, name: 'Account IP Assignments', mac: '', ips: acctIps });
+  for (const m of entities(acct.uninventoried_mac_addresses)) {
+    const mac = text(m.mac_address);
+    devices.push({ id: `sonar:uninventoried-mac-address:${text(m.id)}`, name: `Uninventoried MAC Address: ${mac}`, mac, ips: [] });
+  }
+  return devices;
 }

@@ -31,9 +31,12 @@ import {
   joinUrl,
   num,
   reqArray,
+  requireSettings,
   resolveStrategy,
+  runRequest,
   text,
   TopologyBuilder,
+  type Obj,
   type RunOptions,
   type RunResult,
   type Strategy,
@@ -41,9 +44,16 @@ import {
 
 export const CRM = 'UISP';
 
-type Obj = Record<string, unknown>;
 const obj = (v: unknown): Obj => (v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Obj) : {});
 const str = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : typeof v === 'number' ? String(v) : undefined);
+const ORPHANS = 'libreqos:generated:uisp:site:orphans';
+
+type UispSettings = LqosConfig['uisp_integration'];
+/** One fetched list and the endpoint it came from. */
+type List = { rows: unknown[]; endpoint: string };
+/** Download / upload Mbps. */
+type Capacity = { dl: number; ul: number };
+type ClientRates = { downloadMaxMbps: number; uploadMaxMbps: number; downloadMinMbps: number; uploadMinMbps: number };
 
 interface Site {
   id: string;
@@ -69,6 +79,27 @@ interface UDevice {
   raw: Obj;
 }
 
+interface Link {
+  fromDevice?: string;
+  toDevice?: string;
+  fromSite?: string;
+  toSite?: string;
+  /** `canDelete: false`: the Internet uplink. */
+  wan: boolean;
+}
+
+/** The parsed UISP inventory. */
+interface Inventory {
+  sites: Map<string, Site>;
+  devices: Map<string, UDevice>;
+  devicesBySite: Map<string, UDevice[]>;
+  links: Link[];
+}
+
+/** An infrastructure (not client) site. */
+const isInfraSite = (inv: Inventory, id: string | undefined) => (id ? inv.sites.get(id) : undefined)?.client === false;
+const siteNode = (id: string) => `uisp:site:${id}`;
+
 /** `"Doe, John"` → `"John Doe"` unless a part has digits or looks like a company. */
 export function normaliseClientName(name: string): string {
   const m = /^([^,]+),\s*([^,]+)$/.exec(name.trim());
@@ -92,49 +123,77 @@ export function parseLinkSpeed(v: unknown): number | undefined {
 }
 
 export async function run(config: LqosConfig, opts: RunOptions): Promise<RunResult> {
-  const c = config.uisp_integration;
-  if (c.url.trim() === '') throw new IntegrationError(`${CRM}: uisp_integration.url is empty; set it in lqos.conf`, { crm: CRM });
-  if (c.token.trim() === '') throw new IntegrationError(`${CRM}: uisp_integration.token is empty; set it in lqos.conf`, { crm: CRM });
+  const c = requireSettings(CRM, config, 'uisp_integration', ['url', 'token']);
   if (c.insecure_ssl) opts.log.warn(`${CRM}: insecure_ssl is not supported; TLS certificates are verified`);
   const strategy: Strategy = resolveStrategy(config, ['flat', 'ap_only', 'ap_site', 'full'], c.strategy, 'full');
+  const [devicesRes, sitesRes, linksRes] = await fetchLists(c, opts);
+  const sites = parseSites(sitesRes);
+  const devices = parseDevices(devicesRes, c.exception_cpes);
+  const inv: Inventory = { sites, devices, devicesBySite: bySite(devices), links: parseLinks(linksRes, devices) };
+
+  const pn: Capacity = { dl: config.queues.generated_pn_download_mbps, ul: config.queues.generated_pn_upload_mbps };
+  const capacity = (d: UDevice) => deviceCapacity(d, c, pn);
+  const roots = findRoots(c.site.trim(), strategy, inv);
+  const via = cheapestPaths(roots, siteEdges(inv, capacity, pn.dl));
+
+  const b = new TopologyBuilder(
+    buildOptionsFromConfig(config, CRM, strategy, {
+      ipFilterMode: 'allow-and-ignore',
+      exceptionCpes: [], // UISP applies them to devices (hostname → site) in parseDevices
+      rateFloorMbps: 0.1,
+      commitRatio: c.commit_bandwidth_multiplier,
+    }),
+    opts.log,
+  );
+  const ui = new UispImport(b, inv, new Set(roots), capacity);
+  ui.addSites(via, pn);
+  const rules: ClientRules = {
+    excluded: new Set(c.exclude_sites),
+    suspendedStrategy: c.suspended_strategy.trim().toLowerCase(),
+    overhead: c.bandwidth_overhead_factor,
+    commit: c.commit_bandwidth_multiplier,
+    ethernetLimit: config.integration_common.ethernet_port_limits_enabled,
+    ethernetMultiplier: config.integration_common.ethernet_port_limit_multiplier,
+    pn,
+  };
+  for (const s of sites.values()) if (s.client) ui.addClient(s, rules);
+  return finishRun(b, opts);
+}
+
+/** devices (with interfaces), sites and data links, fetched concurrently. */
+function fetchLists(c: UispSettings, opts: RunOptions): Promise<List[]> {
   let base = c.url.trim().replace(/\/+$/, '');
   if (!base.endsWith('/nms/api/v2.1')) base = `${base}/nms/api/v2.1`;
-
-  const fetchList = async (path: string) => {
+  const http = runRequest(CRM, opts, { headers: { 'X-Auth-Token': c.token }, authHint: 'check uisp_integration.token', urlHint: 'check uisp_integration.url' });
+  const fetchList = async (path: string): Promise<List> => {
     const url = joinUrl(base, path);
     const endpoint = endpointOf('GET', url);
-    const body = await getJson(url, {
-      crm: CRM,
-      headers: { 'X-Auth-Token': c.token },
-      ...opts.http,
-      authHint: 'check uisp_integration.token',
-      urlHint: 'check uisp_integration.url',
-      log: opts.log,
-    });
+    const body = await getJson(url, http);
     return { rows: reqArray(body, { crm: CRM, endpoint }), endpoint };
   };
-  const [devicesRes, sitesRes, linksRes] = await Promise.all([
-    fetchList('devices?withInterfaces=true'),
-    fetchList('sites'),
-    fetchList('data-links'),
-  ]);
-  const bad = (endpoint: string, field: string, item: string, got?: unknown) =>
-    new IntegrationError(
-      `${CRM}: ${endpoint}: required field "${field}" is missing or invalid in ${item}${got === undefined ? '' : ` (got ${JSON.stringify(got)})`}; the response is not what this integration expects`,
-      { crm: CRM, endpoint },
-    );
+  return Promise.all([fetchList('devices?withInterfaces=true'), fetchList('sites'), fetchList('data-links')]);
+}
 
-  // --- sites -------------------------------------------------------------------------------------
+/** A required field that is missing or invalid (with the value found, when there is one). */
+function bad(endpoint: string, field: string, item: string, got?: unknown): IntegrationError {
+  return new IntegrationError(
+    `${CRM}: ${endpoint}: required field "${field}" is missing or invalid in ${item}${got === undefined ? '' : ` (got ${JSON.stringify(got)})`}; the response is not what this integration expects`,
+    { crm: CRM, endpoint },
+  );
+}
+
+/** Sites by id (the first of a repeated id wins). */
+function parseSites(res: List): Map<string, Site> {
   const sites = new Map<string, Site>();
-  sitesRes.rows.forEach((raw, i) => {
+  res.rows.forEach((raw, i) => {
     const s = obj(raw);
     const id = str(s.id);
     const item = `site #${i + 1}${id ? ` (${id})` : ''}`;
-    if (!id) throw bad(sitesRes.endpoint, 'id', item);
+    if (!id) throw bad(res.endpoint, 'id', item);
     const ident = obj(s.identification);
     const type = ident.type;
-    if (type !== 'site' && type !== 'endpoint') throw bad(sitesRes.endpoint, 'identification.type', item, type ?? null);
-    if (typeof ident.suspended !== 'boolean') throw bad(sitesRes.endpoint, 'identification.suspended', item, ident.suspended ?? null);
+    if (type !== 'site' && type !== 'endpoint') throw bad(res.endpoint, 'identification.type', item, type ?? null);
+    if (typeof ident.suspended !== 'boolean') throw bad(res.endpoint, 'identification.suspended', item, ident.suspended ?? null);
     if (sites.has(id)) return;
     const desc = obj(s.description);
     const loc = obj(desc.location);
@@ -150,15 +209,18 @@ export async function run(config: LqosConfig, opts: RunOptions): Promise<RunResu
       qos: obj(s.qos),
     });
   });
+  return sites;
+}
 
-  // --- devices -------------------------------------------------------------------------------------
+/** Devices by id; an exception CPE (by device name) moves the device to the named site. */
+function parseDevices(res: List, exceptionCpes: ReadonlyArray<{ cpe: string; parent: string }>): Map<string, UDevice> {
   const devices = new Map<string, UDevice>();
-  const cpeParent = new Map(c.exception_cpes.map((e) => [e.cpe, e.parent]));
-  devicesRes.rows.forEach((raw, i) => {
+  const cpeParent = new Map(exceptionCpes.map((e) => [e.cpe, e.parent]));
+  res.rows.forEach((raw, i) => {
     const d = obj(raw);
     const ident = obj(d.identification);
     const id = str(ident.id);
-    if (!id) throw bad(devicesRes.endpoint, 'identification.id', `device #${i + 1}`);
+    if (!id) throw bad(res.endpoint, 'identification.id', `device #${i + 1}`);
     if (devices.has(id)) return;
     const name = text(ident.hostname) || text(ident.name) || id;
     devices.set(id, {
@@ -173,29 +235,28 @@ export async function run(config: LqosConfig, opts: RunOptions): Promise<RunResu
       raw: d,
     });
   });
-  const devicesBySite = new Map<string, UDevice[]>();
+  return devices;
+}
+
+function bySite(devices: Map<string, UDevice>): Map<string, UDevice[]> {
+  const out = new Map<string, UDevice[]>();
   for (const d of devices.values()) {
     if (!d.siteId) continue;
-    const list = devicesBySite.get(d.siteId) ?? [];
+    const list = out.get(d.siteId) ?? [];
     list.push(d);
-    devicesBySite.set(d.siteId, list);
+    out.set(d.siteId, list);
   }
-  const infraSite = (id: string | undefined) => (id ? sites.get(id) : undefined)?.client === false;
+  return out;
+}
 
-  // --- data links ----------------------------------------------------------------------------------
-  interface Link {
-    fromDevice?: string;
-    toDevice?: string;
-    fromSite?: string;
-    toSite?: string;
-    wan: boolean;
-  }
-  const links: Link[] = linksRes.rows.map((raw, i) => {
+/** Data links with their device and site ends (a device end gives its site). */
+function parseLinks(res: List, devices: Map<string, UDevice>): Link[] {
+  return res.rows.map((raw, i) => {
     const l = obj(raw);
     const id = str(l.id);
     const item = `data link #${i + 1}${id ? ` (${id})` : ''}`;
-    if (!id) throw bad(linksRes.endpoint, 'id', item);
-    if (typeof l.canDelete !== 'boolean') throw bad(linksRes.endpoint, 'canDelete', item, l.canDelete ?? null);
+    if (!id) throw bad(res.endpoint, 'id', item);
+    if (typeof l.canDelete !== 'boolean') throw bad(res.endpoint, 'canDelete', item, l.canDelete ?? null);
     const end = (e: unknown) => {
       const o = obj(e);
       const dev = str(obj(obj(o.device).identification).id);
@@ -206,65 +267,66 @@ export async function run(config: LqosConfig, opts: RunOptions): Promise<RunResu
     const t = end(l.to);
     return { fromDevice: f.dev, toDevice: t.dev, fromSite: f.site, toSite: t.site, wan: !l.canDelete };
   });
+}
 
-  // --- device capacity -----------------------------------------------------------------------------
-  const pn = { dl: config.queues.generated_pn_download_mbps, ul: config.queues.generated_pn_upload_mbps };
-  const capacity = (d: UDevice): { dl: number; ul: number } => {
-    if (c.ignore_calculated_capacity) return { ...pn };
-    const ov = obj(d.raw.overview);
-    let dl = Math.floor((num(ov.downlinkCapacity) ?? 0) / 1e6);
-    let ul = Math.floor((num(ov.uplinkCapacity) ?? 0) / 1e6);
-    const wirelessMode = text(ov.wirelessMode).toLowerCase();
-    const ifaces = Array.isArray(d.raw.interfaces) ? (d.raw.interfaces as unknown[]).map(obj) : [];
-    const liveRatio = ifaces.map((x) => num(obj(x.wireless).dlRatio)).find((x) => x !== undefined && x > 0);
-    const theoretical = num(ov.theoreticalTotalCapacity);
-    if (d.type.toLowerCase() === 'airmax' && d.role === 'ap' && wirelessMode.startsWith('ap-ptmp') && (liveRatio !== undefined || theoretical !== undefined)) {
-      const total = (num(ov.totalCapacity) !== undefined ? num(ov.totalCapacity)! / 1e6 : Math.max(dl, ul)) * c.airmax_capacity;
-      let ratio = liveRatio ?? c.airmax_flexible_frame_download_ratio;
-      if (ratio > 1) ratio /= 100;
-      dl = Math.floor(total * ratio);
-      ul = Math.floor(total * (1 - ratio));
-    } else if (/5AC/i.test(d.model)) {
-      dl = Math.floor(dl * c.airmax_capacity);
-      ul = Math.floor(ul * c.airmax_capacity);
-    } else if (/LTU/i.test(d.model)) {
-      dl = Math.floor(dl * c.ltu_capacity);
-      ul = Math.floor(ul * c.ltu_capacity);
-    }
-    return { dl: dl > 0 ? dl : pn.dl, ul: ul > 0 ? ul : pn.ul };
-  };
+/** A device's radio capacity (airMax flexible frame, 5AC / LTU factors, else the overview); 0 → generated_pn. */
+function deviceCapacity(d: UDevice, c: UispSettings, pn: Capacity): Capacity {
+  if (c.ignore_calculated_capacity) return { ...pn };
+  const ov = obj(d.raw.overview);
+  let dl = Math.floor((num(ov.downlinkCapacity) ?? 0) / 1e6);
+  let ul = Math.floor((num(ov.uplinkCapacity) ?? 0) / 1e6);
+  const wirelessMode = text(ov.wirelessMode).toLowerCase();
+  const ifaces = Array.isArray(d.raw.interfaces) ? (d.raw.interfaces as unknown[]).map(obj) : [];
+  const liveRatio = ifaces.map((x) => num(obj(x.wireless).dlRatio)).find((x) => x !== undefined && x > 0);
+  const theoretical = num(ov.theoreticalTotalCapacity);
+  if (d.type.toLowerCase() === 'airmax' && d.role === 'ap' && wirelessMode.startsWith('ap-ptmp') && (liveRatio !== undefined || theoretical !== undefined)) {
+    const total = (num(ov.totalCapacity) !== undefined ? num(ov.totalCapacity)! / 1e6 : Math.max(dl, ul)) * c.airmax_capacity;
+    let ratio = liveRatio ?? c.airmax_flexible_frame_download_ratio;
+    if (ratio > 1) ratio /= 100;
+    dl = Math.floor(total * ratio);
+    ul = Math.floor(total * (1 - ratio));
+  } else if (/5AC/i.test(d.model)) {
+    dl = Math.floor(dl * c.airmax_capacity);
+    ul = Math.floor(ul * c.airmax_capacity);
+  } else if (/LTU/i.test(d.model)) {
+    dl = Math.floor(dl * c.ltu_capacity);
+    ul = Math.floor(ul * c.ltu_capacity);
+  }
+  return { dl: dl > 0 ? dl : pn.dl, ul: ul > 0 ? ul : pn.ul };
+}
 
-  // --- root -------------------------------------------------------------------------------------------
-  let roots: string[];
-  const configured = c.site.trim();
-  const named = configured === '' ? undefined : [...sites.values()].find((s) => !s.client && s.name === configured);
-  if (named) roots = [named.id];
-  else if (strategy === 'full') {
+/** The root site(s): `uisp_integration.site`, else (not full) the sites on the Internet side of WAN data links. */
+function findRoots(configured: string, strategy: Strategy, inv: Inventory): string[] {
+  const named = configured === '' ? undefined : [...inv.sites.values()].find((s) => !s.client && s.name === configured);
+  if (named) return [named.id];
+  if (strategy === 'full') {
     throw new IntegrationError(
       configured === ''
         ? `${CRM}: uisp_integration.site is empty; the full strategy needs the name of the root (Internet-connected) site`
         : `${CRM}: uisp_integration.site "${configured}" is not an infrastructure site in UISP; set it to the name of the root site`,
       { crm: CRM },
     );
-  } else {
-    roots = [...new Set(links.filter((l) => l.wan && infraSite(l.fromSite)).map((l) => l.fromSite!))];
-    if (roots.length === 0) {
-      throw new IntegrationError(
-        `${CRM}: no root site: set uisp_integration.site, or mark the Internet uplink in UISP (a data link with canDelete = false)`,
-        { crm: CRM },
-      );
-    }
   }
-  const rootSet = new Set(roots);
+  const roots = [...new Set(inv.links.filter((l) => l.wan && isInfraSite(inv, l.fromSite)).map((l) => l.fromSite!))];
+  if (roots.length === 0) {
+    throw new IntegrationError(
+      `${CRM}: no root site: set uisp_integration.site, or mark the Internet uplink in UISP (a data link with canDelete = false)`,
+      { crm: CRM },
+    );
+  }
+  return roots;
+}
 
-  // --- site tree: cheapest paths from the root(s) ---------------------------------------------------
-  interface Edge {
-    to: string;
-    cap: number;
-  }
+interface Edge {
+  to: string;
+  cap: number;
+}
+
+/** Infrastructure site adjacency: UISP parent links (generated_pn capacity) and data links (the slower end's capacity). */
+function siteEdges(inv: Inventory, capacity: (d: UDevice) => Capacity, pnDl: number): Map<string, Edge[]> {
   const adj = new Map<string, Edge[]>();
   const addEdge = (a: string, b: string, cap: number) => {
-    if (a === b || !infraSite(a) || !infraSite(b)) return;
+    if (a === b || !isInfraSite(inv, a) || !isInfraSite(inv, b)) return;
     for (const [x, y] of [
       [a, b],
       [b, a],
@@ -274,12 +336,17 @@ export async function run(config: LqosConfig, opts: RunOptions): Promise<RunResu
       adj.set(x, list);
     }
   };
-  for (const s of sites.values()) if (!s.client && s.parentId) addEdge(s.id, s.parentId, pn.dl);
-  for (const l of links) {
+  for (const s of inv.sites.values()) if (!s.client && s.parentId) addEdge(s.id, s.parentId, pnDl);
+  for (const l of inv.links) {
     if (!l.fromSite || !l.toSite) continue;
-    const caps = [l.fromDevice, l.toDevice].map((id) => (id && devices.get(id) ? capacity(devices.get(id)!).dl : undefined)).filter((x) => x !== undefined);
-    addEdge(l.fromSite, l.toSite, caps.length > 0 ? Math.min(...caps) : pn.dl);
+    const caps = [l.fromDevice, l.toDevice].map((id) => (id && inv.devices.get(id) ? capacity(inv.devices.get(id)!).dl : undefined)).filter((x) => x !== undefined);
+    addEdge(l.fromSite, l.toSite, caps.length > 0 ? Math.min(...caps) : pnDl);
   }
+  return adj;
+}
+
+/** Dijkstra from the roots (edge cost 10000 − capacity): each reached site's parent and link capacity. */
+function cheapestPaths(roots: string[], adj: Map<string, Edge[]>): Map<string, { parent: string; cap: number }> {
   const dist = new Map<string, number>();
   const via = new Map<string, { parent: string; cap: number }>();
   for (const r of roots) dist.set(r, 0);
@@ -297,181 +364,186 @@ export async function run(config: LqosConfig, opts: RunOptions): Promise<RunResu
       }
     }
   }
+  return via;
+}
 
-  const b = new TopologyBuilder(
-    buildOptionsFromConfig(config, CRM, strategy, {
-      ipFilterMode: 'allow-and-ignore',
-      exceptionCpes: [], // UISP applies them to devices (hostname → site) above
-      rateFloorMbps: 0.1,
-      commitRatio: c.commit_bandwidth_multiplier,
-    }),
-    opts.log,
-  );
-  const ORPHANS = 'libreqos:generated:uisp:site:orphans';
-  let orphansAdded = false;
-  const orphans = () => {
-    if (!orphansAdded) b.addNode({ id: ORPHANS, name: 'Orphans', kind: 'site', networkJsonId: ORPHANS });
-    orphansAdded = true;
-    return ORPHANS;
-  };
-  const siteNode = (id: string) => `uisp:site:${id}`;
-  for (const s of sites.values()) {
-    if (s.client || rootSet.has(s.id)) continue;
-    const v = via.get(s.id);
-    let parentId: string;
-    if (v) parentId = rootSet.has(v.parent) ? '' : siteNode(v.parent);
-    else parentId = orphans();
-    b.addNode({
-      id: siteNode(s.id),
-      name: s.name,
-      kind: 'site',
-      parentId,
-      networkJsonId: siteNode(s.id),
-      downloadMbps: v ? Math.min(v.cap, pn.dl) : pn.dl,
-      uploadMbps: pn.ul,
-      latitude: s.latitude,
-      longitude: s.longitude,
-    });
-  }
+/** The lqos.conf rules for client sites. */
+interface ClientRules {
+  excluded: Set<string>;
+  suspendedStrategy: string;
+  overhead: number;
+  commit: number;
+  ethernetLimit: boolean;
+  ethernetMultiplier: number;
+  pn: Capacity;
+}
 
-  // --- clients ------------------------------------------------------------------------------------------
-  const apNodes = new Set<string>();
-  const apFor = (dev: UDevice): string => {
-    const id = `uisp:device:${dev.id}`;
-    if (!apNodes.has(id)) {
-      apNodes.add(id);
-      const cap = capacity(dev);
-      const site = dev.siteId!;
-      b.addNode({
-        id,
-        name: dev.name,
-        kind: 'ap',
-        parentId: rootSet.has(site) ? '' : siteNode(site),
-        networkJsonId: id,
-        downloadMbps: cap.dl,
-        uploadMbps: cap.ul,
+/** Infrastructure sites, the APs that serve clients, and the client sites as circuits. */
+class UispImport {
+  private readonly apNodes = new Set<string>();
+  private orphansAdded = false;
+
+  constructor(
+    private readonly b: TopologyBuilder,
+    private readonly inv: Inventory,
+    private readonly rootSet: Set<string>,
+    private readonly capacity: (d: UDevice) => Capacity,
+  ) {}
+
+  /** Every infrastructure site but the root(s), below its parent on the cheapest path (else under Orphans). */
+  addSites(via: Map<string, { parent: string; cap: number }>, pn: Capacity): void {
+    for (const s of this.inv.sites.values()) {
+      if (s.client || this.rootSet.has(s.id)) continue;
+      const v = via.get(s.id);
+      this.b.addNode({
+        id: siteNode(s.id),
+        name: s.name,
+        kind: 'site',
+        parentId: v ? this.siteParent(v.parent) : this.orphans(),
+        networkJsonId: siteNode(s.id),
+        downloadMbps: v ? Math.min(v.cap, pn.dl) : pn.dl,
+        uploadMbps: pn.ul,
+        latitude: s.latitude,
+        longitude: s.longitude,
       });
     }
-    return id;
-  };
-  const excluded = new Set(c.exclude_sites);
-  const suspendedStrategy = c.suspended_strategy.trim().toLowerCase();
-  const overhead = c.bandwidth_overhead_factor;
-  const commit = c.commit_bandwidth_multiplier;
-  const ethLimit = config.integration_common.ethernet_port_limits_enabled;
-  const ethMult = config.integration_common.ethernet_port_limit_multiplier;
-
-  for (const s of sites.values()) {
-    if (!s.client) continue;
-    const name = normaliseClientName(s.name);
-    if (excluded.has(s.name) || excluded.has(name)) {
-      b.skip(s.id, name, 'site is in uisp_integration.exclude_sites');
-      continue;
-    }
-    if (s.suspended && suspendedStrategy === 'ignore') {
-      b.skip(s.id, name, 'suspended (suspended_strategy = "ignore")');
-      continue;
-    }
-    const cpes = devicesBySite.get(s.id) ?? [];
-    if (cpes.length === 0) {
-      b.skip(s.id, name, 'no devices in UISP');
-      continue;
-    }
-    // Attach point.
-    let parentId: string | undefined;
-    const viaAp = cpes.map((d) => (d.apDeviceId ? devices.get(d.apDeviceId) : undefined)).find((ap) => ap && ap.siteId !== s.id && infraSite(ap.siteId));
-    if (viaAp) parentId = apFor(viaAp);
-    if (!parentId) {
-      const mine = new Set(cpes.map((d) => d.id));
-      for (const l of links) {
-        const other = l.fromDevice && mine.has(l.fromDevice) ? l.toDevice : l.toDevice && mine.has(l.toDevice) ? l.fromDevice : undefined;
-        const od = other ? devices.get(other) : undefined;
-        if (od && infraSite(od.siteId)) {
-          parentId = apFor(od);
-          break;
-        }
-      }
-    }
-    if (!parentId) {
-      for (const l of links) {
-        const other = l.fromSite === s.id ? l.toSite : l.toSite === s.id ? l.fromSite : undefined;
-        if (other && infraSite(other) && !(l.fromDevice || l.toDevice)) {
-          parentId = rootSet.has(other) ? '' : siteNode(other);
-          break;
-        }
-      }
-    }
-    if (parentId === undefined && s.parentId && infraSite(s.parentId)) parentId = rootSet.has(s.parentId) ? '' : siteNode(s.parentId);
-    if (parentId === undefined) {
-      b.warn(`client "${name}" (${s.id}): no access point, data link or parent site found; shaped under Orphans`);
-      parentId = orphans();
-    }
-
-    // Rates.
-    let rates: { downloadMaxMbps: number; uploadMaxMbps: number; downloadMinMbps: number; uploadMinMbps: number };
-    if (s.suspended && suspendedStrategy === 'slow') {
-      rates = { downloadMaxMbps: 0.1, uploadMaxMbps: 0.1, downloadMinMbps: 0.1, uploadMinMbps: 0.1 };
-    } else {
-      const q = s.qos;
-      const dBase = (num(q.downloadSpeed) ?? 0) / 1e6;
-      const uBase = (num(q.uploadSpeed) ?? 0) / 1e6;
-      if (dBase > 0 && uBase > 0) {
-        const burst = (v: unknown) => ((num(v) ?? 0) * 8) / 1000; // kB/s → Mbps (documented UISP unit)
-        rates = {
-          downloadMinMbps: dBase * commit,
-          uploadMinMbps: uBase * commit,
-          downloadMaxMbps: (dBase + burst(q.downloadBurstSize)) * overhead,
-          uploadMaxMbps: (uBase + burst(q.uploadBurstSize)) * overhead,
-        };
-      } else {
-        const dl = Math.floor(dBase) || pn.dl;
-        const ul = Math.floor(uBase) || pn.ul;
-        rates = { downloadMaxMbps: dl * overhead, uploadMaxMbps: ul * overhead, downloadMinMbps: dl * overhead * commit, uploadMinMbps: ul * overhead * commit };
-      }
-      if (ethLimit) {
-        const stations = cpes.filter((d) => d.role === 'station');
-        const pool = stations.length > 0 ? stations : cpes.filter((d) => d.role !== 'router');
-        let slowest: number | undefined;
-        for (const d of pool) {
-          for (const rawIf of Array.isArray(d.raw.interfaces) ? (d.raw.interfaces as unknown[]) : []) {
-            const itf = obj(rawIf);
-            const iid = obj(itf.identification);
-            if (!(text(iid.type).toLowerCase() === 'eth' || /^eth/i.test(text(iid.name)))) continue;
-            const st = obj(itf.status);
-            const up = /^(connected|up|active)$/i.test(text(st.status));
-            const speed = parseLinkSpeed(st.currentSpeed) ?? (up ? parseLinkSpeed(st.speed) : undefined);
-            if (speed !== undefined && (slowest === undefined || speed < slowest)) slowest = speed;
-          }
-        }
-        if (slowest !== undefined) {
-          const cap = Math.round(slowest * ethMult);
-          if (rates.downloadMaxMbps > cap || rates.uploadMaxMbps > cap) {
-            b.warn(`client "${name}" (${s.id}): CPE Ethernet port negotiated ${slowest} Mbps; plan capped at ${cap} Mbps`);
-          }
-          rates.downloadMaxMbps = Math.min(rates.downloadMaxMbps, cap);
-          rates.uploadMaxMbps = Math.min(rates.uploadMaxMbps, cap);
-          rates.downloadMinMbps = Math.min(rates.downloadMinMbps, rates.downloadMaxMbps);
-          rates.uploadMinMbps = Math.min(rates.uploadMinMbps, rates.uploadMaxMbps);
-        }
-      }
-    }
-
-    b.addClient({ id: s.id, name, address: s.address, parentId, ...rates });
-    for (const d of cpes) {
-      const ips: string[] = [];
-      const ipAddress = text(d.raw.ipAddress);
-      if (ipAddress !== '') ips.push(ipAddress.split('/')[0]);
-      for (const rawIf of Array.isArray(d.raw.interfaces) ? (d.raw.interfaces as unknown[]) : []) {
-        for (const a of Array.isArray(obj(rawIf).addresses) ? (obj(rawIf).addresses as unknown[]) : []) {
-          const cidr = text(obj(a).cidr);
-          if (cidr === '') continue;
-          const ci = canonicalIp(cidr); // host bits set → the host; a network address → the network
-          if (!('error' in ci)) ips.push(ci.prefix);
-        }
-      }
-      b.addDevice({ id: d.id, name: d.name, clientId: s.id, mac: d.mac, ipv4: ips.filter((x) => !x.includes(':')), ipv6: ips.filter((x) => x.includes(':')).sort() });
-    }
   }
 
-  return finishRun(b, opts);
+  /** A client site → a circuit below its AP (or site), with one device per CPE; otherwise skipped. */
+  addClient(s: Site, rules: ClientRules): void {
+    const b = this.b;
+    const name = normaliseClientName(s.name);
+    if (rules.excluded.has(s.name) || rules.excluded.has(name)) {
+      b.skip(s.id, name, 'site is in uisp_integration.exclude_sites');
+      return;
+    }
+    if (s.suspended && rules.suspendedStrategy === 'ignore') {
+      b.skip(s.id, name, 'suspended (suspended_strategy = "ignore")');
+      return;
+    }
+    const cpes = this.inv.devicesBySite.get(s.id) ?? [];
+    if (cpes.length === 0) {
+      b.skip(s.id, name, 'no devices in UISP');
+      return;
+    }
+    const parentId = this.attachPoint(s, cpes, name);
+    const rates = this.clientRates(s, cpes, name, rules);
+    b.addClient({ id: s.id, name, address: s.address, parentId, ...rates });
+    for (const d of cpes) b.addDevice({ id: d.id, name: d.name, clientId: s.id, mac: d.mac, ...deviceIps(d) });
+  }
+
+  /** Where a client hangs: the CPE's AP, else a device data link, else a site data link, else its UISP parent site, else Orphans. */
+  private attachPoint(s: Site, cpes: UDevice[], name: string): string {
+    const { devices, links } = this.inv;
+    const viaAp = cpes.map((d) => (d.apDeviceId ? devices.get(d.apDeviceId) : undefined)).find((ap) => ap && ap.siteId !== s.id && isInfraSite(this.inv, ap.siteId));
+    if (viaAp) return this.apFor(viaAp);
+    const mine = new Set(cpes.map((d) => d.id));
+    for (const l of links) {
+      const other = l.fromDevice && mine.has(l.fromDevice) ? l.toDevice : l.toDevice && mine.has(l.toDevice) ? l.fromDevice : undefined;
+      const od = other ? devices.get(other) : undefined;
+      if (od && isInfraSite(this.inv, od.siteId)) return this.apFor(od);
+    }
+    for (const l of links) {
+      const other = l.fromSite === s.id ? l.toSite : l.toSite === s.id ? l.fromSite : undefined;
+      if (other && isInfraSite(this.inv, other) && !(l.fromDevice || l.toDevice)) return this.siteParent(other);
+    }
+    if (s.parentId && isInfraSite(this.inv, s.parentId)) return this.siteParent(s.parentId);
+    this.b.warn(`client "${name}" (${s.id}): no access point, data link or parent site found; shaped under Orphans`);
+    return this.orphans();
+  }
+
+  /** `suspended_strategy = "slow"` → 0.1 Mbps; else the QoS (or generated_pn) rates, capped by the CPE's Ethernet port. */
+  private clientRates(s: Site, cpes: UDevice[], name: string, rules: ClientRules): ClientRates {
+    if (s.suspended && rules.suspendedStrategy === 'slow') return { downloadMaxMbps: 0.1, uploadMaxMbps: 0.1, downloadMinMbps: 0.1, uploadMinMbps: 0.1 };
+    const rates = planRates(s.qos, rules);
+    const slowest = rules.ethernetLimit ? slowestEthernet(cpes) : undefined;
+    if (slowest !== undefined) {
+      const cap = Math.round(slowest * rules.ethernetMultiplier);
+      if (rates.downloadMaxMbps > cap || rates.uploadMaxMbps > cap) {
+        this.b.warn(`client "${name}" (${s.id}): CPE Ethernet port negotiated ${slowest} Mbps; plan capped at ${cap} Mbps`);
+      }
+      rates.downloadMaxMbps = Math.min(rates.downloadMaxMbps, cap);
+      rates.uploadMaxMbps = Math.min(rates.uploadMaxMbps, cap);
+      rates.downloadMinMbps = Math.min(rates.downloadMinMbps, rates.downloadMaxMbps);
+      rates.uploadMinMbps = Math.min(rates.uploadMinMbps, rates.uploadMaxMbps);
+    }
+    return rates;
+  }
+
+  /** The AP node of a device, added (with its radio capacity, below its site) on first use. */
+  private apFor(dev: UDevice): string {
+    const id = `uisp:device:${dev.id}`;
+    if (!this.apNodes.has(id)) {
+      this.apNodes.add(id);
+      const cap = this.capacity(dev);
+      this.b.addNode({ id, name: dev.name, kind: 'ap', parentId: this.siteParent(dev.siteId!), networkJsonId: id, downloadMbps: cap.dl, uploadMbps: cap.ul });
+    }
+    return id;
+  }
+
+  /** A site as parent: '' (top level) for a root site, else its node. */
+  private siteParent(id: string): string {
+    return this.rootSet.has(id) ? '' : siteNode(id);
+  }
+
+  /** The generated `Orphans` site, added on first use. */
+  private orphans(): string {
+    if (!this.orphansAdded) this.b.addNode({ id: ORPHANS, name: 'Orphans', kind: 'site', networkJsonId: ORPHANS });
+    this.orphansAdded = true;
+    return ORPHANS;
+  }
+}
+
+/** QoS rates: min = base × commit, max = (base + burst) × overhead; without QoS, generated_pn × overhead. */
+function planRates(q: Obj, rules: ClientRules): ClientRates {
+  const { overhead, commit, pn } = rules;
+  const dBase = (num(q.downloadSpeed) ?? 0) / 1e6;
+  const uBase = (num(q.uploadSpeed) ?? 0) / 1e6;
+  if (dBase > 0 && uBase > 0) {
+    const burst = (v: unknown) => ((num(v) ?? 0) * 8) / 1000; // kB/s → Mbps (documented UISP unit)
+    return {
+      downloadMinMbps: dBase * commit,
+      uploadMinMbps: uBase * commit,
+      downloadMaxMbps: (dBase + burst(q.downloadBurstSize)) * overhead,
+      uploadMaxMbps: (uBase + burst(q.uploadBurstSize)) * overhead,
+    };
+  }
+  const dl = Math.floor(dBase) || pn.dl;
+  const ul = Math.floor(uBase) || pn.ul;
+  return { downloadMaxMbps: dl * overhead, uploadMaxMbps: ul * overhead, downloadMinMbps: dl * overhead * commit, uploadMinMbps: ul * overhead * commit };
+}
+
+/** The slowest negotiated Ethernet port of the stations (else of every non-router CPE), or undefined. */
+function slowestEthernet(cpes: UDevice[]): number | undefined {
+  const stations = cpes.filter((d) => d.role === 'station');
+  const pool = stations.length > 0 ? stations : cpes.filter((d) => d.role !== 'router');
+  let slowest: number | undefined;
+  for (const d of pool) {
+    for (const rawIf of Array.isArray(d.raw.interfaces) ? (d.raw.interfaces as unknown[]) : []) {
+      const itf = obj(rawIf);
+      const iid = obj(itf.identification);
+      if (!(text(iid.type).toLowerCase() === 'eth' || /^eth/i.test(text(iid.name)))) continue;
+      const st = obj(itf.status);
+      const up = /^(connected|up|active)$/i.test(text(st.status));
+      const speed = parseLinkSpeed(st.currentSpeed) ?? (up ? parseLinkSpeed(st.speed) : undefined);
+      if (speed !== undefined && (slowest === undefined || speed < slowest)) slowest = speed;
+    }
+  }
+  return slowest;
+}
+
+/** A CPE's addresses: `ipAddress` (without its prefix) and every interface address, by family. */
+function deviceIps(d: UDevice): { ipv4: string[]; ipv6: string[] } {
+  const ips: string[] = [];
+  const ipAddress = text(d.raw.ipAddress);
+  if (ipAddress !== '') ips.push(ipAddress.split('/')[0]);
+  for (const rawIf of Array.isArray(d.raw.interfaces) ? (d.raw.interfaces as unknown[]) : []) {
+    for (const a of Array.isArray(obj(rawIf).addresses) ? (obj(rawIf).addresses as unknown[]) : []) {
+      const cidr = text(obj(a).cidr);
+      if (cidr === '') continue;
+      const ci = canonicalIp(cidr); // host bits set → the host; a network address → the network
+      if (!('error' in ci)) ips.push(ci.prefix);
+    }
+  }
+  return { ipv4: ips.filter((x) => !x.includes(':')), ipv6: ips.filter((x) => x.includes(':')).sort() };
 }

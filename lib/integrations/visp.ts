@@ -39,23 +39,31 @@ import {
   clientRateFactors,
   endpointOf,
   finishRun,
+  graphqlData,
+  graphqlError,
+  graphqlErrors,
   IntegrationError,
+  isObj,
   num,
+  operationEndpoint,
   req,
   requestJson,
+  requestOperation,
+  requireSettings,
+  runRequest,
   splitList,
   text,
   TopologyBuilder,
+  type ClientRateFactors,
+  type Obj,
   type RunOptions,
   type RunResult,
 } from './common/index.ts';
 
 export const CRM = 'VISP';
 const PAGE_SIZE = 500;
+const AUTH_HINT = 'check visp_integration.client_id / client_secret / username / password';
 const DEAD_STATUSES = new Set(['CANCELLED', 'CANCELED', 'TERMINATED', 'DELETED']);
-
-type Obj = Record<string, unknown>;
-const isObj = (v: unknown): v is Obj => v !== null && typeof v === 'object' && !Array.isArray(v);
 
 export const VISP_QUERIES = {
   Subs: `query Subs($ispId: Int!, $limit: Int!, $offset: Int!) {
@@ -121,6 +129,7 @@ function addressList(v: unknown): string[] {
 const norm = (s: string) => s.trim().replace(/\s+/g, ' ').toLowerCase();
 const slug = (s: string) => s.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '');
 const statusDead = (...s: unknown[]) => s.map((x) => text(x).toUpperCase()).find((x) => DEAD_STATUSES.has(x));
+const fullName = (s: Obj | undefined) => [text(s?.first_name), text(s?.last_name)].filter((x) => x !== '').join(' ');
 
 /** Internal knobs for tests. */
 export interface VispTuning {
@@ -140,9 +149,37 @@ interface Pending {
   equipmentIds: string[];
 }
 
+type VispSettings = LqosConfig['visp_integration'];
+type Credentials = { client_id: string; client_secret: string; username: string; password: string };
+
 export async function run(config: LqosConfig, opts: RunOptions, tuning: VispTuning = {}): Promise<RunResult> {
   const c = config.visp_integration;
-  const env = opts.env ?? process.env;
+  const cred = credentials(c, opts.env ?? process.env);
+  requireSettings(CRM, config, 'visp_integration', ['token_url', 'graphql_url']);
+  if (!c.verify_tls) opts.log.warn(`${CRM}: visp_integration.verify_tls = false is not supported; certificates are verified`);
+  const api = new VispApi(c, cred, opts, tuning.pageSize ?? PAGE_SIZE);
+  const ispId = await api.start(c.isp_id);
+
+  const subs = await api.paged('Subs', 'subscribers', 'subscribersCount');
+  const bulk = api.list(await api.query('Bulk', { ispId }), 'customerCPEwithWirelessServiceSpeeds', 'Bulk');
+  const assemblies = api.list(await api.query('EquipmentAssemblies', { ispId }), 'equipmentAssemblies', 'EquipmentAssemblies');
+  const equipment = await api.paged('EquipmentPg', 'equipmentPg');
+
+  const b = new TopologyBuilder(buildOptionsFromConfig(config, CRM, 'full'), opts.log);
+  const vi = new VispImport(b, api, { subs, assemblies, equipment });
+  vi.fromBulk(bulk);
+  await vi.backfill();
+  const domain = text(c.online_users_domain);
+  if (domain !== '') await vi.addOnlineAddresses(domain);
+  vi.addCircuits(clientRateFactors(config));
+
+  const result = finishRun(b, opts);
+  opts.log.info(`${CRM}: shaped=${result.circuits} skipped=${result.skipped.length} subscribers=${subs.length} isp_id=${ispId}`);
+  return result;
+}
+
+/** The credentials, each from the environment or else lqos.conf; all missing ones are named at once. */
+function credentials(c: VispSettings, env: Record<string, string | undefined>): Credentials {
   const cred = {
     client_id: text(env.VISP_CLIENT_ID) || c.client_id.trim(),
     client_secret: text(env.VISP_CLIENT_SECRET) || c.client_secret.trim(),
@@ -153,286 +190,363 @@ export async function run(config: LqosConfig, opts: RunOptions, tuning: VispTuni
   if (missing.length > 0) {
     throw new IntegrationError(`${CRM}: ${missing.join(', ')} ${missing.length === 1 ? 'is' : 'are'} empty; set ${missing.length === 1 ? 'it' : 'them'} in lqos.conf (or VISP_CLIENT_ID / VISP_CLIENT_SECRET / VISP_USERNAME / VISP_PASSWORD)`, { crm: CRM });
   }
-  for (const k of ['token_url', 'graphql_url'] as const) {
-    if (c[k].trim() === '') throw new IntegrationError(`${CRM}: visp_integration.${k} is empty; set it in lqos.conf`, { crm: CRM });
-  }
-  if (!c.verify_tls) opts.log.warn(`${CRM}: visp_integration.verify_tls = false is not supported; certificates are verified`);
-  const secrets = Object.values(cred);
-  let token = '';
-  const scrub = (s: string) => [...secrets, token].filter((x) => x !== '').reduce((acc, x) => acc.split(x).join('***'), s);
-  const authHint = 'check visp_integration.client_id / client_secret / username / password';
-  const pageSize = tuning.pageSize ?? PAGE_SIZE;
-  const http = { timeoutMs: Math.max(10, c.timeout_secs) * 1000, ...opts.http, log: opts.log };
+  return cred;
+}
 
-  // --- token -------------------------------------------------------------------------------------------
-  const tokenUrl = c.token_url.trim();
-  const tokenEndpoint = endpointOf('GET', tokenUrl);
-  let tokenIsps: number[] = [];
-  const authenticate = async () => {
-    const body = await requestJson(tokenUrl, {
-      crm: CRM,
-      headers: {
-        'x-visp-client-id': cred.client_id,
-        'x-visp-client-secret': cred.client_secret,
-        'x-visp-username': cred.username,
-        'x-visp-password': cred.password,
-      },
-      ...http,
-      authHint,
-      urlHint: 'check visp_integration.token_url',
-    });
-    const where = { crm: CRM, endpoint: tokenEndpoint, item: 'the token response' };
-    token = String(req(body, 'token', where, (v) => typeof v === 'string' && v !== ''));
-    const payload = (body as Obj).payload;
-    tokenIsps = isObj(payload) && Array.isArray(payload.ispId) ? payload.ispId.map(Number).filter((n) => Number.isInteger(n) && n > 0) : [];
-  };
-  await authenticate();
-  const ispId = c.isp_id && c.isp_id > 0 ? c.isp_id : tokenIsps[0];
-  if (ispId === undefined) {
-    throw new IntegrationError(`${CRM}: ${tokenEndpoint}: the token names no ISP (payload.ispId is empty); set visp_integration.isp_id`, { crm: CRM, endpoint: tokenEndpoint });
+/** A GraphQL error that looks like a rejected or expired token. */
+const isAuthError = (e: unknown) =>
+  isObj(e) && (/unauthenti|unauthori|forbidden|expired|invalid token/i.test(text(e.message)) || (isObj(e.extensions) && /auth/i.test(text(e.extensions.code ?? e.extensions.category))));
+
+/** VISP's token endpoint and GraphQL API for one run; a rejected token is replaced once per query. */
+class VispApi {
+  ispId = 0;
+  private token = '';
+  private tokenIsps: number[] = [];
+
+  constructor(
+    private readonly c: VispSettings,
+    private readonly cred: Credentials,
+    private readonly opts: RunOptions,
+    private readonly pageSize: number,
+  ) {}
+
+  /** Fetches the first token; returns the ISP to query (`isp_id`, else the token's first). */
+  async start(configuredIsp: number | undefined): Promise<number> {
+    await this.authenticate();
+    const ispId = configuredIsp && configuredIsp > 0 ? configuredIsp : this.tokenIsps[0];
+    if (ispId === undefined) {
+      const endpoint = this.tokenEndpoint();
+      throw new IntegrationError(`${CRM}: ${endpoint}: the token names no ISP (payload.ispId is empty); set visp_integration.isp_id`, { crm: CRM, endpoint });
+    }
+    this.ispId = ispId;
+    return ispId;
   }
 
-  // --- GraphQL ---------------------------------------------------------------------------------------------
-  const gqlUrl = c.graphql_url.trim();
-  const isAuthError = (e: unknown) =>
-    isObj(e) && (/unauthenti|unauthori|forbidden|expired|invalid token/i.test(text(e.message)) || (isObj(e.extensions) && /auth/i.test(text(e.extensions.code ?? e.extensions.category))));
-  const gql = async (op: keyof typeof VISP_QUERIES, variables: Obj): Promise<Obj> => {
-    const endpoint = `${endpointOf('POST', gqlUrl)} (${op})`;
+  /** `POST /graphql (<op>)`. */
+  endpoint(op: string): string {
+    return operationEndpoint('POST', this.c.graphql_url.trim(), op);
+  }
+
+  /** One operation; returns `data`. */
+  async query(op: keyof typeof VISP_QUERIES, variables: Obj): Promise<Obj> {
+    const endpoint = this.endpoint(op);
     for (let attempt = 1; ; attempt++) {
       let body: unknown;
       try {
-        body = await requestJson(gqlUrl, {
-          crm: CRM,
-          method: 'POST',
-          headers: { 'Content-Type': 'application/json', authorization: token, 'x-visp-client-id': cred.client_id, 'x-visp-client-secret': cred.client_secret },
-          body: JSON.stringify({ operationName: op, query: VISP_QUERIES[op], variables }),
-          ...http,
-          authHint,
-          urlHint: 'check visp_integration.graphql_url',
-        });
+        body = await this.post(op, variables);
       } catch (err) {
-        if (!(err instanceof IntegrationError) || err.endpoint !== endpointOf('POST', gqlUrl)) throw err;
-        if ((err.status === 401 || err.status === 403) && attempt === 1) {
-          opts.log.warn(`${CRM}: ${endpoint} → ${err.status}; fetching a new token and retrying once`);
-          await authenticate();
-          continue;
-        }
-        throw new IntegrationError(err.message.replace(err.endpoint, endpoint), { crm: CRM, endpoint, status: err.status, cause: err.cause });
+        const rejected = err instanceof IntegrationError && err.endpoint === endpoint && (err.status === 401 || err.status === 403);
+        if (!rejected || attempt !== 1) throw err;
+        this.opts.log.warn(`${CRM}: ${endpoint} → ${err.status}; fetching a new token and retrying once`);
+        await this.authenticate();
+        continue;
       }
-      if (isObj(body) && Array.isArray(body.errors) && body.errors.length > 0) {
-        const auth = body.errors.some(isAuthError);
+      const errors = graphqlErrors(body);
+      if (errors.length > 0) {
+        const auth = errors.some(isAuthError);
         if (auth && attempt === 1) {
-          opts.log.warn(`${CRM}: ${endpoint} → GraphQL authentication error; fetching a new token and retrying once`);
-          await authenticate();
+          this.opts.log.warn(`${CRM}: ${endpoint} → GraphQL authentication error; fetching a new token and retrying once`);
+          await this.authenticate();
           continue;
         }
-        const msgs = body.errors.map((e) => scrub(text(isObj(e) ? e.message : e)).slice(0, 200)).filter((m) => m !== '');
-        throw new IntegrationError(`${CRM}: ${endpoint} → GraphQL error: ${msgs.join('; ') || 'unknown error'}${auth ? `: ${authHint}` : ''}`, { crm: CRM, endpoint, details: msgs });
+        throw graphqlError({ crm: CRM, endpoint }, errors, (s) => this.scrub(s), auth ? AUTH_HINT : undefined);
       }
-      if (!isObj(body) || !isObj(body.data)) {
-        throw new IntegrationError(`${CRM}: ${endpoint}: the response has no "data" object; the response is not what this integration expects`, { crm: CRM, endpoint });
-      }
-      return body.data;
+      return graphqlData(body, { crm: CRM, endpoint });
     }
-  };
-  const listField = (data: Obj, field: string, op: string): Obj[] => {
+  }
+
+  /** `data[field]` as a list (Bulk answers a JSON scalar holding one). */
+  list(data: Obj, field: string, op: string): Obj[] {
     let v = data[field];
     if (typeof v === 'string') {
       try {
-        v = JSON.parse(v); // Bulk answers a JSON scalar
+        v = JSON.parse(v);
       } catch {
         v = undefined;
       }
     }
     if (!Array.isArray(v)) {
-      const endpoint = `${endpointOf('POST', gqlUrl)} (${op})`;
+      const endpoint = this.endpoint(op);
       throw new IntegrationError(`${CRM}: ${endpoint}: field "data.${field}" is missing or not a list; the response is not what this integration expects`, { crm: CRM, endpoint });
     }
     return v as Obj[];
-  };
-  const pagedList = async (op: 'Subs' | 'EquipmentPg', field: string, countField?: string): Promise<Obj[]> => {
-    const out: Obj[] = [];
-    for (let offset = 0; offset < 10_000_000; offset += pageSize) {
-      const data = await gql(op, { ispId, limit: pageSize, offset });
-      const rows = listField(data, field, op);
-      out.push(...rows);
-      const count = countField ? num(data[countField]) : undefined;
-      if (rows.length < pageSize || (count !== undefined && offset + pageSize >= count)) break;
-    }
-    return out;
-  };
-  const ep = (op: string) => `${endpointOf('POST', gqlUrl)} (${op})`;
-
-  // --- fetch -----------------------------------------------------------------------------------------------
-  const subs = await pagedList('Subs', 'subscribers', 'subscribersCount');
-  const bulk = listField(await gql('Bulk', { ispId }), 'customerCPEwithWirelessServiceSpeeds', 'Bulk');
-  const assemblies = listField(await gql('EquipmentAssemblies', { ispId }), 'equipmentAssemblies', 'EquipmentAssemblies');
-  const equipment = await pagedList('EquipmentPg', 'equipmentPg');
-
-  const b = new TopologyBuilder(buildOptionsFromConfig(config, CRM, 'full'), opts.log);
-  const factors = clientRateFactors(config);
-
-  const subById = new Map<string, Obj>();
-  subs.forEach((s, i) => subById.set(text(req(s, 'customer_id', { crm: CRM, endpoint: ep('Subs'), item: `subscriber #${i + 1}` })), s));
-  const eqById = new Map<string, Obj>();
-  equipment.forEach((e, i) => eqById.set(text(req(e, 'id', { crm: CRM, endpoint: ep('EquipmentPg'), item: `equipment #${i + 1}` })), e));
-  assemblies.forEach((a, i) => req(a, 'id', { crm: CRM, endpoint: ep('EquipmentAssemblies'), item: `assembly #${i + 1}` }));
-
-  const pending: Pending[] = [];
-  const fullName = (s: Obj | undefined) => [text(s?.first_name), text(s?.last_name)].filter((x) => x !== '').join(' ');
-  /** One wireless service → a pending circuit, or a skip. */
-  const consider = (svc: Obj, customerId: string, username: string, extraIps: string[], equipmentIds: string[], macFallback: string, suffix: string) => {
-    const sn = text(svc.service_number);
-    const name = username || fullName(subById.get(customerId)) || customerId;
-    if (sn === '') {
-      b.warn(`customer ${customerId} "${name}": a wireless service without service_number is ignored`);
-      return;
-    }
-    const dead = statusDead(svc.package_status, svc.status);
-    if (dead) {
-      b.skip(sn, name, `service status is ${dead}`);
-      return;
-    }
-    const down = vispSpeedMbps(svc.down_speed, svc.down_speed_unit);
-    const up = vispSpeedMbps(svc.up_speed, svc.up_speed_unit);
-    if (down === undefined || up === undefined) {
-      b.skip(sn, name, `no usable ${down === undefined ? 'download' : 'upload'} speed`);
-      return;
-    }
-    if (pending.some((p) => p.id === sn)) {
-      b.warn(`service number ${sn} (customer ${customerId} "${name}") appears more than once; the first one is kept`);
-      return;
-    }
-    const ips = [...new Set([...addressList(svc.ip_address), ...extraIps])];
-    pending.push({ id: sn, name, customerId, username, down, up, ips, mac: vispMac(svc.mac_address) || macFallback, deviceId: `${sn}${suffix}`, equipmentIds });
-  };
-
-  // --- pass 1: bulk --------------------------------------------------------------------------------------
-  const inBulk = new Set<string>();
-  bulk.forEach((row, i) => {
-    const where = { crm: CRM, endpoint: ep('Bulk'), item: `customer #${i + 1}` };
-    const customerId = text(req(row, 'customer_id', where));
-    const services = req<unknown[]>(row, 'wireless_services', where, Array.isArray);
-    inBulk.add(customerId);
-    const sub = subById.get(customerId);
-    const gear = Array.isArray(row.equipment) ? (row.equipment.filter(isObj) as Obj[]) : [];
-    const ips = [...addressList(sub?.package_ip), ...addressList(sub?.equipment_ip), ...gear.flatMap((g) => addressList(g.ip_address))];
-    const macFallback = gear.map((g) => vispMac(g.mac_address) || vispMac(g.radio_mac)).find((m) => m !== '') ?? '';
-    const equipmentIds = gear.map((g) => text(g.equipment_id)).filter((x) => x !== '');
-    const username = text(row.username) || text(sub?.username);
-    for (const svc of services) if (isObj(svc)) consider(svc, customerId, username, ips, equipmentIds, macFallback, '_wifi');
-  });
-
-  // --- pass 2: backfill subscribers missing from bulk -------------------------------------------------------
-  const assemblyMacs = (customerId: string, username: string): string[] => {
-    const names = new Set([norm(fullName(subById.get(customerId))), norm(username)].filter((x) => x !== ''));
-    const macs: string[] = [];
-    for (const a of assemblies) {
-      if (!names.has(norm(text(a.location_name)))) continue;
-      if (isObj(a.equipment_data)) for (const [k, v] of Object.entries(a.equipment_data)) if (/mac/i.test(k) && vispMac(v) !== '') macs.push(vispMac(v));
-    }
-    return macs.sort();
-  };
-  for (const [customerId, sub] of subById) {
-    if (inBulk.has(customerId)) continue;
-    const username = text(sub.username);
-    const name = username || fullName(sub) || customerId;
-    const dead = statusDead(sub.status);
-    if (dead) {
-      b.skip(`customer:${customerId}`, name, `subscriber status is ${dead}`);
-      continue;
-    }
-    const data = await gql('CustomerServices', { customerId: Number(customerId) });
-    const services = listField(data, 'customerServices', 'CustomerServices');
-    const wifi = services.map((s) => (isObj(s.service_details) ? s.service_details : {})).filter((d) => text(d.__typename) === 'ServiceTypeWifi');
-    if (wifi.length === 0) {
-      const types = [...new Set(services.map((s) => (isObj(s.service_details) ? text(s.service_details.__typename) : '')).filter((x) => x !== ''))];
-      b.skip(`customer:${customerId}`, name, types.length > 0 ? `no wireless service (only ${types.join(', ')})` : 'no active service');
-      continue;
-    }
-    let ips = [...addressList(sub.package_ip), ...addressList(sub.equipment_ip)];
-    if (ips.length === 0 && wifi.every((w) => addressList(w.ip_address).length === 0)) {
-      const lists = await gql('CustomerIpList', { customerId: Number(customerId) });
-      const v = lists.customerIPList;
-      for (const r of Array.isArray(v) ? v : [v]) if (isObj(r)) ips.push(...addressList(r.package_ip), ...addressList(r.equipment_ip));
-      ips = [...new Set(ips)];
-    }
-    const macFallback = assemblyMacs(customerId, username)[0] ?? '';
-    for (const w of wifi) consider(w, customerId, text(w.username) || username, ips, [], macFallback, '_backfill');
   }
 
-  // --- pass 3: online sessions for circuits without an address ----------------------------------------------
-  const domain = text(c.online_users_domain);
-  if (domain !== '' && pending.some((p) => p.ips.length === 0)) {
-    const online = listField(await gql('Online', { domain }), 'onlineUsers', 'Online');
+  /** All pages of an offset-paged list (ends on a short page or at `countField`). */
+  async paged(op: 'Subs' | 'EquipmentPg', field: string, countField?: string): Promise<Obj[]> {
+    const out: Obj[] = [];
+    for (let offset = 0; offset < 10_000_000; offset += this.pageSize) {
+      const data = await this.query(op, { ispId: this.ispId, limit: this.pageSize, offset });
+      const rows = this.list(data, field, op);
+      out.push(...rows);
+      const count = countField ? num(data[countField]) : undefined;
+      if (rows.length < this.pageSize || (count !== undefined && offset + this.pageSize >= count)) break;
+    }
+    return out;
+  }
+
+  private tokenEndpoint(): string {
+    return endpointOf('GET', this.c.token_url.trim());
+  }
+
+  private async authenticate(): Promise<void> {
+    const { cred } = this;
+    const body = await requestJson(
+      this.c.token_url.trim(),
+      this.request({
+        headers: {
+          'x-visp-client-id': cred.client_id,
+          'x-visp-client-secret': cred.client_secret,
+          'x-visp-username': cred.username,
+          'x-visp-password': cred.password,
+        },
+        urlHint: 'check visp_integration.token_url',
+      }),
+    );
+    const where = { crm: CRM, endpoint: this.tokenEndpoint(), item: 'the token response' };
+    this.token = String(req(body, 'token', where, (v) => typeof v === 'string' && v !== ''));
+    const payload = (body as Obj).payload;
+    this.tokenIsps = isObj(payload) && Array.isArray(payload.ispId) ? payload.ispId.map(Number).filter((n) => Number.isInteger(n) && n > 0) : [];
+  }
+
+  private post(op: keyof typeof VISP_QUERIES, variables: Obj): Promise<unknown> {
+    const { cred } = this;
+    return requestOperation(
+      this.c.graphql_url.trim(),
+      op,
+      this.request({
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json', authorization: this.token, 'x-visp-client-id': cred.client_id, 'x-visp-client-secret': cred.client_secret },
+        body: JSON.stringify({ operationName: op, query: VISP_QUERIES[op], variables }),
+        urlHint: 'check visp_integration.graphql_url',
+      }),
+    );
+  }
+
+  private request(own: { method?: 'POST'; headers: Record<string, string>; body?: string; urlHint: string }) {
+    return runRequest(CRM, this.opts, { timeoutMs: Math.max(10, this.c.timeout_secs) * 1000, ...own, authHint: AUTH_HINT });
+  }
+
+  /** Masks the credentials and the current token. */
+  private scrub(s: string): string {
+    return [...Object.values(this.cred), this.token].filter((x) => x !== '').reduce((acc, x) => acc.split(x).join('***'), s);
+  }
+}
+
+/** Where a wireless service's circuit gets its addresses, MAC and parent candidates from. */
+interface ServiceSource {
+  customerId: string;
+  username: string;
+  /** Addresses of the subscriber/CPEs, after the service's own. */
+  ips: string[];
+  /** Equipment ids of the customer's CPEs (they rank CPE assemblies). */
+  equipmentIds: string[];
+  /** MAC when the service has none. */
+  macFallback: string;
+  /** Device id suffix: `_wifi` (bulk) or `_backfill`. */
+  suffix: string;
+}
+
+/** Subscribers, services and CPE assemblies → circuits below the equipment chain and site. */
+class VispImport {
+  private readonly subById = new Map<string, Obj>();
+  private readonly eqById = new Map<string, Obj>();
+  private readonly assemblies: Obj[];
+  private readonly pending: Pending[] = [];
+  private readonly inBulk = new Set<string>();
+
+  constructor(
+    private readonly b: TopologyBuilder,
+    private readonly api: VispApi,
+    data: { subs: Obj[]; assemblies: Obj[]; equipment: Obj[] },
+  ) {
+    this.assemblies = data.assemblies;
+    const at = (op: string, item: string) => ({ crm: CRM, endpoint: api.endpoint(op), item });
+    data.subs.forEach((s, i) => this.subById.set(text(req(s, 'customer_id', at('Subs', `subscriber #${i + 1}`))), s));
+    data.equipment.forEach((e, i) => this.eqById.set(text(req(e, 'id', at('EquipmentPg', `equipment #${i + 1}`))), e));
+    data.assemblies.forEach((a, i) => req(a, 'id', at('EquipmentAssemblies', `assembly #${i + 1}`)));
+  }
+
+  /** Pass 1: the wireless services of every customer in Bulk. */
+  fromBulk(bulk: Obj[]): void {
+    bulk.forEach((row, i) => {
+      const where = { crm: CRM, endpoint: this.api.endpoint('Bulk'), item: `customer #${i + 1}` };
+      const customerId = text(req(row, 'customer_id', where));
+      const services = req<unknown[]>(row, 'wireless_services', where, Array.isArray);
+      this.inBulk.add(customerId);
+      const sub = this.subById.get(customerId);
+      const gear = Array.isArray(row.equipment) ? (row.equipment.filter(isObj) as Obj[]) : [];
+      const source: ServiceSource = {
+        customerId,
+        username: text(row.username) || text(sub?.username),
+        ips: [...addressList(sub?.package_ip), ...addressList(sub?.equipment_ip), ...gear.flatMap((g) => addressList(g.ip_address))],
+        equipmentIds: gear.map((g) => text(g.equipment_id)).filter((x) => x !== ''),
+        macFallback: gear.map((g) => vispMac(g.mac_address) || vispMac(g.radio_mac)).find((m) => m !== '') ?? '',
+        suffix: '_wifi',
+      };
+      for (const svc of services) if (isObj(svc)) this.consider(svc, source);
+    });
+  }
+
+  /** Pass 2: subscribers missing from Bulk, from their own services (and IP list when they have no address). */
+  async backfill(): Promise<void> {
+    for (const [customerId, sub] of this.subById) {
+      if (this.inBulk.has(customerId)) continue;
+      const username = text(sub.username);
+      const name = username || fullName(sub) || customerId;
+      const dead = statusDead(sub.status);
+      if (dead) {
+        this.b.skip(`customer:${customerId}`, name, `subscriber status is ${dead}`);
+        continue;
+      }
+      const services = this.api.list(await this.api.query('CustomerServices', { customerId: Number(customerId) }), 'customerServices', 'CustomerServices');
+      const wifi = services.map((s) => (isObj(s.service_details) ? s.service_details : {})).filter((d) => text(d.__typename) === 'ServiceTypeWifi');
+      if (wifi.length === 0) {
+        const types = [...new Set(services.map((s) => (isObj(s.service_details) ? text(s.service_details.__typename) : '')).filter((x) => x !== ''))];
+        this.b.skip(`customer:${customerId}`, name, types.length > 0 ? `no wireless service (only ${types.join(', ')})` : 'no active service');
+        continue;
+      }
+      let ips = [...addressList(sub.package_ip), ...addressList(sub.equipment_ip)];
+      if (ips.length === 0 && wifi.every((w) => addressList(w.ip_address).length === 0)) ips = await this.ipList(customerId);
+      const macFallback = this.assemblyMacs(customerId, username)[0] ?? '';
+      for (const w of wifi) this.consider(w, { customerId, username: text(w.username) || username, ips, equipmentIds: [], macFallback, suffix: '_backfill' });
+    }
+  }
+
+  /** Pass 3: circuits without an address take their online session's (by username). */
+  async addOnlineAddresses(domain: string): Promise<void> {
+    if (!this.pending.some((p) => p.ips.length === 0)) return;
+    const online = this.api.list(await this.api.query('Online', { domain }), 'onlineUsers', 'Online');
     const byUser = new Map<string, string[]>();
     for (const o of online) {
       const u = norm(text(o.username));
       if (u !== '') byUser.set(u, [...(byUser.get(u) ?? []), ...addressList(o.ip)]);
     }
-    for (const p of pending) if (p.ips.length === 0) p.ips = byUser.get(norm(p.username)) ?? [];
+    for (const p of this.pending) if (p.ips.length === 0) p.ips = byUser.get(norm(p.username)) ?? [];
   }
 
-  // --- topology: best CPE assembly → equipment chain → site ---------------------------------------------------
-  const ensureSite = (locationId: string, locationName: string): string | undefined => {
-    if (locationId === '' && locationName === '') return undefined;
-    const id = locationId !== '' ? `visp_site_${locationId}` : `visp_site_name_${slug(locationName)}`;
-    if (!b.hasNode(id)) b.addNode({ id, name: locationName || `Site ${locationId}`, kind: 'site', networkJsonId: `visp:site:${locationId || locationName}` });
-    return id;
-  };
-  const ensureEquipment = (eqId: string, fallback: { name?: string; siteId?: string; siteName?: string }, seen = new Set<string>()): string => {
-    const id = `visp_eq_${eqId}`;
-    if (b.hasNode(id) || seen.has(eqId)) return id;
-    seen.add(eqId);
-    const row = eqById.get(eqId);
-    let parentId: string | undefined;
-    const up = text(row?.parent_id);
-    if (row && up !== '' && up !== '0' && eqById.has(up) && !seen.has(up)) parentId = ensureEquipment(up, {}, seen);
-    else if (row) parentId = ensureSite(text(row.location_id), text(row.location_name));
-    else parentId = ensureSite(fallback.siteId ?? '', fallback.siteName ?? '');
-    const name = text(row?.description) || text(row?.name) || fallback.name || `Equipment ${eqId}`;
-    b.addNode({ id, name, kind: 'ap', parentId, networkJsonId: `visp:eq:${eqId}` });
-    return id;
-  };
-  const parentOf = (p: Pending): string | undefined => {
-    const names = new Set([norm(fullName(subById.get(p.customerId))), norm(p.username)].filter((x) => x !== ''));
+  /** The circuits, each with one device; parents only for circuits that can be shaped, so no empty AP branches appear. */
+  addCircuits(factors: ClientRateFactors): void {
+    for (const p of this.pending) {
+      const parentId = p.ips.length > 0 ? this.parentOf(p) : undefined;
+      if (!this.b.addClient({ id: p.id, name: p.name, parentId, downloadMaxMbps: clientRate(p.down, factors), uploadMaxMbps: clientRate(p.up, factors) })) continue;
+      this.b.addDevice({ id: p.deviceId, name: `${p.name}_device`, clientId: p.id, mac: p.mac, ipv4: p.ips });
+    }
+  }
+
+  /** One wireless service → a pending circuit, or a skip. */
+  private consider(svc: Obj, src: ServiceSource): void {
+    const { customerId } = src;
+    const sn = text(svc.service_number);
+    const name = src.username || fullName(this.subById.get(customerId)) || customerId;
+    if (sn === '') {
+      this.b.warn(`customer ${customerId} "${name}": a wireless service without service_number is ignored`);
+      return;
+    }
+    const dead = statusDead(svc.package_status, svc.status);
+    if (dead) {
+      this.b.skip(sn, name, `service status is ${dead}`);
+      return;
+    }
+    const down = vispSpeedMbps(svc.down_speed, svc.down_speed_unit);
+    const up = vispSpeedMbps(svc.up_speed, svc.up_speed_unit);
+    if (down === undefined || up === undefined) {
+      this.b.skip(sn, name, `no usable ${down === undefined ? 'download' : 'upload'} speed`);
+      return;
+    }
+    if (this.pending.some((p) => p.id === sn)) {
+      this.b.warn(`service number ${sn} (customer ${customerId} "${name}") appears more than once; the first one is kept`);
+      return;
+    }
+    const ips = [...new Set([...addressList(svc.ip_address), ...src.ips])];
+    const mac = vispMac(svc.mac_address) || src.macFallback;
+    this.pending.push({ id: sn, name, customerId, username: src.username, down, up, ips, mac, deviceId: `${sn}${src.suffix}`, equipmentIds: src.equipmentIds });
+  }
+
+  /** A backfilled customer's addresses from CustomerIpList. */
+  private async ipList(customerId: string): Promise<string[]> {
+    const ips: string[] = [];
+    const v = (await this.api.query('CustomerIpList', { customerId: Number(customerId) })).customerIPList;
+    for (const r of Array.isArray(v) ? v : [v]) if (isObj(r)) ips.push(...addressList(r.package_ip), ...addressList(r.equipment_ip));
+    return [...new Set(ips)];
+  }
+
+  /** The names a customer's CPE assemblies are filed under: full name and username, normalised. */
+  private locationNames(customerId: string, username: string): Set<string> {
+    return new Set([norm(fullName(this.subById.get(customerId))), norm(username)].filter((x) => x !== ''));
+  }
+
+  /** MACs of the CPE assemblies filed under the customer's name, sorted. */
+  private assemblyMacs(customerId: string, username: string): string[] {
+    const names = this.locationNames(customerId, username);
+    const macs: string[] = [];
+    for (const a of this.assemblies) {
+      if (!names.has(norm(text(a.location_name)))) continue;
+      if (isObj(a.equipment_data)) for (const [k, v] of Object.entries(a.equipment_data)) if (/mac/i.test(k) && vispMac(v) !== '') macs.push(vispMac(v));
+    }
+    return macs.sort();
+  }
+
+  /** The AP node of the best-scored CPE assembly's parent equipment, or undefined. */
+  private parentOf(p: Pending): string | undefined {
+    const names = this.locationNames(p.customerId, p.username);
     let best: { row: Obj; score: number; id: number } | undefined;
-    for (const a of assemblies) {
+    for (const a of this.assemblies) {
       const aid = text(a.id);
       const byId = p.equipmentIds.includes(aid);
       const byLocation = names.has(norm(text(a.location_name)));
       if (!byId && !byLocation) continue;
-      const data = isObj(a.equipment_data) ? a.equipment_data : {};
-      const entries = Object.entries(data).map(([k, v]) => [k.toLowerCase(), v] as const);
-      let score = 0;
-      if (text(a.parent_id) !== '' && text(a.parent_id) !== '0') score += 100;
-      if (byLocation) score += 40;
-      if (byId) score += 20;
-      if (p.mac !== '' && entries.some(([k, v]) => k.includes('mac') && vispMac(v) === p.mac)) score += 15;
-      if (entries.some(([k, v]) => k.includes('fiber') && k.includes('mac') && text(v) !== '')) score += 10;
-      if (entries.some(([k, v]) => k.includes('vlan') && text(v) !== '')) score += 5;
-      if (entries.some(([k, v]) => k.includes('router mode') && (v === true || text(v).toLowerCase() === 'true'))) score -= 20;
-      if (/router/i.test(text(a.description))) score -= 10;
+      const score = assemblyScore(a, p, byId, byLocation);
       const idNum = Number(aid) || 0;
       if (!best || score > best.score || (score === best.score && idNum > best.id)) best = { row: a, score, id: idNum };
     }
     const parent = best ? text(best.row.parent_id) : '';
     if (!best || parent === '' || parent === '0') return undefined;
     const pd = isObj(best.row.parent_data) ? best.row.parent_data : {};
-    return ensureEquipment(parent, {
+    return this.ensureEquipment(parent, {
       name: text(pd.description) || text(pd.name),
       siteId: text(best.row.parent_site_id) === '0' ? '' : text(best.row.parent_site_id),
       siteName: text(pd.location_name),
     });
-  };
-
-  for (const p of pending) {
-    // Parents only for circuits that can be shaped, so no empty AP branches appear.
-    if (!b.addClient({ id: p.id, name: p.name, parentId: p.ips.length > 0 ? parentOf(p) : undefined, downloadMaxMbps: clientRate(p.down, factors), uploadMaxMbps: clientRate(p.up, factors) })) continue;
-    b.addDevice({ id: p.deviceId, name: `${p.name}_device`, clientId: p.id, mac: p.mac, ipv4: p.ips });
   }
 
-  const result = finishRun(b, opts);
-  opts.log.info(`${CRM}: shaped=${result.circuits} skipped=${result.skipped.length} subscribers=${subs.length} isp_id=${ispId}`);
-  return result;
+  /** The AP node of an equipment id, added with its parent chain up to a site. */
+  private ensureEquipment(eqId: string, fallback: { name?: string; siteId?: string; siteName?: string }, seen = new Set<string>()): string {
+    const id = `visp_eq_${eqId}`;
+    if (this.b.hasNode(id) || seen.has(eqId)) return id;
+    seen.add(eqId);
+    const row = this.eqById.get(eqId);
+    let parentId: string | undefined;
+    const up = text(row?.parent_id);
+    if (row && up !== '' && up !== '0' && this.eqById.has(up) && !seen.has(up)) parentId = this.ensureEquipment(up, {}, seen);
+    else if (row) parentId = this.ensureSite(text(row.location_id), text(row.location_name));
+    else parentId = this.ensureSite(fallback.siteId ?? '', fallback.siteName ?? '');
+    const name = text(row?.description) || text(row?.name) || fallback.name || `Equipment ${eqId}`;
+    this.b.addNode({ id, name, kind: 'ap', parentId, networkJsonId: `visp:eq:${eqId}` });
+    return id;
+  }
+
+  /** The site node of a location (by id, else by name), added once; undefined without either. */
+  private ensureSite(locationId: string, locationName: string): string | undefined {
+    if (locationId === '' && locationName === '') return undefined;
+    const id = locationId !== '' ? `visp_site_${locationId}` : `visp_site_name_${slug(locationName)}`;
+    if (!this.b.hasNode(id)) this.b.addNode({ id, name: locationName || `Site ${locationId}`, kind: 'site', networkJsonId: `visp:site:${locationId || locationName}` });
+    return id;
+  }
+}
+
+/** How well a CPE assembly row matches a circuit (upstream's ranking). */
+function assemblyScore(a: Obj, p: Pending, byId: boolean, byLocation: boolean): number {
+  const data = isObj(a.equipment_data) ? a.equipment_data : {};
+  const entries = Object.entries(data).map(([k, v]) => [k.toLowerCase(), v] as const);
+  let score = 0;
+  if (text(a.parent_id) !== '' && text(a.parent_id) !== '0') score += 100;
+  if (byLocation) score += 40;
+  if (byId) score += 20;
+  if (p.mac !== '' && entries.some(([k, v]) => k.includes('mac') && vispMac(v) === p.mac)) score += 15;
+  if (entries.some(([k, v]) => k.includes('fiber') && k.includes('mac') && text(v) !== '')) score += 10;
+  if (entries.some(([k, v]) => k.includes('vlan') && text(v) !== '')) score += 5;
+  if (entries.some(([k, v]) => k.includes('router mode') && (v === true || text(v).toLowerCase() === 'true'))) score -= 20;
+  if (/router/i.test(text(a.description))) score -= 10;
+  return score;
 }

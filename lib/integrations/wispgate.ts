@@ -22,12 +22,16 @@ import {
   finishRun,
   IntegrationError,
   joinUrl,
+  listOrApiError,
   num,
   req,
   requestJson,
+  requireSettings,
+  runRequest,
   splitList,
   text,
   TopologyBuilder,
+  type Obj,
   type RunOptions,
   type RunResult,
 } from './common/index.ts';
@@ -38,9 +42,6 @@ const PATH = 'api/libreqos/shaped-devices';
 const DEFAULT_MBPS = 2;
 const FIRST_DEVICE_ID = 10_000;
 
-type Row = Record<string, unknown>;
-const isObj = (v: unknown): v is Row => v !== null && typeof v === 'object' && !Array.isArray(v);
-
 /** A rate cell: null/''/missing → undefined; a number or numeric string → number; anything else → NaN. */
 function rateCell(v: unknown): number | undefined {
   if (v === undefined || v === null || (typeof v === 'string' && v.trim() === '')) return undefined;
@@ -49,36 +50,24 @@ function rateCell(v: unknown): number | undefined {
 }
 
 export async function run(config: LqosConfig, opts: RunOptions): Promise<RunResult> {
-  const c = config.wispgate_integration;
-  if (c.wispgate_api_url.trim() === '') {
-    throw new IntegrationError(`${CRM}: wispgate_integration.wispgate_api_url is empty; set it in lqos.conf`, { crm: CRM });
-  }
-  if (c.wispgate_api_token.trim() === '') {
-    throw new IntegrationError(`${CRM}: wispgate_integration.wispgate_api_token is empty; set it in lqos.conf`, { crm: CRM });
-  }
+  const c = requireSettings(CRM, config, 'wispgate_integration', ['wispgate_api_url', 'wispgate_api_token']);
   const token = c.wispgate_api_token.trim();
   const url = joinUrl(c.wispgate_api_url, PATH);
   const endpoint = endpointOf('POST', url);
-  const body = await requestJson(url, {
-    crm: CRM,
-    method: 'POST',
-    headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ api_token: token }).toString(),
-    timeoutMs: 120_000,
-    ...opts.http,
-    authHint: 'check wispgate_integration.wispgate_api_token',
-    urlHint: 'check wispgate_integration.wispgate_api_url',
-    log: opts.log,
-  });
-  if (!Array.isArray(body)) {
-    const msg = isObj(body) ? text(body.error ?? body.message) : '';
-    if (msg !== '') {
-      const safe = msg.split(token).join('***').slice(0, 200);
-      throw new IntegrationError(`${CRM}: ${endpoint} → the API answered with an error ("${safe}"): check wispgate_integration.wispgate_api_token`, { crm: CRM, endpoint });
-    }
-    throw new IntegrationError(`${CRM}: ${endpoint}: the response body is not a list; the response is not what this integration expects`, { crm: CRM, endpoint });
-  }
-  if (body.length === 0) {
+  const body = await requestJson(
+    url,
+    runRequest(CRM, opts, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ api_token: token }).toString(),
+      timeoutMs: 120_000,
+      authHint: 'check wispgate_integration.wispgate_api_token',
+      urlHint: 'check wispgate_integration.wispgate_api_url',
+    }),
+  );
+  const hint = 'check wispgate_integration.wispgate_api_token';
+  const rows = listOrApiError(body, { crm: CRM, endpoint, secret: token, hint, errorFields: ['error', 'message'] });
+  if (rows.length === 0) {
     throw new IntegrationError(`${CRM}: ${endpoint} → returned no shaped devices; refusing to replace the current files with an empty set`, { crm: CRM, endpoint });
   }
 
@@ -86,33 +75,13 @@ export async function run(config: LqosConfig, opts: RunOptions): Promise<RunResu
   const bad = new Set<string>();
   let nextDevice = FIRST_DEVICE_ID;
   let rowsWithAddress = 0;
-  body.forEach((raw, i) => {
-    const where = { crm: CRM, endpoint, item: `row #${i + 1}` };
-    const id = text(req(raw, 'Circuit ID', where, (v) => text(v) !== ''));
-    const row = raw as Row;
+  rows.forEach((raw, i) => {
+    const id = text(req(raw, 'Circuit ID', { crm: CRM, endpoint, item: `row #${i + 1}` }, (v) => text(v) !== ''));
+    const row = raw as Obj;
     if (bad.has(id)) return;
-    if (!b.hasClient(id)) {
-      const dMax = rateCell(row['Download Max Mbps']);
-      const dMin = rateCell(row['Download Min Mbps']);
-      const uMax = rateCell(row['Upload Max Mbps']);
-      const uMin = rateCell(row['Upload Min Mbps']);
-      if ([dMax, dMin, uMax, uMin].some((x) => x !== undefined && (Number.isNaN(x) || x < 0))) {
-        bad.add(id);
-        b.skip(id, id, 'invalid bandwidth (a rate is not a non-negative number)');
-        return;
-      }
-      const pick = (max?: number, min?: number) => (max && max > 0 ? max : min && min > 0 ? min : DEFAULT_MBPS);
-      const down = pick(dMax, dMin);
-      const up = pick(uMax, uMin);
-      b.addClient({
-        id,
-        name: id,
-        address: id,
-        downloadMaxMbps: down,
-        uploadMaxMbps: up,
-        downloadMinMbps: dMax && dMax > 0 && dMin && dMin > 0 ? dMin : undefined,
-        uploadMinMbps: uMax && uMax > 0 && uMin && uMin > 0 ? uMin : undefined,
-      });
+    if (!b.hasClient(id) && !addCircuit(b, id, row)) {
+      bad.add(id);
+      return;
     }
     const ipv4 = splitList(row.IPv4, /,/);
     const ipv6 = splitList(row.IPv6, /,/);
@@ -126,6 +95,29 @@ export async function run(config: LqosConfig, opts: RunOptions): Promise<RunResu
   });
 
   const result = finishRun(b, opts);
-  opts.log.info(`${CRM}: ${result.circuits} circuits, ${result.devices} of ${body.length} rows shaped (${rowsWithAddress} rows had an address)`);
+  opts.log.info(`${CRM}: ${result.circuits} circuits, ${result.devices} of ${rows.length} rows shaped (${rowsWithAddress} rows had an address)`);
   return result;
+}
+
+/** The circuit of a Circuit ID's first row; false (and skipped) when a rate is invalid. */
+function addCircuit(b: TopologyBuilder, id: string, row: Obj): boolean {
+  const dMax = rateCell(row['Download Max Mbps']);
+  const dMin = rateCell(row['Download Min Mbps']);
+  const uMax = rateCell(row['Upload Max Mbps']);
+  const uMin = rateCell(row['Upload Min Mbps']);
+  if ([dMax, dMin, uMax, uMin].some((x) => x !== undefined && (Number.isNaN(x) || x < 0))) {
+    b.skip(id, id, 'invalid bandwidth (a rate is not a non-negative number)');
+    return false;
+  }
+  const pick = (max?: number, min?: number) => (max && max > 0 ? max : min && min > 0 ? min : DEFAULT_MBPS);
+  b.addClient({
+    id,
+    name: id,
+    address: id,
+    downloadMaxMbps: pick(dMax, dMin),
+    uploadMaxMbps: pick(uMax, uMin),
+    downloadMinMbps: dMax && dMax > 0 && dMin && dMin > 0 ? dMin : undefined,
+    uploadMinMbps: uMax && uMax > 0 && uMin && uMin > 0 ? uMin : undefined,
+  });
+  return true;
 }

@@ -5,16 +5,10 @@
  * A missing file means "no overrides" (not an error); an empty file is an error (as upstream).
  */
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { z } from 'zod';
 import { JsonSyntaxError, parseJsonWithLines } from '../inputs/network.ts';
 import { overridesSchema, type Overrides } from './schema.ts';
 
-export const OVERRIDES_FILE = 'lqos_overrides.json';
-
-export function overridesPath(lqosDirectory: string): string {
-  return join(lqosDirectory, OVERRIDES_FILE);
-}
 
 export class OverridesError extends Error {
   constructor(
@@ -113,9 +107,8 @@ export function parseOverridesText(text: string, file: string): Overrides {
   return parseOverrides(raw, file);
 }
 
-/** Reads `<lqosDirectory>/lqos_overrides.json`; absent → `{present: false}`. Throws OverridesError. */
-export function loadOverrides(lqosDirectory: string): LoadedOverrides {
-  const file = overridesPath(lqosDirectory);
+/** Reads `file` (the config's inputPaths().overrides); absent → `{present: false}`. Throws OverridesError. */
+export function loadOverrides(file: string): LoadedOverrides {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');

@@ -17,12 +17,12 @@
  */
 import { join } from 'node:path';
 import { ConfigError } from '../config/load.ts';
+import { loadResolvedConfig, type ResolvedConfig } from '../config/resolve.ts';
 import type { LqosConfig } from '../config/schema.ts';
 import { waitForBus, defaultBusPath } from '../bus/client.ts';
-import { REPO_ROOT } from '../daemon/refresh.ts';
 import { enabledIntegrations } from '../integrations/registry.ts';
 import type { Logger } from '../util/log.ts';
-import { loadSchedulerConfig, type SchedulerConfig } from './config.ts';
+import { REPO_ROOT } from '../util/paths.ts';
 import { runIntegration, type IntegrationCommand, type IntegrationRunResult } from './integrationRunner.ts';
 import { StatusReporter } from './reporter.ts';
 import { shapeOnce, type ShapeResult } from './shape.ts';
@@ -65,7 +65,7 @@ export interface SchedulerOptions {
   /** Where failed integration output goes (default $LQOS_SCHEDULER_LOG_DIR or /tmp). */
   logDir?: string;
   /** Replaces the enabled integrations (tests). */
-  integrations?: (sc: SchedulerConfig) => IntegrationCommand[];
+  integrations?: (sc: ResolvedConfig) => IntegrationCommand[];
   busyRetryMs?: number;
 }
 
@@ -78,7 +78,7 @@ export interface CycleResult {
 }
 
 /** The commands for the enabled integrations: only the first in upstream priority order runs. */
-export function integrationCommands(sc: SchedulerConfig, log?: Logger): IntegrationCommand[] {
+export function integrationCommands(sc: ResolvedConfig, log?: Logger): IntegrationCommand[] {
   const env = process.env[TEST_INTEGRATIONS_ENV];
   if (env) {
     const list = JSON.parse(env) as { name: string; file: string; args?: string[] }[];
@@ -90,17 +90,8 @@ export function integrationCommands(sc: SchedulerConfig, log?: Logger): Integrat
   }
   return enabled.slice(0, 1).map((e) => ({
     name: e.name,
-    file: process.execPath,
-    args: [
-      '--import',
-      join(REPO_ROOT, 'node_modules/tsx/dist/loader.mjs'),
-      join(REPO_ROOT, 'bin/integration.ts'),
-      e.name,
-      '--config',
-      sc.path,
-      '--out',
-      sc.config.lqos_directory,
-    ],
+    file: join(REPO_ROOT, 'bin/launch'),
+    args: ['integration', e.name, '--config', sc.path, '--out', sc.config.lqos_directory],
     env: { LQOS_LOG_FORMAT: 'pretty' },
     cwd: REPO_ROOT,
   }));
@@ -123,7 +114,7 @@ export class Scheduler {
   private recheck = false;
   private stopped = false;
   private lastShaped?: Record<string, string>;
-  private lastConfig?: SchedulerConfig;
+  private lastConfig?: ResolvedConfig;
   private runningPids = new Set<number>();
   /** Integrations whose last run failed (their urgent issue is open). */
   private failedIntegrations = new Set<string>();
@@ -146,9 +137,9 @@ export class Scheduler {
     void this.reporter.heartbeat(phase, nextRun);
   }
 
-  private loadConfig(): SchedulerConfig | ConfigError {
+  private loadConfig(): ResolvedConfig | ConfigError {
     try {
-      const sc = loadSchedulerConfig(this.opts.configPath);
+      const sc = loadResolvedConfig({ path: this.opts.configPath });
       for (const w of sc.warnings) this.log.warn(w);
       this.lastConfig = sc;
       if (this.configFailed) void this.reporter.resolve(CONFIG_KEY);
@@ -199,7 +190,7 @@ export class Scheduler {
     return run;
   }
 
-  private async runIntegrations(sc: SchedulerConfig): Promise<IntegrationRunResult[]> {
+  private async runIntegrations(sc: ResolvedConfig): Promise<IntegrationRunResult[]> {
     const cmds = this.opts.integrations ? this.opts.integrations(sc) : integrationCommands(sc, this.log);
     if (cmds.length === 0) {
       this.log.info('no integration enabled; shaping the files in lqos_directory as they are');
@@ -250,7 +241,7 @@ export class Scheduler {
   }
 
   /** One shaping run (overrides → lqosd) with status reporting. */
-  private async shape(sc: SchedulerConfig, mode: 'full' | 'incremental', why: string): Promise<ShapeResult> {
+  private async shape(sc: ResolvedConfig, mode: 'full' | 'incremental', why: string): Promise<ShapeResult> {
     this.setPhase('refreshing');
     this.shapeCount++;
     this.log.info(`shaping (${why})`);
@@ -261,7 +252,7 @@ export class Scheduler {
     if (r.ok) {
       this.log.info(`${r.message} (via ${r.via})`);
       void this.reporter.resolve(OVERRIDES_KEY);
-      if (r.via === 'direct') void this.reporter.resolve(SHAPING_KEY);
+      void this.reporter.resolve(SHAPING_KEY);
       return r;
     }
     this.log.error(r.message);
@@ -273,8 +264,8 @@ export class Scheduler {
       await this.reporter.urgent('OVERRIDES_INVALID', r.overridesError.message, OVERRIDES_KEY, { file: r.overridesError.file, problems: r.overridesError.details });
     } else {
       void this.reporter.resolve(OVERRIDES_KEY);
-      // lqosd raises its own issue for a failed bus refresh; the other paths are ours to report.
-      if (r.via === 'direct' || r.via === 'submit_plan') await this.reporter.urgent('SHAPING_FAILED', `${r.message}\n${r.output ?? ''}`.trim(), SHAPING_KEY);
+      // lqosd raises its own issue for a failed bus refresh; a failed submit_plan is ours to report.
+      if (r.via === 'submit_plan') await this.reporter.urgent('SHAPING_FAILED', `${r.message}\n${r.output ?? ''}`.trim(), SHAPING_KEY);
     }
     return r;
   }
@@ -348,7 +339,7 @@ export class Scheduler {
     this.idle();
   }
 
-  private async ensureWatcher(sc: SchedulerConfig): Promise<void> {
+  private async ensureWatcher(sc: ResolvedConfig): Promise<void> {
     if (!this.watching || this.stopped) return;
     const dir = sc.config.lqos_directory;
     if (this.watcher?.dir === dir) return;

@@ -11,7 +11,7 @@
  * Every scheduler message (heartbeat, success, error) counts as a sign of life. Kept in memory
  * only: after an lqosd restart the scheduler's next heartbeat (once a minute) restores it.
  */
-import type { SchedulerStatus, SchedulerTracker } from '../daemon/context.ts';
+import type { SchedulerStatus, SchedulerTracker } from '../api/scheduler.ts';
 
 export const STALE_AFTER_MS = 300_000;
 export const PREVIEW_MAX_LINES = 30;

@@ -11,7 +11,8 @@
  * Counters are parsed as JS numbers: exact up to 2^53 (well beyond u32).
  */
 import { tc } from '../apply/tcBatch.ts';
-import type { Logger } from '../util/log.ts';
+import { formatClassId, packClassId, parseClassId, unpackClassId } from '../util/classId.ts';
+import type { Log } from '../util/log.ts';
 import type { PlanIndex } from './rollup.ts';
 
 export interface QdiscStat {
@@ -37,16 +38,15 @@ export interface QdiscStat {
   tins: number;
 }
 
-/** "1:3" / "0x1:0x3" / "1:" / "1" → major<<16 | minor; "root"/"none"/bad → -1. */
+/** A tc handle as one number (major<<16 | minor); "root"/"none"/bad → -1. */
 export function parseHandle(text: string | undefined): number {
-  if (!text || text === 'root' || text === 'none') return -1;
-  const m = /^(?:0x)?([0-9a-f]{1,4})(?::(?:0x)?([0-9a-f]{0,4}))?$/i.exec(text.trim());
-  if (!m) return -1;
-  return parseInt(m[1]!, 16) * 65536 + (m[2] ? parseInt(m[2], 16) : 0);
+  const id = parseClassId(text);
+  return id ? packClassId(id) : -1;
 }
 
 export function formatHandle(id: number): string {
-  return `${Math.floor(id / 65536).toString(16)}:${(id % 65536).toString(16)}`;
+  const { major, minor } = unpackClassId(id);
+  return formatClassId(major, minor);
 }
 
 const num = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) ? v : typeof v === 'string' && v !== '' && Number.isFinite(Number(v)) ? Number(v) : 0);
@@ -246,7 +246,7 @@ export class CircuitQueues {
 export interface QueueCollectorOptions {
   /** Command prefix for tc, e.g. ['ip', 'netns', 'exec', 'ns1'] (tests). */
   wrap?: string[];
-  log?: Logger;
+  log?: Log;
   now?: () => number;
   /** Replaces running tc (tests): returns the JSON text for an interface. */
   readQdiscs?: (iface: string) => Promise<string>;

@@ -13,6 +13,7 @@
  * Memory: all per-circuit and per-node numbers live in typed arrays sized once per plan and reused
  * every tick; only circuits touched in a tick are visited for roll-up and top-N.
  */
+import type { CircuitRateView, NodeRateView, Totals } from '../api/telemetry.ts';
 import type { ShapingPlan } from '../model.ts';
 import type { HostRate } from './hostRates.ts';
 
@@ -272,49 +273,6 @@ export function resolveHost(ix: PlanIndex, h: HostRate): number {
 
 // ---------------------------------------------------------------------------------------------
 // Roll-up
-
-export interface Totals {
-  downBps: number;
-  upBps: number;
-  downPps: number;
-  upPps: number;
-  /** Traffic of hosts that belong to a circuit. */
-  shapedDownBps: number;
-  shapedUpBps: number;
-  /** Hosts in the counters / hosts with traffic this tick / active hosts in no circuit. */
-  hosts: number;
-  activeHosts: number;
-  unknownActiveHosts: number;
-}
-
-export interface CircuitRateView {
-  id: string;
-  name: string;
-  parentPath: string;
-  downBps: number;
-  upBps: number;
-  downPps: number;
-  upPps: number;
-  ceilDownMbps: number;
-  ceilUpMbps: number;
-  /** Percent of the plan's ceil. */
-  utilDownPct: number;
-  utilUpPct: number;
-}
-
-export interface NodeRateView {
-  path: string;
-  name: string;
-  depth: number;
-  downBps: number;
-  upBps: number;
-  downPps: number;
-  upPps: number;
-  ceilDownMbps: number;
-  ceilUpMbps: number;
-  utilDownPct: number;
-  utilUpPct: number;
-}
 
 const pct = (bps: number, mbps: number) => (mbps > 0 ? Math.round((bps / (mbps * 1e4)) * 10) / 10 : 0);
 

@@ -4,32 +4,61 @@
  *    → totals, top-N; live rings; Prometheus gauges; per-minute history; per-core CPU;
  *  - every `queueIntervalMs` (2 s): tc qdisc statistics of the shaping interfaces → per-circuit
  *    drops/backlog/marks (deltas) → history;
- *  - websocket channels `throughput`, `circuits`, `queues`, `cpu` (lib/web/channels.ts) and the
- *    bus `stats_hosts` reply (`statsHosts`).
+ *  - the channels `throughput`, `circuits`, `queues`, `cpu` (published to whatever `publish` the
+ *    daemon hands in: the web server's channel registry) and the bus `stats_hosts` reply.
  * Counters are skipped while the dataplane is not attached (dry run, degraded).
  *
  * Memory stays bounded: per-host records, per-circuit/per-node typed arrays and the rings are
  * allocated once (per plan) and reused; payloads are built only when a client asks.
  */
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
-import type { DaemonContext } from '../daemon/context.ts';
+import type { CircuitRateView, NodeRateView, QueueCircuitView, QueueTotals, Totals } from '../api/telemetry.ts';
+import { statePaths } from '../config/paths.ts';
 import type { ShapingPlan } from '../model.ts';
-import { registerChannel } from '../web/channels.ts';
-import { metrics } from '../web/metrics.ts';
+import type { Log } from '../util/log.ts';
 import { CpuSampler, type CpuUsage } from './cpu.ts';
 import { TelemetryHistory } from './history.ts';
-import { HostRateTracker, type HostCounters, type HostRate } from './hostRates.ts';
-import { QueueStatsCollector, type LeafStats } from './queueStats.ts';
+import { HostRateTracker, type HostCounters } from './hostRates.ts';
+import { RateGauges, type ShapingMetrics } from './metrics.ts';
+import { QueueStatsCollector } from './queueStats.ts';
 import { MultiRing } from './ring.ts';
-import { buildPlanIndex, rollUpNodes, Rollup, type CircuitRateView, type NodeRateView, type PlanIndex, type Totals } from './rollup.ts';
+import { buildPlanIndex, rollUpNodes, Rollup, type PlanIndex } from './rollup.ts';
+import {
+  circuitRatesPayload,
+  cpuPayload,
+  NODE_FIELDS,
+  queueStatsPayload,
+  queueView,
+  statsHostsReply,
+  throughputPayload,
+  topDownload,
+  topUpload,
+  TOTAL_FIELDS,
+  type StatsHostsRequest,
+  type TelemetryState,
+} from './views.ts';
+
+export type { StatsHostsRequest };
+
+/** What telemetry reads from lqosd. */
+export interface TelemetryContext {
+  log: Log;
+  config(): { state_directory: string };
+  /** The plan in force (circuits, nodes and their prefixes to attribute traffic to). */
+  appliedPlan(): ShapingPlan | undefined;
+}
+
+/** Publishes a named live channel; returns a function that withdraws it. */
+export type ChannelPublisher = (name: string, producer: () => unknown) => () => void;
+
+export type TelemetryChannel = 'throughput' | 'circuits' | 'queues' | 'cpu';
 
 export interface TelemetryOptions {
   /** bpffs directory of the dataplane's pinned maps. */
   pinRoot: string;
   intervalMs?: number;
   queueIntervalMs?: number;
-  /** Host counters reader (default: dataplane/loader.ts readHostCounters at pinRoot). */
+  /** Host counters reader (default: dataplane/maps.ts readHostCounters at pinRoot). */
   readCounters?: () => Promise<Map<string, HostCounters>> | Map<string, HostCounters>;
   /** Whether the dataplane is attached (counters and tc stats are skipped otherwise). Default: the pinned host_counters map exists (always true with an injected reader). */
   isAttached?: () => boolean;
@@ -55,32 +84,10 @@ export interface TelemetryOptions {
   maxChannelCircuits?: number;
   /** false: no timers (tests call tick()/pollQueues()). */
   autoStart?: boolean;
-  /** false: do not register websocket channels / set Prometheus gauges. */
-  channels?: boolean;
-  metrics?: boolean;
-}
-
-export interface QueueCircuitView {
-  id: string;
-  name: string;
-  down?: QueueSideView;
-  up?: QueueSideView;
-}
-
-export interface QueueSideView {
-  kind: string;
-  drops: number;
-  overlimits: number;
-  requeues: number;
-  ecnMarks: number;
-  backlog: number;
-  qlen: number;
-  /** Deltas over the last poll interval. */
-  dDrops: number;
-  dOverlimits: number;
-  dEcnMarks: number;
-  dRequeues: number;
-  dPackets: number;
+  /** Where the live channels go (absent: not published). */
+  publish?: ChannelPublisher;
+  /** Prometheus gauges to keep current (absent: none). */
+  metrics?: ShapingMetrics;
 }
 
 export interface TelemetrySnapshot {
@@ -105,18 +112,6 @@ export interface TelemetrySnapshot {
   lastReadMs: number;
 }
 
-export interface QueueTotals {
-  drops: { down: number; up: number };
-  marks: { down: number; up: number };
-  backlog: { down: number; up: number };
-  overlimits: { down: number; up: number };
-}
-
-export interface StatsHostsRequest {
-  limit: number;
-  sortBy: 'download' | 'upload' | 'total';
-}
-
 export interface Telemetry {
   snapshot(): TelemetrySnapshot;
   history: TelemetryHistory | undefined;
@@ -126,8 +121,8 @@ export interface Telemetry {
   circuitQueues(id: string): QueueCircuitView | undefined;
   /** The bus `stats_hosts` reply: top hosts by current rate. */
   statsHosts(req: StatsHostsRequest): unknown;
-  /** Payloads of the websocket channels (also registered with lib/web/channels.ts). */
-  payload(channel: 'throughput' | 'circuits' | 'queues' | 'cpu'): unknown;
+  /** Payloads of the live channels (also published, when a publisher is given). */
+  payload(channel: TelemetryChannel): unknown;
   /** One counter tick now (tests; the timer calls it too). */
   tick(): Promise<void>;
   /** One queue-stats poll now. */
@@ -135,386 +130,290 @@ export interface Telemetry {
   stop(): Promise<void>;
 }
 
-const TOTAL_FIELDS = ['down', 'up', 'shapedDown', 'shapedUp'] as const;
-const NODE_FIELDS = ['down', 'up'] as const;
-
-function sideView(l: LeafStats | undefined): QueueSideView | undefined {
-  if (!l) return undefined;
-  return {
-    kind: l.kind, drops: l.drops, overlimits: l.overlimits, requeues: l.requeues, ecnMarks: l.ecnMarks, backlog: l.backlog, qlen: l.qlen,
-    dDrops: l.d.drops, dOverlimits: l.d.overlimits, dEcnMarks: l.d.ecnMarks, dRequeues: l.d.requeues, dPackets: l.d.packets,
-  };
+/** Runs `fn` unless a run is still going (then that run's promise); failures are logged. */
+class SingleFlight {
+  running?: Promise<void>;
+  constructor(
+    private readonly what: string,
+    private readonly log: Log,
+  ) {}
+  run(fn: () => Promise<void>): Promise<void> {
+    this.running ??= fn()
+      .catch((e: unknown) => this.log.warn({ err: e }, `${this.what} failed: ${(e as Error).message}`))
+      .finally(() => (this.running = undefined));
+    return this.running;
+  }
 }
 
-export function startTelemetry(ctx: DaemonContext, opts: TelemetryOptions): Telemetry {
-  const log = ctx.log;
-  const intervalMs = opts.intervalMs ?? 1000;
-  const queueIntervalMs = opts.queueIntervalMs ?? 2000;
-  const now = opts.now ?? Date.now;
-  const ringSize = opts.ringSize ?? 300;
-  const maxCircuitMetrics = opts.maxCircuitMetrics ?? 1000;
-  const maxChannelCircuits = opts.maxChannelCircuits ?? 1000;
-  const useMetrics = opts.metrics !== false;
+class TelemetryService implements Telemetry {
+  readonly history: TelemetryHistory | undefined;
+  private readonly state: TelemetryState;
+  private readonly log: Log;
+  private readonly now: () => number;
+  private readonly intervalMs: number;
+  private readonly gauges?: RateGauges;
+  private readonly isAttached: () => boolean;
+  private readCounters?: () => Promise<Map<string, HostCounters>> | Map<string, HostCounters>;
+  private readErr?: string;
+  private nodeDropArrays: Float64Array[] = [];
+  private ticks = 0;
+  private lastTickMs = 0;
+  private lastReadMs = 0;
+  private readonly ticking: SingleFlight;
+  private readonly polling: SingleFlight;
+  private readonly timers: NodeJS.Timeout[] = [];
+  private readonly unpublish: (() => void)[] = [];
+  private stopped?: Promise<void>;
 
-  let readCounters = opts.readCounters;
-  const isAttached = opts.isAttached ?? (opts.readCounters ? () => true : () => existsSync(join(opts.pinRoot, 'host_counters')));
-  const defaultReader = async (): Promise<Map<string, HostCounters>> => {
-    const { readHostCounters } = await import('../../dataplane/loader.ts');
-    readCounters = () => readHostCounters({ pinRoot: opts.pinRoot });
-    return readCounters();
-  };
+  constructor(
+    private readonly ctx: TelemetryContext,
+    private readonly opts: TelemetryOptions,
+  ) {
+    this.log = ctx.log;
+    this.now = opts.now ?? Date.now;
+    this.intervalMs = opts.intervalMs ?? 1000;
+    this.readCounters = opts.readCounters;
+    this.isAttached = opts.isAttached ?? (opts.readCounters ? () => true : () => existsSync(`${opts.pinRoot}/host_counters`));
+    this.ticking = new SingleFlight('telemetry tick', this.log);
+    this.polling = new SingleFlight('telemetry queue stats', this.log);
+    if (opts.metrics) this.gauges = new RateGauges(opts.metrics, opts.maxCircuitMetrics ?? 1000);
+    this.state = {
+      plan: undefined,
+      index: undefined,
+      rollup: new Rollup(opts.topN ?? 10),
+      hosts: new HostRateTracker(),
+      cpu: new CpuSampler(opts.readProcStat),
+      queues: new QueueStatsCollector({ wrap: opts.wrap, log: ctx.log, now: this.now, readQdiscs: opts.readQdiscs }),
+      totalsRing: new MultiRing(opts.ringSize ?? 300, TOTAL_FIELDS),
+      nodeRings: new Map(),
+      attached: false,
+      lastAt: 0,
+      queueAt: 0,
+      queueDtMs: 0,
+    };
+    this.history = this.openHistory();
+  }
 
-  const hosts = new HostRateTracker();
-  const rollup = new Rollup(opts.topN ?? 10);
-  const cpu = new CpuSampler(opts.readProcStat);
-  const queues = new QueueStatsCollector({ wrap: opts.wrap, log, now, readQdiscs: opts.readQdiscs });
-  const totalsRing = new MultiRing(ringSize, TOTAL_FIELDS);
-  const nodeRings = new Map<string, MultiRing<(typeof NODE_FIELDS)[number]>>();
-
-  let history: TelemetryHistory | undefined;
-  if (opts.historyPath !== false) {
-    const path = opts.historyPath ?? join(ctx.config().state_directory, 'telemetry.sqlite');
+  private openHistory(): TelemetryHistory | undefined {
+    if (this.opts.historyPath === false) return undefined;
+    const path = this.opts.historyPath ?? statePaths(this.ctx.config().state_directory).telemetry;
     try {
-      history = new TelemetryHistory({ path, now, retentionDays: opts.retentionDays, circuitRetentionDays: opts.circuitRetentionDays });
+      return new TelemetryHistory({ path, now: this.now, retentionDays: this.opts.retentionDays, circuitRetentionDays: this.opts.circuitRetentionDays });
     } catch (e) {
-      log.warn(`telemetry history disabled: cannot open ${path}: ${(e as Error).message}`);
+      this.log.warn(`telemetry history disabled: cannot open ${path}: ${(e as Error).message}`);
+      return undefined;
     }
   }
 
-  let plan: ShapingPlan | undefined;
-  let index: PlanIndex | undefined;
-  let attached = false;
-  let lastAt = 0;
-  let ticks = 0;
-  let lastTickMs = 0;
-  let lastReadMs = 0;
-  let queueAt = 0;
-  let queueDtMs = 0;
-  let nodeDropArrays: Float64Array[] = [];
-  const metricCircuits = new Set<number>();
-  let nextMetricCircuits = new Set<number>();
-  let readErr: string | undefined;
+  /** Publishes the channels and starts the timers. */
+  start(): void {
+    const { publish } = this.opts;
+    if (publish) for (const ch of ['throughput', 'circuits', 'queues', 'cpu'] as const) this.unpublish.push(publish(ch, () => this.payload(ch)));
+    if (this.opts.autoStart === false) return;
+    void this.tick();
+    this.timers.push(setInterval(() => void this.tick(), this.intervalMs), setInterval(() => void this.pollQueues(), this.opts.queueIntervalMs ?? 2000));
+    for (const t of this.timers) t.unref();
+  }
 
-  const refreshPlan = (): void => {
-    const p = ctx.appliedPlan();
-    if (p === plan) return;
-    plan = p;
-    index = p ? buildPlanIndex(p) : undefined;
+  /** A new plan in force: rebuild the index, the per-node arrays and rings, and the gauges. */
+  private refreshPlan(): void {
+    const s = this.state;
+    const p = this.ctx.appliedPlan();
+    if (p === s.plan) return;
+    s.plan = p;
+    const index = p ? buildPlanIndex(p) : undefined;
+    s.index = index;
     const N = index?.nodeCount ?? 0;
-    nodeDropArrays = [0, 1, 2, 3].map(() => new Float64Array(N));
-    const keep = new Set(index ? index.topLevel.map((n) => index!.nodePaths[n]!) : []);
-    for (const k of nodeRings.keys()) if (!keep.has(k)) nodeRings.delete(k);
-    for (const k of keep) if (!nodeRings.has(k)) nodeRings.set(k, new MultiRing(ringSize, NODE_FIELDS));
-    if (useMetrics) {
-      metrics.nodeThroughputBps.reset();
-      metrics.circuitThroughputBps.reset();
-    }
-    metricCircuits.clear();
-    log.debug({ circuits: index?.circuitCount ?? 0, nodes: N }, 'telemetry: plan index rebuilt');
-  };
+    this.nodeDropArrays = [0, 1, 2, 3].map(() => new Float64Array(N));
+    const keep = new Set(index ? index.topLevel.map((n) => index.nodePaths[n]!) : []);
+    for (const k of s.nodeRings.keys()) if (!keep.has(k)) s.nodeRings.delete(k);
+    for (const k of keep) if (!s.nodeRings.has(k)) s.nodeRings.set(k, new MultiRing(this.opts.ringSize ?? 300, NODE_FIELDS));
+    this.gauges?.resetPlan();
+    this.log.debug({ circuits: index?.circuitCount ?? 0, nodes: N }, 'telemetry: plan index rebuilt');
+  }
 
-  const setMetrics = (): void => {
-    const t = rollup.totals;
-    metrics.totalThroughputBps.set({ direction: 'download' }, t.downBps);
-    metrics.totalThroughputBps.set({ direction: 'upload' }, t.upBps);
-    if (!index) return;
-    for (let n = 0; n < index.nodeCount; n++) {
-      const node = index.nodePaths[n]!;
-      metrics.nodeThroughputBps.set({ node, direction: 'download' }, rollup.nodeDownBps[n]!);
-      metrics.nodeThroughputBps.set({ node, direction: 'upload' }, rollup.nodeUpBps[n]!);
-    }
-    // The busiest circuits get gauges; circuits that went idle (or fell out) lose theirs.
-    const active = rollup.touchedCount <= maxCircuitMetrics ? null : rollup.activeCircuits(maxCircuitMetrics);
-    nextMetricCircuits.clear();
-    const setOne = (c: number) => {
-      const circuit = index!.circuitIds[c]!;
-      metrics.circuitThroughputBps.set({ circuit, direction: 'download' }, rollup.circuitDownBps[c]!);
-      metrics.circuitThroughputBps.set({ circuit, direction: 'upload' }, rollup.circuitUpBps[c]!);
-      nextMetricCircuits.add(c);
-    };
-    if (active) for (const c of active) setOne(c);
-    else for (let k = 0; k < rollup.touchedCount; k++) setOne(rollup.touched[k]!);
-    for (const c of metricCircuits) {
-      if (nextMetricCircuits.has(c)) continue;
-      const circuit = index.circuitIds[c]!;
-      metrics.circuitThroughputBps.remove({ circuit, direction: 'download' });
-      metrics.circuitThroughputBps.remove({ circuit, direction: 'upload' });
-    }
-    metricCircuits.clear();
-    for (const c of nextMetricCircuits) metricCircuits.add(c);
-  };
+  tick(): Promise<void> {
+    return this.ticking.run(() => this.doTick());
+  }
 
-  let tickRunning: Promise<void> | undefined;
-  const doTick = async (): Promise<void> => {
-    const t = now();
+  private async doTick(): Promise<void> {
+    const s = this.state;
+    const t = this.now();
     const t0 = performance.now();
-    cpu.sample();
-    refreshPlan();
-    attached = isAttached();
+    s.cpu.sample();
+    this.refreshPlan();
+    s.attached = this.isAttached();
     const tr0 = performance.now();
-    if (attached) {
-      let counters: Map<string, HostCounters> | undefined;
-      try {
-        counters = await (readCounters ?? defaultReader)();
-        if (readErr) log.info('telemetry: reading host counters works again');
-        readErr = undefined;
-      } catch (e) {
-        const msg = (e as Error).message;
-        if (msg !== readErr) log.warn(`telemetry: reading host counters failed: ${msg}`);
-        readErr = msg;
-      }
-      if (counters) hosts.update(counters, t);
-      lastReadMs = performance.now() - tr0;
-    } else if (hosts.hosts.size > 0) hosts.reset();
+    if (s.attached) {
+      await this.readHosts(t);
+      this.lastReadMs = performance.now() - tr0;
+    } else if (s.hosts.hosts.size > 0) s.hosts.reset();
     const t1 = performance.now();
+    this.recordRates(t);
+    s.lastAt = t;
+    this.ticks++;
+    // Time spent in our own code (the counter read itself is the dataplane's: lastReadMs).
+    this.lastTickMs = performance.now() - t1 + (tr0 - t0);
+  }
+
+  private async readHosts(t: number): Promise<void> {
+    let counters: Map<string, HostCounters> | undefined;
+    try {
+      counters = await (this.readCounters ?? (await this.defaultReader()))();
+      if (this.readErr) this.log.info('telemetry: reading host counters works again');
+      this.readErr = undefined;
+    } catch (e) {
+      const msg = (e as Error).message;
+      if (msg !== this.readErr) this.log.warn(`telemetry: reading host counters failed: ${msg}`);
+      this.readErr = msg;
+    }
+    if (counters) this.state.hosts.update(counters, t);
+  }
+
+  private async defaultReader(): Promise<() => Promise<Map<string, HostCounters>>> {
+    const { readHostCounters } = await import('../../dataplane/maps.ts');
+    const reader = () => readHostCounters({ pinRoot: this.opts.pinRoot });
+    this.readCounters = reader;
+    return reader;
+  }
+
+  /** Roll-up, rings, gauges and the per-minute history of this tick. */
+  private recordRates(t: number): void {
+    const { rollup, index, hosts, totalsRing, nodeRings } = this.state;
     rollup.run(index, hosts.hosts.values());
     const r = rollup.totals;
     totalsRing.push(t, r.downBps, r.upBps, r.shapedDownBps, r.shapedUpBps);
-    if (index) {
-      for (const n of index.topLevel) nodeRings.get(index.nodePaths[n]!)?.push(t, rollup.nodeDownBps[n]!, rollup.nodeUpBps[n]!);
+    if (index) for (const n of index.topLevel) nodeRings.get(index.nodePaths[n]!)?.push(t, rollup.nodeDownBps[n]!, rollup.nodeUpBps[n]!);
+    this.gauges?.update(rollup, index);
+    if (!this.history) return;
+    if (!index) {
+      this.history.addRates(t, { downBps: r.downBps, upBps: r.upBps, nodeKeys: [], nodeDown: [], nodeUp: [], circuitKeys: [], circuitDown: [], circuitUp: [] });
+      return;
     }
-    if (useMetrics) setMetrics();
-    if (history && index) {
-      history.addRates(t, {
-        downBps: r.downBps,
-        upBps: r.upBps,
-        nodeKeys: index.nodePaths,
-        nodeDown: rollup.nodeDownBps,
-        nodeUp: rollup.nodeUpBps,
-        circuitKeys: index.circuitIds,
-        circuitDown: rollup.circuitDownBps,
-        circuitUp: rollup.circuitUpBps,
-        touched: rollup.touched,
-        touchedCount: rollup.touchedCount,
-      });
-    } else if (history) {
-      history.addRates(t, { downBps: r.downBps, upBps: r.upBps, nodeKeys: [], nodeDown: [], nodeUp: [], circuitKeys: [], circuitDown: [], circuitUp: [] });
+    this.history.addRates(t, {
+      downBps: r.downBps,
+      upBps: r.upBps,
+      nodeKeys: index.nodePaths,
+      nodeDown: rollup.nodeDownBps,
+      nodeUp: rollup.nodeUpBps,
+      circuitKeys: index.circuitIds,
+      circuitDown: rollup.circuitDownBps,
+      circuitUp: rollup.circuitUpBps,
+      touched: rollup.touched,
+      touchedCount: rollup.touchedCount,
+    });
+  }
+
+  pollQueues(): Promise<void> {
+    return this.polling.run(() => this.doPoll());
+  }
+
+  private async doPoll(): Promise<void> {
+    const s = this.state;
+    this.refreshPlan();
+    if (!s.index || s.index.plan.mode !== 'shape' || !(this.isAttached() || this.opts.readQdiscs)) return;
+    const ix = s.index;
+    await s.queues.poll(ix);
+    if (ix !== s.index) return; // the plan changed meanwhile
+    const t = this.now();
+    s.queueDtMs = s.queueAt ? t - s.queueAt : 0;
+    s.queueAt = t;
+    if (this.history) this.recordDrops(ix, t, this.history);
+  }
+
+  /** Per-circuit and per-node drops and ECN marks of this poll into the history. */
+  private recordDrops(ix: PlanIndex, t: number, history: TelemetryHistory): void {
+    const cq = this.state.queues.circuits;
+    const [dd, du, md, mu] = this.nodeDropArrays as [Float64Array, Float64Array, Float64Array, Float64Array];
+    for (const a of this.nodeDropArrays) a.fill(0);
+    const circuits: { index: number; dropsDown: number; dropsUp: number; marksDown: number; marksUp: number }[] = [];
+    for (const c of cq.circuits) {
+      const d = cq.down[c]?.d;
+      const u = cq.up[c]?.d;
+      const row = { index: c, dropsDown: d?.drops ?? 0, dropsUp: u?.drops ?? 0, marksDown: d?.ecnMarks ?? 0, marksUp: u?.ecnMarks ?? 0 };
+      if (!(row.dropsDown || row.dropsUp || row.marksDown || row.marksUp)) continue;
+      circuits.push(row);
+      const n = ix.circuitNode[c]!;
+      if (n >= 0) {
+        dd[n] += row.dropsDown;
+        du[n] += row.dropsUp;
+        md[n] += row.marksDown;
+        mu[n] += row.marksUp;
+      }
     }
-    lastAt = t;
-    ticks++;
-    // Time spent in our own code (the counter read itself is the dataplane's: lastReadMs).
-    lastTickMs = performance.now() - t1 + (tr0 - t0);
-  };
-  const tick = (): Promise<void> => {
-    if (tickRunning) return tickRunning;
-    tickRunning = doTick()
-      .catch((e: unknown) => log.warn({ err: e }, `telemetry tick failed: ${(e as Error).message}`))
-      .finally(() => (tickRunning = undefined));
-    return tickRunning;
-  };
+    rollUpNodes(ix, dd, du, md, mu);
+    history.addDrops(t, { drops: cq.totals.drops, marks: cq.totals.marks, nodeKeys: ix.nodePaths, nodeDrops: [dd, du, md, mu], circuitKeys: ix.circuitIds, circuits });
+  }
 
-  let pollRunning: Promise<void> | undefined;
-  const doPoll = async (): Promise<void> => {
-    refreshPlan();
-    if (!index || index.plan.mode !== 'shape' || !(isAttached() || opts.readQdiscs)) return;
-    const ix = index;
-    await queues.poll(ix);
-    if (ix !== index) return; // the plan changed meanwhile
-    const t = now();
-    queueDtMs = queueAt ? t - queueAt : 0;
-    queueAt = t;
-    if (history) {
-      const cq = queues.circuits;
-      const [dd, du, md, mu] = nodeDropArrays as [Float64Array, Float64Array, Float64Array, Float64Array];
-      for (const a of nodeDropArrays) a.fill(0);
-      const circuits: { index: number; dropsDown: number; dropsUp: number; marksDown: number; marksUp: number }[] = [];
-      for (const c of cq.circuits) {
-        const d = cq.down[c]?.d;
-        const u = cq.up[c]?.d;
-        const row = { index: c, dropsDown: d?.drops ?? 0, dropsUp: u?.drops ?? 0, marksDown: d?.ecnMarks ?? 0, marksUp: u?.ecnMarks ?? 0 };
-        if (!(row.dropsDown || row.dropsUp || row.marksDown || row.marksUp)) continue;
-        circuits.push(row);
-        const n = ix.circuitNode[c]!;
-        if (n >= 0) {
-          dd[n] += row.dropsDown;
-          du[n] += row.dropsUp;
-          md[n] += row.marksDown;
-          mu[n] += row.marksUp;
-        }
-      }
-      rollUpNodes(ix, dd, du, md, mu);
-      history.addDrops(t, {
-        drops: cq.totals.drops,
-        marks: cq.totals.marks,
-        nodeKeys: ix.nodePaths,
-        nodeDrops: [dd, du, md, mu],
-        circuitKeys: ix.circuitIds,
-        circuits,
-      });
-    }
-  };
-  const pollQueues = (): Promise<void> => {
-    if (pollRunning) return pollRunning;
-    pollRunning = doPoll()
-      .catch((e: unknown) => log.warn({ err: e }, `telemetry queue stats failed: ${(e as Error).message}`))
-      .finally(() => (pollRunning = undefined));
-    return pollRunning;
-  };
-
-  // -------------------------------------------------------------------------------------------
-  // Views
-
-  const queueView = (c: number): QueueCircuitView => ({
-    id: index!.circuitIds[c]!,
-    name: index!.circuitNames[c]!,
-    down: sideView(queues.circuits.down[c]),
-    up: sideView(queues.circuits.up[c]),
-  });
-
-  const snapshot = (): TelemetrySnapshot => ({
-    at: lastAt,
-    intervalMs,
-    dtMs: hosts.lastDtMs,
-    dataplane: attached,
-    totals: { ...rollup.totals },
-    link: plan?.link ? { ...plan.link } : undefined,
-    nodes: index ? [...Array(index.nodeCount).keys()].map((n) => rollup.nodeView(n)) : [],
-    topDownload: rollup.index === index && index ? rollup.topDown.map((c) => rollup.circuitView(c)) : [],
-    topUpload: rollup.index === index && index ? rollup.topUp.map((c) => rollup.circuitView(c)) : [],
-    activeCircuits: rollup.touchedCount,
-    queues: { at: queueAt, dtMs: queueDtMs, totals: structuredClone(queues.circuits.totals) },
-    cpu: { total: cpu.latest.total, perCore: [...cpu.latest.perCore] },
-    ticks,
-    lastTickMs: Math.round(lastTickMs * 1000) / 1000,
-    lastReadMs: Math.round(lastReadMs * 1000) / 1000,
-  });
-
-  const payload = (channel: 'throughput' | 'circuits' | 'queues' | 'cpu'): unknown => {
-    const ok = index !== undefined && rollup.index === index;
-    switch (channel) {
-      case 'throughput': {
-        const rings: Record<string, unknown> = {};
-        for (const [path, ring] of nodeRings) rings[path] = ring.toJSON();
-        return {
-          at: lastAt,
-          dataplane: attached,
-          totals: { ...rollup.totals },
-          link: plan?.link ?? null,
-          nodes: ok ? index!.topLevel.map((n) => rollup.nodeView(n)) : [],
-          ring: { totals: totalsRing.toJSON(), nodes: rings },
-        };
-      }
-      case 'circuits': {
-        const active = ok ? rollup.activeCircuits(maxChannelCircuits) : [];
-        return {
-          at: lastAt,
-          topDownload: ok ? rollup.topDown.map((c) => rollup.circuitView(c)) : [],
-          topUpload: ok ? rollup.topUp.map((c) => rollup.circuitView(c)) : [],
-          activeCount: rollup.touchedCount,
-          active: active.map((c) => rollup.circuitView(c)),
-        };
-      }
-      case 'queues': {
-        const cq = queues.circuits;
-        const interesting = ok
-          ? cq.circuits.filter((c) => {
-              const d = cq.down[c];
-              const u = cq.up[c];
-              return (d && (d.d.drops || d.backlog || d.d.ecnMarks)) || (u && (u.d.drops || u.backlog || u.d.ecnMarks));
-            })
-          : [];
-        const score = (c: number) => (cq.down[c]?.d.drops ?? 0) + (cq.up[c]?.d.drops ?? 0) + ((cq.down[c]?.backlog ?? 0) + (cq.up[c]?.backlog ?? 0)) / 1e6;
-        interesting.sort((a, b) => score(b) - score(a));
-        return {
-          at: queueAt,
-          dtMs: queueDtMs,
-          totals: cq.totals,
-          queuedCircuits: cq.circuits.length,
-          circuits: interesting.slice(0, maxChannelCircuits).map(queueView),
-        };
-      }
-      case 'cpu':
-        return { at: lastAt, total: cpu.latest.total, perCore: cpu.latest.perCore };
-    }
-  };
-
-  const statsHosts = (req: StatsHostsRequest): unknown => {
-    if (!attached) return { hosts: [], note: 'no dataplane attached (dry run or degraded): no host counters' };
-    const key =
-      req.sortBy === 'download' ? (h: HostRate) => h.downBps : req.sortBy === 'upload' ? (h: HostRate) => h.upBps : (h: HostRate) => h.downBps + h.upBps;
-    const bytes =
-      req.sortBy === 'download' ? (h: HostRate) => h.downBytes : req.sortBy === 'upload' ? (h: HostRate) => h.upBytes : (h: HostRate) => h.downBytes + h.upBytes;
-    const list = [...hosts.hosts.values()].sort((a, b) => key(b) - key(a) || (bytes(b) > bytes(a) ? 1 : bytes(b) < bytes(a) ? -1 : 0)).slice(0, req.limit);
-    const ok = index !== undefined && rollup.index === index;
+  snapshot(): TelemetrySnapshot {
+    const s = this.state;
     return {
-      at: lastAt,
-      dtMs: hosts.lastDtMs,
-      totals: { ...rollup.totals },
-      hosts: list.map((h) => {
-        const c = ok && h.resolvedVersion === index!.version ? h.circuit : -1;
-        return {
-          ip: h.ip,
-          circuitId: c >= 0 ? index!.circuitIds[c] : null,
-          circuitName: c >= 0 ? index!.circuitNames[c] : null,
-          downloadBps: Math.round(h.downBps),
-          uploadBps: Math.round(h.upBps),
-          downloadPps: Math.round(h.downPps),
-          uploadPps: Math.round(h.upPps),
-          downloadBytes: h.downBytes,
-          uploadBytes: h.upBytes,
-          downloadPackets: h.downPackets,
-          uploadPackets: h.upPackets,
-          tcHandle: h.tcHandle,
-          lastSeenNs: h.lastSeenNs,
-        };
-      }),
-      topCircuits: {
-        download: ok ? rollup.topDown.map((c) => rollup.circuitView(c)) : [],
-        upload: ok ? rollup.topUp.map((c) => rollup.circuitView(c)) : [],
-      },
+      at: s.lastAt,
+      intervalMs: this.intervalMs,
+      dtMs: s.hosts.lastDtMs,
+      dataplane: s.attached,
+      totals: { ...s.rollup.totals },
+      link: s.plan?.link ? { ...s.plan.link } : undefined,
+      nodes: s.index ? [...Array(s.index.nodeCount).keys()].map((n) => s.rollup.nodeView(n)) : [],
+      topDownload: topDownload(s),
+      topUpload: topUpload(s),
+      activeCircuits: s.rollup.touchedCount,
+      queues: { at: s.queueAt, dtMs: s.queueDtMs, totals: structuredClone(s.queues.circuits.totals) },
+      cpu: { total: s.cpu.latest.total, perCore: [...s.cpu.latest.perCore] },
+      ticks: this.ticks,
+      lastTickMs: Math.round(this.lastTickMs * 1000) / 1000,
+      lastReadMs: Math.round(this.lastReadMs * 1000) / 1000,
     };
-  };
-
-  // -------------------------------------------------------------------------------------------
-  // Wiring
-
-  const unregister: (() => void)[] = [];
-  if (opts.channels !== false) {
-    for (const ch of ['throughput', 'circuits', 'queues', 'cpu'] as const) unregister.push(registerChannel(ch, () => payload(ch)));
-  }
-  const timers: NodeJS.Timeout[] = [];
-  if (opts.autoStart !== false) {
-    void tick();
-    const a = setInterval(() => void tick(), intervalMs);
-    const b = setInterval(() => void pollQueues(), queueIntervalMs);
-    a.unref();
-    b.unref();
-    timers.push(a, b);
   }
 
-  let stopped: Promise<void> | undefined;
-  return {
-    snapshot,
-    history,
-    circuit: (id) => {
-      const c = index?.circuitById.get(id);
-      return c === undefined || rollup.index !== index ? undefined : rollup.circuitView(c);
-    },
-    circuitQueues: (id) => {
-      const c = index?.circuitById.get(id);
-      return c === undefined ? undefined : queueView(c);
-    },
-    statsHosts,
-    payload,
-    tick,
-    pollQueues,
-    stop: () => {
-      stopped ??= (async () => {
-        for (const t of timers) clearInterval(t);
-        for (const u of unregister) u();
-        await Promise.all([tickRunning, pollRunning]);
-        try {
-          history?.close();
-        } catch (e) {
-          log.warn(`telemetry history close failed: ${(e as Error).message}`);
-        }
-        if (useMetrics) {
-          metrics.totalThroughputBps.reset();
-          metrics.nodeThroughputBps.reset();
-          metrics.circuitThroughputBps.reset();
-        }
-      })();
-      return stopped;
-    },
-  };
+  payload(channel: TelemetryChannel): unknown {
+    const max = this.opts.maxChannelCircuits ?? 1000;
+    switch (channel) {
+      case 'throughput':
+        return throughputPayload(this.state);
+      case 'circuits':
+        return circuitRatesPayload(this.state, max);
+      case 'queues':
+        return queueStatsPayload(this.state, max);
+      case 'cpu':
+        return cpuPayload(this.state);
+    }
+  }
+
+  circuit(id: string): CircuitRateView | undefined {
+    const { index, rollup } = this.state;
+    const c = index?.circuitById.get(id);
+    return c === undefined || rollup.index !== index ? undefined : rollup.circuitView(c);
+  }
+
+  circuitQueues(id: string): QueueCircuitView | undefined {
+    const s = this.state;
+    const c = s.index?.circuitById.get(id);
+    return c === undefined ? undefined : queueView(s as TelemetryState & { index: PlanIndex }, c);
+  }
+
+  statsHosts(req: StatsHostsRequest): unknown {
+    return statsHostsReply(this.state, req);
+  }
+
+  stop(): Promise<void> {
+    this.stopped ??= (async () => {
+      for (const t of this.timers) clearInterval(t);
+      for (const u of this.unpublish) u();
+      await Promise.all([this.ticking.running, this.polling.running]);
+      try {
+        this.history?.close();
+      } catch (e) {
+        this.log.warn(`telemetry history close failed: ${(e as Error).message}`);
+      }
+      this.gauges?.clear();
+    })();
+    return this.stopped;
+  }
+}
+
+export function startTelemetry(ctx: TelemetryContext, opts: TelemetryOptions): Telemetry {
+  const service = new TelemetryService(ctx, opts);
+  service.start();
+  return service;
 }

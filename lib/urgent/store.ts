@@ -13,7 +13,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { z } from 'zod';
-import type { Severity, UrgentIssue, UrgentIssueInput, UrgentIssueStore } from '../daemon/context.ts';
+import type { Severity, UrgentIssue, UrgentIssueInput, UrgentIssueStore } from '../api/urgent.ts';
 import type { Logger } from '../util/log.ts';
 
 export const URGENT_FILE = 'urgent_issues.json';

@@ -3,41 +3,50 @@
  * computes the current payload; the hub calls each producer once per tick (default 2 s) while at least
  * one client is subscribed and sends `{channel, data}` to every subscriber.
  *
- * Built in: `urgent`, `scheduler`, `status`. Telemetry adds its own (`throughput`, `circuits`, ...)
- * with registerChannel().
+ * lqosd creates one ChannelRegistry and hands it to the web server (which adds `urgent`,
+ * `scheduler`, `status`) and to the services that publish live data (telemetry: `throughput`,
+ * `circuits`, `queues`, `cpu`; flows: `flows`).
  */
-import type { DaemonContext } from '../daemon/context.ts';
-import { statusPayload, urgentPayload } from './payloads.ts';
+import type { Log } from '../util/log.ts';
 
-export type ChannelProducer = (ctx: DaemonContext) => unknown;
+export type ChannelProducer = () => unknown;
 
 /** Names the hub uses for its own messages; channels cannot take them. */
 export const RESERVED_CHANNELS: readonly string[] = ['error', 'subscribed', 'unsubscribed'];
 const NAME_RE = /^[a-z][a-z0-9_.-]{0,63}$/;
 
-const registry = new Map<string, ChannelProducer>();
+export class ChannelRegistry {
+  private readonly producers = new Map<string, ChannelProducer>();
 
-/**
- * Adds (or replaces) a channel. Returns a function that removes it again. Names: lower-case letters,
- * digits, `_ . -`, starting with a letter, at most 64 characters.
- */
-export function registerChannel(name: string, producer: ChannelProducer): () => void {
-  if (!NAME_RE.test(name) || RESERVED_CHANNELS.includes(name)) {
-    throw new Error(`invalid channel name ${JSON.stringify(name)}`);
+  /**
+   * Adds (or replaces) a channel. Returns a function that removes it again. Names: lower-case letters,
+   * digits, `_ . -`, starting with a letter, at most 64 characters.
+   */
+  register(name: string, producer: ChannelProducer): () => void {
+    if (!NAME_RE.test(name) || RESERVED_CHANNELS.includes(name)) {
+      throw new Error(`invalid channel name ${JSON.stringify(name)}`);
+    }
+    this.producers.set(name, producer);
+    return () => {
+      if (this.producers.get(name) === producer) this.producers.delete(name);
+    };
   }
-  registry.set(name, producer);
-  return () => {
-    if (registry.get(name) === producer) registry.delete(name);
-  };
-}
 
-export function channelNames(): string[] {
-  return [...registry.keys()].sort();
-}
+  /** The same as register, as a free function (what services are handed). */
+  readonly publish = (name: string, producer: ChannelProducer): (() => void) => this.register(name, producer);
 
-registerChannel('urgent', (ctx) => urgentPayload(ctx));
-registerChannel('scheduler', (ctx) => ctx.scheduler.status());
-registerChannel('status', (ctx) => statusPayload(ctx));
+  has(name: string): boolean {
+    return this.producers.has(name);
+  }
+
+  get(name: string): ChannelProducer | undefined {
+    return this.producers.get(name);
+  }
+
+  names(): string[] {
+    return [...this.producers.keys()].sort();
+  }
+}
 
 /** The part of a `ws` WebSocket the hub uses. */
 export interface WsLike {
@@ -65,7 +74,8 @@ export class ChannelHub {
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
-    private readonly ctx: DaemonContext,
+    private readonly channels: ChannelRegistry,
+    private readonly log: Log,
     private readonly intervalMs = 2000,
   ) {}
 
@@ -116,15 +126,15 @@ export class ChannelHub {
       this.send(conn, 'error', { error: 'bad_message', message: parsed.error });
       return;
     }
-    const unknown = [...parsed.subscribe, ...parsed.unsubscribe].filter((c) => !registry.has(c));
+    const unknown = [...parsed.subscribe, ...parsed.unsubscribe].filter((c) => !this.channels.has(c));
     if (unknown.length > 0) {
       this.send(conn, 'error', {
         error: 'unknown_channel',
-        message: `unknown channel(s): ${unknown.join(', ')}; available: ${channelNames().join(', ')}`,
+        message: `unknown channel(s): ${unknown.join(', ')}; available: ${this.channels.names().join(', ')}`,
       });
     }
     for (const c of parsed.unsubscribe) conn.subs.delete(c);
-    const added = parsed.subscribe.filter((c) => registry.has(c) && !conn.subs.has(c));
+    const added = parsed.subscribe.filter((c) => this.channels.has(c) && !conn.subs.has(c));
     for (const c of added) conn.subs.add(c);
     if (parsed.subscribe.length > 0) this.send(conn, 'subscribed', [...conn.subs].sort());
     if (parsed.unsubscribe.length > 0) this.send(conn, 'unsubscribed', parsed.unsubscribe);
@@ -136,17 +146,17 @@ export class ChannelHub {
   }
 
   private async produce(channel: string): Promise<unknown> {
-    const producer = registry.get(channel);
+    const producer = this.channels.get(channel);
     if (!producer) return undefined;
     let timer: NodeJS.Timeout | undefined;
     try {
       const timeout = new Promise<never>((_, reject) => {
         timer = setTimeout(() => reject(new Error(`channel ${channel} took longer than ${PRODUCER_TIMEOUT_MS} ms`)), PRODUCER_TIMEOUT_MS);
       });
-      const data = await Promise.race([Promise.resolve().then(() => producer(this.ctx)), timeout]);
+      const data = await Promise.race([Promise.resolve().then(() => producer()), timeout]);
       return data === undefined ? null : data;
     } catch (err) {
-      this.ctx.log.warn({ channel, err: (err as Error).message }, 'websocket channel producer failed');
+      this.log.warn({ channel, err: (err as Error).message }, 'websocket channel producer failed');
       return undefined;
     } finally {
       clearTimeout(timer);

@@ -9,34 +9,21 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseToml, stringify as stringifyToml } from 'smol-toml';
 import { z } from 'zod';
-import { ConfigError, parseConfigText, type LoadedConfig } from '../config/load.ts';
+import { ConfigError, coreSchema, parseConfigText, type LoadedConfig } from '../config/load.ts';
 import { configSchema } from '../config/schema.ts';
-import { writeFileAtomic } from './files.ts';
+import { writeFileAtomic } from '../util/atomicFile.ts';
 import { collectSecretValues, isSecretKey, isSecretPlaceholder, scrubText } from './redact.ts';
 
 type Table = Record<string, unknown>;
 const isTable = (v: unknown): v is Table => typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Date);
 
-function core(schema: z.ZodType): z.ZodType {
-  let s: z.ZodType = schema;
-  for (;;) {
-    if (s instanceof z.ZodDefault || s instanceof z.ZodPrefault || s instanceof z.ZodOptional || s instanceof z.ZodNullable) {
-      s = s.unwrap() as z.ZodType;
-    } else if (s instanceof z.ZodPipe) {
-      s = s.in as z.ZodType;
-    } else {
-      return s;
-    }
-  }
-}
-
 /** Top-level keys of lqos.conf that are tables, with their key names. */
 function configShape(): Map<string, string[] | null> {
-  const top = core(configSchema);
+  const top = coreSchema(configSchema);
   if (!(top instanceof z.ZodObject)) throw new Error('config schema is not an object');
   const out = new Map<string, string[] | null>();
   for (const [key, child] of Object.entries(top.shape as Record<string, z.ZodType>)) {
-    const c = core(child);
+    const c = coreSchema(child);
     out.set(key, c instanceof z.ZodObject ? Object.keys(c.shape as Record<string, unknown>) : null);
   }
   return out;

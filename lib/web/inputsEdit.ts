@@ -7,7 +7,7 @@ import { basename } from 'node:path';
 import type { Circuit, InputIssue, SqmKind } from '../model.ts';
 import { formatIssue, validateInputs } from '../inputs/validate.ts';
 import { writeShapedDevices } from '../inputs/writeShapedDevices.ts';
-import { readTextIfExists, writeFileAtomic } from './files.ts';
+import { readTextIfExists, writeFileAtomic } from '../util/atomicFile.ts';
 
 export interface InputFiles {
   devices: string;

@@ -1,11 +1,16 @@
 /**
- * JSON shapes the API and the websocket share (status, urgent list, circuits and tree from the plan).
+ * JSON shapes the API and the websocket share (status, urgent list, circuits, tree and queue layout
+ * of the plan), typed against lib/api so the server and the web UI cannot drift apart.
  */
-import type { DaemonContext } from '../daemon/context.ts';
+import type { CircuitInfo, ClassIds, NetworkTreePayload, PlanQueuesPayload, TreeNode } from '../api/plan.ts';
+import type { StatusPayload } from '../api/status.ts';
+import type { UrgentPayload } from '../api/urgent.ts';
 import type { DirectionRates, PlannedCircuit, PlannedNode, ShapingPlan } from '../model.ts';
-import { owningIntegration } from './files.ts';
+import { formatClassId } from '../util/classId.ts';
+import type { WebContext } from './context.ts';
+import { owningIntegration } from './inputsOwner.ts';
 
-export function statusPayload(ctx: DaemonContext) {
+export function statusPayload(ctx: WebContext): StatusPayload {
   const config = ctx.config();
   const plan = ctx.appliedPlan();
   const owner = owningIntegration(config);
@@ -20,24 +25,21 @@ export function statusPayload(ctx: DaemonContext) {
     urgentActive: ctx.urgent.activeCount(),
     scheduler: ctx.scheduler.status(),
     plan: plan ? { applied: true, circuits: plan.circuits.length, nodes: plan.nodes.length, mode: plan.mode } : { applied: false },
-    /** The CRM integration that owns ShapedDevices.csv / network.json (editors are read-only), if any. */
     inputsOwnedBy: owner ? owner.section.replace(/_integration$/, '') : null,
   };
 }
 
-export function urgentPayload(ctx: DaemonContext) {
+export function urgentPayload(ctx: WebContext): UrgentPayload {
   return { activeCount: ctx.urgent.activeCount(), items: ctx.urgent.list() };
 }
 
-const hex = (n: number) => n.toString(16);
-
-function classIds(plan: ShapingPlan, queue: number, minor: number) {
-  return { download: `${hex(queue)}:${hex(minor)}`, upload: `${hex(queue + plan.stickOffset)}:${hex(minor)}` };
+function classIds(plan: ShapingPlan, queue: number, minor: number): ClassIds {
+  return { download: formatClassId(queue, minor), upload: formatClassId(queue + plan.stickOffset, minor) };
 }
 
-const rates = (r: DirectionRates) => ({ rateMbps: r.rateMbps, ceilMbps: r.ceilMbps });
+const rates = (r: DirectionRates): DirectionRates => ({ rateMbps: r.rateMbps, ceilMbps: r.ceilMbps });
 
-export function circuitPayload(plan: ShapingPlan, c: PlannedCircuit) {
+export function circuitPayload(plan: ShapingPlan, c: PlannedCircuit): CircuitInfo {
   return {
     id: c.id,
     name: c.name,
@@ -52,7 +54,7 @@ export function circuitPayload(plan: ShapingPlan, c: PlannedCircuit) {
   };
 }
 
-export function nodePayload(plan: ShapingPlan, n: PlannedNode, circuitCount: number) {
+export function nodePayload(plan: ShapingPlan, n: PlannedNode, circuitCount: number): TreeNode {
   const cut = n.path.lastIndexOf('/');
   return {
     name: n.name,
@@ -69,7 +71,7 @@ export function nodePayload(plan: ShapingPlan, n: PlannedNode, circuitCount: num
   };
 }
 
-export function networkTreePayload(plan: ShapingPlan | undefined) {
+export function networkTreePayload(plan: ShapingPlan | undefined): NetworkTreePayload {
   if (!plan) return { applied: false, nodes: [] };
   const counts = new Map<string, number>();
   for (const c of plan.circuits) counts.set(c.parentPath, (counts.get(c.parentPath) ?? 0) + 1);
@@ -79,5 +81,17 @@ export function networkTreePayload(plan: ShapingPlan | undefined) {
     mode: plan.mode,
     nodes: plan.nodes.map((n) => nodePayload(plan, n, counts.get(n.path) ?? 0)),
     unparentedCircuits: counts.get('') ?? 0,
+  };
+}
+
+export function planQueuesPayload(plan: ShapingPlan | undefined): PlanQueuesPayload {
+  if (!plan) return { applied: false };
+  return {
+    applied: true,
+    mode: plan.mode,
+    queues: plan.queues,
+    stickOffset: plan.stickOffset,
+    onAStick: plan.interfaces.onAStick,
+    interfaces: { download: plan.interfaces.download, upload: plan.interfaces.upload },
   };
 }

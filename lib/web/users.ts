@@ -16,9 +16,9 @@ import { randomBytes } from 'node:crypto';
 import { statSync, readFileSync } from 'node:fs';
 import * as argon2 from 'argon2';
 import { parse as parseToml, stringify as stringifyToml } from 'smol-toml';
-import { writeFileAtomic } from './files.ts';
+import { PASSWORD_MAX, PASSWORD_MIN, USERNAME_RE, type PublicUser, type Role } from '../api/auth.ts';
+import { writeFileAtomic } from '../util/atomicFile.ts';
 
-export type Role = 'admin' | 'read_only';
 export const ROLES: readonly Role[] = ['admin', 'read_only'];
 
 export interface UserRecord {
@@ -27,17 +27,7 @@ export interface UserRecord {
   role: Role;
 }
 
-/** What may leave the server about a user. */
-export interface PublicUser {
-  username: string;
-  role: Role;
-}
-
 export type UsersState = 'ready' | 'empty' | 'corrupt';
-
-export const USERNAME_RE = /^[A-Za-z0-9_.-]{3,32}$/;
-export const PASSWORD_MIN = 8;
-export const PASSWORD_MAX = 1024;
 
 export class UserError extends Error {
   constructor(

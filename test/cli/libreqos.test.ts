@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { makeWorkspace, repoRoot, runCli, type Workspace } from '../helpers/workspace.ts';
+import { repoRoot } from '../support/paths.ts';
+import { makeWorkspace, runCli, type Workspace } from '../support/workspace.ts';
 
 const upstream = join(repoRoot, '..', 'shared', 'fixtures', 'upstream');
 const haveUpstream = existsSync(upstream);

@@ -8,8 +8,8 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { pino } from 'pino';
 import { BAD_INPUTS } from '../fixtures/bad-inputs.ts';
-import { runLibreQoS } from '../../lib/run/libreqos.ts';
-import { makeWorkspace, runCli, type Workspace } from '../helpers/workspace.ts';
+import { runLibreQoS } from '../../lib/cli/libreqos.ts';
+import { makeWorkspace, runCli, type Workspace } from '../support/workspace.ts';
 
 const spaces: Workspace[] = [];
 after(() => spaces.forEach((w) => w.cleanup()));

@@ -5,13 +5,13 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BusClient, busRequest, BusUnavailableError, waitForBus } from '../../lib/bus/client.ts';
 import { BusError, MAX_MESSAGE_BYTES } from '../../lib/bus/protocol.ts';
 import { BusAlreadyRunningError, startBusServer, type BusServer } from '../../lib/bus/server.ts';
-import { quiet, RawConn } from './helpers.ts';
+import { quiet } from '../support/log.ts';
+import { RawConn } from './helpers.ts';
 
 const dirs: string[] = [];
 const servers: BusServer[] = [];

@@ -1,44 +1,59 @@
 /**
- * lqosd in-process (startDaemon, dry run, temp run/state dirs): every bus request type, refresh
- * (real LibreQoS dry run and a fake slow one for `busy`), submit_plan plug-in, degraded preflight,
- * config reload, urgent issues across a daemon restart, single instance.
+ * lqosd in-process (startDaemon, dry run, temp run/state dirs): every bus request type, refresh and
+ * submit_plan through the real shaping service (slowed down for `busy`), degraded preflight, config
+ * reload, urgent issues across a daemon restart, single instance.
  */
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, copyFileSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BusClient, busRequest } from '../../lib/bus/client.ts';
 import { BusError } from '../../lib/bus/protocol.ts';
-import { DaemonAlreadyRunningError, type ApplyPlanRequest } from '../../lib/daemon/daemon.ts';
-import { makeDaemonWorkspace, missingIfConfig, okConfig, RawConn, repoRoot, startTestDaemon, type DaemonWorkspace } from './helpers.ts';
+import { DaemonAlreadyRunningError } from '../../lib/daemon/daemon.ts';
+import { ShapingService, type ShapingRequest } from '../../lib/shaping/service.ts';
+import { recordLines } from '../../lib/util/logRecords.ts';
+import { loConfig, missingInterfacesConfig } from '../support/configs.ts';
+import { startTestDaemon } from '../support/daemon.ts';
+import { repoRoot } from '../support/paths.ts';
+import { sleep } from '../support/wait.ts';
+import { workspaceFactory, type Workspace } from '../support/workspace.ts';
+import { RawConn } from './helpers.ts';
 
-const workspaces: DaemonWorkspace[] = [];
-after(() => workspaces.forEach((w) => w.cleanup()));
-function ws(conf?: (dir: string) => string): DaemonWorkspace {
-  const w = makeDaemonWorkspace(conf);
-  workspaces.push(w);
-  return w;
+const newWorkspace = workspaceFactory();
+function ws(conf: (dir: string) => string = loConfig): Workspace {
+  return newWorkspace({ prefix: 'lqosd-', conf, runDir: true });
 }
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function fakeLibreQoS(w: DaemonWorkspace, body: string): string {
-  const f = join(w.dir, 'fake-libreqos');
-  writeFileSync(f, `#!/bin/sh\n${body}\n`);
-  chmodSync(f, 0o755);
-  return f;
+function copyExampleInputs(w: Workspace): void {
+  copyFileSync(join(repoRoot, 'conf/example/ShapedDevices.csv'), join(w.dir, 'ShapedDevices.csv'));
+  copyFileSync(join(repoRoot, 'conf/example/network.json'), join(w.dir, 'network.json'));
+}
+
+/** The real shaping service, slowed down by `delayMs` and calling `after` when a run is done. */
+function slowService(delayMs: number, after?: () => void) {
+  const real = new ShapingService();
+  return {
+    run: async (req: ShapingRequest, env: Parameters<ShapingService['run']>[1]) => {
+      await sleep(delayMs);
+      const r = await real.run(req, env);
+      after?.();
+      return r;
+    },
+  };
 }
 
 test('every request type round-trips through the bus (dry run daemon)', async () => {
   const w = ws();
-  const applied: ApplyPlanRequest[] = [];
-  writeFileSync(join(w.dir, 'net.json'), '{}');
+  const applied: ShapingRequest[] = [];
+  copyExampleInputs(w);
+  const real = new ShapingService();
   const d = await startTestDaemon(w, {
-    refreshCommand: { file: fakeLibreQoS(w, `echo '{"level":30,"msg":"planned 0 circuits"}'\necho plain line\nexit 0`), args: [] },
-    applyPlan: async (req) => {
-      applied.push(req);
-      return { ok: true, mode: 'incremental', commands: 3, seconds: 0.01, circuitsChanged: 1 };
+    shaping: {
+      run: (req, env) => {
+        applied.push(req);
+        return real.run(req, env);
+      },
     },
-    statsHosts: (r) => ({ hosts: [], limit: r.limit, sortBy: r.sortBy }),
   });
   const c = new BusClient({ path: w.busPath });
   try {
@@ -53,13 +68,20 @@ test('every request type round-trips through the bus (dry run daemon)', async ()
 
     const rf = await c.request<'refresh', any>('refresh');
     assert.equal(rf.exitCode, 0);
-    assert.deepEqual(rf.lines, ['INFO planned 0 circuits', 'plain line']);
-    assert.equal(rf.applied, undefined);
+    assert.ok(rf.records.some((r: any) => r.level === 'info' && /^planned \d+ circuits/.test(r.msg)), JSON.stringify(rf.records));
+    assert.equal(rf.mode, 'none', 'a dry run applies nothing');
 
-    const sp = await c.request<'submit_plan', any>('submit_plan', { mode: 'incremental', devicesCsv: 'Circuit ID\n', networkPath: join(w.dir, 'net.json') });
-    assert.deepEqual(sp, { ok: true, mode: 'incremental', commands: 3, seconds: 0.01, circuitsChanged: 1 });
-    assert.deepEqual(applied, [{ mode: 'incremental', devicesCsv: 'Circuit ID\n', networkJson: '{}', networkFile: join(w.dir, 'net.json') }]);
-    assert.equal(d.context.shapingStatus().lastApply?.mode, 'incremental');
+    const devicesCsv = readFileSync(join(repoRoot, 'conf/example/ShapedDevices.csv'), 'utf8');
+    const sp = await c.request<'submit_plan', any>('submit_plan', { mode: 'incremental', devicesCsv, networkPath: join(w.dir, 'network.json') });
+    assert.equal(sp.ok, true, JSON.stringify(sp.records));
+    assert.deepEqual([sp.exitCode, sp.mode, sp.commands], [0, 'none', 0]);
+    assert.equal(applied.length, 2);
+    assert.deepEqual(applied[1], {
+      inputs: { devicesText: devicesCsv, networkText: readFileSync(join(w.dir, 'network.json'), 'utf8'), devicesFile: 'ShapedDevices.csv', networkFile: join(w.dir, 'network.json') },
+      updateonly: undefined,
+      verbose: undefined,
+    });
+    assert.equal(d.context.shapingStatus().lastApply?.mode, 'none');
     await assert.rejects(c.request('submit_plan', { mode: 'full', devicesPath: '/nonexistent.csv', networkJson: '{}' }), (e: BusError) => e.code === 'failed' && /cannot read/.test(e.message));
 
     const entries = [
@@ -103,7 +125,9 @@ test('every request type round-trips through the bus (dry run daemon)', async ()
 
     const rc = await c.request<'reload_config', any>('reload_config');
     assert.deepEqual(rc.changed, []);
-    assert.deepEqual(await c.request('stats_hosts', { limit: 5 }), { hosts: [], limit: 5, sortBy: 'total' });
+    const hosts = await c.request<'stats_hosts', any>('stats_hosts', { limit: 5 });
+    assert.deepEqual(hosts.hosts, []);
+    assert.match(hosts.note, /no dataplane attached/);
   } finally {
     c.close();
     await d.stop();
@@ -139,15 +163,15 @@ test('socket mode 0600; 50 concurrent clients; the daemon survives junk and over
   }
 });
 
-test('refresh runs the real LibreQoS (dry run) and reports its exit code and log lines', async () => {
+test('refresh shapes the configured files (dry run) and reports its exit code and log records', async () => {
   const w = ws();
-  copyFileSync(join(repoRoot, 'conf/example/ShapedDevices.csv'), join(w.dir, 'ShapedDevices.csv'));
-  copyFileSync(join(repoRoot, 'conf/example/network.json'), join(w.dir, 'network.json'));
+  copyExampleInputs(w);
   const d = await startTestDaemon(w);
   try {
     const r = await busRequest<'refresh', any>('refresh', {}, { path: w.busPath, timeoutMs: 25_000 });
-    assert.equal(r.exitCode, 0, r.lines.join('\n'));
-    assert.ok(r.lines.some((l: string) => /dry run: nothing applied/.test(l)), r.lines.join('\n'));
+    const lines = recordLines(r.records);
+    assert.equal(r.exitCode, 0, lines.join('\n'));
+    assert.ok(lines.some((l: string) => /^INFO dry run: nothing applied/.test(l)), lines.join('\n'));
     assert.ok(existsSync(join(w.stateDir, 'debug', 'linux_tc.txt')));
     assert.equal(d.context.shapingStatus().lastApply?.mode, 'none');
     // A failing run: inputs gone → exit 1 and an urgent issue.
@@ -162,31 +186,22 @@ test('refresh runs the real LibreQoS (dry run) and reports its exit code and log
 
 test('refresh never runs twice at once: the second gets busy', async () => {
   const w = ws();
-  const d = await startTestDaemon(w, { refreshCommand: { file: fakeLibreQoS(w, 'sleep 0.5; echo done'), args: [] } });
+  copyExampleInputs(w);
+  const d = await startTestDaemon(w, { shaping: slowService(500) });
   try {
     const first = busRequest<'refresh', any>('refresh', {}, { path: w.busPath });
     await sleep(100);
     await assert.rejects(busRequest('refresh', {}, { path: w.busPath }), (e: BusError) => e.code === 'busy' && /refresh is already running/.test(e.message));
     assert.equal((await busRequest<'status', any>('status', {}, { path: w.busPath })).job.kind, 'refresh');
-    assert.deepEqual((await first).lines, ['done']);
+    assert.equal((await first).exitCode, 0);
     assert.equal((await busRequest<'refresh', any>('refresh', {}, { path: w.busPath })).exitCode, 0, 'free again afterwards');
   } finally {
     await d.stop();
   }
 });
 
-test('submit_plan without an apply engine → not_implemented', async () => {
-  const w = ws();
-  const d = await startTestDaemon(w);
-  try {
-    await assert.rejects(busRequest('submit_plan', { mode: 'full', devicesCsv: '', networkJson: '{}' }, { path: w.busPath }), (e: BusError) => e.code === 'not_implemented');
-  } finally {
-    await d.stop();
-  }
-});
-
 test('preflight failure (interface missing): daemon stays up degraded with an urgent issue; a fixed config + reload recovers', async () => {
-  const w = ws(missingIfConfig);
+  const w = ws(missingInterfacesConfig);
   const d = await startTestDaemon(w);
   try {
     const st = await busRequest<'status', any>('status', {}, { path: w.busPath });
@@ -202,7 +217,7 @@ test('preflight failure (interface missing): daemon stays up degraded with an ur
     await assert.rejects(busRequest('reload_config', {}, { path: w.busPath }), (e: BusError) => e.code === 'config_error' && /TOML syntax error/.test(e.message));
     assert.equal(d.context.config().bridge?.to_internet, 'lqt-nope0');
     // Fixed config → reload → shaping (dry run) comes up, the issue is resolved.
-    w.writeConfig(okConfig(w.dir));
+    w.writeConfig(loConfig(w.dir));
     const r = await busRequest<'reload_config', any>('reload_config', {}, { path: w.busPath });
     assert.ok(r.changed.includes('bridge') && r.changed.includes('single_interface'), r.changed.join());
     assert.equal(r.shaping.degraded, undefined);
@@ -214,7 +229,7 @@ test('preflight failure (interface missing): daemon stays up degraded with an ur
 });
 
 test('a non-dry-run config attaches the dataplane through the injected attacher; attach failure → degraded', async () => {
-  const w = ws((dir) => okConfig(dir).replace('dry_run = true', 'dry_run = false'));
+  const w = ws((dir) => loConfig(dir).replace('dry_run = true', 'dry_run = false'));
   const calls: unknown[] = [];
   const d = await startTestDaemon(w, { attachDataplane: async (a) => void calls.push(a.interfaces) });
   try {
@@ -227,6 +242,9 @@ test('a non-dry-run config attaches the dataplane through the injected attacher;
   try {
     assert.match(d2.context.shapingStatus().degraded!, /attaching the dataplane failed.*no bpffs/);
     assert.ok(d2.context.urgent.list().some((i) => i.code === 'DATAPLANE_ATTACH_FAILED'));
+    // Without a dataplane nothing can be shaped: both shaping requests say why.
+    await assert.rejects(busRequest('submit_plan', { mode: 'full', devicesCsv: '', networkJson: '{}' }, { path: w.busPath }), (e: BusError) => e.code === 'unavailable' && /no bpffs/.test(e.message));
+    await assert.rejects(busRequest('refresh', {}, { path: w.busPath }), (e: BusError) => e.code === 'unavailable' && /no bpffs/.test(e.message));
   } finally {
     await d2.stop();
   }
@@ -263,7 +281,7 @@ test('a second daemon on the same run dir fails with "already running"; the firs
 });
 
 test('web plug-in: started with the context and closed on stop; a failing web server does not stop lqosd', async () => {
-  const w = ws((dir) => okConfig(dir).replace('disable_webserver = true', 'disable_webserver = false'));
+  const w = ws((dir) => loConfig(dir).replace('disable_webserver = true', 'disable_webserver = false'));
   const events: string[] = [];
   const d = await startTestDaemon(w, {
     web: async (ctx) => {
@@ -284,7 +302,8 @@ test('web plug-in: started with the context and closed on stop; a failing web se
 test('stop() lets a running refresh finish (bus closed first), then removes socket and lock', async () => {
   const w = ws();
   const marker = join(w.dir, 'finished');
-  const d = await startTestDaemon(w, { refreshCommand: { file: fakeLibreQoS(w, `sleep 0.6; touch ${marker}`), args: [] } });
+  copyExampleInputs(w);
+  const d = await startTestDaemon(w, { shaping: slowService(600, () => writeFileSync(marker, '')) });
   const pending = busRequest('refresh', {}, { path: w.busPath }).catch((e: Error) => e);
   await sleep(150);
   const t0 = Date.now();
@@ -296,13 +315,19 @@ test('stop() lets a running refresh finish (bus closed first), then removes sock
   assert.ok((await pending) instanceof Error, 'the client saw the connection close');
 });
 
-test('refresh records what LibreQoS applied (mode and tc command count) in the shaping status', async () => {
+test('refresh records what the run applied (mode and tc command count) in the shaping status', async () => {
   const w = ws();
-  const rec = JSON.stringify({ level: 30, mode: 'incremental', tcCommands: 7, msg: 'applied (incremental): 7 tc commands' });
-  const d = await startTestDaemon(w, { refreshCommand: { file: fakeLibreQoS(w, `echo '${rec}'`), args: [] } });
+  copyExampleInputs(w);
+  const real = new ShapingService();
+  // A dry run applies nothing; the service reports an incremental apply of 7 commands instead.
+  const shaping = { run: async (req: ShapingRequest, env: Parameters<ShapingService['run']>[1]) => {
+    const r = await real.run(req, env);
+    return { ...r, outcome: { ...r.outcome, mode: 'incremental' as const, commands: 7 } };
+  } };
+  const d = await startTestDaemon(w, { shaping });
   try {
     const r = await busRequest<'refresh', any>('refresh', {}, { path: w.busPath });
-    assert.deepEqual(r.applied, { mode: 'incremental', commands: 7 });
+    assert.deepEqual([r.mode, r.commands], ['incremental', 7]);
     const last = d.context.shapingStatus().lastApply!;
     assert.equal(last.mode, 'incremental');
     assert.equal(last.commands, 7);

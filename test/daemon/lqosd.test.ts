@@ -2,20 +2,20 @@
  * The real `lqosd` command as a child process (dry-run configs, temp run dir and socket):
  * SIGTERM cleanup, single instance, degraded preflight, SIGHUP reload, bad config.
  */
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { busRequest } from '../../lib/bus/client.ts';
-import { makeDaemonWorkspace, missingIfConfig, okConfig, spawnLqosd, waitFor, type DaemonWorkspace } from './helpers.ts';
+import { loConfig, missingInterfacesConfig } from '../support/configs.ts';
+import { spawnLqosd } from '../support/daemon.ts';
+import { waitFor } from '../support/wait.ts';
+import { workspaceFactory, type Workspace } from '../support/workspace.ts';
 
-const workspaces: DaemonWorkspace[] = [];
-after(() => workspaces.forEach((w) => w.cleanup()));
-function ws(conf?: (dir: string) => string): DaemonWorkspace {
-  const w = makeDaemonWorkspace(conf);
-  workspaces.push(w);
-  return w;
+const newWorkspace = workspaceFactory();
+function ws(conf: (dir: string) => string = loConfig): Workspace {
+  return newWorkspace({ prefix: 'lqosd-', conf, runDir: true });
 }
-const up = (w: DaemonWorkspace) => waitFor(async () => busRequest('ping', {}, { path: w.busPath }).then(() => true, () => false), 20_000, 'lqosd to answer');
+const up = (w: Workspace) => waitFor(async () => busRequest('ping', {}, { path: w.busPath }).then(() => true, () => false), 20_000, 'lqosd to answer');
 
 test('SIGTERM: lqosd removes its socket and lock and exits 0; a second lqosd exits non-zero with "already running"', async () => {
   const w = ws();
@@ -41,7 +41,7 @@ test('SIGTERM: lqosd removes its socket and lock and exits 0; a second lqosd exi
 });
 
 test('preflight failure (interface missing): lqosd stays up, status is degraded, an urgent issue exists; SIGHUP reload recovers', async () => {
-  const w = ws(missingIfConfig);
+  const w = ws(missingInterfacesConfig);
   const child = spawnLqosd(w);
   try {
     await up(w);
@@ -52,7 +52,7 @@ test('preflight failure (interface missing): lqosd stays up, status is degraded,
     assert.ok(pf, JSON.stringify(issues));
     assert.match(pf.message, /lqt-nope0/);
 
-    w.writeConfig(okConfig(w.dir));
+    w.writeConfig(loConfig(w.dir));
     child.kill('SIGHUP');
     await waitFor(async () => (await busRequest<'status', any>('status', {}, { path: w.busPath })).shaping.degraded === undefined, 10_000, 'reload to clear degraded');
     assert.ok(child.exitCode === null, 'still running after SIGHUP');

@@ -9,15 +9,19 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { execa } from 'execa';
 import type { IpMapping } from '../../lib/model.ts';
-import * as dp from '../../dataplane/loader.ts';
+import { teardownAll } from '../../dataplane/attach.ts';
+import { createPinnedMaps } from '../../dataplane/object.ts';
+import { clearMappings, countMappings, deleteMappings, getBypass, hotCacheSize, listMappings, readEpoch, readHostCounters, readStats, setBypass, updateMappings } from '../../dataplane/maps.ts';
+import type { DataplaneLogger } from '../../dataplane/log.ts';
+import { PINNED_MAPS } from '../../dataplane/pinned.ts';
 import { encodeAddr, encodeLpmKey, decodeLpmKey } from '../../dataplane/abi.ts';
 import { DataplaneError } from '../../dataplane/libbpf.ts';
 
 const id = `lqt-${randomBytes(3).toString('hex')}`;
 const ctx = { pinRoot: `/sys/fs/bpf/${id}` };
-const quiet: dp.DataplaneLogger = { info: () => undefined, warn: () => undefined };
+const quiet: DataplaneLogger = { info: () => undefined, warn: () => undefined };
 const warnings: string[] = [];
-const capture: dp.DataplaneLogger = { info: () => undefined, warn: (m) => warnings.push(m) };
+const capture: DataplaneLogger = { info: () => undefined, warn: (m) => warnings.push(m) };
 
 function mapping(prefix: string, major: number, minor: number, n = 1): IpMapping {
   return { prefix, cpu: major - 1, major, minor, circuitId: `c${n}`, deviceId: `d${n}`, circuitHash: BigInt(n) * 1000n + 7n, deviceHash: BigInt(n) * 1000n + 9n };
@@ -25,11 +29,11 @@ function mapping(prefix: string, major: number, minor: number, n = 1): IpMapping
 
 before(async () => {
   await execa('ip', ['netns', 'add', id]); // private namespace, kept for symmetry with the lab tests
-  await dp.createPinnedMaps({ ...ctx, logger: quiet });
+  await createPinnedMaps({ ...ctx, logger: quiet });
 });
 
 after(async () => {
-  await dp.teardownAll({ ...ctx, netns: id, logger: quiet }).catch(() => undefined);
+  await teardownAll({ ...ctx, netns: id, logger: quiet }).catch(() => undefined);
   await execa('ip', ['netns', 'del', id], { reject: false });
 });
 
@@ -52,18 +56,18 @@ test('address and LPM key encoding', () => {
 });
 
 test('pinned maps exist with the documented names', () => {
-  for (const name of dp.PINNED_MAPS) assert.ok(existsSync(`${ctx.pinRoot}/${name}`), name);
+  for (const name of PINNED_MAPS) assert.ok(existsSync(`${ctx.pinRoot}/${name}`), name);
 });
 
 test('update, list, delete and clear mappings', async () => {
-  const epoch0 = dp.readEpoch(ctx);
-  await dp.updateMappings([
+  const epoch0 = readEpoch(ctx);
+  await updateMappings([
     mapping('100.64.0.1/32', 1, 0x10, 1),
     mapping('100.64.2.9/24', 2, 0x11, 2),
     mapping('2001:db8:1::/56', 3, 0x12, 3),
   ], ctx);
-  assert.ok(dp.readEpoch(ctx) > epoch0, 'epoch bumped by updateMappings');
-  const list = await dp.listMappings(ctx);
+  assert.ok(readEpoch(ctx) > epoch0, 'epoch bumped by updateMappings');
+  const list = await listMappings(ctx);
   assert.deepEqual(list.map((m) => [m.prefix, m.cpu, m.major, m.minor, m.circuitHash, m.deviceHash]), [
     ['100.64.0.1/32', 0, 1, 0x10, 1007n, 1009n],
     ['100.64.2.0/24', 1, 2, 0x11, 2007n, 2009n],
@@ -72,31 +76,31 @@ test('update, list, delete and clear mappings', async () => {
   assert.equal(list[1]!.tcHandle, (2 << 16) | 0x11);
 
   // Replace in place (same prefix, new class), then delete by prefix with a length.
-  await dp.updateMappings([mapping('100.64.2.0/24', 2, 0x20, 2)], ctx);
-  assert.equal((await dp.listMappings(ctx)).find((m) => m.prefix === '100.64.2.0/24')!.minor, 0x20);
-  const epoch1 = dp.readEpoch(ctx);
-  await dp.deleteMappings(['2001:db8:1::/56', '198.51.100.0/24' /* absent: ignored */], ctx);
-  assert.ok(dp.readEpoch(ctx) > epoch1, 'epoch bumped by deleteMappings');
-  assert.deepEqual((await dp.listMappings(ctx)).map((m) => m.prefix), ['100.64.0.1/32', '100.64.2.0/24']);
+  await updateMappings([mapping('100.64.2.0/24', 2, 0x20, 2)], ctx);
+  assert.equal((await listMappings(ctx)).find((m) => m.prefix === '100.64.2.0/24')!.minor, 0x20);
+  const epoch1 = readEpoch(ctx);
+  await deleteMappings(['2001:db8:1::/56', '198.51.100.0/24' /* absent: ignored */], ctx);
+  assert.ok(readEpoch(ctx) > epoch1, 'epoch bumped by deleteMappings');
+  assert.deepEqual((await listMappings(ctx)).map((m) => m.prefix), ['100.64.0.1/32', '100.64.2.0/24']);
 
-  assert.equal(await dp.clearMappings(ctx), 2);
-  assert.equal((await dp.listMappings(ctx)).length, 0);
-  assert.equal(dp.hotCacheSize(ctx), 0);
+  assert.equal(await clearMappings(ctx), 2);
+  assert.equal((await listMappings(ctx)).length, 0);
+  assert.equal(hotCacheSize(ctx), 0);
 });
 
 test('invalid mappings are rejected before touching the map', async () => {
-  await assert.rejects(async () => dp.updateMappings([mapping('10.0.0.0/8', 0x10000, 1)], ctx));
-  await assert.rejects(async () => dp.updateMappings([mapping('not-an-ip/8', 1, 1)], ctx));
-  assert.equal((await dp.listMappings(ctx)).length, 0);
+  await assert.rejects(async () => updateMappings([mapping('10.0.0.0/8', 0x10000, 1)], ctx));
+  await assert.rejects(async () => updateMappings([mapping('not-an-ip/8', 1, 1)], ctx));
+  assert.equal((await listMappings(ctx)).length, 0);
 });
 
 test('bypass switch and empty counters', async () => {
-  await dp.setBypass(true, ctx);
-  assert.equal(await dp.getBypass(ctx), true);
-  await dp.setBypass(false, ctx);
-  assert.equal(await dp.getBypass(ctx), false);
-  assert.equal((await dp.readHostCounters(ctx)).size, 0);
-  const st = await dp.readStats(ctx);
+  await setBypass(true, ctx);
+  assert.equal(await getBypass(ctx), true);
+  await setBypass(false, ctx);
+  assert.equal(await getBypass(ctx), false);
+  assert.equal((await readHostCounters(ctx)).size, 0);
+  const st = await readStats(ctx);
   assert.equal(st.xdpSeen, 0n);
 });
 
@@ -105,7 +109,7 @@ test('a pinned map with an old layout is replaced, with a log line', async () =>
   await execa('rm', ['-f', pin]);
   await execa('bpftool', ['map', 'create', pin, 'type', 'hash', 'key', '4', 'value', '4', 'entries', '16', 'name', 'hot_cache']);
   warnings.length = 0;
-  const r = await dp.createPinnedMaps({ ...ctx, logger: capture });
+  const r = await createPinnedMaps({ ...ctx, logger: capture });
   assert.deepEqual(r.replaced, ['hot_cache']);
   assert.ok(r.reused.includes('ip_to_class'));
   assert.ok(warnings.some((w) => w.includes('hot_cache') && w.includes('old layout')), warnings.join('\n'));
@@ -116,7 +120,7 @@ test('a pinned map with an old layout is replaced, with a log line', async () =>
 });
 
 test('errors carry errno name, operation and hint', async () => {
-  await assert.rejects(async () => dp.listMappings({ pinRoot: `/sys/fs/bpf/${id}-missing` }), (e: unknown) => {
+  await assert.rejects(async () => listMappings({ pinRoot: `/sys/fs/bpf/${id}-missing` }), (e: unknown) => {
     assert.ok(e instanceof DataplaneError);
     assert.equal(e.code, 'ENOENT');
     assert.match(e.op, /bpf_obj_get/);
@@ -136,14 +140,14 @@ test('batch-load 100k mappings', async () => {
     };
   }
   const t0 = performance.now();
-  const r = await dp.updateMappings(ms, ctx);
+  const r = await updateMappings(ms, ctx);
   const elapsed = performance.now() - t0;
   console.log(`# 100k mappings loaded in ${elapsed.toFixed(0)} ms (${r.method})`);
   assert.equal(r.method, 'batch');
-  assert.equal(await dp.countMappings(ctx), n);
+  assert.equal(await countMappings(ctx), n);
   assert.ok(elapsed < 1000, `100k load took ${elapsed.toFixed(0)} ms (target 500 ms)`);
   const t1 = performance.now();
-  assert.equal(await dp.clearMappings(ctx), n);
+  assert.equal(await clearMappings(ctx), n);
   console.log(`# 100k mappings cleared in ${(performance.now() - t1).toFixed(0)} ms`);
-  assert.equal(await dp.countMappings(ctx), 0);
+  assert.equal(await countMappings(ctx), 0);
 });

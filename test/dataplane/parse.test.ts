@@ -8,12 +8,17 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import type { IpMapping } from '../../lib/model.ts';
-import * as dp from '../../dataplane/loader.ts';
+import { teardownAll } from '../../dataplane/attach.ts';
+import { createPinnedMaps, loadPrograms } from '../../dataplane/object.ts';
+import { configureCpus } from '../../dataplane/cpus.ts';
+import { deleteMappings, hotCacheSize, readEpoch, readHostCounters, readStats, setBypass, updateMappings } from '../../dataplane/maps.ts';
+import type { DataplaneLogger } from '../../dataplane/log.ts';
 import { progTestRun, objGet, mapUpdateElem, closeFd } from '../../dataplane/libbpf.ts';
-import { MODE_BRIDGE, MODE_STICK, CLASS_INFO_SIZE, encodeAddr, encodeLpmKey, writeClassInfo } from '../../dataplane/abi.ts';
+import { MODE_BRIDGE, MODE_STICK, CLASS_INFO_SIZE, encodeLpmKey, writeClassInfo } from '../../dataplane/abi.ts';
+import { ipHeader } from './frames.ts';
 
 const ctx = { pinRoot: `/sys/fs/bpf/lqt-${randomBytes(3).toString('hex')}` };
-const quiet: dp.DataplaneLogger = { info: () => undefined, warn: () => undefined };
+const quiet: DataplaneLogger = { info: () => undefined, warn: () => undefined };
 const XDP_PASS = 2, XDP_REDIRECT = 4, TC_ACT_OK = 0;
 const LO = 1;
 const STICK_OFFSET = 4;
@@ -37,24 +42,7 @@ function frame(o: { tags?: Tag[]; pppoe?: boolean; src: string; dst: string; arp
     return Buffer.concat(parts);
   }
   const udp = Buffer.from([0x30, 0x39, 0x00, 0x35, 0, 26, 0, 0, ...Buffer.alloc(18)]);
-  let ip: Buffer;
-  if (v6) {
-    ip = Buffer.alloc(40);
-    ip[0] = 0x60;
-    ip.writeUInt16BE(udp.length, 4);
-    ip[6] = 17;
-    ip[7] = 64;
-    encodeAddr(o.src).copy(ip, 8);
-    encodeAddr(o.dst).copy(ip, 24);
-  } else {
-    ip = Buffer.alloc(20);
-    ip[0] = 0x45;
-    ip.writeUInt16BE(20 + udp.length, 2);
-    ip[8] = 64;
-    ip[9] = 17;
-    encodeAddr(o.src).copy(ip, 12, 12, 16);
-    encodeAddr(o.dst).copy(ip, 16, 12, 16);
-  }
+  const ip = ipHeader(o.src, o.dst, 17, udp.length);
   if (o.pppoe) {
     et.writeUInt16BE(0x8864);
     const ph = Buffer.alloc(8);
@@ -91,13 +79,13 @@ function mapping(prefix: string, major: number, minor: number, n: number): IpMap
 const handle = (major: number, minor: number) => ((major << 16) | minor) >>> 0;
 
 async function counters(ip: string) {
-  return (await dp.readHostCounters(ctx)).get(ip);
+  return (await readHostCounters(ctx)).get(ip);
 }
 
 before(async () => {
-  await dp.createPinnedMaps({ ...ctx, logger: quiet });
-  dp.configureCpus(4, ctx);
-  await dp.updateMappings([
+  await createPinnedMaps({ ...ctx, logger: quiet });
+  configureCpus(4, ctx);
+  await updateMappings([
     mapping(`${A}/32`, 1, 0x10, 1),
     mapping('100.64.7.0/24', 2, 0x11, 2),
     mapping('2001:db8:5::/48', 3, 0x12, 3),
@@ -105,11 +93,11 @@ before(async () => {
 });
 
 after(async () => {
-  await dp.teardownAll({ ...ctx, logger: quiet }).catch(() => undefined);
+  await teardownAll({ ...ctx, logger: quiet }).catch(() => undefined);
 });
 
 test('stick mode: direction from the outer VLAN, upload classes offset', async () => {
-  const progs = await dp.loadPrograms({ mode: MODE_STICK, internetIfindex: LO, ispIfindex: LO, stickOffset: STICK_OFFSET, internetVlan: 100, ispVlan: 200 }, { ...ctx, logger: quiet });
+  const progs = await loadPrograms({ mode: MODE_STICK, internetIfindex: LO, ispIfindex: LO, stickOffset: STICK_OFFSET, internetVlan: 100, ispVlan: 200 }, { ...ctx, logger: quiet });
   try {
     const q = (vid: number, pcp = 0): Tag => ({ tpid: 0x8100, vid, pcp });
     // XDP: arriving on the Internet VLAN = download (customer = destination).
@@ -133,11 +121,11 @@ test('stick mode: direction from the outer VLAN, upload classes offset', async (
     assert.equal(xdpRun(progs.xdpFd, frame({ tags: [q(100)], src: INTERNET4, dst: NOBODY })), XDP_PASS);
     assert.equal((await counters(NOBODY))?.tcHandle, 0);
     // Other VLANs, untagged frames and ARP are not ours.
-    const before = await dp.readStats(ctx);
+    const before = await readStats(ctx);
     assert.equal(xdpRun(progs.xdpFd, frame({ tags: [q(300)], src: INTERNET4, dst: A })), XDP_PASS);
     assert.equal(xdpRun(progs.xdpFd, frame({ src: INTERNET4, dst: A })), XDP_PASS);
     assert.equal(xdpRun(progs.xdpFd, frame({ tags: [q(100)], src: INTERNET4, dst: A, arp: true })), XDP_PASS);
-    assert.equal((await dp.readStats(ctx)).xdpSeen, before.xdpSeen, 'ignored frames are not inspected');
+    assert.equal((await readStats(ctx)).xdpSeen, before.xdpSeen, 'ignored frames are not inspected');
 
     // tc egress: leaving on the customer VLAN = download, on the Internet VLAN = upload.
     assert.deepEqual(tcRun(progs.tcFd, frame({ tags: [q(200)], src: INTERNET4, dst: A })), [TC_ACT_OK, handle(1, 0x10)]);
@@ -148,10 +136,10 @@ test('stick mode: direction from the outer VLAN, upload classes offset', async (
     assert.deepEqual(tcRun(progs.tcFd, frame({ tags: [q(200)], src: INTERNET4, dst: A, arp: true })), [TC_ACT_OK, 0]);
 
     // Bypass: nothing is classified or counted.
-    await dp.setBypass(true, ctx);
+    await setBypass(true, ctx);
     assert.deepEqual(tcRun(progs.tcFd, frame({ tags: [q(200)], src: INTERNET4, dst: A })), [TC_ACT_OK, 0]);
     assert.equal(xdpRun(progs.xdpFd, frame({ tags: [q(100)], src: INTERNET4, dst: A })), XDP_PASS);
-    await dp.setBypass(false, ctx);
+    await setBypass(false, ctx);
   } finally {
     progs.close();
   }
@@ -159,21 +147,21 @@ test('stick mode: direction from the outer VLAN, upload classes offset', async (
 
 test('bridge mode: ifindex decides; hot cache never serves a stale class', async () => {
   // lo plays the Internet-facing port: XDP ingress there = download, tc egress there = upload.
-  const progs = await dp.loadPrograms({ mode: MODE_BRIDGE, internetIfindex: LO, ispIfindex: 0x7fffffff, stickOffset: 0, internetVlan: 0, ispVlan: 0 }, { ...ctx, logger: quiet });
+  const progs = await loadPrograms({ mode: MODE_BRIDGE, internetIfindex: LO, ispIfindex: 0x7fffffff, stickOffset: 0, internetVlan: 0, ispVlan: 0 }, { ...ctx, logger: quiet });
   try {
     assert.equal(xdpRun(progs.xdpFd, frame({ src: INTERNET4, dst: B })), XDP_REDIRECT);
     assert.equal((await counters(B))?.tcHandle, handle(2, 0x11));
     assert.deepEqual(tcRun(progs.tcFd, frame({ src: B, dst: INTERNET4 })), [TC_ACT_OK, handle(2, 0x11)], 'upload keyed by source, no offset');
-    assert.ok(dp.hotCacheSize(ctx) > 0, 'hot cache populated');
+    assert.ok(hotCacheSize(ctx) > 0, 'hot cache populated');
 
     // Negative entry for a new host, then map it: must be picked up immediately.
     const D = '100.64.9.9';
     assert.equal(xdpRun(progs.xdpFd, frame({ src: INTERNET4, dst: D })), XDP_PASS);
-    await dp.updateMappings([mapping(`${D}/32`, 4, 0x30, 4)], ctx);
+    await updateMappings([mapping(`${D}/32`, 4, 0x30, 4)], ctx);
     assert.equal(xdpRun(progs.xdpFd, frame({ src: INTERNET4, dst: D })), XDP_REDIRECT, 'new mapping visible through the cache');
     assert.equal((await counters(D))?.tcHandle, handle(4, 0x30));
     // Move B's /24 to another class; the cached positive entry must not survive.
-    await dp.updateMappings([mapping('100.64.7.0/24', 1, 0x40, 2)], ctx);
+    await updateMappings([mapping('100.64.7.0/24', 1, 0x40, 2)], ctx);
     assert.deepEqual(tcRun(progs.tcFd, frame({ src: B, dst: INTERNET4 })), [TC_ACT_OK, handle(1, 0x40)]);
     // Epoch semantics on their own: change the LPM behind the cache's back (no invalidation) -
     // the cached class is still served; bump only the epoch (no wipe) - the new class is served.
@@ -189,7 +177,7 @@ test('bridge mode: ifindex decides; hot cache never serves a stale class', async
       assert.equal((await counters(B))?.tcHandle, handle(1, 0x40), 'cache hit while the epoch is unchanged');
       const zero = Buffer.alloc(4);
       const ep = Buffer.alloc(4);
-      ep.writeUInt32LE(dp.readEpoch(ctx) + 1);
+      ep.writeUInt32LE(readEpoch(ctx) + 1);
       mapUpdateElem(epochFd, zero, ep);
       assert.equal(xdpRun(progs.xdpFd, frame({ src: INTERNET4, dst: B })), XDP_REDIRECT);
       assert.equal((await counters(B))?.tcHandle, handle(3, 0x50), 'entry from an older epoch is a miss');
@@ -197,7 +185,7 @@ test('bridge mode: ifindex decides; hot cache never serves a stale class', async
       closeFd(lpm);
       closeFd(epochFd);
     }
-    await dp.deleteMappings(['100.64.7.0/24'], ctx);
+    await deleteMappings(['100.64.7.0/24'], ctx);
     assert.equal(xdpRun(progs.xdpFd, frame({ src: INTERNET4, dst: B })), XDP_PASS, 'deleted mapping no longer served');
   } finally {
     progs.close();

@@ -1,5 +1,5 @@
 /**
- * Real traffic through the dataplane: a bridged three-namespace veth lab (dataplane/testbed.ts),
+ * Real traffic through the dataplane: a bridged three-namespace veth lab (lab/testbed.ts),
  * mq + HTB on both shaper ports, XDP + tc attached, iperf3 TCP per circuit and direction.
  * Needs root, iperf3, bpffs. Everything lives in namespaces lqt-<random>-*, removed in after().
  */
@@ -8,10 +8,13 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { execa } from 'execa';
 import type { IpMapping } from '../../lib/model.ts';
-import * as dp from '../../dataplane/loader.ts';
-import { buildTestbed, destroyTestbed, buildShapingTree, iperf, classBytes, nsExec, type Testbed, type ShapingClass } from '../../dataplane/testbed.ts';
+import { attachDataplane, detachXdp, teardownAll, type AttachReport } from '../../dataplane/attach.ts';
+import { listMappings, readHostCounters, readStats, updateMappings } from '../../dataplane/maps.ts';
+import type { DataplaneLogger } from '../../dataplane/log.ts';
+import { PINNED_MAPS } from '../../dataplane/pinned.ts';
+import { buildTestbed, destroyTestbed, buildShapingTree, iperf, classBytes, nsExec, type Testbed, type ShapingClass } from '../../lab/testbed.ts';
 
-const quiet: dp.DataplaneLogger = { info: () => undefined, warn: () => undefined };
+const quiet: DataplaneLogger = { info: () => undefined, warn: () => undefined };
 const QUEUES = 4;
 const TOL = 0.10;
 
@@ -30,7 +33,7 @@ function m(prefix: string, cls: ShapingClass, n: number): IpMapping {
 
 let tb: Testbed;
 let ctx: { pinRoot: string };
-let report: dp.AttachReport;
+let report: AttachReport;
 const measured: string[] = [];
 
 /** Compares iperf3 goodput, converted to the Ethernet rate HTB shapes (full-size frames), with the class ceil. */
@@ -46,17 +49,17 @@ before(async () => {
   tb = await buildTestbed({ queues: QUEUES });
   ctx = { pinRoot: `/sys/fs/bpf/${tb.id}` };
   await buildShapingTree(tb, { queues: QUEUES, linkMbit: 1000, classes });
-  report = await dp.attachDataplane({
+  report = await attachDataplane({
     downloadIf: tb.shaperIfs.customer, uploadIf: tb.shaperIfs.internet, onAStick: false, queues: QUEUES, stickOffset: 0,
     netns: tb.ns.shaper, pinRoot: ctx.pinRoot, logger: quiet,
   });
-  await dp.updateMappings([m(`${A}/32`, classes[0]!, 1), m(`${B}/32`, classes[1]!, 2), m('fd00:99::1:0/112', classes[2]!, 3)], ctx);
+  await updateMappings([m(`${A}/32`, classes[0]!, 1), m(`${B}/32`, classes[1]!, 2), m('fd00:99::1:0/112', classes[2]!, 3)], ctx);
 });
 
 after(async () => {
   if (measured.length) console.log(`# measured rates:\n#   ${measured.join('\n#   ')}`);
   if (tb) {
-    await dp.teardownAll({ netns: tb.ns.shaper, pinRoot: ctx.pinRoot, logger: quiet }).catch(() => undefined);
+    await teardownAll({ netns: tb.ns.shaper, pinRoot: ctx.pinRoot, logger: quiet }).catch(() => undefined);
     await destroyTestbed(tb);
   }
 });
@@ -88,12 +91,12 @@ test('circuits are shaped to their class ceil in both directions (IPv4 and IPv6)
     assert.ok((up.get(id) ?? 0) > 1_000_000, `upload class ${id} carried traffic`);
   }
   // Per-host counters see the mapped hosts with their classes.
-  const counters = await dp.readHostCounters(ctx);
+  const counters = await readHostCounters(ctx);
   const a = counters.get(A);
   assert.ok(a && a.downloadBytes > 1_000_000n && a.uploadBytes > 1_000_000n, 'host counters for A');
   assert.equal(a!.circuitHash, 1n);
   assert.ok(counters.get(C)!.downloadPackets > 100n, 'host counters for C');
-  const st = await dp.readStats(ctx);
+  const st = await readStats(ctx);
   assert.ok(st.xdpRedirect > 0n, 'XDP redirected shaped packets to their CPU');
   if (report.interfaces.every((i) => i.xdpMode === 'driver')) assert.ok(st.tcMeta > 0n, 'tc used the XDP metadata');
 });
@@ -105,53 +108,53 @@ test('an unmapped IP is not limited', async () => {
   measured.push(`unmapped download: ${down.mbps.toFixed(1)} Mbit/s`, `unmapped upload: ${up.mbps.toFixed(1)} Mbit/s`);
   assert.ok(down.mbps >= 3 * maxPlan, `unmapped download ${down.mbps.toFixed(1)} Mbit/s`);
   assert.ok(up.mbps >= 3 * maxPlan, `unmapped upload ${up.mbps.toFixed(1)} Mbit/s`);
-  const c = (await dp.readHostCounters(ctx)).get(UNMAPPED);
+  const c = (await readHostCounters(ctx)).get(UNMAPPED);
   assert.ok(c && c.tcHandle === 0 && c.downloadBytes > 0n, 'unmapped host is counted as unshaped');
 });
 
 test('remapping a circuit to another class applies the new rate', async () => {
   const target = classes[3]!;
   const before = (await classBytes(tb, tb.shaperIfs.customer)).get(`${h(target.major)}:${h(target.minor)}`) ?? 0;
-  await dp.updateMappings([m(`${A}/32`, target, 1)], ctx);
+  await updateMappings([m(`${A}/32`, target, 1)], ctx);
   const down = await iperf(tb, { custIp: A, direction: 'download', seconds: 2 });
   within(down.mbps, target.downloadMbit, 'A download after remap');
   const afterBytes = (await classBytes(tb, tb.shaperIfs.customer)).get(`${h(target.major)}:${h(target.minor)}`) ?? 0;
   assert.ok(afterBytes - before > 500_000, 'remap target class carried the traffic');
-  await dp.updateMappings([m(`${A}/32`, classes[0]!, 1)], ctx); // back
+  await updateMappings([m(`${A}/32`, classes[0]!, 1)], ctx); // back
 });
 
 test('re-attach in generic XDP mode reuses the pinned maps and still shapes', async () => {
-  const r = await dp.attachDataplane({
+  const r = await attachDataplane({
     downloadIf: tb.shaperIfs.customer, uploadIf: tb.shaperIfs.internet, onAStick: false, queues: QUEUES, stickOffset: 0,
     netns: tb.ns.shaper, pinRoot: ctx.pinRoot, xdpMode: 'generic', logger: quiet,
   });
   assert.deepEqual(r.interfaces.map((i) => i.xdpMode), ['generic', 'generic']);
   assert.deepEqual(r.mapsCreated, []);
-  assert.equal(r.mapsReused.length, dp.PINNED_MAPS.length);
-  assert.equal((await dp.listMappings(ctx)).length, 3, 'mappings survived the reload');
-  const st0 = await dp.readStats(ctx);
+  assert.equal(r.mapsReused.length, PINNED_MAPS.length);
+  assert.equal((await listMappings(ctx)).length, 3, 'mappings survived the reload');
+  const st0 = await readStats(ctx);
   const down = await iperf(tb, { custIp: B, direction: 'download', seconds: 2 });
   within(down.mbps, classes[1]!.downloadMbit, 'B download, generic XDP');
-  const st1 = await dp.readStats(ctx);
+  const st1 = await readStats(ctx);
   assert.ok(st1.xdpRedirect > st0.xdpRedirect, 'generic XDP redirects through the cpumap');
   assert.ok(st1.tcLookup > st0.tcLookup, 'without metadata tc looks the class up itself');
 });
 
 test('tc alone still classifies after XDP is detached (fallback lookup)', async () => {
-  const removed = await dp.detachXdp([tb.shaperIfs.customer, tb.shaperIfs.internet], { netns: tb.ns.shaper, logger: quiet });
+  const removed = await detachXdp([tb.shaperIfs.customer, tb.shaperIfs.internet], { netns: tb.ns.shaper, logger: quiet });
   assert.equal(removed.length, 2);
-  const st0 = await dp.readStats(ctx);
+  const st0 = await readStats(ctx);
   const down = await iperf(tb, { custIp: B, direction: 'download', seconds: 2 });
   within(down.mbps, classes[1]!.downloadMbit, 'B download, tc only');
   const up = await iperf(tb, { custIp: A, direction: 'upload', seconds: 2 });
   within(up.mbps, classes[0]!.uploadMbit, 'A upload, tc only');
-  const st1 = await dp.readStats(ctx);
+  const st1 = await readStats(ctx);
   assert.equal(st1.xdpSeen, st0.xdpSeen, 'XDP no longer runs');
   assert.ok(st1.tcLookup - st0.tcLookup > 1000n, 'tc classified by its own lookup');
 });
 
 test('teardown leaves no XDP program, no clsact filter and no pinned maps', async () => {
-  await dp.teardownAll({ netns: tb.ns.shaper, pinRoot: ctx.pinRoot, logger: quiet });
+  await teardownAll({ netns: tb.ns.shaper, pinRoot: ctx.pinRoot, logger: quiet });
   const links = JSON.parse((await nsExec(tb.ns.shaper, 'ip', ['-j', '-d', 'link', 'show'])).stdout) as Array<{ ifname: string; xdp?: unknown }>;
   for (const l of links) assert.equal(l.xdp, undefined, `${l.ifname} still has XDP`);
   for (const dev of [tb.shaperIfs.customer, tb.shaperIfs.internet]) {

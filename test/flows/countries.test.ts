@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { countriesOf, type AsnRow } from '../../lib/flows/service.ts';
+import type { AsnRow } from '../../lib/api/flows.ts';
+import { countriesOf } from '../../lib/flows/aggregates.ts';
 
 const row = (asn: number, country: string | null, flows: number, down: number, rtt: number | null): AsnRow => ({
   asn, name: `AS${asn}`, country, flows, rateBps: { down, up: down / 10 }, bytes: { down: down * 10, up: down }, rttMs: rtt, retransmits: 0, tcpPackets: 0, retransmitPct: null,

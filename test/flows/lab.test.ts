@@ -10,9 +10,11 @@ import assert from 'node:assert/strict';
 import { execa, type ResultPromise } from 'execa';
 import { join } from 'node:path';
 import { runLabLibreQoS, startLab, stopLab, repoRoot, type Lab } from '../../lab/labEnv.ts';
-import { nsExec } from '../../dataplane/testbed.ts';
-import * as flows from '../../dataplane/flows.ts';
-import { listMappings } from '../../dataplane/loader.ts';
+import { nsExec } from '../../lab/testbed.ts';
+import type { FlowEntry } from '../../dataplane/flowAbi.ts';
+import { closeFlowMaps, readFlows } from '../../dataplane/flows.ts';
+import { percentile } from '../../lib/flows/percentiles.ts';
+import { listMappings } from '../../dataplane/maps.ts';
 import { startFlowTracking, type FlowTrackingHandle } from '../../lib/flows/service.ts';
 
 const ID = 'lqflow';
@@ -55,7 +57,7 @@ before(async () => {
 
 after(async () => {
   await cleanupFar();
-  flows.closeFlowMaps(ctx);
+  closeFlowMaps(ctx);
   await stopLab(ID);
 });
 
@@ -106,8 +108,8 @@ async function iperfOnce(args: { custIp: string; server: string; serverNs: strin
 }
 
 /** The data flow of an iperf3 test: biggest flow of that protocol to the server port. */
-function dataFlow(localIp: string, remotePort: number, proto: number): flows.FlowEntry {
-  const all = flows.readFlows(ctx).filter((f) => f.localIp === localIp && f.remotePort === remotePort && f.proto === proto);
+function dataFlow(localIp: string, remotePort: number, proto: number): FlowEntry {
+  const all = readFlows(ctx).filter((f) => f.localIp === localIp && f.remotePort === remotePort && f.proto === proto);
   assert.ok(all.length > 0, `no flow ${localIp} -> :${remotePort}/${proto}`);
   return all.sort((a, b) => b.bytes.down + b.bytes.up - (a.bytes.down + a.bytes.up))[0]!;
 }
@@ -148,7 +150,7 @@ async function pingMs(n = 40): Promise<number> {
     const r = await execa('ip', ['netns', 'exec', lab.tb.ns.cust, 'node', '--import', 'tsx', TOOLS, 'echo-client', FAR_IP, String(p), String(n)], { cwd: repoRoot });
     const rtts = (JSON.parse(r.stdout) as { rttMs: number[] }).rttMs;
     assert.ok(rtts.length >= n * 0.8, `ping lost too much: ${rtts.length}/${n}`);
-    return flows.percentile(rtts, 50)!;
+    return percentile(rtts, 50)!;
   } finally {
     srv.kill('SIGKILL');
     await srv.catch(() => undefined);

@@ -9,13 +9,20 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import type { IpMapping } from '../../lib/model.ts';
-import * as dp from '../../dataplane/loader.ts';
-import * as flows from '../../dataplane/flows.ts';
+import { teardownAll } from '../../dataplane/attach.ts';
+import { createPinnedMaps, loadPrograms } from '../../dataplane/object.ts';
+import { configureCpus } from '../../dataplane/cpus.ts';
+import { updateMappings } from '../../dataplane/maps.ts';
+import type { DataplaneLogger } from '../../dataplane/log.ts';
+import { FLOW_KEY_SIZE, FLOW_VALUE_SIZE, MAX_FLOWS, writeFlowKey, writeFlowValue, type FlowEntry } from '../../dataplane/flowAbi.ts';
+import { closeFlowMaps, deleteFlows, readFlows, setFlowControl, writeFlows } from '../../dataplane/flows.ts';
+import { FlowTracker } from '../../lib/flows/tracker.ts';
 import { progTestRun } from '../../dataplane/libbpf.ts';
-import { MODE_STICK, encodeAddr } from '../../dataplane/abi.ts';
+import { MODE_STICK } from '../../dataplane/abi.ts';
+import { ipHeader } from '../dataplane/frames.ts';
 
 const ctx = { pinRoot: `/sys/fs/bpf/lqf-${randomBytes(3).toString('hex')}` };
-const quiet: dp.DataplaneLogger = { info: () => undefined, warn: () => undefined };
+const quiet: DataplaneLogger = { info: () => undefined, warn: () => undefined };
 const LO = 1;
 const CUST = '100.64.0.10', CUST6 = '2001:db8:5::42', REMOTE = '192.0.2.1', REMOTE6 = '2001:db8:ffff::1';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -61,24 +68,7 @@ function frame(p: Pkt): Buffer {
   } else {
     l4 = Buffer.from([8, 0, 0, 0, 0, 1, 0, 1, ...Buffer.alloc(p.payload ?? 0)]);
   }
-  let ip: Buffer;
-  if (v6) {
-    ip = Buffer.alloc(40);
-    ip[0] = 0x60;
-    ip.writeUInt16BE(l4.length, 4);
-    ip[6] = p.proto === 1 ? 58 : p.proto;
-    ip[7] = 64;
-    encodeAddr(p.src).copy(ip, 8);
-    encodeAddr(p.dst).copy(ip, 24);
-  } else {
-    ip = Buffer.alloc(20);
-    ip[0] = 0x45;
-    ip.writeUInt16BE(20 + l4.length, 2);
-    ip[8] = 64;
-    ip[9] = p.proto;
-    encodeAddr(p.src).copy(ip, 12, 12, 16);
-    encodeAddr(p.dst).copy(ip, 16, 12, 16);
-  }
+  const ip = ipHeader(p.src, p.dst, p.proto, l4.length);
   return Buffer.concat([eth, ip, l4]);
 }
 
@@ -95,8 +85,8 @@ function xdp(p: Pkt): number {
 const down = (p: Omit<Pkt, 'vlan' | 'src' | 'dst'> & { src?: string; dst?: string }) => xdp({ vlan: 100, src: REMOTE, dst: CUST, ...p });
 const up = (p: Omit<Pkt, 'vlan' | 'src' | 'dst'> & { src?: string; dst?: string }) => xdp({ vlan: 200, src: CUST, dst: REMOTE, ...p });
 
-function find(localPort: number, proto = 6, localIp = CUST): flows.FlowEntry | undefined {
-  return flows.readFlows(ctx).find((f) => f.localPort === localPort && f.proto === proto && f.localIp === localIp);
+function find(localPort: number, proto = 6, localIp = CUST): FlowEntry | undefined {
+  return readFlows(ctx).find((f) => f.localPort === localPort && f.proto === proto && f.localIp === localIp);
 }
 
 function mapping(prefix: string, major: number, minor: number, n: number): IpMapping {
@@ -104,22 +94,22 @@ function mapping(prefix: string, major: number, minor: number, n: number): IpMap
 }
 
 before(async () => {
-  await dp.createPinnedMaps({ ...ctx, logger: quiet });
-  dp.configureCpus(4, ctx);
-  await dp.updateMappings([mapping(`${CUST}/32`, 1, 0x10, 1), mapping('2001:db8:5::/48', 2, 0x11, 2)], ctx);
-  const progs = await dp.loadPrograms({ mode: MODE_STICK, internetIfindex: LO, ispIfindex: LO, stickOffset: 0, internetVlan: 100, ispVlan: 200 }, { ...ctx, logger: quiet });
+  await createPinnedMaps({ ...ctx, logger: quiet });
+  configureCpus(4, ctx);
+  await updateMappings([mapping(`${CUST}/32`, 1, 0x10, 1), mapping('2001:db8:5::/48', 2, 0x11, 2)], ctx);
+  const progs = await loadPrograms({ mode: MODE_STICK, internetIfindex: LO, ispIfindex: LO, stickOffset: 0, internetVlan: 100, ispVlan: 200 }, { ...ctx, logger: quiet });
   xdpFd = progs.xdpFd;
   close = progs.close;
 });
 
 after(async () => {
   close();
-  flows.closeFlowMaps(ctx);
-  await dp.teardownAll({ ...ctx, logger: quiet }).catch(() => undefined);
+  closeFlowMaps(ctx);
+  await teardownAll({ ...ctx, logger: quiet }).catch(() => undefined);
 });
 
 test('both directions of a TCP connection share one normalised entry; RTT per side from TS echoes', async () => {
-  const tracker = new flows.FlowTracker({ ...ctx });
+  const tracker = new FlowTracker({ ...ctx });
   try {
     const c = { sport: 40000, dport: 443 }, r = { sport: 443, dport: 40000 };
     let bytesUp = 0, bytesDown = 0;
@@ -192,19 +182,19 @@ test('UDP, ICMP and IPv6 flows; unmapped customers are tracked with circuit 0; s
   up({ proto: 17, src: '100.64.99.99', sport: 1, dport: 2 });
   assert.equal(find(1, 17, '100.64.99.99')!.circuitHash, 0n);
 
-  flows.setFlowControl({ enabled: false }, ctx);
+  setFlowControl({ enabled: false }, ctx);
   try {
     up({ proto: 17, sport: 6000, dport: 53 });
     assert.equal(find(6000, 17), undefined, 'no tracking while disabled');
   } finally {
-    flows.setFlowControl({ enabled: true }, ctx);
+    setFlowControl({ enabled: true }, ctx);
   }
   up({ proto: 17, sport: 6000, dport: 53 });
   assert.ok(find(6000, 17));
 });
 
 test('tracker retires finished and idle flows into the recent list', async () => {
-  const tracker = new flows.FlowTracker({ ...ctx, finishedGraceMs: 50, idleTimeoutMs: 400 });
+  const tracker = new FlowTracker({ ...ctx, finishedGraceMs: 50, idleTimeoutMs: 400 });
   try {
     up({ proto: 6, sport: 41000, dport: 80, seq: 1, flags: { syn: true } });
     up({ proto: 6, sport: 41000, dport: 80, seq: 2, flags: { fin: true, ack: true } });
@@ -226,25 +216,25 @@ test('tracker retires finished and idle flows into the recent list', async () =>
 });
 
 test('a full table evicts the least recently used entries and keeps working', () => {
-  flows.deleteFlows(flows.readFlows(ctx), ctx);
-  const N = flows.MAX_FLOWS;
-  const keys = Buffer.alloc(N * flows.FLOW_KEY_SIZE);
-  const vals = Buffer.alloc(N * flows.FLOW_VALUE_SIZE);
+  deleteFlows(readFlows(ctx), ctx);
+  const N = MAX_FLOWS;
+  const keys = Buffer.alloc(N * FLOW_KEY_SIZE);
+  const vals = Buffer.alloc(N * FLOW_VALUE_SIZE);
   for (let i = 0; i < N; i++) {
-    flows.writeFlowKey({ proto: 17, localIp: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`, localPort: 1000, remoteIp: '192.0.2.200', remotePort: 53 }, keys, i * flows.FLOW_KEY_SIZE);
-    flows.writeFlowValue({ startNs: 1n, lastSeenNs: 1n, bytes: { down: 1, up: 1 }, packets: { down: 1, up: 1 } }, vals, i * flows.FLOW_VALUE_SIZE);
+    writeFlowKey({ proto: 17, localIp: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`, localPort: 1000, remoteIp: '192.0.2.200', remotePort: 53 }, keys, i * FLOW_KEY_SIZE);
+    writeFlowValue({ startNs: 1n, lastSeenNs: 1n, bytes: { down: 1, up: 1 }, packets: { down: 1, up: 1 } }, vals, i * FLOW_VALUE_SIZE);
   }
-  flows.writeFlows(keys, vals, N, ctx);
-  assert.ok(flows.readFlows(ctx).length > N * 0.95, 'table (nearly) full');
+  writeFlows(keys, vals, N, ctx);
+  assert.ok(readFlows(ctx).length > N * 0.95, 'table (nearly) full');
   // New traffic still gets tracked: the oldest entries make room.
   for (let p = 0; p < 300; p++) up({ proto: 17, sport: 20000 + p, dport: 53 });
-  const all = flows.readFlows(ctx);
+  const all = readFlows(ctx);
   assert.ok(all.length <= N, `never above max_entries (${all.length})`);
   const fresh = all.filter((f) => f.localIp === CUST && f.localPort >= 20000 && f.localPort < 20300);
   assert.equal(fresh.length, 300, 'all new flows present');
   const ids = new Set(all.map((f) => f.localIp));
   assert.ok(!ids.has('10.0.0.0'), 'the first inserted entry was evicted');
   assert.ok(ids.has(`10.1.255.255`), 'the last inserted entry survived');
-  flows.deleteFlows(all, ctx);
-  assert.equal(flows.readFlows(ctx).length, 0);
+  deleteFlows(all, ctx);
+  assert.equal(readFlows(ctx).length, 0);
 });

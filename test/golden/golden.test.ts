@@ -8,24 +8,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { runPipeline } from '../../lib/pipeline.ts';
 import { renderMappings } from '../../lib/compile/mappings.ts';
-import type { PlanConfig } from '../../lib/plan/planConfig.ts';
 import { parsePlannerState } from '../../lib/plan/plannerState.ts';
+import { pipeline, planConfig, readInputs } from '../support/plan.ts';
 
 const casesDir = join(import.meta.dirname, 'cases');
 const update = process.env.UPDATE_GOLDEN === '1';
-
-export const baseConfig: PlanConfig = {
-  interfaces: { download: 'eth1', upload: 'eth0', onAStick: false },
-  queues: 2,
-  link: { downloadMbps: 1000, uploadMbps: 1000 },
-  generatedPn: { downloadMbps: 1000, uploadMbps: 1000 },
-  defaultSqm: 'cake diffserv4',
-  fastQueuesFqCodelMbps: 1000,
-  useBinpacking: false,
-  queueMode: 'shape',
-};
 
 function compare(file: string, actual: string) {
   if (update || !existsSync(file)) {
@@ -42,16 +30,8 @@ for (const name of cases) {
   test(`golden: ${name}`, () => {
     const dir = join(casesDir, name);
     const overrides = existsSync(join(dir, 'config.json')) ? JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) : {};
-    const config: PlanConfig = { ...baseConfig, ...overrides, interfaces: { ...baseConfig.interfaces, ...(overrides.interfaces ?? {}) } };
     const state = existsSync(join(dir, 'planner_state.json')) ? parsePlannerState(readFileSync(join(dir, 'planner_state.json'), 'utf8')).state : undefined;
-    const r = runPipeline({
-      devicesText: readFileSync(join(dir, 'ShapedDevices.csv'), 'utf8'),
-      devicesFile: 'ShapedDevices.csv',
-      networkText: readFileSync(join(dir, 'network.json'), 'utf8'),
-      networkFile: 'network.json',
-      config,
-      previousState: state,
-    });
+    const r = pipeline(readInputs(dir), { config: planConfig(overrides), previousState: state });
     assert.ok(r.ok, `pipeline failed: ${JSON.stringify(r.ok ? '' : r.stage === 'validate' ? r.validation.issues : r.errors)}`);
     compare(join(dir, 'expected.tc.txt'), r.tcLines.join('\n') + '\n');
     compare(join(dir, 'expected.mappings.txt'), renderMappings(r.mappings));

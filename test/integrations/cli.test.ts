@@ -1,18 +1,13 @@
 import assert from 'node:assert/strict';
 import { readdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { execa } from 'execa';
 import { NETZUR_KEY, NETZUR_PATH, startFakeNetzur } from '../fixtures/crm/netzur.ts';
-import type { FakeServer } from '../fixtures/crm/server.ts';
-import { tempDir } from './helpers.ts';
+import { tempDir, useFakeServer } from './helpers.ts';
 
 const repo = resolve(import.meta.dirname, '../..');
-let srv: FakeServer;
-before(async () => {
-  srv = await startFakeNetzur();
-});
-after(() => srv.close());
+const srv = useFakeServer(startFakeNetzur);
 
 function cli(args: string[]) {
   return execa(process.execPath, ['--import', 'tsx', join(repo, 'bin/integration.ts'), ...args], { reject: false, cwd: repo, env: { LQOS_LOG_FORMAT: 'json' } });

@@ -3,12 +3,14 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { after, before } from 'node:test';
 import { parseConfigText } from '../../lib/config/load.ts';
 import type { LqosConfig } from '../../lib/config/schema.ts';
 import { IntegrationError } from '../../lib/integrations/common/errors.ts';
 import type { IntegrationLogger, LogFn } from '../../lib/integrations/common/log.ts';
 import { validateIntegrationOutput } from '../../lib/integrations/common/output.ts';
 import type { RunOptions, RunResult } from '../../lib/integrations/common/run.ts';
+import type { FakeControl } from '../fixtures/crm/server.ts';
 
 export const GOLDEN_ROOT = resolve(import.meta.dirname, '../fixtures/crm/golden');
 /** Short timeouts/backoff so failure tests stay fast. */
@@ -16,6 +18,37 @@ export const FAST_HTTP = { timeoutMs: 250, retries: 2, backoffMs: 5, maxBackoffM
 
 export function config(toml: string): LqosConfig {
   return parseConfigText(`[bridge]\nto_internet = "eth0"\nto_network = "eth1"\n${toml}`, 'test.conf').config;
+}
+
+/**
+ * The fake CRM server of a test file: started before the file's tests and closed after them. The
+ * returned object is filled in on start (the fake servers are plain objects of references, so it then
+ * is the server).
+ */
+export function useFakeServer<T extends { close(): Promise<void> }>(start: () => Promise<T>): T {
+  const srv = {} as T;
+  before(async () => {
+    Object.assign(srv, await start());
+  });
+  after(() => srv.close());
+  return srv;
+}
+
+/** What every CRM test config starts with; a test's own lines for the same section come after these. */
+const CRM_DEFAULTS: Record<string, string[]> = {
+  queues: ['downlink_bandwidth_mbps = 10000', 'uplink_bandwidth_mbps = 10000'],
+  ip_ranges: ['ignore_subnets = ["100.64.99.0/24"]'],
+};
+
+/** lqos.conf of a CRM test: a 10000/10000 Mbps link and ignore_subnets 100.64.99.0/24, plus `toml`. */
+export function crmConfig(toml: string): LqosConfig {
+  let text = toml;
+  for (const [section, lines] of Object.entries(CRM_DEFAULTS)) {
+    const header = `[${section}]\n`;
+    const defaults = `${header}${lines.join('\n')}\n`;
+    text = text.includes(header) ? text.replace(header, defaults) : `${defaults}${text}`;
+  }
+  return config(text);
 }
 
 export function tempDir(t: { after(fn: () => void): void }): string {
@@ -35,6 +68,36 @@ export function captureLogger(): IntegrationLogger & { lines: string[] } {
 
 export function runOpts(outDir: string, log = captureLogger()): RunOptions {
   return { log, outDir, http: FAST_HTTP };
+}
+
+/** A run's shape: how many sites, APs, circuits and devices it produced. */
+export function counts(r: RunResult): { sites: number; aps: number; circuits: number; devices: number } {
+  return { sites: r.sites, aps: r.aps, circuits: r.circuits, devices: r.devices };
+}
+
+export interface GoldenRun {
+  r: RunResult;
+  log: ReturnType<typeof captureLogger>;
+  /** The requests the fake server saw during the run. */
+  calls: FakeControl['requests'];
+  /** Skipped circuit id → reason. */
+  reasons: Record<string, string>;
+}
+
+/** Runs an integration into a fresh temp dir with a capturing logger, then checks the pair against golden/<name>/. */
+export async function runGolden(
+  t: { after(fn: () => void): void },
+  name: string,
+  srv: { control: FakeControl },
+  run: (opts: RunOptions) => Promise<RunResult>,
+): Promise<GoldenRun> {
+  const dir = tempDir(t);
+  const log = captureLogger();
+  const before = srv.control.requests.length;
+  const r = await run(runOpts(dir, log));
+  const calls = srv.control.requests.slice(before);
+  checkGolden(name, dir);
+  return { r, log, calls, reasons: Object.fromEntries(r.skipped.map((s) => [s.id, s.reason])) };
 }
 
 /** Compares the produced pair with golden/<name>/ (UPDATE_GOLDEN=1 rewrites) and validates it. */

@@ -1,23 +1,13 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { run } from '../../lib/integrations/netzur.ts';
 import { NETZUR_KEY, NETZUR_PATH, startFakeNetzur } from '../fixtures/crm/netzur.ts';
-import type { FakeServer } from '../fixtures/crm/server.ts';
-import { captureLogger, checkGolden, config, expectFailureKeepsFiles, runOpts, tempDir } from './helpers.ts';
+import { counts, crmConfig, expectFailureKeepsFiles, runGolden, runOpts, tempDir, useFakeServer } from './helpers.ts';
 
-let srv: FakeServer;
-before(async () => {
-  srv = await startFakeNetzur();
-});
-after(() => srv.close());
+const srv = useFakeServer(startFakeNetzur);
 
 const conf = (key = NETZUR_KEY) =>
-  config(`
-[queues]
-downlink_bandwidth_mbps = 10000
-uplink_bandwidth_mbps = 10000
-[ip_ranges]
-ignore_subnets = ["100.64.99.0/24"]
+  crmConfig(`
 [uisp_integration]
 exclude_sites = ["Lab"]
 bandwidth_overhead_factor = 1.0
@@ -30,16 +20,9 @@ api_url = "${srv.url}${NETZUR_PATH}"
 describe('Netzur integration', () => {
   it('imports zones and customers (golden) with skip reasons', async (t) => {
     srv.control.mode = 'none';
-    const dir = tempDir(t);
-    const log = captureLogger();
-    const r = await run(conf(), runOpts(dir, log));
-    checkGolden('netzur', dir);
+    const { r, log, reasons } = await runGolden(t, 'netzur', srv, (o) => run(conf(), o));
     assert.equal(r.strategy, 'full');
-    assert.deepEqual(
-      { sites: r.sites, aps: r.aps, circuits: r.circuits, devices: r.devices },
-      { sites: 4, aps: 0, circuits: 6, devices: 6 },
-    );
-    const reasons = Object.fromEntries(r.skipped.map((s) => [s.id, s.reason]));
+    assert.deepEqual(counts(r), { sites: 4, aps: 0, circuits: 6, devices: 6 });
     assert.match(reasons['netzur_S-4'], /duplicate address 100\.64\.2\.6\/32 \(already used by circuit netzur_S-1\)/);
     assert.match(reasons['netzur_S-5'], /in ignore_subnets \(100\.64\.99\.0\/24\)/);
     assert.match(reasons['customers[5]'], /no subscriber_id/);

@@ -1,22 +1,13 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { powercodeEndpointUrl, run } from '../../lib/integrations/powercode.ts';
-import { POWERCODE_KEY, startFakePowercode, type FakePowercode } from '../fixtures/crm/powercode.ts';
-import { captureLogger, checkGolden, config, expectFailureKeepsFiles, runOpts, tempDir } from './helpers.ts';
+import { POWERCODE_KEY, startFakePowercode } from '../fixtures/crm/powercode.ts';
+import { counts, crmConfig, expectFailureKeepsFiles, runGolden, useFakeServer } from './helpers.ts';
 
-let srv: FakePowercode;
-before(async () => {
-  srv = await startFakePowercode();
-});
-after(() => srv.close());
+const srv = useFakeServer(startFakePowercode);
 
 const conf = (key = POWERCODE_KEY) =>
-  config(`
-[queues]
-downlink_bandwidth_mbps = 10000
-uplink_bandwidth_mbps = 10000
-[ip_ranges]
-ignore_subnets = ["100.64.99.0/24"]
+  crmConfig(`
 [uisp_integration]
 bandwidth_overhead_factor = 1.0
 [powercode_integration]
@@ -28,14 +19,9 @@ powercode_api_url = "${srv.url}/"
 describe('Powercode integration', () => {
   it('imports active customers as flat circuits (golden) with skip reasons', async (t) => {
     srv.control.mode = 'none';
-    const dir = tempDir(t);
-    const log = captureLogger();
-    const before = srv.control.requests.length;
-    const r = await run(conf(), runOpts(dir, log));
-    checkGolden('powercode', dir);
+    const { r, log, calls, reasons } = await runGolden(t, 'powercode', srv, (o) => run(conf(), o));
     assert.equal(r.strategy, 'full');
-    assert.deepEqual({ sites: r.sites, aps: r.aps, circuits: r.circuits, devices: r.devices }, { sites: 0, aps: 0, circuits: 5, devices: 6 });
-    const reasons = Object.fromEntries(r.skipped.map((s) => [s.id, s.reason]));
+    assert.deepEqual(counts(r), { sites: 0, aps: 0, circuits: 5, devices: 6 });
     assert.deepEqual(Object.keys(reasons).sort(), ['503', '504', '505', '506', '507', '510', '511']);
     assert.match(reasons['503'], /customer status is "Inactive"/);
     assert.match(reasons['504'], /customer status is "Suspended"/);
@@ -47,7 +33,6 @@ describe('Powercode integration', () => {
     assert.ok(r.warnings.some((w) => /customer 502 "Jane Roe" has equipment on services 78, 79; the rate of service 79/.test(w)));
     for (const l of log.lines) assert.ok(!l.includes(POWERCODE_KEY));
     // Two form-encoded POSTs to the preseem endpoint.
-    const calls = srv.control.requests.slice(before);
     assert.deepEqual(calls.map((q) => `${q.method} ${q.url}`), ['POST /api/preseem/index.php', 'POST /api/preseem/index.php']);
     assert.match(String(calls[0].headers['content-type']), /application\/x-www-form-urlencoded/);
   });

@@ -1,16 +1,11 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { run } from '../../lib/integrations/rest.ts';
 import { REST_TOKEN, startFakeRest } from '../fixtures/crm/rest.ts';
-import type { FakeServer } from '../fixtures/crm/server.ts';
 import type { RunOptions } from '../../lib/integrations/common/run.ts';
-import { checkGolden, config, expectFailureKeepsFiles, runOpts, tempDir } from './helpers.ts';
+import { config, expectFailureKeepsFiles, runGolden, useFakeServer } from './helpers.ts';
 
-let srv: FakeServer;
-before(async () => {
-  srv = await startFakeRest();
-});
-after(() => srv.close());
+const srv = useFakeServer(startFakeRest);
 
 const conf = config(`
 [queues]
@@ -25,9 +20,7 @@ const withEnv = (o: RunOptions, token?: string): RunOptions => ({ ...o, env: env
 describe('REST integration', () => {
   it('follows next links, maps header-named rows (golden)', async (t) => {
     srv.control.mode = 'none';
-    const dir = tempDir(t);
-    const r = await run(conf, withEnv(runOpts(dir)));
-    checkGolden('rest', dir);
+    const { r } = await runGolden(t, 'rest', srv, (o) => run(conf, withEnv(o)));
     assert.equal(r.circuits, 3);
     assert.deepEqual(r.skipped.map((s) => s.id), ['C3']);
     assert.ok(srv.control.requests.some((q) => q.url === '/api/devices?page=2'));

@@ -1,27 +1,19 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { run, sonarGraphqlUrl } from '../../lib/integrations/sonar.ts';
-import { SONAR_KEY, startFakeSonar, type FakeSonar } from '../fixtures/crm/sonar.ts';
+import { SONAR_KEY, startFakeSonar } from '../fixtures/crm/sonar.ts';
 import type { RunOptions } from '../../lib/integrations/common/run.ts';
-import { captureLogger, checkGolden, config, expectFailureKeepsFiles, runOpts, tempDir } from './helpers.ts';
+import { counts, crmConfig, expectFailureKeepsFiles, runGolden, useFakeServer } from './helpers.ts';
 
-let srv: FakeSonar;
-before(async () => {
-  srv = await startFakeSonar();
-});
-after(() => srv.close());
+const srv = useFakeServer(startFakeSonar);
 
 const conf = (o: { key?: string; compileMode?: string; statuses?: string } = {}) =>
-  config(`
+  crmConfig(`
 [queues]
-downlink_bandwidth_mbps = 10000
-uplink_bandwidth_mbps = 10000
 generated_pn_download_mbps = 2000
 generated_pn_upload_mbps = 1000
 [topology]
 compile_mode = "${o.compileMode ?? ''}"
-[ip_ranges]
-ignore_subnets = ["100.64.99.0/24"]
 [uisp_integration]
 bandwidth_overhead_factor = 1.0
 [sonar_integration]
@@ -44,14 +36,9 @@ const go = (c: ReturnType<typeof conf>, o: RunOptions) => run(c, o, { pageSize: 
 describe('Sonar integration', () => {
   it('full: sites without SNMP, accounts over pages (golden) with skip reasons', async (t) => {
     srv.control.mode = 'none';
-    const dir = tempDir(t);
-    const log = captureLogger();
-    const before = srv.control.requests.length;
-    const r = await go(conf(), runOpts(dir, log));
-    checkGolden('sonar', dir);
+    const { r, log, calls, reasons } = await runGolden(t, 'sonar', srv, (o) => go(conf(), o));
     assert.equal(r.strategy, 'full');
-    assert.deepEqual({ sites: r.sites, aps: r.aps, circuits: r.circuits, devices: r.devices }, { sites: 2, aps: 0, circuits: 5, devices: 7 });
-    const reasons = Object.fromEntries(r.skipped.map((s) => [s.id, s.reason]));
+    assert.deepEqual(counts(r), { sites: 2, aps: 0, circuits: 5, devices: 7 });
     assert.deepEqual(Object.keys(reasons).sort(), ['sonar:account:1005', 'sonar:account:1006', 'sonar:account:1007', 'sonar:account:1009', 'sonar:account:1010']);
     assert.match(reasons['sonar:account:1005'], /no service address/);
     assert.match(reasons['sonar:account:1006'], /no DATA service and no recurring service/);
@@ -62,20 +49,16 @@ describe('Sonar integration', () => {
     assert.ok(r.warnings.some((w) => /not-an-ip/.test(w)));
     for (const l of log.lines) assert.ok(!l.includes(SONAR_KEY));
     // statuses (1 page), sites (2 pages), accounts status 1 (3 pages), status 5 (3 pages); Bearer auth.
-    const calls = srv.control.requests.slice(before);
     assert.equal(calls.length, 9);
     assert.ok(calls.every((q) => q.method === 'POST' && q.url === '/api/graphql' && q.headers.authorization === `Bearer ${SONAR_KEY}`));
   });
 
   it('flat from [topology] compile_mode, configured statuses: no status or site queries (golden)', async (t) => {
     srv.control.mode = 'none';
-    const dir = tempDir(t);
-    const before = srv.control.requests.length;
-    const r = await go(conf({ compileMode: 'flat', statuses: '["1"]' }), runOpts(dir));
-    checkGolden('sonar/flat', dir);
+    const { r, calls } = await runGolden(t, 'sonar/flat', srv, (o) => go(conf({ compileMode: 'flat', statuses: '["1"]' }), o));
     assert.equal(r.strategy, 'flat');
     assert.equal(r.sites + r.aps, 0);
-    assert.equal(srv.control.requests.length - before, 3);
+    assert.equal(calls.length, 3);
   });
 
   it('normalises the GraphQL URL', () => {

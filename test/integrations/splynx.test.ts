@@ -1,25 +1,15 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { run } from '../../lib/integrations/splynx.ts';
 import { SPLYNX_KEY, SPLYNX_SECRET, startFakeSplynx } from '../fixtures/crm/splynx.ts';
-import type { FakeServer } from '../fixtures/crm/server.ts';
-import { captureLogger, checkGolden, config, expectFailureKeepsFiles, runOpts, tempDir } from './helpers.ts';
+import { counts, crmConfig, expectFailureKeepsFiles, runGolden, useFakeServer } from './helpers.ts';
 
-let srv: FakeServer;
-before(async () => {
-  srv = await startFakeSplynx();
-});
-after(() => srv.close());
+const srv = useFakeServer(startFakeSplynx);
 
 const conf = (o: { secret?: string; strategy?: string; compileMode?: string } = {}) =>
-  config(`
-[queues]
-downlink_bandwidth_mbps = 10000
-uplink_bandwidth_mbps = 10000
+  crmConfig(`
 [topology]
 compile_mode = "${o.compileMode ?? ''}"
-[ip_ranges]
-ignore_subnets = ["100.64.99.0/24"]
 [uisp_integration]
 bandwidth_overhead_factor = 1.15
 [splynx_integration]
@@ -33,13 +23,9 @@ strategy = "${o.strategy ?? 'ap_site'}"
 describe('Splynx integration', () => {
   it('ap_site with network sites (golden) and skip reasons', async (t) => {
     srv.control.mode = 'none';
-    const dir = tempDir(t);
-    const log = captureLogger();
-    const r = await run(conf(), runOpts(dir, log));
-    checkGolden('splynx', dir);
+    const { r, log, reasons } = await runGolden(t, 'splynx', srv, (o) => run(conf(), o));
     assert.equal(r.strategy, 'ap_site');
-    assert.deepEqual({ sites: r.sites, aps: r.aps, circuits: r.circuits, devices: r.devices }, { sites: 2, aps: 3, circuits: 4, devices: 4 });
-    const reasons = Object.fromEntries(r.skipped.map((s) => [s.id, s.reason]));
+    assert.deepEqual(counts(r), { sites: 2, aps: 3, circuits: 4, devices: 4 });
     assert.deepEqual(Object.keys(reasons).sort(), ['100', '96', '97', '98']);
     assert.match(reasons['96'], /service status is "blocked"/);
     assert.match(reasons['97'], /duplicate address 100\.64\.1\.10\/32 \(already used by circuit 93\)/);
@@ -52,21 +38,16 @@ describe('Splynx integration', () => {
 
   it('full strategy from [topology] compile_mode (golden)', async (t) => {
     srv.control.mode = 'none';
-    const dir = tempDir(t);
-    const r = await run(conf({ compileMode: 'full2' }), runOpts(dir));
+    const { r } = await runGolden(t, 'splynx/full', srv, (o) => run(conf({ compileMode: 'full2' }), o));
     assert.equal(r.strategy, 'full');
-    checkGolden('splynx/full', dir);
   });
 
   it('flat strategy skips the infrastructure endpoints (golden)', async (t) => {
     srv.control.mode = 'none';
-    const dir = tempDir(t);
-    const before = srv.control.requests.length;
-    const r = await run(conf({ strategy: 'flat' }), runOpts(dir));
+    const { r, calls } = await runGolden(t, 'splynx/flat', srv, (o) => run(conf({ strategy: 'flat' }), o));
     assert.equal(r.strategy, 'flat');
     assert.equal(r.sites + r.aps, 0);
-    assert.ok(!srv.control.requests.slice(before).some((q) => q.url.includes('/networking/')));
-    checkGolden('splynx/flat', dir);
+    assert.ok(!calls.some((q) => q.url.includes('/networking/')));
   });
 
   it('wrong credentials → 401 naming the keys', async (t) => {

@@ -1,25 +1,17 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { normaliseClientName, parseLinkSpeed, run } from '../../lib/integrations/uisp.ts';
 import { startFakeUisp, UISP_TOKEN } from '../fixtures/crm/uisp.ts';
-import type { FakeServer } from '../fixtures/crm/server.ts';
-import { captureLogger, checkGolden, config, expectFailureKeepsFiles, runOpts, tempDir } from './helpers.ts';
+import { crmConfig, expectFailureKeepsFiles, runGolden, runOpts, tempDir, useFakeServer } from './helpers.ts';
 
-let srv: FakeServer;
-before(async () => {
-  srv = await startFakeUisp();
-});
-after(() => srv.close());
+const srv = useFakeServer(startFakeUisp);
 
 const conf = (o: { token?: string; strategy?: string; site?: string; suspended?: string } = {}) =>
-  config(`
+  crmConfig(`
 [queues]
-downlink_bandwidth_mbps = 10000
-uplink_bandwidth_mbps = 10000
 generated_pn_download_mbps = 1000
 generated_pn_upload_mbps = 1000
 [ip_ranges]
-ignore_subnets = ["100.64.99.0/24"]
 allow_subnets = ["100.64.0.0/10", "192.168.0.0/16", "2001:db8::/32"]
 [uisp_integration]
 enable_uisp = true
@@ -35,12 +27,8 @@ commit_bandwidth_multiplier = 0.98
 describe('UISP integration', () => {
   it('full strategy (golden), skip reasons, X-Auth-Token', async (t) => {
     srv.control.mode = 'none';
-    const dir = tempDir(t);
-    const log = captureLogger();
-    const r = await run(conf(), runOpts(dir, log));
-    checkGolden('uisp', dir);
+    const { r, log, reasons } = await runGolden(t, 'uisp', srv, (o) => run(conf(), o));
     assert.equal(r.strategy, 'full');
-    const reasons = Object.fromEntries(r.skipped.map((s) => [s.id, s.reason]));
     assert.match(reasons['s-lan'], /duplicate address 192\.168\.1\.1\/32 \(already used by circuit s-smith\)/);
     assert.match(reasons['s-public'], /203\.0\.113\.9\/32 outside allow_subnets/);
     assert.match(reasons['s-ignored'], /in ignore_subnets/);
@@ -55,10 +43,8 @@ describe('UISP integration', () => {
   it('ap_only and ap_site and flat (golden), root found from the WAN data link', async (t) => {
     srv.control.mode = 'none';
     for (const strategy of ['ap_only', 'ap_site', 'flat']) {
-      const dir = tempDir(t);
-      const r = await run(conf({ strategy, site: '' }), runOpts(dir));
+      const { r } = await runGolden(t, `uisp/${strategy}`, srv, (o) => run(conf({ strategy, site: '' }), o));
       assert.equal(r.strategy, strategy);
-      checkGolden(`uisp/${strategy}`, dir);
     }
   });
 

@@ -1,27 +1,19 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { run, vispMac, vispSpeedMbps } from '../../lib/integrations/visp.ts';
 import type { RunOptions } from '../../lib/integrations/common/run.ts';
-import { startFakeVisp, VISP_CRED, type FakeVisp } from '../fixtures/crm/visp.ts';
-import { captureLogger, checkGolden, config, expectFailureKeepsFiles, runOpts, tempDir } from './helpers.ts';
+import { startFakeVisp, VISP_CRED } from '../fixtures/crm/visp.ts';
+import { counts, crmConfig, expectFailureKeepsFiles, runGolden, runOpts, tempDir, useFakeServer } from './helpers.ts';
 
-let srv: FakeVisp;
-before(async () => {
-  srv = await startFakeVisp();
-});
-after(() => srv.close());
+const srv = useFakeServer(startFakeVisp);
 
 const SECRETS = [VISP_CRED.client_secret, VISP_CRED.password];
 
 const conf = (o: { password?: string; ispId?: number; online?: boolean } = {}) =>
-  config(`
+  crmConfig(`
 [queues]
-downlink_bandwidth_mbps = 10000
-uplink_bandwidth_mbps = 10000
 generated_pn_download_mbps = 1000
 generated_pn_upload_mbps = 1000
-[ip_ranges]
-ignore_subnets = ["100.64.99.0/24"]
 [uisp_integration]
 bandwidth_overhead_factor = 1.0
 [integration_common]
@@ -52,14 +44,9 @@ const reset = () => {
 describe('VISP integration', () => {
   it('token + GraphQL import (golden), topology from CPE assemblies, skip reasons', async (t) => {
     reset();
-    const dir = tempDir(t);
-    const log = captureLogger();
-    const before = srv.control.requests.length;
-    const r = await go(conf(), runOpts(dir, log));
-    checkGolden('visp', dir);
+    const { r, log, calls, reasons } = await runGolden(t, 'visp', srv, (o) => go(conf(), o));
     assert.equal(r.strategy, 'full');
-    assert.deepEqual({ sites: r.sites, aps: r.aps, circuits: r.circuits, devices: r.devices }, { sites: 4, aps: 6, circuits: 7, devices: 7 });
-    const reasons = Object.fromEntries(r.skipped.map((s) => [s.id, s.reason]));
+    assert.deepEqual(counts(r), { sites: 4, aps: 6, circuits: 7, devices: 7 });
     assert.deepEqual(Object.keys(reasons).sort(), ['5004', '5008', '5010', '5011', 'customer:1006', 'customer:1007']);
     assert.match(reasons['5004'], /service status is CANCELLED/);
     assert.match(reasons['5008'], /no usable download speed/);
@@ -70,7 +57,6 @@ describe('VISP integration', () => {
     assert.ok(r.warnings.some((w) => /without service_number/.test(w)));
     assert.ok(r.warnings.some((w) => /service number 5003 \(customer 1002 "asmith"\) appears more than once/.test(w)));
     for (const l of log.lines) for (const s of [...SECRETS, ...srv.visp.issued]) assert.ok(!l.includes(s), `log leaks a secret: ${l}`);
-    const calls = srv.control.requests.slice(before);
     const ops = calls.filter((q) => q.url === '/graphql').length;
     // token, Subs ×3, Bulk, EquipmentAssemblies, EquipmentPg ×2, CustomerServices ×2, CustomerIpList, Online
     assert.equal(calls.length, 12);

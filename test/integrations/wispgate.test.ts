@@ -1,22 +1,13 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { run } from '../../lib/integrations/wispgate.ts';
-import { startFakeWispgate, WISPGATE_TOKEN, type FakeWispgate } from '../fixtures/crm/wispgate.ts';
-import { captureLogger, checkGolden, config, expectFailureKeepsFiles, runOpts, tempDir } from './helpers.ts';
+import { startFakeWispgate, WISPGATE_TOKEN } from '../fixtures/crm/wispgate.ts';
+import { counts, crmConfig, expectFailureKeepsFiles, runGolden, useFakeServer } from './helpers.ts';
 
-let srv: FakeWispgate;
-before(async () => {
-  srv = await startFakeWispgate();
-});
-after(() => srv.close());
+const srv = useFakeServer(startFakeWispgate);
 
 const conf = (token = WISPGATE_TOKEN) =>
-  config(`
-[queues]
-downlink_bandwidth_mbps = 10000
-uplink_bandwidth_mbps = 10000
-[ip_ranges]
-ignore_subnets = ["100.64.99.0/24"]
+  crmConfig(`
 [uisp_integration]
 bandwidth_overhead_factor = 1.15
 [wispgate_integration]
@@ -28,21 +19,15 @@ wispgate_api_url = "${srv.url}"
 describe('WISPGate integration', () => {
   it('imports rows as flat circuits (golden) with skip reasons', async (t) => {
     srv.control.mode = 'none';
-    const dir = tempDir(t);
-    const log = captureLogger();
-    const before = srv.control.requests.length;
-    const r = await run(conf(), runOpts(dir, log));
-    checkGolden('wispgate', dir);
+    const { r, log, calls, reasons } = await runGolden(t, 'wispgate', srv, (o) => run(conf(), o));
     assert.equal(r.strategy, 'full');
-    assert.deepEqual({ sites: r.sites, aps: r.aps, circuits: r.circuits, devices: r.devices }, { sites: 0, aps: 0, circuits: 7, devices: 8 });
-    const reasons = Object.fromEntries(r.skipped.map((s) => [s.id, s.reason]));
+    assert.deepEqual(counts(r), { sites: 0, aps: 0, circuits: 7, devices: 8 });
     assert.deepEqual(Object.keys(reasons).sort(), ['C4', 'C7', 'C8', 'C9']);
     assert.match(reasons.C4, /invalid bandwidth/);
     assert.match(reasons.C7, /duplicate address 100\.64\.3\.3\/32 \(already used by circuit C1\)/);
     assert.match(reasons.C8, /ignore_subnets/);
     assert.match(reasons.C9, /no IP address/);
     for (const l of log.lines) assert.ok(!l.includes(WISPGATE_TOKEN));
-    const calls = srv.control.requests.slice(before);
     assert.deepEqual(calls.map((q) => `${q.method} ${q.url}`), ['POST /api/libreqos/shaped-devices']);
   });
 

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { execa } from 'execa';
 import { defaultLabCircuits, runLabLibreQoS, startLab, startLabDaemon, stopLab, stopLabDaemon, writeLabDevices, type Lab, type LabCircuit } from '../../lab/labEnv.ts';
 import { busRequest } from '../../lib/bus/client.ts';
-import { nsExec } from '../../dataplane/testbed.ts';
+import { nsExec } from '../../lab/testbed.ts';
 
 const ID = 'lqinc';
 let lab: Lab;

@@ -19,7 +19,7 @@ import {
   type Lab,
   type LabCircuit,
 } from '../../lab/labEnv.ts';
-import { nsExec } from '../../dataplane/testbed.ts';
+import { nsExec } from '../../lab/testbed.ts';
 
 const ID = 'lqlabt';
 let lab: Lab;

@@ -10,14 +10,16 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { configText, makeWorkspace, repoRoot, script, startTestDaemon, type SchedWorkspace } from './helpers.ts';
+import { loConfig } from '../support/configs.ts';
+import { repoRoot } from '../support/paths.ts';
+import { makeSchedWorkspace, script, startTestDaemon, type SchedWorkspace } from './helpers.ts';
 
 const cleanups: (() => unknown)[] = [];
 after(async () => {
   for (const c of cleanups.reverse()) await c();
 });
 async function setup(extraConf = ''): Promise<SchedWorkspace> {
-  const w = makeWorkspace(extraConf);
+  const w = makeSchedWorkspace(extraConf);
   cleanups.push(() => w.cleanup());
   const d = await startTestDaemon(w);
   cleanups.push(() => d.stop());
@@ -67,7 +69,7 @@ test('./scheduler --once: 2 when an integration fails or hangs past integration_
 
 test('./scheduler --once runs the real integration child (bin/integration.ts); its failure is exit 2 with the output kept', async () => {
   const w = await setup();
-  writeFileSync(w.config, configText(w.dir) + '[netzur_integration]\nenable_netzur = true\napi_url = ""\n');
+  writeFileSync(w.config, loConfig(w.dir) + '[netzur_integration]\nenable_netzur = true\napi_url = ""\n');
   const r = await run(['./scheduler', '--once'], w);
   assert.equal(r.exitCode, 2, r.all);
   const logs = readdirSync(w.logDir).filter((f) => f.startsWith('lqos_scheduler__netzur_'));
@@ -76,7 +78,7 @@ test('./scheduler --once runs the real integration child (bin/integration.ts); i
 });
 
 test('./scheduler --once: 3 when lqosd does not answer; 64 on bad usage', async () => {
-  const w = makeWorkspace();
+  const w = makeSchedWorkspace();
   cleanups.push(() => w.cleanup());
   const r = await run(['./scheduler', '--once', '--bus-wait', '1'], w);
   assert.equal(r.exitCode, 3, r.all);

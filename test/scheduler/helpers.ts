@@ -1,25 +1,19 @@
 /**
- * Helpers for the scheduler tests: a temporary workspace (dry-run config shaping on `lo`, the example
- * inputs, run/state/log dirs) and an in-process lqosd whose `refresh` runs the real LibreQoS (dry run)
- * through a wrapper that records when each refresh request arrived.
+ * Helpers for the scheduler tests: a workspace with the example inputs and a log dir (test/support's
+ * workspace on `lo`, dry run), and an in-process lqosd whose real shaping service records when each
+ * refresh of lqos_directory started.
  */
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, renameSync } from 'node:fs';
+import { appendFileSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { startDaemon, type RunningDaemon, type StartDaemonOptions } from '../../lib/daemon/daemon.ts';
-import { createLogger } from '../../lib/util/log.ts';
+import { join } from 'node:path';
+import type { RunningDaemon, StartDaemonOptions } from '../../lib/daemon/daemon.ts';
+import { ShapingService } from '../../lib/shaping/service.ts';
+import { loConfig } from '../support/configs.ts';
+import { startTestDaemon as startDaemonOn } from '../support/daemon.ts';
+import { repoRoot } from '../support/paths.ts';
+import { makeWorkspace, type Workspace } from '../support/workspace.ts';
 
-export const repoRoot = resolve(import.meta.dirname, '../..');
-export const quiet = createLogger('test', process.env.LQOS_TEST_LOG ? 'debug' : 'silent');
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-export interface SchedWorkspace {
-  dir: string;
-  config: string;
-  stateDir: string;
-  runDir: string;
-  busPath: string;
+export interface SchedWorkspace extends Workspace {
   logDir: string;
   refreshLog: string;
   devices: string;
@@ -27,68 +21,35 @@ export interface SchedWorkspace {
   overrides: string;
   /** Times (ms since epoch) at which lqosd started a refresh. */
   refreshes(): number[];
-  /** Atomic save (temp + rename), like an editor or the web UI. */
-  save(name: string, text: string): void;
-  cleanup(): void;
 }
 
-export function configText(dir: string, extra = ''): string {
-  return (
-    `lqos_directory = "${dir}"\nstate_directory = "${join(dir, 'state')}"\ndisable_webserver = true\n` +
-    `[single_interface]\ninterface = "lo"\n[queues]\noverride_available_queues = 2\ndry_run = true\n${extra}`
-  );
-}
-
-export function makeWorkspace(extraConf = ''): SchedWorkspace {
-  const dir = mkdtempSync(join(tmpdir(), 'lqos-sched-'));
-  const runDir = join(dir, 'run');
-  const logDir = join(dir, 'logs');
-  mkdirSync(runDir);
+export function makeSchedWorkspace(extraConf = ''): SchedWorkspace {
+  const w = makeWorkspace({ prefix: 'lqos-sched-', conf: (dir) => loConfig(dir, extraConf), runDir: true });
+  const logDir = join(w.dir, 'logs');
   mkdirSync(logDir);
-  const config = join(dir, 'lqos.conf');
-  writeFileSync(config, configText(dir, extraConf));
-  copyFileSync(join(repoRoot, 'conf/example/ShapedDevices.csv'), join(dir, 'ShapedDevices.csv'));
-  copyFileSync(join(repoRoot, 'conf/example/network.json'), join(dir, 'network.json'));
-  const refreshLog = join(dir, 'refreshes.log');
+  copyFileSync(join(repoRoot, 'conf/example/ShapedDevices.csv'), join(w.dir, 'ShapedDevices.csv'));
+  copyFileSync(join(repoRoot, 'conf/example/network.json'), join(w.dir, 'network.json'));
+  const refreshLog = join(w.dir, 'refreshes.log');
   return {
-    dir,
-    config,
-    stateDir: join(dir, 'state'),
-    runDir,
-    busPath: join(runDir, 'bus'),
+    ...w,
     logDir,
     refreshLog,
-    devices: join(dir, 'ShapedDevices.csv'),
-    network: join(dir, 'network.json'),
-    overrides: join(dir, 'lqos_overrides.json'),
-    refreshes: () =>
-      existsSync(refreshLog)
-        ? readFileSync(refreshLog, 'utf8')
-            .split('\n')
-            .filter(Boolean)
-            .map(Number)
-        : [],
-    save: (name, text) => {
-      const tmp = join(dir, `.${name}.tmp`);
-      writeFileSync(tmp, text);
-      renameSync(tmp, join(dir, name));
-    },
-    cleanup: () => rmSync(dir, { recursive: true, force: true }),
+    devices: join(w.dir, 'ShapedDevices.csv'),
+    network: join(w.dir, 'network.json'),
+    overrides: join(w.dir, 'lqos_overrides.json'),
+    refreshes: () => (existsSync(refreshLog) ? readFileSync(refreshLog, 'utf8').split('\n').filter(Boolean).map(Number) : []),
   };
 }
 
-/** lqosd in-process; `refresh` runs the real LibreQoS (dry run) after recording the time. */
+/** lqosd in-process with its real shaping service (dry run); every refresh of lqos_directory is recorded. */
 export function startTestDaemon(ws: SchedWorkspace, extra: Partial<StartDaemonOptions> = {}): Promise<RunningDaemon> {
-  return startDaemon({
-    configPath: ws.config,
-    runDir: ws.runDir,
-    busPath: ws.busPath,
-    log: quiet,
-    web: false,
-    refreshCommand: {
-      file: '/bin/sh',
-      args: ['-c', `date +%s%3N >> "${ws.refreshLog}"; exec "${join(repoRoot, 'LibreQoS')}" --config "${ws.config}"`],
-      env: { LQOS_RUN_DIR: ws.runDir },
+  const real = new ShapingService();
+  return startDaemonOn(ws, {
+    shaping: {
+      run: (req, env) => {
+        if (req.inputs.devicesFile === ws.devices) appendFileSync(ws.refreshLog, `${Date.now()}\n`);
+        return real.run(req, env);
+      },
     },
     ...extra,
   });
@@ -111,14 +72,6 @@ export function treeHashes(dir: string): Record<string, string> {
 
 export function fileHash(p: string): string {
   return createHash('sha256').update(readFileSync(p)).digest('hex');
-}
-
-export async function waitFor(cond: () => boolean | Promise<boolean>, timeoutMs = 15_000, what = 'condition'): Promise<void> {
-  const t0 = Date.now();
-  while (!(await cond())) {
-    if (Date.now() - t0 > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
 }
 
 /** A small executable script (fake integration). */

@@ -1,28 +1,25 @@
 /**
  * The scheduler in-process against a real lqosd (startDaemon, dry-run config, temp bus/run dirs);
- * lqosd's `refresh` runs the real LibreQoS in dry-run mode through a wrapper that logs each request.
+ * lqosd's real shaping service runs in dry-run mode through a wrapper that logs each refresh.
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { busRequest } from '../../lib/bus/client.ts';
-import type { ApplyPlanRequest } from '../../lib/daemon/daemon.ts';
-import { createApplyService } from '../../lib/daemon/applyService.ts';
+import { ShapingService, type ShapingRequest } from '../../lib/shaping/service.ts';
 import type { IntegrationCommand } from '../../lib/scheduler/integrationRunner.ts';
 import { Scheduler, SCHEDULER_EXIT, type SchedulerOptions } from '../../lib/scheduler/scheduler.ts';
-import { fileHash, makeWorkspace, quiet, script, sleep, startTestDaemon, treeHashes, waitFor, type SchedWorkspace } from './helpers.ts';
+import { quiet } from '../support/log.ts';
+import { sleep, waitFor } from '../support/wait.ts';
+import { fileHash, makeSchedWorkspace, script, startTestDaemon, treeHashes, type SchedWorkspace } from './helpers.ts';
 
-// The direct LibreQoS fallback run takes its lock in LQOS_RUN_DIR.
-process.env.LQOS_RUN_DIR = mkdtempSync(join(tmpdir(), 'lqos-sched-run-'));
-
-const cleanups: (() => unknown)[] = [() => rmSync(process.env.LQOS_RUN_DIR!, { recursive: true, force: true })];
+const cleanups: (() => unknown)[] = [];
 after(async () => {
   for (const c of cleanups.reverse()) await c();
 });
 function ws(extra = ''): SchedWorkspace {
-  const w = makeWorkspace(extra);
+  const w = makeSchedWorkspace(extra);
   cleanups.push(() => w.cleanup());
   return w;
 }
@@ -183,7 +180,7 @@ test('failing integrations (exit 3, hang past the timeout, 10 MB of output): sch
   assert.equal((await status(w)).health, 'healthy');
 });
 
-test('bad lqos_overrides.json: clear error, nothing applied, urgent issue; a fixed file applies (LibreQoS on the effective inputs)', async () => {
+test('bad lqos_overrides.json: clear error, nothing applied, urgent issue; a fixed file applies (lqosd shapes the effective inputs)', async () => {
   const w = ws();
   await daemon(w);
   const s = scheduler(w);
@@ -204,11 +201,11 @@ test('bad lqos_overrides.json: clear error, nothing applied, urgent issue; a fix
   const issue = (await urgent(w)).find((i) => i.key === 'scheduler:overrides');
   assert.equal(issue?.code, 'OVERRIDES_INVALID');
 
-  // Fixed: applied through the effective files (this lqosd has no apply engine → direct LibreQoS run).
+  // Fixed: applied through the effective files (bus submit_plan).
   writeFileSync(w.overrides, JSON.stringify({ circuit_adjustments: [{ type: 'circuit_adjust_speed', circuit_id: '1001', max_download_bandwidth: 77 }] }));
   const r = await s.runCycle('once');
   assert.equal(r.code, SCHEDULER_EXIT.ok, JSON.stringify(r.shape));
-  assert.equal(r.shape?.via, 'direct');
+  assert.equal(r.shape?.via, 'submit_plan');
   assert.equal(readFileSync(w.devices, 'utf8'), operatorCsv, "the operator's file is never rewritten");
   assert.match(readFileSync(join(w.stateDir, 'shaping/effective/ShapedDevices.csv'), 'utf8'), /^1001,.*,77,20,/m);
   assert.match(readFileSync(join(w.stateDir, 'debug/linux_tc.txt'), 'utf8'), /ceil 77mbit/);
@@ -224,12 +221,14 @@ test('bad lqos_overrides.json: clear error, nothing applied, urgent issue; a fix
 
 test('overrides go to lqosd as submit_plan with the effective file paths (lqosd with its real apply service)', async () => {
   const w = ws();
-  const got: ApplyPlanRequest[] = [];
-  const service = createApplyService({ pinRoot: join(w.dir, 'bpf') });
+  const got: ShapingRequest[] = [];
+  const service = new ShapingService();
   await daemon(w, {
-    applyPlan: async (req: ApplyPlanRequest, ctx: any) => {
-      got.push(req);
-      return service(req, ctx);
+    shaping: {
+      run: (req: ShapingRequest, env: Parameters<ShapingService['run']>[1]) => {
+        got.push(req);
+        return service.run(req, env);
+      },
     },
   });
   writeFileSync(
@@ -240,16 +239,19 @@ test('overrides go to lqosd as submit_plan with the effective file paths (lqosd 
     }),
   );
   const s = scheduler(w);
+  const sent: { type: string; payload: any }[] = [];
+  const request = s.reporter.client.request.bind(s.reporter.client);
+  s.reporter.client.request = ((type: any, payload: any, opts: any) => (sent.push({ type, payload }), request(type, payload, opts))) as typeof s.reporter.client.request;
   const r = await s.runCycle('scheduled');
   assert.equal(r.code, 0, JSON.stringify(r.shape));
   assert.equal(r.shape?.via, 'submit_plan');
   assert.equal(got.length, 1);
-  assert.equal(got[0].mode, 'incremental');
-  assert.equal((got[0] as any).devicesFile, join(w.stateDir, 'shaping/effective/ShapedDevices.csv'));
-  assert.doesNotMatch(got[0].devicesCsv, /^1002,/m);
-  assert.match(got[0].devicesCsv, /^1001,/m);
-  assert.match(got[0].networkJson, /"downloadBandwidthMbps": 250/);
-  assert.equal(w.refreshes().length, 0, 'no LibreQoS refresh');
+  assert.equal(sent.find((m) => m.type === 'submit_plan')?.payload.mode, 'incremental');
+  assert.equal(got[0].inputs.devicesFile, join(w.stateDir, 'shaping/effective/ShapedDevices.csv'));
+  assert.doesNotMatch(got[0].inputs.devicesText, /^1002,/m);
+  assert.match(got[0].inputs.devicesText, /^1001,/m);
+  assert.match(got[0].inputs.networkText, /"downloadBandwidthMbps": 250/);
+  assert.equal(w.refreshes().length, 0, 'no refresh of lqos_directory');
   const mappings = readFileSync(join(w.stateDir, 'debug/ip_mappings.txt'), 'utf8');
   assert.match(mappings, /1001/);
   assert.doesNotMatch(mappings, /100\.64\.1\.5\b/, 'circuit 1002 removed by the override');

@@ -1,10 +1,10 @@
 /** Per-minute SQLite history: aggregation, merging split minutes, queries with steps, retention. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { TelemetryHistory, type RateSample } from '../../lib/telemetry/history.ts';
+import { testDir } from '../support/workspace.ts';
 
 const T0 = Date.UTC(2025, 0, 1, 12, 0, 0); // a minute boundary
 const S0 = T0 / 1000;
@@ -25,8 +25,7 @@ function sample(down: number[], up: number[], nodes = [down[0]! + down[1]!, down
 }
 
 function tempDb(t: { after: (fn: () => void) => void }) {
-  const dir = mkdtempSync(join(tmpdir(), 'lqtel-hist-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const dir = testDir(t, 'lqtel-hist-');
   return join(dir, 'telemetry.sqlite');
 }
 

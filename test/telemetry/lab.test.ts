@@ -8,19 +8,16 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { busRequest } from '../../lib/bus/client.ts';
-import { measure, runLabLibreQoS, startLab, stopLab, wireRate, type Lab } from '../../lab/labEnv.ts';
+import { measure, stopLab, wireRate, type Lab } from '../../lab/labEnv.ts';
+import { startShapedLab } from '../support/lab.ts';
 
 const ID = 'lqtel';
 let lab: Lab;
 
 before(async () => {
-  lab = await startLab({ id: ID });
-  const r = await runLabLibreQoS(lab);
-  assert.equal(r.code, 0, r.output);
+  lab = await startShapedLab({ id: ID });
 });
-after(async () => {
-  await stopLab(ID);
-});
+after(() => stopLab(ID));
 
 interface HostsReply {
   at: number;

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { CircuitQueues, formatHandle, parseHandle, parseQdiscStats, QueueStatsCollector, QueueStatsTracker } from '../../lib/telemetry/queueStats.ts';
 import { buildPlanIndex } from '../../lib/telemetry/rollup.ts';
+import { sleep } from '../support/wait.ts';
 import { circuit, testPlan } from './helpers.ts';
 
 const fx = (name: string) => readFileSync(join(import.meta.dirname, 'fixtures', name), 'utf8');
@@ -166,7 +167,7 @@ test('REAL: tc in a throwaway namespace (wrap), mq/HTB/pfifo leaves mapped to ci
   assert.equal(col.circuits.get(0).down?.kind, 'pfifo');
   // Overload the 2 Mbit classes with 20 Mbit/s of UDP for 1 s: the 10-packet pfifo drops.
   const srv = execa('ip', ['netns', 'exec', peer, 'iperf3', '-s', '-1', '-B', '10.78.0.2'], { reject: false });
-  await new Promise((r) => setTimeout(r, 400));
+  await sleep(400);
   await execa('ip', ['netns', 'exec', ns, 'iperf3', '-c', '10.78.0.2', '-u', '-b', '20M', '-t', '1', '-l', '1200'], { reject: false });
   srv.kill('SIGKILL');
   await srv;

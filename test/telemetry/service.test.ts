@@ -1,34 +1,21 @@
 /** The telemetry service with injected counters, tc output, /proc/stat and clock. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import type { DaemonContext } from '../../lib/daemon/context.ts';
 import type { ShapingPlan } from '../../lib/model.ts';
-import { createLogger } from '../../lib/util/log.ts';
-import { channelNames } from '../../lib/web/channels.ts';
-import { metrics } from '../../lib/web/metrics.ts';
+import { createShapingMetrics } from '../../lib/telemetry/metrics.ts';
 import { startTelemetry } from '../../lib/telemetry/service.ts';
+import { ChannelRegistry } from '../../lib/web/channels.ts';
 import type { HostCounters } from '../../dataplane/abi.ts';
+import { stateContext } from '../support/context.ts';
+import { sleep } from '../support/wait.ts';
+import { testDir } from '../support/workspace.ts';
 import { hc, testPlan } from './helpers.ts';
 
-function fakeCtx(stateDir: string, plan: () => ShapingPlan | undefined): DaemonContext {
-  return {
-    log: createLogger('test', 'silent'),
-    configPath: '/dev/null',
-    config: () => ({ state_directory: stateDir }) as ReturnType<DaemonContext['config']>,
-    reloadConfig: async () => undefined,
-    urgent: undefined as unknown as DaemonContext['urgent'],
-    scheduler: undefined as unknown as DaemonContext['scheduler'],
-    appliedPlan: plan,
-    shapingStatus: () => ({}),
-    startedAt: new Date(),
-    version: 'test',
-  };
-}
-
 const fx = (name: string) => readFileSync(join(import.meta.dirname, 'fixtures', name), 'utf8');
+
+const metrics = createShapingMetrics();
 
 async function gauge(name: 'totalThroughputBps' | 'circuitThroughputBps' | 'nodeThroughputBps', labels: Record<string, string>): Promise<number | undefined> {
   const m = await metrics[name].get();
@@ -36,22 +23,25 @@ async function gauge(name: 'totalThroughputBps' | 'circuitThroughputBps' | 'node
 }
 
 test('ticks: rates, roll-ups, channels, gauges, stats_hosts, queue stats, history, stop', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'lqtel-svc-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const dir = testDir(t, 'lqtel-svc-');
   let plan: ShapingPlan | undefined = testPlan();
   let now = Date.UTC(2025, 0, 1, 0, 0, 0);
   let counters = new Map<string, HostCounters>();
   const stat = [fx('proc-stat-1.txt'), fx('proc-stat-2.txt')];
   let qd = fx('tc-qdisc-cake.json');
-  const tel = startTelemetry(fakeCtx(dir, () => plan), {
+  const channels = new ChannelRegistry();
+  const tel = startTelemetry(stateContext(dir, () => plan), {
     pinRoot: '/nonexistent',
     autoStart: false,
     now: () => now,
     readCounters: () => counters,
     readQdiscs: async () => qd,
     readProcStat: () => stat.shift() ?? fx('proc-stat-2.txt'),
+    publish: channels.publish,
+    metrics,
   });
-  assert.ok(['throughput', 'circuits', 'queues', 'cpu'].every((c) => channelNames().includes(c)), 'channels registered');
+  assert.deepEqual(channels.names(), ['circuits', 'cpu', 'queues', 'throughput'], 'channels published');
+  assert.deepEqual(channels.get('cpu')!(), tel.payload('cpu'), 'the published producer is the payload');
 
   // Tick 1: baseline. Tick 2: c1 20 Mbps down (host 10.0.0.1), c3 8 Mbps down, 2 up.
   counters = new Map([['10.0.0.1', hc(0, 0)], ['10.1.2.200', hc(0, 0)], ['192.0.2.1', hc(0, 0)]]);
@@ -131,15 +121,15 @@ test('ticks: rates, roll-ups, channels, gauges, stats_hosts, queue stats, histor
   assert.equal(rows[0]!.dropsDown, 40);
 
   await tel.stop();
-  assert.ok(!channelNames().includes('throughput'), 'channels unregistered');
+  assert.deepEqual(channels.names(), [], 'channels withdrawn');
+  assert.equal(await gauge('totalThroughputBps', { direction: 'download' }), undefined, 'gauges cleared');
   assert.ok(existsSync(join(dir, 'telemetry.sqlite')));
 });
 
 test('not attached (dry run): no counters are read, stats_hosts says why; timers run and stop', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'lqtel-svc-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const dir = testDir(t, 'lqtel-svc-');
   let reads = 0;
-  const tel = startTelemetry(fakeCtx(dir, () => testPlan()), {
+  const tel = startTelemetry(stateContext(dir, () => testPlan()), {
     pinRoot: '/nonexistent',
     intervalMs: 20,
     queueIntervalMs: 20,
@@ -148,7 +138,7 @@ test('not attached (dry run): no counters are read, stats_hosts says why; timers
     readQdiscs: async () => '[]',
     historyPath: false,
   });
-  await new Promise((r) => setTimeout(r, 120));
+  await sleep(120);
   assert.equal(reads, 0);
   assert.ok(tel.snapshot().ticks >= 3, `ticks ${tel.snapshot().ticks}`);
   assert.equal(tel.snapshot().dataplane, false);
@@ -156,15 +146,14 @@ test('not attached (dry run): no counters are read, stats_hosts says why; timers
   assert.equal(tel.history, undefined);
   await tel.stop();
   const ticks = tel.snapshot().ticks;
-  await new Promise((r) => setTimeout(r, 60));
+  await sleep(60);
   assert.equal(tel.snapshot().ticks, ticks, 'stopped');
 });
 
 test('a failing counter reader is logged once and the loop keeps going', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'lqtel-svc-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const dir = testDir(t, 'lqtel-svc-');
   let fail = true;
-  const tel = startTelemetry(fakeCtx(dir, () => undefined), {
+  const tel = startTelemetry(stateContext(dir, () => undefined), {
     pinRoot: '/nonexistent',
     autoStart: false,
     historyPath: false,

@@ -40,6 +40,23 @@ function validate(csv: string, network = '{}') {
 const errors = (issues: InputIssue[]) => issues.filter((i) => i.severity === 'error');
 const show = (issues: InputIssue[]) => issues.map(formatIssue).join('\n');
 
+/** The C library's LCG: a deterministic sequence of 31-bit numbers from `seed`. */
+function lcg(seed: number): () => number {
+  return () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff);
+}
+
+/** `count` texts of 1 to `maxParts` pieces drawn from `parts`, the same for the same `seed`. */
+function* randomTexts(parts: string[], seed: number, count: number, maxParts: number): Generator<string> {
+  const next = lcg(seed);
+  const rnd = (n: number) => (next() >>> 8) % n;
+  for (let k = 0; k < count; k++) {
+    let t = '';
+    const len = 1 + rnd(maxParts);
+    for (let i = 0; i < len; i++) t += parts[rnd(parts.length)];
+    yield t;
+  }
+}
+
 /** Drop `line` fields (they depend on the physical layout of the file). */
 function withoutLines(circuits: Circuit[]): unknown {
   return circuits.map(({ line: _l, devices, ...c }) => ({ ...c, devices: devices.map(({ line: _d, ...d }) => d) }));
@@ -47,12 +64,7 @@ function withoutLines(circuits: Circuit[]): unknown {
 
 describe('upstream fixtures', () => {
   test('v1.4 ShapedDevices.csv + network.example.json validate OK', () => {
-    const r = validateInputs({
-      devicesText: readUpstream('v1.4-ShapedDevices.example.csv'),
-      devicesFile: 'ShapedDevices.csv',
-      networkText: readUpstream('network.example.json'),
-      networkFile: 'network.json',
-    });
+    const r = validate(readUpstream('v1.4-ShapedDevices.example.csv'), readUpstream('network.example.json'));
     assert.equal(r.ok, true, show(r.issues));
     assert.deepEqual(r.issues, []);
     const c = r.inputs.circuits;
@@ -179,15 +191,7 @@ describe('upstream fixtures', () => {
       return v.kind === 'null' ? null : v.value;
     };
     const parts = ['{', '}', '[', ']', ',', ':', '"a"', '"b\\n"', '"\\u00e9"', '"\\x"', '1', '-0', '1.5e3', '01', '1.', 'true', 'null', ' ', '\n', '"', '-', '.5', '"a\nb"'];
-    let seed = 3;
-    const rnd = (n: number) => {
-      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
-      return (seed >>> 8) % n;
-    };
-    for (let k = 0; k < 20000; k++) {
-      let t = '';
-      const len = 1 + rnd(10);
-      for (let i = 0; i < len; i++) t += parts[rnd(parts.length)];
+    for (const t of randomTexts(parts, 3, 20000, 10)) {
       let ref: unknown = undefined;
       let refOk = true;
       try {
@@ -214,12 +218,7 @@ describe('upstream fixtures', () => {
   });
 
   test('2.2 ShapedDevices.example.csv (15-column header, 13-field rows) is rejected naming line 2', () => {
-    const r = validateInputs({
-      devicesText: readUpstream('ShapedDevices.example.csv'),
-      devicesFile: 'ShapedDevices.csv',
-      networkText: readUpstream('network.example.json'),
-      networkFile: 'network.json',
-    });
+    const r = validate(readUpstream('ShapedDevices.example.csv'), readUpstream('network.example.json'));
     assert.equal(r.ok, false);
     const first = errors(r.issues)[0];
     assert.equal(first.code, 'field-count');
@@ -308,15 +307,7 @@ describe('CSV reading', () => {
 
   test('fast path and csv-parse read the same records, lines and errors (random texts)', () => {
     const parts = ['x', 'y z', ',', ',', '"', '""', '\n', '\r\n', ' ', '#', '\t', 'q"r', '"s,t"', '\r', '"m\nl"', '\n#c "\n', '\uFEFF'];
-    let seed = 7;
-    const rnd = (n: number) => {
-      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
-      return (seed >>> 8) % n;
-    };
-    for (let k = 0; k < 5000; k++) {
-      let t = '';
-      const len = 1 + rnd(25);
-      for (let i = 0; i < len; i++) t += parts[rnd(parts.length)];
+    for (const t of randomTexts(parts, 7, 5000, 25)) {
       const a = readCsvRecords(t);
       const b = readCsvRecords(t, { engine: 'csv-parse' });
       assert.deepEqual(a.records, b.records, JSON.stringify(t));
@@ -535,11 +526,7 @@ describe('IP canonicalisation', () => {
   }
 
   test('RFC 5952 formatting matches ipaddr.js on random addresses', () => {
-    let seed = 12345;
-    const rnd = () => {
-      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
-      return seed;
-    };
+    const rnd = lcg(12345);
     for (let n = 0; n < 3000; n++) {
       // Random groups with random zero runs.
       const g = Array.from({ length: 8 }, () => (rnd() % 3 === 0 ? 0 : rnd() % 0x10000));
@@ -615,7 +602,7 @@ describe('malformed inputs (test/fixtures/bad-inputs.ts)', () => {
   });
   for (const c of BAD_INPUTS) {
     test(c.name, () => {
-      const r = validateInputs({ devicesText: c.csv, devicesFile: DEVICES_FILE, networkText: c.network, networkFile: NETWORK_FILE });
+      const r = validate(c.csv, c.network);
       const e = c.expect;
       const found = r.issues.find(
         (i) =>

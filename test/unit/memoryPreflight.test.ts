@@ -5,6 +5,7 @@ import { planShaping } from '../../lib/plan/planner.ts';
 import { applyPlan, MemoryPreflightError } from '../../lib/apply/engine.ts';
 import { pino } from 'pino';
 import type { Circuit } from '../../lib/model.ts';
+import { planConfig } from '../support/plan.ts';
 
 const circuits: Circuit[] = Array.from({ length: 2000 }, (_, i) => ({
   id: `c${i}`, name: `c${i}`, parentNode: '', parentNodeId: '', anchorNodeId: '',
@@ -14,7 +15,7 @@ const circuits: Circuit[] = Array.from({ length: 2000 }, (_, i) => ({
 }));
 const { plan } = planShaping({
   inputs: { network: [], circuits },
-  config: { interfaces: { download: 'a', upload: 'b', onAStick: false }, queues: 2, link: { downloadMbps: 1000, uploadMbps: 1000 }, generatedPn: { downloadMbps: 1000, uploadMbps: 1000 }, defaultSqm: 'cake diffserv4', fastQueuesFqCodelMbps: 1000, useBinpacking: false, queueMode: 'shape' },
+  config: planConfig({ interfaces: { download: 'a', upload: 'b' } }),
 });
 
 test('estimate counts leaves by kind after substitution', () => {

@@ -1,24 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { planShaping, FIRST_LEAF_HANDLE, LAST_LEAF_HANDLE } from '../../lib/plan/planner.ts';
-import { resolveQueueCount, type PlanConfig } from '../../lib/plan/planConfig.ts';
+import { resolveQueueCount } from '../../lib/plan/planConfig.ts';
 import { chooseLeaf, parseSqmString } from '../../lib/plan/sqm.ts';
 import { formatRate, quantum, r2q } from '../../lib/compile/tc.ts';
 import { hash64 } from '../../lib/util/hash.ts';
 import { parsePlannerState } from '../../lib/plan/plannerState.ts';
 import type { Circuit, NetworkNode } from '../../lib/model.ts';
-
-const cfg = (over: Partial<PlanConfig> = {}): PlanConfig => ({
-  interfaces: { download: 'eth1', upload: 'eth0', onAStick: false },
-  queues: 2,
-  link: { downloadMbps: 1000, uploadMbps: 1000 },
-  generatedPn: { downloadMbps: 1000, uploadMbps: 1000 },
-  defaultSqm: 'cake diffserv4',
-  fastQueuesFqCodelMbps: 1000,
-  useBinpacking: false,
-  queueMode: 'shape',
-  ...over,
-});
+import { planConfig } from '../support/plan.ts';
 
 const circuit = (id: string, parent = '', down = 10, up = 5, ips = [`100.64.${id.length}.1/32`]): Circuit => ({
   id,
@@ -81,7 +70,7 @@ test('hash64 is FNV-1a 64 and never 0', () => {
 test('bin-packing spreads top-level nodes by weight (heaviest first to the least-loaded queue)', () => {
   const network = [node('A', 1000, 1000), node('B', 1000, 1000), node('C', 1000, 1000), node('D', 1000, 1000)];
   const circuits = [circuit('a1', 'A', 900, 100), circuit('b1', 'B', 500, 100), circuit('c1', 'C', 400, 100), circuit('d1', 'D', 100, 10)];
-  const { plan } = planShaping({ inputs: { network, circuits }, config: cfg({ useBinpacking: true }) });
+  const { plan } = planShaping({ inputs: { network, circuits }, config: planConfig({ useBinpacking: true }) });
   const q = Object.fromEntries(plan.nodes.map((n) => [n.name, n.queue]));
   assert.equal(q.A, 1);
   assert.equal(q.B, 2);
@@ -91,45 +80,45 @@ test('bin-packing spreads top-level nodes by weight (heaviest first to the least
 
 test('round-robin (no bin-packing) spreads top-level nodes by count', () => {
   const network = ['A', 'B', 'C', 'D', 'E'].map((n) => node(n, 100, 100));
-  const { plan } = planShaping({ inputs: { network, circuits: [] }, config: cfg({ queues: 3 }) });
+  const { plan } = planShaping({ inputs: { network, circuits: [] }, config: planConfig({ queues: 3 }) });
   assert.deepEqual(plan.nodes.map((n) => n.queue), [1, 2, 3, 1, 2]);
 });
 
 test('a stored queue assignment survives a queue-count change only when still valid', () => {
   const network = [node('A', 100, 100), node('B', 100, 100)];
-  const first = planShaping({ inputs: { network, circuits: [] }, config: cfg({ queues: 4 }) });
+  const first = planShaping({ inputs: { network, circuits: [] }, config: planConfig({ queues: 4 }) });
   first.state.topLevel.B = 4;
-  const second = planShaping({ inputs: { network, circuits: [] }, config: cfg({ queues: 2 }), previous: first.state });
+  const second = planShaping({ inputs: { network, circuits: [] }, config: planConfig({ queues: 2 }), previous: first.state });
   assert.ok(second.plan.nodes.every((n) => n.queue <= 2));
 });
 
 test('circuit ceilings are clamped to the parent, with a warning', () => {
-  const { plan } = planShaping({ inputs: { network: [node('AP', 50, 20)], circuits: [circuit('c1', 'AP', 100, 10)] }, config: cfg() });
+  const { plan } = planShaping({ inputs: { network: [node('AP', 50, 20)], circuits: [circuit('c1', 'AP', 100, 10)] }, config: planConfig() });
   assert.equal(plan.circuits[0]!.download.ceilMbps, 50);
   assert.ok(plan.warnings.some((w) => w.code === 'circuit-ceil-clamped'));
 });
 
 test('unknown parent: warning, circuit not shaped, others are', () => {
-  const { plan } = planShaping({ inputs: { network: [node('AP', 50, 20)], circuits: [circuit('c1', 'Ghost'), circuit('c2', 'AP')] }, config: cfg() });
+  const { plan } = planShaping({ inputs: { network: [node('AP', 50, 20)], circuits: [circuit('c1', 'Ghost'), circuit('c2', 'AP')] }, config: planConfig() });
   assert.deepEqual(plan.circuits.map((c) => c.id), ['c2']);
   assert.ok(plan.warnings.some((w) => w.code === 'unknown-parent' && w.value === 'Ghost'));
   assert.ok(plan.mappings.every((m) => m.circuitId === 'c2'));
 });
 
 test('a network.json node named like a generated parent is refused when it would collide', () => {
-  const r = planShaping({ inputs: { network: [node('Generated_PN_1', 50, 20)], circuits: [circuit('c1', '')] }, config: cfg() });
+  const r = planShaping({ inputs: { network: [node('Generated_PN_1', 50, 20)], circuits: [circuit('c1', '')] }, config: planConfig() });
   assert.ok(r.errors.some((e) => e.code === 'reserved-node-name'));
 });
 
 test('leaf qdisc handle space exhaustion is a planning error, not a crash', () => {
   const n = LAST_LEAF_HANDLE - FIRST_LEAF_HANDLE + 3;
   const circuits = Array.from({ length: n }, (_, i) => circuit(`c${i}`, '', 10, 5, [`10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}/32`]));
-  const r = planShaping({ inputs: { network: [], circuits }, config: cfg({ queues: 4 }) });
+  const r = planShaping({ inputs: { network: [], circuits }, config: planConfig({ queues: 4 }) });
   assert.ok(r.errors.some((e) => e.code === 'qdisc-handle-exhausted' && /^3 circuit/.test(e.message)));
 });
 
 test('on a stick every circuit gets two distinct leaf handles and upload majors are offset', () => {
-  const r = planShaping({ inputs: { network: [node('T', 100, 50)], circuits: [circuit('c1', 'T'), circuit('c2', 'T')] }, config: cfg({ interfaces: { download: 'eth0', upload: 'eth0', onAStick: true } }) });
+  const r = planShaping({ inputs: { network: [node('T', 100, 50)], circuits: [circuit('c1', 'T'), circuit('c2', 'T')] }, config: planConfig({ interfaces: { download: 'eth0', upload: 'eth0', onAStick: true } }) });
   assert.equal(r.plan.stickOffset, 2);
   const handles = r.plan.circuits.flatMap((c) => [c.download.leafHandle, c.upload.leafHandle]);
   assert.equal(new Set(handles).size, 4);

@@ -4,9 +4,9 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { runPipeline, type PipelineInput } from '../../lib/pipeline.ts';
 import { renderMappings } from '../../lib/compile/mappings.ts';
 import type { PlannerState } from '../../lib/plan/plannerState.ts';
+import { pipeline } from '../support/plan.ts';
 
 const HEADER = 'Circuit ID,Circuit Name,Device ID,Device Name,Parent Node,MAC,IPv4,IPv6,Download Min Mbps,Upload Min Mbps,Download Max Mbps,Upload Max Mbps,Comment';
 const network = JSON.stringify({
@@ -26,24 +26,7 @@ function row(i: number, parent: string): string {
 }
 
 function run(rows: string[], previousState?: PlannerState) {
-  const input: PipelineInput = {
-    devicesText: [HEADER, ...rows].join('\n') + '\n',
-    devicesFile: 'ShapedDevices.csv',
-    networkText: network,
-    networkFile: 'network.json',
-    config: {
-      interfaces: { download: 'eth1', upload: 'eth0', onAStick: false },
-      queues: 2,
-      link: { downloadMbps: 1000, uploadMbps: 1000 },
-      generatedPn: { downloadMbps: 1000, uploadMbps: 1000 },
-      defaultSqm: 'cake diffserv4',
-      fastQueuesFqCodelMbps: 1000,
-      useBinpacking: false,
-      queueMode: 'shape',
-    },
-    previousState,
-  };
-  const r = runPipeline(input);
+  const r = pipeline({ devices: [HEADER, ...rows].join('\n') + '\n', network }, { previousState });
   assert.ok(r.ok, 'pipeline failed');
   return { tc: r.tcLines, maps: renderMappings(r.mappings).split('\n').filter(Boolean), state: r.state };
 }

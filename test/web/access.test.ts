@@ -5,7 +5,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { RouteInfo } from '../../lib/web/server.ts';
-import { Client, SECRETS, setupUsers, startHarness, type Harness } from './helpers.ts';
+import { SECRETS } from '../support/configs.ts';
+import { Client } from '../support/http.ts';
+import { setupUsers } from '../support/users.ts';
+import { withHarness, type Harness } from './helpers.ts';
 
 const MUTATING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 const isAuthRoute = (r: RouteInfo) => r.path.startsWith('/api/auth/');
@@ -27,15 +30,12 @@ function assertClean(label: string, text: string): void {
   assert.doesNotMatch(text, /"[a-z_]*(?:password|secret|token|_key)"\s*:\s*"(?!set"|not set")/i, `${label}: secret-named field with a value`);
 }
 
-async function withUsers(fn: (h: Harness, admin: Client, viewer: Client) => Promise<void>) {
-  const h = await startHarness();
-  try {
+function withUsers(fn: (h: Harness, admin: Client, viewer: Client) => Promise<void>) {
+  return withHarness(async (h) => {
     const { admin, viewer } = await setupUsers(h);
     h.ctx.urgent.submit({ source: 'test', severity: 'error', code: 'TEST', message: 'something broke' });
     await fn(h, admin, viewer);
-  } finally {
-    await h.close();
-  }
+  });
 }
 
 test('the route table is complete and every /api route declares its access', async () => {

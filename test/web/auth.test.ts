@@ -2,11 +2,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { ADMIN, Client, startHarness, setupUsers, VIEWER } from './helpers.ts';
+import { Client } from '../support/http.ts';
+import { ADMIN, setupUsers, VIEWER } from '../support/users.ts';
+import { withHarness } from './helpers.ts';
 
 test('first run: everything but auth status and first-run answers 409; first-run creates an admin once', async () => {
-  const h = await startHarness();
-  try {
+  await withHarness(async (h) => {
     const c = new Client(h.base);
     const st = await c.get('/api/auth/status');
     assert.equal(st.status, 200);
@@ -60,14 +61,11 @@ test('first run: everything but auth status and first-run answers 409; first-run
     assert.equal(again.status, 409);
     assert.equal(again.json.error, 'already_configured');
     assert.doesNotMatch(readFileSync(h.usersFile, 'utf8'), /intruder/);
-  } finally {
-    await h.close();
-  }
+  });
 });
 
 test('login, status, logout; the session is dead after logout', async () => {
-  const h = await startHarness();
-  try {
+  await withHarness(async (h) => {
     await new Client(h.base).post('/api/auth/first-run', ADMIN);
     const c = new Client(h.base);
     assert.equal((await c.get('/api/status')).status, 401);
@@ -100,14 +98,11 @@ test('login, status, logout; the session is dead after logout', async () => {
     // A made-up cookie neither.
     replay.cookie = 'lqos_session=' + 'A'.repeat(43);
     assert.equal((await replay.get('/api/status')).status, 401);
-  } finally {
-    await h.close();
-  }
+  });
 });
 
 test('wrong password and unknown user both give 401 invalid_credentials', async () => {
-  const h = await startHarness();
-  try {
+  await withHarness(async (h) => {
     await new Client(h.base).post('/api/auth/first-run', ADMIN);
     const c = new Client(h.base);
     const wrong = await c.post('/api/auth/login', { username: 'admin', password: 'wrong-password' });
@@ -118,14 +113,11 @@ test('wrong password and unknown user both give 401 invalid_credentials', async 
     assert.equal(nobody.status, 401);
     assert.deepEqual(nobody.json, wrong.json);
     assert.equal((await c.post('/api/auth/login', { username: 'admin' })).status, 400);
-  } finally {
-    await h.close();
-  }
+  });
 });
 
 test('failed logins take about as long for unknown users as for known ones', async () => {
-  const h = await startHarness();
-  try {
+  await withHarness(async (h) => {
     await new Client(h.base).post('/api/auth/first-run', ADMIN);
     const time = async (username: string) => {
       const t = process.hrtime.bigint();
@@ -139,14 +131,11 @@ test('failed logins take about as long for unknown users as for known ones', asy
     const unknown = Math.min(await time('ghost-1'), await time('ghost-2'));
     // Both include an Argon2 verification (tens of ms); without the dummy hash unknown would be ~1 ms.
     assert.ok(unknown > known * 0.4, `unknown user ${unknown.toFixed(1)} ms vs known ${known.toFixed(1)} ms`);
-  } finally {
-    await h.close();
-  }
+  });
 });
 
 test('rate limit: after 5 failures the 6th attempt gets 429 with Retry-After, even with the right password', async () => {
-  const h = await startHarness();
-  try {
+  await withHarness(async (h) => {
     await new Client(h.base).post('/api/auth/first-run', ADMIN);
     const c = new Client(h.base);
     for (let i = 0; i < 5; i++) {
@@ -158,14 +147,11 @@ test('rate limit: after 5 failures the 6th attempt gets 429 with Retry-After, ev
     const retry = Number(r.headers.get('retry-after'));
     assert.ok(retry > 0 && retry <= 15 * 60, `Retry-After ${retry}`);
     assert.deepEqual(r.setCookie, []);
-  } finally {
-    await h.close();
-  }
+  });
 });
 
 test('rate limit per source IP: 5 failures over different usernames block the IP', async () => {
-  const h = await startHarness();
-  try {
+  await withHarness(async (h) => {
     await new Client(h.base).post('/api/auth/first-run', ADMIN);
     const c = new Client(h.base);
     for (let i = 0; i < 5; i++) {
@@ -174,14 +160,11 @@ test('rate limit per source IP: 5 failures over different usernames block the IP
     const r = await c.post('/api/auth/login', ADMIN);
     assert.equal(r.status, 429);
     assert.ok(Number(r.headers.get('retry-after')) > 0);
-  } finally {
-    await h.close();
-  }
+  });
 });
 
 test('rate limit also applies per username (parallel guesses included)', async () => {
-  const h = await startHarness();
-  try {
+  await withHarness(async (h) => {
     await new Client(h.base).post('/api/auth/first-run', ADMIN);
     // 8 guesses in parallel: at most 5 are verified, the rest are refused.
     const results = await Promise.all(
@@ -191,14 +174,11 @@ test('rate limit also applies per username (parallel guesses included)', async (
     assert.equal(codes.filter((s) => s === 401).length, 5, codes.join(','));
     assert.equal(codes.filter((s) => s === 429).length, 3, codes.join(','));
     assert.equal((await new Client(h.base).post('/api/auth/login', ADMIN)).status, 429);
-  } finally {
-    await h.close();
-  }
+  });
 });
 
 test('users: list shows username and role only; last admin protected; password change ends other sessions', async () => {
-  const h = await startHarness();
-  try {
+  await withHarness(async (h) => {
     const { admin, viewer } = await setupUsers(h);
     const list = await admin.get('/api/users');
     assert.equal(list.status, 200);
@@ -233,14 +213,11 @@ test('users: list shows username and role only; last admin protected; password c
     assert.equal((await v2.del('/api/users/admin')).status, 200);
     assert.equal((await admin.get('/api/status')).status, 401);
     assert.deepEqual((await v2.get('/api/users')).json, { users: [{ username: 'viewer', role: 'admin' }] });
-  } finally {
-    await h.close();
-  }
+  });
 });
 
 test('a corrupt users file is never treated as a first run', async () => {
-  const h = await startHarness();
-  try {
+  await withHarness(async (h) => {
     mkdirSync(dirname(h.usersFile), { recursive: true });
     writeFileSync(h.usersFile, 'this is [not toml');
     const c = new Client(h.base);
@@ -249,7 +226,5 @@ test('a corrupt users file is never treated as a first run', async () => {
     assert.equal((await c.post('/api/auth/first-run', ADMIN)).status, 503);
     assert.equal((await c.post('/api/auth/login', ADMIN)).status, 503);
     assert.equal((await c.get('/api/status')).status, 503);
-  } finally {
-    await h.close();
-  }
+  });
 });

@@ -3,7 +3,9 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { parse as parseToml } from 'smol-toml';
 import { isSecretKey, KNOWN_CONFIG_SECRETS, redactSecrets } from '../../lib/web/redact.ts';
-import { SECRETS, setupUsers, startHarness } from './helpers.ts';
+import { SECRETS } from '../support/configs.ts';
+import { setupUsers } from '../support/users.ts';
+import { withHarness } from './helpers.ts';
 
 test('isSecretKey: exactly the credential keys', () => {
   for (const path of KNOWN_CONFIG_SECRETS) assert.ok(isSecretKey(path.split('.').pop()!), path);
@@ -20,8 +22,7 @@ test('isSecretKey: exactly the credential keys', () => {
 });
 
 test('config PUT: a valid change persists, keeps a .bak and reloads the daemon config', async () => {
-  const h = await startHarness();
-  try {
+  await withHarness(async (h) => {
     const { admin } = await setupUsers(h);
     const before = readFileSync(h.configPath, 'utf8');
     const r = await admin.put('/api/config', { queues: { uplink_bandwidth_mbps: 750 }, node_name: 'edge-1' });
@@ -38,14 +39,11 @@ test('config PUT: a valid change persists, keeps a .bak and reloads the daemon c
     assert.equal(raw.uisp_integration.token, SECRETS.uisp, 'secrets untouched');
     assert.equal(readFileSync(`${h.configPath}.bak`, 'utf8'), before);
     assert.equal((await admin.get('/api/config')).json.config.node_name, 'edge-1');
-  } finally {
-    await h.close();
-  }
+  });
 });
 
 test('config PUT: invalid values are refused naming the key; nothing is written', async () => {
-  const h = await startHarness();
-  try {
+  await withHarness(async (h) => {
     const { admin } = await setupUsers(h);
     const before = readFileSync(h.configPath, 'utf8');
 
@@ -75,14 +73,11 @@ test('config PUT: invalid values are refused naming the key; nothing is written'
     assert.equal(readFileSync(h.configPath, 'utf8'), before);
     assert.ok(!existsSync(`${h.configPath}.bak`));
     assert.equal(h.reloads, 0);
-  } finally {
-    await h.close();
-  }
+  });
 });
 
 test('config PUT: a secret sent as "set" keeps the stored value; a new value replaces it; "" clears it', async () => {
-  const h = await startHarness();
-  try {
+  await withHarness(async (h) => {
     const { admin } = await setupUsers(h);
     // Round trip: what GET returns can be sent back unchanged.
     const got = (await admin.get('/api/config')).json.config;
@@ -99,14 +94,11 @@ test('config PUT: a secret sent as "set" keeps the stored value; a new value rep
     const cleared = await admin.put('/api/config', { splynx_integration: { api_key: '' } });
     assert.equal(cleared.json.config.splynx_integration.api_key, 'not set');
     assert.equal(cleared.json.config.splynx_integration.api_secret, 'set');
-  } finally {
-    await h.close();
-  }
+  });
 });
 
 test('config PUT: switching bridge → single_interface with null removal; the file mode is kept', async () => {
-  const h = await startHarness();
-  try {
+  await withHarness(async (h) => {
     const { admin } = await setupUsers(h);
     const mode = statSync(h.configPath).mode & 0o777;
     const r = await admin.put('/api/config', { bridge: null, single_interface: { interface: 'eth9', internet_vlan: 10, network_vlan: 20 } });
@@ -114,7 +106,5 @@ test('config PUT: switching bridge → single_interface with null removal; the f
     assert.equal(r.json.config.bridge, undefined);
     assert.equal(r.json.config.single_interface.interface, 'eth9');
     assert.equal(statSync(h.configPath).mode & 0o777, mode);
-  } finally {
-    await h.close();
-  }
+  });
 });

@@ -2,15 +2,15 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { validateInputs } from '../../lib/inputs/validate.ts';
-import { setupUsers, startHarness } from './helpers.ts';
+import { setupUsers } from '../support/users.ts';
+import { withHarness } from './helpers.ts';
 
 function circuitsOf(csv: string, network: string) {
   return validateInputs({ devicesText: csv, devicesFile: 'ShapedDevices.csv', networkText: network, networkFile: 'network.json' }).inputs.circuits;
 }
 
 test('shaped-devices GET returns the circuits of the file; PUT of a valid list rewrites it and reads back equal', async () => {
-  const h = await startHarness();
-  try {
+  await withHarness(async (h) => {
     const { admin, viewer } = await setupUsers(h);
     const got = await viewer.get('/api/shaped-devices');
     assert.equal(got.status, 200);
@@ -57,14 +57,11 @@ test('shaped-devices GET returns the circuits of the file; PUT of a valid list r
     // And the API shows the same thing.
     const again = await admin.get('/api/shaped-devices');
     assert.deepEqual(strip(again.json.circuits), strip(reread as any[]));
-  } finally {
-    await h.close();
-  }
+  });
 });
 
 test('shaped-devices PUT: a duplicate IP gives 422 with the line message and leaves the file alone', async () => {
-  const h = await startHarness();
-  try {
+  await withHarness(async (h) => {
     const { admin } = await setupUsers(h);
     const before = readFileSync(h.devicesPath, 'utf8');
     const circuits = (await admin.get('/api/shaped-devices')).json.circuits;
@@ -88,14 +85,11 @@ test('shaped-devices PUT: a duplicate IP gives 422 with the line message and lea
     nl[0].name = 'line\nbreak';
     assert.equal((await admin.put('/api/shaped-devices', { circuits: nl })).status, 400);
     assert.equal(readFileSync(h.devicesPath, 'utf8'), before);
-  } finally {
-    await h.close();
-  }
+  });
 });
 
 test('network PUT: validated together with the current CSV; errors give 422 and write nothing', async () => {
-  const h = await startHarness();
-  try {
+  await withHarness(async (h) => {
     const { admin } = await setupUsers(h);
     const got = await admin.get('/api/network');
     assert.equal(got.status, 200);
@@ -118,14 +112,11 @@ test('network PUT: validated together with the current CSV; errors give 422 and 
     const orphan = await admin.put('/api/network', { network: { SiteB: { downloadBandwidthMbps: 100, uploadBandwidthMbps: 100 } } });
     assert.equal(orphan.status, 200, orphan.text);
     assert.ok(orphan.json.issues.some((i: any) => i.code === 'unknown-parent'));
-  } finally {
-    await h.close();
-  }
+  });
 });
 
 test('with an integration enabled, PUT shaped-devices / network answer 409 and change nothing', async () => {
-  const h = await startHarness();
-  try {
+  await withHarness(async (h) => {
     const { admin } = await setupUsers(h);
     const circuits = (await admin.get('/api/shaped-devices')).json.circuits;
     const network = (await admin.get('/api/network')).json.network;
@@ -143,14 +134,11 @@ test('with an integration enabled, PUT shaped-devices / network answer 409 and c
     assert.equal((await admin.get('/api/status')).json.inputsOwnedBy, 'splynx');
     assert.equal(readFileSync(h.devicesPath, 'utf8'), devicesBefore);
     assert.equal(readFileSync(h.networkPath, 'utf8'), networkBefore);
-  } finally {
-    await h.close();
-  }
+  });
 });
 
 test('circuits, circuit by id and network tree come from the applied plan', async () => {
-  const h = await startHarness();
-  try {
+  await withHarness(async (h) => {
     const { viewer } = await setupUsers(h);
     const list = await viewer.get('/api/circuits');
     assert.equal(list.json.applied, true);
@@ -170,20 +158,15 @@ test('circuits, circuit by id and network tree come from the applied plan', asyn
     assert.equal(ap.parent, 'SiteA');
     assert.equal(ap.download.ceilMbps, 300);
     assert.equal(ap.circuits, 2);
-  } finally {
-    await h.close();
-  }
+  });
 });
 
 test('GET shaped-devices reports the issues of a broken file instead of failing', async () => {
-  const h = await startHarness();
-  try {
+  await withHarness(async (h) => {
     const { viewer } = await setupUsers(h);
     writeFileSync(h.devicesPath, readFileSync(h.devicesPath, 'utf8') + 'c9,Bad,d9,x,AP_1,,999.1.1.1,,1,1,10,10,\n');
     const r = await viewer.get('/api/shaped-devices');
     assert.equal(r.status, 200);
     assert.ok(r.json.issues.some((i: any) => i.severity === 'error' && i.line === 5));
-  } finally {
-    await h.close();
-  }
+  });
 });

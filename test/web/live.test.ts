@@ -4,9 +4,10 @@ import assert from 'node:assert/strict';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { registerChannel } from '../../lib/web/channels.ts';
-import { metrics } from '../../lib/web/metrics.ts';
-import { Client, setupUsers, startHarness } from './helpers.ts';
+import { Client } from '../support/http.ts';
+import { setupUsers } from '../support/users.ts';
+import { waitFor } from '../support/wait.ts';
+import { withHarness } from './helpers.ts';
 
 interface WsClient {
   on(event: 'message', l: (data: Buffer) => void): void;
@@ -58,8 +59,7 @@ function connect(base: string, cookie: string, headers: Record<string, string> =
 }
 
 test('websocket: subscribe to urgent and receive a newly submitted issue within 5 s', async () => {
-  const h = await startHarness();
-  try {
+  await withHarness(async (h) => {
     const { viewer } = await setupUsers(h);
     const c = connect(h.base, viewer.cookie);
     assert.equal(await c.opened, 101);
@@ -84,14 +84,11 @@ test('websocket: subscribe to urgent and receive a newly submitted issue within 
     c.ws.send(JSON.stringify({ subscribe: ['nope'] }));
     assert.equal((await c.next((m) => m.channel === 'error' && m.data.error === 'unknown_channel')).data.error, 'unknown_channel');
     c.ws.close();
-  } finally {
-    await h.close();
-  }
+  });
 });
 
 test('websocket: refused without a session or cross-origin; closed after logout', async () => {
-  const h = await startHarness({ wsIntervalMs: 200 });
-  try {
+  await withHarness(async (h) => {
     const { viewer } = await setupUsers(h);
     assert.equal(await connect(h.base, '').opened, 401);
     assert.equal(await connect(h.base, 'lqos_session=forged').opened, 401);
@@ -102,40 +99,36 @@ test('websocket: refused without a session or cross-origin; closed after logout'
     c.ws.send(JSON.stringify({ subscribe: ['status'] }));
     await c.next((m) => m.channel === 'status');
     await viewer.post('/api/auth/logout');
-    const deadline = Date.now() + 3000;
-    while (c.closed() === undefined && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    await waitFor(() => c.closed() !== undefined, 3000, 'the websocket to close', 50);
     assert.equal(c.closed(), 4401);
-  } finally {
-    await h.close();
-  }
+  }, { wsIntervalMs: 200 });
 });
 
 test('websocket: channels registered later (telemetry) are served', async () => {
-  const h = await startHarness({ wsIntervalMs: 200 });
-  const remove = registerChannel('throughput', () => ({ bps: { down: 123, up: 45 } }));
-  try {
-    const { viewer } = await setupUsers(h);
-    const c = connect(h.base, viewer.cookie);
-    await c.opened;
-    c.ws.send(JSON.stringify({ subscribe: ['throughput'] }));
-    assert.deepEqual((await c.next((m) => m.channel === 'throughput')).data, { bps: { down: 123, up: 45 } });
-    assert.throws(() => registerChannel('error', () => 1));
-    assert.throws(() => registerChannel('Bad Name', () => 1));
-    c.ws.close();
-  } finally {
-    remove();
-    await h.close();
-  }
+  await withHarness(async (h) => {
+    const remove = h.channels.register('throughput', () => ({ bps: { down: 123, up: 45 } }));
+    try {
+      const { viewer } = await setupUsers(h);
+      const c = connect(h.base, viewer.cookie);
+      await c.opened;
+      c.ws.send(JSON.stringify({ subscribe: ['throughput'] }));
+      assert.deepEqual((await c.next((m) => m.channel === 'throughput')).data, { bps: { down: 123, up: 45 } });
+      assert.throws(() => h.channels.register('error', () => 1));
+      assert.throws(() => h.channels.register('Bad Name', () => 1));
+      c.ws.close();
+    } finally {
+      remove();
+    }
+  }, { wsIntervalMs: 200 });
 });
 
 test('/metrics: unauthenticated, exposes the shaping gauges only', async () => {
-  const h = await startHarness();
-  try {
+  await withHarness(async (h) => {
     await setupUsers(h);
     h.ctx.urgent.submit({ source: 'test', severity: 'warning', code: 'X', message: 'x' });
     h.ctx.urgent.submit({ source: 'test', severity: 'warning', code: 'Y', message: 'y' });
-    metrics.nodeThroughputBps.set({ node: 'SiteA', direction: 'download' }, 1_234_567);
-    metrics.circuitThroughputBps.set({ circuit: 'c1', direction: 'upload' }, 42_000);
+    h.metrics.nodeThroughputBps.set({ node: 'SiteA', direction: 'download' }, 1_234_567);
+    h.metrics.circuitThroughputBps.set({ circuit: 'c1', direction: 'upload' }, 42_000);
     const r = await new Client(h.base).get('/metrics');
     assert.equal(r.status, 200);
     assert.match(r.headers.get('content-type') ?? '', /text\/plain/);
@@ -145,9 +138,7 @@ test('/metrics: unauthenticated, exposes the shaping gauges only', async () => {
     assert.match(r.text, /^lqos_urgent_issues_active 2$/m);
     assert.match(r.text, /^lqos_shaped_circuits 2$/m);
     assert.doesNotMatch(r.text, /process_|nodejs_/);
-  } finally {
-    await h.close();
-  }
+  });
 });
 
 test('static UI: files served from webRoot with SPA fallback to index.html; /api stays JSON', async () => {
@@ -155,29 +146,28 @@ test('static UI: files served from webRoot with SPA fallback to index.html; /api
   mkdirSync(join(webRoot, 'assets'), { recursive: true });
   writeFileSync(join(webRoot, 'index.html'), '<!doctype html><title>LQ UI</title>');
   writeFileSync(join(webRoot, 'assets', 'app.js'), 'console.log(1)');
-  const h = await startHarness({ webRoot });
   try {
-    const c = new Client(h.base);
-    assert.match((await c.get('/')).text, /LQ UI/);
-    const js = await c.get('/assets/app.js');
-    assert.equal(js.status, 200);
-    assert.match(js.headers.get('content-type') ?? '', /javascript/);
-    const spa = await c.get('/circuits/c1');
-    assert.equal(spa.status, 200);
-    assert.match(spa.text, /LQ UI/);
-    const api = await c.get('/api/nope');
-    assert.equal(api.status, 404);
-    assert.equal(api.json.error, 'not_found');
-    assert.equal((await c.get('/../../etc/passwd')).text.includes('root:'), false);
+    await withHarness(async (h) => {
+      const c = new Client(h.base);
+      assert.match((await c.get('/')).text, /LQ UI/);
+      const js = await c.get('/assets/app.js');
+      assert.equal(js.status, 200);
+      assert.match(js.headers.get('content-type') ?? '', /javascript/);
+      const spa = await c.get('/circuits/c1');
+      assert.equal(spa.status, 200);
+      assert.match(spa.text, /LQ UI/);
+      const api = await c.get('/api/nope');
+      assert.equal(api.status, 404);
+      assert.equal(api.json.error, 'not_found');
+      assert.equal((await c.get('/../../etc/passwd')).text.includes('root:'), false);
+    }, { webRoot });
   } finally {
-    await h.close();
     rmSync(webRoot, { recursive: true, force: true });
   }
 });
 
 test('urgent issues and scheduler over REST: list for everyone, ack / clear for admins', async () => {
-  const h = await startHarness();
-  try {
+  await withHarness(async (h) => {
     const { admin, viewer } = await setupUsers(h);
     const a = h.ctx.urgent.submit({ source: 'libreqos', severity: 'error', code: 'TC_FAIL', message: 'tc failed' });
     const b = h.ctx.urgent.submit({ source: 'scheduler', severity: 'warning', code: 'SLOW', message: 'slow' });
@@ -195,7 +185,5 @@ test('urgent issues and scheduler over REST: list for everyone, ack / clear for 
     assert.deepEqual((await admin.del(`/api/urgent/${b.id}`)).json, { ok: true, cleared: 1 });
     assert.deepEqual((await admin.del('/api/urgent')).json, { ok: true, cleared: 1 });
     assert.equal(h.ctx.urgent.items.length, 0);
-  } finally {
-    await h.close();
-  }
+  });
 });

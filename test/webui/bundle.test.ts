@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { gzipSync } from 'node:zlib';
-import { DIST, ensureBuilt } from './helpers.ts';
+import { DIST, ensureBuilt } from '../support/browser.ts';
 
 interface Chunk {
   file: string;

@@ -7,8 +7,10 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import { parse as parseToml } from 'smol-toml';
-import { SECRETS } from '../web/helpers.ts';
-import { ADMIN, launchBrowser, login, seedUsers, shot, startUiHarness, VIEWER, type Browser, type UiHarness } from './helpers.ts';
+import { type Browser, launchBrowser, shot } from '../support/browser.ts';
+import { SECRETS } from '../support/configs.ts';
+import { ADMIN, login, seedUsers, VIEWER } from '../support/users.ts';
+import { startUiHarness, type UiHarness } from './helpers.ts';
 
 let h: UiHarness;
 let b: Browser;

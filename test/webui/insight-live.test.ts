@@ -5,8 +5,9 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { registerChannel } from '../../lib/web/channels.ts';
-import { ADMIN, bodyText, launchBrowser, leakedPii, login, seedUsers, shot, SITE_NAMES, startUiHarness, type Browser, type UiHarness } from './helpers.ts';
+import { bodyText, type Browser, launchBrowser, shot } from '../support/browser.ts';
+import { ADMIN, login, seedUsers } from '../support/users.ts';
+import { leakedPii, SITE_NAMES, startUiHarness, type UiHarness } from './helpers.ts';
 
 let h: UiHarness;
 let b: Browser;
@@ -25,24 +26,24 @@ const GLOBE = [
 ];
 
 before(async () => {
+  h = await startUiHarness();
   const view = (id: string, name: string, parentPath: string, downBps: number, upBps: number) => ({ id, name, parentPath, downBps, upBps, downPps: 0, upPps: 0, ceilDownMbps: 100, ceilUpMbps: 20, utilDownPct: 0, utilUpPct: 0 });
   unregister.push(
-    registerChannel('throughput', () => ({
+    h.channels.register('throughput', () => ({
       at: Date.now(),
       dataplane: true,
       totals: { downBps: 300_000_000, upBps: 50_000_000, shapedDownBps: 290_000_000, shapedUpBps: 49_000_000 },
       nodes: [{ path: 'Downtown', name: 'Downtown', depth: 0, downBps: 800_000_000, upBps: 80_000_000, ceilDownMbps: 1000, ceilUpMbps: 500 }],
     })),
-    registerChannel('circuits', () => {
+    h.channels.register('circuits', () => {
       const a = view('c-1001', 'Maria Lopez', 'Downtown/Tower_North', 42_000_000, 3_000_000);
       const c = view('c-1004', 'Green Valley Bakery', 'Downtown/Tower_South', 8_000_000, 1_000_000);
       const d = view('c-1003', 'Priya Raman', 'Riverside/AP_River_1', 7_500_000, 900_000);
       return { at: Date.now(), topDownload: [a, c, d], topUpload: [a, c, d], activeCount: 3, active: [a, c, d] };
     }),
-    registerChannel('cpu', () => ({ at: Date.now(), total: 31, perCore: [37, 12, 55, 20] })),
-    registerChannel('flows', () => ({ at: Date.now(), activeFlows: 52, globe: GLOBE, asns: ASNS, circuits: [], topFlows: [], recent: [] })),
+    h.channels.register('cpu', () => ({ at: Date.now(), total: 31, perCore: [37, 12, 55, 20] })),
+    h.channels.register('flows', () => ({ at: Date.now(), activeFlows: 52, globe: GLOBE, asns: ASNS, circuits: [], topFlows: [], recent: [] })),
   );
-  h = await startUiHarness();
   await seedUsers(h);
   b = await launchBrowser();
   await login(b.page, h.base, ADMIN);

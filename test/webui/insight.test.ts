@@ -5,8 +5,9 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { channelNames } from '../../lib/web/channels.ts';
-import { ADMIN, bodyText, launchBrowser, leakedPii, login, NETWORK, seedUsers, shot, SITE_NAMES, startUiHarness, type Browser, type UiHarness } from './helpers.ts';
+import { bodyText, type Browser, launchBrowser, shot } from '../support/browser.ts';
+import { ADMIN, login, seedUsers } from '../support/users.ts';
+import { leakedPii, NETWORK, SITE_NAMES, startUiHarness, type UiHarness } from './helpers.ts';
 
 let h: UiHarness;
 let b: Browser;
@@ -92,8 +93,8 @@ test('CPU Weights shows circuit counts and summed ceilings per CPU, and charts',
   }
   await page.getByTestId('chart-cpu-circuits').locator('canvas').waitFor();
   await page.getByTestId('chart-cpu-ceilings').locator('canvas').waitFor();
-  if (!channelNames().includes('cpu')) await page.getByTestId('cpu-load-missing').waitFor();
-  if (!channelNames().includes('circuits')) await page.getByTestId('cpu-throughput-missing').waitFor();
+  if (!h.channels.names().includes('cpu')) await page.getByTestId('cpu-load-missing').waitFor();
+  if (!h.channels.names().includes('circuits')) await page.getByTestId('cpu-throughput-missing').waitFor();
   await shot(page, '40-cpu-weights');
 });
 
@@ -148,7 +149,7 @@ test('Site Map draws a circle per site with coordinates and lists the others', a
 test('Flow Globe and ASN Analysis say when flow tracking is not available', async () => {
   const { page } = b;
   const route = await page.request.get(`${h.base}/api/flows`);
-  if (route.status() !== 404 || channelNames().includes('flows')) return; // flow tracking is wired: flows-live.test.ts covers it
+  if (route.status() !== 404 || h.channels.names().includes('flows')) return; // flow tracking is wired: flows-live.test.ts covers it
   await page.goto(`${h.base}/flow-globe`);
   await page.getByTestId('flows-unavailable').waitFor();
   assert.match(await page.getByTestId('flows-unavailable').innerText(), /Flow tracking is not available on this lqosd/);

@@ -7,8 +7,10 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import { parse as parseToml } from 'smol-toml';
-import { SECRETS } from '../web/helpers.ts';
-import { ADMIN, launchBrowser, login, seedUsers, shot, startUiHarness, VIEWER, type Browser, type UiHarness } from './helpers.ts';
+import { type Browser, launchBrowser, shot } from '../support/browser.ts';
+import { SECRETS } from '../support/configs.ts';
+import { ADMIN, login, seedUsers, VIEWER } from '../support/users.ts';
+import { startUiHarness, type UiHarness } from './helpers.ts';
 
 let h: UiHarness;
 let b: Browser;
@@ -123,11 +125,19 @@ test('changed values and a new secret are saved to lqos.conf and re-read', async
 test('invalid values are refused with the server message; nothing is written', async () => {
   const { page } = b;
   const before = readFileSync(h.configPath, 'utf8');
+  // out of the key's range (GET /api/config/schema): the form refuses it before sending
   await page.goto(`${h.base}/config/integrations/netzur`);
-  await page.locator('input[name="netzur_integration.timeout_secs"]').fill('0');
+  const timeout = page.locator('input[name="netzur_integration.timeout_secs"]');
+  await timeout.fill('0');
+  await page.getByTestId('config-save').click();
+  assert.equal(await timeout.evaluate((el) => (el as HTMLInputElement).validity.rangeUnderflow), true);
+  assert.equal(readFileSync(h.configPath, 'utf8'), before);
+  // what only the server checks (an exception CPE without a parent) comes back with its message
+  await page.goto(`${h.base}/config/integrations/uisp`);
+  await page.locator('textarea[name="uisp_integration.exception_cpes"]').fill('[{"cpe": "cpe-1"}]');
   await page.getByTestId('config-save').click();
   await page.getByTestId('config-error').waitFor();
-  assert.match(await page.getByTestId('config-details').innerText(), /netzur_integration\.timeout_secs/);
+  assert.match(await page.getByTestId('config-details').innerText(), /uisp_integration\.exception_cpes/);
   assert.equal(readFileSync(h.configPath, 'utf8'), before);
   await shot(page, '51-integration-validation-error');
   // broken JSON is caught before sending

@@ -4,8 +4,9 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { registerChannel } from '../../lib/web/channels.ts';
-import { launchBrowser, login, seedUsers, shot, startUiHarness, ADMIN, type Browser, type UiHarness } from './helpers.ts';
+import { type Browser, launchBrowser, shot } from '../support/browser.ts';
+import { ADMIN, login, seedUsers } from '../support/users.ts';
+import { startUiHarness, type UiHarness } from './helpers.ts';
 
 let h: UiHarness;
 let b: Browser;
@@ -13,6 +14,7 @@ const unregister: (() => void)[] = [];
 let tick = 0;
 
 before(async () => {
+  h = await startUiHarness();
   // Stand-ins for lib/telemetry/service.ts's channels, in its payload shapes.
   const view = (id: string, name: string, parentPath: string, downBps: number, upBps: number, ceilDown: number, ceilUp: number) => ({
     id,
@@ -28,7 +30,7 @@ before(async () => {
     utilUpPct: Math.round((upBps / (ceilUp * 1e4)) * 10) / 10,
   });
   unregister.push(
-    registerChannel('throughput', () => ({
+    h.channels.register('throughput', () => ({
       at: Date.now(),
       dataplane: true,
       totals: { downBps: 123_400_000 + (tick++ % 5) * 1_000_000, upBps: 45_600_000, downPps: 0, upPps: 0, shapedDownBps: 120_000_000, shapedUpBps: 45_000_000, hosts: 5, activeHosts: 2, unknownActiveHosts: 0 },
@@ -36,13 +38,12 @@ before(async () => {
       nodes: [{ path: 'Downtown', name: 'Downtown', depth: 0, downBps: 250_000_000, upBps: 80_000_000, downPps: 0, upPps: 0, ceilDownMbps: 1000, ceilUpMbps: 500, utilDownPct: 25, utilUpPct: 16 }],
       ring: { totals: [], nodes: {} },
     })),
-    registerChannel('circuits', () => {
+    h.channels.register('circuits', () => {
       const a = view('c-1001', 'Maria Lopez', 'Downtown/Tower_North', 42_000_000, 3_000_000, 100, 20);
       const b2 = view('c-1003', 'Priya Raman', 'Riverside/AP_River_1', 7_500_000, 900_000, 50, 10);
       return { at: Date.now(), topDownload: [a, b2], topUpload: [a, b2], activeCount: 2, active: [a, b2] };
     }),
   );
-  h = await startUiHarness();
   await seedUsers(h);
   b = await launchBrowser();
   await login(b.page, h.base, ADMIN);

@@ -6,7 +6,9 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { ADMIN, launchBrowser, login, seedUsers, shot, startUiHarness, VIEWER, type Browser, type UiHarness } from './helpers.ts';
+import { type Browser, launchBrowser, shot } from '../support/browser.ts';
+import { ADMIN, login, seedUsers, VIEWER } from '../support/users.ts';
+import { startUiHarness, type UiHarness } from './helpers.ts';
 
 let h: UiHarness;
 let b: Browser;

@@ -4,8 +4,9 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { channelNames } from '../../lib/web/channels.ts';
-import { ADMIN, bodyText, launchBrowser, leakedPii, login, shot, startUiHarness, SUBSCRIBERS, type Browser, type UiHarness } from './helpers.ts';
+import { bodyText, type Browser, launchBrowser, shot } from '../support/browser.ts';
+import { ADMIN, login } from '../support/users.ts';
+import { leakedPii, startUiHarness, SUBSCRIBERS, type UiHarness } from './helpers.ts';
 
 let h: UiHarness;
 let b: Browser;
@@ -62,7 +63,7 @@ test('dashboard shows shaping, scheduler, urgent summary and top circuits', asyn
   const firstRow = await top.locator('tbody tr').first().innerText();
   assert.match(firstRow, /Green Valley Bakery/);
   assert.match(firstRow, new RegExp(mbps(500)));
-  if (channelNames().includes('throughput')) {
+  if (h.channels.names().includes('throughput')) {
     await page.getByTestId('throughput-chart').waitFor();
   } else {
     await page.getByTestId('telemetry-unavailable').waitFor();

@@ -1,6 +1,6 @@
 /**
- * The one graph model every integration fills: infrastructure nodes (sites and APs), clients (one
- * client = one circuit) and devices (one ShapedDevices row each). `build()` applies the shared rules
+ * The builder of the one graph model every integration fills (graphModel.ts): infrastructure nodes
+ * (sites and APs), clients (one client = one circuit) and devices (one ShapedDevices row each). `build()` applies the shared rules
  * (spec §2) and renders network.json + ShapedDevices.csv text:
  *
  *  1. nodes named in `exclude_sites` are not added (their children fall to the top level);
@@ -19,121 +19,20 @@
  *     stable id (when it has one);
  *  9. circuit rates: see `finalRates` (floor, 2-decimal rounding, min = max × commit when not given).
  */
-import type { Circuit, Device, SqmOverride } from '../../model.ts';
+import type { Circuit, Device } from '../../model.ts';
 import { writeShapedDevices } from '../../inputs/writeShapedDevices.ts';
-import { canonicalIp, IpFilter, type IpFilterMode } from './ip.ts';
+import type { BuildOptions, BuildResult, ClientInput, DeviceInput, InfraNodeInput, SkippedEntry } from './graphModel.ts';
+import { canonicalIp, IpFilter } from './ip.ts';
 import { finalRates } from './rates.ts';
 import { silentLogger, type IntegrationLogger } from './log.ts';
+import { NodeTree, project, renderNetworkJson, uniqueNames, type Node, type OutNode } from './tree.ts';
 
-export type Strategy = 'flat' | 'ap_only' | 'ap_site' | 'full';
-export const STRATEGIES: readonly Strategy[] = ['flat', 'ap_only', 'ap_site', 'full'];
-
-export type InfraKind = 'site' | 'ap';
-
-export interface InfraNodeInput {
-  /** Graph id, unique per integration run (e.g. `uisp:site:<id>`, `ns_1`). */
-  id: string;
-  name: string;
-  kind: InfraKind;
-  /** Graph id of the parent node; empty/undefined = top level (exception CPEs may apply). */
-  parentId?: string | null;
-  /** Capacity in Mbps; missing/0 → generated_pn rates. */
-  downloadMbps?: number;
-  uploadMbps?: number;
-  /** Stable id written to network.json `id` and to Parent Node ID. Empty = none. */
-  networkJsonId?: string;
-  latitude?: number;
-  longitude?: number;
+/** A client that produces a circuit: its usable devices and the node it hangs below. */
+interface Live {
+  client: ClientInput;
+  devices: Device[];
+  attach: Node;
 }
-
-export interface ClientInput {
-  /** Circuit ID. */
-  id: string;
-  name: string;
-  /** Used as the circuit name when `circuit_name_as_address` is on (falls back to name if empty). */
-  address?: string;
-  /** Graph id of the parent node (site or AP). */
-  parentId?: string | null;
-  /** Plan maxima in Mbps (multipliers already applied by the integration). */
-  downloadMaxMbps: number;
-  uploadMaxMbps: number;
-  /** Explicit minima; when absent, min = max × commitRatio. */
-  downloadMinMbps?: number;
-  uploadMinMbps?: number;
-  comment?: string;
-  sqm?: SqmOverride;
-}
-
-export interface DeviceInput {
-  id: string;
-  name: string;
-  /** Circuit ID of the owning client. */
-  clientId: string;
-  mac?: string;
-  /** Addresses as the CRM gives them (either family in either list is fine; they are sorted out). */
-  ipv4?: string[];
-  ipv6?: string[];
-  comment?: string;
-}
-
-export interface SkippedEntry {
-  id: string;
-  name: string;
-  reason: string;
-}
-
-export interface IntegrationSummary {
-  crm: string;
-  strategy: Strategy;
-  sites: number;
-  aps: number;
-  circuits: number;
-  devices: number;
-  skipped: SkippedEntry[];
-  /** Non-fatal findings (dropped IPs, renamed nodes, unknown parents, …). */
-  warnings: string[];
-  /** Where the files were written (undefined on a dry run). */
-  written?: { networkJson: string; shapedDevicesCsv: string };
-}
-
-export interface BuildOptions {
-  crm: string;
-  strategy: Strategy;
-  /** Top-level clamp: the link capacity (downlink / uplink Mbps). */
-  linkMbps: { download: number; upload: number };
-  /** Rates of nodes created without rates (`generated_pn_*`). */
-  defaultNodeMbps: { download: number; upload: number };
-  ipFilterMode: IpFilterMode;
-  ignoreSubnets: readonly string[];
-  allowSubnets: readonly string[];
-  circuitNameAsAddress: boolean;
-  /** Node names never added (exact match). */
-  excludeSites: readonly string[];
-  /** A parentless node or client whose id or name equals `cpe` gets parent `parent` (a node id or name). */
-  exceptionCpes: ReadonlyArray<{ cpe: string; parent: string }>;
-  /** Node names moved to the top level. */
-  promoteToRoot: readonly string[];
-  /** Lowest circuit rate written (Mbps). */
-  rateFloorMbps: number;
-  /** min = max × commitRatio when the integration gives no minimum. */
-  commitRatio: number;
-}
-
-export interface BuildResult {
-  networkJson: string;
-  shapedDevicesCsv: string;
-  summary: IntegrationSummary;
-}
-
-interface Node extends InfraNodeInput {
-  parent: Node | null;
-  children: Node[];
-  dl: number;
-  ul: number;
-  order: number;
-}
-
-const ROOT_ID = '\u0000root';
 
 export class TopologyBuilder {
   readonly opts: BuildOptions;
@@ -175,22 +74,12 @@ export class TopologyBuilder {
       this.log.info(`${this.opts.crm}: node "${n.name}" is in exclude_sites; not added`);
       return false;
     }
-    if (this.nodes.has(n.id)) {
-      this.warn(`node id ${n.id} ("${n.name}") appears twice; the first one is kept`);
-      return false;
-    }
-    this.nodes.set(n.id, { ...n });
-    return true;
+    return this.addFirst(this.nodes, 'node', n);
   }
 
   /** Adds a client (circuit). A second client with the same id is ignored with a warning. */
   addClient(c: ClientInput): boolean {
-    if (this.clients.has(c.id)) {
-      this.warn(`circuit id ${c.id} ("${c.name}") appears twice; the first one is kept`);
-      return false;
-    }
-    this.clients.set(c.id, { ...c });
-    return true;
+    return this.addFirst(this.clients, 'circuit', c);
   }
 
   /** Adds a device to an existing client. */
@@ -199,249 +88,39 @@ export class TopologyBuilder {
     this.devices.push({ ...d, ipv4: [...(d.ipv4 ?? [])], ipv6: [...(d.ipv6 ?? [])] });
   }
 
-  /** Adds IPs to an already added device (e.g. from an "online sessions" endpoint). */
+  /** The added device with this id (e.g. to add the addresses of an "online sessions" endpoint to it). */
   deviceOf(deviceId: string): DeviceInput | undefined {
     return this.devices.find((d) => d.id === deviceId);
   }
 
+  /** Stores a copy of `v` unless its id is taken (then warns and returns false). */
+  private addFirst<T extends { id: string; name: string }>(map: Map<string, T>, what: string, v: T): boolean {
+    if (map.has(v.id)) {
+      this.warn(`${what} id ${v.id} ("${v.name}") appears twice; the first one is kept`);
+      return false;
+    }
+    map.set(v.id, { ...v });
+    return true;
+  }
+
+  /** Applies the shared rules and renders network.json and ShapedDevices.csv. */
   build(): BuildResult {
     const o = this.opts;
-
-    // --- 1-3: tree of infrastructure nodes --------------------------------------------------
-    const root: Node = { id: ROOT_ID, name: '', kind: 'site', parent: null, children: [], dl: o.linkMbps.download, ul: o.linkMbps.upload, order: -1 };
-    const byId = new Map<string, Node>();
-    const byName = new Map<string, Node>();
-    let order = 0;
-    for (const n of this.nodes.values()) {
-      const node: Node = { ...n, parent: null, children: [], dl: 0, ul: 0, order: order++ };
-      byId.set(n.id, node);
-      if (!byName.has(n.name)) byName.set(n.name, node);
-    }
-    const exception = (id: string, name: string): string | undefined =>
-      o.exceptionCpes.find((e) => e.cpe === id)?.parent ?? o.exceptionCpes.find((e) => e.cpe === name)?.parent;
-    const resolve = (ref: string): Node | undefined => byId.get(ref) ?? byName.get(ref);
-    const parentOf = (what: string, id: string, name: string, parentId: string | null | undefined): Node => {
-      let ref = parentId ?? '';
-      if (ref === '') ref = exception(id, name) ?? '';
-      if (ref === '') return root;
-      const p = resolve(ref);
-      if (p) return p;
-      if (!this.excluded.has(ref)) this.warn(`${what} "${name}" (${id}) names parent "${ref}", which is unknown; placed at the top level`);
-      return root;
-    };
-    for (const node of byId.values()) {
-      node.parent = o.promoteToRoot.includes(node.name) ? root : parentOf('node', node.id, node.name, node.parentId);
-      if (node.parent === node) node.parent = root;
-    }
-    // Cycles: a node whose parent chain does not reach the root goes to the top level.
-    for (const node of byId.values()) {
-      const seen = new Set<Node>();
-      let p: Node | null = node;
-      while (p && p !== root && !seen.has(p)) {
-        seen.add(p);
-        p = p.parent;
-      }
-      if (p !== root) {
-        this.warn(`node "${node.name}" (${node.id}) is part of a parent cycle; placed at the top level`);
-        node.parent = root;
-      }
-    }
-    for (const node of byId.values()) node.parent!.children.push(node);
-
-    // --- 5: rates, top-down clamp ------------------------------------------------------------
-    const clamp = (n: Node) => {
-      for (const c of n.children) {
-        const dl = c.downloadMbps && c.downloadMbps > 0 ? c.downloadMbps : o.defaultNodeMbps.download;
-        const ul = c.uploadMbps && c.uploadMbps > 0 ? c.uploadMbps : o.defaultNodeMbps.upload;
-        c.dl = Math.max(1, Math.floor(Math.min(dl, n.dl)));
-        c.ul = Math.max(1, Math.floor(Math.min(ul, n.ul)));
-        clamp(c);
-      }
-    };
-    clamp(root);
-
-    // --- 4: devices and IPs --------------------------------------------------------------------
-    const filter = new IpFilter(o.ipFilterMode, o.ignoreSubnets, o.allowSubnets);
-    const claimed = new Map<string, string>(); // prefix → circuit id
-    const devicesByClient = new Map<string, Device[]>();
-    const dropReasons = new Map<string, string[]>();
-    const noteDrop = (clientId: string, reason: string) => {
-      const list = dropReasons.get(clientId) ?? [];
-      list.push(reason);
-      dropReasons.set(clientId, list);
-    };
-    for (const d of this.devices) {
-      const v4: string[] = [];
-      const v6: string[] = [];
-      for (const raw of [...(d.ipv4 ?? []), ...(d.ipv6 ?? [])]) {
-        const c = canonicalIp(String(raw));
-        if ('error' in c) {
-          this.warn(`device ${d.id}: address "${raw}" dropped: ${c.error}`);
-          noteDrop(d.clientId, `invalid address "${raw}"`);
-          continue;
-        }
-        const out = c.family === 'v4' ? v4 : v6;
-        if (out.includes(c.prefix)) continue;
-        const rejected = filter.rejects(c.prefix);
-        if (rejected) {
-          this.log.debug(`${o.crm}: device ${d.id}: ${c.prefix} dropped: ${rejected}`);
-          noteDrop(d.clientId, `${c.prefix} ${rejected}`);
-          continue;
-        }
-        const owner = claimed.get(c.prefix);
-        if (owner !== undefined && owner !== d.clientId) {
-          this.warn(`device ${d.id} (circuit ${d.clientId}): duplicate address ${c.prefix} already used by circuit ${owner}; omitted`);
-          noteDrop(d.clientId, `duplicate address ${c.prefix} (already used by circuit ${owner})`);
-          continue;
-        }
-        if (owner !== undefined) {
-          this.warn(`device ${d.id}: address ${c.prefix} is also on another device of circuit ${d.clientId}; omitted here`);
-          continue;
-        }
-        claimed.set(c.prefix, d.clientId);
-        out.push(c.prefix);
-      }
-      if (v4.length === 0 && v6.length === 0) continue;
-      const list = devicesByClient.get(d.clientId) ?? [];
-      list.push({ id: d.id, name: d.name, mac: d.mac ?? '', ipv4: v4, ipv6: v6, comment: d.comment ?? '', line: 0 });
-      devicesByClient.set(d.clientId, list);
-    }
-
-    // --- clients → attach points -----------------------------------------------------------------
-    interface Live {
-      client: ClientInput;
-      devices: Device[];
-      attach: Node;
-    }
-    const live: Live[] = [];
-    for (const c of this.clients.values()) {
-      const devices = devicesByClient.get(c.id) ?? [];
-      if (devices.length === 0) {
-        const drops = dropReasons.get(c.id);
-        const reason = drops ? `no usable IP address: ${drops.join('; ')}` : 'no IP address';
-        this.skip(c.id, c.name, reason);
-        continue;
-      }
-      live.push({ client: c, devices, attach: parentOf('circuit', c.id, c.name, c.parentId) });
-    }
-
-    // --- 6: strategy projection ------------------------------------------------------------------
-    // Each exported node: its source node and exported parent (null = top level).
-    interface Out {
-      src: Node;
-      parent: Out | null;
-      children: Out[];
-      name: string;
-    }
-    const outs = new Map<Node, Out>();
-    const top: Out[] = [];
-    const exportNode = (src: Node, parent: Out | null): Out => {
-      let e = outs.get(src);
-      if (e) return e;
-      e = { src, parent, children: [], name: src.name };
-      outs.set(src, e);
-      (parent ? parent.children : top).push(e);
-      return e;
-    };
-    const nearest = (n: Node, kind: InfraKind): Node | null => {
-      for (let p: Node | null = n; p && p !== root; p = p.parent) if (p.kind === kind) return p;
-      return null;
-    };
-    const circuitParent = new Map<string, Out | null>();
-    switch (o.strategy) {
-      case 'full': {
-        const walk = (n: Node, parent: Out | null) => {
-          for (const c of [...n.children].sort(byName_)) walk(c, exportNode(c, parent));
-        };
-        walk(root, null);
-        for (const l of live) circuitParent.set(l.client.id, l.attach === root ? null : outs.get(l.attach)!);
-        break;
-      }
-      case 'flat':
-        for (const l of live) circuitParent.set(l.client.id, null);
-        break;
-      case 'ap_only':
-        for (const l of live) {
-          const ap = nearest(l.attach, 'ap');
-          circuitParent.set(l.client.id, ap ? exportNode(ap, null) : null);
-        }
-        break;
-      case 'ap_site':
-        for (const l of live) {
-          const ap = nearest(l.attach, 'ap');
-          const site = nearest(ap ?? l.attach, 'site');
-          const siteOut = site ? exportNode(site, null) : null;
-          circuitParent.set(l.client.id, ap ? exportNode(ap, siteOut) : siteOut);
-        }
-        break;
-    }
-
-    // --- 7: unique names: sites before APs, shallower before deeper, then by name ----------------
-    const sortOut = (list: Out[]) => list.sort((a, b) => byName_(a.src, b.src));
-    const bfs: Out[] = [];
-    for (let level = sortOut(top); level.length > 0; ) {
-      bfs.push(...level);
-      level = level.flatMap((e) => sortOut(e.children));
-    }
-    const used = new Set<string>();
-    for (const e of [...bfs.filter((x) => x.src.kind === 'site'), ...bfs.filter((x) => x.src.kind !== 'site')]) {
-      let name = e.src.name.trim() === '' ? e.src.id : e.src.name;
-      if (used.has(name)) {
-        const base = `${name} (${e.src.networkJsonId || e.src.id})`;
-        name = base;
-        for (let k = 2; used.has(name); k++) name = `${base} ${k}`;
-        this.warn(`node name "${e.src.name}" is used more than once; ${e.src.id} is exported as "${name}"`);
-      }
-      used.add(name);
-      e.name = name;
-    }
-
-    // --- network.json ------------------------------------------------------------------------------
-    const render = (list: Out[]): Record<string, unknown> => {
-      const obj: Record<string, unknown> = {};
-      for (const e of list) {
-        const n = e.src;
-        const v: Record<string, unknown> = { downloadBandwidthMbps: n.dl, uploadBandwidthMbps: n.ul, type: n.kind };
-        if (n.networkJsonId) v.id = n.networkJsonId;
-        if (Number.isFinite(n.latitude) && Number.isFinite(n.longitude)) {
-          v.latitude = n.latitude;
-          v.longitude = n.longitude;
-        }
-        if (e.children.length > 0) v.children = render(e.children);
-        obj[e.name] = v;
-      }
-      return obj;
-    };
-    const networkJson = `${JSON.stringify(render(top), null, 2)}\n`;
-
-    // --- 8-9: circuits -------------------------------------------------------------------------------
-    const circuits: Circuit[] = [];
-    let deviceCount = 0;
-    for (const l of live) {
-      const c = l.client;
-      const p = circuitParent.get(c.id) ?? null;
-      const rates = finalRates(c, { floorMbps: o.rateFloorMbps, commitRatio: o.commitRatio });
-      const name = o.circuitNameAsAddress && c.address && c.address.trim() !== '' ? c.address.trim() : c.name;
-      const circuit: Circuit = {
-        id: c.id,
-        name,
-        parentNode: p ? p.name : '',
-        parentNodeId: p ? p.src.networkJsonId ?? '' : '',
-        anchorNodeId: '',
-        ...rates,
-        comment: c.comment ?? '',
-        devices: l.devices,
-        line: 0,
-      };
-      if (c.sqm) circuit.sqm = c.sqm;
-      circuits.push(circuit);
-      deviceCount += l.devices.length;
-    }
+    const warn = (msg: string) => this.warn(msg);
+    const tree = new NodeTree(this.nodes.values(), o, this.excluded, warn);
+    tree.clampRates();
+    const claims = new AddressClaims(o, warn, this.log);
+    const devicesByClient = claims.devicesByClient(this.devices);
+    const live = this.attachClients(tree, devicesByClient, claims.dropReasons);
+    const projection = project(tree, o.strategy, live.map((l) => ({ id: l.client.id, attach: l.attach })));
+    uniqueNames(projection.top, warn);
+    const networkJson = renderNetworkJson(projection.top);
+    const circuits = live.map((l) => this.circuit(l, projection.circuitParent.get(l.client.id) ?? null));
     const shapedDevicesCsv = writeShapedDevices(circuits);
 
     let sites = 0;
     let aps = 0;
-    for (const e of outs.values()) e.src.kind === 'site' ? sites++ : aps++;
+    for (const e of projection.exported.values()) e.src.kind === 'site' ? sites++ : aps++;
     return {
       networkJson,
       shapedDevicesCsv,
@@ -451,15 +130,120 @@ export class TopologyBuilder {
         sites,
         aps,
         circuits: circuits.length,
-        devices: deviceCount,
+        devices: circuits.reduce((n, c) => n + c.devices.length, 0),
         skipped: [...this.skipped],
         warnings: [...this.warnings],
       },
     };
   }
+
+  /** Clients with a usable device and where they hang; the others are skipped with the most useful reason. */
+  private attachClients(tree: NodeTree, devicesByClient: Map<string, Device[]>, dropReasons: Map<string, string[]>): Live[] {
+    const live: Live[] = [];
+    for (const c of this.clients.values()) {
+      const devices = devicesByClient.get(c.id) ?? [];
+      if (devices.length === 0) {
+        const drops = dropReasons.get(c.id);
+        const reason = drops ? `no usable IP address: ${drops.join('; ')}` : 'no IP address';
+        this.skip(c.id, c.name, reason);
+        continue;
+      }
+      live.push({ client: c, devices, attach: tree.parentOf('circuit', c.id, c.name, c.parentId) });
+    }
+    return live;
+  }
+
+  /** Rules 8–9: one ShapedDevices circuit. */
+  private circuit(l: Live, parent: OutNode | null): Circuit {
+    const o = this.opts;
+    const c = l.client;
+    const rates = finalRates(c, { floorMbps: o.rateFloorMbps, commitRatio: o.commitRatio });
+    const name = o.circuitNameAsAddress && c.address && c.address.trim() !== '' ? c.address.trim() : c.name;
+    const circuit: Circuit = {
+      id: c.id,
+      name,
+      parentNode: parent ? parent.name : '',
+      parentNodeId: parent ? parent.src.networkJsonId ?? '' : '',
+      anchorNodeId: '',
+      ...rates,
+      comment: c.comment ?? '',
+      devices: l.devices,
+      line: 0,
+    };
+    if (c.sqm) circuit.sqm = c.sqm;
+    return circuit;
+  }
 }
 
-/** Children order in network.json: by name, then id (independent of the CRM's list order). */
-function byName_(a: InfraNodeInput, b: InfraNodeInput): number {
-  return a.name < b.name ? -1 : a.name > b.name ? 1 : a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+/**
+ * Rule 4: device addresses canonicalised, filtered and claimed first-come-first-served across the run.
+ * What is dropped is warned (or logged) and noted as a reason for the device's client.
+ */
+class AddressClaims {
+  /** Circuit id → why its addresses were dropped. */
+  readonly dropReasons = new Map<string, string[]>();
+  private readonly filter: IpFilter;
+  /** Prefix → circuit id. */
+  private readonly claimed = new Map<string, string>();
+  private readonly crm: string;
+  private readonly warn: (msg: string) => void;
+  private readonly log: IntegrationLogger;
+
+  constructor(o: BuildOptions, warn: (msg: string) => void, log: IntegrationLogger) {
+    this.filter = new IpFilter(o.ipFilterMode, o.ignoreSubnets, o.allowSubnets);
+    this.crm = o.crm;
+    this.warn = warn;
+    this.log = log;
+  }
+
+  /** Circuit id → its devices that keep at least one address, in input order. */
+  devicesByClient(devices: readonly DeviceInput[]): Map<string, Device[]> {
+    const byClient = new Map<string, Device[]>();
+    for (const d of devices) {
+      const v4: string[] = [];
+      const v6: string[] = [];
+      for (const raw of [...(d.ipv4 ?? []), ...(d.ipv6 ?? [])]) this.claim(d, raw, v4, v6);
+      if (v4.length === 0 && v6.length === 0) continue;
+      const list = byClient.get(d.clientId) ?? [];
+      list.push({ id: d.id, name: d.name, mac: d.mac ?? '', ipv4: v4, ipv6: v6, comment: d.comment ?? '', line: 0 });
+      byClient.set(d.clientId, list);
+    }
+    return byClient;
+  }
+
+  /** One raw address of a device: appended to `v4` or `v6`, or dropped. */
+  private claim(d: DeviceInput, raw: string, v4: string[], v6: string[]): void {
+    const c = canonicalIp(String(raw));
+    if ('error' in c) {
+      this.warn(`device ${d.id}: address "${raw}" dropped: ${c.error}`);
+      this.noteDrop(d.clientId, `invalid address "${raw}"`);
+      return;
+    }
+    const out = c.family === 'v4' ? v4 : v6;
+    if (out.includes(c.prefix)) return;
+    const rejected = this.filter.rejects(c.prefix);
+    if (rejected) {
+      this.log.debug(`${this.crm}: device ${d.id}: ${c.prefix} dropped: ${rejected}`);
+      this.noteDrop(d.clientId, `${c.prefix} ${rejected}`);
+      return;
+    }
+    const owner = this.claimed.get(c.prefix);
+    if (owner !== undefined && owner !== d.clientId) {
+      this.warn(`device ${d.id} (circuit ${d.clientId}): duplicate address ${c.prefix} already used by circuit ${owner}; omitted`);
+      this.noteDrop(d.clientId, `duplicate address ${c.prefix} (already used by circuit ${owner})`);
+      return;
+    }
+    if (owner !== undefined) {
+      this.warn(`device ${d.id}: address ${c.prefix} is also on another device of circuit ${d.clientId}; omitted here`);
+      return;
+    }
+    this.claimed.set(c.prefix, d.clientId);
+    out.push(c.prefix);
+  }
+
+  private noteDrop(clientId: string, reason: string): void {
+    const list = this.dropReasons.get(clientId) ?? [];
+    list.push(reason);
+    this.dropReasons.set(clientId, list);
+  }
 }

@@ -183,6 +183,26 @@ export async function requestJson<T = unknown>(url: string, opts: RequestOptions
   throw lastError ?? new IntegrationError(`${crm}: ${endpoint} failed`, { crm, endpoint });
 }
 
+/** `POST /api/graphql (accounts)`: method and path, then the operation. */
+export function operationEndpoint(method: string, url: string, op: string): string {
+  return `${endpointOf(method, url)} (${op})`;
+}
+
+/**
+ * requestJson for an API that serves many operations at one URL (GraphQL, form actions): its errors
+ * name the operation after the path (see operationEndpoint).
+ */
+export async function requestOperation<T = unknown>(url: string, op: string, opts: RequestOptions): Promise<T> {
+  const plain = endpointOf(opts.method ?? 'GET', url);
+  try {
+    return await requestJson<T>(url, opts);
+  } catch (err) {
+    if (!(err instanceof IntegrationError) || err.endpoint !== plain) throw err;
+    const endpoint = `${plain} (${op})`;
+    throw new IntegrationError(err.message.replace(plain, endpoint), { crm: err.crm, endpoint, status: err.status, cause: err.cause });
+  }
+}
+
 /** GET + JSON. See requestJson. */
 export function getJson<T = unknown>(url: string, opts: Omit<RequestOptions, 'method' | 'body'>): Promise<T> {
   return requestJson<T>(url, { ...opts, method: 'GET' });

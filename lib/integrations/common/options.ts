@@ -1,10 +1,12 @@
 /**
- * Builder options from lqos.conf — the one place that knows which config key feeds which shared rule
- * (spec §2.1), so every integration reads them the same way.
+ * Reading lqos.conf for the integrations: required settings, and the builder options — the one place
+ * that knows which config key feeds which shared rule (spec §2.1), so every integration reads them the
+ * same way.
  */
 import type { LqosConfig } from '../../config/schema.ts';
-import type { BuildOptions, Strategy } from './graph.ts';
-import { STRATEGIES } from './graph.ts';
+import { IntegrationError } from './errors.ts';
+import type { BuildOptions, Strategy } from './graphModel.ts';
+import { STRATEGIES } from './graphModel.ts';
 import type { IpFilterMode } from './ip.ts';
 import type { ClientRateFactors } from './rates.ts';
 
@@ -12,6 +14,26 @@ import type { ClientRateFactors } from './rates.ts';
 export const COMMIT_RATIO = 0.98;
 /** Shared CSV rate floor (Mbps) for the non-UISP path. */
 export const RATE_FLOOR_MBPS = 1.0;
+
+/** The keys of a config section that hold text. */
+type TextKeys<S> = { [K in keyof S]: S[K] extends string ? K : never }[keyof S] & string;
+
+/**
+ * The integration's config section, once every key in `keys` is set: the first one left blank throws
+ * `<CRM>: <section>.<key> is empty; set it in lqos.conf`.
+ */
+export function requireSettings<K extends keyof LqosConfig>(
+  crm: string,
+  config: LqosConfig,
+  section: K,
+  keys: readonly TextKeys<LqosConfig[K]>[],
+): LqosConfig[K] {
+  const values = config[section] as LqosConfig[K] & Record<string, unknown>;
+  for (const key of keys) {
+    if (String(values[key]).trim() === '') throw new IntegrationError(`${crm}: ${section}.${key} is empty; set it in lqos.conf`, { crm });
+  }
+  return values;
+}
 
 export function buildOptionsFromConfig(
   config: LqosConfig,

@@ -10,10 +10,10 @@
  * fails, the previous network.json (kept as a hard link) is put back, so the old pair stays intact.
  */
 import { closeSync, fsyncSync, linkSync, openSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { formatIssue, validateInputs } from '../../inputs/validate.ts';
 import type { InputIssue } from '../../model.ts';
 import { IntegrationError } from './errors.ts';
+import { inputPaths } from '../../config/paths.ts';
 
 export const NETWORK_JSON = 'network.json';
 export const SHAPED_DEVICES_CSV = 'ShapedDevices.csv';
@@ -79,8 +79,7 @@ export function writeIntegrationOutput(out: IntegrationOutput): WrittenOutput {
     );
   }
 
-  const netPath = join(out.dir, NETWORK_JSON);
-  const csvPath = join(out.dir, SHAPED_DEVICES_CSV);
+  const { network: netPath, devices: csvPath } = inputPaths({ lqos_directory: out.dir });
   const tag = `.${process.pid}.${Date.now().toString(36)}.tmp`;
   const netTmp = `${netPath}${tag}`;
   const csvTmp = `${csvPath}${tag}`;

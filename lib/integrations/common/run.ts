@@ -1,8 +1,10 @@
 /**
- * What every integration's `run()` shares: its options and the final build → validate → write step.
+ * What every integration's `run()` shares: its options, the options of its requests and the final
+ * build → validate → write step.
  */
-import type { BuildResult, IntegrationSummary, TopologyBuilder } from './graph.ts';
-import type { HttpOptions } from './http.ts';
+import type { TopologyBuilder } from './graph.ts';
+import type { BuildResult, IntegrationSummary } from './graphModel.ts';
+import type { HttpOptions, RequestOptions } from './http.ts';
 import type { IntegrationLogger } from './log.ts';
 import { formatIssue } from '../../inputs/validate.ts';
 import { validateIntegrationOutput, writeIntegrationOutput } from './output.ts';
@@ -14,7 +16,7 @@ export interface RunOptions {
   outDir: string;
   /** Build and validate, but write nothing; the summary then carries the file texts in `preview`. */
   dryRun?: boolean;
-  /** HTTP timeouts/retries (tests shorten them). Integration-specific config values win where the spec has one. */
+  /** HTTP timeouts/retries (tests shorten them); they win over an integration's own defaults. */
   http?: HttpOptions;
   /** Environment for settings that have no lqos.conf key (REST source). Default `process.env`. */
   env?: Record<string, string | undefined>;
@@ -23,6 +25,14 @@ export interface RunOptions {
 export interface RunResult extends IntegrationSummary {
   /** On a dry run: the texts that would have been written. */
   preview?: { networkJson: string; shapedDevicesCsv: string };
+}
+
+/**
+ * The options of one request of a run: the integration's own (headers, a longer timeout, hints), then
+ * the run's HTTP overrides (tests shorten them), and the run's logger.
+ */
+export function runRequest(crm: string, opts: RunOptions, own: Omit<RequestOptions, 'crm' | 'log'> = {}): RequestOptions {
+  return { crm, ...own, ...opts.http, log: opts.log };
 }
 
 /** Builds the pair, then writes it (validated, atomic) — or, on a dry run, only validates it. */
@@ -46,51 +56,4 @@ export function finishRun(builder: TopologyBuilder, opts: RunOptions): RunResult
     `${crm}: wrote ${written.networkJson} and ${written.shapedDevicesCsv} (${summary.sites} sites, ${summary.aps} APs, ${summary.circuits} circuits, ${summary.devices} devices, ${summary.skipped.length} skipped)`,
   );
   return { ...summary, written: { networkJson: written.networkJson, shapedDevicesCsv: written.shapedDevicesCsv } };
-}
-
-/** Reads a required field; throws an IntegrationError naming CRM, endpoint, field and item. */
-export function req<T = unknown>(obj: unknown, field: string, ctx: { crm: string; endpoint: string; item: string }, check?: (v: unknown) => boolean): T {
-  const v = obj !== null && typeof obj === 'object' ? (obj as Record<string, unknown>)[field] : undefined;
-  if (v === undefined || v === null || (check && !check(v))) {
-    throw new IntegrationError(
-      `${ctx.crm}: ${ctx.endpoint}: required field "${field}" is missing or invalid in ${ctx.item}; the response is not what this integration expects`,
-      { crm: ctx.crm, endpoint: ctx.endpoint },
-    );
-  }
-  return v as T;
-}
-
-/** Asserts the body is an array (or an object holding one under `key`). */
-export function reqArray(body: unknown, ctx: { crm: string; endpoint: string }, key?: string): unknown[] {
-  const v = key === undefined ? body : body !== null && typeof body === 'object' ? (body as Record<string, unknown>)[key] : undefined;
-  if (!Array.isArray(v)) {
-    const what = key === undefined ? 'the response body' : `field "${key}"`;
-    throw new IntegrationError(`${ctx.crm}: ${ctx.endpoint}: ${what} is missing or not a list; the response is not what this integration expects`, {
-      crm: ctx.crm,
-      endpoint: ctx.endpoint,
-    });
-  }
-  return v;
-}
-
-/** `""`, `null`, `0`, `"0"` → undefined; otherwise the id as a string (CRM ids are compared as text). */
-export function idText(v: unknown): string | undefined {
-  if (v === undefined || v === null) return undefined;
-  const s = String(v).trim();
-  return s === '' || s === '0' ? undefined : s;
-}
-
-/** A trimmed string or ''. */
-export function text(v: unknown): string {
-  return v === undefined || v === null ? '' : String(v).trim();
-}
-
-/** A finite number or undefined (numeric strings accepted). */
-export function num(v: unknown): number | undefined {
-  if (typeof v === 'number') return Number.isFinite(v) ? v : undefined;
-  if (typeof v === 'string' && v.trim() !== '') {
-    const x = Number(v);
-    return Number.isFinite(x) ? x : undefined;
-  }
-  return undefined;
 }

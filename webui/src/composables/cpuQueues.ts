@@ -4,10 +4,10 @@
  * (circuit rates of the `circuits` channel summed by the circuit's queue). CPU index = queue − 1.
  */
 import { computed, onBeforeUnmount, onMounted, ref, shallowRef } from 'vue';
+import type { BitRates, CircuitInfo, CircuitRateView, CpuPayload, PlanQueuesPayload, TreeNode } from '../../../lib/api/index.ts';
 import { get } from '../lib/api';
 import { live } from '../lib/live';
-import { readCircuitRates, readCpu, type CpuLoad, type Rate } from '../lib/telemetry';
-import type { CircuitInfo, PlanQueuesPayload, TreeNode } from '../lib/types';
+import { circuitRates } from '../lib/telemetry';
 import { useInventory } from '../stores/inventory';
 
 export interface CpuRow {
@@ -22,20 +22,20 @@ export interface CpuRow {
   /** Live busy % of the core, when the `cpu` channel is there. */
   loadPct?: number;
   /** Live throughput of the queue's circuits, when the `circuits` channel is there. */
-  live?: Rate;
+  live?: BitRates;
   liveCircuits: number;
 }
 
 export function useCpuQueues() {
   const inv = useInventory();
   const plan = ref<PlanQueuesPayload | undefined>();
-  const cpuLoad = shallowRef<CpuLoad | undefined>();
-  const circuitRates = shallowRef(new Map<string, Rate>());
+  const cpuLoad = shallowRef<CpuPayload | undefined>();
+  const circuitLive = shallowRef(new Map<string, CircuitRateView>());
   const loading = ref(true);
   const error = ref('');
   const offs = [
-    live.subscribe('cpu', (d) => (cpuLoad.value = readCpu(d))),
-    live.subscribe('circuits', (d) => (circuitRates.value = readCircuitRates(d))),
+    live.subscribe('cpu', (d) => (cpuLoad.value = d)),
+    live.subscribe('circuits', (d) => (circuitLive.value = circuitRates(d))),
   ];
   onBeforeUnmount(() => offs.forEach((f) => f()));
 
@@ -69,7 +69,7 @@ export function useCpuQueues() {
       r.nodes.push(n);
       if (n.parent === null) r.topNodes.push(n);
     }
-    const rates = circuitRates.value;
+    const rates = circuitLive.value;
     for (const c of inv.circuits) {
       const r = byQueue(c.queue);
       if (!r) continue;
@@ -78,9 +78,9 @@ export function useCpuQueues() {
       r.ceilUpMbps += c.upload.ceilMbps;
       const lr = rates.get(c.id);
       if (lr) {
-        r.live ??= { downloadBps: 0, uploadBps: 0 };
-        r.live.downloadBps += lr.downloadBps;
-        r.live.uploadBps += lr.uploadBps;
+        r.live ??= { downBps: 0, upBps: 0 };
+        r.live.downBps += lr.downBps;
+        r.live.upBps += lr.upBps;
         r.liveCircuits++;
       }
     }
@@ -88,7 +88,7 @@ export function useCpuQueues() {
     for (const r of rows) {
       const pct = per?.[r.cpu];
       if (pct !== undefined) r.loadPct = pct;
-      if (!r.live && circuitsState.value === 'available') r.live = { downloadBps: 0, uploadBps: 0 };
+      if (!r.live && circuitsState.value === 'available') r.live = { downBps: 0, upBps: 0 };
     }
     return rows;
   });

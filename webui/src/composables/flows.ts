@@ -4,23 +4,20 @@
  * 503) and the channel is unknown, `state` is `missing` and the pages say so.
  */
 import { computed, onBeforeUnmount, ref, shallowRef } from 'vue';
+import type { FlowSnapshot } from '../../../lib/api/index.ts';
 import { ApiError, get } from '../lib/api';
-import { readFlows, type FlowData } from '../lib/flows';
 import { live } from '../lib/live';
 
 export type FlowsState = 'pending' | 'available' | 'missing';
 
 export function useFlows() {
-  const data = shallowRef<FlowData | undefined>();
+  const data = shallowRef<FlowSnapshot | undefined>();
   const route = ref<'pending' | 'ok' | 'missing' | 'error'>('pending');
   const error = ref('');
   let fromChannel = false;
   const off = live.subscribe('flows', (d) => {
-    const f = readFlows(d);
-    if (f) {
-      data.value = f;
-      fromChannel = true;
-    }
+    data.value = d;
+    fromChannel = true;
   });
   const waited = ref(false);
   const timer = setTimeout(() => (waited.value = true), 4000);
@@ -31,13 +28,10 @@ export function useFlows() {
 
   async function refresh(): Promise<void> {
     try {
-      const r = await get<unknown>('/api/flows');
-      const f = readFlows(r);
-      if (f) {
-        // the websocket is the fresher source once it delivered
-        if (!fromChannel) data.value = f;
-        route.value = 'ok';
-      } else route.value = 'missing';
+      const r = await get<FlowSnapshot>('/api/flows');
+      // the websocket is the fresher source once it delivered
+      if (!fromChannel) data.value = r;
+      route.value = 'ok';
     } catch (err) {
       if (err instanceof ApiError && [404, 501, 503].includes(err.status)) route.value = 'missing';
       else {

@@ -1,23 +1,57 @@
 /**
- * Form definitions of the configuration editors (keys are lqos.conf paths, `section.key`).
- * Ranges mirror lib/config/schema.ts; the server validates again and its messages are shown.
+ * Form definitions of the configuration editors (keys are lqos.conf paths, `section.key`). The UI
+ * owns labels, grouping, help text and the choices it suggests for free-text keys; value types,
+ * ranges, accepted values, defaults and secret-ness come from the server (GET /api/config/schema,
+ * lib/api/config.ts) and are merged in by resolveGroups. The server validates again and its messages
+ * are shown.
  */
+import type { ConfigKeyDescription } from '../../../lib/api/index.ts';
+
 /** `list`: strings, one per line; `json`: lists of objects edited as JSON. */
 export type FieldType = 'text' | 'int' | 'number' | 'bool' | 'select' | 'secret' | 'list' | 'json';
 
-export interface Field {
+export interface Choice {
+  value: string;
+  label: string;
+}
+
+/** A choice labelled with its value ('' reads "(default)"). */
+export const choice = (value: string): Choice => ({ value, label: value === '' ? '(default)' : value });
+
+/** What the UI says about a key. */
+export interface FieldSpec {
   key: string;
   label: string;
-  type: FieldType;
   help?: string;
-  options?: { value: string; label: string }[];
-  /** Blank removes the key (server default applies). */
-  optional?: boolean;
-  min?: number;
-  max?: number;
-  required?: boolean;
+  /** Labels of the values the schema accepts (value → label). */
+  labels?: Record<string, string>;
+  /** Choices offered for a key the schema takes any text for. */
+  suggestions?: Choice[];
+  /** The form insists on a value even where the schema takes an empty one. */
+  required?: true;
   /** The value names sites: masked (and not editable) in privacy mode. */
   sensitive?: 'site';
+}
+
+/** A form field: the UI's spec merged with the server's description of the key. */
+export interface Field extends Omit<FieldSpec, 'labels' | 'suggestions' | 'required'> {
+  type: FieldType;
+  options?: Choice[];
+  /** Blank removes the key (server default applies). */
+  optional: boolean;
+  required: boolean;
+  /** Inclusive bounds; `above` / `below`: exclusive ones. */
+  min?: number;
+  max?: number;
+  above?: number;
+  below?: number;
+  /** The value lqosd uses while the key is unset. */
+  default?: unknown;
+}
+
+export interface GroupSpec {
+  title: string;
+  fields: FieldSpec[];
 }
 
 export interface Group {
@@ -25,109 +59,141 @@ export interface Group {
   fields: Field[];
 }
 
-export const GENERAL: Group[] = [
+/** The server's key descriptions by key. */
+export type ConfigSchema = Map<string, ConfigKeyDescription>;
+
+const TYPES: Record<ConfigKeyDescription['type'], FieldType> = {
+  boolean: 'bool',
+  integer: 'int',
+  number: 'number',
+  string: 'text',
+  string_list: 'list',
+  object_list: 'json',
+};
+
+function choicesOf(spec: FieldSpec, d: ConfigKeyDescription): Choice[] | undefined {
+  if (d.type === 'string' && d.values) {
+    return d.values.map(String).map((value) => ({ ...choice(value), ...(spec.labels?.[value] ? { label: spec.labels[value] } : {}) }));
+  }
+  return spec.suggestions;
+}
+
+export function resolveField(spec: FieldSpec, d: ConfigKeyDescription): Field {
+  const { key, label, help, sensitive } = spec;
+  const options = choicesOf(spec, d);
+  return {
+    key,
+    label,
+    ...(help ? { help } : {}),
+    ...(sensitive ? { sensitive } : {}),
+    type: d.secret ? 'secret' : options ? 'select' : TYPES[d.type],
+    ...(options ? { options } : {}),
+    optional: d.optional,
+    required: Boolean(spec.required || d.required || d.nonEmpty),
+    ...(d.min !== undefined ? { min: d.min } : {}),
+    ...(d.max !== undefined ? { max: d.max } : {}),
+    ...(d.above !== undefined ? { above: d.above } : {}),
+    ...(d.below !== undefined ? { below: d.below } : {}),
+    ...('default' in d ? { default: d.default } : {}),
+  };
+}
+
+/** The fields the server knows; a key it does not know is left out with a console warning. */
+export function resolveFields(specs: FieldSpec[], schema: ConfigSchema): Field[] {
+  const out: Field[] = [];
+  for (const spec of specs) {
+    const d = schema.get(spec.key);
+    if (d) out.push(resolveField(spec, d));
+    else console.warn(`config field ${spec.key}: lqosd does not describe this key; it is not shown`);
+  }
+  return out;
+}
+
+export function resolveGroups(specs: GroupSpec[], schema: ConfigSchema): Group[] {
+  return specs.map((g) => ({ title: g.title, fields: resolveFields(g.fields, schema) }));
+}
+
+export const GENERAL: GroupSpec[] = [
   {
     title: 'Node',
     fields: [
-      { key: 'node_name', label: 'Node name', type: 'text', required: true, help: 'Shown in the UI title and reports.' },
-      { key: 'node_id', label: 'Node ID', type: 'text', help: 'Blank: derived from the machine id.' },
-      { key: 'packet_capture_time', label: 'Packet capture time (s)', type: 'int', min: 1 },
-      { key: 'queue_check_period_ms', label: 'Queue check period (ms)', type: 'int', min: 100 },
-      { key: 'disable_icmp_ping', label: 'Disable ICMP ping monitoring', type: 'bool' },
-      { key: 'exclude_efficiency_cores', label: 'Exclude efficiency cores from shaping', type: 'bool' },
+      { key: 'node_name', label: 'Node name', required: true, help: 'Shown in the UI title and reports.' },
+      { key: 'node_id', label: 'Node ID', help: 'Blank: derived from the machine id.' },
+      { key: 'packet_capture_time', label: 'Packet capture time (s)' },
+      { key: 'queue_check_period_ms', label: 'Queue check period (ms)' },
+      { key: 'disable_icmp_ping', label: 'Disable ICMP ping monitoring' },
+      { key: 'exclude_efficiency_cores', label: 'Exclude efficiency cores from shaping' },
     ],
   },
   {
     title: 'Heatmaps',
     fields: [
-      { key: 'enable_circuit_heatmaps', label: 'Circuit heatmaps', type: 'bool' },
-      { key: 'enable_site_heatmaps', label: 'Site heatmaps', type: 'bool' },
-      { key: 'enable_asn_heatmaps', label: 'ASN heatmaps', type: 'bool' },
+      { key: 'enable_circuit_heatmaps', label: 'Circuit heatmaps' },
+      { key: 'enable_site_heatmaps', label: 'Site heatmaps' },
+      { key: 'enable_asn_heatmaps', label: 'ASN heatmaps' },
     ],
   },
   {
     title: 'Web server',
     fields: [
-      { key: 'web.bind_address', label: 'Listen address', type: 'text', required: true, help: 'Takes effect when lqosd restarts.' },
-      { key: 'web.port', label: 'Port', type: 'int', min: 1, max: 65535, help: 'Takes effect when lqosd restarts.' },
+      { key: 'web.bind_address', label: 'Listen address', help: 'Takes effect when lqosd restarts.' },
+      { key: 'web.port', label: 'Port', help: 'Takes effect when lqosd restarts.' },
     ],
   },
   {
     title: 'Long-term stats',
     fields: [
-      { key: 'long_term_stats.gather_stats', label: 'Gather long-term stats', type: 'bool' },
-      { key: 'long_term_stats.license_key', label: 'License key', type: 'secret' },
+      { key: 'long_term_stats.gather_stats', label: 'Gather long-term stats' },
+      { key: 'long_term_stats.license_key', label: 'License key' },
     ],
   },
 ];
 
-export const BRIDGE: Field[] = [
-  { key: 'bridge.to_internet', label: 'Interface to the Internet', type: 'text', required: true, help: 'Upload is shaped on its egress.' },
-  { key: 'bridge.to_network', label: 'Interface to the subscribers', type: 'text', required: true, help: 'Download is shaped on its egress.' },
-  { key: 'bridge.use_xdp_bridge', label: 'Use the XDP bridge', type: 'bool' },
-  { key: 'bridge.mtu', label: 'MTU', type: 'int', optional: true, min: 68, max: 65535 },
+export const BRIDGE: FieldSpec[] = [
+  { key: 'bridge.to_internet', label: 'Interface to the Internet', help: 'Upload is shaped on its egress.' },
+  { key: 'bridge.to_network', label: 'Interface to the subscribers', help: 'Download is shaped on its egress.' },
+  { key: 'bridge.use_xdp_bridge', label: 'Use the XDP bridge' },
+  { key: 'bridge.mtu', label: 'MTU' },
 ];
 
-export const SINGLE: Field[] = [
-  { key: 'single_interface.interface', label: 'Interface', type: 'text', required: true },
-  { key: 'single_interface.internet_vlan', label: 'Internet VLAN', type: 'int', min: 0, max: 4094 },
-  { key: 'single_interface.network_vlan', label: 'Network VLAN', type: 'int', min: 0, max: 4094 },
-  { key: 'single_interface.mtu', label: 'MTU', type: 'int', optional: true, min: 68, max: 65535 },
+export const SINGLE: FieldSpec[] = [
+  { key: 'single_interface.interface', label: 'Interface' },
+  { key: 'single_interface.internet_vlan', label: 'Internet VLAN' },
+  { key: 'single_interface.network_vlan', label: 'Network VLAN' },
+  { key: 'single_interface.mtu', label: 'MTU' },
 ];
 
-export const QUEUES: Group[] = [
+export const QUEUES: GroupSpec[] = [
   {
     title: 'Queueing',
     fields: [
-      {
-        key: 'queues.queue_mode',
-        label: 'Queue mode',
-        type: 'select',
-        options: [
-          { value: 'shape', label: 'Shape (enforce plans)' },
-          { value: 'observe', label: 'Observe (count traffic only)' },
-        ],
-      },
+      { key: 'queues.queue_mode', label: 'Queue mode', labels: { shape: 'Shape (enforce plans)', observe: 'Observe (count traffic only)' } },
       {
         key: 'queues.default_sqm',
         label: 'Default SQM',
-        type: 'select',
-        options: [
-          { value: 'cake diffserv4', label: 'cake diffserv4' },
-          { value: 'cake diffserv4 ack-filter', label: 'cake diffserv4 ack-filter' },
-          { value: 'fq_codel', label: 'fq_codel' },
-        ],
+        suggestions: ['cake diffserv4', 'cake diffserv4 ack-filter', 'fq_codel'].map(choice),
       },
-      { key: 'queues.fast_queues_fq_codel', label: 'Use fq_codel above (Mbps)', type: 'number', min: 1 },
-      { key: 'queues.dry_run', label: 'Dry run (never touch the kernel)', type: 'bool' },
+      { key: 'queues.fast_queues_fq_codel', label: 'Use fq_codel above (Mbps)' },
+      { key: 'queues.dry_run', label: 'Dry run (never touch the kernel)' },
     ],
   },
   {
     title: 'Link capacity',
     fields: [
-      { key: 'queues.downlink_bandwidth_mbps', label: 'Total download (Mbps)', type: 'int', min: 1 },
-      { key: 'queues.uplink_bandwidth_mbps', label: 'Total upload (Mbps)', type: 'int', min: 1 },
-      { key: 'queues.generated_pn_download_mbps', label: 'Generated parent node download (Mbps)', type: 'int', min: 1 },
-      { key: 'queues.generated_pn_upload_mbps', label: 'Generated parent node upload (Mbps)', type: 'int', min: 1 },
+      { key: 'queues.downlink_bandwidth_mbps', label: 'Total download (Mbps)' },
+      { key: 'queues.uplink_bandwidth_mbps', label: 'Total upload (Mbps)' },
+      { key: 'queues.generated_pn_download_mbps', label: 'Generated parent node download (Mbps)' },
+      { key: 'queues.generated_pn_upload_mbps', label: 'Generated parent node upload (Mbps)' },
     ],
   },
   {
     title: 'CPU queues',
     fields: [
-      { key: 'queues.override_available_queues', label: 'Queues to use (0 = one per CPU)', type: 'int', min: 0 },
-      { key: 'queues.use_binpacking', label: 'Bin-pack circuits onto CPUs', type: 'bool' },
-      {
-        key: 'queues.lazy_queues',
-        label: 'Lazy queues',
-        type: 'select',
-        options: [
-          { value: 'No', label: 'No' },
-          { value: 'Htb', label: 'HTB classes only' },
-          { value: 'Full', label: 'Full (classes and qdiscs)' },
-        ],
-      },
-      { key: 'queues.lazy_expire_seconds', label: 'Lazy queue expiry (s)', type: 'int', min: 0 },
-      { key: 'queues.integration_timeout_secs', label: 'Integration timeout (s)', type: 'int', min: 1 },
+      { key: 'queues.override_available_queues', label: 'Queues to use (0 = one per CPU)' },
+      { key: 'queues.use_binpacking', label: 'Bin-pack circuits onto CPUs' },
+      { key: 'queues.lazy_queues', label: 'Lazy queues', labels: { Htb: 'HTB classes only', Full: 'Full (classes and qdiscs)' } },
+      { key: 'queues.lazy_expire_seconds', label: 'Lazy queue expiry (s)' },
+      { key: 'queues.integration_timeout_secs', label: 'Integration timeout (s)' },
     ],
   },
 ];

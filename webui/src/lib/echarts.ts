@@ -7,4 +7,3 @@ import { CanvasRenderer } from 'echarts/renderers';
 use([LineChart, GridComponent, LegendComponent, TooltipComponent, CanvasRenderer]);
 
 export { init };
-export type { EChartsType } from 'echarts/core';

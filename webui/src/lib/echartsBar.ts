@@ -7,4 +7,3 @@ import { CanvasRenderer } from 'echarts/renderers';
 use([BarChart, GridComponent, LegendComponent, TooltipComponent, CanvasRenderer]);
 
 export { init };
-export type { EChartsType } from 'echarts/core';

@@ -2,9 +2,11 @@
  * The one websocket to lqosd (`/api/ws`). Components subscribe to channels by name; the socket sends
  * `{subscribe:[...]}` and dispatches `{channel, data}` pushes. The server answers every subscribe with
  * `{channel:"subscribed", data:[names]}`, so a channel the daemon does not offer (telemetry not running,
- * older lqosd) is marked `missing` and the UI shows a note instead of a chart.
+ * older lqosd) is marked `missing` and the UI shows a note instead of a chart. Channel data has the
+ * shapes of lib/api/channels.ts.
  */
 import { reactive, ref } from 'vue';
+import type { ChannelName, ChannelPayloads, ServerMessage } from '../../../lib/api/index.ts';
 
 export type ChannelState = 'pending' | 'available' | 'missing';
 type Handler = (data: unknown) => void;
@@ -42,7 +44,8 @@ class LiveSocket {
   }
 
   /** Registers a handler; returns the unsubscribe function. The last value is replayed at once. */
-  subscribe(channel: string, handler: Handler): () => void {
+  subscribe<K extends ChannelName>(channel: K, onData: (data: ChannelPayloads[K]) => void): () => void {
+    const handler = onData as Handler;
     let set = this.handlers.get(channel);
     if (!set) {
       set = new Set();
@@ -79,15 +82,14 @@ class LiveSocket {
       if (names.length > 0) ws.send(JSON.stringify({ subscribe: names }));
     };
     ws.onmessage = (ev) => {
-      let msg: { channel?: unknown; data?: unknown };
+      let msg: ServerMessage;
       try {
-        msg = JSON.parse(String(ev.data));
+        msg = JSON.parse(String(ev.data)) as ServerMessage;
       } catch {
         return;
       }
-      if (typeof msg.channel !== 'string') return;
-      if (msg.channel === 'subscribed' && Array.isArray(msg.data)) {
-        const ok = new Set(msg.data as string[]);
+      if (msg.channel === 'subscribed') {
+        const ok = new Set(msg.data);
         for (const name of this.handlers.keys()) this.channels[name] = ok.has(name) ? 'available' : 'missing';
         return;
       }

@@ -1,7 +1,7 @@
 import { defineStore } from 'pinia';
 import { computed, ref } from 'vue';
+import type { AuthStatus, PublicUser, UserReply } from '../../../lib/api/index.ts';
 import { get, post } from '../lib/api';
-import type { AuthStatus, PublicUser } from '../lib/types';
 
 export const useAuth = defineStore('auth', () => {
   const loaded = ref(false);
@@ -21,13 +21,13 @@ export const useAuth = defineStore('auth', () => {
   }
 
   async function login(username: string, password: string): Promise<void> {
-    const r = await post<{ user: PublicUser }>('/api/auth/login', { username, password });
+    const r = await post<UserReply>('/api/auth/login', { username, password });
     user.value = r.user;
     firstRun.value = false;
   }
 
   async function createFirstAdmin(username: string, password: string): Promise<void> {
-    const r = await post<{ user: PublicUser }>('/api/auth/first-run', { username, password });
+    const r = await post<UserReply>('/api/auth/first-run', { username, password });
     user.value = r.user;
     firstRun.value = false;
   }

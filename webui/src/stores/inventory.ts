@@ -5,9 +5,9 @@
  */
 import { defineStore } from 'pinia';
 import { ref, shallowRef } from 'vue';
+import type { CircuitInfo, CircuitsPayload, NetworkTreePayload } from '../../../lib/api/index.ts';
 import { get } from '../lib/api';
-import { learnSensitive } from '../composables/privacy';
-import type { CircuitInfo, CircuitsPayload, NetworkTreePayload } from '../lib/types';
+import { learnSensitive } from '../lib/sensitive';
 
 const MAX_AGE_MS = 30_000;
 

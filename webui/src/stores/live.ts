@@ -1,14 +1,14 @@
 /**
  * Live state pushed over the websocket: urgent issues, scheduler and shaping status (always, for the
- * top navigation) and total throughput history. Per-circuit and per-node rates are subscribed by the
- * pages that show them (useLiveRates).
+ * top navigation) and total throughput history. Per-circuit rates are subscribed by the pages that
+ * show them (useLiveRates).
  */
 import { defineStore } from 'pinia';
 import { computed, onBeforeUnmount, ref, shallowRef } from 'vue';
+import type { CircuitRateView, NodeRateView, SchedulerStatus, StatusPayload, UrgentPayload } from '../../../lib/api/index.ts';
 import { get } from '../lib/api';
 import { live } from '../lib/live';
-import { readCircuitRates, readNodeRates, readThroughput, type Rate, type ThroughputSample } from '../lib/telemetry';
-import type { SchedulerStatus, StatusPayload, UrgentPayload } from '../lib/types';
+import { circuitRates, nodeRates, throughputSample, type ThroughputSample } from '../lib/telemetry';
 
 const HISTORY_POINTS = 300;
 
@@ -18,35 +18,25 @@ export const useLive = defineStore('live', () => {
   const status = ref<StatusPayload | undefined>();
   const throughput = shallowRef<ThroughputSample[]>([]);
   /** Per node path, from the `throughput` channel (top-level nodes). */
-  const nodeRates = shallowRef(new Map<string, Rate>());
+  const nodes = shallowRef(new Map<string, NodeRateView>());
   const channels = live.channels;
   const connected = live.connected;
   let offs: (() => void)[] = [];
 
   const throughputState = computed(() => channels.throughput ?? 'pending');
 
-  function setUrgent(d: unknown) {
-    if (d && typeof d === 'object' && Array.isArray((d as UrgentPayload).items)) urgent.value = d as UrgentPayload;
-  }
-
   /** Loads the current values over HTTP (instant paint), then follows the websocket. */
   async function start(): Promise<void> {
     stop();
     live.start();
     offs = [
-      live.subscribe('urgent', setUrgent),
-      live.subscribe('scheduler', (d) => {
-        if (d && typeof d === 'object') scheduler.value = d as SchedulerStatus;
-      }),
-      live.subscribe('status', (d) => {
-        if (d && typeof d === 'object') status.value = d as StatusPayload;
-      }),
+      live.subscribe('urgent', (d) => (urgent.value = d)),
+      live.subscribe('scheduler', (d) => (scheduler.value = d)),
+      live.subscribe('status', (d) => (status.value = d)),
       live.subscribe('throughput', (d) => {
-        nodeRates.value = readNodeRates(d);
-        const s = readThroughput(d);
-        if (!s) return;
+        nodes.value = nodeRates(d);
         const next = throughput.value.length >= HISTORY_POINTS ? throughput.value.slice(1) : throughput.value.slice();
-        next.push(s);
+        next.push(throughputSample(d));
         throughput.value = next;
       }),
     ];
@@ -57,7 +47,7 @@ export const useLive = defineStore('live', () => {
   }
 
   async function refreshUrgent(): Promise<void> {
-    setUrgent(await get<UrgentPayload>('/api/urgent'));
+    urgent.value = await get<UrgentPayload>('/api/urgent');
   }
 
   function stop(): void {
@@ -65,18 +55,18 @@ export const useLive = defineStore('live', () => {
     offs = [];
     live.stop();
     throughput.value = [];
-    nodeRates.value = new Map();
+    nodes.value = new Map();
   }
 
-  return { urgent, scheduler, status, throughput, nodeRates, throughputState, channels, connected, start, stop, refreshUrgent };
+  return { urgent, scheduler, status, throughput, nodeRates: nodes, throughputState, channels, connected, start, stop, refreshUrgent };
 });
 
 /** Per-circuit live rates while the calling component is mounted; per-node rates from the store. */
 export function useLiveRates(which: { circuits?: boolean }) {
   const store = useLive();
-  const circuits = shallowRef(new Map<string, Rate>());
+  const circuits = shallowRef(new Map<string, CircuitRateView>());
   const offs: (() => void)[] = [];
-  if (which.circuits) offs.push(live.subscribe('circuits', (d) => (circuits.value = readCircuitRates(d))));
+  if (which.circuits) offs.push(live.subscribe('circuits', (d) => (circuits.value = circuitRates(d))));
   onBeforeUnmount(() => offs.forEach((f) => f()));
   return {
     circuits,

@@ -1,0 +1,170 @@
+/**
+ * The BPF object dataplane/build/lqos_kern.o: built on demand (build.sh), opened with its maps pinned
+ * under the pin root (bpffs mounted if needed; pins with an old layout replaced), configured and
+ * loaded. attach.ts attaches the loaded programs; `loadPrograms` keeps them for BPF_PROG_TEST_RUN.
+ */
+import { execa } from 'execa';
+import { existsSync, readFileSync, unlinkSync, mkdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
+import * as bpf from './libbpf.ts';
+import { DataplaneError } from './libbpf.ts';
+import { MAX_CPUS, encodeCfg, type CfgValues } from './abi.ts';
+import { dataplaneLogger, type DataplaneLogger } from './log.ts';
+import { PINNED_MAPS, pinRootOf, shapingFds, type MapContext } from './pinned.ts';
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+export const OBJECT_PATH = join(HERE, 'build', 'lqos_kern.o');
+export const BUILD_SCRIPT = join(HERE, 'build.sh');
+export const XDP_PROG = 'lqos_xdp';
+export const TC_PROG = 'lqos_tc_egress';
+export const CFG_MAP = '.data.cfg';
+
+export async function ensureBpffs(): Promise<void> {
+  const mounts = readFileSync('/proc/mounts', 'utf8');
+  if (mounts.split('\n').some((l) => l.split(' ')[1] === '/sys/fs/bpf' && l.split(' ')[2] === 'bpf')) return;
+  mkdirSync('/sys/fs/bpf', { recursive: true });
+  const r = await execa('mount', ['-t', 'bpf', 'bpf', '/sys/fs/bpf'], { reject: false, all: true });
+  if (r.exitCode !== 0) {
+    throw new DataplaneError('mount bpffs at /sys/fs/bpf', 1, r.all, 'mount it yourself: `mount -t bpf bpf /sys/fs/bpf` (needs root, CONFIG_BPF_SYSCALL)');
+  }
+}
+
+/** Build the BPF object if it is missing or older than its sources (fast no-op otherwise). */
+export async function ensureBuilt(): Promise<string> {
+  const r = await execa('bash', [BUILD_SCRIPT], { reject: false, all: true });
+  if (r.exitCode !== 0) {
+    throw new DataplaneError('build BPF object (dataplane/build.sh)', r.exitCode === 127 ? 2 : 8, r.all,
+      'install clang and libbpf-dev, then run `bash dataplane/build.sh`');
+  }
+  return OBJECT_PATH;
+}
+
+/** bpffs mounted and the object built: everything loading needs from the system. */
+export async function ensureObjectReady(): Promise<void> {
+  await ensureBpffs();
+  await ensureBuilt();
+}
+
+export function requireRoot(): void {
+  if (typeof process.getuid === 'function' && process.getuid() !== 0) {
+    throw new DataplaneError('dataplane attach', 1, 'not running as root', 'run as root (or with CAP_BPF, CAP_NET_ADMIN, CAP_SYS_ADMIN)');
+  }
+}
+
+export interface LoadedObject {
+  obj: bpf.BpfObject;
+  created: string[];
+  reused: string[];
+  replaced: string[];
+}
+
+function mapTypeName(t: number): string {
+  const e = Object.entries(bpf.BPF_MAP_TYPE).find(([, v]) => v === t);
+  return e ? e[0] : String(t);
+}
+
+/** Keep an existing pin whose definition matches the object's map; unlink it otherwise. */
+function checkExistingPin(pin: string, def: bpf.MapDef, logger: DataplaneLogger): 'reused' | 'replaced' {
+  const fd = bpf.objGet(pin);
+  try {
+    const info = bpf.mapInfoByFd(fd);
+    const same = info.type === def.type && info.keySize === def.keySize && info.valueSize === def.valueSize &&
+      info.maxEntries === def.maxEntries && info.flags === def.flags;
+    if (same) return 'reused';
+    logger.warn(`pinned map ${pin} has an old layout (type ${mapTypeName(info.type)} key ${info.keySize} value ${info.valueSize} max ${info.maxEntries} flags ${info.flags}); ` +
+      `replacing it with type ${mapTypeName(def.type)} key ${def.keySize} value ${def.valueSize} max ${def.maxEntries} flags ${def.flags} - its contents are lost`);
+    unlinkSync(pin);
+    return 'replaced';
+  } finally {
+    bpf.closeFd(fd);
+  }
+}
+
+/** Point every named map of the object at its pin under pinRoot (sizing the cpumap first). */
+function pinMaps(res: LoadedObject, pinRoot: string, logger: DataplaneLogger): void {
+  mkdirSync(pinRoot, { recursive: true });
+  for (const m of bpf.listMaps(res.obj)) {
+    // The kernel caps a cpumap at NR_CPUS entries: size it to the possible CPUs.
+    if (bpf.mapDef(m).name === 'cpu_map') bpf.mapSetMaxEntries(m, Math.min(bpf.numPossibleCpus(), MAX_CPUS));
+    const def = bpf.mapDef(m);
+    if (!(PINNED_MAPS as readonly string[]).includes(def.name)) continue;
+    const pin = join(pinRoot, def.name);
+    if (existsSync(pin)) res[checkExistingPin(pin, def, logger)].push(def.name);
+    else res.created.push(def.name);
+    bpf.mapSetPinPath(m, pin);
+  }
+}
+
+/** Disable the programs (maps only) or give each a verifier log buffer; returns the buffers. */
+function preparePrograms(obj: bpf.BpfObject, programs: boolean): Buffer[] {
+  const logBufs: Buffer[] = [];
+  for (const p of bpf.listPrograms(obj)) {
+    if (!programs) bpf.programSetAutoload(p, false);
+    else {
+      const buf = Buffer.alloc(256 * 1024);
+      logBufs.push(buf);
+      bpf.programSetLogBuf(p, buf, 0);
+    }
+  }
+  return logBufs;
+}
+
+/**
+ * Open the object, point every named map at its pin (replacing pins whose definition changed),
+ * set the program configuration, and load. With `programs = false` only the maps are created.
+ * Cached fds of the pin root are closed first: the pins may be replaced.
+ */
+export function openAndLoad(pinRoot: string, cfg: Buffer | null, programs: boolean, logger: DataplaneLogger): LoadedObject {
+  shapingFds.forget(pinRoot);
+  const obj = bpf.objectOpenFile(OBJECT_PATH);
+  const res: LoadedObject = { obj, created: [], reused: [], replaced: [] };
+  try {
+    pinMaps(res, pinRoot, logger);
+    if (cfg) bpf.mapSetInitialValue(bpf.findMap(obj, CFG_MAP), cfg);
+    const logBufs = preparePrograms(obj, programs);
+    bpf.objectLoad(obj, () => {
+      const text = logBufs.map((b) => b.toString('utf8', 0, Math.max(0, b.indexOf(0)))).join('\n').trim();
+      return text ? `verifier log (tail): ${text.slice(-1500)}` : '';
+    });
+    return res;
+  } catch (e) {
+    bpf.objectClose(obj);
+    throw e;
+  }
+}
+
+type LoadContext = MapContext & { logger?: DataplaneLogger };
+
+async function loadObject(ctx: LoadContext, cfg: Buffer | null, programs: boolean): Promise<LoadedObject> {
+  requireRoot();
+  await ensureObjectReady();
+  return openAndLoad(pinRootOf(ctx), cfg, programs, dataplaneLogger(ctx.logger));
+}
+
+/** Create (or reuse) the pinned maps without loading or attaching any program. */
+export async function createPinnedMaps(ctx: LoadContext = {}): Promise<{ created: string[]; reused: string[]; replaced: string[] }> {
+  const r = await loadObject(ctx, null, false);
+  bpf.objectClose(r.obj);
+  return { created: r.created, reused: r.reused, replaced: r.replaced };
+}
+
+export interface LoadedPrograms {
+  xdpFd: number;
+  tcFd: number;
+  /** Close the object (programs unload unless attached somewhere). */
+  close(): void;
+}
+
+/**
+ * Load the object with an explicit configuration and keep it open, without attaching anything:
+ * for BPF_PROG_TEST_RUN based tests and diagnostics. Maps are pinned under pinRoot as usual.
+ */
+export async function loadPrograms(cfg: CfgValues, ctx: LoadContext = {}): Promise<LoadedPrograms> {
+  const loaded = await loadObject(ctx, encodeCfg(cfg), true);
+  return {
+    xdpFd: bpf.programFd(bpf.findProgram(loaded.obj, XDP_PROG)),
+    tcFd: bpf.programFd(bpf.findProgram(loaded.obj, TC_PROG)),
+    close: () => bpf.objectClose(loaded.obj),
+  };
+}

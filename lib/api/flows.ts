@@ -1,0 +1,117 @@
+/**
+ * Flow tracking (lib/flows): the snapshot GET /api/flows returns and the `flows` channel pushes.
+ * Rates in bits/s, RTTs in ms (null when unknown).
+ */
+
+interface DownUp {
+  down: number;
+  up: number;
+}
+
+export interface FlowView {
+  id: string;
+  protocol: string;
+  localIp: string;
+  localPort: number;
+  remoteIp: string;
+  remotePort: number;
+  bytes: DownUp;
+  packets: DownUp;
+  rateBps: DownUp;
+  retransmits: DownUp;
+  /** Customer side (last mile + shaper queue) and Internet side; total = sum when both known. */
+  rttMs: { customer: number | null; internet: number | null; total: number | null };
+  durationMs: number;
+  endStatus: 'open' | 'fin' | 'rst';
+  tcHandle: number;
+  circuitHash: string;
+  circuitId: string | null;
+  circuitName: string | null;
+  asn: number | null;
+  asName: string | null;
+  country: string | null;
+  /** 'private' for non-routable remotes. */
+  remoteKind: 'public' | 'private' | 'unknown';
+}
+
+/** Remote endpoints at one location. */
+export interface GlobePoint {
+  lat: number;
+  lon: number;
+  label: string;
+  country: string | null;
+  bytesDown: number;
+  bytesUp: number;
+  /** Median RTT of the flows at this point. */
+  rttMs: number | null;
+  flows: number;
+}
+
+/** Traffic per remote ASN. */
+export interface AsnRow {
+  asn: number | null;
+  name: string;
+  country: string | null;
+  flows: number;
+  rateBps: DownUp;
+  bytes: DownUp;
+  /** Median RTT. */
+  rttMs: number | null;
+  retransmits: number;
+  tcpPackets: number;
+  retransmitPct: number | null;
+}
+
+/** Flows aggregated per remote country (from the ASN rows). */
+export interface CountryRow {
+  country: string;
+  flows: number;
+  asns: number;
+  rateBps: DownUp;
+  bytes: DownUp;
+  /** Flow-weighted mean of the ASN median RTTs. */
+  rttMs: number | null;
+}
+
+export interface Percentiles {
+  p50: number | null;
+  p90: number | null;
+  p99: number | null;
+  samples: number;
+}
+
+/** TCP retransmits / TCP packets over the retransmit window, per direction. */
+export interface CircuitRetransmits {
+  down: number;
+  up: number;
+  packetsDown: number;
+  packetsUp: number;
+  pctDown: number | null;
+  pctUp: number | null;
+}
+
+export interface CircuitFlowView {
+  circuitHash: string;
+  circuitId: string | null;
+  circuitName: string | null;
+  tcHandle: number;
+  activeFlows: number;
+  rateBps: DownUp;
+  rtt: { customer: Percentiles; internet: Percentiles };
+  retransmits: CircuitRetransmits;
+  /** The circuit's busiest flows (only for the busiest circuits). */
+  flows: FlowView[];
+}
+
+export interface FlowSnapshot {
+  /** Wall-clock ms of the poll this snapshot is from (0 before the first poll). */
+  at: number;
+  activeFlows: number;
+  globe: GlobePoint[];
+  asns: AsnRow[];
+  countries: CountryRow[];
+  circuits: CircuitFlowView[];
+  topFlows: FlowView[];
+  recent: FlowView[];
+  stats: { pollMs: number; snapshotMs: number; rttEvents: number; expired: number; evicted: number; enrichCache: number };
+}

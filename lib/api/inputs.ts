@@ -1,0 +1,54 @@
+/** ShapedDevices.csv and network.json through the API: GET/PUT /api/shaped-devices and /api/network. */
+import type { Circuit, Device, InputIssue } from '../model.ts';
+
+export type { Circuit, Device, InputIssue, SqmKind, SqmOverride } from '../model.ts';
+
+/** A validation finding as the API returns it: structured, plus the one-line text. */
+export interface ApiInputIssue extends InputIssue {
+  text: string;
+  /** On a rejected PUT /api/shaped-devices: the circuit (and device) of the offending row. */
+  circuitId?: string;
+  deviceId?: string;
+}
+
+/** GET /api/shaped-devices: the parsed file (circuits with their devices) and its findings. */
+export interface ShapedDevicesPayload {
+  exists: boolean;
+  circuits: Circuit[];
+  issues: ApiInputIssue[];
+  /** Config section of the integration that owns the file (read-only then), or null. */
+  ownedBy: string | null;
+}
+
+/** GET /api/network: network.json as stored. */
+export interface NetworkPayload {
+  exists: boolean;
+  /** The parsed file (any JSON value: validation reports what is wrong); null with `text` when it is not JSON. */
+  network: unknown;
+  text?: string;
+  issues: ApiInputIssue[];
+  ownedBy: string | null;
+}
+
+/** A circuit as PUT /api/shaped-devices takes it: as GET returns it, without line numbers. */
+export type CircuitBody = Omit<Circuit, 'line' | 'devices'> & { devices: Omit<Device, 'line'>[] };
+
+/** Body of PUT /api/shaped-devices: the complete new list. */
+export interface ShapedDevicesBody {
+  circuits: CircuitBody[];
+}
+
+/** Reply of PUT /api/shaped-devices. */
+export interface ShapedDevicesSaved {
+  ok: true;
+  circuits: number;
+  /** Warnings (errors reject the write with 422 and `issues` in the error body). */
+  issues: ApiInputIssue[];
+}
+
+/** Reply of PUT /api/network. */
+export interface NetworkSaved {
+  ok: true;
+  nodes: number;
+  issues: ApiInputIssue[];
+}

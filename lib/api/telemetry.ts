@@ -1,0 +1,129 @@
+/**
+ * Live telemetry pushed over the websocket by lib/telemetry: the `throughput`, `circuits`, `queues`
+ * and `cpu` channels and the per-circuit / per-node views they carry. Rates in bits (or packets) per
+ * second over the last tick; `at` is the tick's wall-clock ms (0 before the first tick).
+ */
+import type { ShapingPlan } from '../model.ts';
+
+/** Bits per second each way. */
+export interface BitRates {
+  downBps: number;
+  upBps: number;
+}
+
+export interface Totals extends BitRates {
+  downPps: number;
+  upPps: number;
+  /** Traffic of hosts that belong to a circuit. */
+  shapedDownBps: number;
+  shapedUpBps: number;
+  /** Hosts in the counters / hosts with traffic this tick / active hosts in no circuit. */
+  hosts: number;
+  activeHosts: number;
+  unknownActiveHosts: number;
+}
+
+/** Current rates of one circuit or node against its plan. */
+interface RateView extends BitRates {
+  name: string;
+  downPps: number;
+  upPps: number;
+  ceilDownMbps: number;
+  ceilUpMbps: number;
+  /** Percent of the plan's ceil. */
+  utilDownPct: number;
+  utilUpPct: number;
+}
+
+export interface CircuitRateView extends RateView {
+  id: string;
+  parentPath: string;
+}
+
+export interface NodeRateView extends RateView {
+  path: string;
+  depth: number;
+}
+
+/** A time series of the live graphs, oldest first: `t` (ms) plus one array per field. */
+export type RingSeries<F extends string> = { t: number[] } & Record<F, number[]>;
+
+/** The `throughput` channel: totals, the top-level nodes and the last minutes of both. */
+export interface ThroughputPayload {
+  at: number;
+  /** false: no dataplane attached (dry run or degraded), the counters stay at zero. */
+  dataplane: boolean;
+  totals: Totals;
+  link: ShapingPlan['link'] | null;
+  /** Top-level nodes of the applied plan. */
+  nodes: NodeRateView[];
+  ring: {
+    totals: RingSeries<'down' | 'up' | 'shapedDown' | 'shapedUp'>;
+    /** By top-level node path. */
+    nodes: Record<string, RingSeries<'down' | 'up'>>;
+  };
+}
+
+/** The `circuits` channel: the busiest circuits and every circuit with traffic (bounded). */
+export interface CircuitRatesPayload {
+  at: number;
+  topDownload: CircuitRateView[];
+  topUpload: CircuitRateView[];
+  /** Circuits with traffic this tick (`active` may hold fewer). */
+  activeCount: number;
+  active: CircuitRateView[];
+}
+
+export interface QueueSideView {
+  kind: string;
+  drops: number;
+  overlimits: number;
+  requeues: number;
+  ecnMarks: number;
+  backlog: number;
+  qlen: number;
+  /** Deltas over the last poll interval. */
+  dDrops: number;
+  dOverlimits: number;
+  dEcnMarks: number;
+  dRequeues: number;
+  dPackets: number;
+}
+
+/** Queue statistics of one circuit's leaf qdiscs. */
+export interface QueueCircuitView {
+  id: string;
+  name: string;
+  down?: QueueSideView;
+  up?: QueueSideView;
+}
+
+interface DownUp {
+  down: number;
+  up: number;
+}
+
+export interface QueueTotals {
+  drops: DownUp;
+  marks: DownUp;
+  backlog: DownUp;
+  overlimits: DownUp;
+}
+
+/** The `queues` channel: cake / fq_codel statistics of the circuits that drop, mark or queue. */
+export interface QueueStatsPayload {
+  at: number;
+  /** Interval the deltas were computed over. */
+  dtMs: number;
+  totals: QueueTotals;
+  /** Circuits whose queues were read. */
+  queuedCircuits: number;
+  circuits: QueueCircuitView[];
+}
+
+/** The `cpu` channel: busy % over all cores and per core (index = CPU number). */
+export interface CpuPayload {
+  at: number;
+  total: number;
+  perCore: number[];
+}

@@ -1,0 +1,171 @@
+/**
+ * The `LibreQoS` command: load the config, then validate only, clear the rules, or shape — through
+ * lqosd (bus `submit_plan`, the normal case), or in this process (dry runs, `--direct`). Returns
+ * the process exit code (README: "Exit codes of LibreQoS").
+ */
+import { join } from 'node:path';
+import { ConfigError } from '../config/load.ts';
+import { loadResolvedConfig, type ResolvedConfig } from '../config/resolve.ts';
+import { validateInputs } from '../inputs/validate.ts';
+import { dataplaneMappingSink } from '../apply/mappingSink.ts';
+import { clearRootQdiscs } from '../apply/kernelState.ts';
+import { BusUnavailableError, busRequest } from '../bus/client.ts';
+import { EXIT } from '../shaping/exitCodes.ts';
+import { readShapingInputs, reportIssues } from '../shaping/inputs.ts';
+import { attachForConfig, leafSubstitutes, teardownDataplane } from '../shaping/kernel.ts';
+import { acquireLock, LockHeldError } from '../shaping/lock.ts';
+import { hostQueueCount } from '../shaping/queueCount.ts';
+import { runShaping } from '../shaping/run.ts';
+import type { ShapingOutcome } from '../shaping/service.ts';
+import { removeIfExists } from '../util/atomicFile.ts';
+import type { Log } from '../util/log.ts';
+import { replayRecords } from '../util/logRecords.ts';
+import { pinRoot, runDir } from '../util/paths.ts';
+
+export interface LibreQoSOptions {
+  config?: string;
+  validate?: boolean;
+  updateonly?: boolean;
+  clearrules?: boolean;
+  plannerReset?: boolean;
+  /** Force a dry run regardless of `[queues] dry_run`. */
+  dryRun?: boolean;
+  verbose?: boolean;
+  /** Apply in this process instead of through lqosd (labs, tests, recovery). */
+  direct?: boolean;
+}
+
+/** How long a real apply through lqosd may take before the command gives up waiting. */
+const SUBMIT_TIMEOUT_MS = 15 * 60_000;
+
+export function lockPath(): string {
+  return join(runDir(), 'libreqos.lock');
+}
+
+export async function runLibreQoS(opts: LibreQoSOptions, log: Log): Promise<number> {
+  let rc: ResolvedConfig;
+  try {
+    rc = loadResolvedConfig({ path: opts.config, requireInterfaces: true });
+    for (const w of rc.warnings) log.warn(w);
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      log.error(e.message);
+      return EXIT.config;
+    }
+    throw e;
+  }
+  log.info({ config: rc.path }, `configuration from ${rc.path} is usable`);
+  if (opts.validate) return validateOnly(rc, opts, log); // read-only: no lock
+
+  let lock;
+  try {
+    lock = acquireLock(lockPath());
+  } catch (e) {
+    if (e instanceof LockHeldError) {
+      log.error(e.message);
+      return EXIT.locked;
+    }
+    throw e;
+  }
+  if (lock.staleReplaced !== undefined) log.warn(`replaced a stale lock left by PID ${lock.staleReplaced}`);
+  try {
+    return await runLocked(rc, opts, log);
+  } finally {
+    lock.release();
+  }
+}
+
+function validateOnly(rc: ResolvedConfig, opts: LibreQoSOptions, log: Log): number {
+  const inputs = readShapingInputs(rc.inputs, log);
+  if (!inputs) return EXIT.invalidInput;
+  const v = validateInputs(inputs);
+  reportIssues(v.issues, log, opts.verbose ?? false);
+  if (!v.ok) {
+    log.error(`validation failed: ${v.issues.filter((i) => i.severity === 'error').length} error(s); nothing was applied — fix the lines above and run again`);
+    return EXIT.invalidInput;
+  }
+  const devices = v.inputs.circuits.reduce((n, c) => n + c.devices.length, 0);
+  log.info(`${inputs.devicesFile} and ${inputs.networkFile} passed validation: ${v.inputs.circuits.length} circuits, ${devices} devices`);
+  return EXIT.ok;
+}
+
+async function runLocked(rc: ResolvedConfig, opts: LibreQoSOptions, log: Log): Promise<number> {
+  const dryRun = opts.dryRun || rc.config.queues.dry_run;
+  if (opts.plannerReset) {
+    const file = rc.state.plannerState;
+    if (removeIfExists(file)) log.info(`removed planner state ${file}; class ids will be assigned afresh`);
+    else log.info(`no planner state at ${file}`);
+  }
+  if (opts.clearrules) return clearRules(rc, dryRun, log);
+  // A real apply goes through lqosd, which owns the dataplane; --direct applies in-process.
+  if (!dryRun && !opts.direct) return submitToLqosd(rc, opts, log);
+  return shapeHere(rc, opts, dryRun, log);
+}
+
+async function clearRules(rc: ResolvedConfig, dryRun: boolean, log: Log): Promise<number> {
+  const ifaces = rc.interfaces!;
+  const devs = [...new Set([ifaces.download, ifaces.upload])];
+  if (dryRun) {
+    log.info(`dry run: would remove shaping from ${devs.join(', ')}`);
+    return EXIT.ok;
+  }
+  const cleared = await clearRootQdiscs(devs, log);
+  await teardownDataplane(pinRoot(), log);
+  for (const f of [rc.state.lastAppliedTc, rc.state.lastAppliedMappings, rc.state.appliedPlan]) removeIfExists(f);
+  log.info(`removed shaping queues from ${cleared.length ? cleared.join(', ') : '(none present)'}; IP mappings and dataplane cleared`);
+  return EXIT.ok;
+}
+
+/** Shapes in this process: a dry run, or `--direct` (attaches the dataplane itself). */
+async function shapeHere(rc: ResolvedConfig, opts: LibreQoSOptions, dryRun: boolean, log: Log): Promise<number> {
+  const ifaces = rc.interfaces!;
+  const q = hostQueueCount(rc.config, ifaces, dryRun);
+  if ('error' in q) {
+    log.error(q.error);
+    return EXIT.config;
+  }
+  log.info(`using ${q.queues} queue(s) per direction (${q.reason})`);
+  const inputs = readShapingInputs(rc.inputs, log);
+  if (!inputs) return EXIT.invalidInput;
+  const r = await runShaping({
+    config: rc.config,
+    ifaces,
+    queues: q.queues,
+    inputs,
+    paths: rc.state,
+    log,
+    dryRun,
+    updateonly: opts.updateonly ?? false,
+    verbose: opts.verbose ?? false,
+    substitute: dryRun ? undefined : await leafSubstitutes(log),
+    sink: async (plan) => {
+      await attachForConfig({ config: rc.config, interfaces: ifaces, queues: plan.queues, pinRoot: pinRoot(), log });
+      return dataplaneMappingSink(pinRoot());
+    },
+  });
+  return r.code;
+}
+
+/** Hands the run to lqosd (bus `submit_plan` with the input paths) and logs its records. */
+async function submitToLqosd(rc: ResolvedConfig, opts: LibreQoSOptions, log: Log): Promise<number> {
+  try {
+    await busRequest('ping', {}, { timeoutMs: 2000 });
+  } catch (e) {
+    if (!(e instanceof BusUnavailableError)) throw e;
+    log.error(`${e.message} — a real apply needs lqosd; start it (systemctl start lqosd), or use --dry-run to only plan, or --direct to apply without lqosd`);
+    return EXIT.lqosdDown;
+  }
+  let outcome: ShapingOutcome;
+  try {
+    outcome = await busRequest<'submit_plan', ShapingOutcome>(
+      'submit_plan',
+      { mode: 'incremental', devicesPath: rc.inputs.devices, networkPath: rc.inputs.network, updateonly: opts.updateonly ?? false, verbose: opts.verbose ?? false },
+      { timeoutMs: SUBMIT_TIMEOUT_MS },
+    );
+  } catch (e) {
+    log.error(`lqosd could not apply: ${(e as Error).message}`);
+    return EXIT.apply;
+  }
+  replayRecords(outcome.records, log, { via: 'lqosd' });
+  return outcome.exitCode;
+}

@@ -1,0 +1,133 @@
+/**
+ * lqosd's hold on the dataplane: checks the host (preflight), attaches the eBPF programs with the
+ * queue count the plans will use, and provides the IP-map sink. When the preflight or the attach
+ * fails, lqosd stays up degraded (bus and web UI up, no shaping) and says why, in the shaping
+ * status and as an urgent issue. In a dry run nothing is attached and mappings live in memory.
+ */
+import type { ShapingInterfaces } from '../config/load.ts';
+import type { ResolvedConfig } from '../config/resolve.ts';
+import { dataplaneMappingSink, MemoryMappingSink, type MappingSink } from '../apply/mappingSink.ts';
+import type { UrgentIssueStore } from '../api/urgent.ts';
+import type { AttachArgs } from '../shaping/kernel.ts';
+import { hostQueueCount } from '../shaping/queueCount.ts';
+import type { Log } from '../util/log.ts';
+import type { ShapingStatus } from '../api/status.ts';
+import { runPreflight, type PreflightResult } from './preflight.ts';
+
+const PREFLIGHT_KEY = 'lqosd:preflight';
+const PREFLIGHT_WARNING_KEY = 'lqosd:preflight-warning';
+const ATTACH_KEY = 'lqosd:dataplane-attach';
+
+/** How the dataplane gets attached (lib/shaping/kernel.ts attachForConfig; replaceable in tests). */
+export type DataplaneAttacher = (args: AttachArgs) => Promise<unknown>;
+
+export interface DataplaneState {
+  state: 'attached' | 'dry_run' | 'not_attached';
+  interfaces?: ShapingInterfaces;
+  detail?: string;
+}
+
+export interface DataplaneHostDeps {
+  pinRoot: string;
+  log: Log;
+  urgent: UrgentIssueStore;
+  /** The daemon's shaping status (`degraded` is set and cleared here). */
+  status: ShapingStatus;
+  attach: DataplaneAttacher;
+}
+
+export class DataplaneHost {
+  private dataplane: DataplaneState = { state: 'not_attached' };
+  private mappingSink?: MappingSink;
+  private attachedQueues?: number;
+  private preflight?: PreflightResult;
+  private readonly memory = new MemoryMappingSink();
+
+  constructor(private readonly deps: DataplaneHostDeps) {}
+
+  get state(): DataplaneState {
+    return this.dataplane;
+  }
+
+  /** Where IP mappings go; undefined while degraded. */
+  get sink(): MappingSink | undefined {
+    return this.mappingSink;
+  }
+
+  /** Queues per direction the dataplane was attached with (plans must use the same). */
+  get queues(): number | undefined {
+    return this.dataplane.state === 'attached' ? this.attachedQueues : undefined;
+  }
+
+  get lastPreflight(): PreflightResult | undefined {
+    return this.preflight;
+  }
+
+  get attached(): boolean {
+    return this.dataplane.state === 'attached';
+  }
+
+  /** Preflight, then attach (unless attached already or a dry run). Never throws. */
+  async ensure(rc: ResolvedConfig): Promise<void> {
+    const pf = await runPreflight(rc.config, rc.path);
+    this.preflight = pf;
+    this.notePreflightWarnings(pf);
+    if (!pf.ok) return this.degrade(pf);
+    this.deps.urgent.resolveKey(PREFLIGHT_KEY);
+    if (rc.config.queues.dry_run) {
+      this.deps.log.info('dry run (queues.dry_run): not attaching the dataplane; IP mappings are kept in memory only');
+      delete this.deps.status.degraded;
+      if (!this.attached) {
+        this.dataplane = { state: 'dry_run', interfaces: pf.interfaces };
+        this.mappingSink = this.memory;
+      }
+      return;
+    }
+    if (this.attached) {
+      delete this.deps.status.degraded;
+      return;
+    }
+    await this.attach(rc, pf.interfaces!);
+  }
+
+  private notePreflightWarnings(pf: PreflightResult): void {
+    const { log, urgent } = this.deps;
+    for (const w of pf.warnings) log.warn(`preflight: ${w}`);
+    if (pf.warnings.length) {
+      urgent.submit({ source: 'lqosd', severity: 'warning', code: 'PREFLIGHT_WARNING', message: pf.warnings.join('\n'), dedupeKey: PREFLIGHT_WARNING_KEY });
+    } else urgent.resolveKey(PREFLIGHT_WARNING_KEY);
+  }
+
+  private degrade(pf: PreflightResult): void {
+    const { log, urgent, status } = this.deps;
+    const msg = `preflight failed, not shaping: ${pf.errors.join('; ')}`;
+    for (const e of pf.errors) log.error(`preflight: ${e}`);
+    log.error('lqosd stays up without shaping (degraded); fix the problem and reload (systemctl reload lqosd)');
+    status.degraded = msg;
+    urgent.submit({ source: 'lqosd', severity: 'error', code: 'PREFLIGHT_FAILED', message: msg, context: { errors: pf.errors }, dedupeKey: PREFLIGHT_KEY });
+    this.mappingSink = undefined;
+    if (!this.attached) this.dataplane = { state: 'not_attached', detail: 'preflight failed' };
+  }
+
+  private async attach(rc: ResolvedConfig, interfaces: ShapingInterfaces): Promise<void> {
+    const { log, urgent, status, pinRoot } = this.deps;
+    try {
+      const q = hostQueueCount(rc.config, interfaces, false);
+      if ('error' in q) throw new Error(q.error);
+      log.info(`attaching the dataplane with ${q.queues} queue(s) per direction (${q.reason})`);
+      await this.deps.attach({ config: rc.config, interfaces, queues: q.queues, pinRoot, log });
+      this.dataplane = { state: 'attached', interfaces };
+      this.attachedQueues = q.queues;
+      this.mappingSink = dataplaneMappingSink(pinRoot);
+      delete status.degraded;
+      urgent.resolveKey(ATTACH_KEY);
+    } catch (e) {
+      const msg = `attaching the dataplane failed, not shaping: ${(e as Error).message}`;
+      log.error(msg);
+      status.degraded = msg;
+      this.dataplane = { state: 'not_attached', detail: (e as Error).message };
+      this.mappingSink = undefined;
+      urgent.submit({ source: 'lqosd', severity: 'error', code: 'DATAPLANE_ATTACH_FAILED', message: msg, dedupeKey: ATTACH_KEY });
+    }
+  }
+}

@@ -1,0 +1,85 @@
+/**
+ * The optional services lqosd runs next to shaping: telemetry (1 Hz rates, queue stats, history,
+ * `stats_hosts`) and flow tracking (per-flow table, RTT, ASN/geo). Each starts best effort: a
+ * failure is logged and lqosd goes on without it. `LQOS_TELEMETRY=0` / `LQOS_FLOWS=0` turn them off.
+ */
+import type { FlowSnapshot } from '../api/flows.ts';
+import type { RequestOf } from '../bus/protocol.ts';
+import type { ShapingPlan } from '../model.ts';
+import type { ShapingMetrics } from '../telemetry/metrics.ts';
+import { startTelemetry } from '../telemetry/service.ts';
+import type { ChannelRegistry } from '../web/channels.ts';
+import type { DaemonContext } from './context.ts';
+
+export interface RunningServices {
+  statsHosts?: (r: RequestOf<'stats_hosts'>) => unknown;
+  flows(): FlowSnapshot | undefined;
+  stop(): Promise<void>;
+}
+
+interface Stoppable {
+  stop(): Promise<void> | void;
+}
+
+export interface ServiceSinks {
+  /** Where the live channels go (the web server pushes them). */
+  channels: ChannelRegistry;
+  /** The Prometheus gauges telemetry keeps current. */
+  metrics: ShapingMetrics;
+}
+
+export async function startServices(ctx: DaemonContext, opts: { pinRoot: string; attached: () => boolean } & ServiceSinks): Promise<RunningServices> {
+  const running: Stoppable[] = [];
+  let statsHosts: RunningServices['statsHosts'];
+  if (process.env.LQOS_TELEMETRY !== '0') {
+    try {
+      const telemetry = startTelemetry(ctx, { pinRoot: opts.pinRoot, isAttached: opts.attached, publish: opts.channels.publish, metrics: opts.metrics });
+      running.push(telemetry);
+      statsHosts = (r) => telemetry.statsHosts(r);
+    } catch (e) {
+      ctx.log.warn(`telemetry failed to start: ${(e as Error).message}; lqosd continues without it`);
+    }
+  }
+  let flows: { snapshot(): FlowSnapshot } | undefined;
+  if (process.env.LQOS_FLOWS !== '0' && opts.attached()) {
+    try {
+      const handle = await startFlows(ctx, opts.pinRoot, opts.channels);
+      running.push(handle);
+      flows = handle;
+      ctx.log.info('flow tracking started');
+    } catch (e) {
+      ctx.log.warn(`flow tracking failed to start: ${(e as Error).message}; lqosd continues without it`);
+    }
+  }
+  return {
+    statsHosts,
+    flows: () => flows?.snapshot(),
+    stop: async () => {
+      for (const s of running.reverse()) await s.stop();
+    },
+  };
+}
+
+/** Flow tracking, with circuit names looked up in the applied plan. */
+async function startFlows(ctx: DaemonContext, pinRoot: string, channels: ChannelRegistry) {
+  const { startFlowTracking } = await import('../flows/service.ts');
+  let indexedPlan: ShapingPlan | undefined;
+  let byHash = new Map<bigint, { id: string; name: string }>();
+  const resolveCircuit = (hash: bigint) => {
+    const plan = ctx.appliedPlan();
+    if (plan !== indexedPlan) {
+      indexedPlan = plan;
+      byHash = new Map((plan?.circuits ?? []).map((c) => [c.circuitHash, { id: c.id, name: c.name }]));
+    }
+    return byHash.get(hash);
+  };
+  const handle = startFlowTracking({ pinRoot, resolveCircuit, intervalMs: 2000, onError: (e) => ctx.log.debug({ err: e }, 'flow poll failed') });
+  const unregister = channels.register('flows', () => handle.snapshot());
+  return {
+    snapshot: () => handle.snapshot(),
+    stop: () => {
+      unregister();
+      handle.stop();
+    },
+  };
+}

@@ -1,0 +1,131 @@
+/**
+ * lqosd's shaping service: runs the one shaping run (./run.ts) on submitted inputs with the
+ * daemon's config, queue count and IP-map sink, and returns an outcome the bus can carry: exit
+ * code, what was applied, and the run's log as structured records. Warnings and errors are
+ * mirrored into the daemon's own log. The daemon serialises calls.
+ */
+import type { ShapingInterfaces } from '../config/load.ts';
+import { statePaths } from '../config/paths.ts';
+import type { LqosConfig } from '../config/schema.ts';
+import type { LeafQdisc, ShapingPlan } from '../model.ts';
+import type { ApplyOps } from '../apply/diff.ts';
+import type { MappingSink } from '../apply/mappingSink.ts';
+import type { Log } from '../util/log.ts';
+import { RecordingLog, type LogRecord } from '../util/logRecords.ts';
+import { EXIT, type ExitCode } from './exitCodes.ts';
+import type { ShapingInputs } from './inputs.ts';
+import { hostQueueCount } from './queueCount.ts';
+import { runShaping } from './run.ts';
+
+export interface ShapingRequest {
+  inputs: ShapingInputs;
+  updateonly?: boolean;
+  verbose?: boolean;
+}
+
+/** What lqosd has that a run needs: the config in force and, when attached, the dataplane. */
+export interface ShapingEnvironment {
+  config: LqosConfig;
+  interfaces: ShapingInterfaces | null;
+  /** Queues the dataplane was attached with; undefined when not attached (dry run). */
+  queues?: number;
+  /** The IP map; undefined in a dry run. */
+  sink?: MappingSink;
+  /** lqosd's log: the run's warnings and errors are mirrored there. */
+  log: Log;
+}
+
+/** The result of a run as the bus returns it. */
+export interface ShapingOutcome {
+  ok: boolean;
+  exitCode: ExitCode;
+  /** What was done: a rebuild, a live incremental update, or nothing. */
+  mode: 'full' | 'incremental' | 'none';
+  commands: number;
+  seconds: number;
+  summary?: ApplyOps['summary'];
+  /** Planned qdisc kind → the leaf used instead on this kernel. */
+  leafFallbacks: Record<string, string>;
+  records: LogRecord[];
+}
+
+export interface ShapingServiceOptions {
+  /** Fallback leaves for missing qdiscs (probed once, on the first real run). */
+  substitutes?: () => Promise<Record<string, LeafQdisc>>;
+}
+
+export class ShapingService {
+  private substitutes?: Promise<Record<string, LeafQdisc>>;
+
+  constructor(private readonly opts: ShapingServiceOptions = {}) {}
+
+  /** One run; `plan` is the plan now in force (absent when nothing new is in force). */
+  async run(req: ShapingRequest, env: ShapingEnvironment): Promise<{ outcome: ShapingOutcome; plan?: ShapingPlan }> {
+    const t0 = performance.now();
+    const log = new RecordingLog((r) => {
+      if (r.level === 'warn' || r.level === 'error') env.log[r.level](`apply: ${r.msg}`);
+    });
+    const dryRun = env.config.queues.dry_run;
+    const fail = (exitCode: ExitCode, message: string) => {
+      log.error(message);
+      return { outcome: { ok: false, exitCode, mode: 'none' as const, commands: 0, seconds: (performance.now() - t0) / 1000, leafFallbacks: {}, records: log.records } };
+    };
+    if (!env.interfaces) return fail(EXIT.config, 'the configuration has neither [bridge] nor [single_interface]');
+    const queues = this.queuesFor(env, env.interfaces, dryRun, log);
+    if (queues === undefined) return fail(EXIT.config, 'cannot size the queues');
+    const substitute = dryRun ? undefined : await this.leafSubstitutes(log);
+    const r = await runShaping({
+      config: env.config,
+      ifaces: env.interfaces,
+      queues,
+      inputs: req.inputs,
+      paths: statePaths(env.config.state_directory),
+      log,
+      dryRun,
+      updateonly: req.updateonly ?? false,
+      verbose: req.verbose ?? false,
+      substitute,
+      sink: env.sink ? async () => env.sink : undefined,
+    });
+    const outcome: ShapingOutcome = {
+      ok: r.code === EXIT.ok,
+      exitCode: r.code,
+      mode: r.report?.mode ?? 'none',
+      commands: r.report?.tcCommands ?? 0,
+      seconds: (performance.now() - t0) / 1000,
+      summary: r.report?.summary,
+      leafFallbacks: fallbackText(substitute),
+      records: log.records,
+    };
+    return { outcome, plan: outcome.ok && !dryRun ? r.plan : undefined };
+  }
+
+  /** The dataplane's queue count when attached (plan and CPU redirect must agree), else the host's. */
+  private queuesFor(env: ShapingEnvironment, ifaces: ShapingInterfaces, dryRun: boolean, log: Log): number | undefined {
+    if (env.queues !== undefined) {
+      log.info(`using ${env.queues} queue(s) per direction (as the dataplane was attached)`);
+      return env.queues;
+    }
+    const q = hostQueueCount(env.config, ifaces, dryRun);
+    if ('error' in q) {
+      log.error(q.error);
+      return undefined;
+    }
+    log.info(`using ${q.queues} queue(s) per direction (${q.reason})`);
+    return q.queues;
+  }
+
+  private async leafSubstitutes(log: Log): Promise<Record<string, LeafQdisc> | undefined> {
+    if (!this.opts.substitutes) return undefined;
+    this.substitutes ??= this.opts.substitutes();
+    const subs = await this.substitutes;
+    for (const [kind, using] of Object.entries(fallbackText(subs))) {
+      log.warn({ code: 'qdisc-fallback', planned: kind, using }, `${kind} is not available in this kernel; circuits planned with ${kind} use ${using}`);
+    }
+    return subs;
+  }
+}
+
+function fallbackText(subs: Record<string, LeafQdisc> | undefined): Record<string, string> {
+  return Object.fromEntries(Object.entries(subs ?? {}).map(([kind, leaf]) => [kind, [leaf.kind, ...leaf.args].join(' ')]));
+}

@@ -1,0 +1,144 @@
+/**
+ * What telemetry shows: the websocket channel payloads (throughput, circuits, queues, cpu), the bus
+ * `stats_hosts` reply and the snapshot, built on demand from the service's current state.
+ */
+import type {
+  CircuitRatesPayload,
+  CpuPayload,
+  QueueCircuitView,
+  QueueSideView,
+  QueueStatsPayload,
+  ThroughputPayload,
+} from '../api/telemetry.ts';
+import type { ShapingPlan } from '../model.ts';
+import type { CpuSampler } from './cpu.ts';
+import type { HostRate, HostRateTracker } from './hostRates.ts';
+import type { LeafStats, QueueStatsCollector } from './queueStats.ts';
+import type { MultiRing } from './ring.ts';
+import type { PlanIndex, Rollup } from './rollup.ts';
+
+export const TOTAL_FIELDS = ['down', 'up', 'shapedDown', 'shapedUp'] as const;
+export const NODE_FIELDS = ['down', 'up'] as const;
+
+/** The service's state the views read. */
+export interface TelemetryState {
+  plan: ShapingPlan | undefined;
+  index: PlanIndex | undefined;
+  rollup: Rollup;
+  hosts: HostRateTracker;
+  cpu: CpuSampler;
+  queues: QueueStatsCollector;
+  totalsRing: MultiRing<(typeof TOTAL_FIELDS)[number]>;
+  nodeRings: Map<string, MultiRing<(typeof NODE_FIELDS)[number]>>;
+  attached: boolean;
+  lastAt: number;
+  queueAt: number;
+  queueDtMs: number;
+}
+
+export interface StatsHostsRequest {
+  limit: number;
+  sortBy: 'download' | 'upload' | 'total';
+}
+
+/** The roll-up was computed for the plan in force (not for one that has since been replaced). */
+const current = (s: TelemetryState): s is TelemetryState & { index: PlanIndex } => s.index !== undefined && s.rollup.index === s.index;
+
+export const topDownload = (s: TelemetryState) => (current(s) ? s.rollup.topDown.map((c) => s.rollup.circuitView(c)) : []);
+export const topUpload = (s: TelemetryState) => (current(s) ? s.rollup.topUp.map((c) => s.rollup.circuitView(c)) : []);
+
+export function throughputPayload(s: TelemetryState): ThroughputPayload {
+  const rings: ThroughputPayload['ring']['nodes'] = {};
+  for (const [path, ring] of s.nodeRings) rings[path] = ring.toJSON();
+  return {
+    at: s.lastAt,
+    dataplane: s.attached,
+    totals: { ...s.rollup.totals },
+    link: s.plan?.link ?? null,
+    nodes: current(s) ? s.index.topLevel.map((n) => s.rollup.nodeView(n)) : [],
+    ring: { totals: s.totalsRing.toJSON(), nodes: rings },
+  };
+}
+
+export function circuitRatesPayload(s: TelemetryState, max: number): CircuitRatesPayload {
+  const active = current(s) ? s.rollup.activeCircuits(max) : [];
+  return {
+    at: s.lastAt,
+    topDownload: topDownload(s),
+    topUpload: topUpload(s),
+    activeCount: s.rollup.touchedCount,
+    active: active.map((c) => s.rollup.circuitView(c)),
+  };
+}
+
+function sideView(l: LeafStats | undefined): QueueSideView | undefined {
+  if (!l) return undefined;
+  return {
+    kind: l.kind, drops: l.drops, overlimits: l.overlimits, requeues: l.requeues, ecnMarks: l.ecnMarks, backlog: l.backlog, qlen: l.qlen,
+    dDrops: l.d.drops, dOverlimits: l.d.overlimits, dEcnMarks: l.d.ecnMarks, dRequeues: l.d.requeues, dPackets: l.d.packets,
+  };
+}
+
+export function queueView(s: TelemetryState & { index: PlanIndex }, c: number): QueueCircuitView {
+  return {
+    id: s.index.circuitIds[c]!,
+    name: s.index.circuitNames[c]!,
+    down: sideView(s.queues.circuits.down[c]),
+    up: sideView(s.queues.circuits.up[c]),
+  };
+}
+
+/** Circuits with drops, backlog or ECN marks, worst first. */
+export function queueStatsPayload(s: TelemetryState, max: number): QueueStatsPayload {
+  const cq = s.queues.circuits;
+  const busy = (l: LeafStats | undefined) => l !== undefined && (l.d.drops || l.backlog || l.d.ecnMarks);
+  const interesting = current(s) ? cq.circuits.filter((c) => busy(cq.down[c]) || busy(cq.up[c])) : [];
+  const score = (c: number) => (cq.down[c]?.d.drops ?? 0) + (cq.up[c]?.d.drops ?? 0) + ((cq.down[c]?.backlog ?? 0) + (cq.up[c]?.backlog ?? 0)) / 1e6;
+  interesting.sort((a, b) => score(b) - score(a));
+  return {
+    at: s.queueAt,
+    dtMs: s.queueDtMs,
+    totals: cq.totals,
+    queuedCircuits: cq.circuits.length,
+    circuits: current(s) ? interesting.slice(0, max).map((c) => queueView(s, c)) : [],
+  };
+}
+
+export function cpuPayload(s: TelemetryState): CpuPayload {
+  return { at: s.lastAt, total: s.cpu.latest.total, perCore: s.cpu.latest.perCore };
+}
+
+/** The bus `stats_hosts` reply: top hosts by current rate, with their circuits. */
+export function statsHostsReply(s: TelemetryState, req: StatsHostsRequest): unknown {
+  if (!s.attached) return { hosts: [], note: 'no dataplane attached (dry run or degraded): no host counters' };
+  const pick = <T>(down: (h: HostRate) => T, up: (h: HostRate) => T, total: (h: HostRate) => T) =>
+    req.sortBy === 'download' ? down : req.sortBy === 'upload' ? up : total;
+  const key = pick((h) => h.downBps, (h) => h.upBps, (h) => h.downBps + h.upBps);
+  const bytes = pick((h) => h.downBytes, (h) => h.upBytes, (h) => h.downBytes + h.upBytes);
+  const list = [...s.hosts.hosts.values()].sort((a, b) => key(b) - key(a) || (bytes(b) > bytes(a) ? 1 : bytes(b) < bytes(a) ? -1 : 0)).slice(0, req.limit);
+  const circuitOf = (h: HostRate) => (current(s) && h.resolvedVersion === s.index.version ? h.circuit : -1);
+  return {
+    at: s.lastAt,
+    dtMs: s.hosts.lastDtMs,
+    totals: { ...s.rollup.totals },
+    hosts: list.map((h) => {
+      const c = circuitOf(h);
+      return {
+        ip: h.ip,
+        circuitId: c >= 0 ? s.index!.circuitIds[c] : null,
+        circuitName: c >= 0 ? s.index!.circuitNames[c] : null,
+        downloadBps: Math.round(h.downBps),
+        uploadBps: Math.round(h.upBps),
+        downloadPps: Math.round(h.downPps),
+        uploadPps: Math.round(h.upPps),
+        downloadBytes: h.downBytes,
+        uploadBytes: h.upBytes,
+        downloadPackets: h.downPackets,
+        uploadPackets: h.upPackets,
+        tcHandle: h.tcHandle,
+        lastSeenNs: h.lastSeenNs,
+      };
+    }),
+    topCircuits: { download: topDownload(s), upload: topUpload(s) },
+  };
+}

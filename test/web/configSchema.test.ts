@@ -1,0 +1,89 @@
+/**
+ * GET /api/config/schema: the config schema's description of every lqos.conf key, which the web UI's
+ * configuration forms are built from. Every key a form names must be described: a key the server
+ * does not know would silently drop out of its form.
+ */
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { mock, test } from 'node:test';
+import * as api from '../../lib/api/auth.ts';
+import type { ConfigKeyDescription, ConfigSchemaPayload } from '../../lib/api/config.ts';
+import { describeConfig } from '../../lib/config/describe.ts';
+import { isSecretKey, KNOWN_CONFIG_SECRETS } from '../../lib/web/redact.ts';
+import * as users from '../../lib/web/users.ts';
+import { BRIDGE, GENERAL, QUEUES, resolveFields, SINGLE } from '../../webui/src/lib/configFields.ts';
+import { HINTS, INTEGRATIONS, integrationGroups } from '../../webui/src/lib/integrationFields.ts';
+import { setupUsers } from '../support/users.ts';
+import { testDir } from '../support/workspace.ts';
+import { withHarness } from './helpers.ts';
+
+const byKey = (keys: ConfigKeyDescription[]) => new Map(keys.map((k) => [k.key, k]));
+
+test('GET /api/config/schema describes the keys with the schema ranges, values, defaults and secrets', async () => {
+  await withHarness(async (h) => {
+    const anonymous = await fetch(`${h.base}/api/config/schema`);
+    assert.equal(anonymous.status, 409); // first run: no users yet
+    const { viewer } = await setupUsers(h);
+    assert.equal((await fetch(`${h.base}/api/config/schema`)).status, 401);
+    const r = await viewer.get('/api/config/schema');
+    assert.equal(r.status, 200, r.text);
+    const keys = byKey((r.json as ConfigSchemaPayload).keys);
+    assert.deepEqual(keys.get('web.port'), { key: 'web.port', type: 'integer', min: 1, max: 65535, default: 9123, optional: false, required: false, secret: false });
+    assert.deepEqual(keys.get('bridge.to_internet'), { key: 'bridge.to_internet', type: 'string', nonEmpty: true, optional: false, required: true, secret: false });
+    assert.deepEqual(keys.get('bridge.mtu'), { key: 'bridge.mtu', type: 'integer', min: 68, max: 65535, optional: true, required: false, secret: false });
+    // positive integers: the exclusive bound 0 reads as "at least 1"; numbers keep exclusive bounds
+    assert.equal(keys.get('packet_capture_time')?.min, 1);
+    assert.equal(keys.get('queues.fast_queues_fq_codel')?.above, 0);
+    assert.deepEqual([keys.get('stormguard.decrease_multiplier')?.above, keys.get('stormguard.decrease_multiplier')?.below], [0, 1]);
+    assert.deepEqual(keys.get('queues.queue_mode')?.values, ['shape', 'observe']);
+    assert.deepEqual(keys.get('queues.lazy_queues')?.values, ['No', 'Htb', 'Full']);
+    assert.deepEqual(keys.get('topology.compile_mode')?.values, ['', 'flat', 'ap_only', 'ap_site', 'full']);
+    assert.equal(keys.get('sonar_integration.recurring_service_rates')?.type, 'object_list');
+    assert.equal(keys.get('uisp_integration.exclude_sites')?.type, 'string_list');
+    assert.equal(keys.get('visp_integration.isp_id')?.optional, true);
+    const secrets = [...keys.values()].filter((k) => k.secret).map((k) => k.key);
+    assert.deepEqual(secrets.sort(), [...KNOWN_CONFIG_SECRETS].sort());
+  });
+});
+
+test('every key the web UI forms name is described by the server', () => {
+  const keys = byKey(describeConfig(isSecretKey));
+  const named = [...GENERAL, ...QUEUES].flatMap((g) => g.fields.map((f) => f.key));
+  named.push(...BRIDGE.map((f) => f.key), ...SINGLE.map((f) => f.key), ...Object.keys(HINTS));
+  assert.deepEqual(named.filter((k) => !keys.has(k)), []);
+  for (const [name, def] of Object.entries(INTEGRATIONS)) {
+    for (const s of def.sections) assert.ok([...keys.keys()].some((k) => k.startsWith(`${s.key}.`)), `${name}: section ${s.key}`);
+    if (def.enable) assert.equal(keys.get(def.enable)?.type, 'boolean', `${name}: ${def.enable}`);
+  }
+});
+
+test('the forms take type, range, choices and secret-ness from the description; unknown keys are dropped', () => {
+  const schema = byKey(describeConfig(isSecretKey));
+  const warn = mock.method(console, 'warn', () => undefined);
+  try {
+    const fields = resolveFields([...GENERAL.flatMap((g) => g.fields), { key: 'web.no_such_key', label: 'Gone' }], schema);
+    assert.equal(fields.some((f) => f.key === 'web.no_such_key'), false);
+    assert.match(String(warn.mock.calls[0]?.arguments[0]), /web\.no_such_key/);
+    const port = fields.find((f) => f.key === 'web.port');
+    assert.deepEqual([port?.type, port?.min, port?.max], ['int', 1, 65535]);
+    assert.equal(fields.find((f) => f.key === 'long_term_stats.license_key')?.type, 'secret');
+    const mode = resolveFields(QUEUES[0].fields, schema).find((f) => f.key === 'queues.queue_mode');
+    assert.deepEqual(mode?.options?.map((o) => o.value), ['shape', 'observe']);
+    const uisp = integrationGroups(schema, 'uisp')[0].fields;
+    assert.equal(uisp[0].key, 'uisp_integration.enable_uisp');
+    assert.equal(uisp.find((f) => f.key === 'uisp_integration.token')?.type, 'secret');
+    assert.equal(uisp.find((f) => f.key === 'uisp_integration.exception_cpes')?.type, 'json');
+  } finally {
+    warn.mock.restore();
+  }
+});
+
+test('the server enforces the user rules the first-run form checks (lib/api/auth.ts)', async (t) => {
+  const store = new users.UserStore(join(testDir(t), 'lqusers.toml'));
+  const ok = 'x'.repeat(api.PASSWORD_MIN);
+  await assert.rejects(store.createFirstAdmin('ab', ok), (e: Error) => e instanceof users.UserError && e.code === 'invalid_user');
+  assert.equal(api.USERNAME_RE.test('ab'), false);
+  await assert.rejects(store.createFirstAdmin('admin', 'x'.repeat(api.PASSWORD_MIN - 1)), (e: Error) => e instanceof users.UserError && e.code === 'invalid_user');
+  await assert.rejects(store.createFirstAdmin('admin', 'x'.repeat(api.PASSWORD_MAX + 1)), (e: Error) => e instanceof users.UserError && e.code === 'invalid_user');
+  assert.equal((await store.createFirstAdmin('admin', ok)).username, 'admin');
+});
