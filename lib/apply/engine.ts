@@ -92,11 +92,13 @@ export async function verifyPlan(
       else if (!close(c.rateKbit, rate * 1000) || !close(c.ceilKbit, ceil * 1000))
         problems.push(`${s.dev}: class ${classid} rate/ceil ${c.rateKbit}/${c.ceilKbit} kbit, plan says ${formatRate(rate)}/${formatRate(ceil)}`);
     };
-    for (const x of [...plan.nodes, ...plan.circuits]) {
-      if (opts.only && !opts.only.has(formatClassId(x.queue, x.minor))) continue;
-      const r = s.dir === 'download' ? x.download : x.upload;
-      const major = x.queue + s.majorOffset;
-      expect(formatClassId(major, x.minor), formatClassId(major, x.parentMinor), r.rateMbps, r.ceilMbps);
+    for (const list of [plan.nodes, plan.circuits]) {
+      for (const x of list) {
+        if (opts.only && !opts.only.has(formatClassId(x.queue, x.minor))) continue;
+        const r = s.dir === 'download' ? x.download : x.upload;
+        const major = x.queue + s.majorOffset;
+        expect(formatClassId(major, x.minor), formatClassId(major, x.parentMinor), r.rateMbps, r.ceilMbps);
+      }
     }
     const planned = plan.nodes.length + plan.circuits.length + 2 * plan.queues;
     if (!opts.only && k.size > planned) problems.push(`${s.dev}: ${k.size - planned} class(es) in the kernel that the plan does not have`);

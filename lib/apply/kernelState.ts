@@ -54,8 +54,7 @@ export async function readQdiscs(dev: string, opts: { wrap?: string[]; log?: Log
 export async function clearRootQdiscs(devs: string[], log: Log, wrap?: string[]): Promise<string[]> {
   const cleared: string[] = [];
   for (const dev of devs) {
-    const qdiscs = await readQdiscs(dev, { wrap, log }).catch(() => undefined);
-    if (!qdiscs) continue;
+    const qdiscs = await readQdiscs(dev, { wrap, log });
     if (qdiscs.some((q) => q.root && (q.kind === 'mq' || q.kind === 'htb'))) {
       await tc(['qdisc', 'del', 'dev', dev, 'root'], { wrap, log });
       cleared.push(dev);

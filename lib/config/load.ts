@@ -117,9 +117,10 @@ export function interfacesOf(config: LqosConfig): ShapingInterfaces | null {
 
 // ---------- legacy spellings ----------
 
-type Table = Record<string, unknown>;
+export type Table = Record<string, unknown>;
 
-const isTable = (v: unknown): v is Table =>
+/** A TOML table (not a list, not a date). */
+export const isTable = (v: unknown): v is Table =>
   typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Date);
 
 /** Moves a legacy key onto its current name (unless both exist) and warns. */

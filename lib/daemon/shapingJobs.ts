@@ -11,7 +11,7 @@ import type { ShapingPlan } from '../model.ts';
 import { BusError, type RequestOf } from '../bus/protocol.ts';
 import { EXIT } from '../shaping/exitCodes.ts';
 import { readShapingInputs, type ShapingInputs } from '../shaping/inputs.ts';
-import type { ShapingOutcome, ShapingRequest, ShapingService } from '../shaping/service.ts';
+import { failedOutcome, type ShapingOutcome, type ShapingRequest, type ShapingService } from '../shaping/service.ts';
 import type { Log } from '../util/log.ts';
 import { RecordingLog, recordLines } from '../util/logRecords.ts';
 import type { DataplaneHost } from './dataplaneHost.ts';
@@ -44,7 +44,7 @@ export class ShapingJobs {
       const t0 = performance.now();
       const missing = new RecordingLog();
       const inputs = readShapingInputs(this.d.config().inputs, missing);
-      const outcome = inputs ? await this.apply({ inputs }) : inputsMissing(missing, t0);
+      const outcome = inputs ? await this.apply({ inputs }) : failedOutcome(EXIT.invalidInput, missing.records, t0);
       if (outcome.ok) {
         this.d.urgent.resolveKey(REFRESH_KEY);
         this.d.log.info(`refresh: finished in ${Math.round(outcome.seconds * 1000)} ms`);
@@ -108,8 +108,4 @@ function readInput(text: string | undefined, path: string | undefined, what: str
   } catch (e) {
     throw new BusError('failed', `cannot read ${what} ${path}: ${(e as Error).message}`);
   }
-}
-
-function inputsMissing(log: RecordingLog, t0: number): ShapingOutcome {
-  return { ok: false, exitCode: EXIT.invalidInput, mode: 'none', commands: 0, seconds: (performance.now() - t0) / 1000, leafFallbacks: {}, records: log.records };
 }

@@ -1,6 +1,7 @@
 /** Nearest-rank percentiles of RTT sample lists. */
+import type { Percentiles } from '../api/flows.ts';
 
-export interface Percentiles { p50: number | null; p90: number | null; p99: number | null; samples: number }
+export type { Percentiles };
 
 /** Nearest-rank percentile `p` of an ascending sample array (non-empty). */
 function rank(sorted: Float64Array, p: number): number {

@@ -10,7 +10,7 @@
  *   `devicesPath`/`networkPath` pointing at the effective files.
  * - A bad overrides file: nothing is applied this cycle (OverridesError, clear message).
  */
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { inputPaths } from '../config/paths.ts';
 import type { ResolvedConfig } from '../config/resolve.ts';
@@ -22,7 +22,8 @@ import { hasEffect } from '../overrides/schema.ts';
 import type { ShapingOutcome } from '../shaping/service.ts';
 import { writeFileAtomic } from '../util/atomicFile.ts';
 import type { Log } from '../util/log.ts';
-import { recordLines } from '../util/logRecords.ts';
+import { readShapingInputs } from '../shaping/inputs.ts';
+import { RecordingLog, recordLines } from '../util/logRecords.ts';
 import type { StatusReporter } from './reporter.ts';
 
 export const REFRESH_BUS_TIMEOUT_MS = 31 * 60_000;
@@ -86,10 +87,9 @@ function transportFailure(e: unknown, what: string): ShapeResult {
 /** Writes the effective inputs (operator files + overrides); a ShapeResult when a file is missing. */
 function writeEffectiveInputs(rc: ResolvedConfig, loaded: Extract<LoadedOverrides, { present: true }>, log: Log): { devices: string; network: string } | ShapeResult {
   const { devices, network } = rc.inputs;
-  for (const f of [devices, network]) {
-    if (!existsSync(f)) return { ok: false, via: 'none', message: `${f} does not exist; nothing applied`, exitCode: 1 };
-  }
-  const source = { devicesText: readFileSync(devices, 'utf8'), networkText: readFileSync(network, 'utf8') };
+  const missing = new RecordingLog();
+  const source = readShapingInputs(rc.inputs, missing);
+  if (!source) return { ok: false, via: 'none', message: `${missing.records[0]!.msg}; nothing applied`, exitCode: 1 };
   const e = applyOverrides(source, loaded.overrides, { devices, network });
   for (const c of e.changes) log.info(`override: ${c}`);
   for (const w of e.warnings) log.warn(`override: ${w}`);

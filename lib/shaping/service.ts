@@ -68,7 +68,7 @@ export class ShapingService {
     const dryRun = env.config.queues.dry_run;
     const fail = (exitCode: ExitCode, message: string) => {
       log.error(message);
-      return { outcome: { ok: false, exitCode, mode: 'none' as const, commands: 0, seconds: (performance.now() - t0) / 1000, leafFallbacks: {}, records: log.records } };
+      return { outcome: failedOutcome(exitCode, log.records, t0) };
     };
     if (!env.interfaces) return fail(EXIT.config, 'the configuration has neither [bridge] nor [single_interface]');
     const queues = this.queuesFor(env, env.interfaces, dryRun, log);
@@ -124,6 +124,11 @@ export class ShapingService {
     }
     return subs;
   }
+}
+
+/** A run that stopped before applying anything (`t0`: its start, from performance.now()). */
+export function failedOutcome(exitCode: ExitCode, records: LogRecord[], t0: number): ShapingOutcome {
+  return { ok: false, exitCode, mode: 'none', commands: 0, seconds: (performance.now() - t0) / 1000, leafFallbacks: {}, records };
 }
 
 function fallbackText(subs: Record<string, LeafQdisc> | undefined): Record<string, string> {

@@ -9,14 +9,12 @@
  * - Every change is written at once (temp file + rename). A file that cannot be read as an issue
  *   list is renamed aside (`.corrupt-<time>`) with a warning and the store starts empty.
  */
-import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { existsSync, readFileSync, renameSync } from 'node:fs';
 import { z } from 'zod';
 import type { Severity, UrgentIssue, UrgentIssueInput, UrgentIssueStore } from '../api/urgent.ts';
+import { writeFileAtomic } from '../util/atomicFile.ts';
 import type { Logger } from '../util/log.ts';
 
-export const URGENT_FILE = 'urgent_issues.json';
 export const DEFAULT_MAX_ISSUES = 200;
 /** Longest message kept; longer ones are cut (with a marker) so the file stays small. */
 export const MAX_MESSAGE_CHARS = 4000;
@@ -46,15 +44,11 @@ const fileSchema = z.object({
 });
 
 export interface FileUrgentIssueStoreOptions {
-  /** The JSON file; usually `join(state_directory, URGENT_FILE)`. */
+  /** The JSON file; lqosd's is `statePaths(state_directory).urgentIssues`. */
   path: string;
   max?: number;
   log?: Pick<Logger, 'warn' | 'info'>;
   now?: () => Date;
-}
-
-export function urgentFileIn(stateDirectory: string): string {
-  return join(stateDirectory, URGENT_FILE);
 }
 
 // eslint-disable-next-line no-control-regex
@@ -124,13 +118,9 @@ export class FileUrgentIssueStore implements UrgentIssueStore {
 
   private save(): void {
     const body = JSON.stringify({ version: 1, nextId: this.nextId, issues: [...this.byKey.values()] }, null, 1) + '\n';
-    mkdirSync(dirname(this.path), { recursive: true });
-    const tmp = `${this.path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
     try {
-      writeFileSync(tmp, body, { mode: 0o600 });
-      renameSync(tmp, this.path);
+      writeFileAtomic(this.path, body, { mode: 0o600 });
     } catch (e) {
-      rmSync(tmp, { force: true });
       // Never let a full disk take the daemon down: the store keeps working in memory.
       this.log?.warn(`could not save urgent issues to ${this.path}: ${(e as Error).message}`);
     }

@@ -9,13 +9,10 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseToml, stringify as stringifyToml } from 'smol-toml';
 import { z } from 'zod';
-import { ConfigError, coreSchema, parseConfigText, type LoadedConfig } from '../config/load.ts';
+import { ConfigError, coreSchema, isTable, parseConfigText, type LoadedConfig, type Table } from '../config/load.ts';
 import { configSchema } from '../config/schema.ts';
 import { writeFileAtomic } from '../util/atomicFile.ts';
 import { collectSecretValues, isSecretKey, isSecretPlaceholder, scrubText } from './redact.ts';
-
-type Table = Record<string, unknown>;
-const isTable = (v: unknown): v is Table => typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Date);
 
 /** Top-level keys of lqos.conf that are tables, with their key names. */
 function configShape(): Map<string, string[] | null> {
