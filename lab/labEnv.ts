@@ -88,6 +88,10 @@ export function labConfig(dir: string, tb: Testbed): string {
     'generated_pn_upload_mbps = 10000',
     'default_sqm = "cake diffserv4"',
     'override_available_queues = 4',
+    // The lab shapes veths in namespaces: leave the host's CPU governor and irqbalance alone.
+    '[tuning]',
+    'set_cpu_governor_performance = false',
+    'stop_irq_balance = false',
     '',
   ].join('\n');
 }

@@ -14,6 +14,8 @@ export interface InputIssue {
   column?: string;
   value?: string;
   message: string;
+  /** Another line the issue involves (e.g. `duplicate-ip`: the line that already has the address). */
+  relatedLine?: number;
 }
 
 /** Per-direction SQM override from ShapedDevices.csv (`cake`, `fq_codel`, `none`, or `down/up`). */
@@ -62,6 +64,10 @@ export interface NetworkNode {
   id?: string;
   /** Optional display name (`name` field) — an alias when matching `Parent Node`. */
   displayName?: string;
+  /** `active_attachment_name` (published by upstream integrations) — also an alias when matching parents. */
+  attachmentName?: string;
+  /** 1-based line of the node's key in network.json (for issues). */
+  line?: number;
   downloadMbps: number;
   uploadMbps: number;
   downloadMinMbps?: number;

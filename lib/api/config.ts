@@ -19,6 +19,16 @@ export interface ConfigSaved {
 /** `string_list`: a list of strings; `object_list`: a list of tables (edited as JSON). */
 export type ConfigValueType = 'boolean' | 'integer' | 'number' | 'string' | 'string_list' | 'object_list';
 
+/**
+ * What lqos-ts does with a key (lib/config/fidelity.ts): `honoured` = it has its effect; `same` =
+ * lqos-ts behaves as one value asks (other values change nothing); `ignored` = not implemented.
+ * `note` (not honoured only) says what lqos-ts does instead; the UI shows such keys disabled with it.
+ */
+export interface ConfigKeyFidelity {
+  kind: 'honoured' | 'same' | 'ignored';
+  note?: string;
+}
+
 /** One lqos.conf key as the schema defines it. */
 export interface ConfigKeyDescription {
   /** `section.key`, or `key` at the top level. */
@@ -42,6 +52,8 @@ export interface ConfigKeyDescription {
   required: boolean;
   /** Credentials: GET /api/config shows them as "set" / "not set" only. */
   secret: boolean;
+  /** Whether lqos-ts honours the key. */
+  fidelity: ConfigKeyFidelity;
 }
 
 /** GET /api/config/schema. */

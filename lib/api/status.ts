@@ -19,6 +19,20 @@ export interface ShapingStatus {
   lastApply?: LastApply;
   /** qdisc kinds replaced by fallbacks on this kernel, e.g. { cake: 'pfifo limit 1000' }. */
   leafFallbacks?: Record<string, string>;
+  /** The current inputs are refused; the shaping in force comes from the last good inputs. */
+  lastGood?: LastGoodStatus;
+}
+
+/** "Shaping from last good inputs of <at>": why, and since when. */
+export interface LastGoodStatus {
+  /** When the last good inputs were applied (their copy's time). */
+  at: string;
+  /** When the current inputs were first found unusable (this stretch). */
+  since: string;
+  /** The first error, as `file:line: message`. */
+  reason: string;
+  file?: string;
+  line?: number;
 }
 
 /** The applied plan in a few numbers. */
@@ -26,7 +40,14 @@ export type PlanSummary = { applied: true; circuits: number; nodes: number; mode
 
 export interface StatusPayload {
   version: string;
+  /** `node_name` of lqos.conf (the UI header and title show it). */
   nodeName: string;
+  /** `node_id` of lqos.conf, or (empty) a stable id derived from /etc/machine-id. */
+  nodeId: string;
+  /** `[rtt_thresholds]`: the web UI colours RTTs green at or below greenMs, red at or above redMs. */
+  rttThresholds: { greenMs: number; yellowMs: number; redMs: number };
+  /** `enable_circuit_heatmaps` / `enable_site_heatmaps` / `enable_asn_heatmaps`: which pages show a heatmap. */
+  heatmaps: { circuit: boolean; site: boolean; asn: boolean };
   startedAt: string;
   uptimeSeconds: number;
   shapingStatus: ShapingStatus;

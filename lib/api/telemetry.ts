@@ -17,7 +17,7 @@ export interface Totals extends BitRates {
   /** Traffic of hosts that belong to a circuit. */
   shapedDownBps: number;
   shapedUpBps: number;
-  /** Hosts in the counters / hosts with traffic this tick / active hosts in no circuit. */
+  /** Hosts in the counters / hosts with traffic this tick / active hosts in no circuit (the unknown IPs, as `[ip_ranges] unknown_ip_honors_*` filter them). */
   hosts: number;
   activeHosts: number;
   unknownActiveHosts: number;
@@ -72,6 +72,20 @@ export interface CircuitRatesPayload {
   /** Circuits with traffic this tick (`active` may hold fewer). */
   activeCount: number;
   active: CircuitRateView[];
+  /**
+   * Unknown IPs: addresses with traffic this tick that map to no circuit, busiest first (bounded),
+   * filtered by `[ip_ranges]` allow/ignore lists as `unknown_ip_honors_*` say.
+   */
+  unknownIps?: UnknownIpView[];
+}
+
+export interface UnknownIpView {
+  ip: string;
+  downBps: number;
+  upBps: number;
+  /** Cumulative bytes since the dataplane first saw the address. */
+  downBytes: number;
+  upBytes: number;
 }
 
 export interface QueueSideView {

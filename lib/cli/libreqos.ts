@@ -1,20 +1,25 @@
 /**
  * The `LibreQoS` command: load the config, then validate only, clear the rules, or shape — through
- * lqosd (bus `submit_plan`, the normal case), or in this process (dry runs, `--direct`). Returns
+ * lqosd (bus `submit_plan`, the normal case), or in this process (dry runs, `--direct`). Every path
+ * shapes (and `--validate` also checks) the inputs with lqos_overrides.json applied
+ * (lib/shaping/effectiveInputs.ts). Returns
  * the process exit code (README: "Exit codes of LibreQoS").
  */
 import { join } from 'node:path';
 import { ConfigError } from '../config/load.ts';
 import { loadResolvedConfig, type ResolvedConfig } from '../config/resolve.ts';
 import { validateInputs } from '../inputs/validate.ts';
+import type { InputIssue } from '../model.ts';
 import { dataplaneMappingSink } from '../apply/mappingSink.ts';
 import { clearRootQdiscs } from '../apply/kernelState.ts';
 import { BusUnavailableError, busRequest } from '../bus/client.ts';
+import { buildEffectiveInputs } from '../shaping/effectiveInputs.ts';
 import { EXIT } from '../shaping/exitCodes.ts';
 import { readShapingInputs, reportIssues } from '../shaping/inputs.ts';
 import { attachForConfig, leafSubstitutes, teardownDataplane } from '../shaping/kernel.ts';
 import { acquireLock, LockHeldError } from '../shaping/lock.ts';
 import { hostQueueCount } from '../shaping/queueCount.ts';
+import { isRowLevel } from '../shaping/rowTriage.ts';
 import { runShaping } from '../shaping/run.ts';
 import type { ShapingOutcome } from '../shaping/service.ts';
 import { removeIfExists } from '../util/atomicFile.ts';
@@ -81,12 +86,33 @@ function validateOnly(rc: ResolvedConfig, opts: LibreQoSOptions, log: Log): numb
   const v = validateInputs(inputs);
   reportIssues(v.issues, log, opts.verbose ?? false);
   if (!v.ok) {
-    log.error(`validation failed: ${v.issues.filter((i) => i.severity === 'error').length} error(s); nothing was applied — fix the lines above and run again`);
+    log.error(`validation failed: ${whatARunWouldDo(v.issues, inputs.devicesFile)}; nothing was applied — fix the lines above and run again`);
     return EXIT.invalidInput;
   }
   const devices = v.inputs.circuits.reduce((n, c) => n + c.devices.length, 0);
   log.info(`${inputs.devicesFile} and ${inputs.networkFile} passed validation: ${v.inputs.circuits.length} circuits, ${devices} devices`);
+  // What a run would shape: the same files with lqos_overrides.json applied (built in memory only).
+  const eff = buildEffectiveInputs(rc, log, { write: false, source: inputs });
+  if (!eff.ok) return EXIT.invalidInput;
+  if (!eff.overridden) return EXIT.ok;
+  const ev = validateInputs(eff.inputs);
+  reportIssues(ev.issues.filter((i) => i.severity === 'error'), log, opts.verbose ?? false);
+  if (!ev.ok) {
+    log.error(`the inputs with ${rc.inputs.overrides} applied fail validation (errors above): ${whatARunWouldDo(ev.issues, eff.inputs.devicesFile)} — fix the overrides or the inputs`);
+    return EXIT.invalidInput;
+  }
+  log.info(`the inputs with ${rc.inputs.overrides} applied (${eff.changes.length} change(s)) passed validation: ${ev.inputs.circuits.length} circuits`);
   return EXIT.ok;
+}
+
+/** What a real run would do with inputs that fail validation (lib/shaping/rowTriage.ts). */
+function whatARunWouldDo(issues: InputIssue[], devicesFile: string): string {
+  const errors = issues.filter((i) => i.severity === 'error');
+  if (errors.every((i) => isRowLevel(i, devicesFile))) {
+    const rows = new Set(errors.map((i) => i.line)).size;
+    return `${errors.length} error(s), all in single rows: a run would skip the circuits of those ${rows} row(s) (keeping each at its last good shaping, or leaving it out if new) and apply everything else`;
+  }
+  return `${errors.length} error(s); a run would refuse these inputs and keep the shaping in force`;
 }
 
 async function runLocked(rc: ResolvedConfig, opts: LibreQoSOptions, log: Log): Promise<number> {
@@ -125,8 +151,9 @@ async function shapeHere(rc: ResolvedConfig, opts: LibreQoSOptions, dryRun: bool
     return EXIT.config;
   }
   log.info(`using ${q.queues} queue(s) per direction (${q.reason})`);
-  const inputs = readShapingInputs(rc.inputs, log);
-  if (!inputs) return EXIT.invalidInput;
+  const eff = buildEffectiveInputs(rc, log);
+  if (!eff.ok) return EXIT.invalidInput;
+  const inputs = eff.inputs;
   const r = await runShaping({
     config: rc.config,
     ifaces,
@@ -155,11 +182,14 @@ async function submitToLqosd(rc: ResolvedConfig, opts: LibreQoSOptions, log: Log
     log.error(`${e.message} — a real apply needs lqosd; start it (systemctl start lqosd), or use --dry-run to only plan, or --direct to apply without lqosd`);
     return EXIT.lqosdDown;
   }
+  // lqosd shapes what it is given: the operator's files with lqos_overrides.json applied.
+  const eff = buildEffectiveInputs(rc, log);
+  if (!eff.ok) return EXIT.invalidInput;
   let outcome: ShapingOutcome;
   try {
     outcome = await busRequest<'submit_plan', ShapingOutcome>(
       'submit_plan',
-      { mode: 'incremental', devicesPath: rc.inputs.devices, networkPath: rc.inputs.network, updateonly: opts.updateonly ?? false, verbose: opts.verbose ?? false },
+      { mode: 'incremental', devicesPath: eff.inputs.devicesFile, networkPath: eff.inputs.networkFile, updateonly: opts.updateonly ?? false, verbose: opts.verbose ?? false },
       { timeoutMs: SUBMIT_TIMEOUT_MS },
     );
   } catch (e) {

@@ -1,10 +1,12 @@
 /**
  * What the configuration forms need to know about each lqos.conf key (value type, range, accepted
  * values, default, whether it may be left out, whether it is a secret), derived from the config schema
- * (./schema.ts) through its JSON Schema, so the web UI never restates any of it. Pure.
+ * (./schema.ts) through its JSON Schema, so the web UI never restates any of it, and whether lqos-ts
+ * honours it (./fidelity.ts). Pure.
  */
 import { z } from 'zod';
-import type { ConfigKeyDescription, ConfigValueType } from '../api/config.ts';
+import type { ConfigKeyDescription, ConfigKeyFidelity, ConfigValueType } from '../api/config.ts';
+import { fidelityOf } from './fidelity.ts';
 import { configSchema } from './schema.ts';
 
 /** The part of a JSON Schema that zod emits for the config schema. */
@@ -67,7 +69,16 @@ function describeKey(key: string, s: JsonSchema, required: boolean, secret: bool
     optional: !hasDefault && !required,
     required: !hasDefault && required,
     secret,
+    fidelity: fidelityFor(key),
   };
+}
+
+/** The registry entry as the UI needs it (a key without one is reported by test/unit/config-fidelity.test.ts). */
+function fidelityFor(key: string): ConfigKeyFidelity {
+  const f = fidelityOf(key);
+  if (!f || f.kind === 'honoured') return { kind: 'honoured' };
+  if (f.kind === 'ignored') return { kind: 'ignored', note: f.instead };
+  return { kind: 'same', note: f.instead || f.reason };
 }
 
 const isSection = (s: JsonSchema): s is JsonSchema & { properties: Record<string, JsonSchema> } => s.type === 'object' && s.properties !== undefined;

@@ -1,9 +1,11 @@
 // Loader for /etc/lqos.conf: reads the TOML file, reports unknown or legacy keys
-// as warnings, validates against the schema and turns every problem into a
+// and keys lqos-ts accepts but does not honour at their value (./fidelity.ts) as
+// warnings, validates against the schema and turns every problem into a
 // ConfigError whose text names the file, the key path and the offending value.
 import { readFileSync } from 'node:fs';
 import { parse as parseToml, TomlError } from 'smol-toml';
 import { z } from 'zod';
+import { fidelityWarnings } from './fidelity.ts';
 import { configSchema, type LqosConfig } from './schema.ts';
 
 export const DEFAULT_CONFIG_PATH = '/etc/lqos.conf';
@@ -93,6 +95,8 @@ export function parseConfigText(text: string, path: string, opts: Pick<LoadOptio
   if (config.version.trim() !== '1.5') {
     warnings.push(`version = ${JSON.stringify(config.version)} in ${path}: this loader understands version "1.5"`);
   }
+  // Keys lqos-ts accepts but does not honour at these values (lib/config/fidelity.ts).
+  warnings.push(...fidelityWarnings(raw, config, path));
   return { config, path, warnings };
 }
 

@@ -31,8 +31,11 @@ export interface StatePaths {
   lastAppliedMappings: string;
   linuxTc: string;
   mappings: string;
+  /** Upstream-compatible run outputs monitoring scripts read (docs/OUTPUTS.md). */
   lastRun: string;
-  /** Effective inputs (operator files + lqos_overrides.json) the scheduler submits. */
+  statsByCircuit: string;
+  statsByParentNode: string;
+  /** Effective inputs (operator files + lqos_overrides.json) every run path shapes. */
   effectiveDir: string;
   urgentIssues: string;
   users: string;
@@ -53,6 +56,8 @@ export function statePaths(stateDir: string): StatePaths {
     linuxTc: join(stateDir, 'debug', 'linux_tc.txt'),
     mappings: join(stateDir, 'debug', 'ip_mappings.txt'),
     lastRun: join(stateDir, 'stats', 'lastRun.txt'),
+    statsByCircuit: join(stateDir, 'stats', 'statsByCircuit.json'),
+    statsByParentNode: join(stateDir, 'stats', 'statsByParentNode.json'),
     effectiveDir: shaping('effective'),
     urgentIssues: join(stateDir, 'urgent_issues.json'),
     users: join(stateDir, 'lqusers.toml'),

@@ -19,6 +19,17 @@ export function changedKeys(a: unknown, b: unknown, at = ''): string[] {
   return JSON.stringify(a) === JSON.stringify(b) ? [] : [at || '(whole config)'];
 }
 
+/**
+ * Keys read once when lqosd starts (flow tracking, telemetry polling, the web listener): a reload
+ * records them but they take effect only after a restart, and the operator is told so.
+ */
+const RESTART_ONLY = ['flows.', 'queue_check_period_ms', 'ip_ranges.unknown_ip_honors_', 'web.', 'webserver_listen', 'disable_webserver', 'node_id'];
+
+/** The changed keys that need an lqosd restart to take effect. */
+export function restartOnlyChanges(changed: string[]): string[] {
+  return changed.filter((k) => RESTART_ONLY.some((p) => (p.endsWith('.') || p.endsWith('_') ? k.startsWith(p) : k === p)));
+}
+
 export interface ConfigChange {
   previous: ResolvedConfig;
   changed: string[];
@@ -64,6 +75,10 @@ export class ConfigHolder {
     const changed = changedKeys(previous.config, next.config);
     const interfacesChanged = JSON.stringify(previous.interfaces) !== JSON.stringify(next.interfaces);
     this.log.info({ changed }, changed.length ? `config reloaded from ${this.path}; changed: ${changed.join(', ')}` : `config reloaded from ${this.path}; nothing changed`);
+    const needRestart = restartOnlyChanges(changed);
+    if (needRestart.length > 0) {
+      this.log.warn({ keys: needRestart }, `${needRestart.join(', ')} changed: lqosd reads these only at start — restart it (systemctl restart lqosd) for them to take effect`);
+    }
     if (previous.config.state_directory !== next.config.state_directory) {
       this.log.warn('state_directory changed: urgent issues keep being stored in the old one until lqosd restarts');
     }

@@ -11,7 +11,7 @@ import { deserializePlan } from '../apply/appliedPlan.ts';
 import { startBusServer, defaultBusPath, type BusServer } from '../bus/server.ts';
 import type { ShapingPlan } from '../model.ts';
 import { SchedulerStatusTracker } from '../scheduler/status.ts';
-import { attachForConfig, leafSubstitutes } from '../shaping/kernel.ts';
+import { attachForConfig, leafSubstitutes, tuneHostForConfig } from '../shaping/kernel.ts';
 import { ShapingService } from '../shaping/service.ts';
 import { FileUrgentIssueStore } from '../urgent/store.ts';
 import { readTextIfExists } from '../util/atomicFile.ts';
@@ -23,7 +23,7 @@ import { startWebServer } from '../web/server.ts';
 import { busHandlers } from './busHandlers.ts';
 import { ConfigHolder } from './configHolder.ts';
 import type { DaemonContext, ShapingStatus } from './context.ts';
-import { DataplaneHost, type DataplaneAttacher } from './dataplaneHost.ts';
+import { DataplaneHost, type DataplaneAttacher, type HostTuner } from './dataplaneHost.ts';
 import { lockDaemon } from './instanceLock.ts';
 import { JobRunner } from './jobs.ts';
 import { startServices } from './services.ts';
@@ -61,8 +61,15 @@ export interface StartDaemonOptions {
   shaping?: Pick<ShapingService, 'run'>;
   /** Replaces the dataplane attach (tests without bpffs). */
   attachDataplane?: DataplaneAttacher;
+  /** Replaces the host tuning (default: the real one, unless attachDataplane is replaced). */
+  tuneHost?: HostTuner | false;
   /** Clock for the scheduler tracker and urgent store (tests). */
   now?: () => Date;
+  /**
+   * Shape once at start (the configured inputs, or the last good inputs when they are unusable);
+   * default: only with the real shaping service and dataplane. Never in a dry run or degraded.
+   */
+  shapeAtStart?: boolean;
 }
 
 export interface RunningDaemon {
@@ -129,7 +136,9 @@ async function assemble(opts: StartDaemonOptions, log: Logger, runDir: string, c
   const status: ShapingStatus = {};
   // Re-adopt the plan in force: shaping survived our restart.
   let appliedPlan: ShapingPlan | undefined = deserializePlan(readTextIfExists(config.current.state.appliedPlan));
-  const host = new DataplaneHost({ pinRoot, log, urgent, status, attach: opts.attachDataplane ?? attachForConfig });
+  // Tests that replace the attach never tune the real host unless they hand in a tuner.
+  const tune = opts.tuneHost === false ? undefined : (opts.tuneHost ?? (opts.attachDataplane ? undefined : tuneHostForConfig));
+  const host = new DataplaneHost({ pinRoot, log, urgent, status, attach: opts.attachDataplane ?? attachForConfig, tune });
   await host.ensure(config.current);
 
   const jobs = new JobRunner(now);
@@ -150,6 +159,7 @@ async function assemble(opts: StartDaemonOptions, log: Logger, runDir: string, c
   const reloadConfig = async (): Promise<void> => {
     const change = config.reload();
     if (!host.attached) return host.ensure(config.current);
+    await host.retune(config.config);
     if (change.interfacesChanged) {
       const msg = 'the shaping interfaces changed in the config; restart lqosd (systemctl restart lqosd) and run LibreQoS to shape on them';
       log.warn(msg);
@@ -197,6 +207,11 @@ async function assemble(opts: StartDaemonOptions, log: Logger, runDir: string, c
     busConnections: () => bus?.connections() ?? 0,
     statsHosts: services.statsHosts,
   });
+  if (opts.shapeAtStart ?? (opts.shaping === undefined && opts.attachDataplane === undefined)) {
+    // Started before the bus opens, so no request can take the job first; it runs in the
+    // background: the bus and the web UI answer meanwhile (shaping requests wait for it).
+    shaping.atStart().catch((e: unknown) => log.error({ err: e }, `start-up run failed: ${(e as Error).message}`));
+  }
   bus = await startBusServer({ path: busPath, handlers, log });
   const openBus = bus;
   cleanups.push(() => openBus.close());

@@ -8,6 +8,8 @@ import type { ShapingInterfaces } from '../config/load.ts';
 import type { ResolvedConfig } from '../config/resolve.ts';
 import { dataplaneMappingSink, MemoryMappingSink, type MappingSink } from '../apply/mappingSink.ts';
 import type { UrgentIssueStore } from '../api/urgent.ts';
+import type { LqosConfig } from '../config/schema.ts';
+import { tuningFingerprint } from '../kernel/hostTuning.ts';
 import type { AttachArgs } from '../shaping/kernel.ts';
 import { hostQueueCount } from '../shaping/queueCount.ts';
 import type { Log } from '../util/log.ts';
@@ -20,6 +22,9 @@ const ATTACH_KEY = 'lqosd:dataplane-attach';
 
 /** How the dataplane gets attached (lib/shaping/kernel.ts attachForConfig; replaceable in tests). */
 export type DataplaneAttacher = (args: AttachArgs) => Promise<unknown>;
+
+/** Applies the config's host tuning (lib/shaping/kernel.ts tuneHostForConfig; replaceable in tests). */
+export type HostTuner = (config: LqosConfig, log: Log) => Promise<unknown>;
 
 export interface DataplaneState {
   state: 'attached' | 'dry_run' | 'not_attached';
@@ -34,6 +39,8 @@ export interface DataplaneHostDeps {
   /** The daemon's shaping status (`degraded` is set and cleared here). */
   status: ShapingStatus;
   attach: DataplaneAttacher;
+  /** Host tuning, applied once before the attach and again only when its keys change (absent: none). */
+  tune?: HostTuner;
 }
 
 export class DataplaneHost {
@@ -41,6 +48,7 @@ export class DataplaneHost {
   private mappingSink?: MappingSink;
   private attachedQueues?: number;
   private preflight?: PreflightResult;
+  private tunedWith?: string;
   private readonly memory = new MemoryMappingSink();
 
   constructor(private readonly deps: DataplaneHostDeps) {}
@@ -90,6 +98,22 @@ export class DataplaneHost {
     await this.attach(rc, pf.interfaces!);
   }
 
+  /**
+   * Applies the host tuning unless it was already applied with the same keys (a config reload
+   * that changes them re-applies; a refresh never does). Never throws.
+   */
+  async retune(config: LqosConfig): Promise<void> {
+    if (!this.deps.tune || config.queues.dry_run) return;
+    const fp = tuningFingerprint(config);
+    if (fp === this.tunedWith) return;
+    this.tunedWith = fp;
+    try {
+      await this.deps.tune(config, this.deps.log);
+    } catch (e) {
+      this.deps.log.warn(`host tuning failed: ${(e as Error).message}; shaping continues without it`);
+    }
+  }
+
   private notePreflightWarnings(pf: PreflightResult): void {
     const { log, urgent } = this.deps;
     for (const w of pf.warnings) log.warn(`preflight: ${w}`);
@@ -114,8 +138,9 @@ export class DataplaneHost {
     try {
       const q = hostQueueCount(rc.config, interfaces, false);
       if ('error' in q) throw new Error(q.error);
+      await this.retune(rc.config);
       log.info(`attaching the dataplane with ${q.queues} queue(s) per direction (${q.reason})`);
-      await this.deps.attach({ config: rc.config, interfaces, queues: q.queues, pinRoot, log });
+      await this.deps.attach({ config: rc.config, interfaces, queues: q.queues, cpus: q.cpus, pinRoot, log });
       this.dataplane = { state: 'attached', interfaces };
       this.attachedQueues = q.queues;
       this.mappingSink = dataplaneMappingSink(pinRoot);

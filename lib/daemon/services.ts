@@ -7,7 +7,7 @@ import type { FlowSnapshot } from '../api/flows.ts';
 import type { RequestOf } from '../bus/protocol.ts';
 import type { ShapingPlan } from '../model.ts';
 import type { ShapingMetrics } from '../telemetry/metrics.ts';
-import { startTelemetry } from '../telemetry/service.ts';
+import { startTelemetry, telemetryOptionsOf } from '../telemetry/service.ts';
 import type { ChannelRegistry } from '../web/channels.ts';
 import type { DaemonContext } from './context.ts';
 
@@ -33,7 +33,7 @@ export async function startServices(ctx: DaemonContext, opts: { pinRoot: string;
   let statsHosts: RunningServices['statsHosts'];
   if (process.env.LQOS_TELEMETRY !== '0') {
     try {
-      const telemetry = startTelemetry(ctx, { pinRoot: opts.pinRoot, isAttached: opts.attached, publish: opts.channels.publish, metrics: opts.metrics });
+      const telemetry = startTelemetry(ctx, { pinRoot: opts.pinRoot, ...telemetryOptionsOf(ctx.config()), isAttached: opts.attached, publish: opts.channels.publish, metrics: opts.metrics });
       running.push(telemetry);
       statsHosts = (r) => telemetry.statsHosts(r);
     } catch (e) {
@@ -62,7 +62,7 @@ export async function startServices(ctx: DaemonContext, opts: { pinRoot: string;
 
 /** Flow tracking, with circuit names looked up in the applied plan. */
 async function startFlows(ctx: DaemonContext, pinRoot: string, channels: ChannelRegistry) {
-  const { startFlowTracking } = await import('../flows/service.ts');
+  const { startFlowTracking, flowOptionsOf } = await import('../flows/service.ts');
   let indexedPlan: ShapingPlan | undefined;
   let byHash = new Map<bigint, { id: string; name: string }>();
   const resolveCircuit = (hash: bigint) => {
@@ -73,7 +73,7 @@ async function startFlows(ctx: DaemonContext, pinRoot: string, channels: Channel
     }
     return byHash.get(hash);
   };
-  const handle = startFlowTracking({ pinRoot, resolveCircuit, intervalMs: 2000, onError: (e) => ctx.log.debug({ err: e }, 'flow poll failed') });
+  const handle = startFlowTracking({ pinRoot, resolveCircuit, intervalMs: 2000, ...flowOptionsOf(ctx.config()), onError: (e) => ctx.log.debug({ err: e }, 'flow poll failed') });
   const unregister = channels.register('flows', () => handle.snapshot());
   return {
     snapshot: () => handle.snapshot(),

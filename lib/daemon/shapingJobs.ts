@@ -1,21 +1,26 @@
 /**
- * lqosd's shaping jobs: bus `refresh` (shape the configured input files) and bus `submit_plan`
- * (shape the submitted inputs). Both run the shaping service one at a time, record what is in
- * force (applied plan, last apply), and raise or resolve urgent issues.
+ * lqosd's shaping jobs: bus `refresh` (shape the configured input files with lqos_overrides.json
+ * applied, lib/shaping/effectiveInputs.ts) and bus `submit_plan` (shape the submitted inputs as
+ * given; LibreQoS and the scheduler submit the effective copies). Both run the shaping service one
+ * at a time, record what is in force (applied plan, last apply), and raise or resolve urgent issues.
  */
-import { readFileSync } from 'node:fs';
 import type { ShapingStatus } from '../api/status.ts';
 import type { UrgentIssueStore } from '../api/urgent.ts';
 import type { ResolvedConfig } from '../config/resolve.ts';
 import type { ShapingPlan } from '../model.ts';
 import { BusError, type RequestOf } from '../bus/protocol.ts';
 import { EXIT } from '../shaping/exitCodes.ts';
-import { readShapingInputs, type ShapingInputs } from '../shaping/inputs.ts';
+import { buildEffectiveInputs } from '../shaping/effectiveInputs.ts';
+import { readInputText, type ShapingInputs } from '../shaping/inputs.ts';
+import { formatIssue } from '../inputs/validate.ts';
 import { failedOutcome, type ShapingOutcome, type ShapingRequest, type ShapingService } from '../shaping/service.ts';
 import type { Log } from '../util/log.ts';
-import { RecordingLog, recordLines } from '../util/logRecords.ts';
+import { RecordingLog, recordLines, type LogRecord } from '../util/logRecords.ts';
 import type { DataplaneHost } from './dataplaneHost.ts';
 import type { JobRunner } from './jobs.ts';
+import { noteInputsHealth } from './inputsHealth.ts';
+import { loadLastGood } from '../shaping/lastGood.ts';
+import type { InputIssue } from '../model.ts';
 
 const REFRESH_KEY = 'lqosd:refresh';
 const FALLBACK_KEY = 'lqosd:qdisc-fallback';
@@ -34,20 +39,68 @@ export interface ShapingJobsDeps {
 }
 
 export class ShapingJobs {
+  /** The run at lqosd's start while it goes: bus runs wait for it rather than get `busy`. */
+  private startup?: Promise<unknown>;
+
   constructor(private readonly d: ShapingJobsDeps) {}
+
+  /**
+   * lqosd's start: a normal run of the configured inputs (re-applies after a reboot, repairs drift);
+   * when they are unusable (invalid at file level, a missing file, a bad lqos_overrides.json) the
+   * last good inputs are applied instead. Not in a dry run or while degraded.
+   */
+  atStart(): Promise<ShapingOutcome | undefined> {
+    const { status, config } = this.d;
+    if (status.degraded || config().config.queues.dry_run) return Promise.resolve(undefined);
+    const p = this.d.jobs.run('start-up run', () => this.runAtStart());
+    this.startup = p.then(
+      () => (this.startup = undefined),
+      () => (this.startup = undefined),
+    );
+    return p;
+  }
+
+  private async runAtStart(): Promise<ShapingOutcome> {
+    const t0 = performance.now();
+    const rc = this.d.config();
+    this.d.log.info('start-up: shaping the configured inputs (the last good inputs if they are unusable)');
+    const prep = new RecordingLog((r) => {
+      if (r.level === 'warn' || r.level === 'error') this.d.log[r.level](`start-up: ${r.msg}`);
+    });
+    const eff = buildEffectiveInputs(rc, prep);
+    if (eff.ok) return withRecords(prep.records, await this.apply({ inputs: eff.inputs, onInvalid: 'last-good' }));
+    const file = eff.reason === 'overrides' ? rc.inputs.overrides : rc.inputs.devices;
+    const invalid: InputIssue[] = [{ severity: 'error', code: eff.reason === 'overrides' ? 'overrides-invalid' : 'missing-input', file, message: eff.message }];
+    const lg = loadLastGood(rc.state, prep);
+    if (!lg) {
+      const outcome = { ...failedOutcome(EXIT.invalidInput, prep.records, t0), invalid };
+      noteInputsHealth(outcome, this.d);
+      return outcome;
+    }
+    prep.warn(`applying the last good inputs of ${lg.meta.at} instead (${lg.inputs.devicesFile}, ${lg.inputs.networkFile})`);
+    return withRecords(prep.records, await this.apply({ inputs: lg.inputs, fromLastGood: lg.meta }, invalid));
+  }
 
   /** Bus `refresh`: shape ShapedDevices.csv and network.json in lqos_directory. */
   async refresh(): Promise<ShapingOutcome> {
+    await this.startup;
     this.refuseWhileDegraded();
     return this.d.jobs.run('refresh', async () => {
       this.d.log.info('refresh: running the LibreQoS pipeline');
       const t0 = performance.now();
-      const missing = new RecordingLog();
-      const inputs = readShapingInputs(this.d.config().inputs, missing);
-      const outcome = inputs ? await this.apply({ inputs }) : failedOutcome(EXIT.invalidInput, missing.records, t0);
+      // The same effective inputs (operator files + lqos_overrides.json) as every other run path.
+      const prep = new RecordingLog((r) => {
+        if (r.level === 'warn' || r.level === 'error') this.d.log[r.level](`refresh: ${r.msg}`);
+      });
+      const eff = buildEffectiveInputs(this.d.config(), prep);
+      const outcome = eff.ok ? withRecords(prep.records, await this.apply({ inputs: eff.inputs })) : failedOutcome(EXIT.invalidInput, prep.records, t0);
       if (outcome.ok) {
         this.d.urgent.resolveKey(REFRESH_KEY);
         this.d.log.info(`refresh: finished in ${Math.round(outcome.seconds * 1000)} ms`);
+      } else if (outcome.invalid?.length) {
+        // INPUTS_INVALID (./inputsHealth.ts) already names the file and line; one issue, not two.
+        this.d.urgent.resolveKey(REFRESH_KEY);
+        this.d.log.error(`refresh: the inputs were refused (exit code ${outcome.exitCode}); see the INPUTS_INVALID urgent issue`);
       } else {
         this.d.log.error(`refresh: failed with exit code ${outcome.exitCode}`);
         const preview = recordLines(outcome.records, 10).join('\n');
@@ -59,10 +112,11 @@ export class ShapingJobs {
 
   /** Bus `submit_plan`: shape the inputs given inline or by path. */
   async submit(r: RequestOf<'submit_plan'>): Promise<ShapingOutcome> {
+    await this.startup;
     this.refuseWhileDegraded();
     const inputs: ShapingInputs = {
-      devicesText: readInput(r.devicesCsv, r.devicesPath, 'ShapedDevices file'),
-      networkText: readInput(r.networkJson, r.networkPath, 'network file'),
+      devicesText: readInput(r.devicesCsv, r.devicesPath, 'ShapedDevices file', this.d.log),
+      networkText: readInput(r.networkJson, r.networkPath, 'network file', this.d.log),
       devicesFile: r.devicesPath ?? 'ShapedDevices.csv',
       networkFile: r.networkPath ?? 'network.json',
     };
@@ -74,10 +128,14 @@ export class ShapingJobs {
     if (status.degraded && !config().config.queues.dry_run) throw new BusError('unavailable', status.degraded);
   }
 
-  private async apply(req: ShapingRequest): Promise<ShapingOutcome> {
+  /** One run; `invalid`: why the inputs were replaced by the last good ones before the run. */
+  private async apply(req: ShapingRequest, invalid?: InputIssue[]): Promise<ShapingOutcome> {
     const { host, config, log } = this.d;
     const rc = config();
-    const { outcome, plan } = await this.d.service.run(req, { config: rc.config, interfaces: rc.interfaces, queues: host.queues, sink: host.sink, log });
+    const run = await this.d.service.run(req, { config: rc.config, interfaces: rc.interfaces, queues: host.queues, sink: host.sink, log });
+    const { plan } = run;
+    const outcome = invalid ? { ...run.outcome, invalid } : run.outcome;
+    noteInputsHealth(outcome, this.d);
     if (outcome.ok) {
       this.d.status.lastApply = { at: this.d.now().toISOString(), mode: outcome.mode, commands: outcome.commands, seconds: +outcome.seconds.toFixed(3) };
       if (plan) this.d.onApplied(plan);
@@ -101,10 +159,18 @@ export class ShapingJobs {
   }
 }
 
-function readInput(text: string | undefined, path: string | undefined, what: string): string {
+/** The outcome with the records of preparing its inputs in front of the run's own. */
+function withRecords(records: LogRecord[], outcome: ShapingOutcome): ShapingOutcome {
+  return { ...outcome, records: [...records, ...outcome.records] };
+}
+
+/** Inline text, or the file decoded like every input read (readInputText: BOMs, Windows-1252 with a warning). */
+function readInput(text: string | undefined, path: string | undefined, what: string, log: Log): string {
   if (text !== undefined) return text;
   try {
-    return readFileSync(path!, 'utf8');
+    const r = readInputText(path!);
+    for (const w of r.issues) log.warn({ code: w.code, file: w.file, line: w.line }, formatIssue(w));
+    return r.text;
   } catch (e) {
     throw new BusError('failed', `cannot read ${what} ${path}: ${(e as Error).message}`);
   }

@@ -15,6 +15,7 @@
  *   ft.stop();
  */
 import type { FlowSnapshot, FlowView } from '../api/flows.ts';
+import type { LqosConfig } from '../config/schema.ts';
 import { defaultEnricher, type Enricher, type Enrichment } from './enrich.ts';
 import { EMPTY_SNAPSHOT, buildSnapshot, type SnapshotLimits, type SnapshotSources } from './snapshot.ts';
 import { FlowTracker, type ActiveFlow, type FlowTrackerOptions } from './tracker.ts';
@@ -48,6 +49,14 @@ export interface FlowTrackingHandle {
   circuitFlows(circuit: string): FlowView[];
   readonly tracker: FlowTracker;
   stop(): void;
+}
+
+/**
+ * The tracker options lqos.conf's `[flows]` sets: flow_timeout_seconds (idle expiry of an open
+ * flow) and do_not_track_subnets (flows with either endpoint inside are never tracked).
+ */
+export function flowOptionsOf(config: LqosConfig): Pick<FlowTrackerOptions, 'idleTimeoutMs' | 'doNotTrack'> {
+  return { idleTimeoutMs: config.flows.flow_timeout_seconds * 1000, doNotTrack: [...config.flows.do_not_track_subnets] };
 }
 
 function snapshotLimits(opts: FlowTrackingOptions): SnapshotLimits {

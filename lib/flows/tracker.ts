@@ -5,6 +5,7 @@
  * per-circuit sample windows; the queries answer active/top/recent flows, per-circuit RTT
  * percentiles and retransmit rates.
  */
+import ipaddr from 'ipaddr.js';
 import { bootTimeNs, type RingBufferReader } from '../../dataplane/libbpf.ts';
 import { FLOW_KEY_WORDS, FlowDump, flowKeyWords, type FlowEntry, type FlowStamp, type PerDirection, type RttEvent } from '../../dataplane/flowAbi.ts';
 import { deleteFlows, dumpFlowsRaw, openRttEvents } from '../../dataplane/flows.ts';
@@ -43,6 +44,11 @@ export interface FlowTrackerOptions extends MapContext {
   retransWindowMs?: number;
   /** Do not open the ring buffer (tests of the table only). */
   noEvents?: boolean;
+  /**
+   * Subnets (CIDR) never tracked (`[flows] do_not_track_subnets`): a flow with either endpoint in
+   * one is kept out of every table and query, and removed from the kernel table so it takes no slot.
+   */
+  doNotTrack?: string[];
 }
 
 export interface PollStats {
@@ -97,7 +103,8 @@ function newTracked(raw: number, words: Uint32Array, entry: FlowEntry, stamp: Fl
 
 export class FlowTracker {
   readonly ctx: MapContext;
-  private readonly o: Required<Omit<FlowTrackerOptions, 'pinRoot' | 'noEvents'>>;
+  private readonly o: Required<Omit<FlowTrackerOptions, 'pinRoot' | 'noEvents' | 'doNotTrack'>>;
+  private readonly untracked: [ipaddr.IPv4 | ipaddr.IPv6, number][];
   private readonly index = new FlowIndex<Tracked>();
   private readonly circuits = new CircuitWindows();
   private recentList: FinishedFlow[] = [];
@@ -118,6 +125,7 @@ export class FlowTracker {
       rttWindowMs: opts.rttWindowMs ?? 30_000,
       retransWindowMs: opts.retransWindowMs ?? 10_000,
     };
+    this.untracked = (opts.doNotTrack ?? []).map((c) => ipaddr.parseCIDR(c));
     if (!opts.noEvents) this.events = openRttEvents((e, rec) => this.onRtt(e, rec), this.ctx);
   }
 
@@ -155,6 +163,10 @@ export class FlowTracker {
     const expireKeys: Buffer[] = [];
     for (let i = 0; i < dump.count; i++) {
       const t = this.track(dump, i, clock.seq);
+      if (!t) {
+        expireKeys.push(dump.key(i));
+        continue;
+      }
       this.takeDeltas(t, clock.dtS);
       if (this.expireIfDone(t, dump.lastSeenNs(i), clock)) expireKeys.push(dump.key(i));
     }
@@ -177,14 +189,34 @@ export class FlowTracker {
     };
   }
 
-  /** The tracked flow of row i: refreshed in place, or new (first sight, or a new flow under a known key). */
-  private track(dump: FlowDump, i: number, seq: number): Tracked {
+  /** True when either endpoint is in a do-not-track subnet. */
+  private isUntracked(e: FlowEntry): boolean {
+    if (!this.untracked.length) return false;
+    const inAny = (ip: string) => {
+      let a: ipaddr.IPv4 | ipaddr.IPv6;
+      try {
+        a = ipaddr.process(ip);
+      } catch {
+        return false;
+      }
+      return this.untracked.some(([net, bits]) => net.kind() === a.kind() && a.match(net, bits));
+    };
+    return inAny(e.localIp) || inAny(e.remoteIp);
+  }
+
+  /**
+   * The tracked flow of row i: refreshed in place, or new (first sight, or a new flow under a known
+   * key); undefined for a flow in a do-not-track subnet.
+   */
+  private track(dump: FlowDump, i: number, seq: number): Tracked | undefined {
     const off = i * FLOW_KEY_WORDS;
     const raw = keyHash(dump.keyWords, off);
     let t = this.index.find(dump.keyWords, off, raw);
     if (!t || !dump.sameStart(i, t.stamp)) {
       if (t) this.index.remove(t);
-      t = newTracked(raw, dump.keyWords.slice(off, off + FLOW_KEY_WORDS), dump.entry(i), dump.stamp(i));
+      const entry = dump.entry(i);
+      if (this.isUntracked(entry)) return undefined;
+      t = newTracked(raw, dump.keyWords.slice(off, off + FLOW_KEY_WORDS), entry, dump.stamp(i));
       this.index.add(t);
     } else if (dump.refresh(i, t.entry, t.stamp)) {
       t.circ = null;

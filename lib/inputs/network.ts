@@ -2,7 +2,7 @@
  * network.json reader: the site/AP tree. A small position-tracking JSON parser keeps the line of every
  * key (for issue reporting) and sees duplicate keys that JSON.parse would silently collapse.
  */
-import type { InputIssue, NetworkNode } from '../model.ts';
+import type { Circuit, InputIssue, NetworkNode } from '../model.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Position-tracking JSON
@@ -289,8 +289,9 @@ function lastEntries(obj: { entries: JsonEntry[] }): Map<string, JsonEntry> {
 /**
  * Parse network.json text. `{}` is a flat network (no nodes); an empty file is an error. Issue codes:
  * `json-syntax`, `invalid-network`, `no-valid-nodes`, `invalid-node`, `duplicate-node`,
- * `invalid-bandwidth`, `min-above-max`, `invalid-children`, `invalid-field`, warnings
- * `missing-bandwidth`, `duplicate-key`, `duplicate-node-id`, `invalid-coordinate`.
+ * `invalid-bandwidth`, `min-above-max`, `invalid-children`, `invalid-field`, `duplicate-node-alias`
+ * (a key, `name`, `id` or `active_attachment_name` that identifies two different nodes), warnings
+ * `missing-bandwidth`, `duplicate-key`, `invalid-coordinate`.
  */
 export function parseNetworkJson(text: string, file: string): { nodes: NetworkNode[]; issues: InputIssue[] } {
   const issues: InputIssue[] = [];
@@ -353,6 +354,44 @@ function readRootObject(text: string, file: string, issues: InputIssue[]): JsonO
 }
 
 const NAME_KEYS = ['name', 'active_attachment_name'] as const;
+
+/**
+ * Every string that identifies a node to a circuit's Parent Node / Parent Node ID: its key, `name`,
+ * `id` and `active_attachment_name` (validation makes sure no string identifies two nodes).
+ */
+export function nodeAliases(n: NetworkNode): string[] {
+  const out = [n.name];
+  for (const a of [n.displayName, n.id, n.attachmentName]) if (a !== undefined && a !== '' && !out.includes(a)) out.push(a);
+  return out;
+}
+
+/** Names the planner gives its generated parent nodes (one per queue): `Generated_PN_1`, `Generated_PN_2`, … */
+export const GENERATED_PN_RE = /^Generated_PN_[1-9]\d*$/;
+
+/**
+ * The warning for a circuit with an empty Parent Node whose Parent Node ID matches no node: it is
+ * shaped under a generated parent node instead (upstream's fallback). Raised by the validator and
+ * the planner alike (same code, line, column and value, so the pipeline keeps one).
+ */
+export function unknownParentIdIssue(devicesFile: string, c: Circuit, networkFile = 'network.json'): InputIssue {
+  return {
+    severity: 'warning',
+    code: 'unknown-parent-id',
+    file: devicesFile,
+    line: c.line,
+    column: 'Parent Node ID',
+    value: c.parentNodeId,
+    message: `circuit "${c.id}" has no Parent Node and its Parent Node ID "${c.parentNodeId}" is not a node of ${networkFile}; it is shaped under a generated parent node like an unparented circuit — fix the Parent Node ID or fill in Parent Node`,
+  };
+}
+
+/** A node that an alias string identifies: where it was claimed (for the conflict message). */
+interface AliasClaim {
+  node: string;
+  /** JSON path of the field (or of the node, for its key). */
+  path: string;
+  line: number;
+}
 const COORDINATES = [
   [['latitude', 'lat'], 'latitude', 90],
   [['longitude', 'lon', 'lng'], 'longitude', 180],
@@ -361,7 +400,8 @@ const COORDINATES = [
 /** Turns network.json objects into NetworkNodes; holds the names and ids seen so far and the issues. */
 class NetworkReader {
   private readonly seenNames = new Map<string, number>();
-  private readonly seenIds = new Map<string, { line: number; name: string }>();
+  /** Alias string (key, name, id, active_attachment_name) → the node that claimed it first. */
+  private readonly aliasOwner = new Map<string, AliasClaim>();
 
   constructor(
     private readonly file: string,
@@ -415,7 +455,7 @@ class NetworkReader {
 
   /** One node and (recursively) its children. */
   private readNode(name: string, path: string, line: number, obj: JsonObject): NetworkNode {
-    const node: NetworkNode = { name, downloadMbps: 0, uploadMbps: 0, virtual: false, children: [] };
+    const node: NetworkNode = { name, downloadMbps: 0, uploadMbps: 0, virtual: false, children: [], line };
     this.warnDuplicateKeys(name, path, obj);
     const f = lastEntries(obj);
     this.readType(node, path, f);
@@ -423,6 +463,7 @@ class NetworkReader {
     this.readMinimums(node, path, f);
     this.readId(node, path, f);
     this.readDisplayName(node, path, f);
+    this.claimAliases(node, path, line, f);
     this.readCoordinates(node, path, f);
     const ch = f.get('children');
     if (ch && ch.value.kind !== 'null') {
@@ -556,7 +597,7 @@ class NetworkReader {
     }
   }
 
-  /** `id` (string or number); a repeated id is warned about (circuits attach to its first node). */
+  /** `id` (string or number); an id another node also carries is reported by claimAliases. */
   private readId(node: NetworkNode, path: string, f: Map<string, JsonEntry>): void {
     const idE = f.get('id');
     if (!idE || idE.value.kind === 'null') return;
@@ -566,21 +607,10 @@ class NetworkReader {
       return;
     }
     const id = iv.kind === 'string' ? iv.value.trim() : iv.raw;
-    if (id === '') return;
-    const prev = this.seenIds.get(id);
-    if (prev) {
-      this.warn(
-        'duplicate-node-id',
-        idE.line,
-        `${path}.id`,
-        id,
-        `id "${id}" is also used by node "${prev.name}" (line ${prev.line}); circuits whose Parent Node ID is "${id}" attach to "${prev.name}" — give each node its own id`,
-      );
-    } else this.seenIds.set(id, { line: idE.line, name: node.name });
-    node.id = id;
+    if (id !== '') node.id = id;
   }
 
-  /** Display name: the first non-empty of `name`, `active_attachment_name`. */
+  /** Display name: the first non-empty of `name`, `active_attachment_name`; the latter is also kept as attachmentName. */
   private readDisplayName(node: NetworkNode, path: string, f: Map<string, JsonEntry>): void {
     for (const key of NAME_KEYS) {
       const e = f.get(key);
@@ -590,7 +620,43 @@ class NetworkReader {
         continue;
       }
       const s = e.value.value.trim();
-      if (s !== '' && node.displayName === undefined) node.displayName = s;
+      if (s === '') continue;
+      if (node.displayName === undefined) node.displayName = s;
+      if (key === 'active_attachment_name') node.attachmentName = s;
+    }
+  }
+
+  /**
+   * Records the node's aliases (key, `name`, `id`, `active_attachment_name`); one that another node
+   * already carries is an error naming both nodes, since a circuit naming it could mean either.
+   */
+  private claimAliases(node: NetworkNode, path: string, line: number, f: Map<string, JsonEntry>): void {
+    const fieldOf = (key: string, value: string | undefined): AliasClaim & { value: string; field: string } | undefined => {
+      const e = f.get(key);
+      return value === undefined || !e ? undefined : { value, field: key, node: node.name, path: `${path}.${key}`, line: e.line };
+    };
+    const name = f.get('name')?.value;
+    const claims = [
+      { value: node.name, field: 'key', node: node.name, path, line },
+      fieldOf('name', name?.kind === 'string' && name.value.trim() !== '' ? name.value.trim() : undefined),
+      fieldOf('id', node.id),
+      fieldOf('active_attachment_name', node.attachmentName),
+    ];
+    for (const c of claims) {
+      if (!c) continue;
+      const owner = this.aliasOwner.get(c.value);
+      if (!owner) {
+        this.aliasOwner.set(c.value, c);
+        continue;
+      }
+      if (owner.node === node.name) continue;
+      this.err(
+        'duplicate-node-alias',
+        c.line,
+        c.path,
+        c.value,
+        `"${c.value}" identifies two nodes: "${owner.node}" (${this.file} line ${owner.line}, ${owner.path}) and "${node.name}" (${this.file} line ${c.line}, ${c.path}); a circuit's Parent Node or Parent Node ID naming it could mean either — every key, name, id and active_attachment_name must identify one node, so rename or remove one of them`,
+      );
     }
   }
 

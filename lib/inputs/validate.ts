@@ -8,7 +8,7 @@
  * non-standard IPv4 forms (octal/hex/short), so it is only used as a cross-check in tests.
  */
 import type { Circuit, Device, InputIssue, NetworkNode, SqmKind, SqmOverride, ValidationResult } from '../model.ts';
-import { parseNetworkJson } from './network.ts';
+import { GENERATED_PN_RE, nodeAliases, parseNetworkJson, unknownParentIdIssue } from './network.ts';
 import { canonicalHeader, readShapedDevices, type ShapedDeviceField, type ShapedDeviceRow } from './shapedDevices.ts';
 
 export interface ValidateInputsArgs {
@@ -589,6 +589,7 @@ class DeviceRowChecker {
       entry,
       `${p} is already used on line ${owner.line} (device "${owner.id}"); an address may belong to only one device — remove it from one of the two rows`,
     );
+    this.issues[this.issues.length - 1].relatedLine = owner.line;
     return false;
   }
 
@@ -718,15 +719,24 @@ class DeviceRowChecker {
     }
   }
 
-  /** Warns about circuits whose parent is not a node of network.json (call only when it has nodes). */
+  /**
+   * Warns about circuits whose parent is not a node of network.json (call only when it has nodes).
+   * Parent Node and Parent Node ID match any alias of a node (key, name, id, active_attachment_name).
+   * An unknown Parent Node ID with an empty Parent Node falls back to a generated parent node (as
+   * upstream does); a Parent Node naming a `Generated_PN_<n>` that network.json lacks is left to the planner.
+   */
   checkParentsExist(network: NetworkNode[], networkFile: string): void {
-    const ids = new Set<string>();
-    const names = new Set<string>();
-    collectNodeKeys(network, ids, names);
+    const aliases = new Set<string>();
+    collectNodeAliases(network, aliases);
     for (const c of this.circuits) {
       if (c.parentNode === '' && c.parentNodeId === '') continue;
-      if (c.parentNodeId !== '' && ids.has(c.parentNodeId)) continue;
-      if (c.parentNode !== '' && names.has(c.parentNode)) continue;
+      if (c.parentNodeId !== '' && aliases.has(c.parentNodeId)) continue;
+      if (c.parentNode !== '' && aliases.has(c.parentNode)) continue;
+      if (c.parentNode === '') {
+        this.issues.push(unknownParentIdIssue(this.file, c, networkFile));
+        continue;
+      }
+      if (GENERATED_PN_RE.test(c.parentNode)) continue;
       const byIdCol = c.parentNodeId !== '';
       const value = byIdCol ? c.parentNodeId : c.parentNode;
       this.issues.push({
@@ -736,19 +746,17 @@ class DeviceRowChecker {
         line: c.line,
         column: byIdCol ? 'Parent Node ID' : 'Parent Node',
         value,
-        message: `circuit "${c.id}" names parent "${value}", which is not a node in ${networkFile}; this circuit will not be shaped (the rest will) — add the node to ${networkFile} or fix the row`,
+        message: `circuit "${c.id}" names parent "${value}", which is not a node in ${networkFile}; this circuit will not be shaped from this row (a run keeps it at its last good shaping, if it had one; the rest applies) — add the node to ${networkFile} or fix the row`,
       });
     }
   }
 }
 
-/** Adds every node's id to `ids` and its name and display name to `names`. */
-function collectNodeKeys(nodes: NetworkNode[], ids: Set<string>, names: Set<string>): void {
+/** Adds every alias of every node (key, name, id, active_attachment_name) to `out`. */
+function collectNodeAliases(nodes: NetworkNode[], out: Set<string>): void {
   for (const n of nodes) {
-    names.add(n.name);
-    if (n.displayName) names.add(n.displayName);
-    if (n.id) ids.add(n.id);
-    collectNodeKeys(n.children, ids, names);
+    for (const a of nodeAliases(n)) out.add(a);
+    collectNodeAliases(n.children, out);
   }
 }
 
@@ -768,7 +776,8 @@ function sortIssues(devicesIssues: InputIssue[], networkIssues: InputIssue[], de
  *            duplicate-ip, invalid-rate, rate-too-low, min-above-max, invalid-sqm, conflicting-parent,
  *            conflicting-parent-id, conflicting-anchor-id
  *   warnings empty-circuit-name, duplicate-device-id, duplicate-ip-in-device, no-ip, conflicting-rates,
- *            conflicting-sqm, conflicting-circuit-name, unknown-parent, and conflicting-parent(-id) /
+ *            conflicting-sqm, conflicting-circuit-name, unknown-parent, unknown-parent-id (empty Parent
+ *            Node, unknown Parent Node ID: shaped under a generated parent), and conflicting-parent(-id) /
  *            conflicting-anchor-id when the circuit's first row has none
  * plus the network.json codes of parseNetworkJson. Circuit `parentNode` "none" (any case) means no parent.
  */

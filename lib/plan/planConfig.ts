@@ -6,6 +6,7 @@ export interface PlanConfig {
   interfaces: { download: string; upload: string; onAStick: boolean };
   /** Number of shaping queues per direction (already resolved: override / sysfs / CPUs). */
   queues: number;
+  /** download = `downlink_bandwidth_mbps` (total download, ISP-facing), upload = `uplink_bandwidth_mbps` (total upload). */
   link: { downloadMbps: number; uploadMbps: number };
   generatedPn: { downloadMbps: number; uploadMbps: number };
   /** e.g. "cake diffserv4" */
@@ -69,4 +70,55 @@ export function resolveQueueCount(args: {
     reason += ', halved for single-interface mode';
   }
   return { queues, reason };
+}
+
+/** The parsed inputs the capacity check reads (circuits and the network.json tree). */
+export interface CapacityInputs {
+  circuits: { name: string; parentNode: string; downloadMaxMbps: number }[];
+  network: CapacityNode[];
+}
+interface CapacityNode {
+  name: string;
+  downloadMbps: number;
+  children: CapacityNode[];
+}
+
+/**
+ * Meaning of the two link capacities: `downlink_bandwidth_mbps` is the total download capacity
+ * (ISP-facing interface), `uplink_bandwidth_mbps` the total upload capacity. Upstream LibreQoS.py
+ * capped both directions with the uplink value, so a migrated config whose two values differ shapes
+ * download differently here whenever a download rate lies above the smaller of the two. Returns the
+ * warning for that case (one, naming the largest such rate), else undefined. Pure.
+ */
+export function capacityMeaningWarning(link: PlanConfig['link'], inputs: CapacityInputs): string | undefined {
+  const { downloadMbps: down, uploadMbps: up } = link;
+  if (down === up) return undefined;
+  const smaller = Math.min(down, up);
+  let top: { what: string; mbps: number } | undefined;
+  const consider = (what: string, mbps: number) => {
+    if (mbps > smaller && (!top || mbps > top.mbps)) top = { what, mbps };
+  };
+  // A rate only counts as far as its parents let it through (the link aside).
+  const reach = new Map<string, number>();
+  const walk = (nodes: CapacityNode[], cap: number) => {
+    for (const n of nodes) {
+      const own = Math.min(n.downloadMbps, cap);
+      reach.set(n.name, own);
+      consider(`node "${n.name}"`, own);
+      walk(n.children, own);
+    }
+  };
+  walk(inputs.network, Infinity);
+  for (const c of inputs.circuits) consider(`circuit "${c.name}"`, Math.min(c.downloadMaxMbps, reach.get(c.parentNode) ?? Infinity));
+  if (!top) return undefined;
+  const ours = Math.min(top.mbps, down);
+  const theirs = Math.min(top.mbps, up);
+  return (
+    `[queues] downlink_bandwidth_mbps = ${down} and uplink_bandwidth_mbps = ${up} differ: lqos-ts caps download at ` +
+    `downlink_bandwidth_mbps (total download capacity, ISP-facing interface) and upload at uplink_bandwidth_mbps ` +
+    `(total upload capacity), while upstream LibreQoS.py capped both directions at uplink_bandwidth_mbps. ` +
+    `The ${top.what} (download ${top.mbps} Mbps) is capped at ${ours} Mbps here but was capped at ${theirs} Mbps upstream. ` +
+    `Check that downlink_bandwidth_mbps is your total download and uplink_bandwidth_mbps your total upload ` +
+    `(swap them if this config was written for the old meaning).`
+  );
 }

@@ -24,6 +24,7 @@ import { hash64 } from '../util/hash.ts';
 import { IdPool } from './allocator.ts';
 import type { PlanConfig } from './planConfig.ts';
 import { emptyPlannerState, type PlannerState } from './plannerState.ts';
+import { rebalanceTopLevel } from './rebalance.ts';
 import { chooseLeaf, parseSqmString } from './sqm.ts';
 import { attachCircuits, buildPhysicalTree, type TreeNode } from './tree.ts';
 
@@ -112,9 +113,10 @@ export function planShaping({ inputs, config, previous, files }: PlanArgs): Plan
   const ordered = nodesInQueueOrder(top, queueOf);
   const minors = assignClassMinors(ctx, ordered);
   const leafOf = assignLeafHandles(ctx, ordered, minors.circuit);
-  // 5. Rates, top-down, fitting children's assured rates into the parent's.
+  // 5. Rates: each node's floor (its children's minimums) bottom-up, then top-down fitting into the parent's.
   const defaultLeaf = parseSqmString(config.defaultSqm);
-  const out = new PlanEmitter(ctx, minors, leafOf, fitTopLevelRates(config, top, queueOf), defaultLeaf);
+  const floors = nodeFloors(top);
+  const out = new PlanEmitter(ctx, minors, leafOf, fitTopLevelRates(ctx, top, queueOf, floors), floors, defaultLeaf);
   for (const n of top) out.emitNode(n, queueOf.get(n)!, ROOT_MINOR);
 
   const plan: ShapingPlan = {
@@ -132,7 +134,10 @@ export function planShaping({ inputs, config, previous, files }: PlanArgs): Plan
   return { plan, state: ctx.next, errors: ctx.errors };
 }
 
-/** The top-level nodes: the physical tree's (circuits attached), then generated parents of unparented circuits. */
+/**
+ * The top-level nodes: the physical tree's (circuits attached), then the generated parents when some
+ * circuits need them (no parent, an unknown Parent Node ID, or a Parent Node naming a generated parent).
+ */
 function buildTopLevel(ctx: PlanContext, inputs: ShapingInputs): TreeNode[] {
   const { config } = ctx;
   const tree = buildPhysicalTree({
@@ -142,35 +147,63 @@ function buildTopLevel(ctx: PlanContext, inputs: ShapingInputs): TreeNode[] {
     file: ctx.networkFile,
   });
   ctx.warnings.push(...tree.issues);
-  const attachment = attachCircuits(tree, inputs.circuits, ctx.devicesFile);
+  const attachment = attachCircuits(tree, inputs.circuits, ctx.devicesFile, ctx.networkFile);
   ctx.warnings.push(...attachment.issues);
   for (const { circuit, node } of attachment.attached) node.circuits.push(circuit);
 
   const top: TreeNode[] = [...tree.top];
-  if (attachment.unparented.length > 0) {
-    const pns = generatedParents(ctx, tree.byName);
-    if (pns.length > 0) assignUnparented(attachment.unparented, pns, ctx.prev, ctx.next, config.useBinpacking);
+  if (attachment.unparented.length > 0 || attachment.toGenerated.length > 0) {
+    const pns = generatedParents(ctx, tree.byAlias);
+    const unparented = [...attachment.unparented, ...attachGenerated(ctx, attachment.toGenerated, pns)];
+    assignUnparented(unparented, pns, ctx.prev, ctx.next, config.useBinpacking);
+    // Circuits keep their input order inside each generated node.
+    const order = new Map(inputs.circuits.map((c, i) => [c, i]));
+    for (const p of pns) p.circuits.sort((a, b) => order.get(a)! - order.get(b)!);
     top.push(...pns);
   }
   return top;
 }
 
-/** One generated parent node per queue, pinned to it; a name network.json already uses is an error. */
-function generatedParents(ctx: PlanContext, byName: Map<string, TreeNode>): TreeNode[] {
-  const { config } = ctx;
-  const pns: TreeNode[] = [];
-  for (let k = 1; k <= config.queues; k++) {
-    const name = generatedPnName(k);
-    if (byName.has(name)) {
-      ctx.errors.push({
-        severity: 'error',
-        code: 'reserved-node-name',
-        file: ctx.networkFile,
-        column: name,
-        message: `network.json uses the reserved name "${name}" while some circuits have no parent; rename the node`,
-      });
+/**
+ * Circuits whose Parent Node names a generated parent that network.json does not have: under that
+ * generated parent; the ones naming a generated parent that does not exist (more than one per queue)
+ * are returned, to be placed like unparented circuits (warned).
+ */
+function attachGenerated(ctx: PlanContext, circuits: Circuit[], pns: TreeNode[]): Circuit[] {
+  const byName = new Map(pns.map((p) => [p.name, p]));
+  const rest: Circuit[] = [];
+  for (const c of circuits) {
+    const pn = byName.get(c.parentNode);
+    if (pn) {
+      pn.circuits.push(c);
       continue;
     }
+    rest.push(c);
+    ctx.warnings.push({
+      severity: 'warning',
+      code: 'unknown-generated-parent',
+      file: ctx.devicesFile,
+      line: c.line,
+      column: 'Parent Node',
+      value: c.parentNode,
+      message: `circuit "${c.id}" names the generated parent "${c.parentNode}", which neither ${ctx.networkFile} nor this plan has (generated parents: ${pns.map((p) => p.name).join(', ')}, one per queue); it is shaped under the least-loaded generated parent instead — leave Parent Node empty or name an existing node`,
+    });
+  }
+  return rest;
+}
+
+/**
+ * One generated parent node per queue, pinned to it, named with the first free names
+ * `Generated_PN_1`, `Generated_PN_2`, …: a network.json node already called that (upstream
+ * integrations publish such nodes) is an ordinary node and keeps its name.
+ */
+function generatedParents(ctx: PlanContext, taken: Map<string, unknown>): TreeNode[] {
+  const { config } = ctx;
+  const pns: TreeNode[] = [];
+  let n = 0;
+  for (let k = 1; k <= config.queues; k++) {
+    let name = generatedPnName(++n);
+    while (taken.has(name)) name = generatedPnName(++n);
     pns.push({
       name,
       path: name,
@@ -186,7 +219,7 @@ function generatedParents(ctx: PlanContext, byName: Map<string, TreeNode>): Tree
   return pns;
 }
 
-/** Queue of each top-level real node: sticky, new ones to the least-loaded queue. */
+/** Queue of each top-level real node: sticky, new ones to the least-loaded queue, then rebalanced if needed. */
 function assignQueues(ctx: PlanContext, top: TreeNode[]): Map<TreeNode, number> {
   const { config, prev, next } = ctx;
   const Q = config.queues;
@@ -216,6 +249,10 @@ function assignQueues(ctx: PlanContext, top: TreeNode[]): Map<TreeNode, number> 
     queueOf.set(n, best);
     load[best]! += weightOf(n);
   }
+  // Sticky queues never fill new ones: move a bounded number of sites when needed (rebalance.ts).
+  const sites = top.map((n) => ({ name: n.name, pinned: n.generated, weight: subtreeWeight(n), queue: queueOf.get(n)!, previousQueue: prev.topLevel[n.name] }));
+  const moved = rebalanceTopLevel({ queues: Q, sites, prev, next, file: ctx.networkFile, warnings: ctx.warnings });
+  for (const n of top) if (moved.has(n.name)) queueOf.set(n, moved.get(n.name)!);
   for (const n of top) if (!n.generated) next.topLevel[n.name] = queueOf.get(n)!;
   return queueOf;
 }
@@ -332,19 +369,49 @@ function assignLeafHandles(ctx: PlanContext, ordered: QueuedNode[], circuitMinor
   return leafOf;
 }
 
-/** Assured rates of the top-level nodes: per queue, fitted into the link minus the default class. */
-function fitTopLevelRates(config: PlanConfig, top: TreeNode[], queueOf: Map<TreeNode, number>): Map<TreeNode, DownUp> {
+/**
+ * Assured rates of the top-level nodes: per queue, fitted into the link minus the default class.
+ * Only when the minimums on a queue do not fit the link are they scaled down (warned).
+ */
+function fitTopLevelRates(ctx: PlanContext, top: TreeNode[], queueOf: Map<TreeNode, number>, floors: Map<TreeNode, Floor>): Map<TreeNode, DownUp> {
+  const { config } = ctx;
+  const link = config.link;
   const nodeRate = new Map<TreeNode, DownUp>();
+  const availDown = link.downloadMbps - defaultClassRate(link.downloadMbps);
+  const availUp = link.uploadMbps - defaultClassRate(link.uploadMbps);
+  const total = { down: 0, up: 0 };
+  let warned = false;
   for (let q = 1; q <= config.queues; q++) {
     const onQueue = top.filter((n) => queueOf.get(n) === q);
-    const availDown = config.link.downloadMbps - defaultClassRate(config.link.downloadMbps);
-    const availUp = config.link.uploadMbps - defaultClassRate(config.link.uploadMbps);
-    fitRates(
-      onQueue.map((n) => nodeRateChild(n)),
+    const fit = fitRates(
+      onQueue.map((n) => nodeRateChild(n, floors)),
       availDown,
       availUp,
       (n, down, up) => nodeRate.set(n, { down, up }),
     );
+    total.down += fit.down.need;
+    total.up += fit.up.need;
+    if (fit.down.scale >= 1 && fit.up.scale >= 1) continue;
+    warned = true;
+    ctx.warnings.push({
+      severity: 'warning',
+      code: 'link-oversubscribed',
+      file: ctx.devicesFile,
+      column: `queue ${q}`,
+      value: `${mbps(fit.down.need)}/${mbps(fit.up.need)}`,
+      message: `the minimum rates of the circuits (and nodes' …Min) on queue ${q} add up to ${mbps(fit.down.need)}/${mbps(fit.up.need)} Mbps download/upload, more than the link's ${mbps(availDown)}/${mbps(availUp)} Mbps (downlink_bandwidth_mbps/uplink_bandwidth_mbps in lqos.conf, less the default class); every assured rate on this queue was scaled down to ${pct(fit.down.scale)}/${pct(fit.up.scale)} of its minimum — lower Download/Upload Min Mbps or raise the link rates`,
+    });
+  }
+  // Each queue has the whole link rate, so minimums can fit every queue and still exceed the link.
+  if (!warned && (total.down > link.downloadMbps + RATE_TOLERANCE || total.up > link.uploadMbps + RATE_TOLERANCE)) {
+    ctx.warnings.push({
+      severity: 'warning',
+      code: 'link-oversubscribed',
+      file: ctx.devicesFile,
+      column: 'all queues',
+      value: `${mbps(total.down)}/${mbps(total.up)}`,
+      message: `the minimum rates of all circuits add up to ${mbps(total.down)}/${mbps(total.up)} Mbps download/upload, more than the link's ${mbps(link.downloadMbps)}/${mbps(link.uploadMbps)} Mbps; each queue honours them (every queue may use the whole link) but they cannot all be met at once when the link is full — lower Download/Upload Min Mbps or raise the link rates in lqos.conf`,
+    });
   }
   return nodeRate;
 }
@@ -364,6 +431,7 @@ class PlanEmitter {
     private readonly leafOf: Map<Circuit, DownUp>,
     /** Assured rate per node: the top level's given, the others filled in as their parent is emitted. */
     private readonly nodeRate: Map<TreeNode, DownUp>,
+    private readonly floors: Map<TreeNode, Floor>,
     private readonly defaultLeaf: LeafQdisc,
   ) {}
 
@@ -394,37 +462,43 @@ class PlanEmitter {
 
   /**
    * Children of a node (sub-nodes and circuits) share its assured rate `r`: sets the sub-nodes'
-   * rates in nodeRate and returns each circuit's ceiling and rate.
+   * rates in nodeRate and returns each circuit's ceiling and rate. Their minimums only have to be
+   * scaled down when they exceed the node's capacity (warned here) or when an ancestor's had to be
+   * (warned there).
    */
   private fitChildRates(n: TreeNode, r: DownUp): { ceil: Map<Circuit, DownUp>; rate: Map<Circuit, DownUp> } {
     const kids: Array<RateChild<TreeNode | Circuit>> = [];
-    for (const c of n.children) kids.push(nodeRateChild(c));
+    for (const c of n.children) kids.push(nodeRateChild(c, this.floors));
     const ceil = new Map<Circuit, DownUp>();
     for (const c of n.circuits) {
       const cc = this.circuitCeil(c, n);
       ceil.set(c, cc);
       kids.push({
         key: c,
-        down: Math.min(c.downloadMinMbps, cc.down),
-        up: Math.min(c.uploadMinMbps, cc.up),
+        floorDown: Math.min(c.downloadMinMbps, cc.down),
+        floorUp: Math.min(c.uploadMinMbps, cc.up),
         ceilDown: cc.down,
         ceilUp: cc.up,
-        explicitDown: true,
-        explicitUp: true,
+        shareDown: false,
+        shareUp: false,
       });
     }
     const rate = new Map<Circuit, DownUp>();
-    const scaled = fitRates(kids, r.down, r.up, (k, down, up) => {
+    const fit = fitRates(kids, r.down, r.up, (k, down, up) => {
       if ('children' in k) this.nodeRate.set(k, { down, up });
       else rate.set(k, { down, up });
     });
-    if (scaled) {
+    const over = (need: number, cap: number) => need > cap + RATE_TOLERANCE;
+    if (over(fit.down.need, n.ceilDown) || over(fit.up.need, n.ceilUp)) {
+      const what = n.generated ? 'generated_pn_download_mbps/generated_pn_upload_mbps in lqos.conf' : `its downloadBandwidthMbps/uploadBandwidthMbps in ${this.ctx.networkFile}`;
       this.ctx.warnings.push({
         severity: 'warning',
         code: 'rates-scaled',
         file: this.ctx.networkFile,
+        line: n.line,
         column: n.name,
-        message: `the minimum rates of the circuits/nodes under "${n.name}" add up to more than its own assured rate; they were scaled down proportionally (raise the node's rate or lower the minimums)`,
+        value: `${mbps(fit.down.need)}/${mbps(fit.up.need)}`,
+        message: `the minimum rates of the circuits/nodes under "${n.name}" add up to ${mbps(fit.down.need)}/${mbps(fit.up.need)} Mbps download/upload, more than its capacity of ${mbps(n.ceilDown)}/${mbps(n.ceilUp)} Mbps; they were scaled down to ${pct(fit.down.scale)}/${pct(fit.up.scale)} — lower those minimums or raise ${what}`,
       });
     }
     return { ceil, rate };
@@ -484,16 +558,59 @@ function cmp(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-function nodeRateChild(n: TreeNode): RateChild<TreeNode> {
+/** A sub-node for fitRates: its floor; without its own `…Min` it also shares the parent's spare rate. */
+function nodeRateChild(n: TreeNode, floors: Map<TreeNode, Floor>): RateChild<TreeNode> {
+  const f = floors.get(n)!;
   return {
     key: n,
-    down: n.minDown ?? n.ceilDown,
-    up: n.minUp ?? n.ceilUp,
+    floorDown: f.down,
+    floorUp: f.up,
     ceilDown: n.ceilDown,
     ceilUp: n.ceilUp,
-    explicitDown: n.minDown !== undefined,
-    explicitUp: n.minUp !== undefined,
+    shareDown: n.minDown === undefined,
+    shareUp: n.minUp === undefined,
   };
+}
+
+/** A node's assured-rate floor per direction (see nodeFloors). */
+type Floor = DownUp;
+
+/**
+ * Assured-rate floor of every node: the sum of its circuits' minimums and its sub-nodes' floors,
+ * raised to its own `…Min` if that is higher, capped at its ceiling. Like upstream, a node is
+ * given at least what the minimums under it need (rather than squashing the minimums).
+ */
+function nodeFloors(top: TreeNode[]): Map<TreeNode, Floor> {
+  const floors = new Map<TreeNode, Floor>();
+  const visit = (n: TreeNode): Floor => {
+    let down = 0;
+    let up = 0;
+    for (const c of n.circuits) {
+      down += Math.min(c.downloadMinMbps, c.downloadMaxMbps, n.ceilDown);
+      up += Math.min(c.uploadMinMbps, c.uploadMaxMbps, n.ceilUp);
+    }
+    for (const ch of n.children) {
+      const f = visit(ch);
+      down += f.down;
+      up += f.up;
+    }
+    const f = { down: Math.min(Math.max(down, n.minDown ?? 0), n.ceilDown), up: Math.min(Math.max(up, n.minUp ?? 0), n.ceilUp) };
+    floors.set(n, f);
+    return f;
+  };
+  for (const n of top) visit(n);
+  return floors;
+}
+
+/** Rounding slack when comparing sums of rates (1 kbit/s). */
+const RATE_TOLERANCE = 0.001;
+
+function mbps(v: number): string {
+  return String(Math.round(v * 1000) / 1000);
+}
+
+function pct(scale: number): string {
+  return `${Math.floor(Math.min(1, scale) * 1000) / 10}%`;
 }
 
 function subtreeWeight(n: TreeNode): number {
@@ -515,8 +632,9 @@ function assignUnparented(
   byWeight: boolean,
 ): void {
   const byName = new Map(pns.map((p) => [p.name, p]));
-  const load = new Map<TreeNode, number>(pns.map((p) => [p, 0]));
   const weight = (c: Circuit) => (byWeight ? c.downloadMaxMbps + c.uploadMaxMbps : 1);
+  // Circuits that named their generated parent are already placed: they count towards its load.
+  const load = new Map<TreeNode, number>(pns.map((p) => [p, p.circuits.reduce((w, c) => w + weight(c), 0)]));
   const fresh: Circuit[] = [];
   for (const c of circuits) {
     const stored = prev.generated[c.id];
@@ -535,60 +653,95 @@ function assignUnparented(
     load.set(best, load.get(best)! + weight(c));
     next.generated[c.id] = best.name;
   }
-  // Keep circuits in input order inside each generated node.
-  const order = new Map(circuits.map((c, i) => [c, i]));
-  for (const p of pns) p.circuits.sort((a, b) => order.get(a)! - order.get(b)!);
 }
 
-/** One child for fitRates: its requested rates and ceilings; explicit = an operator-set minimum. */
+/**
+ * One child for fitRates: its floor (circuit minimum, node floor) and ceilings per direction;
+ * `share` = it also takes a share of the parent's spare rate (nodes without their own `…Min`).
+ */
 interface RateChild<K> {
   key: K;
-  down: number;
-  up: number;
+  floorDown: number;
+  floorUp: number;
   ceilDown: number;
   ceilUp: number;
-  explicitDown: boolean;
-  explicitUp: boolean;
+  shareDown: boolean;
+  shareUp: boolean;
+}
+
+/** One direction of a fit: the children's floors added up, and the factor they were scaled by (1 = not scaled). */
+interface DirectionFit {
+  need: number;
+  scale: number;
 }
 
 /**
  * Gives each child an assured rate that fits inside the parent's (HTB lets a class under its rate
- * send regardless of its parent, so children's rates must add up to at most the parent's).
- * Explicit rates (circuit mins, node `…Min`) are served first — scaled down proportionally only if
- * they alone exceed the parent (returns true then). Implicit rates (nodes without a min ask for
- * their ceil) share what is left, proportionally to their ceilings.
+ * send regardless of its parent, so children's rates must add up to at most the parent's). Every
+ * child gets its floor — all floors are scaled down proportionally only when they alone exceed the
+ * parent. The rest of the parent's rate goes to the sharing children in proportion to their
+ * ceilings, none getting less than its floor or more than its ceiling.
  */
 function fitRates<K>(
   children: Array<RateChild<K>>,
   parentDown: number,
   parentUp: number,
   set: (key: K, down: number, up: number) => void,
-): boolean {
-  const factors = (dir: 'down' | 'up', parent: number) => {
-    let explicit = 0;
-    let implicit = 0;
-    for (const c of children) {
-      const v = dir === 'down' ? c.down : c.up;
-      if (dir === 'down' ? c.explicitDown : c.explicitUp) explicit += v;
-      else implicit += v;
-    }
-    const fExplicit = explicit > parent ? parent / explicit : 1;
-    const left = Math.max(0, parent - explicit * fExplicit);
-    const fImplicit = implicit > left ? left / implicit : 1;
-    return { fExplicit, fImplicit };
-  };
-  const d = factors('down', parentDown);
-  const u = factors('up', parentUp);
-  for (const c of children) {
-    const down = clampRate(c.down * (c.explicitDown ? d.fExplicit : d.fImplicit), c.ceilDown);
-    const up = clampRate(c.up * (c.explicitUp ? u.fExplicit : u.fImplicit), c.ceilUp);
-    set(c.key, down, up);
+): { down: DirectionFit; up: DirectionFit } {
+  const down = fitDirection(
+    children.map((c) => ({ floor: c.floorDown, ceil: c.ceilDown, share: c.shareDown })),
+    parentDown,
+  );
+  const up = fitDirection(
+    children.map((c) => ({ floor: c.floorUp, ceil: c.ceilUp, share: c.shareUp })),
+    parentUp,
+  );
+  children.forEach((c, i) => set(c.key, clampRate(down.rates[i]!, c.ceilDown), clampRate(up.rates[i]!, c.ceilUp)));
+  return { down: down.fit, up: up.fit };
+}
+
+/** fitRates for one direction (see there). */
+function fitDirection(kids: Array<{ floor: number; ceil: number; share: boolean }>, parent: number): { rates: number[]; fit: DirectionFit } {
+  let need = 0;
+  for (const k of kids) need += k.floor;
+  if (need > parent + RATE_TOLERANCE) {
+    const scale = parent / need;
+    return { rates: kids.map((k) => k.floor * scale), fit: { need, scale } };
   }
-  return d.fExplicit < 1 || u.fExplicit < 1;
+  const rates = new Array<number>(kids.length);
+  const sharers: number[] = [];
+  let fixed = 0;
+  let weight = 0;
+  kids.forEach((k, i) => {
+    if (k.share) {
+      sharers.push(i);
+      weight += k.ceil;
+    } else {
+      rates[i] = k.floor;
+      fixed += k.floor;
+    }
+  });
+  let left = Math.max(0, parent - fixed);
+  const shareOf = () => (weight > 0 && weight > left ? left / weight : 1);
+  // Sharers whose floor is above their proportional share keep their floor: most constrained first.
+  sharers.sort((a, b) => kids[b]!.floor / kids[b]!.ceil - kids[a]!.floor / kids[a]!.ceil);
+  let x = shareOf();
+  let pinned = 0;
+  for (; pinned < sharers.length; pinned++) {
+    const k = kids[sharers[pinned]!]!;
+    if (k.floor <= k.ceil * x) break;
+    rates[sharers[pinned]!] = k.floor;
+    left = Math.max(0, left - k.floor);
+    weight -= k.ceil;
+    x = shareOf();
+  }
+  for (let j = pinned; j < sharers.length; j++) rates[sharers[j]!] = kids[sharers[j]!]!.ceil * x;
+  return { rates, fit: { need, scale: 1 } };
 }
 
 function clampRate(v: number, ceil: number): number {
-  const r = Math.floor(v * 1000) / 1000;
+  // Down to whole kbit/s; the epsilon keeps 1.005 (1004.9999… kbit) at 1.005.
+  const r = Math.floor(v * 1000 + 1e-6) / 1000;
   return Math.min(Math.max(MIN_RATE_MBPS, r), ceil);
 }
 

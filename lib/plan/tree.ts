@@ -3,6 +3,7 @@
  * virtual nodes removed (children promoted), missing bandwidth inherited, ceilings clamped to
  * the parent, depth limited to what HTB can nest, and circuits attached to their parent node.
  */
+import { GENERATED_PN_RE, nodeAliases, unknownParentIdIssue } from '../inputs/network.ts';
 import type { Circuit, InputIssue, NetworkNode } from '../model.ts';
 
 /** HTB nests at most 8 class levels: N:1 root + 6 site levels + the circuit class. */
@@ -13,6 +14,8 @@ export interface TreeNode {
   path: string;
   id?: string;
   displayName?: string;
+  /** Line of the node's key in network.json (undefined for generated parents). */
+  line?: number;
   generated: boolean;
   depth: number;
   ceilDown: number;
@@ -28,8 +31,12 @@ export interface PhysicalTree {
   top: TreeNode[];
   /** Every real node by key name. */
   byName: Map<string, TreeNode>;
-  /** Virtual node name → nearest real ancestor (null = top level, i.e. no real ancestor). */
-  virtualToReal: Map<string, TreeNode | null>;
+  /**
+   * Every alias (key, name, id, active_attachment_name) of every node → the real node a circuit
+   * naming it hangs under: the node itself, or for a virtual node its nearest real ancestor
+   * (null = none, i.e. a top-level virtual node). The first claim wins (validation refuses conflicts).
+   */
+  byAlias: Map<string, TreeNode | null>;
   issues: InputIssue[];
 }
 
@@ -43,7 +50,10 @@ interface BuildArgs {
 export function buildPhysicalTree({ network, linkDown, linkUp, file }: BuildArgs): PhysicalTree {
   const issues: InputIssue[] = [];
   const byName = new Map<string, TreeNode>();
-  const virtualToReal = new Map<string, TreeNode | null>();
+  const byAlias = new Map<string, TreeNode | null>();
+  const claim = (n: NetworkNode, target: TreeNode | null) => {
+    for (const a of nodeAliases(n)) if (!byAlias.has(a)) byAlias.set(a, target);
+  };
   let flattenedWarned = false;
 
   const visit = (
@@ -54,7 +64,7 @@ export function buildPhysicalTree({ network, linkDown, linkUp, file }: BuildArgs
   ): void => {
     for (const n of nodes) {
       if (n.virtual) {
-        virtualToReal.set(n.name, parent);
+        claim(n, parent);
         visit(n.children, parent, into, depthAnchor);
         continue;
       }
@@ -90,6 +100,7 @@ export function buildPhysicalTree({ network, linkDown, linkUp, file }: BuildArgs
         path: realParent ? `${realParent.path}/${n.name}` : n.name,
         id: n.id,
         displayName: n.displayName,
+        line: n.line,
         generated: false,
         depth,
         ceilDown: Math.min(ownDown, parentCeilDown),
@@ -100,6 +111,7 @@ export function buildPhysicalTree({ network, linkDown, linkUp, file }: BuildArgs
         circuits: [],
       };
       byName.set(n.name, node);
+      claim(n, node);
       (realParent ? realParent.children : into).push(node);
       const anchor = depth === MAX_SITE_DEPTH - 1 ? node : depthAnchor;
       visit(n.children, node, into, anchor);
@@ -108,53 +120,44 @@ export function buildPhysicalTree({ network, linkDown, linkUp, file }: BuildArgs
 
   const top: TreeNode[] = [];
   visit(network, null, top, null);
-  return { top, byName, virtualToReal, issues };
+  return { top, byName, byAlias, issues };
 }
 
 export interface Attachment {
   attached: Array<{ circuit: Circuit; node: TreeNode }>;
+  /** Circuits for the generated parent nodes: no parent, or a parent that falls back to them. */
   unparented: Circuit[];
+  /** Circuits whose Parent Node names a `Generated_PN_<n>` that network.json does not have. */
+  toGenerated: Circuit[];
   unattached: Circuit[];
   issues: InputIssue[];
 }
 
 /**
- * Resolves each circuit's parent: `Parent Node ID` against node ids first, then `Parent Node`
- * against node keys and display names. Virtual parents resolve to the nearest real ancestor.
+ * Resolves each circuit's parent: `Parent Node ID`, then `Parent Node`, against every alias of a
+ * node (key, name, id, active_attachment_name). Virtual parents resolve to the nearest real
+ * ancestor. Falls back to the generated parents (as upstream does) for an unknown Parent Node ID
+ * with an empty Parent Node (warned); a Parent Node naming a generated parent that network.json
+ * lacks is left to the planner (`toGenerated`); any other unknown parent leaves the circuit unshaped (warned).
  */
-export function attachCircuits(tree: PhysicalTree, circuits: Circuit[], devicesFile: string): Attachment {
-  const byId = new Map<string, TreeNode>();
-  const byAlias = new Map<string, TreeNode>();
-  const walk = (nodes: TreeNode[]) => {
-    for (const n of nodes) {
-      if (n.id && !byId.has(n.id)) byId.set(n.id, n);
-      if (n.displayName && !byAlias.has(n.displayName)) byAlias.set(n.displayName, n);
-      walk(n.children);
-    }
-  };
-  walk(tree.top);
-
+export function attachCircuits(tree: PhysicalTree, circuits: Circuit[], devicesFile: string, networkFile?: string): Attachment {
   const flat = tree.top.length === 0;
-  const out: Attachment = { attached: [], unparented: [], unattached: [], issues: [] };
+  const out: Attachment = { attached: [], unparented: [], toGenerated: [], unattached: [], issues: [] };
   for (const c of circuits) {
     if (flat || (!c.parentNode && !c.parentNodeId)) {
       out.unparented.push(c);
       continue;
     }
     let node: TreeNode | null | undefined;
-    if (c.parentNodeId) node = byId.get(c.parentNodeId);
-    if (!node && c.parentNode) {
-      node = tree.byName.get(c.parentNode) ?? byAlias.get(c.parentNode);
-      if (!node && tree.virtualToReal.has(c.parentNode)) {
-        const real = tree.virtualToReal.get(c.parentNode)!;
-        if (real) node = real;
-        else {
-          out.unparented.push(c);
-          continue;
-        }
-      }
-    }
-    if (!node) {
+    if (c.parentNodeId) node = tree.byAlias.get(c.parentNodeId);
+    if (node === undefined && c.parentNode) node = tree.byAlias.get(c.parentNode);
+    if (node) out.attached.push({ circuit: c, node });
+    else if (node === null) out.unparented.push(c);
+    else if (!c.parentNode) {
+      out.unparented.push(c);
+      out.issues.push(unknownParentIdIssue(devicesFile, c, networkFile));
+    } else if (GENERATED_PN_RE.test(c.parentNode)) out.toGenerated.push(c);
+    else {
       out.unattached.push(c);
       out.issues.push({
         severity: 'warning',
@@ -165,9 +168,7 @@ export function attachCircuits(tree: PhysicalTree, circuits: Circuit[], devicesF
         value: c.parentNodeId || c.parentNode,
         message: `circuit "${c.id}" (${c.name}) names parent "${c.parentNodeId || c.parentNode}", which is not a node in network.json; this circuit is not shaped until the parent exists or the row is fixed`,
       });
-      continue;
     }
-    out.attached.push({ circuit: c, node });
   }
   return out;
 }

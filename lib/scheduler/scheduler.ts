@@ -137,10 +137,11 @@ export class Scheduler {
     void this.reporter.heartbeat(phase, nextRun);
   }
 
-  private loadConfig(): ResolvedConfig | ConfigError {
+  /** `logWarnings`: false for a file-change check (the warnings are logged by the run it leads to). */
+  private loadConfig(logWarnings = true): ResolvedConfig | ConfigError {
     try {
       const sc = loadResolvedConfig({ path: this.opts.configPath });
-      for (const w of sc.warnings) this.log.warn(w);
+      if (logWarnings) for (const w of sc.warnings) this.log.warn(w);
       this.lastConfig = sc;
       if (this.configFailed) void this.reporter.resolve(CONFIG_KEY);
       this.configFailed = false;
@@ -325,7 +326,7 @@ export class Scheduler {
   }
 
   private async refreshIfChanged(why: string): Promise<void> {
-    const sc = this.loadConfig();
+    const sc = this.loadConfig(false);
     if (sc instanceof ConfigError) {
       this.log.error(`input files changed, but the configuration is unusable: ${sc.message}`);
       return;
@@ -334,6 +335,7 @@ export class Scheduler {
       this.log.debug(`input files touched, content unchanged (${why}); nothing to do`);
       return;
     }
+    for (const w of sc.warnings) this.log.warn(w);
     const r = await this.shape(sc, 'incremental', why);
     if (r.ok && this.failedIntegrations.size === 0) await this.reporter.success();
     this.idle();

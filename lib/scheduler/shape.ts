@@ -1,6 +1,7 @@
 /**
- * One shaping run as the scheduler does it: read lqos_overrides.json, build the effective inputs,
- * and have lqosd apply them. The scheduler talks to lqosd only over the bus:
+ * One shaping run as the scheduler does it: build the effective inputs (lib/shaping/effectiveInputs.ts,
+ * the same function every run path uses) and have lqosd apply them. The scheduler talks to lqosd
+ * only over the bus:
  *
  * - No overrides in effect (no file, or nothing that changes the inputs): bus `refresh` — lqosd
  *   shapes ShapedDevices.csv and network.json in `lqos_directory`.
@@ -10,20 +11,14 @@
  *   `devicesPath`/`networkPath` pointing at the effective files.
  * - A bad overrides file: nothing is applied this cycle (OverridesError, clear message).
  */
-import { existsSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
-import { inputPaths } from '../config/paths.ts';
 import type { ResolvedConfig } from '../config/resolve.ts';
 import { BusError } from '../bus/protocol.ts';
 import { BusUnavailableError } from '../bus/client.ts';
-import { applyOverrides } from '../overrides/apply.ts';
-import { loadOverrides, OverridesError, type LoadedOverrides } from '../overrides/load.ts';
-import { hasEffect } from '../overrides/schema.ts';
+import type { OverridesError } from '../overrides/load.ts';
+import { buildEffectiveInputs } from '../shaping/effectiveInputs.ts';
 import type { ShapingOutcome } from '../shaping/service.ts';
-import { writeFileAtomic } from '../util/atomicFile.ts';
 import type { Log } from '../util/log.ts';
-import { readShapingInputs } from '../shaping/inputs.ts';
-import { RecordingLog, recordLines } from '../util/logRecords.ts';
+import { recordLines } from '../util/logRecords.ts';
 import type { StatusReporter } from './reporter.ts';
 
 export const REFRESH_BUS_TIMEOUT_MS = 31 * 60_000;
@@ -84,51 +79,25 @@ function transportFailure(e: unknown, what: string): ShapeResult {
   return { ok: false, via: 'none', message: `${what}: ${(e as Error).message}` };
 }
 
-/** Writes the effective inputs (operator files + overrides); a ShapeResult when a file is missing. */
-function writeEffectiveInputs(rc: ResolvedConfig, loaded: Extract<LoadedOverrides, { present: true }>, log: Log): { devices: string; network: string } | ShapeResult {
-  const { devices, network } = rc.inputs;
-  const missing = new RecordingLog();
-  const source = readShapingInputs(rc.inputs, missing);
-  if (!source) return { ok: false, via: 'none', message: `${missing.records[0]!.msg}; nothing applied`, exitCode: 1 };
-  const e = applyOverrides(source, loaded.overrides, { devices, network });
-  for (const c of e.changes) log.info(`override: ${c}`);
-  for (const w of e.warnings) log.warn(`override: ${w}`);
-  const eff = rc.state.effectiveDir;
-  const out = inputPaths({ lqos_directory: eff });
-  writeFileAtomic(out.devices, e.devicesText);
-  writeFileAtomic(out.network, e.networkText);
-  writeFileAtomic(
-    join(eff, 'overrides_applied.json'),
-    JSON.stringify({ at: new Date().toISOString(), overrides: loaded.file, sources: { devices, network }, changes: e.changes, warnings: e.warnings }, null, 2) + '\n',
-  );
-  log.info(`effective inputs (${e.changes.length} override change(s)) written to ${eff}`);
-  return out;
-}
-
 export async function shapeOnce(rc: ResolvedConfig, reporter: StatusReporter, log: Log, opts: ShapeOptions): Promise<ShapeResult> {
-  let loaded: LoadedOverrides;
-  try {
-    loaded = loadOverrides(rc.inputs.overrides);
-  } catch (e) {
-    if (e instanceof OverridesError) return { ok: false, via: 'none', message: e.message, output: e.message, overridesError: e };
-    throw e;
+  const eff = buildEffectiveInputs(rc, log);
+  if (!eff.ok) {
+    if (eff.overridesError) return { ok: false, via: 'none', message: eff.message, output: eff.message, overridesError: eff.overridesError };
+    return { ok: false, via: 'none', message: `${eff.message}; nothing applied`, exitCode: 1 };
   }
   const request = <T extends 'refresh' | 'submit_plan'>(type: T, payload: Parameters<typeof reporter.client.request<T>>[1]) =>
     whileBusy(() => reporter.client.request<T, ShapingOutcome>(type, payload, { timeoutMs: REFRESH_BUS_TIMEOUT_MS }), opts, log);
 
-  if (!loaded.present || !hasEffect(loaded.overrides)) {
-    // Stale effective files would only confuse: what is shaped now comes from lqos_directory.
-    if (existsSync(rc.state.effectiveDir)) rmSync(rc.state.effectiveDir, { recursive: true, force: true });
+  if (!eff.overridden) {
+    // lqosd shapes lqos_directory itself (and would apply overrides the same way).
     try {
       return outcomeResult(await request('refresh', {}), 'refresh');
     } catch (e) {
       return transportFailure(e, 'refresh');
     }
   }
-  const eff = writeEffectiveInputs(rc, loaded, log);
-  if ('ok' in eff) return eff;
   try {
-    return outcomeResult(await request('submit_plan', { mode: opts.mode, devicesPath: eff.devices, networkPath: eff.network }), 'submit_plan');
+    return outcomeResult(await request('submit_plan', { mode: opts.mode, devicesPath: eff.inputs.devicesFile, networkPath: eff.inputs.networkFile }), 'submit_plan');
   } catch (e) {
     return transportFailure(e, 'submit_plan');
   }

@@ -2,6 +2,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import type { InputPaths } from '../config/paths.ts';
 import type { InputIssue } from '../model.ts';
+import { decodeInputFile } from '../inputs/encoding.ts';
 import { formatIssue } from '../inputs/validate.ts';
 import type { Log } from '../util/log.ts';
 
@@ -11,9 +12,20 @@ export interface ShapingInputs {
   networkFile: string;
   devicesText: string;
   networkText: string;
+  /** Problems met reading the files (a file that is not UTF-8, lib/inputs/encoding.ts); already logged. */
+  readWarnings?: InputIssue[];
 }
 
-/** Both files' text, or null (after logging what to do) when one is missing. */
+/** A file's bytes decoded to text (BOMs honoured, non-UTF-8 read as Windows-1252 with a warning). */
+export function readInputText(path: string): { text: string; issues: InputIssue[] } {
+  const d = decodeInputFile(readFileSync(path), path);
+  return { text: d.text, issues: d.issues };
+}
+
+/**
+ * Both files' text, or null (after logging what to do) when one is missing. Encoding warnings are
+ * logged here and returned in `readWarnings`.
+ */
 export function readShapingInputs(paths: Pick<InputPaths, 'devices' | 'network'>, log: Log): ShapingInputs | null {
   for (const f of [paths.devices, paths.network]) {
     if (!existsSync(f)) {
@@ -21,11 +33,16 @@ export function readShapingInputs(paths: Pick<InputPaths, 'devices' | 'network'>
       return null;
     }
   }
+  const devices = readInputText(paths.devices);
+  const network = readInputText(paths.network);
+  const readWarnings = [...devices.issues, ...network.issues];
+  for (const w of readWarnings) log.warn({ code: w.code, file: w.file, line: w.line }, formatIssue(w));
   return {
     devicesFile: paths.devices,
     networkFile: paths.network,
-    devicesText: readFileSync(paths.devices, 'utf8'),
-    networkText: readFileSync(paths.network, 'utf8'),
+    devicesText: devices.text,
+    networkText: network.text,
+    ...(readWarnings.length > 0 ? { readWarnings } : {}),
   };
 }
 

@@ -6,8 +6,10 @@
 import type { ShapingInterfaces } from '../config/load.ts';
 import { stickVlans } from '../config/resolve.ts';
 import type { LqosConfig } from '../config/schema.ts';
+import { applyHostTuning, type HostTuningEnv, type TuningReport } from '../kernel/hostTuningApply.ts';
 import { chooseLeafFallback, probeQdiscKinds } from '../kernel/qdiscs.ts';
 import type { LeafQdisc } from '../model.ts';
+import { hostShapingCpus } from './queueCount.ts';
 import type { Log } from '../util/log.ts';
 
 const dataplane = () => import('../../dataplane/attach.ts');
@@ -29,27 +31,56 @@ export interface AttachArgs {
   config: LqosConfig;
   interfaces: ShapingInterfaces;
   queues: number;
+  /** Physical CPUs that own the queues (exclude_efficiency_cores); default: all online CPUs. */
+  cpus?: number[];
   pinRoot: string;
   log: Log;
 }
 
+/**
+ * The `[tuning]` ethtool knobs the attach applies to each shaping interface: disable_offload (the
+ * features turned off), disable_rxvlan / disable_txvlan (VLAN offloads off so XDP sees 802.1Q tags
+ * inline) and rx_usecs / tx_usecs (interrupt coalescing).
+ */
+export function interfaceTuning(config: LqosConfig): { disableOffloads: boolean; offloads: string[]; coalesce: { rxUsecs: number; txUsecs: number } } {
+  const t = config.tuning;
+  return {
+    disableOffloads: true,
+    offloads: [...t.disable_offload, ...(t.disable_rxvlan ? ['rxvlan'] : []), ...(t.disable_txvlan ? ['txvlan'] : [])],
+    coalesce: { rxUsecs: t.rx_usecs, txUsecs: t.tx_usecs },
+  };
+}
+
 /** Attaches (or re-adopts) the dataplane with the config's interfaces, VLANs and [tuning]. */
-export async function attachForConfig({ config, interfaces, queues, pinRoot, log }: AttachArgs): Promise<void> {
+export async function attachForConfig({ config, interfaces, queues, cpus, pinRoot, log }: AttachArgs): Promise<void> {
+  // Callers without a CPU list (LibreQoS --direct) get the same placement as lqosd: no E-cores.
+  if (!cpus) {
+    const sel = hostShapingCpus(config);
+    if (sel.excluded.length) cpus = sel.cpus;
+  }
   // The loader logs its warnings and the attached interfaces itself.
   await (await dataplane()).attachDataplane({
     downloadIf: interfaces.download,
     uploadIf: interfaces.upload,
     onAStick: interfaces.onAStick,
     queues,
+    cpus,
     stickOffset: interfaces.onAStick ? queues : 0,
     vlan: stickVlans(config),
     pinRoot,
-    // [tuning]: offloads off (plus VLAN offloads so XDP sees 802.1Q tags inline) and coalescing.
-    disableOffloads: true,
-    offloads: [...config.tuning.disable_offload, ...(config.tuning.disable_rxvlan ? ['rxvlan'] : []), ...(config.tuning.disable_txvlan ? ['txvlan'] : [])],
-    coalesce: { rxUsecs: config.tuning.rx_usecs, txUsecs: config.tuning.tx_usecs },
+    ...interfaceTuning(config),
     logger: { info: (m) => log.info(m), warn: (m) => log.warn(m) },
   });
+}
+
+/**
+ * Host tuning the config asks for, applied before the dataplane is attached: `[tuning]`
+ * set_cpu_governor_performance, stop_irq_balance, netdev_budget_usecs/packets and the interfaces'
+ * `mtu` (lib/kernel/hostTuning.ts). The ethtool knobs (offloads, VLAN offloads, rx/tx_usecs) are
+ * applied by the attach itself. Never throws; what cannot be done is warned about.
+ */
+export function tuneHostForConfig(config: LqosConfig, log: Log, env?: HostTuningEnv): Promise<TuningReport> {
+  return applyHostTuning(config, log, env);
 }
 
 /** Detaches the programs from every interface and unpins the maps. */

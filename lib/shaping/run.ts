@@ -8,19 +8,23 @@ import type { ShapingInterfaces } from '../config/load.ts';
 import type { StatePaths } from '../config/paths.ts';
 import type { LqosConfig } from '../config/schema.ts';
 import { renderMappings } from '../compile/mappings.ts';
-import type { LeafQdisc, ShapingPlan } from '../model.ts';
+import type { Circuit, InputIssue, LeafQdisc, ShapingPlan } from '../model.ts';
 import { runPipeline } from '../pipeline.ts';
-import { planConfigFromLqos } from '../plan/planConfig.ts';
+import { capacityMeaningWarning, planConfigFromLqos } from '../plan/planConfig.ts';
 import { parsePlannerState, serializePlannerState, type PlannerState } from '../plan/plannerState.ts';
 import { deserializePlan, serializePlan } from '../apply/appliedPlan.ts';
 import { diffPlans } from '../apply/diff.ts';
 import { applyPlan, MemoryPreflightError, type ApplyReport } from '../apply/engine.ts';
 import type { MappingSink } from '../apply/mappingSink.ts';
-import { copyFileAtomic, readTextIfExists, removeIfExists, writeFileAtomic } from '../util/atomicFile.ts';
+import { readTextIfExists, removeIfExists, writeFileAtomic } from '../util/atomicFile.ts';
 import type { Log } from '../util/log.ts';
 import { EXIT, type ExitCode } from './exitCodes.ts';
 import { reportIssues, type ShapingInputs } from './inputs.ts';
 import { queuingStructure } from './queuingStructure.ts';
+import { loadLastGood, saveLastGood, type LastGood, type LastGoodMeta } from './lastGood.ts';
+import type { SkippedRow } from './rowTriage.ts';
+import { INVALID_CARRIED, refusalNote, triageInputs, unknownParentsAsErrors, type RunInputsState, type TriagedInputs } from './runInputs.ts';
+import { writeStatsFiles } from './statsFiles.ts';
 
 export interface ShapingRunArgs {
   config: LqosConfig;
@@ -36,6 +40,13 @@ export interface ShapingRunArgs {
   substitute?: Record<string, LeafQdisc>;
   /** Where IP mappings go (absent: tc only). Called once, when there is something to apply. */
   sink?: (plan: ShapingPlan) => Promise<MappingSink | undefined>;
+  /**
+   * Inputs that do not validate at file level: `refuse` (default; the shaping in force stays) or
+   * `last-good` (apply the stored last good inputs instead — lqosd at start).
+   */
+  onInvalid?: 'refuse' | 'last-good';
+  /** These inputs are the stored last good copy (./lastGood.ts): they are not stored again. */
+  fromLastGood?: LastGoodMeta;
 }
 
 export interface ShapingRunResult {
@@ -43,6 +54,12 @@ export interface ShapingRunResult {
   /** The plan of this run (in force after a successful apply). */
   plan?: ShapingPlan;
   report?: ApplyReport;
+  /** Rows skipped because of row-level errors (the rest was applied). */
+  skipped?: SkippedRow[];
+  /** The first errors that refused the inputs (file-level or planning errors). */
+  invalid?: InputIssue[];
+  /** The shaping in force comes from the last good inputs of `at` (`applied`: this run re-applied them). */
+  lastGood?: { at: string; applied: boolean };
 }
 
 interface Compiled {
@@ -50,33 +67,57 @@ interface Compiled {
   state: PlannerState;
   tcText: string;
   mapText: string;
+  /** The validated input circuits (the stats files list every one). */
+  circuits: Circuit[];
 }
 
-/** Validate, plan and compile; write the debug files. An exit code when the inputs are unusable. */
-function planRun(args: ShapingRunArgs): Compiled | ExitCode {
+/**
+ * Validate, plan and compile; write the debug files. An exit code when the inputs are unusable, or
+ * (row-level errors only, first pass) the triaged inputs to plan instead.
+ */
+function planRun(args: ShapingRunArgs, st: RunInputsState, triaged?: TriagedInputs): Compiled | ExitCode | TriagedInputs {
   const { config, ifaces, queues, inputs, paths, log, verbose, substitute } = args;
   const prev = parsePlannerState(readTextIfExists(paths.plannerState));
-  if (prev.note) log.warn(prev.note);
+  for (const note of prev.notes.slice(0, 20)) log.warn(`${paths.plannerState}: ${note}`);
+  if (prev.notes.length > 20) log.warn(`${paths.plannerState}: … and ${prev.notes.length - 20} more invalid entries dropped (their circuits and sites get new class ids)`);
   const t0 = performance.now();
-  const result = runPipeline({ ...inputs, config: planConfigFromLqos(config, ifaces, queues), previousState: prev.state, compile: { substitute } });
+  const planConfig = planConfigFromLqos(config, ifaces, queues);
+  const result = runPipeline({ ...inputs, config: planConfig, previousState: prev.state, compile: { substitute } });
   const planSeconds = (performance.now() - t0) / 1000;
   if (!result.ok) {
     if (result.stage === 'validate') {
-      reportIssues(result.validation.issues, log, verbose);
+      if (!triaged && !args.fromLastGood) {
+        const t = triageInputs(inputs, unknownParentsAsErrors(result.validation.issues, inputs.devicesFile), st, log);
+        if (t) return t;
+      }
+      const issues = triaged ? result.validation.issues.map(triaged.remap) : result.validation.issues;
+      st.invalid = issues.filter((i) => i.severity === 'error').slice(0, INVALID_CARRIED);
+      reportIssues(issues, log, verbose);
       log.error('validation failed; nothing was applied and the shaping in force is unchanged — fix the lines above and run again');
       return EXIT.invalidInput;
     }
+    st.invalid = result.errors.slice(0, INVALID_CARRIED);
     reportIssues(result.errors, log, true);
     log.error('planning failed; nothing was applied and the shaping in force is unchanged');
     return EXIT.plan;
   }
-  reportIssues(result.warnings, log, verbose);
+  if (!triaged && !args.fromLastGood) {
+    // Circuits whose Parent Node is not in network.json are triaged like row errors (./runInputs.ts).
+    const unknownParents = unknownParentsAsErrors(result.warnings, inputs.devicesFile).filter((w) => w.severity === 'error');
+    if (unknownParents.length > 0) {
+      const t = triageInputs(inputs, unknownParents, st, log);
+      if (t) return t;
+    }
+  }
+  reportIssues(triaged ? result.warnings.map(triaged.remap) : result.warnings, log, verbose);
+  const capacity = capacityMeaningWarning(planConfig.link, result.validation.inputs);
+  if (capacity) log.warn(capacity);
   const { plan, tcLines, mappings } = result;
   log.info(
     { circuits: plan.circuits.length, nodes: plan.nodes.length, tcLines: tcLines.length, mappings: mappings.length, seconds: +planSeconds.toFixed(3) },
     `planned ${plan.circuits.length} circuits under ${plan.nodes.length} nodes on ${plan.queues} queue(s)`,
   );
-  const compiled = { plan, state: result.state, tcText: tcLines.join('\n') + '\n', mapText: renderMappings(mappings) };
+  const compiled = { plan, state: result.state, tcText: tcLines.join('\n') + '\n', mapText: renderMappings(mappings), circuits: result.validation.inputs.circuits };
   writeFileAtomic(paths.linuxTc, compiled.tcText);
   writeFileAtomic(paths.mappings, compiled.mapText);
   writeFileAtomic(paths.queuingStructure, JSON.stringify(queuingStructure(plan), null, 1) + '\n');
@@ -115,31 +156,78 @@ async function restoreApplied(args: ShapingRunArgs, applied: ShapingPlan, sink: 
   }
 }
 
-/** Records what is in force now: the plan, its ids, its text, and copies of the inputs. */
-function persistApplied(args: ShapingRunArgs, c: Compiled): void {
+/** Records what is in force now: the plan, its ids, its text, and the inputs as applied (last good). */
+function persistApplied(args: ShapingRunArgs, c: Compiled, st: RunInputsState): void {
   const { paths, inputs } = args;
   writeFileAtomic(paths.appliedPlan, serializePlan(c.plan));
   writeFileAtomic(paths.plannerState, serializePlannerState(c.state));
   writeFileAtomic(paths.lastAppliedTc, c.tcText);
   writeFileAtomic(paths.lastAppliedMappings, c.mapText);
-  copyFileAtomic(inputs.devicesFile, paths.lastGoodCsv);
-  copyFileAtomic(inputs.networkFile, paths.lastGoodJson);
-  writeFileAtomic(paths.lastRun, new Date().toISOString() + '\n');
+  // The kernel has the plan now: a failure below (disk full, ...) is told, not thrown.
+  const attempt = (what: string, write: () => void) => {
+    try {
+      write();
+    } catch (e) {
+      args.log.warn(`the shaping is applied, but ${what} could not be written: ${(e as Error).message} — free space in ${paths.root} and run again`);
+    }
+  };
+  if (!args.fromLastGood) attempt('the last good copy of the inputs', () => saveLastGood(paths, inputs, { skippedRows: st.skipped.length }));
+  attempt('the stats files (lastRun.txt, statsByCircuit.json, statsByParentNode.json)', () => writeStatsFiles(paths, c.plan, c.circuits));
 }
 
+/**
+ * One run (see the file comment). Row-level errors skip their circuits (./rowTriage.ts); file-level
+ * errors refuse the inputs and, with `onInvalid: 'last-good'`, the last good inputs are applied.
+ */
 export async function runShaping(args: ShapingRunArgs): Promise<ShapingRunResult> {
+  // The last good copy is only read when the inputs do not validate.
+  let lastGood: LastGood | undefined | null = args.fromLastGood ? undefined : null;
+  const st: RunInputsState = { lastGood: () => (lastGood === null ? (lastGood = loadLastGood(args.paths, args.log)) : lastGood), skipped: [] };
+  let compiled = planRun(args, st);
+  if (typeof compiled === 'object' && 'remap' in compiled) {
+    const triaged = compiled;
+    args = { ...args, inputs: triaged.inputs };
+    compiled = planRun(args, st, triaged);
+  }
+  if (typeof compiled === 'number') return refused(args, st, compiled);
+  const r = await runCompiled(args, compiled as Compiled, st);
+  const extra: Partial<ShapingRunResult> = st.skipped.length > 0 ? { skipped: st.skipped } : {};
+  if (args.fromLastGood) extra.lastGood = { at: args.fromLastGood.at, applied: r.code === EXIT.ok && !args.dryRun };
+  return { ...r, ...extra };
+}
+
+/** Inputs refused: say what is in force; at lqosd's start, apply the last good inputs instead. */
+async function refused(args: ShapingRunArgs, st: RunInputsState, code: ExitCode): Promise<ShapingRunResult> {
+  const { log, paths } = args;
+  const lg = st.lastGood();
+  const inForce = readTextIfExists(paths.appliedPlan) !== undefined;
+  const base: ShapingRunResult = { code, invalid: st.invalid, ...(st.skipped.length > 0 ? { skipped: st.skipped } : {}) };
+  if (!st.invalid) return base;
+  if (lg && args.onInvalid === 'last-good') {
+    log.warn({ code: 'last-good-fallback', at: lg.meta.at }, `applying the last good inputs of ${lg.meta.at} instead (${lg.inputs.devicesFile}, ${lg.inputs.networkFile})`);
+    const r = await runShaping({ ...args, inputs: lg.inputs, fromLastGood: lg.meta, onInvalid: 'refuse' });
+    return { ...r, invalid: st.invalid };
+  }
+  log.warn(refusalNote(st, inForce));
+  return lg && inForce ? { ...base, lastGood: { at: lg.meta.at, applied: false } } : base;
+}
+
+async function runCompiled(args: ShapingRunArgs, compiled: Compiled, st: RunInputsState): Promise<ShapingRunResult> {
   const { paths, log, dryRun, updateonly, substitute } = args;
-  const compiled = planRun(args);
-  if (typeof compiled === 'number') return { code: compiled };
   const { plan } = compiled;
   const applied = deserializePlan(readTextIfExists(paths.appliedPlan));
   if (updateonly && applied && diffPlans(applied, plan, { substitute }).mode === 'none') {
     log.info('no changes to the applied shaping; leaving queues as they are');
     writeFileAtomic(paths.plannerState, serializePlannerState(compiled.state));
+    writeStatsFiles(paths, plan, compiled.circuits);
     return { code: EXIT.ok, plan };
   }
   if (dryRun) {
-    writeFileAtomic(paths.plannerState, serializePlannerState(compiled.state));
+    // A dry run previews CPU-queue moves; saving them would let previews spend the move budget
+    // and hide the moves from the real run that makes them (lib/plan/rebalance.ts).
+    const moves = plan.warnings.filter((w) => w.code === 'site-queue-moved').length;
+    if (moves === 0) writeFileAtomic(paths.plannerState, serializePlannerState(compiled.state));
+    else log.info(`dry run: ${moves} site move(s) above are what a real run would do; ${paths.plannerState} is left as it is so the real run makes and reports them`);
     dryRunSummary(args, applied, plan);
     return { code: EXIT.ok, plan };
   }
@@ -160,6 +248,6 @@ export async function runShaping(args: ShapingRunArgs): Promise<ShapingRunResult
     if (applied) await restoreApplied(args, applied, sink);
     return { code: EXIT.apply, plan };
   }
-  persistApplied(args, compiled);
+  persistApplied(args, compiled, st);
   return { code: EXIT.ok, plan, report };
 }

@@ -7,13 +7,15 @@
 import type { ShapingInterfaces } from '../config/load.ts';
 import { statePaths } from '../config/paths.ts';
 import type { LqosConfig } from '../config/schema.ts';
-import type { LeafQdisc, ShapingPlan } from '../model.ts';
+import type { InputIssue, LeafQdisc, ShapingPlan } from '../model.ts';
 import type { ApplyOps } from '../apply/diff.ts';
 import type { MappingSink } from '../apply/mappingSink.ts';
 import type { Log } from '../util/log.ts';
 import { RecordingLog, type LogRecord } from '../util/logRecords.ts';
 import { EXIT, type ExitCode } from './exitCodes.ts';
 import type { ShapingInputs } from './inputs.ts';
+import type { LastGoodMeta } from './lastGood.ts';
+import type { SkippedRow } from './rowTriage.ts';
 import { hostQueueCount } from './queueCount.ts';
 import { runShaping } from './run.ts';
 
@@ -21,6 +23,10 @@ export interface ShapingRequest {
   inputs: ShapingInputs;
   updateonly?: boolean;
   verbose?: boolean;
+  /** Inputs invalid at file level: refuse (default) or apply the last good inputs (lqosd at start). */
+  onInvalid?: 'refuse' | 'last-good';
+  /** `inputs` are the stored last good inputs (lib/shaping/lastGood.ts). */
+  fromLastGood?: LastGoodMeta;
 }
 
 /** What lqosd has that a run needs: the config in force and, when attached, the dataplane. */
@@ -47,6 +53,12 @@ export interface ShapingOutcome {
   /** Planned qdisc kind → the leaf used instead on this kernel. */
   leafFallbacks: Record<string, string>;
   records: LogRecord[];
+  /** Rows skipped for row-level errors (their circuits kept at the last good shaping or left out). */
+  skipped?: SkippedRow[];
+  /** The first errors that refused the inputs. */
+  invalid?: InputIssue[];
+  /** The shaping in force comes from the last good inputs of `at` (`applied`: re-applied by this run). */
+  lastGood?: { at: string; applied: boolean };
 }
 
 export interface ShapingServiceOptions {
@@ -86,6 +98,8 @@ export class ShapingService {
       verbose: req.verbose ?? false,
       substitute,
       sink: env.sink ? async () => env.sink : undefined,
+      onInvalid: req.onInvalid,
+      fromLastGood: req.fromLastGood,
     });
     const outcome: ShapingOutcome = {
       ok: r.code === EXIT.ok,
@@ -96,6 +110,9 @@ export class ShapingService {
       summary: r.report?.summary,
       leafFallbacks: fallbackText(substitute),
       records: log.records,
+      ...(r.skipped ? { skipped: r.skipped } : {}),
+      ...(r.invalid ? { invalid: r.invalid } : {}),
+      ...(r.lastGood ? { lastGood: r.lastGood } : {}),
     };
     return { outcome, plan: outcome.ok && !dryRun ? r.plan : undefined };
   }

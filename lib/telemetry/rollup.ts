@@ -295,6 +295,8 @@ export class Rollup {
   topUp: number[] = [];
   totals: Totals = { downBps: 0, upBps: 0, downPps: 0, upPps: 0, shapedDownBps: 0, shapedUpBps: 0, hosts: 0, activeHosts: 0, unknownActiveHosts: 0 };
   index: PlanIndex | undefined;
+  /** Whether an active host in no circuit counts as an unknown IP (`[ip_ranges] unknown_ip_honors_*`). */
+  unknownListed: (ip: string) => boolean = () => true;
 
   constructor(readonly topN = 10) {}
 
@@ -354,7 +356,7 @@ export class Rollup {
       if (active) t.activeHosts++;
       const c = ix ? resolveHost(ix, h) : -1;
       if (c < 0) {
-        if (active) t.unknownActiveHosts++;
+        if (active && this.unknownListed(h.ip)) t.unknownActiveHosts++;
         continue;
       }
       t.shapedDownBps += h.downBps;

@@ -12,8 +12,9 @@
  * allocated once (per plan) and reused; payloads are built only when a client asks.
  */
 import { existsSync } from 'node:fs';
-import type { CircuitRateView, NodeRateView, QueueCircuitView, QueueTotals, Totals } from '../api/telemetry.ts';
+import type { CircuitRateView, NodeRateView, QueueCircuitView, QueueTotals, Totals, UnknownIpView } from '../api/telemetry.ts';
 import { statePaths } from '../config/paths.ts';
+import type { LqosConfig } from '../config/schema.ts';
 import type { ShapingPlan } from '../model.ts';
 import type { Log } from '../util/log.ts';
 import { CpuSampler, type CpuUsage } from './cpu.ts';
@@ -23,6 +24,7 @@ import { RateGauges, type ShapingMetrics } from './metrics.ts';
 import { QueueStatsCollector } from './queueStats.ts';
 import { MultiRing } from './ring.ts';
 import { buildPlanIndex, rollUpNodes, Rollup, type PlanIndex } from './rollup.ts';
+import { UnknownIpFilter, unknownIpRulesOf, type UnknownIpRules } from './unknownIps.ts';
 import {
   circuitRatesPayload,
   cpuPayload,
@@ -34,6 +36,7 @@ import {
   topDownload,
   topUpload,
   TOTAL_FIELDS,
+  unknownIps,
   type StatsHostsRequest,
   type TelemetryState,
 } from './views.ts';
@@ -57,7 +60,10 @@ export interface TelemetryOptions {
   /** bpffs directory of the dataplane's pinned maps. */
   pinRoot: string;
   intervalMs?: number;
+  /** Period of the queue-stats (`tc -s qdisc`) poll; lqosd: `queue_check_period_ms`. Default 2000. */
   queueIntervalMs?: number;
+  /** Which unmapped addresses are unknown IPs (`[ip_ranges]`); default: all of them. */
+  unknownIps?: UnknownIpRules;
   /** Host counters reader (default: dataplane/maps.ts readHostCounters at pinRoot). */
   readCounters?: () => Promise<Map<string, HostCounters>> | Map<string, HostCounters>;
   /** Whether the dataplane is attached (counters and tc stats are skipped otherwise). Default: the pinned host_counters map exists (always true with an injected reader). */
@@ -88,6 +94,11 @@ export interface TelemetryOptions {
   publish?: ChannelPublisher;
   /** Prometheus gauges to keep current (absent: none). */
   metrics?: ShapingMetrics;
+}
+
+/** The telemetry options lqos.conf sets: queue_check_period_ms and the `[ip_ranges]` unknown-IP rules. */
+export function telemetryOptionsOf(config: LqosConfig): Pick<TelemetryOptions, 'queueIntervalMs' | 'unknownIps'> {
+  return { queueIntervalMs: config.queue_check_period_ms, unknownIps: unknownIpRulesOf(config) };
 }
 
 export interface TelemetrySnapshot {
@@ -121,6 +132,8 @@ export interface Telemetry {
   circuitQueues(id: string): QueueCircuitView | undefined;
   /** The bus `stats_hosts` reply: top hosts by current rate. */
   statsHosts(req: StatsHostsRequest): unknown;
+  /** Unknown IPs with traffic (as in the `circuits` channel). */
+  unknownIps(): UnknownIpView[];
   /** Payloads of the live channels (also published, when a publisher is given). */
   payload(channel: TelemetryChannel): unknown;
   /** One counter tick now (tests; the timer calls it too). */
@@ -190,7 +203,9 @@ class TelemetryService implements Telemetry {
       lastAt: 0,
       queueAt: 0,
       queueDtMs: 0,
+      unknown: new UnknownIpFilter(opts.unknownIps),
     };
+    this.state.rollup.unknownListed = (ip) => this.state.unknown.listed(ip);
     this.history = this.openHistory();
   }
 
@@ -394,6 +409,10 @@ class TelemetryService implements Telemetry {
 
   statsHosts(req: StatsHostsRequest): unknown {
     return statsHostsReply(this.state, req);
+  }
+
+  unknownIps(): UnknownIpView[] {
+    return unknownIps(this.state);
   }
 
   stop(): Promise<void> {

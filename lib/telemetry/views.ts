@@ -9,6 +9,7 @@ import type {
   QueueSideView,
   QueueStatsPayload,
   ThroughputPayload,
+  UnknownIpView,
 } from '../api/telemetry.ts';
 import type { ShapingPlan } from '../model.ts';
 import type { CpuSampler } from './cpu.ts';
@@ -16,6 +17,7 @@ import type { HostRate, HostRateTracker } from './hostRates.ts';
 import type { LeafStats, QueueStatsCollector } from './queueStats.ts';
 import type { MultiRing } from './ring.ts';
 import type { PlanIndex, Rollup } from './rollup.ts';
+import type { UnknownIpFilter } from './unknownIps.ts';
 
 export const TOTAL_FIELDS = ['down', 'up', 'shapedDown', 'shapedUp'] as const;
 export const NODE_FIELDS = ['down', 'up'] as const;
@@ -34,6 +36,7 @@ export interface TelemetryState {
   lastAt: number;
   queueAt: number;
   queueDtMs: number;
+  unknown: UnknownIpFilter;
 }
 
 export interface StatsHostsRequest {
@@ -60,6 +63,20 @@ export function throughputPayload(s: TelemetryState): ThroughputPayload {
   };
 }
 
+/** Active hosts in no circuit that the `[ip_ranges]` rules list, busiest first. */
+export function unknownIps(s: TelemetryState, max = 100): UnknownIpView[] {
+  if (!s.attached) return [];
+  const out: HostRate[] = [];
+  for (const h of s.hosts.hosts.values()) {
+    if (!(h.downPps > 0 || h.upPps > 0)) continue;
+    const mapped = s.index !== undefined && h.resolvedVersion === s.index.version && h.circuit >= 0;
+    if (mapped || !s.unknown.listed(h.ip)) continue;
+    out.push(h);
+  }
+  out.sort((a, b) => b.downBps + b.upBps - (a.downBps + a.upBps));
+  return out.slice(0, max).map((h) => ({ ip: h.ip, downBps: Math.round(h.downBps), upBps: Math.round(h.upBps), downBytes: Number(h.downBytes), upBytes: Number(h.upBytes) }));
+}
+
 export function circuitRatesPayload(s: TelemetryState, max: number): CircuitRatesPayload {
   const active = current(s) ? s.rollup.activeCircuits(max) : [];
   return {
@@ -68,6 +85,7 @@ export function circuitRatesPayload(s: TelemetryState, max: number): CircuitRate
     topUpload: topUpload(s),
     activeCount: s.rollup.touchedCount,
     active: active.map((c) => s.rollup.circuitView(c)),
+    unknownIps: unknownIps(s),
   };
 }
 

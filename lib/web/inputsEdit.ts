@@ -3,26 +3,44 @@
  * with validateInputs together with the other (current) file; when the file being written has errors
  * nothing is written.
  */
+import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import type { Circuit, InputIssue, SqmKind } from '../model.ts';
+import { decodeInputFile } from '../inputs/encoding.ts';
 import { formatIssue, validateInputs } from '../inputs/validate.ts';
 import { writeShapedDevices } from '../inputs/writeShapedDevices.ts';
-import { readTextIfExists, writeFileAtomic } from '../util/atomicFile.ts';
+import { writeFileAtomic } from '../util/atomicFile.ts';
 
 export interface InputFiles {
   devices: string;
   network: string;
 }
 
+/**
+ * A file decoded like every input read (lib/inputs/encoding.ts: BOMs honoured, non-UTF-8 read as
+ * Windows-1252 with a warning), or undefined when it does not exist. Writes are always UTF-8.
+ */
+function readDecoded(path: string): { text: string; issues: InputIssue[] } | undefined {
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+  const d = decodeInputFile(bytes, basename(path));
+  return { text: d.text, issues: d.issues };
+}
+
 /** Text of network.json as validation sees it: a missing file is a flat network. */
 function networkText(path: string): string {
-  return readTextIfExists(path) ?? '{}\n';
+  return readDecoded(path)?.text ?? '{}\n';
 }
 
 const EMPTY_DEVICES = 'Circuit ID,Circuit Name,Device ID,Device Name,Parent Node,MAC,IPv4,IPv6,Download Min Mbps,Upload Min Mbps,Download Max Mbps,Upload Max Mbps,Comment\n';
 
 function devicesText(path: string): string | undefined {
-  return readTextIfExists(path);
+  return readDecoded(path)?.text;
 }
 
 function validate(files: InputFiles, devices: string, network: string) {
@@ -40,17 +58,18 @@ export function issueOut(i: InputIssue) {
 }
 
 export function readShapedDevicesPayload(files: InputFiles) {
-  const text = devicesText(files.devices);
-  if (text === undefined) return { exists: false, circuits: [] as Circuit[], issues: [] };
-  const r = validate(files, text, networkText(files.network));
-  return { exists: true, circuits: r.inputs.circuits, issues: r.issues.map(issueOut) };
+  const file = readDecoded(files.devices);
+  if (file === undefined) return { exists: false, circuits: [] as Circuit[], issues: [] };
+  const r = validate(files, file.text, networkText(files.network));
+  return { exists: true, circuits: r.inputs.circuits, issues: [...file.issues, ...r.issues].map(issueOut) };
 }
 
 export function readNetworkPayload(files: InputFiles) {
-  const text = readTextIfExists(files.network);
-  if (text === undefined) return { exists: false, network: {}, issues: [] };
+  const file = readDecoded(files.network);
+  if (file === undefined) return { exists: false, network: {}, issues: [] };
+  const text = file.text;
   const r = validate(files, devicesText(files.devices) ?? EMPTY_DEVICES, text);
-  const issues = r.issues.filter((i) => i.file === basename(files.network)).map(issueOut);
+  const issues = [...file.issues, ...r.issues.filter((i) => i.file === basename(files.network))].map(issueOut);
   let network: unknown = null;
   try {
     network = JSON.parse(text);

@@ -9,6 +9,7 @@ import type { DirectionRates, PlannedCircuit, PlannedNode, ShapingPlan } from '.
 import { formatClassId } from '../util/classId.ts';
 import type { WebContext } from './context.ts';
 import { owningIntegration } from './inputsOwner.ts';
+import { nodeIdOf } from './listen.ts';
 
 export function statusPayload(ctx: WebContext): StatusPayload {
   const config = ctx.config();
@@ -17,6 +18,9 @@ export function statusPayload(ctx: WebContext): StatusPayload {
   return {
     version: ctx.version,
     nodeName: config.node_name,
+    nodeId: nodeIdOf(config),
+    rttThresholds: { greenMs: config.rtt_thresholds.green_ms, yellowMs: config.rtt_thresholds.yellow_ms, redMs: config.rtt_thresholds.red_ms },
+    heatmaps: { circuit: config.enable_circuit_heatmaps, site: config.enable_site_heatmaps, asn: config.enable_asn_heatmaps },
     startedAt: ctx.startedAt.toISOString(),
     uptimeSeconds: Math.max(0, Math.floor((Date.now() - ctx.startedAt.getTime()) / 1000)),
     shapingStatus: ctx.shapingStatus(),

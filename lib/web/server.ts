@@ -18,6 +18,7 @@ import { ChannelHub, ChannelRegistry } from './channels.ts';
 import type { WebContext } from './context.ts';
 import type { WebDeps } from './deps.ts';
 import { installErrorsAndHeaders, recordRoutes, type RouteInfo } from './http.ts';
+import { webListenAddress } from './listen.ts';
 import { statusPayload, urgentPayload } from './payloads.ts';
 import { authRoutes } from './routes/auth.ts';
 import { configRoutes } from './routes/config.ts';
@@ -65,17 +66,19 @@ const ROUTE_GROUPS = [authRoutes, usersRoutes, statusRoutes, urgentRoutes, confi
 
 export async function startWebServer(ctx: WebContext, opts: WebServerOptions = {}): Promise<WebServer> {
   const { app, routes, hub, channels } = await buildWebApp(ctx, opts);
-  const cfg = ctx.config().web;
+  // [web], or upstream's webserver_listen when [web] is absent.
+  const at = webListenAddress(ctx.config());
+  if (at.warning) ctx.log.warn({ code: 'web-listen' }, at.warning);
   let address: string;
   try {
-    address = await app.listen({ host: opts.host ?? cfg.bind_address, port: opts.port ?? cfg.port });
+    address = await app.listen({ host: opts.host ?? at.host, port: opts.port ?? at.port });
   } catch (err) {
     hub.stop();
     await app.close().catch(() => undefined);
     throw err;
   }
   hub.start();
-  ctx.log.info({ address }, 'web server listening');
+  ctx.log.info({ address, from: at.from }, `web server listening on ${address} (${at.from})`);
   return {
     address,
     routes,

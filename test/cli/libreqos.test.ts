@@ -95,13 +95,14 @@ test('--debug on a dry run prints every planned command, writes the files and ch
   assert.ok(!existsSync(join(w.stateDir, 'shaping', 'lastGoodConfig.csv')), 'a dry run is not an apply');
 });
 
-test('invalid inputs on a run → exit 1, no files written, planner state untouched', async () => {
+test('invalid inputs (file-level: a row with an extra field) on a run → exit 1, no files written, planner state untouched', async () => {
   const w = ws({ devices: example('ShapedDevices.csv'), network: example('network.json') });
   const first = await runCli(['--config', w.config]);
   assert.equal(first.code, 0, first.stderr);
   const state = read(join(w.stateDir, 'shaping', 'planner_state.json'));
   const tcBefore = read(join(w.stateDir, 'debug', 'linux_tc.txt'));
-  w.write('ShapedDevices.csv', example('ShapedDevices.csv').replace('100.64.1.2,', '100.64.1.300,'));
+  // (A bad address alone is row-level: that circuit would be skipped and the rest applied.)
+  w.write('ShapedDevices.csv', example('ShapedDevices.csv').replace('100.64.1.2,', '100.64.1.2,extra,'));
   const r = await runCli(['--config', w.config]);
   assert.equal(r.code, 1);
   assert.match(r.stderr, /ShapedDevices\.csv:3\b/);

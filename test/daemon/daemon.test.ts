@@ -174,10 +174,18 @@ test('refresh shapes the configured files (dry run) and reports its exit code an
     assert.ok(lines.some((l: string) => /^INFO dry run: nothing applied/.test(l)), lines.join('\n'));
     assert.ok(existsSync(join(w.stateDir, 'debug', 'linux_tc.txt')));
     assert.equal(d.context.shapingStatus().lastApply?.mode, 'none');
-    // A failing run: inputs gone → exit 1 and an urgent issue.
+    // A failing run: broken inputs → exit 1 and one urgent issue naming the file (not two).
     writeFileSync(join(w.dir, 'network.json'), '{ broken');
     const bad = await busRequest<'refresh', any>('refresh', {}, { path: w.busPath, timeoutMs: 25_000 });
     assert.equal(bad.exitCode, 1);
+    const codes = d.context.urgent.list().map((i) => i.code);
+    assert.ok(d.context.urgent.list().some((i) => i.code === 'INPUTS_INVALID' && i.message.includes('network.json')), codes.join());
+    assert.ok(!codes.includes('REFRESH_FAILED'), codes.join());
+    // A run that fails for another reason (here: lqos_overrides.json unreadable) raises REFRESH_FAILED.
+    copyExampleInputs(w);
+    writeFileSync(join(w.dir, 'lqos_overrides.json'), '{ not json');
+    const bad2 = await busRequest<'refresh', any>('refresh', {}, { path: w.busPath, timeoutMs: 25_000 });
+    assert.equal(bad2.exitCode, 1);
     assert.ok(d.context.urgent.list().some((i) => i.code === 'REFRESH_FAILED'));
   } finally {
     await d.stop();

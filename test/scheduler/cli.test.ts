@@ -46,7 +46,8 @@ test('python3 scheduler.py --once runs the TypeScript scheduler: integrations + 
 
 test('./scheduler --once: 1 when the inputs are invalid (nothing applied)', async () => {
   const w = await setup();
-  writeFileSync(w.devices, readFileSync(w.devices, 'utf8') + '3001,Bad,3001-a,Bad,AP_West_1,,,02:00:00:00:30:01,not-an-ip,,5,1,10,2,,\n');
+  // A row with an extra field refuses the run (a bad address alone would only skip that row's circuit).
+  writeFileSync(w.devices, readFileSync(w.devices, 'utf8') + '3001,Bad,3001-a,Bad,AP_West_1,,,02:00:00:00:30:01,100.64.30.1,,5,1,10,2,,,extra\n');
   const r = await run(['./scheduler', '--once'], w);
   assert.equal(r.exitCode, 1, r.all);
   assert.match(String(r.all), /inputs are invalid/);

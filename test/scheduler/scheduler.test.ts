@@ -256,10 +256,11 @@ test('overrides go to lqosd as submit_plan with the effective file paths (lqosd 
   assert.match(mappings, /1001/);
   assert.doesNotMatch(mappings, /100\.64\.1\.5\b/, 'circuit 1002 removed by the override');
 
-  // Invalid effective inputs (an override that reparents onto a missing node is fine; a broken CSV row is not).
-  writeFileSync(w.devices, readFileSync(w.devices, 'utf8') + '3001,Bad,3001-a,Bad,AP_West_1,,,02:00:00:00:30:01,not-an-ip,,5,1,10,2,,\n');
+  // Invalid effective inputs (an override that reparents onto a missing node is fine; a row with an extra
+  // field is not — a row-level error such as a bad address would only skip that row's circuit).
+  writeFileSync(w.devices, readFileSync(w.devices, 'utf8') + '3001,Bad,3001-a,Bad,AP_West_1,,,02:00:00:00:30:01,100.64.30.1,,5,1,10,2,,,extra\n');
   const bad = await s.runCycle('scheduled');
   assert.equal(bad.code, SCHEDULER_EXIT.shapingFailed);
   assert.match(bad.shape!.message, /inputs are invalid/);
-  assert.match(bad.shape!.output ?? '', /not-an-ip/);
+  assert.match(bad.shape!.output ?? '', /has 17 fields but the header/);
 });

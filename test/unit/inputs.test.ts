@@ -158,6 +158,7 @@ describe('upstream fixtures', () => {
         virtual: false,
         latitude: 45.5,
         longitude: -122.6,
+        line: 2,
         children: ['Grouping', 'Flagged'],
       },
     );
@@ -169,6 +170,7 @@ describe('upstream fixtures', () => {
     const ap = grouping.children[0];
     assert.equal(ap.id, '42');
     assert.equal(ap.displayName, 'AP One');
+    assert.equal(ap.attachmentName, 'AP One');
     assert.equal(ap.latitude, 45.1);
     assert.equal(ap.longitude, undefined);
   });

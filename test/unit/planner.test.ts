@@ -105,9 +105,13 @@ test('unknown parent: warning, circuit not shaped, others are', () => {
   assert.ok(plan.mappings.every((m) => m.circuitId === 'c2'));
 });
 
-test('a network.json node named like a generated parent is refused when it would collide', () => {
+test('a network.json node named like a generated parent is an ordinary node; the generated parents take free names', () => {
   const r = planShaping({ inputs: { network: [node('Generated_PN_1', 50, 20)], circuits: [circuit('c1', '')] }, config: planConfig() });
-  assert.ok(r.errors.some((e) => e.code === 'reserved-node-name'));
+  assert.deepEqual(r.errors, []);
+  const gen = r.plan.nodes.filter((n) => n.generated).map((n) => [n.name, n.queue]);
+  assert.deepEqual(gen, [['Generated_PN_2', 1], ['Generated_PN_3', 2]]);
+  assert.ok(r.plan.nodes.some((n) => n.name === 'Generated_PN_1' && !n.generated && n.download.ceilMbps === 50));
+  assert.match(r.plan.circuits[0]!.parentPath, /^Generated_PN_[23]$/);
 });
 
 test('leaf qdisc handle space exhaustion is a planning error, not a crash', () => {

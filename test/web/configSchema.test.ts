@@ -9,9 +9,10 @@ import { mock, test } from 'node:test';
 import * as api from '../../lib/api/auth.ts';
 import type { ConfigKeyDescription, ConfigSchemaPayload } from '../../lib/api/config.ts';
 import { describeConfig } from '../../lib/config/describe.ts';
+import { FIDELITY, fidelityOf } from '../../lib/config/fidelity.ts';
 import { isSecretKey, KNOWN_CONFIG_SECRETS } from '../../lib/web/redact.ts';
 import * as users from '../../lib/web/users.ts';
-import { BRIDGE, GENERAL, QUEUES, resolveFields, SINGLE } from '../../webui/src/lib/configFields.ts';
+import { BRIDGE, GENERAL, QUEUES, resolveFields, SINGLE, unsupportedNote } from '../../webui/src/lib/configFields.ts';
 import { HINTS, INTEGRATIONS, integrationGroups } from '../../webui/src/lib/integrationFields.ts';
 import { setupUsers } from '../support/users.ts';
 import { testDir } from '../support/workspace.ts';
@@ -28,9 +29,9 @@ test('GET /api/config/schema describes the keys with the schema ranges, values, 
     const r = await viewer.get('/api/config/schema');
     assert.equal(r.status, 200, r.text);
     const keys = byKey((r.json as ConfigSchemaPayload).keys);
-    assert.deepEqual(keys.get('web.port'), { key: 'web.port', type: 'integer', min: 1, max: 65535, default: 9123, optional: false, required: false, secret: false });
-    assert.deepEqual(keys.get('bridge.to_internet'), { key: 'bridge.to_internet', type: 'string', nonEmpty: true, optional: false, required: true, secret: false });
-    assert.deepEqual(keys.get('bridge.mtu'), { key: 'bridge.mtu', type: 'integer', min: 68, max: 65535, optional: true, required: false, secret: false });
+    assert.deepEqual(keys.get('web.port'), { key: 'web.port', type: 'integer', min: 1, max: 65535, default: 9123, optional: false, required: false, secret: false, fidelity: { kind: 'honoured' } });
+    assert.deepEqual(keys.get('bridge.to_internet'), { key: 'bridge.to_internet', type: 'string', nonEmpty: true, optional: false, required: true, secret: false, fidelity: { kind: 'honoured' } });
+    assert.deepEqual(keys.get('bridge.mtu'), { key: 'bridge.mtu', type: 'integer', min: 68, max: 65535, optional: true, required: false, secret: false, fidelity: { kind: 'honoured' } });
     // positive integers: the exclusive bound 0 reads as "at least 1"; numbers keep exclusive bounds
     assert.equal(keys.get('packet_capture_time')?.min, 1);
     assert.equal(keys.get('queues.fast_queues_fq_codel')?.above, 0);
@@ -41,6 +42,15 @@ test('GET /api/config/schema describes the keys with the schema ranges, values, 
     assert.equal(keys.get('sonar_integration.recurring_service_rates')?.type, 'object_list');
     assert.equal(keys.get('uisp_integration.exclude_sites')?.type, 'string_list');
     assert.equal(keys.get('visp_integration.isp_id')?.optional, true);
+    // Keys lqos-ts does not honour say so, with what it does instead (lib/config/fidelity.ts).
+    assert.deepEqual(keys.get('stormguard.enabled')?.fidelity, { kind: 'ignored', note: 'StormGuard is not implemented in lqos-ts; site rates stay as planned' });
+    assert.equal(keys.get('sonar_integration.snmp_community')?.fidelity.kind, 'ignored');
+    assert.match(keys.get('sonar_integration.snmp_community')?.fidelity.note ?? '', /SNMP AP discovery is not done/);
+    assert.equal(keys.get('queues.lazy_queues')?.fidelity.kind, 'same');
+    assert.match(keys.get('queues.lazy_queues')?.fidelity.note ?? '', /lazy queues are not implemented/);
+    assert.equal(keys.get('long_term_stats.gather_stats')?.fidelity.kind, 'ignored');
+    const notHonoured = [...keys.values()].filter((k) => k.fidelity.kind !== 'honoured');
+    assert.ok(notHonoured.every((k) => (k.fidelity.note ?? '').length > 10), 'every key not honoured says what happens instead');
     const secrets = [...keys.values()].filter((k) => k.secret).map((k) => k.key);
     assert.deepEqual(secrets.sort(), [...KNOWN_CONFIG_SECRETS].sort());
   });
@@ -54,6 +64,26 @@ test('every key the web UI forms name is described by the server', () => {
   for (const [name, def] of Object.entries(INTEGRATIONS)) {
     for (const s of def.sections) assert.ok([...keys.keys()].some((k) => k.startsWith(`${s.key}.`)), `${name}: section ${s.key}`);
     if (def.enable) assert.equal(keys.get(def.enable)?.type, 'boolean', `${name}: ${def.enable}`);
+  }
+});
+
+test('every web UI field maps to a fidelity entry; fields of keys lqos-ts ignores are shown disabled with a note', () => {
+  const schema = byKey(describeConfig(isSecretKey));
+  const named = [...GENERAL, ...QUEUES].flatMap((g) => g.fields.map((f) => f.key));
+  named.push(...BRIDGE.map((f) => f.key), ...SINGLE.map((f) => f.key));
+  for (const name of Object.keys(INTEGRATIONS)) named.push(...integrationGroups(schema, name).flatMap((g) => g.fields.map((f) => f.key)));
+  assert.deepEqual(named.filter((k) => !fidelityOf(k)), [], 'UI fields without a fidelity entry');
+  const general = resolveFields([...GENERAL, ...QUEUES].flatMap((g) => g.fields), schema);
+  const lts = general.find((f) => f.key === 'long_term_stats.gather_stats')!;
+  assert.equal(unsupportedNote(lts), `ignored by lqos-ts: ${(FIDELITY['long_term_stats.gather_stats'] as { instead: string }).instead}`);
+  assert.match(unsupportedNote(general.find((f) => f.key === 'queues.lazy_queues')!) ?? '', /^no effect in lqos-ts: lazy queues are not implemented/);
+  assert.equal(unsupportedNote(general.find((f) => f.key === 'queues.downlink_bandwidth_mbps')!), undefined);
+  const uisp = integrationGroups(schema, 'uisp')[0].fields;
+  assert.ok(unsupportedNote(uisp.find((f) => f.key === 'uisp_integration.squash_sites')!));
+  assert.equal(unsupportedNote(uisp.find((f) => f.key === 'uisp_integration.token')!), undefined);
+  // Every field the UI offers as editable is a key lqos-ts honours.
+  for (const f of [...general, ...integrationGroups(schema, 'sonar')[0].fields]) {
+    assert.equal(Boolean(f.unsupported), fidelityOf(f.key)!.kind !== 'honoured', f.key);
   }
 });
 

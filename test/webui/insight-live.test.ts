@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import { rttColor } from '../../webui/src/lib/flows.ts';
 import { bodyText, type Browser, launchBrowser, shot } from '../support/browser.ts';
 import { ADMIN, login, seedUsers } from '../support/users.ts';
 import { leakedPii, SITE_NAMES, startUiHarness, type UiHarness } from './helpers.ts';
@@ -98,9 +99,11 @@ test('Flow Globe draws the flow endpoints; dragging rotates the globe', async ()
   assert.match(table, /121\.7 ms/);
   const visible = await page.getByTestId('globe-point').count();
   assert.ok(visible >= 3, `${visible} points on the visible side`);
-  // colour by RTT: Frankfurt (121.7 ms) orange, Chicago (unknown) grey
+  // colour by RTT on the [rtt_thresholds] scale (upstream defaults 0/100/200 ms here): Mountain View
+  // (18.5 ms) mostly green, Chicago (unknown) grey
   const fills = await page.getByTestId('globe-point').evaluateAll((els) => els.map((e) => e.getAttribute('fill')));
-  assert.ok(fills.includes('#3fb950'));
+  assert.ok(fills.includes(rttColor(18.5)), fills.join());
+  assert.ok(fills.includes('#8b949e'), fills.join());
   const box = (await page.getByTestId('flow-globe').boundingBox())!;
   const outlines = () => page.locator('[data-testid=flow-globe] path.country').evaluateAll((els) => els.map((e) => e.getAttribute('d')).join(''));
   const before = await outlines();

@@ -71,14 +71,17 @@ test('changed values and a new secret are saved to lqos.conf and re-read', async
   const { page } = b;
   await page.goto(`${h.base}/config/integrations/uisp`);
   await page.locator('input[name="uisp_integration.url"]').fill('https://uisp.changed.example');
-  await page.locator('input[name="uisp_integration.insecure_ssl"]').check();
+  await page.locator('input[name="uisp_integration.ignore_calculated_capacity"]').check();
+  // insecure_ssl is not implemented (certificates are always verified): no control, a note instead
+  assert.equal(await page.locator('input[name="uisp_integration.insecure_ssl"]').count(), 0);
+  assert.match(await page.locator('[data-unsupported="uisp_integration.insecure_ssl"]').innerText(), /^ignored by lqos-ts: TLS certificates are always verified/);
   await page.locator('textarea[name="uisp_integration.exclude_sites"]').fill('Old Tower\nTest Lab');
   await page.locator('input[name="uisp_integration.airmax_capacity"]').fill('0.65');
   await page.getByTestId('config-save').click();
   await page.getByTestId('config-notice').waitFor();
   let c = conf();
   assert.equal(c.uisp_integration.url, 'https://uisp.changed.example');
-  assert.equal(c.uisp_integration.insecure_ssl, true);
+  assert.equal(c.uisp_integration.ignore_calculated_capacity, true);
   assert.deepEqual(c.uisp_integration.exclude_sites, ['Old Tower', 'Test Lab']);
   assert.equal(c.uisp_integration.airmax_capacity, 0.65);
   assert.equal(c.uisp_integration.token, SECRETS.uisp, 'the secret is kept');

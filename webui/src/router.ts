@@ -1,5 +1,6 @@
 import { createRouter, createWebHistory, type RouteRecordRaw } from 'vue-router';
 import { useAuth } from './stores/auth';
+import { useLive } from './stores/live';
 
 declare module 'vue-router' {
   interface RouteMeta {
@@ -65,6 +66,13 @@ router.beforeEach(async (to) => {
   return true;
 });
 
+/** The window title: the page and this node's `node_name` (App.vue keeps it current once the status loads). */
+export function pageTitle(page: unknown, nodeName?: string): string {
+  const node = nodeName?.trim() || 'LibreQoS';
+  const suffix = node === 'LibreQoS' ? 'LibreQoS' : `${node} · LibreQoS`;
+  return page ? `${String(page)} · ${suffix}` : suffix;
+}
+
 router.afterEach((to) => {
-  document.title = to.meta.title ? `${to.meta.title} · LibreQoS` : 'LibreQoS';
+  document.title = pageTitle(to.meta.title, useLive().status?.nodeName);
 });

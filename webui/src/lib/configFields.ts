@@ -5,7 +5,7 @@
  * lib/api/config.ts) and are merged in by resolveGroups. The server validates again and its messages
  * are shown.
  */
-import type { ConfigKeyDescription } from '../../../lib/api/index.ts';
+import type { ConfigKeyDescription, ConfigKeyFidelity } from '../../../lib/api/index.ts';
 
 /** `list`: strings, one per line; `json`: lists of objects edited as JSON. */
 export type FieldType = 'text' | 'int' | 'number' | 'bool' | 'select' | 'secret' | 'list' | 'json';
@@ -47,6 +47,19 @@ export interface Field extends Omit<FieldSpec, 'labels' | 'suggestions' | 'requi
   below?: number;
   /** The value lqosd uses while the key is unset. */
   default?: unknown;
+  /**
+   * Set when lqos-ts does not honour the key (GET /api/config/schema `fidelity`): the note saying
+   * what it does instead. The field is shown without an editing control, with this note.
+   */
+  unsupported?: string;
+}
+
+/** The note shown, instead of an editing control, for a key lqos-ts does not honour. */
+export const unsupportedNote = (f: Field): string | undefined => f.unsupported;
+
+function unsupportedText(f: ConfigKeyFidelity): string {
+  const note = f.note ?? 'this key has no effect';
+  return f.kind === 'ignored' ? `ignored by lqos-ts: ${note}` : `no effect in lqos-ts: ${note}`;
 }
 
 export interface GroupSpec {
@@ -95,6 +108,7 @@ export function resolveField(spec: FieldSpec, d: ConfigKeyDescription): Field {
     ...(d.above !== undefined ? { above: d.above } : {}),
     ...(d.below !== undefined ? { below: d.below } : {}),
     ...('default' in d ? { default: d.default } : {}),
+    ...(d.fidelity && d.fidelity.kind !== 'honoured' ? { unsupported: unsupportedText(d.fidelity) } : {}),
   };
 }
 
@@ -180,8 +194,16 @@ export const QUEUES: GroupSpec[] = [
   {
     title: 'Link capacity',
     fields: [
-      { key: 'queues.downlink_bandwidth_mbps', label: 'Total download (Mbps)' },
-      { key: 'queues.uplink_bandwidth_mbps', label: 'Total upload (Mbps)' },
+      {
+        key: 'queues.downlink_bandwidth_mbps',
+        label: 'Total download (Mbps)',
+        help: 'Download capacity of the Internet link, shaped toward the subscribers (to_network).',
+      },
+      {
+        key: 'queues.uplink_bandwidth_mbps',
+        label: 'Total upload (Mbps)',
+        help: 'Upload capacity of the Internet link, shaped toward the Internet (to_internet). Upstream LibreQoS.py used this value for both directions.',
+      },
       { key: 'queues.generated_pn_download_mbps', label: 'Generated parent node download (Mbps)' },
       { key: 'queues.generated_pn_upload_mbps', label: 'Generated parent node upload (Mbps)' },
     ],

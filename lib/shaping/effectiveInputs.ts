@@ -1,0 +1,108 @@
+/**
+ * The inputs every shaping run shapes: the operator's ShapedDevices.csv and network.json with
+ * `lqos_overrides.json` applied. Every run path builds them here — the scheduler, `LibreQoS`
+ * (submit to lqosd, `--direct`, dry run, `--validate`) and lqosd's own refresh — so no path can
+ * undo the operator's overrides.
+ *
+ * - No overrides file, or one with nothing that changes the inputs: the operator's files as they
+ *   are (stale effective copies are removed, they would only confuse).
+ * - Overrides in effect: the result is written to `<state_directory>/shaping/effective/`
+ *   (`ShapedDevices.csv`, `network.json`, and `overrides_applied.json` saying what changed); the
+ *   operator's files are never rewritten. `write: false` (`--validate`) builds it in memory only.
+ * - An invalid overrides file refuses the run: nothing is applied, the error names
+ *   lqos_overrides.json, the JSON path and what is wrong.
+ */
+import { existsSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { inputPaths, type InputPaths, type StatePaths } from '../config/paths.ts';
+import { applyOverrides } from '../overrides/apply.ts';
+import { loadOverrides, OverridesError, type LoadedOverrides } from '../overrides/load.ts';
+import { hasEffect } from '../overrides/schema.ts';
+import { writeFileAtomic } from '../util/atomicFile.ts';
+import type { Log } from '../util/log.ts';
+import { RecordingLog } from '../util/logRecords.ts';
+import { readShapingInputs, type ShapingInputs } from './inputs.ts';
+
+export type EffectiveInputs =
+  | {
+      ok: true;
+      inputs: ShapingInputs;
+      /** True when lqos_overrides.json changed the inputs (`inputs` are then the effective copies). */
+      overridden: boolean;
+      /** What the overrides changed, one line each. */
+      changes: string[];
+      /** Overrides entries that matched nothing or could not be applied. */
+      warnings: string[];
+    }
+  | {
+      ok: false;
+      /** `overrides`: lqos_overrides.json is invalid; `input`: an input file is missing. */
+      reason: 'overrides' | 'input';
+      /** What is wrong and what to do (already logged). */
+      message: string;
+      overridesError?: OverridesError;
+    };
+
+export interface EffectiveInputsOptions {
+  /** Write the effective copies (default true); false: build them in memory (validation only). */
+  write?: boolean;
+  /** The operator's files, when the caller has read them already (they are not read again). */
+  source?: ShapingInputs;
+}
+
+export interface EffectiveInputsPaths {
+  inputs: Pick<InputPaths, 'devices' | 'network' | 'overrides'>;
+  state: Pick<StatePaths, 'effectiveDir'>;
+}
+
+function loadOrFail(file: string, log: Log): LoadedOverrides | Extract<EffectiveInputs, { ok: false }> {
+  try {
+    return loadOverrides(file);
+  } catch (e) {
+    if (!(e instanceof OverridesError)) throw e;
+    log.error({ code: 'overrides-invalid', file }, `${e.message}\nFix ${file} (or remove it) and run again; nothing was applied and the shaping in force is unchanged.`);
+    return { ok: false, reason: 'overrides', message: e.message, overridesError: e };
+  }
+}
+
+/** The operator's files with lqos_overrides.json applied (see the file comment). Logs what it does. */
+export function buildEffectiveInputs(paths: EffectiveInputsPaths, log: Log, opts: EffectiveInputsOptions = {}): EffectiveInputs {
+  const write = opts.write ?? true;
+  const file = paths.inputs.overrides;
+  const loaded = loadOrFail(file, log);
+  if ('ok' in loaded) return loaded;
+  const missing = new RecordingLog((r) => log[r.level](r.msg));
+  const source = opts.source ?? readShapingInputs(paths.inputs, missing);
+  if (!source) return { ok: false, reason: 'input', message: missing.records.find((r) => r.level === 'error')?.msg ?? 'an input file is missing' };
+
+  const eff = paths.state.effectiveDir;
+  if (!loaded.present || !hasEffect(loaded.overrides)) {
+    if (write && existsSync(eff)) rmSync(eff, { recursive: true, force: true });
+    if (loaded.present) log.info(`${file}: nothing in it changes the inputs; shaping ${source.devicesFile} and ${source.networkFile} as they are`);
+    return { ok: true, inputs: source, overridden: false, changes: [], warnings: [] };
+  }
+
+  const { devices, network } = paths.inputs;
+  const e = applyOverrides(source, loaded.overrides, { devices, network });
+  for (const c of e.changes) log.info(`override: ${c}`);
+  for (const w of e.warnings) log.warn({ code: 'override-unmatched', file }, `override: ${w}`);
+  let inputs: ShapingInputs;
+  if (write) {
+    const out = inputPaths({ lqos_directory: eff });
+    writeFileAtomic(out.devices, e.devicesText);
+    writeFileAtomic(out.network, e.networkText);
+    writeFileAtomic(
+      join(eff, 'overrides_applied.json'),
+      JSON.stringify({ at: new Date().toISOString(), overrides: file, sources: { devices, network }, changes: e.changes, warnings: e.warnings }, null, 2) + '\n',
+    );
+    inputs = { devicesFile: out.devices, networkFile: out.network, devicesText: e.devicesText, networkText: e.networkText };
+  } else {
+    const applied = ' (with lqos_overrides.json applied)';
+    inputs = { devicesFile: devices + applied, networkFile: network + applied, devicesText: e.devicesText, networkText: e.networkText };
+  }
+  log.info(
+    { code: 'overrides-applied', changes: e.changes.length, warnings: e.warnings.length, file },
+    `lqos_overrides.json: ${e.changes.length} change(s) applied` + (write ? `; effective inputs written to ${eff}` : ' (in memory)'),
+  );
+  return { ok: true, inputs, overridden: true, changes: e.changes, warnings: e.warnings };
+}

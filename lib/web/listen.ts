@@ -1,0 +1,67 @@
+/**
+ * Where the web server listens and who this node is, from lqos.conf: upstream's top-level
+ * `webserver_listen = "IP:port"` is honoured when `[web]` is absent (or left at its defaults); when
+ * both are set `[web]` wins and one warning says so. `node_id` is the config's, or (empty, as
+ * upstream) a stable one derived from /etc/machine-id.
+ */
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import type { LqosConfig } from '../config/schema.ts';
+
+export interface ListenAddress {
+  host: string;
+  port: number;
+  /** Which key decided. */
+  from: '[web]' | 'webserver_listen';
+  /** Set when the config says two things (or something unusable); logged once at start. */
+  warning?: string;
+}
+
+const WEB_DEFAULTS = { bind_address: '0.0.0.0', port: 9123 };
+
+/** `IP:port`, `[v6]:port` or `:port` → host and port; undefined when not of that form. */
+export function parseListen(text: string): { host: string; port: number } | undefined {
+  const m = /^\s*(?:\[([0-9a-fA-F:.]+)\]|([^:\s]*)):(\d{1,5})\s*$/.exec(text);
+  if (!m) return undefined;
+  const port = Number(m[3]);
+  if (port < 1 || port > 65535) return undefined;
+  return { host: m[1] ?? (m[2] || '0.0.0.0'), port };
+}
+
+export function webListenAddress(config: LqosConfig): ListenAddress {
+  const web = config.web;
+  const fromWeb: ListenAddress = { host: web.bind_address, port: web.port, from: '[web]' };
+  const legacy = config.webserver_listen;
+  if (legacy === undefined || legacy.trim() === '') return fromWeb;
+  const parsed = parseListen(legacy);
+  if (!parsed) {
+    return { ...fromWeb, warning: `webserver_listen = "${legacy}" is not of the form "IP:port" (e.g. "0.0.0.0:9123"); listening on ${web.bind_address}:${web.port} from [web] instead. Fix the key in lqos.conf.` };
+  }
+  const webIsDefault = web.bind_address === WEB_DEFAULTS.bind_address && web.port === WEB_DEFAULTS.port;
+  if (webIsDefault) return { ...parsed, from: 'webserver_listen' };
+  if (parsed.host === web.bind_address && parsed.port === web.port) return fromWeb;
+  return {
+    ...fromWeb,
+    warning: `both [web] (${web.bind_address}:${web.port}) and webserver_listen = "${legacy}" are set; [web] wins. Remove one of them from lqos.conf.`,
+  };
+}
+
+const derived = new Map<string, string>();
+
+/** This node's id: `node_id` from the config, else a stable hash of /etc/machine-id (else of the hostname). */
+export function nodeIdOf(config: LqosConfig, machineIdPath = '/etc/machine-id'): string {
+  if (config.node_id.trim()) return config.node_id.trim();
+  const known = derived.get(machineIdPath);
+  if (known) return known;
+  let seed: string;
+  try {
+    seed = readFileSync(machineIdPath, 'utf8').trim();
+  } catch {
+    seed = '';
+  }
+  if (!seed) seed = `host:${hostname()}`;
+  const id = createHash('sha256').update(seed).digest('hex').slice(0, 16);
+  derived.set(machineIdPath, id);
+  return id;
+}

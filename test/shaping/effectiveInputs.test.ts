@@ -1,0 +1,99 @@
+/**
+ * buildEffectiveInputs (lib/shaping/effectiveInputs.ts), the one place every run path gets its
+ * inputs: operator files as they are without overrides, effective copies with them, a refusal
+ * naming lqos_overrides.json when it is invalid, and nothing written in `write: false` mode.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { inputPaths, statePaths } from '../../lib/config/paths.ts';
+import { buildEffectiveInputs } from '../../lib/shaping/effectiveInputs.ts';
+import { RecordingLog } from '../../lib/util/logRecords.ts';
+import { repoRoot } from '../support/paths.ts';
+import { testDir } from '../support/workspace.ts';
+
+function setup(t: { after(fn: () => void): void }) {
+  const dir = testDir(t);
+  const csv = readFileSync(join(repoRoot, 'conf/example/ShapedDevices.csv'), 'utf8');
+  const net = readFileSync(join(repoRoot, 'conf/example/network.json'), 'utf8');
+  writeFileSync(join(dir, 'ShapedDevices.csv'), csv);
+  writeFileSync(join(dir, 'network.json'), net);
+  const paths = { inputs: inputPaths({ lqos_directory: dir }), state: statePaths(join(dir, 'state')) };
+  return { dir, csv, net, paths, overrides: (o: unknown) => writeFileSync(paths.inputs.overrides, typeof o === 'string' ? o : JSON.stringify(o)) };
+}
+
+const SPEED = { circuit_adjustments: [{ type: 'circuit_adjust_speed', circuit_id: '1001', max_download_bandwidth: 77 }] };
+
+test('no overrides file: the operator files as they are; stale effective copies are removed', (t) => {
+  const s = setup(t);
+  mkdirSync(s.paths.state.effectiveDir, { recursive: true });
+  writeFileSync(join(s.paths.state.effectiveDir, 'ShapedDevices.csv'), 'stale');
+  const log = new RecordingLog();
+  const r = buildEffectiveInputs(s.paths, log);
+  assert.ok(r.ok);
+  assert.equal(r.overridden, false);
+  assert.equal(r.inputs.devicesFile, s.paths.inputs.devices);
+  assert.equal(r.inputs.devicesText, s.csv);
+  assert.equal(existsSync(s.paths.state.effectiveDir), false);
+});
+
+test('overrides in effect: effective copies written, the operator file untouched, one log line with the count', (t) => {
+  const s = setup(t);
+  s.overrides({ ...SPEED, network_adjustments: [{ type: 'adjust_site_speed', site_name: 'AP_West_1', download_bandwidth_mbps: 250 }] });
+  const log = new RecordingLog();
+  const r = buildEffectiveInputs(s.paths, log);
+  assert.ok(r.ok);
+  assert.equal(r.overridden, true);
+  assert.equal(r.changes.length, 2, r.changes.join('\n'));
+  const eff = s.paths.state.effectiveDir;
+  assert.equal(r.inputs.devicesFile, join(eff, 'ShapedDevices.csv'));
+  assert.equal(r.inputs.networkFile, join(eff, 'network.json'));
+  assert.match(readFileSync(r.inputs.devicesFile, 'utf8'), /^1001,.*,5,1,77,20,/m);
+  assert.equal(readFileSync(r.inputs.devicesFile, 'utf8'), r.inputs.devicesText);
+  assert.match(readFileSync(r.inputs.networkFile, 'utf8'), /"downloadBandwidthMbps": 250/);
+  assert.equal(readFileSync(s.paths.inputs.devices, 'utf8'), s.csv, "the operator's file is never rewritten");
+  const applied = JSON.parse(readFileSync(join(eff, 'overrides_applied.json'), 'utf8'));
+  assert.equal(applied.overrides, s.paths.inputs.overrides);
+  assert.equal(applied.changes.length, 2);
+  const summary = log.records.find((x) => x.code === 'overrides-applied');
+  assert.ok(summary, JSON.stringify(log.records));
+  assert.match(summary.msg, /lqos_overrides\.json: 2 change\(s\) applied; effective inputs written to /);
+});
+
+test('invalid overrides: refused with the file, the JSON path and what to do; nothing written', (t) => {
+  const s = setup(t);
+  s.overrides({ circuit_adjustments: [{ type: 'circuit_adjust_speed', circuit_id: '1001', max_download_bandwidth: 'seventy' }] });
+  const log = new RecordingLog();
+  const r = buildEffectiveInputs(s.paths, log);
+  assert.equal(r.ok, false);
+  assert.ok(!r.ok && r.reason === 'overrides' && r.overridesError);
+  const err = log.records.find((x) => x.level === 'error');
+  assert.ok(err);
+  assert.ok(err.msg.includes(s.paths.inputs.overrides), err.msg);
+  assert.match(err.msg, /circuit_adjustments\[0\]\.max_download_bandwidth: expected a number, got "seventy"/);
+  assert.match(err.msg, /nothing was applied/);
+  assert.equal(existsSync(s.paths.state.root), false, 'nothing written under the state directory');
+
+  s.overrides('{ "circuit_adjustments": [');
+  const r2 = buildEffectiveInputs(s.paths, new RecordingLog());
+  assert.ok(!r2.ok && /lqos_overrides\.json: not valid JSON \(line 1/.test(r2.message), JSON.stringify(r2));
+});
+
+test('write: false builds the effective inputs in memory, labelled, and writes nothing', (t) => {
+  const s = setup(t);
+  s.overrides(SPEED);
+  const r = buildEffectiveInputs(s.paths, new RecordingLog(), { write: false });
+  assert.ok(r.ok && r.overridden);
+  assert.match(r.inputs.devicesText, /^1001,.*,77,20,/m);
+  assert.equal(r.inputs.devicesFile, `${s.paths.inputs.devices} (with lqos_overrides.json applied)`);
+  assert.equal(existsSync(s.paths.state.root), false);
+});
+
+test('a missing input file is reported (not an overrides problem)', (t) => {
+  const s = setup(t);
+  s.overrides(SPEED);
+  const r = buildEffectiveInputs({ ...s.paths, inputs: { ...s.paths.inputs, network: join(s.dir, 'elsewhere', 'network.json') } }, new RecordingLog());
+  assert.ok(!r.ok && r.reason === 'input');
+  assert.match(r.message, /network\.json does not exist/);
+});
