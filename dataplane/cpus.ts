@@ -3,6 +3,7 @@
  * unclassified traffic of each CPU takes (txq_config). Filled before any program is attached.
  */
 import { readFileSync } from 'node:fs';
+import { parseCpuList } from '../lib/util/cpuList.ts';
 import * as bpf from './libbpf.ts';
 import { MAX_CPUS, encodeU32 } from './abi.ts';
 import { shapingFds, type MapContext } from './pinned.ts';
@@ -10,13 +11,7 @@ import { shapingFds, type MapContext } from './pinned.ts';
 export const CPUMAP_QSIZE = 2048;
 
 export function onlineCpus(): number[] {
-  const text = readFileSync('/sys/devices/system/cpu/online', 'utf8').trim();
-  const out: number[] = [];
-  for (const part of text.split(',')) {
-    const [a, b] = part.split('-').map(Number);
-    for (let c = a!; c <= (b ?? a!); c++) out.push(c);
-  }
-  return out;
+  return parseCpuList(readFileSync('/sys/devices/system/cpu/online', 'utf8'));
 }
 
 /** Fill cpu_map / cpus_available / txq_config for `queues` queues over `cpus` (default: online CPUs). */

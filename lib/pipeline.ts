@@ -18,6 +18,8 @@ export interface PipelineInput {
   config: PlanConfig;
   previousState?: PlannerState;
   compile?: CompileOptions;
+  /** The validation of exactly these texts, when the caller has done it (it is not repeated). */
+  validation?: ValidationResult;
 }
 
 export type PipelineResult =
@@ -35,7 +37,7 @@ export type PipelineResult =
     };
 
 export function runPipeline(input: PipelineInput): PipelineResult {
-  const validation = validateInputs({
+  const validation = input.validation ?? validateInputs({
     devicesText: input.devicesText,
     devicesFile: input.devicesFile,
     networkText: input.networkText,

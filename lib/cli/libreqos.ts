@@ -166,7 +166,7 @@ async function shapeHere(rc: ResolvedConfig, opts: LibreQoSOptions, dryRun: bool
     verbose: opts.verbose ?? false,
     substitute: dryRun ? undefined : await leafSubstitutes(log),
     sink: async (plan) => {
-      await attachForConfig({ config: rc.config, interfaces: ifaces, queues: plan.queues, pinRoot: pinRoot(), log });
+      await attachForConfig({ config: rc.config, interfaces: ifaces, queues: plan.queues, cpus: q.cpus, pinRoot: pinRoot(), log });
       return dataplaneMappingSink(pinRoot());
     },
   });

@@ -15,6 +15,7 @@
  * warning appear; the table test (test/unit/config-fidelity.test.ts) loads it. Pure data and functions.
  */
 import type { LqosConfig } from './schema.ts';
+import { valueAt } from './valueAt.ts';
 
 /** Extra TOML (other keys) that a trigger needs, e.g. the feature switch of a parameter. */
 export interface Trigger {
@@ -391,22 +392,6 @@ export function fidelityOf(key: string): Fidelity | undefined {
   return Object.hasOwn(FIDELITY, key) ? FIDELITY[key] : undefined;
 }
 
-/** What lqos-ts does instead, for a key that is not fully honoured (for the web UI). */
-export function notHonoured(f: Fidelity): string | undefined {
-  if (f.kind === 'ignored') return f.instead;
-  if (f.kind === 'same' && f.instead) return f.instead;
-  return undefined;
-}
-
-function at(obj: unknown, key: string): unknown {
-  let cur = obj;
-  for (const part of key.split('.')) {
-    if (cur === null || typeof cur !== 'object' || Array.isArray(cur)) return undefined;
-    cur = (cur as Record<string, unknown>)[part];
-  }
-  return cur;
-}
-
 /**
  * One warning per key whose value lqos-ts does not honour: `<key> in <file>: <instead>`.
  * `raw` is the file as parsed (to tell keys written in it from defaults), `config` the validated one.
@@ -415,9 +400,9 @@ export function fidelityWarnings(raw: unknown, config: LqosConfig, file: string)
   const out: string[] = [];
   for (const [key, f] of Object.entries(FIDELITY)) {
     if (f.kind === 'honoured') continue;
-    const written = at(raw, key) !== undefined;
+    const written = valueAt(raw, key.split('.')) !== undefined;
     if (f.onlyIfSet && !written) continue;
-    const value = at(config, key);
+    const value = valueAt(config, key.split('.'));
     const differs = f.kind === 'ignored' ? f.when(value, config) : !f.holds(value);
     if (differs) out.push(`${key} in ${file}: ${f.instead}`);
   }

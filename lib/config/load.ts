@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { parse as parseToml, TomlError } from 'smol-toml';
 import { z } from 'zod';
 import { fidelityWarnings } from './fidelity.ts';
+import { valueAt } from './valueAt.ts';
 import { configSchema, type LqosConfig } from './schema.ts';
 
 export const DEFAULT_CONFIG_PATH = '/etc/lqos.conf';
@@ -249,15 +250,6 @@ function show(v: unknown): string {
   if (isTable(v)) return 'a table';
   const text = JSON.stringify(v) ?? String(v);
   return text.length > 60 ? `${text.slice(0, 57)}...` : text;
-}
-
-function valueAt(raw: unknown, at: PropertyKey[]): unknown {
-  let v: unknown = raw;
-  for (const k of at) {
-    if (v === null || typeof v !== 'object') return undefined;
-    v = (v as Record<PropertyKey, unknown>)[k];
-  }
-  return v;
 }
 
 function bound(kind: 'min' | 'max', issue: { minimum?: unknown; maximum?: unknown; inclusive?: boolean; origin?: string }) {

@@ -26,6 +26,8 @@ export interface StatePaths {
   queuingStructure: string;
   lastGoodCsv: string;
   lastGoodJson: string;
+  /** When and from what the last good copies were saved, with their hashes (lib/shaping/lastGood.ts). */
+  lastGoodMeta: string;
   lastAppliedTc: string;
   appliedPlan: string;
   lastAppliedMappings: string;
@@ -50,6 +52,7 @@ export function statePaths(stateDir: string): StatePaths {
     queuingStructure: shaping('queuingStructure.json'),
     lastGoodCsv: shaping('lastGoodConfig.csv'),
     lastGoodJson: shaping('lastGoodConfig.json'),
+    lastGoodMeta: shaping('lastGoodConfig.meta.json'),
     lastAppliedTc: shaping('applied_tc.txt'),
     appliedPlan: shaping('applied_plan.json'),
     lastAppliedMappings: shaping('applied_mappings.txt'),

@@ -314,6 +314,8 @@ const web = section({
   bind_address: z.string().trim().min(1).default('0.0.0.0'),
   port: port.default(9123),
 });
+/** `[web]` as parsed when the file does not set it. */
+export const WEB_DEFAULTS: Readonly<z.infer<typeof web>> = web.parse({});
 
 // ---------- whole file ----------
 

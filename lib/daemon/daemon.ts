@@ -11,7 +11,8 @@ import { deserializePlan } from '../apply/appliedPlan.ts';
 import { startBusServer, defaultBusPath, type BusServer } from '../bus/server.ts';
 import type { ShapingPlan } from '../model.ts';
 import { SchedulerStatusTracker } from '../scheduler/status.ts';
-import { attachForConfig, leafSubstitutes, tuneHostForConfig } from '../shaping/kernel.ts';
+import { applyHostTuning } from '../kernel/hostTuningApply.ts';
+import { attachForConfig, leafSubstitutes } from '../shaping/kernel.ts';
 import { ShapingService } from '../shaping/service.ts';
 import { FileUrgentIssueStore } from '../urgent/store.ts';
 import { readTextIfExists } from '../util/atomicFile.ts';
@@ -62,7 +63,7 @@ export interface StartDaemonOptions {
   /** Replaces the dataplane attach (tests without bpffs). */
   attachDataplane?: DataplaneAttacher;
   /** Replaces the host tuning (default: the real one, unless attachDataplane is replaced). */
-  tuneHost?: HostTuner | false;
+  tuneHost?: HostTuner;
   /** Clock for the scheduler tracker and urgent store (tests). */
   now?: () => Date;
   /**
@@ -137,7 +138,7 @@ async function assemble(opts: StartDaemonOptions, log: Logger, runDir: string, c
   // Re-adopt the plan in force: shaping survived our restart.
   let appliedPlan: ShapingPlan | undefined = deserializePlan(readTextIfExists(config.current.state.appliedPlan));
   // Tests that replace the attach never tune the real host unless they hand in a tuner.
-  const tune = opts.tuneHost === false ? undefined : (opts.tuneHost ?? (opts.attachDataplane ? undefined : tuneHostForConfig));
+  const tune = opts.tuneHost ?? (opts.attachDataplane ? undefined : applyHostTuning);
   const host = new DataplaneHost({ pinRoot, log, urgent, status, attach: opts.attachDataplane ?? attachForConfig, tune });
   await host.ensure(config.current);
 

@@ -23,7 +23,7 @@ const ATTACH_KEY = 'lqosd:dataplane-attach';
 /** How the dataplane gets attached (lib/shaping/kernel.ts attachForConfig; replaceable in tests). */
 export type DataplaneAttacher = (args: AttachArgs) => Promise<unknown>;
 
-/** Applies the config's host tuning (lib/shaping/kernel.ts tuneHostForConfig; replaceable in tests). */
+/** Applies the config's host tuning (lib/kernel/hostTuningApply.ts applyHostTuning; replaceable in tests). */
 export type HostTuner = (config: LqosConfig, log: Log) => Promise<unknown>;
 
 export interface DataplaneState {

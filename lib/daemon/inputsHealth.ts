@@ -4,6 +4,7 @@
  * that were skipped (replaced on every run, cleared when none are skipped), and the status field
  * "shaping from last good inputs of <time>".
  */
+import { sep } from 'node:path';
 import type { LastGoodStatus, ShapingStatus } from '../api/status.ts';
 import type { UrgentIssueStore } from '../api/urgent.ts';
 import { formatIssue } from '../inputs/validate.ts';
@@ -18,22 +19,24 @@ export const SKIPPED_ROWS_KEY = 'lqosd:skipped-rows';
 const LISTED_ROWS = 30;
 
 export interface InputsHealthDeps {
+  /** The config in force: where the effective inputs (with lqos_overrides.json) are written. */
+  config: () => { state: { effectiveDir: string } };
   status: ShapingStatus;
   urgent: UrgentIssueStore;
   log: Log;
   now: () => Date;
 }
 
-function place(i: Pick<InputIssue, 'file' | 'line'>): string {
+function place(i: Pick<InputIssue, 'file' | 'line'>, d: InputsHealthDeps): string {
   const where = i.line === undefined ? i.file : `${i.file} line ${i.line}`;
   // With lqos_overrides.json in effect the run shapes the effective copies (lib/shaping/effectiveInputs.ts).
-  return /[/\\]shaping[/\\]effective[/\\]/.test(i.file) ? `${where} (your file with lqos_overrides.json applied; line numbers refer to this copy)` : where;
+  return i.file.startsWith(d.config().state.effectiveDir + sep) ? `${where} (your file with lqos_overrides.json applied; line numbers refer to this copy)` : where;
 }
 
-function skippedLine(s: SkippedRow): string {
+function skippedLine(s: SkippedRow, d: InputsHealthDeps): string {
   const what = s.circuitId === '' ? 'row without Circuit ID' : `circuit "${s.circuitId}"`;
   const then = s.kept === 'last-good' ? 'kept at its last good shaping' : 'left out (new circuit)';
-  return `${place(s)}: ${what} — ${s.column ? `${s.column} ` : ''}${s.value ? `"${s.value}" ` : ''}(${s.code}): ${s.reason} → ${then}`;
+  return `${place(s, d)}: ${what} — ${s.column ? `${s.column} ` : ''}${s.value ? `"${s.value}" ` : ''}(${s.code}): ${s.reason} → ${then}`;
 }
 
 function noteSkipped(outcome: ShapingOutcome, d: InputsHealthDeps): void {
@@ -43,7 +46,7 @@ function noteSkipped(outcome: ShapingOutcome, d: InputsHealthDeps): void {
     if (!outcome.invalid && !outcome.lastGood && outcome.exitCode === 0) d.urgent.resolveKey(SKIPPED_ROWS_KEY);
     return;
   }
-  const lines = skipped.slice(0, LISTED_ROWS).map(skippedLine);
+  const lines = skipped.slice(0, LISTED_ROWS).map((s) => skippedLine(s, d));
   if (skipped.length > LISTED_ROWS) lines.push(`… and ${skipped.length - LISTED_ROWS} more (see the context and lqosd's log)`);
   d.urgent.submit({
     source: 'lqosd',
@@ -79,13 +82,13 @@ function noteInvalid(outcome: ShapingOutcome, d: InputsHealthDeps): void {
     severity: 'error',
     code: 'INPUTS_INVALID',
     message:
-      `The shaping inputs cannot be used: ${place(first)}: ${first.message}\n${shown.join('\n')}\n${inForce}\n` +
+      `The shaping inputs cannot be used: ${place(first, d)}: ${first.message}\n${shown.join('\n')}\n${inForce}\n` +
       'Fix the file (LibreQoS --validate checks it without applying) and run LibreQoS again, or wait for the next scheduled refresh.',
     context: { errors: invalid, lastGood: lg },
     dedupeKey: INVALID_INPUTS_KEY,
   });
   if (lg) {
-    const reason = `${place(first)}: ${first.message}`;
+    const reason = `${place(first, d)}: ${first.message}`;
     const since = d.status.lastGood?.since ?? d.now().toISOString();
     const st: LastGoodStatus = { at: lg.at, since, reason, file: first.file };
     if (first.line !== undefined) st.line = first.line;

@@ -11,8 +11,7 @@ import type { ShapingPlan } from '../model.ts';
 import { BusError, type RequestOf } from '../bus/protocol.ts';
 import { EXIT } from '../shaping/exitCodes.ts';
 import { buildEffectiveInputs } from '../shaping/effectiveInputs.ts';
-import { readInputText, type ShapingInputs } from '../shaping/inputs.ts';
-import { formatIssue } from '../inputs/validate.ts';
+import { readInputFile, type ShapingInputs } from '../shaping/inputs.ts';
 import { failedOutcome, type ShapingOutcome, type ShapingRequest, type ShapingService } from '../shaping/service.ts';
 import type { Log } from '../util/log.ts';
 import { RecordingLog, recordLines, type LogRecord } from '../util/logRecords.ts';
@@ -64,9 +63,7 @@ export class ShapingJobs {
     const t0 = performance.now();
     const rc = this.d.config();
     this.d.log.info('start-up: shaping the configured inputs (the last good inputs if they are unusable)');
-    const prep = new RecordingLog((r) => {
-      if (r.level === 'warn' || r.level === 'error') this.d.log[r.level](`start-up: ${r.msg}`);
-    });
+    const prep = this.prepLog('start-up');
     const eff = buildEffectiveInputs(rc, prep);
     if (eff.ok) return withRecords(prep.records, await this.apply({ inputs: eff.inputs, onInvalid: 'last-good' }));
     const file = eff.reason === 'overrides' ? rc.inputs.overrides : rc.inputs.devices;
@@ -89,9 +86,7 @@ export class ShapingJobs {
       this.d.log.info('refresh: running the LibreQoS pipeline');
       const t0 = performance.now();
       // The same effective inputs (operator files + lqos_overrides.json) as every other run path.
-      const prep = new RecordingLog((r) => {
-        if (r.level === 'warn' || r.level === 'error') this.d.log[r.level](`refresh: ${r.msg}`);
-      });
+      const prep = this.prepLog('refresh');
       const eff = buildEffectiveInputs(this.d.config(), prep);
       const outcome = eff.ok ? withRecords(prep.records, await this.apply({ inputs: eff.inputs })) : failedOutcome(EXIT.invalidInput, prep.records, t0);
       if (outcome.ok) {
@@ -121,6 +116,13 @@ export class ShapingJobs {
       networkFile: r.networkPath ?? 'network.json',
     };
     return this.d.jobs.run('plan apply', () => this.apply({ inputs, updateonly: r.updateonly, verbose: r.verbose }));
+  }
+
+  /** Records what a job logs before its run (kept in the outcome); warnings and errors also go to lqosd's log, tagged. */
+  private prepLog(tag: string): RecordingLog {
+    return new RecordingLog((r) => {
+      if (r.level === 'warn' || r.level === 'error') this.d.log[r.level](`${tag}: ${r.msg}`);
+    });
   }
 
   private refuseWhileDegraded(): void {
@@ -168,8 +170,8 @@ function withRecords(records: LogRecord[], outcome: ShapingOutcome): ShapingOutc
 function readInput(text: string | undefined, path: string | undefined, what: string, log: Log): string {
   if (text !== undefined) return text;
   try {
-    const r = readInputText(path!);
-    for (const w of r.issues) log.warn({ code: w.code, file: w.file, line: w.line }, formatIssue(w));
+    const r = readInputFile(path!, { log });
+    if (!r) throw new Error('no such file');
     return r.text;
   } catch (e) {
     throw new BusError('failed', `cannot read ${what} ${path}: ${(e as Error).message}`);

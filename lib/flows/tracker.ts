@@ -5,7 +5,7 @@
  * per-circuit sample windows; the queries answer active/top/recent flows, per-circuit RTT
  * percentiles and retransmit rates.
  */
-import ipaddr from 'ipaddr.js';
+import { SubnetList } from '../integrations/common/ip.ts';
 import { bootTimeNs, type RingBufferReader } from '../../dataplane/libbpf.ts';
 import { FLOW_KEY_WORDS, FlowDump, flowKeyWords, type FlowEntry, type FlowStamp, type PerDirection, type RttEvent } from '../../dataplane/flowAbi.ts';
 import { deleteFlows, dumpFlowsRaw, openRttEvents } from '../../dataplane/flows.ts';
@@ -104,7 +104,7 @@ function newTracked(raw: number, words: Uint32Array, entry: FlowEntry, stamp: Fl
 export class FlowTracker {
   readonly ctx: MapContext;
   private readonly o: Required<Omit<FlowTrackerOptions, 'pinRoot' | 'noEvents' | 'doNotTrack'>>;
-  private readonly untracked: [ipaddr.IPv4 | ipaddr.IPv6, number][];
+  private readonly untracked: SubnetList;
   private readonly index = new FlowIndex<Tracked>();
   private readonly circuits = new CircuitWindows();
   private recentList: FinishedFlow[] = [];
@@ -125,7 +125,7 @@ export class FlowTracker {
       rttWindowMs: opts.rttWindowMs ?? 30_000,
       retransWindowMs: opts.retransWindowMs ?? 10_000,
     };
-    this.untracked = (opts.doNotTrack ?? []).map((c) => ipaddr.parseCIDR(c));
+    this.untracked = new SubnetList(opts.doNotTrack ?? []);
     if (!opts.noEvents) this.events = openRttEvents((e, rec) => this.onRtt(e, rec), this.ctx);
   }
 
@@ -191,17 +191,7 @@ export class FlowTracker {
 
   /** True when either endpoint is in a do-not-track subnet. */
   private isUntracked(e: FlowEntry): boolean {
-    if (!this.untracked.length) return false;
-    const inAny = (ip: string) => {
-      let a: ipaddr.IPv4 | ipaddr.IPv6;
-      try {
-        a = ipaddr.process(ip);
-      } catch {
-        return false;
-      }
-      return this.untracked.some(([net, bits]) => net.kind() === a.kind() && a.match(net, bits));
-    };
-    return inAny(e.localIp) || inAny(e.remoteIp);
+    return this.untracked.size > 0 && (this.untracked.has(e.localIp) || this.untracked.has(e.remoteIp));
   }
 
   /**

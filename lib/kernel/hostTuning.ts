@@ -166,14 +166,3 @@ export function shapingCpus(topo: CpuTopology, exclude: boolean): { cpus: number
   return { cpus, excluded: online.filter((c) => slow.has(c)), how };
 }
 
-/** Parses a kernel CPU list such as `0-3,8,10-11`. */
-export function parseCpuList(text: string): number[] {
-  const out: number[] = [];
-  for (const part of text.trim().split(',')) {
-    if (!part) continue;
-    const [a, b] = part.split('-').map(Number);
-    if (!Number.isInteger(a)) continue;
-    for (let c = a!; c <= (b ?? a!); c++) out.push(c);
-  }
-  return out;
-}

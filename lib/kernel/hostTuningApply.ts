@@ -6,12 +6,13 @@
  * fatal: each change is logged, and whatever cannot be done (not root, a container, a missing file)
  * is a warning saying what to do instead.
  */
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import type { LqosConfig } from '../config/schema.ts';
 import type { Log } from '../util/log.ts';
-import { mtuTargets, NETDEV_SYSCTLS, parseCpuList, planHostTuning, sysctlPath, type CpuTopology, type HostSnapshot, type TuningAction } from './hostTuning.ts';
+import { parseCpuList } from '../util/cpuList.ts';
+import { mtuTargets, NETDEV_SYSCTLS, planHostTuning, sysctlPath, type CpuTopology, type HostSnapshot, type TuningAction } from './hostTuning.ts';
 
 export interface CommandResult {
   exitCode: number;
@@ -89,7 +90,7 @@ export async function readHostSnapshot(config: LqosConfig, env: HostTuningEnv = 
   const mtu: Record<string, number | undefined> = {};
   for (const t of mtuTargets(config)) mtu[t.iface] = await readMtu(run, t.iface);
   return {
-    ...readGovernors(root),
+    ...(config.tuning.set_cpu_governor_performance ? readGovernors(root) : { governors: {}, availableGovernors: {} }),
     sysctls,
     irqbalance: config.tuning.stop_irq_balance ? await irqbalanceState(run) : 'inactive',
     mtu,
@@ -157,7 +158,7 @@ export async function applyHostTuning(config: LqosConfig, log: Log, env: HostTun
 /** The host's CPU layout (online CPUs, Intel E-cores, per-CPU capacity) under `root`. */
 export function readCpuTopology(root = '/'): CpuTopology {
   const online = parseCpuList(readTrim(join(root, 'sys/devices/system/cpu/online')) ?? '');
-  const atomText = existsSync(join(root, 'sys/devices/cpu_atom/cpus')) ? readTrim(join(root, 'sys/devices/cpu_atom/cpus')) : undefined;
+  const atomText = readTrim(join(root, 'sys/devices/cpu_atom/cpus'));
   const capacity: Record<number, number> = {};
   for (const c of online) {
     const v = readTrim(join(root, `sys/devices/system/cpu/cpu${c}/cpu_capacity`));

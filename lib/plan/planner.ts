@@ -24,7 +24,7 @@ import { hash64 } from '../util/hash.ts';
 import { IdPool } from './allocator.ts';
 import type { PlanConfig } from './planConfig.ts';
 import { emptyPlannerState, type PlannerState } from './plannerState.ts';
-import { rebalanceTopLevel } from './rebalance.ts';
+import { leastLoaded, rebalanceTopLevel } from './rebalance.ts';
 import { chooseLeaf, parseSqmString } from './sqm.ts';
 import { attachCircuits, buildPhysicalTree, type TreeNode } from './tree.ts';
 
@@ -225,7 +225,8 @@ function assignQueues(ctx: PlanContext, top: TreeNode[]): Map<TreeNode, number> 
   const Q = config.queues;
   const queueOf = new Map<TreeNode, number>();
   const load = new Array<number>(Q + 1).fill(0);
-  const weightOf = (n: TreeNode) => (config.useBinpacking ? subtreeWeight(n) : 1);
+  const weights = new Map(top.map((n) => [n, subtreeWeight(n)]));
+  const weightOf = (n: TreeNode) => (config.useBinpacking ? weights.get(n)! : 1);
   for (const n of top) {
     if (n.generated) {
       const q = next.topLevel[n.name]!;
@@ -244,13 +245,12 @@ function assignQueues(ctx: PlanContext, top: TreeNode[]): Map<TreeNode, number> 
   }
   if (config.useBinpacking) fresh.sort((a, b) => weightOf(b) - weightOf(a) || cmp(a.name, b.name));
   for (const n of fresh) {
-    let best = 1;
-    for (let q = 2; q <= Q; q++) if (load[q]! < load[best]!) best = q;
+    const best = leastLoaded(load);
     queueOf.set(n, best);
     load[best]! += weightOf(n);
   }
   // Sticky queues never fill new ones: move a bounded number of sites when needed (rebalance.ts).
-  const sites = top.map((n) => ({ name: n.name, pinned: n.generated, weight: subtreeWeight(n), queue: queueOf.get(n)!, previousQueue: prev.topLevel[n.name] }));
+  const sites = top.map((n) => ({ name: n.name, pinned: n.generated, weight: weights.get(n)!, queue: queueOf.get(n)!, previousQueue: prev.topLevel[n.name] }));
   const moved = rebalanceTopLevel({ queues: Q, sites, prev, next, file: ctx.networkFile, warnings: ctx.warnings });
   for (const n of top) if (moved.has(n.name)) queueOf.set(n, moved.get(n.name)!);
   for (const n of top) if (!n.generated) next.topLevel[n.name] = queueOf.get(n)!;
@@ -606,7 +606,7 @@ function nodeFloors(top: TreeNode[]): Map<TreeNode, Floor> {
 const RATE_TOLERANCE = 0.001;
 
 function mbps(v: number): string {
-  return String(Math.round(v * 1000) / 1000);
+  return String(round3(v));
 }
 
 function pct(scale: number): string {

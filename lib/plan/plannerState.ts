@@ -62,12 +62,11 @@ export interface ParsedPlannerState {
   state: PlannerState;
   /** One line per problem: what was dropped (key and reason), or why the whole file was ignored. */
   notes: string[];
-  /** All notes in one line (absent when there are none). */
-  note?: string;
 }
 
-function parsed(state: PlannerState, notes: string[]): ParsedPlannerState {
-  return notes.length > 0 ? { state, notes, note: notes.join('; ') } : { state, notes };
+/** An empty state, with the notes saying why. */
+function fresh(...notes: string[]): ParsedPlannerState {
+  return { state: emptyPlannerState(), notes };
 }
 
 function reason(err: z.ZodError): string {
@@ -81,21 +80,21 @@ function reason(err: z.ZodError): string {
  * dropped, each with a note naming its key and what is wrong — the rest keep their ids.
  */
 export function parsePlannerState(text: string | undefined): ParsedPlannerState {
-  if (text === undefined) return parsed(emptyPlannerState(), []);
+  if (text === undefined) return fresh();
   let raw: unknown;
   try {
     raw = JSON.parse(text);
   } catch {
-    return parsed(emptyPlannerState(), ['planner state is not valid JSON; starting fresh class ids']);
+    return fresh('planner state is not valid JSON; starting fresh class ids');
   }
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
-    return parsed(emptyPlannerState(), ['planner state is not a JSON object; starting fresh class ids']);
+    return fresh('planner state is not a JSON object; starting fresh class ids');
   }
   const obj = raw as Record<string, unknown>;
   if (obj.version !== PLANNER_STATE_VERSION) {
-    return parsed(emptyPlannerState(), [
+    return fresh(
       `planner state has an unknown layout (version ${JSON.stringify(obj.version ?? null)}, expected ${PLANNER_STATE_VERSION}); starting fresh class ids`,
-    ]);
+    );
   }
   const state = emptyPlannerState() as PlannerState & Record<string, unknown>;
   const notes: string[] = [];
@@ -124,7 +123,7 @@ export function parsePlannerState(text: string | undefined): ParsedPlannerState 
     if (r.success) state[name] = r.data;
     else notes.push(`planner state "${name}" dropped (${reason(r.error)}): ${JSON.stringify(value)?.slice(0, 120)}`);
   }
-  return parsed(state, notes);
+  return { state, notes };
 }
 
 export function serializePlannerState(state: PlannerState): string {

@@ -68,23 +68,22 @@ export interface RebalanceResult {
   moves: RebalanceMove[];
   /** Persist: continue next run. */
   underWay: boolean;
-  /** Load per queue (index 1..Q) after the moves. */
-  loads: number[];
 }
 
 export function moveBudget(sites: number): number {
   return Math.max(1, Math.floor(REBALANCE.BUDGET_FRACTION * sites));
 }
 
-function argExtreme(loads: number[], better: (a: number, b: number) => boolean): number {
+/** The queue (1..Q) with the least load in `loads` (index 0 unused); the lowest number on ties. */
+export function leastLoaded(loads: readonly number[]): number {
   let best = 1;
-  for (let q = 2; q < loads.length; q++) if (better(loads[q]!, loads[best]!)) best = q;
+  for (let q = 2; q < loads.length; q++) if (loads[q]! < loads[best]!) best = q;
   return best;
 }
 
 export function rebalance(input: RebalanceInput): RebalanceResult {
   const Q = input.queues;
-  const sites = input.sites.map((s) => ({ ...s }));
+  const sites = input.sites;
   const loads = new Array<number>(Q + 1).fill(0);
   for (const s of sites) loads[s.queue]! += s.weight;
   const total = loads.reduce((a, b) => a + b, 0);
@@ -93,7 +92,7 @@ export function rebalance(input: RebalanceInput): RebalanceResult {
   if (input.previousQueues !== undefined && input.previousQueues !== Q) reason = 'queue-count';
   else if (input.underWay) reason = 'continuing';
   else if (Q >= 2 && total > 0 && busiest > REBALANCE.SKEW_RATIO * (total / Q)) reason = 'skew';
-  if (reason === 'none' || Q < 2) return { reason: 'none', moves: [], underWay: false, loads };
+  if (reason === 'none' || Q < 2) return { reason: 'none', moves: [], underWay: false };
 
   const budget = moveBudget(sites.filter((s) => !s.pinned).length);
   const cooling = (s: RebalanceSite) => {
@@ -112,7 +111,7 @@ export function rebalance(input: RebalanceInput): RebalanceResult {
   const moves: RebalanceMove[] = [];
   let heldBack = false;
   while (moves.length < budget) {
-    const to = argExtreme(loads, (a, b) => a < b);
+    const to = leastLoaded(loads);
     const step = bestMove(movable, loads, to, cooling);
     if (step.heldBack) heldBack = true;
     if (!step.site) break;
@@ -121,9 +120,8 @@ export function rebalance(input: RebalanceInput): RebalanceResult {
     loads[s.queue]! -= s.weight;
     loads[to]! += s.weight;
     movable.get(s.queue)!.splice(step.index, 1);
-    s.queue = to;
   }
-  return { reason, moves, underWay: moves.length > 0 || heldBack, loads };
+  return { reason, moves, underWay: moves.length > 0 || heldBack };
 }
 
 /**

@@ -13,7 +13,6 @@ export interface TreeNode {
   name: string;
   path: string;
   id?: string;
-  displayName?: string;
   /** Line of the node's key in network.json (undefined for generated parents). */
   line?: number;
   generated: boolean;
@@ -29,8 +28,6 @@ export interface TreeNode {
 
 export interface PhysicalTree {
   top: TreeNode[];
-  /** Every real node by key name. */
-  byName: Map<string, TreeNode>;
   /**
    * Every alias (key, name, id, active_attachment_name) of every node → the real node a circuit
    * naming it hangs under: the node itself, or for a virtual node its nearest real ancestor
@@ -49,7 +46,6 @@ interface BuildArgs {
 
 export function buildPhysicalTree({ network, linkDown, linkUp, file }: BuildArgs): PhysicalTree {
   const issues: InputIssue[] = [];
-  const byName = new Map<string, TreeNode>();
   const byAlias = new Map<string, TreeNode | null>();
   const claim = (n: NetworkNode, target: TreeNode | null) => {
     for (const a of nodeAliases(n)) if (!byAlias.has(a)) byAlias.set(a, target);
@@ -99,7 +95,6 @@ export function buildPhysicalTree({ network, linkDown, linkUp, file }: BuildArgs
         name: n.name,
         path: realParent ? `${realParent.path}/${n.name}` : n.name,
         id: n.id,
-        displayName: n.displayName,
         line: n.line,
         generated: false,
         depth,
@@ -110,7 +105,6 @@ export function buildPhysicalTree({ network, linkDown, linkUp, file }: BuildArgs
         children: [],
         circuits: [],
       };
-      byName.set(n.name, node);
       claim(n, node);
       (realParent ? realParent.children : into).push(node);
       const anchor = depth === MAX_SITE_DEPTH - 1 ? node : depthAnchor;
@@ -120,7 +114,7 @@ export function buildPhysicalTree({ network, linkDown, linkUp, file }: BuildArgs
 
   const top: TreeNode[] = [];
   visit(network, null, top, null);
-  return { top, byName, byAlias, issues };
+  return { top, byAlias, issues };
 }
 
 export interface Attachment {
@@ -129,7 +123,6 @@ export interface Attachment {
   unparented: Circuit[];
   /** Circuits whose Parent Node names a `Generated_PN_<n>` that network.json does not have. */
   toGenerated: Circuit[];
-  unattached: Circuit[];
   issues: InputIssue[];
 }
 
@@ -142,7 +135,7 @@ export interface Attachment {
  */
 export function attachCircuits(tree: PhysicalTree, circuits: Circuit[], devicesFile: string, networkFile?: string): Attachment {
   const flat = tree.top.length === 0;
-  const out: Attachment = { attached: [], unparented: [], toGenerated: [], unattached: [], issues: [] };
+  const out: Attachment = { attached: [], unparented: [], toGenerated: [], issues: [] };
   for (const c of circuits) {
     if (flat || (!c.parentNode && !c.parentNodeId)) {
       out.unparented.push(c);
@@ -158,7 +151,6 @@ export function attachCircuits(tree: PhysicalTree, circuits: Circuit[], devicesF
       out.issues.push(unknownParentIdIssue(devicesFile, c, networkFile));
     } else if (GENERATED_PN_RE.test(c.parentNode)) out.toGenerated.push(c);
     else {
-      out.unattached.push(c);
       out.issues.push({
         severity: 'warning',
         code: 'unknown-parent',

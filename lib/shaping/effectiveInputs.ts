@@ -20,7 +20,7 @@ import { loadOverrides, OverridesError, type LoadedOverrides } from '../override
 import { hasEffect } from '../overrides/schema.ts';
 import { writeFileAtomic } from '../util/atomicFile.ts';
 import type { Log } from '../util/log.ts';
-import { RecordingLog } from '../util/logRecords.ts';
+import { RecordingLog, replayRecords } from '../util/logRecords.ts';
 import { readShapingInputs, type ShapingInputs } from './inputs.ts';
 
 export type EffectiveInputs =
@@ -31,8 +31,6 @@ export type EffectiveInputs =
       overridden: boolean;
       /** What the overrides changed, one line each. */
       changes: string[];
-      /** Overrides entries that matched nothing or could not be applied. */
-      warnings: string[];
     }
   | {
       ok: false;
@@ -71,7 +69,7 @@ export function buildEffectiveInputs(paths: EffectiveInputsPaths, log: Log, opts
   const file = paths.inputs.overrides;
   const loaded = loadOrFail(file, log);
   if ('ok' in loaded) return loaded;
-  const missing = new RecordingLog((r) => log[r.level](r.msg));
+  const missing = new RecordingLog((r) => replayRecords([r], log));
   const source = opts.source ?? readShapingInputs(paths.inputs, missing);
   if (!source) return { ok: false, reason: 'input', message: missing.records.find((r) => r.level === 'error')?.msg ?? 'an input file is missing' };
 
@@ -79,7 +77,7 @@ export function buildEffectiveInputs(paths: EffectiveInputsPaths, log: Log, opts
   if (!loaded.present || !hasEffect(loaded.overrides)) {
     if (write && existsSync(eff)) rmSync(eff, { recursive: true, force: true });
     if (loaded.present) log.info(`${file}: nothing in it changes the inputs; shaping ${source.devicesFile} and ${source.networkFile} as they are`);
-    return { ok: true, inputs: source, overridden: false, changes: [], warnings: [] };
+    return { ok: true, inputs: source, overridden: false, changes: [] };
   }
 
   const { devices, network } = paths.inputs;
@@ -104,5 +102,5 @@ export function buildEffectiveInputs(paths: EffectiveInputsPaths, log: Log, opts
     { code: 'overrides-applied', changes: e.changes.length, warnings: e.warnings.length, file },
     `lqos_overrides.json: ${e.changes.length} change(s) applied` + (write ? `; effective inputs written to ${eff}` : ' (in memory)'),
   );
-  return { ok: true, inputs, overridden: true, changes: e.changes, warnings: e.warnings };
+  return { ok: true, inputs, overridden: true, changes: e.changes };
 }

@@ -16,10 +16,22 @@ export interface ShapingInputs {
   readWarnings?: InputIssue[];
 }
 
-/** A file's bytes decoded to text (BOMs honoured, non-UTF-8 read as Windows-1252 with a warning). */
-export function readInputText(path: string): { text: string; issues: InputIssue[] } {
-  const d = decodeInputFile(readFileSync(path), path);
-  return { text: d.text, issues: d.issues };
+/**
+ * An input file decoded like every input read (lib/inputs/encoding.ts: BOMs honoured, non-UTF-8
+ * read as Windows-1252 with a warning naming `name`), or undefined when it does not exist.
+ * Warnings are logged when a `log` is given.
+ */
+export function readInputFile(path: string, opts: { name?: string; log?: Log } = {}): { text: string; issues: InputIssue[] } | undefined {
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+  const { text, issues } = decodeInputFile(bytes, opts.name ?? path);
+  if (opts.log) for (const w of issues) opts.log.warn({ code: w.code, file: w.file, line: w.line }, formatIssue(w));
+  return { text, issues };
 }
 
 /**
@@ -33,10 +45,9 @@ export function readShapingInputs(paths: Pick<InputPaths, 'devices' | 'network'>
       return null;
     }
   }
-  const devices = readInputText(paths.devices);
-  const network = readInputText(paths.network);
+  const devices = readInputFile(paths.devices, { log })!;
+  const network = readInputFile(paths.network, { log })!;
   const readWarnings = [...devices.issues, ...network.issues];
-  for (const w of readWarnings) log.warn({ code: w.code, file: w.file, line: w.line }, formatIssue(w));
   return {
     devicesFile: paths.devices,
     networkFile: paths.network,

@@ -6,10 +6,8 @@
 import type { ShapingInterfaces } from '../config/load.ts';
 import { stickVlans } from '../config/resolve.ts';
 import type { LqosConfig } from '../config/schema.ts';
-import { applyHostTuning, type HostTuningEnv, type TuningReport } from '../kernel/hostTuningApply.ts';
 import { chooseLeafFallback, probeQdiscKinds } from '../kernel/qdiscs.ts';
 import type { LeafQdisc } from '../model.ts';
-import { hostShapingCpus } from './queueCount.ts';
 import type { Log } from '../util/log.ts';
 
 const dataplane = () => import('../../dataplane/attach.ts');
@@ -53,11 +51,6 @@ export function interfaceTuning(config: LqosConfig): { disableOffloads: boolean;
 
 /** Attaches (or re-adopts) the dataplane with the config's interfaces, VLANs and [tuning]. */
 export async function attachForConfig({ config, interfaces, queues, cpus, pinRoot, log }: AttachArgs): Promise<void> {
-  // Callers without a CPU list (LibreQoS --direct) get the same placement as lqosd: no E-cores.
-  if (!cpus) {
-    const sel = hostShapingCpus(config);
-    if (sel.excluded.length) cpus = sel.cpus;
-  }
   // The loader logs its warnings and the attached interfaces itself.
   await (await dataplane()).attachDataplane({
     downloadIf: interfaces.download,
@@ -71,16 +64,6 @@ export async function attachForConfig({ config, interfaces, queues, cpus, pinRoo
     ...interfaceTuning(config),
     logger: { info: (m) => log.info(m), warn: (m) => log.warn(m) },
   });
-}
-
-/**
- * Host tuning the config asks for, applied before the dataplane is attached: `[tuning]`
- * set_cpu_governor_performance, stop_irq_balance, netdev_budget_usecs/packets and the interfaces'
- * `mtu` (lib/kernel/hostTuning.ts). The ethtool knobs (offloads, VLAN offloads, rx/tx_usecs) are
- * applied by the attach itself. Never throws; what cannot be done is warned about.
- */
-export function tuneHostForConfig(config: LqosConfig, log: Log, env?: HostTuningEnv): Promise<TuningReport> {
-  return applyHostTuning(config, log, env);
 }
 
 /** Detaches the programs from every interface and unpins the maps. */

@@ -14,7 +14,7 @@
  * ignored (with a warning) rather than a torn pair that is applied.
  */
 import { createHash } from 'node:crypto';
-import { dirname, join } from 'node:path';
+import { dirname } from 'node:path';
 import { z } from 'zod';
 import type { StatePaths } from '../config/paths.ts';
 import { readTextIfExists, writeFileAtomic } from '../util/atomicFile.ts';
@@ -46,14 +46,10 @@ const metaSchema = z.object({
   skippedRows: z.number().int().nonnegative(),
 });
 
-export function lastGoodMetaPath(paths: Pick<StatePaths, 'lastGoodCsv'>): string {
-  return join(dirname(paths.lastGoodCsv), 'lastGoodConfig.meta.json');
-}
-
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 
 /** Stores `inputs` as the last good inputs (call only after a successful real apply). */
-export function saveLastGood(paths: Pick<StatePaths, 'lastGoodCsv' | 'lastGoodJson'>, inputs: ShapingInputs, opts: { at?: Date; skippedRows?: number } = {}): LastGoodMeta {
+export function saveLastGood(paths: Pick<StatePaths, 'lastGoodCsv' | 'lastGoodJson' | 'lastGoodMeta'>, inputs: ShapingInputs, opts: { at?: Date; skippedRows?: number } = {}): LastGoodMeta {
   const meta: LastGoodMeta = {
     version: 1,
     at: (opts.at ?? new Date()).toISOString(),
@@ -63,7 +59,7 @@ export function saveLastGood(paths: Pick<StatePaths, 'lastGoodCsv' | 'lastGoodJs
   };
   writeFileAtomic(paths.lastGoodCsv, inputs.devicesText);
   writeFileAtomic(paths.lastGoodJson, inputs.networkText);
-  writeFileAtomic(lastGoodMetaPath(paths), JSON.stringify(meta, null, 1) + '\n');
+  writeFileAtomic(paths.lastGoodMeta, JSON.stringify(meta, null, 1) + '\n');
   return meta;
 }
 
@@ -71,8 +67,8 @@ export function saveLastGood(paths: Pick<StatePaths, 'lastGoodCsv' | 'lastGoodJs
  * The stored last good inputs, or undefined when there are none. A copy that cannot be trusted (no
  * or unreadable meta, or texts that do not match it) is reported on `log` and not returned.
  */
-export function loadLastGood(paths: Pick<StatePaths, 'lastGoodCsv' | 'lastGoodJson'>, log?: Log): LastGood | undefined {
-  const metaPath = lastGoodMetaPath(paths);
+export function loadLastGood(paths: Pick<StatePaths, 'lastGoodCsv' | 'lastGoodJson' | 'lastGoodMeta'>, log?: Log): LastGood | undefined {
+  const metaPath = paths.lastGoodMeta;
   const metaText = readTextIfExists(metaPath);
   const devicesText = readTextIfExists(paths.lastGoodCsv);
   const networkText = readTextIfExists(paths.lastGoodJson);

@@ -24,7 +24,7 @@
 import { stringify } from 'csv-stringify/sync';
 import { normaliseHeader, parseShapedDevices, readCsvRecords, SHAPED_DEVICES_COLUMNS, type ShapedDeviceField, type ShapedDeviceRow } from '../inputs/shapedDevices.ts';
 import { parseIPv4Prefix, parseIPv6Prefix, validateInputs } from '../inputs/validate.ts';
-import type { InputIssue } from '../model.ts';
+import type { InputIssue, ValidationResult } from '../model.ts';
 
 /** Row-level error codes of ShapedDevices.csv and what they are about (docs/OPERATIONS.md has the table). */
 export const ROW_LEVEL_CODES: Readonly<Record<string, string>> = {
@@ -77,6 +77,8 @@ export type TriageResult =
       ok: true;
       /** Valid devices text (line numbers of the operator's rows unchanged). */
       devicesText: string;
+      /** The validation of that text (no errors). */
+      validation: ValidationResult;
       skipped: SkippedRow[];
       /** Maps an issue on an appended last-good row to that row's line in the last good file. */
       remap: (issue: InputIssue) => InputIssue;
@@ -289,11 +291,11 @@ export function triageRows(a: TriageArgs): TriageResult {
     for (const e of pending) progress = t.handle(e) || progress;
     if (!progress) return { ok: false, fileLevel: pending.map(t.remap) };
     const text = t.build();
-    const issues = validateInputs({ devicesText: text, devicesFile: a.devicesFile, networkText: a.networkText, networkFile: a.networkFile }).issues;
-    pending = errors(issues);
+    const validation = validateInputs({ devicesText: text, devicesFile: a.devicesFile, networkText: a.networkText, networkFile: a.networkFile });
+    pending = errors(validation.issues);
     if (pending.length === 0) {
-      t.markUnattached(issues);
-      return { ok: true, devicesText: text, skipped: t.skipped, remap: t.remap };
+      t.markUnattached(validation.issues);
+      return { ok: true, devicesText: text, validation, skipped: t.skipped, remap: t.remap };
     }
   }
   return { ok: false, fileLevel: pending.map(t.remap) };

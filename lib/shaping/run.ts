@@ -4,11 +4,13 @@
  * the kernel (or only report it, in a dry run) and record what is now in force. On an apply failure
  * the last applied plan is restored. The caller owns locking.
  */
+import { existsSync } from 'node:fs';
 import type { ShapingInterfaces } from '../config/load.ts';
 import type { StatePaths } from '../config/paths.ts';
 import type { LqosConfig } from '../config/schema.ts';
 import { renderMappings } from '../compile/mappings.ts';
-import type { Circuit, InputIssue, LeafQdisc, ShapingPlan } from '../model.ts';
+import type { Circuit, InputIssue, LeafQdisc, ShapingPlan, ValidationResult } from '../model.ts';
+import { validateInputs } from '../inputs/validate.ts';
 import { runPipeline } from '../pipeline.ts';
 import { capacityMeaningWarning, planConfigFromLqos } from '../plan/planConfig.ts';
 import { parsePlannerState, serializePlannerState, type PlannerState } from '../plan/plannerState.ts';
@@ -23,7 +25,7 @@ import { reportIssues, type ShapingInputs } from './inputs.ts';
 import { queuingStructure } from './queuingStructure.ts';
 import { loadLastGood, saveLastGood, type LastGood, type LastGoodMeta } from './lastGood.ts';
 import type { SkippedRow } from './rowTriage.ts';
-import { INVALID_CARRIED, refusalNote, triageInputs, unknownParentsAsErrors, type RunInputsState, type TriagedInputs } from './runInputs.ts';
+import { INVALID_CARRIED, refusalNote, triageInputs, unknownParentsAsErrors, type RunInputsState } from './runInputs.ts';
 import { writeStatsFiles } from './statsFiles.ts';
 
 export interface ShapingRunArgs {
@@ -63,6 +65,8 @@ export interface ShapingRunResult {
 }
 
 interface Compiled {
+  /** The inputs planned (after row triage): what is saved as the last good inputs. */
+  inputs: ShapingInputs;
   plan: ShapingPlan;
   state: PlannerState;
   tcText: string;
@@ -71,53 +75,64 @@ interface Compiled {
   circuits: Circuit[];
 }
 
+/** The inputs a run plans: validated, with row errors (and unknown parents) triaged away. */
+interface CheckedInputs {
+  inputs: ShapingInputs;
+  validation: ValidationResult;
+  /** Maps issues on rows restored from the last good inputs back to that file. */
+  remap?: (issue: InputIssue) => InputIssue;
+}
+
 /**
- * Validate, plan and compile; write the debug files. An exit code when the inputs are unusable, or
- * (row-level errors only, first pass) the triaged inputs to plan instead.
+ * Validate the inputs once; triage row-level errors and circuits with an unknown parent
+ * (./runInputs.ts) unless these are the last good inputs. An exit code when they are refused.
  */
-function planRun(args: ShapingRunArgs, st: RunInputsState, triaged?: TriagedInputs): Compiled | ExitCode | TriagedInputs {
-  const { config, ifaces, queues, inputs, paths, log, verbose, substitute } = args;
+function checkInputs(args: ShapingRunArgs, st: RunInputsState): CheckedInputs | ExitCode {
+  const { inputs, log, verbose } = args;
+  const validation = validateInputs(inputs);
+  if (!args.fromLastGood) {
+    const rowIssues = unknownParentsAsErrors(validation.issues, inputs.devicesFile);
+    if (rowIssues.some((i) => i.severity === 'error')) {
+      const t = triageInputs(inputs, rowIssues, st, log);
+      if (t) return t;
+    }
+  }
+  if (validation.ok) return { inputs, validation };
+  st.invalid = validation.issues.filter((i) => i.severity === 'error').slice(0, INVALID_CARRIED);
+  reportIssues(validation.issues, log, verbose);
+  log.error('validation failed; nothing was applied and the shaping in force is unchanged — fix the lines above and run again');
+  return EXIT.invalidInput;
+}
+
+/** Validate (./checkInputs), plan and compile; write the debug files. An exit code when refused. */
+function planRun(args: ShapingRunArgs, st: RunInputsState): Compiled | ExitCode {
+  const { config, ifaces, queues, paths, log, verbose, substitute } = args;
   const prev = parsePlannerState(readTextIfExists(paths.plannerState));
   for (const note of prev.notes.slice(0, 20)) log.warn(`${paths.plannerState}: ${note}`);
   if (prev.notes.length > 20) log.warn(`${paths.plannerState}: … and ${prev.notes.length - 20} more invalid entries dropped (their circuits and sites get new class ids)`);
   const t0 = performance.now();
+  const checked = checkInputs(args, st);
+  if (typeof checked === 'number') return checked;
+  const { inputs, validation, remap = (i: InputIssue) => i } = checked;
   const planConfig = planConfigFromLqos(config, ifaces, queues);
-  const result = runPipeline({ ...inputs, config: planConfig, previousState: prev.state, compile: { substitute } });
+  const result = runPipeline({ ...inputs, validation, config: planConfig, previousState: prev.state, compile: { substitute } });
   const planSeconds = (performance.now() - t0) / 1000;
   if (!result.ok) {
-    if (result.stage === 'validate') {
-      if (!triaged && !args.fromLastGood) {
-        const t = triageInputs(inputs, unknownParentsAsErrors(result.validation.issues, inputs.devicesFile), st, log);
-        if (t) return t;
-      }
-      const issues = triaged ? result.validation.issues.map(triaged.remap) : result.validation.issues;
-      st.invalid = issues.filter((i) => i.severity === 'error').slice(0, INVALID_CARRIED);
-      reportIssues(issues, log, verbose);
-      log.error('validation failed; nothing was applied and the shaping in force is unchanged — fix the lines above and run again');
-      return EXIT.invalidInput;
-    }
-    st.invalid = result.errors.slice(0, INVALID_CARRIED);
-    reportIssues(result.errors, log, true);
+    const errors = result.stage === 'plan' ? result.errors : result.validation.issues.filter((i) => i.severity === 'error');
+    st.invalid = errors.slice(0, INVALID_CARRIED);
+    reportIssues(errors, log, true);
     log.error('planning failed; nothing was applied and the shaping in force is unchanged');
     return EXIT.plan;
   }
-  if (!triaged && !args.fromLastGood) {
-    // Circuits whose Parent Node is not in network.json are triaged like row errors (./runInputs.ts).
-    const unknownParents = unknownParentsAsErrors(result.warnings, inputs.devicesFile).filter((w) => w.severity === 'error');
-    if (unknownParents.length > 0) {
-      const t = triageInputs(inputs, unknownParents, st, log);
-      if (t) return t;
-    }
-  }
-  reportIssues(triaged ? result.warnings.map(triaged.remap) : result.warnings, log, verbose);
-  const capacity = capacityMeaningWarning(planConfig.link, result.validation.inputs);
+  reportIssues(result.warnings.map(remap), log, verbose);
+  const capacity = capacityMeaningWarning(planConfig.link, validation.inputs);
   if (capacity) log.warn(capacity);
   const { plan, tcLines, mappings } = result;
   log.info(
     { circuits: plan.circuits.length, nodes: plan.nodes.length, tcLines: tcLines.length, mappings: mappings.length, seconds: +planSeconds.toFixed(3) },
     `planned ${plan.circuits.length} circuits under ${plan.nodes.length} nodes on ${plan.queues} queue(s)`,
   );
-  const compiled = { plan, state: result.state, tcText: tcLines.join('\n') + '\n', mapText: renderMappings(mappings), circuits: result.validation.inputs.circuits };
+  const compiled = { inputs, plan, state: result.state, tcText: tcLines.join('\n') + '\n', mapText: renderMappings(mappings), circuits: validation.inputs.circuits };
   writeFileAtomic(paths.linuxTc, compiled.tcText);
   writeFileAtomic(paths.mappings, compiled.mapText);
   writeFileAtomic(paths.queuingStructure, JSON.stringify(queuingStructure(plan), null, 1) + '\n');
@@ -158,7 +173,7 @@ async function restoreApplied(args: ShapingRunArgs, applied: ShapingPlan, sink: 
 
 /** Records what is in force now: the plan, its ids, its text, and the inputs as applied (last good). */
 function persistApplied(args: ShapingRunArgs, c: Compiled, st: RunInputsState): void {
-  const { paths, inputs } = args;
+  const { paths } = args;
   writeFileAtomic(paths.appliedPlan, serializePlan(c.plan));
   writeFileAtomic(paths.plannerState, serializePlannerState(c.state));
   writeFileAtomic(paths.lastAppliedTc, c.tcText);
@@ -171,7 +186,7 @@ function persistApplied(args: ShapingRunArgs, c: Compiled, st: RunInputsState): 
       args.log.warn(`the shaping is applied, but ${what} could not be written: ${(e as Error).message} — free space in ${paths.root} and run again`);
     }
   };
-  if (!args.fromLastGood) attempt('the last good copy of the inputs', () => saveLastGood(paths, inputs, { skippedRows: st.skipped.length }));
+  if (!args.fromLastGood) attempt('the last good copy of the inputs', () => saveLastGood(paths, c.inputs, { skippedRows: st.skipped.length }));
   attempt('the stats files (lastRun.txt, statsByCircuit.json, statsByParentNode.json)', () => writeStatsFiles(paths, c.plan, c.circuits));
 }
 
@@ -183,14 +198,9 @@ export async function runShaping(args: ShapingRunArgs): Promise<ShapingRunResult
   // The last good copy is only read when the inputs do not validate.
   let lastGood: LastGood | undefined | null = args.fromLastGood ? undefined : null;
   const st: RunInputsState = { lastGood: () => (lastGood === null ? (lastGood = loadLastGood(args.paths, args.log)) : lastGood), skipped: [] };
-  let compiled = planRun(args, st);
-  if (typeof compiled === 'object' && 'remap' in compiled) {
-    const triaged = compiled;
-    args = { ...args, inputs: triaged.inputs };
-    compiled = planRun(args, st, triaged);
-  }
+  const compiled = planRun(args, st);
   if (typeof compiled === 'number') return refused(args, st, compiled);
-  const r = await runCompiled(args, compiled as Compiled, st);
+  const r = await runCompiled(args, compiled, st);
   const extra: Partial<ShapingRunResult> = st.skipped.length > 0 ? { skipped: st.skipped } : {};
   if (args.fromLastGood) extra.lastGood = { at: args.fromLastGood.at, applied: r.code === EXIT.ok && !args.dryRun };
   return { ...r, ...extra };
@@ -200,9 +210,8 @@ export async function runShaping(args: ShapingRunArgs): Promise<ShapingRunResult
 async function refused(args: ShapingRunArgs, st: RunInputsState, code: ExitCode): Promise<ShapingRunResult> {
   const { log, paths } = args;
   const lg = st.lastGood();
-  const inForce = readTextIfExists(paths.appliedPlan) !== undefined;
+  const inForce = existsSync(paths.appliedPlan);
   const base: ShapingRunResult = { code, invalid: st.invalid, ...(st.skipped.length > 0 ? { skipped: st.skipped } : {}) };
-  if (!st.invalid) return base;
   if (lg && args.onInvalid === 'last-good') {
     log.warn({ code: 'last-good-fallback', at: lg.meta.at }, `applying the last good inputs of ${lg.meta.at} instead (${lg.inputs.devicesFile}, ${lg.inputs.networkFile})`);
     const r = await runShaping({ ...args, inputs: lg.inputs, fromLastGood: lg.meta, onInvalid: 'refuse' });

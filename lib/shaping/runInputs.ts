@@ -3,7 +3,7 @@
  * are triaged (./rowTriage.ts) so the rest still applies, and file-level errors are reported with
  * what the shaping in force is now (the last good inputs, ./lastGood.ts).
  */
-import type { InputIssue } from '../model.ts';
+import type { InputIssue, ValidationResult } from '../model.ts';
 import type { Log } from '../util/log.ts';
 import type { ShapingInputs } from './inputs.ts';
 import type { LastGood } from './lastGood.ts';
@@ -21,6 +21,8 @@ export interface RunInputsState {
 
 export interface TriagedInputs {
   inputs: ShapingInputs;
+  /** The validation of `inputs` (no errors). */
+  validation: ValidationResult;
   remap: (issue: InputIssue) => InputIssue;
 }
 
@@ -58,7 +60,7 @@ export function triageInputs(inputs: ShapingInputs, issues: InputIssue[], st: Ru
     { code: 'rows-skipped', rows: t.skipped.length },
     `${t.skipped.length} row error(s) in ${inputs.devicesFile}: ${circuits.size} circuit(s) skipped (listed above), everything else is applied — fix those rows and run again`,
   );
-  return { inputs: { ...inputs, devicesText: t.devicesText }, remap: t.remap };
+  return { inputs: { ...inputs, devicesText: t.devicesText }, validation: t.validation, remap: t.remap };
 }
 
 /** The log line after a refusal: what is in force now. */

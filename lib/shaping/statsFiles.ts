@@ -13,6 +13,7 @@
 import type { StatePaths } from '../config/paths.ts';
 import type { Circuit, Device, PlannedCircuit, PlannedNode, ShapingPlan, SqmOverride } from '../model.ts';
 import { writeFileAtomic } from '../util/atomicFile.ts';
+import { pyClassId, pyHex } from '../util/classId.ts';
 
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 const pad = (n: number, width = 2) => String(n).padStart(width, '0');
@@ -26,15 +27,6 @@ export function formatLastRun(at: Date, microseconds = 0): string {
   return `${pad(at.getDate())}-${MONTHS[at.getMonth()]}-${at.getFullYear()} (${pad(at.getHours())}:${pad(at.getMinutes())}:${pad(at.getSeconds())}.${frac})`;
 }
 
-/** A number as Python's `hex()` writes it: `0x1`, `0x1f`. */
-export function pyHex(n: number): string {
-  return `0x${n.toString(16)}`;
-}
-
-/** A class id as upstream writes it in its JSON files: `0x1:0x7`. */
-export function pyClassId(major: number, minor: number): string {
-  return `${pyHex(major)}:${pyHex(minor)}`;
-}
 
 /** The ShapedDevices.csv `sqm` token of an override (`cake`, `fq_codel/cake`, `/none`), or undefined. */
 export function sqmToken(sqm: SqmOverride | undefined): string | undefined {

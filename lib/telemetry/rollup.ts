@@ -295,10 +295,14 @@ export class Rollup {
   topUp: number[] = [];
   totals: Totals = { downBps: 0, upBps: 0, downPps: 0, upPps: 0, shapedDownBps: 0, shapedUpBps: 0, hosts: 0, activeHosts: 0, unknownActiveHosts: 0 };
   index: PlanIndex | undefined;
-  /** Whether an active host in no circuit counts as an unknown IP (`[ip_ranges] unknown_ip_honors_*`). */
-  unknownListed: (ip: string) => boolean = () => true;
+  /** The active hosts in no circuit that count as unknown IPs, from the last run. */
+  readonly unknown: HostRate[] = [];
 
-  constructor(readonly topN = 10) {}
+  /** `unknownListed`: whether an active host in no circuit counts as an unknown IP (`[ip_ranges] unknown_ip_honors_*`). */
+  constructor(
+    readonly topN = 10,
+    private readonly unknownListed: (ip: string) => boolean = () => true,
+  ) {}
 
   private size(ix: PlanIndex): void {
     if (this.index === ix) return;
@@ -332,6 +336,7 @@ export class Rollup {
     const t = this.totals;
     t.downBps = t.upBps = t.downPps = t.upPps = t.shapedDownBps = t.shapedUpBps = 0;
     t.hosts = t.activeHosts = t.unknownActiveHosts = 0;
+    this.unknown.length = 0;
     if (ix) {
       this.size(ix);
       // Clear only what the previous tick touched.
@@ -356,7 +361,10 @@ export class Rollup {
       if (active) t.activeHosts++;
       const c = ix ? resolveHost(ix, h) : -1;
       if (c < 0) {
-        if (active && this.unknownListed(h.ip)) t.unknownActiveHosts++;
+        if (active && this.unknownListed(h.ip)) {
+          t.unknownActiveHosts++;
+          this.unknown.push(h);
+        }
         continue;
       }
       t.shapedDownBps += h.downBps;

@@ -190,10 +190,11 @@ class TelemetryService implements Telemetry {
     this.ticking = new SingleFlight('telemetry tick', this.log);
     this.polling = new SingleFlight('telemetry queue stats', this.log);
     if (opts.metrics) this.gauges = new RateGauges(opts.metrics, opts.maxCircuitMetrics ?? 1000);
+    const unknownIpFilter = new UnknownIpFilter(opts.unknownIps);
     this.state = {
       plan: undefined,
       index: undefined,
-      rollup: new Rollup(opts.topN ?? 10),
+      rollup: new Rollup(opts.topN ?? 10, (ip) => unknownIpFilter.listed(ip)),
       hosts: new HostRateTracker(),
       cpu: new CpuSampler(opts.readProcStat),
       queues: new QueueStatsCollector({ wrap: opts.wrap, log: ctx.log, now: this.now, readQdiscs: opts.readQdiscs }),
@@ -203,9 +204,7 @@ class TelemetryService implements Telemetry {
       lastAt: 0,
       queueAt: 0,
       queueDtMs: 0,
-      unknown: new UnknownIpFilter(opts.unknownIps),
     };
-    this.state.rollup.unknownListed = (ip) => this.state.unknown.listed(ip);
     this.history = this.openHistory();
   }
 

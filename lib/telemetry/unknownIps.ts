@@ -4,7 +4,7 @@
  * outside `ignore_subnets` when `unknown_ip_honors_ignore` is on. An empty allow list restricts
  * nothing.
  */
-import ipaddr from 'ipaddr.js';
+import { SubnetList } from '../integrations/common/ip.ts';
 import type { LqosConfig } from '../config/schema.ts';
 
 export interface UnknownIpRules {
@@ -20,36 +20,22 @@ export function unknownIpRulesOf(config: LqosConfig): UnknownIpRules {
   return { allow: [...r.allow_subnets], ignore: [...r.ignore_subnets], honorsAllow: r.unknown_ip_honors_allow, honorsIgnore: r.unknown_ip_honors_ignore };
 }
 
-type Net = [ipaddr.IPv4 | ipaddr.IPv6, number];
-
-const parseNets = (cidrs: string[]): Net[] => cidrs.map((c) => ipaddr.parseCIDR(c));
-
-function inAny(nets: Net[], ip: string): boolean {
-  let a: ipaddr.IPv4 | ipaddr.IPv6;
-  try {
-    a = ipaddr.process(ip.replace(/\/\d+$/, ''));
-  } catch {
-    return false;
-  }
-  return nets.some(([net, bits]) => net.kind() === a.kind() && a.match(net, bits));
-}
-
 /** Decides (and remembers, bounded) whether an unmapped address is listed as an unknown IP. */
 export class UnknownIpFilter {
-  private readonly allow: Net[];
-  private readonly ignore: Net[];
+  private readonly allow: SubnetList;
+  private readonly ignore: SubnetList;
   private readonly cache = new Map<string, boolean>();
 
   constructor(rules?: UnknownIpRules) {
-    this.allow = rules?.honorsAllow ? parseNets(rules.allow) : [];
-    this.ignore = rules?.honorsIgnore ? parseNets(rules.ignore) : [];
+    this.allow = new SubnetList(rules?.honorsAllow ? rules.allow : []);
+    this.ignore = new SubnetList(rules?.honorsIgnore ? rules.ignore : []);
   }
 
   listed(ip: string): boolean {
-    if (!this.allow.length && !this.ignore.length) return true;
+    if (!this.allow.size && !this.ignore.size) return true;
     let hit = this.cache.get(ip);
     if (hit === undefined) {
-      hit = (!this.allow.length || inAny(this.allow, ip)) && !inAny(this.ignore, ip);
+      hit = (!this.allow.size || this.allow.has(ip)) && !this.ignore.has(ip);
       if (this.cache.size > 100_000) this.cache.clear();
       this.cache.set(ip, hit);
     }

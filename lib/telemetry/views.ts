@@ -17,7 +17,6 @@ import type { HostRate, HostRateTracker } from './hostRates.ts';
 import type { LeafStats, QueueStatsCollector } from './queueStats.ts';
 import type { MultiRing } from './ring.ts';
 import type { PlanIndex, Rollup } from './rollup.ts';
-import type { UnknownIpFilter } from './unknownIps.ts';
 
 export const TOTAL_FIELDS = ['down', 'up', 'shapedDown', 'shapedUp'] as const;
 export const NODE_FIELDS = ['down', 'up'] as const;
@@ -36,7 +35,6 @@ export interface TelemetryState {
   lastAt: number;
   queueAt: number;
   queueDtMs: number;
-  unknown: UnknownIpFilter;
 }
 
 export interface StatsHostsRequest {
@@ -66,13 +64,7 @@ export function throughputPayload(s: TelemetryState): ThroughputPayload {
 /** Active hosts in no circuit that the `[ip_ranges]` rules list, busiest first. */
 export function unknownIps(s: TelemetryState, max = 100): UnknownIpView[] {
   if (!s.attached) return [];
-  const out: HostRate[] = [];
-  for (const h of s.hosts.hosts.values()) {
-    if (!(h.downPps > 0 || h.upPps > 0)) continue;
-    const mapped = s.index !== undefined && h.resolvedVersion === s.index.version && h.circuit >= 0;
-    if (mapped || !s.unknown.listed(h.ip)) continue;
-    out.push(h);
-  }
+  const out = [...s.rollup.unknown];
   out.sort((a, b) => b.downBps + b.upBps - (a.downBps + a.upBps));
   return out.slice(0, max).map((h) => ({ ip: h.ip, downBps: Math.round(h.downBps), upBps: Math.round(h.upBps), downBytes: Number(h.downBytes), upBytes: Number(h.upBytes) }));
 }

@@ -17,6 +17,16 @@ export function formatClassId(major: number, minor: number): string {
   return `${major.toString(16)}:${minor.toString(16)}`;
 }
 
+/** One handle part as upstream's JSON files write it (Python's `hex()`): `0x1`, `0x1f`. */
+export function pyHex(n: number): string {
+  return `0x${tcHex(n)}`;
+}
+
+/** `major:minor` as upstream's JSON files write it: `0x1:0x7` (parseClassId reads it back). */
+export function pyClassId(major: number, minor: number): string {
+  return `${pyHex(major)}:${pyHex(minor)}`;
+}
+
 /** `1:3`, `0x1:0x3`, `1:` (minor 0) or `1` → the numbers; anything else → undefined. */
 export function parseClassId(text: string | undefined): ClassId | undefined {
   if (!text) return undefined;

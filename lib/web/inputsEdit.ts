@@ -3,12 +3,11 @@
  * with validateInputs together with the other (current) file; when the file being written has errors
  * nothing is written.
  */
-import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import type { Circuit, InputIssue, SqmKind } from '../model.ts';
-import { decodeInputFile } from '../inputs/encoding.ts';
 import { formatIssue, validateInputs } from '../inputs/validate.ts';
 import { writeShapedDevices } from '../inputs/writeShapedDevices.ts';
+import { readInputFile } from '../shaping/inputs.ts';
 import { writeFileAtomic } from '../util/atomicFile.ts';
 
 export interface InputFiles {
@@ -16,31 +15,15 @@ export interface InputFiles {
   network: string;
 }
 
-/**
- * A file decoded like every input read (lib/inputs/encoding.ts: BOMs honoured, non-UTF-8 read as
- * Windows-1252 with a warning), or undefined when it does not exist. Writes are always UTF-8.
- */
-function readDecoded(path: string): { text: string; issues: InputIssue[] } | undefined {
-  let bytes: Buffer;
-  try {
-    bytes = readFileSync(path);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw err;
-  }
-  const d = decodeInputFile(bytes, basename(path));
-  return { text: d.text, issues: d.issues };
-}
-
 /** Text of network.json as validation sees it: a missing file is a flat network. */
 function networkText(path: string): string {
-  return readDecoded(path)?.text ?? '{}\n';
+  return readInputFile(path, { name: basename(path) })?.text ?? '{}\n';
 }
 
 const EMPTY_DEVICES = 'Circuit ID,Circuit Name,Device ID,Device Name,Parent Node,MAC,IPv4,IPv6,Download Min Mbps,Upload Min Mbps,Download Max Mbps,Upload Max Mbps,Comment\n';
 
 function devicesText(path: string): string | undefined {
-  return readDecoded(path)?.text;
+  return readInputFile(path, { name: basename(path) })?.text;
 }
 
 function validate(files: InputFiles, devices: string, network: string) {
@@ -58,14 +41,14 @@ export function issueOut(i: InputIssue) {
 }
 
 export function readShapedDevicesPayload(files: InputFiles) {
-  const file = readDecoded(files.devices);
+  const file = readInputFile(files.devices, { name: basename(files.devices) });
   if (file === undefined) return { exists: false, circuits: [] as Circuit[], issues: [] };
   const r = validate(files, file.text, networkText(files.network));
   return { exists: true, circuits: r.inputs.circuits, issues: [...file.issues, ...r.issues].map(issueOut) };
 }
 
 export function readNetworkPayload(files: InputFiles) {
-  const file = readDecoded(files.network);
+  const file = readInputFile(files.network, { name: basename(files.network) });
   if (file === undefined) return { exists: false, network: {}, issues: [] };
   const text = file.text;
   const r = validate(files, devicesText(files.devices) ?? EMPTY_DEVICES, text);

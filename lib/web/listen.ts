@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import type { LqosConfig } from '../config/schema.ts';
+import { WEB_DEFAULTS, type LqosConfig } from '../config/schema.ts';
 
 export interface ListenAddress {
   host: string;
@@ -17,8 +17,6 @@ export interface ListenAddress {
   /** Set when the config says two things (or something unusable); logged once at start. */
   warning?: string;
 }
-
-const WEB_DEFAULTS = { bind_address: '0.0.0.0', port: 9123 };
 
 /** `IP:port`, `[v6]:port` or `:port` → host and port; undefined when not of that form. */
 export function parseListen(text: string): { host: string; port: number } | undefined {

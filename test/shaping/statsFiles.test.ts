@@ -8,7 +8,8 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { statePaths } from '../../lib/config/paths.ts';
-import { formatLastRun, pyClassId, sqmToken, statsByCircuit, statsByParentNode, writeStatsFiles } from '../../lib/shaping/statsFiles.ts';
+import { pyClassId } from '../../lib/util/classId.ts';
+import { formatLastRun, sqmToken, statsByCircuit, statsByParentNode, writeStatsFiles } from '../../lib/shaping/statsFiles.ts';
 import { buildPlan } from '../support/plan.ts';
 import { testDir } from '../support/workspace.ts';
 

@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { loadResolvedConfig } from '../../lib/config/resolve.ts';
-import { lastGoodMetaPath, loadLastGood, saveLastGood } from '../../lib/shaping/lastGood.ts';
+import { loadLastGood, saveLastGood } from '../../lib/shaping/lastGood.ts';
 import { ShapingService, type ShapingRequest } from '../../lib/shaping/service.ts';
 import { RecordingLog } from '../../lib/util/logRecords.ts';
 import { loConfig } from '../support/configs.ts';
@@ -55,7 +55,7 @@ test('saveLastGood / loadLastGood: round trip; a copy that does not match its me
   const log = new RecordingLog();
   assert.equal(loadLastGood(paths, log), undefined);
   assert.match(log.records[0].msg, /do not match .*lastGoodConfig\.meta\.json/);
-  writeFileSync(lastGoodMetaPath(paths), '{ nope');
+  writeFileSync(paths.lastGoodMeta, '{ nope');
   assert.equal(loadLastGood(paths, log), undefined);
   assert.match(log.records[1].msg, /cannot be read/);
 });

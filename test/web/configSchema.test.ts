@@ -12,7 +12,7 @@ import { describeConfig } from '../../lib/config/describe.ts';
 import { FIDELITY, fidelityOf } from '../../lib/config/fidelity.ts';
 import { isSecretKey, KNOWN_CONFIG_SECRETS } from '../../lib/web/redact.ts';
 import * as users from '../../lib/web/users.ts';
-import { BRIDGE, GENERAL, QUEUES, resolveFields, SINGLE, unsupportedNote } from '../../webui/src/lib/configFields.ts';
+import { BRIDGE, GENERAL, QUEUES, resolveFields, SINGLE } from '../../webui/src/lib/configFields.ts';
 import { HINTS, INTEGRATIONS, integrationGroups } from '../../webui/src/lib/integrationFields.ts';
 import { setupUsers } from '../support/users.ts';
 import { testDir } from '../support/workspace.ts';
@@ -75,12 +75,12 @@ test('every web UI field maps to a fidelity entry; fields of keys lqos-ts ignore
   assert.deepEqual(named.filter((k) => !fidelityOf(k)), [], 'UI fields without a fidelity entry');
   const general = resolveFields([...GENERAL, ...QUEUES].flatMap((g) => g.fields), schema);
   const lts = general.find((f) => f.key === 'long_term_stats.gather_stats')!;
-  assert.equal(unsupportedNote(lts), `ignored by lqos-ts: ${(FIDELITY['long_term_stats.gather_stats'] as { instead: string }).instead}`);
-  assert.match(unsupportedNote(general.find((f) => f.key === 'queues.lazy_queues')!) ?? '', /^no effect in lqos-ts: lazy queues are not implemented/);
-  assert.equal(unsupportedNote(general.find((f) => f.key === 'queues.downlink_bandwidth_mbps')!), undefined);
+  assert.equal(lts.unsupported, `ignored by lqos-ts: ${(FIDELITY['long_term_stats.gather_stats'] as { instead: string }).instead}`);
+  assert.match(general.find((f) => f.key === 'queues.lazy_queues')!.unsupported ?? '', /^no effect in lqos-ts: lazy queues are not implemented/);
+  assert.equal(general.find((f) => f.key === 'queues.downlink_bandwidth_mbps')!.unsupported, undefined);
   const uisp = integrationGroups(schema, 'uisp')[0].fields;
-  assert.ok(unsupportedNote(uisp.find((f) => f.key === 'uisp_integration.squash_sites')!));
-  assert.equal(unsupportedNote(uisp.find((f) => f.key === 'uisp_integration.token')!), undefined);
+  assert.ok(uisp.find((f) => f.key === 'uisp_integration.squash_sites')!.unsupported);
+  assert.equal(uisp.find((f) => f.key === 'uisp_integration.token')!.unsupported, undefined);
   // Every field the UI offers as editable is a key lqos-ts honours.
   for (const f of [...general, ...integrationGroups(schema, 'sonar')[0].fields]) {
     assert.equal(Boolean(f.unsupported), fidelityOf(f.key)!.kind !== 'honoured', f.key);

@@ -1,8 +1,8 @@
 /** The dashboard says "Shaping from last good inputs of <time>" with the reason while lqosd's status carries `lastGood`, and stops saying it when cleared. */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { type Browser, launchBrowser } from '../support/browser.ts';
-import { ADMIN } from '../support/users.ts';
+import { type Browser, launchBrowser, shot } from '../support/browser.ts';
+import { ADMIN, login, seedUsers } from '../support/users.ts';
 import { startUiHarness, type UiHarness } from './helpers.ts';
 
 let h: UiHarness;
@@ -19,13 +19,9 @@ after(async () => {
 
 test('dashboard shows the last-good fallback with the refused file and line', async () => {
   const { page } = b;
+  await seedUsers(h);
+  await login(page, h.base, ADMIN);
   await page.goto(`${h.base}/`);
-  await page.waitForURL('**/first-run');
-  await page.fill('input[name=username]', ADMIN.username);
-  await page.fill('input[name=password]', ADMIN.password);
-  await page.fill('input[name=confirm]', ADMIN.password);
-  await page.click('button[type=submit]');
-  await page.getByTestId('current-user').waitFor();
   await page.getByTestId('plan-summary').waitFor();
   assert.equal(await page.getByTestId('last-good').count(), 0, 'nothing shown while the current inputs are in force');
 
@@ -37,7 +33,7 @@ test('dashboard shows the last-good fallback with the refused file and line', as
   assert.match(text, /^Shaping from last good inputs of /);
   assert.match(text, /2026/, 'the time of the last good inputs');
   assert.match(text, /ShapedDevices\.csv line 1: the header row is missing/);
-  await page.screenshot({ path: 'test-output/webui/60-dashboard-last-good.png', fullPage: true });
+  await shot(page, '60-dashboard-last-good');
 
   delete h.shaping.lastGood;
   await page.reload();

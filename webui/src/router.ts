@@ -1,6 +1,5 @@
 import { createRouter, createWebHistory, type RouteRecordRaw } from 'vue-router';
 import { useAuth } from './stores/auth';
-import { useLive } from './stores/live';
 
 declare module 'vue-router' {
   interface RouteMeta {
@@ -73,6 +72,3 @@ export function pageTitle(page: unknown, nodeName?: string): string {
   return page ? `${String(page)} · ${suffix}` : suffix;
 }
 
-router.afterEach((to) => {
-  document.title = pageTitle(to.meta.title, useLive().status?.nodeName);
-});

@@ -61,6 +61,20 @@ export class SubnetList {
     }
     return undefined;
   }
+
+  /**
+   * Whether an address (an optional `/len` is ignored; IPv4-mapped IPv6 counts as IPv4) is inside
+   * one of the subnets. An unparsable address is in none.
+   */
+  has(ip: string): boolean {
+    let a: ipaddr.IPv4 | ipaddr.IPv6;
+    try {
+      a = ipaddr.process(ip.replace(/\/\d+$/, ''));
+    } catch {
+      return false;
+    }
+    return this.ranges.some(([net, bits]) => net.kind() === a.kind() && a.match(net as never, bits));
+  }
 }
 
 /**

@@ -3,9 +3,9 @@
  * whenever its sources change (the live channels push them), at most `keepMs` back.
  */
 import { shallowRef, watch } from 'vue';
-import type { Sample } from '../lib/heatmap';
+import { HEATMAP_BUCKET_SECONDS, HEATMAP_BUCKETS, type Sample } from '../lib/heatmap';
 
-export function useSamples(getter: () => (number | null)[] | null, keepMs = 15 * 60_000) {
+export function useSamples(getter: () => (number | null)[] | null, keepMs = HEATMAP_BUCKET_SECONDS * HEATMAP_BUCKETS * 1000) {
   const samples = shallowRef<Sample[]>([]);
   watch(getter, (values) => {
     if (!values) return;

@@ -54,9 +54,6 @@ export interface Field extends Omit<FieldSpec, 'labels' | 'suggestions' | 'requi
   unsupported?: string;
 }
 
-/** The note shown, instead of an editing control, for a key lqos-ts does not honour. */
-export const unsupportedNote = (f: Field): string | undefined => f.unsupported;
-
 function unsupportedText(f: ConfigKeyFidelity): string {
   const note = f.note ?? 'this key has no effect';
   return f.kind === 'ignored' ? `ignored by lqos-ts: ${note}` : `no effect in lqos-ts: ${note}`;

@@ -5,6 +5,13 @@
  * against the configured thresholds, ...).
  */
 
+/** The window a heatmap shows: 30 buckets of 10 s. */
+export const HEATMAP_BUCKET_SECONDS = 10;
+export const HEATMAP_BUCKETS = 30;
+
+/** The green → yellow → red scale of heatmaps and RTT colours (at 0, 0.5 and 1). */
+export const SCALE_PALETTE = ['#3fb950', '#d29922', '#f85149'] as const;
+
 export interface Sample {
   /** ms since the epoch */
   t: number;
