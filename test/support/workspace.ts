@@ -90,13 +90,18 @@ export function workspaceFactory(): (opts?: WorkspaceOptions) => Workspace {
   };
 }
 
-/** Runs ./LibreQoS with JSON logs; returns exit code, raw stderr and parsed log records. */
+/**
+ * Runs ./LibreQoS with JSON logs; returns exit code, raw stderr and parsed log records. Hermetic:
+ * unless `env` says otherwise, its run directory (lock file, lqosd's bus) is a fresh temp directory,
+ * never /run/lqos.
+ */
 export async function runCli(args: string[], env: Record<string, string> = {}) {
+  const ownRunDir = env.LQOS_RUN_DIR === undefined ? mkdtempSync(join(tmpdir(), 'lqos-cli-run-')) : undefined;
   const r = await execa(join(repoRoot, 'LibreQoS'), args, {
     reject: false,
-    env: { LQOS_LOG_FORMAT: 'json', ...env },
+    env: { LQOS_LOG_FORMAT: 'json', ...(ownRunDir ? { LQOS_RUN_DIR: ownRunDir } : {}), ...env },
     cwd: repoRoot,
-  });
+  }).finally(() => ownRunDir && rmSync(ownRunDir, { recursive: true, force: true }));
   const logs = String(r.stderr)
     .split('\n')
     .filter((l) => l.startsWith('{'))
