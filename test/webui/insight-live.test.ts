@@ -104,6 +104,9 @@ test('Flow Globe draws the flow endpoints; dragging rotates the globe', async ()
   const fills = await page.getByTestId('globe-point').evaluateAll((els) => els.map((e) => e.getAttribute('fill')));
   assert.ok(fills.includes(rttColor(18.5)), fills.join());
   assert.ok(fills.includes('#8b949e'), fills.join());
+  // the legend names the same scale
+  assert.equal((await page.getByTestId('rtt-legend-green').innerText()).trim(), '≤ 0 ms');
+  assert.equal((await page.getByTestId('rtt-legend-red').innerText()).trim(), '≥ 200 ms');
   const box = (await page.getByTestId('flow-globe').boundingBox())!;
   const outlines = () => page.locator('[data-testid=flow-globe] path.country').evaluateAll((els) => els.map((e) => e.getAttribute('d')).join(''));
   const before = await outlines();
