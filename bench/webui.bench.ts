@@ -6,7 +6,7 @@
  */
 import { generateDataset } from './dataset.ts';
 import { DIST, ensureBuilt, launchBrowser } from '../test/support/browser.ts';
-import { ADMIN, login } from '../test/support/users.ts';
+import { ADMIN, firstRun, login } from '../test/support/users.ts';
 import { startWebHarness } from '../test/support/web.ts';
 
 async function run(circuits: number) {
@@ -15,7 +15,7 @@ async function run(circuits: number) {
   const { plan, base } = h;
   const b = await launchBrowser();
   try {
-    const res = await fetch(`${base}/api/auth/first-run`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(ADMIN) });
+    const res = await firstRun(h);
     if (res.status !== 201) throw new Error(`first-run ${res.status}`);
     await login(b.page, base, ADMIN);
     const page = b.page;

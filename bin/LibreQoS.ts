@@ -4,6 +4,8 @@
  */
 import { Command } from 'commander';
 import { runLibreQoS } from '../lib/cli/libreqos.ts';
+import { EXIT } from '../lib/shaping/exitCodes.ts';
+import { AtomicWriteError } from '../lib/util/atomicFile.ts';
 import { createLogger } from '../lib/util/log.ts';
 
 const program = new Command()
@@ -19,6 +21,7 @@ const program = new Command()
   .option('--planner-reset', 'forget stored class ids and queue assignments before planning')
   .option('--dry-run', 'plan and write files only; touch nothing in the kernel')
   .option('--direct', 'apply in this process instead of through lqosd (labs, tests, recovery)')
+  .option('--force', 'apply even if the run removes more than [safety] max_removed_percent of the shaped circuits')
   // Python-style negations accepted for runbook compatibility.
   .option('--no-validate', 'ignored (compatibility)')
   .option('--no-updateonly', 'ignored (compatibility)')
@@ -38,6 +41,7 @@ const o = program.opts<{
   plannerReset?: boolean;
   dryRun?: boolean;
   direct?: boolean;
+  force?: boolean;
 }>();
 
 const log = createLogger('LibreQoS', o.debug ? 'debug' : 'info');
@@ -51,12 +55,20 @@ try {
       plannerReset: o.plannerReset,
       dryRun: o.dryRun,
       direct: o.direct || process.env.LQOS_DIRECT === '1',
+      force: o.force,
+      debug: o.debug,
       verbose: o.verbose || o.debug,
     },
     log,
   );
   process.exitCode = code;
 } catch (e) {
-  log.fatal({ err: e }, `unexpected failure: ${(e as Error).message}`);
-  process.exitCode = 70;
+  if (e instanceof AtomicWriteError) {
+    // Disk full or an I/O error: the message names the file and the disk; nothing was replaced.
+    log.error(e.message);
+    process.exitCode = EXIT.write;
+  } else {
+    log.fatal({ err: e }, `unexpected failure: ${(e as Error).message}`);
+    process.exitCode = 70;
+  }
 }

@@ -15,6 +15,10 @@ import { loadResolvedConfig } from '../lib/config/resolve.ts';
 import { IntegrationError } from '../lib/integrations/common/errors.ts';
 import { getIntegration, integrationNames } from '../lib/integrations/registry.ts';
 import { createLogger } from '../lib/util/log.ts';
+import { exitWithParent, watchParent } from '../lib/util/parentWatch.ts';
+
+// Started by the scheduler: stop as soon as the scheduler is gone (even after kill -9), never run on as an orphan.
+watchParent(exitWithParent);
 
 const program = new Command()
   .name('integration')

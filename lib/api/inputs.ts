@@ -36,12 +36,30 @@ export type CircuitBody = Omit<Circuit, 'line' | 'devices'> & { devices: Omit<De
 /** Body of PUT /api/shaped-devices: the complete new list. */
 export interface ShapedDevicesBody {
   circuits: CircuitBody[];
+  /** The admin confirmed unshaping more than [safety] max_removed_percent of the circuits in force. */
+  force?: boolean;
+}
+
+/**
+ * Body of the 409 `mass_removal` refusal of PUT /api/shaped-devices or /api/network: the save would
+ * unshape more than [safety] max_removed_percent of the circuits in force; send again with `force: true`.
+ */
+export interface MassRemovalRefusal {
+  error: 'mass_removal';
+  message: string;
+  removed: number;
+  total: number;
+  limitPercent: number;
+  /** The first circuits that would go. */
+  sample: { id: string; name?: string }[];
 }
 
 /** Reply of PUT /api/shaped-devices. */
 export interface ShapedDevicesSaved {
   ok: true;
   circuits: number;
+  /** Set on a confirmed (forced) save: circuits in force it unshapes at the next run. */
+  removed?: number;
   /** Warnings (errors reject the write with 422 and `issues` in the error body). */
   issues: ApiInputIssue[];
 }
@@ -50,5 +68,7 @@ export interface ShapedDevicesSaved {
 export interface NetworkSaved {
   ok: true;
   nodes: number;
+  /** Set on a confirmed (forced) save: circuits in force it unshapes at the next run. */
+  removed?: number;
   issues: ApiInputIssue[];
 }

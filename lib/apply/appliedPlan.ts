@@ -1,22 +1,68 @@
 /**
  * The plan in force, persisted next to the planner state so the next run (or lqosd after a
  * restart) can apply only the difference.
+ *
+ * A damaged file (empty, truncated, garbage) is moved aside with a warning and treated as "nothing
+ * known applied": the next run then rebuilds the queues in full and verifies them against the
+ * kernel. Its backups are not restored: an older plan is not what the kernel holds.
  */
 import type { ShapingPlan } from '../model.ts';
+import { writeFileAtomic } from '../util/atomicFile.ts';
+import type { Log } from '../util/log.ts';
+import { readRecovering } from '../util/recoverFile.ts';
 
 export function serializePlan(plan: ShapingPlan): string {
   return JSON.stringify(plan, (_k, v) => (typeof v === 'bigint' ? { $bigint: v.toString() } : v));
 }
 
+/** Parses a stored plan; throws saying what is wrong. */
+export function parsePlan(text: string): ShapingPlan {
+  let plan: ShapingPlan;
+  try {
+    plan = JSON.parse(text, (_k, v) =>
+      v && typeof v === 'object' && typeof (v as { $bigint?: unknown }).$bigint === 'string' ? BigInt((v as { $bigint: string }).$bigint) : v,
+    ) as ShapingPlan;
+  } catch (e) {
+    throw new Error(`not valid JSON: ${(e as Error).message}`);
+  }
+  if (!plan || typeof plan !== 'object') throw new Error('not a JSON object');
+  for (const k of ['nodes', 'circuits', 'mappings'] as const) {
+    if (!Array.isArray(plan[k])) throw new Error(`no "${k}" list`);
+  }
+  return plan;
+}
+
 export function deserializePlan(text: string | undefined): ShapingPlan | undefined {
   if (!text) return undefined;
   try {
-    const plan = JSON.parse(text, (_k, v) =>
-      v && typeof v === 'object' && typeof (v as { $bigint?: unknown }).$bigint === 'string' ? BigInt((v as { $bigint: string }).$bigint) : v,
-    ) as ShapingPlan;
-    if (!plan || !Array.isArray(plan.nodes) || !Array.isArray(plan.circuits) || !Array.isArray(plan.mappings)) return undefined;
-    return plan;
+    return parsePlan(text);
   } catch {
     return undefined;
   }
+}
+
+/**
+ * The plan in force from `path`; undefined when there is none or the file is damaged (then moved
+ * aside with a warning, see the file comment).
+ */
+export function loadAppliedPlan(path: string, log?: Pick<Log, 'warn'>, now?: () => Date): ShapingPlan | undefined {
+  return readRecovering(path, {
+    parse: parsePlan,
+    what: 'applied plan',
+    onLoss: 'treating it as "nothing known applied": the next run rebuilds every queue in full and verifies the kernel against the plan',
+    fromBackups: false,
+    log,
+    now,
+  }).value;
+}
+
+/**
+ * Backups kept of the applied plan: fewer than the default, as the file is large (about 7 MB per
+ * 10,000 circuits) and its backups are only for inspection, never restored automatically.
+ */
+export const APPLIED_PLAN_BACKUPS = 2;
+
+/** Records the plan in force (crash-safe, keeping APPLIED_PLAN_BACKUPS rotated backups). */
+export function saveAppliedPlan(path: string, plan: ShapingPlan): void {
+  writeFileAtomic(path, serializePlan(plan), { backup: APPLIED_PLAN_BACKUPS });
 }

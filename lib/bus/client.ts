@@ -4,9 +4,16 @@
  */
 import { createConnection, type Socket } from 'node:net';
 import { BusError, type BusErrorCode, type BusReply, type PayloadOf, type RequestType } from './protocol.ts';
-import { defaultBusPath } from './server.ts';
+import { BUS_IDLE_TIMEOUT_MS, defaultBusPath } from './server.ts';
 
 export { defaultBusPath };
+
+/**
+ * The client closes its connection after this long without a request in flight, before lqosd's
+ * idle timeout would (so a request is never written into a connection lqosd is closing); the next
+ * request reconnects.
+ */
+export const CLIENT_IDLE_CLOSE_MS = BUS_IDLE_TIMEOUT_MS / 2;
 
 /** lqosd is not there (no socket, or nothing answers on it), or the bus refused us. */
 export class BusUnavailableError extends Error {
@@ -49,9 +56,27 @@ export class BusClient {
   private nextId = 1;
   private pending = new Map<number, Pending>();
   private buffer = '';
+  private readonly idleCloseMs: number;
+  private idleTimer?: NodeJS.Timeout;
 
-  constructor(opts: { path?: string } = {}) {
+  constructor(opts: { path?: string; idleCloseMs?: number } = {}) {
     this.path = opts.path ?? defaultBusPath();
+    this.idleCloseMs = opts.idleCloseMs ?? CLIENT_IDLE_CLOSE_MS;
+  }
+
+  /** Starts the idle clock when nothing is in flight; the connection is closed when it runs out. */
+  private armIdle(): void {
+    clearTimeout(this.idleTimer);
+    if (this.pending.size > 0 || !this.sock) return;
+    const sock = this.sock;
+    this.idleTimer = setTimeout(() => {
+      if (this.pending.size === 0 && this.sock === sock) {
+        this.sock = undefined;
+        this.buffer = '';
+        sock.destroy();
+      }
+    }, this.idleCloseMs);
+    this.idleTimer.unref();
   }
 
   private connect(): Promise<Socket> {
@@ -70,8 +95,12 @@ export class BusClient {
         this.sock = s;
         this.connecting = undefined;
         s.on('data', (d: string) => this.onData(d));
-        s.on('error', (e) => this.failAll(new BusUnavailableError(`lqosd bus connection failed: ${e.message}`, this.path)));
+        // Events of a connection this client already dropped (idle close) concern nothing in flight.
+        s.on('error', (e) => {
+          if (this.sock === s) this.failAll(new BusUnavailableError(`lqosd bus connection failed: ${e.message}`, this.path));
+        });
         s.on('close', () => {
+          if (this.sock !== s) return;
           this.sock = undefined;
           this.buffer = '';
           this.failAll(new BusUnavailableError(`lqosd closed the bus connection (${this.path})`, this.path));
@@ -106,6 +135,7 @@ export class BusClient {
       if (reply.ok) p.resolve(reply.result);
       else p.reject(new BusError(reply.error.code as BusErrorCode, reply.error.message, reply.error.path));
     }
+    this.armIdle();
   }
 
   private failAll(e: Error): void {
@@ -122,11 +152,13 @@ export class BusClient {
    */
   async request<T extends RequestType, R = unknown>(type: T, payload?: PayloadOf<T>, opts: RequestOptions = {}): Promise<R> {
     const sock = await this.connect();
+    clearTimeout(this.idleTimer);
     const id = this.nextId++;
     const timeoutMs = opts.timeoutMs ?? 30_000;
     return new Promise<R>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(id);
+        this.armIdle();
         reject(new BusUnavailableError(`lqosd did not answer "${type}" within ${timeoutMs} ms`, this.path, 'ETIMEDOUT'));
       }, timeoutMs);
       this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, timer, type });
@@ -135,9 +167,11 @@ export class BusClient {
   }
 
   close(): void {
+    clearTimeout(this.idleTimer);
     this.failAll(new BusUnavailableError('bus client closed', this.path));
-    this.sock?.destroy();
+    const sock = this.sock;
     this.sock = undefined;
+    sock?.destroy();
   }
 }
 

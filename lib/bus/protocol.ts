@@ -86,6 +86,8 @@ export const submitPlanSchema = req('submit_plan', {
   updateonly: z.boolean().optional(),
   /** Return every warning, not only the first 20. */
   verbose: z.boolean().optional(),
+  /** Apply even if more than [safety] max_removed_percent of the shaped circuits would go. */
+  force: z.boolean().optional(),
 }).superRefine((r, ctx) => {
   if ((r.devicesCsv === undefined) === (r.devicesPath === undefined)) {
     ctx.addIssue({ code: 'custom', path: ['devicesCsv'], message: 'give exactly one of devicesCsv or devicesPath' });
@@ -98,7 +100,7 @@ export const submitPlanSchema = req('submit_plan', {
 export const requestSchemas = [
   req('ping', {}),
   req('status', {}),
-  req('refresh', {}),
+  req('refresh', { force: z.boolean().optional() }),
   submitPlanSchema,
   req('map_ip_add', { entries: z.array(mappingInputSchema).min(1).max(MAX_BATCH) }),
   req('map_ip_delete', { prefixes: z.array(prefixSchema).min(1).max(MAX_BATCH) }),

@@ -42,7 +42,16 @@ export interface BusServerOptions {
   waitTimeoutMs?: number;
   maxMessageBytes?: number;
   maxInFlight?: number;
+  /**
+   * A connection with no complete request for this long, while none of its requests is being
+   * handled, is closed (default BUS_IDLE_TIMEOUT_MS). Covers idle clients and clients that stall
+   * mid-request; a request that takes longer than this is not cut off.
+   */
+  idleTimeoutMs?: number;
 }
+
+/** Default idle timeout of a bus connection (the client closes its own idle connection sooner, client.ts). */
+export const BUS_IDLE_TIMEOUT_MS = 60_000;
 
 export interface BusServer {
   readonly path: string;
@@ -140,11 +149,13 @@ function send(sock: Socket, reply: BusReply, log: Log): void {
 interface ConnectionLimits {
   maxBytes: number;
   maxInFlight: number;
+  idleMs: number;
 }
 
 /**
  * One client connection: splits the byte stream into lines (at most maxBytes each), runs at most
- * maxInFlight requests at once (pausing the socket meanwhile) and writes the replies.
+ * maxInFlight requests at once (pausing the socket meanwhile), writes the replies and closes the
+ * connection after idleMs without a complete request while nothing of it is being handled.
  */
 class Connection {
   private partial: Buffer[] = [];
@@ -152,6 +163,7 @@ class Connection {
   private inFlight = 0;
   private closing = false;
   private readonly queue: string[] = [];
+  private idleTimer?: NodeJS.Timeout;
 
   constructor(
     private readonly sock: Socket,
@@ -161,7 +173,35 @@ class Connection {
     private readonly log: Log,
   ) {
     sock.on('data', (chunk: Buffer) => this.onData(chunk));
+    sock.on('close', () => clearTimeout(this.idleTimer));
+    this.armIdle();
     sock.resume();
+  }
+
+  /**
+   * (Re)starts the idle clock, unless a request is queued or being handled. Only a complete request
+   * or a reply restarts it, so a client trickling bytes of an unfinished line is closed too.
+   */
+  private armIdle(): void {
+    clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
+    if (this.closing || this.sock.destroyed || this.inFlight > 0 || this.queue.length > 0) return;
+    this.idleTimer = setTimeout(() => this.onIdle(), this.limits.idleMs);
+    this.idleTimer.unref();
+  }
+
+  private onIdle(): void {
+    if (this.closing || this.sock.destroyed || this.inFlight > 0 || this.queue.length > 0) return;
+    this.closing = true;
+    const stalled = this.partialLen > 0;
+    this.log.debug(
+      { idleMs: this.limits.idleMs, pendingBytes: this.partialLen },
+      stalled
+        ? `bus client sent an unfinished request and nothing more for ${this.limits.idleMs} ms; closing that connection`
+        : `bus client idle for ${this.limits.idleMs} ms; closing that connection`,
+    );
+    this.partial = [];
+    this.sock.destroy();
   }
 
   private onData(chunk: Buffer): void {
@@ -191,6 +231,7 @@ class Connection {
   private tooLarge(): void {
     const { maxBytes } = this.limits;
     this.closing = true;
+    clearTimeout(this.idleTimer);
     this.queue.length = 0;
     this.partial = [];
     this.log.warn(`bus message over ${maxBytes} bytes; closing that connection`);
@@ -200,6 +241,7 @@ class Connection {
   }
 
   private pump(): void {
+    if (this.queue.length) clearTimeout(this.idleTimer);
     while (!this.closing && this.inFlight < this.limits.maxInFlight && this.queue.length) {
       const line = this.queue.shift()!;
       this.inFlight++;
@@ -212,6 +254,7 @@ class Connection {
         .finally(() => {
           this.inFlight--;
           this.pump();
+          this.armIdle();
         });
     }
     if (this.closing || this.sock.destroyed) return;
@@ -229,22 +272,26 @@ class ConnectionSlots {
   readonly waiting: { sock: Socket; timer: NodeJS.Timeout }[] = [];
   peak = 0;
   closed = false;
+  /** Connections refused since the last log line about it (one line per burst, not per connection). */
+  private refused = 0;
+  private lastRefusalLog = 0;
 
   constructor(
     private readonly limits: { maxConnections: number; maxWaiting: number; waitTimeoutMs: number },
     private readonly serve: (sock: Socket) => void,
+    private readonly log: Log,
   ) {}
 
   admit(sock: Socket): void {
     const { maxConnections, maxWaiting, waitTimeoutMs } = this.limits;
     if (this.closed) return void sock.destroy();
     if (this.active.size < maxConnections) return this.activate(sock);
-    if (this.waiting.length >= maxWaiting) return refuse(sock, `too many bus connections (limit ${maxConnections}); try again later`);
+    if (this.waiting.length >= maxWaiting) return this.refuse(sock, `too many bus connections (limit ${maxConnections}); try again later`);
     const entry = {
       sock,
       timer: setTimeout(() => {
         this.forget(entry);
-        refuse(sock, `too many bus connections (limit ${maxConnections}) for ${waitTimeoutMs} ms; try again later`);
+        this.refuse(sock, `too many bus connections (limit ${maxConnections}) for ${waitTimeoutMs} ms; try again later`);
       }, waitTimeoutMs),
     };
     entry.timer.unref();
@@ -272,6 +319,23 @@ class ConnectionSlots {
       }
     });
     this.serve(sock);
+  }
+
+  /** Answers `busy` and closes; logs a warning at most every 10 s with the count refused meanwhile. */
+  private refuse(sock: Socket, message: string): void {
+    this.refused++;
+    const now = Date.now();
+    if (now - this.lastRefusalLog >= 10_000) {
+      const { maxConnections, maxWaiting } = this.limits;
+      this.log.warn(
+        { refused: this.refused, served: this.active.size, waiting: this.waiting.length },
+        `bus connection limit reached (${maxConnections} served at once, ${maxWaiting} waiting): refused ${this.refused} connection(s) with "busy"; ` +
+          'a client is opening connections without closing them',
+      );
+      this.refused = 0;
+      this.lastRefusalLog = now;
+    }
+    refuse(sock, message);
   }
 
   /** Drops every waiting and active connection. */
@@ -304,13 +368,18 @@ function listen(server: Server, path: string): Promise<void> {
 export async function startBusServer(opts: BusServerOptions): Promise<BusServer> {
   const path = opts.path ?? defaultBusPath();
   const log = opts.log;
-  const limits = { maxBytes: opts.maxMessageBytes ?? MAX_MESSAGE_BYTES, maxInFlight: opts.maxInFlight ?? MAX_IN_FLIGHT_PER_CONNECTION };
+  const limits = {
+    maxBytes: opts.maxMessageBytes ?? MAX_MESSAGE_BYTES,
+    maxInFlight: opts.maxInFlight ?? MAX_IN_FLIGHT_PER_CONNECTION,
+    idleMs: opts.idleTimeoutMs ?? BUS_IDLE_TIMEOUT_MS,
+  };
   await prepareSocketPath(path, log);
 
   let served = 0;
   const slots = new ConnectionSlots(
     { maxConnections: opts.maxConnections ?? MAX_CONNECTIONS, maxWaiting: opts.maxWaiting ?? 256, waitTimeoutMs: opts.waitTimeoutMs ?? 10_000 },
     (sock) => new Connection(sock, limits, (line) => dispatch(line, opts.handlers, log), () => served++, log),
+    log,
   );
   const server: Server = createServer({ allowHalfOpen: false, pauseOnConnect: true }, (sock) => {
     sock.on('error', (e) => log.debug({ err: e.message }, 'bus connection error'));

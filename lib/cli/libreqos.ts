@@ -17,7 +17,8 @@ import { buildEffectiveInputs } from '../shaping/effectiveInputs.ts';
 import { EXIT } from '../shaping/exitCodes.ts';
 import { readShapingInputs, reportIssues } from '../shaping/inputs.ts';
 import { attachForConfig, leafSubstitutes, teardownDataplane } from '../shaping/kernel.ts';
-import { acquireLock, LockHeldError } from '../shaping/lock.ts';
+import { acquireLock, acquireLockWaiting, kernelLockPath, LockHeldError } from '../shaping/lock.ts';
+import { sampleText } from '../shaping/massRemoval.ts';
 import { hostQueueCount } from '../shaping/queueCount.ts';
 import { isRowLevel } from '../shaping/rowTriage.ts';
 import { runShaping } from '../shaping/run.ts';
@@ -38,6 +39,10 @@ export interface LibreQoSOptions {
   verbose?: boolean;
   /** Apply in this process instead of through lqosd (labs, tests, recovery). */
   direct?: boolean;
+  /** Apply even if more than [safety] max_removed_percent of the shaped circuits would go. */
+  force?: boolean;
+  /** --debug: also say where the run's full log and debug files are. */
+  debug?: boolean;
 }
 
 /** How long a real apply through lqosd may take before the command gives up waiting. */
@@ -45,6 +50,14 @@ const SUBMIT_TIMEOUT_MS = 15 * 60_000;
 
 export function lockPath(): string {
   return join(runDir(), 'libreqos.lock');
+}
+
+/**
+ * The kernel lock (lib/shaping/lock.ts) lqosd also takes for its applies: --direct and
+ * --clearrules hold it while they change the kernel. Waits up to 60 s for another holder.
+ */
+function takeKernelLock(what: string, log: Log) {
+  return acquireLockWaiting(kernelLockPath(runDir()), { what: `LibreQoS ${what}`, log });
 }
 
 export async function runLibreQoS(opts: LibreQoSOptions, log: Log): Promise<number> {
@@ -135,6 +148,22 @@ async function clearRules(rc: ResolvedConfig, dryRun: boolean, log: Log): Promis
     log.info(`dry run: would remove shaping from ${devs.join(', ')}`);
     return EXIT.ok;
   }
+  let lock;
+  try {
+    lock = await takeKernelLock('--clearrules', log);
+  } catch (e) {
+    if (!(e instanceof LockHeldError)) throw e;
+    log.error(`${e.message}; nothing was removed`);
+    return EXIT.locked;
+  }
+  try {
+    return await clearKernel(rc, devs, log);
+  } finally {
+    lock.release();
+  }
+}
+
+async function clearKernel(rc: ResolvedConfig, devs: string[], log: Log): Promise<number> {
   const cleared = await clearRootQdiscs(devs, log);
   await teardownDataplane(pinRoot(), log);
   for (const f of [rc.state.lastAppliedTc, rc.state.lastAppliedMappings, rc.state.appliedPlan]) removeIfExists(f);
@@ -164,12 +193,16 @@ async function shapeHere(rc: ResolvedConfig, opts: LibreQoSOptions, dryRun: bool
     dryRun,
     updateonly: opts.updateonly ?? false,
     verbose: opts.verbose ?? false,
+    force: opts.force ?? false,
+    lockKernel: () => takeKernelLock('--direct', log),
     substitute: dryRun ? undefined : await leafSubstitutes(log),
     sink: async (plan) => {
       await attachForConfig({ config: rc.config, interfaces: ifaces, queues: plan.queues, cpus: q.cpus, pinRoot: pinRoot(), log });
       return dataplaneMappingSink(pinRoot());
     },
   });
+  if (r.massRemoval?.refuse) log.error(`to apply it anyway, run again with --force (it would remove ${sampleText(r.massRemoval)})`);
+  if (opts.debug) log.info(`this run's tc commands are in ${rc.state.linuxTc} and its IP mappings in ${rc.state.mappings}`);
   return r.code;
 }
 
@@ -189,7 +222,14 @@ async function submitToLqosd(rc: ResolvedConfig, opts: LibreQoSOptions, log: Log
   try {
     outcome = await busRequest<'submit_plan', ShapingOutcome>(
       'submit_plan',
-      { mode: 'incremental', devicesPath: eff.inputs.devicesFile, networkPath: eff.inputs.networkFile, updateonly: opts.updateonly ?? false, verbose: opts.verbose ?? false },
+      {
+        mode: 'incremental',
+        devicesPath: eff.inputs.devicesFile,
+        networkPath: eff.inputs.networkFile,
+        updateonly: opts.updateonly ?? false,
+        verbose: opts.verbose ?? false,
+        ...(opts.force ? { force: true } : {}),
+      },
       { timeoutMs: SUBMIT_TIMEOUT_MS },
     );
   } catch (e) {
@@ -197,5 +237,13 @@ async function submitToLqosd(rc: ResolvedConfig, opts: LibreQoSOptions, log: Log
     return EXIT.apply;
   }
   replayRecords(outcome.records, log, { via: 'lqosd' });
+  if (outcome.massRemoval?.refuse) log.error(`to apply it anyway, run again with --force (it would remove ${sampleText(outcome.massRemoval)})`);
+  const files = outcome.logFiles;
+  if (files && (opts.debug || (outcome.omitted?.lines ?? 0) > 0)) {
+    log.info(
+      { logFile: files.log, tcFile: files.tc, mappingsFile: files.mappings },
+      `lqosd keeps this run's full log in ${files.log}; the tc commands it planned are in ${files.tc} and the IP mappings in ${files.mappings}`,
+    );
+  }
   return outcome.exitCode;
 }

@@ -385,6 +385,13 @@ export const FIDELITY: Record<string, Fidelity> = {
 
   'web.bind_address': honoured(T.listen),
   'web.port': honoured(T.listen),
+  'web.tls_cert_file': honoured('test/web/auth-hardening.test.ts'),
+  'web.tls_key_file': honoured('test/web/auth-hardening.test.ts'),
+  'web.trust_proxy': honoured('test/web/auth-hardening.test.ts'),
+  'web.allowed_hosts': honoured('test/web/transport-hardening.test.ts'),
+  'web.metrics_token': honoured('test/web/transport-hardening.test.ts'),
+  'safety.max_removed_percent': honoured('test/faults/mass-deletion.test.ts'),
+  'safety.scheduler_allow_mass_removal': honoured('test/faults/mass-deletion.test.ts'),
 };
 
 /** The fidelity entry of a key path, if any. */

@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { parse as parseToml, TomlError } from 'smol-toml';
 import { z } from 'zod';
 import { fidelityWarnings } from './fidelity.ts';
+import { isSecretKey, isSecretPath } from './secrets.ts';
 import { valueAt } from './valueAt.ts';
 import { configSchema, type LqosConfig } from './schema.ts';
 
@@ -70,7 +71,7 @@ export function parseConfigText(text: string, path: string, opts: Pick<LoadOptio
       const where = `line ${err.line}, column ${err.column}`;
       throw new ConfigError(`${path}: TOML syntax error at ${where}: ${reason}`, path, [
         `${where}: ${reason}`,
-        ...err.codeblock.split('\n').filter((l) => l.trim() !== ''),
+        ...hideSecretLines(err.codeblock.split('\n').filter((l) => l.trim() !== '')),
       ]);
     }
     throw err;
@@ -213,8 +214,12 @@ function findUnknownKeys(value: unknown, schema: z.ZodType, at: (string | number
 function closest(key: string, known: string[]): string | undefined {
   let best: string | undefined;
   let bestDist = 3;
+  const lower = key.toLowerCase();
   for (const k of known) {
-    const d = editDistance(key.toLowerCase(), k.toLowerCase());
+    // The distance is at least the length difference: skip hopeless candidates (a huge unknown key
+    // would otherwise cost a length × length table per known key).
+    if (Math.abs(k.length - lower.length) >= bestDist) continue;
+    const d = editDistance(lower, k.toLowerCase());
     if (d < bestDist) [best, bestDist] = [k, d];
   }
   return best;
@@ -260,13 +265,54 @@ function bound(kind: 'min' | 'max', issue: { minimum?: unknown; maximum?: unknow
   return `a number ${op} ${n}`;
 }
 
+// The lookbehind makes a bare key start only at the start of a run of key characters: without it a
+// long run with no "=" after it is retried from every position (quadratic: seconds for 50k characters).
+const ASSIGNMENT = /(?:"([^"]*)"|'([^']*)'|(?<![A-Za-z0-9_.-])([A-Za-z0-9_.-]+))\s*=/g;
+const NUMBERED = /^(\s*\d+:)/;
+
+/** The line cut after the first `secretKey =` in it (inline tables too), or undefined when it has none. */
+function cutAtSecret(line: string): string | undefined {
+  for (const m of line.matchAll(ASSIGNMENT)) {
+    const key = (m[1] ?? m[2] ?? m[3]).split('.').pop() ?? '';
+    if (isSecretKey(key)) return `${line.slice(0, (m.index ?? 0) + m[0].length)} (value hidden)`;
+  }
+  return undefined;
+}
+
+/**
+ * The source lines of a TOML syntax error (`N:  key = value`, then a caret line) with the value of
+ * every secret key replaced by "(value hidden)", and the lines after such a key (a multi-line
+ * value) hidden until the next `key =` or table line.
+ */
+function hideSecretLines(lines: string[]): string[] {
+  let inSecret = false;
+  const out: string[] = [];
+  for (const line of lines) {
+    if (!NUMBERED.test(line)) {
+      if (!inSecret) out.push(line); // a caret line: only under a line shown in full
+      continue;
+    }
+    const cut = cutAtSecret(line);
+    if (cut !== undefined) {
+      inSecret = true;
+      out.push(cut);
+    } else if (/^\s*\d+:\s+(\[|[A-Za-z0-9_."'-]+\s*=)/.test(line)) {
+      inSecret = false;
+      out.push(line);
+    } else out.push(inSecret ? line.replace(/^(\s*\d+:).*$/, '$1 (value hidden)') : line);
+  }
+  return out;
+}
+
 function describeIssue(issue: z.core.$ZodIssue, raw: unknown): string {
   const where = issue.path.length ? keyPath(issue.path as (string | number)[]) : '(top level)';
   const found = valueAt(raw, issue.path);
+  // A credential's value never appears in an error (they reach logs and urgent issues).
+  const secret = isSecretPath(issue.path);
   let expected: string;
   switch (issue.code) {
     case 'custom':
-      return `${where}: ${issue.message}`;
+      return secret ? `${where}: invalid (value hidden)` : `${where}: ${issue.message}`;
     case 'invalid_type':
       expected = EXPECTED[issue.expected] ?? issue.expected;
       break;
@@ -280,7 +326,8 @@ function describeIssue(issue: z.core.$ZodIssue, raw: unknown): string {
       expected = `one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`;
       break;
     default:
-      return `${where}: ${issue.message}, got ${show(found)}`;
+      return secret ? `${where}: invalid (value hidden): ${issue.code.replace(/_/g, ' ')}` : `${where}: ${issue.message}, got ${show(found)}`;
   }
-  return found === undefined ? `${where}: missing (expected ${expected})` : `${where}: expected ${expected}, got ${show(found)}`;
+  if (found === undefined) return `${where}: missing (expected ${expected})`;
+  return secret ? `${where}: invalid (value hidden); expected ${expected}` : `${where}: expected ${expected}, got ${show(found)}`;
 }

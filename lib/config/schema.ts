@@ -313,9 +313,26 @@ const rttThresholds = section({
 const web = section({
   bind_address: z.string().trim().min(1).default('0.0.0.0'),
   port: port.default(9123),
+  /** PEM certificate chain and key: both set = HTTPS (and Secure cookies). */
+  tls_cert_file: str(''),
+  tls_key_file: str(''),
+  /** Behind a reverse proxy on this host: trust X-Forwarded-For/-Proto from it. */
+  trust_proxy: bool(false),
+  /** Host names (or IPs) the UI may be reached by, besides this host's own names and addresses. */
+  allowed_hosts: strList(),
+  /** Bearer token for /metrics; empty = /metrics only from this host (loopback). */
+  metrics_token: str(''),
 });
 /** `[web]` as parsed when the file does not set it. */
 export const WEB_DEFAULTS: Readonly<z.infer<typeof web>> = web.parse({});
+
+// lqos-ts addition: guards against operator and CRM mistakes.
+const safety = section({
+  /** A run that would remove more than this share of the shaped circuits is refused unless forced. */
+  max_removed_percent: z.number().min(0).max(100).default(20),
+  /** Let the scheduler apply such runs anyway (CRM exports that legitimately shrink a lot). */
+  scheduler_allow_mass_removal: bool(false),
+});
 
 // ---------- whole file ----------
 
@@ -357,6 +374,7 @@ const fileSchema = z
     influxdb,
     stormguard,
     web,
+    safety,
   })
   .superRefine((c, ctx) => {
     if (c.bridge && c.single_interface) {

@@ -102,7 +102,7 @@ export function busHandlers(d: DaemonParts): BusHandlers {
   return {
     ping: () => ping(d),
     status: () => status(d),
-    refresh: () => d.shaping.refresh(),
+    refresh: (r) => d.shaping.refresh(r.force),
     submit_plan: (r) => d.shaping.submit(r),
     map_ip_add: (r) => mapAdd(d, r),
     map_ip_delete: (r) => mapDelete(d, r),

@@ -7,15 +7,16 @@
  * kernel, and the next start re-adopts them (the applied plan is read back from the state files).
  */
 import type { FlowSnapshot } from '../api/flows.ts';
-import { deserializePlan } from '../apply/appliedPlan.ts';
+import { loadAppliedPlan } from '../apply/appliedPlan.ts';
 import { startBusServer, defaultBusPath, type BusServer } from '../bus/server.ts';
 import type { ShapingPlan } from '../model.ts';
 import { SchedulerStatusTracker } from '../scheduler/status.ts';
 import { applyHostTuning } from '../kernel/hostTuningApply.ts';
 import { attachForConfig, leafSubstitutes } from '../shaping/kernel.ts';
+import { acquireLockWaiting, kernelLockPath } from '../shaping/lock.ts';
 import { ShapingService } from '../shaping/service.ts';
 import { FileUrgentIssueStore } from '../urgent/store.ts';
-import { readTextIfExists } from '../util/atomicFile.ts';
+import { ensureDirAtMost, STATE_DIR_MODE } from '../util/fileModes.ts';
 import { createLogger, type Logger } from '../util/log.ts';
 import { pinRoot as defaultPinRoot, runDir as defaultRunDir, VERSION } from '../util/paths.ts';
 import { createShapingMetrics, type ShapingMetrics } from '../telemetry/metrics.ts';
@@ -132,11 +133,13 @@ async function assemble(opts: StartDaemonOptions, log: Logger, runDir: string, c
   // Config (fatal at start: without it there is no state directory).
   const config = new ConfigHolder(opts.configPath, log);
   log.info({ config: config.path, version: VERSION }, `lqosd ${VERSION} starting with ${config.path}`);
+  // The state directory holds subscriber data and the users file: 0750 at most (created or narrowed).
+  ensureDirAtMost(config.config.state_directory, STATE_DIR_MODE);
   const urgent = new FileUrgentIssueStore({ path: config.current.state.urgentIssues, log, now });
   const scheduler = new SchedulerStatusTracker({ now });
   const status: ShapingStatus = {};
   // Re-adopt the plan in force: shaping survived our restart.
-  let appliedPlan: ShapingPlan | undefined = deserializePlan(readTextIfExists(config.current.state.appliedPlan));
+  let appliedPlan: ShapingPlan | undefined = loadAppliedPlan(config.current.state.appliedPlan, log, now);
   // Tests that replace the attach never tune the real host unless they hand in a tuner.
   const tune = opts.tuneHost ?? (opts.attachDataplane ? undefined : applyHostTuning);
   const host = new DataplaneHost({ pinRoot, log, urgent, status, attach: opts.attachDataplane ?? attachForConfig, tune });
@@ -148,6 +151,8 @@ async function assemble(opts: StartDaemonOptions, log: Logger, runDir: string, c
   const shaping = new ShapingJobs({
     jobs,
     service: opts.shaping ?? new ShapingService({ substitutes: () => leafSubstitutes(log) }),
+    // The same kernel lock `LibreQoS --direct` / `--clearrules` take: no two tc batches interleave.
+    lockKernel: (what) => acquireLockWaiting(kernelLockPath(runDir), { what, log }),
     host,
     config: () => config.current,
     status,

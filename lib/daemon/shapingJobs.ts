@@ -2,7 +2,9 @@
  * lqosd's shaping jobs: bus `refresh` (shape the configured input files with lqos_overrides.json
  * applied, lib/shaping/effectiveInputs.ts) and bus `submit_plan` (shape the submitted inputs as
  * given; LibreQoS and the scheduler submit the effective copies). Both run the shaping service one
- * at a time, record what is in force (applied plan, last apply), and raise or resolve urgent issues.
+ * at a time under the kernel lock (lib/shaping/lock.ts), record what is in force (applied plan,
+ * last apply), and raise or resolve urgent issues (a refused mass removal: MASS_REMOVAL_REFUSED).
+ * At start the kernel is first verified (and repaired) against the plan in force.
  */
 import type { ShapingStatus } from '../api/status.ts';
 import type { UrgentIssueStore } from '../api/urgent.ts';
@@ -12,7 +14,9 @@ import { BusError, type RequestOf } from '../bus/protocol.ts';
 import { EXIT } from '../shaping/exitCodes.ts';
 import { buildEffectiveInputs } from '../shaping/effectiveInputs.ts';
 import { readInputFile, type ShapingInputs } from '../shaping/inputs.ts';
-import { failedOutcome, type ShapingOutcome, type ShapingRequest, type ShapingService } from '../shaping/service.ts';
+import { failedOutcome, type RepairOutcome, type ShapingOutcome, type ShapingRequest, type ShapingService } from '../shaping/service.ts';
+import type { Lock } from '../shaping/lock.ts';
+import { refusalMessage, sampleText } from '../shaping/massRemoval.ts';
 import type { Log } from '../util/log.ts';
 import { RecordingLog, recordLines, type LogRecord } from '../util/logRecords.ts';
 import type { DataplaneHost } from './dataplaneHost.ts';
@@ -23,10 +27,17 @@ import type { InputIssue } from '../model.ts';
 
 const REFRESH_KEY = 'lqosd:refresh';
 const FALLBACK_KEY = 'lqosd:qdisc-fallback';
+const MASS_REMOVAL_KEY = 'lqosd:mass-removal';
+const REPAIR_KEY = 'lqosd:start-repair';
+/** Skipped rows a bus reply lists (the urgent issue and the log have all of them). */
+const REPLY_SKIPPED = 200;
 
 export interface ShapingJobsDeps {
   jobs: JobRunner;
-  service: Pick<ShapingService, 'run'>;
+  /** The shaping service; `repair` (verify the kernel at start) is optional for test doubles. */
+  service: Pick<ShapingService, 'run'> & Partial<Pick<ShapingService, 'repair'>>;
+  /** Takes the kernel lock for `what` (waits a bounded time); absent: no lock (tests). */
+  lockKernel?: (what: string) => Promise<Pick<Lock, 'release'>>;
   host: DataplaneHost;
   config: () => ResolvedConfig;
   status: ShapingStatus;
@@ -59,7 +70,39 @@ export class ShapingJobs {
     return p;
   }
 
+  /**
+   * The plan in force against the kernel: after a crash in the middle of an apply (or a reboot) the
+   * tree is rebuilt and the IP map fixed now, before the start-up run plans anything. Never throws.
+   */
+  private async repairAtStart(): Promise<RepairOutcome | undefined> {
+    const { service, host, log } = this.d;
+    if (!service.repair) return undefined;
+    const rc = this.d.config();
+    try {
+      const r = await service.repair({ config: rc.config, interfaces: rc.interfaces, queues: host.queues, sink: host.sink, log, lockKernel: this.lockFor('start-up repair') });
+      if (r.state === 'intact') log.info(`start-up: the kernel matches the plan in force (${r.circuits} circuits; checked in ${r.seconds.toFixed(1)} s)`);
+      else if (r.state === 'repaired') {
+        log.warn(`start-up: the kernel did not match the plan in force; repaired it in ${r.seconds.toFixed(1)} s (${r.report!.mode}, ${r.report!.tcCommands} tc commands)`);
+      } else if (r.state === 'skipped') log.warn(`start-up: not verifying the kernel: ${r.message}`);
+      if (r.plan) this.d.onApplied(r.plan);
+      this.d.urgent.resolveKey(REPAIR_KEY);
+      return r;
+    } catch (e) {
+      const msg = `start-up: verifying the kernel against the plan in force failed: ${(e as Error).message}`;
+      log.error(msg);
+      this.d.urgent.submit({ source: 'lqosd', severity: 'error', code: 'START_REPAIR_FAILED', message: `${msg}\nThe start-up run below tries again; if it also fails, run LibreQoS and check lqosd's log.`, dedupeKey: REPAIR_KEY });
+      return undefined;
+    }
+  }
+
+  /** The kernel lock for a job of lqosd (undefined without one). */
+  private lockFor(what: string): (() => Promise<Pick<Lock, 'release'>>) | undefined {
+    const take = this.d.lockKernel;
+    return take ? () => take(`lqosd: ${what}`) : undefined;
+  }
+
   private async runAtStart(): Promise<ShapingOutcome> {
+    await this.repairAtStart();
     const t0 = performance.now();
     const rc = this.d.config();
     this.d.log.info('start-up: shaping the configured inputs (the last good inputs if they are unusable)');
@@ -78,8 +121,8 @@ export class ShapingJobs {
     return withRecords(prep.records, await this.apply({ inputs: lg.inputs, fromLastGood: lg.meta }, invalid));
   }
 
-  /** Bus `refresh`: shape ShapedDevices.csv and network.json in lqos_directory. */
-  async refresh(): Promise<ShapingOutcome> {
+  /** Bus `refresh`: shape ShapedDevices.csv and network.json in lqos_directory (`force`: past the mass-removal guard). */
+  async refresh(force?: boolean): Promise<ShapingOutcome> {
     await this.startup;
     this.refuseWhileDegraded();
     return this.d.jobs.run('refresh', async () => {
@@ -88,10 +131,13 @@ export class ShapingJobs {
       // The same effective inputs (operator files + lqos_overrides.json) as every other run path.
       const prep = this.prepLog('refresh');
       const eff = buildEffectiveInputs(this.d.config(), prep);
-      const outcome = eff.ok ? withRecords(prep.records, await this.apply({ inputs: eff.inputs })) : failedOutcome(EXIT.invalidInput, prep.records, t0);
+      const outcome = eff.ok ? withRecords(prep.records, await this.apply({ inputs: eff.inputs, ...(force ? { force } : {}) })) : failedOutcome(EXIT.invalidInput, prep.records, t0);
       if (outcome.ok) {
         this.d.urgent.resolveKey(REFRESH_KEY);
         this.d.log.info(`refresh: finished in ${Math.round(outcome.seconds * 1000)} ms`);
+      } else if (outcome.massRemoval?.refuse) {
+        this.d.urgent.resolveKey(REFRESH_KEY); // MASS_REMOVAL_REFUSED says it all
+        this.d.log.error(`refresh: refused (exit code ${outcome.exitCode}); see the MASS_REMOVAL_REFUSED urgent issue`);
       } else if (outcome.invalid?.length) {
         // INPUTS_INVALID (./inputsHealth.ts) already names the file and line; one issue, not two.
         this.d.urgent.resolveKey(REFRESH_KEY);
@@ -101,7 +147,7 @@ export class ShapingJobs {
         const preview = recordLines(outcome.records, 10).join('\n');
         this.d.urgent.submit({ source: 'lqosd', severity: 'error', code: 'REFRESH_FAILED', message: `shaping refresh failed with exit code ${outcome.exitCode}:\n${preview}`, dedupeKey: REFRESH_KEY });
       }
-      return outcome;
+      return forReply(outcome);
     });
   }
 
@@ -115,7 +161,8 @@ export class ShapingJobs {
       devicesFile: r.devicesPath ?? 'ShapedDevices.csv',
       networkFile: r.networkPath ?? 'network.json',
     };
-    return this.d.jobs.run('plan apply', () => this.apply({ inputs, updateonly: r.updateonly, verbose: r.verbose }));
+    const req: ShapingRequest = { inputs, updateonly: r.updateonly, verbose: r.verbose, ...(r.force ? { force: true } : {}) };
+    return forReply(await this.d.jobs.run('plan apply', () => this.apply(req)));
   }
 
   /** Records what a job logs before its run (kept in the outcome); warnings and errors also go to lqosd's log, tagged. */
@@ -134,16 +181,34 @@ export class ShapingJobs {
   private async apply(req: ShapingRequest, invalid?: InputIssue[]): Promise<ShapingOutcome> {
     const { host, config, log } = this.d;
     const rc = config();
-    const run = await this.d.service.run(req, { config: rc.config, interfaces: rc.interfaces, queues: host.queues, sink: host.sink, log });
+    const lockKernel = this.lockFor(this.d.jobs.current()?.kind ?? 'apply');
+    const run = await this.d.service.run(req, { config: rc.config, interfaces: rc.interfaces, queues: host.queues, sink: host.sink, log, lockKernel });
     const { plan } = run;
     const outcome = invalid ? { ...run.outcome, invalid } : run.outcome;
     noteInputsHealth(outcome, this.d);
+    this.noteMassRemoval(outcome, req);
     if (outcome.ok) {
       this.d.status.lastApply = { at: this.d.now().toISOString(), mode: outcome.mode, commands: outcome.commands, seconds: +outcome.seconds.toFixed(3) };
       if (plan) this.d.onApplied(plan);
     }
     this.noteFallbacks(outcome.leafFallbacks);
     return outcome;
+  }
+
+  /** A refused mass removal is an urgent issue (MASS_REMOVAL_REFUSED) until a run succeeds. */
+  private noteMassRemoval(outcome: ShapingOutcome, req: ShapingRequest): void {
+    const v = outcome.massRemoval;
+    if (v?.refuse) {
+      const what = req.fromLastGood ? 'the last good inputs' : `${req.inputs.devicesFile} / ${req.inputs.networkFile}`;
+      this.d.urgent.submit({
+        source: 'lqosd',
+        severity: 'error',
+        code: 'MASS_REMOVAL_REFUSED',
+        message: `A shaping run of ${what} was ${refusalMessage(v)}`,
+        context: { removed: v.removed, total: v.total, percent: +v.percent.toFixed(1), limitPercent: v.limitPercent, sample: v.sample, first: sampleText(v) },
+        dedupeKey: MASS_REMOVAL_KEY,
+      });
+    } else if (outcome.ok) this.d.urgent.resolveKey(MASS_REMOVAL_KEY);
   }
 
   /** This kernel lacks cake/fq_codel: shown in the status and raised once as an urgent issue. */
@@ -159,6 +224,12 @@ export class ShapingJobs {
       dedupeKey: FALLBACK_KEY,
     });
   }
+}
+
+/** The outcome as a bus reply carries it: the skipped rows listed up to REPLY_SKIPPED (all are in the urgent issue). */
+function forReply(o: ShapingOutcome): ShapingOutcome {
+  if (!o.skipped || o.skipped.length <= REPLY_SKIPPED) return o;
+  return { ...o, skipped: o.skipped.slice(0, REPLY_SKIPPED), skippedCount: o.skipped.length };
 }
 
 /** The outcome with the records of preparing its inputs in front of the run's own. */

@@ -62,11 +62,13 @@ export interface ParsedPlannerState {
   state: PlannerState;
   /** One line per problem: what was dropped (key and reason), or why the whole file was ignored. */
   notes: string[];
+  /** Set when the whole file was ignored (not JSON, not an object, another version): why. */
+  unreadable?: string;
 }
 
-/** An empty state, with the notes saying why. */
-function fresh(...notes: string[]): ParsedPlannerState {
-  return { state: emptyPlannerState(), notes };
+/** An empty state because the whole file is unusable, with the note saying why. */
+function fresh(note: string): ParsedPlannerState {
+  return { state: emptyPlannerState(), notes: [note], unreadable: note.replace(/^planner state (is |has )?/, '').replace(/; starting fresh class ids$/, '') };
 }
 
 function reason(err: z.ZodError): string {
@@ -80,7 +82,7 @@ function reason(err: z.ZodError): string {
  * dropped, each with a note naming its key and what is wrong — the rest keep their ids.
  */
 export function parsePlannerState(text: string | undefined): ParsedPlannerState {
-  if (text === undefined) return fresh();
+  if (text === undefined) return { state: emptyPlannerState(), notes: [] };
   let raw: unknown;
   try {
     raw = JSON.parse(text);

@@ -5,11 +5,15 @@
  *   else /tmp) — kept when the run fails, deleted when it succeeds;
  * - kept in memory up to MAX_CAPTURE_BYTES (the rest is only counted) for the preview.
  * The child runs in its own process group; on timeout the whole group gets SIGTERM, then SIGKILL.
+ * It also gets a parent pipe (fd 3, named in LQOS_PARENT_FD): when the scheduler dies, even by
+ * kill -9, the pipe reaches end-of-file and the integration entry point (bin/integration.ts) ends
+ * its group (lib/util/parentWatch.ts), so no integration outlives the scheduler.
  */
 import { execa } from 'execa';
 import { createWriteStream, existsSync, rmSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { PARENT_FD_ENV } from '../util/parentWatch.ts';
 import { makePreview } from './status.ts';
 
 export const MAX_CAPTURE_BYTES = 4 * 1024 * 1024;
@@ -117,10 +121,11 @@ export async function runIntegration(cmd: IntegrationCommand, opts: RunIntegrati
   const child = execa(cmd.file, cmd.args, {
     reject: false,
     buffer: false,
-    stdin: 'ignore',
+    // fd 3: the parent pipe. Never written; it closes when this process exits, however it exits.
+    stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
     detached: true,
     cwd: cmd.cwd,
-    env: cmd.env,
+    env: { ...cmd.env, [PARENT_FD_ENV]: '3' },
     // We enforce the timeout ourselves (the whole process group).
     cleanup: true,
   });

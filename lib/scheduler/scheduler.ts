@@ -25,6 +25,7 @@ import type { Logger } from '../util/log.ts';
 import { REPO_ROOT } from '../util/paths.ts';
 import { runIntegration, type IntegrationCommand, type IntegrationRunResult } from './integrationRunner.ts';
 import { StatusReporter } from './reporter.ts';
+import { EXIT } from '../shaping/exitCodes.ts';
 import { shapeOnce, type ShapeResult } from './shape.ts';
 import { hashInputs, InputWatcher, sameHashes } from './watcher.ts';
 
@@ -266,7 +267,8 @@ export class Scheduler {
     } else {
       void this.reporter.resolve(OVERRIDES_KEY);
       // lqosd raises its own issue for a failed bus refresh; a failed submit_plan is ours to report.
-      if (r.via === 'submit_plan') await this.reporter.urgent('SHAPING_FAILED', `${r.message}\n${r.output ?? ''}`.trim(), SHAPING_KEY);
+      // A refused mass removal is lqosd's MASS_REMOVAL_REFUSED either way.
+      if (r.via === 'submit_plan' && r.exitCode !== EXIT.massRemoval) await this.reporter.urgent('SHAPING_FAILED', `${r.message}\n${r.output ?? ''}`.trim(), SHAPING_KEY);
     }
     return r;
   }

@@ -10,12 +10,17 @@
  *   what was changed); the operator's files are never rewritten. Then bus `submit_plan` with
  *   `devicesPath`/`networkPath` pointing at the effective files.
  * - A bad overrides file: nothing is applied this cycle (OverridesError, clear message).
+ *
+ * Both carry `force` when `[safety] scheduler_allow_mass_removal = true`: otherwise lqosd refuses a
+ * run that would remove more than `[safety] max_removed_percent` of the shaped circuits (an empty
+ * CRM export) and raises MASS_REMOVAL_REFUSED.
  */
 import type { ResolvedConfig } from '../config/resolve.ts';
 import { BusError } from '../bus/protocol.ts';
 import { BusUnavailableError } from '../bus/client.ts';
 import type { OverridesError } from '../overrides/load.ts';
 import { buildEffectiveInputs } from '../shaping/effectiveInputs.ts';
+import { EXIT } from '../shaping/exitCodes.ts';
 import type { ShapingOutcome } from '../shaping/service.ts';
 import type { Log } from '../util/log.ts';
 import { recordLines } from '../util/logRecords.ts';
@@ -69,7 +74,12 @@ function outcomeResult(o: ShapingOutcome, via: 'refresh' | 'submit_plan'): Shape
       via === 'refresh' ? `shaping refreshed in ${o.seconds.toFixed(1)} s` : `effective inputs applied by lqosd (${o.mode}, ${o.commands} commands)`;
     return { ok: true, via, message, exitCode: 0 };
   }
-  const why = o.exitCode === 1 ? 'the inputs are invalid (nothing applied; the shaping in force is unchanged)' : `the run ended with exit code ${o.exitCode}`;
+  const why =
+    o.exitCode === EXIT.invalidInput
+      ? 'the inputs are invalid (nothing applied; the shaping in force is unchanged)'
+      : o.exitCode === EXIT.massRemoval
+        ? `lqosd refused it: it would remove ${o.massRemoval?.removed ?? 'too many'} of ${o.massRemoval?.total ?? 'the'} shaped circuits (nothing applied; see the MASS_REMOVAL_REFUSED urgent issue, or set [safety] scheduler_allow_mass_removal = true)`
+        : `the run ended with exit code ${o.exitCode}`;
   return { ok: false, via, message: `shaping refresh failed: ${why}`, output: recordLines(o.records).join('\n'), exitCode: o.exitCode };
 }
 
@@ -88,16 +98,17 @@ export async function shapeOnce(rc: ResolvedConfig, reporter: StatusReporter, lo
   const request = <T extends 'refresh' | 'submit_plan'>(type: T, payload: Parameters<typeof reporter.client.request<T>>[1]) =>
     whileBusy(() => reporter.client.request<T, ShapingOutcome>(type, payload, { timeoutMs: REFRESH_BUS_TIMEOUT_MS }), opts, log);
 
+  const force = rc.config.safety.scheduler_allow_mass_removal ? { force: true } : {};
   if (!eff.overridden) {
     // lqosd shapes lqos_directory itself (and would apply overrides the same way).
     try {
-      return outcomeResult(await request('refresh', {}), 'refresh');
+      return outcomeResult(await request('refresh', force), 'refresh');
     } catch (e) {
       return transportFailure(e, 'refresh');
     }
   }
   try {
-    return outcomeResult(await request('submit_plan', { mode: opts.mode, devicesPath: eff.inputs.devicesFile, networkPath: eff.inputs.networkFile }), 'submit_plan');
+    return outcomeResult(await request('submit_plan', { mode: opts.mode, devicesPath: eff.inputs.devicesFile, networkPath: eff.inputs.networkFile, ...force }), 'submit_plan');
   } catch (e) {
     return transportFailure(e, 'submit_plan');
   }

@@ -19,6 +19,7 @@ import { applyOverrides } from '../overrides/apply.ts';
 import { loadOverrides, OverridesError, type LoadedOverrides } from '../overrides/load.ts';
 import { hasEffect } from '../overrides/schema.ts';
 import { writeFileAtomic } from '../util/atomicFile.ts';
+import { DATA_FILE_MODE } from '../util/fileModes.ts';
 import type { Log } from '../util/log.ts';
 import { RecordingLog, replayRecords } from '../util/logRecords.ts';
 import { readShapingInputs, type ShapingInputs } from './inputs.ts';
@@ -87,11 +88,13 @@ export function buildEffectiveInputs(paths: EffectiveInputsPaths, log: Log, opts
   let inputs: ShapingInputs;
   if (write) {
     const out = inputPaths({ lqos_directory: eff });
-    writeFileAtomic(out.devices, e.devicesText);
-    writeFileAtomic(out.network, e.networkText);
+    // Subscriber data: 0640 (docs/OPERATIONS.md, file modes).
+    writeFileAtomic(out.devices, e.devicesText, { mode: DATA_FILE_MODE });
+    writeFileAtomic(out.network, e.networkText, { mode: DATA_FILE_MODE });
     writeFileAtomic(
       join(eff, 'overrides_applied.json'),
       JSON.stringify({ at: new Date().toISOString(), overrides: file, sources: { devices, network }, changes: e.changes, warnings: e.warnings }, null, 2) + '\n',
+      { mode: DATA_FILE_MODE },
     );
     inputs = { devicesFile: out.devices, networkFile: out.network, devicesText: e.devicesText, networkText: e.networkText };
   } else {

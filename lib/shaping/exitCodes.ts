@@ -7,6 +7,10 @@ export const EXIT = {
   apply: 4,
   locked: 5,
   lqosdDown: 6,
+  /** Refused: more than [safety] max_removed_percent of the shaped circuits would go (./massRemoval.ts). */
+  massRemoval: 7,
+  /** A file could not be written (disk full, I/O error): the files in place are unchanged (lib/util/atomicFile.ts). */
+  write: 8,
 } as const;
 
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT];

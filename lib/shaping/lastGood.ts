@@ -17,7 +17,7 @@ import { createHash } from 'node:crypto';
 import { dirname } from 'node:path';
 import { z } from 'zod';
 import type { StatePaths } from '../config/paths.ts';
-import { readTextIfExists, writeFileAtomic } from '../util/atomicFile.ts';
+import { readTextIfExists, writeFilesAtomic } from '../util/atomicFile.ts';
 import type { Log } from '../util/log.ts';
 import type { ShapingInputs } from './inputs.ts';
 
@@ -57,9 +57,12 @@ export function saveLastGood(paths: Pick<StatePaths, 'lastGoodCsv' | 'lastGoodJs
     sha256: { devices: sha256(inputs.devicesText), network: sha256(inputs.networkText) },
     skippedRows: opts.skippedRows ?? 0,
   };
-  writeFileAtomic(paths.lastGoodCsv, inputs.devicesText);
-  writeFileAtomic(paths.lastGoodJson, inputs.networkText);
-  writeFileAtomic(paths.lastGoodMeta, JSON.stringify(meta, null, 1) + '\n');
+  // All three are written before any is replaced: a full disk keeps the previous copy whole.
+  writeFilesAtomic([
+    { path: paths.lastGoodCsv, data: inputs.devicesText },
+    { path: paths.lastGoodJson, data: inputs.networkText },
+    { path: paths.lastGoodMeta, data: JSON.stringify(meta, null, 1) + '\n' },
+  ]);
   return meta;
 }
 

@@ -2,7 +2,10 @@
  * The one shaping run, shared by lqosd (bus `submit_plan`, refresh) and `LibreQoS` (dry run,
  * --direct): validate + plan + compile the inputs, write the run's files, apply the difference to
  * the kernel (or only report it, in a dry run) and record what is now in force. On an apply failure
- * the last applied plan is restored. The caller owns locking.
+ * the last applied plan is restored. A run that would remove more than `[safety]
+ * max_removed_percent` of the circuits in force is refused unless forced (./massRemoval.ts). The
+ * caller owns the run lock; the kernel lock (./lock.ts) is taken through `lockKernel` around the
+ * part that reads the plan in force, changes the kernel and records the result.
  */
 import { existsSync } from 'node:fs';
 import type { ShapingInterfaces } from '../config/load.ts';
@@ -13,15 +16,19 @@ import type { Circuit, InputIssue, LeafQdisc, ShapingPlan, ValidationResult } fr
 import { validateInputs } from '../inputs/validate.ts';
 import { runPipeline } from '../pipeline.ts';
 import { capacityMeaningWarning, planConfigFromLqos } from '../plan/planConfig.ts';
-import { parsePlannerState, serializePlannerState, type PlannerState } from '../plan/plannerState.ts';
-import { deserializePlan, serializePlan } from '../apply/appliedPlan.ts';
+import type { PlannerState } from '../plan/plannerState.ts';
+import { loadPlannerState, savePlannerState } from './plannerStateFile.ts';
+import { loadAppliedPlan, saveAppliedPlan } from '../apply/appliedPlan.ts';
 import { diffPlans } from '../apply/diff.ts';
 import { applyPlan, MemoryPreflightError, type ApplyReport } from '../apply/engine.ts';
 import type { MappingSink } from '../apply/mappingSink.ts';
-import { readTextIfExists, removeIfExists, writeFileAtomic } from '../util/atomicFile.ts';
+import { removeIfExists, writeFileAtomic } from '../util/atomicFile.ts';
 import type { Log } from '../util/log.ts';
 import { EXIT, type ExitCode } from './exitCodes.ts';
 import { reportIssues, type ShapingInputs } from './inputs.ts';
+import { LockHeldError, type Lock } from './lock.ts';
+import { massRemovalVerdict, refusalMessage, type MassRemovalVerdict } from './massRemoval.ts';
+import { clearApproval, readApproval } from './removalApproval.ts';
 import { queuingStructure } from './queuingStructure.ts';
 import { loadLastGood, saveLastGood, type LastGood, type LastGoodMeta } from './lastGood.ts';
 import type { SkippedRow } from './rowTriage.ts';
@@ -49,6 +56,13 @@ export interface ShapingRunArgs {
   onInvalid?: 'refuse' | 'last-good';
   /** These inputs are the stored last good copy (./lastGood.ts): they are not stored again. */
   fromLastGood?: LastGoodMeta;
+  /** Apply even if more than `[safety] max_removed_percent` of the circuits in force go away. */
+  force?: boolean;
+  /**
+   * Takes the kernel lock (./lock.ts) before the plan in force is read and the kernel changed;
+   * absent: the caller holds it (or nothing else can touch this kernel). Not used in a dry run.
+   */
+  lockKernel?: () => Promise<Pick<Lock, 'release'>>;
 }
 
 export interface ShapingRunResult {
@@ -62,6 +76,8 @@ export interface ShapingRunResult {
   invalid?: InputIssue[];
   /** The shaping in force comes from the last good inputs of `at` (`applied`: this run re-applied them). */
   lastGood?: { at: string; applied: boolean };
+  /** The mass-removal guard's verdict when the run removes more than the limit (refused or let through). */
+  massRemoval?: MassRemovalVerdict;
 }
 
 interface Compiled {
@@ -107,7 +123,7 @@ function checkInputs(args: ShapingRunArgs, st: RunInputsState): CheckedInputs | 
 /** Validate (./checkInputs), plan and compile; write the debug files. An exit code when refused. */
 function planRun(args: ShapingRunArgs, st: RunInputsState): Compiled | ExitCode {
   const { config, ifaces, queues, paths, log, verbose, substitute } = args;
-  const prev = parsePlannerState(readTextIfExists(paths.plannerState));
+  const prev = loadPlannerState(paths.plannerState, log);
   for (const note of prev.notes.slice(0, 20)) log.warn(`${paths.plannerState}: ${note}`);
   if (prev.notes.length > 20) log.warn(`${paths.plannerState}: … and ${prev.notes.length - 20} more invalid entries dropped (their circuits and sites get new class ids)`);
   const t0 = performance.now();
@@ -164,7 +180,7 @@ async function restoreApplied(args: ShapingRunArgs, applied: ShapingPlan, sink: 
   const { log, paths, substitute } = args;
   try {
     await applyPlan({ applied: undefined, next: applied, compile: { substitute }, sink, log });
-    writeFileAtomic(paths.appliedPlan, serializePlan(applied));
+    saveAppliedPlan(paths.appliedPlan, applied);
     log.warn('restored the last applied shaping; fix the problem above and run again');
   } catch (e) {
     log.error(`could not restore the last applied shaping: ${(e as Error).message}`);
@@ -174,8 +190,8 @@ async function restoreApplied(args: ShapingRunArgs, applied: ShapingPlan, sink: 
 /** Records what is in force now: the plan, its ids, its text, and the inputs as applied (last good). */
 function persistApplied(args: ShapingRunArgs, c: Compiled, st: RunInputsState): void {
   const { paths } = args;
-  writeFileAtomic(paths.appliedPlan, serializePlan(c.plan));
-  writeFileAtomic(paths.plannerState, serializePlannerState(c.state));
+  saveAppliedPlan(paths.appliedPlan, c.plan);
+  savePlannerState(paths.plannerState, c.state);
   writeFileAtomic(paths.lastAppliedTc, c.tcText);
   writeFileAtomic(paths.lastAppliedMappings, c.mapText);
   // The kernel has the plan now: a failure below (disk full, ...) is told, not thrown.
@@ -221,25 +237,90 @@ async function refused(args: ShapingRunArgs, st: RunInputsState, code: ExitCode)
   return lg && inForce ? { ...base, lastGood: { at: lg.meta.at, applied: false } } : base;
 }
 
+/**
+ * The mass-removal guard (./massRemoval.ts) against the plan in force; logs a refusal (code
+ * `mass-removal`) or a forced removal. Undefined when the removal is within the limit.
+ */
+function guardRemoval(args: ShapingRunArgs, applied: ShapingPlan | undefined, plan: ShapingPlan): MassRemovalVerdict | undefined {
+  if (!applied) return undefined;
+  const v = massRemovalVerdict(applied.circuits, plan.circuits.map((c) => c.id), {
+    maxRemovedPercent: args.config.safety.max_removed_percent,
+    force: args.force,
+    approved: readApproval(args.paths),
+  });
+  if (!v.refuse && !v.allowedBy) return undefined;
+  const fields = { removed: v.removed, total: v.total, sample: v.sample.map((c) => c.id) };
+  if (v.refuse) args.log.error({ code: 'mass-removal', ...fields }, `${args.dryRun ? 'dry run: a real run would be ' : ''}${refusalMessage(v)}`);
+  else {
+    const by = v.allowedBy === 'force' ? 'forced (--force or [safety] scheduler_allow_mass_removal)' : "confirmed by an admin in the web UI";
+    args.log.warn({ code: 'mass-removal-forced', ...fields }, `removing ${v.removed} of the ${v.total} shaped circuits (${v.percent.toFixed(1)} %, over [safety] max_removed_percent = ${v.limitPercent}): ${by}`);
+  }
+  return v;
+}
+
 async function runCompiled(args: ShapingRunArgs, compiled: Compiled, st: RunInputsState): Promise<ShapingRunResult> {
-  const { paths, log, dryRun, updateonly, substitute } = args;
+  if (args.dryRun) return dryRunCompiled(args, compiled);
+  let lock: Pick<Lock, 'release'> | undefined;
+  try {
+    lock = await args.lockKernel?.();
+  } catch (e) {
+    if (!(e instanceof LockHeldError)) throw e;
+    args.log.error({ code: 'kernel-locked' }, `${e.message}; nothing was applied`);
+    return { code: EXIT.locked, plan: compiled.plan };
+  }
+  try {
+    return await applyCompiled(args, compiled, st);
+  } finally {
+    lock?.release();
+  }
+}
+
+/**
+ * The new plan against the plan in force: a finished result (--updateonly and nothing changed, or a
+ * refused mass removal), or the plan in force and the removal verdict to go on with.
+ */
+function checkAgainstApplied(
+  args: ShapingRunArgs,
+  compiled: Compiled,
+): { done: ShapingRunResult } | { applied: ShapingPlan | undefined; guard: MassRemovalVerdict | undefined } {
   const { plan } = compiled;
-  const applied = deserializePlan(readTextIfExists(paths.appliedPlan));
-  if (updateonly && applied && diffPlans(applied, plan, { substitute }).mode === 'none') {
-    log.info('no changes to the applied shaping; leaving queues as they are');
-    writeFileAtomic(paths.plannerState, serializePlannerState(compiled.state));
-    writeStatsFiles(paths, plan, compiled.circuits);
-    return { code: EXIT.ok, plan };
-  }
-  if (dryRun) {
-    // A dry run previews CPU-queue moves; saving them would let previews spend the move budget
-    // and hide the moves from the real run that makes them (lib/plan/rebalance.ts).
-    const moves = plan.warnings.filter((w) => w.code === 'site-queue-moved').length;
-    if (moves === 0) writeFileAtomic(paths.plannerState, serializePlannerState(compiled.state));
-    else log.info(`dry run: ${moves} site move(s) above are what a real run would do; ${paths.plannerState} is left as it is so the real run makes and reports them`);
-    dryRunSummary(args, applied, plan);
-    return { code: EXIT.ok, plan };
-  }
+  const applied = loadAppliedPlan(args.paths.appliedPlan, args.log);
+  if (args.updateonly && applied && diffPlans(applied, plan, { substitute: args.substitute }).mode === 'none') return { done: unchanged(args, compiled) };
+  const guard = guardRemoval(args, applied, plan);
+  if (guard?.refuse) return { done: { code: EXIT.massRemoval, plan, massRemoval: guard } };
+  return { applied, guard };
+}
+
+function dryRunCompiled(args: ShapingRunArgs, compiled: Compiled): ShapingRunResult {
+  const { paths, log } = args;
+  const { plan } = compiled;
+  const checked = checkAgainstApplied(args, compiled);
+  if ('done' in checked) return checked.done;
+  const { applied, guard } = checked;
+  // A dry run previews CPU-queue moves; saving them would let previews spend the move budget
+  // and hide the moves from the real run that makes them (lib/plan/rebalance.ts).
+  const moves = plan.warnings.filter((w) => w.code === 'site-queue-moved').length;
+  if (moves === 0) savePlannerState(paths.plannerState, compiled.state);
+  else log.info(`dry run: ${moves} site move(s) above are what a real run would do; ${paths.plannerState} is left as it is so the real run makes and reports them`);
+  dryRunSummary(args, applied, plan);
+  return { code: EXIT.ok, plan, ...(guard ? { massRemoval: guard } : {}) };
+}
+
+/** --updateonly and nothing changed: record the ids and stats, leave the kernel alone. */
+function unchanged(args: ShapingRunArgs, compiled: Compiled): ShapingRunResult {
+  args.log.info('no changes to the applied shaping; leaving queues as they are');
+  savePlannerState(args.paths.plannerState, compiled.state);
+  writeStatsFiles(args.paths, compiled.plan, compiled.circuits);
+  return { code: EXIT.ok, plan: compiled.plan };
+}
+
+/** The real apply, under the kernel lock: the plan in force is read here, not before the lock. */
+async function applyCompiled(args: ShapingRunArgs, compiled: Compiled, st: RunInputsState): Promise<ShapingRunResult> {
+  const { paths, log, substitute } = args;
+  const { plan } = compiled;
+  const checked = checkAgainstApplied(args, compiled);
+  if ('done' in checked) return checked.done;
+  const { applied, guard } = checked;
 
   const sink = args.sink ? await args.sink(plan) : undefined;
   let report: ApplyReport;
@@ -258,5 +339,6 @@ async function runCompiled(args: ShapingRunArgs, compiled: Compiled, st: RunInpu
     return { code: EXIT.apply, plan };
   }
   persistApplied(args, compiled, st);
-  return { code: EXIT.ok, plan, report };
+  if (guard?.allowedBy === 'approval') clearApproval(paths);
+  return { code: EXIT.ok, plan, report, ...(guard ? { massRemoval: guard } : {}) };
 }

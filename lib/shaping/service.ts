@@ -1,20 +1,27 @@
 /**
  * lqosd's shaping service: runs the one shaping run (./run.ts) on submitted inputs with the
  * daemon's config, queue count and IP-map sink, and returns an outcome the bus can carry: exit
- * code, what was applied, and the run's log as structured records. Warnings and errors are
- * mirrored into the daemon's own log. The daemon serialises calls.
+ * code, what was applied, and the run's log as structured records (debug lines left out, the rest
+ * capped; the full log goes to a file, ./runLog.ts). Warnings and errors are mirrored into the
+ * daemon's own log. The daemon serialises calls and hands in the kernel lock.
  */
 import type { ShapingInterfaces } from '../config/load.ts';
 import { statePaths } from '../config/paths.ts';
 import type { LqosConfig } from '../config/schema.ts';
 import type { InputIssue, LeafQdisc, ShapingPlan } from '../model.ts';
+import { deserializePlan } from '../apply/appliedPlan.ts';
 import type { ApplyOps } from '../apply/diff.ts';
+import { applyPlan, type ApplyReport } from '../apply/engine.ts';
+import { readTextIfExists } from '../util/atomicFile.ts';
 import type { MappingSink } from '../apply/mappingSink.ts';
 import type { Log } from '../util/log.ts';
-import { RecordingLog, type LogRecord } from '../util/logRecords.ts';
+import type { LogRecord } from '../util/logRecords.ts';
 import { EXIT, type ExitCode } from './exitCodes.ts';
 import type { ShapingInputs } from './inputs.ts';
 import type { LastGoodMeta } from './lastGood.ts';
+import type { Lock } from './lock.ts';
+import type { MassRemovalVerdict } from './massRemoval.ts';
+import { capRecords, MAX_REPLY_RECORDS, RunLog, runLogFiles, writeRunLog, type RunLogFiles } from './runLog.ts';
 import type { SkippedRow } from './rowTriage.ts';
 import { hostQueueCount } from './queueCount.ts';
 import { runShaping } from './run.ts';
@@ -27,6 +34,8 @@ export interface ShapingRequest {
   onInvalid?: 'refuse' | 'last-good';
   /** `inputs` are the stored last good inputs (lib/shaping/lastGood.ts). */
   fromLastGood?: LastGoodMeta;
+  /** Apply even if more than [safety] max_removed_percent of the circuits in force go away. */
+  force?: boolean;
 }
 
 /** What lqosd has that a run needs: the config in force and, when attached, the dataplane. */
@@ -39,6 +48,8 @@ export interface ShapingEnvironment {
   sink?: MappingSink;
   /** lqosd's log: the run's warnings and errors are mirrored there. */
   log: Log;
+  /** Takes the kernel lock around the apply (lib/shaping/lock.ts); absent: none. */
+  lockKernel?: () => Promise<Pick<Lock, 'release'>>;
 }
 
 /** The result of a run as the bus returns it. */
@@ -55,10 +66,29 @@ export interface ShapingOutcome {
   records: LogRecord[];
   /** Rows skipped for row-level errors (their circuits kept at the last good shaping or left out). */
   skipped?: SkippedRow[];
+  /** How many rows were skipped when `skipped` lists only the first of them (bus replies). */
+  skippedCount?: number;
   /** The first errors that refused the inputs. */
   invalid?: InputIssue[];
   /** The shaping in force comes from the last good inputs of `at` (`applied`: re-applied by this run). */
   lastGood?: { at: string; applied: boolean };
+  /** Set when more than [safety] max_removed_percent of the circuits in force would go (refused or forced). */
+  massRemoval?: MassRemovalVerdict;
+  /** Where the run's full log and its debug output are (the reply's records are capped). */
+  logFiles?: RunLogFiles;
+  /** Lines of the run not in `records` (debug lines, and lines over the cap). */
+  omitted?: { debug: number; lines: number };
+}
+
+/** What the repair at start found (ShapingService.repair). */
+export interface RepairOutcome {
+  /** nothing: no plan in force; intact: the kernel matched; repaired: it was rebuilt/fixed; skipped: see message. */
+  state: 'nothing' | 'intact' | 'repaired' | 'skipped';
+  report?: ApplyReport;
+  circuits?: number;
+  seconds: number;
+  message?: string;
+  plan?: ShapingPlan;
 }
 
 export interface ShapingServiceOptions {
@@ -74,8 +104,12 @@ export class ShapingService {
   /** One run; `plan` is the plan now in force (absent when nothing new is in force). */
   async run(req: ShapingRequest, env: ShapingEnvironment): Promise<{ outcome: ShapingOutcome; plan?: ShapingPlan }> {
     const t0 = performance.now();
-    const log = new RecordingLog((r) => {
-      if (r.level === 'warn' || r.level === 'error') env.log[r.level](`apply: ${r.msg}`);
+    let mirrored = 0;
+    const log = new RunLog((r) => {
+      if (r.level !== 'warn' && r.level !== 'error') return;
+      // The daemon's log gets the first warnings and errors; the run's log file has them all.
+      if (++mirrored <= MAX_REPLY_RECORDS) env.log[r.level](`apply: ${r.msg}`);
+      else if (mirrored === MAX_REPLY_RECORDS + 1) env.log.warn('apply: further warnings of this run are only in its log file (debug/lqosd_run.log)');
     });
     const dryRun = env.config.queues.dry_run;
     const fail = (exitCode: ExitCode, message: string) => {
@@ -86,12 +120,13 @@ export class ShapingService {
     const queues = this.queuesFor(env, env.interfaces, dryRun, log);
     if (queues === undefined) return fail(EXIT.config, 'cannot size the queues');
     const substitute = dryRun ? undefined : await this.leafSubstitutes(log);
+    const paths = statePaths(env.config.state_directory);
     const r = await runShaping({
       config: env.config,
       ifaces: env.interfaces,
       queues,
       inputs: req.inputs,
-      paths: statePaths(env.config.state_directory),
+      paths,
       log,
       dryRun,
       updateonly: req.updateonly ?? false,
@@ -100,7 +135,13 @@ export class ShapingService {
       sink: env.sink ? async () => env.sink : undefined,
       onInvalid: req.onInvalid,
       fromLastGood: req.fromLastGood,
+      force: req.force,
+      lockKernel: dryRun ? undefined : env.lockKernel,
     });
+    const files = runLogFiles(paths);
+    const unwritten = writeRunLog(files, log.records, new Date());
+    if (unwritten) log.warn(unwritten);
+    const capped = capRecords(log.records, files);
     const outcome: ShapingOutcome = {
       ok: r.code === EXIT.ok,
       exitCode: r.code,
@@ -109,12 +150,42 @@ export class ShapingService {
       seconds: (performance.now() - t0) / 1000,
       summary: r.report?.summary,
       leafFallbacks: fallbackText(substitute),
-      records: log.records,
+      records: capped.records,
+      logFiles: files,
+      omitted: { debug: log.debugLines, lines: capped.omitted },
+      ...(r.massRemoval ? { massRemoval: r.massRemoval } : {}),
       ...(r.skipped ? { skipped: r.skipped } : {}),
       ...(r.invalid ? { invalid: r.invalid } : {}),
       ...(r.lastGood ? { lastGood: r.lastGood } : {}),
     };
     return { outcome, plan: outcome.ok && !dryRun ? r.plan : undefined };
+  }
+
+  /**
+   * Verifies the kernel against the plan in force (applied_plan.json) and repairs it — a full
+   * rebuild when classes are missing or wrong (a crash in the middle of an apply, a reboot), the IP
+   * map made to hold exactly the plan's mappings. Under the kernel lock. lqosd runs it at start.
+   */
+  async repair(env: ShapingEnvironment): Promise<RepairOutcome> {
+    const t0 = performance.now();
+    const paths = statePaths(env.config.state_directory);
+    const lock = await env.lockKernel?.();
+    try {
+      const plan = deserializePlan(readTextIfExists(paths.appliedPlan));
+      if (!plan) return { state: 'nothing', seconds: 0 };
+      const ifs = env.interfaces;
+      if (!ifs || plan.interfaces.download !== ifs.download || plan.interfaces.upload !== ifs.upload || plan.interfaces.onAStick !== ifs.onAStick) {
+        return { state: 'skipped', seconds: 0, message: `the applied plan shapes ${plan.interfaces.download}/${plan.interfaces.upload}, the config names other interfaces; the next run shapes those` };
+      }
+      if (env.queues !== undefined && plan.queues !== env.queues) {
+        return { state: 'skipped', seconds: 0, message: `the applied plan uses ${plan.queues} queue(s), the dataplane ${env.queues}; the next run rebuilds the tree` };
+      }
+      const substitute = await this.leafSubstitutes(env.log);
+      const report = await applyPlan({ applied: plan, next: plan, compile: { substitute }, sink: env.sink, log: env.log });
+      return { state: report.mode === 'none' ? 'intact' : 'repaired', report, circuits: plan.circuits.length, seconds: (performance.now() - t0) / 1000, plan };
+    } finally {
+      lock?.release();
+    }
   }
 
   /** The dataplane's queue count when attached (plan and CPU redirect must agree), else the host's. */

@@ -12,7 +12,7 @@
  */
 import type { StatePaths } from '../config/paths.ts';
 import type { Circuit, Device, PlannedCircuit, PlannedNode, ShapingPlan, SqmOverride } from '../model.ts';
-import { writeFileAtomic } from '../util/atomicFile.ts';
+import { writeFilesAtomic } from '../util/atomicFile.ts';
 import { pyClassId, pyHex } from '../util/classId.ts';
 
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
@@ -160,7 +160,10 @@ export function statsByParentNode(plan: ShapingPlan): StatsParentNode[] {
   }));
 }
 
-/** Writes the three stats files, each atomically; `at` (default: now, to the microsecond) goes in lastRun.txt. */
+/**
+ * Writes the three stats files crash-safe as one set (all written before any is replaced, so a
+ * full disk keeps the previous set); `at` (default: now, to the microsecond) goes in lastRun.txt.
+ */
 export function writeStatsFiles(
   paths: Pick<StatePaths, 'lastRun' | 'statsByCircuit' | 'statsByParentNode'>,
   plan: ShapingPlan,
@@ -168,8 +171,10 @@ export function writeStatsFiles(
   at?: Date,
 ): void {
   // Compact: one entry per circuit is ~1 kB pretty-printed (≈100 MB at 100k circuits).
-  writeFileAtomic(paths.statsByCircuit, JSON.stringify(statsByCircuit(plan, circuits)) + '\n');
-  writeFileAtomic(paths.statsByParentNode, JSON.stringify(statsByParentNode(plan), null, 2) + '\n');
   const us = Math.floor((performance.timeOrigin + performance.now()) * 1000);
-  writeFileAtomic(paths.lastRun, at ? formatLastRun(at) : formatLastRun(new Date(Math.floor(us / 1000)), us % 1000));
+  writeFilesAtomic([
+    { path: paths.statsByCircuit, data: JSON.stringify(statsByCircuit(plan, circuits)) + '\n' },
+    { path: paths.statsByParentNode, data: JSON.stringify(statsByParentNode(plan), null, 2) + '\n' },
+    { path: paths.lastRun, data: at ? formatLastRun(at) : formatLastRun(new Date(Math.floor(us / 1000)), us % 1000) },
+  ]);
 }

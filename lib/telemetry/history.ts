@@ -14,9 +14,10 @@
  * upserted, so a minute split by a plan change or a restart merges (weighted average, max, sum).
  * Retention: rows older than `retentionDays` (default 7) are pruned at open and then hourly.
  */
-import { mkdirSync } from 'node:fs';
+import { closeSync, openSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
+import { DATA_FILE_MODE, makeDir, narrowMode } from '../util/fileModes.ts';
 
 // better-sqlite3 ships no types (and @types/better-sqlite3 is not installed): the part we use.
 interface SqliteStatement {
@@ -165,6 +166,13 @@ const MERGE = `samples = samples + excluded.samples,
   marks_down = marks_down + excluded.marks_down, marks_up = marks_up + excluded.marks_up`;
 const VALS = 'samples INTEGER NOT NULL, down_avg REAL NOT NULL, down_max REAL NOT NULL, up_avg REAL NOT NULL, up_max REAL NOT NULL, drops_down INTEGER NOT NULL, drops_up INTEGER NOT NULL, marks_down INTEGER NOT NULL, marks_up INTEGER NOT NULL';
 
+/** Creates the database file with mode 0640 (before SQLite does, with 0644) in a 0750 directory. */
+function prepareDbFile(path: string): void {
+  makeDir(dirname(path));
+  closeSync(openSync(path, 'a', DATA_FILE_MODE));
+  narrowMode(path, DATA_FILE_MODE);
+}
+
 export class TelemetryHistory {
   readonly db: SqliteDatabase;
   readonly retentionDays: number;
@@ -192,9 +200,13 @@ export class TelemetryHistory {
     this.circuitRetentionDays = opts.circuitRetentionDays ?? this.retentionDays;
     this.now = opts.now ?? Date.now;
     this.pruneEveryMs = opts.pruneEveryMs ?? 3_600_000;
-    if (opts.path !== ':memory:') mkdirSync(dirname(opts.path), { recursive: true });
+    if (opts.path !== ':memory:') prepareDbFile(opts.path);
     this.db = new Database(opts.path);
-    if (opts.path !== ':memory:') this.db.pragma('journal_mode = WAL');
+    if (opts.path !== ':memory:') {
+      this.db.pragma('journal_mode = WAL');
+      // Subscriber data: SQLite gives -wal/-shm the database's mode; narrow any older ones too.
+      for (const f of [opts.path, `${opts.path}-wal`, `${opts.path}-shm`]) narrowMode(f, DATA_FILE_MODE);
+    }
     this.db.pragma('synchronous = NORMAL');
     this.db.exec(`
       CREATE TABLE IF NOT EXISTS totals_minute (ts INTEGER PRIMARY KEY, ${VALS});

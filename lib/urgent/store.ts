@@ -6,14 +6,15 @@
  *   `lastSeen` and takes the newest message/context/severity. An acknowledged issue stays
  *   acknowledged on a repeat unless the severity rises.
  * - Bounded (default 200): when full, the issue seen longest ago is evicted.
- * - Every change is written at once (temp file + rename). A file that cannot be read as an issue
- *   list is renamed aside (`.corrupt-<time>`) with a warning and the store starts empty.
+ * - Every change is written at once (crash-safe, keeping rotated backups: lib/util/atomicFile.ts). A
+ *   file that cannot be read as an issue list is renamed aside (`.corrupt-<time>`) with a warning
+ *   and the newest readable backup is restored; with none, the store starts empty.
  */
-import { existsSync, readFileSync, renameSync } from 'node:fs';
 import { z } from 'zod';
 import type { Severity, UrgentIssue, UrgentIssueInput, UrgentIssueStore } from '../api/urgent.ts';
 import { writeFileAtomic } from '../util/atomicFile.ts';
 import type { Logger } from '../util/log.ts';
+import { readRecovering } from '../util/recoverFile.ts';
 
 export const DEFAULT_MAX_ISSUES = 200;
 /** Longest message kept; longer ones are cut (with a marker) so the file stays small. */
@@ -42,6 +43,14 @@ const fileSchema = z.object({
   nextId: z.int().positive(),
   issues: z.array(issueSchema),
 });
+
+/** Parses the stored list; throws naming the first problem. */
+function parseIssueFile(text: string): z.infer<typeof fileSchema> {
+  const parsed = fileSchema.safeParse(JSON.parse(text));
+  if (parsed.success) return parsed.data;
+  const first = parsed.error.issues[0];
+  throw new Error(`${first?.path.join('.') || '(top level)'}: ${first?.message}`);
+}
 
 export interface FileUrgentIssueStoreOptions {
   /** The JSON file; lqosd's is `statePaths(state_directory).urgentIssues`. */
@@ -90,36 +99,24 @@ export class FileUrgentIssueStore implements UrgentIssueStore {
   }
 
   private load(): void {
-    if (!existsSync(this.path)) return;
-    let problem: string;
-    try {
-      const parsed = fileSchema.safeParse(JSON.parse(readFileSync(this.path, 'utf8')));
-      if (parsed.success) {
-        for (const issue of parsed.data.issues) this.byKey.set(issue.key, issue as UrgentIssue);
-        const maxId = Math.max(0, ...parsed.data.issues.map((i) => Number(i.id)).filter(Number.isSafeInteger));
-        this.nextId = Math.max(parsed.data.nextId, maxId + 1);
-        this.evict();
-        return;
-      }
-      const first = parsed.error.issues[0];
-      problem = `${first?.path.join('.') || '(top level)'}: ${first?.message}`;
-    } catch (e) {
-      problem = (e as Error).message;
-    }
-    const stamp = this.now().toISOString().replace(/[:.]/g, '-');
-    const aside = `${this.path}.corrupt-${stamp}`;
-    try {
-      renameSync(this.path, aside);
-      this.log?.warn(`${this.path} is not a valid urgent issue list (${problem}); moved it to ${aside} and started with no urgent issues`);
-    } catch (e) {
-      this.log?.warn(`${this.path} is not a valid urgent issue list (${problem}) and could not be moved aside (${(e as Error).message}); starting with no urgent issues`);
-    }
+    const r = readRecovering(this.path, {
+      parse: parseIssueFile,
+      what: 'urgent issue list',
+      onLoss: 'starting with no urgent issues',
+      log: this.log,
+      now: this.now,
+    });
+    if (!r.value) return;
+    for (const issue of r.value.issues) this.byKey.set(issue.key, issue as UrgentIssue);
+    const maxId = Math.max(0, ...r.value.issues.map((i) => Number(i.id)).filter(Number.isSafeInteger));
+    this.nextId = Math.max(r.value.nextId, maxId + 1);
+    this.evict();
   }
 
   private save(): void {
     const body = JSON.stringify({ version: 1, nextId: this.nextId, issues: [...this.byKey.values()] }, null, 1) + '\n';
     try {
-      writeFileAtomic(this.path, body, { mode: 0o600 });
+      writeFileAtomic(this.path, body, { mode: 0o600, backup: true });
     } catch (e) {
       // Never let a full disk take the daemon down: the store keeps working in memory.
       this.log?.warn(`could not save urgent issues to ${this.path}: ${(e as Error).message}`);

@@ -40,6 +40,7 @@ export function sessionUser(req: FastifyRequest, users: UserStore, sessions: Ses
   return { user, sessionId: s.id };
 }
 
+/** Secure whenever the request came over TLS (directly, or through a trusted proxy that says https). */
 export function setSessionCookie(req: FastifyRequest, reply: FastifyReply, id: string): void {
   reply.setCookie(SESSION_COOKIE, id, { httpOnly: true, sameSite: 'strict', path: '/', secure: req.protocol === 'https' });
 }
@@ -54,13 +55,13 @@ export function userError(err: unknown): never {
 }
 
 /** Enforces each route's `config.access`; routes without one (static files, /metrics) are open. */
-export function installAccessControl(app: FastifyInstance, users: UserStore, sessions: SessionStore, usersFile: string): void {
+export function installAccessControl(app: FastifyInstance, users: UserStore, sessions: SessionStore): void {
   app.addHook('onRequest', async (req, reply) => {
     const access = req.routeOptions.config?.access;
     if (access === undefined || access === 'open') return;
     const state = users.state();
     if (state === 'corrupt') {
-      return reply.code(503).send({ error: 'auth_unavailable', message: `the users file cannot be read; fix or remove ${usersFile}` });
+      return reply.code(503).send({ error: 'auth_unavailable', message: users.corruptMessage() });
     }
     if (state === 'empty') {
       return reply.code(409).send({ error: 'first_run', message: 'create the first admin' });

@@ -1,18 +1,29 @@
 /**
  * PUT /api/config: a partial object of sections/keys merged into the TOML file, validated with the
- * config schema, written atomically (keeping `<file>.bak`).
+ * config schema, written atomically with mode 0600 (it holds the CRM credentials; its backups too).
  *
  * Merge rules: sections (tables) merge key by key; other values (scalars, lists) replace; `null`
  * removes a key or a whole section (e.g. `{"bridge": null, "single_interface": {...}}`); a secret key
  * sent as "set" / "not set" (what GET shows) keeps the stored value — send "" to clear a secret.
+ *
+ * Two guards: a change of a section's URL (`url`, `*_url`) needs that section's stored secrets sent
+ * again (else the stored token would go to the new address); a change of `state_directory` carries
+ * the web users file (lqusers.toml) into the new directory, so the next start does not reopen
+ * first-run.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { parse as parseToml, stringify as stringifyToml } from 'smol-toml';
 import { z } from 'zod';
 import { ConfigError, coreSchema, isTable, parseConfigText, type LoadedConfig, type Table } from '../config/load.ts';
 import { configSchema } from '../config/schema.ts';
 import { writeFileAtomic } from '../util/atomicFile.ts';
-import { collectSecretValues, isSecretKey, isSecretPlaceholder, scrubText } from './redact.ts';
+import { ensureDirAtMost, STATE_DIR_MODE } from '../util/fileModes.ts';
+import { collectSecretValues, isSecretKey, isSecretPlaceholder, isUrlKey, scrubText } from './redact.ts';
+
+/** Mode of lqos.conf and its backups written by the web API: root only (CRM credentials). */
+export const CONFIG_FILE_MODE = 0o600;
+const USERS_FILE = 'lqusers.toml';
 
 /** Top-level keys of lqos.conf that are tables, with their key names. */
 function configShape(): Map<string, string[] | null> {
@@ -74,11 +85,82 @@ export class ConfigUpdateError extends Error {
   }
 }
 
+const hasValue = (v: unknown) => v !== undefined && v !== null && v !== '';
+
+/**
+ * Secrets that must be sent again because their section's URL changes: for each table of `patch`
+ * that changes a URL-like key (isUrlKey) of the stored `raw` section, the section's secret keys
+ * with a stored value that the patch does not replace (absent, or the "set" placeholder). Pure.
+ * Returns `section.key` paths, e.g. `["uisp_integration.token"]`, and the URL keys that changed.
+ */
+export function secretsNeedingReentry(raw: Table, patch: Table): { urls: string[]; secrets: string[] } {
+  const urls: string[] = [];
+  const secrets: string[] = [];
+  for (const [section, sp] of Object.entries(patch)) {
+    if (!isTable(sp) || !isTable(raw[section])) continue;
+    const stored = raw[section] as Table;
+    const changed = Object.keys(sp).filter((k) => isUrlKey(k) && sp[k] !== null && JSON.stringify(sp[k]) !== JSON.stringify(stored[k] ?? ''));
+    if (changed.length === 0) continue;
+    const kept = Object.keys(stored).filter((k) => isSecretKey(k) && hasValue(stored[k]) && (!(k in sp) || isSecretPlaceholder(sp[k])));
+    if (kept.length === 0) continue;
+    urls.push(...changed.map((k) => `${section}.${k}`));
+    secrets.push(...kept.map((k) => `${section}.${k}`));
+  }
+  return { urls, secrets };
+}
+
+function requireSecretReentry(raw: Table, patch: Table): void {
+  const { urls, secrets } = secretsNeedingReentry(raw, patch);
+  if (secrets.length === 0) return;
+  throw new ConfigUpdateError(
+    400,
+    'secret_reentry_required',
+    `${urls.join(', ')} changes where the credentials are sent: enter ${secrets.join(', ')} again in the same save ` +
+      '(the stored values are not sent to a new address); nothing was saved',
+    secrets,
+  );
+}
+
+export interface ConfigPatchContext {
+  /** The state directory in force (absolute): a change moves the users file from here. */
+  stateDirectory?: string;
+  /** The users file in use (default `<stateDirectory>/lqusers.toml`). */
+  usersFile?: string;
+}
+
+/**
+ * When the save moves `state_directory`: copies the users file (mode 0600) into the new directory
+ * unless one is there already, so the next start finds the same users (and does not reopen
+ * first-run). Refuses the save (409) when the copy cannot be made.
+ */
+export function carryUsersFile(configPath: string, newStateDir: string, ctx: ConfigPatchContext): string | undefined {
+  if (ctx.stateDirectory === undefined) return undefined;
+  const to = resolve(dirname(resolve(configPath)), newStateDir);
+  if (to === resolve(ctx.stateDirectory)) return undefined;
+  const from = ctx.usersFile ?? join(ctx.stateDirectory, USERS_FILE);
+  const dest = join(to, USERS_FILE);
+  if (!existsSync(from) || existsSync(dest)) return undefined;
+  try {
+    ensureDirAtMost(to, STATE_DIR_MODE);
+    writeFileAtomic(dest, readFileSync(from, 'utf8'), { mode: 0o600 });
+    return dest;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? (err as { cause?: NodeJS.ErrnoException }).cause?.code;
+    const sandbox = code === 'EROFS' ? ' (under systemd lqosd may write only its ReadWritePaths: add the directory with `systemctl edit lqosd`)' : '';
+    throw new ConfigUpdateError(
+      409,
+      'state_directory_unusable',
+      `state_directory ${to}: cannot copy the web users file ${from} there (${(err as Error).message})${sandbox}; ` +
+        'nothing was saved. Create the directory (root, mode 0750) or copy the file yourself, then save again',
+    );
+  }
+}
+
 /**
  * Merges, validates and writes. Returns the loaded result of the new text. Throws ConfigUpdateError
  * (messages scrubbed of secret values) when the result is invalid; the file is then untouched.
  */
-export function applyConfigPatch(configPath: string, patch: Table): LoadedConfig {
+export function applyConfigPatch(configPath: string, patch: Table, ctx: ConfigPatchContext = {}): LoadedConfig {
   let text: string;
   let raw: Table;
   try {
@@ -87,6 +169,7 @@ export function applyConfigPatch(configPath: string, patch: Table): LoadedConfig
   } catch (err) {
     throw new ConfigUpdateError(500, 'config_unreadable', `cannot read the current configuration: ${(err as Error).message.split('\n')[0]}`);
   }
+  requireSecretReentry(raw, patch);
   const merged = mergeConfigPatch(raw, patch);
   let newText: string;
   try {
@@ -106,6 +189,7 @@ export function applyConfigPatch(configPath: string, patch: Table): LoadedConfig
     }
     throw err;
   }
-  writeFileAtomic(configPath, newText, { backup: true });
+  carryUsersFile(configPath, loaded.config.state_directory, ctx);
+  writeFileAtomic(configPath, newText, { backup: true, mode: CONFIG_FILE_MODE });
   return loaded;
 }

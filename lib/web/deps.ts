@@ -2,7 +2,8 @@
 import type { ShapingMetrics } from '../telemetry/metrics.ts';
 import type { ChannelHub, ChannelRegistry } from './channels.ts';
 import type { WebContext } from './context.ts';
-import type { LoginLimiter, SessionStore } from './sessions.ts';
+import type { LoginLimiter, SessionStore, VerifyGate } from './sessions.ts';
+import type { SetupToken } from './setupToken.ts';
 import type { UserStore } from './users.ts';
 
 export interface WebDeps {
@@ -11,6 +12,10 @@ export interface WebDeps {
   usersFile: string;
   sessions: SessionStore;
   limiter: LoginLimiter;
+  /** Caps concurrent password verifications. */
+  gate: VerifyGate;
+  /** The first-run setup token (`<state_directory>/first-run.token`). */
+  setupToken: SetupToken;
   channels: ChannelRegistry;
   hub: ChannelHub;
   metrics: ShapingMetrics;

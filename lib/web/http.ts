@@ -1,9 +1,13 @@
 /**
  * The HTTP conventions of lqosd's web server: every /api route declares who may call it
- * (`config.access`), every failure is `{error, message}` with a fitting status, and every response
- * carries the security headers.
+ * (`config.access`), every failure is `{error, message}` with a fitting status, every response
+ * carries the security headers (CSP included), and every request passes the transport guards first
+ * (Host names this server; no cross-site state changes).
  */
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { DiskFullError } from '../util/atomicFile.ts';
+import type { HostAllowList } from './hostCheck.ts';
+import { crossOriginProblem } from './originCheck.ts';
 
 /**
  * - `open`: no login (auth status, first-run);
@@ -73,6 +77,11 @@ export function installErrorsAndHeaders(app: FastifyInstance, serveUi: () => boo
     if (err.validation) {
       return reply.code(400).send({ error: 'bad_request', message: err.message });
     }
+    if (err instanceof DiskFullError) {
+      // Nothing was changed (the write failed before any rename); say which disk to free.
+      req.log.error({ path: err.path, mount: err.mount }, err.message);
+      return reply.code(507).send({ error: 'disk_full', message: err.message });
+    }
     const status = err.statusCode ?? 500;
     if (status < 500) {
       const code = status === 413 ? 'body_too_large' : status === 415 ? 'unsupported_media_type' : 'bad_request';
@@ -92,10 +101,70 @@ export function installErrorsAndHeaders(app: FastifyInstance, serveUi: () => boo
   });
 
   app.addHook('onSend', async (req, reply, payload) => {
+    reply.header('Content-Security-Policy', contentSecurityPolicy(req));
     reply.header('X-Content-Type-Options', 'nosniff');
     reply.header('X-Frame-Options', 'DENY');
     reply.header('Referrer-Policy', 'no-referrer');
     if (req.url.startsWith('/api')) reply.header('Cache-Control', 'no-store');
     return payload;
+  });
+}
+
+/** A Host value safe to put into a header (it passed the host check, which refuses anything odd). */
+const PLAIN_HOST = /^[A-Za-z0-9.:[\]-]{1,300}$/;
+
+/**
+ * The Content-Security-Policy of every response: only this server's scripts, styles and data;
+ * inline style attributes allowed (ECharts draws its tooltips with them), no plugins, no framing.
+ * The websocket's own origin is named besides 'self' for browsers that do not map 'self' to ws(s):.
+ */
+export function contentSecurityPolicy(req: FastifyRequest): string {
+  const ws = PLAIN_HOST.test(req.host) ? ` ${req.protocol === 'https' ? 'wss' : 'ws'}://${req.host}` : '';
+  return [
+    "default-src 'self'",
+    `connect-src 'self'${ws}`,
+    "img-src 'self' data:",
+    "style-src 'self' 'unsafe-inline'",
+    "script-src 'self'",
+    "object-src 'none'",
+    "frame-ancestors 'none'",
+    "base-uri 'self'",
+    "form-action 'self'",
+  ].join('; ');
+}
+
+/** True for a websocket handshake. */
+function isUpgrade(req: FastifyRequest): boolean {
+  return String(req.headers.upgrade ?? '').toLowerCase() === 'websocket';
+}
+
+/**
+ * Before anything else runs (access control, body parsing): the Host must name this server
+ * (./hostCheck.ts, DNS rebinding) and state-changing requests and websocket handshakes must not come
+ * from another site (./originCheck.ts).
+ */
+export function installTransportGuards(app: FastifyInstance, hosts: HostAllowList): void {
+  let lastLog = Number.NEGATIVE_INFINITY;
+  let unlogged = 0;
+  app.addHook('onRequest', async (req, reply) => {
+    const verdict = hosts.check(req.host || undefined);
+    if (!verdict.ok) return reply.code(421).send({ error: 'bad_host', message: verdict.message });
+    if (!MUTATING.has(req.method) && !isUpgrade(req)) return;
+    const problem = crossOriginProblem({
+      origin: req.headers.origin,
+      fetchSite: req.headers['sec-fetch-site'] as string | undefined,
+      protocol: req.protocol,
+      host: req.host,
+    });
+    if (problem) {
+      // One line a minute at most: a hostile page can send these in a loop.
+      if (Date.now() - lastLog >= 60_000) {
+        const fields = { method: req.method, url: req.url.split('?')[0], origin: req.headers.origin, fetchSite: req.headers['sec-fetch-site'], alsoRefusedSinceLastLine: unlogged };
+        req.log.warn(fields, 'web: cross-site request refused (a page on another site tried to use this server)');
+        lastLog = Date.now();
+        unlogged = 0;
+      } else unlogged++;
+      return reply.code(403).send({ error: 'cross_origin', message: problem });
+    }
   });
 }

@@ -1,14 +1,18 @@
 /**
  * Reading and replacing ShapedDevices.csv / network.json from the web API. Every write is validated
  * with validateInputs together with the other (current) file; when the file being written has errors
- * nothing is written.
+ * nothing is written. A write whose circuits would leave out more than `[safety] max_removed_percent`
+ * of the circuits in force is refused too (MassRemovalRefused, lib/shaping/massRemoval.ts) unless
+ * the admin confirmed it (`force`).
  */
 import { basename } from 'node:path';
-import type { Circuit, InputIssue, SqmKind } from '../model.ts';
+import type { Circuit, InputIssue, ShapingPlan, SqmKind } from '../model.ts';
+import { massRemovalVerdict, refusalMessage, type MassRemovalVerdict } from '../shaping/massRemoval.ts';
 import { formatIssue, validateInputs } from '../inputs/validate.ts';
 import { writeShapedDevices } from '../inputs/writeShapedDevices.ts';
 import { readInputFile } from '../shaping/inputs.ts';
 import { writeFileAtomic } from '../util/atomicFile.ts';
+import { DATA_FILE_MODE, modeAtMost } from '../util/fileModes.ts';
 
 export interface InputFiles {
   devices: string;
@@ -115,14 +119,14 @@ export const shapedDevicesBodySchema = {
   type: 'object',
   additionalProperties: false,
   required: ['circuits'],
-  properties: { circuits: { type: 'array', maxItems: 1_000_000, items: circuitSchema } },
+  properties: { circuits: { type: 'array', maxItems: 1_000_000, items: circuitSchema }, force: { type: 'boolean' } },
 };
 
 export const networkBodySchema = {
   type: 'object',
   additionalProperties: false,
   required: ['network'],
-  properties: { network: { type: 'object' } },
+  properties: { network: { type: 'object' }, force: { type: 'boolean' } },
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -158,6 +162,39 @@ export class InputsRejected extends Error {
   ) {
     super(message);
   }
+}
+
+/** The mass-removal guard of a save: the plan in force and `[safety] max_removed_percent`. */
+export interface RemovalGuard {
+  /** The plan in force (undefined: nothing applied, nothing to guard). */
+  inForce: ShapingPlan | undefined;
+  maxRemovedPercent: number;
+  /** The admin confirmed the removal. */
+  force: boolean;
+}
+
+/** A save refused because it would unshape too many circuits; nothing was written. */
+export class MassRemovalRefused extends Error {
+  constructor(readonly verdict: MassRemovalVerdict) {
+    super(`saving this would unshape ${verdict.removed} of the ${verdict.total} shaped circuits; nothing was written — ${refusalMessage(verdict).replace(/^refused: /, '')}`);
+  }
+}
+
+/** What a save removes (circuits in force that the saved inputs no longer have). */
+export interface RemovalCheck {
+  verdict: MassRemovalVerdict;
+  /** Every removed circuit id (the verdict has the first ones). */
+  removedIds: string[];
+}
+
+/** Throws MassRemovalRefused when the guard refuses; the check when the removal is over the limit but forced. */
+function checkRemoval(guard: RemovalGuard | undefined, circuits: readonly { id: string }[]): RemovalCheck | undefined {
+  if (!guard?.inForce) return undefined;
+  const ids = new Set(circuits.map((c) => c.id));
+  const verdict = massRemovalVerdict(guard.inForce.circuits, ids, { maxRemovedPercent: guard.maxRemovedPercent, force: guard.force });
+  if (verdict.refuse) throw new MassRemovalRefused(verdict);
+  if (!verdict.allowedBy) return undefined;
+  return { verdict, removedIds: guard.inForce.circuits.filter((c) => !ids.has(c.id)).map((c) => c.id) };
 }
 
 function toCircuit(b: CircuitBody): Circuit {
@@ -196,8 +233,8 @@ function reject(fileLabel: string, issues: InputIssue[], annotate?: (i: InputIss
   );
 }
 
-/** Validates and writes a full replacement list of circuits. Returns the warnings. */
-export function replaceShapedDevices(files: InputFiles, body: CircuitBody[]) {
+/** Validates, checks the removal (`guard`) and writes a full replacement list of circuits. Returns the warnings. */
+export function replaceShapedDevices(files: InputFiles, body: CircuitBody[], guard?: RemovalGuard) {
   const circuits = body.map(toCircuit);
   const text = writeShapedDevices(circuits);
   const r = validate(files, text, networkText(files.network));
@@ -215,20 +252,24 @@ export function replaceShapedDevices(files: InputFiles, body: CircuitBody[]) {
       return row ? { circuitId: row.circuit, ...(row.device !== undefined ? { deviceId: row.device } : {}) } : {};
     });
   }
-  writeFileAtomic(files.devices, text, { backup: true });
-  return { circuits: r.inputs.circuits.length, issues: r.issues.map(issueOut) };
+  const removal = checkRemoval(guard, r.inputs.circuits);
+  writeFileAtomic(files.devices, text, { backup: true, mode: modeAtMost(files.devices, DATA_FILE_MODE) });
+  return { circuits: r.inputs.circuits.length, issues: r.issues.map(issueOut), removal };
 }
 
-/** Validates and writes network.json (pretty-printed). Returns the warnings. */
-export function replaceNetwork(files: InputFiles, network: Record<string, unknown>) {
+/** Validates, checks the removal (`guard`: circuits that no longer validate) and writes network.json (pretty-printed). Returns the warnings. */
+export function replaceNetwork(files: InputFiles, network: Record<string, unknown>, guard?: RemovalGuard) {
   const text = `${JSON.stringify(network, null, 2)}\n`;
   const r = validate(files, devicesText(files.devices) ?? EMPTY_DEVICES, text);
   const label = basename(files.network);
   if (r.issues.some((i) => i.file === label && i.severity === 'error')) {
     reject(label, r.issues.filter((i) => i.file === label));
   }
-  writeFileAtomic(files.network, text, { backup: true });
-  return { nodes: countNodes(r.inputs.network), issues: r.issues.map(issueOut) };
+  // Circuits that already fail with the current network.json are not this save's doing.
+  const before = guard?.inForce ? new Set(validate(files, devicesText(files.devices) ?? EMPTY_DEVICES, networkText(files.network)).inputs.circuits.map((c) => c.id)) : undefined;
+  const removal = checkRemoval(guard, before ? [...r.inputs.circuits, ...guard!.inForce!.circuits.filter((c) => !before.has(c.id))] : r.inputs.circuits);
+  writeFileAtomic(files.network, text, { backup: true, mode: modeAtMost(files.network, DATA_FILE_MODE) });
+  return { nodes: countNodes(r.inputs.network), issues: r.issues.map(issueOut), removal };
 }
 
 function countNodes(nodes: { children: unknown[] }[]): number {

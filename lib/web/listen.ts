@@ -63,3 +63,48 @@ export function nodeIdOf(config: LqosConfig, machineIdPath = '/etc/machine-id'):
   derived.set(machineIdPath, id);
   return id;
 }
+
+export interface WebTls {
+  cert: Buffer;
+  key: Buffer;
+}
+
+/** A `[web]` TLS setting lqosd cannot use; the message names the key or file and what to do. */
+export class WebTlsError extends Error {}
+
+/** `[web] tls_cert_file` / `tls_key_file`: which files to read, or why the pair is unusable (pure). */
+export function tlsFiles(web: Pick<LqosConfig['web'], 'tls_cert_file' | 'tls_key_file'>): { cert: string; key: string } | undefined {
+  const cert = web.tls_cert_file.trim();
+  const key = web.tls_key_file.trim();
+  if (!cert && !key) return undefined;
+  if (!cert || !key) {
+    const set = cert ? 'tls_cert_file' : 'tls_key_file';
+    const missing = cert ? 'tls_key_file' : 'tls_cert_file';
+    throw new WebTlsError(
+      `[web] ${set} is set but ${missing} is not: HTTPS needs both tls_cert_file (PEM certificate chain) and tls_key_file (PEM private key). Set both in lqos.conf, or remove both for plain HTTP.`,
+    );
+  }
+  return { cert, key };
+}
+
+/** The certificate and key of `[web]`, read now; undefined for plain HTTP. */
+export function webTls(config: LqosConfig): WebTls | undefined {
+  const files = tlsFiles(config.web);
+  if (!files) return undefined;
+  const read = (path: string, keyName: string): Buffer => {
+    try {
+      return readFileSync(path);
+    } catch (err) {
+      throw new WebTlsError(
+        `[web] ${keyName} = "${path}" cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); check the path and that lqosd (root) can read it.`,
+      );
+    }
+  };
+  return { cert: read(files.cert, 'tls_cert_file'), key: read(files.key, 'tls_key_file') };
+}
+
+/** The address to tell the operator (a wildcard bind becomes this host's name). */
+export function webUrl(host: string, port: number, tls: boolean): string {
+  const name = host === '0.0.0.0' || host === '::' || host === '' ? hostname() : host.includes(':') ? `[${host}]` : host;
+  return `${tls ? 'https' : 'http'}://${name}:${port}`;
+}

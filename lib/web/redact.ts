@@ -1,17 +1,11 @@
 /**
- * Secret redaction for everything the web API sends. A key is secret when its name says so:
- *
- * - it contains `secret` or `password` anywhere (`api_secret`, `client_secret`, `password`, `password_hash`);
- * - its last `_`-separated word is `token` or `key` (`token`, `wispgate_api_token`, `api_key`,
- *   `sonar_api_key`, `powercode_api_key`, `license_key`);
- * - it is one of the extra credential names below (`snmp_community`).
- *
- * Not secret (on purpose): `token_url` (a URL), `keys`/`*_keys` lists, `client_id`, `username`, `*_url`.
- * Secret values are shown as "set" (non-empty) or "not set" (empty / missing).
+ * Secret redaction for everything the web API sends. Which keys are secret is decided by
+ * isSecretKey (lib/config/secrets.ts: `secret`/`password` anywhere, a last word `token`/`key`, or
+ * `snmp_community`). Secret values are shown as "set" (non-empty) or "not set" (empty / missing).
  */
+import { isSecretKey } from '../config/secrets.ts';
 
-/** Credential keys whose names do not follow the rules above. */
-export const EXTRA_SECRET_KEYS: readonly string[] = ['snmp_community'];
+export { EXTRA_SECRET_KEYS, isSecretKey, isSecretPath, isUrlKey } from '../config/secrets.ts';
 
 /** The secret keys of lqos.conf as of this writing (documentation and tests; isSecretKey is the rule). */
 export const KNOWN_CONFIG_SECRETS: readonly string[] = [
@@ -27,18 +21,11 @@ export const KNOWN_CONFIG_SECRETS: readonly string[] = [
   'sonar_integration.snmp_community',
   'wispgate_integration.wispgate_api_token',
   'influxdb.token',
+  'web.metrics_token',
 ];
 
 export const SECRET_SET = 'set';
 export const SECRET_NOT_SET = 'not set';
-
-export function isSecretKey(name: string): boolean {
-  const k = name.toLowerCase();
-  if (k.includes('secret') || k.includes('password') || k.includes('passphrase')) return true;
-  if (EXTRA_SECRET_KEYS.includes(k)) return true;
-  const last = k.split(/[_\-.]/).pop() ?? k;
-  return last === 'token' || last === 'key' || last === 'apikey';
-}
 
 /** The value the client sends back for "keep what is stored". */
 export function isSecretPlaceholder(v: unknown): boolean {

@@ -6,30 +6,33 @@
  * enforces it before the body is even parsed; a route under /api without one is refused at startup.
  */
 import { existsSync, statSync } from 'node:fs';
+import type { Server as HttpsServer } from 'node:https';
 import { join, resolve } from 'node:path';
 import fastifyCookie from '@fastify/cookie';
 import fastifyStatic from '@fastify/static';
 import fastifyWebsocket from '@fastify/websocket';
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyHttpsOptions, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { statePaths } from '../config/paths.ts';
 import { createShapingMetrics, type ShapingMetrics } from '../telemetry/metrics.ts';
 import { installAccessControl } from './access.ts';
 import { ChannelHub, ChannelRegistry } from './channels.ts';
 import type { WebContext } from './context.ts';
 import type { WebDeps } from './deps.ts';
-import { installErrorsAndHeaders, recordRoutes, type RouteInfo } from './http.ts';
-import { webListenAddress } from './listen.ts';
+import { HostAllowList } from './hostCheck.ts';
+import { installErrorsAndHeaders, installTransportGuards, recordRoutes, type RouteInfo } from './http.ts';
+import { webListenAddress, webTls, webUrl, WebTlsError } from './listen.ts';
 import { statusPayload, urgentPayload } from './payloads.ts';
 import { authRoutes } from './routes/auth.ts';
 import { configRoutes } from './routes/config.ts';
 import { inputsRoutes } from './routes/inputs.ts';
 import { liveRoutes } from './routes/live.ts';
-import { metricsRoutes } from './routes/metrics.ts';
+import { metricsExposureWarning, metricsRoutes } from './routes/metrics.ts';
 import { planRoutes } from './routes/plan.ts';
 import { statusRoutes } from './routes/status.ts';
 import { urgentRoutes } from './routes/urgent.ts';
 import { usersRoutes } from './routes/users.ts';
-import { LoginLimiter, SessionStore } from './sessions.ts';
+import { LoginLimiter, SessionStore, VerifyGate, type LoginLimits } from './sessions.ts';
+import { SetupToken, setupTokenPath } from './setupToken.ts';
 import { UserStore } from './users.ts';
 
 export type { RouteInfo };
@@ -48,6 +51,8 @@ export interface WebServerOptions {
   channels?: ChannelRegistry;
   /** The Prometheus metrics (lqosd's, which telemetry keeps current); default: a new set. */
   metrics?: ShapingMetrics;
+  /** Login throttling; default LOGIN_LIMITS (lib/web/sessions.ts). */
+  loginLimits?: Partial<LoginLimits>;
 }
 
 export interface WebServer {
@@ -65,7 +70,7 @@ export const DEFAULT_WEB_ROOT = resolve(import.meta.dirname, '../../webui/dist')
 const ROUTE_GROUPS = [authRoutes, usersRoutes, statusRoutes, urgentRoutes, configRoutes, inputsRoutes, planRoutes, liveRoutes, metricsRoutes];
 
 export async function startWebServer(ctx: WebContext, opts: WebServerOptions = {}): Promise<WebServer> {
-  const { app, routes, hub, channels } = await buildWebApp(ctx, opts);
+  const { app, routes, hub, channels, users, setupToken } = await buildWebApp(ctx, opts);
   // [web], or upstream's webserver_listen when [web] is absent.
   const at = webListenAddress(ctx.config());
   if (at.warning) ctx.log.warn({ code: 'web-listen' }, at.warning);
@@ -79,6 +84,13 @@ export async function startWebServer(ctx: WebContext, opts: WebServerOptions = {
   }
   hub.start();
   ctx.log.info({ address, from: at.from }, `web server listening on ${address} (${at.from})`);
+  const metricsWarning = metricsExposureWarning(opts.host ?? at.host, ctx.config().web.metrics_token);
+  if (metricsWarning) ctx.log.warn({ code: 'metrics-token' }, metricsWarning);
+  if (users.state() === 'empty') {
+    const port = Number(new URL(address).port);
+    setupToken.url = webUrl(opts.host ?? at.host, port, address.startsWith('https:'));
+    setupToken.announce();
+  }
   return {
     address,
     routes,
@@ -100,10 +112,12 @@ function webDeps(ctx: WebContext, opts: WebServerOptions): WebDeps {
   let writeChain: Promise<unknown> = Promise.resolve();
   return {
     ctx,
-    users: new UserStore(usersFile),
+    users: new UserStore(usersFile, ctx.log),
     usersFile,
     sessions: new SessionStore(),
-    limiter: new LoginLimiter(),
+    limiter: new LoginLimiter(opts.loginLimits),
+    gate: new VerifyGate(),
+    setupToken: new SetupToken(setupTokenPath(usersFile), ctx.log),
     channels,
     hub: new ChannelHub(channels, ctx.log, opts.wsIntervalMs ?? 2000),
     metrics: opts.metrics ?? createShapingMetrics(),
@@ -120,22 +134,42 @@ export async function buildWebApp(ctx: WebContext, opts: WebServerOptions = {}) 
   const webRoot = opts.webRoot ?? DEFAULT_WEB_ROOT;
   const d = webDeps(ctx, opts);
   const routes: RouteInfo[] = [];
-  const app = Fastify({
+  const { trust_proxy, tls_cert_file, tls_key_file } = ctx.config().web;
+  // [web] tls_cert_file + tls_key_file: HTTPS (clear errors for half a pair or unreadable files).
+  const tls = webTls(ctx.config());
+  const app = newFastify(tls, tls_cert_file, tls_key_file, {
     loggerInstance: ctx.log.child({ component: 'web' }) as unknown as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: 1024 * 1024,
-    trustProxy: false,
+    // A reverse proxy on this host: req.ip / req.protocol follow its X-Forwarded-For / -Proto.
+    trustProxy: trust_proxy ? 'loopback' : false,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false } },
   });
   recordRoutes(app, routes);
   await app.register(fastifyCookie);
   await app.register(fastifyWebsocket, { options: { maxPayload: 64 * 1024 } });
   installErrorsAndHeaders(app, () => hasWebRoot(webRoot));
-  installAccessControl(app, d.users, d.sessions, d.usersFile);
+  const bindAddress = opts.host ?? webListenAddress(ctx.config()).host;
+  installTransportGuards(app, new HostAllowList({ config: () => ({ bindAddress, allowedHosts: ctx.config().web.allowed_hosts }) }));
+  installAccessControl(app, d.users, d.sessions);
+  // First run: the setup token exists before anyone can ask for it (startWebServer logs where).
+  if (d.users.state() === 'empty') d.setupToken.prepare();
   for (const group of ROUTE_GROUPS) await app.register(group, d);
   await serveUi(app, webRoot);
   await app.ready();
-  return { app: app as FastifyInstance, routes, hub: d.hub, channels: d.channels, users: d.users, sessions: d.sessions };
+  return { app: app as FastifyInstance, routes, hub: d.hub, channels: d.channels, users: d.users, sessions: d.sessions, limiter: d.limiter, gate: d.gate, setupToken: d.setupToken };
+}
+
+/** Fastify, over HTTPS when `tls` is set (a certificate or key Node cannot use is named in the error). */
+function newFastify(tls: ReturnType<typeof webTls>, certFile: string, keyFile: string, options: FastifyServerOptions): FastifyInstance {
+  if (!tls) return Fastify(options) as unknown as FastifyInstance;
+  try {
+    return Fastify({ ...options, https: tls } as FastifyHttpsOptions<HttpsServer>) as unknown as FastifyInstance;
+  } catch (err) {
+    throw new WebTlsError(
+      `[web] tls_cert_file = "${certFile}" / tls_key_file = "${keyFile}" cannot be used for HTTPS (${(err as Error).message}); they must be a PEM certificate (chain) and its matching PEM private key.`,
+    );
+  }
 }
 
 /** The built single-page UI, or a page saying how to build it. */

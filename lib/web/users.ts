@@ -9,15 +9,17 @@
  * ```
  *
  * The file is re-read when it changes on disk (mtime/size/inode), so edits by other tools are picked
- * up. A file that exists but cannot be parsed is "corrupt": logins and first-run are refused (never
- * treated as "no users", which would let anyone create an admin).
+ * up. Only a *missing* file means first run. A file that exists but is empty, truncated, cannot be
+ * parsed or lists no user is "corrupt": logins and first-run are refused (never treated as "no
+ * users", which would let anyone create an admin) until the operator restores or removes it.
  */
 import { randomBytes } from 'node:crypto';
 import { statSync, readFileSync } from 'node:fs';
 import * as argon2 from 'argon2';
-import { parse as parseToml, stringify as stringifyToml } from 'smol-toml';
+import { parse as parseToml, stringify as stringifyToml, TomlError } from 'smol-toml';
 import { PASSWORD_MAX, PASSWORD_MIN, USERNAME_RE, type PublicUser, type Role } from '../api/auth.ts';
 import { writeFileAtomic } from '../util/atomicFile.ts';
+import type { Log } from '../util/log.ts';
 
 export const ROLES: readonly Role[] = ['admin', 'read_only'];
 
@@ -45,49 +47,75 @@ function parseRole(v: unknown): Role {
 
 const HASH_OPTIONS = { type: argon2.argon2id } as const;
 
+type Loaded = { kind: 'missing' } | { kind: 'ok'; users: UserRecord[] } | { kind: 'corrupt'; reason: string };
+
 export class UserStore {
-  private cache: { fingerprint: string; users: UserRecord[] | null } | undefined;
+  private cache: { fingerprint: string; loaded: Loaded } | undefined;
   private chain: Promise<unknown> = Promise.resolve();
   private readonly dummyHash: Promise<string>;
+  private reported: string | undefined;
 
-  constructor(readonly path: string) {
+  constructor(
+    readonly path: string,
+    private readonly log?: Log,
+  ) {
     // Verified against when the username does not exist, so failures take the same time either way.
     this.dummyHash = argon2.hash(randomBytes(24).toString('base64'), HASH_OPTIONS);
   }
 
-  /** Users from disk; null when the file exists but is unreadable or invalid. */
-  private load(): UserRecord[] | null {
+  /** The file as it is on disk now (cached while it does not change). */
+  private loadState(): Loaded {
     let fingerprint: string;
     try {
       const st = statSync(this.path);
       fingerprint = `${st.ino}:${st.size}:${st.mtimeMs}`;
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-        this.cache = { fingerprint: 'missing', users: [] };
-        return [];
-      }
-      return null;
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { kind: 'missing' };
+      return this.corrupt(`cannot be read: ${(err as Error).message}`, 'stat-error');
     }
-    if (this.cache?.fingerprint === fingerprint) return this.cache.users;
-    let users: UserRecord[] | null;
+    if (this.cache?.fingerprint === fingerprint) return this.cache.loaded;
+    let loaded: Loaded;
     try {
-      users = parseUsersFile(readFileSync(this.path, 'utf8'));
-    } catch {
-      users = null;
+      loaded = { kind: 'ok', users: parseUsersFile(readFileSync(this.path, 'utf8')) };
+    } catch (err) {
+      loaded = this.corrupt(safeReason(err), fingerprint);
     }
-    this.cache = { fingerprint, users };
-    return users;
+    this.cache = { fingerprint, loaded };
+    return loaded;
   }
 
+  private corrupt(reason: string, fingerprint: string): Loaded {
+    if (this.reported !== fingerprint) {
+      this.reported = fingerprint;
+      this.log?.error({ code: 'web-users-corrupt', file: this.path, reason }, this.corruptMessage(reason));
+    }
+    return { kind: 'corrupt', reason };
+  }
+
+  /** What is wrong with a corrupt file and how to fix it (for the log and the 503 replies). */
+  corruptMessage(reason?: string): string {
+    const why = reason ?? (this.loadState() as { reason?: string }).reason ?? 'unusable';
+    return (
+      `the web UI users file ${this.path} is unusable (${why}); logins are refused until it is fixed: ` +
+      `restore it from its backup (${this.path}.bak*) or remove it to create the first admin again (first run)`
+    );
+  }
+
+  /** Users from disk: [] when the file is missing, null when it exists but is unusable. */
+  private load(): UserRecord[] | null {
+    const l = this.loadState();
+    return l.kind === 'ok' ? l.users : l.kind === 'missing' ? [] : null;
+  }
+
+  /** `empty` only when the file does not exist (first run). */
   state(): UsersState {
-    const users = this.load();
-    if (users === null) return 'corrupt';
-    return users.length === 0 ? 'empty' : 'ready';
+    const l = this.loadState();
+    return l.kind === 'missing' ? 'empty' : l.kind === 'corrupt' ? 'corrupt' : 'ready';
   }
 
   private usersOrThrow(): UserRecord[] {
     const users = this.load();
-    if (users === null) throw new UserError('auth_unavailable', `the users file ${this.path} cannot be read; fix or remove it`);
+    if (users === null) throw new UserError('auth_unavailable', this.corruptMessage());
     return users;
   }
 
@@ -132,7 +160,7 @@ export class UserStore {
     const text = stringifyToml({
       users: users.map((u) => ({ username: u.username, password_hash: u.password_hash, role: u.role })),
     });
-    writeFileAtomic(this.path, `# lqos-ts web UI users (managed by lqosd; hashes are argon2id)\n${text}\n`, { mode: 0o600 });
+    writeFileAtomic(this.path, `# lqos-ts web UI users (managed by lqosd; hashes are argon2id)\n${text}\n`, { mode: 0o600, backup: true });
     this.cache = undefined;
   }
 
@@ -189,6 +217,12 @@ export class UserStore {
   }
 }
 
+/** Why the file is unusable, without quoting its content (a TOML error shows the line: part of a hash). */
+function safeReason(err: unknown): string {
+  if (err instanceof TomlError) return `not valid TOML at line ${err.line}: ${err.message.split('\n')[0].replace(/^Invalid TOML document: /, '')}`;
+  return (err as Error).message;
+}
+
 function checkNewUser(username: string, password: string): void {
   if (!USERNAME_RE.test(username)) {
     throw new UserError('invalid_user', 'username must be 3-32 characters of letters, digits, "_", "." or "-"');
@@ -202,11 +236,16 @@ function checkPassword(password: string): void {
   }
 }
 
-/** Parses lqusers.toml; throws on anything malformed. */
+/**
+ * Parses lqusers.toml; throws on anything malformed, and on a file without users (empty, only
+ * whitespace or comments, or cut short before the first user): lqosd never writes such a file.
+ */
 export function parseUsersFile(text: string): UserRecord[] {
+  if (text.trim() === '') throw new Error('the file is empty');
   const doc = parseToml(text) as Record<string, unknown>;
   const list = doc.users ?? [];
   if (!Array.isArray(list)) throw new Error('users must be an array of tables');
+  if (list.length === 0) throw new Error('the file lists no users');
   const seen = new Set<string>();
   return list.map((entry, i) => {
     const e = entry as Record<string, unknown>;

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { BusClient, busRequest, BusUnavailableError, waitForBus } from '../../lib/bus/client.ts';
 import { BusError, MAX_MESSAGE_BYTES } from '../../lib/bus/protocol.ts';
 import { BusAlreadyRunningError, startBusServer, type BusServer } from '../../lib/bus/server.ts';
+import { RecordingLog } from '../../lib/util/logRecords.ts';
 import { quiet } from '../support/log.ts';
 import { RawConn } from './helpers.ts';
 
@@ -274,6 +275,77 @@ test('client: clear message when lqosd is down; waitForBus waits for it to come 
   await slow.close();
   await assert.rejects(pending, BusUnavailableError);
   c.close();
+});
+
+test('idle timeout: a silent client, a client stalled mid-request and an idle client after its reply are closed (logged at debug)', async () => {
+  const log = new RecordingLog();
+  const s = await server({}, { idleTimeoutMs: 300, log });
+  const silent = await RawConn.open(s.path);
+  const stalled = await RawConn.open(s.path);
+  stalled.write('{"id":1,"type":"pi'); // never finished
+  const done = await RawConn.open(s.path);
+  done.write('{"id":1,"type":"ping"}\n');
+  assert.deepEqual(await done.next(), { id: 1, ok: true, result: { pong: true } });
+  await waitUntil(() => s.stats().connections === 3);
+  for (const c of [silent, stalled, done]) assert.equal(await c.waitClosed(5000), true, 'closed by the server');
+  await waitUntil(() => s.stats().connections === 0);
+  const msgs = log.records.filter((r) => r.level === 'debug').map((r) => r.msg);
+  assert.equal(msgs.filter((m) => /idle for 300 ms; closing that connection/.test(m)).length, 2, msgs.join('\n'));
+  assert.equal(msgs.filter((m) => /unfinished request and nothing more for 300 ms/.test(m)).length, 1, msgs.join('\n'));
+  // The server is still there for the next client.
+  assert.deepEqual(await busRequest('ping', {}, { path: s.path }), { pong: true });
+});
+
+test('idle timeout: a request that runs longer than the idle timeout is answered on its connection; each answer restarts the clock', async () => {
+  const s = await server({ refresh: () => sleep(2000).then(() => ({ refreshed: true })) }, { idleTimeoutMs: 700 });
+  const c = await RawConn.open(s.path);
+  c.write('{"id":"r1","type":"refresh"}\n');
+  assert.deepEqual(await c.next(5000), { id: 'r1', ok: true, result: { refreshed: true } });
+  assert.equal(c.closed, false, 'not cut off while its request was handled');
+  // Requests in a row, each shorter than the timeout, keep the connection open past it.
+  for (let i = 0; i < 4; i++) {
+    await sleep(250);
+    c.write(`{"id":${i},"type":"ping"}\n`);
+    assert.equal((await c.next()).id, i);
+  }
+  assert.equal(c.closed, false);
+  // Then it idles and is closed.
+  assert.equal(await c.waitClosed(5000), true);
+  // BusClient: a long request on its one connection works the same way.
+  const client = new BusClient({ path: s.path });
+  assert.deepEqual(await client.request('refresh', {}, { timeoutMs: 5000 }), { refreshed: true });
+  client.close();
+});
+
+test('client: closes its own idle connection before the server would, and reconnects for the next request', async () => {
+  const s = await server({}, { idleTimeoutMs: 60_000 });
+  const c = new BusClient({ path: s.path, idleCloseMs: 100 });
+  assert.deepEqual(await c.request('ping'), { pong: true });
+  await waitUntil(() => s.stats().connections === 1);
+  await waitUntil(() => s.stats().connections === 0);
+  assert.deepEqual(await c.request('ping'), { pong: true }, 'a new connection for the next request');
+  assert.equal(s.stats().served, 2);
+  c.close();
+});
+
+test('connection cap: connections beyond served + waiting are refused with busy and one warning names the limit', async () => {
+  const log = new RecordingLog();
+  const s = await server({}, { maxConnections: 1, maxWaiting: 0, log });
+  const hold = await RawConn.open(s.path);
+  hold.write('{"id":1,"type":"ping"}\n');
+  assert.equal((await hold.next()).ok, true);
+  const refused = [];
+  for (let i = 0; i < 3; i++) {
+    const c = await RawConn.open(s.path);
+    const r = await c.next();
+    assert.equal(r.error.code, 'busy');
+    refused.push(c);
+  }
+  const warnings = log.records.filter((r) => r.level === 'warn' && /bus connection limit reached \(1 served at once, 0 waiting\)/.test(r.msg));
+  assert.equal(warnings.length, 1, 'one line per burst, not one per connection');
+  assert.equal(warnings[0].fields?.refused, 1);
+  hold.close();
+  refused.forEach((c) => c.close());
 });
 
 async function waitUntil(cond: () => boolean, ms = 5000) {

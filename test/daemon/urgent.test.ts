@@ -96,7 +96,10 @@ test('persisted atomically and reloaded by a new store (ids keep counting up)', 
   s1.submit({ source: 's', severity: 'warning', code: 'B', message: 'b' });
   s1.acknowledge(a.id);
   assert.ok(existsSync(path));
-  assert.deepEqual(readdirSync(join(dir, 'state')), ['urgent_issues.json'], 'no temp files left behind');
+  // Three saves: the file plus the two earlier versions as rotated backups, no temp files.
+  assert.deepEqual(readdirSync(join(dir, 'state')).sort(), ['urgent_issues.json', 'urgent_issues.json.bak', 'urgent_issues.json.bak.1']);
+  assert.equal(JSON.parse(readFileSync(`${path}.bak`, 'utf8')).issues.length, 2, '.bak: before the acknowledge');
+  assert.equal(JSON.parse(readFileSync(`${path}.bak.1`, 'utf8')).issues.length, 1, '.bak.1: after the first submit');
   const s2 = new FileUrgentIssueStore({ path, now: ticking(Date.parse('2025-02-01T00:00:00Z')) });
   assert.deepEqual(s2.list(), s1.list());
   assert.equal(s2.list().find((i) => i.code === 'A')!.acknowledged, true);
@@ -121,6 +124,24 @@ test('a corrupt file is moved aside with a warning and the store starts empty', 
     s.submit({ source: 's', severity: 'error', code: 'A', message: 'a' });
     assert.equal(new FileUrgentIssueStore({ path }).list().length, 1, 'a fresh file is written');
   }
+});
+
+test('a corrupt file with a readable backup: the backup is restored with a warning naming both', () => {
+  const dir = tmp();
+  const path = join(dir, 'urgent_issues.json');
+  const s1 = new FileUrgentIssueStore({ path, now: ticking() });
+  s1.submit({ source: 's', severity: 'error', code: 'A', message: 'a' });
+  s1.submit({ source: 's', severity: 'error', code: 'B', message: 'b' });
+  s1.submit({ source: 's', severity: 'error', code: 'C', message: 'c' });
+  const good = readFileSync(path, 'utf8');
+  writeFileSync(`${path}.bak`, '{"version":1,"nextId":'); // the newest backup is damaged too
+  writeFileSync(path, good.slice(0, 40)); // truncated
+  warnings.length = 0;
+  const s2 = new FileUrgentIssueStore({ path, log });
+  assert.deepEqual(s2.list().map((i) => i.code), ['A'], 'the state of .bak.1 (one issue)');
+  assert.equal(warnings.length, 1);
+  assert.match(warnings[0]!, new RegExp(`${path}.*moved it to .*corrupt-.*restored the newest readable backup ${path}\\.bak\\.1.*skipped: ${path}\\.bak`));
+  assert.equal(JSON.parse(readFileSync(path, 'utf8')).issues.length, 1, 'the backup was written back as the file');
 });
 
 test('long messages and contexts are cut and ANSI colours stripped', () => {

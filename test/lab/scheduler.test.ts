@@ -106,7 +106,11 @@ test('an enabled CRM integration runs end to end: fake Netzur → files → lqos
   try {
     srv = await startFakeNetzur();
     const conf = readFileSync(lab.config, 'utf8');
-    writeFileSync(lab.config, `${conf}\n[netzur_integration]\nenable_netzur = true\napi_key = "${NETZUR_KEY}"\napi_url = "${srv.url}${NETZUR_PATH}"\n`);
+    // The CRM's circuits replace every hand-written lab circuit: a mass removal the scheduler must be allowed.
+    writeFileSync(
+      lab.config,
+      `${conf}\n[netzur_integration]\nenable_netzur = true\napi_key = "${NETZUR_KEY}"\napi_url = "${srv.url}${NETZUR_PATH}"\n[safety]\nscheduler_allow_mass_removal = true\n`,
+    );
     const r = await execa(join(repoRoot, 'scheduler'), ['--once', '--config', lab.config], { env: env(), reject: false, all: true });
     assert.equal(r.exitCode, 0, String(r.all).slice(-3000));
     const csv = readFileSync(join(lab.dir, 'ShapedDevices.csv'), 'utf8');

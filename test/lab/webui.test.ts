@@ -6,7 +6,7 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
@@ -63,6 +63,8 @@ test('first run → admin → login → pages show the applied plan and live tra
     }
   }
   await page.waitForURL('**/first-run');
+  // lqosd wrote the one-time setup token into its state directory (what `sudo cat` shows the operator).
+  await page.fill('input[name=token]', readFileSync(join(lab.dir, 'state', 'first-run.token'), 'utf8').trim());
   await page.fill('input[name=username]', 'admin');
   await page.fill('input[name=password]', 'lab-admin-password');
   await page.fill('input[name=confirm]', 'lab-admin-password');

@@ -25,7 +25,7 @@ function newestMtime(path: string): number {
 
 /** Builds webui/dist unless it is newer than every source file (one build at a time). */
 export function ensureBuilt(): void {
-  const sources = [join(WEBUI, 'src'), join(WEBUI, 'index.html'), join(WEBUI, 'vite.config.ts'), join(repoRoot, 'lib', 'api')];
+  const sources = [join(WEBUI, 'src'), join(WEBUI, 'index.html'), join(WEBUI, 'public'), join(WEBUI, 'vite.config.ts'), join(repoRoot, 'lib', 'api')];
   const lock = join(tmpdir(), 'lqos-webui-build.lock');
   const deadline = Date.now() + 120_000;
   for (;;) {

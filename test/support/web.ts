@@ -11,6 +11,9 @@ import { planConfigFromLqos } from '../../lib/plan/planConfig.ts';
 import { createShapingMetrics, type ShapingMetrics } from '../../lib/telemetry/metrics.ts';
 import type { ChannelRegistry } from '../../lib/web/channels.ts';
 import { startWebServer, type WebServer } from '../../lib/web/server.ts';
+import { setupTokenPath } from '../../lib/web/setupToken.ts';
+import type { Logger } from '../../lib/util/log.ts';
+import type { LoginLimits } from '../../lib/web/sessions.ts';
 import { webConfig } from './configs.ts';
 import { fakeContext, type FakeContext } from './context.ts';
 import { buildPlan, type InputTexts } from './plan.ts';
@@ -28,6 +31,10 @@ export interface WebHarnessOptions extends InputTexts {
   /** Built UI to serve (default `<dir>/no-webui`: none). */
   webRoot?: string;
   wsIntervalMs?: number;
+  /** The server's logger (default: the quiet test logger). */
+  log?: Logger;
+  /** Login throttling (default: lqosd's). */
+  loginLimits?: Partial<LoginLimits>;
 }
 
 export interface WebHarness {
@@ -45,6 +52,8 @@ export interface WebHarness {
   devicesPath: string;
   networkPath: string;
   usersFile: string;
+  /** The first-run setup token file (next to the users file). */
+  setupTokenFile: string;
   /** How often the web server reloaded the config. */
   reloads: number;
   close(): Promise<void>;
@@ -73,6 +82,7 @@ export async function startWebHarness(opts: WebHarnessOptions): Promise<WebHarne
     appliedPlan: () => plan,
     shapingStatus: () => shaping,
     startedAt: opts.startedAt ?? new Date(),
+    ...(opts.log ? { log: opts.log } : {}),
   });
   const metrics = createShapingMetrics();
   const server = await startWebServer(ctx, {
@@ -81,6 +91,7 @@ export async function startWebHarness(opts: WebHarnessOptions): Promise<WebHarne
     webRoot: opts.webRoot ?? join(dir, 'no-webui'),
     wsIntervalMs: opts.wsIntervalMs,
     metrics,
+    loginLimits: opts.loginLimits,
   });
   return Object.assign(h, {
     dir,
@@ -95,6 +106,7 @@ export async function startWebHarness(opts: WebHarnessOptions): Promise<WebHarne
     devicesPath,
     networkPath,
     usersFile: join(dir, 'state', 'lqusers.toml'),
+    setupTokenFile: setupTokenPath(join(dir, 'state', 'lqusers.toml')),
     close: async () => {
       await server.close();
       rmSync(dir, { recursive: true, force: true });

@@ -94,7 +94,16 @@ test('empty file plus [bridge] gets every default', () => {
   assert.equal(config.ip_ranges.allow_subnets.length, 4);
   assert.equal(config.flows.flow_timeout_seconds, 30);
   assert.equal(config.stormguard.dry_run, true);
-  assert.deepEqual(config.web, { bind_address: '0.0.0.0', port: 9123 });
+  assert.deepEqual(config.web, {
+    bind_address: '0.0.0.0',
+    port: 9123,
+    tls_cert_file: '',
+    tls_key_file: '',
+    trust_proxy: false,
+    allowed_hosts: [],
+    metrics_token: '',
+  });
+  assert.deepEqual(config.safety, { max_removed_percent: 20, scheduler_allow_mass_removal: false });
   // a file with no interfaces at all is fine unless interfaces are required
   assert.equal(parseConfigText('', 'empty.conf').config.bridge, undefined);
 });

@@ -160,9 +160,11 @@ test('no response contains a password hash, a secret or a stack trace (all route
       }
     }
     // Config writes answer with the redacted config; failures do not echo secrets.
-    const ok = await admin.put('/api/config', { uisp_integration: { token: 'set', url: 'https://other.example.net' } });
+    // A new URL needs its token entered again (the stored one is not sent to a new address).
+    const ok = await admin.put('/api/config', { uisp_integration: { token: 'a-fresh-uisp-token', url: 'https://other.example.net' } });
     assert.equal(ok.status, 200, ok.text);
     assertClean('PUT /api/config', ok.text);
+    assert.ok(!ok.text.includes('a-fresh-uisp-token'), 'PUT /api/config echoes the new token');
     const bad = await admin.put('/api/config', { uisp_integration: { token: 'set', airmax_capacity: 'lots' } });
     assert.equal(bad.status, 422);
     assertClean('PUT /api/config (invalid)', bad.text);

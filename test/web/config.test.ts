@@ -97,14 +97,13 @@ test('config PUT: a secret sent as "set" keeps the stored value; a new value rep
   });
 });
 
-test('config PUT: switching bridge → single_interface with null removal; the file mode is kept', async () => {
+test('config PUT: switching bridge → single_interface with null removal; the file is 0600 after the save', async () => {
   await withHarness(async (h) => {
     const { admin } = await setupUsers(h);
-    const mode = statSync(h.configPath).mode & 0o777;
     const r = await admin.put('/api/config', { bridge: null, single_interface: { interface: 'eth9', internet_vlan: 10, network_vlan: 20 } });
     assert.equal(r.status, 200, r.text);
     assert.equal(r.json.config.bridge, undefined);
     assert.equal(r.json.config.single_interface.interface, 'eth9');
-    assert.equal(statSync(h.configPath).mode & 0o777, mode);
+    assert.equal(statSync(h.configPath).mode & 0o777, 0o600, 'lqos.conf holds CRM credentials: root only');
   });
 });

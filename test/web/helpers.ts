@@ -1,6 +1,8 @@
 /** The web server tests' harness: a small ISP (one site, one AP, two circuits) on test/support's fake daemon context. */
 import { startWebHarness, type WebHarness } from '../support/web.ts';
 import { webConfig } from '../support/configs.ts';
+import type { Logger } from '../../lib/util/log.ts';
+import type { LoginLimits } from '../../lib/web/sessions.ts';
 
 export type Harness = WebHarness;
 
@@ -25,6 +27,10 @@ export interface HarnessOptions {
   extraConfig?: string;
   webRoot?: string;
   wsIntervalMs?: number;
+  /** Login throttling (default: lqosd's). */
+  loginLimits?: Partial<LoginLimits>;
+  /** The server's logger (default: quiet). */
+  log?: Logger;
 }
 
 /** The web server on webConfig (+ `extraConfig`) and the small ISP; no built UI unless `webRoot` names one. */
@@ -38,6 +44,8 @@ function startHarness(opts: HarnessOptions = {}): Promise<Harness> {
     startedAt: new Date(Date.now() - 5000),
     webRoot: opts.webRoot,
     wsIntervalMs: opts.wsIntervalMs,
+    loginLimits: opts.loginLimits,
+    log: opts.log,
   });
 }
 

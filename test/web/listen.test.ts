@@ -10,14 +10,12 @@ import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
-import pino from 'pino';
 import { busRequest } from '../../lib/bus/client.ts';
 import { parseConfigText } from '../../lib/config/load.ts';
-import type { Logger } from '../../lib/util/log.ts';
 import { nodeIdOf, parseListen, webListenAddress } from '../../lib/web/listen.ts';
 import { bodyText, launchBrowser, shot } from '../support/browser.ts';
 import { loConfig, webConfig } from '../support/configs.ts';
+import { capturingLogger } from '../support/log.ts';
 import { startTestDaemon } from '../support/daemon.ts';
 import { ADMIN, login, setupUsers } from '../support/users.ts';
 import { startWebHarness } from '../support/web.ts';
@@ -34,18 +32,6 @@ async function freePort(): Promise<number> {
   const port = (s.address() as { port: number }).port;
   await new Promise((r) => s.close(r));
   return port;
-}
-
-/** A pino logger whose records are kept (level 40 = warn). */
-function capturingLogger(): { log: Logger; records: { level: number; msg: string }[] } {
-  const records: { level: number; msg: string }[] = [];
-  const sink = new Writable({
-    write(chunk, _enc, done) {
-      for (const line of String(chunk).split('\n').filter(Boolean)) records.push(JSON.parse(line));
-      done();
-    },
-  });
-  return { log: pino({ level: 'info' }, sink) as unknown as Logger, records };
 }
 
 const get = (url: string) => fetch(url).then((r) => r.status, (e: Error) => `refused: ${(e.cause as Error)?.message ?? e.message}`);

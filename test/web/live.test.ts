@@ -122,7 +122,7 @@ test('websocket: channels registered later (telemetry) are served', async () => 
   }, { wsIntervalMs: 200 });
 });
 
-test('/metrics: unauthenticated, exposes the shaping gauges only', async () => {
+test('/metrics: no login from this host (no metrics_token set), exposes the shaping gauges only', async () => {
   await withHarness(async (h) => {
     await setupUsers(h);
     h.ctx.urgent.submit({ source: 'test', severity: 'warning', code: 'X', message: 'x' });

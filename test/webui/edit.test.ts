@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
+import type { Dialog } from 'playwright-core';
 import { parse as parseToml } from 'smol-toml';
 import { type Browser, launchBrowser, shot } from '../support/browser.ts';
 import { SECRETS } from '../support/configs.ts';
@@ -20,8 +21,10 @@ before(async () => {
   await seedUsers(h);
   b = await launchBrowser();
   await login(b.page, h.base, ADMIN);
-  b.page.on('dialog', (d) => void d.accept());
+  b.page.on('dialog', (d) => void onDialog(d));
 });
+/** What the page's confirm() dialogs get (default: accepted). */
+let onDialog: (d: Dialog) => Promise<void> = (d) => d.accept();
 after(async () => {
   await b?.close();
   await h?.close();
@@ -132,6 +135,39 @@ test('shaped devices: edit, add, delete persist; validation errors name line and
   assert.equal(await table.locator('tr.invalid').count() > 0, true);
   await shot(page, '31-devices-validation-error');
   assert.equal(readFileSync(h.devicesPath, 'utf8'), csv);
+});
+
+test('a devices save that would unshape most circuits asks first, naming how many; declined nothing is written, confirmed it is saved', async () => {
+  const { page } = b;
+  await page.goto(`${h.base}/shaped-devices`);
+  const table = page.getByTestId('devices-table');
+  await table.waitFor();
+  const csv = readFileSync(h.devicesPath, 'utf8');
+  // Three of the four circuits in force (c-1002, c-1003, c-1004) lose their last device.
+  for (const d of ['d-1002', 'd-1004', 'd-1005']) await table.locator(`tr[data-device="${d}"]`).getByRole('button', { name: 'Delete' }).click();
+  const asked: string[] = [];
+  let answer = false;
+  onDialog = async (d) => {
+    asked.push(d.message());
+    await (answer ? d.accept() : d.dismiss());
+  };
+  try {
+    await page.getByTestId('devices-save').click();
+    await page.getByTestId('devices-notice').filter({ hasText: 'Not saved' }).waitFor();
+    assert.equal(asked.length, 1);
+    assert.match(asked[0]!, /This save would unshape 3 of the 4 shaped circuits — more than the 20 % allowed/);
+    assert.match(asked[0]!, /First: c-1002 \(Jonathan Whitaker\), c-1003 \(.+\), c-1004 \(.+\)\./);
+    assert.equal(readFileSync(h.devicesPath, 'utf8'), csv, 'declined: nothing written');
+
+    answer = true;
+    await page.getByTestId('devices-save').click();
+    await page.getByTestId('devices-notice').filter({ hasText: 'unshaping 3 circuit(s) you confirmed' }).waitFor();
+    assert.equal(asked.length, 2);
+    const saved = readFileSync(h.devicesPath, 'utf8');
+    assert.ok(!saved.includes('d-1002') && !saved.includes('d-1005') && saved.includes('d-1001'), saved);
+  } finally {
+    onDialog = (d) => d.accept();
+  }
 });
 
 test('an enabled integration locks the devices editor (409 from the API is explained too)', async () => {

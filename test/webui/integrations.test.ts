@@ -77,6 +77,14 @@ test('changed values and a new secret are saved to lqos.conf and re-read', async
   assert.match(await page.locator('[data-unsupported="uisp_integration.insecure_ssl"]').innerText(), /^ignored by lqos-ts: TLS certificates are always verified/);
   await page.locator('textarea[name="uisp_integration.exclude_sites"]').fill('Old Tower\nTest Lab');
   await page.locator('input[name="uisp_integration.airmax_capacity"]').fill('0.65');
+  // A new URL without the token again: refused with the server's reason, nothing written.
+  const before = readFileSync(h.configPath, 'utf8');
+  await page.getByTestId('config-save').click();
+  await page.getByTestId('config-error').waitFor();
+  assert.match(await page.getByTestId('config-error').innerText(), /uisp_integration\.token/);
+  assert.equal(readFileSync(h.configPath, 'utf8'), before, 'nothing written');
+  await page.getByTestId('change-uisp_integration.token').click();
+  await page.locator('input[name="uisp_integration.token"]').fill('UISP-TOKEN-FOR-NEW-URL');
   await page.getByTestId('config-save').click();
   await page.getByTestId('config-notice').waitFor();
   let c = conf();
@@ -84,7 +92,7 @@ test('changed values and a new secret are saved to lqos.conf and re-read', async
   assert.equal(c.uisp_integration.ignore_calculated_capacity, true);
   assert.deepEqual(c.uisp_integration.exclude_sites, ['Old Tower', 'Test Lab']);
   assert.equal(c.uisp_integration.airmax_capacity, 0.65);
-  assert.equal(c.uisp_integration.token, SECRETS.uisp, 'the secret is kept');
+  assert.equal(c.uisp_integration.token, 'UISP-TOKEN-FOR-NEW-URL', 'the token re-entered for the new URL');
   assert.equal(c.uisp_integration.enable_uisp, false);
   await page.reload();
   assert.equal(await page.locator('input[name="uisp_integration.url"]').inputValue(), 'https://uisp.changed.example');

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { bodyText, type Browser, launchBrowser, shot } from '../support/browser.ts';
-import { ADMIN, login } from '../support/users.ts';
+import { ADMIN, login, readSetupToken } from '../support/users.ts';
 import { leakedPii, startUiHarness, SUBSCRIBERS, type UiHarness } from './helpers.ts';
 
 let h: UiHarness;
@@ -27,10 +27,17 @@ test('first run creates the admin, logout, login', async () => {
   await page.goto(`${h.base}/`);
   await page.waitForURL('**/first-run');
   await page.getByTestId('first-run-form').waitFor();
+  // The page says where the setup token is; without it nothing is created.
+  await page.getByTestId('setup-token-hint').getByText(`sudo cat ${h.setupTokenFile}`).waitFor();
   await shot(page, '01-first-run');
   await page.fill('input[name=username]', ADMIN.username);
   await page.fill('input[name=password]', ADMIN.password);
   await page.fill('input[name=confirm]', ADMIN.password);
+  await page.fill('input[name=token]', 'not-the-token');
+  await page.click('button[type=submit]');
+  await page.getByRole('alert').getByText(/wrong setup token/i).waitFor();
+  assert.ok((await page.getByRole('alert').innerText()).includes(h.setupTokenFile));
+  await page.fill('input[name=token]', readSetupToken(h));
   await page.click('button[type=submit]');
   await page.getByTestId('current-user').waitFor();
   assert.equal(await page.getByTestId('current-user').innerText(), 'admin');

@@ -5,6 +5,12 @@
  *
  * Credentials never leave this module in readable form: error messages carry the path only (no
  * query string, no user-info) and log lines carry `redactUrl(url)` — never headers.
+ *
+ * Redirects are followed by hand (`redirect: 'manual'`), at most MAX_REDIRECTS hops, and only within
+ * the origin (scheme + host + port) of the configured URL: the request's secret headers and body
+ * never reach another origin, and https never becomes http. A redirect elsewhere is an error naming
+ * both URLs (redacted) so the operator fixes the configured URL. Bodies are counted while they stream
+ * and refused past `maxResponseBytes`.
  */
 import { STATUS_CODES } from 'node:http';
 import { IntegrationError } from './errors.ts';
@@ -19,6 +25,8 @@ export interface HttpOptions {
   backoffMs?: number;
   /** Cap for one backoff delay (also caps a server's Retry-After). Default 10 000 ms. */
   maxBackoffMs?: number;
+  /** Largest response body accepted, in bytes. Default 256 MiB. */
+  maxResponseBytes?: number;
 }
 
 export interface RequestOptions extends HttpOptions {
@@ -34,7 +42,16 @@ export interface RequestOptions extends HttpOptions {
   log?: IntegrationLogger;
 }
 
-export const DEFAULT_HTTP: Required<HttpOptions> = { timeoutMs: 30_000, retries: 2, backoffMs: 500, maxBackoffMs: 10_000 };
+export const DEFAULT_HTTP: Required<HttpOptions> = {
+  timeoutMs: 30_000,
+  retries: 2,
+  backoffMs: 500,
+  maxBackoffMs: 10_000,
+  maxResponseBytes: 256 * 1024 * 1024,
+};
+
+/** Redirect hops followed (within the origin) before giving up. */
+export const MAX_REDIRECTS = 5;
 
 const SECRET_PARAM_RE = /(key|secret|token|pass|auth|sig|session|credential)/i;
 
@@ -107,6 +124,121 @@ function retryAfterMs(res: Response): number | undefined {
   return Number.isFinite(s) && s >= 0 ? s * 1000 : undefined;
 }
 
+const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
+
+interface FetchSpec {
+  crm: string;
+  endpoint: string;
+  method: string;
+  headers: Record<string, string>;
+  body?: string;
+  signal: AbortSignal;
+  maxBytes: number;
+  urlHint?: string;
+}
+
+/**
+ * The one place this module reaches the network: fetch with redirects followed by hand within the
+ * origin of `url` (see the module comment), then the body read under the size cap. Throws
+ * IntegrationError for a refused redirect or an oversize body, and fetch's own errors otherwise.
+ */
+export async function fetchSameOrigin(url: string, spec: FetchSpec): Promise<{ res: Response; text: string; url: string }> {
+  let current = url;
+  let method = spec.method;
+  let body = spec.body;
+  const headers = { ...spec.headers };
+  for (let hop = 0; ; hop++) {
+    const res = await fetch(current, { method, headers, body, signal: spec.signal, redirect: 'manual' });
+    if (!REDIRECT_STATUSES.has(res.status)) return { res, text: await readCapped(res, spec), url: current };
+    await res.body?.cancel().catch(() => undefined);
+    const location = res.headers.get('location');
+    if (location === null) return { res, text: '', url: current };
+    const next = URL.canParse(location, current) ? new URL(location, current) : undefined;
+    if (next === undefined) {
+      const msg = `${spec.crm}: ${spec.endpoint} → ${res.status} redirect with an invalid Location header; fix the configured URL`;
+      throw new IntegrationError(spec.urlHint ? `${msg}; ${spec.urlHint}` : msg, { crm: spec.crm, endpoint: spec.endpoint, status: res.status });
+    }
+    const refusal = redirectRefusal({ configured: url, current, next: next.toString(), hop, ...spec });
+    if (refusal) throw new IntegrationError(refusal, { crm: spec.crm, endpoint: spec.endpoint, status: res.status });
+    if (res.status === 303 || ((res.status === 301 || res.status === 302) && method === 'POST')) {
+      // Like browsers: these turn a POST into a GET without a body (307/308 keep both, same origin only).
+      method = 'GET';
+      body = undefined;
+      for (const k of Object.keys(headers)) if (k.toLowerCase() === 'content-type') delete headers[k];
+    }
+    current = next.toString();
+  }
+}
+
+export interface RedirectHop {
+  crm: string;
+  endpoint: string;
+  urlHint?: string;
+  /** The URL the integration was configured with (its origin is the only one followed). */
+  configured: string;
+  /** The URL that answered with the redirect, and the absolute URL it points at. */
+  current: string;
+  next: string;
+  /** Redirects already followed. */
+  hop: number;
+}
+
+/** Why the redirect `current` → `next` is not followed (the error message), or undefined when it may be. Pure. */
+export function redirectRefusal(h: RedirectHop): string | undefined {
+  const { configured, current } = h;
+  const next = new URL(h.next);
+  const origin = new URL(configured).origin;
+  const from = redactUrl(current);
+  const to = redactUrl(h.next);
+  const fix = h.urlHint ? `; ${h.urlHint}` : '';
+  const where = `${h.crm}: ${h.endpoint} → redirected from ${from} to ${to}`;
+  if (new URL(current).protocol === 'https:' && next.protocol !== 'https:') {
+    return `${where}: refusing to downgrade https to http (credentials would travel in clear text); fix the configured URL ${redactUrl(configured)}${fix}`;
+  }
+  if (next.origin !== origin) {
+    return (
+      `${where}: refusing to follow a redirect to another origin (${next.origin} instead of ${origin}; the credentials ` +
+      `must not leave the configured server); set the configured URL to the server that answers${fix}`
+    );
+  }
+  if (h.hop + 1 > MAX_REDIRECTS) return `${where}: more than ${MAX_REDIRECTS} redirects; fix the configured URL ${redactUrl(configured)}${fix}`;
+  return undefined;
+}
+
+function sizeText(bytes: number): string {
+  return bytes >= 1024 * 1024 ? `${Math.round((bytes / (1024 * 1024)) * 10) / 10} MiB` : `${bytes} bytes`;
+}
+
+/** The body as UTF-8 text, counted while it streams; past `spec.maxBytes` the read is aborted. */
+async function readCapped(res: Response, spec: FetchSpec): Promise<string> {
+  const tooLarge = () =>
+    new IntegrationError(
+      `${spec.crm}: ${spec.endpoint} → response larger than ${sizeText(spec.maxBytes)}; refused ` +
+        '(a guard against runaway downloads); check that the configured URL points at the CRM API',
+      { crm: spec.crm, endpoint: spec.endpoint, status: res.status },
+    );
+  const declared = Number(res.headers.get('content-length'));
+  if (Number.isFinite(declared) && declared > spec.maxBytes) {
+    await res.body?.cancel().catch(() => undefined);
+    throw tooLarge();
+  }
+  if (res.body === null) return '';
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  const reader = res.body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > spec.maxBytes) {
+      await reader.cancel().catch(() => undefined);
+      throw tooLarge();
+    }
+    chunks.push(value);
+  }
+  return new TextDecoder('utf-8').decode(Buffer.concat(chunks));
+}
+
 /**
  * One JSON request with retries. Resolves to the parsed body; rejects with an IntegrationError.
  * A 2xx with an empty body resolves to `null`.
@@ -135,15 +267,18 @@ export async function requestJson<T = unknown>(url: string, opts: RequestOptions
     let res: Response;
     let text: string;
     try {
-      res = await fetch(url, {
+      ({ res, text } = await fetchSameOrigin(url, {
+        crm,
+        endpoint,
         method,
         headers: { Accept: 'application/json', ...opts.headers },
         body: opts.body,
         signal: AbortSignal.timeout(timeoutMs),
-        redirect: 'follow',
-      });
-      text = await res.text();
+        maxBytes: opts.maxResponseBytes ?? DEFAULT_HTTP.maxResponseBytes,
+        urlHint: opts.urlHint,
+      }));
     } catch (err) {
+      if (err instanceof IntegrationError) throw err; // redirect refused / too large: retrying cannot help
       const what = isTimeout(err) ? `timed out after ${timeoutMs} ms` : `connection failed (${errorCode(err)})`;
       lastError = new IntegrationError(`${crm}: ${endpoint} → ${what}`, { crm, endpoint });
       log.warn({ crm, url: safeUrl, attempt, of: attempts }, `${crm}: ${endpoint} → ${what}`);

@@ -9,11 +9,13 @@
  * reloads on a ShapedDevices.csv change fires only once both files are in place. If the second rename
  * fails, the previous network.json (kept as a hard link) is put back, so the old pair stays intact.
  */
-import { closeSync, fsyncSync, linkSync, openSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, fchmodSync, fsyncSync, linkSync, openSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { formatIssue, validateInputs } from '../../inputs/validate.ts';
 import type { InputIssue } from '../../model.ts';
 import { IntegrationError } from './errors.ts';
 import { inputPaths } from '../../config/paths.ts';
+import { isDiskFull, mountOf } from '../../util/atomicFile.ts';
+import { DATA_FILE_MODE, modeAtMost } from '../../util/fileModes.ts';
 
 export const NETWORK_JSON = 'network.json';
 export const SHAPED_DEVICES_CSV = 'ShapedDevices.csv';
@@ -38,9 +40,11 @@ export function validateIntegrationOutput(networkJson: string, shapedDevicesCsv:
   return validateInputs({ devicesText: shapedDevicesCsv, devicesFile: SHAPED_DEVICES_CSV, networkText: networkJson, networkFile: NETWORK_JSON }).issues;
 }
 
-function writeTemp(path: string, text: string): void {
-  const fd = openSync(path, 'wx', 0o644);
+/** Writes a temp file with `mode` exactly (subscriber data: 0640 at most, see lib/util/fileModes.ts). */
+function writeTemp(path: string, text: string, mode: number): void {
+  const fd = openSync(path, 'wx', mode);
   try {
+    fchmodSync(fd, mode); // the umask may have narrowed it
     writeFileSync(fd, text);
     fsyncSync(fd);
   } finally {
@@ -86,8 +90,8 @@ export function writeIntegrationOutput(out: IntegrationOutput): WrittenOutput {
   const netPrev = `${netPath}${tag}.prev`;
   let havePrev = false;
   try {
-    writeTemp(netTmp, out.networkJson);
-    writeTemp(csvTmp, out.shapedDevicesCsv);
+    writeTemp(netTmp, out.networkJson, modeAtMost(netPath, DATA_FILE_MODE));
+    writeTemp(csvTmp, out.shapedDevicesCsv, modeAtMost(csvPath, DATA_FILE_MODE));
     try {
       linkSync(netPath, netPrev);
       havePrev = true;
@@ -105,7 +109,10 @@ export function writeIntegrationOutput(out: IntegrationOutput): WrittenOutput {
     }
     fsyncDir(out.dir);
   } catch (err) {
-    throw new IntegrationError(`${crm}: cannot write ${out.dir}: ${(err as Error).message}; the previous files are unchanged`, { crm, cause: err });
+    const why = isDiskFull(err)
+      ? `the disk holding it (mount ${mountOf(out.dir)}) is full (${(err as NodeJS.ErrnoException).code}) — free space there and run the integration again`
+      : (err as Error).message;
+    throw new IntegrationError(`${crm}: cannot write ${out.dir}: ${why}; the previous files are unchanged`, { crm, cause: err });
   } finally {
     rmSync(netTmp, { force: true });
     rmSync(csvTmp, { force: true });

@@ -1,56 +1,95 @@
 /** Login, logout, first-run admin creation and the login state (the only routes without a login). */
-import type { FastifyInstance } from 'fastify';
-import { PASSWORD_MAX, type AuthStatus, type UserReply } from '../../api/auth.ts';
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import { PASSWORD_MAX, SETUP_TOKEN_MAX, type AuthStatus, type UserReply } from '../../api/auth.ts';
 import { sessionUser, setSessionCookie, userError } from '../access.ts';
 import type { WebDeps } from '../deps.ts';
 import { HttpError } from '../http.ts';
 import { SESSION_COOKIE } from '../sessions.ts';
+import { setupTokenHelp } from '../setupToken.ts';
 import { passwordSchema, usernameSchema } from './users.ts';
 
-/** Login body: first-run applies the user rules; login only bounds the sizes (no hints to guessers). */
-const credentials = (strict: boolean) => ({
+/** Login body: only bounds the sizes (no hints to guessers). */
+const loginBody = {
   type: 'object',
   additionalProperties: false,
   required: ['username', 'password'],
-  properties: strict
-    ? { username: usernameSchema, password: passwordSchema }
-    : { username: { type: 'string', maxLength: 128 }, password: { type: 'string', maxLength: PASSWORD_MAX } },
-});
+  properties: { username: { type: 'string', maxLength: 128 }, password: { type: 'string', maxLength: PASSWORD_MAX } },
+};
+
+/** First-run body: the user rules, plus the setup token (checked by the handler for a clear 403). */
+const firstRunBody = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['username', 'password'],
+  properties: { username: usernameSchema, password: passwordSchema, token: { type: 'string', maxLength: SETUP_TOKEN_MAX } },
+};
 
 type Credentials = { Body: { username: string; password: string } };
+type FirstRun = { Body: { username: string; password: string; token?: string } };
+
+/** The limiter's "username" for first-run token guesses (not a valid username, so no clash). */
+const FIRST_RUN_KEY = 'first-run token';
+
+/** A username as it may appear in the log: printable ASCII, at most 64 characters. */
+export function logSafeUsername(name: string): string {
+  const clean = name.replace(/[^\x20-\x7e]/g, '?');
+  return clean.length > 64 ? `${clean.slice(0, 64)}…` : clean;
+}
+
+function refuseRetry(reply: FastifyReply, seconds: number, status: 429 | 503, code: string, message: string): never {
+  reply.header('Retry-After', String(seconds));
+  throw new HttpError(status, code, message);
+}
 
 export async function authRoutes(app: FastifyInstance, d: WebDeps): Promise<void> {
-  const { ctx, users, sessions, limiter, usersFile } = d;
+  const { ctx, users, sessions, limiter, gate, setupToken } = d;
 
   app.get('/api/auth/status', { config: { access: 'open' } }, async (req): Promise<AuthStatus> => {
     const state = users.state();
     const login = state === 'ready' ? sessionUser(req, users, sessions) : undefined;
+    if (state === 'empty') setupToken.ensure();
     return {
       firstRun: state === 'empty',
-      ...(state === 'corrupt' ? { authError: 'the users file cannot be read' } : {}),
+      ...(state === 'empty' ? { setupTokenFile: setupToken.path } : {}),
+      ...(state === 'corrupt' ? { authError: users.corruptMessage() } : {}),
       ...(login ? { user: login.user } : {}),
     };
   });
 
-  app.post<Credentials>('/api/auth/first-run', { config: { access: 'open' }, schema: { body: credentials(true) } }, async (req, reply) => {
-    if (users.state() === 'corrupt') throw new HttpError(503, 'auth_unavailable', `the users file cannot be read; fix or remove ${usersFile}`);
+  app.post<FirstRun>('/api/auth/first-run', { config: { access: 'open' }, schema: { body: firstRunBody } }, async (req, reply) => {
+    const state = users.state();
+    if (state === 'corrupt') throw new HttpError(503, 'auth_unavailable', users.corruptMessage());
+    if (state === 'ready') throw new HttpError(409, 'already_configured', 'an administrator already exists; log in instead');
+    const wait = limiter.retryAfter(req.ip, FIRST_RUN_KEY);
+    if (wait > 0) refuseRetry(reply, wait, 429, 'rate_limited', `too many wrong setup tokens; try again in ${wait} s`);
+    limiter.begin(req.ip, FIRST_RUN_KEY);
+    if (!setupToken.check(req.body.token)) {
+      limiter.failed(req.ip, FIRST_RUN_KEY);
+      ctx.log.warn({ ip: req.ip, failures: limiter.failures(req.ip, FIRST_RUN_KEY) }, 'web: first-run refused: wrong or missing setup token');
+      const what = req.body.token ? 'wrong setup token' : 'the setup token is required';
+      throw new HttpError(403, 'setup_token', `${what}: ${setupTokenHelp(setupToken.path)}`, { tokenFile: setupToken.path });
+    }
+    limiter.succeeded(req.ip, FIRST_RUN_KEY);
     const user = await users.createFirstAdmin(req.body.username, req.body.password).catch(userError);
-    ctx.log.info({ username: user.username }, 'web: first admin created');
+    setupToken.consume();
+    ctx.log.info({ username: user.username, ip: req.ip }, `web: first admin "${user.username}" created; ${setupToken.path} removed`);
     setSessionCookie(req, reply, sessions.create(user.username).id);
     return reply.code(201).send({ user } satisfies UserReply);
   });
 
-  app.post<Credentials>('/api/auth/login', { config: { access: 'guest' }, schema: { body: credentials(false) } }, async (req, reply): Promise<UserReply> => {
+  app.post<Credentials>('/api/auth/login', { config: { access: 'guest' }, schema: { body: loginBody } }, async (req, reply): Promise<UserReply> => {
     const { username, password } = req.body;
     const wait = limiter.retryAfter(req.ip, username);
-    if (wait > 0) {
-      reply.header('Retry-After', String(wait));
-      throw new HttpError(429, 'rate_limited', `too many failed logins; try again in ${wait} s`);
-    }
+    if (wait > 0) refuseRetry(reply, wait, 429, 'rate_limited', `too many failed logins; try again in ${wait} s`);
+    // Counted as a failure from the start, in the same tick as the check (parallel guesses cannot slip past).
+    const verifying = gate.run(() => users.verify(username, password));
+    if (!verifying) refuseRetry(reply, 1, 503, 'busy', 'too many logins are being checked right now; try again in a second');
     limiter.begin(req.ip, username);
-    const user = await users.verify(username, password);
+    const user = await verifying;
     if (!user) {
-      ctx.log.warn({ ip: req.ip }, 'web: failed login');
+      limiter.failed(req.ip, username);
+      const failures = limiter.failures(req.ip, username);
+      ctx.log.warn({ ip: req.ip, username: logSafeUsername(username), failures }, 'web: failed login');
       throw new HttpError(401, 'invalid_credentials', 'invalid username or password');
     }
     limiter.succeeded(req.ip, username);

@@ -27,7 +27,7 @@ export async function configRoutes(app: FastifyInstance, d: WebDeps): Promise<vo
       serialized(async () => {
         let loaded;
         try {
-          loaded = applyConfigPatch(ctx.configPath, req.body);
+          loaded = applyConfigPatch(ctx.configPath, req.body, { stateDirectory: ctx.config().state_directory, usersFile: d.usersFile });
         } catch (err) {
           if (err instanceof ConfigUpdateError) throw new HttpError(err.status, err.code, err.message, { details: err.details });
           throw err;

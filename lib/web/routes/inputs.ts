@@ -1,12 +1,16 @@
 /** ShapedDevices.csv and network.json: read with their issues, replaced (validated first) by admins. */
 import type { FastifyInstance } from 'fastify';
 import type { NetworkPayload, NetworkSaved, ShapedDevicesPayload, ShapedDevicesSaved } from '../../api/inputs.ts';
-import { inputPaths } from '../../config/paths.ts';
+import { inputPaths, statePaths } from '../../config/paths.ts';
+import { writeApproval } from '../../shaping/removalApproval.ts';
 import { currentUser } from '../access.ts';
 import type { WebDeps } from '../deps.ts';
 import { HttpError } from '../http.ts';
 import {
   InputsRejected,
+  MassRemovalRefused,
+  type RemovalCheck,
+  type RemovalGuard,
   networkBodySchema,
   readNetworkPayload,
   readShapedDevicesPayload,
@@ -30,14 +34,38 @@ function ensureEditable(ctx: WebContext): void {
   );
 }
 
-/** Runs a replace; refused inputs become 422 with the issues. */
+/** Runs a replace; refused inputs become 422 with the issues, a refused mass removal 409. */
 function replaceOrRefuse<T>(replace: () => T): T {
   try {
     return replace();
   } catch (err) {
     if (err instanceof InputsRejected) throw new HttpError(422, 'invalid_inputs', err.message, { issues: err.issues });
+    if (err instanceof MassRemovalRefused) {
+      const v = err.verdict;
+      throw new HttpError(409, 'mass_removal', err.message, { removed: v.removed, total: v.total, limitPercent: v.limitPercent, sample: v.sample });
+    }
     throw err;
   }
+}
+
+/** The mass-removal guard of a save (lib/shaping/massRemoval.ts): the plan in force and the limit. */
+function guardOf(ctx: WebContext, force: boolean | undefined): RemovalGuard {
+  return { inForce: ctx.appliedPlan(), maxRemovedPercent: ctx.config().safety.max_removed_percent, force: force === true };
+}
+
+/**
+ * A confirmed removal over the limit: recorded (lib/shaping/removalApproval.ts) so the run that
+ * follows the save applies it instead of refusing it again. Returns how many circuits go.
+ */
+function approveRemoval(ctx: WebContext, removal: RemovalCheck | undefined, user: string, file: string): number | undefined {
+  if (!removal) return undefined;
+  const v = removal.verdict;
+  writeApproval(statePaths(ctx.config().state_directory), { at: new Date().toISOString(), by: user, circuits: removal.removedIds });
+  ctx.log.warn(
+    { user, removed: v.removed, total: v.total, sample: v.sample.map((c) => c.id) },
+    `web: ${user} confirmed a ${file} save that unshapes ${v.removed} of ${v.total} circuits (over [safety] max_removed_percent = ${v.limitPercent}); the next run applies it`,
+  );
+  return v.removed;
 }
 
 export async function inputsRoutes(app: FastifyInstance, d: WebDeps): Promise<void> {
@@ -49,15 +77,17 @@ export async function inputsRoutes(app: FastifyInstance, d: WebDeps): Promise<vo
     ownedBy: ownedBy(),
   }));
 
-  app.put<{ Body: { circuits: CircuitBody[] } }>(
+  app.put<{ Body: { circuits: CircuitBody[]; force?: boolean } }>(
     '/api/shaped-devices',
     { config: { access: 'admin' }, bodyLimit: 256 * 1024 * 1024, schema: { body: shapedDevicesBodySchema } },
     async (req): Promise<ShapedDevicesSaved> =>
       serialized(() => {
         ensureEditable(ctx);
-        const result = replaceOrRefuse(() => replaceShapedDevices(inputPaths(ctx.config()), req.body.circuits));
-        ctx.log.info({ user: currentUser(req).user.username, circuits: result.circuits }, 'web: ShapedDevices.csv replaced');
-        return { ok: true, ...result };
+        const { removal, ...result } = replaceOrRefuse(() => replaceShapedDevices(inputPaths(ctx.config()), req.body.circuits, guardOf(ctx, req.body.force)));
+        const user = currentUser(req).user.username;
+        const removed = approveRemoval(ctx, removal, user, 'ShapedDevices.csv');
+        ctx.log.info({ user, circuits: result.circuits }, 'web: ShapedDevices.csv replaced');
+        return { ok: true, ...result, ...(removed !== undefined ? { removed } : {}) };
       }),
   );
 
@@ -66,15 +96,17 @@ export async function inputsRoutes(app: FastifyInstance, d: WebDeps): Promise<vo
     ownedBy: ownedBy(),
   }));
 
-  app.put<{ Body: { network: Record<string, unknown> } }>(
+  app.put<{ Body: { network: Record<string, unknown>; force?: boolean } }>(
     '/api/network',
     { config: { access: 'admin' }, bodyLimit: 64 * 1024 * 1024, schema: { body: networkBodySchema } },
     async (req): Promise<NetworkSaved> =>
       serialized(() => {
         ensureEditable(ctx);
-        const result = replaceOrRefuse(() => replaceNetwork(inputPaths(ctx.config()), req.body.network));
-        ctx.log.info({ user: currentUser(req).user.username, nodes: result.nodes }, 'web: network.json replaced');
-        return { ok: true, ...result };
+        const { removal, ...result } = replaceOrRefuse(() => replaceNetwork(inputPaths(ctx.config()), req.body.network, guardOf(ctx, req.body.force)));
+        const user = currentUser(req).user.username;
+        const removed = approveRemoval(ctx, removal, user, 'network.json');
+        ctx.log.info({ user, nodes: result.nodes }, 'web: network.json replaced');
+        return { ok: true, ...result, ...(removed !== undefined ? { removed } : {}) };
       }),
   );
 }

@@ -1,11 +1,13 @@
 import { defineStore } from 'pinia';
 import { computed, ref } from 'vue';
-import type { AuthStatus, PublicUser, UserReply } from '../../../lib/api/index.ts';
+import type { AuthStatus, FirstRunRequest, PublicUser, UserReply } from '../../../lib/api/index.ts';
 import { get, post } from '../lib/api';
 
 export const useAuth = defineStore('auth', () => {
   const loaded = ref(false);
   const firstRun = ref(false);
+  /** During first run: where the server keeps the setup token. */
+  const setupTokenFile = ref<string | undefined>();
   const authError = ref<string | undefined>();
   const user = ref<PublicUser | undefined>();
   const isAdmin = computed(() => user.value?.role === 'admin');
@@ -15,6 +17,7 @@ export const useAuth = defineStore('auth', () => {
   async function refresh(): Promise<void> {
     const s = await get<AuthStatus>('/api/auth/status');
     firstRun.value = s.firstRun;
+    setupTokenFile.value = s.setupTokenFile;
     authError.value = s.authError;
     user.value = s.user;
     loaded.value = true;
@@ -26,8 +29,8 @@ export const useAuth = defineStore('auth', () => {
     firstRun.value = false;
   }
 
-  async function createFirstAdmin(username: string, password: string): Promise<void> {
-    const r = await post<UserReply>('/api/auth/first-run', { username, password });
+  async function createFirstAdmin(req: FirstRunRequest): Promise<void> {
+    const r = await post<UserReply>('/api/auth/first-run', req);
     user.value = r.user;
     firstRun.value = false;
   }
@@ -40,5 +43,5 @@ export const useAuth = defineStore('auth', () => {
     }
   }
 
-  return { loaded, firstRun, authError, user, isAdmin, canEdit, refresh, login, createFirstAdmin, logout };
+  return { loaded, firstRun, setupTokenFile, authError, user, isAdmin, canEdit, refresh, login, createFirstAdmin, logout };
 });
