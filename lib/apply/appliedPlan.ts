@@ -7,7 +7,7 @@
  * kernel. Its backups are not restored: an older plan is not what the kernel holds.
  */
 import type { ShapingPlan } from '../model.ts';
-import { writeFileAtomic } from '../util/atomicFile.ts';
+import { backupPaths, prepareFileAtomic, readTextIfExists, type PreparedWrite } from '../util/atomicFile.ts';
 import type { Log } from '../util/log.ts';
 import { readRecovering } from '../util/recoverFile.ts';
 
@@ -64,5 +64,27 @@ export const APPLIED_PLAN_BACKUPS = 2;
 
 /** Records the plan in force (crash-safe, keeping APPLIED_PLAN_BACKUPS rotated backups). */
 export function saveAppliedPlan(path: string, plan: ShapingPlan): void {
-  writeFileAtomic(path, serializePlan(plan), { backup: APPLIED_PLAN_BACKUPS });
+  prepareAppliedPlan(path, plan).commit();
+}
+
+/** saveAppliedPlan in two steps: written now (a full disk fails here), visible on commit(). */
+export function prepareAppliedPlan(path: string, plan: ShapingPlan): PreparedWrite {
+  return prepareFileAtomic(path, serializePlan(plan), { backup: APPLIED_PLAN_BACKUPS });
+}
+
+/**
+ * The newest readable backup of the applied plan, for counting only (the mass-removal guard while
+ * the plan itself is missing or was set aside as damaged): never used to diff against the kernel.
+ */
+export function newestAppliedPlanBackup(path: string): ShapingPlan | undefined {
+  for (const b of backupPaths(path, APPLIED_PLAN_BACKUPS)) {
+    const plan = deserializePlan(readTextIfExists(b));
+    if (plan) return plan;
+  }
+  return undefined;
+}
+
+/** The applied plan and its backups: what `--clearrules` removes (nothing is in force afterwards). */
+export function appliedPlanFiles(path: string): string[] {
+  return [path, ...backupPaths(path, APPLIED_PLAN_BACKUPS)];
 }

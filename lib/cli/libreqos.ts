@@ -11,6 +11,7 @@ import { loadResolvedConfig, type ResolvedConfig } from '../config/resolve.ts';
 import { validateInputs } from '../inputs/validate.ts';
 import type { InputIssue } from '../model.ts';
 import { dataplaneMappingSink } from '../apply/mappingSink.ts';
+import { appliedPlanFiles } from '../apply/appliedPlan.ts';
 import { clearRootQdiscs } from '../apply/kernelState.ts';
 import { BusUnavailableError, busRequest } from '../bus/client.ts';
 import { buildEffectiveInputs } from '../shaping/effectiveInputs.ts';
@@ -166,7 +167,7 @@ async function clearRules(rc: ResolvedConfig, dryRun: boolean, log: Log): Promis
 async function clearKernel(rc: ResolvedConfig, devs: string[], log: Log): Promise<number> {
   const cleared = await clearRootQdiscs(devs, log);
   await teardownDataplane(pinRoot(), log);
-  for (const f of [rc.state.lastAppliedTc, rc.state.lastAppliedMappings, rc.state.appliedPlan]) removeIfExists(f);
+  for (const f of [rc.state.lastAppliedTc, rc.state.lastAppliedMappings, ...appliedPlanFiles(rc.state.appliedPlan)]) removeIfExists(f);
   log.info(`removed shaping queues from ${cleared.length ? cleared.join(', ') : '(none present)'}; IP mappings and dataplane cleared`);
   return EXIT.ok;
 }

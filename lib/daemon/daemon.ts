@@ -13,7 +13,7 @@ import type { ShapingPlan } from '../model.ts';
 import { SchedulerStatusTracker } from '../scheduler/status.ts';
 import { applyHostTuning } from '../kernel/hostTuningApply.ts';
 import { attachForConfig, leafSubstitutes } from '../shaping/kernel.ts';
-import { acquireLockWaiting, kernelLockPath } from '../shaping/lock.ts';
+import { acquireLockWaiting, kernelLockPath, LockHeldError } from '../shaping/lock.ts';
 import { ShapingService } from '../shaping/service.ts';
 import { FileUrgentIssueStore } from '../urgent/store.ts';
 import { ensureDirAtMost, STATE_DIR_MODE } from '../util/fileModes.ts';
@@ -143,7 +143,23 @@ async function assemble(opts: StartDaemonOptions, log: Logger, runDir: string, c
   // Tests that replace the attach never tune the real host unless they hand in a tuner.
   const tune = opts.tuneHost ?? (opts.attachDataplane ? undefined : applyHostTuning);
   const host = new DataplaneHost({ pinRoot, log, urgent, status, attach: opts.attachDataplane ?? attachForConfig, tune });
-  await host.ensure(config.current);
+  // Attaching (and re-tuning) changes the kernel too: under the same lock as every apply, so it
+  // never runs while `LibreQoS --clearrules` / `--direct` tear down or apply.
+  const underKernelLock = async (what: string, fn: () => Promise<void>): Promise<void> => {
+    let lock: { release(): void } | undefined;
+    try {
+      lock = await acquireLockWaiting(kernelLockPath(runDir), { what, log });
+    } catch (e) {
+      if (!(e instanceof LockHeldError)) throw e;
+      log.warn(`${e.message}; going ahead with the ${what.replace(/^lqosd: /, '')} anyway`);
+    }
+    try {
+      await fn();
+    } finally {
+      lock?.release();
+    }
+  };
+  await underKernelLock('lqosd: dataplane attach', () => host.ensure(config.current));
 
   const jobs = new JobRunner(now);
   // On stop (after the bus is closed): let a running refresh/apply finish rather than cut it off.
@@ -164,8 +180,8 @@ async function assemble(opts: StartDaemonOptions, log: Logger, runDir: string, c
 
   const reloadConfig = async (): Promise<void> => {
     const change = config.reload();
-    if (!host.attached) return host.ensure(config.current);
-    await host.retune(config.config);
+    if (!host.attached) return underKernelLock('lqosd: dataplane attach', () => host.ensure(config.current));
+    await underKernelLock('lqosd: host tuning', () => host.retune(config.config));
     if (change.interfacesChanged) {
       const msg = 'the shaping interfaces changed in the config; restart lqosd (systemctl restart lqosd) and run LibreQoS to shape on them';
       log.warn(msg);

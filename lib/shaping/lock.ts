@@ -7,7 +7,7 @@
  * start-up run and repair) and `LibreQoS --direct` / `--clearrules` — so two `tc -batch` runs never
  * interleave. A second applier waits for it (acquireLockWaiting), up to a bound.
  */
-import { existsSync, linkSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, linkSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Log } from '../util/log.ts';
 
@@ -20,13 +20,27 @@ export class LockHeldError extends Error {
   }
 }
 
-function pidAlive(pid: number): boolean {
+/** The process's start time (clock ticks since boot, /proc/<pid>/stat field 22), if readable. */
+function startTimeOf(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name (field 2) may hold spaces and parentheses: count fields after the last ')'.
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return undefined;
+  }
+}
+
+/** Alive, and (when the lock recorded it) the same process, not a later one that reused the PID. */
+function pidAlive(pid: number, started?: string): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
+    if ((e as NodeJS.ErrnoException).code !== 'EPERM') return false;
   }
+  if (!started) return true;
+  const now = startTimeOf(pid);
+  return now === undefined || now === started;
 }
 
 export interface Lock {
@@ -59,12 +73,47 @@ export class LockWaitTimeoutError extends LockHeldError {
   }
 }
 
-function holderOf(path: string): { pid: number; what: string } {
+/** The lock file's holder: PID, what it does, and its start time (`started:<ticks>`, when written). */
+function holderOf(path: string): { pid: number; what: string; started?: string } {
   try {
-    const [first = '', what = ''] = readFileSync(path, 'utf8').split('\n');
-    return { pid: Number.parseInt(first.trim(), 10), what: what.trim() };
+    const lines = readFileSync(path, 'utf8').split('\n');
+    const started = lines.find((l) => l.startsWith('started:'))?.slice('started:'.length).trim();
+    const what = lines[1]?.startsWith('started:') ? '' : (lines[1] ?? '').trim();
+    return { pid: Number.parseInt((lines[0] ?? '').trim(), 10), what, ...(started ? { started } : {}) };
   } catch {
     return { pid: Number.NaN, what: '' };
+  }
+}
+
+/** How old a takeover guard may get before it counts as left behind by a killed process. */
+const TAKEOVER_GUARD_STALE_MS = 10_000;
+
+/**
+ * Removes the lock file when it still names the dead holder `pid`, under `<lock>.takeover` (created
+ * exclusively), so two waiters that both saw the dead holder cannot both take over: the second one
+ * finds the first one's live lock and waits. False when another process is taking over right now.
+ */
+function removeStaleLock(path: string, pid: number): boolean {
+  const guard = `${path}.takeover`;
+  let fd: number;
+  try {
+    fd = openSync(guard, 'wx', 0o644);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    try {
+      if (Date.now() - statSync(guard).mtimeMs > TAKEOVER_GUARD_STALE_MS) rmSync(guard, { force: true });
+    } catch {
+      /* gone meanwhile */
+    }
+    return false;
+  }
+  try {
+    const now = holderOf(path);
+    if (now.pid === pid || (Number.isNaN(now.pid) && Number.isNaN(pid))) rmSync(path, { force: true });
+    return true;
+  } finally {
+    closeSync(fd);
+    rmSync(guard, { force: true });
   }
 }
 
@@ -102,7 +151,10 @@ export function acquireLock(path: string, what?: string): Lock {
   // The content is written to a temp file first and linked into place, so nobody ever reads a
   // lock file without its PID (and takes it for stale).
   const tmp = `${path}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
-  writeFileSync(tmp, `${process.pid}\n${what ? `${what}\n` : ''}`, { mode: 0o644 });
+  // Locks that say what they do (the kernel lock) also record the start time, so a later process
+  // that reuses the PID is not taken for the holder; plain PID files (the run and instance locks) stay as they are.
+  const started = what ? startTimeOf(process.pid) : undefined;
+  writeFileSync(tmp, `${process.pid}\n${what ? `${what}\n` : ''}${started ? `started:${started}\n` : ''}`, { mode: 0o644 });
   try {
     for (let attempt = 0; attempt < 3; attempt++) {
       try {
@@ -110,11 +162,13 @@ export function acquireLock(path: string, what?: string): Lock {
         return { path, staleReplaced, release: () => releaseLock(path) };
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-        const pid = holderOf(path).pid;
+        const holder = holderOf(path);
+        const pid = holder.pid;
         if (Number.isNaN(pid) && !existsSync(path)) continue; // released meanwhile
-        if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && pidAlive(pid)) throw new LockHeldError(path, pid);
+        if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && pidAlive(pid, holder.started)) throw new LockHeldError(path, pid);
+        // Another waiter is taking the stale lock over right now: it is as good as held.
+        if (!removeStaleLock(path, pid)) throw new LockHeldError(path, pid);
         staleReplaced = Number.isInteger(pid) ? pid : -1;
-        rmSync(path, { force: true });
       }
     }
   } finally {

@@ -3,7 +3,7 @@
  * moved aside and the newest readable backup restored (class ids stay as they were at that run);
  * with no readable backup planning starts fresh. Either way a warning names the files.
  */
-import { writeFileAtomic } from '../util/atomicFile.ts';
+import { prepareFileAtomic, type PreparedWrite } from '../util/atomicFile.ts';
 import type { Log } from '../util/log.ts';
 import { readRecovering } from '../util/recoverFile.ts';
 import { emptyPlannerState, parsePlannerState, serializePlannerState, type ParsedPlannerState, type PlannerState } from '../plan/plannerState.ts';
@@ -29,5 +29,10 @@ export function loadPlannerState(path: string, log?: Pick<Log, 'warn'>, now?: ()
 
 /** Saves the state (crash-safe, keeping rotated backups). */
 export function savePlannerState(path: string, state: PlannerState): void {
-  writeFileAtomic(path, serializePlannerState(state), { backup: true });
+  preparePlannerState(path, state).commit();
+}
+
+/** savePlannerState in two steps: written now (a full disk fails here), visible on commit(). */
+export function preparePlannerState(path: string, state: PlannerState): PreparedWrite {
+  return prepareFileAtomic(path, serializePlannerState(state), { backup: true });
 }

@@ -17,12 +17,12 @@ import { validateInputs } from '../inputs/validate.ts';
 import { runPipeline } from '../pipeline.ts';
 import { capacityMeaningWarning, planConfigFromLqos } from '../plan/planConfig.ts';
 import type { PlannerState } from '../plan/plannerState.ts';
-import { loadPlannerState, savePlannerState } from './plannerStateFile.ts';
-import { loadAppliedPlan, saveAppliedPlan } from '../apply/appliedPlan.ts';
+import { loadPlannerState, preparePlannerState, savePlannerState } from './plannerStateFile.ts';
+import { loadAppliedPlan, newestAppliedPlanBackup, prepareAppliedPlan, saveAppliedPlan } from '../apply/appliedPlan.ts';
 import { diffPlans } from '../apply/diff.ts';
 import { applyPlan, MemoryPreflightError, type ApplyReport } from '../apply/engine.ts';
 import type { MappingSink } from '../apply/mappingSink.ts';
-import { removeIfExists, writeFileAtomic } from '../util/atomicFile.ts';
+import { AtomicWriteError, prepareFileAtomic, removeIfExists, writeFileAtomic, type PreparedWrite } from '../util/atomicFile.ts';
 import type { Log } from '../util/log.ts';
 import { EXIT, type ExitCode } from './exitCodes.ts';
 import { reportIssues, type ShapingInputs } from './inputs.ts';
@@ -175,6 +175,25 @@ function logApplied(log: Log, report: ApplyReport): void {
   );
 }
 
+/** The applied plan, planner state and applied tc/mapping texts of a run, written but not yet visible. */
+function prepareRecords(args: ShapingRunArgs, c: Compiled): PreparedWrite[] {
+  const { paths } = args;
+  const steps = [
+    () => prepareAppliedPlan(paths.appliedPlan, c.plan),
+    () => preparePlannerState(paths.plannerState, c.state),
+    () => prepareFileAtomic(paths.lastAppliedTc, c.tcText),
+    () => prepareFileAtomic(paths.lastAppliedMappings, c.mapText),
+  ];
+  const done: PreparedWrite[] = [];
+  try {
+    for (const step of steps) done.push(step());
+  } catch (e) {
+    for (const r of done) r.abort();
+    throw e;
+  }
+  return done;
+}
+
 /** After a failed apply: put the last applied plan back (a full rebuild of it). */
 async function restoreApplied(args: ShapingRunArgs, applied: ShapingPlan, sink: MappingSink | undefined): Promise<void> {
   const { log, paths, substitute } = args;
@@ -188,12 +207,9 @@ async function restoreApplied(args: ShapingRunArgs, applied: ShapingPlan, sink: 
 }
 
 /** Records what is in force now: the plan, its ids, its text, and the inputs as applied (last good). */
-function persistApplied(args: ShapingRunArgs, c: Compiled, st: RunInputsState): void {
+function persistApplied(args: ShapingRunArgs, c: Compiled, st: RunInputsState, records: PreparedWrite[]): void {
   const { paths } = args;
-  saveAppliedPlan(paths.appliedPlan, c.plan);
-  savePlannerState(paths.plannerState, c.state);
-  writeFileAtomic(paths.lastAppliedTc, c.tcText);
-  writeFileAtomic(paths.lastAppliedMappings, c.mapText);
+  for (const r of records) r.commit();
   // The kernel has the plan now: a failure below (disk full, ...) is told, not thrown.
   const attempt = (what: string, write: () => void) => {
     try {
@@ -242,8 +258,12 @@ async function refused(args: ShapingRunArgs, st: RunInputsState, code: ExitCode)
  * `mass-removal`) or a forced removal. Undefined when the removal is within the limit.
  */
 function guardRemoval(args: ShapingRunArgs, applied: ShapingPlan | undefined, plan: ShapingPlan): MassRemovalVerdict | undefined {
-  if (!applied) return undefined;
-  const v = massRemovalVerdict(applied.circuits, plan.circuits.map((c) => c.id), {
+  // The plan in force; while it is missing or was set aside as damaged, its newest backup (a failed
+  // apply whose restore failed, a damaged file) — counting only, so the guard never switches off
+  // by accident. `--clearrules` removes the backups too: then nothing is in force to guard.
+  const baseline = applied ?? newestAppliedPlanBackup(args.paths.appliedPlan);
+  if (!baseline) return undefined;
+  const v = massRemovalVerdict(baseline.circuits, plan.circuits.map((c) => c.id), {
     maxRemovedPercent: args.config.safety.max_removed_percent,
     force: args.force,
     approved: readApproval(args.paths),
@@ -316,12 +336,37 @@ function unchanged(args: ShapingRunArgs, compiled: Compiled): ShapingRunResult {
 
 /** The real apply, under the kernel lock: the plan in force is read here, not before the lock. */
 async function applyCompiled(args: ShapingRunArgs, compiled: Compiled, st: RunInputsState): Promise<ShapingRunResult> {
-  const { paths, log, substitute } = args;
+  const { log } = args;
   const { plan } = compiled;
   const checked = checkAgainstApplied(args, compiled);
   if ('done' in checked) return checked.done;
   const { applied, guard } = checked;
+  // The records of the new plan are written before the kernel changes, so a full disk fails here
+  // with nothing applied, not after the kernel took a plan the files do not describe.
+  let records: PreparedWrite[];
+  try {
+    records = prepareRecords(args, compiled);
+  } catch (e) {
+    if (!(e instanceof AtomicWriteError)) throw e;
+    log.error(`${e.message}; nothing was applied`);
+    return { code: EXIT.write, plan };
+  }
+  try {
+    return await applyAndRecord(args, compiled, st, { applied, guard, records });
+  } finally {
+    for (const r of records) r.abort(); // no-op for the committed ones
+  }
+}
 
+/** The apply itself, then the records committed; on failure the last applied plan is restored. */
+async function applyAndRecord(
+  args: ShapingRunArgs,
+  compiled: Compiled,
+  st: RunInputsState,
+  { applied, guard, records }: { applied: ShapingPlan | undefined; guard: MassRemovalVerdict | undefined; records: PreparedWrite[] },
+): Promise<ShapingRunResult> {
+  const { paths, log, substitute } = args;
+  const { plan } = compiled;
   const sink = args.sink ? await args.sink(plan) : undefined;
   let report: ApplyReport;
   try {
@@ -338,7 +383,8 @@ async function applyCompiled(args: ShapingRunArgs, compiled: Compiled, st: RunIn
     if (applied) await restoreApplied(args, applied, sink);
     return { code: EXIT.apply, plan };
   }
-  persistApplied(args, compiled, st);
-  if (guard?.allowedBy === 'approval') clearApproval(paths);
+  persistApplied(args, compiled, st, records);
+  // An admin's confirmed removal is for the next apply only, whatever let this one through.
+  clearApproval(paths);
   return { code: EXIT.ok, plan, report, ...(guard ? { massRemoval: guard } : {}) };
 }

@@ -189,30 +189,48 @@ function narrowMode(path: string, mode: number): void {
 }
 
 /**
- * Shifts `<file>.bak.i` → `<file>.bak.i+1` (the oldest falls off), then hard-links the current file
- * as `<file>.bak`. Renames and a link need no data blocks. A file system without hard links gets a
- * copy instead.
+ * Makes the current file the newest backup `<file>.bak`, shifting `<file>.bak.i` → `<file>.bak.i+1`
+ * (the oldest falls off). The new backup is made first under a temp name (a hard link, which needs
+ * no data blocks; a copy where links are not supported), so a failure there leaves every backup as
+ * it was; the shifts and the final rename need no space.
  */
 function rotateBackups(path: string, n: number, explicitMode: number | undefined): void {
   const names = backupPaths(path, n);
-  for (let i = names.length - 2; i >= 0; i--) {
+  const fresh = `${names[0]!}${TEMP_MARK}${process.pid}-${randomBytes(4).toString('hex')}`;
+  try {
+    fs.linkSync(path, fresh);
+  } catch (e) {
+    if (!['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'EXDEV', 'EMLINK'].includes(errnoCode(e) ?? '')) throw e;
     try {
-      fs.renameSync(names[i]!, names[i + 1]!);
-    } catch (e) {
-      if (errnoCode(e) !== 'ENOENT') throw e;
+      fs.copyFileSync(path, fresh);
+    } catch (copyErr) {
+      fs.rmSync(fresh, { force: true });
+      throw copyErr;
     }
   }
   try {
-    fs.linkSync(path, names[0]!);
+    for (let i = names.length - 2; i >= 0; i--) {
+      try {
+        fs.renameSync(names[i]!, names[i + 1]!);
+      } catch (e) {
+        if (errnoCode(e) !== 'ENOENT') throw e;
+      }
+    }
+    fs.renameSync(fresh, names[0]!); // with n = 1 this replaces the single backup
   } catch (e) {
-    if (errnoCode(e) === 'EEXIST') {
-      fs.rmSync(names[0]!, { force: true }); // n = 1: the single backup is replaced
-      fs.linkSync(path, names[0]!);
-    } else if (['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'EXDEV', 'EMLINK'].includes(errnoCode(e) ?? '')) {
-      fs.copyFileSync(path, names[0]!);
-    } else throw e;
+    fs.rmSync(fresh, { force: true });
+    throw e;
   }
   if (explicitMode !== undefined) for (const b of names) narrowMode(b, explicitMode);
+}
+
+/**
+ * Keeps the current file (if any) as `<file>.bak`, shifting older backups, for writers that replace
+ * a file by their own rename (e.g. an integration writing ShapedDevices.csv and network.json together).
+ */
+export function keepBackups(path: string, n: number = DEFAULT_BACKUPS): void {
+  if (!fs.existsSync(path)) return;
+  rotateBackups(path, n, undefined);
 }
 
 /** Removes temp files of this target left by processes that no longer exist (a crash mid-write). */
@@ -307,6 +325,35 @@ function flushDirectory(path: string): void {
 export function writeFileAtomic(path: string, data: string | Uint8Array, opts: AtomicWriteOptions = {}): void {
   commit(prepare(path, data, opts));
   flushDirectory(path);
+}
+
+/** A write whose temp file is on disk (fsynced): commit() makes it visible, abort() drops it. */
+export interface PreparedWrite {
+  commit(): void;
+  abort(): void;
+}
+
+/**
+ * The first half of writeFileAtomic: the data is written and fsynced to a temp file now (so a full
+ * disk fails here, before the caller changes anything else, e.g. the kernel); commit() later only
+ * renames, which needs no data blocks. Throws as writeFileAtomic does.
+ */
+export function prepareFileAtomic(path: string, data: string | Uint8Array, opts: AtomicWriteOptions = {}): PreparedWrite {
+  const p = prepare(path, data, opts);
+  let open = true;
+  return {
+    commit: () => {
+      if (!open) return;
+      open = false;
+      commit(p);
+      flushDirectory(path);
+    },
+    abort: () => {
+      if (!open) return;
+      open = false;
+      fs.rmSync(p.tmp, { force: true });
+    },
+  };
 }
 
 /**

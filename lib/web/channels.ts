@@ -77,6 +77,8 @@ export interface HubLimits {
   maxConnections: number;
   /** Open websockets per login session (default 8: a few browser tabs). */
   maxPerSession: number;
+  /** Open websockets per user over all their sessions (default 16), so one account cannot take them all. */
+  maxPerUser: number;
   /** A socket with more than this queued and unsent is dropped (default 4 MiB). */
   maxBufferedBytes: number;
   /** Channels one socket may subscribe to (default 32). */
@@ -88,6 +90,7 @@ export interface HubLimits {
 export const DEFAULT_HUB_LIMITS: Readonly<HubLimits> = {
   maxConnections: 64,
   maxPerSession: 8,
+  maxPerUser: 16,
   maxBufferedBytes: 4 * 1024 * 1024,
   maxSubscriptions: 32,
   terminateAfterMs: 2000,
@@ -154,12 +157,15 @@ export class ChannelHub {
   /** Takes a new socket, or closes it (policy code) when a cap is reached; false then. */
   attach(socket: WsLike, client: WsClient): boolean {
     const perSession = [...this.conns].filter((c) => c.client.sessionId === client.sessionId).length;
+    const perUser = [...this.conns].filter((c) => c.client.user === client.user).length;
     const over =
       this.conns.size >= this.limits.maxConnections
         ? `lqosd already serves ${this.conns.size} websockets (the limit)`
         : perSession >= this.limits.maxPerSession
           ? `this session already has ${perSession} websockets open (the limit); close other tabs`
-          : undefined;
+          : perUser >= this.limits.maxPerUser
+            ? `user ${client.user} already has ${perUser} websockets open over all logins (the limit); close other tabs or log out elsewhere`
+            : undefined;
     if (over) {
       this.warn('cap', { user: client.user, open: this.conns.size, openForSession: perSession }, `websocket refused: ${over}`);
       socket.close(WS_CLOSE_POLICY, over.slice(0, 120));

@@ -99,7 +99,10 @@ export function secretsNeedingReentry(raw: Table, patch: Table): { urls: string[
   for (const [section, sp] of Object.entries(patch)) {
     if (!isTable(sp) || !isTable(raw[section])) continue;
     const stored = raw[section] as Table;
-    const changed = Object.keys(sp).filter((k) => isUrlKey(k) && sp[k] !== null && JSON.stringify(sp[k]) !== JSON.stringify(stored[k] ?? ''));
+    // Removing a URL (null) changes it too: the schema default (e.g. http://localhost:8086) takes its place.
+    const changed = Object.keys(sp).filter(
+      (k) => isUrlKey(k) && (sp[k] === null ? hasValue(stored[k]) : JSON.stringify(sp[k]) !== JSON.stringify(stored[k] ?? '')),
+    );
     if (changed.length === 0) continue;
     const kept = Object.keys(stored).filter((k) => isSecretKey(k) && hasValue(stored[k]) && (!(k in sp) || isSecretPlaceholder(sp[k])));
     if (kept.length === 0) continue;

@@ -145,8 +145,9 @@ export class LoginLimiter {
     this.limits = { ...LOGIN_LIMITS, ...limits };
   }
 
+  /** Per (address, user); an IPv6 address counts by its /64, as in the address budget, so rotating inside it gains nothing. */
   private pairKey(ip: string, username: string): string {
-    return `p:${ip}\u0000${username.trim().toLowerCase().slice(0, 128) || '<empty>'}`;
+    return `p:${addressKey(ip)}\u0000${username.trim().toLowerCase().slice(0, 128) || '<empty>'}`;
   }
 
   private recent(key: string, windowMs: number): number[] {

@@ -6,7 +6,9 @@
  *   (b) ./LibreQoS --dry-run (its run files and the planner state);
  *   (c) web saves: PUT /api/config and PUT /api/shaped-devices;
  *   (d) an integration (bin/integration.ts against the fake Netzur CRM) writing ShapedDevices.csv
- *       and network.json.
+ *       and network.json;
+ *   (e) a real (not dry) run: the records of the new plan are written before the kernel is
+ *       touched, so a full disk ends the run with exit 8 and nothing applied.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -14,7 +16,11 @@ import { execa } from 'execa';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { saveAppliedPlan } from '../../lib/apply/appliedPlan.ts';
+import { interfacesOf, parseConfigText } from '../../lib/config/load.ts';
 import { statePaths } from '../../lib/config/paths.ts';
+import { EXIT } from '../../lib/shaping/exitCodes.ts';
+import { runShaping } from '../../lib/shaping/run.ts';
+import { capturingLogger } from '../support/log.ts';
 import { DiskFullError, writeFileAtomic } from '../../lib/util/atomicFile.ts';
 import { NETZUR_KEY, NETZUR_PATH, startFakeNetzur } from '../fixtures/crm/netzur.ts';
 import { useFakeServer } from '../integrations/helpers.ts';
@@ -193,6 +199,49 @@ test('(d) an integration on a full disk: exits 1 naming the directory and the fu
     assert.match(r.stderr, diskFullText(`Netzur: cannot write ${out}: the disk holding it`));
     assert.match(r.stderr, /the previous files are unchanged/);
     assertUnchanged(before);
+  } finally {
+    fs.drain();
+  }
+});
+
+test('(e) a real run on a full disk: exit 8 before the kernel is touched (no tc, no map), every file intact', { skip }, async () => {
+  const state = join(fs.dir, 'e');
+  const paths = statePaths(state);
+  // Interfaces that do not exist: were the kernel touched, tc would fail (exit 4), not exit 8.
+  const config = parseConfigText('[bridge]\nto_internet = "lqt-none0"\nto_network = "lqt-none1"\n', 'lqos.conf').config;
+  saveAppliedPlan(paths.appliedPlan, buildPlan({ devices: devices(5), network: NETWORK }).plan);
+  const before = fs.snapshot();
+  // 120 circuits: room for the run's own files written before the apply (debug/linux_tc.txt,
+  // ip_mappings.txt, shaping/queuingStructure.json: ~145 KiB), not also for the records of the
+  // new plan (applied plan, planner state, applied tc and mappings: another ~140 KiB).
+  fs.fill(175);
+  try {
+    const { log, records } = capturingLogger();
+    let sinkCalled = false;
+    const r = await runShaping({
+      config,
+      ifaces: interfacesOf(config)!,
+      queues: 2,
+      inputs: { devicesFile: 'ShapedDevices.csv', networkFile: 'network.json', devicesText: devices(120), networkText: NETWORK },
+      paths,
+      log,
+      dryRun: false,
+      updateonly: false,
+      verbose: false,
+      sink: async () => {
+        sinkCalled = true;
+        return undefined;
+      },
+    });
+    assert.equal(r.code, EXIT.write, JSON.stringify(records.filter((x) => x.level >= 50)));
+    assert.equal(sinkCalled, false, 'the IP map was not touched');
+    const err = records.find((x) => x.level >= 50 && /nothing was applied/.test(x.msg));
+    assert.ok(err, JSON.stringify(records.filter((x) => x.level >= 40)));
+    assert.match(err.msg, diskFullText(`cannot write ${paths.appliedPlan}`));
+    assert.ok(!records.some((x) => /tc failed|applying failed/.test(x.msg)), 'no tc ran');
+    const after = fs.snapshot();
+    for (const [p, bytes] of before) assert.ok(after.get(p)?.equals(bytes), `${p} is byte-identical`);
+    assert.deepEqual(fs.temps(), [], 'no temp files left');
   } finally {
     fs.drain();
   }

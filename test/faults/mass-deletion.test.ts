@@ -8,7 +8,7 @@
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { defaultLabCircuits, labShapedDevices, runLabLibreQoS, startLab, stopLab, type Lab } from '../../lab/labEnv.ts';
@@ -73,6 +73,23 @@ test('LibreQoS: emptying ShapedDevices.csv is refused (exit 7, nothing recorded)
   w.write('ShapedDevices.csv', devices(10, 3));
   assert.equal((await runCli(['--config', w.config, '--dry-run'])).code, EXIT.massRemoval);
   w.writeConfig(loConfig(w.dir, '[safety]\nmax_removed_percent = 30\n'));
+  assert.equal((await runCli(['--config', w.config, '--dry-run'])).code, 0);
+});
+
+test('the guard does not switch off when applied_plan.json is damaged or missing: its newest backup is the baseline', async () => {
+  const w = workspaceInForce();
+  // The plan in force as a backup only (the file itself damaged, as after a disk failure).
+  renameSync(w.applied, `${w.applied}.bak`);
+  writeFileSync(w.applied, '{"nodes": [');
+  w.write('ShapedDevices.csv', devices(0));
+  const refused = await runCli(['--config', w.config, '--dry-run']);
+  assert.equal(refused.code, EXIT.massRemoval, refused.stderr);
+  assert.ok(refused.logs.some((l: any) => l.code === 'mass-removal' && /remove 10 of the 10 shaped circuits/.test(l.msg)), refused.stderr);
+  // Missing altogether (a failed apply whose restore failed): the same.
+  rmSync(w.applied, { force: true });
+  assert.equal((await runCli(['--config', w.config, '--dry-run'])).code, EXIT.massRemoval);
+  // Nothing in force and no backup (a new box, or after --clearrules, which removes the backups too): nothing to guard.
+  rmSync(`${w.applied}.bak`);
   assert.equal((await runCli(['--config', w.config, '--dry-run'])).code, 0);
 });
 

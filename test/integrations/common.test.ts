@@ -191,6 +191,21 @@ describe('common: writeIntegrationOutput', () => {
     assert.equal(readFileSync(join(dir, 'ShapedDevices.csv'), 'utf8'), OLD_CSV);
     assert.deepEqual(readdirSync(dir).sort(), ['ShapedDevices.csv', 'network.json']);
   });
+  it('the files it replaces are kept as rotated backups (<file>.bak newest), a first write makes none', (t) => {
+    const dir = tempDir(t);
+    const full = sample('full');
+    const flat = sample('flat');
+    writeIntegrationOutput({ networkJson: full.networkJson, shapedDevicesCsv: full.shapedDevicesCsv, dir });
+    assert.deepEqual(readdirSync(dir).sort(), ['ShapedDevices.csv', 'network.json'], 'nothing to keep yet');
+    writeIntegrationOutput({ networkJson: flat.networkJson, shapedDevicesCsv: flat.shapedDevicesCsv, dir });
+    assert.equal(readFileSync(join(dir, 'ShapedDevices.csv.bak'), 'utf8'), full.shapedDevicesCsv);
+    assert.equal(readFileSync(join(dir, 'network.json.bak'), 'utf8'), full.networkJson);
+    writeIntegrationOutput({ networkJson: full.networkJson, shapedDevicesCsv: full.shapedDevicesCsv, dir });
+    assert.equal(readFileSync(join(dir, 'ShapedDevices.csv.bak'), 'utf8'), flat.shapedDevicesCsv, 'newest backup: the file just replaced');
+    assert.equal(readFileSync(join(dir, 'ShapedDevices.csv.bak.1'), 'utf8'), full.shapedDevicesCsv);
+    assert.equal(readFileSync(join(dir, 'ShapedDevices.csv'), 'utf8'), full.shapedDevicesCsv);
+    assert.ok(!readdirSync(dir).some((f) => f.includes('.tmp')), 'no temp files');
+  });
   it('a missing directory is an IntegrationError and creates nothing', () => {
     const r = sample('flat');
     assert.throws(() => writeIntegrationOutput({ networkJson: r.networkJson, shapedDevicesCsv: r.shapedDevicesCsv, dir: '/nonexistent/dir' }), IntegrationError);

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { redirectRefusal, requestJson } from '../../lib/integrations/common/http.ts';
+import { redirectRefusal, requestJson, scrubErrorText } from '../../lib/integrations/common/http.ts';
 import { IntegrationError } from '../../lib/integrations/common/errors.ts';
 import { run as runUisp } from '../../lib/integrations/uisp.ts';
 import { crmConfig, FAST_HTTP, runOpts, tempDir } from './helpers.ts';
@@ -191,4 +191,13 @@ describe('CRM response size cap', () => {
   it('a declared Content-Length past the cap is refused before reading', async () => {
     await assert.rejects(requestJson(`${a.url}/plain`, { ...opts('GET'), maxResponseBytes: 10 }), /response larger than 10 bytes; refused/);
   });
+});
+
+it('fetch errors that quote a URL with credentials or a header value never carry the secret', () => {
+  const a = scrubErrorText('Request cannot be constructed from a URL that includes credentials: https://user:PASSWORD123@crm.example/api?api_key=KEY456&x=1');
+  assert.ok(!/PASSWORD123|KEY456/.test(a), a);
+  assert.match(a, /https:\/\/crm\.example\/api\?api_key=\*\*\*&x=1/);
+  const b = scrubErrorText('Headers.append: "TOKEN-WITH\nNEWLINE-789" is an invalid header value.');
+  assert.ok(!/TOKEN|789/.test(b), b);
+  assert.match(b, /invalid header value/);
 });

@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 import { massRemovalVerdict, refusalMessage, sampleText, SAMPLE_SIZE } from '../../lib/shaping/massRemoval.ts';
@@ -106,8 +106,45 @@ test('the kernel lock: a waiter gets it once the holder releases; a held lock ti
   lock.release();
   assert.equal(existsSync(path), false);
   // A lock left by a process that died is taken over and reported.
-  writeFileSync(path, '999999\nlqosd: plan apply\n');
+  // (4194305 is above the kernel's largest pid_max, so no process can have it.)
+  writeFileSync(path, '4194305\nlqosd: plan apply\n');
   const taken = acquireLock(path);
-  assert.equal(taken.staleReplaced, 999999);
+  assert.equal(taken.staleReplaced, 4194305);
   taken.release();
+
+  // PID reuse: the recorded start time is not that of the live process with the PID → stale.
+  writeFileSync(path, `${holder.pid}\nlqosd: refresh\nstarted:1\n`);
+  const reused = acquireLock(path, 'LibreQoS --direct');
+  assert.equal(reused.staleReplaced, holder.pid, 'a live process that only reuses the PID is not the holder');
+  assert.match(readFileSync(path, 'utf8'), /^\d+\nLibreQoS --direct\nstarted:\d+\n$/);
+  reused.release();
+  // ... and the holder's own start time is recognised as the live holder.
+  const own = readFileSync(`/proc/${holder.pid}/stat`, 'utf8');
+  const started = own.slice(own.lastIndexOf(')') + 2).split(' ')[19];
+  writeFileSync(path, `${holder.pid}\nlqosd: refresh\nstarted:${started}\n`);
+  assert.throws(() => acquireLock(path), (e: LockHeldError) => e.pid === holder.pid);
+  rmSync(path);
+});
+
+test('the kernel lock: two waiters that both saw a dead holder cannot both take it over', (t) => {
+  const dir = testDir(t);
+  const path = join(dir, 'kernel.lock');
+  writeFileSync(path, '4194305\nlqosd: plan apply\n');
+  // Another waiter is in the middle of its takeover (holds the guard): we wait instead of taking it too.
+  writeFileSync(`${path}.takeover`, '');
+  assert.throws(() => acquireLock(path, 'LibreQoS --direct'), (e: LockHeldError) => e instanceof LockHeldError && e.pid === 4194305);
+  assert.equal(readFileSync(path, 'utf8'), '4194305\nlqosd: plan apply\n', 'the lock was left to the other waiter');
+  // That waiter finished: it removed the guard and holds the lock with its own (live) PID.
+  rmSync(`${path}.takeover`);
+  writeFileSync(path, `${process.ppid}\nlqosd: refresh\n`);
+  assert.throws(() => acquireLock(path, 'LibreQoS --direct'), (e: LockHeldError) => e.pid === process.ppid);
+  // A guard left by a killed process (older than 10 s) is cleared, and the dead lock taken over.
+  writeFileSync(path, '4194305\nlqosd: plan apply\n');
+  writeFileSync(`${path}.takeover`, '');
+  utimesSync(`${path}.takeover`, new Date(Date.now() - 60_000), new Date(Date.now() - 60_000));
+  assert.throws(() => acquireLock(path), LockHeldError, 'the first attempt only clears the old guard');
+  const lock = acquireLock(path);
+  assert.equal(lock.staleReplaced, 4194305);
+  assert.equal(existsSync(`${path}.takeover`), false);
+  lock.release();
 });

@@ -87,8 +87,9 @@ test('lqos_scheduler.service: no kernel capabilities, read-only system, and NO P
   assert.equal(one(d, 'UMask'), '0077');
   assert.deepEqual(words(one(d, 'RestrictAddressFamilies')).sort(), ['AF_INET', 'AF_INET6', 'AF_NETLINK', 'AF_UNIX']);
   const caps = words(one(d, 'CapabilityBoundingSet'));
-  for (const c of ['CAP_NET_ADMIN', 'CAP_BPF', 'CAP_SYS_ADMIN', 'CAP_PERFMON', 'CAP_DAC_OVERRIDE', 'CAP_NET_RAW']) assert.ok(!caps.includes(c), `${c} not granted`);
-  assert.ok(caps.length <= 2, `at most CAP_CHOWN CAP_FOWNER, got ${caps.join(' ')}`);
+  for (const c of ['CAP_NET_ADMIN', 'CAP_BPF', 'CAP_SYS_ADMIN', 'CAP_PERFMON', 'CAP_NET_RAW']) assert.ok(!caps.includes(c), `${c} not granted`);
+  // Only what replacing input files in a directory of another account needs (integrations write them).
+  assert.deepEqual(caps.sort(), ['CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_FOWNER']);
   // Failed integration output must land in the host's /tmp (docs/OPERATIONS.md "Scheduler logs").
   assert.ok(!d.has('PrivateTmp'), 'the scheduler must not set PrivateTmp');
   assert.doesNotMatch(schedulerText, /^\s*PrivateTmp\s*=/m);

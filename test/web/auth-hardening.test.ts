@@ -144,6 +144,22 @@ test('the spent token cannot be replayed: accepted once even when sent twice at 
   });
 });
 
+test('a setup token that cannot be written: the first-run page says why (no bare 500), first run refused with 503', async () => {
+  await withHarness(async (h) => {
+    // Something in the way of the token file (as an unwritable state directory would be).
+    rmSync(h.setupTokenFile, { force: true });
+    mkdirSync(h.setupTokenFile);
+    const st = await request(`${h.base}/api/auth/status`);
+    assert.equal(st.status, 200, st.text);
+    assert.equal(st.json.firstRun, true);
+    assert.match(st.json.authError, /^cannot write the setup token .*first-run\.token: .*make the state directory writable by lqosd/);
+    const r = await post(h, '/api/auth/first-run', { ...ADMIN, token: 'x'.repeat(43) });
+    assert.equal(r.status, 503, r.text);
+    assert.equal(r.json.error, 'auth_unavailable');
+    assert.equal(existsSync(h.usersFile), false, 'no admin created');
+  });
+});
+
 test('setup token: kept across restarts, replaced when malformed, mode narrowed to 0600, constant-time check', (t) => {
   const dir = testDir(t, 'lqos-token-');
   const path = join(dir, 'state', 'first-run.token');

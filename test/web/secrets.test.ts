@@ -139,6 +139,10 @@ test('repointing a CRM URL keeps no stored secret: 400 naming the secrets unless
     const sonar = await admin.put('/api/config', { sonar_integration: { sonar_api_url: 'https://sonar.new.example/api/graphql' } });
     assert.equal(sonar.status, 400);
     assert.match(sonar.json.message, /enter sonar_integration\.sonar_api_key, sonar_integration\.snmp_community again/);
+    // Removing the URL (null) is a change too: the schema default would receive the stored token.
+    const removed = await admin.put('/api/config', { uisp_integration: { url: null } });
+    assert.equal(removed.status, 400, removed.text);
+    assert.match(removed.json.message, /^uisp_integration\.url changes where the credentials are sent/);
     assert.equal(readFileSync(h.configPath, 'utf8'), before);
 
     // Re-entered in the same save: accepted.

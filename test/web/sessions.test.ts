@@ -74,6 +74,10 @@ test('login limiter: per (address, username) with 5 free failures, then 1 s, 2 s
   }
   assert.deepEqual(waits, [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 900, 900]);
   assert.equal(lim.retryAfter('10.0.0.66', 'admin'), 900);
+  // IPv6: rotating addresses inside one /64 does not escape the (address, user) backoff.
+  for (let i = 0; i < 5; i++) fail(`2001:db8:5:6::${i + 1}`, 'admin');
+  assert.equal(lim.retryAfter('2001:db8:5:6::ffff', 'admin'), 1, 'another address of the same /64 waits too');
+  assert.equal(lim.retryAfter('2001:db8:5:7::1', 'admin'), 0, 'another /64 does not');
   // Success clears the pair.
   now += 900_000;
   lim.begin('10.0.0.66', 'admin');

@@ -368,7 +368,7 @@ function fakeSocket(): WsLike & { sent: string[]; closedWith?: [number | undefin
   return s;
 }
 
-test('hub caps: connections in all and per session, subscriptions per socket; slow consumers dropped (unit, fake sockets)', async () => {
+test('hub caps: connections in all, per session and per user, subscriptions per socket; slow consumers dropped (unit, fake sockets)', async () => {
   const { log, records } = capturingLogger();
   const reg = new ChannelRegistry();
   let produced = 0;
@@ -389,6 +389,18 @@ test('hub caps: connections in all and per session, subscriptions per socket; sl
   assert.ok(records.some((r) => r.level === 40 && /websocket refused/.test(r.msg)));
   socks[0].close();
   assert.equal(hub.connectionCount, 2, 'a closed socket frees its slot');
+
+  // Per user over all their logins: one account with many sessions cannot take every slot.
+  const perUser = new ChannelHub(reg, log, 60_000, { maxConnections: 10, maxPerSession: 2, maxPerUser: 3 });
+  const viewer = (sessionId: string) => ({ sessionId, user: 'viewer', sessionValid: () => true });
+  assert.equal(perUser.attach(fakeSocket(), viewer('v1')), true);
+  assert.equal(perUser.attach(fakeSocket(), viewer('v1')), true);
+  assert.equal(perUser.attach(fakeSocket(), viewer('v2')), true);
+  const fourth = fakeSocket();
+  assert.equal(perUser.attach(fourth, viewer('v3')), false, 'a fourth socket of the same user from a new login');
+  assert.match(fourth.closedWith?.[1] ?? '', /user viewer already has 3 websockets open over all logins/);
+  assert.equal(perUser.attach(fakeSocket(), { sessionId: 'a1', user: 'admin', sessionValid: () => true }), true, 'another user still gets one');
+  perUser.stop();
 
   socks[1].fire('message', Buffer.from(JSON.stringify({ subscribe: ['a', 'b', 'c'] })), false);
   await waitFor(() => socks[1].sent.some((m) => m.startsWith('{"channel":"b"')), 2000, 'the initial payloads');

@@ -109,7 +109,16 @@ function errorCode(err: unknown): string {
     if (e instanceof Error && e.message) innermost = e.message;
     e = (e as { cause?: unknown }).cause;
   }
-  return innermost;
+  return scrubErrorText(innermost);
+}
+
+/**
+ * An error text safe to log and show: fetch's own messages can quote a URL with user-info and
+ * query keys ("… a URL that includes credentials: https://u:p@…") or a header value ("Headers.append:
+ * "<token>" is an invalid header value"), so URLs are redacted and quoted values hidden.
+ */
+export function scrubErrorText(text: string): string {
+  return text.replace(/\bhttps?:\/\/[^\s"'<>]+/gi, (u) => redactUrl(u)).replace(/"[^"]*"/g, '"***"');
 }
 
 function isTimeout(err: unknown): boolean {

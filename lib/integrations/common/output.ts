@@ -14,7 +14,7 @@ import { formatIssue, validateInputs } from '../../inputs/validate.ts';
 import type { InputIssue } from '../../model.ts';
 import { IntegrationError } from './errors.ts';
 import { inputPaths } from '../../config/paths.ts';
-import { isDiskFull, mountOf } from '../../util/atomicFile.ts';
+import { isDiskFull, keepBackups, mountOf } from '../../util/atomicFile.ts';
 import { DATA_FILE_MODE, modeAtMost } from '../../util/fileModes.ts';
 
 export const NETWORK_JSON = 'network.json';
@@ -92,6 +92,10 @@ export function writeIntegrationOutput(out: IntegrationOutput): WrittenOutput {
   try {
     writeTemp(netTmp, out.networkJson, modeAtMost(netPath, DATA_FILE_MODE));
     writeTemp(csvTmp, out.shapedDevicesCsv, modeAtMost(csvPath, DATA_FILE_MODE));
+    // The files being replaced stay as rotated backups (<file>.bak, .bak.1 …): an export that is
+    // wrong but valid (e.g. a CRM answering with half its customers) can be undone by hand.
+    keepBackups(netPath);
+    keepBackups(csvPath);
     try {
       linkSync(netPath, netPrev);
       havePrev = true;

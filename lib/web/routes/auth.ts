@@ -41,17 +41,28 @@ function refuseRetry(reply: FastifyReply, seconds: number, status: 429 | 503, co
   throw new HttpError(status, code, message);
 }
 
+/** Why the setup token file cannot be made (e.g. the state directory is not writable), if it cannot. */
+function setupTokenProblem(setupToken: WebDeps['setupToken']): string | undefined {
+  try {
+    setupToken.ensure();
+    return undefined;
+  } catch (e) {
+    return `cannot write the setup token ${setupToken.path}: ${(e as Error).message}; make the state directory writable by lqosd (under systemd: re-run scripts/install-services) and reload this page`;
+  }
+}
+
 export async function authRoutes(app: FastifyInstance, d: WebDeps): Promise<void> {
   const { ctx, users, sessions, limiter, gate, setupToken } = d;
 
   app.get('/api/auth/status', { config: { access: 'open' } }, async (req): Promise<AuthStatus> => {
     const state = users.state();
     const login = state === 'ready' ? sessionUser(req, users, sessions) : undefined;
-    if (state === 'empty') setupToken.ensure();
+    const tokenProblem = state === 'empty' ? setupTokenProblem(setupToken) : undefined;
     return {
       firstRun: state === 'empty',
       ...(state === 'empty' ? { setupTokenFile: setupToken.path } : {}),
       ...(state === 'corrupt' ? { authError: users.corruptMessage() } : {}),
+      ...(tokenProblem ? { authError: tokenProblem } : {}),
       ...(login ? { user: login.user } : {}),
     };
   });
@@ -63,6 +74,8 @@ export async function authRoutes(app: FastifyInstance, d: WebDeps): Promise<void
     const wait = limiter.retryAfter(req.ip, FIRST_RUN_KEY);
     if (wait > 0) refuseRetry(reply, wait, 429, 'rate_limited', `too many wrong setup tokens; try again in ${wait} s`);
     limiter.begin(req.ip, FIRST_RUN_KEY);
+    const tokenProblem = setupTokenProblem(setupToken);
+    if (tokenProblem) throw new HttpError(503, 'auth_unavailable', tokenProblem);
     if (!setupToken.check(req.body.token)) {
       limiter.failed(req.ip, FIRST_RUN_KEY);
       ctx.log.warn({ ip: req.ip, failures: limiter.failures(req.ip, FIRST_RUN_KEY) }, 'web: first-run refused: wrong or missing setup token');
