@@ -38,5 +38,8 @@ test('dashboard shows the last-good fallback with the refused file and line', as
   delete h.shaping.lastGood;
   await page.reload();
   await page.getByTestId('plan-summary').waitFor();
+  // The live status channel shares one payload per push interval (lib/web/channels.ts), so a new
+  // page may first get the one computed just before the change: gone within the next push (2 s).
+  await page.getByTestId('last-good').waitFor({ state: 'detached', timeout: 6000 });
   assert.equal(await page.getByTestId('last-good').count(), 0);
 });
