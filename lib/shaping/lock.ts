@@ -10,6 +10,7 @@
 import { closeSync, existsSync, linkSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Log } from '../util/log.ts';
+import { pidAlive, startTimeOf } from '../util/processes.ts';
 
 export class LockHeldError extends Error {
   constructor(
@@ -18,29 +19,6 @@ export class LockHeldError extends Error {
   ) {
     super(`another run (PID ${pid}) holds ${path}; wait for it to finish, or if PID ${pid} is not a LibreQoS process, delete ${path}`);
   }
-}
-
-/** The process's start time (clock ticks since boot, /proc/<pid>/stat field 22), if readable. */
-function startTimeOf(pid: number): string | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // The command name (field 2) may hold spaces and parentheses: count fields after the last ')'.
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
-  } catch {
-    return undefined;
-  }
-}
-
-/** Alive, and (when the lock recorded it) the same process, not a later one that reused the PID. */
-function pidAlive(pid: number, started?: string): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'EPERM') return false;
-  }
-  if (!started) return true;
-  const now = startTimeOf(pid);
-  return now === undefined || now === started;
 }
 
 export interface Lock {

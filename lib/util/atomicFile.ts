@@ -17,6 +17,7 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
+import { pidAlive } from './processes.ts';
 
 /** Backups kept when `backup: true`. */
 export const DEFAULT_BACKUPS = 5;
@@ -224,15 +225,6 @@ function rotateBackups(path: string, n: number, explicitMode: number | undefined
   if (explicitMode !== undefined) for (const b of names) narrowMode(b, explicitMode);
 }
 
-/**
- * Keeps the current file (if any) as `<file>.bak`, shifting older backups, for writers that replace
- * a file by their own rename (e.g. an integration writing ShapedDevices.csv and network.json together).
- */
-export function keepBackups(path: string, n: number = DEFAULT_BACKUPS): void {
-  if (!fs.existsSync(path)) return;
-  rotateBackups(path, n, undefined);
-}
-
 /** Removes temp files of this target left by processes that no longer exist (a crash mid-write). */
 function removeStaleTemps(path: string): void {
   const prefix = `${basename(path)}${TEMP_MARK}`;
@@ -249,14 +241,6 @@ function removeStaleTemps(path: string): void {
   }
 }
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return errnoCode(e) === 'EPERM';
-  }
-}
 
 function currentFile(path: string): fs.Stats | undefined {
   try {

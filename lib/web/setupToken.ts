@@ -4,11 +4,12 @@
  * read. POST /api/auth/first-run must carry it, so whoever merely reaches the web port first cannot
  * make themselves admin. The file is removed once the first admin exists.
  */
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { chmodSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { writeFileAtomic } from '../util/atomicFile.ts';
 import type { Log } from '../util/log.ts';
+import { tokenMatches } from '../util/tokens.ts';
 
 export const SETUP_TOKEN_FILE = 'first-run.token';
 const TOKEN_RE = /^[A-Za-z0-9_-]{43}$/;
@@ -24,13 +25,6 @@ export function newSetupToken(): string {
 
 export function isWellFormedToken(text: string): boolean {
   return TOKEN_RE.test(text);
-}
-
-/** Constant-time comparison (digests first, so different lengths take the same path). */
-export function tokenMatches(expected: string, given: string): boolean {
-  const a = createHash('sha256').update(expected).digest();
-  const b = createHash('sha256').update(given).digest();
-  return timingSafeEqual(a, b) && expected.length > 0;
 }
 
 /** The operator's instructions, in the log and in the 403 of a first-run without the right token. */

@@ -1,4 +1,10 @@
-/** A small HTTP client with a cookie jar (the lqos_session cookie), for the web server tests. */
+/**
+ * HTTP clients for the web server tests: Client (fetch, with a cookie jar for the lqos_session
+ * cookie) and rawRequest (node:http(s), for what fetch will not do: a chosen Host or Sec-Fetch-Site
+ * header, a chosen source address, a private CA).
+ */
+import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 
 export class Client {
   cookie = '';
@@ -35,4 +41,54 @@ export class Client {
   del(path: string) {
     return this.req('DELETE', path);
   }
+}
+
+export interface RawReply {
+  status: number;
+  headers: IncomingHttpHeaders;
+  text: string;
+  json: any;
+  setCookie: string[];
+}
+
+export interface RawRequestOptions {
+  method?: string;
+  /** Sent as JSON (with its content type). */
+  body?: unknown;
+  /** Sent as it is (set the content type in `headers`). */
+  rawBody?: string;
+  headers?: Record<string, string>;
+  /** Source address (any of 127.0.0.0/8 reaches a server on 127.0.0.1). */
+  from?: string;
+  /** CA certificate for https URLs. */
+  ca?: Buffer;
+}
+
+/** One HTTP(S) request with node:http(s); the method defaults to POST with a body, else GET. */
+export function rawRequest(url: string, opts: RawRequestOptions = {}): Promise<RawReply> {
+  const body = opts.body === undefined ? opts.rawBody : JSON.stringify(opts.body);
+  const headers: Record<string, string> = { ...(opts.body !== undefined ? { 'content-type': 'application/json' } : {}), ...opts.headers };
+  const send = new URL(url).protocol === 'https:' ? httpsRequest : httpRequest;
+  return new Promise((resolve, reject) => {
+    const req = send(
+      url,
+      { method: opts.method ?? (body !== undefined ? 'POST' : 'GET'), headers, localAddress: opts.from, ...(opts.ca ? { ca: opts.ca } : {}) },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (text += c));
+        res.on('end', () => {
+          let json: any;
+          try {
+            json = JSON.parse(text);
+          } catch {
+            json = undefined;
+          }
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json, setCookie: res.headers['set-cookie'] ?? [] });
+        });
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
 }

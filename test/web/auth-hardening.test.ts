@@ -7,68 +7,19 @@ import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
-import { request as httpsRequest } from 'node:https';
 import { dirname, join } from 'node:path';
 import { parseConfigText } from '../../lib/config/load.ts';
 import { buildWebApp } from '../../lib/web/server.ts';
-import { newSetupToken, SetupToken, tokenMatches } from '../../lib/web/setupToken.ts';
+import { tokenMatches } from '../../lib/util/tokens.ts';
+import { newSetupToken, SetupToken } from '../../lib/web/setupToken.ts';
 import { webConfig } from '../support/configs.ts';
 import { fakeContext } from '../support/context.ts';
+import { rawRequest as request, type RawReply as Reply, type RawRequestOptions as RequestOptions } from '../support/http.ts';
 import { capturingLogger, quiet } from '../support/log.ts';
 import { ADMIN, firstRun, readSetupToken, VIEWER } from '../support/users.ts';
 import { waitFor } from '../support/wait.ts';
 import { tempDir, testDir } from '../support/workspace.ts';
 import { withHarness, type Harness, type HarnessOptions } from './helpers.ts';
-
-interface Reply {
-  status: number;
-  headers: IncomingHttpHeaders;
-  text: string;
-  json: any;
-  setCookie: string[];
-}
-
-interface RequestOptions {
-  method?: string;
-  body?: unknown;
-  headers?: Record<string, string>;
-  /** Source address (any of 127.0.0.0/8 reaches a server on 127.0.0.1). */
-  from?: string;
-  /** CA certificate for https URLs. */
-  ca?: Buffer;
-}
-
-/** One HTTP(S) request with node:http(s), from a chosen loopback address. */
-function request(url: string, opts: RequestOptions = {}): Promise<Reply> {
-  const u = new URL(url);
-  const body = opts.body === undefined ? undefined : JSON.stringify(opts.body);
-  const headers: Record<string, string> = { ...(body ? { 'content-type': 'application/json' } : {}), ...opts.headers };
-  const send = u.protocol === 'https:' ? httpsRequest : httpRequest;
-  return new Promise((resolve, reject) => {
-    const req = send(
-      url,
-      { method: opts.method ?? (body ? 'POST' : 'GET'), headers, localAddress: opts.from, ...(opts.ca ? { ca: opts.ca } : {}) },
-      (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (c: string) => (text += c));
-        res.on('end', () => {
-          let json: any;
-          try {
-            json = JSON.parse(text);
-          } catch {
-            json = undefined;
-          }
-          const sc = res.headers['set-cookie'] ?? [];
-          resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json, setCookie: sc });
-        });
-      },
-    );
-    req.on('error', reject);
-    req.end(body);
-  });
-}
 
 const post = (h: { base: string }, path: string, body: unknown, opts: RequestOptions = {}) => request(h.base + path, { ...opts, body });
 const sessionCookie = (r: Reply) => r.setCookie.find((c) => c.startsWith('lqos_session='));

@@ -6,7 +6,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { request } from 'node:http';
 import { createRequire } from 'node:module';
 import { hostname, networkInterfaces } from 'node:os';
 import { join } from 'node:path';
@@ -16,12 +15,13 @@ import { loadConfig } from '../../lib/config/load.ts';
 import { ChannelHub, ChannelRegistry, type WsLike } from '../../lib/web/channels.ts';
 import { canonicalHost, HostAllowList, hostNames, isLoopbackHost } from '../../lib/web/hostCheck.ts';
 import { crossOriginProblem } from '../../lib/web/originCheck.ts';
-import { isLoopbackAddress, metricsExposureWarning, tokenMatches } from '../../lib/web/routes/metrics.ts';
+import { tokenMatches } from '../../lib/util/tokens.ts';
+import { isLoopbackAddress, metricsExposureWarning } from '../../lib/web/routes/metrics.ts';
 import { buildWebApp, startWebServer, type WebServer } from '../../lib/web/server.ts';
 import { webConfig } from '../support/configs.ts';
 import { capturingLogger } from '../support/log.ts';
 import { fakeContext, type FakeContext } from '../support/context.ts';
-import { Client } from '../support/http.ts';
+import { Client, rawRequest } from '../support/http.ts';
 import { seedUsers, setupUsers } from '../support/users.ts';
 import { sleep, waitFor } from '../support/wait.ts';
 import { tempDir } from '../support/workspace.ts';
@@ -90,24 +90,7 @@ async function withServer(fn: (s: Server) => Promise<void>, extra = '', opts: { 
 
 /** A request with headers fetch() will not let us set (Host, Sec-Fetch-Site). */
 function raw(port: number, method: string, path: string, headers: Record<string, string>, body?: string) {
-  return new Promise<{ status: number; headers: Record<string, string | string[] | undefined>; json: any; text: string }>((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, method, path, headers }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (text += c));
-      res.on('end', () => {
-        let json: any;
-        try {
-          json = JSON.parse(text);
-        } catch {
-          json = undefined;
-        }
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, json, text });
-      });
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
+  return rawRequest(`http://127.0.0.1:${port}${path}`, { method, headers, rawBody: body });
 }
 
 interface WsClient {
@@ -556,8 +539,8 @@ test('/metrics with metrics_token: Bearer token required from everywhere (401 ot
       await built.app.close();
     }
     assert.equal(tokenMatches(TOKEN, TOKEN), true);
-    assert.equal(tokenMatches(`${TOKEN} `, TOKEN), false);
-    assert.equal(tokenMatches('', TOKEN), false);
+    assert.equal(tokenMatches(TOKEN, `${TOKEN} `), false);
+    assert.equal(tokenMatches(TOKEN, ''), false);
   }, `[web]\nmetrics_token = "${TOKEN}"\n`);
 });
 

@@ -9,12 +9,12 @@
  * reloads on a ShapedDevices.csv change fires only once both files are in place. If the second rename
  * fails, the previous network.json (kept as a hard link) is put back, so the old pair stays intact.
  */
-import { closeSync, fchmodSync, fsyncSync, linkSync, openSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { linkSync, renameSync, rmSync, statSync } from 'node:fs';
 import { formatIssue, validateInputs } from '../../inputs/validate.ts';
 import type { InputIssue } from '../../model.ts';
 import { IntegrationError } from './errors.ts';
 import { inputPaths } from '../../config/paths.ts';
-import { isDiskFull, keepBackups, mountOf } from '../../util/atomicFile.ts';
+import { isDiskFull, mountOf, prepareFileAtomic, type PreparedWrite } from '../../util/atomicFile.ts';
 import { DATA_FILE_MODE, modeAtMost } from '../../util/fileModes.ts';
 
 export const NETWORK_JSON = 'network.json';
@@ -40,31 +40,6 @@ export function validateIntegrationOutput(networkJson: string, shapedDevicesCsv:
   return validateInputs({ devicesText: shapedDevicesCsv, devicesFile: SHAPED_DEVICES_CSV, networkText: networkJson, networkFile: NETWORK_JSON }).issues;
 }
 
-/** Writes a temp file with `mode` exactly (subscriber data: 0640 at most, see lib/util/fileModes.ts). */
-function writeTemp(path: string, text: string, mode: number): void {
-  const fd = openSync(path, 'wx', mode);
-  try {
-    fchmodSync(fd, mode); // the umask may have narrowed it
-    writeFileSync(fd, text);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
-
-function fsyncDir(dir: string): void {
-  try {
-    const fd = openSync(dir, 'r');
-    try {
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-  } catch {
-    // Not supported everywhere; the renames are still atomic.
-  }
-}
-
 /**
  * Validate with validateInputs; on any error throw an IntegrationError listing them and touch
  * nothing. Otherwise replace `<dir>/network.json` then `<dir>/ShapedDevices.csv` atomically.
@@ -84,42 +59,44 @@ export function writeIntegrationOutput(out: IntegrationOutput): WrittenOutput {
   }
 
   const { network: netPath, devices: csvPath } = inputPaths({ lqos_directory: out.dir });
-  const tag = `.${process.pid}.${Date.now().toString(36)}.tmp`;
-  const netTmp = `${netPath}${tag}`;
-  const csvTmp = `${csvPath}${tag}`;
-  const netPrev = `${netPath}${tag}.prev`;
+  // Both files are written and fsynced before either is replaced (a full disk changes neither);
+  // the replaced ones stay as rotated backups (<file>.bak, .bak.1 …), so an export that is wrong
+  // but valid (e.g. a CRM answering with half its customers) can be undone by hand.
+  if (!statSync(out.dir, { throwIfNoEntry: false })?.isDirectory()) {
+    // Not created here: a wrong lqos_directory must not grow a directory tree.
+    throw new IntegrationError(`${crm}: cannot write ${out.dir}: no such directory — check lqos_directory in lqos.conf; nothing was written`, { crm });
+  }
+  const prepared: PreparedWrite[] = [];
+  const netPrev = `${netPath}.prev-${process.pid}`;
   let havePrev = false;
   try {
-    writeTemp(netTmp, out.networkJson, modeAtMost(netPath, DATA_FILE_MODE));
-    writeTemp(csvTmp, out.shapedDevicesCsv, modeAtMost(csvPath, DATA_FILE_MODE));
-    // The files being replaced stay as rotated backups (<file>.bak, .bak.1 …): an export that is
-    // wrong but valid (e.g. a CRM answering with half its customers) can be undone by hand.
-    keepBackups(netPath);
-    keepBackups(csvPath);
+    const net = prepareFileAtomic(netPath, out.networkJson, { mode: modeAtMost(netPath, DATA_FILE_MODE), backup: true });
+    prepared.push(net);
+    const csv = prepareFileAtomic(csvPath, out.shapedDevicesCsv, { mode: modeAtMost(csvPath, DATA_FILE_MODE), backup: true });
+    prepared.push(csv);
     try {
       linkSync(netPath, netPrev);
       havePrev = true;
     } catch {
       havePrev = false; // no previous network.json
     }
-    renameSync(netTmp, netPath);
+    net.commit();
     try {
-      renameSync(csvTmp, csvPath);
+      csv.commit();
     } catch (err) {
+      // Never a new network.json beside the old ShapedDevices.csv.
       if (havePrev) renameSync(netPrev, netPath);
       else rmSync(netPath, { force: true });
       havePrev = false;
       throw err;
     }
-    fsyncDir(out.dir);
   } catch (err) {
     const why = isDiskFull(err)
       ? `the disk holding it (mount ${mountOf(out.dir)}) is full (${(err as NodeJS.ErrnoException).code}) — free space there and run the integration again`
       : (err as Error).message;
     throw new IntegrationError(`${crm}: cannot write ${out.dir}: ${why}; the previous files are unchanged`, { crm, cause: err });
   } finally {
-    rmSync(netTmp, { force: true });
-    rmSync(csvTmp, { force: true });
+    for (const p of prepared) p.abort(); // no-op once committed
     if (havePrev) rmSync(netPrev, { force: true });
   }
   return { networkJson: netPath, shapedDevicesCsv: csvPath, warnings: issues };

@@ -3,16 +3,9 @@
  * names). With `[web] metrics_token` set, a scraper must send `Authorization: Bearer <token>`;
  * without one only this host (loopback) may read it.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { tokenMatches } from '../../util/tokens.ts';
 import type { WebDeps } from '../deps.ts';
-
-/** Constant-time comparison of a presented token with the configured one. */
-export function tokenMatches(presented: string, expected: string): boolean {
-  const a = createHash('sha256').update(presented).digest();
-  const b = createHash('sha256').update(expected).digest();
-  return timingSafeEqual(a, b);
-}
 
 /** 127.0.0.0/8, ::1 and IPv4-mapped loopback client addresses. */
 export function isLoopbackAddress(ip: string | undefined): boolean {
@@ -39,7 +32,7 @@ export function metricsExposureWarning(bindHost: string, token: string): string 
 function refusal(req: FastifyRequest, reply: FastifyReply, token: string): FastifyReply | undefined {
   if (token !== '') {
     const m = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '');
-    if (m && tokenMatches(m[1], token)) return undefined;
+    if (m && tokenMatches(token, m[1])) return undefined;
     return reply
       .code(401)
       .header('WWW-Authenticate', 'Bearer realm="lqosd metrics"')
