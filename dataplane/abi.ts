@@ -4,15 +4,26 @@
  */
 import ipaddr from 'ipaddr.js';
 
+/** LQOS_ABI_VERSION: layout/meaning version of the pinned maps (stored in the `lqos_abi` map). */
+export const ABI_VERSION = 2;
+
 export const LPM_KEY_SIZE = 20;      // u32 prefixlen + 16-byte address
-export const CLASS_INFO_SIZE = 24;   // u32 cpu, u32 tc_handle, u64 circuit_hash, u64 device_hash
+export const CLASS_INFO_SIZE = 32;   // u32 cpu, u32 tc_handle, u64 circuit_hash, u64 device_hash, u32 prefixlen, u32 reserved
 export const ADDR_SIZE = 16;
-export const HOT_ENTRY_SIZE = 32;    // class info + u32 epoch + u32 flags
+export const HOT_ENTRY_SIZE = 56;    // 16-byte addr + class info + u32 epoch + u32 reserved
 export const HOST_COUNTER_SIZE = 64; // see lqos_host_counter
-export const CFG_SIZE = 24;          // lqos_cfg
-export const STATS_SIZE = 64;        // lqos_stats: 8 x u64 per CPU
+export const UNKNOWN_IP_SIZE = 48;   // see lqos_unknown_ip
+export const CFG_SIZE = 28;          // lqos_cfg
+export const STATS_SIZE = 128;       // lqos_stats: 16 x u64 per CPU
 export const META_MAGIC = 0x4c514f53;
 export const MAX_CPUS = 1024;        // LQOS_MAX_CPUS: cpu_map / cpus_available / txq_config slots
+
+// Capacities (max_entries), as in lqos_abi.h.
+export const MAX_MAPPINGS = 524288;      // LQOS_MAX_MAPPINGS: ip_to_class
+export const HOT_CACHE_SIZE = 524288;    // LQOS_HOT_CACHE_SIZE
+export const MAX_HOSTS = 524288;         // LQOS_MAX_HOSTS: host_counters
+export const UNKNOWN_SAMPLES = 4096;     // LQOS_UNKNOWN_SAMPLES: unknown_ips
+export const UNKNOWN_INSERT_GAP_NS = 1_000_000n; // LQOS_UNKNOWN_INSERT_GAP_NS
 
 export const MODE_OFF = 0;
 export const MODE_BRIDGE = 1;
@@ -168,25 +179,52 @@ export function decodeLpmKey(b: Buffer, off = 0): string {
   return `${decodeAddr(b, addrOff)}/${len}`;
 }
 
+/**
+ * Text of a host_counters key (the matched mapping): the address alone for a full-length prefix
+ * (/32 IPv4, /128 IPv6), else canonical "addr/len" (IPv4 lengths without the +96).
+ */
+export function hostKeyText(b: Buffer, off = 0): string {
+  const len = b.readUInt32LE(off);
+  if (len === 128) return decodeAddr(b, off + 4);
+  return decodeLpmKey(b, off);
+}
+
 export interface ClassInfo {
   cpu: number;
-  /** (major << 16) | minor */
+  /** (major << 16) | minor; 0 = counted but unshaped (observe mode) */
   tcHandle: number;
   circuitHash: bigint;
   deviceHash: bigint;
+  /** Prefix length of the entry's own LPM key (0..128, IPv4 + 96); readClassInfo fills it. */
+  prefixlen?: number;
 }
 
+/** (major << 16) | minor. tcHandle(0, 0) = 0: a counted mapping without a class (observe mode). */
 export function tcHandle(major: number, minor: number): number {
-  if (!Number.isInteger(major) || major < 1 || major > 0xffff) throw new AbiError(`class major ${major} out of range 1..0xffff`);
+  if (major === 0 && minor === 0) return 0;
+  if (!Number.isInteger(major) || major < 1 || major > 0xffff) throw new AbiError(`class major ${major} out of range 1..0xffff (0:0 = unshaped)`);
   if (!Number.isInteger(minor) || minor < 0 || minor > 0xffff) throw new AbiError(`class minor ${minor} out of range 0..0xffff`);
   return ((major << 16) | minor) >>> 0;
 }
 
-export function writeClassInfo(v: ClassInfo, out: Buffer, off: number): void {
+/**
+ * Write an ip_to_class value. `prefixlen` is that of the entry's LPM key (the kernel keys the host
+ * counters by the matched prefix): pass the key's first u32, or use writeMappingEntry.
+ */
+export function writeClassInfo(v: ClassInfo, out: Buffer, off: number, prefixlen = v.prefixlen ?? 128): void {
+  if (!Number.isInteger(prefixlen) || prefixlen < 0 || prefixlen > 128) throw new AbiError(`prefix length ${prefixlen} out of range 0..128`);
   out.writeUInt32LE(v.cpu >>> 0, off);
   out.writeUInt32LE(v.tcHandle >>> 0, off + 4);
   out.writeBigUInt64LE(BigInt.asUintN(64, v.circuitHash), off + 8);
   out.writeBigUInt64LE(BigInt.asUintN(64, v.deviceHash), off + 16);
+  out.writeUInt32LE(prefixlen, off + 24);
+  out.writeUInt32LE(0, off + 28);
+}
+
+/** Key and value of one mapping: the value's prefixlen is taken from the key just written. */
+export function writeMappingEntry(prefix: string, v: ClassInfo, keys: Buffer, keyOff: number, vals: Buffer, valOff: number): void {
+  writeLpmKey(prefix, keys, keyOff);
+  writeClassInfo(v, vals, valOff, keys.readUInt32LE(keyOff));
 }
 
 export function readClassInfo(b: Buffer, off = 0): ClassInfo {
@@ -195,6 +233,7 @@ export function readClassInfo(b: Buffer, off = 0): ClassInfo {
     tcHandle: b.readUInt32LE(off + 4),
     circuitHash: b.readBigUInt64LE(off + 8),
     deviceHash: b.readBigUInt64LE(off + 16),
+    prefixlen: b.readUInt32LE(off + 24),
   };
 }
 
@@ -203,35 +242,50 @@ export interface HostCounters {
   uploadBytes: bigint;
   downloadPackets: bigint;
   uploadPackets: bigint;
-  /** Max over CPUs, ns since boot (CLOCK_BOOTTIME). */
+  /** ns since boot (CLOCK_BOOTTIME) of the last packet. */
   lastSeenNs: bigint;
-  /** From the CPU slot that saw the most recent packet; 0 = unshaped/unknown. */
+  /** Class of the last packet (stick offset included); 0 = unshaped. */
   tcHandle: number;
   circuitHash: bigint;
   deviceHash: bigint;
 }
 
-/** Sum the per-CPU host_counter slots of one element (`stride` = round_up(64, 8) = 64). */
-export function sumHostCounters(b: Buffer, off: number, ncpu: number, stride = HOST_COUNTER_SIZE): HostCounters {
-  const r: HostCounters = {
-    downloadBytes: 0n, uploadBytes: 0n, downloadPackets: 0n, uploadPackets: 0n,
-    lastSeenNs: 0n, tcHandle: 0, circuitHash: 0n, deviceHash: 0n,
+/** Decode one lqos_host_counter value (shared by all CPUs: one copy per entry). */
+export function readHostCounter(b: Buffer, off = 0): HostCounters {
+  return {
+    downloadBytes: b.readBigUInt64LE(off),
+    uploadBytes: b.readBigUInt64LE(off + 8),
+    downloadPackets: b.readBigUInt64LE(off + 16),
+    uploadPackets: b.readBigUInt64LE(off + 24),
+    lastSeenNs: b.readBigUInt64LE(off + 32),
+    tcHandle: b.readUInt32LE(off + 40),
+    circuitHash: b.readBigUInt64LE(off + 48),
+    deviceHash: b.readBigUInt64LE(off + 56),
   };
-  for (let c = 0; c < ncpu; c++) {
-    const o = off + c * stride;
-    r.downloadBytes += b.readBigUInt64LE(o);
-    r.uploadBytes += b.readBigUInt64LE(o + 8);
-    r.downloadPackets += b.readBigUInt64LE(o + 16);
-    r.uploadPackets += b.readBigUInt64LE(o + 24);
-    const seen = b.readBigUInt64LE(o + 32);
-    if (seen > r.lastSeenNs) {
-      r.lastSeenNs = seen;
-      r.tcHandle = b.readUInt32LE(o + 40);
-      r.circuitHash = b.readBigUInt64LE(o + 48);
-      r.deviceHash = b.readBigUInt64LE(o + 56);
-    }
-  }
-  return r;
+}
+
+/** One sampled address without a mapping (unknown_ips). */
+export interface UnknownIp {
+  ip: string;
+  downloadBytes: bigint;
+  uploadBytes: bigint;
+  downloadPackets: bigint;
+  uploadPackets: bigint;
+  /** ns since boot (CLOCK_BOOTTIME) */
+  firstSeenNs: bigint;
+  lastSeenNs: bigint;
+}
+
+export function readUnknownIp(key: Buffer, keyOff: number, b: Buffer, off: number): UnknownIp {
+  return {
+    ip: decodeAddr(key, keyOff),
+    downloadBytes: b.readBigUInt64LE(off),
+    uploadBytes: b.readBigUInt64LE(off + 8),
+    downloadPackets: b.readBigUInt64LE(off + 16),
+    uploadPackets: b.readBigUInt64LE(off + 24),
+    firstSeenNs: b.readBigUInt64LE(off + 32),
+    lastSeenNs: b.readBigUInt64LE(off + 40),
+  };
 }
 
 export interface DataplaneStats {
@@ -243,15 +297,37 @@ export interface DataplaneStats {
   tcLookup: bigint;
   tcUnclassified: bigint;
   metaFail: bigint;
+  /** L2 bytes / packets toward (down) and from (up) addresses without a mapping. */
+  unmappedBytesDown: bigint;
+  unmappedBytesUp: bigint;
+  unmappedPacketsDown: bigint;
+  unmappedPacketsUp: bigint;
+  /** flow_events records lost because the ring buffer was full. */
+  ringDrops: bigint;
+  /** Control frames (non-IP, ICMPv6 ND/RA) sent to HTB's direct queue. */
+  ctrlDirect: bigint;
+  /** XDP metadata naming a class outside 1..max_major: tc looked the address up itself. */
+  metaReject: bigint;
+  /** Addresses inserted into unknown_ips. */
+  unknownSampled: bigint;
 }
+
+/** enum lqos_stat order. */
+const STAT_FIELDS: (keyof DataplaneStats)[] = [
+  'xdpSeen', 'xdpRedirect', 'xdpUnshaped', 'tcSeen', 'tcMeta', 'tcLookup', 'tcUnclassified', 'metaFail',
+  'unmappedBytesDown', 'unmappedBytesUp', 'unmappedPacketsDown', 'unmappedPacketsUp', 'ringDrops', 'ctrlDirect',
+  'metaReject', 'unknownSampled',
+];
 
 /** Sum the per-CPU lqos_stats slots of dp_stats[0]. */
 export function sumStats(b: Buffer, ncpu: number): DataplaneStats {
-  const sum = (i: number) => { let t = 0n; for (let c = 0; c < ncpu; c++) t += b.readBigUInt64LE(c * STATS_SIZE + i * 8); return t; };
-  return {
-    xdpSeen: sum(0), xdpRedirect: sum(1), xdpUnshaped: sum(2), tcSeen: sum(3), tcMeta: sum(4), tcLookup: sum(5),
-    tcUnclassified: sum(6), metaFail: sum(7),
-  };
+  const out = {} as DataplaneStats;
+  STAT_FIELDS.forEach((name, i) => {
+    let t = 0n;
+    for (let c = 0; c < ncpu; c++) t += b.readBigUInt64LE(c * STATS_SIZE + i * 8);
+    out[name] = t;
+  });
+  return out;
 }
 
 /** A u32 map key or value (array indexes, epoch, switches). */
@@ -268,6 +344,8 @@ export interface CfgValues {
   stickOffset: number;
   internetVlan: number;
   ispVlan: number;
+  /** Highest HTB major in use (queues + stick offset): tc ignores metadata naming another major. 0 = no check. */
+  maxMajor?: number;
 }
 
 export function encodeCfg(c: CfgValues): Buffer {
@@ -278,5 +356,6 @@ export function encodeCfg(c: CfgValues): Buffer {
   b.writeUInt32LE(c.stickOffset, 12);
   b.writeUInt32LE(c.internetVlan & 0xfff, 16);
   b.writeUInt32LE(c.ispVlan & 0xfff, 20);
+  b.writeUInt32LE((c.maxMajor ?? 0) >>> 0, 24);
   return b;
 }

@@ -11,10 +11,12 @@
  * how the tests and the lab drive namespaced veth testbeds.
  */
 import { existsSync, rmSync, readdirSync, rmdirSync } from 'node:fs';
+import { release } from 'node:os';
 import { join } from 'node:path';
 import * as bpf from './libbpf.ts';
 import { DataplaneError } from './libbpf.ts';
 import { MODE_BRIDGE, MODE_STICK, encodeCfg, encodeU32 } from './abi.ts';
+import { KERNEL_RECOMMENDED, compareVersion, nativeXdpHint, parseKernelRelease, trafficClassProblem, vlanVerdict, DEFAULT_OFFLOADS } from './attachChecks.ts';
 import { configureCpus, onlineCpus } from './cpus.ts';
 import { dataplaneLogger, type DataplaneLogger } from './log.ts';
 import { noFiltersLeft, prepareInterface, scanInterfaces, type IfPrep } from './netdev.ts';
@@ -24,7 +26,12 @@ import { PINNED_MAPS, pinRootOf, shapingFds, type MapContext } from './pinned.ts
 export const TC_HANDLE = 1;
 export const TC_PRIORITY = 0x4c51;
 
-export type XdpMode = 'auto' | 'driver' | 'generic';
+/**
+ * How XDP is attached. `native` (driver mode, the default): a driver that refuses it makes the attach
+ * fail, never a silent fallback. `generic` (SKB mode): works on any interface, slower, XDP metadata
+ * does not reach tc, refused below Linux 5.15 (no generic redirect to a cpumap there).
+ */
+export type XdpMode = 'native' | 'generic';
 
 export interface AttachOptions extends MapContext {
   /** Customer/ISP-facing interface: packets leaving here are download. */
@@ -38,6 +45,7 @@ export interface AttachOptions extends MapContext {
   stickOffset: number;
   /** Stick mode: VLAN ids carrying Internet-side and customer-side traffic. */
   vlan?: { internet: number; network: number };
+  /** Default `native`. */
   xdpMode?: XdpMode;
   /** Run everything in this network namespace (name under /var/run/netns). */
   netns?: string;
@@ -46,8 +54,10 @@ export interface AttachOptions extends MapContext {
   /** Turn off GRO/GSO/TSO/LRO on the shaping interfaces (default true). */
   disableOffloads?: boolean;
   /**
-   * Which ethtool features to turn off when disableOffloads is on (default gro, gso, tso, lro);
-   * `rxvlan`/`txvlan` keep 802.1Q tags inline where XDP can see them. From `[tuning]`.
+   * Which ethtool features to turn off when disableOffloads is on (default gro, gso, tso, lro, rxvlan,
+   * rx-vlan-stag-hw-parse); `rxvlan`/`rx-vlan-stag-hw-parse` keep 802.1Q/802.1ad tags inline where XDP
+   * can see them. From `[tuning]`. VLAN stripping still on afterwards refuses the attach on a stick,
+   * and in bridge mode when this list asked it off (else one warning).
    */
   offloads?: string[];
   /** Interrupt coalescing (`ethtool -C rx-usecs/tx-usecs`), best effort. From `[tuning]`. */
@@ -59,7 +69,7 @@ export interface AttachedInterface {
   name: string;
   ifindex: number;
   role: 'download' | 'upload' | 'stick';
-  xdpMode: 'driver' | 'generic';
+  xdpMode: XdpMode;
   xdpProgId: number;
   tcProgId: number;
   txQueues: number;
@@ -103,25 +113,43 @@ function detachXdpAllModes(ifindex: number, what: string): boolean {
   return any;
 }
 
-function attachXdp(ifindex: number, progFd: number, mode: XdpMode, ifname: string, logger: DataplaneLogger): 'driver' | 'generic' {
+function attachXdp(ifindex: number, progFd: number, mode: XdpMode, ifname: string, mtu: number | undefined, logger: DataplaneLogger): XdpMode {
   const existing = bpf.xdpQueryId(ifindex, 0);
   if (existing) {
     logger.info(`${ifname}: replacing previously attached XDP program id ${existing}`);
     detachXdpAllModes(ifindex, ifname);
   }
-  if (mode === 'driver' || mode === 'auto') {
-    try {
-      bpf.xdpAttach(ifindex, progFd, bpf.XDP_FLAGS_DRV_MODE, `${ifname}, driver mode`);
-      logger.info(`${ifname}: XDP attached in driver (native) mode`);
-      return 'driver';
-    } catch (e) {
-      if (mode === 'driver' || !(e instanceof DataplaneError)) throw e;
-      logger.warn(`${ifname}: driver-mode XDP not available (${e.code}); falling back to generic (SKB) mode - slower, and XDP metadata is not passed to tc`);
-    }
+  if (mode === 'generic') {
+    bpf.xdpAttach(ifindex, progFd, bpf.XDP_FLAGS_SKB_MODE, `${ifname}, generic mode`);
+    logger.info(`${ifname}: XDP attached in generic (SKB) mode, as [tuning] xdp_mode = "generic" asks`);
+    return 'generic';
   }
-  bpf.xdpAttach(ifindex, progFd, bpf.XDP_FLAGS_SKB_MODE, `${ifname}, generic mode`);
-  logger.info(`${ifname}: XDP attached in generic (SKB) mode`);
-  return 'generic';
+  try {
+    bpf.captureLibbpf(() => bpf.xdpAttach(ifindex, progFd, bpf.XDP_FLAGS_DRV_MODE, `${ifname}, native mode`));
+  } catch (e) {
+    if (!(e instanceof DataplaneError)) throw e;
+    const reason = bpf.kernelReason((e as { libbpf?: string[] }).libbpf ?? []) ?? `${e.code}: the driver has no native XDP support`;
+    const hint = nativeXdpHint(ifname, mtu);
+    throw DataplaneError.refuse(`attach native XDP on ${ifname}`, {
+      code: 'XDP_NATIVE_UNAVAILABLE',
+      message: `refusing to shape ${ifname} without native XDP: the driver refused native mode (${reason}${mtu ? `; MTU ${mtu}` : ''}). Fix: ${hint}`,
+      hint,
+    }, e.errno);
+  }
+  logger.info(`${ifname}: XDP attached in native (driver) mode`);
+  return 'native';
+}
+
+/** Refuse generic mode on kernels that cannot redirect generic-mode XDP to a cpumap. */
+function checkXdpMode(mode: XdpMode, kernel = release()): void {
+  const k = parseKernelRelease(kernel);
+  if (mode !== 'generic' || !k || compareVersion(k, KERNEL_RECOMMENDED) >= 0) return;
+  const hint = `set [tuning] xdp_mode = "native" (a NIC whose driver supports XDP) or upgrade to Linux ${KERNEL_RECOMMENDED.major}.${KERNEL_RECOMMENDED.minor}+`;
+  throw DataplaneError.refuse('attach generic XDP', {
+    code: 'XDP_GENERIC_UNSUPPORTED',
+    message: `refusing generic-mode XDP on kernel ${kernel}: before ${KERNEL_RECOMMENDED.major}.${KERNEL_RECOMMENDED.minor} generic XDP cannot redirect to a cpumap, every shaped packet would be dropped. Fix: ${hint}`,
+    hint,
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -137,7 +165,26 @@ function checkAttachOptions(opts: AttachOptions, logger: DataplaneLogger): void 
   if (!stick && opts.stickOffset !== 0) logger.warn(`stickOffset ${opts.stickOffset} in bridge mode: upload classes will use major + ${opts.stickOffset}`);
 }
 
-/** Prepare every shaping interface (before anything is loaded) and check it has enough TX queues. */
+/** The interface checks after preparation: traffic classes, VLAN stripping, TX queues. */
+function checkInterface(opts: AttachOptions, name: string, p: IfPrep, warnings: string[]): void {
+  const tc = trafficClassProblem(name, { classes: p.trafficClasses, rootQdisc: p.rootQdisc });
+  if (tc) throw DataplaneError.refuse(`check traffic classes of ${name}`, tc);
+  const disable = opts.disableOffloads ?? true;
+  const asked = new Set(disable ? opts.offloads ?? DEFAULT_OFFLOADS : []);
+  const vlan = vlanVerdict(name, p.features, { onAStick: opts.onAStick, wantedOff: (f) => asked.has(f) });
+  if (vlan.refusal) throw DataplaneError.refuse(`check VLAN offloads of ${name}`, vlan.refusal);
+  warnings.push(...vlan.warnings);
+  const needed = opts.queues + (opts.onAStick ? opts.stickOffset : 0);
+  if (p.txQueues < needed) {
+    throw new DataplaneError(`check TX queues of ${name}`, 22, `${p.txQueues} TX queue(s), ${needed} needed`,
+      'give the interface more queues (`ethtool -L IF tx N`, veth: numtxqueues) or lower the queue count');
+  }
+}
+
+/**
+ * Prepare every shaping interface (before anything is loaded or attached) and check it: traffic
+ * classes, VLAN stripping read back, enough TX queues. A refusal throws before any attach.
+ */
 async function prepareInterfaces(opts: AttachOptions, ifnames: string[], warnings: string[]): Promise<Map<string, IfPrep>> {
   const preps = new Map<string, IfPrep>();
   for (const name of ifnames) {
@@ -146,11 +193,7 @@ async function prepareInterfaces(opts: AttachOptions, ifnames: string[], warning
     const p = await prepareInterface(opts.netns, name, { disableOffloads: opts.disableOffloads ?? true, offloads: opts.offloads, coalesce: opts.coalesce });
     preps.set(name, p);
     warnings.push(...p.warnings);
-    const needed = opts.queues + (opts.onAStick ? opts.stickOffset : 0);
-    if (p.txQueues < needed) {
-      throw new DataplaneError(`check TX queues of ${name}`, 22, `${p.txQueues} TX queue(s), ${needed} needed`,
-        'give the interface more queues (`ethtool -L IF tx N`, veth: numtxqueues) or lower the queue count');
-    }
+    checkInterface(opts, name, p, warnings);
   }
   return preps;
 }
@@ -167,6 +210,8 @@ function attachCfg(opts: AttachOptions): Buffer {
     stickOffset: opts.stickOffset,
     internetVlan: opts.vlan?.internet ?? 0,
     ispVlan: opts.vlan?.network ?? 0,
+    // tc distrusts XDP metadata naming a major outside 1..queues (+ the upload offset).
+    maxMajor: opts.queues + opts.stickOffset,
   });
 }
 
@@ -174,7 +219,7 @@ function attachCfg(opts: AttachOptions): Buffer {
 function attachPrograms(fds: { xdp: number; tc: number }, opts: AttachOptions, name: string, prep: IfPrep, logger: DataplaneLogger): AttachedInterface {
   const entry = bpf.withNetns(opts.netns, () => {
     const idx = bpf.ifNameToIndex(name);
-    const mode = attachXdp(idx, fds.xdp, opts.xdpMode ?? 'auto', name, logger);
+    const mode = attachXdp(idx, fds.xdp, opts.xdpMode ?? 'native', name, prep.mtu, logger);
     const xdpProgId = bpf.xdpQueryId(idx, 0);
     // (Creating an existing clsact makes the kernel log an error through libbpf: skip it.)
     if (!prep.hasClsact) bpf.tcHookCreate(idx, name);
@@ -187,6 +232,46 @@ function attachPrograms(fds: { xdp: number; tc: number }, opts: AttachOptions, n
   };
 }
 
+/** Attach to every interface; a failure on one removes what this attach put on the others. */
+async function attachAll(fds: { xdp: number; tc: number }, opts: AttachOptions, ifnames: string[], preps: Map<string, IfPrep>, logger: DataplaneLogger): Promise<AttachedInterface[]> {
+  const done: AttachedInterface[] = [];
+  try {
+    for (const name of ifnames) done.push(attachPrograms(fds, opts, name, preps.get(name)!, logger));
+    return done;
+  } catch (e) {
+    await detachDataplane(done.map((d) => d.name), { netns: opts.netns, logger }).catch(() => undefined);
+    await detachXdp([ifnames[done.length]!], { netns: opts.netns, logger }).catch(() => undefined);
+    throw e;
+  }
+}
+
+/**
+ * Load the object for attaching. Native mode loads the XDP program frags-aware (BPF_F_XDP_HAS_FRAGS),
+ * so drivers attach above their single-buffer MTU (the program reads headers in the first buffer
+ * only). Generic mode does not: there a frags-aware program's cpumap redirects are dropped (measured
+ * on 6.18). The kernel ties a cpumap to the frags flag of the first program that used it, so after a
+ * switch between modes the pinned cpu_map is refused (EINVAL at load): it is then recreated (it is
+ * refilled by configureCpus anyway) and reported as replaced.
+ */
+function loadForAttach(opts: AttachOptions, pinRoot: string, logger: DataplaneLogger): ReturnType<typeof openAndLoad> {
+  const frags = (opts.xdpMode ?? 'native') === 'native';
+  const load = () => openAndLoad(pinRoot, attachCfg(opts), true, logger, (obj) => {
+    if (frags) bpf.programAddFlags(bpf.findProgram(obj, XDP_PROG), bpf.BPF_F_XDP_HAS_FRAGS);
+  });
+  const cpuPin = join(pinRoot, 'cpu_map');
+  try {
+    return load();
+  } catch (e) {
+    if (!(e instanceof DataplaneError) || e.code !== 'EINVAL' || !existsSync(cpuPin)) throw e;
+    logger.warn(`the pinned cpu_map was used by an XDP program of the other mode (frags ${frags ? 'off' : 'on'}): recreating it for ${frags ? 'native' : 'generic'} mode`);
+    rmSync(cpuPin, { force: true });
+    const r = load();
+    r.created = r.created.filter((n) => n !== 'cpu_map');
+    r.replaced.push('cpu_map');
+    return r;
+  }
+}
+
 /** Load the dataplane and attach it to the shaping interface(s). */
 export async function attachDataplane(opts: AttachOptions): Promise<AttachReport> {
   const t0 = performance.now();
@@ -194,13 +279,14 @@ export async function attachDataplane(opts: AttachOptions): Promise<AttachReport
   requireRoot();
   const pinRoot = pinRootOf(opts);
   checkAttachOptions(opts, logger);
+  checkXdpMode(opts.xdpMode ?? 'native');
   await ensureObjectReady();
   const cpus = opts.cpus?.length ? opts.cpus : onlineCpus();
   const warnings: string[] = [];
   const ifnames = opts.onAStick ? [opts.downloadIf] : [opts.downloadIf, opts.uploadIf];
   const preps = await prepareInterfaces(opts, ifnames, warnings);
 
-  const loaded = openAndLoad(pinRoot, attachCfg(opts), true, logger);
+  const loaded = loadForAttach(opts, pinRoot, logger);
   const report: AttachReport = {
     pinRoot, netns: opts.netns, mode: opts.onAStick ? 'stick' : 'bridge', interfaces: [], cpus, queues: opts.queues,
     stickOffset: opts.stickOffset, mapsCreated: loaded.created, mapsReused: loaded.reused, mapsReplaced: loaded.replaced,
@@ -212,7 +298,7 @@ export async function attachDataplane(opts: AttachOptions): Promise<AttachReport
     bpf.mapUpdateElem(shapingFds.fd('classify_ctl', ctx), encodeU32(0), encodeU32(0));
     configureCpus(opts.queues, ctx, cpus);
     const fds = { xdp: bpf.programFd(bpf.findProgram(loaded.obj, XDP_PROG)), tc: bpf.programFd(bpf.findProgram(loaded.obj, TC_PROG)) };
-    for (const name of ifnames) report.interfaces.push(attachPrograms(fds, opts, name, preps.get(name)!, logger));
+    report.interfaces.push(...(await attachAll(fds, opts, ifnames, preps, logger)));
   } finally {
     // Attached programs and pinned maps keep everything alive; the object itself is not needed.
     bpf.objectClose(loaded.obj);
@@ -220,7 +306,8 @@ export async function attachDataplane(opts: AttachOptions): Promise<AttachReport
   attached.set(pinRoot, { netns: opts.netns, ifaces: ifnames });
   for (const w of warnings) logger.warn(w);
   report.elapsedMs = Math.round(performance.now() - t0);
-  logger.info(`dataplane attached (${report.mode}) on ${ifnames.join(', ')} in ${report.elapsedMs} ms; maps under ${pinRoot}`);
+  const modes = report.interfaces.map((i) => `${i.name} XDP ${i.xdpMode}`).join(', ');
+  logger.info(`dataplane attached (${report.mode}) on ${modes} in ${report.elapsedMs} ms; maps under ${pinRoot}`);
   return report;
 }
 

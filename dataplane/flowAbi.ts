@@ -7,7 +7,7 @@
 import { ADDR_SIZE, decodeAddr, writeAddr } from './abi.ts';
 
 export const FLOW_KEY_SIZE = 40;
-export const FLOW_VALUE_SIZE = 136;
+export const FLOW_VALUE_SIZE = 144;
 export const FLOW_EVENT_SIZE = 72;
 export const FLOW_CTL_SIZE = 8;
 export const MAX_FLOWS = 131072;
@@ -15,6 +15,8 @@ export const MAX_FLOWS = 131072;
 export const PROTO_NAMES: Record<number, string> = { 1: 'ICMP', 6: 'TCP', 17: 'UDP', 58: 'ICMPv6' };
 export type EndStatus = 'open' | 'fin' | 'rst';
 const END: EndStatus[] = ['open', 'fin', 'rst'];
+/** struct lqos_flow flags (LQOS_FLOWF_*). */
+export const FLOWF = { SEQ_DOWN: 1, SEQ_UP: 2, SYN_DOWN: 4, SYN_UP: 8 } as const;
 
 /** A count per direction: down = toward the customer, up = from the customer. */
 export interface PerDirection { down: number; up: number }
@@ -37,6 +39,10 @@ export interface FlowEntry extends FlowKey {
   bytes: PerDirection;
   packets: PerDirection;
   retransmits: PerDirection;
+  /** Highest sequence + payload length seen per direction (null = no payload segment seen yet). */
+  nextSeq: { down: number | null; up: number | null };
+  /** ISN of the last SYN (without ACK) per direction (null = none seen on this entry). */
+  synSeq: { down: number | null; up: number | null };
   /** Latest RTT sample per side in µs (0 = none): customer side / Internet side. */
   lastRttUs: { customer: number; internet: number };
   tcHandle: number;
@@ -86,6 +92,12 @@ export function readFlowKey(b: Buffer, off = 0): FlowKey {
   };
 }
 
+/** A u32 field pair (down at `off`, up at `off + 4`) valid per the flag bits `fDown`/`fUp`. */
+function flagged(vals: Buffer, v: number, off: number, fDown: number, fUp: number): { down: number | null; up: number | null } {
+  const flags = vals[v + 125]!;
+  return { down: flags & fDown ? vals.readUInt32LE(v + off) : null, up: flags & fUp ? vals.readUInt32LE(v + off + 4) : null };
+}
+
 /** Decode key + value (value layout: struct lqos_flow, see bpf/lqos_abi.h). */
 export function readFlowEntry(keys: Buffer, koff: number, vals: Buffer, v: number): FlowEntry {
   const k = readFlowKey(keys, koff);
@@ -97,6 +109,8 @@ export function readFlowEntry(keys: Buffer, koff: number, vals: Buffer, v: numbe
     bytes: { down: Number(vals.readBigUInt64LE(v + 16)), up: Number(vals.readBigUInt64LE(v + 24)) },
     packets: { down: Number(vals.readBigUInt64LE(v + 32)), up: Number(vals.readBigUInt64LE(v + 40)) },
     retransmits: { down: vals.readUInt32LE(v + 48), up: vals.readUInt32LE(v + 52) },
+    nextSeq: flagged(vals, v, 56, FLOWF.SEQ_DOWN, FLOWF.SEQ_UP),
+    synSeq: flagged(vals, v, 136, FLOWF.SYN_DOWN, FLOWF.SYN_UP),
     lastRttUs: { customer: vals.readUInt32LE(v + 112), internet: vals.readUInt32LE(v + 116) },
     tcHandle: vals.readUInt32LE(v + 120),
     endStatus: END[vals[v + 124]!] ?? 'open',
@@ -116,6 +130,16 @@ export function writeFlowValue(f: Partial<Omit<FlowEntry, keyof FlowKey | 'id'>>
   out.writeBigUInt64LE(BigInt(f.packets?.up ?? 0), v + 40);
   out.writeUInt32LE(f.retransmits?.down ?? 0, v + 48);
   out.writeUInt32LE(f.retransmits?.up ?? 0, v + 52);
+  let flags = 0;
+  const seqs: [number | null | undefined, number, number][] = [
+    [f.nextSeq?.down, 56, FLOWF.SEQ_DOWN], [f.nextSeq?.up, 60, FLOWF.SEQ_UP], [f.synSeq?.down, 136, FLOWF.SYN_DOWN], [f.synSeq?.up, 140, FLOWF.SYN_UP],
+  ];
+  for (const [val, off, bit] of seqs) {
+    if (val === null || val === undefined) continue;
+    out.writeUInt32LE(val >>> 0, v + off);
+    flags |= bit;
+  }
+  out[v + 125] = flags;
   out.writeUInt32LE(f.lastRttUs?.customer ?? 0, v + 112);
   out.writeUInt32LE(f.lastRttUs?.internet ?? 0, v + 116);
   out.writeUInt32LE(f.tcHandle ?? 0, v + 120);
@@ -191,7 +215,7 @@ export interface FlowStamp {
 }
 
 /** u32 word indexes of struct lqos_flow fields. */
-const W = { start: 0, seen: 2, bytes: 4, packets: 8, retrans: 12, rtt: 28, tcHandle: 30, circuit: 32 } as const;
+const W = { start: 0, seen: 2, bytes: 4, packets: 8, retrans: 12, nextSeq: 14, rtt: 28, tcHandle: 30, circuit: 32, synSeq: 34 } as const;
 
 /** A dumped flow table (packed keys and values) read in place. */
 export class FlowDump {
@@ -256,6 +280,11 @@ export class FlowDump {
     e.packets.up = (vw[w + W.packets + 2]! + vw[w + W.packets + 3]! * TWO32);
     e.retransmits.down = vw[w + W.retrans]!;
     e.retransmits.up = vw[w + W.retrans + 1]!;
+    const flags = V[v + 125]!;
+    e.nextSeq.down = flags & FLOWF.SEQ_DOWN ? vw[w + W.nextSeq]! : null;
+    e.nextSeq.up = flags & FLOWF.SEQ_UP ? vw[w + W.nextSeq + 1]! : null;
+    e.synSeq.down = flags & FLOWF.SYN_DOWN ? vw[w + W.synSeq]! : null;
+    e.synSeq.up = flags & FLOWF.SYN_UP ? vw[w + W.synSeq + 1]! : null;
     e.lastRttUs.customer = vw[w + W.rtt]!;
     e.lastRttUs.internet = vw[w + W.rtt + 1]!;
     e.tcHandle = vw[w + W.tcHandle]!;

@@ -1,7 +1,8 @@
 /**
  * Flow telemetry maps: the XDP flow table (`flows`, LRU hash), the RTT event ring buffer
  * (`flow_events`) and the switch (`flow_ctl`) defined in bpf/lqos_flows.h. Batch dump and delete of
- * the table, the switch, and the ring-buffer consumer (driven by the caller's timer). Layouts in
+ * the table, the switch, the ring-buffer consumer (driven by the caller's timer) and the count of
+ * RTT records the full ring dropped (read from dp_stats). Layouts in
  * flowAbi.ts; the tracker built on this is lib/flows/tracker.ts.
  *
  * Everything is synchronous (short syscalls); pinned maps are opened from `pinRoot`.
@@ -13,7 +14,11 @@ import {
 } from './flowAbi.ts';
 import { PinnedFds, pinRootOf, type MapContext } from './pinned.ts';
 
-const flowFds = new PinnedFds<'flows' | 'flow_events' | 'flow_ctl'>();
+const flowFds = new PinnedFds<'flows' | 'flow_events' | 'flow_ctl' | 'dp_stats'>();
+
+/** dp_stats (bpf/lqos_abi.h struct lqos_stats): 16 u64 counters per CPU; RING_DROP is index 12. */
+const STATS_BYTES_PER_CPU = 128;
+const STAT_RING_DROP = 12;
 
 /** Close cached map fds (after a teardown/re-pin, or in tests). */
 export function closeFlowMaps(ctx?: MapContext): void {
@@ -59,6 +64,19 @@ export function getFlowControl(ctx?: MapContext): FlowControl {
   const v = Buffer.alloc(FLOW_CTL_SIZE);
   bpf.mapLookupElem(flowFds.fd('flow_ctl', ctx), Buffer.alloc(4), v);
   return decodeFlowControl(v);
+}
+
+/**
+ * RTT records lost since the programs' maps were created because the ring buffer was full
+ * (dp_stats[LQOS_STAT_RING_DROP], summed over CPUs).
+ */
+export function readRingDrops(ctx?: MapContext): number {
+  const ncpu = bpf.numPossibleCpus();
+  const v = Buffer.alloc(ncpu * STATS_BYTES_PER_CPU);
+  bpf.mapLookupElem(flowFds.fd('dp_stats', ctx), Buffer.alloc(4), v);
+  let total = 0n;
+  for (let c = 0; c < ncpu; c++) total += v.readBigUInt64LE(c * STATS_BYTES_PER_CPU + STAT_RING_DROP * 8);
+  return Number(total);
 }
 
 /**

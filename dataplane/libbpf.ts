@@ -42,20 +42,47 @@ const HINTS: Record<string, string> = {
   EBADF: 'stale file descriptor: re-open the pinned maps',
 };
 
+/**
+ * Codes of the attach refusals (attachChecks.ts): the host or interface is not fit to shape, and the
+ * message says what to change. They stand in `DataplaneError.code` instead of an errno name.
+ */
+export type RefusalCode =
+  | 'VLAN_STRIPPING' // hardware VLAN tag stripping stays on where tags matter
+  | 'XDP_NATIVE_UNAVAILABLE' // native XDP refused by the driver (xdp_mode = "native")
+  | 'XDP_GENERIC_UNSUPPORTED' // generic XDP asked for on a kernel that cannot redirect it to a cpumap
+  | 'TRAFFIC_CLASSES' // num_tc != 0 (DCB / mqprio / taprio) on a shaping interface
+  | 'PLATFORM'; // kernel or libbpf too old
+
+export interface Refusal {
+  code: RefusalCode;
+  /** The whole operator message: what is wrong, on which interface, and what to do. */
+  message: string;
+  /** The fix alone. */
+  hint: string;
+}
+
 export class DataplaneError extends Error {
   readonly errno: number;
   readonly code: string;
   readonly op: string;
   readonly hint: string;
-  constructor(op: string, errno: number, detail?: string, hint?: string) {
-    const code = errnoName(errno);
-    const h = hint ?? HINTS[code] ?? 'see `dmesg` and `bpftool prog/map/net` output';
-    super(`${op} failed: ${code} (${libbpfStrerror(-Math.abs(errno))})${detail ? ` - ${detail}` : ''}. Hint: ${h}`);
+  /** Set for an attach refusal (the host is unfit, nothing failed in the kernel). */
+  readonly refusal?: RefusalCode;
+  constructor(op: string, errno: number, detail?: string, hint?: string, refusal?: Refusal) {
+    const code = refusal?.code ?? errnoName(errno);
+    const h = refusal?.hint ?? hint ?? HINTS[code] ?? 'see `dmesg` and `bpftool prog/map/net` output';
+    super(refusal ? refusal.message : `${op} failed: ${code} (${libbpfStrerror(-Math.abs(errno))})${detail ? ` - ${detail}` : ''}. Hint: ${h}`);
     this.name = 'DataplaneError';
     this.errno = Math.abs(errno);
     this.code = code;
     this.op = op;
     this.hint = h;
+    if (refusal) this.refusal = refusal.code;
+  }
+
+  /** An attach refusal: `code` is the refusal code, the message is the operator text as given. */
+  static refuse(op: string, r: Refusal, errno: number = osConstants.errno.EINVAL): DataplaneError {
+    return new DataplaneError(op, errno, undefined, undefined, r);
   }
 }
 
@@ -78,7 +105,12 @@ function bind() {
   koffi.opaque('bpf_program');
   koffi.opaque('bpf_map');
   ringbufSampleFn = koffi.proto('int lqos_ringbuf_sample_fn(void *ctx, void *data, size_t size)');
+  printFn = koffi.proto('int lqos_libbpf_print_fn(int level, const char *fmt, void *args)');
   return {
+    majorVersion: so.func('uint32_t libbpf_major_version(void)'),
+    minorVersion: so.func('uint32_t libbpf_minor_version(void)'),
+    setPrint: so.func('void *libbpf_set_print(lqos_libbpf_print_fn *fn)'),
+    vsnprintf: libc.func('int vsnprintf(char *buf, size_t size, const char *fmt, void *args)'),
     strerror: so.func('int libbpf_strerror(int err, void *buf, size_t size)'),
     numPossibleCpus: so.func('int libbpf_num_possible_cpus(void)'),
     objectOpenFile: so.func('bpf_object *bpf_object__open_file(const char *path, const void *opts)'),
@@ -91,6 +123,8 @@ function bind() {
     programFd: so.func('int bpf_program__fd(const bpf_program *prog)'),
     programName: so.func('const char *bpf_program__name(const bpf_program *prog)'),
     programSetAutoload: so.func('int bpf_program__set_autoload(bpf_program *prog, bool autoload)'),
+    programSetFlags: so.func('int bpf_program__set_flags(bpf_program *prog, uint32_t flags)'),
+    programFlags: so.func('uint32_t bpf_program__flags(const bpf_program *prog)'),
     programSetLogBuf: so.func('int bpf_program__set_log_buf(bpf_program *prog, void *log_buf, size_t log_size)'),
     programSetLogLevel: so.func('int bpf_program__set_log_level(bpf_program *prog, uint32_t log_level)'),
     mapName: so.func('const char *bpf_map__name(const bpf_map *map)'),
@@ -136,8 +170,70 @@ function bind() {
 }
 
 function L(): ReturnType<typeof bind> {
-  lib ??= bind();
+  if (!lib) {
+    lib = bind();
+    installPrinter(lib);
+  }
   return lib;
+}
+
+// ---------------------------------------------------------------------------------------------
+// libbpf's messages. libbpf prints warnings (among them the kernel's netlink "extack" text, e.g. why
+// a driver refuses native XDP) through a print callback. Ours formats them as libbpf's default does
+// (non-debug levels to stderr) and keeps them while `captureLibbpf` runs, so a failed attach can
+// name the driver's reason.
+
+let printFn: koffi.IKoffiCType | undefined;
+let capturing: string[] | undefined;
+
+function installPrinter(l: ReturnType<typeof bind>): void {
+  try {
+    const cb = koffi.register((level: number, fmt: string, args: unknown) => {
+      if (level >= 2) return 0; // LIBBPF_DEBUG
+      const buf = Buffer.alloc(1024);
+      l.vsnprintf(buf, buf.length, fmt, args);
+      const end = buf.indexOf(0);
+      const text = buf.toString('utf8', 0, end < 0 ? buf.length : end);
+      capturing?.push(text.trim());
+      process.stderr.write(text);
+      return 0;
+    }, koffi.pointer(printFn!));
+    l.setPrint(cb); // kept registered for the life of the process
+  } catch {
+    /* libbpf's own printer stays in place: messages still reach stderr, only not the errors */
+  }
+}
+
+/** Run `fn` and return libbpf's messages printed meanwhile (also when `fn` throws: attached as `.libbpf`). */
+export function captureLibbpf<T>(fn: () => T): { result: T; messages: string[] } {
+  L();
+  const outer = capturing;
+  const messages: string[] = [];
+  capturing = messages;
+  try {
+    return { result: fn(), messages };
+  } catch (e) {
+    if (e && typeof e === 'object') (e as { libbpf?: string[] }).libbpf = messages;
+    throw e;
+  } finally {
+    outer?.push(...messages);
+    capturing = outer;
+  }
+}
+
+/** The kernel's own words among libbpf's messages ("Kernel error message: ..."), if any. */
+export function kernelReason(messages: string[]): string | undefined {
+  for (const m of messages) {
+    const hit = /Kernel error message:\s*(.+)$/.exec(m);
+    if (hit) return hit[1]!.trim();
+  }
+  return undefined;
+}
+
+/** libbpf's version (libbpf_major_version / libbpf_minor_version of the loaded libbpf.so.1). */
+export function libbpfVersion(): { major: number; minor: number } {
+  const l = L();
+  return { major: l.majorVersion(), minor: l.minorVersion() };
 }
 
 export function libbpfStrerror(err: number): string {
@@ -245,6 +341,15 @@ export function programName(p: BpfProgram): string { return L().programName(p) a
 export function programSetAutoload(p: BpfProgram, on: boolean): void {
   check('bpf_program__set_autoload', L().programSetAutoload(p, on));
 }
+/** BPF_F_XDP_HAS_FRAGS (uapi): the XDP program accepts multi-buffer frames (jumbo MTU in native mode). */
+export const BPF_F_XDP_HAS_FRAGS = 1 << 5;
+
+/** Add load flags to a program (before bpf_object__load). */
+export function programAddFlags(p: BpfProgram, flags: number): void {
+  const l = L();
+  check('bpf_program__set_flags', l.programSetFlags(p, (l.programFlags(p) | flags) >>> 0));
+}
+
 /** The buffer must stay referenced until bpf_object__load returns. */
 export function programSetLogBuf(p: BpfProgram, buf: Buffer, level = 1): void {
   check('bpf_program__set_log_buf', L().programSetLogBuf(p, buf, buf.length));

@@ -9,9 +9,9 @@ import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import * as bpf from './libbpf.ts';
 import { DataplaneError } from './libbpf.ts';
-import { MAX_CPUS, encodeCfg, type CfgValues } from './abi.ts';
+import { ABI_VERSION, MAX_CPUS, encodeCfg, encodeU32, type CfgValues } from './abi.ts';
 import { dataplaneLogger, type DataplaneLogger } from './log.ts';
-import { PINNED_MAPS, pinRootOf, shapingFds, type MapContext } from './pinned.ts';
+import { ABI_MAP, PINNED_MAPS, pinRootOf, pinnedAbiVersion, shapingFds, type MapContext } from './pinned.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 export const OBJECT_PATH = join(HERE, 'build', 'lqos_kern.o');
@@ -81,9 +81,26 @@ function checkExistingPin(pin: string, def: bpf.MapDef, logger: DataplaneLogger)
   }
 }
 
+/**
+ * Maps pinned by another ABI version may have the same sizes with other meanings: unlink every pin
+ * of ours so that the load creates them afresh (lqosd rewrites the mappings after attaching).
+ */
+function dropOtherAbi(pinRoot: string, res: LoadedObject, logger: DataplaneLogger): void {
+  const found = pinnedAbiVersion(pinRoot);
+  if (found === null || found === ABI_VERSION) return;
+  logger.warn(`dataplane maps of ABI v${found} under ${pinRoot} replaced by v${ABI_VERSION}: mappings will be rewritten, counters start from zero`);
+  for (const name of PINNED_MAPS) {
+    const pin = join(pinRoot, name);
+    if (!existsSync(pin)) continue;
+    unlinkSync(pin);
+    res.replaced.push(name);
+  }
+}
+
 /** Point every named map of the object at its pin under pinRoot (sizing the cpumap first). */
 function pinMaps(res: LoadedObject, pinRoot: string, logger: DataplaneLogger): void {
   mkdirSync(pinRoot, { recursive: true });
+  dropOtherAbi(pinRoot, res, logger);
   for (const m of bpf.listMaps(res.obj)) {
     // The kernel caps a cpumap at NR_CPUS entries: size it to the possible CPUs.
     if (bpf.mapDef(m).name === 'cpu_map') bpf.mapSetMaxEntries(m, Math.min(bpf.numPossibleCpus(), MAX_CPUS));
@@ -91,7 +108,7 @@ function pinMaps(res: LoadedObject, pinRoot: string, logger: DataplaneLogger): v
     if (!(PINNED_MAPS as readonly string[]).includes(def.name)) continue;
     const pin = join(pinRoot, def.name);
     if (existsSync(pin)) res[checkExistingPin(pin, def, logger)].push(def.name);
-    else res.created.push(def.name);
+    else if (!res.replaced.includes(def.name)) res.created.push(def.name);
     bpf.mapSetPinPath(m, pin);
   }
 }
@@ -115,7 +132,7 @@ function preparePrograms(obj: bpf.BpfObject, programs: boolean): Buffer[] {
  * set the program configuration, and load. With `programs = false` only the maps are created.
  * Cached fds of the pin root are closed first: the pins may be replaced.
  */
-export function openAndLoad(pinRoot: string, cfg: Buffer | null, programs: boolean, logger: DataplaneLogger): LoadedObject {
+export function openAndLoad(pinRoot: string, cfg: Buffer | null, programs: boolean, logger: DataplaneLogger, beforeLoad?: (obj: bpf.BpfObject) => void): LoadedObject {
   shapingFds.forget(pinRoot);
   const obj = bpf.objectOpenFile(OBJECT_PATH);
   const res: LoadedObject = { obj, created: [], reused: [], replaced: [] };
@@ -123,10 +140,13 @@ export function openAndLoad(pinRoot: string, cfg: Buffer | null, programs: boole
     pinMaps(res, pinRoot, logger);
     if (cfg) bpf.mapSetInitialValue(bpf.findMap(obj, CFG_MAP), cfg);
     const logBufs = preparePrograms(obj, programs);
+    beforeLoad?.(obj); // e.g. attach.ts: load flags of a program (BPF_F_XDP_HAS_FRAGS for native XDP)
     bpf.objectLoad(obj, () => {
       const text = logBufs.map((b) => b.toString('utf8', 0, Math.max(0, b.indexOf(0)))).join('\n').trim();
       return text ? `verifier log (tail): ${text.slice(-1500)}` : '';
     });
+    // Only now are the pinned maps complete and in this layout: stamp them.
+    bpf.mapUpdateElem(bpf.mapFd(bpf.findMap(obj, ABI_MAP)), encodeU32(0), encodeU32(ABI_VERSION));
     return res;
   } catch (e) {
     bpf.objectClose(obj);

@@ -2,16 +2,26 @@
  * Where the dataplane's maps live: the bpffs pin root, the names of the pinned maps, and a cache of
  * their file descriptors (opened lazily by path, so any process can use the maps of a loaded
  * dataplane). Shared by object.ts (pins on load), attach.ts, maps.ts and flows.ts.
+ *
+ * The first fd opened for a pin root checks the `lqos_abi` map: maps of another ABI version (written
+ * by another lqos-ts release) are refused rather than misread.
  */
+import { existsSync } from 'node:fs';
+import { constants as osConstants } from 'node:os';
 import { join } from 'node:path';
 import * as bpf from './libbpf.ts';
+import { DataplaneError } from './libbpf.ts';
+import { ABI_VERSION, encodeU32 } from './abi.ts';
 
 export const DEFAULT_PIN_ROOT = '/sys/fs/bpf/lqos';
 
+/** Map holding the ABI version of the pinned maps (1 × u32). */
+export const ABI_MAP = 'lqos_abi';
+
 /** Maps pinned under pinRoot (file name = map name). */
 export const PINNED_MAPS = [
-  'ip_to_class', 'hot_cache', 'mapping_epoch', 'host_counters', 'cpu_map', 'cpus_available', 'txq_config', 'classify_ctl',
-  'dp_stats',
+  'ip_to_class', 'hot_cache', 'mapping_epoch', 'host_counters', 'unknown_ips', 'unknown_gate', 'lqos_abi',
+  'cpu_map', 'cpus_available', 'txq_config', 'classify_ctl', 'dp_stats',
   // flow telemetry (dataplane/flows.ts)
   'flows', 'flow_events', 'flow_ctl',
 ] as const;
@@ -26,6 +36,32 @@ export function pinRootOf(ctx?: MapContext): string {
   return ctx?.pinRoot ?? DEFAULT_PIN_ROOT;
 }
 
+/**
+ * ABI version of the maps pinned under `pinRoot`: the `lqos_abi` value, 1 when our maps are pinned
+ * without it (releases before the version map), null when no map of ours is pinned there.
+ */
+export function pinnedAbiVersion(pinRoot: string): number | null {
+  const abiPin = join(pinRoot, ABI_MAP);
+  if (!existsSync(abiPin)) return PINNED_MAPS.some((n) => existsSync(join(pinRoot, n))) ? 1 : null;
+  const fd = bpf.objGet(abiPin);
+  try {
+    const v = Buffer.alloc(4);
+    bpf.mapLookupElem(fd, encodeU32(0), v);
+    return v.readUInt32LE(0);
+  } finally {
+    bpf.closeFd(fd);
+  }
+}
+
+/** Throws when the maps under `pinRoot` were written for another ABI version. */
+export function assertPinnedAbi(pinRoot: string): void {
+  const found = pinnedAbiVersion(pinRoot);
+  if (found === null || found === ABI_VERSION) return;
+  throw new DataplaneError(`open the dataplane maps under ${pinRoot}`, osConstants.errno.EPROTO ?? 71,
+    `the pinned maps are ABI v${found}, this lqos-ts expects v${ABI_VERSION}`,
+    'restart lqosd (it recreates the maps in the current layout and rewrites the mappings)');
+}
+
 /** Open fds of pinned maps, per pin root; a map is opened on first use and kept open. */
 export class PinnedFds<Name extends PinnedMapName = PinnedMapName> {
   private readonly byRoot = new Map<string, Map<Name, number>>();
@@ -33,11 +69,16 @@ export class PinnedFds<Name extends PinnedMapName = PinnedMapName> {
   fd(name: Name, ctx?: MapContext): number {
     const root = pinRootOf(ctx);
     let m = this.byRoot.get(root);
-    if (!m) this.byRoot.set(root, (m = new Map()));
+    if (!m) {
+      assertPinnedAbi(root);
+      m = new Map();
+    }
     let fd = m.get(name);
     if (fd === undefined) {
       fd = bpf.objGet(join(root, name));
       m.set(name, fd);
+      // Remembered only once a map opened: a pin root without maps is checked again next time.
+      this.byRoot.set(root, m);
     }
     return fd;
   }

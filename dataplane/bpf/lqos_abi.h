@@ -11,10 +11,19 @@
 
 #include <linux/types.h>
 
+/*
+ * ABI version: bumped whenever a pinned map's layout or meaning changes (even when sizes stay the
+ * same). Stored in the pinned `lqos_abi` array; a loader finding another version recreates every
+ * pinned map, and map users (maps.ts) refuse to touch maps of another version.
+ */
+#define LQOS_ABI_VERSION 2
+
 /* Capacities (max_entries). */
-#define LQOS_MAX_MAPPINGS   131072 /* ip_to_class LPM entries */
-#define LQOS_HOT_CACHE_SIZE 32768  /* hot_cache LRU entries */
-#define LQOS_MAX_HOSTS      131072 /* host_counters LRU per-CPU entries */
+#define LQOS_MAX_MAPPINGS   524288 /* ip_to_class LPM entries (NO_PREALLOC: unused capacity costs nothing) */
+#define LQOS_HOT_CACHE_SIZE 524288 /* hot_cache LRU entries (BPF_F_NO_COMMON_LRU: split over the CPUs) */
+#define LQOS_MAX_HOSTS      524288 /* host_counters entries: one per mapping that saw traffic (NO_PREALLOC) */
+#define LQOS_UNKNOWN_SAMPLES 4096  /* unknown_ips LRU: sampled addresses without a mapping */
+#define LQOS_UNKNOWN_INSERT_GAP_NS 1000000ull /* at most one new unknown_ips entry per CPU per 1 ms */
 #define LQOS_MAX_CPUS       1024   /* cpu_map / cpus_available / txq_config slots */
 #define LQOS_CPUMAP_QSIZE   2048
 
@@ -36,23 +45,38 @@ struct lqos_lpm_key {
 	struct lqos_addr addr;    /* host bits beyond prefixlen are zero (userspace masks) */
 };
 
-/* ip_to_class value: 24 bytes. */
+/*
+ * ip_to_class value: 32 bytes. tc_handle 0 = a counted but unshaped mapping (observe mode):
+ * the address is counted and tracked, its packets take the normal path.
+ */
 struct lqos_class_info {
 	__u32 cpu;                /* logical queue index, 0-based (= HTB major - 1, download side) */
 	__u32 tc_handle;          /* (major << 16) | minor of the download class; 0 = unshaped */
 	__u64 circuit_hash;
 	__u64 device_hash;
+	__u32 prefixlen;          /* prefixlen of this entry's own LPM key (userspace writes it): the
+	                           * host_counters key is the matched prefix, not the address */
+	__u32 reserved;           /* 0 */
 };
 
-/* hot_cache value: 32 bytes. Entries whose epoch differs from mapping_epoch[0] are misses. */
-#define LQOS_HOT_KNOWN 1u
+/*
+ * hot_cache value: 56 bytes. Positive entries only (addresses without a mapping are never cached).
+ * The key is repeated in the value: an LRU element reused for another address while it was read
+ * is detected by comparing `addr` with the looked-up address after the copy. Entries whose epoch
+ * differs from mapping_epoch[0] are misses.
+ */
 struct lqos_hot_entry {
-	struct lqos_class_info info; /* valid when flags & LQOS_HOT_KNOWN */
-	__u32 epoch;
-	__u32 flags;                 /* bit 0: positive entry; 0 = cached "no mapping" */
+	struct lqos_addr addr;       /*  0 copy of the key */
+	struct lqos_class_info info; /* 16 */
+	__u32 epoch;                 /* 48 */
+	__u32 reserved;              /* 52 */
 };
 
-/* host_counters value (per CPU): 64 bytes. Index 0 = download, 1 = upload. */
+/*
+ * host_counters: key = the matched mapping (struct lqos_lpm_key: its prefixlen and the address
+ * masked to it), so a /24 or an IPv6 /56 is one entry however many addresses it holds.
+ * Value: 64 bytes, shared by all CPUs (atomic adds; not per CPU). Index 0 = download, 1 = upload.
+ */
 struct lqos_host_counter {
 	__u64 bytes[2];
 	__u64 packets[2];
@@ -63,12 +87,30 @@ struct lqos_host_counter {
 	__u64 device_hash;
 };
 
+/*
+ * unknown_ips value: 48 bytes. A small sampled table of addresses with no mapping (for the UI's
+ * "unknown IPs"): an address already present is counted (atomic adds); a new one is inserted at
+ * most once per LQOS_UNKNOWN_INSERT_GAP_NS per CPU, so a scan or a random-source flood cannot
+ * turn into per-packet inserts. All unmapped traffic is also counted in dp_stats (aggregate).
+ */
+struct lqos_unknown_ip {
+	__u64 bytes[2];
+	__u64 packets[2];
+	__u64 first_seen;
+	__u64 last_seen;
+};
+
+/* unknown_gate value (per CPU, key 0): when this CPU last inserted into unknown_ips. */
+struct lqos_unknown_gate {
+	__u64 last_insert_ns;
+};
+
 /* classify_ctl value: 4 bytes (key 0 only). */
 struct lqos_classify_ctl {
 	__u32 bypass;             /* non-zero: XDP passes everything, tc leaves packets untouched */
 };
 
-/* dp_stats value (per CPU, key 0): 64 bytes of u64 event counters, index = enum below. */
+/* dp_stats value (per CPU, key 0): 128 bytes of u64 event counters, index = enum below. */
 enum lqos_stat {
 	LQOS_STAT_XDP_SEEN = 0,      /* IP packets inspected by XDP in a known direction */
 	LQOS_STAT_XDP_REDIRECT = 1,  /* shaped packets sent to their CPU through the cpumap */
@@ -78,7 +120,15 @@ enum lqos_stat {
 	LQOS_STAT_TC_LOOKUP = 5,     /* classified by the classifier's own lookup */
 	LQOS_STAT_TC_UNCLASSIFIED = 6, /* left in the queue's default class */
 	LQOS_STAT_META_FAIL = 7,     /* XDP could not add metadata (driver without support) */
-	LQOS_STAT_MAX = 8,
+	LQOS_STAT_UNMAPPED_BYTES_DOWN = 8,  /* traffic toward addresses without a mapping (L2 bytes) */
+	LQOS_STAT_UNMAPPED_BYTES_UP = 9,    /* traffic from addresses without a mapping */
+	LQOS_STAT_UNMAPPED_PKTS_DOWN = 10,
+	LQOS_STAT_UNMAPPED_PKTS_UP = 11,
+	LQOS_STAT_RING_DROP = 12,    /* flow_events records lost: ring buffer full */
+	LQOS_STAT_CTRL_DIRECT = 13,  /* control frames (non-IP, ICMPv6 ND/RA) sent past HTB unshaped */
+	LQOS_STAT_META_REJECT = 14,  /* tc found metadata it did not trust (bad class) and looked up itself */
+	LQOS_STAT_UNKNOWN_SAMPLED = 15, /* addresses inserted into unknown_ips */
+	LQOS_STAT_MAX = 16,
 };
 struct lqos_stats {
 	__u64 counter[LQOS_STAT_MAX];
@@ -95,7 +145,7 @@ struct lqos_meta {
 #define LQOS_MODE_BRIDGE 1    /* two interfaces: direction from the ifindex */
 #define LQOS_MODE_STICK  2    /* one interface: direction from the outer VLAN id */
 
-/* Program configuration, global variable `lqos_cfg` in section .data.cfg: 24 bytes. */
+/* Program configuration, global variable `lqos_cfg` in section .data.cfg: 28 bytes. */
 struct lqos_cfg {
 	__u32 mode;
 	__u32 internet_ifindex;   /* Internet-facing interface (egress = upload) */
@@ -103,6 +153,8 @@ struct lqos_cfg {
 	__u32 stick_offset;       /* added to the major (and cpu) of upload classes */
 	__u32 internet_vlan;      /* stick: VLAN id (12 bits) of the Internet side */
 	__u32 isp_vlan;           /* stick: VLAN id (12 bits) of the customer side */
+	__u32 max_major;          /* highest HTB major in use (queues + stick offset); tc distrusts
+	                           * metadata naming a class outside 1..max_major (0 = no check) */
 };
 
 /* ------------------------------------------------------------------ flow telemetry */
@@ -132,11 +184,13 @@ struct lqos_flow_key {
 #define LQOS_FLOW_RST  2
 
 /* flow flags */
-#define LQOS_FLOWF_SEQ_DOWN 1u    /* last_seq[0] valid */
-#define LQOS_FLOWF_SEQ_UP   2u    /* last_seq[1] valid */
+#define LQOS_FLOWF_SEQ_DOWN 1u    /* next_seq[0] valid */
+#define LQOS_FLOWF_SEQ_UP   2u    /* next_seq[1] valid */
+#define LQOS_FLOWF_SYN_DOWN 4u    /* syn_seq[0] valid (a SYN was seen toward the customer) */
+#define LQOS_FLOWF_SYN_UP   8u    /* syn_seq[1] valid */
 
 /*
- * flows value: 136 bytes. Index [0] = download (remote -> customer), [1] = upload.
+ * flows value: 144 bytes. Index [0] = download (remote -> customer), [1] = upload.
  * RTT sides: [0] = customer side (TSval sent toward the customer, echoed by it; includes the
  * shaper queue), [1] = Internet side (TSval sent by the customer, echoed by the remote end).
  */
@@ -145,8 +199,9 @@ struct lqos_flow {
 	__u64 last_seen_ns;       /*   8 */
 	__u64 bytes[2];           /*  16 L2 frame bytes, as host_counters */
 	__u64 packets[2];         /*  32 */
-	__u32 retrans[2];         /*  48 TCP payload segments whose sequence did not advance */
-	__u32 last_seq[2];        /*  56 highest sequence seen per direction */
+	__u32 retrans[2];         /*  48 TCP payload segments that end at or before next_seq (not
+	                           *     keepalives/zero-window probes: 0-1 byte at next_seq - 1) */
+	__u32 next_seq[2];        /*  56 highest seq + payload length seen per direction */
 	__u32 tsval[2];           /*  64 newest TSval seen per direction */
 	__u32 pend_tsval[2];      /*  72 TSval waiting for its echo, per direction it was sent in */
 	__u64 pend_ns[2];         /*  80 when that TSval was first seen (0 = slot free) */
@@ -158,6 +213,8 @@ struct lqos_flow {
 	__u8 tos;                 /* 126 IPv4 TOS / IPv6 traffic class of the last packet */
 	__u8 pad;                 /* 127 */
 	__u64 circuit_hash;       /* 128 */
+	__u32 syn_seq[2];         /* 136 ISN of the last SYN per direction: a SYN with another ISN on
+	                           *     an existing entry is a new connection and resets the entry */
 };
 
 /* flow_events ring buffer record: 72 bytes. */

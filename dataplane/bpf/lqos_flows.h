@@ -1,11 +1,19 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * Flow telemetry for the XDP program: one LRU hash entry per normalised 5-tuple (customer side /
- * remote side / protocol) with bytes and packets per direction, TCP retransmits (sequence
- * regressions of payload segments), FIN/RST end status and passive TCP RTT from timestamp echoes
- * (pping style: the first packet carrying a new TSval is remembered, the packet in the other
- * direction whose TSecr equals it closes the sample). RTT samples are written to the flow entry
- * and, at most every rtt_gap (default 100 ms) per flow and side, sent through a ring buffer.
+ * remote side / protocol) with bytes and packets per direction, TCP retransmits (payload segments
+ * that end at or before the highest sequence already seen; keepalives and zero-window probes
+ * excluded), FIN/RST end status and passive TCP RTT from timestamp echoes (pping style: the first
+ * packet carrying a new TSval is remembered, the packet in the other direction whose TSecr equals
+ * it closes the sample). RTT samples are written to the flow entry and, at most every rtt_gap
+ * (default 100 ms) per flow and side, sent through a ring buffer; a record the full ring cannot
+ * take is counted in dp_stats[LQOS_STAT_RING_DROP].
+ *
+ * A SYN (without ACK) whose ISN differs from the last SYN seen in that direction starts a new
+ * connection on the tuple: the entry is reinitialised (a retransmitted SYN, same ISN, is not).
+ *
+ * The including file defines lqos_stat() (dp_stats per-CPU counter; lqos_kern.c includes this header
+ * after it); it is declared here so the header reads on its own.
  *
  * Cost per packet: one flow_ctl array lookup (inlined), one hash lookup, two atomic adds and a few
  * stores; TCP adds a bounded option walk. Never changes the verdict.
@@ -22,6 +30,9 @@
 #ifndef IPPROTO_ICMPV6
 #define IPPROTO_ICMPV6 58
 #endif
+
+/* dp_stats counter, defined by the includer (lqos_kern.c). */
+static __always_inline void lqos_stat(__u32 which);
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -113,8 +124,11 @@ static __always_inline void lqos_flow_rtt(struct lqos_flow_key *key, struct lqos
 
 	struct lqos_flow_event *e = bpf_ringbuf_reserve(&flow_events, sizeof(*e), 0);
 
-	if (!e)
+	if (!e) {
+		/* Ring full (userspace not draining fast enough): the sample is lost, count it. */
+		lqos_stat(LQOS_STAT_RING_DROP);
 		return;
+	}
 	e->key = *key;
 	e->time_ns = now;
 	e->circuit_hash = f->circuit_hash;
@@ -125,6 +139,58 @@ static __always_inline void lqos_flow_rtt(struct lqos_flow_key *key, struct lqos
 	__builtin_memset(e->pad, 0, sizeof(e->pad));
 	/* No wakeup: userspace polls (ring_buffer__consume on a timer). */
 	bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
+}
+
+/*
+ * A SYN without ACK in direction d. The same ISN as the last SYN in that direction is a
+ * retransmitted SYN: nothing changes. Any other ISN (or no SYN seen yet) opens a new connection on
+ * this tuple, possibly while the old entry is still open: counters, sequence, timestamp and
+ * pending RTT state and the end status start over, so the new ISN and TSvals are not compared
+ * with the old connection's (false retransmits, RTT never sampled).
+ */
+static __always_inline void lqos_flow_syn(struct lqos_flow *f, int d, __u32 seq, __u64 now)
+{
+	__u8 synflag = d ? LQOS_FLOWF_SYN_UP : LQOS_FLOWF_SYN_DOWN;
+
+	if ((f->flags & synflag) && f->syn_seq[d & 1] == seq)
+		return;
+	if (f->packets[0] || f->packets[1] || f->flags) {
+		struct lqos_flow fresh = {};
+
+		fresh.start_ns = now;
+		fresh.last_seen_ns = now;
+		fresh.tc_handle = f->tc_handle;
+		fresh.circuit_hash = f->circuit_hash;
+		*f = fresh;
+	}
+	f->syn_seq[d & 1] = seq;
+	f->flags |= synflag;
+}
+
+/*
+ * Retransmit accounting of a payload segment [seq, seq + payload) in direction d. A segment that
+ * ends at or before next_seq (wrap-aware) carries nothing new: a retransmission (or a duplicate).
+ * Keepalives and zero-window probes (0-1 byte at next_seq - 1) are not counted and never move
+ * next_seq. Only a later end advances next_seq.
+ */
+static __always_inline void lqos_flow_seq(struct lqos_flow *f, int d, __u32 seq, __u32 payload)
+{
+	__u8 seqflag = d ? LQOS_FLOWF_SEQ_UP : LQOS_FLOWF_SEQ_DOWN;
+	__u32 end = seq + payload;
+	__u32 next = f->next_seq[d & 1];
+
+	if (!(f->flags & seqflag)) {
+		f->next_seq[d & 1] = end;
+		f->flags |= seqflag;
+		return;
+	}
+	if (lqos_after(end, next)) {
+		f->next_seq[d & 1] = end;
+		return;
+	}
+	if (payload <= 1 && seq == next - 1)
+		return; /* keepalive / zero-window probe */
+	f->retrans[d & 1] += 1;
 }
 
 /*
@@ -195,11 +261,6 @@ static __always_inline void lqos_track_flow(void *data, void *data_end, struct l
 	}
 
 	f = bpf_map_lookup_elem(&flows, &key);
-	if (f && tcp && tcp->syn && !tcp->ack && f->end_status != LQOS_FLOW_OPEN) {
-		/* A new connection reusing a finished 5-tuple starts a fresh entry. */
-		bpf_map_delete_elem(&flows, &key);
-		f = 0;
-	}
 	if (!f) {
 		struct lqos_flow fresh = {};
 
@@ -211,6 +272,8 @@ static __always_inline void lqos_track_flow(void *data, void *data_end, struct l
 		if (!f)
 			return;
 	}
+	if (tcp && tcp->syn && !tcp->ack)
+		lqos_flow_syn(f, d, bpf_ntohl(tcp->seq), now);
 
 	__sync_fetch_and_add(&f->bytes[d], len);
 	__sync_fetch_and_add(&f->packets[d], 1);
@@ -233,19 +296,9 @@ static __always_inline void lqos_track_flow(void *data, void *data_end, struct l
 	__u32 hl = tcp->doff * 4;
 	__u32 payload = pkt->l4_len > hl ? pkt->l4_len - hl : 0;
 	__u32 seq = bpf_ntohl(tcp->seq);
-	__u8 seqflag = d ? LQOS_FLOWF_SEQ_UP : LQOS_FLOWF_SEQ_DOWN;
 
-	if (payload) {
-		if (!(f->flags & seqflag)) {
-			f->last_seq[d] = seq;
-			f->flags |= seqflag;
-		} else if (lqos_after(seq, f->last_seq[d])) {
-			f->last_seq[d] = seq;
-		} else {
-			/* Sequence did not advance: retransmission (or reordering/duplicate). */
-			f->retrans[d] += 1;
-		}
-	}
+	if (payload)
+		lqos_flow_seq(f, d, seq, payload);
 
 	__u32 tsval = 0, tsecr = 0;
 

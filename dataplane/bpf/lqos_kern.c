@@ -17,7 +17,6 @@
 #include <bpf/bpf_helpers.h>
 #include "lqos_abi.h"
 #include "lqos_parse.h"
-#include "lqos_flows.h"   /* flows, flow_events, flow_ctl + lqos_track_flow() */
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -31,8 +30,10 @@ struct {
 	__uint(max_entries, LQOS_MAX_MAPPINGS);
 } ip_to_class SEC(".maps");
 
+/* Positive entries only; per-CPU LRU lists so CPUs do not contend on one list lock. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(map_flags, BPF_F_NO_COMMON_LRU);
 	__type(key, struct lqos_addr);
 	__type(value, struct lqos_hot_entry);
 	__uint(max_entries, LQOS_HOT_CACHE_SIZE);
@@ -45,12 +46,37 @@ struct {
 	__uint(max_entries, 1);
 } mapping_epoch SEC(".maps");
 
+/* One entry per mapping (its LPM key) that saw traffic; userspace deletes it with the mapping. */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_PERCPU_HASH);
-	__type(key, struct lqos_addr);
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct lqos_lpm_key);
 	__type(value, struct lqos_host_counter);
 	__uint(max_entries, LQOS_MAX_HOSTS);
 } host_counters SEC(".maps");
+
+/* Sampled addresses without a mapping (bounded: LRU + per-CPU insert gate). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__type(key, struct lqos_addr);
+	__type(value, struct lqos_unknown_ip);
+	__uint(max_entries, LQOS_UNKNOWN_SAMPLES);
+} unknown_ips SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, struct lqos_unknown_gate);
+	__uint(max_entries, 1);
+} unknown_gate SEC(".maps");
+
+/* LQOS_ABI_VERSION of the pinned maps (written by the loader after load). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(max_entries, 1);
+} lqos_abi SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_CPUMAP);
@@ -67,7 +93,7 @@ struct {
 	__uint(max_entries, LQOS_MAX_CPUS);
 } cpus_available SEC(".maps");
 
-/* physical CPU -> 1-based TX queue for packets without a class (0 = leave alone) */
+/* physical CPU -> 1-based TX queue (= HTB major) for packets without a class (0 = leave alone) */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__type(key, __u32);
@@ -96,14 +122,22 @@ struct lqos_cfg lqos_cfg SEC(".data.cfg") = { .mode = LQOS_MODE_OFF };
 
 enum { DIR_DOWNLOAD = 0, DIR_UPLOAD = 1, DIR_NONE = -1 };
 
-static __always_inline void lqos_stat(__u32 which)
+static __always_inline void lqos_stat_add(__u32 which, __u64 n)
 {
 	__u32 zero = 0;
 	struct lqos_stats *st = bpf_map_lookup_elem(&dp_stats, &zero);
 
 	if (st && which < LQOS_STAT_MAX)
-		st->counter[which] += 1; /* per-CPU slot: no atomics needed */
+		st->counter[which] += n; /* per-CPU slot: no atomics needed */
 }
+
+static __always_inline void lqos_stat(__u32 which)
+{
+	lqos_stat_add(which, 1);
+}
+
+/* After the stats helpers: the flow code counts LQOS_STAT_RING_DROP. */
+#include "lqos_flows.h"   /* flows, flow_events, flow_ctl + lqos_track_flow() */
 
 static __always_inline int lqos_bypassed(void)
 {
@@ -114,42 +148,166 @@ static __always_inline int lqos_bypassed(void)
 	return ctl && ctl->bypass;
 }
 
+static __always_inline __u32 lqos_epoch(void)
+{
+	__u32 zero = 0;
+	__u32 *ep = bpf_map_lookup_elem(&mapping_epoch, &zero);
+
+	return ep ? *(volatile __u32 *)ep : 0;
+}
+
+static __always_inline int lqos_addr_eq(const struct lqos_addr *a, const struct lqos_addr *b)
+{
+	const __u32 *x = (const __u32 *)a->bytes, *y = (const __u32 *)b->bytes;
+
+	return ((x[0] ^ y[0]) | (x[1] ^ y[1]) | (x[2] ^ y[2]) | (x[3] ^ y[3])) == 0;
+}
+
 /*
- * Resolve the class of one customer address. Reads the epoch before anything
- * else: userspace writes the LPM first and bumps the epoch afterwards, so an entry
- * tagged with the current epoch was always resolved against current LPM content.
+ * Resolve the class of one customer address. Userspace writes the LPM first and bumps the epoch
+ * afterwards. A hot entry counts only when, copied to the stack, it names this address (an LRU
+ * element may be reused for another key while we read it) and carries the current epoch. A miss
+ * reads the LPM and caches the result only when the epoch did not move across that read, so a
+ * cached entry was always resolved against LPM content at least as new as its epoch. Addresses
+ * without a mapping are never cached (a random-source flood cannot fill or churn the cache).
  * Returns 1 and fills *out when a mapping exists.
  */
 static __always_inline int lqos_resolve(struct lqos_addr *addr, struct lqos_class_info *out)
 {
-	__u32 zero = 0, epoch = 0;
-	__u32 *ep = bpf_map_lookup_elem(&mapping_epoch, &zero);
-	struct lqos_hot_entry *hot;
+	__u32 e1 = lqos_epoch(), e2;
+	struct lqos_hot_entry *hot = bpf_map_lookup_elem(&hot_cache, addr);
 	struct lqos_class_info *found;
 	struct lqos_lpm_key key;
-	struct lqos_hot_entry fresh = {};
 
-	if (ep)
-		epoch = *ep;
-	hot = bpf_map_lookup_elem(&hot_cache, addr);
-	if (hot && hot->epoch == epoch) {
-		if (!(hot->flags & LQOS_HOT_KNOWN))
-			return 0;
-		*out = hot->info;
-		return 1;
+	if (hot) {
+		struct lqos_hot_entry copy;
+
+		__builtin_memcpy(&copy, hot, sizeof(copy));
+		if (copy.epoch == e1 && lqos_addr_eq(&copy.addr, addr)) {
+			*out = copy.info;
+			return 1;
+		}
 	}
 
 	key.prefixlen = 128;
 	key.addr = *addr;
 	found = bpf_map_lookup_elem(&ip_to_class, &key);
-	fresh.epoch = epoch;
-	if (found) {
-		fresh.info = *found;
-		fresh.flags = LQOS_HOT_KNOWN;
-		*out = *found;
+	if (!found)
+		return 0;
+	*out = *found;
+	e2 = lqos_epoch();
+	if (e1 == e2) {
+		struct lqos_hot_entry fresh = {};
+
+		fresh.addr = *addr;
+		fresh.info = *out;
+		fresh.epoch = e1;
+		bpf_map_update_elem(&hot_cache, addr, &fresh, BPF_ANY);
 	}
-	bpf_map_update_elem(&hot_cache, addr, &fresh, BPF_ANY);
-	return found != 0;
+	return 1;
+}
+
+/* host_counters key of a mapped address: the matched prefix, host bits cleared. */
+static __always_inline void lqos_prefix_key(struct lqos_lpm_key *k, const struct lqos_addr *addr,
+					    __u32 prefixlen)
+{
+	__u32 w[4];
+	int i;
+
+	if (prefixlen > 128)
+		prefixlen = 128;
+	k->prefixlen = prefixlen;
+	/* Copy first, then mask the stack copy word by word (constant offsets for the verifier). */
+	__builtin_memcpy(w, addr->bytes, sizeof(w));
+#pragma unroll
+	for (i = 0; i < 4; i++) {
+		__u32 lo = i * 32;
+
+		if (prefixlen <= lo)
+			w[i] = 0;
+		else if (prefixlen < lo + 32)
+			w[i] &= bpf_htonl(0xffffffffu << (32 - (prefixlen - lo)));
+	}
+	__builtin_memcpy(k->addr.bytes, w, sizeof(w));
+}
+
+static __always_inline void lqos_count(struct lqos_addr *addr, int dir, __u64 len, __u64 now,
+				       struct lqos_class_info *info)
+{
+	struct lqos_lpm_key key;
+	struct lqos_host_counter *c;
+
+	lqos_prefix_key(&key, addr, info->prefixlen);
+	c = bpf_map_lookup_elem(&host_counters, &key);
+	if (!c) {
+		struct lqos_host_counter fresh = {};
+
+		/* Insert empty, then add like everybody else: a racing insert from another CPU
+		 * makes ours fail with EEXIST and both packets land in the same entry. */
+		bpf_map_update_elem(&host_counters, &key, &fresh, BPF_NOEXIST);
+		c = bpf_map_lookup_elem(&host_counters, &key);
+		if (!c)
+			return; /* map full */
+	}
+	if (dir == DIR_DOWNLOAD) {
+		__sync_fetch_and_add(&c->bytes[0], len);
+		__sync_fetch_and_add(&c->packets[0], 1);
+	} else {
+		__sync_fetch_and_add(&c->bytes[1], len);
+		__sync_fetch_and_add(&c->packets[1], 1);
+	}
+	c->last_seen = now;
+	c->tc_handle = info->tc_handle;
+	c->circuit_hash = info->circuit_hash;
+	c->device_hash = info->device_hash;
+}
+
+/* Traffic of an address without a mapping: aggregate stats + a rate-limited sample table. */
+static __always_inline void lqos_count_unknown(struct lqos_addr *addr, int dir, __u64 len, __u64 now)
+{
+	struct lqos_unknown_ip *u;
+	struct lqos_unknown_gate *gate;
+	__u32 zero = 0;
+
+	if (dir == DIR_DOWNLOAD) {
+		lqos_stat_add(LQOS_STAT_UNMAPPED_BYTES_DOWN, len);
+		lqos_stat(LQOS_STAT_UNMAPPED_PKTS_DOWN);
+	} else {
+		lqos_stat_add(LQOS_STAT_UNMAPPED_BYTES_UP, len);
+		lqos_stat(LQOS_STAT_UNMAPPED_PKTS_UP);
+	}
+
+	u = bpf_map_lookup_elem(&unknown_ips, addr);
+	if (u) {
+		if (dir == DIR_DOWNLOAD) {
+			__sync_fetch_and_add(&u->bytes[0], len);
+			__sync_fetch_and_add(&u->packets[0], 1);
+		} else {
+			__sync_fetch_and_add(&u->bytes[1], len);
+			__sync_fetch_and_add(&u->packets[1], 1);
+		}
+		u->last_seen = now;
+		return;
+	}
+
+	gate = bpf_map_lookup_elem(&unknown_gate, &zero);
+	if (!gate || now - gate->last_insert_ns < LQOS_UNKNOWN_INSERT_GAP_NS)
+		return;
+	gate->last_insert_ns = now;
+
+	struct lqos_unknown_ip fresh = {};
+
+	if (dir == DIR_DOWNLOAD) {
+		fresh.bytes[0] = len;
+		fresh.packets[0] = 1;
+	} else {
+		fresh.bytes[1] = len;
+		fresh.packets[1] = 1;
+	}
+	fresh.first_seen = now;
+	fresh.last_seen = now;
+	if (bpf_map_update_elem(&unknown_ips, addr, &fresh, BPF_NOEXIST) == 0)
+		lqos_stat(LQOS_STAT_UNKNOWN_SAMPLED);
 }
 
 /* Final class for a direction: upload classes live stick_offset majors higher. */
@@ -161,43 +319,6 @@ static __always_inline void lqos_apply_offset(struct lqos_class_info *info, int 
 		info->tc_handle += off << 16;
 		info->cpu += off;
 	}
-}
-
-static __always_inline void lqos_count(struct lqos_addr *addr, int dir, __u64 len, __u64 now,
-				       struct lqos_class_info *info)
-{
-	struct lqos_host_counter *c = bpf_map_lookup_elem(&host_counters, addr);
-
-	if (c) {
-		if (dir == DIR_DOWNLOAD) {
-			c->bytes[0] += len;
-			c->packets[0] += 1;
-		} else {
-			c->bytes[1] += len;
-			c->packets[1] += 1;
-		}
-		c->last_seen = now;
-		c->tc_handle = info->tc_handle;
-		c->circuit_hash = info->circuit_hash;
-		c->device_hash = info->device_hash;
-		return;
-	}
-
-	struct lqos_host_counter fresh = {};
-
-	if (dir == DIR_DOWNLOAD) {
-		fresh.bytes[0] = len;
-		fresh.packets[0] = 1;
-	} else {
-		fresh.bytes[1] = len;
-		fresh.packets[1] = 1;
-	}
-	fresh.last_seen = now;
-	fresh.tc_handle = info->tc_handle;
-	fresh.circuit_hash = info->circuit_hash;
-	fresh.device_hash = info->device_hash;
-	/* Another CPU may have inserted meanwhile; losing one packet's count is fine. */
-	bpf_map_update_elem(&host_counters, addr, &fresh, BPF_NOEXIST);
 }
 
 /* Direction of a frame arriving on `ifindex` (XDP: where it came from). */
@@ -258,22 +379,28 @@ int lqos_xdp(struct xdp_md *ctx)
 		return XDP_PASS;
 	if (lqos_parse(data, data_end, 0, &pkt) != LQOS_PARSE_OK)
 		return XDP_PASS;
+	/* Neighbour discovery / router advertisements: never classified or moved to another CPU. */
+	if (lqos_is_ctrl_icmp6(&pkt))
+		return XDP_PASS;
 	dir = lqos_ingress_dir(ctx->ingress_ifindex, pkt.outer_vlan);
 	if (dir == DIR_NONE)
 		return XDP_PASS;
 
 	lqos_stat(LQOS_STAT_XDP_SEEN);
 	cust = dir == DIR_DOWNLOAD ? &pkt.dst : &pkt.src;
-	if (lqos_resolve(cust, &info))
-		lqos_apply_offset(&info, dir);
-	else
-		__builtin_memset(&info, 0, sizeof(info));
 	now = bpf_ktime_get_boot_ns();
+	if (!lqos_resolve(cust, &info)) {
+		/* No mapping: aggregate counters only; no per-address state beyond the sample table. */
+		lqos_count_unknown(cust, dir, len, now);
+		lqos_stat(LQOS_STAT_XDP_UNSHAPED);
+		return XDP_PASS;
+	}
+	lqos_apply_offset(&info, dir);
 	lqos_count(cust, dir, len, now, &info);
 	lqos_track_flow(data, data_end, &pkt, dir, len, now, &info);
 
 	if (info.tc_handle == 0) {
-		/* unknown or unshaped: normal path, tc uses the default class */
+		/* observe-mode mapping: counted and tracked, normal path */
 		lqos_stat(LQOS_STAT_XDP_UNSHAPED);
 		return XDP_PASS;
 	}
@@ -309,6 +436,16 @@ static __always_inline void lqos_set_class(struct __sk_buff *skb, __u32 handle)
 		skb->queue_mapping = handle >> 16;
 }
 
+/* A class named by metadata is trusted only inside the HTB majors in use (1..max_major). */
+static __always_inline int lqos_meta_class_ok(__u32 handle)
+{
+	__u32 major = handle >> 16;
+
+	if (major == 0)
+		return 0;
+	return lqos_cfg.max_major == 0 || major <= lqos_cfg.max_major;
+}
+
 SEC("tc")
 int lqos_tc_egress(struct __sk_buff *skb)
 {
@@ -316,8 +453,8 @@ int lqos_tc_egress(struct __sk_buff *skb)
 	struct lqos_class_info info = {};
 	struct lqos_meta *meta;
 	void *data, *data_end;
-	__u32 cpu;
-	__u32 *txq;
+	__u32 cpu, txq = 0, handle;
+	__u32 *txqp;
 	__u16 hw_vlan = 0;
 	int rc, dir;
 
@@ -327,17 +464,23 @@ int lqos_tc_egress(struct __sk_buff *skb)
 	lqos_stat(LQOS_STAT_TC_SEEN);
 	/* Unclassified traffic stays on the TX queue (and HTB) of the current CPU. */
 	cpu = bpf_get_smp_processor_id();
-	txq = bpf_map_lookup_elem(&txq_config, &cpu);
-	if (txq && *txq)
-		skb->queue_mapping = *txq;
+	txqp = bpf_map_lookup_elem(&txq_config, &cpu);
+	if (txqp)
+		txq = *txqp;
+	if (txq)
+		skb->queue_mapping = txq;
 
 	data = (void *)(long)skb->data;
 	data_end = (void *)(long)skb->data_end;
 	meta = (void *)(long)skb->data_meta;
-	if ((void *)(meta + 1) <= data && meta->magic == LQOS_META_MAGIC && meta->tc_handle) {
-		lqos_set_class(skb, meta->tc_handle);
-		lqos_stat(LQOS_STAT_TC_META);
-		return TC_ACT_OK;
+	if ((void *)(meta + 1) <= data && meta->magic == LQOS_META_MAGIC) {
+		handle = meta->tc_handle;
+		if (lqos_meta_class_ok(handle)) {
+			lqos_set_class(skb, handle);
+			lqos_stat(LQOS_STAT_TC_META);
+			return TC_ACT_OK;
+		}
+		lqos_stat(LQOS_STAT_META_REJECT);
 	}
 
 	if (skb->vlan_present)
@@ -350,6 +493,16 @@ int lqos_tc_egress(struct __sk_buff *skb)
 		data = (void *)(long)skb->data;
 		data_end = (void *)(long)skb->data_end;
 		rc = lqos_parse(data, data_end, hw_vlan, &pkt);
+	}
+	if (rc == LQOS_PARSE_NOT_IP || (rc == LQOS_PARSE_OK && lqos_is_ctrl_icmp6(&pkt))) {
+		/* ARP, STP, LACP, LLDP, ND/RA...: HTB hands a packet whose priority equals its own
+		 * handle (major:0) to its direct queue, past every class and rate limit. */
+		if (txq) {
+			skb->priority = txq << 16;
+			lqos_stat(LQOS_STAT_CTRL_DIRECT);
+			return TC_ACT_OK;
+		}
+		goto unclassified;
 	}
 	if (rc != LQOS_PARSE_OK)
 		goto unclassified;

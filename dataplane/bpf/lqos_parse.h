@@ -14,13 +14,31 @@
 
 #ifndef ETH_P_8021AD
 #define ETH_P_8021AD 0x88A8
+/* ICMPv6 neighbour discovery / router advertisement (control traffic, never shaped). */
+static __always_inline int lqos_is_ctrl_icmp6(const struct lqos_parsed *p)
+{
+	return p->l3_proto == ETH_P_IPV6 && p->l4_proto == LQOS_IPPROTO_ICMPV6 &&
+	       p->icmp6_type >= LQOS_ICMP6_ND_FIRST && p->icmp6_type <= LQOS_ICMP6_ND_LAST;
+}
+
 #endif
 #ifndef ETH_P_PPP_SES
 #define ETH_P_PPP_SES 0x8864
+/* ICMPv6 neighbour discovery / router advertisement (control traffic, never shaped). */
+static __always_inline int lqos_is_ctrl_icmp6(const struct lqos_parsed *p)
+{
+	return p->l3_proto == ETH_P_IPV6 && p->l4_proto == LQOS_IPPROTO_ICMPV6 &&
+	       p->icmp6_type >= LQOS_ICMP6_ND_FIRST && p->icmp6_type <= LQOS_ICMP6_ND_LAST;
+}
+
 #endif
 #define LQOS_PPP_IPV4 0x0021
 #define LQOS_PPP_IPV6 0x0057
 #define LQOS_MAX_VLAN_TAGS 3
+#define LQOS_IPPROTO_ICMPV6 58
+/* ICMPv6 router solicitation .. redirect (133..137): neighbour discovery, never shaped. */
+#define LQOS_ICMP6_ND_FIRST 133
+#define LQOS_ICMP6_ND_LAST 137
 
 enum lqos_parse_rc {
 	LQOS_PARSE_OK = 0,
@@ -37,6 +55,7 @@ struct lqos_parsed {
 	__u16 l4_len;             /* IP payload length (L4 header + data) per the IP header */
 	__u8 l4_proto;            /* IPv4 protocol / IPv6 next header (extension headers not walked) */
 	__u8 tos;                 /* IPv4 TOS / IPv6 traffic class */
+	__u8 icmp6_type;          /* ICMPv6 type when l4_proto is ICMPv6 (no extension headers), else 0 */
 };
 
 struct lqos_vlan_hdr {
@@ -144,9 +163,23 @@ static __always_inline int lqos_parse(void *data, void *data_end, __u16 hw_vlan,
 		p->tos = (ip6->priority << 4) | (ip6->flow_lbl[0] >> 4);
 		p->l4_off = (__u16)((void *)(ip6 + 1) - data);
 		p->l4_len = bpf_ntohs(ip6->payload_len);
+		if (ip6->nexthdr == LQOS_IPPROTO_ICMPV6) {
+			__u8 *type = (__u8 *)(ip6 + 1);
+
+			if ((void *)(type + 1) > data_end)
+				return LQOS_PARSE_SHORT;
+			p->icmp6_type = *type;
+		}
 		return LQOS_PARSE_OK;
 	}
 	return LQOS_PARSE_NOT_IP;
+}
+
+/* ICMPv6 neighbour discovery / router advertisement (control traffic, never shaped). */
+static __always_inline int lqos_is_ctrl_icmp6(const struct lqos_parsed *p)
+{
+	return p->l3_proto == ETH_P_IPV6 && p->l4_proto == LQOS_IPPROTO_ICMPV6 &&
+	       p->icmp6_type >= LQOS_ICMP6_ND_FIRST && p->icmp6_type <= LQOS_ICMP6_ND_LAST;
 }
 
 #endif

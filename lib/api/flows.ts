@@ -113,5 +113,13 @@ export interface FlowSnapshot {
   circuits: CircuitFlowView[];
   topFlows: FlowView[];
   recent: FlowView[];
-  stats: { pollMs: number; snapshotMs: number; rttEvents: number; expired: number; evicted: number; enrichCache: number };
+  /**
+   * rttEvents: RTT events consumed since the previous poll. ringDrops: RTT records the kernel lost
+   * because the ring buffer was full, since the dataplane maps were created; ringDropsDelta: the
+   * increase since the previous poll (> 0 = samples are being lost now).
+   */
+  stats: {
+    pollMs: number; snapshotMs: number; rttEvents: number; ringDrops: number; ringDropsDelta: number;
+    expired: number; evicted: number; enrichCache: number;
+  };
 }

@@ -21,6 +21,15 @@ export interface ShapingStatus {
   leafFallbacks?: Record<string, string>;
   /** The current inputs are refused; the shaping in force comes from the last good inputs. */
   lastGood?: LastGoodStatus;
+  /** XDP attach mode in force per shaping interface (`[tuning] xdp_mode`); absent while not attached. */
+  xdp?: XdpAttachment[];
+}
+
+/** One shaping interface's XDP attachment. `generic` is slower and passes no metadata to tc. */
+export interface XdpAttachment {
+  interface: string;
+  role: 'download' | 'upload' | 'stick';
+  mode: 'native' | 'generic';
 }
 
 /** "Shaping from last good inputs of <at>": why, and since when. */

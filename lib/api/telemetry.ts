@@ -11,13 +11,29 @@ export interface BitRates {
   upBps: number;
 }
 
+/**
+ * All traffic the dataplane saw (`downBps`… = mapped hosts + unmapped traffic), split into what
+ * belongs to a circuit of the plan and what has no mapping at all.
+ */
 export interface Totals extends BitRates {
   downPps: number;
   upPps: number;
   /** Traffic of hosts that belong to a circuit. */
   shapedDownBps: number;
   shapedUpBps: number;
-  /** Hosts in the counters / hosts with traffic this tick / active hosts in no circuit (the unknown IPs, as `[ip_ranges] unknown_ip_honors_*` filter them). */
+  /**
+   * Traffic of addresses without a mapping, from the dataplane's aggregate counter (exact: every
+   * unmapped packet counts, whether or not its address is in the sampled unknown-IP table).
+   */
+  unmappedDownBps: number;
+  unmappedUpBps: number;
+  unmappedDownPps: number;
+  unmappedUpPps: number;
+  /**
+   * Mapped entries in the counters (one per mapping that saw traffic: a /24 is one) / of them with
+   * traffic this tick / sampled unknown IPs with traffic this tick (as `[ip_ranges]
+   * unknown_ip_honors_*` filter them; a sample, not every unmapped address).
+   */
   hosts: number;
   activeHosts: number;
   unknownActiveHosts: number;
@@ -73,10 +89,31 @@ export interface CircuitRatesPayload {
   activeCount: number;
   active: CircuitRateView[];
   /**
-   * Unknown IPs: addresses with traffic this tick that map to no circuit, busiest first (bounded),
-   * filtered by `[ip_ranges]` allow/ignore lists as `unknown_ip_honors_*` say.
+   * Unknown IPs: sampled addresses without a mapping that had traffic this tick, busiest first
+   * (bounded), filtered by `[ip_ranges]` allow/ignore lists as `unknown_ip_honors_*` say.
    */
   unknownIps?: UnknownIpView[];
+  /** What the unknown-IP list is a sample of: the unmapped traffic as a whole. */
+  unknown?: UnknownIpsSummary;
+}
+
+/**
+ * The unknown-IP list is a sample: the dataplane keeps per-address counters for at most
+ * `capacity` unmapped addresses and admits a new one at most once per millisecond per CPU, so a
+ * scan or a flood cannot fill memory. The unmapped rates are exact (an aggregate counter).
+ */
+export interface UnknownIpsSummary {
+  sampled: true;
+  /** One sentence for the UI. */
+  note: string;
+  /** Addresses in the sampled table now / its size / addresses ever admitted to it. */
+  sampledAddresses: number;
+  capacity: number;
+  sampledTotal: number;
+  /** Sampled addresses listed (active this tick and passing the `[ip_ranges]` rules). */
+  listed: number;
+  unmappedDownBps: number;
+  unmappedUpBps: number;
 }
 
 export interface UnknownIpView {

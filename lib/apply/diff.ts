@@ -10,6 +10,7 @@
  * or where they sit) needs a full rebuild instead.
  */
 import type { IpMapping, LeafQdisc, PlannedCircuit, PlannedNode, ShapingPlan } from '../model.ts';
+import { compileMappings } from '../compile/mappings.ts';
 import { compileCircuitLines, compileNodeLines, sidesOf, type CompileOptions } from '../compile/tc.ts';
 import { formatClassId } from '../util/classId.ts';
 
@@ -106,9 +107,10 @@ function leafChangeLines(plan: ShapingPlan, before: PlannedCircuit, after: Plann
   return lines;
 }
 
+/** The mappings the plan installs, by prefix (observe mode: class 0, counted but unshaped). */
 function byPrefix(plan: ShapingPlan): Map<string, IpMapping> {
   const m = new Map<string, IpMapping>();
-  if (plan.mode !== 'observe') for (const x of plan.mappings) m.set(x.prefix, x);
+  for (const x of compileMappings(plan)) m.set(x.prefix, x);
   return m;
 }
 

@@ -13,6 +13,11 @@ import type { MappingSink } from './mappingSink.ts';
 import { parseHtbClasses, readClasses, readQdiscs, type KernelClass } from './kernelState.ts';
 import { runTcBatch, TcBatchError } from './tcBatch.ts';
 import { estimatePlanMemory, memoryPreflight, readMemInfo } from './memoryPreflight.ts';
+import { MappingCapacityError, mappingCapacityVerdict } from './capacity.ts';
+import { compileMappings } from '../compile/mappings.ts';
+import { MAX_MAPPINGS } from '../../dataplane/abi.ts';
+
+export { MappingCapacityError };
 
 export interface ApplyArgs {
   applied: ShapingPlan | undefined;
@@ -26,6 +31,11 @@ export interface ApplyArgs {
   skipVerify?: boolean;
   /** Memory figures for the preflight (tests); default /proc/meminfo. */
   memInfo?: { available: number; total: number };
+  /**
+   * IP mappings the dataplane holds (the LPM map's max_entries). Default: what the sink reports
+   * (the attached map's), else MAX_MAPPINGS. A plan above it is refused before any change.
+   */
+  mappingCapacity?: number;
 }
 
 export class MemoryPreflightError extends Error {}
@@ -157,9 +167,29 @@ async function runFull(args: ApplyArgs, ops: ApplyOps): Promise<number> {
   return lines.length;
 }
 
+/** The capacity the plan must fit (see ApplyArgs.mappingCapacity). */
+async function capacityOf(args: ApplyArgs): Promise<number> {
+  if (args.mappingCapacity !== undefined) return args.mappingCapacity;
+  if (!args.sink?.capacity) return MAX_MAPPINGS;
+  try {
+    return await args.sink.capacity();
+  } catch (e) {
+    args.log.debug(`mapping capacity unknown (${(e as Error).message}); assuming ${MAX_MAPPINGS}`);
+    return MAX_MAPPINGS;
+  }
+}
+
+/** Refuses (MappingCapacityError) a plan whose mappings do not fit the dataplane: nothing is touched yet. */
+async function capacityPreflight(args: ApplyArgs): Promise<void> {
+  const verdict = mappingCapacityVerdict(args.next, await capacityOf(args));
+  if (!verdict.ok) throw new MappingCapacityError(verdict.message, verdict.mappings, verdict.capacity);
+  args.log.debug(`mapping capacity: ${verdict.message}`);
+}
+
 export async function applyPlan(args: ApplyArgs): Promise<ApplyReport> {
   const t0 = performance.now();
   const { applied, next, compile = {}, sink, log, wrap } = args;
+  await capacityPreflight(args);
   let ops = diffPlans(applied, next, compile);
   let tcCommands = 0;
   let escalated: string | undefined;
@@ -225,7 +255,7 @@ export async function applyPlan(args: ApplyArgs): Promise<ApplyReport> {
   let mapRepairs = 0;
   if (sink) {
     const present = new Set((await sink.list()).map((e) => e.prefix));
-    const planned = next.mode === 'observe' ? [] : next.mappings;
+    const planned = compileMappings(next);
     const plannedSet = new Set(planned.map((m) => m.prefix));
     const missing = planned.filter((m) => !present.has(m.prefix));
     const extra = [...present].filter((p) => !plannedSet.has(p));

@@ -28,6 +28,8 @@ export interface MappingSink {
   remove(prefixes: string[]): Promise<number>;
   /** Removes everything; returns how many entries there were. */
   clear(): Promise<number>;
+  /** How many entries the table can hold (the kernel LPM map's max_entries); absent: MAX_MAPPINGS is assumed. */
+  capacity?(): Promise<number>;
 }
 
 /** A mapping as a bus client sends it (ids instead of hashes, any prefix spelling). */
@@ -121,5 +123,6 @@ export function dataplaneMappingSink(pinRoot: string): MappingSink {
     update: async (mappings) => (await (await maps()).updateMappings(mappings, ctx)).count,
     remove: async (prefixes) => (await maps()).deleteMappings(prefixes.map(canonicalPrefix), ctx),
     clear: async () => (await maps()).clearMappings(ctx),
+    capacity: async () => (await maps()).mappingCapacity(ctx),
   };
 }

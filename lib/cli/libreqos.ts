@@ -17,7 +17,7 @@ import { BusUnavailableError, busRequest } from '../bus/client.ts';
 import { buildEffectiveInputs } from '../shaping/effectiveInputs.ts';
 import { EXIT } from '../shaping/exitCodes.ts';
 import { readShapingInputs, reportIssues } from '../shaping/inputs.ts';
-import { attachForConfig, leafSubstitutes, teardownDataplane } from '../shaping/kernel.ts';
+import { attachForConfig, checkDataplanePlatform, isAttachRefusal, leafSubstitutes, teardownDataplane } from '../shaping/kernel.ts';
 import { acquireLock, acquireLockWaiting, kernelLockPath, LockHeldError } from '../shaping/lock.ts';
 import { sampleText } from '../shaping/massRemoval.ts';
 import { hostQueueCount } from '../shaping/queueCount.ts';
@@ -181,10 +181,44 @@ async function shapeHere(rc: ResolvedConfig, opts: LibreQoSOptions, dryRun: bool
     return EXIT.config;
   }
   log.info(`using ${q.queues} queue(s) per direction (${q.reason})`);
+  if (!dryRun) {
+    // --direct attaches the dataplane itself: this kernel and libbpf must do (as lqosd's preflight).
+    const platform = await checkDataplanePlatform(rc.config);
+    for (const w of platform.warnings) log.warn(w);
+    if (platform.errors.length) {
+      for (const e of platform.errors) log.error(e);
+      log.error('nothing was applied');
+      return EXIT.apply;
+    }
+  }
   const eff = buildEffectiveInputs(rc, log);
   if (!eff.ok) return EXIT.invalidInput;
   const inputs = eff.inputs;
-  const r = await runShaping({
+  let r: Awaited<ReturnType<typeof runShaping>>;
+  try {
+    r = await shapeWithDataplane(rc, opts, dryRun, log, inputs, q);
+  } catch (e) {
+    if (!isAttachRefusal(e)) throw e;
+    // The host or an interface is unfit (VLAN stripping, native XDP, traffic classes): say the fix.
+    log.error(`${e.message}; nothing was applied`);
+    return EXIT.apply;
+  }
+  if (r.massRemoval?.refuse) log.error(`to apply it anyway, run again with --force (it would remove ${sampleText(r.massRemoval)})`);
+  if (opts.debug) log.info(`this run's tc commands are in ${rc.state.linuxTc} and its IP mappings in ${rc.state.mappings}`);
+  return r.code;
+}
+
+/** runShaping with the dataplane attached (unless a dry run) right before the first kernel change. */
+async function shapeWithDataplane(
+  rc: ResolvedConfig,
+  opts: LibreQoSOptions,
+  dryRun: boolean,
+  log: Log,
+  inputs: Parameters<typeof runShaping>[0]['inputs'],
+  q: { queues: number; cpus?: number[] },
+) {
+  const ifaces = rc.interfaces!;
+  return runShaping({
     config: rc.config,
     ifaces,
     queues: q.queues,
@@ -202,9 +236,6 @@ async function shapeHere(rc: ResolvedConfig, opts: LibreQoSOptions, dryRun: bool
       return dataplaneMappingSink(pinRoot());
     },
   });
-  if (r.massRemoval?.refuse) log.error(`to apply it anyway, run again with --force (it would remove ${sampleText(r.massRemoval)})`);
-  if (opts.debug) log.info(`this run's tc commands are in ${rc.state.linuxTc} and its IP mappings in ${rc.state.mappings}`);
-  return r.code;
 }
 
 /** Hands the run to lqosd (bus `submit_plan` with the input paths) and logs its records. */

@@ -5,8 +5,14 @@
 import type { IpMapping, ShapingPlan } from '../model.ts';
 import { formatClassId } from '../util/classId.ts';
 
+/**
+ * The mappings a plan installs in the dataplane. Shaping: the plan's mappings. Observe mode: the
+ * same prefixes with class 0 (cpu 0, major 0, minor 0 = tc_handle 0): the dataplane counts and
+ * tracks these addresses per circuit (unmapped traffic has no per-address state) but never
+ * shapes or redirects them.
+ */
 export function compileMappings(plan: ShapingPlan): IpMapping[] {
-  return plan.mode === 'observe' ? [] : plan.mappings;
+  return plan.mode === 'observe' ? plan.mappings.map((m) => ({ ...m, cpu: 0, major: 0, minor: 0 })) : plan.mappings;
 }
 
 export function formatMapping(m: IpMapping): string {

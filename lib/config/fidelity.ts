@@ -145,6 +145,7 @@ export const FIDELITY: Record<string, Fidelity> = {
   'tuning.disable_rxvlan': honoured(T.tuning),
   'tuning.disable_txvlan': honoured(T.tuning),
   'tuning.disable_offload': honoured(T.tuning),
+  'tuning.xdp_mode': honoured('test/dataplane/attach-checks.test.ts'),
 
   'bridge.use_xdp_bridge': ignored(
     'lqos-ts does not forward packets between the two interfaces in eBPF; bridge them with a Linux bridge (shaping is the same)',

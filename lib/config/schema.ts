@@ -75,6 +75,8 @@ const tuning = section({
   disable_rxvlan: bool(true),
   disable_txvlan: bool(true),
   disable_offload: strList(['gso', 'tso', 'lro', 'sg', 'gro']),
+  // How XDP attaches: native (driver) mode, or generic (SKB) mode - slower, no metadata to tc, >= 5.15.
+  xdp_mode: looseEnum(['native', 'generic'] as const).default('native'),
 });
 
 // Interface sections have no defaults for the NIC names: they must be given.

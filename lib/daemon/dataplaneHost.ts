@@ -13,15 +13,25 @@ import { tuningFingerprint } from '../kernel/hostTuning.ts';
 import type { AttachArgs } from '../shaping/kernel.ts';
 import { hostQueueCount } from '../shaping/queueCount.ts';
 import type { Log } from '../util/log.ts';
-import type { ShapingStatus } from '../api/status.ts';
+import type { ShapingStatus, XdpAttachment } from '../api/status.ts';
+import { isAttachRefusal } from '../shaping/kernel.ts';
 import { runPreflight, type PreflightResult } from './preflight.ts';
 
 const PREFLIGHT_KEY = 'lqosd:preflight';
 const PREFLIGHT_WARNING_KEY = 'lqosd:preflight-warning';
 const ATTACH_KEY = 'lqosd:dataplane-attach';
 
-/** How the dataplane gets attached (lib/shaping/kernel.ts attachForConfig; replaceable in tests). */
+/**
+ * How the dataplane gets attached (lib/shaping/kernel.ts attachForConfig; replaceable in tests). It
+ * may return an AttachSummary (the XDP mode per interface, shown in the status).
+ */
 export type DataplaneAttacher = (args: AttachArgs) => Promise<unknown>;
+
+/** The XDP modes of an attacher's result, when it gave them. */
+function xdpOf(result: unknown): XdpAttachment[] | undefined {
+  const xdp = (result as { xdp?: unknown } | undefined)?.xdp;
+  return Array.isArray(xdp) ? (xdp as XdpAttachment[]) : undefined;
+}
 
 /** Applies the config's host tuning (lib/kernel/hostTuningApply.ts applyHostTuning; replaceable in tests). */
 export type HostTuner = (config: LqosConfig, log: Log) => Promise<unknown>;
@@ -139,20 +149,35 @@ export class DataplaneHost {
       const q = hostQueueCount(rc.config, interfaces, false);
       if ('error' in q) throw new Error(q.error);
       await this.retune(rc.config);
-      log.info(`attaching the dataplane with ${q.queues} queue(s) per direction (${q.reason})`);
-      await this.deps.attach({ config: rc.config, interfaces, queues: q.queues, cpus: q.cpus, pinRoot, log });
+      log.info(`attaching the dataplane with ${q.queues} queue(s) per direction (${q.reason}), XDP ${rc.config.tuning.xdp_mode} mode`);
+      const xdp = xdpOf(await this.deps.attach({ config: rc.config, interfaces, queues: q.queues, cpus: q.cpus, pinRoot, log }));
       this.dataplane = { state: 'attached', interfaces };
       this.attachedQueues = q.queues;
       this.mappingSink = dataplaneMappingSink(pinRoot);
       delete status.degraded;
+      if (xdp) status.xdp = xdp;
+      else delete status.xdp;
       urgent.resolveKey(ATTACH_KEY);
     } catch (e) {
-      const msg = `attaching the dataplane failed, not shaping: ${(e as Error).message}`;
-      log.error(msg);
-      status.degraded = msg;
-      this.dataplane = { state: 'not_attached', detail: (e as Error).message };
-      this.mappingSink = undefined;
-      urgent.submit({ source: 'lqosd', severity: 'error', code: 'DATAPLANE_ATTACH_FAILED', message: msg, dedupeKey: ATTACH_KEY });
+      this.attachFailed(e);
     }
+  }
+
+  /** A failed or refused attach: degraded, with an urgent issue that carries the fix. */
+  private attachFailed(e: unknown): void {
+    const { log, urgent, status } = this.deps;
+    const refused = isAttachRefusal(e);
+    const msg = refused
+      ? `the dataplane refused to attach, not shaping: ${(e as Error).message}; then reload lqosd (systemctl reload lqosd)`
+      : `attaching the dataplane failed, not shaping: ${(e as Error).message}`;
+    log.error(msg);
+    status.degraded = msg;
+    delete status.xdp;
+    this.dataplane = { state: 'not_attached', detail: (e as Error).message };
+    this.mappingSink = undefined;
+    urgent.submit({
+      source: 'lqosd', severity: 'error', code: refused ? 'DATAPLANE_ATTACH_REFUSED' : 'DATAPLANE_ATTACH_FAILED', message: msg, dedupeKey: ATTACH_KEY,
+      ...(refused ? { context: { refusal: e.refusal } } : {}),
+    });
   }
 }

@@ -1,10 +1,12 @@
 /**
- * lqosd preflight: can this host shape with this config? Failures keep lqosd running in a
- * degraded state (bus and web UI up, no dataplane) and are reported with what to fix.
+ * lqosd preflight: can this host shape with this config (interfaces, and unless a dry run the kernel
+ * and libbpf versions)? Failures keep lqosd running in a degraded state (bus and web UI up, no
+ * dataplane) and are reported with what to fix.
  */
 import { execa } from 'execa';
 import { interfacesOf, type ShapingInterfaces } from '../config/load.ts';
 import type { LqosConfig } from '../config/schema.ts';
+import { checkDataplanePlatform } from '../shaping/kernel.ts';
 import { txQueueCount } from '../shaping/queueCount.ts';
 
 export interface PreflightResult {
@@ -64,6 +66,12 @@ export async function runPreflight(config: LqosConfig, configPath: string): Prom
     if (link.flags && !link.flags.includes('UP')) {
       warnings.push(`interface ${name} is down; bring it up (ip link set ${name} up) or no traffic will be shaped`);
     }
+  }
+  if (!config.queues.dry_run) {
+    // Kernel and libbpf (only when the dataplane will be attached: a dry run loads nothing).
+    const platform = await checkDataplanePlatform(config);
+    errors.push(...platform.errors);
+    warnings.push(...platform.warnings);
   }
   return { ok: errors.length === 0, errors, warnings, interfaces: ifaces, txQueues };
 }

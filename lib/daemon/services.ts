@@ -73,7 +73,7 @@ async function startFlows(ctx: DaemonContext, pinRoot: string, channels: Channel
     }
     return byHash.get(hash);
   };
-  const handle = startFlowTracking({ pinRoot, resolveCircuit, intervalMs: 2000, ...flowOptionsOf(ctx.config()), onError: (e) => ctx.log.debug({ err: e }, 'flow poll failed') });
+  const handle = startFlowTracking({ pinRoot, resolveCircuit, intervalMs: 2000, log: ctx.log, ...flowOptionsOf(ctx.config()), onError: (e) => ctx.log.debug({ err: e }, 'flow poll failed') });
   const unregister = channels.register('flows', () => handle.snapshot());
   return {
     snapshot: () => handle.snapshot(),

@@ -8,6 +8,11 @@
  *   - circuits: per circuit RTT percentiles (customer side / Internet side), retransmit rates and
  *     the circuit's top flows
  *   - topFlows / recent: flow lists for tables
+ *   - stats: poll cost and RTT records lost to a full ring buffer (ringDrops, ringDropsDelta; a
+ *     rate-limited warning is logged when they grow)
+ *
+ * RTT events are drained from the ring buffer every `drainIntervalMs` (default 250 ms), more often
+ * than the table is polled, so the 1 MiB ring (≈ 14.5k records) only has to hold a quarter second.
  *
  * Usage (daemon):
  *   const ft = startFlowTracking({ pinRoot, intervalMs: 1000, resolveCircuit });
@@ -18,12 +23,18 @@ import type { FlowSnapshot, FlowView } from '../api/flows.ts';
 import type { LqosConfig } from '../config/schema.ts';
 import { defaultEnricher, type Enricher, type Enrichment } from './enrich.ts';
 import { EMPTY_SNAPSHOT, buildSnapshot, type SnapshotLimits, type SnapshotSources } from './snapshot.ts';
+import { dataplaneLogger } from '../../dataplane/log.ts';
+import { RingDropWarning } from './ringDrops.ts';
 import { FlowTracker, type ActiveFlow, type FlowTrackerOptions } from './tracker.ts';
 import { cachedCircuits, flowView, type ResolveCircuit } from './views.ts';
 
 export interface FlowTrackingOptions extends FlowTrackerOptions {
   /** Poll period (ms). Default 1000. */
   intervalMs?: number;
+  /** How often RTT events are drained from the ring buffer between polls (ms). Default 250. */
+  drainIntervalMs?: number;
+  /** Where the ring-drop warning goes (default: the dataplane logger). */
+  log?: { warn(msg: string): void };
   /** Map a flow's circuit hash (from the LPM mapping) to the circuit id/name. */
   resolveCircuit?: ResolveCircuit;
   /** Enricher (default: packaged GeoLite2 databases; `false` = no enrichment). */
@@ -79,23 +90,30 @@ export function startFlowTracking(opts: FlowTrackingOptions = {}): FlowTrackingH
   const limits = snapshotLimits(opts);
   let current = EMPTY_SNAPSHOT;
   let stopped = false;
+  const drops = new RingDropWarning();
+  const log = opts.log ?? dataplaneLogger();
 
   const pollNow = (): FlowSnapshot => {
-    tracker.poll();
+    const st = tracker.poll();
+    const warning = drops.observe(st.ringDropsDelta, st.ringDrops, Date.now());
+    if (warning) log.warn(warning);
     current = buildSnapshot(src, limits);
     opts.onSnapshot?.(current);
     return current;
   };
 
-  const timer = setInterval(() => {
+  const guarded = (fn: () => unknown) => () => {
     if (stopped) return;
     try {
-      pollNow();
+      fn();
     } catch (e) {
       opts.onError?.(e);
     }
-  }, opts.intervalMs ?? 1000);
+  };
+  const timer = setInterval(guarded(pollNow), opts.intervalMs ?? 1000);
+  const drainTimer = setInterval(guarded(() => tracker.drainEvents()), opts.drainIntervalMs ?? 250);
   timer.unref();
+  drainTimer.unref();
 
   return {
     snapshot: () => current,
@@ -109,6 +127,7 @@ export function startFlowTracking(opts: FlowTrackingOptions = {}): FlowTrackingH
     stop() {
       stopped = true;
       clearInterval(timer);
+      clearInterval(drainTimer);
       tracker.close();
     },
   };

@@ -28,7 +28,7 @@ export interface SnapshotSources {
 
 export const EMPTY_SNAPSHOT: FlowSnapshot = {
   at: 0, activeFlows: 0, globe: [], asns: [], countries: [], circuits: [], topFlows: [], recent: [],
-  stats: { pollMs: 0, snapshotMs: 0, rttEvents: 0, expired: 0, evicted: 0, enrichCache: 0 },
+  stats: { pollMs: 0, snapshotMs: 0, rttEvents: 0, ringDrops: 0, ringDropsDelta: 0, expired: 0, evicted: 0, enrichCache: 0 },
 };
 
 const rate = (f: TrackedFlowRef) => f.rateBps.down + f.rateBps.up;
@@ -99,6 +99,6 @@ export function buildSnapshot(src: SnapshotSources, limits: SnapshotLimits): Flo
     circuits,
     topFlows: scan.all.sort((a, b) => rate(b) - rate(a)).slice(0, limits.topN).map((f) => src.view(tracker.viewOf(f))),
     recent: recent.slice(-limits.recentN).reverse().map(src.view),
-    stats: { pollMs: st.pollMs, snapshotMs: performance.now() - t0, rttEvents: st.events, expired: st.expired, evicted: st.evicted, enrichCache: src.enrichCache() },
+    stats: { pollMs: st.pollMs, snapshotMs: performance.now() - t0, rttEvents: st.events, ringDrops: st.ringDrops, ringDropsDelta: st.ringDropsDelta, expired: st.expired, evicted: st.evicted, enrichCache: src.enrichCache() },
   };
 }

@@ -3,12 +3,13 @@
  * table, computes per-flow rates, expires idle and finished flows (kept in a "recently finished"
  * list for the UI), notices entries the kernel's LRU evicted, and folds RTT events into per-flow and
  * per-circuit sample windows; the queries answer active/top/recent flows, per-circuit RTT
- * percentiles and retransmit rates.
+ * percentiles and retransmit rates. Each poll also reads how many RTT records the kernel dropped
+ * because the ring buffer was full (total and the increase since the previous poll).
  */
 import { SubnetList } from '../integrations/common/ip.ts';
 import { bootTimeNs, type RingBufferReader } from '../../dataplane/libbpf.ts';
 import { FLOW_KEY_WORDS, FlowDump, flowKeyWords, type FlowEntry, type FlowStamp, type PerDirection, type RttEvent } from '../../dataplane/flowAbi.ts';
-import { deleteFlows, dumpFlowsRaw, openRttEvents } from '../../dataplane/flows.ts';
+import { deleteFlows, dumpFlowsRaw, openRttEvents, readRingDrops } from '../../dataplane/flows.ts';
 import { pinRootOf, type MapContext } from '../../dataplane/pinned.ts';
 import { CircuitWindows, type CircuitAcc, type CircuitFlowStats } from './circuitWindows.ts';
 import { FlowIndex, keyHash, type IndexedFlow } from './flowIndex.ts';
@@ -55,7 +56,12 @@ export interface PollStats {
   entries: number;
   expired: number;
   evicted: number;
+  /** RTT events consumed since the previous poll (including drains between polls). */
   events: number;
+  /** RTT records lost to a full ring buffer since the maps were created (kernel counter). */
+  ringDrops: number;
+  /** Increase of ringDrops since the previous poll (on the first poll: the whole count). */
+  ringDropsDelta: number;
   pollMs: number;
 }
 
@@ -112,8 +118,11 @@ export class FlowTracker {
   private lastPollBoot = 0n;
   private lastPollWall = 0;
   private eventCount = 0;
+  /** eventCount at the end of the previous poll (events are also drained between polls). */
+  private eventsAtLastPoll = 0;
   private pollSeq = 0;
-  lastStats: PollStats = { entries: 0, expired: 0, evicted: 0, events: 0, pollMs: 0 };
+  private ringDrops = 0;
+  lastStats: PollStats = { entries: 0, expired: 0, evicted: 0, events: 0, ringDrops: 0, ringDropsDelta: 0, pollMs: 0 };
 
   constructor(opts: FlowTrackerOptions = {}) {
     this.ctx = { pinRoot: pinRootOf(opts) };
@@ -157,7 +166,6 @@ export class FlowTracker {
   /** One tick: table dump, rates, expiry, RTT events. */
   poll(): PollStats {
     const t0 = performance.now();
-    const ev0 = this.eventCount;
     const clock = this.clock();
     const dump = new FlowDump(dumpFlowsRaw(this.ctx));
     const expireKeys: Buffer[] = [];
@@ -174,11 +182,22 @@ export class FlowTracker {
     const evicted = this.retireEvicted(clock);
     this.circuits.commit(clock.nowWall);
     this.drainEvents();
+    const drops = this.readDrops();
+    const events = this.eventCount - this.eventsAtLastPoll;
+    this.eventsAtLastPoll = this.eventCount;
     this.prune(clock.nowWall);
     this.lastPollBoot = clock.nowBoot;
     this.lastPollWall = clock.nowWall;
-    this.lastStats = { entries: this.activeCount, expired: expireKeys.length, evicted, events: this.eventCount - ev0, pollMs: performance.now() - t0 };
+    this.lastStats = { entries: this.activeCount, expired: expireKeys.length, evicted, events, ...drops, pollMs: performance.now() - t0 };
     return this.lastStats;
+  }
+
+  /** The kernel's ring-drop counter and its increase since the last read (a reset counts from 0). */
+  private readDrops(): { ringDrops: number; ringDropsDelta: number } {
+    const total = readRingDrops(this.ctx);
+    const delta = total >= this.ringDrops ? total - this.ringDrops : total;
+    this.ringDrops = total;
+    return { ringDrops: total, ringDropsDelta: delta };
   }
 
   private clock(): PollClock {
@@ -280,6 +299,7 @@ export class FlowTracker {
     return {
       ...e,
       bytes: { ...e.bytes }, packets: { ...e.packets }, retransmits: { ...e.retransmits }, lastRttUs: { ...e.lastRttUs },
+      nextSeq: { ...e.nextSeq }, synSeq: { ...e.synSeq },
       rateBps: { ...t.rateBps },
       rttMs: { customer: med(t.rtt.customer, e.lastRttUs.customer), internet: med(t.rtt.internet, e.lastRttUs.internet) },
       durationMs: Number(e.lastSeenNs - e.startNs) / 1e6,

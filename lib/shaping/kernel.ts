@@ -11,6 +11,12 @@ import type { LeafQdisc } from '../model.ts';
 import type { Log } from '../util/log.ts';
 
 const dataplane = () => import('../../dataplane/attach.ts');
+type AttachOptions = import('../../dataplane/attach.ts').AttachOptions;
+
+/** What lqosd's status and the journal show of an attach: the XDP mode in force per interface. */
+export interface AttachSummary {
+  xdp: Array<{ interface: string; role: 'download' | 'upload' | 'stick'; mode: 'native' | 'generic' }>;
+}
 
 /** Replacement leaves for the planned kinds (cake, fq_codel) this kernel lacks; each is warned about. */
 export async function leafSubstitutes(log: Log): Promise<Record<string, LeafQdisc>> {
@@ -36,23 +42,24 @@ export interface AttachArgs {
 }
 
 /**
- * The `[tuning]` ethtool knobs the attach applies to each shaping interface: disable_offload (the
- * features turned off), disable_rxvlan / disable_txvlan (VLAN offloads off so XDP sees 802.1Q tags
- * inline) and rx_usecs / tx_usecs (interrupt coalescing).
+ * The `[tuning]` knobs the attach applies to each shaping interface: disable_offload (the features
+ * turned off), disable_rxvlan (802.1Q and 802.1ad tag stripping off, so XDP sees the tags inline; read
+ * back, and the attach refuses while it stays on), disable_txvlan, rx_usecs / tx_usecs (interrupt
+ * coalescing) and xdp_mode (native or generic XDP).
  */
-export function interfaceTuning(config: LqosConfig): { disableOffloads: boolean; offloads: string[]; coalesce: { rxUsecs: number; txUsecs: number } } {
+export function interfaceTuning(config: LqosConfig): { disableOffloads: boolean; offloads: string[]; coalesce: { rxUsecs: number; txUsecs: number }; xdpMode: 'native' | 'generic' } {
   const t = config.tuning;
   return {
     disableOffloads: true,
-    offloads: [...t.disable_offload, ...(t.disable_rxvlan ? ['rxvlan'] : []), ...(t.disable_txvlan ? ['txvlan'] : [])],
+    offloads: [...t.disable_offload, ...(t.disable_rxvlan ? ['rxvlan', 'rx-vlan-stag-hw-parse'] : []), ...(t.disable_txvlan ? ['txvlan'] : [])],
     coalesce: { rxUsecs: t.rx_usecs, txUsecs: t.tx_usecs },
+    xdpMode: t.xdp_mode,
   };
 }
 
-/** Attaches (or re-adopts) the dataplane with the config's interfaces, VLANs and [tuning]. */
-export async function attachForConfig({ config, interfaces, queues, cpus, pinRoot, log }: AttachArgs): Promise<void> {
-  // The loader logs its warnings and the attached interfaces itself.
-  await (await dataplane()).attachDataplane({
+/** The attach options for the config's interfaces, VLANs and [tuning] (pure). */
+export function attachOptionsFor({ config, interfaces, queues, cpus, pinRoot, log }: AttachArgs): AttachOptions {
+  return {
     downloadIf: interfaces.download,
     uploadIf: interfaces.upload,
     onAStick: interfaces.onAStick,
@@ -63,7 +70,28 @@ export async function attachForConfig({ config, interfaces, queues, cpus, pinRoo
     pinRoot,
     ...interfaceTuning(config),
     logger: { info: (m) => log.info(m), warn: (m) => log.warn(m) },
-  });
+  };
+}
+
+/** Attaches (or re-adopts) the dataplane with the config's interfaces, VLANs and [tuning]. */
+export async function attachForConfig(args: AttachArgs): Promise<AttachSummary> {
+  // The loader logs its warnings and the attached interfaces (with their XDP mode) itself.
+  const r = await (await dataplane()).attachDataplane(attachOptionsFor(args));
+  return { xdp: r.interfaces.map((i) => ({ interface: i.name, role: i.role, mode: i.xdpMode })) };
+}
+
+/** True for an attach refusal (DataplaneError with a refusal code): the message holds the fix. */
+export function isAttachRefusal(e: unknown): e is Error & { code: string; refusal: string } {
+  return e instanceof Error && e.name === 'DataplaneError' && typeof (e as { refusal?: unknown }).refusal === 'string';
+}
+
+/**
+ * Kernel and libbpf fit for the dataplane (README "Supported kernels and libbpf"): errors refuse
+ * (lqosd degraded, `LibreQoS --direct` exits), warnings are told. Loads libbpf on demand.
+ */
+export async function checkDataplanePlatform(config: LqosConfig): Promise<{ errors: string[]; warnings: string[]; kernel: string; libbpf: string }> {
+  const { checkPlatform } = await import('../../dataplane/platform.ts');
+  return checkPlatform(config.tuning.xdp_mode);
 }
 
 /** Detaches the programs from every interface and unpins the maps. */

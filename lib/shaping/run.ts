@@ -20,7 +20,9 @@ import type { PlannerState } from '../plan/plannerState.ts';
 import { loadPlannerState, preparePlannerState, savePlannerState } from './plannerStateFile.ts';
 import { loadAppliedPlan, newestAppliedPlanBackup, prepareAppliedPlan, saveAppliedPlan } from '../apply/appliedPlan.ts';
 import { diffPlans } from '../apply/diff.ts';
-import { applyPlan, MemoryPreflightError, type ApplyReport } from '../apply/engine.ts';
+import { applyPlan, MappingCapacityError, MemoryPreflightError, type ApplyReport } from '../apply/engine.ts';
+import { mappingCapacityVerdict } from '../apply/capacity.ts';
+import { MAX_MAPPINGS } from '../../dataplane/abi.ts';
 import type { MappingSink } from '../apply/mappingSink.ts';
 import { AtomicWriteError, prepareFileAtomic, removeIfExists, writeFileAtomic, type PreparedWrite } from '../util/atomicFile.ts';
 import type { Log } from '../util/log.ts';
@@ -311,12 +313,25 @@ function checkAgainstApplied(
   return { applied, guard };
 }
 
+/**
+ * A plan with more IP mappings than the dataplane holds (../apply/capacity.ts) is refused before the
+ * dataplane is even attached; the engine checks again against the attached map's own size.
+ */
+function refuseOverCapacity(args: ShapingRunArgs, plan: ShapingPlan): ShapingRunResult | undefined {
+  const v = mappingCapacityVerdict(plan, MAX_MAPPINGS);
+  if (v.ok) return undefined;
+  args.log.error({ code: 'mapping-capacity', mappings: v.mappings, capacity: v.capacity }, `${args.dryRun ? 'dry run: a real run would be refused: ' : ''}${v.message}`);
+  return { code: EXIT.plan, plan };
+}
+
 function dryRunCompiled(args: ShapingRunArgs, compiled: Compiled): ShapingRunResult {
   const { paths, log } = args;
   const { plan } = compiled;
   const checked = checkAgainstApplied(args, compiled);
   if ('done' in checked) return checked.done;
   const { applied, guard } = checked;
+  const overCapacity = refuseOverCapacity(args, plan);
+  if (overCapacity) return overCapacity;
   // A dry run previews CPU-queue moves; saving them would let previews spend the move budget
   // and hide the moves from the real run that makes them (lib/plan/rebalance.ts).
   const moves = plan.warnings.filter((w) => w.code === 'site-queue-moved').length;
@@ -367,15 +382,18 @@ async function applyAndRecord(
 ): Promise<ShapingRunResult> {
   const { paths, log, substitute } = args;
   const { plan } = compiled;
+  const overCapacity = refuseOverCapacity(args, plan);
+  if (overCapacity) return overCapacity;
   const sink = args.sink ? await args.sink(plan) : undefined;
   let report: ApplyReport;
   try {
     report = await applyPlan({ applied, next: plan, compile: { substitute }, sink, log });
     logApplied(log, report);
   } catch (e) {
-    if (e instanceof MemoryPreflightError) {
+    if (e instanceof MemoryPreflightError || e instanceof MappingCapacityError) {
       // Refused before touching anything: the shaping in force stays as it is.
-      log.error(e.message);
+      if (e instanceof MappingCapacityError) log.error({ code: 'mapping-capacity', mappings: e.mappings, capacity: e.capacity }, e.message);
+      else log.error(e.message);
       return { code: EXIT.plan, plan };
     }
     log.error(`applying failed: ${(e as Error).message}`);

@@ -2,8 +2,11 @@
  * Host rates → circuit rates → node rates (rolled up the network tree) → totals, plus top-N
  * circuits. Pure (no I/O).
  *
- * Host → circuit resolution, once per host per plan (cached in the host record):
- *   1. longest-prefix match of the host address against the plan's mappings (a host inside a
+ * Host → circuit resolution, once per host per plan (cached in the host record). The dataplane
+ * counts mapped traffic per matched mapping: a key is an address (a full-length mapping) or
+ * `addr/len` (a shorter one: a /24, an IPv6 /56).
+ *   1. `addr/len`: that exact prefix among the plan's mappings; else the longest plan prefix that
+ *      covers it (no longer than `len`). A plain address: longest-prefix match (a host inside a
  *      mapped /24 belongs to it) — IPv4 by one Map per prefix length (numeric keys), IPv6 likewise
  *      with bigint keys; only the prefix lengths that occur are probed, longest first;
  *   2. else the counters' tc_handle (class of the host's last packet), which also covers mappings
@@ -228,7 +231,7 @@ export function buildPlanIndex(plan: ShapingPlan): PlanIndex {
       if (ci !== undefined) addPrefix(ix, m.prefix, ci);
     }
   } else {
-    // Observe mode (no mappings installed): the devices' prefixes still say who is who.
+    // A plan without mappings (hand-made): the devices' prefixes still say who is who.
     plan.circuits.forEach((c, i) => {
       for (const d of c.devices) for (const p of [...d.ipv4, ...d.ipv6]) addPrefix(ix, p, i);
     });
@@ -238,22 +241,33 @@ export function buildPlanIndex(plan: ShapingPlan): PlanIndex {
   return ix;
 }
 
-/** Longest-prefix match of one address (text) against the plan; -1 when no prefix covers it. */
-export function lookupPrefix(ix: PlanIndex, ip: string): number {
+/**
+ * The circuit of an address (text) or of a prefix (`addr/len`) against the plan; -1 when no plan
+ * prefix covers it. An address: longest-prefix match. A prefix: the same prefix if the plan maps
+ * it, else the longest plan prefix of at most `len` bits that contains it.
+ */
+export function lookupPrefix(ix: PlanIndex, key: string): number {
+  const slash = key.indexOf('/');
+  const ip = slash < 0 ? key : key.slice(0, slash);
   const v4 = parseIPv4(ip);
-  if (v4 >= 0) return lookup4(ix, v4);
+  const len = slash < 0 ? (v4 >= 0 ? 32 : 128) : Number(key.slice(slash + 1));
+  if (!(len >= 0 && len <= (v4 >= 0 ? 32 : 128))) return -1;
+  if (v4 >= 0) return lookup4(ix, v4, len);
   const v6 = parseIPv6(ip);
   if (v6 < 0n) return -1;
-  if (v6 >> 32n === 0xffffn && (v6 & ~((1n << 32n) - 1n)) === V4_MAPPED_PREFIX) return lookup4(ix, Number(v6 & 0xffffffffn));
-  for (const len of ix.lpm6Lens) {
-    const c = ix.lpm6.get(len)!.get(v6Key(v6, len));
+  if (v6 >> 32n === 0xffffn && (v6 & ~((1n << 32n) - 1n)) === V4_MAPPED_PREFIX) return len >= 96 ? lookup4(ix, Number(v6 & 0xffffffffn), len - 96) : -1;
+  for (const l of ix.lpm6Lens) {
+    if (l > len) continue;
+    const c = ix.lpm6.get(l)!.get(v6Key(v6, l));
     if (c !== undefined) return c;
   }
   return -1;
 }
 
-function lookup4(ix: PlanIndex, v4: number): number {
+/** Longest plan prefix (at most `maxLen` bits) containing the IPv4 address. */
+function lookup4(ix: PlanIndex, v4: number, maxLen: number): number {
   for (const len of ix.lpm4Lens) {
+    if (len > maxLen) continue;
     const key = len === 0 ? 0 : v4 - (v4 % 2 ** (32 - len));
     const c = ix.lpm4.get(len)!.get(key);
     if (c !== undefined) return c;
@@ -293,16 +307,14 @@ export class Rollup {
   /** Top-N circuit indices by download / upload bps, best first. */
   topDown: number[] = [];
   topUp: number[] = [];
-  totals: Totals = { downBps: 0, upBps: 0, downPps: 0, upPps: 0, shapedDownBps: 0, shapedUpBps: 0, hosts: 0, activeHosts: 0, unknownActiveHosts: 0 };
+  /** Host-counter totals; the unmapped fields are the service's (./unmapped.ts), added after each run. */
+  totals: Totals = {
+    downBps: 0, upBps: 0, downPps: 0, upPps: 0, shapedDownBps: 0, shapedUpBps: 0,
+    unmappedDownBps: 0, unmappedUpBps: 0, unmappedDownPps: 0, unmappedUpPps: 0, hosts: 0, activeHosts: 0, unknownActiveHosts: 0,
+  };
   index: PlanIndex | undefined;
-  /** The active hosts in no circuit that count as unknown IPs, from the last run. */
-  readonly unknown: HostRate[] = [];
 
-  /** `unknownListed`: whether an active host in no circuit counts as an unknown IP (`[ip_ranges] unknown_ip_honors_*`). */
-  constructor(
-    readonly topN = 10,
-    private readonly unknownListed: (ip: string) => boolean = () => true,
-  ) {}
+  constructor(readonly topN = 10) {}
 
   private size(ix: PlanIndex): void {
     if (this.index === ix) return;
@@ -335,8 +347,8 @@ export class Rollup {
   run(ix: PlanIndex | undefined, hosts: Iterable<HostRate>): void {
     const t = this.totals;
     t.downBps = t.upBps = t.downPps = t.upPps = t.shapedDownBps = t.shapedUpBps = 0;
+    t.unmappedDownBps = t.unmappedUpBps = t.unmappedDownPps = t.unmappedUpPps = 0;
     t.hosts = t.activeHosts = t.unknownActiveHosts = 0;
-    this.unknown.length = 0;
     if (ix) {
       this.size(ix);
       // Clear only what the previous tick touched.
@@ -359,14 +371,9 @@ export class Rollup {
       t.upPps += h.upPps;
       const active = h.downPps > 0 || h.upPps > 0;
       if (active) t.activeHosts++;
+      // A mapped entry the plan does not know (a bus map_ip_add): in the totals, in no circuit.
       const c = ix ? resolveHost(ix, h) : -1;
-      if (c < 0) {
-        if (active && this.unknownListed(h.ip)) {
-          t.unknownActiveHosts++;
-          this.unknown.push(h);
-        }
-        continue;
-      }
+      if (c < 0) continue;
       t.shapedDownBps += h.downBps;
       t.shapedUpBps += h.upBps;
       if (!active) continue;

@@ -1,7 +1,8 @@
 /**
  * The telemetry loop of lqosd:
- *  - every `intervalMs` (1 s): host counters from the dataplane → per-host rates → circuits → nodes
- *    → totals, top-N; live rings; Prometheus gauges; per-minute history; per-core CPU;
+ *  - every `intervalMs` (1 s): host counters from the dataplane (mapped traffic, per matched mapping)
+ *    → per-host rates → circuits → nodes → totals, top-N; unmapped traffic (an aggregate and the
+ *    sampled unknown IPs, ./unmapped.ts); live rings; Prometheus gauges; per-minute history; per-core CPU;
  *  - every `queueIntervalMs` (2 s): tc qdisc statistics of the shaping interfaces → per-circuit
  *    drops/backlog/marks (deltas) → history;
  *  - the channels `throughput`, `circuits`, `queues`, `cpu` (published to whatever `publish` the
@@ -12,7 +13,7 @@
  * allocated once (per plan) and reused; payloads are built only when a client asks.
  */
 import { existsSync } from 'node:fs';
-import type { CircuitRateView, NodeRateView, QueueCircuitView, QueueTotals, Totals, UnknownIpView } from '../api/telemetry.ts';
+import type { CircuitRateView, NodeRateView, QueueCircuitView, QueueTotals, Totals, UnknownIpsSummary, UnknownIpView } from '../api/telemetry.ts';
 import { statePaths } from '../config/paths.ts';
 import type { LqosConfig } from '../config/schema.ts';
 import type { ShapingPlan } from '../model.ts';
@@ -25,6 +26,7 @@ import { QueueStatsCollector } from './queueStats.ts';
 import { MultiRing } from './ring.ts';
 import { buildPlanIndex, rollUpNodes, Rollup, type PlanIndex } from './rollup.ts';
 import { UnknownIpFilter, unknownIpRulesOf, type UnknownIpRules } from './unknownIps.ts';
+import { UnmappedTracker, type UnmappedSnapshot } from './unmapped.ts';
 import {
   circuitRatesPayload,
   cpuPayload,
@@ -36,7 +38,9 @@ import {
   topDownload,
   topUpload,
   TOTAL_FIELDS,
+  listedUnknown,
   unknownIps,
+  unknownSummary,
   type StatsHostsRequest,
   type TelemetryState,
 } from './views.ts';
@@ -66,6 +70,11 @@ export interface TelemetryOptions {
   unknownIps?: UnknownIpRules;
   /** Host counters reader (default: dataplane/maps.ts readHostCounters at pinRoot). */
   readCounters?: () => Promise<Map<string, HostCounters>> | Map<string, HostCounters>;
+  /**
+   * Unmapped traffic reader: the aggregate (readStats) and the sampled unknown IPs (readUnknownIps).
+   * Default: the dataplane's maps at pinRoot — unless `readCounters` is injected, then none.
+   */
+  readUnmapped?: () => Promise<UnmappedSnapshot> | UnmappedSnapshot;
   /** Whether the dataplane is attached (counters and tc stats are skipped otherwise). Default: the pinned host_counters map exists (always true with an injected reader). */
   isAttached?: () => boolean;
   /** Command prefix for tc (tests: run it in a namespace). */
@@ -132,8 +141,10 @@ export interface Telemetry {
   circuitQueues(id: string): QueueCircuitView | undefined;
   /** The bus `stats_hosts` reply: top hosts by current rate. */
   statsHosts(req: StatsHostsRequest): unknown;
-  /** Unknown IPs with traffic (as in the `circuits` channel). */
+  /** Unknown IPs with traffic (as in the `circuits` channel): a sample, see unknownSummary(). */
   unknownIps(): UnknownIpView[];
+  /** What the unknown IPs are a sample of, and the unmapped rates. */
+  unknownSummary(): UnknownIpsSummary;
   /** Payloads of the live channels (also published, when a publisher is given). */
   payload(channel: TelemetryChannel): unknown;
   /** One counter tick now (tests; the timer calls it too). */
@@ -167,7 +178,9 @@ class TelemetryService implements Telemetry {
   private readonly gauges?: RateGauges;
   private readonly isAttached: () => boolean;
   private readCounters?: () => Promise<Map<string, HostCounters>> | Map<string, HostCounters>;
+  private readUnmapped?: () => Promise<UnmappedSnapshot> | UnmappedSnapshot;
   private readErr?: string;
+  private unmappedErr?: string;
   private nodeDropArrays: Float64Array[] = [];
   private ticks = 0;
   private lastTickMs = 0;
@@ -186,6 +199,7 @@ class TelemetryService implements Telemetry {
     this.now = opts.now ?? Date.now;
     this.intervalMs = opts.intervalMs ?? 1000;
     this.readCounters = opts.readCounters;
+    this.readUnmapped = opts.readUnmapped;
     this.isAttached = opts.isAttached ?? (opts.readCounters ? () => true : () => existsSync(`${opts.pinRoot}/host_counters`));
     this.ticking = new SingleFlight('telemetry tick', this.log);
     this.polling = new SingleFlight('telemetry queue stats', this.log);
@@ -194,8 +208,10 @@ class TelemetryService implements Telemetry {
     this.state = {
       plan: undefined,
       index: undefined,
-      rollup: new Rollup(opts.topN ?? 10, (ip) => unknownIpFilter.listed(ip)),
+      rollup: new Rollup(opts.topN ?? 10),
       hosts: new HostRateTracker(),
+      unmapped: new UnmappedTracker(),
+      unknownListed: (ip) => unknownIpFilter.listed(ip),
       cpu: new CpuSampler(opts.readProcStat),
       queues: new QueueStatsCollector({ wrap: opts.wrap, log: ctx.log, now: this.now, readQdiscs: opts.readQdiscs }),
       totalsRing: new MultiRing(opts.ringSize ?? 300, TOTAL_FIELDS),
@@ -259,9 +275,12 @@ class TelemetryService implements Telemetry {
     s.attached = this.isAttached();
     const tr0 = performance.now();
     if (s.attached) {
-      await this.readHosts(t);
+      await Promise.all([this.readHosts(t), this.readUnmappedTraffic(t)]);
       this.lastReadMs = performance.now() - tr0;
-    } else if (s.hosts.hosts.size > 0) s.hosts.reset();
+    } else if (s.hosts.hosts.size > 0 || s.unmapped.tableSize > 0) {
+      s.hosts.reset();
+      s.unmapped.reset();
+    }
     const t1 = performance.now();
     this.recordRates(t);
     s.lastAt = t;
@@ -284,6 +303,31 @@ class TelemetryService implements Telemetry {
     if (counters) this.state.hosts.update(counters, t);
   }
 
+  private async readUnmappedTraffic(t: number): Promise<void> {
+    if (!this.readUnmapped && this.opts.readCounters) return; // injected counters, no unmapped reader
+    try {
+      const snap = await (this.readUnmapped ?? (await this.defaultUnmappedReader()))();
+      if (this.unmappedErr) this.log.info('telemetry: reading unmapped traffic works again');
+      this.unmappedErr = undefined;
+      this.state.unmapped.update(snap, t);
+    } catch (e) {
+      const msg = (e as Error).message;
+      if (msg !== this.unmappedErr) this.log.warn(`telemetry: reading unmapped traffic (dp_stats, unknown_ips) failed: ${msg}`);
+      this.unmappedErr = msg;
+    }
+  }
+
+  private async defaultUnmappedReader(): Promise<() => Promise<UnmappedSnapshot>> {
+    const { readStats, readUnknownIps } = await import('../../dataplane/maps.ts');
+    const ctx = { pinRoot: this.opts.pinRoot };
+    const reader = async (): Promise<UnmappedSnapshot> => {
+      const [stats, unknownIps] = await Promise.all([readStats(ctx), readUnknownIps(ctx)]);
+      return { stats, unknownIps };
+    };
+    this.readUnmapped = reader;
+    return reader;
+  }
+
   private async defaultReader(): Promise<() => Promise<Map<string, HostCounters>>> {
     const { readHostCounters } = await import('../../dataplane/maps.ts');
     const reader = () => readHostCounters({ pinRoot: this.opts.pinRoot });
@@ -295,6 +339,7 @@ class TelemetryService implements Telemetry {
   private recordRates(t: number): void {
     const { rollup, index, hosts, totalsRing, nodeRings } = this.state;
     rollup.run(index, hosts.hosts.values());
+    addUnmapped(this.state);
     const r = rollup.totals;
     totalsRing.push(t, r.downBps, r.upBps, r.shapedDownBps, r.shapedUpBps);
     if (index) for (const n of index.topLevel) nodeRings.get(index.nodePaths[n]!)?.push(t, rollup.nodeDownBps[n]!, rollup.nodeUpBps[n]!);
@@ -414,6 +459,10 @@ class TelemetryService implements Telemetry {
     return unknownIps(this.state);
   }
 
+  unknownSummary(): UnknownIpsSummary {
+    return unknownSummary(this.state);
+  }
+
   stop(): Promise<void> {
     this.stopped ??= (async () => {
       for (const t of this.timers) clearInterval(t);
@@ -428,6 +477,22 @@ class TelemetryService implements Telemetry {
     })();
     return this.stopped;
   }
+}
+
+/** Unmapped traffic into the totals of this tick (all traffic = mapped hosts + unmapped). */
+function addUnmapped(s: TelemetryState): void {
+  const t = s.rollup.totals;
+  const u = s.unmapped;
+  const on = s.attached;
+  t.unmappedDownBps = on ? u.downBps : 0;
+  t.unmappedUpBps = on ? u.upBps : 0;
+  t.unmappedDownPps = on ? u.downPps : 0;
+  t.unmappedUpPps = on ? u.upPps : 0;
+  t.downBps += t.unmappedDownBps;
+  t.upBps += t.unmappedUpBps;
+  t.downPps += t.unmappedDownPps;
+  t.upPps += t.unmappedUpPps;
+  t.unknownActiveHosts = listedUnknown(s).length;
 }
 
 export function startTelemetry(ctx: TelemetryContext, opts: TelemetryOptions): Telemetry {

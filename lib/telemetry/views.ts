@@ -9,6 +9,7 @@ import type {
   QueueSideView,
   QueueStatsPayload,
   ThroughputPayload,
+  UnknownIpsSummary,
   UnknownIpView,
 } from '../api/telemetry.ts';
 import type { ShapingPlan } from '../model.ts';
@@ -17,6 +18,7 @@ import type { HostRate, HostRateTracker } from './hostRates.ts';
 import type { LeafStats, QueueStatsCollector } from './queueStats.ts';
 import type { MultiRing } from './ring.ts';
 import type { PlanIndex, Rollup } from './rollup.ts';
+import { UNKNOWN_SAMPLES, type UnmappedTracker } from './unmapped.ts';
 
 export const TOTAL_FIELDS = ['down', 'up', 'shapedDown', 'shapedUp'] as const;
 export const NODE_FIELDS = ['down', 'up'] as const;
@@ -27,6 +29,10 @@ export interface TelemetryState {
   index: PlanIndex | undefined;
   rollup: Rollup;
   hosts: HostRateTracker;
+  /** Unmapped traffic: the aggregate and the sampled unknown IPs. */
+  unmapped: UnmappedTracker;
+  /** Whether a sampled unmapped address is listed as an unknown IP (`[ip_ranges] unknown_ip_honors_*`). */
+  unknownListed: (ip: string) => boolean;
   cpu: CpuSampler;
   queues: QueueStatsCollector;
   totalsRing: MultiRing<(typeof TOTAL_FIELDS)[number]>;
@@ -61,12 +67,36 @@ export function throughputPayload(s: TelemetryState): ThroughputPayload {
   };
 }
 
-/** Active hosts in no circuit that the `[ip_ranges]` rules list, busiest first. */
-export function unknownIps(s: TelemetryState, max = 100): UnknownIpView[] {
+/** Sampled unmapped addresses with traffic this tick that the `[ip_ranges]` rules list. */
+export function listedUnknown(s: TelemetryState): HostRate[] {
   if (!s.attached) return [];
-  const out = [...s.rollup.unknown];
+  const out: HostRate[] = [];
+  for (const h of s.unmapped.samples.hosts.values()) if ((h.downPps > 0 || h.upPps > 0) && s.unknownListed(h.ip)) out.push(h);
+  return out;
+}
+
+/** The listed unknown IPs, busiest first (at most `max`). */
+export function unknownIps(s: TelemetryState, max = 100): UnknownIpView[] {
+  const out = listedUnknown(s);
   out.sort((a, b) => b.downBps + b.upBps - (a.downBps + a.upBps));
   return out.slice(0, max).map((h) => ({ ip: h.ip, downBps: Math.round(h.downBps), upBps: Math.round(h.upBps), downBytes: Number(h.downBytes), upBytes: Number(h.upBytes) }));
+}
+
+/** What the unknown-IP list is a sample of (the UI shows it beside the list). */
+export function unknownSummary(s: TelemetryState): UnknownIpsSummary {
+  const u = s.unmapped;
+  return {
+    sampled: true,
+    note:
+      `Sampled: per-address counters are kept for at most ${UNKNOWN_SAMPLES} addresses without a mapping (a new one is admitted at most once per ms per CPU), ` +
+      'so this list shows some of them, not all; the unmapped rate counts all of their traffic.',
+    sampledAddresses: s.attached ? u.tableSize : 0,
+    capacity: UNKNOWN_SAMPLES,
+    sampledTotal: s.attached ? u.sampledTotal : 0,
+    listed: s.rollup.totals.unknownActiveHosts,
+    unmappedDownBps: Math.round(s.rollup.totals.unmappedDownBps),
+    unmappedUpBps: Math.round(s.rollup.totals.unmappedUpBps),
+  };
 }
 
 export function circuitRatesPayload(s: TelemetryState, max: number): CircuitRatesPayload {
@@ -78,6 +108,7 @@ export function circuitRatesPayload(s: TelemetryState, max: number): CircuitRate
     activeCount: s.rollup.touchedCount,
     active: active.map((c) => s.rollup.circuitView(c)),
     unknownIps: unknownIps(s),
+    unknown: unknownSummary(s),
   };
 }
 
@@ -150,5 +181,8 @@ export function statsHostsReply(s: TelemetryState, req: StatsHostsRequest): unkn
       };
     }),
     topCircuits: { download: topDownload(s), upload: topUpload(s) },
+    // Unmapped traffic has no host entry: the sampled unknown IPs and what they are a sample of.
+    unknownIps: unknownIps(s, Math.min(req.limit, 100)),
+    unknown: unknownSummary(s),
   };
 }

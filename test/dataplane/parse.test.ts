@@ -15,15 +15,16 @@ import { deleteMappings, hotCacheSize, readEpoch, readHostCounters, readStats, s
 import type { DataplaneLogger } from '../../dataplane/log.ts';
 import { progTestRun, objGet, mapUpdateElem, closeFd } from '../../dataplane/libbpf.ts';
 import { MODE_BRIDGE, MODE_STICK, CLASS_INFO_SIZE, encodeLpmKey, writeClassInfo } from '../../dataplane/abi.ts';
-import { ipHeader } from './frames.ts';
+import { ipHeader, setTxqAll } from './frames.ts';
 
 const ctx = { pinRoot: `/sys/fs/bpf/lqt-${randomBytes(3).toString('hex')}` };
 const quiet: DataplaneLogger = { info: () => undefined, warn: () => undefined };
 const XDP_PASS = 2, XDP_REDIRECT = 4, TC_ACT_OK = 0;
 const LO = 1;
 const STICK_OFFSET = 4;
+const TXQ = 3; // txq_config of every CPU (test runs execute on whichever CPU the test is on)
 
-const A = '100.64.0.10', B = '100.64.7.20', C = '2001:db8:5::42', NOBODY = '198.51.100.9', INTERNET4 = '192.0.2.1', INTERNET6 = '2001:db8:ffff::1';
+const A = '100.64.0.10', B = '100.64.7.20', B24 = '100.64.7.0/24', C = '2001:db8:5::42', C48 = '2001:db8:5::/48', NOBODY = '198.51.100.9', INTERNET4 = '192.0.2.1', INTERNET6 = '2001:db8:ffff::1';
 
 interface Tag { tpid: number; vid: number; pcp?: number }
 function frame(o: { tags?: Tag[]; pppoe?: boolean; src: string; dst: string; arp?: boolean }): Buffer {
@@ -85,6 +86,7 @@ async function counters(ip: string) {
 before(async () => {
   await createPinnedMaps({ ...ctx, logger: quiet });
   configureCpus(4, ctx);
+  setTxqAll(ctx, TXQ);
   await updateMappings([
     mapping(`${A}/32`, 1, 0x10, 1),
     mapping('100.64.7.0/24', 2, 0x11, 2),
@@ -111,15 +113,20 @@ test('stick mode: direction from the outer VLAN, upload classes offset', async (
     assert.equal(a?.tcHandle, handle(1 + STICK_OFFSET, 0x10));
     // QinQ: the outer (service) tag decides; IPv6 inside.
     assert.equal(xdpRun(progs.xdpFd, frame({ tags: [{ tpid: 0x88a8, vid: 100 }, q(55)], src: INTERNET6, dst: C })), XDP_REDIRECT, 'QinQ download to C');
-    assert.equal((await counters(C))?.downloadPackets, 1n);
+    assert.equal((await counters(C48))?.downloadPackets, 1n, 'counted under the matched /48');
+    assert.equal(await counters(C), undefined, 'no per-address entry inside a prefix');
     // PPPoE session inside the customer VLAN, IPv4 and IPv6.
     assert.equal(xdpRun(progs.xdpFd, frame({ tags: [q(200)], pppoe: true, src: B, dst: INTERNET4 })), XDP_REDIRECT, 'PPPoE IPv4 upload from B (/24)');
-    assert.equal((await counters(B))?.uploadPackets, 1n);
+    assert.equal((await counters(B24))?.uploadPackets, 1n, 'counted under the matched /24');
     assert.equal(xdpRun(progs.xdpFd, frame({ tags: [q(200)], pppoe: true, src: C, dst: INTERNET6 })), XDP_REDIRECT, 'PPPoE IPv6 upload from C');
-    assert.equal((await counters(C))?.uploadPackets, 1n);
-    // Unknown host: passed, but counted as unshaped.
+    assert.equal((await counters(C48))?.uploadPackets, 1n);
+    // Unknown host: passed, counted only in the aggregate unmapped counters (no host entry).
+    const st0 = await readStats(ctx);
     assert.equal(xdpRun(progs.xdpFd, frame({ tags: [q(100)], src: INTERNET4, dst: NOBODY })), XDP_PASS);
-    assert.equal((await counters(NOBODY))?.tcHandle, 0);
+    assert.equal(await counters(NOBODY), undefined, 'no host counter for an address without a mapping');
+    const st1 = await readStats(ctx);
+    assert.equal(st1.unmappedPacketsDown - st0.unmappedPacketsDown, 1n);
+    assert.ok(st1.unmappedBytesDown - st0.unmappedBytesDown > 40n);
     // Other VLANs, untagged frames and ARP are not ours.
     const before = await readStats(ctx);
     assert.equal(xdpRun(progs.xdpFd, frame({ tags: [q(300)], src: INTERNET4, dst: A })), XDP_PASS);
@@ -133,7 +140,7 @@ test('stick mode: direction from the outer VLAN, upload classes offset', async (
     assert.deepEqual(tcRun(progs.tcFd, frame({ tags: [q(200)], pppoe: true, src: INTERNET4, dst: B })), [TC_ACT_OK, handle(2, 0x11)]);
     assert.deepEqual(tcRun(progs.tcFd, frame({ tags: [{ tpid: 0x88a8, vid: 100 }, q(9)], src: C, dst: INTERNET6 })), [TC_ACT_OK, handle(3 + STICK_OFFSET, 0x12)]);
     assert.deepEqual(tcRun(progs.tcFd, frame({ tags: [q(200)], src: INTERNET4, dst: NOBODY })), [TC_ACT_OK, 0]);
-    assert.deepEqual(tcRun(progs.tcFd, frame({ tags: [q(200)], src: INTERNET4, dst: A, arp: true })), [TC_ACT_OK, 0]);
+    assert.deepEqual(tcRun(progs.tcFd, frame({ tags: [q(200)], src: INTERNET4, dst: A, arp: true })), [TC_ACT_OK, TXQ << 16], 'ARP: HTB direct queue');
 
     // Bypass: nothing is classified or counted.
     await setBypass(true, ctx);
@@ -150,7 +157,7 @@ test('bridge mode: ifindex decides; hot cache never serves a stale class', async
   const progs = await loadPrograms({ mode: MODE_BRIDGE, internetIfindex: LO, ispIfindex: 0x7fffffff, stickOffset: 0, internetVlan: 0, ispVlan: 0 }, { ...ctx, logger: quiet });
   try {
     assert.equal(xdpRun(progs.xdpFd, frame({ src: INTERNET4, dst: B })), XDP_REDIRECT);
-    assert.equal((await counters(B))?.tcHandle, handle(2, 0x11));
+    assert.equal((await counters(B24))?.tcHandle, handle(2, 0x11));
     assert.deepEqual(tcRun(progs.tcFd, frame({ src: B, dst: INTERNET4 })), [TC_ACT_OK, handle(2, 0x11)], 'upload keyed by source, no offset');
     assert.ok(hotCacheSize(ctx) > 0, 'hot cache populated');
 
@@ -166,21 +173,21 @@ test('bridge mode: ifindex decides; hot cache never serves a stale class', async
     // Epoch semantics on their own: change the LPM behind the cache's back (no invalidation) -
     // the cached class is still served; bump only the epoch (no wipe) - the new class is served.
     assert.equal(xdpRun(progs.xdpFd, frame({ src: INTERNET4, dst: B })), XDP_REDIRECT);
-    assert.equal((await counters(B))?.tcHandle, handle(1, 0x40));
+    assert.equal((await counters(B24))?.tcHandle, handle(1, 0x40));
     const lpm = objGet(`${ctx.pinRoot}/ip_to_class`);
     const epochFd = objGet(`${ctx.pinRoot}/mapping_epoch`);
     try {
       const v = Buffer.alloc(CLASS_INFO_SIZE);
-      writeClassInfo({ cpu: 2, tcHandle: handle(3, 0x50), circuitHash: 2n, deviceHash: 2n }, v, 0);
+      writeClassInfo({ cpu: 2, tcHandle: handle(3, 0x50), circuitHash: 2n, deviceHash: 2n }, v, 0, 24 + 96);
       mapUpdateElem(lpm, encodeLpmKey('100.64.7.0/24'), v);
       assert.equal(xdpRun(progs.xdpFd, frame({ src: INTERNET4, dst: B })), XDP_REDIRECT);
-      assert.equal((await counters(B))?.tcHandle, handle(1, 0x40), 'cache hit while the epoch is unchanged');
+      assert.equal((await counters(B24))?.tcHandle, handle(1, 0x40), 'cache hit while the epoch is unchanged');
       const zero = Buffer.alloc(4);
       const ep = Buffer.alloc(4);
       ep.writeUInt32LE(readEpoch(ctx) + 1);
       mapUpdateElem(epochFd, zero, ep);
       assert.equal(xdpRun(progs.xdpFd, frame({ src: INTERNET4, dst: B })), XDP_REDIRECT);
-      assert.equal((await counters(B))?.tcHandle, handle(3, 0x50), 'entry from an older epoch is a miss');
+      assert.equal((await counters(B24))?.tcHandle, handle(3, 0x50), 'entry from an older epoch is a miss');
     } finally {
       closeFd(lpm);
       closeFd(epochFd);

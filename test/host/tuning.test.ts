@@ -189,9 +189,9 @@ test('bridge mtu: set on real veths in a namespace at attach, read back with ip 
 
 test('disable_offload, disable_rxvlan, disable_txvlan, rx_usecs, tx_usecs: what the attach applies, offloads read back on a veth', async (t) => {
   const dflt = interfaceTuning(conf());
-  assert.deepEqual(dflt, { disableOffloads: true, offloads: ['gso', 'tso', 'lro', 'sg', 'gro', 'rxvlan', 'txvlan'], coalesce: { rxUsecs: 8, txUsecs: 8 } });
+  assert.deepEqual(dflt, { disableOffloads: true, offloads: ['gso', 'tso', 'lro', 'sg', 'gro', 'rxvlan', 'rx-vlan-stag-hw-parse', 'txvlan'], coalesce: { rxUsecs: 8, txUsecs: 8 }, xdpMode: 'native' });
   const custom = interfaceTuning(conf('[tuning]\ndisable_offload = ["gso"]\ndisable_rxvlan = false\ndisable_txvlan = true\nrx_usecs = 30\ntx_usecs = 40\n'));
-  assert.deepEqual(custom, { disableOffloads: true, offloads: ['gso', 'txvlan'], coalesce: { rxUsecs: 30, txUsecs: 40 } });
+  assert.deepEqual(custom, { disableOffloads: true, offloads: ['gso', 'txvlan'], coalesce: { rxUsecs: 30, txUsecs: 40 }, xdpMode: 'native' });
 
   // The same options through the attach's interface preparation on a real veth (veth has no
   // interrupt coalescing, so rx/tx_usecs are proven by the options above only).
@@ -215,7 +215,7 @@ test('disable_offload, disable_rxvlan, disable_txvlan, rx_usecs, tx_usecs: what 
   assert.equal(prep.txQueues, 2);
   await prepareInterface(ns, 'of1', dflt);
   const after2 = await features('of1');
-  for (const f of ['generic-segmentation-offload', 'tcp-segmentation-offload', 'scatter-gather', 'generic-receive-offload', 'rx-vlan-offload', 'tx-vlan-offload']) assert.equal(after2[f], 'off', f);
+  for (const f of ['generic-segmentation-offload', 'tcp-segmentation-offload', 'scatter-gather', 'generic-receive-offload', 'rx-vlan-offload', 'rx-vlan-stag-hw-parse', 'tx-vlan-offload']) assert.equal(after2[f], 'off', f);
 });
 
 const ws = workspaceFactory();

@@ -15,7 +15,7 @@ import { startTelemetry, telemetryOptionsOf } from '../../lib/telemetry/service.
 import { stateContext } from '../support/context.ts';
 import { sleep } from '../support/wait.ts';
 import { testDir } from '../support/workspace.ts';
-import { hc, testPlan } from './helpers.ts';
+import { hc, testPlan, unmapped } from './helpers.ts';
 
 const conf = (top: string, ipRanges = '') =>
   parseConfigText(`${top}\n[bridge]\nto_internet = "eth0"\nto_network = "eth1"\n[ip_ranges]\n${ipRanges}`, '/etc/lqos.conf').config;
@@ -51,24 +51,30 @@ test('queue_check_period_ms sets the queue-stats poll period', async (t) => {
   assert.equal(slow, 0, '5000 ms period: no poll within 1.05 s');
 });
 
-/** Two ticks with traffic from the given hosts; returns the circuits channel and the totals. */
+/**
+ * Two ticks: traffic of the mapped 10.0.0.1 (c1, host counters) and of three unmapped addresses
+ * in the sampled unknown-IP table; returns what is listed and counted.
+ */
 async function unknownAfterTraffic(t: Parameters<typeof testDir>[0], ipRanges: string) {
   let now = Date.UTC(2025, 0, 1);
-  const hosts = ['10.0.0.1' /* c1 */, '10.50.0.9' /* allow, unmapped */, '192.168.7.7' /* allow + ignore */, '198.51.100.4' /* outside allow */];
-  let counters = new Map<string, HostCounters>(hosts.map((ip) => [ip, hc(0, 0)]));
+  const hosts = ['10.50.0.9' /* allow, unmapped */, '192.168.7.7' /* allow + ignore */, '198.51.100.4' /* outside allow */];
+  let counters = new Map<string, HostCounters>([['10.0.0.1', hc(0, 0)]]);
+  let table = unmapped(0, 0, hosts.map((ip) => [ip, hc(0, 0)]));
   const tel = startTelemetry(stateContext(testDir(t, 'lqtel-unk-'), () => testPlan()), {
     pinRoot: '/nonexistent',
     historyPath: false,
     autoStart: false,
     now: () => now,
     readCounters: () => counters,
+    readUnmapped: () => table,
     readProcStat: () => 'cpu  1 0 1 1 0 0 0 0 0 0\n',
     ...telemetryOptionsOf(conf('', ipRanges)),
   });
   try {
     await tel.tick();
     now += 1000;
-    counters = new Map(hosts.map((ip, i) => [ip, hc(1000 * (i + 1), 100, 10, 1)]));
+    counters = new Map([['10.0.0.1', hc(5000, 100, 10, 1)]]);
+    table = unmapped(6000, 300, hosts.map((ip, i) => [ip, hc(1000 * (i + 1), 100, 10, 1)]));
     await tel.tick();
     const payload = tel.payload('circuits') as CircuitRatesPayload;
     assert.deepEqual(payload.unknownIps, tel.unknownIps(), 'the API field is the listing');

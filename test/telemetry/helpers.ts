@@ -1,5 +1,6 @@
 /** Small hand-made plans and counters for the telemetry tests. */
 import type { HostCounters } from '../../dataplane/abi.ts';
+import type { UnmappedSnapshot } from '../../lib/telemetry/unmapped.ts';
 import type { IpMapping, PlannedCircuit, PlannedNode, ShapingPlan } from '../../lib/model.ts';
 
 const leaf = { leaf: null, leafHandle: 0 };
@@ -69,5 +70,18 @@ export function hc(down: number | bigint, up: number | bigint, dp = 0, upk = 0, 
   return {
     downloadBytes: BigInt(down), uploadBytes: BigInt(up), downloadPackets: BigInt(dp), uploadPackets: BigInt(upk),
     lastSeenNs: 1n, tcHandle, circuitHash: 0n, deviceHash: 0n,
+  };
+}
+
+/**
+ * An unmapped-traffic read: the aggregate (bytes down/up, packets down = `pktsDown`) and the sampled
+ * table (`[ip, counters]`, as hc() builds them), `sampled` addresses ever admitted.
+ */
+export function unmapped(bytesDown: number, bytesUp: number, table: [string, HostCounters][], pktsDown = 0, sampled = table.length): UnmappedSnapshot {
+  return {
+    stats: { unmappedBytesDown: BigInt(bytesDown), unmappedBytesUp: BigInt(bytesUp), unmappedPacketsDown: BigInt(pktsDown), unmappedPacketsUp: 0n, unknownSampled: BigInt(sampled) },
+    unknownIps: table.map(([ip, c]) => ({
+      ip, downloadBytes: c.downloadBytes, uploadBytes: c.uploadBytes, downloadPackets: c.downloadPackets, uploadPackets: c.uploadPackets, firstSeenNs: 1n, lastSeenNs: c.lastSeenNs,
+    })),
   };
 }

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { busRequest } from '../../lib/bus/client.ts';
-import { measure, stopLab, wireRate, type Lab } from '../../lab/labEnv.ts';
+import { measure, stopLab, UNSHAPED_IP, wireRate, type Lab } from '../../lab/labEnv.ts';
 import { startShapedLab } from '../support/lab.ts';
 
 const ID = 'lqtel';
@@ -22,6 +22,9 @@ after(() => stopLab(ID));
 interface HostsReply {
   at: number;
   dtMs: number;
+  totals: { unmappedDownBps: number; shapedDownBps: number };
+  unknownIps: { ip: string; downBps: number }[];
+  unknown: { sampled: boolean; sampledAddresses: number };
   hosts: { ip: string; circuitId: string | null; downloadBps: number; uploadBps: number }[];
   topCircuits: { download: { id: string; downBps: number; ceilDownMbps: number; utilDownPct: number }[] };
 }
@@ -62,6 +65,38 @@ test('telemetry sees an iperf3 download at the wire rate (±15 %)', async () => 
   assert.ok(last.dtMs > 0);
   const top = last.topCircuits.download.find((x) => x.id === c.id);
   if (top) assert.equal(top.ceilDownMbps, c.down);
+});
+
+test('an address in no circuit: no host entry; the unmapped aggregate carries its rate (±15 %) and the sampled unknown IPs list it', async () => {
+  const samples = new Map<number, number>();
+  let listed = false;
+  let sampledSlots = 0;
+  let running = true;
+  const poller = (async () => {
+    while (running) {
+      const r = await busRequest<'stats_hosts', HostsReply>('stats_hosts', { limit: 50, sortBy: 'download' }, { path: lab.busPath });
+      assert.equal(r.hosts.find((h) => h.ip === UNSHAPED_IP), undefined, 'no per-host counter for an unmapped address');
+      if (r.at && !samples.has(r.at)) samples.set(r.at, r.totals.unmappedDownBps);
+      if (r.unknownIps.some((u) => u.ip === UNSHAPED_IP && u.downBps > 0)) listed = true;
+      assert.equal(r.unknown.sampled, true);
+      sampledSlots = Math.max(sampledSlots, r.unknown.sampledAddresses);
+      await new Promise((res) => setTimeout(res, 250));
+    }
+  })();
+  const t0 = Date.now();
+  const goodput = await measure(lab, UNSHAPED_IP, 'download', 3);
+  const t1 = Date.now();
+  running = false;
+  await poller;
+  const wire = wireRate(goodput, false);
+  const all = [...samples.entries()].map(([at, v]) => [at - t0, +(v / 1e6).toFixed(2)]);
+  const inWindow = [...samples.entries()].filter(([at]) => at - 1000 >= t0 + 900 && at <= t1 - 250).map(([, v]) => v / 1e6);
+  assert.ok(inWindow.length >= 1, `no tick inside the flow: ${JSON.stringify(all)} (flow ${t1 - t0} ms)`);
+  const mean = inWindow.reduce((a, b) => a + b, 0) / inWindow.length;
+  console.log(`unmapped: iperf3 goodput ${goodput.toFixed(1)} Mbit/s → wire ${wire.toFixed(1)}; telemetry ${JSON.stringify(all)} → mean ${mean.toFixed(1)}`);
+  assert.ok(Math.abs(mean - wire) / wire <= 0.15, `unmapped telemetry ${mean.toFixed(1)} Mbit/s vs iperf3 wire ${wire.toFixed(1)} Mbit/s`);
+  assert.ok(listed, 'the unmapped address appears among the sampled unknown IPs');
+  assert.ok(sampledSlots >= 1);
 });
 
 test('the daemon logged no telemetry warnings (counter reads, tc queue stats)', () => {

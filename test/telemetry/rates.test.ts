@@ -77,6 +77,27 @@ test('LPM: a host inside a mapped /24 belongs to it; the longest prefix wins; v6
   assert.equal(id('192.168.1.1'), null);
 });
 
+test('prefix keys (the dataplane counts per matched mapping): exact plan prefix, else the longest plan prefix covering it', () => {
+  const ix = buildPlanIndex(testPlan());
+  const id = (key: string) => {
+    const c = lookupPrefix(ix, key);
+    return c < 0 ? null : ix.circuitIds[c];
+  };
+  assert.equal(id('10.1.2.0/24'), 'c2');
+  assert.equal(id('10.1.2.128/25'), 'c3', 'exact, not the covering /24');
+  assert.equal(id('10.9.0.0/16'), 'c4');
+  assert.equal(id('10.0.0.1/32'), 'c1');
+  assert.equal(id('10.1.2.0/25'), 'c2', 'not in the plan: the /24 covers it');
+  assert.equal(id('10.1.2.192/26'), 'c3', 'covered by the /25');
+  assert.equal(id('10.1.2.0/23'), null, 'a /23 is not inside any plan prefix (the /24 is longer)');
+  assert.equal(id('10.1.0.0/16'), null);
+  assert.equal(id('2001:db8:1::/48'), 'c2');
+  assert.equal(id('2001:db8:1:5::/64'), 'c2');
+  assert.equal(id('2001:db8::/32'), null);
+  assert.equal(id('::ffff:10.1.2.0/120'), 'c2', 'IPv4-mapped prefix = IPv4 /24');
+  assert.equal(id('10.0.0.0/33'), null, 'bad length');
+});
+
 test('index: node parents from queue/minor, deepest first, handles per direction incl. stick offset', () => {
   const ix = buildPlanIndex(testPlan({ stickOffset: 2, download: 'trunk', upload: 'trunk' }));
   const at = (p: string) => ix.nodeByPath.get(p)!;
@@ -101,7 +122,7 @@ test('roll-up: hosts → circuits → nodes (ancestors) → totals; top-N with c
       ['2001:db8:1::9', hc(625_000 * mult, 0, 500 * mult, 0)], // c2: +5 down (v6)
       ['10.1.2.200', hc(6_250_000 * mult, 250_000 * mult, 5000 * mult, 200 * mult)], // c3: 50 down, 2 up
       ['10.9.1.1', hc(125_000 * mult, 0, 100 * mult, 0)], // c4: 1 down
-      ['172.16.0.1', hc(12_500 * mult, 12_500 * mult, 10 * mult, 10 * mult)], // unknown: 0.1 / 0.1
+      ['172.16.0.1', hc(12_500 * mult, 12_500 * mult, 10 * mult, 10 * mult)], // mapped, but not by the plan (bus map_ip_add): 0.1 / 0.1
       ['10.0.0.99', hc(0, 0, 0, 0, 0x10007)], // idle, resolved by tc_handle → c2 (no prefix covers it)
     ]);
   t.update(snap(0), 0);
@@ -122,7 +143,8 @@ test('roll-up: hosts → circuits → nodes (ancestors) → totals; top-N with c
   assert.equal(r.nodeDownBps[n('Site2')], 50e6);
   assert.equal(r.totals.downBps, 10e6 + 35e6 + 50e6 + 1e6 + 0.1e6);
   assert.equal(r.totals.shapedDownBps, 10e6 + 35e6 + 50e6 + 1e6);
-  assert.equal(r.totals.unknownActiveHosts, 1);
+  assert.equal(r.totals.unknownActiveHosts, 0, 'unknown IPs come from the sampled table (./unmapped.ts), not from host counters');
+  assert.equal(r.totals.unmappedDownBps, 0, 'the service adds unmapped traffic');
   assert.equal(r.totals.hosts, 8);
   assert.equal(t.hosts.get('10.0.0.99')!.circuit, c('c2'), 'tc_handle fallback');
   assert.deepEqual(r.topDown.map((i) => ix.circuitIds[i]), ['c3', 'c2', 'c1']);

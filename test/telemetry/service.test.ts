@@ -11,7 +11,7 @@ import type { HostCounters } from '../../dataplane/abi.ts';
 import { stateContext } from '../support/context.ts';
 import { sleep } from '../support/wait.ts';
 import { testDir } from '../support/workspace.ts';
-import { hc, testPlan } from './helpers.ts';
+import { hc, testPlan, unmapped as um } from './helpers.ts';
 
 const fx = (name: string) => readFileSync(join(import.meta.dirname, 'fixtures', name), 'utf8');
 
@@ -27,6 +27,7 @@ test('ticks: rates, roll-ups, channels, gauges, stats_hosts, queue stats, histor
   let plan: ShapingPlan | undefined = testPlan();
   let now = Date.UTC(2025, 0, 1, 0, 0, 0);
   let counters = new Map<string, HostCounters>();
+  let unmapped = um(0, 0, []);
   const stat = [fx('proc-stat-1.txt'), fx('proc-stat-2.txt')];
   let qd = fx('tc-qdisc-cake.json');
   const channels = new ChannelRegistry();
@@ -35,6 +36,7 @@ test('ticks: rates, roll-ups, channels, gauges, stats_hosts, queue stats, histor
     autoStart: false,
     now: () => now,
     readCounters: () => counters,
+    readUnmapped: () => unmapped,
     readQdiscs: async () => qd,
     readProcStat: () => stat.shift() ?? fx('proc-stat-2.txt'),
     publish: channels.publish,
@@ -43,18 +45,28 @@ test('ticks: rates, roll-ups, channels, gauges, stats_hosts, queue stats, histor
   assert.deepEqual(channels.names(), ['circuits', 'cpu', 'queues', 'throughput'], 'channels published');
   assert.deepEqual(channels.get('cpu')!(), tel.payload('cpu'), 'the published producer is the payload');
 
-  // Tick 1: baseline. Tick 2: c1 20 Mbps down (host 10.0.0.1), c3 8 Mbps down, 2 up.
-  counters = new Map([['10.0.0.1', hc(0, 0)], ['10.1.2.200', hc(0, 0)], ['192.0.2.1', hc(0, 0)]]);
+  // Tick 1: baseline. Tick 2: c1 20 Mbps down (host 10.0.0.1), c3 8 Mbps down, 2 up (counted per
+  // mapping: its /25 is one key); unmapped 1 Mbps down, of which the sampled 192.0.2.1 0.4 Mbps.
+  counters = new Map([['10.0.0.1', hc(0, 0)], ['10.1.2.128/25', hc(0, 0)]]);
+  unmapped = um(1000, 0, [['192.0.2.1', hc(0, 0)]]);
   await tel.tick();
   now += 1000;
-  counters = new Map([['10.0.0.1', hc(2_500_000, 0, 2000, 0)], ['10.1.2.200', hc(1_000_000, 250_000, 800, 300)], ['192.0.2.1', hc(125_000, 0, 100, 0)]]);
+  counters = new Map([['10.0.0.1', hc(2_500_000, 0, 2000, 0)], ['10.1.2.128/25', hc(1_000_000, 250_000, 800, 300)]]);
+  unmapped = um(1000 + 125_000, 0, [['192.0.2.1', hc(50_000, 0, 40, 0)]], 100, 7);
   await tel.tick();
   const s = tel.snapshot();
   assert.equal(s.dataplane, true);
   assert.equal(s.dtMs, 1000);
-  assert.equal(s.totals.downBps, 20e6 + 8e6 + 1e6);
+  assert.equal(s.totals.downBps, 20e6 + 8e6 + 1e6, 'all traffic: mapped + unmapped');
   assert.equal(s.totals.shapedDownBps, 28e6);
+  assert.equal(s.totals.unmappedDownBps, 1e6);
+  assert.equal(s.totals.unmappedDownPps, 100);
   assert.equal(s.totals.unknownActiveHosts, 1);
+  assert.deepEqual(tel.unknownIps(), [{ ip: '192.0.2.1', downBps: 400_000, upBps: 0, downBytes: 50_000, upBytes: 0 }]);
+  const summary = tel.unknownSummary();
+  assert.equal(summary.sampled, true);
+  assert.match(summary.note, /^Sampled: .* at most 4096 addresses/);
+  assert.deepEqual([summary.sampledAddresses, summary.sampledTotal, summary.listed, summary.unmappedDownBps], [1, 7, 1, 1e6]);
   assert.deepEqual(s.topDownload.map((c) => [c.id, c.downBps, c.ceilDownMbps, c.utilDownPct]), [['c1', 20e6, 50, 40], ['c3', 8e6, 200, 4]]);
   assert.equal(s.nodes.find((n) => n.path === 'Tower')!.downBps, 20e6);
   assert.equal(s.cpu.perCore.length, 2);
@@ -67,8 +79,9 @@ test('ticks: rates, roll-ups, channels, gauges, stats_hosts, queue stats, histor
   assert.deepEqual(thr.nodes.map((n) => n.path), ['Tower', 'Site2']);
   assert.deepEqual(thr.ring.totals.down, [0, 29e6]);
   assert.deepEqual(thr.ring.nodes['Site2']!.down, [0, 8e6]);
-  const circ = tel.payload('circuits') as { activeCount: number; active: { id: string }[] };
+  const circ = tel.payload('circuits') as { activeCount: number; active: { id: string }[]; unknown: unknown };
   assert.equal(circ.activeCount, 2);
+  assert.deepEqual(circ.unknown, summary, 'the circuits channel carries the summary');
   assert.deepEqual(circ.active.map((c) => c.id), ['c1', 'c3']);
   assert.deepEqual(Object.keys(tel.payload('cpu') as object).sort(), ['at', 'perCore', 'total']);
   JSON.stringify(tel.payload('throughput')); // no bigints in channel payloads
@@ -80,7 +93,7 @@ test('ticks: rates, roll-ups, channels, gauges, stats_hosts, queue stats, histor
 
   // stats_hosts.
   const sh = tel.statsHosts({ limit: 2, sortBy: 'download' }) as { hosts: { ip: string; circuitId: string | null; downloadBps: number; downloadBytes: bigint }[] };
-  assert.deepEqual(sh.hosts.map((h) => [h.ip, h.circuitId, h.downloadBps]), [['10.0.0.1', 'c1', 20e6], ['10.1.2.200', 'c3', 8e6]]);
+  assert.deepEqual(sh.hosts.map((h) => [h.ip, h.circuitId, h.downloadBps]), [['10.0.0.1', 'c1', 20e6], ['10.1.2.128/25', 'c3', 8e6]]);
   assert.equal(sh.hosts[0]!.downloadBytes, 2_500_000n);
 
   // Queue stats: baseline then +40 drops on c1's cake.
@@ -98,17 +111,17 @@ test('ticks: rates, roll-ups, channels, gauges, stats_hosts, queue stats, histor
 
   // Idle tick: c1 stops → its gauge label goes away.
   now += 1000;
-  counters = new Map([['10.0.0.1', hc(2_500_000, 0, 2000, 0)], ['10.1.2.200', hc(4_000_000, 250_000, 1600, 300)], ['192.0.2.1', hc(125_000, 0, 100, 0)]]); // 3 MB over 3 s
+  counters = new Map([['10.0.0.1', hc(2_500_000, 0, 2000, 0)], ['10.1.2.128/25', hc(4_000_000, 250_000, 1600, 300)]]); // 3 MB over 3 s
   await tel.tick();
   assert.equal(await gauge('circuitThroughputBps', { circuit: 'c1', direction: 'download' }), undefined);
   assert.equal(await gauge('circuitThroughputBps', { circuit: 'c3', direction: 'download' }), 8e6);
 
-  // A new plan (c3 removed) re-indexes; hosts re-resolve (10.1.2.200 falls into c2's /24).
+  // A new plan (c3 removed) re-indexes; hosts re-resolve (the /25's counters fall into c2's /24).
   plan = testPlan();
   plan.circuits = plan.circuits.filter((c) => c.id !== 'c3');
   plan.mappings = plan.mappings.filter((m) => m.circuitId !== 'c3');
   now += 1000;
-  counters = new Map([['10.1.2.200', hc(5_000_000, 250_000, 2400, 300)]]);
+  counters = new Map([['10.1.2.128/25', hc(5_000_000, 250_000, 2400, 300)]]);
   await tel.tick();
   assert.deepEqual(tel.snapshot().topDownload.map((c) => [c.id, c.downBps]), [['c2', 8e6]]);
 

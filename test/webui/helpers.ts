@@ -113,6 +113,7 @@ export async function startUiHarness(opts: { integration?: boolean } = {}): Prom
     shaping: {
       lastApply: { at: new Date().toISOString(), mode: 'full', commands: 42, seconds: 0.31 },
       leafFallbacks: { cake: 'fq_codel' },
+      xdp: [{ interface: 'eth1', role: 'download', mode: 'native' }, { interface: 'eth0', role: 'upload', mode: 'generic' }],
     },
     startedAt: new Date(Date.now() - 3_600_000),
     webRoot: DIST,

@@ -63,6 +63,8 @@ test('dashboard shows shaping, scheduler, urgent summary and top circuits', asyn
   await page.getByTestId('plan-summary').waitFor();
   assert.match(await page.getByTestId('plan-summary').innerText(), new RegExp(`^4 circuits, ${status.plan.nodes} nodes`));
   assert.match(await page.getByTestId('leaf-fallbacks').innerText(), /cake → fq_codel/);
+  assert.equal(status.shapingStatus.xdp[1].mode, 'generic');
+  assert.match(await page.getByTestId('xdp-modes').innerText(), /eth1 \(download\): native\s*eth0 \(upload\): generic/);
   assert.match(await page.getByTestId('scheduler-card').innerText(), /healthy/);
   const top = page.getByTestId('top-circuits');
   await top.getByText('Green Valley Bakery').waitFor();

@@ -46,3 +46,16 @@ export function percent(bps: number | undefined, limitMbps: number): number | un
   if (bps === undefined || !(limitMbps > 0)) return undefined;
   return Math.min(999, Math.max(0, (bps / (limitMbps * 1e6)) * 100));
 }
+
+/** A byte count in decimal units (`12.3 MB`). */
+export function formatBytes(bytes: number | undefined | null): string {
+  if (bytes === undefined || bytes === null || !Number.isFinite(bytes)) return '—';
+  const units = ['B', 'kB', 'MB', 'GB', 'TB', 'PB'];
+  let v = Math.max(0, bytes);
+  let i = 0;
+  while (v >= 1000 && i < units.length - 1) {
+    v /= 1000;
+    i++;
+  }
+  return `${v >= 100 || i === 0 ? v.toFixed(0) : v.toFixed(1)} ${units[i]}`;
+}
