@@ -1,6 +1,6 @@
 /**
  * Dataplane benchmark (npm run bench:dataplane):
- *   node --import tsx bench/dataplane.bench.ts [--skip-lab] [--seconds 5] [--reps 2] [--runs 3]
+ *   node --import tsx bench/dataplane.bench.ts [--skip-lab] [--seconds 5] [--rounds 5] [--runs 3]
  *
  * Prints figures (exit 0 unless something fails; targets are reported, never enforced):
  *   1. --mappings (default 500k) IP mappings into the real-size map: updateMappings (median of --runs,
@@ -8,18 +8,20 @@
  *   2. readHostCounters over 100k hosts (host_counters filled from userspace with one batch update).
  *   2b. XDP ns/packet (BPF_PROG_TEST_RUN with repeat) for a mapped and an unmapped address with the
  *      mappings loaded, and the kernel memory of each map (bpftool bytes_memlock).
- *   3. Namespace lab (lab id `lqbench`): iperf3 TCP throughput of the unshaped address on a plain bridge,
- *      then after the real LibreQoS pipeline (XDP + tc + mq/HTB), the ratio, and one shaped circuit.
- *      Then (--uncapped-mbps, default 10000, 0 = skip) the lab config's link rates are raised and LibreQoS is
- *      re-run, and the unshaped address is measured again: the lab's stock 1000 Mbit/s link rate caps
- *      unshaped traffic (HTB default class ceil), so this run isolates the dataplane's own overhead.
+ *   3. Namespace labs (bench/dataplaneLab.ts): a plain bridge lab and a LibreQoS lab side by side; per
+ *      round (--rounds, default 5) one iperf3 TCP run each of: plain bridge (veth offloads), plain bridge
+ *      with the shaped ports' offloads (the fair baseline), an address in no circuit, and a circuit whose
+ *      ceiling (10 Gbit/s) is far above what the lab carries (the CPU-redirect path), in rotating order;
+ *      ratios per round, reported as median and min–max. Two phases: end hosts as built ("inline": their
+ *      TCP receive runs in the shaper's context) and with their own NAPI threads ("napi"). Then one
+ *      shaped circuit against its plan.
  *   4. Summary table + a markdown snippet for docs/PERFORMANCE.md.
  * Everything it creates (pin root, private namespace, lab namespaces/bpffs) is removed at the end,
  * also on failure or SIGINT/SIGTERM. Needs root, bpffs, clang (BPF object build) and iperf3.
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, readdirSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, rmSync, rmdirSync } from 'node:fs';
 import { cpus as osCpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -28,13 +30,14 @@ import { execa } from 'execa';
 import type { IpMapping } from '../lib/model.ts';
 import { teardownAll } from '../dataplane/attach.ts';
 import { createPinnedMaps, loadPrograms } from '../dataplane/object.ts';
-import { clearMappings, listMappings, readHostCounters, readStats, updateMappings } from '../dataplane/maps.ts';
+import { clearMappings, listMappings, readHostCounters, updateMappings } from '../dataplane/maps.ts';
 import type { DataplaneLogger } from '../dataplane/log.ts';
 import { PINNED_MAPS, type MapContext } from '../dataplane/pinned.ts';
 import * as bpf from '../dataplane/libbpf.ts';
-import { HOST_COUNTER_SIZE, LPM_KEY_SIZE, CLASS_INFO_SIZE, MODE_BRIDGE, encodeAddr, tcHandle, writeMappingEntry, type DataplaneStats } from '../dataplane/abi.ts';
+import { HOST_COUNTER_SIZE, LPM_KEY_SIZE, CLASS_INFO_SIZE, MODE_BRIDGE, encodeAddr, tcHandle, writeMappingEntry } from '../dataplane/abi.ts';
 import { configureCpus } from '../dataplane/cpus.ts';
-import { UNSHAPED_IP, measure, runLabLibreQoS, startLab, stopLab, type Lab } from '../lab/labEnv.ts';
+import { PLAIN_LAB, SHAPED_LAB, benchLab, type LabBenchResult } from './dataplaneLab.ts';
+import { labMarkdown, labReport, labSummaryRows } from './dataplaneLabReport.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Options, helpers
@@ -43,26 +46,20 @@ const { values: opt } = parseArgs({
   options: {
     'skip-lab': { type: 'boolean', default: false },
     seconds: { type: 'string', default: '5' },
-    reps: { type: 'string', default: '2' },
+    rounds: { type: 'string', default: '5' },
     runs: { type: 'string', default: '3' },
-    'uncapped-mbps': { type: 'string', default: '10000' },
     mappings: { type: 'string', default: '500000' },
   },
   strict: true,
 });
 const SECONDS = Math.max(1, Number(opt.seconds) || 5);
-const REPS = Math.max(1, Number(opt.reps) || 2);
+const ROUNDS = Math.max(1, Number(opt.rounds) || 5);
 const RUNS = Math.max(1, Number(opt.runs) || 3);
-/** Link rate for the extra "lab link cap out of the way" run (0 = skip it). */
-const UNCAPPED = Math.max(0, Number(opt['uncapped-mbps']) || 0);
 const N = 100_000; // hosts in the counter read
 /** Mappings loaded in part 1 (the issue-20 scale target: 500k into the real-size map). */
 const M = Math.max(1000, Number(opt.mappings) || 500_000);
-const LAB_ID = 'lqbench';
-const SHAPED_ID = 'lab-50';
 
 const TARGET_LOAD_MS = 500;
-const TARGET_RATIO = 0.85;
 
 const quiet: DataplaneLogger = { info: () => undefined, warn: () => undefined };
 const rand = randomBytes(3).toString('hex');
@@ -77,8 +74,6 @@ const median = (xs: number[]) => {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 };
 const ms = (v: number) => (v >= 100 ? v.toFixed(0) : v.toFixed(1));
-const mbit = (v: number) => (v >= 100 ? v.toFixed(0) : v.toFixed(1));
-const pct = (m: number, p: number) => `${m >= p ? '+' : ''}${(((m - p) / p) * 100).toFixed(1)}%`;
 const say = (s: string) => process.stderr.write(s + '\n');
 
 /** Markdown table; the first `leftCols` columns and the last one are left-aligned, the rest right-aligned. */
@@ -326,136 +321,7 @@ async function benchXdp(): Promise<XdpResult> {
   return r;
 }
 
-// ---------------------------------------------------------------------------------------------
-// 3. lab throughput
-
-interface LabResult {
-  plain: { down: number[]; up: number[] };
-  shaped: { down: number[]; up: number[] };
-  /** Link rate of the stock lab config (Mbit/s, download side). */
-  linkMbps: number;
-  uncapped?: { linkMbps: number; down: number[]; up: number[]; libreqosMs: number; defaultClass: string };
-  defaultClass: string;
-  circuit: { id: string; ip: string; planDown: number; planUp: number; down: number; up: number };
-  xdpModes: string;
-  libreqosMs: number;
-  stats?: DataplaneStats;
-  buildMs: number;
-}
-
-async function xdpModesOf(lab: Lab): Promise<string> {
-  const r = await execa('ip', ['-n', lab.tb.ns.shaper, '-j', '-d', 'link', 'show'], { reject: false });
-  const names: Record<number, string> = { 1: 'driver', 2: 'generic', 3: 'hw', 4: 'multi' };
-  try {
-    const links = JSON.parse(r.stdout || '[]') as Array<{ ifname: string; xdp?: { mode?: number; prog?: { name?: string } } }>;
-    const out = links.filter((l) => l.xdp?.mode).map((l) => `${l.ifname}:${names[l.xdp!.mode!] ?? l.xdp!.mode}`);
-    return out.length ? out.join(', ') : 'none';
-  } catch {
-    return 'unknown';
-  }
-}
-
-/** Rate/ceil/burst of the download-side default class 1:2 as tc prints it. */
-async function defaultClassOf(lab: Lab): Promise<string> {
-  const r = await execa('ip', ['netns', 'exec', lab.tb.ns.shaper, 'tc', 'class', 'show', 'dev', lab.tb.shaperIfs.customer], { reject: false });
-  const line = (r.stdout ?? '').split('\n').find((l) => / 1:2 parent 1:1 /.test(l)) ?? '';
-  const m = /rate (\S+) ceil (\S+) burst (\S+) cburst (\S+)/.exec(line);
-  return m ? `1:2 rate ${m[1]} ceil ${m[2]} burst ${m[3]} cburst ${m[4]}` : 'not found';
-}
-
-async function libreqos(lab: Lab): Promise<number> {
-  const l0 = performance.now();
-  // The lab's own way (through the lab's lqosd where the lab runs one); if LibreQoS reports that no
-  // lqosd is reachable, retry once in-process with --direct.
-  let run = await runLabLibreQoS(lab);
-  if (run.code !== 0 && /lqosd/.test(run.output) && /--direct/.test(run.output)) run = await runLabLibreQoS(lab, ['--direct']);
-  if (run.code !== 0) throw new Error(`LibreQoS exited ${run.code}:\n${run.output.split('\n').slice(-15).join('\n')}`);
-  return performance.now() - l0;
-}
-
-/**
- * After editing the lab config: make the lab's lqosd (if the lab runs one in the shaper namespace)
- * reload it, like `systemctl reload lqosd` (SIGHUP), and wait for its log to confirm.
- */
-async function reloadLabDaemon(lab: Lab): Promise<string> {
-  const pids = await execa('ip', ['netns', 'pids', lab.tb.ns.shaper], { reject: false });
-  const logFile = join(lab.dir, 'lqosd.log');
-  const count = () => (existsSync(logFile) ? (readFileSync(logFile, 'utf8').match(/config reloaded/g) ?? []).length : 0);
-  const before = count();
-  let sent = 0;
-  for (const pid of String(pids.stdout ?? '').split(/\s+/).filter(Boolean)) {
-    let cmd = '';
-    try { cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' '); } catch { continue; }
-    if (cmd.includes('lqosd')) { process.kill(Number(pid), 'SIGHUP'); sent++; }
-  }
-  if (!sent) return 'no lqosd in the lab (LibreQoS reads the config itself)';
-  const end = Date.now() + 10_000;
-  while (count() <= before && Date.now() < end) await new Promise((r) => setTimeout(r, 100));
-  return count() > before ? 'lqosd reloaded the config (SIGHUP)' : 'lqosd: SIGHUP sent, no reload confirmation in its log within 10 s';
-}
-
-async function benchLab(): Promise<LabResult> {
-  const b0 = performance.now();
-  say(`lab: building namespaces ${LAB_ID}-{inet,shp,cust}…`);
-  cleanups.push({ what: 'stopLab', fn: () => stopLab(LAB_ID) });
-  const lab = await startLab({ id: LAB_ID });
-  const buildMs = performance.now() - b0;
-  const circuit = lab.circuits.find((c) => c.id === SHAPED_ID);
-  if (!circuit) throw new Error(`lab circuit ${SHAPED_ID} not found`);
-
-  const plain = { down: [] as number[], up: [] as number[] };
-  for (let r = 0; r < REPS; r++) {
-    plain.down.push(await measure(lab, UNSHAPED_IP, 'download', SECONDS));
-    plain.up.push(await measure(lab, UNSHAPED_IP, 'upload', SECONDS));
-    say(`lab: plain bridge, ${UNSHAPED_IP}, rep ${r + 1}: ↓ ${mbit(plain.down.at(-1)!)} ↑ ${mbit(plain.up.at(-1)!)} Mbit/s`);
-  }
-
-  say('lab: running LibreQoS (XDP + tc + mq/HTB)…');
-  const libreqosMs = await libreqos(lab);
-  cleanups.push({ what: 'lab dataplane fds', fn: async () => { await teardownAll({ pinRoot: lab.pinRoot, netns: lab.tb.ns.shaper, logger: quiet }); } });
-  const xdpModes = await xdpModesOf(lab);
-  const defaultClass = await defaultClassOf(lab);
-  const linkMbps = Number(/^downlink_bandwidth_mbps = (\d+)/m.exec(readFileSync(lab.config, 'utf8'))?.[1] ?? NaN);
-  const statsBefore = await readStats({ pinRoot: lab.pinRoot }).catch(() => undefined);
-
-  const shaped = { down: [] as number[], up: [] as number[] };
-  for (let r = 0; r < REPS; r++) {
-    shaped.down.push(await measure(lab, UNSHAPED_IP, 'download', SECONDS));
-    shaped.up.push(await measure(lab, UNSHAPED_IP, 'upload', SECONDS));
-    say(`lab: LibreQoS, ${UNSHAPED_IP}, rep ${r + 1}: ↓ ${mbit(shaped.down.at(-1)!)} ↑ ${mbit(shaped.up.at(-1)!)} Mbit/s`);
-  }
-  const statsAfter = await readStats({ pinRoot: lab.pinRoot }).catch(() => undefined);
-  let stats: DataplaneStats | undefined;
-  if (statsBefore && statsAfter) {
-    stats = Object.fromEntries(Object.keys(statsAfter).map((k) => [k, statsAfter[k as keyof DataplaneStats] - statsBefore[k as keyof DataplaneStats]])) as unknown as DataplaneStats;
-  }
-
-  const cDown = await measure(lab, circuit.ipv4, 'download', SECONDS);
-  const cUp = await measure(lab, circuit.ipv4, 'upload', SECONDS);
-  say(`lab: ${circuit.id} (${circuit.ipv4}) plan ${circuit.down}/${circuit.up}: ↓ ${mbit(cDown)} ↑ ${mbit(cUp)} Mbit/s`);
-
-  let uncapped: LabResult['uncapped'];
-  if (UNCAPPED > 0) {
-    // The lab's own runtime config file (under /run/lqos-lab/<id>), not a repository file.
-    const text = readFileSync(lab.config, 'utf8').replace(
-      /^(downlink_bandwidth_mbps|uplink_bandwidth_mbps|generated_pn_download_mbps|generated_pn_upload_mbps) = \d+$/gm, `$1 = ${UNCAPPED}`);
-    writeFileSync(lab.config, text);
-    say(`lab: ${await reloadLabDaemon(lab)}`);
-    say(`lab: re-running LibreQoS with link rates ${UNCAPPED} Mbit/s…`);
-    const ms2 = await libreqos(lab);
-    const u = { linkMbps: UNCAPPED, down: [] as number[], up: [] as number[], libreqosMs: ms2, defaultClass: await defaultClassOf(lab) };
-    for (let r = 0; r < REPS; r++) {
-      u.down.push(await measure(lab, UNSHAPED_IP, 'download', SECONDS));
-      u.up.push(await measure(lab, UNSHAPED_IP, 'upload', SECONDS));
-      say(`lab: LibreQoS link ${UNCAPPED}, ${UNSHAPED_IP}, rep ${r + 1}: ↓ ${mbit(u.down.at(-1)!)} ↑ ${mbit(u.up.at(-1)!)} Mbit/s`);
-    }
-    uncapped = u;
-  }
-  return {
-    plain, shaped, xdpModes, libreqosMs, stats, buildMs, linkMbps, defaultClass, uncapped,
-    circuit: { id: circuit.id, ip: circuit.ipv4, planDown: circuit.down, planUp: circuit.up, down: cDown, up: cUp },
-  };
-}
+// 3. lab throughput: bench/dataplaneLab.ts
 
 // ---------------------------------------------------------------------------------------------
 // Machine
@@ -475,7 +341,7 @@ async function main(): Promise<void> {
   const started = performance.now();
   const load0 = loadavg()[0]!;
   const mach = machine();
-  say(`dataplane benchmark: pin root ${PIN_ROOT}, private netns ${PRIV_NS}, lab ${LAB_ID}; ${RUNS} runs, iperf3 ${SECONDS} s × ${REPS}`);
+  say(`dataplane benchmark: pin root ${PIN_ROOT}, private netns ${PRIV_NS}, labs ${SHAPED_LAB}/${PLAIN_LAB}; ${RUNS} runs, iperf3 ${SECONDS} s × ${ROUNDS} rounds`);
 
   await execa('ip', ['netns', 'add', PRIV_NS]);
   cleanups.push({ what: 'private pin root', fn: removePrivatePinRoot });
@@ -493,12 +359,12 @@ async function main(): Promise<void> {
   say(`   mapped ${median(x.mappedNs)} ns, unmapped ${median(x.unmappedNs)} ns`);
   await cleanups.pop()!.fn(); // private pin root no longer needed
 
-  let lab: LabResult | undefined;
+  let lab: LabBenchResult | undefined;
   let labError: string | undefined;
   if (!opt['skip-lab']) {
     say('3. lab throughput…');
     try {
-      lab = await benchLab();
+      lab = await benchLab({ seconds: SECONDS, rounds: ROUNDS, say, onCleanup: (what, fn) => cleanups.push({ what, fn }) });
     } catch (e) {
       labError = (e as Error).message;
       say(`lab failed: ${labError}`);
@@ -533,56 +399,8 @@ async function main(): Promise<void> {
   out.push(table(['map', 'max_entries', 'MiB'], x.memory.map((e) => [e.map, e.entries, (e.bytes / 1048576).toFixed(1)]), 1));
 
   if (labError) out.push('', `== 3. lab: FAILED (${labError.split('\n')[0]})`);
-  const ratioOk = (d: number, u: number) => Math.min(d, u) >= TARGET_RATIO;
-  const labRows: string[][] = [];
-  if (lab) {
-    const pD = median(lab.plain.down), pU = median(lab.plain.up), sD = median(lab.shaped.down), sU = median(lab.shaped.up);
-    const rD = sD / pD, rU = sU / pU;
-    out.push('');
-    out.push(`== 3. lab throughput (iperf3 TCP, ${SECONDS} s + 1 s omitted, median of ${REPS}; veth namespaces, 4 queues; lab build ${ms(lab.buildMs / 1000)} s, LibreQoS run ${ms(lab.libreqosMs / 1000)} s)`);
-    out.push(`XDP attach mode: ${lab.xdpModes}`);
-    const runs = (xs: number[]) => xs.map(mbit).join(' / ');
-    const thr: string[][] = [
-      [UNSHAPED_IP, 'none (plain bridge)', mbit(pD), mbit(pU), runs(lab.plain.down), runs(lab.plain.up)],
-      [UNSHAPED_IP, `LibreQoS, lab link ${lab.linkMbps} Mbit/s`, mbit(sD), mbit(sU), runs(lab.shaped.down), runs(lab.shaped.up)],
-    ];
-    if (lab.uncapped) {
-      const u = lab.uncapped;
-      thr.push([UNSHAPED_IP, `LibreQoS, link raised to ${u.linkMbps}`, mbit(median(u.down)), mbit(median(u.up)), runs(u.down), runs(u.up)]);
-    }
-    out.push(table(['address', 'dataplane', 'download Mbit/s', 'upload Mbit/s', 'runs ↓', 'runs ↑'], thr, 2));
-    out.push(`ratio LibreQoS / plain (stock lab config): download ${rD.toFixed(2)}, upload ${rU.toFixed(2)} — target ≥ ${TARGET_RATIO}: ${ratioOk(rD, rU) ? 'met' : 'MISSED'}`);
-    out.push(`  unshaped traffic lands in the HTB default class: ${lab.defaultClass} (lab link ${lab.linkMbps} Mbit/s)`);
-    if (lab.uncapped) {
-      const u = lab.uncapped;
-      const uD = median(u.down) / pD, uU = median(u.up) / pU;
-      out.push(`ratio LibreQoS (link ${u.linkMbps}) / plain: download ${uD.toFixed(2)}, upload ${uU.toFixed(2)} — ${ratioOk(uD, uU) ? 'met' : 'MISSED'}; default class then ${u.defaultClass}; LibreQoS re-run ${ms(u.libreqosMs / 1000)} s`);
-    }
-    if (lab.stats) {
-      const st = lab.stats;
-      out.push(`dp_stats during the stock LibreQoS unshaped runs: xdp_seen ${st.xdpSeen}, xdp_redirect ${st.xdpRedirect}, xdp_unshaped ${st.xdpUnshaped}, tc_seen ${st.tcSeen}, tc_meta ${st.tcMeta}, tc_lookup ${st.tcLookup}, tc_unclassified ${st.tcUnclassified}, meta_fail ${st.metaFail}`);
-    }
-    const c = lab.circuit;
-    out.push(`shaped circuit ${c.id} (${c.ip}): download plan ${c.planDown} measured ${mbit(c.down)} (${pct(c.down, c.planDown)}), upload plan ${c.planUp} measured ${mbit(c.up)} (${pct(c.up, c.planUp)})`);
-
-    labRows.push(
-      [`unshaped ${UNSHAPED_IP}, plain bridge (no dataplane) ↓ / ↑`, `${mbit(pD)} / ${mbit(pU)} Mbit/s`, '—', ''],
-      [`unshaped ${UNSHAPED_IP}, after LibreQoS ↓ / ↑`, `${mbit(sD)} / ${mbit(sU)} Mbit/s`, '—', `XDP ${lab.xdpModes}; lab link ${lab.linkMbps} Mbit/s`],
-      ['ratio LibreQoS / plain ↓ / ↑', `${rD.toFixed(2)} / ${rU.toFixed(2)}`, `≥ ${TARGET_RATIO}`, ratioOk(rD, rU) ? 'met' : `**missed** (default class ${lab.defaultClass.replace(/^1:2 /, '')})`],
-    );
-    if (lab.uncapped) {
-      const u = lab.uncapped;
-      const uD = median(u.down) / pD, uU = median(u.up) / pU;
-      labRows.push(
-        [`unshaped, after LibreQoS with link ${u.linkMbps} Mbit/s ↓ / ↑`, `${mbit(median(u.down))} / ${mbit(median(u.up))} Mbit/s`, '—', ''],
-        [`ratio (link ${u.linkMbps}) / plain ↓ / ↑`, `${uD.toFixed(2)} / ${uU.toFixed(2)}`, `≥ ${TARGET_RATIO}`, ratioOk(uD, uU) ? 'met' : '**missed**'],
-      );
-    }
-    labRows.push(
-      [`${c.id} ↓ (plan ${c.planDown} Mbit/s)`, `${mbit(c.down)} Mbit/s`, '', `${pct(c.down, c.planDown)}`],
-      [`${c.id} ↑ (plan ${c.planUp} Mbit/s)`, `${mbit(c.up)} Mbit/s`, '', `${pct(c.up, c.planUp)}`],
-    );
-  }
+  const labRows: string[][] = lab ? labSummaryRows(lab) : [];
+  if (lab) out.push('', ...labReport(lab));
 
   // ---- summary
   const rows: string[][] = [
@@ -605,11 +423,7 @@ async function main(): Promise<void> {
   md.push('`npm run bench:dataplane` (= `node --import tsx bench/dataplane.bench.ts`; root, bpffs, clang, iperf3).');
   md.push(`Maps: a private pin root. Mappings: ${M.toLocaleString('en-US')} = 90 % IPv4 /32 + 5 % IPv4 /24–/29 +`);
   md.push(`5 % IPv6 /56–/64 into the real-size map, median of ${RUNS} loads (cleared in between). Host counters: ${h.filled.toLocaleString('en-US')} entries written from userspace`);
-  md.push(`(one batch update, not timed), then \`readHostCounters\` (median of ${RUNS}). Lab: \`startLab\` namespaces (veth, 4 queues);`);
-  md.push(`iperf3 TCP ${SECONDS} s (+1 s omitted), median of ${REPS}, for the unshaped address ${UNSHAPED_IP} on the plain bridge, then after`);
-  md.push(`\`runLabLibreQoS\` (XDP + tc egress + mq/HTB attached), plus circuit ${lab?.circuit.id ?? SHAPED_ID}.` +
-    (lab?.uncapped ? ` Then the lab config's link rates are raised to ${lab.uncapped.linkMbps} Mbit/s, LibreQoS re-run and the` : ''));
-  if (lab?.uncapped) md.push(`unshaped address measured again (the stock lab link of ${lab.linkMbps} Mbit/s caps unshaped traffic in the HTB default class).`);
+  md.push(`(one batch update, not timed), then \`readHostCounters\` (median of ${RUNS}). Lab: see the notes.`);
   md.push('');
   md.push('| | |');
   md.push('|:--|:--|');
@@ -623,10 +437,7 @@ async function main(): Promise<void> {
   md.push('Notes:');
   md.push(`- Mapping load uses \`${m.method}\` (BPF_MAP_UPDATE_BATCH); the bare syscall for ${M.toLocaleString('en-US')} pre-encoded entries takes ${ms(m.kernelBatchMs)} ms, the rest is JS key/value encoding and the hot-cache invalidation.`);
   md.push(`- \`readHostCounters\`: the batch dump itself takes ${ms(h.rawDumpMs)} ms; the rest is key decoding in JS (one 64-byte value per entry, no per-CPU copies).`);
-  if (lab) {
-    md.push(`- XDP attach mode in the lab: ${lab.xdpModes}. The unshaped address has no mapping, so every packet is \`xdp_unshaped\` / \`tc_unclassified\` and goes to the HTB default class of the CPU's queue: \`${lab.defaultClass}\` with the stock lab link of ${lab.linkMbps} Mbit/s — that ceiling, not the dataplane, bounds the first ratio.`);
-    md.push(`- ${lab.circuit.id}: iperf3 reports TCP goodput; ~4–5 % under the plan is Ethernet/IP/TCP overhead (HTB counts L2 bytes).`);
-  }
+  if (lab) md.push(...labMarkdown(lab));
   if (labError) md.push(`- Lab part failed: ${labError.split('\n')[0]}`);
   md.push(`- Load average (1 min) during the run: ${load0.toFixed(2)} → ${loadavg()[0]!.toFixed(2)} (shared 2-vCPU machine; iperf3 figures vary by ±30 % between invocations).`);
   out.push('');

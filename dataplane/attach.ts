@@ -16,11 +16,12 @@ import { join } from 'node:path';
 import * as bpf from './libbpf.ts';
 import { DataplaneError } from './libbpf.ts';
 import { MODE_BRIDGE, MODE_STICK, encodeCfg, encodeU32 } from './abi.ts';
-import { KERNEL_RECOMMENDED, compareVersion, nativeXdpHint, parseKernelRelease, trafficClassProblem, vlanVerdict, DEFAULT_OFFLOADS } from './attachChecks.ts';
+import { KERNEL_RECOMMENDED, compareVersion, nativeXdpHint, parseKernelRelease, trafficClassProblem, vlanVerdict, wantsFrags, DEFAULT_OFFLOADS } from './attachChecks.ts';
 import { configureCpus, onlineCpus } from './cpus.ts';
 import { dataplaneLogger, type DataplaneLogger } from './log.ts';
-import { noFiltersLeft, prepareInterface, scanInterfaces, type IfPrep } from './netdev.ts';
-import { TC_PROG, XDP_PROG, ensureObjectReady, openAndLoad, requireRoot } from './object.ts';
+import { noFiltersLeft, prepareInterface, setPromisc, scanInterfaces, type IfPrep } from './netdev.ts';
+import { TC_INGRESS_PROG, TC_PROG, XDP_PROG, ensureObjectReady, openAndLoad, requireRoot } from './object.ts';
+import { forwardingPlan, writeForwarding, type ForwardingMode } from './forwarding.ts';
 import { PINNED_MAPS, pinRootOf, shapingFds, type MapContext } from './pinned.ts';
 
 export const TC_HANDLE = 1;
@@ -47,6 +48,12 @@ export interface AttachOptions extends MapContext {
   vlan?: { internet: number; network: number };
   /** Default `native`. */
   xdpMode?: XdpMode;
+  /**
+   * Who forwards between the two sides (default: `stick` on a stick, else `linux-bridge`): in
+   * `xdp-bridge` and `stick` the tc ingress program does (forwarding.ts), and the interfaces are put
+   * in promiscuous mode.
+   */
+  forwarding?: ForwardingMode;
   /** Run everything in this network namespace (name under /var/run/netns). */
   netns?: string;
   /** Physical CPUs that own the queues (queue i -> cpus[i % n]). Default: all online CPUs. */
@@ -72,6 +79,8 @@ export interface AttachedInterface {
   xdpMode: XdpMode;
   xdpProgId: number;
   tcProgId: number;
+  /** The forwarding program at tc ingress (XDP bridge / stick), 0 when a Linux bridge forwards. */
+  ingressProgId: number;
   txQueues: number;
 }
 
@@ -79,6 +88,7 @@ export interface AttachReport {
   pinRoot: string;
   netns?: string;
   mode: 'bridge' | 'stick';
+  forwarding: ForwardingMode;
   interfaces: AttachedInterface[];
   cpus: number[];
   queues: number;
@@ -114,10 +124,15 @@ function detachXdpAllModes(ifindex: number, what: string): boolean {
 }
 
 function attachXdp(ifindex: number, progFd: number, mode: XdpMode, ifname: string, mtu: number | undefined, logger: DataplaneLogger): XdpMode {
+  // Same mode: the kernel swaps the program atomically (no XDP_FLAGS_UPDATE_IF_NOEXIST), so no frame
+  // meets an interface without XDP (on a stick such a frame would leave unswapped, on the wrong VLAN).
+  // Another mode cannot be replaced in place: that one is detached first.
+  const wanted = mode === 'generic' ? bpf.XDP_FLAGS_SKB_MODE : bpf.XDP_FLAGS_DRV_MODE;
   const existing = bpf.xdpQueryId(ifindex, 0);
   if (existing) {
-    logger.info(`${ifname}: replacing previously attached XDP program id ${existing}`);
-    detachXdpAllModes(ifindex, ifname);
+    const sameMode = bpf.xdpQueryId(ifindex, wanted) === existing;
+    logger.info(`${ifname}: replacing previously attached XDP program id ${existing}${sameMode ? ' in place' : ' (other mode: detached first)'}`);
+    if (!sameMode) detachXdpAllModes(ifindex, ifname);
   }
   if (mode === 'generic') {
     bpf.xdpAttach(ifindex, progFd, bpf.XDP_FLAGS_SKB_MODE, `${ifname}, generic mode`);
@@ -162,6 +177,11 @@ function checkAttachOptions(opts: AttachOptions, logger: DataplaneLogger): void 
     throw new DataplaneError('attachDataplane', 22, 'on a stick needs vlan {internet, network} and downloadIf === uploadIf', 'set both VLAN ids and use one interface');
   }
   if (!stick && opts.downloadIf === opts.uploadIf) throw new DataplaneError('attachDataplane', 22, 'bridge mode needs two different interfaces', 'set onAStick for a single interface');
+  const fwd = forwardingOf(opts);
+  if ((fwd === 'stick') !== stick) {
+    throw new DataplaneError('attachDataplane', 22, `forwarding "${fwd}" with ${stick ? 'one interface (on a stick)' : 'two interfaces'}`,
+      'on a stick the forwarding is "stick"; with two interfaces it is "linux-bridge" or "xdp-bridge"');
+  }
   if (!stick && opts.stickOffset !== 0) logger.warn(`stickOffset ${opts.stickOffset} in bridge mode: upload classes will use major + ${opts.stickOffset}`);
 }
 
@@ -216,7 +236,8 @@ function attachCfg(opts: AttachOptions): Buffer {
 }
 
 /** Attach XDP and the tc egress classifier to one interface. */
-function attachPrograms(fds: { xdp: number; tc: number }, opts: AttachOptions, name: string, prep: IfPrep, logger: DataplaneLogger): AttachedInterface {
+function attachPrograms(fds: ProgramFds, opts: AttachOptions, name: string, prep: IfPrep, logger: DataplaneLogger): AttachedInterface {
+  const forwards = forwardingOf(opts) !== 'linux-bridge';
   const entry = bpf.withNetns(opts.netns, () => {
     const idx = bpf.ifNameToIndex(name);
     const mode = attachXdp(idx, fds.xdp, opts.xdpMode ?? 'native', name, prep.mtu, logger);
@@ -224,16 +245,39 @@ function attachPrograms(fds: { xdp: number; tc: number }, opts: AttachOptions, n
     // (Creating an existing clsact makes the kernel log an error through libbpf: skip it.)
     if (!prep.hasClsact) bpf.tcHookCreate(idx, name);
     const tcProgId = bpf.tcAttach(idx, bpf.BPF_TC_EGRESS, fds.tc, TC_HANDLE, TC_PRIORITY, `${name} egress`);
-    return { idx, mode, xdpProgId, tcProgId };
+    // Ingress last: frames it forwards meet the classifier already in place. A Linux bridge forwards
+    // by itself: a forwarding program left from an earlier mode is removed.
+    let ingressProgId = 0;
+    if (forwards) ingressProgId = bpf.tcAttach(idx, bpf.BPF_TC_INGRESS, fds.ingress, TC_HANDLE, TC_PRIORITY, `${name} ingress`);
+    else bpf.tcDetach(idx, bpf.BPF_TC_INGRESS, TC_HANDLE, TC_PRIORITY, `${name} ingress`);
+    return { idx, mode, xdpProgId, tcProgId, ingressProgId };
   });
   return {
     name, ifindex: entry.idx, role: opts.onAStick ? 'stick' : name === opts.downloadIf ? 'download' : 'upload',
-    xdpMode: entry.mode, xdpProgId: entry.xdpProgId, tcProgId: entry.tcProgId, txQueues: prep.txQueues,
+    xdpMode: entry.mode, xdpProgId: entry.xdpProgId, tcProgId: entry.tcProgId, ingressProgId: entry.ingressProgId, txQueues: prep.txQueues,
   };
 }
 
+interface ProgramFds { xdp: number; tc: number; ingress: number }
+
+function forwardingOf(opts: AttachOptions): ForwardingMode {
+  return opts.forwarding ?? (opts.onAStick ? 'stick' : 'linux-bridge');
+}
+
+/** redirect_if / vlan_swap for the mode (emptied for a Linux bridge), written before any program is attached. */
+function configureForwarding(opts: AttachOptions, ctx: MapContext): void {
+  const ifindex = (n: string) => bpf.withNetns(opts.netns, () => bpf.ifNameToIndex(n));
+  const mode = forwardingOf(opts);
+  try {
+    writeForwarding(forwardingPlan(mode, ifindex(opts.uploadIf), ifindex(opts.downloadIf), opts.vlan), ctx);
+  } catch (e) {
+    if (e instanceof DataplaneError) throw e;
+    throw new DataplaneError('configure forwarding', 22, (e as Error).message, 'check [bridge] / [single_interface] in lqos.conf');
+  }
+}
+
 /** Attach to every interface; a failure on one removes what this attach put on the others. */
-async function attachAll(fds: { xdp: number; tc: number }, opts: AttachOptions, ifnames: string[], preps: Map<string, IfPrep>, logger: DataplaneLogger): Promise<AttachedInterface[]> {
+async function attachAll(fds: ProgramFds, opts: AttachOptions, ifnames: string[], preps: Map<string, IfPrep>, logger: DataplaneLogger): Promise<AttachedInterface[]> {
   const done: AttachedInterface[] = [];
   try {
     for (const name of ifnames) done.push(attachPrograms(fds, opts, name, preps.get(name)!, logger));
@@ -254,7 +298,8 @@ async function attachAll(fds: { xdp: number; tc: number }, opts: AttachOptions, 
  * refilled by configureCpus anyway) and reported as replaced.
  */
 function loadForAttach(opts: AttachOptions, pinRoot: string, logger: DataplaneLogger): ReturnType<typeof openAndLoad> {
-  const frags = (opts.xdpMode ?? 'native') === 'native';
+  // Before 5.18 the kernel refuses the frags flag: load as before (jumbo MTUs then need generic mode).
+  const frags = wantsFrags(opts.xdpMode ?? 'native', release());
   const load = () => openAndLoad(pinRoot, attachCfg(opts), true, logger, (obj) => {
     if (frags) bpf.programAddFlags(bpf.findProgram(obj, XDP_PROG), bpf.BPF_F_XDP_HAS_FRAGS);
   });
@@ -288,7 +333,7 @@ export async function attachDataplane(opts: AttachOptions): Promise<AttachReport
 
   const loaded = loadForAttach(opts, pinRoot, logger);
   const report: AttachReport = {
-    pinRoot, netns: opts.netns, mode: opts.onAStick ? 'stick' : 'bridge', interfaces: [], cpus, queues: opts.queues,
+    pinRoot, netns: opts.netns, mode: opts.onAStick ? 'stick' : 'bridge', forwarding: forwardingOf(opts), interfaces: [], cpus, queues: opts.queues,
     stickOffset: opts.stickOffset, mapsCreated: loaded.created, mapsReused: loaded.reused, mapsReplaced: loaded.replaced,
     warnings, elapsedMs: 0,
   };
@@ -297,7 +342,10 @@ export async function attachDataplane(opts: AttachOptions): Promise<AttachReport
     const ctx = { pinRoot };
     bpf.mapUpdateElem(shapingFds.fd('classify_ctl', ctx), encodeU32(0), encodeU32(0));
     configureCpus(opts.queues, ctx, cpus);
-    const fds = { xdp: bpf.programFd(bpf.findProgram(loaded.obj, XDP_PROG)), tc: bpf.programFd(bpf.findProgram(loaded.obj, TC_PROG)) };
+    configureForwarding(opts, ctx);
+    if (forwardingOf(opts) !== 'linux-bridge') for (const name of ifnames) await setPromisc(opts.netns, name, true);
+    const prog = (n: string) => bpf.programFd(bpf.findProgram(loaded.obj, n));
+    const fds = { xdp: prog(XDP_PROG), tc: prog(TC_PROG), ingress: prog(TC_INGRESS_PROG) };
     report.interfaces.push(...(await attachAll(fds, opts, ifnames, preps, logger)));
   } finally {
     // Attached programs and pinned maps keep everything alive; the object itself is not needed.
@@ -307,9 +355,15 @@ export async function attachDataplane(opts: AttachOptions): Promise<AttachReport
   for (const w of warnings) logger.warn(w);
   report.elapsedMs = Math.round(performance.now() - t0);
   const modes = report.interfaces.map((i) => `${i.name} XDP ${i.xdpMode}`).join(', ');
-  logger.info(`dataplane attached (${report.mode}) on ${modes} in ${report.elapsedMs} ms; maps under ${pinRoot}`);
+  logger.info(`dataplane attached (${FORWARDING_TEXT[report.forwarding]}) on ${modes} in ${report.elapsedMs} ms; maps under ${pinRoot}`);
   return report;
 }
+
+const FORWARDING_TEXT: Record<ForwardingMode, string> = {
+  'linux-bridge': 'Linux bridge forwards, lqos-ts classifies',
+  'xdp-bridge': 'XDP bridge: lqos-ts forwards between the two interfaces',
+  stick: 'on a stick: lqos-ts swaps the VLANs and hairpins',
+};
 
 // ---------------------------------------------------------------------------------------------
 // Detach / teardown
@@ -330,9 +384,10 @@ export async function detachDataplane(ifaces: string[], opts: DetachOptions = {}
     const r = bpf.withNetns(opts.netns, () => ({
       xdp: detachXdpAllModes(idx, name),
       tc: bpf.tcDetach(idx, bpf.BPF_TC_EGRESS, TC_HANDLE, TC_PRIORITY, `${name} egress`),
+      ingress: bpf.tcDetach(idx, bpf.BPF_TC_INGRESS, TC_HANDLE, TC_PRIORITY, `${name} ingress`),
     }));
     if (r.xdp) xdpRemoved.push(name);
-    if (r.tc) tcRemoved.push(name);
+    if (r.tc || r.ingress) tcRemoved.push(name);
     // Drop clsact when nothing else uses it.
     if (await noFiltersLeft(opts.netns, name)) bpf.withNetns(opts.netns, () => bpf.tcHookDestroy(idx, name));
   }

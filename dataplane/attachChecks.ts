@@ -57,6 +57,11 @@ export interface VlanVerdict {
  */
 export function vlanVerdict(ifname: string, features: Map<string, Feature>, opts: { onAStick: boolean; wantedOff: (setName: string) => boolean }): VlanVerdict {
   const warnings: string[] = [];
+  if (features.size === 0 && opts.onAStick) {
+    // Nothing read at all (ethtool missing or failing): on a stick that cannot be taken as "off".
+    const hint = `install ethtool, check \`ethtool -k ${ifname}\` works, and make sure rx-vlan-offload is off`;
+    return { warnings, refusal: { code: 'VLAN_STRIPPING', message: `refusing to attach the dataplane: could not read the offload features of ${ifname} (ethtool -k), so VLAN tag stripping cannot be ruled out; on a single interface the VLAN tag tells download from upload. Fix: ${hint}`, hint } };
+  }
   const stuck = VLAN_STRIP_FEATURES.filter((v) => features.get(v.feature)?.on);
   const refuse = stuck.filter((v) => opts.onAStick || opts.wantedOff(v.setName));
   const warn = stuck.filter((v) => !refuse.includes(v));
@@ -73,7 +78,7 @@ export function vlanVerdict(ifname: string, features: Map<string, Feature>, opts
     : 'shaped VLAN-tagged frames would leave untagged through the cpumap';
   const hint = fixed.length
     ? `the driver of ${ifname} cannot turn ${fixed.map((v) => v.feature).join('/')} off ([fixed]): use another NIC, or wire the shaper where frames arrive untagged` +
-      (opts.onAStick ? ' (two interfaces, [bridge])' : '')
+      (opts.onAStick ? ' (two interfaces, [bridge])' : '; if this link carries no VLAN tags at all, set [tuning] disable_rxvlan = false (attaches with a warning)')
     : `ethtool -K ${ifname} ${refuse.map((v) => `${v.setName} off`).join(' ')}` +
       (opts.onAStick ? '' : ', and keep [tuning] disable_rxvlan = true') +
       '; if the driver keeps refusing, use another NIC';
@@ -143,6 +148,14 @@ export const KERNEL_MIN = { major: 5, minor: 8 } as const; // BPF ring buffer (f
 export const KERNEL_RECOMMENDED = { major: 5, minor: 15 } as const; // generic XDP redirect to a cpumap
 export const KERNEL_PERCPU_OK = { major: 5, minor: 10 } as const;
 export const LIBBPF_MIN_MAJOR = 1;
+/** BPF_F_XDP_HAS_FRAGS (multi-buffer XDP) exists from 5.18; older kernels refuse the flag at load. */
+export const KERNEL_XDP_FRAGS = { major: 5, minor: 18 } as const;
+
+/** Whether to load the XDP program frags-aware: native mode on a kernel that knows the flag. */
+export function wantsFrags(mode: 'native' | 'generic', kernelRelease: string): boolean {
+  const v = parseKernelRelease(kernelRelease);
+  return mode === 'native' && v !== undefined && compareVersion(v, KERNEL_XDP_FRAGS) >= 0;
+}
 
 export interface PlatformFacts {
   /** `uname -r`. */

@@ -54,17 +54,19 @@ export function mappingCapacity(ctx?: MapContext): number {
  * about 1 s at 500k prefixes) on every incremental update: the dump runs only when the bound says
  * the batch might not fit, or after someone else wrote.
  */
-const entryBound = new Map<string, { epoch: number; entries: number }>();
+const entryBound = new Map<string, { epoch: number; mapId: number; entries: number }>();
 const boundKey = (ctx?: MapContext) => ctx?.pinRoot ?? '';
+// The map's id is part of the key: recreated maps start again at epoch 0.
+const lpmId = (ctx?: MapContext) => bpf.mapInfoByFd(fdOf('ip_to_class', ctx)).id;
 
 function knownBound(ctx?: MapContext): number | undefined {
   const b = entryBound.get(boundKey(ctx));
-  return b && b.epoch === readU32('mapping_epoch', ctx) ? b.entries : undefined;
+  return b && b.epoch === readU32('mapping_epoch', ctx) && b.mapId === lpmId(ctx) ? b.entries : undefined;
 }
 
 /** Remember `entries` (an upper bound) as valid for the epoch `epoch`. */
 function setBound(epoch: number, entries: number, ctx?: MapContext): void {
-  entryBound.set(boundKey(ctx), { epoch, entries: Math.max(0, entries) });
+  entryBound.set(boundKey(ctx), { epoch, mapId: lpmId(ctx), entries: Math.max(0, entries) });
 }
 
 /**
@@ -135,9 +137,10 @@ function deleteKeys(keys: Buffer, count: number, ctx?: MapContext): void {
     // Deleting never adds entries: a known bound stays an upper bound.
     const epoch = invalidateHotCacheSync(ctx);
     if (bound !== undefined) setBound(epoch, bound, ctx);
+    // host_counters is keyed by the same bytes (prefixlen + masked address); dropped even when the
+    // LPM delete failed partway, so no counter outlives its mapping as a phantom host.
+    bpf.mapDeleteBatch(fdOf('host_counters', ctx), keys, count, LPM_KEY_SIZE);
   }
-  // host_counters is keyed by the same bytes (prefixlen + masked address).
-  bpf.mapDeleteBatch(fdOf('host_counters', ctx), keys, count, LPM_KEY_SIZE);
 }
 
 /** Delete mappings by prefix (missing ones are ignored) with their host counters, then invalidate the hot cache. */

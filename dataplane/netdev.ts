@@ -123,6 +123,12 @@ export async function prepareInterface(netns: string | undefined, ifname: string
   return { ...q, features: await readFeatures(netns, ifname, q.warnings) };
 }
 
+/** Promiscuous mode (the XDP bridge and a stick receive frames addressed to other hosts' MACs). */
+export async function setPromisc(netns: string | undefined, ifname: string, on: boolean): Promise<void> {
+  const r = await run(netns, 'ip', ['link', 'set', 'dev', ifname, 'promisc', on ? 'on' : 'off'], false);
+  if (r.exitCode !== 0) throw new DataplaneError(`ip link set ${ifname} promisc ${on ? 'on' : 'off'}`, 1, firstLine(r.all), 'check that the interface exists and that this runs as root');
+}
+
 /** True when the interface has no tc filter left on egress nor ingress (its clsact can go). */
 export async function noFiltersLeft(netns: string | undefined, ifname: string): Promise<boolean> {
   const left = await run(netns, 'tc', ['-j', 'filter', 'show', 'dev', ifname, 'egress'], false);

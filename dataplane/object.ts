@@ -18,6 +18,7 @@ export const OBJECT_PATH = join(HERE, 'build', 'lqos_kern.o');
 export const BUILD_SCRIPT = join(HERE, 'build.sh');
 export const XDP_PROG = 'lqos_xdp';
 export const TC_PROG = 'lqos_tc_egress';
+export const TC_INGRESS_PROG = 'lqos_tc_ingress';
 export const CFG_MAP = '.data.cfg';
 
 export async function ensureBpffs(): Promise<void> {
@@ -172,6 +173,8 @@ export async function createPinnedMaps(ctx: LoadContext = {}): Promise<{ created
 export interface LoadedPrograms {
   xdpFd: number;
   tcFd: number;
+  /** The forwarding program (tc ingress: XDP bridge / stick). */
+  ingressFd: number;
   /** Close the object (programs unload unless attached somewhere). */
   close(): void;
 }
@@ -185,6 +188,7 @@ export async function loadPrograms(cfg: CfgValues, ctx: LoadContext = {}): Promi
   return {
     xdpFd: bpf.programFd(bpf.findProgram(loaded.obj, XDP_PROG)),
     tcFd: bpf.programFd(bpf.findProgram(loaded.obj, TC_PROG)),
+    ingressFd: bpf.programFd(bpf.findProgram(loaded.obj, TC_INGRESS_PROG)),
     close: () => bpf.objectClose(loaded.obj),
   };
 }

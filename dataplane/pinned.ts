@@ -6,7 +6,7 @@
  * The first fd opened for a pin root checks the `lqos_abi` map: maps of another ABI version (written
  * by another lqos-ts release) are refused rather than misread.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { join } from 'node:path';
 import * as bpf from './libbpf.ts';
@@ -22,6 +22,8 @@ export const ABI_MAP = 'lqos_abi';
 export const PINNED_MAPS = [
   'ip_to_class', 'hot_cache', 'mapping_epoch', 'host_counters', 'unknown_ips', 'unknown_gate', 'lqos_abi',
   'cpu_map', 'cpus_available', 'txq_config', 'classify_ctl', 'dp_stats',
+  // forwarding by lqos-ts (XDP bridge, stick: dataplane/forwarding.ts)
+  'redirect_if', 'vlan_swap',
   // flow telemetry (dataplane/flows.ts)
   'flows', 'flow_events', 'flow_ctl',
 ] as const;
@@ -53,6 +55,15 @@ export function pinnedAbiVersion(pinRoot: string): number | null {
   }
 }
 
+/** Inode of the `lqos_abi` pin (changes when the maps are recreated), -1 when absent. */
+function pinIno(pinRoot: string): number {
+  try {
+    return statSync(join(pinRoot, ABI_MAP)).ino;
+  } catch {
+    return -1;
+  }
+}
+
 /** Throws when the maps under `pinRoot` were written for another ABI version. */
 export function assertPinnedAbi(pinRoot: string): void {
   const found = pinnedAbiVersion(pinRoot);
@@ -62,23 +73,32 @@ export function assertPinnedAbi(pinRoot: string): void {
     'restart lqosd (it recreates the maps in the current layout and rewrites the mappings)');
 }
 
-/** Open fds of pinned maps, per pin root; a map is opened on first use and kept open. */
+/**
+ * Open fds of pinned maps, per pin root; a map is opened on first use and kept open. Every use checks
+ * (one stat) that the pins are still the ones opened: when another process recreated the maps (a
+ * loader of another ABI version, a teardown and re-attach), the cached fds point at unlinked maps no
+ * program uses any more, so they are dropped and the new pins opened (and their ABI checked).
+ */
 export class PinnedFds<Name extends PinnedMapName = PinnedMapName> {
-  private readonly byRoot = new Map<string, Map<Name, number>>();
+  private readonly byRoot = new Map<string, { fds: Map<Name, number>; abiIno: number }>();
 
   fd(name: Name, ctx?: MapContext): number {
     const root = pinRootOf(ctx);
-    let m = this.byRoot.get(root);
-    if (!m) {
-      assertPinnedAbi(root);
-      m = new Map();
+    let entry = this.byRoot.get(root);
+    if (entry && entry.abiIno !== pinIno(root)) {
+      this.forget(root);
+      entry = undefined;
     }
-    let fd = m.get(name);
+    if (!entry) {
+      assertPinnedAbi(root);
+      entry = { fds: new Map(), abiIno: pinIno(root) };
+    }
+    let fd = entry.fds.get(name);
     if (fd === undefined) {
       fd = bpf.objGet(join(root, name));
-      m.set(name, fd);
+      entry.fds.set(name, fd);
       // Remembered only once a map opened: a pin root without maps is checked again next time.
-      this.byRoot.set(root, m);
+      this.byRoot.set(root, entry);
     }
     return fd;
   }
@@ -86,7 +106,7 @@ export class PinnedFds<Name extends PinnedMapName = PinnedMapName> {
   /** Close the cached fds of one pin root (before a re-pin or teardown). */
   forget(pinRoot: string): void {
     const m = this.byRoot.get(pinRoot);
-    if (m) for (const fd of m.values()) bpf.closeFd(fd);
+    if (m) for (const fd of m.fds.values()) bpf.closeFd(fd);
     this.byRoot.delete(pinRoot);
   }
 }

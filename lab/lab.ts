@@ -2,19 +2,23 @@
  * `npm run lab`: build the namespace lab, shape it with the real LibreQoS pipeline, measure every
  * circuit with iperf3 and print plan vs measured rate. The lab stays up for poking around
  * (`ip netns exec lqlab-shp tc -s class show dev lq-cust`); `npm run lab -- --down` removes it.
+ *   --mode linux-bridge|xdp-bridge|stick   how the shaper forwards (default linux-bridge; see lab/testbed.ts)
+ *   --down   remove the lab, whichever mode is up
  *   --once   remove the lab after measuring
  *   --seconds N   iperf3 duration per measurement (default 3)
  */
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
+import { LAB_FORWARDING, type LabForwarding } from './testbed.ts';
 import { LAB_VLAN, UNSHAPED_IP, measure, runLabLibreQoS, startLab, stopLab, wireRate } from './labEnv.ts';
 
 const program = new Command()
   .name('lab')
-  .option('--down', 'remove the lab')
+  .addOption(new Option('--mode <mode>', 'how the shaper forwards').choices(LAB_FORWARDING).default('linux-bridge'))
+  .option('--down', 'remove the lab (whichever mode is up)')
   .option('--once', 'remove the lab after measuring')
   .option('--seconds <n>', 'iperf3 seconds per measurement', '3')
   .parse(process.argv);
-const o = program.opts<{ down?: boolean; once?: boolean; seconds: string }>();
+const o = program.opts<{ down?: boolean; once?: boolean; seconds: string; mode: LabForwarding }>();
 
 if (o.down) {
   await stopLab();
@@ -23,8 +27,13 @@ if (o.down) {
 }
 
 const seconds = Number(o.seconds);
-console.log('building the namespace lab (lqlab-inet, lqlab-shp, lqlab-cust)…');
-const lab = await startLab();
+const wiring = {
+  'linux-bridge': 'lqlab-inet, lqlab-shp (br0 = lq-inet + lq-cust), lqlab-cust',
+  'xdp-bridge': 'lqlab-inet, lqlab-shp (lq-inet, lq-cust: no Linux bridge), lqlab-cust',
+  stick: 'lqlab-inet, lqlab-rtr (VLAN 2 / VLAN 3 access ports, trunk r-trunk), lqlab-shp (trunk lq-trunk), lqlab-cust',
+}[o.mode];
+console.log(`building the ${o.mode} namespace lab (${wiring})…`);
+const lab = await startLab({ forwarding: o.mode });
 let failed = false;
 try {
   const run = await runLabLibreQoS(lab, ['--verbose']);
@@ -39,6 +48,9 @@ try {
   if (run.code !== 0) throw new Error(`LibreQoS exited ${run.code}`);
 
   const rows: string[][] = [];
+  const sv = lab.tb.stick?.vlans;
+  // On a stick the subscriber's own tag travels inside the trunk tag (802.1Q in 802.1Q).
+  const stickTags = sv ? ` inside ${sv.network}/${sv.internet}` : '';
   const pct = (m: number, p: number) => `${(((m - p) / p) * 100).toFixed(1)}%`;
   for (const c of lab.circuits) {
     const ip = c.ipv4 || c.ipv6;
@@ -49,7 +61,7 @@ try {
     const wu = wireRate(up, v6);
     const ok = Math.abs(wd - c.down) / c.down <= 0.1 && Math.abs(wu - c.up) / c.up <= 0.1;
     failed ||= !ok;
-    rows.push([c.id, ip + (c.path === 'vlan' ? ` (VLAN ${LAB_VLAN})` : ''), `${c.down}`, down.toFixed(2), wd.toFixed(2), pct(wd, c.down), `${c.up}`, up.toFixed(2), wu.toFixed(2), pct(wu, c.up), ok ? 'ok' : 'OUT OF ±10%']);
+    rows.push([c.id, ip + (c.path === 'vlan' ? ` (VLAN ${LAB_VLAN}${stickTags})` : ''), `${c.down}`, down.toFixed(2), wd.toFixed(2), pct(wd, c.down), `${c.up}`, up.toFixed(2), wu.toFixed(2), pct(wu, c.up), ok ? 'ok' : 'OUT OF ±10%']);
   }
   const free = await measure(lab, UNSHAPED_IP, 'download', seconds);
   rows.push(['(not in ShapedDevices)', UNSHAPED_IP, '-', free.toFixed(1), '', '', '-', '', '', '', free > 100 ? 'unshaped' : 'LIMITED?']);
@@ -68,7 +80,7 @@ try {
     await stopLab();
     console.log('lab removed');
   } else {
-    console.log(`lab is up: inspect with  ip netns exec ${lab.tb.ns.shaper} tc -s class show dev ${lab.tb.shaperIfs.customer}\nremove with  npm run lab -- --down`);
+    console.log(`${o.mode} lab is up: inspect with  ip netns exec ${lab.tb.ns.shaper} tc -s class show dev ${lab.tb.shaperIfs.customer}\nremove with  npm run lab -- --down`);
   }
 }
 process.exit(failed ? 1 : 0);

@@ -4,12 +4,12 @@
  * namespace exactly as on a real box; pinned maps live in a bpffs mounted under /run so they
  * survive between runs (`ip netns exec` gives each run a fresh /sys).
  */
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { spawn } from 'node:child_process';
 import { execa } from 'execa';
 import { waitForBus } from '../lib/bus/client.ts';
-import { buildTestbed, destroyTestbed, iperf, nsExec, type Testbed } from './testbed.ts';
+import { buildTestbed, destroyTestbed, iperf, labBpfObject, nsExec, type LabForwarding, type Testbed } from './testbed.ts';
 
 export const repoRoot = resolve(import.meta.dirname, '..');
 
@@ -72,14 +72,30 @@ export const labNetwork = {
   },
 };
 
-export function labConfig(dir: string, tb: Testbed): string {
+/** The interface section of the lab's lqos.conf for the testbed's forwarding mode. */
+function labInterfaces(tb: Testbed): string[] {
+  if (tb.forwarding === 'stick') {
+    return [
+      '[single_interface]',
+      `interface = "${tb.shaperIfs.customer}"`,
+      `internet_vlan = ${tb.stick!.vlans.internet}`,
+      `network_vlan = ${tb.stick!.vlans.network}`,
+    ];
+  }
   return [
-    '# Written by the lqos-ts lab (lab/labEnv.ts). Shapes the namespace testbed only.',
-    `lqos_directory = "${dir}"`,
-    `state_directory = "${join(dir, 'state')}"`,
     '[bridge]',
+    ...(tb.forwarding === 'xdp-bridge' ? ['use_xdp_bridge = true'] : []),
     `to_internet = "${tb.shaperIfs.internet}"`,
     `to_network = "${tb.shaperIfs.customer}"`,
+  ];
+}
+
+export function labConfig(dir: string, tb: Testbed): string {
+  return [
+    `# Written by the lqos-ts lab (lab/labEnv.ts) for its ${tb.forwarding} testbed. Shapes the namespace testbed only.`,
+    `lqos_directory = "${dir}"`,
+    `state_directory = "${join(dir, 'state')}"`,
+    ...labInterfaces(tb),
     '[queues]',
     // Above what the veth lab can carry, so unshaped traffic is not capped by the link class.
     'downlink_bandwidth_mbps = 10000',
@@ -104,7 +120,11 @@ async function ensureBpffsAt(dir: string): Promise<void> {
 }
 
 export async function startLab(
-  opts: { id?: string; circuits?: LabCircuit[]; daemon?: boolean; web?: boolean; daemonEnv?: Record<string, string> } = {},
+  opts: {
+    id?: string; circuits?: LabCircuit[]; daemon?: boolean; web?: boolean; daemonEnv?: Record<string, string>;
+    /** Who forwards in the shaper namespace (lab/testbed.ts). Default `linux-bridge`. */
+    forwarding?: LabForwarding;
+  } = {},
 ): Promise<Lab> {
   const id = opts.id ?? 'lqlab';
   const circuits = opts.circuits ?? defaultLabCircuits;
@@ -112,6 +132,7 @@ export async function startLab(
   const plain = circuits.filter((c) => c.path === 'plain');
   const tb = await buildTestbed({
     id,
+    forwarding: opts.forwarding,
     customers: {
       ipv4: [...plain.filter((c) => c.ipv4).map((c) => `${c.ipv4}/16`), `${UNSHAPED_IP}/16`],
       ipv6: plain.filter((c) => c.ipv6).map((c) => `${c.ipv6}/64`),
@@ -169,15 +190,11 @@ export async function stopLabDaemon(lab: Lab): Promise<void> {
  * A VLAN-tagged path across the shaper without the kernel's 8021q module (absent here): the
  * 10.98.0.0/16 addresses live on the end namespaces' eth0, and a small tc eBPF program
  * (lab/vlan_tag.c) pushes 802.1Q tag ${LAB_VLAN} on their egress and pops it on ingress. TX VLAN
- * offload is off, so the tag is inline in the frames the shaper's XDP and tc programs see.
+ * offload is off, so the tag is inline in the frames the shaper's XDP and tc programs see. On a stick
+ * the router's switch adds the trunk VLAN outside it (802.1Q in 802.1Q: outer 2 or 3, inner 100).
  */
 async function addVlanPath(tb: Testbed, vlanCustomerIps: string[]): Promise<void> {
-  const obj = join(repoRoot, 'dataplane', 'build', 'lab_vlan_tag.o');
-  const src = join(repoRoot, 'lab', 'vlan_tag.c');
-  if (!existsSync(obj) || statSync(obj).mtimeMs < statSync(src).mtimeMs) {
-    mkdirSync(dirname(obj), { recursive: true });
-    await execa('clang', ['-target', 'bpf', '-O2', '-g', '-I/usr/include/x86_64-linux-gnu', '-c', src, '-o', obj]);
-  }
+  const obj = await labBpfObject('vlan_tag');
   const sides = [
     { ns: tb.ns.cust, addrs: vlanCustomerIps.map((a) => `${a}/16`) },
     { ns: tb.ns.inet, addrs: [`${VLAN_SERVER}/16`] },
@@ -221,7 +238,7 @@ export async function measure(lab: Lab, ip: string, direction: 'download' | 'upl
   return r.mbps;
 }
 
-/** Removes the namespaces, the bpffs mount and the lab directory. Idempotent. */
+/** Removes the namespaces (of whichever forwarding mode is up), the bpffs mount and the lab directory. Idempotent. */
 export async function stopLab(id = 'lqlab'): Promise<void> {
   await destroyTestbed(id);
   const pinRoot = join('/run', 'lqos-lab', `${id}-bpf`);
@@ -229,4 +246,38 @@ export async function stopLab(id = 'lqlab'): Promise<void> {
   if (mounts.includes(` ${pinRoot} bpf `)) await execa('umount', [pinRoot], { reject: false });
   rmSync(pinRoot, { recursive: true, force: true });
   rmSync(join('/run', 'lqos-lab', id), { recursive: true, force: true });
+}
+
+/** Per-second receiver rates (Mbit/s) of one iperf3 download flow to customer address `ip`, started now. */
+export function liveFlow(lab: Lab, ip: string, seconds: number): Promise<number[]> {
+  const port = 6000 + Math.floor(Math.random() * 1000);
+  const server = execa('ip', ['netns', 'exec', lab.tb.ns.inet, 'iperf3', '-s', '-1', '-p', String(port), '-B', lab.tb.inetIp4], { reject: false });
+  return (async () => {
+    await new Promise((r) => setTimeout(r, 300));
+    const r = await nsExec(lab.tb.ns.cust, 'iperf3', ['-c', lab.tb.inetIp4, '-p', String(port), '-B', ip, '-t', String(seconds), '-R', '-J', '-i', '1'], { reject: false, timeout: (seconds + 20) * 1000 });
+    server.kill('SIGKILL');
+    await server.catch(() => undefined);
+    try {
+      const j = JSON.parse(r.stdout) as { intervals: Array<{ sum: { bits_per_second: number } }> };
+      return j.intervals.map((i) => i.sum.bits_per_second / 1e6);
+    } catch {
+      throw new Error(`iperf3 flow to ${ip} failed: ${String(r.all).slice(0, 400)}`);
+    }
+  })();
+}
+
+/**
+ * ICMP echo from customer address `ip` to the Internet host (the VLAN server for VLAN-path addresses),
+ * `count` requests every `intervalMs`; resolves requests sent and replies missing. Every reply is waited
+ * for (no deadline), so only real losses count.
+ */
+export async function pingStream(lab: Lab, ip: string, count: number, intervalMs = 10): Promise<{ packets: number; lost: number }> {
+  const vlan = lab.circuits.some((c) => c.path === 'vlan' && c.ipv4 === ip);
+  const to = vlan ? VLAN_SERVER : ip.includes(':') ? lab.tb.inetIp6 : lab.tb.inetIp4;
+  const r = await nsExec(lab.tb.ns.cust, 'ping', ['-I', ip, '-i', String(intervalMs / 1000), '-c', String(count), '-W', '1', '-q', to], {
+    reject: false, timeout: count * intervalMs * 2 + 20_000,
+  });
+  const m = /(\d+) packets transmitted, (\d+) received/.exec(String(r.stdout));
+  if (!m) throw new Error(`ping from ${ip} to ${to}: output not understood: ${String(r.all).slice(0, 400)}`);
+  return { packets: Number(m[1]), lost: Number(m[1]) - Number(m[2]) };
 }

@@ -1,25 +1,50 @@
 /**
- * Namespaced veth lab for the dataplane: three network namespaces
+ * Namespaced veth lab for the dataplane. Three network namespaces in every forwarding mode:
  *
- *   <id>-inet  : "the Internet"  eth0 ─┐
- *   <id>-shp   : the shaper      br0 = [ lq-inet , lq-cust ]   (XDP + tc + mq/HTB live here)
- *   <id>-cust  : customers       eth0 ─┘ (several customer addresses)
+ *   <id>-inet  : "the Internet"  eth0
+ *   <id>-shp   : the shaper      (XDP + tc + mq/HTB live here)
+ *   <id>-cust  : customers       eth0 (several customer addresses)
  *
- * Everything is one L2 segment bridged by br0, so no routing is involved. The two shaper ports are
- * multi-queue veths (numtxqueues/numrxqueues, `ethtool -L`) so mq can host one HTB per TX queue.
- * Endpoint veths have TX checksum offload off (cpumap-redirected frames lose CHECKSUM_PARTIAL).
+ * and how the shaper forwards between them:
+ *
+ *   linux-bridge (default)  shp: br0 = [ lq-inet , lq-cust ]      (the kernel bridge forwards)
+ *   xdp-bridge              shp: lq-inet   lq-cust, no bridge      (only our tc-ingress redirect forwards)
+ *   stick                   shp: lq-trunk, one 4-queue veth to a fourth namespace <id>-rtr, the
+ *                           "router/switch": r-inet (access port of VLAN 2) ─ r-trunk (VLANs 2+3 tagged)
+ *                           ─ r-cust (access port of VLAN 3). The two VLANs meet only through the
+ *                           shaper (VLAN swap + hairpin back out of lq-trunk).
+ *
+ * The router is a small tc eBPF port-based VLAN switch (lab/vlan_switch.c): this kernel has neither
+ * bridge VLAN filtering nor the 8021q module. Everything is one L2 segment, so no routing is involved.
+ * Shaper ports are multi-queue veths (numtxqueues/numrxqueues, `ethtool -L`) so mq can host one HTB per
+ * TX queue. Endpoint veths have TX checksum offload off (cpumap-redirected frames lose CHECKSUM_PARTIAL).
  *
  * Used by the lab (lab/labEnv.ts, `npm run lab`) and the kernel tests. Never touches the root namespace.
  */
 import { execa, type ResultPromise } from 'execa';
 import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { formatClassId, tcHex } from '../lib/util/classId.ts';
+
+/** Who forwards between the Internet and customer sides (the `forwarding` of lqos.conf's interfaces). */
+export type LabForwarding = 'linux-bridge' | 'xdp-bridge' | 'stick';
+export const LAB_FORWARDING: readonly LabForwarding[] = ['linux-bridge', 'xdp-bridge', 'stick'];
+
+/** VLAN ids of the stick lab's trunk (fixed in lab/vlan_switch.c). */
+export const STICK_VLANS = { internet: 2, network: 3 } as const;
+/** Fixed ifindexes of the router namespace's ports (lab/vlan_switch.c redirects by them). */
+const ROUTER_PORTS = { inet: { name: 'r-inet', index: 11 }, cust: { name: 'r-cust', index: 12 }, trunk: { name: 'r-trunk', index: 13 } } as const;
+/** Trunk MTU: a full 1500-byte frame plus the stick tag plus a subscriber's own tag. */
+const TRUNK_MTU = 1508;
 
 export interface TestbedSpec {
   /** Namespace name prefix; default `lqt-<6 hex>`. */
   id?: string;
-  /** TX/RX queues of the two shaper ports. Default 4. */
+  /** TX/RX queues of the shaper ports (the stick trunk too: download and offset upload majors share it). Default 4. */
   queues?: number;
+  /** Who forwards between the two sides. Default `linux-bridge`. */
+  forwarding?: LabForwarding;
   /** Address of the Internet host (CIDR). */
   inet?: { ipv4: string; ipv6: string };
   /** Addresses configured on the customer namespace's eth0 (CIDR). */
@@ -28,9 +53,16 @@ export interface TestbedSpec {
 
 export interface Testbed {
   id: string;
-  ns: { inet: string; shaper: string; cust: string };
-  /** Shaper ports: `internet` faces the Internet (egress = upload), `customer` the customers (egress = download). */
+  forwarding: LabForwarding;
+  /** `router` only in stick mode. */
+  ns: { inet: string; shaper: string; cust: string; router?: string };
+  /**
+   * Shaper ports: `internet` faces the Internet (egress = upload), `customer` the customers (egress =
+   * download); both are the trunk on a stick. `bridge` is '' when no Linux bridge exists.
+   */
   shaperIfs: { internet: string; customer: string; bridge: string };
+  /** Stick mode: the trunk's VLAN ids and the router's trunk port (capture there to see the tags). */
+  stick?: { vlans: { internet: number; network: number }; routerTrunk: string };
   queues: number;
   inetIp4: string;
   inetIp6: string;
@@ -55,6 +87,7 @@ export interface ShapingTreeSpec {
 }
 
 const strip = (cidr: string) => cidr.split('/')[0]!;
+const repoRoot = resolve(import.meta.dirname, '..');
 
 export async function nsExec(ns: string, cmd: string, args: string[], opts: { reject?: boolean; timeout?: number } = {}) {
   return execa('ip', ['netns', 'exec', ns, cmd, ...args], { reject: opts.reject ?? true, all: true, timeout: opts.timeout });
@@ -64,19 +97,40 @@ async function sh(cmd: string, args: string[]) {
   return execa(cmd, args, { all: true });
 }
 
-export function testbedNames(id: string): Testbed['ns'] {
-  return { inet: `${id}-inet`, shaper: `${id}-shp`, cust: `${id}-cust` };
+/** Every namespace a lab of this id can have, whatever its mode (so `--down` removes any of them). */
+export function testbedNames(id: string): Required<Testbed['ns']> {
+  return { inet: `${id}-inet`, shaper: `${id}-shp`, cust: `${id}-cust`, router: `${id}-rtr` };
 }
 
-/** Create the three namespaces, the bridge and the veths, and configure addresses. */
+/**
+ * Compiles a lab helper program (lab/<name>.c → dataplane/build/lab_<name>.o) when missing or older
+ * than its source, and returns the object's path.
+ */
+export async function labBpfObject(name: string): Promise<string> {
+  const obj = join(repoRoot, 'dataplane', 'build', `lab_${name}.o`);
+  const src = join(repoRoot, 'lab', `${name}.c`);
+  if (!existsSync(obj) || statSync(obj).mtimeMs < statSync(src).mtimeMs) {
+    mkdirSync(dirname(obj), { recursive: true });
+    await execa('clang', ['-target', 'bpf', '-O2', '-g', '-I/usr/include/x86_64-linux-gnu', '-c', src, '-o', obj]);
+  }
+  return obj;
+}
+
+/** Create the namespaces and the shaper's wiring for the chosen mode, and configure addresses. */
 export async function buildTestbed(spec: TestbedSpec = {}): Promise<Testbed> {
   const id = spec.id ?? `lqt-${randomBytes(3).toString('hex')}`;
+  const forwarding = spec.forwarding ?? 'linux-bridge';
   const q = spec.queues ?? 4;
   const inet = spec.inet ?? { ipv4: '10.99.0.1/16', ipv6: 'fd00:99::1/64' };
   const customers = spec.customers ?? { ipv4: ['10.99.1.10/16', '10.99.1.11/16', '10.99.1.99/16'], ipv6: ['fd00:99::1:10/64'] };
-  const ns = testbedNames(id);
+  const all = testbedNames(id);
+  const ns: Testbed['ns'] = { inet: all.inet, shaper: all.shaper, cust: all.cust, ...(forwarding === 'stick' ? { router: all.router } : {}) };
   const tb: Testbed = {
-    id, ns, shaperIfs: { internet: 'lq-inet', customer: 'lq-cust', bridge: 'br0' }, queues: q,
+    id, forwarding, ns, queues: q,
+    shaperIfs: forwarding === 'stick'
+      ? { internet: 'lq-trunk', customer: 'lq-trunk', bridge: '' }
+      : { internet: 'lq-inet', customer: 'lq-cust', bridge: forwarding === 'linux-bridge' ? 'br0' : '' },
+    ...(forwarding === 'stick' ? { stick: { vlans: { ...STICK_VLANS }, routerTrunk: ROUTER_PORTS.trunk.name } } : {}),
     inetIp4: strip(inet.ipv4), inetIp6: strip(inet.ipv6),
     custIps4: customers.ipv4.map(strip), custIps6: customers.ipv6.map(strip),
   };
@@ -85,35 +139,99 @@ export async function buildTestbed(spec: TestbedSpec = {}): Promise<Testbed> {
       await sh('ip', ['netns', 'add', n]);
       await sh('ip', ['-n', n, 'link', 'set', 'lo', 'up']);
     }
-    const qs = ['numtxqueues', String(q), 'numrxqueues', String(q)];
-    for (const [port, peerNs] of [[tb.shaperIfs.internet, ns.inet], [tb.shaperIfs.customer, ns.cust]] as const) {
-      await sh('ip', ['-n', ns.shaper, 'link', 'add', port, ...qs, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', peerNs, ...qs]);
-      await nsExec(ns.shaper, 'ethtool', ['-L', port, 'rx', String(q), 'tx', String(q)]);
-      await nsExec(peerNs, 'ethtool', ['-K', 'eth0', 'tx', 'off']);
-      await sh('ip', ['-n', peerNs, 'link', 'set', 'eth0', 'up']);
-    }
-    await sh('ip', ['-n', ns.shaper, 'link', 'add', tb.shaperIfs.bridge, 'type', 'bridge', 'stp_state', '0', 'forward_delay', '0']);
-    for (const port of [tb.shaperIfs.internet, tb.shaperIfs.customer]) {
-      await sh('ip', ['-n', ns.shaper, 'link', 'set', port, 'master', tb.shaperIfs.bridge]);
-      await sh('ip', ['-n', ns.shaper, 'link', 'set', port, 'up']);
-    }
-    await sh('ip', ['-n', ns.shaper, 'link', 'set', tb.shaperIfs.bridge, 'up']);
+    if (forwarding === 'stick') await wireStick(tb);
+    else await wireTwoPorts(tb);
     await sh('ip', ['-n', ns.inet, 'addr', 'add', inet.ipv4, 'dev', 'eth0']);
     await sh('ip', ['-n', ns.inet, 'addr', 'add', inet.ipv6, 'dev', 'eth0', 'nodad']);
     for (const a of customers.ipv4) await sh('ip', ['-n', ns.cust, 'addr', 'add', a, 'dev', 'eth0']);
     for (const a of customers.ipv6) await sh('ip', ['-n', ns.cust, 'addr', 'add', a, 'dev', 'eth0', 'nodad']);
-    // Wait until both bridge ports forward (no ping on minimal hosts; iperf() retries connects anyway).
-    await waitFor(async () => {
-      const r = await execa('bridge', ['-n', ns.shaper, '-j', 'link', 'show'], { reject: false });
-      let ports: Array<{ ifname: string; state?: string }> = [];
-      try { ports = JSON.parse(r.stdout || '[]'); } catch { /* retry */ }
-      return ports.filter((p) => p.state === 'forwarding').length >= 2;
-    }, 5000, 'bridge ports to forward');
+    await waitReady(tb);
     return tb;
   } catch (e) {
     await destroyTestbed(tb).catch(() => undefined);
     throw e;
   }
+}
+
+/**
+ * A multi-queue veth `port` in the shaper namespace whose peer `peer` lives in `peerNs`. With
+ * `peerIndex` the pair is created from the peer's side, where `index` is honoured.
+ */
+async function shaperVeth(tb: Testbed, port: string, peerNs: string, peer: string, peerIndex?: number): Promise<void> {
+  const qs = ['numtxqueues', String(tb.queues), 'numrxqueues', String(tb.queues)];
+  if (peerIndex) {
+    await sh('ip', ['-n', peerNs, 'link', 'add', peer, 'index', String(peerIndex), ...qs, 'type', 'veth', 'peer', 'name', port, 'netns', tb.ns.shaper, ...qs]);
+  } else {
+    await sh('ip', ['-n', tb.ns.shaper, 'link', 'add', port, ...qs, 'type', 'veth', 'peer', 'name', peer, 'netns', peerNs, ...qs]);
+  }
+  await nsExec(tb.ns.shaper, 'ethtool', ['-L', port, 'rx', String(tb.queues), 'tx', String(tb.queues)]);
+  await nsExec(peerNs, 'ethtool', ['-K', peer, 'tx', 'off']);
+  await sh('ip', ['-n', peerNs, 'link', 'set', peer, 'up']);
+}
+
+/** linux-bridge / xdp-bridge: lq-inet and lq-cust, bridged by br0 only in linux-bridge mode. */
+async function wireTwoPorts(tb: Testbed): Promise<void> {
+  const { ns, shaperIfs: s } = tb;
+  await shaperVeth(tb, s.internet, ns.inet, 'eth0');
+  await shaperVeth(tb, s.customer, ns.cust, 'eth0');
+  if (s.bridge) {
+    await sh('ip', ['-n', ns.shaper, 'link', 'add', s.bridge, 'type', 'bridge', 'stp_state', '0', 'forward_delay', '0']);
+    for (const port of [s.internet, s.customer]) await sh('ip', ['-n', ns.shaper, 'link', 'set', port, 'master', s.bridge]);
+    await sh('ip', ['-n', ns.shaper, 'link', 'set', s.bridge, 'up']);
+  }
+  for (const port of [s.internet, s.customer]) await sh('ip', ['-n', ns.shaper, 'link', 'set', port, 'up']);
+}
+
+/**
+ * stick: the shaper's one trunk veth (lq-trunk) to the router namespace, whose port-based VLAN switch
+ * (lab/vlan_switch.c on tc ingress of each port) tags the Internet host's frames with VLAN 2 and the
+ * customers' with VLAN 3 toward the trunk, and untags them back. TX VLAN offload is off on the
+ * router's ports, so the tags are inline in the frames the shaper's XDP program sees.
+ */
+async function wireStick(tb: Testbed): Promise<void> {
+  const rtr = tb.ns.router!;
+  const obj = await labBpfObject('vlan_switch');
+  const trunk = ROUTER_PORTS.trunk;
+  await shaperVeth(tb, tb.shaperIfs.customer, rtr, trunk.name, trunk.index);
+  for (const [end, port] of [[tb.ns.inet, ROUTER_PORTS.inet], [tb.ns.cust, ROUTER_PORTS.cust]] as const) {
+    await sh('ip', ['-n', rtr, 'link', 'add', port.name, 'index', String(port.index), 'type', 'veth', 'peer', 'name', 'eth0', 'netns', end]);
+    await nsExec(end, 'ethtool', ['-K', 'eth0', 'tx', 'off']);
+    await sh('ip', ['-n', end, 'link', 'set', 'eth0', 'up']);
+  }
+  for (const [dev, mtuNs] of [[trunk.name, rtr], [tb.shaperIfs.customer, tb.ns.shaper]] as const) {
+    await sh('ip', ['-n', mtuNs, 'link', 'set', dev, 'mtu', String(TRUNK_MTU)]);
+  }
+  const programs = [[ROUTER_PORTS.inet.name, 'sw_access_inet'], [ROUTER_PORTS.cust.name, 'sw_access_cust'], [trunk.name, 'sw_trunk']] as const;
+  for (const [dev, prog] of programs) {
+    await nsExec(rtr, 'ethtool', ['-K', dev, 'tx', 'off', 'txvlan', 'off', 'tx-vlan-stag-hw-insert', 'off'], { reject: false });
+    await nsExec(rtr, 'tc', ['qdisc', 'add', 'dev', dev, 'clsact']);
+    await nsExec(rtr, 'tc', ['filter', 'add', 'dev', dev, 'ingress', 'bpf', 'da', 'obj', obj, 'sec', 'tc', 'program', prog]);
+    await sh('ip', ['-n', rtr, 'link', 'set', dev, 'up']);
+  }
+  await sh('ip', ['-n', tb.ns.shaper, 'link', 'set', tb.shaperIfs.customer, 'up']);
+}
+
+/** Linux bridge: both ports forwarding. Otherwise: every veth of the lab up (operstate UP). */
+async function waitReady(tb: Testbed): Promise<void> {
+  const { ns } = tb;
+  if (tb.shaperIfs.bridge) {
+    // No ping on minimal hosts; iperf() retries connects anyway.
+    return waitFor(async () => {
+      const r = await execa('bridge', ['-n', ns.shaper, '-j', 'link', 'show'], { reject: false });
+      let ports: Array<{ ifname: string; state?: string }> = [];
+      try { ports = JSON.parse(r.stdout || '[]'); } catch { /* retry */ }
+      return ports.filter((p) => p.state === 'forwarding').length >= 2;
+    }, 5000, 'bridge ports to forward');
+  }
+  const devs: Array<[string, string]> = [[ns.inet, 'eth0'], [ns.cust, 'eth0'], [ns.shaper, tb.shaperIfs.internet], [ns.shaper, tb.shaperIfs.customer]];
+  if (ns.router) for (const p of Object.values(ROUTER_PORTS)) devs.push([ns.router, p.name]);
+  return waitFor(async () => {
+    for (const [n, dev] of devs) {
+      const r = await execa('ip', ['-n', n, '-j', 'link', 'show', 'dev', dev], { reject: false });
+      if (!String(r.stdout).includes('"operstate":"UP"')) return false;
+    }
+    return true;
+  }, 5000, `links of the ${tb.forwarding} lab to come up`);
 }
 
 /** Delete the namespaces (and with them every interface, qdisc and attached program). Idempotent. */
@@ -217,4 +335,54 @@ export async function iperf(
     srv.kill('SIGKILL');
     await srv.catch(() => undefined);
   }
+}
+
+/** Frames counted by captureVlanTags, keyed `in:<vlan>[/<inner>…]` or `out:…` ('' when untagged). */
+export type VlanTagCounts = Record<string, number>;
+
+const CAPTURE_PY = String.raw`
+import json, socket, struct, sys, time
+dev, secs = sys.argv[1], float(sys.argv[2])
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))
+s.bind((dev, 0))
+s.setsockopt(263, 8, 1)  # SOL_PACKET, PACKET_AUXDATA: the tag the stack moved into skb metadata
+s.settimeout(0.2)
+print("ready", flush=True)
+counts, end = {}, time.time() + secs
+while time.time() < end:
+    try:
+        data, anc, _, addr = s.recvmsg(65535, socket.CMSG_SPACE(20))
+    except socket.timeout:
+        continue
+    tags = []
+    for lvl, typ, d in anc:
+        if lvl == 263 and typ == 8:
+            status, _, _, _, _, tci, _ = struct.unpack("IIIHHHH", d[:20])
+            if status & 0x10:
+                tags.append(tci & 0xFFF)
+    off = 12
+    while off + 4 <= len(data) and struct.unpack("!H", data[off:off + 2])[0] in (0x8100, 0x88A8):
+        tags.append(struct.unpack("!H", data[off + 2:off + 4])[0] & 0xFFF)
+        off += 4
+    key = ("out:" if addr[2] == 4 else "in:") + "/".join(map(str, tags))
+    counts[key] = counts.get(key, 0) + 1
+print(json.dumps(counts), flush=True)
+`;
+
+/**
+ * Captures on `dev` in namespace `ns` for `seconds` (a raw AF_PACKET socket, python3) and counts frames
+ * by direction and VLAN tags, outer first: a tag the receive path moved into skb metadata is read from
+ * PACKET_AUXDATA, inline tags from the frame. Resolves once the socket is bound (`done` gives the counts).
+ */
+export async function captureVlanTags(ns: string, dev: string, seconds: number): Promise<{ done: Promise<VlanTagCounts> }> {
+  const p = execa('ip', ['netns', 'exec', ns, 'python3', '-c', CAPTURE_PY, dev, String(seconds)], { all: true, timeout: (seconds + 10) * 1000 });
+  await new Promise<void>((res, rej) => {
+    p.stdout!.on('data', (b: Buffer) => { if (String(b).includes('ready')) res(); });
+    p.catch((e: Error) => rej(new Error(`capture on ${dev} in ${ns} failed: ${e.message}`)));
+  });
+  const done = p.then((r) => {
+    const last = String(r.stdout).trim().split('\n').pop() ?? '{}';
+    return JSON.parse(last) as VlanTagCounts;
+  });
+  return { done };
 }

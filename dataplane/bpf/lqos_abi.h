@@ -23,7 +23,7 @@
 #define LQOS_HOT_CACHE_SIZE 524288 /* hot_cache LRU entries (BPF_F_NO_COMMON_LRU: split over the CPUs) */
 #define LQOS_MAX_HOSTS      524288 /* host_counters entries: one per mapping that saw traffic (NO_PREALLOC) */
 #define LQOS_UNKNOWN_SAMPLES 4096  /* unknown_ips LRU: sampled addresses without a mapping */
-#define LQOS_UNKNOWN_INSERT_GAP_NS 1000000ull /* at most one new unknown_ips entry per CPU per 1 ms */
+#define LQOS_UNKNOWN_INSERT_GAP_NS 10000000ull /* at most one new unknown_ips entry per 10 ms (~100/s, whole box) */
 #define LQOS_MAX_CPUS       1024   /* cpu_map / cpus_available / txq_config slots */
 #define LQOS_CPUMAP_QSIZE   2048
 
@@ -90,7 +90,7 @@ struct lqos_host_counter {
 /*
  * unknown_ips value: 48 bytes. A small sampled table of addresses with no mapping (for the UI's
  * "unknown IPs"): an address already present is counted (atomic adds); a new one is inserted at
- * most once per LQOS_UNKNOWN_INSERT_GAP_NS per CPU, so a scan or a random-source flood cannot
+ * most once per LQOS_UNKNOWN_INSERT_GAP_NS for the whole box, so a scan or a random-source flood cannot
  * turn into per-packet inserts. All unmapped traffic is also counted in dp_stats (aggregate).
  */
 struct lqos_unknown_ip {
@@ -100,7 +100,8 @@ struct lqos_unknown_ip {
 	__u64 last_seen;
 };
 
-/* unknown_gate value (per CPU, key 0): when this CPU last inserted into unknown_ips. */
+/* unknown_gate value (one shared slot, key 0): when unknown_ips last got a new address (racy by design:
+ * CPUs racing past the gate together add a few entries at most). */
 struct lqos_unknown_gate {
 	__u64 last_insert_ns;
 };
@@ -138,6 +139,18 @@ struct lqos_stats {
 struct lqos_meta {
 	__u32 magic;              /* LQOS_META_MAGIC */
 	__u32 tc_handle;          /* final class (stick offset already applied) */
+};
+
+/*
+ * Forwarding by lqos-ts itself (XDP bridge and on-a-stick; a Linux bridge forwards on its own).
+ * redirect_if: u32 ifindex -> lqos_redirect (8 bytes), read by the tc ingress program.
+ * vlan_swap (stick only): u32 key (ifindex << 16) | vid -> u32 vid to write in its place; holds both
+ * directions (internet_vlan -> isp_vlan and isp_vlan -> internet_vlan).
+ */
+#define LQOS_MAX_REDIRECTS 64
+struct lqos_redirect {
+	__u32 redirect_to;        /* ifindex whose egress (classifier + mq/HTB) receives the frame */
+	__u32 scan_vlans;         /* non-zero (stick): only frames tagged with a vlan_swap VLAN are hairpinned */
 };
 
 /* Modes of struct lqos_cfg. */

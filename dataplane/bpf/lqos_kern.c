@@ -64,11 +64,27 @@ struct {
 } unknown_ips SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__type(key, __u32);
 	__type(value, struct lqos_unknown_gate);
 	__uint(max_entries, 1);
 } unknown_gate SEC(".maps");
+
+/* XDP bridge / stick: where the tc ingress program sends each interface's frames. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, __u32);
+	__type(value, struct lqos_redirect);
+	__uint(max_entries, LQOS_MAX_REDIRECTS);
+} redirect_if SEC(".maps");
+
+/* Stick: (ifindex << 16) | vid -> the other side's vid (both directions). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(max_entries, LQOS_MAX_REDIRECTS);
+} vlan_swap SEC(".maps");
 
 /* LQOS_ABI_VERSION of the pinned maps (written by the loader after load). */
 struct {
@@ -359,6 +375,32 @@ static __always_inline int lqos_egress_dir(__u32 ifindex, __u16 vlan)
 	return DIR_NONE;
 }
 
+/*
+ * Stick: rewrite the VLAN id of the outer tag (kept inline: rxvlan offload is off) to the other side's
+ * VLAN (vlan_swap), keeping PCP/DEI. Returns the VLAN id the frame arrived with (0 = untagged), which
+ * decides the direction whether or not it was swapped.
+ */
+static __always_inline __u16 lqos_stick_swap(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct ethhdr *eth = data;
+	struct lqos_vlan_hdr *vh = (void *)(eth + 1);
+	__u32 key, *to;
+	__u16 tci;
+
+	if ((void *)(vh + 1) > data_end)
+		return 0;
+	if (eth->h_proto != bpf_htons(ETH_P_8021Q) && eth->h_proto != bpf_htons(ETH_P_8021AD))
+		return 0;
+	tci = bpf_ntohs(vh->tci);
+	key = (ctx->ingress_ifindex << 16) | (tci & 0x0fff);
+	to = bpf_map_lookup_elem(&vlan_swap, &key);
+	if (to)
+		vh->tci = bpf_htons((tci & 0xf000) | (*to & 0x0fff));
+	return tci & 0x0fff;
+}
+
 /* ------------------------------------------------------------- XDP */
 
 SEC("xdp")
@@ -373,12 +415,21 @@ int lqos_xdp(struct xdp_md *ctx)
 	__u32 *phys_cpu;
 	__u64 len = data_end - data;
 	__u64 now;
+	__u16 arrived_vlan = 0;
 	int dir;
 
-	if (lqos_cfg.mode == LQOS_MODE_OFF || lqos_bypassed())
+	if (lqos_cfg.mode == LQOS_MODE_OFF)
+		return XDP_PASS;
+	/* On a stick every frame of the two VLANs changes sides, classified or not (bypass included):
+	 * the tc ingress program then sends it back out of the same NIC. */
+	if (lqos_cfg.mode == LQOS_MODE_STICK)
+		arrived_vlan = lqos_stick_swap(ctx);
+	if (lqos_bypassed())
 		return XDP_PASS;
 	if (lqos_parse(data, data_end, 0, &pkt) != LQOS_PARSE_OK)
 		return XDP_PASS;
+	if (lqos_cfg.mode == LQOS_MODE_STICK)
+		pkt.outer_vlan = arrived_vlan; /* direction from the VLAN it arrived on */
 	/* Neighbour discovery / router advertisements: never classified or moved to another CPU. */
 	if (lqos_is_ctrl_icmp6(&pkt))
 		return XDP_PASS;
@@ -387,6 +438,10 @@ int lqos_xdp(struct xdp_md *ctx)
 		return XDP_PASS;
 
 	lqos_stat(LQOS_STAT_XDP_SEEN);
+	/* A multi-buffer frame (jumbo MTU, frags-aware program) shows only its first buffer here: count
+	 * the length its IP header gives instead (helper-free, so older kernels load the same program). */
+	if (pkt.l4_off && (__u64)pkt.l4_off + pkt.l4_len > len)
+		len = (__u64)pkt.l4_off + pkt.l4_len;
 	cust = dir == DIR_DOWNLOAD ? &pkt.dst : &pkt.src;
 	now = bpf_ktime_get_boot_ns();
 	if (!lqos_resolve(cust, &info)) {
@@ -494,9 +549,9 @@ int lqos_tc_egress(struct __sk_buff *skb)
 		data_end = (void *)(long)skb->data_end;
 		rc = lqos_parse(data, data_end, hw_vlan, &pkt);
 	}
-	if (rc == LQOS_PARSE_NOT_IP || (rc == LQOS_PARSE_OK && lqos_is_ctrl_icmp6(&pkt))) {
-		/* ARP, STP, LACP, LLDP, ND/RA...: HTB hands a packet whose priority equals its own
-		 * handle (major:0) to its direct queue, past every class and rate limit. */
+	if ((rc == LQOS_PARSE_NOT_IP && lqos_is_ctrl_l2(&pkt)) || (rc == LQOS_PARSE_OK && lqos_is_ctrl_icmp6(&pkt))) {
+		/* ARP, STP, LACP, LLDP, ND/RA: HTB hands a packet whose priority equals its own handle
+		 * (major:0) to its direct queue, past every class and rate limit. */
 		if (txq) {
 			skb->priority = txq << 16;
 			lqos_stat(LQOS_STAT_CTRL_DIRECT);
@@ -522,4 +577,34 @@ int lqos_tc_egress(struct __sk_buff *skb)
 unclassified:
 	lqos_stat(LQOS_STAT_TC_UNCLASSIFIED);
 	return TC_ACT_OK;
+}
+
+/* ------------------------------------------------------------- tc ingress (forwarding) */
+
+/*
+ * Attached only for the XDP bridge and on a stick. Sends each frame to the egress of the interface
+ * redirect_if names (the other NIC; on a stick the same one), where lqos_tc_egress and the mq/HTB
+ * tree shape it. Runs after XDP (and after the cpumap for redirected frames). On a stick only frames
+ * of the two swapped VLANs are hairpinned; untagged frames and other VLANs go to the local stack
+ * (management, and no forwarding loop for STP). Never subject to the classifier bypass: forwarding
+ * must not stop when classification is switched off.
+ */
+SEC("tc")
+int lqos_tc_ingress(struct __sk_buff *skb)
+{
+	__u32 ifindex = skb->ifindex;
+	struct lqos_redirect *r = bpf_map_lookup_elem(&redirect_if, &ifindex);
+
+	if (!r)
+		return TC_ACT_UNSPEC;
+	if (r->scan_vlans) {
+		__u32 key;
+
+		if (!skb->vlan_present)
+			return TC_ACT_UNSPEC;
+		key = (ifindex << 16) | (skb->vlan_tci & 0x0fff);
+		if (!bpf_map_lookup_elem(&vlan_swap, &key))
+			return TC_ACT_UNSPEC;
+	}
+	return bpf_redirect(r->redirect_to, 0);
 }

@@ -14,23 +14,9 @@
 
 #ifndef ETH_P_8021AD
 #define ETH_P_8021AD 0x88A8
-/* ICMPv6 neighbour discovery / router advertisement (control traffic, never shaped). */
-static __always_inline int lqos_is_ctrl_icmp6(const struct lqos_parsed *p)
-{
-	return p->l3_proto == ETH_P_IPV6 && p->l4_proto == LQOS_IPPROTO_ICMPV6 &&
-	       p->icmp6_type >= LQOS_ICMP6_ND_FIRST && p->icmp6_type <= LQOS_ICMP6_ND_LAST;
-}
-
 #endif
 #ifndef ETH_P_PPP_SES
 #define ETH_P_PPP_SES 0x8864
-/* ICMPv6 neighbour discovery / router advertisement (control traffic, never shaped). */
-static __always_inline int lqos_is_ctrl_icmp6(const struct lqos_parsed *p)
-{
-	return p->l3_proto == ETH_P_IPV6 && p->l4_proto == LQOS_IPPROTO_ICMPV6 &&
-	       p->icmp6_type >= LQOS_ICMP6_ND_FIRST && p->icmp6_type <= LQOS_ICMP6_ND_LAST;
-}
-
 #endif
 #define LQOS_PPP_IPV4 0x0021
 #define LQOS_PPP_IPV6 0x0057
@@ -56,6 +42,8 @@ struct lqos_parsed {
 	__u8 l4_proto;            /* IPv4 protocol / IPv6 next header (extension headers not walked) */
 	__u8 tos;                 /* IPv4 TOS / IPv6 traffic class */
 	__u8 icmp6_type;          /* ICMPv6 type when l4_proto is ICMPv6 (no extension headers), else 0 */
+	__u8 hop_limit;           /* IPv6 hop limit (ND is only valid with 255: never forwarded by a router) */
+	__u16 ethertype;          /* EtherType after the VLAN tags (< 0x0600: an 802.3 length, i.e. LLC) */
 };
 
 struct lqos_vlan_hdr {
@@ -112,6 +100,7 @@ static __always_inline int lqos_parse(void *data, void *data_end, __u16 hw_vlan,
 		proto = bpf_ntohs(vh->proto);
 		cur = vh + 1;
 	}
+	p->ethertype = proto;
 
 	if (proto == ETH_P_PPP_SES) {
 		struct lqos_pppoe_hdr *ph = cur;
@@ -163,6 +152,7 @@ static __always_inline int lqos_parse(void *data, void *data_end, __u16 hw_vlan,
 		p->tos = (ip6->priority << 4) | (ip6->flow_lbl[0] >> 4);
 		p->l4_off = (__u16)((void *)(ip6 + 1) - data);
 		p->l4_len = bpf_ntohs(ip6->payload_len);
+		p->hop_limit = ip6->hop_limit;
 		if (ip6->nexthdr == LQOS_IPPROTO_ICMPV6) {
 			__u8 *type = (__u8 *)(ip6 + 1);
 
@@ -175,11 +165,27 @@ static __always_inline int lqos_parse(void *data, void *data_end, __u16 hw_vlan,
 	return LQOS_PARSE_NOT_IP;
 }
 
-/* ICMPv6 neighbour discovery / router advertisement (control traffic, never shaped). */
+/*
+ * ICMPv6 neighbour discovery / router advertisement (control traffic, never shaped). Only a valid ND
+ * message qualifies: hop limit 255 (RFC 4861: it never crossed a router, so no Internet host can use
+ * it to skip the shaper) and the size of a real ND message.
+ */
+#define LQOS_ND_MAX_LEN 1280
 static __always_inline int lqos_is_ctrl_icmp6(const struct lqos_parsed *p)
 {
 	return p->l3_proto == ETH_P_IPV6 && p->l4_proto == LQOS_IPPROTO_ICMPV6 &&
-	       p->icmp6_type >= LQOS_ICMP6_ND_FIRST && p->icmp6_type <= LQOS_ICMP6_ND_LAST;
+	       p->icmp6_type >= LQOS_ICMP6_ND_FIRST && p->icmp6_type <= LQOS_ICMP6_ND_LAST &&
+	       p->hop_limit == 255 && p->l4_len <= LQOS_ND_MAX_LEN;
+}
+
+/*
+ * Link-layer control frames that keep the network working: ARP, slow protocols (LACP/marker), LLDP
+ * and 802.3 LLC frames (STP). Any other non-IP frame (MPLS, unknown EtherTypes, deeper tag stacks)
+ * is not control: it stays in the queue's default class, which has a rate.
+ */
+static __always_inline int lqos_is_ctrl_l2(const struct lqos_parsed *p)
+{
+	return p->ethertype == 0x0806 || p->ethertype == 0x8809 || p->ethertype == 0x88cc || p->ethertype < 0x0600;
 }
 
 #endif

@@ -23,7 +23,19 @@ export interface ShapingStatus {
   lastGood?: LastGoodStatus;
   /** XDP attach mode in force per shaping interface (`[tuning] xdp_mode`); absent while not attached. */
   xdp?: XdpAttachment[];
+  /** Who forwards frames between the two sides (lqos.conf [bridge] / [single_interface]); absent while not attached. */
+  forwarding?: ForwardingStatus;
 }
+
+/**
+ * The forwarding mode in force: `linux-bridge` (the operator's bridge forwards, lqos-ts classifies
+ * and shapes), `xdp-bridge` (lqos-ts forwards between the two NICs), `stick` (one NIC, lqos-ts swaps
+ * the two VLANs and sends frames back out).
+ */
+export type ForwardingStatus =
+  | { mode: 'linux-bridge'; toInternet: string; toNetwork: string; /** The bridge holding both NICs, when found. */ bridge?: string }
+  | { mode: 'xdp-bridge'; toInternet: string; toNetwork: string }
+  | { mode: 'stick'; interface: string; internetVlan: number; networkVlan: number };
 
 /** One shaping interface's XDP attachment. `generic` is slower and passes no metadata to tc. */
 export interface XdpAttachment {

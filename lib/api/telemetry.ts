@@ -99,7 +99,7 @@ export interface CircuitRatesPayload {
 
 /**
  * The unknown-IP list is a sample: the dataplane keeps per-address counters for at most
- * `capacity` unmapped addresses and admits a new one at most once per millisecond per CPU, so a
+ * `capacity` unmapped addresses and admits at most about 100 new ones a second, so a
  * scan or a flood cannot fill memory. The unmapped rates are exact (an aggregate counter).
  */
 export interface UnknownIpsSummary {

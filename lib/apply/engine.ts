@@ -110,7 +110,9 @@ export async function verifyPlan(
         expect(formatClassId(major, x.minor), formatClassId(major, x.parentMinor), r.rateMbps, r.ceilMbps);
       }
     }
-    const planned = plan.nodes.length + plan.circuits.length + 2 * plan.queues;
+    // On a stick both sides are one interface: its class list holds the download and the upload tree.
+    const sides = sidesOf(plan).filter((x) => x.dev === s.dev).length;
+    const planned = sides * (plan.nodes.length + plan.circuits.length + 2 * plan.queues);
     if (!opts.only && k.size > planned) problems.push(`${s.dev}: ${k.size - planned} class(es) in the kernel that the plan does not have`);
     if (problems.length >= (opts.limit ?? 20)) break;
   }

@@ -60,12 +60,12 @@ export const mappingInputSchema = z.strictObject({
   prefix: prefixSchema,
   /** CPU index (queue - 1). */
   cpu: z.int().min(0).max(1023),
-  /** Download-direction HTB class major:minor. */
-  major: z.int().min(1).max(0xffff),
-  minor: z.int().min(1).max(0xffff),
+  /** Download-direction HTB class major:minor; 0:0 = counted but not shaped (observe mode). */
+  major: z.int().min(0).max(0xffff),
+  minor: z.int().min(0).max(0xffff),
   circuitId: nonEmpty(),
   deviceId: z.string().max(1000).default(''),
-});
+}).refine((m) => (m.major === 0) === (m.minor === 0), { message: 'major and minor are both 0 (counted, not shaped) or both at least 1', path: ['major'] });
 export type MappingInput = z.infer<typeof mappingInputSchema>;
 
 const req = <T extends string, S extends z.ZodRawShape>(type: T, shape: S) =>

@@ -17,6 +17,7 @@ import { BusUnavailableError, busRequest } from '../bus/client.ts';
 import { buildEffectiveInputs } from '../shaping/effectiveInputs.ts';
 import { EXIT } from '../shaping/exitCodes.ts';
 import { readShapingInputs, reportIssues } from '../shaping/inputs.ts';
+import { checkForwarding } from '../kernel/forwarding.ts';
 import { attachForConfig, checkDataplanePlatform, isAttachRefusal, leafSubstitutes, teardownDataplane } from '../shaping/kernel.ts';
 import { acquireLock, acquireLockWaiting, kernelLockPath, LockHeldError } from '../shaping/lock.ts';
 import { sampleText } from '../shaping/massRemoval.ts';
@@ -184,9 +185,11 @@ async function shapeHere(rc: ResolvedConfig, opts: LibreQoSOptions, dryRun: bool
   if (!dryRun) {
     // --direct attaches the dataplane itself: this kernel and libbpf must do (as lqosd's preflight).
     const platform = await checkDataplanePlatform(rc.config);
-    for (const w of platform.warnings) log.warn(w);
-    if (platform.errors.length) {
-      for (const e of platform.errors) log.error(e);
+    // ...and the forwarding mode must fit the wiring (the XDP bridge refuses bridged NICs).
+    const fwd = await checkForwarding(ifaces, rc.path);
+    for (const w of [...platform.warnings, ...fwd.warnings]) log.warn(w);
+    if (platform.errors.length || fwd.errors.length) {
+      for (const e of [...platform.errors, ...fwd.errors]) log.error(e);
       log.error('nothing was applied');
       return EXIT.apply;
     }

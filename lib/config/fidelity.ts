@@ -147,10 +147,9 @@ export const FIDELITY: Record<string, Fidelity> = {
   'tuning.disable_offload': honoured(T.tuning),
   'tuning.xdp_mode': honoured('test/dataplane/attach-checks.test.ts'),
 
-  'bridge.use_xdp_bridge': ignored(
-    'lqos-ts does not forward packets between the two interfaces in eBPF; bridge them with a Linux bridge (shaping is the same)',
-    isOn,
-    { value: true, with: '[bridge]\nto_internet = "eth0"\nto_network = "eth1"' },
+  'bridge.use_xdp_bridge': honoured(
+    'test/daemon/forwarding.test.ts',
+    'true: lqos-ts forwards between the two NICs (tc-ingress redirect); refused while a Linux bridge holds both; takes effect when lqosd restarts',
   ),
   'bridge.to_internet': honoured(T.config),
   'bridge.to_network': honoured(T.config),

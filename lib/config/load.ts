@@ -107,16 +107,27 @@ export interface ShapingInterfaces {
   download: string;
   upload: string;
   onAStick: boolean;
+  /**
+   * Who forwards frames between the two sides: a Linux bridge the operator built (`linux-bridge`;
+   * our programs only classify), our tc-ingress redirect between two unbridged NICs (`xdp-bridge`,
+   * `[bridge] use_xdp_bridge = true`), or the VLAN swap + hairpin on one trunk NIC (`stick`).
+   */
+  forwarding: ForwardingMode;
 }
+
+export type ForwardingMode = 'linux-bridge' | 'xdp-bridge' | 'stick';
 
 /** The shaping interfaces: download leaves via to_network, upload via to_internet. */
 export function interfacesOf(config: LqosConfig): ShapingInterfaces | null {
   if (config.bridge) {
-    return { download: config.bridge.to_network, upload: config.bridge.to_internet, onAStick: false };
+    return {
+      download: config.bridge.to_network, upload: config.bridge.to_internet, onAStick: false,
+      forwarding: config.bridge.use_xdp_bridge ? 'xdp-bridge' : 'linux-bridge',
+    };
   }
   if (config.single_interface) {
     const nic = config.single_interface.interface;
-    return { download: nic, upload: nic, onAStick: true };
+    return { download: nic, upload: nic, onAStick: true, forwarding: 'stick' };
   }
   return null;
 }
@@ -328,6 +339,17 @@ function describeIssue(issue: z.core.$ZodIssue, raw: unknown): string {
     default:
       return secret ? `${where}: invalid (value hidden): ${issue.code.replace(/_/g, ' ')}` : `${where}: ${issue.message}, got ${show(found)}`;
   }
-  if (found === undefined) return `${where}: missing (expected ${expected})`;
-  return secret ? `${where}: invalid (value hidden); expected ${expected}` : `${where}: expected ${expected}, got ${show(found)}`;
+  const hint = KEY_HINTS[where] ? `; ${KEY_HINTS[where]}` : '';
+  if (found === undefined) return `${where}: missing (expected ${expected})${hint}`;
+  return secret ? `${where}: invalid (value hidden); expected ${expected}` : `${where}: expected ${expected}, got ${show(found)}${hint}`;
 }
+
+const STICK_VLANS =
+  'on a stick set internet_vlan and network_vlan in [single_interface] to the two VLAN ids (1-4094, different; 0 means untagged and is not a VLAN) ' +
+  'your router trunks to this interface: the one toward the Internet and the one toward the subscribers';
+
+/** What to do, added to a key's type/range error. */
+const KEY_HINTS: Record<string, string> = {
+  'single_interface.internet_vlan': STICK_VLANS,
+  'single_interface.network_vlan': STICK_VLANS,
+};

@@ -87,10 +87,13 @@ const bridge = z.object({
   mtu: z.int().min(68).max(65535).optional(),
 });
 
+// On a stick the two VLAN ids are how frames are told apart and swapped: no defaults (a guessed id
+// forwards nothing), 0 is "untagged" and not a VLAN, and the two must differ (checked below).
+const vlanId = z.int().min(1).max(4094);
 const singleInterface = z.object({
   interface: ifName,
-  internet_vlan: z.int().min(0).max(4094).default(2),
-  network_vlan: z.int().min(0).max(4094).default(3),
+  internet_vlan: vlanId,
+  network_vlan: vlanId,
   mtu: z.int().min(68).max(65535).optional(),
 });
 
@@ -384,6 +387,16 @@ const fileSchema = z
         code: 'custom',
         path: ['single_interface'],
         message: 'both [bridge] and [single_interface] are present; keep exactly one of them',
+      });
+    }
+    const stick = c.single_interface;
+    if (stick && stick.internet_vlan === stick.network_vlan) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['single_interface', 'network_vlan'],
+        message:
+          `equals internet_vlan (both ${stick.internet_vlan}): on a stick the router must trunk two different VLANs to ${stick.interface}, ` +
+          'one toward the Internet (internet_vlan) and one toward the subscribers (network_vlan); set them to those two ids',
       });
     }
     const r = c.rtt_thresholds;

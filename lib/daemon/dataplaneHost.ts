@@ -157,6 +157,7 @@ export class DataplaneHost {
       delete status.degraded;
       if (xdp) status.xdp = xdp;
       else delete status.xdp;
+      if (this.preflight?.forwarding) status.forwarding = this.preflight.forwarding;
       urgent.resolveKey(ATTACH_KEY);
     } catch (e) {
       this.attachFailed(e);
@@ -173,6 +174,7 @@ export class DataplaneHost {
     log.error(msg);
     status.degraded = msg;
     delete status.xdp;
+    delete status.forwarding;
     this.dataplane = { state: 'not_attached', detail: (e as Error).message };
     this.mappingSink = undefined;
     urgent.submit({

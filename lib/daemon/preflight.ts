@@ -6,7 +6,10 @@
 import { execa } from 'execa';
 import { interfacesOf, type ShapingInterfaces } from '../config/load.ts';
 import type { LqosConfig } from '../config/schema.ts';
+import { checkForwarding } from '../kernel/forwarding.ts';
 import { checkDataplanePlatform } from '../shaping/kernel.ts';
+import { forwardingStatus } from './forwardingStatus.ts';
+import type { ForwardingStatus } from '../api/status.ts';
 import { txQueueCount } from '../shaping/queueCount.ts';
 
 export interface PreflightResult {
@@ -18,6 +21,8 @@ export interface PreflightResult {
   interfaces?: ShapingInterfaces;
   /** TX queues per existing interface (sysfs, as the queue count uses). */
   txQueues: Record<string, number>;
+  /** The forwarding mode these interfaces would run in (shown in the status once attached). */
+  forwarding?: ForwardingStatus;
 }
 
 interface LinkInfo {
@@ -49,9 +54,7 @@ export async function runPreflight(config: LqosConfig, configPath: string): Prom
   if (!ifaces.onAStick && ifaces.download === ifaces.upload) {
     errors.push(`[bridge] in ${configPath} names ${ifaces.download} as both to_internet and to_network; use two interfaces, or [single_interface] for one`);
   }
-  if (ifaces.onAStick && config.single_interface && config.single_interface.internet_vlan === config.single_interface.network_vlan) {
-    errors.push(`[single_interface] in ${configPath} uses VLAN ${config.single_interface.internet_vlan} for both internet_vlan and network_vlan; they must differ`);
-  }
+  // Stick VLAN ids (present, 1-4094, different) are checked by the config schema.
   for (const name of [...new Set([ifaces.upload, ifaces.download])]) {
     const { link, error } = await probeLink(name);
     if (!link) {
@@ -67,11 +70,20 @@ export async function runPreflight(config: LqosConfig, configPath: string): Prom
       warnings.push(`interface ${name} is down; bring it up (ip link set ${name} up) or no traffic will be shaped`);
     }
   }
+  // The forwarding mode against the wiring (once every interface exists): the XDP bridge refuses NICs
+  // that a Linux bridge holds; the Linux-bridge mode names its bridge.
+  let bridge: string | undefined;
+  if (errors.length === 0) {
+    const verdict = await checkForwarding(ifaces, configPath);
+    errors.push(...verdict.errors);
+    warnings.push(...verdict.warnings);
+    bridge = verdict.bridge;
+  }
   if (!config.queues.dry_run) {
     // Kernel and libbpf (only when the dataplane will be attached: a dry run loads nothing).
     const platform = await checkDataplanePlatform(config);
     errors.push(...platform.errors);
     warnings.push(...platform.warnings);
   }
-  return { ok: errors.length === 0, errors, warnings, interfaces: ifaces, txQueues };
+  return { ok: errors.length === 0, errors, warnings, interfaces: ifaces, txQueues, forwarding: forwardingStatus(config, ifaces, bridge) };
 }

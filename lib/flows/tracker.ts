@@ -60,7 +60,7 @@ export interface PollStats {
   events: number;
   /** RTT records lost to a full ring buffer since the maps were created (kernel counter). */
   ringDrops: number;
-  /** Increase of ringDrops since the previous poll (on the first poll: the whole count). */
+  /** Increase of ringDrops since the previous poll (0 on the first poll: that read is the baseline). */
   ringDropsDelta: number;
   pollMs: number;
 }
@@ -122,6 +122,7 @@ export class FlowTracker {
   private eventsAtLastPoll = 0;
   private pollSeq = 0;
   private ringDrops = 0;
+  private dropsBaselined = false;
   lastStats: PollStats = { entries: 0, expired: 0, evicted: 0, events: 0, ringDrops: 0, ringDropsDelta: 0, pollMs: 0 };
 
   constructor(opts: FlowTrackerOptions = {}) {
@@ -192,10 +193,15 @@ export class FlowTracker {
     return this.lastStats;
   }
 
-  /** The kernel's ring-drop counter and its increase since the last read (a reset counts from 0). */
+  /**
+   * The kernel's ring-drop counter and its increase since the last read (a reset counts from 0). The
+   * first read is the baseline (delta 0): drops from before this process started (the ring fills
+   * while nobody drains it, e.g. across an lqosd restart) are not reported as just lost.
+   */
   private readDrops(): { ringDrops: number; ringDropsDelta: number } {
     const total = readRingDrops(this.ctx);
-    const delta = total >= this.ringDrops ? total - this.ringDrops : total;
+    const delta = this.dropsBaselined ? (total >= this.ringDrops ? total - this.ringDrops : total) : 0;
+    this.dropsBaselined = true;
     this.ringDrops = total;
     return { ringDrops: total, ringDropsDelta: delta };
   }

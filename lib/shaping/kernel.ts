@@ -63,6 +63,7 @@ export function attachOptionsFor({ config, interfaces, queues, cpus, pinRoot, lo
     downloadIf: interfaces.download,
     uploadIf: interfaces.upload,
     onAStick: interfaces.onAStick,
+    forwarding: interfaces.forwarding,
     queues,
     cpus,
     stickOffset: interfaces.onAStick ? queues : 0,

@@ -88,7 +88,7 @@ export function unknownSummary(s: TelemetryState): UnknownIpsSummary {
   return {
     sampled: true,
     note:
-      `Sampled: per-address counters are kept for at most ${UNKNOWN_SAMPLES} addresses without a mapping (a new one is admitted at most once per ms per CPU), ` +
+      `Sampled: per-address counters are kept for at most ${UNKNOWN_SAMPLES} addresses without a mapping (at most about 100 new addresses a second are admitted), ` +
       'so this list shows some of them, not all; the unmapped rate counts all of their traffic.',
     sampledAddresses: s.attached ? u.tableSize : 0,
     capacity: UNKNOWN_SAMPLES,
@@ -164,8 +164,12 @@ export function statsHostsReply(s: TelemetryState, req: StatsHostsRequest): unkn
     totals: { ...s.rollup.totals },
     hosts: list.map((h) => {
       const c = circuitOf(h);
+      // A counter belongs to a mapping: `prefix` is always "addr/len", `ip` its address (a bare address
+      // for /32 and /128 mappings, the network address of a /24 or an IPv6 /56).
+      const slash = h.ip.indexOf('/');
       return {
-        ip: h.ip,
+        ip: slash < 0 ? h.ip : h.ip.slice(0, slash),
+        prefix: slash < 0 ? `${h.ip}/${h.ip.includes(':') ? 128 : 32}` : h.ip,
         circuitId: c >= 0 ? s.index!.circuitIds[c] : null,
         circuitName: c >= 0 ? s.index!.circuitNames[c] : null,
         downloadBps: Math.round(h.downBps),

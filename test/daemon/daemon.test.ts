@@ -241,7 +241,7 @@ test('a non-dry-run config attaches the dataplane through the injected attacher;
   const calls: unknown[] = [];
   const d = await startTestDaemon(w, { attachDataplane: async (a) => void calls.push(a.interfaces) });
   try {
-    assert.deepEqual(calls, [{ download: 'lo', upload: 'lo', onAStick: true }]);
+    assert.deepEqual(calls, [{ download: 'lo', upload: 'lo', onAStick: true, forwarding: 'stick' }]);
     assert.equal((await busRequest<'status', any>('status', {}, { path: w.busPath })).dataplane.state, 'attached');
   } finally {
     await d.stop();

@@ -25,7 +25,7 @@ const GOOD = csv(row('a', '100.64.0.1'), row('b', '100.64.0.2'));
 
 /** A real (not dry-run) config on lo, so lqosd shapes at start; the service below never touches tc. */
 const conf = (dir: string) =>
-  `lqos_directory = "${dir}"\nstate_directory = "${join(dir, 'state')}"\ndisable_webserver = true\n[single_interface]\ninterface = "lo"\n[queues]\noverride_available_queues = 2\n`;
+  `lqos_directory = "${dir}"\nstate_directory = "${join(dir, 'state')}"\ndisable_webserver = true\n[single_interface]\ninterface = "lo"\ninternet_vlan = 2\nnetwork_vlan = 3\n[queues]\noverride_available_queues = 2\n`;
 
 function dryService(requests: ShapingRequest[]) {
   const real = new ShapingService();

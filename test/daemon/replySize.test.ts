@@ -29,7 +29,7 @@ test('a submit_plan of 28,000 circuits with verbose gets a reply far under the b
     runDir: true,
     conf: (dir) =>
       `lqos_directory = "${dir}"\nstate_directory = "${join(dir, 'state')}"\ndisable_webserver = true\n` +
-      `[single_interface]\ninterface = "lo"\n[queues]\noverride_available_queues = 2\ndownlink_bandwidth_mbps = 10000\nuplink_bandwidth_mbps = 10000\n`,
+      `[single_interface]\ninterface = "lo"\ninternet_vlan = 2\nnetwork_vlan = 3\n[queues]\noverride_available_queues = 2\ndownlink_bandwidth_mbps = 10000\nuplink_bandwidth_mbps = 10000\n`,
   });
   const ds = generateDataset({ circuits: 28_000, seed: 7 });
   const files = writeDataset(w.dir, ds);

@@ -198,7 +198,7 @@ test('lqosd: after a real attach the status names the XDP mode per interface', a
   const root = pinRoot();
   const d = await startTestDaemon(w, {
     attachDataplane: async (a) => {
-      const r = await attachDataplane({ ...attachOptionsFor({ ...a, log: quietLog }), downloadIf: 'b0', uploadIf: 'b1', onAStick: false, stickOffset: 0, vlan: undefined, netns: NS, pinRoot: root, cpus: [0] });
+      const r = await attachDataplane({ ...attachOptionsFor({ ...a, log: quietLog }), downloadIf: 'b0', uploadIf: 'b1', onAStick: false, forwarding: 'linux-bridge', stickOffset: 0, vlan: undefined, netns: NS, pinRoot: root, cpus: [0] });
       return { xdp: r.interfaces.map((i) => ({ interface: i.name, role: i.role, mode: i.xdpMode })) };
     },
   });

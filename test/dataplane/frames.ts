@@ -68,11 +68,16 @@ export function tcpFrame(src: string, dst: string, sport: number, dport: number,
   return ethernet(src.includes(':') ? 0x86dd : 0x0800, Buffer.concat([ipHeader(src, dst, 6, tcp.length), tcp]));
 }
 
-/** ICMPv6 message of `type` (133 RS, 134 RA, 135 NS, 136 NA, 137 redirect, 128 echo request). */
-export function icmp6Frame(src: string, dst: string, type: number): Buffer {
-  const icmp = Buffer.alloc(24);
+/**
+ * ICMPv6 message of `type` (133 RS, 134 RA, 135 NS, 136 NA, 137 redirect, 128 echo request). Hop limit
+ * 255 by default, as neighbour discovery requires; `payload` sets the ICMPv6 length.
+ */
+export function icmp6Frame(src: string, dst: string, type: number, o: { hopLimit?: number; payload?: number } = {}): Buffer {
+  const icmp = Buffer.alloc(o.payload ?? 24);
   icmp[0] = type;
-  return ethernet(0x86dd, Buffer.concat([ipHeader(src, dst, 58, icmp.length), icmp]), [0x33, 0x33, 0xff, 0, 0, 1]);
+  const ip = ipHeader(src, dst, 58, icmp.length);
+  ip[7] = o.hopLimit ?? 255;
+  return ethernet(0x86dd, Buffer.concat([ip, icmp]), [0x33, 0x33, 0xff, 0, 0, 1]);
 }
 
 export const XDP_PASS = 2, XDP_REDIRECT = 4, TC_ACT_OK = 0;

@@ -19,11 +19,11 @@ import { hotCacheSize, readEpoch, readHostCounters, readStats, readUnknownIps, u
 import type { DataplaneLogger } from '../../dataplane/log.ts';
 import koffi from 'koffi';
 import { execa } from 'execa';
-import { BPF_TC_EGRESS, ifNameToIndex, mapDump, mapLookupElem, mapUpdateElem, tcAttach, tcHookCreate, withNetns } from '../../dataplane/libbpf.ts';
+import { BPF_TC_EGRESS, ifNameToIndex, mapDump, numPossibleCpus, mapLookupElem, mapUpdateElem, tcAttach, tcHookCreate, withNetns } from '../../dataplane/libbpf.ts';
 import { DataplaneError } from '../../dataplane/libbpf.ts';
 import { shapingFds } from '../../dataplane/pinned.ts';
 import {
-  CLASS_INFO_SIZE, HOST_COUNTER_SIZE, HOT_ENTRY_SIZE, LPM_KEY_SIZE, MODE_BRIDGE, UNKNOWN_SAMPLES,
+  CLASS_INFO_SIZE, HOST_COUNTER_SIZE, HOT_ENTRY_SIZE, LPM_KEY_SIZE, MODE_BRIDGE, UNKNOWN_INSERT_GAP_NS, UNKNOWN_SAMPLES,
   encodeAddr, readClassInfo, tcHandle, writeClassInfo, writeMappingEntry,
 } from '../../dataplane/abi.ts';
 import { FLOW_KEY_SIZE, FLOW_VALUE_SIZE } from '../../dataplane/flowAbi.ts';
@@ -112,6 +112,7 @@ test('1,000,000 random unmapped sources: no per-address state, subscribers untou
   const v4Src = 14 + 12, v6Src = 14 + 8;
   const rnd = randomBytes(N * 4);
   let passed = 0, v6Count = 0;
+  const t0 = process.hrtime.bigint();
   for (let i = 0; i < N; i++) {
     let f: Buffer;
     if (i % 10 === 9) {
@@ -129,6 +130,7 @@ test('1,000,000 random unmapped sources: no per-address state, subscribers untou
     if (xdpRun(progs.xdpFd, f, LO) === XDP_PASS) passed++;
   }
   assert.equal(passed, N, 'every unmapped packet passed');
+  const elapsedNs = process.hrtime.bigint() - t0;
 
   assert.equal(snapshot('host_counters', LPM_KEY_SIZE, HOST_COUNTER_SIZE), hostsBefore, 'host counters byte-identical, no new entries');
   assert.equal(snapshot('flows', FLOW_KEY_SIZE, FLOW_VALUE_SIZE), flowsBefore, 'flows byte-identical, no new entries');
@@ -140,7 +142,9 @@ test('1,000,000 random unmapped sources: no per-address state, subscribers untou
   assert.ok(unknown.length > 0, 'some addresses sampled');
   assert.ok(unknown.length <= UNKNOWN_SAMPLES, `unknown_ips within capacity (${unknown.length})`);
   assert.ok(st.unknownSampled - statsBefore.unknownSampled >= BigInt(unknown.length));
-  assert.ok(st.unknownSampled - statsBefore.unknownSampled < BigInt(N) / 10n, `inserts rate-limited (${st.unknownSampled - statsBefore.unknownSampled} for ${N} packets)`);
+  // One new address per gap for the whole box (plus the few that race past the gate together).
+  const allowed = elapsedNs / UNKNOWN_INSERT_GAP_NS + 1n + BigInt(numPossibleCpus());
+  assert.ok(st.unknownSampled - statsBefore.unknownSampled <= allowed, `inserts rate-limited (${st.unknownSampled - statsBefore.unknownSampled} in ${elapsedNs / 1_000_000n} ms, at most ${allowed})`);
   const u = unknown[0]!;
   assert.ok(u.uploadPackets >= 1n && u.downloadPackets === 0n && u.lastSeenNs >= u.firstSeenNs && u.firstSeenNs > 0n, JSON.stringify(u, (_k, v) => (typeof v === 'bigint' ? String(v) : v)));
 
@@ -218,7 +222,15 @@ test('control frames go to the HTB direct queue; mapped traffic keeps its class'
   assert.deepEqual(tcRun(progs.tcFd, udpFrame(INTERNET6, V6), LO), [TC_ACT_OK, tcHandle(2, 0x12)]);
   // ICMPv6 echo is ordinary traffic, not control.
   assert.deepEqual(tcRun(progs.tcFd, icmp6Frame(INTERNET6, V6, 128), LO), [TC_ACT_OK, tcHandle(2, 0x12)]);
+  // Not control, so never past the rates: an "NS" that crossed a router (hop limit below 255: any
+  // Internet host can send one to a customer), an oversized one, MPLS and unknown EtherTypes.
+  assert.deepEqual(tcRun(progs.tcFd, icmp6Frame(INTERNET6, V6, 135, { hopLimit: 254 }), LO), [TC_ACT_OK, tcHandle(2, 0x12)], 'routed NS is classified');
+  assert.deepEqual(tcRun(progs.tcFd, icmp6Frame(INTERNET6, V6, 135, { payload: 1400 }), LO), [TC_ACT_OK, tcHandle(2, 0x12)], 'oversized NS is classified');
+  assert.deepEqual(tcRun(progs.tcFd, ethernet(0x8847, Buffer.alloc(64)), LO), [TC_ACT_OK, 0], 'MPLS: default class');
+  assert.deepEqual(tcRun(progs.tcFd, ethernet(0x9000, Buffer.alloc(64)), LO), [TC_ACT_OK, 0], 'unknown EtherType: default class');
   assert.equal((await readStats(ctx)).ctrlDirect, after1.ctrlDirect);
+  // XDP (lo is the customer side here): a routed "NS" from a mapped customer is counted and shaped like any packet.
+  assert.equal(xdpRun(progs.xdpFd, icmp6Frame(V6, INTERNET6, 135, { hopLimit: 64 }), LO), XDP_REDIRECT);
 
   // XDP: ND/RA from a mapped address is passed without classification; its UDP is redirected.
   const seen = (await readStats(ctx)).xdpSeen;
@@ -316,3 +328,18 @@ function liveXdpRun(fd: number, frame: Buffer, ifindex: number, repeat: number):
   const rc = run(fd, o) as number;
   if (rc !== 0) throw new DataplaneError('bpf_prog_test_run_opts (live frames)', -rc);
 }
+
+test('a multi-buffer frame (jumbo MTU) is counted at the length its IP header gives, not its first buffer', async () => {
+  const before = (await readHostCounters(ctx)).get(A)!;
+  // The first buffer of a 9000-byte IPv4 packet: headers present, total length 9000, the rest elsewhere.
+  const f = udpFrame(A, INTERNET4);
+  f.writeUInt16BE(9000, 14 + 2);
+  assert.equal(xdpRun(progs.xdpFd, f, LO), XDP_REDIRECT);
+  const after = (await readHostCounters(ctx)).get(A)!;
+  assert.equal(after.uploadBytes - before.uploadBytes, 14n + 9000n);
+  // A short frame padded beyond its IP length keeps its own length.
+  const g = udpFrame(A, INTERNET4);
+  g.writeUInt16BE(28, 14 + 2);
+  assert.equal(xdpRun(progs.xdpFd, g, LO), XDP_REDIRECT);
+  assert.equal((await readHostCounters(ctx)).get(A)!.uploadBytes - after.uploadBytes, BigInt(g.length));
+});

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { execa } from 'execa';
+import { repoRoot } from '../support/paths.ts';
 import type { IpMapping } from '../../lib/model.ts';
 import { teardownAll } from '../../dataplane/attach.ts';
 import { createPinnedMaps } from '../../dataplane/object.ts';
@@ -270,6 +271,27 @@ test('entries written by another process count against the room (no stale bound)
   await updateMappings(batch, ctx);
   assert.equal(await countMappings(ctx), capacity);
   assert.equal(await clearMappings(ctx), capacity);
+});
+
+test('maps recreated by another process: this process follows the new pins instead of writing into the old maps', async () => {
+  await updateMappings([mapping('192.0.2.77/32', 1, 5, 77)], ctx);
+  // Another process tears the maps down and creates them again (as a loader of another ABI would).
+  const script = `import { teardownAll } from './dataplane/attach.ts'; import { createPinnedMaps } from './dataplane/object.ts';
+    const q = { info: () => {}, warn: () => {} };
+    await teardownAll({ pinRoot: ${JSON.stringify(ctx.pinRoot)}, logger: q }); await createPinnedMaps({ pinRoot: ${JSON.stringify(ctx.pinRoot)}, logger: q });`;
+  await execa('node', ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: repoRoot });
+  // The next write lands in the new map (read back through a fresh fd, not this process's cache).
+  await updateMappings([mapping('192.0.2.78/32', 1, 6, 78)], ctx);
+  const fd = objGet(`${ctx.pinRoot}/ip_to_class`);
+  try {
+    const v = Buffer.alloc(CLASS_INFO_SIZE);
+    assert.equal(mapLookupElem(fd, encodeLpmKey('192.0.2.78/32'), v), true, 'written into the recreated map');
+    assert.equal(mapLookupElem(fd, encodeLpmKey('192.0.2.77/32'), v), false, 'the old map is gone with its entries');
+  } finally {
+    closeFd(fd);
+  }
+  assert.deepEqual((await listMappings(ctx)).map((m) => m.prefix), ['192.0.2.78/32']);
+  await clearMappings(ctx);
 });
 
 test('errors carry errno name, operation and hint', async () => {

@@ -16,6 +16,7 @@ import type { DataplaneLogger } from '../../dataplane/log.ts';
 import { progTestRun, objGet, mapUpdateElem, closeFd } from '../../dataplane/libbpf.ts';
 import { MODE_BRIDGE, MODE_STICK, CLASS_INFO_SIZE, encodeLpmKey, writeClassInfo } from '../../dataplane/abi.ts';
 import { ipHeader, setTxqAll } from './frames.ts';
+import { forwardingPlan, readForwarding, vlanSwapKey, writeForwarding } from '../../dataplane/forwarding.ts';
 
 const ctx = { pinRoot: `/sys/fs/bpf/lqt-${randomBytes(3).toString('hex')}` };
 const quiet: DataplaneLogger = { info: () => undefined, warn: () => undefined };
@@ -197,4 +198,61 @@ test('bridge mode: ifindex decides; hot cache never serves a stale class', async
   } finally {
     progs.close();
   }
+});
+
+test('forwarding: on a stick XDP swaps the VLAN in the frame (PCP kept, direction from the arrival VLAN); tc ingress redirects per redirect_if', async () => {
+  const progs = await loadPrograms({ mode: MODE_STICK, internetIfindex: LO, ispIfindex: LO, stickOffset: STICK_OFFSET, internetVlan: 100, ispVlan: 200 }, { ...ctx, logger: quiet });
+  const q = (vid: number, pcp = 0): Tag => ({ tpid: 0x8100, vid, pcp });
+  const md = (f: Buffer) => {
+    const m = Buffer.alloc(24);
+    m.writeUInt32LE(f.length, 4);
+    m.writeUInt32LE(LO, 12);
+    return m;
+  };
+  // (The output of a redirected frame starts with the 8 bytes of XDP metadata the program added.)
+  const tciOut = (f: Buffer) => {
+    const out = progTestRun(progs.xdpFd, f, md(f), 24).data;
+    return out.readUInt16BE(out.length - f.length + 14);
+  };
+  try {
+    writeForwarding(forwardingPlan('stick', LO, LO, { internet: 100, network: 200 }), ctx);
+    assert.deepEqual(readForwarding(ctx).redirects, [{ ifindex: LO, redirectTo: LO, scanVlans: true }]);
+    // Internet VLAN 100 → customer VLAN 200 and back; PCP bits untouched; other VLANs and untagged unchanged.
+    assert.equal(tciOut(frame({ tags: [q(100, 5)], src: INTERNET4, dst: A })), (5 << 13) | 200);
+    assert.equal(tciOut(frame({ tags: [q(200)], src: A, dst: INTERNET4 })), 100);
+    assert.equal(tciOut(frame({ tags: [q(300)], src: INTERNET4, dst: A })), 300, 'a VLAN of neither side is left alone');
+    assert.equal(tciOut(frame({ tags: [q(100)], src: INTERNET4, dst: A, arp: true })), 200, 'ARP changes sides too');
+    // The direction still comes from the arrival VLAN: download to A on VLAN 100 (class A), upload offset on 200.
+    const before = await counters(A);
+    assert.equal(xdpRun(progs.xdpFd, frame({ tags: [q(100)], src: INTERNET4, dst: A })), XDP_REDIRECT);
+    assert.equal((await counters(A))!.downloadPackets - before!.downloadPackets, 1n);
+    assert.equal((await counters(A))!.tcHandle, handle(1, 0x10));
+    // Bypass stops classification, not forwarding.
+    await setBypass(true, ctx);
+    assert.equal(tciOut(frame({ tags: [q(100)], src: INTERNET4, dst: A })), 200, 'swapped while bypassed');
+    await setBypass(false, ctx);
+
+    // tc ingress: a stick entry hairpins only tagged frames (a test-run skb carries no hardware tag: not redirected).
+    const TC_ACT_UNSPEC = 0xffffffff, TC_ACT_REDIRECT = 7; // (retval is read unsigned)
+    assert.equal(tcRun(progs.ingressFd, frame({ src: INTERNET4, dst: A }))[0], TC_ACT_UNSPEC, 'untagged: local stack');
+    // XDP-bridge entry: everything arriving on lo goes to the egress of redirect_to.
+    writeForwarding(forwardingPlan('xdp-bridge', LO, 0x7ffffffe), ctx);
+    assert.equal(tcRun(progs.ingressFd, frame({ src: INTERNET4, dst: A }))[0], TC_ACT_REDIRECT);
+    assert.equal(tcRun(progs.ingressFd, frame({ src: INTERNET4, dst: A, arp: true }))[0], TC_ACT_REDIRECT, 'control frames are forwarded too');
+    // No entry for the interface (Linux bridge mode): untouched.
+    writeForwarding(forwardingPlan('linux-bridge', LO, 2), ctx);
+    assert.deepEqual(readForwarding(ctx), { redirects: [], swaps: [] });
+    assert.equal(tcRun(progs.ingressFd, frame({ src: INTERNET4, dst: A }))[0], TC_ACT_UNSPEC);
+  } finally {
+    progs.close();
+  }
+});
+
+test('forwarding plan: the XDP bridge needs two interfaces, a stick two different VLAN ids in 1..4094', () => {
+  assert.throws(() => forwardingPlan('xdp-bridge', 3, 3), /two different interfaces/);
+  assert.throws(() => forwardingPlan('stick', 3, 3), /both VLAN ids/);
+  assert.throws(() => forwardingPlan('stick', 3, 3, { internet: 7, network: 7 }), /two different ids/);
+  assert.throws(() => forwardingPlan('stick', 3, 3, { internet: 0, network: 7 }), /two different ids/);
+  assert.equal(vlanSwapKey(3, 7), 0x30007);
+  assert.deepEqual(forwardingPlan('stick', 3, 3, { internet: 2, network: 3 }).swaps, [{ ifindex: 3, from: 2, to: 3 }, { ifindex: 3, from: 3, to: 2 }]);
 });

@@ -36,7 +36,7 @@ const CSV = [HEADER, 'a,A,a-d,Dev a,AP_1,,100.64.0.1,,1,1,10,5,', 'b,B,b-d,Dev b
 
 /** A real (not dry-run) config on lo with the web UI on, so lqosd shapes at start. */
 const conf = (dir: string) =>
-  `lqos_directory = "${dir}"\nstate_directory = "${join(dir, 'state')}"\n[single_interface]\ninterface = "lo"\n[queues]\noverride_available_queues = 2\n`;
+  `lqos_directory = "${dir}"\nstate_directory = "${join(dir, 'state')}"\n[single_interface]\ninterface = "lo"\ninternet_vlan = 2\nnetwork_vlan = 3\n[queues]\noverride_available_queues = 2\n`;
 
 type Outcome = Awaited<ReturnType<ShapingService['run']>>['outcome'];
 

@@ -72,7 +72,7 @@ test('planner: each switch off (set_cpu_governor_performance, stop_irq_balance =
   assert.ok(!noPerf.actions.some((a) => a.key === 'tuning.set_cpu_governor_performance'));
   assert.ok(noPerf.notes.some((n) => /offers no "performance"/.test(n)));
   // single_interface mtu targets the one interface.
-  const stick = planHostTuning(conf('', '[single_interface]\ninterface = "eth5"\nmtu = 1400\n'), snapshot({ mtu: { eth5: 1500 } }));
+  const stick = planHostTuning(conf('', '[single_interface]\ninterface = "eth5"\ninternet_vlan = 2\nnetwork_vlan = 3\nmtu = 1400\n'), snapshot({ mtu: { eth5: 1500 } }));
   assert.deepEqual(stick.actions.filter((a) => a.key === 'single_interface.mtu').map((a) => a.kind === 'run' && a.argv.join(' ')), ['ip link set dev eth5 mtu 1400']);
 });
 
@@ -147,7 +147,7 @@ test('exclude_efficiency_cores: E-cores (cpu_atom, cpu_capacity) are left out of
   mkdirSync(join(root, 'sys/devices/cpu_atom'), { recursive: true });
   writeFileSync(join(root, 'sys/devices/cpu_atom/cpus'), '4-7\n');
   for (const nic of ['eth0', 'eth1']) for (let q = 0; q < 8; q++) mkdirSync(join(root, `sys/class/net/${nic}/queues/tx-${q}`), { recursive: true });
-  const ifaces = { download: 'eth1', upload: 'eth0', onAStick: false };
+  const ifaces = { download: 'eth1', upload: 'eth0', onAStick: false, forwarding: 'linux-bridge' as const };
   const q = hostQueueCount(conf(), ifaces, false, root);
   assert.ok(!('error' in q));
   assert.equal(q.queues, 4);
@@ -177,12 +177,12 @@ test('bridge mtu: set on real veths in a namespace at attach, read back with ip 
   assert.equal(await mtuOf('tn1'), 1400);
   assert.deepEqual(r.changed, ['bridge.mtu: set MTU of tn0 from 1500 to 1400', 'bridge.mtu: set MTU of tn1 from 1500 to 1400']);
   // single_interface mtu on one interface.
-  const stick = conf('[tuning]\nset_cpu_governor_performance = false\nstop_irq_balance = false\n', '[single_interface]\ninterface = "tn0"\nmtu = 1300\n');
+  const stick = conf('[tuning]\nset_cpu_governor_performance = false\nstop_irq_balance = false\n', '[single_interface]\ninterface = "tn0"\ninternet_vlan = 2\nnetwork_vlan = 3\nmtu = 1300\n');
   await applyHostTuning(stick, recordingLog(), { root: testDir(t), run });
   assert.equal(await mtuOf('tn0'), 1300);
   assert.equal(await mtuOf('tn1'), 1400);
   // An interface that is not there: a note, nothing fails.
-  const gone = await applyHostTuning(conf('[tuning]\nstop_irq_balance = false\n', '[single_interface]\ninterface = "tn9"\nmtu = 1400\n'), recordingLog(), { root: testDir(t), run });
+  const gone = await applyHostTuning(conf('[tuning]\nstop_irq_balance = false\n', '[single_interface]\ninterface = "tn9"\ninternet_vlan = 2\nnetwork_vlan = 3\nmtu = 1400\n'), recordingLog(), { root: testDir(t), run });
   assert.deepEqual([gone.changed, gone.failed], [[], []]);
   assert.ok(gone.notes.includes('single_interface.mtu: interface tn9 not found; MTU not set'));
 });

@@ -10,7 +10,7 @@ export function bridgeConfig(dir: string): string {
 export function loConfig(dir: string, extra = ''): string {
   return (
     `lqos_directory = "${dir}"\nstate_directory = "${join(dir, 'state')}"\ndisable_webserver = true\n` +
-    `[single_interface]\ninterface = "lo"\n[queues]\noverride_available_queues = 2\ndry_run = true\n${extra}`
+    `[single_interface]\ninterface = "lo"\ninternet_vlan = 2\nnetwork_vlan = 3\n[queues]\noverride_available_queues = 2\ndry_run = true\n${extra}`
   );
 }
 

@@ -92,8 +92,9 @@ test('ticks: rates, roll-ups, channels, gauges, stats_hosts, queue stats, histor
   assert.equal(await gauge('nodeThroughputBps', { node: 'Tower/AP_A', direction: 'download' }), 20e6);
 
   // stats_hosts.
-  const sh = tel.statsHosts({ limit: 2, sortBy: 'download' }) as { hosts: { ip: string; circuitId: string | null; downloadBps: number; downloadBytes: bigint }[] };
-  assert.deepEqual(sh.hosts.map((h) => [h.ip, h.circuitId, h.downloadBps]), [['10.0.0.1', 'c1', 20e6], ['10.1.2.128/25', 'c3', 8e6]]);
+  const sh = tel.statsHosts({ limit: 2, sortBy: 'download' }) as { hosts: { ip: string; prefix: string; circuitId: string | null; downloadBps: number; downloadBytes: bigint }[] };
+  // A counter per mapping: `ip` stays an address (the network address of a prefix), `prefix` says which.
+  assert.deepEqual(sh.hosts.map((h) => [h.ip, h.prefix, h.circuitId, h.downloadBps]), [['10.0.0.1', '10.0.0.1/32', 'c1', 20e6], ['10.1.2.128', '10.1.2.128/25', 'c3', 8e6]]);
   assert.equal(sh.hosts[0]!.downloadBytes, 2_500_000n);
 
   // Queue stats: baseline then +40 drops on c1's cake.

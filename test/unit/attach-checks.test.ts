@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  compareVersion, parseEthtoolFeatures, parseKernelRelease, platformVerdict, rootQdiscKind, trafficClassProblem, vlanVerdict,
+  compareVersion, parseEthtoolFeatures, parseKernelRelease, platformVerdict, rootQdiscKind, trafficClassProblem, vlanVerdict, wantsFrags,
 } from '../../dataplane/attachChecks.ts';
 import { inspectQueues, parseInspection } from '../../dataplane/netdev.ts';
 import { testDir } from '../support/workspace.ts';
@@ -55,8 +55,12 @@ test('VLAN stripping on a stick: refused whatever the config says, with the fix;
   assert.match(fixed.refusal!.message, /rx-vlan-offload \[fixed\].*and rx-vlan-stag-hw-parse.*fixed by the driver/);
   assert.match(fixed.refusal!.hint, /cannot turn rx-vlan-offload off \(\[fixed\]\): use another NIC, or wire the shaper where frames arrive untagged/);
   assert.deepEqual(vlanVerdict('ens1', feats('off', 'off'), { onAStick: true, wantedOff: () => false }), { warnings: [] });
-  // A feature the driver does not list counts as off.
-  assert.deepEqual(vlanVerdict('ens1', new Map(), { onAStick: true, wantedOff: () => true }), { warnings: [] });
+  // A feature the driver does not list counts as off; nothing read at all (ethtool failed) does not, on a stick.
+  assert.deepEqual(vlanVerdict('ens1', new Map([['tx-checksumming', { on: true, fixed: false }]]), { onAStick: true, wantedOff: () => true }), { warnings: [] });
+  const unread = vlanVerdict('ens1', new Map(), { onAStick: true, wantedOff: () => true });
+  assert.equal(unread.refusal?.code, 'VLAN_STRIPPING');
+  assert.match(unread.refusal!.message, /could not read the offload features of ens1/);
+  assert.deepEqual(vlanVerdict('eth1', new Map(), { onAStick: false, wantedOff: () => true }), { warnings: [] }, 'bridge mode: nothing read, nothing refused');
 });
 
 test('VLAN stripping in bridge mode: refused when disable_rxvlan asked it off, one warning when the operator left it on', () => {
@@ -140,4 +144,12 @@ test('platform verdict: kernel < 5.8 refused, 5.8-5.14 warned (generic refused t
   assert.match(v('6.1.0', 'native', { major: 0, minor: 8 }).errors[0]!, /libbpf 0\.8 is too old: the dataplane needs libbpf 1\.0 or newer/);
   assert.match(v('6.1.0', 'native', { error: 'load libbpf.so.1 failed' }).errors[0]!, /libbpf cannot be used: load libbpf\.so\.1 failed; install libbpf 1\.0/);
   assert.match(v('weird').warnings[0]!, /cannot read the kernel version from "weird"/);
+});
+
+test('the XDP program is loaded frags-aware only in native mode on kernels that know the flag (5.18+)', () => {
+  assert.equal(wantsFrags('native', '6.18.44-fc-v1272'), true);
+  assert.equal(wantsFrags('native', '5.18.0'), true);
+  assert.equal(wantsFrags('native', '5.15.0-91-generic'), false, 'Ubuntu 22.04 GA kernel: the flag would be refused at load');
+  assert.equal(wantsFrags('generic', '6.18.44'), false);
+  assert.equal(wantsFrags('native', 'garbage'), false);
 });

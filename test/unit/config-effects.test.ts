@@ -91,7 +91,7 @@ describe('[queues] keys change the plan', () => {
 test('[single_interface] internet_vlan / network_vlan are the VLANs the dataplane tells direction by', () => {
   const c = parseConfigText('[single_interface]\ninterface = "eth0"\ninternet_vlan = 20\nnetwork_vlan = 30\n', 'stick.conf').config;
   assert.deepEqual(stickVlans(c), { internet: 20, network: 30 });
-  assert.deepEqual(interfacesOf(c), { download: 'eth0', upload: 'eth0', onAStick: true });
+  assert.deepEqual(interfacesOf(c), { download: 'eth0', upload: 'eth0', onAStick: true, forwarding: 'stick' });
 });
 
 describe('[uisp_integration] / [integration_common] capacity keys change the UISP output', () => {

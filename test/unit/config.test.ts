@@ -66,7 +66,7 @@ test('upstream example lqos.conf parses', { skip: existsSync(upstreamFixture) ? 
   assert.equal(config.queues.lazy_queues, 'No');
   assert.equal(config.stormguard.strategy, 'delay_probe');
   assert.deepEqual(config.ip_ranges.ignore_subnets, ['192.168.0.0/16']);
-  assert.deepEqual(interfacesOf(config), { download: 'eth1', upload: 'eth0', onAStick: false });
+  assert.deepEqual(interfacesOf(config), { download: 'eth1', upload: 'eth0', onAStick: false, forwarding: 'linux-bridge' });
 });
 
 test('empty file plus [bridge] gets every default', () => {
@@ -167,7 +167,7 @@ test('TOML syntax error names the file, line and column', () => {
 });
 
 test('[bridge] and [single_interface] together are an error', () => {
-  const err = configError(() => parseConfigText(`${BRIDGE}[single_interface]\ninterface = "eth0"\n`, 'x.conf'));
+  const err = configError(() => parseConfigText(`${BRIDGE}[single_interface]\ninterface = "eth0"\ninternet_vlan = 2\nnetwork_vlan = 3\n`, 'x.conf'));
   assert.equal(err.details.length, 1);
   assert.match(err.details[0], /^single_interface: both \[bridge\] and \[single_interface\]/);
 });
@@ -238,9 +238,11 @@ test('legacy Splynx spelling is accepted with a warning', () => {
 
 test('interfacesOf', () => {
   const bridged = parseConfigText(BRIDGE, 'x.conf').config;
-  assert.deepEqual(interfacesOf(bridged), { download: 'eth1', upload: 'eth0', onAStick: false });
-  const stick = parseConfigText('[single_interface]\ninterface = "ens1"\n', 'x.conf').config;
-  assert.deepEqual(interfacesOf(stick), { download: 'ens1', upload: 'ens1', onAStick: true });
+  assert.deepEqual(interfacesOf(bridged), { download: 'eth1', upload: 'eth0', onAStick: false, forwarding: 'linux-bridge' });
+  const xdpBridge = parseConfigText(`${BRIDGE.replace('[bridge]', '[bridge]\nuse_xdp_bridge = true')}`, 'x.conf').config;
+  assert.equal(interfacesOf(xdpBridge)?.forwarding, 'xdp-bridge');
+  const stick = parseConfigText('[single_interface]\ninterface = "ens1"\ninternet_vlan = 2\nnetwork_vlan = 3\n', 'x.conf').config;
+  assert.deepEqual(interfacesOf(stick), { download: 'ens1', upload: 'ens1', onAStick: true, forwarding: 'stick' });
   assert.deepEqual(stick.single_interface, { interface: 'ens1', internet_vlan: 2, network_vlan: 3 });
   assert.equal(interfacesOf(configSchema.parse({})), null);
 });

@@ -14,7 +14,7 @@ let h: UiHarness;
 let b: Browser;
 const unregister: (() => void)[] = [];
 
-const NOTE = 'Sampled: per-address counters are kept for at most 4096 addresses without a mapping (a new one is admitted at most once per ms per CPU), so this list shows some of them, not all; the unmapped rate counts all of their traffic.';
+const NOTE = 'Sampled: per-address counters are kept for at most 4096 addresses without a mapping (at most about 100 new addresses a second are admitted), so this list shows some of them, not all; the unmapped rate counts all of their traffic.';
 const busy: CircuitRatesPayload = {
   at: 1,
   topDownload: [],

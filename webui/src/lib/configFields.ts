@@ -163,14 +163,21 @@ export const GENERAL: GroupSpec[] = [
 export const BRIDGE: FieldSpec[] = [
   { key: 'bridge.to_internet', label: 'Interface to the Internet', help: 'Upload is shaped on its egress.' },
   { key: 'bridge.to_network', label: 'Interface to the subscribers', help: 'Download is shaped on its egress.' },
-  { key: 'bridge.use_xdp_bridge', label: 'Use the XDP bridge' },
+  {
+    key: 'bridge.use_xdp_bridge',
+    label: 'Use the XDP bridge',
+    help:
+      'Off: a Linux bridge you built (e.g. br0 holding both interfaces) forwards; lqos-ts classifies and shapes. ' +
+      'On: lqos-ts forwards between the two interfaces itself; take them out of any Linux bridge first (lqosd refuses while one holds both). ' +
+      'Takes effect when lqosd restarts.',
+  },
   { key: 'bridge.mtu', label: 'MTU' },
 ];
 
 export const SINGLE: FieldSpec[] = [
   { key: 'single_interface.interface', label: 'Interface' },
-  { key: 'single_interface.internet_vlan', label: 'Internet VLAN' },
-  { key: 'single_interface.network_vlan', label: 'Network VLAN' },
+  { key: 'single_interface.internet_vlan', label: 'Internet VLAN', help: 'VLAN id (1-4094) the router tags toward the Internet; lqos-ts sends these frames back out tagged with the network VLAN.' },
+  { key: 'single_interface.network_vlan', label: 'Network VLAN', help: 'VLAN id (1-4094) toward the subscribers; must differ from the Internet VLAN.' },
   { key: 'single_interface.mtu', label: 'MTU' },
 ];
 
