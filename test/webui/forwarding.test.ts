@@ -46,6 +46,7 @@ test('dashboard: the forwarding mode in force, in words, for each mode', async (
     await shot(page, c.shot);
   }
   delete h.shaping.forwarding;
+  await new Promise((r) => setTimeout(r, 2100)); // past the cached payload's age, as above
   await page.goto(`${h.base}/`);
   await page.getByTestId('forwarding-mode').waitFor({ state: 'detached', timeout: 6000 });
   assert.match(await page.getByTestId('shaping-card').innerText(), /Forwarding\s+not attached/);
