@@ -9,18 +9,11 @@
  * Rates come from deltas between successive reads; a counter that went down (dataplane reloaded,
  * sampled entry evicted and re-inserted) counts from 0, the first read is the baseline.
  */
+import type { UnknownIp } from '../../dataplane/abi.ts';
 import { HostRateTracker, type HostCounters } from './hostRates.ts';
 
-/** One sampled address (dataplane/maps.ts readUnknownIps). */
-export interface UnknownIpCounters {
-  ip: string;
-  downloadBytes: bigint;
-  uploadBytes: bigint;
-  downloadPackets: bigint;
-  uploadPackets: bigint;
-  firstSeenNs: bigint;
-  lastSeenNs: bigint;
-}
+/** One sampled address (dataplane/maps.ts readUnknownIps): the dataplane's own record. */
+export type UnknownIpCounters = UnknownIp;
 
 /** The aggregate of all unmapped traffic (dataplane/maps.ts readStats). */
 export interface UnmappedCounters {
