@@ -1,111 +1,258 @@
 /**
- * `npm run bench:apply`: the apply engine against the kernel, in a throwaway namespace.
- *  1. full apply of 10k circuits through the engine vs the bare `tc -batch` of the same commands;
- *  2. single-circuit change latency (diff + tc + targeted read-back), median of 10;
- *  3. lqosd-like steady-state memory: RSS of a process holding the applied 100k-circuit plan.
- * Prints figures; exits non-zero only on errors.
+ * `npm run bench:apply` — applying end to end, as an operator does (root; holds the kernel: run it
+ * under `flock /tmp/lqos-kernel.lock`):
+ *
+ *   flock /tmp/lqos-kernel.lock node --import tsx bench/apply.bench.ts [--circuits 10000] [--rounds 4]
+ *        [--mem-circuits 100000 | 0]
+ *
+ * A namespace lab (lab/labEnv.ts: Linux bridge, real lqosd started inside the shaper namespace with
+ * its own LQOS_RUN_DIR, bus socket and bpffs) gets a synthetic 10k-circuit network. Every timed
+ * figure is the real `LibreQoS` command's wall time, from spawning it to its exit: CLI start-up,
+ * validation, bus request, lqosd planning/compiling, tc, eBPF mappings and lqosd's kernel read-back.
+ * Rounds interleave three variants, the order rotating each round:
+ *  - full: an empty top-level node added to / removed from network.json (a structural change), then
+ *    `LibreQoS` (must report `applied (full)`: every class rebuilt under the kept mq root);
+ *  - change: one circuit's download rate changed in ShapedDevices.csv, `LibreQoS` (must report
+ *    `applied (incremental)`), then the class's ceil read back with tc (not timed) — twice a round;
+ *  - bare: the same full tc batch lqosd compiled (state/debug/linux_tc.txt) through one bare
+ *    `tc -batch` in the namespace, after deleting the root qdiscs (the kernel's share of a full apply).
+ * Then lqosd's VmRSS/VmHWM (/proc/<pid>/status) holding the 10k plan, and with --mem-circuits the
+ * same after `LibreQoS` applies a 100k-circuit plan (sqm none: the kernel allows ~57k leaf qdiscs
+ * per interface). Ends with the target table; exits 1 when a target is missed.
  */
-import { execa } from 'execa';
-import { rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { pino } from 'pino';
+import { parseArgs } from 'node:util';
+import { parse } from 'csv-parse/sync';
+import { stringify } from 'csv-stringify/sync';
+import { execa } from 'execa';
+import { defaultLabCircuits, repoRoot, startLab, startLabDaemon, stopLab, stopLabDaemon, type Lab } from '../lab/labEnv.ts';
 import { generateDataset } from './dataset.ts';
-import type { PlanConfig } from '../lib/plan/planConfig.ts';
-import { applyPlan } from '../lib/apply/engine.ts';
-import { serializePlan } from '../lib/apply/appliedPlan.ts';
-import { BENCH_PLAN_CONFIG, buildPlan, PFIFO_LEAVES } from '../test/support/plan.ts';
-import { tempDir } from '../test/support/workspace.ts';
+import { fmtSpread, interleaved, machineLine, Targets } from './stats.ts';
 
-const NS = `lqbapply${process.pid % 1000}`;
-const wrap = ['ip', 'netns', 'exec', NS];
-const log = pino({ level: 'warn' });
-const QUEUES = 2;
+const { values } = parseArgs({
+  options: {
+    circuits: { type: 'string', default: '10000' },
+    rounds: { type: 'string', default: '4' },
+    'mem-circuits': { type: 'string', default: '100000' },
+  },
+});
+const CIRCUITS = Number(values.circuits);
+const ROUNDS = Math.max(1, Number(values.rounds));
+const MEM_CIRCUITS = Number(values['mem-circuits']);
+const ID = 'lqbapply';
+const DOWN_COL = 12; // "Download Max Mbps" in bench/dataset.ts's column order
 
-const config: PlanConfig = { ...BENCH_PLAN_CONFIG, interfaces: { download: 'b0', upload: 'b1', onAStick: false }, queues: QUEUES };
-// This kernel has no cake/fq_codel.
-const compile = PFIFO_LEAVES;
-
-async function sh(args: string[]) {
-  await execa(args[0]!, args.slice(1));
+interface Run {
+  ms: number;
+  code: number;
+  output: string;
 }
 
-async function setupNs() {
-  await execa('ip', ['netns', 'del', NS], { reject: false });
-  await sh(['ip', 'netns', 'add', NS]);
-  await sh(['ip', '-n', NS, 'link', 'add', 'b0', 'numtxqueues', '4', 'numrxqueues', '4', 'type', 'veth', 'peer', 'name', 'b1', 'numtxqueues', '4', 'numrxqueues', '4']);
-}
-
-async function resetTc() {
-  for (const dev of ['b0', 'b1']) await execa('ip', ['netns', 'exec', NS, 'tc', 'qdisc', 'del', 'dev', dev, 'root'], { reject: false });
-}
-
-function plan(circuits: number, seed = 1) {
-  const ds = generateDataset({ circuits, seed });
-  return buildPlan({ devices: ds.shapedDevicesCsv, network: ds.networkJson }, { config, compile });
-}
-
-async function timeBareBatch(lines: string[]): Promise<number> {
-  const dir = tempDir('lqb-');
-  const f = join(dir, 'b.txt');
-  writeFileSync(f, lines.join('\n') + '\n');
+async function libreqos(lab: Lab, args: string[] = []): Promise<Run> {
   const t0 = performance.now();
-  await execa('ip', ['netns', 'exec', NS, 'tc', '-batch', f]);
-  const ms = performance.now() - t0;
-  rmSync(dir, { recursive: true, force: true });
-  return ms;
+  const r = await execa('ip', ['netns', 'exec', lab.tb.ns.shaper, join(repoRoot, 'LibreQoS'), '--config', lab.config, ...args], {
+    reject: false,
+    all: true,
+    env: { LQOS_BPF_PIN_ROOT: lab.pinRoot, LQOS_LOG_FORMAT: 'json', LQOS_RUN_DIR: join(lab.dir, 'run') },
+  });
+  return { ms: performance.now() - t0, code: r.exitCode ?? -1, output: String(r.all ?? '') };
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+/** Runs LibreQoS and insists on exit 0 and the expected apply mode in its output. */
+async function apply(lab: Lab, expect: RegExp, args: string[] = []): Promise<number> {
+  const r = await libreqos(lab, args);
+  if (r.code !== 0 || !expect.test(r.output)) {
+    throw new Error(`LibreQoS ${args.join(' ')} exited ${r.code} without ${expect}: ${r.output.slice(-1500)}`);
+  }
+  // lqosd's own apply time (diff, tc, mappings, read-back), from the apply report it logs.
+  const m = /"seconds":([\d.]+),"msg":"(applied|queues and mappings already match)/.exec(r.output);
+  lastLqosdMs = m ? Number(m[1]) * 1000 : NaN;
+  return r.ms;
+}
 
-async function main() {
-  await setupNs();
+let lastLqosdMs = NaN;
+
+/** The shaping interfaces' root qdiscs removed (the eBPF programs and maps stay attached). */
+async function deleteRoots(lab: Lab): Promise<void> {
+  for (const dev of [lab.tb.shaperIfs.customer, lab.tb.shaperIfs.internet]) {
+    await execa('tc', ['-n', lab.tb.ns.shaper, 'qdisc', 'del', 'dev', dev, 'root'], { reject: false });
+  }
+}
+
+/**
+ * Adds or removes an empty top-level node in network.json: a structural change, so lqosd's next
+ * apply is a full rebuild of every class (keeping the mq root) — the way to time a full apply
+ * through lqosd without `--clearrules`, which also unloads the dataplane.
+ */
+function toggleNode(lab: Lab): void {
+  const file = join(lab.dir, 'network.json');
+  const net = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+  if (net.Bench_Toggle) delete net.Bench_Toggle;
+  else net.Bench_Toggle = { downloadBandwidthMbps: 100, uploadBandwidthMbps: 100, type: 'site' };
+  writeFileSync(file, JSON.stringify(net, null, 2) + '\n');
+}
+
+/** lqosd's pid: the node process running bin/lqosd.ts inside the shaper namespace. */
+async function lqosdPid(lab: Lab): Promise<number> {
+  const pids = await execa('ip', ['netns', 'pids', lab.tb.ns.shaper]);
+  for (const pid of String(pids.stdout).split(/\s+/).filter(Boolean)) {
+    const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    if (cmd.includes('bin/lqosd.ts')) return Number(pid);
+  }
+  throw new Error(`no lqosd process in namespace ${lab.tb.ns.shaper}: see ${lab.dir}/lqosd.log`);
+}
+
+function memoryOf(pid: number): { rssMB: number; hwmMB: number } {
+  const s = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (k: string) => Number(new RegExp(`${k}:\\s+(\\d+) kB`).exec(s)?.[1] ?? NaN);
+  return { rssMB: kb('VmRSS') / 1024, hwmMB: kb('VmHWM') / 1024 };
+}
+
+/** Download class (classid and `ceil`) of a circuit, read back from the kernel. */
+async function circuitCeil(lab: Lab, circuitId: string): Promise<string> {
+  const st = JSON.parse(readFileSync(join(lab.dir, 'state', 'shaping', 'planner_state.json'), 'utf8')) as { circuits: Record<string, { queue: number; minor: number }> };
+  const c = st.circuits[circuitId];
+  if (!c) throw new Error(`circuit ${circuitId} is not in planner_state.json`);
+  const classid = `${c.queue.toString(16)}:${c.minor.toString(16)}`;
+  const r = await execa('tc', ['-n', lab.tb.ns.shaper, 'class', 'show', 'dev', lab.tb.shaperIfs.customer, 'classid', classid]);
+  const m = / ceil (\S+)/.exec(String(r.stdout));
+  if (!m) throw new Error(`class ${classid} of ${circuitId} not found on ${lab.tb.shaperIfs.customer}: ${r.stdout}`);
+  return m[1]!;
+}
+
+/** ShapedDevices.csv rows with one circuit's download max rewritten on each change. */
+class DeviceRates {
+  private readonly rows: string[][];
+  private readonly header: string[];
+  private readonly byCircuit = new Map<string, number[]>();
+  private readonly ids: string[];
+  private n = 0;
+
+  constructor(private readonly lab: Lab, csv: string) {
+    const all = parse(csv) as string[][];
+    this.header = all[0]!;
+    this.rows = all.slice(1);
+    this.rows.forEach((r, i) => this.byCircuit.set(r[0]!, [...(this.byCircuit.get(r[0]!) ?? []), i]));
+    // Circuits whose plan leaves room to lower the rate by a few Mbit/s above their minimum.
+    this.ids = [...this.byCircuit.keys()].filter((id) => Number(this.rows[this.byCircuit.get(id)![0]!]![DOWN_COL]) >= 50);
+    if (this.ids.length === 0) throw new Error('no circuit with a download max ≥ 50 Mbit/s to change');
+  }
+
+  /** Lowers the next circuit's download max by 1–7 Mbit/s; returns its id and the new rate. */
+  change(): { id: string; mbps: number } {
+    const id = this.ids[(this.n * 997) % this.ids.length]!;
+    const rows = this.byCircuit.get(id)!;
+    const mbps = Number(this.rows[rows[0]!]![DOWN_COL]) - 1 - (this.n % 7);
+    this.n++;
+    for (const i of rows) this.rows[i]![DOWN_COL] = String(mbps);
+    writeFileSync(join(this.lab.dir, 'ShapedDevices.csv'), stringify([this.header, ...this.rows]));
+    return { id, mbps };
+  }
+}
+
+function writeInputs(lab: Lab, circuits: number, sqmNone: boolean): string {
+  const ds = generateDataset({ circuits, seed: 1 });
+  const csv = sqmNone ? ds.shapedDevicesCsv.replace(/,\r?$/gm, ',none') : ds.shapedDevicesCsv;
+  writeFileSync(join(lab.dir, 'network.json'), ds.networkJson);
+  writeFileSync(join(lab.dir, 'ShapedDevices.csv'), csv);
+  return csv;
+}
+
+async function main(): Promise<void> {
+  const targets = new Targets();
+  console.log(`apply bench, end to end through LibreQoS → bus → lqosd → kernel: ${machineLine()}`);
+  const lab = await startLab({ id: ID, circuits: defaultLabCircuits.filter((c) => c.path === 'plain'), daemon: false });
   try {
-    const p10 = plan(10_000);
-    const bare: number[] = [];
-    const engine: number[] = [];
-    for (let i = 0; i < 3; i++) {
-      await resetTc();
-      bare.push(await timeBareBatch(p10.tcLines));
-      await resetTc();
-      const t0 = performance.now();
-      const rep = await applyPlan({ applied: undefined, next: p10.plan, compile, log, wrap });
-      engine.push(performance.now() - t0);
-      if (rep.mode !== 'full') throw new Error(`expected a full apply, got ${rep.mode}`);
+    const csv = writeInputs(lab, CIRCUITS, false);
+    await startLabDaemon(lab); // lqosd applies the files on start
+    const firstMs = await apply(lab, /applied \(full\)|already match the plan/);
+    const tcText = readFileSync(join(lab.dir, 'state', 'debug', 'linux_tc.txt'), 'utf8');
+    const tcCommands = tcText.split('\n').filter((l) => l.trim()).length;
+    const batch = join(lab.dir, 'bare.batch');
+    writeFileSync(batch, tcText);
+    console.log(`${CIRCUITS} circuits: first LibreQoS run ${(firstMs / 1000).toFixed(1)} s, ${tcCommands} tc commands; ${ROUNDS} rounds`);
+    const rates = new DeviceRates(lab, csv);
+    let kernelFromLqosd = true;
+    const fullLqosd: number[] = [];
+    const changeLqosd: number[] = [];
+    const r = await interleaved(
+      ROUNDS,
+      {
+        full: async () => {
+          toggleNode(lab);
+          const ms = await apply(lab, /applied \(full\)/);
+          fullLqosd.push(lastLqosdMs);
+          kernelFromLqosd = true;
+          return ms;
+        },
+        change: async () => {
+          if (!kernelFromLqosd) {
+            toggleNode(lab);
+            await apply(lab, /applied \(full\)/);
+            kernelFromLqosd = true;
+          }
+          const out: number[] = [];
+          for (let i = 0; i < 2; i++) {
+            const { id, mbps } = rates.change();
+            out.push(await apply(lab, /applied \(incremental\): \d+ tc commands/));
+            changeLqosd.push(lastLqosdMs);
+            const ceil = await circuitCeil(lab, id);
+            if (ceil !== `${mbps}Mbit`) throw new Error(`after the change ${id} has ceil ${ceil} in the kernel, expected ${mbps}Mbit`);
+          }
+          return out;
+        },
+        bare: async () => {
+          await deleteRoots(lab);
+          const t0 = performance.now();
+          await execa('ip', ['netns', 'exec', lab.tb.ns.shaper, 'tc', '-batch', batch]);
+          const ms = performance.now() - t0;
+          kernelFromLqosd = false;
+          return ms;
+        },
+      },
+      (i, order) => console.log(`  round ${i + 1}/${ROUNDS}: ${order.join(', ')}`),
+    );
+    const ratios = r.full.map((f, i) => f / r.bare[i]!);
+    console.log(`  LibreQoS full apply (structural change)       ${fmtSpread(r.full)}`);
+    console.log(`  bare tc -batch of the same ${tcCommands} commands ${fmtSpread(r.bare)}`);
+    console.log(`  ratio full / bare, per round                   ${fmtSpread(ratios, '', 2)}`);
+    console.log(`    of which lqosd's apply (its log)             ${fmtSpread(fullLqosd.filter(Number.isFinite))}`);
+    console.log(`  LibreQoS one-circuit rate change               ${fmtSpread(r.change)} (${r.change.length} changes, each read back with tc)`);
+    console.log(`    of which lqosd's apply (its log)             ${fmtSpread(changeLqosd.filter(Number.isFinite))}`);
+    if (!kernelFromLqosd) await apply(lab, /applied \(full\)/);
+    const pid = await lqosdPid(lab);
+    const m10 = memoryOf(pid);
+    console.log(`  lqosd (pid ${pid}) holding the ${CIRCUITS}-circuit plan: VmRSS ${m10.rssMB.toFixed(0)} MB, VmHWM ${m10.hwmMB.toFixed(0)} MB`);
+    targets.atMost(`${CIRCUITS} circuits: LibreQoS full apply / bare tc -batch ≤ 1.3`, ratios, 1.3, '');
+    targets.atMost(`${CIRCUITS} circuits: LibreQoS one-circuit change ≤ 100 ms`, r.change, 100);
+
+    if (MEM_CIRCUITS > 0) {
+      const target = `lqosd holding a ${MEM_CIRCUITS}-circuit plan: VmRSS ≤ 300 MB`;
+      writeInputs(lab, MEM_CIRCUITS, true);
+      console.log(`  applying ${MEM_CIRCUITS} circuits (sqm none) through LibreQoS … (the CLI waits up to 15 min for lqosd)`);
+      try {
+        const ms = await apply(lab, /applied \((full|incremental)\)/, ['--force']);
+        await new Promise((res) => setTimeout(res, 3000)); // let lqosd settle (GC, telemetry ticks)
+        const m = memoryOf(pid);
+        console.log(`  ${MEM_CIRCUITS} circuits: LibreQoS apply ${(ms / 1000).toFixed(1)} s; lqosd VmRSS ${m.rssMB.toFixed(0)} MB, VmHWM ${m.hwmMB.toFixed(0)} MB`);
+        targets.check(target, `${m.rssMB.toFixed(0)} MB (one measurement; VmHWM ${m.hwmMB.toFixed(0)} MB)`, m.rssMB <= 300);
+      } catch (e) {
+        let m = { rssMB: NaN, hwmMB: NaN }; // NaN: lqosd is gone
+        try {
+          m = memoryOf(pid);
+        } catch {
+          /* reported as NaN */
+        }
+        const why = (e as Error).message.split('\n').find((l) => /lqosd could not apply|exited/.test(l))?.slice(0, 200) ?? (e as Error).message.slice(0, 200);
+        console.log(`  ${MEM_CIRCUITS} circuits: the apply failed (${why}); lqosd VmRSS ${m.rssMB.toFixed(0)} MB, VmHWM ${m.hwmMB.toFixed(0)} MB at that point`);
+        targets.check(target, `not applied (${why.slice(0, 80)}); VmRSS ${m.rssMB.toFixed(0)} MB then`, false);
+      }
     }
-    const b = median(bare);
-    const e = median(engine);
-    console.log(`\n10k circuits: ${p10.tcLines.length} tc commands`);
-    console.log(`  bare tc -batch        ${b.toFixed(0)} ms (median of 3)`);
-    console.log(`  engine full apply     ${e.toFixed(0)} ms (incl. full read-back verification)  ratio ${(e / b).toFixed(2)} (target ≤ 1.3)`);
-
-    // Single-circuit change: rate of one circuit, applied incrementally on the live 10k tree —
-    // measured in a process running inside the namespace, as lqosd does (no `ip netns exec`
-    // per tc command).
-    const dir = tempDir('lqb-plan-');
-    writeFileSync(join(dir, 'plan.json'), serializePlan(p10.plan));
-    const child = await execa('ip', ['netns', 'exec', NS, 'node', '--import', 'tsx', 'bench/apply.latency.ts', join(dir, 'plan.json')], { cwd: process.cwd() });
-    rmSync(dir, { recursive: true, force: true });
-    const lat = JSON.parse(String(child.stdout).trim().split('\n').pop()!) as { total: number[]; diff: number[] };
-    console.log(`  single-circuit change ${median(lat.total).toFixed(1)} ms median, ${Math.max(...lat.total).toFixed(1)} ms max of 10 (target ≤ 100 ms; in-namespace: diff ${median(lat.diff).toFixed(1)} ms + tc + read-back of that class)`);
-
-    // Memory of holding a 100k plan (what lqosd keeps after an apply).
-    const memChild = await execa('node', ['--import', 'tsx', '-e', `
-      const { generateDataset } = await import('./bench/dataset.ts');
-      const { runPipeline } = await import('./lib/pipeline.ts');
-      const ds = generateDataset({ circuits: 100000, seed: 7 });
-      const csv = ds.shapedDevicesCsv.replace(/,\\r?$/gm, ',none');
-      let r = runPipeline({ devicesText: csv, devicesFile: 'd', networkText: ds.networkJson, networkFile: 'n', config: ${JSON.stringify({ ...config, queues: 4 })} });
-      if (!r.ok) { console.log(JSON.stringify({ error: r.stage })); process.exit(1); }
-      const plan = r.plan; r = null; globalThis.keep = plan;
-      global.gc?.(); await new Promise((res) => setTimeout(res, 500)); global.gc?.();
-      const { readFileSync } = await import('node:fs'); const rss = Number(/VmRSS:\\s+(\\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))[1]) / 1024;
-      console.log(JSON.stringify({ circuits: plan.circuits.length, rssMb: Math.round(rss), peakMb: Math.round(process.resourceUsage().maxRSS / 1024) }));
-    `], { cwd: process.cwd(), env: { NODE_OPTIONS: '--expose-gc' } });
-    const mem = JSON.parse(String(memChild.stdout).trim().split('\n').pop()!) as { circuits: number; rssMb: number; peakMb: number };
-    console.log(`\n100k circuits held in memory (sqm none: the kernel's ~57k leaf-qdisc limit per interface):`);
-    console.log(`  steady RSS ${mem.rssMb} MB after GC (target ≤ 300 MB), peak during compile ${mem.peakMb} MB`);
+    targets.report();
   } finally {
-    await execa('ip', ['netns', 'del', NS], { reject: false });
+    await stopLabDaemon(lab).catch(() => undefined);
+    await stopLab(ID);
   }
 }
 

@@ -1,20 +1,24 @@
 /**
  * Dataplane benchmark (npm run bench:dataplane):
- *   node --import tsx bench/dataplane.bench.ts [--skip-lab] [--seconds 5] [--rounds 5] [--runs 3]
+ *   node --import tsx bench/dataplane.bench.ts [--modes linux-bridge,xdp-bridge,stick] [--endpoints napi,inline]
+ *     [--quick] [--skip-lab] [--seconds 5] [--rounds 5] [--runs 3] [--mappings 500000]
+ *   --quick: 3 rounds of 2 s, NAPI end hosts only (a smoke run; the figures are noisier).
  *
- * Prints figures (exit 0 unless something fails; targets are reported, never enforced):
+ * Prints figures and targets. Each target is judged on a median (spread printed beside it) and printed
+ * as met / MISSED; the bench exits 1 when any printed target is missed or a check fails, 0 otherwise:
  *   1. --mappings (default 500k) IP mappings into the real-size map: updateMappings (median of --runs,
  *      cleared in between), listMappings, clearMappings, in a private pin root /sys/fs/bpf/lqbench-<rand>.
  *   2. readHostCounters over 100k hosts (host_counters filled from userspace with one batch update).
  *   2b. XDP ns/packet (BPF_PROG_TEST_RUN with repeat) for a mapped and an unmapped address with the
  *      mappings loaded, and the kernel memory of each map (bpftool bytes_memlock).
- *   3. Namespace labs (bench/dataplaneLab.ts): a plain bridge lab and a LibreQoS lab side by side; per
- *      round (--rounds, default 5) one iperf3 TCP run each of: plain bridge (veth offloads), plain bridge
- *      with the shaped ports' offloads (the fair baseline), an address in no circuit, and a circuit whose
- *      ceiling (10 Gbit/s) is far above what the lab carries (the CPU-redirect path), in rotating order;
- *      ratios per round, reported as median and min–max. Two phases: end hosts as built ("inline": their
- *      TCP receive runs in the shaper's context) and with their own NAPI threads ("napi"). Then one
- *      shaped circuit against its plan.
+ *   3. Namespace labs (bench/dataplaneLab.ts): a plain bridge lab and one LibreQoS lab per forwarding
+ *      mode (--modes, default all three) side by side; per round (--rounds, default 5) one iperf3 TCP run
+ *      each of: plain bridge (veth offloads), plain bridge with the shaped ports' offloads (the fair
+ *      baseline), and per mode an address in no circuit and a circuit whose ceiling (10 Gbit/s) is far
+ *      above what the lab carries (the CPU-redirect path), in rotating order; ratios per round, reported
+ *      as median and min–max. Phases (--endpoints): end hosts with their own NAPI threads ("napi", like
+ *      separate machines: targets judged here) and as built ("inline": informational). Then one shaped
+ *      circuit against its plan per mode.
  *   4. Summary table + a markdown snippet for docs/PERFORMANCE.md.
  * Everything it creates (pin root, private namespace, lab namespaces/bpffs) is removed at the end,
  * also on failure or SIGINT/SIGTERM. Needs root, bpffs, clang (BPF object build) and iperf3.
@@ -36,8 +40,10 @@ import { PINNED_MAPS, type MapContext } from '../dataplane/pinned.ts';
 import * as bpf from '../dataplane/libbpf.ts';
 import { HOST_COUNTER_SIZE, LPM_KEY_SIZE, CLASS_INFO_SIZE, MODE_BRIDGE, encodeAddr, tcHandle, writeMappingEntry } from '../dataplane/abi.ts';
 import { configureCpus } from '../dataplane/cpus.ts';
-import { PLAIN_LAB, SHAPED_LAB, benchLab, type LabBenchResult } from './dataplaneLab.ts';
-import { labMarkdown, labReport, labSummaryRows } from './dataplaneLabReport.ts';
+import { ENDPOINT_MODES, MODES, MODE_LAB, PLAIN_LAB, benchLab, type EndpointMode, type LabBenchResult } from './dataplaneLab.ts';
+import { labMarkdown, labModeTable, labReport, labSummaryRows, labTargets, type Target } from './dataplaneLabReport.ts';
+import type { LabForwarding } from '../lab/testbed.ts';
+import { Targets } from './stats.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Options, helpers
@@ -45,15 +51,29 @@ import { labMarkdown, labReport, labSummaryRows } from './dataplaneLabReport.ts'
 const { values: opt } = parseArgs({
   options: {
     'skip-lab': { type: 'boolean', default: false },
-    seconds: { type: 'string', default: '5' },
-    rounds: { type: 'string', default: '5' },
+    quick: { type: 'boolean', default: false },
+    modes: { type: 'string', default: MODES.join(',') },
+    endpoints: { type: 'string' },
+    seconds: { type: 'string' },
+    rounds: { type: 'string' },
     runs: { type: 'string', default: '3' },
     mappings: { type: 'string', default: '500000' },
   },
   strict: true,
 });
-const SECONDS = Math.max(1, Number(opt.seconds) || 5);
-const ROUNDS = Math.max(1, Number(opt.rounds) || 5);
+const QUICK = opt.quick!;
+const SECONDS = Math.max(1, Number(opt.seconds) || (QUICK ? 2 : 5));
+const ROUNDS = Math.max(1, Number(opt.rounds) || (QUICK ? 3 : 5));
+/** Comma list → members of `allowed` (throws naming the bad one). */
+function listOpt<T extends string>(what: string, v: string, allowed: readonly T[]): T[] {
+  const out = v.split(',').map((x) => x.trim()).filter(Boolean);
+  for (const x of out) if (!allowed.includes(x as T)) throw new Error(`--${what}: unknown "${x}" (one or more of ${allowed.join(', ')})`);
+  if (!out.length) throw new Error(`--${what}: empty (one or more of ${allowed.join(', ')})`);
+  return [...new Set(out)] as T[];
+}
+const LAB_MODES: LabForwarding[] = listOpt('modes', opt.modes!, MODES);
+const ENDPOINTS: EndpointMode[] = listOpt('endpoints', opt.endpoints ?? (QUICK ? 'napi' : 'napi,inline'), ENDPOINT_MODES);
+if (!ENDPOINTS.includes('napi')) throw new Error('--endpoints must include napi: the targets are judged on NAPI end hosts');
 const RUNS = Math.max(1, Number(opt.runs) || 3);
 const N = 100_000; // hosts in the counter read
 /** Mappings loaded in part 1 (the issue-20 scale target: 500k into the real-size map). */
@@ -341,7 +361,7 @@ async function main(): Promise<void> {
   const started = performance.now();
   const load0 = loadavg()[0]!;
   const mach = machine();
-  say(`dataplane benchmark: pin root ${PIN_ROOT}, private netns ${PRIV_NS}, labs ${SHAPED_LAB}/${PLAIN_LAB}; ${RUNS} runs, iperf3 ${SECONDS} s × ${ROUNDS} rounds`);
+  say(`dataplane benchmark: pin root ${PIN_ROOT}, private netns ${PRIV_NS}, labs ${PLAIN_LAB} + ${LAB_MODES.map((x) => `${MODE_LAB[x]} (${x})`).join(', ')}; ${RUNS} runs, iperf3 ${SECONDS} s × ${ROUNDS} rounds, end hosts ${ENDPOINTS.join(' then ')}${QUICK ? ' (--quick)' : ''}`);
 
   await execa('ip', ['netns', 'add', PRIV_NS]);
   cleanups.push({ what: 'private pin root', fn: removePrivatePinRoot });
@@ -364,7 +384,7 @@ async function main(): Promise<void> {
   if (!opt['skip-lab']) {
     say('3. lab throughput…');
     try {
-      lab = await benchLab({ seconds: SECONDS, rounds: ROUNDS, say, onCleanup: (what, fn) => cleanups.push({ what, fn }) });
+      lab = await benchLab({ seconds: SECONDS, rounds: ROUNDS, modes: LAB_MODES, endpoints: ENDPOINTS, say, onCleanup: (what, fn) => cleanups.push({ what, fn }) });
     } catch (e) {
       labError = (e as Error).message;
       say(`lab failed: ${labError}`);
@@ -375,13 +395,24 @@ async function main(): Promise<void> {
     }
   }
 
-  // ---- report
-  const out: string[] = [];
+  // ---- targets: each judged on a median, printed with its spread; any miss makes the exit code 1
   const loadMed = median(m.loadMs);
   const readMed = median(h.readMs);
+  const loadTarget = TARGET_LOAD_MS * (M / N);
+  const range = (xs: number[], f: (v: number) => string) => `${f(Math.min(...xs))}–${f(Math.max(...xs))}`;
+  const targets: Target[] = [
+    { name: `${M / 1000}k mappings load (\`updateMappings\`)`, value: `${ms(loadMed)} ms`, spread: `${range(m.loadMs, ms)} ms of ${RUNS}`, target: `≤ ${loadTarget} ms`, met: loadMed <= loadTarget },
+    { name: 'host counters read back what was written (sample sum check)', value: h.checkOk ? 'ok' : 'WRONG', spread: '', target: 'ok', met: h.checkOk },
+  ];
+  if (lab) targets.push(...labTargets(lab));
+  if (labError) targets.push({ name: 'lab part ran', value: `failed: ${labError.split('\n')[0]}`, spread: '', target: 'ran', met: false });
+  const missed = targets.filter((t) => !t.met);
+
+  // ---- report
+  const out: string[] = [];
   out.push('');
   out.push(`== 1. ${M.toLocaleString('en-US')} IP mappings (90 % IPv4 /32, 5 % IPv4 /24-/29, 5 % IPv6 /56-/64; ip_to_class max_entries ${m.lpmMax.toLocaleString('en-US')})`);
-  out.push(`updateMappings: median ${ms(loadMed)} ms of ${RUNS} [${m.loadMs.map(ms).join(', ')}] method=${m.method} (updateMappings' own elapsedMs ${ms(median(m.loadInternalMs))}) — target ≤ ${TARGET_LOAD_MS * (M / N)} ms (${TARGET_LOAD_MS} ms per 100k): ${loadMed <= TARGET_LOAD_MS * (M / N) ? 'met' : 'MISSED'}`);
+  out.push(`updateMappings: median ${ms(loadMed)} ms of ${RUNS} [${m.loadMs.map(ms).join(', ')}] method=${m.method} (updateMappings' own elapsedMs ${ms(median(m.loadInternalMs))}) — target ≤ ${loadTarget} ms (${TARGET_LOAD_MS} ms per 100k): ${loadMed <= loadTarget ? 'met' : 'MISSED'}`);
   out.push(`  of which bare BPF_MAP_UPDATE_BATCH syscall (pre-encoded, ${M.toLocaleString('en-US')}): ${ms(m.kernelBatchMs)} ms (${m.kernelMethod}); JS encoding, capacity check and hot-cache invalidation ≈ ${ms(Math.max(0, loadMed - m.kernelBatchMs))} ms`);
   out.push(`listMappings (dump + decode + sort, ${m.listed.toLocaleString('en-US')} entries): median ${ms(median(m.listMs))} ms [${m.listMs.map(ms).join(', ')}]`);
   out.push(`clearMappings (${m.cleared.toLocaleString('en-US')} entries): median ${ms(median(m.clearMs))} ms [${m.clearMs.map(ms).join(', ')}]`);
@@ -392,35 +423,40 @@ async function main(): Promise<void> {
   out.push(`readHostCounters: median ${ms(readMed)} ms of ${RUNS} [${h.readMs.map(ms).join(', ')}], ${h.returned.toLocaleString('en-US')} entries returned${h.returned < h.filled ? ` (LRU evicted ${h.filled - h.returned})` : ''}; sample sum check ${h.checkOk ? 'ok' : 'WRONG'}`);
   out.push(`  of which bare BPF_MAP_LOOKUP_BATCH walk (no decoding): ${ms(h.rawDumpMs)} ms; decoding ≈ ${ms(Math.max(0, readMed - h.rawDumpMs))} ms`);
   out.push('');
-  out.push(`== 2b. XDP program, BPF_PROG_TEST_RUN × ${x.repeat.toLocaleString('en-US')} per run, ${x.mappings.toLocaleString('en-US')} mappings loaded`);
+  out.push(`== 2b. XDP program, BPF_PROG_TEST_RUN × ${x.repeat.toLocaleString('en-US')} per run, ${x.mappings.toLocaleString('en-US')} mappings loaded (no target: figures only)`);
   out.push(`mapped source (hot-cache hit, host counter + flow update): median ${median(x.mappedNs)} ns/packet [${x.mappedNs.join(', ')}]`);
   out.push(`unmapped source (cache miss, LPM miss, aggregate counters + unknown_ips hit): median ${median(x.unmappedNs)} ns/packet [${x.unmappedNs.join(', ')}]`);
   out.push('map memory (bpftool bytes_memlock, with the mappings and 100k host counters loaded):');
   out.push(table(['map', 'max_entries', 'MiB'], x.memory.map((e) => [e.map, e.entries, (e.bytes / 1048576).toFixed(1)]), 1));
 
   if (labError) out.push('', `== 3. lab: FAILED (${labError.split('\n')[0]})`);
-  const labRows: string[][] = lab ? labSummaryRows(lab) : [];
   if (lab) out.push('', ...labReport(lab));
 
   // ---- summary
+  const nsRange = (xs: number[]) => `${Math.min(...xs)}–${Math.max(...xs)}`;
   const rows: string[][] = [
-    [`${M / 1000}k mappings load (\`updateMappings\`)`, `${ms(loadMed)} ms (${m.method})`, `≤ ${TARGET_LOAD_MS * (M / N)} ms`, loadMed <= TARGET_LOAD_MS * (M / N) ? 'met' : '**missed**'],
-    [`${M / 1000}k mappings list (\`listMappings\`)`, `${ms(median(m.listMs))} ms`, '—', ''],
-    [`${M / 1000}k mappings clear (\`clearMappings\`)`, `${ms(median(m.clearMs))} ms`, '—', ''],
-    ['XDP per packet, mapped / unmapped source', `${median(x.mappedNs)} / ${median(x.unmappedNs)} ns`, '—', `test run × ${x.repeat.toLocaleString('en-US')}`],
-    [`host counters read, ${h.returned.toLocaleString('en-US')} hosts (\`readHostCounters\`)`, `${ms(readMed)} ms`, '—', h.maxEntries < N ? `map limit ${h.maxEntries}` : `max_entries ${h.maxEntries.toLocaleString('en-US')}`],
-    ...labRows,
+    [`${M / 1000}k mappings load (\`updateMappings\`)`, `${ms(loadMed)} ms (${m.method})`, `≤ ${loadTarget} ms`, `${loadMed <= loadTarget ? 'met' : '**MISSED**'}; ${range(m.loadMs, ms)} ms over ${RUNS}`],
+    [`${M / 1000}k mappings list (\`listMappings\`)`, `${ms(median(m.listMs))} ms`, '—', `${range(m.listMs, ms)} ms`],
+    [`${M / 1000}k mappings clear (\`clearMappings\`)`, `${ms(median(m.clearMs))} ms`, '—', `${range(m.clearMs, ms)} ms`],
+    ['XDP per packet, mapped / unmapped source', `${median(x.mappedNs)} / ${median(x.unmappedNs)} ns`, '—', `${nsRange(x.mappedNs)} / ${nsRange(x.unmappedNs)} ns; test run × ${x.repeat.toLocaleString('en-US')}`],
+    [`host counters read, ${h.returned.toLocaleString('en-US')} hosts (\`readHostCounters\`)`, `${ms(readMed)} ms`, '—', `${range(h.readMs, ms)} ms; sample check ${h.checkOk ? 'ok' : '**WRONG**'}`],
+    ...(lab ? labSummaryRows(lab) : []),
   ];
   out.push('');
   out.push('== summary');
-  out.push(table(['measurement', 'result', 'target', 'status / note'], rows, 1));
+  out.push(table(['measurement', 'result (median)', 'target', 'status / spread'], rows, 1));
   out.push(`load average (1 min) start / end: ${load0.toFixed(2)} / ${loadavg()[0]!.toFixed(2)}; total bench time ${(((performance.now() - started) / 1000)).toFixed(0)} s`);
+  // The shared target table (bench/stats.ts): prints met / MISSED and sets exit code 1 on any miss.
+  const judged = new Targets();
+  for (const t of targets) judged.check(`${t.name} ${t.target}`, `${t.value}${t.spread ? ` (${t.spread})` : ''}`, t.met);
+  out.push('', '== targets (medians of the rounds/runs; lab ratios on NAPI end hosts)');
+  judged.report((line) => out.push(line));
 
   // ---- markdown
   const md: string[] = [];
   md.push('## Dataplane (bench:dataplane)');
   md.push('');
-  md.push('`npm run bench:dataplane` (= `node --import tsx bench/dataplane.bench.ts`; root, bpffs, clang, iperf3).');
+  md.push(`\`npm run bench:dataplane\` (= \`node --import tsx bench/dataplane.bench.ts --modes ${LAB_MODES.join(',')} --endpoints ${ENDPOINTS.join(',')} --rounds ${ROUNDS} --seconds ${SECONDS}\`; root, bpffs, clang, iperf3).`);
   md.push(`Maps: a private pin root. Mappings: ${M.toLocaleString('en-US')} = 90 % IPv4 /32 + 5 % IPv4 /24–/29 +`);
   md.push(`5 % IPv6 /56–/64 into the real-size map, median of ${RUNS} loads (cleared in between). Host counters: ${h.filled.toLocaleString('en-US')} entries written from userspace`);
   md.push(`(one batch update, not timed), then \`readHostCounters\` (median of ${RUNS}). Lab: see the notes.`);
@@ -432,18 +468,20 @@ async function main(): Promise<void> {
   md.push(`| Node | ${mach.node} |`);
   md.push(`| Date | ${mach.date} |`);
   md.push('');
-  md.push(table(['measurement', 'result', 'target', 'status / note'], rows));
+  md.push(table(['measurement', 'result (median)', 'target', 'status / spread'], rows));
+  if (lab) md.push('', ...labModeTable(lab));
   md.push('');
   md.push('Notes:');
   md.push(`- Mapping load uses \`${m.method}\` (BPF_MAP_UPDATE_BATCH); the bare syscall for ${M.toLocaleString('en-US')} pre-encoded entries takes ${ms(m.kernelBatchMs)} ms, the rest is JS key/value encoding and the hot-cache invalidation.`);
   md.push(`- \`readHostCounters\`: the batch dump itself takes ${ms(h.rawDumpMs)} ms; the rest is key decoding in JS (one 64-byte value per entry, no per-CPU copies).`);
   if (lab) md.push(...labMarkdown(lab));
   if (labError) md.push(`- Lab part failed: ${labError.split('\n')[0]}`);
-  md.push(`- Load average (1 min) during the run: ${load0.toFixed(2)} → ${loadavg()[0]!.toFixed(2)} (shared 2-vCPU machine; iperf3 figures vary by ±30 % between invocations).`);
+  md.push(`- Load average (1 min) during the run: ${load0.toFixed(2)} → ${loadavg()[0]!.toFixed(2)} (shared 2-vCPU machine).`);
   out.push('');
   out.push('== markdown for docs/PERFORMANCE.md');
   out.push(md.join('\n'));
   process.stdout.write(out.join('\n') + '\n');
+  if (missed.length) say(`bench:dataplane: ${missed.length} target(s) MISSED: ${missed.map((t) => t.name).join('; ')} (exit 1)`);
 }
 
 try {

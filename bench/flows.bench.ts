@@ -5,7 +5,8 @@
  *     with timestamps on an existing flow).
  *  2. 100k active flows populated from userspace: kernel map memory, FlowTracker.poll() time,
  *     snapshot build time (with enrichment), process RSS/heap, and CPU share at a 1 s poll period.
- * Uses its own pin root, removed at the end.
+ * On/off runs interleaved (rounds with the order rotating); figures are median (min–max).
+ * Uses its own pin root, removed at the end. Sets no targets (prints the empty target table).
  */
 import { randomBytes } from 'node:crypto';
 import { execa } from 'execa';
@@ -19,6 +20,7 @@ import { closeFlowMaps, deleteFlows, dumpFlowsRaw, readFlows, setFlowControl, wr
 import { progTestRunRepeat } from '../dataplane/libbpf.ts';
 import { MODE_STICK, encodeAddr } from '../dataplane/abi.ts';
 import { startFlowTracking } from '../lib/flows/service.ts';
+import { fmtSpread, interleaved, machineLine, median, Targets } from './stats.ts';
 
 const N = Number(process.argv[2] ?? 100_000);
 const ctx = { pinRoot: `/sys/fs/bpf/lqfb-${randomBytes(3).toString('hex')}` };
@@ -55,15 +57,14 @@ async function main() {
     const md = Buffer.alloc(24);
     md.writeUInt32LE(f.length, 4);
     md.writeUInt32LE(1, 12);
+    console.log(`flows bench: ${machineLine()}`);
     const cost = (on: boolean) => {
       setFlowControl({ enabled: on }, ctx);
       progTestRunRepeat(progs.xdpFd, f, md, 10_000); // warm
-      const r: number[] = [];
-      for (let i = 0; i < 5; i++) r.push(progTestRunRepeat(progs.xdpFd, f, md, 1_000_000).durationNs);
-      return r.sort((a, b) => a - b)[2]!;
+      return progTestRunRepeat(progs.xdpFd, f, md, 1_000_000).durationNs;
     };
-    const off = cost(false), on = cost(true);
-    console.log(`XDP per packet (test run, median of 5 x 1e6): flows off ${off} ns, flows on ${on} ns (+${on - off} ns)`);
+    const x = await interleaved(8, { off: () => cost(false), on: () => cost(true) });
+    console.log(`XDP per packet (test run, 8 interleaved rounds x 1e6): flows off ${fmtSpread(x.off, 'ns', 0)}, flows on ${fmtSpread(x.on, 'ns', 0)} (+${(median(x.on) - median(x.off)).toFixed(0)} ns on the medians)`);
     deleteFlows(readFlows(ctx), ctx);
 
     // ---- 2. 100k flows from userspace
@@ -101,7 +102,8 @@ async function main() {
     const polls: number[] = [], snaps: number[] = [];
     const cpu0 = process.cpuUsage();
     const wall0 = performance.now();
-    for (let i = 0; i < 5; i++) {
+    const POLLS = 9;
+    for (let i = 0; i < POLLS; i++) {
       const s = ft.pollNow();
       polls.push(s.stats.pollMs);
       snaps.push(s.stats.snapshotMs);
@@ -110,11 +112,12 @@ async function main() {
     const wall = performance.now() - wall0;
     const snap = ft.snapshot();
     const mem = process.memoryUsage();
-    console.log(`steady poll: ${Math.min(...polls).toFixed(0)}-${Math.max(...polls).toFixed(0)} ms, snapshot build: ${Math.min(...snaps).toFixed(0)}-${Math.max(...snaps).toFixed(0)} ms`);
-    console.log(`CPU per tick: ${((cpu.user + cpu.system) / 1000 / 5).toFixed(0)} ms -> ${((cpu.user + cpu.system) / 1000 / 5 / 10).toFixed(1)} % of one core at a 1 s period (wall ${(wall / 5).toFixed(0)} ms/tick)`);
+    console.log(`steady poll (${POLLS}): ${fmtSpread(polls)}, snapshot build: ${fmtSpread(snaps)}`);
+    console.log(`CPU per tick (mean of ${POLLS}): ${((cpu.user + cpu.system) / 1000 / POLLS).toFixed(0)} ms -> ${((cpu.user + cpu.system) / 1000 / POLLS / 10).toFixed(1)} % of one core at a 1 s period (wall ${(wall / POLLS).toFixed(0)} ms/tick)`);
     console.log(`snapshot: ${snap.activeFlows} active flows, ${snap.asns.length} ASN rows, ${snap.globe.length} globe points, ${snap.circuits.length} circuits`);
     console.log(`process memory: RSS ${mb(mem.rss)} MiB (+${mb(mem.rss - rss0.rss)} for tracking+enrichment), heap used ${mb(mem.heapUsed)} MiB, external ${mb(mem.external)} MiB`);
     ft.stop();
+    new Targets().report();
   } finally {
     progs.close();
     closeFlowMaps(ctx);

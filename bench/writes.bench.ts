@@ -2,8 +2,9 @@
  * `npm run bench:writes`: what crash-safe writes (lib/util/atomicFile.ts: temp → fsync → rename →
  * fsync the directory, with rotated hard-link backups) cost per shaping run, against a plain
  * writeFileSync, for the largest file a run records (applied_plan.json) at 10k and 100k circuits.
- * Median and spread of 7 writes each, on the state directory's file system (here: the repo's disk).
- * Prints figures; exits non-zero only on errors.
+ * The three variants run interleaved (7 rounds, order rotating each round: plain / safe / backups,
+ * safe / backups / plain, …); median and min–max of the 7 writes each, on the state directory's file
+ * system (here: the repo's disk). Sets no targets (prints the empty target table); exits 1 on errors.
  */
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -11,24 +12,18 @@ import { serializePlan } from '../lib/apply/appliedPlan.ts';
 import { writeFileAtomic } from '../lib/util/atomicFile.ts';
 import { BENCH_PLAN_CONFIG, buildPlan, PFIFO_LEAVES } from '../test/support/plan.ts';
 import { generateDataset } from './dataset.ts';
+import { fmtSpread, interleaved, machineLine, spread, Targets, type Spread } from './stats.ts';
 
 const RUNS = 7;
-const stats = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return { median: s[Math.floor(s.length / 2)]!, min: s[0]!, max: s[s.length - 1]! };
-};
-const fmt = (x: { median: number; min: number; max: number }) => `${x.median.toFixed(1)} ms (${x.min.toFixed(1)}–${x.max.toFixed(1)})`;
+const fmt = (x: Spread) => fmtSpread(x, 'ms', 1);
 
-function time(fn: () => void): number[] {
-  const out: number[] = [];
-  for (let i = 0; i < RUNS; i++) {
-    const t0 = performance.now();
-    fn();
-    out.push(performance.now() - t0);
-  }
-  return out;
+function time(fn: () => void): number {
+  const t0 = performance.now();
+  fn();
+  return performance.now() - t0;
 }
 
+console.log(`crash-safe writes: ${machineLine()}`);
 const dir = join(import.meta.dirname, '..', 'test-output', `bench-writes-${process.pid}`);
 try {
   for (const circuits of [10_000, 100_000]) {
@@ -39,15 +34,21 @@ try {
     const text = serializePlan(plan);
     const file = join(dir, `applied_plan_${circuits}.json`);
     writeFileAtomic(file, text); // directory and first file in place
-    const plain = stats(time(() => writeFileSync(file, text)));
-    const safe = stats(time(() => writeFileAtomic(file, text)));
-    const withBackups = stats(time(() => writeFileAtomic(file, text, { backup: 2 })));
+    const r = await interleaved(RUNS, {
+      plain: () => time(() => writeFileSync(file, text)),
+      safe: () => time(() => writeFileAtomic(file, text)),
+      backups: () => time(() => writeFileAtomic(file, text, { backup: 2 })),
+    });
+    const plain = spread(r.plain);
+    const safe = spread(r.safe);
+    const withBackups = spread(r.backups);
     console.log(
       `${circuits.toLocaleString('en')} circuits, applied_plan.json ${(text.length / 1e6).toFixed(1)} MB: ` +
         `plain writeFileSync ${fmt(plain)}; crash-safe ${fmt(safe)} (${safe.median >= plain.median ? '+' : ''}${(safe.median - plain.median).toFixed(1)} ms); ` +
         `crash-safe with 2 rotated backups ${fmt(withBackups)}`,
     );
   }
+  new Targets().report();
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }

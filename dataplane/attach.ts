@@ -276,16 +276,72 @@ function configureForwarding(opts: AttachOptions, ctx: MapContext): void {
   }
 }
 
-/** Attach to every interface; a failure on one removes what this attach put on the others. */
+/** The programs an interface carried before this attach, held open (a replaced program is otherwise freed). */
+interface PriorPrograms { name: string; xdp?: { fd: number; flags: number; id: number }; egress?: number; ingress?: number }
+
+function holdPriorPrograms(netns: string | undefined, name: string): PriorPrograms {
+  return bpf.withNetns(netns, () => {
+    const idx = bpf.ifNameToIndex(name);
+    const hold = (id: number) => (id ? bpf.progFdById(id) : undefined);
+    const prior: PriorPrograms = { name };
+    for (const flags of [bpf.XDP_FLAGS_SKB_MODE, bpf.XDP_FLAGS_DRV_MODE]) {
+      const id = bpf.xdpQueryId(idx, flags);
+      if (id) prior.xdp = { fd: hold(id)!, flags, id };
+    }
+    prior.egress = hold(bpf.tcQuery(idx, bpf.BPF_TC_EGRESS, TC_HANDLE, TC_PRIORITY));
+    prior.ingress = hold(bpf.tcQuery(idx, bpf.BPF_TC_INGRESS, TC_HANDLE, TC_PRIORITY));
+    return prior;
+  });
+}
+
+function releasePriorPrograms(prior: PriorPrograms[]): void {
+  for (const p of prior) for (const fd of [p.xdp?.fd, p.egress, p.ingress]) if (fd !== undefined) bpf.closeFd(fd);
+}
+
+/** Put back what the interface carried before (XDP in its old mode, our tc filters), or remove ours when it carried nothing. */
+async function restorePriorPrograms(netns: string | undefined, p: PriorPrograms, logger: DataplaneLogger): Promise<void> {
+  if (!p.xdp && p.egress === undefined && p.ingress === undefined) {
+    await detachDataplane([p.name], { netns, logger });
+    return;
+  }
+  bpf.withNetns(netns, () => {
+    const idx = bpf.ifNameToIndex(p.name);
+    if (p.xdp) {
+      if (bpf.xdpQueryId(idx, 0) && !bpf.xdpQueryId(idx, p.xdp.flags)) detachXdpAllModes(idx, p.name);
+      bpf.xdpAttach(idx, p.xdp.fd, p.xdp.flags, `${p.name}, previous program`);
+    } else detachXdpAllModes(idx, p.name);
+    for (const [point, fd, what] of [[bpf.BPF_TC_EGRESS, p.egress, 'egress'], [bpf.BPF_TC_INGRESS, p.ingress, 'ingress']] as const) {
+      if (fd !== undefined) bpf.tcAttach(idx, point, fd, TC_HANDLE, TC_PRIORITY, `${p.name} ${what}, previous program`);
+      else bpf.tcDetach(idx, point, TC_HANDLE, TC_PRIORITY, `${p.name} ${what}`);
+    }
+  });
+  logger.warn(`${p.name}: the attach failed, so the programs it carried before are back in force (XDP ${p.xdp ? `id ${p.xdp.id}` : 'none'}); the previous shaping continues`);
+}
+
+/**
+ * Attach to every interface. A failure on one puts back what every touched interface carried before
+ * (a reload that fails on the second NIC leaves the first one shaping as it did), or removes what
+ * this attach added where there was nothing.
+ */
 async function attachAll(fds: ProgramFds, opts: AttachOptions, ifnames: string[], preps: Map<string, IfPrep>, logger: DataplaneLogger): Promise<AttachedInterface[]> {
   const done: AttachedInterface[] = [];
+  const prior: PriorPrograms[] = [];
   try {
-    for (const name of ifnames) done.push(attachPrograms(fds, opts, name, preps.get(name)!, logger));
+    for (const name of ifnames) {
+      prior.push(holdPriorPrograms(opts.netns, name));
+      done.push(attachPrograms(fds, opts, name, preps.get(name)!, logger));
+    }
     return done;
   } catch (e) {
-    await detachDataplane(done.map((d) => d.name), { netns: opts.netns, logger }).catch(() => undefined);
-    await detachXdp([ifnames[done.length]!], { netns: opts.netns, logger }).catch(() => undefined);
+    for (const p of prior) {
+      await restorePriorPrograms(opts.netns, p, logger).catch(async (r: unknown) => {
+        logger.warn(`${p.name}: could not put the previous programs back (${(r as Error).message}); removing this attach's programs`);
+        await detachDataplane([p.name], { netns: opts.netns, logger }).catch(() => undefined);
+      });
+    }
     throw e;
+  } finally {
+    releasePriorPrograms(prior);
   }
 }
 

@@ -141,6 +141,7 @@ function bind() {
     mapSetMaxEntries: so.func('int bpf_map__set_max_entries(bpf_map *map, uint32_t max_entries)'),
     mapSetInitialValue: so.func('int bpf_map__set_initial_value(bpf_map *map, const void *data, size_t size)'),
     objGet: so.func('int bpf_obj_get(const char *pathname)'),
+    progGetFdById: so.func('int bpf_prog_get_fd_by_id(uint32_t id)'),
     objGetInfoByFd: so.func('int bpf_obj_get_info_by_fd(int fd, void *info, void *info_len)'),
     mapUpdateElem: so.func('int bpf_map_update_elem(int fd, const void *key, const void *value, uint64_t flags)'),
     mapLookupElem: so.func('int bpf_map_lookup_elem(int fd, const void *key, void *value)'),
@@ -381,6 +382,11 @@ export function mapSetInitialValue(m: BpfMap, data: Buffer): void {
 
 export function objGet(path: string): number {
   return check(`bpf_obj_get(${path})`, L().objGet(path));
+}
+
+/** A new fd holding the loaded program `id` (keeps it alive until closed). */
+export function progFdById(id: number): number {
+  return check(`bpf_prog_get_fd_by_id(${id})`, L().progGetFdById(id));
 }
 
 export function closeFd(fd: number): void {

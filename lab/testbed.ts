@@ -234,6 +234,39 @@ async function waitReady(tb: Testbed): Promise<void> {
   }, 5000, `links of the ${tb.forwarding} lab to come up`);
 }
 
+/**
+ * How the end hosts (eth0 in the Internet and customer namespaces) receive. `inline` (as built): a veth
+ * hands a frame to its peer on the sending CPU, so the receiver's TCP stack runs in the sender's context
+ * (on the redirect path, inside the shaper's cpumap kthread). `napi`: GRO + threaded NAPI on eth0, so
+ * receive work runs in the host's own kernel thread, as on a separate machine. The shaper is not touched.
+ */
+export type EndHostReceive = 'inline' | 'napi';
+
+export async function setEndHostReceive(tb: Pick<Testbed, 'ns'>, mode: EndHostReceive): Promise<void> {
+  for (const ns of [tb.ns.inet, tb.ns.cust]) {
+    // veth has NAPI only while GRO is on: GRO first when turning on, threaded NAPI off first when turning
+    // off. sysfs is per network namespace, so it is written from inside.
+    const threaded = (v: number) => nsExec(ns, 'sh', ['-c', `echo ${v} > /sys/class/net/eth0/threaded`], { reject: v === 1 });
+    if (mode === 'inline') await threaded(0);
+    await nsExec(ns, 'ethtool', ['-K', 'eth0', 'gro', mode === 'napi' ? 'on' : 'off']);
+    if (mode === 'napi') await threaded(1);
+    const got = (await nsExec(ns, 'cat', ['/sys/class/net/eth0/threaded'], { reject: false })).stdout.trim();
+    if (mode === 'napi' && got !== '1') throw new Error(`${ns} eth0: threaded NAPI reads ${JSON.stringify(got)}, wanted 1 (needs GRO on a veth)`);
+  }
+}
+
+/**
+ * Stick lab without lqos-ts (bench:dataplane's plain stick baseline): lab/stick_hairpin.c on tc ingress
+ * of the trunk swaps VLAN 2 <-> 3 and hairpins the frame back out, nothing else.
+ */
+export async function attachPlainHairpin(tb: Testbed): Promise<void> {
+  if (tb.forwarding !== 'stick') throw new Error(`attachPlainHairpin: ${tb.id} is a ${tb.forwarding} lab, not a stick`);
+  const obj = await labBpfObject('stick_hairpin');
+  const dev = tb.shaperIfs.customer;
+  await nsExec(tb.ns.shaper, 'tc', ['qdisc', 'add', 'dev', dev, 'clsact']);
+  await nsExec(tb.ns.shaper, 'tc', ['filter', 'add', 'dev', dev, 'ingress', 'bpf', 'da', 'obj', obj, 'sec', 'tc', 'program', 'stick_hairpin']);
+}
+
 /** Delete the namespaces (and with them every interface, qdisc and attached program). Idempotent. */
 export async function destroyTestbed(tb: Pick<Testbed, 'ns'> | string): Promise<void> {
   const ns = typeof tb === 'string' ? testbedNames(tb) : tb.ns;

@@ -4,6 +4,8 @@
  * fails, lqosd stays up degraded (bus and web UI up, no shaping) and says why, in the shaping
  * status and as an urgent issue. In a dry run nothing is attached and mappings live in memory.
  */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import type { ShapingInterfaces } from '../config/load.ts';
 import type { ResolvedConfig } from '../config/resolve.ts';
 import { dataplaneMappingSink, MemoryMappingSink, type MappingSink } from '../apply/mappingSink.ts';
@@ -57,6 +59,8 @@ export class DataplaneHost {
   private dataplane: DataplaneState = { state: 'not_attached' };
   private mappingSink?: MappingSink;
   private attachedQueues?: number;
+  /** The mappings map was pinned right after the attach (a test's fake attacher pins nothing). */
+  private pinnedAtAttach = false;
   private preflight?: PreflightResult;
   private tunedWith?: string;
   private readonly memory = new MemoryMappingSink();
@@ -83,6 +87,28 @@ export class DataplaneHost {
 
   get attached(): boolean {
     return this.dataplane.state === 'attached';
+  }
+
+  /**
+   * Attached by this lqosd, but its pinned maps are gone: `LibreQoS --clearrules` (or `teardown`)
+   * removed the dataplane since. The next run attaches it again instead of failing.
+   */
+  get removedSinceAttach(): boolean {
+    return this.attached && this.pinnedAtAttach && !existsSync(this.mappingsPin);
+  }
+
+  private get mappingsPin(): string {
+    return join(this.deps.pinRoot, 'ip_to_class');
+  }
+
+  /** After --clearrules: attach again (preflight included) so the run can shape. Never throws. */
+  async reattachIfRemoved(rc: ResolvedConfig): Promise<void> {
+    if (!this.removedSinceAttach) return;
+    this.deps.log.warn('the dataplane was removed since lqosd attached it (LibreQoS --clearrules or teardown): attaching it again before this run');
+    this.dataplane = { state: 'not_attached', detail: 'removed by LibreQoS --clearrules' };
+    this.mappingSink = undefined;
+    delete this.deps.status.xdp;
+    await this.ensure(rc);
   }
 
   /** Preflight, then attach (unless attached already or a dry run). Never throws. */
@@ -152,6 +178,7 @@ export class DataplaneHost {
       log.info(`attaching the dataplane with ${q.queues} queue(s) per direction (${q.reason}), XDP ${rc.config.tuning.xdp_mode} mode`);
       const xdp = xdpOf(await this.deps.attach({ config: rc.config, interfaces, queues: q.queues, cpus: q.cpus, pinRoot, log }));
       this.dataplane = { state: 'attached', interfaces };
+      this.pinnedAtAttach = existsSync(this.mappingsPin);
       this.attachedQueues = q.queues;
       this.mappingSink = dataplaneMappingSink(pinRoot);
       delete status.degraded;

@@ -182,6 +182,7 @@ export class ShapingJobs {
     const { host, config, log } = this.d;
     const rc = config();
     const lockKernel = this.lockFor(this.d.jobs.current()?.kind ?? 'apply');
+    if (host.removedSinceAttach) await this.reattach(rc);
     const run = await this.d.service.run(req, { config: rc.config, interfaces: rc.interfaces, queues: host.queues, sink: host.sink, log, lockKernel });
     const { plan } = run;
     const outcome = invalid ? { ...run.outcome, invalid } : run.outcome;
@@ -193,6 +194,17 @@ export class ShapingJobs {
     }
     this.noteFallbacks(outcome.leafFallbacks);
     return outcome;
+  }
+
+  /** The dataplane was cleared under lqosd (LibreQoS --clearrules): attach it again, under the kernel lock. */
+  private async reattach(rc: ResolvedConfig): Promise<void> {
+    const lock = await this.lockFor('dataplane re-attach')?.();
+    try {
+      await this.d.host.reattachIfRemoved(rc);
+    } finally {
+      lock?.release();
+    }
+    this.refuseWhileDegraded();
   }
 
   /** A refused mass removal is an urgent issue (MASS_REMOVAL_REFUSED) until a run succeeds. */

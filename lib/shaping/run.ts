@@ -45,6 +45,11 @@ export interface ShapingRunArgs {
   paths: StatePaths;
   log: Log;
   dryRun: boolean;
+  /**
+   * `--updateonly`: every run applies only the difference; with this flag a run whose plan equals
+   * the plan in force still reads the kernel back (classes and IP map) and repairs any drift (a full
+   * rebuild of the tree, the map made to hold the plan's mappings), and says which of the two it did.
+   */
   updateonly: boolean;
   verbose: boolean;
   /** Replacement leaves for qdisc kinds this kernel lacks. */
@@ -298,8 +303,8 @@ async function runCompiled(args: ShapingRunArgs, compiled: Compiled, st: RunInpu
 }
 
 /**
- * The new plan against the plan in force: a finished result (--updateonly and nothing changed, or a
- * refused mass removal), or the plan in force and the removal verdict to go on with.
+ * The new plan against the plan in force: a finished result (a refused mass removal), or the plan
+ * in force and the removal verdict to go on with.
  */
 function checkAgainstApplied(
   args: ShapingRunArgs,
@@ -307,7 +312,6 @@ function checkAgainstApplied(
 ): { done: ShapingRunResult } | { applied: ShapingPlan | undefined; guard: MassRemovalVerdict | undefined } {
   const { plan } = compiled;
   const applied = loadAppliedPlan(args.paths.appliedPlan, args.log);
-  if (args.updateonly && applied && diffPlans(applied, plan, { substitute: args.substitute }).mode === 'none') return { done: unchanged(args, compiled) };
   const guard = guardRemoval(args, applied, plan);
   if (guard?.refuse) return { done: { code: EXIT.massRemoval, plan, massRemoval: guard } };
   return { applied, guard };
@@ -341,12 +345,13 @@ function dryRunCompiled(args: ShapingRunArgs, compiled: Compiled): ShapingRunRes
   return { code: EXIT.ok, plan, ...(guard ? { massRemoval: guard } : {}) };
 }
 
-/** --updateonly and nothing changed: record the ids and stats, leave the kernel alone. */
-function unchanged(args: ShapingRunArgs, compiled: Compiled): ShapingRunResult {
-  args.log.info('no changes to the applied shaping; leaving queues as they are');
-  savePlannerState(args.paths.plannerState, compiled.state);
-  writeStatsFiles(args.paths, compiled.plan, compiled.circuits);
-  return { code: EXIT.ok, plan: compiled.plan };
+/**
+ * --updateonly whose plan equals the plan in force: the engine read the kernel back either way; say
+ * whether it matched (no tc commands run) or had drifted and was repaired.
+ */
+function noteUpdateonly(log: Log, report: ApplyReport): void {
+  if (report.mode === 'none') log.info({ code: 'updateonly-unchanged' }, '--updateonly: nothing changed; the kernel was read back and matches the applied plan, no tc commands run');
+  else log.warn({ code: 'updateonly-drift-repaired', mode: report.mode, tcCommands: report.tcCommands }, `--updateonly: nothing changed in the inputs, but the kernel had drifted from the applied plan; repaired it (${report.escalated ? `full rebuild, ${report.tcCommands} tc commands` : 'IP mappings rewritten'})`);
 }
 
 /** The real apply, under the kernel lock: the plan in force is read here, not before the lock. */
@@ -385,10 +390,12 @@ async function applyAndRecord(
   const overCapacity = refuseOverCapacity(args, plan);
   if (overCapacity) return overCapacity;
   const sink = args.sink ? await args.sink(plan) : undefined;
+  const unchangedPlan = args.updateonly && applied !== undefined && diffPlans(applied, plan, { substitute }).mode === 'none';
   let report: ApplyReport;
   try {
     report = await applyPlan({ applied, next: plan, compile: { substitute }, sink, log });
     logApplied(log, report);
+    if (unchangedPlan) noteUpdateonly(log, report);
   } catch (e) {
     if (e instanceof MemoryPreflightError || e instanceof MappingCapacityError) {
       // Refused before touching anything: the shaping in force stays as it is.

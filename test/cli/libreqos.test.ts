@@ -7,11 +7,10 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { repoRoot } from '../support/paths.ts';
-import { makeWorkspace, runCli, type Workspace } from '../support/workspace.ts';
+import { needsUpstream, repoRoot, upstreamFixturesDir } from '../support/paths.ts';
+import { makeWorkspace, runCli, testDir, type Workspace } from '../support/workspace.ts';
 
-const upstream = join(repoRoot, '..', 'shared', 'fixtures', 'upstream');
-const haveUpstream = existsSync(upstream);
+const upstream = upstreamFixturesDir;
 const workspaces: Workspace[] = [];
 after(() => workspaces.forEach((w) => w.cleanup()));
 function ws(opts: Parameters<typeof makeWorkspace>[0]) {
@@ -22,20 +21,20 @@ function ws(opts: Parameters<typeof makeWorkspace>[0]) {
 const read = (p: string) => readFileSync(p, 'utf8');
 const example = (f: string) => read(join(repoRoot, 'conf', 'example', f));
 
-test('--validate accepts the upstream v1.4 sample inputs', { skip: !haveUpstream && 'shared fixtures absent' }, async () => {
+test('--validate accepts the upstream v1.4 sample inputs', { skip: needsUpstream('v1.4-ShapedDevices.example.csv', 'v1.4-network.example.json') }, async () => {
   const w = ws({ devices: read(join(upstream, 'v1.4-ShapedDevices.example.csv')), network: read(join(upstream, 'v1.4-network.example.json')) });
   const r = await runCli(['--config', w.config, '--validate']);
   assert.equal(r.code, 0, r.stderr);
   assert.ok(r.logs.some((l) => /passed validation/.test(l.msg)));
 });
 
-test('--validate accepts the upstream 2.2 network.json', { skip: !haveUpstream && 'shared fixtures absent' }, async () => {
+test('--validate accepts the upstream 2.2 network.json', { skip: needsUpstream('v1.4-ShapedDevices.example.csv', 'network.example.json') }, async () => {
   const w = ws({ devices: read(join(upstream, 'v1.4-ShapedDevices.example.csv')), network: read(join(upstream, 'network.example.json')) });
   const r = await runCli(['--config', w.config, '--validate']);
   assert.equal(r.code, 0, r.stderr);
 });
 
-test('--validate rejects the upstream 2.2 CSV whose rows are shorter than its header (exit 1, line named)', { skip: !haveUpstream && 'shared fixtures absent' }, async () => {
+test('--validate rejects the upstream 2.2 CSV whose rows are shorter than its header (exit 1, line named)', { skip: needsUpstream('ShapedDevices.example.csv', 'network.example.json') }, async () => {
   const w = ws({ devices: read(join(upstream, 'ShapedDevices.example.csv')), network: read(join(upstream, 'network.example.json')) });
   const r = await runCli(['--config', w.config, '--validate']);
   assert.equal(r.code, 1);
@@ -144,11 +143,30 @@ test('a second run while the lock is held → exit 5; a stale lock is replaced',
   assert.ok(!existsSync(join(w.runDir, 'libreqos.lock')), 'lock released after the run');
 });
 
-test('Python-compatible wrapper runs the same command', { skip: !existsSync(join(repoRoot, 'LibreQoS.py')) && 'no wrapper' }, async () => {
+test('Python-compatible wrapper runs the same command', async () => {
   const w = ws({ devices: example('ShapedDevices.csv'), network: example('network.json') });
   const r = await execa('python3', [join(repoRoot, 'LibreQoS.py'), '--config', w.config, '--validate'], { reject: false, env: { LQOS_LOG_FORMAT: 'json' } });
   assert.equal(r.exitCode, 0, String(r.stderr));
   assert.match(String(r.stderr), /passed validation/);
+});
+
+test('LibreQoS.py --debug (the upstream runbook command) logs every planned tc command and IP mapping', async (t) => {
+  const w = ws({ devices: example('ShapedDevices.csv'), network: example('network.json') });
+  const runDir = testDir(t, 'lqos-py-run-');
+  const r = await execa('python3', [join(repoRoot, 'LibreQoS.py'), '--config', w.config, '--debug'], {
+    reject: false,
+    env: { LQOS_LOG_FORMAT: 'json', LQOS_RUN_DIR: runDir },
+  });
+  assert.equal(r.exitCode, 0, String(r.stderr));
+  const logs = String(r.stderr).split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { level: number; msg: string });
+  assert.ok(logs.some((l) => l.level === 20), 'no debug-level records: --debug did not reach the command');
+  const tcFile = read(join(w.stateDir, 'debug', 'linux_tc.txt')).split('\n').filter(Boolean);
+  assert.ok(tcFile.length > 20, `only ${tcFile.length} planned tc commands`);
+  assert.deepEqual(logs.filter((l) => l.msg.startsWith('tc ')).map((l) => l.msg.slice(3)), tcFile, 'the debug output does not show every planned tc command');
+  const maps = read(join(w.stateDir, 'debug', 'ip_mappings.txt')).split('\n').filter(Boolean);
+  assert.ok(maps.length > 0, 'no IP mappings planned');
+  assert.equal(logs.filter((l) => l.msg.startsWith('map ')).length, maps.length);
+  assert.ok(logs.some((l) => /this run's tc commands are in .*linux_tc\.txt/.test(l.msg)), 'the debug output does not say where the files are');
 });
 
 test('./LibreQoS integration NAME runs one CRM integration (fake Netzur, --dry-run) and rejects unknown names', async () => {

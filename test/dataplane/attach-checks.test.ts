@@ -155,6 +155,33 @@ test('xdp_mode = "native" on a driver without native XDP: refused with the reaso
   }
 });
 
+test('a reload that fails on the second interface puts back the programs both carried before (the first keeps shaping)', async () => {
+  // In force: generic XDP + our egress filter on b0 and g1. The reload asks for native mode: b0 (veth)
+  // takes it, g1 (bridge device) refuses. Both must end up with their previous programs, same ids.
+  const root = pinRoot();
+  const first = { ...optionsFor(bridgeConf('b0', 'g1', 'xdp_mode = "generic"\n'), 2), pinRoot: root };
+  const r = await attachDataplane(first);
+  try {
+    const before = new Map(r.interfaces.map((i) => [i.name, { xdp: i.xdpProgId, tc: i.tcProgId }]));
+    assert.equal(before.size, 2);
+    for (const dev of ['b0', 'g1']) assert.ok(before.get(dev)!.xdp > 0 && before.get(dev)!.tc > 0, dev);
+    const warnings: string[] = [];
+    const reload = { ...optionsFor(bridgeConf('b0', 'g1'), 2, { info: () => undefined, warn: (m) => void warnings.push(m) }), pinRoot: root };
+    await assert.rejects(attachDataplane(reload), (e: DataplaneError) => e.code === 'XDP_NATIVE_UNAVAILABLE');
+    for (const dev of ['b0', 'g1']) {
+      const l = (JSON.parse((await ip('-j', '-d', 'link', 'show', 'dev', dev)).stdout) as Array<{ xdp?: { mode?: number; prog?: { id?: number } } }>)[0]!;
+      assert.equal(l.xdp?.mode, 2, `${dev}: generic XDP back in force`);
+      assert.equal(l.xdp?.prog?.id, before.get(dev)!.xdp, `${dev}: the same XDP program as before the reload`);
+      const f = (await egressFilters(dev)) as Array<{ options?: { prog?: { id?: number } } }>;
+      const ids = f.map((x) => x.options?.prog?.id).filter((x) => x !== undefined);
+      assert.deepEqual(ids, [before.get(dev)!.tc], `${dev}: the same egress classifier as before`);
+    }
+    assert.equal(warnings.filter((w) => /programs it carried before are back in force/.test(w)).length, 2, warnings.join('\n'));
+  } finally {
+    await teardownAll({ netns: NS, pinRoot: root, logger: first.logger });
+  }
+});
+
 test('xdp_mode = "generic" (proof of the key): the same driver attaches as xdpgeneric, reported as generic', async () => {
   const opts = optionsFor(bridgeConf('g0', 'g1', 'xdp_mode = "generic"\n'), 2);
   assert.equal(opts.xdpMode, 'generic');

@@ -262,11 +262,13 @@ test('tc trusts XDP metadata only for majors within max_major', async () => {
     }
     await sh('ip', 'link', 'set', 'br0', 'up');
     // Bridge ports forward only once the links are operationally up (asynchronous).
+    let ports: { ifname: string; state: string }[] = [];
     for (let i = 0; i < 100; i++) {
-      const ports = JSON.parse((await sh('bridge', '-j', 'link', 'show')).stdout) as { ifname: string; state: string }[];
+      ports = JSON.parse((await sh('bridge', '-j', 'link', 'show')).stdout) as { ifname: string; state: string }[];
       if (ports.length === 2 && ports.every((p) => p.state === 'forwarding')) break;
       await new Promise((r) => setTimeout(r, 50));
     }
+    assert.ok(ports.length === 2 && ports.every((p) => p.state === 'forwarding'), `br0's two ports are not forwarding after 5 s: ${JSON.stringify(ports)}`);
     const [inIf, outIf] = withNetns(ns, () => [ifNameToIndex('v0a'), ifNameToIndex('v1a')]);
     const IN_CLASS = '100.64.20.1', OUT_OF_RANGE = '100.64.20.2';
     await updateMappings([mapping(`${IN_CLASS}/32`, 1, 0x21, 21), mapping(`${OUT_OF_RANGE}/32`, 2, 0x22, 22)], ctx);

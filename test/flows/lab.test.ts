@@ -1,9 +1,11 @@
 /**
- * Flow telemetry in the namespace lab, with the real lqosd attaching the dataplane:
- * iperf3 TCP/UDP flows appear with iperf3's byte counts (±2%, after removing per-packet header
- * bytes), the passive TCP RTT follows a user-space ping over the same path — also with 40 ms (2 × 20 ms) of
- * added delay (a user-space delaying L2 relay, see dataplane/README.md "Flow telemetry"), and
- * retransmits are counted when a tiny pfifo forces loss. Runs as root; own namespaces (lqflow-*).
+ * Flow telemetry in the namespace lab, read from the real lqosd's own flow tracker (GET /api/flows,
+ * through a logged-in client inside the shaper namespace): iperf3 TCP/UDP flows appear with iperf3's
+ * byte counts (±2 %, after removing per-packet header bytes); the passive TCP RTT agrees with a
+ * user-space ping over the same path, also with 40 ms (2 × 20 ms) of added delay (a user-space delaying
+ * L2 relay, see dataplane/README.md "Flow telemetry"); retransmits match iperf3's own count when a tiny
+ * pfifo forces loss. Every iperf3 run is made once: a run that fails fails the test. Runs as root; own
+ * namespaces (lqflow-*).
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,22 +13,28 @@ import { execa, type ResultPromise } from 'execa';
 import { join } from 'node:path';
 import { runLabLibreQoS, startLab, stopLab, repoRoot, type Lab } from '../../lab/labEnv.ts';
 import { nsExec } from '../../lab/testbed.ts';
-import type { FlowEntry } from '../../dataplane/flowAbi.ts';
-import { closeFlowMaps, readFlows } from '../../dataplane/flows.ts';
+import type { FlowSnapshot, FlowView } from '../../lib/api/flows.ts';
 import { percentile } from '../../lib/flows/percentiles.ts';
 import { listMappings } from '../../dataplane/maps.ts';
-import { startFlowTracking, type FlowTrackingHandle } from '../../lib/flows/service.ts';
+import { statePaths } from '../../lib/config/paths.ts';
+import { setupTokenPath } from '../../lib/web/setupToken.ts';
 
 const ID = 'lqflow';
 const FAR_NS = `${ID}-far`;
 const FAR_IP = '10.99.0.2';
-const CUST = '10.99.1.12'; // lab-50 (50/15 Mbit/s)
+const CUST = '10.99.1.12'; // lab-50 (50/15 Mbit/s): the byte counts
+/**
+ * The RTT runs: one circuit per delay (a circuit's RTT window is 30 s, so it holds only that delay's
+ * samples), each upload well under the circuit's upload plan: a queue in the shaper would add to the
+ * Internet-side RTT, which is timed from where the shaper sees the data segment.
+ */
+const RTT_RUNS = { 0: { cust: '10.99.1.10', rate: '2M' }, 20: { cust: '10.99.1.11', rate: '4M' } } as const; // lab-10 (4 up), lab-25 (8 up)
 const LOSSY = '10.99.1.10'; // lab-10
 const TOOLS = join(repoRoot, 'test', 'flows', 'nettools.ts');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 let lab: Lab;
-let ctx: { pinRoot: string };
 let port = 7200 + Math.floor(Math.random() * 500);
+let apiClient: ApiClient | undefined;
 
 async function cleanupFar() {
   const pids = await execa('ip', ['netns', 'pids', FAR_NS], { reject: false });
@@ -36,13 +44,104 @@ async function cleanupFar() {
   await execa('ip', ['netns', 'del', FAR_NS], { reject: false });
 }
 
+/**
+ * Waits until `proc` prints `marker` on stdout; rejects if it exits first or after `timeoutMs`
+ * (`what` names it in the message).
+ */
+function waitForLine(proc: ResultPromise, marker: string, timeoutMs: number, what: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    let seen = '';
+    const timer = setTimeout(() => reject(new Error(`${what} did not report "${marker}" within ${timeoutMs / 1000} s; output: ${seen.slice(-400)}`)), timeoutMs);
+    proc.stdout?.on('data', (d: Buffer) => {
+      seen += String(d);
+      if (seen.includes(marker)) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    proc.stderr?.on('data', (d: Buffer) => (seen += String(d)));
+    void proc.then((r) => {
+      clearTimeout(timer);
+      reject(new Error(`${what} exited (code ${r.exitCode}, signal ${r.signal ?? 'none'}) before reporting "${marker}"; output: ${seen.slice(-400)}`));
+    });
+  });
+}
+
+/** lqosd's web API inside the shaper namespace (nettools.ts `api`): one GET at a time. */
+interface ApiClient {
+  get<T>(path: string): Promise<{ status: number; body: T }>;
+  close(): Promise<void>;
+}
+
+async function startApi(): Promise<ApiClient> {
+  const token = setupTokenPath(statePaths(join(lab.dir, 'state')).users);
+  const proc = execa('ip', ['netns', 'exec', lab.tb.ns.shaper, 'node', '--import', 'tsx', TOOLS, 'api', 'http://127.0.0.1:9123', token], { reject: false, cwd: repoRoot, buffer: false, stdin: 'pipe' });
+  await waitForLine(proc, 'api ready', 60_000, 'the web API client in the shaper namespace');
+  let pending = '';
+  const waiting: Array<(line: string) => void> = [];
+  proc.stdout?.on('data', (d: Buffer) => {
+    pending += String(d);
+    let nl: number;
+    while ((nl = pending.indexOf('\n')) >= 0) {
+      const line = pending.slice(0, nl);
+      pending = pending.slice(nl + 1);
+      if (line.startsWith('{')) waiting.shift()?.(line);
+    }
+  });
+  let chain: Promise<unknown> = Promise.resolve();
+  return {
+    get<T>(path: string) {
+      const next = chain.then(() => new Promise<{ status: number; body: T }>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`GET ${path}: no answer from the API client within 15 s`)), 15_000);
+        waiting.push((line) => {
+          clearTimeout(timer);
+          resolve(JSON.parse(line) as { status: number; body: T });
+        });
+        proc.stdin!.write(path + '\n');
+      }));
+      chain = next.catch(() => undefined);
+      return next;
+    },
+    async close() {
+      proc.stdin?.end();
+      proc.kill('SIGKILL');
+      await proc.catch(() => undefined);
+    },
+  };
+}
+
+/** lqosd's flow snapshot (GET /api/flows must answer 200: flow tracking runs in lqosd). */
+async function snapshot(): Promise<FlowSnapshot> {
+  const r = await apiClient!.get<FlowSnapshot>('/api/flows');
+  assert.equal(r.status, 200, `GET /api/flows: ${r.status} ${JSON.stringify(r.body).slice(0, 300)} (is lqosd's flow tracking running?)`);
+  return r.body;
+}
+
+/**
+ * The finished flow (in lqosd's "recent" list, so its counters are final) from `localIp` to server port
+ * `remotePort` with protocol `proto` ("tcp"/"udp"): waits up to 20 s for lqosd's tracker (2 s polls,
+ * 2 s grace after FIN) to retire it. With several matches, the one with the most bytes (the data flow).
+ */
+async function finishedFlow(localIp: string, remotePort: number, protocol: string): Promise<{ flow: FlowView; snap: FlowSnapshot }> {
+  const end = Date.now() + 20_000;
+  let snap: FlowSnapshot | undefined;
+  while (Date.now() < end) {
+    snap = await snapshot();
+    const all = snap.recent.filter((f) => f.localIp === localIp && f.remotePort === remotePort && f.protocol.toLowerCase() === protocol);
+    if (all.length) return { flow: all.sort((a, b) => b.bytes.down + b.bytes.up - (a.bytes.down + a.bytes.up))[0]!, snap };
+    await sleep(500);
+  }
+  const near = [...(snap?.recent ?? []), ...(snap?.topFlows ?? [])].filter((f) => f.localIp === localIp).map((f) => `${f.protocol} :${f.remotePort} ${f.endStatus}`);
+  assert.fail(`lqosd's tracker did not retire a ${protocol} flow ${localIp} -> :${remotePort} within 20 s (flows of ${localIp}: ${near.join(', ') || 'none'})`);
+}
+
 before(async () => {
   await cleanupFar();
-  // This test reads the flow maps with its own tracker: lqosd's must not consume them too.
-  lab = await startLab({ id: ID, daemonEnv: { LQOS_FLOWS: '0' } });
+  // lqosd runs with its own flow tracker (the default) and its web API, which the test reads.
+  lab = await startLab({ id: ID, web: true });
   const r = await runLabLibreQoS(lab);
   assert.equal(r.code, 0, r.output);
-  ctx = { pinRoot: lab.pinRoot };
+  apiClient = await startApi();
   // A "far" Internet host behind the inet namespace: inet:r0 <-> far:eth0. The relay (started per
   // test) joins inet:eth0 and inet:r0 at layer 2, holding each frame for the configured delay.
   await execa('ip', ['netns', 'add', FAR_NS]);
@@ -56,8 +155,8 @@ before(async () => {
 });
 
 after(async () => {
+  await apiClient?.close();
   await cleanupFar();
-  closeFlowMaps(ctx);
   await stopLab(ID);
 });
 
@@ -66,52 +165,34 @@ interface IperfJson {
   end?: { sum_sent?: { bytes: number; retransmits?: number }; sum_received?: { bytes: number }; sum?: { bytes: number; packets?: number } };
 }
 
-/** One iperf3 run from `custIp` to `server` (in `serverNs`); returns the JSON and the server port. */
-async function iperf(args: { custIp: string; server: string; serverNs: string; seconds: number; reverse?: boolean; udp?: boolean; rate?: string; len?: number }) {
-  let last = '';
-  // A run that breaks off (busy machine) is repeated on a fresh server/port, up to 3 times.
-  for (let attempt = 0; attempt < 3; attempt++) {
-    const r = await iperfOnce(args);
-    if ('json' in r) return r;
-    last = r.error;
-  }
-  throw new Error(`iperf3 failed 3 times: ${last}`);
-}
-
-async function iperfOnce(args: { custIp: string; server: string; serverNs: string; seconds: number; reverse?: boolean; udp?: boolean; rate?: string; len?: number }): Promise<{ json: IperfJson; port: number } | { error: string }> {
+/**
+ * One iperf3 run from `custIp` to `server` (in `serverNs`), made once: the server is started and
+ * waited for ("listening"), then the client runs; anything but a complete result fails the test.
+ */
+async function iperf(args: { custIp: string; server: string; serverNs: string; seconds: number; reverse?: boolean; udp?: boolean; rate?: string; len?: number }): Promise<{ json: IperfJson; port: number }> {
   const p = port++;
-  const srv: ResultPromise = execa('ip', ['netns', 'exec', args.serverNs, 'iperf3', '-s', '-1', '-p', String(p), '-B', args.server], { reject: false });
+  const srv: ResultPromise = execa('ip', ['netns', 'exec', args.serverNs, 'iperf3', '-s', '-1', '--forceflush', '-p', String(p), '-B', args.server], { reject: false, buffer: false });
   try {
-    const a = ['-c', args.server, '-p', String(p), '-B', args.custIp, '-t', String(args.seconds), '-J', '--connect-timeout', '1000'];
+    await waitForLine(srv, 'listening', 15_000, `the iperf3 server on ${args.server}:${p}`);
+    const a = ['-c', args.server, '-p', String(p), '-B', args.custIp, '-t', String(args.seconds), '-J', '--connect-timeout', '3000'];
     if (args.reverse) a.push('-R');
     if (args.udp) a.push('-u');
     if (args.rate) a.push('-b', args.rate);
     if (args.len) a.push('-l', String(args.len));
-    for (let i = 0; i < 30; i++) {
-      const r = await nsExec(lab.tb.ns.cust, 'iperf3', a, { reject: false, timeout: (args.seconds + 20) * 1000 });
-      let j: IperfJson = {};
-      try {
-        j = JSON.parse(r.stdout || '{}') as IperfJson;
-      } catch {
-        /* not JSON */
-      }
-      const complete = !j.error && (args.udp ? j.end?.sum : j.end?.sum_sent);
-      if (complete) return { json: j, port: p };
-      if (!/refused|unable to connect/i.test(j.error ?? r.all ?? '')) return { error: j.error ?? String(r.all ?? '').slice(0, 300) };
-      await sleep(100);
+    const r = await nsExec(lab.tb.ns.cust, 'iperf3', a, { reject: false, timeout: (args.seconds + 20) * 1000 });
+    let j: IperfJson = {};
+    try {
+      j = JSON.parse(r.stdout || '{}') as IperfJson;
+    } catch {
+      /* not JSON: reported below */
     }
-    return { error: 'iperf3 server never answered' };
+    const complete = !j.error && (args.udp ? j.end?.sum : j.end?.sum_sent);
+    assert.ok(complete, `iperf3 ${args.custIp} -> ${args.server}:${p} failed (run once, not retried): ${j.error ?? String(r.stderr || r.stdout).slice(0, 300)}`);
+    return { json: j, port: p };
   } finally {
     srv.kill('SIGKILL');
     await srv.catch(() => undefined);
   }
-}
-
-/** The data flow of an iperf3 test: biggest flow of that protocol to the server port. */
-function dataFlow(localIp: string, remotePort: number, proto: number): FlowEntry {
-  const all = readFlows(ctx).filter((f) => f.localIp === localIp && f.remotePort === remotePort && f.proto === proto);
-  assert.ok(all.length > 0, `no flow ${localIp} -> :${remotePort}/${proto}`);
-  return all.sort((a, b) => b.bytes.down + b.bytes.up - (a.bytes.down + a.bytes.up))[0]!;
 }
 
 const within = (a: number, b: number, tol: number) => Math.abs(a - b) / b <= tol;
@@ -119,35 +200,43 @@ const within = (a: number, b: number, tol: number) => Math.abs(a - b) / b <= tol
 test('TCP and UDP iperf3 flows: bytes per direction match iperf3 (±2%)', async () => {
   // Upload TCP below the plan (no drops, so no retransmitted bytes on the wire).
   const up = await iperf({ custIp: CUST, server: lab.tb.inetIp4, serverNs: lab.tb.ns.inet, seconds: 3, rate: '10M' });
-  let f = dataFlow(CUST, up.port, 6);
+  let f = (await finishedFlow(CUST, up.port, 'tcp')).flow;
   // L2 bytes = payload + 66 per segment (14 Ethernet + 20 IPv4 + 32 TCP with timestamps).
   const sentUp = up.json.end!.sum_sent!.bytes;
   const payloadUp = f.bytes.up - f.packets.up * 66;
   assert.ok(within(payloadUp, sentUp, 0.02), `TCP upload: flow payload ${payloadUp} vs iperf3 ${sentUp}`);
-  assert.equal(f.tcHandle !== 0, true, 'the flow carries its class');
+  assert.notEqual(f.tcHandle, 0, 'the flow carries its class');
+  assert.equal(f.circuitId, 'lab-50', 'lqosd resolves the flow to its circuit');
   assert.ok(f.packets.down > 0 && f.bytes.down < f.bytes.up / 10, 'ACK direction counted separately');
 
   const down = await iperf({ custIp: CUST, server: lab.tb.inetIp4, serverNs: lab.tb.ns.inet, seconds: 3, rate: '20M', reverse: true });
-  f = dataFlow(CUST, down.port, 6);
+  f = (await finishedFlow(CUST, down.port, 'tcp')).flow;
   const sentDown = down.json.end!.sum_sent!.bytes;
   const payloadDown = f.bytes.down - f.packets.down * 66;
   assert.ok(within(payloadDown, sentDown, 0.02), `TCP download: flow payload ${payloadDown} vs iperf3 ${sentDown}`);
 
   const udp = await iperf({ custIp: CUST, server: lab.tb.inetIp4, serverNs: lab.tb.ns.inet, seconds: 3, udp: true, rate: '8M', len: 1200 });
-  f = dataFlow(CUST, udp.port, 17);
+  // UDP has no FIN: lqosd retires the flow only after its idle timeout, so read it from the first
+  // snapshot polled after iperf3 returned (all datagrams counted by then).
+  const udpDone = Date.now();
   const sentUdp = udp.json.end!.sum!.bytes;
+  let snapUdp = await snapshot();
+  for (const end = Date.now() + 10_000; snapUdp.at <= udpDone && Date.now() < end; snapUdp = await snapshot()) await sleep(300);
+  assert.ok(snapUdp.at > udpDone, `lqosd's flow snapshot did not advance past the end of the UDP run within 10 s (at ${snapUdp.at})`);
+  const uf = [...snapUdp.topFlows, ...snapUdp.circuits.flatMap((c) => c.flows), ...snapUdp.recent].find((x) => x.localIp === CUST && x.remotePort === udp.port && x.protocol.toLowerCase() === 'udp');
+  assert.ok(uf, `lqosd's tracker has no UDP flow ${CUST} -> :${udp.port}`);
   // 14 + 20 + 8 header bytes per datagram.
-  const payloadUdp = f.bytes.up - f.packets.up * 42;
+  const payloadUdp = uf.bytes.up - uf.packets.up * 42;
   assert.ok(within(payloadUdp, sentUdp, 0.02), `UDP upload: flow payload ${payloadUdp} vs iperf3 ${sentUdp}`);
 });
 
-/** Median of a user-space UDP ping from the customer to the far host (ms). */
-async function pingMs(n = 40): Promise<number> {
+/** Median of a user-space UDP ping from `custIp` to the far host (ms). */
+async function pingMs(custIp: string, n = 40): Promise<number> {
   const p = port++;
-  const srv = execa('ip', ['netns', 'exec', FAR_NS, 'node', '--import', 'tsx', TOOLS, 'echo-server', FAR_IP, String(p)], { reject: false, cwd: repoRoot });
+  const srv = execa('ip', ['netns', 'exec', FAR_NS, 'node', '--import', 'tsx', TOOLS, 'echo-server', FAR_IP, String(p)], { reject: false, cwd: repoRoot, buffer: false });
   try {
-    await sleep(800);
-    const r = await execa('ip', ['netns', 'exec', lab.tb.ns.cust, 'node', '--import', 'tsx', TOOLS, 'echo-client', FAR_IP, String(p), String(n)], { cwd: repoRoot });
+    await waitForLine(srv, 'echo ready', 30_000, 'the UDP echo server');
+    const r = await execa('ip', ['netns', 'exec', lab.tb.ns.cust, 'node', '--import', 'tsx', TOOLS, 'echo-client', FAR_IP, String(p), String(n), custIp], { cwd: repoRoot });
     const rtts = (JSON.parse(r.stdout) as { rttMs: number[] }).rttMs;
     assert.ok(rtts.length >= n * 0.8, `ping lost too much: ${rtts.length}/${n}`);
     return percentile(rtts, 50)!;
@@ -157,20 +246,12 @@ async function pingMs(n = 40): Promise<number> {
   }
 }
 
+/** Runs `fn` with the delaying relay forwarding between inet:eth0 and inet:r0; fails if the relay never reports ready. */
 async function withRelay<T>(delayMs: number, fn: () => Promise<T>): Promise<T> {
   const relay = execa('ip', ['netns', 'exec', lab.tb.ns.inet, 'node', '--import', 'tsx', TOOLS, 'relay', 'eth0', 'r0', String(delayMs)], { reject: false, cwd: repoRoot, buffer: false });
   try {
-    // Wait until the relay says it is forwarding (node start-up can take seconds on a busy machine).
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, 15_000);
-      relay.stdout?.on('data', (d: Buffer) => {
-        if (String(d).includes('relay ready')) {
-          clearTimeout(timer);
-          resolve();
-        }
-      });
-    });
-    await sleep(300);
+    // Node start-up can take seconds on a busy machine; a relay that never forwards fails the test.
+    await waitForLine(relay, 'relay ready', 30_000, `the ${delayMs} ms relay`);
     return await fn();
   } finally {
     relay.kill('SIGKILL');
@@ -178,50 +259,73 @@ async function withRelay<T>(delayMs: number, fn: () => Promise<T>): Promise<T> {
   }
 }
 
-test('passive TCP RTT agrees with a ping over the same path, with and without 40 ms added delay', async () => {
-  let ft: FlowTrackingHandle | undefined;
+/**
+ * How far the passive RTT may be from the ping: ±1 ms or ±5 % of the ping, whichever is larger.
+ * Both cross the same relay (user-space, ±0.1–0.3 ms jitter per pass) and veths; the ping is UDP
+ * through node on both ends, the flow RTT is kernel TCP timestamps seen at the shaper.
+ */
+const rttBound = (pingMs: number) => Math.max(1, 0.05 * pingMs);
+
+test('passive TCP RTT (lqosd) agrees with a ping over the same path, with and without 40 ms added delay', async (t) => {
   const results: string[] = [];
   try {
-    // The relay holds frames in both directions: 20 ms each way = +40 ms RTT.
-    for (const delay of [0, 20]) {
-      ft?.stop();
-      ft = startFlowTracking({ pinRoot: ctx.pinRoot, intervalMs: 200, enricher: false });
+    // The relay holds frames in both directions: 20 ms each way = +40 ms RTT. One circuit per delay,
+    // so the circuit's 30 s RTT window holds only this delay's samples.
+    for (const delay of [0, 20] as const) {
+      const { cust, rate } = RTT_RUNS[delay];
       await withRelay(delay, async () => {
-        const ping = await pingMs();
+        const ping = await pingMs(cust);
         // Upload TCP through the relay: the customer's data TSvals are echoed by the far host.
-        const run = await iperf({ custIp: CUST, server: FAR_IP, serverNs: FAR_NS, seconds: 4, rate: '4M' });
-        ft!.pollNow();
-        const f = ft!.tracker.active().find((x) => x.localIp === CUST && x.remotePort === run.port && x.proto === 6 && x.bytes.up > 100_000)
-          ?? ft!.tracker.recent().find((x) => x.localIp === CUST && x.remotePort === run.port && x.bytes.up > 100_000);
-        assert.ok(f, 'iperf3 flow tracked');
-        const circuit = ft!.tracker.circuitStats().find((c) => c.circuitHash === f.circuitHash)!;
-        const flowRtt = f.rttMs.internet!;
-        const circuitP50 = circuit.rtt.internet.p50!;
-        results.push(`delay ${delay}: ping ${ping.toFixed(2)} ms, flow internet-side ${flowRtt.toFixed(2)} ms (customer side ${f.rttMs.customer?.toFixed(2)}), circuit p50 ${circuitP50.toFixed(2)} ms over ${circuit.rtt.internet.samples} samples`);
-        assert.ok(Math.abs(flowRtt - ping) <= 3, results.at(-1));
-        assert.ok(Math.abs(circuitP50 - ping) <= 3, results.at(-1));
+        const run = await iperf({ custIp: cust, server: FAR_IP, serverNs: FAR_NS, seconds: 4, rate });
+        const { flow: f, snap } = await finishedFlow(cust, run.port, 'tcp');
+        assert.ok(f.bytes.up > 100_000, `the iperf3 flow carried only ${f.bytes.up} bytes up`);
+        const circuit = snap.circuits.find((c) => c.circuitHash === f.circuitHash);
+        assert.ok(circuit, `no circuit ${f.circuitHash} in lqosd's flow snapshot`);
+        const flowRtt = f.rttMs.internet;
+        const circuitP50 = circuit.rtt.internet.p50;
+        assert.ok(flowRtt !== null && circuitP50 !== null, `no internet-side RTT: flow ${flowRtt}, circuit p50 ${circuitP50}`);
+        const bound = rttBound(ping);
+        results.push(`delay ${delay}: ping ${ping.toFixed(2)} ms, flow internet-side ${flowRtt.toFixed(2)} ms (customer side ${f.rttMs.customer?.toFixed(2)}), circuit p50 ${circuitP50.toFixed(2)} ms over ${circuit.rtt.internet.samples} samples; bound ±${bound.toFixed(2)} ms`);
+        t.diagnostic(results.at(-1)!);
+        assert.ok(Math.abs(flowRtt - ping) <= bound, results.at(-1));
+        assert.ok(Math.abs(circuitP50 - ping) <= bound, results.at(-1));
         assert.ok(flowRtt >= 2 * delay, results.at(-1));
         // The customer side (shaper -> customer -> shaper) does not include the Internet delay.
-        if (f.rttMs.customer !== null) assert.ok(f.rttMs.customer < 5, results.at(-1));
+        assert.ok(f.rttMs.customer !== null && f.rttMs.customer < 5, results.at(-1));
       });
     }
   } finally {
     console.log(results.join('\n'));
-    ft?.stop();
   }
 });
 
-test('retransmits are counted when a tiny queue forces loss', async () => {
-  const m = (await listMappings(ctx)).find((x) => x.prefix === `${LOSSY}/32`)!;
+/** The TCP segments retransmitted by every socket of namespace `ns` so far (its /proc/net/snmp RetransSegs). */
+async function retransSegs(ns: string): Promise<number> {
+  const r = await execa('ip', ['netns', 'exec', ns, 'cat', '/proc/net/snmp']);
+  const [names, values] = String(r.stdout).split('\n').filter((l) => l.startsWith('Tcp:')).map((l) => l.trim().split(/\s+/));
+  const i = names?.indexOf('RetransSegs') ?? -1;
+  assert.ok(i > 0 && values?.[i] !== undefined, `no Tcp RetransSegs in ${ns}'s /proc/net/snmp: ${String(r.stdout).slice(0, 300)}`);
+  return Number(values[i]);
+}
+
+test('retransmits are counted when a tiny queue forces loss, matching the sender kernel count', async (t) => {
+  const m = (await listMappings({ pinRoot: lab.pinRoot })).find((x) => x.prefix === `${LOSSY}/32`);
   assert.ok(m, 'mapping of lab-10');
   const cls = `${m.major.toString(16)}:${m.minor.toString(16)}`;
   await nsExec(lab.tb.ns.shaper, 'tc', ['qdisc', 'replace', 'dev', lab.tb.shaperIfs.customer, 'parent', cls, 'pfifo', 'limit', '3']);
+  // The sender is the iperf3 server in the Internet namespace, the only TCP sender there during the run.
+  const before = await retransSegs(lab.tb.ns.inet);
   const run = await iperf({ custIp: LOSSY, server: lab.tb.inetIp4, serverNs: lab.tb.ns.inet, seconds: 3, reverse: true });
-  const f = dataFlow(LOSSY, run.port, 6);
+  const { flow: f } = await finishedFlow(LOSSY, run.port, 'tcp'); // retired after FIN: the socket has drained
+  const kernel = (await retransSegs(lab.tb.ns.inet)) - before;
   const iperfRetr = run.json.end!.sum_sent!.retransmits ?? 0;
-  console.log(`retransmits: flow ${f.retransmits.down} (of ${f.packets.down} segments), iperf3 ${iperfRetr}`);
+  // iperf3 reads the sender's TCP_INFO when the test ends, while its send buffer is still draining
+  // through the 10 Mbit/s class: measured 0–7 % below the flow's count (434/434, 570/575, 493/510,
+  // 418/449). The sender's kernel counter taken after the connection closed has no such gap.
+  const band = Math.max(3, Math.ceil(kernel * 0.02));
+  t.diagnostic(`retransmits: flow ${f.retransmits.down} (of ${f.packets.down} segments), sender kernel ${kernel}, iperf3 ${iperfRetr}; allowed ±${band} of the kernel's`);
   assert.ok(iperfRetr > 0, 'the tiny queue did cause retransmissions');
-  assert.ok(f.retransmits.down > 0, 'flow counted retransmits');
-  assert.ok(f.retransmits.down >= iperfRetr * 0.5 && f.retransmits.down <= iperfRetr * 2 + 5, `flow ${f.retransmits.down} vs iperf3 ${iperfRetr}`);
+  assert.ok(Math.abs(f.retransmits.down - kernel) <= band, `flow counted ${f.retransmits.down} retransmits, the sender's kernel ${kernel} (allowed ±${band}; iperf3 said ${iperfRetr})`);
+  assert.ok(iperfRetr <= f.retransmits.down + band, `iperf3 counted ${iperfRetr} retransmits by the end of the test, more than the flow's ${f.retransmits.down}`);
   assert.equal(f.retransmits.up, 0, 'no retransmits on the ACK direction');
 });

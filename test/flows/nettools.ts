@@ -6,13 +6,18 @@
  *                              every frame DELAY_MS before forwarding it: a constant-delay link for
  *                              kernels without netem (and without fq/EDT). Runs until killed.
  *   echo-server IP PORT        UDP echo server.
- *   echo-client IP PORT N      N UDP probes 20 ms apart; prints {"rttMs":[...]} (a user-space ping).
+ *   echo-client IP PORT N [FROM]  N UDP probes 20 ms apart (from address FROM); prints {"rttMs":[...]} (a user-space ping).
+ *   api BASE TOKEN_FILE        A logged-in client of lqosd's web API inside the namespace it listens in:
+ *                              creates a test admin with the first-run token (or logs in), prints
+ *                              "api ready", then answers each path read from stdin with one line
+ *                              {"status":N,"body":...} (GET). Runs until stdin closes.
  *
  * The relay forwards frames in both directions, skips its own transmissions (PACKET_OUTGOING is
  * ignored on both sockets) and needs offloads off on both interfaces (frames must be wire size).
  */
 import koffi from 'koffi';
 import dgram from 'node:dgram';
+import { readFileSync } from 'node:fs';
 
 const AF_PACKET = 17, SOCK_RAW = 3, ETH_P_ALL_BE = 0x0300; // htons(0x0003)
 const SOL_PACKET = 263, PACKET_IGNORE_OUTGOING = 23;
@@ -80,8 +85,9 @@ function echoServer(ip: string, port: number): void {
   s.bind(port, ip, () => process.stdout.write('echo ready\n'));
 }
 
-async function echoClient(ip: string, port: number, n: number): Promise<void> {
+async function echoClient(ip: string, port: number, n: number, from?: string): Promise<void> {
   const s = dgram.createSocket(ip.includes(':') ? 'udp6' : 'udp4');
+  if (from) await new Promise<void>((res) => s.bind(0, from, () => res()));
   const sent = new Map<number, number>();
   const rtts: number[] = [];
   s.on('message', (m) => {
@@ -101,10 +107,55 @@ async function echoClient(ip: string, port: number, n: number): Promise<void> {
   process.stdout.write(JSON.stringify({ rttMs: rtts }) + '\n');
 }
 
+async function api(base: string, tokenFile: string): Promise<void> {
+  const creds = { username: 'flowlab', password: 'flow-lab-pass-1' };
+  let cookie = '';
+  const call = async (method: string, path: string, body?: unknown) => {
+    const headers: Record<string, string> = {};
+    if (cookie) headers.cookie = cookie;
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    const res = await fetch(base + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    for (const c of res.headers.getSetCookie()) {
+      const [name, value] = c.split(';')[0]!.split('=');
+      if (name === 'lqos_session') cookie = value ? `lqos_session=${value}` : '';
+    }
+    const text = await res.text();
+    let json: unknown = text;
+    try { json = JSON.parse(text); } catch { /* kept as text */ }
+    return { status: res.status, body: json };
+  };
+  // lqosd may still be starting its web server: wait (up to 30 s) for it to accept connections.
+  let r: Awaited<ReturnType<typeof call>> | undefined;
+  for (const end = Date.now() + 30_000; !r; ) {
+    try {
+      r = await call('POST', '/api/auth/login', creds);
+    } catch (e) {
+      if (Date.now() > end) throw new Error(`lqosd's web server at ${base} never answered: ${(e as Error).message}`);
+      await new Promise((res) => setTimeout(res, 250));
+    }
+  }
+  if (r.status !== 200) {
+    r = await call('POST', '/api/auth/first-run', { ...creds, token: readFileSync(tokenFile, 'utf8').trim() });
+    if (r.status !== 201) throw new Error(`first-run failed: ${r.status} ${JSON.stringify(r.body)}`);
+  }
+  process.stdout.write('api ready\n');
+  let buf = '';
+  for await (const chunk of process.stdin) {
+    buf += String(chunk);
+    let nl: number;
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      const path = buf.slice(0, nl).trim();
+      buf = buf.slice(nl + 1);
+      if (path) process.stdout.write(JSON.stringify(await call('GET', path)) + '\n');
+    }
+  }
+}
+
 const [cmd, ...args] = process.argv.slice(2);
 if (cmd === 'relay') relay(args[0]!, args[1]!, Number(args[2] ?? 0));
 else if (cmd === 'echo-server') echoServer(args[0]!, Number(args[1]));
-else if (cmd === 'echo-client') await echoClient(args[0]!, Number(args[1]), Number(args[2] ?? 50));
+else if (cmd === 'echo-client') await echoClient(args[0]!, Number(args[1]), Number(args[2] ?? 50), args[3]);
+else if (cmd === 'api') await api(args[0]!, args[1]!);
 else if (cmd !== undefined) {
   process.stderr.write(`unknown command ${cmd}\n`);
   process.exit(2);

@@ -17,10 +17,10 @@ import { stickVlans } from '../../lib/config/resolve.ts';
 import { mtuTargets, tuningFingerprint } from '../../lib/kernel/hostTuning.ts';
 import { planConfigFromLqos } from '../../lib/plan/planConfig.ts';
 import { webListenAddress } from '../../lib/web/listen.ts';
-import { describeThrown, fc, fixture, fuzzParams, hugeNumberText, mutated, nastyText, prototypeKeys, Reach, timed, upstreamFixture } from './support.ts';
+import { describeThrown, fc, fixture, fuzzParams, hugeNumberText, mutated, nastyText, prototypeKeys, Reach, timed, upstreamSeeds } from './support.ts';
 
 const CONFIG_PATH = '/etc/lqos.conf';
-const TEXTS = [fixture('conf/lqos.conf.example'), upstreamFixture('lqos.example.toml'), fixture('conf/example/lqos.conf')];
+const TEXTS = [fixture('conf/lqos.conf.example'), ...upstreamSeeds('lqos.example.toml'), fixture('conf/example/lqos.conf')];
 const KEY_LINE = /^(\s*#?\s*)([A-Za-z0-9_."-]+)(\s*=\s*)(.*)$/;
 
 /** A TOML literal as text: valid ones of every type, edge values and broken ones. */

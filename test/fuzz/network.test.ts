@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { parseNetworkJson } from '../../lib/inputs/network.ts';
 import { formatIssue, validateInputs } from '../../lib/inputs/validate.ts';
 import type { InputIssue, NetworkNode } from '../../lib/model.ts';
-import { deepJson, fc, fixture, fuzzParams, hugeNumberText, jsonLeaf, mutated, nastyText, prototypeKeys, Reach, timed, upstreamFixture } from './support.ts';
+import { deepJson, fc, fixture, fuzzParams, hugeNumberText, jsonLeaf, mutated, nastyText, prototypeKeys, Reach, timed, upstreamSeeds } from './support.ts';
 
 /** JSON as text pieces, so that duplicate keys and numbers like 1e999 survive. */
 type J = { k: 'obj'; entries: [string, J][] } | { k: 'arr'; items: J[] } | { k: 'raw'; text: string };
@@ -31,7 +31,7 @@ function render(j: J, indent: boolean, depth = 0): string {
   return `{${j.entries.map(([key, v]) => `${pad}${JSON.stringify(key)}: ${render(v, indent, depth + 1)}`).join(',')}${end}}`;
 }
 
-const FIXTURES = [fixture('conf/example/network.json'), upstreamFixture('network.example.json'), upstreamFixture('v1.4-network.example.json')].map((t) => fromValue(JSON.parse(t)));
+const FIXTURES = [fixture('conf/example/network.json'), ...upstreamSeeds('network.example.json', 'v1.4-network.example.json')].map((t) => fromValue(JSON.parse(t)));
 const NAMES = ['Site_1', 'Site_2', 'AP_A', 'AP_9', 'PoP_5', 'Northfield', 'AP_West_1', 'Dundas_Township', 'olt-7', 'Generated_PN_1', ''];
 const CSV = fixture('conf/example/ShapedDevices.csv');
 

@@ -12,7 +12,7 @@ import { parse as csvParse } from 'csv-parse/sync';
 import { parseShapedDevices, SHAPED_DEVICES_COLUMNS } from '../../lib/inputs/shapedDevices.ts';
 import { formatIssue, MIN_RATE_MBPS, validateInputs } from '../../lib/inputs/validate.ts';
 import type { ValidationResult } from '../../lib/model.ts';
-import { fc, fixture, fuzzParams, Reach, ipv4, ipv4Odd, ipv6, mac, mutated, nastyText, rateText, timed, upstreamFixture } from './support.ts';
+import { fc, fixture, fuzzParams, Reach, ipv4, ipv4Odd, ipv6, mac, mutated, nastyText, rateText, timed, upstreamSeeds } from './support.ts';
 
 interface CsvFixture {
   header: string[];
@@ -24,8 +24,8 @@ function readFixture(text: string): CsvFixture {
   return { header: records[0], rows: records.slice(1) };
 }
 
-const FIXTURES = [fixture('conf/example/ShapedDevices.csv'), upstreamFixture('ShapedDevices.example.csv'), upstreamFixture('v1.4-ShapedDevices.example.csv')].map(readFixture);
-const NETWORKS = [fixture('conf/example/network.json'), upstreamFixture('network.example.json'), upstreamFixture('v1.4-network.example.json'), '{}'];
+const FIXTURES = [fixture('conf/example/ShapedDevices.csv'), ...upstreamSeeds('ShapedDevices.example.csv', 'v1.4-ShapedDevices.example.csv')].map(readFixture);
+const NETWORKS = [fixture('conf/example/network.json'), ...upstreamSeeds('network.example.json', 'v1.4-network.example.json'), '{}'];
 const NODE_NAMES = [...new Set(NETWORKS.flatMap((n) => [...n.matchAll(/"([A-Za-z_][\w-]*)"\s*:\s*\{/g)].map((m) => m[1])))].filter((k) => k !== 'children');
 
 const HEADER_SPELLINGS = SHAPED_DEVICES_COLUMNS.flatMap((c) => [c.header, c.header.toUpperCase(), c.header.replace(/ /g, '_'), ` ${c.header} `, ...c.aliases]);

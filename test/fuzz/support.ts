@@ -9,7 +9,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
-import { repoRoot } from '../support/paths.ts';
+import { test } from 'node:test';
+import { needsUpstream, readUpstreamFixture, repoRoot } from '../support/paths.ts';
 
 export { fc };
 
@@ -111,8 +112,15 @@ export function fixture(...parts: string[]): string {
   return readFileSync(join(repoRoot, ...parts), 'utf8');
 }
 
-export function upstreamFixture(name: string): string {
-  return readFileSync(join(repoRoot, '..', 'shared', 'fixtures', 'upstream', name), 'utf8');
+/**
+ * Upstream sample files (../shared) as extra seeds. Without ../shared they are left out and a
+ * skipped test says so; the properties still run on the repository's own fixtures.
+ */
+export function upstreamSeeds(...names: string[]): string[] {
+  const why = needsUpstream(...names);
+  if (!why) return names.map(readUpstreamFixture);
+  test(`upstream seed files ${names.join(', ')}`, { skip: `${why}; fuzzing from the repository's own fixtures only` }, () => {});
+  return [];
 }
 
 // ---------------------------------------------------------------------------------------------

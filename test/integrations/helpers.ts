@@ -1,6 +1,6 @@
 /** Helpers for the integration tests: configs, temp dirs, goldens, log capture, failure checks. */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before } from 'node:test';
@@ -11,6 +11,7 @@ import type { IntegrationLogger, LogFn } from '../../lib/integrations/common/log
 import { validateIntegrationOutput } from '../../lib/integrations/common/output.ts';
 import type { RunOptions, RunResult } from '../../lib/integrations/common/run.ts';
 import type { FakeControl } from '../fixtures/crm/server.ts';
+import { compareGolden } from '../support/golden.ts';
 
 export const GOLDEN_ROOT = resolve(import.meta.dirname, '../fixtures/crm/golden');
 /** Short timeouts/backoff so failure tests stay fast. */
@@ -100,23 +101,20 @@ export async function runGolden(
   return { r, log, calls, reasons: Object.fromEntries(r.skipped.map((s) => [s.id, s.reason])) };
 }
 
-/** Compares the produced pair with golden/<name>/ (UPDATE_GOLDEN=1 rewrites) and validates it. */
-export function checkGolden(name: string, outDir: string): void {
+/**
+ * Compares the produced pair with golden/<name>/ and validates it. A missing golden fails;
+ * UPDATE_GOLDEN=1 rewrites (refused when CI is set: test/support/golden.ts).
+ */
+export function checkGolden(name: string, outDir: string, root = GOLDEN_ROOT): void {
   const net = readFileSync(join(outDir, 'network.json'), 'utf8');
   const csv = readFileSync(join(outDir, 'ShapedDevices.csv'), 'utf8');
   const issues = validateIntegrationOutput(net, csv);
   const errors = issues.filter((i) => i.severity === 'error');
   assert.deepEqual(errors, [], 'the produced pair must pass validateInputs');
-  const gdir = join(GOLDEN_ROOT, name);
-  if (process.env.UPDATE_GOLDEN === '1') {
-    mkdirSync(gdir, { recursive: true });
-    writeFileSync(join(gdir, 'network.json'), net);
-    writeFileSync(join(gdir, 'ShapedDevices.csv'), csv);
-    return;
-  }
-  assert.ok(existsSync(join(gdir, 'network.json')), `golden ${gdir} missing; run with UPDATE_GOLDEN=1 once and review`);
-  assert.equal(net, readFileSync(join(gdir, 'network.json'), 'utf8'), `${name}/network.json differs from golden`);
-  assert.equal(csv, readFileSync(join(gdir, 'ShapedDevices.csv'), 'utf8'), `${name}/ShapedDevices.csv differs from golden`);
+  const gdir = join(root, name);
+  const how = `UPDATE_GOLDEN=1 scripts/run-tests test/integrations/${name.split('/')[0]}.test.ts`;
+  compareGolden(join(gdir, 'network.json'), net, how);
+  compareGolden(join(gdir, 'ShapedDevices.csv'), csv, how);
 }
 
 export const OLD_NETWORK = '{\n  "Old Site": { "downloadBandwidthMbps": 100, "uploadBandwidthMbps": 100 }\n}\n';

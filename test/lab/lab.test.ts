@@ -15,15 +15,17 @@ import {
   stopLab,
   writeLabDevices,
   UNSHAPED_IP,
-  wireRate,
   type Lab,
   type LabCircuit,
 } from '../../lab/labEnv.ts';
 import { nsExec } from '../../lab/testbed.ts';
+import { assertWireRate, describeRate, wireRateProblem } from '../support/rates.ts';
+import { changeUnderFlow, measureWire, windowWire } from '../support/lab.ts';
 
 const ID = 'lqlabt';
 let lab: Lab;
-const within = (measured: number, plan: number, tol = 0.1) => Math.abs(measured - plan) / plan <= tol;
+/** Seconds of 0.5 s intervals each iperf3 rate measurement takes the median of (after 1 s of slow start). */
+const SECONDS = 5;
 
 before(async () => {
   lab = await startLab({ id: ID });
@@ -34,42 +36,55 @@ after(async () => {
   await stopLab(ID);
 });
 
-/** Per-second receiver rates (Mbit/s) of one iperf3 download flow to `ip`, started now. */
-function liveFlow(ip: string, seconds: number) {
-  const port = 6000 + Math.floor(Math.random() * 1000);
-  const server = execa('ip', ['netns', 'exec', lab.tb.ns.inet, 'iperf3', '-s', '-1', '-p', String(port), '-B', lab.tb.inetIp4], { reject: false });
-  const client = (async () => {
-    await new Promise((r) => setTimeout(r, 300));
-    const r = await nsExec(lab.tb.ns.cust, 'iperf3', ['-c', lab.tb.inetIp4, '-p', String(port), '-B', ip, '-t', String(seconds), '-R', '-J', '-i', '1'], { reject: false, timeout: (seconds + 20) * 1000 });
-    server.kill('SIGKILL');
-    await server.catch(() => undefined);
-    const j = JSON.parse(r.stdout) as { intervals: Array<{ sum: { bits_per_second: number } }> };
-    return j.intervals.map((i) => i.sum.bits_per_second / 1e6);
-  })();
-  return client;
+/** Wire rate of one circuit address and direction, logged as a diagnostic; returns the problem if off plan. */
+async function checkRate(t: { diagnostic(m: string): void }, c: LabCircuit, ip: string, direction: 'download' | 'upload'): Promise<string | undefined> {
+  const { wire, samples } = await measureWire(lab, ip, direction, SECONDS);
+  const plan = direction === 'download' ? c.down : c.up;
+  t.diagnostic(`${describeRate(wire, plan, `${c.id} ${direction}`)}; intervals ${samples.map((v) => v.toFixed(2)).join(' ')}`);
+  return wireRateProblem(wire, plan, `${c.id} ${direction}`);
 }
 
-test('three IPv4 circuits are shaped to plan in both directions (±10%)', async () => {
-  for (const c of defaultLabCircuits.filter((x) => ['lab-10', 'lab-25', 'lab-50'].includes(x.id))) {
-    const down = wireRate(await measure(lab, c.ipv4, 'download'), false);
-    const up = wireRate(await measure(lab, c.ipv4, 'upload'), false);
-    assert.ok(within(down, c.down), `${c.id} download ${down.toFixed(2)} (wire) vs plan ${c.down}`);
-    assert.ok(within(up, c.up), `${c.id} upload ${up.toFixed(2)} (wire) vs plan ${c.up}`);
+/** The LibreQoS run of a live change, asserted to succeed. */
+const reapply = (circuits: LabCircuit[]) => async () => {
+  writeLabDevices(lab, circuits);
+  const r = await runLabLibreQoS(lab);
+  assert.equal(r.code, 0, r.output);
+};
+
+/** Old plan in force before the command started (after 1 s of slow start), the new one from 1 s after it returned. */
+function assertChange(t: { diagnostic(m: string): void }, run: Awaited<ReturnType<typeof changeUnderFlow>>, what: string, before: number, after: number) {
+  const pre = windowWire(run.intervals, run.flowStart + 1000, run.t0, 4, `${what} before the change`);
+  const post = windowWire(run.intervals, run.t1 + 1000, Infinity, 6, `${what} after the change`);
+  t.diagnostic(`${what}: LibreQoS took ${((run.t1 - run.t0) / 1000).toFixed(2)} s; before ${pre.samples.map((v) => v.toFixed(1)).join(' ')}; after ${post.samples.map((v) => v.toFixed(1)).join(' ')}`);
+  assertWireRate(pre.wire, before, `${what} before the change (median of ${pre.samples.length} intervals)`);
+  assertWireRate(post.wire, after, `${what} from 1 s after LibreQoS returned (median of ${post.samples.length} intervals)`);
+}
+
+test('three IPv4 circuits are shaped to plan in both directions (±3 %, wire rate)', async (t) => {
+  const circuits = defaultLabCircuits.filter((x) => ['lab-10', 'lab-25', 'lab-50'].includes(x.id));
+  assert.equal(circuits.length, 3);
+  const problems: string[] = [];
+  for (const c of circuits) {
+    for (const dir of ['download', 'upload'] as const) {
+      const p = await checkRate(t, c, c.ipv4, dir);
+      if (p) problems.push(p);
+    }
   }
+  assert.deepEqual(problems, []);
 });
 
-test('an IPv6-only circuit is shaped', async () => {
+test('an IPv6-only circuit is shaped to plan in both directions (±3 %, wire rate)', async (t) => {
   const c = defaultLabCircuits.find((x) => x.id === 'lab-v6')!;
-  const down = wireRate(await measure(lab, c.ipv6, 'download'), true);
-  assert.ok(within(down, c.down), `v6 download ${down} (wire)`);
+  assert.ok(c?.ipv6, 'the lab has an IPv6-only circuit');
+  const problems = [await checkRate(t, c, c.ipv6, 'download'), await checkRate(t, c, c.ipv6, 'upload')].filter(Boolean);
+  assert.deepEqual(problems, []);
 });
 
-test('a VLAN-tagged path is shaped (and really carries tags)', async () => {
+test('a VLAN-tagged path is shaped to plan (±3 %, wire rate) and really carries tags', async (t) => {
   const c = defaultLabCircuits.find((x) => x.id === 'lab-vlan')!;
-  const down = wireRate(await measure(lab, c.ipv4, 'download'), false);
-  const up = wireRate(await measure(lab, c.ipv4, 'upload'), false);
-  assert.ok(within(down, c.down), `vlan download ${down} (wire)`);
-  assert.ok(within(up, c.up), `vlan upload ${up} (wire)`);
+  assert.ok(c, 'the lab has a VLAN circuit');
+  const problems = [await checkRate(t, c, c.ipv4, 'download'), await checkRate(t, c, c.ipv4, 'upload')].filter(Boolean);
+  assert.deepEqual(problems, []);
   // Without the far end stripping the tag the path breaks: the frames on the shaper are tagged.
   await nsExec(lab.tb.ns.inet, 'tc', ['filter', 'del', 'dev', 'eth0', 'ingress']);
   const broken = await nsExec(lab.tb.ns.cust, 'iperf3', ['-c', '10.98.0.1', '-B', c.ipv4, '-t', '1', '--connect-timeout', '1500', '-J'], { reject: false, timeout: 10000 });
@@ -88,45 +103,30 @@ test('an address not in ShapedDevices passes unshaped', async () => {
   assert.ok(free > 200, `unshaped address got only ${free.toFixed(1)} Mbit/s`);
 });
 
-test('a rate change re-applied by LibreQoS takes effect on a live flow', async () => {
-  const flow = liveFlow('10.99.1.11', 8); // lab-25
-  await new Promise((r) => setTimeout(r, 3500));
+test('a rate change re-applied by LibreQoS takes effect on a live flow (±3 % before and after)', async (t) => {
   const changed: LabCircuit[] = defaultLabCircuits.map((c) => (c.id === 'lab-25' ? { ...c, down: 5 } : c));
-  writeLabDevices(lab, changed);
-  const r = await runLabLibreQoS(lab);
-  assert.equal(r.code, 0, r.output);
-  const rates = await flow;
-  const early = rates.slice(1, 3);
-  const late = rates.slice(-2);
-  assert.ok(early.every((v) => within(v, 25, 0.15)), `before change: ${early.map((v) => v.toFixed(1))}`);
-  assert.ok(late.every((v) => within(v, 5, 0.15)), `after change: ${late.map((v) => v.toFixed(1))}`);
+  const run = await changeUnderFlow(lab, '10.99.1.11', reapply(changed)); // lab-25
+  assertChange(t, run, 'lab-25 download 25 → 5', 25, 5);
 });
 
-test('moving an IP to another circuit takes effect on a live flow', async () => {
-  const flow = liveFlow('10.99.1.10', 8); // lab-10 (10 Mbit/s)
-  await new Promise((r) => setTimeout(r, 3500));
+test('moving an IP to another circuit takes effect on a live flow (±3 % before and after)', async (t) => {
   const moved = lab.circuits.map((c) => {
     if (c.id === 'lab-10') return { ...c, ipv4: '' , ipv6: 'fd00:99::1:77' };
     if (c.id === 'lab-50') return { ...c, ipv4: '10.99.1.10' };
     return c;
   });
-  writeLabDevices(lab, moved);
-  const r = await runLabLibreQoS(lab);
-  assert.equal(r.code, 0, r.output);
-  const rates = await flow;
-  assert.ok(rates.slice(1, 3).every((v) => within(v, 10, 0.15)), `before: ${rates.map((v) => v.toFixed(1))}`);
-  assert.ok(rates.slice(-2).every((v) => within(v, 50, 0.15)), `after: ${rates.map((v) => v.toFixed(1))}`);
+  const run = await changeUnderFlow(lab, '10.99.1.10', reapply(moved)); // lab-10 (10 Mbit/s) → lab-50
+  assertChange(t, run, '10.99.1.10 moved lab-10 → lab-50', 10, 50);
 });
 
-test('removing a circuit takes effect on a live flow (its traffic is no longer limited)', async () => {
-  const flow = liveFlow('10.99.1.10', 8); // .10 now belongs to lab-50 (50 Mbit/s)
-  await new Promise((r) => setTimeout(r, 3500));
-  writeLabDevices(lab, lab.circuits.filter((c) => c.id !== 'lab-50'));
-  const r = await runLabLibreQoS(lab);
-  assert.equal(r.code, 0, r.output);
-  const rates = await flow;
-  assert.ok(rates.slice(1, 3).every((v) => within(v, 50, 0.15)), `before: ${rates.map((v) => v.toFixed(1))}`);
-  assert.ok(rates.slice(-2).every((v) => v > 150), `after removal: ${rates.map((v) => v.toFixed(1))}`);
+test('removing a circuit takes effect on a live flow (its traffic is no longer limited)', async (t) => {
+  // .10 now belongs to lab-50 (50 Mbit/s)
+  const run = await changeUnderFlow(lab, '10.99.1.10', reapply(lab.circuits.filter((c) => c.id !== 'lab-50')));
+  const pre = windowWire(run.intervals, run.flowStart + 1000, run.t0, 4, 'lab-50 before removal');
+  assertWireRate(pre.wire, 50, `lab-50 download before removal (median of ${pre.samples.length} intervals)`);
+  const post = windowWire(run.intervals, run.t1 + 1000, Infinity, 6, 'after removal');
+  t.diagnostic(`after removal: ${post.samples.map((v) => v.toFixed(0)).join(' ')} Mbit/s`);
+  assert.ok(post.samples.every((v) => v > 150), `after removal the flow is still limited: ${post.samples.map((v) => v.toFixed(1))} Mbit/s (wire)`);
 });
 
 test('--clearrules leaves no XDP program, clsact filter, mq/htb qdisc or pinned map behind', async () => {

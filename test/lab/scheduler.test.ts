@@ -4,6 +4,7 @@
  * CRM integration (Netzur, against its fake server) run end to end into kernel classes.
  * lqosd runs in the lab's shaper namespace; the scheduler talks to it over the bus socket (a
  * filesystem path, so the scheduler itself can stay in the root namespace, where the fake CRM is).
+ * Kernel classes are compared with the plan in force in exact bits/s (test/support/kernelPlan.ts).
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -14,6 +15,8 @@ import { defaultLabCircuits, labShapedDevices, repoRoot, startLab, stopLab, type
 import { busRequest } from '../../lib/bus/client.ts';
 import { NETZUR_KEY, NETZUR_PATH, startFakeNetzur } from '../fixtures/crm/netzur.ts';
 import type { FakeServer } from '../fixtures/crm/server.ts';
+import { parse } from 'csv-parse/sync';
+import { assertCircuitClasses, readAppliedPlan } from '../support/kernelPlan.ts';
 
 const ID = 'lqsch';
 let lab: Lab;
@@ -88,14 +91,33 @@ test('the scheduler does the full setup once lqosd answers, then applies a saved
   lab.circuits = circuits;
 });
 
-test('invalid inputs saved by mistake leave the kernel unchanged', async () => {
-  const before = await classLines();
-  appendFileSync(join(lab.dir, 'ShapedDevices.csv'), 'bad,Row,bad-d,Dev,Lab_AP_1,,100.64.0.300,,1,1,10,10,oops\n');
-  await new Promise((r) => setTimeout(r, 2500));
-  assert.equal(await classLines(), before);
-  const st = (await busRequest('scheduler_status', {}, { path: lab.busPath })) as { health: string };
-  assert.ok(['error', 'healthy', 'running'].includes(st.health));
-  writeFileSync(join(lab.dir, 'ShapedDevices.csv'), labShapedDevices(lab.circuits));
+test('invalid inputs saved by mistake: the scheduler status names ShapedDevices.csv and the bad line, the previous plan stays in force', async () => {
+  const stateDir = join(lab.dir, 'state');
+  const planBefore = readAppliedPlan(stateDir);
+  const classesBefore = await classLines();
+  const file = join(lab.dir, 'ShapedDevices.csv');
+  // A row with 11 of the header's 13 fields: a file-level error (the whole run is refused).
+  const badLine = readFileSync(file, 'utf8').split('\n').filter((l) => l !== '').length + 1;
+  appendFileSync(file, 'bad,Row,bad-d,Dev,Lab_AP_1,,100.64.0.30,,1,1,10\n');
+  type Status = { health: string; lastError?: { message: string; preview?: string } };
+  let st: Status | undefined;
+  let named: RegExpExecArray | null = null;
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    st = (await busRequest('scheduler_status', {}, { path: lab.busPath })) as Status;
+    named = /ShapedDevices\.csv:(\d+)/.exec(`${st.lastError?.message ?? ''}\n${st.lastError?.preview ?? ''}`);
+    if (named) break;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  assert.ok(named, `within 30 s the scheduler status never named ShapedDevices.csv:<line>; last status: ${JSON.stringify(st)}`);
+  assert.equal(Number(named[1]), badLine, `the status names line ${named[1]}, the bad row is line ${badLine}: ${st!.lastError!.preview}`);
+  assert.equal(st!.health, 'error', 'scheduler health after a refused run');
+  assert.match(st!.lastError!.message, /inputs are invalid/);
+  // The previous plan is still in force: same plan file, and the kernel holds exactly its classes.
+  assert.deepEqual(readAppliedPlan(stateDir), planBefore, 'applied_plan.json changed although the run was refused');
+  assert.equal(await assertCircuitClasses(lab.tb.ns.shaper, planBefore), planBefore.circuits.length * 2);
+  assert.equal(await classLines(), classesBefore, 'the kernel\'s classes changed');
+  writeFileSync(file, labShapedDevices(lab.circuits));
   scheduler?.kill('SIGTERM');
   await scheduler?.catch(() => undefined);
   scheduler = undefined;
@@ -115,11 +137,22 @@ test('an enabled CRM integration runs end to end: fake Netzur → files → lqos
     assert.equal(r.exitCode, 0, String(r.all).slice(-3000));
     const csv = readFileSync(join(lab.dir, 'ShapedDevices.csv'), 'utf8');
     assert.match(csv, /netzur_S-1/, 'the integration did not write ShapedDevices.csv');
-    const st = JSON.parse(readFileSync(join(lab.dir, 'state', 'shaping', 'planner_state.json'), 'utf8'));
-    const id = Object.keys(st.circuits).find((k) => k.startsWith('netzur_'))!;
-    assert.ok(id, 'no netzur circuit was planned');
-    const s = st.circuits[id];
-    assert.ok(await ceilOf(lab.tb.shaperIfs.customer, `${s.queue.toString(16)}:${s.minor.toString(16)}`), `class of ${id} not in the kernel`);
+    const plan = readAppliedPlan(join(lab.dir, 'state'));
+    const ids = plan.circuits.map((c) => c.id).filter((id) => id.startsWith('netzur_'));
+    assert.ok(ids.length > 0, `no netzur circuit in the plan in force: ${plan.circuits.map((c) => c.id).join(', ')}`);
+    // The CRM's rates reached the plan: each circuit's ceil is its Max Mbps in the written file.
+    const rows = parse(csv, { columns: true, skip_empty_lines: true }) as Array<Record<string, string>>;
+    for (const id of ids) {
+      const row = rows.find((r) => r['Circuit ID'] === id);
+      assert.ok(row, `${id} is planned but not in the ShapedDevices.csv the integration wrote`);
+      const c = plan.circuits.find((x) => x.id === id)!;
+      assert.deepEqual([c.download.ceilMbps, c.upload.ceilMbps], [Number(row['Download Max Mbps']), Number(row['Upload Max Mbps'])], `${id}: plan ceil vs the CRM's Max Mbps`);
+    }
+    const s1 = plan.circuits.find((c) => c.id === 'netzur_S-1');
+    assert.ok(s1, 'netzur_S-1 (Bob, 50/10 in the fake CRM) is not planned');
+    assert.deepEqual([s1.download.ceilMbps, s1.upload.ceilMbps], [50, 10]);
+    // Every CRM circuit's classes are in the kernel with exactly the compiled rate and ceil (bits/s).
+    assert.equal(await assertCircuitClasses(lab.tb.ns.shaper, plan, ids), ids.length * 2);
   } finally {
     await srv?.close();
   }

@@ -106,7 +106,7 @@ test('install-services writes both units with the repository path; systemd-analy
   assert.match(unit, /^Requires=lqosd\.service$/m);
   assert.match(unit, /^After=.*lqosd\.service/m);
   assert.match(unit, /^Restart=always$/m);
-  assert.match(unit, /^Environment=LQOS_LOG_FORMAT=json$/m);
+  assert.match(unit, /^Environment=LQOS_LOG_FORMAT=journal$/m);
   assert.doesNotMatch(unit + readFileSync(join(dir, 'lqosd.service'), 'utf8'), /\/opt\/lqos-ts/);
   assert.ok(existsSync(join(dir, 'lqos.conf')), 'config installed from the example when absent');
   const v = await execa('systemd-analyze', ['verify', join(dir, 'lqosd.service'), join(dir, 'lqos_scheduler.service')], { reject: false, all: true, cwd: dir });

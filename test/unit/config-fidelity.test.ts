@@ -6,18 +6,17 @@
  */
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { parse as parseToml, stringify as stringifyToml } from 'smol-toml';
 import { describeConfig } from '../../lib/config/describe.ts';
 import { FIDELITY, type Fidelity } from '../../lib/config/fidelity.ts';
 import { loadConfig, parseConfigText } from '../../lib/config/load.ts';
+import { needsUpstream, repoRoot, upstreamFixturePath } from '../support/paths.ts';
 
-const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const upstreamExample = resolve(repoRoot, '../shared/fixtures/upstream/lqos.example.toml');
+const upstreamExample = upstreamFixturePath('lqos.example.toml');
 const ourExample = join(repoRoot, 'conf/lqos.conf.example');
-const sharedMissing = existsSync(upstreamExample) ? false : `../shared not present (${upstreamExample})`;
+const sharedMissing = needsUpstream('lqos.example.toml');
 const BRIDGE = { bridge: { to_internet: 'eth0', to_network: 'eth1' } };
 
 type Table = Record<string, unknown>;

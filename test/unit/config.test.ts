@@ -1,15 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { ConfigError, interfacesOf, loadConfig, parseConfigText } from '../../lib/config/load.ts';
 import { configSchema, defaultStateDirectory } from '../../lib/config/schema.ts';
+import { needsUpstream, repoRoot, upstreamFixturePath } from '../support/paths.ts';
 
-const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const examplePath = join(repoRoot, 'conf/lqos.conf.example');
-const upstreamFixture = resolve(repoRoot, '../shared/fixtures/upstream/lqos.example.toml');
+const upstreamFixture = upstreamFixturePath('lqos.example.toml');
 const BRIDGE = '[bridge]\nto_internet = "eth0"\nto_network = "eth1"\n';
 
 /** Runs fn expecting a ConfigError and returns it. */
@@ -57,7 +56,7 @@ test('every commented-out key in the example (incl. [single_interface]) is known
   assert.equal(config.flows.netflow_version, 9);
 });
 
-test('upstream example lqos.conf parses', { skip: existsSync(upstreamFixture) ? false : `fixture not found: ${upstreamFixture}` }, () => {
+test('upstream example lqos.conf parses', { skip: needsUpstream('lqos.example.toml') }, () => {
   const { config, warnings } = loadConfig({ path: upstreamFixture, requireInterfaces: true });
   assert.deepEqual(warnings, []);
   assert.equal(config.version, '1.5');

@@ -1,8 +1,5 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
 import { describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import ipaddr from 'ipaddr.js';
 import { type JsonValue, parseJsonWithLines, parseNetworkJson } from '../../lib/inputs/network.ts';
 import { parseShapedDevices, readCsvRecords } from '../../lib/inputs/shapedDevices.ts';
@@ -29,10 +26,9 @@ import {
   NETWORK_FILE,
   type RowSpec,
 } from '../fixtures/bad-inputs.ts';
+import { needsUpstream, readUpstreamFixture } from '../support/paths.ts';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const upstream = resolve(here, '../../../shared/fixtures/upstream');
-const readUpstream = (f: string): string => readFileSync(resolve(upstream, f), 'utf8');
+const readUpstream = readUpstreamFixture;
 
 function validate(csv: string, network = '{}') {
   return validateInputs({ devicesText: csv, devicesFile: DEVICES_FILE, networkText: network, networkFile: NETWORK_FILE });
@@ -63,7 +59,7 @@ function withoutLines(circuits: Circuit[]): unknown {
 }
 
 describe('upstream fixtures', () => {
-  test('v1.4 ShapedDevices.csv + network.example.json validate OK', () => {
+  test('v1.4 ShapedDevices.csv + network.example.json validate OK', { skip: needsUpstream('v1.4-ShapedDevices.example.csv', 'network.example.json') }, () => {
     const r = validate(readUpstream('v1.4-ShapedDevices.example.csv'), readUpstream('network.example.json'));
     assert.equal(r.ok, true, show(r.issues));
     assert.deepEqual(r.issues, []);
@@ -95,7 +91,7 @@ describe('upstream fixtures', () => {
     );
   });
 
-  test('network.example.json tree', () => {
+  test('network.example.json tree', { skip: needsUpstream('network.example.json') }, () => {
     const { nodes, issues } = parseNetworkJson(readUpstream('network.example.json'), 'network.json');
     assert.deepEqual(issues, []);
     const site1 = nodes[0];
@@ -213,13 +209,13 @@ describe('upstream fixtures', () => {
     }
   });
 
-  test('v1.4 network.json also parses', () => {
+  test('v1.4 network.json also parses', { skip: needsUpstream('v1.4-network.example.json') }, () => {
     const { nodes, issues } = parseNetworkJson(readUpstream('v1.4-network.example.json'), 'network.json');
     assert.deepEqual(issues, []);
     assert.equal(nodes.length, 2);
   });
 
-  test('2.2 ShapedDevices.example.csv (15-column header, 13-field rows) is rejected naming line 2', () => {
+  test('2.2 ShapedDevices.example.csv (15-column header, 13-field rows) is rejected naming line 2', { skip: needsUpstream('ShapedDevices.example.csv', 'network.example.json') }, () => {
     const r = validate(readUpstream('ShapedDevices.example.csv'), readUpstream('network.example.json'));
     assert.equal(r.ok, false);
     const first = errors(r.issues)[0];
@@ -301,7 +297,7 @@ describe('CSV reading', () => {
     );
   });
 
-  test('fast path and csv-parse agree on the fixtures and the base CSV', () => {
+  test('fast path and csv-parse agree on the fixtures and the base CSV', { skip: needsUpstream('v1.4-ShapedDevices.example.csv', 'ShapedDevices.example.csv') }, () => {
     for (const text of [readUpstream('v1.4-ShapedDevices.example.csv'), readUpstream('ShapedDevices.example.csv'), BASE_CSV]) {
       assert.deepEqual(parseShapedDevices(text, 'x'), parseShapedDevices(text, 'x', { engine: 'csv-parse' }));
     }
@@ -542,7 +538,7 @@ describe('IP canonicalisation', () => {
 });
 
 describe('writeShapedDevices', () => {
-  test('round trip of the v1.4 fixture', () => {
+  test('round trip of the v1.4 fixture', { skip: needsUpstream('v1.4-ShapedDevices.example.csv') }, () => {
     const a = validate(readUpstream('v1.4-ShapedDevices.example.csv'));
     assert.equal(a.ok, true);
     const text = writeShapedDevices(a.inputs.circuits);

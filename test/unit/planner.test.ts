@@ -89,7 +89,8 @@ test('a stored queue assignment survives a queue-count change only when still va
   const first = planShaping({ inputs: { network, circuits: [] }, config: planConfig({ queues: 4 }) });
   first.state.topLevel.B = 4;
   const second = planShaping({ inputs: { network, circuits: [] }, config: planConfig({ queues: 2 }), previous: first.state });
-  assert.ok(second.plan.nodes.every((n) => n.queue <= 2));
+  assert.deepEqual(second.plan.nodes.map((n) => n.name).sort(), ['A', 'B']);
+  assert.ok(second.plan.nodes.every((n) => n.queue <= 2), JSON.stringify(second.plan.nodes.map((n) => [n.name, n.queue])));
 });
 
 test('circuit ceilings are clamped to the parent, with a warning', () => {
@@ -102,6 +103,7 @@ test('unknown parent: warning, circuit not shaped, others are', () => {
   const { plan } = planShaping({ inputs: { network: [node('AP', 50, 20)], circuits: [circuit('c1', 'Ghost'), circuit('c2', 'AP')] }, config: planConfig() });
   assert.deepEqual(plan.circuits.map((c) => c.id), ['c2']);
   assert.ok(plan.warnings.some((w) => w.code === 'unknown-parent' && w.value === 'Ghost'));
+  assert.ok(plan.mappings.length > 0, 'c2 has no IP mapping');
   assert.ok(plan.mappings.every((m) => m.circuitId === 'c2'));
 });
 

@@ -72,6 +72,7 @@ test('removing one circuit removes only its own lines', () => {
   for (const l of tc.removed) assert.ok(l.includes(`:${minor} `), l);
   const maps = diff(first.maps, second.maps);
   assert.deepEqual(maps.added, []);
+  assert.equal(maps.removed.length, 2, 'c7 had an IPv4 and an IPv6 mapping');
   assert.ok(maps.removed.every((l) => l.includes('circuit "c7"')));
 });
 

@@ -96,6 +96,7 @@ test('read-only user: every mutating route answers 403; every read route 200', a
     assert.equal((await admin.get('/api/users')).json.users.length, 2);
 
     const reads = h.server.routes.filter((r) => r.method === 'GET' && !r.websocket);
+    assert.ok(reads.length >= 8, `only ${reads.length} read routes found`);
     for (const r of reads) {
       const res = await viewer.get(fill(r.path, { id: 'c1', name: 'viewer' }));
       // /api/flows answers 404 when the daemon runs no flow tracking (as in this harness).
@@ -108,7 +109,9 @@ test('read-only user: every mutating route answers 403; every read route 200', a
 test('not logged in: every protected route answers 401', async () => {
   await withUsers(async (h) => {
     const anon = new Client(h.base);
-    for (const r of h.server.routes.filter((x) => x.access === 'read_only' || x.access === 'admin')) {
+    const isProtected = h.server.routes.filter((x) => x.access === 'read_only' || x.access === 'admin');
+    assert.ok(isProtected.length >= 15, `only ${isProtected.length} protected routes found`);
+    for (const r of isProtected) {
       const res = await anon.req(r.method, fill(r.path, { id: '1', name: 'viewer' }), MUTATING.has(r.method) && r.method !== 'DELETE' ? {} : undefined);
       assert.equal(res.status, 401, `${r.method} ${r.path} → ${res.status}`);
       assert.deepEqual(res.json, { error: 'unauthorized', message: 'log in first' });
@@ -118,7 +121,9 @@ test('not logged in: every protected route answers 401', async () => {
 
 test('no response contains a password hash, a secret or a stack trace (all routes walked as admin)', async () => {
   await withUsers(async (h, admin) => {
-    for (const r of h.server.routes.filter((x) => x.method === 'GET' && !x.websocket)) {
+    const gets = h.server.routes.filter((x) => x.method === 'GET' && !x.websocket);
+    assert.ok(gets.length >= 8, `only ${gets.length} GET routes found`);
+    for (const r of gets) {
       const path = fill(r.path, { id: 'c1', name: 'viewer' });
       const res = await admin.get(path);
       assert.ok(res.status < 500, `GET ${path} → ${res.status}`);
@@ -147,6 +152,7 @@ test('no response contains a password hash, a secret or a stack trace (all route
 
     // Every mutating route as admin with junk input (logout last): errors are clean too.
     const mutating = h.server.routes.filter((r) => MUTATING.has(r.method) && r.path !== '/api/auth/logout');
+    assert.ok(mutating.length >= 9, `only ${mutating.length} mutating routes found`);
     for (const r of mutating) {
       const path = fill(r.path, { id: 'no-such-id', name: 'no-such-user' });
       for (const body of r.method === 'DELETE' ? [undefined] : [undefined, {}, { junk: true }]) {
