@@ -179,7 +179,12 @@ export async function startLabDaemon(lab: Lab, opts: { web?: boolean; env?: Reco
 export async function stopLabDaemon(lab: Lab): Promise<void> {
   const pids = await execa('ip', ['netns', 'pids', lab.tb.ns.shaper], { reject: false });
   for (const pid of String(pids.stdout).split(/\s+/).filter(Boolean)) {
-    const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
+    let cmd: string;
+    try {
+      cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
+    } catch {
+      continue; // exited since `ip netns pids` listed it (a short-lived tc/ip run, a ping)
+    }
     if (cmd.includes('bin/lqosd.ts')) process.kill(Number(pid), 'SIGTERM');
   }
   const end = Date.now() + 20_000;
