@@ -3,10 +3,10 @@ import assert from 'node:assert/strict';
 import { execa, type ResultPromise } from 'execa';
 import { runLabLibreQoS, startLab, wireRate, type Lab } from '../../lab/labEnv.ts';
 import { nsExec } from '../../lab/testbed.ts';
+import { median } from './rates.ts';
 
 /** The Internet-side address of the lab's VLAN-tagged path (lab/labEnv.ts). */
 const LAB_VLAN_SERVER = '10.98.0.1';
-import { median } from './rates.ts';
 
 /** startLab, then LibreQoS shapes it; asserts the run succeeded (its output is the message). */
 export async function startShapedLab(opts: Parameters<typeof startLab>[0]): Promise<Lab> {

@@ -5,6 +5,7 @@
  * A noisy run is fixed by measuring longer, never by widening the band.
  */
 import assert from 'node:assert/strict';
+import { spread } from '../../bench/stats.ts';
 
 /** Allowed relative error of a wire rate (or of telemetry against iperf3) from its reference. */
 export const WIRE_RATE_TOLERANCE = 0.03;
@@ -56,10 +57,8 @@ export function mean(values: number[], what: string): number {
   return values.reduce((a, b) => a + b, 0) / values.length;
 }
 
-/** Median of a non-empty list. */
+/** Median of a non-empty list (the benches' median: bench/stats.ts). */
 export function median(values: number[]): number {
   assert.ok(values.length > 0, 'median of no values');
-  const v = [...values].sort((x, y) => x - y);
-  const m = Math.floor(v.length / 2);
-  return v.length % 2 ? v[m]! : (v[m - 1]! + v[m]!) / 2;
+  return spread(values).median;
 }
