@@ -43,7 +43,7 @@ import { configureCpus } from '../dataplane/cpus.ts';
 import { ENDPOINT_MODES, MODES, MODE_LAB, PLAIN_LAB, benchLab, type EndpointMode, type LabBenchResult } from './dataplaneLab.ts';
 import { labMarkdown, labModeTable, labReport, labSummaryRows, labTargets, type Target } from './dataplaneLabReport.ts';
 import type { LabForwarding } from '../lab/testbed.ts';
-import { Targets } from './stats.ts';
+import { median, Targets } from './stats.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Options, helpers
@@ -88,11 +88,6 @@ const PIN_ROOT = `/sys/fs/bpf/lqbench-${rand}`;
 const PRIV_NS = `lqbench-${rand}`;
 const ctx: MapContext = { pinRoot: PIN_ROOT };
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
 const ms = (v: number) => (v >= 100 ? v.toFixed(0) : v.toFixed(1));
 const say = (s: string) => process.stderr.write(s + '\n');
 

@@ -33,6 +33,7 @@ import type { DataplaneStats } from '../dataplane/abi.ts';
 import type { DataplaneLogger } from '../dataplane/log.ts';
 import { UNSHAPED_IP, defaultLabCircuits, measure, runLabLibreQoS, startLab, stopLab, type Lab, type LabCircuit } from '../lab/labEnv.ts';
 import { LAB_FORWARDING, attachPlainHairpin, setEndHostReceive, type EndHostReceive, type LabForwarding } from '../lab/testbed.ts';
+import { median as statsMedian } from './stats.ts';
 
 export const PLAIN_LAB = 'lqbenchp';
 /** Stick topology without lqos-ts (router + trunk, lab/stick_hairpin.c swaps and hairpins): only with stick. */
@@ -103,11 +104,8 @@ export interface LabBenchOptions {
 
 const quiet: DataplaneLogger = { info: () => undefined, warn: () => undefined };
 
-export const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
+/** bench/stats.ts's median; NaN for a configuration no round measured (shown as such in the tables). */
+export const median = (xs: number[]): number => (xs.length ? statsMedian(xs) : NaN);
 
 /** Median and min–max of the per-round ratio a/b (rounds that measured both). */
 export function ratioStats(rounds: Round[], dir: Dir, a: ConfigName, b: ConfigName): { median: number; min: number; max: number; all: number[] } {
