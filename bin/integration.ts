@@ -13,6 +13,8 @@ import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../lib/config/load.ts';
 import { loadResolvedConfig } from '../lib/config/resolve.ts';
 import { IntegrationError } from '../lib/integrations/common/errors.ts';
+import { collectWarnings, summaryWarnings } from '../lib/integrations/common/log.ts';
+import { secretValues, SUMMARY_ENV, summaryLine, writeSummaryFile, type RunSummaryFile } from '../lib/integrations/common/summary.ts';
 import { getIntegration, integrationNames } from '../lib/integrations/registry.ts';
 import { createLogger } from '../lib/util/log.ts';
 import { exitWithParent, watchParent } from '../lib/util/parentWatch.ts';
@@ -57,9 +59,11 @@ try {
   throw err;
 }
 
-const log = createLogger(`integration:${entry.name}`, o.verbose ? 'debug' : 'warn');
+// Every warning is also kept for the run summary (LQOS_INTEGRATION_SUMMARY_FILE, lib/integrations/common/summary.ts).
+const log = collectWarnings(createLogger(`integration:${entry.name}`, o.verbose ? 'debug' : 'warn'));
 const outDir = o.out ?? config.lqos_directory;
 const out = (s: string) => process.stdout.write(`${s}\n`);
+const started = Date.now();
 try {
   const r = await entry.module.run(config, { log, outDir, dryRun: o.dryRun });
   out(
@@ -73,13 +77,40 @@ try {
     out('warnings:');
     for (const w of r.warnings) out(`  ${w}`);
   }
+  const kept = r.output?.networkJson === 'kept';
   if (o.dryRun && r.preview) {
-    out(`dry run: nothing written. Would write ${outDir}/network.json:`);
-    out(r.preview.networkJson.trimEnd());
-    out(`and ${outDir}/ShapedDevices.csv:`);
+    if (kept) {
+      out(`dry run: nothing written. ${outDir}/network.json would be kept (always_overwrite_network_json = false).`);
+      out(`Would write ${outDir}/ShapedDevices.csv:`);
+    } else {
+      out(`dry run: nothing written. Would write ${outDir}/network.json:`);
+      out(r.preview.networkJson.trimEnd());
+      out(`and ${outDir}/ShapedDevices.csv:`);
+    }
     out(r.preview.shapedDevicesCsv.trimEnd());
   } else if (r.written) {
-    out(`wrote ${r.written.networkJson} and ${r.written.shapedDevicesCsv}`);
+    out(kept ? `wrote ${r.written.shapedDevicesCsv}; kept ${r.written.networkJson} (always_overwrite_network_json = false)` : `wrote ${r.written.networkJson} and ${r.written.shapedDevicesCsv}`);
+  }
+  if (r.output) {
+    const summary: RunSummaryFile = {
+      integration: entry.name,
+      finishedAt: new Date().toISOString(),
+      durationMs: Date.now() - started,
+      circuits: r.output.circuits,
+      devices: { total: r.output.devices },
+      warnings: summaryWarnings(log.warnings, secretValues(config, process.env)),
+      networkJson: r.output.networkJson,
+    };
+    const file = process.env[SUMMARY_ENV];
+    if (file && !o.dryRun && r.written) {
+      try {
+        writeSummaryFile(file, summary);
+      } catch (err) {
+        // The files are written: a summary that cannot be saved is no failure of the run.
+        process.stderr.write(`integration: could not write the run summary ${file}: ${(err as Error).message}\n`);
+      }
+    }
+    out(`${o.dryRun ? '(dry run) ' : ''}${summaryLine(summary, r.crm)}`);
   }
   process.exit(0);
 } catch (err) {

@@ -72,6 +72,42 @@ const req = <T extends string, S extends z.ZodRawShape>(type: T, shape: S) =>
   z.strictObject({ id, type: z.literal(type), ...shape });
 
 // ---------------------------------------------------------------------------------------------
+// Scheduler reports (lib/scheduler; lqosd keeps the latest of each in lib/scheduler/status.ts)
+
+const count = () => z.int().min(0).max(100_000_000);
+/** Most warnings an integration run summary carries, and their length (longer ones are cut). */
+export const SUMMARY_MAX_WARNINGS = 50;
+export const SUMMARY_MAX_WARNING_CHARS = 300;
+
+/** Fields of an integration run summary (the file the integration writes to $LQOS_INTEGRATION_SUMMARY_FILE). */
+export const integrationSummaryShape = {
+  integration: nonEmpty(100),
+  finishedAt: z.iso.datetime({ offset: true }),
+  durationMs: z.int().min(0).max(7 * 86_400_000),
+  circuits: z.strictObject({ total: count(), added: count(), removed: count(), changed: count() }),
+  devices: z.strictObject({ total: count() }),
+  warnings: z.array(z.string().max(SUMMARY_MAX_WARNING_CHARS)).max(SUMMARY_MAX_WARNINGS),
+  /** Warnings left out (the scheduler keeps the first SUMMARY_MAX_WARNINGS). */
+  warningsOmitted: count().optional(),
+  /** `kept`: always_overwrite_network_json = false kept the operator's network.json. */
+  networkJson: z.enum(['written', 'kept']),
+};
+export const integrationSummarySchema = z.strictObject(integrationSummaryShape);
+
+/** One step of a scheduler cycle (start-up: 5 steps, scheduled refresh: 4, file change: 3). */
+export const schedulerProgressSchema = req('scheduler_progress', {
+  /** True while the step runs; false for the cycle's end (`ready`, `degraded`, `failed`). */
+  active: z.boolean(),
+  /** Machine key: `waiting_for_lqosd`, `integration`, `overrides`, `validate`, `apply`, `ready`, … */
+  phase: z.string().regex(/^[a-z][a-z0-9_]{0,63}$/, 'lower-case letters, digits and _'),
+  label: nonEmpty(200),
+  step: z.int().min(0).max(20),
+  steps: z.int().min(1).max(20),
+  /** Default: completed steps / steps (a running step does not count yet). */
+  percent: z.int().min(0).max(100).optional(),
+}).refine((r) => r.step <= r.steps, { message: 'step must not be greater than steps', path: ['step'] });
+
+// ---------------------------------------------------------------------------------------------
 // Requests
 
 export const submitPlanSchema = req('submit_plan', {
@@ -115,6 +151,8 @@ export const requestSchemas = [
     output: z.string().optional(),
     logFile: z.string().max(4096).optional(),
   }),
+  schedulerProgressSchema,
+  req('scheduler_summary', { summary: integrationSummarySchema }),
   req('scheduler_status', {}),
   req('urgent_submit', {
     source: nonEmpty(100),

@@ -62,20 +62,8 @@ const LAZY = 'lazy queues are not implemented; every circuit class and qdisc is 
 const lazyParam = (trigger: unknown): Fidelity =>
   ignored(LAZY, (_v, c) => c.queues.lazy_queues !== 'No', { value: trigger, with: '[queues]\nlazy_queues = "Htb"' }, true);
 
-const MIKROTIK = 'IPv6 prefixes are not read from MikroTik routers (not implemented); only the addresses the integration or ShapedDevices.csv gives are shaped';
-
-const SQUASH = 'site squashing is not implemented; the UISP tree keeps every site';
 const uispOn = (c: LqosConfig) => c.uisp_integration.enable_uisp;
 const withUisp = '[uisp_integration]\nenable_uisp = true';
-
-const anyIntegration = (c: LqosConfig) =>
-  c.uisp_integration.enable_uisp ||
-  c.splynx_integration.enable_splynx ||
-  c.netzur_integration.enable_netzur ||
-  c.visp_integration.enable_visp ||
-  c.powercode_integration.enable_powercode ||
-  c.sonar_integration.enable_sonar ||
-  c.wispgate_integration.enable_wispgate;
 
 // ---------- proofs ----------
 
@@ -96,7 +84,11 @@ const T = {
   visp: 'test/integrations/visp.test.ts',
   powercode: 'test/integrations/powercode.test.ts',
   sonar: 'test/integrations/sonar.test.ts',
+  sonarSnmp: 'test/integrations/sonarSnmp.test.ts',
   wispgate: 'test/integrations/wispgate.test.ts',
+  integrationOutput: 'test/integrations/output.test.ts',
+  mikrotik: 'test/integrations/mikrotikIpv6.test.ts',
+  uispOptions: 'test/integrations/uispOptions.test.ts',
 } as const;
 
 /** Every key path (`section.key` or top-level `key`) → what lqos-ts does with it. */
@@ -216,14 +208,12 @@ export const FIDELITY: Record<string, Fidelity> = {
   'flows.do_not_track_subnets': honoured(T.flows),
 
   'integration_common.circuit_name_as_address': honoured(T.common),
-  'integration_common.always_overwrite_network_json': ignored(
-    'an enabled integration replaces network.json on every run (validated first, swapped atomically together with ShapedDevices.csv); an existing network.json is not kept',
-    (v, c) => v === false && anyIntegration(c),
-    { value: false, with: '[splynx_integration]\nenable_splynx = true' },
-    true,
+  'integration_common.always_overwrite_network_json': honoured(
+    T.integrationOutput,
+    'false (the default) keeps an existing network.json and writes only ShapedDevices.csv; true replaces both',
   ),
   'integration_common.queue_refresh_interval_mins': honoured(T.effects),
-  'integration_common.use_mikrotik_ipv6': ignored(MIKROTIK, isOn, { value: true }),
+  'integration_common.use_mikrotik_ipv6': honoured(T.mikrotik),
   'integration_common.promote_to_root': honoured(T.common),
   'integration_common.client_bandwidth_multiplier': honoured(T.visp),
   'integration_common.ethernet_port_limits_enabled': honoured(T.effects),
@@ -236,11 +226,7 @@ export const FIDELITY: Record<string, Fidelity> = {
     { value: 10000 },
   ),
 
-  'mikrotik_ipv6.config_path': ignored(
-    MIKROTIK,
-    (_v, c) => c.integration_common.use_mikrotik_ipv6 || c.uisp_integration.ipv6_with_mikrotik,
-    { value: '/etc/libreqos/mikrotik_ipv6.toml', with: '[integration_common]\nuse_mikrotik_ipv6 = true' },
-  ),
+  'mikrotik_ipv6.config_path': honoured(T.mikrotik, 'routers are read over the RouterOS v7 REST API (https by default)'),
 
   'uisp_integration.enable_uisp': honoured(T.uisp),
   'uisp_integration.token': honoured(T.uisp),
@@ -252,29 +238,21 @@ export const FIDELITY: Record<string, Fidelity> = {
   'uisp_integration.airmax_flexible_frame_download_ratio': honoured(T.effects),
   'uisp_integration.ltu_capacity': honoured(T.uisp),
   'uisp_integration.exclude_sites': honoured(T.common),
-  'uisp_integration.squash_sites': ignored(SQUASH, (v, c) => uispOn(c) && isSet(v), { value: ['Tower'], with: withUisp }),
-  'uisp_integration.ipv6_with_mikrotik': ignored(MIKROTIK, (v, c) => uispOn(c) && isOn(v), { value: true, with: withUisp }),
+  'uisp_integration.squash_sites': honoured(T.uispOptions),
+  'uisp_integration.ipv6_with_mikrotik': honoured(T.mikrotik),
   'uisp_integration.bandwidth_overhead_factor': honoured(T.splynx),
   'uisp_integration.commit_bandwidth_multiplier': honoured(T.uisp),
   'uisp_integration.exception_cpes': honoured(T.common),
-  'uisp_integration.use_ptmp_as_parent': ignored(
-    'PtMP APs are never used as parents (upstream deprecated this switch too); clients hang below their AP as usual',
-    (v, c) => uispOn(c) && isOn(v),
-    { value: true, with: withUisp },
-  ),
+  'uisp_integration.use_ptmp_as_parent': honoured(T.uispOptions),
   'uisp_integration.ignore_calculated_capacity': honoured(T.effects),
-  'uisp_integration.infrastructure_transport_caps_enabled': ignored(
-    'infrastructure devices are not capped by the speed of their fastest Ethernet/SFP port; radio capacities and network.json rates apply (set infrastructure_transport_caps_enabled = false to silence this)',
-    (v, c) => uispOn(c) && isOn(v),
-    { value: true, with: withUisp },
-  ),
+  'uisp_integration.infrastructure_transport_caps_enabled': honoured(T.uispOptions),
   'uisp_integration.insecure_ssl': ignored(
     'TLS certificates are always verified (insecure_ssl is not supported)',
     (v, c) => uispOn(c) && isOn(v),
     { value: true, with: withUisp },
   ),
-  'uisp_integration.enable_squashing': ignored(SQUASH, (v, c) => uispOn(c) && isOn(v), { value: true, with: withUisp }),
-  'uisp_integration.do_not_squash_sites': ignored(SQUASH, (v, c) => uispOn(c) && isSet(v), { value: ['Tower'], with: withUisp }),
+  'uisp_integration.enable_squashing': honoured(T.uispOptions),
+  'uisp_integration.do_not_squash_sites': honoured(T.uispOptions),
 
   'splynx_integration.enable_splynx': honoured(T.splynx),
   'splynx_integration.api_key': honoured(T.splynx),
@@ -312,7 +290,7 @@ export const FIDELITY: Record<string, Fidelity> = {
   },
   'visp_integration.timeout_secs': honoured(T.effects, 'at least 10 s'),
   'visp_integration.verify_tls': ignored(
-    'certificates are always verified (verify_tls = false is not supported)',
+    'certificates are always verified (verify_tls = false is not supported: without certificate checks anyone on the path to VISP could pose as it and read the credentials and token sent to it; trust a private CA with NODE_EXTRA_CA_CERTS instead)',
     (v, c) => c.visp_integration.enable_visp && v === false,
     { value: false, with: '[visp_integration]\nenable_visp = true' },
   ),
@@ -331,11 +309,7 @@ export const FIDELITY: Record<string, Fidelity> = {
   'sonar_integration.enable_sonar': honoured(T.sonar),
   'sonar_integration.sonar_api_url': honoured(T.sonar),
   'sonar_integration.sonar_api_key': honoured(T.sonar),
-  'sonar_integration.snmp_community': ignored(
-    'SNMP AP discovery is not done; APs and their clients come from Sonar inventory only',
-    (_v, c) => c.sonar_integration.enable_sonar,
-    { value: 'public', with: '[sonar_integration]\nenable_sonar = true' },
-  ),
+  'sonar_integration.snmp_community': honoured(T.sonarSnmp, 'an empty value turns SNMP AP discovery off'),
   'sonar_integration.airmax_model_ids': honoured(T.sonar),
   'sonar_integration.ltu_model_ids': honoured(T.sonar),
   'sonar_integration.active_status_ids': honoured(T.sonar),

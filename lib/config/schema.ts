@@ -407,6 +407,14 @@ const fileSchema = z
         message: `expected green_ms <= yellow_ms <= red_ms, got ${r.green_ms}/${r.yellow_ms}/${r.red_ms}`,
       });
     }
+    const strategy = c.uisp_integration.strategy.trim().toLowerCase();
+    if (c.uisp_integration.enable_uisp && strategy !== '' && !['flat', 'ap_only', 'ap_site', 'full', 'full2'].includes(strategy)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['uisp_integration', 'strategy'],
+        message: `expected one of "flat", "ap_only", "ap_site", "full" (or "full2", the same as "full"), or empty, got ${JSON.stringify(c.uisp_integration.strategy)}`,
+      });
+    }
     const s = c.stormguard;
     if (s.enabled && !s.all_sites && s.targets.length === 0) {
       ctx.addIssue({

@@ -111,6 +111,8 @@ export function busHandlers(d: DaemonParts): BusHandlers {
     scheduler_heartbeat: (r) => (scheduler.heartbeat(r.phase, r.nextRun), scheduler.status()),
     scheduler_success: (r) => (scheduler.success(r.at), scheduler.status()),
     scheduler_error: (r) => (scheduler.error({ message: r.message, integration: r.integration, preview: r.output, logFile: r.logFile }), scheduler.status()),
+    scheduler_progress: (r) => (scheduler.progress({ active: r.active, phase: r.phase, label: r.label, step: r.step, steps: r.steps, percent: r.percent }), scheduler.status()),
+    scheduler_summary: (r) => (scheduler.integrationSummary(r.summary), scheduler.status()),
     scheduler_status: () => scheduler.status(),
     urgent_submit: (r) => urgent.submit({ source: r.source, severity: r.severity, code: r.code, message: r.message, context: r.context, dedupeKey: r.dedupeKey }),
     urgent_list: () => ({ issues: urgent.list(), active: urgent.activeCount() }),

@@ -19,10 +19,15 @@
  * a configured AirMax/LTU model with an IP are exported as top-level sites `sonar:site:<id>`.
  * Strategies: flat / full (`[topology] compile_mode`, else full).
  *
- * Not ported: the SNMP part. Upstream walks each AP with `snmpwalk` to learn its name and the MACs of its
- * stations and parents accounts under the AP whose list contains a device MAC. Here APs are never
- * exported and every circuit is top level — which is what upstream produces whenever SNMP gives no
- * answer (sites are still exported, childless). A warning says so when AP model ids are configured.
+ * SNMP AP discovery (full only): each such AP item is asked over SNMP at its first IP (UDP 161,
+ * `snmp_community`; v2c first, then v1 — common/snmp.ts) for sysName (.1.3.6.1.2.1.1.5.0) and its
+ * station MACs (AirMax models: .1.3.6.1.4.1.41112.1.4.7.1.1.1, LTU models: .1.3.6.1.4.1.41112.1.10.1.4.1.11),
+ * at most `SNMP_CONCURRENCY` APs at a time. An AP that answers is exported as `ap_<item id>` (name =
+ * sysName, `sonar:ap:<item id>`) under its site — even with no stations (upstream drops an AP without
+ * MACs); an account goes under the AP whose station list holds its first matching device MAC (MACs
+ * compared normalised; upstream compares the raw strings). An AP that does not answer (unreachable,
+ * wrong community) is a warning naming the AP, never the community; it is not exported and its
+ * subscribers are top level (what upstream does). `snmp_community = ""` turns the discovery off.
  *
  * Other deliberate differences (see README): empty strings in `active_status_ids` are ignored (the
  * example config's `[""]` then means "discover"); a device MAC is taken only from MAC-named fields
@@ -53,6 +58,7 @@ import {
   type RunOptions,
   type RunResult,
 } from './common/index.ts';
+import { DEFAULT_SNMP, describe, macFromValue, mapLimit, normaliseMac, snmpConnect, SnmpSilentError, textFromValue, type SnmpSettings } from './common/snmp.ts';
 
 export const CRM = 'Sonar';
 /** Lowest circuit rate (Mbps) per direction (upstream). */
@@ -120,9 +126,10 @@ const subnets = (v: unknown): string[] => entities(isObj(v) ? v.ip_assignments :
 
 const isMacField = (d: Obj) => /mac/i.test(text(isObj(d.inventory_model_field) ? d.inventory_model_field.name : ''));
 
-/** Internal knobs for tests. */
+/** Internal knobs for tests (the SNMP port lets a test run its agents on loopback ports). */
 export interface SonarTuning {
   pageSize?: number;
+  snmp?: Partial<Omit<SnmpSettings, 'community'>> & { concurrency?: number };
 }
 
 export async function run(config: LqosConfig, opts: RunOptions, tuning: SonarTuning = {}): Promise<RunResult> {
@@ -132,10 +139,15 @@ export async function run(config: LqosConfig, opts: RunOptions, tuning: SonarTun
   const statusIds = await activeStatusIds(api, c.active_status_ids, opts);
 
   const b = new TopologyBuilder(buildOptionsFromConfig(config, CRM, strategy), opts.log);
-  const apModels = [...c.airmax_model_ids, ...c.ltu_model_ids].map((s) => s.trim()).filter((s) => s !== '');
-  if (apModels.length > 0 && strategy !== 'flat') await addApSites(api, b, apModels);
+  const families = { airmax: modelIds(c.airmax_model_ids), ltu: modelIds(c.ltu_model_ids) };
+  let apByMac = new Map<string, string>();
+  if (families.airmax.length + families.ltu.length > 0 && strategy !== 'flat') {
+    const aps = await addApSites(api, b, families);
+    const snmp = { ...DEFAULT_SNMP, ...tuning.snmp, community: c.snmp_community };
+    apByMac = await discoverAps(aps, snmp, tuning.snmp?.concurrency ?? SNMP_CONCURRENCY, b, opts);
+  }
 
-  const accounts = new AccountImport(b, c, clientRateFactors(config));
+  const accounts = new AccountImport(b, c, clientRateFactors(config), apByMac);
   for (const status of statusIds) {
     const op = `accounts status ${status}`;
     const endpoint = api.endpoint(op);
@@ -148,7 +160,7 @@ export async function run(config: LqosConfig, opts: RunOptions, tuning: SonarTun
     });
   }
 
-  const result = finishRun(b, opts);
+  const result = await finishRun(b, opts);
   opts.log.info(`${CRM}: import summary: sites=${result.sites} aps=${result.aps} circuits=${result.circuits} devices=${result.devices} skipped=${result.skipped.length}`);
   return result;
 }
@@ -231,26 +243,126 @@ async function activeStatusIds(api: SonarApi, configured: readonly string[], opt
   return found;
 }
 
-/** Sites holding an AP of a configured model with an IP → top-level sites (SNMP part not ported). */
-async function addApSites(api: SonarApi, b: TopologyBuilder, apModels: string[]): Promise<void> {
+const modelIds = (l: readonly string[]) => l.map((s) => s.trim()).filter((s) => s !== '');
+
+/** An AP inventory item with an IP, and the station-table OIDs of its model family. */
+interface ApItem {
+  itemId: string;
+  siteId: string;
+  siteName: string;
+  model: string;
+  ip: string;
+  oids: string[];
+}
+
+/** Sites holding an AP of a configured model with an IP → top-level sites; returns those APs. */
+async function addApSites(api: SonarApi, b: TopologyBuilder, families: { airmax: string[]; ltu: string[] }): Promise<ApItem[]> {
+  const apModels = [...families.airmax, ...families.ltu];
   const search = apModels.map((id) => ({ integer_fields: [{ attribute: 'inventory_model_id', search_value: Number(id), operator: 'EQ' }] }));
   const sites = await api.paged('network_sites', 'network_sites', SONAR_QUERIES.networkSites, { search });
   const endpoint = api.endpoint('network_sites');
-  let apCount = 0;
+  const out: ApItem[] = [];
   sites.forEach((s, i) => {
     const id = text(req(s, 'id', { crm: CRM, endpoint, item: `network site #${i + 1}` }));
-    const aps = entities(s.inventory_items).filter((it) => {
+    const siteName = text(s.name) || `Site ${id}`;
+    const aps: ApItem[] = [];
+    for (const it of entities(s.inventory_items)) {
       const model = isObj(it.inventory_model) ? text(it.inventory_model.id) : text(it.inventory_model_id);
       const ips = [...entities(it.inventory_model_field_data).flatMap(subnets), ...subnets(it)];
-      return apModels.includes(model) && ips.length > 0;
-    });
+      const oids = [...(families.airmax.includes(model) ? [AIRMAX_STATION_MACS] : []), ...(families.ltu.includes(model) ? [LTU_STATION_MACS] : [])];
+      if (oids.length === 0 || ips.length === 0) continue;
+      const modelName = isObj(it.inventory_model) ? text(it.inventory_model.name) : '';
+      aps.push({ itemId: text(it.id), siteId: id, siteName, model: modelName || `model ${model}`, ip: ips[0].split('/')[0].trim(), oids });
+    }
     if (aps.length === 0) return;
-    apCount += aps.length;
-    b.addNode({ id: `site_${id}`, name: text(s.name) || `Site ${id}`, kind: 'site', networkJsonId: `sonar:site:${id}` });
+    out.push(...aps);
+    b.addNode({ id: `site_${id}`, name: siteName, kind: 'site', networkJsonId: `sonar:site:${id}` });
   });
-  if (apCount > 0) {
-    b.warn(`${apCount} AP inventory items found, but SNMP AP discovery is not ported: APs are not exported and circuits are not placed under APs`);
+  return out;
+}
+
+/** sysName, and the station MAC columns of the AirMax and LTU station tables (spec §3.6). */
+export const SYS_NAME = '1.3.6.1.2.1.1.5.0';
+export const AIRMAX_STATION_MACS = '1.3.6.1.4.1.41112.1.4.7.1.1.1';
+export const LTU_STATION_MACS = '1.3.6.1.4.1.41112.1.10.1.4.1.11';
+/** APs asked at the same time (upstream: 30 threads). */
+const SNMP_CONCURRENCY = 16;
+/** Rows read from one station table at most. */
+const MAX_STATIONS = 4096;
+
+type ApAnswer = { ok: true; name: string; version: string; macs: string[]; notes: string[] } | { ok: false; why: string };
+
+/** One AP over SNMP: its sysName and station MACs. Never throws; never names the community. */
+async function askAp(ap: ApItem, s: SnmpSettings): Promise<ApAnswer> {
+  let conn;
+  try {
+    conn = await snmpConnect(ap.ip, s, SYS_NAME);
+  } catch (err) {
+    return { ok: false, why: err instanceof SnmpSilentError ? err.message : describe(err, s.community) };
   }
+  try {
+    const macs = new Set<string>();
+    const notes: string[] = [];
+    for (const oid of ap.oids) {
+      const { rows, truncated } = await conn.walk(oid, MAX_STATIONS);
+      let bad = 0;
+      for (const r of rows) {
+        const mac = macFromValue(r.value);
+        if (mac) macs.add(mac);
+        else bad++;
+      }
+      if (bad > 0) notes.push(`${bad} value(s) under .${oid} are not MAC addresses`);
+      if (truncated) notes.push(`station table .${oid} has more than ${MAX_STATIONS} rows; the rest is ignored`);
+    }
+    const name = conn.probe.found ? textFromValue(conn.probe.value) : '';
+    return { ok: true, name, version: conn.version, macs: [...macs], notes };
+  } catch (err) {
+    return { ok: false, why: `answered, but reading its stations failed: ${describe(err, s.community)}` };
+  } finally {
+    conn.close();
+  }
+}
+
+/**
+ * Asks every AP over SNMP (at most `concurrency` at a time); exports the APs that answer under their
+ * sites and returns station MAC → AP node id. Silent APs are warnings (their subscribers stay top level).
+ */
+async function discoverAps(aps: ApItem[], s: SnmpSettings, concurrency: number, b: TopologyBuilder, opts: RunOptions): Promise<Map<string, string>> {
+  const byMac = new Map<string, string>();
+  if (aps.length === 0) return byMac;
+  if (s.community === '') {
+    b.warn(`${aps.length} AP inventory items found, but sonar_integration.snmp_community is empty, so SNMP AP discovery is off: APs are not exported and circuits are top level`);
+    return byMac;
+  }
+  const answers = await mapLimit(aps, concurrency, (ap) => askAp(ap, s));
+  const shared = new Map<string, string[]>();
+  let answered = 0;
+  aps.forEach((ap, i) => {
+    const a = answers[i];
+    const label = `AP "${ap.model}" (inventory item ${ap.itemId}, ${ap.ip}, site "${ap.siteName}")`;
+    if (!a.ok) {
+      b.warn(
+        `${label} not found via SNMP: ${a.why}. Check sonar_integration.snmp_community and that UDP port ${s.port} of the AP is reachable from this host; the AP is not exported and its subscribers are top level`,
+      );
+      return;
+    }
+    answered++;
+    const id = `ap_${ap.itemId}`;
+    b.addNode({ id, name: a.name || `${ap.model} ${ap.itemId}`, kind: 'ap', parentId: `site_${ap.siteId}`, networkJsonId: `sonar:ap:${ap.itemId}` });
+    for (const n of a.notes) b.warn(`${label}: ${n}`);
+    for (const mac of a.macs) {
+      const owner = byMac.get(mac);
+      if (owner === undefined) byMac.set(mac, id);
+      else if (owner !== id) shared.set(mac, [...(shared.get(mac) ?? [owner]), id]);
+    }
+    opts.log.info(`${CRM}: ${label} answered SNMPv${a.version} as "${a.name}" with ${a.macs.length} stations`);
+  });
+  if (shared.size > 0) {
+    const list = [...shared].slice(0, 5).map(([mac, ids]) => `${mac} (${ids.join(', ')})`);
+    b.warn(`${shared.size} station MACs are listed by more than one AP; each goes to the first: ${list.join('; ')}${shared.size > 5 ? '; …' : ''}`);
+  }
+  opts.log.info(`${CRM}: SNMP AP discovery: ${answered} of ${aps.length} APs answered, ${byMac.size} station MACs`);
+  return byMac;
 }
 
 /** `line1, line2, city, ST` (empty when there is no line1). */
@@ -278,6 +390,8 @@ class AccountImport {
     private readonly b: TopologyBuilder,
     c: LqosConfig['sonar_integration'],
     private readonly factors: ClientRateFactors,
+    /** Normalised station MAC → AP node id (SNMP discovery). */
+    private readonly apByMac: ReadonlyMap<string, string>,
   ) {
     for (const r of c.recurring_service_rates) if (r.enabled) this.ratesTable.set(r.service_name.trim().toLowerCase(), { down: r.download_mbps, up: r.upload_mbps });
     this.excludedServices = new Set(c.recurring_excluded_service_names.map((s) => s.trim().toLowerCase()));
@@ -303,7 +417,8 @@ class AccountImport {
     }
     const devices = accountDevices(acct, id);
     const floor = (x: number) => Math.max(SONAR_FLOOR_MBPS, x);
-    if (!b.addClient({ id: circuitId, name, address, downloadMaxMbps: floor(clientRate(rate.down, this.factors)), uploadMaxMbps: floor(clientRate(rate.up, this.factors)) })) return;
+    const parentId = devices.map((d) => this.apByMac.get(normaliseMac(d.mac) ?? '')).find((p) => p !== undefined);
+    if (!b.addClient({ id: circuitId, name, address, parentId, downloadMaxMbps: floor(clientRate(rate.down, this.factors)), uploadMaxMbps: floor(clientRate(rate.up, this.factors)) })) return;
     // Either family in one list: the builder sorts v4/v6 out and reports unparseable subnets.
     for (const d of devices) b.addDevice({ id: d.id, name: d.name, clientId: circuitId, mac: d.mac, ipv4: d.ips });
   }

@@ -5,8 +5,10 @@
  * `splynx_integration.strategy`, else `ap_site`). In `ap_site`, when monitoring rows carry
  * `network_site_id` and network sites exist, the tree is network site → AP ("Network Sites mode").
  *
- * Not ported: the `integrationSplynxBandwidths.csv` / AdjustSiteSpeed overrides (infrastructure uses
- * 10000/10000, clamped by the link), and upstream's "retry the whole pipeline in ap_only" fallback.
+ * Not ported: reading AdjustSiteSpeed overrides inside the importer (infrastructure uses 10000/10000,
+ * clamped by the link; `adjust_site_speed` applies at shaping time, and a legacy
+ * `integrationSplynxBandwidths.csv` is migrated into it: common/legacyBandwidths.ts), and upstream's
+ * "retry the whole pipeline in ap_only" fallback.
  */
 import type { LqosConfig } from '../config/schema.ts';
 import {

@@ -18,7 +18,10 @@
  *   QoS rates → min = base × commit, max = (base + burst) × overhead; else generated_pn × overhead;
  *   floor 0.1 Mbps; the slowest negotiated Ethernet port of the CPE × ethernet_port_limit_multiplier
  *   caps both maxima (when ethernet_port_limits_enabled);
- * - IPs: allow_subnets AND NOT ignore_subnets (§2.8).
+ * - IPs: allow_subnets AND NOT ignore_subnets (§2.8);
+ * - options: `infrastructure_transport_caps_enabled` (transportCapped), `use_ptmp_as_parent`
+ *   (UispImport.ptmpFeeder), `enable_squashing` / `do_not_squash_sites` / `squash_sites` (squashSites);
+ *   a set but unknown `strategy` is an IntegrationError (checkStrategy).
  */
 import type { LqosConfig } from '../config/schema.ts';
 import {
@@ -32,10 +35,14 @@ import {
   num,
   reqArray,
   requireSettings,
+  parseStrategy,
   resolveStrategy,
   runRequest,
   text,
   TopologyBuilder,
+  type ClientInput,
+  type DeviceInput,
+  type InfraNodeInput,
   type Obj,
   type RunOptions,
   type RunResult,
@@ -125,6 +132,7 @@ export function parseLinkSpeed(v: unknown): number | undefined {
 export async function run(config: LqosConfig, opts: RunOptions): Promise<RunResult> {
   const c = requireSettings(CRM, config, 'uisp_integration', ['url', 'token']);
   if (c.insecure_ssl) opts.log.warn(`${CRM}: insecure_ssl is not supported; TLS certificates are verified`);
+  checkStrategy(c.strategy);
   const strategy: Strategy = resolveStrategy(config, ['flat', 'ap_only', 'ap_site', 'full'], c.strategy, 'full');
   const [devicesRes, sitesRes, linksRes] = await fetchLists(c, opts);
   const sites = parseSites(sitesRes);
@@ -132,9 +140,10 @@ export async function run(config: LqosConfig, opts: RunOptions): Promise<RunResu
   const inv: Inventory = { sites, devices, devicesBySite: bySite(devices), links: parseLinks(linksRes, devices) };
 
   const pn: Capacity = { dl: config.queues.generated_pn_download_mbps, ul: config.queues.generated_pn_upload_mbps };
-  const capacity = (d: UDevice) => deviceCapacity(d, c, pn);
+  const transportMultiplier = c.infrastructure_transport_caps_enabled ? config.integration_common.ethernet_port_limit_multiplier : undefined;
+  const capacity = memoCapacity((d) => transportCapped(deviceCapacity(d, c, pn), d, inv, transportMultiplier, opts));
   const roots = findRoots(c.site.trim(), strategy, inv);
-  const via = cheapestPaths(roots, siteEdges(inv, capacity, pn.dl));
+  const via = cheapestPaths(roots, siteEdges(inv, capacity, pn));
 
   const b = new TopologyBuilder(
     buildOptionsFromConfig(config, CRM, strategy, {
@@ -146,7 +155,7 @@ export async function run(config: LqosConfig, opts: RunOptions): Promise<RunResu
     opts.log,
   );
   const ui = new UispImport(b, inv, new Set(roots), capacity);
-  ui.addSites(via, pn);
+  ui.addSites(via, pn, c.use_ptmp_as_parent);
   const rules: ClientRules = {
     excluded: new Set(c.exclude_sites),
     suspendedStrategy: c.suspended_strategy.trim().toLowerCase(),
@@ -157,7 +166,68 @@ export async function run(config: LqosConfig, opts: RunOptions): Promise<RunResu
     pn,
   };
   for (const s of sites.values()) if (s.client) ui.addClient(s, rules);
+  ui.flush({ auto: c.enable_squashing, keep: new Set(c.do_not_squash_sites), force: new Set(c.squash_sites) }, pn, opts);
   return finishRun(b, opts);
+}
+
+const VALID_STRATEGIES = '"flat", "ap_only", "ap_site", "full" (or "full2", the same as "full")';
+
+/** A set but unknown `uisp_integration.strategy` is an error naming the valid ones (upstream: silently full). */
+export function checkStrategy(value: string): void {
+  if (value.trim() !== '' && parseStrategy(value) === undefined) {
+    throw new IntegrationError(`${CRM}: uisp_integration.strategy = ${JSON.stringify(value)} is not a strategy; use one of ${VALID_STRATEGIES}, or leave it empty`, { crm: CRM });
+  }
+}
+
+/** Computes each device's capacity once (it is asked for per edge, AP and site). */
+function memoCapacity(f: (d: UDevice) => Capacity): (d: UDevice) => Capacity {
+  const memo = new Map<string, Capacity>();
+  return (d) => {
+    let v = memo.get(d.id);
+    if (!v) memo.set(d.id, (v = f(d)));
+    return { ...v };
+  };
+}
+
+/**
+ * `infrastructure_transport_caps_enabled`: an infrastructure device (in a non-client site) is capped in
+ * both directions at its transport ceiling × ethernet_port_limit_multiplier (rounded) — the fastest
+ * active Ethernet/SFP port (`currentSpeed`, else `speed` when the port is up), else a model ceiling
+ * (AF60-LR: 1 Gbps). A radio cannot move more than its wired port carries.
+ */
+function transportCapped(cap: Capacity, d: UDevice, inv: Inventory, multiplier: number | undefined, opts: RunOptions): Capacity {
+  if (multiplier === undefined || !isInfraSite(inv, d.siteId)) return cap;
+  const ceiling = transportCeiling(d);
+  if (!ceiling) return cap;
+  const limit = Math.max(1, Math.round(ceiling.mbps * multiplier));
+  if (cap.dl <= limit && cap.ul <= limit) return cap;
+  opts.log.debug(`${CRM}: ${d.name} (${d.id}): capacity ${cap.dl}/${cap.ul} Mbps capped at ${limit} Mbps (${ceiling.why} × ${multiplier})`);
+  return { dl: Math.min(cap.dl, limit), ul: Math.min(cap.ul, limit) };
+}
+
+const TRANSPORT_TYPES = new Set(['eth', 'ethernet', 'sfp', 'sfp+', 'sfpplus', 'fiber', 'optical']);
+/** Known port ceilings by model (letters and digits only, upper case) in Mbps. */
+const MODEL_PORT_CEILING: Record<string, number> = { AF60LR: 1000 };
+
+/** The fastest active wired (Ethernet/SFP) port of a device, else its model's port ceiling; Mbps. */
+export function transportCeiling(d: UDevice): { mbps: number; why: string } | undefined {
+  let best: { mbps: number; why: string } | undefined;
+  for (const rawIf of Array.isArray(d.raw.interfaces) ? (d.raw.interfaces as unknown[]) : []) {
+    const itf = obj(rawIf);
+    const iid = obj(itf.identification);
+    const type = text(iid.type).toLowerCase();
+    const name = text(iid.name);
+    if (['wlan', 'wifi', 'wireless'].includes(type)) continue;
+    if (!TRANSPORT_TYPES.has(type) && !/^(eth|sfp|fiber)/i.test(name)) continue;
+    const st = obj(itf.status);
+    const up = /^(connected|up|active)$/i.test(text(st.status));
+    const speed = parseLinkSpeed(st.currentSpeed) ?? (up ? parseLinkSpeed(st.speed) : undefined);
+    if (speed !== undefined && (!best || speed > best.mbps)) best = { mbps: speed, why: `port ${name || type} at ${speed} Mbps` };
+  }
+  if (best) return best;
+  const model = text(obj(d.raw.identification).model).replace(/[^0-9a-z]/gi, '').toUpperCase();
+  const ceiling = MODEL_PORT_CEILING[model];
+  return ceiling ? { mbps: ceiling, why: `model ${text(obj(d.raw.identification).model)} has ${ceiling} Mbps ports` } : undefined;
 }
 
 /** devices (with interfaces), sites and data links, fetched concurrently. */
@@ -319,36 +389,41 @@ function findRoots(configured: string, strategy: Strategy, inv: Inventory): stri
 
 interface Edge {
   to: string;
+  /** Download / upload capacity of the link (Mbps). */
   cap: number;
+  capUl: number;
 }
 
+/** Where the cheapest path reaches a site from: the parent site and the link's capacities. */
+type Via = Map<string, { parent: string; cap: number; capUl: number }>;
+
 /** Infrastructure site adjacency: UISP parent links (generated_pn capacity) and data links (the slower end's capacity). */
-function siteEdges(inv: Inventory, capacity: (d: UDevice) => Capacity, pnDl: number): Map<string, Edge[]> {
+function siteEdges(inv: Inventory, capacity: (d: UDevice) => Capacity, pn: Capacity): Map<string, Edge[]> {
   const adj = new Map<string, Edge[]>();
-  const addEdge = (a: string, b: string, cap: number) => {
+  const addEdge = (a: string, b: string, cap: number, capUl: number) => {
     if (a === b || !isInfraSite(inv, a) || !isInfraSite(inv, b)) return;
     for (const [x, y] of [
       [a, b],
       [b, a],
     ]) {
       const list = adj.get(x) ?? [];
-      list.push({ to: y, cap });
+      list.push({ to: y, cap, capUl });
       adj.set(x, list);
     }
   };
-  for (const s of inv.sites.values()) if (!s.client && s.parentId) addEdge(s.id, s.parentId, pnDl);
+  for (const s of inv.sites.values()) if (!s.client && s.parentId) addEdge(s.id, s.parentId, pn.dl, pn.ul);
   for (const l of inv.links) {
     if (!l.fromSite || !l.toSite) continue;
-    const caps = [l.fromDevice, l.toDevice].map((id) => (id && inv.devices.get(id) ? capacity(inv.devices.get(id)!).dl : undefined)).filter((x) => x !== undefined);
-    addEdge(l.fromSite, l.toSite, caps.length > 0 ? Math.min(...caps) : pnDl);
+    const caps = [l.fromDevice, l.toDevice].map((id) => (id && inv.devices.get(id) ? capacity(inv.devices.get(id)!) : undefined)).filter((x) => x !== undefined);
+    addEdge(l.fromSite, l.toSite, caps.length > 0 ? Math.min(...caps.map((x) => x.dl)) : pn.dl, caps.length > 0 ? Math.min(...caps.map((x) => x.ul)) : pn.ul);
   }
   return adj;
 }
 
 /** Dijkstra from the roots (edge cost 10000 − capacity): each reached site's parent and link capacity. */
-function cheapestPaths(roots: string[], adj: Map<string, Edge[]>): Map<string, { parent: string; cap: number }> {
+function cheapestPaths(roots: string[], adj: Map<string, Edge[]>): Via {
   const dist = new Map<string, number>();
-  const via = new Map<string, { parent: string; cap: number }>();
+  const via: Via = new Map();
   for (const r of roots) dist.set(r, 0);
   const done = new Set<string>();
   for (;;) {
@@ -360,7 +435,7 @@ function cheapestPaths(roots: string[], adj: Map<string, Edge[]>): Map<string, {
       const nd = dist.get(best)! + Math.max(1, 10_000 - e.cap);
       if (!dist.has(e.to) || nd < dist.get(e.to)!) {
         dist.set(e.to, nd);
-        via.set(e.to, { parent: best, cap: e.cap });
+        via.set(e.to, { parent: best, cap: e.cap, capUl: e.capUl });
       }
     }
   }
@@ -378,10 +453,57 @@ interface ClientRules {
   pn: Capacity;
 }
 
-/** Infrastructure sites, the APs that serve clients, and the client sites as circuits. */
+/** `enable_squashing` / `do_not_squash_sites` / `squash_sites` (site names). */
+export interface SquashRules {
+  /** Squash every site with exactly one child node and no circuits of its own. */
+  auto: boolean;
+  /** Never squashed automatically. */
+  keep: ReadonlySet<string>;
+  /** Always squashed (whatever hangs below them moves up). */
+  force: ReadonlySet<string>;
+}
+
+/**
+ * Site squashing: a squashed site is removed and its child nodes and circuits hang from its parent
+ * instead. Its rates are not lost: each child node keeps min(own, site) in both directions. Repeats
+ * until nothing changes, so a chain of single-child sites collapses into its last site. Generated
+ * sites (Orphans) and APs are never squashed. Returns the names of the squashed sites. Pure on its
+ * arguments (mutates the node map and the clients' parents).
+ */
+export function squashSites(nodes: Map<string, InfraNodeInput>, clients: ClientInput[], rules: SquashRules, pn: Capacity): string[] {
+  const squashed: string[] = [];
+  for (let changed = true; changed; ) {
+    changed = false;
+    const kids = new Map<string, InfraNodeInput[]>();
+    for (const n of nodes.values()) if (n.parentId) kids.set(n.parentId, [...(kids.get(n.parentId) ?? []), n]);
+    const circuits = new Map<string, ClientInput[]>();
+    for (const c of clients) if (c.parentId) circuits.set(c.parentId, [...(circuits.get(c.parentId) ?? []), c]);
+    for (const n of nodes.values()) {
+      if (n.kind !== 'site' || n.id === ORPHANS) continue;
+      const below = kids.get(n.id) ?? [];
+      const own = circuits.get(n.id) ?? [];
+      const auto = rules.auto && !rules.keep.has(n.name) && below.length === 1 && own.length === 0;
+      if (!auto && !rules.force.has(n.name)) continue;
+      const up = n.parentId ?? '';
+      for (const k of below) {
+        k.parentId = up;
+        k.downloadMbps = Math.min(k.downloadMbps || pn.dl, n.downloadMbps || pn.dl);
+        k.uploadMbps = Math.min(k.uploadMbps || pn.ul, n.uploadMbps || pn.ul);
+      }
+      for (const c of own) c.parentId = up;
+      nodes.delete(n.id);
+      squashed.push(n.name);
+      changed = true;
+      break; // the child/circuit maps are stale now
+    }
+  }
+  return squashed;
+}
+
+/** Infrastructure sites, the APs that serve clients, and the client sites as circuits; added to the builder by flush(). */
 class UispImport {
-  private readonly apNodes = new Set<string>();
-  private orphansAdded = false;
+  private readonly nodes = new Map<string, InfraNodeInput>();
+  private readonly clients: Array<{ client: ClientInput; devices: DeviceInput[] }> = [];
 
   constructor(
     private readonly b: TopologyBuilder,
@@ -390,22 +512,55 @@ class UispImport {
     private readonly capacity: (d: UDevice) => Capacity,
   ) {}
 
-  /** Every infrastructure site but the root(s), below its parent on the cheapest path (else under Orphans). */
-  addSites(via: Map<string, { parent: string; cap: number }>, pn: Capacity): void {
+  /**
+   * Every infrastructure site but the root(s), below its parent on the cheapest path (else under
+   * Orphans) — or, with `use_ptmp_as_parent`, below the PtMP AP of that parent site that feeds it.
+   */
+  addSites(via: Via, pn: Capacity, usePtmpAsParent: boolean): void {
     for (const s of this.inv.sites.values()) {
       if (s.client || this.rootSet.has(s.id)) continue;
       const v = via.get(s.id);
-      this.b.addNode({
+      const feeder = v && usePtmpAsParent ? this.ptmpFeeder(s.id, v.parent) : undefined;
+      this.nodes.set(siteNode(s.id), {
         id: siteNode(s.id),
         name: s.name,
         kind: 'site',
-        parentId: v ? this.siteParent(v.parent) : this.orphans(),
+        parentId: feeder ? this.apFor(feeder) : v ? this.siteParent(v.parent) : this.orphans(),
         networkJsonId: siteNode(s.id),
         downloadMbps: v ? Math.min(v.cap, pn.dl) : pn.dl,
-        uploadMbps: pn.ul,
+        uploadMbps: v ? Math.min(v.capUl, pn.ul) : pn.ul,
         latitude: s.latitude,
         longitude: s.longitude,
       });
+    }
+  }
+
+  /** A PtMP AP (role ap, not a PtP mode) in `parentSite` that feeds `siteId`: a station of the site names it as its AP, or a data link joins them. */
+  private ptmpFeeder(siteId: string, parentSite: string): UDevice | undefined {
+    const { devices, links } = this.inv;
+    const isFeeder = (d: UDevice | undefined): d is UDevice =>
+      !!d && d.siteId === parentSite && d.role === 'ap' && !/ptp/i.test(text(obj(d.raw.overview).wirelessMode));
+    for (const d of this.inv.devicesBySite.get(siteId) ?? []) {
+      const ap = d.apDeviceId ? devices.get(d.apDeviceId) : undefined;
+      if (isFeeder(ap)) return ap;
+    }
+    for (const l of links) {
+      for (const [a, z] of [[l.fromDevice, l.toDevice], [l.toDevice, l.fromDevice]]) {
+        const ap = a ? devices.get(a) : undefined;
+        if (isFeeder(ap) && z && devices.get(z)?.siteId === siteId) return ap;
+      }
+    }
+    return undefined;
+  }
+
+  /** Squashes sites (see squashSites), then adds the nodes, circuits and devices to the builder. */
+  flush(rules: SquashRules, pn: Capacity, opts: RunOptions): void {
+    const squashed = squashSites(this.nodes, this.clients.map((c) => c.client), rules, pn);
+    if (squashed.length > 0) opts.log.info(`${CRM}: squashed ${squashed.length} site(s) into their parents: ${squashed.join(', ')}`);
+    for (const n of this.nodes.values()) this.b.addNode(n);
+    for (const { client, devices } of this.clients) {
+      this.b.addClient(client);
+      for (const d of devices) this.b.addDevice(d);
     }
   }
 
@@ -428,8 +583,10 @@ class UispImport {
     }
     const parentId = this.attachPoint(s, cpes, name);
     const rates = this.clientRates(s, cpes, name, rules);
-    b.addClient({ id: s.id, name, address: s.address, parentId, ...rates });
-    for (const d of cpes) b.addDevice({ id: d.id, name: d.name, clientId: s.id, mac: d.mac, ...deviceIps(d) });
+    this.clients.push({
+      client: { id: s.id, name, address: s.address, parentId, ...rates },
+      devices: cpes.map((d) => ({ id: d.id, name: d.name, clientId: s.id, mac: d.mac, ...deviceIps(d) })),
+    });
   }
 
   /** Where a client hangs: the CPE's AP, else a device data link, else a site data link, else its UISP parent site, else Orphans. */
@@ -473,10 +630,9 @@ class UispImport {
   /** The AP node of a device, added (with its radio capacity, below its site) on first use. */
   private apFor(dev: UDevice): string {
     const id = `uisp:device:${dev.id}`;
-    if (!this.apNodes.has(id)) {
-      this.apNodes.add(id);
+    if (!this.nodes.has(id)) {
       const cap = this.capacity(dev);
-      this.b.addNode({ id, name: dev.name, kind: 'ap', parentId: this.siteParent(dev.siteId!), networkJsonId: id, downloadMbps: cap.dl, uploadMbps: cap.ul });
+      this.nodes.set(id, { id, name: dev.name, kind: 'ap', parentId: this.siteParent(dev.siteId!), networkJsonId: id, downloadMbps: cap.dl, uploadMbps: cap.ul });
     }
     return id;
   }
@@ -488,8 +644,7 @@ class UispImport {
 
   /** The generated `Orphans` site, added on first use. */
   private orphans(): string {
-    if (!this.orphansAdded) this.b.addNode({ id: ORPHANS, name: 'Orphans', kind: 'site', networkJsonId: ORPHANS });
-    this.orphansAdded = true;
+    if (!this.nodes.has(ORPHANS)) this.nodes.set(ORPHANS, { id: ORPHANS, name: 'Orphans', kind: 'site', networkJsonId: ORPHANS });
     return ORPHANS;
   }
 }

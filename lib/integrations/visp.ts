@@ -26,13 +26,22 @@
  * chained up through the equipment parents to a site node `visp:site:<location id or name>`.
  * Infrastructure uses the generated_pn rates. Strategy: full only.
  *
+ * Token cache (as upstream): `<state_directory>/cache/.visp_token_cache_<sha256(token_url|client_id|username)[:16]>.json`
+ * holds `{token, exp, isp_ids}` (mode 0600, directory 0700) and is reused across runs until 5 minutes
+ * before `exp`; an expired, unreadable or rejected token means a new login (which rewrites the file).
+ * No cache when the state directory does not exist or the token has no `exp`. The token is never logged.
+ *
  * Deliberate differences from upstream (see README): `token_url` / `graphql_url` from lqos.conf are used
- * (upstream hard-codes the defaults); no token cache file (a token per run); addresses keep their
+ * (upstream hard-codes the defaults); the cache key includes token_url; addresses keep their
  * prefix and IPv6 addresses are kept (upstream strips prefixes and drops IPv6); MACs are written
  * `AA:BB:CC:DD:EE:FF` (upstream: upper-case without separators); `verify_tls = false` is not supported
  * (warned); `service_type_allowlist`, `tenant_id` and `strategy` are ignored (as upstream).
  */
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import type { LqosConfig } from '../config/schema.ts';
+import { writeFileAtomic } from '../util/atomicFile.ts';
 import {
   buildOptionsFromConfig,
   clientRate,
@@ -156,8 +165,9 @@ export async function run(config: LqosConfig, opts: RunOptions, tuning: VispTuni
   const c = config.visp_integration;
   const cred = credentials(c, opts.env ?? process.env);
   requireSettings(CRM, config, 'visp_integration', ['token_url', 'graphql_url']);
-  if (!c.verify_tls) opts.log.warn(`${CRM}: visp_integration.verify_tls = false is not supported; certificates are verified`);
-  const api = new VispApi(c, cred, opts, tuning.pageSize ?? PAGE_SIZE);
+  if (!c.verify_tls) opts.log.warn(`${CRM}: ${VERIFY_TLS_REFUSED}`);
+  const cache = new TokenCache(config.state_directory, [c.token_url.trim(), cred.client_id, cred.username], opts);
+  const api = new VispApi(c, cred, opts, tuning.pageSize ?? PAGE_SIZE, cache);
   const ispId = await api.start(c.isp_id);
 
   const subs = await api.paged('Subs', 'subscribers', 'subscribersCount');
@@ -173,9 +183,67 @@ export async function run(config: LqosConfig, opts: RunOptions, tuning: VispTuni
   if (domain !== '') await vi.addOnlineAddresses(domain);
   vi.addCircuits(clientRateFactors(config));
 
-  const result = finishRun(b, opts);
+  const result = await finishRun(b, opts);
   opts.log.info(`${CRM}: shaped=${result.circuits} skipped=${result.skipped.length} subscribers=${subs.length} isp_id=${ispId}`);
   return result;
+}
+
+/** Why `verify_tls = false` is refused (the warning text). */
+export const VERIFY_TLS_REFUSED =
+  'visp_integration.verify_tls = false is not supported: without certificate checks anyone on the path to VISP could pose as it and ' +
+  'read the client secret, password and token sent to it; certificates are verified — trust a private CA with NODE_EXTRA_CA_CERTS instead';
+
+/** Reuse a cached token only while it has at least this long to live. */
+const TOKEN_MARGIN_S = 300;
+
+interface CachedToken {
+  token: string;
+  exp: number;
+  isp_ids: number[];
+}
+
+/** The token cache file of one VISP account (see the module comment). */
+export class TokenCache {
+  readonly path: string;
+  private readonly enabled: boolean;
+
+  constructor(
+    stateDir: string,
+    keyParts: string[],
+    private readonly opts: RunOptions,
+  ) {
+    const dir = join(stateDir, 'cache');
+    this.path = join(dir, `.visp_token_cache_${createHash('sha256').update(keyParts.join('|')).digest('hex').slice(0, 16)}.json`);
+    this.enabled = existsSync(stateDir);
+    if (!this.enabled) opts.log.debug(`${CRM}: state directory ${stateDir} does not exist; the token is not cached`);
+  }
+
+  /** The cached token when it is still valid for TOKEN_MARGIN_S, else undefined. */
+  load(nowS = Date.now() / 1000): CachedToken | undefined {
+    if (!this.enabled || !existsSync(this.path)) return undefined;
+    try {
+      const v = JSON.parse(readFileSync(this.path, 'utf8')) as Partial<CachedToken>;
+      if (typeof v.token !== 'string' || v.token === '' || typeof v.exp !== 'number') throw new Error('unexpected content');
+      if (v.exp - nowS < TOKEN_MARGIN_S) {
+        this.opts.log.info(`${CRM}: the cached token expired (or expires within ${TOKEN_MARGIN_S} s); logging in again`);
+        return undefined;
+      }
+      return { token: v.token, exp: v.exp, isp_ids: Array.isArray(v.isp_ids) ? v.isp_ids.filter((n) => Number.isInteger(n) && n > 0) : [] };
+    } catch (err) {
+      this.opts.log.warn(`${CRM}: ignoring the token cache ${this.path} (${(err as Error).name === 'SyntaxError' ? 'not JSON' : (err as Error).message}); logging in again`);
+      return undefined;
+    }
+  }
+
+  save(v: CachedToken): void {
+    if (!this.enabled) return;
+    try {
+      mkdirSync(dirname(this.path), { recursive: true, mode: 0o700 });
+      writeFileAtomic(this.path, `${JSON.stringify(v)}\n`, { mode: 0o600 });
+    } catch (err) {
+      this.opts.log.warn(`${CRM}: cannot write the token cache ${this.path} (${(err as NodeJS.ErrnoException).code ?? 'error'}); the next run logs in again`);
+    }
+  }
 }
 
 /** The credentials, each from the environment or else lqos.conf; all missing ones are named at once. */
@@ -208,11 +276,17 @@ class VispApi {
     private readonly cred: Credentials,
     private readonly opts: RunOptions,
     private readonly pageSize: number,
+    private readonly cache: TokenCache,
   ) {}
 
-  /** Fetches the first token; returns the ISP to query (`isp_id`, else the token's first). */
+  /** Takes the cached token or fetches one; returns the ISP to query (`isp_id`, else the token's first). */
   async start(configuredIsp: number | undefined): Promise<number> {
-    await this.authenticate();
+    const cached = this.cache.load();
+    if (cached) {
+      this.token = cached.token;
+      this.tokenIsps = cached.isp_ids;
+      this.opts.log.info(`${CRM}: using the cached token (valid until ${new Date(cached.exp * 1000).toISOString()})`);
+    } else await this.authenticate();
     const ispId = configuredIsp && configuredIsp > 0 ? configuredIsp : this.tokenIsps[0];
     if (ispId === undefined) {
       const endpoint = this.tokenEndpoint();
@@ -307,6 +381,8 @@ class VispApi {
     this.token = String(req(body, 'token', where, (v) => typeof v === 'string' && v !== ''));
     const payload = (body as Obj).payload;
     this.tokenIsps = isObj(payload) && Array.isArray(payload.ispId) ? payload.ispId.map(Number).filter((n) => Number.isInteger(n) && n > 0) : [];
+    const exp = isObj(payload) ? num(payload.exp) : undefined;
+    if (exp !== undefined) this.cache.save({ token: this.token, exp, isp_ids: this.tokenIsps });
   }
 
   private post(op: keyof typeof VISP_QUERIES, variables: Obj): Promise<unknown> {

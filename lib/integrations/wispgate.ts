@@ -94,7 +94,7 @@ export async function run(config: LqosConfig, opts: RunOptions): Promise<RunResu
     b.addDevice({ id: devId, name: text(row['Device Name']) || `${id} device`, clientId: id, mac: text(row.MAC), ipv4, ipv6 });
   });
 
-  const result = finishRun(b, opts);
+  const result = await finishRun(b, opts);
   opts.log.info(`${CRM}: ${result.circuits} circuits, ${result.devices} of ${rows.length} rows shaped (${rowsWithAddress} rows had an address)`);
   return result;
 }

@@ -1,23 +1,38 @@
 /**
- * The scheduler's side of the lqosd bus for status and urgent issues. Never throws: a bus outage is
- * logged (once per outage, not per message) and the next message simply tries again — the
- * BusClient reconnects on demand.
+ * The scheduler's side of the lqosd bus for status, progress, run summaries and urgent issues.
+ * Never throws: a bus outage is logged (once per outage, not per message) and the next message
+ * simply tries again — the BusClient reconnects on demand. Credential values of lqos.conf
+ * (`secrets`, set with each config read) are replaced by `***` in every error text sent.
  */
+import type { IntegrationRunSummary } from '../api/scheduler.ts';
 import { BusClient, BusUnavailableError } from '../bus/client.ts';
 import type { PayloadOf, RequestType } from '../bus/protocol.ts';
 import type { Logger } from '../util/log.ts';
+import { CycleProgress } from './progress.ts';
+import { hideSecrets } from './summary.ts';
 
 export const URGENT_SOURCE = 'scheduler';
+/** An active step is repeated with a heartbeat when it was last sent this long ago (keeps it from going stale). */
+export const PROGRESS_REPEAT_MS = 30_000;
 
 export class StatusReporter {
   readonly client: BusClient;
+  /** The current cycle's steps (`scheduler_progress`). */
+  readonly cycle: CycleProgress;
+  /** Credential values to hide from error texts and previews. */
+  secrets: readonly string[] = [];
   private down = false;
+  private progressSentAt = 0;
 
   constructor(
     private readonly log: Logger,
     busPath?: string,
   ) {
     this.client = new BusClient({ path: busPath });
+    this.cycle = new CycleProgress((p) => {
+      this.progressSentAt = Date.now();
+      void this.send('scheduler_progress', p);
+    });
   }
 
   /** Sends one request; resolves undefined (after logging) when it fails. */
@@ -41,6 +56,12 @@ export class StatusReporter {
   }
 
   heartbeat(phase: string, nextRun?: string): Promise<unknown> {
+    const p = this.cycle.current;
+    // A long step (a slow CRM) stays fresh in lqosd: repeat it with the heartbeat.
+    if (p?.active && Date.now() - this.progressSentAt >= PROGRESS_REPEAT_MS) {
+      this.progressSentAt = Date.now();
+      void this.send('scheduler_progress', p);
+    }
     return this.send('scheduler_heartbeat', nextRun ? { phase, nextRun } : { phase });
   }
 
@@ -48,18 +69,24 @@ export class StatusReporter {
     return this.send('scheduler_success', { at: new Date().toISOString() });
   }
 
+  /** The last successful integration run's summary (already bounded and validated, ./summary.ts). */
+  summary(s: IntegrationRunSummary): Promise<unknown> {
+    return this.send('scheduler_summary', { summary: s });
+  }
+
   error(e: { message: string; integration?: string; output?: string; logFile?: string }): Promise<unknown> {
+    const message = hideSecrets(e.message, this.secrets);
     const payload = {
-      message: e.message.length > 4000 ? `${e.message.slice(0, 3990)} …` : e.message,
+      message: message.length > 4000 ? `${message.slice(0, 3990)} …` : message,
       ...(e.integration ? { integration: e.integration } : {}),
-      ...(e.output ? { output: e.output } : {}),
+      ...(e.output ? { output: hideSecrets(e.output, this.secrets) } : {}),
       ...(e.logFile ? { logFile: e.logFile } : {}),
     };
     return this.send('scheduler_error', payload);
   }
 
   urgent(code: string, message: string, dedupeKey: string, context?: unknown, severity: 'warning' | 'error' = 'error'): Promise<unknown> {
-    return this.send('urgent_submit', { source: URGENT_SOURCE, severity, code, message, dedupeKey, ...(context !== undefined ? { context } : {}) });
+    return this.send('urgent_submit', { source: URGENT_SOURCE, severity, code, message: hideSecrets(message, this.secrets), dedupeKey, ...(context !== undefined ? { context } : {}) });
   }
 
   resolve(key: string): Promise<unknown> {

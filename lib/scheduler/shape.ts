@@ -20,6 +20,7 @@ import { BusError } from '../bus/protocol.ts';
 import { BusUnavailableError } from '../bus/client.ts';
 import type { OverridesError } from '../overrides/load.ts';
 import { buildEffectiveInputs } from '../shaping/effectiveInputs.ts';
+import type { ShapingInputs } from '../shaping/inputs.ts';
 import { EXIT } from '../shaping/exitCodes.ts';
 import type { ShapingOutcome } from '../shaping/service.ts';
 import type { Log } from '../util/log.ts';
@@ -35,8 +36,10 @@ export interface ShapeResult {
   message: string;
   /** Output worth showing (the run's log tail, overrides problems). */
   output?: string;
-  /** lqosd was unreachable or busy the whole time: nothing was tried, retry later. */
+  /** lqosd was unreachable, busy the whole time or unavailable: nothing was tried, retry later (./retry.ts). */
   transient?: boolean;
+  /** With `transient`: a short phrase for the status (`lqosd unreachable`, `lqosd busy`, …). */
+  transientReason?: string;
   /** The overrides file was invalid (nothing applied). */
   overridesError?: OverridesError;
   exitCode?: number;
@@ -47,6 +50,8 @@ export interface ShapeOptions {
   /** How long to keep retrying while lqosd answers `busy` (another refresh running). Default 60 s. */
   busyRetryMs?: number;
   busyRetryIntervalMs?: number;
+  /** Progress (./progress.ts): overrides, then validate (with the effective inputs), then apply. */
+  onStep?: (step: 'overrides' | 'validate' | 'apply', inputs?: ShapingInputs) => void;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -84,12 +89,16 @@ function outcomeResult(o: ShapingOutcome, via: 'refresh' | 'submit_plan'): Shape
 }
 
 function transportFailure(e: unknown, what: string): ShapeResult {
-  if (e instanceof BusUnavailableError) return { ok: false, via: 'none', transient: true, message: `${what}: ${e.message}` };
-  if (e instanceof BusError && e.code === 'busy') return { ok: false, via: 'none', transient: true, message: `${what}: lqosd stayed busy: ${e.message}` };
+  const transient = (transientReason: string, message: string): ShapeResult => ({ ok: false, via: 'none', transient: true, transientReason, message: `${what}: ${message}` });
+  if (e instanceof BusUnavailableError) return transient(/did not answer/.test(e.message) ? 'lqosd did not answer in time' : 'lqosd unreachable', e.message);
+  if (e instanceof BusError && e.code === 'busy') return transient('lqosd busy', `lqosd stayed busy: ${e.message}`);
+  // lqosd cannot shape right now (e.g. degraded: no dataplane); retried with backoff (./retry.ts).
+  if (e instanceof BusError && e.code === 'unavailable') return transient('lqosd unavailable', `lqosd unavailable: ${e.message}`);
   return { ok: false, via: 'none', message: `${what}: ${(e as Error).message}` };
 }
 
 export async function shapeOnce(rc: ResolvedConfig, reporter: StatusReporter, log: Log, opts: ShapeOptions): Promise<ShapeResult> {
+  opts.onStep?.('overrides');
   const eff = buildEffectiveInputs(rc, log);
   if (!eff.ok) {
     if (eff.overridesError) return { ok: false, via: 'none', message: eff.message, output: eff.message, overridesError: eff.overridesError };
@@ -98,6 +107,8 @@ export async function shapeOnce(rc: ResolvedConfig, reporter: StatusReporter, lo
   const request = <T extends 'refresh' | 'submit_plan'>(type: T, payload: Parameters<typeof reporter.client.request<T>>[1]) =>
     whileBusy(() => reporter.client.request<T, ShapingOutcome>(type, payload, { timeoutMs: REFRESH_BUS_TIMEOUT_MS }), opts, log);
 
+  opts.onStep?.('validate', eff.inputs);
+  opts.onStep?.('apply');
   const force = rc.config.safety.scheduler_allow_mass_removal ? { force: true } : {};
   if (!eff.overridden) {
     // lqosd shapes lqos_directory itself (and would apply overrides the same way).

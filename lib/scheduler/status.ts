@@ -3,23 +3,47 @@
  *
  * Health, first rule that matches:
  * 1. no scheduler message ever          → unknown
- * 2. last message older than 300 s      → stale
- * 3. an error newer than the last success → error (with a short preview of the failing output)
- * 4. phase other than `idle`            → running
- * 5. otherwise                          → healthy
+ * 2. last heartbeat said `stopped`      → stopped (a clean shutdown; not stale, not an error)
+ * 3. last message older than 300 s      → stale
+ * 4. an error newer than the last success → error (with a short preview of the failing output)
+ * 5. phase `pending…` (retrying a change) → pending
+ * 6. phase other than `idle`            → running
+ * 7. otherwise                          → healthy
  *
- * Every scheduler message (heartbeat, success, error) counts as a sign of life. Kept in memory
- * only: after an lqosd restart the scheduler's next heartbeat (once a minute) restores it.
+ * Every scheduler message (heartbeat, success, error, progress, summary) counts as a sign of life.
+ * Also kept: the latest cycle step (`progress`, marked stale when the scheduler went silent for the
+ * stale limit or said `idle` after it without ending the cycle) and the last successful integration
+ * run's summary. Kept in memory only: after an lqosd restart the scheduler's next heartbeat (once a
+ * minute, repeating the current step) restores it.
  */
-import type { SchedulerStatus, SchedulerTracker } from '../api/scheduler.ts';
+import {
+  progressPercent,
+  progressText,
+  type IntegrationRunSummary,
+  type SchedulerProgressReport,
+  type SchedulerStatus,
+  type SchedulerTracker,
+} from '../api/scheduler.ts';
 
 export const STALE_AFTER_MS = 300_000;
 export const PREVIEW_MAX_LINES = 30;
 export const PREVIEW_MAX_CHARS = 4000;
 
-/** First 30 lines / 4,000 characters of `output` (trailing whitespace trimmed); '' stays ''. */
+/* eslint-disable no-control-regex */
+/** CSI (`ESC [ … final`, colours and cursor moves), OSC (`ESC ] … BEL|ESC \`), other ESC sequences, 8-bit CSI. */
+const ANSI_RE = /\u001b\[[0-?]*[ -/]*[@-~]|\u001b\][^\u0007\u001b]*(?:\u0007|\u001b\\)|\u001b[@-Z\\-_]|\u009b[0-?]*[ -/]*[@-~]/g;
+/** Control characters other than tab and newline (after CR/LF normalisation), and stray ESC. */
+const CONTROL_RE = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g;
+/* eslint-enable no-control-regex */
+
+/** Text with ANSI escape sequences and control characters (except \n and \t) removed; CRLF/CR → LF. */
+export function stripAnsi(text: string): string {
+  return text.replace(/\r\n?/g, '\n').replace(ANSI_RE, '').replace(CONTROL_RE, '');
+}
+
+/** First 30 lines / 4,000 characters of `output`, ANSI/control sequences removed (trailing whitespace trimmed); '' stays ''. */
 export function makePreview(output: string, maxLines = PREVIEW_MAX_LINES, maxChars = PREVIEW_MAX_CHARS): string {
-  const lines = output.replace(/\r\n?/g, '\n').split('\n');
+  const lines = stripAnsi(output).split('\n');
   let text = lines.slice(0, maxLines).join('\n');
   let cut = lines.length > maxLines;
   if (text.length > maxChars) {
@@ -43,6 +67,11 @@ export class SchedulerStatusTracker implements SchedulerTracker {
   private lastSuccess?: Date;
   private nextRun?: string;
   private lastError?: { at: Date; message: string; integration?: string; preview?: string; logFile?: string };
+  /** Message counter: orders a progress report against the next `idle` heartbeat. */
+  private seq = 0;
+  private lastProgress?: { report: Required<SchedulerProgressReport>; at: Date; seq: number };
+  private idleSeq = 0;
+  private lastIntegration?: IntegrationRunSummary & { receivedAt: string };
 
   constructor(opts: SchedulerStatusTrackerOptions = {}) {
     this.now = opts.now ?? (() => new Date());
@@ -52,6 +81,7 @@ export class SchedulerStatusTracker implements SchedulerTracker {
   heartbeat(phase: string, nextRun?: string): void {
     this.lastHeartbeat = this.now();
     this.phase = phase;
+    if (phase === 'idle') this.idleSeq = ++this.seq;
     if (nextRun !== undefined) this.nextRun = nextRun;
   }
 
@@ -67,11 +97,24 @@ export class SchedulerStatusTracker implements SchedulerTracker {
     this.lastHeartbeat = now;
     this.lastError = {
       at: now,
-      message: e.message,
+      message: stripAnsi(e.message).trim(),
       ...(e.integration ? { integration: e.integration } : {}),
       ...(e.preview ? { preview: makePreview(e.preview) } : {}),
       ...(e.logFile ? { logFile: e.logFile } : {}),
     };
+  }
+
+  progress(p: SchedulerProgressReport): void {
+    const now = this.now();
+    this.lastHeartbeat = now;
+    const report = { active: p.active, phase: p.phase, label: stripAnsi(p.label), step: p.step, steps: p.steps, percent: p.percent ?? progressPercent(p) };
+    this.lastProgress = { report, at: now, seq: ++this.seq };
+  }
+
+  integrationSummary(s: IntegrationRunSummary): void {
+    const now = this.now();
+    this.lastHeartbeat = now;
+    this.lastIntegration = { ...s, warnings: s.warnings.map((w) => stripAnsi(w)), receivedAt: now.toISOString() };
   }
 
   status(now: Date = this.now()): SchedulerStatus {
@@ -80,12 +123,22 @@ export class SchedulerStatusTracker implements SchedulerTracker {
     if (this.lastSuccess) s.lastSuccess = this.lastSuccess.toISOString();
     if (this.nextRun) s.nextRun = this.nextRun;
     if (this.lastError) s.lastError = { ...this.lastError, at: this.lastError.at.toISOString() };
+    if (this.lastIntegration) s.lastIntegration = this.lastIntegration;
 
     if (!this.lastHeartbeat) s.health = 'unknown';
+    else if (this.phase === 'stopped') s.health = 'stopped';
     else if (now.getTime() - this.lastHeartbeat.getTime() > this.staleAfterMs) s.health = 'stale';
     else if (this.lastError && (!this.lastSuccess || this.lastError.at.getTime() > this.lastSuccess.getTime())) s.health = 'error';
+    else if (this.phase.startsWith('pending')) s.health = 'pending';
     else if (this.phase !== 'idle') s.health = 'running';
     else s.health = 'healthy';
+
+    if (this.lastProgress) {
+      const { report, at, seq } = this.lastProgress;
+      const old = now.getTime() - at.getTime() > this.staleAfterMs;
+      const superseded = report.active && this.idleSeq > seq;
+      s.progress = { ...report, at: at.toISOString(), stale: old || superseded, text: progressText(report) };
+    }
     return s;
   }
 }

@@ -35,6 +35,8 @@ export interface InputWatcherOptions {
   debounceMs?: number;
   /** awaitWriteFinish stability threshold (default 100 ms). */
   stabilityMs?: number;
+  /** File names watched in `dir` (default WATCHED_FILES). */
+  names?: readonly string[];
   onChange: (files: string[]) => void;
   onError?: (e: Error) => void;
 }
@@ -51,7 +53,7 @@ export class InputWatcher {
 
   /** Resolves once the initial scan is done (events after that are real changes). */
   start(): Promise<void> {
-    const names = new Set<string>(WATCHED_FILES);
+    const names = new Set<string>(this.opts.names ?? WATCHED_FILES);
     const w = watch(this.dir, {
       depth: 0,
       ignoreInitial: true,

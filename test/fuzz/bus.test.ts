@@ -30,6 +30,10 @@ const VALID: Record<string, Record<string, unknown>> = {
   scheduler_heartbeat: { phase: 'idle', nextRun: '2026-01-01T00:00:00Z' },
   scheduler_success: { at: '2026-01-01T00:00:00Z' },
   scheduler_error: { message: 'integration failed', integration: 'uisp', output: 'line 1\nline 2', logFile: '/tmp/x.log' },
+  scheduler_progress: { active: true, phase: 'apply', label: 'Applying shaping', step: 4, steps: 4, percent: 75 },
+  scheduler_summary: {
+    summary: { integration: 'uisp', finishedAt: '2026-01-01T00:00:00Z', durationMs: 1, circuits: { total: 1, added: 1, removed: 0, changed: 0 }, devices: { total: 1 }, warnings: ['w'], networkJson: 'written' },
+  },
   urgent_submit: { source: 'scheduler', severity: 'error', code: 'X', message: 'm', context: { a: [1] }, dedupeKey: 'k' },
   urgent_ack: { issueId: '1' },
   urgent_clear: { issueId: '1' },

@@ -1,15 +1,37 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
-import { run, vispMac, vispSpeedMbps } from '../../lib/integrations/visp.ts';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import { run, VERIFY_TLS_REFUSED, vispMac, vispSpeedMbps } from '../../lib/integrations/visp.ts';
 import type { RunOptions } from '../../lib/integrations/common/run.ts';
 import { startFakeVisp, VISP_CRED } from '../fixtures/crm/visp.ts';
-import { counts, crmConfig, expectFailureKeepsFiles, runGolden, runOpts, tempDir, useFakeServer } from './helpers.ts';
+import { captureLogger, counts, crmConfig, expectFailureKeepsFiles, runGolden, runOpts, tempDir, useFakeServer } from './helpers.ts';
 
 const srv = useFakeServer(startFakeVisp);
 
 const SECRETS = [VISP_CRED.client_secret, VISP_CRED.password];
 
-const conf = (o: { password?: string; ispId?: number; online?: boolean } = {}) =>
+/** Each test gets its own (existing) state directory, so token caches never leak between tests. */
+let stateDir = '';
+beforeEach(() => {
+  stateDir = mkdtempSync(join(tmpdir(), 'lqos-visp-state-'));
+});
+afterEach(() => rmSync(stateDir, { recursive: true, force: true }));
+
+/** The token cache files in the state directory. */
+const cacheFiles = () => {
+  try {
+    return readdirSync(join(stateDir, 'cache')).map((f) => join(stateDir, 'cache', f));
+  } catch {
+    return [];
+  }
+};
+
+/** `state_directory` is this test's directory (set on the parsed config: the test TOML starts inside [bridge]). */
+const conf = (o: { password?: string; ispId?: number; online?: boolean; verifyTls?: boolean } = {}) => ({ ...baseConf(o), state_directory: stateDir });
+
+const baseConf = (o: { password?: string; ispId?: number; online?: boolean; verifyTls?: boolean }) =>
   crmConfig(`
 [queues]
 generated_pn_download_mbps = 1000
@@ -28,6 +50,7 @@ token_url = "${srv.url}/token"
 graphql_url = "${srv.url}/graphql"
 ${o.ispId === undefined ? '' : `isp_id = ${o.ispId}`}
 ${o.online === false ? '' : 'online_users_domain = "pppoe.example.net"'}
+${o.verifyTls === false ? 'verify_tls = false' : ''}
 `);
 
 /** Page size 5 so that Subs (12 rows) and EquipmentPg (6 rows) page; no process env leaks in. */
@@ -154,5 +177,66 @@ describe('VISP integration', () => {
     reset();
     srv.control.mode = 'missing-field';
     await expectFailureKeepsFiles(t, (o) => go(conf(), o), [/^VISP: POST \/graphql \(Bulk\): required field "wireless_services" is missing or invalid in customer #2/]);
+  });
+
+  it('the token is cached (0600, never logged) and reused by the next run without a login', async (t) => {
+    reset();
+    const tokenCalls = () => srv.control.requests.filter((q) => q.url === '/token').length;
+    const before = tokenCalls();
+    const log1 = captureLogger();
+    const r1 = await go(conf({ online: false }), runOpts(tempDir(t), log1));
+    assert.ok(r1.circuits > 0);
+    assert.equal(tokenCalls() - before, 1, 'first run logs in');
+    const files = cacheFiles();
+    assert.equal(files.length, 1, 'one cache file');
+    assert.match(files[0], /\/cache\/\.visp_token_cache_[0-9a-f]{16}\.json$/);
+    assert.equal(statSync(files[0]).mode & 0o777, 0o600);
+    const cached = JSON.parse(readFileSync(files[0], 'utf8'));
+    assert.equal(cached.token, srv.visp.issued.at(-1));
+    assert.equal(cached.exp, 4102444800);
+    const log2 = captureLogger();
+    const r2 = await go(conf({ online: false }), runOpts(tempDir(t), log2));
+    assert.equal(r2.circuits, r1.circuits);
+    assert.equal(tokenCalls() - before, 1, 'second run: no login');
+    assert.ok(log2.lines.some((l) => /VISP: using the cached token \(valid until 2100-01-01T00:00:00\.000Z\)/.test(l)));
+    for (const l of [...log1.lines, ...log2.lines]) for (const s of [...SECRETS, ...srv.visp.issued]) assert.ok(!l.includes(s), `log leaks a secret: ${l}`);
+  });
+
+  it('an expired cached token → a new login, and the cache is rewritten', async (t) => {
+    reset();
+    await go(conf({ online: false }), runOpts(tempDir(t)));
+    const [file] = cacheFiles();
+    assert.ok(file);
+    writeFileSync(file, JSON.stringify({ token: 'old-token-expired', exp: Math.floor(Date.now() / 1000) - 10, isp_ids: [42] }));
+    const issued = srv.visp.issued.length;
+    const log = captureLogger();
+    await go(conf({ online: false }), runOpts(tempDir(t), log));
+    assert.equal(srv.visp.issued.length, issued + 1, 'logged in again');
+    assert.ok(log.lines.some((l) => /the cached token expired/.test(l)));
+    assert.equal(JSON.parse(readFileSync(file, 'utf8')).token, srv.visp.issued.at(-1));
+    assert.ok(!srv.control.requests.some((q) => q.headers.authorization === 'old-token-expired'), 'the expired token was not sent');
+  });
+
+  it('a cached token the server rejects (revoked) → one new login, the run succeeds', async (t) => {
+    reset();
+    await go(conf({ online: false }), runOpts(tempDir(t)));
+    const [file] = cacheFiles();
+    assert.ok(file);
+    writeFileSync(file, JSON.stringify({ token: 'revoked-token', exp: 4102444800, isp_ids: [42] }));
+    const issued = srv.visp.issued.length;
+    const r = await go(conf({ online: false }), runOpts(tempDir(t)));
+    assert.ok(r.circuits > 0);
+    assert.equal(srv.visp.issued.length, issued + 1);
+    assert.ok(srv.control.requests.some((q) => q.headers.authorization === 'revoked-token'), 'the cached token was tried first');
+    assert.equal(JSON.parse(readFileSync(file, 'utf8')).token, srv.visp.issued.at(-1));
+  });
+
+  it('verify_tls = false stays refused and the warning says why', async (t) => {
+    reset();
+    const log = captureLogger();
+    await go(conf({ online: false, verifyTls: false }), runOpts(tempDir(t), log));
+    const w = log.lines.filter((l) => l.includes('verify_tls'));
+    assert.deepEqual(w, [`VISP: ${VERIFY_TLS_REFUSED}`]);
+    assert.match(w[0], /not supported: without certificate checks .* could pose as it and read the client secret, password and token/);
   });
 });

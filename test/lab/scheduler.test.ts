@@ -129,9 +129,11 @@ test('an enabled CRM integration runs end to end: fake Netzur → files → lqos
     srv = await startFakeNetzur();
     const conf = readFileSync(lab.config, 'utf8');
     // The CRM's circuits replace every hand-written lab circuit: a mass removal the scheduler must be allowed.
+    // The CRM's tree replaces the lab's network.json too (the default, false, would keep the lab's tree,
+    // under which the CRM's circuits have no parent).
     writeFileSync(
       lab.config,
-      `${conf}\n[netzur_integration]\nenable_netzur = true\napi_key = "${NETZUR_KEY}"\napi_url = "${srv.url}${NETZUR_PATH}"\n[safety]\nscheduler_allow_mass_removal = true\n`,
+      `${conf}\n[netzur_integration]\nenable_netzur = true\napi_key = "${NETZUR_KEY}"\napi_url = "${srv.url}${NETZUR_PATH}"\n[safety]\nscheduler_allow_mass_removal = true\n[integration_common]\nalways_overwrite_network_json = true\n`,
     );
     const r = await execa(join(repoRoot, 'scheduler'), ['--once', '--config', lab.config], { env: env(), reject: false, all: true });
     assert.equal(r.exitCode, 0, String(r.all).slice(-3000));

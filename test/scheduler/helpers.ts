@@ -6,6 +6,7 @@
 import { appendFileSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
+import { execa } from 'execa';
 import type { RunningDaemon, StartDaemonOptions } from '../../lib/daemon/daemon.ts';
 import { ShapingService } from '../../lib/shaping/service.ts';
 import { loConfig } from '../support/configs.ts';
@@ -79,4 +80,21 @@ export function script(ws: SchedWorkspace, name: string, body: string): string {
   const f = join(ws.dir, name);
   writeFileSync(f, `#!/bin/sh\n${body}\n`, { mode: 0o755 });
   return f;
+}
+
+/**
+ * The real scheduler process (`./scheduler` → bin/launch → bin/scheduler.ts) on `config`, against the
+ * workspace's lqosd bus, JSON logs. `output()` is everything it logged so far.
+ */
+export function spawnScheduler(ws: SchedWorkspace, config: string, env: Record<string, string> = {}) {
+  const child = execa(join(repoRoot, 'scheduler'), ['--config', config, '--bus-wait', '30'], {
+    cwd: repoRoot,
+    reject: false,
+    all: true,
+    buffer: true,
+    env: { LQOS_LOG_FORMAT: 'json', LQOS_BUS_PATH: ws.busPath, LQOS_RUN_DIR: ws.runDir, LQOS_SCHEDULER_LOG_DIR: ws.logDir, ...env },
+  });
+  let out = '';
+  child.all?.on('data', (b: Buffer) => (out += b.toString()));
+  return Object.assign(child, { output: () => out });
 }

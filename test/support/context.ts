@@ -1,5 +1,5 @@
 /** Fake lqosd contexts (the web server's WebContext) for tests and benchmarks: in-memory urgent issues and scheduler status. */
-import type { SchedulerError, SchedulerStatus, SchedulerTracker } from '../../lib/api/scheduler.ts';
+import { progressPercent, progressText, type IntegrationRunSummary, type SchedulerError, type SchedulerProgressReport, type SchedulerStatus, type SchedulerTracker } from '../../lib/api/scheduler.ts';
 import type { UrgentIssue, UrgentIssueInput, UrgentIssueStore } from '../../lib/api/urgent.ts';
 import type { LqosConfig } from '../../lib/config/schema.ts';
 import type { WebContext } from '../../lib/web/context.ts';
@@ -71,6 +71,13 @@ export class FakeScheduler implements SchedulerTracker {
   }
   error(e: Omit<SchedulerError, 'at'>): void {
     this.st = { ...this.st, health: 'error', lastError: { at: new Date().toISOString(), ...e } };
+  }
+  progress(p: SchedulerProgressReport): void {
+    const report = { ...p, percent: p.percent ?? progressPercent(p) };
+    this.st = { ...this.st, progress: { ...report, at: new Date().toISOString(), stale: false, text: progressText(report) } };
+  }
+  integrationSummary(s: IntegrationRunSummary): void {
+    this.st = { ...this.st, lastIntegration: { ...s, receivedAt: new Date().toISOString() } };
   }
   status(): SchedulerStatus {
     return this.st;

@@ -44,8 +44,7 @@ test('GET /api/config/schema describes the keys with the schema ranges, values, 
     assert.equal(keys.get('visp_integration.isp_id')?.optional, true);
     // Keys lqos-ts does not honour say so, with what it does instead (lib/config/fidelity.ts).
     assert.deepEqual(keys.get('stormguard.enabled')?.fidelity, { kind: 'ignored', note: 'StormGuard is not implemented in lqos-ts; site rates stay as planned' });
-    assert.equal(keys.get('sonar_integration.snmp_community')?.fidelity.kind, 'ignored');
-    assert.match(keys.get('sonar_integration.snmp_community')?.fidelity.note ?? '', /SNMP AP discovery is not done/);
+    assert.equal(keys.get('sonar_integration.snmp_community')?.fidelity.kind, 'honoured');
     assert.equal(keys.get('queues.lazy_queues')?.fidelity.kind, 'same');
     assert.match(keys.get('queues.lazy_queues')?.fidelity.note ?? '', /lazy queues are not implemented/);
     assert.equal(keys.get('long_term_stats.gather_stats')?.fidelity.kind, 'ignored');
@@ -79,7 +78,8 @@ test('every web UI field maps to a fidelity entry; fields of keys lqos-ts ignore
   assert.match(general.find((f) => f.key === 'queues.lazy_queues')!.unsupported ?? '', /^no effect in lqos-ts: lazy queues are not implemented/);
   assert.equal(general.find((f) => f.key === 'queues.downlink_bandwidth_mbps')!.unsupported, undefined);
   const uisp = integrationGroups(schema, 'uisp')[0].fields;
-  assert.ok(uisp.find((f) => f.key === 'uisp_integration.squash_sites')!.unsupported);
+  assert.ok(uisp.find((f) => f.key === 'uisp_integration.insecure_ssl')!.unsupported);
+  assert.equal(uisp.find((f) => f.key === 'uisp_integration.squash_sites')!.unsupported, undefined);
   assert.equal(uisp.find((f) => f.key === 'uisp_integration.token')!.unsupported, undefined);
   // Every field the UI offers as editable is a key lqos-ts honours.
   for (const f of [...general, ...integrationGroups(schema, 'sonar')[0].fields]) {

@@ -88,6 +88,11 @@ export class TopologyBuilder {
     this.devices.push({ ...d, ipv4: [...(d.ipv4 ?? [])], ipv6: [...(d.ipv6 ?? [])] });
   }
 
+  /** The added devices themselves, in order (the MikroTik IPv6 step appends prefixes to them). */
+  addedDevices(): readonly DeviceInput[] {
+    return this.devices;
+  }
+
   /** The added device with this id (e.g. to add the addresses of an "online sessions" endpoint to it). */
   deviceOf(deviceId: string): DeviceInput | undefined {
     return this.devices.find((d) => d.id === deviceId);

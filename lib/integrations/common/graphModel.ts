@@ -97,6 +97,13 @@ export interface BuildOptions {
   rateFloorMbps: number;
   /** min = max × commitRatio when the integration gives no minimum. */
   commitRatio: number;
+  /** MikroTik IPv6 enrichment on: the router list file (mikrotikIpv6.ts). */
+  mikrotikIpv6ConfigPath?: string;
+  /**
+   * `integration_common.always_overwrite_network_json`: false keeps an existing network.json (only
+   * ShapedDevices.csv is written, output.ts). Absent = true (callers that build options by hand).
+   */
+  alwaysOverwriteNetworkJson?: boolean;
 }
 
 export interface BuildResult {

@@ -55,6 +55,9 @@ export function buildOptionsFromConfig(
     promoteToRoot: config.integration_common.promote_to_root,
     rateFloorMbps: RATE_FLOOR_MBPS,
     commitRatio: COMMIT_RATIO,
+    alwaysOverwriteNetworkJson: config.integration_common.always_overwrite_network_json,
+    // upstream find_ipv6_using_mikrotik(): either switch turns it on for every integration
+    ...(config.integration_common.use_mikrotik_ipv6 || config.uisp_integration.ipv6_with_mikrotik ? { mikrotikIpv6ConfigPath: config.mikrotik_ipv6.config_path } : {}),
     ...overrides,
   };
 }
