@@ -7,9 +7,12 @@ import { appendFileSync, copyFileSync, existsSync, mkdirSync, readdirSync, readF
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { execa } from 'execa';
+import { busRequest } from '../../lib/bus/client.ts';
 import type { RunningDaemon, StartDaemonOptions } from '../../lib/daemon/daemon.ts';
+import { Scheduler, type SchedulerOptions } from '../../lib/scheduler/scheduler.ts';
 import { ShapingService } from '../../lib/shaping/service.ts';
 import { loConfig } from '../support/configs.ts';
+import { quiet } from '../support/log.ts';
 import { startTestDaemon as startDaemonOn } from '../support/daemon.ts';
 import { repoRoot } from '../support/paths.ts';
 import { makeWorkspace, type Workspace } from '../support/workspace.ts';
@@ -98,3 +101,14 @@ export function spawnScheduler(ws: SchedWorkspace, config: string, env: Record<s
   child.all?.on('data', (b: Buffer) => (out += b.toString()));
   return Object.assign(child, { output: () => out });
 }
+
+/** An in-process scheduler on `w` (quiet log, no integration, hourly cycle), stopped by `cleanups`. */
+export function inProcessScheduler(w: SchedWorkspace, cleanups: (() => unknown)[], opts: Partial<SchedulerOptions> = {}): Scheduler {
+  const s = new Scheduler({ configPath: w.config, busPath: w.busPath, log: quiet, busWaitMs: 15_000, logDir: w.logDir, intervalMs: 3_600_000, integrations: () => [], ...opts });
+  cleanups.push(() => s.stop());
+  return s;
+}
+
+/** lqosd's `scheduler_status` for `w`. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export const schedulerStatus = (w: SchedWorkspace) => busRequest<'scheduler_status', any>('scheduler_status', {}, { path: w.busPath });

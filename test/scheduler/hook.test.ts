@@ -13,8 +13,8 @@ import { join } from 'node:path';
 import { busRequest } from '../../lib/bus/client.ts';
 import { POST_HOOK_TIMEOUT_ENV } from '../../lib/scheduler/postHook.ts';
 import { Scheduler, SCHEDULER_EXIT, type SchedulerOptions } from '../../lib/scheduler/scheduler.ts';
-import { capturingLogger, quiet } from '../support/log.ts';
-import { makeSchedWorkspace, script, startTestDaemon, type SchedWorkspace } from './helpers.ts';
+import { capturingLogger } from '../support/log.ts';
+import { inProcessScheduler, makeSchedWorkspace, schedulerStatus, script, startTestDaemon, type SchedWorkspace } from './helpers.ts';
 
 const cleanups: (() => unknown)[] = [];
 after(async () => {
@@ -28,12 +28,8 @@ async function setup(): Promise<SchedWorkspace> {
   mkdirSync(join(w.dir, 'bin'));
   return w;
 }
-function scheduler(w: SchedWorkspace, opts: Partial<SchedulerOptions> = {}): Scheduler {
-  const s = new Scheduler({ configPath: w.config, busPath: w.busPath, log: quiet, busWaitMs: 15_000, logDir: w.logDir, intervalMs: 3_600_000, integrations: () => [], ...opts });
-  cleanups.push(() => s.stop());
-  return s;
-}
-const status = (w: SchedWorkspace) => busRequest<'scheduler_status', any>('scheduler_status', {}, { path: w.busPath });
+const scheduler = (w: SchedWorkspace, opts: Partial<SchedulerOptions> = {}): Scheduler => inProcessScheduler(w, cleanups, opts);
+const status = schedulerStatus;
 const urgent = async (w: SchedWorkspace) => (await busRequest<'urgent_list', any>('urgent_list', {}, { path: w.busPath })).issues as any[];
 const HOOK_KEY = 'scheduler:post_integration_hook';
 const hookPath = (w: SchedWorkspace) => join(w.dir, 'bin', 'post_integration_hook.sh');

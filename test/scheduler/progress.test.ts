@@ -13,9 +13,8 @@ import type { SchedulerProgressReport } from '../../lib/api/scheduler.ts';
 import { ShapingService } from '../../lib/shaping/service.ts';
 import { Scheduler, SCHEDULER_EXIT, type SchedulerOptions } from '../../lib/scheduler/scheduler.ts';
 import { SchedulerStatusTracker } from '../../lib/scheduler/status.ts';
-import { quiet } from '../support/log.ts';
 import { sleep, waitFor } from '../support/wait.ts';
-import { makeSchedWorkspace, script, startTestDaemon, type SchedWorkspace } from './helpers.ts';
+import { inProcessScheduler, makeSchedWorkspace, schedulerStatus, script, startTestDaemon, type SchedWorkspace } from './helpers.ts';
 
 const cleanups: (() => unknown)[] = [];
 after(async () => {
@@ -26,12 +25,8 @@ function ws(): SchedWorkspace {
   cleanups.push(() => w.cleanup());
   return w;
 }
-function scheduler(w: SchedWorkspace, opts: Partial<SchedulerOptions> = {}): Scheduler {
-  const s = new Scheduler({ configPath: w.config, busPath: w.busPath, log: quiet, busWaitMs: 15_000, logDir: w.logDir, intervalMs: 3_600_000, integrations: () => [], ...opts });
-  cleanups.push(() => s.stop());
-  return s;
-}
-const status = (w: SchedWorkspace) => busRequest<'scheduler_status', any>('scheduler_status', {}, { path: w.busPath });
+const scheduler = (w: SchedWorkspace, opts: Partial<SchedulerOptions> = {}): Scheduler => inProcessScheduler(w, cleanups, opts);
+const status = schedulerStatus;
 const short = (p: SchedulerProgressReport) => `${p.active ? '' : 'end:'}${p.phase} ${p.step}/${p.steps} ${p.percent}%`;
 
 /** lqosd whose shaping waits while `gate` exists (so a test can look at the status mid-apply), recording every progress report. */

@@ -10,9 +10,8 @@ import { busRequest } from '../../lib/bus/client.ts';
 import { ShapingService, type ShapingRequest } from '../../lib/shaping/service.ts';
 import type { IntegrationCommand } from '../../lib/scheduler/integrationRunner.ts';
 import { Scheduler, SCHEDULER_EXIT, type SchedulerOptions } from '../../lib/scheduler/scheduler.ts';
-import { quiet } from '../support/log.ts';
 import { sleep, waitFor } from '../support/wait.ts';
-import { fileHash, makeSchedWorkspace, script, startTestDaemon, treeHashes, type SchedWorkspace } from './helpers.ts';
+import { fileHash, inProcessScheduler, makeSchedWorkspace, schedulerStatus, script, startTestDaemon, treeHashes, type SchedWorkspace } from './helpers.ts';
 
 const cleanups: (() => unknown)[] = [];
 after(async () => {
@@ -23,17 +22,13 @@ function ws(extra = ''): SchedWorkspace {
   cleanups.push(() => w.cleanup());
   return w;
 }
-function scheduler(w: SchedWorkspace, opts: Partial<SchedulerOptions> = {}): Scheduler {
-  const s = new Scheduler({ configPath: w.config, busPath: w.busPath, log: quiet, busWaitMs: 15_000, logDir: w.logDir, intervalMs: 3_600_000, integrations: () => [], ...opts });
-  cleanups.push(() => s.stop());
-  return s;
-}
+const scheduler = (w: SchedWorkspace, opts: Partial<SchedulerOptions> = {}): Scheduler => inProcessScheduler(w, cleanups, opts);
 async function daemon(w: SchedWorkspace, extra = {}) {
   const d = await startTestDaemon(w, extra);
   cleanups.push(() => d.stop());
   return d;
 }
-const status = (w: SchedWorkspace) => busRequest<'scheduler_status', any>('scheduler_status', {}, { path: w.busPath });
+const status = schedulerStatus;
 const urgent = async (w: SchedWorkspace) => (await busRequest<'urgent_list', any>('urgent_list', {}, { path: w.busPath })).issues as any[];
 const addRow = (text: string, n: number) => `${text}${2000 + n},Added ${n},${2000 + n}-a,Dev ${n},AP_West_1,,,02:00:00:00:20:${String(n % 100).padStart(2, '0')},100.64.20.${n},,5,1,10,2,,\n`;
 

@@ -11,9 +11,9 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { busRequest } from '../../lib/bus/client.ts';
 import { Scheduler, SCHEDULER_EXIT, type SchedulerOptions } from '../../lib/scheduler/scheduler.ts';
-import { capturingLogger, quiet } from '../support/log.ts';
+import { capturingLogger } from '../support/log.ts';
 import { repoRoot } from '../support/paths.ts';
-import { makeSchedWorkspace, script, startTestDaemon, type SchedWorkspace } from './helpers.ts';
+import { inProcessScheduler, makeSchedWorkspace, schedulerStatus, script, startTestDaemon, type SchedWorkspace } from './helpers.ts';
 
 const KEY = 'CANARY-SPLYNX-KEY-9f3a';
 const SECRET = 'CANARY-SECRET-77c1';
@@ -30,12 +30,8 @@ async function setup(): Promise<SchedWorkspace> {
   cleanups.push(() => d.stop());
   return w;
 }
-function scheduler(w: SchedWorkspace, opts: Partial<SchedulerOptions> = {}): Scheduler {
-  const s = new Scheduler({ configPath: w.config, busPath: w.busPath, log: quiet, busWaitMs: 15_000, logDir: w.logDir, intervalMs: 3_600_000, integrations: () => [], ...opts });
-  cleanups.push(() => s.stop());
-  return s;
-}
-const status = (w: SchedWorkspace) => busRequest<'scheduler_status', any>('scheduler_status', {}, { path: w.busPath });
+const scheduler = (w: SchedWorkspace, opts: Partial<SchedulerOptions> = {}): Scheduler => inProcessScheduler(w, cleanups, opts);
+const status = schedulerStatus;
 
 function summary(over: Record<string, unknown> = {}) {
   return {
