@@ -26,7 +26,7 @@ import { parseArgs } from 'node:util';
 import { parse } from 'csv-parse/sync';
 import { stringify } from 'csv-stringify/sync';
 import { execa } from 'execa';
-import { defaultLabCircuits, repoRoot, startLab, startLabDaemon, stopLab, stopLabDaemon, type Lab } from '../lab/labEnv.ts';
+import { defaultLabCircuits, isLqosdCmdline, repoRoot, startLab, startLabDaemon, stopLab, stopLabDaemon, type Lab } from '../lab/labEnv.ts';
 import { generateDataset } from './dataset.ts';
 import { fmtSpread, interleaved, machineLine, Targets } from './stats.ts';
 
@@ -93,12 +93,12 @@ function toggleNode(lab: Lab): void {
   writeFileSync(file, JSON.stringify(net, null, 2) + '\n');
 }
 
-/** lqosd's pid: the node process running bin/lqosd.ts inside the shaper namespace. */
+/** lqosd's pid: the node process running lqosd (source or compiled) inside the shaper namespace. */
 async function lqosdPid(lab: Lab): Promise<number> {
   const pids = await execa('ip', ['netns', 'pids', lab.tb.ns.shaper]);
   for (const pid of String(pids.stdout).split(/\s+/).filter(Boolean)) {
     const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-    if (cmd.includes('bin/lqosd.ts')) return Number(pid);
+    if (isLqosdCmdline(cmd)) return Number(pid);
   }
   throw new Error(`no lqosd process in namespace ${lab.tb.ns.shaper}: see ${lab.dir}/lqosd.log`);
 }

@@ -1,12 +1,10 @@
 #!/usr/bin/env -S node --import tsx
 /**
  * `LibreQoS`: validate inputs, plan and apply the shaping queues (see README "Commands").
+ * Only commander is loaded before the arguments are parsed: `--help` and bad usage answer without
+ * loading the planner, the dataplane or the logger (start-up figures: bench/startup.bench.ts).
  */
 import { Command } from 'commander';
-import { runLibreQoS } from '../lib/cli/libreqos.ts';
-import { EXIT } from '../lib/shaping/exitCodes.ts';
-import { AtomicWriteError } from '../lib/util/atomicFile.ts';
-import { createLogger } from '../lib/util/log.ts';
 
 const program = new Command()
   .name('LibreQoS')
@@ -44,6 +42,12 @@ const o = program.opts<{
   force?: boolean;
 }>();
 
+const [{ runLibreQoS }, { EXIT }, { AtomicWriteError }, { createLogger }] = await Promise.all([
+  import('../lib/cli/libreqos.ts'),
+  import('../lib/shaping/exitCodes.ts'),
+  import('../lib/util/atomicFile.ts'),
+  import('../lib/util/log.ts'),
+]);
 const log = createLogger('LibreQoS', o.debug ? 'debug' : 'info');
 try {
   const code = await runLibreQoS(

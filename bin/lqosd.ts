@@ -1,13 +1,12 @@
-#!/usr/bin/env -S node --import tsx
 /**
  * `lqosd`: the shaper daemon (bus, urgent issues, scheduler status, dataplane, web UI).
  * SIGHUP reloads the config; SIGTERM/SIGINT stop it and leave the shaping in the kernel.
+ * Only commander is loaded before the arguments are parsed: `--help` and bad usage answer without
+ * loading the daemon (start-up figures: bench/startup.bench.ts). Started through bin/launch; no
+ * `#!` line: with one, tsx's import scanner fails on this file (a shebang, a dynamic import and a
+ * named function together).
  */
 import { Command } from 'commander';
-import { ConfigError } from '../lib/config/load.ts';
-import { BusAlreadyRunningError } from '../lib/bus/server.ts';
-import { DaemonAlreadyRunningError, startDaemon } from '../lib/daemon/daemon.ts';
-import { createLogger } from '../lib/util/log.ts';
 
 const program = new Command()
   .name('lqosd')
@@ -20,6 +19,12 @@ const program = new Command()
 program.parse(process.argv);
 const o = program.opts<{ config?: string; debug?: boolean; web: boolean }>();
 
+const [{ ConfigError }, { BusAlreadyRunningError }, { DaemonAlreadyRunningError, startDaemon }, { createLogger }] = await Promise.all([
+  import('../lib/config/load.ts'),
+  import('../lib/bus/server.ts'),
+  import('../lib/daemon/daemon.ts'),
+  import('../lib/util/log.ts'),
+]);
 const log = createLogger('lqosd', o.debug ? 'debug' : 'info');
 
 let daemon;

@@ -5,15 +5,16 @@
  */
 import { execa } from 'execa';
 import { existsSync, readFileSync, unlinkSync, mkdirSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
+import { REPO_ROOT } from '../lib/util/paths.ts';
 import * as bpf from './libbpf.ts';
 import { DataplaneError } from './libbpf.ts';
 import { ABI_VERSION, MAX_CPUS, encodeCfg, encodeU32, type CfgValues } from './abi.ts';
 import { dataplaneLogger, type DataplaneLogger } from './log.ts';
 import { ABI_MAP, PINNED_MAPS, pinRootOf, pinnedAbiVersion, shapingFds, type MapContext } from './pinned.ts';
 
-const HERE = dirname(fileURLToPath(import.meta.url));
+// Relative to the installation, not to this file: the compiled bundle (build/bin/) runs it from elsewhere.
+const HERE = join(REPO_ROOT, 'dataplane');
 export const OBJECT_PATH = join(HERE, 'build', 'lqos_kern.o');
 export const BUILD_SCRIPT = join(HERE, 'build.sh');
 export const XDP_PROG = 'lqos_xdp';

@@ -175,9 +175,13 @@ export async function startLabDaemon(lab: Lab, opts: { web?: boolean; env?: Reco
   return child.pid!;
 }
 
+/** An lqosd command line: bin/lqosd.ts through tsx, or the compiled build/bin/lqosd.mjs (bin/launch picks). */
+export const isLqosdCmdline = (cmd: string): boolean => /\/bin\/lqosd\.(ts|mjs)(\s|\0|$)/.test(cmd);
+
 /** Stops the lab's lqosd (SIGTERM, like systemctl stop) and waits until its bus is gone. */
 export async function stopLabDaemon(lab: Lab): Promise<void> {
   const pids = await execa('ip', ['netns', 'pids', lab.tb.ns.shaper], { reject: false });
+  const stopped: string[] = [];
   for (const pid of String(pids.stdout).split(/\s+/).filter(Boolean)) {
     let cmd: string;
     try {
@@ -185,10 +189,21 @@ export async function stopLabDaemon(lab: Lab): Promise<void> {
     } catch {
       continue; // exited since `ip netns pids` listed it (a short-lived tc/ip run, a ping)
     }
-    if (cmd.includes('bin/lqosd.ts')) process.kill(Number(pid), 'SIGTERM');
+    if (isLqosdCmdline(cmd)) {
+      process.kill(Number(pid), 'SIGTERM');
+      stopped.push(pid);
+    }
   }
   const end = Date.now() + 20_000;
   while (existsSync(lab.busPath) && Date.now() < end) await new Promise((r) => setTimeout(r, 100));
+  // A restart test must not pass against an lqosd that never stopped.
+  if (existsSync(lab.busPath)) {
+    throw new Error(
+      stopped.length === 0
+        ? `stopLabDaemon: no lqosd process found in namespace ${lab.tb.ns.shaper}, yet its bus ${lab.busPath} is there (a command line isLqosdCmdline does not recognise?)`
+        : `stopLabDaemon: lqosd (pid ${stopped.join(', ')}) still has its bus ${lab.busPath} 20 s after SIGTERM; see ${lab.dir}/lqosd.log`,
+    );
+  }
 }
 
 /**

@@ -2,6 +2,9 @@
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
+// Two levels up from lib/util/ when run from source (tsx), and from build/bin/ when run from the
+// compiled bundle (scripts/build): keep both at that depth. Other files find the installation's
+// files through REPO_ROOT, never relative to their own location.
 export const REPO_ROOT = resolve(import.meta.dirname, '../..');
 
 /** The package version (package.json), shown by lqosd and the web UI. */

@@ -126,8 +126,8 @@ test('kill -9 of the scheduler mid-integration: no orphan integration, no temp f
   // The integration child is running and waiting on the CRM.
   await waitFor('the UISP request', () => (crm.requests.length > 0 ? true : undefined), 60_000);
   const child = await waitFor(
-    'the integration child in /proc',
-    () => processes().find((p) => p.ppid === schedPid && p.cmdline.includes('bin/integration.ts') && p.cmdline.includes(w.config)),
+    'the integration child in /proc (bin/integration.ts through tsx, or the compiled build/bin/integration.mjs)',
+    () => processes().find((p) => p.ppid === schedPid && /bin\/integration\.(ts|mjs)\b/.test(p.cmdline) && p.cmdline.includes(w.config)),
     10_000,
   );
   cleanups.push(() => {

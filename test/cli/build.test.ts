@@ -1,0 +1,216 @@
+/**
+ * The production build (issue 15): `npm run build` (scripts/build, esbuild) and bin/launch's choice
+ * between the compiled commands and tsx. Everything runs in a scratch copy of the runtime tree
+ * (launchers, bin/, lib/, dataplane/ sources, scripts/build, package.json, node_modules linked), so
+ * the test never touches the checkout's own sources or build/. Which file node really ran is read
+ * from a `node` shim placed first on PATH (bin/launch execs `node`), not guessed from the output.
+ * Start-up speed is measured by bench/startup.bench.ts (`npm run bench:startup`), not here.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { repoRoot } from '../support/paths.ts';
+import { makeWorkspace } from '../support/workspace.ts';
+
+const ENTRIES = ['LibreQoS', 'lqosd', 'scheduler', 'integration'];
+let scratch = '';
+let shimDir = '';
+let nodeLog = '';
+
+/** The runtime tree and sources, copied; node_modules linked (read only). */
+function makeScratchTree(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'lqos-build-'));
+  for (const f of ['LibreQoS', 'lqosd', 'scheduler', 'package.json', 'tsconfig.json']) cpSync(join(repoRoot, f), join(dir, f));
+  for (const d of ['bin', 'lib', 'conf']) cpSync(join(repoRoot, d), join(dir, d), { recursive: true });
+  // dataplane/ without its compiled object (not needed to plan or to build).
+  cpSync(join(repoRoot, 'dataplane'), join(dir, 'dataplane'), { recursive: true, filter: (src) => !src.startsWith(join(repoRoot, 'dataplane', 'build')) });
+  mkdirSync(join(dir, 'scripts'));
+  cpSync(join(repoRoot, 'scripts', 'build'), join(dir, 'scripts', 'build'));
+  symlinkSync(join(repoRoot, 'node_modules'), join(dir, 'node_modules'));
+  return dir;
+}
+
+before(async () => {
+  scratch = makeScratchTree();
+  shimDir = mkdtempSync(join(tmpdir(), 'lqos-node-shim-'));
+  nodeLog = join(shimDir, 'node.log');
+  // Records each command line bin/launch runs node with, then runs the real node.
+  writeFileSync(join(shimDir, 'node'), `#!/bin/sh\nprintf '%s\\n' "$*" >> "${nodeLog}"\nexec "${process.execPath}" "$@"\n`);
+  chmodSync(join(shimDir, 'node'), 0o755);
+  const r = await execa('npm', ['run', 'build'], { cwd: scratch, reject: false, all: true });
+  assert.equal(r.exitCode, 0, `npm run build failed in ${scratch}:\n${r.all}`);
+});
+after(() => {
+  for (const d of [scratch, shimDir]) if (d) rmSync(d, { recursive: true, force: true });
+});
+
+interface Launched {
+  code: number;
+  stdout: string;
+  stderr: string;
+  /** The arguments node was started with (from the shim). */
+  node: string;
+}
+
+async function launch(cmd: string, args: string[], env: Record<string, string> = {}): Promise<Launched> {
+  rmSync(nodeLog, { force: true });
+  const r = await execa(join(scratch, cmd), args, {
+    reject: false,
+    cwd: scratch,
+    env: { PATH: `${shimDir}:${process.env.PATH}`, LQOS_LOG_FORMAT: 'json', LQOS_LAUNCH: '', ...env },
+  });
+  const node = existsSync(nodeLog) ? readFileSync(nodeLog, 'utf8').trim() : '';
+  return { code: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr), node };
+}
+
+const ranBuild = (l: Launched, name: string) =>
+  assert.equal(l.node.split(' ').slice(0, 2).join(' '), `--enable-source-maps ${join(scratch, 'build', 'bin', `${name}.mjs`)}`, `expected the compiled ${name}; node ran: ${l.node || '(nothing)'}\n${l.stderr}`);
+const ranTsx = (l: Launched, name: string) =>
+  assert.match(l.node, new RegExp(`^--import \\S*tsx/dist/loader\\.mjs ${join(scratch, 'bin', `${name}.ts`).replace(/[.]/g, '\\.')}( |$)`), `expected tsx with bin/${name}.ts; node ran: ${l.node || '(nothing)'}\n${l.stderr}`);
+
+test('npm run build writes the four entry points with source maps naming the .ts sources, and the stamp', () => {
+  const out = join(scratch, 'build', 'bin');
+  for (const name of ENTRIES) {
+    assert.ok(existsSync(join(out, `${name}.mjs`)), `${name}.mjs missing in ${out}: ${readdirSync(out).join(' ')}`);
+    const map = JSON.parse(readFileSync(join(out, `${name}.mjs.map`), 'utf8')) as { version: number; sources: string[] };
+    assert.equal(map.version, 3);
+    assert.ok(map.sources.includes(`../../bin/${name}.ts`), `${name}.mjs.map sources: ${map.sources.join(' ')}`);
+  }
+  assert.ok(statSync(join(scratch, 'build', '.stamp')).isFile(), 'build/.stamp missing');
+  assert.deepEqual(readdirSync(scratch).filter((f) => f.startsWith('build.')), [], 'build.tmp.* / build.old left behind');
+});
+
+/** The packages a bundled module loads before its code runs: its static imports, followed through the chunks. */
+function staticPackages(dir: string, file: string, seen = new Set<string>()): Set<string> {
+  const packages = new Set<string>();
+  if (seen.has(file)) return packages;
+  seen.add(file);
+  const text = readFileSync(join(dir, file), 'utf8');
+  // `import … from "x"` and `import "x"` at the start of a line; `import("x")` (on demand) is not one.
+  for (const m of text.matchAll(/^(?:import|export)\b[^;(]*?(?:from\s*)?"([^"]+)";?$/gm)) {
+    const spec = m[1]!;
+    if (spec.startsWith('./')) for (const p of staticPackages(dir, spec.slice(2), seen)) packages.add(p);
+    else packages.add(spec);
+  }
+  return packages;
+}
+
+test('LibreQoS and lqosd load only commander before their arguments are parsed (the rest on demand)', () => {
+  const out = join(scratch, 'build', 'bin');
+  for (const name of ['LibreQoS', 'lqosd']) {
+    const loaded = [...staticPackages(out, `${name}.mjs`)].filter((p) => !p.startsWith('node:')).sort();
+    assert.deepEqual(loaded, ['commander'], `${name}.mjs loads ${loaded.join(', ')} at start: import the implementation after program.parse() (await import(...)) so --help stays fast`);
+    assert.match(readFileSync(join(out, `${name}.mjs`), 'utf8'), /await Promise\.all\(\[\s*import\("\.\/[\w-]+\.mjs"\)/, `${name}.mjs imports nothing on demand`);
+  }
+});
+
+test('no bundled module resolves a path from its own location except the known ones, which sit at the same depth', () => {
+  // A bundle runs from build/bin/: `import.meta` there is not the source file's location. The ones
+  // allowed: REPO_ROOT and the web root (two levels up, the same from lib/util, lib/web and build/bin)
+  // and createRequire (package resolution walks up to node_modules from either place).
+  // (esbuild may rename an import: resolve → resolve2.)
+  const allowed = [/^resolve\d*\(import\.meta\.dirname, "\.\.\/\.\."\)$/, /^resolve\d*\(import\.meta\.dirname, "\.\.\/\.\.\/webui\/dist"\)$/, /^createRequire\d*\(import\.meta\.url\)$/];
+  const out = join(scratch, 'build', 'bin');
+  const uses: string[] = [];
+  for (const f of readdirSync(out).filter((x) => x.endsWith('.mjs'))) {
+    for (const m of readFileSync(join(out, f), 'utf8').matchAll(/[\w.]*\([^()]*import\.meta[^()]*\)|import\.meta\.\w+/g)) uses.push(`${f}: ${m[0]}`);
+  }
+  assert.ok(uses.length >= 3, `expected the REPO_ROOT, web root and createRequire uses, found: ${uses.join('; ')}`);
+  const bad = uses.filter((u) => !allowed.some((re) => re.test(u.slice(u.indexOf(': ') + 2))));
+  assert.deepEqual(bad, [], 'import.meta used relative to a bundled file: resolve it from REPO_ROOT (lib/util/paths.ts) instead');
+});
+
+test('bin/launch runs the build when it is fresh, tsx when a .ts is newer, and obeys LQOS_LAUNCH', async () => {
+  ranBuild(await launch('LibreQoS', ['--help']), 'LibreQoS');
+  ranBuild(await launch('lqosd', ['--help']), 'lqosd');
+  ranBuild(await launch('scheduler', ['--help']), 'scheduler');
+  ranBuild(await launch('LibreQoS', ['integration', '--help']), 'integration');
+  ranTsx(await launch('LibreQoS', ['--help'], { LQOS_LAUNCH: 'tsx' }), 'LibreQoS');
+
+  // A source saved after the build (in the scratch copy): back to tsx until the next build.
+  const src = join(scratch, 'dataplane', 'abi.ts');
+  const { atime, mtime } = statSync(src);
+  const stamp = statSync(join(scratch, 'build', '.stamp')).mtime;
+  utimesSync(src, atime, new Date(stamp.getTime() + 2000));
+  try {
+    ranTsx(await launch('lqosd', ['--help']), 'lqosd');
+    ranBuild(await launch('lqosd', ['--help'], { LQOS_LAUNCH: 'build' }), 'lqosd');
+  } finally {
+    utimesSync(src, atime, mtime);
+  }
+  ranBuild(await launch('lqosd', ['--help']), 'lqosd');
+
+  const bad = await launch('LibreQoS', ['--help'], { LQOS_LAUNCH: 'bundle' });
+  assert.equal(bad.code, 64);
+  assert.match(bad.stderr, /LQOS_LAUNCH must be build or tsx, not 'bundle'/);
+  assert.equal(bad.node, '', 'node must not start on a bad LQOS_LAUNCH');
+});
+
+test('a stack trace from the compiled LibreQoS names the .ts file and the line of the failing call', async () => {
+  // An unexpected failure (the run directory cannot be created: its parent is a file) is logged
+  // fatal with the error's stack.
+  const w = makeWorkspace({ devices: readFileSync(join(repoRoot, 'conf', 'example', 'ShapedDevices.csv'), 'utf8'), network: readFileSync(join(repoRoot, 'conf', 'example', 'network.json'), 'utf8') });
+  try {
+    const r = await launch('LibreQoS', ['--config', w.config], { LQOS_RUN_DIR: join(w.config, 'run') });
+    ranBuild(r, 'LibreQoS');
+    assert.equal(r.code, 70, r.stderr);
+    const fatal = r.stderr.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { level: number; err?: { stack?: string } }).find((l) => l.level === 60);
+    assert.ok(fatal?.err?.stack, `no fatal log line with a stack:\n${r.stderr}`);
+    const frame = /\((?:file:\/\/)?(\/\S+?\.(?:ts|mjs)):(\d+):\d+\)/.exec(fatal.err.stack);
+    assert.ok(frame, `no file frame in the stack:\n${fatal.err.stack}`);
+    const [, file, line] = frame;
+    assert.ok(file!.startsWith(join(scratch, 'lib') + '/') && file!.endsWith('.ts'), `the first frame names ${file}, not a .ts under lib/ (source maps off?)\n${fatal.err.stack}`);
+    const text = readFileSync(file!, 'utf8').split('\n')[Number(line) - 1];
+    assert.match(text ?? '', /mkdirSync\(/, `${file}:${line} is "${text}", not the mkdirSync that failed`);
+    assert.match(fatal.err.stack, new RegExp(`\\(${join(scratch, 'bin', 'LibreQoS.ts')}:\\d+:\\d+\\)`), 'the entry frame names bin/LibreQoS.ts');
+  } finally {
+    w.cleanup();
+  }
+});
+
+test('a dry run writes the same tc commands, mappings and queue structure compiled as with tsx', async () => {
+  const inputs = { devices: readFileSync(join(repoRoot, 'conf', 'example', 'ShapedDevices.csv'), 'utf8'), network: readFileSync(join(repoRoot, 'conf', 'example', 'network.json'), 'utf8') };
+  const runs: Record<string, { w: ReturnType<typeof makeWorkspace>; r: Launched }> = {};
+  try {
+    for (const mode of ['build', 'tsx']) {
+      const w = makeWorkspace(inputs);
+      const run = join(w.dir, 'run');
+      mkdirSync(run);
+      runs[mode] = { w, r: await launch('LibreQoS', ['--config', w.config, '--dry-run'], { LQOS_LAUNCH: mode, LQOS_RUN_DIR: run }) };
+    }
+    ranBuild(runs.build!.r, 'LibreQoS');
+    ranTsx(runs.tsx!.r, 'LibreQoS');
+    for (const mode of ['build', 'tsx']) assert.equal(runs[mode]!.r.code, 0, `${mode}: ${runs[mode]!.r.stderr}`);
+    const file = (mode: string, f: string) => readFileSync(join(runs[mode]!.w.stateDir, f), 'utf8');
+    const tc = file('build', 'debug/linux_tc.txt');
+    assert.ok(tc.split('\n').filter((l) => l.startsWith('qdisc') || l.startsWith('class')).length > 20, `too few tc commands to compare:\n${tc}`);
+    assert.equal(tc, file('tsx', 'debug/linux_tc.txt'), 'linux_tc.txt differs between the compiled and the tsx run');
+    assert.equal(file('build', 'debug/ip_mappings.txt'), file('tsx', 'debug/ip_mappings.txt'));
+    assert.equal(file('build', 'shaping/queuingStructure.json'), file('tsx', 'shaping/queuingStructure.json'));
+  } finally {
+    for (const x of Object.values(runs)) x.w.cleanup();
+  }
+});
+
+test('--help of LibreQoS and lqosd: exit 0 with the usage, the same compiled and with tsx; LQOS_LAUNCH=build without a build says npm run build', async () => {
+  for (const [cmd, usage] of [['LibreQoS', /^Usage: LibreQoS \[options\]\n[\s\S]*--dry-run/], ['lqosd', /^Usage: lqosd \[options\]\n[\s\S]*--no-web/]] as const) {
+    const built = await launch(cmd, ['--help'], { LQOS_LAUNCH: 'build' });
+    const tsx = await launch(cmd, ['--help'], { LQOS_LAUNCH: 'tsx' });
+    assert.equal(built.code, 0, built.stderr);
+    assert.match(built.stdout, usage);
+    assert.equal(tsx.code, 0, tsx.stderr);
+    assert.equal(built.stdout, tsx.stdout);
+    // And the checkout's own root launchers (whichever they pick).
+    const own = await execa(join(repoRoot, cmd), ['--help'], { reject: false });
+    assert.equal(own.exitCode, 0, String(own.stderr));
+    assert.match(String(own.stdout), usage);
+  }
+  rmSync(join(scratch, 'build'), { recursive: true });
+  const missing = await launch('lqosd', ['--help'], { LQOS_LAUNCH: 'build' });
+  assert.equal(missing.code, 69);
+  assert.match(missing.stderr, /LQOS_LAUNCH=build but \S+build\/bin\/lqosd\.mjs is missing: run `npm run build`/);
+  ranTsx(await launch('lqosd', ['--help']), 'lqosd');
+});
