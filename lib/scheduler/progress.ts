@@ -13,9 +13,6 @@
  * with nothing to do (no integration enabled) is skipped. Sending never throws (StatusReporter).
  */
 import { progressPercent, type SchedulerProgressReport } from '../api/scheduler.ts';
-import { validateInputs } from '../inputs/validate.ts';
-import type { ShapingInputs } from '../shaping/inputs.ts';
-import type { Log } from '../util/log.ts';
 
 export type CycleKind = 'startup' | 'refresh' | 'files';
 export type StepName = 'waiting_for_lqosd' | 'integration' | 'overrides' | 'validate' | 'apply';
@@ -84,19 +81,10 @@ export class CycleProgress {
 }
 
 /**
- * The shaping run's steps (ShapeOptions.onStep of ./shape.ts) as progress. `validate` checks the
- * effective inputs here first (lib/inputs/validate.ts, what `LibreQoS --validate` runs) and logs the
- * count; lqosd validates them again and decides (rows skipped or the run refused), so this never
- * stops the run.
+ * The shaping run's steps (ShapeOptions.onStep of ./shape.ts) as progress. The inputs are validated
+ * once, by lqosd, which decides what is applied (rows skipped or the run refused); the scheduler does
+ * not validate them a second time.
  */
-export function shapeStepHook(cycle: CycleProgress, log: Log): (step: 'overrides' | 'validate' | 'apply', inputs?: ShapingInputs) => void {
-  return (step, inputs) => {
-    cycle.step(step);
-    if (step !== 'validate' || !inputs) return;
-    const v = validateInputs(inputs);
-    const errors = v.issues.filter((i) => i.severity === 'error').length;
-    const msg = `inputs checked: ${v.inputs.circuits.length} circuits, ${errors} error(s), ${v.issues.length - errors} warning(s); lqosd decides what is applied`;
-    if (errors > 0) log.warn(msg);
-    else log.debug(msg);
-  };
+export function shapeStepHook(cycle: CycleProgress): (step: 'overrides' | 'validate' | 'apply') => void {
+  return (step) => cycle.step(step);
 }

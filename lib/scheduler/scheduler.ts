@@ -297,7 +297,7 @@ export class Scheduler {
     this.shapeCount++;
     this.log.info(`shaping (${why})`);
     const snapshot = hashInputs(sc.config.lqos_directory);
-    const r = await shapeOnce(sc, this.reporter, this.log, { mode, busyRetryMs: this.opts.busyRetryMs, onStep: shapeStepHook(this.reporter.cycle, this.log) });
+    const r = await shapeOnce(sc, this.reporter, this.log, { mode, busyRetryMs: this.opts.busyRetryMs, onStep: shapeStepHook(this.reporter.cycle) });
     if (r.ok) {
       this.applied = snapshot;
       this.rejected = undefined;

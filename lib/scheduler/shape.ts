@@ -20,7 +20,6 @@ import { BusError } from '../bus/protocol.ts';
 import { BusUnavailableError } from '../bus/client.ts';
 import type { OverridesError } from '../overrides/load.ts';
 import { buildEffectiveInputs } from '../shaping/effectiveInputs.ts';
-import type { ShapingInputs } from '../shaping/inputs.ts';
 import { EXIT } from '../shaping/exitCodes.ts';
 import type { ShapingOutcome } from '../shaping/service.ts';
 import type { Log } from '../util/log.ts';
@@ -51,7 +50,7 @@ export interface ShapeOptions {
   busyRetryMs?: number;
   busyRetryIntervalMs?: number;
   /** Progress (./progress.ts): overrides, then validate (with the effective inputs), then apply. */
-  onStep?: (step: 'overrides' | 'validate' | 'apply', inputs?: ShapingInputs) => void;
+  onStep?: (step: 'overrides' | 'validate' | 'apply') => void;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -107,7 +106,7 @@ export async function shapeOnce(rc: ResolvedConfig, reporter: StatusReporter, lo
   const request = <T extends 'refresh' | 'submit_plan'>(type: T, payload: Parameters<typeof reporter.client.request<T>>[1]) =>
     whileBusy(() => reporter.client.request<T, ShapingOutcome>(type, payload, { timeoutMs: REFRESH_BUS_TIMEOUT_MS }), opts, log);
 
-  opts.onStep?.('validate', eff.inputs);
+  opts.onStep?.('validate');
   opts.onStep?.('apply');
   const force = rc.config.safety.scheduler_allow_mass_removal ? { force: true } : {};
   if (!eff.overridden) {
