@@ -36,3 +36,30 @@ export function isUrlKey(name: string): boolean {
   const k = name.toLowerCase();
   return k === 'url' || k.endsWith('_url');
 }
+
+/**
+ * Every credential value in `config` (strings under a secret key, at any depth) and in `env`
+ * (variables with a secret name, e.g. the REST source's `LQOS_REST_TOKEN`): what must never be shown.
+ */
+export function secretValues(config: unknown, env: Record<string, string | undefined> = {}): string[] {
+  const out: string[] = [];
+  const walk = (v: unknown, secret: boolean) => {
+    if (typeof v === 'string') {
+      if (secret && v.trim() !== '') out.push(v);
+    } else if (Array.isArray(v)) {
+      for (const x of v) walk(x, secret);
+    } else if (v && typeof v === 'object') {
+      for (const [k, x] of Object.entries(v)) walk(x, secret || isSecretKey(k));
+    }
+  };
+  walk(config, false);
+  for (const [k, v] of Object.entries(env)) if (v && isSecretKey(k)) out.push(v);
+  return out;
+}
+
+/** `text` with every occurrence of a secret (3+ characters; the longest first) replaced by `***`. */
+export function hideSecrets(text: string, secrets: readonly string[]): string {
+  let out = text;
+  for (const s of [...secrets].filter((x) => x.length >= 3).sort((x, y) => y.length - x.length)) out = out.split(s).join('***');
+  return out;
+}

@@ -9,7 +9,7 @@ import { BusClient, BusUnavailableError } from '../bus/client.ts';
 import type { PayloadOf, RequestType } from '../bus/protocol.ts';
 import type { Logger } from '../util/log.ts';
 import { CycleProgress } from './progress.ts';
-import { hideSecrets } from './summary.ts';
+import { hideSecrets } from '../config/secrets.ts';
 
 export const URGENT_SOURCE = 'scheduler';
 /** An active step is repeated with a heartbeat when it was last sent this long ago (keeps it from going stale). */

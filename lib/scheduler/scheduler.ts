@@ -29,6 +29,7 @@
 import { join } from 'node:path';
 import type { ResolvedConfig } from '../config/resolve.ts';
 import type { LqosConfig } from '../config/schema.ts';
+import { secretValues } from '../config/secrets.ts';
 import { waitForBus, defaultBusPath } from '../bus/client.ts';
 import { enabledIntegrations } from '../integrations/registry.ts';
 import type { Logger } from '../util/log.ts';
@@ -41,7 +42,6 @@ import { retryReason, RetryTimer } from './retry.ts';
 import { shapeOnce, type ShapeResult } from './shape.ts';
 import { cycleOutcome, shapeStepHook } from './progress.ts';
 import { POST_HOOK_NAME, reportRunSummary, runPostHook } from './postHook.ts';
-import { configSecrets } from './summary.ts';
 import { resolveStaleIntegrationIssues, urgentKeyFor } from './staleIssues.ts';
 import { hashInputs, InputWatcher, sameHashes } from './watcher.ts';
 
@@ -366,7 +366,7 @@ export class Scheduler {
     if (!read.ok) return this.brokenConfigCycle(kind, read);
     const sc = read.sc;
     this.needsStartup = false;
-    this.reporter.secrets = configSecrets(sc.config);
+    this.reporter.secrets = secretValues(sc.config);
     this.reporter.cycle.begin(kind === 'scheduled' ? 'refresh' : 'startup');
     await this.ensureWatcher(sc);
     await this.reconcileIntegrations(sc);

@@ -16,6 +16,7 @@
  * run's summary. Kept in memory only: after an lqosd restart the scheduler's next heartbeat (once a
  * minute, repeating the current step) restores it.
  */
+import { stripAnsi } from '../util/text.ts';
 import {
   progressPercent,
   progressText,
@@ -28,18 +29,6 @@ import {
 export const STALE_AFTER_MS = 300_000;
 export const PREVIEW_MAX_LINES = 30;
 export const PREVIEW_MAX_CHARS = 4000;
-
-/* eslint-disable no-control-regex */
-/** CSI (`ESC [ … final`, colours and cursor moves), OSC (`ESC ] … BEL|ESC \`), other ESC sequences, 8-bit CSI. */
-const ANSI_RE = /\u001b\[[0-?]*[ -/]*[@-~]|\u001b\][^\u0007\u001b]*(?:\u0007|\u001b\\)|\u001b[@-Z\\-_]|\u009b[0-?]*[ -/]*[@-~]/g;
-/** Control characters other than tab and newline (after CR/LF normalisation), and stray ESC. */
-const CONTROL_RE = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g;
-/* eslint-enable no-control-regex */
-
-/** Text with ANSI escape sequences and control characters (except \n and \t) removed; CRLF/CR → LF. */
-export function stripAnsi(text: string): string {
-  return text.replace(/\r\n?/g, '\n').replace(ANSI_RE, '').replace(CONTROL_RE, '');
-}
 
 /** First 30 lines / 4,000 characters of `output`, ANSI/control sequences removed (trailing whitespace trimmed); '' stays ''. */
 export function makePreview(output: string, maxLines = PREVIEW_MAX_LINES, maxChars = PREVIEW_MAX_CHARS): string {

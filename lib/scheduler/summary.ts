@@ -11,11 +11,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
 import type { IntegrationRunSummary } from '../api/scheduler.ts';
-import { isSecretKey } from '../config/secrets.ts';
+import { hideSecrets } from '../config/secrets.ts';
+import { SUMMARY_ENV } from '../integrations/common/summary.ts';
 import { integrationSummaryShape, SUMMARY_MAX_WARNING_CHARS, SUMMARY_MAX_WARNINGS } from '../bus/protocol.ts';
-import { stripAnsi } from './status.ts';
+import { stripAnsi } from '../util/text.ts';
 
-export const SUMMARY_FILE_ENV = 'LQOS_INTEGRATION_SUMMARY_FILE';
+/** The variable naming the file an integration writes its run summary to (one definition: the integration's). */
+export const SUMMARY_FILE_ENV = SUMMARY_ENV;
 /** Largest summary file read (a bounded summary is a few kB). */
 export const SUMMARY_MAX_FILE_BYTES = 256 * 1024;
 
@@ -26,26 +28,6 @@ const fileSchema = z.object({ ...integrationSummaryShape, warnings: z.array(z.st
 export function freshSummaryPath(): { dir: string; file: string } {
   const dir = mkdtempSync(join(tmpdir(), 'lqos-summary-'));
   return { dir, file: join(dir, 'summary.json') };
-}
-
-/** Every credential value in lqos.conf (keys lib/config/secrets.ts calls secret), to keep them out of what is shown. */
-export function configSecrets(config: unknown): string[] {
-  const out: string[] = [];
-  const walk = (v: unknown, secret: boolean) => {
-    if (typeof v === 'string') {
-      if (secret && v.trim() !== '') out.push(v);
-    } else if (Array.isArray(v)) for (const x of v) walk(x, secret);
-    else if (v && typeof v === 'object') for (const [k, x] of Object.entries(v)) walk(x, secret || isSecretKey(k));
-  };
-  walk(config, false);
-  return out;
-}
-
-/** `text` with every occurrence of a secret (3+ characters) replaced by `***`. */
-export function hideSecrets(text: string, secrets: readonly string[]): string {
-  let out = text;
-  for (const s of secrets) if (s.length >= 3) out = out.split(s).join('***');
-  return out;
 }
 
 export type SummaryRead = { ok: true; summary: IntegrationRunSummary } | { ok: false; warning: string };

@@ -10,6 +10,7 @@
  *   file that cannot be read as an issue list is renamed aside (`.corrupt-<time>`) with a warning
  *   and the newest readable backup is restored; with none, the store starts empty.
  */
+import { stripAnsi } from '../util/text.ts';
 import { z } from 'zod';
 import type { Severity, UrgentIssue, UrgentIssueInput, UrgentIssueStore } from '../api/urgent.ts';
 import { writeFileAtomic } from '../util/atomicFile.ts';
@@ -60,11 +61,8 @@ export interface FileUrgentIssueStoreOptions {
   now?: () => Date;
 }
 
-// eslint-disable-next-line no-control-regex
-const ANSI = /\u001b\[[0-9;?]*[A-Za-z]/g;
-
 function cleanMessage(s: string): string {
-  const t = s.replace(ANSI, '').trim();
+  const t = stripAnsi(s).trim();
   return t.length > MAX_MESSAGE_CHARS ? `${t.slice(0, MAX_MESSAGE_CHARS)}… (truncated)` : t;
 }
 

@@ -5,7 +5,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { collectWarnings, summaryWarnings } from '../../lib/integrations/common/log.ts';
-import { diffCircuits, secretValues } from '../../lib/integrations/common/summary.ts';
+import { secretValues } from '../../lib/config/secrets.ts';
+import { diffCircuits } from '../../lib/integrations/common/summary.ts';
 import { captureLogger, crmConfig } from './helpers.ts';
 
 const H = 'Circuit ID,Circuit Name,Device ID,Device Name,Parent Node,MAC,IPv4,IPv6,Download Min Mbps,Upload Min Mbps,Download Max Mbps,Upload Max Mbps,Comment\n';

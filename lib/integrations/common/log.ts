@@ -2,6 +2,9 @@
  * The logger shape the integrations use: pino's `Logger` fits, and so does a tiny test double.
  * Call styles: `log.info('text')` or `log.info({ key: value }, 'text')`.
  */
+import { hideSecrets } from '../../config/secrets.ts';
+import { stripAnsi } from '../../util/text.ts';
+
 export interface LogFn {
   (msg: string): void;
   (obj: object, msg?: string): void;
@@ -55,20 +58,14 @@ export function collectWarnings(inner: IntegrationLogger): CollectingLogger {
   return { debug: inner.debug.bind(inner), info: inner.info.bind(inner), warn, error: inner.error.bind(inner), warnings };
 }
 
-// ESC [ … final byte, and other C0/C1 control characters except tab.
-const ANSI = /\u001b\[[0-?]*[ -/]*[@-~]|[\u0000-\u0008\u000a-\u001f\u007f-\u009f]/g;
-
 /**
  * Warnings as the run summary carries them: every secret value replaced by `***`, control characters
  * and colour codes removed, each at most MAX_WARNING_CHARS, at most MAX_SUMMARY_WARNINGS (the last one
  * then says how many more the log has).
  */
 export function summaryWarnings(warnings: readonly string[], secrets: readonly string[] = []): string[] {
-  const hide = secrets.filter((s) => s.length >= 4).sort((x, y) => y.length - x.length);
   const clean = warnings.map((w) => {
-    let t = w;
-    for (const s of hide) t = t.split(s).join('***');
-    t = t.replace(ANSI, ' ').replace(/\s+/g, ' ').trim();
+    const t = stripAnsi(hideSecrets(w, secrets)).replace(/\s+/g, ' ').trim();
     return t.length > MAX_WARNING_CHARS ? `${t.slice(0, MAX_WARNING_CHARS - 1)}…` : t;
   });
   if (clean.length <= MAX_SUMMARY_WARNINGS) return clean;

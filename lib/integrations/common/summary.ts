@@ -12,7 +12,6 @@
  * (./log.ts summaryWarnings).
  */
 import { readShapedDevices, type ShapedDeviceRow } from '../../inputs/shapedDevices.ts';
-import { isSecretKey } from '../../config/secrets.ts';
 import { writeFileAtomic } from '../../util/atomicFile.ts';
 
 export const SUMMARY_ENV = 'LQOS_INTEGRATION_SUMMARY_FILE';
@@ -88,26 +87,6 @@ export function diffCircuits(previousCsv: string | undefined, nextCsv: string): 
   let removed = 0;
   for (const id of prev.keys()) if (!next.circuits.has(id)) removed++;
   return { total: next.circuits.size, added, removed, changed, devices: next.devices };
-}
-
-/**
- * Every credential value of the config (keys lqos-ts treats as secret, lib/config/secrets.ts) and of
- * the environment (REST source: `LQOS_REST_TOKEN` …), so that no summary can carry one.
- */
-export function secretValues(config: unknown, env: Record<string, string | undefined> = {}): string[] {
-  const out: string[] = [];
-  const walk = (v: unknown, secret: boolean) => {
-    if (typeof v === 'string') {
-      if (secret && v.trim() !== '') out.push(v);
-    } else if (Array.isArray(v)) {
-      for (const x of v) walk(x, secret);
-    } else if (v && typeof v === 'object') {
-      for (const [k, x] of Object.entries(v)) walk(x, secret || isSecretKey(k));
-    }
-  };
-  walk(config, false);
-  for (const [k, v] of Object.entries(env)) if (v && isSecretKey(k)) out.push(v);
-  return out;
 }
 
 /** The one line a run prints at its end (the scheduler keeps it in its log). */
