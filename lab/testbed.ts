@@ -31,7 +31,7 @@ import { formatClassId, tcHex } from '../lib/util/classId.ts';
 export type LabForwarding = 'linux-bridge' | 'xdp-bridge' | 'stick';
 export const LAB_FORWARDING: readonly LabForwarding[] = ['linux-bridge', 'xdp-bridge', 'stick'];
 
-/** VLAN ids of the stick lab's trunk (fixed in lab/vlan_switch.c). */
+/** VLAN ids of the stick lab's trunk (fixed in lab/lab_vlan.h for the lab's eBPF helpers). */
 export const STICK_VLANS = { internet: 2, network: 3 } as const;
 /** Fixed ifindexes of the router namespace's ports (lab/vlan_switch.c redirects by them). */
 const ROUTER_PORTS = { inet: { name: 'r-inet', index: 11 }, cust: { name: 'r-cust', index: 12 }, trunk: { name: 'r-trunk', index: 13 } } as const;
@@ -104,12 +104,13 @@ export function testbedNames(id: string): Required<Testbed['ns']> {
 
 /**
  * Compiles a lab helper program (lab/<name>.c → dataplane/build/lab_<name>.o) when missing or older
- * than its source, and returns the object's path.
+ * than its source or the shared lab/lab_vlan.h, and returns the object's path.
  */
 export async function labBpfObject(name: string): Promise<string> {
   const obj = join(repoRoot, 'dataplane', 'build', `lab_${name}.o`);
   const src = join(repoRoot, 'lab', `${name}.c`);
-  if (!existsSync(obj) || statSync(obj).mtimeMs < statSync(src).mtimeMs) {
+  const newestSource = Math.max(statSync(src).mtimeMs, statSync(join(repoRoot, 'lab', 'lab_vlan.h')).mtimeMs);
+  if (!existsSync(obj) || statSync(obj).mtimeMs < newestSource) {
     mkdirSync(dirname(obj), { recursive: true });
     await execa('clang', ['-target', 'bpf', '-O2', '-g', '-I/usr/include/x86_64-linux-gnu', '-c', src, '-o', obj]);
   }

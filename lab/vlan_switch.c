@@ -7,17 +7,12 @@
 // Each VLAN has one access port and the trunk, so no MAC learning is needed. The two VLANs meet only
 // through the shaper (VLAN swap + hairpin). A frame that already carries a tag on an access port
 // (the lab's VLAN-tagged subscriber path) keeps it as the inner tag (802.1Q in 802.1Q).
-#include <linux/bpf.h>
 #include <linux/pkt_cls.h>
-#include <linux/if_ether.h>
-#include <bpf/bpf_helpers.h>
-#include <bpf/bpf_endian.h>
+#include "lab_vlan.h"
 
 #define PORT_INET 11
 #define PORT_CUST 12
 #define PORT_TRUNK 13
-#define INTERNET_VLAN 2
-#define NETWORK_VLAN 3
 
 static __always_inline int to_trunk(struct __sk_buff *skb, __u16 vlan)
 {
@@ -43,10 +38,7 @@ int sw_trunk(struct __sk_buff *skb)
 {
 	__u32 port;
 
-	/* The stack has already moved the outer tag into skb metadata (skb_vlan_untag). */
-	if (!skb->vlan_present || skb->vlan_proto != bpf_htons(ETH_P_8021Q))
-		return TC_ACT_SHOT;
-	switch (skb->vlan_tci & 0x0fff) {
+	switch (outer_vlan(skb)) {
 	case INTERNET_VLAN:
 		port = PORT_INET;
 		break;

@@ -50,7 +50,7 @@ api_key = "${NETZUR_KEY}"
 api_url = "${crm.url}${NETZUR_PATH}"
 `);
 
-const good = () => ({ name: 'core-1', host: '127.0.0.1', port: 8728, username: ROUTEROS_USER, password: ROUTEROS_PASS, use_ssl: false, rest_url: ros.url, ca_file: ros.caFile });
+const good = () => ({ name: 'core-1', host: '127.0.0.1', username: ROUTEROS_USER, password: ROUTEROS_PASS, rest_url: ros.url, ca_file: ros.caFile });
 
 /** Circuit ID → IPv6 cell of the written CSV (one device per circuit in the Netzur fixture). */
 function ipv6ByCircuit(dir: string): Record<string, string> {
@@ -169,5 +169,22 @@ strategy = "full"
     const routers = parseRouterList('[[router]]\nname = "r1"\nhost = "10.0.0.1"\nusername = "u"\npassword = "SECRET-XYZ"\n[[router]]\nname = "r2"\npassword = "SECRET-XYZ"\n', 'list.toml', (w) => warnings.push(w));
     assert.deepEqual(routers.map((r) => r.baseUrl), ['https://10.0.0.1']);
     assert.deepEqual(warnings, ['MikroTik IPv6: router "r2" in list.toml: host, username missing; router skipped']);
+  });
+
+  it("upstream's binary-API keys (port, use_ssl, plaintext_login) get one warning per file naming them, never the password", () => {
+    const warnings: string[] = [];
+    const text =
+      'version = 1\n[[router]]\nname = "core"\nhost = "10.0.0.1"\nport = 8728\nuse_ssl = false\nusername = "u"\npassword = "SECRET-XYZ"\n' +
+      '[[router]]\nname = "edge"\nhost = "10.0.0.2"\nplaintext_login = true\nusername = "u"\npassword = "SECRET-XYZ"\n' +
+      '[[router]]\nname = "plain"\nhost = "10.0.0.3"\nusername = "u"\npassword = "SECRET-XYZ"\n';
+    const routers = parseRouterList(text, 'routers.toml', (w) => warnings.push(w));
+    assert.deepEqual(routers.map((r) => r.baseUrl), ['https://10.0.0.1', 'https://10.0.0.2', 'https://10.0.0.3'], 'the keys do not skip a router');
+    assert.equal(warnings.length, 1, `one warning for the file, got ${JSON.stringify(warnings)}`);
+    assert.match(warnings[0], /^MikroTik IPv6: port, use_ssl, plaintext_login in routers\.toml \(router "core", "edge"\) belong to RouterOS's binary API and are not used/);
+    assert.match(warnings[0], /rest_url/);
+    assert.ok(!warnings[0].includes('SECRET-XYZ'));
+    const quiet: string[] = [];
+    parseRouterList('[[router]]\nname = "plain"\nhost = "10.0.0.3"\nusername = "u"\npassword = "p"\n', 'r.toml', (w) => quiet.push(w));
+    assert.deepEqual(quiet, [], 'a file without those keys gets no warning');
   });
 });

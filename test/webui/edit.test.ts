@@ -10,24 +10,21 @@ import type { Dialog } from 'playwright-core';
 import { parse as parseToml } from 'smol-toml';
 import { type Browser, launchBrowser, shot } from '../support/browser.ts';
 import { SECRETS } from '../support/configs.ts';
-import { ADMIN, login, seedUsers, VIEWER } from '../support/users.ts';
-import { startUiHarness, type UiHarness } from './helpers.ts';
+import { login, VIEWER } from '../support/users.ts';
+import { browserAsAdmin, closeUi, startUiHarness, type UiHarness } from './helpers.ts';
 
 let h: UiHarness;
 let b: Browser;
 
 before(async () => {
   h = await startUiHarness();
-  await seedUsers(h);
-  b = await launchBrowser();
-  await login(b.page, h.base, ADMIN);
+  b = await browserAsAdmin(h);
   b.page.on('dialog', (d) => void onDialog(d));
 });
 /** What the page's confirm() dialogs get (default: accepted). */
 let onDialog: (d: Dialog) => Promise<void> = (d) => d.accept();
 after(async () => {
-  await b?.close();
-  await h?.close();
+  await closeUi(b, h);
 });
 
 const conf = () => parseToml(readFileSync(h.configPath, 'utf8')) as Record<string, any>;

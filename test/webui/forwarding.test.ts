@@ -5,22 +5,18 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { type Browser, launchBrowser, shot } from '../support/browser.ts';
-import { ADMIN, login, seedUsers } from '../support/users.ts';
-import { startUiHarness, type UiHarness } from './helpers.ts';
+import { type Browser, shot } from '../support/browser.ts';
+import { browserAsAdmin, closeUi, startUiHarness, type UiHarness } from './helpers.ts';
 
 let h: UiHarness;
 let b: Browser;
 
 before(async () => {
   h = await startUiHarness();
-  b = await launchBrowser();
-  await seedUsers(h);
-  await login(b.page, h.base, ADMIN);
+  b = await browserAsAdmin(h);
 });
 after(async () => {
-  await b?.close();
-  await h?.close();
+  await closeUi(b, h);
 });
 
 test('dashboard: the forwarding mode in force, in words, for each mode', async () => {

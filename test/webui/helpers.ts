@@ -4,8 +4,9 @@
  * built UI.
  */
 import type { Page } from 'playwright-core';
-import { bodyText, DIST, ensureBuilt } from '../support/browser.ts';
+import { bodyText, type Browser, DIST, ensureBuilt, launchBrowser } from '../support/browser.ts';
 import { webConfig } from '../support/configs.ts';
+import { ADMIN, login, seedUsers } from '../support/users.ts';
 import { startWebHarness, type WebHarness } from '../support/web.ts';
 
 export interface Subscriber {
@@ -122,6 +123,21 @@ export async function startUiHarness(opts: { integration?: boolean } = {}): Prom
   h.ctx.scheduler.heartbeat('idle');
   h.ctx.scheduler.success();
   return h;
+}
+
+/** Seeds the admin and viewer accounts and returns a fresh Chromium logged in as the admin. */
+export async function browserAsAdmin(h: UiHarness): Promise<Browser> {
+  await seedUsers(h);
+  const b = await launchBrowser();
+  await login(b.page, h.base, ADMIN);
+  return b;
+}
+
+/** Closes what a browser test started (either may be missing when `before` failed) and its channel stand-ins. */
+export async function closeUi(b: Browser | undefined, h: UiHarness | undefined, unregister: (() => void)[] = []): Promise<void> {
+  await b?.close();
+  await h?.close();
+  for (const off of unregister) off();
 }
 
 /** The dataset strings found in the page text. */

@@ -6,9 +6,8 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { rttColor } from '../../webui/src/lib/flows.ts';
-import { bodyText, type Browser, launchBrowser, shot } from '../support/browser.ts';
-import { ADMIN, login, seedUsers } from '../support/users.ts';
-import { leakedPii, SITE_NAMES, startUiHarness, type UiHarness } from './helpers.ts';
+import { bodyText, type Browser, shot } from '../support/browser.ts';
+import { browserAsAdmin, closeUi, leakedPii, SITE_NAMES, startUiHarness, type UiHarness } from './helpers.ts';
 
 let h: UiHarness;
 let b: Browser;
@@ -45,14 +44,10 @@ before(async () => {
     h.channels.register('cpu', () => ({ at: Date.now(), total: 31, perCore: [37, 12, 55, 20] })),
     h.channels.register('flows', () => ({ at: Date.now(), activeFlows: 52, globe: GLOBE, asns: ASNS, circuits: [], topFlows: [], recent: [] })),
   );
-  await seedUsers(h);
-  b = await launchBrowser();
-  await login(b.page, h.base, ADMIN);
+  b = await browserAsAdmin(h);
 });
 after(async () => {
-  await b?.close();
-  await h?.close();
-  for (const off of unregister) off();
+  await closeUi(b, h, unregister);
 });
 
 test('CPU Weights shows live CPU load and per-queue throughput', async () => {

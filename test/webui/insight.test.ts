@@ -5,22 +5,18 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { bodyText, type Browser, launchBrowser, shot } from '../support/browser.ts';
-import { ADMIN, login, seedUsers } from '../support/users.ts';
-import { leakedPii, NETWORK, SITE_NAMES, startUiHarness, type UiHarness } from './helpers.ts';
+import { bodyText, type Browser, shot } from '../support/browser.ts';
+import { browserAsAdmin, closeUi, leakedPii, NETWORK, SITE_NAMES, startUiHarness, type UiHarness } from './helpers.ts';
 
 let h: UiHarness;
 let b: Browser;
 
 before(async () => {
   h = await startUiHarness();
-  await seedUsers(h);
-  b = await launchBrowser();
-  await login(b.page, h.base, ADMIN);
+  b = await browserAsAdmin(h);
 });
 after(async () => {
-  await b?.close();
-  await h?.close();
+  await closeUi(b, h);
 });
 
 interface ApiCircuit {

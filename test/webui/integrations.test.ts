@@ -9,8 +9,8 @@ import { after, before, test } from 'node:test';
 import { parse as parseToml } from 'smol-toml';
 import { type Browser, launchBrowser, shot } from '../support/browser.ts';
 import { SECRETS } from '../support/configs.ts';
-import { ADMIN, login, seedUsers, VIEWER } from '../support/users.ts';
-import { startUiHarness, type UiHarness } from './helpers.ts';
+import { login, VIEWER } from '../support/users.ts';
+import { browserAsAdmin, closeUi, startUiHarness, type UiHarness } from './helpers.ts';
 
 let h: UiHarness;
 let b: Browser;
@@ -20,14 +20,11 @@ const SECRET_VALUES = Object.values(SECRETS);
 
 before(async () => {
   h = await startUiHarness();
-  await seedUsers(h);
-  b = await launchBrowser();
-  await login(b.page, h.base, ADMIN);
+  b = await browserAsAdmin(h);
   b.page.on('dialog', (d) => void d.accept());
 });
 after(async () => {
-  await b?.close();
-  await h?.close();
+  await closeUi(b, h);
 });
 
 const conf = () => parseToml(readFileSync(h.configPath, 'utf8')) as Record<string, any>;

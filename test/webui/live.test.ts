@@ -4,9 +4,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { type Browser, launchBrowser, shot } from '../support/browser.ts';
-import { ADMIN, login, seedUsers } from '../support/users.ts';
-import { startUiHarness, type UiHarness } from './helpers.ts';
+import { type Browser, shot } from '../support/browser.ts';
+import { browserAsAdmin, closeUi, startUiHarness, type UiHarness } from './helpers.ts';
 
 let h: UiHarness;
 let b: Browser;
@@ -44,14 +43,10 @@ before(async () => {
       return { at: Date.now(), topDownload: [a, b2], topUpload: [a, b2], activeCount: 2, active: [a, b2] };
     }),
   );
-  await seedUsers(h);
-  b = await launchBrowser();
-  await login(b.page, h.base, ADMIN);
+  b = await browserAsAdmin(h);
 });
 after(async () => {
-  await b?.close();
-  await h?.close();
-  for (const off of unregister) off();
+  await closeUi(b, h, unregister);
 });
 
 test('an urgent issue shows up within 5 s and acknowledging updates the count', async () => {

@@ -7,9 +7,8 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { SchedulerStatusTracker } from '../../lib/scheduler/status.ts';
-import { type Browser, launchBrowser, shot } from '../support/browser.ts';
-import { ADMIN, login, seedUsers } from '../support/users.ts';
-import { startUiHarness, type UiHarness } from './helpers.ts';
+import { type Browser, shot } from '../support/browser.ts';
+import { browserAsAdmin, closeUi, startUiHarness, type UiHarness } from './helpers.ts';
 
 let h: UiHarness;
 let b: Browser;
@@ -22,13 +21,10 @@ before(async () => {
   (h.ctx as { scheduler: unknown }).scheduler = tracker;
   tracker.heartbeat('idle');
   tracker.success();
-  await seedUsers(h);
-  b = await launchBrowser();
-  await login(b.page, h.base, ADMIN);
+  b = await browserAsAdmin(h);
 });
 after(async () => {
-  await b?.close();
-  await h?.close();
+  await closeUi(b, h);
 });
 
 test('the running step shows as "Applying shaping (4/4, 75 %)" in the top bar, the popover and the dashboard; the run summary with warnings', async () => {

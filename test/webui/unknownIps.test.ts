@@ -6,9 +6,8 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { CircuitRatesPayload } from '../../lib/api/telemetry.ts';
-import { type Browser, launchBrowser, shot } from '../support/browser.ts';
-import { ADMIN, login, seedUsers } from '../support/users.ts';
-import { startUiHarness, type UiHarness } from './helpers.ts';
+import { type Browser, shot } from '../support/browser.ts';
+import { browserAsAdmin, closeUi, startUiHarness, type UiHarness } from './helpers.ts';
 
 let h: UiHarness;
 let b: Browser;
@@ -33,14 +32,10 @@ let current = busy;
 before(async () => {
   h = await startUiHarness();
   unregister.push(h.channels.register('circuits', () => ({ ...current, at: Date.now() })));
-  await seedUsers(h);
-  b = await launchBrowser();
-  await login(b.page, h.base, ADMIN);
+  b = await browserAsAdmin(h);
 });
 after(async () => {
-  await b?.close();
-  await h?.close();
-  for (const off of unregister) off();
+  await closeUi(b, h, unregister);
 });
 
 test('the card shows the unmapped rate, the sampled note and count, and the unknown IPs with units', async () => {

@@ -22,7 +22,7 @@
  *
  * Router file (upstream's format): `version = 1` and one `[[router]]` table per router with `name`,
  * `host`, `username`, `password` (upstream's `port`, `use_ssl`, `plaintext_login` belong to the binary
- * API and are not used). lqos-ts additions: `rest_url` (default `https://<host>`), `ca_file` (a PEM
+ * API and are not used: one warning per file says so). lqos-ts additions: `rest_url` (default `https://<host>`), `ca_file` (a PEM
  * CA that signed the router's certificate; default: the system trust store) and
  * `allow_insecure_http = true`, required for an `http://` rest_url (the password travels in clear).
  *
@@ -84,6 +84,7 @@ export function parseRouterList(text: string, path: string, warn: (msg: string) 
   const list = Array.isArray(doc.router) ? (doc.router as unknown[]) : [];
   if (list.length === 0) warn(`MikroTik IPv6: ${path} lists no [[router]]; no IPv6 prefixes are added`);
   const out: MikrotikRouter[] = [];
+  warnBinaryApiKeys(list, path, warn);
   list.forEach((raw, i) => {
     const r = (raw ?? {}) as Row;
     const name = s(r.name) || s(r.host) || `router #${i + 1}`;
@@ -109,6 +110,26 @@ export function parseRouterList(text: string, path: string, warn: (msg: string) 
     out.push({ name, baseUrl: url.toString().replace(/\/+$/, ''), username: s(r.username), password: s(r.password), ...(s(r.ca_file) ? { caFile: s(r.ca_file) } : {}) });
   });
   return out;
+}
+
+const BINARY_API_KEYS = ['port', 'use_ssl', 'plaintext_login'] as const;
+
+/** One warning per file for upstream's binary-API keys, which the REST client does not use. */
+function warnBinaryApiKeys(list: unknown[], path: string, warn: (msg: string) => void): void {
+  const used = new Set<string>();
+  const routers: string[] = [];
+  list.forEach((raw, i) => {
+    const r = (raw ?? {}) as Row;
+    const keys = BINARY_API_KEYS.filter((k) => r[k] !== undefined);
+    if (keys.length === 0) return;
+    keys.forEach((k) => used.add(k));
+    routers.push(`"${s(r.name) || s(r.host) || `router #${i + 1}`}"`);
+  });
+  if (routers.length === 0) return;
+  warn(
+    `MikroTik IPv6: ${[...used].join(', ')} in ${path} (router ${routers.join(', ')}) belong to RouterOS's binary API and are not used: ` +
+      'lqos-ts reads the REST API at rest_url (default https://<host>; put a non-default port there, e.g. rest_url = "https://10.0.0.1:8443"). Remove them to silence this warning',
+  );
 }
 
 /** `AA:BB:CC:DD:EE:FF` from any common MAC spelling, or '' when it is not one. */
