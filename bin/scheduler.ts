@@ -17,8 +17,11 @@
  * came up (systemd restarts it).
  */
 import { Command } from 'commander';
-import { BusWaitTimeoutError, DEFAULT_BUS_WAIT_MS, Scheduler, SCHEDULER_EXIT } from '../lib/scheduler/scheduler.ts';
-import { createLogger } from '../lib/util/log.ts';
+
+// Only commander is loaded before the arguments are parsed (as bin/LibreQoS.ts): `--help` answers
+// without loading the scheduler. The default below is lib/scheduler/scheduler.ts's
+// DEFAULT_BUS_WAIT_MS (test/cli/build.test.ts checks the usage names it).
+const DEFAULT_BUS_WAIT_SECS = 120;
 
 const program = new Command()
   .name('scheduler')
@@ -26,11 +29,16 @@ const program = new Command()
   .option('--once', 'run the integrations and one shaping refresh, then exit (codes: 0 ok, 1 shaping failed, 2 integration failed, 3 lqosd unreachable)')
   .option('-d, --debug', 'debug logging')
   .option('--config <path>', 'configuration file (default: $LQOS_CONFIG or /etc/lqos.conf)')
-  .option('--bus-wait <secs>', `how long to wait for lqosd at start (default ${DEFAULT_BUS_WAIT_MS / 1000})`)
+  .option('--bus-wait <secs>', `how long to wait for lqosd at start (default ${DEFAULT_BUS_WAIT_SECS})`)
   .showHelpAfterError()
   .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 64));
 program.parse(process.argv);
 const o = program.opts<{ once?: boolean; debug?: boolean; config?: string; busWait?: string }>();
+
+const [{ BusWaitTimeoutError, DEFAULT_BUS_WAIT_MS, Scheduler, SCHEDULER_EXIT }, { createLogger }] = await Promise.all([
+  import('../lib/scheduler/scheduler.ts'),
+  import('../lib/util/log.ts'),
+]);
 
 const log = createLogger('scheduler', o.debug ? 'debug' : 'info');
 let busWaitMs = DEFAULT_BUS_WAIT_MS;

@@ -162,6 +162,12 @@ export function readRttEvent(b: Buffer): RttEvent | null {
   };
 }
 
+/** The fields of an RTT event record the tracker needs, without decoding the key (null: not an RTT record). */
+export function readRttCore(b: Buffer): { rttUs: number; side: 0 | 1; tcHandle: number; circuitHash: bigint } | null {
+  if (b.length < FLOW_EVENT_SIZE || b[64] !== 1) return null;
+  return { rttUs: b.readUInt32LE(56), side: b[65] === 0 ? 0 : 1, tcHandle: b.readUInt32LE(60), circuitHash: b.readBigUInt64LE(48) };
+}
+
 /** The flow switch (`flow_ctl[0]`: u32 disabled, u32 rtt_gap_ms). */
 export interface FlowControl {
   /** false: XDP does no flow work at all. Default true. */

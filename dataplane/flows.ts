@@ -30,6 +30,26 @@ export function dumpFlowsRaw(ctx?: MapContext): { keys: Buffer; values: Buffer; 
   return bpf.mapDump(flowFds.fd('flows', ctx), FLOW_KEY_SIZE, FLOW_VALUE_SIZE, 8192);
 }
 
+/**
+ * Dump the flow table in chunks through caller-owned buffers (reused by every poll; the chunk is
+ * what they hold): `onChunk(n)` reads the first `n` keys/values before the next batch overwrites
+ * them. Returns the entry count. Kernels without batch lookup: one walk, passed in chunks.
+ */
+export function dumpFlowsChunked(keys: Buffer, values: Buffer, onChunk: (n: number) => void, ctx?: MapContext): number {
+  const fd = flowFds.fd('flows', ctx);
+  const n = bpf.mapDumpChunks(fd, FLOW_KEY_SIZE, FLOW_VALUE_SIZE, keys, values, onChunk);
+  if (n >= 0) return n;
+  const d = bpf.mapDump(fd, FLOW_KEY_SIZE, FLOW_VALUE_SIZE);
+  const per = Math.min(keys.length / FLOW_KEY_SIZE, values.length / FLOW_VALUE_SIZE);
+  for (let i = 0; i < d.count; i += per) {
+    const m = Math.min(per, d.count - i);
+    d.keys.copy(keys, 0, i * FLOW_KEY_SIZE, (i + m) * FLOW_KEY_SIZE);
+    d.values.copy(values, 0, i * FLOW_VALUE_SIZE, (i + m) * FLOW_VALUE_SIZE);
+    onChunk(m);
+  }
+  return d.count;
+}
+
 export function readFlows(ctx?: MapContext): FlowEntry[] {
   const d = dumpFlowsRaw(ctx);
   const out: FlowEntry[] = new Array(d.count);
@@ -77,6 +97,14 @@ export function readRingDrops(ctx?: MapContext): number {
   let total = 0n;
   for (let c = 0; c < ncpu; c++) total += v.readBigUInt64LE(c * STATS_BYTES_PER_CPU + STAT_RING_DROP * 8);
   return Number(total);
+}
+
+/**
+ * RTT event consumer on raw records (no decoding: the caller reads the fields it needs, see
+ * flowAbi.ts readRttCore). Call `consume()` from a timer.
+ */
+export function openRttRecords(onRecord: (rec: Buffer) => void, ctx?: MapContext): bpf.RingBufferReader {
+  return bpf.ringBufferOpen(flowFds.fd('flow_events', ctx), onRecord);
 }
 
 /**

@@ -483,6 +483,35 @@ export function mapDeleteBatch(fd: number, keys: Buffer, count: number, keySize:
 }
 
 /**
+ * Dump a whole map in chunks through caller-owned buffers (reused: no allocation per dump) with
+ * BPF_MAP_LOOKUP_BATCH: after each batch `onChunk(n)` reads the `n` elements at the start of
+ * `keys`/`values` (overwritten by the next batch). The batch size is what the buffers hold.
+ * Returns the element count, or -1 (no call made) when the kernel has no batch lookup for this map.
+ */
+export function mapDumpChunks(fd: number, keySize: number, valueStride: number, keys: Buffer, values: Buffer, onChunk: (n: number) => void): number {
+  const chunk = Math.min(Math.floor(keys.length / keySize), Math.floor(values.length / valueStride));
+  const outBatch = Buffer.alloc(Math.max(keySize, 8));
+  const inBatch = Buffer.alloc(outBatch.length);
+  const cnt = Buffer.alloc(4);
+  let total = 0;
+  let first = true;
+  for (;;) {
+    cnt.writeUInt32LE(chunk);
+    const rc = L().mapLookupBatch(fd, first ? null : inBatch, outBatch, keys, values, cnt, null);
+    const n = cnt.readUInt32LE(0);
+    if (rc < 0 && rc !== -osConstants.errno.ENOENT) {
+      if (batchUnsupported(rc) && total === 0) return -1;
+      check('bpf_map_lookup_batch', rc);
+    }
+    if (n > 0) onChunk(n);
+    total += n;
+    if (rc === -osConstants.errno.ENOENT) return total;
+    outBatch.copy(inBatch);
+    first = false;
+  }
+}
+
+/**
  * Dump a whole map: returns packed keys and values. `valueStride` is the value bytes per element as
  * the kernel returns them (per-CPU maps: nCPU * round_up(value_size, 8)).
  * Uses BPF_MAP_LOOKUP_BATCH, falling back to get_next_key + lookup.

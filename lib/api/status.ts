@@ -25,6 +25,20 @@ export interface ShapingStatus {
   xdp?: XdpAttachment[];
   /** Who forwards frames between the two sides (lqos.conf [bridge] / [single_interface]); absent while not attached. */
   forwarding?: ForwardingStatus;
+  /** Lazy queues (`[queues] lazy_queues` "Htb"/"Full"): circuits whose class/leaf is in the kernel now; absent with "No". */
+  lazyQueues?: LazyQueuesStatus;
+}
+
+export interface LazyQueuesStatus {
+  mode: 'Htb' | 'Full';
+  circuits: number;
+  /** Circuits with their class and leaf qdisc in the kernel (active recently). */
+  materialised: number;
+  /** Circuits without them (idle): `circuits - materialised`. */
+  lazy: number;
+  /** Materialisations and expiries since lqosd started. */
+  created: number;
+  expired: number;
 }
 
 /**

@@ -6,7 +6,9 @@
  * known applied": the next run then rebuilds the queues in full and verifies them against the
  * kernel. Its backups are not restored: an older plan is not what the kernel holds.
  */
+import { statSync } from 'node:fs';
 import type { ShapingPlan } from '../model.ts';
+import { compactPlan } from './compactPlan.ts';
 import { backupPaths, prepareFileAtomic, readTextIfExists, type PreparedWrite } from '../util/atomicFile.ts';
 import type { Log } from '../util/log.ts';
 import { readRecovering } from '../util/recoverFile.ts';
@@ -87,4 +89,38 @@ export function newestAppliedPlanBackup(path: string): ShapingPlan | undefined {
 /** The applied plan and its backups: what `--clearrules` removes (nothing is in force afterwards). */
 export function appliedPlanFiles(path: string): string[] {
   return [path, ...backupPaths(path, APPLIED_PLAN_BACKUPS)];
+}
+
+/** The file's identity: a rewrite (temp file renamed over it) changes the inode and the mtime. */
+function fileStamp(path: string): string | undefined {
+  try {
+    const st = statSync(path, { bigint: true });
+    return `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}`;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The last plan in force this process recorded or loaded, compact, with the file it matches. */
+let inForce: { path: string; stamp: string; plan: ShapingPlan } | undefined;
+
+/**
+ * loadAppliedPlan, compact (./compactPlan.ts), without parsing the file again while it is the one
+ * this process last wrote or read: a file rewritten by another process (`LibreQoS --direct`,
+ * `--clearrules`) has another identity and is read afresh. lqosd's runs diff against this.
+ */
+export function loadAppliedPlanCompact(path: string, log?: Pick<Log, 'warn'>, now?: () => Date): ShapingPlan | undefined {
+  const stamp = fileStamp(path);
+  if (stamp && inForce && inForce.path === path && inForce.stamp === stamp) return inForce.plan;
+  const loaded = loadAppliedPlan(path, log, now);
+  const plan = loaded && compactPlan(loaded);
+  const after = fileStamp(path);
+  inForce = plan && after ? { path, stamp: after, plan } : undefined;
+  return plan;
+}
+
+/** After `path` was committed with `plan`: the next loadAppliedPlanCompact returns it without reading the file. */
+export function rememberAppliedPlan(path: string, plan: ShapingPlan): void {
+  const stamp = fileStamp(path);
+  inForce = stamp ? { path, stamp, plan: compactPlan(plan) } : undefined;
 }

@@ -11,7 +11,7 @@
  */
 import type { IpMapping, LeafQdisc, PlannedCircuit, PlannedNode, ShapingPlan } from '../model.ts';
 import { compileMappings } from '../compile/mappings.ts';
-import { compileCircuitLines, compileNodeLines, sidesOf, type CompileOptions } from '../compile/tc.ts';
+import { compileCircuitLines, compileNodeLines, lazyOmits, sidesOf, type CompileOptions } from '../compile/tc.ts';
 import { formatClassId } from '../util/classId.ts';
 
 export interface ApplyOps {
@@ -85,8 +85,9 @@ function sameTarget(a: IpMapping, b: IpMapping): boolean {
   return a.cpu === b.cpu && a.major === b.major && a.minor === b.minor && a.circuitHash === b.circuitHash && a.deviceHash === b.deviceHash;
 }
 
-/** The delete lines of a circuit's classes (leaf qdiscs go with their class). */
-function circuitDeleteLines(plan: ShapingPlan, c: PlannedCircuit): string[] {
+/** The delete lines of a circuit's classes (leaf qdiscs go with their class); none for a lazy circuit without its class. */
+function circuitDeleteLines(plan: ShapingPlan, c: PlannedCircuit, opts: CompileOptions): string[] {
+  if (lazyOmits(opts, c) === 'class') return [];
   return sidesOf(plan).map((s) => `class del dev ${s.dev} classid ${formatClassId(c.queue + s.majorOffset, c.minor)}`);
 }
 
@@ -98,7 +99,7 @@ function leafChangeLines(plan: ShapingPlan, before: PlannedCircuit, after: Plann
     const a = s.dir === 'download' ? after.download : after.upload;
     if (sameLeaf(b.leaf, a.leaf) && b.leafHandle === a.leafHandle) continue;
     const classid = formatClassId(after.queue + s.majorOffset, after.minor);
-    if (b.leaf && b.leafHandle) lines.push(`qdisc del dev ${s.dev} parent ${classid}`);
+    if (b.leaf && b.leafHandle && !lazyOmits(opts, after)) lines.push(`qdisc del dev ${s.dev} parent ${classid}`);
     if (a.leaf && a.leafHandle) {
       const all = compileCircuitLines(plan, after, opts, 'add').filter((l) => l.startsWith(`qdisc add dev ${s.dev} parent ${classid} `));
       lines.push(...all);
@@ -150,7 +151,7 @@ export function diffPlans(applied: ShapingPlan | undefined, next: ShapingPlan, o
     for (const [id, c] of oldCircuits) {
       const n = newCircuits.get(id);
       if (!n || !sameSlot(c, n)) {
-        tcRemove.push(...circuitDeleteLines(applied, c));
+        tcRemove.push(...circuitDeleteLines(applied, c, opts));
         summary.circuitsRemoved++;
       }
     }

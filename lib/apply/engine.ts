@@ -4,11 +4,12 @@
  * plan, and falls back to a full rebuild (keeping the mq root) when the difference is structural,
  * an incremental step fails, or the kernel drifted.
  */
-import type { ShapingPlan } from '../model.ts';
-import { compileTcBatch, formatRate, sidesOf, type CompileOptions } from '../compile/tc.ts';
+import type { PlannedCircuit, ShapingPlan } from '../model.ts';
+import { compileTcBatch, formatRate, lazyOmits, sidesOf, type CompileOptions, type LazyQueues } from '../compile/tc.ts';
 import { formatClassId, parseClassId } from '../util/classId.ts';
 import type { Log } from '../util/log.ts';
 import { diffPlans, type ApplyOps } from './diff.ts';
+import { compactPlan } from './compactPlan.ts';
 import type { MappingSink } from './mappingSink.ts';
 import { parseHtbClasses, readClasses, readQdiscs, type KernelClass } from './kernelState.ts';
 import { runTcBatch, TcBatchError } from './tcBatch.ts';
@@ -36,6 +37,18 @@ export interface ApplyArgs {
    * (the attached map's), else MAX_MAPPINGS. A plan above it is refused before any change.
    */
   mappingCapacity?: number;
+  /** Lazy queues (lib/shaping/lazyQueues.ts): absent, the whole tree is built. */
+  lazy?: LazyControl;
+}
+
+/** What an apply with lazy queues needs from lqosd's lazy queue manager. */
+export interface LazyControl {
+  /** Compile lazily (undefined: lazy_queues = "No", every class and leaf). */
+  compile?: LazyQueues;
+  /** Set: rebuild the whole tree for this reason (lazy_queues changed since the last apply). */
+  rebuild?: string;
+  /** After a successful apply: the plan in force, whether the tree was rebuilt, the compile options used. */
+  applied(plan: ShapingPlan, full: boolean, compile: CompileOptions): void;
 }
 
 export class MemoryPreflightError extends Error {}
@@ -79,7 +92,7 @@ export async function fullRebuildLines(plan: ShapingPlan, opts: CompileOptions, 
  */
 export async function verifyPlan(
   plan: ShapingPlan,
-  opts: { wrap?: string[]; log?: Log; limit?: number; only?: Set<string>; readBack?: Map<string, Map<string, KernelClass>> } = {},
+  opts: { wrap?: string[]; log?: Log; limit?: number; only?: Set<string>; readBack?: Map<string, Map<string, KernelClass>>; lazy?: LazyQueues } = {},
 ): Promise<string[]> {
   const problems: string[] = [];
   if (plan.mode === 'observe') return problems;
@@ -107,6 +120,8 @@ export async function verifyPlan(
         if (opts.only && !opts.only.has(formatClassId(x.queue, x.minor))) continue;
         const r = s.dir === 'download' ? x.download : x.upload;
         const major = x.queue + s.majorOffset;
+        // A lazy circuit (Full) not materialised may lack its class; one left from before a restart is checked.
+        if (list === plan.circuits && lazyOmits({ lazy: opts.lazy }, x as PlannedCircuit) === 'class' && !k.has(formatClassId(major, x.minor))) continue;
         expect(formatClassId(major, x.minor), formatClassId(major, x.parentMinor), r.rateMbps, r.ceilMbps);
       }
     }
@@ -190,7 +205,9 @@ async function capacityPreflight(args: ApplyArgs): Promise<void> {
 
 export async function applyPlan(args: ApplyArgs): Promise<ApplyReport> {
   const t0 = performance.now();
-  const { applied, next, compile = {}, sink, log, wrap } = args;
+  const { applied, next, sink, log, wrap } = args;
+  const compile: CompileOptions = args.lazy?.compile ? { ...args.compile, lazy: args.lazy.compile } : (args.compile ?? {});
+  args = { ...args, compile };
   await capacityPreflight(args);
   let ops = diffPlans(applied, next, compile);
   let tcCommands = 0;
@@ -203,6 +220,7 @@ export async function applyPlan(args: ApplyArgs): Promise<ApplyReport> {
     return { ...d, reason: why, mapDelete: staleOld };
   };
 
+  if (args.lazy?.rebuild && ops.mode !== 'full') ops = fullOps(args.lazy.rebuild);
   if (ops.mode === 'full' || ops.summary.circuitsAdded > 1000) {
     const verdict = memoryPreflight(
       estimatePlanMemory(next, compile.substitute),
@@ -241,14 +259,14 @@ export async function applyPlan(args: ApplyArgs): Promise<ApplyReport> {
     // rebuilds, "nothing changed" runs that look for drift) reads the whole tree back.
     const touched = ops.mode === 'incremental' && !escalated ? touchedClasses(ops, next.queues) : undefined;
     const only = touched && touched.size <= 64 ? touched : undefined;
-    const problems = await verifyPlan(next, { wrap, log, only, readBack: only && !escalated ? readBack : undefined });
+    const problems = await verifyPlan(next, { wrap, log, only, readBack: only && !escalated ? readBack : undefined, lazy: compile.lazy });
     if (problems.length) {
       if (escalated || ops.mode === 'full') throw new Error(`the kernel does not match the plan after a full rebuild: ${problems.slice(0, 5).join('; ')}`);
       escalated = `kernel drifted from the plan (${problems[0]}${problems.length > 1 ? `, +${problems.length - 1} more` : ''}); rebuilding`;
       log.warn(escalated);
       ops = fullOps(escalated);
       tcCommands += await runFull(args, ops);
-      const again = await verifyPlan(next, { wrap, log });
+      const again = await verifyPlan(next, { wrap, log, lazy: compile.lazy });
       if (again.length) throw new Error(`the kernel does not match the plan after a full rebuild: ${again.slice(0, 5).join('; ')}`);
     }
   }
@@ -266,6 +284,8 @@ export async function applyPlan(args: ApplyArgs): Promise<ApplyReport> {
     mapRepairs = missing.length + extra.length;
     if (mapRepairs && ops.mode === 'none') log.warn({ missing: missing.length, extra: extra.length }, 'IP mappings drifted from the plan; repaired');
   }
+  // The compact form (./compactPlan.ts, the same object lqosd holds): the lazy queue manager keeps it until the next apply.
+  args.lazy?.applied(compactPlan(next), escalated !== undefined || ops.mode === 'full', compile);
   return {
     mode: escalated ? 'full' : ops.mode === 'none' && mapRepairs ? 'incremental' : ops.mode,
     reason: ops.reason,

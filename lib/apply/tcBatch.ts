@@ -1,7 +1,8 @@
 /**
  * Runs tc command lists through `tc -batch`, in chunks, reporting the exact failing line.
  */
-import { execa } from 'execa';
+// Loaded on first use: a dry run (LibreQoS --dry-run) plans but never runs tc.
+const loadExeca = () => import('execa');
 import type { Log } from '../util/log.ts';
 
 export class TcBatchError extends Error {
@@ -33,6 +34,7 @@ export async function runTcBatch(lines: string[], opts: TcRunOptions = {}): Prom
       // Commands go in on stdin (`-batch -`): no temp files, one process per chunk.
       const argv = [...(opts.wrap ?? []), 'tc', '-batch', '-'];
       opts.log?.debug({ cmd: argv.join(' '), lines: chunk.length }, 'running tc batch');
+      const { execa } = await loadExeca();
       const r = await execa(argv[0]!, argv.slice(1), { reject: false, all: true, input: chunk.join('\n') + '\n' });
       stdout += String(r.stdout ?? '');
       if (r.exitCode !== 0) {
@@ -57,6 +59,7 @@ export async function runTcBatch(lines: string[], opts: TcRunOptions = {}): Prom
 export async function tc(args: string[], opts: { wrap?: string[]; log?: Log; reject?: boolean } = {}): Promise<{ ok: boolean; stdout: string; stderr: string }> {
   const argv = [...(opts.wrap ?? []), 'tc', ...args];
   opts.log?.debug({ cmd: argv.join(' ') }, 'running tc');
+  const { execa } = await loadExeca();
   const r = await execa(argv[0]!, argv.slice(1), { reject: false });
   if (r.exitCode !== 0 && opts.reject !== false) {
     throw new TcBatchError(`${argv.join(' ')} failed: ${String(r.stderr).trim()}`, args.join(' '), undefined, String(r.stderr));

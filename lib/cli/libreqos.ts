@@ -10,25 +10,25 @@ import { ConfigError } from '../config/load.ts';
 import { loadResolvedConfig, type ResolvedConfig } from '../config/resolve.ts';
 import { validateInputs } from '../inputs/validate.ts';
 import type { InputIssue } from '../model.ts';
-import { dataplaneMappingSink } from '../apply/mappingSink.ts';
 import { appliedPlanFiles } from '../apply/appliedPlan.ts';
-import { clearRootQdiscs } from '../apply/kernelState.ts';
-import { BusUnavailableError, busRequest } from '../bus/client.ts';
 import { buildEffectiveInputs } from '../shaping/effectiveInputs.ts';
 import { EXIT } from '../shaping/exitCodes.ts';
 import { readShapingInputs, reportIssues } from '../shaping/inputs.ts';
-import { checkForwarding } from '../kernel/forwarding.ts';
-import { attachForConfig, checkDataplanePlatform, isAttachRefusal, leafSubstitutes, teardownDataplane } from '../shaping/kernel.ts';
 import { acquireLock, acquireLockWaiting, kernelLockPath, LockHeldError } from '../shaping/lock.ts';
 import { sampleText } from '../shaping/massRemoval.ts';
 import { hostQueueCount } from '../shaping/queueCount.ts';
-import { isRowLevel } from '../shaping/rowTriage.ts';
 import { runShaping } from '../shaping/run.ts';
 import type { ShapingOutcome } from '../shaping/service.ts';
 import { removeIfExists } from '../util/atomicFile.ts';
 import type { Log } from '../util/log.ts';
 import { replayRecords } from '../util/logRecords.ts';
 import { pinRoot, runDir } from '../util/paths.ts';
+
+// Loaded only by the paths that need them, so a dry run does not load the kernel, dataplane, bus
+// and CSV-writing modules (and execa) it never uses: whole-process figures in bench/dryrun.bench.ts.
+const kernelModules = () =>
+  Promise.all([import('../shaping/kernel.ts'), import('../kernel/forwarding.ts'), import('../apply/mappingSink.ts'), import('../apply/kernelState.ts')]);
+const busClient = () => import('../bus/client.ts');
 
 export interface LibreQoSOptions {
   config?: string;
@@ -75,7 +75,7 @@ export async function runLibreQoS(opts: LibreQoSOptions, log: Log): Promise<numb
     throw e;
   }
   log.info({ config: rc.path }, `configuration from ${rc.path} is usable`);
-  if (opts.validate) return validateOnly(rc, opts, log); // read-only: no lock
+  if (opts.validate) return await validateOnly(rc, opts, log); // read-only: no lock
 
   let lock;
   try {
@@ -95,13 +95,14 @@ export async function runLibreQoS(opts: LibreQoSOptions, log: Log): Promise<numb
   }
 }
 
-function validateOnly(rc: ResolvedConfig, opts: LibreQoSOptions, log: Log): number {
+async function validateOnly(rc: ResolvedConfig, opts: LibreQoSOptions, log: Log): Promise<number> {
+  const { isRowLevel } = await import('../shaping/rowTriage.ts');
   const inputs = readShapingInputs(rc.inputs, log);
   if (!inputs) return EXIT.invalidInput;
   const v = validateInputs(inputs);
   reportIssues(v.issues, log, opts.verbose ?? false);
   if (!v.ok) {
-    log.error(`validation failed: ${whatARunWouldDo(v.issues, inputs.devicesFile)}; nothing was applied — fix the lines above and run again`);
+    log.error(`validation failed: ${whatARunWouldDo(v.issues, inputs.devicesFile, isRowLevel)}; nothing was applied — fix the lines above and run again`);
     return EXIT.invalidInput;
   }
   const devices = v.inputs.circuits.reduce((n, c) => n + c.devices.length, 0);
@@ -113,7 +114,7 @@ function validateOnly(rc: ResolvedConfig, opts: LibreQoSOptions, log: Log): numb
   const ev = validateInputs(eff.inputs);
   reportIssues(ev.issues.filter((i) => i.severity === 'error'), log, opts.verbose ?? false);
   if (!ev.ok) {
-    log.error(`the inputs with ${rc.inputs.overrides} applied fail validation (errors above): ${whatARunWouldDo(ev.issues, eff.inputs.devicesFile)} — fix the overrides or the inputs`);
+    log.error(`the inputs with ${rc.inputs.overrides} applied fail validation (errors above): ${whatARunWouldDo(ev.issues, eff.inputs.devicesFile, isRowLevel)} — fix the overrides or the inputs`);
     return EXIT.invalidInput;
   }
   log.info(`the inputs with ${rc.inputs.overrides} applied (${eff.changes.length} change(s)) passed validation: ${ev.inputs.circuits.length} circuits`);
@@ -121,7 +122,7 @@ function validateOnly(rc: ResolvedConfig, opts: LibreQoSOptions, log: Log): numb
 }
 
 /** What a real run would do with inputs that fail validation (lib/shaping/rowTriage.ts). */
-function whatARunWouldDo(issues: InputIssue[], devicesFile: string): string {
+function whatARunWouldDo(issues: InputIssue[], devicesFile: string, isRowLevel: (i: InputIssue, devicesFile: string) => boolean): string {
   const errors = issues.filter((i) => i.severity === 'error');
   if (errors.every((i) => isRowLevel(i, devicesFile))) {
     const rows = new Set(errors.map((i) => i.line)).size;
@@ -166,6 +167,7 @@ async function clearRules(rc: ResolvedConfig, dryRun: boolean, log: Log): Promis
 }
 
 async function clearKernel(rc: ResolvedConfig, devs: string[], log: Log): Promise<number> {
+  const [{ teardownDataplane }, , , { clearRootQdiscs }] = await kernelModules();
   const cleared = await clearRootQdiscs(devs, log);
   await teardownDataplane(pinRoot(), log);
   for (const f of [rc.state.lastAppliedTc, rc.state.lastAppliedMappings, ...appliedPlanFiles(rc.state.appliedPlan)]) removeIfExists(f);
@@ -184,6 +186,7 @@ async function shapeHere(rc: ResolvedConfig, opts: LibreQoSOptions, dryRun: bool
   log.info(`using ${q.queues} queue(s) per direction (${q.reason})`);
   if (!dryRun) {
     // --direct attaches the dataplane itself: this kernel and libbpf must do (as lqosd's preflight).
+    const [{ checkDataplanePlatform }, { checkForwarding }] = await kernelModules();
     const platform = await checkDataplanePlatform(rc.config);
     // ...and the forwarding mode must fit the wiring (the XDP bridge refuses bridged NICs).
     const fwd = await checkForwarding(ifaces, rc.path);
@@ -201,7 +204,8 @@ async function shapeHere(rc: ResolvedConfig, opts: LibreQoSOptions, dryRun: bool
   try {
     r = await shapeWithDataplane(rc, opts, dryRun, log, inputs, q);
   } catch (e) {
-    if (!isAttachRefusal(e)) throw e;
+    // Only a real run attaches the dataplane (a dry run never loads it).
+    if (dryRun || !(await kernelModules())[0].isAttachRefusal(e)) throw e;
     // The host or an interface is unfit (VLAN stripping, native XDP, traffic classes): say the fix.
     log.error(`${e.message}; nothing was applied`);
     return EXIT.apply;
@@ -221,6 +225,7 @@ async function shapeWithDataplane(
   q: { queues: number; cpus?: number[] },
 ) {
   const ifaces = rc.interfaces!;
+  const kernel = dryRun ? undefined : await kernelModules();
   return runShaping({
     config: rc.config,
     ifaces,
@@ -233,8 +238,9 @@ async function shapeWithDataplane(
     verbose: opts.verbose ?? false,
     force: opts.force ?? false,
     lockKernel: () => takeKernelLock('--direct', log),
-    substitute: dryRun ? undefined : await leafSubstitutes(log),
+    substitute: kernel ? await kernel[0].leafSubstitutes(log) : undefined,
     sink: async (plan) => {
+      const [{ attachForConfig }, , { dataplaneMappingSink }] = kernel ?? (await kernelModules());
       await attachForConfig({ config: rc.config, interfaces: ifaces, queues: plan.queues, cpus: q.cpus, pinRoot: pinRoot(), log });
       return dataplaneMappingSink(pinRoot());
     },
@@ -243,6 +249,7 @@ async function shapeWithDataplane(
 
 /** Hands the run to lqosd (bus `submit_plan` with the input paths) and logs its records. */
 async function submitToLqosd(rc: ResolvedConfig, opts: LibreQoSOptions, log: Log): Promise<number> {
+  const { BusUnavailableError, busRequest } = await busClient();
   try {
     await busRequest('ping', {}, { timeoutMs: 2000 });
   } catch (e) {

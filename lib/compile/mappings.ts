@@ -22,3 +22,19 @@ export function formatMapping(m: IpMapping): string {
 export function renderMappings(mappings: IpMapping[]): string {
   return mappings.map(formatMapping).join('\n') + (mappings.length ? '\n' : '');
 }
+
+/** Mappings per chunk of mappingTextChunks. */
+const MAPPING_CHUNK = 500;
+
+/**
+ * renderMappings(mappings) as chunks of 500 lines (each under V8's large-object size), for writing a
+ * large mapping list to a file without holding the whole text (11 MB at 50k circuits) in memory.
+ */
+export function* mappingTextChunks(mappings: IpMapping[]): Generator<string> {
+  for (let i = 0; i < mappings.length; i += MAPPING_CHUNK) {
+    const end = Math.min(mappings.length, i + MAPPING_CHUNK);
+    let s = '';
+    for (let k = i; k < end; k++) s += formatMapping(mappings[k]!) + '\n';
+    yield s;
+  }
+}

@@ -15,6 +15,21 @@ export interface CompileOptions {
    * `{ cake: { kind: 'pfifo', args: ['limit', '1000'] } }`. Plans keep cake/fq_codel.
    */
   substitute?: Record<string, LeafQdisc>;
+  /** Lazy queues (lib/shaping/lazyQueues.ts): circuits not materialised lack their leaf (Htb) or class and leaf (Full). */
+  lazy?: LazyQueues;
+}
+
+/** `lazy_queues` in force: which circuits have their class and leaf qdisc in the kernel now. */
+export interface LazyQueues {
+  mode: 'Htb' | 'Full';
+  isMaterialised(circuitId: string): boolean;
+}
+
+/** What lazy queues leave out of the kernel for this circuit now: its class (and leaf), its leaf, or nothing. */
+export function lazyOmits(opts: CompileOptions, c: { id: string }): 'class' | 'leaf' | undefined {
+  const lz = opts.lazy;
+  if (!lz || lz.isMaterialised(c.id)) return undefined;
+  return lz.mode === 'Full' ? 'class' : 'leaf';
 }
 
 /**
@@ -121,19 +136,33 @@ export function compileCircuitLines(
   verb: 'add' | 'replace' | 'change' = 'add',
 ): string[] {
   const lines: string[] = [];
-  for (const s of sidesOf(plan)) {
-    const major = tcHex(c.queue + s.majorOffset);
+  pushCircuitLines(lines, sidesOf(plan), c, opts, verb);
+  return lines;
+}
+
+/** Hex text of class ids and handles (0 … 0xffff), made once each: 80k look-ups per 10k circuits. */
+const HEX: string[] = [];
+function hex(n: number): string {
+  return HEX[n] ?? (HEX[n] = tcHex(n));
+}
+
+/** compileCircuitLines into `lines`, with the plan's sides computed once by the caller. */
+function pushCircuitLines(lines: string[], sides: readonly Side[], c: PlannedCircuit, opts: CompileOptions, verb: 'add' | 'replace' | 'change'): void {
+  const omit = lazyOmits(opts, c);
+  if (omit === 'class') return;
+  const minor = hex(c.minor);
+  for (const s of sides) {
+    const major = hex(c.queue + s.majorOffset);
     const d = s.dir === 'download' ? c.download : c.upload;
     lines.push(
-      flat(`class ${verb} dev ${s.dev} parent ${major}:${tcHex(c.parentMinor)} classid ${major}:${tcHex(c.minor)} htb rate ${formatRate(d.rateMbps)} ceil ${formatRate(d.ceilMbps)} ${bursts(d.rateMbps, d.ceilMbps)} prio 3 quantum ${quantum(d.ceilMbps, s.linkMbps)}`),
+      flat(`class ${verb} dev ${s.dev} parent ${major}:${hex(c.parentMinor)} classid ${major}:${minor} htb rate ${formatRate(d.rateMbps)} ceil ${formatRate(d.ceilMbps)} ${bursts(d.rateMbps, d.ceilMbps)} prio 3 quantum ${quantum(d.ceilMbps, s.linkMbps)}`),
     );
-    const tokens = d.leaf && d.leafHandle ? leafTokens(d.leaf, opts) : null;
+    const tokens = d.leaf && d.leafHandle && !omit ? leafTokens(d.leaf, opts) : null;
     if (tokens) {
       const qverb = verb === 'add' ? 'add' : 'replace';
-      lines.push(flat(`qdisc ${qverb} dev ${s.dev} parent ${major}:${tcHex(c.minor)} handle ${tcHex(d.leafHandle)}: ${tokens}`));
+      lines.push(flat(`qdisc ${qverb} dev ${s.dev} parent ${major}:${minor} handle ${hex(d.leafHandle)}: ${tokens}`));
     }
   }
-  return lines;
 }
 
 /** The whole tree for a clean interface: skeleton, then every node and circuit in tree order. */
@@ -146,9 +175,26 @@ export function compileTcBatch(plan: ShapingPlan, opts: CompileOptions = {}): st
     if (!list) byParent.set(c.parentPath, (list = []));
     list.push(c);
   }
+  const sides = sidesOf(plan);
   for (const n of plan.nodes) {
-    lines.push(...compileNodeLines(plan, n));
-    for (const c of byParent.get(n.path) ?? []) lines.push(...compileCircuitLines(plan, c, opts));
+    for (const l of compileNodeLines(plan, n)) lines.push(l);
+    const circuits = byParent.get(n.path);
+    if (circuits) for (const c of circuits) pushCircuitLines(lines, sides, c, opts, 'add');
   }
   return lines;
+}
+
+/** Lines per chunk of batchTextChunks. */
+const BATCH_CHUNK = 500;
+
+/**
+ * `lines.join('\n') + '\n'` (the text of a tc batch file) as chunks of 500 lines (each under V8's
+ * large-object size), for writing it without holding the whole text (19 MB at 50k circuits) in memory.
+ */
+export function* batchTextChunks(lines: readonly string[]): Generator<string> {
+  if (lines.length === 0) {
+    yield '\n';
+    return;
+  }
+  for (let i = 0; i < lines.length; i += BATCH_CHUNK) yield lines.slice(i, i + BATCH_CHUNK).join('\n') + '\n';
 }

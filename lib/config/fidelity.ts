@@ -58,10 +58,6 @@ const STORMGUARD = 'StormGuard is not implemented in lqos-ts; site rates stay as
 const stormParam = (trigger: unknown): Fidelity =>
   ignored(STORMGUARD, (_v, c) => c.stormguard.enabled, { value: trigger, with: '[stormguard]\nenabled = true\nall_sites = true' }, true);
 
-const LAZY = 'lazy queues are not implemented; every circuit class and qdisc is created at once (behaves like lazy_queues = "No")';
-const lazyParam = (trigger: unknown): Fidelity =>
-  ignored(LAZY, (_v, c) => c.queues.lazy_queues !== 'No', { value: trigger, with: '[queues]\nlazy_queues = "Htb"' }, true);
-
 const uispOn = (c: LqosConfig) => c.uisp_integration.enable_uisp;
 const withUisp = '[uisp_integration]\nenable_uisp = true';
 
@@ -89,6 +85,8 @@ const T = {
   integrationOutput: 'test/integrations/output.test.ts',
   mikrotik: 'test/integrations/mikrotikIpv6.test.ts',
   uispOptions: 'test/integrations/uispOptions.test.ts',
+  lazy: 'test/lab/lazyQueues.test.ts',
+  lazyUnit: 'test/unit/lazyQueues.test.ts',
 } as const;
 
 /** Every key path (`section.key` or top-level `key`) → what lqos-ts does with it. */
@@ -170,16 +168,9 @@ export const FIDELITY: Record<string, Fidelity> = {
   },
   'queues.override_available_queues': honoured(T.effects),
   'queues.use_binpacking': honoured('test/unit/planner.test.ts'),
-  'queues.lazy_queues': {
-    kind: 'same',
-    reason: 'every circuit class and qdisc is created at once, which is what lazy_queues = "No" asks',
-    holds: (v) => v === 'No',
-    instead: LAZY,
-    example: 'No',
-    trigger: { value: 'Htb' },
-  },
-  'queues.lazy_expire_seconds': lazyParam(60),
-  'queues.lazy_threshold_bytes': lazyParam(1000),
+  'queues.lazy_queues': honoured(T.lazy, 'circuit classes/leaves are added by lqosd on traffic; LibreQoS --direct builds them all'),
+  'queues.lazy_expire_seconds': honoured(T.lazy, '0 = never expire'),
+  'queues.lazy_threshold_bytes': honoured(T.lazyUnit, 'bytes (both directions) in one 1 s telemetry tick'),
   'queues.fast_queues_fq_codel': honoured(T.effects),
   'queues.integration_timeout_secs': honoured('test/scheduler/cli.test.ts'),
 

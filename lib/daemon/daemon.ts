@@ -7,13 +7,14 @@
  * kernel, and the next start re-adopts them (the applied plan is read back from the state files).
  */
 import type { FlowSnapshot } from '../api/flows.ts';
-import { loadAppliedPlan } from '../apply/appliedPlan.ts';
+import { loadAppliedPlanCompact } from '../apply/appliedPlan.ts';
 import { startBusServer, defaultBusPath, type BusServer } from '../bus/server.ts';
 import type { ShapingPlan } from '../model.ts';
 import { SchedulerStatusTracker } from '../scheduler/status.ts';
 import { applyHostTuning } from '../kernel/hostTuningApply.ts';
 import { attachForConfig, leafSubstitutes } from '../shaping/kernel.ts';
-import { acquireLockWaiting, kernelLockPath, LockHeldError } from '../shaping/lock.ts';
+import { acquireLock, acquireLockWaiting, kernelLockPath, LockHeldError } from '../shaping/lock.ts';
+import { LazyQueueManager } from '../shaping/lazyQueues.ts';
 import { ShapingService } from '../shaping/service.ts';
 import { FileUrgentIssueStore } from '../urgent/store.ts';
 import { ensureDirAtMost, STATE_DIR_MODE } from '../util/fileModes.ts';
@@ -139,24 +140,47 @@ async function assemble(opts: StartDaemonOptions, log: Logger, runDir: string, c
   const scheduler = new SchedulerStatusTracker({ now });
   const status: ShapingStatus = {};
   // Re-adopt the plan in force: shaping survived our restart.
-  let appliedPlan: ShapingPlan | undefined = loadAppliedPlan(config.current.state.appliedPlan, log, now);
+  let appliedPlan: ShapingPlan | undefined = loadAppliedPlanCompact(config.current.state.appliedPlan, log, now); // lib/apply/compactPlan.ts
   // Tests that replace the attach never tune the real host unless they hand in a tuner.
   const tune = opts.tuneHost ?? (opts.attachDataplane ? undefined : applyHostTuning);
   const host = new DataplaneHost({ pinRoot, log, urgent, status, attach: opts.attachDataplane ?? attachForConfig, tune });
   // Attaching (and re-tuning) changes the kernel too: under the same lock as every apply, so it
   // never runs while `LibreQoS --clearrules` / `--direct` tear down or apply.
+  // Lazy queues add and remove circuit classes/leaves between applies (lib/shaping/lazyQueues.ts);
+  // every kernel change of lqosd holds its gate (pause) first, so the two never interleave.
+  const lazy = new LazyQueueManager({
+    log,
+    config: () => config.config,
+    publish: (s) => (s ? (status.lazyQueues = s) : delete status.lazyQueues),
+    tryLockKernel: () => acquireLock(kernelLockPath(runDir), 'lqosd: lazy queues'),
+  });
+  const lockKernel = async (what: string) => {
+    const resume = await lazy.pause();
+    try {
+      const l = await acquireLockWaiting(kernelLockPath(runDir), { what, log });
+      return { release: () => (l.release(), resume()) };
+    } catch (e) {
+      resume();
+      throw e;
+    }
+  };
   const underKernelLock = async (what: string, fn: () => Promise<void>): Promise<void> => {
     let lock: { release(): void } | undefined;
+    const resume = await lazy.pause();
     try {
       lock = await acquireLockWaiting(kernelLockPath(runDir), { what, log });
     } catch (e) {
-      if (!(e instanceof LockHeldError)) throw e;
+      if (!(e instanceof LockHeldError)) {
+        resume();
+        throw e;
+      }
       log.warn(`${e.message}; going ahead with the ${what.replace(/^lqosd: /, '')} anyway`);
     }
     try {
       await fn();
     } finally {
       lock?.release();
+      resume();
     }
   };
   await underKernelLock('lqosd: dataplane attach', () => host.ensure(config.current));
@@ -164,11 +188,12 @@ async function assemble(opts: StartDaemonOptions, log: Logger, runDir: string, c
   const jobs = new JobRunner(now);
   // On stop (after the bus is closed): let a running refresh/apply finish rather than cut it off.
   cleanups.push(() => jobs.drain(STOP_WAIT_MS, log));
+  cleanups.push(() => lazy.idle());
   const shaping = new ShapingJobs({
     jobs,
-    service: opts.shaping ?? new ShapingService({ substitutes: () => leafSubstitutes(log) }),
+    service: opts.shaping ?? new ShapingService({ substitutes: () => leafSubstitutes(log), lazy: (c) => lazy.control(c) }),
     // The same kernel lock `LibreQoS --direct` / `--clearrules` take: no two tc batches interleave.
-    lockKernel: (what) => acquireLockWaiting(kernelLockPath(runDir), { what, log }),
+    lockKernel,
     host,
     config: () => config.current,
     status,
@@ -207,7 +232,7 @@ async function assemble(opts: StartDaemonOptions, log: Logger, runDir: string, c
   };
 
   const sinks: WebSinks = { channels: new ChannelRegistry(), metrics: createShapingMetrics() };
-  const services = await startServices(context, { pinRoot, attached: () => host.attached, ...sinks });
+  const services = await startServices(context, { pinRoot, attached: () => host.attached, onCircuitBytes: (t) => lazy.observe(t), ...sinks });
   cleanups.push(() => services.stop());
   flows = services.flows;
 

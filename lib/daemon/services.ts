@@ -28,12 +28,15 @@ export interface ServiceSinks {
   metrics: ShapingMetrics;
 }
 
-export async function startServices(ctx: DaemonContext, opts: { pinRoot: string; attached: () => boolean } & ServiceSinks): Promise<RunningServices> {
+export async function startServices(
+  ctx: DaemonContext,
+  opts: { pinRoot: string; attached: () => boolean; onCircuitBytes?: (traffic: Iterable<[string, number]>) => void } & ServiceSinks,
+): Promise<RunningServices> {
   const running: Stoppable[] = [];
   let statsHosts: RunningServices['statsHosts'];
   if (process.env.LQOS_TELEMETRY !== '0') {
     try {
-      const telemetry = startTelemetry(ctx, { pinRoot: opts.pinRoot, ...telemetryOptionsOf(ctx.config()), isAttached: opts.attached, publish: opts.channels.publish, metrics: opts.metrics });
+      const telemetry = startTelemetry(ctx, { pinRoot: opts.pinRoot, ...telemetryOptionsOf(ctx.config()), isAttached: opts.attached, publish: opts.channels.publish, metrics: opts.metrics, onCircuitBytes: opts.onCircuitBytes });
       running.push(telemetry);
       statsHosts = (r) => telemetry.statsHosts(r);
     } catch (e) {

@@ -6,7 +6,6 @@ import type { FlowEntry, PerDirection } from '../../dataplane/flowAbi.ts';
 import type { AsnRow, CountryRow, GlobePoint } from '../api/flows.ts';
 import type { Enrichment } from './enrich.ts';
 import { percentile } from './percentiles.ts';
-import type { TrackedFlowRef } from './tracker.ts';
 
 /** RTT samples kept per row for its median. */
 const MAX_RTTS = 1000;
@@ -17,29 +16,41 @@ const totalRate = (x: { rateBps: PerDirection }) => x.rateBps.down + x.rateBps.u
 export const byRateDesc = (a: { rateBps: PerDirection; bytes: PerDirection }, b: { rateBps: PerDirection; bytes: PerDirection }) =>
   totalRate(b) - totalRate(a) || b.bytes.down - a.bytes.down;
 
-/** RTT from the kernel's last samples (ms): both sides summed when both are known, else the one known. */
-export function lastRttMs(e: FlowEntry): number | null {
-  const c = e.lastRttUs.customer, i = e.lastRttUs.internet;
-  if (c && i) return (c + i) / 1000;
-  return i ? i / 1000 : c ? c / 1000 : null;
+export type GlobeAcc = GlobePoint & { rtts: number[] };
+export type AsnAcc = AsnRow & { rtts: number[] };
+
+/** RTT (ms) from a flow's last kernel samples (µs, 0 = none): both sides summed, else the one known. */
+export function lastRttOf(customerUs: number, internetUs: number): number | null {
+  if (customerUs && internetUs) return (customerUs + internetUs) / 1000;
+  return internetUs ? internetUs / 1000 : customerUs ? customerUs / 1000 : null;
 }
 
 /** Remote endpoints per location (lat/lon); flows without coordinates are left out. */
 export class GlobeTable {
-  private readonly points = new Map<string, GlobePoint & { rtts: number[] }>();
+  private readonly points = new Map<string, GlobeAcc>();
 
-  add(e: FlowEntry, geo: Enrichment, rtt: number | null): void {
-    if (!geo || geo === 'private' || geo.lat === null || geo.lon === null) return;
+  /** The point of a location (null: no coordinates); `remoteIp` names it when the database has no place name. */
+  point(geo: Enrichment, remoteIp: () => string): GlobeAcc | null {
+    if (!geo || geo === 'private' || geo.lat === null || geo.lon === null) return null;
     const k = `${geo.lat},${geo.lon}`;
     let p = this.points.get(k);
     if (!p) {
-      const label = [geo.city, geo.countryName].filter(Boolean).join(', ') || geo.country || e.remoteIp;
+      const label = [geo.city, geo.countryName].filter(Boolean).join(', ') || geo.country || remoteIp();
       this.points.set(k, (p = { lat: geo.lat, lon: geo.lon, label, country: geo.country, bytesDown: 0, bytesUp: 0, rttMs: null, flows: 0, rtts: [] }));
     }
-    p.bytesDown += e.bytes.down;
-    p.bytesUp += e.bytes.up;
+    return p;
+  }
+
+  static addTo(p: GlobeAcc, bytesDown: number, bytesUp: number, rtt: number | null): void {
+    p.bytesDown += bytesDown;
+    p.bytesUp += bytesUp;
     p.flows++;
     if (rtt !== null && p.rtts.length < MAX_RTTS) p.rtts.push(rtt);
+  }
+
+  add(e: FlowEntry, geo: Enrichment, rtt: number | null): void {
+    const p = this.point(geo, () => e.remoteIp);
+    if (p) GlobeTable.addTo(p, e.bytes.down, e.bytes.up, rtt);
   }
 
   /** Points by download bytes. */
@@ -50,9 +61,9 @@ export class GlobeTable {
 
 /** Traffic per remote ASN, with a "Private/local" and an "Unknown" row for the rest. */
 export class AsnTable {
-  private readonly byKey = new Map<string, AsnRow & { rtts: number[] }>();
+  private readonly byKey = new Map<string, AsnAcc>();
 
-  private row(geo: Enrichment): AsnRow & { rtts: number[] } {
+  row(geo: Enrichment): AsnAcc {
     const info = geo && geo !== 'private' ? geo : null;
     const key = info?.asn != null ? `AS${info.asn}` : geo === 'private' ? 'private' : 'unknown';
     let row = this.byKey.get(key);
@@ -65,18 +76,18 @@ export class AsnTable {
     return row;
   }
 
-  add(f: TrackedFlowRef, geo: Enrichment, rtt: number | null): void {
-    const e = f.entry;
-    const row = this.row(geo);
+  /**
+   * One flow into a row: rates and bytes per direction, TCP retransmits and packets (both directions
+   * summed; 0 for other protocols), RTT.
+   */
+  static addTo(row: AsnAcc, rateD: number, rateU: number, bytesD: number, bytesU: number, tcpRetrans: number, tcpPackets: number, rtt: number | null): void {
     row.flows++;
-    row.rateBps.down += f.rateBps.down;
-    row.rateBps.up += f.rateBps.up;
-    row.bytes.down += e.bytes.down;
-    row.bytes.up += e.bytes.up;
-    if (e.proto === 6) {
-      row.retransmits += e.retransmits.down + e.retransmits.up;
-      row.tcpPackets += e.packets.down + e.packets.up;
-    }
+    row.rateBps.down += rateD;
+    row.rateBps.up += rateU;
+    row.bytes.down += bytesD;
+    row.bytes.up += bytesU;
+    row.retransmits += tcpRetrans;
+    row.tcpPackets += tcpPackets;
     if (rtt !== null && row.rtts.length < MAX_RTTS) row.rtts.push(rtt);
   }
 

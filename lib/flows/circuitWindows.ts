@@ -3,7 +3,7 @@
  * TCP retransmit/packet deltas per poll, pruned to their time windows; from them the RTT
  * percentiles and retransmit rates of each circuit.
  */
-import type { PerDirection, RttEvent } from '../../dataplane/flowAbi.ts';
+import type { PerDirection } from '../../dataplane/flowAbi.ts';
 import { percentiles, type Percentiles } from './percentiles.ts';
 
 const RTT_PER_CIRCUIT = 2048;
@@ -56,8 +56,8 @@ export class CircuitWindows {
     return c;
   }
 
-  addRtt(e: RttEvent, ms: number, nowWall: number): void {
-    const arr = this.get(e.circuitHash, e.tcHandle).rtt[e.side];
+  addRtt(circuitHash: bigint, tcHandle: number, side: 'customer' | 'internet', ms: number, nowWall: number): void {
+    const arr = this.get(circuitHash, tcHandle).rtt[side];
     arr.push([nowWall, ms]);
     if (arr.length > RTT_PER_CIRCUIT) arr.splice(0, arr.length - RTT_PER_CIRCUIT);
   }

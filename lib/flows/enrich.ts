@@ -10,7 +10,7 @@
  *             ULA, multicast, documentation, reserved …),
  *   null      for public addresses the databases know nothing about (or invalid text),
  *   an `IpInfo` otherwise (fields null where the database has no value).
- * Results are cached (bounded; the cache restarts when full).
+ * Results are cached per address in a bounded LRU (`cacheSize`); identical results share one object.
  */
 import { readFileSync, existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -34,7 +34,7 @@ export type Enrichment = IpInfo | 'private' | null;
 export interface EnricherOptions {
   asnPath?: string;
   cityPath?: string;
-  /** Cached lookups (default 131 072, the flow table size). */
+  /** Cached lookups per address (LRU; default 32 768: the snapshot keeps each flow's result itself). */
   cacheSize?: number;
 }
 
@@ -95,8 +95,18 @@ export function createEnricher(opts: EnricherOptions = {}): Enricher {
   const cityPath = opts.cityPath ?? pk.city;
   const asn = asnPath ? new Reader<AsnRecord>(readFileSync(asnPath)) : null;
   const city = cityPath ? new Reader<CityRecord>(readFileSync(cityPath)) : null;
-  const max = opts.cacheSize ?? 131_072;
+  const max = Math.max(1, opts.cacheSize ?? 32_768);
   const cache = new Map<string, Enrichment>();
+  /** Identical results share one object (many addresses of an ASN and place): bounded like the cache. */
+  const interned = new Map<string, IpInfo>();
+  const intern = (v: IpInfo): IpInfo => {
+    const k = `${v.asn}|${v.asName}|${v.country}|${v.countryName}|${v.city}|${v.lat}|${v.lon}`;
+    const hit = interned.get(k);
+    if (hit) return hit;
+    if (interned.size >= max) interned.clear();
+    interned.set(k, v);
+    return v;
+  };
 
   const resolve = (ip: string): Enrichment => {
     if (!ipaddr.isValid(ip)) return null;
@@ -110,7 +120,7 @@ export function createEnricher(opts: EnricherOptions = {}): Enricher {
     try { c = city?.get(text) ?? null; } catch { c = null; }
     if (!a && !c) return null;
     const country = c?.country ?? c?.registered_country;
-    return {
+    return intern({
       asn: a?.autonomous_system_number ?? null,
       asName: a?.autonomous_system_organization ?? null,
       country: country?.iso_code ?? null,
@@ -118,16 +128,20 @@ export function createEnricher(opts: EnricherOptions = {}): Enricher {
       city: c?.city?.names?.en ?? null,
       lat: c?.location?.latitude ?? null,
       lon: c?.location?.longitude ?? null,
-    };
+    });
   };
 
   return {
     lookup(ip: string): Enrichment {
       const hit = cache.get(ip);
-      if (hit !== undefined) return hit;
+      if (hit !== undefined) {
+        // LRU: a hit moves to the end (Map order), the oldest entry goes when full.
+        cache.delete(ip);
+        cache.set(ip, hit);
+        return hit;
+      }
       const v = resolve(ip);
-      // Bounded: when full, start over (cheaper than LRU bookkeeping on every hit).
-      if (cache.size >= max) cache.clear();
+      if (cache.size >= max) cache.delete(cache.keys().next().value!);
       cache.set(ip, v);
       return v;
     },

@@ -1,8 +1,8 @@
 /**
  * Flow telemetry service for lqosd: polls the XDP flow table and the RTT ring buffer
- * (lib/flows/tracker.ts FlowTracker) on a timer, enriches remote addresses (lib/flows/enrich.ts) and
- * keeps a ready-to-serve `FlowSnapshot` (lib/api/flows.ts, built by lib/flows/snapshot.ts) for the
- * web UI / bus:
+ * (lib/flows/tracker.ts FlowTracker) on a timer; the `FlowSnapshot` (lib/api/flows.ts, built by
+ * lib/flows/snapshot.ts, remote addresses enriched by lib/flows/enrich.ts) is built only when the
+ * web UI / API asks for it, at most once per poll:
  *   - globe: remote endpoints with lat/lon, bytes and RTT (active + recently finished flows)
  *   - asns: per remote ASN throughput, bytes, flows, RTT median, retransmit %
  *   - circuits: per circuit RTT percentiles (customer side / Internet side), retransmit rates and
@@ -16,16 +16,16 @@
  *
  * Usage (daemon):
  *   const ft = startFlowTracking({ pinRoot, intervalMs: 1000, resolveCircuit });
- *   ft.snapshot();   // cheap: returns the last built snapshot
+ *   ft.snapshot();   // built from the last poll on the first call after it, then cached
  *   ft.stop();
  */
 import type { FlowSnapshot, FlowView } from '../api/flows.ts';
 import type { LqosConfig } from '../config/schema.ts';
 import { defaultEnricher, type Enricher, type Enrichment } from './enrich.ts';
-import { EMPTY_SNAPSHOT, buildSnapshot, type SnapshotLimits, type SnapshotSources } from './snapshot.ts';
+import { EMPTY_SNAPSHOT, GeoTags, buildSnapshot, type SnapshotLimits, type SnapshotSources } from './snapshot.ts';
 import { dataplaneLogger } from '../../dataplane/log.ts';
 import { RingDropWarning } from './ringDrops.ts';
-import { FlowTracker, type ActiveFlow, type FlowTrackerOptions } from './tracker.ts';
+import { FlowTracker, type ActiveFlow, type FlowTrackerOptions, type PollStats } from './tracker.ts';
 import { cachedCircuits, flowView, type ResolveCircuit } from './views.ts';
 
 export interface FlowTrackingOptions extends FlowTrackerOptions {
@@ -46,16 +46,19 @@ export interface FlowTrackingOptions extends FlowTrackerOptions {
   /** Only the busiest N circuits carry their flow list in the snapshot (default 100); the others:
    *  `handle.circuitFlows(circuit)` on demand. */
   circuitsWithFlows?: number;
-  /** Called after each poll with the fresh snapshot (e.g. to publish on the bus). */
+  /** Called after each poll with the fresh snapshot (builds one every poll: costs CPU at scale). */
   onSnapshot?: (s: FlowSnapshot) => void;
   /** Called when a poll throws (the timer keeps running). */
   onError?: (e: unknown) => void;
 }
 
 export interface FlowTrackingHandle {
+  /** The snapshot of the last poll: built on the first call after a poll, then served as is. */
   snapshot(): FlowSnapshot;
-  /** Poll now and rebuild the snapshot (tests; the timer does this every intervalMs). */
+  /** Poll now and build the snapshot (tests). */
   pollNow(): FlowSnapshot;
+  /** Poll now without building a snapshot (what the timer does every intervalMs). */
+  poll(): PollStats;
   /** All flows of one circuit, by rate (by id if resolveCircuit is set, else by hash text). */
   circuitFlows(circuit: string): FlowView[];
   readonly tracker: FlowTracker;
@@ -80,8 +83,8 @@ function snapshotSources(opts: FlowTrackingOptions): SnapshotSources {
   const enricher = opts.enricher === false ? null : (opts.enricher ?? defaultEnricher());
   const enrich = (ip: string): Enrichment => (enricher ? enricher.lookup(ip) : null);
   const circuitOf = cachedCircuits(opts.resolveCircuit);
-  const view = (f: ActiveFlow): FlowView => flowView(f, enrich(f.remoteIp), circuitOf(f.circuitHash, f.localIp));
-  return { tracker, enrich, circuitOf, view, enrichCache: () => enricher?.cacheSize ?? 0 };
+  const view = (f: ActiveFlow, geo?: Enrichment): FlowView => flowView(f, geo !== undefined ? geo : enrich(f.remoteIp), circuitOf(f.circuitHash, f.localIp));
+  return { tracker, enrich, geo: new GeoTags(enrich), circuitOf, view, enrichCache: () => enricher?.cacheSize ?? 0 };
 }
 
 export function startFlowTracking(opts: FlowTrackingOptions = {}): FlowTrackingHandle {
@@ -89,17 +92,26 @@ export function startFlowTracking(opts: FlowTrackingOptions = {}): FlowTrackingH
   const { tracker, view } = src;
   const limits = snapshotLimits(opts);
   let current = EMPTY_SNAPSHOT;
+  let builtSeq = 0;
   let stopped = false;
   const drops = new RingDropWarning();
   const log = opts.log ?? dataplaneLogger();
 
-  const pollNow = (): FlowSnapshot => {
+  /** The snapshot of the last poll, built on the first ask after it. */
+  const build = (): FlowSnapshot => {
+    if (tracker.pollSeq !== builtSeq) {
+      current = buildSnapshot(src, limits);
+      builtSeq = tracker.pollSeq;
+    }
+    return current;
+  };
+
+  const poll = (): PollStats => {
     const st = tracker.poll();
     const warning = drops.observe(st.ringDropsDelta, st.ringDrops, Date.now());
     if (warning) log.warn(warning);
-    current = buildSnapshot(src, limits);
-    opts.onSnapshot?.(current);
-    return current;
+    if (opts.onSnapshot) opts.onSnapshot(build());
+    return st;
   };
 
   const guarded = (fn: () => unknown) => () => {
@@ -110,18 +122,29 @@ export function startFlowTracking(opts: FlowTrackingOptions = {}): FlowTrackingH
       opts.onError?.(e);
     }
   };
-  const timer = setInterval(guarded(pollNow), opts.intervalMs ?? 1000);
+  const timer = setInterval(guarded(poll), opts.intervalMs ?? 1000);
   const drainTimer = setInterval(guarded(() => tracker.drainEvents()), opts.drainIntervalMs ?? 250);
   timer.unref();
   drainTimer.unref();
 
   return {
-    snapshot: () => current,
-    pollNow,
+    snapshot() {
+      try {
+        return build();
+      } catch (e) {
+        opts.onError?.(e);
+        return current;
+      }
+    },
+    pollNow() {
+      poll();
+      return build();
+    },
+    poll,
     circuitFlows(circuit: string): FlowView[] {
-      const hit = current.circuits.find((c) => c.circuitId === circuit || c.circuitHash === circuit);
+      const hit = build().circuits.find((c) => c.circuitId === circuit || c.circuitHash === circuit);
       if (!hit) return [];
-      return tracker.circuitFlows(BigInt(hit.circuitHash)).map(view);
+      return tracker.circuitFlows(BigInt(hit.circuitHash)).map((f) => view(f));
     },
     tracker,
     stop() {

@@ -12,7 +12,7 @@
  * CR line endings) is handed to csv-parse, which is lenient (relax_quotes) and is the reference
  * behaviour; both produce identical rows for files the fast path accepts.
  */
-import { parse as csvParse } from 'csv-parse/sync';
+import { createRequire } from 'node:module';
 import type { InputIssue } from '../model.ts';
 
 export type ShapedDeviceField =
@@ -277,6 +277,8 @@ function countLineBreaks(f: string): number {
  * from byte offsets (csv-parse's own line count drifts on CRLF inside quoted fields).
  */
 function scanCsvParse(text: string, start: number, firstLine: number, onRecord: OnRecord): { error?: { line: number; message: string } } {
+  // Loaded on first use: ordinary files never need it (its import costs ~10 ms of every start).
+  const { parse: csvParse } = createRequire(import.meta.url)('csv-parse/sync') as typeof import('csv-parse/sync');
   const buf = Buffer.from(start > 0 ? text.slice(start) : text, 'utf8');
   // Byte offsets of the line breaks: LF (also ending CRLF) and a lone CR.
   const nls: number[] = [];

@@ -8,7 +8,6 @@
  */
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { execa } from 'execa';
 import type { LqosConfig } from '../config/schema.ts';
 import type { Log } from '../util/log.ts';
 import { parseCpuList } from '../util/cpuList.ts';
@@ -23,6 +22,7 @@ export interface CommandResult {
 export type CommandRunner = (argv: string[]) => Promise<CommandResult>;
 
 export const defaultRunner: CommandRunner = async (argv) => {
+  const { execa } = await import('execa'); // loaded on first use: LibreQoS --dry-run never runs a command
   const r = await execa(argv[0]!, argv.slice(1), { reject: false, timeout: 15_000 });
   const failed = r.exitCode === undefined;
   return { exitCode: failed ? 127 : r.exitCode!, stdout: String(r.stdout ?? ''), stderr: failed ? (r.shortMessage ?? 'could not run') : String(r.stderr ?? '') };

@@ -21,7 +21,7 @@
  * validated again, and skipping repeats (a restored row may collide with a new one) until it is
  * valid or nothing more can be skipped.
  */
-import { stringify } from 'csv-stringify/sync';
+import { createRequire } from 'node:module';
 import { normaliseHeader, parseShapedDevices, readCsvRecords, SHAPED_DEVICES_COLUMNS, type ShapedDeviceField, type ShapedDeviceRow } from '../inputs/shapedDevices.ts';
 import { parseIPv4Prefix, parseIPv6Prefix, validateInputs } from '../inputs/validate.ts';
 import type { InputIssue, ValidationResult } from '../model.ts';
@@ -87,6 +87,11 @@ export type TriageResult =
 
 export function isRowLevel(issue: InputIssue, devicesFile: string): boolean {
   return issue.file === devicesFile && issue.line !== undefined && Object.hasOwn(ROW_LEVEL_CODES, issue.code);
+}
+
+/** csv-stringify's sync writer, loaded on first use (only a run with row errors rewrites rows). */
+function csvStringify(): typeof import('csv-stringify/sync').stringify {
+  return (createRequire(import.meta.url)('csv-stringify/sync') as typeof import('csv-stringify/sync')).stringify;
 }
 
 /** Canonical prefix of an address cell entry (as the validator writes it), or the entry itself. */
@@ -176,7 +181,7 @@ class Triage {
     for (const id of this.restored) {
       if (this.droppedRestored.has(id)) continue;
       for (const row of this.lgByCircuit.get(id)!) {
-        lines.push(stringify([this.layout.map((f) => (f ? row[f] : ''))], { record_delimiter: 'unix', quoted_match: [/^#/, /^\s|\s$/] }).replace(/\n$/, ''));
+        lines.push(csvStringify()([this.layout.map((f) => (f ? row[f] : ''))], { record_delimiter: 'unix', quoted_match: [/^#/, /^\s|\s$/] }).replace(/\n$/, ''));
         this.appended.push({ row, origin: 'last-good', line: lines.length, lgLine: row.line });
       }
     }

@@ -11,16 +11,17 @@ import { existsSync } from 'node:fs';
 import type { ShapingInterfaces } from '../config/load.ts';
 import type { StatePaths } from '../config/paths.ts';
 import type { LqosConfig } from '../config/schema.ts';
-import { renderMappings } from '../compile/mappings.ts';
+import { formatMapping, mappingTextChunks } from '../compile/mappings.ts';
+import { batchTextChunks } from '../compile/tc.ts';
 import type { Circuit, InputIssue, LeafQdisc, ShapingPlan, ValidationResult } from '../model.ts';
 import { validateInputs } from '../inputs/validate.ts';
 import { runPipeline } from '../pipeline.ts';
 import { capacityMeaningWarning, planConfigFromLqos } from '../plan/planConfig.ts';
 import type { PlannerState } from '../plan/plannerState.ts';
 import { loadPlannerState, preparePlannerState, savePlannerState } from './plannerStateFile.ts';
-import { loadAppliedPlan, newestAppliedPlanBackup, prepareAppliedPlan, saveAppliedPlan } from '../apply/appliedPlan.ts';
+import { loadAppliedPlanCompact, newestAppliedPlanBackup, prepareAppliedPlan, rememberAppliedPlan, saveAppliedPlan } from '../apply/appliedPlan.ts';
 import { diffPlans } from '../apply/diff.ts';
-import { applyPlan, MappingCapacityError, MemoryPreflightError, type ApplyReport } from '../apply/engine.ts';
+import { applyPlan, MappingCapacityError, MemoryPreflightError, type ApplyReport, type LazyControl } from '../apply/engine.ts';
 import { mappingCapacityVerdict } from '../apply/capacity.ts';
 import { MAX_MAPPINGS } from '../../dataplane/abi.ts';
 import type { MappingSink } from '../apply/mappingSink.ts';
@@ -31,7 +32,7 @@ import { reportIssues, type ShapingInputs } from './inputs.ts';
 import { LockHeldError, type Lock } from './lock.ts';
 import { massRemovalVerdict, refusalMessage, type MassRemovalVerdict } from './massRemoval.ts';
 import { clearApproval, readApproval } from './removalApproval.ts';
-import { queuingStructure } from './queuingStructure.ts';
+import { queuingStructureChunks } from './queuingStructure.ts';
 import { loadLastGood, saveLastGood, type LastGood, type LastGoodMeta } from './lastGood.ts';
 import type { SkippedRow } from './rowTriage.ts';
 import { INVALID_CARRIED, refusalNote, triageInputs, unknownParentsAsErrors, type RunInputsState } from './runInputs.ts';
@@ -70,6 +71,8 @@ export interface ShapingRunArgs {
    * absent: the caller holds it (or nothing else can touch this kernel). Not used in a dry run.
    */
   lockKernel?: () => Promise<Pick<Lock, 'release'>>;
+  /** Lazy queues (lqosd: ./lazyQueues.ts); absent: every class and leaf is built. */
+  lazy?: LazyControl;
 }
 
 export interface ShapingRunResult {
@@ -92,8 +95,9 @@ interface Compiled {
   inputs: ShapingInputs;
   plan: ShapingPlan;
   state: PlannerState;
-  tcText: string;
-  mapText: string;
+  /** The text of the tc batch and of the IP mappings, as chunks (written without ever being one string). */
+  tcText: () => Iterable<string>;
+  mapText: () => Iterable<string>;
   /** The validated input circuits (the stats files list every one). */
   circuits: Circuit[];
 }
@@ -155,13 +159,29 @@ function planRun(args: ShapingRunArgs, st: RunInputsState): Compiled | ExitCode 
     { circuits: plan.circuits.length, nodes: plan.nodes.length, tcLines: tcLines.length, mappings: mappings.length, seconds: +planSeconds.toFixed(3) },
     `planned ${plan.circuits.length} circuits under ${plan.nodes.length} nodes on ${plan.queues} queue(s)`,
   );
-  const compiled = { inputs, plan, state: result.state, tcText: tcLines.join('\n') + '\n', mapText: renderMappings(mappings), circuits: validation.inputs.circuits };
-  writeFileAtomic(paths.linuxTc, compiled.tcText);
-  writeFileAtomic(paths.mappings, compiled.mapText);
-  writeFileAtomic(paths.queuingStructure, JSON.stringify(queuingStructure(plan), null, 1) + '\n');
-  for (const line of tcLines) log.debug(`tc ${line}`);
-  for (const line of compiled.mapText.split('\n').filter(Boolean)) log.debug(`map ${line}`);
+  const compiled: Compiled = {
+    inputs,
+    plan,
+    state: result.state,
+    tcText: () => batchTextChunks(tcLines),
+    mapText: () => mappingTextChunks(mappings),
+    circuits: validation.inputs.circuits,
+  };
+  writeFileAtomic(paths.linuxTc, compiled.tcText());
+  writeFileAtomic(paths.mappings, compiled.mapText());
+  writeFileAtomic(paths.queuingStructure, queuingStructureChunks(plan));
+  // Every command at debug level (skipped when a logger says debug is off: 200k lines at 50k circuits).
+  if (debugEnabled(log)) {
+    for (const line of tcLines) log.debug(`tc ${line}`);
+    for (const m of mappings) log.debug(`map ${formatMapping(m)}`);
+  }
   return compiled;
+}
+
+/** False only for a logger that says debug is off (pino); a RecordingLog keeps every record. */
+function debugEnabled(log: Log): boolean {
+  const l = log as { isLevelEnabled?: (level: string) => boolean };
+  return typeof l.isLevelEnabled !== 'function' || l.isLevelEnabled('debug');
 }
 
 function dryRunSummary(args: ShapingRunArgs, applied: ShapingPlan | undefined, plan: ShapingPlan): void {
@@ -188,8 +208,8 @@ function prepareRecords(args: ShapingRunArgs, c: Compiled): PreparedWrite[] {
   const steps = [
     () => prepareAppliedPlan(paths.appliedPlan, c.plan),
     () => preparePlannerState(paths.plannerState, c.state),
-    () => prepareFileAtomic(paths.lastAppliedTc, c.tcText),
-    () => prepareFileAtomic(paths.lastAppliedMappings, c.mapText),
+    () => prepareFileAtomic(paths.lastAppliedTc, c.tcText()),
+    () => prepareFileAtomic(paths.lastAppliedMappings, c.mapText()),
   ];
   const done: PreparedWrite[] = [];
   try {
@@ -205,8 +225,9 @@ function prepareRecords(args: ShapingRunArgs, c: Compiled): PreparedWrite[] {
 async function restoreApplied(args: ShapingRunArgs, applied: ShapingPlan, sink: MappingSink | undefined): Promise<void> {
   const { log, paths, substitute } = args;
   try {
-    await applyPlan({ applied: undefined, next: applied, compile: { substitute }, sink, log });
+    await applyPlan({ applied: undefined, next: applied, compile: { substitute }, sink, log, lazy: args.lazy });
     saveAppliedPlan(paths.appliedPlan, applied);
+    rememberAppliedPlan(paths.appliedPlan, applied);
     log.warn('restored the last applied shaping; fix the problem above and run again');
   } catch (e) {
     log.error(`could not restore the last applied shaping: ${(e as Error).message}`);
@@ -217,6 +238,7 @@ async function restoreApplied(args: ShapingRunArgs, applied: ShapingPlan, sink: 
 function persistApplied(args: ShapingRunArgs, c: Compiled, st: RunInputsState, records: PreparedWrite[]): void {
   const { paths } = args;
   for (const r of records) r.commit();
+  rememberAppliedPlan(paths.appliedPlan, c.plan);
   // The kernel has the plan now: a failure below (disk full, ...) is told, not thrown.
   const attempt = (what: string, write: () => void) => {
     try {
@@ -311,7 +333,9 @@ function checkAgainstApplied(
   compiled: Compiled,
 ): { done: ShapingRunResult } | { applied: ShapingPlan | undefined; guard: MassRemovalVerdict | undefined } {
   const { plan } = compiled;
-  const applied = loadAppliedPlan(args.paths.appliedPlan, args.log);
+  // Compact (the diff runs against it; no second full copy of a plan stays alive), and not parsed
+  // again while the file is the one this process recorded.
+  const applied = loadAppliedPlanCompact(args.paths.appliedPlan, args.log);
   const guard = guardRemoval(args, applied, plan);
   if (guard?.refuse) return { done: { code: EXIT.massRemoval, plan, massRemoval: guard } };
   return { applied, guard };
@@ -393,7 +417,7 @@ async function applyAndRecord(
   const unchangedPlan = args.updateonly && applied !== undefined && diffPlans(applied, plan, { substitute }).mode === 'none';
   let report: ApplyReport;
   try {
-    report = await applyPlan({ applied, next: plan, compile: { substitute }, sink, log });
+    report = await applyPlan({ applied, next: plan, compile: { substitute }, sink, log, lazy: args.lazy });
     logApplied(log, report);
     if (unchangedPlan) noteUpdateonly(log, report);
   } catch (e) {

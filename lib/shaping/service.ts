@@ -10,8 +10,9 @@ import { statePaths } from '../config/paths.ts';
 import type { LqosConfig } from '../config/schema.ts';
 import type { InputIssue, LeafQdisc, ShapingPlan } from '../model.ts';
 import { deserializePlan } from '../apply/appliedPlan.ts';
+import { compactPlan } from '../apply/compactPlan.ts';
 import type { ApplyOps } from '../apply/diff.ts';
-import { applyPlan, type ApplyReport } from '../apply/engine.ts';
+import { applyPlan, type ApplyReport, type LazyControl } from '../apply/engine.ts';
 import { readTextIfExists } from '../util/atomicFile.ts';
 import type { MappingSink } from '../apply/mappingSink.ts';
 import type { Log } from '../util/log.ts';
@@ -94,6 +95,8 @@ export interface RepairOutcome {
 export interface ShapingServiceOptions {
   /** Fallback leaves for missing qdiscs (probed once, on the first real run). */
   substitutes?: () => Promise<Record<string, LeafQdisc>>;
+  /** Lazy queues for a run with this config (lqosd's ./lazyQueues.ts manager); absent: none. */
+  lazy?: (config: LqosConfig) => LazyControl;
 }
 
 export class ShapingService {
@@ -137,6 +140,7 @@ export class ShapingService {
       fromLastGood: req.fromLastGood,
       force: req.force,
       lockKernel: dryRun ? undefined : env.lockKernel,
+      lazy: dryRun ? undefined : this.opts.lazy?.(env.config),
     });
     const files = runLogFiles(paths);
     const unwritten = writeRunLog(files, log.records, new Date());
@@ -171,7 +175,8 @@ export class ShapingService {
     const paths = statePaths(env.config.state_directory);
     const lock = await env.lockKernel?.();
     try {
-      const plan = deserializePlan(readTextIfExists(paths.appliedPlan));
+      const stored = deserializePlan(readTextIfExists(paths.appliedPlan));
+      const plan = stored && compactPlan(stored);
       if (!plan) return { state: 'nothing', seconds: 0 };
       const ifs = env.interfaces;
       if (!ifs || plan.interfaces.download !== ifs.download || plan.interfaces.upload !== ifs.upload || plan.interfaces.onAStick !== ifs.onAStick) {
@@ -181,7 +186,7 @@ export class ShapingService {
         return { state: 'skipped', seconds: 0, message: `the applied plan uses ${plan.queues} queue(s), the dataplane ${env.queues}; the next run rebuilds the tree` };
       }
       const substitute = await this.leafSubstitutes(env.log);
-      const report = await applyPlan({ applied: plan, next: plan, compile: { substitute }, sink: env.sink, log: env.log });
+      const report = await applyPlan({ applied: plan, next: plan, compile: { substitute }, sink: env.sink, log: env.log, lazy: this.opts.lazy?.(env.config) });
       return { state: report.mode === 'none' ? 'intact' : 'repaired', report, circuits: plan.circuits.length, seconds: (performance.now() - t0) / 1000, plan };
     } finally {
       lock?.release();

@@ -103,6 +103,12 @@ export interface TelemetryOptions {
   publish?: ChannelPublisher;
   /** Prometheus gauges to keep current (absent: none). */
   metrics?: ShapingMetrics;
+  /**
+   * Called every counter tick with the bytes (both directions) each circuit with traffic moved since
+   * the previous tick (lqosd's lazy queues, lib/shaping/lazyQueues.ts). Empty while not attached.
+   * Read it during the call (it is computed as it is iterated, from this tick's roll-up).
+   */
+  onCircuitBytes?: (traffic: Iterable<[string, number]>) => void;
 }
 
 /** The telemetry options lqos.conf sets: queue_check_period_ms and the `[ip_ranges]` unknown-IP rules. */
@@ -283,6 +289,7 @@ class TelemetryService implements Telemetry {
     }
     const t1 = performance.now();
     this.recordRates(t);
+    if (this.opts.onCircuitBytes) this.opts.onCircuitBytes(circuitBytes(s));
     s.lastAt = t;
     this.ticks++;
     // Time spent in our own code (the counter read itself is the dataplane's: lastReadMs).
@@ -476,6 +483,17 @@ class TelemetryService implements Telemetry {
       this.gauges?.clear();
     })();
     return this.stopped;
+  }
+}
+
+/** Bytes per circuit with traffic in this tick (rates × the tick's interval), computed as iterated. */
+function* circuitBytes(s: TelemetryState): Generator<[string, number]> {
+  const { rollup, index, hosts } = s;
+  if (!index || !s.attached || rollup.index !== index) return;
+  const seconds = hosts.lastDtMs / 1000;
+  for (let k = 0; k < rollup.touchedCount; k++) {
+    const c = rollup.touched[k]!;
+    yield [index.circuitIds[c]!, ((rollup.circuitDownBps[c]! + rollup.circuitUpBps[c]!) * seconds) / 8];
   }
 }
 

@@ -32,6 +32,40 @@ export interface AtomicWriteOptions {
   backup?: boolean | number;
 }
 
+/**
+ * What a file is written from: a string, bytes, or an iterable of string chunks (a large file —
+ * e.g. queuingStructure.json, tens of MB at 50k circuits — streamed to the temp file without ever
+ * being one string in memory). The chunks are concatenated as they are; the iterable is consumed once.
+ */
+export type AtomicData = string | Uint8Array | Iterable<string>;
+
+/**
+ * Small chunks are gathered up to this many UTF-16 units before each write: few syscalls, and every
+ * string stays below V8's large-object size (128 KB), so it dies young instead of piling up in the
+ * old generation until the next full GC.
+ */
+const CHUNK_UNITS = 1 << 16;
+
+/** Writes `data` at the file position of `fd` (through fs.writeFileSync, which tests can spy on). */
+function writeData(fd: number, data: AtomicData): void {
+  if (typeof data === 'string' || data instanceof Uint8Array) {
+    fs.writeFileSync(fd, data);
+    return;
+  }
+  let pending = '';
+  for (const chunk of data) {
+    if (pending.length + chunk.length < CHUNK_UNITS) {
+      pending += chunk;
+      continue;
+    }
+    if (pending.length > 0) fs.writeFileSync(fd, pending);
+    pending = '';
+    if (chunk.length >= CHUNK_UNITS) fs.writeFileSync(fd, chunk);
+    else pending = chunk;
+  }
+  if (pending.length > 0) fs.writeFileSync(fd, pending);
+}
+
 /** A write that failed; `path` and everything kept for it are unchanged. `code` is the errno code. */
 export class AtomicWriteError extends Error {
   readonly code: string | undefined;
@@ -144,10 +178,10 @@ function writeError(path: string, cause: unknown, step: Step, backups: boolean):
 }
 
 /** Writes all of `data` to a new file `tmp` (exclusive create) and fsyncs it. */
-function writeTemp(tmp: string, data: string | Uint8Array, mode: number, owner: { uid: number; gid: number } | undefined): void {
+function writeTemp(tmp: string, data: AtomicData, mode: number, owner: { uid: number; gid: number } | undefined): void {
   const fd = fs.openSync(tmp, 'wx', mode);
   try {
-    fs.writeFileSync(fd, data);
+    writeData(fd, data);
     fs.fchmodSync(fd, mode); // the umask may have narrowed it
     if (owner) {
       try {
@@ -261,7 +295,7 @@ interface Prepared {
 }
 
 /** Writes the temp file of one target (steps 1 of the file comment); nothing visible changes. */
-function prepare(path: string, data: string | Uint8Array, opts: AtomicWriteOptions): Prepared {
+function prepare(path: string, data: AtomicData, opts: AtomicWriteOptions): Prepared {
   let tmp: string | undefined;
   let step: Step = 'preparing its directory';
   try {
@@ -306,7 +340,7 @@ function flushDirectory(path: string): void {
  * and AtomicWriteError on any other failure; in both cases `path` and its backups are unchanged
  * and no temp file is left.
  */
-export function writeFileAtomic(path: string, data: string | Uint8Array, opts: AtomicWriteOptions = {}): void {
+export function writeFileAtomic(path: string, data: AtomicData, opts: AtomicWriteOptions = {}): void {
   commit(prepare(path, data, opts));
   flushDirectory(path);
 }
@@ -322,7 +356,7 @@ export interface PreparedWrite {
  * disk fails here, before the caller changes anything else, e.g. the kernel); commit() later only
  * renames, which needs no data blocks. Throws as writeFileAtomic does.
  */
-export function prepareFileAtomic(path: string, data: string | Uint8Array, opts: AtomicWriteOptions = {}): PreparedWrite {
+export function prepareFileAtomic(path: string, data: AtomicData, opts: AtomicWriteOptions = {}): PreparedWrite {
   const p = prepare(path, data, opts);
   let open = true;
   return {

@@ -8,7 +8,7 @@
  * implements); processes create a pino `Logger` with createLogger().
  */
 import { pino, type Logger, type LevelWithSilent } from 'pino';
-import pretty from 'pino-pretty';
+import { createRequire } from 'node:module';
 import { fstatSync, writeSync } from 'node:fs';
 import { journalDestination, stderrIsJournal } from './journalFormat.ts';
 
@@ -58,6 +58,8 @@ function createLoggerAs(format: LogFormat, name: string, level: LevelWithSilent)
     return pino({ name, level }, journalDestination((line) => writeSync(2, line)));
   }
   if (format === 'pretty') {
+    // Loaded only for a terminal: pino-pretty costs ~20 ms of every start.
+    const pretty = createRequire(import.meta.url)('pino-pretty') as typeof import('pino-pretty');
     const stream = pretty({
       destination: 2,
       sync: true,

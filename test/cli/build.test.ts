@@ -12,6 +12,8 @@ import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rea
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
+import { DEFAULT_BUS_WAIT_MS } from '../../lib/scheduler/scheduler.ts';
+import { integrationNames } from '../../lib/integrations/registry.ts';
 import { repoRoot } from '../support/paths.ts';
 import { makeWorkspace } from '../support/workspace.ts';
 
@@ -98,13 +100,30 @@ function staticPackages(dir: string, file: string, seen = new Set<string>()): Se
   return packages;
 }
 
-test('LibreQoS and lqosd load only commander before their arguments are parsed (the rest on demand)', () => {
+test('all four commands load only commander before their arguments are parsed (the rest on demand)', () => {
   const out = join(scratch, 'build', 'bin');
-  for (const name of ['LibreQoS', 'lqosd']) {
+  for (const name of ENTRIES) {
     const loaded = [...staticPackages(out, `${name}.mjs`)].filter((p) => !p.startsWith('node:')).sort();
     assert.deepEqual(loaded, ['commander'], `${name}.mjs loads ${loaded.join(', ')} at start: import the implementation after program.parse() (await import(...)) so --help stays fast`);
-    assert.match(readFileSync(join(out, `${name}.mjs`), 'utf8'), /await Promise\.all\(\[\s*import\("\.\/[\w-]+\.mjs"\)/, `${name}.mjs imports nothing on demand`);
+    assert.match(readFileSync(join(out, `${name}.mjs`), 'utf8'), /await (?:Promise\.all\(\[\s*)?import\("\.\/[\w-]+\.mjs"\)/, `${name}.mjs imports nothing on demand`);
   }
+});
+
+test('scheduler and integration --help (compiled): the usage, with the defaults and names of the modules they no longer load for it', async () => {
+  const sched = await launch('scheduler', ['--help']);
+  ranBuild(sched, 'scheduler');
+  assert.equal(sched.code, 0, sched.stderr);
+  assert.match(sched.stdout, /^Usage: scheduler \[options\]/);
+  assert.ok(sched.stdout.includes(`(default ${DEFAULT_BUS_WAIT_MS / 1000})`), `scheduler --help must name DEFAULT_BUS_WAIT_MS (${DEFAULT_BUS_WAIT_MS / 1000} s) as the --bus-wait default:\n${sched.stdout}`);
+  const integ = await launch('LibreQoS', ['integration', '--help']);
+  ranBuild(integ, 'integration');
+  assert.equal(integ.code, 0, integ.stderr);
+  assert.match(integ.stdout, /^Usage: integration \[options\] <name>/);
+  const names = integrationNames().join(', ');
+  assert.ok(integ.stdout.replace(/\s+/g, ' ').includes(`integration to run: ${names}`), `integration --help must list the registry's integrations (${names}); update USAGE_NAMES in bin/integration.ts:\n${integ.stdout}`);
+  const unknown = await launch('LibreQoS', ['integration', 'nosuchcrm']);
+  assert.equal(unknown.code, 2);
+  assert.match(unknown.stderr, new RegExp(`unknown integration "nosuchcrm"; choose one of: ${names}`));
 });
 
 test('no bundled module resolves a path from its own location except the known ones, which sit at the same depth', () => {

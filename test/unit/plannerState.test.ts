@@ -4,7 +4,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parsePlannerState, serializePlannerState } from '../../lib/plan/plannerState.ts';
+import { parsePlannerState, plannerStateSchema, serializePlannerState } from '../../lib/plan/plannerState.ts';
 import { buildPlan } from '../support/plan.ts';
 
 const HEADER = 'Circuit ID,Circuit Name,Device ID,Device Name,Parent Node,MAC,IPv4,IPv6,Download Min Mbps,Upload Min Mbps,Download Max Mbps,Upload Max Mbps,Comment';
@@ -78,4 +78,36 @@ test('an unreadable file starts fresh with one note', () => {
   assert.deepEqual(parsePlannerState(undefined).notes, []);
   // The state this planner writes reads back without a note.
   assert.deepEqual(parsePlannerState(serializePlannerState(buildPlan(texts).state)).notes, []);
+});
+
+test('the hand-written entry checks keep and drop exactly what the zod schema does (values, stripped keys, notes)', () => {
+  // Every section with valid entries, edge values and invalid ones of each kind: the parse must
+  // equal a parse that checks every entry through plannerStateSchema's own section schemas.
+  const good = { queue: 1, minor: 3 };
+  const entries: unknown[] = [
+    good, { queue: 2, minor: 0xfffe }, { queue: 1, minor: 3, extra: 'x' }, { queue: 0, minor: 3 }, { queue: 1, minor: 2 },
+    { queue: 1, minor: 0xffff }, { queue: 1.5, minor: 3 }, { queue: '1', minor: 3 }, { queue: 1 }, null, [], 'x', 7, -1, 0, 2.5,
+    true, { down: 0x2000, up: -5 }, { down: 1, up: 2, more: 3 }, { down: 1 }, { down: 1e300, up: 1 }, 2 ** 53, { queue: 2 ** 53, minor: 3 },
+  ];
+  const section = Object.fromEntries(entries.map((e, i) => [`k${i}`, e]));
+  const stored = { version: 2, topLevel: section, generated: section, sites: section, circuits: section, leafHandles: section, moves: section, queues: 3, run: 4, rebalancing: true };
+  const parsed = parsePlannerState(JSON.stringify(stored));
+  const shape = plannerStateSchema.shape;
+  const expected: Record<string, Record<string, unknown>> = {};
+  const notes: string[] = [];
+  for (const name of ['topLevel', 'generated', 'sites', 'circuits', 'leafHandles', 'moves'] as const) {
+    const inner = (name === 'moves' ? shape.moves.unwrap() : shape[name]).valueType;
+    expected[name] = {};
+    for (const [k, v] of Object.entries(section)) {
+      const r = inner.safeParse(v);
+      if (r.success) expected[name][k] = r.data;
+      else notes.push(`${name}[${JSON.stringify(k)}]`);
+    }
+  }
+  for (const name of Object.keys(expected)) assert.deepEqual((parsed.state as Record<string, unknown>)[name], expected[name], `section ${name}`);
+  assert.ok(Object.keys(expected.circuits!).length >= 3 && Object.keys(expected.leafHandles!).length >= 2, 'some entries must be valid');
+  assert.deepEqual(parsed.state.circuits.k2, good, 'unknown keys are stripped, as zod does');
+  assert.equal(parsed.notes.length, notes.length, parsed.notes.join('\n'));
+  for (const [i, n] of notes.entries()) assert.ok(parsed.notes[i]!.includes(n), `note ${i}: ${parsed.notes[i]} should name ${n}`);
+  assert.deepEqual([parsed.state.queues, parsed.state.run, parsed.state.rebalancing], [3, 4, true]);
 });

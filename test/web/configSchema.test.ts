@@ -45,8 +45,7 @@ test('GET /api/config/schema describes the keys with the schema ranges, values, 
     // Keys lqos-ts does not honour say so, with what it does instead (lib/config/fidelity.ts).
     assert.deepEqual(keys.get('stormguard.enabled')?.fidelity, { kind: 'ignored', note: 'StormGuard is not implemented in lqos-ts; site rates stay as planned' });
     assert.equal(keys.get('sonar_integration.snmp_community')?.fidelity.kind, 'honoured');
-    assert.equal(keys.get('queues.lazy_queues')?.fidelity.kind, 'same');
-    assert.match(keys.get('queues.lazy_queues')?.fidelity.note ?? '', /lazy queues are not implemented/);
+    assert.equal(keys.get('queues.lazy_queues')?.fidelity.kind, 'honoured');
     assert.equal(keys.get('long_term_stats.gather_stats')?.fidelity.kind, 'ignored');
     const notHonoured = [...keys.values()].filter((k) => k.fidelity.kind !== 'honoured');
     assert.ok(notHonoured.every((k) => (k.fidelity.note ?? '').length > 10), 'every key not honoured says what happens instead');
@@ -75,7 +74,7 @@ test('every web UI field maps to a fidelity entry; fields of keys lqos-ts ignore
   const general = resolveFields([...GENERAL, ...QUEUES].flatMap((g) => g.fields), schema);
   const lts = general.find((f) => f.key === 'long_term_stats.gather_stats')!;
   assert.equal(lts.unsupported, `ignored by lqos-ts: ${(FIDELITY['long_term_stats.gather_stats'] as { instead: string }).instead}`);
-  assert.match(general.find((f) => f.key === 'queues.lazy_queues')!.unsupported ?? '', /^no effect in lqos-ts: lazy queues are not implemented/);
+  assert.equal(general.find((f) => f.key === 'queues.lazy_queues')!.unsupported, undefined);
   assert.equal(general.find((f) => f.key === 'queues.downlink_bandwidth_mbps')!.unsupported, undefined);
   const uisp = integrationGroups(schema, 'uisp')[0].fields;
   assert.ok(uisp.find((f) => f.key === 'uisp_integration.insecure_ssl')!.unsupported);

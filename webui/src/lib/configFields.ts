@@ -217,7 +217,7 @@ export const QUEUES: GroupSpec[] = [
     fields: [
       { key: 'queues.override_available_queues', label: 'Queues to use (0 = one per CPU)' },
       { key: 'queues.use_binpacking', label: 'Bin-pack circuits onto CPUs' },
-      { key: 'queues.lazy_queues', label: 'Lazy queues', labels: { Htb: 'HTB classes only', Full: 'Full (classes and qdiscs)' } },
+      { key: 'queues.lazy_queues', label: 'Lazy queues', labels: { No: 'No (build every circuit at once)', Htb: 'Htb (classes at once, SQM leaf on first traffic)', Full: 'Full (class and leaf on first traffic)' } },
       { key: 'queues.lazy_expire_seconds', label: 'Lazy queue expiry (s)' },
       { key: 'queues.integration_timeout_secs', label: 'Integration timeout (s)' },
     ],

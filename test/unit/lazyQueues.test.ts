@@ -1,0 +1,133 @@
+/**
+ * Lazy queues (lib/shaping/lazyQueues.ts): the pure decision (which circuits to materialise, which
+ * to expire, `lazy_threshold_bytes`, `lazy_expire_seconds`), and what the compiler, the incremental
+ * diff and the kernel read-back do with circuits that are not materialised (pure, no kernel).
+ *
+ * The tree (as test/unit/applyDiff.test.ts): Site_A (1:3) > AP_1 (1:4) with c1 (1:5) and c3 (1:6);
+ * Site_B (2:3) with c2 (2:4). eth1 is the download side, eth0 the upload side.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { compileTcBatch, type LazyQueues } from '../../lib/compile/tc.ts';
+import { diffPlans } from '../../lib/apply/diff.ts';
+import { verifyPlan } from '../../lib/apply/engine.ts';
+import type { KernelClass } from '../../lib/apply/kernelState.ts';
+import { decideLazy, expireLines, materialiseLines, type LazyDecisionInput } from '../../lib/shaping/lazyQueues.ts';
+import type { ShapingPlan } from '../../lib/model.ts';
+import { buildPlan, PFIFO_LEAVES } from '../support/plan.ts';
+
+const HEADER = 'Circuit ID,Circuit Name,Device ID,Device Name,Parent Node,MAC,IPv4,IPv6,Download Min Mbps,Upload Min Mbps,Download Max Mbps,Upload Max Mbps,Comment';
+const ROWS: Record<string, string> = {
+  c1: 'c1,C1,d1,D1,AP_1,,100.64.0.1,,1,1,20,5,',
+  c2: 'c2,C2,d2,D2,Site_B,,100.64.0.2,,1,1,30,6,',
+  c3: 'c3,C3,d3,D3,AP_1,,100.64.0.3,,1,1,40,8,',
+};
+const NETWORK = {
+  Site_A: { downloadBandwidthMbps: 500, uploadBandwidthMbps: 200, children: { AP_1: { downloadBandwidthMbps: 200, uploadBandwidthMbps: 100 } } },
+  Site_B: { downloadBandwidthMbps: 300, uploadBandwidthMbps: 100 },
+};
+const devices = (rows: Record<string, string>) => [HEADER, ...Object.values(rows)].join('\n') + '\n';
+const p1 = buildPlan({ devices: devices(ROWS), network: JSON.stringify(NETWORK) });
+const plan = p1.plan;
+const next = (rows: Record<string, string>): ShapingPlan => buildPlan({ devices: devices(rows), network: JSON.stringify(NETWORK) }, { previousState: p1.state }).plan;
+const lazy = (mode: 'Htb' | 'Full', live: string[] = []): LazyQueues => ({ mode, isMaterialised: (id) => live.includes(id) });
+
+function input(over: Partial<LazyDecisionInput>): LazyDecisionInput {
+  return { materialised: new Map(), traffic: new Map(), now: 100_000, thresholdBytes: 0, expireMs: 3000, inPlan: (id) => ['c1', 'c2', 'c3'].includes(id), ...over };
+}
+
+test('decideLazy: a circuit with traffic that is not materialised is created; only that one', () => {
+  const d = decideLazy(input({ traffic: new Map([['c2', 1500]]) }));
+  assert.deepEqual(d, { create: ['c2'], expire: [], touch: [] }, 'the circuit with traffic (c2) must be the one created');
+});
+
+test('decideLazy: lazy_threshold_bytes — at or below the threshold is no activity; above it is', () => {
+  const traffic = new Map([['c1', 1000], ['c3', 1001]]);
+  assert.deepEqual(decideLazy(input({ traffic, thresholdBytes: 1000 })).create, ['c3']);
+  // default (0): any traffic at all; a circuit with 0 bytes is not activity
+  assert.deepEqual(decideLazy(input({ traffic: new Map([['c1', 1], ['c3', 0]]) })).create, ['c1']);
+});
+
+test('decideLazy: circuits not in the plan are never created; materialised ones with traffic are touched, not re-created', () => {
+  const d = decideLazy(input({ traffic: new Map([['gone', 5000], ['c1', 5000]]), materialised: new Map([['c1', 99_000]]) }));
+  assert.deepEqual(d, { create: [], expire: [], touch: ['c1'] });
+});
+
+test('decideLazy: lazy_expire_seconds — idle at least that long expires, active or younger stays; 0 never expires', () => {
+  const materialised = new Map([['c1', 100_000 - 3000], ['c2', 100_000 - 2999], ['c3', 100_000 - 60_000]]);
+  const d = decideLazy(input({ materialised, traffic: new Map([['c3', 10]]) }));
+  assert.deepEqual(d.expire, ['c1'], 'c1 was idle exactly lazy_expire_seconds (3 s); c2 for less; c3 had traffic now');
+  assert.deepEqual(d.touch, ['c3']);
+  assert.deepEqual(decideLazy(input({ materialised, expireMs: 0 })).expire, [], 'lazy_expire_seconds = 0: nothing expires');
+});
+
+test('compile: Htb builds every class but no circuit leaf; Full builds no circuit class; site/AP classes and materialised circuits stay', () => {
+  const all = compileTcBatch(plan, PFIFO_LEAVES);
+  const htb = compileTcBatch(plan, { ...PFIFO_LEAVES, lazy: lazy('Htb', ['c3']) });
+  const full = compileTcBatch(plan, { ...PFIFO_LEAVES, lazy: lazy('Full', ['c3']) });
+  const leafOf = (l: string[], parent: string) => l.filter((x) => x.startsWith(`qdisc add dev eth1 parent ${parent} `));
+  const classOf = (l: string[], id: string) => l.filter((x) => x.startsWith('class add dev eth1 ') && x.includes(` classid ${id} `));
+  for (const id of ['1:3', '1:4', '2:3']) assert.equal(classOf(full, id).length, 1, `site/AP class ${id} must be built in Full mode`);
+  assert.equal(leafOf(all, '1:5').length, 1);
+  assert.deepEqual([leafOf(htb, '1:5'), leafOf(htb, '2:4')], [[], []], 'Htb: no leaf for idle c1, c2');
+  assert.equal(classOf(htb, '1:5').length, 1, 'Htb: c1 class is built');
+  assert.deepEqual([classOf(full, '1:5'), classOf(full, '2:4'), leafOf(full, '1:5')], [[], [], []], 'Full: no class or leaf for idle c1, c2');
+  assert.equal(leafOf(htb, '1:6').length, 1, 'Htb: materialised c3 keeps its leaf');
+  assert.deepEqual([classOf(full, '1:6').length, leafOf(full, '1:6').length], [1, 1], 'Full: materialised c3 keeps class and leaf');
+  // Full mode, nothing materialised: the tree minus 4 class lines and 4 leaf lines per idle circuit pair side
+  assert.equal(all.length - compileTcBatch(plan, { ...PFIFO_LEAVES, lazy: lazy('Full') }).length, 3 * 4);
+});
+
+test('diff: a changed lazy circuit stays absent; a materialised one is changed; removing a lazy (Full) circuit deletes nothing', () => {
+  const changed = next({ ...ROWS, c1: 'c1,C1,d1,D1,AP_1,,100.64.0.1,,1,1,25,5,', c3: 'c3,C3,d3,D3,AP_1,,100.64.0.3,,1,1,45,8,' });
+  const d = diffPlans(plan, changed, { ...PFIFO_LEAVES, lazy: lazy('Full', ['c3']) });
+  assert.deepEqual(d.tc, ['class change dev eth1 parent 1:4 classid 1:6 htb rate 1mbit ceil 45mbit burst 3028b cburst 5625b prio 3 quantum 2699'], 'only materialised c3 is changed; lazy c1 stays absent');
+  const removed = diffPlans(plan, next({ c2: ROWS.c2!, c3: ROWS.c3! }), { ...PFIFO_LEAVES, lazy: lazy('Full', ['c3']) });
+  assert.deepEqual(removed.tc, [], 'c1 had no class in the kernel: nothing to delete');
+  assert.deepEqual(removed.mapDelete, ['100.64.0.1/32']);
+  const removedHtb = diffPlans(plan, next({ c2: ROWS.c2!, c3: ROWS.c3! }), { ...PFIFO_LEAVES, lazy: lazy('Htb') });
+  assert.deepEqual(removedHtb.tc, ['class del dev eth1 classid 1:5', 'class del dev eth0 classid 1:5'], 'Htb: the class exists and is deleted');
+});
+
+test('diff: a new circuit under lazy queues adds its class only (Htb) or nothing (Full); its mapping is written either way', () => {
+  const added = next({ ...ROWS, c4: 'c4,C4,d4,D4,Site_B,,100.64.0.4,,1,1,10,2,' });
+  const full = diffPlans(plan, added, { ...PFIFO_LEAVES, lazy: lazy('Full') });
+  assert.deepEqual(full.tc, []);
+  assert.deepEqual(full.mapUpsert.map((m) => m.prefix), ['100.64.0.4/32']);
+  const htb = diffPlans(plan, added, { ...PFIFO_LEAVES, lazy: lazy('Htb') });
+  assert.deepEqual(htb.tc.map((l) => l.split(' ').slice(0, 2).join(' ')), ['class add', 'class add']);
+});
+
+test('materialise/expire lines: Full adds class and leaf per side and deletes the classes; Htb only the leaves', () => {
+  const c1 = plan.circuits.find((c) => c.id === 'c1')!;
+  const full = materialiseLines(plan, c1, 'Full', PFIFO_LEAVES.substitute);
+  assert.deepEqual(full.map((l) => l.split(' ').slice(0, 4).join(' ')), ['class replace dev eth1', 'qdisc replace dev eth1', 'class replace dev eth0', 'qdisc replace dev eth0']);
+  assert.ok(full.every((l) => l.includes('1:5')), `every line is c1's (1:5): ${full.join(' | ')}`);
+  assert.deepEqual(materialiseLines(plan, c1, 'Htb', PFIFO_LEAVES.substitute), full.filter((l) => l.startsWith('qdisc ')));
+  assert.deepEqual(expireLines(plan, c1, 'Full', PFIFO_LEAVES.substitute), ['class del dev eth1 classid 1:5', 'class del dev eth0 classid 1:5']);
+  assert.deepEqual(expireLines(plan, c1, 'Htb', PFIFO_LEAVES.substitute), ['qdisc del dev eth1 parent 1:5', 'qdisc del dev eth0 parent 1:5']);
+});
+
+test('read-back: a Full-mode circuit without its class is not drift; a materialised one missing is; a leftover present is checked', async () => {
+  const kernel = (skip: string[]): Map<string, Map<string, KernelClass>> => {
+    const m = new Map<string, Map<string, KernelClass>>();
+    for (const [dev, dir] of [['eth1', 'download'], ['eth0', 'upload']] as const) {
+      const k = new Map<string, KernelClass>();
+      for (let q = 1; q <= plan.queues; q++) {
+        k.set(`${q}:1`, { classid: `${q}:1`, parent: 'root', rateKbit: 1e6, ceilKbit: 1e6 });
+        k.set(`${q}:2`, { classid: `${q}:2`, parent: `${q}:1`, rateKbit: 1, ceilKbit: 1e6 });
+      }
+      for (const x of [...plan.nodes, ...plan.circuits]) {
+        const id = `${x.queue}:${x.minor.toString(16)}`;
+        if ('id' in x && skip.includes(x.id as string)) continue;
+        k.set(id, { classid: id, parent: `${x.queue}:${x.parentMinor.toString(16)}`, rateKbit: x[dir].rateMbps * 1000, ceilKbit: x[dir].ceilMbps * 1000 });
+      }
+      m.set(dev, k);
+    }
+    return m;
+  };
+  assert.deepEqual(await verifyPlan(plan, { readBack: kernel(['c1', 'c2']), lazy: lazy('Full', ['c3']) }), []);
+  assert.deepEqual(await verifyPlan(plan, { readBack: kernel(['c1', 'c3']), lazy: lazy('Full', ['c3']) }), ['eth1: class 1:6 missing', 'eth0: class 1:6 missing']);
+  assert.deepEqual(await verifyPlan(plan, { readBack: kernel([]), lazy: lazy('Full') }), [], 'classes left from before a restart are accepted');
+  assert.deepEqual(await verifyPlan(plan, { readBack: kernel(['c1']), lazy: lazy('Htb') }), ['eth1: class 1:5 missing', 'eth0: class 1:5 missing'], 'Htb builds every class');
+});
