@@ -1,7 +1,7 @@
 /**
  * Byte layouts of the flow telemetry maps (bpf/lqos_flows.h, see dataplane/README.md "Flow
  * telemetry"): the flow key (`lqos_flow_key`), the flow value (`lqos_flow`), RTT events from the
- * ring buffer (`lqos_flow_event`), and `FlowDump`, a dumped table read in place. Pure: no kernel
+ * ring buffer (`lqos_flow_event`, read by `readRttCore`). Pure: no kernel
  * access (flows.ts does the map I/O).
  */
 import { ADDR_SIZE, decodeAddr, writeAddr } from './abi.ts';
@@ -49,15 +49,6 @@ export interface FlowEntry extends FlowKey {
   circuitHash: bigint;
   endStatus: EndStatus;
   tos: number;
-}
-
-export interface RttEvent extends FlowKey {
-  id: string;
-  timeNs: bigint;
-  rttUs: number;
-  side: 'customer' | 'internet';
-  tcHandle: number;
-  circuitHash: bigint;
 }
 
 export function flowId(k: FlowKey): string {
@@ -148,20 +139,6 @@ export function writeFlowValue(f: Partial<Omit<FlowEntry, keyof FlowKey | 'id'>>
   out.writeBigUInt64LE(BigInt.asUintN(64, f.circuitHash ?? 0n), v + 128);
 }
 
-export function readRttEvent(b: Buffer): RttEvent | null {
-  if (b.length < FLOW_EVENT_SIZE || b[64] !== 1) return null;
-  const k = readFlowKey(b, 0);
-  return {
-    ...k,
-    id: flowId(k),
-    timeNs: b.readBigUInt64LE(40),
-    circuitHash: b.readBigUInt64LE(48),
-    rttUs: b.readUInt32LE(56),
-    tcHandle: b.readUInt32LE(60),
-    side: b[65] === 0 ? 'customer' : 'internet',
-  };
-}
-
 /** The fields of an RTT event record the tracker needs, without decoding the key (null: not an RTT record). */
 export function readRttCore(b: Buffer): { rttUs: number; side: 0 | 1; tcHandle: number; circuitHash: bigint } | null {
   if (b.length < FLOW_EVENT_SIZE || b[64] !== 1) return null;
@@ -187,120 +164,5 @@ export function decodeFlowControl(v: Buffer): FlowControl {
   return { enabled: v.readUInt32LE(0) === 0, rttGapMs: v.readUInt32LE(4) || 100 };
 }
 
-// ---------------------------------------------------------------------------------------------
-// Raw keys and the dumped table, read as u32 words (no decoding of unchanged flows)
-
+/** The packed flow key as u32 words (the tracker's store keeps keys this way). */
 export const FLOW_KEY_WORDS = FLOW_KEY_SIZE / 4;
-const TWO32 = 4294967296;
-
-/** Uint32 view of a buffer (copied when unaligned). */
-function words(b: Buffer): Uint32Array {
-  if (b.byteOffset % 4 === 0) return new Uint32Array(b.buffer, b.byteOffset, b.length >>> 2);
-  const c = new Uint8Array(b.length);
-  c.set(b);
-  return new Uint32Array(c.buffer, 0, b.length >>> 2);
-}
-
-/** Copy of the packed key at `off` (a dumped key or the key at the start of an RTT event) as u32 words. */
-export function flowKeyWords(b: Buffer, off = 0): Uint32Array {
-  const w = new Uint32Array(FLOW_KEY_WORDS);
-  for (let j = 0; j < FLOW_KEY_WORDS; j++) w[j] = b.readUInt32LE(off + j * 4);
-  return w;
-}
-
-/**
- * The u32 words of a flow value that tell whether a row is another flow under the same key (start
- * time), was seen again (low word of last_seen) or moved to another circuit (circuit hash).
- */
-export interface FlowStamp {
-  startLo: number;
-  startHi: number;
-  seenLo: number;
-  circLo: number;
-  circHi: number;
-}
-
-/** u32 word indexes of struct lqos_flow fields. */
-const W = { start: 0, seen: 2, bytes: 4, packets: 8, retrans: 12, nextSeq: 14, rtt: 28, tcHandle: 30, circuit: 32, synSeq: 34 } as const;
-
-/** A dumped flow table (packed keys and values) read in place. */
-export class FlowDump {
-  readonly count: number;
-  /** All keys as u32 words: row i's key is at [i * FLOW_KEY_WORDS, (i + 1) * FLOW_KEY_WORDS). */
-  readonly keyWords: Uint32Array;
-  private readonly keys: Buffer;
-  private readonly values: Buffer;
-  private readonly vw: Uint32Array;
-
-  constructor(d: { keys: Buffer; values: Buffer; count: number }) {
-    this.count = d.count;
-    this.keys = d.keys;
-    this.values = d.values;
-    this.keyWords = words(d.keys);
-    this.vw = words(d.values);
-  }
-
-  /** The packed key of row i (a view into the dump). */
-  key(i: number): Buffer {
-    const ko = i * FLOW_KEY_SIZE;
-    return this.keys.subarray(ko, ko + FLOW_KEY_SIZE);
-  }
-
-  /** Row i fully decoded. */
-  entry(i: number): FlowEntry {
-    return readFlowEntry(this.keys, i * FLOW_KEY_SIZE, this.values, i * FLOW_VALUE_SIZE);
-  }
-
-  stamp(i: number): FlowStamp {
-    const w = (i * FLOW_VALUE_SIZE) >>> 2, vw = this.vw;
-    return { startLo: vw[w + W.start]!, startHi: vw[w + W.start + 1]!, seenLo: vw[w + W.seen]!, circLo: vw[w + W.circuit]!, circHi: vw[w + W.circuit + 1]! };
-  }
-
-  /** Whether row i started at the stamp's start time (the same flow, not a new one under its key). */
-  sameStart(i: number, s: FlowStamp): boolean {
-    const w = (i * FLOW_VALUE_SIZE) >>> 2;
-    return this.vw[w + W.start] === s.startLo && this.vw[w + W.start + 1] === s.startHi;
-  }
-
-  /** last_seen of row i in ns (as a double). */
-  lastSeenNs(i: number): number {
-    const w = (i * FLOW_VALUE_SIZE) >>> 2;
-    return this.vw[w + W.seen]! + this.vw[w + W.seen + 1]! * TWO32;
-  }
-
-  /**
-   * Update `e` (decoded from an earlier dump of the same flow, stamped `s`) to row i in place: the
-   * counters always, last_seen and the circuit hash only when their words changed. Returns true
-   * when the circuit hash changed.
-   */
-  refresh(i: number, e: FlowEntry, s: FlowStamp): boolean {
-    const v = i * FLOW_VALUE_SIZE, w = v >>> 2, vw = this.vw, V = this.values;
-    const seenLo = vw[w + W.seen]!;
-    if (seenLo !== s.seenLo) {
-      s.seenLo = seenLo;
-      e.lastSeenNs = V.readBigUInt64LE(v + 8);
-    }
-    e.bytes.down = (vw[w + W.bytes]! + vw[w + W.bytes + 1]! * TWO32);
-    e.bytes.up = (vw[w + W.bytes + 2]! + vw[w + W.bytes + 3]! * TWO32);
-    e.packets.down = (vw[w + W.packets]! + vw[w + W.packets + 1]! * TWO32);
-    e.packets.up = (vw[w + W.packets + 2]! + vw[w + W.packets + 3]! * TWO32);
-    e.retransmits.down = vw[w + W.retrans]!;
-    e.retransmits.up = vw[w + W.retrans + 1]!;
-    const flags = V[v + 125]!;
-    e.nextSeq.down = flags & FLOWF.SEQ_DOWN ? vw[w + W.nextSeq]! : null;
-    e.nextSeq.up = flags & FLOWF.SEQ_UP ? vw[w + W.nextSeq + 1]! : null;
-    e.synSeq.down = flags & FLOWF.SYN_DOWN ? vw[w + W.synSeq]! : null;
-    e.synSeq.up = flags & FLOWF.SYN_UP ? vw[w + W.synSeq + 1]! : null;
-    e.lastRttUs.customer = vw[w + W.rtt]!;
-    e.lastRttUs.internet = vw[w + W.rtt + 1]!;
-    e.tcHandle = vw[w + W.tcHandle]!;
-    e.endStatus = END[V[v + 124]!] ?? 'open';
-    e.tos = V[v + 126]!;
-    const cLo = vw[w + W.circuit]!, cHi = vw[w + W.circuit + 1]!;
-    if (cLo === s.circLo && cHi === s.circHi) return false;
-    s.circLo = cLo;
-    s.circHi = cHi;
-    e.circuitHash = V.readBigUInt64LE(v + 128);
-    return true;
-  }
-}

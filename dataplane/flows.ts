@@ -9,8 +9,8 @@
  */
 import * as bpf from './libbpf.ts';
 import {
-  FLOW_CTL_SIZE, FLOW_KEY_SIZE, FLOW_VALUE_SIZE, decodeFlowControl, encodeFlowControl, readFlowEntry, readRttEvent, writeFlowKey,
-  type FlowControl, type FlowEntry, type FlowKey, type RttEvent,
+  FLOW_CTL_SIZE, FLOW_KEY_SIZE, FLOW_VALUE_SIZE, decodeFlowControl, encodeFlowControl, readFlowEntry, writeFlowKey,
+  type FlowControl, type FlowEntry, type FlowKey,
 } from './flowAbi.ts';
 import { PinnedFds, pinRootOf, type MapContext } from './pinned.ts';
 
@@ -105,15 +105,4 @@ export function readRingDrops(ctx?: MapContext): number {
  */
 export function openRttRecords(onRecord: (rec: Buffer) => void, ctx?: MapContext): bpf.RingBufferReader {
   return bpf.ringBufferOpen(flowFds.fd('flow_events', ctx), onRecord);
-}
-
-/**
- * RTT event consumer. Call `consume()` from a timer; events arrive synchronously in `onEvent`, with
- * the raw record (its first 40 bytes are the packed flow key).
- */
-export function openRttEvents(onEvent: (e: RttEvent, rec: Buffer) => void, ctx?: MapContext): bpf.RingBufferReader {
-  return bpf.ringBufferOpen(flowFds.fd('flow_events', ctx), (rec) => {
-    const e = readRttEvent(rec);
-    if (e) onEvent(e, rec);
-  });
 }

@@ -91,6 +91,11 @@ export function sidesOf(plan: ShapingPlan): Side[] {
   ];
 }
 
+/** The leaf qdisc tokens of one direction of a circuit, or null when it gets no leaf (no SQM, no handle, or a kind tc is asked to leave out). */
+export function circuitLeafTokens(d: { leaf: LeafQdisc | null; leafHandle: number }, opts: CompileOptions): string | null {
+  return d.leaf && d.leafHandle ? leafTokens(d.leaf, opts) : null;
+}
+
 /** tc tokens of a leaf after capability substitution; null when no leaf qdisc can be used. */
 export function leafTokens(leaf: LeafQdisc, opts: CompileOptions): string | null {
   const l = opts.substitute?.[leaf.kind] ?? leaf;
@@ -157,7 +162,7 @@ function pushCircuitLines(lines: string[], sides: readonly Side[], c: PlannedCir
     lines.push(
       flat(`class ${verb} dev ${s.dev} parent ${major}:${hex(c.parentMinor)} classid ${major}:${minor} htb rate ${formatRate(d.rateMbps)} ceil ${formatRate(d.ceilMbps)} ${bursts(d.rateMbps, d.ceilMbps)} prio 3 quantum ${quantum(d.ceilMbps, s.linkMbps)}`),
     );
-    const tokens = d.leaf && d.leafHandle && !omit ? leafTokens(d.leaf, opts) : null;
+    const tokens = omit ? null : circuitLeafTokens(d, opts);
     if (tokens) {
       const qverb = verb === 'add' ? 'add' : 'replace';
       lines.push(flat(`qdisc ${qverb} dev ${s.dev} parent ${major}:${minor} handle ${hex(d.leafHandle)}: ${tokens}`));

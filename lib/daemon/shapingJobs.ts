@@ -87,7 +87,7 @@ export class ShapingJobs {
       else if (r.state === 'repaired') {
         log.warn(`start-up: the kernel did not match the plan in force; repaired it in ${r.seconds.toFixed(1)} s (${r.report!.mode}, ${r.report!.tcCommands} tc commands)`);
       } else if (r.state === 'skipped') log.warn(`start-up: not verifying the kernel: ${r.message}`);
-      if (r.plan) this.d.onApplied(compactPlan(r.plan));
+      if (r.plan) this.d.onApplied(r.plan); // compact already (repair loads it with loadAppliedPlanCompact)
       this.d.urgent.resolveKey(REPAIR_KEY);
       return r;
     } catch (e) {

@@ -2,7 +2,7 @@
  * Roll-ups of the tracked flows by remote: per ASN, per country (from the ASN rows) and per location
  * for the globe, each with an RTT median. Built without per-flow views (100k flows).
  */
-import type { FlowEntry, PerDirection } from '../../dataplane/flowAbi.ts';
+import type { PerDirection } from '../../dataplane/flowAbi.ts';
 import type { AsnRow, CountryRow, GlobePoint } from '../api/flows.ts';
 import type { Enrichment } from './enrich.ts';
 import { percentile } from './percentiles.ts';
@@ -46,11 +46,6 @@ export class GlobeTable {
     p.bytesUp += bytesUp;
     p.flows++;
     if (rtt !== null && p.rtts.length < MAX_RTTS) p.rtts.push(rtt);
-  }
-
-  add(e: FlowEntry, geo: Enrichment, rtt: number | null): void {
-    const p = this.point(geo, () => e.remoteIp);
-    if (p) GlobeTable.addTo(p, e.bytes.down, e.bytes.up, rtt);
   }
 
   /** Points by download bytes. */

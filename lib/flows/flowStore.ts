@@ -264,9 +264,4 @@ export class FlowStore {
       rateBps: { down: this.rateD[s]!, up: this.rateU[s]! },
     };
   }
-
-  /** The packed 40-byte key of a slot (a view into the store). */
-  keyOf(s: number): Buffer {
-    return this.keyBuf.subarray(s * FLOW_KEY_SIZE, (s + 1) * FLOW_KEY_SIZE);
-  }
 }

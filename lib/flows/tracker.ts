@@ -12,7 +12,7 @@ import { SubnetList } from '../integrations/common/ip.ts';
 import { bootTimeNs, type RingBufferReader } from '../../dataplane/libbpf.ts';
 import {
   FLOW_KEY_SIZE, FLOW_KEY_WORDS, FLOW_VALUE_SIZE, MAX_FLOWS, encodeFlowKey, readFlowKey, readRttCore,
-  type FlowEntry, type FlowKey,
+  type FlowKey,
 } from '../../dataplane/flowAbi.ts';
 import { deleteFlows, dumpFlowsChunked, openRttRecords, readRingDrops } from '../../dataplane/flows.ts';
 import { pinRootOf, type MapContext } from '../../dataplane/pinned.ts';
@@ -358,12 +358,6 @@ export class FlowTracker {
 
   // -------------------------------------------------------------------------------------------
   // Queries (as of the last poll)
-
-  /** The decoded kernel entry of slot s. */
-  entryOf(s: number): FlowEntry {
-    const { rateBps: _r, ...e } = this.store.entry(s);
-    return e;
-  }
 
   /** RTT medians of slot s: its recent samples, else the kernel's last sample (ms; null = none). */
   private rttMsOf(s: number): { customer: number | null; internet: number | null } {

@@ -12,8 +12,8 @@
  * CR line endings) is handed to csv-parse, which is lenient (relax_quotes) and is the reference
  * behaviour; both produce identical rows for files the fast path accepts.
  */
-import { createRequire } from 'node:module';
 import type { InputIssue } from '../model.ts';
+import { loadOnDemand } from '../util/onDemand.ts';
 
 export type ShapedDeviceField =
   | 'circuitId'
@@ -278,7 +278,7 @@ function countLineBreaks(f: string): number {
  */
 function scanCsvParse(text: string, start: number, firstLine: number, onRecord: OnRecord): { error?: { line: number; message: string } } {
   // Loaded on first use: ordinary files never need it (its import costs ~10 ms of every start).
-  const { parse: csvParse } = createRequire(import.meta.url)('csv-parse/sync') as typeof import('csv-parse/sync');
+  const { parse: csvParse } = loadOnDemand<typeof import('csv-parse/sync')>('csv-parse/sync');
   const buf = Buffer.from(start > 0 ? text.slice(start) : text, 'utf8');
   // Byte offsets of the line breaks: LF (also ending CRLF) and a lone CR.
   const nls: number[] = [];

@@ -11,9 +11,9 @@
  * appended to the header when the file lacks it. Numbers are written as given (80, not 80.0). An
  * adjustment that matches nothing is reported as a warning, not an error.
  */
-import { createRequire } from 'node:module';
 import { normaliseHeader, readCsvRecords, SHAPED_DEVICES_COLUMNS, type ShapedDeviceField } from '../inputs/shapedDevices.ts';
 import type { Overrides, PersistentDevice } from './schema.ts';
+import { loadOnDemand } from '../util/onDemand.ts';
 
 export interface EffectiveInputs {
   devicesText: string;
@@ -81,7 +81,7 @@ class CsvTable {
 
   text(): string {
     // Loaded on first use: a run without lqos_overrides.json never writes CSV.
-    const { stringify } = createRequire(import.meta.url)('csv-stringify/sync') as typeof import('csv-stringify/sync');
+    const { stringify } = loadOnDemand<typeof import('csv-stringify/sync')>('csv-stringify/sync');
     return stringify([this.header, ...this.rows], { record_delimiter: 'unix', quoted_match: [/^#/, /^\s|\s$/, /\r/] });
   }
 }

@@ -15,7 +15,7 @@
  */
 import type { LqosConfig, LazyQueueMode } from '../config/schema.ts';
 import type { PlannedCircuit, ShapingPlan } from '../model.ts';
-import { compileCircuitLines, leafTokens, sidesOf, type CompileOptions } from '../compile/tc.ts';
+import { circuitLeafTokens, compileCircuitLines, sidesOf, type CompileOptions } from '../compile/tc.ts';
 import type { LazyControl } from '../apply/engine.ts';
 import { readClasses, readQdiscs } from '../apply/kernelState.ts';
 import { runTcBatch } from '../apply/tcBatch.ts';
@@ -79,7 +79,7 @@ export function expireLines(plan: ShapingPlan, c: PlannedCircuit, mode: 'Htb' | 
     if (mode === 'Full') out.push(`class del dev ${s.dev} classid ${classid}`);
     else {
       const d = s.dir === 'download' ? c.download : c.upload;
-      if (d.leaf && d.leafHandle && leafTokens(d.leaf, { substitute })) out.push(`qdisc del dev ${s.dev} parent ${classid}`);
+      if (circuitLeafTokens(d, { substitute })) out.push(`qdisc del dev ${s.dev} parent ${classid}`);
     }
   }
   return out;
@@ -201,16 +201,26 @@ export class LazyQueueManager {
       const plan = this.plan;
       const mode = this.appliedMode;
       if (!plan || !mode || mode === 'No' || mode !== this.mode()) return;
+      const traffic = this.pending;
+      let d = this.synced ? this.decide(traffic) : undefined;
+      if (d && d.create.length === 0 && d.expire.length === 0) {
+        // Nothing for the kernel this tick: the idle times only, without the kernel lock.
+        this.pending = new Map();
+        for (const id of d.touch) this.materialised.set(id, d.now);
+        return;
+      }
       try {
         lock = this.o.tryLockKernel?.();
       } catch (e) {
         this.o.log.debug(`lazy queues: kernel lock busy (${(e as Error).message}); next tick`);
         return;
       }
-      if (!this.synced) await this.sync(plan, mode);
-      const traffic = this.pending;
+      if (!d) {
+        await this.sync(plan, mode);
+        d = this.decide(traffic);
+      }
       this.pending = new Map();
-      await this.step(plan, mode, traffic);
+      await this.step(plan, mode, d);
     } catch (e) {
       const msg = (e as Error).message;
       if (msg !== this.lastError) this.o.log.warn(`lazy queues: ${msg.split('\n')[0]}; reading the kernel back before the next change`);
@@ -222,11 +232,17 @@ export class LazyQueueManager {
     }
   }
 
-  /** Decide, run one batch (expiries, then creations), record the outcome. */
-  private async step(plan: ShapingPlan, mode: 'Htb' | 'Full', traffic: Map<string, number>): Promise<void> {
+  /** decideLazy on what is materialised now and the traffic since the last batch. */
+  private decide(traffic: Map<string, number>): LazyDecision & { now: number } {
     const q = this.o.config().queues;
     const now = this.now();
     const d = decideLazy({ materialised: this.materialised, traffic, now, thresholdBytes: q.lazy_threshold_bytes ?? 0, expireMs: q.lazy_expire_seconds * 1000, inPlan: (id) => this.byId.has(id) });
+    return { ...d, now };
+  }
+
+  /** Runs one decision's batch (expiries, then creations) and records the outcome. */
+  private async step(plan: ShapingPlan, mode: 'Htb' | 'Full', d: LazyDecision & { now: number }): Promise<void> {
+    const now = d.now;
     for (const id of d.touch) this.materialised.set(id, now);
     if (d.create.length === 0 && d.expire.length === 0) return;
     const lines: string[] = [];
@@ -261,7 +277,7 @@ export class LazyQueueManager {
     this.materialised.clear();
     for (const c of plan.circuits) {
       const classid = formatClassId(c.queue + side.majorOffset, c.minor);
-      const hasLeaf = Boolean(c.download.leaf && c.download.leafHandle && leafTokens(c.download.leaf, { substitute: this.substitute }));
+      const hasLeaf = circuitLeafTokens(c.download, { substitute: this.substitute }) !== null;
       const present = hasLeaf ? leaves.has(`${classid} ${tcHex(c.download.leafHandle!)}:`) : mode === 'Htb' || classes!.has(classid);
       if (present) this.materialised.set(c.id, now);
     }

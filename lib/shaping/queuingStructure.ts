@@ -2,13 +2,25 @@
 import type { ShapingPlan } from '../model.ts';
 import { formatClassId } from '../util/classId.ts';
 
-function classIds(plan: ShapingPlan, x: { queue: number; minor: number; parentMinor: number }) {
-  return {
-    classid: formatClassId(x.queue, x.minor),
-    up_classid: formatClassId(x.queue + plan.stickOffset, x.minor),
-    parentClassId: formatClassId(x.queue, x.parentMinor),
-    cpu: x.queue - 1,
-  };
+interface ClassIds {
+  classid: string;
+  up_classid: string;
+  parentClassId: string;
+  cpu: number;
+}
+
+/** Adds the class ids of `x` (a node or circuit) to `o`, in the file's key order, and returns it. */
+function withClassIds<T extends object>(o: T, x: { queue: number; minor: number; parentMinor: number }, stickOffset: number): T & ClassIds {
+  const r = o as T & ClassIds;
+  r.classid = formatClassId(x.queue, x.minor);
+  r.up_classid = formatClassId(x.queue + stickOffset, x.minor);
+  r.parentClassId = formatClassId(x.queue, x.parentMinor);
+  r.cpu = x.queue - 1;
+  return r;
+}
+
+function classIds(plan: ShapingPlan, x: { queue: number; minor: number; parentMinor: number }): ClassIds {
+  return withClassIds({}, x, plan.stickOffset);
 }
 
 export function queuingStructure(plan: ShapingPlan): unknown {
@@ -71,41 +83,28 @@ export function* queuingStructureChunks(plan: ShapingPlan): Generator<string> {
   // The same objects as queuingStructure() builds (same keys in the same order), without the
   // intermediate classIds object.
   const up = plan.stickOffset;
-  yield* arrayChunks('nodes', plan.nodes, false, (n) => ({
-    ...n,
-    classid: formatClassId(n.queue, n.minor),
-    up_classid: formatClassId(n.queue + up, n.minor),
-    parentClassId: formatClassId(n.queue, n.parentMinor),
-    cpu: n.queue - 1,
-  }));
+  yield* arrayChunks('nodes', plan.nodes, false, (n) => withClassIds({ ...n }, n, up));
   yield* arrayChunks('circuits', plan.circuits, true, (c) =>
-    hasKeys(c, CIRCUIT_KEYS)
-      ? {
-          // The planner's circuit as it is (checked above), built field by field: 10× cheaper than
+    withClassIds(
+      hasKeys(c, CIRCUIT_KEYS)
+        ? // The planner's circuit as it is (checked above), built field by field: 10× cheaper than
           // a spread followed by more keys.
-          id: c.id,
-          name: c.name,
-          parentPath: c.parentPath,
-          queue: c.queue,
-          minor: c.minor,
-          parentMinor: c.parentMinor,
-          download: c.download,
-          upload: c.upload,
-          devices: c.devices,
-          circuitHash: c.circuitHash.toString(),
-          classid: formatClassId(c.queue, c.minor),
-          up_classid: formatClassId(c.queue + up, c.minor),
-          parentClassId: formatClassId(c.queue, c.parentMinor),
-          cpu: c.queue - 1,
-        }
-      : {
-          ...c,
-          circuitHash: c.circuitHash.toString(),
-          classid: formatClassId(c.queue, c.minor),
-          up_classid: formatClassId(c.queue + up, c.minor),
-          parentClassId: formatClassId(c.queue, c.parentMinor),
-          cpu: c.queue - 1,
-        },
+          {
+            id: c.id,
+            name: c.name,
+            parentPath: c.parentPath,
+            queue: c.queue,
+            minor: c.minor,
+            parentMinor: c.parentMinor,
+            download: c.download,
+            upload: c.upload,
+            devices: c.devices,
+            circuitHash: c.circuitHash.toString(),
+          }
+        : { ...c, circuitHash: c.circuitHash.toString() },
+      c,
+      up,
+    ),
   );
   yield '}\n';
 }

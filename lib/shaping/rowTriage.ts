@@ -21,10 +21,10 @@
  * validated again, and skipping repeats (a restored row may collide with a new one) until it is
  * valid or nothing more can be skipped.
  */
-import { createRequire } from 'node:module';
 import { normaliseHeader, parseShapedDevices, readCsvRecords, SHAPED_DEVICES_COLUMNS, type ShapedDeviceField, type ShapedDeviceRow } from '../inputs/shapedDevices.ts';
 import { parseIPv4Prefix, parseIPv6Prefix, validateInputs } from '../inputs/validate.ts';
 import type { InputIssue, ValidationResult } from '../model.ts';
+import { loadOnDemand } from '../util/onDemand.ts';
 
 /** Row-level error codes of ShapedDevices.csv and what they are about (docs/OPERATIONS.md has the table). */
 export const ROW_LEVEL_CODES: Readonly<Record<string, string>> = {
@@ -91,7 +91,7 @@ export function isRowLevel(issue: InputIssue, devicesFile: string): boolean {
 
 /** csv-stringify's sync writer, loaded on first use (only a run with row errors rewrites rows). */
 function csvStringify(): typeof import('csv-stringify/sync').stringify {
-  return (createRequire(import.meta.url)('csv-stringify/sync') as typeof import('csv-stringify/sync')).stringify;
+  return loadOnDemand<typeof import('csv-stringify/sync')>('csv-stringify/sync').stringify;
 }
 
 /** Canonical prefix of an address cell entry (as the validator writes it), or the entry itself. */
@@ -178,10 +178,11 @@ class Triage {
     }
     while (lines.length > 0 && lines[lines.length - 1] === '') lines.pop();
     this.appended = [];
+    const stringify = this.restored.length > 0 ? csvStringify() : undefined;
     for (const id of this.restored) {
       if (this.droppedRestored.has(id)) continue;
       for (const row of this.lgByCircuit.get(id)!) {
-        lines.push(csvStringify()([this.layout.map((f) => (f ? row[f] : ''))], { record_delimiter: 'unix', quoted_match: [/^#/, /^\s|\s$/] }).replace(/\n$/, ''));
+        lines.push(stringify!([this.layout.map((f) => (f ? row[f] : ''))], { record_delimiter: 'unix', quoted_match: [/^#/, /^\s|\s$/] }).replace(/\n$/, ''));
         this.appended.push({ row, origin: 'last-good', line: lines.length, lgLine: row.line });
       }
     }

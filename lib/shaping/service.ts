@@ -9,11 +9,9 @@ import type { ShapingInterfaces } from '../config/load.ts';
 import { statePaths } from '../config/paths.ts';
 import type { LqosConfig } from '../config/schema.ts';
 import type { InputIssue, LeafQdisc, ShapingPlan } from '../model.ts';
-import { deserializePlan } from '../apply/appliedPlan.ts';
-import { compactPlan } from '../apply/compactPlan.ts';
+import { loadAppliedPlanCompact } from '../apply/appliedPlan.ts';
 import type { ApplyOps } from '../apply/diff.ts';
 import { applyPlan, type ApplyReport, type LazyControl } from '../apply/engine.ts';
-import { readTextIfExists } from '../util/atomicFile.ts';
 import type { MappingSink } from '../apply/mappingSink.ts';
 import type { Log } from '../util/log.ts';
 import type { LogRecord } from '../util/logRecords.ts';
@@ -175,8 +173,8 @@ export class ShapingService {
     const paths = statePaths(env.config.state_directory);
     const lock = await env.lockKernel?.();
     try {
-      const stored = deserializePlan(readTextIfExists(paths.appliedPlan));
-      const plan = stored && compactPlan(stored);
+      // lqosd loaded it at start: the same compact plan, not a second parse and copy.
+      const plan = loadAppliedPlanCompact(paths.appliedPlan, env.log);
       if (!plan) return { state: 'nothing', seconds: 0 };
       const ifs = env.interfaces;
       if (!ifs || plan.interfaces.download !== ifs.download || plan.interfaces.upload !== ifs.upload || plan.interfaces.onAStick !== ifs.onAStick) {

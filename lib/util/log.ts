@@ -8,9 +8,9 @@
  * implements); processes create a pino `Logger` with createLogger().
  */
 import { pino, type Logger, type LevelWithSilent } from 'pino';
-import { createRequire } from 'node:module';
 import { fstatSync, writeSync } from 'node:fs';
 import { journalDestination, stderrIsJournal } from './journalFormat.ts';
+import { loadOnDemand } from './onDemand.ts';
 
 export type { Logger };
 
@@ -59,7 +59,7 @@ function createLoggerAs(format: LogFormat, name: string, level: LevelWithSilent)
   }
   if (format === 'pretty') {
     // Loaded only for a terminal: pino-pretty costs ~20 ms of every start.
-    const pretty = createRequire(import.meta.url)('pino-pretty') as typeof import('pino-pretty');
+    const pretty = loadOnDemand<typeof import('pino-pretty')>('pino-pretty');
     const stream = pretty({
       destination: 2,
       sync: true,
