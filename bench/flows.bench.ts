@@ -104,6 +104,17 @@ class BenchFlows {
   }
 }
 
+/** CPU time of the tracker's row scans (its per-chunk callback), summed into `ms` until reset. */
+function scanTimer(tracker: object): { ms: number } {
+  const t = tracker as { scan: (...a: unknown[]) => void };
+  const timer = { ms: 0 };
+  const inner = t.scan;
+  t.scan = function (this: unknown, ...a: unknown[]) {
+    timer.ms += cpuMs(() => inner.apply(this, a));
+  };
+  return timer;
+}
+
 function tcpFrame(): Buffer {
   const eth = Buffer.from([2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2, 0x81, 0x00, 0, 100, 0x08, 0x00]);
   const ip = Buffer.alloc(20);
@@ -124,11 +135,13 @@ function tcpFrame(): Buffer {
 }
 
 async function main() {
-  await createPinnedMaps({ ...ctx, logger: quiet });
-  configureCpus(4, ctx);
-  await updateMappings([{ prefix: '100.64.0.0/16', cpu: 0, major: 1, minor: 0x10, circuitId: 'c', deviceId: 'd', circuitHash: 7n, deviceHash: 7n }], ctx);
-  const progs = await loadPrograms({ mode: MODE_STICK, internetIfindex: 1, ispIfindex: 1, stickOffset: 0, internetVlan: 100, ispVlan: 200 }, { ...ctx, logger: quiet });
+  let progs: Awaited<ReturnType<typeof loadPrograms>> | undefined;
   try {
+    await createPinnedMaps({ ...ctx, logger: quiet });
+    configureCpus(4, ctx);
+    await updateMappings([{ prefix: '100.64.0.0/16', cpu: 0, major: 1, minor: 0x10, circuitId: 'c', deviceId: 'd', circuitHash: 7n, deviceHash: 7n }], ctx);
+    progs = await loadPrograms({ mode: MODE_STICK, internetIfindex: 1, ispIfindex: 1, stickOffset: 0, internetVlan: 100, ispVlan: 200 }, { ...ctx, logger: quiet });
+    const xdpFd = progs.xdpFd;
     // ---- 1. fast path cost
     const f = tcpFrame();
     const md = Buffer.alloc(24);
@@ -137,8 +150,8 @@ async function main() {
     console.log(`flows bench: ${machineLine()}`);
     const cost = (on: boolean) => {
       setFlowControl({ enabled: on }, ctx);
-      progTestRunRepeat(progs.xdpFd, f, md, 10_000); // warm
-      return progTestRunRepeat(progs.xdpFd, f, md, 1_000_000).durationNs;
+      progTestRunRepeat(xdpFd, f, md, 10_000); // warm
+      return progTestRunRepeat(xdpFd, f, md, 1_000_000).durationNs;
     };
     const x = await interleaved(8, { off: () => cost(false), on: () => cost(true) });
     console.log(`XDP per packet (test run, 8 interleaved rounds x 1e6): flows off ${fmtSpread(x.off, 'ns', 0)}, flows on ${fmtSpread(x.on, 'ns', 0)} (+${(median(x.on) - median(x.off)).toFixed(0)} ns on the medians)`);
@@ -168,12 +181,15 @@ async function main() {
     // Steady state: between polls every flow's counters move (as the XDP program moves them) and
     // 1 % of the flows end and are replaced by new ones; each poll's CPU is measured alone.
     const POLLS = 11;
-    const polls: number[] = [], snaps: number[] = [];
+    const polls: number[] = [], snaps: number[] = [], scans: number[] = [];
+    const scan = scanTimer(ft.tracker);
     let changed = 0;
     for (let r = 1; r <= POLLS; r++) {
       await sleep(200);
       changed = flows.write(r);
+      scan.ms = 0;
       polls.push(cpuMs(() => ft.poll()));
+      scans.push(scan.ms);
       snaps.push(cpuMs(() => ft.snapshot()));
     }
     const st = ft.tracker.lastStats;
@@ -182,6 +198,8 @@ async function main() {
     gc();
     const rss = process.memoryUsage().rss;
     console.log(`steady poll CPU (user+sys, ${POLLS} polls, ${changed} rows changed and ${flows.churn} replaced per poll): ${fmtSpread(polls)}, max ${Math.max(...polls).toFixed(1)} ms`);
+    const rest = polls.map((p, i) => p - scans[i]! - median(dumpCpu));
+    console.log(`poll split (medians): dump ≈ ${median(dumpCpu).toFixed(1)} ms (the dump-only figure), scan of the rows ${median(scans).toFixed(1)} ms, rest ≈ ${median(rest).toFixed(1)} ms`);
     console.log(`last poll: ${st.entries} active, ${st.evicted} evicted (the replaced flows), ${st.expired} expired, wall ${st.pollMs.toFixed(1)} ms`);
     console.log(`snapshot on demand CPU (after each poll, ${POLLS}): ${fmtSpread(snaps)}, max ${Math.max(...snaps).toFixed(1)} ms`);
     console.log(`snapshot: ${snap.activeFlows} active flows, ${snap.asns.length} ASN rows, ${snap.globe.length} globe points, ${snap.circuits.length} circuits, ${snap.topFlows.length} top flows`);
@@ -194,7 +212,7 @@ async function main() {
     targets.check('added RSS ≤ 150 MB (tracker, enrichment, last snapshot; after a full GC)', `${((rss - rss0) / 1e6).toFixed(1)} MB (${((rssRaw - rss0) / 1e6).toFixed(1)} MB before the GC)`, rss - rss0 <= 150 * 1e6);
     targets.report();
   } finally {
-    progs.close();
+    progs?.close();
     closeFlowMaps(ctx);
     await teardownAll({ ...ctx, logger: quiet }).catch(() => undefined);
   }

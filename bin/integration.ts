@@ -10,14 +10,11 @@
  * invalid/missing configuration file.
  */
 import { Command, CommanderError } from 'commander';
+import { INTEGRATION_NAMES } from '../lib/integrations/names.ts';
 import { exitWithParent, watchParent } from '../lib/util/parentWatch.ts';
 
-/**
- * For the usage only: only commander is loaded before the arguments are parsed (as
- * bin/LibreQoS.ts), so `--help` does not load every integration. lib/integrations/registry.ts is
- * the authority; test/cli/build.test.ts checks this list against it.
- */
-const USAGE_NAMES = ['uisp', 'splynx', 'visp', 'netzur', 'powercode', 'sonar', 'wispgate', 'rest'];
+// Only commander and the import-free name list are loaded before the arguments are parsed (as
+// bin/LibreQoS.ts), so `--help` does not load every integration.
 
 // Started by the scheduler: stop as soon as the scheduler is gone (even after kill -9), never run on as an orphan.
 watchParent(exitWithParent);
@@ -25,7 +22,7 @@ watchParent(exitWithParent);
 const program = new Command()
   .name('integration')
   .description('Import sites and circuits from a CRM/NMS into network.json and ShapedDevices.csv')
-  .argument('<name>', `integration to run: ${USAGE_NAMES.join(', ')}`)
+  .argument('<name>', `integration to run: ${INTEGRATION_NAMES.join(', ')}`)
   .option('--config <path>', 'configuration file (default: $LQOS_CONFIG or /etc/lqos.conf)')
   .option('--out <dir>', 'write the files here instead of lqos_directory')
   .option('--dry-run', 'build and validate, print what would be written, write nothing')

@@ -17,11 +17,10 @@
  * came up (systemd restarts it).
  */
 import { Command } from 'commander';
+import { DEFAULT_BUS_WAIT_MS } from '../lib/scheduler/busWait.ts';
 
-// Only commander is loaded before the arguments are parsed (as bin/LibreQoS.ts): `--help` answers
-// without loading the scheduler. The default below is lib/scheduler/scheduler.ts's
-// DEFAULT_BUS_WAIT_MS (test/cli/build.test.ts checks the usage names it).
-const DEFAULT_BUS_WAIT_SECS = 120;
+// Only commander (and the import-free default above) is loaded before the arguments are parsed (as
+// bin/LibreQoS.ts): `--help` answers without loading the scheduler.
 
 const program = new Command()
   .name('scheduler')
@@ -29,13 +28,13 @@ const program = new Command()
   .option('--once', 'run the integrations and one shaping refresh, then exit (codes: 0 ok, 1 shaping failed, 2 integration failed, 3 lqosd unreachable)')
   .option('-d, --debug', 'debug logging')
   .option('--config <path>', 'configuration file (default: $LQOS_CONFIG or /etc/lqos.conf)')
-  .option('--bus-wait <secs>', `how long to wait for lqosd at start (default ${DEFAULT_BUS_WAIT_SECS})`)
+  .option('--bus-wait <secs>', `how long to wait for lqosd at start (default ${DEFAULT_BUS_WAIT_MS / 1000})`)
   .showHelpAfterError()
   .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 64));
 program.parse(process.argv);
 const o = program.opts<{ once?: boolean; debug?: boolean; config?: string; busWait?: string }>();
 
-const [{ BusWaitTimeoutError, DEFAULT_BUS_WAIT_MS, Scheduler, SCHEDULER_EXIT }, { createLogger }] = await Promise.all([
+const [{ BusWaitTimeoutError, Scheduler, SCHEDULER_EXIT }, { createLogger }] = await Promise.all([
   import('../lib/scheduler/scheduler.ts'),
   import('../lib/util/log.ts'),
 ]);

@@ -33,13 +33,13 @@ export function dumpFlowsRaw(ctx?: MapContext): { keys: Buffer; values: Buffer; 
 /**
  * Dump the flow table in chunks through caller-owned buffers (reused by every poll; the chunk is
  * what they hold): `onChunk(n)` reads the first `n` keys/values before the next batch overwrites
- * them. Returns the entry count. Kernels without batch lookup: one walk, passed in chunks.
+ * them. Returns the entry count. Kernels without batch lookup: one get_next_key walk, passed in chunks.
  */
 export function dumpFlowsChunked(keys: Buffer, values: Buffer, onChunk: (n: number) => void, ctx?: MapContext): number {
   const fd = flowFds.fd('flows', ctx);
   const n = bpf.mapDumpChunks(fd, FLOW_KEY_SIZE, FLOW_VALUE_SIZE, keys, values, onChunk);
   if (n >= 0) return n;
-  const d = bpf.mapDump(fd, FLOW_KEY_SIZE, FLOW_VALUE_SIZE);
+  const d = bpf.mapWalk(fd, FLOW_KEY_SIZE, FLOW_VALUE_SIZE);
   const per = Math.min(keys.length / FLOW_KEY_SIZE, values.length / FLOW_VALUE_SIZE);
   for (let i = 0; i < d.count; i += per) {
     const m = Math.min(per, d.count - i);

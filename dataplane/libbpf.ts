@@ -514,38 +514,23 @@ export function mapDumpChunks(fd: number, keySize: number, valueStride: number, 
 /**
  * Dump a whole map: returns packed keys and values. `valueStride` is the value bytes per element as
  * the kernel returns them (per-CPU maps: nCPU * round_up(value_size, 8)).
- * Uses BPF_MAP_LOOKUP_BATCH, falling back to get_next_key + lookup.
+ * Uses BPF_MAP_LOOKUP_BATCH (mapDumpChunks, `chunk` elements per batch), falling back to mapWalk.
  */
 export function mapDump(fd: number, keySize: number, valueStride: number, chunk = 4096): { keys: Buffer; values: Buffer; count: number } {
+  const keys = Buffer.alloc(chunk * keySize);
+  const values = Buffer.alloc(chunk * valueStride);
   const keyParts: Buffer[] = [];
   const valueParts: Buffer[] = [];
-  let total = 0;
-  const tokenSize = Math.max(keySize, 8);
-  let inBatch: Buffer | null = null;
-  const outBatch = Buffer.alloc(tokenSize);
-  let batchOk = true;
-  for (;;) {
-    const keys = Buffer.alloc(chunk * keySize);
-    const values = Buffer.alloc(chunk * valueStride);
-    const cnt = Buffer.alloc(4);
-    cnt.writeUInt32LE(chunk);
-    const rc = L().mapLookupBatch(fd, inBatch, outBatch, keys, values, cnt, null);
-    const n = cnt.readUInt32LE(0);
-    if (rc < 0 && rc !== -osConstants.errno.ENOENT) {
-      if (batchUnsupported(rc) && total === 0) { batchOk = false; break; }
-      check('bpf_map_lookup_batch', rc);
-    }
-    if (n > 0) {
-      keyParts.push(keys.subarray(0, n * keySize));
-      valueParts.push(values.subarray(0, n * valueStride));
-      total += n;
-    }
-    if (rc === -osConstants.errno.ENOENT) break;
-    inBatch = Buffer.from(outBatch);
-  }
-  if (batchOk) return { keys: Buffer.concat(keyParts), values: Buffer.concat(valueParts), count: total };
+  const count = mapDumpChunks(fd, keySize, valueStride, keys, values, (n) => {
+    keyParts.push(Buffer.from(keys.subarray(0, n * keySize)));
+    valueParts.push(Buffer.from(values.subarray(0, n * valueStride)));
+  });
+  if (count < 0) return mapWalk(fd, keySize, valueStride);
+  return { keys: Buffer.concat(keyParts), values: Buffer.concat(valueParts), count };
+}
 
-  // Fallback: get_next_key walk (two syscalls per element).
+/** Dump a whole map with get_next_key + lookup (two syscalls per element): kernels without batch lookup. */
+export function mapWalk(fd: number, keySize: number, valueStride: number): { keys: Buffer; values: Buffer; count: number } {
   const ks: Buffer[] = [];
   const vs: Buffer[] = [];
   let prev: Buffer | null = null;

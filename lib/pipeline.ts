@@ -22,7 +22,8 @@ export interface PipelineInput {
   validation?: ValidationResult;
 }
 
-export type PipelineResult =
+/** What planPipeline returns: runPipeline's result without the compiled tc batch and mappings. */
+export type PlannedPipeline =
   | { ok: false; stage: 'validate'; validation: ValidationResult }
   | { ok: false; stage: 'plan'; validation: ValidationResult; plan: ShapingPlan; errors: InputIssue[] }
   | {
@@ -30,13 +31,26 @@ export type PipelineResult =
       validation: ValidationResult;
       plan: ShapingPlan;
       state: PlannerState;
-      tcLines: string[];
-      mappings: IpMapping[];
       /** Validation warnings + planning warnings. */
       warnings: InputIssue[];
     };
 
+export type PipelineResult =
+  | Exclude<PlannedPipeline, { ok: true }>
+  | (Extract<PlannedPipeline, { ok: true }> & { tcLines: string[]; mappings: IpMapping[] });
+
+/** The whole pipeline: validate, plan, then compile the tc batch and the mapping list. */
 export function runPipeline(input: PipelineInput): PipelineResult {
+  const planned = planPipeline(input);
+  if (!planned.ok) return planned;
+  return { ...planned, tcLines: compileTcBatch(planned.plan, input.compile), mappings: compileMappings(planned.plan) };
+}
+
+/**
+ * Validate and plan only (`input.compile` is not used): for a caller that compiles the plan itself,
+ * e.g. writing the tc batch as it is compiled (compile/tc.ts tcBatchTextChunks).
+ */
+export function planPipeline(input: PipelineInput): PlannedPipeline {
   const validation = input.validation ?? validateInputs({
     devicesText: input.devicesText,
     devicesFile: input.devicesFile,
@@ -51,22 +65,18 @@ export function runPipeline(input: PipelineInput): PipelineResult {
     files: { devices: input.devicesFile, network: input.networkFile },
   });
   if (planned.errors.length > 0) return { ok: false, stage: 'plan', validation, plan: planned.plan, errors: planned.errors };
-  // Unknown-parent warnings are raised by both the validator and the planner; keep one.
+  return { ok: true, validation, plan: planned.plan, state: planned.state, warnings: mergedWarnings(validation, planned.plan) };
+}
+
+/** Validation + planning warnings; unknown-parent warnings are raised by both, one is kept. */
+function mergedWarnings(validation: ValidationResult, plan: ShapingPlan): InputIssue[] {
   const seen = new Set<string>();
   const warnings: InputIssue[] = [];
-  for (const w of [...validation.issues.filter((i) => i.severity === 'warning'), ...planned.plan.warnings]) {
+  for (const w of [...validation.issues.filter((i) => i.severity === 'warning'), ...plan.warnings]) {
     const key = `${w.code}|${w.file}|${w.line}|${w.column}|${w.value}`;
     if (seen.has(key)) continue;
     seen.add(key);
     warnings.push(w);
   }
-  return {
-    ok: true,
-    validation,
-    plan: planned.plan,
-    state: planned.state,
-    tcLines: compileTcBatch(planned.plan, input.compile),
-    mappings: compileMappings(planned.plan),
-    warnings,
-  };
+  return warnings;
 }

@@ -110,18 +110,33 @@ class CircuitView implements PlannedCircuit {
   }
 }
 
-/** Mappings as indices into the store; undefined when a mapping is not one of a device's prefixes (then kept as they are). */
-function packMappings(plan: ShapingPlan, s: Store): Int32Array | undefined {
+/**
+ * Mappings as indices into the store: each one's prefix (none when mapping m is prefix m, the
+ * planner's order) and its cpu, major, minor in 16 bits (tc's handles are 16-bit). The circuit and
+ * device follow from the prefix. Undefined when a mapping does not fit that (not one of its
+ * device's prefixes, another hash for the same device, a number beyond 16 bits): the plan then
+ * keeps its list as it is.
+ */
+interface PackedMappings {
+  prefix?: Int32Array;
+  /** cpu, major, minor of mapping m at 3m … 3m+2. */
+  cls: Uint16Array;
+}
+
+const U16 = (n: number) => Number.isInteger(n) && n >= 0 && n <= 0xffff;
+
+function packMappings(plan: ShapingPlan, s: Store): PackedMappings | undefined {
   const M = plan.mappings.length;
-  // Per mapping: prefix index, circuit index, cpu, major, minor.
-  const out = new Int32Array(5 * M);
+  const prefix = new Int32Array(M);
+  const cls = new Uint16Array(3 * M);
+  let inOrder = true;
   const byId = new Map<string, number>();
   plan.circuits.forEach((c, i) => byId.set(c.id, i));
   const seen = new Uint8Array(s.devLine.length);
   for (let m = 0; m < M; m++) {
     const x = plan.mappings[m]!;
     const ci = byId.get(x.circuitId);
-    if (ci === undefined) return undefined;
+    if (ci === undefined || !U16(x.cpu) || !U16(x.major) || !U16(x.minor)) return undefined;
     const c = plan.circuits[ci]!;
     let p = -1;
     let pBefore = s.pStart[s.devStart[ci]!]!;
@@ -141,23 +156,42 @@ function packMappings(plan: ShapingPlan, s: Store): Int32Array | undefined {
     if (seen[dv] && s.devHash[dv] !== x.deviceHash) return undefined;
     seen[dv] = 1;
     s.devHash[dv] = x.deviceHash;
-    out.set([p, ci, x.cpu, x.major, x.minor], 5 * m);
+    prefix[m] = p;
+    inOrder &&= p === m;
+    cls.set([x.cpu, x.major, x.minor], 3 * m);
   }
-  return out;
+  return { prefix: inOrder ? undefined : prefix, cls };
+}
+
+/** The circuit whose devices include device d: the last i with devStart[i] <= d. */
+function circuitOfDevice(s: Store, d: number): number {
+  let lo = 0;
+  let hi = s.devStart.length - 1; // devStart[C] = D > d
+  while (hi - lo > 1) {
+    const mid = (lo + hi) >>> 1;
+    if (s.devStart[mid]! <= d) lo = mid;
+    else hi = mid;
+  }
+  return lo;
 }
 
 /** The mapping list of a compact plan, rebuilt from the store (kept while someone holds it). */
-function mappingsGetter(s: Store, packed: Int32Array, devOfPrefix: Int32Array): () => IpMapping[] {
+function mappingsGetter(s: Store, packed: PackedMappings, devOfPrefix: Int32Array): () => IpMapping[] {
   let last: WeakRef<IpMapping[]> | undefined;
   return () => {
     const cached = last?.deref();
     if (cached) return cached;
-    const M = packed.length / 5;
+    const { prefix, cls } = packed;
+    const M = cls.length / 3;
     const out = new Array<IpMapping>(M);
     for (let m = 0; m < M; m++) {
-      const [p, ci, cpu, major, minor] = packed.subarray(5 * m, 5 * m + 5) as unknown as number[];
-      const d = devOfPrefix[p!]!;
-      out[m] = { prefix: field(s, s.pBase + p!), cpu: cpu!, major: major!, minor: minor!, circuitId: field(s, 2 * ci!), deviceId: field(s, s.devBase + 4 * d), circuitHash: s.circuitHash[ci!]!, deviceHash: s.devHash[d]! };
+      const p = prefix ? prefix[m]! : m;
+      const d = devOfPrefix[p]!;
+      const ci = circuitOfDevice(s, d);
+      out[m] = {
+        prefix: field(s, s.pBase + p), cpu: cls[3 * m]!, major: cls[3 * m + 1]!, minor: cls[3 * m + 2]!,
+        circuitId: field(s, 2 * ci), deviceId: field(s, s.devBase + 4 * d), circuitHash: s.circuitHash[ci]!, deviceHash: s.devHash[d]!,
+      };
     }
     last = new WeakRef(out);
     return out;
@@ -220,8 +254,19 @@ function buildStore(plan: ShapingPlan): Store {
   let end = 0;
   parts.forEach((t, k) => (s.ends[k] = end += t.length));
   // One new flat string: nothing keeps the input texts the fields were sliced from alive.
-  s.text = parts.join('');
+  s.text = oneByte(parts.join(''));
   return s;
+}
+
+const NOT_LATIN1 = /[^\u0000-\u00ff]/;
+
+/**
+ * `text` stored one byte per character when every character allows it. V8 makes a joined string
+ * two-byte as soon as one part is, whatever its characters (in lqosd the 100k plan's text came out
+ * two-byte, 31 MB instead of 15 MB, though all ASCII); a latin1 round trip gives the one-byte form.
+ */
+function oneByte(text: string): string {
+  return NOT_LATIN1.test(text) ? text : Buffer.from(text, 'latin1').toString('latin1');
 }
 
 /** Marks plans already compact (compactPlan of one returns it). */
@@ -248,6 +293,8 @@ function makeCompact(plan: ShapingPlan): ShapingPlan {
   const s = buildStore(plan);
   const circuits: PlannedCircuit[] = new Array(plan.circuits.length);
   for (let i = 0; i < circuits.length; i++) circuits[i] = new CircuitView(s, i);
+  // Frozen: per-plan indexes of the ids (lib/util/keyIndex.ts circuitIdIndex) are made once.
+  Object.freeze(circuits);
   // Device hashes come from the mappings (the planner's hash of the device id).
   const packed = packMappings(plan, s);
   // Warnings are few; copied so their strings (circuit ids, values) no longer point into the whole

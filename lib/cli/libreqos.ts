@@ -11,12 +11,14 @@ import { loadResolvedConfig, type ResolvedConfig } from '../config/resolve.ts';
 import { validateInputs } from '../inputs/validate.ts';
 import type { InputIssue } from '../model.ts';
 import { appliedPlanFiles } from '../apply/appliedPlan.ts';
+import { clearRootQdiscs } from '../apply/kernelState.ts';
 import { buildEffectiveInputs } from '../shaping/effectiveInputs.ts';
 import { EXIT } from '../shaping/exitCodes.ts';
 import { readShapingInputs, reportIssues } from '../shaping/inputs.ts';
 import { acquireLock, acquireLockWaiting, kernelLockPath, LockHeldError } from '../shaping/lock.ts';
 import { sampleText } from '../shaping/massRemoval.ts';
 import { hostQueueCount } from '../shaping/queueCount.ts';
+import { isRowLevel } from '../shaping/rowTriage.ts';
 import { runShaping } from '../shaping/run.ts';
 import type { ShapingOutcome } from '../shaping/service.ts';
 import { removeIfExists } from '../util/atomicFile.ts';
@@ -24,10 +26,10 @@ import type { Log } from '../util/log.ts';
 import { replayRecords } from '../util/logRecords.ts';
 import { pinRoot, runDir } from '../util/paths.ts';
 
-// Loaded only by the paths that need them, so a dry run does not load the kernel, dataplane, bus
-// and CSV-writing modules (and execa) it never uses: whole-process figures in bench/dryrun.bench.ts.
-const kernelModules = () =>
-  Promise.all([import('../shaping/kernel.ts'), import('../kernel/forwarding.ts'), import('../apply/mappingSink.ts'), import('../apply/kernelState.ts')]);
+// Loaded only by the paths that need them, so a dry run does not load the kernel, dataplane and bus
+// modules it never uses: whole-process figures in bench/dryrun.bench.ts. (Modules the shaping run
+// loads anyway, such as ../apply/kernelState.ts and ../shaping/rowTriage.ts, are imported above.)
+const kernelModules = () => Promise.all([import('../shaping/kernel.ts'), import('../kernel/forwarding.ts'), import('../apply/mappingSink.ts')]);
 const busClient = () => import('../bus/client.ts');
 
 export interface LibreQoSOptions {
@@ -96,13 +98,12 @@ export async function runLibreQoS(opts: LibreQoSOptions, log: Log): Promise<numb
 }
 
 async function validateOnly(rc: ResolvedConfig, opts: LibreQoSOptions, log: Log): Promise<number> {
-  const { isRowLevel } = await import('../shaping/rowTriage.ts');
   const inputs = readShapingInputs(rc.inputs, log);
   if (!inputs) return EXIT.invalidInput;
   const v = validateInputs(inputs);
   reportIssues(v.issues, log, opts.verbose ?? false);
   if (!v.ok) {
-    log.error(`validation failed: ${whatARunWouldDo(v.issues, inputs.devicesFile, isRowLevel)}; nothing was applied — fix the lines above and run again`);
+    log.error(`validation failed: ${whatARunWouldDo(v.issues, inputs.devicesFile)}; nothing was applied — fix the lines above and run again`);
     return EXIT.invalidInput;
   }
   const devices = v.inputs.circuits.reduce((n, c) => n + c.devices.length, 0);
@@ -114,7 +115,7 @@ async function validateOnly(rc: ResolvedConfig, opts: LibreQoSOptions, log: Log)
   const ev = validateInputs(eff.inputs);
   reportIssues(ev.issues.filter((i) => i.severity === 'error'), log, opts.verbose ?? false);
   if (!ev.ok) {
-    log.error(`the inputs with ${rc.inputs.overrides} applied fail validation (errors above): ${whatARunWouldDo(ev.issues, eff.inputs.devicesFile, isRowLevel)} — fix the overrides or the inputs`);
+    log.error(`the inputs with ${rc.inputs.overrides} applied fail validation (errors above): ${whatARunWouldDo(ev.issues, eff.inputs.devicesFile)} — fix the overrides or the inputs`);
     return EXIT.invalidInput;
   }
   log.info(`the inputs with ${rc.inputs.overrides} applied (${eff.changes.length} change(s)) passed validation: ${ev.inputs.circuits.length} circuits`);
@@ -122,7 +123,7 @@ async function validateOnly(rc: ResolvedConfig, opts: LibreQoSOptions, log: Log)
 }
 
 /** What a real run would do with inputs that fail validation (lib/shaping/rowTriage.ts). */
-function whatARunWouldDo(issues: InputIssue[], devicesFile: string, isRowLevel: (i: InputIssue, devicesFile: string) => boolean): string {
+function whatARunWouldDo(issues: InputIssue[], devicesFile: string): string {
   const errors = issues.filter((i) => i.severity === 'error');
   if (errors.every((i) => isRowLevel(i, devicesFile))) {
     const rows = new Set(errors.map((i) => i.line)).size;
@@ -167,7 +168,7 @@ async function clearRules(rc: ResolvedConfig, dryRun: boolean, log: Log): Promis
 }
 
 async function clearKernel(rc: ResolvedConfig, devs: string[], log: Log): Promise<number> {
-  const [{ teardownDataplane }, , , { clearRootQdiscs }] = await kernelModules();
+  const [{ teardownDataplane }] = await kernelModules();
   const cleared = await clearRootQdiscs(devs, log);
   await teardownDataplane(pinRoot(), log);
   for (const f of [rc.state.lastAppliedTc, rc.state.lastAppliedMappings, ...appliedPlanFiles(rc.state.appliedPlan)]) removeIfExists(f);
@@ -237,6 +238,7 @@ async function shapeWithDataplane(
     updateonly: opts.updateonly ?? false,
     verbose: opts.verbose ?? false,
     force: opts.force ?? false,
+    oneShot: true,
     lockKernel: () => takeKernelLock('--direct', log),
     substitute: kernel ? await kernel[0].leafSubstitutes(log) : undefined,
     sink: async (plan) => {

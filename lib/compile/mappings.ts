@@ -19,18 +19,16 @@ export function formatMapping(m: IpMapping): string {
   return `${m.prefix} cpu ${m.cpu} class ${formatClassId(m.major, m.minor)} circuit ${JSON.stringify(m.circuitId)} device ${JSON.stringify(m.deviceId)}`;
 }
 
+/** The whole mapping list as one string (tests and small lists; files are written from mappingTextChunks). */
 export function renderMappings(mappings: IpMapping[]): string {
-  return mappings.map(formatMapping).join('\n') + (mappings.length ? '\n' : '');
+  return [...mappingTextChunks(mappings)].join('');
 }
 
-/** Mappings per chunk of mappingTextChunks. */
+/** Mappings per chunk of mappingTextChunks (each chunk under V8's large-object size). */
 const MAPPING_CHUNK = 500;
 
-/**
- * renderMappings(mappings) as chunks of 500 lines (each under V8's large-object size), for writing a
- * large mapping list to a file without holding the whole text (11 MB at 50k circuits) in memory.
- */
-export function* mappingTextChunks(mappings: IpMapping[]): Generator<string> {
+/** The mapping list's text as chunks, for writing it without one string (11 MB at 50k circuits). */
+export function* mappingTextChunks(mappings: readonly IpMapping[]): Generator<string> {
   for (let i = 0; i < mappings.length; i += MAPPING_CHUNK) {
     const end = Math.min(mappings.length, i + MAPPING_CHUNK);
     let s = '';

@@ -145,35 +145,42 @@ export function compileCircuitLines(
   return lines;
 }
 
-/** Hex text of class ids and handles (0 … 0xffff), made once each: 80k look-ups per 10k circuits. */
-const HEX: string[] = [];
-function hex(n: number): string {
-  return HEX[n] ?? (HEX[n] = tcHex(n));
-}
-
-/** compileCircuitLines into `lines`, with the plan's sides computed once by the caller. */
-function pushCircuitLines(lines: string[], sides: readonly Side[], c: PlannedCircuit, opts: CompileOptions, verb: 'add' | 'replace' | 'change'): void {
+/**
+ * compileCircuitLines into `lines`, with the plan's sides computed once by the caller. `finish` is
+ * applied to each line: flat (kept lines) or nothing (lines joined into a chunk right away).
+ */
+function pushCircuitLines(
+  lines: string[],
+  sides: readonly Side[],
+  c: PlannedCircuit,
+  opts: CompileOptions,
+  verb: 'add' | 'replace' | 'change',
+  finish: (line: string) => string = flat,
+): void {
   const omit = lazyOmits(opts, c);
   if (omit === 'class') return;
-  const minor = hex(c.minor);
+  const minor = tcHex(c.minor);
   for (const s of sides) {
-    const major = hex(c.queue + s.majorOffset);
+    const major = tcHex(c.queue + s.majorOffset);
     const d = s.dir === 'download' ? c.download : c.upload;
     lines.push(
-      flat(`class ${verb} dev ${s.dev} parent ${major}:${hex(c.parentMinor)} classid ${major}:${minor} htb rate ${formatRate(d.rateMbps)} ceil ${formatRate(d.ceilMbps)} ${bursts(d.rateMbps, d.ceilMbps)} prio 3 quantum ${quantum(d.ceilMbps, s.linkMbps)}`),
+      finish(`class ${verb} dev ${s.dev} parent ${major}:${tcHex(c.parentMinor)} classid ${major}:${minor} htb rate ${formatRate(d.rateMbps)} ceil ${formatRate(d.ceilMbps)} ${bursts(d.rateMbps, d.ceilMbps)} prio 3 quantum ${quantum(d.ceilMbps, s.linkMbps)}`),
     );
     const tokens = omit ? null : circuitLeafTokens(d, opts);
     if (tokens) {
       const qverb = verb === 'add' ? 'add' : 'replace';
-      lines.push(flat(`qdisc ${qverb} dev ${s.dev} parent ${major}:${minor} handle ${hex(d.leafHandle)}: ${tokens}`));
+      lines.push(finish(`qdisc ${qverb} dev ${s.dev} parent ${major}:${minor} handle ${tcHex(d.leafHandle)}: ${tokens}`));
     }
   }
 }
 
-/** The whole tree for a clean interface: skeleton, then every node and circuit in tree order. */
-export function compileTcBatch(plan: ShapingPlan, opts: CompileOptions = {}): string[] {
-  const lines = compileSkeleton(plan, opts);
-  if (plan.mode === 'observe') return lines;
+/**
+ * The whole tree for a clean interface, a group of lines at a time: the skeleton, then each node
+ * followed by the circuits under it, in tree order.
+ */
+function* batchGroups(plan: ShapingPlan, opts: CompileOptions, finish: (line: string) => string): Generator<string[]> {
+  yield compileSkeleton(plan, opts);
+  if (plan.mode === 'observe') return;
   const byParent = new Map<string, PlannedCircuit[]>();
   for (const c of plan.circuits) {
     let list = byParent.get(c.parentPath);
@@ -182,24 +189,42 @@ export function compileTcBatch(plan: ShapingPlan, opts: CompileOptions = {}): st
   }
   const sides = sidesOf(plan);
   for (const n of plan.nodes) {
-    for (const l of compileNodeLines(plan, n)) lines.push(l);
+    const lines = compileNodeLines(plan, n);
     const circuits = byParent.get(n.path);
-    if (circuits) for (const c of circuits) pushCircuitLines(lines, sides, c, opts, 'add');
+    if (circuits) for (const c of circuits) pushCircuitLines(lines, sides, c, opts, 'add', finish);
+    yield lines;
   }
+}
+
+/** The whole tree for a clean interface: skeleton, then every node and circuit in tree order. */
+export function compileTcBatch(plan: ShapingPlan, opts: CompileOptions = {}): string[] {
+  const lines: string[] = [];
+  for (const group of batchGroups(plan, opts, flat)) for (const l of group) lines.push(l);
   return lines;
 }
 
-/** Lines per chunk of batchTextChunks. */
-const BATCH_CHUNK = 500;
+const unchanged = (line: string) => line;
+
+/** Text gathered per chunk of tcBatchTextChunks (UTF-16 units; well under V8's large-object size). */
+const CHUNK_UNITS = 1 << 15;
 
 /**
- * `lines.join('\n') + '\n'` (the text of a tc batch file) as chunks of 500 lines (each under V8's
- * large-object size), for writing it without holding the whole text (19 MB at 50k circuits) in memory.
+ * The text of compileTcBatch's file (`lines.join('\n') + '\n'`) as chunks, compiled as it is
+ * consumed: the lines of a large batch (200k strings, 26 MB at 50k circuits) never exist all at
+ * once. Once consumed, `count.lines` is the number of lines.
  */
-export function* batchTextChunks(lines: readonly string[]): Generator<string> {
-  if (lines.length === 0) {
-    yield '\n';
-    return;
+export function* tcBatchTextChunks(plan: ShapingPlan, opts: CompileOptions = {}, count = { lines: 0 }): Generator<string> {
+  let text = '';
+  let lines = 0;
+  // Lines are not flattened one by one: the chunk is, once, when it is written.
+  for (const group of batchGroups(plan, opts, unchanged)) {
+    for (const l of group) text += l + '\n';
+    lines += group.length;
+    if (text.length >= CHUNK_UNITS) {
+      yield text;
+      text = '';
+    }
   }
-  for (let i = 0; i < lines.length; i += BATCH_CHUNK) yield lines.slice(i, i + BATCH_CHUNK).join('\n') + '\n';
+  count.lines = lines;
+  yield lines === 0 ? '\n' : text;
 }

@@ -154,33 +154,30 @@ async function assemble(opts: StartDaemonOptions, log: Logger, runDir: string, c
     publish: (s) => (s ? (status.lazyQueues = s) : delete status.lazyQueues),
     tryLockKernel: () => acquireLock(kernelLockPath(runDir), 'lqosd: lazy queues'),
   });
-  const lockKernel = async (what: string) => {
+  /**
+   * The kernel lock, lazy queues paused until it is released. `ifHeld: 'proceed'` (attach, host
+   * tuning): when another process keeps it past the wait, warn and go ahead without it.
+   */
+  const lockKernel = async (what: string, ifHeld: 'throw' | 'proceed' = 'throw'): Promise<{ release(): void }> => {
     const resume = await lazy.pause();
-    try {
-      const l = await acquireLockWaiting(kernelLockPath(runDir), { what, log });
-      return { release: () => (l.release(), resume()) };
-    } catch (e) {
-      resume();
-      throw e;
-    }
-  };
-  const underKernelLock = async (what: string, fn: () => Promise<void>): Promise<void> => {
     let lock: { release(): void } | undefined;
-    const resume = await lazy.pause();
     try {
       lock = await acquireLockWaiting(kernelLockPath(runDir), { what, log });
     } catch (e) {
-      if (!(e instanceof LockHeldError)) {
+      if (ifHeld === 'throw' || !(e instanceof LockHeldError)) {
         resume();
         throw e;
       }
       log.warn(`${e.message}; going ahead with the ${what.replace(/^lqosd: /, '')} anyway`);
     }
+    return { release: () => (lock?.release(), resume()) };
+  };
+  const underKernelLock = async (what: string, fn: () => Promise<void>): Promise<void> => {
+    const lock = await lockKernel(what, 'proceed');
     try {
       await fn();
     } finally {
-      lock?.release();
-      resume();
+      lock.release();
     }
   };
   await underKernelLock('lqosd: dataplane attach', () => host.ensure(config.current));

@@ -20,18 +20,22 @@ export interface CircuitFlowStats {
   retransmits: { down: number; up: number; packetsDown: number; packetsUp: number; pctDown: number | null; pctUp: number | null };
 }
 
-interface Deltas { rd: number; ru: number; pd: number; pu: number }
+/** One poll's summed deltas of a circuit, stamped with the poll's wall time when committed. */
+interface Deltas { t: number; rd: number; ru: number; pd: number; pu: number }
 
 export interface CircuitAcc {
   hash: bigint;
   tcHandle: number;
   rtt: { customer: Array<[number, number]>; internet: Array<[number, number]> }; // [wall ms, rtt ms]
-  retrans: Array<{ t: number } & Deltas>;
+  retrans: Deltas[];
   /** Pruned: flows still pointing at it re-attach on their next poll. */
   dead?: boolean;
   /** Deltas accumulated during the current poll. */
   cur: Deltas | null;
 }
+
+const rttTime = (x: [number, number]) => x[0];
+const deltaTime = (x: Deltas) => x.t;
 
 /** Drop the leading entries older than `cut` (entries are in time order). */
 function dropBefore<T>(a: T[], time: (x: T) => number, cut: number): void {
@@ -65,7 +69,7 @@ export class CircuitWindows {
   /** Add one TCP flow's retransmit and packet deltas of this poll. */
   addDeltas(c: CircuitAcc, rd: number, ru: number, pd: number, pu: number): void {
     if (!c.cur) {
-      c.cur = { rd: 0, ru: 0, pd: 0, pu: 0 };
+      c.cur = { t: 0, rd: 0, ru: 0, pd: 0, pu: 0 };
       this.touched.push(c);
     }
     c.cur.rd += rd;
@@ -77,7 +81,8 @@ export class CircuitWindows {
   /** Close the poll: its summed deltas join the retransmit windows. */
   commit(nowWall: number): void {
     for (const c of this.touched) {
-      c.retrans.push({ t: nowWall, ...c.cur! });
+      c.cur!.t = nowWall;
+      c.retrans.push(c.cur!);
       c.cur = null;
     }
     this.touched = [];
@@ -88,9 +93,9 @@ export class CircuitWindows {
     const cutRtt = nowWall - rttWindowMs;
     const cutRe = nowWall - retransWindowMs;
     for (const [hash, c] of this.circuits) {
-      dropBefore(c.rtt.customer, (x) => x[0], cutRtt);
-      dropBefore(c.rtt.internet, (x) => x[0], cutRtt);
-      dropBefore(c.retrans, (x) => x.t, cutRe);
+      dropBefore(c.rtt.customer, rttTime, cutRtt);
+      dropBefore(c.rtt.internet, rttTime, cutRtt);
+      dropBefore(c.retrans, deltaTime, cutRe);
       if (!c.rtt.customer.length && !c.rtt.internet.length && !c.retrans.length) {
         this.circuits.delete(hash);
         c.dead = true;

@@ -11,6 +11,8 @@
  *   null      for public addresses the databases know nothing about (or invalid text),
  *   an `IpInfo` otherwise (fields null where the database has no value).
  * Results are cached per address in a bounded LRU (`cacheSize`); identical results share one object.
+ * The databases (≈ 68 MB) are read on the first lookup of a public address (or the first read of
+ * `info`), so a process with flow tracking but no traffic does not hold them.
  */
 import { readFileSync, existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -40,7 +42,7 @@ export interface EnricherOptions {
 
 export interface Enricher {
   lookup(ip: string): Enrichment;
-  /** Build dates of the databases (ISO) and where they came from. */
+  /** Build dates of the databases (ISO) and where they came from (reading it loads the databases). */
   readonly info: { asn: string | null; city: string | null; asnBuilt: string | null; cityBuilt: string | null };
   readonly cacheSize: number;
 }
@@ -93,8 +95,11 @@ export function createEnricher(opts: EnricherOptions = {}): Enricher {
   const pk = packagedDatabases();
   const asnPath = opts.asnPath ?? pk.asn;
   const cityPath = opts.cityPath ?? pk.city;
-  const asn = asnPath ? new Reader<AsnRecord>(readFileSync(asnPath)) : null;
-  const city = cityPath ? new Reader<CityRecord>(readFileSync(cityPath)) : null;
+  let dbs: { asn: Reader<AsnRecord> | null; city: Reader<CityRecord> | null } | undefined;
+  const open = () => (dbs ??= {
+    asn: asnPath ? new Reader<AsnRecord>(readFileSync(asnPath)) : null,
+    city: cityPath ? new Reader<CityRecord>(readFileSync(cityPath)) : null,
+  });
   const max = Math.max(1, opts.cacheSize ?? 32_768);
   const cache = new Map<string, Enrichment>();
   /** Identical results share one object (many addresses of an ASN and place): bounded like the cache. */
@@ -114,6 +119,7 @@ export function createEnricher(opts: EnricherOptions = {}): Enricher {
     let text = ip;
     const parsed = ipaddr.parse(ip);
     if (parsed.kind() === 'ipv6' && (parsed as ipaddr.IPv6).isIPv4MappedAddress()) text = (parsed as ipaddr.IPv6).toIPv4Address().toString();
+    const { asn, city } = open();
     let a: AsnRecord | null = null;
     let c: CityRecord | null = null;
     try { a = asn?.get(text) ?? null; } catch { a = null; }
@@ -145,7 +151,10 @@ export function createEnricher(opts: EnricherOptions = {}): Enricher {
       cache.set(ip, v);
       return v;
     },
-    info: { asn: asnPath, city: cityPath, asnBuilt: buildDate(asn as Reader<object> | null), cityBuilt: buildDate(city as Reader<object> | null) },
+    get info() {
+      const { asn, city } = open();
+      return { asn: asnPath, city: cityPath, asnBuilt: buildDate(asn as Reader<object> | null), cityBuilt: buildDate(city as Reader<object> | null) };
+    },
     get cacheSize() {
       return cache.size;
     },
@@ -153,7 +162,7 @@ export function createEnricher(opts: EnricherOptions = {}): Enricher {
 }
 
 let shared: Enricher | undefined;
-/** Process-wide enricher on the packaged databases (loaded on first use, ~70 MB resident). */
+/** Process-wide enricher on the packaged databases (read on the first public lookup, ~70 MB resident). */
 export function defaultEnricher(): Enricher {
   shared ??= createEnricher();
   return shared;

@@ -1,14 +1,16 @@
 /**
- * The tracker's flow store: one slot per tracked flow in typed arrays (struct of arrays), so a poll
- * over 100k flows compares and copies numbers in place and allocates nothing per flow. A slot holds
- * the packed kernel key (u32 words; addresses and the text id are decoded only when a view is
- * built), the last dumped counters and state, the rates of the last interval, the flow's circuit
- * (a small circuit index, `CircuitIds`) and a tag the snapshot uses for its enrichment cache.
- * Slots are found by a 52-bit hash of the key in an open-addressing Int32Array table (probes compare
- * the key words, so equal hashes need no special case); live slots are kept in a dense list for
- * iteration. Capacity is fixed (`maxFlows`).
+ * The tracker's flow store: one fixed-size record per tracked flow (slot) in one ArrayBuffer, so a
+ * poll over 100k flows compares and copies numbers in place, allocates nothing per flow and touches
+ * three cache lines per changed row (the record) instead of one per field. A record holds the packed
+ * kernel key (u32 words; addresses and the text id are decoded only when a view is built), the last
+ * dumped counters and state, the rates of the last interval, the flow's circuit (a small circuit
+ * index, `CircuitIds`), the slot that followed it in the last dump and a tag the snapshot uses for
+ * its enrichment cache. Slots are found by a 52-bit hash of the key in an open-addressing Int32Array
+ * table (probes compare the key words, so equal hashes need no special case); live slots are kept in
+ * a dense list for iteration. The store starts small and grows by a quarter as flows arrive, up to `maxCap`.
  */
-import { FLOW_KEY_SIZE, FLOW_KEY_WORDS, FLOWF, flowId, readFlowKey, type EndStatus, type FlowEntry, type PerDirection } from '../../dataplane/flowAbi.ts';
+import { ADDR_SIZE, decodeAddr } from '../../dataplane/abi.ts';
+import { FLOW_KEY_WORDS, FLOWF, flowId, readFlowKey, type EndStatus, type FlowEntry, type PerDirection } from '../../dataplane/flowAbi.ts';
 
 const END: EndStatus[] = ['open', 'fin', 'rst'];
 
@@ -27,7 +29,6 @@ export interface FinishedFlow extends ActiveFlow {
   endedAt: number;
   reason: 'fin' | 'rst' | 'idle' | 'evicted';
 }
-
 
 const TWO32 = 4294967296;
 
@@ -84,123 +85,134 @@ export class CircuitIds {
   }
 }
 
-/** The per-slot number fields `copyFrom` copies (everything but the key, index and list state). */
-const SLOT_FIELDS = ['startLo', 'startHi', 'seenNs', 'bytesD', 'bytesU', 'pktsD', 'pktsU', 'retD', 'retU', 'rateD', 'rateU',
-  'nextD', 'nextU', 'synD', 'synU', 'flags', 'rttC', 'rttI', 'tc', 'circLo', 'circHi', 'endSt', 'tos'] as const;
+// ---------------------------------------------------------------------------------------------
+// Record layout: REC_W u32 words per slot (192 bytes, three cache lines). f64 fields sit at even
+// words (f64 index = word / 2). Word offsets:
+const REC_W = 48;
+const REC_B = REC_W * 4;
+/** Words 0–9: the packed key. */
+const W_HASH = 10, W_SEEN = 12, W_BYTES = 14, W_PKTS = 18, W_RATE = 22;
+const W_START = 26, W_RET = 28, W_NEXT = 30, W_SYN = 32, W_RTT = 34, W_TC = 36, W_CIRC = 37;
+const W_CID = 39, W_POS = 40, W_TAG = 41, W_FOLLOW = 42;
+/** Bytes 0–2 of this word: end status, flags, tos (as bytes 124–126 of the kernel value). */
+const W_MISC = 43;
+const F_HASH = W_HASH / 2, F_SEEN = W_SEEN / 2, F_BYTES = W_BYTES / 2, F_PKTS = W_PKTS / 2, F_RATE = W_RATE / 2;
+
+/** u32 word offsets of struct lqos_flow fields in a dumped value (flowAbi.ts layout). */
+const V_START = 0, V_SEEN = 2, V_BYTES = 4, V_PKTS = 8, V_RET = 12, V_NEXT = 14, V_RTT = 28, V_TC = 30, V_MISC = 31, V_CIRC = 32, V_SYN = 34;
+
+/** What `absorb` found: the row moved (a packet since the last dump); its tc handle or circuit changed. */
+export const ABSORB = { CHANGED: 1, TC: 2, MOVED: 4 } as const;
 
 export class FlowStore {
-  readonly cap: number;
-  /** Keys: slot s at words [s * FLOW_KEY_WORDS, +FLOW_KEY_WORDS); `keyBuf` is the same memory. */
-  readonly keyW: Uint32Array;
-  readonly keyBuf: Buffer;
-  readonly hash: Float64Array;
-  readonly startLo: Uint32Array;
-  readonly startHi: Uint32Array;
-  /** last_seen (ns, boot clock) as a double. */
-  readonly seenNs: Float64Array;
-  readonly bytesD: Float64Array;
-  readonly bytesU: Float64Array;
-  readonly pktsD: Float64Array;
-  readonly pktsU: Float64Array;
-  readonly retD: Uint32Array;
-  readonly retU: Uint32Array;
-  /** bits/s over the last poll interval. */
-  readonly rateD: Float64Array;
-  readonly rateU: Float64Array;
-  /** nextSeq down/up, synSeq down/up (valid per `flags`, struct lqos_flow flags). */
-  readonly nextD: Uint32Array;
-  readonly nextU: Uint32Array;
-  readonly synD: Uint32Array;
-  readonly synU: Uint32Array;
-  readonly flags: Uint8Array;
-  readonly rttC: Uint32Array;
-  readonly rttI: Uint32Array;
-  readonly tc: Uint32Array;
-  readonly circLo: Uint32Array;
-  readonly circHi: Uint32Array;
-  readonly endSt: Uint8Array;
-  readonly tos: Uint8Array;
-  /** Poll sequence number of the last poll that saw the flow. */
-  readonly seen: Uint32Array;
-  /** Circuit index (CircuitIds) or -1. */
-  readonly cid: Int32Array;
-  /** Snapshot enrichment cache tag (-1 = not looked up yet). */
-  readonly tag: Int32Array;
-  /** Dense list of live slots (first `size` entries) and each slot's position in it. */
-  readonly live: Int32Array;
-  private readonly pos: Int32Array;
-  private readonly freeList: Int32Array;
-  private nFree: number;
+  /** Most slots the store grows to. */
+  readonly maxCap: number;
+  cap = 0;
+  /** The records, through three views and `keyBuf` (all the same memory; a slot's key starts at byte s * REC_B). */
+  private u32 = new Uint32Array(0);
+  private i32 = new Int32Array(0);
+  private f64 = new Float64Array(0);
+  keyBuf = Buffer.alloc(0);
+  /** Poll sequence number of the last poll that saw the flow (set by the tracker; 0 when freed). */
+  seen = new Uint32Array(0);
+  /** Dense list of live slots (first `size` entries). */
+  live = new Int32Array(0);
+  private freeList = new Int32Array(0);
+  private nFree = 0;
   size = 0;
   /**
    * Slot index by key hash: open addressing with linear probing over an Int32Array (-1 = empty), at
    * most half full; keys with equal hashes simply sit in different buckets (probes compare the key).
    */
-  private readonly table: Int32Array;
-  private readonly mask: number;
-  private readonly shift: number;
+  private table = new Int32Array(0);
+  private mask = 0;
+  private shift = 0;
 
-  constructor(cap: number) {
+  /** `initial` slots now (default min(maxCap, 1024)), grown on demand up to `maxCap`. */
+  constructor(maxCap: number, initial = Math.min(maxCap, 1024)) {
+    this.maxCap = Math.max(1, maxCap);
+    this.grow(Math.max(1, Math.min(this.maxCap, initial)));
+  }
+
+  /** Reallocate for `cap` slots, keeping every slot where it is; new slots are free. */
+  grow(cap: number): void {
+    const old = this.cap;
+    if (cap <= old) return;
+    const buf = new ArrayBuffer(cap * REC_B);
+    const u32 = new Uint32Array(buf);
+    u32.set(this.u32);
+    this.u32 = u32;
+    this.i32 = new Int32Array(buf);
+    this.f64 = new Float64Array(buf);
+    this.keyBuf = Buffer.from(buf);
+    for (let s = old; s < cap; s++) {
+      const b = s * REC_W;
+      this.i32[b + W_CID] = this.i32[b + W_POS] = this.i32[b + W_TAG] = this.i32[b + W_FOLLOW] = -1;
+    }
+    this.seen = widen(this.seen, new Uint32Array(cap));
+    this.live = widen(this.live, new Int32Array(cap));
+    const free = new Int32Array(cap);
+    free.set(this.freeList.subarray(0, this.nFree));
+    for (let s = cap - 1; s >= old; s--) free[this.nFree++] = s;
+    this.freeList = free;
     this.cap = cap;
-    const u32 = () => new Uint32Array(cap), f64 = () => new Float64Array(cap), u8 = () => new Uint8Array(cap);
-    this.keyW = new Uint32Array(cap * FLOW_KEY_WORDS);
-    this.keyBuf = Buffer.from(this.keyW.buffer, this.keyW.byteOffset, this.keyW.byteLength);
-    this.hash = f64();
-    this.startLo = u32(); this.startHi = u32(); this.seenNs = f64();
-    this.bytesD = f64(); this.bytesU = f64(); this.pktsD = f64(); this.pktsU = f64();
-    this.retD = u32(); this.retU = u32(); this.rateD = f64(); this.rateU = f64();
-    this.nextD = u32(); this.nextU = u32(); this.synD = u32(); this.synU = u32(); this.flags = u8();
-    this.rttC = u32(); this.rttI = u32(); this.tc = u32(); this.circLo = u32(); this.circHi = u32();
-    this.endSt = u8(); this.tos = u8(); this.seen = u32();
-    this.cid = new Int32Array(cap).fill(-1);
-    this.tag = new Int32Array(cap).fill(-1);
-    this.live = new Int32Array(cap);
-    this.pos = new Int32Array(cap).fill(-1);
-    this.freeList = new Int32Array(cap);
-    for (let i = 0; i < cap; i++) this.freeList[i] = cap - 1 - i;
-    this.nFree = cap;
-    const bits = Math.max(4, Math.ceil(Math.log2(cap * 2)));
+    this.reindex();
+  }
+
+  /** Rebuild the key table for the current capacity. */
+  private reindex(): void {
+    const bits = Math.max(4, Math.ceil(Math.log2(this.cap * 2)));
     this.table = new Int32Array(1 << bits).fill(-1);
     this.mask = (1 << bits) - 1;
     this.shift = 32 - bits;
+    for (let p = 0; p < this.size; p++) this.place(this.live[p]!);
+  }
+
+  private place(s: number): void {
+    const t = this.table, m = this.mask;
+    let i = home(this.f64[s * (REC_W / 2) + F_HASH]!, this.shift);
+    while (t[i]! >= 0) i = (i + 1) & m;
+    t[i] = s;
   }
 
   /** True when the key words of `slot` equal the words at `off` of `k`. */
   sameKey(slot: number, k: Uint32Array, off: number): boolean {
-    const w = this.keyW, b = slot * FLOW_KEY_WORDS;
+    const w = this.u32, b = slot * REC_W;
     for (let j = 0; j < FLOW_KEY_WORDS; j++) if (w[b + j] !== k[off + j]) return false;
     return true;
   }
 
   isLive(slot: number): boolean {
-    return this.pos[slot]! >= 0;
+    return this.i32[slot * REC_W + W_POS]! >= 0;
   }
 
   /** The slot of the key at word `off` of `k`, or -1. */
   find(k: Uint32Array, off = 0, hash = keyHash(k, off)): number {
-    const t = this.table, m = this.mask;
+    const t = this.table, m = this.mask, f = this.f64;
     for (let i = home(hash, this.shift); ; i = (i + 1) & m) {
       const s = t[i]!;
       if (s < 0) return -1;
-      if (this.hash[s] === hash && this.sameKey(s, k, off)) return s;
+      if (f[s * (REC_W / 2) + F_HASH] === hash && this.sameKey(s, k, off)) return s;
     }
   }
 
-  /** A new slot for the key at word `off` of `k` (zeroed counters), or -1 when the store is full. */
+  /**
+   * A new slot for the key at word `off` of `k` (zeroed counters and rates, no circuit), or -1 when
+   * the store is full at `maxCap`.
+   */
   add(k: Uint32Array, off: number, hash: number): number {
-    if (this.nFree === 0) return -1;
-    const s = this.freeList[--this.nFree]!;
-    this.keyW.set(k.subarray(off, off + FLOW_KEY_WORDS), s * FLOW_KEY_WORDS);
-    this.hash[s] = hash;
-    const t = this.table, m = this.mask;
-    let i = home(hash, this.shift);
-    while (t[i]! >= 0) i = (i + 1) & m;
-    t[i] = s;
-    this.bytesD[s] = this.bytesU[s] = this.pktsD[s] = this.pktsU[s] = this.rateD[s] = this.rateU[s] = 0;
-    this.retD[s] = this.retU[s] = 0;
-    this.cid[s] = -1;
-    this.tag[s] = -1;
-    this.pos[s] = this.size;
+    if (this.nFree === 0) {
+      if (this.cap >= this.maxCap) return -1;
+      this.grow(Math.min(this.maxCap, growthOf(this.cap)));
+    }
+    const s = this.freeList[--this.nFree]!, b = s * REC_W, u = this.u32, i = this.i32;
+    for (let j = 0; j < FLOW_KEY_WORDS; j++) u[b + j] = k[off + j]!;
+    u.fill(0, b + W_SEEN, b + W_TC + 3); // last_seen … circuit words
+    this.f64[(b >> 1) + F_HASH] = hash;
+    i[b + W_CID] = i[b + W_TAG] = i[b + W_FOLLOW] = -1;
+    u[b + W_MISC] = 0;
+    this.place(s);
+    i[b + W_POS] = this.size;
     this.live[this.size++] = s;
     return s;
   }
@@ -208,21 +220,22 @@ export class FlowStore {
   /** Free a live slot (its circuit reference is dropped by the caller). */
   remove(s: number): void {
     this.unindex(s);
-    const p = this.pos[s]!;
+    const i = this.i32, p = i[s * REC_W + W_POS]!;
     const last = this.live[--this.size]!;
     this.live[p] = last;
-    this.pos[last] = p;
-    this.pos[s] = -1;
+    i[last * REC_W + W_POS] = p;
+    i[s * REC_W + W_POS] = -1;
+    this.seen[s] = 0;
     this.freeList[this.nFree++] = s;
   }
 
   /** Take slot s out of the hash table (backward-shift deletion: no tombstones). */
   private unindex(s: number): void {
-    const t = this.table, m = this.mask, sh = this.shift;
-    let i = home(this.hash[s]!, sh);
+    const t = this.table, m = this.mask, sh = this.shift, f = this.f64, H = REC_W / 2;
+    let i = home(f[s * H + F_HASH]!, sh);
     while (t[i] !== s) i = (i + 1) & m;
     for (let j = (i + 1) & m; t[j]! >= 0; j = (j + 1) & m) {
-      const h = home(this.hash[t[j]!]!, sh);
+      const h = home(f[t[j]! * H + F_HASH]!, sh);
       // Entry j may move into the hole at i when its home is not in the cyclic range (i, j].
       if (i <= j ? h <= i || h > j : h <= i && h > j) {
         t[i] = t[j]!;
@@ -232,36 +245,153 @@ export class FlowStore {
     t[i] = -1;
   }
 
-  /** Copy slot `s` of `src` (key, counters, state, rates, circuit words) into slot `d` of this store (not indexed). */
+  /** Copy slot `s` of `src` (the whole record) into slot `d` of this store (plain storage: not indexed); its tag is cleared. */
   copyFrom(src: FlowStore, s: number, d: number): void {
-    this.keyW.set(src.keyW.subarray(s * FLOW_KEY_WORDS, (s + 1) * FLOW_KEY_WORDS), d * FLOW_KEY_WORDS);
-    const a = this as unknown as Record<string, Float64Array>, b = src as unknown as Record<string, Float64Array>;
-    for (const f of SLOT_FIELDS) a[f]![d] = b[f]![s]!;
-    this.tag[d] = -1;
+    const a = this.u32, b = src.u32, sb = s * REC_W, db = d * REC_W;
+    for (let j = 0; j < REC_W; j++) a[db + j] = b[sb + j]!;
+    this.i32[db + W_TAG] = -1;
   }
+
+  // -------------------------------------------------------------------------------------------
+  // The poll's per-row work (dumped value words at `w` of `vw`)
+
+  /** The slot that followed slot `prev` in the last dump (-1: none recorded). */
+  followOf(prev: number): number {
+    return this.i32[prev * REC_W + W_FOLLOW]!;
+  }
+
+  setFollow(prev: number, s: number): void {
+    this.i32[prev * REC_W + W_FOLLOW] = s;
+  }
+
+  /** True when the row's start time is the slot's (else another connection took the same key). */
+  sameStart(s: number, vw: Uint32Array, w: number): boolean {
+    const u = this.u32, b = s * REC_W;
+    return u[b + W_START] === vw[w + V_START] && u[b + W_START + 1] === vw[w + V_START + 1];
+  }
+
+  /**
+   * A fresh slot meets its first row: start time from the row, the whole history counts as this
+   * interval's delta, and the circuit is forced to differ so `absorb` links it.
+   */
+  firstSight(s: number, vw: Uint32Array, w: number): void {
+    const u = this.u32, b = s * REC_W;
+    u[b + W_START] = vw[w + V_START]!;
+    u[b + W_START + 1] = vw[w + V_START + 1]!;
+    this.f64[(b >> 1) + F_SEEN] = -1;
+    u[b + W_CIRC] = ~vw[w + V_CIRC]! >>> 0;
+    u[b + W_CIRC + 1] = 0;
+    u[b + W_TC] = 0;
+  }
+
+  /**
+   * Take a dumped row into slot s. Counters and state only move with a packet, and every packet
+   * moves last_seen: when it did not move, only the rates drop to 0 (when `dtS` > 0) and 0 is
+   * returned. Otherwise counters, state and rates (bits/s over `dtS`) are updated, `delta` gets the
+   * increments [retransmits down, up, packets down, up], and the result is ABSORB.CHANGED, plus
+   * ABSORB.MOVED when the circuit hash changed or ABSORB.TC when only the tc handle did.
+   */
+  absorb(s: number, vw: Uint32Array, w: number, dtS: number, delta: Float64Array): number {
+    const u = this.u32, f = this.f64, b = s * REC_W, h = b >> 1;
+    const seen = vw[w + V_SEEN]! + vw[w + V_SEEN + 1]! * TWO32;
+    if (seen === f[h + F_SEEN]) {
+      if (dtS > 0) f[h + F_RATE] = f[h + F_RATE + 1] = 0;
+      return 0;
+    }
+    f[h + F_SEEN] = seen;
+    const bd = vw[w + V_BYTES]! + vw[w + V_BYTES + 1]! * TWO32, bu = vw[w + V_BYTES + 2]! + vw[w + V_BYTES + 3]! * TWO32;
+    const pd = vw[w + V_PKTS]! + vw[w + V_PKTS + 1]! * TWO32, pu = vw[w + V_PKTS + 2]! + vw[w + V_PKTS + 3]! * TWO32;
+    const rd = vw[w + V_RET]!, ru = vw[w + V_RET + 1]!;
+    const obd = f[h + F_BYTES]!, obu = f[h + F_BYTES + 1]!, opd = f[h + F_PKTS]!, opu = f[h + F_PKTS + 1]!;
+    if (dtS > 0) {
+      f[h + F_RATE] = (bd > obd ? bd - obd : 0) * 8 / dtS;
+      f[h + F_RATE + 1] = (bu > obu ? bu - obu : 0) * 8 / dtS;
+    }
+    delta[0] = rd > u[b + W_RET]! ? rd - u[b + W_RET]! : 0;
+    delta[1] = ru > u[b + W_RET + 1]! ? ru - u[b + W_RET + 1]! : 0;
+    delta[2] = pd > opd ? pd - opd : 0;
+    delta[3] = pu > opu ? pu - opu : 0;
+    f[h + F_BYTES] = bd; f[h + F_BYTES + 1] = bu; f[h + F_PKTS] = pd; f[h + F_PKTS + 1] = pu;
+    u[b + W_RET] = rd; u[b + W_RET + 1] = ru;
+    u[b + W_NEXT] = vw[w + V_NEXT]!; u[b + W_NEXT + 1] = vw[w + V_NEXT + 1]!;
+    u[b + W_SYN] = vw[w + V_SYN]!; u[b + W_SYN + 1] = vw[w + V_SYN + 1]!;
+    u[b + W_RTT] = vw[w + V_RTT]!; u[b + W_RTT + 1] = vw[w + V_RTT + 1]!;
+    u[b + W_MISC] = vw[w + V_MISC]! & 0xffffff;
+    const tc = vw[w + V_TC]!, cLo = vw[w + V_CIRC]!, cHi = vw[w + V_CIRC + 1]!;
+    if (cLo === u[b + W_CIRC] && cHi === u[b + W_CIRC + 1] && tc === u[b + W_TC]) return ABSORB.CHANGED;
+    const moved = cLo !== u[b + W_CIRC] || cHi !== u[b + W_CIRC + 1];
+    u[b + W_TC] = tc; u[b + W_CIRC] = cLo; u[b + W_CIRC + 1] = cHi;
+    return ABSORB.CHANGED | (moved ? ABSORB.MOVED : ABSORB.TC);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Fields of slot s
+
+  seenNs(s: number): number { return this.f64[s * (REC_W / 2) + F_SEEN]!; }
+  bytesD(s: number): number { return this.f64[s * (REC_W / 2) + F_BYTES]!; }
+  bytesU(s: number): number { return this.f64[s * (REC_W / 2) + F_BYTES + 1]!; }
+  pktsD(s: number): number { return this.f64[s * (REC_W / 2) + F_PKTS]!; }
+  pktsU(s: number): number { return this.f64[s * (REC_W / 2) + F_PKTS + 1]!; }
+  rateD(s: number): number { return this.f64[s * (REC_W / 2) + F_RATE]!; }
+  rateU(s: number): number { return this.f64[s * (REC_W / 2) + F_RATE + 1]!; }
+  /** Rate down + up (bits/s). */
+  rate(s: number): number { const h = s * (REC_W / 2) + F_RATE; return this.f64[h]! + this.f64[h + 1]!; }
+  retD(s: number): number { return this.u32[s * REC_W + W_RET]!; }
+  retU(s: number): number { return this.u32[s * REC_W + W_RET + 1]!; }
+  rttC(s: number): number { return this.u32[s * REC_W + W_RTT]!; }
+  rttI(s: number): number { return this.u32[s * REC_W + W_RTT + 1]!; }
+  tc(s: number): number { return this.u32[s * REC_W + W_TC]!; }
+  circLo(s: number): number { return this.u32[s * REC_W + W_CIRC]!; }
+  circHi(s: number): number { return this.u32[s * REC_W + W_CIRC + 1]!; }
+  /** 0 open, 1 fin, 2 rst. */
+  endSt(s: number): number { return this.u32[s * REC_W + W_MISC]! & 0xff; }
+  isTcp(s: number): boolean { return (this.u32[s * REC_W + 9]! & 0xff) === 6; }
+  /** Circuit index (CircuitIds) or -1. */
+  cid(s: number): number { return this.i32[s * REC_W + W_CID]!; }
+  setCid(s: number, cid: number): void { this.i32[s * REC_W + W_CID] = cid; }
+  /** Snapshot enrichment cache tag (-1 = not looked up yet). */
+  tag(s: number): number { return this.i32[s * REC_W + W_TAG]!; }
+  setTag(s: number, tag: number): void { this.i32[s * REC_W + W_TAG] = tag; }
+  /** Forget every slot's tag. */
+  clearTags(): void {
+    for (let s = 0; s < this.cap; s++) this.i32[s * REC_W + W_TAG] = -1;
+  }
+  localIp(s: number): string { return decodeAddr(this.keyBuf, s * REC_B); }
+  remoteIp(s: number): string { return decodeAddr(this.keyBuf, s * REC_B + ADDR_SIZE); }
 
   /**
    * The decoded flow in slot s with its rates: one literal (no object spread: spreading into a
    * literal this size takes V8's slow path, ~15 µs per flow).
    */
   entry(s: number): FlowEntry & { rateBps: PerDirection } {
-    const f = this.flags[s]!;
-    const k = readFlowKey(this.keyBuf, s * FLOW_KEY_SIZE);
+    const u = this.u32, b = s * REC_W, misc = u[b + W_MISC]!, f = (misc >>> 8) & 0xff;
+    const k = readFlowKey(this.keyBuf, s * REC_B);
     return {
       proto: k.proto, localIp: k.localIp, localPort: k.localPort, remoteIp: k.remoteIp, remotePort: k.remotePort, id: flowId(k),
-      startNs: (BigInt(this.startHi[s]!) << 32n) | BigInt(this.startLo[s]!),
-      lastSeenNs: BigInt(this.seenNs[s]!),
-      bytes: { down: this.bytesD[s]!, up: this.bytesU[s]! },
-      packets: { down: this.pktsD[s]!, up: this.pktsU[s]! },
-      retransmits: { down: this.retD[s]!, up: this.retU[s]! },
-      nextSeq: { down: f & FLOWF.SEQ_DOWN ? this.nextD[s]! : null, up: f & FLOWF.SEQ_UP ? this.nextU[s]! : null },
-      synSeq: { down: f & FLOWF.SYN_DOWN ? this.synD[s]! : null, up: f & FLOWF.SYN_UP ? this.synU[s]! : null },
-      lastRttUs: { customer: this.rttC[s]!, internet: this.rttI[s]! },
-      tcHandle: this.tc[s]!,
-      circuitHash: (BigInt(this.circHi[s]!) << 32n) | BigInt(this.circLo[s]!),
-      endStatus: END[this.endSt[s]!] ?? 'open',
-      tos: this.tos[s]!,
-      rateBps: { down: this.rateD[s]!, up: this.rateU[s]! },
+      startNs: (BigInt(u[b + W_START + 1]!) << 32n) | BigInt(u[b + W_START]!),
+      lastSeenNs: BigInt(this.seenNs(s)),
+      bytes: { down: this.bytesD(s), up: this.bytesU(s) },
+      packets: { down: this.pktsD(s), up: this.pktsU(s) },
+      retransmits: { down: this.retD(s), up: this.retU(s) },
+      nextSeq: { down: f & FLOWF.SEQ_DOWN ? u[b + W_NEXT]! : null, up: f & FLOWF.SEQ_UP ? u[b + W_NEXT + 1]! : null },
+      synSeq: { down: f & FLOWF.SYN_DOWN ? u[b + W_SYN]! : null, up: f & FLOWF.SYN_UP ? u[b + W_SYN + 1]! : null },
+      lastRttUs: { customer: this.rttC(s), internet: this.rttI(s) },
+      tcHandle: this.tc(s),
+      circuitHash: (BigInt(this.circHi(s)) << 32n) | BigInt(this.circLo(s)),
+      endStatus: END[misc & 0xff] ?? 'open',
+      tos: (misc >>> 16) & 0xff,
+      rateBps: { down: this.rateD(s), up: this.rateU(s) },
     };
   }
+}
+
+/** The next capacity: a quarter more (whole KiB of slots), so a full store wastes at most a fifth. */
+function growthOf(cap: number): number {
+  return Math.ceil((cap * 1.25) / 1024) * 1024;
+}
+
+/** `to` (a larger typed array) with `from` copied into its start. */
+export function widen<T extends Float64Array | Uint32Array | Int32Array | Uint8Array>(from: T, to: T): T {
+  to.set(from);
+  return to;
 }

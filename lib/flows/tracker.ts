@@ -12,12 +12,12 @@ import { SubnetList } from '../integrations/common/ip.ts';
 import { bootTimeNs, type RingBufferReader } from '../../dataplane/libbpf.ts';
 import {
   FLOW_KEY_SIZE, FLOW_KEY_WORDS, FLOW_VALUE_SIZE, MAX_FLOWS, encodeFlowKey, readFlowKey, readRttCore,
-  type FlowKey,
+  type FlowEntry, type FlowKey,
 } from '../../dataplane/flowAbi.ts';
 import { deleteFlows, dumpFlowsChunked, openRttRecords, readRingDrops } from '../../dataplane/flows.ts';
 import { pinRootOf, type MapContext } from '../../dataplane/pinned.ts';
-import { CircuitWindows, type CircuitAcc, type CircuitFlowStats } from './circuitWindows.ts';
-import { CircuitIds, FlowStore, keyHash, type ActiveFlow, type FinishedFlow } from './flowStore.ts';
+import { CircuitWindows, type CircuitFlowStats } from './circuitWindows.ts';
+import { ABSORB, CircuitIds, FlowStore, keyHash, widen, type ActiveFlow, type FinishedFlow } from './flowStore.ts';
 import { RecentFlows } from './recent.ts';
 import { percentile } from './percentiles.ts';
 
@@ -36,8 +36,8 @@ export interface FlowTrackerOptions extends MapContext {
   /** Window for per-circuit retransmit rates (ms). Default 10 000. */
   retransWindowMs?: number;
   /**
-   * Most flows tracked at once (default: the kernel table size, 131 072). Memory is reserved for
-   * this many up front (≈ 200 B per flow); flows beyond it are left untracked until slots free up.
+   * Most flows tracked at once (default: the kernel table size, 131 072). The store grows with the
+   * flows (≈ 200 B per flow, doubling) up to this; flows beyond it are left untracked until slots free up.
    */
   maxFlows?: number;
   /** Do not open the ring buffer (tests of the table only). */
@@ -47,6 +47,11 @@ export interface FlowTrackerOptions extends MapContext {
    * one is kept out of every table and query, and removed from the kernel table so it takes no slot.
    */
   doNotTrack?: string[];
+  /**
+   * Called for every flow as it is retired (before its slot is freed), with its final counters and
+   * a converter from the kernel's boot-clock ns to wall ms (NetFlow/IPFIX export). Unset: no cost.
+   */
+  onRetired?: (flow: FlowEntry, wallOfBoot: (ns: bigint) => number, rttUs: number) => void;
 }
 
 export interface PollStats {
@@ -74,19 +79,18 @@ interface PollClock {
   dtS: number;
 }
 
-/** What the chunks of one dump add up to: rows seen, keys to delete, counts. */
-interface ScanAcc { prev: number; expire: Buffer[]; expired: number; skipped: number }
+/** What the chunks of one dump add up to: the previous row's slot, keys to delete (packed, `nExpire` of them), counts. */
+interface ScanAcc { prev: number; nExpire: number; expired: number; skipped: number }
 
 /** Per-flow RTT samples (ms), newest last; only for flows that had RTT events. */
 interface FlowRtt { customer: number[]; internet: number[] }
 
 const RTT_PER_FLOW = 32;
-const TWO32 = 4294967296;
-/** u32 word offsets of struct lqos_flow fields (flowAbi.ts layout). */
-const W_SEEN = 2, W_BYTES = 4, W_PKTS = 8, W_RET = 12, W_NEXT = 14, W_RTT = 28, W_TC = 30, W_CIRC = 32, W_SYN = 34;
 const VW = FLOW_VALUE_SIZE >>> 2;
-/** Rows per batch lookup (the dump buffers hold one batch: 3 MiB). */
-const DUMP_CHUNK = 16_384;
+/** Rows per batch lookup at most (the dump buffers hold one batch: 3 MiB at 16k rows)… */
+const DUMP_CHUNK = 2_048;
+/** …and at first: they grow when a dump has more rows than they hold. */
+const DUMP_CHUNK_MIN = 512;
 
 function u32view(b: Buffer): Uint32Array {
   return new Uint32Array(b.buffer, b.byteOffset, b.length >>> 2);
@@ -98,26 +102,37 @@ export class FlowTracker {
   readonly store: FlowStore;
   /** Circuit indexes of the tracked flows (store.cid). */
   readonly circuitIds = new CircuitIds();
-  private readonly o: Required<Omit<FlowTrackerOptions, 'pinRoot' | 'noEvents' | 'doNotTrack' | 'maxFlows'>>;
+  private readonly o: Required<Omit<FlowTrackerOptions, 'pinRoot' | 'noEvents' | 'doNotTrack' | 'maxFlows' | 'onRetired'>>;
+  private readonly onRetired: FlowTrackerOptions['onRetired'];
   private readonly untracked: SubnetList;
   private readonly circuits = new CircuitWindows();
-  /** Per-slot circuit accumulator (TCP flows), re-fetched when pruned or moved. */
-  private readonly circ: (CircuitAcc | null)[];
+  /**
+   * TCP retransmit and packet deltas of the current poll per circuit index (4 per index: retransmits
+   * down/up, packets down/up), whether an index has any, and the indexes touched: handed to the
+   * circuit windows at the end of the poll, or earlier when the index is freed (it may be reused).
+   */
+  private circDelta = new Float64Array(0);
+  private circMarked = new Uint8Array(0);
+  private circTouched: number[] = [];
   private readonly rtt = new Map<number, FlowRtt>();
   /** Retired flows (recent(), the snapshot's globe and recent list). */
   readonly finished: RecentFlows;
   private events: RingBufferReader | null = null;
-  /** Dump buffers (one chunk, reused) and the slot each row had in the previous dump. */
-  private readonly dumpKeys = Buffer.alloc(DUMP_CHUNK * FLOW_KEY_SIZE);
-  private readonly dumpVals = Buffer.alloc(DUMP_CHUNK * FLOW_VALUE_SIZE);
-  private readonly kw = u32view(this.dumpKeys);
-  private readonly vw = u32view(this.dumpVals);
+  /** Dump buffers (one chunk, reused; grown up to DUMP_CHUNK rows as the table fills) and their u32 views. */
+  private dumpKeys = Buffer.alloc(0);
+  private dumpVals = Buffer.alloc(0);
+  private kw: Uint32Array = new Uint32Array(0);
+  private vw: Uint32Array = new Uint32Array(0);
+  /** Keys to delete from the kernel after a dump (retired or untracked flows), grown on demand. */
+  private expireKeys = Buffer.alloc(0);
+  /** Counter increments of the row `absorb` just took (retransmits down/up, packets down/up). */
+  private readonly delta = new Float64Array(4);
   /**
-   * The slot that followed each slot in the previous dump (and the first one): the kernel returns
-   * the table in bucket order, so the next row is almost always the predicted slot (inserts and
-   * deletes only break the chain locally) and the key hash is computed only when it is not.
+   * The first slot of the previous dump; each slot records the one that followed it (the store's
+   * follow link): the kernel returns the table in bucket order, so the next row is almost always the
+   * predicted slot (inserts and deletes only break the chain locally) and the key hash is computed
+   * only when it is not.
    */
-  private readonly follow: Int32Array;
   private firstSlot = -1;
   private readonly evKey = new Uint32Array(FLOW_KEY_WORDS);
   private lastPollBoot = 0n;
@@ -141,10 +156,10 @@ export class FlowTracker {
       retransWindowMs: opts.retransWindowMs ?? 10_000,
     };
     this.store = new FlowStore(Math.max(1, Math.min(MAX_FLOWS, opts.maxFlows ?? MAX_FLOWS)));
-    this.circ = new Array<CircuitAcc | null>(this.store.cap).fill(null);
-    this.follow = new Int32Array(this.store.cap).fill(-1);
+    this.sizeDump(DUMP_CHUNK_MIN);
     this.finished = new RecentFlows(Math.max(1, this.o.recentMax));
     this.untracked = new SubnetList(opts.doNotTrack ?? []);
+    this.onRetired = opts.onRetired;
     if (!opts.noEvents) this.events = openRttRecords((rec) => this.onRtt(rec), this.ctx);
   }
 
@@ -183,11 +198,14 @@ export class FlowTracker {
   poll(): PollStats {
     const t0 = performance.now();
     const clock = this.clock();
-    const acc: ScanAcc = { prev: -1, expire: [], expired: 0, skipped: 0 };
-    dumpFlowsChunked(this.dumpKeys, this.dumpVals, (n) => this.scan(n, clock, acc), this.ctx);
-    const { expire, expired, skipped } = acc;
-    if (expire.length) deleteFlows(Buffer.concat(expire), this.ctx);
+    const acc: ScanAcc = { prev: -1, nExpire: 0, expired: 0, skipped: 0 };
+    const rows = dumpFlowsChunked(this.dumpKeys, this.dumpVals, (n) => this.scan(n, clock, acc), this.ctx);
+    const { nExpire, expired, skipped } = acc;
+    if (nExpire) deleteFlows(this.expireKeys.subarray(0, nExpire * FLOW_KEY_SIZE), this.ctx);
+    if (rows > this.kw.length / FLOW_KEY_WORDS) this.sizeDump(rows);
     const evicted = this.retireEvicted(clock);
+    for (const cid of this.circTouched) this.flushCircuit(cid);
+    this.circTouched = [];
     this.circuits.commit(clock.nowWall);
     this.drainEvents();
     const drops = this.readDrops();
@@ -206,56 +224,66 @@ export class FlowTracker {
    * delete from the kernel (retired or untracked) are collected.
    */
   private scan(n: number, clock: PollClock, acc: ScanAcc): void {
-    const st = this.store, kw = this.kw, vw = this.vw, V = this.dumpVals;
-    const follow = this.follow, dtS = clock.dtS, seq = clock.seq, now = clock.nowBootN;
+    const st = this.store, kw = this.kw, vw = this.vw, delta = this.delta;
+    const dtS = clock.dtS, seq = clock.seq, now = clock.nowBootN;
     const idleNs = this.o.idleTimeoutMs * 1e6, graceNs = this.o.finishedGraceMs * 1e6;
-    const keyCopy = (i: number) => Buffer.from(this.dumpKeys.subarray(i * FLOW_KEY_SIZE, (i + 1) * FLOW_KEY_SIZE));
     let prev = acc.prev;
     for (let i = 0; i < n; i++) {
       const off = i * FLOW_KEY_WORDS, w = i * VW;
-      let s = prev >= 0 ? follow[prev]! : this.firstSlot;
+      let s = prev >= 0 ? st.followOf(prev) : this.firstSlot;
       if (s < 0 || !st.isLive(s) || !st.sameKey(s, kw, off)) s = st.find(kw, off);
-      if (s >= 0 && (st.startLo[s] !== vw[w] || st.startHi[s] !== vw[w + 1])) {
+      if (s >= 0 && !st.sameStart(s, vw, w)) {
         this.free(s); // another connection under the same key: starts over
         s = -1;
       }
       if (s < 0) {
         s = this.admit(kw, off, w, vw);
-        if (s === -2) { acc.expire.push(keyCopy(i)); continue; }
+        if (s === -2) { this.expireRow(i, acc); continue; }
         if (s < 0) { acc.skipped++; continue; }
       }
-      if (prev >= 0) follow[prev] = s;
+      if (prev >= 0) st.setFollow(prev, s);
       else this.firstSlot = s;
       prev = s;
       st.seen[s] = seq;
-      // Counters and state only move with a packet, and every packet moves last_seen.
-      if (vw[w + W_SEEN]! + vw[w + W_SEEN + 1]! * TWO32 === st.seenNs[s]) {
-        if (dtS > 0) st.rateD[s] = st.rateU[s] = 0;
-      } else {
-        const bd = vw[w + W_BYTES]! + vw[w + W_BYTES + 1]! * TWO32, bu = vw[w + W_BYTES + 2]! + vw[w + W_BYTES + 3]! * TWO32;
-        const pd = vw[w + W_PKTS]! + vw[w + W_PKTS + 1]! * TWO32, pu = vw[w + W_PKTS + 2]! + vw[w + W_PKTS + 3]! * TWO32;
-        const rd = vw[w + W_RET]!, ru = vw[w + W_RET + 1]!;
-        if (dtS > 0) {
-          st.rateD[s] = (bd > st.bytesD[s]! ? bd - st.bytesD[s]! : 0) * 8 / dtS;
-          st.rateU[s] = (bu > st.bytesU[s]! ? bu - st.bytesU[s]! : 0) * 8 / dtS;
+      const got = st.absorb(s, vw, w, dtS, delta);
+      if (got & (ABSORB.MOVED | ABSORB.TC)) this.relink(s, got);
+      if (got && (kw[off + 9]! & 0xff) === 6) {
+        const cid = st.cid(s), cd = this.circDelta, b = cid * 4;
+        if (!this.circMarked[cid]) {
+          this.circMarked[cid] = 1;
+          this.circTouched.push(cid);
         }
-        this.refreshState(s, w, vw, V);
-        if ((kw[off + 9]! & 0xff) === 6) {
-          let c = this.circ[s];
-          if (!c || c.dead) c = this.circ[s] = this.circuits.get(this.circuitIds.hash[st.cid[s]!]!, st.tc[s]!);
-          this.circuits.addDeltas(c, rd > st.retD[s]! ? rd - st.retD[s]! : 0, ru > st.retU[s]! ? ru - st.retU[s]! : 0,
-            pd > st.pktsD[s]! ? pd - st.pktsD[s]! : 0, pu > st.pktsU[s]! ? pu - st.pktsU[s]! : 0);
-        }
-        st.bytesD[s] = bd; st.bytesU[s] = bu; st.pktsD[s] = pd; st.pktsU[s] = pu; st.retD[s] = rd; st.retU[s] = ru;
+        cd[b] += delta[0]!; cd[b + 1] += delta[1]!; cd[b + 2] += delta[2]!; cd[b + 3] += delta[3]!;
       }
-      const idle = now - st.seenNs[s]!;
-      const done = st.endSt[s] !== 0 && idle >= graceNs;
+      const idle = now - st.seenNs(s), end = st.endSt(s);
+      const done = end !== 0 && idle >= graceNs;
       if (!done && idle < idleNs) continue;
-      this.retire(s, clock, done ? (st.endSt[s] === 2 ? 'rst' : 'fin') : 'idle');
-      acc.expire.push(keyCopy(i));
+      this.retire(s, clock, done ? (end === 2 ? 'rst' : 'fin') : 'idle');
+      this.expireRow(i, acc);
       acc.expired++;
     }
     acc.prev = prev;
+  }
+
+  /** Queue the key of dump row i for deletion from the kernel table. */
+  private expireRow(i: number, acc: ScanAcc): void {
+    const need = (acc.nExpire + 1) * FLOW_KEY_SIZE;
+    if (need > this.expireKeys.length) {
+      const grown = Buffer.alloc(Math.max(64 * FLOW_KEY_SIZE, this.expireKeys.length * 2));
+      this.expireKeys.copy(grown);
+      this.expireKeys = grown;
+    }
+    this.dumpKeys.copy(this.expireKeys, acc.nExpire++ * FLOW_KEY_SIZE, i * FLOW_KEY_SIZE, (i + 1) * FLOW_KEY_SIZE);
+  }
+
+  /** Dump buffers for `rows` rows (rounded up to a power of two, at most DUMP_CHUNK). */
+  private sizeDump(rows: number): void {
+    const n = Math.min(DUMP_CHUNK, 2 ** Math.ceil(Math.log2(Math.max(rows, DUMP_CHUNK_MIN))));
+    if (n * FLOW_KEY_WORDS === this.kw.length) return;
+    this.dumpKeys = Buffer.alloc(n * FLOW_KEY_SIZE);
+    this.dumpVals = Buffer.alloc(n * FLOW_VALUE_SIZE);
+    this.kw = u32view(this.dumpKeys);
+    this.vw = u32view(this.dumpVals);
   }
 
   /** A slot for a row whose key is not tracked yet: -2 = in a do-not-track subnet, -1 = store full. */
@@ -264,42 +292,42 @@ export class FlowTracker {
       const k = readFlowKey(this.dumpKeys, off * 4);
       if (this.untracked.has(k.localIp) || this.untracked.has(k.remoteIp)) return -2;
     }
-    const st = this.store;
-    const s = st.add(kw, off, keyHash(kw, off));
+    const s = this.store.add(kw, off, keyHash(kw, off));
     if (s < 0) return -1;
-    st.startLo[s] = vw[w]!;
-    st.startHi[s] = vw[w + 1]!;
-    st.seenNs[s] = -1;
-    // First sight: the whole history counts as this interval's delta; circuit set by refreshState.
-    st.circLo[s] = ~vw[w + W_CIRC]! >>> 0;
-    st.circHi[s] = 0;
-    st.tc[s] = 0;
-    this.circ[s] = null;
+    this.store.firstSight(s, vw, w);
     return s;
   }
 
-  /** Copy the row's state (not the counters) into slot s; a new circuit hash re-links the circuit. */
-  private refreshState(s: number, w: number, vw: Uint32Array, V: Buffer): void {
-    const st = this.store, b = w * 4;
-    st.seenNs[s] = vw[w + W_SEEN]! + vw[w + W_SEEN + 1]! * TWO32;
-    const flags = V[b + 125]!;
-    st.flags[s] = flags;
-    st.nextD[s] = vw[w + W_NEXT]!; st.nextU[s] = vw[w + W_NEXT + 1]!;
-    st.synD[s] = vw[w + W_SYN]!; st.synU[s] = vw[w + W_SYN + 1]!;
-    st.rttC[s] = vw[w + W_RTT]!; st.rttI[s] = vw[w + W_RTT + 1]!;
-    st.endSt[s] = V[b + 124]!;
-    st.tos[s] = V[b + 126]!;
-    const tc = vw[w + W_TC]!, cLo = vw[w + W_CIRC]!, cHi = vw[w + W_CIRC + 1]!;
-    if (cLo === st.circLo[s] && cHi === st.circHi[s] && tc === st.tc[s]) return;
-    const moved = cLo !== st.circLo[s] || cHi !== st.circHi[s];
-    st.tc[s] = tc;
-    st.circLo[s] = cLo;
-    st.circHi[s] = cHi;
-    if (moved) {
-      this.circuitIds.unref(st.cid[s]!);
-      st.cid[s] = this.circuitIds.ref(BigInt(cLo) + (BigInt(cHi) << 32n), tc);
-    } else if (tc) this.circuitIds.tc[st.cid[s]!] = tc;
-    this.circ[s] = null;
+  /** The row `absorb` just took moved slot s to another circuit (or changed its tc handle). */
+  private relink(s: number, got: number): void {
+    const st = this.store, ids = this.circuitIds;
+    if (got & ABSORB.MOVED) {
+      this.unrefCircuit(st.cid(s));
+      st.setCid(s, ids.ref(BigInt(st.circLo(s)) + (BigInt(st.circHi(s)) << 32n), st.tc(s)));
+      if (ids.span > this.circMarked.length) this.widenCircuits(ids.span);
+    } else if (st.tc(s)) ids.tc[st.cid(s)] = st.tc(s);
+  }
+
+  /** Room for circuit indexes below `span` in the per-poll delta arrays (doubling). */
+  private widenCircuits(span: number): void {
+    const n = Math.max(span, this.circMarked.length * 2, 64);
+    this.circDelta = widen(this.circDelta, new Float64Array(n * 4));
+    this.circMarked = widen(this.circMarked, new Uint8Array(n));
+  }
+
+  /** Hand a circuit index's deltas of this poll to its circuit window (no-op when it has none). */
+  private flushCircuit(cid: number): void {
+    if (!this.circMarked[cid]) return;
+    const ids = this.circuitIds, cd = this.circDelta, b = cid * 4;
+    this.circuits.addDeltas(this.circuits.get(ids.hash[cid]!, ids.tc[cid]!), cd[b]!, cd[b + 1]!, cd[b + 2]!, cd[b + 3]!);
+    cd.fill(0, b, b + 4);
+    this.circMarked[cid] = 0;
+  }
+
+  /** Drop a flow's reference to a circuit index; its deltas go out first when the index is freed. */
+  private unrefCircuit(cid: number): void {
+    if (cid >= 0 && this.circuitIds.refs[cid] === 1) this.flushCircuit(cid);
+    this.circuitIds.unref(cid);
   }
 
   /**
@@ -338,16 +366,17 @@ export class FlowTracker {
 
   private free(s: number): void {
     const st = this.store;
-    this.circuitIds.unref(st.cid[s]!);
-    st.cid[s] = -1;
-    this.circ[s] = null;
+    this.unrefCircuit(st.cid(s));
+    st.setCid(s, -1);
     this.rtt.delete(s);
     st.remove(s);
   }
 
   private retire(s: number, clock: PollClock, reason: FinishedFlow['reason']): void {
-    const idleMs = Math.max(0, (clock.nowBootN - this.store.seenNs[s]!) / 1e6);
-    this.finished.push(this.store, s, clock.nowWall, reason, this.rttMsOf(s), idleMs);
+    const idleMs = Math.max(0, (clock.nowBootN - this.store.seenNs(s)) / 1e6);
+    const rtt = this.rttMsOf(s);
+    this.finished.push(this.store, s, clock.nowWall, reason, rtt, idleMs);
+    if (this.onRetired) this.onRetired(this.store.entry(s), (ns) => clock.nowWall - (clock.nowBootN - Number(ns)) / 1e6, Math.round((rtt.internet ?? 0) * 1000));
     this.free(s);
   }
 
@@ -363,7 +392,7 @@ export class FlowTracker {
   private rttMsOf(s: number): { customer: number | null; internet: number | null } {
     const r = this.rtt.get(s), st = this.store;
     const med = (a: number[] | undefined, lastUs: number) => (a?.length ? percentile(a, 50) : lastUs ? lastUs / 1000 : null);
-    return { customer: med(r?.customer, st.rttC[s]!), internet: med(r?.internet, st.rttI[s]!) };
+    return { customer: med(r?.customer, st.rttC(s)), internet: med(r?.internet, st.rttI(s)) };
   }
 
   private view(s: number, nowBoot: bigint): ActiveFlow {
@@ -421,22 +450,15 @@ export class FlowTracker {
 
   /** The `n` live slots with the highest score (descending). */
   topSlots(n: number, score: (s: number) => number, slots: ArrayLike<number> = this.slots()): number[] {
-    const top: number[] = [], sc: number[] = [];
-    for (let i = 0; i < slots.length; i++) {
-      const s = slots[i]!, v = score(s);
-      if (top.length === n && v <= sc[n - 1]!) continue;
-      let j = top.length === n ? n - 1 : top.length;
-      while (j > 0 && sc[j - 1]! < v) { top[j] = top[j - 1]!; sc[j] = sc[j - 1]!; j--; }
-      top[j] = s;
-      sc[j] = v;
-    }
-    return top;
+    const top = new TopN(n);
+    for (let i = 0; i < slots.length; i++) top.offer(slots[i]!, score(slots[i]!));
+    return top.slots;
   }
 
   /** Top `n` active flows by current rate (default) or total bytes. */
   top(n = 10, by: 'rate' | 'bytes' = 'rate'): ActiveFlow[] {
     const st = this.store, now = this.viewTime;
-    const score = by === 'rate' ? (s: number) => st.rateD[s]! + st.rateU[s]! : (s: number) => st.bytesD[s]! + st.bytesU[s]!;
+    const score = by === 'rate' ? (s: number) => st.rate(s) : (s: number) => st.bytesD(s) + st.bytesU(s);
     return this.topSlots(n, score).map((s) => this.view(s, now));
   }
 
@@ -445,27 +467,32 @@ export class FlowTracker {
     return this.finished.views();
   }
 
-  /** Per-circuit aggregates (circuit hash 0 = unshaped/unknown hosts), indexed by circuit index. */
-  circuitStatsByIndex(): { stats: CircuitFlowStats[]; byIndex: (CircuitFlowStats | undefined)[] } {
+  /**
+   * Per-circuit aggregates (circuit hash 0 = unshaped/unknown hosts), indexed by circuit index, and
+   * each circuit index's first live slot (-1: none).
+   */
+  circuitStatsByIndex(): { stats: CircuitFlowStats[]; byIndex: (CircuitFlowStats | undefined)[]; first: Int32Array } {
     const st = this.store, ids = this.circuitIds;
     const byIndex: (CircuitFlowStats | undefined)[] = new Array(ids.span);
+    const first = new Int32Array(ids.span).fill(-1);
     const stats: CircuitFlowStats[] = [];
     const seen = new Set<bigint>();
     for (let p = 0; p < st.size; p++) {
-      const s = st.live[p]!, c = st.cid[s]!;
+      const s = st.live[p]!, c = st.cid(s);
       let x = byIndex[c];
       if (!x) {
         stats.push((x = byIndex[c] = this.circuits.baseStats(ids.hash[c]!, ids.tc[c]!)));
         seen.add(ids.hash[c]!);
+        first[c] = s;
       }
       x.activeFlows++;
-      x.bytes.down += st.bytesD[s]!;
-      x.bytes.up += st.bytesU[s]!;
-      x.rateBps.down += st.rateD[s]!;
-      x.rateBps.up += st.rateU[s]!;
+      x.bytes.down += st.bytesD(s);
+      x.bytes.up += st.bytesU(s);
+      x.rateBps.down += st.rateD(s);
+      x.rateBps.up += st.rateU(s);
     }
     for (const [hash, tc] of this.circuits.handles()) if (!seen.has(hash)) stats.push(this.circuits.baseStats(hash, tc));
-    return { stats, byIndex };
+    return { stats, byIndex, first };
   }
 
   /** Per-circuit aggregates (circuit hash 0 = unshaped/unknown hosts). */
@@ -476,11 +503,28 @@ export class FlowTracker {
   /** Active flows of one circuit, by rate. */
   circuitFlows(circuitHash: bigint): ActiveFlow[] {
     const st = this.store, now = this.viewTime, lo = Number(circuitHash & 0xffffffffn), hi = Number(circuitHash >> 32n);
-    const mine = Array.from(this.slots()).filter((s) => st.circLo[s] === lo && st.circHi[s] === hi);
-    return mine.sort((a, b) => st.rateD[b]! + st.rateU[b]! - (st.rateD[a]! + st.rateU[a]!)).map((s) => this.view(s, now));
+    const mine = Array.from(this.slots()).filter((s) => st.circLo(s) === lo && st.circHi(s) === hi);
+    return mine.sort((a, b) => st.rate(b) - st.rate(a)).map((s) => this.view(s, now));
   }
 
   get lastPollAt(): number {
     return this.lastPollWall;
+  }
+}
+
+/** The `n` highest-scored slots offered, descending (ties: the first offered ranks higher). */
+export class TopN {
+  readonly slots: number[] = [];
+  private readonly scores: number[] = [];
+
+  constructor(private readonly n: number) {}
+
+  offer(s: number, v: number): void {
+    const top = this.slots, sc = this.scores, n = this.n;
+    if (n <= 0 || (top.length === n && v <= sc[n - 1]!)) return;
+    let j = top.length === n ? n - 1 : top.length;
+    while (j > 0 && sc[j - 1]! < v) { top[j] = top[j - 1]!; sc[j] = sc[j - 1]!; j--; }
+    top[j] = s;
+    sc[j] = v;
   }
 }

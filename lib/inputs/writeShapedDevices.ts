@@ -2,9 +2,9 @@
  * Writes circuits back as a 16-column ShapedDevices.csv (one row per device) that parseShapedDevices
  * and validateInputs read back to the same circuits.
  */
-import { stringify } from 'csv-stringify/sync';
 import type { Circuit, SqmOverride } from '../model.ts';
-import { SHAPED_DEVICES_COLUMNS } from './shapedDevices.ts';
+import { csvRowsText } from './csvText.ts';
+import { SHAPED_DEVICES_COLUMNS, type ShapedDeviceField } from './shapedDevices.ts';
 
 /** `cake` when both directions agree, `down/up` otherwise (an empty side = default), '' for none. */
 export function formatSqm(sqm: SqmOverride | undefined): string {
@@ -19,6 +19,28 @@ function num(n: number): string {
   return Number.isFinite(n) ? String(n) : '';
 }
 
+/** The cells of one device row (a circuit without devices: one row with empty device fields). */
+export function deviceRowFields(c: Circuit, d: Circuit['devices'][number] | null): Record<ShapedDeviceField, string> {
+  return {
+    circuitId: c.id,
+    circuitName: c.name,
+    deviceId: d?.id ?? '',
+    deviceName: d?.name ?? '',
+    parentNode: c.parentNode,
+    parentNodeId: c.parentNodeId,
+    anchorNodeId: c.anchorNodeId,
+    mac: d?.mac ?? '',
+    ipv4: d ? d.ipv4.join(', ') : '',
+    ipv6: d ? d.ipv6.join(', ') : '',
+    downloadMin: num(c.downloadMinMbps),
+    uploadMin: num(c.uploadMinMbps),
+    downloadMax: num(c.downloadMaxMbps),
+    uploadMax: num(c.uploadMaxMbps),
+    comment: d && d.comment !== '' ? d.comment : c.comment,
+    sqm: formatSqm(c.sqm),
+  };
+}
+
 /**
  * Serialise circuits. A device row's Comment is the device comment, or the circuit comment when the
  * device has none. A circuit without devices is written as one row with empty device fields (which
@@ -27,27 +49,10 @@ function num(n: number): string {
 export function writeShapedDevices(circuits: Circuit[]): string {
   const records: string[][] = [SHAPED_DEVICES_COLUMNS.map((c) => c.header)];
   for (const c of circuits) {
-    const sqm = formatSqm(c.sqm);
-    const rates = [num(c.downloadMinMbps), num(c.uploadMinMbps), num(c.downloadMaxMbps), num(c.uploadMaxMbps)];
-    const devices = c.devices.length > 0 ? c.devices : [null];
-    for (const d of devices) {
-      records.push([
-        c.id,
-        c.name,
-        d?.id ?? '',
-        d?.name ?? '',
-        c.parentNode,
-        c.parentNodeId,
-        c.anchorNodeId,
-        d?.mac ?? '',
-        d ? d.ipv4.join(', ') : '',
-        d ? d.ipv6.join(', ') : '',
-        ...rates,
-        d && d.comment !== '' ? d.comment : c.comment,
-        sqm,
-      ]);
+    for (const d of c.devices.length > 0 ? c.devices : [null]) {
+      const f = deviceRowFields(c, d);
+      records.push(SHAPED_DEVICES_COLUMNS.map((col) => f[col.field]));
     }
   }
-  // Quote anything a reader could misread: a leading '#' (comment line), leading/trailing blanks, a CR.
-  return stringify(records, { record_delimiter: 'unix', quoted_match: [/^#/, /^\s|\s$/, /\r/] });
+  return csvRowsText(records);
 }

@@ -8,6 +8,7 @@
  */
 import type { LqosConfig } from '../config/schema.ts';
 import type { RunOptions, RunResult } from './common/run.ts';
+import { INTEGRATION_NAMES, type IntegrationName } from './names.ts';
 import * as netzur from './netzur.ts';
 import * as powercode from './powercode.ts';
 import * as rest from './rest.ts';
@@ -30,17 +31,20 @@ export interface IntegrationEntry {
   enabled?: (config: LqosConfig) => boolean;
 }
 
+/** Each integration's module and enable flag; the order is INTEGRATION_NAMES' (./names.ts). */
+const BY_NAME: Record<IntegrationName, Omit<IntegrationEntry, 'name'>> = {
+  uisp: { module: uisp, enabled: (c) => c.uisp_integration.enable_uisp },
+  splynx: { module: splynx, enabled: (c) => c.splynx_integration.enable_splynx },
+  visp: { module: visp, enabled: (c) => c.visp_integration.enable_visp },
+  netzur: { module: netzur, enabled: (c) => c.netzur_integration.enable_netzur },
+  powercode: { module: powercode, enabled: (c) => c.powercode_integration.enable_powercode },
+  sonar: { module: sonar, enabled: (c) => c.sonar_integration.enable_sonar },
+  wispgate: { module: wispgate, enabled: (c) => c.wispgate_integration.enable_wispgate },
+  rest: { module: rest },
+};
+
 /** In scheduler priority order (spec §1.4). */
-export const INTEGRATIONS: readonly IntegrationEntry[] = [
-  { name: 'uisp', module: uisp, enabled: (c) => c.uisp_integration.enable_uisp },
-  { name: 'splynx', module: splynx, enabled: (c) => c.splynx_integration.enable_splynx },
-  { name: 'visp', module: visp, enabled: (c) => c.visp_integration.enable_visp },
-  { name: 'netzur', module: netzur, enabled: (c) => c.netzur_integration.enable_netzur },
-  { name: 'powercode', module: powercode, enabled: (c) => c.powercode_integration.enable_powercode },
-  { name: 'sonar', module: sonar, enabled: (c) => c.sonar_integration.enable_sonar },
-  { name: 'wispgate', module: wispgate, enabled: (c) => c.wispgate_integration.enable_wispgate },
-  { name: 'rest', module: rest },
-];
+export const INTEGRATIONS: readonly IntegrationEntry[] = INTEGRATION_NAMES.map((name) => ({ name, ...BY_NAME[name] }));
 
 export function integrationNames(): string[] {
   return INTEGRATIONS.map((e) => e.name);

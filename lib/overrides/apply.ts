@@ -13,7 +13,7 @@
  */
 import { normaliseHeader, readCsvRecords, SHAPED_DEVICES_COLUMNS, type ShapedDeviceField } from '../inputs/shapedDevices.ts';
 import type { Overrides, PersistentDevice } from './schema.ts';
-import { loadOnDemand } from '../util/onDemand.ts';
+import { csvRowsText } from '../inputs/csvText.ts';
 
 export interface EffectiveInputs {
   devicesText: string;
@@ -80,9 +80,7 @@ class CsvTable {
   }
 
   text(): string {
-    // Loaded on first use: a run without lqos_overrides.json never writes CSV.
-    const { stringify } = loadOnDemand<typeof import('csv-stringify/sync')>('csv-stringify/sync');
-    return stringify([this.header, ...this.rows], { record_delimiter: 'unix', quoted_match: [/^#/, /^\s|\s$/, /\r/] });
+    return csvRowsText([this.header, ...this.rows]);
   }
 }
 

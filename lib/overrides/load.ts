@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { JsonSyntaxError, parseJsonWithLines } from '../inputs/network.ts';
-import { overridesSchema, type Overrides } from './schema.ts';
+import { overridesSchemas, type Overrides } from './schema.ts';
 
 
 export class OverridesError extends Error {
@@ -78,7 +78,7 @@ function describe(issue: z.core.$ZodIssue, raw: unknown): string {
 
 /** Validates parsed JSON; throws OverridesError. Pure. */
 export function parseOverrides(raw: unknown, file: string): Overrides {
-  const r = overridesSchema.safeParse(raw);
+  const r = overridesSchemas().overridesSchema.safeParse(raw);
   if (r.success) return r.data;
   const details = r.error.issues.map((i) => describe(i, raw));
   const shown = details.slice(0, 10);

@@ -95,8 +95,9 @@ export function capacityMeaningWarning(link: PlanConfig['link'], inputs: Capacit
   if (down === up) return undefined;
   const smaller = Math.min(down, up);
   let top: { what: string; mbps: number } | undefined;
-  const consider = (what: string, mbps: number) => {
-    if (mbps > smaller && (!top || mbps > top.mbps)) top = { what, mbps };
+  // The label is made only for a new top (not for each of 50k circuits).
+  const consider = (what: () => string, mbps: number) => {
+    if (mbps > smaller && (!top || mbps > top.mbps)) top = { what: what(), mbps };
   };
   // A rate only counts as far as its parents let it through (the link aside).
   const reach = new Map<string, number>();
@@ -104,12 +105,12 @@ export function capacityMeaningWarning(link: PlanConfig['link'], inputs: Capacit
     for (const n of nodes) {
       const own = Math.min(n.downloadMbps, cap);
       reach.set(n.name, own);
-      consider(`node "${n.name}"`, own);
+      consider(() => `node "${n.name}"`, own);
       walk(n.children, own);
     }
   };
   walk(inputs.network, Infinity);
-  for (const c of inputs.circuits) consider(`circuit "${c.name}"`, Math.min(c.downloadMaxMbps, reach.get(c.parentNode) ?? Infinity));
+  for (const c of inputs.circuits) consider(() => `circuit "${c.name}"`, Math.min(c.downloadMaxMbps, reach.get(c.parentNode) ?? Infinity));
   if (!top) return undefined;
   const ours = Math.min(top.mbps, down);
   const theirs = Math.min(top.mbps, up);

@@ -296,20 +296,27 @@ class MinorPools {
   }
 }
 
+/**
+ * The planner state's entry for `key`: own keys only (a site named `constructor` has no stored
+ * slot in Object.prototype), looked up in the parsed section itself rather than a copy of it.
+ */
+function storedEntry<T>(section: Record<string, T>, key: string): T | undefined {
+  return Object.hasOwn(section, key) ? section[key] : undefined;
+}
+
 /** Class minors of nodes and circuits: stored ones kept when still on the same queue, new ones allocated. */
 function assignClassMinors(ctx: PlanContext, ordered: QueuedNode[]): ClassMinors {
-  // Maps: far faster than 100k-key objects for the lookups below.
-  const prevSites = new Map(Object.entries(ctx.prev.sites));
-  const prevCircuits = new Map(Object.entries(ctx.prev.circuits));
+  const prevSites = ctx.prev.sites;
+  const prevCircuits = ctx.prev.circuits;
   const pools = new MinorPools(ctx);
   const site = new Map<TreeNode, number>();
   const circuit = new Map<Circuit, number>();
   // First claim stored ids, then allocate new ones — so new items never steal a kept id.
   for (const { node, queue } of ordered) {
-    const s = prevSites.get(node.path);
+    const s = storedEntry(prevSites, node.path);
     if (s && s.queue === queue && pools.pool(queue).claim(s.minor)) site.set(node, s.minor);
     for (const c of node.circuits) {
-      const sc = prevCircuits.get(c.id);
+      const sc = storedEntry(prevCircuits, c.id);
       if (sc && sc.queue === queue && pools.pool(queue).claim(sc.minor)) circuit.set(c, sc.minor);
     }
   }
@@ -334,7 +341,7 @@ function assignClassMinors(ctx: PlanContext, ordered: QueuedNode[]): ClassMinors
  */
 function assignLeafHandles(ctx: PlanContext, ordered: QueuedNode[], circuitMinor: Map<Circuit, number>): Map<Circuit, DownUp> {
   const onAStick = ctx.config.interfaces.onAStick;
-  const prevLeaves = new Map(Object.entries(ctx.prev.leafHandles));
+  const prevLeaves = ctx.prev.leafHandles;
   const leafPool = new IdPool(FIRST_LEAF_HANDLE, LAST_LEAF_HANDLE, [MQ_HANDLE]);
   const leafOf = new Map<Circuit, DownUp>();
   const allCircuits: Circuit[] = [];
@@ -342,7 +349,7 @@ function assignLeafHandles(ctx: PlanContext, ordered: QueuedNode[], circuitMinor
   const needsLeaf = (c: Circuit) => !(c.sqm?.download === 'none' && c.sqm?.upload === 'none');
   for (const { node } of ordered) for (const c of node.circuits) if (circuitMinor.has(c) && needsLeaf(c)) allCircuits.push(c);
   for (const c of allCircuits) {
-    const s = prevLeaves.get(c.id);
+    const s = storedEntry(prevLeaves, c.id);
     if (!s) continue;
     const ok = onAStick ? s.down !== s.up && leafPool.claim(s.down) && leafPool.claim(s.up) : s.down === s.up && leafPool.claim(s.down);
     if (ok) leafOf.set(c, s);
@@ -545,11 +552,8 @@ class PlanEmitter {
     if (leaf) next.leafHandles[c.id] = leaf;
     for (const d of c.devices) {
       const deviceHash = hash64(d.id);
-      for (const list of [d.ipv4, d.ipv6]) {
-        for (const prefix of list) {
-          this.mappings.push({ prefix, cpu: queue - 1, major: queue, minor: cm, circuitId: c.id, deviceId: d.id, circuitHash: hash, deviceHash });
-        }
-      }
+      for (const prefix of d.ipv4) this.mappings.push({ prefix, cpu: queue - 1, major: queue, minor: cm, circuitId: c.id, deviceId: d.id, circuitHash: hash, deviceHash });
+      for (const prefix of d.ipv6) this.mappings.push({ prefix, cpu: queue - 1, major: queue, minor: cm, circuitId: c.id, deviceId: d.id, circuitHash: hash, deviceHash });
     }
   }
 }

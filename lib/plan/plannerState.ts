@@ -9,9 +9,35 @@ import { z } from 'zod';
 
 export const PLANNER_STATE_VERSION = 2;
 
-const slot = z.object({ queue: z.number().int().min(1), minor: z.number().int().min(3).max(0xfffe) });
-const queueNumber = z.number().int().min(1);
-const leafPair = z.object({ down: z.number().int(), up: z.number().int() });
+/** A range of whole numbers (bounds inclusive; absent: any safe integer). */
+interface IntRange {
+  min?: number;
+  max?: number;
+}
+
+/** The ranges of the stored numbers: one source for the zod schemas and the fast checks below. */
+const RANGE = {
+  /** A CPU queue, 1-based. */
+  queue: { min: 1 },
+  /** An HTB class minor of a site or circuit (1 and 2 are each queue's root and default class). */
+  minor: { min: 3, max: 0xfffe },
+  /** A leaf qdisc handle. */
+  handle: {},
+  /** A run counter. */
+  count: { min: 0 },
+} as const satisfies Record<string, IntRange>;
+
+/** The zod schema of a range (zod's `int()` accepts safe integers only, as isInt below). */
+function zInt(r: IntRange) {
+  let s = z.number().int();
+  if (r.min !== undefined) s = s.min(r.min);
+  if (r.max !== undefined) s = s.max(r.max);
+  return s;
+}
+
+const slot = z.object({ queue: zInt(RANGE.queue), minor: zInt(RANGE.minor) });
+const queueNumber = zInt(RANGE.queue);
+const leafPair = z.object({ down: zInt(RANGE.handle), up: zInt(RANGE.handle) });
 
 /** The keyed sections: each entry is checked on its own, so one bad entry costs only itself. */
 const sections = {
@@ -26,7 +52,7 @@ const sections = {
   /** Circuit id → leaf qdisc handles (download, upload interface). */
   leafHandles: leafPair,
   /** Top-level node name → the run (counter below) in which rebalancing last moved it. */
-  moves: z.number().int().min(0),
+  moves: zInt(RANGE.count),
 } as const;
 
 /** Single values: an invalid one is dropped (as if absent). */
@@ -34,7 +60,7 @@ const scalars = {
   /** Queue count of the run that wrote the state. */
   queues: queueNumber,
   /** Planner runs so far (the clock of the rebalancing cool-down). */
-  run: z.number().int().min(0),
+  run: zInt(RANGE.count),
   /** A rebalance is under way (queue count changed or load skewed) and continues next run. */
   rebalancing: z.boolean(),
 } as const;
@@ -71,9 +97,9 @@ function fresh(note: string): ParsedPlannerState {
   return { state: emptyPlannerState(), notes: [note], unreadable: note.replace(/^planner state (is |has )?/, '').replace(/; starting fresh class ids$/, '') };
 }
 
-/** Whole numbers in [min, max] (what `z.number().int().min().max()` accepts). */
-function isInt(v: unknown, min: number, max = Number.MAX_SAFE_INTEGER): v is number {
-  return typeof v === 'number' && Number.isSafeInteger(v) && v >= min && v <= max;
+/** A whole number in the range (what zInt(r) accepts). */
+function isInt(v: unknown, r: IntRange): v is number {
+  return typeof v === 'number' && Number.isSafeInteger(v) && (r.min === undefined || v >= r.min) && (r.max === undefined || v <= r.max);
 }
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
@@ -88,15 +114,15 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
  * 50k entries through zod cost ~40 ms of every run at 10k circuits.
  */
 const fastSections: Record<keyof typeof sections, (v: unknown) => unknown> = {
-  topLevel: (v) => (isInt(v, 1) ? v : undefined),
+  topLevel: (v) => (isInt(v, RANGE.queue) ? v : undefined),
   generated: (v) => (typeof v === 'string' ? v : undefined),
   sites: fastSlot,
   circuits: fastSlot,
   leafHandles: (v) => {
-    if (!isPlainObject(v) || !isInt(v.down, Number.MIN_SAFE_INTEGER) || !isInt(v.up, Number.MIN_SAFE_INTEGER)) return undefined;
+    if (!isPlainObject(v) || !isInt(v.down, RANGE.handle) || !isInt(v.up, RANGE.handle)) return undefined;
     return keyCount(v) === 2 ? v : { down: v.down, up: v.up };
   },
-  moves: (v) => (isInt(v, 0) ? v : undefined),
+  moves: (v) => (isInt(v, RANGE.count) ? v : undefined),
 };
 
 /** Number of enumerable keys of a parsed JSON object (no allocation). */
@@ -107,7 +133,7 @@ function keyCount(v: object): number {
 }
 
 function fastSlot(v: unknown): unknown {
-  if (!isPlainObject(v) || !isInt(v.queue, 1) || !isInt(v.minor, 3, 0xfffe)) return undefined;
+  if (!isPlainObject(v) || !isInt(v.queue, RANGE.queue) || !isInt(v.minor, RANGE.minor)) return undefined;
   return keyCount(v) === 2 ? v : { queue: v.queue, minor: v.minor };
 }
 

@@ -26,6 +26,7 @@
  * - A stop (SIGTERM/SIGINT) ends a running integration's group without reporting a failure and
  *   starts nothing new.
  */
+import { DEFAULT_BUS_WAIT_MS } from './busWait.ts';
 import { join } from 'node:path';
 import type { ResolvedConfig } from '../config/resolve.ts';
 import type { LqosConfig } from '../config/schema.ts';
@@ -57,7 +58,7 @@ export const SCHEDULER_EXIT = {
 } as const;
 export type SchedulerExitCode = (typeof SCHEDULER_EXIT)[keyof typeof SCHEDULER_EXIT];
 
-export const DEFAULT_BUS_WAIT_MS = 120_000;
+export { DEFAULT_BUS_WAIT_MS };
 export const HEARTBEAT_MS = 60_000;
 /** Env hook (tests, diagnostics): JSON list of `{name, file, args?}` run instead of the enabled integrations. */
 export const TEST_INTEGRATIONS_ENV = 'LQOS_SCHEDULER_TEST_INTEGRATIONS';

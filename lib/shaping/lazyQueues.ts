@@ -20,6 +20,7 @@ import type { LazyControl } from '../apply/engine.ts';
 import { readClasses, readQdiscs } from '../apply/kernelState.ts';
 import { runTcBatch } from '../apply/tcBatch.ts';
 import { formatClassId, tcHex } from '../util/classId.ts';
+import { circuitIdIndex, StringIndex, type CircuitIdIndex } from '../util/keyIndex.ts';
 import type { Log } from '../util/log.ts';
 import type { LazyQueuesStatus } from '../api/status.ts';
 
@@ -110,9 +111,13 @@ class Gate {
   }
 }
 
+const NO_CIRCUITS: CircuitIdIndex = { ids: [], byId: new StringIndex([]) };
+
 export class LazyQueueManager {
   private plan?: ShapingPlan;
-  private byId = new Map<string, PlannedCircuit>();
+  /** The plan's circuits by id (shared with telemetry: lib/util/keyIndex.ts). */
+  private ids: CircuitIdIndex = NO_CIRCUITS;
+  private circuits: readonly PlannedCircuit[] = [];
   private substitute: CompileOptions['substitute'];
   /** Mode the tree in the kernel was last built with (undefined: unknown, before the first apply). */
   private appliedMode?: LazyQueueMode;
@@ -157,13 +162,15 @@ export class LazyQueueManager {
     this.appliedMode = mode;
     this.plan = plan;
     this.substitute = compile.substitute;
-    this.byId = new Map();
+    this.ids = NO_CIRCUITS;
+    this.circuits = [];
     if (mode === 'No' || plan.mode !== 'shape') {
       this.materialised.clear();
       this.synced = true;
     } else {
-      for (const c of plan.circuits) this.byId.set(c.id, c);
-      for (const id of this.materialised.keys()) if (!this.byId.has(id)) this.materialised.delete(id);
+      this.ids = circuitIdIndex(plan.circuits);
+      this.circuits = plan.circuits;
+      for (const id of this.materialised.keys()) if (this.ids.byId.get(id) === undefined) this.materialised.delete(id);
       // A full rebuild built exactly what is materialised; the first apply after lqosd's start
       // verified a tree whose lazy state is unknown: read it back before the next batch.
       if (full) this.synced = true;
@@ -187,7 +194,8 @@ export class LazyQueueManager {
   counts(): LazyQueuesStatus | undefined {
     const mode = this.appliedMode;
     if (!mode || mode === 'No' || !this.plan) return undefined;
-    return { mode, circuits: this.byId.size, materialised: this.materialised.size, lazy: this.byId.size - this.materialised.size, created: this.created, expired: this.expired };
+    const circuits = this.ids.byId.size;
+    return { mode, circuits, materialised: this.materialised.size, lazy: circuits - this.materialised.size, created: this.created, expired: this.expired };
   }
 
   private publish(): void {
@@ -236,8 +244,13 @@ export class LazyQueueManager {
   private decide(traffic: Map<string, number>): LazyDecision & { now: number } {
     const q = this.o.config().queues;
     const now = this.now();
-    const d = decideLazy({ materialised: this.materialised, traffic, now, thresholdBytes: q.lazy_threshold_bytes ?? 0, expireMs: q.lazy_expire_seconds * 1000, inPlan: (id) => this.byId.has(id) });
+    const d = decideLazy({ materialised: this.materialised, traffic, now, thresholdBytes: q.lazy_threshold_bytes ?? 0, expireMs: q.lazy_expire_seconds * 1000, inPlan: (id) => this.ids.byId.get(id) !== undefined });
     return { ...d, now };
+  }
+
+  /** A circuit of the plan in force, by id. */
+  private circuit(id: string): PlannedCircuit {
+    return this.circuits[this.ids.byId.get(id)!]!;
   }
 
   /** Runs one decision's batch (expiries, then creations) and records the outcome. */
@@ -246,8 +259,8 @@ export class LazyQueueManager {
     for (const id of d.touch) this.materialised.set(id, now);
     if (d.create.length === 0 && d.expire.length === 0) return;
     const lines: string[] = [];
-    for (const id of d.expire) lines.push(...expireLines(plan, this.byId.get(id)!, mode, this.substitute));
-    for (const id of d.create) lines.push(...materialiseLines(plan, this.byId.get(id)!, mode, this.substitute));
+    for (const id of d.expire) lines.push(...expireLines(plan, this.circuit(id), mode, this.substitute));
+    for (const id of d.create) lines.push(...materialiseLines(plan, this.circuit(id), mode, this.substitute));
     if (lines.length) await runTcBatch(lines, { log: this.o.log, wrap: this.o.wrap });
     for (const id of d.expire) this.materialised.delete(id);
     for (const id of d.create) this.materialised.set(id, now);
@@ -258,8 +271,8 @@ export class LazyQueueManager {
     if (d.create.length) this.o.log.debug({ circuits: d.create.slice(0, 50) }, `lazy queues: created the ${what} of ${d.create.join(', ').slice(0, 400)}`);
     if (d.expire.length) this.o.log.debug({ circuits: d.expire.slice(0, 50) }, `lazy queues: removed the ${what} of ${d.expire.join(', ').slice(0, 400)}`);
     this.o.log.info(
-      { created: d.create.length, expired: d.expire.length, materialised: this.materialised.size, circuits: this.byId.size },
-      `lazy queues: ${d.create.length} created, ${d.expire.length} expired (${this.materialised.size} of ${this.byId.size} circuits materialised)`,
+      { created: d.create.length, expired: d.expire.length, materialised: this.materialised.size, circuits: this.ids.byId.size },
+      `lazy queues: ${d.create.length} created, ${d.expire.length} expired (${this.materialised.size} of ${this.ids.byId.size} circuits materialised)`,
     );
     this.publish();
   }

@@ -24,7 +24,7 @@
 import { normaliseHeader, parseShapedDevices, readCsvRecords, SHAPED_DEVICES_COLUMNS, type ShapedDeviceField, type ShapedDeviceRow } from '../inputs/shapedDevices.ts';
 import { parseIPv4Prefix, parseIPv6Prefix, validateInputs } from '../inputs/validate.ts';
 import type { InputIssue, ValidationResult } from '../model.ts';
-import { loadOnDemand } from '../util/onDemand.ts';
+import { csvRowsText } from '../inputs/csvText.ts';
 
 /** Row-level error codes of ShapedDevices.csv and what they are about (docs/OPERATIONS.md has the table). */
 export const ROW_LEVEL_CODES: Readonly<Record<string, string>> = {
@@ -87,11 +87,6 @@ export type TriageResult =
 
 export function isRowLevel(issue: InputIssue, devicesFile: string): boolean {
   return issue.file === devicesFile && issue.line !== undefined && Object.hasOwn(ROW_LEVEL_CODES, issue.code);
-}
-
-/** csv-stringify's sync writer, loaded on first use (only a run with row errors rewrites rows). */
-function csvStringify(): typeof import('csv-stringify/sync').stringify {
-  return loadOnDemand<typeof import('csv-stringify/sync')>('csv-stringify/sync').stringify;
 }
 
 /** Canonical prefix of an address cell entry (as the validator writes it), or the entry itself. */
@@ -178,11 +173,10 @@ class Triage {
     }
     while (lines.length > 0 && lines[lines.length - 1] === '') lines.pop();
     this.appended = [];
-    const stringify = this.restored.length > 0 ? csvStringify() : undefined;
     for (const id of this.restored) {
       if (this.droppedRestored.has(id)) continue;
       for (const row of this.lgByCircuit.get(id)!) {
-        lines.push(stringify!([this.layout.map((f) => (f ? row[f] : ''))], { record_delimiter: 'unix', quoted_match: [/^#/, /^\s|\s$/] }).replace(/\n$/, ''));
+        lines.push(csvRowsText([this.layout.map((f) => (f ? row[f] : ''))]).replace(/\n$/, ''));
         this.appended.push({ row, origin: 'last-good', line: lines.length, lgLine: row.line });
       }
     }

@@ -7,22 +7,22 @@
  * caller owns the run lock; the kernel lock (./lock.ts) is taken through `lockKernel` around the
  * part that reads the plan in force, changes the kernel and records the result.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import type { ShapingInterfaces } from '../config/load.ts';
 import type { StatePaths } from '../config/paths.ts';
 import type { LqosConfig } from '../config/schema.ts';
-import { formatMapping, mappingTextChunks } from '../compile/mappings.ts';
-import { batchTextChunks } from '../compile/tc.ts';
+import { compileMappings, formatMapping, mappingTextChunks } from '../compile/mappings.ts';
+import { compileTcBatch, tcBatchTextChunks } from '../compile/tc.ts';
 import type { Circuit, InputIssue, LeafQdisc, ShapingPlan, ValidationResult } from '../model.ts';
 import { validateInputs } from '../inputs/validate.ts';
-import { runPipeline } from '../pipeline.ts';
+import { planPipeline } from '../pipeline.ts';
 import { capacityMeaningWarning, planConfigFromLqos } from '../plan/planConfig.ts';
 import type { PlannerState } from '../plan/plannerState.ts';
 import { loadPlannerState, preparePlannerState, savePlannerState } from './plannerStateFile.ts';
 import { loadAppliedPlanCompact, newestAppliedPlanBackup, prepareAppliedPlan, rememberAppliedPlan, saveAppliedPlan } from '../apply/appliedPlan.ts';
-import { diffPlans } from '../apply/diff.ts';
+import { diffPlans, type ApplyOps } from '../apply/diff.ts';
 import { applyPlan, MappingCapacityError, MemoryPreflightError, type ApplyReport, type LazyControl } from '../apply/engine.ts';
-import { mappingCapacityVerdict } from '../apply/capacity.ts';
+import { installedMappingCount, mappingCapacityVerdict } from '../apply/capacity.ts';
 import { MAX_MAPPINGS } from '../../dataplane/abi.ts';
 import type { MappingSink } from '../apply/mappingSink.ts';
 import { AtomicWriteError, prepareFileAtomic, removeIfExists, writeFileAtomic, type PreparedWrite } from '../util/atomicFile.ts';
@@ -73,6 +73,11 @@ export interface ShapingRunArgs {
   lockKernel?: () => Promise<Pick<Lock, 'release'>>;
   /** Lazy queues (lqosd: ./lazyQueues.ts); absent: every class and leaf is built. */
   lazy?: LazyControl;
+  /**
+   * The process ends after this run (the `LibreQoS` command): the applied plan is not kept in memory
+   * for a next run to diff against (lqosd keeps it, compact: ../apply/appliedPlan.ts).
+   */
+  oneShot?: boolean;
 }
 
 export interface ShapingRunResult {
@@ -95,9 +100,6 @@ interface Compiled {
   inputs: ShapingInputs;
   plan: ShapingPlan;
   state: PlannerState;
-  /** The text of the tc batch and of the IP mappings, as chunks (written without ever being one string). */
-  tcText: () => Iterable<string>;
-  mapText: () => Iterable<string>;
   /** The validated input circuits (the stats files list every one). */
   circuits: Circuit[];
 }
@@ -142,8 +144,7 @@ function planRun(args: ShapingRunArgs, st: RunInputsState): Compiled | ExitCode 
   if (typeof checked === 'number') return checked;
   const { inputs, validation, remap = (i: InputIssue) => i } = checked;
   const planConfig = planConfigFromLqos(config, ifaces, queues);
-  const result = runPipeline({ ...inputs, validation, config: planConfig, previousState: prev.state, compile: { substitute } });
-  const planSeconds = (performance.now() - t0) / 1000;
+  const result = planPipeline({ ...inputs, validation, config: planConfig, previousState: prev.state });
   if (!result.ok) {
     const errors = result.stage === 'plan' ? result.errors : result.validation.issues.filter((i) => i.severity === 'error');
     st.invalid = errors.slice(0, INVALID_CARRIED);
@@ -154,28 +155,24 @@ function planRun(args: ShapingRunArgs, st: RunInputsState): Compiled | ExitCode 
   reportIssues(result.warnings.map(remap), log, verbose);
   const capacity = capacityMeaningWarning(planConfig.link, validation.inputs);
   if (capacity) log.warn(capacity);
-  const { plan, tcLines, mappings } = result;
+  const { plan } = result;
+  const mappings = compileMappings(plan);
+  // The tc batch is compiled as it is written (its lines never all in memory); the file counts them.
+  // The files are written as chunks, never one string; a real run's applied copies are made from them.
+  const tc = { lines: 0 };
+  writeFileAtomic(paths.linuxTc, tcBatchTextChunks(plan, { substitute }, tc));
   log.info(
-    { circuits: plan.circuits.length, nodes: plan.nodes.length, tcLines: tcLines.length, mappings: mappings.length, seconds: +planSeconds.toFixed(3) },
+    { circuits: plan.circuits.length, nodes: plan.nodes.length, tcLines: tc.lines, mappings: mappings.length, seconds: +((performance.now() - t0) / 1000).toFixed(3) },
     `planned ${plan.circuits.length} circuits under ${plan.nodes.length} nodes on ${plan.queues} queue(s)`,
   );
-  const compiled: Compiled = {
-    inputs,
-    plan,
-    state: result.state,
-    tcText: () => batchTextChunks(tcLines),
-    mapText: () => mappingTextChunks(mappings),
-    circuits: validation.inputs.circuits,
-  };
-  writeFileAtomic(paths.linuxTc, compiled.tcText());
-  writeFileAtomic(paths.mappings, compiled.mapText());
+  writeFileAtomic(paths.mappings, mappingTextChunks(mappings));
   writeFileAtomic(paths.queuingStructure, queuingStructureChunks(plan));
   // Every command at debug level (skipped when a logger says debug is off: 200k lines at 50k circuits).
   if (debugEnabled(log)) {
-    for (const line of tcLines) log.debug(`tc ${line}`);
+    for (const line of compileTcBatch(plan, { substitute })) log.debug(`tc ${line}`);
     for (const m of mappings) log.debug(`map ${formatMapping(m)}`);
   }
-  return compiled;
+  return { inputs, plan, state: result.state, circuits: validation.inputs.circuits };
 }
 
 /** False only for a logger that says debug is off (pino); a RecordingLog keeps every record. */
@@ -185,12 +182,19 @@ function debugEnabled(log: Log): boolean {
 }
 
 function dryRunSummary(args: ShapingRunArgs, applied: ShapingPlan | undefined, plan: ShapingPlan): void {
-  const ops = diffPlans(applied, plan, { substitute: args.substitute });
+  // Nothing in force: what diffPlans says then (a full build writing every distinct prefix), without
+  // building its per-prefix map and list of every mapping (150k at 50k circuits).
+  const ops = applied ? diffPlans(applied, plan, { substitute: args.substitute }) : { mode: 'full', summary: fullBuildSummary(plan) };
   const would = ops.mode === 'incremental' ? 'n incremental update' : ops.mode === 'full' ? ' full rebuild' : 'nothing';
   args.log.info(
     { ...ops.summary, mode: ops.mode },
     `dry run: nothing applied (a real run would do a${would}); planned commands are in ${args.paths.linuxTc} and mappings in ${args.paths.mappings}`,
   );
+}
+
+/** diffPlans' summary when nothing is applied: every distinct prefix of the plan is written. */
+function fullBuildSummary(plan: ShapingPlan): ApplyOps['summary'] {
+  return { circuitsAdded: 0, circuitsRemoved: 0, circuitsChanged: 0, nodesChanged: 0, mappingsDeleted: 0, mappingsWritten: installedMappingCount(plan) };
 }
 
 function logApplied(log: Log, report: ApplyReport): void {
@@ -202,14 +206,26 @@ function logApplied(log: Log, report: ApplyReport): void {
   );
 }
 
+/**
+ * The bytes of a file this run wrote (planRun): its applied copy is written from them instead of
+ * generating the text again. A failure to read is told as a failure to write the copy.
+ */
+function writtenBytes(from: string, to: string): Buffer {
+  try {
+    return readFileSync(from);
+  } catch (e) {
+    throw new AtomicWriteError(to, `cannot copy ${from} to ${to}: ${(e as Error).message}; ${to} is unchanged`, e);
+  }
+}
+
 /** The applied plan, planner state and applied tc/mapping texts of a run, written but not yet visible. */
 function prepareRecords(args: ShapingRunArgs, c: Compiled): PreparedWrite[] {
   const { paths } = args;
   const steps = [
     () => prepareAppliedPlan(paths.appliedPlan, c.plan),
     () => preparePlannerState(paths.plannerState, c.state),
-    () => prepareFileAtomic(paths.lastAppliedTc, c.tcText()),
-    () => prepareFileAtomic(paths.lastAppliedMappings, c.mapText()),
+    () => prepareFileAtomic(paths.lastAppliedTc, writtenBytes(paths.linuxTc, paths.lastAppliedTc)),
+    () => prepareFileAtomic(paths.lastAppliedMappings, writtenBytes(paths.mappings, paths.lastAppliedMappings)),
   ];
   const done: PreparedWrite[] = [];
   try {
@@ -227,7 +243,7 @@ async function restoreApplied(args: ShapingRunArgs, applied: ShapingPlan, sink: 
   try {
     await applyPlan({ applied: undefined, next: applied, compile: { substitute }, sink, log, lazy: args.lazy });
     saveAppliedPlan(paths.appliedPlan, applied);
-    rememberAppliedPlan(paths.appliedPlan, applied);
+    if (!args.oneShot) rememberAppliedPlan(paths.appliedPlan, applied);
     log.warn('restored the last applied shaping; fix the problem above and run again');
   } catch (e) {
     log.error(`could not restore the last applied shaping: ${(e as Error).message}`);
@@ -238,7 +254,7 @@ async function restoreApplied(args: ShapingRunArgs, applied: ShapingPlan, sink: 
 function persistApplied(args: ShapingRunArgs, c: Compiled, st: RunInputsState, records: PreparedWrite[]): void {
   const { paths } = args;
   for (const r of records) r.commit();
-  rememberAppliedPlan(paths.appliedPlan, c.plan);
+  if (!args.oneShot) rememberAppliedPlan(paths.appliedPlan, c.plan);
   // The kernel has the plan now: a failure below (disk full, ...) is told, not thrown.
   const attempt = (what: string, write: () => void) => {
     try {
@@ -346,6 +362,8 @@ function checkAgainstApplied(
  * dataplane is even attached; the engine checks again against the attached map's own size.
  */
 function refuseOverCapacity(args: ShapingRunArgs, plan: ShapingPlan): ShapingRunResult | undefined {
+  // No more mappings than slots: the distinct prefixes fit too (counting them costs ~70 ms at 50k).
+  if (plan.mappings.length <= MAX_MAPPINGS) return undefined;
   const v = mappingCapacityVerdict(plan, MAX_MAPPINGS);
   if (v.ok) return undefined;
   args.log.error({ code: 'mapping-capacity', mappings: v.mappings, capacity: v.capacity }, `${args.dryRun ? 'dry run: a real run would be refused: ' : ''}${v.message}`);

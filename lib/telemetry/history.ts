@@ -47,62 +47,76 @@ export interface HistoryOptions {
 
 /** One entity set's accumulators for the minute in progress. */
 class MinuteAcc {
-  sumDown: Float64Array;
-  maxDown: Float64Array;
-  sumUp: Float64Array;
-  maxUp: Float64Array;
-  dropsDown: Float64Array;
-  dropsUp: Float64Array;
-  marksDown: Float64Array;
-  marksUp: Float64Array;
+  /** Values by slot: slot k belongs to entry touched[k] (the k-th touched this minute). */
+  sumDown = new Float64Array(0);
+  maxDown = new Float64Array(0);
+  sumUp = new Float64Array(0);
+  maxUp = new Float64Array(0);
+  dropsDown = new Float64Array(0);
+  dropsUp = new Float64Array(0);
+  marksDown = new Float64Array(0);
+  marksUp = new Float64Array(0);
   touched: Int32Array;
   touchedCount = 0;
-  private mark: Uint8Array;
+  /** Slot of each entry, -1 while untouched. Values grow with the entries touched in a minute, not with n. */
+  private slot: Int32Array;
 
   constructor(readonly n: number) {
-    this.sumDown = new Float64Array(n);
-    this.maxDown = new Float64Array(n);
-    this.sumUp = new Float64Array(n);
-    this.maxUp = new Float64Array(n);
-    this.dropsDown = new Float64Array(n);
-    this.dropsUp = new Float64Array(n);
-    this.marksDown = new Float64Array(n);
-    this.marksUp = new Float64Array(n);
     this.touched = new Int32Array(n);
-    this.mark = new Uint8Array(n);
+    this.slot = new Int32Array(n).fill(-1);
   }
 
-  private touch(i: number): void {
-    if (this.mark[i] === 0) {
-      this.mark[i] = 1;
-      this.touched[this.touchedCount++] = i;
+  /** The slot of entry i, given one (zeroed) on its first touch this minute. */
+  private touch(i: number): number {
+    let k = this.slot[i]!;
+    if (k < 0) {
+      k = this.touchedCount++;
+      if (k >= this.sumDown.length) this.grow(Math.min(this.n, Math.max(64, 2 * k)));
+      this.slot[i] = k;
+      this.touched[k] = i;
     }
+    return k;
+  }
+
+  private grow(size: number): void {
+    const more = (a: Float64Array) => {
+      const b = new Float64Array(size);
+      b.set(a);
+      return b;
+    };
+    this.sumDown = more(this.sumDown);
+    this.maxDown = more(this.maxDown);
+    this.sumUp = more(this.sumUp);
+    this.maxUp = more(this.maxUp);
+    this.dropsDown = more(this.dropsDown);
+    this.dropsUp = more(this.dropsUp);
+    this.marksDown = more(this.marksDown);
+    this.marksUp = more(this.marksUp);
   }
 
   rate(i: number, down: number, up: number): void {
     if (!(down > 0) && !(up > 0)) return;
-    this.touch(i);
-    this.sumDown[i] += down;
-    this.sumUp[i] += up;
-    if (down > this.maxDown[i]!) this.maxDown[i] = down;
-    if (up > this.maxUp[i]!) this.maxUp[i] = up;
+    const k = this.touch(i);
+    this.sumDown[k] += down;
+    this.sumUp[k] += up;
+    if (down > this.maxDown[k]!) this.maxDown[k] = down;
+    if (up > this.maxUp[k]!) this.maxUp[k] = up;
   }
 
   drops(i: number, dDown: number, dUp: number, mDown: number, mUp: number): void {
     if (!(dDown > 0) && !(dUp > 0) && !(mDown > 0) && !(mUp > 0)) return;
-    this.touch(i);
-    this.dropsDown[i] += dDown;
-    this.dropsUp[i] += dUp;
-    this.marksDown[i] += mDown;
-    this.marksUp[i] += mUp;
+    const k = this.touch(i);
+    this.dropsDown[k] += dDown;
+    this.dropsUp[k] += dUp;
+    this.marksDown[k] += mDown;
+    this.marksUp[k] += mUp;
   }
 
   reset(): void {
     for (let k = 0; k < this.touchedCount; k++) {
-      const i = this.touched[k]!;
-      this.sumDown[i] = this.maxDown[i] = this.sumUp[i] = this.maxUp[i] = 0;
-      this.dropsDown[i] = this.dropsUp[i] = this.marksDown[i] = this.marksUp[i] = 0;
-      this.mark[i] = 0;
+      this.slot[this.touched[k]!] = -1;
+      this.sumDown[k] = this.maxDown[k] = this.sumUp[k] = this.maxUp[k] = 0;
+      this.dropsDown[k] = this.dropsUp[k] = this.marksDown[k] = this.marksUp[k] = 0;
     }
     this.touchedCount = 0;
   }
@@ -289,8 +303,8 @@ export class TelemetryHistory {
       for (let k = 0; k < acc.touchedCount; k++) {
         const i = acc.touched[k]!;
         const vals = [
-          this.samples, acc.sumDown[i]! / n, acc.maxDown[i]!, acc.sumUp[i]! / n, acc.maxUp[i]!,
-          Math.round(acc.dropsDown[i]!), Math.round(acc.dropsUp[i]!), Math.round(acc.marksDown[i]!), Math.round(acc.marksUp[i]!),
+          this.samples, acc.sumDown[k]! / n, acc.maxDown[k]!, acc.sumUp[k]! / n, acc.maxUp[k]!,
+          Math.round(acc.dropsDown[k]!), Math.round(acc.dropsUp[k]!), Math.round(acc.marksDown[k]!), Math.round(acc.marksUp[k]!),
         ];
         if (key) stmt.run(key(i), ts, ...vals);
         else stmt.run(ts, ...vals);

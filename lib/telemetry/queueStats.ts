@@ -13,6 +13,7 @@
 import { tc } from '../apply/tcBatch.ts';
 import { formatClassId, packClassId, parseClassId, unpackClassId } from '../util/classId.ts';
 import type { Log } from '../util/log.ts';
+import type { SortedIndex } from '../util/keyIndex.ts';
 import type { PlanIndex } from './rollup.ts';
 
 export interface QdiscStat {
@@ -220,7 +221,7 @@ export class CircuitQueues {
     this.circuits.length = 0;
     const t = this.totals;
     t.drops.down = t.drops.up = t.marks.down = t.marks.up = t.backlog.down = t.backlog.up = t.overlimits.down = t.overlimits.up = 0;
-    const side = (iface: string, byHandle: Map<number, number>, into: (LeafStats | undefined)[], dir: 'down' | 'up') => {
+    const side = (iface: string, byHandle: SortedIndex<number>, into: (LeafStats | undefined)[], dir: 'down' | 'up') => {
       const m = tracker.leaves.get(iface);
       if (!m) return;
       for (const [parent, leaf] of m) {

@@ -19,6 +19,7 @@
 import type { CircuitRateView, NodeRateView, Totals } from '../api/telemetry.ts';
 import type { ShapingPlan } from '../model.ts';
 import type { HostRate } from './hostRates.ts';
+import { circuitIdIndex, IndexBuilder, type SortedIndex, type StringIndex } from '../util/keyIndex.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Address parsing
@@ -103,14 +104,13 @@ export interface PlanIndex {
   version: number;
   plan: ShapingPlan;
   circuitCount: number;
-  circuitIds: string[];
-  circuitNames: string[];
-  circuitParentPath: string[];
+  /** Circuit ids by index (names and parent paths: circuitName / circuitParentPath, read from the plan). Shared: do not change. */
+  circuitIds: readonly string[];
   /** Index of the circuit's parent node, -1 when it hangs under no node. */
   circuitNode: Int32Array;
   ceilDownMbps: Float64Array;
   ceilUpMbps: Float64Array;
-  circuitById: Map<string, number>;
+  circuitById: StringIndex;
   nodeCount: number;
   nodePaths: string[];
   nodeNames: string[];
@@ -124,17 +124,30 @@ export interface PlanIndex {
   topLevel: number[];
   nodeByPath: Map<string, number>;
   /** Download class handle (major<<16 | minor) → circuit; upload class handle (major incl. stick offset) → circuit. */
-  byDownHandle: Map<number, number>;
-  byUpHandle: Map<number, number>;
+  byDownHandle: SortedIndex<number>;
+  byUpHandle: SortedIndex<number>;
+  /** Per prefix length: network key → circuit (typed arrays; a Map for IPv6 longer than /64, rare). */
   lpm4Lens: number[];
-  lpm4: Map<number, Map<number, number>>;
+  lpm4: Map<number, SortedIndex<number>>;
   lpm6Lens: number[];
-  lpm6: Map<number, Map<bigint, number>>;
+  lpm6: Map<number, SortedIndex<bigint> | Map<bigint, number>>;
 }
+
+/** A circuit's name, read from the plan (a compact plan's view slices it from its text). */
+export const circuitName = (ix: PlanIndex, c: number): string => ix.plan.circuits[c]!.name;
+
+/** A circuit's parent node path ('' at the top level), read from the plan. */
+export const circuitParentPath = (ix: PlanIndex, c: number): string => ix.plan.circuits[c]!.parentPath;
 
 let indexVersion = 0;
 
-function addPrefix(ix: PlanIndex, prefix: string, circuit: number): void {
+/** The prefix tables while an index is built: the first circuit given a prefix keeps it. */
+interface PrefixTables {
+  lpm4: Map<number, IndexBuilder<number>>;
+  lpm6: Map<number, IndexBuilder<bigint> | Map<bigint, number>>;
+}
+
+function addPrefix(ix: PrefixTables, prefix: string, circuit: number): void {
   const slash = prefix.indexOf('/');
   const addr = slash < 0 ? prefix : prefix.slice(0, slash);
   const v4 = parseIPv4(addr);
@@ -143,8 +156,8 @@ function addPrefix(ix: PlanIndex, prefix: string, circuit: number): void {
     if (!(len >= 0 && len <= 32)) return;
     const key = len === 0 ? 0 : (v4 - (v4 % 2 ** (32 - len)));
     let m = ix.lpm4.get(len);
-    if (!m) ix.lpm4.set(len, (m = new Map()));
-    if (!m.has(key)) m.set(key, circuit);
+    if (!m) ix.lpm4.set(len, (m = new IndexBuilder<number>('first')));
+    m.add(key, circuit);
     return;
   }
   const v6 = parseIPv6(addr);
@@ -157,27 +170,75 @@ function addPrefix(ix: PlanIndex, prefix: string, circuit: number): void {
     return;
   }
   let m = ix.lpm6.get(len);
-  if (!m) ix.lpm6.set(len, (m = new Map()));
+  // Keys of up to 64 bits go in a BigUint64Array; longer prefixes (rare) keep a Map.
+  if (!m) ix.lpm6.set(len, (m = len <= 64 ? new IndexBuilder<bigint>('first') : new Map<bigint, number>()));
   const key = v6Key(v6, len);
-  if (!m.has(key)) m.set(key, circuit);
+  if (m instanceof Map) {
+    if (!m.has(key)) m.set(key, circuit);
+  } else m.add(key, circuit);
+}
+
+/** The prefix tables of a plan: its mappings' prefixes (or, without mappings, its devices'). */
+function prefixTables(plan: ShapingPlan, circuitById: StringIndex): Pick<PlanIndex, 'lpm4' | 'lpm4Lens' | 'lpm6' | 'lpm6Lens'> {
+  const t: PrefixTables = { lpm4: new Map(), lpm6: new Map() };
+  if (plan.mappings.length > 0) {
+    for (const m of plan.mappings) {
+      const ci = circuitById.get(m.circuitId);
+      if (ci !== undefined) addPrefix(t, m.prefix, ci);
+    }
+  } else {
+    // A plan without mappings (hand-made): the devices' prefixes still say who is who.
+    plan.circuits.forEach((c, i) => {
+      for (const d of c.devices) for (const p of [...d.ipv4, ...d.ipv6]) addPrefix(t, p, i);
+    });
+  }
+  const lpm4 = new Map([...t.lpm4].map(([len, b]) => [len, b.build()] as const));
+  const lpm6 = new Map([...t.lpm6].map(([len, b]) => [len, b instanceof Map ? b : b.build()] as const));
+  return { lpm4, lpm4Lens: [...lpm4.keys()].sort((a, b) => b - a), lpm6, lpm6Lens: [...lpm6.keys()].sort((a, b) => b - a) };
 }
 
 /** Builds the lookup structures of one plan (once per applied plan). */
 export function buildPlanIndex(plan: ShapingPlan): PlanIndex {
   const C = plan.circuits.length;
   const N = plan.nodes.length;
-  const ix: PlanIndex = {
+  const { ids: circuitIds, byId: circuitById } = circuitIdIndex(plan.circuits);
+  const circuitNode = new Int32Array(C);
+  const ceilDownMbps = new Float64Array(C);
+  const ceilUpMbps = new Float64Array(C);
+  const byDown = new IndexBuilder<number>('last');
+  const byUp = new IndexBuilder<number>('last');
+  const nodes = nodeTables(plan);
+  const off = plan.stickOffset ?? 0;
+  plan.circuits.forEach((c, i) => {
+    circuitNode[i] = c.parentPath ? (nodes.nodeByPath.get(c.parentPath) ?? -1) : -1;
+    ceilDownMbps[i] = c.download.ceilMbps;
+    ceilUpMbps[i] = c.upload.ceilMbps;
+    byDown.add(c.queue * 65536 + c.minor, i);
+    byUp.add((c.queue + off) * 65536 + c.minor, i);
+  });
+  return {
     version: ++indexVersion,
     plan,
     circuitCount: C,
-    circuitIds: new Array<string>(C),
-    circuitNames: new Array<string>(C),
-    circuitParentPath: new Array<string>(C),
-    circuitNode: new Int32Array(C),
-    ceilDownMbps: new Float64Array(C),
-    ceilUpMbps: new Float64Array(C),
-    circuitById: new Map(),
+    circuitIds,
+    circuitNode,
+    ceilDownMbps,
+    ceilUpMbps,
+    circuitById,
     nodeCount: N,
+    ...nodes,
+    byDownHandle: byDown.build(),
+    byUpHandle: byUp.build(),
+    ...prefixTables(plan, circuitById),
+  };
+}
+
+type NodeTables = Pick<PlanIndex, 'nodePaths' | 'nodeNames' | 'nodeParent' | 'nodeDepth' | 'nodeCeilDownMbps' | 'nodeCeilUpMbps' | 'nodeOrder' | 'topLevel' | 'nodeByPath'>;
+
+/** The node part of a plan index. */
+function nodeTables(plan: ShapingPlan): NodeTables {
+  const N = plan.nodes.length;
+  const ix: NodeTables = {
     nodePaths: new Array<string>(N),
     nodeNames: new Array<string>(N),
     nodeParent: new Int32Array(N),
@@ -187,12 +248,6 @@ export function buildPlanIndex(plan: ShapingPlan): PlanIndex {
     nodeOrder: new Int32Array(N),
     topLevel: [],
     nodeByPath: new Map(),
-    byDownHandle: new Map(),
-    byUpHandle: new Map(),
-    lpm4Lens: [],
-    lpm4: new Map(),
-    lpm6Lens: [],
-    lpm6: new Map(),
   };
   // Nodes: parent = the node on the same queue whose minor is our parentMinor (1 = top level).
   const byQueueMinor = new Map<number, number>();
@@ -212,32 +267,6 @@ export function buildPlanIndex(plan: ShapingPlan): PlanIndex {
   });
   const order = [...ix.nodeDepth.keys()].sort((a, b) => ix.nodeDepth[b]! - ix.nodeDepth[a]!);
   ix.nodeOrder.set(order);
-
-  const off = plan.stickOffset ?? 0;
-  plan.circuits.forEach((c, i) => {
-    ix.circuitIds[i] = c.id;
-    ix.circuitNames[i] = c.name;
-    ix.circuitParentPath[i] = c.parentPath;
-    ix.circuitNode[i] = c.parentPath ? (ix.nodeByPath.get(c.parentPath) ?? -1) : -1;
-    ix.ceilDownMbps[i] = c.download.ceilMbps;
-    ix.ceilUpMbps[i] = c.upload.ceilMbps;
-    ix.circuitById.set(c.id, i);
-    ix.byDownHandle.set(c.queue * 65536 + c.minor, i);
-    ix.byUpHandle.set((c.queue + off) * 65536 + c.minor, i);
-  });
-  if (plan.mappings.length > 0) {
-    for (const m of plan.mappings) {
-      const ci = ix.circuitById.get(m.circuitId);
-      if (ci !== undefined) addPrefix(ix, m.prefix, ci);
-    }
-  } else {
-    // A plan without mappings (hand-made): the devices' prefixes still say who is who.
-    plan.circuits.forEach((c, i) => {
-      for (const d of c.devices) for (const p of [...d.ipv4, ...d.ipv6]) addPrefix(ix, p, i);
-    });
-  }
-  ix.lpm4Lens = [...ix.lpm4.keys()].sort((a, b) => b - a);
-  ix.lpm6Lens = [...ix.lpm6.keys()].sort((a, b) => b - a);
   return ix;
 }
 
@@ -410,8 +439,8 @@ export class Rollup {
     const ix = this.index!;
     return {
       id: ix.circuitIds[c]!,
-      name: ix.circuitNames[c]!,
-      parentPath: ix.circuitParentPath[c]!,
+      name: circuitName(ix, c),
+      parentPath: circuitParentPath(ix, c),
       downBps: Math.round(this.circuitDownBps[c]!),
       upBps: Math.round(this.circuitUpBps[c]!),
       downPps: Math.round(this.circuitDownPps[c]!),

@@ -17,7 +17,7 @@ import type { CpuSampler } from './cpu.ts';
 import type { HostRate, HostRateTracker } from './hostRates.ts';
 import type { LeafStats, QueueStatsCollector } from './queueStats.ts';
 import type { MultiRing } from './ring.ts';
-import type { PlanIndex, Rollup } from './rollup.ts';
+import { circuitName, type PlanIndex, type Rollup } from './rollup.ts';
 import { UNKNOWN_SAMPLES, type UnmappedTracker } from './unmapped.ts';
 
 export const TOTAL_FIELDS = ['down', 'up', 'shapedDown', 'shapedUp'] as const;
@@ -123,7 +123,7 @@ function sideView(l: LeafStats | undefined): QueueSideView | undefined {
 export function queueView(s: TelemetryState & { index: PlanIndex }, c: number): QueueCircuitView {
   return {
     id: s.index.circuitIds[c]!,
-    name: s.index.circuitNames[c]!,
+    name: circuitName(s.index, c),
     down: sideView(s.queues.circuits.down[c]),
     up: sideView(s.queues.circuits.up[c]),
   };
@@ -171,7 +171,7 @@ export function statsHostsReply(s: TelemetryState, req: StatsHostsRequest): unkn
         ip: slash < 0 ? h.ip : h.ip.slice(0, slash),
         prefix: slash < 0 ? `${h.ip}/${h.ip.includes(':') ? 128 : 32}` : h.ip,
         circuitId: c >= 0 ? s.index!.circuitIds[c] : null,
-        circuitName: c >= 0 ? s.index!.circuitNames[c] : null,
+        circuitName: c >= 0 ? circuitName(s.index!, c) : null,
         downloadBps: Math.round(h.downBps),
         uploadBps: Math.round(h.upBps),
         downloadPps: Math.round(h.downPps),

@@ -7,14 +7,18 @@ export interface ClassId {
   minor: number;
 }
 
+/** The hex text of each 16-bit handle part, made once: a large plan formats hundreds of thousands. */
+const HEX: string[] = [];
+
 /** One handle part in tc's hex notation (`255` → `ff`). */
 export function tcHex(n: number): string {
-  return n.toString(16);
+  if (!(n >= 0 && n <= 0xffff && Number.isInteger(n))) return n.toString(16);
+  return HEX[n] ?? (HEX[n] = n.toString(16));
 }
 
 /** `major:minor` in hex, as tc prints and takes it. */
 export function formatClassId(major: number, minor: number): string {
-  return `${major.toString(16)}:${minor.toString(16)}`;
+  return `${tcHex(major)}:${tcHex(minor)}`;
 }
 
 /** One handle part as upstream's JSON files write it (Python's `hex()`): `0x1`, `0x1f`. */

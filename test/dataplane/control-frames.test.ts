@@ -94,6 +94,22 @@ async function htbState(): Promise<HtbState> {
   return { direct: qd.options.direct_packets_stat, defaultDrops: Number(drops[1]), defaultBacklogPkts: Number(backlog[1]) };
 }
 
+/**
+ * Starts the flood and waits (polling, at most 10 s) until it has filled the default class: backlog
+ * above 100 packets and the class dropping. Returns the state at that moment.
+ */
+async function floodUntilFull(seconds: number): Promise<HtbState> {
+  const before = await htbState();
+  await startFlood(seconds);
+  const end = Date.now() + 10_000;
+  let s = await htbState();
+  while (!(s.defaultBacklogPkts > 100 && s.defaultDrops > before.defaultDrops) && Date.now() < end) {
+    await sleep(100);
+    s = await htbState();
+  }
+  return s;
+}
+
 /** PROBES single ARP requests from the Internet namespace (1 s deadline each, like the kernel's retransmit time): answered ones. */
 async function arping(target: string): Promise<number> {
   let ok = 0;
@@ -119,9 +135,7 @@ async function ndisc(target: string): Promise<number> {
 test('ARP and IPv6 neighbour discovery get through while the default class is saturated; HTB counts them as direct', async () => {
   // Resolve the flood target before the flood (its own ARP would otherwise be what we measure).
   await nsExec(tb.ns.inet, 'arping', ['-c', '1', '-w', '2', '-I', 'eth0', UNMAPPED], { reject: false });
-  await startFlood(40);
-  await sleep(2500);
-  const s0 = await htbState();
+  const s0 = await floodUntilFull(40);
   const st0 = await readStats(ctx);
   assert.ok(s0.defaultBacklogPkts > 100, `default class 1:2 saturated (backlog ${s0.defaultBacklogPkts} packets)`);
 
@@ -149,10 +163,7 @@ test('ARP and IPv6 neighbour discovery get through while the default class is sa
 });
 
 test('baseline: with the classifier bypassed, ARP queues behind the flood in the default class and loses replies', async () => {
-  if (!flood) {
-    await startFlood(20);
-    await sleep(2500);
-  }
+  if (!flood) await floodUntilFull(20);
   const s0 = await htbState();
   await setBypass(true, ctx);
   try {

@@ -91,6 +91,13 @@ test('--direct applies in this process: classes, leaf qdiscs and the pinned IP m
   assert.deepEqual(await kernelVsPlan(lab, plan, { maps: false }), [], 'kernel (tc read back) differs from the applied plan');
   assert.ok(plan.mappings.length >= circuits.length, `only ${plan.mappings.length} mappings planned`);
   assert.deepEqual(await mapVsPlan(plan), [], 'pinned IP map differs from the applied plan');
+  // The records of what is applied: the run's tc batch and IP mappings, byte for byte.
+  const state = join(lab.dir, 'state');
+  for (const [applied, planned] of [['shaping/applied_tc.txt', 'debug/linux_tc.txt'], ['shaping/applied_mappings.txt', 'debug/ip_mappings.txt']]) {
+    const text = readFileSync(join(state, planned!), 'utf8');
+    assert.ok(text.length > 100, `${planned} holds the run's text`);
+    assert.equal(readFileSync(join(state, applied!), 'utf8'), text, `${applied} must equal ${planned} of the same run`);
+  }
 });
 
 test('--updateonly with nothing changed: the kernel is read back, no tc command changes it', async () => {

@@ -14,6 +14,18 @@ test('the packaged databases are found', () => {
   assert.match(e.info.asnBuilt ?? '', /^\d{4}-\d{2}-\d{2}$/);
 });
 
+test('the databases are read on the first public lookup, not before', () => {
+  const buffers = () => process.memoryUsage().arrayBuffers;
+  const b0 = buffers();
+  const lazy = createEnricher();
+  assert.equal(lazy.lookup('10.1.2.3'), 'private');
+  const b1 = buffers();
+  assert.ok(b1 - b0 < 8e6, `no database in memory before a public lookup (+${((b1 - b0) / 1e6).toFixed(1)} MB of buffers)`);
+  assert.equal((lazy.lookup('8.8.8.8') as IpInfo).asn, 15169);
+  const b2 = buffers();
+  assert.ok(b2 - b1 > 40e6, `GeoLite2 ASN + City read on the first public lookup (+${((b2 - b1) / 1e6).toFixed(1)} MB of buffers)`);
+});
+
 test('known public addresses: ASN, AS name, country, lat/lon', () => {
   const g = e.lookup('8.8.8.8') as IpInfo;
   assert.equal(g.asn, 15169);

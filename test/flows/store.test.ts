@@ -141,6 +141,32 @@ test('maxFlows bounds the store: flows beyond it wait for a free slot', () => {
   }
 });
 
+test('the store starts small and grows with the flows: 3 000 flows, every field as the kernel has it', () => {
+  clear();
+  const flows = Array.from({ length: 3000 }, (_, i) => ({
+    key: { proto: i % 3 ? 6 : 17, localIp: `100.64.${20 + (i >> 8)}.${i & 255}`, localPort: 2000 + i, remoteIp: `8.${i % 7}.${i % 11}.${1 + (i % 200)}`, remotePort: 443 },
+    v: { bytes: { down: 1000 + i, up: i }, packets: { down: 10 + i, up: 1 }, retransmits: { down: i % 5, up: 0 }, circuitHash: BigInt(1 + (i % 40)), tcHandle: 0x10010 + (i % 40) },
+  }));
+  put(flows);
+  const tracker = new FlowTracker({ ...ctx, noEvents: true, idleTimeoutMs: 3_600_000 });
+  try {
+    assert.ok(tracker.store.cap <= 1024, `no flows yet: ${tracker.store.cap} slots (at most 1024)`);
+    const st = tracker.poll();
+    assert.deepEqual([st.entries, st.skipped], [3000, 0], 'every flow tracked');
+    assert.ok(tracker.store.cap >= 3000 && tracker.store.cap < 4096, `grown to ${tracker.store.cap} slots for 3 000 flows`);
+    const kernel = readFlows(ctx);
+    assert.equal(kernel.length, 3000);
+    for (const k of kernel) {
+      const t = tracker.get(k.id);
+      assert.ok(t, `tracker.get(${k.id}) finds the flow`);
+      assert.deepEqual(entryOnly(t), k, `every field of ${k.id} equals the kernel entry`);
+    }
+    assert.equal(tracker.circuitStats().filter((c) => c.activeFlows > 0).length, 40, 'flows of 40 circuits');
+  } finally {
+    tracker.close();
+  }
+});
+
 test('the snapshot is built on demand, once per poll, enriching each flow\'s remote once', async () => {
   clear();
   put([

@@ -86,7 +86,7 @@ const minorOf = async (id: string) => {
 
 test('a rate change touches only that circuit, applies within ~1 s (±3 %, traffic flowing), and an unchanged circuit loses no packets', async (t) => {
   const before = await classes();
-  const probe = probeStream('10.99.1.11', 16); // lab-25, unchanged; outlasts warm-up + apply + window
+  const probe = probeStream('10.99.1.11', 11); // lab-25, unchanged; outlasts warm-up (3.5 s) + apply + window (5 s)
   // lab-10, changed 10 → 4 under a live download. t0 is taken right before LibreQoS is spawned, t1
   // when it returns; the flow's intervals are placed on the same wall clock (test/support/lab.ts).
   const run = await changeUnderFlow(lab, '10.99.1.10', async () => {

@@ -9,8 +9,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateDataset } from '../../bench/dataset.ts';
-import { mappingTextChunks, renderMappings } from '../../lib/compile/mappings.ts';
-import { batchTextChunks } from '../../lib/compile/tc.ts';
+import { formatMapping, mappingTextChunks } from '../../lib/compile/mappings.ts';
+import { compileTcBatch, tcBatchTextChunks } from '../../lib/compile/tc.ts';
 import { queuingStructure, queuingStructureChunks } from '../../lib/shaping/queuingStructure.ts';
 import { writeFileAtomic } from '../../lib/util/atomicFile.ts';
 import { buildPlan, planConfig } from '../support/plan.ts';
@@ -37,13 +37,18 @@ test('queuingStructure.json from chunks is JSON.stringify(queuingStructure(plan)
   }
 });
 
-test('the tc batch and the mapping list from chunks equal their joined text', () => {
+test('the tc batch (compiled as it is written) and the mapping list from chunks equal their joined text', () => {
   const { tcLines, mappings } = planned;
   assert.ok(tcLines.length > 1000 && mappings.length > 1000, `${tcLines.length} tc lines, ${mappings.length} mappings`);
-  assert.equal([...batchTextChunks(tcLines)].join(''), tcLines.join('\n') + '\n');
-  assert.equal([...mappingTextChunks(mappings)].join(''), renderMappings(mappings));
-  assert.equal([...batchTextChunks([])].join(''), [].join('\n') + '\n');
-  assert.equal([...mappingTextChunks([])].join(''), renderMappings([]));
+  const count = { lines: 0 };
+  const tcChunks = [...tcBatchTextChunks(planned.plan, {}, count)];
+  assert.ok(tcChunks.length > 2, `${tcChunks.length} tc chunks`);
+  assert.equal(tcChunks.join(''), tcLines.join('\n') + '\n');
+  assert.equal(count.lines, tcLines.length);
+  const observe = { ...planned.plan, mode: 'observe' as const };
+  assert.equal([...tcBatchTextChunks(observe)].join(''), compileTcBatch(observe).join('\n') + '\n');
+  assert.equal([...mappingTextChunks(mappings)].join(''), mappings.map(formatMapping).join('\n') + '\n');
+  assert.equal([...mappingTextChunks([])].join(''), '');
 });
 
 test('writeFileAtomic writes chunks in order, small ones gathered and large ones whole', () => {

@@ -80,6 +80,15 @@ test('a hand-made plan whose mappings are not its devices\' prefixes keeps its m
   assert.equal(serializePlan(c), serializePlan(odd));
 });
 
+test('mappings in another order than the devices\' prefixes, and class numbers beyond 16 bits, read back as given', () => {
+  const reordered: ShapingPlan = { ...plain, mappings: [...plain.mappings].reverse() };
+  const c = compactPlan(reordered);
+  assert.deepEqual(c.mappings, reordered.mappings, 'the mapping list in its own order');
+  assert.equal(serializePlan(c), serializePlan(reordered));
+  const wide: ShapingPlan = { ...plain, mappings: plain.mappings.map((m, i) => (i === 3 ? { ...m, minor: 0x10000 } : m)) };
+  assert.deepEqual(compactPlan(wide).mappings, wide.mappings, 'a minor of 0x10000 is kept, not cut to 16 bits');
+});
+
 test('the compact plan takes a fraction of the heap of the planner\'s objects', () => {
   setFlagsFromString('--expose-gc');
   const gc = runInNewContext('gc') as () => void;

@@ -150,7 +150,8 @@ ${extra.uisp ?? ''}
   }
 });
 
-describe('integration timeout_secs is the per-request timeout', () => {
+// The two wait on different fake servers: run at the same time (each still waits out its own timeout).
+describe('integration timeout_secs is the per-request timeout', { concurrency: true }, () => {
   const netzur = useFakeServer(startFakeNetzur);
   const visp = useFakeServer(startFakeVisp);
 

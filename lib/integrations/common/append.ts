@@ -14,9 +14,9 @@
  * Problems are reported as `<path>:<line>:<column>: …` with the line of the append file. Checking the
  * rows against the generated ones (clashing Circuit IDs / addresses) happens in ./output.ts.
  */
-import { stringify } from 'csv-stringify/sync';
 import { join } from 'node:path';
 import type { InputIssue } from '../../model.ts';
+import { csvRowsText } from '../../inputs/csvText.ts';
 import { normaliseHeader, parseShapedDevices, readCsvRecords, SHAPED_DEVICES_COLUMNS, type ShapedDeviceField, type ShapedDeviceRow } from '../../inputs/shapedDevices.ts';
 import { readTextIfExists } from '../../util/atomicFile.ts';
 import { IntegrationError } from './errors.ts';
@@ -72,7 +72,7 @@ function isHeader(fields: string[]): boolean {
 
 /** Renders one row in the canonical 16-column order, quoting as the generated file does. */
 function render(r: ShapedDeviceRow): string {
-  return stringify([ALL.map((f) => r[f])], { record_delimiter: 'unix', quoted_match: [/^#/, /^\s|\s$/, /\r/] });
+  return csvRowsText([ALL.map((f) => r[f])]);
 }
 
 /**
