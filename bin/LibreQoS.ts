@@ -8,7 +8,7 @@ import { Command } from 'commander';
 
 const program = new Command()
   .name('LibreQoS')
-  .addHelpText('after', '\nAlso: LibreQoS integration <name> [--dry-run] runs one CRM integration (uisp, splynx, visp, netzur, powercode, sonar, wispgate, rest).')
+  .addHelpText('after', '\nAlso: LibreQoS integration <name> [--dry-run] runs one CRM integration (uisp, splynx, visp, netzur, powercode, sonar, wispgate, rest);\nLibreQoS support-bundle [--out FILE] collects state and logs into one tar.gz without credentials.')
   .description('Validate ShapedDevices.csv and network.json, plan the queue tree and apply it')
   .option('--config <path>', 'configuration file (default: $LQOS_CONFIG or /etc/lqos.conf)')
   .option('-d, --debug', 'log every planned and executed command')

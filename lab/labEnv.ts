@@ -124,6 +124,8 @@ export async function startLab(
     id?: string; circuits?: LabCircuit[]; daemon?: boolean; web?: boolean; daemonEnv?: Record<string, string>;
     /** Who forwards in the shaper namespace (lab/testbed.ts). Default `linux-bridge`. */
     forwarding?: LabForwarding;
+    /** More lqos.conf text (whole tables the lab config does not have, e.g. `[flows]`). */
+    configExtra?: string;
   } = {},
 ): Promise<Lab> {
   const id = opts.id ?? 'lqlab';
@@ -145,7 +147,7 @@ export async function startLab(
   mkdirSync(dir, { recursive: true });
   await ensureBpffsAt(bpffs);
   const config = join(dir, 'lqos.conf');
-  writeFileSync(config, labConfig(dir, tb));
+  writeFileSync(config, labConfig(dir, tb) + (opts.configExtra ?? ''));
   writeFileSync(join(dir, 'network.json'), JSON.stringify(labNetwork, null, 2) + '\n');
   writeFileSync(join(dir, 'ShapedDevices.csv'), labShapedDevices(circuits));
   const lab: Lab = { id, dir, config, pinRoot, tb, circuits, busPath: join(dir, 'run', 'bus') };

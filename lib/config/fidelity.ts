@@ -50,10 +50,6 @@ const INFLUX = 'InfluxDB export is not implemented in lqos-ts yet; nothing is se
 const influxParam = (trigger: unknown): Fidelity =>
   ignored(INFLUX, (_v, c) => c.influxdb.enable_influxdb, { value: trigger, with: '[influxdb]\nenable_influxdb = true' }, true);
 
-const NETFLOW = 'NetFlow export is not implemented in lqos-ts yet; no NetFlow is sent';
-const netflowParam = (trigger: unknown): Fidelity =>
-  ignored(NETFLOW, (_v, c) => c.flows.netflow_enabled, { value: trigger, with: '[flows]\nnetflow_enabled = true' }, true);
-
 const STORMGUARD = 'StormGuard is not implemented in lqos-ts; site rates stay as planned';
 const stormParam = (trigger: unknown): Fidelity =>
   ignored(STORMGUARD, (_v, c) => c.stormguard.enabled, { value: trigger, with: '[stormguard]\nenabled = true\nall_sites = true' }, true);
@@ -69,6 +65,7 @@ const T = {
   tuning: 'test/host/tuning.test.ts',
   listen: 'test/web/listen.test.ts',
   flows: 'test/flows/config.test.ts',
+  flowsLab: 'test/flows/lab.test.ts',
   telemetry: 'test/telemetry/config.test.ts',
   thresholds: 'test/webui/thresholds.test.ts',
   cli: 'test/cli/libreqos.test.ts',
@@ -192,10 +189,10 @@ export const FIDELITY: Record<string, Fidelity> = {
   'ip_ranges.unknown_ip_honors_allow': honoured(T.telemetry),
 
   'flows.flow_timeout_seconds': honoured(T.flows),
-  'flows.netflow_enabled': ignored(NETFLOW, isOn, { value: true }),
-  'flows.netflow_port': netflowParam(2055),
-  'flows.netflow_ip': netflowParam('127.0.0.1'),
-  'flows.netflow_version': netflowParam(9),
+  'flows.netflow_enabled': honoured(T.flowsLab),
+  'flows.netflow_port': honoured(T.flowsLab, 'default 2055'),
+  'flows.netflow_ip': honoured(T.flowsLab, 'default 127.0.0.1'),
+  'flows.netflow_version': honoured(T.flowsLab, '5, 9 or 10 (IPFIX); default 9'),
   'flows.do_not_track_subnets': honoured(T.flows),
 
   'integration_common.circuit_name_as_address': honoured(T.common),

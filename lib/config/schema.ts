@@ -143,7 +143,8 @@ const flows = section({
     .string()
     .refine((s) => ipaddr.isValid(s), { error: (iss) => `expected an IP address, got ${JSON.stringify(iss.input)}` })
     .optional(),
-  netflow_version: z.literal([5, 9]).optional(),
+  /** 5 (IPv4 only), 9, or 10 (IPFIX; lqos-ts only). Default 9. */
+  netflow_version: z.literal([5, 9, 10]).optional(),
   do_not_track_subnets: cidrList(),
 });
 

@@ -27,6 +27,8 @@ import { dataplaneLogger } from '../../dataplane/log.ts';
 import { RingDropWarning } from './ringDrops.ts';
 import { FlowTracker, type ActiveFlow, type FlowTrackerOptions, type PollStats } from './tracker.ts';
 import { cachedCircuits, flowView, type ResolveCircuit } from './views.ts';
+import { NetflowExporter, type NetflowExporterOptions, type NetflowExporterStats } from './netflow/exporter.ts';
+import { flowRecords } from './netflow/fromFlows.ts';
 
 export interface FlowTrackingOptions extends FlowTrackerOptions {
   /** Poll period (ms). Default 1000. */
@@ -37,6 +39,8 @@ export interface FlowTrackingOptions extends FlowTrackerOptions {
   log?: { warn(msg: string): void };
   /** Map a flow's circuit hash (from the LPM mapping) to the circuit id/name. */
   resolveCircuit?: ResolveCircuit;
+  /** Send every retired flow to a NetFlow/IPFIX collector (`[flows] netflow_*`). */
+  netflow?: NetflowExporterOptions;
   /** Enricher (default: packaged GeoLite2 databases; `false` = no enrichment). */
   enricher?: Enricher | false;
   /** Length of flow lists in the snapshot (default 20 top flows, 10 per circuit, 500 recent). */
@@ -62,6 +66,8 @@ export interface FlowTrackingHandle {
   /** All flows of one circuit, by rate (by id if resolveCircuit is set, else by hash text). */
   circuitFlows(circuit: string): FlowView[];
   readonly tracker: FlowTracker;
+  /** What the NetFlow/IPFIX exporter sent and dropped (undefined: export is off). */
+  exportStats(): NetflowExporterStats | undefined;
   stop(): void;
 }
 
@@ -69,8 +75,16 @@ export interface FlowTrackingHandle {
  * The tracker options lqos.conf's `[flows]` sets: flow_timeout_seconds (idle expiry of an open
  * flow) and do_not_track_subnets (flows with either endpoint inside are never tracked).
  */
-export function flowOptionsOf(config: LqosConfig): Pick<FlowTrackerOptions, 'idleTimeoutMs' | 'doNotTrack'> {
-  return { idleTimeoutMs: config.flows.flow_timeout_seconds * 1000, doNotTrack: [...config.flows.do_not_track_subnets] };
+export function flowOptionsOf(config: LqosConfig): Pick<FlowTrackingOptions, 'idleTimeoutMs' | 'doNotTrack' | 'netflow'> {
+  const f = config.flows;
+  const netflow = f.netflow_enabled ? { host: f.netflow_ip ?? '127.0.0.1', port: f.netflow_port ?? 2055, version: f.netflow_version ?? 9 } : undefined;
+  return { idleTimeoutMs: f.flow_timeout_seconds * 1000, doNotTrack: [...f.do_not_track_subnets], ...(netflow ? { netflow } : {}) };
+}
+
+/** The tracker options that send each retired flow to `exporter` (with its circuit id). */
+function exportingTo(exporter: NetflowExporter, opts: FlowTrackingOptions): FlowTrackingOptions {
+  const circuitOf = cachedCircuits(opts.resolveCircuit);
+  return { ...opts, onRetired: (f, wallOfBoot, rttUs) => exporter.export(flowRecords(f, wallOfBoot, circuitOf(f.circuitHash, f.localIp)?.id, rttUs)) };
 }
 
 function snapshotLimits(opts: FlowTrackingOptions): SnapshotLimits {
@@ -88,7 +102,8 @@ function snapshotSources(opts: FlowTrackingOptions): SnapshotSources {
 }
 
 export function startFlowTracking(opts: FlowTrackingOptions = {}): FlowTrackingHandle {
-  const src = snapshotSources(opts);
+  const exporter = opts.netflow ? new NetflowExporter({ ...opts.netflow, onProblem: (msg) => (opts.log ?? dataplaneLogger()).warn(msg) }) : undefined;
+  const src = snapshotSources(exporter ? exportingTo(exporter, opts) : opts);
   const { tracker, view } = src;
   const limits = snapshotLimits(opts);
   let current = EMPTY_SNAPSHOT;
@@ -147,11 +162,13 @@ export function startFlowTracking(opts: FlowTrackingOptions = {}): FlowTrackingH
       return tracker.circuitFlows(BigInt(hit.circuitHash)).map((f) => view(f));
     },
     tracker,
+    exportStats: () => exporter?.stats(),
     stop() {
       stopped = true;
       clearInterval(timer);
       clearInterval(drainTimer);
       tracker.close();
+      void exporter?.close();
     },
   };
 }

@@ -28,12 +28,15 @@ export function loginOf(req: FastifyRequest): Login | undefined {
   return requestUser.get(req);
 }
 
-/** The user behind the session cookie (a session of a deleted user ends). */
+/**
+ * The user behind the session cookie. The users file may be changed behind lqosd's back (`lqusers`):
+ * a session of a deleted user ends, and so does one begun before the user's password changed.
+ */
 export function sessionUser(req: FastifyRequest, users: UserStore, sessions: SessionStore): Login | undefined {
   const s = sessions.get(req.cookies[SESSION_COOKIE]);
   if (!s) return undefined;
   const user = users.find(s.username);
-  if (!user) {
+  if (!user || (s.credential !== undefined && s.credential !== users.credentialOf(s.username))) {
     sessions.delete(s.id);
     return undefined;
   }

@@ -13,7 +13,7 @@
  * parsed or lists no user is "corrupt": logins and first-run are refused (never treated as "no
  * users", which would let anyone create an admin) until the operator restores or removes it.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { statSync, readFileSync } from 'node:fs';
 import * as argon2 from 'argon2';
 import { parse as parseToml, stringify as stringifyToml, TomlError } from 'smol-toml';
@@ -126,6 +126,15 @@ export class UserStore {
   find(username: string): PublicUser | undefined {
     const u = this.load()?.find((x) => x.username === username);
     return u ? { username: u.username, role: u.role } : undefined;
+  }
+
+  /**
+   * A fingerprint of the user's password hash: it changes when the password does (also when
+   * `lqusers passwd` changes it), so sessions begun before the change can be ended.
+   */
+  credentialOf(username: string): string | undefined {
+    const u = this.load()?.find((x) => x.username === username);
+    return u && createHash('sha256').update(u.password_hash).digest('base64url').slice(0, 22);
   }
 
   /** The user when the password matches; null otherwise. Takes an Argon2 verification either way. */

@@ -17,7 +17,7 @@ import { integrationNames } from '../../lib/integrations/registry.ts';
 import { repoRoot } from '../support/paths.ts';
 import { makeWorkspace } from '../support/workspace.ts';
 
-const ENTRIES = ['LibreQoS', 'lqosd', 'scheduler', 'integration'];
+const ENTRIES = ['LibreQoS', 'lqosd', 'scheduler', 'integration', 'lqusers', 'supportBundle'];
 let scratch = '';
 let shimDir = '';
 let nodeLog = '';
@@ -25,7 +25,7 @@ let nodeLog = '';
 /** The runtime tree and sources, copied; node_modules linked (read only). */
 function makeScratchTree(): string {
   const dir = mkdtempSync(join(tmpdir(), 'lqos-build-'));
-  for (const f of ['LibreQoS', 'lqosd', 'scheduler', 'package.json', 'tsconfig.json']) cpSync(join(repoRoot, f), join(dir, f));
+  for (const f of ['LibreQoS', 'lqosd', 'scheduler', 'lqusers', 'package.json', 'tsconfig.json']) cpSync(join(repoRoot, f), join(dir, f));
   for (const d of ['bin', 'lib', 'conf']) cpSync(join(repoRoot, d), join(dir, d), { recursive: true });
   // dataplane/ without its compiled object (not needed to plan or to build).
   cpSync(join(repoRoot, 'dataplane'), join(dir, 'dataplane'), { recursive: true, filter: (src) => !src.startsWith(join(repoRoot, 'dataplane', 'build')) });
@@ -68,10 +68,12 @@ async function launch(cmd: string, args: string[], env: Record<string, string> =
   return { code: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr), node };
 }
 
+/** The node arguments after lqosd's memory flag (bin/launch gives lqosd `--max-semi-space-size=1`). */
+const args = (l: Launched) => l.node.replace(/^--max-semi-space-size=1 /, '');
 const ranBuild = (l: Launched, name: string) =>
-  assert.equal(l.node.split(' ').slice(0, 2).join(' '), `--enable-source-maps ${join(scratch, 'build', 'bin', `${name}.mjs`)}`, `expected the compiled ${name}; node ran: ${l.node || '(nothing)'}\n${l.stderr}`);
+  assert.equal(args(l).split(' ').slice(0, 2).join(' '), `--enable-source-maps ${join(scratch, 'build', 'bin', `${name}.mjs`)}`, `expected the compiled ${name}; node ran: ${l.node || '(nothing)'}\n${l.stderr}`);
 const ranTsx = (l: Launched, name: string) =>
-  assert.match(l.node, new RegExp(`^--import \\S*tsx/dist/loader\\.mjs ${join(scratch, 'bin', `${name}.ts`).replace(/[.]/g, '\\.')}( |$)`), `expected tsx with bin/${name}.ts; node ran: ${l.node || '(nothing)'}\n${l.stderr}`);
+  assert.match(args(l), new RegExp(`^--import \\S*tsx/dist/loader\\.mjs ${join(scratch, 'bin', `${name}.ts`).replace(/[.]/g, '\\.')}( |$)`), `expected tsx with bin/${name}.ts; node ran: ${l.node || '(nothing)'}\n${l.stderr}`);
 
 test('npm run build writes the four entry points with source maps naming the .ts sources, and the stamp', () => {
   const out = join(scratch, 'build', 'bin');
@@ -120,7 +122,7 @@ test('scheduler and integration --help (compiled): the usage, with the defaults 
   assert.equal(integ.code, 0, integ.stderr);
   assert.match(integ.stdout, /^Usage: integration \[options\] <name>/);
   const names = integrationNames().join(', ');
-  assert.ok(integ.stdout.replace(/\s+/g, ' ').includes(`integration to run: ${names}`), `integration --help must list the registry's integrations (${names}); update USAGE_NAMES in bin/integration.ts:\n${integ.stdout}`);
+  assert.ok(integ.stdout.replace(/\s+/g, ' ').includes(`integration to run: ${names}`), `integration --help must list the registry's integrations (${names}); bin/integration.ts must print lib/integrations/names.ts:\n${integ.stdout}`);
   const unknown = await launch('LibreQoS', ['integration', 'nosuchcrm']);
   assert.equal(unknown.code, 2);
   assert.match(unknown.stderr, new RegExp(`unknown integration "nosuchcrm"; choose one of: ${names}`));
@@ -144,9 +146,15 @@ test('no bundled module resolves a path from its own location except the known o
 
 test('bin/launch runs the build when it is fresh, tsx when a .ts is newer, and obeys LQOS_LAUNCH', async () => {
   ranBuild(await launch('LibreQoS', ['--help']), 'LibreQoS');
-  ranBuild(await launch('lqosd', ['--help']), 'lqosd');
+  const lqosd = await launch('lqosd', ['--help']);
+  ranBuild(lqosd, 'lqosd');
+  assert.match(lqosd.node, /^--max-semi-space-size=1 /, 'lqosd runs with a small V8 young generation');
+  assert.match((await launch('LibreQoS', ['--help'])).node, /^--enable-source-maps /, 'only lqosd gets the memory flag');
   ranBuild(await launch('scheduler', ['--help']), 'scheduler');
   ranBuild(await launch('LibreQoS', ['integration', '--help']), 'integration');
+  const users = await launch('lqusers', ['--help']);
+  ranBuild(users, 'lqusers');
+  assert.match(users.stdout, /^Usage: lqusers \[options\] \[command\]/);
   ranTsx(await launch('LibreQoS', ['--help'], { LQOS_LAUNCH: 'tsx' }), 'LibreQoS');
 
   // A source saved after the build (in the scratch copy): back to tsx until the next build.

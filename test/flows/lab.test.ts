@@ -4,20 +4,23 @@
  * byte counts (±2 %, after removing per-packet header bytes); the passive TCP RTT agrees with a
  * user-space ping over the same path, also with 40 ms (2 × 20 ms) of added delay (a user-space delaying
  * L2 relay, see dataplane/README.md "Flow telemetry"); retransmits match iperf3's own count when a tiny
- * pfifo forces loss. Every iperf3 run is made once: a run that fails fails the test. Runs as root; own
- * namespaces (lqflow-*).
+ * pfifo forces loss; every retired flow is exported as IPFIX (`[flows] netflow_enabled`, `netflow_ip`,
+ * `netflow_port`, `netflow_version = 10`) to Debian's nfcapd in the shaper namespace, and nfdump reads
+ * back the tracker's counts. Every iperf3 run is made once: a run that fails fails the test. Runs as
+ * root; own namespaces (lqflow-*).
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execa, type ResultPromise } from 'execa';
 import { join } from 'node:path';
-import { runLabLibreQoS, startLab, stopLab, repoRoot, type Lab } from '../../lab/labEnv.ts';
+import { runLabLibreQoS, startLab, startLabDaemon, stopLab, repoRoot, type Lab } from '../../lab/labEnv.ts';
 import { nsExec } from '../../lab/testbed.ts';
 import type { FlowSnapshot, FlowView } from '../../lib/api/flows.ts';
 import { percentile } from '../../lib/flows/percentiles.ts';
 import { listMappings } from '../../dataplane/maps.ts';
 import { statePaths } from '../../lib/config/paths.ts';
 import { setupTokenPath } from '../../lib/web/setupToken.ts';
+import { startNfcapd, type Collector, type NfdumpFlow } from '../support/nfcapd.ts';
 
 const ID = 'lqflow';
 const FAR_NS = `${ID}-far`;
@@ -35,6 +38,9 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 let lab: Lab;
 let port = 7200 + Math.floor(Math.random() * 500);
 let apiClient: ApiClient | undefined;
+/** The IPFIX collector lqosd exports to (in the shaper namespace, where lqosd runs). */
+let collector: Collector | undefined;
+const NETFLOW_PORT = 9995;
 
 async function cleanupFar() {
   const pids = await execa('ip', ['netns', 'pids', FAR_NS], { reject: false });
@@ -137,8 +143,15 @@ async function finishedFlow(localIp: string, remotePort: number, protocol: strin
 
 before(async () => {
   await cleanupFar();
-  // lqosd runs with its own flow tracker (the default) and its web API, which the test reads.
-  lab = await startLab({ id: ID, web: true });
+  // lqosd runs with its own flow tracker (the default), its web API, which the test reads, and
+  // IPFIX export to nfcapd, started first so that no template or record is sent before it listens.
+  lab = await startLab({
+    id: ID,
+    daemon: false,
+    configExtra: `[flows]\nnetflow_enabled = true\nnetflow_ip = "127.0.0.1"\nnetflow_port = ${NETFLOW_PORT}\nnetflow_version = 10\n`,
+  });
+  collector = await startNfcapd({ netns: lab.tb.ns.shaper, port: NETFLOW_PORT });
+  await startLabDaemon(lab, { web: true });
   const r = await runLabLibreQoS(lab);
   assert.equal(r.code, 0, r.output);
   apiClient = await startApi();
@@ -155,6 +168,7 @@ before(async () => {
 });
 
 after(async () => {
+  collector?.cleanup();
   await apiClient?.close();
   await cleanupFar();
   await stopLab(ID);
@@ -195,12 +209,23 @@ async function iperf(args: { custIp: string; server: string; serverNs: string; s
   }
 }
 
+/** `p` running while the test goes on: a rejection is held for the test's own await (not unhandled). */
+function background<T>(p: Promise<T>): Promise<T> {
+  p.catch(() => undefined);
+  return p;
+}
+
 const within = (a: number, b: number, tol: number) => Math.abs(a - b) / b <= tol;
 
 test('TCP and UDP iperf3 flows: bytes per direction match iperf3 (±2%)', async () => {
+  // One flow after the other; lqosd's tracker retires each (finishedFlow) while the next one runs.
   // Upload TCP below the plan (no drops, so no retransmitted bytes on the wire).
   const up = await iperf({ custIp: CUST, server: lab.tb.inetIp4, serverNs: lab.tb.ns.inet, seconds: 3, rate: '10M' });
-  let f = (await finishedFlow(CUST, up.port, 'tcp')).flow;
+  const upRetired = background(finishedFlow(CUST, up.port, 'tcp'));
+  const down = await iperf({ custIp: CUST, server: lab.tb.inetIp4, serverNs: lab.tb.ns.inet, seconds: 3, rate: '20M', reverse: true });
+  const downRetired = background(finishedFlow(CUST, down.port, 'tcp'));
+
+  let f = (await upRetired).flow;
   // L2 bytes = payload + 66 per segment (14 Ethernet + 20 IPv4 + 32 TCP with timestamps).
   const sentUp = up.json.end!.sum_sent!.bytes;
   const payloadUp = f.bytes.up - f.packets.up * 66;
@@ -209,16 +234,15 @@ test('TCP and UDP iperf3 flows: bytes per direction match iperf3 (±2%)', async 
   assert.equal(f.circuitId, 'lab-50', 'lqosd resolves the flow to its circuit');
   assert.ok(f.packets.down > 0 && f.bytes.down < f.bytes.up / 10, 'ACK direction counted separately');
 
-  const down = await iperf({ custIp: CUST, server: lab.tb.inetIp4, serverNs: lab.tb.ns.inet, seconds: 3, rate: '20M', reverse: true });
-  f = (await finishedFlow(CUST, down.port, 'tcp')).flow;
+  const udp = await iperf({ custIp: CUST, server: lab.tb.inetIp4, serverNs: lab.tb.ns.inet, seconds: 3, udp: true, rate: '8M', len: 1200 });
+  const udpDone = Date.now();
+  f = (await downRetired).flow;
   const sentDown = down.json.end!.sum_sent!.bytes;
   const payloadDown = f.bytes.down - f.packets.down * 66;
   assert.ok(within(payloadDown, sentDown, 0.02), `TCP download: flow payload ${payloadDown} vs iperf3 ${sentDown}`);
 
-  const udp = await iperf({ custIp: CUST, server: lab.tb.inetIp4, serverNs: lab.tb.ns.inet, seconds: 3, udp: true, rate: '8M', len: 1200 });
   // UDP has no FIN: lqosd retires the flow only after its idle timeout, so read it from the first
   // snapshot polled after iperf3 returned (all datagrams counted by then).
-  const udpDone = Date.now();
   const sentUdp = udp.json.end!.sum!.bytes;
   let snapUdp = await snapshot();
   for (const end = Date.now() + 10_000; snapUdp.at <= udpDone && Date.now() < end; snapUdp = await snapshot()) await sleep(300);
@@ -328,4 +352,38 @@ test('retransmits are counted when a tiny queue forces loss, matching the sender
   assert.ok(Math.abs(f.retransmits.down - kernel) <= band, `flow counted ${f.retransmits.down} retransmits, the sender's kernel ${kernel} (allowed ±${band}; iperf3 said ${iperfRetr})`);
   assert.ok(iperfRetr <= f.retransmits.down + band, `iperf3 counted ${iperfRetr} retransmits by the end of the test, more than the flow's ${f.retransmits.down}`);
   assert.equal(f.retransmits.up, 0, 'no retransmits on the ACK direction');
+});
+
+test('IPFIX export: nfcapd receives the lab\'s flows; nfdump reads back the tracker\'s counts (iperf3 ±2 %), IPv4 and IPv6', async () => {
+  const V6_CUST = 'fd00:99::1:10'; // lab-v6 (20/6 Mbit/s)
+  const up = await iperf({ custIp: CUST, server: lab.tb.inetIp4, serverNs: lab.tb.ns.inet, seconds: 3, rate: '10M' });
+  const down6 = await iperf({ custIp: V6_CUST, server: lab.tb.inetIp6, serverNs: lab.tb.ns.inet, seconds: 3, rate: '10M', reverse: true });
+  // Exported when lqosd retires them (FIN + 2 s grace, 2 s polls): the tracker's final counts.
+  const f4 = (await finishedFlow(CUST, up.port, 'tcp')).flow;
+  const f6 = (await finishedFlow(V6_CUST, down6.port, 'tcp')).flow;
+  await sleep(1000); // the exporter's queue drains in 100 ms ticks
+  const flows = await collector!.stopAndRead();
+  const pick = (src: string, dst: string, dstPort: number, srcPort?: number): NfdumpFlow => {
+    const hit = flows.find(
+      (x) => (x.src4_addr ?? x.src6_addr) === src && (x.dst4_addr ?? x.dst6_addr) === dst && x.dst_port === dstPort && (srcPort === undefined || x.src_port === srcPort),
+    );
+    assert.ok(hit, `nfdump has no flow ${src} -> ${dst}:${dstPort} (it read ${flows.length}: ${flows.slice(0, 8).map((x) => `${x.src4_addr ?? x.src6_addr}:${x.src_port}->${x.dst4_addr ?? x.dst6_addr}:${x.dst_port}`).join(', ')})`);
+    return hit;
+  };
+  // IPv4 upload: customer -> server; its ACKs come back as a second record.
+  const r4 = pick(CUST, lab.tb.inetIp4, up.port);
+  assert.equal(r4.proto, 6);
+  assert.equal(r4.in_bytes, f4.bytes.up, 'the exported bytes are the tracker\'s');
+  assert.equal(r4.in_packets, f4.packets.up);
+  const payload4 = r4.in_bytes - r4.in_packets * 66;
+  assert.ok(within(payload4, up.json.end!.sum_sent!.bytes, 0.02), `IPv4 upload: exported payload ${payload4} vs iperf3 ${up.json.end!.sum_sent!.bytes}`);
+  assert.match(String(r4.tcp_flags), /A/, 'both directions carried packets: ACK');
+  const acks = pick(lab.tb.inetIp4, CUST, r4.src_port, up.port);
+  assert.equal(acks.in_packets, f4.packets.down, 'the reverse direction is its own record');
+  assert.ok(Date.parse(`${r4.last}Z`) >= Date.parse(`${r4.first}Z`) + 2000, `a 3 s flow: ${r4.first} .. ${r4.last}`);
+  // IPv6 download: server -> customer (86 header bytes per segment: 14 Ethernet + 40 IPv6 + 32 TCP).
+  const r6 = pick(lab.tb.inetIp6, V6_CUST, f6.localPort);
+  assert.equal(r6.in_bytes, f6.bytes.down);
+  const payload6 = r6.in_bytes - r6.in_packets * 86;
+  assert.ok(within(payload6, down6.json.end!.sum_sent!.bytes, 0.02), `IPv6 download: exported payload ${payload6} vs iperf3 ${down6.json.end!.sum_sent!.bytes}`);
 });

@@ -45,8 +45,11 @@ export async function usersRoutes(app: FastifyInstance, d: WebDeps): Promise<voi
     { config: admin, schema: { params: nameParams, body: bodyOf({ password: passwordSchema }) } },
     async (req) => {
       await users.setPassword(req.params.name, req.body.password).catch(userError);
-      // Other sessions of that user end; the caller's own session survives.
-      sessions.deleteUser(req.params.name, currentUser(req).sessionId);
+      // Other sessions of that user end; the caller's own session survives (with the new credential).
+      const own = currentUser(req).sessionId;
+      sessions.deleteUser(req.params.name, own);
+      const kept = sessions.get(own, false);
+      if (kept?.username === req.params.name) kept.credential = users.credentialOf(req.params.name);
       ctx.log.info({ by: currentUser(req).user.username, username: req.params.name }, 'web: password changed');
       return { ok: true };
     },

@@ -1,0 +1,127 @@
+/**
+ * `LibreQoS support-bundle` (bin/supportBundle.ts): one tar.gz with what a support person needs to
+ * see — versions, system and interface state, tc dumps, pinned maps, lqosd's status and urgent
+ * issues, recent logs, the state directory's listing and lqos.conf — and no credentials: every
+ * value of a secret key (lib/config/secrets.ts) and of a secret-named environment variable is
+ * replaced by `***` in every file, and secret lines of lqos.conf are rewritten whole. The web users
+ * file and the setup token are never read; the input files go in only with --include-inputs.
+ */
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, chmodSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { execa } from 'execa';
+import { parse as parseToml } from 'smol-toml';
+import { loadConfig, resolveConfigPath } from '../config/load.ts';
+import type { LqosConfig } from '../config/schema.ts';
+import { hideSecrets, isSecretKey, secretValues } from '../config/secrets.ts';
+import * as collect from './supportCollect.ts';
+import type { BundleFile } from './supportCollect.ts';
+
+export interface SupportBundleOptions {
+  config?: string;
+  /** The archive to write (default /tmp/lqos-support-<host>-<time>.tar.gz). */
+  out?: string;
+  includeInputs?: boolean;
+  /** journalctl --since (default "-24h"). */
+  since?: string;
+  /** Where the scheduler keeps failed-integration logs (default /tmp). */
+  schedulerLogDir?: string;
+}
+
+/** lqos.conf with every line that sets a secret key rewritten (comments and layout kept). */
+export function redactConfText(text: string): string {
+  return text
+    .split('\n')
+    .map((line) => {
+      const m = /^(\s*)(["']?)([A-Za-z0-9_.-]+)\2(\s*=\s*)/.exec(line);
+      return m && isSecretKey(m[3]!.split('.').pop()!) ? `${m[0]}"***" # value removed by the support bundle` : line;
+    })
+    .join('\n');
+}
+
+interface LoadedConf {
+  path: string;
+  text?: string;
+  config?: LqosConfig;
+  problem?: string;
+  secrets: string[];
+}
+
+function loadConf(explicit?: string): LoadedConf {
+  const path = resolveConfigPath(explicit);
+  const c: LoadedConf = { path, secrets: secretValues({}, process.env) };
+  try {
+    c.text = readFileSync(path, 'utf8');
+    c.secrets.push(...secretValues(parseToml(c.text)));
+  } catch (err) {
+    c.problem = `${path}: ${(err as Error).message.split('\n')[0]}`;
+  }
+  try {
+    c.config = loadConfig({ path }).config;
+    c.secrets.push(...secretValues(c.config));
+  } catch (err) {
+    c.problem ??= (err as Error).message.split('\n')[0];
+  }
+  return c;
+}
+
+async function gather(c: LoadedConf, o: SupportBundleOptions): Promise<BundleFile[]> {
+  const stateDir = c.config?.state_directory;
+  const files: BundleFile[] = [
+    { name: 'lqos.conf', text: c.text === undefined ? `(${c.problem})\n` : redactConfText(c.text) },
+    ...(c.problem ? [{ name: 'lqos.conf.problem.txt', text: `${c.problem}\n` }] : []),
+    await collect.versions(),
+    await collect.systemState(),
+    ...(await collect.interfaceState(c.config)),
+    await collect.dataplaneState(),
+    ...(await collect.daemonState(stateDir)),
+    ...(await collect.logs(o.since ?? '-24h', o.schedulerLogDir)),
+    ...(stateDir ? collect.stateFiles(stateDir) : []),
+    ...(c.config ? collect.inputSummary(c.config, !!o.includeInputs) : []),
+  ];
+  return files;
+}
+
+function readme(c: LoadedConf, files: BundleFile[], o: SupportBundleOptions): BundleFile {
+  const text =
+    `lqos-ts support bundle, made ${new Date().toISOString()} on ${hostname()} from ${c.path}.\n` +
+    `Credentials from lqos.conf and secret-named environment variables are replaced by ***; the web users\n` +
+    `file is not included; inputs (network.json, ShapedDevices.csv) ${o.includeInputs ? 'are included' : 'are summarised only (sizes, hashes)'}.\n\n` +
+    files.map((f) => `${f.name}  ${Buffer.byteLength(f.text)} bytes`).join('\n') +
+    '\n';
+  return { name: 'README.txt', text };
+}
+
+function defaultOut(): string {
+  const t = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '').replace('T', '-');
+  return join('/tmp', `lqos-support-${hostname()}-${t}.tar.gz`);
+}
+
+export async function runSupportBundle(o: SupportBundleOptions): Promise<number> {
+  const c = loadConf(o.config);
+  const collected = await gather(c, o);
+  const files = [readme(c, collected, o), ...collected].map((f) => ({ name: f.name, text: hideSecrets(f.text, c.secrets) }));
+  const out = resolve(o.out ?? defaultOut());
+  const work = mkdtempSync(join(tmpdir(), 'lqos-support-'));
+  const base = 'lqos-support';
+  try {
+    for (const f of files) {
+      const p = join(work, base, f.name);
+      mkdirSync(dirname(p), { recursive: true, mode: 0o700 });
+      writeFileSync(p, f.text, { mode: 0o600 });
+    }
+    const r = await execa('tar', ['-czf', out, '-C', work, base], { reject: false, all: true });
+    if (r.exitCode !== 0) {
+      process.stderr.write(`support-bundle: could not write ${out}: ${r.all}\n`);
+      return 8;
+    }
+    chmodSync(out, 0o600);
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+  const size = (statSync(out).size / 1024).toFixed(0);
+  process.stdout.write(`support-bundle: wrote ${out} (${size} KiB, ${files.length} files, mode 0600)\n`);
+  if (c.problem) process.stdout.write(`support-bundle: note: ${c.problem} (the bundle says so)\n`);
+  process.stdout.write(`Credentials are replaced by ***; look through it before you send it (tar -tzf ${out}).\n`);
+  return 0;
+}
