@@ -70,5 +70,25 @@ export interface NetworkSaved {
   nodes: number;
   /** Set on a confirmed (forced) save: circuits in force it unshapes at the next run. */
   removed?: number;
+  /** Set when the save moved circuits off removed nodes (`orphans: "reparent"`). */
+  reparented?: OrphanReport;
   issues: ApiInputIssue[];
 }
+
+/** Circuits whose parent node a network.json save removes, by the parent they name. */
+export interface OrphanGroup {
+  /** The parent the circuits name, gone from the new network.json. */
+  parent: string;
+  /** The nearest remaining node above it in the old tree ('' when none remains: top level). */
+  moveTo: string;
+  circuits: { id: string; name: string }[];
+}
+
+/** The 409 `orphaned_circuits` body's `orphans`, and `NetworkSaved.reparented`. */
+export interface OrphanReport {
+  count: number;
+  groups: OrphanGroup[];
+}
+
+/** What happens to such circuits: moved to `moveTo` (rows rewritten in place), or left without a parent. */
+export type OrphanDecision = 'reparent' | 'keep';

@@ -18,6 +18,7 @@ import { z } from 'zod';
 import { ConfigError, coreSchema, isTable, parseConfigText, type LoadedConfig, type Table } from '../config/load.ts';
 import { configSchema } from '../config/schema.ts';
 import { writeFileAtomic } from '../util/atomicFile.ts';
+import { patchTomlText } from '../config/tomlPatch.ts';
 import { ensureDirAtMost, STATE_DIR_MODE } from '../util/fileModes.ts';
 import { collectSecretValues, isSecretKey, isSecretPlaceholder, isUrlKey, scrubText } from './redact.ts';
 
@@ -176,7 +177,8 @@ export function applyConfigPatch(configPath: string, patch: Table, ctx: ConfigPa
   const merged = mergeConfigPatch(raw, patch);
   let newText: string;
   try {
-    newText = `${stringifyToml(merged)}\n`;
+    // In place when it can be (comments, order and spacing kept: lib/config/tomlPatch.ts), else the whole document.
+    newText = patchTomlText(text, merged) ?? `${stringifyToml(merged)}\n`;
   } catch (err) {
     throw new ConfigUpdateError(400, 'invalid_config', `cannot write these values as TOML: ${(err as Error).message}`);
   }

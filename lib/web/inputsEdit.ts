@@ -10,6 +10,10 @@ import type { Circuit, InputIssue, ShapingPlan, SqmKind } from '../model.ts';
 import { massRemovalVerdict, refusalMessage, type MassRemovalVerdict } from '../shaping/massRemoval.ts';
 import { formatIssue, validateInputs } from '../inputs/validate.ts';
 import { writeShapedDevices } from '../inputs/writeShapedDevices.ts';
+import { setCsvCells } from '../inputs/csvCellEdit.ts';
+import { rewriteShapedDevices } from '../inputs/rewriteShapedDevices.ts';
+import { unknownParentsAsErrors } from '../shaping/runInputs.ts';
+import { orphansOf, reparentEdits, type OrphanDecision, type OrphanReport } from './orphans.ts';
 import { readInputFile } from '../shaping/inputs.ts';
 import { writeFileAtomic } from '../util/atomicFile.ts';
 import { DATA_FILE_MODE, modeAtMost } from '../util/fileModes.ts';
@@ -126,7 +130,7 @@ export const networkBodySchema = {
   type: 'object',
   additionalProperties: false,
   required: ['network'],
-  properties: { network: { type: 'object' }, force: { type: 'boolean' } },
+  properties: { network: { type: 'object' }, force: { type: 'boolean' }, orphans: { type: 'string', enum: ['reparent', 'keep'] } },
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -239,7 +243,9 @@ export function replaceShapedDevices(files: InputFiles, body: CircuitBody[], gua
   const text = writeShapedDevices(circuits);
   const r = validate(files, text, networkText(files.network));
   const label = basename(files.devices);
-  const mine = r.issues.filter((i) => i.file === label);
+  // A parent that is not in network.json would leave the circuit unshaped: refused here (a file
+  // edited by hand is triaged by the run instead, lib/shaping/runInputs.ts).
+  const mine = unknownParentsAsErrors(r.issues, label).filter((i) => i.file === label);
   if (mine.some((i) => i.severity === 'error')) {
     // Line 1 is the header, then one line per device (a device-less circuit takes one line).
     const rowOf: { circuit: string; device?: string }[] = [];
@@ -253,23 +259,63 @@ export function replaceShapedDevices(files: InputFiles, body: CircuitBody[], gua
     });
   }
   const removal = checkRemoval(guard, r.inputs.circuits);
-  writeFileAtomic(files.devices, text, { backup: true, mode: modeAtMost(files.devices, DATA_FILE_MODE) });
+  writeFileAtomic(files.devices, inOperatorsLayout(files, text, circuits, r.inputs.circuits.length), { backup: true, mode: modeAtMost(files.devices, DATA_FILE_MODE) });
   return { circuits: r.inputs.circuits.length, issues: r.issues.map(issueOut), removal };
 }
 
-/** Validates, checks the removal (`guard`: circuits that no longer validate) and writes network.json (pretty-printed). Returns the warnings. */
-export function replaceNetwork(files: InputFiles, network: Record<string, unknown>, guard?: RemovalGuard) {
+/**
+ * The validated `canonical` text, or the same circuits written into the current file's own layout
+ * (lib/inputs/rewriteShapedDevices.ts: comments, column order, untouched rows kept) when that is
+ * possible and reads back to the same number of valid circuits.
+ */
+function inOperatorsLayout(files: InputFiles, canonical: string, circuits: Circuit[], count: number): string {
+  const current = devicesText(files.devices);
+  const kept = current === undefined ? undefined : rewriteShapedDevices(current, circuits);
+  if (kept === undefined) return canonical;
+  const check = validate(files, kept, networkText(files.network));
+  const fine = check.inputs.circuits.length === count && !unknownParentsAsErrors(check.issues, basename(files.devices)).some((i) => i.severity === 'error');
+  return fine ? kept : canonical;
+}
+
+/** A network.json save that would leave circuits without their parent node; nothing was written. */
+export class OrphansRefused extends Error {
+  constructor(readonly report: OrphanReport) {
+    const names = report.groups.map((g) => `"${g.parent}"`).join(', ');
+    super(
+      `this network.json removes ${names}, which ${report.count} circuit${report.count === 1 ? '' : 's'} hang under; nothing was written — ` +
+        'say where they go: move them to the nearest remaining node above (orphans: "reparent"), or save anyway and leave them without a parent (orphans: "keep")',
+    );
+  }
+}
+
+/**
+ * Validates, checks the removal (`guard`: circuits that no longer validate) and writes network.json
+ * (pretty-printed). Circuits the save leaves without their parent node are refused (OrphansRefused)
+ * unless `orphans` says what to do: `reparent` also rewrites their rows of ShapedDevices.csv in place
+ * (./orphans.ts, lib/inputs/csvCellEdit.ts), `keep` saves anyway. Returns the warnings.
+ */
+export function replaceNetwork(files: InputFiles, network: Record<string, unknown>, guard?: RemovalGuard, orphans?: OrphanDecision) {
   const text = `${JSON.stringify(network, null, 2)}\n`;
-  const r = validate(files, devicesText(files.devices) ?? EMPTY_DEVICES, text);
+  const devices = devicesText(files.devices) ?? EMPTY_DEVICES;
+  let r = validate(files, devices, text);
   const label = basename(files.network);
   if (r.issues.some((i) => i.file === label && i.severity === 'error')) {
     reject(label, r.issues.filter((i) => i.file === label));
   }
+  const current = validate(files, devices, networkText(files.network));
+  const report = orphansOf(r.inputs.circuits, r.issues, basename(files.devices), current.inputs.network, r.inputs.network);
+  if (report.count > 0 && orphans === undefined) throw new OrphansRefused(report);
+  let moved: string | undefined;
+  if (report.count > 0 && orphans === 'reparent') {
+    moved = setCsvCells(devices, reparentEdits(r.inputs.circuits, report));
+    r = validate(files, moved, text);
+  }
   // Circuits that already fail with the current network.json are not this save's doing.
-  const before = guard?.inForce ? new Set(validate(files, devicesText(files.devices) ?? EMPTY_DEVICES, networkText(files.network)).inputs.circuits.map((c) => c.id)) : undefined;
+  const before = guard?.inForce ? new Set(current.inputs.circuits.map((c) => c.id)) : undefined;
   const removal = checkRemoval(guard, before ? [...r.inputs.circuits, ...guard!.inForce!.circuits.filter((c) => !before.has(c.id))] : r.inputs.circuits);
+  if (moved !== undefined) writeFileAtomic(files.devices, moved, { backup: true, mode: modeAtMost(files.devices, DATA_FILE_MODE) });
   writeFileAtomic(files.network, text, { backup: true, mode: modeAtMost(files.network, DATA_FILE_MODE) });
-  return { nodes: countNodes(r.inputs.network), issues: r.issues.map(issueOut), removal };
+  return { nodes: countNodes(r.inputs.network), issues: r.issues.map(issueOut), removal, ...(moved !== undefined ? { reparented: report } : {}) };
 }
 
 function countNodes(nodes: { children: unknown[] }[]): number {

@@ -7,7 +7,7 @@
  */
 import { existsSync, statSync } from 'node:fs';
 import type { Server as HttpsServer } from 'node:https';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import fastifyCookie from '@fastify/cookie';
 import fastifyStatic from '@fastify/static';
 import fastifyWebsocket from '@fastify/websocket';
@@ -67,10 +67,13 @@ export interface WebServer {
 
 export const DEFAULT_WEB_ROOT = resolve(import.meta.dirname, '../../webui/dist');
 
+/** The saved web sessions, next to the users file. */
+export const SESSIONS_FILE = 'web_sessions.json';
+
 const ROUTE_GROUPS = [authRoutes, usersRoutes, statusRoutes, urgentRoutes, configRoutes, inputsRoutes, planRoutes, liveRoutes, metricsRoutes];
 
 export async function startWebServer(ctx: WebContext, opts: WebServerOptions = {}): Promise<WebServer> {
-  const { app, routes, hub, channels, users, setupToken } = await buildWebApp(ctx, opts);
+  const { app, routes, hub, channels, users, sessions, setupToken } = await buildWebApp(ctx, opts);
   // [web], or upstream's webserver_listen when [web] is absent.
   const at = webListenAddress(ctx.config());
   if (at.warning) ctx.log.warn({ code: 'web-listen' }, at.warning);
@@ -98,6 +101,7 @@ export async function startWebServer(ctx: WebContext, opts: WebServerOptions = {
     close: async () => {
       hub.stop();
       await app.close();
+      sessions.flush();
     },
   };
 }
@@ -114,7 +118,8 @@ function webDeps(ctx: WebContext, opts: WebServerOptions): WebDeps {
     ctx,
     users: new UserStore(usersFile, ctx.log),
     usersFile,
-    sessions: new SessionStore(),
+    // Next to the users file: sessions survive an lqosd restart (hashed ids only, mode 0600).
+    sessions: new SessionStore(undefined, undefined, undefined, { path: join(dirname(usersFile), SESSIONS_FILE), log: ctx.log }),
     limiter: new LoginLimiter(opts.loginLimits),
     gate: new VerifyGate(),
     setupToken: new SetupToken(setupTokenPath(usersFile), ctx.log),

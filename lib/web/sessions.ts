@@ -1,53 +1,97 @@
 /**
  * Server-side sessions (random 32-byte ids in an httpOnly cookie; idle expiry plus an absolute
  * lifetime), the login failure limiter and the cap on concurrent password verifications.
+ *
+ * Sessions survive an lqosd restart when the store is given a file (`<state_directory>/
+ * web_sessions.json`, mode 0600): it holds a SHA-256 of each session id, never the id itself, so
+ * the file cannot be replayed as cookies. Creations and deletions are saved within a second; the
+ * last-use time at most once a minute (a session idles out after hours, so a minute lost in a
+ * crash does not matter).
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { writeFileAtomic } from '../util/atomicFile.ts';
+import type { Log } from '../util/log.ts';
 
 export const SESSION_COOKIE = 'lqos_session';
 export const SESSION_IDLE_MS = 12 * 60 * 60 * 1000;
 /** A session ends this long after login however active it is (log in again). */
 export const SESSION_MAX_AGE_MS = 24 * 60 * 60 * 1000;
+const SAVE_SOON_MS = 1000;
+const SAVE_TOUCH_MS = 60_000;
+const MAX_SESSIONS = 10_000;
 
 export interface Session {
+  /** The cookie value; '' for a session loaded from the file until its cookie is seen again. */
   id: string;
   username: string;
+  /** The user's credential fingerprint at login (UserStore.credentialOf): a password change ends the session. */
+  credential?: string;
   createdAt: number;
   lastSeen: number;
 }
 
+export interface SessionPersistence {
+  path: string;
+  log?: Log;
+}
+
+interface SavedSession {
+  key: string;
+  username: string;
+  credential?: string;
+  createdAt: number;
+  lastSeen: number;
+}
+
+const keyOf = (id: string) => createHash('sha256').update(id).digest('base64url');
+
 export class SessionStore {
+  /** By SHA-256 of the id. */
   private readonly sessions = new Map<string, Session>();
+  private saveTimer: NodeJS.Timeout | undefined;
+  private savedAt = 0;
 
   constructor(
     private readonly idleMs = SESSION_IDLE_MS,
     private readonly now: () => number = Date.now,
     private readonly maxAgeMs = SESSION_MAX_AGE_MS,
-  ) {}
+    private readonly persist?: SessionPersistence,
+  ) {
+    if (persist) this.load(persist);
+  }
 
   private expired(s: Session, t: number): boolean {
     return t - s.lastSeen > this.idleMs || t - s.createdAt > this.maxAgeMs;
   }
 
-  create(username: string): Session {
+  create(username: string, credential?: string): Session {
     this.sweep();
     const t = this.now();
-    const s: Session = { id: randomBytes(32).toString('base64url'), username, createdAt: t, lastSeen: t };
-    this.sessions.set(s.id, s);
+    const s: Session = { id: randomBytes(32).toString('base64url'), username, credential, createdAt: t, lastSeen: t };
+    this.sessions.set(keyOf(s.id), s);
+    if (this.sessions.size > MAX_SESSIONS) this.sessions.delete(this.sessions.keys().next().value!);
+    this.saveSoon(SAVE_SOON_MS);
     return s;
   }
 
   /** The live session for this id (touching it), or undefined. */
   get(id: string | undefined, touch = true): Session | undefined {
     if (!id) return undefined;
-    const s = this.sessions.get(id);
+    const key = keyOf(id);
+    const s = this.sessions.get(key);
     if (!s) return undefined;
     const t = this.now();
     if (this.expired(s, t)) {
-      this.sessions.delete(id);
+      this.sessions.delete(key);
+      this.saveSoon(SAVE_SOON_MS);
       return undefined;
     }
-    if (touch) s.lastSeen = t;
+    s.id = id;
+    if (touch) {
+      s.lastSeen = t;
+      this.saveSoon(SAVE_TOUCH_MS);
+    }
     return s;
   }
 
@@ -57,31 +101,87 @@ export class SessionStore {
   }
 
   delete(id: string | undefined): boolean {
-    return id ? this.sessions.delete(id) : false;
+    const gone = id ? this.sessions.delete(keyOf(id)) : false;
+    if (gone) this.saveSoon(SAVE_SOON_MS);
+    return gone;
   }
 
   /** Ends every session of a user, except `keep`. */
   deleteUser(username: string, keep?: string): number {
+    const kept = keep ? keyOf(keep) : undefined;
     let n = 0;
-    for (const [id, s] of this.sessions) {
-      if (s.username === username && id !== keep) {
-        this.sessions.delete(id);
+    for (const [key, s] of this.sessions) {
+      if (s.username === username && key !== kept) {
+        this.sessions.delete(key);
         n++;
       }
     }
+    if (n > 0) this.saveSoon(SAVE_SOON_MS);
     return n;
   }
 
   sweep(): void {
     const t = this.now();
-    for (const [id, s] of this.sessions) if (this.expired(s, t)) this.sessions.delete(id);
+    for (const [key, s] of this.sessions) if (this.expired(s, t)) this.sessions.delete(key);
   }
 
   get size(): number {
     return this.sessions.size;
   }
-}
 
+  /** Writes pending changes now (lqosd's shutdown). */
+  flush(): void {
+    clearTimeout(this.saveTimer);
+    this.saveTimer = undefined;
+    if (this.persist) this.save(this.persist);
+  }
+
+  private saveSoon(withinMs: number): void {
+    if (!this.persist) return;
+    const due = Math.max(0, this.savedAt + withinMs - Date.now());
+    if (this.saveTimer) {
+      if (withinMs === SAVE_TOUCH_MS) return;
+      clearTimeout(this.saveTimer);
+    }
+    this.saveTimer = setTimeout(() => this.flush(), Math.min(due, withinMs));
+    this.saveTimer.unref();
+  }
+
+  private save(p: SessionPersistence): void {
+    this.sweep();
+    const sessions: SavedSession[] = [...this.sessions].map(([key, s]) => ({
+      key, username: s.username, ...(s.credential ? { credential: s.credential } : {}), createdAt: s.createdAt, lastSeen: s.lastSeen,
+    }));
+    try {
+      writeFileAtomic(p.path, `${JSON.stringify({ version: 1, sessions })}\n`, { mode: 0o600 });
+      this.savedAt = Date.now();
+    } catch (err) {
+      p.log?.warn({ file: p.path, err: (err as Error).message }, 'web: could not save the sessions; they end at the next lqosd restart');
+    }
+  }
+
+  private load(p: SessionPersistence): void {
+    let text: string;
+    try {
+      text = readFileSync(p.path, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') p.log?.warn({ file: p.path, err: (err as Error).message }, 'web: could not read the saved sessions; everyone logs in again');
+      return;
+    }
+    try {
+      const doc = JSON.parse(text) as { version?: number; sessions?: unknown };
+      if (doc.version !== 1 || !Array.isArray(doc.sessions)) throw new Error('not a version 1 sessions file');
+      const t = this.now();
+      for (const x of doc.sessions as Partial<SavedSession>[]) {
+        if (typeof x?.key !== 'string' || typeof x.username !== 'string' || typeof x.createdAt !== 'number' || typeof x.lastSeen !== 'number') continue;
+        const s: Session = { id: '', username: x.username, createdAt: x.createdAt, lastSeen: x.lastSeen, ...(typeof x.credential === 'string' ? { credential: x.credential } : {}) };
+        if (!this.expired(s, t)) this.sessions.set(x.key, s);
+      }
+    } catch (err) {
+      p.log?.warn({ file: p.path, err: (err as Error).message }, 'web: the saved sessions file is unusable; everyone logs in again');
+    }
+  }
+}
 
 export interface LoginLimits {
   /** Failures of one (address, username) pair before the backoff starts. */

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { parse as parseToml } from 'smol-toml';
 import { isSecretKey, KNOWN_CONFIG_SECRETS, redactSecrets } from '../../lib/web/redact.ts';
 import { SECRETS } from '../support/configs.ts';
@@ -39,6 +39,27 @@ test('config PUT: a valid change persists, keeps a .bak and reloads the daemon c
     assert.equal(raw.uisp_integration.token, SECRETS.uisp, 'secrets untouched');
     assert.equal(readFileSync(`${h.configPath}.bak`, 'utf8'), before);
     assert.equal((await admin.get('/api/config')).json.config.node_name, 'edge-1');
+  });
+});
+
+test('config PUT keeps the operator\'s lqos.conf as written: comments, order and spacing; only the changed lines differ', async () => {
+  await withHarness(async (h) => {
+    const { admin } = await setupUsers(h);
+    const commented = `# POP 3 shaper — do not edit during business hours\n${readFileSync(h.configPath, 'utf8')
+      .replace('[queues]\n', '[queues]\n# sized for the 1G uplink\n')
+      .replace('node_name = "test-node"', 'node_name   =   "test-node"   # shown in the title')}`;
+    writeFileSync(h.configPath, commented);
+    const r = await admin.put('/api/config', { node_name: 'edge-1', queues: { uplink_bandwidth_mbps: 750 } });
+    assert.equal(r.status, 200, r.text);
+    const after = readFileSync(h.configPath, 'utf8');
+    assert.match(after, /^# POP 3 shaper — do not edit during business hours$/m);
+    assert.match(after, /^node_name {3}= {3}"edge-1" {3}# shown in the title$/m, 'the changed line keeps its spacing and comment');
+    assert.match(after, /^\[queues\]\n# sized for the 1G uplink\n/m);
+    const was = commented.split('\n');
+    const now = after.split('\n');
+    assert.deepEqual(now.filter((l) => !was.includes(l)), ['node_name   =   "edge-1"   # shown in the title', 'uplink_bandwidth_mbps = 750'], 'lines added or changed');
+    assert.deepEqual(was.filter((l) => !now.includes(l)), ['node_name   =   "test-node"   # shown in the title'], 'lines removed');
+    assert.equal((parseToml(after) as any).queues.uplink_bandwidth_mbps, 750);
   });
 });
 

@@ -108,10 +108,62 @@ test('network PUT: validated together with the current CSV; errors give 422 and 
     assert.match(bad.json.issues.find((i: any) => i.severity === 'error').text, /^error: network\.json:/);
     assert.equal(readFileSync(h.networkPath, 'utf8'), before);
 
-    // Removing AP_1 orphans c1/c2 in the CSV: allowed (warnings), and reported.
+    // Removing AP_1 orphans c1/c2: refused until the admin says where they go; nothing written.
     const orphan = await admin.put('/api/network', { network: { SiteB: { downloadBandwidthMbps: 100, uploadBandwidthMbps: 100 } } });
-    assert.equal(orphan.status, 200, orphan.text);
-    assert.ok(orphan.json.issues.some((i: any) => i.code === 'unknown-parent'));
+    assert.equal(orphan.status, 409, orphan.text);
+    assert.equal(orphan.json.error, 'orphaned_circuits');
+    assert.match(orphan.json.message, /removes "AP_1", which 2 circuits hang under; nothing was written/);
+    assert.deepEqual(orphan.json.orphans, { count: 2, groups: [{ parent: 'AP_1', moveTo: '', circuits: [{ id: 'c1', name: 'Alice' }, { id: 'c2', name: 'Bob' }] }] });
+    assert.equal(readFileSync(h.networkPath, 'utf8'), before);
+    // "keep": saved as asked, the circuits reported without a parent.
+    const kept = await admin.put('/api/network', { network: { SiteB: { downloadBandwidthMbps: 100, uploadBandwidthMbps: 100 } }, orphans: 'keep' });
+    assert.equal(kept.status, 200, kept.text);
+    assert.ok(kept.json.issues.some((i: any) => i.code === 'unknown-parent'));
+  });
+});
+
+test('network PUT with orphans "reparent": the circuits move to the nearest remaining node above, their rows rewritten in place', async () => {
+  await withHarness(async (h) => {
+    const { admin } = await setupUsers(h);
+    // The operator's file: a comment, their own column order, CRLF line endings.
+    const csv =
+      '# customers of AP_1\r\nCircuit ID,Circuit Name,Device ID,Device Name,Parent Node,MAC,IPv4,IPv6,Download Min Mbps,Upload Min Mbps,Download Max Mbps,Upload Max Mbps,Comment\r\n' +
+      'c1,Alice,d1,Alice router,AP_1,02:00:00:00:00:01,100.64.0.1,,5,1,100,20,\r\n' +
+      '  # Bob has two devices\r\n' +
+      'c2,Bob,d2,Bob router,AP_1,02:00:00:00:00:02,100.64.0.2,2001:db8::/56,5,1,50,10,"left, at the gate"\r\n' +
+      'c2,Bob,d3,Bob phone,AP_1,02:00:00:00:00:03,100.64.0.3,,5,1,50,10,\r\n';
+    writeFileSync(h.devicesPath, csv);
+    const network = (await admin.get('/api/network')).json.network;
+    delete network.SiteA.children.AP_1;
+    network.SiteA.children.AP_2 = { downloadBandwidthMbps: 200, uploadBandwidthMbps: 100 };
+    const r = await admin.put('/api/network', { network, orphans: 'reparent' });
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.json.reparented.count, 2);
+    assert.equal(r.json.reparented.groups[0].moveTo, 'SiteA');
+    assert.equal(r.json.issues.filter((i: any) => i.code === 'unknown-parent').length, 0, 'nobody is left without a parent');
+    assert.equal(
+      readFileSync(h.devicesPath, 'utf8'),
+      csv.replace(/,AP_1,/g, ',SiteA,').replace('# customers of SiteA', '# customers of AP_1'),
+      'only the Parent Node cells changed: comments, quoting and CRLF kept',
+    );
+    const devices = (await admin.get('/api/shaped-devices')).json.circuits;
+    assert.deepEqual(devices.map((c: any) => c.parentNode), ['SiteA', 'SiteA']);
+  });
+});
+
+test('shaped-devices PUT: a circuit whose parent is not in network.json is refused (422), the file untouched', async () => {
+  await withHarness(async (h) => {
+    const { admin } = await setupUsers(h);
+    const before = readFileSync(h.devicesPath, 'utf8');
+    const circuits = (await admin.get('/api/shaped-devices')).json.circuits;
+    circuits[0].parentNode = 'AP_Nowhere';
+    const r = await admin.put('/api/shaped-devices', { circuits });
+    assert.equal(r.status, 422, r.text);
+    assert.match(r.json.message, /ShapedDevices\.csv has 1 error; nothing was written\. First: .*"AP_Nowhere", which is not a node in network\.json/);
+    const issue = r.json.issues.find((i: any) => i.code === 'unknown-parent');
+    assert.equal(issue.severity, 'error');
+    assert.equal(issue.circuitId, 'c1');
+    assert.equal(readFileSync(h.devicesPath, 'utf8'), before);
   });
 });
 
@@ -168,5 +220,40 @@ test('GET shaped-devices reports the issues of a broken file instead of failing'
     const r = await viewer.get('/api/shaped-devices');
     assert.equal(r.status, 200);
     assert.ok(r.json.issues.some((i: any) => i.severity === 'error' && i.line === 5));
+  });
+});
+
+test('shaped-devices PUT keeps the operator\'s file layout: comments, 13 columns, untouched rows byte for byte', async () => {
+  await withHarness(async (h) => {
+    const { admin } = await setupUsers(h);
+    const csv =
+      '# exported from billing, fixed by hand\r\n' +
+      'Circuit ID,Circuit Name,Device ID,Device Name,Parent Node,MAC,IPv4,IPv6,Download Min Mbps,Upload Min Mbps,Download Max Mbps,Upload Max Mbps,Comment\r\n' +
+      'c1,Alice,d1,Alice router,AP_1,02:00:00:00:00:01,100.64.0.1/32,,5,1,100.0,20,"quoted, kept"\r\n' +
+      '\r\n' +
+      'c2,Bob,d2,Bob router,AP_1,02:00:00:00:00:02,100.64.0.2,2001:db8::/56,5,1,50,10,\r\n' +
+      'c2,Bob,d3,Bob phone,AP_1,02:00:00:00:00:03,100.64.0.3,,5,1,50,10,\r\n';
+    writeFileSync(h.devicesPath, csv);
+    const circuits = (await admin.get('/api/shaped-devices')).json.circuits;
+    circuits[1].downloadMaxMbps = 80; // Bob: both rows change that cell
+    circuits[1].devices = circuits[1].devices.filter((d: any) => d.id !== 'd3'); // phone removed
+    circuits.push({ ...structuredClone(circuits[0]), id: 'c9', name: 'Carol', devices: [{ id: 'd9', name: 'Carol cpe', mac: '', ipv4: ['100.64.0.9'], ipv6: [], comment: '' }] });
+    const r = await admin.put('/api/shaped-devices', { circuits });
+    assert.equal(r.status, 200, r.text);
+    assert.equal(
+      readFileSync(h.devicesPath, 'utf8'),
+      '# exported from billing, fixed by hand\r\n' +
+        'Circuit ID,Circuit Name,Device ID,Device Name,Parent Node,MAC,IPv4,IPv6,Download Min Mbps,Upload Min Mbps,Download Max Mbps,Upload Max Mbps,Comment\r\n' +
+        'c1,Alice,d1,Alice router,AP_1,02:00:00:00:00:01,100.64.0.1/32,,5,1,100.0,20,"quoted, kept"\r\n' +
+        '\r\n' +
+        'c2,Bob,d2,Bob router,AP_1,02:00:00:00:00:02,100.64.0.2,2001:db8::/56,5,1,80,10,\r\n' +
+        'c9,Carol,d9,Carol cpe,AP_1,,100.64.0.9,,5,1,100,20,"quoted, kept"\r\n',
+    );
+    // A value for a column the file does not have (sqm): the file is written whole, with every column.
+    const again = (await admin.get('/api/shaped-devices')).json.circuits;
+    again[0].sqm = { download: 'fq_codel', upload: 'fq_codel' };
+    assert.equal((await admin.put('/api/shaped-devices', { circuits: again })).status, 200);
+    const whole = readFileSync(h.devicesPath, 'utf8');
+    assert.match(whole.split('\n')[0]!, /,Comment,sqm$/);
   });
 });

@@ -161,3 +161,49 @@ test('verify gate: at most 2 verifications at once, 8 waiting, the rest refused 
   await assert.rejects(gate.run(() => Promise.reject(new Error('boom')))!, /boom/);
   assert.deepEqual(gate.stats, { active: 0, queued: 0 });
 });
+
+test('sessions saved to a file survive a restart: ids hashed, mode 0600, expired and deleted ones not restored, a bad file starts empty', async () => {
+  const { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const { tmpdir } = await import('node:os');
+  const dir = mkdtempSync(join(tmpdir(), 'lqos-sessions-'));
+  try {
+    const path = join(dir, 'web_sessions.json');
+    let now = 10_000_000;
+    const first = new SessionStore(SESSION_IDLE_MS, () => now, SESSION_MAX_AGE_MS, { path });
+    const a = first.create('alice', 'cred-a');
+    const b = first.create('bob');
+    const gone = first.create('carol');
+    first.delete(gone.id);
+    first.flush();
+    const text = readFileSync(path, 'utf8');
+    assert.equal(statSync(path).mode & 0o777, 0o600);
+    for (const id of [a.id, b.id, gone.id]) assert.ok(!text.includes(id), 'the file must not hold a session id (only its hash)');
+
+    now += 1000;
+    const second = new SessionStore(SESSION_IDLE_MS, () => now, SESSION_MAX_AGE_MS, { path });
+    assert.equal(second.size, 2);
+    const back = second.get(a.id);
+    assert.equal(back?.username, 'alice');
+    assert.equal(back?.credential, 'cred-a');
+    assert.equal(back?.id, a.id, 'the id is known again once its cookie is seen');
+    assert.equal(second.get(gone.id), undefined, 'a deleted session stays deleted');
+
+    // bob idles out while lqosd is down: not restored.
+    now += SESSION_IDLE_MS;
+    second.get(a.id);
+    second.flush();
+    const third = new SessionStore(SESSION_IDLE_MS, () => now, SESSION_MAX_AGE_MS, { path });
+    assert.ok(third.get(a.id), 'alice was used: kept');
+    assert.equal(third.get(b.id), undefined, 'bob idled out: gone');
+
+    writeFileSync(path, '{"version":1,"sessions":[{"key":');
+    const warnings: string[] = [];
+    const log = { warn: (_o: unknown, msg: string) => warnings.push(msg) } as never;
+    const fourth = new SessionStore(SESSION_IDLE_MS, () => now, SESSION_MAX_AGE_MS, { path, log });
+    assert.equal(fourth.size, 0);
+    assert.match(warnings.join('\n'), /saved sessions file is unusable; everyone logs in again/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

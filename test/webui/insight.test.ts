@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { bodyText, type Browser, shot } from '../support/browser.ts';
 import { browserAsAdmin, closeUi, leakedPii, NETWORK, SITE_NAMES, startUiHarness, type UiHarness } from './helpers.ts';
 
@@ -140,6 +141,33 @@ test('Site Map draws a circle per site with coordinates and lists the others', a
   await page.getByTestId('site-circle').first().click({ force: true });
   await page.getByTestId('site-details').waitFor();
   await shot(page, '42-site-map');
+});
+
+test('Site Map: an AP without coordinates stands at its parent site; one under a site without coordinates stays listed', async () => {
+  const { page } = b;
+  const original = readFileSync(h.networkPath, 'utf8');
+  try {
+    const net = JSON.parse(original);
+    net.Downtown.children.Tower_North.children = { AP_North_1: { downloadBandwidthMbps: 100, uploadBandwidthMbps: 50, type: 'AP' } };
+    net.Riverside.children.AP_River_2 = { downloadBandwidthMbps: 100, uploadBandwidthMbps: 50, type: 'ap' };
+    writeFileSync(h.networkPath, JSON.stringify(net));
+    await page.goto(`${h.base}/site-map`);
+    await page.locator('[data-testid=site-map] path.country').first().waitFor();
+    const titles = await page.locator('[data-testid=site-circle] title').allTextContents();
+    const ap = titles.find((t) => t.startsWith('AP_North_1'));
+    assert.ok(ap, `AP_North_1 is drawn: ${titles.join(' | ')}`);
+    assert.match(ap, /^AP_North_1 \(at its parent site: no coordinates of its own\) —/);
+    const circles = page.getByTestId('site-circle');
+    const at = async (name: string) => {
+      const i = titles.findIndex((t) => t.startsWith(name));
+      const c = circles.nth(i);
+      return [Number(await c.getAttribute('cx')), Number(await c.getAttribute('cy'))];
+    };
+    assert.deepEqual(await at('AP_North_1'), await at('Tower_North —'), 'drawn where its site is');
+    assert.match(await page.getByTestId('unmapped-sites').innerText(), /AP_River_2/, 'no site coordinates above it: listed');
+  } finally {
+    writeFileSync(h.networkPath, original);
+  }
 });
 
 test('Flow Globe and ASN Analysis say when flow tracking is not available', async () => {

@@ -102,6 +102,8 @@ test('telemetry channels drive the throughput graph, top circuits and live rates
   await page.goto(`${h.base}/`);
   await page.getByTestId('throughput-chart').locator('canvas').waitFor();
   await page.getByTestId('throughput-card').getByText(/↓ 12\d Mbps/).waitFor();
+  // First paint: the time axis shows the last 5 minutes, not a two-day span around the first point.
+  assert.equal(await page.getByTestId('throughput-chart').getAttribute('data-window-s'), '300');
   const top = page.getByTestId('top-circuits');
   await top.getByText('42.0 Mbps').waitFor();
   const first = await top.locator('tbody tr').first().innerText();

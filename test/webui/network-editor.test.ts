@@ -54,6 +54,50 @@ test('admin edits network.json: a valid change is saved, an invalid one is refus
   assert.equal(await page.getByTestId('network-save').isDisabled(), true);
 });
 
+test('removing a node circuits hang under asks where they go: declined → nothing saved; moved → their rows name the node above', async () => {
+  const { page } = b;
+  const devicesFile = join(h.dir, 'ShapedDevices.csv');
+  const devicesBefore = readFileSync(devicesFile, 'utf8');
+  const netBefore = readFileSync(file(), 'utf8');
+  const asked: string[] = [];
+  let answers: boolean[] = [];
+  page.removeAllListeners('dialog');
+  page.on('dialog', (d) => {
+    asked.push(d.message());
+    void (answers.shift() ? d.accept() : d.dismiss());
+  });
+  try {
+    await page.goto(`${h.base}/network`);
+    const area = page.getByTestId('network-text');
+    await area.waitFor();
+    const net = JSON.parse(await area.inputValue());
+    delete net.Downtown.children.Tower_North;
+    await area.fill(JSON.stringify(net, null, 2));
+
+    answers = [false, false];
+    await page.getByTestId('network-save').click();
+    await page.getByTestId('network-notice').getByText('Not saved').waitFor();
+    assert.equal(asked.length, 2, asked.join('\n---\n'));
+    assert.match(asked[0]!, /removes a node that 2 circuits hang under/);
+    assert.match(asked[0]!, /"Tower_North": c-1001 \(Maria Lopez\), c-1002 \(Jonathan Whitaker\) → "Downtown"/);
+    assert.match(asked[1]!, /Save anyway and leave the 2 circuits without a parent node\?/);
+    assert.equal(readFileSync(file(), 'utf8'), netBefore, 'declined: network.json unchanged');
+    assert.equal(readFileSync(devicesFile, 'utf8'), devicesBefore, 'declined: ShapedDevices.csv unchanged');
+
+    asked.length = 0;
+    answers = [true];
+    await page.getByTestId('network-save').click();
+    await page.getByTestId('network-notice').getByText('moved to "Downtown"').waitFor();
+    assert.match(await page.getByTestId('network-notice').innerText(), /2 circuit\(s\) moved to "Downtown"/);
+    await shot(page, '71-network-editor-reparented');
+    assert.equal(JSON.parse(readFileSync(file(), 'utf8')).Downtown.children.Tower_North, undefined);
+    assert.equal(readFileSync(devicesFile, 'utf8'), devicesBefore.replaceAll(',Tower_North,', ',Downtown,'), 'only the parents of the moved rows changed');
+  } finally {
+    page.removeAllListeners('dialog');
+    page.on('dialog', (d) => void d.accept());
+  }
+});
+
 test('a read-only user sees the layout but no editing control', async () => {
   const { page } = b;
   await page.getByTestId('logout').click();

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { bodyText, type Browser, launchBrowser, shot } from '../support/browser.ts';
 import { ADMIN, login, readSetupToken } from '../support/users.ts';
-import { leakedPii, startUiHarness, SUBSCRIBERS, type UiHarness } from './helpers.ts';
+import { leakedPii, SITE_NAMES, startUiHarness, SUBSCRIBERS, type UiHarness } from './helpers.ts';
 
 let h: UiHarness;
 let b: Browser;
@@ -89,6 +89,9 @@ test('network tree expands and shows limits from the API', async () => {
   const downtown = api.nodes.find((n: { name: string }) => n.name === 'Downtown');
   const row = table.locator('tr[data-path="Downtown"]');
   assert.match(await row.innerText(), new RegExp(`${mbps(downtown.download.rateMbps)} / ${mbps(downtown.download.ceilMbps)}`));
+  // The Circuits column counts the subtree: Downtown has none of its own, 3 under its towers.
+  assert.equal((await row.locator('td').nth(1).innerText()).trim(), '3');
+  assert.equal((await table.locator('tr[data-path="Downtown/Tower_North"] td').nth(1).innerText()).trim(), '2');
   // children of top-level nodes are visible, circuits of Tower_North are not until expanded
   await table.locator('tr[data-path="Downtown/Tower_North"]').waitFor();
   assert.equal(await table.getByText('Maria Lopez').count(), 0);
@@ -174,6 +177,19 @@ test('search finds circuits, devices, IPs and sites', async () => {
   await search.press('Enter');
   await page.waitForURL('**/circuit/c-1004');
   await page.getByTestId('circuit-name').getByText('Green Valley Bakery').waitFor();
+
+  // An address inside a circuit's routed IPv6 /56 (not listed anywhere as such) finds its circuit.
+  await search.fill('2001:db8:20:0:abcd::7');
+  await results.getByText('Priya Raman').waitFor();
+  await shot(page, '11-search-subnet');
+  await search.press('Enter');
+  await page.waitForURL('**/circuit/c-1003');
+  // The exact address first: Enter on 100.64.10.12 opens its owner, whatever else starts with it.
+  await search.fill('100.64.10.12');
+  await results.getByText('100.64.10.12').waitFor();
+  assert.match(await results.locator('li').first().innerText(), /100\.64\.10\.12\s+Jonathan Whitaker/);
+  await search.press('Enter');
+  await page.waitForURL('**/circuit/c-1002');
 });
 
 test('privacy mode hides subscriber data on every page, survives a reload and turns off again', async () => {
@@ -193,6 +209,7 @@ test('privacy mode hides subscriber data on every page, survives a reload and tu
     ['/circuit/c-1002', '[data-testid=circuit-devices]'],
     ['/circuit/c-1003', '[data-testid=circuit-devices]'],
     ['/shaped-devices', '[data-testid=devices-table]'],
+    ['/network', '[data-testid=network-privacy]'],
     ['/config/general', 'input[name=node_name]'],
     ['/config/interfaces', 'input[name="bridge.to_internet"]'],
     ['/config/queues', 'input[name="queues.dry_run"]'],
@@ -204,6 +221,8 @@ test('privacy mode hides subscriber data on every page, survives a reload and tu
     if (path === '/tree') await page.getByRole('button', { name: 'Expand all' }).click();
     if (path === '/') await page.getByTestId('urgent-card').getByText('IP_CONFLICT').waitFor();
     assert.deepEqual(await leakedPii(page), [], `privacy leak on ${path}`);
+    const text = await bodyText(page);
+    assert.deepEqual(SITE_NAMES.filter((n) => text.includes(n)), [], `site name shown on ${path} in privacy mode`);
     if (path === '/' || path === '/circuit/c-1001' || path === '/tree') await shot(page, `11-privacy${path.replace(/\//g, '-').replace(/-$/, '')}`);
   }
   // the tree still lists the circuits, masked
@@ -219,6 +238,10 @@ test('privacy mode hides subscriber data on every page, survives a reload and tu
   await page.getByTestId('search').fill('100.64.10');
   await page.getByTestId('search-results').locator('li a').first().waitFor();
   assert.deepEqual(await leakedPii(page), [], 'privacy leak in IP search results');
+  await page.getByTestId('search').fill('Tower_N');
+  await page.getByTestId('search-results').locator('li a').first().waitFor();
+  const found = await page.getByTestId('search-results').innerText();
+  assert.deepEqual(SITE_NAMES.filter((n) => found.includes(n)), [], `site name in search results: ${found}`);
   await page.getByTestId('search').press('Escape');
   await page.getByTestId('urgent-indicator').click();
   await page.getByTestId('urgent-list').waitFor();

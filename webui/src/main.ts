@@ -22,7 +22,7 @@ function sessionEnded(): void {
   useLive(pinia).stop();
   useInventory(pinia).reset();
   const here = router.currentRoute.value;
-  if (!here.meta.public) void router.push({ name: 'login', query: { next: here.fullPath } });
+  if (!here.meta.public) void router.push({ name: 'login', query: { next: here.fullPath, ended: '1' } });
 }
 setUnauthorizedHandler(sessionEnded);
 live.onSessionEnded = sessionEnded;

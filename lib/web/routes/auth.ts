@@ -38,7 +38,7 @@ export function logSafeUsername(name: string): string {
 
 function refuseRetry(reply: FastifyReply, seconds: number, status: 429 | 503, code: string, message: string): never {
   reply.header('Retry-After', String(seconds));
-  throw new HttpError(status, code, message);
+  throw new HttpError(status, code, message, { retryAfterSeconds: seconds });
 }
 
 /** Why the setup token file cannot be made (e.g. the state directory is not writable), if it cannot. */
@@ -86,7 +86,7 @@ export async function authRoutes(app: FastifyInstance, d: WebDeps): Promise<void
     const user = await users.createFirstAdmin(req.body.username, req.body.password).catch(userError);
     setupToken.consume();
     ctx.log.info({ username: user.username, ip: req.ip }, `web: first admin "${user.username}" created; ${setupToken.path} removed`);
-    setSessionCookie(req, reply, sessions.create(user.username).id);
+    setSessionCookie(req, reply, sessions.create(user.username, users.credentialOf(user.username)).id);
     return reply.code(201).send({ user } satisfies UserReply);
   });
 
@@ -107,7 +107,7 @@ export async function authRoutes(app: FastifyInstance, d: WebDeps): Promise<void
     }
     limiter.succeeded(req.ip, username);
     sessions.delete(req.cookies[SESSION_COOKIE]);
-    setSessionCookie(req, reply, sessions.create(user.username).id);
+    setSessionCookie(req, reply, sessions.create(user.username, users.credentialOf(user.username)).id);
     return { user };
   });
 

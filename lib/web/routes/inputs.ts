@@ -4,11 +4,13 @@ import type { NetworkPayload, NetworkSaved, ShapedDevicesPayload, ShapedDevicesS
 import { inputPaths, statePaths } from '../../config/paths.ts';
 import { writeApproval } from '../../shaping/removalApproval.ts';
 import { currentUser } from '../access.ts';
+import type { OrphanDecision } from '../orphans.ts';
 import type { WebDeps } from '../deps.ts';
 import { HttpError } from '../http.ts';
 import {
   InputsRejected,
   MassRemovalRefused,
+  OrphansRefused,
   type RemovalCheck,
   type RemovalGuard,
   networkBodySchema,
@@ -20,6 +22,7 @@ import {
   type CircuitBody,
 } from '../inputsEdit.ts';
 import { owningIntegration } from '../inputsOwner.ts';
+import { CellEditError } from '../../inputs/csvCellEdit.ts';
 import type { WebContext } from '../context.ts';
 
 /** An enabled integration rewrites the files on every refresh: editing them here would be lost. */
@@ -40,6 +43,8 @@ function replaceOrRefuse<T>(replace: () => T): T {
     return replace();
   } catch (err) {
     if (err instanceof InputsRejected) throw new HttpError(422, 'invalid_inputs', err.message, { issues: err.issues });
+    if (err instanceof OrphansRefused) throw new HttpError(409, 'orphaned_circuits', err.message, { orphans: err.report });
+    if (err instanceof CellEditError) throw new HttpError(422, 'cannot_reparent', err.message);
     if (err instanceof MassRemovalRefused) {
       const v = err.verdict;
       throw new HttpError(409, 'mass_removal', err.message, { removed: v.removed, total: v.total, limitPercent: v.limitPercent, sample: v.sample });
@@ -96,16 +101,18 @@ export async function inputsRoutes(app: FastifyInstance, d: WebDeps): Promise<vo
     ownedBy: ownedBy(),
   }));
 
-  app.put<{ Body: { network: Record<string, unknown>; force?: boolean } }>(
+  app.put<{ Body: { network: Record<string, unknown>; force?: boolean; orphans?: OrphanDecision } }>(
     '/api/network',
     { config: { access: 'admin' }, bodyLimit: 64 * 1024 * 1024, schema: { body: networkBodySchema } },
     async (req): Promise<NetworkSaved> =>
       serialized(() => {
         ensureEditable(ctx);
-        const { removal, ...result } = replaceOrRefuse(() => replaceNetwork(inputPaths(ctx.config()), req.body.network, guardOf(ctx, req.body.force)));
+        const { removal, ...result } = replaceOrRefuse(() =>
+          replaceNetwork(inputPaths(ctx.config()), req.body.network, guardOf(ctx, req.body.force), req.body.orphans),
+        );
         const user = currentUser(req).user.username;
         const removed = approveRemoval(ctx, removal, user, 'network.json');
-        ctx.log.info({ user, nodes: result.nodes }, 'web: network.json replaced');
+        ctx.log.info({ user, nodes: result.nodes, reparented: result.reparented?.count }, 'web: network.json replaced');
         return { ok: true, ...result, ...(removed !== undefined ? { removed } : {}) };
       }),
   );

@@ -17,10 +17,13 @@ export interface Detour {
 export function useAuthForm(initialError = '') {
   const router = useRouter();
   const error = ref(initialError);
+  /** The last failure as thrown (pages read details such as a wait from it). */
+  const failure = ref<unknown>();
   const busy = ref(false);
 
   async function submit(problem: string, action: () => Promise<void>, next: () => RouteLocationRaw, detour: Detour): Promise<void> {
     error.value = problem;
+    failure.value = undefined;
     if (problem) return;
     busy.value = true;
     try {
@@ -33,10 +36,11 @@ export function useAuthForm(initialError = '') {
         return;
       }
       error.value = errorText(err);
+      failure.value = err;
     } finally {
       busy.value = false;
     }
   }
 
-  return { error, busy, submit };
+  return { error, failure, busy, submit };
 }

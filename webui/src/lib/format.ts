@@ -29,7 +29,8 @@ export function ago(iso: string | undefined | null, now = Date.now()): string {
   const t = Date.parse(iso);
   if (Number.isNaN(t)) return iso;
   const s = Math.round((now - t) / 1000);
-  if (s < 0) return `in ${duration(-s)}`;
+  // A time a little ahead of this browser's clock (skew): it just happened.
+  if (s < 0) return s > -120 ? 'just now' : `in ${duration(-s)}`;
   return `${duration(s)} ago`;
 }
 

@@ -26,6 +26,8 @@ class LiveSocket {
   /** Per channel: whether the daemon offers it. */
   readonly channels = reactive<Record<string, ChannelState>>({});
   readonly connected = ref(false);
+  /** When the open socket was lost (undefined while connected or stopped). */
+  readonly lostAt = ref<number | undefined>();
   onSessionEnded: (() => void) | undefined;
 
   start(): void {
@@ -39,6 +41,7 @@ class LiveSocket {
     this.ws?.close(1000, 'bye');
     this.ws = undefined;
     this.connected.value = false;
+    this.lostAt.value = undefined;
     this.last.clear();
     for (const k of Object.keys(this.channels)) delete this.channels[k];
   }
@@ -77,6 +80,7 @@ class LiveSocket {
     this.ws = ws;
     ws.onopen = () => {
       this.connected.value = true;
+      this.lostAt.value = undefined;
       this.retryMs = RECONNECT_MIN_MS;
       const names = [...this.handlers.keys()];
       if (names.length > 0) ws.send(JSON.stringify({ subscribe: names }));
@@ -113,11 +117,29 @@ class LiveSocket {
         return;
       }
       if (!this.wanted) return;
-      this.retryTimer = setTimeout(() => {
-        if (this.wanted && !this.ws) this.open();
-      }, this.retryMs);
+      if (this.lostAt.value === undefined) this.lostAt.value = Date.now();
+      this.retryTimer = setTimeout(() => void this.retry(), this.retryMs);
       this.retryMs = Math.min(RECONNECT_MAX_MS, this.retryMs * 2);
     };
+  }
+
+  /**
+   * Before reconnecting, asks whether the session still exists: a refused websocket upgrade (401)
+   * only shows as a closed socket, so without this an ended session would retry forever.
+   */
+  private async retry(): Promise<void> {
+    if (!this.wanted || this.ws) return;
+    const status = await fetch('/api/auth/status', { headers: { accept: 'application/json' } })
+      .then((r) => (r.ok ? (r.json() as Promise<{ user?: unknown; firstRun?: boolean }>) : undefined))
+      .catch(() => undefined);
+    if (!this.wanted || this.ws) return;
+    if (status && !status.user) {
+      this.wanted = false;
+      this.lostAt.value = undefined;
+      this.onSessionEnded?.();
+      return;
+    }
+    this.open();
   }
 }
 

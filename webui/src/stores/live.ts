@@ -21,6 +21,8 @@ export const useLive = defineStore('live', () => {
   const nodes = shallowRef(new Map<string, NodeRateView>());
   const channels = live.channels;
   const connected = live.connected;
+  /** When lqosd's live connection was lost (undefined while connected). */
+  const lostAt = live.lostAt;
   let offs: (() => void)[] = [];
 
   const throughputState = computed(() => channels.throughput ?? 'pending');
@@ -58,7 +60,7 @@ export const useLive = defineStore('live', () => {
     nodes.value = new Map();
   }
 
-  return { urgent, scheduler, status, throughput, nodeRates: nodes, throughputState, channels, connected, start, stop, refreshUrgent };
+  return { urgent, scheduler, status, throughput, nodeRates: nodes, throughputState, channels, connected, lostAt, start, stop, refreshUrgent };
 });
 
 /** Per-circuit live rates while the calling component is mounted; per-node rates from the store. */

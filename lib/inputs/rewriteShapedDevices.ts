@@ -1,0 +1,83 @@
+/**
+ * A ShapedDevices.csv saved from the web editor, written the way the operator wrote it: rows whose
+ * circuit/device is unchanged stay byte for byte, changed cells are rewritten in place, removed
+ * devices lose their line, new ones are appended in the file's own column order; comments, blank
+ * lines, column order and spelling, quoting of untouched cells and line endings are kept.
+ * Returns undefined when that is not possible (a value for a column the file does not have, a
+ * duplicated circuit/device pair, a record spanning lines); the caller then writes the whole file.
+ */
+import type { Circuit } from '../model.ts';
+import { CellEditError, editCsv } from './csvCellEdit.ts';
+import { parseShapedDevices, type ShapedDeviceField, type ShapedDeviceRow } from './shapedDevices.ts';
+import { deviceRowFields } from './writeShapedDevices.ts';
+
+type Fields = Record<ShapedDeviceField, string>;
+
+const list = (s: string) =>
+  s
+    .split(/[\s,]+/)
+    .filter(Boolean)
+    .map((x) => x.toLowerCase().replace(/\/(32|128)$/, ''))
+    .sort()
+    .join(' ');
+
+/** Whether two cell texts mean the same thing (so the operator's spelling is kept). */
+function sameCell(field: ShapedDeviceField, a: string, b: string): boolean {
+  if (a === b) return true;
+  switch (field) {
+    case 'ipv4':
+    case 'ipv6':
+      return list(a) === list(b);
+    case 'downloadMin':
+    case 'uploadMin':
+    case 'downloadMax':
+    case 'uploadMax':
+      return a.trim() !== '' && b.trim() !== '' && Number(a) === Number(b);
+    case 'mac':
+    case 'sqm':
+      return a.trim().toLowerCase() === b.trim().toLowerCase();
+    default:
+      return a.trim() === b.trim();
+  }
+}
+
+const keyOf = (circuitId: string, deviceId: string) => `${circuitId}\u0000${deviceId}`;
+
+export function rewriteShapedDevices(oldText: string, circuits: readonly Circuit[]): string | undefined {
+  const old = parseShapedDevices(oldText, 'ShapedDevices.csv');
+  if (old.headerLine === undefined || old.issues.some((i) => i.severity === 'error')) return undefined;
+  const has = (f: ShapedDeviceField) => old.columns[f] !== undefined;
+  const byKey = new Map<string, ShapedDeviceRow>();
+  for (const r of old.rows) {
+    const k = keyOf(r.circuitId, r.deviceId);
+    if (byKey.has(k)) return undefined;
+    byKey.set(k, r);
+  }
+  const cells = new Map<number, Partial<Fields>>();
+  const append: Partial<Fields>[] = [];
+  const seen = new Set<string>();
+  for (const c of circuits) {
+    for (const d of c.devices.length > 0 ? c.devices : [null]) {
+      const fields = deviceRowFields(c, d);
+      const k = keyOf(fields.circuitId, fields.deviceId);
+      if (seen.has(k)) return undefined;
+      seen.add(k);
+      const row = byKey.get(k);
+      const entries = Object.entries(fields) as [ShapedDeviceField, string][];
+      if (entries.some(([f, v]) => !has(f) && v !== '')) return undefined; // needs a column the file lacks
+      if (!row) {
+        append.push(Object.fromEntries(entries.filter(([f, v]) => has(f) && v !== '')));
+        continue;
+      }
+      const changed = entries.filter(([f, v]) => has(f) && !sameCell(f, row[f], v));
+      if (changed.length > 0) cells.set(row.line, Object.fromEntries(changed));
+    }
+  }
+  const deleteLines = new Set(old.rows.filter((r) => !seen.has(keyOf(r.circuitId, r.deviceId))).map((r) => r.line));
+  try {
+    return editCsv(oldText, { cells, deleteLines, append });
+  } catch (err) {
+    if (err instanceof CellEditError) return undefined;
+    throw err;
+  }
+}

@@ -1,0 +1,72 @@
+/** lib/config/tomlPatch.ts: lqos.conf saved as the operator wrote it, only the changed keys rewritten. */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { parse } from 'smol-toml';
+import { patchTomlText } from '../../lib/config/tomlPatch.ts';
+
+const CONF = `# lqos.conf of POP 3 — edited by hand
+lqos_directory = "/opt/libreqos/src"   # inputs live here
+
+[bridge]
+# the two NICs
+to_internet = "eth0"
+to_network  = "eth1"   # customer side
+
+[queues]
+default_sqm = "cake diffserv4"
+monitor_only = false
+exclude = [
+  "a#b",   # a hash inside a string
+  'c',
+]
+
+# integrations below
+[uisp_integration]
+enable_uisp = false
+token = "x"
+`;
+
+type T = Record<string, any>;
+const edit = (fn: (d: T) => void) => {
+  const d = structuredClone(parse(CONF)) as T;
+  fn(d);
+  return d;
+};
+
+test('a changed value is rewritten on its own line; comments, spacing and order elsewhere stay', () => {
+  const after = edit((d) => {
+    d.bridge.to_network = 'eth2';
+    d.queues.monitor_only = true;
+  });
+  assert.equal(patchTomlText(CONF, after), CONF.replace('to_network  = "eth1"   # customer side', 'to_network  = "eth2"   # customer side').replace('monitor_only = false', 'monitor_only = true'));
+});
+
+test('a multi-line array is replaced whole; a removed key loses its line; a new key goes to the end of its table', () => {
+  const after = edit((d) => {
+    d.queues.exclude = ['z'];
+    delete d.uisp_integration.token;
+    d.bridge.use_xdp_bridge = true;
+  });
+  const out = patchTomlText(CONF, after)!;
+  assert.ok(out, 'patched');
+  assert.match(out, /^exclude = \[ "z" \]$/m);
+  assert.doesNotMatch(out, /token = "x"/);
+  assert.match(out, /to_network {2}= "eth1" {3}# customer side\nuse_xdp_bridge = true\n\n\[queues\]/);
+  assert.match(out, /# integrations below/);
+  assert.deepEqual(JSON.parse(JSON.stringify(parse(out))), JSON.parse(JSON.stringify(after)));
+});
+
+test('a new table is appended at the end; a top-level key is added after the last top-level key', () => {
+  const after = edit((d) => {
+    d.flows = { flow_timeout_seconds: 10 };
+    d.node_name = 'pop-3';
+  });
+  const out = patchTomlText(CONF, after)!;
+  assert.match(out, /^lqos_directory = "\/opt\/libreqos\/src" {3}# inputs live here\nnode_name = "pop-3"\n/m);
+  assert.ok(out.endsWith('token = "x"\n\n[flows]\nflow_timeout_seconds = 10\n'), out);
+});
+
+test('what it cannot do in place (arrays of tables, deeper tables) is left to the caller', () => {
+  assert.equal(patchTomlText('[[routers]]\nname = "a"\n', { routers: [{ name: 'b' }] }), undefined);
+  assert.equal(patchTomlText('[a]\nx = 1\n', { a: { b: { c: { d: 1 } } } }), undefined);
+});
