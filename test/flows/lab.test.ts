@@ -370,8 +370,9 @@ test('IPFIX export: nfcapd receives the lab\'s flows; nfdump reads back the trac
     assert.ok(hit, `nfdump has no flow ${src} -> ${dst}:${dstPort} (it read ${flows.length}: ${flows.slice(0, 8).map((x) => `${x.src4_addr ?? x.src6_addr}:${x.src_port}->${x.dst4_addr ?? x.dst6_addr}:${x.dst_port}`).join(', ')})`);
     return hit;
   };
-  // IPv4 upload: customer -> server; its ACKs come back as a second record.
-  const r4 = pick(CUST, lab.tb.inetIp4, up.port);
+  // IPv4 upload: customer -> server (the data connection: iperf3's control connection goes to the
+  // same server port from another local port); its ACKs come back as a second record.
+  const r4 = pick(CUST, lab.tb.inetIp4, up.port, f4.localPort);
   assert.equal(r4.proto, 6);
   assert.equal(r4.in_bytes, f4.bytes.up, 'the exported bytes are the tracker\'s');
   assert.equal(r4.in_packets, f4.packets.up);
@@ -382,7 +383,7 @@ test('IPFIX export: nfcapd receives the lab\'s flows; nfdump reads back the trac
   assert.equal(acks.in_packets, f4.packets.down, 'the reverse direction is its own record');
   assert.ok(Date.parse(`${r4.last}Z`) >= Date.parse(`${r4.first}Z`) + 2000, `a 3 s flow: ${r4.first} .. ${r4.last}`);
   // IPv6 download: server -> customer (86 header bytes per segment: 14 Ethernet + 40 IPv6 + 32 TCP).
-  const r6 = pick(lab.tb.inetIp6, V6_CUST, f6.localPort);
+  const r6 = pick(lab.tb.inetIp6, V6_CUST, f6.localPort, down6.port);
   assert.equal(r6.in_bytes, f6.bytes.down);
   const payload6 = r6.in_bytes - r6.in_packets * 86;
   assert.ok(within(payload6, down6.json.end!.sum_sent!.bytes, 0.02), `IPv6 download: exported payload ${payload6} vs iperf3 ${down6.json.end!.sum_sent!.bytes}`);
