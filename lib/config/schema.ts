@@ -97,8 +97,24 @@ const singleInterface = z.object({
   mtu: z.int().min(68).max(65535).optional(),
 });
 
+/** CAKE's priority-tin modes: any other `diffserv…` word would only fail when tc applies it. */
+const CAKE_DIFFSERV = ['besteffort', 'diffserv3', 'diffserv4', 'diffserv8', 'precedence'];
+
+/** Why a default_sqm such as "cake diffserv5" cannot work, or undefined. */
+function cakeModeProblem(sqm: string): string | undefined {
+  const [kind, ...args] = sqm.trim().split(/\s+/);
+  if (kind !== 'cake') return undefined;
+  const bad = args.find((a) => /^diffserv/i.test(a) && !CAKE_DIFFSERV.includes(a.toLowerCase()));
+  return bad ? `"${sqm}": CAKE has no mode "${bad}"; use one of ${CAKE_DIFFSERV.join(', ')}` : undefined;
+}
+
 const queues = section({
-  default_sqm: z.string().trim().min(1).default('cake diffserv4'),
+  default_sqm: z
+    .string()
+    .trim()
+    .min(1)
+    .refine((s) => cakeModeProblem(s) === undefined, { error: (iss) => cakeModeProblem(String(iss.input)) ?? 'invalid' })
+    .default('cake diffserv4'),
   // Optional here so the legacy monitor_only key can decide when it is absent.
   queue_mode: looseEnum(['shape', 'observe'] as const).optional(),
   monitor_only: z.boolean().optional(),

@@ -245,3 +245,12 @@ test('interfacesOf', () => {
   assert.deepEqual(stick.single_interface, { interface: 'ens1', internet_vlan: 2, network_vlan: 3 });
   assert.equal(interfacesOf(configSchema.parse({})), null);
 });
+
+test('default_sqm: a CAKE mode that does not exist is refused naming the modes; real modes and other qdiscs pass', () => {
+  const conf = (sqm: string) => `lqos_directory = "/tmp"\n[bridge]\nto_internet = "a"\nto_network = "b"\n[queues]\ndefault_sqm = "${sqm}"\n`;
+  for (const ok of ['cake diffserv4', 'cake besteffort', 'cake diffserv8 nat', 'fq_codel']) assert.equal(parseConfigText(conf(ok), '/etc/lqos.conf').config.queues.default_sqm, ok);
+  assert.throws(
+    () => parseConfigText(conf('cake diffserv5'), '/etc/lqos.conf'),
+    (e: ConfigError) => e.details.some((d) => /queues\.default_sqm: "cake diffserv5": CAKE has no mode "diffserv5"; use one of besteffort, diffserv3, diffserv4, diffserv8, precedence/.test(d)),
+  );
+});

@@ -78,6 +78,11 @@ test('config PUT: invalid values are refused naming the key; nothing is written'
     assert.equal(range.status, 422);
     assert.match(range.json.message, /web\.port/);
 
+    // A CAKE mode that does not exist would only fail when tc applies it: refused here, naming the modes.
+    const sqm = await admin.put('/api/config', { queues: { default_sqm: 'cake diffserv5' } });
+    assert.equal(sqm.status, 422, sqm.text);
+    assert.match(sqm.json.details[0], /queues\.default_sqm: "cake diffserv5": CAKE has no mode "diffserv5"; use one of besteffort, diffserv3, diffserv4, diffserv8, precedence/);
+
     const unknownKey = await admin.put('/api/config', { queues: { uplink_bandwith_mbps: 5 } });
     assert.equal(unknownKey.status, 400);
     assert.match(unknownKey.json.message, /additional properties/i);

@@ -79,6 +79,20 @@ test('the top bar stays on one line at 1400 px wide (as at 1920 px)', async () =
   await page.setViewportSize({ width: 1400, height: 900 });
 });
 
+test('at phone width (390 px) no page is wider than the screen: wide tables scroll inside their card', async () => {
+  const { page } = b;
+  await page.setViewportSize({ width: 390, height: 844 });
+  const base = harnesses[1]!.base;
+  for (const [path, ready] of [['/', '[data-testid=top-circuits]'], ['/tree', '[data-testid=tree-table]'], ['/shaped-devices', '[data-testid=devices-table]']] as const) {
+    await page.goto(`${base}${path}`);
+    await page.locator(ready).first().waitFor();
+    const { scroll, client } = await page.evaluate(() => ({ scroll: document.documentElement.scrollWidth, client: document.documentElement.clientWidth }));
+    assert.ok(scroll <= client, `${path} is ${scroll} px wide on a ${client} px screen`);
+    if (path === '/tree') await shot(page, 'phone-tree');
+  }
+  await page.setViewportSize({ width: 1400, height: 900 });
+});
+
 test('"ago" of a time a little ahead of the browser clock says "just now", not "in 2s"', () => {
   const now = Date.parse('2026-12-05T12:00:00Z');
   assert.equal(ago('2026-12-05T12:00:02Z', now), 'just now');
