@@ -46,10 +46,6 @@ const LTS = 'Long-Term Stats / Insight is not implemented in lqos-ts: nothing is
 const ltsOn = (c: LqosConfig) => c.long_term_stats.gather_stats || c.long_term_stats.use_insight;
 const ltsParam = (trigger: unknown): Fidelity => ignored(LTS, (_v, c) => ltsOn(c), { value: trigger, with: '[long_term_stats]\ngather_stats = true' }, true);
 
-const INFLUX = 'InfluxDB export is not implemented in lqos-ts yet; nothing is sent to InfluxDB';
-const influxParam = (trigger: unknown): Fidelity =>
-  ignored(INFLUX, (_v, c) => c.influxdb.enable_influxdb, { value: trigger, with: '[influxdb]\nenable_influxdb = true' }, true);
-
 const STORMGUARD = 'StormGuard is not implemented in lqos-ts; site rates stay as planned';
 const stormParam = (trigger: unknown): Fidelity =>
   ignored(STORMGUARD, (_v, c) => c.stormguard.enabled, { value: trigger, with: '[stormguard]\nenabled = true\nall_sites = true' }, true);
@@ -66,6 +62,7 @@ const T = {
   listen: 'test/web/listen.test.ts',
   flows: 'test/flows/config.test.ts',
   flowsLab: 'test/flows/lab.test.ts',
+  influxLab: 'test/telemetry/influxLab.test.ts',
   telemetry: 'test/telemetry/config.test.ts',
   thresholds: 'test/webui/thresholds.test.ts',
   cli: 'test/cli/libreqos.test.ts',
@@ -308,11 +305,11 @@ export const FIDELITY: Record<string, Fidelity> = {
   'wispgate_integration.wispgate_api_token': honoured(T.wispgate),
   'wispgate_integration.wispgate_api_url': honoured(T.wispgate),
 
-  'influxdb.enable_influxdb': ignored(INFLUX, isOn, { value: true }),
-  'influxdb.url': influxParam('http://influx:8086'),
-  'influxdb.org': influxParam('isp'),
-  'influxdb.bucket': influxParam('shaper'),
-  'influxdb.token': influxParam('secret-token'),
+  'influxdb.enable_influxdb': honoured(T.influxLab),
+  'influxdb.url': honoured(T.influxLab),
+  'influxdb.org': honoured(T.influxLab, 'sent on the v2 API; InfluxDB 1.x (v1 /write) has no orgs'),
+  'influxdb.bucket': honoured(T.influxLab, 'the database on InfluxDB 1.x'),
+  'influxdb.token': honoured(T.influxLab, 'sent as "Authorization: Token …"'),
 
   'stormguard.enabled': ignored(STORMGUARD, isOn, { value: true, with: '[stormguard]\nall_sites = true' }),
   'stormguard.dry_run': stormParam(false),

@@ -20,10 +20,10 @@ export function changedKeys(a: unknown, b: unknown, at = ''): string[] {
 }
 
 /**
- * Keys read once when lqosd starts (flow tracking, telemetry polling, the web listener): a reload
+ * Keys read once when lqosd starts (flow tracking and NetFlow, InfluxDB export, telemetry polling, the web listener): a reload
  * records them but they take effect only after a restart, and the operator is told so.
  */
-const RESTART_ONLY = ['flows.', 'queue_check_period_ms', 'ip_ranges.unknown_ip_honors_', 'web.', 'webserver_listen', 'disable_webserver', 'node_id'];
+const RESTART_ONLY = ['flows.', 'influxdb.', 'queue_check_period_ms', 'ip_ranges.unknown_ip_honors_', 'web.', 'webserver_listen', 'disable_webserver', 'node_id'];
 
 /** The changed keys that need an lqosd restart to take effect. */
 export function restartOnlyChanges(changed: string[]): string[] {

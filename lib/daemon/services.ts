@@ -7,7 +7,10 @@ import type { FlowSnapshot } from '../api/flows.ts';
 import type { RequestOf } from '../bus/protocol.ts';
 import type { ShapingPlan } from '../model.ts';
 import type { ShapingMetrics } from '../telemetry/metrics.ts';
-import { startTelemetry, telemetryOptionsOf } from '../telemetry/service.ts';
+import { startTelemetry, telemetryOptionsOf, type Telemetry } from '../telemetry/service.ts';
+import type { CircuitRatesPayload } from '../api/telemetry.ts';
+import { startInfluxExport } from '../telemetry/influx/export.ts';
+import { influxLines } from '../telemetry/influx/points.ts';
 import { IndexBuilder } from '../util/keyIndex.ts';
 import type { ChannelRegistry } from '../web/channels.ts';
 import type { DaemonContext } from './context.ts';
@@ -35,11 +38,13 @@ export async function startServices(
 ): Promise<RunningServices> {
   const running: Stoppable[] = [];
   let statsHosts: RunningServices['statsHosts'];
+  let telemetry: Telemetry | undefined;
   if (process.env.LQOS_TELEMETRY !== '0') {
     try {
-      const telemetry = startTelemetry(ctx, { pinRoot: opts.pinRoot, ...telemetryOptionsOf(ctx.config()), isAttached: opts.attached, publish: opts.channels.publish, metrics: opts.metrics, onCircuitBytes: opts.onCircuitBytes });
+      telemetry = startTelemetry(ctx, { pinRoot: opts.pinRoot, ...telemetryOptionsOf(ctx.config()), isAttached: opts.attached, publish: opts.channels.publish, metrics: opts.metrics, onCircuitBytes: opts.onCircuitBytes });
       running.push(telemetry);
-      statsHosts = (r) => telemetry.statsHosts(r);
+      const t = telemetry;
+      statsHosts = (r) => t.statsHosts(r);
     } catch (e) {
       ctx.log.warn(`telemetry failed to start: ${(e as Error).message}; lqosd continues without it`);
     }
@@ -54,6 +59,18 @@ export async function startServices(
     } catch (e) {
       ctx.log.warn(`flow tracking failed to start: ${(e as Error).message}; lqosd continues without it`);
     }
+  }
+  const influx = ctx.config().influxdb;
+  if (influx.enable_influxdb && telemetry) {
+    const t = telemetry;
+    const node = ctx.config().node_name;
+    const lines = () => {
+      const snap = t.snapshot();
+      return influxLines({ at: snap.at || Date.now(), node, totals: snap.totals, nodes: snap.nodes, circuits: t.payload('circuits') as CircuitRatesPayload, flows: flows?.snapshot() });
+    };
+    running.push(startInfluxExport({ url: influx.url, org: influx.org, bucket: influx.bucket, token: influx.token }, lines, ctx.log, influxIntervalMs()));
+  } else if (influx.enable_influxdb) {
+    ctx.log.warn('InfluxDB export is enabled but telemetry is not running (LQOS_TELEMETRY=0 or it failed to start): nothing is sent');
   }
   return {
     statsHosts,
@@ -92,4 +109,10 @@ async function startFlows(ctx: DaemonContext, pinRoot: string, channels: Channel
       handle.stop();
     },
   };
+}
+
+/** How often lqosd writes to InfluxDB: 10 s ($LQOS_INFLUX_INTERVAL_MS, 1 s at least, for tests). */
+function influxIntervalMs(): number {
+  const v = Number(process.env.LQOS_INFLUX_INTERVAL_MS);
+  return Number.isFinite(v) && v >= 1000 ? v : 10_000;
 }

@@ -1,5 +1,6 @@
 /** Debian's InfluxDB (1.6) on loopback for the tests: started in a temp directory, queried over HTTP, stopped and restarted at will. */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { execa } from 'execa';
 import { createServer } from 'node:net';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -28,7 +29,20 @@ async function freeTcpPort(): Promise<number> {
   });
 }
 
-export async function startInfluxd(): Promise<Influxd> {
+/** An HTTP request to the server: fetch, or curl inside `netns` (its loopback is not ours). */
+async function http(netns: string | undefined, url: string, init: { method?: string; body?: string } = {}): Promise<{ status: number; text: string }> {
+  if (!netns) {
+    const r = await fetch(url, { method: init.method ?? 'GET', ...(init.body !== undefined ? { body: init.body, headers: { 'content-type': 'application/x-www-form-urlencoded' } } : {}) });
+    return { status: r.status, text: await r.text() };
+  }
+  const args = ['netns', 'exec', netns, 'curl', '-s', '-o', '-', '-w', '\n%{http_code}', '-X', init.method ?? 'GET', ...(init.body !== undefined ? ['--data', init.body] : []), url];
+  const r = await execa('ip', args, { reject: false });
+  const nl = r.stdout.lastIndexOf('\n');
+  return { status: Number(r.stdout.slice(nl + 1)) || 0, text: r.stdout.slice(0, Math.max(0, nl)) };
+}
+
+/** influxd on 127.0.0.1 (of network namespace `netns` when given: lqosd in a lab writes to it there). */
+export async function startInfluxd(opts: { netns?: string } = {}): Promise<Influxd> {
   const dir = mkdtempSync(join(tmpdir(), 'lqos-influxd-'));
   const [port, rpc] = [await freeTcpPort(), await freeTcpPort()];
   const conf = join(dir, 'influxdb.conf');
@@ -44,12 +58,14 @@ export async function startInfluxd(): Promise<Influxd> {
     url,
     port,
     async start() {
-      proc = spawn('influxd', ['-config', conf], { stdio: ['ignore', 'pipe', 'pipe'] });
+      proc = opts.netns
+        ? spawn('ip', ['netns', 'exec', opts.netns, 'influxd', '-config', conf], { stdio: ['ignore', 'pipe', 'pipe'] })
+        : spawn('influxd', ['-config', conf], { stdio: ['ignore', 'pipe', 'pipe'] });
       proc.stdout!.on('data', (d) => (log = (log + d).slice(-4000)));
       proc.stderr!.on('data', (d) => (log = (log + d).slice(-4000)));
       for (let i = 0; i < 200; i++) {
         if (proc.exitCode !== null) throw new Error(`influxd exited at start (${proc.exitCode}): ${log}`);
-        const ok = await fetch(`${url}/ping`).then((r) => r.status === 204, () => false);
+        const ok = await http(opts.netns, `${url}/ping`).then((r) => r.status === 204, () => false);
         if (ok) return;
         await new Promise((r) => setTimeout(r, 100));
       }
@@ -62,16 +78,16 @@ export async function startInfluxd(): Promise<Influxd> {
       await exited;
     },
     async query(db, q) {
-      const r = await fetch(`${url}/query?${new URLSearchParams({ db, q, epoch: 's' })}`);
-      const body = (await r.json()) as { results: { series?: { columns: string[]; values: unknown[][] }[]; error?: string }[] };
+      const r = await http(opts.netns, `${url}/query?${new URLSearchParams({ db, q, epoch: 's' })}`);
+      const body = JSON.parse(r.text) as { results: { series?: { columns: string[]; values: unknown[][] }[]; error?: string }[] };
       const res = body.results[0]!;
       if (res.error) throw new Error(`InfluxQL ${q}: ${res.error}`);
       const s = res.series?.[0];
       return s ? s.values.map((row) => Object.fromEntries(s.columns.map((c, i) => [c, row[i]]))) : [];
     },
     async createDatabase(db) {
-      const r = await fetch(`${url}/query`, { method: 'POST', body: new URLSearchParams({ q: `CREATE DATABASE "${db}"` }) });
-      if (r.status !== 200) throw new Error(`CREATE DATABASE ${db}: ${r.status} ${await r.text()}`);
+      const r = await http(opts.netns, `${url}/query`, { method: 'POST', body: new URLSearchParams({ q: `CREATE DATABASE "${db}"` }).toString() });
+      if (r.status !== 200) throw new Error(`CREATE DATABASE ${db}: ${r.status} ${r.text}`);
     },
     async cleanup() {
       await h.stop();

@@ -120,9 +120,6 @@ sudo = true
 [long_term_stats]
 gather_stats = true
 license_key = "abcd"
-[influxdb]
-enable_influxdb = true
-url = "http://influx:8086"
 [stormguard]
 enabled = true
 all_sites = true
@@ -134,14 +131,13 @@ enable_sonar = true
     'queues.sudo',
     'long_term_stats.gather_stats',
     'long_term_stats.license_key',
-    'influxdb.enable_influxdb',
-    'influxdb.url',
     'stormguard.enabled',
     'stormguard.all_sites',
   ]);
   // Lazy queues are implemented (lib/shaping/lazyQueues.ts): lazy_queues = "Full" is not warned about.
   assert.equal(warnings.find((w) => w.startsWith('queues.lazy')), undefined);
-  assert.match(warnings.find((w) => w.startsWith('influxdb.enable_influxdb'))!, /not implemented in lqos-ts yet; nothing is sent to InfluxDB/);
+  // NetFlow and InfluxDB export are implemented (lib/flows/netflow, lib/telemetry/influx): not warned about.
+  assert.equal(parseConfigText(`${stringifyToml(BRIDGE)}\n[influxdb]\nenable_influxdb = true\nurl = "http://influx:8086"\n[flows]\nnetflow_enabled = true\nnetflow_version = 10\n`, 'x.conf').warnings.length, 0);
   // SNMP AP discovery is implemented: the default community "public" with Sonar on is not warned about.
   assert.equal(warnings.find((w) => w.startsWith('sonar_integration.')), undefined);
 });
