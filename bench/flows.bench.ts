@@ -205,7 +205,7 @@ async function main() {
     console.log(`snapshot: ${snap.activeFlows} active flows, ${snap.asns.length} ASN rows, ${snap.globe.length} globe points, ${snap.circuits.length} circuits, ${snap.topFlows.length} top flows`);
     console.log(`CPU per 2 s tick (lqosd's period): poll ${(median(polls) / 20).toFixed(1)} % of one core; with a UI open (poll + snapshot) ${((median(polls) + median(snaps)) / 20).toFixed(1)} %`);
     const mem = process.memoryUsage();
-    console.log(`process memory after the polls: RSS ${mb(rssRaw)} MiB (+${mb(rssRaw - rss0)}) before a full GC; after it RSS ${mb(rss)} MiB (+${mb(rss - rss0)} retained by tracking + enrichment + the last snapshot), heap used ${mb(mem.heapUsed)} MiB, external ${mb(mem.external)} MiB (GeoLite2 City + ASN ≈ 65 MiB of it)`);
+    console.log(`process memory after the polls: RSS ${mb(rssRaw)} MiB (+${mb(rssRaw - rss0)}) before a full GC; after it RSS ${mb(rss)} MiB (+${mb(rss - rss0)} retained by tracking + enrichment + the last snapshot), heap used ${mb(mem.heapUsed)} MiB, external ${mb(mem.external)} MiB (bundled geo/ASN data ≈ 16 MiB of it)`);
     ft.stop();
     const targets = new Targets();
     targets.atMost(`poll CPU at ${N / 1000}k active flows ≤ 50 ms (median of ${POLLS}; max ${Math.max(...polls).toFixed(1)} ms)`, polls, 50);

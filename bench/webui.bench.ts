@@ -3,10 +3,17 @@
  * comparison): lqosd's web server with an applied plan of N circuits, Debian's chromium headless.
  * Prints: dashboard first render (navigation → plan summary and top circuits visible), network
  * tree, and search over all circuits: median (min–max) of 5 navigations each. A search that shows no
- * result fails the bench (it is not timed as a timeout). Sets no targets (prints the empty target
- * table). (The dashboard's JS budget is checked by test/webui/bundle.test.ts.)
+ * result fails the bench (it is not timed as a timeout). (The dashboard's JS budget is checked by
+ * test/webui/bundle.test.ts.)
+ * History (2,000 circuits, 30 days in the store): GET /api/history?range=30d for one circuit and for
+ * the network, and the History page until its charts are drawn; target ≤ 500 ms each (median).
+ * `BENCH_WEBUI=history` runs only that part.
  */
+import { join } from 'node:path';
 import { generateDataset } from './dataset.ts';
+import { TelemetryHistory } from '../lib/telemetry/history.ts';
+import { Client } from '../test/support/http.ts';
+import { seedHistory } from '../test/telemetry/historySeed.ts';
 import { DIST, ensureBuilt, launchBrowser } from '../test/support/browser.ts';
 import { ADMIN, firstRun, login } from '../test/support/users.ts';
 import { startWebHarness } from '../test/support/web.ts';
@@ -50,12 +57,73 @@ async function run(circuits: number) {
   }
 }
 
-ensureBuilt();
-console.log(`web UI first render, median (min–max) of ${NAVIGATIONS}, headless chromium; ${machineLine()}`);
-for (const n of [1000, 10000]) {
-  const r = await run(n);
-  console.log(
-    `  ${String(r.circuits).padStart(6)} circuits: dashboard ${fmtSpread(r.dashboard)}, network tree ${fmtSpread(r.tree)}, search ${fmtSpread(r.search)}`,
-  );
+/**
+ * History of 30 days: totals and every node for 30 days, the measured circuit for 30 days, every other
+ * circuit for its last day (per-circuit retention defaults to 7 days; the query reads one circuit's rows).
+ */
+async function history(circuits: number, targets: Targets) {
+  const ds = generateDataset({ circuits, seed: 3 });
+  const h = await startWebHarness({ prefix: 'lqos-histbench-', devices: ds.shapedDevicesCsv, network: ds.networkJson, queues: 4, webRoot: DIST });
+  const store = new TelemetryHistory({ path: join(h.dir, 'telemetry.sqlite'), retentionDays: 31, circuitRetentionDays: 31 });
+  const b = await launchBrowser();
+  try {
+    const minutes = 30 * 1440;
+    const startS = Math.floor(Date.now() / 60_000) * 60 - minutes * 60;
+    const ids = h.plan.circuits.map((c) => c.id);
+    const target = ids[Math.floor(ids.length / 2)]!;
+    const t0 = performance.now();
+    let rows = seedHistory(store.db, { startS, minutes, nodes: h.plan.nodes.map((n) => n.path), circuits: [target] });
+    rows += seedHistory(store.db, { startS: startS + (minutes - 1440) * 60, minutes: 1440, circuits: ids.filter((id) => id !== target), totals: false });
+    console.log(`  seeded ${rows.toLocaleString()} minute rows (${h.plan.nodes.length} nodes, ${ids.length} circuits) in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    h.ctx.history = () => ({ store, flush: () => store.flush() });
+    const res = await firstRun(h);
+    if (res.status !== 201) throw new Error(`first-run ${res.status}`);
+    const api = new Client(h.base);
+    if ((await api.post('/api/auth/login', ADMIN)).status !== 200) throw new Error('login failed');
+    await login(b.page, h.base, ADMIN);
+    const page = b.page;
+    for (const [what, q] of [['one circuit', `scope=circuit&id=${encodeURIComponent(target)}`], ['whole network', 'scope=network']] as const) {
+      const times = { api: [] as number[], page: [] as number[], shell: [] as number[], data: [] as number[] };
+      let points = 0;
+      for (let i = 0; i < NAVIGATIONS; i++) {
+        let t = performance.now();
+        const r = await api.get(`/api/history?${q}&range=30d`);
+        times.api.push(performance.now() - t);
+        if (r.status !== 200) throw new Error(`history ${r.status} ${r.text}`);
+        points = r.json.points.length;
+        await page.goto('about:blank');
+        t = performance.now();
+        await page.goto(`${h.base}/history?${q}&range=30d`);
+        await page.getByTestId('history-title').waitFor();
+        times.shell.push(performance.now() - t);
+        await page.getByTestId('history-summary').waitFor();
+        times.data.push(performance.now() - t);
+        for (const card of ['history-throughput', 'history-rtt', 'history-retransmits', 'history-drops']) await page.getByTestId(card).locator('canvas').first().waitFor();
+        times.page.push(performance.now() - t);
+      }
+      console.log(`  history 30 d, ${what} (${points} points): API ${fmtSpread(times.api)}, page (navigation → 4 charts drawn) ${fmtSpread(times.page)}`);
+      console.log(`    page phases: app shell and title ${fmtSpread(times.shell)}, data shown ${fmtSpread(times.data)}`);
+      targets.atMost(`history 30 d ${what}: API`, times.api, 500);
+      targets.atMost(`history 30 d ${what}: page`, times.page, 500);
+    }
+  } finally {
+    await b.close();
+    store.close();
+    await h.close();
+  }
 }
-new Targets().report();
+
+ensureBuilt();
+const targets = new Targets();
+if (process.env.BENCH_WEBUI !== 'history') {
+  console.log(`web UI first render, median (min–max) of ${NAVIGATIONS}, headless chromium; ${machineLine()}`);
+  for (const n of [1000, 10000]) {
+    const r = await run(n);
+    console.log(
+      `  ${String(r.circuits).padStart(6)} circuits: dashboard ${fmtSpread(r.dashboard)}, network tree ${fmtSpread(r.tree)}, search ${fmtSpread(r.search)}`,
+    );
+  }
+}
+console.log(`History page, median (min–max) of ${NAVIGATIONS}, headless chromium; ${machineLine()}`);
+await history(2000, targets);
+targets.report();

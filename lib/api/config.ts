@@ -13,6 +13,8 @@ export interface ConfigPayload {
 export interface ConfigSaved {
   ok: true;
   warnings: string[];
+  /** The keys this save changed that take effect only after `systemctl restart lqosd`. */
+  restartRequired: string[];
   config: Record<string, unknown>;
 }
 
@@ -54,6 +56,12 @@ export interface ConfigKeyDescription {
   secret: boolean;
   /** Whether lqos-ts honours the key. */
   fidelity: ConfigKeyFidelity;
+  /** What the key does, one or two sentences (the schema's own text). */
+  description?: string;
+  /** Strings (or list items) that must be an IP subnet in CIDR form, or an IP address. */
+  format?: 'cidr' | 'ip';
+  /** A change takes effect only after lqosd restarts (lib/config/restart.ts). */
+  restartOnly?: true;
 }
 
 /** GET /api/config/schema. */

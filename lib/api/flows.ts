@@ -103,9 +103,36 @@ export interface CircuitFlowView {
   flows: FlowView[];
 }
 
+/**
+ * One data set the remote-address enrichment reads: the bundled npm package or the operator's file
+ * (lqos.conf `[flows] geo_mmdb_path` / `asn_mmdb_path`).
+ */
+export interface GeoDataSource {
+  /** 'geo': country (or city) of an address; 'asn': its autonomous system. */
+  kind: 'geo' | 'asn';
+  origin: 'bundled' | 'operator';
+  /** npm package name@version, or the operator's file path. */
+  source: string;
+  /** The MMDB's database_type (e.g. "country", "GeoLite2-City"), or "asn" for the bundled CSV. */
+  dataType: string;
+  /** When the data was built (ISO 8601 UTC): MMDB metadata build_epoch, or the package's build stamp. */
+  builtAt: string | null;
+  licence: string;
+  /** Credit the licence asks for (shown with a link where the data is displayed). */
+  attribution: { text: string; url: string } | null;
+}
+
+export interface GeoDataInfo {
+  sources: GeoDataSource[];
+  /** Operator files that could not be used (the bundled data is used instead). */
+  warnings: string[];
+}
+
 export interface FlowSnapshot {
   /** Wall-clock ms of the poll this snapshot is from (0 before the first poll). */
   at: number;
+  /** Where the ASN / country / location of remote addresses come from, with the data's date. */
+  geoData: GeoDataInfo;
   activeFlows: number;
   globe: GlobePoint[];
   asns: AsnRow[];

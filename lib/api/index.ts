@@ -5,6 +5,7 @@
 export type * from './auth.ts';
 export { PASSWORD_MAX, PASSWORD_MIN, USERNAME_RE } from './auth.ts';
 export type * from './channels.ts';
+export type * from './circuit.ts';
 export type * from './config.ts';
 export type * from './flows.ts';
 export type * from './inputs.ts';
@@ -13,3 +14,4 @@ export type * from './scheduler.ts';
 export type * from './status.ts';
 export type * from './telemetry.ts';
 export type * from './urgent.ts';
+export type * from './reload.ts';

@@ -32,8 +32,16 @@ export interface CircuitInfo {
   devices: CircuitDevice[];
 }
 
+/**
+ * `planned: true`: what the plan pages show is a dry run's plan (`[queues] dry_run = true`, nothing
+ * applied yet): planned, NOT applied to the kernel; `applied` then only says that a plan is shown.
+ */
+export interface PlannedFlag {
+  planned?: boolean;
+}
+
 /** GET /api/circuits. */
-export interface CircuitsPayload {
+export interface CircuitsPayload extends PlannedFlag {
   applied: boolean;
   circuits: CircuitInfo[];
 }
@@ -57,13 +65,14 @@ export interface TreeNode {
 /** GET /api/network-tree. */
 export type NetworkTreePayload =
   | { applied: false; nodes: TreeNode[] }
-  | { applied: true; link: ShapingPlan['link']; mode: ShapingPlan['mode']; nodes: TreeNode[]; unparentedCircuits: number };
+  | ({ applied: true; link: ShapingPlan['link']; mode: ShapingPlan['mode']; nodes: TreeNode[]; unparentedCircuits: number } & PlannedFlag);
 
 /** GET /api/plan/queues: the CPU queue layout of the applied plan. */
 export type PlanQueuesPayload =
   | { applied: false }
   | {
       applied: true;
+      planned?: boolean;
       mode: ShapingPlan['mode'];
       queues: number;
       stickOffset: number;

@@ -71,7 +71,7 @@ export interface LastGoodStatus {
 }
 
 /** The applied plan in a few numbers. */
-export type PlanSummary = { applied: true; circuits: number; nodes: number; mode: QueueMode } | { applied: false };
+export type PlanSummary = { applied: true; circuits: number; nodes: number; mode: QueueMode; /** a dry run's plan: planned, not applied */ planned?: boolean } | { applied: false };
 
 export interface StatusPayload {
   version: string;

@@ -125,6 +125,22 @@ export interface UnknownIpView {
   upBytes: number;
 }
 
+/** One row of the Unknown IPs page: a sampled unmapped address seen within the window. */
+export interface UnknownIpRow extends UnknownIpView {
+  /** Wall-clock ms of its last packet. */
+  lastSeenMs: number;
+}
+
+/** GET /api/unknown-ips: the sampled unmapped addresses seen in the last `windowSeconds`, most bytes first. */
+export interface UnknownIpsTable {
+  at: number;
+  /** false while telemetry does not run (no dataplane counters to read). */
+  available: boolean;
+  windowSeconds: number;
+  rows: UnknownIpRow[];
+  summary: UnknownIpsSummary | null;
+}
+
 export interface QueueSideView {
   kind: string;
   drops: number;
@@ -139,6 +155,24 @@ export interface QueueSideView {
   dEcnMarks: number;
   dRequeues: number;
   dPackets: number;
+  /** CAKE only: its tins (cumulative counters, current delays), in tc's order. */
+  tins?: CakeTinView[];
+}
+
+/** One CAKE tin as `tc -s -j qdisc` reports it. */
+export interface CakeTinView {
+  /** `Bulk`, `Best Effort`, `Video`, `Voice` (diffserv3/4), else `Tin N`. */
+  name: string;
+  sentBytes: number;
+  sentPackets: number;
+  drops: number;
+  ecnMarks: number;
+  ackDrops: number;
+  backlogBytes: number;
+  /** Microseconds. */
+  avgDelayUs: number;
+  peakDelayUs: number;
+  baseDelayUs: number;
 }
 
 /** Queue statistics of one circuit's leaf qdiscs. */

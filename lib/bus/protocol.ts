@@ -108,6 +108,50 @@ export const schedulerProgressSchema = req('scheduler_progress', {
 }).refine((r) => r.step <= r.steps, { message: 'step must not be greater than steps', path: ['step'] });
 
 // ---------------------------------------------------------------------------------------------
+// top_circuits (lqtop): the busiest circuits with their plan, RTT, retransmits and drops
+
+/** Most rows one top_circuits reply carries (more than any terminal shows). */
+export const TOP_CIRCUITS_MAX = 1000;
+/** total = down + up; rtt = the highest p50 RTT first (circuits without one last). */
+export const TOP_CIRCUITS_SORTS = ['total', 'download', 'upload', 'rtt'] as const;
+export type TopCircuitsSort = (typeof TOP_CIRCUITS_SORTS)[number];
+
+/** One circuit of a top_circuits reply. Rates in bits/s, plan rates in Mbit/s. */
+export interface TopCircuitRow {
+  id: string;
+  name: string;
+  parentPath: string;
+  downBps: number;
+  upBps: number;
+  planDownMbps: number;
+  planUpMbps: number;
+  utilDownPct: number;
+  utilUpPct: number;
+  /** p50 TCP RTT over flow tracking's window, ms: the customer side, else the Internet side; null: no samples or no flow tracking. */
+  rttMs: number | null;
+  /** TCP retransmits / TCP packets over flow tracking's window, both directions, %; null: no TCP packets seen. */
+  retransmitPct: number | null;
+  /** Leaf-qdisc drops per second over the last queue poll, both directions; null: no queue stats for this circuit yet. */
+  dropsPerSecond: number | null;
+}
+
+/** The top_circuits reply. */
+export interface TopCircuitsReply {
+  /** ms since the epoch of the telemetry tick the rates are from (0 before the first). */
+  at: number;
+  sortBy: TopCircuitsSort;
+  totals: { downBps: number; upBps: number; shapedDownBps: number; shapedUpBps: number };
+  /** Circuits in the plan in force / with traffic in the last tick. */
+  circuits: { shaped: number; active: number };
+  /** Flow tracking runs (RTT and retransmits can be known). */
+  flows: boolean;
+  lqosd: { version: string; pid: number; uptimeSeconds: number; dataplane: string; degraded: string | null };
+  rows: TopCircuitRow[];
+  /** Why there are no rates (no dataplane attached), when that is so. */
+  note?: string;
+}
+
+// ---------------------------------------------------------------------------------------------
 // Requests
 
 export const submitPlanSchema = req('submit_plan', {
@@ -170,6 +214,10 @@ export const requestSchemas = [
   req('stats_hosts', {
     limit: z.int().min(1).max(1000).default(20),
     sortBy: z.enum(['download', 'upload', 'total']).default('total'),
+  }),
+  req('top_circuits', {
+    limit: z.int().min(1).max(TOP_CIRCUITS_MAX).default(20),
+    sortBy: z.enum(TOP_CIRCUITS_SORTS).default('total'),
   }),
 ] as const;
 

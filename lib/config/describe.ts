@@ -2,11 +2,13 @@
  * What the configuration forms need to know about each lqos.conf key (value type, range, accepted
  * values, default, whether it may be left out, whether it is a secret), derived from the config schema
  * (./schema.ts) through its JSON Schema, so the web UI never restates any of it, and whether lqos-ts
- * honours it (./fidelity.ts). Pure.
+ * honours it (./fidelity.ts), what it does (the schema's `.describe()` text), and whether a change
+ * waits for an lqosd restart (./restart.ts). Pure.
  */
 import { z } from 'zod';
 import type { ConfigKeyDescription, ConfigKeyFidelity, ConfigValueType } from '../api/config.ts';
 import { fidelityOf } from './fidelity.ts';
+import { isRestartOnly } from './restart.ts';
 import { configSchema } from './schema.ts';
 
 /** The part of a JSON Schema that zod emits for the config schema. */
@@ -22,6 +24,14 @@ interface JsonSchema {
   exclusiveMinimum?: number;
   exclusiveMaximum?: number;
   minLength?: number;
+  description?: string;
+  format?: string;
+}
+
+/** The value formats the forms check (set with `.meta({ format })` in ./schema.ts). */
+function formatOf(s: JsonSchema): ConfigKeyDescription['format'] {
+  const f = s.format ?? s.items?.format;
+  return f === 'cidr' || f === 'ip' ? f : undefined;
 }
 
 /** zod's bound for "any integer"; not a range worth showing. */
@@ -59,6 +69,7 @@ function bounds(s: JsonSchema): Pick<ConfigKeyDescription, 'min' | 'max' | 'abov
 
 function describeKey(key: string, s: JsonSchema, required: boolean, secret: boolean): ConfigKeyDescription {
   const hasDefault = 'default' in s;
+  const format = formatOf(s);
   return {
     key,
     type: valueType(s),
@@ -70,6 +81,9 @@ function describeKey(key: string, s: JsonSchema, required: boolean, secret: bool
     required: !hasDefault && required,
     secret,
     fidelity: fidelityFor(key),
+    ...(s.description ? { description: s.description } : {}),
+    ...(format ? { format } : {}),
+    ...(isRestartOnly(key) ? { restartOnly: true as const } : {}),
   };
 }
 

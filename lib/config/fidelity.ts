@@ -191,6 +191,8 @@ export const FIDELITY: Record<string, Fidelity> = {
   'flows.netflow_ip': honoured(T.flowsLab, 'default 127.0.0.1'),
   'flows.netflow_version': honoured(T.flowsLab, '5, 9 or 10 (IPFIX); default 9'),
   'flows.do_not_track_subnets': honoured(T.flows),
+  'flows.geo_mmdb_path': honoured('test/flows/geoData.test.ts', 'lqos-ts only: country/city MMDB instead of the bundled data; an unusable file is warned about at lqosd start (restart to apply)'),
+  'flows.asn_mmdb_path': honoured('test/flows/geoData.test.ts', 'lqos-ts only: ASN MMDB instead of the bundled data; an unusable file is warned about at lqosd start (restart to apply)'),
 
   'integration_common.circuit_name_as_address': honoured(T.common),
   'integration_common.always_overwrite_network_json': honoured(
@@ -349,8 +351,12 @@ export const FIDELITY: Record<string, Fidelity> = {
   'web.trust_proxy': honoured('test/web/auth-hardening.test.ts'),
   'web.allowed_hosts': honoured('test/web/transport-hardening.test.ts'),
   'web.metrics_token': honoured('test/web/transport-hardening.test.ts'),
+  'web.metrics_top_circuits': honoured('test/telemetry/promSeries.test.ts'),
+  'web.metrics_per_circuit': honoured('test/telemetry/promSeries.test.ts'),
   'safety.max_removed_percent': honoured('test/faults/mass-deletion.test.ts'),
   'safety.scheduler_allow_mass_removal': honoured('test/faults/mass-deletion.test.ts'),
+  'history.retention_days': honoured('test/telemetry/historyRetention.test.ts'),
+  'history.circuit_retention_days': honoured('test/telemetry/historyRetention.test.ts'),
 };
 
 /** The fidelity entry of a key path, if any. */

@@ -52,9 +52,12 @@ function isCidr(s: string): boolean {
     return false;
   }
 }
-const cidr = z.string().refine(isCidr, {
-  error: (iss) => `expected a subnet in CIDR form such as 10.0.0.0/8, got ${JSON.stringify(iss.input)}`,
-});
+const cidr = z
+  .string()
+  .refine(isCidr, {
+    error: (iss) => `expected a subnet in CIDR form such as 10.0.0.0/8, got ${JSON.stringify(iss.input)}`,
+  })
+  .meta({ format: 'cidr' }); // the forms check it too (lib/config/describe.ts)
 const cidrList = (def: string[] = []) => z.array(cidr).default(() => [...def]);
 
 /** Derives the state directory when the file does not set one. */
@@ -65,18 +68,21 @@ export function defaultStateDirectory(lqosDirectory: string): string {
 
 // ---------- sections ----------
 
+// `.describe()` texts are what the key does; the web UI shows them next to each field (lib/config/describe.ts).
 const tuning = section({
-  set_cpu_governor_performance: bool(true),
-  stop_irq_balance: bool(true),
-  netdev_budget_usecs: posInt(8000),
-  netdev_budget_packets: posInt(300),
-  rx_usecs: count(8),
-  tx_usecs: count(8),
-  disable_rxvlan: bool(true),
-  disable_txvlan: bool(true),
-  disable_offload: strList(['gso', 'tso', 'lro', 'sg', 'gro']),
+  set_cpu_governor_performance: bool(true).describe('Switch every CPU to the "performance" frequency governor (steadier latency, more power drawn).'),
+  stop_irq_balance: bool(true).describe('Stop the irqbalance service, so the interrupt and queue pinning lqos-ts sets stays in place.'),
+  netdev_budget_usecs: posInt(8000).describe('Kernel setting net.core.netdev_budget_usecs: the longest one softirq run may poll the NICs, in microseconds.'),
+  netdev_budget_packets: posInt(300).describe('Kernel setting net.core.netdev_budget: the most packets one softirq run may take from the NICs.'),
+  rx_usecs: count(8).describe('Receive interrupt coalescing of the shaping interfaces (ethtool -C rx-usecs), in microseconds.'),
+  tx_usecs: count(8).describe('Transmit interrupt coalescing of the shaping interfaces (ethtool -C tx-usecs), in microseconds.'),
+  disable_rxvlan: bool(true).describe('Turn off VLAN tag stripping on receive (rxvlan, rx-vlan-stag-hw-parse); the classifier must see the tags, so attaching is refused while it stays on.'),
+  disable_txvlan: bool(true).describe('Turn off VLAN tag insertion offload on transmit (txvlan).'),
+  disable_offload: strList(['gso', 'tso', 'lro', 'sg', 'gro']).describe('Offloads turned off on the shaping interfaces (ethtool -K <nic> <name> off), one name per line.'),
   // How XDP attaches: native (driver) mode, or generic (SKB) mode - slower, no metadata to tc, >= 5.15.
-  xdp_mode: looseEnum(['native', 'generic'] as const).default('native'),
+  xdp_mode: looseEnum(['native', 'generic'] as const)
+    .default('native')
+    .describe('How XDP attaches: "native" runs in the NIC driver (attaching fails if the driver refuses; never a silent fallback); "generic" works on any NIC but is slower, passes no metadata to tc and needs Linux 5.15 or later.'),
 });
 
 // Interface sections have no defaults for the NIC names: they must be given.
@@ -145,23 +151,40 @@ const longTermStats = section({
 });
 
 const ipRanges = section({
-  ignore_subnets: cidrList(),
-  allow_subnets: cidrList(['172.16.0.0/12', '10.0.0.0/8', '100.64.0.0/10', '192.168.0.0/16']),
-  unknown_ip_honors_ignore: bool(true),
-  unknown_ip_honors_allow: bool(true),
+  ignore_subnets: cidrList().describe('Addresses inside these subnets are dropped by every integration (never shaped from a CRM) and may be left out of the Unknown IPs report. One subnet in CIDR form per line.'),
+  allow_subnets: cidrList(['172.16.0.0/12', '10.0.0.0/8', '100.64.0.0/10', '192.168.0.0/16']).describe(
+    'Subscriber address space: UISP keeps only device addresses inside these subnets, and the Unknown IPs report may be limited to them. One subnet in CIDR form per line.',
+  ),
+  unknown_ip_honors_ignore: bool(true).describe('The Unknown IPs report leaves out addresses inside ignore_subnets.'),
+  unknown_ip_honors_allow: bool(true).describe('The Unknown IPs report lists only addresses inside allow_subnets (an empty list limits nothing).'),
 });
 
 const flows = section({
-  flow_timeout_seconds: posInt(30),
-  netflow_enabled: bool(false),
-  netflow_port: port.optional(),
+  flow_timeout_seconds: posInt(30).describe('A flow with no packets for this many seconds is finished (and sent to the collector when NetFlow is on).'),
+  netflow_enabled: bool(false).describe('Send every finished flow to a NetFlow / IPFIX collector.'),
+  netflow_port: port.optional().describe('UDP port of the collector (default 2055).'),
   netflow_ip: z
     .string()
     .refine((s) => ipaddr.isValid(s), { error: (iss) => `expected an IP address, got ${JSON.stringify(iss.input)}` })
-    .optional(),
+    .meta({ format: 'ip' })
+    .optional()
+    .describe('Address of the collector, IPv4 or IPv6 (default 127.0.0.1).'),
   /** 5 (IPv4 only), 9, or 10 (IPFIX; lqos-ts only). Default 9. */
-  netflow_version: z.literal([5, 9, 10]).optional(),
-  do_not_track_subnets: cidrList(),
+  netflow_version: z
+    .literal([5, 9, 10])
+    .optional()
+    .describe('Export format: 5 (IPv4 only), 9 (IPv4 and IPv6; the default) or 10 (IPFIX, which also carries RTT and the circuit id; lqos-ts only).'),
+  do_not_track_subnets: cidrList().describe('Remote subnets left out of flow and RTT tracking, e.g. your own speed-test servers. One subnet in CIDR form per line.'),
+  /** lqos-ts only: an MMDB with the country (or city) of addresses, instead of the bundled data. */
+  geo_mmdb_path: z
+    .string()
+    .optional()
+    .describe('lqos-ts only: a country or city MMDB file (MaxMind or ip-location-db layout) used instead of the bundled data; blank = bundled. An unusable file is warned about and the bundled data is used.'),
+  /** lqos-ts only: an MMDB with the ASN of addresses (e.g. GeoLite2-ASN.mmdb), instead of the bundled data. */
+  asn_mmdb_path: z
+    .string()
+    .optional()
+    .describe('lqos-ts only: an ASN MMDB file (e.g. GeoLite2-ASN.mmdb) used instead of the bundled data; blank = bundled. An unusable file is warned about and the bundled data is used.'),
 });
 
 const integrationCommon = section({
@@ -333,17 +356,21 @@ const rttThresholds = section({
 
 // lqos-ts addition: the web UI / API server.
 const web = section({
-  bind_address: z.string().trim().min(1).default('0.0.0.0'),
-  port: port.default(9123),
+  bind_address: z.string().trim().min(1).default('0.0.0.0').describe('Address the web UI and API listen on: 0.0.0.0 = every IPv4 address, :: = every address, 127.0.0.1 = this host only.'),
+  port: port.default(9123).describe('TCP port of the web UI and API.'),
   /** PEM certificate chain and key: both set = HTTPS (and Secure cookies). */
-  tls_cert_file: str(''),
-  tls_key_file: str(''),
+  tls_cert_file: str('').describe('PEM certificate (chain) file. With the key file set too, lqosd serves HTTPS and marks its session cookies Secure; both blank = plain HTTP.'),
+  tls_key_file: str('').describe("PEM private key file of that certificate (keep it readable by root only)."),
   /** Behind a reverse proxy on this host: trust X-Forwarded-For/-Proto from it. */
-  trust_proxy: bool(false),
+  trust_proxy: bool(false).describe('Set when a reverse proxy on this host terminates TLS: lqosd then trusts its X-Forwarded-For and X-Forwarded-Proto headers.'),
   /** Host names (or IPs) the UI may be reached by, besides this host's own names and addresses. */
-  allowed_hosts: strList(),
+  allowed_hosts: strList().describe("Extra host names (or addresses) the UI may be reached by, one per line, besides this host's own names and addresses (a guard against DNS rebinding)."),
   /** Bearer token for /metrics; empty = /metrics only from this host (loopback). */
-  metrics_token: str(''),
+  metrics_token: str('').describe('Bearer token Prometheus must send to read /metrics; blank = /metrics answers only requests from this host.'),
+  /** /metrics: per-circuit series for the N busiest circuits by current throughput (0 = no per-circuit series). */
+  metrics_top_circuits: count(20).describe('/metrics: per-circuit series (RTT, retransmits, drops, backlog, throughput) for this many of the busiest circuits; 0 = none.'),
+  /** /metrics: per-circuit series for every circuit with traffic (no top-N cut; many series on a big plan). */
+  metrics_per_circuit: bool(false).describe('/metrics: per-circuit series for every circuit with traffic instead of the busiest ones (one set of series per circuit: keep off on big networks).'),
 });
 /** `[web]` as parsed when the file does not set it. */
 export const WEB_DEFAULTS: Readonly<z.infer<typeof web>> = web.parse({});
@@ -354,6 +381,14 @@ const safety = section({
   max_removed_percent: z.number().min(0).max(100).default(20),
   /** Let the scheduler apply such runs anyway (CRM exports that legitimately shrink a lot). */
   scheduler_allow_mass_removal: bool(false),
+});
+
+// lqos-ts addition: the per-minute history lqosd keeps in <state_directory>/telemetry.sqlite (History page).
+const history = section({
+  /** Days of network-wide and per-site minutes kept (older rows are deleted hourly). */
+  retention_days: z.number().positive().max(3650).default(30),
+  /** Days of per-circuit minutes kept (the largest table: about one row per active circuit per minute). */
+  circuit_retention_days: z.number().positive().max(3650).default(7),
 });
 
 // ---------- whole file ----------
@@ -368,8 +403,8 @@ const fileSchema = z
     qoo_profile_id: z.string().optional(),
     packet_capture_time: posInt(10),
     queue_check_period_ms: z.int().min(100).default(1000),
-    disable_webserver: bool(false),
-    webserver_listen: z.string().optional(),
+    disable_webserver: bool(false).describe('Run lqosd without the web UI and API (this page too).'),
+    webserver_listen: z.string().optional().describe('Upstream\'s listen address as "IP:port"; used only while [web] bind address and port are left at their defaults.'),
     disable_icmp_ping: bool(false),
     exclude_efficiency_cores: bool(true),
     enable_circuit_heatmaps: bool(true),
@@ -397,6 +432,7 @@ const fileSchema = z
     stormguard,
     web,
     safety,
+    history,
   })
   .superRefine((c, ctx) => {
     if (c.bridge && c.single_interface) {

@@ -6,13 +6,14 @@ import type { SchedulerTracker } from '../api/scheduler.ts';
 import type { ShapingStatus } from '../api/status.ts';
 import type { UrgentIssueStore } from '../api/urgent.ts';
 import { toIpMapping, type MappingSink } from '../apply/mappingSink.ts';
-import { BusError, type RequestOf } from '../bus/protocol.ts';
+import { BusError, type RequestOf, type TopCircuitsReply } from '../bus/protocol.ts';
 import type { BusHandlers } from '../bus/server.ts';
 import type { ConfigHolder } from './configHolder.ts';
 import { changedKeys } from './configHolder.ts';
 import type { DataplaneHost } from './dataplaneHost.ts';
 import type { JobRunner } from './jobs.ts';
 import type { ShapingJobs } from './shapingJobs.ts';
+import type { TopCircuitsData } from './topCircuits.ts';
 
 export interface DaemonParts {
   version: string;
@@ -31,6 +32,8 @@ export interface DaemonParts {
   busConnections(): number;
   /** Telemetry's top hosts; absent when telemetry is off (LQOS_TELEMETRY=0). */
   statsHosts?: (r: RequestOf<'stats_hosts'>) => unknown;
+  /** The busiest circuits for lqtop (lib/daemon/topCircuits.ts); absent when telemetry is off. */
+  topCircuits?: (r: RequestOf<'top_circuits'>) => TopCircuitsData;
 }
 
 const ping = (d: DaemonParts) => ({ pong: true, version: d.version, pid: process.pid });
@@ -97,6 +100,19 @@ function statsHosts(d: DaemonParts, r: RequestOf<'stats_hosts'>) {
   return d.statsHosts(r);
 }
 
+/** `top_circuits` (lqtop): the busiest circuits, with lqosd's own state for lqtop's header. */
+function topCircuits(d: DaemonParts, r: RequestOf<'top_circuits'>): TopCircuitsReply {
+  if (!d.topCircuits) throw new BusError('unavailable', 'telemetry is off in this lqosd (LQOS_TELEMETRY=0): no circuit rates');
+  const lqosd = {
+    version: d.version,
+    pid: process.pid,
+    uptimeSeconds: Math.round((d.now().getTime() - d.startedAt.getTime()) / 1000),
+    dataplane: d.host.state.state,
+    degraded: d.status.degraded ?? null,
+  };
+  return { ...d.topCircuits(r), lqosd };
+}
+
 export function busHandlers(d: DaemonParts): BusHandlers {
   const { scheduler, urgent } = d;
   return {
@@ -121,5 +137,6 @@ export function busHandlers(d: DaemonParts): BusHandlers {
     urgent_resolve: (r) => ({ resolved: urgent.resolveKey(r.key), active: urgent.activeCount() }),
     reload_config: () => reloadConfig(d),
     stats_hosts: (r) => statsHosts(d, r),
+    top_circuits: (r) => topCircuits(d, r),
   };
 }

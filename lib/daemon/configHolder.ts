@@ -4,31 +4,12 @@
  */
 import { ConfigError } from '../config/load.ts';
 import { loadResolvedConfig, type ResolvedConfig } from '../config/resolve.ts';
+import { changedKeys, restartOnlyChanges } from '../config/restart.ts';
 import type { LqosConfig } from '../config/schema.ts';
 import { BusError } from '../bus/protocol.ts';
 import type { Log } from '../util/log.ts';
 
-/** Key paths whose values differ (values are not returned: the config holds secrets). */
-export function changedKeys(a: unknown, b: unknown, at = ''): string[] {
-  const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-  if (isObj(a) && isObj(b)) {
-    const out: string[] = [];
-    for (const k of [...new Set([...Object.keys(a), ...Object.keys(b)])].sort()) out.push(...changedKeys(a[k], b[k], at ? `${at}.${k}` : k));
-    return out;
-  }
-  return JSON.stringify(a) === JSON.stringify(b) ? [] : [at || '(whole config)'];
-}
-
-/**
- * Keys read once when lqosd starts (flow tracking and NetFlow, InfluxDB export, telemetry polling, the web listener): a reload
- * records them but they take effect only after a restart, and the operator is told so.
- */
-const RESTART_ONLY = ['flows.', 'influxdb.', 'queue_check_period_ms', 'ip_ranges.unknown_ip_honors_', 'web.', 'webserver_listen', 'disable_webserver', 'node_id'];
-
-/** The changed keys that need an lqosd restart to take effect. */
-export function restartOnlyChanges(changed: string[]): string[] {
-  return changed.filter((k) => RESTART_ONLY.some((p) => (p.endsWith('.') || p.endsWith('_') ? k.startsWith(p) : k === p)));
-}
+export { changedKeys, restartOnlyChanges } from '../config/restart.ts';
 
 export interface ConfigChange {
   previous: ResolvedConfig;

@@ -7,6 +7,7 @@
  * kernel, and the next start re-adopts them (the applied plan is read back from the state files).
  */
 import type { FlowSnapshot } from '../api/flows.ts';
+import type { UnknownIpsTable } from '../api/telemetry.ts';
 import { loadAppliedPlanCompact } from '../apply/appliedPlan.ts';
 import { startBusServer, defaultBusPath, type BusServer } from '../bus/server.ts';
 import type { ShapingPlan } from '../model.ts';
@@ -29,7 +30,7 @@ import type { DaemonContext, ShapingStatus } from './context.ts';
 import { DataplaneHost, type DataplaneAttacher, type HostTuner } from './dataplaneHost.ts';
 import { lockDaemon } from './instanceLock.ts';
 import { JobRunner } from './jobs.ts';
-import { startServices } from './services.ts';
+import { circuitDetailSources, startServices } from './services.ts';
 import { ShapingJobs } from './shapingJobs.ts';
 
 export { DaemonAlreadyRunningError } from './instanceLock.ts';
@@ -141,6 +142,8 @@ async function assemble(opts: StartDaemonOptions, log: Logger, runDir: string, c
   const status: ShapingStatus = {};
   // Re-adopt the plan in force: shaping survived our restart.
   let appliedPlan: ShapingPlan | undefined = loadAppliedPlanCompact(config.current.state.appliedPlan, log, now); // lib/apply/compactPlan.ts
+  /** A dry run's last plan (`[queues] dry_run`): shown by the web UI as planned, not applied. */
+  let plannedPlan: ShapingPlan | undefined;
   // Tests that replace the attach never tune the real host unless they hand in a tuner.
   const tune = opts.tuneHost ?? (opts.attachDataplane ? undefined : applyHostTuning);
   const host = new DataplaneHost({ pinRoot, log, urgent, status, attach: opts.attachDataplane ?? attachForConfig, tune });
@@ -154,10 +157,108 @@ async function assemble(opts: StartDaemonOptions, log: Logger, runDir: string, c
     publish: (s) => (s ? (status.lazyQueues = s) : delete status.lazyQueues),
     tryLockKernel: () => acquireLock(kernelLockPath(runDir), 'lqosd: lazy queues'),
   });
-  /**
-   * The kernel lock, lazy queues paused until it is released. `ifHeld: 'proceed'` (attach, host
-   * tuning): when another process keeps it past the wait, warn and go ahead without it.
-   */
+  const { lockKernel, underKernelLock } = kernelLocking(runDir, lazy, log);
+  await underKernelLock('lqosd: dataplane attach', () => host.ensure(config.current));
+
+  const jobs = new JobRunner(now);
+  // On stop (after the bus is closed): let a running refresh/apply finish rather than cut it off.
+  cleanups.push(() => jobs.drain(STOP_WAIT_MS, log));
+  cleanups.push(() => lazy.idle());
+  const shaping = new ShapingJobs({
+    jobs,
+    service: opts.shaping ?? new ShapingService({ substitutes: () => leafSubstitutes(log), lazy: (c) => lazy.control(c) }),
+    // The same kernel lock `LibreQoS --direct` / `--clearrules` take: no two tc batches interleave.
+    lockKernel,
+    host,
+    config: () => config.current,
+    status,
+    urgent,
+    log,
+    now,
+    onApplied: (plan) => (appliedPlan = plan),
+    onPlanned: (plan) => (plannedPlan = plan),
+  });
+
+  const reloadConfig = async (): Promise<void> => {
+    const change = config.reload();
+    if (!host.attached) return underKernelLock('lqosd: dataplane attach', () => host.ensure(config.current));
+    await underKernelLock('lqosd: host tuning', () => host.retune(config.config));
+    if (change.interfacesChanged) {
+      const msg = 'the shaping interfaces changed in the config; restart lqosd (systemctl restart lqosd) and run LibreQoS to shape on them';
+      log.warn(msg);
+      urgent.submit({ source: 'lqosd', severity: 'warning', code: 'INTERFACES_CHANGED', message: msg, dedupeKey: INTERFACES_CHANGED_KEY });
+    }
+  };
+
+  let flows: () => FlowSnapshot | undefined = () => undefined;
+  let unknownIps: () => UnknownIpsTable | undefined = () => undefined;
+  const context: DaemonContext = {
+    log,
+    configPath: config.path,
+    config: () => config.config,
+    reloadConfig,
+    urgent,
+    scheduler,
+    appliedPlan: () => appliedPlan,
+    plannedPlan: () => plannedPlan,
+    shapingStatus: () => ({ ...status }),
+    startedAt,
+    version: VERSION,
+    busPath,
+    refresh: () => shaping.refresh(),
+    flows: () => flows(),
+    unknownIps: () => unknownIps(),
+  };
+
+  const sinks: WebSinks = { channels: new ChannelRegistry(), metrics: createShapingMetrics() };
+  const services = await startServices(context, { pinRoot, attached: () => host.attached, onCircuitBytes: (t) => lazy.observe(t), ...sinks });
+  cleanups.push(() => services.stop());
+  flows = services.flows;
+  unknownIps = services.unknownIps;
+  Object.assign(context, circuitDetailSources(services));
+  context.history = services.history;
+
+  let bus: BusServer | undefined;
+  const handlers = busHandlers({
+    version: VERSION,
+    startedAt,
+    now,
+    pinRoot,
+    busPath,
+    config,
+    host,
+    jobs,
+    shaping,
+    urgent,
+    scheduler,
+    status,
+    reloadConfig,
+    busConnections: () => bus?.connections() ?? 0,
+    statsHosts: services.statsHosts,
+    topCircuits: services.topCircuits,
+  });
+  if (opts.shapeAtStart ?? (opts.shaping === undefined && opts.attachDataplane === undefined)) {
+    // Started before the bus opens, so no request can take the job first; it runs in the
+    // background: the bus and the web UI answer meanwhile (shaping requests wait for it).
+    shaping.atStart().catch((e: unknown) => log.error({ err: e }, `start-up run failed: ${(e as Error).message}`));
+  }
+  bus = await startBusServer({ path: busPath, handlers, log });
+  const openBus = bus;
+  cleanups.push(() => openBus.close());
+
+  await startWeb(opts, context, sinks, cleanups);
+  log.info(
+    { degraded: status.degraded, dataplane: host.state.state },
+    status.degraded ? `lqosd ready (degraded: ${status.degraded})` : `lqosd ready (dataplane: ${host.state.state})`,
+  );
+  return context;
+}
+
+/**
+ * lqosd's kernel lock, lazy queues paused until it is released. `ifHeld: 'proceed'` (attach, host
+ * tuning): when another process keeps it past the wait, warn and go ahead without it.
+ */
+function kernelLocking(runDir: string, lazy: LazyQueueManager, log: Logger) {
   const lockKernel = async (what: string, ifHeld: 'throw' | 'proceed' = 'throw'): Promise<{ release(): void }> => {
     const resume = await lazy.pause();
     let lock: { release(): void } | undefined;
@@ -180,92 +281,7 @@ async function assemble(opts: StartDaemonOptions, log: Logger, runDir: string, c
       lock.release();
     }
   };
-  await underKernelLock('lqosd: dataplane attach', () => host.ensure(config.current));
-
-  const jobs = new JobRunner(now);
-  // On stop (after the bus is closed): let a running refresh/apply finish rather than cut it off.
-  cleanups.push(() => jobs.drain(STOP_WAIT_MS, log));
-  cleanups.push(() => lazy.idle());
-  const shaping = new ShapingJobs({
-    jobs,
-    service: opts.shaping ?? new ShapingService({ substitutes: () => leafSubstitutes(log), lazy: (c) => lazy.control(c) }),
-    // The same kernel lock `LibreQoS --direct` / `--clearrules` take: no two tc batches interleave.
-    lockKernel,
-    host,
-    config: () => config.current,
-    status,
-    urgent,
-    log,
-    now,
-    onApplied: (plan) => (appliedPlan = plan),
-  });
-
-  const reloadConfig = async (): Promise<void> => {
-    const change = config.reload();
-    if (!host.attached) return underKernelLock('lqosd: dataplane attach', () => host.ensure(config.current));
-    await underKernelLock('lqosd: host tuning', () => host.retune(config.config));
-    if (change.interfacesChanged) {
-      const msg = 'the shaping interfaces changed in the config; restart lqosd (systemctl restart lqosd) and run LibreQoS to shape on them';
-      log.warn(msg);
-      urgent.submit({ source: 'lqosd', severity: 'warning', code: 'INTERFACES_CHANGED', message: msg, dedupeKey: INTERFACES_CHANGED_KEY });
-    }
-  };
-
-  let flows: () => FlowSnapshot | undefined = () => undefined;
-  const context: DaemonContext = {
-    log,
-    configPath: config.path,
-    config: () => config.config,
-    reloadConfig,
-    urgent,
-    scheduler,
-    appliedPlan: () => appliedPlan,
-    shapingStatus: () => ({ ...status }),
-    startedAt,
-    version: VERSION,
-    busPath,
-    refresh: () => shaping.refresh(),
-    flows: () => flows(),
-  };
-
-  const sinks: WebSinks = { channels: new ChannelRegistry(), metrics: createShapingMetrics() };
-  const services = await startServices(context, { pinRoot, attached: () => host.attached, onCircuitBytes: (t) => lazy.observe(t), ...sinks });
-  cleanups.push(() => services.stop());
-  flows = services.flows;
-
-  let bus: BusServer | undefined;
-  const handlers = busHandlers({
-    version: VERSION,
-    startedAt,
-    now,
-    pinRoot,
-    busPath,
-    config,
-    host,
-    jobs,
-    shaping,
-    urgent,
-    scheduler,
-    status,
-    reloadConfig,
-    busConnections: () => bus?.connections() ?? 0,
-    statsHosts: services.statsHosts,
-  });
-  if (opts.shapeAtStart ?? (opts.shaping === undefined && opts.attachDataplane === undefined)) {
-    // Started before the bus opens, so no request can take the job first; it runs in the
-    // background: the bus and the web UI answer meanwhile (shaping requests wait for it).
-    shaping.atStart().catch((e: unknown) => log.error({ err: e }, `start-up run failed: ${(e as Error).message}`));
-  }
-  bus = await startBusServer({ path: busPath, handlers, log });
-  const openBus = bus;
-  cleanups.push(() => openBus.close());
-
-  await startWeb(opts, context, sinks, cleanups);
-  log.info(
-    { degraded: status.degraded, dataplane: host.state.state },
-    status.degraded ? `lqosd ready (degraded: ${status.degraded})` : `lqosd ready (dataplane: ${host.state.state})`,
-  );
-  return context;
+  return { lockKernel, underKernelLock };
 }
 
 async function startWeb(opts: StartDaemonOptions, context: DaemonContext, sinks: WebSinks, cleanups: Cleanups): Promise<void> {

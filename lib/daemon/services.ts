@@ -3,23 +3,40 @@
  * `stats_hosts`) and flow tracking (per-flow table, RTT, ASN/geo). Each starts best effort: a
  * failure is logged and lqosd goes on without it. `LQOS_TELEMETRY=0` / `LQOS_FLOWS=0` turn them off.
  */
-import type { FlowSnapshot } from '../api/flows.ts';
+import type { CircuitTelemetry } from '../api/circuit.ts';
+import type { FlowSnapshot, FlowView } from '../api/flows.ts';
+import { bootTimeNs } from '../../dataplane/libbpf.ts';
 import type { RequestOf } from '../bus/protocol.ts';
 import type { ShapingPlan } from '../model.ts';
 import type { ShapingMetrics } from '../telemetry/metrics.ts';
 import { startTelemetry, telemetryOptionsOf, type Telemetry } from '../telemetry/service.ts';
-import type { CircuitRatesPayload } from '../api/telemetry.ts';
+import type { CircuitRatesPayload, UnknownIpsTable } from '../api/telemetry.ts';
 import { startInfluxExport } from '../telemetry/influx/export.ts';
 import { influxLines } from '../telemetry/influx/points.ts';
 import { IndexBuilder } from '../util/keyIndex.ts';
 import type { ChannelRegistry } from '../web/channels.ts';
+import type { HistorySource, WebContext } from '../web/context.ts';
 import type { DaemonContext } from './context.ts';
+import { liveTopCircuits, type TopCircuitsData } from './topCircuits.ts';
 
 export interface RunningServices {
   statsHosts?: (r: RequestOf<'stats_hosts'>) => unknown;
+  /** The bus `top_circuits` reply without lqosd's status (lqtop); absent when telemetry is off. */
+  topCircuits?: (r: RequestOf<'top_circuits'>) => TopCircuitsData;
   flows(): FlowSnapshot | undefined;
+  /** The per-minute history (History page); undefined without telemetry or when its file cannot be opened. */
+  history(): HistorySource | undefined;
+  /** The Unknown IPs page (addresses seen in the last 5 minutes, as upstream); undefined without telemetry. */
+  unknownIps(): UnknownIpsTable | undefined;
+  /** The Circuit page's live detail of one circuit; absent when telemetry is off. */
+  circuitTelemetry?: (id: string) => CircuitTelemetry | undefined;
+  /** Every tracked flow of one circuit; undefined while flow tracking does not run. */
+  circuitFlows(id: string): FlowView[] | undefined;
   stop(): Promise<void>;
 }
+
+/** How far back the Unknown IPs page looks (upstream: 5 minutes). */
+const UNKNOWN_IPS_WINDOW_MS = 5 * 60_000;
 
 interface Stoppable {
   stop(): Promise<void> | void;
@@ -39,9 +56,13 @@ export async function startServices(
   const running: Stoppable[] = [];
   let statsHosts: RunningServices['statsHosts'];
   let telemetry: Telemetry | undefined;
+  let flows: { snapshot(): FlowSnapshot; circuitFlows(id: string): FlowView[] } | undefined;
   if (process.env.LQOS_TELEMETRY !== '0') {
     try {
-      telemetry = startTelemetry(ctx, { pinRoot: opts.pinRoot, ...telemetryOptionsOf(ctx.config()), isAttached: opts.attached, publish: opts.channels.publish, metrics: opts.metrics, onCircuitBytes: opts.onCircuitBytes });
+      telemetry = startTelemetry(ctx, {
+        pinRoot: opts.pinRoot, ...telemetryOptionsOf(ctx.config()), isAttached: opts.attached, publish: opts.channels.publish, metrics: opts.metrics,
+        flows: () => flows?.snapshot(), onCircuitBytes: opts.onCircuitBytes,
+      });
       running.push(telemetry);
       const t = telemetry;
       statsHosts = (r) => t.statsHosts(r);
@@ -49,7 +70,6 @@ export async function startServices(
       ctx.log.warn(`telemetry failed to start: ${(e as Error).message}; lqosd continues without it`);
     }
   }
-  let flows: { snapshot(): FlowSnapshot } | undefined;
   if (process.env.LQOS_FLOWS !== '0' && opts.attached()) {
     try {
       const handle = await startFlows(ctx, opts.pinRoot, opts.channels);
@@ -74,11 +94,21 @@ export async function startServices(
   }
   return {
     statsHosts,
+    topCircuits: telemetry && liveTopCircuits(telemetry, () => flows?.snapshot(), () => ctx.appliedPlan()?.circuits.length ?? 0),
     flows: () => flows?.snapshot(),
+    history: () => historySource(telemetry),
+    unknownIps: () => (telemetry && opts.attached() ? telemetry.unknownIpTable(bootTimeNs(), UNKNOWN_IPS_WINDOW_MS) : undefined),
+    circuitTelemetry: telemetry && ((t) => (id: string) => t.circuitDetail(id, opts.attached() ? bootTimeNs() : 0n))(telemetry),
+    circuitFlows: (id) => flows?.circuitFlows(id),
     stop: async () => {
       for (const s of running.reverse()) await s.stop();
     },
   };
+}
+
+/** The Circuit page's sources for the web context; `circuitTelemetry` only while telemetry runs (else the page says it does not). */
+export function circuitDetailSources(s: RunningServices): Pick<WebContext, 'circuitTelemetry' | 'circuitFlows'> {
+  return { circuitFlows: s.circuitFlows, ...(s.circuitTelemetry ? { circuitTelemetry: s.circuitTelemetry } : {}) };
 }
 
 /** Flow tracking, with circuit names looked up in the applied plan. */
@@ -104,6 +134,7 @@ async function startFlows(ctx: DaemonContext, pinRoot: string, channels: Channel
   const unregister = channels.register('flows', () => handle.snapshot());
   return {
     snapshot: () => handle.snapshot(),
+    circuitFlows: (id: string) => handle.circuitFlows(id),
     stop: () => {
       unregister();
       handle.stop();
@@ -115,4 +146,10 @@ async function startFlows(ctx: DaemonContext, pinRoot: string, channels: Channel
 function influxIntervalMs(): number {
   const v = Number(process.env.LQOS_INFLUX_INTERVAL_MS);
   return Number.isFinite(v) && v >= 1000 ? v : 10_000;
+}
+
+/** The history as the web server reads it: the store, and a flush of the minute in progress with a fresh TCP capture. */
+function historySource(telemetry: Telemetry | undefined): HistorySource | undefined {
+  const store = telemetry?.history;
+  return store && { store, flush: () => telemetry!.flushHistory() };
 }

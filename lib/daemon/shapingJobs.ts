@@ -49,6 +49,8 @@ export interface ShapingJobsDeps {
   now: () => Date;
   /** Called with the plan now in force (compact, lib/apply/compactPlan.ts) after each successful apply. */
   onApplied: (plan: ShapingPlan) => void;
+  /** Called with a dry run's plan (compact): planned, not applied. */
+  onPlanned?: (plan: ShapingPlan) => void;
 }
 
 export class ShapingJobs {
@@ -187,7 +189,7 @@ export class ShapingJobs {
     const lockKernel = this.lockFor(this.d.jobs.current()?.kind ?? 'apply');
     if (host.removedSinceAttach) await this.reattach(rc);
     const run = await this.d.service.run(req, { config: rc.config, interfaces: rc.interfaces, queues: host.queues, sink: host.sink, log, lockKernel });
-    const { plan } = run;
+    const { plan, planned } = run;
     const outcome = invalid ? { ...run.outcome, invalid } : run.outcome;
     noteInputsHealth(outcome, this.d);
     this.noteMassRemoval(outcome, req);
@@ -195,6 +197,7 @@ export class ShapingJobs {
       this.d.status.lastApply = { at: this.d.now().toISOString(), mode: outcome.mode, commands: outcome.commands, seconds: +outcome.seconds.toFixed(3) };
       // Held until the next apply: the compact form (lib/apply/compactPlan.ts), not the planner's objects.
       if (plan) this.d.onApplied(compactPlan(plan));
+      if (planned) this.d.onPlanned?.(compactPlan(planned));
       collectSoon();
     }
     this.noteFallbacks(outcome.leafFallbacks);

@@ -1,24 +1,30 @@
 /**
- * Remote IP → ASN, AS name, country, city, lat/lon from offline MaxMind-format databases.
+ * Remote IP → ASN, AS name, country, city, lat/lon from offline data (./geoSources.ts chooses the files):
  *
- * Data: the npm package `geolite2.mmdb` (GeoLite2-ASN.mmdb + GeoLite2-City.mmdb, MaxMind GeoLite2,
- * "This product includes GeoLite2 data created by MaxMind"), read with `mmdb-lib`. Other MMDB files
- * with the same schema can be given explicitly (`asnPath`, `cityPath`), e.g. fresher downloads.
+ *  - geo: an MMDB, by default the bundled `@ip-location-db/geo-whois-asn-country-mmdb` (country only;
+ *    the location is then the country's point from ./geoCentroids.ts), or the operator's
+ *    `[flows] geo_mmdb_path` (country or city data in MaxMind's schema — GeoLite2/GeoIP2 — or in
+ *    ip-location-db's flat one: country_code, city, latitude, longitude);
+ *  - asn: by default the bundled `@ip-location-db/asn` CSV ranges (./geoAsnTable.ts), or the
+ *    operator's `[flows] asn_mmdb_path` (autonomous_system_number / _organization records).
  *
  * `lookup(ip)` returns:
  *   'private' for addresses that are not globally routable (RFC 1918, CGNAT, loopback, link-local,
  *             ULA, multicast, documentation, reserved …),
- *   null      for public addresses the databases know nothing about (or invalid text),
- *   an `IpInfo` otherwise (fields null where the database has no value).
+ *   null      for public addresses the data knows nothing about (or invalid text),
+ *   an `IpInfo` otherwise (fields null where the data has no value).
  * Results are cached per address in a bounded LRU (`cacheSize`); identical results share one object.
- * The databases (≈ 68 MB) are read on the first lookup of a public address (or the first read of
- * `info`), so a process with flow tracking but no traffic does not hold them.
+ * The data (≈ 8 MB MMDB + ≈ 10 MB of ASN ranges by default) is read on the first lookup of a public
+ * address, so a process with flow tracking but no traffic does not hold it; `info` (sources, build
+ * dates, warnings) reads only file metadata.
  */
-import { readFileSync, existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import ipaddr from 'ipaddr.js';
-import { Reader, type AsnResponse, type CityResponse } from 'mmdb-lib';
+import { Reader } from 'mmdb-lib';
+import type { GeoDataInfo } from '../api/flows.ts';
+import { AsnTable, type AsnHit } from './geoAsnTable.ts';
+import { COUNTRY_CENTROIDS } from './geoCentroids.ts';
+import { resolveGeoFiles, type GeoFiles, type GeoPaths } from './geoSources.ts';
 
 export interface IpInfo {
   asn: number | null;
@@ -33,34 +39,18 @@ export interface IpInfo {
 
 export type Enrichment = IpInfo | 'private' | null;
 
-export interface EnricherOptions {
-  asnPath?: string;
-  cityPath?: string;
+export interface EnricherOptions extends GeoPaths {
   /** Cached lookups per address (LRU; default 32 768: the snapshot keeps each flow's result itself). */
   cacheSize?: number;
+  /** Where a warning about an unusable operator file goes (it is also in `info.warnings`). */
+  log?: { warn(msg: string): void };
 }
 
 export interface Enricher {
   lookup(ip: string): Enrichment;
-  /** Build dates of the databases (ISO) and where they came from (reading it loads the databases). */
-  readonly info: { asn: string | null; city: string | null; asnBuilt: string | null; cityBuilt: string | null };
+  /** The data sets in use, with their build dates, and warnings about operator files (no data loaded). */
+  readonly info: GeoDataInfo;
   readonly cacheSize: number;
-}
-
-type AsnRecord = AsnResponse;
-type CityRecord = CityResponse;
-
-/** Paths of the packaged databases (null when the package is not installed). */
-export function packagedDatabases(): { asn: string | null; city: string | null } {
-  try {
-    const req = createRequire(import.meta.url);
-    const dir = join(dirname(req.resolve('geolite2.mmdb/package.json')), 'dist');
-    const asn = join(dir, 'GeoLite2-ASN.mmdb');
-    const city = join(dir, 'GeoLite2-City.mmdb');
-    return { asn: existsSync(asn) ? asn : null, city: existsSync(city) ? city : null };
-  } catch {
-    return { asn: null, city: null };
-  }
 }
 
 const PUBLIC_RANGES = new Set(['unicast']);
@@ -84,22 +74,97 @@ export function isPrivateAddress(ip: string): boolean {
   return !PUBLIC_RANGES.has(range);
 }
 
-function buildDate(r: Reader<object> | null): string | null {
-  if (!r) return null;
-  const v = (r.metadata as { buildEpoch?: unknown }).buildEpoch;
-  const d = v instanceof Date ? v : new Date(Number(v) * 1000);
-  return Number.isFinite(d.getTime()) ? d.toISOString().slice(0, 10) : null;
+/** A geo record in MaxMind's schema (GeoLite2/GeoIP2 Country or City) or ip-location-db's flat one. */
+interface GeoRecord {
+  country?: { iso_code?: string; names?: Record<string, string> };
+  registered_country?: { iso_code?: string; names?: Record<string, string> };
+  city?: string | { names?: Record<string, string> };
+  location?: { latitude?: number; longitude?: number };
+  country_code?: string;
+  latitude?: number;
+  longitude?: number;
+}
+
+interface AsnRecord {
+  autonomous_system_number?: number;
+  autonomous_system_organization?: string;
+}
+
+type Place = Pick<IpInfo, 'country' | 'countryName' | 'city' | 'lat' | 'lon'>;
+
+const regionNames = new Intl.DisplayNames(['en'], { type: 'region' });
+const nameOf = (code: string): string | null => {
+  try {
+    return regionNames.of(code) ?? null;
+  } catch {
+    return null;
+  }
+};
+
+/** Country, city and coordinates of a geo record (the country's point when it has no coordinates). */
+export function placeOf(r: GeoRecord): Place {
+  const c = r.country ?? r.registered_country;
+  const country = (c?.iso_code ?? r.country_code ?? '').toUpperCase() || null;
+  const city = (typeof r.city === 'string' ? r.city : r.city?.names?.en) || null;
+  let lat = r.location?.latitude ?? r.latitude ?? null;
+  let lon = r.location?.longitude ?? r.longitude ?? null;
+  if ((lat === null || lon === null) && country) [lat, lon] = COUNTRY_CENTROIDS[country] ?? [null, null];
+  return { country, countryName: c?.names?.en ?? (country ? nameOf(country) : null), city, lat, lon };
+}
+
+/** The loaded data: one lookup per address family. */
+interface GeoData {
+  geo(text: string, v6: boolean): Place | null;
+  asn(a: ipaddr.IPv4 | ipaddr.IPv6): AsnHit | null;
+}
+
+/** An MMDB lookup that skips IPv6 addresses in IPv4-only files and never throws. */
+function mmdbGet<T>(path: string): (text: string, v6: boolean) => T | null {
+  const r = new Reader<T & object>(readFileSync(path));
+  const v4only = r.metadata.ipVersion === 4;
+  return (text, v6) => {
+    if (v6 && v4only) return null;
+    try {
+      return r.get(text) as T | null;
+    } catch {
+      return null;
+    }
+  };
+}
+
+function asnLookup(files: GeoFiles['asn']): GeoData['asn'] {
+  if (!files) return () => null;
+  if (files.format === 'csv') {
+    const t = new AsnTable(readFileSync(files.ipv4), readFileSync(files.ipv6));
+    return (a) => {
+      if (a.kind() === 'ipv4') return t.lookupV4((a as ipaddr.IPv4).toByteArray().reduce((v, b) => v * 256 + b, 0));
+      const p = (a as ipaddr.IPv6).parts;
+      const half = (i: number) => (BigInt(p[i]!) << 48n) | (BigInt(p[i + 1]!) << 32n) | (BigInt(p[i + 2]!) << 16n) | BigInt(p[i + 3]!);
+      return t.lookupV6(half(0), half(4));
+    };
+  }
+  const get = mmdbGet<AsnRecord>(files.path);
+  return (a) => {
+    const r = get(a.toString(), a.kind() === 'ipv6');
+    return r?.autonomous_system_number ? { asn: r.autonomous_system_number, org: r.autonomous_system_organization ?? '' } : null;
+  };
+}
+
+function loadData(files: GeoFiles): GeoData {
+  const geoGet = files.geo ? mmdbGet<GeoRecord>(files.geo.path) : () => null;
+  return {
+    geo: (text, v6) => {
+      const r = geoGet(text, v6);
+      return r ? placeOf(r) : null;
+    },
+    asn: asnLookup(files.asn),
+  };
 }
 
 export function createEnricher(opts: EnricherOptions = {}): Enricher {
-  const pk = packagedDatabases();
-  const asnPath = opts.asnPath ?? pk.asn;
-  const cityPath = opts.cityPath ?? pk.city;
-  let dbs: { asn: Reader<AsnRecord> | null; city: Reader<CityRecord> | null } | undefined;
-  const open = () => (dbs ??= {
-    asn: asnPath ? new Reader<AsnRecord>(readFileSync(asnPath)) : null,
-    city: cityPath ? new Reader<CityRecord>(readFileSync(cityPath)) : null,
-  });
+  const files = resolveGeoFiles(opts);
+  for (const w of files.info.warnings) opts.log?.warn(w);
+  let data: GeoData | undefined;
   const max = Math.max(1, opts.cacheSize ?? 32_768);
   const cache = new Map<string, Enrichment>();
   /** Identical results share one object (many addresses of an ASN and place): bounded like the cache. */
@@ -116,24 +181,20 @@ export function createEnricher(opts: EnricherOptions = {}): Enricher {
   const resolve = (ip: string): Enrichment => {
     if (!ipaddr.isValid(ip)) return null;
     if (isPrivateAddress(ip)) return 'private';
-    let text = ip;
-    const parsed = ipaddr.parse(ip);
-    if (parsed.kind() === 'ipv6' && (parsed as ipaddr.IPv6).isIPv4MappedAddress()) text = (parsed as ipaddr.IPv6).toIPv4Address().toString();
-    const { asn, city } = open();
-    let a: AsnRecord | null = null;
-    let c: CityRecord | null = null;
-    try { a = asn?.get(text) ?? null; } catch { a = null; }
-    try { c = city?.get(text) ?? null; } catch { c = null; }
-    if (!a && !c) return null;
-    const country = c?.country ?? c?.registered_country;
+    let addr = ipaddr.parse(ip);
+    if (addr.kind() === 'ipv6' && (addr as ipaddr.IPv6).isIPv4MappedAddress()) addr = (addr as ipaddr.IPv6).toIPv4Address();
+    data ??= loadData(files);
+    const place = data.geo(addr.toString(), addr.kind() === 'ipv6');
+    const a = data.asn(addr);
+    if (!a && !place) return null;
     return intern({
-      asn: a?.autonomous_system_number ?? null,
-      asName: a?.autonomous_system_organization ?? null,
-      country: country?.iso_code ?? null,
-      countryName: country?.names?.en ?? null,
-      city: c?.city?.names?.en ?? null,
-      lat: c?.location?.latitude ?? null,
-      lon: c?.location?.longitude ?? null,
+      asn: a?.asn ?? null,
+      asName: a?.org || null,
+      country: place?.country ?? null,
+      countryName: place?.countryName ?? null,
+      city: place?.city ?? null,
+      lat: place?.lat ?? null,
+      lon: place?.lon ?? null,
     });
   };
 
@@ -151,10 +212,7 @@ export function createEnricher(opts: EnricherOptions = {}): Enricher {
       cache.set(ip, v);
       return v;
     },
-    get info() {
-      const { asn, city } = open();
-      return { asn: asnPath, city: cityPath, asnBuilt: buildDate(asn as Reader<object> | null), cityBuilt: buildDate(city as Reader<object> | null) };
-    },
+    info: files.info,
     get cacheSize() {
       return cache.size;
     },
@@ -162,7 +220,7 @@ export function createEnricher(opts: EnricherOptions = {}): Enricher {
 }
 
 let shared: Enricher | undefined;
-/** Process-wide enricher on the packaged databases (read on the first public lookup, ~70 MB resident). */
+/** Process-wide enricher on the bundled data (read on the first public lookup, ≈ 20 MB resident). */
 export function defaultEnricher(): Enricher {
   shared ??= createEnricher();
   return shared;

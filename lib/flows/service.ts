@@ -21,7 +21,8 @@
  */
 import type { FlowSnapshot, FlowView } from '../api/flows.ts';
 import type { LqosConfig } from '../config/schema.ts';
-import { defaultEnricher, type Enricher, type Enrichment } from './enrich.ts';
+import { createEnricher, defaultEnricher, type Enricher, type Enrichment } from './enrich.ts';
+import type { GeoPaths } from './geoSources.ts';
 import { EMPTY_SNAPSHOT, GeoTags, buildSnapshot, type SnapshotLimits, type SnapshotSources } from './snapshot.ts';
 import { dataplaneLogger } from '../../dataplane/log.ts';
 import { RingDropWarning } from './ringDrops.ts';
@@ -41,8 +42,10 @@ export interface FlowTrackingOptions extends FlowTrackerOptions {
   resolveCircuit?: ResolveCircuit;
   /** Send every retired flow to a NetFlow/IPFIX collector (`[flows] netflow_*`). */
   netflow?: NetflowExporterOptions;
-  /** Enricher (default: packaged GeoLite2 databases; `false` = no enrichment). */
+  /** Enricher (default: the bundled geo/ASN data, or `geoFiles`; `false` = no enrichment). */
   enricher?: Enricher | false;
+  /** Operator geo/ASN MMDB files (lqos.conf `[flows] geo_mmdb_path` / `asn_mmdb_path`); unusable ones are warned about in `log`. */
+  geoFiles?: GeoPaths;
   /** Length of flow lists in the snapshot (default 20 top flows, 10 per circuit, 500 recent). */
   topN?: number;
   perCircuitN?: number;
@@ -75,15 +78,15 @@ export interface FlowTrackingHandle {
  * The tracker options lqos.conf's `[flows]` sets: flow_timeout_seconds (idle expiry of an open
  * flow) and do_not_track_subnets (flows with either endpoint inside are never tracked).
  */
-export function flowOptionsOf(config: LqosConfig): Pick<FlowTrackingOptions, 'idleTimeoutMs' | 'doNotTrack' | 'netflow'> {
+export function flowOptionsOf(config: LqosConfig): Pick<FlowTrackingOptions, 'idleTimeoutMs' | 'doNotTrack' | 'netflow' | 'geoFiles'> {
   const f = config.flows;
+  const geoFiles = f.geo_mmdb_path || f.asn_mmdb_path ? { geoFiles: { geoMmdbPath: f.geo_mmdb_path || undefined, asnMmdbPath: f.asn_mmdb_path || undefined } } : {};
   const netflow = f.netflow_enabled ? { host: f.netflow_ip ?? '127.0.0.1', port: f.netflow_port ?? 2055, version: f.netflow_version ?? 9 } : undefined;
-  return { idleTimeoutMs: f.flow_timeout_seconds * 1000, doNotTrack: [...f.do_not_track_subnets], ...(netflow ? { netflow } : {}) };
+  return { idleTimeoutMs: f.flow_timeout_seconds * 1000, doNotTrack: [...f.do_not_track_subnets], ...(netflow ? { netflow } : {}), ...geoFiles };
 }
 
 /** The tracker options that send each retired flow to `exporter` (with its circuit id). */
-function exportingTo(exporter: NetflowExporter, opts: FlowTrackingOptions): FlowTrackingOptions {
-  const circuitOf = cachedCircuits(opts.resolveCircuit);
+function exportingTo(exporter: NetflowExporter, opts: FlowTrackingOptions, circuitOf: ResolveCircuit): FlowTrackingOptions {
   return { ...opts, onRetired: (f, wallOfBoot, rttUs) => exporter.export(flowRecords(f, wallOfBoot, circuitOf(f.circuitHash, f.localIp)?.id, rttUs)) };
 }
 
@@ -91,22 +94,25 @@ function snapshotLimits(opts: FlowTrackingOptions): SnapshotLimits {
   return { topN: opts.topN ?? 20, perCircuitN: opts.perCircuitN ?? 10, recentN: opts.recentN ?? 500, circuitsWithFlows: opts.circuitsWithFlows ?? 100 };
 }
 
-/** The tracker plus enrichment and circuit lookup, as the snapshot builder reads them. */
-function snapshotSources(opts: FlowTrackingOptions): SnapshotSources {
+/**
+ * The tracker plus enrichment and circuit lookup, as the snapshot builder reads them. `circuitOf`
+ * is the one cached circuit lookup (the NetFlow exporter shares it).
+ */
+function snapshotSources(opts: FlowTrackingOptions, circuitOf: ResolveCircuit): SnapshotSources {
   const tracker = new FlowTracker(opts);
-  const enricher = opts.enricher === false ? null : (opts.enricher ?? defaultEnricher());
+  const enricher = opts.enricher === false ? null : (opts.enricher ?? (opts.geoFiles ? createEnricher({ ...opts.geoFiles, log: opts.log ?? dataplaneLogger() }) : defaultEnricher()));
   const enrich = (ip: string): Enrichment => (enricher ? enricher.lookup(ip) : null);
-  const circuitOf = cachedCircuits(opts.resolveCircuit);
   const view = (f: ActiveFlow, geo?: Enrichment): FlowView => flowView(f, geo !== undefined ? geo : enrich(f.remoteIp), circuitOf(f.circuitHash, f.localIp));
-  return { tracker, enrich, geo: new GeoTags(enrich), circuitOf, view, enrichCache: () => enricher?.cacheSize ?? 0 };
+  return { tracker, enrich, geo: new GeoTags(enrich), circuitOf, view, enrichCache: () => enricher?.cacheSize ?? 0, geoData: () => enricher?.info ?? EMPTY_SNAPSHOT.geoData };
 }
 
 export function startFlowTracking(opts: FlowTrackingOptions = {}): FlowTrackingHandle {
   const exporter = opts.netflow ? new NetflowExporter({ ...opts.netflow, onProblem: (msg) => (opts.log ?? dataplaneLogger()).warn(msg) }) : undefined;
-  const src = snapshotSources(exporter ? exportingTo(exporter, opts) : opts);
+  const circuitOf = cachedCircuits(opts.resolveCircuit);
+  const src = snapshotSources(exporter ? exportingTo(exporter, opts, circuitOf) : opts, circuitOf);
   const { tracker, view } = src;
   const limits = snapshotLimits(opts);
-  let current = EMPTY_SNAPSHOT;
+  let current: FlowSnapshot = { ...EMPTY_SNAPSHOT, geoData: src.geoData() };
   let builtSeq = 0;
   let stopped = false;
   const drops = new RingDropWarning();

@@ -7,7 +7,7 @@
  * result is kept as a small tag in the store, `GeoTags`), and per-flow views are built only for the
  * lists returned.
  */
-import type { CircuitFlowView, FlowSnapshot, FlowView } from '../api/flows.ts';
+import type { CircuitFlowView, FlowSnapshot, FlowView, GeoDataInfo } from '../api/flows.ts';
 import { AsnTable, GlobeTable, countriesOf, lastRttOf, type AsnAcc, type GlobeAcc } from './aggregates.ts';
 import type { CircuitFlowStats } from './circuitWindows.ts';
 import type { Enrichment, IpInfo } from './enrich.ts';
@@ -77,10 +77,12 @@ export interface SnapshotSources {
   view(f: ActiveFlow, geo?: Enrichment): FlowView;
   /** Entries in the enricher's cache (stats). */
   enrichCache(): number;
+  /** Where the enrichment data comes from, with its build dates. */
+  geoData(): GeoDataInfo;
 }
 
 export const EMPTY_SNAPSHOT: FlowSnapshot = {
-  at: 0, activeFlows: 0, globe: [], asns: [], countries: [], circuits: [], topFlows: [], recent: [],
+  at: 0, geoData: { sources: [], warnings: [] }, activeFlows: 0, globe: [], asns: [], countries: [], circuits: [], topFlows: [], recent: [],
   stats: { pollMs: 0, snapshotMs: 0, rttEvents: 0, ringDrops: 0, ringDropsDelta: 0, expired: 0, evicted: 0, enrichCache: 0 },
 };
 
@@ -177,6 +179,7 @@ export function buildSnapshot(src: SnapshotSources, limits: SnapshotLimits): Flo
   const asnRows = asns.rows();
   return {
     at: tracker.lastPollAt,
+    geoData: src.geoData(),
     activeFlows: tracker.activeCount,
     globe: globe.rows(),
     asns: asnRows,

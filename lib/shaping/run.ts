@@ -93,6 +93,18 @@ export interface ShapingRunResult {
   lastGood?: { at: string; applied: boolean };
   /** The mass-removal guard's verdict when the run removes more than the limit (refused or let through). */
   massRemoval?: MassRemovalVerdict;
+  /** A dry run: what a real run would have done (nothing was applied; `plan` is planned only). */
+  dryRun?: DryRunPreview;
+}
+
+/** What a real run would do, as a dry run found it. */
+export interface DryRunPreview {
+  wouldDo: ApplyOps['mode'];
+  summary: ApplyOps['summary'];
+  /** Circuits in the planned plan. */
+  circuits: number;
+  /** Where the planned tc commands were written. */
+  commandsFile: string;
 }
 
 interface Compiled {
@@ -181,15 +193,16 @@ function debugEnabled(log: Log): boolean {
   return typeof l.isLevelEnabled !== 'function' || l.isLevelEnabled('debug');
 }
 
-function dryRunSummary(args: ShapingRunArgs, applied: ShapingPlan | undefined, plan: ShapingPlan): void {
+function dryRunSummary(args: ShapingRunArgs, applied: ShapingPlan | undefined, plan: ShapingPlan): DryRunPreview {
   // Nothing in force: what diffPlans says then (a full build writing every distinct prefix), without
   // building its per-prefix map and list of every mapping (150k at 50k circuits).
-  const ops = applied ? diffPlans(applied, plan, { substitute: args.substitute }) : { mode: 'full', summary: fullBuildSummary(plan) };
+  const ops = applied ? diffPlans(applied, plan, { substitute: args.substitute }) : { mode: 'full' as const, summary: fullBuildSummary(plan) };
   const would = ops.mode === 'incremental' ? 'n incremental update' : ops.mode === 'full' ? ' full rebuild' : 'nothing';
   args.log.info(
     { ...ops.summary, mode: ops.mode },
     `dry run: nothing applied (a real run would do a${would}); planned commands are in ${args.paths.linuxTc} and mappings in ${args.paths.mappings}`,
   );
+  return { wouldDo: ops.mode, summary: ops.summary, circuits: plan.circuits.length, commandsFile: args.paths.linuxTc };
 }
 
 /** diffPlans' summary when nothing is applied: every distinct prefix of the plan is written. */
@@ -383,8 +396,8 @@ function dryRunCompiled(args: ShapingRunArgs, compiled: Compiled): ShapingRunRes
   const moves = plan.warnings.filter((w) => w.code === 'site-queue-moved').length;
   if (moves === 0) savePlannerState(paths.plannerState, compiled.state);
   else log.info(`dry run: ${moves} site move(s) above are what a real run would do; ${paths.plannerState} is left as it is so the real run makes and reports them`);
-  dryRunSummary(args, applied, plan);
-  return { code: EXIT.ok, plan, ...(guard ? { massRemoval: guard } : {}) };
+  const dryRun = dryRunSummary(args, applied, plan);
+  return { code: EXIT.ok, plan, dryRun, ...(guard ? { massRemoval: guard } : {}) };
 }
 
 /**

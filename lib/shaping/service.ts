@@ -23,7 +23,7 @@ import type { MassRemovalVerdict } from './massRemoval.ts';
 import { capRecords, MAX_REPLY_RECORDS, RunLog, runLogFiles, writeRunLog, type RunLogFiles } from './runLog.ts';
 import type { SkippedRow } from './rowTriage.ts';
 import { hostQueueCount } from './queueCount.ts';
-import { runShaping } from './run.ts';
+import { runShaping, type DryRunPreview } from './run.ts';
 
 export interface ShapingRequest {
   inputs: ShapingInputs;
@@ -77,6 +77,8 @@ export interface ShapingOutcome {
   logFiles?: RunLogFiles;
   /** Lines of the run not in `records` (debug lines, and lines over the cap). */
   omitted?: { debug: number; lines: number };
+  /** A dry run (`[queues] dry_run`): nothing was applied; what a real run would have done. */
+  dryRun?: DryRunPreview;
 }
 
 /** What the repair at start found (ShapingService.repair). */
@@ -102,8 +104,11 @@ export class ShapingService {
 
   constructor(private readonly opts: ShapingServiceOptions = {}) {}
 
-  /** One run; `plan` is the plan now in force (absent when nothing new is in force). */
-  async run(req: ShapingRequest, env: ShapingEnvironment): Promise<{ outcome: ShapingOutcome; plan?: ShapingPlan }> {
+  /**
+   * One run; `plan` is the plan now in force (absent when nothing new is in force); `planned`, in a
+   * dry run, the plan that a real run would have applied.
+   */
+  async run(req: ShapingRequest, env: ShapingEnvironment): Promise<{ outcome: ShapingOutcome; plan?: ShapingPlan; planned?: ShapingPlan }> {
     const t0 = performance.now();
     let mirrored = 0;
     const log = new RunLog((r) => {
@@ -159,7 +164,9 @@ export class ShapingService {
       ...(r.skipped ? { skipped: r.skipped } : {}),
       ...(r.invalid ? { invalid: r.invalid } : {}),
       ...(r.lastGood ? { lastGood: r.lastGood } : {}),
+      ...(r.dryRun ? { dryRun: r.dryRun } : {}),
     };
+    if (outcome.ok && dryRun) return { outcome, planned: r.plan };
     return { outcome, plan: outcome.ok && !dryRun ? r.plan : undefined };
   }
 

@@ -6,18 +6,27 @@
  *   totals_minute(ts, samples, down_avg, down_max, up_avg, up_max, drops_down, drops_up, marks_down, marks_up)
  *   node_minute(node, ts, ...same...)      node = network.json path
  *   circuit_minute(circuit, ts, ...same...) circuit = Circuit ID
+ * plus the TCP quality from flow tracking (./historyQuality.ts, captured every 10 s): rtt_p50 and
+ * rtt_p90 (ms, the average of the minute's rtt_n captures; NULL without RTT samples), retrans_down/up
+ * and tcp_down/up (TCP retransmits and packets, summed: the share is their ratio). Databases written
+ * before these columns existed get them added at open (ALTER TABLE ADD COLUMN).
  * `samples` = 1 Hz samples aggregated into the row; averages count idle seconds as 0. Node and
- * circuit rows are written only for minutes with traffic or drops (idle circuits cost nothing).
+ * circuit rows are written only for minutes with traffic, drops or TCP samples (idle circuits cost nothing).
  *
  * Samples are accumulated in memory (typed arrays, reused) and written once per minute in one
  * transaction, when the first sample of the next minute arrives (or on flush()/close()). Rows are
- * upserted, so a minute split by a plan change or a restart merges (weighted average, max, sum).
- * Retention: rows older than `retentionDays` (default 7) are pruned at open and then hourly.
+ * upserted, so a minute split by a plan change, a restart or a flush on demand merges (weighted
+ * average, max, sum). Retention: rows older than `retentionDays` (default 7; lqosd: `[history]`
+ * retention_days) are pruned at open and then hourly.
  */
 import { closeSync, openSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { DATA_FILE_MODE, makeDir, narrowMode } from '../util/fileModes.ts';
+import type { HistoryPoint } from '../api/history.ts';
+import { MinuteAcc, type QualityValues } from './historyAcc.ts';
+
+export type { HistoryPoint, QualityValues };
 
 // better-sqlite3 ships no types (and @types/better-sqlite3 is not installed): the part we use.
 interface SqliteStatement {
@@ -45,83 +54,6 @@ export interface HistoryOptions {
   pruneEveryMs?: number;
 }
 
-/** One entity set's accumulators for the minute in progress. */
-class MinuteAcc {
-  /** Values by slot: slot k belongs to entry touched[k] (the k-th touched this minute). */
-  sumDown = new Float64Array(0);
-  maxDown = new Float64Array(0);
-  sumUp = new Float64Array(0);
-  maxUp = new Float64Array(0);
-  dropsDown = new Float64Array(0);
-  dropsUp = new Float64Array(0);
-  marksDown = new Float64Array(0);
-  marksUp = new Float64Array(0);
-  touched: Int32Array;
-  touchedCount = 0;
-  /** Slot of each entry, -1 while untouched. Values grow with the entries touched in a minute, not with n. */
-  private slot: Int32Array;
-
-  constructor(readonly n: number) {
-    this.touched = new Int32Array(n);
-    this.slot = new Int32Array(n).fill(-1);
-  }
-
-  /** The slot of entry i, given one (zeroed) on its first touch this minute. */
-  private touch(i: number): number {
-    let k = this.slot[i]!;
-    if (k < 0) {
-      k = this.touchedCount++;
-      if (k >= this.sumDown.length) this.grow(Math.min(this.n, Math.max(64, 2 * k)));
-      this.slot[i] = k;
-      this.touched[k] = i;
-    }
-    return k;
-  }
-
-  private grow(size: number): void {
-    const more = (a: Float64Array) => {
-      const b = new Float64Array(size);
-      b.set(a);
-      return b;
-    };
-    this.sumDown = more(this.sumDown);
-    this.maxDown = more(this.maxDown);
-    this.sumUp = more(this.sumUp);
-    this.maxUp = more(this.maxUp);
-    this.dropsDown = more(this.dropsDown);
-    this.dropsUp = more(this.dropsUp);
-    this.marksDown = more(this.marksDown);
-    this.marksUp = more(this.marksUp);
-  }
-
-  rate(i: number, down: number, up: number): void {
-    if (!(down > 0) && !(up > 0)) return;
-    const k = this.touch(i);
-    this.sumDown[k] += down;
-    this.sumUp[k] += up;
-    if (down > this.maxDown[k]!) this.maxDown[k] = down;
-    if (up > this.maxUp[k]!) this.maxUp[k] = up;
-  }
-
-  drops(i: number, dDown: number, dUp: number, mDown: number, mUp: number): void {
-    if (!(dDown > 0) && !(dUp > 0) && !(mDown > 0) && !(mUp > 0)) return;
-    const k = this.touch(i);
-    this.dropsDown[k] += dDown;
-    this.dropsUp[k] += dUp;
-    this.marksDown[k] += mDown;
-    this.marksUp[k] += mUp;
-  }
-
-  reset(): void {
-    for (let k = 0; k < this.touchedCount; k++) {
-      this.slot[this.touched[k]!] = -1;
-      this.sumDown[k] = this.maxDown[k] = this.sumUp[k] = this.maxUp[k] = 0;
-      this.dropsDown[k] = this.dropsUp[k] = this.marksDown[k] = this.marksUp[k] = 0;
-    }
-    this.touchedCount = 0;
-  }
-}
-
 /** Per-tick input: the totals, and per node/circuit rates by index into `nodeKeys` / `circuitKeys`. */
 export interface RateSample {
   downBps: number;
@@ -147,17 +79,13 @@ export interface DropSample {
   circuits: { index: number; dropsDown: number; dropsUp: number; marksDown: number; marksUp: number }[];
 }
 
-export interface HistoryPoint {
-  /** Bucket start, unix seconds. */
-  t: number;
-  downAvgBps: number;
-  downMaxBps: number;
-  upAvgBps: number;
-  upMaxBps: number;
-  dropsDown: number;
-  dropsUp: number;
-  marksDown: number;
-  marksUp: number;
+/** A quality capture (./historyQuality.ts): per node / circuit by index into the key arrays. */
+export interface QualitySample {
+  totals: QualityValues | undefined;
+  nodeKeys: readonly string[];
+  nodes: ReadonlyMap<number, QualityValues>;
+  circuitKeys: readonly string[];
+  circuits: ReadonlyMap<number, QualityValues>;
 }
 
 export interface HistoryQuery {
@@ -171,20 +99,89 @@ export interface HistoryQuery {
   step?: number;
 }
 
-const COLS = 'samples, down_avg, down_max, up_avg, up_max, drops_down, drops_up, marks_down, marks_up';
-const MERGE = `samples = samples + excluded.samples,
-  down_avg = (down_avg * samples + excluded.down_avg * excluded.samples) / max(1, samples + excluded.samples),
-  up_avg = (up_avg * samples + excluded.up_avg * excluded.samples) / max(1, samples + excluded.samples),
-  down_max = max(down_max, excluded.down_max), up_max = max(up_max, excluded.up_max),
-  drops_down = drops_down + excluded.drops_down, drops_up = drops_up + excluded.drops_up,
-  marks_down = marks_down + excluded.marks_down, marks_up = marks_up + excluded.marks_up`;
+const COLS = 'samples, down_avg, down_max, up_avg, up_max, drops_down, drops_up, marks_down, marks_up, rtt_p50, rtt_p90, rtt_n, retrans_down, retrans_up, tcp_down, tcp_up';
+/** Weighted average of a column over two merged parts of a minute (`w` = the weight column). */
+const wavg = (c: string, w: string) => `${c} = (coalesce(${c}, 0) * ${w} + coalesce(excluded.${c}, 0) * excluded.${w}) / max(1, ${w} + excluded.${w})`;
+const rttMerge = (c: string) => `${c} = CASE WHEN rtt_n + excluded.rtt_n = 0 THEN NULL ELSE (coalesce(${c}, 0) * rtt_n + coalesce(excluded.${c}, 0) * excluded.rtt_n) / (rtt_n + excluded.rtt_n) END`;
+const sum = (c: string) => `${c} = ${c} + excluded.${c}`;
+// Every SET expression reads the row as it was before the update (SQLite), so the order does not matter.
+const MERGE = [
+  wavg('down_avg', 'samples'), wavg('up_avg', 'samples'),
+  'down_max = max(down_max, excluded.down_max)', 'up_max = max(up_max, excluded.up_max)',
+  ...['drops_down', 'drops_up', 'marks_down', 'marks_up', 'retrans_down', 'retrans_up', 'tcp_down', 'tcp_up'].map(sum),
+  rttMerge('rtt_p50'), rttMerge('rtt_p90'), sum('rtt_n'), sum('samples'),
+].join(',\n  ');
 const VALS = 'samples INTEGER NOT NULL, down_avg REAL NOT NULL, down_max REAL NOT NULL, up_avg REAL NOT NULL, up_max REAL NOT NULL, drops_down INTEGER NOT NULL, drops_up INTEGER NOT NULL, marks_down INTEGER NOT NULL, marks_up INTEGER NOT NULL';
+/** Columns added after the first release: added to older databases at open. */
+const ADDED_COLUMNS: [string, string][] = [
+  ['rtt_p50', 'REAL'],
+  ['rtt_p90', 'REAL'],
+  ['rtt_n', 'INTEGER NOT NULL DEFAULT 0'],
+  ['retrans_down', 'INTEGER NOT NULL DEFAULT 0'],
+  ['retrans_up', 'INTEGER NOT NULL DEFAULT 0'],
+  ['tcp_down', 'INTEGER NOT NULL DEFAULT 0'],
+  ['tcp_up', 'INTEGER NOT NULL DEFAULT 0'],
+];
+const TABLES = ['totals_minute', 'node_minute', 'circuit_minute'] as const;
+
+/** Adds the columns a table lacks (a database of an older lqosd). Returns the columns added. */
+export function migrateHistory(db: SqliteDatabase): string[] {
+  const added: string[] = [];
+  for (const table of TABLES) {
+    const have = new Set((db.prepare(`PRAGMA table_info(${table})`).all() as { name: string }[]).map((c) => c.name));
+    for (const [col, type] of ADDED_COLUMNS) {
+      if (have.has(col)) continue;
+      db.exec(`ALTER TABLE ${table} ADD COLUMN ${col} ${type}`);
+      added.push(`${table}.${col}`);
+    }
+  }
+  return added;
+}
+
+/** Bucket sizes the history API uses (seconds); the first that keeps a span within MAX_POINTS. */
+const NICE_STEPS = [60, 120, 180, 300, 600, 900, 1200, 1800, 3600, 4320, 7200, 10800, 21600, 43200, 86400];
+export const MAX_POINTS = 600;
+
+/** The bucket size for a span of `spanS` seconds: minute rows up to 10 h, then at most 600 buckets. */
+export function historyStep(spanS: number): number {
+  const fit = NICE_STEPS.find((s) => Math.ceil(spanS / s) <= MAX_POINTS);
+  return fit ?? Math.ceil(spanS / MAX_POINTS / 60) * 60;
+}
 
 /** Creates the database file with mode 0640 (before SQLite does, with 0644) in a 0750 directory. */
 function prepareDbFile(path: string): void {
   makeDir(dirname(path));
   closeSync(openSync(path, 'a', DATA_FILE_MODE));
   narrowMode(path, DATA_FILE_MODE);
+}
+
+const ENTITY = { node: { table: 'node_minute', col: 'node' }, circuit: { table: 'circuit_minute', col: 'circuit' } } as const;
+
+/** One bucket of query(): sums and maxima of its minute rows. */
+interface HistoryRow {
+  t: number; dsum: number; dmax: number; usum: number; umax: number; dd: number; du: number; md: number; mu: number; n: number;
+  r50: number | null; r90: number | null; rn: number; rd: number; ru: number; pd: number; pu: number;
+}
+
+const pct = (part: number, whole: number): number | null => (whole > 0 ? (100 * part) / whole : null);
+
+/** A bucket as the API serves it; `n` = the bucket's samples (idle seconds included). */
+function historyPoint(r: HistoryRow, n: number): HistoryPoint {
+  return {
+    t: r.t,
+    downAvgBps: Math.round(r.dsum / n),
+    downMaxBps: Math.round(r.dmax),
+    upAvgBps: Math.round(r.usum / n),
+    upMaxBps: Math.round(r.umax),
+    dropsDown: r.dd,
+    dropsUp: r.du,
+    marksDown: r.md,
+    marksUp: r.mu,
+    rttP50Ms: r.rn > 0 && r.r50 !== null ? r.r50 / r.rn : null,
+    rttP90Ms: r.rn > 0 && r.r90 !== null ? r.r90 / r.rn : null,
+    retransDownPct: pct(r.rd, r.pd),
+    retransUpPct: pct(r.ru, r.pu),
+  };
 }
 
 export class TelemetryHistory {
@@ -229,7 +226,8 @@ export class TelemetryHistory {
       CREATE TABLE IF NOT EXISTS circuit_minute (circuit TEXT NOT NULL, ts INTEGER NOT NULL, ${VALS}, PRIMARY KEY (circuit, ts)) WITHOUT ROWID;
       CREATE INDEX IF NOT EXISTS circuit_minute_ts ON circuit_minute (ts);
     `);
-    const ph = '?, ?, ?, ?, ?, ?, ?, ?, ?';
+    migrateHistory(this.db);
+    const ph = Array(16).fill('?').join(', ');
     this.upsertTotal = this.db.prepare(`INSERT INTO totals_minute (ts, ${COLS}) VALUES (?, ${ph}) ON CONFLICT (ts) DO UPDATE SET ${MERGE}`);
     this.upsertNode = this.db.prepare(`INSERT INTO node_minute (node, ts, ${COLS}) VALUES (?, ?, ${ph}) ON CONFLICT (node, ts) DO UPDATE SET ${MERGE}`);
     this.upsertCircuit = this.db.prepare(`INSERT INTO circuit_minute (circuit, ts, ${COLS}) VALUES (?, ?, ${ph}) ON CONFLICT (circuit, ts) DO UPDATE SET ${MERGE}`);
@@ -292,30 +290,35 @@ export class TelemetryHistory {
     for (const c of s.circuits) this.circuits.drops(c.index, c.dropsDown, c.dropsUp, c.marksDown, c.marksUp);
   }
 
+  /** One TCP quality capture (./historyQuality.ts) into the minute of `tMs`. */
+  addQuality(tMs: number, s: QualitySample): void {
+    if (this.closed) return;
+    this.roll(tMs);
+    this.keys(s.nodeKeys, s.circuitKeys);
+    if (s.totals) this.totals.quality(0, s.totals);
+    for (const [i, q] of s.nodes) this.nodes.quality(i, q);
+    for (const [i, q] of s.circuits) this.circuits.quality(i, q);
+  }
+
   /** Writes the minute in progress (one transaction) and starts it over. */
   flush(): void {
     if (this.closed || this.minute === undefined) return;
     const ts = this.minute;
-    const n = Math.max(1, this.samples);
     const t0 = performance.now();
     let rows = 0;
     const write = (acc: MinuteAcc, stmt: SqliteStatement, key: ((i: number) => string) | undefined) => {
       for (let k = 0; k < acc.touchedCount; k++) {
-        const i = acc.touched[k]!;
-        const vals = [
-          this.samples, acc.sumDown[k]! / n, acc.maxDown[k]!, acc.sumUp[k]! / n, acc.maxUp[k]!,
-          Math.round(acc.dropsDown[k]!), Math.round(acc.dropsUp[k]!), Math.round(acc.marksDown[k]!), Math.round(acc.marksUp[k]!),
-        ];
-        if (key) stmt.run(key(i), ts, ...vals);
+        const vals = acc.row(k, this.samples);
+        if (key) stmt.run(key(acc.touched[k]!), ts, ...vals);
         else stmt.run(ts, ...vals);
         rows++;
       }
     };
-    if (this.samples > 0 || this.totals.touchedCount > 0) {
+    if (this.samples > 0 || this.totals.touchedCount + this.nodes.touchedCount + this.circuits.touchedCount > 0) {
       // The totals row is written for every minute with samples, idle or not (it carries `samples`).
       const tx = this.db.transaction(() => {
         if (this.totals.touchedCount === 0) {
-          this.upsertTotal.run(ts, this.samples, 0, 0, 0, 0, 0, 0, 0, 0);
+          this.upsertTotal.run(ts, this.samples, 0, 0, 0, 0, 0, 0, 0, 0, null, null, 0, 0, 0, 0, 0);
           rows++;
         }
         write(this.totals, this.upsertTotal, undefined);
@@ -358,33 +361,26 @@ export class TelemetryHistory {
     const from = q.from ?? to - 3600;
     const step = Math.max(60, Math.round((q.step ?? 60) / 60) * 60);
     const agg = `(ts / ${step}) * ${step} AS t, SUM(down_avg * samples) AS dsum, MAX(down_max) AS dmax, SUM(up_avg * samples) AS usum, MAX(up_max) AS umax,
-      SUM(drops_down) AS dd, SUM(drops_up) AS du, SUM(marks_down) AS md, SUM(marks_up) AS mu, SUM(samples) AS n`;
-    type Row = { t: number; dsum: number; dmax: number; usum: number; umax: number; dd: number; du: number; md: number; mu: number; n: number };
-    const totals = this.db.prepare(`SELECT ${agg} FROM totals_minute WHERE ts >= ? AND ts < ? GROUP BY t ORDER BY t`).all(from, to) as Row[];
-    let rows: Row[];
+      SUM(drops_down) AS dd, SUM(drops_up) AS du, SUM(marks_down) AS md, SUM(marks_up) AS mu, SUM(samples) AS n,
+      SUM(rtt_p50 * rtt_n) AS r50, SUM(rtt_p90 * rtt_n) AS r90, SUM(rtt_n) AS rn,
+      SUM(retrans_down) AS rd, SUM(retrans_up) AS ru, SUM(tcp_down) AS pd, SUM(tcp_up) AS pu`;
+    const totals = this.db.prepare(`SELECT ${agg} FROM totals_minute WHERE ts >= ? AND ts < ? GROUP BY t ORDER BY t`).all(from, to) as HistoryRow[];
+    let rows: HistoryRow[];
     if (q.scope === 'total') rows = totals;
     else {
       if (!q.id) throw new Error(`history query for a ${q.scope} needs an id`);
-      const table = q.scope === 'node' ? 'node_minute' : 'circuit_minute';
-      const col = q.scope === 'node' ? 'node' : 'circuit';
-      rows = this.db.prepare(`SELECT ${agg} FROM ${table} WHERE ${col} = ? AND ts >= ? AND ts < ? GROUP BY t ORDER BY t`).all(q.id, from, to) as Row[];
+      const { table, col } = ENTITY[q.scope];
+      rows = this.db.prepare(`SELECT ${agg} FROM ${table} WHERE ${col} = ? AND ts >= ? AND ts < ? GROUP BY t ORDER BY t`).all(q.id, from, to) as HistoryRow[];
     }
     // Bucket sample counts come from the totals (written every minute), so idle minutes average in as 0.
     const samplesAt = new Map(totals.map((r) => [r.t, r.n]));
-    return rows.map((r) => {
-      const n = Math.max(samplesAt.get(r.t) ?? 0, r.n, 1);
-      return {
-        t: r.t,
-        downAvgBps: Math.round(r.dsum / n),
-        downMaxBps: Math.round(r.dmax),
-        upAvgBps: Math.round(r.usum / n),
-        upMaxBps: Math.round(r.umax),
-        dropsDown: r.dd,
-        dropsUp: r.du,
-        marksDown: r.md,
-        marksUp: r.mu,
-      };
-    });
+    return rows.map((r) => historyPoint(r, Math.max(samplesAt.get(r.t) ?? 0, r.n, 1)));
+  }
+
+  /** Whether the store holds any row of this node path or Circuit ID. */
+  has(scope: 'node' | 'circuit', id: string): boolean {
+    const { table, col } = ENTITY[scope];
+    return this.db.prepare(`SELECT 1 FROM ${table} WHERE ${col} = ? LIMIT 1`).get(id) !== undefined;
   }
 
   /** Circuits with the highest average rate over [from, to) (unix seconds). */

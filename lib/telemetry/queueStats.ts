@@ -10,6 +10,7 @@
  *
  * Counters are parsed as JS numbers: exact up to 2^53 (well beyond u32).
  */
+import type { CakeTinView } from '../api/telemetry.ts';
 import { tc } from '../apply/tcBatch.ts';
 import { formatClassId, packClassId, parseClassId, unpackClassId } from '../util/classId.ts';
 import type { Log } from '../util/log.ts';
@@ -37,6 +38,8 @@ export interface QdiscStat {
   ackDrops: number;
   /** CAKE: number of tins (0 for other kinds). */
   tins: number;
+  /** CAKE: the tins as tc printed them (the parsed objects, kept by reference: no copy per poll). */
+  tinList?: readonly Record<string, unknown>[];
 }
 
 /** A tc handle as one number (major<<16 | minor); "root"/"none"/bad → -1. */
@@ -67,7 +70,9 @@ export function parseQdiscStats(input: string | unknown): QdiscStat[] {
     let ecnMarks = num(q.ecn_mark);
     let ackDrops = 0;
     let tins = 0;
+    let tinList: Record<string, unknown>[] | undefined;
     if (Array.isArray(q.tins)) {
+      tinList = q.tins as Record<string, unknown>[];
       tins = q.tins.length;
       ecnMarks = 0;
       for (const t of q.tins as Record<string, unknown>[]) {
@@ -90,9 +95,29 @@ export function parseQdiscStats(input: string | unknown): QdiscStat[] {
       ecnMarks,
       ackDrops,
       tins,
+      ...(tinList ? { tinList } : {}),
     });
   }
   return out;
+}
+
+const TIN_NAMES: Record<number, string[]> = { 1: ['Best Effort'], 3: ['Bulk', 'Best Effort', 'Voice'], 4: ['Bulk', 'Best Effort', 'Video', 'Voice'] };
+
+/** CAKE's tins as the web UI shows them (names by tin count: besteffort, diffserv3, diffserv4; else "Tin N"). */
+export function cakeTinViews(list: readonly Record<string, unknown>[]): CakeTinView[] {
+  const names = TIN_NAMES[list.length];
+  return list.map((t, i) => ({
+    name: names?.[i] ?? `Tin ${i}`,
+    sentBytes: num(t?.sent_bytes),
+    sentPackets: num(t?.sent_packets),
+    drops: num(t?.drops),
+    ecnMarks: num(t?.ecn_mark),
+    ackDrops: num(t?.ack_drops),
+    backlogBytes: num(t?.backlog_bytes),
+    avgDelayUs: num(t?.avg_delay_us),
+    peakDelayUs: num(t?.peak_delay_us),
+    baseDelayUs: num(t?.base_delay_us),
+  }));
 }
 
 /** Kinds that are structure, not circuit leaves. */
@@ -112,6 +137,8 @@ export interface LeafStats {
   /** Instantaneous. */
   backlog: number;
   qlen: number;
+  /** CAKE: the tins of the latest poll as tc printed them (cumulative counters, current delays). */
+  tinList?: readonly Record<string, unknown>[];
   /** Since the previous poll (saturating: a counter that went down — qdisc replaced — counts from 0). */
   d: { bytes: number; packets: number; drops: number; overlimits: number; requeues: number; ecnMarks: number; ackDrops: number };
   /** Poll number this leaf was last seen in. */
@@ -181,6 +208,7 @@ export class QueueStatsTracker {
       l.ackDrops = s.ackDrops;
       l.backlog = s.backlog;
       l.qlen = s.qlen;
+      l.tinList = s.tinList;
       l.seen = this.poll;
     }
   }

@@ -13,13 +13,16 @@
  * allocated once (per plan) and reused; payloads are built only when a client asks.
  */
 import { existsSync } from 'node:fs';
-import type { CircuitRateView, NodeRateView, QueueCircuitView, QueueTotals, Totals, UnknownIpsSummary, UnknownIpView } from '../api/telemetry.ts';
+import type { CircuitTelemetry } from '../api/circuit.ts';
+import type { FlowSnapshot } from '../api/flows.ts';
+import type { CircuitRateView, NodeRateView, QueueCircuitView, QueueTotals, Totals, UnknownIpsSummary, UnknownIpsTable, UnknownIpView } from '../api/telemetry.ts';
 import { statePaths } from '../config/paths.ts';
 import type { LqosConfig } from '../config/schema.ts';
 import type { ShapingPlan } from '../model.ts';
 import type { Log } from '../util/log.ts';
 import { CpuSampler, type CpuUsage } from './cpu.ts';
 import { TelemetryHistory } from './history.ts';
+import { qualitySample } from './historyQuality.ts';
 import { HostRateTracker, type HostCounters } from './hostRates.ts';
 import { RateGauges, type ShapingMetrics } from './metrics.ts';
 import { QueueStatsCollector } from './queueStats.ts';
@@ -29,6 +32,7 @@ import { UnknownIpFilter, unknownIpRulesOf, type UnknownIpRules } from './unknow
 import { UnmappedTracker, type UnmappedSnapshot } from './unmapped.ts';
 import {
   circuitRatesPayload,
+  circuitTelemetry,
   cpuPayload,
   NODE_FIELDS,
   queueStatsPayload,
@@ -39,6 +43,7 @@ import {
   topUpload,
   TOTAL_FIELDS,
   listedUnknown,
+  unknownIpRows,
   unknownIps,
   unknownSummary,
   type StatsHostsRequest,
@@ -89,12 +94,16 @@ export interface TelemetryOptions {
   historyPath?: string | false;
   retentionDays?: number;
   circuitRetentionDays?: number;
+  /** How often the history captures the TCP quality (RTT, retransmits) of `flows` (default 10 s). */
+  qualityEveryMs?: number;
   /** Samples kept for the live graphs (default 300 = 5 min at 1 Hz). */
   ringSize?: number;
   /** Circuits in the top lists (default 10). */
   topN?: number;
-  /** At most this many circuits get a Prometheus gauge (the busiest; default 1000). */
+  /** At most this many circuits get Prometheus series (the busiest; default 1000; Infinity: every circuit with traffic). */
   maxCircuitMetrics?: number;
+  /** Flow tracking's snapshot, for the Prometheus RTT and retransmit series and the history's TCP quality. */
+  flows?: () => FlowSnapshot | undefined;
   /** Active circuits listed in the `circuits` channel (default 1000). */
   maxChannelCircuits?: number;
   /** false: no timers (tests call tick()/pollQueues()). */
@@ -111,9 +120,15 @@ export interface TelemetryOptions {
   onCircuitBytes?: (traffic: Iterable<[string, number]>) => void;
 }
 
-/** The telemetry options lqos.conf sets: queue_check_period_ms and the `[ip_ranges]` unknown-IP rules. */
-export function telemetryOptionsOf(config: LqosConfig): Pick<TelemetryOptions, 'queueIntervalMs' | 'unknownIps'> {
-  return { queueIntervalMs: config.queue_check_period_ms, unknownIps: unknownIpRulesOf(config) };
+/** The telemetry options lqos.conf sets: queue_check_period_ms, the `[ip_ranges]` unknown-IP rules, history retention, `[web] metrics_*`. */
+export function telemetryOptionsOf(config: LqosConfig): Pick<TelemetryOptions, 'queueIntervalMs' | 'unknownIps' | 'retentionDays' | 'circuitRetentionDays' | 'maxCircuitMetrics'> {
+  return {
+    maxCircuitMetrics: config.web.metrics_per_circuit ? Infinity : config.web.metrics_top_circuits,
+    queueIntervalMs: config.queue_check_period_ms,
+    unknownIps: unknownIpRulesOf(config),
+    retentionDays: config.history.retention_days,
+    circuitRetentionDays: config.history.circuit_retention_days,
+  };
 }
 
 export interface TelemetrySnapshot {
@@ -145,14 +160,20 @@ export interface Telemetry {
   circuit(id: string): CircuitRateView | undefined;
   /** Queue stats of one circuit. */
   circuitQueues(id: string): QueueCircuitView | undefined;
+  /** The Circuit page's live detail of one circuit (undefined when not in the plan); `nowBootNs`: the dataplane's clock now. */
+  circuitDetail(id: string, nowBootNs: bigint): CircuitTelemetry | undefined;
   /** The bus `stats_hosts` reply: top hosts by current rate. */
   statsHosts(req: StatsHostsRequest): unknown;
   /** Unknown IPs with traffic (as in the `circuits` channel): a sample, see unknownSummary(). */
   unknownIps(): UnknownIpView[];
   /** What the unknown IPs are a sample of, and the unmapped rates. */
   unknownSummary(): UnknownIpsSummary;
+  /** The Unknown IPs page: listed sampled addresses seen in the last `windowMs` (`nowBootNs`: the dataplane's clock now). */
+  unknownIpTable(nowBootNs: bigint, windowMs: number): UnknownIpsTable;
   /** Payloads of the live channels (also published, when a publisher is given). */
   payload(channel: TelemetryChannel): unknown;
+  /** Writes the history's minute in progress now (with a fresh TCP quality capture): the History page shows up to the current second. */
+  flushHistory(): void;
   /** One counter tick now (tests; the timer calls it too). */
   tick(): Promise<void>;
   /** One queue-stats poll now. */
@@ -188,6 +209,7 @@ class TelemetryService implements Telemetry {
   private readErr?: string;
   private unmappedErr?: string;
   private nodeDropArrays: Float64Array[] = [];
+  private lastQualityAt = 0;
   private ticks = 0;
   private lastTickMs = 0;
   private lastReadMs = 0;
@@ -209,7 +231,7 @@ class TelemetryService implements Telemetry {
     this.isAttached = opts.isAttached ?? (opts.readCounters ? () => true : () => existsSync(`${opts.pinRoot}/host_counters`));
     this.ticking = new SingleFlight('telemetry tick', this.log);
     this.polling = new SingleFlight('telemetry queue stats', this.log);
-    if (opts.metrics) this.gauges = new RateGauges(opts.metrics, opts.maxCircuitMetrics ?? 1000);
+    if (opts.metrics) this.gauges = new RateGauges(opts.metrics, opts.maxCircuitMetrics ?? 1000, { log: ctx.log, flows: opts.flows, queues: () => this.state.queues.circuits });
     const unknownIpFilter = new UnknownIpFilter(opts.unknownIps);
     this.state = {
       plan: undefined,
@@ -264,7 +286,7 @@ class TelemetryService implements Telemetry {
     const keep = new Set(index ? index.topLevel.map((n) => index.nodePaths[n]!) : []);
     for (const k of s.nodeRings.keys()) if (!keep.has(k)) s.nodeRings.delete(k);
     for (const k of keep) if (!s.nodeRings.has(k)) s.nodeRings.set(k, new MultiRing(this.opts.ringSize ?? 300, NODE_FIELDS));
-    this.gauges?.resetPlan();
+    this.gauges?.resetPlan(index);
     this.log.debug({ circuits: index?.circuitCount ?? 0, nodes: N }, 'telemetry: plan index rebuilt');
   }
 
@@ -350,7 +372,7 @@ class TelemetryService implements Telemetry {
     const r = rollup.totals;
     totalsRing.push(t, r.downBps, r.upBps, r.shapedDownBps, r.shapedUpBps);
     if (index) for (const n of index.topLevel) nodeRings.get(index.nodePaths[n]!)?.push(t, rollup.nodeDownBps[n]!, rollup.nodeUpBps[n]!);
-    this.gauges?.update(rollup, index);
+    this.gauges?.update(rollup, index, hosts.lastDtMs);
     if (!this.history) return;
     if (!index) {
       this.history.addRates(t, { downBps: r.downBps, upBps: r.upBps, nodeKeys: [], nodeDown: [], nodeUp: [], circuitKeys: [], circuitDown: [], circuitUp: [] });
@@ -368,6 +390,24 @@ class TelemetryService implements Telemetry {
       touched: rollup.touched,
       touchedCount: rollup.touchedCount,
     });
+    if (t - this.lastQualityAt >= (this.opts.qualityEveryMs ?? 10_000)) this.captureQuality(t);
+  }
+
+  /** Flow tracking's TCP quality of this moment into the history (nothing without flow tracking or a plan). */
+  private captureQuality(t: number): void {
+    const { index } = this.state;
+    this.lastQualityAt = t;
+    const snap = this.opts.flows?.();
+    if (!this.history || !index || !snap) return;
+    this.history.addQuality(t, qualitySample(index, snap));
+  }
+
+  flushHistory(): void {
+    if (!this.history) return;
+    // A fresh capture, unless the last one read the same flow snapshot (flow tracking polls every 2 s).
+    const t = this.now();
+    if (t - this.lastQualityAt >= 2000) this.captureQuality(t);
+    this.history.flush();
   }
 
   pollQueues(): Promise<void> {
@@ -384,6 +424,7 @@ class TelemetryService implements Telemetry {
     const t = this.now();
     s.queueDtMs = s.queueAt ? t - s.queueAt : 0;
     s.queueAt = t;
+    this.gauges?.queuePoll(ix, s.queues.circuits);
     if (this.history) this.recordDrops(ix, t, this.history);
   }
 
@@ -458,12 +499,22 @@ class TelemetryService implements Telemetry {
     return c === undefined ? undefined : queueView(s as TelemetryState & { index: PlanIndex }, c);
   }
 
+  circuitDetail(id: string, nowBootNs: bigint): CircuitTelemetry | undefined {
+    const c = this.state.index?.circuitById.get(id);
+    return c === undefined ? undefined : circuitTelemetry(this.state, c, this.now(), nowBootNs);
+  }
+
   statsHosts(req: StatsHostsRequest): unknown {
     return statsHostsReply(this.state, req);
   }
 
   unknownIps(): UnknownIpView[] {
     return unknownIps(this.state);
+  }
+
+  unknownIpTable(nowBootNs: bigint, windowMs: number): UnknownIpsTable {
+    const now = this.now();
+    return { at: now, available: true, windowSeconds: Math.round(windowMs / 1000), rows: unknownIpRows(this.state, now, nowBootNs, windowMs), summary: unknownSummary(this.state) };
   }
 
   unknownSummary(): UnknownIpsSummary {
@@ -476,6 +527,7 @@ class TelemetryService implements Telemetry {
       for (const u of this.unpublish) u();
       await Promise.all([this.ticking.running, this.polling.running]);
       try {
+        this.flushHistory();
         this.history?.close();
       } catch (e) {
         this.log.warn(`telemetry history close failed: ${(e as Error).message}`);

@@ -10,12 +10,14 @@ import type {
   QueueStatsPayload,
   ThroughputPayload,
   UnknownIpsSummary,
+  UnknownIpRow,
   UnknownIpView,
 } from '../api/telemetry.ts';
+import type { CircuitHostCounter, CircuitTelemetry } from '../api/circuit.ts';
 import type { ShapingPlan } from '../model.ts';
 import type { CpuSampler } from './cpu.ts';
 import type { HostRate, HostRateTracker } from './hostRates.ts';
-import type { LeafStats, QueueStatsCollector } from './queueStats.ts';
+import { cakeTinViews, type LeafStats, type QueueStatsCollector } from './queueStats.ts';
 import type { MultiRing } from './ring.ts';
 import { circuitName, type PlanIndex, type Rollup } from './rollup.ts';
 import { UNKNOWN_SAMPLES, type UnmappedTracker } from './unmapped.ts';
@@ -82,6 +84,22 @@ export function unknownIps(s: TelemetryState, max = 100): UnknownIpView[] {
   return out.slice(0, max).map((h) => ({ ip: h.ip, downBps: Math.round(h.downBps), upBps: Math.round(h.upBps), downBytes: Number(h.downBytes), upBytes: Number(h.upBytes) }));
 }
 
+/**
+ * The Unknown IPs page: every sampled unmapped address that the `[ip_ranges]` rules list and whose
+ * last packet is within `windowMs` (traffic now or not), most bytes first. `nowBootNs` is the
+ * dataplane's clock (CLOCK_BOOTTIME) at `nowMs`, to turn its last-seen stamps into wall time.
+ */
+export function unknownIpRows(s: TelemetryState, nowMs: number, nowBootNs: bigint, windowMs: number): UnknownIpRow[] {
+  if (!s.attached) return [];
+  const rows: UnknownIpRow[] = [];
+  for (const h of s.unmapped.samples.hosts.values()) {
+    const ageMs = Math.max(0, Number(nowBootNs - h.lastSeenNs) / 1e6);
+    if (ageMs > windowMs || !s.unknownListed(h.ip)) continue;
+    rows.push({ ip: h.ip, lastSeenMs: Math.round(nowMs - ageMs), downBps: Math.round(h.downBps), upBps: Math.round(h.upBps), downBytes: Number(h.downBytes), upBytes: Number(h.upBytes) });
+  }
+  return rows.sort((a, b) => b.downBytes + b.upBytes - (a.downBytes + a.upBytes) || (a.ip < b.ip ? -1 : 1));
+}
+
 /** What the unknown-IP list is a sample of (the UI shows it beside the list). */
 export function unknownSummary(s: TelemetryState): UnknownIpsSummary {
   const u = s.unmapped;
@@ -112,20 +130,48 @@ export function circuitRatesPayload(s: TelemetryState, max: number): CircuitRate
   };
 }
 
-function sideView(l: LeafStats | undefined): QueueSideView | undefined {
+function sideView(l: LeafStats | undefined, withTins: boolean): QueueSideView | undefined {
   if (!l) return undefined;
   return {
     kind: l.kind, drops: l.drops, overlimits: l.overlimits, requeues: l.requeues, ecnMarks: l.ecnMarks, backlog: l.backlog, qlen: l.qlen,
     dDrops: l.d.drops, dOverlimits: l.d.overlimits, dEcnMarks: l.d.ecnMarks, dRequeues: l.d.requeues, dPackets: l.d.packets,
+    ...(withTins && l.tinList ? { tins: cakeTinViews(l.tinList) } : {}),
   };
 }
 
-export function queueView(s: TelemetryState & { index: PlanIndex }, c: number): QueueCircuitView {
+/** Queue stats of circuit `c`; `withTins`: CAKE's tins too (the Circuit page; the `queues` channel leaves them out). */
+export function queueView(s: TelemetryState & { index: PlanIndex }, c: number, withTins = false): QueueCircuitView {
   return {
     id: s.index.circuitIds[c]!,
     name: circuitName(s.index, c),
-    down: sideView(s.queues.circuits.down[c]),
-    up: sideView(s.queues.circuits.up[c]),
+    down: sideView(s.queues.circuits.down[c], withTins),
+    up: sideView(s.queues.circuits.up[c], withTins),
+  };
+}
+
+/** The host counters of circuit `c` (mappings that saw traffic), with the wall time of their last packet. */
+export function circuitHostRows(s: TelemetryState, c: number, nowMs: number, nowBootNs: bigint): CircuitHostCounter[] {
+  if (!s.attached || !current(s)) return [];
+  const rows: CircuitHostCounter[] = [];
+  for (const h of s.hosts.hosts.values()) {
+    if (h.resolvedVersion !== s.index.version || h.circuit !== c) continue;
+    const ageMs = Math.max(0, Number(nowBootNs - h.lastSeenNs) / 1e6);
+    rows.push({
+      key: h.ip, downBps: Math.round(h.downBps), upBps: Math.round(h.upBps), downBytes: Number(h.downBytes), upBytes: Number(h.upBytes),
+      lastSeenMs: h.lastSeenNs > 0n ? Math.round(nowMs - ageMs) : null,
+    });
+  }
+  return rows;
+}
+
+/** What the Circuit page reads of circuit `c`: rates, queue stats with CAKE tins, host counters. */
+export function circuitTelemetry(s: TelemetryState, c: number, nowMs: number, nowBootNs: bigint): CircuitTelemetry {
+  return {
+    at: s.lastAt,
+    dataplane: s.attached,
+    rates: current(s) ? s.rollup.circuitView(c) : undefined,
+    queues: { at: s.queueAt, dtMs: s.queueDtMs, view: s.index ? queueView(s as TelemetryState & { index: PlanIndex }, c, true) : undefined },
+    hosts: circuitHostRows(s, c, nowMs, nowBootNs),
   };
 }
 

@@ -11,9 +11,22 @@ import type { WebContext } from './context.ts';
 import { owningIntegration } from './inputsOwner.ts';
 import { nodeIdOf } from './listen.ts';
 
+/**
+ * The plan the pages show: the one applied to the kernel; with none, a dry run's plan (planned,
+ * not applied: the payloads say `planned: true` and the UI says so on every page).
+ */
+export function shownPlan(ctx: WebContext): { plan: ShapingPlan | undefined; planned: boolean } {
+  const applied = ctx.appliedPlan();
+  if (applied) return { plan: applied, planned: false };
+  const planned = ctx.plannedPlan?.();
+  return { plan: planned, planned: planned !== undefined };
+}
+
+const plannedFlag = (planned: boolean) => (planned ? { planned: true } : {});
+
 export function statusPayload(ctx: WebContext): StatusPayload {
   const config = ctx.config();
-  const plan = ctx.appliedPlan();
+  const { plan, planned } = shownPlan(ctx);
   const owner = owningIntegration(config);
   return {
     version: ctx.version,
@@ -28,7 +41,7 @@ export function statusPayload(ctx: WebContext): StatusPayload {
     queueMode: config.queues.queue_mode,
     urgentActive: ctx.urgent.activeCount(),
     scheduler: ctx.scheduler.status(),
-    plan: plan ? { applied: true, circuits: plan.circuits.length, nodes: plan.nodes.length, mode: plan.mode } : { applied: false },
+    plan: plan ? { applied: true, circuits: plan.circuits.length, nodes: plan.nodes.length, mode: plan.mode, ...plannedFlag(planned) } : { applied: false },
     inputsOwnedBy: owner ? owner.section.replace(/_integration$/, '') : null,
   };
 }
@@ -75,12 +88,13 @@ export function nodePayload(plan: ShapingPlan, n: PlannedNode, circuitCount: num
   };
 }
 
-export function networkTreePayload(plan: ShapingPlan | undefined): NetworkTreePayload {
+export function networkTreePayload(plan: ShapingPlan | undefined, planned = false): NetworkTreePayload {
   if (!plan) return { applied: false, nodes: [] };
   const counts = new Map<string, number>();
   for (const c of plan.circuits) counts.set(c.parentPath, (counts.get(c.parentPath) ?? 0) + 1);
   return {
     applied: true,
+    ...plannedFlag(planned),
     link: plan.link,
     mode: plan.mode,
     nodes: plan.nodes.map((n) => nodePayload(plan, n, counts.get(n.path) ?? 0)),
@@ -88,10 +102,11 @@ export function networkTreePayload(plan: ShapingPlan | undefined): NetworkTreePa
   };
 }
 
-export function planQueuesPayload(plan: ShapingPlan | undefined): PlanQueuesPayload {
+export function planQueuesPayload(plan: ShapingPlan | undefined, planned = false): PlanQueuesPayload {
   if (!plan) return { applied: false };
   return {
     applied: true,
+    ...plannedFlag(planned),
     mode: plan.mode,
     queues: plan.queues,
     stickOffset: plan.stickOffset,

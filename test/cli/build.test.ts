@@ -17,7 +17,7 @@ import { integrationNames } from '../../lib/integrations/registry.ts';
 import { repoRoot } from '../support/paths.ts';
 import { makeWorkspace } from '../support/workspace.ts';
 
-const ENTRIES = ['LibreQoS', 'lqosd', 'scheduler', 'integration', 'lqusers', 'supportBundle'];
+const ENTRIES = ['LibreQoS', 'lqosd', 'scheduler', 'integration', 'lqusers', 'lqtop', 'supportBundle'];
 let scratch = '';
 let shimDir = '';
 let nodeLog = '';
@@ -25,7 +25,7 @@ let nodeLog = '';
 /** The runtime tree and sources, copied; node_modules linked (read only). */
 function makeScratchTree(): string {
   const dir = mkdtempSync(join(tmpdir(), 'lqos-build-'));
-  for (const f of ['LibreQoS', 'lqosd', 'scheduler', 'lqusers', 'package.json', 'tsconfig.json']) cpSync(join(repoRoot, f), join(dir, f));
+  for (const f of ['LibreQoS', 'lqosd', 'scheduler', 'lqusers', 'lqtop', 'package.json', 'tsconfig.json']) cpSync(join(repoRoot, f), join(dir, f));
   for (const d of ['bin', 'lib', 'conf']) cpSync(join(repoRoot, d), join(dir, d), { recursive: true });
   // dataplane/ without its compiled object (not needed to plan or to build).
   cpSync(join(repoRoot, 'dataplane'), join(dir, 'dataplane'), { recursive: true, filter: (src) => !src.startsWith(join(repoRoot, 'dataplane', 'build')) });
@@ -155,6 +155,9 @@ test('bin/launch runs the build when it is fresh, tsx when a .ts is newer, and o
   const users = await launch('lqusers', ['--help']);
   ranBuild(users, 'lqusers');
   assert.match(users.stdout, /^Usage: lqusers \[options\] \[command\]/);
+  const top = await launch('lqtop', ['--help']);
+  ranBuild(top, 'lqtop');
+  assert.match(top.stdout, /^Usage: lqtop \[options\]/);
   ranTsx(await launch('LibreQoS', ['--help'], { LQOS_LAUNCH: 'tsx' }), 'LibreQoS');
 
   // A source saved after the build (in the scratch copy): back to tsx until the next build.

@@ -39,6 +39,7 @@ const VALID: Record<string, Record<string, unknown>> = {
   urgent_clear: { issueId: '1' },
   urgent_resolve: { key: 'k' },
   stats_hosts: { limit: 20, sortBy: 'total' },
+  top_circuits: { limit: 20, sortBy: 'rtt' },
 };
 const FIELDS = [...new Set(['id', 'type', ...Object.values(VALID).flatMap((p) => Object.keys(p)), 'prefix', 'cpu', 'major', 'minor', 'circuitId', 'devicesPath', 'networkPath', 'force'])];
 

@@ -31,7 +31,7 @@ const tmp = (tag: string) => {
 
 before(async () => {
   src = tmp('src');
-  for (const f of ['LibreQoS', 'LibreQoS.py', 'lqosd', 'lqusers', 'scheduler', 'scheduler.py', 'package.json', 'package-lock.json', 'README.md', 'tsconfig.json',
+  for (const f of ['LibreQoS', 'LibreQoS.py', 'lqosd', 'lqusers', 'lqtop', 'scheduler', 'scheduler.py', 'package.json', 'package-lock.json', 'README.md', 'tsconfig.json',
     'lib', 'bin', 'dataplane', 'webui', 'conf', 'systemd', 'docs', 'scripts', 'build']) {
     assert.ok(existsSync(join(repoRoot, f)), `${f} missing in the checkout (build/: npm run build; webui/dist: scripts/setup)`);
     cpSync(join(repoRoot, f), join(src, f), { recursive: true, preserveTimestamps: true, verbatimSymlinks: true });
@@ -77,7 +77,7 @@ async function verifyUnits(prefix: string) {
 
 async function runsFromCopy(prefix: string) {
   const copy = inRoot(prefix);
-  for (const c of ['LibreQoS', 'lqosd', 'scheduler', 'lqusers']) {
+  for (const c of ['LibreQoS', 'lqosd', 'scheduler', 'lqusers', 'lqtop']) {
     const r = await execa(join(copy, c), ['--help'], { reject: false, all: true, cwd: '/', env: { LQOS_LAUNCH: '' } });
     assert.equal(r.exitCode, 0, `${c} --help from the installed copy: ${r.all}`);
     assert.match(String(r.all), new RegExp(`Usage: ${c}`), `${c} --help printed no usage`);
@@ -100,7 +100,7 @@ test('install: runtime tree with production dependencies only, config 0600, stat
   assert.equal(r.exitCode, 0, firstOut);
   const copy = inRoot(PREFIX);
   for (const f of ['LibreQoS', 'lqosd', 'scheduler', 'lqusers', 'bin/launch', 'build/.stamp', 'build/bin/LibreQoS.mjs', 'build/bin/lqosd.mjs',
-    'build/bin/scheduler.mjs', 'build/bin/integration.mjs', 'build/bin/lqusers.mjs', 'build/bin/supportBundle.mjs', 'dataplane/build/lqos_kern.o', 'dataplane/build.sh', 'webui/dist/index.html',
+    'build/bin/scheduler.mjs', 'build/bin/integration.mjs', 'build/bin/lqusers.mjs', 'build/bin/lqtop.mjs', 'build/bin/supportBundle.mjs', 'dataplane/build/lqos_kern.o', 'dataplane/build.sh', 'webui/dist/index.html',
     'package.json', 'package-lock.json', 'scripts/uninstall', 'scripts/config-dirs.mjs', '.lqos-install']) {
     assert.ok(existsSync(join(copy, f)), `${f} missing from the installed copy ${copy}`);
   }

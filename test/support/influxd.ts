@@ -18,7 +18,7 @@ export interface Influxd {
   cleanup(): Promise<void>;
 }
 
-async function freeTcpPort(): Promise<number> {
+export async function freeTcpPort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = createServer();
     s.on('error', reject);
@@ -30,7 +30,7 @@ async function freeTcpPort(): Promise<number> {
 }
 
 /** An HTTP request to the server: fetch, or curl inside `netns` (its loopback is not ours). */
-async function http(netns: string | undefined, url: string, init: { method?: string; body?: string } = {}): Promise<{ status: number; text: string }> {
+export async function http(netns: string | undefined, url: string, init: { method?: string; body?: string } = {}): Promise<{ status: number; text: string }> {
   if (!netns) {
     const r = await fetch(url, { method: init.method ?? 'GET', ...(init.body !== undefined ? { body: init.body, headers: { 'content-type': 'application/x-www-form-urlencoded' } } : {}) });
     return { status: r.status, text: await r.text() };

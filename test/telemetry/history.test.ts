@@ -135,7 +135,7 @@ test('retention: rows older than retentionDays are pruned (at most hourly); WAL 
   h.flush();
   assert.equal(count('totals_minute'), 2);
   now += 30 * 60_000;
-  h.db.prepare('INSERT INTO totals_minute VALUES (?, 1, 0, 0, 0, 0, 0, 0, 0, 0)').run(S0 - 10 * 86400);
+  h.db.prepare('INSERT INTO totals_minute (ts, samples, down_avg, down_max, up_avg, up_max, drops_down, drops_up, marks_down, marks_up) VALUES (?, 1, 0, 0, 0, 0, 0, 0, 0, 0)').run(S0 - 10 * 86400);
   h.addRates(now, sample([0, 0, 0], [0, 0, 0]));
   h.flush();
   assert.equal(count('totals_minute'), 4, 'not pruned again within the hour');

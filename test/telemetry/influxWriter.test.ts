@@ -88,3 +88,13 @@ test('a batch the server refuses (bad line) is dropped and counted; later batche
   assert.match(s.lastError ?? '', /HTTP 400/);
   await w.close();
 });
+
+test('flushIntervalMs 0 (how the export uses it): nothing is written until the owner flushes', async () => {
+  const w = new InfluxWriter({ url: influx.url, org: 'isp', bucket: 'shaper', token: '', flushIntervalMs: 0 });
+  w.add([pointLine('owner_flush', { circuit_id: 'x' }, { down_bps: 1 }, T)!]);
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal(w.stats().written, 0, 'a writer without its own timer must not flush by itself');
+  await w.flush();
+  assert.equal(w.stats().written, 1);
+  await w.close();
+});

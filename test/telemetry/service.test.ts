@@ -184,3 +184,36 @@ test('a failing counter reader is logged once and the loop keeps going', async (
   assert.deepEqual(tel.snapshot().topDownload, [], 'no plan: no circuits');
   await tel.stop();
 });
+
+test('Unknown IPs page table: listed addresses seen within the window, most bytes first, last seen in wall time', async (t) => {
+  const dir = testDir(t, 'lqtel-svc-');
+  let now = Date.UTC(2026, 11, 5, 12, 0, 0);
+  let unmapped = um(0, 0, []);
+  const at = (c: ReturnType<typeof hc>, lastSeenNs: bigint) => ({ ...c, lastSeenNs });
+  const tel = startTelemetry(stateContext(dir, () => testPlan()), {
+    pinRoot: '/nonexistent', autoStart: false, now: () => now, historyPath: false,
+    readCounters: () => new Map(), readUnmapped: () => unmapped, readQdiscs: async () => '[]',
+    unknownIps: { allow: [], ignore: ['203.0.113.0/24'], honorsAllow: false, honorsIgnore: true },
+  });
+  const boot = 1_000_000_000_000n; // the dataplane clock (ns) at `now`
+  unmapped = um(0, 0, [
+    ['192.0.2.1', at(hc(5_000, 100), boot - 2_000_000_000n)], // 2 s ago
+    ['2001:db8::9', at(hc(90_000, 0), boot - 240_000_000_000n)], // 4 min ago
+    ['192.0.2.77', at(hc(1_000_000, 0), boot - 400_000_000_000n)], // 6 min 40 s ago: outside
+    ['203.0.113.5', at(hc(7_000_000, 0), boot)], // ignored by [ip_ranges]
+  ]);
+  await tel.tick();
+  const table = tel.unknownIpTable(boot, 300_000);
+  assert.equal(table.available, true);
+  assert.equal(table.windowSeconds, 300);
+  assert.deepEqual(
+    table.rows.map((r) => [r.ip, r.downBytes, r.upBytes, now - r.lastSeenMs]),
+    [['2001:db8::9', 90_000, 0, 240_000], ['192.0.2.1', 5_000, 100, 2_000]],
+  );
+  now += 1000;
+  unmapped = um(0, 0, [['192.0.2.1', at(hc(6_000_000, 100), boot + 1_000_000_000n)], ['2001:db8::9', at(hc(90_000, 0), boot - 240_000_000_000n)]]);
+  await tel.tick();
+  const next = tel.unknownIpTable(boot + 1_000_000_000n, 300_000);
+  assert.deepEqual(next.rows.map((r) => [r.ip, r.downBps, now - r.lastSeenMs]), [['192.0.2.1', 47_960_000, 0], ['2001:db8::9', 0, 241_000]]);
+  await tel.stop();
+});

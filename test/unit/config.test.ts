@@ -101,6 +101,8 @@ test('empty file plus [bridge] gets every default', () => {
     trust_proxy: false,
     allowed_hosts: [],
     metrics_token: '',
+    metrics_top_circuits: 20,
+    metrics_per_circuit: false,
   });
   assert.deepEqual(config.safety, { max_removed_percent: 20, scheduler_allow_mass_removal: false });
   // a file with no interfaces at all is fine unless interfaces are required

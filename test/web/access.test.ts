@@ -52,6 +52,8 @@ test('the route table is complete and every /api route declares its access', asy
       ['PUT', '/api/network'],
       ['GET', '/api/circuits'],
       ['GET', '/api/circuits/:id'],
+      ['GET', '/api/circuits/:id/live'],
+      ['GET', '/api/circuits/:id/flows'],
       ['GET', '/api/network-tree'],
       ['GET', '/api/urgent'],
       ['POST', '/api/urgent/:id/ack'],

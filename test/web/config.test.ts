@@ -28,6 +28,7 @@ test('config PUT: a valid change persists, keeps a .bak and reloads the daemon c
     const r = await admin.put('/api/config', { queues: { uplink_bandwidth_mbps: 750 }, node_name: 'edge-1' });
     assert.equal(r.status, 200, r.text);
     assert.equal(r.json.ok, true);
+    assert.deepEqual(r.json.restartRequired, [], 'both keys apply on reload');
     assert.equal(r.json.config.queues.uplink_bandwidth_mbps, 750);
     assert.equal(h.reloads, 1);
     assert.equal(h.ctx.config().queues.uplink_bandwidth_mbps, 750);
@@ -39,6 +40,11 @@ test('config PUT: a valid change persists, keeps a .bak and reloads the daemon c
     assert.equal(raw.uisp_integration.token, SECRETS.uisp, 'secrets untouched');
     assert.equal(readFileSync(`${h.configPath}.bak`, 'utf8'), before);
     assert.equal((await admin.get('/api/config')).json.config.node_name, 'edge-1');
+    // keys lqosd reads only at start are named (not their values)
+    const later = await admin.put('/api/config', { web: { port: 9124 }, flows: { flow_timeout_seconds: 60 }, ip_ranges: { ignore_subnets: ['192.0.2.0/24'] } });
+    assert.equal(later.status, 200, later.text);
+    assert.deepEqual(later.json.restartRequired, ['flows.flow_timeout_seconds', 'web.port']);
+    assert.equal((parseToml(readFileSync(h.configPath, 'utf8')) as any).web.port, 9124);
   });
 });
 

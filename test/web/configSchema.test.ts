@@ -12,7 +12,8 @@ import { describeConfig } from '../../lib/config/describe.ts';
 import { FIDELITY, fidelityOf } from '../../lib/config/fidelity.ts';
 import { isSecretKey, KNOWN_CONFIG_SECRETS } from '../../lib/web/redact.ts';
 import * as users from '../../lib/web/users.ts';
-import { BRIDGE, GENERAL, QUEUES, resolveFields, SINGLE } from '../../webui/src/lib/configFields.ts';
+import { isRestartOnly } from '../../lib/config/restart.ts';
+import { BRIDGE, FLOWS, GENERAL, IP_RANGES, QUEUES, resolveFields, resolveGroups, SINGLE, TUNING, WEB } from '../../webui/src/lib/configFields.ts';
 import { HINTS, INTEGRATIONS, integrationGroups } from '../../webui/src/lib/integrationFields.ts';
 import { setupUsers } from '../support/users.ts';
 import { testDir } from '../support/workspace.ts';
@@ -29,7 +30,22 @@ test('GET /api/config/schema describes the keys with the schema ranges, values, 
     const r = await viewer.get('/api/config/schema');
     assert.equal(r.status, 200, r.text);
     const keys = byKey((r.json as ConfigSchemaPayload).keys);
-    assert.deepEqual(keys.get('web.port'), { key: 'web.port', type: 'integer', min: 1, max: 65535, default: 9123, optional: false, required: false, secret: false, fidelity: { kind: 'honoured' } });
+    assert.deepEqual(keys.get('web.port'), {
+      key: 'web.port',
+      type: 'integer',
+      min: 1,
+      max: 65535,
+      default: 9123,
+      optional: false,
+      required: false,
+      secret: false,
+      fidelity: { kind: 'honoured' },
+      description: 'TCP port of the web UI and API.',
+      restartOnly: true,
+    });
+    assert.equal(keys.get('ip_ranges.allow_subnets')?.format, 'cidr');
+    assert.equal(keys.get('flows.netflow_ip')?.format, 'ip');
+    assert.deepEqual(keys.get('flows.netflow_version')?.values, [5, 9, 10]);
     assert.deepEqual(keys.get('bridge.to_internet'), { key: 'bridge.to_internet', type: 'string', nonEmpty: true, optional: false, required: true, secret: false, fidelity: { kind: 'honoured' } });
     assert.deepEqual(keys.get('bridge.mtu'), { key: 'bridge.mtu', type: 'integer', min: 68, max: 65535, optional: true, required: false, secret: false, fidelity: { kind: 'honoured' } });
     // positive integers: the exclusive bound 0 reads as "at least 1"; numbers keep exclusive bounds
@@ -56,7 +72,7 @@ test('GET /api/config/schema describes the keys with the schema ranges, values, 
 
 test('every key the web UI forms name is described by the server', () => {
   const keys = byKey(describeConfig(isSecretKey));
-  const named = [...GENERAL, ...QUEUES].flatMap((g) => g.fields.map((f) => f.key));
+  const named = [...GENERAL, ...QUEUES, ...TUNING, ...IP_RANGES, ...FLOWS, ...WEB].flatMap((g) => g.fields.map((f) => f.key));
   named.push(...BRIDGE.map((f) => f.key), ...SINGLE.map((f) => f.key), ...Object.keys(HINTS));
   assert.deepEqual(named.filter((k) => !keys.has(k)), []);
   for (const [name, def] of Object.entries(INTEGRATIONS)) {
@@ -67,7 +83,7 @@ test('every key the web UI forms name is described by the server', () => {
 
 test('every web UI field maps to a fidelity entry; fields of keys lqos-ts ignores are shown disabled with a note', () => {
   const schema = byKey(describeConfig(isSecretKey));
-  const named = [...GENERAL, ...QUEUES].flatMap((g) => g.fields.map((f) => f.key));
+  const named = [...GENERAL, ...QUEUES, ...TUNING, ...IP_RANGES, ...FLOWS, ...WEB].flatMap((g) => g.fields.map((f) => f.key));
   named.push(...BRIDGE.map((f) => f.key), ...SINGLE.map((f) => f.key));
   for (const name of Object.keys(INTEGRATIONS)) named.push(...integrationGroups(schema, name).flatMap((g) => g.fields.map((f) => f.key)));
   assert.deepEqual(named.filter((k) => !fidelityOf(k)), [], 'UI fields without a fidelity entry');
@@ -90,7 +106,7 @@ test('the forms take type, range, choices and secret-ness from the description; 
   const schema = byKey(describeConfig(isSecretKey));
   const warn = mock.method(console, 'warn', () => undefined);
   try {
-    const fields = resolveFields([...GENERAL.flatMap((g) => g.fields), { key: 'web.no_such_key', label: 'Gone' }], schema);
+    const fields = resolveFields([...[...GENERAL, ...WEB].flatMap((g) => g.fields), { key: 'web.no_such_key', label: 'Gone' }], schema);
     assert.equal(fields.some((f) => f.key === 'web.no_such_key'), false);
     assert.match(String(warn.mock.calls[0]?.arguments[0]), /web\.no_such_key/);
     const port = fields.find((f) => f.key === 'web.port');
@@ -115,4 +131,26 @@ test('the server enforces the user rules the first-run form checks (lib/api/auth
   await assert.rejects(store.createFirstAdmin('admin', 'x'.repeat(api.PASSWORD_MIN - 1)), (e: Error) => e instanceof users.UserError && e.code === 'invalid_user');
   await assert.rejects(store.createFirstAdmin('admin', 'x'.repeat(api.PASSWORD_MAX + 1)), (e: Error) => e instanceof users.UserError && e.code === 'invalid_user');
   assert.equal((await store.createFirstAdmin('admin', ok)).username, 'admin');
+});
+
+test('the [tuning], [ip_ranges], [flows] and [web] pages show every key of their sections, each with what it does and whether it waits for a restart', () => {
+  const schema = byKey(describeConfig(isSecretKey));
+  const pages = { tuning: TUNING, ip_ranges: IP_RANGES, flows: FLOWS, web: WEB };
+  for (const [section, groups] of Object.entries(pages)) {
+    const fields = resolveGroups(groups, schema).flatMap((g) => g.fields);
+    const inSchema = [...schema.keys()].filter((k) => k.startsWith(`${section}.`));
+    assert.deepEqual(inSchema.filter((k) => !fields.some((f) => f.key === k)), [], `${section}: keys of the schema missing from the page`);
+    for (const f of fields) {
+      assert.ok((f.description ?? '').length >= 20, `${f.key}: a description`);
+      assert.equal(Boolean(f.restartOnly), isRestartOnly(f.key), `${f.key}: restart flag`);
+    }
+  }
+  const web = resolveGroups(WEB, schema).flatMap((g) => g.fields);
+  assert.equal(web.find((f) => f.key === 'web.metrics_token')?.type, 'secret');
+  const flows = resolveGroups(FLOWS, schema).flatMap((g) => g.fields);
+  const version = flows.find((f) => f.key === 'flows.netflow_version')!;
+  assert.deepEqual([version.type, version.numeric, version.options?.map((o) => o.value)], ['select', true, ['', '5', '9', '10']]);
+  assert.equal(flows.find((f) => f.key === 'flows.do_not_track_subnets')?.format, 'cidr');
+  // tuning is re-applied on reload, except the XDP attach mode
+  assert.deepEqual(resolveGroups(TUNING, schema).flatMap((g) => g.fields).filter((f) => f.restartOnly).map((f) => f.key), ['tuning.xdp_mode']);
 });

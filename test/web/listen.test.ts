@@ -8,7 +8,6 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { busRequest } from '../../lib/bus/client.ts';
 import { parseConfigText } from '../../lib/config/load.ts';
@@ -18,6 +17,7 @@ import { loConfig, webConfig } from '../support/configs.ts';
 import { capturingLogger } from '../support/log.ts';
 import { startTestDaemon } from '../support/daemon.ts';
 import { ADMIN, login, setupUsers } from '../support/users.ts';
+import { freePort } from '../support/http.ts';
 import { startWebHarness } from '../support/web.ts';
 import { testDir, workspaceFactory } from '../support/workspace.ts';
 import { startUiHarness } from '../webui/helpers.ts';
@@ -25,14 +25,6 @@ import { startUiHarness } from '../webui/helpers.ts';
 const conf = (text: string) => parseConfigText(`${text}\n[bridge]\nto_internet = "eth0"\nto_network = "eth1"\n`, '/etc/lqos.conf').config;
 const ws = workspaceFactory();
 
-/** A TCP port nobody listens on right now. */
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 const get = (url: string) => fetch(url).then((r) => r.status, (e: Error) => `refused: ${(e.cause as Error)?.message ?? e.message}`);
 

@@ -103,12 +103,18 @@ export function devicesCsv(subs: Subscriber[] = SUBSCRIBERS): string {
 
 export type UiHarness = WebHarness;
 
-/** Builds the UI if needed and serves it with the dataset; the scheduler reports healthy, UISP is enabled with `integration`. */
-export async function startUiHarness(opts: { integration?: boolean } = {}): Promise<UiHarness> {
+/**
+ * Builds the UI if needed and serves it with the dataset; the scheduler reports healthy, UISP is
+ * enabled with `integration`; `extraConfig` is appended to lqos.conf (more tables).
+ */
+export async function startUiHarness(opts: { integration?: boolean; extraConfig?: string } = {}): Promise<UiHarness> {
   ensureBuilt();
   const h = await startWebHarness({
     prefix: 'lqos-webui-',
-    config: (dir) => (opts.integration ? webConfig(dir).replace('enable_uisp = false', 'enable_uisp = true') : webConfig(dir)),
+    config: (dir) => {
+      const text = webConfig(dir, opts.extraConfig);
+      return opts.integration ? text.replace('enable_uisp = false', 'enable_uisp = true') : text;
+    },
     devices: devicesCsv(),
     network: `${JSON.stringify(NETWORK, null, 2)}\n`,
     shaping: {

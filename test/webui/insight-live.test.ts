@@ -6,6 +6,9 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { rttColor } from '../../webui/src/lib/flows.ts';
+import { readFileSync } from 'node:fs';
+import { Reader } from 'mmdb-lib';
+import { resolveGeoFiles } from '../../lib/flows/geoSources.ts';
 import { bodyText, type Browser, shot } from '../support/browser.ts';
 import { browserAsAdmin, closeUi, leakedPii, SITE_NAMES, startUiHarness, type UiHarness } from './helpers.ts';
 
@@ -18,6 +21,11 @@ const ASNS = [
   { asn: 2906, name: 'AS-SSI (Netflix)', country: 'US', flows: 7, rateBps: { down: 150_000_000, up: 2_000_000 }, bytes: { down: 2e10, up: 1e8 }, rttMs: 24.1, retransmits: 3, tcpPackets: 120_000, retransmitPct: 0.1 },
   { asn: 3320, name: 'DTAG', country: 'DE', flows: 3, rateBps: { down: 2_000_000, up: 500_000 }, bytes: { down: 3e8, up: 4e7 }, rttMs: 121.7, retransmits: 420, tcpPackets: 6_000, retransmitPct: 7 },
 ];
+/** What lqosd's enricher reports: the bundled data, and a warning about an unusable operator file. */
+const GEO_DATA = resolveGeoFiles({ asnMmdbPath: '/nonexistent/asn.mmdb' }).info;
+const version = (pkg: string) => (JSON.parse(readFileSync(`node_modules/${pkg}/package.json`, 'utf8')) as { version: string }).version;
+/** ip-location-db versions end in the build stamp YYYYMMDDHH. */
+const stampDay = (v: string) => v.replace(/^.*\.(\d{4})(\d\d)(\d\d)\d\d$/, '$1-$2-$3');
 const GLOBE = [
   { lat: 37.4, lon: -122.1, label: 'Mountain View, US', country: 'US', bytesDown: 9e9, bytesUp: 4e8, rttMs: 18.5, flows: 42 },
   { lat: 40.7, lon: -74.0, label: 'New York, US', country: 'US', bytesDown: 2e10, bytesUp: 1e8, rttMs: 24.1, flows: 7 },
@@ -42,7 +50,7 @@ before(async () => {
       return { at: Date.now(), topDownload: [a, c, d], topUpload: [a, c, d], activeCount: 3, active: [a, c, d] };
     }),
     h.channels.register('cpu', () => ({ at: Date.now(), total: 31, perCore: [37, 12, 55, 20] })),
-    h.channels.register('flows', () => ({ at: Date.now(), activeFlows: 52, globe: GLOBE, asns: ASNS, circuits: [], topFlows: [], recent: [] })),
+    h.channels.register('flows', () => ({ at: Date.now(), geoData: GEO_DATA, activeFlows: 52, globe: GLOBE, asns: ASNS, circuits: [], topFlows: [], recent: [] })),
   );
   b = await browserAsAdmin(h);
 });
@@ -92,6 +100,7 @@ test('Flow Globe draws the flow endpoints; dragging rotates the globe', async ()
   const table = await page.getByTestId('globe-table').innerText();
   assert.match(table.split('\n')[1], /New York, US/); // most bytes first
   assert.match(table, /121\.7 ms/);
+  assert.match(await page.getByTestId('geo-data-geo').innerText(), /^Geo data: @ip-location-db\/geo-whois-asn-country-mmdb@[\d.]+ \d{4}-\d\d-\d\d/);
   const visible = await page.getByTestId('globe-point').count();
   assert.ok(visible >= 3, `${visible} points on the visible side`);
   // colour by RTT on the [rtt_thresholds] scale (upstream defaults 0/100/200 ms here): Mountain View
@@ -127,6 +136,13 @@ test('ASN Analysis lists ASNs with throughput, RTT and retransmits', async () =>
   assert.match(dtag, /121\.7 ms/);
   assert.match(dtag, /7\.00 %/);
   assert.match(dtag, /\(420\)/);
+  // Where the ASN/country data comes from and when it was built, with the licence credit and link.
+  const geo = version('@ip-location-db/geo-whois-asn-country-mmdb'), asn = version('@ip-location-db/asn');
+  const geoBuilt = new Reader(readFileSync('node_modules/@ip-location-db/geo-whois-asn-country-mmdb/geo-whois-asn-country.mmdb')).metadata.buildEpoch.toISOString().slice(0, 10);
+  assert.equal(await page.getByTestId('geo-data-geo').innerText(), `Geo data: @ip-location-db/geo-whois-asn-country-mmdb@${geo} ${geoBuilt} · ip-location-db, NRO, CC0-1.0 (includes RIR data by the NRO, CC BY 4.0)`);
+  assert.match(await page.getByTestId('geo-data-asn').innerText(), new RegExp(`^ASN data: @ip-location-db/asn@${asn.replaceAll('.', '\\.')} ${stampDay(asn)} · IP to ASN data by RouteViews, NRO and DB-IP, CC BY 4.0`));
+  assert.equal(await page.getByTestId('geo-data-asn').locator('a').getAttribute('href'), 'https://db-ip.com');
+  assert.equal(await page.getByTestId('geo-data-warning').innerText(), '[flows] asn_mmdb_path = "/nonexistent/asn.mmdb" is not a readable MMDB file (no such file); using the bundled @ip-location-db/asn data instead');
   await table.getByRole('columnheader', { name: 'Retransmits' }).click();
   assert.match(await table.locator('tbody tr').first().innerText(), /AS3320/);
   await shot(page, '63-asn-analysis');

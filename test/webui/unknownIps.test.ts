@@ -53,6 +53,7 @@ test('the card shows the unmapped rate, the sampled note and count, and the unkn
     ['198.51.100.23', '2.4 Mbps', '310 kbps', '48.2 MB', '1.3 kB'],
     ['2001:db8:ff::7', '90.0 kbps', '0 bps', '900 B', '0 B'],
   ]);
+  assert.equal(await page.getByTestId('unknown-all').getAttribute('href'), '/unknown-ips', 'the card links to the Unknown IPs page');
   await shot(page, '40-unknown-ips');
   assert.deepEqual(b.errors, []);
 });

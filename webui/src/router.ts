@@ -1,4 +1,5 @@
 import { createRouter, createWebHistory, type RouteRecordRaw } from 'vue-router';
+import { CONFIG_SECTIONS } from './lib/configFields';
 import { useAuth } from './stores/auth';
 
 declare module 'vue-router' {
@@ -22,7 +23,7 @@ const routes: RouteRecordRaw[] = [
   { path: '/shaped-devices', name: 'shaped-devices', component: () => import('./pages/ShapedDevicesPage.vue'), meta: { title: 'Shaped Devices' } },
   { path: '/config', redirect: '/config/general' },
   {
-    path: '/config/:section(general|interfaces|queues)',
+    path: `/config/:section(${Object.keys(CONFIG_SECTIONS).join('|')})`,
     name: 'config',
     component: () => import('./pages/ConfigPage.vue'),
     props: true,
@@ -38,7 +39,9 @@ const routes: RouteRecordRaw[] = [
   { path: '/site-map', name: 'site-map', component: () => import('./pages/SiteMapPage.vue'), meta: { title: 'Site Map' } },
   { path: '/flow-globe', name: 'flow-globe', component: () => import('./pages/FlowGlobePage.vue'), meta: { title: 'Flow Globe' } },
   { path: '/asn-analysis', name: 'asn-analysis', component: () => import('./pages/AsnAnalysisPage.vue'), meta: { title: 'ASN Analysis' } },
+  { path: '/history', name: 'history', component: () => import('./pages/HistoryPage.vue'), meta: { title: 'History' } },
   { path: '/cpu-tree', name: 'cpu-tree', component: () => import('./pages/CpuTreePage.vue'), meta: { title: 'CPU Tree' } },
+  { path: '/unknown-ips', name: 'unknown-ips', component: () => import('./pages/UnknownIpsPage.vue'), meta: { title: 'Unknown IPs' } },
   { path: '/cpu-weights', name: 'cpu-weights', component: () => import('./pages/CpuWeightsPage.vue'), meta: { title: 'CPU Weights' } },
   { path: '/users', name: 'users', component: () => import('./pages/UsersPage.vue'), meta: { admin: true, title: 'Users' } },
   { path: '/:rest(.*)*', name: 'not-found', component: () => import('./pages/NotFoundPage.vue'), meta: { title: 'Not found' } },

@@ -1,6 +1,7 @@
 /**
  * lqosd's InfluxDB export (`[influxdb]`): every `intervalMs` the current telemetry as line protocol
- * (./points.ts) into the batching writer (./writer.ts: bounded buffer, backoff). Problems go to the
+ * (./points.ts) into the batching writer (./writer.ts: bounded buffer, backoff), flushed right after
+ * (this timer is the only one: the writer has none of its own here). Problems go to the
  * log once per state change, never with the token.
  */
 import type { Log } from '../../util/log.ts';
@@ -12,7 +13,7 @@ export interface InfluxExport {
 }
 
 export function startInfluxExport(target: InfluxTarget, lines: () => string[], log: Log, intervalMs = 10_000): InfluxExport {
-  const writer = new InfluxWriter({ ...target, flushIntervalMs: intervalMs, onEvent: (level, msg) => (level === 'warn' ? log.warn(msg) : log.info(msg)) });
+  const writer = new InfluxWriter({ ...target, flushIntervalMs: 0, onEvent: (level, msg) => (level === 'warn' ? log.warn(msg) : log.info(msg)) });
   const timer = setInterval(() => {
     try {
       writer.add(lines());

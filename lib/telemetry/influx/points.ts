@@ -3,10 +3,11 @@
  * (totals), `site` (the top-level nodes of the plan, whose rates telemetry keeps), `circuit` (every circuit with traffic this tick, from
  * the `circuits` channel, bounded there), each tagged with `node` (lqos.conf node_name, so several
  * shapers can share a bucket). Circuits carry their TCP RTT (p50/p90, ms) and retransmit share when
- * flow tracking has them. Tags are ids and paths only (names of subscribers stay out of the tags).
+ * flow tracking has them (../circuitTcp.ts, shared with /metrics). Tags are ids and paths only (names of subscribers stay out of the tags).
  */
 import type { FlowSnapshot } from '../../api/flows.ts';
 import type { CircuitRatesPayload, NodeRateView, Totals } from '../../api/telemetry.ts';
+import { circuitTcpById } from '../circuitTcp.ts';
 import { pointLine } from './lineProtocol.ts';
 
 export interface InfluxSources {
@@ -42,9 +43,9 @@ export function influxLines(s: InfluxSources): string[] {
   for (const n of s.nodes.filter((x) => x.depth === top)) {
     out.push(pointLine('site', { node: s.node, site: n.path }, { down_bps: n.downBps, up_bps: n.upBps, util_down_pct: n.utilDownPct, util_up_pct: n.utilUpPct }, t));
   }
-  const flowsOf = new Map((s.flows?.circuits ?? []).filter((c) => c.circuitId).map((c) => [c.circuitId!, c]));
+  const tcpOf = circuitTcpById(s.flows);
   for (const c of s.circuits?.active ?? []) {
-    const f = flowsOf.get(c.id);
+    const f = tcpOf.get(c.id);
     out.push(
       pointLine(
         'circuit',
@@ -54,10 +55,10 @@ export function influxLines(s: InfluxSources): string[] {
           up_bps: c.upBps,
           util_down_pct: c.utilDownPct,
           util_up_pct: c.utilUpPct,
-          rtt_p50_ms: f?.rtt.internet.p50 ?? undefined,
-          rtt_p90_ms: f?.rtt.internet.p90 ?? undefined,
-          retransmit_down_pct: f?.retransmits.pctDown ?? undefined,
-          retransmit_up_pct: f?.retransmits.pctUp ?? undefined,
+          rtt_p50_ms: f?.rttP50Ms ?? undefined,
+          rtt_p90_ms: f?.rttP90Ms ?? undefined,
+          retransmit_down_pct: f?.retransmitDownPct ?? undefined,
+          retransmit_up_pct: f?.retransmitUpPct ?? undefined,
         },
         t,
       ),

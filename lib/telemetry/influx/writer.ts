@@ -1,8 +1,9 @@
 /**
  * Writes line-protocol points to InfluxDB in batches, with a bounded buffer and backoff:
  *
- * - `add()` only buffers; a flush runs every `flushIntervalMs` (and when a batch is full), one
- *   request per `batchLines` lines, gzip-free plain text.
+ * - `add()` only buffers; a flush runs every `flushIntervalMs` (0: only when the owner calls
+ *   `flush()`, as the export does right after each `add()`), one request per `batchLines` lines,
+ *   gzip-free plain text.
  * - API: InfluxDB 2 (`/api/v2/write?org=&bucket=&precision=s`, `Authorization: Token …`); a server
  *   answering 404 there is taken for InfluxDB 1.x and written through `/write?db=<bucket>&precision=s`
  *   from then on (1.8+ also has the v2 endpoint; Debian 12 ships 1.6).
@@ -49,13 +50,14 @@ export class InfluxWriter {
   private backoffMs = 0;
   private retryAt = 0;
   private flushing: Promise<void> | undefined;
-  private readonly timer: NodeJS.Timeout;
+  private readonly timer: NodeJS.Timeout | undefined;
   private readonly s = { written: 0, droppedOverflow: 0, droppedRejected: 0, failures: 0, lastError: undefined as string | undefined };
   private failing = false;
 
   constructor(private readonly o: InfluxWriterOptions) {
-    this.timer = setInterval(() => void this.flush(), o.flushIntervalMs ?? 10_000);
-    this.timer.unref();
+    const every = o.flushIntervalMs ?? 10_000;
+    this.timer = every > 0 ? setInterval(() => void this.flush(), every) : undefined;
+    this.timer?.unref();
   }
 
   add(lines: readonly string[]): void {

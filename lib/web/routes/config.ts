@@ -1,7 +1,11 @@
-/** lqos.conf: read (secrets redacted), its key descriptions, and edits (validated, then reloaded). */
+/**
+ * lqos.conf: read (secrets redacted), its key descriptions, and edits (validated, then reloaded; the
+ * reply names the changed keys that wait for an lqosd restart).
+ */
 import type { FastifyInstance } from 'fastify';
 import type { ConfigPayload, ConfigSaved, ConfigSchemaPayload } from '../../api/config.ts';
 import { describeConfig } from '../../config/describe.ts';
+import { changedKeys, restartOnlyChanges } from '../../config/restart.ts';
 import { currentUser } from '../access.ts';
 import { applyConfigPatch, configPatchJsonSchema, ConfigUpdateError } from '../configEdit.ts';
 import type { WebDeps } from '../deps.ts';
@@ -26,6 +30,7 @@ export async function configRoutes(app: FastifyInstance, d: WebDeps): Promise<vo
     async (req): Promise<ConfigSaved> =>
       serialized(async () => {
         let loaded;
+        const before = ctx.config();
         try {
           loaded = applyConfigPatch(ctx.configPath, req.body, { stateDirectory: ctx.config().state_directory, usersFile: d.usersFile });
         } catch (err) {
@@ -39,7 +44,9 @@ export async function configRoutes(app: FastifyInstance, d: WebDeps): Promise<vo
           ctx.log.error({ err: (err as Error).message }, 'web: config written but reload failed');
           throw new HttpError(500, 'reload_failed', 'the configuration was saved but lqosd could not reload it; see the lqosd log');
         }
-        return { ok: true, warnings: loaded.warnings, config: redactSecrets(ctx.config()) };
+        // Keys lqosd reads only at start: saved and reloaded, but in force only after a restart.
+        const restartRequired = restartOnlyChanges(changedKeys(before, ctx.config()));
+        return { ok: true, warnings: loaded.warnings, restartRequired, config: redactSecrets(ctx.config()) };
       }),
   );
 }

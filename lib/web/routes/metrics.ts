@@ -53,6 +53,7 @@ export async function metricsRoutes(app: FastifyInstance, d: WebDeps): Promise<v
     metrics.urgentIssuesActive.set(ctx.urgent.activeCount());
     metrics.shapedCircuits.set(ctx.appliedPlan()?.circuits.length ?? 0);
     metrics.shapingDegraded.set(ctx.shapingStatus().degraded ? 1 : 0);
+    metrics.refresh();
     const text = await metrics.registry.metrics();
     return reply.type(metrics.registry.contentType).send(text);
   });

@@ -48,6 +48,8 @@ export function useConfigForm(opts: ConfigFormOptions) {
   const error = ref('');
   const details = ref<string[]>([]);
   const notice = ref('');
+  /** Keys the last save changed that wait for an lqosd restart. */
+  const restartRequired = ref<string[]>([]);
   const saving = ref(false);
 
   const fields = computed(() => (schema.value ? opts.fields(schema.value) : []));
@@ -88,6 +90,7 @@ export function useConfigForm(opts: ConfigFormOptions) {
     error.value = '';
     details.value = [];
     notice.value = '';
+    restartRequired.value = [];
     if (problems.value.length > 0) {
       error.value = 'Fix these values first:';
       details.value = problems.value;
@@ -99,6 +102,7 @@ export function useConfigForm(opts: ConfigFormOptions) {
       config.value = r.config;
       reset();
       notice.value = `Saved to ${path.value}.${r.warnings.length ? ` Warnings: ${r.warnings.join('; ')}` : ''}`;
+      restartRequired.value = r.restartRequired;
     } catch (err) {
       error.value = errorText(err);
       if (err instanceof ApiError && Array.isArray(err.body.details)) details.value = err.body.details as string[];
@@ -111,6 +115,7 @@ export function useConfigForm(opts: ConfigFormOptions) {
     opts.page,
     () => {
       notice.value = '';
+      restartRequired.value = [];
       details.value = [];
       error.value = '';
       if (config.value) reset();
@@ -120,7 +125,7 @@ export function useConfigForm(opts: ConfigFormOptions) {
   );
   onBeforeRouteLeave(() => (dirty.value && auth.canEdit ? confirm('Discard unsaved configuration changes?') : true));
 
-  return reactive({ config, schema, values, secrets, error, details, notice, saving, dirty, reset, save });
+  return reactive({ config, schema, values, secrets, error, details, notice, restartRequired, saving, dirty, reset, save });
 }
 
 export type ConfigForm = ReturnType<typeof useConfigForm>;

@@ -1,8 +1,9 @@
 /**
  * Form definitions of the configuration editors (keys are lqos.conf paths, `section.key`). The UI
- * owns labels, grouping, help text and the choices it suggests for free-text keys; value types,
- * ranges, accepted values, defaults and secret-ness come from the server (GET /api/config/schema,
- * lib/api/config.ts) and are merged in by resolveGroups. The server validates again and its messages
+ * owns labels, grouping, extra help and the choices it suggests for free-text keys; value types,
+ * ranges, accepted values, defaults, secret-ness, what each key does (`description`), the formats
+ * checked (CIDR, IP) and whether a change waits for an lqosd restart come from the server
+ * (GET /api/config/schema, lib/api/config.ts) and are merged in by resolveGroups. The server validates again and its messages
  * are shown.
  */
 import type { ConfigKeyDescription, ConfigKeyFidelity } from '../../../lib/api/index.ts';
@@ -39,6 +40,8 @@ export interface Field extends Omit<FieldSpec, 'labels' | 'suggestions' | 'requi
   options?: Choice[];
   /** Blank removes the key (server default applies). */
   optional: boolean;
+  /** A select of numbers (the form holds them as text). */
+  numeric?: true;
   required: boolean;
   /** Inclusive bounds; `above` / `below`: exclusive ones. */
   min?: number;
@@ -47,6 +50,12 @@ export interface Field extends Omit<FieldSpec, 'labels' | 'suggestions' | 'requi
   below?: number;
   /** The value lqosd uses while the key is unset. */
   default?: unknown;
+  /** What the key does (the server's text). */
+  description?: string;
+  /** Each value (list: each line) must be a subnet in CIDR form / an IP address. */
+  format?: 'cidr' | 'ip';
+  /** A change takes effect only after `systemctl restart lqosd`. */
+  restartOnly?: true;
   /**
    * Set when lqos-ts does not honour the key (GET /api/config/schema `fidelity`): the note saying
    * what it does instead. The field is shown without an editing control, with this note.
@@ -81,9 +90,14 @@ const TYPES: Record<ConfigKeyDescription['type'], FieldType> = {
   object_list: 'json',
 };
 
+const isNumberType = (t: ConfigKeyDescription['type']) => t === 'integer' || t === 'number';
+
+/** The accepted values as choices; an optional number (e.g. NetFlow's version) also offers "unset". */
 function choicesOf(spec: FieldSpec, d: ConfigKeyDescription): Choice[] | undefined {
-  if (d.type === 'string' && d.values) {
-    return d.values.map(String).map((value) => ({ ...choice(value), ...(spec.labels?.[value] ? { label: spec.labels[value] } : {}) }));
+  if (d.values && (d.type === 'string' || isNumberType(d.type))) {
+    const values = d.values.map(String);
+    const all = isNumberType(d.type) && d.optional ? ['', ...values] : values;
+    return all.map((value) => ({ ...choice(value), ...(spec.labels?.[value] ? { label: spec.labels[value] } : {}) }));
   }
   return spec.suggestions;
 }
@@ -98,6 +112,7 @@ export function resolveField(spec: FieldSpec, d: ConfigKeyDescription): Field {
     ...(sensitive ? { sensitive } : {}),
     type: d.secret ? 'secret' : options ? 'select' : TYPES[d.type],
     ...(options ? { options } : {}),
+    ...(options && isNumberType(d.type) ? { numeric: true as const } : {}),
     optional: d.optional,
     required: Boolean(spec.required || d.required || d.nonEmpty),
     ...(d.min !== undefined ? { min: d.min } : {}),
@@ -105,6 +120,9 @@ export function resolveField(spec: FieldSpec, d: ConfigKeyDescription): Field {
     ...(d.above !== undefined ? { above: d.above } : {}),
     ...(d.below !== undefined ? { below: d.below } : {}),
     ...('default' in d ? { default: d.default } : {}),
+    ...(d.description ? { description: d.description } : {}),
+    ...(d.format ? { format: d.format } : {}),
+    ...(d.restartOnly ? { restartOnly: d.restartOnly } : {}),
     ...(d.fidelity && d.fidelity.kind !== 'honoured' ? { unsupported: unsupportedText(d.fidelity) } : {}),
   };
 }
@@ -124,6 +142,18 @@ export function resolveGroups(specs: GroupSpec[], schema: ConfigSchema): Group[]
   return specs.map((g) => ({ title: g.title, fields: resolveFields(g.fields, schema) }));
 }
 
+/** The lqos.conf sections with a page of their own (route /config/:section, ../router.ts), with their tab titles. */
+export const CONFIG_SECTIONS = {
+  general: 'General',
+  interfaces: 'Interfaces',
+  queues: 'Queues',
+  tuning: 'Tuning',
+  'ip-ranges': 'IP ranges',
+  flows: 'Flows',
+  web: 'Web server',
+} as const;
+export type ConfigSection = keyof typeof CONFIG_SECTIONS;
+
 export const GENERAL: GroupSpec[] = [
   {
     title: 'Node',
@@ -142,13 +172,6 @@ export const GENERAL: GroupSpec[] = [
       { key: 'enable_circuit_heatmaps', label: 'Circuit heatmaps' },
       { key: 'enable_site_heatmaps', label: 'Site heatmaps' },
       { key: 'enable_asn_heatmaps', label: 'ASN heatmaps' },
-    ],
-  },
-  {
-    title: 'Web server',
-    fields: [
-      { key: 'web.bind_address', label: 'Listen address', help: 'Takes effect when lqosd restarts.' },
-      { key: 'web.port', label: 'Port', help: 'Takes effect when lqosd restarts.' },
     ],
   },
   {
@@ -242,3 +265,103 @@ export function setPath(obj: Record<string, unknown>, path: string, value: unkno
   }
   cur[parts.at(-1)!] = value;
 }
+
+export const TUNING: GroupSpec[] = [
+  {
+    title: 'CPU and kernel',
+    fields: [
+      { key: 'tuning.set_cpu_governor_performance', label: 'Performance CPU governor' },
+      { key: 'tuning.stop_irq_balance', label: 'Stop irqbalance' },
+      { key: 'tuning.netdev_budget_usecs', label: 'Netdev budget (µs)' },
+      { key: 'tuning.netdev_budget_packets', label: 'Netdev budget (packets)' },
+    ],
+  },
+  {
+    title: 'Shaping interfaces',
+    fields: [
+      { key: 'tuning.rx_usecs', label: 'Receive coalescing (µs)' },
+      { key: 'tuning.tx_usecs', label: 'Transmit coalescing (µs)' },
+      { key: 'tuning.disable_rxvlan', label: 'Disable receive VLAN offload' },
+      { key: 'tuning.disable_txvlan', label: 'Disable transmit VLAN offload' },
+      { key: 'tuning.disable_offload', label: 'Offloads to disable' },
+      { key: 'tuning.xdp_mode', label: 'XDP mode', labels: { native: 'native (in the NIC driver)', generic: 'generic (any NIC, slower)' } },
+    ],
+  },
+];
+
+export const IP_RANGES: GroupSpec[] = [
+  {
+    title: 'Subscriber address space',
+    fields: [
+      { key: 'ip_ranges.allow_subnets', label: 'Allowed subnets' },
+      { key: 'ip_ranges.ignore_subnets', label: 'Ignored subnets' },
+    ],
+  },
+  {
+    title: 'Unknown IPs report',
+    fields: [
+      { key: 'ip_ranges.unknown_ip_honors_allow', label: 'Only inside allowed subnets' },
+      { key: 'ip_ranges.unknown_ip_honors_ignore', label: 'Skip ignored subnets' },
+    ],
+  },
+];
+
+export const FLOWS: GroupSpec[] = [
+  {
+    title: 'Flow tracking',
+    fields: [
+      { key: 'flows.flow_timeout_seconds', label: 'Flow timeout (s)' },
+      { key: 'flows.do_not_track_subnets', label: 'Subnets not tracked' },
+    ],
+  },
+  {
+    title: 'NetFlow / IPFIX export',
+    fields: [
+      { key: 'flows.netflow_enabled', label: 'Export flows' },
+      { key: 'flows.netflow_ip', label: 'Collector address' },
+      { key: 'flows.netflow_port', label: 'Collector port' },
+      { key: 'flows.netflow_version', label: 'NetFlow version', labels: { '': '(default: 9)', '5': '5 (IPv4 only)', '9': '9 (IPv4 and IPv6)', '10': '10 (IPFIX)' } },
+    ],
+  },
+  {
+    title: 'Geo and ASN data',
+    fields: [
+      { key: 'flows.geo_mmdb_path', label: 'Country / city MMDB file' },
+      { key: 'flows.asn_mmdb_path', label: 'ASN MMDB file' },
+    ],
+  },
+];
+
+export const WEB: GroupSpec[] = [
+  {
+    title: 'Listener',
+    fields: [
+      { key: 'web.bind_address', label: 'Listen address', required: true },
+      { key: 'web.port', label: 'Port' },
+      { key: 'web.allowed_hosts', label: 'Allowed host names' },
+      { key: 'web.trust_proxy', label: 'Behind a reverse proxy' },
+    ],
+  },
+  {
+    title: 'HTTPS',
+    fields: [
+      { key: 'web.tls_cert_file', label: 'Certificate file' },
+      { key: 'web.tls_key_file', label: 'Private key file' },
+    ],
+  },
+  {
+    title: 'Prometheus /metrics',
+    fields: [
+      { key: 'web.metrics_token', label: 'Metrics token' },
+      { key: 'web.metrics_top_circuits', label: 'Busiest circuits exported' },
+      { key: 'web.metrics_per_circuit', label: 'Export every circuit' },
+    ],
+  },
+  {
+    title: 'Upstream keys',
+    fields: [
+      { key: 'webserver_listen', label: 'webserver_listen (IP:port)' },
+      { key: 'disable_webserver', label: 'Disable the web UI', help: 'After the restart this page is gone too; turn it back on in lqos.conf.' },
+    ],
+  },
+];

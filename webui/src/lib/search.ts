@@ -52,7 +52,8 @@ function textRank(q: string, ...values: (string | undefined)[]): number {
   return best;
 }
 
-const stripLen = (ip: string) => ip.replace(/\/(32|128)$/, '');
+/** An address without its single-host prefix length (`/32`, `/128`), as operators type it. */
+export const stripLen = (ip: string) => ip.replace(/\/(32|128)$/, '');
 
 /** Hits for `term` (at least 2 characters), best first, at most `max`. */
 export function searchPlan(circuits: readonly CircuitInfo[], nodes: readonly TreeNode[], term: string, max = 30): SearchHit[] {
