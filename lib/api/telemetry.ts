@@ -125,6 +125,9 @@ export interface UnknownIpView {
   upBytes: number;
 }
 
+/** How far back the Unknown IPs page looks (upstream: 5 minutes). */
+export const UNKNOWN_IPS_WINDOW_SECONDS = 300;
+
 /** One row of the Unknown IPs page: a sampled unmapped address seen within the window. */
 export interface UnknownIpRow extends UnknownIpView {
   /** Wall-clock ms of its last packet. */

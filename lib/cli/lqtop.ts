@@ -112,7 +112,14 @@ function live(o: LqtopOptions, first: TopCircuitsReply, fetch: Fetch, path: stri
         if (mine !== generation || stopped) return;
         state.error = `${problemOf(e, path).message}; retrying every ${o.interval} s`;
       }
-      draw();
+      try {
+        draw();
+      } catch (e) {
+        // A frame that cannot be drawn must not leave the terminal in raw mode on the alternate screen.
+        quit(1);
+        process.stderr.write(`lqtop: cannot draw the screen: ${(e as Error).message}\n`);
+        return;
+      }
       timer = setTimeout(() => void refresh(), o.interval * 1000);
     };
     const quit = (code: number) => {

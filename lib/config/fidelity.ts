@@ -62,7 +62,7 @@ const T = {
   listen: 'test/web/listen.test.ts',
   flows: 'test/flows/config.test.ts',
   flowsLab: 'test/flows/lab.test.ts',
-  influxLab: 'test/telemetry/influxLab.test.ts',
+  influxLab: 'test/telemetry/exportLab.test.ts',
   telemetry: 'test/telemetry/config.test.ts',
   thresholds: 'test/webui/thresholds.test.ts',
   cli: 'test/cli/libreqos.test.ts',

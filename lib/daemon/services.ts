@@ -10,7 +10,7 @@ import type { RequestOf } from '../bus/protocol.ts';
 import type { ShapingPlan } from '../model.ts';
 import type { ShapingMetrics } from '../telemetry/metrics.ts';
 import { startTelemetry, telemetryOptionsOf, type Telemetry } from '../telemetry/service.ts';
-import type { CircuitRatesPayload, UnknownIpsTable } from '../api/telemetry.ts';
+import { UNKNOWN_IPS_WINDOW_SECONDS, type CircuitRatesPayload, type UnknownIpsTable } from '../api/telemetry.ts';
 import { startInfluxExport } from '../telemetry/influx/export.ts';
 import { influxLines } from '../telemetry/influx/points.ts';
 import { IndexBuilder } from '../util/keyIndex.ts';
@@ -34,9 +34,6 @@ export interface RunningServices {
   circuitFlows(id: string): FlowView[] | undefined;
   stop(): Promise<void>;
 }
-
-/** How far back the Unknown IPs page looks (upstream: 5 minutes). */
-const UNKNOWN_IPS_WINDOW_MS = 5 * 60_000;
 
 interface Stoppable {
   stop(): Promise<void> | void;
@@ -97,7 +94,7 @@ export async function startServices(
     topCircuits: telemetry && liveTopCircuits(telemetry, () => flows?.snapshot(), () => ctx.appliedPlan()?.circuits.length ?? 0),
     flows: () => flows?.snapshot(),
     history: () => historySource(telemetry),
-    unknownIps: () => (telemetry && opts.attached() ? telemetry.unknownIpTable(bootTimeNs(), UNKNOWN_IPS_WINDOW_MS) : undefined),
+    unknownIps: () => (telemetry && opts.attached() ? telemetry.unknownIpTable(bootTimeNs(), UNKNOWN_IPS_WINDOW_SECONDS * 1000) : undefined),
     circuitTelemetry: telemetry && ((t) => (id: string) => t.circuitDetail(id, opts.attached() ? bootTimeNs() : 0n))(telemetry),
     circuitFlows: (id) => flows?.circuitFlows(id),
     stop: async () => {

@@ -29,7 +29,11 @@ export interface TopCircuitsSources {
 
 export type TopCircuitsData = Omit<TopCircuitsReply, 'lqosd'>;
 
-/** The p50 RTT lqtop shows: the customer side (last mile + queue), else the Internet side (as the circuit page). */
+/**
+ * The p50 RTT lqtop shows: the customer side (last mile + queue, what the subscriber feels), else the
+ * Internet side. History, Prometheus and InfluxDB keep the Internet side (lib/telemetry/circuitTcp.ts);
+ * OPERATIONS says which is which.
+ */
 export const rttOf = (f: CircuitFlowView | undefined): number | null => f?.rtt.customer.p50 ?? f?.rtt.internet.p50 ?? null;
 
 export function retransmitPctOf(f: CircuitFlowView | undefined): number | null {

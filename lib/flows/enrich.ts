@@ -161,6 +161,24 @@ function loadData(files: GeoFiles): GeoData {
   };
 }
 
+/** No geo/ASN data: what lookups answer after the data failed to load. */
+const NO_DATA: GeoData = { geo: () => null, asn: () => null };
+
+/**
+ * The data, read once: a file that cannot be read (deleted since lqosd started, a damaged package)
+ * is warned about once and lookups answer "unknown" from then on, rather than re-reading ~18 MB
+ * and throwing on every flow.
+ */
+function loadDataOnce(files: GeoFiles, log: EnricherOptions['log']): GeoData {
+  try {
+    return loadData(files);
+  } catch (e) {
+    const msg = `geo/ASN data could not be loaded (${(e as Error).message}); flows are shown without ASN and country until lqosd restarts`;
+    (log ?? console).warn(msg);
+    return NO_DATA;
+  }
+}
+
 export function createEnricher(opts: EnricherOptions = {}): Enricher {
   const files = resolveGeoFiles(opts);
   for (const w of files.info.warnings) opts.log?.warn(w);
@@ -183,7 +201,7 @@ export function createEnricher(opts: EnricherOptions = {}): Enricher {
     if (isPrivateAddress(ip)) return 'private';
     let addr = ipaddr.parse(ip);
     if (addr.kind() === 'ipv6' && (addr as ipaddr.IPv6).isIPv4MappedAddress()) addr = (addr as ipaddr.IPv6).toIPv4Address();
-    data ??= loadData(files);
+    data ??= loadDataOnce(files, opts.log);
     const place = data.geo(addr.toString(), addr.kind() === 'ipv6');
     const a = data.asn(addr);
     if (!a && !place) return null;

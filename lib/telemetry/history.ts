@@ -8,7 +8,8 @@
  *   circuit_minute(circuit, ts, ...same...) circuit = Circuit ID
  * plus the TCP quality from flow tracking (./historyQuality.ts, captured every 10 s): rtt_p50 and
  * rtt_p90 (ms, the average of the minute's rtt_n captures; NULL without RTT samples), retrans_down/up
- * and tcp_down/up (TCP retransmits and packets, summed: the share is their ratio). Databases written
+ * and tcp_down/up (TCP retransmits and packets, summed: the share is their ratio; only the ratio is
+ * meaningful, as captures on demand overlap flow tracking's 10 s windows). Databases written
  * before these columns existed get them added at open (ALTER TABLE ADD COLUMN).
  * `samples` = 1 Hz samples aggregated into the row; averages count idle seconds as 0. Node and
  * circuit rows are written only for minutes with traffic, drops or TCP samples (idle circuits cost nothing).
@@ -165,6 +166,9 @@ interface HistoryRow {
 
 const pct = (part: number, whole: number): number | null => (whole > 0 ? (100 * part) / whole : null);
 
+/** A bucket lqosd recorded in which this site or circuit had no row: no traffic, no drops, no TCP sample. */
+const idleRow = (t: number): HistoryRow => ({ t, dsum: 0, dmax: 0, usum: 0, umax: 0, dd: 0, du: 0, md: 0, mu: 0, n: 0, r50: null, r90: null, rn: 0, rd: 0, ru: 0, pd: 0, pu: 0 });
+
 /** A bucket as the API serves it; `n` = the bucket's samples (idle seconds included). */
 function historyPoint(r: HistoryRow, n: number): HistoryPoint {
   return {
@@ -182,6 +186,13 @@ function historyPoint(r: HistoryRow, n: number): HistoryPoint {
     retransDownPct: pct(r.rd, r.pd),
     retransUpPct: pct(r.ru, r.pu),
   };
+}
+
+/** An entity's rows with an idle row for every bucket of the totals it has none in, by time. */
+function withIdleBuckets(rows: HistoryRow[], totals: HistoryRow[]): HistoryRow[] {
+  const byT = new Map(rows.map((r) => [r.t, r]));
+  const ts = new Set([...totals.map((r) => r.t), ...byT.keys()]);
+  return [...ts].sort((a, b) => a - b).map((t) => byT.get(t) ?? idleRow(t));
 }
 
 export class TelemetryHistory {
@@ -354,7 +365,10 @@ export class TelemetryHistory {
   /**
    * Time series for the UI: buckets of `step` seconds between `from` and `to` (unix seconds,
    * minute rows whose start is in [from, to)). Averages are over all samples of the bucket (idle
-   * minutes count as 0); maxima are maxima; drops/marks are sums. Empty buckets are omitted.
+   * minutes count as 0); maxima are maxima; drops/marks are sums. Buckets in which lqosd recorded
+   * nothing (it was not running) are omitted; a site or circuit without a row in a bucket lqosd
+   * recorded gets a zero point there (no traffic, RTT and retransmits unknown), so charts do not draw
+   * a line across idle hours — unless it has no row in the range at all (then: no points).
    */
   query(q: HistoryQuery): HistoryPoint[] {
     const to = q.to ?? Math.floor(this.now() / 1000);
@@ -374,6 +388,8 @@ export class TelemetryHistory {
     }
     // Bucket sample counts come from the totals (written every minute), so idle minutes average in as 0.
     const samplesAt = new Map(totals.map((r) => [r.t, r.n]));
+    // A site or circuit with no row in the range at all stays empty ("no history yet").
+    if (q.scope !== 'total' && rows.length > 0) rows = withIdleBuckets(rows, totals);
     return rows.map((r) => historyPoint(r, Math.max(samplesAt.get(r.t) ?? 0, r.n, 1)));
   }
 

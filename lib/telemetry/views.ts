@@ -84,6 +84,9 @@ export function unknownIps(s: TelemetryState, max = 100): UnknownIpView[] {
   return out.slice(0, max).map((h) => ({ ip: h.ip, downBps: Math.round(h.downBps), upBps: Math.round(h.upBps), downBytes: Number(h.downBytes), upBytes: Number(h.upBytes) }));
 }
 
+/** How long ago (ms) a counter saw its last packet; `nowBootNs`: the dataplane's clock (CLOCK_BOOTTIME) now. */
+const lastSeenAgeMs = (h: HostRate, nowBootNs: bigint): number => Math.max(0, Number(nowBootNs - h.lastSeenNs) / 1e6);
+
 /**
  * The Unknown IPs page: every sampled unmapped address that the `[ip_ranges]` rules list and whose
  * last packet is within `windowMs` (traffic now or not), most bytes first. `nowBootNs` is the
@@ -93,7 +96,7 @@ export function unknownIpRows(s: TelemetryState, nowMs: number, nowBootNs: bigin
   if (!s.attached) return [];
   const rows: UnknownIpRow[] = [];
   for (const h of s.unmapped.samples.hosts.values()) {
-    const ageMs = Math.max(0, Number(nowBootNs - h.lastSeenNs) / 1e6);
+    const ageMs = lastSeenAgeMs(h, nowBootNs);
     if (ageMs > windowMs || !s.unknownListed(h.ip)) continue;
     rows.push({ ip: h.ip, lastSeenMs: Math.round(nowMs - ageMs), downBps: Math.round(h.downBps), upBps: Math.round(h.upBps), downBytes: Number(h.downBytes), upBytes: Number(h.upBytes) });
   }
@@ -155,7 +158,7 @@ export function circuitHostRows(s: TelemetryState, c: number, nowMs: number, now
   const rows: CircuitHostCounter[] = [];
   for (const h of s.hosts.hosts.values()) {
     if (h.resolvedVersion !== s.index.version || h.circuit !== c) continue;
-    const ageMs = Math.max(0, Number(nowBootNs - h.lastSeenNs) / 1e6);
+    const ageMs = lastSeenAgeMs(h, nowBootNs);
     rows.push({
       key: h.ip, downBps: Math.round(h.downBps), upBps: Math.round(h.upBps), downBytes: Number(h.downBytes), upBytes: Number(h.upBytes),
       lastSeenMs: h.lastSeenNs > 0n ? Math.round(nowMs - ageMs) : null,

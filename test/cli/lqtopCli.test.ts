@@ -3,7 +3,7 @@
  * (lib/daemon/topCircuits.ts over canned telemetry): --once and --json for scripts, the exit codes
  * and messages (lqosd not running, stale socket, refused, not root, bad usage), and the live screen in
  * a real pseudo-terminal (tmux): refreshes, sort keys, names/ids, resize, lqosd going away and coming
- * back, q and Ctrl-C putting the terminal back. The lab test (lqtopLab.test.ts) does the same against
+ * back, q and Ctrl-C putting the terminal back. The lab test (test/telemetry/exportLab.test.ts) does the same against
  * lqosd with real traffic.
  */
 import { test, after } from 'node:test';

@@ -106,3 +106,16 @@ test('the country point table is what scripts/geo-centroids.ts writes from world
     assert.ok(lat! > lat0 && lat! < lat1 && lon! > lon0 && lon! < lon1, `${c}: ${lat}, ${lon}`);
   }
 });
+
+test('an operator file gone before the first lookup: one warning, lookups answer unknown, no throw', () => {
+  const gone = join(dir, 'gone.mmdb');
+  writeFileSync(gone, readFileSync(cityPath));
+  const warned: string[] = [];
+  const e = createEnricher({ geoMmdbPath: gone, asnMmdbPath: asnPath, log: { warn: (m) => warned.push(m) } });
+  assert.deepEqual(warned, [], 'the file is there at start');
+  rmSync(gone);
+  assert.equal(e.lookup('8.8.8.8'), null);
+  assert.equal(e.lookup('2001:4860::1'), null);
+  assert.equal(warned.length, 1, `one warning, got ${JSON.stringify(warned)}`);
+  assert.match(warned[0]!, /^geo\/ASN data could not be loaded \(.*gone\.mmdb.*\); flows are shown without ASN and country until lqosd restarts$/);
+});

@@ -96,8 +96,12 @@ test('queries: time range and step; averages count idle minutes as 0; top circui
   assert.equal(minutes.length, 10);
   assert.equal(minutes[0]!.t, S0);
   const byFive = h.query({ scope: 'circuit', id: 'c1', from: S0, to: S0 + 600, step: 300 });
-  assert.equal(byFive.length, 1, 'no row at all for c1 in the second bucket');
-  assert.equal(byFive[0]!.downAvgBps, 8e6);
+  // c1 has no row in the second bucket, which lqosd recorded: a zero point there, not a gap.
+  assert.deepEqual(
+    byFive.map((p) => [p.t, p.downAvgBps, p.downMaxBps, p.rttP50Ms, p.retransDownPct]),
+    [[S0, 8e6, 8e6, null, null], [S0 + 300, 0, 0, null, null]],
+  );
+  assert.deepEqual(h.query({ scope: 'circuit', id: 'c-never', from: S0, to: S0 + 600, step: 300 }), [], 'no row in the range at all: no points');
   const c1Ten = h.query({ scope: 'circuit', id: 'c1', from: S0, to: S0 + 600, step: 600 });
   assert.equal(c1Ten[0]!.downAvgBps, 4e6, 'idle half counts as 0');
   assert.equal(c1Ten[0]!.downMaxBps, 8e6);

@@ -67,12 +67,28 @@ test('API: each range downsampled (minute rows for 1 h, ≤ 601 buckets); every 
   assert.equal(site.json.name, 'Tower_North');
   const first = (site.json.from - START) / 60;
   assert.equal(site.json.points[0].downAvgBps, seedRow(first, 2).downAvg);
+  // from/to (unix seconds, as strings in the query) reach the store: the same buckets as range=1h.
+  const span = await admin.get(`/api/history?scope=site&id=${encodeURIComponent('Downtown/Tower_North')}&from=${site.json.from}&to=${site.json.to}`);
+  assert.equal(span.status, 200, span.text);
+  assert.deepEqual([span.json.from, span.json.to, span.json.step], [site.json.from, site.json.to, 60]);
+  assert.deepEqual(span.json.points.map((p: { t: number }) => p.t), site.json.points.map((p: { t: number }) => p.t));
+  assert.equal((await admin.get('/api/history')).json.scope, 'network', 'no scope: the whole network');
 });
 
 test('API: validation, 404 for unknown circuits and sites, roles, a circuit no longer in the plan, no history', async () => {
-  for (const q of ['scope=everything', 'scope=network&range=2h', 'scope=circuit', 'scope=network&from=10', 'scope=network&from=20&to=10', 'scope=network&from=x&to=10']) {
+  const refused = {
+    'scope=everything': /scope/,
+    'scope=network&range=2h': /range/,
+    'scope=circuit': /needs an id/,
+    'scope=network&from=10': /from and to go together/,
+    'scope=network&from=20&to=10': /to \(10\) must be after from \(20\)/,
+    'scope=network&from=x&to=10': /from/,
+    'scope=network&range=1h&from=10&to=20': /either range or from\/to/,
+  };
+  for (const [q, why] of Object.entries(refused)) {
     const r = await admin.get(`/api/history?${q}`);
     assert.equal(r.status, 400, `${q}: ${r.text}`);
+    assert.match(r.json.message, why, q);
   }
   assert.equal((await admin.get('/api/history?scope=circuit&id=nope')).status, 404);
   assert.equal((await admin.get('/api/history?scope=site&id=Nowhere')).status, 404);

@@ -93,6 +93,22 @@ test('a refused row: its file, line and field are shown, and the other circuits 
   w.save('ShapedDevices.csv', HEADER + row(1) + row(2) + row(3));
 });
 
+test('privacy mode masks the addresses in the answer (a duplicate address names it)', async () => {
+  w.save('ShapedDevices.csv', HEADER + row(1) + row(2) + 'c9,Customer 9,d9,Router 9,AP 1,,100.64.0.1,,10,5,100,20,\n');
+  await b.page.evaluate(() => localStorage.setItem('redact', 'true'));
+  try {
+    await b.page.goto(`${base}/`);
+    await reload();
+    const text = await b.page.getByTestId('reload-panel').innerText();
+    assert.match(text, /ShapedDevices\.csv:4/, text);
+    assert.ok(!text.includes('100.64.0.1'), `the address shows in privacy mode: ${text}`);
+    await close();
+  } finally {
+    await b.page.evaluate(() => localStorage.setItem('redact', 'false'));
+    w.save('ShapedDevices.csv', HEADER + row(1) + row(2) + row(3));
+  }
+});
+
 test('a read-only user has no Reload button and the API refuses them', async () => {
   const viewer = new Client(base);
   assert.equal((await viewer.post('/api/auth/login', VIEWER)).status, 200);

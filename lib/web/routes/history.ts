@@ -2,8 +2,8 @@
  * The History page's API: `GET /api/history?scope=network|site|circuit&id=…&range=1h|24h|7d|30d`
  * (or `from`/`to`, unix seconds) → lqosd's per-minute history (lib/telemetry/history.ts) in at most
  * ~600 buckets, aggregated in SQL (minute rows for an hour, averages and maxima of buckets beyond).
- * A range that reaches the current minute flushes the minute in progress first, so the newest point
- * covers up to this second. Any logged-in user; 404 for a site or circuit that is neither in the
+ * A range that reaches the current minute flushes the minute in progress first (at most every 5 s),
+ * so the newest point covers up to the last few seconds. No scope: the whole network. Any logged-in user; 404 for a site or circuit that is neither in the
  * plan in force nor in the store.
  */
 import type { FastifyInstance } from 'fastify';
@@ -13,8 +13,19 @@ import { historyStep } from '../../telemetry/history.ts';
 import type { HistorySource } from '../context.ts';
 import type { WebDeps } from '../deps.ts';
 import { HttpError } from '../http.ts';
+import { shownPlan } from '../payloads.ts';
 
+/** The query as it arrives: strings (the server does not coerce query types). */
 interface HistoryQuerystring {
+  scope?: HistoryScope;
+  id?: string;
+  range?: HistoryRange;
+  from?: string;
+  to?: string;
+}
+
+/** The query with its defaults (scope: the network) and from/to as numbers. */
+interface HistoryQuery {
   scope: HistoryScope;
   id?: string;
   range?: HistoryRange;
@@ -22,23 +33,40 @@ interface HistoryQuerystring {
   to?: number;
 }
 
+const UNIX_SECONDS = { type: 'string', pattern: '^[0-9]{1,11}$' };
 const querystring = {
   type: 'object',
-  required: ['scope'],
+  additionalProperties: false,
   properties: {
     scope: { type: 'string', enum: ['network', 'site', 'circuit'] },
     id: { type: 'string', minLength: 1, maxLength: 1024 },
     range: { type: 'string', enum: Object.keys(HISTORY_RANGES) },
-    from: { type: 'integer', minimum: 0 },
-    to: { type: 'integer', minimum: 1 },
+    from: UNIX_SECONDS,
+    to: UNIX_SECONDS,
   },
 };
+
+function parseQuery(q: HistoryQuerystring): HistoryQuery {
+  return {
+    scope: q.scope ?? 'network',
+    ...(q.id !== undefined ? { id: q.id } : {}),
+    ...(q.range !== undefined ? { range: q.range } : {}),
+    ...(q.from !== undefined ? { from: Number(q.from) } : {}),
+    ...(q.to !== undefined ? { to: Number(q.to) } : {}),
+  };
+}
+
+/**
+ * How often a query may write the minute in progress to the database: a page (or a script polling)
+ * costs one SQLite write of the minute's rows per this interval at most.
+ */
+const FLUSH_EVERY_MS = 5000;
 
 /** Longest span a from/to query may ask for (the longest retention we accept is 3650 days). */
 const MAX_SPAN_S = 3650 * 86_400;
 
 /** The window of a query: [from, to) in unix seconds and the bucket size, buckets aligned to it. Pure. */
-export function historyWindow(q: Pick<HistoryQuerystring, 'range' | 'from' | 'to'>, nowS: number): { from: number; to: number; step: number } {
+export function historyWindow(q: Pick<HistoryQuery, 'range' | 'from' | 'to'>, nowS: number): { from: number; to: number; step: number } {
   let from: number;
   let to: number;
   if (q.from !== undefined || q.to !== undefined) {
@@ -63,7 +91,7 @@ function planName(plan: ShapingPlan | undefined, scope: 'site' | 'circuit', id: 
 }
 
 /** The subject of a query: its name; 404 when the plan and the store both do not know it. */
-function subject(q: HistoryQuerystring, plan: ShapingPlan | undefined, source: HistorySource | undefined): { id: string; name: string } {
+function subject(q: HistoryQuery, plan: ShapingPlan | undefined, source: HistorySource | undefined): { id: string; name: string } {
   if (q.scope === 'network') return { id: '', name: 'Network' };
   const id = q.id;
   if (!id) throw new HttpError(400, 'bad_request', `scope=${q.scope} needs an id (${q.scope === 'site' ? 'the site path, e.g. Region/Tower' : 'the Circuit ID'})`);
@@ -75,15 +103,20 @@ function subject(q: HistoryQuerystring, plan: ShapingPlan | undefined, source: H
 
 export async function historyRoutes(app: FastifyInstance, d: WebDeps): Promise<void> {
   const { ctx } = d;
+  let lastFlushMs = 0;
   app.get<{ Querystring: HistoryQuerystring }>('/api/history', { config: { access: 'read_only' }, schema: { querystring } }, async (req): Promise<HistoryResponse> => {
-    const q = req.query;
-    const nowS = Math.floor(Date.now() / 1000);
+    const q = parseQuery(req.query);
+    const nowMs = Date.now();
+    const nowS = Math.floor(nowMs / 1000);
     const w = historyWindow(q, nowS);
     const source = ctx.history?.();
-    const who = subject(q, ctx.appliedPlan(), source);
+    const who = subject(q, shownPlan(ctx).plan, source);
     const base = { scope: q.scope, ...who, ...w };
     if (!source) return { ...base, points: [], retentionDays: 0, available: false };
-    if (w.to > Math.floor(nowS / 60) * 60) source.flush();
+    if (w.to > Math.floor(nowS / 60) * 60 && nowMs - lastFlushMs >= FLUSH_EVERY_MS) {
+      source.flush();
+      lastFlushMs = nowMs;
+    }
     const { store } = source;
     const scope = q.scope === 'network' ? 'total' : q.scope === 'site' ? 'node' : 'circuit';
     const points = store.query({ scope, id: who.id || undefined, from: w.from, to: w.to, step: w.step });

@@ -3,7 +3,7 @@
  * as a table and as CSV (upstream's totals, or ShapedDevices.csv rows with a chosen plan and parent).
  */
 import type { FastifyInstance } from 'fastify';
-import type { UnknownIpsTable } from '../../api/telemetry.ts';
+import { UNKNOWN_IPS_WINDOW_SECONDS, type UnknownIpsTable } from '../../api/telemetry.ts';
 import type { WebDeps } from '../deps.ts';
 import { HttpError } from '../http.ts';
 import { shownPlan } from '../payloads.ts';
@@ -33,7 +33,7 @@ function mbps(v: string | undefined): number | undefined {
 export async function unknownIpsRoutes(app: FastifyInstance, d: WebDeps): Promise<void> {
   const { ctx } = d;
   const readOnly = { access: 'read_only' as const };
-  const table = (): UnknownIpsTable => ctx.unknownIps?.() ?? { at: Date.now(), available: false, windowSeconds: 300, rows: [], summary: null };
+  const table = (): UnknownIpsTable => ctx.unknownIps?.() ?? { at: Date.now(), available: false, windowSeconds: UNKNOWN_IPS_WINDOW_SECONDS, rows: [], summary: null };
 
   app.get('/api/unknown-ips', { config: readOnly }, async (): Promise<UnknownIpsTable> => table());
 
