@@ -7,6 +7,7 @@ export { PASSWORD_MAX, PASSWORD_MIN, USERNAME_RE } from './auth.ts';
 export type * from './channels.ts';
 export type * from './circuit.ts';
 export type * from './config.ts';
+export type * from './executive.ts';
 export type * from './flows.ts';
 export type * from './inputs.ts';
 export type * from './plan.ts';

@@ -44,7 +44,7 @@ export interface WebContext {
 
 /** lqosd's per-minute history (lib/telemetry/history.ts) as the History API reads it. */
 export interface HistorySource {
-  store: Pick<TelemetryHistory, 'query' | 'has' | 'retentionDays' | 'circuitRetentionDays'>;
+  store: Pick<TelemetryHistory, 'query' | 'has' | 'retentionDays' | 'circuitRetentionDays' | 'db'>;
   /** Writes the minute in progress now, so a query sees up to the current second. */
   flush(): void;
 }

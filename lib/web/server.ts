@@ -30,6 +30,7 @@ import { metricsExposureWarning, metricsRoutes } from './routes/metrics.ts';
 import { reloadRoutes } from './routes/reload.ts';
 import { unknownIpsRoutes } from './routes/unknownIps.ts';
 import { historyRoutes } from './routes/history.ts';
+import { executiveRoutes } from './routes/executive.ts';
 import { planRoutes } from './routes/plan.ts';
 import { circuitRoutes } from './routes/circuit.ts';
 import { statusRoutes } from './routes/status.ts';
@@ -74,7 +75,7 @@ export const DEFAULT_WEB_ROOT = resolve(import.meta.dirname, '../../webui/dist')
 /** The saved web sessions, next to the users file. */
 export const SESSIONS_FILE = 'web_sessions.json';
 
-const ROUTE_GROUPS = [authRoutes, usersRoutes, statusRoutes, urgentRoutes, configRoutes, inputsRoutes, planRoutes, circuitRoutes, liveRoutes, metricsRoutes, unknownIpsRoutes, historyRoutes, reloadRoutes];
+const ROUTE_GROUPS = [authRoutes, usersRoutes, statusRoutes, urgentRoutes, configRoutes, inputsRoutes, planRoutes, circuitRoutes, liveRoutes, metricsRoutes, unknownIpsRoutes, historyRoutes, executiveRoutes, reloadRoutes];
 
 export async function startWebServer(ctx: WebContext, opts: WebServerOptions = {}): Promise<WebServer> {
   const { app, routes, hub, channels, users, sessions, setupToken } = await buildWebApp(ctx, opts);

@@ -1,6 +1,7 @@
 /**
- * The network.json editor: a valid edit is written (file re-read), an invalid one shows the
- * server's line/key message and leaves the file unchanged, and a read-only user sees no control.
+ * The network.json editor's JSON view ("Advanced: JSON"): a valid edit is written (file re-read),
+ * an invalid one shows the server's line/key message and leaves the file unchanged, and a
+ * read-only user sees no control. The tree view: network-editor-tree.test.ts.
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -25,10 +26,17 @@ after(async () => {
   await h?.close();
 });
 
+/** The page opens on the tree; the JSON view is one click away. */
+async function openJson(page: Browser['page']) {
+  await page.goto(`${h.base}/network`);
+  await page.getByTestId('network-tree').waitFor();
+  await page.getByTestId('network-view-toggle').click();
+}
+
 test('admin edits network.json: a valid change is saved, an invalid one is refused with the line', async () => {
   const { page } = b;
   await login(page, h.base, ADMIN);
-  await page.goto(`${h.base}/network`);
+  await openJson(page);
   const area = page.getByTestId('network-text');
   await area.waitFor();
   const net = JSON.parse(await area.inputValue());
@@ -63,11 +71,12 @@ test('removing a node circuits hang under asks where they go: declined → nothi
   let answers: boolean[] = [];
   page.removeAllListeners('dialog');
   page.on('dialog', (d) => {
+    if (d.type() === 'beforeunload') return void d.accept(); // leaving the previous test's unsaved text
     asked.push(d.message());
     void (answers.shift() ? d.accept() : d.dismiss());
   });
   try {
-    await page.goto(`${h.base}/network`);
+    await openJson(page);
     const area = page.getByTestId('network-text');
     await area.waitFor();
     const net = JSON.parse(await area.inputValue());
@@ -104,7 +113,10 @@ test('a read-only user sees the layout but no editing control', async () => {
   await page.waitForURL('**/login');
   await login(page, h.base, VIEWER);
   await page.goto(`${h.base}/network`);
-  await page.getByTestId('network-view').waitFor();
+  await page.getByTestId('network-tree').getByText('Riverside').waitFor();
   assert.equal(await page.locator('[data-edit]').count(), 0);
-  assert.match(await page.getByTestId('network-view').innerText(), /Riverside|downloadBandwidthMbps/);
+  assert.equal(await page.getByTestId('node-form').count(), 0);
+  await page.getByTestId('network-view-toggle').click();
+  assert.match(await page.getByTestId('network-view').innerText(), /"Riverside": \{\n\s+"downloadBandwidthMbps": 750/);
+  assert.equal(await page.locator('[data-edit]').count(), 0);
 });

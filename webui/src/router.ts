@@ -39,6 +39,7 @@ const routes: RouteRecordRaw[] = [
   { path: '/site-map', name: 'site-map', component: () => import('./pages/SiteMapPage.vue'), meta: { title: 'Site Map' } },
   { path: '/flow-globe', name: 'flow-globe', component: () => import('./pages/FlowGlobePage.vue'), meta: { title: 'Flow Globe' } },
   { path: '/asn-analysis', name: 'asn-analysis', component: () => import('./pages/AsnAnalysisPage.vue'), meta: { title: 'ASN Analysis' } },
+  { path: '/executive', name: 'executive', component: () => import('./pages/ExecutivePage.vue'), meta: { title: 'Executive summary' } },
   { path: '/history', name: 'history', component: () => import('./pages/HistoryPage.vue'), meta: { title: 'History' } },
   { path: '/cpu-tree', name: 'cpu-tree', component: () => import('./pages/CpuTreePage.vue'), meta: { title: 'CPU Tree' } },
   { path: '/unknown-ips', name: 'unknown-ips', component: () => import('./pages/UnknownIpsPage.vue'), meta: { title: 'Unknown IPs' } },
