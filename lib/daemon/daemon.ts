@@ -6,8 +6,6 @@
  * Shaping outlives the daemon: stopping lqosd leaves the pinned maps, programs and tc tree in the
  * kernel, and the next start re-adopts them (the applied plan is read back from the state files).
  */
-import type { FlowSnapshot } from '../api/flows.ts';
-import type { UnknownIpsTable } from '../api/telemetry.ts';
 import { loadAppliedPlanCompact } from '../apply/appliedPlan.ts';
 import { startBusServer, defaultBusPath, type BusServer } from '../bus/server.ts';
 import type { ShapingPlan } from '../model.ts';
@@ -30,7 +28,7 @@ import type { DaemonContext, ShapingStatus } from './context.ts';
 import { DataplaneHost, type DataplaneAttacher, type HostTuner } from './dataplaneHost.ts';
 import { lockDaemon } from './instanceLock.ts';
 import { JobRunner } from './jobs.ts';
-import { circuitDetailSources, startServices } from './services.ts';
+import { startServices, webSources } from './services.ts';
 import { ShapingJobs } from './shapingJobs.ts';
 
 export { DaemonAlreadyRunningError } from './instanceLock.ts';
@@ -190,8 +188,6 @@ async function assemble(opts: StartDaemonOptions, log: Logger, runDir: string, c
     }
   };
 
-  let flows: () => FlowSnapshot | undefined = () => undefined;
-  let unknownIps: () => UnknownIpsTable | undefined = () => undefined;
   const context: DaemonContext = {
     log,
     configPath: config.path,
@@ -206,17 +202,12 @@ async function assemble(opts: StartDaemonOptions, log: Logger, runDir: string, c
     version: VERSION,
     busPath,
     refresh: () => shaping.refresh(),
-    flows: () => flows(),
-    unknownIps: () => unknownIps(),
   };
 
   const sinks: WebSinks = { channels: new ChannelRegistry(), metrics: createShapingMetrics() };
   const services = await startServices(context, { pinRoot, attached: () => host.attached, onCircuitBytes: (t) => lazy.observe(t), ...sinks });
   cleanups.push(() => services.stop());
-  flows = services.flows;
-  unknownIps = services.unknownIps;
-  Object.assign(context, circuitDetailSources(services));
-  context.history = services.history;
+  Object.assign(context, webSources(services));
 
   let bus: BusServer | undefined;
   const handlers = busHandlers({

@@ -103,9 +103,18 @@ export async function startServices(
   };
 }
 
-/** The Circuit page's sources for the web context; `circuitTelemetry` only while telemetry runs (else the page says it does not). */
-export function circuitDetailSources(s: RunningServices): Pick<WebContext, 'circuitTelemetry' | 'circuitFlows'> {
-  return { circuitFlows: s.circuitFlows, ...(s.circuitTelemetry ? { circuitTelemetry: s.circuitTelemetry } : {}) };
+/**
+ * What the web server reads from the services (lib/web/context.ts), set on lqosd's context once they
+ * run; `circuitTelemetry` only while telemetry runs (else the Circuit page says it does not).
+ */
+export function webSources(s: RunningServices): Pick<WebContext, 'flows' | 'history' | 'unknownIps' | 'circuitTelemetry' | 'circuitFlows'> {
+  return {
+    flows: s.flows,
+    history: s.history,
+    unknownIps: s.unknownIps,
+    circuitFlows: s.circuitFlows,
+    ...(s.circuitTelemetry ? { circuitTelemetry: s.circuitTelemetry } : {}),
+  };
 }
 
 /** Flow tracking, with circuit names looked up in the applied plan. */

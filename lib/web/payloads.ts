@@ -8,6 +8,7 @@ import type { UrgentPayload } from '../api/urgent.ts';
 import type { DirectionRates, PlannedCircuit, PlannedNode, ShapingPlan } from '../model.ts';
 import { formatClassId } from '../util/classId.ts';
 import type { WebContext } from './context.ts';
+import { HttpError } from './http.ts';
 import { owningIntegration } from './inputsOwner.ts';
 import { nodeIdOf } from './listen.ts';
 
@@ -20,6 +21,14 @@ export function shownPlan(ctx: WebContext): { plan: ShapingPlan | undefined; pla
   if (applied) return { plan: applied, planned: false };
   const planned = ctx.plannedPlan?.();
   return { plan: planned, planned: planned !== undefined };
+}
+
+/** A circuit of the shown plan by its Circuit ID; 404 when the plan does not have it. */
+export function shownCircuit(ctx: WebContext, id: string): { plan: ShapingPlan; c: PlannedCircuit; planned: boolean } {
+  const { plan, planned } = shownPlan(ctx);
+  const c = plan?.circuits.find((x) => x.id === id);
+  if (!plan || !c) throw new HttpError(404, 'not_found', `circuit ${id} is not in the applied plan`);
+  return { plan, c, planned };
 }
 
 const plannedFlag = (planned: boolean) => (planned ? { planned: true } : {});

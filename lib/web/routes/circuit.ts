@@ -3,25 +3,16 @@ import type { FastifyInstance } from 'fastify';
 import type { CircuitFlowsPayload, CircuitLivePayload } from '../../api/circuit.ts';
 import { circuitFlowsPayload, circuitLivePayload, MAX_CIRCUIT_FLOWS } from '../circuitDetail.ts';
 import { idParams, type WebDeps } from '../deps.ts';
-import { HttpError } from '../http.ts';
-import { shownPlan } from '../payloads.ts';
-import type { WebContext } from '../context.ts';
+import { shownCircuit } from '../payloads.ts';
 
 const FLOWS_OFF = 'Flow tracking is not running on this lqosd (no dataplane attached, or LQOS_FLOWS=0).';
-
-function circuitOf(ctx: WebContext, id: string) {
-  const { plan, planned } = shownPlan(ctx);
-  const c = plan?.circuits.find((x) => x.id === id);
-  if (!plan || !c) throw new HttpError(404, 'not_found', `circuit ${id} is not in the applied plan`);
-  return { plan, c, planned };
-}
 
 export async function circuitRoutes(app: FastifyInstance, d: WebDeps): Promise<void> {
   const { ctx } = d;
   const readOnly = { access: 'read_only' as const };
 
   app.get<{ Params: { id: string } }>('/api/circuits/:id/live', { config: readOnly, schema: { params: idParams } }, async (req): Promise<CircuitLivePayload> => {
-    const { plan, c, planned } = circuitOf(ctx, req.params.id);
+    const { plan, c, planned } = shownCircuit(ctx, req.params.id);
     const telemetry = planned ? undefined : ctx.circuitTelemetry?.(c.id);
     const missing = planned
       ? 'This plan is planned, not applied (dry run): nothing is counted or queued for it.'
@@ -38,7 +29,7 @@ export async function circuitRoutes(app: FastifyInstance, d: WebDeps): Promise<v
       schema: { params: idParams, querystring: { type: 'object', properties: { limit: { type: 'string', pattern: '^[1-9][0-9]{0,5}$' } } } },
     },
     async (req): Promise<CircuitFlowsPayload> => {
-      const { c } = circuitOf(ctx, req.params.id);
+      const { c } = shownCircuit(ctx, req.params.id);
       const snap = ctx.flows?.();
       if (!snap) return { available: false, reason: FLOWS_OFF, at: 0, summary: null, flows: [], total: 0 };
       const summary = snap.circuits.find((x) => x.circuitId === c.id);

@@ -2,8 +2,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { CircuitInfo, CircuitsPayload, NetworkTreePayload, PlanQueuesPayload } from '../../api/plan.ts';
 import { idParams, type WebDeps } from '../deps.ts';
-import { HttpError } from '../http.ts';
-import { circuitPayload, networkTreePayload, planQueuesPayload, shownPlan } from '../payloads.ts';
+import { circuitPayload, networkTreePayload, planQueuesPayload, shownCircuit, shownPlan } from '../payloads.ts';
 
 export async function planRoutes(app: FastifyInstance, d: WebDeps): Promise<void> {
   const { ctx } = d;
@@ -15,9 +14,7 @@ export async function planRoutes(app: FastifyInstance, d: WebDeps): Promise<void
   });
 
   app.get<{ Params: { id: string } }>('/api/circuits/:id', { config: readOnly, schema: { params: idParams } }, async (req): Promise<CircuitInfo> => {
-    const { plan } = shownPlan(ctx);
-    const c = plan?.circuits.find((x) => x.id === req.params.id);
-    if (!plan || !c) throw new HttpError(404, 'not_found', `circuit ${req.params.id} is not in the applied plan`);
+    const { plan, c } = shownCircuit(ctx, req.params.id);
     return circuitPayload(plan, c);
   });
 
