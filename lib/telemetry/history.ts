@@ -189,7 +189,7 @@ function historyPoint(r: HistoryRow, n: number): HistoryPoint {
 }
 
 /** An entity's rows with an idle row for every bucket of the totals it has none in, by time. */
-function withIdleBuckets(rows: HistoryRow[], totals: HistoryRow[]): HistoryRow[] {
+function withIdleBuckets(rows: HistoryRow[], totals: readonly { t: number }[]): HistoryRow[] {
   const byT = new Map(rows.map((r) => [r.t, r]));
   const ts = new Set([...totals.map((r) => r.t), ...byT.keys()]);
   return [...ts].sort((a, b) => a - b).map((t) => byT.get(t) ?? idleRow(t));
@@ -378,9 +378,12 @@ export class TelemetryHistory {
       SUM(drops_down) AS dd, SUM(drops_up) AS du, SUM(marks_down) AS md, SUM(marks_up) AS mu, SUM(samples) AS n,
       SUM(rtt_p50 * rtt_n) AS r50, SUM(rtt_p90 * rtt_n) AS r90, SUM(rtt_n) AS rn,
       SUM(retrans_down) AS rd, SUM(retrans_up) AS ru, SUM(tcp_down) AS pd, SUM(tcp_up) AS pu`;
-    const totals = this.db.prepare(`SELECT ${agg} FROM totals_minute WHERE ts >= ? AND ts < ? GROUP BY t ORDER BY t`).all(from, to) as HistoryRow[];
+    // A site or circuit needs of the totals only each bucket's time and samples (a third of the work
+    // of aggregating every column: one circuit's 30 days went from 75 to 50 ms).
+    const totalsCols = q.scope === 'total' ? agg : `(ts / ${step}) * ${step} AS t, SUM(samples) AS n`;
+    const totals = this.db.prepare(`SELECT ${totalsCols} FROM totals_minute WHERE ts >= ? AND ts < ? GROUP BY t ORDER BY t`).all(from, to) as Pick<HistoryRow, 't' | 'n'>[];
     let rows: HistoryRow[];
-    if (q.scope === 'total') rows = totals;
+    if (q.scope === 'total') rows = totals as HistoryRow[];
     else {
       if (!q.id) throw new Error(`history query for a ${q.scope} needs an id`);
       const { table, col } = ENTITY[q.scope];

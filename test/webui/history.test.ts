@@ -115,7 +115,7 @@ test('page: network 30 days, charts with units and local times; ranges; drag to 
   await page.getByTestId('history-summary').waitFor();
   assert.match(await page.getByTestId('history-title').innerText(), /History: Whole network/);
   assert.match(await page.getByTestId('history-meta').innerText(), /^60[01] points of 72 min · .* kept 30 days/);
-  for (const card of ['history-throughput', 'history-rtt', 'history-retransmits', 'history-drops']) await page.getByTestId(card).locator('canvas').first().waitFor();
+  for (const card of ['history-throughput', 'history-rtt', 'history-retransmits', 'history-drops']) await page.getByTestId(card).locator('.history-chart[data-drawn] canvas').first().waitFor();
   const peak = await page.getByTestId('history-peak-down').innerText();
   assert.match(peak, /^\d+(\.\d)? Mbps$/);
   await page.waitForTimeout(300);

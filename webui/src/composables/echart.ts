@@ -4,6 +4,7 @@
  * lib/echartsBar), so each chart's chunk carries only the parts it draws with.
  */
 import type { EChartsCoreOption, EChartsType, init as Init } from 'echarts/core';
+import { resizeWithElement } from '../lib/chartResize';
 import { onBeforeUnmount, onMounted, watch, type Ref, type WatchSource } from 'vue';
 
 export function useEChart(el: Ref<HTMLElement | undefined>, init: typeof Init, options: () => EChartsCoreOption, deps: WatchSource, notMerge = false): void {
@@ -13,8 +14,7 @@ export function useEChart(el: Ref<HTMLElement | undefined>, init: typeof Init, o
     if (!el.value) return;
     chart = init(el.value, undefined, { renderer: 'canvas' });
     chart.setOption(options());
-    ro = new ResizeObserver(() => chart?.resize());
-    ro.observe(el.value);
+    ro = resizeWithElement(el.value, chart);
   });
   watch(deps, () => chart?.setOption(options(), { notMerge, lazyUpdate: true }));
   onBeforeUnmount(() => {
