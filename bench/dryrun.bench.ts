@@ -132,5 +132,5 @@ try {
   targets.report();
   console.log(`(load at the end: ${machineLine()})`);
 } finally {
-  rmSync(tmp, { recursive: true, force: true });
+  if (!process.env.BENCH_KEEP) rmSync(tmp, { recursive: true, force: true });
 }

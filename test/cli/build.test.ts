@@ -111,6 +111,16 @@ test('all four commands load only commander before their arguments are parsed (t
   }
 });
 
+test('zod, smol-toml and the csv libraries are bundled in (no module of the build imports them), the other dependencies are not', () => {
+  const out = join(scratch, 'build', 'bin');
+  const imported = new Set<string>();
+  for (const f of readdirSync(out).filter((x) => x.endsWith('.mjs'))) {
+    for (const m of readFileSync(join(out, f), 'utf8').matchAll(/(?:from\s*|import\(|import\s+)"([^".][^"]*)"/g)) imported.add(m[1]!.split('/')[0]!.startsWith('@') ? m[1]!.split('/').slice(0, 2).join('/') : m[1]!.split('/')[0]!);
+  }
+  for (const lib of ['zod', 'smol-toml', 'csv-parse', 'csv-stringify']) assert.ok(!imported.has(lib), `${lib} is imported from node_modules by the build: scripts/build bundles it (a run's start pays a module load per file otherwise)`);
+  for (const lib of ['commander', 'pino', 'koffi', 'fastify']) assert.ok(imported.has(lib), `${lib} should stay external (imported from node_modules); imports seen: ${[...imported].sort().join(', ')}`);
+});
+
 test('scheduler and integration --help (compiled): the usage, with the defaults and names of the modules they no longer load for it', async () => {
   const sched = await launch('scheduler', ['--help']);
   ranBuild(sched, 'scheduler');
