@@ -6,6 +6,7 @@
  * shaping/queuingStructure.json, planner_state.json).
  *
  *   node --import tsx bench/dryrun.bench.ts [--sizes 10000,50000] [--rounds 5] [--seed 1]
+ *   (BENCH_KEEP=1 keeps the generated networks and state in the temp directory it names, for profiling)
  *
  * The bench builds first (`npm run build`; the launcher runs the compiled command only while no .ts
  * is newer than the build) and checks the build is fresh, then generates each network with
@@ -91,6 +92,7 @@ function runOnce(c: Case, timeFile: string): { ms: number; mb: number } {
 }
 
 const tmp = mkdtempSync(join(tmpdir(), 'lqos-dryrun-'));
+if (process.env.BENCH_KEEP) console.log(`  BENCH_KEEP: networks and state kept in ${tmp}`);
 console.log(`dry run (whole process): ${machineLine()}, sizes ${sizes.join(', ')}, ${rounds} interleaved rounds`);
 try {
   execFileSync('npm', ['run', '--silent', 'build'], { cwd: REPO_ROOT, stdio: 'inherit' });
