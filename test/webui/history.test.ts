@@ -138,6 +138,20 @@ test('page: network 30 days, charts with units and local times; ranges; drag to 
   await shot(page, '96-history-zoomed');
   await page.getByTestId('history-reset-zoom').click();
   await page.getByTestId('history-reset-zoom').waitFor({ state: 'detached' });
+  // The charts follow their element's size (they skip only the ResizeObserver's report of the size they
+  // were drawn at): a narrower window draws them narrower.
+  const canvasWidth = () => chart.locator('canvas').first().evaluate((c) => c.getBoundingClientRect().width);
+  const wide = await canvasWidth();
+  await page.setViewportSize({ width: 900, height: 900 });
+  try {
+    await page.waitForFunction((w) => {
+      const c = document.querySelector('[data-testid=history-throughput] .history-chart canvas');
+      return c !== null && c.getBoundingClientRect().width < w - 300;
+    }, wide);
+    assert.ok((await canvasWidth()) < wide - 300, `chart width ${await canvasWidth()} after the window went from 1400 to 900 px (was ${wide})`);
+  } finally {
+    await page.setViewportSize({ width: 1400, height: 900 });
+  }
   assert.deepEqual(b.errors, []);
 });
 
