@@ -14,7 +14,7 @@
  *   null      for public addresses the data knows nothing about (or invalid text),
  *   an `IpInfo` otherwise (fields null where the data has no value).
  * Results are cached per address in a bounded LRU (`cacheSize`); identical results share one object.
- * The data (≈ 8 MB MMDB + ≈ 10 MB of ASN ranges by default) is read on the first lookup of a public
+ * The data (≈ 8 MB MMDB + ≈ 12 MB of ASN ranges and names by default) is read on the first lookup of a public
  * address, so a process with flow tracking but no traffic does not hold it; `info` (sources, build
  * dates, warnings) reads only file metadata.
  */
@@ -135,12 +135,14 @@ function mmdbGet<T>(path: string): (text: string, v6: boolean) => T | null {
 function asnLookup(files: GeoFiles['asn']): GeoData['asn'] {
   if (!files) return () => null;
   if (files.format === 'csv') {
-    const t = new AsnTable(readFileSync(files.ipv4), readFileSync(files.ipv6));
+    const t = AsnTable.fromFiles(files.ipv4, files.ipv6);
     return (a) => {
-      if (a.kind() === 'ipv4') return t.lookupV4((a as ipaddr.IPv4).toByteArray().reduce((v, b) => v * 256 + b, 0));
+      if (a.kind() === 'ipv4') {
+        const o = (a as ipaddr.IPv4).octets;
+        return t.lookupV4(o[0]! * 16777216 + o[1]! * 65536 + o[2]! * 256 + o[3]!);
+      }
       const p = (a as ipaddr.IPv6).parts;
-      const half = (i: number) => (BigInt(p[i]!) << 48n) | (BigInt(p[i + 1]!) << 32n) | (BigInt(p[i + 2]!) << 16n) | BigInt(p[i + 3]!);
-      return t.lookupV6(half(0), half(4));
+      return t.lookupV6(p[0]! * 65536 + p[1]!, p[2]! * 65536 + p[3]!, p[4]! * 65536 + p[5]!, p[6]! * 65536 + p[7]!);
     };
   }
   const get = mmdbGet<AsnRecord>(files.path);
@@ -166,7 +168,7 @@ const NO_DATA: GeoData = { geo: () => null, asn: () => null };
 
 /**
  * The data, read once: a file that cannot be read (deleted since lqosd started, a damaged package)
- * is warned about once and lookups answer "unknown" from then on, rather than re-reading ~18 MB
+ * is warned about once and lookups answer "unknown" from then on, rather than re-reading ~40 MB of files
  * and throwing on every flow.
  */
 function loadDataOnce(files: GeoFiles, log: EnricherOptions['log']): GeoData {

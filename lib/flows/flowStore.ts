@@ -10,9 +10,12 @@
  * a dense list for iteration. The store starts small and grows by a quarter as flows arrive, up to `maxCap`.
  */
 import { ADDR_SIZE, decodeAddr } from '../../dataplane/abi.ts';
-import { FLOW_KEY_WORDS, FLOWF, flowId, readFlowKey, type EndStatus, type FlowEntry, type PerDirection } from '../../dataplane/flowAbi.ts';
+import { FLOW_KEY_WORDS, FLOW_VALUE_SIZE, FLOWF, flowId, readFlowKey, type EndStatus, type FlowEntry, type PerDirection } from '../../dataplane/flowAbi.ts';
 
 const END: EndStatus[] = ['open', 'fin', 'rst'];
+
+// sameKey compares the 10 words of a 40-byte key unrolled.
+if (FLOW_KEY_WORDS !== 10) throw new Error(`flowStore: FLOW_KEY_WORDS is ${FLOW_KEY_WORDS}, sameKey expects 10`);
 
 export interface ActiveFlow extends FlowEntry {
   /** bits/s over the last poll interval. */
@@ -54,7 +57,12 @@ function home(hash: number, shift: number): number {
  */
 export class CircuitIds {
   private readonly byHash = new Map<bigint, number>();
+  /** Index by the low 32 bits of the hash (as int32): the last circuit referenced with them (checked against lo/hi). */
+  private readonly byLo = new Map<number, number>();
   hash: bigint[] = [];
+  /** Low and high 32 bits of each index's hash. */
+  lo: number[] = [];
+  hi: number[] = [];
   tc: number[] = [];
   refs: number[] = [];
   private readonly free: number[] = [];
@@ -65,6 +73,8 @@ export class CircuitIds {
       id = this.free.pop() ?? this.hash.length;
       this.byHash.set(hash, id);
       this.hash[id] = hash;
+      this.lo[id] = Number(hash & 0xffffffffn);
+      this.hi[id] = Number((hash >> 32n) & 0xffffffffn);
       this.tc[id] = tc;
       this.refs[id] = 0;
     }
@@ -73,9 +83,23 @@ export class CircuitIds {
     return id;
   }
 
+  /** `ref` of the hash given as its low and high 32 bits (no bigint when the circuit is already referenced). */
+  refParts(lo: number, hi: number, tc: number): number {
+    const id = this.byLo.get(lo | 0);
+    if (id !== undefined && this.refs[id]! > 0 && this.lo[id] === lo && this.hi[id] === hi) {
+      if (tc) this.tc[id] = tc;
+      this.refs[id]!++;
+      return id;
+    }
+    const nid = this.ref(BigInt(lo) + (BigInt(hi) << 32n), tc);
+    this.byLo.set(lo | 0, nid);
+    return nid;
+  }
+
   unref(id: number): void {
     if (id < 0 || --this.refs[id]! > 0) return;
     this.byHash.delete(this.hash[id]!);
+    if (this.byLo.get(this.lo[id]! | 0) === id) this.byLo.delete(this.lo[id]! | 0);
     this.free.push(id);
   }
 
@@ -98,11 +122,31 @@ const W_CID = 39, W_POS = 40, W_TAG = 41, W_FOLLOW = 42;
 const W_MISC = 43;
 const F_HASH = W_HASH / 2, F_SEEN = W_SEEN / 2, F_BYTES = W_BYTES / 2, F_PKTS = W_PKTS / 2, F_RATE = W_RATE / 2;
 
-/** u32 word offsets of struct lqos_flow fields in a dumped value (flowAbi.ts layout). */
+/** u32 words per dumped value, and the word offsets of struct lqos_flow fields in one (flowAbi.ts layout). */
+const V_W = FLOW_VALUE_SIZE >>> 2;
 const V_START = 0, V_SEEN = 2, V_BYTES = 4, V_PKTS = 8, V_RET = 12, V_NEXT = 14, V_RTT = 28, V_TC = 30, V_MISC = 31, V_CIRC = 32, V_SYN = 34;
 
-/** What `absorb` found: the row moved (a packet since the last dump); its tc handle or circuit changed. */
+/** What a scanned row did to its slot (`ScanSink.relink`): moved (a packet since the last dump); its tc handle or circuit changed. */
 export const ABSORB = { CHANGED: 1, TC: 2, MOVED: 4 } as const;
+
+/**
+ * The owner's side of `FlowStore.scanRows` (the tracker): the rare paths (new, replaced, moved and
+ * retired flows) and the per-circuit-index deltas of the poll.
+ */
+export interface ScanSink {
+  /** Retransmit and packet deltas per circuit index (4 per index: retransmits down/up, packets down/up), whether an index has any, the indexes touched; `relink` may replace the arrays. */
+  circDelta: Float64Array;
+  circMarked: Uint8Array;
+  circTouched: number[];
+  /** A slot for dump row i whose key is not tracked: -2 = never tracked (the sink queues the key for deletion), -1 = no room. */
+  admitRow(i: number, kw: Uint32Array, off: number, vw: Uint32Array, w: number): number;
+  /** Free slot s (another connection took its key). */
+  free(s: number): void;
+  /** The row just taken moved slot s to another circuit (ABSORB.MOVED) or changed its tc handle (ABSORB.TC). */
+  relink(s: number, got: number): void;
+  /** Slot s (dump row i) is finished or idle: retire it and queue its key for deletion. */
+  retireRow(s: number, i: number, reason: 'fin' | 'rst' | 'idle'): void;
+}
 
 export class FlowStore {
   /** Most slots the store grows to. */
@@ -113,7 +157,7 @@ export class FlowStore {
   private i32 = new Int32Array(0);
   private f64 = new Float64Array(0);
   keyBuf = Buffer.alloc(0);
-  /** Poll sequence number of the last poll that saw the flow (set by the tracker; 0 when freed). */
+  /** Poll sequence number (≥ 1) of the last poll that saw the flow (set by `scanRows`; 0 when free). */
   seen = new Uint32Array(0);
   /** Dense list of live slots (first `size` entries). */
   live = new Int32Array(0);
@@ -125,6 +169,11 @@ export class FlowStore {
    * most half full; keys with equal hashes simply sit in different buckets (probes compare the key).
    */
   private table = new Int32Array(0);
+  /**
+   * The slot of the first row of the last dump; each slot records the one that followed it (the
+   * record's follow link), so `scanRows` predicts the next row's slot.
+   */
+  private firstSlot = -1;
   private mask = 0;
   private shift = 0;
 
@@ -175,15 +224,21 @@ export class FlowStore {
     t[i] = s;
   }
 
-  /** True when the key words of `slot` equal the words at `off` of `k`. */
+  /** True when the key words of `slot` equal the words at `off` of `k` (unrolled: the scan checks every row's key). */
   sameKey(slot: number, k: Uint32Array, off: number): boolean {
-    const w = this.u32, b = slot * REC_W;
-    for (let j = 0; j < FLOW_KEY_WORDS; j++) if (w[b + j] !== k[off + j]) return false;
-    return true;
+    const u = this.u32, b = slot * REC_W;
+    return u[b]! === k[off]! && u[b + 1]! === k[off + 1]! && u[b + 2]! === k[off + 2]! && u[b + 3]! === k[off + 3]!
+      && u[b + 4]! === k[off + 4]! && u[b + 5]! === k[off + 5]! && u[b + 6]! === k[off + 6]! && u[b + 7]! === k[off + 7]!
+      && u[b + 8]! === k[off + 8]! && u[b + 9]! === k[off + 9]!;
   }
 
   isLive(slot: number): boolean {
     return this.i32[slot * REC_W + W_POS]! >= 0;
+  }
+
+  /** Position of a live slot in `live` (-1: free). */
+  pos(slot: number): number {
+    return this.i32[slot * REC_W + W_POS]!;
   }
 
   /** The slot of the key at word `off` of `k`, or -1. */
@@ -253,26 +308,11 @@ export class FlowStore {
   }
 
   // -------------------------------------------------------------------------------------------
-  // The poll's per-row work (dumped value words at `w` of `vw`)
-
-  /** The slot that followed slot `prev` in the last dump (-1: none recorded). */
-  followOf(prev: number): number {
-    return this.i32[prev * REC_W + W_FOLLOW]!;
-  }
-
-  setFollow(prev: number, s: number): void {
-    this.i32[prev * REC_W + W_FOLLOW] = s;
-  }
-
-  /** True when the row's start time is the slot's (else another connection took the same key). */
-  sameStart(s: number, vw: Uint32Array, w: number): boolean {
-    const u = this.u32, b = s * REC_W;
-    return u[b + W_START] === vw[w + V_START] && u[b + W_START + 1] === vw[w + V_START + 1];
-  }
+  // The poll's per-row work (dumped rows: key words at `i * FLOW_KEY_WORDS` of `kw`, value words at `i * V_W` of `vw`)
 
   /**
    * A fresh slot meets its first row: start time from the row, the whole history counts as this
-   * interval's delta, and the circuit is forced to differ so `absorb` links it.
+   * interval's delta, and the circuit is forced to differ so the scan links it.
    */
   firstSight(s: number, vw: Uint32Array, w: number): void {
     const u = this.u32, b = s * REC_W;
@@ -285,43 +325,108 @@ export class FlowStore {
   }
 
   /**
-   * Take a dumped row into slot s. Counters and state only move with a packet, and every packet
-   * moves last_seen: when it did not move, only the rates drop to 0 (when `dtS` > 0) and 0 is
-   * returned. Otherwise counters, state and rates (bits/s over `dtS`) are updated, `delta` gets the
-   * increments [retransmits down, up, packets down, up], and the result is ABSORB.CHANGED, plus
-   * ABSORB.MOVED when the circuit hash changed or ABSORB.TC when only the tc handle did.
+   * Take `n` dumped rows, in dump order, continuing the dump at `acc` (the previous row's slot and a
+   * prediction not taken; -1 at the start of a dump). Each row is matched to its slot: the slot that
+   * followed the previous row in the last dump (the kernel returns the table in bucket order, so this
+   * is almost always right; after a deleted row the next one, after an inserted row the one the
+   * inserted row did not take), else by key hash; a row whose start
+   * time differs is another connection under the same key and starts over. The slot is marked seen
+   * (`seq`). Counters and state only move with a packet, and every packet moves last_seen: when it
+   * did not move, only the rates drop to 0 (when `dtS` > 0). Otherwise counters, state and rates
+   * (bits/s over `dtS`) are updated, and a TCP row's retransmit and packet increments are added to
+   * its circuit index in `sink.circDelta`. Flows idle for `idleNs` (`graceNs` after FIN/RST) are
+   * handed to `sink.retireRow`. One loop over the record views: this runs for every flow on every poll.
    */
-  absorb(s: number, vw: Uint32Array, w: number, dtS: number, delta: Float64Array): number {
-    const u = this.u32, f = this.f64, b = s * REC_W, h = b >> 1;
-    const seen = vw[w + V_SEEN]! + vw[w + V_SEEN + 1]! * TWO32;
-    if (seen === f[h + F_SEEN]) {
-      if (dtS > 0) f[h + F_RATE] = f[h + F_RATE + 1] = 0;
-      return 0;
+  scanRows(kw: Uint32Array, vw: Uint32Array, n: number, seq: number, nowNs: number, dtS: number, idleNs: number, graceNs: number, acc: { prev: number; missed: number; skipped: number }, sink: ScanSink): void {
+    let u = this.u32, i32 = this.i32, f = this.f64, seen = this.seen;
+    let cd = sink.circDelta, marked = sink.circMarked;
+    let prev = acc.prev, missed = acc.missed;
+    for (let i = 0; i < n; i++) {
+      const off = i * FLOW_KEY_WORDS, w = i * V_W;
+      // The predicted slot: the one that followed the previous row last time; after a new row (no
+      // follow link yet), the prediction it did not take (a row inserted before it).
+      let s = prev >= 0 ? i32[prev * REC_W + W_FOLLOW]! : this.firstSlot;
+      if (s < 0) s = missed;
+      let b = s * REC_W;
+      missed = -1;
+      if (s >= 0 && !this.holds(s, kw, off)) {
+        // Not it: a row deleted since (try the slot that followed the predicted one), or inserted.
+        missed = s;
+        s = i32[b + W_FOLLOW]!;
+        b = s * REC_W;
+        if (s >= 0 && !this.holds(s, kw, off)) s = -1;
+      }
+      if (s < 0) {
+        s = this.find(kw, off);
+        b = s * REC_W;
+      } else missed = -1;
+      if (s >= 0 && (u[b + W_START] !== vw[w + V_START] || u[b + W_START + 1] !== vw[w + V_START + 1])) {
+        sink.free(s); // another connection under the same key: starts over
+        s = -1;
+      }
+      if (s < 0) {
+        s = sink.admitRow(i, kw, off, vw, w);
+        if (s === -2) continue;
+        if (s < 0) { acc.skipped++; continue; }
+        u = this.u32; i32 = this.i32; f = this.f64; seen = this.seen; // the store may have grown
+        b = s * REC_W;
+      }
+      if (prev >= 0) i32[prev * REC_W + W_FOLLOW] = s;
+      else this.firstSlot = s;
+      prev = s;
+      seen[s] = seq;
+      const h = b >> 1;
+      const last = vw[w + V_SEEN]! + vw[w + V_SEEN + 1]! * TWO32;
+      if (last === f[h + F_SEEN]) {
+        if (dtS > 0) f[h + F_RATE] = f[h + F_RATE + 1] = 0;
+      } else {
+        f[h + F_SEEN] = last;
+        const bd = vw[w + V_BYTES]! + vw[w + V_BYTES + 1]! * TWO32, bu = vw[w + V_BYTES + 2]! + vw[w + V_BYTES + 3]! * TWO32;
+        const pd = vw[w + V_PKTS]! + vw[w + V_PKTS + 1]! * TWO32, pu = vw[w + V_PKTS + 2]! + vw[w + V_PKTS + 3]! * TWO32;
+        const rd = vw[w + V_RET]!, ru = vw[w + V_RET + 1]!;
+        const obd = f[h + F_BYTES]!, obu = f[h + F_BYTES + 1]!, opd = f[h + F_PKTS]!, opu = f[h + F_PKTS + 1]!;
+        const ord = u[b + W_RET]!, oru = u[b + W_RET + 1]!;
+        if (dtS > 0) {
+          f[h + F_RATE] = (bd > obd ? bd - obd : 0) * 8 / dtS;
+          f[h + F_RATE + 1] = (bu > obu ? bu - obu : 0) * 8 / dtS;
+        }
+        f[h + F_BYTES] = bd; f[h + F_BYTES + 1] = bu; f[h + F_PKTS] = pd; f[h + F_PKTS + 1] = pu;
+        u[b + W_RET] = rd; u[b + W_RET + 1] = ru;
+        u[b + W_NEXT] = vw[w + V_NEXT]!; u[b + W_NEXT + 1] = vw[w + V_NEXT + 1]!;
+        u[b + W_SYN] = vw[w + V_SYN]!; u[b + W_SYN + 1] = vw[w + V_SYN + 1]!;
+        u[b + W_RTT] = vw[w + V_RTT]!; u[b + W_RTT + 1] = vw[w + V_RTT + 1]!;
+        u[b + W_MISC] = vw[w + V_MISC]! & 0xffffff;
+        const tc = vw[w + V_TC]!, cLo = vw[w + V_CIRC]!, cHi = vw[w + V_CIRC + 1]!;
+        if (cLo !== u[b + W_CIRC] || cHi !== u[b + W_CIRC + 1] || tc !== u[b + W_TC]) {
+          const moved = cLo !== u[b + W_CIRC] || cHi !== u[b + W_CIRC + 1];
+          u[b + W_TC] = tc; u[b + W_CIRC] = cLo; u[b + W_CIRC + 1] = cHi;
+          sink.relink(s, ABSORB.CHANGED | (moved ? ABSORB.MOVED : ABSORB.TC));
+          cd = sink.circDelta; marked = sink.circMarked; // may have been widened
+        }
+        if ((kw[off + 9]! & 0xff) === 6) {
+          const cid = i32[b + W_CID]!, c = cid * 4;
+          if (!marked[cid]) {
+            marked[cid] = 1;
+            sink.circTouched.push(cid);
+          }
+          cd[c] += rd > ord ? rd - ord : 0;
+          cd[c + 1] += ru > oru ? ru - oru : 0;
+          cd[c + 2] += pd > opd ? pd - opd : 0;
+          cd[c + 3] += pu > opu ? pu - opu : 0;
+        }
+      }
+      const idle = nowNs - f[h + F_SEEN]!, end = u[b + W_MISC]! & 0xff;
+      const done = end !== 0 && idle >= graceNs;
+      if (!done && idle < idleNs) continue;
+      sink.retireRow(s, i, done ? (end === 2 ? 'rst' : 'fin') : 'idle');
     }
-    f[h + F_SEEN] = seen;
-    const bd = vw[w + V_BYTES]! + vw[w + V_BYTES + 1]! * TWO32, bu = vw[w + V_BYTES + 2]! + vw[w + V_BYTES + 3]! * TWO32;
-    const pd = vw[w + V_PKTS]! + vw[w + V_PKTS + 1]! * TWO32, pu = vw[w + V_PKTS + 2]! + vw[w + V_PKTS + 3]! * TWO32;
-    const rd = vw[w + V_RET]!, ru = vw[w + V_RET + 1]!;
-    const obd = f[h + F_BYTES]!, obu = f[h + F_BYTES + 1]!, opd = f[h + F_PKTS]!, opu = f[h + F_PKTS + 1]!;
-    if (dtS > 0) {
-      f[h + F_RATE] = (bd > obd ? bd - obd : 0) * 8 / dtS;
-      f[h + F_RATE + 1] = (bu > obu ? bu - obu : 0) * 8 / dtS;
-    }
-    delta[0] = rd > u[b + W_RET]! ? rd - u[b + W_RET]! : 0;
-    delta[1] = ru > u[b + W_RET + 1]! ? ru - u[b + W_RET + 1]! : 0;
-    delta[2] = pd > opd ? pd - opd : 0;
-    delta[3] = pu > opu ? pu - opu : 0;
-    f[h + F_BYTES] = bd; f[h + F_BYTES + 1] = bu; f[h + F_PKTS] = pd; f[h + F_PKTS + 1] = pu;
-    u[b + W_RET] = rd; u[b + W_RET + 1] = ru;
-    u[b + W_NEXT] = vw[w + V_NEXT]!; u[b + W_NEXT + 1] = vw[w + V_NEXT + 1]!;
-    u[b + W_SYN] = vw[w + V_SYN]!; u[b + W_SYN + 1] = vw[w + V_SYN + 1]!;
-    u[b + W_RTT] = vw[w + V_RTT]!; u[b + W_RTT + 1] = vw[w + V_RTT + 1]!;
-    u[b + W_MISC] = vw[w + V_MISC]! & 0xffffff;
-    const tc = vw[w + V_TC]!, cLo = vw[w + V_CIRC]!, cHi = vw[w + V_CIRC + 1]!;
-    if (cLo === u[b + W_CIRC] && cHi === u[b + W_CIRC + 1] && tc === u[b + W_TC]) return ABSORB.CHANGED;
-    const moved = cLo !== u[b + W_CIRC] || cHi !== u[b + W_CIRC + 1];
-    u[b + W_TC] = tc; u[b + W_CIRC] = cLo; u[b + W_CIRC + 1] = cHi;
-    return ABSORB.CHANGED | (moved ? ABSORB.MOVED : ABSORB.TC);
+    acc.prev = prev;
+    acc.missed = missed;
+  }
+
+  /** True when slot s is live and holds the key at word `off` of `k`. */
+  private holds(s: number, k: Uint32Array, off: number): boolean {
+    return this.i32[s * REC_W + W_POS]! >= 0 && this.sameKey(s, k, off);
   }
 
   // -------------------------------------------------------------------------------------------
@@ -358,6 +463,13 @@ export class FlowStore {
   }
   localIp(s: number): string { return decodeAddr(this.keyBuf, s * REC_B); }
   remoteIp(s: number): string { return decodeAddr(this.keyBuf, s * REC_B + ADDR_SIZE); }
+  /** The remote address as an unsigned 32-bit number when it is IPv4 (IPv4-mapped in the key), else -1. */
+  remoteV4(s: number): number {
+    const u = this.u32, b = s * REC_W + ADDR_SIZE / 4;
+    if (u[b] !== 0 || u[b + 1] !== 0 || u[b + 2] !== 0xffff0000) return -1;
+    const x = u[b + 3]!; // bytes a.b.c.d in memory order
+    return ((x & 0xff) * 16777216) + ((x >>> 8) & 0xff) * 65536 + ((x >>> 16) & 0xff) * 256 + (x >>> 24);
+  }
 
   /**
    * The decoded flow in slot s with its rates: one literal (no object spread: spreading into a

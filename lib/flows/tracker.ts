@@ -16,8 +16,8 @@ import {
 } from '../../dataplane/flowAbi.ts';
 import { deleteFlows, dumpFlowsChunked, openRttRecords, readRingDrops } from '../../dataplane/flows.ts';
 import { pinRootOf, type MapContext } from '../../dataplane/pinned.ts';
-import { CircuitWindows, type CircuitFlowStats } from './circuitWindows.ts';
-import { ABSORB, CircuitIds, FlowStore, keyHash, widen, type ActiveFlow, type FinishedFlow } from './flowStore.ts';
+import { CircuitWindows, type CircuitAcc, type CircuitFlowStats } from './circuitWindows.ts';
+import { ABSORB, CircuitIds, FlowStore, keyHash, widen, type ActiveFlow, type FinishedFlow, type ScanSink } from './flowStore.ts';
 import { RecentFlows } from './recent.ts';
 import { percentile } from './percentiles.ts';
 
@@ -79,14 +79,13 @@ interface PollClock {
   dtS: number;
 }
 
-/** What the chunks of one dump add up to: the previous row's slot, keys to delete (packed, `nExpire` of them), counts. */
-interface ScanAcc { prev: number; nExpire: number; expired: number; skipped: number }
+/** What the chunks of one dump add up to: the previous row's slot, a slot predicted but not taken, keys to delete (packed, `nExpire` of them), counts. */
+interface ScanAcc { prev: number; missed: number; nExpire: number; expired: number; skipped: number }
 
 /** Per-flow RTT samples (ms), newest last; only for flows that had RTT events. */
 interface FlowRtt { customer: number[]; internet: number[] }
 
 const RTT_PER_FLOW = 32;
-const VW = FLOW_VALUE_SIZE >>> 2;
 /** Rows per batch lookup at most (the dump buffers hold one batch: 3 MiB at 16k rows)… */
 const DUMP_CHUNK = 2_048;
 /** …and at first: they grow when a dump has more rows than they hold. */
@@ -106,14 +105,33 @@ export class FlowTracker {
   private readonly onRetired: FlowTrackerOptions['onRetired'];
   private readonly untracked: SubnetList;
   private readonly circuits = new CircuitWindows();
+  /** The circuit window of each circuit index (cached for flushCircuit; cleared when the index is freed). */
+  private readonly accOf: (CircuitAcc | undefined)[] = [];
   /**
-   * TCP retransmit and packet deltas of the current poll per circuit index (4 per index: retransmits
-   * down/up, packets down/up), whether an index has any, and the indexes touched: handed to the
-   * circuit windows at the end of the poll, or earlier when the index is freed (it may be reused).
+   * The store's scan (FlowStore.scanRows) calls back here for new, replaced, moved and retired flows.
+   * It also carries the TCP retransmit and packet deltas of the current poll per circuit index
+   * (circDelta, 4 per index: retransmits down/up, packets down/up), whether an index has any
+   * (circMarked), and the indexes touched (circTouched): handed to the circuit windows at the end of
+   * the poll, or earlier when the index is freed (it may be reused).
    */
-  private circDelta = new Float64Array(0);
-  private circMarked = new Uint8Array(0);
-  private circTouched: number[] = [];
+  private readonly sink: ScanSink = {
+    circDelta: new Float64Array(0), circMarked: new Uint8Array(0), circTouched: [],
+    admitRow: (i, kw, off, vw, w) => {
+      const s = this.admit(kw, off, w, vw);
+      if (s === -2) this.expireRow(i, this.acc);
+      return s;
+    },
+    free: (s) => this.free(s),
+    relink: (s, got) => this.relink(s, got),
+    retireRow: (s, i, reason) => {
+      this.retire(s, this.pollClock, reason);
+      this.expireRow(i, this.acc);
+      this.acc.expired++;
+    },
+  };
+  /** The accumulator and clock of the poll in progress (for the scan's callbacks). */
+  private acc: ScanAcc = { prev: -1, missed: -1, nExpire: 0, expired: 0, skipped: 0 };
+  private pollClock: PollClock = { seq: 0, nowBoot: 0n, nowBootN: 0, nowWall: 0, dtS: 0 };
   private readonly rtt = new Map<number, FlowRtt>();
   /** Retired flows (recent(), the snapshot's globe and recent list). */
   readonly finished: RecentFlows;
@@ -125,15 +143,6 @@ export class FlowTracker {
   private vw: Uint32Array = new Uint32Array(0);
   /** Keys to delete from the kernel after a dump (retired or untracked flows), grown on demand. */
   private expireKeys = Buffer.alloc(0);
-  /** Counter increments of the row `absorb` just took (retransmits down/up, packets down/up). */
-  private readonly delta = new Float64Array(4);
-  /**
-   * The first slot of the previous dump; each slot records the one that followed it (the store's
-   * follow link): the kernel returns the table in bucket order, so the next row is almost always the
-   * predicted slot (inserts and deletes only break the chain locally) and the key hash is computed
-   * only when it is not.
-   */
-  private firstSlot = -1;
   private readonly evKey = new Uint32Array(FLOW_KEY_WORDS);
   private lastPollBoot = 0n;
   private lastPollWall = 0;
@@ -198,14 +207,14 @@ export class FlowTracker {
   poll(): PollStats {
     const t0 = performance.now();
     const clock = this.clock();
-    const acc: ScanAcc = { prev: -1, nExpire: 0, expired: 0, skipped: 0 };
+    const acc: ScanAcc = { prev: -1, missed: -1, nExpire: 0, expired: 0, skipped: 0 };
     const rows = dumpFlowsChunked(this.dumpKeys, this.dumpVals, (n) => this.scan(n, clock, acc), this.ctx);
     const { nExpire, expired, skipped } = acc;
     if (nExpire) deleteFlows(this.expireKeys.subarray(0, nExpire * FLOW_KEY_SIZE), this.ctx);
     if (rows > this.kw.length / FLOW_KEY_WORDS) this.sizeDump(rows);
     const evicted = this.retireEvicted(clock);
-    for (const cid of this.circTouched) this.flushCircuit(cid);
-    this.circTouched = [];
+    for (const cid of this.sink.circTouched) this.flushCircuit(cid);
+    this.sink.circTouched = [];
     this.circuits.commit(clock.nowWall);
     this.drainEvents();
     const drops = this.readDrops();
@@ -219,50 +228,14 @@ export class FlowTracker {
   }
 
   /**
-   * The rows of one dump chunk: each is matched to its slot (the slot the same row had last time, else
-   * the key hash), its counters copied in place and its deltas taken; new flows get a slot. Keys to
-   * delete from the kernel (retired or untracked) are collected.
+   * The rows of one dump chunk (FlowStore.scanRows: matched to their slots, counters taken in place,
+   * per-circuit deltas summed); new flows get a slot (`sink.admitRow`), finished and idle ones are retired
+   * (`sink.retireRow`), and the keys to delete from the kernel (retired or untracked) are collected.
    */
   private scan(n: number, clock: PollClock, acc: ScanAcc): void {
-    const st = this.store, kw = this.kw, vw = this.vw, delta = this.delta;
-    const dtS = clock.dtS, seq = clock.seq, now = clock.nowBootN;
-    const idleNs = this.o.idleTimeoutMs * 1e6, graceNs = this.o.finishedGraceMs * 1e6;
-    let prev = acc.prev;
-    for (let i = 0; i < n; i++) {
-      const off = i * FLOW_KEY_WORDS, w = i * VW;
-      let s = prev >= 0 ? st.followOf(prev) : this.firstSlot;
-      if (s < 0 || !st.isLive(s) || !st.sameKey(s, kw, off)) s = st.find(kw, off);
-      if (s >= 0 && !st.sameStart(s, vw, w)) {
-        this.free(s); // another connection under the same key: starts over
-        s = -1;
-      }
-      if (s < 0) {
-        s = this.admit(kw, off, w, vw);
-        if (s === -2) { this.expireRow(i, acc); continue; }
-        if (s < 0) { acc.skipped++; continue; }
-      }
-      if (prev >= 0) st.setFollow(prev, s);
-      else this.firstSlot = s;
-      prev = s;
-      st.seen[s] = seq;
-      const got = st.absorb(s, vw, w, dtS, delta);
-      if (got & (ABSORB.MOVED | ABSORB.TC)) this.relink(s, got);
-      if (got && (kw[off + 9]! & 0xff) === 6) {
-        const cid = st.cid(s), cd = this.circDelta, b = cid * 4;
-        if (!this.circMarked[cid]) {
-          this.circMarked[cid] = 1;
-          this.circTouched.push(cid);
-        }
-        cd[b] += delta[0]!; cd[b + 1] += delta[1]!; cd[b + 2] += delta[2]!; cd[b + 3] += delta[3]!;
-      }
-      const idle = now - st.seenNs(s), end = st.endSt(s);
-      const done = end !== 0 && idle >= graceNs;
-      if (!done && idle < idleNs) continue;
-      this.retire(s, clock, done ? (end === 2 ? 'rst' : 'fin') : 'idle');
-      this.expireRow(i, acc);
-      acc.expired++;
-    }
-    acc.prev = prev;
+    this.acc = acc;
+    this.pollClock = clock;
+    this.store.scanRows(this.kw, this.vw, n, clock.seq, clock.nowBootN, clock.dtS, this.o.idleTimeoutMs * 1e6, this.o.finishedGraceMs * 1e6, acc, this.sink);
   }
 
   /** Queue the key of dump row i for deletion from the kernel table. */
@@ -298,35 +271,42 @@ export class FlowTracker {
     return s;
   }
 
-  /** The row `absorb` just took moved slot s to another circuit (or changed its tc handle). */
+  /** The row just taken moved slot s to another circuit (or changed its tc handle). */
   private relink(s: number, got: number): void {
     const st = this.store, ids = this.circuitIds;
     if (got & ABSORB.MOVED) {
       this.unrefCircuit(st.cid(s));
-      st.setCid(s, ids.ref(BigInt(st.circLo(s)) + (BigInt(st.circHi(s)) << 32n), st.tc(s)));
-      if (ids.span > this.circMarked.length) this.widenCircuits(ids.span);
+      st.setCid(s, ids.refParts(st.circLo(s), st.circHi(s), st.tc(s)));
+      if (ids.span > this.sink.circMarked.length) this.widenCircuits(ids.span);
     } else if (st.tc(s)) ids.tc[st.cid(s)] = st.tc(s);
   }
 
   /** Room for circuit indexes below `span` in the per-poll delta arrays (doubling). */
   private widenCircuits(span: number): void {
-    const n = Math.max(span, this.circMarked.length * 2, 64);
-    this.circDelta = widen(this.circDelta, new Float64Array(n * 4));
-    this.circMarked = widen(this.circMarked, new Uint8Array(n));
+    const n = Math.max(span, this.sink.circMarked.length * 2, 64);
+    this.sink.circDelta = widen(this.sink.circDelta, new Float64Array(n * 4));
+    this.sink.circMarked = widen(this.sink.circMarked, new Uint8Array(n));
   }
 
   /** Hand a circuit index's deltas of this poll to its circuit window (no-op when it has none). */
   private flushCircuit(cid: number): void {
-    if (!this.circMarked[cid]) return;
-    const ids = this.circuitIds, cd = this.circDelta, b = cid * 4;
-    this.circuits.addDeltas(this.circuits.get(ids.hash[cid]!, ids.tc[cid]!), cd[b]!, cd[b + 1]!, cd[b + 2]!, cd[b + 3]!);
-    cd.fill(0, b, b + 4);
-    this.circMarked[cid] = 0;
+    const marked = this.sink.circMarked;
+    if (!marked[cid]) return;
+    const ids = this.circuitIds, cd = this.sink.circDelta, b = cid * 4, tc = ids.tc[cid]!;
+    let win = this.accOf[cid];
+    if (!win || win.dead) win = this.accOf[cid] = this.circuits.get(ids.hash[cid]!, tc);
+    else if (tc) win.tcHandle = tc;
+    this.circuits.addDeltas(win, cd[b]!, cd[b + 1]!, cd[b + 2]!, cd[b + 3]!);
+    cd[b] = cd[b + 1] = cd[b + 2] = cd[b + 3] = 0;
+    marked[cid] = 0;
   }
 
   /** Drop a flow's reference to a circuit index; its deltas go out first when the index is freed. */
   private unrefCircuit(cid: number): void {
-    if (cid >= 0 && this.circuitIds.refs[cid] === 1) this.flushCircuit(cid);
+    if (cid >= 0 && this.circuitIds.refs[cid] === 1) {
+      this.flushCircuit(cid);
+      this.accOf[cid] = undefined;
+    }
     this.circuitIds.unref(cid);
   }
 
@@ -351,17 +331,21 @@ export class FlowTracker {
     };
   }
 
-  /** Entries that vanished without us deleting them were evicted by the LRU (table full). */
+  /**
+   * Entries that vanished without us deleting them were evicted by the LRU (table full). Found by
+   * one pass over `seen` in slot order (live slots the dump did not see), then retired in the order
+   * of their place in the live list from the end, as a walk down that list would retire them.
+   */
   private retireEvicted(clock: PollClock): number {
-    const st = this.store;
-    let evicted = 0;
-    for (let p = st.size - 1; p >= 0; p--) {
-      const s = st.live[p]!;
-      if (st.seen[s] === clock.seq) continue;
-      this.retire(s, clock, 'evicted');
-      evicted++;
+    const st = this.store, seen = st.seen, seq = clock.seq, cap = st.cap;
+    const gone: number[] = [];
+    for (let s = 0; s < cap; s++) {
+      const x = seen[s]!;
+      if (x !== seq && x !== 0 && st.isLive(s)) gone.push(s);
     }
-    return evicted;
+    if (gone.length > 1) gone.sort((a, b) => st.pos(b) - st.pos(a));
+    for (const s of gone) this.retire(s, clock, 'evicted');
+    return gone.length;
   }
 
   private free(s: number): void {
