@@ -93,7 +93,7 @@ export async function startServices(
     statsHosts,
     topCircuits: telemetry && liveTopCircuits(telemetry, () => flows?.snapshot(), () => ctx.appliedPlan()?.circuits.length ?? 0),
     flows: () => flows?.snapshot(),
-    history: () => historySource(telemetry),
+    history: historySource(telemetry),
     unknownIps: () => (telemetry && opts.attached() ? telemetry.unknownIpTable(bootTimeNs(), UNKNOWN_IPS_WINDOW_SECONDS * 1000) : undefined),
     circuitTelemetry: telemetry && ((t) => (id: string) => t.circuitDetail(id, opts.attached() ? bootTimeNs() : 0n))(telemetry),
     circuitFlows: (id) => flows?.circuitFlows(id),
@@ -154,8 +154,26 @@ function influxIntervalMs(): number {
   return Number.isFinite(v) && v >= 1000 ? v : 10_000;
 }
 
-/** The history as the web server reads it: the store, and a flush of the minute in progress with a fresh TCP capture. */
-function historySource(telemetry: Telemetry | undefined): HistorySource | undefined {
+/**
+ * How often the web's queries (History, Executive summary) may write the minute in progress: a page,
+ * or a script polling the API, costs one SQLite write of the minute's rows per interval at most.
+ */
+const WEB_FLUSH_EVERY_MS = 5000;
+
+/**
+ * The history as the web server reads it: the store, and a flush of the minute in progress with a
+ * fresh TCP capture (at most every WEB_FLUSH_EVERY_MS, whichever route asks).
+ */
+function historySource(telemetry: Telemetry | undefined): () => HistorySource | undefined {
   const store = telemetry?.history;
-  return store && { store, flush: () => telemetry!.flushHistory() };
+  if (!telemetry || !store) return () => undefined;
+  let lastFlushMs = 0;
+  const flush = () => {
+    const now = Date.now();
+    if (now - lastFlushMs < WEB_FLUSH_EVERY_MS) return;
+    lastFlushMs = now;
+    telemetry.flushHistory();
+  };
+  const source: HistorySource = { store, flush };
+  return () => source;
 }

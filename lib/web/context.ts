@@ -45,6 +45,6 @@ export interface WebContext {
 /** lqosd's per-minute history (lib/telemetry/history.ts) as the History API reads it. */
 export interface HistorySource {
   store: Pick<TelemetryHistory, 'query' | 'has' | 'retentionDays' | 'circuitRetentionDays' | 'db'>;
-  /** Writes the minute in progress now, so a query sees up to the current second. */
+  /** Writes the minute in progress, so a query sees up to the last few seconds (lqosd's: at most every 5 s). */
   flush(): void;
 }

@@ -2,7 +2,7 @@
  * The History page's API: `GET /api/history?scope=network|site|circuit&id=…&range=1h|24h|7d|30d`
  * (or `from`/`to`, unix seconds) → lqosd's per-minute history (lib/telemetry/history.ts) in at most
  * ~600 buckets, aggregated in SQL (minute rows for an hour, averages and maxima of buckets beyond).
- * A range that reaches the current minute flushes the minute in progress first (at most every 5 s),
+ * A range that reaches the current minute flushes the minute in progress first (lqosd's source does so at most every 5 s),
  * so the newest point covers up to the last few seconds. No scope: the whole network. Any logged-in user; 404 for a site or circuit that is neither in the
  * plan in force nor in the store.
  */
@@ -56,12 +56,6 @@ function parseQuery(q: HistoryQuerystring): HistoryQuery {
   };
 }
 
-/**
- * How often a query may write the minute in progress to the database: a page (or a script polling)
- * costs one SQLite write of the minute's rows per this interval at most.
- */
-const FLUSH_EVERY_MS = 5000;
-
 /** Longest span a from/to query may ask for (the longest retention we accept is 3650 days). */
 const MAX_SPAN_S = 3650 * 86_400;
 
@@ -103,20 +97,15 @@ function subject(q: HistoryQuery, plan: ShapingPlan | undefined, source: History
 
 export async function historyRoutes(app: FastifyInstance, d: WebDeps): Promise<void> {
   const { ctx } = d;
-  let lastFlushMs = 0;
   app.get<{ Querystring: HistoryQuerystring }>('/api/history', { config: { access: 'read_only' }, schema: { querystring } }, async (req): Promise<HistoryResponse> => {
     const q = parseQuery(req.query);
-    const nowMs = Date.now();
-    const nowS = Math.floor(nowMs / 1000);
+    const nowS = Math.floor(Date.now() / 1000);
     const w = historyWindow(q, nowS);
     const source = ctx.history?.();
     const who = subject(q, shownPlan(ctx).plan, source);
     const base = { scope: q.scope, ...who, ...w };
     if (!source) return { ...base, points: [], retentionDays: 0, available: false };
-    if (w.to > Math.floor(nowS / 60) * 60 && nowMs - lastFlushMs >= FLUSH_EVERY_MS) {
-      source.flush();
-      lastFlushMs = nowMs;
-    }
+    if (w.to > Math.floor(nowS / 60) * 60) source.flush();
     const { store } = source;
     const scope = q.scope === 'network' ? 'total' : q.scope === 'site' ? 'node' : 'circuit';
     const points = store.query({ scope, id: who.id || undefined, from: w.from, to: w.to, step: w.step });
