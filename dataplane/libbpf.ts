@@ -165,6 +165,8 @@ function bind() {
     ringBufferFree: so.func('void ring_buffer__free(void *rb)'),
     clockGettime: libc.func('int clock_gettime(int clk, void *ts)'),
     close: libc.func('int close(int fd)'),
+    mmap: libc.func('void *mmap(void *addr, size_t length, int prot, int flags, int fd, int64_t offset)'),
+    munmap: libc.func('int munmap(void *addr, size_t length)'),
     setns: libc.func('int setns(int fd, int nstype)'),
     ifNameToIndex: libc.func('unsigned int if_nametoindex(const char *ifname)'),
   };
@@ -752,11 +754,58 @@ export function ringBufferOpen(mapFd: number, onRecord: (rec: Buffer) => void): 
   };
 }
 
+// ---------------------------------------------------------------------------------------------
+// Memory-mapped BPF arrays (BPF_F_MMAPABLE)
+
+export interface MappedMap {
+  /** The map's data, in place (no copy): valid until `unmap()`. */
+  readonly bytes: Buffer;
+  unmap(): void;
+}
+
+const PROT_READ = 1, PROT_WRITE = 2, MAP_SHARED = 1;
+
+/**
+ * Map `length` bytes of a BPF_F_MMAPABLE array (its values, densely packed) into this process,
+ * shared and writable (the kernel refuses a read-only shared mapping of a writable map). The
+ * Buffer must not be touched after `unmap()`.
+ */
+export function mmapMap(fd: number, length: number): MappedMap {
+  const l = L();
+  koffi.errno(0);
+  const p = l.mmap(null, length, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  // MAP_FAILED is (void *)-1.
+  if (!p || koffi.address(p) === 0xffffffffffffffffn) throw new DataplaneError('mmap of a BPF array', koffi.errno() || osConstants.errno.EINVAL);
+  let mapped = true;
+  return {
+    bytes: Buffer.from(koffi.view(p, length)),
+    unmap() {
+      if (!mapped) return;
+      mapped = false;
+      l.munmap(p, length);
+    },
+  };
+}
+
 /** CLOCK_BOOTTIME in ns: the clock of bpf_ktime_get_boot_ns() (flow/host last_seen). */
 export function bootTimeNs(): bigint {
   const ts = Buffer.alloc(16);
   check('clock_gettime(CLOCK_BOOTTIME)', L().clockGettime(7, ts));
   return ts.readBigInt64LE(0) * 1_000_000_000n + ts.readBigInt64LE(8);
+}
+
+/**
+ * Run a BPF_PROG_TYPE_SYSCALL program once (BPF_PROG_TEST_RUN with only a context: the kernel
+ * refuses data, repeat and duration for this type). `ctx` is in/out: the program may write to it.
+ * Returns the program's return value.
+ */
+export function progRunSyscall(progFd: number, ctx: Buffer): number {
+  const o = Buffer.alloc(80);
+  o.writeBigUInt64LE(80n, 0);
+  o.writeBigUInt64LE(koffi.address(ctx), 32);
+  o.writeUInt32LE(ctx.length, 48);
+  check('bpf_prog_test_run_opts', L().progTestRun(progFd, o));
+  return o.readUInt32LE(56);
 }
 
 /** BPF_PROG_TEST_RUN with `repeat` iterations: returns the kernel's mean duration per run (ns). */

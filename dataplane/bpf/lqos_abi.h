@@ -230,6 +230,29 @@ struct lqos_flow {
 	                           *     an existing entry is a new connection and resets the entry */
 };
 
+/*
+ * A flow as the flow table reader (lqos_flow_scan.c) hands it to lqosd: the fields of struct
+ * lqos_flow that userspace reads, without the RTT matching state (tsval, pend_*, last_event_ns).
+ * 96 bytes; lib/flows reads every table row in this layout (flowAbi.ts compactFlowValues converts
+ * batch-lookup values into it).
+ */
+struct lqos_flow_row {
+	__u64 start_ns;           /*  0 */
+	__u64 last_seen_ns;       /*  8 */
+	__u64 bytes[2];           /* 16 */
+	__u64 packets[2];         /* 32 */
+	__u32 retrans[2];         /* 48 */
+	__u32 next_seq[2];        /* 56 */
+	__u32 rtt_us[2];          /* 64 */
+	__u32 tc_handle;          /* 72 */
+	__u8 end_status;          /* 76 */
+	__u8 flags;               /* 77 */
+	__u8 tos;                 /* 78 */
+	__u8 pad;                 /* 79 */
+	__u64 circuit_hash;       /* 80 */
+	__u32 syn_seq[2];         /* 88 */
+};
+
 /* flow_events ring buffer record: 72 bytes. */
 #define LQOS_FLOW_EVENT_RTT 1
 struct lqos_flow_event {

@@ -26,6 +26,7 @@
 #include <linux/udp.h>
 #include "lqos_abi.h"
 #include "lqos_parse.h"
+#include "lqos_flow_table.h"
 
 #ifndef IPPROTO_ICMPV6
 #define IPPROTO_ICMPV6 58
@@ -33,13 +34,6 @@
 
 /* dp_stats counter, defined by the includer (lqos_kern.c). */
 static __always_inline void lqos_stat(__u32 which);
-
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__type(key, struct lqos_flow_key);
-	__type(value, struct lqos_flow);
-	__uint(max_entries, LQOS_MAX_FLOWS);
-} flows SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);

@@ -10,7 +10,7 @@
  * a dense list for iteration. The store starts small and grows by a quarter as flows arrive, up to `maxCap`.
  */
 import { ADDR_SIZE, decodeAddr } from '../../dataplane/abi.ts';
-import { FLOW_KEY_WORDS, FLOW_VALUE_SIZE, FLOWF, flowId, readFlowKey, type EndStatus, type FlowEntry, type PerDirection } from '../../dataplane/flowAbi.ts';
+import { FLOW_KEY_WORDS, FLOW_ROW_SIZE, FLOWF, flowId, readFlowKey, type EndStatus, type FlowEntry, type PerDirection } from '../../dataplane/flowAbi.ts';
 
 const END: EndStatus[] = ['open', 'fin', 'rst'];
 
@@ -118,13 +118,13 @@ const REC_B = REC_W * 4;
 const W_HASH = 10, W_SEEN = 12, W_BYTES = 14, W_PKTS = 18, W_RATE = 22;
 const W_START = 26, W_RET = 28, W_NEXT = 30, W_SYN = 32, W_RTT = 34, W_TC = 36, W_CIRC = 37;
 const W_CID = 39, W_POS = 40, W_TAG = 41, W_FOLLOW = 42;
-/** Bytes 0–2 of this word: end status, flags, tos (as bytes 124–126 of the kernel value). */
+/** Bytes 0–2 of this word: end status, flags, tos (as bytes 76–78 of a table row, 124–126 of the kernel value). */
 const W_MISC = 43;
 const F_HASH = W_HASH / 2, F_SEEN = W_SEEN / 2, F_BYTES = W_BYTES / 2, F_PKTS = W_PKTS / 2, F_RATE = W_RATE / 2;
 
-/** u32 words per dumped value, and the word offsets of struct lqos_flow fields in one (flowAbi.ts layout). */
-const V_W = FLOW_VALUE_SIZE >>> 2;
-const V_START = 0, V_SEEN = 2, V_BYTES = 4, V_PKTS = 8, V_RET = 12, V_NEXT = 14, V_RTT = 28, V_TC = 30, V_MISC = 31, V_CIRC = 32, V_SYN = 34;
+/** u32 words per table row (struct lqos_flow_row, flowAbi.ts FLOW_ROW_SIZE), and the word offsets of its fields. */
+const V_W = FLOW_ROW_SIZE >>> 2;
+const V_START = 0, V_SEEN = 2, V_BYTES = 4, V_PKTS = 8, V_RET = 12, V_NEXT = 14, V_RTT = 16, V_TC = 18, V_MISC = 19, V_CIRC = 20, V_SYN = 22;
 
 /** What a scanned row did to its slot (`ScanSink.relink`): moved (a packet since the last dump); its tc handle or circuit changed. */
 export const ABSORB = { CHANGED: 1, TC: 2, MOVED: 4 } as const;
@@ -308,7 +308,7 @@ export class FlowStore {
   }
 
   // -------------------------------------------------------------------------------------------
-  // The poll's per-row work (dumped rows: key words at `i * FLOW_KEY_WORDS` of `kw`, value words at `i * V_W` of `vw`)
+  // The poll's per-row work (table rows: key words at `i * FLOW_KEY_WORDS` of `kw`, row words at `i * V_W` of `vw`)
 
   /**
    * A fresh slot meets its first row: start time from the row, the whole history counts as this

@@ -37,7 +37,7 @@ export interface FlowTrackingOptions extends FlowTrackerOptions {
   /** How often RTT events are drained from the ring buffer between polls (ms). Default 250. */
   drainIntervalMs?: number;
   /** Where the ring-drop warning goes (default: the dataplane logger). */
-  log?: { warn(msg: string): void };
+  log?: { warn(msg: string): void; info?(msg: string): void };
   /** Map a flow's circuit hash (from the LPM mapping) to the circuit id/name. */
   resolveCircuit?: ResolveCircuit;
   /** Send every retired flow to a NetFlow/IPFIX collector (`[flows] netflow_*`). */
@@ -117,6 +117,8 @@ export function startFlowTracking(opts: FlowTrackingOptions = {}): FlowTrackingH
   let stopped = false;
   const drops = new RingDropWarning();
   const log = opts.log ?? dataplaneLogger();
+  if (tracker.reader.path === 'kernel-scan') log.info?.('flow tracking: the flow table is read by the kernel-side reader (lqos_flow_scan.o)');
+  else if (tracker.reader.reason) log.info?.(`flow tracking: the flow table is read with batch lookups (the kernel-side reader is not available: ${tracker.reader.reason})`);
 
   /** The snapshot of the last poll, built on the first ask after it. */
   const build = (): FlowSnapshot => {

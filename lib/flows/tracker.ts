@@ -1,6 +1,7 @@
 /**
- * FlowTracker: the userspace state over the XDP flow table (dataplane/flows.ts). `poll()` dumps the
- * table into buffers it reuses, compares each row with the flow's slot in the store (flowStore.ts,
+ * FlowTracker: the userspace state over the XDP flow table (dataplane/flows.ts). `poll()` reads the
+ * table (the kernel-side reader dataplane/flowScan.ts copies it into memory-mapped arrays; without it,
+ * batch lookups into buffers the tracker reuses), compares each row with the flow's slot in the store (flowStore.ts,
  * typed arrays: nothing is allocated per flow), computes per-flow rates, expires idle and finished
  * flows (kept in a "recently finished" list for the UI), notices entries the kernel's LRU evicted,
  * and folds RTT events into per-flow and per-circuit sample windows. Addresses and text ids are
@@ -11,10 +12,11 @@
 import { SubnetList } from '../integrations/common/ip.ts';
 import { bootTimeNs, type RingBufferReader } from '../../dataplane/libbpf.ts';
 import {
-  FLOW_KEY_SIZE, FLOW_KEY_WORDS, FLOW_VALUE_SIZE, MAX_FLOWS, encodeFlowKey, readFlowKey, readRttCore,
+  FLOW_KEY_SIZE, FLOW_KEY_WORDS, FLOW_ROW_SIZE, FLOW_VALUE_SIZE, MAX_FLOWS, compactFlowValues, encodeFlowKey, readFlowKey, readRttCore,
   type FlowEntry, type FlowKey,
 } from '../../dataplane/flowAbi.ts';
 import { deleteFlows, dumpFlowsChunked, openRttRecords, readRingDrops } from '../../dataplane/flows.ts';
+import { openFlowScanner, type FlowScanner } from '../../dataplane/flowScan.ts';
 import { pinRootOf, type MapContext } from '../../dataplane/pinned.ts';
 import { CircuitWindows, type CircuitAcc, type CircuitFlowStats } from './circuitWindows.ts';
 import { ABSORB, CircuitIds, FlowStore, keyHash, widen, type ActiveFlow, type FinishedFlow, type ScanSink } from './flowStore.ts';
@@ -42,6 +44,11 @@ export interface FlowTrackerOptions extends MapContext {
   maxFlows?: number;
   /** Do not open the ring buffer (tests of the table only). */
   noEvents?: boolean;
+  /**
+   * How the table is read: "auto" (default) uses the kernel-side reader (dataplane/flowScan.ts) when
+   * it loads and batch lookups otherwise; "batch" always uses batch lookups.
+   */
+  tableReader?: 'auto' | 'batch';
   /**
    * Subnets (CIDR) never tracked (`[flows] do_not_track_subnets`): a flow with either endpoint in
    * one is kept out of every table and query, and removed from the kernel table so it takes no slot.
@@ -101,7 +108,7 @@ export class FlowTracker {
   readonly store: FlowStore;
   /** Circuit indexes of the tracked flows (store.cid). */
   readonly circuitIds = new CircuitIds();
-  private readonly o: Required<Omit<FlowTrackerOptions, 'pinRoot' | 'noEvents' | 'doNotTrack' | 'maxFlows' | 'onRetired'>>;
+  private readonly o: Required<Omit<FlowTrackerOptions, 'pinRoot' | 'noEvents' | 'doNotTrack' | 'maxFlows' | 'onRetired' | 'tableReader'>>;
   private readonly onRetired: FlowTrackerOptions['onRetired'];
   private readonly untracked: SubnetList;
   private readonly circuits = new CircuitWindows();
@@ -136,11 +143,21 @@ export class FlowTracker {
   /** Retired flows (recent(), the snapshot's globe and recent list). */
   readonly finished: RecentFlows;
   private events: RingBufferReader | null = null;
-  /** Dump buffers (one chunk, reused; grown up to DUMP_CHUNK rows as the table fills) and their u32 views. */
-  private dumpKeys = Buffer.alloc(0);
-  private dumpVals = Buffer.alloc(0);
+  /** The kernel-side table reader (null: batch lookups), and why it is not used. */
+  private scanner: FlowScanner | null = null;
+  /** How the table is read, and (for "batch" when the reader was wanted) why. */
+  reader: { path: 'kernel-scan' | 'batch'; reason?: string } = { path: 'batch' };
+  /**
+   * The rows being scanned and their u32 views: the kernel-side reader's mapped arrays, or (batch
+   * lookups) dump buffers of one chunk, reused and grown up to DUMP_CHUNK rows as the table fills.
+   */
+  private dumpKeys: Buffer = Buffer.alloc(0);
   private kw: Uint32Array = new Uint32Array(0);
+  /** Rows (struct lqos_flow_row) of `kw`'s keys. */
   private vw: Uint32Array = new Uint32Array(0);
+  /** Batch lookups only: the kernel's values of a chunk (FLOW_VALUE_SIZE each), compacted into `vw` before the scan. */
+  private dumpVals: Buffer = Buffer.alloc(0);
+  private dumpValWords: Uint32Array = new Uint32Array(0);
   /** Keys to delete from the kernel after a dump (retired or untracked flows), grown on demand. */
   private expireKeys = Buffer.alloc(0);
   private readonly evKey = new Uint32Array(FLOW_KEY_WORDS);
@@ -169,12 +186,66 @@ export class FlowTracker {
     this.finished = new RecentFlows(Math.max(1, this.o.recentMax));
     this.untracked = new SubnetList(opts.doNotTrack ?? []);
     this.onRetired = opts.onRetired;
+    if ((opts.tableReader ?? 'auto') === 'auto') this.openScanner();
     if (!opts.noEvents) this.events = openRttRecords((rec) => this.onRtt(rec), this.ctx);
   }
 
   close(): void {
     this.events?.close();
     this.events = null;
+    this.dropScanner();
+  }
+
+  /** Open the kernel-side reader; on failure read with batch lookups from now on (the reason is kept in `reader`). */
+  private openScanner(): void {
+    try {
+      this.scanner = openFlowScanner(this.ctx);
+      this.reader = { path: 'kernel-scan' };
+    } catch (e) {
+      this.scanner = null;
+      this.reader = { path: 'batch', reason: e instanceof Error ? e.message : String(e) };
+    }
+  }
+
+  /** Close the reader and go back to the tracker's own dump buffers (its arrays are unmapped). */
+  private dropScanner(): void {
+    if (!this.scanner) return;
+    this.scanner.close();
+    this.scanner = null;
+    this.sizeDump(DUMP_CHUNK_MIN, true);
+  }
+
+  /** Read the table: through the kernel-side reader when there is one, else by batch lookups; each row batch goes to `scan`. */
+  private readTable(clock: PollClock, acc: ScanAcc): number {
+    if (this.scanner?.stale()) {
+      // The maps were recreated (re-attach): the reader's program still reads the old table.
+      this.dropScanner();
+      this.openScanner();
+    }
+    const sc = this.scanner;
+    if (sc) {
+      let n: number;
+      try {
+        n = sc.scan();
+      } catch (e) {
+        this.dropScanner();
+        this.reader = { path: 'batch', reason: `the kernel-side reader failed: ${e instanceof Error ? e.message : String(e)}` };
+        return this.readTable(clock, acc);
+      }
+      if (this.dumpKeys !== sc.keys) {
+        this.dumpKeys = sc.keys;
+        this.kw = u32view(sc.keys);
+        this.vw = u32view(sc.rows);
+      }
+      if (n > 0) this.scan(n, clock, acc);
+      return n;
+    }
+    const rows = dumpFlowsChunked(this.dumpKeys, this.dumpVals, (n) => {
+      compactFlowValues(this.dumpValWords, this.vw, n);
+      this.scan(n, clock, acc);
+    }, this.ctx);
+    if (rows > this.kw.length / FLOW_KEY_WORDS) this.sizeDump(rows);
+    return rows;
   }
 
   private onRtt(rec: Buffer): void {
@@ -208,10 +279,9 @@ export class FlowTracker {
     const t0 = performance.now();
     const clock = this.clock();
     const acc: ScanAcc = { prev: -1, missed: -1, nExpire: 0, expired: 0, skipped: 0 };
-    const rows = dumpFlowsChunked(this.dumpKeys, this.dumpVals, (n) => this.scan(n, clock, acc), this.ctx);
+    this.readTable(clock, acc);
     const { nExpire, expired, skipped } = acc;
     if (nExpire) deleteFlows(this.expireKeys.subarray(0, nExpire * FLOW_KEY_SIZE), this.ctx);
-    if (rows > this.kw.length / FLOW_KEY_WORDS) this.sizeDump(rows);
     const evicted = this.retireEvicted(clock);
     for (const cid of this.sink.circTouched) this.flushCircuit(cid);
     this.sink.circTouched = [];
@@ -249,14 +319,15 @@ export class FlowTracker {
     this.dumpKeys.copy(this.expireKeys, acc.nExpire++ * FLOW_KEY_SIZE, i * FLOW_KEY_SIZE, (i + 1) * FLOW_KEY_SIZE);
   }
 
-  /** Dump buffers for `rows` rows (rounded up to a power of two, at most DUMP_CHUNK). */
-  private sizeDump(rows: number): void {
+  /** Dump buffers for `rows` rows (rounded up to a power of two, at most DUMP_CHUNK); `fresh`: new ones even at the same size. */
+  private sizeDump(rows: number, fresh = false): void {
     const n = Math.min(DUMP_CHUNK, 2 ** Math.ceil(Math.log2(Math.max(rows, DUMP_CHUNK_MIN))));
-    if (n * FLOW_KEY_WORDS === this.kw.length) return;
+    if (!fresh && n * FLOW_KEY_WORDS === this.kw.length) return;
     this.dumpKeys = Buffer.alloc(n * FLOW_KEY_SIZE);
     this.dumpVals = Buffer.alloc(n * FLOW_VALUE_SIZE);
     this.kw = u32view(this.dumpKeys);
-    this.vw = u32view(this.dumpVals);
+    this.dumpValWords = u32view(this.dumpVals);
+    this.vw = new Uint32Array(n * (FLOW_ROW_SIZE >>> 2));
   }
 
   /** A slot for a row whose key is not tracked yet: -2 = in a do-not-track subnet, -1 = store full. */

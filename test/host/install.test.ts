@@ -100,7 +100,7 @@ test('install: runtime tree with production dependencies only, config 0600, stat
   assert.equal(r.exitCode, 0, firstOut);
   const copy = inRoot(PREFIX);
   for (const f of ['LibreQoS', 'lqosd', 'scheduler', 'lqusers', 'bin/launch', 'build/.stamp', 'build/bin/LibreQoS.mjs', 'build/bin/lqosd.mjs',
-    'build/bin/scheduler.mjs', 'build/bin/integration.mjs', 'build/bin/lqusers.mjs', 'build/bin/lqtop.mjs', 'build/bin/supportBundle.mjs', 'dataplane/build/lqos_kern.o', 'dataplane/build.sh', 'webui/dist/index.html',
+    'build/bin/scheduler.mjs', 'build/bin/integration.mjs', 'build/bin/lqusers.mjs', 'build/bin/lqtop.mjs', 'build/bin/supportBundle.mjs', 'dataplane/build/lqos_kern.o', 'dataplane/build/lqos_flow_scan.o', 'dataplane/build.sh', 'webui/dist/index.html',
     'package.json', 'package-lock.json', 'scripts/uninstall', 'scripts/config-dirs.mjs', '.lqos-install']) {
     assert.ok(existsSync(join(copy, f)), `${f} missing from the installed copy ${copy}`);
   }
