@@ -809,14 +809,15 @@ function shorten(v: string): string {
 
 /**
  * One line per issue: `error: ShapedDevices.csv:14: column "IPv4" value "100.64.0.1/24": CIDR has
- * host bits set; use 100.64.0.0/24`.
+ * host bits set; use 100.64.0.0/24`. In a JSON file (network.json) the field is a node or a path in
+ * the tree, not a column: `warning: network.json: at "AP_1" value "3850/1400": …`.
  */
 export function formatIssue(issue: InputIssue): string {
   let s = `${issue.severity}: ${issue.file}`;
   if (issue.line !== undefined) s += `:${issue.line}`;
   s += ':';
   const parts: string[] = [];
-  if (issue.column !== undefined) parts.push(`column "${issue.column}"`);
+  if (issue.column !== undefined) parts.push(`${/\.json$/i.test(issue.file) ? 'at' : 'column'} "${issue.column}"`);
   if (issue.value !== undefined && issue.value !== '') parts.push(`value "${shorten(issue.value)}"`);
   if (parts.length > 0) s += ` ${parts.join(' ')}:`;
   return `${s} ${issue.message}`;

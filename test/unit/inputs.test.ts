@@ -454,7 +454,7 @@ describe('validation details', () => {
     ]);
     assert.equal(
       formatIssue({ severity: 'warning', code: 'x', file: 'network.json', line: 3, column: 'A.b', message: 'm' }),
-      'warning: network.json:3: column "A.b": m',
+      'warning: network.json:3: at "A.b": m',
     );
     assert.equal(formatIssue({ severity: 'error', code: 'x', file: 'f', message: 'm' }), 'error: f: m');
   });

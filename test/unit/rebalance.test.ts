@@ -217,7 +217,7 @@ test('./LibreQoS --dry-run previews the moves without saving them: the preview r
   assert.deepEqual(await shape(1), []);
   const moved = await shape(2);
   assert.equal(moved.length, 1);
-  assert.match(moved[0]!, /network\.json: column "Alpha": top-level site "Alpha" moved from CPU queue 1 to queue 2 \(the queue count changed from 1 to 2/);
+  assert.match(moved[0]!, /network\.json: at "Alpha": top-level site "Alpha" moved from CPU queue 1 to queue 2 \(the queue count changed from 1 to 2/);
   const state = JSON.parse(readFileSync(join(w.stateDir, 'shaping', 'planner_state.json'), 'utf8'));
   assert.equal(state.queues, 1, 'a dry run that would move sites does not save the move');
   assert.equal(state.topLevel.Alpha, 1);
