@@ -117,8 +117,19 @@ export function startFlowTracking(opts: FlowTrackingOptions = {}): FlowTrackingH
   let stopped = false;
   const drops = new RingDropWarning();
   const log = opts.log ?? dataplaneLogger();
-  if (tracker.reader.path === 'kernel-scan') log.info?.('flow tracking: the flow table is read by the kernel-side reader (lqos_flow_scan.o)');
-  else if (tracker.reader.reason) log.info?.(`flow tracking: the flow table is read with batch lookups (the kernel-side reader is not available: ${tracker.reader.reason})`);
+  // How the flow table is read: said at start, and again whenever it changes (a reader that fails
+  // falls back to batch lookups; after the maps are recreated it is loaded again).
+  let readerSaid = '';
+  const sayReader = (atStart: boolean) => {
+    const r = tracker.reader;
+    const now = r.path === 'kernel-scan' ? 'kernel-scan' : `batch:${r.reason ?? ''}`;
+    if (now === readerSaid) return;
+    readerSaid = now;
+    if (r.path === 'kernel-scan') log.info?.('flow tracking: the flow table is read by the kernel-side reader (lqos_flow_scan.o)');
+    else if (r.reason && atStart) log.info?.(`flow tracking: the flow table is read with batch lookups (the kernel-side reader is not available: ${r.reason})`);
+    else if (r.reason) log.warn(`flow tracking: the flow table is now read with batch lookups (${r.reason}); flows keep being tracked, at about twice the CPU per poll`);
+  };
+  sayReader(true);
 
   /** The snapshot of the last poll, built on the first ask after it. */
   const build = (): FlowSnapshot => {
@@ -131,6 +142,7 @@ export function startFlowTracking(opts: FlowTrackingOptions = {}): FlowTrackingH
 
   const poll = (): PollStats => {
     const st = tracker.poll();
+    sayReader(false);
     const warning = drops.observe(st.ringDropsDelta, st.ringDrops, Date.now());
     if (warning) log.warn(warning);
     if (opts.onSnapshot) opts.onSnapshot(build());

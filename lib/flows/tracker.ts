@@ -145,6 +145,8 @@ export class FlowTracker {
   private events: RingBufferReader | null = null;
   /** The kernel-side table reader (null: batch lookups), and why it is not used. */
   private scanner: FlowScanner | null = null;
+  /** Try to open the reader again at the next poll (it worked before; reopening after the maps were recreated failed). */
+  private scannerRetry = false;
   /** How the table is read, and (for "batch" when the reader was wanted) why. */
   reader: { path: 'kernel-scan' | 'batch'; reason?: string } = { path: 'batch' };
   /**
@@ -198,6 +200,7 @@ export class FlowTracker {
 
   /** Open the kernel-side reader; on failure read with batch lookups from now on (the reason is kept in `reader`). */
   private openScanner(): void {
+    this.scannerRetry = false;
     try {
       this.scanner = openFlowScanner(this.ctx);
       this.reader = { path: 'kernel-scan' };
@@ -218,9 +221,14 @@ export class FlowTracker {
   /** Read the table: through the kernel-side reader when there is one, else by batch lookups; each row batch goes to `scan`. */
   private readTable(clock: PollClock, acc: ScanAcc): number {
     if (this.scanner?.stale()) {
-      // The maps were recreated (re-attach): the reader's program still reads the old table.
+      // The maps were recreated (re-attach): the reader's program still reads the old table. The new
+      // maps may not all be pinned yet: a failed reopen is tried again at the next poll.
       this.dropScanner();
       this.openScanner();
+      if (!this.scanner) this.scannerRetry = true;
+    } else if (this.scannerRetry) {
+      this.openScanner();
+      if (!this.scanner) this.scannerRetry = true;
     }
     const sc = this.scanner;
     if (sc) {

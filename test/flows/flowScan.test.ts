@@ -13,6 +13,7 @@ import { bootTimeNs } from '../../dataplane/libbpf.ts';
 import { teardownAll } from '../../dataplane/attach.ts';
 import { createPinnedMaps } from '../../dataplane/object.ts';
 import { FlowTracker } from '../../lib/flows/tracker.ts';
+import { startFlowTracking } from '../../lib/flows/service.ts';
 import { ctx, quiet, startXdp, stopXdp } from './xdpHarness.ts';
 
 before(startXdp);
@@ -125,7 +126,7 @@ test('the tracker reads the same flows through the kernel-side reader as through
   }
 });
 
-test('after the maps are recreated the tracker reopens the reader on the new table', async () => {
+test('after the maps are recreated the tracker reopens the reader on the new table (also after a poll found none)', async () => {
   const own = { pinRoot: `/sys/fs/bpf/lqfs-${randomBytes(3).toString('hex')}` };
   await createPinnedMaps({ ...own, logger: quiet });
   const t = new FlowTracker({ ...own, noEvents: true });
@@ -134,9 +135,12 @@ test('after the maps are recreated the tracker reopens the reader on the new tab
     writeFlows(a.keys, a.values, 100, own);
     t.poll();
     assert.equal(t.activeCount, 100);
-    // Teardown and new maps under the same pin root (what a re-attach with a new layout does).
+    // Teardown and new maps under the same pin root (what a re-attach with a new layout does). A
+    // poll between the two finds no table: it fails, and the reader is tried again at the next poll.
     closeFlowMaps(own);
     await teardownAll({ ...own, logger: quiet });
+    assert.throws(() => t.poll());
+    assert.equal(t.reader.path, 'batch');
     await createPinnedMaps({ ...own, logger: quiet });
     const b = flows(40, 5);
     writeFlows(b.keys, b.values, 40, own);
@@ -149,4 +153,18 @@ test('after the maps are recreated the tracker reopens the reader on the new tab
     closeFlowMaps(own);
     await teardownAll({ ...own, logger: quiet }).catch(() => undefined);
   }
+});
+
+test('lqosd says at start how the flow table is read', () => {
+  const said: string[] = [];
+  const log = { info: (m: string) => said.push(`info ${m}`), warn: (m: string) => said.push(`warn ${m}`) };
+  const h = startFlowTracking({ ...ctx, intervalMs: 3_600_000, noEvents: true, enricher: false, log });
+  h.poll();
+  h.stop();
+  assert.deepEqual(said, ['info flow tracking: the flow table is read by the kernel-side reader (lqos_flow_scan.o)']);
+  said.length = 0;
+  const b = startFlowTracking({ ...ctx, intervalMs: 3_600_000, noEvents: true, enricher: false, log, tableReader: 'batch' });
+  b.poll();
+  b.stop();
+  assert.deepEqual(said, [], 'batch lookups asked for: nothing to explain');
 });
