@@ -27,7 +27,8 @@ export function shownPlan(ctx: WebContext): { plan: ShapingPlan | undefined; pla
 export function shownCircuit(ctx: WebContext, id: string): { plan: ShapingPlan; c: PlannedCircuit; planned: boolean } {
   const { plan, planned } = shownPlan(ctx);
   const c = plan?.circuits.find((x) => x.id === id);
-  if (!plan || !c) throw new HttpError(404, 'not_found', `circuit ${id} is not in the applied plan`);
+  if (!plan) throw new HttpError(404, 'not_found', `circuit ${id}: no plan is applied yet (run LibreQoS or wait for the scheduler)`);
+  if (!c) throw new HttpError(404, 'not_found', `circuit ${id} is not in the ${planned ? 'planned (dry-run) plan' : 'applied plan'}`);
   return { plan, c, planned };
 }
 

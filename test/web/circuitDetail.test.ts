@@ -75,6 +75,9 @@ test('live: why there are no numbers (telemetry off, no dataplane, a dry run), a
     j = (await viewer.get('/api/circuits/c1/live')).json;
     assert.match(j.unavailable, /^No dataplane attached/);
     assert.match(j.queues.note, /^No dataplane attached/);
+    // The 404 says which plan was searched: the applied one, a dry run's, or none yet.
+    const missing = async () => ((await viewer.get('/api/circuits/nope/live')).json as { message: string }).message;
+    assert.equal(await missing(), 'circuit nope is not in the applied plan');
     const plan = h.plan;
     h.ctx.appliedPlan = () => undefined;
     h.ctx.plannedPlan = () => plan;
@@ -82,6 +85,9 @@ test('live: why there are no numbers (telemetry off, no dataplane, a dry run), a
     assert.match(j.unavailable, /planned, not applied \(dry run\)/);
     assert.equal((await viewer.get('/api/circuits/nope/live')).status, 404);
     assert.equal((await viewer.get('/api/circuits/nope/flows')).status, 404);
+    assert.equal(await missing(), 'circuit nope is not in the planned (dry-run) plan');
+    h.ctx.plannedPlan = () => undefined;
+    assert.equal(await missing(), 'circuit nope: no plan is applied yet (run LibreQoS or wait for the scheduler)');
   });
 });
 

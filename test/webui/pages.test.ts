@@ -126,6 +126,7 @@ test('circuit page shows the plan, class ids and devices of the API', async () =
 
   await page.goto(`${h.base}/circuit/no-such-circuit`);
   await page.getByText('Circuit not found').waitFor();
+  await page.locator('.note', { hasText: /no-such-circuit is not in the applied plan\. It may have been removed/ }).waitFor({ timeout: 5_000 });
 });
 
 test('shaped devices, configuration and users pages render', async () => {

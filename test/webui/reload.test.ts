@@ -49,6 +49,9 @@ async function reload(): Promise<string> {
 const close = () => b.page.getByTestId('reload-close').click();
 
 test('dry-run lqosd: Reload plans the files, says nothing was applied, and every page shows the plan as planned', async () => {
+  await b.page.goto(`${base}/circuit/no-such-circuit`);
+  await b.page.getByText('Circuit not found').waitFor();
+  await b.page.locator('.note', { hasText: /no-such-circuit: no plan is applied yet\. Run LibreQoS/ }).waitFor({ timeout: 5_000 });
   await b.page.goto(`${base}/tree`);
   await b.page.getByText('No plan is applied yet').first().waitFor();
   assert.equal(await b.page.getByTestId('planned-banner').count(), 0, 'nothing planned yet: no banner');
@@ -72,6 +75,10 @@ test('dry-run lqosd: Reload plans the files, says nothing was applied, and every
   await b.page.getByText('AP 1').first().waitFor();
   assert.equal(await b.page.getByText('No plan is applied yet').count(), 0);
   await shot(b.page, 'planned-tree');
+  await b.page.goto(`${base}/circuit/no-such-circuit`);
+  await b.page.getByText('Circuit not found').waitFor();
+  await b.page.locator('.note', { hasText: /no-such-circuit is not in the planned \(dry-run\) plan\./ }).waitFor({ timeout: 5_000 });
+  await shot(b.page, 'circuit-not-found-planned');
   w.save('ShapedDevices.csv', HEADER + row(1, 150) + row(2) + row(3));
   assert.match(await reload(), /A real run would do a full rebuild of 3 circuits\./);
   await close();
