@@ -13,7 +13,7 @@ export const ADDR_SIZE = 16;
 export const HOT_ENTRY_SIZE = 56;    // 16-byte addr + class info + u32 epoch + u32 reserved
 export const HOST_COUNTER_SIZE = 64; // see lqos_host_counter
 export const UNKNOWN_IP_SIZE = 48;   // see lqos_unknown_ip
-export const CFG_SIZE = 28;          // lqos_cfg
+export const CFG_SIZE = 32;          // lqos_cfg
 export const STATS_SIZE = 128;       // lqos_stats: 16 x u64 per CPU
 export const META_MAGIC = 0x4c514f53;
 export const MAX_CPUS = 1024;        // LQOS_MAX_CPUS: cpu_map / cpus_available / txq_config slots
@@ -346,7 +346,12 @@ export interface CfgValues {
   ispVlan: number;
   /** Highest HTB major in use (queues + stick offset): tc ignores metadata naming another major. 0 = no check. */
   maxMajor?: number;
+  /** Stick: the tc ingress program swaps the VLAN instead of XDP (LQOS_CFG_STICK_TC_SWAP; generic XDP). */
+  stickTcSwap?: boolean;
 }
+
+/** lqos_cfg.flags bits (bpf/lqos_abi.h). */
+export const CFG_STICK_TC_SWAP = 1;
 
 export function encodeCfg(c: CfgValues): Buffer {
   const b = Buffer.alloc(CFG_SIZE);
@@ -357,5 +362,6 @@ export function encodeCfg(c: CfgValues): Buffer {
   b.writeUInt32LE(c.internetVlan & 0xfff, 16);
   b.writeUInt32LE(c.ispVlan & 0xfff, 20);
   b.writeUInt32LE((c.maxMajor ?? 0) >>> 0, 24);
+  b.writeUInt32LE(c.stickTcSwap ? CFG_STICK_TC_SWAP : 0, 28);
   return b;
 }

@@ -232,6 +232,10 @@ function attachCfg(opts: AttachOptions): Buffer {
     ispVlan: opts.vlan?.network ?? 0,
     // tc distrusts XDP metadata naming a major outside 1..queues (+ the upload offset).
     maxMajor: opts.queues + opts.stickOffset,
+    // Generic XDP runs on the skb, whose outer VLAN tag may already be out of the frame (veth, or a
+    // driver that hands tags over in the skb): the tc ingress program, which sees it either way,
+    // swaps it instead.
+    stickTcSwap: opts.onAStick && (opts.xdpMode ?? 'native') === 'generic',
   });
 }
 

@@ -158,7 +158,11 @@ struct lqos_redirect {
 #define LQOS_MODE_BRIDGE 1    /* two interfaces: direction from the ifindex */
 #define LQOS_MODE_STICK  2    /* one interface: direction from the outer VLAN id */
 
-/* Program configuration, global variable `lqos_cfg` in section .data.cfg: 28 bytes. */
+/* lqos_cfg.flags */
+#define LQOS_CFG_STICK_TC_SWAP 1u /* stick: tc ingress swaps the VLAN, not XDP (generic XDP: the tag
+                                   * may be out of the frame, in the skb, where XDP cannot see it) */
+
+/* Program configuration, global variable `lqos_cfg` in section .data.cfg: 32 bytes. */
 struct lqos_cfg {
 	__u32 mode;
 	__u32 internet_ifindex;   /* Internet-facing interface (egress = upload) */
@@ -168,6 +172,7 @@ struct lqos_cfg {
 	__u32 isp_vlan;           /* stick: VLAN id (12 bits) of the customer side */
 	__u32 max_major;          /* highest HTB major in use (queues + stick offset); tc distrusts
 	                           * metadata naming a class outside 1..max_major (0 = no check) */
+	__u32 flags;              /* LQOS_CFG_* */
 };
 
 /* ------------------------------------------------------------------ flow telemetry */

@@ -377,8 +377,9 @@ static __always_inline int lqos_egress_dir(__u32 ifindex, __u16 vlan)
 
 /*
  * Stick: rewrite the VLAN id of the outer tag (kept inline: rxvlan offload is off) to the other side's
- * VLAN (vlan_swap), keeping PCP/DEI. Returns the VLAN id the frame arrived with (0 = untagged), which
- * decides the direction whether or not it was swapped.
+ * VLAN (vlan_swap), keeping PCP/DEI; with LQOS_CFG_STICK_TC_SWAP only read it (tc ingress swaps).
+ * Returns the VLAN id the frame arrived with (0 = untagged or not visible to XDP), which decides the
+ * direction whether or not it was swapped.
  */
 static __always_inline __u16 lqos_stick_swap(struct xdp_md *ctx)
 {
@@ -396,7 +397,7 @@ static __always_inline __u16 lqos_stick_swap(struct xdp_md *ctx)
 	tci = bpf_ntohs(vh->tci);
 	key = (ctx->ingress_ifindex << 16) | (tci & 0x0fff);
 	to = bpf_map_lookup_elem(&vlan_swap, &key);
-	if (to)
+	if (to && !(lqos_cfg.flags & LQOS_CFG_STICK_TC_SWAP))
 		vh->tci = bpf_htons((tci & 0xf000) | (*to & 0x0fff));
 	return tci & 0x0fff;
 }
@@ -598,13 +599,24 @@ int lqos_tc_ingress(struct __sk_buff *skb)
 	if (!r)
 		return TC_ACT_UNSPEC;
 	if (r->scan_vlans) {
-		__u32 key;
+		__u32 key, *to;
+		__u16 tci;
 
 		if (!skb->vlan_present)
 			return TC_ACT_UNSPEC;
-		key = (ifindex << 16) | (skb->vlan_tci & 0x0fff);
-		if (!bpf_map_lookup_elem(&vlan_swap, &key))
+		tci = skb->vlan_tci;
+		key = (ifindex << 16) | (tci & 0x0fff);
+		to = bpf_map_lookup_elem(&vlan_swap, &key);
+		if (!to)
 			return TC_ACT_UNSPEC;
+		if (lqos_cfg.flags & LQOS_CFG_STICK_TC_SWAP) {
+			/* Generic XDP left the tag alone: swap it here (by now the stack holds the outer tag
+			 * in the skb, not in the frame), keeping PCP/DEI. */
+			__be16 proto = skb->vlan_proto;
+
+			if (bpf_skb_vlan_pop(skb) || bpf_skb_vlan_push(skb, proto, (tci & 0xf000) | (*to & 0x0fff)))
+				return TC_ACT_SHOT;
+		}
 	}
 	return bpf_redirect(r->redirect_to, 0);
 }

@@ -3,8 +3,9 @@
  *
  * The probe never touches real interfaces: it creates a throwaway network namespace with a veth
  * pair (dummy links need the `dummy` module, which minimal kernels lack), tries `tc qdisc replace
- * ... root <kind>` for each kind, and deletes the namespace again. tc may auto-load qdisc modules
- * while doing so, exactly as a real apply would. Results are cached per process.
+ * ... root <kind>` for each kind, and deletes the namespace again (and any left by a prober that died
+ * mid-probe). tc may auto-load qdisc modules while doing so, exactly as a real apply would. Results
+ * are cached per process.
  */
 import { execa } from 'execa';
 import { randomBytes } from 'node:crypto';
@@ -21,10 +22,33 @@ const PROBE_ARGS: Record<string, string[]> = {
 
 const cache = new Map<string, Promise<Set<string>>>();
 
+/** True while process `pid` exists (signal 0: EPERM also means it exists). */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Delete probe namespaces left by processes that died mid-probe (lqosd killed while starting): the
+ * name carries the prober's pid (`lqprobe-<pid>-<random>`), so only namespaces of dead processes go.
+ */
+async function removeStaleProbes(ip: (args: string[]) => Promise<{ exitCode?: number; stdout?: unknown }>): Promise<void> {
+  const list = await ip(['netns', 'list']);
+  for (const line of String(list.stdout ?? '').split('\n')) {
+    const m = /^(lqprobe-(\d+)-[0-9a-f]+)\b/.exec(line.trim());
+    if (m && !alive(Number(m[2]))) await ip(['netns', 'del', m[1]!]);
+  }
+}
+
 async function probeOnce(kinds: string[]): Promise<Set<string>> {
-  const ns = `lqprobe-${randomBytes(4).toString('hex')}`;
+  const ns = `lqprobe-${process.pid}-${randomBytes(4).toString('hex')}`;
   const available = new Set<string>();
   const ip = (args: string[]) => execa('ip', args, { reject: false, all: true });
+  await removeStaleProbes(ip);
   const add = await ip(['netns', 'add', ns]);
   if (add.exitCode !== 0) throw new Error(`qdisc probe: cannot create network namespace ${ns}: ${add.all} (needs root)`);
   try {

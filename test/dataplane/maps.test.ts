@@ -76,7 +76,9 @@ test('address and LPM key encoding', () => {
   assert.equal(hostKeyText(encodeLpmKey('2001:db8::1')), '2001:db8::1');
   assert.equal(hostKeyText(encodeLpmKey('2001:db8:0:ff::/56')), '2001:db8::/56');
   assert.equal(encodeCfg({ mode: 1, internetIfindex: 2, ispIfindex: 3, stickOffset: 4, internetVlan: 5, ispVlan: 6, maxMajor: 9 }).readUInt32LE(24), 9);
-  assert.equal(encodeCfg({ mode: 1, internetIfindex: 2, ispIfindex: 3, stickOffset: 4, internetVlan: 5, ispVlan: 6 }).length, 28);
+  assert.equal(encodeCfg({ mode: 1, internetIfindex: 2, ispIfindex: 3, stickOffset: 4, internetVlan: 5, ispVlan: 6 }).length, 32);
+  assert.equal(encodeCfg({ mode: 2, internetIfindex: 2, ispIfindex: 2, stickOffset: 4, internetVlan: 5, ispVlan: 6 }).readUInt32LE(28), 0, 'flags: none');
+  assert.equal(encodeCfg({ mode: 2, internetIfindex: 2, ispIfindex: 2, stickOffset: 4, internetVlan: 5, ispVlan: 6, stickTcSwap: true }).readUInt32LE(28), 1, 'flags: LQOS_CFG_STICK_TC_SWAP');
 });
 
 test('pinned maps exist with the documented names', () => {

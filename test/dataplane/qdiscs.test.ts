@@ -34,7 +34,21 @@ after(async () => {
 
 test('probe finds the basic qdiscs, cleans up, and caches', async () => {
   resetQdiscProbeCache();
-  const kinds = await probeQdiscKinds();
+  // Left by a prober that died mid-probe (pid 9999999: above the kernel's PID_MAX_LIMIT, never alive), and
+  // one of a live process (this one) that must stay.
+  const stale = 'lqprobe-9999999-0badf00d', live = `lqprobe-${process.pid}-00c0ffee`;
+  await execa('ip', ['netns', 'add', stale]);
+  await execa('ip', ['netns', 'add', live]);
+  let kinds: Set<string>;
+  try {
+    kinds = await probeQdiscKinds();
+    const left = (await execa('ip', ['netns', 'list'])).stdout;
+    assert.doesNotMatch(left, new RegExp(stale), 'the dead prober\'s namespace is removed');
+    assert.match(left, new RegExp(live), 'a live prober\'s namespace is left alone');
+  } finally {
+    await execa('ip', ['netns', 'del', stale], { reject: false });
+    await execa('ip', ['netns', 'del', live], { reject: false });
+  }
   console.log(`# available qdiscs: ${[...kinds].sort().join(', ')}`);
   for (const k of ['htb', 'tbf', 'pfifo', 'bfifo']) assert.ok(kinds.has(k), k);
   const nsAfter = (await execa('ip', ['netns', 'list'])).stdout;
