@@ -767,8 +767,8 @@ const PROT_READ = 1, PROT_WRITE = 2, MAP_SHARED = 1;
 
 /**
  * Map `length` bytes of a BPF_F_MMAPABLE array (its values, densely packed) into this process,
- * shared and writable (the kernel refuses a read-only shared mapping of a writable map). The
- * Buffer must not be touched after `unmap()`.
+ * shared and read-write, as libbpf maps its own global-data arrays. The Buffer must not be touched
+ * after `unmap()`.
  */
 export function mmapMap(fd: number, length: number): MappedMap {
   const l = L();
