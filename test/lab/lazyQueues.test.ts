@@ -129,7 +129,13 @@ for (const mode of ['Htb', 'Full'] as const) {
     const flowStart = intervals[0]!.start;
     const w = windowWire(intervals, flowStart + 1000, Infinity, 10, `lab-10 download (lazy ${mode})`);
     t.diagnostic(`${mode}: class+leaf ${latencyMs} ms after the flow started (polled every 100 ms); wire ${w.samples.map((x) => x.toFixed(2)).join(' ')} Mbit/s (median ${w.wire.toFixed(2)})`);
-    assertWireRate(w.wire, 10, `lab-10 download under lazy_queues = "${mode}", median of the 0.5 s intervals`, { tol: 0.1 });
+    // Htb: the class shapes from the first packet, so every interval is at plan. Full: the flow runs
+    // unshaped through N:2 until the class exists (up to one 1 s tick), TCP's window grows meanwhile,
+    // and when the 10 Mbit/s class takes over the losses can make TCP stall and then deliver in
+    // bursts for a few seconds (seen: 0.00 0.00 31.3 Mbit/s intervals, whether the class came at
+    // 240 or 944 ms): the median of the intervals then says more about TCP's recovery than about the
+    // shaper, so in Full mode only the mean below is held to the plan (docs/OPERATIONS.md "Lazy queues").
+    if (mode === 'Htb') assertWireRate(w.wire, 10, `lab-10 download under lazy_queues = "${mode}", median of the 0.5 s intervals`, { tol: 0.1 });
     // The mean over the rest of the test (what crossed the shaper). Htb: from 1 s. Full: from 2 s —
     // the packets that queued in the default class N:2 before the circuit's class existed drain beside
     // it, so the second second can run above plan (a CI run measured 22.4 Mbit/s in 1.0–1.5 s with the
