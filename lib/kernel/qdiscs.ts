@@ -9,6 +9,7 @@
  */
 import { execa } from 'execa';
 import { randomBytes } from 'node:crypto';
+import { pidAlive } from '../util/processes.ts';
 
 export const DEFAULT_PROBE_KINDS = ['cake', 'fq_codel', 'fq_pie', 'pie', 'codel', 'sfq', 'fq', 'pfifo', 'bfifo', 'tbf', 'htb', 'red'];
 
@@ -22,16 +23,6 @@ const PROBE_ARGS: Record<string, string[]> = {
 
 const cache = new Map<string, Promise<Set<string>>>();
 
-/** True while process `pid` exists (signal 0: EPERM also means it exists). */
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /**
  * Delete probe namespaces left by processes that died mid-probe (lqosd killed while starting): the
  * name carries the prober's pid (`lqprobe-<pid>-<random>`), so only namespaces of dead processes go.
@@ -40,7 +31,7 @@ async function removeStaleProbes(ip: (args: string[]) => Promise<{ exitCode?: nu
   const list = await ip(['netns', 'list']);
   for (const line of String(list.stdout ?? '').split('\n')) {
     const m = /^(lqprobe-(\d+)-[0-9a-f]+)\b/.exec(line.trim());
-    if (m && !alive(Number(m[2]))) await ip(['netns', 'del', m[1]!]);
+    if (m && !pidAlive(Number(m[2]))) await ip(['netns', 'del', m[1]!]);
   }
 }
 
