@@ -200,7 +200,6 @@ export class FlowTracker {
 
   /** Open the kernel-side reader; on failure read with batch lookups from now on (the reason is kept in `reader`). */
   private openScanner(): void {
-    this.scannerRetry = false;
     try {
       this.scanner = openFlowScanner(this.ctx);
       this.reader = { path: 'kernel-scan' };
@@ -220,15 +219,12 @@ export class FlowTracker {
 
   /** Read the table: through the kernel-side reader when there is one, else by batch lookups; each row batch goes to `scan`. */
   private readTable(clock: PollClock, acc: ScanAcc): number {
-    if (this.scanner?.stale()) {
+    if (this.scannerRetry || this.scanner?.stale()) {
       // The maps were recreated (re-attach): the reader's program still reads the old table. The new
       // maps may not all be pinned yet: a failed reopen is tried again at the next poll.
       this.dropScanner();
       this.openScanner();
-      if (!this.scanner) this.scannerRetry = true;
-    } else if (this.scannerRetry) {
-      this.openScanner();
-      if (!this.scanner) this.scannerRetry = true;
+      this.scannerRetry = !this.scanner;
     }
     const sc = this.scanner;
     if (sc) {
