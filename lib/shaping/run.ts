@@ -25,7 +25,7 @@ import { applyPlan, MappingCapacityError, MemoryPreflightError, type ApplyReport
 import { installedMappingCount, mappingCapacityVerdict } from '../apply/capacity.ts';
 import { MAX_MAPPINGS } from '../../dataplane/abi.ts';
 import type { MappingSink } from '../apply/mappingSink.ts';
-import { AtomicWriteError, prepareFileAtomic, removeIfExists, writeFileAtomic, type PreparedWrite } from '../util/atomicFile.ts';
+import { AtomicWriteError, prepareFileAtomic, removeIfExists, writeFilesAtomic, type PreparedWrite } from '../util/atomicFile.ts';
 import type { Log } from '../util/log.ts';
 import { EXIT, type ExitCode } from './exitCodes.ts';
 import { reportIssues, type ShapingInputs } from './inputs.ts';
@@ -170,15 +170,18 @@ function planRun(args: ShapingRunArgs, st: RunInputsState): Compiled | ExitCode 
   const { plan } = result;
   const mappings = compileMappings(plan);
   // The tc batch is compiled as it is written (its lines never all in memory); the file counts them.
-  // The files are written as chunks, never one string; a real run's applied copies are made from them.
+  // The files are written as chunks, never one string, all three or none (a full disk leaves the
+  // previous ones); a real run's applied copies are made from them.
   const tc = { lines: 0 };
-  writeFileAtomic(paths.linuxTc, tcBatchTextChunks(plan, { substitute }, tc));
+  writeFilesAtomic([
+    { path: paths.linuxTc, data: tcBatchTextChunks(plan, { substitute }, tc) },
+    { path: paths.mappings, data: mappingTextChunks(mappings) },
+    { path: paths.queuingStructure, data: queuingStructureChunks(plan) },
+  ]);
   log.info(
     { circuits: plan.circuits.length, nodes: plan.nodes.length, tcLines: tc.lines, mappings: mappings.length, seconds: +((performance.now() - t0) / 1000).toFixed(3) },
     `planned ${plan.circuits.length} circuits under ${plan.nodes.length} nodes on ${plan.queues} queue(s)`,
   );
-  writeFileAtomic(paths.mappings, mappingTextChunks(mappings));
-  writeFileAtomic(paths.queuingStructure, queuingStructureChunks(plan));
   // Every command at debug level (skipped when a logger says debug is off: 200k lines at 50k circuits).
   if (debugEnabled(log)) {
     for (const line of compileTcBatch(plan, { substitute })) log.debug(`tc ${line}`);

@@ -380,7 +380,7 @@ export function prepareFileAtomic(path: string, data: AtomicData, opts: AtomicWr
  * follow in the order given; a crash between two renames can still mix old and new, so readers of a
  * set should check it (e.g. hashes, lib/shaping/lastGood.ts).
  */
-export function writeFilesAtomic(files: { path: string; data: string | Uint8Array; opts?: AtomicWriteOptions }[]): void {
+export function writeFilesAtomic(files: { path: string; data: AtomicData; opts?: AtomicWriteOptions }[]): void {
   const prepared: Prepared[] = [];
   try {
     for (const f of files) prepared.push(prepare(f.path, f.data, f.opts ?? {}));

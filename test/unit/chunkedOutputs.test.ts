@@ -19,21 +19,40 @@ import { buildPlan, planConfig } from '../support/plan.ts';
 const ds = generateDataset({ circuits: 1200, seed: 3 });
 const planned = buildPlan({ devices: ds.shapedDevicesCsv, network: ds.networkJson }, { config: planConfig({ queues: 4 }) });
 
-test('queuingStructure.json from chunks is JSON.stringify(queuingStructure(plan), null, 1) byte for byte', () => {
+/** Asserts the file's layout: top-level keys indented by one space, each node and circuit compact on one line. */
+function assertLayout(text: string, plan: { nodes: unknown[]; circuits: unknown[] }): void {
+  const lines = text.split('\n');
+  assert.equal(lines.pop(), '', 'ends with a newline');
+  const elementLines = lines.filter((l) => l.startsWith('  {'));
+  assert.equal(elementLines.length, plan.nodes.length + plan.circuits.length, 'one line per node and circuit');
+  for (const l of elementLines) JSON.parse(l.slice(2).replace(/,$/, '')); // each line is a whole element
+  assert.ok(lines.every((l) => l.length < 2000 || l.startsWith('  {')), 'only elements are long lines');
+}
+
+test('queuingStructure.json from chunks is queuingStructure(plan), one node or circuit per line', () => {
   const { plan } = planned;
   assert.ok(plan.circuits.length === 1200 && plan.nodes.length > 30, `plan of ${plan.circuits.length} circuits, ${plan.nodes.length} nodes`);
-  const whole = JSON.stringify(queuingStructure(plan), null, 1) + '\n';
   const chunks = [...queuingStructureChunks(plan)];
   assert.ok(chunks.length > 20, `${chunks.length} chunks`);
-  assert.equal(chunks.join(''), whole);
+  const text = chunks.join('');
+  const whole = queuingStructure(plan) as { circuits: unknown[] };
+  // The same keys in the same order as queuingStructure() (a deepEqual would not see the order).
+  assert.equal(JSON.stringify(JSON.parse(text)), JSON.stringify(whole));
+  assertLayout(text, plan);
+  assert.match(text, /^\{\n "interfaces": \{\n/);
+  assert.ok(text.includes(`\n  ${JSON.stringify(whole.circuits[7])},\n`), 'the 8th circuit is one compact line');
   // A circuit with a key the fast path does not know, or its keys in another order: still exact.
   const [c0, c1, ...rest] = plan.circuits;
   const { id, ...others } = c1!;
   const odd = { ...plan, circuits: [{ ...c0!, extra: 'x' }, { ...others, id }, ...rest.slice(0, 60)] };
-  assert.equal([...queuingStructureChunks(odd)].join(''), JSON.stringify(queuingStructure(odd), null, 1) + '\n');
+  const oddText = [...queuingStructureChunks(odd)].join('');
+  assert.equal(JSON.stringify(JSON.parse(oddText)), JSON.stringify(queuingStructure(odd)));
+  assertLayout(oddText, odd);
   // Empty arrays (an observe plan of nothing) and one element.
   for (const p of [{ ...plan, nodes: [], circuits: [] }, { ...plan, nodes: plan.nodes.slice(0, 1), circuits: plan.circuits.slice(0, 1) }]) {
-    assert.equal([...queuingStructureChunks(p)].join(''), JSON.stringify(queuingStructure(p), null, 1) + '\n');
+    const t = [...queuingStructureChunks(p)].join('');
+    assert.equal(JSON.stringify(JSON.parse(t)), JSON.stringify(queuingStructure(p)), 'same keys in the same order');
+    assertLayout(t, p);
   }
 });
 
