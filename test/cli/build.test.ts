@@ -30,7 +30,7 @@ function makeScratchTree(): string {
   // dataplane/ without its compiled object (not needed to plan or to build).
   cpSync(join(repoRoot, 'dataplane'), join(dir, 'dataplane'), { recursive: true, filter: (src) => !src.startsWith(join(repoRoot, 'dataplane', 'build')) });
   mkdirSync(join(dir, 'scripts'));
-  cpSync(join(repoRoot, 'scripts', 'build'), join(dir, 'scripts', 'build'));
+  for (const f of ['build', 'bundle.mjs']) cpSync(join(repoRoot, 'scripts', f), join(dir, 'scripts', f));
   symlinkSync(join(repoRoot, 'node_modules'), join(dir, 'node_modules'));
   return dir;
 }
@@ -119,6 +119,12 @@ test('zod, smol-toml and the csv libraries are bundled in (no module of the buil
   }
   for (const lib of ['zod', 'smol-toml', 'csv-parse', 'csv-stringify']) assert.ok(!imported.has(lib), `${lib} is imported from node_modules by the build: scripts/build bundles it (a run's start pays a module load per file otherwise)`);
   for (const lib of ['commander', 'pino', 'koffi', 'fastify']) assert.ok(imported.has(lib), `${lib} should stay external (imported from node_modules); imports seen: ${[...imported].sort().join(', ')}`);
+  // zod's messages: English only (scripts/bundle.mjs; the other ~50 languages are half of zod's size).
+  const locales = new Set<string>();
+  for (const f of readdirSync(out).filter((x) => x.endsWith('.mjs'))) {
+    for (const m of readFileSync(join(out, f), 'utf8').matchAll(/^\/\/ [^\s:]*node_modules\/zod\/v4\/locales\/([\w-]+)\.js$/gm)) locales.add(m[1]!);
+  }
+  assert.deepEqual([...locales], ['en'], 'zod locales bundled');
 });
 
 test('scheduler and integration --help (compiled): the usage, with the defaults and names of the modules they no longer load for it', async () => {
