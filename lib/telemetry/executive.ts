@@ -1,9 +1,13 @@
 /**
  * The Executive summary's queries over the per-minute history (./history.ts), on the store's own
- * connection. Every ranking is one GROUP BY in SQLite with a LIMIT: the plan in force is passed in as
- * JSON (json_each) and drives the join, so each node / circuit reads only its own rows of the range
- * through the (entity, ts) primary key. Results are bounded (rules.*Limit rows per table). The API
- * ranks circuits through ./executiveHours.ts (hours kept between requests), which equals executiveCeilings().
+ * connection. Every ranking is defined as one GROUP BY in SQLite with a LIMIT: the plan in force is
+ * passed in as JSON (json_each) and drives the join, so each node / circuit reads only its own rows of
+ * the range through the (entity, ts) primary key. Results are bounded (rules.*Limit rows per table).
+ * The API reads in pieces (a few nodes or circuits over at most a few hours per statement, yielding
+ * to the event loop in between: a 7-day range is ~600 k node rows, one statement of it held lqosd's
+ * event loop for ~0.4 s) and must equal the one-query definitions: nodes through
+ * executiveNodesInPieces() = executiveNodes(), circuits through ./executiveHours.ts (hours kept
+ * between requests) = executiveCeilings().
  */
 import type { ExecutiveCeilingRow, ExecutiveNodeLoad, ExecutiveRules, ExecutiveSiteRow, ExecutiveTotals } from '../api/executive.ts';
 import type { SqliteDatabase } from './history.ts';
@@ -122,7 +126,10 @@ function loadRow(r: NodeAgg, name: string): ExecutiveNodeLoad {
   };
 }
 
-/** Worst sites by RTT and by retransmits, and the nodes whose peak is the largest share of their plan. */
+/**
+ * Worst sites by RTT and by retransmits, and the nodes whose peak is the largest share of their plan,
+ * in one statement over the window (the definition; the API reads executiveNodesInPieces()).
+ */
 export function executiveNodes(
   db: SqliteDatabase,
   w: ExecutiveWindow,
@@ -133,6 +140,108 @@ export function executiveNodes(
   const plan = JSON.stringify(nodes.map((n) => [n.path, n.downMbps * 1e6, n.upMbps * 1e6]));
   const lim = rules.siteLimit;
   const rows = db.prepare(NODE_SQL).all(plan, w.from, w.to, rules.minRttCaptures, lim, rules.minTcpPackets, lim, lim) as NodeAgg[];
+  return nodeTables(rows, nameOf);
+}
+
+// The same aggregates as NODE_SQL's `agg`, for some nodes over part of the window (no ranking).
+const NODE_PIECE_SQL = `
+WITH plan(node) AS MATERIALIZED (SELECT value FROM json_each(?))
+SELECT p.node AS node,
+  SUM(m.rtt_p50 * m.rtt_n) AS r50, SUM(m.rtt_p90 * m.rtt_n) AS r90, SUM(m.rtt_n) AS rn,
+  SUM(m.retrans_down) AS rd, SUM(m.retrans_up) AS ru, SUM(m.tcp_down) AS pd, SUM(m.tcp_up) AS pu,
+  MAX(m.down_max) AS dmax, MAX(m.up_max) AS umax
+FROM plan p CROSS JOIN node_minute m ON m.node = p.node AND m.ts >= ? AND m.ts < ?
+GROUP BY p.node`;
+
+type NodePiece = Omit<NodeAgg, 'kind' | 'dceil' | 'uceil'>;
+
+/** How the API reads the window: nodes and circuits per statement, seconds of the window per statement. */
+export interface ReadPieces {
+  entities: number;
+  seconds: number;
+}
+
+export const READ_PIECES: ReadPieces = { entities: 8, seconds: 6 * 3600 };
+
+/** [from, to) cut into pieces of at most `seconds`. Pure. */
+export function timeSlices(from: number, to: number, seconds: number): [number, number][] {
+  const out: [number, number][] = [];
+  for (let a = from; a < to; a += seconds) out.push([a, Math.min(to, a + seconds)]);
+  return out;
+}
+
+/** Lets the event loop run (timers, the bus, other requests) between two statements. */
+export const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/** SQL's SUM over pieces: NULL (no value in any row) stays null. */
+const addNullable = (a: number | null, b: number | null): number | null => (a === null ? b : b === null ? a : a + b);
+
+/** SQLite's BINARY order of two texts (their UTF-8 bytes). */
+function binaryOrder(a: string, b: string): number {
+  return a === b ? 0 : Buffer.compare(Buffer.from(a), Buffer.from(b));
+}
+
+/** NODE_SQL's three rankings over the aggregates of the whole window. Pure. */
+export function rankNodes(aggs: readonly NodeAgg[], rules: ExecutiveRules): NodeAgg[] {
+  const top = (kind: NodeAgg['kind'], keep: (r: NodeAgg) => boolean, key: (r: NodeAgg) => number): NodeAgg[] =>
+    aggs
+      .filter(keep)
+      .map((r) => ({ r, k: key(r) }))
+      .sort((a, b) => (a.k === b.k ? binaryOrder(a.r.node, b.r.node) : b.k - a.k))
+      .slice(0, rules.siteLimit)
+      .map(({ r }) => ({ ...r, kind }));
+  return [
+    ...top('rtt', (r) => r.rn >= rules.minRttCaptures && r.r50 !== null, (r) => r.r50! / r.rn),
+    ...top('retrans', (r) => r.pd + r.pu >= rules.minTcpPackets && r.rd + r.ru > 0, (r) => (r.rd + r.ru) / (r.pd + r.pu)),
+    ...top('load', (r) => r.dceil > 0 && r.uceil > 0 && r.dmax + r.umax > 0, (r) => Math.max(r.dmax / r.dceil, r.umax / r.uceil)),
+  ];
+}
+
+/**
+ * executiveNodes() read in pieces (READ_PIECES: a few nodes over a few hours per statement, the
+ * event loop free in between), added up and ranked here: the same tables.
+ */
+export async function executiveNodesInPieces(
+  db: SqliteDatabase,
+  w: ExecutiveWindow,
+  nodes: readonly PlanNodeCeil[],
+  nameOf: (path: string) => string,
+  rules: ExecutiveRules = EXECUTIVE_RULES,
+  pieces: ReadPieces = READ_PIECES,
+): Promise<{ worstRtt: ExecutiveSiteRow[]; worstRetransmits: ExecutiveSiteRow[]; oversubscribed: ExecutiveNodeLoad[] }> {
+  const sum = new Map<string, NodeAgg>();
+  const statement = db.prepare(NODE_PIECE_SQL);
+  let first = true;
+  for (let s = 0; s < nodes.length; s += pieces.entities) {
+    const some = nodes.slice(s, s + pieces.entities);
+    const paths = JSON.stringify(some.map((n) => n.path));
+    for (const [from, to] of timeSlices(w.from, w.to, pieces.seconds)) {
+      if (!first) await yieldToEventLoop();
+      first = false;
+      for (const p of statement.all(paths, from, to) as NodePiece[]) {
+        const a = sum.get(p.node);
+        if (!a) {
+          const n = some.find((x) => x.path === p.node)!;
+          sum.set(p.node, { ...p, kind: 'load', dceil: n.downMbps * 1e6, uceil: n.upMbps * 1e6 });
+          continue;
+        }
+        a.r50 = addNullable(a.r50, p.r50);
+        a.r90 = addNullable(a.r90, p.r90);
+        a.rn += p.rn;
+        a.rd += p.rd;
+        a.ru += p.ru;
+        a.pd += p.pd;
+        a.pu += p.pu;
+        a.dmax = Math.max(a.dmax, p.dmax);
+        a.umax = Math.max(a.umax, p.umax);
+      }
+    }
+  }
+  return nodeTables(rankNodes([...sum.values()], rules), nameOf);
+}
+
+/** The three tables of ranked node rows. */
+function nodeTables(rows: readonly NodeAgg[], nameOf: (path: string) => string): { worstRtt: ExecutiveSiteRow[]; worstRetransmits: ExecutiveSiteRow[]; oversubscribed: ExecutiveNodeLoad[] } {
   const of = (k: NodeAgg['kind']) => rows.filter((r) => r.kind === k);
   return {
     worstRtt: of('rtt').map((r) => siteRow(r, nameOf(r.node))),

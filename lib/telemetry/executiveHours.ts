@@ -5,10 +5,11 @@
  * and the window's edges (before its first whole hour, and from the last closed hour to the minute
  * in progress), then adds up. Exact: the same result as one query over the window
  * (./executive.ts executiveCeilings). Kept hours belong to one set of ceilings (the plan's): new
- * ceilings start over. Circuits are read `chunk` at a time, yielding to the event loop in between.
+ * ceilings start over. Circuits are read a few at a time over a few hours per statement (READ_PIECES),
+ * yielding to the event loop in between.
  */
 import type { ExecutiveRules } from '../api/executive.ts';
-import { byCeilingShare, EXECUTIVE_RULES, type CeilingRow, type ExecutiveWindow, type PlanCircuitCeil } from './executive.ts';
+import { byCeilingShare, EXECUTIVE_RULES, READ_PIECES, timeSlices, yieldToEventLoop, type CeilingRow, type ExecutiveWindow, type PlanCircuitCeil, type ReadPieces } from './executive.ts';
 import type { SqliteDatabase } from './history.ts';
 
 const HOUR = 3600;
@@ -44,16 +45,26 @@ export class CeilingHours {
   private ceilings: readonly PlanCircuitCeil[] = [];
   private readonly hours = new Map<number, Counts>();
 
-  constructor(private readonly chunk = 50) {}
+  /** `pieces.seconds` is rounded to whole hours (at least one): a piece never splits an hour's row. */
+  constructor(private readonly pieces: ReadPieces = READ_PIECES) {}
 
-  /** Rows of [from, to) per (circuit, hour), `chunk` circuits per statement. */
+  /** Rows of [from, to) per (circuit, hour), a few circuits over a few hours per statement. */
   private async read(db: SqliteDatabase, from: number, to: number, threshold: number, each: (r: HourRow) => void): Promise<void> {
     const cs = this.ceilings;
-    for (let s = 0; s < cs.length; s += this.chunk) {
-      if (s > 0) await new Promise((resolve) => setImmediate(resolve));
+    const statement = db.prepare(HOURS_SQL);
+    const seconds = Math.max(1, Math.round(this.pieces.seconds / HOUR)) * HOUR;
+    // Cut at whole hours (from the hour `from` is in), so each (circuit, hour) row comes from one piece.
+    const cuts = timeSlices(Math.floor(from / HOUR) * HOUR, to, seconds).map(([a, b]): [number, number] => [Math.max(a, from), b]);
+    let first = true;
+    for (let s = 0; s < cs.length; s += this.pieces.entities) {
       const plan: [number, string, number][] = [];
-      for (let i = s; i < Math.min(cs.length, s + this.chunk); i++) if (cs[i]!.downMbps > 0) plan.push([i, cs[i]!.id, cs[i]!.downMbps * 1e6]);
-      for (const r of db.prepare(HOURS_SQL).all(JSON.stringify(plan), threshold, from, to) as HourRow[]) each(r);
+      for (let i = s; i < Math.min(cs.length, s + this.pieces.entities); i++) if (cs[i]!.downMbps > 0) plan.push([i, cs[i]!.id, cs[i]!.downMbps * 1e6]);
+      const json = JSON.stringify(plan);
+      for (const [a, b] of cuts) {
+        if (!first) await yieldToEventLoop();
+        first = false;
+        for (const r of statement.all(json, threshold, a, b) as HourRow[]) each(r);
+      }
     }
   }
 

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { ExecutiveResponse } from '../../lib/api/executive.ts';
 import type { FlowSnapshot } from '../../lib/api/flows.ts';
-import { executiveCeilings } from '../../lib/telemetry/executive.ts';
+import { executiveCeilings, executiveNodes, executiveNodesInPieces, type ReadPieces } from '../../lib/telemetry/executive.ts';
 import { CeilingHours } from '../../lib/telemetry/executiveHours.ts';
 import { TelemetryHistory } from '../../lib/telemetry/history.ts';
 import { executiveWindow } from '../../lib/web/routes/executive.ts';
@@ -148,15 +148,22 @@ test('24h: circuits at ≥ 95 % of their ceil most of their minutes with traffic
   }
 });
 
-test('circuits by kept hours (read a few circuits at a time) rank exactly as one query over the window, also after new minutes', async () => {
+/** Ways to cut the window: a few nodes/circuits × a few hours per statement, up to one statement per entity group. */
+const PIECES: ReadPieces[] = [
+  { entities: 1, seconds: 3600 },
+  { entities: 3, seconds: 6 * 3600 },
+  { entities: 7, seconds: 9 * 86_400 },
+];
+
+test('circuits by kept hours (read a few circuits over a few hours at a time) rank exactly as one query over the window, also after new minutes', async () => {
   const circuits = h.plan.circuits.map((c) => ({ id: c.id, downMbps: c.download.ceilMbps }));
-  const kept = [1, 3, 7].map((chunk) => new CeilingHours(chunk));
+  const kept = PIECES.map((p) => new CeilingHours(p));
   const check = async (what: string) => {
     for (const range of ['24h', '7d', '24h'] as const) {
       const w = executiveWindow(range, Math.floor(Date.now() / 1000));
       const whole = executiveCeilings(store.db, w, circuits);
       assert.equal(whole.length, 20);
-      for (const [j, k] of kept.entries()) assert.deepEqual(await k.top(store.db, w, circuits), whole, `${what} ${range}, chunks of ${[1, 3, 7][j]}`);
+      for (const [j, k] of kept.entries()) assert.deepEqual(await k.top(store.db, w, circuits), whole, `${what} ${range}, pieces ${JSON.stringify(PIECES[j])}`);
     }
   };
   // A minute near the 24h window's start (its first, partly covered hour: an edge read each time).
@@ -174,6 +181,48 @@ test('circuits by kept hours (read a few circuits at a time) rank exactly as one
   assert.ok((await kept[0]!.top(store.db, w, circuits)).some((c) => c.id === 'c06' && c.atCeilingMinutes === 7 && c.activeMinutes === 26), 'c06 counted with its new minute');
   store.db.prepare('DELETE FROM circuit_minute WHERE circuit = ? AND ts = ?').run('c06', now);
   store.db.prepare('DELETE FROM circuit_minute WHERE circuit = ? AND ts = ?').run('c24', edge);
+});
+
+test('nodes read in pieces (a few nodes over a few hours per statement, the event loop free in between) rank as the one query over the window', async () => {
+  const nodes = h.plan.nodes.map((n) => ({ path: n.path, downMbps: n.download.ceilMbps, upMbps: n.upload.ceilMbps }));
+  // Ties: S11 and S12 get the same RTT as each other in a minute of the 7d window only.
+  putMinute(store.db, 'node', 'Region/S11', OLD + 60, { rttP50: 700, rttP90: 800, rttN: 40, downMax: 1e6 });
+  putMinute(store.db, 'node', 'Region/S12', OLD + 60, { rttP50: 700, rttP90: 800, rttN: 40, downMax: 1e6 });
+  try {
+    for (const range of ['24h', '7d'] as const) {
+      const w = executiveWindow(range, Math.floor(Date.now() / 1000));
+      const whole = executiveNodes(store.db, w, nodes, (p) => `name of ${p}`);
+      assert.ok(whole.worstRtt.length >= 10 && whole.worstRetransmits.length > 0 && whole.oversubscribed.length >= 10, JSON.stringify(whole).slice(0, 300));
+      for (const p of PIECES) {
+        // Event-loop turns during the call (one per turn: the callback queues itself for the next).
+        let ticks = 0;
+        let on = true;
+        const turn = () => {
+          ticks++;
+          if (on) setImmediate(turn);
+        };
+        setImmediate(turn);
+        const got = await executiveNodesInPieces(store.db, w, nodes, (x) => `name of ${x}`, undefined, p);
+        on = false;
+        const at = `${range}, pieces ${JSON.stringify(p)}`;
+        // The same rows in the same order; the figures equal up to the order of the floating-point additions.
+        for (const table of ['worstRtt', 'worstRetransmits', 'oversubscribed'] as const) {
+          assert.deepEqual(got[table].map((r) => r.path), whole[table].map((r) => r.path), `${at}: ${table} order`);
+          got[table].forEach((r, i) => {
+            for (const [k, v] of Object.entries(r)) {
+              const want = (whole[table][i] as unknown as Record<string, unknown>)[k];
+              if (typeof v === 'number' && typeof want === 'number') near(v, want, `${at}: ${table}[${i}].${k}`);
+              else assert.deepEqual(v, want, `${at}: ${table}[${i}].${k}`);
+            }
+          });
+        }
+        if (p.entities === 1 && p.seconds === 3600) assert.ok(ticks >= 100, `${at}: the event loop turned ${ticks} times between the statements (${nodes.length} nodes × hours)`);
+        if (p.seconds > 7 * 86_400) assert.ok(ticks <= Math.ceil(nodes.length / p.entities) + 1, `${at}: ${ticks} turns for ${Math.ceil(nodes.length / p.entities)} statements`);
+      }
+    }
+  } finally {
+    store.db.prepare('DELETE FROM node_minute WHERE node IN (?, ?) AND ts = ?').run('Region/S11', 'Region/S12', OLD + 60);
+  }
 });
 
 test('24h and 7d totals: average weighted by samples, peaks and their minute; older rows only in 7d', async () => {

@@ -8,7 +8,7 @@ import type { FastifyInstance } from 'fastify';
 import { EXECUTIVE_RANGES, type ExecutiveAsnRow, type ExecutiveRange, type ExecutiveResponse } from '../../api/executive.ts';
 import type { FlowSnapshot } from '../../api/flows.ts';
 import type { ShapingPlan } from '../../model.ts';
-import { EXECUTIVE_RULES, executiveNodes, executiveTotals, type ExecutiveWindow, type PlanCircuitCeil } from '../../telemetry/executive.ts';
+import { EXECUTIVE_RULES, executiveNodesInPieces, executiveTotals, type ExecutiveWindow, type PlanCircuitCeil } from '../../telemetry/executive.ts';
 import { CeilingHours } from '../../telemetry/executiveHours.ts';
 import type { HistorySource } from '../context.ts';
 import type { WebDeps } from '../deps.ts';
@@ -60,7 +60,7 @@ async function fromHistory(db: HistorySource['store']['db'], w: ExecutiveWindow,
   const totals = executiveTotals(db, w);
   if (!plan) return { totals, worstRtt: [], worstRetransmits: [], oversubscribed: [], atCeiling: [] };
   const nodeName = new Map(plan.nodes.map((n) => [n.path, n.name]));
-  const nodes = executiveNodes(
+  const nodes = await executiveNodesInPieces(
     db,
     w,
     plan.nodes.map((n) => ({ path: n.path, downMbps: n.download.ceilMbps, upMbps: n.upload.ceilMbps })),
