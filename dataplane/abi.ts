@@ -23,6 +23,7 @@ export const MAX_MAPPINGS = 524288;      // LQOS_MAX_MAPPINGS: ip_to_class
 export const HOT_CACHE_SIZE = 524288;    // LQOS_HOT_CACHE_SIZE
 export const MAX_HOSTS = 524288;         // LQOS_MAX_HOSTS: host_counters
 export const UNKNOWN_SAMPLES = 4096;     // LQOS_UNKNOWN_SAMPLES: unknown_ips
+export const MAX_LAZY = 524288;          // LQOS_MAX_LAZY: lazy_pending
 export const UNKNOWN_INSERT_GAP_NS = 10_000_000n; // LQOS_UNKNOWN_INSERT_GAP_NS (whole box)
 
 export const MODE_OFF = 0;

@@ -26,6 +26,8 @@ export const PINNED_MAPS = [
   'redirect_if', 'vlan_swap',
   // flow telemetry (dataplane/flows.ts)
   'flows', 'flow_events', 'flow_ctl',
+  // lazy queues' first packets (dataplane/lazySignals.ts)
+  'lazy_ctl', 'lazy_pending', 'lazy_events',
 ] as const;
 export type PinnedMapName = (typeof PINNED_MAPS)[number];
 

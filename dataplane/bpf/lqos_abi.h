@@ -25,6 +25,8 @@
 #define LQOS_UNKNOWN_SAMPLES 4096  /* unknown_ips LRU: sampled addresses without a mapping */
 #define LQOS_UNKNOWN_INSERT_GAP_NS 10000000ull /* at most one new unknown_ips entry per 10 ms (~100/s, whole box) */
 #define LQOS_MAX_CPUS       1024   /* cpu_map / cpus_available / txq_config slots */
+#define LQOS_MAX_LAZY       524288 /* lazy_pending entries: circuits waiting for their first packet (NO_PREALLOC) */
+#define LQOS_LAZY_RINGBUF   (1 << 16) /* lazy_events ring buffer bytes (16 per event: 4096 between two reads) */
 #define LQOS_CPUMAP_QSIZE   2048
 
 /* XDP -> tc metadata marker ("LQOS" read as a little-endian u32 is 0x534f514c). */

@@ -154,6 +154,7 @@ static __always_inline void lqos_stat(__u32 which)
 
 /* After the stats helpers: the flow code counts LQOS_STAT_RING_DROP. */
 #include "lqos_flows.h"   /* flows, flow_events, flow_ctl + lqos_track_flow() */
+#include "lqos_lazy.h"    /* lazy_ctl, lazy_pending, lazy_events + lqos_lazy_first_packet() */
 
 static __always_inline int lqos_bypassed(void)
 {
@@ -454,6 +455,7 @@ int lqos_xdp(struct xdp_md *ctx)
 	lqos_apply_offset(&info, dir);
 	lqos_count(cust, dir, len, now, &info);
 	lqos_track_flow(data, data_end, &pkt, dir, len, now, &info);
+	lqos_lazy_first_packet(&info);
 
 	if (info.tc_handle == 0) {
 		/* observe-mode mapping: counted and tracked, normal path */

@@ -39,6 +39,13 @@ export interface LazyQueuesStatus {
   /** Materialisations and expiries since lqosd started. */
   created: number;
   expired: number;
+  /**
+   * The dataplane reports the first packet of a circuit that is not built (it is then built at once,
+   * not at the next 1 s telemetry tick): off without lqos-ts's dataplane or with lazy_threshold_bytes.
+   */
+  firstPacketReports: boolean;
+  /** Circuits whose first packet the dataplane reported since lqosd started. */
+  reported: number;
 }
 
 /**

@@ -14,6 +14,7 @@ import { applyHostTuning } from '../kernel/hostTuningApply.ts';
 import { attachForConfig, leafSubstitutes } from '../shaping/kernel.ts';
 import { acquireLock, acquireLockWaiting, kernelLockPath, LockHeldError } from '../shaping/lock.ts';
 import { LazyQueueManager } from '../shaping/lazyQueues.ts';
+import { dataplaneLazySignals } from '../shaping/lazyFirstPackets.ts';
 import { ShapingService } from '../shaping/service.ts';
 import { FileUrgentIssueStore } from '../urgent/store.ts';
 import { ensureDirAtMost, STATE_DIR_MODE } from '../util/fileModes.ts';
@@ -149,11 +150,14 @@ async function assemble(opts: StartDaemonOptions, log: Logger, runDir: string, c
   // never runs while `LibreQoS --clearrules` / `--direct` tear down or apply.
   // Lazy queues add and remove circuit classes/leaves between applies (lib/shaping/lazyQueues.ts);
   // every kernel change of lqosd holds its gate (pause) first, so the two never interleave.
+  const lazySignals = dataplaneLazySignals(pinRoot);
   const lazy = new LazyQueueManager({
     log,
     config: () => config.config,
     publish: (s) => (s ? (status.lazyQueues = s) : delete status.lazyQueues),
     tryLockKernel: () => acquireLock(kernelLockPath(runDir), 'lqosd: lazy queues'),
+    // First-packet reports from our own dataplane (not from a test's stand-in attach).
+    ...(opts.attachDataplane ? {} : { signals: () => (host.attached ? lazySignals : undefined) }),
   });
   const { lockKernel, underKernelLock } = kernelLocking(runDir, lazy, log);
   await underKernelLock('lqosd: dataplane attach', () => host.ensure(config.current));
@@ -162,6 +166,7 @@ async function assemble(opts: StartDaemonOptions, log: Logger, runDir: string, c
   // On stop (after the bus is closed): let a running refresh/apply finish rather than cut it off.
   cleanups.push(() => jobs.drain(STOP_WAIT_MS, log));
   cleanups.push(() => lazy.idle());
+  cleanups.push(() => lazy.stop());
   const shaping = new ShapingJobs({
     jobs,
     service: opts.shaping ?? new ShapingService({ substitutes: () => leafSubstitutes(log), lazy: (c) => lazy.control(c) }),

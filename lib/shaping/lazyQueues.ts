@@ -7,7 +7,8 @@
  * sends it through the default class `N:2`; until its leaf exists the class has HTB's own pfifo.
  * lqosd's telemetry tick (1 s) hands the bytes each circuit moved to the manager below, which adds
  * the class and/or leaf of every newly active circuit in one `tc -batch` and removes those idle for
- * `lazy_expire_seconds` (0: never).
+ * `lazy_expire_seconds` (0: never). The dataplane also reports the first packet of a circuit that is
+ * not built (./lazyFirstPackets.ts), so it is built within tens of milliseconds, not at the next tick.
  *
  * `decideLazy` is the pure decision; `LazyQueueManager` holds what is materialised, runs tc, and
  * hands the apply engine (../apply/engine.ts `LazyControl`) what to compile lazily. A circuit counts
@@ -23,6 +24,7 @@ import { formatClassId, tcHex } from '../util/classId.ts';
 import { circuitIdIndex, StringIndex, type CircuitIdIndex } from '../util/keyIndex.ts';
 import type { Log } from '../util/log.ts';
 import type { LazyQueuesStatus } from '../api/status.ts';
+import { FirstPacketWatch, LAZY_POLL_MS, type LazySignals } from './lazyFirstPackets.ts';
 
 export interface LazyDecision {
   /** Circuits to materialise now (active, in the plan, not materialised). */
@@ -93,6 +95,8 @@ export interface LazyQueueManagerOptions {
   publish?(status: LazyQueuesStatus | undefined): void;
   /** Takes the kernel lock without waiting (another process holds it: throws, the batch waits a tick). */
   tryLockKernel?(): { release(): void };
+  /** The dataplane's first-packet reports while it is attached (./lazyFirstPackets.ts). */
+  signals?(): LazySignals | undefined;
   /** Command prefix for tc (tests). */
   wrap?: string[];
   now?(): number;
@@ -130,10 +134,17 @@ export class LazyQueueManager {
   private lastError?: string;
   private created = 0;
   private expired = 0;
+  /** Circuits whose first packet the dataplane reported. */
+  private reported = 0;
   private readonly now: () => number;
+  private readonly watch: FirstPacketWatch;
+  private poll?: ReturnType<typeof setInterval>;
+  /** First packets arrived while a batch was running: run another one after it. */
+  private again = false;
 
   constructor(private readonly o: LazyQueueManagerOptions) {
     this.now = o.now ?? Date.now;
+    this.watch = new FirstPacketWatch(() => o.signals?.());
   }
 
   /** The lazy mode the config asks for. */
@@ -175,15 +186,76 @@ export class LazyQueueManager {
       // verified a tree whose lazy state is unknown: read it back before the next batch.
       if (full) this.synced = true;
     }
+    this.rearm();
     this.o.log.debug({ full, mode, materialised: this.materialised.size }, 'lazy queues: plan applied');
     this.publish();
+  }
+
+  /**
+   * Arms the dataplane's first-packet reports for every circuit not built (./lazyFirstPackets.ts)
+   * and reads them every LAZY_POLL_MS; off without a dataplane, with a byte threshold, or not lazy.
+   */
+  private rearm(): void {
+    const q = this.o.config().queues;
+    const mode = this.appliedMode;
+    const enabled = !!this.plan && this.plan.mode === 'shape' && (mode === 'Htb' || mode === 'Full') && !(q.lazy_threshold_bytes ?? 0);
+    let watching = false;
+    try {
+      watching = this.watch.rearm(this.plan, this.materialised, enabled) && enabled;
+    } catch (e) {
+      this.o.log.warn(`lazy queues: the dataplane's first-packet reports are off (${(e as Error).message}); circuits are built at the 1 s telemetry tick`);
+    }
+    if (watching && !this.poll) {
+      this.poll = setInterval(() => this.firstPackets(), LAZY_POLL_MS);
+      this.poll.unref?.();
+    } else if (!watching && this.poll) {
+      clearInterval(this.poll);
+      this.poll = undefined;
+    }
+  }
+
+  /** Circuits whose first packet the dataplane reported: built now (as by a tick that saw their traffic). */
+  private firstPackets(): void {
+    let ids: string[];
+    try {
+      ids = this.watch.reported();
+    } catch (e) {
+      this.o.log.debug(`lazy queues: reading first-packet reports failed: ${(e as Error).message}`);
+      return;
+    }
+    if (ids.length === 0 || !this.plan) return;
+    this.reported += ids.length;
+    for (const id of ids) this.pending.set(id, Math.max(this.pending.get(id) ?? 0, (this.o.config().queues.lazy_threshold_bytes ?? 0) + 1));
+    this.o.log.debug({ circuits: ids.slice(0, 50) }, `lazy queues: first packets of ${ids.length} circuit(s) reported by the dataplane`);
+    this.kick();
+  }
+
+  /** Starts a batch, or another one right after the one running. */
+  private kick(): void {
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.running = this.reconcile().finally(() => {
+      this.running = undefined;
+      if (this.again) {
+        this.again = false;
+        this.kick();
+      }
+    });
+  }
+
+  /** Stops reading first-packet reports (lqosd stops). */
+  stop(): void {
+    if (this.poll) clearInterval(this.poll);
+    this.poll = undefined;
   }
 
   /** One telemetry tick: bytes per circuit since the last one. Starts a batch when something is to do. */
   observe(traffic: Iterable<[string, number]>): void {
     if (!this.plan || this.appliedMode === 'No' || this.appliedMode === undefined) return;
     for (const [id, bytes] of traffic) this.pending.set(id, (this.pending.get(id) ?? 0) + bytes);
-    this.running ??= this.reconcile().finally(() => (this.running = undefined));
+    this.kick();
   }
 
   /** Waits for the batch in flight (tests, stop). */
@@ -195,7 +267,16 @@ export class LazyQueueManager {
     const mode = this.appliedMode;
     if (!mode || mode === 'No' || !this.plan) return undefined;
     const circuits = this.ids.byId.size;
-    return { mode, circuits, materialised: this.materialised.size, lazy: circuits - this.materialised.size, created: this.created, expired: this.expired };
+    return {
+      mode,
+      circuits,
+      materialised: this.materialised.size,
+      lazy: circuits - this.materialised.size,
+      created: this.created,
+      expired: this.expired,
+      firstPacketReports: this.poll !== undefined,
+      reported: this.reported,
+    };
   }
 
   private publish(): void {
@@ -264,6 +345,7 @@ export class LazyQueueManager {
     if (lines.length) await runTcBatch(lines, { log: this.o.log, wrap: this.o.wrap });
     for (const id of d.expire) this.materialised.delete(id);
     for (const id of d.create) this.materialised.set(id, now);
+    this.followWatch(d);
     this.created += d.create.length;
     this.expired += d.expire.length;
     this.lastError = undefined;
@@ -275,6 +357,16 @@ export class LazyQueueManager {
       `lazy queues: ${d.create.length} created, ${d.expire.length} expired (${this.materialised.size} of ${this.ids.byId.size} circuits materialised)`,
     );
     this.publish();
+  }
+
+  /** The first-packet watch after a batch: built circuits no longer watched, removed ones again. */
+  private followWatch(d: LazyDecision): void {
+    try {
+      this.watch.built(d.create);
+      this.watch.removed(d.expire);
+    } catch (e) {
+      this.o.log.debug(`lazy queues: updating first-packet reports failed (${(e as Error).message}); re-armed at the next plan`);
+    }
   }
 
   /**
@@ -295,6 +387,7 @@ export class LazyQueueManager {
       if (present) this.materialised.set(c.id, now);
     }
     this.synced = true;
+    this.rearm();
     this.o.log.info(`lazy queues: ${this.materialised.size} of ${plan.circuits.length} circuits found materialised in the kernel`);
     this.publish();
   }

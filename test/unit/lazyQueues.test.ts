@@ -1,7 +1,8 @@
 /**
  * Lazy queues (lib/shaping/lazyQueues.ts): the pure decision (which circuits to materialise, which
  * to expire, `lazy_threshold_bytes`, `lazy_expire_seconds`), and what the compiler, the incremental
- * diff and the kernel read-back do with circuits that are not materialised (pure, no kernel).
+ * diff and the kernel read-back do with circuits that are not materialised (pure, no kernel), and the
+ * manager's use of the dataplane's first-packet reports (a stand-in dataplane; tc batches recorded).
  *
  * The tree (as test/unit/applyDiff.test.ts): Site_A (1:3) > AP_1 (1:4) with c1 (1:5) and c3 (1:6);
  * Site_B (2:3) with c2 (2:4). eth1 is the download side, eth0 the upload side.
@@ -12,7 +13,13 @@ import { compileTcBatch, type LazyQueues } from '../../lib/compile/tc.ts';
 import { diffPlans } from '../../lib/apply/diff.ts';
 import { verifyPlan } from '../../lib/apply/engine.ts';
 import type { KernelClass } from '../../lib/apply/kernelState.ts';
-import { decideLazy, expireLines, materialiseLines, type LazyDecisionInput } from '../../lib/shaping/lazyQueues.ts';
+import { decideLazy, expireLines, LazyQueueManager, materialiseLines, type LazyDecisionInput } from '../../lib/shaping/lazyQueues.ts';
+import type { LazySignals } from '../../lib/shaping/lazyFirstPackets.ts';
+import { parseConfigText } from '../../lib/config/load.ts';
+import { quiet } from '../support/log.ts';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { ShapingPlan } from '../../lib/model.ts';
 import { buildPlan, PFIFO_LEAVES } from '../support/plan.ts';
 
@@ -130,4 +137,72 @@ test('read-back: a Full-mode circuit without its class is not drift; a materiali
   assert.deepEqual(await verifyPlan(plan, { readBack: kernel(['c1', 'c3']), lazy: lazy('Full', ['c3']) }), ['eth1: class 1:6 missing', 'eth0: class 1:6 missing']);
   assert.deepEqual(await verifyPlan(plan, { readBack: kernel([]), lazy: lazy('Full') }), [], 'classes left from before a restart are accepted');
   assert.deepEqual(await verifyPlan(plan, { readBack: kernel(['c1']), lazy: lazy('Htb') }), ['eth1: class 1:5 missing', 'eth0: class 1:5 missing'], 'Htb builds every class');
+});
+
+/** A LazySignals stand-in: what the manager armed, and reports to hand it. */
+function fakeSignals() {
+  const armed = new Set<bigint>();
+  const calls: string[] = [];
+  const queue: bigint[] = [];
+  let on = false;
+  const signals: LazySignals = {
+    clear: () => {
+      calls.push('clear');
+      armed.clear();
+      on = false;
+    },
+    arm: (hs) => hs.forEach((h) => armed.add(h)),
+    disarm: (hs) => hs.forEach((h) => armed.delete(h)),
+    setArmed: (v) => void (on = v),
+    drain: () => queue.splice(0),
+  };
+  return { signals, armed, calls, queue, isOn: () => on };
+}
+
+/** A LazyQueueManager on `plan` whose tc batches are appended to a file instead of run. */
+function managerWith(queues: string, signals: LazySignals | undefined, t: { after(fn: () => void): void }) {
+  const dir = mkdtempSync(join(tmpdir(), 'lqos-lazyfp-'));
+  const batches = join(dir, 'batches');
+  const { config } = parseConfigText(`[bridge]\nto_internet = "eth0"\nto_network = "eth1"\n[queues]\n${queues}\n`, 'lqos.conf');
+  const m = new LazyQueueManager({ log: quiet, config: () => config, signals: () => signals, wrap: ['sh', '-c', `cat >> ${batches}`, 'tc'] });
+  t.after(() => {
+    m.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const c = m.control(config);
+  c.applied(plan, true, {});
+  return { m, tc: () => (existsSync(batches) ? readFileSync(batches, 'utf8') : '') };
+}
+
+const hashOf = (id: string) => plan.circuits.find((c) => c.id === id)!.circuitHash;
+
+test('first packets (dataplane reports): every circuit not built is armed; a report builds it at once and disarms it', async (t) => {
+  const f = fakeSignals();
+  const { m, tc } = managerWith('lazy_queues = "Full"\nlazy_expire_seconds = 3', f.signals, t);
+  assert.deepEqual([...f.armed].sort(), ['c1', 'c2', 'c3'].map(hashOf).sort(), 'all three armed after the apply');
+  assert.ok(f.isOn(), 'the per-packet check is on');
+  const t0 = performance.now();
+  f.queue.push(hashOf('c2'), hashOf('c2'), 999n); // reported twice (two CPUs) and an unknown hash
+  while (!tc().includes('classid 2:4') && performance.now() - t0 < 2000) await new Promise((r) => setTimeout(r, 5));
+  await m.idle();
+  const ms = performance.now() - t0;
+  assert.match(tc(), /class replace dev eth1 parent 2:3 classid 2:4 htb/, 'c2 (2:4) built');
+  assert.ok(!/classid 1:5|classid 1:6/.test(tc()), 'only c2');
+  assert.ok(ms < 500, `built ${ms.toFixed(0)} ms after the report (no 1 s tick in this test)`);
+  assert.deepEqual([...f.armed].sort(), ['c1', 'c3'].map(hashOf).sort(), 'c2 no longer armed');
+  assert.equal(m.counts()?.created, 1);
+});
+
+test('first packets: off with lazy_threshold_bytes (a first packet says nothing about bytes) and without a dataplane', async (t) => {
+  const f = fakeSignals();
+  const { tc } = managerWith('lazy_queues = "Full"\nlazy_threshold_bytes = 1000', f.signals, t);
+  assert.deepEqual(f.calls, ['clear'], 'cleared, nothing armed');
+  assert.equal(f.armed.size, 0);
+  assert.ok(!f.isOn());
+  f.queue.push(hashOf('c1'));
+  await new Promise((r) => setTimeout(r, 150));
+  assert.equal(tc(), '', 'no report is read or acted on');
+  // No dataplane (lqosd not attached, or a test's stand-in attach): the 1 s tick alone, no error.
+  const { m } = managerWith('lazy_queues = "Htb"', undefined, t);
+  assert.equal(m.counts()?.lazy, 3);
 });

@@ -1,0 +1,130 @@
+/**
+ * Lazy queues' fast path: which circuits the dataplane watches for a first packet.
+ *
+ * Without it a lazy circuit is built at the first 1 s telemetry tick after its traffic starts
+ * (240–950 ms measured): in `Full` mode its traffic runs unshaped through the default class `N:2`
+ * meanwhile, and TCP then stalls and bursts when the class takes over. With it the XDP program
+ * reports the first packet of every circuit that is not built (dataplane/lazySignals.ts, armed
+ * here by circuit hash) and lqosd reads the reports every LAZY_POLL_MS, so the circuit is built
+ * tens of milliseconds after its first packet.
+ *
+ * Armed: every circuit of the plan in force that is not materialised, while the mode is lazy and
+ * `lazy_threshold_bytes` is 0 (a first packet says nothing about a byte threshold; with one, the
+ * 1 s tick decides). The watch follows the manager (./lazyQueues.ts): a new plan or a kernel read
+ * back re-arms from scratch, a built circuit is disarmed, an expired one armed again.
+ */
+import type { ShapingPlan } from '../model.ts';
+import { armedLazy, armLazy, disarmLazy, openLazyEvents, setLazyArmed } from '../../dataplane/lazySignals.ts';
+import type { RingBufferReader } from '../../dataplane/libbpf.ts';
+
+/** How often lqosd reads the reports (ms). */
+export const LAZY_POLL_MS = 25;
+
+/** The dataplane side (dataplane/lazySignals.ts on the pinned maps); absent while not attached. */
+export interface LazySignals {
+  /** Forgets every armed circuit and switches the per-packet check off. */
+  clear(): void;
+  arm(hashes: bigint[]): void;
+  disarm(hashes: bigint[]): void;
+  /** The per-packet check on (some circuit is armed) or off. */
+  setArmed(on: boolean): void;
+  /** Circuit hashes reported since the last call. */
+  drain(): bigint[];
+}
+
+export class FirstPacketWatch {
+  private byHash = new Map<bigint, string>();
+  private hashOf = new Map<string, bigint>();
+  /** Circuit ids armed in the dataplane. */
+  private readonly armed = new Set<string>();
+  private signals?: LazySignals;
+
+  constructor(private readonly source: () => LazySignals | undefined) {}
+
+  /** Circuits armed now (tests, status). */
+  get size(): number {
+    return this.armed.size;
+  }
+
+  /**
+   * Arms every circuit of `plan` not in `materialised` (none when `enabled` is false), forgetting
+   * what was armed before. Returns false when the dataplane is not there (nothing armed).
+   */
+  rearm(plan: ShapingPlan | undefined, materialised: ReadonlyMap<string, number>, enabled: boolean): boolean {
+    this.byHash = new Map();
+    this.hashOf = new Map();
+    this.armed.clear();
+    this.signals = this.source();
+    if (!this.signals) return false;
+    this.signals.clear();
+    if (!plan || !enabled) return true;
+    const hashes: bigint[] = [];
+    for (const c of plan.circuits) {
+      this.byHash.set(c.circuitHash, c.id);
+      this.hashOf.set(c.id, c.circuitHash);
+      if (materialised.has(c.id)) continue;
+      this.armed.add(c.id);
+      hashes.push(c.circuitHash);
+    }
+    this.signals.arm(hashes);
+    this.signals.setArmed(this.armed.size > 0);
+    return true;
+  }
+
+  /** These circuits were built: no longer watched. */
+  built(ids: readonly string[]): void {
+    const hashes = ids.filter((id) => this.armed.delete(id)).map((id) => this.hashOf.get(id)!);
+    if (!this.signals || hashes.length === 0) return;
+    this.signals.disarm(hashes);
+    if (this.armed.size === 0) this.signals.setArmed(false);
+  }
+
+  /** These circuits were removed (idle): watched again. */
+  removed(ids: readonly string[]): void {
+    const fresh = ids.filter((id) => this.hashOf.has(id) && !this.armed.has(id));
+    if (!this.signals || fresh.length === 0) return;
+    const wasEmpty = this.armed.size === 0;
+    for (const id of fresh) this.armed.add(id);
+    this.signals.arm(fresh.map((id) => this.hashOf.get(id)!));
+    if (wasEmpty) this.signals.setArmed(true);
+  }
+
+  /** Armed circuits whose first packet was reported since the last call (each once). */
+  reported(): string[] {
+    if (!this.signals) return [];
+    const out = new Set<string>();
+    for (const h of this.signals.drain()) {
+      const id = this.byHash.get(h);
+      if (id !== undefined && this.armed.has(id)) out.add(id);
+    }
+    return [...out];
+  }
+}
+
+/**
+ * LazySignals on the pinned maps under `pinRoot`. The ring is opened on the first read and again
+ * after each clear() (every plan: the maps may have been recreated by a re-attach meanwhile).
+ */
+export function dataplaneLazySignals(pinRoot: string): LazySignals {
+  const ctx = { pinRoot };
+  let reports: bigint[] = [];
+  let reader: RingBufferReader | undefined;
+  return {
+    clear() {
+      reader?.close();
+      reader = undefined;
+      setLazyArmed(false, ctx);
+      disarmLazy(armedLazy(ctx), ctx);
+    },
+    arm: (hashes) => armLazy(hashes, ctx),
+    disarm: (hashes) => disarmLazy(hashes, ctx),
+    setArmed: (on) => setLazyArmed(on, ctx),
+    drain() {
+      reader ??= openLazyEvents((h) => reports.push(h), ctx);
+      reader.consume();
+      const out = reports;
+      reports = [];
+      return out;
+    },
+  };
+}
