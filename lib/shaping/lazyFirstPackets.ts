@@ -38,6 +38,8 @@ export class FirstPacketWatch {
   /** Circuit ids armed in the dataplane. */
   private readonly armed = new Set<string>();
   private signals?: LazySignals;
+  /** Something may be armed in the dataplane (set since the last clear), also by an lqosd before us. */
+  private used = true;
 
   constructor(private readonly source: () => LazySignals | undefined) {}
 
@@ -54,9 +56,13 @@ export class FirstPacketWatch {
     this.byHash = new Map();
     this.hashOf = new Map();
     this.armed.clear();
+    const wasUsed = this.used;
     this.signals = this.source();
     if (!this.signals) return false;
+    // Lazy queues off and never on since lqosd started: the dataplane is not touched at all.
+    if (!enabled && !wasUsed) return true;
     this.signals.clear();
+    this.used = enabled;
     if (!plan || !enabled) return true;
     const hashes: bigint[] = [];
     for (const c of plan.circuits) {
