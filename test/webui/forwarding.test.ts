@@ -1,7 +1,8 @@
 /**
  * The forwarding mode in force (lqosd's shapingStatus.forwarding, issue 12) in operator words: on
  * the dashboard for each mode, "not attached" without one, and on the interfaces config page next
- * to the use_xdp_bridge toggle, whose help says what it changes and that lqosd must restart.
+ * to the use_xdp_bridge toggle, whose help says what it changes and that lqosd must restart. Lazy
+ * queues in force (shapingStatus.lazyQueues) on the dashboard: counts and how circuits get built.
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -60,4 +61,33 @@ test('interfaces config page: the mode in force next to the use_xdp_bridge toggl
   assert.match(text, /Takes effect when lqosd restarts\./);
   await shot(page, '73-config-interfaces-forwarding');
   delete h.shaping.forwarding;
+});
+
+test('dashboard: lazy queues in force, with counts and how a circuit gets built; absent when off', async () => {
+  const { page } = b;
+  const cases = [
+    {
+      status: { mode: 'Full', circuits: 10003, materialised: 1, lazy: 10002, created: 4, expired: 3, firstPacketReports: true, reported: 4 },
+      text: /^Full — 1 of 10,003 circuits built now; 4 built, 3 removed since lqosd started\s+The others get their class and SQM leaf on their first packet \(reported by the dataplane: 4 so far\)\.$/,
+      shot: 'lazy-queues-full',
+    },
+    {
+      status: { mode: 'Htb', circuits: 2, materialised: 0, lazy: 2, created: 0, expired: 0, firstPacketReports: false, reported: 0 },
+      text: /^Htb — 0 of 2 circuits built now; 0 built, 0 removed since lqosd started\s+The others get their SQM leaf at the 1 s telemetry tick after their traffic starts \(no first-packet reports: lazy_threshold_bytes is set, or no dataplane is attached\)\.$/,
+      shot: 'lazy-queues-htb-tick',
+    },
+  ] as const;
+  for (const c of cases) {
+    h.shaping.lazyQueues = c.status;
+    await new Promise((r) => setTimeout(r, 2100)); // past the cached status payload's age (see above)
+    await page.goto(`${h.base}/`);
+    await page.waitForFunction((mode) => (document.querySelector('[data-testid=lazy-queues]')?.textContent ?? '').trim().startsWith(`${mode} —`), c.status.mode, { timeout: 6000 });
+    assert.match((await page.getByTestId('lazy-queues').innerText()).trim(), c.text);
+    await shot(page, c.shot);
+  }
+  delete h.shaping.lazyQueues;
+  await new Promise((r) => setTimeout(r, 2100));
+  await page.goto(`${h.base}/`);
+  await page.getByTestId('lazy-queues').waitFor({ state: 'detached', timeout: 6000 });
+  assert.doesNotMatch(await page.getByTestId('shaping-card').innerText(), /Lazy queues/);
 });
