@@ -13,6 +13,8 @@
  * 1 s tick decides). The watch follows the manager (./lazyQueues.ts): a new plan or a kernel read
  * back re-arms from scratch, a built circuit is disarmed, an expired one armed again.
  */
+import { statSync } from 'node:fs';
+import { join } from 'node:path';
 import type { ShapingPlan } from '../model.ts';
 import { armedLazy, armLazy, disarmLazy, openLazyEvents, setLazyArmed } from '../../dataplane/lazySignals.ts';
 import type { RingBufferReader } from '../../dataplane/libbpf.ts';
@@ -57,31 +59,36 @@ export class FirstPacketWatch {
     this.hashOf = new Map();
     this.armed.clear();
     const wasUsed = this.used;
-    this.signals = this.source();
-    if (!this.signals) return false;
+    const signals = this.source();
+    this.signals = undefined; // set again only once the dataplane holds what this watch believes
+    if (!signals) return false;
     // Lazy queues off and never on since lqosd started: the dataplane is not touched at all.
     if (!enabled && !wasUsed) return true;
-    this.signals.clear();
+    signals.clear();
     this.used = enabled;
     if (!plan || !enabled) return true;
+    const armed: string[] = [];
     const hashes: bigint[] = [];
     for (const c of plan.circuits) {
       this.byHash.set(c.circuitHash, c.id);
       this.hashOf.set(c.id, c.circuitHash);
       if (materialised.has(c.id)) continue;
-      this.armed.add(c.id);
+      armed.push(c.id);
       hashes.push(c.circuitHash);
     }
-    this.signals.arm(hashes);
-    this.signals.setArmed(this.armed.size > 0);
+    signals.arm(hashes);
+    signals.setArmed(hashes.length > 0);
+    for (const id of armed) this.armed.add(id);
+    this.signals = signals;
     return true;
   }
 
   /** These circuits were built: no longer watched. */
   built(ids: readonly string[]): void {
-    const hashes = ids.filter((id) => this.armed.delete(id)).map((id) => this.hashOf.get(id)!);
-    if (!this.signals || hashes.length === 0) return;
-    this.signals.disarm(hashes);
+    const done = ids.filter((id) => this.armed.has(id));
+    if (!this.signals || done.length === 0) return;
+    this.signals.disarm(done.map((id) => this.hashOf.get(id)!));
+    for (const id of done) this.armed.delete(id);
     if (this.armed.size === 0) this.signals.setArmed(false);
   }
 
@@ -89,13 +96,13 @@ export class FirstPacketWatch {
   removed(ids: readonly string[]): void {
     const fresh = ids.filter((id) => this.hashOf.has(id) && !this.armed.has(id));
     if (!this.signals || fresh.length === 0) return;
+    this.signals.arm(fresh.map((id) => this.hashOf.get(id)!));
     const wasEmpty = this.armed.size === 0;
     for (const id of fresh) this.armed.add(id);
-    this.signals.arm(fresh.map((id) => this.hashOf.get(id)!));
     if (wasEmpty) this.signals.setArmed(true);
   }
 
-  /** Armed circuits whose first packet was reported since the last call (each once). */
+  /** Armed circuits whose first packet was reported since the last call (each once per call). */
   reported(): string[] {
     if (!this.signals) return [];
     const out = new Set<string>();
@@ -107,25 +114,45 @@ export class FirstPacketWatch {
   }
 }
 
+/** The maps were recreated (a re-attach) since they were armed: arm again (LazyQueueManager does). */
+export class LazyMapsRecreatedError extends Error {
+  constructor() {
+    super('the first-packet maps were recreated (dataplane re-attached)');
+    this.name = 'LazyMapsRecreatedError';
+  }
+}
+
 /**
  * LazySignals on the pinned maps under `pinRoot`. The ring is opened on the first read and again
- * after each clear() (every plan: the maps may have been recreated by a re-attach meanwhile).
+ * after each clear(); a read finds out when the maps were recreated since the last clear() (the
+ * ring's pin is another file) and throws LazyMapsRecreatedError: what was armed is gone.
  */
 export function dataplaneLazySignals(pinRoot: string): LazySignals {
   const ctx = { pinRoot };
+  const ringPin = join(pinRoot, 'lazy_events');
   let reports: bigint[] = [];
   let reader: RingBufferReader | undefined;
+  let armedIno: number | undefined;
+  const ino = (): number | undefined => {
+    try {
+      return statSync(ringPin).ino;
+    } catch {
+      return undefined;
+    }
+  };
   return {
     clear() {
       reader?.close();
       reader = undefined;
       setLazyArmed(false, ctx);
       disarmLazy(armedLazy(ctx), ctx);
+      armedIno = ino();
     },
     arm: (hashes) => armLazy(hashes, ctx),
     disarm: (hashes) => disarmLazy(hashes, ctx),
     setArmed: (on) => setLazyArmed(on, ctx),
     drain() {
+      if (ino() !== armedIno) throw new LazyMapsRecreatedError();
       reader ??= openLazyEvents((h) => reports.push(h), ctx);
       reader.consume();
       const out = reports;

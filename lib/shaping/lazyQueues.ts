@@ -24,7 +24,7 @@ import { formatClassId, tcHex } from '../util/classId.ts';
 import { circuitIdIndex, StringIndex, type CircuitIdIndex } from '../util/keyIndex.ts';
 import type { Log } from '../util/log.ts';
 import type { LazyQueuesStatus } from '../api/status.ts';
-import { FirstPacketWatch, LAZY_POLL_MS, type LazySignals } from './lazyFirstPackets.ts';
+import { FirstPacketWatch, LAZY_POLL_MS, LazyMapsRecreatedError, type LazySignals } from './lazyFirstPackets.ts';
 
 export interface LazyDecision {
   /** Circuits to materialise now (active, in the plan, not materialised). */
@@ -203,7 +203,9 @@ export class LazyQueueManager {
     try {
       watching = this.watch.rearm(this.plan, this.materialised, enabled) && enabled;
     } catch (e) {
-      this.o.log.warn(`lazy queues: the dataplane's first-packet reports are off (${(e as Error).message}); circuits are built at the 1 s telemetry tick`);
+      const msg = `lazy queues: the dataplane's first-packet reports are off (${(e as Error).message})`;
+      if (enabled) this.o.log.warn(`${msg}; circuits are built at the 1 s telemetry tick until the next apply`);
+      else this.o.log.debug(msg);
     }
     if (watching && !this.poll) {
       this.poll = setInterval(() => this.firstPackets(), LAZY_POLL_MS);
@@ -220,10 +222,15 @@ export class LazyQueueManager {
     try {
       ids = this.watch.reported();
     } catch (e) {
-      this.o.log.debug(`lazy queues: reading first-packet reports failed: ${(e as Error).message}`);
+      if (e instanceof LazyMapsRecreatedError) {
+        this.o.log.info(`lazy queues: ${e.message}; arming the circuits that are not built again`);
+        this.rearm();
+      } else this.o.log.debug(`lazy queues: reading first-packet reports failed: ${(e as Error).message}`);
       return;
     }
-    if (ids.length === 0 || !this.plan) return;
+    // After a failed batch the next tick reads the kernel back and retries: reports would only
+    // repeat that (read back, re-arm, report, fail) every 25 ms.
+    if (ids.length === 0 || !this.plan || this.lastError !== undefined) return;
     this.reported += ids.length;
     for (const id of ids) this.pending.set(id, Math.max(this.pending.get(id) ?? 0, (this.o.config().queues.lazy_threshold_bytes ?? 0) + 1));
     this.o.log.debug({ circuits: ids.slice(0, 50) }, `lazy queues: first packets of ${ids.length} circuit(s) reported by the dataplane`);
@@ -260,7 +267,8 @@ export class LazyQueueManager {
 
   /** Waits for the batch in flight (tests, stop). */
   async idle(): Promise<void> {
-    await this.running;
+    // A batch may start another one as it ends (first packets that arrived meanwhile).
+    while (this.running) await this.running;
   }
 
   counts(): LazyQueuesStatus | undefined {

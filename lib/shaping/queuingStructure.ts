@@ -71,7 +71,7 @@ function hasKeys(o: object, keys: readonly string[]): boolean {
 /**
  * The file's text as chunks (one per 50 nodes or circuits): `queuingStructure(plan)` as JSON, the
  * top-level keys indented by one space and each node and circuit compact on its own line. Written
- * with writeFilesAtomicPipelined it never exists as one string (37 MB at 50k circuits) nor as a
+ * with writeFilesAtomic it never exists as one string (37 MB at 50k circuits) nor as a
  * second copy of the plan.
  */
 export function* queuingStructureChunks(plan: ShapingPlan): Generator<string> {

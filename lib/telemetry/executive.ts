@@ -5,9 +5,10 @@
  * the range through the (entity, ts) primary key. Results are bounded (rules.*Limit rows per table).
  * The API reads in pieces (a few nodes or circuits over at most a few hours per statement, yielding
  * to the event loop in between: a 7-day range is ~600 k node rows, one statement of it held lqosd's
- * event loop for ~0.4 s) and must equal the one-query definitions: nodes through
- * executiveNodesInPieces() = executiveNodes(), circuits through ./executiveHours.ts (hours kept
- * between requests) = executiveCeilings().
+ * event loop for ~0.4 s) and must give the one-query definitions' rows in the same order: nodes through
+ * executiveNodesInPieces() ~ executiveNodes() (the figures equal up to the order of floating-point
+ * additions, so two nodes tied to the last bit could swap), circuits through ./executiveHours.ts
+ * (hours kept between requests) = executiveCeilings() (integer counts and maxima: exact).
  */
 import type { ExecutiveCeilingRow, ExecutiveNodeLoad, ExecutiveRules, ExecutiveSiteRow, ExecutiveTotals } from '../api/executive.ts';
 import type { SqliteDatabase } from './history.ts';
@@ -165,6 +166,7 @@ export const READ_PIECES: ReadPieces = { entities: 8, seconds: 6 * 3600 };
 
 /** [from, to) cut into pieces of at most `seconds`. Pure. */
 export function timeSlices(from: number, to: number, seconds: number): [number, number][] {
+  if (!(seconds > 0)) throw new RangeError(`timeSlices: seconds must be positive, not ${seconds}`);
   const out: [number, number][] = [];
   for (let a = from; a < to; a += seconds) out.push([a, Math.min(to, a + seconds)]);
   return out;
@@ -212,8 +214,9 @@ export async function executiveNodesInPieces(
   const sum = new Map<string, NodeAgg>();
   const statement = db.prepare(NODE_PIECE_SQL);
   let first = true;
-  for (let s = 0; s < nodes.length; s += pieces.entities) {
-    const some = nodes.slice(s, s + pieces.entities);
+  const step = Math.max(1, Math.floor(pieces.entities));
+  for (let s = 0; s < nodes.length; s += step) {
+    const some = nodes.slice(s, s + step);
     const paths = JSON.stringify(some.map((n) => n.path));
     for (const [from, to] of timeSlices(w.from, w.to, pieces.seconds)) {
       if (!first) await yieldToEventLoop();

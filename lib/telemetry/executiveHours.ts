@@ -56,9 +56,10 @@ export class CeilingHours {
     // Cut at whole hours (from the hour `from` is in), so each (circuit, hour) row comes from one piece.
     const cuts = timeSlices(Math.floor(from / HOUR) * HOUR, to, seconds).map(([a, b]): [number, number] => [Math.max(a, from), b]);
     let first = true;
-    for (let s = 0; s < cs.length; s += this.pieces.entities) {
+    const step = Math.max(1, Math.floor(this.pieces.entities));
+    for (let s = 0; s < cs.length; s += step) {
       const plan: [number, string, number][] = [];
-      for (let i = s; i < Math.min(cs.length, s + this.pieces.entities); i++) if (cs[i]!.downMbps > 0) plan.push([i, cs[i]!.id, cs[i]!.downMbps * 1e6]);
+      for (let i = s; i < Math.min(cs.length, s + step); i++) if (cs[i]!.downMbps > 0) plan.push([i, cs[i]!.id, cs[i]!.downMbps * 1e6]);
       const json = JSON.stringify(plan);
       for (const [a, b] of cuts) {
         if (!first) await yieldToEventLoop();

@@ -14,7 +14,7 @@ import { diffPlans } from '../../lib/apply/diff.ts';
 import { verifyPlan } from '../../lib/apply/engine.ts';
 import type { KernelClass } from '../../lib/apply/kernelState.ts';
 import { decideLazy, expireLines, LazyQueueManager, materialiseLines, type LazyDecisionInput } from '../../lib/shaping/lazyQueues.ts';
-import type { LazySignals } from '../../lib/shaping/lazyFirstPackets.ts';
+import { LazyMapsRecreatedError, type LazySignals } from '../../lib/shaping/lazyFirstPackets.ts';
 import { parseConfigText } from '../../lib/config/load.ts';
 import { quiet } from '../support/log.ts';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -160,11 +160,11 @@ function fakeSignals() {
 }
 
 /** A LazyQueueManager on `plan` whose tc batches are appended to a file instead of run. */
-function managerWith(queues: string, signals: LazySignals | undefined, t: { after(fn: () => void): void }) {
+function managerWith(queues: string, signals: LazySignals | undefined, t: { after(fn: () => void): void }, now?: () => number) {
   const dir = mkdtempSync(join(tmpdir(), 'lqos-lazyfp-'));
   const batches = join(dir, 'batches');
   const { config } = parseConfigText(`[bridge]\nto_internet = "eth0"\nto_network = "eth1"\n[queues]\n${queues}\n`, 'lqos.conf');
-  const m = new LazyQueueManager({ log: quiet, config: () => config, signals: () => signals, wrap: ['sh', '-c', `cat >> ${batches}`, 'tc'] });
+  const m = new LazyQueueManager({ log: quiet, config: () => config, signals: () => signals, wrap: ['sh', '-c', `cat >> ${batches}`, 'tc'], ...(now ? { now } : {}) });
   t.after(() => {
     m.stop();
     rmSync(dir, { recursive: true, force: true });
@@ -195,14 +195,67 @@ test('first packets (dataplane reports): every circuit not built is armed; a rep
 
 test('first packets: off with lazy_threshold_bytes (a first packet says nothing about bytes) and without a dataplane', async (t) => {
   const f = fakeSignals();
-  const { tc } = managerWith('lazy_queues = "Full"\nlazy_threshold_bytes = 1000', f.signals, t);
+  const { m: m0, tc } = managerWith('lazy_queues = "Full"\nlazy_threshold_bytes = 1000', f.signals, t);
   assert.deepEqual(f.calls, ['clear'], 'cleared, nothing armed');
   assert.equal(f.armed.size, 0);
   assert.ok(!f.isOn());
   f.queue.push(hashOf('c1'));
   await new Promise((r) => setTimeout(r, 150));
-  assert.equal(tc(), '', 'no report is read or acted on');
+  assert.equal(tc(), '', 'no report is acted on');
+  assert.equal(f.queue.length, 1, 'the reports are not even read');
+  assert.equal(m0.counts()?.firstPacketReports, false);
   // No dataplane (lqosd not attached, or a test's stand-in attach): the 1 s tick alone, no error.
   const { m } = managerWith('lazy_queues = "Htb"', undefined, t);
   assert.equal(m.counts()?.lazy, 3);
+});
+
+test('first packets: a circuit removed after its idle time is armed again; recreated maps are armed again', async (t) => {
+  const f = fakeSignals();
+  let clock = 1_000_000;
+  const { m, tc } = managerWith('lazy_queues = "Full"\nlazy_expire_seconds = 3', f.signals, t, () => clock);
+  f.queue.push(hashOf('c1'));
+  while (!tc().includes('classid 1:5') ) await new Promise((r) => setTimeout(r, 5));
+  await m.idle();
+  assert.ok(!f.armed.has(hashOf('c1')), 'c1 built: not armed');
+  // 4 s without traffic (lazy_expire_seconds = 3): the next tick removes it and arms it again.
+  clock += 4000;
+  m.observe([]);
+  await m.idle();
+  assert.match(tc(), /class del dev eth1 classid 1:5/);
+  assert.ok(f.armed.has(hashOf('c1')), 'c1 removed: armed again');
+  assert.ok(f.isOn());
+  // The maps were recreated (lqosd re-attached): the next read says so and everything not built is armed again.
+  const clears = f.calls.length;
+  f.armed.clear();
+  f.signals.drain = () => {
+    f.signals.drain = () => f.queue.splice(0);
+    throw new LazyMapsRecreatedError();
+  };
+  const t0 = Date.now();
+  while (f.armed.size < 3 && Date.now() - t0 < 2000) await new Promise((r) => setTimeout(r, 5));
+  assert.equal(f.calls.length, clears + 1, 'cleared once more');
+  assert.deepEqual([...f.armed].sort(), ['c1', 'c2', 'c3'].map(hashOf).sort());
+});
+
+test('first packets: after a failed batch, reports wait for the next tick (no read-back loop every 25 ms)', async (t) => {
+  const f = fakeSignals();
+  const dir = mkdtempSync(join(tmpdir(), 'lqos-lazyfp-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const runs = join(dir, 'runs');
+  const { config } = parseConfigText('[bridge]\nto_internet = "eth0"\nto_network = "eth1"\n[queues]\nlazy_queues = "Full"\n', 'lqos.conf');
+  // Every tc call fails (and is counted): the batch, and the read-back that follows a failure.
+  const m = new LazyQueueManager({ log: quiet, config: () => config, signals: () => f.signals, wrap: ['sh', '-c', `echo x >> ${runs}; exit 1`, 'tc'] });
+  t.after(() => m.stop());
+  m.control(config).applied(plan, true, {});
+  f.queue.push(hashOf('c2'));
+  const t0 = Date.now();
+  while (!existsSync(runs) && Date.now() - t0 < 2000) await new Promise((r) => setTimeout(r, 5));
+  await m.idle();
+  // Re-armed by nothing (no tick): c2 reports again, as a busy circuit would, for 400 ms.
+  for (let i = 0; i < 16; i++) {
+    f.queue.push(hashOf('c2'));
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  await m.idle();
+  assert.equal(readFileSync(runs, 'utf8').split('\n').filter(Boolean).length, 1, 'one failed batch, no read-back or retry until the next tick');
 });

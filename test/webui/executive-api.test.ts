@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { ExecutiveResponse } from '../../lib/api/executive.ts';
 import type { FlowSnapshot } from '../../lib/api/flows.ts';
-import { executiveCeilings, executiveNodes, executiveNodesInPieces, type ReadPieces } from '../../lib/telemetry/executive.ts';
+import { EXECUTIVE_RULES, executiveCeilings, executiveNodes, executiveNodesInPieces, rankNodes, timeSlices, type ReadPieces } from '../../lib/telemetry/executive.ts';
 import { CeilingHours } from '../../lib/telemetry/executiveHours.ts';
 import { TelemetryHistory } from '../../lib/telemetry/history.ts';
 import { executiveWindow } from '../../lib/web/routes/executive.ts';
@@ -185,7 +185,7 @@ test('circuits by kept hours (read a few circuits over a few hours at a time) ra
 
 test('nodes read in pieces (a few nodes over a few hours per statement, the event loop free in between) rank as the one query over the window', async () => {
   const nodes = h.plan.nodes.map((n) => ({ path: n.path, downMbps: n.download.ceilMbps, upMbps: n.upload.ceilMbps }));
-  // Ties: S11 and S12 get the same RTT as each other in a minute of the 7d window only.
+  // More rows in the 7d window only (S11 and S12: each one more minute).
   putMinute(store.db, 'node', 'Region/S11', OLD + 60, { rttP50: 700, rttP90: 800, rttN: 40, downMax: 1e6 });
   putMinute(store.db, 'node', 'Region/S12', OLD + 60, { rttP50: 700, rttP90: 800, rttN: 40, downMax: 1e6 });
   try {
@@ -223,6 +223,22 @@ test('nodes read in pieces (a few nodes over a few hours per statement, the even
   } finally {
     store.db.prepare('DELETE FROM node_minute WHERE node IN (?, ?) AND ts = ?').run('Region/S11', 'Region/S12', OLD + 60);
   }
+});
+
+test('rankNodes: the SQL definition\'s order — key descending, ties by the node path\'s bytes (not the locale); limits and filters', () => {
+  const agg = (node: string, o: Partial<Parameters<typeof rankNodes>[0][number]>) => ({
+    kind: 'load' as const, node, dceil: 100e6, uceil: 50e6, r50: 100, r90: 200, rn: 10, rd: 0, ru: 0, pd: 0, pu: 0, dmax: 10e6, umax: 1e6, ...o,
+  });
+  // Same RTT, same load, same retransmit share: BINARY order puts 'Region/S2' (0x53) before 'Region/s1' (0x73).
+  const rows = [agg('Region/s1', { rd: 10, pd: 2000 }), agg('Region/S2', { rd: 10, pd: 2000 }), agg('Region/few', { rn: 5, r50: 1e6 }), agg('Region/low', { r50: 50, rd: 1, pd: 2000 })];
+  const r = rankNodes(rows, EXECUTIVE_RULES);
+  const of = (k: string) => r.filter((x) => x.kind === k).map((x) => x.node);
+  assert.deepEqual(of('rtt'), ['Region/S2', 'Region/s1', 'Region/low'], 'Region/few has too few RTT captures');
+  assert.deepEqual(of('retrans'), ['Region/S2', 'Region/s1', 'Region/low'], 'Region/few has no TCP packets');
+  assert.deepEqual(of('load'), ['Region/S2', 'Region/few', 'Region/low', 'Region/s1']);
+  assert.equal(rankNodes(Array.from({ length: 15 }, (_, i) => agg(`N${i}`, {})), EXECUTIVE_RULES).filter((x) => x.kind === 'rtt').length, EXECUTIVE_RULES.siteLimit);
+  assert.throws(() => timeSlices(0, 100, 0), /positive/);
+  assert.deepEqual(timeSlices(0, 100, 40), [[0, 40], [40, 80], [80, 100]]);
 });
 
 test('24h and 7d totals: average weighted by samples, peaks and their minute; older rows only in 7d', async () => {
