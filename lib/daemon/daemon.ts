@@ -184,6 +184,7 @@ async function assemble(opts: StartDaemonOptions, log: Logger, runDir: string, c
 
   const reloadConfig = async (): Promise<void> => {
     const change = config.reload();
+    lazy.configChanged(); // lazy_threshold_bytes decides whether first packets are reported
     if (!host.attached) return underKernelLock('lqosd: dataplane attach', () => host.ensure(config.current));
     await underKernelLock('lqosd: host tuning', () => host.retune(config.config));
     if (change.interfacesChanged) {

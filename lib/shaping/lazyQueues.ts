@@ -141,6 +141,8 @@ export class LazyQueueManager {
   private poll?: ReturnType<typeof setInterval>;
   /** First packets arrived while a batch was running: run another one after it. */
   private again = false;
+  /** `lazy_threshold_bytes` when the first-packet reports were last armed or switched off. */
+  private armedThreshold?: number;
 
   constructor(private readonly o: LazyQueueManagerOptions) {
     this.now = o.now ?? Date.now;
@@ -197,6 +199,7 @@ export class LazyQueueManager {
    */
   private rearm(): void {
     const q = this.o.config().queues;
+    this.armedThreshold = q.lazy_threshold_bytes ?? 0;
     const mode = this.appliedMode;
     const enabled = !!this.plan && this.plan.mode === 'shape' && (mode === 'Htb' || mode === 'Full') && !(q.lazy_threshold_bytes ?? 0);
     let watching = false;
@@ -250,6 +253,17 @@ export class LazyQueueManager {
         this.kick();
       }
     });
+  }
+
+  /**
+   * The config was reloaded: `lazy_threshold_bytes` may have been set (first-packet reports off) or
+   * cleared (on again). `lazy_queues` itself takes effect with the next apply (a rebuild).
+   */
+  configChanged(): void {
+    const threshold = this.o.config().queues.lazy_threshold_bytes ?? 0;
+    if (!this.plan || threshold === this.armedThreshold) return;
+    this.rearm();
+    this.publish();
   }
 
   /** Stops reading first-packet reports (lqosd stops). */

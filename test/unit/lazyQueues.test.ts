@@ -259,3 +259,28 @@ test('first packets: after a failed batch, reports wait for the next tick (no re
   await m.idle();
   assert.equal(readFileSync(runs, 'utf8').split('\n').filter(Boolean).length, 1, 'one failed batch, no read-back or retry until the next tick');
 });
+
+test('first packets: a config reload that sets lazy_threshold_bytes switches the reports off; clearing it switches them on again', async (t) => {
+  const f = fakeSignals();
+  const dir = mkdtempSync(join(tmpdir(), 'lqos-lazyfp-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const conf = (extra: string) => parseConfigText(`[bridge]\nto_internet = "eth0"\nto_network = "eth1"\n[queues]\nlazy_queues = "Htb"\n${extra}`, 'lqos.conf').config;
+  let config = conf('');
+  const m = new LazyQueueManager({ log: quiet, config: () => config, signals: () => f.signals, wrap: ['sh', '-c', `cat >> ${join(dir, 'batches')}`, 'tc'] });
+  t.after(() => m.stop());
+  m.control(config).applied(plan, true, {});
+  assert.equal(f.armed.size, 3);
+  assert.equal(m.counts()?.firstPacketReports, true);
+  config = conf('lazy_threshold_bytes = 5000\n');
+  m.configChanged();
+  assert.equal(f.armed.size, 0, 'nothing armed with a threshold');
+  assert.ok(!f.isOn());
+  assert.equal(m.counts()?.firstPacketReports, false);
+  const clears = f.calls.length;
+  m.configChanged(); // unchanged threshold: nothing to do
+  assert.equal(f.calls.length, clears);
+  config = conf('');
+  m.configChanged();
+  assert.equal(f.armed.size, 3, 'armed again');
+  assert.equal(m.counts()?.firstPacketReports, true);
+});
