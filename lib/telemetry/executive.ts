@@ -172,8 +172,27 @@ export function timeSlices(from: number, to: number, seconds: number): [number, 
   return out;
 }
 
-/** Lets the event loop run (timers, the bus, other requests) between two statements. */
-export const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+/**
+ * Calls `read(group, from, to)` for every group of `entities` items (at least one) and every slice,
+ * letting the event loop run (timers, the bus, other requests) between two calls.
+ */
+export async function readInPieces<T>(
+  items: readonly T[],
+  entities: number,
+  slices: readonly [number, number][],
+  read: (group: readonly T[], from: number, to: number) => void,
+): Promise<void> {
+  const step = Math.max(1, Math.floor(entities));
+  let first = true;
+  for (let s = 0; s < items.length; s += step) {
+    const group = items.slice(s, s + step);
+    for (const [from, to] of slices) {
+      if (!first) await new Promise((resolve) => setImmediate(resolve));
+      first = false;
+      read(group, from, to);
+    }
+  }
+}
 
 /** SQL's SUM over pieces: NULL (no value in any row) stays null. */
 const addNullable = (a: number | null, b: number | null): number | null => (a === null ? b : b === null ? a : a + b);
@@ -213,33 +232,25 @@ export async function executiveNodesInPieces(
 ): Promise<{ worstRtt: ExecutiveSiteRow[]; worstRetransmits: ExecutiveSiteRow[]; oversubscribed: ExecutiveNodeLoad[] }> {
   const sum = new Map<string, NodeAgg>();
   const statement = db.prepare(NODE_PIECE_SQL);
-  let first = true;
-  const step = Math.max(1, Math.floor(pieces.entities));
-  for (let s = 0; s < nodes.length; s += step) {
-    const some = nodes.slice(s, s + step);
-    const paths = JSON.stringify(some.map((n) => n.path));
-    for (const [from, to] of timeSlices(w.from, w.to, pieces.seconds)) {
-      if (!first) await yieldToEventLoop();
-      first = false;
-      for (const p of statement.all(paths, from, to) as NodePiece[]) {
-        const a = sum.get(p.node);
-        if (!a) {
-          const n = some.find((x) => x.path === p.node)!;
-          sum.set(p.node, { ...p, kind: 'load', dceil: n.downMbps * 1e6, uceil: n.upMbps * 1e6 });
-          continue;
-        }
-        a.r50 = addNullable(a.r50, p.r50);
-        a.r90 = addNullable(a.r90, p.r90);
-        a.rn += p.rn;
-        a.rd += p.rd;
-        a.ru += p.ru;
-        a.pd += p.pd;
-        a.pu += p.pu;
-        a.dmax = Math.max(a.dmax, p.dmax);
-        a.umax = Math.max(a.umax, p.umax);
+  await readInPieces(nodes, pieces.entities, timeSlices(w.from, w.to, pieces.seconds), (some, from, to) => {
+    for (const p of statement.all(JSON.stringify(some.map((n) => n.path)), from, to) as NodePiece[]) {
+      const a = sum.get(p.node);
+      if (!a) {
+        const n = some.find((x) => x.path === p.node)!;
+        sum.set(p.node, { ...p, kind: 'load', dceil: n.downMbps * 1e6, uceil: n.upMbps * 1e6 });
+        continue;
       }
+      a.r50 = addNullable(a.r50, p.r50);
+      a.r90 = addNullable(a.r90, p.r90);
+      a.rn += p.rn;
+      a.rd += p.rd;
+      a.ru += p.ru;
+      a.pd += p.pd;
+      a.pu += p.pu;
+      a.dmax = Math.max(a.dmax, p.dmax);
+      a.umax = Math.max(a.umax, p.umax);
     }
-  }
+  });
   return nodeTables(rankNodes([...sum.values()], rules), nameOf);
 }
 

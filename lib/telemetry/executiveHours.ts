@@ -9,7 +9,7 @@
  * yielding to the event loop in between.
  */
 import type { ExecutiveRules } from '../api/executive.ts';
-import { byCeilingShare, EXECUTIVE_RULES, READ_PIECES, timeSlices, yieldToEventLoop, type CeilingRow, type ExecutiveWindow, type PlanCircuitCeil, type ReadPieces } from './executive.ts';
+import { byCeilingShare, EXECUTIVE_RULES, READ_PIECES, readInPieces, timeSlices, type CeilingRow, type ExecutiveWindow, type PlanCircuitCeil, type ReadPieces } from './executive.ts';
 import type { SqliteDatabase } from './history.ts';
 
 const HOUR = 3600;
@@ -55,18 +55,11 @@ export class CeilingHours {
     const seconds = Math.max(1, Math.round(this.pieces.seconds / HOUR)) * HOUR;
     // Cut at whole hours (from the hour `from` is in), so each (circuit, hour) row comes from one piece.
     const cuts = timeSlices(Math.floor(from / HOUR) * HOUR, to, seconds).map(([a, b]): [number, number] => [Math.max(a, from), b]);
-    let first = true;
-    const step = Math.max(1, Math.floor(this.pieces.entities));
-    for (let s = 0; s < cs.length; s += step) {
-      const plan: [number, string, number][] = [];
-      for (let i = s; i < Math.min(cs.length, s + step); i++) if (cs[i]!.downMbps > 0) plan.push([i, cs[i]!.id, cs[i]!.downMbps * 1e6]);
-      const json = JSON.stringify(plan);
-      for (const [a, b] of cuts) {
-        if (!first) await yieldToEventLoop();
-        first = false;
-        for (const r of statement.all(json, threshold, a, b) as HourRow[]) each(r);
-      }
-    }
+    const indexed = cs.map((c, i) => ({ c, i })).filter(({ c }) => c.downMbps > 0);
+    await readInPieces(indexed, this.pieces.entities, cuts, (group, a, b) => {
+      const plan = group.map(({ c, i }) => [i, c.id, c.downMbps * 1e6]);
+      for (const r of statement.all(JSON.stringify(plan), threshold, a, b) as HourRow[]) each(r);
+    });
   }
 
   /** Reads and keeps the closed hours of [first, end) not kept yet. */
