@@ -8,12 +8,11 @@
  * Opening fails on kernels without syscall programs or bpf_for_each_map_elem (before 5.14) or
  * without the object: the caller then reads the table with batch lookups (flows.ts).
  */
-import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../lib/util/paths.ts';
 import * as bpf from './libbpf.ts';
 import { FLOW_KEY_SIZE, FLOW_ROW_SIZE } from './flowAbi.ts';
-import { pinRootOf, type MapContext } from './pinned.ts';
+import { pinInode, pinRootOf, type MapContext } from './pinned.ts';
 
 export const FLOW_SCAN_OBJECT_PATH = join(REPO_ROOT, 'dataplane', 'build', 'lqos_flow_scan.o');
 const PROG = 'lqos_flow_scan';
@@ -31,18 +30,10 @@ export interface FlowScanner {
   close(): void;
 }
 
-function pinIno(path: string): number {
-  try {
-    return statSync(path).ino;
-  } catch {
-    return -1;
-  }
-}
-
 /** Load the reader for the flows map pinned under `ctx.pinRoot`. Throws a DataplaneError when it cannot. */
 export function openFlowScanner(ctx?: MapContext): FlowScanner {
   const pin = join(pinRootOf(ctx), 'flows');
-  const ino = pinIno(pin);
+  const ino = pinInode(pin);
   const flowsFd = bpf.objGet(pin);
   let obj: bpf.BpfObject | undefined;
   let keys: bpf.MappedMap | undefined;
@@ -79,7 +70,7 @@ export function openFlowScanner(ctx?: MapContext): FlowScanner {
         if (!open) throw new bpf.DataplaneError('flow table scan', 9, 'the reader is closed');
         return bpf.progRunSyscall(progFd, args);
       },
-      stale: () => pinIno(pin) !== ino,
+      stale: () => pinInode(pin) !== ino,
       close: () => {
         if (!open) return;
         open = false;

@@ -59,8 +59,13 @@ export function pinnedAbiVersion(pinRoot: string): number | null {
 
 /** Inode of the `lqos_abi` pin (changes when the maps are recreated), -1 when absent. */
 function pinIno(pinRoot: string): number {
+  return pinInode(join(pinRoot, ABI_MAP));
+}
+
+/** Inode of a pin, -1 when absent: another inode means the map was recreated (re-pinned). */
+export function pinInode(path: string): number {
   try {
-    return statSync(join(pinRoot, ABI_MAP)).ino;
+    return statSync(path).ino;
   } catch {
     return -1;
   }

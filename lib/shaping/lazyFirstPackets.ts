@@ -13,11 +13,11 @@
  * 1 s tick decides). The watch follows the manager (./lazyQueues.ts): a new plan or a kernel read
  * back re-arms from scratch, a built circuit is disarmed, an expired one armed again.
  */
-import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ShapingPlan } from '../model.ts';
 import { armedLazy, armLazy, disarmLazy, openLazyEvents, setLazyArmed } from '../../dataplane/lazySignals.ts';
 import type { RingBufferReader } from '../../dataplane/libbpf.ts';
+import { pinInode } from '../../dataplane/pinned.ts';
 
 /** How often lqosd reads the reports (ms). */
 export const LAZY_POLL_MS = 25;
@@ -44,11 +44,6 @@ export class FirstPacketWatch {
   private used = true;
 
   constructor(private readonly source: () => LazySignals | undefined) {}
-
-  /** Circuits armed now (tests, status). */
-  get size(): number {
-    return this.armed.size;
-  }
 
   /**
    * Arms every circuit of `plan` not in `materialised` (none when `enabled` is false), forgetting
@@ -133,26 +128,19 @@ export function dataplaneLazySignals(pinRoot: string): LazySignals {
   let reports: bigint[] = [];
   let reader: RingBufferReader | undefined;
   let armedIno: number | undefined;
-  const ino = (): number | undefined => {
-    try {
-      return statSync(ringPin).ino;
-    } catch {
-      return undefined;
-    }
-  };
   return {
     clear() {
       reader?.close();
       reader = undefined;
       setLazyArmed(false, ctx);
       disarmLazy(armedLazy(ctx), ctx);
-      armedIno = ino();
+      armedIno = pinInode(ringPin);
     },
     arm: (hashes) => armLazy(hashes, ctx),
     disarm: (hashes) => disarmLazy(hashes, ctx),
     setArmed: (on) => setLazyArmed(on, ctx),
     drain() {
-      if (ino() !== armedIno) throw new LazyMapsRecreatedError();
+      if (pinInode(ringPin) !== armedIno) throw new LazyMapsRecreatedError();
       reader ??= openLazyEvents((h) => reports.push(h), ctx);
       reader.consume();
       const out = reports;

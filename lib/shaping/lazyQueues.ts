@@ -198,10 +198,9 @@ export class LazyQueueManager {
    * and reads them every LAZY_POLL_MS; off without a dataplane, with a byte threshold, or not lazy.
    */
   private rearm(): void {
-    const q = this.o.config().queues;
-    this.armedThreshold = q.lazy_threshold_bytes ?? 0;
+    this.armedThreshold = this.o.config().queues.lazy_threshold_bytes ?? 0;
     const mode = this.appliedMode;
-    const enabled = !!this.plan && this.plan.mode === 'shape' && (mode === 'Htb' || mode === 'Full') && !(q.lazy_threshold_bytes ?? 0);
+    const enabled = !!this.plan && this.plan.mode === 'shape' && (mode === 'Htb' || mode === 'Full') && this.armedThreshold === 0;
     let watching = false;
     try {
       watching = this.watch.rearm(this.plan, this.materialised, enabled) && enabled;
