@@ -93,6 +93,15 @@ interface ScanAcc { prev: number; missed: number; nExpire: number; expired: numb
 interface FlowRtt { customer: number[]; internet: number[] }
 
 const RTT_PER_FLOW = 32;
+/**
+ * RTT events of flows the store does not hold yet (the kernel saw the flow after the last table
+ * read; events are drained every 250 ms, the table read every second, and a busy event loop can
+ * drain many times before the next read): kept here as key words, side and µs, and handed to
+ * their flows right after the next table read. Bounded: beyond this many the flow misses the
+ * sample (its circuit still has it).
+ */
+const PENDING_RTT_MAX = 8_192;
+const PENDING_ROW_WORDS = FLOW_KEY_WORDS + 2;
 /** Rows per batch lookup at most (the dump buffers hold one batch: 3 MiB at 16k rows)… */
 const DUMP_CHUNK = 2_048;
 /** …and at first: they grow when a dump has more rows than they hold. */
@@ -140,6 +149,9 @@ export class FlowTracker {
   private acc: ScanAcc = { prev: -1, missed: -1, nExpire: 0, expired: 0, skipped: 0 };
   private pollClock: PollClock = { seq: 0, nowBoot: 0n, nowBootN: 0, nowWall: 0, dtS: 0 };
   private readonly rtt = new Map<number, FlowRtt>();
+  /** RTT events waiting for their flow's first table read (PENDING_ROW_WORDS each: key, side, µs). */
+  private readonly pendingRtt = new Uint32Array(PENDING_RTT_MAX * PENDING_ROW_WORDS);
+  private nPendingRtt = 0;
   /** Retired flows (recent(), the snapshot's globe and recent list). */
   readonly finished: RecentFlows;
   private events: RingBufferReader | null = null;
@@ -260,14 +272,33 @@ export class FlowTracker {
     const k = this.evKey;
     for (let j = 0; j < FLOW_KEY_WORDS; j++) k[j] = rec.readUInt32LE(j * 4);
     const s = this.store.find(k);
-    if (s >= 0) {
-      let r = this.rtt.get(s);
-      if (!r) this.rtt.set(s, (r = { customer: [], internet: [] }));
-      const arr = e.side === 0 ? r.customer : r.internet;
-      arr.push(ms);
-      if (arr.length > RTT_PER_FLOW) arr.shift();
+    if (s >= 0) this.addFlowRtt(s, e.side, ms);
+    else if (this.nPendingRtt < PENDING_RTT_MAX) {
+      const at = this.nPendingRtt++ * PENDING_ROW_WORDS, p = this.pendingRtt;
+      p.set(k, at);
+      p[at + FLOW_KEY_WORDS] = e.side;
+      p[at + FLOW_KEY_WORDS + 1] = e.rttUs;
     }
     this.circuits.addRtt(e.circuitHash, e.tcHandle, e.side === 0 ? 'customer' : 'internet', ms, Date.now());
+  }
+
+  private addFlowRtt(s: number, side: number, ms: number): void {
+    let r = this.rtt.get(s);
+    if (!r) this.rtt.set(s, (r = { customer: [], internet: [] }));
+    const arr = side === 0 ? r.customer : r.internet;
+    arr.push(ms);
+    if (arr.length > RTT_PER_FLOW) arr.shift();
+  }
+
+  /** After a table read: the waiting events go to their flows if the read found them, else they are dropped. */
+  private attachPendingRtt(): void {
+    const p = this.pendingRtt;
+    for (let i = 0; i < this.nPendingRtt; i++) {
+      const at = i * PENDING_ROW_WORDS;
+      const s = this.store.find(p, at);
+      if (s >= 0) this.addFlowRtt(s, p[at + FLOW_KEY_WORDS]!, p[at + FLOW_KEY_WORDS + 1]! / 1000);
+    }
+    this.nPendingRtt = 0;
   }
 
   /** Drain pending RTT events only (cheap; poll() does it too). */
@@ -284,6 +315,7 @@ export class FlowTracker {
     const clock = this.clock();
     const acc: ScanAcc = { prev: -1, missed: -1, nExpire: 0, expired: 0, skipped: 0 };
     this.readTable(clock, acc);
+    this.attachPendingRtt();
     const { nExpire, expired, skipped } = acc;
     if (nExpire) deleteFlows(this.expireKeys.subarray(0, nExpire * FLOW_KEY_SIZE), this.ctx);
     const evicted = this.retireEvicted(clock);

@@ -309,7 +309,10 @@ test('passive TCP RTT (lqosd) agrees with a ping over the same path, with and wi
         const circuitP50 = circuit.rtt.internet.p50;
         assert.ok(flowRtt !== null && circuitP50 !== null, `no internet-side RTT: flow ${flowRtt}, circuit p50 ${circuitP50}`);
         const bound = rttBound(ping);
-        results.push(`delay ${delay}: ping ${ping.toFixed(2)} ms, flow internet-side ${flowRtt.toFixed(2)} ms (customer side ${f.rttMs.customer?.toFixed(2)}), circuit p50 ${circuitP50.toFixed(2)} ms over ${circuit.rtt.internet.samples} samples; bound ±${bound.toFixed(2)} ms`);
+        // Every record of this port (a flow retired and seen again would show up as two).
+        const records = snap.recent.filter((x) => x.localIp === cust && x.remotePort === run.port)
+          .map((x) => `:${x.localPort} ${x.bytes.up} B up ${x.endStatus} ${x.durationMs.toFixed(0)} ms RTT ${x.rttMs.internet?.toFixed(2)}`);
+        results.push(`delay ${delay}: ping ${ping.toFixed(2)} ms, flow internet-side ${flowRtt.toFixed(2)} ms (customer side ${f.rttMs.customer?.toFixed(2)}), circuit p50 ${circuitP50.toFixed(2)} ms over ${circuit.rtt.internet.samples} samples; bound ±${bound.toFixed(2)} ms; records: ${records.join('; ')}`);
         t.diagnostic(results.at(-1)!);
         assert.ok(Math.abs(flowRtt - ping) <= bound, results.at(-1));
         assert.ok(Math.abs(circuitP50 - ping) <= bound, results.at(-1));

@@ -101,6 +101,35 @@ test('UDP, ICMP and IPv6 flows; addresses without a mapping are not tracked; swi
   assert.ok(find(6000, 17));
 });
 
+test('RTT events drained before the flow\'s first table read still belong to the flow (not just to its circuit)', async () => {
+  const tracker = new FlowTracker({ ...ctx });
+  try {
+    const c = { sport: 40500, dport: 443 }, r = { sport: 443, dport: 40500 };
+    // Three Internet-side samples more than the 100 ms event gap apart: ~30, ~30, ~3 ms.
+    up({ proto: 6, ...c, seq: 100, flags: { syn: true }, ts: [1000, 0] });
+    await sleep(30);
+    down({ proto: 6, ...r, seq: 9000, ack: 101, flags: { syn: true, ack: true }, ts: [5000, 1000] });
+    for (const [i, wait] of [[1, 30], [2, 3]] as const) {
+      await sleep(110);
+      up({ proto: 6, ...c, seq: 101 + (i - 1) * 1000, ack: 9001, flags: { ack: true }, ts: [1000 + i, 5000], payload: 1000 });
+      await sleep(wait);
+      down({ proto: 6, ...r, seq: 9001, ack: 101 + i * 1000, flags: { ack: true }, ts: [5000 + i, 1000 + i] });
+    }
+    const f = find(40500)!;
+    assert.ok(f.lastRttUs.internet < 25_000, `the kernel's last sample is the short one: ${f.lastRttUs.internet} µs`);
+    // The events are read (as lqosd's 250 ms drain does) while the tracker has not read the table yet.
+    const drained = tracker.drainEvents();
+    assert.ok(drained >= 3, `events drained before the poll: ${drained}`);
+    tracker.poll();
+    const a = tracker.get(f.id)!;
+    assert.ok(a.rttMs.internet !== null && a.rttMs.internet >= 25, `the flow's median over its 3 samples (~30, ~30, ~3 ms): ${JSON.stringify(a.rttMs)}`);
+    const circ = tracker.circuitStats().find((s) => s.circuitHash === f.circuitHash)!;
+    assert.ok(circ.rtt.internet.samples >= 3, `circuit samples: ${circ.rtt.internet.samples}`);
+  } finally {
+    tracker.close();
+  }
+});
+
 test('tracker retires finished and idle flows into the recent list', async () => {
   const tracker = new FlowTracker({ ...ctx, finishedGraceMs: 50, idleTimeoutMs: 400 });
   try {
