@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --import tsx
+#!/usr/bin/env node
 /**
  * `LibreQoS`: validate inputs, plan and apply the shaping queues (see README "Commands").
  * Only commander is loaded before the arguments are parsed: `--help` and bad usage answer without

@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --import tsx
+#!/usr/bin/env node
 /**
  * `lqtop`: a live top of circuits in the terminal (throughput, plan, utilisation, RTT, retransmits,
  * drops) from lqosd's bus; keys q, s/d/u/r (sort), n (names/ids). Only commander is loaded before the

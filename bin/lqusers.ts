@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --import tsx
+#!/usr/bin/env node
 /**
  * `lqusers`: the web UI's users from a root shell — list, add, passwd, role, del (the way back in
  * when no admin can log in). Only commander is loaded before the arguments are parsed; the work is in

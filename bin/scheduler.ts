@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --import tsx
+#!/usr/bin/env node
 /**
  * `scheduler` (lqos_scheduler): runs the CRM integration every queue_refresh_interval_mins and has
  * lqosd re-shape; re-shapes when network.json, ShapedDevices.csv or lqos_overrides.json change.

@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --import tsx
+#!/usr/bin/env node
 /**
  * `LibreQoS support-bundle` (bin/launch routes it here): one tar.gz for a support request, with no
  * credentials in it. Only commander is loaded before the arguments are parsed; the work is in

@@ -18,6 +18,7 @@ import { appendFileSync, createWriteStream, existsSync, rmSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PARENT_FD_ENV } from '../util/parentWatch.ts';
+import { signalGroup } from '../util/processes.ts';
 import { makePreview } from './status.ts';
 
 export const MAX_CAPTURE_BYTES = 4 * 1024 * 1024;
@@ -86,17 +87,6 @@ function logFileFor(dir: string, name: string, now: Date): string {
   return f;
 }
 
-function killGroup(pid: number, signal: NodeJS.Signals): void {
-  try {
-    process.kill(-pid, signal);
-  } catch {
-    try {
-      process.kill(pid, signal);
-    } catch {
-      /* already gone */
-    }
-  }
-}
 
 interface Outcome {
   exitCode?: number;
@@ -126,8 +116,8 @@ async function spawnAndWait(cmd: ChildCommand, opts: RunChildOptions, onData: (b
     opts.onSpawn?.(pid);
     timer = setTimeout(() => {
       o.timedOut = true;
-      killGroup(pid, 'SIGTERM');
-      killTimer = setTimeout(() => killGroup(pid, 'SIGKILL'), KILL_GRACE_MS);
+      signalGroup(pid, 'SIGTERM');
+      killTimer = setTimeout(() => signalGroup(pid, 'SIGKILL'), KILL_GRACE_MS);
     }, opts.timeoutMs);
   }
   child.stdout?.on('data', onData);
@@ -143,7 +133,7 @@ async function spawnAndWait(cmd: ChildCommand, opts: RunChildOptions, onData: (b
     clearTimeout(timer);
     clearTimeout(killTimer);
     // Grandchildren that kept the pipes open must not outlive a timed-out run.
-    if (pid !== undefined && o.timedOut) killGroup(pid, 'SIGKILL');
+    if (pid !== undefined && o.timedOut) signalGroup(pid, 'SIGKILL');
   }
   return o;
 }

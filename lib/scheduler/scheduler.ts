@@ -45,6 +45,7 @@ import { cycleOutcome, shapeStepHook } from './progress.ts';
 import { POST_HOOK_NAME, reportRunSummary, runPostHook } from './postHook.ts';
 import { resolveStaleIntegrationIssues, urgentKeyFor } from './staleIssues.ts';
 import { hashInputs, InputWatcher, sameHashes } from './watcher.ts';
+import { signalGroup } from '../util/processes.ts';
 
 /** `--once` exit codes (see lib/scheduler/README.md). */
 export const SCHEDULER_EXIT = {
@@ -617,13 +618,7 @@ export class Scheduler {
     this.retry.cancel();
     await this.configWatcher?.close();
     await this.watcher?.close();
-    for (const pid of this.runningPids) {
-      try {
-        process.kill(-pid, 'SIGTERM');
-      } catch {
-        /* gone */
-      }
-    }
+    for (const pid of this.runningPids) signalGroup(pid, 'SIGTERM');
     await this.chain;
     if (this.longRunning) await this.reporter.heartbeat('stopped', undefined);
     this.reporter.close();

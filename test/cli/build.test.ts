@@ -83,6 +83,13 @@ test('npm run build writes the four entry points with source maps naming the .ts
     assert.equal(map.version, 3);
     assert.ok(map.sources.includes(`../../bin/${name}.ts`), `${name}.mjs.map sources: ${map.sources.join(' ')}`);
   }
+  for (const name of ENTRIES) {
+    // The built file is run by node; a `--import tsx` hashbang would load tsx, which a production
+    // install does not have. In the .ts source it also made tsx's import scanner fail on
+    // bin/scheduler.ts (it read `import tsx` on the hashbang line as an import).
+    const first = readFileSync(join(out, `${name}.mjs`), 'utf8').split('\n', 1)[0]!;
+    assert.ok(!first.startsWith('#!') || first === '#!/usr/bin/env node', `${name}.mjs starts with ${first}`);
+  }
   assert.ok(statSync(join(scratch, 'build', '.stamp')).isFile(), 'build/.stamp missing');
   assert.deepEqual(readdirSync(scratch).filter((f) => f.startsWith('build.')), [], 'build.tmp.* / build.old left behind');
 });
@@ -238,6 +245,25 @@ test('a dry run writes the same tc commands, mappings and queue structure compil
     assert.equal(file('build', 'shaping/queuingStructure.json'), file('tsx', 'shaping/queuingStructure.json'));
   } finally {
     for (const x of Object.values(runs)) x.w.cleanup();
+  }
+});
+
+test('every other command answers --help the same compiled and through tsx (a checkout after an edit runs tsx)', async () => {
+  const commands: [string, string[], RegExp][] = [
+    ['scheduler', ['--help'], /^Usage: scheduler \[options\]/],
+    ['lqusers', ['--help'], /^Usage: lqusers /],
+    ['lqtop', ['--help'], /^Usage: lqtop /],
+    ['LibreQoS', ['integration', '--help'], /^Usage: integration \[options\] <name>/],
+    ['LibreQoS', ['support-bundle', '--help'], /^Usage: LibreQoS support-bundle /],
+  ];
+  for (const [cmd, argv, usage] of commands) {
+    const built = await launch(cmd, argv, { LQOS_LAUNCH: 'build' });
+    const tsx = await launch(cmd, argv, { LQOS_LAUNCH: 'tsx' });
+    const what = `${cmd} ${argv.join(' ')}`;
+    assert.equal(built.code, 0, `${what} (build): ${built.stderr}`);
+    assert.equal(tsx.code, 0, `${what} (tsx): ${tsx.stderr}`);
+    assert.match(built.stdout, usage, what);
+    assert.equal(tsx.stdout, built.stdout, what);
   }
 });
 

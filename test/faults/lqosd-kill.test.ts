@@ -14,6 +14,7 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { defaultLabCircuits, runLabLibreQoS, startLab, startLabDaemon, stopLab, stopLabDaemon, writeLabDevices, type Lab } from '../../lab/labEnv.ts';
 import { busRequest } from '../../lib/bus/client.ts';
+import { isProcessPid, parsePid, pidAlive } from '../../lib/util/processes.ts';
 import { waitFor } from '../support/wait.ts';
 import { testDir } from '../support/workspace.ts';
 import { appliedPlan, batchRuns, generatedCircuits, kernelVsPlan, tcShim, traceEnv } from './helpers.ts';
@@ -24,14 +25,6 @@ after(async () => {
   if (lab) await stopLab(ID);
 });
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** Starts a refresh of the lab's inputs whose tc batch stops halfway, and kills lqosd (and that tc) there. */
 async function killMidApply(l: Lab, trace: ReturnType<typeof tcShim>, go: string) {
@@ -43,7 +36,8 @@ async function killMidApply(l: Lab, trace: ReturnType<typeof tcShim>, go: string
   );
   await waitFor(() => batchRuns(trace).some((r) => r.start >= t0 && r.half), 120_000, 'the tc batch to be half done', 20);
   const cut = batchRuns(trace).find((r) => r.start >= t0 && r.half)!;
-  const pid = Number(readFileSync(join(l.dir, 'run', 'lqosd.lock'), 'utf8').split('\n')[0]);
+  const pid = parsePid(readFileSync(join(l.dir, 'run', 'lqosd.lock'), 'utf8'));
+  assert.ok(pid !== undefined && isProcessPid(Number(cut.pid)), `PIDs to kill: lqosd ${pid}, tc ${cut.pid}`);
   assert.match(readFileSync(join(l.dir, 'run', 'kernel.lock'), 'utf8'), new RegExp(`^${pid}\\nlqosd: refresh\\n`), 'lqosd holds the kernel lock while it applies');
   process.kill(pid, 'SIGKILL');
   process.kill(Number(cut.pid), 'SIGKILL'); // and the tc batch it was running

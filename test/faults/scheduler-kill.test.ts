@@ -13,6 +13,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import { signalGroup } from '../../lib/util/processes.ts';
 import { loConfig } from '../support/configs.ts';
 import { repoRoot } from '../support/paths.ts';
 import { makeSchedWorkspace, startTestDaemon } from '../scheduler/helpers.ts';
@@ -130,13 +131,7 @@ test('kill -9 of the scheduler mid-integration: no orphan integration, no temp f
     () => processes().find((p) => p.ppid === schedPid && /bin\/integration\.(ts|mjs)\b/.test(p.cmdline) && p.cmdline.includes(w.config)),
     10_000,
   );
-  cleanups.push(() => {
-    try {
-      process.kill(-child.pid, 'SIGKILL'); // only if the assertion below failed: leave no orphan behind
-    } catch {
-      // gone, as it should be
-    }
-  });
+  cleanups.push(() => signalGroup(child.pid, 'SIGKILL')); // only if the assertion below failed: leave no orphan behind
   assert.equal(child.pgid, child.pid, 'the integration runs as its own process group');
   const groupBefore = processes().filter((p) => p.pgid === child.pid);
   assert.ok(groupBefore.length >= 1);

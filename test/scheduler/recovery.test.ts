@@ -13,6 +13,7 @@ import type { RunningDaemon } from '../../lib/daemon/daemon.ts';
 import { EXIT } from '../../lib/shaping/exitCodes.ts';
 import { failedOutcome, ShapingService } from '../../lib/shaping/service.ts';
 import { retryReason, RetryTimer } from '../../lib/scheduler/retry.ts';
+import { parsePid, signalGroup } from '../../lib/util/processes.ts';
 import type { ShapeResult } from '../../lib/scheduler/shape.ts';
 import { loConfig } from '../support/configs.ts';
 import { sleep } from '../support/wait.ts';
@@ -222,17 +223,13 @@ for (const variant of ['the scheduler', 'the whole cgroup (systemd)'] as const) 
     const slow = script(w, 'slow.sh', `echo $$ > "${pidFile}"; echo fetching from the CRM; sleep 120`);
     const s = sched(w, conf, { LQOS_SCHEDULER_TEST_INTEGRATIONS: JSON.stringify([{ name: 'slowcrm', file: slow }]) });
     await until('the integration running', 30_000, () => status(w), (st) => st.phase === 'running integration slowcrm' && existsSync(pidFile));
-    const ipid = Number(readFileSync(pidFile, 'utf8'));
-    cleanups.push(() => {
-      try {
-        process.kill(-ipid, 'SIGKILL');
-      } catch {
-        /* gone */
-      }
-    });
+    // The shell creates the file before it writes its PID: an empty read is Number('') = 0, and
+    // kill(-0) signals this test's own process group (CI's, exit 143). Wait for the PID itself.
+    const ipid = (await until('the integration PID in its file', 10_000, () => parsePid(readFileSync(pidFile, 'utf8')), (pid) => pid !== undefined))!;
+    cleanups.push(() => signalGroup(ipid, 'SIGKILL'));
     if (variant !== 'the scheduler') {
       // systemd signals every process of the unit: the integration may end (and be seen) first.
-      process.kill(-ipid, 'SIGTERM');
+      assert.ok(signalGroup(ipid, 'SIGTERM'), 'the integration process group was signalled');
       await sleep(150);
     }
     s.kill('SIGTERM');
