@@ -37,7 +37,7 @@ import { parseArgs } from 'node:util';
 import { parse } from 'csv-parse/sync';
 import { stringify } from 'csv-stringify/sync';
 import { execa } from 'execa';
-import { defaultLabCircuits, isLqosdCmdline, repoRoot, startLab, startLabDaemon, stopLab, stopLabDaemon, type Lab } from '../lab/labEnv.ts';
+import { defaultLabCircuits, labLqosdPids, repoRoot, startLab, startLabDaemon, stopLab, stopLabDaemon, type Lab } from '../lab/labEnv.ts';
 import { generateDataset } from './dataset.ts';
 import { fmtSpread, interleaved, machineLine, Targets } from './stats.ts';
 
@@ -133,12 +133,9 @@ function toggleNode(lab: Lab): void {
 
 /** lqosd's pid: the node process running lqosd (source or compiled) inside the shaper namespace. */
 async function lqosdPid(lab: Lab): Promise<number> {
-  const pids = await execa('ip', ['netns', 'pids', lab.tb.ns.shaper]);
-  for (const pid of String(pids.stdout).split(/\s+/).filter(Boolean)) {
-    const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-    if (isLqosdCmdline(cmd)) return Number(pid);
-  }
-  throw new Error(`no lqosd process in namespace ${lab.tb.ns.shaper}: see ${lab.dir}/lqosd.log`);
+  const [pid] = await labLqosdPids(lab);
+  if (pid === undefined) throw new Error(`no lqosd process in namespace ${lab.tb.ns.shaper}: see ${lab.dir}/lqosd.log`);
+  return pid;
 }
 
 /** CPU seconds (user + system) the process has used. */

@@ -180,22 +180,24 @@ export async function startLabDaemon(lab: Lab, opts: { web?: boolean; env?: Reco
 /** An lqosd command line: bin/lqosd.ts through tsx, or the compiled build/bin/lqosd.mjs (bin/launch picks). */
 export const isLqosdCmdline = (cmd: string): boolean => /\/bin\/lqosd\.(ts|mjs)(\s|\0|$)/.test(cmd);
 
-/** Stops the lab's lqosd (SIGTERM, like systemctl stop) and waits until its bus is gone. */
-export async function stopLabDaemon(lab: Lab): Promise<void> {
+/** The PIDs of the lqosd processes running in the lab's shaper namespace. */
+export async function labLqosdPids(lab: Lab): Promise<number[]> {
   const pids = await execa('ip', ['netns', 'pids', lab.tb.ns.shaper], { reject: false });
-  const stopped: string[] = [];
+  const found: number[] = [];
   for (const pid of String(pids.stdout).split(/\s+/).filter(Boolean)) {
-    let cmd: string;
     try {
-      cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
+      if (isLqosdCmdline(readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' '))) found.push(Number(pid));
     } catch {
-      continue; // exited since `ip netns pids` listed it (a short-lived tc/ip run, a ping)
-    }
-    if (isLqosdCmdline(cmd)) {
-      process.kill(Number(pid), 'SIGTERM');
-      stopped.push(pid);
+      // exited since `ip netns pids` listed it (a short-lived tc/ip run, a ping)
     }
   }
+  return found;
+}
+
+/** Stops the lab's lqosd (SIGTERM, like systemctl stop) and waits until its bus is gone. */
+export async function stopLabDaemon(lab: Lab): Promise<void> {
+  const stopped = await labLqosdPids(lab);
+  for (const pid of stopped) process.kill(pid, 'SIGTERM');
   const end = Date.now() + 20_000;
   while (existsSync(lab.busPath) && Date.now() < end) await new Promise((r) => setTimeout(r, 100));
   // A restart test must not pass against an lqosd that never stopped.

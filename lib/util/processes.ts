@@ -51,10 +51,16 @@ export function parsePid(text: string): number | undefined {
  * Sends `signal` to the process group `pid` leads (a child spawned `detached`), or to the process
  * alone when it leads none. False when neither exists any more, and for a value that is not one
  * process's PID (see isProcessPid): that is never signalled, as it would reach the caller's own
- * group or every process.
+ * group or every process. With `started` (startTimeOf when the child was spawned), a later process
+ * that reuses the PID is left alone (a group outlives its leader, and no process can take the PID
+ * while the group exists).
  */
-export function signalGroup(pid: number, signal: NodeJS.Signals): boolean {
+export function signalGroup(pid: number, signal: NodeJS.Signals, started?: string): boolean {
   if (!isProcessPid(pid)) return false;
+  if (started !== undefined) {
+    const now = startTimeOf(pid);
+    if (now !== undefined && now !== started) return false;
+  }
   try {
     process.kill(-pid, signal);
     return true;

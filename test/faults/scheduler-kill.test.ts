@@ -13,7 +13,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { signalGroup } from '../../lib/util/processes.ts';
+import { signalGroup, startTimeOf } from '../../lib/util/processes.ts';
 import { loConfig } from '../support/configs.ts';
 import { repoRoot } from '../support/paths.ts';
 import { makeSchedWorkspace, startTestDaemon } from '../scheduler/helpers.ts';
@@ -116,13 +116,8 @@ test('kill -9 of the scheduler mid-integration: no orphan integration, no temp f
   });
   const schedPid = sched.pid!;
   const exited = new Promise<void>((r) => sched.once('exit', () => r()));
-  cleanups.push(() => {
-    try {
-      process.kill(schedPid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  });
+  const schedStarted = startTimeOf(schedPid);
+  cleanups.push(() => signalGroup(schedPid, 'SIGKILL', schedStarted)); // never a later owner of the PID
 
   // The integration child is running and waiting on the CRM.
   await waitFor('the UISP request', () => (crm.requests.length > 0 ? true : undefined), 60_000);
@@ -131,7 +126,9 @@ test('kill -9 of the scheduler mid-integration: no orphan integration, no temp f
     () => processes().find((p) => p.ppid === schedPid && /bin\/integration\.(ts|mjs)\b/.test(p.cmdline) && p.cmdline.includes(w.config)),
     10_000,
   );
-  cleanups.push(() => signalGroup(child.pid, 'SIGKILL')); // only if the assertion below failed: leave no orphan behind
+  const childStarted = startTimeOf(child.pid);
+  // Only matters if an assertion below failed: leave no orphan behind (and never a later owner of the PID).
+  cleanups.push(() => signalGroup(child.pid, 'SIGKILL', childStarted));
   assert.equal(child.pgid, child.pid, 'the integration runs as its own process group');
   const groupBefore = processes().filter((p) => p.pgid === child.pid);
   assert.ok(groupBefore.length >= 1);

@@ -13,7 +13,7 @@ import type { RunningDaemon } from '../../lib/daemon/daemon.ts';
 import { EXIT } from '../../lib/shaping/exitCodes.ts';
 import { failedOutcome, ShapingService } from '../../lib/shaping/service.ts';
 import { retryReason, RetryTimer } from '../../lib/scheduler/retry.ts';
-import { parsePid, signalGroup } from '../../lib/util/processes.ts';
+import { parsePid, signalGroup, startTimeOf } from '../../lib/util/processes.ts';
 import type { ShapeResult } from '../../lib/scheduler/shape.ts';
 import { loConfig } from '../support/configs.ts';
 import { sleep } from '../support/wait.ts';
@@ -226,7 +226,8 @@ for (const variant of ['the scheduler', 'the whole cgroup (systemd)'] as const) 
     // The shell creates the file before it writes its PID: an empty read is Number('') = 0, and
     // kill(-0) signals this test's own process group (CI's, exit 143). Wait for the PID itself.
     const ipid = (await until('the integration PID in its file', 10_000, () => parsePid(readFileSync(pidFile, 'utf8')), (pid) => pid !== undefined))!;
-    cleanups.push(() => signalGroup(ipid, 'SIGKILL'));
+    const started = startTimeOf(ipid);
+    cleanups.push(() => signalGroup(ipid, 'SIGKILL', started)); // at the end of the file: never a later owner of the PID
     if (variant !== 'the scheduler') {
       // systemd signals every process of the unit: the integration may end (and be seen) first.
       assert.ok(signalGroup(ipid, 'SIGTERM'), 'the integration process group was signalled');

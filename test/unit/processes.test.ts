@@ -10,7 +10,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { isProcessPid, parsePid, pidAlive, signalGroup } from '../../lib/util/processes.ts';
+import { isProcessPid, parsePid, pidAlive, signalGroup, startTimeOf } from '../../lib/util/processes.ts';
 import { waitFor } from '../support/wait.ts';
 
 test('parsePid: the first line of a PID file, never 0, 1, a negative number or a half-written file', () => {
@@ -33,7 +33,7 @@ test('signalGroup and pidAlive refuse what is not one process: 0, -0, 1, -1, NaN
   assert.equal(pidAlive(process.pid), true);
 });
 
-test('signalGroup ends a detached child and its grandchild (the whole group); false once they are gone', async () => {
+test('signalGroup ends a detached child and its grandchild (the whole group), not a process with another start time; false once they are gone', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'lqos-processes-'));
   try {
     const grandchildPid = join(dir, 'grandchild.pid');
@@ -50,7 +50,11 @@ test('signalGroup ends a detached child and its grandchild (the whole group); fa
     await waitFor(() => readGrandchild() !== undefined, 5000, 'the grandchild PID');
     const grandchild = readGrandchild()!;
     assert.ok(pidAlive(grandchild));
-    assert.equal(signalGroup(pid, 'SIGTERM'), true);
+    const started = startTimeOf(pid);
+    assert.ok(started);
+    assert.equal(signalGroup(pid, 'SIGTERM', `${started}1`), false, 'another start time: a later process with the PID, left alone');
+    assert.ok(pidAlive(pid) && pidAlive(grandchild));
+    assert.equal(signalGroup(pid, 'SIGTERM', started), true);
     assert.equal(await exited, 'SIGTERM');
     await waitFor(() => !pidAlive(grandchild), 5000, 'the grandchild to end with its group');
     assert.equal(signalGroup(pid, 'SIGTERM'), false, 'nothing left to signal');
