@@ -87,7 +87,6 @@ function logFileFor(dir: string, name: string, now: Date): string {
   return f;
 }
 
-
 interface Outcome {
   exitCode?: number;
   signal?: string;

@@ -20,7 +20,8 @@ export function startTimeOf(pid: number): string | undefined {
  * startTimeOf said when it was recorded), it is the same process, not a later one with its PID.
  */
 export function pidAlive(pid: number, started?: string): boolean {
-  if (!isProcessPid(pid)) return false;
+  // kill(0, 0) and kill(-N, 0) ask about process groups; PID 1 is a process (lqosd in a container).
+  if (!Number.isSafeInteger(pid) || pid < 1) return false;
   try {
     process.kill(pid, 0);
   } catch (e) {
@@ -32,9 +33,10 @@ export function pidAlive(pid: number, started?: string): boolean {
 }
 
 /**
- * A PID that names one process. kill(2) gives 0 and negative values other meanings (0: the caller's
- * own process group; -1: every process it may signal; -N: group N), and 1 is init; a PID read from a
- * file that was still being written (`Number('')` is 0) must never reach it as one of those.
+ * A PID that names one child process to signal. kill(2) gives 0 and negative values other meanings
+ * (0: the caller's own process group; -1: every process it may signal; -N: group N), and 1 is init
+ * (its group, -1, is every process); a PID read from a file that was still being written
+ * (`Number('')` is 0) must never reach it as one of those.
  */
 export function isProcessPid(pid: unknown): pid is number {
   return Number.isSafeInteger(pid) && (pid as number) > 1;
