@@ -19,7 +19,7 @@ import { MODE_BRIDGE, MODE_STICK, encodeCfg, encodeU32 } from './abi.ts';
 import { KERNEL_RECOMMENDED, compareVersion, nativeXdpHint, parseKernelRelease, trafficClassProblem, vlanVerdict, wantsFrags, DEFAULT_OFFLOADS } from './attachChecks.ts';
 import { configureCpus, onlineCpus } from './cpus.ts';
 import { dataplaneLogger, type DataplaneLogger } from './log.ts';
-import { noFiltersLeft, prepareInterface, setPromisc, scanInterfaces, type IfPrep } from './netdev.ts';
+import { attachmentsOn, noFiltersLeft, prepareInterface, setPromisc, scanInterfaces, type IfPrep } from './netdev.ts';
 import { TC_INGRESS_PROG, TC_PROG, XDP_PROG, ensureObjectReady, openAndLoad, requireRoot } from './object.ts';
 import { forwardingPlan, writeForwarding, type ForwardingMode } from './forwarding.ts';
 import { PINNED_MAPS, pinRootOf, shapingFds, type MapContext } from './pinned.ts';
@@ -441,15 +441,20 @@ export async function detachDataplane(ifaces: string[], opts: DetachOptions = {}
       if (e instanceof DataplaneError && e.code === 'ENODEV') continue;
       throw e;
     }
+    // Only our own programs (by name, as the kernel reports them): another tool's XDP program or
+    // tc filter on the same interface stays, and so does its clsact.
+    const on = await attachmentsOn(opts.netns, name);
+    if (!on) continue;
+    if (on.otherXdp) logger.info(`${name}: XDP program "${on.otherXdp}" is not lqos-ts's; left attached`);
     const r = bpf.withNetns(opts.netns, () => ({
-      xdp: detachXdpAllModes(idx, name),
-      tc: bpf.tcDetach(idx, bpf.BPF_TC_EGRESS, TC_HANDLE, TC_PRIORITY, `${name} egress`),
-      ingress: bpf.tcDetach(idx, bpf.BPF_TC_INGRESS, TC_HANDLE, TC_PRIORITY, `${name} ingress`),
+      xdp: on.ourXdp && detachXdpAllModes(idx, name),
+      tc: on.ourEgress && bpf.tcDetach(idx, bpf.BPF_TC_EGRESS, TC_HANDLE, TC_PRIORITY, `${name} egress`),
+      ingress: on.ourIngress && bpf.tcDetach(idx, bpf.BPF_TC_INGRESS, TC_HANDLE, TC_PRIORITY, `${name} ingress`),
     }));
     if (r.xdp) xdpRemoved.push(name);
     if (r.tc || r.ingress) tcRemoved.push(name);
-    // Drop clsact when nothing else uses it.
-    if (await noFiltersLeft(opts.netns, name)) bpf.withNetns(opts.netns, () => bpf.tcHookDestroy(idx, name));
+    // Drop clsact when we removed a filter and nothing else uses it.
+    if ((r.tc || r.ingress) && (await noFiltersLeft(opts.netns, name))) bpf.withNetns(opts.netns, () => bpf.tcHookDestroy(idx, name));
   }
   if (xdpRemoved.length || tcRemoved.length) logger.info(`dataplane detached: XDP from [${xdpRemoved.join(', ')}], tc from [${tcRemoved.join(', ')}]`);
   return { xdpRemoved, tcRemoved };
@@ -459,6 +464,7 @@ export async function detachDataplane(ifaces: string[], opts: DetachOptions = {}
 export async function detachXdp(ifaces: string[], opts: DetachOptions = {}): Promise<string[]> {
   const removed: string[] = [];
   for (const name of ifaces) {
+    if (!(await attachmentsOn(opts.netns, name))?.ourXdp) continue; // none, or another tool's
     const done = bpf.withNetns(opts.netns, () => detachXdpAllModes(bpf.ifNameToIndex(name), name));
     if (done) removed.push(name);
   }

@@ -9,7 +9,9 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { execa } from 'execa';
 import { parseConfigText, interfacesOf } from '../../lib/config/load.ts';
@@ -25,6 +27,7 @@ import { startTestDaemon } from '../support/daemon.ts';
 import { workspaceFactory } from '../support/workspace.ts';
 
 const ws = workspaceFactory();
+const tempDirs: string[] = [];
 const id = `lqac-${randomBytes(3).toString('hex')}`;
 const NS = id;
 let pinSeq = 0;
@@ -85,6 +88,7 @@ after(async () => {
   for (const p of pinRoots) await teardownAll({ netns: NS, pinRoot: p, logger: { info: () => undefined, warn: () => undefined } }).catch(() => undefined);
   await execa('ip', ['netns', 'del', NS], { reject: false });
   for (const p of pinRoots) await execa('rm', ['-rf', p], { reject: false });
+  for (const d of tempDirs) rmSync(d, { recursive: true, force: true });
 });
 
 test('stick with VLAN stripping left on (disable_rxvlan = false): refused before anything is attached', async () => {
@@ -179,6 +183,59 @@ test('a reload that fails on the second interface puts back the programs both ca
     assert.equal(warnings.filter((w) => /programs it carried before are back in force/.test(w)).length, 2, warnings.join('\n'));
   } finally {
     await teardownAll({ netns: NS, pinRoot: root, logger: first.logger });
+  }
+});
+
+/** A tiny BPF object of "another tool": an XDP program and a tc program with names that are not ours. */
+async function otherToolObject(): Promise<string> {
+  const dir = mkdtempSync(join(tmpdir(), 'lqos-other-tool-'));
+  tempDirs.push(dir);
+  const src = join(dir, 'other.c');
+  writeFileSync(src, [
+    '#include <linux/bpf.h>',
+    '#define SEC(n) __attribute__((section(n), used))',
+    'SEC("xdp") int other_xdp(struct xdp_md *ctx) { return XDP_PASS; }',
+    'SEC("tc") int other_tc(struct __sk_buff *skb) { return 0; }',
+    'char _license[] SEC("license") = "GPL";',
+    '',
+  ].join('\n'));
+  await execa('clang', ['-target', 'bpf', '-O2', '-g', '-I/usr/include/x86_64-linux-gnu', '-c', src, '-o', join(dir, 'other.o')]);
+  return join(dir, 'other.o');
+}
+
+/** Program names the kernel reports on a device: XDP and the tc filters of each hook. */
+async function programsOn(dev: string): Promise<{ xdp?: string; egress: string[]; ingress: string[]; clsact: boolean }> {
+  const link = (JSON.parse((await ip('-j', '-d', 'link', 'show', 'dev', dev)).stdout) as Array<{ xdp?: { prog?: { name?: string } } }>)[0]!;
+  const names = async (hook: string) => ((await egressOrIngress(dev, hook)) as Array<{ options?: { prog?: { name?: string } } }>).map((f) => f.options?.prog?.name).filter((n): n is string => !!n);
+  const qdiscs = JSON.parse((await inNs('tc', '-j', 'qdisc', 'show', 'dev', dev)).stdout || '[]') as Array<{ kind: string }>;
+  return { ...(link.xdp?.prog?.name ? { xdp: link.xdp.prog.name } : {}), egress: await names('egress'), ingress: await names('ingress'), clsact: qdiscs.some((q) => q.kind === 'clsact') };
+}
+const egressOrIngress = async (dev: string, hook: string) => JSON.parse((await inNs('tc', '-j', 'filter', 'show', 'dev', dev, hook)).stdout || '[]') as unknown[];
+
+test("teardown (--clearrules, lqosd's stop) removes only lqos-ts's programs: another tool's XDP program and tc filters stay, on other interfaces and on ours", async () => {
+  const obj = await otherToolObject();
+  // Another tool on a non-shaping interface (p0: XDP + a clsact with an egress filter) and on a
+  // shaping interface (b1: an egress filter at its own priority).
+  assert.equal((await inNs('ip', 'link', 'set', 'dev', 'p0', 'xdp', 'obj', obj, 'sec', 'xdp')).exitCode, 0);
+  for (const [dev, pref] of [['p0', '10'], ['b1', '100']] as const) {
+    await inNs('tc', 'qdisc', 'add', 'dev', dev, 'clsact');
+    const r = await inNs('tc', 'filter', 'add', 'dev', dev, 'egress', 'pref', pref, 'bpf', 'da', 'obj', obj, 'sec', 'tc');
+    assert.equal(r.exitCode, 0, r.all);
+  }
+  try {
+    const opts = optionsFor(bridgeConf('b0', 'b1'), 2);
+    await attachDataplane(opts);
+    const attached = await programsOn('b1');
+    assert.equal(attached.xdp, 'lqos_xdp');
+    assert.deepEqual(attached.egress.sort(), ['lqos_tc_egress', 'other_tc'], 'ours next to the other tool\'s filter');
+    const r = await teardownAll({ netns: NS, pinRoot: opts.pinRoot, logger: opts.logger });
+    assert.deepEqual(r.interfaces.sort(), ['b0', 'b1'], 'only the shaping interfaces were ours');
+    assert.deepEqual(await programsOn('p0'), { xdp: 'other_xdp', egress: ['other_tc'], ingress: [], clsact: true }, "another interface's programs untouched");
+    assert.deepEqual(await programsOn('b1'), { egress: ['other_tc'], ingress: [], clsact: true }, "ours gone from b1; the other tool's filter and its clsact stay");
+    assert.deepEqual(await programsOn('b0'), { egress: [], ingress: [], clsact: false }, 'nothing left on b0');
+  } finally {
+    await inNs('ip', 'link', 'set', 'dev', 'p0', 'xdp', 'off');
+    for (const dev of ['p0', 'b1']) await inNs('tc', 'qdisc', 'del', 'dev', dev, 'clsact');
   }
 });
 
