@@ -19,7 +19,7 @@ import { MODE_BRIDGE, MODE_STICK, encodeCfg, encodeU32 } from './abi.ts';
 import { KERNEL_RECOMMENDED, compareVersion, nativeXdpHint, parseKernelRelease, trafficClassProblem, vlanVerdict, wantsFrags, DEFAULT_OFFLOADS } from './attachChecks.ts';
 import { configureCpus, onlineCpus } from './cpus.ts';
 import { dataplaneLogger, type DataplaneLogger } from './log.ts';
-import { attachmentsOn, noFiltersLeft, prepareInterface, setPromisc, scanInterfaces, type IfPrep } from './netdev.ts';
+import { noFiltersLeft, prepareInterface, setPromisc, scanInterfaces, type IfPrep } from './netdev.ts';
 import { TC_INGRESS_PROG, TC_PROG, XDP_PROG, ensureObjectReady, openAndLoad, requireRoot } from './object.ts';
 import { forwardingPlan, writeForwarding, type ForwardingMode } from './forwarding.ts';
 import { PINNED_MAPS, pinRootOf, shapingFds, type MapContext } from './pinned.ts';
@@ -111,6 +111,44 @@ const attached = new Map<string, { netns?: string; ifaces: string[] }>();
 // ---------------------------------------------------------------------------------------------
 // XDP
 
+/** Our programs' names, as the kernel reports them (struct bpf_prog_info name, 15 characters at most). */
+const OUR_PROGRAMS: ReadonlySet<string> = new Set([XDP_PROG, TC_PROG, TC_INGRESS_PROG]);
+
+/** What of ours one interface carries, and the names of other tools' XDP programs on it. */
+interface OurPrograms {
+  /** XDP attach modes (flags) holding one of our programs. */
+  xdpModes: number[];
+  otherXdp: string[];
+  egress: boolean;
+  ingress: boolean;
+}
+
+/**
+ * Ours by program name, read through libbpf: the XDP program of each mode (generic, native, offload:
+ * one may be ours and another a different tool's) and the tc filter at our handle and priority.
+ */
+function ourProgramsOn(ifindex: number): OurPrograms {
+  const r: OurPrograms = { xdpModes: [], otherXdp: [], egress: false, ingress: false };
+  for (const flags of [bpf.XDP_FLAGS_SKB_MODE, bpf.XDP_FLAGS_DRV_MODE, bpf.XDP_FLAGS_HW_MODE]) {
+    let id = 0;
+    try {
+      id = bpf.xdpQueryId(ifindex, flags);
+    } catch (e) {
+      if (!(e instanceof DataplaneError)) throw e;
+    }
+    if (!id) continue;
+    const name = bpf.progNameById(id);
+    if (name !== undefined && OUR_PROGRAMS.has(name)) r.xdpModes.push(flags);
+    else r.otherXdp.push(name ?? `id ${id}`);
+  }
+  r.egress = OUR_PROGRAMS.has(bpf.progNameById(bpf.tcQuery(ifindex, bpf.BPF_TC_EGRESS, TC_HANDLE, TC_PRIORITY)) ?? '');
+  r.ingress = OUR_PROGRAMS.has(bpf.progNameById(bpf.tcQuery(ifindex, bpf.BPF_TC_INGRESS, TC_HANDLE, TC_PRIORITY)) ?? '');
+  return r;
+}
+
+const carriesOurs = (p: OurPrograms) => p.xdpModes.length > 0 || p.egress || p.ingress;
+
+/** Every XDP program on the interface, whoever's (attach replaces what a shaping interface carried). */
 function detachXdpAllModes(ifindex: number, what: string): boolean {
   let any = false;
   for (const flags of [bpf.XDP_FLAGS_SKB_MODE, bpf.XDP_FLAGS_DRV_MODE, bpf.XDP_FLAGS_HW_MODE]) {
@@ -441,20 +479,24 @@ export async function detachDataplane(ifaces: string[], opts: DetachOptions = {}
       if (e instanceof DataplaneError && e.code === 'ENODEV') continue;
       throw e;
     }
-    // Only our own programs (by name, as the kernel reports them): another tool's XDP program or
-    // tc filter on the same interface stays, and so does its clsact.
-    const on = await attachmentsOn(opts.netns, name);
-    if (!on) continue;
-    if (on.otherXdp) logger.info(`${name}: XDP program "${on.otherXdp}" is not lqos-ts's; left attached`);
-    const r = bpf.withNetns(opts.netns, () => ({
-      xdp: on.ourXdp && detachXdpAllModes(idx, name),
-      tc: on.ourEgress && bpf.tcDetach(idx, bpf.BPF_TC_EGRESS, TC_HANDLE, TC_PRIORITY, `${name} egress`),
-      ingress: on.ourIngress && bpf.tcDetach(idx, bpf.BPF_TC_INGRESS, TC_HANDLE, TC_PRIORITY, `${name} ingress`),
-    }));
+    // Only our own programs (by name): another tool's XDP program (in any mode) or tc filter on the
+    // same interface stays, and so does a clsact that still holds a filter.
+    const r = bpf.withNetns(opts.netns, () => {
+      const on = ourProgramsOn(idx);
+      let xdp = false;
+      for (const flags of on.xdpModes) xdp = bpf.xdpDetach(idx, flags, name) || xdp;
+      return {
+        others: on.otherXdp,
+        xdp,
+        tc: on.egress && bpf.tcDetach(idx, bpf.BPF_TC_EGRESS, TC_HANDLE, TC_PRIORITY, `${name} egress`),
+        ingress: on.ingress && bpf.tcDetach(idx, bpf.BPF_TC_INGRESS, TC_HANDLE, TC_PRIORITY, `${name} ingress`),
+      };
+    });
+    for (const other of r.others) logger.info(`${name}: XDP program "${other}" is not lqos-ts's; left attached`);
     if (r.xdp) xdpRemoved.push(name);
     if (r.tc || r.ingress) tcRemoved.push(name);
-    // Drop clsact when we removed a filter and nothing else uses it.
-    if ((r.tc || r.ingress) && (await noFiltersLeft(opts.netns, name))) bpf.withNetns(opts.netns, () => bpf.tcHookDestroy(idx, name));
+    // Drop clsact when nothing else uses it.
+    if (await noFiltersLeft(opts.netns, name)) bpf.withNetns(opts.netns, () => bpf.tcHookDestroy(idx, name));
   }
   if (xdpRemoved.length || tcRemoved.length) logger.info(`dataplane detached: XDP from [${xdpRemoved.join(', ')}], tc from [${tcRemoved.join(', ')}]`);
   return { xdpRemoved, tcRemoved };
@@ -464,8 +506,12 @@ export async function detachDataplane(ifaces: string[], opts: DetachOptions = {}
 export async function detachXdp(ifaces: string[], opts: DetachOptions = {}): Promise<string[]> {
   const removed: string[] = [];
   for (const name of ifaces) {
-    if (!(await attachmentsOn(opts.netns, name))?.ourXdp) continue; // none, or another tool's
-    const done = bpf.withNetns(opts.netns, () => detachXdpAllModes(bpf.ifNameToIndex(name), name));
+    const done = bpf.withNetns(opts.netns, () => {
+      const idx = bpf.ifNameToIndex(name);
+      let any = false;
+      for (const flags of ourProgramsOn(idx).xdpModes) any = bpf.xdpDetach(idx, flags, name) || any; // another tool's stays
+      return any;
+    });
     if (done) removed.push(name);
   }
   if (removed.length) dataplaneLogger(opts.logger).info(`XDP detached from [${removed.join(', ')}]`);
@@ -496,7 +542,19 @@ export async function teardownAll(opts: DetachOptions & MapContext = {}): Promis
   const known = attached.get(pinRoot);
   const netns = opts.netns ?? known?.netns;
   const ifaces = new Set<string>(known?.ifaces ?? []);
-  for (const n of await scanInterfaces(netns)) ifaces.add(n);
+  // Other interfaces only when they carry one of our programs (not for any XDP program or clsact).
+  for (const n of await scanInterfaces(netns)) {
+    if (ifaces.has(n)) continue;
+    const ours = bpf.withNetns(netns, () => {
+      try {
+        return carriesOurs(ourProgramsOn(bpf.ifNameToIndex(n)));
+      } catch (e) {
+        if (e instanceof DataplaneError && e.code === 'ENODEV') return false; // gone since the scan
+        throw e;
+      }
+    });
+    if (ours) ifaces.add(n);
+  }
   const res = await detachDataplane([...ifaces], { netns, logger: opts.logger });
   shapingFds.forget(pinRoot);
   const unpinned = unpinMaps(pinRoot);

@@ -395,6 +395,28 @@ export function closeFd(fd: number): void {
   if (fd >= 0) L().close(fd);
 }
 
+/**
+ * The name of loaded program `id` (struct bpf_prog_info: name@64[16]), or undefined when it is gone
+ * or unreadable. How detaching tells our programs from another tool's on the same hook.
+ */
+export function progNameById(id: number): string | undefined {
+  if (!id) return undefined;
+  let fd = -1;
+  try {
+    fd = progFdById(id);
+    const info = Buffer.alloc(256);
+    const len = Buffer.alloc(4);
+    len.writeUInt32LE(info.length);
+    check('bpf_obj_get_info_by_fd', L().objGetInfoByFd(fd, info, len));
+    const end = info.indexOf(0, 64);
+    return info.toString('utf8', 64, end < 0 || end > 80 ? 80 : end);
+  } catch {
+    return undefined;
+  } finally {
+    closeFd(fd);
+  }
+}
+
 /** Subset of struct bpf_map_info (uapi): type@0 id@4 key_size@8 value_size@12 max_entries@16 map_flags@20 name@24[16]. */
 export interface MapInfo { type: number; id: number; keySize: number; valueSize: number; maxEntries: number; flags: number; name: string }
 

@@ -7,7 +7,6 @@
 import { execa } from 'execa';
 import { DEFAULT_OFFLOADS, parseEthtoolFeatures, rootQdiscKind, type Feature } from './attachChecks.ts';
 import { DataplaneError } from './libbpf.ts';
-import { TC_INGRESS_PROG, TC_PROG, XDP_PROG } from './object.ts';
 
 /** Run a command, in `netns` when given (`ip netns exec`). */
 async function run(netns: string | undefined, cmd: string, args: string[], reject = true) {
@@ -137,82 +136,22 @@ export async function noFiltersLeft(netns: string | undefined, ifname: string): 
   return empty(left.stdout) && empty(leftIn.stdout);
 }
 
-/**
- * What is attached to one interface, by program name as the kernel reports it: whether the XDP
- * program and the tc filters are lqos-ts's, and the name of an XDP program that is not (another
- * tool's, which detaching never touches).
- */
-export interface Attachments {
-  ifname: string;
-  ourXdp: boolean;
-  /** The attached XDP program's name when it is not ours. */
-  otherXdp?: string;
-  ourEgress: boolean;
-  ourIngress: boolean;
-}
-
-type LinkJson = { ifname: string; xdp?: { prog?: { name?: string }; attached?: Array<{ prog?: { name?: string } }> } };
-type FilterJson = { options?: { prog?: { name?: string } } };
-
-function xdpNames(l: LinkJson): string[] {
-  return [l.xdp?.prog?.name, ...(l.xdp?.attached ?? []).map((a) => a.prog?.name)].filter((n): n is string => !!n);
-}
-
-async function filterHas(netns: string | undefined, ifname: string, hook: 'egress' | 'ingress', prog: string): Promise<boolean> {
-  const r = await run(netns, 'tc', ['-j', 'filter', 'show', 'dev', ifname, hook], false);
-  try {
-    return (JSON.parse(r.stdout || '[]') as FilterJson[]).some((f) => f.options?.prog?.name === prog);
-  } catch {
-    return false;
-  }
-}
-
-async function attachmentsOf(netns: string | undefined, link: LinkJson, clsact: boolean): Promise<Attachments> {
-  const names = xdpNames(link);
-  const other = names.find((n) => n !== XDP_PROG);
-  return {
-    ifname: link.ifname,
-    ourXdp: names.includes(XDP_PROG),
-    ...(other ? { otherXdp: other } : {}),
-    ourEgress: clsact && (await filterHas(netns, link.ifname, 'egress', TC_PROG)),
-    ourIngress: clsact && (await filterHas(netns, link.ifname, 'ingress', TC_INGRESS_PROG)),
-  };
-}
-
-/** Interfaces with a clsact qdisc (`tc -j qdisc show dev X` leaves `dev` out: it is `ifname`). */
-async function clsactDevices(netns: string | undefined, ifname?: string): Promise<Set<string>> {
-  const q = await run(netns, 'tc', ['-j', 'qdisc', 'show', ...(ifname ? ['dev', ifname] : [])], false);
-  try {
-    return new Set((JSON.parse(q.stdout || '[]') as Array<{ kind: string; dev?: string }>).filter((d) => d.kind === 'clsact').map((d) => d.dev ?? ifname ?? ''));
-  } catch {
-    return new Set();
-  }
-}
-
-/** What is attached to `ifname` (undefined when it does not exist). */
-export async function attachmentsOn(netns: string | undefined, ifname: string): Promise<Attachments | undefined> {
-  const r = await run(netns, 'ip', ['-j', '-d', 'link', 'show', 'dev', ifname], false);
-  if (r.exitCode !== 0) return undefined;
-  const link = (JSON.parse(r.stdout || '[]') as LinkJson[])[0];
-  return link && attachmentsOf(netns, link, (await clsactDevices(netns, ifname)).has(ifname));
-}
+type LinkJson = { ifname: string; xdp?: unknown };
 
 /**
- * Interfaces in the namespace that carry one of our programs (XDP by name, tc filters by name):
- * another tool's XDP program or clsact on another interface does not make it ours.
+ * Interfaces in the namespace that may carry our programs: those with an XDP program (any) or a
+ * clsact qdisc. Which of their programs are ours is decided by name through libbpf
+ * (attach.ts ourProgramsOn), never from this list alone.
  */
 export async function scanInterfaces(netns?: string): Promise<string[]> {
+  const names = new Set<string>();
   const links = await run(netns, 'ip', ['-j', '-d', 'link', 'show'], false);
-  let all: LinkJson[] = [];
   try {
-    all = JSON.parse(links.stdout || '[]') as LinkJson[];
+    for (const l of JSON.parse(links.stdout || '[]') as LinkJson[]) if (l.xdp) names.add(l.ifname);
+  } catch { /* the clsact scan below still finds tc filters */ }
+  const q = await run(netns, 'tc', ['-j', 'qdisc', 'show'], false);
+  try {
+    for (const d of JSON.parse(q.stdout || '[]') as Array<{ kind: string; dev: string }>) if (d.kind === 'clsact') names.add(d.dev);
   } catch { /* none */ }
-  const clsact = await clsactDevices(netns);
-  const found: string[] = [];
-  for (const l of all) {
-    if (!xdpNames(l).includes(XDP_PROG) && !clsact.has(l.ifname)) continue;
-    const a = await attachmentsOf(netns, l, clsact.has(l.ifname));
-    if (a.ourXdp || a.ourEgress || a.ourIngress) found.push(l.ifname);
-  }
-  return found;
+  return [...names];
 }

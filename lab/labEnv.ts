@@ -197,7 +197,13 @@ export async function labLqosdPids(lab: Lab): Promise<number[]> {
 /** Stops the lab's lqosd (SIGTERM, like systemctl stop) and waits until its bus is gone. */
 export async function stopLabDaemon(lab: Lab): Promise<void> {
   const stopped = await labLqosdPids(lab);
-  for (const pid of stopped) process.kill(pid, 'SIGTERM');
+  for (const pid of stopped) {
+    try {
+      process.kill(pid, 'SIGTERM');
+    } catch {
+      // exited since it was listed
+    }
+  }
   const end = Date.now() + 20_000;
   while (existsSync(lab.busPath) && Date.now() < end) await new Promise((r) => setTimeout(r, 100));
   // A restart test must not pass against an lqosd that never stopped.

@@ -28,9 +28,10 @@ const EXPIRE_S = 3;
 /**
  * Synthetic circuits per mode. Full builds only the nodes up front, so its apply of 10k circuits is
  * quick (~2 s) and shows that only the active circuit is built. Htb builds every circuit's class up
- * front, and creating a class costs the kernel a walk over every class of its HTB qdisc
- * (tc_bind_tclass): 10k circuits = 20k classes on this lab's 2 queues per direction take 20–27 s
- * there (docs/PERFORMANCE.md "Creating HTB classes"), so Htb runs with 2,000 — the same checks.
+ * front, and the kernel's cost per new class grows with the classes already there (a walk over
+ * every class of its HTB qdisc, and on veth a global list of filter blocks): 10k circuits (20k
+ * classes over 4 HTB qdiscs) took 20–38 s in lqosd's start-up apply here (docs/PERFORMANCE.md
+ * "Creating HTB classes"), so Htb runs with 2,000 — the same checks.
  */
 const SYNTHETIC = { Htb: 2_000, Full: 10_000 } as const;
 const REAL = defaultLabCircuits.filter((c) => c.path === 'plain' && c.ipv4);
