@@ -9,7 +9,7 @@
  */
 import { execa } from 'execa';
 import { randomBytes } from 'node:crypto';
-import { pidAlive } from '../util/processes.ts';
+import { pidAlive, startTimeOf } from '../util/processes.ts';
 
 export const DEFAULT_PROBE_KINDS = ['cake', 'fq_codel', 'fq_pie', 'pie', 'codel', 'sfq', 'fq', 'pfifo', 'bfifo', 'tbf', 'htb', 'red'];
 
@@ -25,18 +25,20 @@ const cache = new Map<string, Promise<Set<string>>>();
 
 /**
  * Delete probe namespaces left by processes that died mid-probe (lqosd killed while starting): the
- * name carries the prober's pid (`lqprobe-<pid>-<random>`), so only namespaces of dead processes go.
+ * name carries the prober's pid and start time (`lqprobe-<pid>-<start>-<random>`; earlier versions:
+ * `lqprobe-<pid>-<random>`), so only namespaces of processes that are gone go — also when a later
+ * process has taken the PID.
  */
 async function removeStaleProbes(ip: (args: string[]) => Promise<{ exitCode?: number; stdout?: unknown }>): Promise<void> {
   const list = await ip(['netns', 'list']);
   for (const line of String(list.stdout ?? '').split('\n')) {
-    const m = /^(lqprobe-(\d+)-[0-9a-f]+)\b/.exec(line.trim());
-    if (m && !pidAlive(Number(m[2]))) await ip(['netns', 'del', m[1]!]);
+    const m = /^(lqprobe-(\d+)-(?:(\d+)-)?[0-9a-f]{8})(?:\s|$)/.exec(line.trim());
+    if (m && !pidAlive(Number(m[2]), m[3] && m[3] !== '0' ? m[3] : undefined)) await ip(['netns', 'del', m[1]!]);
   }
 }
 
 async function probeOnce(kinds: string[]): Promise<Set<string>> {
-  const ns = `lqprobe-${process.pid}-${randomBytes(4).toString('hex')}`;
+  const ns = `lqprobe-${process.pid}-${startTimeOf(process.pid) ?? 0}-${randomBytes(4).toString('hex')}`;
   const available = new Set<string>();
   const ip = (args: string[]) => execa('ip', args, { reject: false, all: true });
   await removeStaleProbes(ip);

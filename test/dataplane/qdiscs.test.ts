@@ -13,6 +13,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { execa } from 'execa';
 import { probeQdiscKinds, chooseLeafFallback, resetQdiscProbeCache } from '../../lib/kernel/qdiscs.ts';
+import { startTimeOf } from '../../lib/util/processes.ts';
 import { buildPlan, planConfig } from '../support/plan.ts';
 import { compileTcBatch } from '../../lib/compile/tc.ts';
 
@@ -34,20 +35,21 @@ after(async () => {
 
 test('probe finds the basic qdiscs, cleans up, and caches', async () => {
   resetQdiscProbeCache();
-  // Left by a prober that died mid-probe (pid 9999999: above the kernel's PID_MAX_LIMIT, never alive), and
-  // one of a live process (this one) that must stay.
-  const stale = 'lqprobe-9999999-0badf00d', live = `lqprobe-${process.pid}-00c0ffee`;
-  await execa('ip', ['netns', 'add', stale]);
-  await execa('ip', ['netns', 'add', live]);
+  // Left by a prober that died mid-probe (pid 9999999: above the kernel's PID_MAX_LIMIT, never alive; in
+  // both name layouts), by one whose PID a later process (this one) has taken (another start time),
+  // and by a live process (this one) that must stay (both layouts).
+  const started = startTimeOf(process.pid)!;
+  const stale = ['lqprobe-9999999-0badf00d', 'lqprobe-9999999-12345-0badf00d', `lqprobe-${process.pid}-${Number(started) + 1}-0badcafe`];
+  const live = [`lqprobe-${process.pid}-00c0ffee`, `lqprobe-${process.pid}-${started}-00c0ffee`];
+  for (const ns of [...stale, ...live]) await execa('ip', ['netns', 'add', ns]);
   let kinds: Set<string>;
   try {
     kinds = await probeQdiscKinds();
-    const left = (await execa('ip', ['netns', 'list'])).stdout;
-    assert.doesNotMatch(left, new RegExp(stale), 'the dead prober\'s namespace is removed');
-    assert.match(left, new RegExp(live), 'a live prober\'s namespace is left alone');
+    const left = (await execa('ip', ['netns', 'list'])).stdout.split('\n').map((l) => l.split(' ')[0]);
+    for (const ns of stale) assert.ok(!left.includes(ns), `${ns}: a gone prober's namespace is removed`);
+    for (const ns of live) assert.ok(left.includes(ns), `${ns}: a live prober's namespace is left alone`);
   } finally {
-    await execa('ip', ['netns', 'del', stale], { reject: false });
-    await execa('ip', ['netns', 'del', live], { reject: false });
+    for (const ns of [...stale, ...live]) await execa('ip', ['netns', 'del', ns], { reject: false });
   }
   console.log(`# available qdiscs: ${[...kinds].sort().join(', ')}`);
   for (const k of ['htb', 'tbf', 'pfifo', 'bfifo']) assert.ok(kinds.has(k), k);
