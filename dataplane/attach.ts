@@ -148,6 +148,13 @@ function ourProgramsOn(ifindex: number): OurPrograms {
 
 const carriesOurs = (p: OurPrograms) => p.xdpModes.length > 0 || p.egress || p.ingress;
 
+/** Detach our XDP program from every mode that holds it (`on`: ourProgramsOn); another tool's stays. */
+function detachOurXdp(ifindex: number, name: string, on: OurPrograms): boolean {
+  let any = false;
+  for (const flags of on.xdpModes) any = bpf.xdpDetach(ifindex, flags, name) || any;
+  return any;
+}
+
 /** Every XDP program on the interface, whoever's (attach replaces what a shaping interface carried). */
 function detachXdpAllModes(ifindex: number, what: string): boolean {
   let any = false;
@@ -483,11 +490,9 @@ export async function detachDataplane(ifaces: string[], opts: DetachOptions = {}
     // same interface stays, and so does a clsact that still holds a filter.
     const r = bpf.withNetns(opts.netns, () => {
       const on = ourProgramsOn(idx);
-      let xdp = false;
-      for (const flags of on.xdpModes) xdp = bpf.xdpDetach(idx, flags, name) || xdp;
       return {
         others: on.otherXdp,
-        xdp,
+        xdp: detachOurXdp(idx, name, on),
         tc: on.egress && bpf.tcDetach(idx, bpf.BPF_TC_EGRESS, TC_HANDLE, TC_PRIORITY, `${name} egress`),
         ingress: on.ingress && bpf.tcDetach(idx, bpf.BPF_TC_INGRESS, TC_HANDLE, TC_PRIORITY, `${name} ingress`),
       };
@@ -508,9 +513,7 @@ export async function detachXdp(ifaces: string[], opts: DetachOptions = {}): Pro
   for (const name of ifaces) {
     const done = bpf.withNetns(opts.netns, () => {
       const idx = bpf.ifNameToIndex(name);
-      let any = false;
-      for (const flags of ourProgramsOn(idx).xdpModes) any = bpf.xdpDetach(idx, flags, name) || any; // another tool's stays
-      return any;
+      return detachOurXdp(idx, name, ourProgramsOn(idx));
     });
     if (done) removed.push(name);
   }

@@ -55,9 +55,11 @@ async function xdpMode(dev: string, ns = NS): Promise<number> {
   return l.xdp?.mode ?? 0;
 }
 
-async function egressFilters(dev: string): Promise<unknown[]> {
-  return JSON.parse((await inNs('tc', '-j', 'filter', 'show', 'dev', dev, 'egress')).stdout || '[]') as unknown[];
+/** The tc filters of a device's egress or ingress hook (`tc -j filter show`). */
+async function filtersOn(dev: string, hook: 'egress' | 'ingress'): Promise<unknown[]> {
+  return JSON.parse((await inNs('tc', '-j', 'filter', 'show', 'dev', dev, hook)).stdout || '[]') as unknown[];
 }
+const egressFilters = (dev: string) => filtersOn(dev, 'egress');
 
 /** Attach options the way lqosd builds them from an lqos.conf text, inside our namespace. */
 function optionsFor(conf: string, queues: number, logger?: DataplaneLogger): AttachOptions {
@@ -206,11 +208,10 @@ async function otherToolObject(): Promise<string> {
 /** Program names the kernel reports on a device: XDP and the tc filters of each hook. */
 async function programsOn(dev: string): Promise<{ xdp?: string; egress: string[]; ingress: string[]; clsact: boolean }> {
   const link = (JSON.parse((await ip('-j', '-d', 'link', 'show', 'dev', dev)).stdout) as Array<{ xdp?: { prog?: { name?: string } } }>)[0]!;
-  const names = async (hook: string) => ((await egressOrIngress(dev, hook)) as Array<{ options?: { prog?: { name?: string } } }>).map((f) => f.options?.prog?.name).filter((n): n is string => !!n);
+  const names = async (hook: 'egress' | 'ingress') => ((await filtersOn(dev, hook)) as Array<{ options?: { prog?: { name?: string } } }>).map((f) => f.options?.prog?.name).filter((n): n is string => !!n);
   const qdiscs = JSON.parse((await inNs('tc', '-j', 'qdisc', 'show', 'dev', dev)).stdout || '[]') as Array<{ kind: string }>;
   return { ...(link.xdp?.prog?.name ? { xdp: link.xdp.prog.name } : {}), egress: await names('egress'), ingress: await names('ingress'), clsact: qdiscs.some((q) => q.kind === 'clsact') };
 }
-const egressOrIngress = async (dev: string, hook: string) => JSON.parse((await inNs('tc', '-j', 'filter', 'show', 'dev', dev, hook)).stdout || '[]') as unknown[];
 
 test("teardown (--clearrules, lqosd's stop) removes only lqos-ts's programs: another tool's XDP program and tc filters stay, on other interfaces and on ours", async () => {
   const obj = await otherToolObject();
