@@ -68,8 +68,8 @@ async function launch(cmd: string, args: string[], env: Record<string, string> =
   return { code: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr), node };
 }
 
-/** The node arguments after lqosd's memory flag (bin/launch gives lqosd `--max-semi-space-size=1`). */
-const args = (l: Launched) => l.node.replace(/^--max-semi-space-size=1 /, '');
+/** The node arguments after the memory flag (bin/launch gives lqosd `--max-semi-space-size=1`, LibreQoS `--initial-old-space-size=128`). */
+const args = (l: Launched) => l.node.replace(/^--(max-semi-space-size=1|initial-old-space-size=128) /, '');
 const ranBuild = (l: Launched, name: string) =>
   assert.equal(args(l).split(' ').slice(0, 2).join(' '), `--enable-source-maps ${join(scratch, 'build', 'bin', `${name}.mjs`)}`, `expected the compiled ${name}; node ran: ${l.node || '(nothing)'}\n${l.stderr}`);
 const ranTsx = (l: Launched, name: string) =>
@@ -172,9 +172,13 @@ test('bin/launch runs the build when it is fresh, tsx when a .ts is newer, and o
   const lqosd = await launch('lqosd', ['--help']);
   ranBuild(lqosd, 'lqosd');
   assert.match(lqosd.node, /^--max-semi-space-size=1 /, 'lqosd runs with a small V8 young generation');
-  assert.match((await launch('LibreQoS', ['--help'])).node, /^--enable-source-maps /, 'only lqosd gets the memory flag');
-  ranBuild(await launch('scheduler', ['--help']), 'scheduler');
-  ranBuild(await launch('LibreQoS', ['integration', '--help']), 'integration');
+  assert.match((await launch('LibreQoS', ['--help'])).node, /^--initial-old-space-size=128 --enable-source-maps /, 'LibreQoS starts with a larger old generation');
+  const scheduler = await launch('scheduler', ['--help']);
+  ranBuild(scheduler, 'scheduler');
+  assert.match(scheduler.node, /^--enable-source-maps /, 'the scheduler gets no memory flag');
+  const integration = await launch('LibreQoS', ['integration', '--help']);
+  ranBuild(integration, 'integration');
+  assert.match(integration.node, /^--enable-source-maps /, 'an integration run gets no memory flag');
   const users = await launch('lqusers', ['--help']);
   ranBuild(users, 'lqusers');
   assert.match(users.stdout, /^Usage: lqusers \[options\] \[command\]/);
