@@ -187,7 +187,7 @@ test('(d) an integration on a full disk: exits 1 naming the directory and the fu
     `lqos_directory = "${out}"\n[bridge]\nto_internet = "eth0"\nto_network = "eth1"\n[netzur_integration]\nenable_netzur = true\napi_key = "${NETZUR_KEY}"\napi_url = "${netzur.url}${NETZUR_PATH}"\n`,
   );
   const integration = () =>
-    execa(process.execPath, ['--import', 'tsx', join(repoRoot, 'bin/integration.ts'), 'netzur', '--config', conf], { reject: false, cwd: repoRoot, env: { LQOS_LOG_FORMAT: 'json' } });
+    execa(join(repoRoot, 'LibreQoS'), ['integration', 'netzur', '--config', conf], { reject: false, cwd: repoRoot, env: { LQOS_LOG_FORMAT: 'json' } });
   const first = await integration();
   assert.equal(first.exitCode, 0, first.stderr);
   assert.ok(fs.snapshot().has(join(out, 'ShapedDevices.csv')) && fs.snapshot().has(join(out, 'network.json')));

@@ -9,8 +9,9 @@ import { tempDir, useFakeServer } from './helpers.ts';
 const repo = resolve(import.meta.dirname, '../..');
 const srv = useFakeServer(startFakeNetzur);
 
+/** `./LibreQoS integration <args>` through bin/launch (test/integrations/cliRun.ts says why). */
 function cli(args: string[]) {
-  return execa(process.execPath, ['--import', 'tsx', join(repo, 'bin/integration.ts'), ...args], { reject: false, cwd: repo, env: { LQOS_LOG_FORMAT: 'json' } });
+  return execa(join(repo, 'LibreQoS'), ['integration', ...args], { reject: false, cwd: repo, env: { LQOS_LOG_FORMAT: 'json' } });
 }
 function conf(dir: string, key: string): string {
   const path = join(dir, 'lqos.conf');

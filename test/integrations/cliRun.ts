@@ -42,9 +42,13 @@ export interface CliRun {
   stderr: string;
 }
 
-/** Runs `bin/integration.ts <args>`; `env` is added to the environment. */
+/**
+ * Runs `./LibreQoS integration <args>` as an operator (and the scheduler) does: through bin/launch, so
+ * the compiled command when the build is fresh (CI), bin/integration.ts through tsx after an edit.
+ * `env` is added to the environment.
+ */
 export async function integrationCli(args: string[], env: Record<string, string> = {}): Promise<CliRun> {
-  const r = await execa(process.execPath, ['--import', 'tsx', join(repo, 'bin/integration.ts'), ...args], {
+  const r = await execa(join(repo, 'LibreQoS'), ['integration', ...args], {
     reject: false,
     cwd: repo,
     env: { LQOS_LOG_FORMAT: 'json', ...env },
