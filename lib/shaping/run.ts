@@ -173,10 +173,13 @@ function planRun(args: ShapingRunArgs, st: RunInputsState): Compiled | ExitCode 
   // The files are written as chunks, never one string, all three or none (a full disk leaves the
   // previous ones); a real run's applied copies are made from them.
   const tc = { lines: 0 };
+  // For the operator to read (the applied copies of a real run are made durable on their own):
+  // replaced atomically, not fsynced.
+  const debugFile = { durable: false };
   writeFilesAtomic([
-    { path: paths.linuxTc, data: tcBatchTextChunks(plan, { substitute }, tc) },
-    { path: paths.mappings, data: mappingTextChunks(mappings) },
-    { path: paths.queuingStructure, data: queuingStructureChunks(plan) },
+    { path: paths.linuxTc, data: tcBatchTextChunks(plan, { substitute }, tc), opts: debugFile },
+    { path: paths.mappings, data: mappingTextChunks(mappings), opts: debugFile },
+    { path: paths.queuingStructure, data: queuingStructureChunks(plan), opts: debugFile },
   ]);
   log.info(
     { circuits: plan.circuits.length, nodes: plan.nodes.length, tcLines: tc.lines, mappings: mappings.length, seconds: +((performance.now() - t0) / 1000).toFixed(3) },

@@ -6,7 +6,8 @@
  *      as `<file>.bak` — no disk space needed, and nothing happens before step 1 succeeded;
  *   3. the temp file is renamed over the target and the directory is fsynced.
  *
- * A power cut leaves either the old or the new file, never an empty or half-written one. A full
+ * A power cut leaves either the old or the new file, never an empty or half-written one (except
+ * with `durable: false`, for files only people read: no fsyncs, still atomic for readers). A full
  * disk fails in step 1: the target and its backups are untouched, the temp file is removed and the
  * error (DiskFullError) names the file and the mount that is full.
  *
@@ -30,6 +31,13 @@ export interface AtomicWriteOptions {
    * that many (`<file>.bak` newest, `<file>.bak.1` … older). Default: none.
    */
   backup?: boolean | number;
+  /**
+   * false: replaced atomically (readers see the old file or the new one, never a mix) but not
+   * flushed to disk (no fsync of the file or its directory): after a power cut the file may be
+   * the old one or empty. For files a run only writes for the operator to read (the debug
+   * outputs), never for state read back. Default true.
+   */
+  durable?: boolean;
 }
 
 /**
@@ -177,8 +185,8 @@ function writeError(path: string, cause: unknown, step: Step, backups: boolean):
   return new AtomicWriteError(path, `cannot write ${path} (${step}): ${(cause as Error)?.message ?? String(cause)}; ${kept}`, cause);
 }
 
-/** Writes all of `data` to a new file `tmp` (exclusive create) and fsyncs it. */
-function writeTemp(tmp: string, data: AtomicData, mode: number, owner: { uid: number; gid: number } | undefined): void {
+/** Writes all of `data` to a new file `tmp` (exclusive create) and fsyncs it (unless not `durable`). */
+function writeTemp(tmp: string, data: AtomicData, mode: number, owner: { uid: number; gid: number } | undefined, durable: boolean): void {
   const fd = fs.openSync(tmp, 'wx', mode);
   try {
     writeData(fd, data);
@@ -190,7 +198,7 @@ function writeTemp(tmp: string, data: AtomicData, mode: number, owner: { uid: nu
         // keep our own ownership
       }
     }
-    fs.fsyncSync(fd);
+    if (durable) fs.fsyncSync(fd);
   } finally {
     fs.closeSync(fd);
   }
@@ -292,6 +300,8 @@ interface Prepared {
   /** Backups to keep (0: none, or no current file to keep). */
   backups: number;
   explicitMode?: number;
+  /** Flushed to disk (the temp file was fsynced; the directory is, after the rename). */
+  durable: boolean;
 }
 
 /** Writes the temp file of one target (steps 1 of the file comment); nothing visible changes. */
@@ -306,8 +316,9 @@ function prepare(path: string, data: AtomicData, opts: AtomicWriteOptions): Prep
     const owner = cur && process.getuid?.() === 0 ? { uid: cur.uid, gid: cur.gid } : undefined;
     step = 'writing a temp file next to it';
     tmp = tempNameFor(path);
-    writeTemp(tmp, data, mode, owner);
-    return { path, tmp, backups: cur ? backupCount(opts) : 0, explicitMode: opts.mode };
+    const durable = opts.durable !== false;
+    writeTemp(tmp, data, mode, owner, durable);
+    return { path, tmp, backups: cur ? backupCount(opts) : 0, explicitMode: opts.mode, durable };
   } catch (e) {
     if (tmp) fs.rmSync(tmp, { force: true });
     throw writeError(path, e, step, false);
@@ -341,8 +352,9 @@ function flushDirectory(path: string): void {
  * and no temp file is left.
  */
 export function writeFileAtomic(path: string, data: AtomicData, opts: AtomicWriteOptions = {}): void {
-  commit(prepare(path, data, opts));
-  flushDirectory(path);
+  const p = prepare(path, data, opts);
+  commit(p);
+  if (p.durable) flushDirectory(path);
 }
 
 /** A write whose temp file is on disk (fsynced): commit() makes it visible, abort() drops it. */
@@ -364,7 +376,7 @@ export function prepareFileAtomic(path: string, data: AtomicData, opts: AtomicWr
       if (!open) return;
       open = false;
       commit(p);
-      flushDirectory(path);
+      if (p.durable) flushDirectory(path);
     },
     abort: () => {
       if (!open) return;
@@ -397,7 +409,7 @@ export function writeFilesAtomic(files: { path: string; data: AtomicData; opts?:
       throw e;
     }
   }
-  const onePerDir = new Map(prepared.map((p) => [dirname(p.path), p.path]));
+  const onePerDir = new Map(prepared.filter((p) => p.durable).map((p) => [dirname(p.path), p.path]));
   for (const path of onePerDir.values()) flushDirectory(path);
 }
 

@@ -1,8 +1,8 @@
 /**
  * lib/util/atomicFile.ts: rotated backups (names, order, contents, hard links), modes (explicit,
  * kept, default, never widened on backups), no temp file left after a failure, a disk-full error
- * that names the file and the mount and leaves everything unchanged, the directory fsync, the
- * set-of-files write, and lib/util/recoverFile.ts (set aside + newest readable backup).
+ * that names the file and the mount and leaves everything unchanged, the directory fsync (and none
+ * for `durable: false`), the set-of-files write, and lib/util/recoverFile.ts (set aside + newest readable backup).
  */
 import { test, mock } from 'node:test';
 import assert from 'node:assert/strict';
@@ -161,6 +161,34 @@ test('the directory is fsynced after the rename', (t) => {
     { dir: false, exists: false },
     { dir: true, exists: true },
   ]);
+});
+
+test('durable: false (debug outputs) renames into place without an fsync; a set with durable files still flushes their directory', (t) => {
+  const dir = testDir(t, 'lqos-atomic-');
+  const sub = join(dir, 'debug');
+  fs.mkdirSync(sub);
+  const dirIno = fs.statSync(dir).ino;
+  const synced: string[] = [];
+  const real = fs.fsyncSync;
+  const spy = mock.method(fs, 'fsyncSync', (fd: number) => {
+    const st = fs.fstatSync(fd);
+    synced.push(st.isDirectory() ? (st.ino === dirIno ? 'dir' : 'debug dir') : 'file');
+    real(fd);
+  });
+  try {
+    writeFileAtomic(join(sub, 'a.txt'), 'old a', { durable: false });
+    writeFileAtomic(join(sub, 'a.txt'), 'new a', { durable: false });
+    assert.deepEqual(synced, [], 'nothing fsynced for a non-durable file');
+    writeFilesAtomic([
+      { path: join(sub, 'b.txt'), data: 'b', opts: { durable: false } },
+      { path: join(dir, 'state.json'), data: '{}' },
+    ]);
+    assert.deepEqual(synced, ['file', 'dir'], 'only the durable file and its directory');
+  } finally {
+    spy.mock.restore();
+  }
+  assert.deepEqual(snapshot(sub), { 'a.txt': 'new a', 'b.txt': 'b' });
+  assert.deepEqual(temps(sub), []);
 });
 
 test('writeFilesAtomic: a failure on any file changes none of them', (t) => {
