@@ -13,7 +13,8 @@
  * bench/dataset.ts (not timed) into a temp dir with an lqos.conf of conf/example's settings pointing
  * at it (its own state directory). One untimed run per size writes the planner state, so every
  * timed run is the steady state of a repeated run (the scheduler's case). Then `--rounds`
- * interleaved rounds (size order rotating each round). Wall time is measured around
+ * interleaved rounds (size order rotating each round; `./LibreQoS --help` runs in the same rounds as a
+ * reference for the machine's speed in those minutes, without a target). Wall time is measured around
  * `/usr/bin/time` (Debian package `time`), peak RSS is its `%M`; median (min–max).
  * Each run must exit 0 and write its files. Targets (issue 15), judged on medians: 10k circuits ≤ 0.6 s;
  * 50k ≤ 2 s and ≤ 300 MB peak RSS (upstream's Python: 476 MB). Exits 1 when one is missed.
@@ -91,6 +92,18 @@ function runOnce(c: Case, timeFile: string): { ms: number; mb: number } {
   return { ms, mb: kb / 1024 };
 }
 
+const REFERENCE = './LibreQoS --help';
+
+/** One `./LibreQoS --help` (the reference for the machine's speed): wall ms; throws unless it exits 0. */
+function helpOnce(timeFile: string): number {
+  const argv = [join(REPO_ROOT, 'LibreQoS'), '--help'];
+  const t0 = performance.now();
+  const r = spawnSync(TIME, ['-f', '%M', '-o', timeFile, ...argv], { cwd: REPO_ROOT, env: { ...process.env, LQOS_LAUNCH: 'build' }, encoding: 'utf8' });
+  const ms = performance.now() - t0;
+  if (r.status !== 0) throw new Error(`${argv.join(' ')} exited ${r.status}:\n${r.stderr.slice(-3000)}`);
+  return ms;
+}
+
 const tmp = mkdtempSync(join(tmpdir(), 'lqos-dryrun-'));
 if (process.env.BENCH_KEEP) console.log(`  BENCH_KEEP: networks and state kept in ${tmp}`);
 console.log(`dry run (whole process): ${machineLine()}, sizes ${sizes.join(', ')}, ${rounds} interleaved rounds`);
@@ -121,9 +134,14 @@ try {
       return m.ms;
     };
   }
+  // How fast the machine is in these minutes (a VM's speed moves by ±20 % between minutes): the
+  // launcher's `--help`, in the same rounds. No target; it lets figures from different days be compared.
+  variants[REFERENCE] = () => helpOnce(timeFile);
   const wall = await interleaved(rounds, variants);
   const width = Math.max(...Object.keys(wall).map((k) => k.length));
-  for (const [k, xs] of Object.entries(wall)) console.log(`  ${k.padEnd(width)}  wall ${fmtSpread(xs, 'ms')}  peak RSS ${fmtSpread(rss[k]!, 'MB')}`);
+  for (const [k, xs] of Object.entries(wall)) {
+    console.log(`  ${k.padEnd(width)}  wall ${fmtSpread(xs, 'ms')}${rss[k] ? `  peak RSS ${fmtSpread(rss[k], 'MB')}` : '  (reference: no target)'}`);
+  }
   const targets = new Targets();
   for (const c of cases) {
     const t = TARGETS[c.size];
