@@ -75,14 +75,20 @@ function writeConf(dir: string, inputs: string, state: string): string {
   return conf;
 }
 
-/** One `./LibreQoS --dry-run`: wall ms and peak RSS MB; throws unless it exits 0 and wrote its files. */
-function runOnce(c: Case, timeFile: string): { ms: number; mb: number } {
-  for (const f of OUTPUTS.slice(0, 3)) rmSync(join(c.state, f), { force: true });
-  const argv = [join(REPO_ROOT, 'LibreQoS'), '--config', c.conf, '--dry-run'];
+/** `./LibreQoS <args>` (the compiled command) under `/usr/bin/time` into `timeFile`: wall ms; throws unless it exits 0. */
+function timedLibreQoS(args: string[], timeFile: string): { ms: number; argv: string[] } {
+  const argv = [join(REPO_ROOT, 'LibreQoS'), ...args];
   const t0 = performance.now();
   const r = spawnSync(TIME, ['-f', '%M', '-o', timeFile, ...argv], { cwd: REPO_ROOT, env: { ...process.env, LQOS_LAUNCH: 'build' }, encoding: 'utf8', maxBuffer: 64 << 20 });
   const ms = performance.now() - t0;
   if (r.status !== 0) throw new Error(`${argv.join(' ')} exited ${r.status}:\n${r.stderr.slice(-3000)}`);
+  return { ms, argv };
+}
+
+/** One `./LibreQoS --dry-run`: wall ms and peak RSS MB; throws unless it exits 0 and wrote its files. */
+function runOnce(c: Case, timeFile: string): { ms: number; mb: number } {
+  for (const f of OUTPUTS.slice(0, 3)) rmSync(join(c.state, f), { force: true });
+  const { ms, argv } = timedLibreQoS(['--config', c.conf, '--dry-run'], timeFile);
   for (const f of OUTPUTS) {
     const p = join(c.state, f);
     if (!existsSync(p) || statSync(p).size === 0) throw new Error(`${argv.join(' ')} exited 0 but did not write ${p}`);
@@ -93,16 +99,6 @@ function runOnce(c: Case, timeFile: string): { ms: number; mb: number } {
 }
 
 const REFERENCE = './LibreQoS --help';
-
-/** One `./LibreQoS --help` (the reference for the machine's speed): wall ms; throws unless it exits 0. */
-function helpOnce(timeFile: string): number {
-  const argv = [join(REPO_ROOT, 'LibreQoS'), '--help'];
-  const t0 = performance.now();
-  const r = spawnSync(TIME, ['-f', '%M', '-o', timeFile, ...argv], { cwd: REPO_ROOT, env: { ...process.env, LQOS_LAUNCH: 'build' }, encoding: 'utf8' });
-  const ms = performance.now() - t0;
-  if (r.status !== 0) throw new Error(`${argv.join(' ')} exited ${r.status}:\n${r.stderr.slice(-3000)}`);
-  return ms;
-}
 
 const tmp = mkdtempSync(join(tmpdir(), 'lqos-dryrun-'));
 if (process.env.BENCH_KEEP) console.log(`  BENCH_KEEP: networks and state kept in ${tmp}`);
@@ -136,7 +132,7 @@ try {
   }
   // How fast the machine is in these minutes (a VM's speed moves by ±20 % between minutes): the
   // launcher's `--help`, in the same rounds. No target; it lets figures from different days be compared.
-  variants[REFERENCE] = () => helpOnce(timeFile);
+  variants[REFERENCE] = () => timedLibreQoS(['--help'], timeFile).ms;
   const wall = await interleaved(rounds, variants);
   const width = Math.max(...Object.keys(wall).map((k) => k.length));
   for (const [k, xs] of Object.entries(wall)) {

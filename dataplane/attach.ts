@@ -111,6 +111,23 @@ const attached = new Map<string, { netns?: string; ifaces: string[] }>();
 // ---------------------------------------------------------------------------------------------
 // XDP
 
+/** The XDP attach modes a program can sit in, each its own slot: generic, native, offload. */
+const XDP_MODES = [bpf.XDP_FLAGS_SKB_MODE, bpf.XDP_FLAGS_DRV_MODE, bpf.XDP_FLAGS_HW_MODE];
+
+/** The id of the XDP program in each mode of the interface that holds one (a mode the query refuses holds none). */
+function xdpIdsByMode(ifindex: number): Array<{ flags: number; id: number }> {
+  const held: Array<{ flags: number; id: number }> = [];
+  for (const flags of XDP_MODES) {
+    try {
+      const id = bpf.xdpQueryId(ifindex, flags);
+      if (id) held.push({ flags, id });
+    } catch (e) {
+      if (!(e instanceof DataplaneError)) throw e;
+    }
+  }
+  return held;
+}
+
 /** Our programs' names, as the kernel reports them (struct bpf_prog_info name, 15 characters at most). */
 const OUR_PROGRAMS: ReadonlySet<string> = new Set([XDP_PROG, TC_PROG, TC_INGRESS_PROG]);
 
@@ -129,14 +146,7 @@ interface OurPrograms {
  */
 function ourProgramsOn(ifindex: number): OurPrograms {
   const r: OurPrograms = { xdpModes: [], otherXdp: [], egress: false, ingress: false };
-  for (const flags of [bpf.XDP_FLAGS_SKB_MODE, bpf.XDP_FLAGS_DRV_MODE, bpf.XDP_FLAGS_HW_MODE]) {
-    let id = 0;
-    try {
-      id = bpf.xdpQueryId(ifindex, flags);
-    } catch (e) {
-      if (!(e instanceof DataplaneError)) throw e;
-    }
-    if (!id) continue;
+  for (const { flags, id } of xdpIdsByMode(ifindex)) {
     const name = bpf.progNameById(id);
     if (name !== undefined && OUR_PROGRAMS.has(name)) r.xdpModes.push(flags);
     else r.otherXdp.push(name ?? `id ${id}`);
@@ -158,9 +168,9 @@ function detachOurXdp(ifindex: number, name: string, on: OurPrograms): boolean {
 /** Every XDP program on the interface, whoever's (attach replaces what a shaping interface carried). */
 function detachXdpAllModes(ifindex: number, what: string): boolean {
   let any = false;
-  for (const flags of [bpf.XDP_FLAGS_SKB_MODE, bpf.XDP_FLAGS_DRV_MODE, bpf.XDP_FLAGS_HW_MODE]) {
+  for (const { flags } of xdpIdsByMode(ifindex)) {
     try {
-      if (bpf.xdpQueryId(ifindex, flags)) any = bpf.xdpDetach(ifindex, flags, what) || any;
+      any = bpf.xdpDetach(ifindex, flags, what) || any;
     } catch (e) {
       if (!(e instanceof DataplaneError)) throw e;
     }

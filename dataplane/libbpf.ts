@@ -404,12 +404,7 @@ export function progNameById(id: number): string | undefined {
   let fd = -1;
   try {
     fd = progFdById(id);
-    const info = Buffer.alloc(256);
-    const len = Buffer.alloc(4);
-    len.writeUInt32LE(info.length);
-    check('bpf_obj_get_info_by_fd', L().objGetInfoByFd(fd, info, len));
-    const end = info.indexOf(0, 64);
-    return info.toString('utf8', 64, end < 0 || end > 80 ? 80 : end);
+    return objName(objInfoByFd(fd, 256), 64);
   } catch {
     return undefined;
   } finally {
@@ -420,12 +415,23 @@ export function progNameById(id: number): string | undefined {
 /** Subset of struct bpf_map_info (uapi): type@0 id@4 key_size@8 value_size@12 max_entries@16 map_flags@20 name@24[16]. */
 export interface MapInfo { type: number; id: number; keySize: number; valueSize: number; maxEntries: number; flags: number; name: string }
 
-export function mapInfoByFd(fd: number): MapInfo {
-  const info = Buffer.alloc(128);
+/** The kernel's info struct of a map or program fd (bpf_obj_get_info_by_fd), `bytes` long. */
+function objInfoByFd(fd: number, bytes: number): Buffer {
+  const info = Buffer.alloc(bytes);
   const len = Buffer.alloc(4);
   len.writeUInt32LE(info.length);
   check('bpf_obj_get_info_by_fd', L().objGetInfoByFd(fd, info, len));
-  const nameEnd = info.indexOf(0, 24);
+  return info;
+}
+
+/** The object name (char[16], NUL-terminated unless full) at `offset` of an info struct. */
+function objName(info: Buffer, offset: number): string {
+  const end = info.indexOf(0, offset);
+  return info.toString('utf8', offset, end < 0 || end > offset + 16 ? offset + 16 : end);
+}
+
+export function mapInfoByFd(fd: number): MapInfo {
+  const info = objInfoByFd(fd, 128);
   return {
     type: info.readUInt32LE(0),
     id: info.readUInt32LE(4),
@@ -433,7 +439,7 @@ export function mapInfoByFd(fd: number): MapInfo {
     valueSize: info.readUInt32LE(12),
     maxEntries: info.readUInt32LE(16),
     flags: info.readUInt32LE(20),
-    name: info.toString('utf8', 24, nameEnd < 0 || nameEnd > 40 ? 40 : nameEnd),
+    name: objName(info, 24),
   };
 }
 
