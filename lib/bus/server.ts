@@ -274,6 +274,8 @@ class ConnectionSlots {
   closed = false;
   /** Connections refused since the last log line about it (one line per burst, not per connection). */
   private refused = 0;
+  /** Sockets answered `busy` that have not closed yet (destroyed at the latest 1 s later, or on close). */
+  private readonly refusing = new Set<Socket>();
   private lastRefusalLog = 0;
 
   constructor(
@@ -335,10 +337,12 @@ class ConnectionSlots {
       this.refused = 0;
       this.lastRefusalLog = now;
     }
+    this.refusing.add(sock);
+    sock.once('close', () => this.refusing.delete(sock));
     refuse(sock, message);
   }
 
-  /** Drops every waiting and active connection. */
+  /** Drops every waiting, active and refused-but-not-yet-closed connection (the server's close waits for all of them). */
   close(): void {
     this.closed = true;
     for (const w of this.waiting.splice(0)) {
@@ -346,6 +350,7 @@ class ConnectionSlots {
       w.sock.destroy();
     }
     for (const s of this.active) s.destroy();
+    for (const s of this.refusing) s.destroy();
   }
 }
 

@@ -78,7 +78,7 @@ export const SESSIONS_FILE = 'web_sessions.json';
 const ROUTE_GROUPS = [authRoutes, usersRoutes, statusRoutes, urgentRoutes, configRoutes, inputsRoutes, planRoutes, circuitRoutes, liveRoutes, metricsRoutes, unknownIpsRoutes, historyRoutes, executiveRoutes, reloadRoutes];
 
 export async function startWebServer(ctx: WebContext, opts: WebServerOptions = {}): Promise<WebServer> {
-  const { app, routes, hub, channels, users, sessions, setupToken } = await buildWebApp(ctx, opts);
+  const { app, routes, hub, channels, users, setupToken } = await buildWebApp(ctx, opts);
   // [web], or upstream's webserver_listen when [web] is absent.
   const at = webListenAddress(ctx.config());
   if (at.warning) ctx.log.warn({ code: 'web-listen' }, at.warning);
@@ -106,7 +106,6 @@ export async function startWebServer(ctx: WebContext, opts: WebServerOptions = {
     close: async () => {
       hub.stop();
       await app.close();
-      sessions.flush();
     },
   };
 }
@@ -162,6 +161,8 @@ export async function buildWebApp(ctx: WebContext, opts: WebServerOptions = {}) 
   const bindAddress = opts.host ?? webListenAddress(ctx.config()).host;
   installTransportGuards(app, new HostAllowList({ config: () => ({ bindAddress, allowedHosts: ctx.config().web.allowed_hosts }) }));
   installAccessControl(app, d.users, d.sessions);
+  // Pending session changes are written when the app closes, and no save timer outlives it.
+  app.addHook('onClose', async () => d.sessions.flush());
   // First run: the setup token exists before anyone can ask for it (startWebServer logs where).
   if (d.users.state() === 'empty') d.setupToken.prepare();
   for (const group of ROUTE_GROUPS) await app.register(group, d);

@@ -348,6 +348,20 @@ test('connection cap: connections beyond served + waiting are refused with busy 
   refused.forEach((c) => c.close());
 });
 
+test('close() does not wait for refused clients that keep their end open (lqosd stops at once; the socket file is removed)', async () => {
+  const s = await server({}, { maxConnections: 1, maxWaiting: 0 });
+  const hold = await RawConn.open(s.path);
+  const refused = await RawConn.open(s.path);
+  assert.equal((await refused.next()).error.code, 'busy');
+  const t0 = Date.now();
+  await s.close();
+  const ms = Date.now() - t0;
+  assert.ok(ms < 500, `close took ${ms} ms: it waited for the refused connection (destroyed only by its 1 s timer)`);
+  assert.equal(existsSync(s.path), false);
+  hold.close();
+  refused.close();
+});
+
 async function waitUntil(cond: () => boolean, ms = 5000) {
   const t0 = Date.now();
   while (!cond()) {

@@ -41,7 +41,7 @@ if [ "$1" = "-batch" ] && [ -n "$LQOS_TC_TRACE" ]; then
   # A batch cut in the middle on demand: run the first half of the lines, then hold until the file
   # $LQOS_TC_SPLIT_HOLD exists (a test kills the caller meanwhile), then the rest.
   if [ -n "$LQOS_TC_SPLIT_HOLD" ] && [ ! -e "$LQOS_TC_SPLIT_HOLD" ] && [ "$2" = "-" ]; then
-    tmp=$(mktemp)
+    tmp=$(mktemp -p '${dir}')  # in the test's directory, removed with it even when this shim is killed
     cat > "$tmp"
     h=$(( $(wc -l < "$tmp") / 2 ))
     head -n "$h" "$tmp" | ${real} -batch -

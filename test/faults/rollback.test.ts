@@ -62,7 +62,7 @@ function failingTc(dir: string): string {
     join(bin, 'tc'),
     `#!/bin/sh
 if [ "$1" = "-batch" ] && [ -n "$LQOS_TC_FAIL_AT" ]; then
-  tmp=$(mktemp)
+  tmp=$(mktemp -p '${dir}')
   cat > "$tmp"
   n=$(cat "$LQOS_TC_COUNT" 2>/dev/null || echo 0)
   k=0; cut=0

@@ -112,7 +112,7 @@ test('kill -9 of the scheduler mid-integration: no orphan integration, no temp f
   const sched = spawn(join(repoRoot, 'scheduler'), ['--config', w.config], {
     cwd: repoRoot,
     stdio: 'ignore',
-    env: { ...process.env, LQOS_LOG_FORMAT: 'json', LQOS_BUS_PATH: w.busPath, LQOS_RUN_DIR: w.runDir, LQOS_SCHEDULER_LOG_DIR: w.logDir },
+    env: { ...process.env, LQOS_LOG_FORMAT: 'json', LQOS_BUS_PATH: w.busPath, LQOS_RUN_DIR: w.runDir, LQOS_SCHEDULER_LOG_DIR: w.logDir, TMPDIR: w.dir },
   });
   const schedPid = sched.pid!;
   const exited = new Promise<void>((r) => sched.once('exit', () => r()));

@@ -153,6 +153,10 @@ test('the token is created before the server answers (buildWebApp) and re-used b
   } finally {
     await two.app.close();
   }
+  // Closing the app saved the admin's new session (due a second later) and left no save timer behind.
+  const saved = JSON.parse(readFileSync(join(dir, 'state', 'web_sessions.json'), 'utf8'));
+  assert.equal(saved.sessions.length, 1);
+  assert.equal(saved.sessions[0].username, ADMIN.username);
 });
 
 test('wrong setup tokens count in the login limiter (per address)', async () => {
@@ -290,10 +294,14 @@ test("over HTTP, Retry-After is the pair's backoff (1 s in lqosd; a 100 s base h
 });
 
 test('at most 2 password checks run at once; beyond the queue a login is refused at once (503, Retry-After) without hashing', async (t) => {
-  const dir = testDir(t, 'lqos-gate-');
+  const dir = tempDir('lqos-gate-');
   const config = parseConfigText(webConfig(dir), join(dir, 'lqos.conf')).config;
   const web = await buildWebApp(fakeContext({ configPath: join(dir, 'lqos.conf'), config: () => config, appliedPlan: () => undefined }), { webRoot: join(dir, 'none') });
-  t.after(() => web.app.close());
+  // Closing saves the sessions into dir/state: close first, then remove.
+  t.after(async () => {
+    await web.app.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
   const token = readFileSync(join(dir, 'state', 'first-run.token'), 'utf8').trim();
   assert.equal((await web.app.inject({ method: 'POST', url: '/api/auth/first-run', payload: { ...ADMIN, token } })).statusCode, 201);
 

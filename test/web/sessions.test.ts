@@ -167,10 +167,16 @@ test('sessions saved to a file survive a restart: ids hashed, mode 0600, expired
   const { join } = await import('node:path');
   const { tmpdir } = await import('node:os');
   const dir = mkdtempSync(join(tmpdir(), 'lqos-sessions-'));
+  const stores: SessionStore[] = [];
+  const open = (opts: ConstructorParameters<typeof SessionStore>[3]) => {
+    const s = new SessionStore(SESSION_IDLE_MS, () => now, SESSION_MAX_AGE_MS, opts);
+    stores.push(s);
+    return s;
+  };
+  let now = 10_000_000;
   try {
     const path = join(dir, 'web_sessions.json');
-    let now = 10_000_000;
-    const first = new SessionStore(SESSION_IDLE_MS, () => now, SESSION_MAX_AGE_MS, { path });
+    const first = open({ path });
     const a = first.create('alice', 'cred-a');
     const b = first.create('bob');
     const gone = first.create('carol');
@@ -181,7 +187,7 @@ test('sessions saved to a file survive a restart: ids hashed, mode 0600, expired
     for (const id of [a.id, b.id, gone.id]) assert.ok(!text.includes(id), 'the file must not hold a session id (only its hash)');
 
     now += 1000;
-    const second = new SessionStore(SESSION_IDLE_MS, () => now, SESSION_MAX_AGE_MS, { path });
+    const second = open({ path });
     assert.equal(second.size, 2);
     const back = second.get(a.id);
     assert.equal(back?.username, 'alice');
@@ -193,17 +199,19 @@ test('sessions saved to a file survive a restart: ids hashed, mode 0600, expired
     now += SESSION_IDLE_MS;
     second.get(a.id);
     second.flush();
-    const third = new SessionStore(SESSION_IDLE_MS, () => now, SESSION_MAX_AGE_MS, { path });
+    const third = open({ path });
     assert.ok(third.get(a.id), 'alice was used: kept');
     assert.equal(third.get(b.id), undefined, 'bob idled out: gone');
 
     writeFileSync(path, '{"version":1,"sessions":[{"key":');
     const warnings: string[] = [];
     const log = { warn: (_o: unknown, msg: string) => warnings.push(msg) } as never;
-    const fourth = new SessionStore(SESSION_IDLE_MS, () => now, SESSION_MAX_AGE_MS, { path, log });
+    const fourth = open({ path, log });
     assert.equal(fourth.size, 0);
     assert.match(warnings.join('\n'), /saved sessions file is unusable; everyone logs in again/);
   } finally {
+    // Their save timers would otherwise write the file again after the directory is gone.
+    for (const s of stores) s.flush();
     rmSync(dir, { recursive: true, force: true });
   }
 });
