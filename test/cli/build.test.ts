@@ -1,3 +1,4 @@
+// test-gate: shared (CPU only; see test/support/gate.ts)
 /**
  * The production build (issue 15): `npm run build` (scripts/build, esbuild) and bin/launch's choice
  * between the compiled commands and tsx. Everything runs in a scratch copy of the runtime tree

@@ -1,3 +1,4 @@
+// test-gate: shared (CPU only; see test/support/gate.ts)
 /**
  * Issue 20 item 1, end to end: `LibreQoS --dry-run` on inputs with more distinct prefixes than the
  * dataplane's ip_to_class map holds (MAX_MAPPINGS) exits 3 ("planning failed / does not fit") with

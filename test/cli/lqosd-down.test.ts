@@ -1,3 +1,4 @@
+// test-gate: shared (CPU only; see test/support/gate.ts)
 /**
  * Exit 6 through the real `LibreQoS` command (issue 19 item 4): a real (not dry) run goes through
  * lqosd's bus; with no lqosd — no socket, or a stale socket nothing answers on — the command exits 6

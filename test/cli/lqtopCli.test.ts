@@ -1,3 +1,4 @@
+// test-gate: shared (CPU only; see test/support/gate.ts)
 /**
  * `./lqtop` against a bus server in this process that answers `top_circuits` as lqosd does
  * (lib/daemon/topCircuits.ts over canned telemetry): --once and --json for scripts, the exit codes

@@ -1,3 +1,4 @@
+// test-gate: shared (CPU only; see test/support/gate.ts)
 /**
  * `./lqtop` against a real lqosd started in this process (dry run, no kernel): the `top_circuits`
  * request is wired from telemetry through lib/daemon/services.ts and busHandlers.ts — lqosd's own

@@ -1,3 +1,4 @@
+// test-gate: shared (CPU only; see test/support/gate.ts)
 /**
  * lqtop's pure parts: the screen (lib/cli/lqtopView.ts: units, widths, truncation, columns left out
  * on narrow terminals, control characters in names, the sort marker), the `top_circuits` reply

@@ -1,3 +1,4 @@
+// test-gate: shared (CPU only; see test/support/gate.ts)
 /**
  * `./lqusers` against a running web server (test/web's harness): users added, re-passworded,
  * re-roled and deleted from the shell are what the login API sees, at once and without a restart;

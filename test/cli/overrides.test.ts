@@ -1,3 +1,4 @@
+// test-gate: shared (CPU only; see test/support/gate.ts)
 /**
  * lqos_overrides.json on every run path (issue 13.6): `./LibreQoS --dry-run`, `--validate`, lqosd's
  * bus `refresh`, and `./LibreQoS` submitting to lqosd all shape the operator's files with the

@@ -1,3 +1,4 @@
+// test-gate: shared (CPU only; see test/support/gate.ts)
 /**
  * `LibreQoS --validate` on the table of malformed inputs (test/fixtures/bad-inputs.ts): every
  * case that is an error exits 1 and prints the expected `file:line` message; warnings exit 0.

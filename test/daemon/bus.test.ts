@@ -1,3 +1,4 @@
+// test-gate: shared (CPU only; see test/support/gate.ts)
 /**
  * The bus protocol and server: framing, error replies, limits, socket permissions, stale socket
  * handling and the client's messages when lqosd is down.

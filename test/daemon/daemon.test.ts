@@ -1,3 +1,4 @@
+// test-gate: shared (CPU only; see test/support/gate.ts)
 /**
  * lqosd in-process (startDaemon, dry run, temp run/state dirs): every bus request type, refresh and
  * submit_plan through the real shaping service (slowed down for `busy`), degraded preflight, config

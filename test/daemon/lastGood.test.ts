@@ -1,3 +1,4 @@
+// test-gate: shared (CPU only; see test/support/gate.ts)
 /**
  * lqosd and the last good inputs (in-process daemon, fake dataplane attach, the real shaping
  * service forced into a dry run so no tc runs): the run at start falls back to the last good

@@ -1,3 +1,4 @@
+// test-gate: shared (CPU only; see test/support/gate.ts)
 /**
  * The real `lqosd` command as a child process (dry-run configs, temp run dir and socket):
  * SIGTERM cleanup, single instance, degraded preflight, SIGHUP reload, bad config.

@@ -1,3 +1,4 @@
+// test-gate: shared (CPU only; see test/support/gate.ts)
 /**
  * submit_plan replies stay small at ISP scale (issue 14): 28,000 generated circuits (as many as one interface on a stick takes:
  * qdisc handles), planned by

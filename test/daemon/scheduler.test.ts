@@ -1,3 +1,4 @@
+// test-gate: shared (CPU only; see test/support/gate.ts)
 /**
  * SchedulerStatusTracker health rules (with an injected clock) and the output preview.
  */

@@ -1,3 +1,4 @@
+// test-gate: shared (CPU only; see test/support/gate.ts)
 /**
  * FileUrgentIssueStore: dedupe, acknowledge, clear, resolve, eviction, persistence, corrupt file.
  */

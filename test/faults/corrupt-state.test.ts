@@ -1,3 +1,4 @@
+// test-gate: shared (CPU only; see test/support/gate.ts)
 /**
  * Damaged state files at lqosd's start (in-process lqosd on a workspace: fake dataplane attach, the
  * real shaping service forced into a dry run so no tc runs, the web server on 127.0.0.1:0).

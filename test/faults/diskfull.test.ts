@@ -1,3 +1,4 @@
+// test-gate: shared (CPU only; see test/support/gate.ts)
 /**
  * Disk full (needs root: a 256 KiB tmpfs holds the state and input directories; a filler file
  * leaves only a few KiB). Each writer must fail with an error naming the file and the full mount,

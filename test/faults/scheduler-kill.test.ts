@@ -1,3 +1,4 @@
+// test-gate: shared (CPU only; see test/support/gate.ts)
 /**
  * Fault: kill -9 of the scheduler while an integration runs (issue 14). The real `./scheduler`
  * runs the real UISP integration child (bin/integration.ts) against a local CRM that accepts the

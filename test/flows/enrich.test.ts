@@ -1,3 +1,4 @@
+// test-gate: shared (CPU only; see test/support/gate.ts)
 /**
  * Remote-address enrichment from the bundled data (npm `@ip-location-db/geo-whois-asn-country-mmdb`
  * read with mmdb-lib, `@ip-location-db/asn` CSV ranges): known public addresses, private/special

@@ -1,3 +1,4 @@
+// test-gate: shared (CPU only; see test/support/gate.ts)
 /**
  * Where the geo/ASN data comes from (lib/flows/geoSources.ts) and the operator's files (lqos.conf
  * `[flows] geo_mmdb_path` / `asn_mmdb_path`): MMDBs written by test/flows/geoMmdbWriter.ts with known

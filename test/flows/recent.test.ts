@@ -1,3 +1,4 @@
+// test-gate: shared (CPU only; see test/support/gate.ts)
 /**
  * The ring of recently finished flows (lib/flows/recent.ts) starts small and grows while full, up to
  * its capacity: entries stay in order across a growth that happens while the ring is wrapped, and a

@@ -1,3 +1,4 @@
+// test-gate: shared (CPU only; see test/support/gate.ts)
 /** RingDropWarning (lib/flows/ringDrops.ts): when the "RTT samples lost" warning is due and what it sums. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

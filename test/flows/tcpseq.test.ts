@@ -1,3 +1,4 @@
+// test-gate: shared (CPU only; see test/support/gate.ts)
 /**
  * TCP sequence state of the XDP flow table (BPF_PROG_TEST_RUN on hand-built frames, xdpHarness.ts):
  * a new connection on a reused, still open tuple (SYN with another ISN) starts a fresh entry that

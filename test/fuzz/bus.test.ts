@@ -1,3 +1,4 @@
+// test-gate: shared (CPU only; see test/support/gate.ts)
 /**
  * Fuzz: lqosd bus messages. First the request decoder alone (lib/bus/protocol.ts decodeRequest):
  * valid requests of every type with fields dropped, added, set to values of the wrong type or to

@@ -1,3 +1,4 @@
+// test-gate: shared (CPU only; see test/support/gate.ts)
 /**
  * Fuzz: lqos.conf text through the loader's pure entry (parseConfigText, lib/config/load.ts: TOML,
  * legacy spellings, unknown keys, the zod schema, fidelity warnings) and, for a config that loads,

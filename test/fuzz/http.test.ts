@@ -1,3 +1,4 @@
+// test-gate: shared (CPU only; see test/support/gate.ts)
 /**
  * Fuzz: HTTP bodies to every mutating route of the web API (the Fastify app of buildWebApp, driven
  * with app.inject) with an admin session. Bodies are valid ones with fields set to the wrong type,

@@ -1,3 +1,4 @@
+// test-gate: shared (CPU only; see test/support/gate.ts)
 /**
  * Fuzz: network.json text through its reader (lib/inputs/network.ts) and the validator
  * (lib/inputs/validate.ts). Cases are the example trees with random edits (keys set to values of

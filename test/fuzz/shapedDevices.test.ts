@@ -1,3 +1,4 @@
+// test-gate: shared (CPU only; see test/support/gate.ts)
 /**
  * Fuzz: ShapedDevices.csv text through the reader (lib/inputs/shapedDevices.ts) and the validator
  * (lib/inputs/validate.ts). Cases are mutations of the example files: columns dropped, duplicated,

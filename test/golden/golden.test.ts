@@ -1,3 +1,4 @@
+// test-gate: shared (CPU only; see test/support/gate.ts)
 /**
  * Golden tests: for each case directory under test/golden/cases, the exact tc batch and mapping
  * list the compiler produces. A missing expected file fails. Regenerate after an intended change

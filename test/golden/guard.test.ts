@@ -1,3 +1,4 @@
+// test-gate: shared (CPU only; see test/support/gate.ts)
 /**
  * The golden suites cannot bless their own output: a missing golden fails (and is not created), and
  * UPDATE_GOLDEN=1 is refused when CI is set (the run fails, nothing is written) — for the compiler

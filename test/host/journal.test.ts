@@ -1,3 +1,4 @@
+// test-gate: shared (CPU only; see test/support/gate.ts)
 /**
  * Logs in the real journal: Debian's systemd-journald (started here when none runs) receives a
  * process's stderr through systemd-cat, the way a unit's stderr reaches it, and journalctl reads

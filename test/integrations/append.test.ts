@@ -1,3 +1,4 @@
+// test-gate: shared (CPU only; see test/support/gate.ts)
 /**
  * appendToShapedDevices.csv (bin/integration.ts against the fake Splynx): its rows come after the
  * generated ones on every run, validated with them; a bad row, a clashing Circuit ID or IP fails the

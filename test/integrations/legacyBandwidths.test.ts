@@ -1,3 +1,4 @@
+// test-gate: shared (CPU only; see test/support/gate.ts)
 /**
  * Legacy integration*Bandwidths.csv files (bin/integration.ts against the fake Splynx): migrated once
  * into adjust_site_speed entries of lqos_overrides.json (the operator's own entries win), the old file

@@ -1,3 +1,4 @@
+// test-gate: shared (CPU only; see test/support/gate.ts)
 /**
  * MikroTik IPv6 enrichment against a fake RouterOS v7 REST server (HTTPS, its own CA): the prefixes
  * land in the written ShapedDevices.csv, the pair passes the validator, and a router that fails

@@ -1,3 +1,4 @@
+// test-gate: shared (CPU only; see test/support/gate.ts)
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { run } from '../../lib/integrations/netzur.ts';

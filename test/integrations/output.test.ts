@@ -1,3 +1,4 @@
+// test-gate: shared (CPU only; see test/support/gate.ts)
 /**
  * What an integration run writes (bin/integration.ts against the fake Splynx): network.json kept or
  * written per `always_overwrite_network_json`, and the run summary file

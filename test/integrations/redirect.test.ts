@@ -1,3 +1,4 @@
+// test-gate: shared (CPU only; see test/support/gate.ts)
 /**
  * CRM redirects and response size (issue 14): two real HTTP servers on two loopback addresses.
  * "A" (127.0.0.1, the configured CRM) redirects; "B" (127.0.0.2, another origin) records every

@@ -1,3 +1,4 @@
+// test-gate: shared (CPU only; see test/support/gate.ts)
 /**
  * Sonar SNMP AP discovery (`[sonar_integration] snmp_community`) against Debian's real `snmpd`:
  * one agent per AP on a loopback address (127.0.0.2 AirMax, 127.0.0.3 LTU; same free UDP port), each

@@ -1,3 +1,4 @@
+// test-gate: shared (CPU only; see test/support/gate.ts)
 /**
  * The run summary's parts (lib/integrations/common/summary.ts, log.ts): the circuit comparison,
  * warnings collected through the run's logger, and the limits and secret redaction of the warnings.

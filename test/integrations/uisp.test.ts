@@ -1,3 +1,4 @@
+// test-gate: shared (CPU only; see test/support/gate.ts)
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { normaliseClientName, parseLinkSpeed, run } from '../../lib/integrations/uisp.ts';

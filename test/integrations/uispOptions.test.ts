@@ -1,3 +1,4 @@
+// test-gate: shared (CPU only; see test/support/gate.ts)
 /**
  * UISP options against the fake UISP server with an extended payload of the real API shape:
  * site squashing (enable_squashing / do_not_squash_sites / squash_sites), use_ptmp_as_parent,

@@ -1,3 +1,4 @@
+// test-gate: shared (CPU only; see test/support/gate.ts)
 import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -1,3 +1,4 @@
+// test-gate: shared (CPU only; see test/support/gate.ts)
 /**
  * The launchers (`./scheduler`, `python3 scheduler.py`) as child processes against an in-process
  * lqosd: `--once` exit codes, the real integration child (bin/integration.ts), the integration timeout

@@ -1,3 +1,4 @@
+// test-gate: shared (CPU only; see test/support/gate.ts)
 /**
  * `<lqos_directory>/bin/post_integration_hook.sh` and the integration logs: the scheduler (in-process)
  * against a real lqosd (dry run). The hook runs after a successful integration (cwd

@@ -1,3 +1,4 @@
+// test-gate: shared (CPU only; see test/support/gate.ts)
 /**
  * lqos_overrides.json: schema errors name file + JSON path, and applying overrides to the inputs
  * (header-aware for every CSV layout, network adjustments, untouched files byte-identical).

@@ -1,3 +1,4 @@
+// test-gate: shared (CPU only; see test/support/gate.ts)
 /**
  * Cycle progress: the scheduler (in-process) against a real lqosd (dry run) reports each step of a
  * cycle over the bus (`scheduler_progress`); lqosd keeps the latest and `scheduler_status` shows it

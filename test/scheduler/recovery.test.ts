@@ -1,3 +1,4 @@
+// test-gate: shared (CPU only; see test/support/gate.ts)
 /**
  * The scheduler recovers by itself (issue 16), as an operator sees it: the real scheduler process
  * (`./scheduler` → bin/launch → bin/scheduler.ts) against a real lqosd in this process (dry run, temp

@@ -1,3 +1,4 @@
+// test-gate: shared (CPU only; see test/support/gate.ts)
 /**
  * The scheduler in-process against a real lqosd (startDaemon, dry-run config, temp bus/run dirs);
  * lqosd's real shaping service runs in dry-run mode through a wrapper that logs each refresh.

@@ -1,3 +1,4 @@
+// test-gate: shared (CPU only; see test/support/gate.ts)
 /**
  * The integration run summary (contract: lib/scheduler/README.md): the scheduler gives the integration
  * child LQOS_INTEGRATION_SUMMARY_FILE, reads the file after a good run, bounds it, hides credentials,

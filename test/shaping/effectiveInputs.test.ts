@@ -1,3 +1,4 @@
+// test-gate: shared (CPU only; see test/support/gate.ts)
 /**
  * buildEffectiveInputs (lib/shaping/effectiveInputs.ts), the one place every run path gets its
  * inputs: operator files as they are without overrides, effective copies with them, a refusal

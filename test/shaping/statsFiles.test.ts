@@ -1,3 +1,4 @@
+// test-gate: shared (CPU only; see test/support/gate.ts)
 /**
  * The upstream-compatible stats files (lib/shaping/statsFiles.ts): lastRun.txt's exact format,
  * statsByCircuit.json / statsByParentNode.json built from a small plan and checked against the

@@ -1,3 +1,4 @@
+// test-gate: shared (CPU only; see test/support/gate.ts)
 /** Per-minute SQLite history: aggregation, merging split minutes, queries with steps, retention. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

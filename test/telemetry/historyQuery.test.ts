@@ -1,3 +1,4 @@
+// test-gate: shared (CPU only; see test/support/gate.ts)
 /**
  * The History API's downsampling over a seeded store (30 days of minute rows with known values):
  * bucket counts per range, and every bucket's average, maximum, RTT and retransmit share exactly as

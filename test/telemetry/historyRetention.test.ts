@@ -1,3 +1,4 @@
+// test-gate: shared (CPU only; see test/support/gate.ts)
 /**
  * `[history]` retention_days / circuit_retention_days (lqos-ts keys): validated, handed to the
  * telemetry service by telemetryOptionsOf, and honoured by the store's pruning; and the service's

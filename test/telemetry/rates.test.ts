@@ -1,3 +1,4 @@
+// test-gate: shared (CPU only; see test/support/gate.ts)
 /** Pure per-host rates and the circuit/node/total roll-up (LPM, tc_handle, counter resets). */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

@@ -1,3 +1,4 @@
+// test-gate: shared (CPU only; see test/support/gate.ts)
 /**
  * Unmapped traffic (issue 20 item 5): the dataplane keeps no per-address state for addresses
  * without a mapping, only an aggregate counter and a small sampled table. Rates come from deltas of

@@ -1,3 +1,4 @@
+// test-gate: shared (CPU only; see test/support/gate.ts)
 /**
  * Issue 19 item 4: the incremental apply's diff (lib/apply/diff.ts) on plans built by the real
  * pipeline (planner state carried over, so class ids stay), asserting the exact operations — tc

@@ -1,3 +1,4 @@
+// test-gate: shared (CPU only; see test/support/gate.ts)
 /**
  * Issue 19 item 4: the apply engine's failure paths, on a simulated tc kernel (test/support/simKernel.ts,
  * reached through the engine's `wrap` seam or a `tc` first in PATH) and an in-memory IP map:

@@ -1,3 +1,4 @@
+// test-gate: shared (CPU only; see test/support/gate.ts)
 /**
  * The layer diagram in docs/ARCHITECTURE.md holds: imports in lib/, dataplane/ and webui/ point only
  * to the same or a lower layer, nothing imports in a circle, and no function in lib/ is longer than

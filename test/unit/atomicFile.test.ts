@@ -1,3 +1,4 @@
+// test-gate: shared (CPU only; see test/support/gate.ts)
 /**
  * lib/util/atomicFile.ts: rotated backups (names, order, contents, hard links), modes (explicit,
  * kept, default, never widened on backups), no temp file left after a failure, a disk-full error

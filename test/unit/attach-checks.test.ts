@@ -1,3 +1,4 @@
+// test-gate: shared (CPU only; see test/support/gate.ts)
 /**
  * The pure attach checks (dataplane/attachChecks.ts, issue 20 items 3, 4, 7, 10): `ethtool -k` text
  * with "[fixed]", the VLAN stripping verdict per mode, traffic classes from sysfs values and

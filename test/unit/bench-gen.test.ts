@@ -1,3 +1,4 @@
+// test-gate: shared (CPU only; see test/support/gate.ts)
 /**
  * The synthetic dataset generator used by the compile benchmark (bench/dataset.ts).
  */

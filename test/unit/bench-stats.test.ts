@@ -1,3 +1,4 @@
+// test-gate: shared (CPU only; see test/support/gate.ts)
 /** bench/stats.ts: the medians, interleaving and target verdicts every benchmark reports. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

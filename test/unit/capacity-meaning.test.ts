@@ -1,3 +1,4 @@
+// test-gate: shared (CPU only; see test/support/gate.ts)
 /**
  * Meaning of the link capacities (spec item 12): downlink_bandwidth_mbps = total download (ISP-facing
  * interface), uplink_bandwidth_mbps = total upload. A migrated config that relied on upstream

@@ -1,3 +1,4 @@
+// test-gate: shared (CPU only; see test/support/gate.ts)
 /**
  * The run's large files are written from chunks (issue 15: a dry run of 50k circuits must not hold
  * queuingStructure.json, the tc batch or the mapping list as one string): the chunks must give

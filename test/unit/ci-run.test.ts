@@ -1,3 +1,4 @@
+// test-gate: shared (CPU only; see test/support/gate.ts)
 /**
  * `.ci/run`: it runs exactly the README's setup and test commands, and it fails (exit 1, naming the
  * files) when the run leaves the working tree dirty — tried on a scratch git repository whose

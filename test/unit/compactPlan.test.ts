@@ -1,3 +1,4 @@
+// test-gate: shared (CPU only; see test/support/gate.ts)
 /**
  * Issue 15 (lqosd's footprint): the compact form lqosd holds the plan in force in
  * (lib/apply/compactPlan.ts) is the same plan — the same applied_plan.json text, no difference for

@@ -1,3 +1,4 @@
+// test-gate: shared (CPU only; see test/support/gate.ts)
 /**
  * Proofs for lqos.conf keys that lqos-ts honours (lib/config/fidelity.ts points here): each key, set
  * in an lqos.conf text, changes the plan, the queue count, the VLANs, an integration's output or

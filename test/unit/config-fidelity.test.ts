@@ -1,3 +1,4 @@
+// test-gate: shared (CPU only; see test/support/gate.ts)
 /**
  * Key fidelity table (lib/config/fidelity.ts): every key of upstream's v2.2 example lqos.conf and every
  * key of our schema is either honoured (and a test file proves it), behaves the same as asked at the

@@ -1,3 +1,4 @@
+// test-gate: shared (CPU only; see test/support/gate.ts)
 /** lib/inputs/csvCellEdit.ts: cells changed in place, every other byte of the operator's file kept. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';

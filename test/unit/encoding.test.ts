@@ -1,3 +1,4 @@
+// test-gate: shared (CPU only; see test/support/gate.ts)
 /**
  * Input file encodings (issue 21.3): byte-order marks (UTF-8, UTF-16LE/BE) are honoured, bytes that
  * are not UTF-8 are read as Windows-1252 with one warning naming the file and line — a spreadsheet's

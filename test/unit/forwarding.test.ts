@@ -1,3 +1,4 @@
+// test-gate: shared (CPU only; see test/support/gate.ts)
 /**
  * Forwarding modes (issue 12), the pure parts: the stick's VLAN ids in the config (missing, 0, equal
  * → a config error naming the keys and what to do), `[bridge] use_xdp_bridge` honoured (no warning),

@@ -1,3 +1,4 @@
+// test-gate: shared (CPU only; see test/support/gate.ts)
 /** Journal lines from pino records: priority prefix, message first, key=value fields, one line each. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

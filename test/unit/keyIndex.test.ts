@@ -1,3 +1,4 @@
+// test-gate: shared (CPU only; see test/support/gate.ts)
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { circuitIdIndex, IndexBuilder, StringIndex } from '../../lib/util/keyIndex.ts';

@@ -1,3 +1,4 @@
+// test-gate: shared (CPU only; see test/support/gate.ts)
 /**
  * Last good inputs (lib/shaping/lastGood.ts) and what a shaping run does with them
  * (lib/shaping/run.ts through ShapingService, dry run): row triage against the last good rows,

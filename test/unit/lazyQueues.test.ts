@@ -1,3 +1,4 @@
+// test-gate: shared (CPU only; see test/support/gate.ts)
 /**
  * Lazy queues (lib/shaping/lazyQueues.ts): the pure decision (which circuits to materialise, which
  * to expire, `lazy_threshold_bytes`, `lazy_expire_seconds`), and what the compiler, the incremental

@@ -1,3 +1,4 @@
+// test-gate: shared (CPU only; see test/support/gate.ts)
 /**
  * The mass-removal guard's decision (lib/shaping/massRemoval.ts): the share of circuits in force
  * that a plan leaves out against [safety] max_removed_percent, force and an admin's approval; the

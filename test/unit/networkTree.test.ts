@@ -1,3 +1,4 @@
+// test-gate: shared (CPU only; see test/support/gate.ts)
 /**
  * The Network Layout editor's model (webui/src/lib/networkTree*.ts): every tree edit on the
  * network.json object, compared as exact JSON text (key order included), the checks shown while

@@ -1,3 +1,4 @@
+// test-gate: shared (CPU only; see test/support/gate.ts)
 /**
  * Planner parity with upstream LibreQoS on inputs that showed a difference (issues 13 and 21):
  * assured rates (a node's rate covers the minimums under it), parent fallbacks (unknown Parent

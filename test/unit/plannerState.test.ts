@@ -1,3 +1,4 @@
+// test-gate: shared (CPU only; see test/support/gate.ts)
 /**
  * Partial planner state (issue 21.4): one bad entry in planner_state.json costs only that entry;
  * a file that cannot be read at all starts fresh. Both with a note naming what was dropped.

@@ -1,3 +1,4 @@
+// test-gate: shared (CPU only; see test/support/gate.ts)
 /**
  * lib/util/processes.ts: PID files read while being written, and signalling a child's process group
  * without ever reaching our own group (kill 0) or every process (kill -1). CI of 4ebe148 was ended by

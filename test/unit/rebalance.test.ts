@@ -1,3 +1,4 @@
+// test-gate: shared (CPU only; see test/support/gate.ts)
 /**
  * Rebalancing top-level sites onto CPU queues (issue 21.2): queues stay sticky, but when the queue
  * count grows or the load is badly skewed a bounded number of sites move per run, each move is

@@ -1,3 +1,4 @@
+// test-gate: shared (CPU only; see test/support/gate.ts)
 /** The Reload button's answer (lib/web/reloadResult.ts): one line per kind of outcome, problems with file and line. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';

@@ -1,3 +1,4 @@
+// test-gate: shared (CPU only; see test/support/gate.ts)
 /** Row triage (lib/shaping/rowTriage.ts): which rows are skipped, what replaces them, what still refuses the run. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

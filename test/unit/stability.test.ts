@@ -1,3 +1,4 @@
+// test-gate: shared (CPU only; see test/support/gate.ts)
 /**
  * Stable class ids: adding or removing one circuit changes only that circuit's compiled lines
  * (tc batch and mappings), across runs that carry the planner state.

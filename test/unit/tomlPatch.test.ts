@@ -1,3 +1,4 @@
+// test-gate: shared (CPU only; see test/support/gate.ts)
 /** lib/config/tomlPatch.ts: lqos.conf saved as the operator wrote it, only the changed keys rewritten. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';

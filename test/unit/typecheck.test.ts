@@ -1,3 +1,4 @@
+// test-gate: shared (CPU only; see test/support/gate.ts)
 /**
  * The whole tree typechecks (strict, noUnusedLocals), and so does the web UI against lib/api: a
  * server payload and the UI's reading of it cannot drift apart, and no unused import or local stays.

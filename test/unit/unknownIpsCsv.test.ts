@@ -1,3 +1,4 @@
+// test-gate: shared (CPU only; see test/support/gate.ts)
 /**
  * The Unknown IPs page's CSV downloads (lib/web/unknownIpsCsv.ts): upstream's totals layout, and
  * ShapedDevices.csv rows that our own validator accepts as they are (with the chosen parent and plan).

@@ -1,3 +1,4 @@
+// test-gate: shared (CPU only; see test/support/gate.ts)
 /** The web UI's search ranking (webui/src/lib/search.ts): what Enter opens is the hit the operator meant. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';

@@ -1,3 +1,4 @@
+// test-gate: shared (CPU only; see test/support/gate.ts)
 /**
  * Access control and secrecy over the whole route table (taken from Fastify, so new routes are
  * covered automatically).

@@ -1,3 +1,4 @@
+// test-gate: shared (CPU only; see test/support/gate.ts)
 /**
  * Web authentication hardening (issue 14): the first-run setup token, corrupt users files, login
  * throttling per (address, username) with a cap on concurrent Argon2 checks, and HTTPS through

@@ -1,3 +1,4 @@
+// test-gate: shared (CPU only; see test/support/gate.ts)
 /**
  * The Circuit page's API: GET /api/circuits/:id/live (rates, queues, the leaf in use, its devices'
  * addresses with last seen) and GET /api/circuits/:id/flows (its flows by bytes), on the fake

@@ -1,3 +1,4 @@
+// test-gate: shared (CPU only; see test/support/gate.ts)
 /**
  * GET /api/config/schema: the config schema's description of every lqos.conf key, which the web UI's
  * configuration forms are built from. Every key a form names must be described: a key the server

@@ -1,3 +1,4 @@
+// test-gate: shared (CPU only; see test/support/gate.ts)
 /** Websocket channels, /metrics and static UI serving. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

@@ -1,3 +1,4 @@
+// test-gate: shared (CPU only; see test/support/gate.ts)
 /**
  * Secrets on disk and in messages (issue 14), through the web API and the scheduler:
  * - file modes read back with stat after web saves (lqos.conf + backups 0600, inputs 0640 or the

@@ -1,3 +1,4 @@
+// test-gate: shared (CPU only; see test/support/gate.ts)
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { addressKey, backoffMs, LOGIN_LIMITS, LoginLimiter, SESSION_IDLE_MS, SESSION_MAX_AGE_MS, SessionStore, VerifyGate } from '../../lib/web/sessions.ts';

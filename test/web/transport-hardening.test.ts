@@ -1,3 +1,4 @@
+// test-gate: shared (CPU only; see test/support/gate.ts)
 /**
  * The web server's transport guards (issue 14): the Host check against DNS rebinding
  * (`[web] allowed_hosts`), cross-site refusal of every state-changing request, the CSP header, the

@@ -1,3 +1,4 @@
+// test-gate: shared (CPU only; see test/support/gate.ts)
 /**
  * GET /api/executive over a SQLite store seeded with chosen minute rows (./executiveSeed.ts): every
  * table's order and figures are known exactly (weighted RTT averages, retransmit shares, peaks
