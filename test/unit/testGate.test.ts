@@ -1,8 +1,8 @@
 // test-gate: shared (CPU only; see test/support/gate.ts)
 /**
- * scripts/run-tests' file gate (test/support/gate.ts), on throwaway test files run by node:test three
- * at a time the way the suite runs its own: two `test-gate: shared` files overlap, an unmarked file
- * runs alone, and a shared file killed with SIGKILL does not keep the lock from the others.
+ * scripts/run-tests' file gate (test/support/gate.ts), on throwaway test files run by node:test with
+ * the gate preloaded: two `test-gate: shared` files overlap, an unmarked file runs alone, and a file
+ * killed with SIGKILL while it holds the lock does not keep it from the next file.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
