@@ -45,8 +45,22 @@ export function readShapingInputs(paths: Pick<InputPaths, 'devices' | 'network'>
       return null;
     }
   }
-  const devices = readInputFile(paths.devices, { log })!;
-  const network = readInputFile(paths.network, { log })!;
+  const read = (f: string) => {
+    try {
+      const r = readInputFile(f, { log });
+      if (!r) log.error(`${f} disappeared while it was being read; run again`);
+      return r ?? null;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (typeof code !== 'string') throw err;
+      // A directory in the file's place, no read permission, an I/O error: say which file and why.
+      log.error(`${f} cannot be read (${(err as Error).message}); it must be a readable file — fix it and run again`);
+      return null;
+    }
+  };
+  const devices = read(paths.devices);
+  const network = devices && read(paths.network);
+  if (!devices || !network) return null;
   const readWarnings = [...devices.issues, ...network.issues];
   return {
     devicesFile: paths.devices,

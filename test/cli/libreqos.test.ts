@@ -54,6 +54,17 @@ test('missing input file → exit 1 naming the file', async () => {
   assert.match(r.stderr, /ShapedDevices\.csv does not exist/);
 });
 
+test('an input that cannot be read (a directory in its place) → exit 1 naming the file, not a crash', async () => {
+  const w = ws({ network: '{}' });
+  mkdirSync(join(w.dir, 'ShapedDevices.csv'));
+  const r = await runCli(['--config', w.config, '--validate']);
+  assert.equal(r.code, 1, r.stderr);
+  const err = r.logs.find((l) => l.level === 50);
+  assert.ok(err, r.stderr);
+  assert.match(err.msg, /ShapedDevices\.csv cannot be read \(EISDIR: .*\); it must be a readable file/);
+  assert.ok(!r.logs.some((l) => l.level === 60), `no "unexpected failure": ${r.stderr}`);
+});
+
 test('bad command-line flag → exit 2', async () => {
   const r = await runCli(['--no-such-flag']);
   assert.equal(r.code, 2);
