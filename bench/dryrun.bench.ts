@@ -6,15 +6,17 @@
  * shaping/queuingStructure.json, planner_state.json).
  *
  *   node --import tsx bench/dryrun.bench.ts [--sizes 10000,50000] [--rounds 5] [--seed 1]
- *   (BENCH_KEEP=1 keeps the generated networks and state in the temp directory it names, for profiling)
+ *   (BENCH_KEEP=1 keeps the generated networks and state in the temp directory it names, for profiling;
+ *   LQOS_LAUNCH=esm times build/bin/LibreQoS.mjs instead of the start-up snapshot bin/launch picks)
  *
  * The bench builds first (`npm run build`; the launcher runs the compiled command only while no .ts
  * is newer than the build) and checks the build is fresh, then generates each network with
  * bench/dataset.ts (not timed) into a temp dir with an lqos.conf of conf/example's settings pointing
  * at it (its own state directory). One untimed run per size writes the planner state, so every
  * timed run is the steady state of a repeated run (the scheduler's case). Then `--rounds`
- * interleaved rounds (size order rotating each round; `./LibreQoS --help` runs in the same rounds as a
- * reference for the machine's speed in those minutes, without a target). Wall time is measured around
+ * interleaved rounds (size order rotating each round; `LQOS_LAUNCH=esm ./LibreQoS --help` runs in the
+ * same rounds as a reference for the machine's speed in those minutes, without a target; without the
+ * snapshot, so it compares with figures from before it). Wall time is measured around
  * `/usr/bin/time` (Debian package `time`), peak RSS is its `%M`; median (min–max).
  * Each run must exit 0 and write its files. Targets (issue 15), judged on medians: 10k circuits ≤ 0.6 s;
  * 50k ≤ 2 s and ≤ 300 MB peak RSS (upstream's Python: 476 MB). Exits 1 when one is missed.
@@ -75,11 +77,17 @@ function writeConf(dir: string, inputs: string, state: string): string {
   return conf;
 }
 
+/**
+ * How the timed runs start: `build` (bin/launch's own choice for a fresh build: the start-up snapshot
+ * when it fits, as operators get) unless LQOS_LAUNCH=esm is set for the bench (build/bin/LibreQoS.mjs).
+ */
+const LAUNCH = process.env.LQOS_LAUNCH === 'esm' ? 'esm' : 'build';
+
 /** `./LibreQoS <args>` (the compiled command) under `/usr/bin/time` into `timeFile`: wall ms; throws unless it exits 0. */
-function timedLibreQoS(args: string[], timeFile: string): { ms: number; argv: string[] } {
+function timedLibreQoS(args: string[], timeFile: string, launch: string = LAUNCH): { ms: number; argv: string[] } {
   const argv = [join(REPO_ROOT, 'LibreQoS'), ...args];
   const t0 = performance.now();
-  const r = spawnSync(TIME, ['-f', '%M', '-o', timeFile, ...argv], { cwd: REPO_ROOT, env: { ...process.env, LQOS_LAUNCH: 'build' }, encoding: 'utf8', maxBuffer: 64 << 20 });
+  const r = spawnSync(TIME, ['-f', '%M', '-o', timeFile, ...argv], { cwd: REPO_ROOT, env: { ...process.env, LQOS_LAUNCH: launch }, encoding: 'utf8', maxBuffer: 64 << 20 });
   const ms = performance.now() - t0;
   if (r.status !== 0) throw new Error(`${argv.join(' ')} exited ${r.status}:\n${r.stderr.slice(-3000)}`);
   return { ms, argv };
@@ -98,7 +106,7 @@ function runOnce(c: Case, timeFile: string): { ms: number; mb: number } {
   return { ms, mb: kb / 1024 };
 }
 
-const REFERENCE = './LibreQoS --help';
+const REFERENCE = 'LQOS_LAUNCH=esm ./LibreQoS --help';
 
 const tmp = mkdtempSync(join(tmpdir(), 'lqos-dryrun-'));
 if (process.env.BENCH_KEEP) console.log(`  BENCH_KEEP: networks and state kept in ${tmp}`);
@@ -107,6 +115,10 @@ try {
   execFileSync('npm', ['run', '--silent', 'build'], { cwd: REPO_ROOT, stdio: 'inherit' });
   const stale = execFileSync('find', ['lib', 'bin', 'dataplane', '-name', '*.ts', '-newer', 'build/.stamp', '-print', '-quit'], { cwd: REPO_ROOT, encoding: 'utf8' }).trim();
   if (stale) throw new Error(`${stale} is newer than the build just made (edited during the bench?): run it again`);
+  // How the timed runs start (bin/launch says it with LQOS_LAUNCH_SHOW): the snapshot or build/bin.
+  const shown = spawnSync(join(REPO_ROOT, 'LibreQoS'), ['--help'], { env: { ...process.env, LQOS_LAUNCH: LAUNCH, LQOS_LAUNCH_SHOW: '1' }, encoding: 'utf8' });
+  const how = /^launch: node (.*)$/m.exec(shown.stderr)?.[1] ?? `? (${shown.stderr.trim()})`;
+  console.log(`LibreQoS starts as: node ${how.replace(/ --help$/, ' …')}`);
 
   const cases: Case[] = sizes.map((size) => {
     const dir = join(tmp, String(size));
@@ -132,7 +144,8 @@ try {
   }
   // How fast the machine is in these minutes (a VM's speed moves by ±20 % between minutes): the
   // launcher's `--help`, in the same rounds. No target; it lets figures from different days be compared.
-  variants[REFERENCE] = () => timedLibreQoS(['--help'], timeFile).ms;
+  // Always without the snapshot, so that the reference means the same as before it existed.
+  variants[REFERENCE] = () => timedLibreQoS(['--help'], timeFile, 'esm').ms;
   const wall = await interleaved(rounds, variants);
   const width = Math.max(...Object.keys(wall).map((k) => k.length));
   for (const [k, xs] of Object.entries(wall)) {

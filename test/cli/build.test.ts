@@ -31,7 +31,7 @@ function makeScratchTree(): string {
   // dataplane/ without its compiled object (not needed to plan or to build).
   cpSync(join(repoRoot, 'dataplane'), join(dir, 'dataplane'), { recursive: true, filter: (src) => !src.startsWith(join(repoRoot, 'dataplane', 'build')) });
   mkdirSync(join(dir, 'scripts'));
-  for (const f of ['build', 'bundle.mjs']) cpSync(join(repoRoot, 'scripts', f), join(dir, 'scripts', f));
+  for (const f of ['build', 'bundle.mjs', 'snapshot']) cpSync(join(repoRoot, 'scripts', f), join(dir, 'scripts', f));
   symlinkSync(join(repoRoot, 'node_modules'), join(dir, 'node_modules'));
   return dir;
 }
@@ -203,7 +203,7 @@ test('bin/launch runs the build when it is fresh, tsx when a .ts is newer, and o
 
   const bad = await launch('LibreQoS', ['--help'], { LQOS_LAUNCH: 'bundle' });
   assert.equal(bad.code, 64);
-  assert.match(bad.stderr, /LQOS_LAUNCH must be build or tsx, not 'bundle'/);
+  assert.match(bad.stderr, /LQOS_LAUNCH must be build, esm or tsx, not 'bundle'/);
   assert.equal(bad.node, '', 'node must not start on a bad LQOS_LAUNCH');
 });
 
@@ -270,6 +270,84 @@ test('every other command answers --help the same compiled and through tsx (a ch
     assert.match(built.stdout, usage, what);
     assert.equal(tsx.stdout, built.stdout, what);
   }
+});
+
+/** A fatal log line's stack: its first file frame (path, line) must be a .ts line under lib/ calling mkdirSync. */
+function assertMappedStack(stderr: string): string {
+  const fatal = stderr.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { level: number; err?: { stack?: string } }).find((l) => l.level === 60);
+  assert.ok(fatal?.err?.stack, `no fatal log line with a stack:\n${stderr}`);
+  const frame = /\((?:file:\/\/)?(\/\S+?\.(?:ts|mjs|cjs)):(\d+):\d+\)/.exec(fatal.err.stack);
+  assert.ok(frame, `no file frame in the stack:\n${fatal.err.stack}`);
+  const [, file, line] = frame;
+  assert.ok(file!.startsWith(join(scratch, 'lib') + '/') && file!.endsWith('.ts'), `the first frame names ${file}, not a .ts under lib/\n${fatal.err.stack}`);
+  assert.match(readFileSync(file!, 'utf8').split('\n')[Number(line) - 1] ?? '', /mkdirSync\(/, `${file}:${line} is not the mkdirSync that failed`);
+  return fatal.err.stack;
+}
+
+test('LibreQoS starts from its start-up snapshot where and with the node it was built; otherwise from build/bin', async () => {
+  const snap = join(scratch, 'build', 'snapshot');
+  for (const f of ['LibreQoS.cjs', 'LibreQoS.cjs.map', 'LibreQoS.blob', 'LibreQoS.key']) assert.ok(existsSync(join(snap, f)), `npm run build did not write build/snapshot/${f}`);
+  assert.equal(readFileSync(join(snap, 'LibreQoS.key'), 'utf8').split('\n')[0], scratch, 'the key names the tree it was built in');
+  // Built with the node found on PATH then; the shim first on PATH is another node binary: build/bin,
+  // and the launcher says why and what to run.
+  const other = await launch('LibreQoS', ['--help']);
+  ranBuild(other, 'LibreQoS');
+  assert.match(other.stderr, /launch: the start-up snapshot \S+LibreQoS\.blob was made for another location or node binary .*run \S+\/scripts\/snapshot to make it again/);
+  // Rebuilt with the shim as `node`: now the snapshot fits.
+  const made = await execa(join(scratch, 'scripts', 'snapshot'), [], { env: { PATH: `${shimDir}:${process.env.PATH}` }, reject: false, all: true });
+  assert.equal(made.exitCode, 0, made.all);
+  const blob = join(snap, 'LibreQoS.blob');
+  const fromSnapshot = (l: Launched, rest: string) => assert.equal(args(l), `--snapshot-blob ${blob} -- ${rest}`, `expected the snapshot; node ran: ${l.node || '(nothing)'}\n${l.stderr}`);
+  const help = await launch('LibreQoS', ['--help']);
+  fromSnapshot(help, '--help');
+  assert.match(help.node, /^--initial-old-space-size=128 --snapshot-blob /, 'the V8 flag the blob was built with');
+  const esmHelp = await launch('LibreQoS', ['--help'], { LQOS_LAUNCH: 'esm' });
+  ranBuild(esmHelp, 'LibreQoS');
+  assert.equal(help.code, 0, help.stderr);
+  assert.equal(help.stdout, esmHelp.stdout, '--help from the snapshot and from build/bin');
+  const usage = await launch('LibreQoS', ['--no-such-flag']);
+  fromSnapshot(usage, '--no-such-flag');
+  assert.equal(usage.code, 2, 'bad usage exits 2 from the snapshot too');
+
+  // A dry run from the snapshot writes what build/bin/LibreQoS.mjs writes, and LQOS_* is read at run time.
+  const inputs = { devices: readFileSync(join(repoRoot, 'conf', 'example', 'ShapedDevices.csv'), 'utf8'), network: readFileSync(join(repoRoot, 'conf', 'example', 'network.json'), 'utf8') };
+  const ws = { snapshot: makeWorkspace(inputs), esm: makeWorkspace(inputs) };
+  try {
+    const runs: Record<string, Launched> = {};
+    for (const [mode, w] of Object.entries(ws)) {
+      const run = join(w.dir, 'run');
+      mkdirSync(run);
+      runs[mode] = await launch('LibreQoS', ['--config', w.config, '--dry-run'], { LQOS_LAUNCH: mode === 'esm' ? 'esm' : '', LQOS_RUN_DIR: run });
+      assert.equal(runs[mode]!.code, 0, `${mode}: ${runs[mode]!.stderr}`);
+    }
+    fromSnapshot(runs.snapshot!, `--config ${ws.snapshot.config} --dry-run`);
+    ranBuild(runs.esm!, 'LibreQoS');
+    for (const f of ['debug/linux_tc.txt', 'debug/ip_mappings.txt', 'shaping/queuingStructure.json']) {
+      assert.equal(readFileSync(join(ws.snapshot.stateDir, f), 'utf8'), readFileSync(join(ws.esm.stateDir, f), 'utf8'), `${f} differs between the snapshot and build/bin`);
+    }
+    // A stack trace from the snapshot names the .ts line (lib/util/bundleStackTraces.ts); the
+    // failure also shows LQOS_RUN_DIR is read at run time, not frozen into the blob.
+    const failed = await launch('LibreQoS', ['--config', ws.snapshot.config], { LQOS_RUN_DIR: join(ws.snapshot.config, 'run') });
+    fromSnapshot(failed, `--config ${ws.snapshot.config}`);
+    assert.equal(failed.code, 70, failed.stderr);
+    assert.match(assertMappedStack(failed.stderr), new RegExp(`(?:\\(|at )${join(scratch, 'bin', 'LibreQoS.snapshot.ts')}:\\d+:\\d+`), 'the entry frame names bin/LibreQoS.snapshot.ts');
+  } finally {
+    for (const w of Object.values(ws)) w.cleanup();
+  }
+
+  // NODE_OPTIONS (its V8 flags would not match the blob's), or a key for another tree or node: build/bin.
+  ranBuild(await launch('LibreQoS', ['--help'], { NODE_OPTIONS: '--max-old-space-size=512' }), 'LibreQoS');
+  const keyFile = join(snap, 'LibreQoS.key');
+  const key = readFileSync(keyFile, 'utf8');
+  try {
+    writeFileSync(keyFile, key.replace(scratch, '/opt/lqos-ts'));
+    ranBuild(await launch('LibreQoS', ['--help']), 'LibreQoS');
+    writeFileSync(keyFile, key.replace(/ (\d+) (\d+)\n$/, ' $1 1\n'));
+    ranBuild(await launch('LibreQoS', ['--help']), 'LibreQoS');
+  } finally {
+    writeFileSync(keyFile, key);
+  }
+  fromSnapshot(await launch('LibreQoS', ['--help']), '--help');
 });
 
 test('--help of LibreQoS and lqosd: exit 0 with the usage, the same compiled and with tsx; LQOS_LAUNCH=build without a build says npm run build', async () => {

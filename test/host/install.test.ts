@@ -82,6 +82,14 @@ async function runsFromCopy(prefix: string) {
     assert.equal(r.exitCode, 0, `${c} --help from the installed copy: ${r.all}`);
     assert.match(String(r.all), new RegExp(`Usage: ${c}`), `${c} --help printed no usage`);
   }
+  // LibreQoS starts from the start-up snapshot scripts/install made in the copy (its JavaScript
+  // dependencies are in the blob; koffi & co. load from the pruned node_modules).
+  const key = readFileSync(join(copy, 'build/snapshot/LibreQoS.key'), 'utf8').split('\n')[0];
+  assert.equal(key, copy, 'the snapshot was made where the copy lies');
+  const shown = await execa(join(copy, 'LibreQoS'), ['--help'], { reject: false, all: true, cwd: '/', env: { LQOS_LAUNCH: '', LQOS_LAUNCH_SHOW: '1' } });
+  assert.equal(shown.exitCode, 0, shown.all);
+  assert.match(String(shown.stderr), new RegExp(`^launch: node --initial-old-space-size=128 --snapshot-blob ${copy}/build/snapshot/LibreQoS\\.blob -- --help$`, 'm'), String(shown.all));
+  assert.match(String(shown.stdout), /^Usage: LibreQoS/);
   // The native modules load and work from the pruned copy.
   const n = await execa('node', ['-e', `
     const Db = require('better-sqlite3'); const row = new Db(':memory:').prepare('select 41 + 1 as x').get();
@@ -157,8 +165,10 @@ test('upgrade: new code in place; config, web users, state and inputs kept; no l
   writeFileSync(state, '{"kept":true}\n');
   writeFileSync(input, 'Circuit ID,Device ID\n');
   writeFileSync(inRoot(`${PREFIX}/stray-file`), 'left by the old copy\n');
-  const lqosFile = join(src, 'bin/LibreQoS.ts');
-  writeFileSync(lqosFile, readFileSync(lqosFile, 'utf8').replace("'Validate ShapedDevices.csv", `'${CANARY}`));
+  const argsFile = join(src, 'lib/cli/libreqosArgs.ts');
+  const argsText = readFileSync(argsFile, 'utf8');
+  assert.ok(argsText.includes("'Validate ShapedDevices.csv"), `${argsFile} no longer holds LibreQoS's description: move the canary`);
+  writeFileSync(argsFile, argsText.replace("'Validate ShapedDevices.csv", `'${CANARY}`));
 
   const r = await install();
   assert.equal(r.exitCode, 0, r.all);
@@ -180,8 +190,9 @@ test('upgrade: new code in place; config, web users, state and inputs kept; no l
 test('a failed upgrade (the new copy does not run) leaves the installed copy untouched and working', async () => {
   const lqosFile = join(src, 'bin/LibreQoS.ts');
   const good = readFileSync(lqosFile, 'utf8');
-  writeFileSync(lqosFile, good.replace("import { Command } from 'commander';",
-    "import { Command } from 'commander';\nif (process.argv.includes('--help')) { console.error('broken on purpose'); process.exit(9); }"));
+  const anchor = "import { parseLibreQoSArgs } from '../lib/cli/libreqosArgs.ts';";
+  assert.ok(good.includes(anchor), `${lqosFile} no longer imports parseLibreQoSArgs: move the breakage`);
+  writeFileSync(lqosFile, good.replace(anchor, `${anchor}\nif (process.argv.includes('--help')) { console.error('broken on purpose'); process.exit(9); }`));
   try {
     const r = await install();
     assert.equal(r.exitCode, 1, `install must refuse a new copy whose LibreQoS --help fails (exit ${r.exitCode}): ${r.all}`);

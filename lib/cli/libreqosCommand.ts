@@ -1,0 +1,36 @@
+/** `LibreQoS` after its arguments are parsed: the logger, the run, and the exit code of a failure. */
+import { runLibreQoS } from './libreqos.ts';
+import type { LibreQoSFlags } from './libreqosArgs.ts';
+import { EXIT } from '../shaping/exitCodes.ts';
+import { AtomicWriteError } from '../util/atomicFile.ts';
+import { createLogger } from '../util/log.ts';
+
+/** Runs `LibreQoS` with the parsed flags; resolves to the process's exit code. */
+export async function runLibreQoSCommand(o: LibreQoSFlags): Promise<number> {
+  const log = createLogger('LibreQoS', o.debug ? 'debug' : 'info');
+  try {
+    return await runLibreQoS(
+      {
+        config: o.config,
+        validate: o.validate,
+        updateonly: o.updateonly,
+        clearrules: o.clearrules,
+        plannerReset: o.plannerReset,
+        dryRun: o.dryRun,
+        direct: o.direct || process.env.LQOS_DIRECT === '1',
+        force: o.force,
+        debug: o.debug,
+        verbose: o.verbose || o.debug,
+      },
+      log,
+    );
+  } catch (e) {
+    if (e instanceof AtomicWriteError) {
+      // Disk full or an I/O error: the message names the file and the disk; nothing was replaced.
+      log.error(e.message);
+      return EXIT.write;
+    }
+    log.fatal({ err: e }, `unexpected failure: ${(e as Error).message}`);
+    return 70;
+  }
+}
