@@ -16,8 +16,6 @@ import { mapStackTraces } from '../lib/util/bundleStackTraces.ts';
 startupSnapshot.setDeserializeMainFunction(async () => {
   // A stack trace in the journal names the .ts line (LibreQoS.cjs.map beside the bundle).
   mapStackTraces(fileURLToPath(import.meta.url));
-  // node puts the arguments after `--` at argv[1…] here (no script path in argv[1]).
-  const args = process.argv.slice(1);
-  if (args[0] === '--') args.shift();
-  process.exitCode = await runLibreQoSCommand(parseLibreQoSArgs(args));
+  // `node --snapshot-blob … -- ARGS`: node drops that `--` and puts ARGS at argv[1…] (no script path).
+  process.exitCode = await runLibreQoSCommand(parseLibreQoSArgs(process.argv.slice(1)));
 });

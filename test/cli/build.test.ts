@@ -308,6 +308,12 @@ test('LibreQoS starts from its start-up snapshot where and with the node it was 
   const usage = await launch('LibreQoS', ['--no-such-flag']);
   fromSnapshot(usage, '--no-such-flag');
   assert.equal(usage.code, 2, 'bad usage exits 2 from the snapshot too');
+  // The operator's own `--` reaches commander as it does from build/bin (node drops only the launcher's).
+  const dashes = await launch('LibreQoS', ['--', '--help']);
+  fromSnapshot(dashes, '-- --help');
+  const esmDashes = await launch('LibreQoS', ['--', '--help'], { LQOS_LAUNCH: 'esm' });
+  assert.deepEqual([dashes.code, dashes.stderr], [esmDashes.code, esmDashes.stderr]);
+  assert.equal(dashes.code, 2, dashes.stderr);
 
   // A dry run from the snapshot writes what build/bin/LibreQoS.mjs writes, and LQOS_* is read at run time.
   const inputs = { devices: readFileSync(join(repoRoot, 'conf', 'example', 'ShapedDevices.csv'), 'utf8'), network: readFileSync(join(repoRoot, 'conf', 'example', 'network.json'), 'utf8') };
