@@ -16,6 +16,9 @@ import { mapStackTraces } from '../lib/util/bundleStackTraces.ts';
 startupSnapshot.setDeserializeMainFunction(async () => {
   // A stack trace in the journal names the .ts line (LibreQoS.cjs.map beside the bundle).
   mapStackTraces(fileURLToPath(import.meta.url));
+  // As the ES-module entry's unsettled top-level await would: a run whose promise never settles
+  // (the event loop emptied under it) must not exit 0.
+  process.exitCode = 13;
   // `node --snapshot-blob … -- ARGS`: node drops that `--` and puts ARGS at argv[1…] (no script path).
   process.exitCode = await runLibreQoSCommand(parseLibreQoSArgs(process.argv.slice(1)));
 });

@@ -9,7 +9,7 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -25,7 +25,8 @@ let nodeLog = '';
 
 /** The runtime tree and sources, copied; node_modules linked (read only). */
 function makeScratchTree(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'lqos-build-'));
+  // Physical path: bin/launch and the snapshot's key use the tree's physical location.
+  const dir = realpathSync(mkdtempSync(join(tmpdir(), 'lqos-build-')));
   for (const f of ['LibreQoS', 'lqosd', 'scheduler', 'lqusers', 'lqtop', 'package.json', 'tsconfig.json']) cpSync(join(repoRoot, f), join(dir, f));
   for (const d of ['bin', 'lib', 'conf']) cpSync(join(repoRoot, d), join(dir, d), { recursive: true });
   // dataplane/ without its compiled object (not needed to plan or to build).
@@ -63,7 +64,7 @@ async function launch(cmd: string, args: string[], env: Record<string, string> =
   const r = await execa(join(scratch, cmd), args, {
     reject: false,
     cwd: scratch,
-    env: { PATH: `${shimDir}:${process.env.PATH}`, LQOS_LOG_FORMAT: 'json', LQOS_LAUNCH: '', ...env },
+    env: { PATH: `${shimDir}:${process.env.PATH}`, LQOS_LOG_FORMAT: 'json', LQOS_LAUNCH: '', NODE_OPTIONS: '', ...env },
   });
   const node = existsSync(nodeLog) ? readFileSync(nodeLog, 'utf8').trim() : '';
   return { code: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr), node };
@@ -292,7 +293,7 @@ test('LibreQoS starts from its start-up snapshot where and with the node it was 
   // and the launcher says why and what to run.
   const other = await launch('LibreQoS', ['--help']);
   ranBuild(other, 'LibreQoS');
-  assert.match(other.stderr, /launch: the start-up snapshot \S+LibreQoS\.blob was made for another location or node binary .*run \S+\/scripts\/snapshot to make it again/);
+  assert.match(other.stderr, /launch: the start-up snapshot \S+LibreQoS\.blob was made for another location, node binary or flags .*run \S+\/scripts\/snapshot to make it again/);
   // Rebuilt with the shim as `node`: now the snapshot fits.
   const made = await execa(join(scratch, 'scripts', 'snapshot'), [], { env: { PATH: `${shimDir}:${process.env.PATH}` }, reject: false, all: true });
   assert.equal(made.exitCode, 0, made.all);
@@ -341,15 +342,32 @@ test('LibreQoS starts from its start-up snapshot where and with the node it was 
     for (const w of Object.values(ws)) w.cleanup();
   }
 
+  // Readable logs on demand (pino-pretty, required after the restore through the bundle's require).
+  const pretty = await launch('LibreQoS', ['--config', '/nonexistent/lqos.conf'], { LQOS_LOG_FORMAT: 'pretty' });
+  fromSnapshot(pretty, '--config /nonexistent/lqos.conf');
+  assert.equal(pretty.code, 2, pretty.stderr);
+  assert.match(pretty.stderr, /^\[\d\d:\d\d:\d\d\.\d{3}\] ERROR: configuration file \/nonexistent\/lqos\.conf not found/m, pretty.stderr);
+
   // NODE_OPTIONS (its V8 flags would not match the blob's), or a key for another tree or node: build/bin.
   ranBuild(await launch('LibreQoS', ['--help'], { NODE_OPTIONS: '--max-old-space-size=512' }), 'LibreQoS');
   const keyFile = join(snap, 'LibreQoS.key');
   const key = readFileSync(keyFile, 'utf8');
+  const [kroot, knode] = key.split('\n') as [string, string];
+  // node's path, inode, size, mtime, ctime, then the V8 flags.
+  const f = knode.split(' ');
+  assert.equal(f.length, 6, `key line 2: ${knode}`);
+  assert.equal(f[5], '--initial-old-space-size=128');
   try {
-    writeFileSync(keyFile, key.replace(scratch, '/opt/lqos-ts'));
-    ranBuild(await launch('LibreQoS', ['--help']), 'LibreQoS');
-    writeFileSync(keyFile, key.replace(/ (\d+) (\d+)\n$/, ' $1 1\n'));
-    ranBuild(await launch('LibreQoS', ['--help']), 'LibreQoS');
+    for (const other of [
+      `/opt/lqos-ts\n${knode}\n`, // the tree moved
+      `${kroot}\n${[...f.slice(0, 1), '1', ...f.slice(2)].join(' ')}\n`, // another node binary at the same path
+      `${kroot}\n${[...f.slice(0, 5), '--initial-old-space-size=64'].join(' ')}\n`, // other flags: node would refuse the blob
+    ]) {
+      writeFileSync(keyFile, other);
+      const l = await launch('LibreQoS', ['--help']);
+      ranBuild(l, 'LibreQoS');
+      assert.equal(l.code, 0, l.stderr);
+    }
   } finally {
     writeFileSync(keyFile, key);
   }

@@ -93,7 +93,18 @@ test('the scheduler does the full setup once lqosd answers, then applies a saved
 
 test('invalid inputs saved by mistake: the scheduler status names ShapedDevices.csv and the bad line, the previous plan stays in force', async () => {
   const stateDir = join(lab.dir, 'state');
-  const planBefore = readAppliedPlan(stateDir);
+  // The previous test saw its edit (lab-25 at 7 Mbit) in the kernel; lqosd records the plan in
+  // applied_plan.json after its read-back, so wait for that (and an idle scheduler) before taking
+  // the plan in force as the reference (a fresh-clone CI run once read the plan before the edit).
+  let planBefore = readAppliedPlan(stateDir);
+  const settle = Date.now();
+  while (Date.now() - settle < 10_000) {
+    planBefore = readAppliedPlan(stateDir);
+    const st = (await busRequest('scheduler_status', {}, { path: lab.busPath })) as { phase?: string };
+    if (planBefore.circuits.find((c) => c.id === 'lab-25')?.download.ceilMbps === 7 && st.phase === 'idle') break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.equal(planBefore.circuits.find((c) => c.id === 'lab-25')?.download.ceilMbps, 7, 'applied_plan.json never recorded the previous edit');
   const classesBefore = await classLines();
   const file = join(lab.dir, 'ShapedDevices.csv');
   // A row with 11 of the header's 13 fields: a file-level error (the whole run is refused).

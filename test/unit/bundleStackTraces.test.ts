@@ -50,6 +50,8 @@ test("without the map file the bundle's own lines are shown (no failure while fo
   const { file, fail } = bundle('unmapped');
   rmSync(`${file}.map`);
   mapStackTraces(file);
+  const installed = Error.prepareStackTrace;
+  assert.ok(installed && installed !== saved, 'mapStackTraces formats stacks itself');
   try {
     fail();
     assert.fail('fail() returned');
