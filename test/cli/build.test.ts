@@ -208,30 +208,38 @@ test('bin/launch runs the build when it is fresh, tsx when a .ts is newer, and o
   assert.equal(bad.node, '', 'node must not start on a bad LQOS_LAUNCH');
 });
 
+/** conf/example's inputs, for a workspace. */
+const exampleInputs = () => ({ devices: readFileSync(join(repoRoot, 'conf', 'example', 'ShapedDevices.csv'), 'utf8'), network: readFileSync(join(repoRoot, 'conf', 'example', 'network.json'), 'utf8') });
+
+/** A fatal log line's stack: its first file frame (path, line) must be a .ts line under lib/ calling mkdirSync. */
+function assertMappedStack(stderr: string): string {
+  const fatal = stderr.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { level: number; err?: { stack?: string } }).find((l) => l.level === 60);
+  assert.ok(fatal?.err?.stack, `no fatal log line with a stack:\n${stderr}`);
+  const frame = /\((?:file:\/\/)?(\/\S+?\.(?:ts|mjs|cjs)):(\d+):\d+\)/.exec(fatal.err.stack);
+  assert.ok(frame, `no file frame in the stack:\n${fatal.err.stack}`);
+  const [, file, line] = frame;
+  assert.ok(file!.startsWith(join(scratch, 'lib') + '/') && file!.endsWith('.ts'), `the first frame names ${file}, not a .ts under lib/ (source maps off?)\n${fatal.err.stack}`);
+  const text = readFileSync(file!, 'utf8').split('\n')[Number(line) - 1];
+  assert.match(text ?? '', /mkdirSync\(/, `${file}:${line} is "${text}", not the mkdirSync that failed`);
+  return fatal.err.stack;
+}
+
 test('a stack trace from the compiled LibreQoS names the .ts file and the line of the failing call', async () => {
   // An unexpected failure (the run directory cannot be created: its parent is a file) is logged
   // fatal with the error's stack.
-  const w = makeWorkspace({ devices: readFileSync(join(repoRoot, 'conf', 'example', 'ShapedDevices.csv'), 'utf8'), network: readFileSync(join(repoRoot, 'conf', 'example', 'network.json'), 'utf8') });
+  const w = makeWorkspace(exampleInputs());
   try {
     const r = await launch('LibreQoS', ['--config', w.config], { LQOS_RUN_DIR: join(w.config, 'run') });
     ranBuild(r, 'LibreQoS');
     assert.equal(r.code, 70, r.stderr);
-    const fatal = r.stderr.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { level: number; err?: { stack?: string } }).find((l) => l.level === 60);
-    assert.ok(fatal?.err?.stack, `no fatal log line with a stack:\n${r.stderr}`);
-    const frame = /\((?:file:\/\/)?(\/\S+?\.(?:ts|mjs)):(\d+):\d+\)/.exec(fatal.err.stack);
-    assert.ok(frame, `no file frame in the stack:\n${fatal.err.stack}`);
-    const [, file, line] = frame;
-    assert.ok(file!.startsWith(join(scratch, 'lib') + '/') && file!.endsWith('.ts'), `the first frame names ${file}, not a .ts under lib/ (source maps off?)\n${fatal.err.stack}`);
-    const text = readFileSync(file!, 'utf8').split('\n')[Number(line) - 1];
-    assert.match(text ?? '', /mkdirSync\(/, `${file}:${line} is "${text}", not the mkdirSync that failed`);
-    assert.match(fatal.err.stack, new RegExp(`\\(${join(scratch, 'bin', 'LibreQoS.ts')}:\\d+:\\d+\\)`), 'the entry frame names bin/LibreQoS.ts');
+    assert.match(assertMappedStack(r.stderr), new RegExp(`\\(${join(scratch, 'bin', 'LibreQoS.ts')}:\\d+:\\d+\\)`), 'the entry frame names bin/LibreQoS.ts');
   } finally {
     w.cleanup();
   }
 });
 
 test('a dry run writes the same tc commands, mappings and queue structure compiled as with tsx', async () => {
-  const inputs = { devices: readFileSync(join(repoRoot, 'conf', 'example', 'ShapedDevices.csv'), 'utf8'), network: readFileSync(join(repoRoot, 'conf', 'example', 'network.json'), 'utf8') };
+  const inputs = exampleInputs();
   const runs: Record<string, { w: ReturnType<typeof makeWorkspace>; r: Launched }> = {};
   try {
     for (const mode of ['build', 'tsx']) {
@@ -273,18 +281,6 @@ test('every other command answers --help the same compiled and through tsx (a ch
   }
 });
 
-/** A fatal log line's stack: its first file frame (path, line) must be a .ts line under lib/ calling mkdirSync. */
-function assertMappedStack(stderr: string): string {
-  const fatal = stderr.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { level: number; err?: { stack?: string } }).find((l) => l.level === 60);
-  assert.ok(fatal?.err?.stack, `no fatal log line with a stack:\n${stderr}`);
-  const frame = /\((?:file:\/\/)?(\/\S+?\.(?:ts|mjs|cjs)):(\d+):\d+\)/.exec(fatal.err.stack);
-  assert.ok(frame, `no file frame in the stack:\n${fatal.err.stack}`);
-  const [, file, line] = frame;
-  assert.ok(file!.startsWith(join(scratch, 'lib') + '/') && file!.endsWith('.ts'), `the first frame names ${file}, not a .ts under lib/\n${fatal.err.stack}`);
-  assert.match(readFileSync(file!, 'utf8').split('\n')[Number(line) - 1] ?? '', /mkdirSync\(/, `${file}:${line} is not the mkdirSync that failed`);
-  return fatal.err.stack;
-}
-
 test('LibreQoS starts from its start-up snapshot where and with the node it was built; otherwise from build/bin', async () => {
   const snap = join(scratch, 'build', 'snapshot');
   for (const f of ['LibreQoS.cjs', 'LibreQoS.cjs.map', 'LibreQoS.blob', 'LibreQoS.key']) assert.ok(existsSync(join(snap, f)), `npm run build did not write build/snapshot/${f}`);
@@ -317,7 +313,7 @@ test('LibreQoS starts from its start-up snapshot where and with the node it was 
   assert.equal(dashes.code, 2, dashes.stderr);
 
   // A dry run from the snapshot writes what build/bin/LibreQoS.mjs writes, and LQOS_* is read at run time.
-  const inputs = { devices: readFileSync(join(repoRoot, 'conf', 'example', 'ShapedDevices.csv'), 'utf8'), network: readFileSync(join(repoRoot, 'conf', 'example', 'network.json'), 'utf8') };
+  const inputs = exampleInputs();
   const ws = { snapshot: makeWorkspace(inputs), esm: makeWorkspace(inputs) };
   try {
     const runs: Record<string, Launched> = {};
