@@ -18,6 +18,14 @@
 #ifndef ETH_P_PPP_SES
 #define ETH_P_PPP_SES 0x8864
 #endif
+#ifndef ETH_P_MPLS_UC
+#define ETH_P_MPLS_UC 0x8847
+#endif
+#ifndef ETH_P_MPLS_MC
+#define ETH_P_MPLS_MC 0x8848
+#endif
+/* Labels walked before giving up (LSP + VPN label + entropy label pair + a little margin). */
+#define LQOS_MAX_MPLS_LABELS 6
 #define LQOS_PPP_IPV4 0x0021
 #define LQOS_PPP_IPV6 0x0057
 #define LQOS_MAX_VLAN_TAGS 3
@@ -116,6 +124,40 @@ static __always_inline int lqos_parse(void *data, void *data_end, __u16 hw_vlan,
 		cur = ph + 1;
 	}
 
+	/*
+	 * MPLS (after any VLAN tags): step over the label stack to the entry whose bottom-of-stack bit is
+	 * set (bit 0 of its third byte, read byte-wise so the host's endianness cannot pick the wrong bit),
+	 * then take the payload's first nibble as the IP version. An Ethernet pseudowire (VPLS) payload
+	 * starts with a control word (nibble 0, not IP) or a destination MAC; one whose first nibble is 4 or
+	 * 6 is read as an IP header, whose "addresses" are then MAC and EtherType bytes that no customer
+	 * prefix plausibly matches, so such a frame stays in the default class as any non-IP frame does.
+	 */
+	if (proto == ETH_P_MPLS_UC || proto == ETH_P_MPLS_MC) {
+		__u8 *lse = cur;
+		int bottom = 0;
+
+#pragma unroll
+		for (i = 0; i < LQOS_MAX_MPLS_LABELS; i++) {
+			if ((void *)(lse + 4) > data_end)
+				return LQOS_PARSE_SHORT;
+			bottom = lse[2] & 1;
+			lse += 4;
+			if (bottom)
+				break;
+		}
+		if (!bottom)
+			return LQOS_PARSE_NOT_IP; /* a deeper stack than we walk */
+		if ((void *)(lse + 1) > data_end)
+			return LQOS_PARSE_SHORT;
+		if ((lse[0] >> 4) == 4)
+			proto = ETH_P_IP;
+		else if ((lse[0] >> 4) == 6)
+			proto = ETH_P_IPV6;
+		else
+			return LQOS_PARSE_NOT_IP;
+		cur = lse;
+	}
+
 	if (proto == ETH_P_IP) {
 		struct iphdr *ip4 = cur;
 
@@ -180,7 +222,7 @@ static __always_inline int lqos_is_ctrl_icmp6(const struct lqos_parsed *p)
 
 /*
  * Link-layer control frames that keep the network working: ARP, slow protocols (LACP/marker), LLDP
- * and 802.3 LLC frames (STP). Any other non-IP frame (MPLS, unknown EtherTypes, deeper tag stacks)
+ * and 802.3 LLC frames (STP). Any other non-IP frame (MPLS without IP inside, unknown EtherTypes, deeper tag stacks)
  * is not control: it stays in the queue's default class, which has a rate.
  */
 static __always_inline int lqos_is_ctrl_l2(const struct lqos_parsed *p)
