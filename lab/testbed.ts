@@ -336,6 +336,38 @@ export interface IperfResult {
 let nextPort = 5201 + Math.floor(Math.random() * 2000);
 
 /**
+ * One iperf3 test between a customer address and the Internet host: a one-shot server in the inet
+ * namespace (`-J` too when `serverJson`, so that `--get-server-output` brings its intervals as JSON),
+ * the client in the customer namespace with `args` after `-c/-p/-B`; retried while the server is not
+ * listening yet. Returns the client's parsed JSON (`{}` when it printed none) and its output.
+ */
+export async function iperfClient(
+  tb: Testbed,
+  opts: { custIp: string; server: string; args: string[]; seconds: number; serverJson?: boolean; what: string },
+): Promise<{ json: Record<string, unknown>; all: string }> {
+  const port = nextPort++;
+  const srv: ResultPromise = execa('ip', ['netns', 'exec', tb.ns.inet, 'iperf3', '-s', '-1', ...(opts.serverJson ? ['-J'] : []), '-p', String(port), '-B', opts.server], { reject: false, all: true });
+  try {
+    const args = ['-c', opts.server, '-p', String(port), '-B', opts.custIp, ...opts.args];
+    let lastErr = '';
+    for (let attempt = 0; attempt < 30; attempt++) {
+      const r = await nsExec(tb.ns.cust, 'iperf3', args, { reject: false, timeout: (opts.seconds + 15) * 1000 });
+      let j: Record<string, unknown> & { error?: string; end?: unknown } = {};
+      try { j = JSON.parse(r.stdout || '{}'); } catch { /* not JSON */ }
+      // A refused connection prints JSON too, with `error` (and an empty `end`).
+      if (j.end && !j.error) return { json: j, all: r.all ?? '' };
+      lastErr = j.error ?? r.all ?? '';
+      if (!/refused|unable to connect/i.test(lastErr)) break;
+      await new Promise((res) => setTimeout(res, 100));
+    }
+    throw new Error(`iperf3 ${opts.what} ${opts.custIp} -> ${opts.server} failed: ${lastErr}`);
+  } finally {
+    srv.kill('SIGKILL');
+    await srv.catch(() => undefined);
+  }
+}
+
+/**
  * One iperf3 TCP test between a customer address and the Internet host.
  * direction 'upload' = customer sends (leaves on the Internet-facing port), 'download' = customer
  * receives (iperf3 -R). The server runs in the inet namespace for a single test.
@@ -345,30 +377,13 @@ export async function iperf(
   opts: { custIp: string; direction: 'upload' | 'download'; seconds?: number; omit?: number; server?: string },
 ): Promise<IperfResult> {
   const v6 = opts.custIp.includes(':');
-  const server = opts.server ?? (v6 ? tb.inetIp6 : tb.inetIp4);
-  const port = nextPort++;
-  const srv: ResultPromise = execa('ip', ['netns', 'exec', tb.ns.inet, 'iperf3', '-s', '-1', '-p', String(port), '-B', server], { reject: false, all: true });
-  try {
-    // -O 1: leave slow start out of the average.
-    const args = ['-c', server, '-p', String(port), '-B', opts.custIp, '-t', String(opts.seconds ?? 3), '-O', String(opts.omit ?? 1), '-J', '--connect-timeout', '1000'];
-    if (opts.direction === 'download') args.push('-R');
-    let lastErr = '';
-    for (let attempt = 0; attempt < 30; attempt++) {
-      const r = await nsExec(tb.ns.cust, 'iperf3', args, { reject: false, timeout: ((opts.seconds ?? 3) + 15) * 1000 });
-      let j: { error?: string; end?: { sum_received?: { bits_per_second: number }; sum_sent?: { retransmits?: number } } } = {};
-      try { j = JSON.parse(r.stdout || '{}'); } catch { /* not JSON */ }
-      if (j.end?.sum_received) {
-        return { mbps: j.end.sum_received.bits_per_second / 1e6, retransmits: j.end.sum_sent?.retransmits ?? 0 };
-      }
-      lastErr = j.error ?? r.all ?? '';
-      if (!/refused|unable to connect/i.test(lastErr)) break;
-      await new Promise((res) => setTimeout(res, 100));
-    }
-    throw new Error(`iperf3 ${opts.direction} ${opts.custIp} -> ${server} failed: ${lastErr}`);
-  } finally {
-    srv.kill('SIGKILL');
-    await srv.catch(() => undefined);
-  }
+  const seconds = opts.seconds ?? 3;
+  // -O 1: leave slow start out of the average.
+  const args = ['-t', String(seconds), '-O', String(opts.omit ?? 1), '-J', '--connect-timeout', '1000', ...(opts.direction === 'download' ? ['-R'] : [])];
+  const { json } = await iperfClient(tb, { custIp: opts.custIp, server: opts.server ?? (v6 ? tb.inetIp6 : tb.inetIp4), args, seconds, what: opts.direction });
+  const end = json.end as { sum_received?: { bits_per_second: number }; sum_sent?: { retransmits?: number } };
+  if (!end.sum_received) throw new Error(`iperf3 ${opts.direction} ${opts.custIp}: no receiver summary`);
+  return { mbps: end.sum_received.bits_per_second / 1e6, retransmits: end.sum_sent?.retransmits ?? 0 };
 }
 
 /** Frames counted by captureVlanTags, keyed `in:<vlan>[/<inner>…]` or `out:…` ('' when untagged). */

@@ -428,7 +428,9 @@ int lqos_xdp(struct xdp_md *ctx)
 		arrived_vlan = lqos_stick_swap(ctx);
 	if (lqos_bypassed())
 		return XDP_PASS;
-	if (lqos_parse(data, data_end, 0, &pkt) != LQOS_PARSE_OK)
+	/* A multi-buffer frame's length here is its first buffer's: IP right under MPLS labels then fails
+	 * lqos_parse's length check and is left to the tc classifier, which sees the whole skb. */
+	if (lqos_parse(data, data_end, 0, (__u32)len, &pkt) != LQOS_PARSE_OK)
 		return XDP_PASS;
 	if (lqos_cfg.mode == LQOS_MODE_STICK)
 		pkt.outer_vlan = arrived_vlan; /* direction from the VLAN it arrived on */
@@ -543,14 +545,14 @@ int lqos_tc_egress(struct __sk_buff *skb)
 
 	if (skb->vlan_present)
 		hw_vlan = skb->vlan_tci & 0x0fff;
-	rc = lqos_parse(data, data_end, hw_vlan, &pkt);
+	rc = lqos_parse(data, data_end, hw_vlan, skb->len, &pkt);
 	if (rc == LQOS_PARSE_SHORT) {
 		/* Headers not in the linear area: pull them in and try once more. */
 		if (bpf_skb_pull_data(skb, skb->len < 128 ? skb->len : 128))
 			return TC_ACT_OK;
 		data = (void *)(long)skb->data;
 		data_end = (void *)(long)skb->data_end;
-		rc = lqos_parse(data, data_end, hw_vlan, &pkt);
+		rc = lqos_parse(data, data_end, hw_vlan, skb->len, &pkt);
 	}
 	if ((rc == LQOS_PARSE_NOT_IP && lqos_is_ctrl_l2(&pkt)) || (rc == LQOS_PARSE_OK && lqos_is_ctrl_icmp6(&pkt))) {
 		/* ARP, STP, LACP, LLDP, ND/RA: HTB hands a packet whose priority equals its own handle

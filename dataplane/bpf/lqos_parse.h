@@ -78,37 +78,123 @@ static __always_inline void lqos_addr_from_v4(struct lqos_addr *a, __be32 v4)
 }
 
 /*
- * hw_vlan: VLAN id the stack already removed from the frame (tc: skb->vlan_tci),
- * 0 if none. It is the outermost tag when present.
+ * Steps *cur over up to LQOS_MAX_VLAN_TAGS 802.1Q/802.1ad tags; *proto is the EtherType in front of
+ * them on entry and after them on return. *first_vid (when not NULL and still 0) gets the first tag's id.
  */
-static __always_inline int lqos_parse(void *data, void *data_end, __u16 hw_vlan,
+static __always_inline int lqos_skip_vlans(void **cur, void *data_end, __u16 *proto, __u16 *first_vid)
+{
+	int i;
+
+#pragma unroll
+	for (i = 0; i < LQOS_MAX_VLAN_TAGS; i++) {
+		if (*proto != ETH_P_8021Q && *proto != ETH_P_8021AD)
+			break;
+		struct lqos_vlan_hdr *vh = *cur;
+
+		if ((void *)(vh + 1) > data_end)
+			return LQOS_PARSE_SHORT;
+		if (first_vid && *first_vid == 0)
+			*first_vid = bpf_ntohs(vh->tci) & 0x0fff;
+		*proto = bpf_ntohs(vh->proto);
+		*cur = vh + 1;
+	}
+	return LQOS_PARSE_OK;
+}
+
+/*
+ * MPLS: step over the label stack to the entry whose bottom-of-stack bit is set (bit 0 of its third
+ * byte, read byte-wise so the host's endianness cannot pick the wrong bit), then decide by the
+ * payload's first nibble: 4 / 6 = IPv4 / IPv6 right under the labels (*bare_ip = 1: lqos_parse then
+ * insists that the IP length accounts for the whole frame); 0 = a pseudowire control word (RFC 4385),
+ * after which an Ethernet pseudowire (VPLS) carries a whole Ethernet frame, whose own VLAN tags are
+ * stepped over. An Ethernet pseudowire without a control word starts with a destination MAC, which is
+ * not IP; one starting with nibble 4 or 6 fails the length check but for a 1 in ~65536 coincidence of
+ * its MAC bytes. On return *cur is the payload and *proto its EtherType.
+ */
+static __always_inline int lqos_skip_mpls(void **cur, void *data_end, __u16 *proto, int *bare_ip)
+{
+	__u8 *lse = *cur;
+	int i, bottom = 0;
+
+#pragma unroll
+	for (i = 0; i < LQOS_MAX_MPLS_LABELS; i++) {
+		if ((void *)(lse + 4) > data_end)
+			return LQOS_PARSE_SHORT;
+		bottom = lse[2] & 1;
+		lse += 4;
+		if (bottom)
+			break;
+	}
+	if (!bottom)
+		return LQOS_PARSE_NOT_IP; /* a deeper stack than we walk */
+	if ((void *)(lse + 1) > data_end)
+		return LQOS_PARSE_SHORT;
+	switch (lse[0] >> 4) {
+	case 4:
+		*proto = ETH_P_IP;
+		*cur = lse;
+		*bare_ip = 1;
+		return LQOS_PARSE_OK;
+	case 6:
+		*proto = ETH_P_IPV6;
+		*cur = lse;
+		*bare_ip = 1;
+		return LQOS_PARSE_OK;
+	case 0: {
+		struct ethhdr *inner = (void *)(lse + 4);
+
+		if ((void *)(inner + 1) > data_end)
+			return LQOS_PARSE_SHORT;
+		*proto = bpf_ntohs(inner->h_proto);
+		*cur = inner + 1;
+		return lqos_skip_vlans(cur, data_end, proto, 0);
+	}
+	default:
+		return LQOS_PARSE_NOT_IP;
+	}
+}
+
+/*
+ * IP right under MPLS labels must fill the frame: its length plus the headers in front of it equals the
+ * frame's length, or is shorter only in a minimum-size frame (Ethernet pads to 60 bytes, 64 tagged).
+ */
+static __always_inline int lqos_fills_frame(__u32 ends_at, __u32 frame_len)
+{
+	return ends_at == frame_len || (frame_len <= 64 && ends_at < frame_len);
+}
+
+/*
+ * hw_vlan: VLAN id the stack already removed from the frame (tc: skb->vlan_tci),
+ * 0 if none. It is the outermost tag when present. frame_len: the whole frame's length from `data`
+ * (XDP: data_end - data; tc: skb->len), which may run past data_end (tc: a paged skb).
+ */
+static __always_inline int lqos_parse(void *data, void *data_end, __u16 hw_vlan, __u32 frame_len,
 				      struct lqos_parsed *p)
 {
 	struct ethhdr *eth = data;
 	void *cur;
-	__u16 proto;
-	int i;
+	__u16 proto, vid;
+	int rc, bare_ip = 0;
 
-	p->outer_vlan = hw_vlan & 0x0fff;
-	if ((void *)(eth + 1) > data_end)
+	vid = hw_vlan & 0x0fff;
+	if ((void *)(eth + 1) > data_end) {
+		p->outer_vlan = vid;
 		return LQOS_PARSE_SHORT;
+	}
 	proto = bpf_ntohs(eth->h_proto);
 	cur = eth + 1;
-
-#pragma unroll
-	for (i = 0; i < LQOS_MAX_VLAN_TAGS; i++) {
-		if (proto != ETH_P_8021Q && proto != ETH_P_8021AD)
-			break;
-		struct lqos_vlan_hdr *vh = cur;
-
-		if ((void *)(vh + 1) > data_end)
-			return LQOS_PARSE_SHORT;
-		if (p->outer_vlan == 0)
-			p->outer_vlan = bpf_ntohs(vh->tci) & 0x0fff;
-		proto = bpf_ntohs(vh->proto);
-		cur = vh + 1;
-	}
+	rc = lqos_skip_vlans(&cur, data_end, &proto, &vid);
+	p->outer_vlan = vid;
+	if (rc != LQOS_PARSE_OK)
+		return rc;
 	p->ethertype = proto;
+
+	/* MPLS after any VLAN tags; its payload may be IP, or an Ethernet frame that carries PPPoE or IP. */
+	if (proto == ETH_P_MPLS_UC || proto == ETH_P_MPLS_MC) {
+		rc = lqos_skip_mpls(&cur, data_end, &proto, &bare_ip);
+		if (rc != LQOS_PARSE_OK)
+			return rc;
+	}
 
 	if (proto == ETH_P_PPP_SES) {
 		struct lqos_pppoe_hdr *ph = cur;
@@ -124,46 +210,15 @@ static __always_inline int lqos_parse(void *data, void *data_end, __u16 hw_vlan,
 		cur = ph + 1;
 	}
 
-	/*
-	 * MPLS (after any VLAN tags): step over the label stack to the entry whose bottom-of-stack bit is
-	 * set (bit 0 of its third byte, read byte-wise so the host's endianness cannot pick the wrong bit),
-	 * then take the payload's first nibble as the IP version. An Ethernet pseudowire (VPLS) payload
-	 * starts with a control word (nibble 0, not IP) or a destination MAC; one whose first nibble is 4 or
-	 * 6 is read as an IP header, whose "addresses" are then MAC and EtherType bytes that no customer
-	 * prefix plausibly matches, so such a frame stays in the default class as any non-IP frame does.
-	 */
-	if (proto == ETH_P_MPLS_UC || proto == ETH_P_MPLS_MC) {
-		__u8 *lse = cur;
-		int bottom = 0;
-
-#pragma unroll
-		for (i = 0; i < LQOS_MAX_MPLS_LABELS; i++) {
-			if ((void *)(lse + 4) > data_end)
-				return LQOS_PARSE_SHORT;
-			bottom = lse[2] & 1;
-			lse += 4;
-			if (bottom)
-				break;
-		}
-		if (!bottom)
-			return LQOS_PARSE_NOT_IP; /* a deeper stack than we walk */
-		if ((void *)(lse + 1) > data_end)
-			return LQOS_PARSE_SHORT;
-		if ((lse[0] >> 4) == 4)
-			proto = ETH_P_IP;
-		else if ((lse[0] >> 4) == 6)
-			proto = ETH_P_IPV6;
-		else
-			return LQOS_PARSE_NOT_IP;
-		cur = lse;
-	}
-
 	if (proto == ETH_P_IP) {
 		struct iphdr *ip4 = cur;
 
 		if ((void *)(ip4 + 1) > data_end)
 			return LQOS_PARSE_SHORT;
 		if (ip4->version != 4)
+			return LQOS_PARSE_NOT_IP;
+		if (bare_ip && (ip4->ihl < 5 ||
+				!lqos_fills_frame((__u32)((void *)ip4 - data) + bpf_ntohs(ip4->tot_len), frame_len)))
 			return LQOS_PARSE_NOT_IP;
 		lqos_addr_from_v4(&p->src, ip4->saddr);
 		lqos_addr_from_v4(&p->dst, ip4->daddr);
@@ -186,6 +241,8 @@ static __always_inline int lqos_parse(void *data, void *data_end, __u16 hw_vlan,
 		if ((void *)(ip6 + 1) > data_end)
 			return LQOS_PARSE_SHORT;
 		if (ip6->version != 6)
+			return LQOS_PARSE_NOT_IP;
+		if (bare_ip && !lqos_fills_frame((__u32)((void *)(ip6 + 1) - data) + bpf_ntohs(ip6->payload_len), frame_len))
 			return LQOS_PARSE_NOT_IP;
 		__builtin_memcpy(p->src.bytes, &ip6->saddr, 16);
 		__builtin_memcpy(p->dst.bytes, &ip6->daddr, 16);
@@ -210,12 +267,14 @@ static __always_inline int lqos_parse(void *data, void *data_end, __u16 hw_vlan,
 /*
  * ICMPv6 neighbour discovery / router advertisement (control traffic, never shaped). Only a valid ND
  * message qualifies: hop limit 255 (RFC 4861: it never crossed a router, so no Internet host can use
- * it to skip the shaper) and the size of a real ND message.
+ * it to skip the shaper), the size of a real ND message, and not under MPLS labels (ND is link-local:
+ * one carried by labels or in a pseudowire is a customer's traffic like any other).
  */
 #define LQOS_ND_MAX_LEN 1280
 static __always_inline int lqos_is_ctrl_icmp6(const struct lqos_parsed *p)
 {
 	return p->l3_proto == ETH_P_IPV6 && p->l4_proto == LQOS_IPPROTO_ICMPV6 &&
+	       p->ethertype != ETH_P_MPLS_UC && p->ethertype != ETH_P_MPLS_MC &&
 	       p->icmp6_type >= LQOS_ICMP6_ND_FIRST && p->icmp6_type <= LQOS_ICMP6_ND_LAST &&
 	       p->hop_limit == 255 && p->l4_len <= LQOS_ND_MAX_LEN;
 }

@@ -226,7 +226,10 @@ test('control frames go to the HTB direct queue; mapped traffic keeps its class'
   // Internet host can send one to a customer), an oversized one, MPLS and unknown EtherTypes.
   assert.deepEqual(tcRun(progs.tcFd, icmp6Frame(INTERNET6, V6, 135, { hopLimit: 254 }), LO), [TC_ACT_OK, tcHandle(2, 0x12)], 'routed NS is classified');
   assert.deepEqual(tcRun(progs.tcFd, icmp6Frame(INTERNET6, V6, 135, { payload: 1400 }), LO), [TC_ACT_OK, tcHandle(2, 0x12)], 'oversized NS is classified');
-  assert.deepEqual(tcRun(progs.tcFd, ethernet(0x8847, Buffer.alloc(64)), LO), [TC_ACT_OK, 0], 'MPLS: default class');
+  assert.deepEqual(tcRun(progs.tcFd, ethernet(0x8847, Buffer.alloc(64)), LO), [TC_ACT_OK, 0], 'MPLS with no bottom-of-stack label among six: default class');
+  // ND is link-local: one under MPLS labels is a customer's traffic, classified like any packet.
+  const underLabel = (f: Buffer) => Buffer.concat([f.subarray(0, 12), Buffer.from([0x88, 0x47, 0x00, 0x01, 0x01, 0xff]), f.subarray(14)]);
+  assert.deepEqual(tcRun(progs.tcFd, underLabel(icmp6Frame(INTERNET6, V6, 135)), LO), [TC_ACT_OK, tcHandle(2, 0x12)], 'NS under a label is classified');
   assert.deepEqual(tcRun(progs.tcFd, ethernet(0x9000, Buffer.alloc(64)), LO), [TC_ACT_OK, 0], 'unknown EtherType: default class');
   assert.equal((await readStats(ctx)).ctrlDirect, after1.ctrlDirect);
   // XDP (lo is the customer side here): a routed "NS" from a mapped customer is counted and shaped like any packet.

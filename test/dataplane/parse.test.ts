@@ -1,6 +1,6 @@
 /**
  * Header parsing, direction logic and stick-mode offsets of both programs, checked with
- * BPF_PROG_TEST_RUN on hand-built frames (802.1Q, QinQ, PPPoE, MPLS, IPv4, IPv6, ARP) — no traffic needed.
+ * BPF_PROG_TEST_RUN on hand-built frames (802.1Q, QinQ, PPPoE, MPLS, VPLS, IPv4, IPv6, ARP) — no traffic needed.
  * The programs are loaded with `lo` (ifindex 1) configured as the shaping interface, because
  * test runs take their ingress/egress device from the caller's namespace. Needs root and bpffs.
  */
@@ -35,40 +35,44 @@ function mplsStack(labels: number[], noBottom = false): Buffer {
   return b;
 }
 
-function frame(o: { tags?: Tag[]; pppoe?: boolean; mpls?: Buffer; controlWord?: boolean; src: string; dst: string; arp?: boolean }): Buffer {
-  const parts: Buffer[] = [Buffer.from([2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2])];
-  for (const t of o.tags ?? []) {
+/** An Ethernet pseudowire (VPLS) under the labels: control word (unless false), then a whole Ethernet frame. */
+interface Pseudowire { controlWord?: boolean; tags?: Tag[] }
+
+const MACS = Buffer.from([2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2]);
+const ethertype = (v: number) => Buffer.from([v >> 8, v & 0xff]);
+const tagBytes = (tags: Tag[]) =>
+  tags.map((t) => {
     const b = Buffer.alloc(4);
     b.writeUInt16BE(t.tpid, 0);
     b.writeUInt16BE(((t.pcp ?? 0) << 13) | t.vid, 2);
-    parts.push(b);
-  }
+    return b;
+  });
+
+function frame(o: { tags?: Tag[]; pppoe?: boolean; mpls?: Buffer; mplsType?: number; pw?: Pseudowire; trailer?: number; src: string; dst: string; arp?: boolean }): Buffer {
   const v6 = o.src.includes(':');
-  const et = Buffer.alloc(2);
-  if (o.arp) {
-    et.writeUInt16BE(0x0806);
-    parts.push(et, Buffer.alloc(28));
-    return Buffer.concat(parts);
-  }
   const udp = Buffer.from([0x30, 0x39, 0x00, 0x35, 0, 26, 0, 0, ...Buffer.alloc(18)]);
   const ip = ipHeader(o.src, o.dst, 17, udp.length);
-  if (o.pppoe) {
-    et.writeUInt16BE(0x8864);
+  // EtherType and what follows it.
+  let l3: Buffer[];
+  if (o.arp) {
+    l3 = [ethertype(0x0806), Buffer.alloc(28)];
+  } else if (o.pppoe) {
     const ph = Buffer.alloc(8);
     ph[0] = 0x11;
     ph.writeUInt16BE(0x1234, 2);
     ph.writeUInt16BE(ip.length + udp.length + 2, 4);
     ph.writeUInt16BE(v6 ? 0x0057 : 0x0021, 6);
-    parts.push(et, ph, ip, udp);
-  } else if (o.mpls) {
-    et.writeUInt16BE(0x8847);
-    // A pseudowire's control word (first nibble 0) ahead of the payload: not IP.
-    parts.push(et, o.mpls, ...(o.controlWord ? [Buffer.alloc(4)] : []), ip, udp);
+    l3 = [ethertype(0x8864), ph, ip, udp];
   } else {
-    et.writeUInt16BE(v6 ? 0x86dd : 0x0800);
-    parts.push(et, ip, udp);
+    l3 = [ethertype(v6 ? 0x86dd : 0x0800), ip, udp];
   }
-  return Buffer.concat(parts);
+  if (o.mpls) {
+    // IP right under the bottom label, or an Ethernet pseudowire: [control word], MACs, tags, EtherType…
+    const payload = o.pw ? [...(o.pw.controlWord === false ? [] : [Buffer.alloc(4)]), MACS, ...tagBytes(o.pw.tags ?? []), ...l3] : [ip, udp];
+    l3 = [ethertype(o.mplsType ?? 0x8847), o.mpls, ...payload];
+  }
+  // `trailer`: bytes after the packet that its IP length does not account for.
+  return Buffer.concat([MACS, ...tagBytes(o.tags ?? []), ...l3, Buffer.alloc(o.trailer ?? 0)]);
 }
 
 function xdpRun(fd: number, f: Buffer): number {
@@ -127,6 +131,10 @@ test('stick mode: direction from the outer VLAN, upload classes offset', async (
     assert.equal(xdpRun(progs.xdpFd, frame({ tags: [{ tpid: 0x88a8, vid: 100 }, q(55)], src: INTERNET6, dst: C })), XDP_REDIRECT, 'QinQ download to C');
     assert.equal((await counters(C48))?.downloadPackets, 1n, 'counted under the matched /48');
     assert.equal(await counters(C), undefined, 'no per-address entry inside a prefix');
+    // A pseudowire's inner tag (here the customer VLAN's id) does not decide: the trunk tag does.
+    const beforeDown = (await counters(A))!.downloadPackets;
+    assert.equal(xdpRun(progs.xdpFd, frame({ tags: [q(100)], mpls: mplsStack([16]), pw: { tags: [q(200)] }, src: INTERNET4, dst: A })), XDP_REDIRECT, 'VPLS on VLAN 100 with inner tag 200');
+    assert.equal((await counters(A))!.downloadPackets - beforeDown, 1n, 'counted as a download by the trunk tag');
     // PPPoE session inside the customer VLAN, IPv4 and IPv6.
     assert.equal(xdpRun(progs.xdpFd, frame({ tags: [q(200)], pppoe: true, src: B, dst: INTERNET4 })), XDP_REDIRECT, 'PPPoE IPv4 upload from B (/24)');
     assert.equal((await counters(B24))?.uploadPackets, 1n, 'counted under the matched /24');
@@ -211,7 +219,7 @@ test('bridge mode: ifindex decides; hot cache never serves a stale class', async
   }
 });
 
-test('MPLS: the label stack is walked to its bottom entry and the IP packet inside is classified', async () => {
+test('MPLS: the label stack is walked to its bottom entry and the IP packet (or VPLS frame) inside is classified', async () => {
   // Bridge mode, lo = Internet-facing port: XDP = download (customer = destination), tc egress = upload.
   // (B's /24 was deleted by the test before; A and C are mapped.)
   const progs = await loadPrograms({ mode: MODE_BRIDGE, internetIfindex: LO, ispIfindex: 0x7fffffff, stickOffset: 0, internetVlan: 0, ispVlan: 0 }, { ...ctx, logger: quiet });
@@ -223,14 +231,35 @@ test('MPLS: the label stack is walked to its bottom entry and the IP packet insi
     assert.equal((await counters(A))!.downloadPackets - before, 1n, 'counted for A');
     assert.equal((await counters(A))!.tcHandle, handle(1, 0x10));
     assert.equal(xdpRun(progs.xdpFd, frame({ mpls: mplsStack([1000]), src: INTERNET6, dst: C })), XDP_REDIRECT, 'one label, IPv6 download to C');
+    assert.equal(xdpRun(progs.xdpFd, frame({ mpls: mplsStack([16, 17]), mplsType: 0x8848, src: INTERNET4, dst: A })), XDP_REDIRECT, 'multicast MPLS EtherType');
     assert.equal(xdpRun(progs.xdpFd, frame({ tags: [{ tpid: 0x8100, vid: 30 }], mpls: mplsStack([16, 300, 7]), src: INTERNET4, dst: A })), XDP_REDIRECT, 'VLAN tag, then three labels');
     // tc egress: upload keyed by the inner source address.
     assert.deepEqual(tcRun(progs.tcFd, frame({ mpls: mplsStack([16, 17]), src: A, dst: INTERNET4 })), [TC_ACT_OK, handle(1, 0x10)]);
     assert.deepEqual(tcRun(progs.tcFd, frame({ mpls: mplsStack([5, 6, 7, 8, 9, 10]), src: C, dst: INTERNET6 })), [TC_ACT_OK, handle(3, 0x12)], 'six labels: the deepest stack walked');
 
+    // Ethernet pseudowire (VPLS) with a control word: the inner frame's VLAN tags, PPPoE and IP.
+    const beforePw = (await counters(A))!.downloadPackets;
+    assert.equal(xdpRun(progs.xdpFd, frame({ mpls: mplsStack([16, 17]), pw: {}, src: INTERNET4, dst: A })), XDP_REDIRECT, 'VPLS, IPv4 inside');
+    assert.equal(xdpRun(progs.xdpFd, frame({ mpls: mplsStack([900]), pw: { tags: [{ tpid: 0x8100, vid: 55 }, { tpid: 0x8100, vid: 56 }] }, src: INTERNET4, dst: A })), XDP_REDIRECT, 'VPLS, two inner VLAN tags');
+    assert.equal(xdpRun(progs.xdpFd, frame({ mpls: mplsStack([900]), pw: { tags: [{ tpid: 0x8100, vid: 55 }] }, pppoe: true, src: INTERNET6, dst: C })), XDP_REDIRECT, 'VPLS, inner VLAN, PPPoE, IPv6');
+    assert.equal((await counters(A))!.downloadPackets - beforePw, 2n, 'both VPLS frames counted for A');
+    assert.deepEqual(tcRun(progs.tcFd, frame({ tags: [{ tpid: 0x8100, vid: 30 }], mpls: mplsStack([16, 17]), pw: { tags: [{ tpid: 0x88a8, vid: 7 }] }, src: A, dst: INTERNET4 })), [TC_ACT_OK, handle(1, 0x10)], 'tc: VLAN, labels, VPLS with an inner S-tag');
+
     // Not IP inside, or more than can be walked: passed untouched, not inspected as traffic of anybody.
     const seen = (await readStats(ctx)).xdpSeen;
-    assert.equal(xdpRun(progs.xdpFd, frame({ mpls: mplsStack([16, 17]), controlWord: true, src: INTERNET4, dst: A })), XDP_PASS, 'pseudowire control word: not IP');
+    assert.equal(xdpRun(progs.xdpFd, frame({ mpls: mplsStack([16, 17]), pw: {}, arp: true, src: INTERNET4, dst: A })), XDP_PASS, 'VPLS carrying ARP');
+    assert.equal(xdpRun(progs.xdpFd, frame({ mpls: mplsStack([16, 17]), pw: { controlWord: false }, src: INTERNET4, dst: A })), XDP_PASS, 'VPLS without a control word (MAC 02:…): not looked into');
+    // A MAC starting with nibble 4 (MikroTik's 48:8f:5a) looks like IPv4 under the labels. Here the
+    // inner packet's length and id bytes (64 40 00 0a) sit where that misread header has its
+    // destination, which is A: only the length check (0x5a01 bytes of "IP" in a short frame) stops it.
+    const lookalike = Buffer.concat([
+      MACS, ethertype(0x8847), mplsStack([16, 17]),
+      Buffer.from([0x48, 0x8f, 0x5a, 0x01, 0x02, 0x03, 0x48, 0xd1, 0x54, 0x04, 0x05, 0x06]), ethertype(0x0800),
+      Buffer.from([0x45, 0x00, 0x64, 0x40, 0x00, 0x0a]), Buffer.alloc(40),
+    ]);
+    assert.equal(xdpRun(progs.xdpFd, lookalike), XDP_PASS, 'VPLS without a control word, MAC 48:…, misread destination = A');
+    assert.equal(xdpRun(progs.xdpFd, frame({ mpls: mplsStack([16, 17]), trailer: 8, src: INTERNET4, dst: A })), XDP_PASS, 'IPv4 under labels that does not fill its (full-size) frame');
+    assert.equal(xdpRun(progs.xdpFd, frame({ mpls: mplsStack([16]), trailer: 4, src: INTERNET6, dst: C })), XDP_PASS, 'IPv6 under a label that does not fill its frame');
     assert.equal(xdpRun(progs.xdpFd, frame({ mpls: mplsStack([1, 2, 3, 4, 5, 6, 7]), src: INTERNET4, dst: A })), XDP_PASS, 'seven labels');
     assert.equal(xdpRun(progs.xdpFd, frame({ mpls: mplsStack([16, 17], true), src: INTERNET4, dst: A })), XDP_PASS, 'no bottom-of-stack entry');
     assert.equal((await readStats(ctx)).xdpSeen, seen, 'none of them was classified');
