@@ -343,8 +343,13 @@ let nextPort = 5201 + Math.floor(Math.random() * 2000);
  */
 export async function iperfClient(
   tb: Testbed,
-  opts: { custIp: string; server: string; args: string[]; seconds: number; serverJson?: boolean; what: string },
+  opts: {
+    custIp: string; server: string; args: string[]; seconds: number; serverJson?: boolean; what: string;
+    /** When the client's JSON is a result (default: it has `end` and no `error`: a refused attempt prints JSON too). */
+    done?: (json: Record<string, unknown>) => boolean;
+  },
 ): Promise<{ json: Record<string, unknown>; all: string }> {
+  const done = opts.done ?? ((j: Record<string, unknown>) => j.end !== undefined && j.error === undefined);
   const port = nextPort++;
   const srv: ResultPromise = execa('ip', ['netns', 'exec', tb.ns.inet, 'iperf3', '-s', '-1', ...(opts.serverJson ? ['-J'] : []), '-p', String(port), '-B', opts.server], { reject: false, all: true });
   try {
@@ -354,8 +359,7 @@ export async function iperfClient(
       const r = await nsExec(tb.ns.cust, 'iperf3', args, { reject: false, timeout: (opts.seconds + 15) * 1000 });
       let j: Record<string, unknown> & { error?: string; end?: unknown } = {};
       try { j = JSON.parse(r.stdout || '{}'); } catch { /* not JSON */ }
-      // A refused connection prints JSON too, with `error` (and an empty `end`).
-      if (j.end && !j.error) return { json: j, all: r.all ?? '' };
+      if (done(j)) return { json: j, all: r.all ?? '' };
       lastErr = j.error ?? r.all ?? '';
       if (!/refused|unable to connect/i.test(lastErr)) break;
       await new Promise((res) => setTimeout(res, 100));
@@ -380,9 +384,12 @@ export async function iperf(
   const seconds = opts.seconds ?? 3;
   // -O 1: leave slow start out of the average.
   const args = ['-t', String(seconds), '-O', String(opts.omit ?? 1), '-J', '--connect-timeout', '1000', ...(opts.direction === 'download' ? ['-R'] : [])];
-  const { json } = await iperfClient(tb, { custIp: opts.custIp, server: opts.server ?? (v6 ? tb.inetIp6 : tb.inetIp4), args, seconds, what: opts.direction });
-  const end = json.end as { sum_received?: { bits_per_second: number }; sum_sent?: { retransmits?: number } };
-  if (!end.sum_received) throw new Error(`iperf3 ${opts.direction} ${opts.custIp}: no receiver summary`);
+  type End = { sum_received?: { bits_per_second: number }; sum_sent?: { retransmits?: number } };
+  const { json } = await iperfClient(tb, {
+    custIp: opts.custIp, server: opts.server ?? (v6 ? tb.inetIp6 : tb.inetIp4), args, seconds, what: opts.direction,
+    done: (j) => (j.end as End | undefined)?.sum_received !== undefined,
+  });
+  const end = json.end as Required<Pick<End, 'sum_received'>> & End;
   return { mbps: end.sum_received.bits_per_second / 1e6, retransmits: end.sum_sent?.retransmits ?? 0 };
 }
 

@@ -548,7 +548,7 @@ int lqos_tc_egress(struct __sk_buff *skb)
 	rc = lqos_parse(data, data_end, hw_vlan, skb->len, &pkt);
 	if (rc == LQOS_PARSE_SHORT) {
 		/* Headers not in the linear area: pull them in and try once more. */
-		if (bpf_skb_pull_data(skb, skb->len < 128 ? skb->len : 128))
+		if (bpf_skb_pull_data(skb, skb->len < 160 ? skb->len : 160))
 			return TC_ACT_OK;
 		data = (void *)(long)skb->data;
 		data_end = (void *)(long)skb->data_end;

@@ -26,6 +26,8 @@
 #endif
 /* Labels walked before giving up (LSP + VPN label + entropy label pair + a little margin). */
 #define LQOS_MAX_MPLS_LABELS 6
+/* Ethernet's minimum frame without FCS, plus one VLAN tag's worth of slack (lqos_fills_frame). */
+#define LQOS_MIN_FRAME 64
 #define LQOS_PPP_IPV4 0x0021
 #define LQOS_PPP_IPV6 0x0057
 #define LQOS_MAX_VLAN_TAGS 3
@@ -79,11 +81,12 @@ static __always_inline void lqos_addr_from_v4(struct lqos_addr *a, __be32 v4)
 
 /*
  * Steps *cur over up to LQOS_MAX_VLAN_TAGS 802.1Q/802.1ad tags; *proto is the EtherType in front of
- * them on entry and after them on return. *first_vid (when not NULL and still 0) gets the first tag's id.
+ * them on entry and after them on return. *first_vid (when not NULL and still 0) gets the first tag's
+ * id. Returns the number of tags stepped over, or -1 when the frame ends inside one.
  */
 static __always_inline int lqos_skip_vlans(void **cur, void *data_end, __u16 *proto, __u16 *first_vid)
 {
-	int i;
+	int i, tags = 0;
 
 #pragma unroll
 	for (i = 0; i < LQOS_MAX_VLAN_TAGS; i++) {
@@ -92,29 +95,32 @@ static __always_inline int lqos_skip_vlans(void **cur, void *data_end, __u16 *pr
 		struct lqos_vlan_hdr *vh = *cur;
 
 		if ((void *)(vh + 1) > data_end)
-			return LQOS_PARSE_SHORT;
+			return -1;
 		if (first_vid && *first_vid == 0)
 			*first_vid = bpf_ntohs(vh->tci) & 0x0fff;
 		*proto = bpf_ntohs(vh->proto);
 		*cur = vh + 1;
+		tags++;
 	}
-	return LQOS_PARSE_OK;
+	return tags;
 }
 
 /*
  * MPLS: step over the label stack to the entry whose bottom-of-stack bit is set (bit 0 of its third
  * byte, read byte-wise so the host's endianness cannot pick the wrong bit), then decide by the
- * payload's first nibble: 4 / 6 = IPv4 / IPv6 right under the labels (*bare_ip = 1: lqos_parse then
- * insists that the IP length accounts for the whole frame); 0 = a pseudowire control word (RFC 4385),
- * after which an Ethernet pseudowire (VPLS) carries a whole Ethernet frame, whose own VLAN tags are
- * stepped over. An Ethernet pseudowire without a control word starts with a destination MAC, which is
- * not IP; one starting with nibble 4 or 6 fails the length check but for a 1 in ~65536 coincidence of
- * its MAC bytes. On return *cur is the payload and *proto its EtherType.
+ * payload's first nibble: 4 / 6 = IPv4 / IPv6 right under the labels; a first 16 bits of zero = the
+ * control word of an Ethernet pseudowire (RFC 4385 / 4448: nibble 0, reserved bits 0), after which a
+ * whole Ethernet frame follows (VPLS), whose own VLAN tags are stepped over; anything else is not IP.
+ * A pseudowire without a control word starts with a destination MAC: most are rejected here, and
+ * whatever is then read as IP must still fill its frame exactly (lqos_fills_frame), which the bytes of
+ * a frame misread this way match by a 16-bit coincidence at most. *pad_limit (in: for IP right under
+ * the labels, the largest frame Ethernet padding can explain; out: for an inner frame, the same counted
+ * from its own Ethernet header). On return *cur is the payload and *proto its EtherType.
  */
-static __always_inline int lqos_skip_mpls(void **cur, void *data_end, __u16 *proto, int *bare_ip)
+static __always_inline int lqos_skip_mpls(void *data, void **cur, void *data_end, __u16 *proto, __u32 *pad_limit)
 {
 	__u8 *lse = *cur;
-	int i, bottom = 0;
+	int i, bottom = 0, tags;
 
 #pragma unroll
 	for (i = 0; i < LQOS_MAX_MPLS_LABELS; i++) {
@@ -127,40 +133,37 @@ static __always_inline int lqos_skip_mpls(void **cur, void *data_end, __u16 *pro
 	}
 	if (!bottom)
 		return LQOS_PARSE_NOT_IP; /* a deeper stack than we walk */
-	if ((void *)(lse + 1) > data_end)
+	if ((void *)(lse + 2) > data_end)
 		return LQOS_PARSE_SHORT;
-	switch (lse[0] >> 4) {
-	case 4:
-		*proto = ETH_P_IP;
+	if ((lse[0] >> 4) == 4 || (lse[0] >> 4) == 6) {
+		*proto = (lse[0] >> 4) == 4 ? ETH_P_IP : ETH_P_IPV6;
 		*cur = lse;
-		*bare_ip = 1;
 		return LQOS_PARSE_OK;
-	case 6:
-		*proto = ETH_P_IPV6;
-		*cur = lse;
-		*bare_ip = 1;
-		return LQOS_PARSE_OK;
-	case 0: {
+	}
+	if (lse[0] == 0 && lse[1] == 0) {
 		struct ethhdr *inner = (void *)(lse + 4);
 
 		if ((void *)(inner + 1) > data_end)
 			return LQOS_PARSE_SHORT;
 		*proto = bpf_ntohs(inner->h_proto);
 		*cur = inner + 1;
-		return lqos_skip_vlans(cur, data_end, proto, 0);
+		tags = lqos_skip_vlans(cur, data_end, proto, 0);
+		if (tags < 0)
+			return LQOS_PARSE_SHORT;
+		*pad_limit = (__u32)((void *)inner - data) + LQOS_MIN_FRAME + 4 * tags;
+		return LQOS_PARSE_OK;
 	}
-	default:
-		return LQOS_PARSE_NOT_IP;
-	}
+	return LQOS_PARSE_NOT_IP;
 }
 
 /*
- * IP right under MPLS labels must fill the frame: its length plus the headers in front of it equals the
- * frame's length, or is shorter only in a minimum-size frame (Ethernet pads to 60 bytes, 64 tagged).
+ * IP under MPLS labels must fill its frame: where its IP length says it ends is where the frame
+ * ends, or earlier only in a frame Ethernet padding explains (60 bytes plus 4 per VLAN tag, plus 4
+ * for a tag pushed or popped after the padding: pad_limit).
  */
-static __always_inline int lqos_fills_frame(__u32 ends_at, __u32 frame_len)
+static __always_inline int lqos_fills_frame(__u32 ends_at, __u32 frame_len, __u32 pad_limit)
 {
-	return ends_at == frame_len || (frame_len <= 64 && ends_at < frame_len);
+	return ends_at == frame_len || (frame_len <= pad_limit && ends_at < frame_len);
 }
 
 /*
@@ -174,7 +177,8 @@ static __always_inline int lqos_parse(void *data, void *data_end, __u16 hw_vlan,
 	struct ethhdr *eth = data;
 	void *cur;
 	__u16 proto, vid;
-	int rc, bare_ip = 0;
+	__u32 pad_limit = 0;
+	int rc, tags, under_mpls = 0;
 
 	vid = hw_vlan & 0x0fff;
 	if ((void *)(eth + 1) > data_end) {
@@ -183,17 +187,19 @@ static __always_inline int lqos_parse(void *data, void *data_end, __u16 hw_vlan,
 	}
 	proto = bpf_ntohs(eth->h_proto);
 	cur = eth + 1;
-	rc = lqos_skip_vlans(&cur, data_end, &proto, &vid);
+	tags = lqos_skip_vlans(&cur, data_end, &proto, &vid);
 	p->outer_vlan = vid;
-	if (rc != LQOS_PARSE_OK)
-		return rc;
+	if (tags < 0)
+		return LQOS_PARSE_SHORT;
 	p->ethertype = proto;
 
 	/* MPLS after any VLAN tags; its payload may be IP, or an Ethernet frame that carries PPPoE or IP. */
 	if (proto == ETH_P_MPLS_UC || proto == ETH_P_MPLS_MC) {
-		rc = lqos_skip_mpls(&cur, data_end, &proto, &bare_ip);
+		pad_limit = LQOS_MIN_FRAME + 4 * tags;
+		rc = lqos_skip_mpls(data, &cur, data_end, &proto, &pad_limit);
 		if (rc != LQOS_PARSE_OK)
 			return rc;
+		under_mpls = 1;
 	}
 
 	if (proto == ETH_P_PPP_SES) {
@@ -217,8 +223,8 @@ static __always_inline int lqos_parse(void *data, void *data_end, __u16 hw_vlan,
 			return LQOS_PARSE_SHORT;
 		if (ip4->version != 4)
 			return LQOS_PARSE_NOT_IP;
-		if (bare_ip && (ip4->ihl < 5 ||
-				!lqos_fills_frame((__u32)((void *)ip4 - data) + bpf_ntohs(ip4->tot_len), frame_len)))
+		if (under_mpls && (ip4->ihl < 5 ||
+				   !lqos_fills_frame((__u32)((void *)ip4 - data) + bpf_ntohs(ip4->tot_len), frame_len, pad_limit)))
 			return LQOS_PARSE_NOT_IP;
 		lqos_addr_from_v4(&p->src, ip4->saddr);
 		lqos_addr_from_v4(&p->dst, ip4->daddr);
@@ -242,7 +248,8 @@ static __always_inline int lqos_parse(void *data, void *data_end, __u16 hw_vlan,
 			return LQOS_PARSE_SHORT;
 		if (ip6->version != 6)
 			return LQOS_PARSE_NOT_IP;
-		if (bare_ip && !lqos_fills_frame((__u32)((void *)(ip6 + 1) - data) + bpf_ntohs(ip6->payload_len), frame_len))
+		if (under_mpls &&
+		    !lqos_fills_frame((__u32)((void *)(ip6 + 1) - data) + bpf_ntohs(ip6->payload_len), frame_len, pad_limit))
 			return LQOS_PARSE_NOT_IP;
 		__builtin_memcpy(p->src.bytes, &ip6->saddr, 16);
 		__builtin_memcpy(p->dst.bytes, &ip6->daddr, 16);

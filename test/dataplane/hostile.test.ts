@@ -234,6 +234,7 @@ test('control frames go to the HTB direct queue; mapped traffic keeps its class'
   assert.equal((await readStats(ctx)).ctrlDirect, after1.ctrlDirect);
   // XDP (lo is the customer side here): a routed "NS" from a mapped customer is counted and shaped like any packet.
   assert.equal(xdpRun(progs.xdpFd, icmp6Frame(V6, INTERNET6, 135, { hopLimit: 64 }), LO), XDP_REDIRECT);
+  assert.equal(xdpRun(progs.xdpFd, underLabel(icmp6Frame(V6, 'ff02::1', 135)), LO), XDP_REDIRECT, 'an NS under a label is shaped like any packet');
 
   // XDP: ND/RA from a mapped address is passed without classification; its UDP is redirected.
   const seen = (await readStats(ctx)).xdpSeen;

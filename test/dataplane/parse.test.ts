@@ -48,9 +48,10 @@ const tagBytes = (tags: Tag[]) =>
     return b;
   });
 
-function frame(o: { tags?: Tag[]; pppoe?: boolean; mpls?: Buffer; mplsType?: number; pw?: Pseudowire; trailer?: number; src: string; dst: string; arp?: boolean }): Buffer {
+function frame(o: { tags?: Tag[]; pppoe?: boolean; mpls?: Buffer; mplsType?: number; pw?: Pseudowire; trailer?: number; udpLen?: number; src: string; dst: string; arp?: boolean }): Buffer {
   const v6 = o.src.includes(':');
-  const udp = Buffer.from([0x30, 0x39, 0x00, 0x35, 0, 26, 0, 0, ...Buffer.alloc(18)]);
+  const udpLen = o.udpLen ?? 26;
+  const udp = Buffer.from([0x30, 0x39, 0x00, 0x35, 0, udpLen, 0, 0, ...Buffer.alloc(udpLen - 8)]);
   const ip = ipHeader(o.src, o.dst, 17, udp.length);
   // EtherType and what follows it.
   let l3: Buffer[];
@@ -158,6 +159,7 @@ test('stick mode: direction from the outer VLAN, upload classes offset', async (
     assert.deepEqual(tcRun(progs.tcFd, frame({ tags: [q(200)], src: INTERNET4, dst: A })), [TC_ACT_OK, handle(1, 0x10)]);
     assert.deepEqual(tcRun(progs.tcFd, frame({ tags: [q(100)], src: A, dst: INTERNET4 })), [TC_ACT_OK, handle(1 + STICK_OFFSET, 0x10)]);
     assert.deepEqual(tcRun(progs.tcFd, frame({ tags: [q(200)], pppoe: true, src: INTERNET4, dst: B })), [TC_ACT_OK, handle(2, 0x11)]);
+    assert.deepEqual(tcRun(progs.tcFd, frame({ tags: [q(200)], mpls: mplsStack([16]), pw: { tags: [q(100)] }, src: INTERNET4, dst: A })), [TC_ACT_OK, handle(1, 0x10)], 'VPLS leaving on VLAN 200 (inner tag 100): a download, no offset');
     assert.deepEqual(tcRun(progs.tcFd, frame({ tags: [{ tpid: 0x88a8, vid: 100 }, q(9)], src: C, dst: INTERNET6 })), [TC_ACT_OK, handle(3 + STICK_OFFSET, 0x12)]);
     assert.deepEqual(tcRun(progs.tcFd, frame({ tags: [q(200)], src: INTERNET4, dst: NOBODY })), [TC_ACT_OK, 0]);
     assert.deepEqual(tcRun(progs.tcFd, frame({ tags: [q(200)], src: INTERNET4, dst: A, arp: true })), [TC_ACT_OK, TXQ << 16], 'ARP: HTB direct queue');
@@ -237,6 +239,11 @@ test('MPLS: the label stack is walked to its bottom entry and the IP packet (or 
     assert.deepEqual(tcRun(progs.tcFd, frame({ mpls: mplsStack([16, 17]), src: A, dst: INTERNET4 })), [TC_ACT_OK, handle(1, 0x10)]);
     assert.deepEqual(tcRun(progs.tcFd, frame({ mpls: mplsStack([5, 6, 7, 8, 9, 10]), src: C, dst: INTERNET6 })), [TC_ACT_OK, handle(3, 0x12)], 'six labels: the deepest stack walked');
 
+    // A minimum-size frame: padding after the IP packet, up to 60 bytes + 4 per VLAN tag (+ 4).
+    assert.equal(xdpRun(progs.xdpFd, frame({ mpls: mplsStack([16]), udpLen: 8, trailer: 14, src: INTERNET4, dst: A })), XDP_REDIRECT, 'padded to 60 bytes');
+    assert.equal(xdpRun(progs.xdpFd, frame({ tags: [{ tpid: 0x88a8, vid: 5 }, { tpid: 0x8100, vid: 6 }], mpls: mplsStack([16]), udpLen: 8, trailer: 14, src: INTERNET4, dst: A })), XDP_REDIRECT, 'padded to 60, then two tags (68 bytes)');
+    assert.equal(xdpRun(progs.xdpFd, frame({ mpls: mplsStack([16]), udpLen: 8, trailer: 30, src: INTERNET4, dst: A })), XDP_PASS, '76 bytes with 30 of them after the packet: not padding');
+
     // Ethernet pseudowire (VPLS) with a control word: the inner frame's VLAN tags, PPPoE and IP.
     const beforePw = (await counters(A))!.downloadPackets;
     assert.equal(xdpRun(progs.xdpFd, frame({ mpls: mplsStack([16, 17]), pw: {}, src: INTERNET4, dst: A })), XDP_REDIRECT, 'VPLS, IPv4 inside');
@@ -248,7 +255,9 @@ test('MPLS: the label stack is walked to its bottom entry and the IP packet (or 
     // Not IP inside, or more than can be walked: passed untouched, not inspected as traffic of anybody.
     const seen = (await readStats(ctx)).xdpSeen;
     assert.equal(xdpRun(progs.xdpFd, frame({ mpls: mplsStack([16, 17]), pw: {}, arp: true, src: INTERNET4, dst: A })), XDP_PASS, 'VPLS carrying ARP');
-    assert.equal(xdpRun(progs.xdpFd, frame({ mpls: mplsStack([16, 17]), pw: { controlWord: false }, src: INTERNET4, dst: A })), XDP_PASS, 'VPLS without a control word (MAC 02:…): not looked into');
+    assert.equal(xdpRun(progs.xdpFd, frame({ mpls: mplsStack([16, 17]), pw: { controlWord: false }, src: INTERNET4, dst: A })), XDP_PASS, 'VPLS without a control word: MAC 02:… is no control word');
+    const cisco = Buffer.concat([MACS, ethertype(0x8847), mplsStack([16]), Buffer.from([0, 0, 0x0c, 1, 2, 3]), MACS.subarray(6), frame({ src: INTERNET4, dst: A }).subarray(12)]);
+    assert.equal(xdpRun(progs.xdpFd, cisco), XDP_PASS, 'VPLS without a control word, MAC 00:00:0c… (read as one, 4 bytes off): not IP');
     // A MAC starting with nibble 4 (MikroTik's 48:8f:5a) looks like IPv4 under the labels. Here the
     // inner packet's length and id bytes (64 40 00 0a) sit where that misread header has its
     // destination, which is A: only the length check (0x5a01 bytes of "IP" in a short frame) stops it.
@@ -260,6 +269,7 @@ test('MPLS: the label stack is walked to its bottom entry and the IP packet (or 
     assert.equal(xdpRun(progs.xdpFd, lookalike), XDP_PASS, 'VPLS without a control word, MAC 48:…, misread destination = A');
     assert.equal(xdpRun(progs.xdpFd, frame({ mpls: mplsStack([16, 17]), trailer: 8, src: INTERNET4, dst: A })), XDP_PASS, 'IPv4 under labels that does not fill its (full-size) frame');
     assert.equal(xdpRun(progs.xdpFd, frame({ mpls: mplsStack([16]), trailer: 4, src: INTERNET6, dst: C })), XDP_PASS, 'IPv6 under a label that does not fill its frame');
+    assert.equal(xdpRun(progs.xdpFd, frame({ mpls: mplsStack([16, 17]), pw: {}, trailer: 40, src: INTERNET4, dst: A })), XDP_PASS, 'IPv4 in a pseudowire that does not fill its frame');
     assert.equal(xdpRun(progs.xdpFd, frame({ mpls: mplsStack([1, 2, 3, 4, 5, 6, 7]), src: INTERNET4, dst: A })), XDP_PASS, 'seven labels');
     assert.equal(xdpRun(progs.xdpFd, frame({ mpls: mplsStack([16, 17], true), src: INTERNET4, dst: A })), XDP_PASS, 'no bottom-of-stack entry');
     assert.equal((await readStats(ctx)).xdpSeen, seen, 'none of them was classified');
