@@ -252,10 +252,20 @@ test('MPLS: the label stack is walked to its bottom entry and the IP packet (or 
     assert.equal((await counters(A))!.downloadPackets - beforePw, 2n, 'both VPLS frames counted for A');
     assert.deepEqual(tcRun(progs.tcFd, frame({ tags: [{ tpid: 0x8100, vid: 30 }], mpls: mplsStack([16, 17]), pw: { tags: [{ tpid: 0x88a8, vid: 7 }] }, src: A, dst: INTERNET4 })), [TC_ACT_OK, handle(1, 0x10)], 'tc: VLAN, labels, VPLS with an inner S-tag');
 
+    // Padding in a pseudowire counts from the inner Ethernet header: 64 bytes (+ 4 per inner tag) at most.
+    const q100 = { tpid: 0x8100, vid: 100 };
+    assert.equal(xdpRun(progs.xdpFd, frame({ mpls: mplsStack([16]), pw: {}, udpLen: 8, trailer: 18, src: INTERNET4, dst: A })), XDP_REDIRECT, 'inner frame padded to 60');
+    assert.equal(xdpRun(progs.xdpFd, frame({ mpls: mplsStack([16]), pw: {}, udpLen: 8, trailer: 22, src: INTERNET4, dst: A })), XDP_REDIRECT, 'inner frame of 64 with padding');
+    assert.equal(xdpRun(progs.xdpFd, frame({ mpls: mplsStack([16]), pw: {}, udpLen: 8, trailer: 23, src: INTERNET4, dst: A })), XDP_PASS, 'inner frame of 65 with padding: too long for padding');
+    assert.equal(xdpRun(progs.xdpFd, frame({ mpls: mplsStack([16]), pw: { tags: [q100] }, udpLen: 8, trailer: 22, src: INTERNET4, dst: A })), XDP_REDIRECT, 'tagged inner frame of 68 with padding');
+    assert.equal(xdpRun(progs.xdpFd, frame({ mpls: mplsStack([16]), pw: { tags: [q100] }, udpLen: 8, trailer: 23, src: INTERNET4, dst: A })), XDP_PASS, 'tagged inner frame of 69 with padding');
+
     // Not IP inside, or more than can be walked: passed untouched, not inspected as traffic of anybody.
     const seen = (await readStats(ctx)).xdpSeen;
     assert.equal(xdpRun(progs.xdpFd, frame({ mpls: mplsStack([16, 17]), pw: {}, arp: true, src: INTERNET4, dst: A })), XDP_PASS, 'VPLS carrying ARP');
     assert.equal(xdpRun(progs.xdpFd, frame({ mpls: mplsStack([16, 17]), pw: { controlWord: false }, src: INTERNET4, dst: A })), XDP_PASS, 'VPLS without a control word: MAC 02:… is no control word');
+    // With an inner tag, reading it 4 bytes off would land on the real IP header (EtherType 0x0800 where the TCI ends).
+    assert.equal(xdpRun(progs.xdpFd, frame({ mpls: mplsStack([16, 17]), pw: { controlWord: false, tags: [{ tpid: 0x8100, vid: 100 }] }, src: INTERNET4, dst: A })), XDP_PASS, 'VPLS without a control word, MAC 02:…, inner tag: no control word');
     const cisco = Buffer.concat([MACS, ethertype(0x8847), mplsStack([16]), Buffer.from([0, 0, 0x0c, 1, 2, 3]), MACS.subarray(6), frame({ src: INTERNET4, dst: A }).subarray(12)]);
     assert.equal(xdpRun(progs.xdpFd, cisco), XDP_PASS, 'VPLS without a control word, MAC 00:00:0c… (read as one, 4 bytes off): not IP');
     // A MAC starting with nibble 4 (MikroTik's 48:8f:5a) looks like IPv4 under the labels. Here the
