@@ -339,7 +339,7 @@ let nextPort = 5201 + Math.floor(Math.random() * 2000);
  * One iperf3 test between a customer address and the Internet host: a one-shot server in the inet
  * namespace (`-J` too when `serverJson`, so that `--get-server-output` brings its intervals as JSON),
  * the client in the customer namespace with `args` after `-c/-p/-B`; retried while the server is not
- * listening yet. Returns the client's parsed JSON (`{}` when it printed none) and its output.
+ * listening yet. Returns the client's parsed JSON.
  */
 export async function iperfClient(
   tb: Testbed,
@@ -348,7 +348,7 @@ export async function iperfClient(
     /** When the client's JSON is a result (default: it has `end` and no `error`: a refused attempt prints JSON too). */
     done?: (json: Record<string, unknown>) => boolean;
   },
-): Promise<{ json: Record<string, unknown>; all: string }> {
+): Promise<Record<string, unknown>> {
   const done = opts.done ?? ((j: Record<string, unknown>) => j.end !== undefined && j.error === undefined);
   const port = nextPort++;
   const srv: ResultPromise = execa('ip', ['netns', 'exec', tb.ns.inet, 'iperf3', '-s', '-1', ...(opts.serverJson ? ['-J'] : []), '-p', String(port), '-B', opts.server], { reject: false, all: true });
@@ -359,7 +359,7 @@ export async function iperfClient(
       const r = await nsExec(tb.ns.cust, 'iperf3', args, { reject: false, timeout: (opts.seconds + 15) * 1000 });
       let j: Record<string, unknown> & { error?: string; end?: unknown } = {};
       try { j = JSON.parse(r.stdout || '{}'); } catch { /* not JSON */ }
-      if (done(j)) return { json: j, all: r.all ?? '' };
+      if (done(j)) return j;
       lastErr = j.error ?? r.all ?? '';
       if (!/refused|unable to connect/i.test(lastErr)) break;
       await new Promise((res) => setTimeout(res, 100));
@@ -385,12 +385,12 @@ export async function iperf(
   // -O 1: leave slow start out of the average.
   const args = ['-t', String(seconds), '-O', String(opts.omit ?? 1), '-J', '--connect-timeout', '1000', ...(opts.direction === 'download' ? ['-R'] : [])];
   type End = { sum_received?: { bits_per_second: number }; sum_sent?: { retransmits?: number } };
-  const { json } = await iperfClient(tb, {
+  const json = await iperfClient(tb, {
     custIp: opts.custIp, server: opts.server ?? (v6 ? tb.inetIp6 : tb.inetIp4), args, seconds, what: opts.direction,
     done: (j) => (j.end as End | undefined)?.sum_received !== undefined,
   });
-  const end = json.end as Required<Pick<End, 'sum_received'>> & End;
-  return { mbps: end.sum_received.bits_per_second / 1e6, retransmits: end.sum_sent?.retransmits ?? 0 };
+  const end = json.end as End;
+  return { mbps: end.sum_received!.bits_per_second / 1e6, retransmits: end.sum_sent?.retransmits ?? 0 };
 }
 
 /** Frames counted by captureVlanTags, keyed `in:<vlan>[/<inner>…]` or `out:…` ('' when untagged). */

@@ -121,7 +121,7 @@ test('MPLS paths (IPv4 under two labels; an Ethernet pseudowire as VPLS carries 
     const payload = p.mtu - 28;
     const args = ['-u', '-b', `${plan * 3}M`, '-l', String(payload), '-t', String(SECONDS), '-O', '1', '-i', '0.5', '-J'];
     args.push(...(direction === 'download' ? ['-R'] : ['--get-server-output']));
-    const { json } = await iperfClient(lab.tb, { custIp: p.circuit.ipv4, server: p.server, args, seconds: SECONDS, serverJson: true, what: `UDP ${direction}` });
+    const json = await iperfClient(lab.tb, { custIp: p.circuit.ipv4, server: p.server, args, seconds: SECONDS, serverJson: true, what: `UDP ${direction}` });
     type Intervals = Array<{ sum: { bytes: number; seconds: number; omitted: boolean } }>;
     const j = json as { intervals?: Intervals; server_output_json?: { intervals?: Intervals } };
     const received = (direction === 'download' ? j.intervals : j.server_output_json?.intervals) ?? [];
