@@ -77,6 +77,7 @@ export function forwardingModeSuite(forwarding: LabForwarding, id: string, extra
     assert.equal(defaultLabCircuits.length, 5, 'the lab has its five circuits');
     const rates = await measureCircuits(lab, defaultLabCircuits, SECONDS);
     for (const r of rates) t.diagnostic(r.line);
+    t.diagnostic(`machine: ${rates[0]?.machine}`);
     assert.equal(rates.length, 10, 'five circuits, two directions');
     assert.deepEqual(rates.flatMap((r) => r.problem ?? []), []);
   });

@@ -49,6 +49,7 @@ async function checkRates(t: { diagnostic(m: string): void }, id: string): Promi
   const mine = (await labRates).filter((r) => r.circuit.id === id);
   assert.deepEqual(mine.map((r) => r.direction), ['download', 'upload'], `${id} measured in both directions`);
   for (const r of mine) t.diagnostic(r.line);
+  t.diagnostic(`machine: ${mine[0]?.machine}`);
   return mine.flatMap((r) => r.problem ?? []);
 }
 

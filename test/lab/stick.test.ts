@@ -59,6 +59,7 @@ forwardingModeSuite('stick', 'lqstk', (lab) => {
       assert.equal(await restartWith(lab(), base.replace('[tuning]\n', '[tuning]\nxdp_mode = "generic"\n')), 'generic');
       const rates = await measureCircuits(lab(), defaultLabCircuits, 4);
       for (const r of rates) t.diagnostic(r.line);
+      t.diagnostic(`machine: ${rates[0]?.machine}`);
       assert.equal(rates.length, 10, 'five circuits, two directions');
       assert.deepEqual(rates.flatMap((r) => r.problem ?? []), []);
     } finally {

@@ -4,6 +4,7 @@ import { execa, type ResultPromise } from 'execa';
 import { runLabLibreQoS, startLab, wireRate, type Lab, type LabCircuit } from '../../lab/labEnv.ts';
 import { nsExec } from '../../lab/testbed.ts';
 import { describeRate, median, wireRateProblem } from './rates.ts';
+import { describeLoad, measureAgainIfBusy } from './machineLoad.ts';
 
 /** The Internet-side address of the lab's VLAN-tagged path (lab/labEnv.ts). */
 const LAB_VLAN_SERVER = '10.98.0.1';
@@ -78,9 +79,10 @@ interface IperfInterval {
  * (the VLAN server for the VLAN path), `direction` as seen by the customer: the median of the
  * receiver's 0.5 s intervals over `seconds` seconds after 1 s of slow start, whole intervals only (the
  * receiver's own count: the server's for an upload, via --get-server-output). HTB holds a shaper-limited
- * interval at the class rate, and an interval can only fall below it when the sender is starved of CPU,
- * so the median is the shaper's rate even if a few intervals were starved; a systematic error (a wrong
- * rate in the kernel) moves every interval and the median with it. iperf3's end-of-test sum is not
+ * interval at the class rate, and an interval falls below it only when the end hosts were short of CPU
+ * (this machine's default congestion control, BBR, keeps just a few ms queued in the class, so a stall
+ * of the sender or receiver empties it), so the median is the shaper's rate even if a few intervals were
+ * starved; a systematic error (a wrong rate in the kernel) moves every interval and the median with it. iperf3's end-of-test sum is not
  * used: it reads 1–3 % low here (the connection's start and end are in it).
  */
 export async function measureWire(lab: Lab, ip: string, direction: 'download' | 'upload', seconds = 5): Promise<{ wire: number; samples: number[] }> {
@@ -145,20 +147,38 @@ export interface CircuitRate {
   line: string;
   /** The ±3 % failure text, undefined when within (test/support/rates.ts wireRateProblem). */
   problem?: string;
+  /** What the machine spent its CPUs on while this measurement ran (test/support/machineLoad.ts describeLoad). */
+  machine: string;
 }
 
 /**
  * Wire rate of every circuit in both directions at its address (IPv4, else IPv6), `seconds` of
  * 0.5 s intervals each (measureWire), the circuits measured at the same time (measureBothDirections).
+ *
+ * What the machine spent its CPUs on meanwhile is recorded (test/support/machineLoad.ts). When a
+ * circuit misses its plan while something that is not the lab took half a CPU or more, the whole
+ * measurement is taken once more and that one counts: a miss then says nothing about the shaper. Both
+ * attempts are in the diagnostic lines; a miss without such load, or a second miss, stands, and its
+ * problem text says what the machine was doing.
  */
 export async function measureCircuits(lab: Lab, circuits: readonly LabCircuit[], seconds: number): Promise<CircuitRate[]> {
-  const all = await measureBothDirections(circuits, (c, direction) => measureWire(lab, c.ipv4 || c.ipv6, direction, seconds));
-  return all.map(({ item: circuit, direction, result: { wire, samples } }) => {
-    const plan = direction === 'download' ? circuit.down : circuit.up;
-    const what = `${circuit.id} ${direction}`;
-    const line = `${describeRate(wire, plan, what)}; intervals ${samples.map((v) => v.toFixed(2)).join(' ')}`;
-    return { circuit, direction, plan, wire, samples, line, problem: wireRateProblem(wire, plan, what) };
-  });
+  const once = async () => {
+    const all = await measureBothDirections(circuits, (c, direction) => measureWire(lab, c.ipv4 || c.ipv6, direction, seconds));
+    return all.map(({ item: circuit, direction, result: { wire, samples } }) => {
+      const plan = direction === 'download' ? circuit.down : circuit.up;
+      const what = `${circuit.id} ${direction}`;
+      const line = `${describeRate(wire, plan, what)}; intervals ${samples.map((v) => v.toFixed(2)).join(' ')}`;
+      return { circuit, direction, plan, wire, samples, line, problem: wireRateProblem(wire, plan, what) };
+    });
+  };
+  const m = await measureAgainIfBusy(once, (rates) => rates.some((r) => r.problem));
+  const machine = describeLoad(m.load);
+  return m.result.map((r, i) => ({
+    ...r,
+    machine,
+    line: m.setAside ? `${r.line}; measured again, the first attempt gave ${m.setAside.result[i]!.wire.toFixed(2)} while the machine was busy with other work: ${describeLoad(m.setAside.load)}` : r.line,
+    problem: r.problem && `${r.problem} (machine during the measurement: ${machine})`,
+  }));
 }
 
 /**
