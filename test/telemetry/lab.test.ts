@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { busRequest } from '../../lib/bus/client.ts';
 import { stopLab, UNSHAPED_IP, type Lab } from '../../lab/labEnv.ts';
-import { startLiveFlow, startShapedLab, wireOver, type FlowInterval } from '../support/lab.ts';
+import { labNamespaces, startLiveFlow, startShapedLab, wireOver, type FlowInterval } from '../support/lab.ts';
 import { assertWireRate, wireRateProblem } from '../support/rates.ts';
 import { describeLoad, measureAgainIfBusy } from '../support/machineLoad.ts';
 
@@ -106,14 +106,14 @@ test('telemetry sees an iperf3 download at the wire rate (±3 %)', async (t) => 
     assert.ok(hostSeen, `${c.ipv4} never appeared among the hosts`);
     return compare(ticks, intervals, 4, 'lab-25 circuit download');
   };
-  // A plan miss while the machine was busy with other work says nothing about the shaper: the download
-  // is then run once more (test/support/machineLoad.ts measureAgainIfBusy).
-  const { result: m, load, setAside } = await measureAgainIfBusy(run, (x) => wireRateProblem(x.iperf, c.down, 'lab-25') !== undefined);
+  // Coming in under plan while the machine was busy with other work says nothing about the shaper: the
+  // download is then run once more (test/support/machineLoad.ts measureAgainIfBusy).
+  const { result: m, load, setAside } = await measureAgainIfBusy(run, (x) => x.iperf < c.down && wireRateProblem(x.iperf, c.down, 'lab-25') !== undefined, labNamespaces(lab));
   if (setAside) t.diagnostic(`measured again: the first attempt's iperf3 wire rate was ${setAside.result.iperf.toFixed(3)} Mbit/s while the machine was busy with other work: ${describeLoad(setAside.load)}`);
   t.diagnostic(`${m.ticks} ticks over ${m.spanS.toFixed(2)} s: telemetry ${m.telemetry.toFixed(3)} Mbit/s, iperf3 wire ${m.iperf.toFixed(3)} Mbit/s (${(((m.telemetry - m.iperf) / m.iperf) * 100).toFixed(2)} %); ticks ${m.shown}; machine: ${describeLoad(load)}`);
   assertWireRate(m.telemetry, m.iperf, 'lab-25 download in telemetry (stats_hosts topCircuits)', { ref: 'iperf3 wire' });
   // The circuit runs at its plan, and the plan ceil is reported for utilisation.
-  assertWireRate(m.iperf, c.down, `lab-25 download (iperf3; machine during it: ${describeLoad(load)})`);
+  assertWireRate(m.iperf, c.down, `lab-25 download (iperf3; machine during it: ${describeLoad(load)}${setAside ? '; a second attempt' : ''})`);
   const last = await busRequest<'stats_hosts', HostsReply>('stats_hosts', { limit: 5, sortBy: 'total' }, { path: lab.busPath });
   assert.ok(last.dtMs > 0);
   const top = last.topCircuits.download.find((x) => x.id === c.id);
