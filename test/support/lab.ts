@@ -158,8 +158,9 @@ export interface CircuitRate {
  * What the machine spent its CPUs on meanwhile is recorded (test/support/machineLoad.ts). When a
  * circuit comes in under plan while work that is not the lab's took a whole CPU for 2 s or more, the
  * whole measurement is taken once more and that one counts: a miss then says nothing about the shaper.
- * The lines keep the first attempt's rates and `machine` says why it was set aside; a miss without such
- * load, a rate over plan, or a second miss stands, and its problem text says what the machine was doing.
+ * The lines are then the second attempt's, each with the first attempt's rate appended, and `machine`
+ * says why it was set aside; a miss without such load, a rate over plan, or a second miss stands, and
+ * its problem text says what the machine was doing.
  */
 export async function measureCircuits(lab: Lab, circuits: readonly LabCircuit[], seconds: number): Promise<CircuitRate[]> {
   const once = async () => {
