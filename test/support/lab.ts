@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { execa, type ResultPromise } from 'execa';
 import { runLabLibreQoS, startLab, wireRate, type Lab, type LabCircuit } from '../../lab/labEnv.ts';
 import { nsExec } from '../../lab/testbed.ts';
-import { describeRate, median, wireRateProblem } from './rates.ts';
+import { describeRate, median, shortOfPlan, wireRateProblem } from './rates.ts';
 import { describeLoad, measureAgainIfBusy } from './machineLoad.ts';
 
 /** The Internet-side address of the lab's VLAN-tagged path (lab/labEnv.ts). */
@@ -82,8 +82,8 @@ interface IperfInterval {
  * interval at the class rate, and an interval falls below it only when the end hosts were short of CPU
  * (this machine's default congestion control, BBR, keeps just a few ms queued in the class, so a stall
  * of the sender or receiver empties it), so the median is the shaper's rate even if a few intervals were
- * starved; a systematic error (a wrong rate in the kernel) moves every interval and the median with it. iperf3's end-of-test sum is not
- * used: it reads 1–3 % low here (the connection's start and end are in it).
+ * starved; a systematic error (a wrong rate in the kernel) moves every interval and the median with it.
+ * iperf3's end-of-test sum is not used: it reads 1–3 % low here (the connection's start and end are in it).
  */
 export async function measureWire(lab: Lab, ip: string, direction: 'download' | 'upload', seconds = 5): Promise<{ wire: number; samples: number[] }> {
   const v6 = ip.includes(':');
@@ -172,7 +172,7 @@ export async function measureCircuits(lab: Lab, circuits: readonly LabCircuit[],
       return { circuit, direction, plan, wire, samples, line, problem: wireRateProblem(wire, plan, what) };
     });
   };
-  const m = await measureAgainIfBusy(once, (rates) => rates.some((r) => r.problem && r.wire < r.plan), labNamespaces(lab));
+  const m = await measureAgainIfBusy(once, (rates) => rates.some((r) => shortOfPlan(r.wire, r.plan)), labNamespaces(lab));
   const machine = m.setAside
     ? `${describeLoad(m.load)}; this is a second attempt: the first ran while work that is not the lab's was busy (${describeLoad(m.setAside.load)})`
     : describeLoad(m.load);

@@ -175,24 +175,27 @@ export function loadOver(snaps: readonly LoadSnapshot[], owner: LoadOwner = {}):
     cpuCount,
     busy,
     steal,
-    notOurs: steal + all.filter((p) => !p.ours).reduce((s, p) => s + p.cpus, 0),
+    notOurs: rateOf(steps),
     peakNotOurs: peakRate(steps),
     unattributed: Math.max(0, busy - steal - all.reduce((s, p) => s + p.cpus, 0)),
     top: all.slice(0, 6),
   };
 }
 
+/** CPUs' worth of a run of steps (ticks over their time). */
+function rateOf(steps: ReadonlyArray<{ ms: number; notOurs: number }>): number {
+  const ms = steps.reduce((s, x) => s + x.ms, 0);
+  return steps.reduce((s, x) => s + x.notOurs, 0) / (TICKS * Math.max(1e-3, ms / 1000));
+}
+
 /** The highest CPUs' worth over any PEAK_WINDOW_MS of consecutive steps (the whole span when shorter). */
 function peakRate(steps: ReadonlyArray<{ ms: number; notOurs: number }>): number {
   let peak = 0;
   for (let i = 0; i < steps.length; i++) {
+    let j = i;
     let ms = 0;
-    let ticks = 0;
-    for (let j = i; j < steps.length && ms < PEAK_WINDOW_MS; j++) {
-      ms += steps[j]!.ms;
-      ticks += steps[j]!.notOurs;
-    }
-    if (ms >= PEAK_WINDOW_MS || i === 0) peak = Math.max(peak, ticks / (TICKS * Math.max(1e-3, ms / 1000)));
+    while (j < steps.length && ms < PEAK_WINDOW_MS) ms += steps[j++]!.ms;
+    if (ms >= PEAK_WINDOW_MS || i === 0) peak = Math.max(peak, rateOf(steps.slice(i, j)));
   }
   return peak;
 }

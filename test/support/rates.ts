@@ -15,6 +15,11 @@ export function rateError(measured: number, plan: number): number {
   return Math.abs(measured - plan) / plan;
 }
 
+/** True when `measured` is under `plan` by more than the tolerance (a miss a busy machine can explain; test/support/machineLoad.ts). */
+export function shortOfPlan(measured: number, plan: number): boolean {
+  return measured < plan && rateError(measured, plan) > WIRE_RATE_TOLERANCE;
+}
+
 /** What a rate is checked against: the plan (default) or another measurement (e.g. `iperf3`). */
 export interface RateCheck {
   /** Allowed relative error (default ±3 %). */
