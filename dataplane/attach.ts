@@ -20,7 +20,7 @@ import { KERNEL_RECOMMENDED, compareVersion, nativeXdpHint, parseKernelRelease, 
 import { configureCpus, onlineCpus } from './cpus.ts';
 import { dataplaneLogger, type DataplaneLogger } from './log.ts';
 import { noFiltersLeft, prepareInterface, setPromisc, scanInterfaces, type IfPrep } from './netdev.ts';
-import { TC_INGRESS_PROG, TC_PROG, XDP_PROG, ensureObjectReady, openAndLoad, requireRoot } from './object.ts';
+import { TC_INGRESS_PROG, TC_PROG, XDP_PROG, XDP_PROGRAMS, ensureObjectReady, openAndLoad, requireRoot, xdpProgramName } from './object.ts';
 import { forwardingPlan, writeForwarding, type ForwardingMode } from './forwarding.ts';
 import { PINNED_MAPS, pinRootOf, shapingFds, type MapContext } from './pinned.ts';
 
@@ -93,6 +93,8 @@ export interface AttachReport {
   cpus: number[];
   queues: number;
   stickOffset: number;
+  /** The XDP variant loaded: lqos_xdp, or lqos_xdp_nometa on a kernel that refuses XDP bpf_xdp_adjust_meta. */
+  xdpProgram: string;
   mapsCreated: string[];
   mapsReused: string[];
   mapsReplaced: string[];
@@ -129,7 +131,7 @@ function xdpIdsByMode(ifindex: number): Array<{ flags: number; id: number }> {
 }
 
 /** Our programs' names, as the kernel reports them (struct bpf_prog_info name, 15 characters at most). */
-const OUR_PROGRAMS: ReadonlySet<string> = new Set([XDP_PROG, TC_PROG, TC_INGRESS_PROG]);
+const OUR_PROGRAMS: ReadonlySet<string> = new Set([...XDP_PROGRAMS, TC_PROG, TC_INGRESS_PROG]);
 
 /** What of ours one interface carries, and the names of other tools' XDP programs on it. */
 interface OurPrograms {
@@ -416,7 +418,7 @@ function loadForAttach(opts: AttachOptions, pinRoot: string, logger: DataplaneLo
   // Before 5.18 the kernel refuses the frags flag: load as before (jumbo MTUs then need generic mode).
   const frags = wantsFrags(opts.xdpMode ?? 'native', release());
   const load = () => openAndLoad(pinRoot, attachCfg(opts), true, logger, (obj) => {
-    if (frags) bpf.programAddFlags(bpf.findProgram(obj, XDP_PROG), bpf.BPF_F_XDP_HAS_FRAGS);
+    if (frags) bpf.programAddFlags(bpf.findProgram(obj, xdpProgramName()), bpf.BPF_F_XDP_HAS_FRAGS);
   });
   const cpuPin = join(pinRoot, 'cpu_map');
   try {
@@ -449,7 +451,7 @@ export async function attachDataplane(opts: AttachOptions): Promise<AttachReport
   const loaded = loadForAttach(opts, pinRoot, logger);
   const report: AttachReport = {
     pinRoot, netns: opts.netns, mode: opts.onAStick ? 'stick' : 'bridge', forwarding: forwardingOf(opts), interfaces: [], cpus, queues: opts.queues,
-    stickOffset: opts.stickOffset, mapsCreated: loaded.created, mapsReused: loaded.reused, mapsReplaced: loaded.replaced,
+    stickOffset: opts.stickOffset, xdpProgram: loaded.xdpProg, mapsCreated: loaded.created, mapsReused: loaded.reused, mapsReplaced: loaded.replaced,
     warnings, elapsedMs: 0,
   };
   try {
@@ -460,7 +462,7 @@ export async function attachDataplane(opts: AttachOptions): Promise<AttachReport
     configureForwarding(opts, ctx);
     if (forwardingOf(opts) !== 'linux-bridge') for (const name of ifnames) await setPromisc(opts.netns, name, true);
     const prog = (n: string) => bpf.programFd(bpf.findProgram(loaded.obj, n));
-    const fds = { xdp: prog(XDP_PROG), tc: prog(TC_PROG), ingress: prog(TC_INGRESS_PROG) };
+    const fds = { xdp: prog(loaded.xdpProg), tc: prog(TC_PROG), ingress: prog(TC_INGRESS_PROG) };
     report.interfaces.push(...(await attachAll(fds, opts, ifnames, preps, logger)));
   } finally {
     // Attached programs and pinned maps keep everything alive; the object itself is not needed.
@@ -471,6 +473,9 @@ export async function attachDataplane(opts: AttachOptions): Promise<AttachReport
   report.elapsedMs = Math.round(performance.now() - t0);
   const modes = report.interfaces.map((i) => `${i.name} XDP ${i.xdpMode}`).join(', ');
   logger.info(`dataplane attached (${FORWARDING_TEXT[report.forwarding]}) on ${modes} in ${report.elapsedMs} ms; maps under ${pinRoot}`);
+  if (report.xdpProgram !== XDP_PROG) {
+    logger.info(`this kernel refuses bpf_xdp_adjust_meta to XDP programs: loaded ${report.xdpProgram}, so the tc classifier looks up each redirected frame again (same shaping, a little more CPU per frame)`);
+  }
   return report;
 }
 

@@ -113,6 +113,7 @@ function bind() {
     vsnprintf: libc.func('int vsnprintf(char *buf, size_t size, const char *fmt, void *args)'),
     strerror: so.func('int libbpf_strerror(int err, void *buf, size_t size)'),
     numPossibleCpus: so.func('int libbpf_num_possible_cpus(void)'),
+    progLoad: so.func('int bpf_prog_load(int prog_type, const char *prog_name, const char *license, const void *insns, size_t insn_cnt, const void *opts)'),
     objectOpenFile: so.func('bpf_object *bpf_object__open_file(const char *path, const void *opts)'),
     objectLoad: so.func('int bpf_object__load(bpf_object *obj)'),
     objectClose: so.func('void bpf_object__close(bpf_object *obj)'),
@@ -344,6 +345,34 @@ export function programName(p: BpfProgram): string { return L().programName(p) a
 export function programSetAutoload(p: BpfProgram, on: boolean): void {
   check('bpf_program__set_autoload', L().programSetAutoload(p, on));
 }
+export const BPF_PROG_TYPE_XDP = 6;
+export const BPF_FUNC_XDP_ADJUST_META = 54;
+
+/**
+ * Whether this kernel lets programs of `progType` call helper `helperId` with a context and a small
+ * negative number (r1 = ctx, r2 = -8), e.g. bpf_xdp_adjust_meta: a four-instruction program is loaded
+ * and closed. (libbpf_probe_bpf_helper only knows the verifier's "unknown func" wording and calls a
+ * helper refused with "program of this type cannot use helper" supported.)
+ */
+export function kernelAllowsHelper(progType: number, helperId: number): boolean {
+  const insn = (code: number, dst: number, imm: number) => {
+    const b = Buffer.alloc(8);
+    b.writeUInt8(code, 0);
+    b.writeUInt8(dst & 0x0f, 1);
+    b.writeInt32LE(imm, 4);
+    return b;
+  };
+  // mov r2, -8; call helper; mov r0, 2; exit
+  const prog = Buffer.concat([insn(0xb7, 2, -8), insn(0x85, 0, helperId), insn(0xb7, 0, 2), insn(0x95, 0, 0)]);
+  const fd = L().progLoad(progType, 'lqos_probe', 'GPL', prog, 4, null);
+  if (fd >= 0) {
+    closeFd(fd);
+    return true;
+  }
+  if (-fd === osConstants.errno.EINVAL) return false;
+  throw new DataplaneError('probe of a BPF helper (bpf_prog_load)', -fd);
+}
+
 /** BPF_F_XDP_HAS_FRAGS (uapi): the XDP program accepts multi-buffer frames (jumbo MTU in native mode). */
 export const BPF_F_XDP_HAS_FRAGS = 1 << 5;
 

@@ -18,6 +18,9 @@ const HERE = join(REPO_ROOT, 'dataplane');
 export const OBJECT_PATH = join(HERE, 'build', 'lqos_kern.o');
 export const BUILD_SCRIPT = join(HERE, 'build.sh');
 export const XDP_PROG = 'lqos_xdp';
+/** The same XDP program without bpf_xdp_adjust_meta, for kernels that refuse XDP that helper (lqos_kern.c). */
+export const XDP_PROG_NO_META = 'lqos_xdp_nometa';
+export const XDP_PROGRAMS: readonly string[] = [XDP_PROG, XDP_PROG_NO_META];
 export const TC_PROG = 'lqos_tc_egress';
 export const TC_INGRESS_PROG = 'lqos_tc_ingress';
 export const CFG_MAP = '.data.cfg';
@@ -54,8 +57,21 @@ export function requireRoot(): void {
   }
 }
 
+let xdpChoice: string | undefined;
+
+/**
+ * The XDP program this kernel loads (probed once per process): lqos_xdp, or lqos_xdp_nometa where the
+ * verifier refuses bpf_xdp_adjust_meta to XDP programs; tc then classifies each redirected frame itself.
+ */
+export function xdpProgramName(): string {
+  xdpChoice ??= bpf.kernelAllowsHelper(bpf.BPF_PROG_TYPE_XDP, bpf.BPF_FUNC_XDP_ADJUST_META) ? XDP_PROG : XDP_PROG_NO_META;
+  return xdpChoice;
+}
+
 export interface LoadedObject {
   obj: bpf.BpfObject;
+  /** The XDP program loaded (xdpProgramName); '' when only the maps were created. */
+  xdpProg: string;
   created: string[];
   reused: string[];
   replaced: string[];
@@ -115,11 +131,15 @@ function pinMaps(res: LoadedObject, pinRoot: string, logger: DataplaneLogger): v
   }
 }
 
-/** Disable the programs (maps only) or give each a verifier log buffer; returns the buffers. */
-function preparePrograms(obj: bpf.BpfObject, programs: boolean): Buffer[] {
+/**
+ * Disable the programs (maps only) or give each a verifier log buffer; of the two XDP variants only
+ * `xdpProg` is loaded. Returns the buffers.
+ */
+function preparePrograms(obj: bpf.BpfObject, programs: boolean, xdpProg: string): Buffer[] {
   const logBufs: Buffer[] = [];
   for (const p of bpf.listPrograms(obj)) {
-    if (!programs) bpf.programSetAutoload(p, false);
+    const name = bpf.programName(p);
+    if (!programs || (XDP_PROGRAMS.includes(name) && name !== xdpProg)) bpf.programSetAutoload(p, false);
     else {
       const buf = Buffer.alloc(256 * 1024);
       logBufs.push(buf);
@@ -134,14 +154,16 @@ function preparePrograms(obj: bpf.BpfObject, programs: boolean): Buffer[] {
  * set the program configuration, and load. With `programs = false` only the maps are created.
  * Cached fds of the pin root are closed first: the pins may be replaced.
  */
-export function openAndLoad(pinRoot: string, cfg: Buffer | null, programs: boolean, logger: DataplaneLogger, beforeLoad?: (obj: bpf.BpfObject) => void): LoadedObject {
+export function openAndLoad(
+  pinRoot: string, cfg: Buffer | null, programs: boolean, logger: DataplaneLogger, beforeLoad?: (obj: bpf.BpfObject) => void, xdpProg?: string,
+): LoadedObject {
   shapingFds.forget(pinRoot);
   const obj = bpf.objectOpenFile(OBJECT_PATH);
-  const res: LoadedObject = { obj, created: [], reused: [], replaced: [] };
+  const res: LoadedObject = { obj, xdpProg: programs ? (xdpProg ?? xdpProgramName()) : '', created: [], reused: [], replaced: [] };
   try {
     pinMaps(res, pinRoot, logger);
     if (cfg) bpf.mapSetInitialValue(bpf.findMap(obj, CFG_MAP), cfg);
-    const logBufs = preparePrograms(obj, programs);
+    const logBufs = preparePrograms(obj, programs, res.xdpProg);
     beforeLoad?.(obj); // e.g. attach.ts: load flags of a program (BPF_F_XDP_HAS_FRAGS for native XDP)
     bpf.objectLoad(obj, () => {
       const text = logBufs.map((b) => b.toString('utf8', 0, Math.max(0, b.indexOf(0)))).join('\n').trim();
@@ -156,12 +178,12 @@ export function openAndLoad(pinRoot: string, cfg: Buffer | null, programs: boole
   }
 }
 
-type LoadContext = MapContext & { logger?: DataplaneLogger };
+type LoadContext = MapContext & { logger?: DataplaneLogger; /** Tests: load this XDP variant instead of xdpProgramName()'s. */ xdpProgram?: string };
 
 async function loadObject(ctx: LoadContext, cfg: Buffer | null, programs: boolean): Promise<LoadedObject> {
   requireRoot();
   await ensureObjectReady();
-  return openAndLoad(pinRootOf(ctx), cfg, programs, dataplaneLogger(ctx.logger));
+  return openAndLoad(pinRootOf(ctx), cfg, programs, dataplaneLogger(ctx.logger), undefined, ctx.xdpProgram);
 }
 
 /** Create (or reuse) the pinned maps without loading or attaching any program. */
@@ -173,6 +195,8 @@ export async function createPinnedMaps(ctx: LoadContext = {}): Promise<{ created
 
 export interface LoadedPrograms {
   xdpFd: number;
+  /** Which XDP variant xdpFd is (XDP_PROG or XDP_PROG_NO_META). */
+  xdpProg: string;
   tcFd: number;
   /** The forwarding program (tc ingress: XDP bridge / stick). */
   ingressFd: number;
@@ -187,7 +211,8 @@ export interface LoadedPrograms {
 export async function loadPrograms(cfg: CfgValues, ctx: LoadContext = {}): Promise<LoadedPrograms> {
   const loaded = await loadObject(ctx, encodeCfg(cfg), true);
   return {
-    xdpFd: bpf.programFd(bpf.findProgram(loaded.obj, XDP_PROG)),
+    xdpFd: bpf.programFd(bpf.findProgram(loaded.obj, loaded.xdpProg)),
+    xdpProg: loaded.xdpProg,
     tcFd: bpf.programFd(bpf.findProgram(loaded.obj, TC_PROG)),
     ingressFd: bpf.programFd(bpf.findProgram(loaded.obj, TC_INGRESS_PROG)),
     close: () => bpf.objectClose(loaded.obj),

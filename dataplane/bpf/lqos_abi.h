@@ -122,7 +122,7 @@ enum lqos_stat {
 	LQOS_STAT_TC_META = 4,       /* classified from XDP metadata */
 	LQOS_STAT_TC_LOOKUP = 5,     /* classified by the classifier's own lookup */
 	LQOS_STAT_TC_UNCLASSIFIED = 6, /* left in the queue's default class */
-	LQOS_STAT_META_FAIL = 7,     /* XDP could not add metadata (driver without support) */
+	LQOS_STAT_META_FAIL = 7,     /* XDP passed no metadata (driver or kernel without support) */
 	LQOS_STAT_UNMAPPED_BYTES_DOWN = 8,  /* traffic toward addresses without a mapping (L2 bytes) */
 	LQOS_STAT_UNMAPPED_BYTES_UP = 9,    /* traffic from addresses without a mapping */
 	LQOS_STAT_UNMAPPED_PKTS_DOWN = 10,

@@ -405,8 +405,13 @@ static __always_inline __u16 lqos_stick_swap(struct xdp_md *ctx)
 
 /* ------------------------------------------------------------- XDP */
 
-SEC("xdp")
-int lqos_xdp(struct xdp_md *ctx)
+/*
+ * The XDP program's body, built twice: `with_meta` is a constant, so the variant without it has no
+ * bpf_xdp_adjust_meta call at all. Some kernels refuse that helper to XDP programs outright (the
+ * verifier's "program of this type cannot use helper"); the loader then loads lqos_xdp_nometa, and
+ * lqos_tc_egress looks each redirected frame up itself, as it does for a driver without metadata.
+ */
+static __always_inline int lqos_xdp_run(struct xdp_md *ctx, const int with_meta)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
@@ -471,8 +476,8 @@ int lqos_xdp(struct xdp_md *ctx)
 		return XDP_PASS;
 	}
 
-	/* Metadata is optional: without driver support tc simply does its own lookup. */
-	if (bpf_xdp_adjust_meta(ctx, -(int)sizeof(struct lqos_meta)) == 0) {
+	/* Metadata is optional: without driver (or kernel) support tc simply does its own lookup. */
+	if (with_meta && bpf_xdp_adjust_meta(ctx, -(int)sizeof(struct lqos_meta)) == 0) {
 		data = (void *)(long)ctx->data;
 		meta = (void *)(long)ctx->data_meta;
 		if ((void *)(meta + 1) > data)
@@ -485,6 +490,19 @@ int lqos_xdp(struct xdp_md *ctx)
 	lqos_stat(LQOS_STAT_XDP_REDIRECT);
 	/* An empty cpumap slot falls back to XDP_PASS (low bits of flags). */
 	return bpf_redirect_map(&cpu_map, *phys_cpu, XDP_PASS);
+}
+
+SEC("xdp")
+int lqos_xdp(struct xdp_md *ctx)
+{
+	return lqos_xdp_run(ctx, 1);
+}
+
+/* Loaded instead of lqos_xdp when the kernel refuses bpf_xdp_adjust_meta (15 characters: a program name's limit). */
+SEC("xdp")
+int lqos_xdp_nometa(struct xdp_md *ctx)
+{
+	return lqos_xdp_run(ctx, 0);
 }
 
 /* ------------------------------------------------------------- tc egress */
