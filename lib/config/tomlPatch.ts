@@ -3,8 +3,9 @@
  * on their own lines (a trailing comment kept), removed keys' lines dropped, new keys added at the
  * end of their table (new tables at the end of the file); comments, blank lines, key order and
  * spacing elsewhere stay byte for byte. Handles top-level keys and keys of `[table]` /
- * `[table.sub]` sections; anything else (arrays of tables, dotted keys) returns undefined and the
- * caller writes the whole document instead. The result is checked: it must parse to `after`.
+ * `[table.sub]` sections; values are written on one line, lists of tables as inline
+ * `[{ k = v }, ...]`. A file with anything else (`[[...]]` arrays of tables, dotted keys) returns
+ * undefined and the caller writes the whole document instead. The result is checked: it must parse to `after`.
  */
 import { parse, stringify } from 'smol-toml';
 
@@ -117,8 +118,21 @@ function layoutOf(lines: string[]): Layout | undefined {
   return { keys, tables };
 }
 
-/** The TOML text of one value (as it would follow `key = `). */
+/** A key as TOML writes it: bare when it can be, else a quoted (escaped) string. */
+const keyText = (k: string): string => (/^[A-Za-z0-9_-]+$/.test(k) ? k : JSON.stringify(k).replaceAll('\x7f', '\\u007f'));
+
+/**
+ * The TOML text of one value (as it would follow `key = `), always on one line: arrays (also of
+ * tables, which smol-toml's `stringify` would write as `[[key]]` blocks) as `[ a, b ]`, tables as
+ * inline `{ k = v, ... }`. Scalars (strings with their escapes, numbers, dates) as smol-toml writes them.
+ */
 function valueText(v: unknown): string {
+  if (v === null || v === undefined) throw new TypeError('TOML has no null or undefined values');
+  if (Array.isArray(v)) return v.length === 0 ? '[]' : `[ ${v.map(valueText).join(', ')} ]`;
+  if (isTable(v)) {
+    const entries = Object.entries(v);
+    return entries.length === 0 ? '{}' : `{ ${entries.map(([k, x]) => `${keyText(k)} = ${valueText(x)}`).join(', ')} }`;
+  }
   const line = stringify({ x: v }).trim();
   return line.slice(line.indexOf('=') + 1).trim();
 }
@@ -161,6 +175,12 @@ export function patchTomlText(text: string, after: Table): string | undefined {
   const replace = new Map<number, { last: number; text: string[] }>();
   const addTo = new Map<string, string[]>();
   for (const [table, key, value] of diff) {
+    // A value TOML cannot hold (null or undefined inside a list or inline table): left to the caller's whole-document write.
+    try {
+      if (value !== undefined) valueText(value);
+    } catch {
+      return undefined;
+    }
     const at = layout.keys.get(table)?.get(key);
     if (at) {
       const head = lines[at.first]!.slice(0, at.valueStart);
@@ -168,7 +188,7 @@ export function patchTomlText(text: string, after: Table): string | undefined {
       replace.set(at.first, { last: at.last, text: value === undefined ? [] : [`${head}${valueText(value)}${tail}`] });
     } else if (value !== undefined) {
       const list = addTo.get(table) ?? [];
-      list.push(`${/^[A-Za-z0-9_-]+$/.test(key) ? key : JSON.stringify(key)} = ${valueText(value)}`);
+      list.push(`${keyText(key)} = ${valueText(value)}`);
       addTo.set(table, list);
     }
   }

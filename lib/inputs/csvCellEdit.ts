@@ -2,13 +2,15 @@
  * Changing a few cells of ShapedDevices.csv in place: only the named cells are rewritten (the new
  * value quoted as every writer quotes, ./csvText.ts); every other byte — the other cells of the row
  * with their own quoting, comments, blank lines, the operator's column order and spelling, line
- * endings — stays as it was.
+ * endings — stays as it was. Every edit is then read back with the file's own reader and refused
+ * (CellEditError) unless exactly the intended fields changed (see checkEdited).
  */
 import type { ShapedDeviceField } from './shapedDevices.ts';
-import { SHAPED_DEVICES_COLUMNS } from './shapedDevices.ts';
+import { normaliseHeader, readCsvRecords, SHAPED_DEVICES_COLUMNS } from './shapedDevices.ts';
 import { csvRowsText } from './csvText.ts';
 
-const normalise = (h: string) => h.toLowerCase().replace(/[^a-z0-9]/g, '');
+const normalise = normaliseHeader;
+const headerOf = (f: ShapedDeviceField) => SHAPED_DEVICES_COLUMNS.find((c) => c.field === f)!.header;
 
 export class CellEditError extends Error {}
 
@@ -25,12 +27,22 @@ function splitLines(text: string): { body: string; eol: string }[] {
   return out;
 }
 
-/** Where each cell of one CSV line starts and ends (quotes included); throws on an open quote. */
+/** Blanks the reader skips around a field: spaces and tabs (both engines), form feeds (csv-parse's trim). */
+const isBlank = (c: string | undefined) => c === ' ' || c === '\t' || c === '\f';
+
+/**
+ * Where the text of each cell of one CSV line starts and ends (quotes included), without the blanks
+ * around it: the reader (./shapedDevices.ts) skips blanks around a field — before an opening quote
+ * too, so `c1, "Doe, Jane", d1` is three cells — and a rewritten cell keeps the operator's blanks.
+ * Throws on a quote left open at the end of the line.
+ */
 function cellSpans(line: string, lineNo: number): [number, number][] {
   const spans: [number, number][] = [];
   let i = 0;
   for (;;) {
+    while (i < line.length && isBlank(line[i])) i++;
     const start = i;
+    let end: number;
     if (line[i] === '"') {
       i++;
       for (;;) {
@@ -42,12 +54,15 @@ function cellSpans(line: string, lineNo: number): [number, number][] {
           break;
         }
       }
+      end = i;
       while (i < line.length && line[i] !== ',') i++;
     } else {
       const comma = line.indexOf(',', i);
       i = comma < 0 ? line.length : comma;
+      end = i;
+      while (end > start && isBlank(line[end - 1])) end--;
     }
-    spans.push([start, i]);
+    spans.push([start, end]);
     if (i >= line.length) return spans;
     i++; // the comma
   }
@@ -82,7 +97,7 @@ const cellText = (value: string) => csvRowsText([[value]]).replace(/\n$/, '');
 function setCells(line: { body: string }, lineNo: number, fields: Partial<Record<ShapedDeviceField, string>>, indexOf: (f: ShapedDeviceField) => number): void {
   const changes = (Object.entries(fields) as [ShapedDeviceField, string][]).map(([f, v]) => {
     const i = indexOf(f);
-    if (i < 0) throw new CellEditError(`ShapedDevices.csv has no "${SHAPED_DEVICES_COLUMNS.find((c) => c.field === f)!.header}" column to change`);
+    if (i < 0) throw new CellEditError(`ShapedDevices.csv has no "${headerOf(f)}" column to change`);
     return [i, v] as const;
   });
   // Right to left, so the spans still to replace keep their offsets.
@@ -117,7 +132,74 @@ export function editCsv(text: string, edits: CsvEdits): string {
     setCells(line, 0, row, indexOf);
     kept.push(line);
   }
-  return kept.map((l) => l.body + l.eol).join('');
+  const edited = kept.map((l) => l.body + l.eol).join('');
+  checkEdited(text, edited, edits, headerAt + 1);
+  return edited;
+}
+
+/**
+ * The safety net of every in-place edit: `edited`, read back with the reader ShapedDevices.csv is
+ * loaded with (./shapedDevices.ts), must hold the records of `text` in order — the deleted lines
+ * left out, every edited field reading back as the value written (trimmed, as the reader trims), every
+ * other field exactly as before — and then the appended rows. Columns are found by the reader's own
+ * reading of the header, independently of the spans the edit used, so a cell written into the wrong
+ * column is caught. Throws CellEditError naming the first difference (line and column, never values).
+ */
+function checkEdited(text: string, edited: string, edits: CsvEdits, headerLineNo: number): void {
+  const refuse = (why: string): never => {
+    throw new CellEditError(`ShapedDevices.csv cannot be edited in place (${why})`);
+  };
+  const before = readCsvRecords(text);
+  const after = readCsvRecords(edited);
+  if (before.error?.message !== after.error?.message) refuse('the edited file does not read back with the CSV syntax of the original');
+  const header = before.records.find((r) => r.fields.some((f) => f !== ''));
+  if (header === undefined || header.line !== headerLineNo) refuse(`the header is not where expected (line ${headerLineNo})`);
+  const headerFields = header!.fields.map(normaliseHeader);
+  const colOf = (f: ShapedDeviceField): number => {
+    const aliases = SHAPED_DEVICES_COLUMNS.find((c) => c.field === f)!.aliases;
+    return headerFields.findIndex((h) => aliases.includes(h));
+  };
+  const apply = (fields: string[], set: Partial<Record<ShapedDeviceField, string>>) => {
+    for (const [f, v] of Object.entries(set) as [ShapedDeviceField, string][]) {
+      const i = colOf(f);
+      if (i < 0) refuse(`the header has no "${headerOf(f)}" column`);
+      while (fields.length <= i) fields.push('');
+      fields[i] = v.trim();
+    }
+    return fields;
+  };
+  const cells = edits.cells ?? new Map<number, Partial<Record<ShapedDeviceField, string>>>();
+  const deleted = edits.deleteLines ?? new Set<number>();
+  const starts = new Set(before.records.map((r) => r.line));
+  for (const lineNo of [...cells.keys(), ...deleted]) {
+    if (lineNo <= headerLineNo || !starts.has(lineNo)) refuse(`line ${lineNo} is not the first line of a data row`);
+  }
+  // Each deleted line is one whole physical line (editCsv refuses records spanning lines).
+  const gone = [...deleted].sort((a, b) => a - b);
+  const expected: { fields: string[]; line: number | undefined }[] = [];
+  let shift = 0;
+  for (const r of before.records) {
+    while (shift < gone.length && gone[shift]! < r.line) shift++;
+    if (deleted.has(r.line)) continue;
+    const set = cells.get(r.line);
+    expected.push({ fields: set ? apply([...r.fields], set) : r.fields, line: r.line - shift });
+  }
+  for (const row of edits.append ?? []) expected.push({ fields: apply(Array(headerFields.length).fill(''), row), line: undefined });
+  const got = after.records;
+  const n = Math.min(got.length, expected.length);
+  for (let k = 0; k < n; k++) {
+    const g = got[k]!;
+    const e = expected[k]!;
+    const where = `line ${g.line}`;
+    if (e.line !== undefined && g.line !== e.line) refuse(`the row expected on line ${e.line} reads back on line ${g.line}`);
+    if (g.fields.length !== e.fields.length) refuse(`${where} reads back with ${g.fields.length} fields instead of ${e.fields.length}`);
+    const col = g.fields.findIndex((f, i) => f !== e.fields[i]);
+    if (col >= 0) {
+      const name = header!.fields[col] ?? `column ${col + 1}`;
+      refuse(`${where}, column "${name}", does not read back as intended`);
+    }
+  }
+  if (got.length !== expected.length) refuse(`the edited file reads back with ${got.length} rows instead of ${expected.length}`);
 }
 
 /**

@@ -4,11 +4,12 @@
  * devices lose their line, new ones are appended in the file's own column order; comments, blank
  * lines, column order and spelling, quoting of untouched cells and line endings are kept.
  * Returns undefined when that is not possible (a value for a column the file does not have, a
- * duplicated circuit/device pair, a record spanning lines); the caller then writes the whole file.
+ * duplicated circuit/device pair, a record spanning lines, an edit that does not read back exactly as
+ * intended — ./csvCellEdit.ts checks every edit); the caller then writes the whole file.
  */
 import type { Circuit } from '../model.ts';
 import { CellEditError, editCsv } from './csvCellEdit.ts';
-import { parseShapedDevices, type ShapedDeviceField, type ShapedDeviceRow } from './shapedDevices.ts';
+import { canonicalHeader, parseShapedDevices, type ShapedDeviceField, type ShapedDeviceRow } from './shapedDevices.ts';
 import { deviceRowFields } from './writeShapedDevices.ts';
 
 type Fields = Record<ShapedDeviceField, string>;
@@ -44,13 +45,20 @@ function sameCell(field: ShapedDeviceField, a: string, b: string): boolean {
 const keyOf = (circuitId: string, deviceId: string) => `${circuitId}\u0000${deviceId}`;
 
 export function rewriteShapedDevices(oldText: string, circuits: readonly Circuit[]): string | undefined {
+  const r = rewriteInOperatorsLayout(oldText, circuits);
+  return 'text' in r ? r.text : undefined;
+}
+
+/** rewriteShapedDevices, saying why when the operator's layout cannot be kept. */
+export function rewriteInOperatorsLayout(oldText: string, circuits: readonly Circuit[]): { text: string } | { reason: string } {
   const old = parseShapedDevices(oldText, 'ShapedDevices.csv');
-  if (old.headerLine === undefined || old.issues.some((i) => i.severity === 'error')) return undefined;
+  if (old.headerLine === undefined) return { reason: 'the current file has no header row' };
+  if (old.issues.some((i) => i.severity === 'error')) return { reason: 'the current file cannot be read as CSV (syntax, header or field count errors)' };
   const has = (f: ShapedDeviceField) => old.columns[f] !== undefined;
   const byKey = new Map<string, ShapedDeviceRow>();
   for (const r of old.rows) {
     const k = keyOf(r.circuitId, r.deviceId);
-    if (byKey.has(k)) return undefined;
+    if (byKey.has(k)) return { reason: `the current file has circuit "${r.circuitId}" device "${r.deviceId}" twice (line ${r.line})` };
     byKey.set(k, r);
   }
   const cells = new Map<number, Partial<Fields>>();
@@ -60,11 +68,12 @@ export function rewriteShapedDevices(oldText: string, circuits: readonly Circuit
     for (const d of c.devices.length > 0 ? c.devices : [null]) {
       const fields = deviceRowFields(c, d);
       const k = keyOf(fields.circuitId, fields.deviceId);
-      if (seen.has(k)) return undefined;
+      if (seen.has(k)) return { reason: `circuit "${fields.circuitId}" device "${fields.deviceId}" is listed twice` };
       seen.add(k);
       const row = byKey.get(k);
       const entries = Object.entries(fields) as [ShapedDeviceField, string][];
-      if (entries.some(([f, v]) => !has(f) && v !== '')) return undefined; // needs a column the file lacks
+      const missing = entries.find(([f, v]) => !has(f) && v !== '');
+      if (missing) return { reason: `a value for the "${canonicalHeader(missing[0])}" column, which the current file does not have` };
       if (!row) {
         append.push(Object.fromEntries(entries.filter(([f, v]) => has(f) && v !== '')));
         continue;
@@ -75,9 +84,9 @@ export function rewriteShapedDevices(oldText: string, circuits: readonly Circuit
   }
   const deleteLines = new Set(old.rows.filter((r) => !seen.has(keyOf(r.circuitId, r.deviceId))).map((r) => r.line));
   try {
-    return editCsv(oldText, { cells, deleteLines, append });
+    return { text: editCsv(oldText, { cells, deleteLines, append }) };
   } catch (err) {
-    if (err instanceof CellEditError) return undefined;
+    if (err instanceof CellEditError) return { reason: err.message };
     throw err;
   }
 }

@@ -724,13 +724,28 @@ class DeviceRowChecker {
    * Parent Node and Parent Node ID match any alias of a node (key, name, id, active_attachment_name).
    * An unknown Parent Node ID with an empty Parent Node falls back to a generated parent node (as
    * upstream does); a Parent Node naming a `Generated_PN_<n>` that network.json lacks is left to the planner.
+   * A known Parent Node ID wins over Parent Node (as upstream); when Parent Node names a different node
+   * that is warned about (`conflicting-parent-columns`): the row reads as one parent and is shaped under another.
    */
   checkParentsExist(network: NetworkNode[], networkFile: string): void {
-    const aliases = new Set<string>();
+    const aliases = new Map<string, NetworkNode>();
     collectNodeAliases(network, aliases);
     for (const c of this.circuits) {
       if (c.parentNode === '' && c.parentNodeId === '') continue;
-      if (c.parentNodeId !== '' && aliases.has(c.parentNodeId)) continue;
+      const byId = c.parentNodeId !== '' ? aliases.get(c.parentNodeId) : undefined;
+      if (byId) {
+        const byName = c.parentNode !== '' ? aliases.get(c.parentNode) : undefined;
+        if (byName && byName !== byId) {
+          this.warn(
+            'conflicting-parent-columns',
+            c.line,
+            'parentNode',
+            c.parentNode,
+            `circuit "${c.id}": Parent Node "${c.parentNode}" is node "${byName.name}" but Parent Node ID "${c.parentNodeId}" is node "${byId.name}" of ${networkFile}; the Parent Node ID wins, so the circuit is shaped under "${byId.name}" — to move it to "${byName.name}", clear the Parent Node ID or set it to that node's id`,
+          );
+        }
+        continue;
+      }
       if (c.parentNode !== '' && aliases.has(c.parentNode)) continue;
       if (c.parentNode === '') {
         this.issues.push(unknownParentIdIssue(this.file, c, networkFile));
@@ -752,10 +767,10 @@ class DeviceRowChecker {
   }
 }
 
-/** Adds every alias of every node (key, name, id, active_attachment_name) to `out`. */
-function collectNodeAliases(nodes: NetworkNode[], out: Set<string>): void {
+/** Maps every alias of every node (key, name, id, active_attachment_name) to its node (the first one claiming it). */
+function collectNodeAliases(nodes: NetworkNode[], out: Map<string, NetworkNode>): void {
   for (const n of nodes) {
-    for (const a of nodeAliases(n)) out.add(a);
+    for (const a of nodeAliases(n)) if (!out.has(a)) out.set(a, n);
     collectNodeAliases(n.children, out);
   }
 }
@@ -777,7 +792,8 @@ function sortIssues(devicesIssues: InputIssue[], networkIssues: InputIssue[], de
  *            conflicting-parent-id, conflicting-anchor-id
  *   warnings empty-circuit-name, duplicate-device-id, duplicate-ip-in-device, no-ip, conflicting-rates,
  *            conflicting-sqm, conflicting-circuit-name, unknown-parent, unknown-parent-id (empty Parent
- *            Node, unknown Parent Node ID: shaped under a generated parent), and conflicting-parent(-id) /
+ *            Node, unknown Parent Node ID: shaped under a generated parent), conflicting-parent-columns
+ *            (Parent Node and a known Parent Node ID name different nodes: the ID wins), and conflicting-parent(-id) /
  *            conflicting-anchor-id when the circuit's first row has none
  * plus the network.json codes of parseNetworkJson. Circuit `parentNode` "none" (any case) means no parent.
  */

@@ -19,6 +19,18 @@ function num(n: number): string {
   return Number.isFinite(n) ? String(n) : '';
 }
 
+/**
+ * A row's Comment. Comments belong to rows: a device row has its device's own comment — another row's
+ * comment is never copied into it. The circuit comment (what validation takes from the circuit's first
+ * row) fills only the circuit's first row, when that device has none, and a device-less circuit's row.
+ * So a circuit read from a file writes every row's comment back as it was.
+ */
+function rowComment(c: Circuit, d: Circuit['devices'][number] | null): string {
+  if (d === null) return c.comment;
+  if (d.comment !== '' || d !== c.devices[0]) return d.comment;
+  return c.comment;
+}
+
 /** The cells of one device row (a circuit without devices: one row with empty device fields). */
 export function deviceRowFields(c: Circuit, d: Circuit['devices'][number] | null): Record<ShapedDeviceField, string> {
   return {
@@ -36,15 +48,16 @@ export function deviceRowFields(c: Circuit, d: Circuit['devices'][number] | null
     uploadMin: num(c.uploadMinMbps),
     downloadMax: num(c.downloadMaxMbps),
     uploadMax: num(c.uploadMaxMbps),
-    comment: d && d.comment !== '' ? d.comment : c.comment,
+    comment: rowComment(c, d),
     sqm: formatSqm(c.sqm),
   };
 }
 
 /**
- * Serialise circuits. A device row's Comment is the device comment, or the circuit comment when the
- * device has none. A circuit without devices is written as one row with empty device fields (which
- * validation will flag, rather than silently dropping the circuit).
+ * Serialise circuits. A device row's Comment is the device comment (on the circuit's first row, the
+ * circuit comment when that device has none; see rowComment). A circuit without devices is written as
+ * one row with empty device fields (which validation will flag, rather than silently dropping the
+ * circuit).
  */
 export function writeShapedDevices(circuits: Circuit[]): string {
   const records: string[][] = [SHAPED_DEVICES_COLUMNS.map((c) => c.header)];

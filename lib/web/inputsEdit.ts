@@ -9,9 +9,9 @@ import { basename } from 'node:path';
 import type { Circuit, InputIssue, ShapingPlan, SqmKind } from '../model.ts';
 import { massRemovalVerdict, refusalMessage, type MassRemovalVerdict } from '../shaping/massRemoval.ts';
 import { formatIssue, validateInputs } from '../inputs/validate.ts';
-import { writeShapedDevices } from '../inputs/writeShapedDevices.ts';
-import { setCsvCells } from '../inputs/csvCellEdit.ts';
-import { rewriteShapedDevices } from '../inputs/rewriteShapedDevices.ts';
+import { formatSqm, writeShapedDevices } from '../inputs/writeShapedDevices.ts';
+import { CellEditError, setCsvCells } from '../inputs/csvCellEdit.ts';
+import { rewriteInOperatorsLayout } from '../inputs/rewriteShapedDevices.ts';
 import { unknownParentsAsErrors } from '../shaping/runInputs.ts';
 import { orphansOf, reparentEdits, type OrphanDecision, type OrphanReport } from './orphans.ts';
 import { readInputFile } from '../shaping/inputs.ts';
@@ -259,22 +259,64 @@ export function replaceShapedDevices(files: InputFiles, body: CircuitBody[], gua
     });
   }
   const removal = checkRemoval(guard, r.inputs.circuits);
-  writeFileAtomic(files.devices, inOperatorsLayout(files, text, circuits, r.inputs.circuits.length), { backup: true, mode: modeAtMost(files.devices, DATA_FILE_MODE) });
-  return { circuits: r.inputs.circuits.length, issues: r.issues.map(issueOut), removal };
+  const out = inOperatorsLayout(files, text, circuits, r.inputs.circuits);
+  writeFileAtomic(files.devices, out.text, { backup: true, mode: modeAtMost(files.devices, DATA_FILE_MODE) });
+  const issues = r.issues.map(issueOut);
+  if (out.notKept !== undefined) {
+    issues.push(
+      issueOut({
+        severity: 'warning',
+        code: 'layout-not-kept',
+        file: label,
+        message:
+          `${label} was written whole in the standard 16-column layout, so its comment lines, column order and the spelling of untouched rows ` +
+          `were not kept (the previous file is kept as ${label}.bak): ${out.notKept}`,
+      }),
+    );
+  }
+  return { circuits: r.inputs.circuits.length, issues, removal };
 }
 
 /**
- * The validated `canonical` text, or the same circuits written into the current file's own layout
+ * What to write for a save: the same circuits written into the current file's own layout
  * (lib/inputs/rewriteShapedDevices.ts: comments, column order, untouched rows kept) when that is
- * possible and reads back to the same number of valid circuits.
+ * possible and the result reads back as exactly the circuits validated from `canonical` (`want`);
+ * otherwise the validated `canonical` text, with the reason in `notKept`. (The in-place edit itself is
+ * checked cell by cell in lib/inputs/csvCellEdit.ts; this checks the circuits it amounts to.)
  */
-function inOperatorsLayout(files: InputFiles, canonical: string, circuits: Circuit[], count: number): string {
+function inOperatorsLayout(files: InputFiles, canonical: string, circuits: Circuit[], want: readonly Circuit[]): { text: string; notKept?: string } {
   const current = devicesText(files.devices);
-  const kept = current === undefined ? undefined : rewriteShapedDevices(current, circuits);
-  if (kept === undefined) return canonical;
-  const check = validate(files, kept, networkText(files.network));
-  const fine = check.inputs.circuits.length === count && !unknownParentsAsErrors(check.issues, basename(files.devices)).some((i) => i.severity === 'error');
-  return fine ? kept : canonical;
+  if (current === undefined) return { text: canonical };
+  const kept = rewriteInOperatorsLayout(current, circuits);
+  if (!('text' in kept)) return { text: canonical, notKept: kept.reason };
+  const label = basename(files.devices);
+  const check = validate(files, kept.text, networkText(files.network));
+  const error = unknownParentsAsErrors(check.issues, label).find((i) => i.file === label && i.severity === 'error');
+  if (error) return { text: canonical, notKept: `in the file's own layout it would read back with an error: ${formatIssue(error)}` };
+  const diff = firstDifference(want, check.inputs.circuits);
+  if (diff !== undefined) return { text: canonical, notKept: `in the file's own layout ${diff}` };
+  return { text: kept.text };
+}
+
+/** A circuit as it reads from ShapedDevices.csv, devices by id; spellings that read the same (MAC case, address order) are the same. */
+function circuitSignature(c: Circuit): string {
+  const devices = c.devices
+    .map((d) => [d.id, d.name, d.mac.toLowerCase(), [...d.ipv4].sort(), [...d.ipv6].sort(), d.comment] as const)
+    .sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  const rates = [c.downloadMinMbps, c.uploadMinMbps, c.downloadMaxMbps, c.uploadMaxMbps];
+  return JSON.stringify([c.name, c.parentNode, c.parentNodeId, c.anchorNodeId, rates, formatSqm(c.sqm), devices]);
+}
+
+/** How `got` differs from `want` (circuits by id), or undefined when they read the same. */
+function firstDifference(want: readonly Circuit[], got: readonly Circuit[]): string | undefined {
+  const byId = new Map(got.map((c) => [c.id, c]));
+  for (const c of want) {
+    const g = byId.get(c.id);
+    if (g === undefined) return `circuit "${c.id}" would be missing`;
+    if (circuitSignature(g) !== circuitSignature(c)) return `circuit "${c.id}" would not read back as intended`;
+  }
+  if (got.length !== want.length) return `${got.length} circuits would read back instead of ${want.length}`;
+  return undefined;
 }
 
 /** A network.json save that would leave circuits without their parent node; nothing was written. */
@@ -307,8 +349,9 @@ export function replaceNetwork(files: InputFiles, network: Record<string, unknow
   if (report.count > 0 && orphans === undefined) throw new OrphansRefused(report);
   let moved: string | undefined;
   if (report.count > 0 && orphans === 'reparent') {
-    moved = setCsvCells(devices, reparentEdits(r.inputs.circuits, report));
-    r = validate(files, moved, text);
+    const m = moveOrphans(files, devices, text, r.inputs.circuits, report);
+    moved = m.text;
+    r = m.result;
   }
   // Circuits that already fail with the current network.json are not this save's doing.
   const before = guard?.inForce ? new Set(current.inputs.circuits.map((c) => c.id)) : undefined;
@@ -316,6 +359,42 @@ export function replaceNetwork(files: InputFiles, network: Record<string, unknow
   if (moved !== undefined) writeFileAtomic(files.devices, moved, { backup: true, mode: modeAtMost(files.devices, DATA_FILE_MODE) });
   writeFileAtomic(files.network, text, { backup: true, mode: modeAtMost(files.network, DATA_FILE_MODE) });
   return { nodes: countNodes(r.inputs.network), issues: r.issues.map(issueOut), removal, ...(moved !== undefined ? { reparented: report } : {}) };
+}
+
+/**
+ * ShapedDevices.csv with the rows of the orphans of `report` moved to their new parent, edited in place
+ * (./orphans.ts reparentEdits, lib/inputs/csvCellEdit.ts, which checks the edit cell by cell), and
+ * its validation against the new network.json. Checked here circuit by circuit as well: the moved
+ * circuits must read back under their new parent and every other circuit exactly as before. A
+ * whole-file rewrite is no fallback for this edit (it would drop the operator's comments, layout and
+ * every row that does not validate), so anything else refuses the save with CellEditError (422,
+ * nothing written), saying why.
+ */
+function moveOrphans(files: InputFiles, devices: string, network: string, circuits: readonly Circuit[], report: OrphanReport) {
+  const label = basename(files.devices);
+  const refuse = (why: string): never => {
+    throw new CellEditError(
+      `nothing was written: the ${report.count} circuit${report.count === 1 ? '' : 's'} left without a parent cannot be moved in ${label} — ${why}; ` +
+        'move them by hand, or save with the orphans kept (orphans: "keep")',
+    );
+  };
+  const edits = reparentEdits(circuits, report);
+  let text = '';
+  try {
+    text = setCsvCells(devices, edits);
+  } catch (err) {
+    if (err instanceof CellEditError) refuse(err.message);
+    throw err;
+  }
+  const result = validate(files, text, network);
+  const want = circuits.map((c) => {
+    const e = edits.get(c.line);
+    if (e === undefined) return c;
+    return { ...c, parentNode: e.parentNode.trim(), ...(e.parentNodeId !== undefined ? { parentNodeId: e.parentNodeId.trim() } : {}) };
+  });
+  const diff = firstDifference(want, result.inputs.circuits);
+  if (diff !== undefined) refuse(`after the edit ${diff}`);
+  return { text, result };
 }
 
 function countNodes(nodes: { children: unknown[] }[]): number {

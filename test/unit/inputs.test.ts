@@ -420,6 +420,43 @@ describe('validation details', () => {
     assert.equal(r.inputs.circuits[4].parentNode, '', '"none" means no parent');
   });
 
+  test('Parent Node and Parent Node ID naming different nodes: the ID wins, with a warning naming line and both values', () => {
+    const network = JSON.stringify({
+      AP_OLD: { downloadBandwidthMbps: 100, uploadBandwidthMbps: 100, id: 'id-old' },
+      AP_NEW: { downloadBandwidthMbps: 100, uploadBandwidthMbps: 100, id: 'id-new', name: 'New AP' },
+    });
+    const csv = [
+      HEADER_16.join(','),
+      csvLine({ ...BASE_ROWS[0], parentNode: 'AP_NEW', parentNodeId: 'id-old' }),
+      csvLine({ ...BASE_ROWS[1], parentNode: 'New AP', parentNodeId: 'id-new' }), // both name AP_NEW (name and id aliases)
+      csvLine({ ...BASE_ROWS[2], parentNode: 'AP_OLD', parentNodeId: '' }), // name only
+      csvLine({ ...BASE_ROWS[2], circuitId: 'C4', deviceId: 'D4', ipv4: '100.64.0.4', ipv6: '', parentNode: '', parentNodeId: 'id-new' }), // id only
+      csvLine({ ...BASE_ROWS[2], circuitId: 'C5', deviceId: 'D5', ipv4: '100.64.0.5', ipv6: '', parentNode: 'AP_OLD', parentNodeId: 'AP_OLD' }),
+    ].join('\n');
+    const r = validate(csv, network);
+    assert.equal(r.ok, true, show(r.issues));
+    assert.deepEqual(r.issues.map((i) => [i.severity, i.code, i.file, i.line, i.column, i.value]), [
+      ['warning', 'conflicting-parent-columns', DEVICES_FILE, 2, 'Parent Node', 'AP_NEW'],
+    ]);
+    const [msg] = r.issues.map(formatIssue);
+    assert.match(msg!, /^warning: ShapedDevices\.csv:2: column "Parent Node" value "AP_NEW": /);
+    assert.match(msg!, /Parent Node ID "id-old" is node "AP_OLD"/);
+    assert.match(msg!, /shaped under "AP_OLD"/);
+    assert.equal(r.inputs.circuits[0].parentNodeId, 'id-old', 'ID-first resolution kept');
+  });
+
+  test('Parent Node and Parent Node ID agreeing, or only one given: no warning', () => {
+    const network = JSON.stringify({ AP_OLD: { downloadBandwidthMbps: 100, uploadBandwidthMbps: 100, id: 'id-old' } });
+    for (const [parentNode, parentNodeId] of [
+      ['AP_OLD', 'id-old'],
+      ['AP_OLD', ''],
+      ['', 'id-old'],
+    ]) {
+      const r = validate([HEADER_16.join(','), csvLine({ ...BASE_ROWS[0], parentNode, parentNodeId })].join('\n'), network);
+      assert.deepEqual(r.issues, [], `${parentNode}/${parentNodeId}: ${show(r.issues)}`);
+    }
+  });
+
   test('rates accept decimals', () => {
     const r = validate(BASE_CSV.replace('C1,Alice,D1,Alice CPE,AP_A,,,02:00:00:00:00:01,100.64.0.1,2001:db8:0:100::/56,10,2,100,20', 'C1,Alice,D1,Alice CPE,AP_A,,,02:00:00:00:00:01,100.64.0.1,2001:db8:0:100::/56,0.5,.25,2.5,1e1'));
     assert.equal(r.ok, true, show(r.issues));

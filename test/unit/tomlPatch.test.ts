@@ -71,3 +71,65 @@ test('what it cannot do in place (arrays of tables, deeper tables) is left to th
   assert.equal(patchTomlText('[[routers]]\nname = "a"\n', { routers: [{ name: 'b' }] }), undefined);
   assert.equal(patchTomlText('[a]\nx = 1\n', { a: { b: { c: { d: 1 } } } }), undefined);
 });
+
+const INTEGRATIONS = `# lqos.conf — integrations
+[uisp_integration]
+enable_uisp = true   # on since March
+exception_cpes = []  # CPEs wired to another site
+
+# Sonar billing
+[sonar_integration]
+enable_sonar = false
+recurring_service_rates = [] # none yet
+`;
+const plain = (v: unknown) => JSON.parse(JSON.stringify(v));
+
+test('a list of tables is written inline in place (not as [[...]] blocks); comments stay', () => {
+  const after = structuredClone(parse(INTEGRATIONS)) as T;
+  after.uisp_integration.exception_cpes = [{ cpe: 'a', parent: 'b' }, { cpe: 'cpe 2', parent: 'AP-1' }];
+  after.sonar_integration.recurring_service_rates = [{ service_name: 'Business 100', download_mbps: 100, upload_mbps: 20, enabled: true }];
+  const out = patchTomlText(INTEGRATIONS, after);
+  assert.ok(out, 'patched in place');
+  assert.equal(
+    out,
+    INTEGRATIONS.replace('exception_cpes = []  #', 'exception_cpes = [ { cpe = "a", parent = "b" }, { cpe = "cpe 2", parent = "AP-1" } ]  #').replace(
+      'recurring_service_rates = [] #',
+      'recurring_service_rates = [ { service_name = "Business 100", download_mbps = 100, upload_mbps = 20, enabled = true } ] #',
+    ),
+  );
+  assert.doesNotMatch(out, /\[\[/);
+  assert.deepEqual(plain(parse(out)), plain(after));
+});
+
+test('a list of tables set back to empty, a new one added to its section, nested tables inline', () => {
+  const start = INTEGRATIONS.replace('exception_cpes = []', 'exception_cpes = [\n  { cpe = "a", parent = "b" },  # the old one\n]');
+  const after = structuredClone(parse(start)) as T;
+  after.uisp_integration.exception_cpes = [];
+  after.sonar_integration.extra = [{ name: 'x', limits: { down: 1, up: 2 }, tags: ['p', 'q'] }, {}];
+  const out = patchTomlText(start, after)!;
+  assert.ok(out, 'patched in place');
+  assert.match(out, /^exception_cpes = \[\] {2}# CPEs wired to another site\n\n# Sonar billing$/m);
+  assert.doesNotMatch(out, /the old one/);
+  assert.match(out, /^recurring_service_rates = \[\] # none yet\nextra = \[ \{ name = "x", limits = \{ down = 1, up = 2 \}, tags = \[ "p", "q" \] \}, \{\} \]\n$/m);
+  assert.match(out, /# Sonar billing/);
+  assert.deepEqual(plain(parse(out)), plain(after));
+});
+
+test('strings and keys needing escapes survive the round trip', () => {
+  const after = structuredClone(parse(INTEGRATIONS)) as T;
+  const tricky = 'quote " backslash \\ tab \t newline \n hash # brace } bracket ] del \x7f ünï';
+  after.uisp_integration.exception_cpes = [{ cpe: tricky, parent: "it's" }];
+  after.sonar_integration.recurring_service_rates = [{ 'odd key = "x"': tricky, 'ü': 1 }];
+  const out = patchTomlText(INTEGRATIONS, after)!;
+  assert.ok(out, 'patched in place');
+  assert.equal(out.split('\n').length, INTEGRATIONS.split('\n').length, 'each value on its own single line');
+  assert.match(out, /# CPEs wired to another site/);
+  assert.deepEqual(plain(parse(out).uisp_integration), { enable_uisp: true, exception_cpes: [{ cpe: tricky, parent: "it's" }] });
+  assert.deepEqual(plain(parse(out)), plain(after));
+});
+
+test('a list holding a null is not written in place (left to the caller)', () => {
+  const after = structuredClone(parse(INTEGRATIONS)) as T;
+  after.uisp_integration.exception_cpes = [{ cpe: 'a', parent: null }];
+  assert.equal(patchTomlText(INTEGRATIONS, after), undefined);
+});

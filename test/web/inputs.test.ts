@@ -258,3 +258,72 @@ test('shaped-devices PUT keeps the operator\'s file layout: comments, 13 columns
     assert.match(whole.split('\n')[0]!, /,Comment,sqm$/);
   });
 });
+
+/** An operator's file with a quoted name after a blank (read as one cell) and one comment in a two-device circuit. */
+const SPACED_CSV =
+  '# hand-edited\n' +
+  'Circuit ID,Circuit Name,Device ID,Device Name,Parent Node,MAC,IPv4,IPv6,Download Min Mbps,Upload Min Mbps,Download Max Mbps,Upload Max Mbps,Comment\n' +
+  'c1, "Doe, Jane", d1, Jane router, AP_1, , 100.64.0.1, , 5, 1, 100, 20, \n' +
+  'c2,Bob,d2,Bob router,AP_1,02:00:00:00:00:02,100.64.0.2,,5,1,50,10,installed 2023\n' +
+  'c2,Bob,d3,Bob phone,AP_1,02:00:00:00:00:03,100.64.0.3,,5,1,50,10,\n';
+
+test('shaped-devices PUT: a quoted cell after a blank keeps later edits in their column; the other rows (and their comments) stay byte for byte', async () => {
+  await withHarness(async (h) => {
+    const { admin } = await setupUsers(h);
+    writeFileSync(h.devicesPath, SPACED_CSV);
+    const circuits = (await admin.get('/api/shaped-devices')).json.circuits;
+    assert.equal(circuits[0].name, 'Doe, Jane');
+    circuits[0].devices[0].ipv4 = ['100.64.0.9'];
+    const r = await admin.put('/api/shaped-devices', { circuits });
+    assert.equal(r.status, 200, r.text);
+    assert.equal(readFileSync(h.devicesPath, 'utf8'), SPACED_CSV.replace(', 100.64.0.1,', ', 100.64.0.9,'));
+    assert.equal(r.json.issues.filter((i: any) => i.code === 'layout-not-kept').length, 0);
+
+    // Not possible in the file's own layout (it has no sqm column): written whole, and the reply says why.
+    const again = (await admin.get('/api/shaped-devices')).json.circuits;
+    again[1].sqm = { download: 'cake', upload: 'cake' };
+    const whole = await admin.put('/api/shaped-devices', { circuits: again });
+    assert.equal(whole.status, 200, whole.text);
+    const note = whole.json.issues.find((i: any) => i.code === 'layout-not-kept');
+    assert.equal(note?.severity, 'warning');
+    assert.match(note.message, /written whole .* "sqm" column/);
+    assert.match(readFileSync(h.devicesPath, 'utf8').split('\n')[0]!, /,Comment,sqm$/);
+  });
+});
+
+test('network PUT with orphans "reparent": a quoted cell after a blank does not shift the Parent Node column', async () => {
+  await withHarness(async (h) => {
+    const { admin } = await setupUsers(h);
+    writeFileSync(h.devicesPath, SPACED_CSV);
+    const network = (await admin.get('/api/network')).json.network;
+    delete network.SiteA.children.AP_1;
+    const r = await admin.put('/api/network', { network, orphans: 'reparent' });
+    assert.equal(r.status, 200, r.text);
+    assert.equal(readFileSync(h.devicesPath, 'utf8'), SPACED_CSV.replace(/([ ,])AP_1,/g, '$1SiteA,'));
+    const devices = (await admin.get('/api/shaped-devices')).json.circuits;
+    assert.deepEqual(
+      devices.map((c: any) => [c.name, c.parentNode, c.devices[0].name]),
+      [
+        ['Doe, Jane', 'SiteA', 'Jane router'],
+        ['Bob', 'SiteA', 'Bob router'],
+      ],
+    );
+  });
+});
+
+test('network PUT with orphans "reparent": a row that cannot be edited in place refuses the save (422), nothing written', async () => {
+  await withHarness(async (h) => {
+    const { admin } = await setupUsers(h);
+    // Bob's name spans two lines: his row cannot be changed in place.
+    const csv = SPACED_CSV.replace('c2,Bob,d2,', 'c2,"Bob\nBobson",d2,').replace('c2,Bob,d3,', 'c2,"Bob\nBobson",d3,');
+    writeFileSync(h.devicesPath, csv);
+    const networkBefore = readFileSync(h.networkPath, 'utf8');
+    const network = (await admin.get('/api/network')).json.network;
+    delete network.SiteA.children.AP_1;
+    const r = await admin.put('/api/network', { network, orphans: 'reparent' });
+    assert.equal(r.status, 422, r.text);
+    assert.match(r.json.message ?? r.text, /cannot be moved in ShapedDevices\.csv/);
+    assert.equal(readFileSync(h.devicesPath, 'utf8'), csv);
+    assert.equal(readFileSync(h.networkPath, 'utf8'), networkBefore);
+  });
+});
