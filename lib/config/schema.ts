@@ -66,6 +66,37 @@ export function defaultStateDirectory(lqosDirectory: string): string {
   return dir.endsWith('/src') ? posix.join(posix.dirname(dir), 'state') : posix.join(dir, 'state');
 }
 
+/**
+ * Directories of the system itself (and pseudo-filesystems), never a state directory: lqosd narrows
+ * its state directory to 0750 and keeps subscriber data and its web users there. Only these paths
+ * themselves are refused; a directory of lqos's own below one (/var/lib/lqos, /tmp/x/state) is fine.
+ */
+export const SYSTEM_DIRECTORIES: ReadonlySet<string> = new Set([
+  '/', '/bin', '/boot', '/dev', '/etc', '/home', '/lib', '/lib32', '/lib64', '/libx32', '/media', '/mnt',
+  '/opt', '/proc', '/root', '/run', '/sbin', '/snap', '/srv', '/sys', '/tmp', '/usr', '/usr/bin', '/usr/games',
+  '/usr/include', '/usr/lib', '/usr/lib32', '/usr/lib64', '/usr/libexec', '/usr/local', '/usr/local/bin',
+  '/usr/local/etc', '/usr/local/lib', '/usr/local/sbin', '/usr/local/share', '/usr/local/src', '/usr/sbin',
+  '/usr/share', '/usr/src', '/var', '/var/backups', '/var/cache', '/var/lib', '/var/local', '/var/lock',
+  '/var/log', '/var/mail', '/var/opt', '/var/run', '/var/spool', '/var/tmp', '/run/lock', '/run/user',
+]);
+/** Kernel pseudo-filesystems: nothing below them can hold state. */
+const PSEUDO_FS = ['/proc/', '/sys/', '/dev/'];
+
+/**
+ * Why the absolute directory `dir` cannot be the state directory (a system directory, see
+ * SYSTEM_DIRECTORIES), or undefined when it can. The text names the key and what to do instead.
+ */
+export function systemStateDirectoryProblem(dir: string): string | undefined {
+  if (!posix.isAbsolute(dir)) return undefined;
+  const p = posix.normalize(dir).replace(/(.)\/+$/, '$1');
+  if (!SYSTEM_DIRECTORIES.has(p) && !PSEUDO_FS.some((root) => p.startsWith(root))) return undefined;
+  return (
+    `${JSON.stringify(dir)} is a system directory: lqosd narrows its state directory to 0750 and keeps subscriber data ` +
+    'and the web users there, so it must be a directory of its own; set state_directory to one such as /var/lib/lqos ' +
+    '(or remove the key: the default is the "state" directory next to lqos_directory)'
+  );
+}
+
 // ---------- sections ----------
 
 // `.describe()` texts are what the key does; the web UI shows them next to each field (lib/config/describe.ts).
@@ -435,6 +466,9 @@ const fileSchema = z
     history,
   })
   .superRefine((c, ctx) => {
+    // A relative state_directory is checked once resolved against the config file (lqosd, PUT /api/config).
+    const systemDir = c.state_directory === undefined ? undefined : systemStateDirectoryProblem(c.state_directory);
+    if (systemDir) ctx.addIssue({ code: 'custom', path: ['state_directory'], message: systemDir });
     if (c.bridge && c.single_interface) {
       ctx.addIssue({
         code: 'custom',

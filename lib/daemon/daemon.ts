@@ -9,6 +9,7 @@
 import { loadAppliedPlanCompact } from '../apply/appliedPlan.ts';
 import { startBusServer, defaultBusPath, type BusServer } from '../bus/server.ts';
 import type { ShapingPlan } from '../model.ts';
+import { systemStateDirectoryProblem } from '../config/schema.ts';
 import { SchedulerStatusTracker } from '../scheduler/status.ts';
 import { applyHostTuning } from '../kernel/hostTuningApply.ts';
 import { attachForConfig, leafSubstitutes } from '../shaping/kernel.ts';
@@ -17,7 +18,7 @@ import { LazyQueueManager } from '../shaping/lazyQueues.ts';
 import { dataplaneLazySignals } from '../shaping/lazyFirstPackets.ts';
 import { ShapingService } from '../shaping/service.ts';
 import { FileUrgentIssueStore } from '../urgent/store.ts';
-import { ensureDirAtMost, STATE_DIR_MODE } from '../util/fileModes.ts';
+import { ensureStateDir, leftReason, STATE_DIR_MODE } from '../util/fileModes.ts';
 import { createLogger, type Logger } from '../util/log.ts';
 import { pinRoot as defaultPinRoot, runDir as defaultRunDir, VERSION } from '../util/paths.ts';
 import { createShapingMetrics, type ShapingMetrics } from '../telemetry/metrics.ts';
@@ -124,6 +125,26 @@ export async function startDaemon(opts: StartDaemonOptions = {}): Promise<Runnin
   }
 }
 
+/**
+ * Creates the state directory (0750) or narrows it to 0750, but only when it is lqos-ts's own
+ * (lib/util/fileModes.ts ensureStateDir: it holds nothing but lqos state); a system directory or one
+ * holding other files keeps its mode, with a warning saying what to do.
+ */
+function prepareStateDir(dir: string, log: Logger): void {
+  const system = systemStateDirectoryProblem(dir);
+  if (system) {
+    log.warn(`state_directory: ${system}; lqosd leaves its mode as it is`);
+    return;
+  }
+  const done = ensureStateDir(dir, STATE_DIR_MODE);
+  if (done.action !== 'left') return;
+  log.warn(
+    { stateDirectory: dir, mode: `0${done.mode.toString(8)}` },
+    `state_directory ${dir} ${leftReason(done)}, so lqosd leaves its mode as it is (it narrows only a ` +
+      `directory of its own to 0750): move state_directory to a directory of its own, or run chmod 0750 ${dir} if nothing else needs it wider`,
+  );
+}
+
 /** Builds and starts every part; cleanups undo them in reverse order. */
 async function assemble(opts: StartDaemonOptions, log: Logger, runDir: string, cleanups: Cleanups): Promise<DaemonContext> {
   const busPath = opts.busPath ?? defaultBusPath({ ...process.env, LQOS_RUN_DIR: runDir });
@@ -135,7 +156,7 @@ async function assemble(opts: StartDaemonOptions, log: Logger, runDir: string, c
   const config = new ConfigHolder(opts.configPath, log);
   log.info({ config: config.path, version: VERSION }, `lqosd ${VERSION} starting with ${config.path}`);
   // The state directory holds subscriber data and the users file: 0750 at most (created or narrowed).
-  ensureDirAtMost(config.config.state_directory, STATE_DIR_MODE);
+  prepareStateDir(config.config.state_directory, log);
   const urgent = new FileUrgentIssueStore({ path: config.current.state.urgentIssues, log, now });
   const scheduler = new SchedulerStatusTracker({ now });
   const status: ShapingStatus = {};

@@ -2,9 +2,10 @@
  * File and directory modes of what lqos-ts keeps on disk (docs/OPERATIONS.md, "what each file holds
  * and its mode"): lqos.conf and the users file 0600, subscriber data (ShapedDevices.csv,
  * network.json, telemetry, the state files) 0640 at most, the state directory 0750 at most. These
- * helpers only ever narrow: an operator who chose a tighter mode keeps it.
+ * helpers only ever narrow: an operator who chose a tighter mode keeps it; and a directory is
+ * narrowed only when it is lqos-ts's own (ensureStateDir), never a shared one such as /etc.
  */
-import { chmodSync, mkdirSync, statSync } from 'node:fs';
+import { chmodSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 
 /** Subscriber data: the operator's input files, their effective copies, the telemetry database. */
 export const DATA_FILE_MODE = 0o640;
@@ -33,13 +34,76 @@ export function narrowMode(path: string, max: number): void {
 }
 
 /**
- * Creates `dir` (and parents) with mode `max`, or narrows an existing one to at most `max`. A sticky
- * directory (a shared one like /tmp) is never ours to narrow and is left as it is.
+ * What lqos-ts keeps directly in the state directory (lib/config/paths.ts statePaths, the users and
+ * sessions files of lib/web, the VISP token cache), with the `.bak*` backups and `.tmp-*` temp files
+ * of lib/util/atomicFile.ts, and the `lost+found` of a filesystem of its own.
  */
-export function ensureDirAtMost(dir: string, max: number = STATE_DIR_MODE): void {
+const STATE_ENTRIES = new Set([
+  'shaping',
+  'debug',
+  'stats',
+  'cache',
+  'urgent_issues.json',
+  'lqusers.toml',
+  'web_sessions.json',
+  'first-run.token',
+  'telemetry.sqlite',
+  'telemetry.sqlite-wal',
+  'telemetry.sqlite-shm',
+  'telemetry.sqlite-journal',
+  'lost+found',
+]);
+
+/** An entry lqos-ts itself keeps in the state directory (or a backup / temp file of one). */
+export function isStateEntry(name: string): boolean {
+  return STATE_ENTRIES.has(name.replace(/\.tmp-.*$/, '').replace(/\.bak(\.\d+)?$/, ''));
+}
+
+/** The entries of `dir` that are not lqos-ts state (sorted). */
+export function foreignEntries(dir: string): string[] {
+  return readdirSync(dir)
+    .filter((n) => !isStateEntry(n))
+    .sort();
+}
+
+export type StateDirOutcome =
+  | { action: 'created' | 'unchanged' }
+  | { action: 'narrowed'; from: number }
+  /** Wider than `max`, but not lqos-ts's alone (sticky, or holding other files): left as it is. */
+  | { action: 'left'; mode: number; sticky: boolean; foreign: string[] };
+
+/**
+ * What ensureStateDir would do to `dir`, without doing it. The rule: lqosd narrows only a state
+ * directory of its own, i.e. one it creates, or one that holds nothing but lqos-ts state
+ * (isStateEntry: empty, or only `lqusers.toml`, `shaping/`, …). A shared directory (sticky, like
+ * /tmp, or holding anything else, like /etc or /opt) is never chmodded.
+ */
+export function inspectStateDir(dir: string, max: number = STATE_DIR_MODE): StateDirOutcome {
   const cur = modeOf(dir);
-  if (cur === undefined) makeDir(dir, max);
-  else if ((cur & 0o1000) === 0) narrowMode(dir, max);
+  if (cur === undefined) return { action: 'created' };
+  if ((cur & ~max) === 0) return { action: 'unchanged' };
+  const sticky = (cur & 0o1000) !== 0;
+  const foreign = foreignEntries(dir);
+  if (sticky || foreign.length > 0) return { action: 'left', mode: cur, sticky, foreign };
+  return { action: 'narrowed', from: cur };
+}
+
+/** Why a directory was `left` wider, e.g. "is mode 0755 and holds files that are not lqos state (a, b)". */
+export function leftReason(o: Extract<StateDirOutcome, { action: 'left' }>): string {
+  const list = `${o.foreign.slice(0, 5).join(', ')}${o.foreign.length > 5 ? ', …' : ''}`;
+  return `is mode 0${o.mode.toString(8)} and ${o.sticky ? 'is a shared (sticky) directory' : `holds files that are not lqos state (${list})`}`;
+}
+
+/**
+ * The state directory: created (and parents) with mode `max` when absent; an existing one narrowed
+ * to at most `max` only when it is lqos-ts's own (inspectStateDir); else left as it is. Returns what
+ * was done, so the caller can warn about a directory left wider than `max`.
+ */
+export function ensureStateDir(dir: string, max: number = STATE_DIR_MODE): StateDirOutcome {
+  const outcome = inspectStateDir(dir, max);
+  if (outcome.action === 'created') makeDir(dir, max);
+  else if (outcome.action === 'narrowed') chmodSync(dir, outcome.from & max);
+  return outcome;
 }
 
 /** Creates `dir` (and parents) with mode `max` when absent; an existing directory is left as it is. */

@@ -29,11 +29,16 @@ export function loginOf(req: FastifyRequest): Login | undefined {
 }
 
 /**
- * The user behind the session cookie. The users file may be changed behind lqosd's back (`lqusers`):
- * a session of a deleted user ends, and so does one begun before the user's password changed.
+ * The login of session `id`, or undefined. The users file may be changed behind lqosd's back
+ * (`lqusers`): a session of a deleted user ends (is deleted), and so does one begun before the
+ * user's password changed. The one rule for HTTP requests (sessionUser) and open websockets
+ * (routes/live.ts, checked every hub tick, `touch` false so a socket does not keep a session alive;
+ * a socket also closes while the users file is unusable, but its session is kept).
  */
-export function sessionUser(req: FastifyRequest, users: UserStore, sessions: SessionStore): Login | undefined {
-  const s = sessions.get(req.cookies[SESSION_COOKIE]);
+export function sessionLogin(id: string | undefined, users: UserStore, sessions: SessionStore, touch = true): Login | undefined {
+  // An unusable users file ends no session (requests get 503 until it is fixed); a missing one does.
+  if (users.state() === 'corrupt') return undefined;
+  const s = sessions.get(id, touch);
   if (!s) return undefined;
   const user = users.find(s.username);
   if (!user || (s.credential !== undefined && s.credential !== users.credentialOf(s.username))) {
@@ -41,6 +46,11 @@ export function sessionUser(req: FastifyRequest, users: UserStore, sessions: Ses
     return undefined;
   }
   return { user, sessionId: s.id };
+}
+
+/** The user behind the session cookie (sessionLogin). */
+export function sessionUser(req: FastifyRequest, users: UserStore, sessions: SessionStore): Login | undefined {
+  return sessionLogin(req.cookies[SESSION_COOKIE], users, sessions);
 }
 
 /** Secure whenever the request came over TLS (directly, or through a trusted proxy that says https). */

@@ -9,17 +9,18 @@
  * Two guards: a change of a section's URL (`url`, `*_url`) needs that section's stored secrets sent
  * again (else the stored token would go to the new address); a change of `state_directory` carries
  * the web users file (lqusers.toml) into the new directory, so the next start does not reopen
- * first-run.
+ * first-run, and is refused when the new directory is a system one or a shared one lqosd may not
+ * narrow to 0750 (carryUsersFile).
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { parse as parseToml, stringify as stringifyToml } from 'smol-toml';
 import { z } from 'zod';
 import { ConfigError, coreSchema, isTable, parseConfigText, type LoadedConfig, type Table } from '../config/load.ts';
-import { configSchema } from '../config/schema.ts';
+import { configSchema, systemStateDirectoryProblem } from '../config/schema.ts';
 import { writeFileAtomic } from '../util/atomicFile.ts';
 import { patchTomlText } from '../config/tomlPatch.ts';
-import { ensureDirAtMost, STATE_DIR_MODE } from '../util/fileModes.ts';
+import { ensureStateDir, inspectStateDir, leftReason, STATE_DIR_MODE } from '../util/fileModes.ts';
 import { collectSecretValues, isSecretKey, isSecretPlaceholder, isUrlKey, scrubText } from './redact.ts';
 
 /** Mode of lqos.conf and its backups written by the web API: root only (CRM credentials). */
@@ -133,22 +134,30 @@ export interface ConfigPatchContext {
 }
 
 /**
- * When the save moves `state_directory`: copies the users file (mode 0600) into the new directory
- * unless one is there already, so the next start finds the same users (and does not reopen
- * first-run). Refuses the save (409) when the copy cannot be made.
+ * When the save moves `state_directory`, before anything is written: refuses (422) a path that
+ * resolves to a system directory (a relative one; absolute ones the schema refuses already) and
+ * (409) an existing directory wider than 0750 that is not lqos-ts's own (lib/util/fileModes.ts
+ * inspectStateDir: sticky, or holding other files), since lqosd narrows only a directory of its
+ * own. Then copies the users file (mode 0600) into the new directory unless one is there already, so
+ * the next start finds the same users (and does not reopen first-run); creating the directory
+ * (0750) when absent. Refuses the save (409) when the copy cannot be made.
  */
 export function carryUsersFile(configPath: string, newStateDir: string, ctx: ConfigPatchContext): string | undefined {
   if (ctx.stateDirectory === undefined) return undefined;
   const to = resolve(dirname(resolve(configPath)), newStateDir);
   if (to === resolve(ctx.stateDirectory)) return undefined;
+  const system = systemStateDirectoryProblem(to);
+  if (system) throw new ConfigUpdateError(422, 'invalid_config', `the configuration was not saved: state_directory: ${system}`, [`state_directory: ${system}`]);
   const from = ctx.usersFile ?? join(ctx.stateDirectory, USERS_FILE);
   const dest = join(to, USERS_FILE);
-  if (!existsSync(from) || existsSync(dest)) return undefined;
   try {
-    ensureDirAtMost(to, STATE_DIR_MODE);
+    refuseSharedStateDir(to);
+    if (!existsSync(from) || existsSync(dest)) return undefined;
+    ensureStateDir(to, STATE_DIR_MODE);
     writeFileAtomic(dest, readFileSync(from, 'utf8'), { mode: 0o600 });
     return dest;
   } catch (err) {
+    if (err instanceof ConfigUpdateError) throw err;
     const code = (err as NodeJS.ErrnoException).code ?? (err as { cause?: NodeJS.ErrnoException }).cause?.code;
     const sandbox = code === 'EROFS' ? ' (under systemd lqosd may write only its ReadWritePaths: add the directory with `systemctl edit lqosd`)' : '';
     throw new ConfigUpdateError(
@@ -158,6 +167,26 @@ export function carryUsersFile(configPath: string, newStateDir: string, ctx: Con
         'nothing was saved. Create the directory (root, mode 0750) or copy the file yourself, then save again',
     );
   }
+}
+
+/** 409 when `dir` exists, is wider than 0750 and is not lqos-ts's own (it would be left wide). */
+function refuseSharedStateDir(dir: string): void {
+  let outcome;
+  try {
+    outcome = inspectStateDir(dir, STATE_DIR_MODE);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOTDIR' || code === 'ENOENT') return; // reported by the copy (or created then)
+    throw err;
+  }
+  if (outcome.action !== 'left') return;
+  throw new ConfigUpdateError(
+    409,
+    'state_directory_shared',
+    `state_directory ${dir} ${leftReason(outcome)}; lqosd narrows its state directory to 0750 ` +
+      'only when the directory is its own, and keeps subscriber data and the web users there. Nothing was saved: choose a new ' +
+      `or empty directory (such as ${join(dir, 'lqos-state')}), or narrow this one yourself (chmod 0750 ${dir}) if nothing else needs it wider`,
+  );
 }
 
 /**

@@ -6,7 +6,8 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { Client } from '../support/http.ts';
-import { setupUsers } from '../support/users.ts';
+import { UserStore } from '../../lib/web/users.ts';
+import { setupUsers, VIEWER } from '../support/users.ts';
 import { waitFor } from '../support/wait.ts';
 import { withHarness } from './helpers.ts';
 
@@ -102,6 +103,32 @@ test('websocket: refused without a session or cross-origin; closed after logout'
     await viewer.post('/api/auth/logout');
     await waitFor(() => c.closed() !== undefined, 3000, 'the websocket to close', 50);
     assert.equal(c.closed(), 4401);
+  }, { wsIntervalMs: 200 });
+});
+
+test('websocket: `lqusers passwd` (the users file changed behind lqosd) closes a socket of that user with 4401; another user\'s socket stays open', async () => {
+  await withHarness(async (h) => {
+    const { admin, viewer } = await setupUsers(h);
+    const open = async (cookie: string) => {
+      const c = connect(h.base, cookie, { origin: h.base });
+      assert.equal(await c.opened, 101);
+      c.ws.send(JSON.stringify({ subscribe: ['status'] }));
+      await c.next((m) => m.channel === 'status');
+      return c;
+    };
+    const changed = await open(viewer.cookie);
+    const control = await open(admin.cookie);
+    // What `lqusers passwd viewer` does: a new hash in the users file, lqosd not told.
+    await new UserStore(h.usersFile).setPassword(VIEWER.username, 'a-new-viewer-pass-2');
+    await waitFor(() => changed.closed() !== undefined, 3000, 'the viewer\'s websocket to close', 50);
+    assert.equal(changed.closed(), 4401);
+    // Several ws ticks (200 ms) later the admin's socket still streams, and the viewer's session is gone.
+    const seen = control.messages.length;
+    await waitFor(() => control.messages.length >= seen + 3, 3000, 'the admin\'s socket to keep streaming', 50);
+    assert.equal(control.closed(), undefined);
+    assert.equal((await viewer.get('/api/config')).status, 401);
+    assert.equal((await admin.get('/api/config')).status, 200);
+    control.ws.close();
   }, { wsIntervalMs: 200 });
 });
 

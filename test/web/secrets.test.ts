@@ -10,7 +10,7 @@
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
 import { busRequest } from '../../lib/bus/client.ts';
@@ -22,7 +22,7 @@ import { buildEffectiveInputs } from '../../lib/shaping/effectiveInputs.ts';
 import { TelemetryHistory } from '../../lib/telemetry/history.ts';
 import { RecordingLog } from '../../lib/util/logRecords.ts';
 import { SECRETS } from '../support/configs.ts';
-import { quiet } from '../support/log.ts';
+import { capturingLogger, quiet } from '../support/log.ts';
 import { setupUsers } from '../support/users.ts';
 import { testDir } from '../support/workspace.ts';
 import { makeSchedWorkspace, startTestDaemon } from '../scheduler/helpers.ts';
@@ -192,6 +192,76 @@ test('state_directory change: the users file is copied (0600) into the new direc
     assert.equal(readFileSync(h.configPath, 'utf8'), before);
     assert.ok(!existsSync(join(h.dir, 'a-file', 'state')));
   });
+});
+
+test('state_directory change: a shared directory (0755, other files) is refused and left as it is; system directories are refused before anything is touched', async () => {
+  await withHarness(async (h) => {
+    const { admin } = await setupUsers(h);
+    const before = readFileSync(h.configPath, 'utf8');
+
+    // A 0755 directory that holds something else: lqosd would have to narrow it, and it is not its own.
+    const shared = join(h.dir, 'shared');
+    mkdirSync(shared);
+    chmodSync(shared, 0o755);
+    writeFileSync(join(shared, 'unrelated.txt'), 'not lqos\n');
+    const r = await admin.put('/api/config', { state_directory: shared });
+    assert.equal(r.status, 409, r.text);
+    assert.equal(r.json.error, 'state_directory_shared');
+    assert.match(r.json.message, /state_directory .*shared is mode 0755 and holds files that are not lqos state \(unrelated\.txt\).*Nothing was saved.*chmod 0750/);
+    assert.equal(octal(mode(shared)), '0755', 'mode unchanged');
+    assert.deepEqual(readdirSync(shared), ['unrelated.txt'], 'no users file written');
+    assert.equal(readFileSync(h.configPath, 'utf8'), before);
+
+    // Already 0750 (narrowed by its owner): nothing to chmod, so it is accepted and its other files kept.
+    chmodSync(shared, 0o750);
+    assert.equal((await admin.put('/api/config', { state_directory: shared })).status, 200);
+    assert.equal(octal(mode(shared)), '0750');
+    assert.deepEqual(readdirSync(shared).sort(), ['lqusers.toml', 'unrelated.txt']);
+    const saved = readFileSync(h.configPath, 'utf8');
+
+    // System directories, absolute or reached through a relative path: 422 naming the key, nothing touched.
+    const etcMode = mode('/etc');
+    const etcUsers = existsSync('/etc/lqusers.toml');
+    const up = '../'.repeat(h.configPath.split('/').length);
+    for (const dir of ['/etc', '/etc/', '/', '/var/lib', '/tmp', '/usr', `${up}etc`]) {
+      const bad = await admin.put('/api/config', { state_directory: dir });
+      assert.equal(bad.status, 422, `${dir}: ${bad.text}`);
+      assert.equal(bad.json.error, 'invalid_config');
+      assert.match(bad.json.message, /state_directory: .* is a system directory: .*set state_directory to one such as \/var\/lib\/lqos/, dir);
+      assert.equal(readFileSync(h.configPath, 'utf8'), saved, dir);
+    }
+    assert.equal(mode('/etc'), etcMode, '/etc mode unchanged');
+    assert.equal(existsSync('/etc/lqusers.toml'), etcUsers, 'no users file written to /etc');
+
+    // The config file itself gets the same check (every path: lqosd, lqusers, LibreQoS).
+    assert.throws(() => parseConfigText('state_directory = "/etc"\n', '/etc/lqos.conf'), (e: unknown) => e instanceof ConfigError && /state_directory: "\/etc" is a system directory/.test(e.message));
+    for (const ok of ['/var/lib/lqos', '/tmp/xyz/state', '/etc/lqos', '/opt/libreqos/state']) {
+      assert.equal(parseConfigText(`state_directory = "${ok}"\n`, '/etc/lqos.conf').config.state_directory, ok);
+    }
+  });
+});
+
+test('lqosd start: a 0755 state directory holding other files keeps its mode, with a warning; an own one (only lqos state) is narrowed', async () => {
+  const w = makeSchedWorkspace();
+  cleanups.push(() => w.cleanup());
+  mkdirSync(w.stateDir, { recursive: true });
+  chmodSync(w.stateDir, 0o755);
+  writeFileSync(join(w.stateDir, 'operator-notes.txt'), 'mine\n');
+  const { log, records } = capturingLogger('warn');
+  const d = await startTestDaemon(w, { log });
+  await d.stop();
+  assert.equal(octal(mode(w.stateDir)), '0755', 'not chmodded');
+  const warned = records.filter((r) => r.level === 40 && /state_directory .* is mode 0755 and holds files that are not lqos state \(operator-notes\.txt\)/.test(r.msg));
+  assert.equal(warned.length, 1, JSON.stringify(records.map((r) => r.msg)));
+  assert.match(warned[0]!.msg, /leaves its mode as it is .*chmod 0750/);
+
+  // Only lqos state (what that start wrote, plus backups and temp files): narrowed at the next start.
+  rmSync(join(w.stateDir, 'operator-notes.txt'));
+  writeFileSync(join(w.stateDir, 'lqusers.toml.bak.1'), '');
+  writeFileSync(join(w.stateDir, 'urgent_issues.json.tmp-1-abcd'), '');
+  const d2 = await startTestDaemon(w);
+  await d2.stop();
+  assert.equal(octal(mode(w.stateDir)), '0750', JSON.stringify(readdirSync(w.stateDir)));
 });
 
 test('state files: state directory 0750 at lqosd start, telemetry.sqlite (+ -wal/-shm) and the effective inputs 0640, integration output 0640', async (t) => {

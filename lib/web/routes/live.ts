@@ -5,7 +5,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { FlowSnapshot } from '../../api/flows.ts';
-import { loginOf } from '../access.ts';
+import { loginOf, sessionLogin } from '../access.ts';
 import type { WsLike } from '../channels.ts';
 import type { WebDeps } from '../deps.ts';
 
@@ -23,10 +23,9 @@ export async function liveRoutes(app: FastifyInstance, d: WebDeps): Promise<void
     hub.attach(socket as unknown as WsLike, {
       sessionId: login.sessionId,
       user: login.user.username,
-      sessionValid: () => {
-        const s = sessions.get(login.sessionId, false);
-        return s !== undefined && users.find(s.username) !== undefined;
-      },
+      // Same rule as HTTP requests: a deleted user or a changed password (lqusers passwd) ends the
+      // session, and the hub closes the socket (WS_CLOSE_SESSION_ENDED) at its next tick.
+      sessionValid: () => sessionLogin(login.sessionId, users, sessions, false) !== undefined,
     });
   });
 
