@@ -168,6 +168,12 @@ export const submitPlanSchema = req('submit_plan', {
   verbose: z.boolean().optional(),
   /** Apply even if more than [safety] max_removed_percent of the shaped circuits would go. */
   force: z.boolean().optional(),
+  /**
+   * `LibreQoS --planner-reset`: plan this job with fresh class ids and queues instead of the stored
+   * planner state, which the job's state replaces only if its apply commits (lib/shaping/run.ts);
+   * a refused, failed or dry-run job leaves it as it is. Other jobs are not affected.
+   */
+  plannerReset: z.boolean().optional(),
 }).superRefine((r, ctx) => {
   if ((r.devicesCsv === undefined) === (r.devicesPath === undefined)) {
     ctx.addIssue({ code: 'custom', path: ['devicesCsv'], message: 'give exactly one of devicesCsv or devicesPath' });

@@ -47,6 +47,8 @@ export interface LibreQoSOptions {
   force?: boolean;
   /** --debug: also say where the run's full log and debug files are. */
   debug?: boolean;
+  /** How long to wait while lqosd runs another shaping job (default 60 s: lib/shaping/busyRetry.ts). */
+  busyWaitMs?: number;
 }
 
 /** How long a real apply through lqosd may take before the command gives up waiting. */
@@ -132,24 +134,24 @@ function whatARunWouldDo(issues: InputIssue[], devicesFile: string): string {
   return `${errors.length} error(s); a run would refuse these inputs and keep the shaping in force`;
 }
 
+/**
+ * `--planner-reset` never touches planner_state.json up front: each path resets only as part of an
+ * apply that goes ahead (a dry run plans fresh ids and saves nothing; --direct and lqosd replace the
+ * file with the applied plan's state; --clearrules forgets it once the shaping is removed).
+ */
 async function runLocked(rc: ResolvedConfig, opts: LibreQoSOptions, log: Log): Promise<number> {
   const dryRun = opts.dryRun || rc.config.queues.dry_run;
-  if (opts.plannerReset) {
-    const file = rc.state.plannerState;
-    if (removeIfExists(file)) log.info(`removed planner state ${file}; class ids will be assigned afresh`);
-    else log.info(`no planner state at ${file}`);
-  }
-  if (opts.clearrules) return clearRules(rc, dryRun, log);
+  if (opts.clearrules) return clearRules(rc, dryRun, opts.plannerReset ?? false, log);
   // A real apply goes through lqosd, which owns the dataplane; --direct applies in-process.
   if (!dryRun && !opts.direct) return submitToLqosd(rc, opts, log);
   return shapeHere(rc, opts, dryRun, log);
 }
 
-async function clearRules(rc: ResolvedConfig, dryRun: boolean, log: Log): Promise<number> {
+async function clearRules(rc: ResolvedConfig, dryRun: boolean, plannerReset: boolean, log: Log): Promise<number> {
   const ifaces = rc.interfaces!;
   const devs = [...new Set([ifaces.download, ifaces.upload])];
   if (dryRun) {
-    log.info(`dry run: would remove shaping from ${devs.join(', ')}`);
+    log.info(`dry run: would remove shaping from ${devs.join(', ')}${plannerReset ? ` and forget the planner state ${rc.state.plannerState}` : ''}`);
     return EXIT.ok;
   }
   let lock;
@@ -157,14 +159,22 @@ async function clearRules(rc: ResolvedConfig, dryRun: boolean, log: Log): Promis
     lock = await takeKernelLock('--clearrules', log);
   } catch (e) {
     if (!(e instanceof LockHeldError)) throw e;
-    log.error(`${e.message}; nothing was removed`);
+    log.error(`${e.message}; nothing was removed${plannerReset ? ' and the planner state is kept' : ''}`);
     return EXIT.locked;
   }
   try {
-    return await clearKernel(rc, devs, log);
+    const code = await clearKernel(rc, devs, log);
+    // Nothing is in force now: the next run builds the tree in full, with fresh ids.
+    if (code === EXIT.ok && plannerReset) forgetPlannerState(rc.state.plannerState, log);
+    return code;
   } finally {
     lock.release();
   }
+}
+
+function forgetPlannerState(file: string, log: Log): void {
+  if (removeIfExists(file)) log.info(`removed planner state ${file}; class ids will be assigned afresh`);
+  else log.info(`no planner state at ${file}`);
 }
 
 async function clearKernel(rc: ResolvedConfig, devs: string[], log: Log): Promise<number> {
@@ -239,6 +249,7 @@ async function shapeWithDataplane(
     verbose: opts.verbose ?? false,
     force: opts.force ?? false,
     oneShot: true,
+    plannerReset: opts.plannerReset ?? false,
     lockKernel: () => takeKernelLock('--direct', log),
     substitute: kernel ? await kernel[0].leafSubstitutes(log) : undefined,
     sink: async (plan) => {
@@ -249,38 +260,47 @@ async function shapeWithDataplane(
   });
 }
 
-/** Hands the run to lqosd (bus `submit_plan` with the input paths) and logs its records. */
+/**
+ * Hands the run to lqosd (bus `submit_plan` with the input paths) and logs its records. While lqosd
+ * runs another shaping job (`busy`) the submit is retried for `busyWaitMs`, then exit 5.
+ */
 async function submitToLqosd(rc: ResolvedConfig, opts: LibreQoSOptions, log: Log): Promise<number> {
-  const { BusUnavailableError, busRequest } = await busClient();
+  const [{ BusUnavailableError, busRequest }, { BUSY_WAIT_MS, isBusy }] = await Promise.all([busClient(), busyRetry()]);
   try {
     await busRequest('ping', {}, { timeoutMs: 2000 });
   } catch (e) {
     if (!(e instanceof BusUnavailableError)) throw e;
-    log.error(`${e.message} — a real apply needs lqosd; start it (systemctl start lqosd), or use --dry-run to only plan, or --direct to apply without lqosd`);
+    log.error(`${e.message} — a real apply needs lqosd; start it (systemctl start lqosd), or use --dry-run to only plan, or --direct to apply without lqosd${keptNote(opts)}`);
     return EXIT.lqosdDown;
   }
   // lqosd shapes what it is given: the operator's files with lqos_overrides.json applied.
   const eff = buildEffectiveInputs(rc, log);
   if (!eff.ok) return EXIT.invalidInput;
+  const waitMs = opts.busyWaitMs ?? BUSY_WAIT_MS;
   let outcome: ShapingOutcome;
   try {
-    outcome = await busRequest<'submit_plan', ShapingOutcome>(
-      'submit_plan',
-      {
-        mode: 'incremental',
-        devicesPath: eff.inputs.devicesFile,
-        networkPath: eff.inputs.networkFile,
-        updateonly: opts.updateonly ?? false,
-        verbose: opts.verbose ?? false,
-        ...(opts.force ? { force: true } : {}),
-      },
-      { timeoutMs: SUBMIT_TIMEOUT_MS },
-    );
+    outcome = await submitWhileBusy(opts, log, eff.inputs, waitMs);
   } catch (e) {
-    log.error(`lqosd could not apply: ${(e as Error).message}`);
+    if (isBusy(e)) {
+      log.error(
+        `lqosd is still running another shaping job after ${seconds(waitMs)} s (${e.message}); nothing was applied${keptNote(opts)} — ` +
+          `run LibreQoS again when that job has finished (journalctl -u lqosd -f shows it), or wait longer with LQOS_BUSY_WAIT_SECS=<seconds>`,
+      );
+      return EXIT.locked;
+    }
+    if (opts.plannerReset && refusesPlannerReset(e)) {
+      log.error(
+        `lqosd does not know --planner-reset (${(e as Error).message}): it runs an older lqos-ts than this LibreQoS; ` +
+          `restart it (systemctl restart lqosd) and run again; nothing was applied${keptNote(opts)}`,
+      );
+      return EXIT.apply;
+    }
+    // lqosd refused the job (a BusError: degraded, unreadable input); a lost or late answer may still apply.
+    log.error(`lqosd could not apply: ${(e as Error).message}${e instanceof BusUnavailableError ? '' : keptNote(opts)}`);
     return EXIT.apply;
   }
   replayRecords(outcome.records, log, { via: 'lqosd' });
+  if (opts.plannerReset) log.info(resetNote(outcome));
   if (outcome.massRemoval?.refuse) log.error(`to apply it anyway, run again with --force (it would remove ${sampleText(outcome.massRemoval)})`);
   const files = outcome.logFiles;
   if (files && (opts.debug || (outcome.omitted?.lines ?? 0) > 0)) {
@@ -290,4 +310,60 @@ async function submitToLqosd(rc: ResolvedConfig, opts: LibreQoSOptions, log: Log
     );
   }
   return outcome.exitCode;
+}
+
+const busyRetry = () => import('../shaping/busyRetry.ts');
+const seconds = (ms: number) => Math.round(ms / 100) / 10;
+const keptNote = (opts: LibreQoSOptions) => (opts.plannerReset ? '; the planner state is kept (--planner-reset not done)' : '');
+
+/**
+ * Bus `submit_plan`, tried again while lqosd answers `busy` (saying so). With --planner-reset the
+ * request carries `plannerReset`: lqosd plans that job alone from an empty planner state and saves
+ * the fresh one only when the job's apply commits (lib/shaping/run.ts); planner_state.json is
+ * never touched from here.
+ */
+async function submitWhileBusy(
+  opts: LibreQoSOptions,
+  log: Log,
+  inputs: { devicesFile: string; networkFile: string },
+  waitMs: number,
+): Promise<ShapingOutcome> {
+  const [{ busRequest }, { retryWhileBusy }] = await Promise.all([busClient(), busyRetry()]);
+  const submit = () =>
+    busRequest<'submit_plan', ShapingOutcome>(
+      'submit_plan',
+      {
+        mode: 'incremental',
+        devicesPath: inputs.devicesFile,
+        networkPath: inputs.networkFile,
+        updateonly: opts.updateonly ?? false,
+        verbose: opts.verbose ?? false,
+        ...(opts.force ? { force: true } : {}),
+        // Only when asked: an lqosd older than the field refuses a request that has it.
+        ...(opts.plannerReset ? { plannerReset: true } : {}),
+      },
+      { timeoutMs: SUBMIT_TIMEOUT_MS },
+    );
+  let told: number | undefined;
+  return retryWhileBusy(submit, {
+    waitMs,
+    onBusy: (e, waited) => {
+      if (told === undefined) log.info(`lqosd is running another shaping job (${e.message}); waiting up to ${seconds(waitMs)} s for it to finish`);
+      else if (waited - told >= 15_000) log.info(`still waiting for lqosd's running job (${seconds(waited)} s of ${seconds(waitMs)} s)`);
+      else return;
+      told = waited;
+    },
+  });
+}
+
+/** lqosd's `invalid` answer to a request field it does not know: an lqosd older than `plannerReset`. */
+function refusesPlannerReset(e: unknown): boolean {
+  return (e as { code?: unknown }).code === 'invalid' && /plannerReset/.test((e as Error).message);
+}
+
+/** --planner-reset through lqosd: done when lqosd applied the plan (its state is saved then), else not. */
+function resetNote(outcome: ShapingOutcome): string {
+  if (outcome.ok && !outcome.dryRun) return "--planner-reset: lqosd applied the plan with fresh class ids and queues; its planner_state.json now holds them";
+  const why = outcome.dryRun ? 'lqosd runs as a dry run ([queues] dry_run in its configuration)' : 'lqosd did not apply the plan';
+  return `--planner-reset not done: ${why}; its planner_state.json is left as it was`;
 }

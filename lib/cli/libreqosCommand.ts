@@ -21,6 +21,7 @@ export async function runLibreQoSCommand(o: LibreQoSFlags): Promise<number> {
         force: o.force,
         debug: o.debug,
         verbose: o.verbose || o.debug,
+        busyWaitMs: busyWaitMs(log),
       },
       log,
     );
@@ -33,4 +34,17 @@ export async function runLibreQoSCommand(o: LibreQoSFlags): Promise<number> {
     log.fatal({ err: e }, `unexpected failure: ${(e as Error).message}`);
     return 70;
   }
+}
+
+/**
+ * LQOS_BUSY_WAIT_SECS: how long a run waits while lqosd runs another shaping job (a long refresh);
+ * unset: the default (60 s). A value that is not a number of seconds ≥ 0 is warned about and ignored.
+ */
+function busyWaitMs(log: Pick<ReturnType<typeof createLogger>, 'warn'>): number | undefined {
+  const v = process.env.LQOS_BUSY_WAIT_SECS;
+  if (v === undefined || v === '') return undefined;
+  const s = Number(v);
+  if (Number.isFinite(s) && s >= 0) return s * 1000;
+  log.warn(`LQOS_BUSY_WAIT_SECS must be a number of seconds (0 or more), not ${JSON.stringify(v)}; using the default`);
+  return undefined;
 }

@@ -166,8 +166,10 @@ export class ShapingJobs {
       devicesFile: r.devicesPath ?? 'ShapedDevices.csv',
       networkFile: r.networkPath ?? 'network.json',
     };
-    const req: ShapingRequest = { inputs, updateonly: r.updateonly, verbose: r.verbose, ...(r.force ? { force: true } : {}) };
-    return forReply(await this.d.jobs.run('plan apply', () => this.apply(req)));
+    // plannerReset: this job alone plans from an empty planner state; planner_state.json takes its
+    // ids only when its apply commits (lib/shaping/run.ts). Jobs before and after use the file.
+    const req: ShapingRequest = { inputs, updateonly: r.updateonly, verbose: r.verbose, ...(r.force ? { force: true } : {}), ...(r.plannerReset ? { plannerReset: true } : {}) };
+    return forReply(await this.d.jobs.run(r.plannerReset ? 'plan apply (planner reset)' : 'plan apply', () => this.apply(req)));
   }
 
   /** Records what a job logs before its run (kept in the outcome); warnings and errors also go to lqosd's log, tagged. */

@@ -19,6 +19,7 @@ import type { ResolvedConfig } from '../config/resolve.ts';
 import { BusError } from '../bus/protocol.ts';
 import { BusUnavailableError } from '../bus/client.ts';
 import type { OverridesError } from '../overrides/load.ts';
+import { BUSY_RETRY_INTERVAL_MS, BUSY_WAIT_MS, retryWhileBusy } from '../shaping/busyRetry.ts';
 import { buildEffectiveInputs } from '../shaping/effectiveInputs.ts';
 import { EXIT } from '../shaping/exitCodes.ts';
 import type { ShapingOutcome } from '../shaping/service.ts';
@@ -48,28 +49,19 @@ export interface ShapeOptions {
   mode: 'full' | 'incremental';
   /** How long to keep retrying while lqosd answers `busy` (another refresh running). Default 60 s. */
   busyRetryMs?: number;
+  /** Pause between two tries while busy. Default 2 s. */
   busyRetryIntervalMs?: number;
   /** Progress (./progress.ts): overrides, then validate (with the effective inputs), then apply. */
   onStep?: (step: 'overrides' | 'validate' | 'apply') => void;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Runs `fn`, retrying while lqosd says busy. */
-async function whileBusy<T>(fn: () => Promise<T>, opts: ShapeOptions, log: Log): Promise<T> {
-  const until = Date.now() + (opts.busyRetryMs ?? 60_000);
-  for (;;) {
-    try {
-      return await fn();
-    } catch (e) {
-      if (e instanceof BusError && e.code === 'busy' && Date.now() < until) {
-        log.info(`lqosd is busy (${e.message}); retrying`);
-        await sleep(opts.busyRetryIntervalMs ?? 2000);
-        continue;
-      }
-      throw e;
-    }
-  }
+/** Runs `fn`, retrying while lqosd says busy (the same wait as LibreQoS's: lib/shaping/busyRetry.ts). */
+function whileBusy<T>(fn: () => Promise<T>, opts: ShapeOptions, log: Log): Promise<T> {
+  return retryWhileBusy(fn, {
+    waitMs: opts.busyRetryMs ?? BUSY_WAIT_MS,
+    intervalMs: opts.busyRetryIntervalMs ?? BUSY_RETRY_INTERVAL_MS,
+    onBusy: (e) => log.info(`lqosd is busy (${e.message}); retrying`),
+  });
 }
 
 function outcomeResult(o: ShapingOutcome, via: 'refresh' | 'submit_plan'): ShapeResult {

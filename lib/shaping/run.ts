@@ -17,7 +17,7 @@ import type { Circuit, InputIssue, LeafQdisc, ShapingPlan, ValidationResult } fr
 import { validateInputs } from '../inputs/validate.ts';
 import { planPipeline } from '../pipeline.ts';
 import { capacityMeaningWarning, planConfigFromLqos } from '../plan/planConfig.ts';
-import type { PlannerState } from '../plan/plannerState.ts';
+import { emptyPlannerState, type PlannerState } from '../plan/plannerState.ts';
 import { loadPlannerState, preparePlannerState, savePlannerState } from './plannerStateFile.ts';
 import { loadAppliedPlanCompact, newestAppliedPlanBackup, prepareAppliedPlan, rememberAppliedPlan, saveAppliedPlan } from '../apply/appliedPlan.ts';
 import { diffPlans, type ApplyOps } from '../apply/diff.ts';
@@ -78,6 +78,12 @@ export interface ShapingRunArgs {
    * for a next run to diff against (lqosd keeps it, compact: ../apply/appliedPlan.ts).
    */
   oneShot?: boolean;
+  /**
+   * `--planner-reset`: plan with fresh class ids and queues instead of the stored ones. The stored
+   * planner_state.json is replaced only with the state of a plan that is applied (as every run's);
+   * a dry run, a refused or a failed run leave it as it is.
+   */
+  plannerReset?: boolean;
 }
 
 export interface ShapingRunResult {
@@ -148,7 +154,11 @@ function checkInputs(args: ShapingRunArgs, st: RunInputsState): CheckedInputs | 
 /** Validate (./checkInputs), plan and compile; write the debug files. An exit code when refused. */
 function planRun(args: ShapingRunArgs, st: RunInputsState): Compiled | ExitCode {
   const { config, ifaces, queues, paths, log, verbose, substitute } = args;
-  const prev = loadPlannerState(paths.plannerState, log);
+  const prev = args.plannerReset ? { state: emptyPlannerState(), notes: [] } : loadPlannerState(paths.plannerState, log);
+  if (args.plannerReset) {
+    const kept = args.dryRun ? 'a dry run leaves it as it is' : 'it is replaced only if this run applies its plan';
+    log.info({ code: 'planner-reset' }, `--planner-reset: planning with fresh class ids and queues, not those in ${paths.plannerState} (${kept})`);
+  }
   for (const note of prev.notes.slice(0, 20)) log.warn(`${paths.plannerState}: ${note}`);
   if (prev.notes.length > 20) log.warn(`${paths.plannerState}: … and ${prev.notes.length - 20} more invalid entries dropped (their circuits and sites get new class ids)`);
   const t0 = performance.now();
@@ -398,9 +408,11 @@ function dryRunCompiled(args: ShapingRunArgs, compiled: Compiled): ShapingRunRes
   const overCapacity = refuseOverCapacity(args, plan);
   if (overCapacity) return overCapacity;
   // A dry run previews CPU-queue moves; saving them would let previews spend the move budget
-  // and hide the moves from the real run that makes them (lib/plan/rebalance.ts).
+  // and hide the moves from the real run that makes them (lib/plan/rebalance.ts). A preview of
+  // --planner-reset is not saved either: only an applied plan's state replaces the stored ids.
   const moves = plan.warnings.filter((w) => w.code === 'site-queue-moved').length;
-  if (moves === 0) savePlannerState(paths.plannerState, compiled.state);
+  if (args.plannerReset) log.info(`dry run: planned with the fresh class ids a real run with --planner-reset would assign (in ${paths.linuxTc}); ${paths.plannerState} is left as it is`);
+  else if (moves === 0) savePlannerState(paths.plannerState, compiled.state);
   else log.info(`dry run: ${moves} site move(s) above are what a real run would do; ${paths.plannerState} is left as it is so the real run makes and reports them`);
   const dryRun = dryRunSummary(args, applied, plan);
   return { code: EXIT.ok, plan, dryRun, ...(guard ? { massRemoval: guard } : {}) };

@@ -35,6 +35,11 @@ export interface ShapingRequest {
   fromLastGood?: LastGoodMeta;
   /** Apply even if more than [safety] max_removed_percent of the circuits in force go away. */
   force?: boolean;
+  /**
+   * Plan with fresh class ids and queues (bus `submit_plan` of `LibreQoS --planner-reset`): the
+   * stored planner state is replaced only if this run applies its plan (./run.ts plannerReset).
+   */
+  plannerReset?: boolean;
 }
 
 /** What lqosd has that a run needs: the config in force and, when attached, the dataplane. */
@@ -142,6 +147,7 @@ export class ShapingService {
       onInvalid: req.onInvalid,
       fromLastGood: req.fromLastGood,
       force: req.force,
+      plannerReset: req.plannerReset,
       lockKernel: dryRun ? undefined : env.lockKernel,
       lazy: dryRun ? undefined : this.opts.lazy?.(env.config),
     });

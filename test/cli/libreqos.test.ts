@@ -120,7 +120,7 @@ test('invalid inputs (file-level: a row with an extra field) on a run → exit 1
   assert.equal(read(join(w.stateDir, 'debug', 'linux_tc.txt')), tcBefore);
 });
 
-test('--planner-reset removes the stored class ids', async () => {
+test('--planner-reset plans without the stored class ids; a dry run keeps them stored (test/cli/plannerReset.test.ts: the real runs)', async () => {
   const w = ws({ devices: example('ShapedDevices.csv'), network: example('network.json') });
   assert.equal((await runCli(['--config', w.config])).code, 0);
   const statePath = join(w.stateDir, 'shaping', 'planner_state.json');
@@ -129,10 +129,12 @@ test('--planner-reset removes the stored class ids', async () => {
   writeFileSync(statePath, JSON.stringify(st));
   assert.equal((await runCli(['--config', w.config])).code, 0);
   assert.match(read(join(w.stateDir, 'debug', 'linux_tc.txt')), /classid 1:77 /);
+  const stored = read(statePath);
   const r = await runCli(['--config', w.config, '--planner-reset']);
   assert.equal(r.code, 0);
-  assert.ok(r.logs.some((l) => /removed planner state/.test(l.msg)));
+  assert.ok(r.logs.some((l) => /^--planner-reset: planning with fresh class ids/.test(l.msg)), r.stderr);
   assert.doesNotMatch(read(join(w.stateDir, 'debug', 'linux_tc.txt')), /classid 1:77 /);
+  assert.equal(read(statePath), stored, 'a dry run saves no planner state of a reset');
 });
 
 test('a second run while the lock is held → exit 5; a stale lock is replaced', async () => {
