@@ -17,10 +17,16 @@ export function changedKeys(a: unknown, b: unknown, at = ''): string[] {
 
 /**
  * Keys read once when lqosd starts (flow tracking and NetFlow, InfluxDB export, telemetry polling,
- * history retention, the web listener, the XDP attach mode): a reload records them but they take effect only after a
+ * history retention, the web listener and its TLS/proxy settings, the per-circuit /metrics series, the XDP
+ * attach mode): a reload records them but they take effect only after a
  * restart. A prefix ending in `.` or `_` matches every key it starts; anything else one key.
  */
-const RESTART_ONLY = ['tuning.xdp_mode', 'flows.', 'influxdb.', 'queue_check_period_ms', 'ip_ranges.unknown_ip_honors_', 'web.', 'webserver_listen', 'disable_webserver', 'node_id', 'history.'];
+const RESTART_ONLY = [
+  'tuning.xdp_mode', 'flows.', 'influxdb.', 'queue_check_period_ms', 'ip_ranges.unknown_ip_honors_',
+  // [web]: the listener and what is built with it; allowed_hosts and metrics_token are read per request.
+  'web.bind_address', 'web.port', 'web.tls_', 'web.trust_proxy', 'web.metrics_top_circuits', 'web.metrics_per_circuit',
+  'webserver_listen', 'disable_webserver', 'node_id', 'history.',
+];
 
 /** Whether a change of this key (`section.key`) needs an lqosd restart to take effect. */
 export function isRestartOnly(key: string): boolean {

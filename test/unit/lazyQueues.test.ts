@@ -189,7 +189,9 @@ test('first packets (dataplane reports): every circuit not built is armed; a rep
   const ms = performance.now() - t0;
   assert.match(tc(), /class replace dev eth1 parent 2:3 classid 2:4 htb/, 'c2 (2:4) built');
   assert.ok(!/classid 1:5|classid 1:6/.test(tc()), 'only c2');
-  assert.ok(ms < 500, `built ${ms.toFixed(0)} ms after the report (no 1 s tick in this test)`);
+  // Nothing in this test ticks (lqosd's 1 s telemetry tick calls tick()): the report alone built it.
+  // How fast is bench material, not a unit test's (a loaded CI machine took 839 ms here once).
+  t.diagnostic(`built ${ms.toFixed(0)} ms after the report`);
   assert.deepEqual([...f.armed].sort(), ['c1', 'c3'].map(hashOf).sort(), 'c2 no longer armed');
   assert.equal(m.counts()?.created, 1);
 });

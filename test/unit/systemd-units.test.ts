@@ -22,8 +22,8 @@ function tmp(): string {
 }
 const mode = (p: string) => statSync(p).mode & 0o777;
 
-async function install(dir: string, conf: string) {
-  const r = await execa(join(repoRoot, 'scripts/install-services'), ['--unit-dir', dir, '--conf', conf, '--no-systemctl'], { reject: false, all: true });
+async function install(dir: string, conf: string, extra: string[] = []) {
+  const r = await execa(join(repoRoot, 'scripts/install-services'), ['--unit-dir', dir, '--conf', conf, '--no-systemctl', ...extra], { reject: false, all: true });
   assert.equal(r.exitCode, 0, r.all);
   return String(r.all);
 }
@@ -151,6 +151,14 @@ test('install-services: a drop-in gives both units write access to the configure
   const homeDropin = directives(readFileSync(join(h, 'lqosd.service.d', '10-lqos-paths.conf'), 'utf8'));
   assert.deepEqual(homeDropin.get('ReadWritePaths'), ['-/home/ops/libreqos/src -/home/ops/libreqos/state']);
   assert.deepEqual(homeDropin.get('ProtectHome'), ['no']);
+
+  // A checkout under /root (root's clone, run in place): its programs must stay readable.
+  const r0 = tmp();
+  writeFileSync(join(r0, 'lqos.conf'), 'lqos_directory = "/srv/isp/src"\n');
+  await install(r0, join(r0, 'lqos.conf'), ['--installed-at', '/root/lqos-ts']);
+  const rootUnit = readFileSync(join(r0, 'lqosd.service'), 'utf8');
+  assert.match(rootUnit, /^ExecStart=\/root\/lqos-ts\/lqosd$/m);
+  assert.deepEqual(directives(readFileSync(join(r0, 'lqosd.service.d', '10-lqos-paths.conf'), 'utf8')).get('ProtectHome'), ['read-only'], 'a checkout under /root is readable, not writable');
 
   // A config that cannot be read: the units are still installed, with a message saying what to fix.
   const bad = tmp();

@@ -542,6 +542,11 @@ test('/metrics with metrics_token: Bearer token required from everywhere (401 ot
     assert.equal(tokenMatches(TOKEN, TOKEN), true);
     assert.equal(tokenMatches(TOKEN, `${TOKEN} `), false);
     assert.equal(tokenMatches(TOKEN, ''), false);
+    // A new token applies on reload, without a restart: the old one stops working.
+    writeFileSync(s.configPath, readFileSync(s.configPath, 'utf8').replace(TOKEN, `${TOKEN}-2`));
+    await s.ctx.reloadConfig();
+    assert.equal((await c.req('GET', '/metrics', undefined, { authorization: `Bearer ${TOKEN}` })).status, 401, 'old token after reload');
+    assert.equal((await c.req('GET', '/metrics', undefined, { authorization: `Bearer ${TOKEN}-2` })).status, 200, 'new token after reload');
   }, `[web]\nmetrics_token = "${TOKEN}"\n`);
 });
 
