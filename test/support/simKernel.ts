@@ -13,6 +13,9 @@
 import { createServer, type Server } from 'node:net';
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { interfacesOf, parseConfigText } from '../../lib/config/load.ts';
+import { runShaping, type ShapingRunArgs } from '../../lib/shaping/run.ts';
+import { capturingLogger } from './log.ts';
 
 interface SimQdisc {
   kind: string;
@@ -225,5 +228,25 @@ export class SimKernel {
     const m = major(q.handle);
     for (const other of [...d.qdiscs.values()]) if (other.parent !== 'root' && major(other.parent) === m && d.qdiscs.has(other.handle)) this.dropQdisc(d, other);
     for (const id of [...d.classes.keys()]) if (major(id) === m) d.classes.delete(id);
+  }
+}
+
+/** What runShapingOnSim needs besides the fixed bridge config (eth0/eth1, 2 queues, no dry run). */
+export type SimRunArgs = Omit<ShapingRunArgs, 'config' | 'ifaces' | 'queues' | 'log' | 'dryRun' | 'updateonly' | 'verbose'> & { dryRun?: boolean };
+
+/**
+ * runShaping on a two-port bridge config (eth0 → Internet, eth1 → customers, 2 queues) with the
+ * simulated kernel's `tc` first in PATH; the run's log records come back with its result.
+ */
+export async function runShapingOnSim(k: SimKernel, args: SimRunArgs) {
+  const config = parseConfigText('[bridge]\nto_internet = "eth0"\nto_network = "eth1"\n', 'lqos.conf').config;
+  const { log, records } = capturingLogger('info');
+  const path = process.env.PATH;
+  process.env.PATH = `${k.binDir}:${path}`;
+  try {
+    const r = await runShaping({ config, ifaces: interfacesOf(config)!, queues: 2, log, updateonly: false, verbose: false, ...args, dryRun: args.dryRun ?? false });
+    return { ...r, records };
+  } finally {
+    process.env.PATH = path;
   }
 }

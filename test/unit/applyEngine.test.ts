@@ -20,14 +20,12 @@ import { loadAppliedPlan } from '../../lib/apply/appliedPlan.ts';
 import { MemoryMappingSink } from '../../lib/apply/mappingSink.ts';
 import { TcBatchError } from '../../lib/apply/tcBatch.ts';
 import { compileTcBatch } from '../../lib/compile/tc.ts';
-import { interfacesOf, parseConfigText } from '../../lib/config/load.ts';
 import { statePaths } from '../../lib/config/paths.ts';
 import type { ShapingPlan } from '../../lib/model.ts';
 import { EXIT } from '../../lib/shaping/exitCodes.ts';
-import { runShaping } from '../../lib/shaping/run.ts';
 import { capturingLogger, quiet } from '../support/log.ts';
 import { buildPlan } from '../support/plan.ts';
-import { SimKernel } from '../support/simKernel.ts';
+import { SimKernel, runShapingOnSim } from '../support/simKernel.ts';
 import { tempDir } from '../support/workspace.ts';
 
 const DEVS = ['eth0', 'eth1'];
@@ -124,31 +122,15 @@ test('a full rebuild failing at tc line 5 throws, naming the line (the caller re
 const countMutations = (k: SimKernel) => k.mutations;
 
 /** runShaping with the simulated kernel's `tc` first in PATH. */
-async function run(k: SimKernel, sink: MemoryMappingSink, paths: ReturnType<typeof statePaths>, rows: string[], net: object) {
-  const config = parseConfigText('[bridge]\nto_internet = "eth0"\nto_network = "eth1"\n', 'lqos.conf').config;
+function run(k: SimKernel, sink: MemoryMappingSink, paths: ReturnType<typeof statePaths>, rows: string[], net: object) {
   const t = inputs(rows, net);
-  const { log, records } = capturingLogger('info');
-  const path = process.env.PATH;
-  process.env.PATH = `${k.binDir}:${path}`;
-  try {
-    const r = await runShaping({
-      config,
-      ifaces: interfacesOf(config)!,
-      queues: 2,
-      inputs: { devicesFile: 'ShapedDevices.csv', networkFile: 'network.json', devicesText: t.devices, networkText: t.network },
-      paths,
-      log,
-      dryRun: false,
-      updateonly: false,
-      verbose: false,
-      // P2 removes 1 of 3 circuits: over the mass-removal guard's 20 %.
-      force: true,
-      sink: async () => sink,
-    });
-    return { ...r, records };
-  } finally {
-    process.env.PATH = path;
-  }
+  return runShapingOnSim(k, {
+    inputs: { devicesFile: 'ShapedDevices.csv', networkFile: 'network.json', devicesText: t.devices, networkText: t.network },
+    paths,
+    // P2 removes 1 of 3 circuits: over the mass-removal guard's 20 %.
+    force: true,
+    sink: async () => sink,
+  });
 }
 
 const errors = (records: { level: number; msg: string }[]) => records.filter((x) => x.level >= 50).map((x) => x.msg);

@@ -13,15 +13,12 @@ import assert from 'node:assert/strict';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BusError, decodeRequest } from '../../lib/bus/protocol.ts';
-import { interfacesOf, parseConfigText } from '../../lib/config/load.ts';
 import { statePaths } from '../../lib/config/paths.ts';
 import { MemoryMappingSink } from '../../lib/apply/mappingSink.ts';
 import { retryWhileBusy } from '../../lib/shaping/busyRetry.ts';
 import { EXIT } from '../../lib/shaping/exitCodes.ts';
 import { LockHeldError } from '../../lib/shaping/lock.ts';
-import { runShaping } from '../../lib/shaping/run.ts';
-import { capturingLogger } from '../support/log.ts';
-import { SimKernel } from '../support/simKernel.ts';
+import { SimKernel, runShapingOnSim } from '../support/simKernel.ts';
 import { tempDir } from '../support/workspace.ts';
 
 const dir = tempDir('lq-reset-');
@@ -45,30 +42,15 @@ interface RunOpts {
 }
 
 /** runShaping on the simulated kernel (its `tc` first in PATH). */
-async function run(k: SimKernel, paths: Paths, o: RunOpts = {}) {
-  const config = parseConfigText('[bridge]\nto_internet = "eth0"\nto_network = "eth1"\n', 'lqos.conf').config;
-  const { log, records } = capturingLogger('info');
-  const path = process.env.PATH;
-  process.env.PATH = `${k.binDir}:${path}`;
-  try {
-    const r = await runShaping({
-      config,
-      ifaces: interfacesOf(config)!,
-      queues: 2,
-      inputs: { devicesFile: 'ShapedDevices.csv', networkFile: 'network.json', devicesText: DEVICES, networkText: NET },
-      paths,
-      log,
-      dryRun: o.dryRun ?? false,
-      updateonly: false,
-      verbose: false,
-      sink: async () => new MemoryMappingSink(),
-      plannerReset: o.plannerReset,
-      lockKernel: o.lockKernel,
-    });
-    return { ...r, records };
-  } finally {
-    process.env.PATH = path;
-  }
+function run(k: SimKernel, paths: Paths, o: RunOpts = {}) {
+  return runShapingOnSim(k, {
+    inputs: { devicesFile: 'ShapedDevices.csv', networkFile: 'network.json', devicesText: DEVICES, networkText: NET },
+    paths,
+    dryRun: o.dryRun,
+    sink: async () => new MemoryMappingSink(),
+    plannerReset: o.plannerReset,
+    lockKernel: o.lockKernel,
+  });
 }
 
 const minorOfC1 = (paths: Paths) => (JSON.parse(readFileSync(paths.plannerState, 'utf8')) as { circuits: Record<string, { minor: number }> }).circuits.c1!.minor;
