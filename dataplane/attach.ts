@@ -3,7 +3,8 @@
  *
  * attachDataplane() builds (if needed) and loads dataplane/build/lqos_kern.o once (object.ts), pins its
  * maps under `pinRoot` (default /sys/fs/bpf/lqos), fills the CPU maps, disables XPS, and attaches the
- * same two programs to every shaping interface: `lqos_xdp` (XDP ingress) and `lqos_tc_egress` (clsact
+ * same two programs to every shaping interface: `lqos_xdp` (XDP ingress; `lqos_xdp_nometa` where the
+ * kernel refuses XDP its metadata helper, object.ts xdpProgramName) and `lqos_tc_egress` (clsact
  * egress, direct-action, handle 1 / priority 0x4c51). Programs stay attached after this process exits;
  * maps.ts works from any process by re-opening the pinned maps.
  *
@@ -20,7 +21,7 @@ import { KERNEL_RECOMMENDED, compareVersion, nativeXdpHint, parseKernelRelease, 
 import { configureCpus, onlineCpus } from './cpus.ts';
 import { dataplaneLogger, type DataplaneLogger } from './log.ts';
 import { noFiltersLeft, prepareInterface, setPromisc, scanInterfaces, type IfPrep } from './netdev.ts';
-import { TC_INGRESS_PROG, TC_PROG, XDP_PROG, XDP_PROGRAMS, ensureObjectReady, openAndLoad, requireRoot, xdpProgramName } from './object.ts';
+import { TC_INGRESS_PROG, TC_PROG, XDP_PROG, XDP_PROGRAMS, ensureObjectReady, openAndLoad, requireRoot } from './object.ts';
 import { forwardingPlan, writeForwarding, type ForwardingMode } from './forwarding.ts';
 import { PINNED_MAPS, pinRootOf, shapingFds, type MapContext } from './pinned.ts';
 
@@ -417,14 +418,15 @@ async function attachAll(fds: ProgramFds, opts: AttachOptions, ifnames: string[]
 function loadForAttach(opts: AttachOptions, pinRoot: string, logger: DataplaneLogger): ReturnType<typeof openAndLoad> {
   // Before 5.18 the kernel refuses the frags flag: load as before (jumbo MTUs then need generic mode).
   const frags = wantsFrags(opts.xdpMode ?? 'native', release());
-  const load = () => openAndLoad(pinRoot, attachCfg(opts), true, logger, (obj) => {
-    if (frags) bpf.programAddFlags(bpf.findProgram(obj, xdpProgramName()), bpf.BPF_F_XDP_HAS_FRAGS);
+  const load = () => openAndLoad(pinRoot, attachCfg(opts), true, logger, (obj, xdpProg) => {
+    if (frags) bpf.programAddFlags(bpf.findProgram(obj, xdpProg), bpf.BPF_F_XDP_HAS_FRAGS);
   });
   const cpuPin = join(pinRoot, 'cpu_map');
   try {
     return load();
   } catch (e) {
-    if (!(e instanceof DataplaneError) || e.code !== 'EINVAL' || !existsSync(cpuPin)) throw e;
+    // Not a verifier refusal of a program (openAndLoad handles the metadata helper's): the cpumap.
+    if (!(e instanceof DataplaneError) || e.code !== 'EINVAL' || !existsSync(cpuPin) || /cannot use helper/.test(e.message)) throw e;
     logger.warn(`the pinned cpu_map was used by an XDP program of the other mode (frags ${frags ? 'off' : 'on'}): recreating it for ${frags ? 'native' : 'generic'} mode`);
     rmSync(cpuPin, { force: true });
     const r = load();

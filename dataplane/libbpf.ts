@@ -189,6 +189,8 @@ function L(): ReturnType<typeof bind> {
 
 let printFn: koffi.IKoffiCType | undefined;
 let capturing: string[] | undefined;
+/** Set while a call whose failure is expected runs (./libbpf.ts expectingFailure): its messages wait here. */
+let held: string[] | undefined;
 
 function installPrinter(l: ReturnType<typeof bind>): void {
   try {
@@ -198,6 +200,10 @@ function installPrinter(l: ReturnType<typeof bind>): void {
       l.vsnprintf(buf, buf.length, fmt, args);
       const end = buf.indexOf(0);
       const text = buf.toString('utf8', 0, end < 0 ? buf.length : end);
+      if (held) {
+        held.push(text);
+        return 0;
+      }
       capturing?.push(text.trim());
       process.stderr.write(text);
       return 0;
@@ -206,6 +212,34 @@ function installPrinter(l: ReturnType<typeof bind>): void {
   } catch {
     /* libbpf's own printer stays in place: messages still reach stderr, only not the errors */
   }
+}
+
+/**
+ * Run a libbpf call whose failure with one of `expected` (negative errno) is an answer, not a fault
+ * (no clsact qdisc yet, no filter at our handle): libbpf's messages about it (the kernel's "Parent
+ * Qdisc doesn't exists", "Cannot find specified filter chain") are dropped, so lqosd's journal does
+ * not show them at every attach and teardown. Any other outcome prints them as usual.
+ */
+function expectingFailure(call: () => number, expected: readonly number[]): number {
+  const outer = held;
+  const messages: string[] = [];
+  held = messages;
+  let rc: number;
+  try {
+    rc = call();
+  } finally {
+    held = outer;
+  }
+  if (!expected.includes(rc)) {
+    for (const m of messages) {
+      if (held) held.push(m);
+      else {
+        capturing?.push(m.trim());
+        process.stderr.write(m);
+      }
+    }
+  }
+  return rc;
 }
 
 /** Run `fn` and return libbpf's messages printed meanwhile (also when `fn` throws: attached as `.libbpf`). */
@@ -652,15 +686,17 @@ function tcOpts(progFd: number, flags: number, handle: number, priority: number)
 }
 
 /** Create the clsact qdisc (ok if it already exists). */
+const NO_HOOK_OR_FILTER = [-osConstants.errno.ENOENT, -osConstants.errno.EINVAL];
+
 export function tcHookCreate(ifindex: number, what: string): void {
-  const rc = L().tcHookCreate(tcHook(ifindex, BPF_TC_INGRESS | BPF_TC_EGRESS));
+  const rc = expectingFailure(() => L().tcHookCreate(tcHook(ifindex, BPF_TC_INGRESS | BPF_TC_EGRESS)), [-osConstants.errno.EEXIST]);
   if (rc === -osConstants.errno.EEXIST) return;
   check(`bpf_tc_hook_create(${what})`, rc);
 }
 
 /** Remove the clsact qdisc and every filter on it. Returns false if there was none. */
 export function tcHookDestroy(ifindex: number, what: string): boolean {
-  const rc = L().tcHookDestroy(tcHook(ifindex, BPF_TC_INGRESS | BPF_TC_EGRESS));
+  const rc = expectingFailure(() => L().tcHookDestroy(tcHook(ifindex, BPF_TC_INGRESS | BPF_TC_EGRESS)), NO_HOOK_OR_FILTER);
   if (rc === -osConstants.errno.ENOENT || rc === -osConstants.errno.EINVAL) return false;
   check(`bpf_tc_hook_destroy(${what})`, rc);
   return true;
@@ -674,7 +710,7 @@ export function tcAttach(ifindex: number, attachPoint: number, progFd: number, h
 }
 
 export function tcDetach(ifindex: number, attachPoint: number, handle: number, priority: number, what: string): boolean {
-  const rc = L().tcDetach(tcHook(ifindex, attachPoint), tcOpts(0, 0, handle, priority));
+  const rc = expectingFailure(() => L().tcDetach(tcHook(ifindex, attachPoint), tcOpts(0, 0, handle, priority)), NO_HOOK_OR_FILTER);
   if (rc === -osConstants.errno.ENOENT || rc === -osConstants.errno.EINVAL) return false;
   check(`bpf_tc_detach(${what})`, rc);
   return true;
@@ -683,7 +719,7 @@ export function tcDetach(ifindex: number, attachPoint: number, handle: number, p
 /** Program id of our filter, or 0 when absent. */
 export function tcQuery(ifindex: number, attachPoint: number, handle: number, priority: number): number {
   const opts = tcOpts(0, 0, handle, priority);
-  const rc = L().tcQuery(tcHook(ifindex, attachPoint), opts);
+  const rc = expectingFailure(() => L().tcQuery(tcHook(ifindex, attachPoint), opts), NO_HOOK_OR_FILTER);
   if (rc < 0) return 0;
   return opts.readUInt32LE(16);
 }

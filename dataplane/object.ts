@@ -59,6 +59,17 @@ export function requireRoot(): void {
 
 let xdpChoice: string | undefined;
 
+/** Remember the XDP variant to load from now on (the loader's fallback below; tests simulate a wrong probe). */
+export function setXdpProgramChoice(name: string): void {
+  if (!XDP_PROGRAMS.includes(name)) throw new Error(`no XDP program ${name} in the object`);
+  xdpChoice = name;
+}
+
+/** The verifier refused lqos_xdp for bpf_xdp_adjust_meta ("program of this type cannot use helper"). */
+function refusesAdjustMeta(e: unknown): boolean {
+  return e instanceof DataplaneError && e.code === 'EINVAL' && /cannot use helper bpf_xdp_adjust_meta/.test(e.message);
+}
+
 /**
  * The XDP program this kernel loads (probed once per process): lqos_xdp, or lqos_xdp_nometa where the
  * verifier refuses bpf_xdp_adjust_meta to XDP programs; tc then classifies each redirected frame itself.
@@ -152,19 +163,36 @@ function preparePrograms(obj: bpf.BpfObject, programs: boolean, xdpProg: string)
 /**
  * Open the object, point every named map at its pin (replacing pins whose definition changed),
  * set the program configuration, and load. With `programs = false` only the maps are created.
- * Cached fds of the pin root are closed first: the pins may be replaced.
+ * Cached fds of the pin root are closed first: the pins may be replaced. The XDP variant is
+ * `xdpProg`, else xdpProgramName()'s; when the verifier refuses lqos_xdp for its metadata helper
+ * although the probe allowed it (a probe that does not match this kernel's rules), the load is
+ * repeated once with lqos_xdp_nometa, which is then kept for this process.
  */
 export function openAndLoad(
-  pinRoot: string, cfg: Buffer | null, programs: boolean, logger: DataplaneLogger, beforeLoad?: (obj: bpf.BpfObject) => void, xdpProg?: string,
+  pinRoot: string, cfg: Buffer | null, programs: boolean, logger: DataplaneLogger, beforeLoad?: (obj: bpf.BpfObject, xdpProg: string) => void, xdpProg?: string,
+): LoadedObject {
+  const chosen = programs ? (xdpProg ?? xdpProgramName()) : '';
+  try {
+    return loadOnce(pinRoot, cfg, programs, chosen, logger, beforeLoad);
+  } catch (e) {
+    if (xdpProg !== undefined || chosen !== XDP_PROG || !refusesAdjustMeta(e)) throw e;
+    logger.warn(`the verifier refused ${XDP_PROG} for bpf_xdp_adjust_meta although the probe allowed it; loading ${XDP_PROG_NO_META} (tc looks each redirected frame up itself)`);
+    setXdpProgramChoice(XDP_PROG_NO_META);
+    return loadOnce(pinRoot, cfg, programs, XDP_PROG_NO_META, logger, beforeLoad);
+  }
+}
+
+function loadOnce(
+  pinRoot: string, cfg: Buffer | null, programs: boolean, xdpProg: string, logger: DataplaneLogger, beforeLoad?: (obj: bpf.BpfObject, xdpProg: string) => void,
 ): LoadedObject {
   shapingFds.forget(pinRoot);
   const obj = bpf.objectOpenFile(OBJECT_PATH);
-  const res: LoadedObject = { obj, xdpProg: programs ? (xdpProg ?? xdpProgramName()) : '', created: [], reused: [], replaced: [] };
+  const res: LoadedObject = { obj, xdpProg, created: [], reused: [], replaced: [] };
   try {
     pinMaps(res, pinRoot, logger);
     if (cfg) bpf.mapSetInitialValue(bpf.findMap(obj, CFG_MAP), cfg);
     const logBufs = preparePrograms(obj, programs, res.xdpProg);
-    beforeLoad?.(obj); // e.g. attach.ts: load flags of a program (BPF_F_XDP_HAS_FRAGS for native XDP)
+    beforeLoad?.(obj, xdpProg); // e.g. attach.ts: load flags of a program (BPF_F_XDP_HAS_FRAGS for native XDP)
     bpf.objectLoad(obj, () => {
       const text = logBufs.map((b) => b.toString('utf8', 0, Math.max(0, b.indexOf(0)))).join('\n').trim();
       return text ? `verifier log (tail): ${text.slice(-1500)}` : '';

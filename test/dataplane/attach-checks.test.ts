@@ -130,6 +130,25 @@ test('bridge attach (default [tuning]) turns rxvlan and rx-vlan-stag-hw-parse of
   }
 });
 
+test("attach and teardown on clean interfaces print none of libbpf's messages about what they expect to be missing (no clsact yet, no filter at our handle)", async () => {
+  const opts = optionsFor(bridgeConf('b0', 'b1'), 2);
+  const printed: string[] = [];
+  const write = process.stderr.write.bind(process.stderr);
+  process.stderr.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
+    printed.push(String(chunk));
+    return (write as (...a: unknown[]) => boolean)(chunk, ...rest);
+  }) as typeof process.stderr.write;
+  try {
+    await attachDataplane(opts);
+    await teardownAll({ netns: NS, pinRoot: opts.pinRoot, logger: opts.logger });
+  } finally {
+    process.stderr.write = write;
+  }
+  // These reach lqosd's journal as lines of their own ("libbpf: Kernel error message: Parent Qdisc doesn't exists").
+  assert.deepEqual(printed.filter((l) => l.includes('libbpf')), [], 'no libbpf lines');
+  assert.deepEqual(await programsOn('b0'), { egress: [], ingress: [], clsact: false }, 'and the teardown was complete');
+});
+
 test('bridge with disable_rxvlan = false: attaches, with one warning per stripping interface saying what breaks', async () => {
   for (const dev of ['b0', 'b1']) await inNs('ethtool', '-K', dev, 'rxvlan', 'on');
   const warnings: string[] = [];

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import type { IpMapping } from '../../lib/model.ts';
 import { teardownAll } from '../../dataplane/attach.ts';
-import { XDP_PROG, XDP_PROG_NO_META, createPinnedMaps, loadPrograms, xdpProgramName } from '../../dataplane/object.ts';
+import { XDP_PROG, XDP_PROG_NO_META, createPinnedMaps, loadPrograms, setXdpProgramChoice, xdpProgramName } from '../../dataplane/object.ts';
 import { configureCpus } from '../../dataplane/cpus.ts';
 import { readStats, updateMappings } from '../../dataplane/maps.ts';
 import { BPF_FUNC_XDP_ADJUST_META, BPF_PROG_TYPE_XDP, DataplaneError, kernelAllowsHelper } from '../../dataplane/libbpf.ts';
@@ -44,7 +44,24 @@ test('the helper probe tells a helper XDP may call from one it may not', () => {
   assert.equal(kernelAllowsHelper(BPF_PROG_TYPE_XDP, BPF_FUNC_XDP_ADJUST_HEAD), true, 'bpf_xdp_adjust_head: every XDP kernel');
   assert.equal(kernelAllowsHelper(BPF_PROG_TYPE_XDP, BPF_FUNC_SKB_VLAN_PUSH), false, 'bpf_skb_vlan_push: tc programs only');
   console.log(`# this kernel ${metaAllowed ? 'lets' : 'does not let'} XDP programs call bpf_xdp_adjust_meta: the loader picks ${xdpProgramName()}`);
-  assert.equal(xdpProgramName(), metaAllowed ? XDP_PROG : XDP_PROG_NO_META);
+});
+
+test('a probe that does not match the verifier: the loader falls back to lqos_xdp_nometa once lqos_xdp is refused, and keeps it', async (t) => {
+  if (metaAllowed) {
+    t.skip('this kernel lets XDP call bpf_xdp_adjust_meta: the verifier refuses nothing to fall back from');
+    return;
+  }
+  const warnings: string[] = [];
+  setXdpProgramChoice(XDP_PROG); // as if the probe had said yes
+  const p = await loadPrograms(CFG, { ...ctx, logger: { info: () => undefined, warn: (m) => void warnings.push(m) } });
+  try {
+    assert.equal(p.xdpProg, XDP_PROG_NO_META, 'loaded the variant without the helper');
+    assert.equal(xdpProgramName(), XDP_PROG_NO_META, 'and kept that choice');
+    assert.equal(warnings.length, 1, JSON.stringify(warnings));
+    assert.match(warnings[0]!, /refused lqos_xdp for bpf_xdp_adjust_meta .*loading lqos_xdp_nometa/);
+  } finally {
+    p.close();
+  }
 });
 
 test('the probe agrees with the verifier on our own object: lqos_xdp loads exactly when the helper is allowed', async () => {
