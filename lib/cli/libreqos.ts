@@ -20,6 +20,7 @@ import { sampleText } from '../shaping/massRemoval.ts';
 import { hostQueueCount } from '../shaping/queueCount.ts';
 import { isRowLevel } from '../shaping/rowTriage.ts';
 import { runShaping } from '../shaping/run.ts';
+import { runLogFiles } from '../shaping/runLog.ts';
 import type { ShapingOutcome } from '../shaping/service.ts';
 import { removeIfExists } from '../util/atomicFile.ts';
 import type { Log } from '../util/log.ts';
@@ -51,6 +52,17 @@ export interface LibreQoSOptions {
   busyWaitMs?: number;
 }
 
+/**
+ * What `--clearrules` and `--direct` use of the kernel that a test replaces (lib/cli tests:
+ * test/unit/plannerReset.test.ts): the clear itself and the wait for the kernel lock.
+ */
+export interface LibreQoSKernelSeams {
+  /** Removes the shaping from `devs` (default: tc, dataplane teardown, applied-plan files); the exit code. */
+  clearKernel?: (rc: ResolvedConfig, devs: string[], log: Log) => Promise<number>;
+  /** How long to wait for the kernel lock (default KERNEL_LOCK_WAIT_MS, 60 s). */
+  kernelLockWaitMs?: number;
+}
+
 /** How long a real apply through lqosd may take before the command gives up waiting. */
 const SUBMIT_TIMEOUT_MS = 15 * 60_000;
 
@@ -62,11 +74,11 @@ export function lockPath(): string {
  * The kernel lock (lib/shaping/lock.ts) lqosd also takes for its applies: --direct and
  * --clearrules hold it while they change the kernel. Waits up to 60 s for another holder.
  */
-function takeKernelLock(what: string, log: Log) {
-  return acquireLockWaiting(kernelLockPath(runDir()), { what: `LibreQoS ${what}`, log });
+function takeKernelLock(what: string, log: Log, seams: LibreQoSKernelSeams) {
+  return acquireLockWaiting(kernelLockPath(runDir()), { what: `LibreQoS ${what}`, log, waitMs: seams.kernelLockWaitMs });
 }
 
-export async function runLibreQoS(opts: LibreQoSOptions, log: Log): Promise<number> {
+export async function runLibreQoS(opts: LibreQoSOptions, log: Log, seams: LibreQoSKernelSeams = {}): Promise<number> {
   let rc: ResolvedConfig;
   try {
     rc = loadResolvedConfig({ path: opts.config, requireInterfaces: true });
@@ -93,7 +105,7 @@ export async function runLibreQoS(opts: LibreQoSOptions, log: Log): Promise<numb
   }
   if (lock.staleReplaced !== undefined) log.warn(`replaced a stale lock left by PID ${lock.staleReplaced}`);
   try {
-    return await runLocked(rc, opts, log);
+    return await runLocked(rc, opts, log, seams);
   } finally {
     lock.release();
   }
@@ -139,15 +151,15 @@ function whatARunWouldDo(issues: InputIssue[], devicesFile: string): string {
  * apply that goes ahead (a dry run plans fresh ids and saves nothing; --direct and lqosd replace the
  * file with the applied plan's state; --clearrules forgets it once the shaping is removed).
  */
-async function runLocked(rc: ResolvedConfig, opts: LibreQoSOptions, log: Log): Promise<number> {
+async function runLocked(rc: ResolvedConfig, opts: LibreQoSOptions, log: Log, seams: LibreQoSKernelSeams): Promise<number> {
   const dryRun = opts.dryRun || rc.config.queues.dry_run;
-  if (opts.clearrules) return clearRules(rc, dryRun, opts.plannerReset ?? false, log);
+  if (opts.clearrules) return clearRules(rc, dryRun, opts.plannerReset ?? false, log, seams);
   // A real apply goes through lqosd, which owns the dataplane; --direct applies in-process.
   if (!dryRun && !opts.direct) return submitToLqosd(rc, opts, log);
-  return shapeHere(rc, opts, dryRun, log);
+  return shapeHere(rc, opts, dryRun, log, seams);
 }
 
-async function clearRules(rc: ResolvedConfig, dryRun: boolean, plannerReset: boolean, log: Log): Promise<number> {
+async function clearRules(rc: ResolvedConfig, dryRun: boolean, plannerReset: boolean, log: Log, seams: LibreQoSKernelSeams): Promise<number> {
   const ifaces = rc.interfaces!;
   const devs = [...new Set([ifaces.download, ifaces.upload])];
   if (dryRun) {
@@ -156,14 +168,14 @@ async function clearRules(rc: ResolvedConfig, dryRun: boolean, plannerReset: boo
   }
   let lock;
   try {
-    lock = await takeKernelLock('--clearrules', log);
+    lock = await takeKernelLock('--clearrules', log, seams);
   } catch (e) {
     if (!(e instanceof LockHeldError)) throw e;
     log.error(`${e.message}; nothing was removed${plannerReset ? ' and the planner state is kept' : ''}`);
     return EXIT.locked;
   }
   try {
-    const code = await clearKernel(rc, devs, log);
+    const code = await (seams.clearKernel ?? clearKernel)(rc, devs, log);
     // Nothing is in force now: the next run builds the tree in full, with fresh ids.
     if (code === EXIT.ok && plannerReset) forgetPlannerState(rc.state.plannerState, log);
     return code;
@@ -187,7 +199,7 @@ async function clearKernel(rc: ResolvedConfig, devs: string[], log: Log): Promis
 }
 
 /** Shapes in this process: a dry run, or `--direct` (attaches the dataplane itself). */
-async function shapeHere(rc: ResolvedConfig, opts: LibreQoSOptions, dryRun: boolean, log: Log): Promise<number> {
+async function shapeHere(rc: ResolvedConfig, opts: LibreQoSOptions, dryRun: boolean, log: Log, seams: LibreQoSKernelSeams): Promise<number> {
   const ifaces = rc.interfaces!;
   const q = hostQueueCount(rc.config, ifaces, dryRun);
   if ('error' in q) {
@@ -213,7 +225,7 @@ async function shapeHere(rc: ResolvedConfig, opts: LibreQoSOptions, dryRun: bool
   const inputs = eff.inputs;
   let r: Awaited<ReturnType<typeof runShaping>>;
   try {
-    r = await shapeWithDataplane(rc, opts, dryRun, log, inputs, q);
+    r = await shapeWithDataplane(rc, opts, dryRun, log, inputs, q, seams);
   } catch (e) {
     // Only a real run attaches the dataplane (a dry run never loads it).
     if (dryRun || !(await kernelModules())[0].isAttachRefusal(e)) throw e;
@@ -234,6 +246,7 @@ async function shapeWithDataplane(
   log: Log,
   inputs: Parameters<typeof runShaping>[0]['inputs'],
   q: { queues: number; cpus?: number[] },
+  seams: LibreQoSKernelSeams,
 ) {
   const ifaces = rc.interfaces!;
   const kernel = dryRun ? undefined : await kernelModules();
@@ -250,7 +263,7 @@ async function shapeWithDataplane(
     force: opts.force ?? false,
     oneShot: true,
     plannerReset: opts.plannerReset ?? false,
-    lockKernel: () => takeKernelLock('--direct', log),
+    lockKernel: () => takeKernelLock('--direct', log, seams),
     substitute: kernel ? await kernel[0].leafSubstitutes(log) : undefined,
     sink: async (plan) => {
       const [{ attachForConfig }, , { dataplaneMappingSink }] = kernel ?? (await kernelModules());
@@ -265,12 +278,12 @@ async function shapeWithDataplane(
  * runs another shaping job (`busy`) the submit is retried for `busyWaitMs`, then exit 5.
  */
 async function submitToLqosd(rc: ResolvedConfig, opts: LibreQoSOptions, log: Log): Promise<number> {
-  const [{ BusUnavailableError, busRequest }, { BUSY_WAIT_MS, isBusy }] = await Promise.all([busClient(), busyRetry()]);
+  const [{ BusUnavailableError, busRequest }, { BUSY_WAIT_MS }] = await Promise.all([busClient(), busyRetry()]);
   try {
     await busRequest('ping', {}, { timeoutMs: 2000 });
   } catch (e) {
     if (!(e instanceof BusUnavailableError)) throw e;
-    log.error(`${e.message} — a real apply needs lqosd; start it (systemctl start lqosd), or use --dry-run to only plan, or --direct to apply without lqosd${keptNote(opts)}`);
+    log.error(`${e.message}${LQOSD_NEEDED}${keptNote(opts)}`);
     return EXIT.lqosdDown;
   }
   // lqosd shapes what it is given: the operator's files with lqos_overrides.json applied.
@@ -281,23 +294,7 @@ async function submitToLqosd(rc: ResolvedConfig, opts: LibreQoSOptions, log: Log
   try {
     outcome = await submitWhileBusy(opts, log, eff.inputs, waitMs);
   } catch (e) {
-    if (isBusy(e)) {
-      log.error(
-        `lqosd is still running another shaping job after ${seconds(waitMs)} s (${e.message}); nothing was applied${keptNote(opts)} — ` +
-          `run LibreQoS again when that job has finished (journalctl -u lqosd -f shows it), or wait longer with LQOS_BUSY_WAIT_SECS=<seconds>`,
-      );
-      return EXIT.locked;
-    }
-    if (opts.plannerReset && refusesPlannerReset(e)) {
-      log.error(
-        `lqosd does not know --planner-reset (${(e as Error).message}): it runs an older lqos-ts than this LibreQoS; ` +
-          `restart it (systemctl restart lqosd) and run again; nothing was applied${keptNote(opts)}`,
-      );
-      return EXIT.apply;
-    }
-    // lqosd refused the job (a BusError: degraded, unreadable input); a lost or late answer may still apply.
-    log.error(`lqosd could not apply: ${(e as Error).message}${e instanceof BusUnavailableError ? '' : keptNote(opts)}`);
-    return EXIT.apply;
+    return submitFailed(e, rc, opts, log, waitMs);
   }
   replayRecords(outcome.records, log, { via: 'lqosd' });
   if (opts.plannerReset) log.info(resetNote(outcome));
@@ -315,6 +312,56 @@ async function submitToLqosd(rc: ResolvedConfig, opts: LibreQoSOptions, log: Log
 const busyRetry = () => import('../shaping/busyRetry.ts');
 const seconds = (ms: number) => Math.round(ms / 100) / 10;
 const keptNote = (opts: LibreQoSOptions) => (opts.plannerReset ? '; the planner state is kept (--planner-reset not done)' : '');
+const LQOSD_NEEDED = ' — a real apply needs lqosd; start it (systemctl start lqosd), or use --dry-run to only plan, or --direct to apply without lqosd';
+
+/**
+ * The submit to lqosd failed: says why and what to do; the exit code. Nothing was applied unless
+ * lqosd had the job when its answer was lost (exit 4 saying it may still apply it).
+ */
+async function submitFailed(e: unknown, rc: ResolvedConfig, opts: LibreQoSOptions, log: Log, waitMs: number): Promise<number> {
+  const [{ BusUnavailableError }, { isBusy }] = await Promise.all([busClient(), busyRetry()]);
+  if (isBusy(e)) {
+    log.error(
+      `lqosd is still running another shaping job after ${seconds(waitMs)} s (${e.message}); nothing was applied${keptNote(opts)} — ` +
+        `run LibreQoS again when that job has finished (journalctl -u lqosd -f shows it), or wait longer with LQOS_BUSY_WAIT_SECS=<seconds>`,
+    );
+    return EXIT.locked;
+  }
+  if (e instanceof BusUnavailableError && !reachedLqosd(e)) {
+    // It answered the ping, then stopped or is restarting (e.g. while this run waited for its
+    // running job): the submit never reached it, as when it is down from the start (exit 6).
+    log.error(`lqosd went away before it took this run's job (stopped or restarting since it answered): ${e.message}; nothing was applied${LQOSD_NEEDED}${keptNote(opts)}`);
+    return EXIT.lqosdDown;
+  }
+  if (e instanceof BusUnavailableError) {
+    // lqosd had the job: no answer in SUBMIT_TIMEOUT_MS, or its connection closed (lqosd stopping
+    // lets a running job finish). Whether it applied is for lqosd's log to say.
+    const reset = opts.plannerReset ? ' and the --planner-reset with it (its planner_state.json then holds fresh class ids)' : '';
+    log.error(
+      `lqosd took the job but its answer was lost (${e.message}): lqosd may still apply the plan${reset}, or it stopped before it did — ` +
+        `see which in ${runLogFiles(rc.state).log} (lqosd writes it when a job ends) or in journalctl -u lqosd -b before running LibreQoS again`,
+    );
+    return EXIT.apply;
+  }
+  if (opts.plannerReset && refusesPlannerReset(e)) {
+    log.error(
+      `lqosd does not know --planner-reset (${(e as Error).message}): it runs an older lqos-ts than this LibreQoS; ` +
+        `restart it (systemctl restart lqosd) and run again; nothing was applied${keptNote(opts)}`,
+    );
+    return EXIT.apply;
+  }
+  // lqosd refused the job (a BusError: degraded, unreadable input): nothing was applied.
+  log.error(`lqosd could not apply: ${(e as Error).message}${keptNote(opts)}`);
+  return EXIT.apply;
+}
+
+/**
+ * A bus failure after lqosd had the request: its connection closed or failed mid-request (no errno)
+ * or no answer in time (ETIMEDOUT). A failed connect (ENOENT, ECONNREFUSED…) never sent it.
+ */
+function reachedLqosd(e: { errno?: string }): boolean {
+  return e.errno === undefined || e.errno === 'ETIMEDOUT';
+}
 
 /**
  * Bus `submit_plan`, tried again while lqosd answers `busy` (saying so). With --planner-reset the

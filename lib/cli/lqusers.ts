@@ -7,8 +7,8 @@
 import { existsSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Role } from '../api/auth.ts';
-import { ConfigError, loadConfig } from '../config/load.ts';
-import { statePaths } from '../config/paths.ts';
+import { ConfigError } from '../config/load.ts';
+import { loadResolvedConfig } from '../config/resolve.ts';
 import { ROLES, UserError, UserStore } from '../web/users.ts';
 import { PromptAborted, readPassword } from '../util/passwordPrompt.ts';
 
@@ -96,7 +96,9 @@ function list(store: UserStore, json?: boolean): number {
 function usersFileOf(c: LqusersCommand): string | number {
   if (c.file) return c.file;
   try {
-    return statePaths(loadConfig({ path: c.config }).config.state_directory).users;
+    // The one resolver: a relative state_directory is taken from the config file's directory (and a
+    // system directory refused), as lqosd does.
+    return loadResolvedConfig({ path: c.config }).state.users;
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     const details = err.details.map((d) => `\n  ${d}`).join('');

@@ -20,8 +20,13 @@ export class JobRunner {
     return this.job;
   }
 
-  async run<T>(kind: string, fn: () => Promise<T>): Promise<T> {
+  /** Throws `busy` while a job runs (before a caller prepares a job of its own, e.g. reads its inputs). */
+  refuseWhileBusy(): void {
     if (this.job) throw new BusError('busy', `a ${this.job.kind} is already running (since ${this.job.since}); try again when it finishes`);
+  }
+
+  async run<T>(kind: string, fn: () => Promise<T>): Promise<T> {
+    this.refuseWhileBusy();
     this.job = { kind, since: this.now().toISOString() };
     const p = fn();
     this.done = p.catch(() => undefined);

@@ -160,6 +160,8 @@ export class ShapingJobs {
   async submit(r: RequestOf<'submit_plan'>): Promise<ShapingOutcome> {
     await this.startup;
     this.refuseWhileDegraded();
+    // Submitters retry while busy (every 2 s): answer before reading their files, not after.
+    this.d.jobs.refuseWhileBusy();
     const inputs: ShapingInputs = {
       devicesText: readInput(r.devicesCsv, r.devicesPath, 'ShapedDevices file', this.d.log),
       networkText: readInput(r.networkJson, r.networkPath, 'network file', this.d.log),

@@ -6,7 +6,7 @@
  */
 import { strict as assert } from 'node:assert';
 import { spawn, spawnSync } from 'node:child_process';
-import { statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { withHarness } from '../web/helpers.ts';
@@ -120,4 +120,23 @@ test('lqusers: a missing configuration is exit 2 naming the file; an unusable us
   assert.equal(corrupt.code, 1);
   assert.match(corrupt.err, /is unusable .* restore it from its backup/);
   spawnSync('rm', ['-rf', dir]);
+});
+
+test("lqusers: a relative state_directory is taken from the config file's directory, as lqosd takes it; one resolving to a system directory is refused", () => {
+  const dir = spawnSync('mktemp', ['-d'], { encoding: 'utf8' }).stdout.trim();
+  try {
+    const conf = join(dir, 'lqos.conf');
+    writeFileSync(conf, 'lqos_directory = "src"\nstate_directory = "state"\n');
+    mkdirSync(join(dir, 'state'), { mode: 0o750 });
+    // Run from elsewhere (/): the users file must still land next to the config, not in /state.
+    const r = spawnSync(LQUSERS, ['--config', conf, 'add', 'ops', '--role', 'admin', '--password-stdin'], { input: 'ops-pass-1234\n', encoding: 'utf8', cwd: '/', timeout: 60_000 });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, new RegExp(`to ${join(dir, 'state', 'lqusers.toml')}`));
+    writeFileSync(conf, `state_directory = "${'../'.repeat(12)}etc"\n`);
+    const bad = lqusers(['--config', conf, 'list']);
+    assert.equal(bad.code, 2, bad.err);
+    assert.match(bad.err, /state_directory.*resolves to \/etc/s);
+  } finally {
+    spawnSync('rm', ['-rf', dir]);
+  }
 });

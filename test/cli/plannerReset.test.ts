@@ -7,18 +7,24 @@
  * simulated tc (test/support/simKernel.ts). No kernel is touched.
  *
  * planner_state.json stays byte for byte when the run is a dry run (which plans fresh ids and shows
- * them), when lqosd is down (exit 6), busy the whole wait (exit 5), runs dry itself, or fails the
- * apply (exit 4); it holds fresh ids after an apply through lqosd that succeeded. Through lqosd the
+ * them; also `--clearrules` in a dry run), when lqosd is down (exit 6) or stops while LibreQoS waits
+ * for its running job (exit 6), is busy the whole wait (exit 5), runs dry itself, fails the apply
+ * (exit 4), or is older than the flag and refuses it (a stand-in lqosd answering as one: exit 4);
+ * it holds fresh ids after an apply through lqosd that succeeded — also one whose answer LibreQoS
+ * lost when lqosd stopped mid-job (exit 4, saying lqosd may still apply it). Through lqosd the
  * reset is the bus flag `submit_plan` `plannerReset` of that one job: lqosd's service gets it, and
  * a scheduler-style submit without it, queued behind a reset job or running before one, plans with
- * the ids stored when it runs.
+ * the ids stored when it runs. An invalid LQOS_BUSY_WAIT_SECS is warned about and the 60 s used.
  */
 import { test, after, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { busRequest } from '../../lib/bus/client.ts';
+import { decodeRequest } from '../../lib/bus/protocol.ts';
+import type { RunningDaemon } from '../../lib/daemon/daemon.ts';
 import { retryWhileBusy } from '../../lib/shaping/busyRetry.ts';
 import { EXIT } from '../../lib/shaping/exitCodes.ts';
 import { failedOutcome, ShapingService, type ShapingOutcome } from '../../lib/shaping/service.ts';
@@ -38,6 +44,12 @@ const example = (f: string) => readFileSync(join(repoRoot, 'conf', 'example', f)
 const env = (w: Workspace, extra: Record<string, string> = {}) => ({ LQOS_RUN_DIR: w.runDir, LQOS_BUS_PATH: w.busPath, ...extra });
 const statePath = (w: Workspace) => join(w.stateDir, 'shaping', 'planner_state.json');
 const minorOf1001 = (w: Workspace) => (JSON.parse(readFileSync(statePath(w), 'utf8')) as { circuits: Record<string, { minor: number }> }).circuits['1001']!.minor;
+/** Stores class minor `minor` for circuit 1001 in planner_state.json (as an older plan would have left it). */
+function storeMinorOf1001(w: Workspace, minor: number): void {
+  const st = JSON.parse(readFileSync(statePath(w), 'utf8'));
+  st.circuits['1001'].minor = minor;
+  writeFileSync(statePath(w), JSON.stringify(st));
+}
 
 /**
  * A workspace on `lo` whose lqos.conf is a dry run (lqosd's) and `real.conf` is not (LibreQoS's:
@@ -50,9 +62,7 @@ async function seeded(): Promise<{ w: Workspace; real: string; before: string }>
   writeFileSync(real, loConfig(w.dir).replace('dry_run = true', 'dry_run = false'));
   const first = await runCli(['--config', w.config], env(w));
   assert.equal(first.code, EXIT.ok, first.stderr);
-  const st = JSON.parse(readFileSync(statePath(w), 'utf8'));
-  st.circuits['1001'].minor = 0x77;
-  writeFileSync(statePath(w), JSON.stringify(st));
+  storeMinorOf1001(w, 0x77);
   // The stored id is used by a plain run (so that its absence below means a reset).
   const plain = await runCli(['--config', w.config], env(w));
   assert.equal(plain.code, EXIT.ok, plain.stderr);
@@ -64,14 +74,15 @@ function assertKept(w: Workspace, before: string, what: string): void {
   assert.equal(readFileSync(statePath(w), 'utf8'), before, `${what}: planner_state.json unchanged`);
 }
 
-const errorOf = (r: Awaited<ReturnType<typeof runCli>>) => r.logs.find((l) => l.level === 50)?.msg ?? '';
+const errorOf = (r: { logs: { level: number; msg: string }[] }) => r.logs.find((l) => l.level === 50)?.msg ?? '';
 
 type Run = ShapingService['run'];
 
 /** lqosd in-process on the workspace with its shaping service replaced by `run`. */
-async function lqosd(w: Workspace, run: Run): Promise<void> {
+async function lqosd(w: Workspace, run: Run): Promise<RunningDaemon> {
   const d = await startTestDaemon(w, { shaping: { run } });
   stops.push(() => d.stop());
+  return d;
 }
 
 /** The real shaping service (lqosd's config is a dry run: nothing reaches tc). */
@@ -140,7 +151,10 @@ function libreqos(args: string[], e: Record<string, string>, onText: (stderr: st
     stderr += String(d);
     onText(stderr);
   });
-  return child.then((r) => ({ code: r.exitCode ?? -1, stderr }));
+  return child.then((r) => {
+    const logs = stderr.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { level: number; msg: string });
+    return { code: r.exitCode ?? -1, stderr, logs };
+  });
 }
 
 /**
@@ -291,7 +305,10 @@ test('scheduler-style submits without the flag around a reset job: the one befor
   assert.equal(minorOf1001(w), fresh, 'and they were saved');
 
   // 2. A reset job is running (held) when the scheduler submits: the scheduler's submit waits
-  //    (busy) and then plans with the ids that reset job saved; they stay the stored ones.
+  //    (busy) and then plans with the ids that reset job saved; they stay the stored ones. The
+  //    stored id is set apart from the fresh one first (c1001 at 0x77 again), or the scheduler's
+  //    job would plan with the fresh id whether or not the reset job had saved its state.
+  storeMinorOf1001(w, 0x77);
   const resetAgain = svc.holdNext();
   const second = libreqos(['--config', real, '--planner-reset'], env(w), () => {});
   await resetAgain.running;
@@ -305,7 +322,144 @@ test('scheduler-style submits without the flag around a reset job: the one befor
   assert.equal(r2.code, EXIT.ok, r2.stderr);
   assert.equal(svc.jobs.length, 4);
   assert.equal(svc.jobs[2]!.plannerReset, true);
+  assert.notEqual(svc.jobs[2]!.minor1001, 0x77, 'the reset job planned fresh ids, not the stored ones');
   assert.equal(svc.jobs[3]!.plannerReset, undefined, 'the scheduler-style job carried no flag');
+  assert.notEqual(svc.jobs[3]!.minor1001, 0x77, 'the scheduler-style job did not plan with the ids stored before the reset job');
   assert.equal(svc.jobs[3]!.minor1001, svc.jobs[2]!.minor1001, "it planned with the ids the reset job had just saved");
   assert.equal(minorOf1001(w), svc.jobs[2]!.minor1001);
+});
+
+test('--clearrules --planner-reset in a dry run only says it would forget the planner state: exit 0, planner_state.json byte for byte', async () => {
+  const { w, real, before } = await seeded();
+  const r = await runCli(['--config', w.config, '--clearrules', '--planner-reset'], env(w)); // lqos.conf: dry_run = true
+  assert.equal(r.code, EXIT.ok, r.stderr);
+  const said = `dry run: would remove shaping from lo and forget the planner state ${statePath(w)}`;
+  assert.ok(r.logs.some((l) => l.msg === said), r.stderr);
+  assertKept(w, before, '--clearrules --planner-reset in a dry run');
+  const forced = await runCli(['--config', real, '--dry-run', '--clearrules', '--planner-reset'], env(w));
+  assert.equal(forced.code, EXIT.ok, forced.stderr);
+  assert.ok(forced.logs.some((l) => l.msg === said), forced.stderr);
+  assertKept(w, before, '--dry-run --clearrules --planner-reset');
+});
+
+test('an invalid LQOS_BUSY_WAIT_SECS is warned about and the default 60 s wait is used', async () => {
+  const { w, real } = await seeded();
+  const svc = recorder(dryRun);
+  await lqosd(w, svc.run);
+  for (const v of ['abc', '-1']) {
+    const held = svc.holdNext();
+    const { refresh } = await occupy(w, held);
+    // The running job ends once LibreQoS has said how long it waits: the default.
+    const r = await libreqos(['--config', real], env(w, { LQOS_BUSY_WAIT_SECS: v }), (text) => {
+      if (/waiting up to 60 s for it to finish/.test(text)) held.release();
+    });
+    assert.equal(r.code, EXIT.ok, r.stderr);
+    const warning = `LQOS_BUSY_WAIT_SECS must be a number of seconds (0 or more), not ${JSON.stringify(v)}; using the default`;
+    assert.ok(r.logs.some((l) => l.level === 40 && l.msg === warning), `${v}: warned\n${r.stderr}`);
+    assert.ok(r.logs.some((l) => l.level === 30 && /^lqosd is running another shaping job \(.*\); waiting up to 60 s for it to finish$/.test(l.msg)), `${v}: waited the default\n${r.stderr}`);
+    assert.equal((await refresh).exitCode, EXIT.ok);
+  }
+  assert.deepEqual(svc.jobs.map((j) => j.plannerReset), [undefined, undefined, undefined, undefined], 'two refreshes and the two runs after them');
+});
+
+test('lqosd stops while LibreQoS waits for its running job: exit 6 as when lqosd is down (not 4), planner_state.json byte for byte', async () => {
+  const { w, real, before } = await seeded();
+  const svc = recorder(dryRun);
+  const held = svc.holdNext();
+  const d = await lqosd(w, svc.run);
+  const { refresh } = await occupy(w, held);
+  // lqosd stops (its bus closes at once; its running job may finish) once LibreQoS waits.
+  let stopping: Promise<void> | undefined;
+  const r = await libreqos(['--config', real, '--planner-reset'], env(w, { LQOS_BUSY_WAIT_SECS: '120' }), (text) => {
+    if (!stopping && /waiting up to 120 s for it to finish/.test(text)) stopping = d.stop();
+  });
+  assertKept(w, before, 'lqosd stopped during the wait'); // (before the refresh it ran ends)
+  held.release();
+  await stopping;
+  await refresh.catch(() => undefined); // its connection closed with the bus
+  assert.equal(r.code, EXIT.lqosdDown, r.stderr);
+  assert.match(
+    errorOf(r),
+    /^lqosd went away before it took this run's job \(stopped or restarting since it answered\): lqosd is not running \((no socket|stale socket) at [^)]*\); start it with systemctl start lqosd; nothing was applied — a real apply needs lqosd; start it \(systemctl start lqosd\), or use --dry-run to only plan, or --direct to apply without lqosd; the planner state is kept \(--planner-reset not done\)$/,
+  );
+  assert.ok(!r.logs.some((l) => /lqosd could not apply|may still apply/.test(l.msg)), 'not told as a failed or lost apply (exit 4)');
+  assert.deepEqual(svc.jobs.map((j) => j.plannerReset), [undefined], 'only the refresh ran');
+});
+
+test("lqosd stops while it runs LibreQoS's job: exit 4 saying lqosd may still apply it — and it does, --planner-reset included", async (t) => {
+  const { w, real, before } = await seeded();
+  const { run } = await applyingService(t);
+  const svc = recorder(run);
+  const held = svc.holdNext();
+  const d = await lqosd(w, svc.run);
+  const child = libreqos(['--config', real, '--planner-reset'], env(w), () => {});
+  await held.running;
+  // The bus closes (LibreQoS's connection with it); lqosd lets the running job finish before it exits.
+  const stopping = d.stop();
+  const r = await child;
+  assertKept(w, before, 'not yet: the job is still held');
+  held.release();
+  await stopping;
+  assert.equal(r.code, EXIT.apply, r.stderr);
+  assert.match(
+    errorOf(r),
+    new RegExp(
+      `^lqosd took the job but its answer was lost \\(lqosd closed the bus connection \\(.*\\)\\): lqosd may still apply the plan and the --planner-reset with it \\(its planner_state\\.json then holds fresh class ids\\), or it stopped before it did — ` +
+        `see which in ${join(w.stateDir, 'debug', 'lqosd_run.log')} \\(lqosd writes it when a job ends\\) or in journalctl -u lqosd -b before running LibreQoS again$`,
+    ),
+  );
+  assert.ok(!r.logs.some((l) => /planner state is kept/.test(l.msg)), 'not told that the state is kept: lqosd may still save it');
+  assert.deepEqual(svc.jobs.map((j) => j.plannerReset), [true]);
+  assert.notEqual(minorOf1001(w), 0x77, 'lqosd finished the job: the fresh ids were applied and saved');
+  assert.equal(minorOf1001(w), svc.jobs[0]!.minor1001);
+});
+
+/**
+ * A stand-in for an lqosd older than `plannerReset` on the workspace's bus: it answers ping, takes
+ * a submit_plan without the field (a successful outcome) and refuses one with it as that lqosd's
+ * strict schema does — the real decoder's answer to a key it does not know (lib/bus/protocol.ts).
+ */
+async function olderLqosd(w: Workspace): Promise<Record<string, unknown>[]> {
+  const submits: Record<string, unknown>[] = [];
+  const answer = (req: Record<string, unknown>): object => {
+    if (req.type === 'ping') return { id: req.id, ok: true, result: { pong: true, version: '0.0.1', pid: process.pid } };
+    submits.push(req);
+    const { plannerReset, ...known } = req;
+    if (plannerReset === undefined) return { id: req.id, ok: true, result: { ok: true, exitCode: EXIT.ok, mode: 'incremental', commands: 0, seconds: 0.1, records: [] } };
+    const probe = 'unknownFieldProbe';
+    const decoded = decodeRequest(JSON.stringify({ ...known, [probe]: plannerReset }));
+    assert.ok(!decoded.ok);
+    return JSON.parse(JSON.stringify(decoded.reply).replaceAll(probe, 'plannerReset'));
+  };
+  const server = createServer((sock) => {
+    let buf = '';
+    sock.setEncoding('utf8');
+    sock.on('data', (d: string) => {
+      buf += d;
+      for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        sock.write(JSON.stringify(answer(JSON.parse(line))) + '\n');
+      }
+    });
+  });
+  await new Promise<void>((ok) => server.listen(w.busPath, ok));
+  stops.push(() => new Promise<void>((ok) => server.close(() => ok())));
+  return submits;
+}
+
+test('an lqosd older than --planner-reset refuses the flag: exit 4 saying to restart lqosd, nothing applied, planner_state.json byte for byte', async () => {
+  const { w, real, before } = await seeded();
+  const submits = await olderLqosd(w);
+  const r = await runCli(['--config', real, '--planner-reset'], env(w));
+  assert.equal(r.code, EXIT.apply, r.stderr);
+  assert.match(
+    errorOf(r),
+    /^lqosd does not know --planner-reset \(\(request\): Unrecognized key: "plannerReset"\): it runs an older lqos-ts than this LibreQoS; restart it \(systemctl restart lqosd\) and run again; nothing was applied; the planner state is kept \(--planner-reset not done\)$/,
+  );
+  assertKept(w, before, 'an older lqosd');
+  // Without --planner-reset the request has no such field: that lqosd takes it.
+  const plain = await runCli(['--config', real], env(w));
+  assert.equal(plain.code, EXIT.ok, plain.stderr);
+  assert.deepEqual(submits.map((q) => 'plannerReset' in q), [true, false]);
 });

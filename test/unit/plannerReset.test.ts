@@ -5,19 +5,26 @@
  *    simulated tc (test/support/simKernel.ts): a successful apply saves fresh ids; a failed apply
  *    (exit 4), a held kernel lock (exit 5) and a dry run leave planner_state.json byte for byte;
  *  - the bus flag that carries it to lqosd (`submit_plan` `plannerReset`, lib/bus/protocol.ts):
- *    optional, and a boolean or the request is refused;
+ *    optional, and a boolean or the request is refused; a field lqosd does not know is refused as
+ *    `invalid` naming it (what LibreQoS recognises as an lqosd older than the flag);
+ *  - `LibreQoS --clearrules --planner-reset` (runLibreQoS, its kernel clear and kernel-lock wait
+ *    replaced: lib/cli/libreqos.ts LibreQoSKernelSeams): the planner state is forgotten only once
+ *    the clear succeeded; a held kernel lock (exit 5), a failed clear and a dry run keep it;
  *  - retryWhileBusy (lib/shaping/busyRetry.ts): retries `busy` only, for a bounded time.
  */
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { BusError, decodeRequest } from '../../lib/bus/protocol.ts';
+import { runLibreQoS, type LibreQoSKernelSeams, type LibreQoSOptions } from '../../lib/cli/libreqos.ts';
 import { statePaths } from '../../lib/config/paths.ts';
 import { MemoryMappingSink } from '../../lib/apply/mappingSink.ts';
 import { retryWhileBusy } from '../../lib/shaping/busyRetry.ts';
 import { EXIT } from '../../lib/shaping/exitCodes.ts';
-import { LockHeldError } from '../../lib/shaping/lock.ts';
+import { kernelLockPath, LockHeldError } from '../../lib/shaping/lock.ts';
+import { loConfig } from '../support/configs.ts';
+import { capturingLogger } from '../support/log.ts';
 import { SimKernel, runShapingOnSim } from '../support/simKernel.ts';
 import { tempDir } from '../support/workspace.ts';
 
@@ -152,6 +159,113 @@ test('bus submit_plan: plannerReset is optional and must be a boolean', () => {
   const refresh = decodeRequest(JSON.stringify({ id: 2, type: 'refresh', plannerReset: true }));
   assert.ok(!refresh.ok);
   assert.equal((refresh.reply as { ok: false; error: { code: string } }).error.code, 'invalid');
+});
+
+test('bus submit_plan with a field lqosd does not know: refused as `invalid`, naming the field', () => {
+  // LibreQoS tells an lqosd older than --planner-reset by this answer (lib/cli/libreqos.ts
+  // refusesPlannerReset): its strict schema refuses `plannerReset` as this one refuses `futureFlag`.
+  const base = { id: 7, type: 'submit_plan', mode: 'incremental', devicesPath: '/x/ShapedDevices.csv', networkPath: '/x/network.json', plannerReset: true };
+  const r = decodeRequest(JSON.stringify({ ...base, futureFlag: true }));
+  assert.ok(!r.ok);
+  const reply = r.reply as { id: unknown; ok: false; error: { code: string; path?: unknown[]; message: string } };
+  assert.equal(reply.id, 7, 'answered to that request');
+  assert.equal(reply.error.code, 'invalid');
+  assert.equal(reply.error.message, '(request): Unrecognized key: "futureFlag"');
+  const two = decodeRequest(JSON.stringify({ ...base, futureFlag: true, otherFlag: 1 }));
+  assert.ok(!two.ok);
+  assert.match((two.reply as { error: { message: string } }).error.message, /Unrecognized keys: "futureFlag", "otherFlag"/);
+});
+
+/**
+ * A LibreQoS config on `lo` (a real run unless `dry`) with a stored planner state, its run directory
+ * as LQOS_RUN_DIR; `body` gets runLibreQoS with the options given plus `--clearrules --planner-reset`.
+ */
+async function clearCase(
+  name: string,
+  dry: boolean,
+  body: (c: { run: (o: LibreQoSOptions, seams: LibreQoSKernelSeams) => Promise<number>; records: { level: number; msg: string }[]; state: string; runDir: string; before: string }) => Promise<void>,
+) {
+  const d = join(dir, name);
+  mkdirSync(d, { recursive: true });
+  const config = join(d, 'lqos.conf');
+  writeFileSync(config, loConfig(d).replace('dry_run = true', `dry_run = ${dry}`));
+  const state = statePaths(join(d, 'state')).plannerState;
+  mkdirSync(dirname(state), { recursive: true });
+  const before = JSON.stringify({ version: 1, circuits: { c1: { minor: OLD_MINOR } } });
+  writeFileSync(state, before);
+  const runDir = join(d, 'run');
+  const { log, records } = capturingLogger();
+  const saved = process.env.LQOS_RUN_DIR;
+  process.env.LQOS_RUN_DIR = runDir;
+  try {
+    await body({ run: (o, seams) => runLibreQoS({ config, clearrules: true, plannerReset: true, ...o }, log, seams), records, state, runDir, before });
+  } finally {
+    if (saved === undefined) delete process.env.LQOS_RUN_DIR;
+    else process.env.LQOS_RUN_DIR = saved;
+  }
+}
+
+test('--clearrules --planner-reset forgets the planner state once the clear succeeded (under the kernel lock)', async () => {
+  await clearCase('clear-ok', false, async ({ run, records, state, runDir }) => {
+    const cleared: string[][] = [];
+    const code = await run({}, {
+      clearKernel: async (_rc, devs) => {
+        assert.ok(existsSync(kernelLockPath(runDir)), 'cleared under the kernel lock');
+        assert.ok(existsSync(state), 'the planner state is still there while the clear runs');
+        cleared.push(devs);
+        return EXIT.ok;
+      },
+    });
+    assert.equal(code, EXIT.ok);
+    assert.deepEqual(cleared, [['lo']]);
+    assert.equal(existsSync(state), false, 'planner_state.json removed');
+    assert.ok(records.some((l) => l.msg === `removed planner state ${state}; class ids will be assigned afresh`));
+  });
+  await clearCase('clear-ok-no-reset', false, async ({ run, state, before }) => {
+    assert.equal(await run({ plannerReset: false }, { clearKernel: async () => EXIT.ok }), EXIT.ok);
+    assert.equal(readFileSync(state, 'utf8'), before, 'without --planner-reset the clear keeps it');
+  });
+});
+
+test('--clearrules --planner-reset whose clear fails: planner_state.json byte for byte', async () => {
+  await clearCase('clear-fails', false, async ({ run, state, before }) => {
+    await assert.rejects(run({}, { clearKernel: async () => Promise.reject(new Error('tc qdisc del failed (simulated)')) }), /simulated/);
+    assert.equal(readFileSync(state, 'utf8'), before);
+  });
+});
+
+test('--clearrules --planner-reset while the kernel lock stays held: exit 5, nothing removed, planner_state.json byte for byte', async () => {
+  await clearCase('clear-locked', false, async ({ run, records, state, runDir, before }) => {
+    // Held by another live process (this test's parent), as by lqosd applying.
+    const lock = kernelLockPath(runDir);
+    mkdirSync(runDir, { recursive: true });
+    writeFileSync(lock, `${process.ppid}
+lqosd: plan apply
+`);
+    let cleared = false;
+    const code = await run({}, { kernelLockWaitMs: 300, clearKernel: async () => ((cleared = true), EXIT.ok) });
+    assert.equal(code, EXIT.locked);
+    assert.equal(cleared, false, 'nothing cleared');
+    const err = records.find((l) => l.level === 50)?.msg ?? '';
+    assert.ok(err.startsWith(`the kernel lock ${lock} is held by PID ${process.ppid} (lqosd: plan apply); waited `), err);
+    assert.ok(err.endsWith('; nothing was removed and the planner state is kept'), err);
+    assert.equal(readFileSync(state, 'utf8'), before);
+    assert.equal(readFileSync(lock, 'utf8'), `${process.ppid}
+lqosd: plan apply
+`, "the holder's lock is left as it is");
+  });
+});
+
+test('--clearrules --planner-reset in a dry run only says it would: exit 0, nothing cleared, planner_state.json byte for byte', async () => {
+  for (const [name, dry, o] of [['clear-dry-config', true, {}], ['clear-dry-flag', false, { dryRun: true }]] as const) {
+    await clearCase(name, dry, async ({ run, records, state, before }) => {
+      let cleared = false;
+      assert.equal(await run(o, { clearKernel: async () => ((cleared = true), EXIT.ok) }), EXIT.ok);
+      assert.equal(cleared, false, `${name}: nothing cleared`);
+      assert.ok(records.some((l) => l.msg === `dry run: would remove shaping from lo and forget the planner state ${state}`), name);
+      assert.equal(readFileSync(state, 'utf8'), before, name);
+    });
+  }
 });
 
 test('retryWhileBusy retries only `busy`, for the time given', async () => {
