@@ -4,9 +4,9 @@
  * interfaces and the paths of the input and state files.
  */
 import { dirname, resolve } from 'node:path';
-import { interfacesOf, loadConfig, type LoadOptions, type ShapingInterfaces } from './load.ts';
+import { ConfigError, interfacesOf, loadConfig, type LoadOptions, type ShapingInterfaces } from './load.ts';
 import { inputPaths, statePaths, type InputPaths, type StatePaths } from './paths.ts';
-import type { LqosConfig } from './schema.ts';
+import { systemStateDirectoryProblem, type LqosConfig } from './schema.ts';
 
 export interface ResolvedConfig {
   /** The config with absolute `lqos_directory` and `state_directory`. */
@@ -20,7 +20,11 @@ export interface ResolvedConfig {
   state: StatePaths;
 }
 
-/** Throws ConfigError (its message names the file and the key). */
+/**
+ * Throws ConfigError (its message names the file and the key), also for a relative `state_directory`
+ * that resolves to a system directory (`state_directory = "."` in /etc/lqos.conf is /etc): the schema
+ * refuses absolute ones, and a relative one can be judged only here, against the config file.
+ */
 export function loadResolvedConfig(opts: LoadOptions = {}): ResolvedConfig {
   const loaded = loadConfig(opts);
   const path = resolve(loaded.path);
@@ -30,6 +34,12 @@ export function loadResolvedConfig(opts: LoadOptions = {}): ResolvedConfig {
     lqos_directory: resolve(base, loaded.config.lqos_directory),
     state_directory: resolve(base, loaded.config.state_directory),
   };
+  const system = systemStateDirectoryProblem(config.state_directory);
+  if (system) {
+    const given = loaded.config.state_directory;
+    const detail = `state_directory: ${given === config.state_directory ? '' : `${JSON.stringify(given)} (relative to ${base}) resolves to ${config.state_directory}; `}${system}`;
+    throw new ConfigError(`${loaded.path}: invalid configuration:\n  ${detail}`, loaded.path, [detail]);
+  }
   return {
     config,
     path,

@@ -9,7 +9,6 @@
 import { loadAppliedPlanCompact } from '../apply/appliedPlan.ts';
 import { startBusServer, defaultBusPath, type BusServer } from '../bus/server.ts';
 import type { ShapingPlan } from '../model.ts';
-import { systemStateDirectoryProblem } from '../config/schema.ts';
 import { SchedulerStatusTracker } from '../scheduler/status.ts';
 import { applyHostTuning } from '../kernel/hostTuningApply.ts';
 import { attachForConfig, leafSubstitutes } from '../shaping/kernel.ts';
@@ -127,15 +126,12 @@ export async function startDaemon(opts: StartDaemonOptions = {}): Promise<Runnin
 
 /**
  * Creates the state directory (0750) or narrows it to 0750, but only when it is lqos-ts's own
- * (lib/util/fileModes.ts ensureStateDir: it holds nothing but lqos state); a system directory or one
- * holding other files keeps its mode, with a warning saying what to do.
+ * (lib/util/fileModes.ts ensureStateDir: it holds nothing but lqos state); one holding other files
+ * keeps its mode, with a warning saying what to do. A system directory never gets here: the config
+ * is refused first (lib/config/resolve.ts loadResolvedConfig, absolute or relative), so lqosd does
+ * not start with it.
  */
 function prepareStateDir(dir: string, log: Logger): void {
-  const system = systemStateDirectoryProblem(dir);
-  if (system) {
-    log.warn(`state_directory: ${system}; lqosd leaves its mode as it is`);
-    return;
-  }
   const done = ensureStateDir(dir, STATE_DIR_MODE);
   if (done.action !== 'left') return;
   log.warn(

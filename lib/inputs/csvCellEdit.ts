@@ -68,8 +68,6 @@ function cellSpans(line: string, lineNo: number): [number, number][] {
   }
 }
 
-const unquote = (cell: string) => (cell.trim().startsWith('"') ? cell.trim().slice(1, -1).replace(/""/g, '"') : cell.trim());
-
 /** What to change in a ShapedDevices.csv, by 1-based physical line. */
 export interface CsvEdits {
   cells?: ReadonlyMap<number, Partial<Record<ShapedDeviceField, string>>>;
@@ -79,17 +77,23 @@ export interface CsvEdits {
   append?: readonly Partial<Record<ShapedDeviceField, string>>[];
 }
 
-/** The header's columns: the index of each field the file has. */
-function headerColumns(lines: { body: string }[]): { headerAt: number; indexOf: (f: ShapedDeviceField) => number; width: number } {
-  const headerAt = lines.findIndex((l) => l.body.trim() !== '' && !l.body.trimStart().startsWith('#'));
-  if (headerAt < 0) throw new CellEditError('ShapedDevices.csv has no header line');
-  const headerLine = lines[headerAt]!.body.replace(/^\uFEFF/, '');
-  const header = cellSpans(headerLine, headerAt + 1).map(([a, b]) => normalise(unquote(headerLine.slice(a, b))));
+type CsvRecords = ReturnType<typeof readCsvRecords>;
+
+/**
+ * The header's columns: the index of each field the file has. The header is found exactly as the
+ * reader finds it (./shapedDevices.ts readShapedDevices): the first record with a non-empty field,
+ * so comment lines, blank lines and rows of empty cells above it (a blank spreadsheet row, as Excel
+ * and LibreOffice save it: `,,,,`) are skipped, and its columns are the reader's own fields.
+ */
+function headerColumns(records: CsvRecords['records']): { headerAt: number; indexOf: (f: ShapedDeviceField) => number; width: number } {
+  const record = records.find((r) => r.fields.some((f) => f !== ''));
+  if (record === undefined) throw new CellEditError('ShapedDevices.csv has no header line');
+  const header = record.fields.map(normalise);
   const indexOf = (field: ShapedDeviceField): number => {
     const col = SHAPED_DEVICES_COLUMNS.find((c) => c.field === field)!;
     return header.findIndex((h) => col.aliases.includes(h));
   };
-  return { headerAt, indexOf, width: header.length };
+  return { headerAt: record.line - 1, indexOf, width: header.length };
 }
 
 const cellText = (value: string) => csvRowsText([[value]]).replace(/\n$/, '');
@@ -115,7 +119,8 @@ function setCells(line: { body: string }, lineNo: number, fields: Partial<Record
 /** `text` with `edits` applied (see CsvEdits); every line not named stays byte for byte. */
 export function editCsv(text: string, edits: CsvEdits): string {
   const lines = splitLines(text);
-  const { headerAt, indexOf, width } = headerColumns(lines);
+  const before = readCsvRecords(text);
+  const { headerAt, indexOf, width } = headerColumns(before.records);
   const dataLine = (lineNo: number) => {
     const line = lines[lineNo - 1];
     if (!line || lineNo - 1 <= headerAt) throw new CellEditError(`ShapedDevices.csv has no data line ${lineNo}`);
@@ -133,23 +138,22 @@ export function editCsv(text: string, edits: CsvEdits): string {
     kept.push(line);
   }
   const edited = kept.map((l) => l.body + l.eol).join('');
-  checkEdited(text, edited, edits, headerAt + 1);
+  checkEdited(before, edited, edits, headerAt + 1);
   return edited;
 }
 
 /**
  * The safety net of every in-place edit: `edited`, read back with the reader ShapedDevices.csv is
- * loaded with (./shapedDevices.ts), must hold the records of `text` in order — the deleted lines
- * left out, every edited field reading back as the value written (trimmed, as the reader trims), every
- * other field exactly as before — and then the appended rows. Columns are found by the reader's own
- * reading of the header, independently of the spans the edit used, so a cell written into the wrong
- * column is caught. Throws CellEditError naming the first difference (line and column, never values).
+ * loaded with (./shapedDevices.ts), must hold the records of the original (`before`, that reader's
+ * records of the text edited) in order — the deleted lines left out, every edited field reading back
+ * as the value written (trimmed, as the reader trims), every other field exactly as before — and then
+ * the appended rows. Columns are found by the reader's own reading of the header, independently of
+ * the cell spans the edit used, so a cell written into the wrong column is caught. Throws CellEditError naming the first difference (line and column, never values).
  */
-function checkEdited(text: string, edited: string, edits: CsvEdits, headerLineNo: number): void {
+function checkEdited(before: CsvRecords, edited: string, edits: CsvEdits, headerLineNo: number): void {
   const refuse = (why: string): never => {
     throw new CellEditError(`ShapedDevices.csv cannot be edited in place (${why})`);
   };
-  const before = readCsvRecords(text);
   const after = readCsvRecords(edited);
   if (before.error?.message !== after.error?.message) refuse('the edited file does not read back with the CSV syntax of the original');
   const header = before.records.find((r) => r.fields.some((f) => f !== ''));
@@ -203,8 +207,9 @@ function checkEdited(text: string, edited: string, edits: CsvEdits, headerLineNo
 }
 
 /**
- * `text` with, on each line of `edits` (1-based), the given fields set. The header is the first line
- * that is neither blank nor a `#` comment; a field the header lacks cannot be set (error).
+ * `text` with, on each line of `edits` (1-based), the given fields set. The header is the first record
+ * the reader finds with a non-empty field (see headerColumns); a field the header lacks cannot be set
+ * (error).
  */
 export function setCsvCells(text: string, edits: ReadonlyMap<number, Partial<Record<ShapedDeviceField, string>>>): string {
   return editCsv(text, { cells: edits });

@@ -365,6 +365,36 @@ export function nodeAliases(n: NetworkNode): string[] {
   return out;
 }
 
+/** A node as a circuit's Parent Node / Parent Node ID reaches it (see nodesByAlias). */
+export interface AliasTarget {
+  /** The node the alias names. */
+  node: NetworkNode;
+  /**
+   * The real node a circuit naming it hangs under: the node itself, or for a virtual node its
+   * nearest real ancestor (null = none, a virtual node at the top: the generated parent nodes).
+   */
+  attachTo: NetworkNode | null;
+}
+
+/**
+ * Every alias (nodeAliases) of every node → the node and the real node a circuit naming it is
+ * attached to; the first node claiming an alias (depth first, in file order) keeps it (an alias of
+ * two nodes is a `duplicate-node-alias` error). The one resolution of parent names for the validator (conflicting Parent
+ * Node / Parent Node ID) and the planner (lib/plan/tree.ts byAlias).
+ */
+export function nodesByAlias(nodes: readonly NetworkNode[]): Map<string, AliasTarget> {
+  const out = new Map<string, AliasTarget>();
+  const visit = (list: readonly NetworkNode[], real: NetworkNode | null): void => {
+    for (const n of list) {
+      const attachTo = n.virtual ? real : n;
+      for (const a of nodeAliases(n)) if (!out.has(a)) out.set(a, { node: n, attachTo });
+      visit(n.children, attachTo);
+    }
+  };
+  visit(nodes, null);
+  return out;
+}
+
 /** Names the planner gives its generated parent nodes (one per queue): `Generated_PN_1`, `Generated_PN_2`, … */
 export const GENERATED_PN_RE = /^Generated_PN_[1-9]\d*$/;
 

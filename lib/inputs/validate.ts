@@ -8,7 +8,7 @@
  * non-standard IPv4 forms (octal/hex/short), so it is only used as a cross-check in tests.
  */
 import type { Circuit, Device, InputIssue, NetworkNode, SqmKind, SqmOverride, ValidationResult } from '../model.ts';
-import { GENERATED_PN_RE, nodeAliases, parseNetworkJson, unknownParentIdIssue } from './network.ts';
+import { type AliasTarget, GENERATED_PN_RE, nodesByAlias, parseNetworkJson, unknownParentIdIssue } from './network.ts';
 import { canonicalHeader, readShapedDevices, type ShapedDeviceField, type ShapedDeviceRow } from './shapedDevices.ts';
 
 export interface ValidateInputsArgs {
@@ -724,24 +724,26 @@ class DeviceRowChecker {
    * Parent Node and Parent Node ID match any alias of a node (key, name, id, active_attachment_name).
    * An unknown Parent Node ID with an empty Parent Node falls back to a generated parent node (as
    * upstream does); a Parent Node naming a `Generated_PN_<n>` that network.json lacks is left to the planner.
-   * A known Parent Node ID wins over Parent Node (as upstream); when Parent Node names a different node
-   * that is warned about (`conflicting-parent-columns`): the row reads as one parent and is shaped under another.
+   * A known Parent Node ID wins over Parent Node (as upstream); when Parent Node would attach the
+   * circuit to a different node that is warned about (`conflicting-parent-columns`): the row reads as
+   * one parent and is shaped under another. Nodes compare as the planner attaches to them
+   * (nodesByAlias): a virtual node is its nearest real ancestor, so a Parent Node naming a virtual
+   * node and a Parent Node ID naming the real node it hangs under agree.
    */
   checkParentsExist(network: NetworkNode[], networkFile: string): void {
-    const aliases = new Map<string, NetworkNode>();
-    collectNodeAliases(network, aliases);
+    const aliases = nodesByAlias(network);
     for (const c of this.circuits) {
       if (c.parentNode === '' && c.parentNodeId === '') continue;
       const byId = c.parentNodeId !== '' ? aliases.get(c.parentNodeId) : undefined;
       if (byId) {
         const byName = c.parentNode !== '' ? aliases.get(c.parentNode) : undefined;
-        if (byName && byName !== byId) {
+        if (byName && byName.attachTo !== byId.attachTo) {
           this.warn(
             'conflicting-parent-columns',
             c.line,
             'parentNode',
             c.parentNode,
-            `circuit "${c.id}": Parent Node "${c.parentNode}" is node "${byName.name}" but Parent Node ID "${c.parentNodeId}" is node "${byId.name}" of ${networkFile}; the Parent Node ID wins, so the circuit is shaped under "${byId.name}" — to move it to "${byName.name}", clear the Parent Node ID or set it to that node's id`,
+            `circuit "${c.id}": Parent Node "${c.parentNode}" is node ${nodeText(byName)} but Parent Node ID "${c.parentNodeId}" is node ${nodeText(byId)} of ${networkFile}; the Parent Node ID wins, so the circuit is shaped under ${attachText(byId)} — to move it to ${attachText(byName)}, clear the Parent Node ID or set it to that node's id`,
           );
         }
         continue;
@@ -767,13 +769,10 @@ class DeviceRowChecker {
   }
 }
 
-/** Maps every alias of every node (key, name, id, active_attachment_name) to its node (the first one claiming it). */
-function collectNodeAliases(nodes: NetworkNode[], out: Map<string, NetworkNode>): void {
-  for (const n of nodes) {
-    for (const a of nodeAliases(n)) if (!out.has(a)) out.set(a, n);
-    collectNodeAliases(n.children, out);
-  }
-}
+/** `"V" (virtual)` for a node a circuit is not attached to itself, else `"N"`. */
+const nodeText = (t: AliasTarget) => `"${t.node.name}"${t.node.virtual ? ' (virtual)' : ''}`;
+/** Where a circuit naming the node is shaped: the node, its nearest real ancestor, or a generated parent. */
+const attachText = (t: AliasTarget) => (t.attachTo ? `"${t.attachTo.name}"` : 'a generated parent node');
 
 /** Devices-file issues first, then network-file issues; by line within a file (stable). */
 function sortIssues(devicesIssues: InputIssue[], networkIssues: InputIssue[], devicesFile: string): InputIssue[] {

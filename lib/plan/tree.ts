@@ -3,7 +3,7 @@
  * virtual nodes removed (children promoted), missing bandwidth inherited, ceilings clamped to
  * the parent, depth limited to what HTB can nest, and circuits attached to their parent node.
  */
-import { GENERATED_PN_RE, nodeAliases, unknownParentIdIssue } from '../inputs/network.ts';
+import { GENERATED_PN_RE, nodesByAlias, unknownParentIdIssue } from '../inputs/network.ts';
 import type { Circuit, InputIssue, NetworkNode } from '../model.ts';
 
 /** HTB nests at most 8 class levels: N:1 root + 6 site levels + the circuit class. */
@@ -32,6 +32,7 @@ export interface PhysicalTree {
    * Every alias (key, name, id, active_attachment_name) of every node → the real node a circuit
    * naming it hangs under: the node itself, or for a virtual node its nearest real ancestor
    * (null = none, i.e. a top-level virtual node). The first claim wins (validation refuses conflicts).
+   * Resolved as the validator resolves them (lib/inputs/network.ts nodesByAlias).
    */
   byAlias: Map<string, TreeNode | null>;
   issues: InputIssue[];
@@ -46,10 +47,8 @@ interface BuildArgs {
 
 export function buildPhysicalTree({ network, linkDown, linkUp, file }: BuildArgs): PhysicalTree {
   const issues: InputIssue[] = [];
-  const byAlias = new Map<string, TreeNode | null>();
-  const claim = (n: NetworkNode, target: TreeNode | null) => {
-    for (const a of nodeAliases(n)) if (!byAlias.has(a)) byAlias.set(a, target);
-  };
+  /** Each real node of network.json → its node of the tree. */
+  const treeNodeOf = new Map<NetworkNode, TreeNode>();
   let flattenedWarned = false;
 
   const visit = (
@@ -60,7 +59,6 @@ export function buildPhysicalTree({ network, linkDown, linkUp, file }: BuildArgs
   ): void => {
     for (const n of nodes) {
       if (n.virtual) {
-        claim(n, parent);
         visit(n.children, parent, into, depthAnchor);
         continue;
       }
@@ -105,7 +103,7 @@ export function buildPhysicalTree({ network, linkDown, linkUp, file }: BuildArgs
         children: [],
         circuits: [],
       };
-      claim(n, node);
+      treeNodeOf.set(n, node);
       (realParent ? realParent.children : into).push(node);
       const anchor = depth === MAX_SITE_DEPTH - 1 ? node : depthAnchor;
       visit(n.children, node, into, anchor);
@@ -114,6 +112,8 @@ export function buildPhysicalTree({ network, linkDown, linkUp, file }: BuildArgs
 
   const top: TreeNode[] = [];
   visit(network, null, top, null);
+  const byAlias = new Map<string, TreeNode | null>();
+  for (const [alias, { attachTo }] of nodesByAlias(network)) byAlias.set(alias, attachTo && treeNodeOf.get(attachTo)!);
   return { top, byAlias, issues };
 }
 

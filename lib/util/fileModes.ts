@@ -27,16 +27,30 @@ export function modeAtMost(path: string, max: number): number {
   return cur === undefined ? max : cur & max;
 }
 
+/**
+ * Whether the permission bits of `cur` grant more than `max`. Only the rwx bits count: setuid, setgid
+ * and sticky (0o7000) grant no access, so a setgid 2750 directory is not wider than 0750.
+ */
+export function widerThan(cur: number, max: number): boolean {
+  return (cur & 0o777 & ~max) !== 0;
+}
+
+/** `cur` with its permission bits narrowed to `max`; its setuid, setgid and sticky bits kept. */
+export function narrowedMode(cur: number, max: number): number {
+  return (cur & 0o7000) | (cur & 0o777 & max);
+}
+
 /** Narrows an existing file or directory to at most `max` (no-op when absent or already tighter). */
 export function narrowMode(path: string, max: number): void {
   const cur = modeOf(path);
-  if (cur !== undefined && (cur & ~max) !== 0) chmodSync(path, cur & max);
+  if (cur !== undefined && widerThan(cur, max)) chmodSync(path, narrowedMode(cur, max));
 }
 
 /**
  * What lqos-ts keeps directly in the state directory (lib/config/paths.ts statePaths, the users and
  * sessions files of lib/web, the VISP token cache), with the `.bak*` backups and `.tmp-*` temp files
- * of lib/util/atomicFile.ts, and the `lost+found` of a filesystem of its own.
+ * of lib/util/atomicFile.ts, the `.corrupt-<time>` copies of lib/util/recoverFile.ts, and the
+ * `lost+found` of a filesystem of its own.
  */
 const STATE_ENTRIES = new Set([
   'shaping',
@@ -54,9 +68,15 @@ const STATE_ENTRIES = new Set([
   'lost+found',
 ]);
 
-/** An entry lqos-ts itself keeps in the state directory (or a backup / temp file of one). */
+/**
+ * The suffix lib/util/recoverFile.ts gives a damaged file it sets aside: `.corrupt-` and the time as
+ * `Date.toISOString()` with `:` and `.` made `-` (`.corrupt-2026-01-02T03-04-05-678Z`).
+ */
+const CORRUPT_SUFFIX = /\.corrupt-[+-]?\d{4,6}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}-\d{3}Z$/;
+
+/** An entry lqos-ts itself keeps in the state directory (or a backup / temp file / set-aside copy of one). */
 export function isStateEntry(name: string): boolean {
-  return STATE_ENTRIES.has(name.replace(/\.tmp-.*$/, '').replace(/\.bak(\.\d+)?$/, ''));
+  return STATE_ENTRIES.has(name.replace(/\.tmp-.*$/, '').replace(/\.bak(\.\d+)?$/, '').replace(CORRUPT_SUFFIX, ''));
 }
 
 /** The entries of `dir` that are not lqos-ts state (sorted). */
@@ -81,7 +101,7 @@ export type StateDirOutcome =
 export function inspectStateDir(dir: string, max: number = STATE_DIR_MODE): StateDirOutcome {
   const cur = modeOf(dir);
   if (cur === undefined) return { action: 'created' };
-  if ((cur & ~max) === 0) return { action: 'unchanged' };
+  if (!widerThan(cur, max)) return { action: 'unchanged' };
   const sticky = (cur & 0o1000) !== 0;
   const foreign = foreignEntries(dir);
   if (sticky || foreign.length > 0) return { action: 'left', mode: cur, sticky, foreign };
@@ -102,7 +122,7 @@ export function leftReason(o: Extract<StateDirOutcome, { action: 'left' }>): str
 export function ensureStateDir(dir: string, max: number = STATE_DIR_MODE): StateDirOutcome {
   const outcome = inspectStateDir(dir, max);
   if (outcome.action === 'created') makeDir(dir, max);
-  else if (outcome.action === 'narrowed') chmodSync(dir, outcome.from & max);
+  else if (outcome.action === 'narrowed') chmodSync(dir, narrowedMode(outcome.from, max)); // a setgid directory stays setgid
   return outcome;
 }
 

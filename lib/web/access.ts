@@ -32,8 +32,9 @@ export function loginOf(req: FastifyRequest): Login | undefined {
  * The login of session `id`, or undefined. The users file may be changed behind lqosd's back
  * (`lqusers`): a session of a deleted user ends (is deleted), and so does one begun before the
  * user's password changed. The one rule for HTTP requests (sessionUser) and open websockets
- * (routes/live.ts, checked every hub tick, `touch` false so a socket does not keep a session alive;
- * a socket also closes while the users file is unusable, but its session is kept).
+ * (routes/live.ts, checked every hub tick, `touch` false so a socket does not keep a session alive).
+ * While the users file is unusable there is no login (requests get 503) but no session ends either:
+ * an open socket stays open then (routes/live.ts), and is checked again once the file is fixed.
  */
 export function sessionLogin(id: string | undefined, users: UserStore, sessions: SessionStore, touch = true): Login | undefined {
   // An unusable users file ends no session (requests get 503 until it is fixed); a missing one does.

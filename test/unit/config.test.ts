@@ -5,6 +5,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, interfacesOf, loadConfig, parseConfigText } from '../../lib/config/load.ts';
+import { loadResolvedConfig } from '../../lib/config/resolve.ts';
 import { configSchema, defaultStateDirectory } from '../../lib/config/schema.ts';
 import { needsUpstream, repoRoot, upstreamFixturePath } from '../support/paths.ts';
 
@@ -213,6 +214,25 @@ test('state_directory derivation', () => {
   assert.equal(stateOf('lqos_directory = "/srv/lqos"'), '/srv/lqos/state');
   assert.equal(stateOf('lqos_directory = "/srv/lqos"\nstate_directory = "/var/lib/lqos"'), '/var/lib/lqos');
   assert.equal(defaultStateDirectory('/src'), '/state');
+});
+
+test('a relative state_directory that resolves to a system directory is refused by the resolver (every program), naming file and key', () => {
+  withTempDir((dir) => {
+    const file = join(dir, 'lqos.conf');
+    // As `state_directory = "."` in /etc/lqos.conf is /etc: relative to the config file's directory.
+    const up = '../'.repeat(dir.split('/').length + 2);
+    for (const rel of [`${up}var/lib`, `${up}etc/`, `${up}`]) {
+      writeFileSync(file, `state_directory = "${rel}"\n${BRIDGE}`);
+      assert.equal(parseConfigText(readFileSync(file, 'utf8'), file).config.state_directory, rel, 'the schema cannot judge it');
+      const err = configError(() => loadResolvedConfig({ path: file }));
+      assert.equal(err.path, file);
+      assert.match(err.message, new RegExp(`^${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: invalid configuration:`));
+      assert.match(err.details.join('\n'), /^state_directory: ".*" \(relative to .*\) resolves to \/[a-z/]*; "\/[a-z/]*" is a system directory: .*set state_directory to one such as \/var\/lib\/lqos/, rel);
+    }
+    // A relative directory of its own is fine, resolved against the config file.
+    writeFileSync(file, `state_directory = "state"\n${BRIDGE}`);
+    assert.equal(loadResolvedConfig({ path: file }).config.state_directory, join(dir, 'state'));
+  });
 });
 
 test('legacy monitor_only maps to queue_mode with a deprecation warning', () => {

@@ -2,7 +2,7 @@
 /** lib/inputs/csvCellEdit.ts: cells changed in place, every other byte of the operator's file kept. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { CellEditError, setCsvCells } from '../../lib/inputs/csvCellEdit.ts';
+import { CellEditError, editCsv, setCsvCells } from '../../lib/inputs/csvCellEdit.ts';
 import { parseShapedDevices } from '../../lib/inputs/shapedDevices.ts';
 
 const HEAD = '\uFEFF"Circuit ID",circuit name,Device ID,Device Name,Parent  Node,Parent Node ID,MAC,IPv4,IPv6,Download Min Mbps,Upload Min Mbps,Download Max Mbps,Upload Max Mbps';
@@ -56,4 +56,18 @@ test('an edit that would not read back as intended is refused: a comment line, t
   const text = `${H13}\n  # Bob, who moved, twice\nc2,"two\nlines",d2,y,AP,,100.64.0.2,,1,1,10,10,\n`;
   assert.throws(() => setCsvCells(text, new Map([[2, { parentNode: 'P' }]])), /line 2 is not the first line of a data row/);
   assert.throws(() => setCsvCells(text, new Map([[4, { parentNode: 'P' }]])), /line 4 is not the first line of a data row/);
+});
+
+test('the header is found as the reader finds it: a row of empty cells above it (a blank spreadsheet row) is skipped', () => {
+  const blank = ',,,,,,,,,,,,';
+  const text = `# note\n${blank}\n${H13}\nc1,A,d1,x,AP_OLD,,100.64.0.1,,1,1,10,10,\n`;
+  assert.equal(parseShapedDevices(text, 'x').rows.length, 1);
+  const out = setCsvCells(text, new Map([[4, { parentNode: 'AP_NEW' }]]));
+  assert.equal(out, `# note\n${blank}\n${H13}\nc1,A,d1,x,AP_NEW,,100.64.0.1,,1,1,10,10,\n`);
+  assert.equal(parseShapedDevices(out, 'x').rows[0]!.parentNode, 'AP_NEW');
+  // Appending and deleting work there too; the blank row stays where it was.
+  const rows = editCsv(text, { deleteLines: new Set([4]), append: [{ circuitId: 'c2', deviceId: 'd2', parentNode: 'AP' }] });
+  assert.equal(rows, `# note\n${blank}\n${H13}\nc2,,d2,,AP,,,,,,,,\n`);
+  // The blank row itself is not a data row.
+  assert.throws(() => setCsvCells(text, new Map([[2, { parentNode: 'P' }]])), /no data line 2/);
 });

@@ -16,6 +16,7 @@ import {
 } from '../../lib/inputs/validate.ts';
 import { writeShapedDevices } from '../../lib/inputs/writeShapedDevices.ts';
 import type { Circuit, InputIssue } from '../../lib/model.ts';
+import { attachCircuits, buildPhysicalTree } from '../../lib/plan/tree.ts';
 import {
   BAD_INPUTS,
   BASE_CSV,
@@ -443,6 +444,43 @@ describe('validation details', () => {
     assert.match(msg!, /Parent Node ID "id-old" is node "AP_OLD"/);
     assert.match(msg!, /shaped under "AP_OLD"/);
     assert.equal(r.inputs.circuits[0].parentNodeId, 'id-old', 'ID-first resolution kept');
+  });
+
+  test('Parent Node naming a virtual node and Parent Node ID naming the real node it hangs under agree (the planner attaches both there)', () => {
+    const network = JSON.stringify({
+      Region: {
+        downloadBandwidthMbps: 100,
+        uploadBandwidthMbps: 100,
+        id: 'r-1',
+        children: {
+          Cluster: { virtual: true, id: 'v-1', children: { Inner: { type: 'virtual', children: { AP: { downloadBandwidthMbps: 50, uploadBandwidthMbps: 50, id: 'ap-1' } } } } },
+        },
+      },
+      Loose: { virtual: true, id: 'v-top', children: { Other: { downloadBandwidthMbps: 50, uploadBandwidthMbps: 50, id: 'o-1' } } },
+    });
+    const row = (n: number, parentNode: string, parentNodeId: string) =>
+      csvLine({ ...BASE_ROWS[2], circuitId: `C${n}`, deviceId: `D${n}`, ipv4: `100.64.0.${n}`, ipv6: '', parentNode, parentNodeId });
+    const csv = [
+      HEADER_16.join(','),
+      row(1, 'Cluster', 'r-1'), // virtual → Region: agree
+      row(2, 'Inner', 'Region'), // virtual in virtual → Region: agree
+      row(3, 'Region', 'v-1'), // the other way round: agree
+      row(4, 'Cluster', 'ap-1'), // Region vs AP: differ
+      row(5, 'Loose', 'o-1'), // top-level virtual (generated parents) vs Other: differ
+    ].join('\n');
+    const r = validate(csv, network);
+    assert.equal(r.ok, true, show(r.issues));
+    assert.deepEqual(r.issues.map((i) => [i.code, i.line, i.value]), [
+      ['conflicting-parent-columns', 5, 'Cluster'],
+      ['conflicting-parent-columns', 6, 'Loose'],
+    ]);
+    const [four, five] = r.issues.map(formatIssue);
+    assert.match(four!, /Parent Node "Cluster" is node "Cluster" \(virtual\) but Parent Node ID "ap-1" is node "AP" .*shaped under "AP" — to move it to "Region"/);
+    assert.match(five!, /shaped under "Other" — to move it to a generated parent node/);
+    // What the validator says agrees with where the planner attaches them.
+    const tree = buildPhysicalTree({ network: parseNetworkJson(network, 'network.json').nodes, linkDown: 1000, linkUp: 1000, file: 'network.json' });
+    const where = attachCircuits(tree, r.inputs.circuits, DEVICES_FILE).attached.map((a) => [a.circuit.id, a.node.name]);
+    assert.deepEqual(where, [['C1', 'Region'], ['C2', 'Region'], ['C3', 'Region'], ['C4', 'AP'], ['C5', 'Other']]);
   });
 
   test('Parent Node and Parent Node ID agreeing, or only one given: no warning', () => {

@@ -2,7 +2,7 @@
 /** Websocket channels, /metrics and static UI serving. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { Client } from '../support/http.ts';
@@ -129,6 +129,52 @@ test('websocket: `lqusers passwd` (the users file changed behind lqosd) closes a
     assert.equal((await viewer.get('/api/config')).status, 401);
     assert.equal((await admin.get('/api/config')).status, 200);
     control.ws.close();
+  }, { wsIntervalMs: 200 });
+});
+
+test('websocket: a corrupt users file closes no socket (HTTP answers 503, sessions kept); once fixed, a changed password closes it with 4401', async () => {
+  await withHarness(async (h) => {
+    const { admin, viewer } = await setupUsers(h);
+    const open = async (cookie: string) => {
+      const c = connect(h.base, cookie, { origin: h.base });
+      assert.equal(await c.opened, 101);
+      c.ws.send(JSON.stringify({ subscribe: ['status'] }));
+      await c.next((m) => m.channel === 'status');
+      return c;
+    };
+    const viewerWs = await open(viewer.cookie);
+    const adminWs = await open(admin.cookie);
+    // The file as `lqusers passwd viewer` would leave it, made on a copy for later.
+    const good = readFileSync(h.usersFile, 'utf8');
+    const copy = `${h.usersFile}.copy`;
+    writeFileSync(copy, good);
+    await new UserStore(copy).setPassword(VIEWER.username, 'a-new-viewer-pass-2');
+    const changed = readFileSync(copy, 'utf8');
+    rmSync(copy);
+    const replace = (text: string) => {
+      writeFileSync(`${h.usersFile}.tmp-test`, text);
+      renameSync(`${h.usersFile}.tmp-test`, h.usersFile);
+    };
+
+    replace(good.slice(0, Math.floor(good.length / 2))); // truncated: corrupt
+    assert.equal((await admin.get('/api/config')).status, 503);
+    // Several ws ticks (200 ms) later both sockets still stream.
+    for (const c of [viewerWs, adminWs]) {
+      const seen = c.messages.length;
+      await waitFor(() => c.messages.length >= seen + 3, 3000, 'the socket to keep streaming', 50);
+      assert.equal(c.closed(), undefined);
+    }
+
+    // Fixed, with the viewer's password changed meanwhile: the viewer's socket ends; the admin's stays.
+    replace(changed);
+    await waitFor(() => viewerWs.closed() !== undefined, 3000, 'the viewer\'s websocket to close', 50);
+    assert.equal(viewerWs.closed(), 4401);
+    const seen = adminWs.messages.length;
+    await waitFor(() => adminWs.messages.length >= seen + 3, 3000, 'the admin\'s socket to keep streaming', 50);
+    assert.equal(adminWs.closed(), undefined);
+    assert.equal((await viewer.get('/api/config')).status, 401);
+    assert.equal((await admin.get('/api/config')).status, 200);
+    adminWs.ws.close();
   }, { wsIntervalMs: 200 });
 });
 

@@ -24,8 +24,11 @@ export async function liveRoutes(app: FastifyInstance, d: WebDeps): Promise<void
       sessionId: login.sessionId,
       user: login.user.username,
       // Same rule as HTTP requests: a deleted user or a changed password (lqusers passwd) ends the
-      // session, and the hub closes the socket (WS_CLOSE_SESSION_ENDED) at its next tick.
-      sessionValid: () => sessionLogin(login.sessionId, users, sessions, false) !== undefined,
+      // session, and the hub closes the socket (WS_CLOSE_SESSION_ENDED) at its next tick. While the
+      // users file is unusable nothing can be checked and no session ends (HTTP answers 503, the
+      // sessions are kept): the socket stays open, since the web UI takes WS_CLOSE_SESSION_ENDED for a
+      // logout; once the file is fixed, the check above applies again at the next tick.
+      sessionValid: () => users.state() === 'corrupt' || sessionLogin(login.sessionId, users, sessions, false) !== undefined,
     });
   });
 

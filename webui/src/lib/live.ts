@@ -125,14 +125,21 @@ class LiveSocket {
 
   /**
    * Before reconnecting, asks whether the session still exists: a refused websocket upgrade (401)
-   * only shows as a closed socket, so without this an ended session would retry forever.
+   * only shows as a closed socket, so without this an ended session would retry forever. While the
+   * users file is unusable (`authError` outside first run) lqosd cannot tell and ends no session (it
+   * answers 503 and keeps open sockets open): that is no logout, so it keeps retrying.
    */
   private async retry(): Promise<void> {
     if (!this.wanted || this.ws) return;
     const status = await fetch('/api/auth/status', { headers: { accept: 'application/json' } })
-      .then((r) => (r.ok ? (r.json() as Promise<{ user?: unknown; firstRun?: boolean }>) : undefined))
+      .then((r) => (r.ok ? (r.json() as Promise<{ user?: unknown; firstRun?: boolean; authError?: string }>) : undefined))
       .catch(() => undefined);
     if (!this.wanted || this.ws) return;
+    if (status && !status.user && status.authError !== undefined && !status.firstRun) {
+      this.retryTimer = setTimeout(() => void this.retry(), this.retryMs);
+      this.retryMs = Math.min(RECONNECT_MAX_MS, this.retryMs * 2);
+      return;
+    }
     if (status && !status.user) {
       this.wanted = false;
       this.lostAt.value = undefined;
