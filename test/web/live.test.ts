@@ -106,44 +106,44 @@ test('websocket: refused without a session or cross-origin; closed after logout'
   }, { wsIntervalMs: 200 });
 });
 
+/** A socket subscribed to `status` that has had its first message. */
+async function openStatusSocket(base: string, cookie: string) {
+  const c = connect(base, cookie, { origin: base });
+  assert.equal(await c.opened, 101);
+  c.ws.send(JSON.stringify({ subscribe: ['status'] }));
+  await c.next((m) => m.channel === 'status');
+  return c;
+}
+
+/** The viewer's socket has ended (4401) while the admin's keeps streaming, and HTTP agrees. */
+async function viewerEndedAdminStays(viewerWs: Awaited<ReturnType<typeof openStatusSocket>>, adminWs: Awaited<ReturnType<typeof openStatusSocket>>, viewer: Client, admin: Client) {
+  await waitFor(() => viewerWs.closed() !== undefined, 3000, 'the viewer\'s websocket to close', 50);
+  assert.equal(viewerWs.closed(), 4401);
+  // Several ws ticks (200 ms) later the admin's socket still streams, and the viewer's session is gone.
+  const seen = adminWs.messages.length;
+  await waitFor(() => adminWs.messages.length >= seen + 3, 3000, 'the admin\'s socket to keep streaming', 50);
+  assert.equal(adminWs.closed(), undefined);
+  assert.equal((await viewer.get('/api/config')).status, 401);
+  assert.equal((await admin.get('/api/config')).status, 200);
+  adminWs.ws.close();
+}
+
 test('websocket: `lqusers passwd` (the users file changed behind lqosd) closes a socket of that user with 4401; another user\'s socket stays open', async () => {
   await withHarness(async (h) => {
     const { admin, viewer } = await setupUsers(h);
-    const open = async (cookie: string) => {
-      const c = connect(h.base, cookie, { origin: h.base });
-      assert.equal(await c.opened, 101);
-      c.ws.send(JSON.stringify({ subscribe: ['status'] }));
-      await c.next((m) => m.channel === 'status');
-      return c;
-    };
-    const changed = await open(viewer.cookie);
-    const control = await open(admin.cookie);
+    const changed = await openStatusSocket(h.base, viewer.cookie);
+    const control = await openStatusSocket(h.base, admin.cookie);
     // What `lqusers passwd viewer` does: a new hash in the users file, lqosd not told.
     await new UserStore(h.usersFile).setPassword(VIEWER.username, 'a-new-viewer-pass-2');
-    await waitFor(() => changed.closed() !== undefined, 3000, 'the viewer\'s websocket to close', 50);
-    assert.equal(changed.closed(), 4401);
-    // Several ws ticks (200 ms) later the admin's socket still streams, and the viewer's session is gone.
-    const seen = control.messages.length;
-    await waitFor(() => control.messages.length >= seen + 3, 3000, 'the admin\'s socket to keep streaming', 50);
-    assert.equal(control.closed(), undefined);
-    assert.equal((await viewer.get('/api/config')).status, 401);
-    assert.equal((await admin.get('/api/config')).status, 200);
-    control.ws.close();
+    await viewerEndedAdminStays(changed, control, viewer, admin);
   }, { wsIntervalMs: 200 });
 });
 
 test('websocket: a corrupt users file closes no socket (HTTP answers 503, sessions kept); once fixed, a changed password closes it with 4401', async () => {
   await withHarness(async (h) => {
     const { admin, viewer } = await setupUsers(h);
-    const open = async (cookie: string) => {
-      const c = connect(h.base, cookie, { origin: h.base });
-      assert.equal(await c.opened, 101);
-      c.ws.send(JSON.stringify({ subscribe: ['status'] }));
-      await c.next((m) => m.channel === 'status');
-      return c;
-    };
-    const viewerWs = await open(viewer.cookie);
-    const adminWs = await open(admin.cookie);
+    const viewerWs = await openStatusSocket(h.base, viewer.cookie);
+    const adminWs = await openStatusSocket(h.base, admin.cookie);
     // The file as `lqusers passwd viewer` would leave it, made on a copy for later.
     const good = readFileSync(h.usersFile, 'utf8');
     const copy = `${h.usersFile}.copy`;
@@ -167,14 +167,7 @@ test('websocket: a corrupt users file closes no socket (HTTP answers 503, sessio
 
     // Fixed, with the viewer's password changed meanwhile: the viewer's socket ends; the admin's stays.
     replace(changed);
-    await waitFor(() => viewerWs.closed() !== undefined, 3000, 'the viewer\'s websocket to close', 50);
-    assert.equal(viewerWs.closed(), 4401);
-    const seen = adminWs.messages.length;
-    await waitFor(() => adminWs.messages.length >= seen + 3, 3000, 'the admin\'s socket to keep streaming', 50);
-    assert.equal(adminWs.closed(), undefined);
-    assert.equal((await viewer.get('/api/config')).status, 401);
-    assert.equal((await admin.get('/api/config')).status, 200);
-    adminWs.ws.close();
+    await viewerEndedAdminStays(viewerWs, adminWs, viewer, admin);
   }, { wsIntervalMs: 200 });
 });
 
