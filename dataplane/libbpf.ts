@@ -685,11 +685,16 @@ function tcOpts(progFd: number, flags: number, handle: number, priority: number)
   return b;
 }
 
-/** Create the clsact qdisc (ok if it already exists). */
+/** libbpf's answers for "no clsact qdisc" / "no filter at that handle" (expectingFailure). */
 const NO_HOOK_OR_FILTER = [-osConstants.errno.ENOENT, -osConstants.errno.EINVAL];
 
+/**
+ * Create the clsact qdisc (ok if it already exists). Its messages are not hidden: callers create it
+ * only when they saw none, so EEXIST then means another qdisc holds its handle (a plain `ingress`
+ * qdisc), and the kernel's "Exclusivity flag on" line is the explanation.
+ */
 export function tcHookCreate(ifindex: number, what: string): void {
-  const rc = expectingFailure(() => L().tcHookCreate(tcHook(ifindex, BPF_TC_INGRESS | BPF_TC_EGRESS)), [-osConstants.errno.EEXIST]);
+  const rc = L().tcHookCreate(tcHook(ifindex, BPF_TC_INGRESS | BPF_TC_EGRESS));
   if (rc === -osConstants.errno.EEXIST) return;
   check(`bpf_tc_hook_create(${what})`, rc);
 }

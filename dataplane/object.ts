@@ -178,7 +178,12 @@ export function openAndLoad(
     if (xdpProg !== undefined || chosen !== XDP_PROG || !refusesAdjustMeta(e)) throw e;
     logger.warn(`the verifier refused ${XDP_PROG} for bpf_xdp_adjust_meta although the probe allowed it; loading ${XDP_PROG_NO_META} (tc looks each redirected frame up itself)`);
     setXdpProgramChoice(XDP_PROG_NO_META);
-    return loadOnce(pinRoot, cfg, programs, XDP_PROG_NO_META, logger, beforeLoad);
+    const res = loadOnce(pinRoot, cfg, programs, XDP_PROG_NO_META, logger, beforeLoad);
+    // Pins the first attempt replaced (old layout, other ABI) are gone now: still replaced, not created.
+    const earlier = (e as { replacedPins?: string[] }).replacedPins ?? [];
+    res.created = res.created.filter((n) => !earlier.includes(n));
+    res.replaced = [...new Set([...earlier, ...res.replaced])];
+    return res;
   }
 }
 
@@ -202,6 +207,7 @@ function loadOnce(
     return res;
   } catch (e) {
     bpf.objectClose(obj);
+    if (e && typeof e === 'object') (e as { replacedPins?: string[] }).replacedPins = res.replaced;
     throw e;
   }
 }

@@ -743,7 +743,7 @@ class DeviceRowChecker {
             c.line,
             'parentNode',
             c.parentNode,
-            `circuit "${c.id}": Parent Node "${c.parentNode}" is node ${nodeText(byName)} but Parent Node ID "${c.parentNodeId}" is node ${nodeText(byId)} of ${networkFile}; the Parent Node ID wins, so the circuit is shaped under ${attachText(byId)} — to move it to ${attachText(byName)}, clear the Parent Node ID or set it to that node's id`,
+            `circuit "${c.id}": Parent Node "${c.parentNode}" is node ${nodeText(byName)} but Parent Node ID "${c.parentNodeId}" is node ${nodeText(byId)} of ${networkFile}; the Parent Node ID wins, so the circuit is shaped under ${attachText(byId)} — to move it to ${attachText(byName)}, clear the Parent Node ID or set it to the id of "${byName.node.name}"`,
           );
         }
         continue;

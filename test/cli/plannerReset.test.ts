@@ -18,7 +18,7 @@
  */
 import { test, after, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -163,8 +163,12 @@ function libreqos(args: string[], e: Record<string, string>, onText: (stderr: st
  */
 async function applyingService(t: TestContext): Promise<{ run: Run; k: SimKernel }> {
   const k = new SimKernel(['lo']);
-  await k.start(tempDir('lq-reset-tc-'));
-  t.after(() => k.stop());
+  const dir = tempDir('lq-reset-tc-');
+  await k.start(dir);
+  t.after(async () => {
+    await k.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
   const run: Run = async (req, e) => {
     const path = process.env.PATH;
     process.env.PATH = `${k.binDir}:${path}`;

@@ -25,10 +25,11 @@ export async function liveRoutes(app: FastifyInstance, d: WebDeps): Promise<void
       user: login.user.username,
       // Same rule as HTTP requests: a deleted user or a changed password (lqusers passwd) ends the
       // session, and the hub closes the socket (WS_CLOSE_SESSION_ENDED) at its next tick. While the
-      // users file is unusable nothing can be checked and no session ends (HTTP answers 503, the
-      // sessions are kept): the socket stays open, since the web UI takes WS_CLOSE_SESSION_ENDED for a
-      // logout; once the file is fixed, the check above applies again at the next tick.
-      sessionValid: () => users.state() === 'corrupt' || sessionLogin(login.sessionId, users, sessions, false) !== undefined,
+      // users file is unusable the users cannot be checked (HTTP answers 503): the socket stays open
+      // while its session lasts (not expired, not logged out), since the web UI takes
+      // WS_CLOSE_SESSION_ENDED for a logout; once the file is fixed the full check applies again.
+      sessionValid: () =>
+        users.state() === 'corrupt' ? sessions.get(login.sessionId, false) !== undefined : sessionLogin(login.sessionId, users, sessions, false) !== undefined,
     });
   });
 
