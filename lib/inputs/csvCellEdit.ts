@@ -9,7 +9,6 @@ import type { ShapedDeviceField } from './shapedDevices.ts';
 import { normaliseHeader, readCsvRecords, SHAPED_DEVICES_COLUMNS } from './shapedDevices.ts';
 import { csvRowsText } from './csvText.ts';
 
-const normalise = normaliseHeader;
 const headerOf = (f: ShapedDeviceField) => SHAPED_DEVICES_COLUMNS.find((c) => c.field === f)!.header;
 
 export class CellEditError extends Error {}
@@ -85,15 +84,25 @@ type CsvRecords = ReturnType<typeof readCsvRecords>;
  * so comment lines, blank lines and rows of empty cells above it (a blank spreadsheet row, as Excel
  * and LibreOffice save it: `,,,,`) are skipped, and its columns are the reader's own fields.
  */
-function headerColumns(records: CsvRecords['records']): { headerAt: number; indexOf: (f: ShapedDeviceField) => number; width: number } {
+interface HeaderColumns {
+  /** The header record, as the reader read it. */
+  record: CsvRecords['records'][number];
+  /** 0-based line index of the header. */
+  headerAt: number;
+  /** The column of a field, -1 when the header lacks it. */
+  indexOf: (f: ShapedDeviceField) => number;
+  width: number;
+}
+
+function headerColumns(records: CsvRecords['records']): HeaderColumns {
   const record = records.find((r) => r.fields.some((f) => f !== ''));
   if (record === undefined) throw new CellEditError('ShapedDevices.csv has no header line');
-  const header = record.fields.map(normalise);
+  const header = record.fields.map(normaliseHeader);
   const indexOf = (field: ShapedDeviceField): number => {
     const col = SHAPED_DEVICES_COLUMNS.find((c) => c.field === field)!;
     return header.findIndex((h) => col.aliases.includes(h));
   };
-  return { headerAt: record.line - 1, indexOf, width: header.length };
+  return { record, headerAt: record.line - 1, indexOf, width: header.length };
 }
 
 const cellText = (value: string) => csvRowsText([[value]]).replace(/\n$/, '');
@@ -120,7 +129,8 @@ function setCells(line: { body: string }, lineNo: number, fields: Partial<Record
 export function editCsv(text: string, edits: CsvEdits): string {
   const lines = splitLines(text);
   const before = readCsvRecords(text);
-  const { headerAt, indexOf, width } = headerColumns(before.records);
+  const columns = headerColumns(before.records);
+  const { headerAt, indexOf, width } = columns;
   const dataLine = (lineNo: number) => {
     const line = lines[lineNo - 1];
     if (!line || lineNo - 1 <= headerAt) throw new CellEditError(`ShapedDevices.csv has no data line ${lineNo}`);
@@ -138,7 +148,7 @@ export function editCsv(text: string, edits: CsvEdits): string {
     kept.push(line);
   }
   const edited = kept.map((l) => l.body + l.eol).join('');
-  checkEdited(before, edited, edits, headerAt + 1);
+  checkEdited(before, columns, edited, edits);
   return edited;
 }
 
@@ -150,19 +160,14 @@ export function editCsv(text: string, edits: CsvEdits): string {
  * the appended rows. Columns are found by the reader's own reading of the header, independently of
  * the cell spans the edit used, so a cell written into the wrong column is caught. Throws CellEditError naming the first difference (line and column, never values).
  */
-function checkEdited(before: CsvRecords, edited: string, edits: CsvEdits, headerLineNo: number): void {
+function checkEdited(before: CsvRecords, columns: HeaderColumns, edited: string, edits: CsvEdits): void {
   const refuse = (why: string): never => {
     throw new CellEditError(`ShapedDevices.csv cannot be edited in place (${why})`);
   };
   const after = readCsvRecords(edited);
   if (before.error?.message !== after.error?.message) refuse('the edited file does not read back with the CSV syntax of the original');
-  const header = before.records.find((r) => r.fields.some((f) => f !== ''));
-  if (header === undefined || header.line !== headerLineNo) refuse(`the header is not where expected (line ${headerLineNo})`);
-  const headerFields = header!.fields.map(normaliseHeader);
-  const colOf = (f: ShapedDeviceField): number => {
-    const aliases = SHAPED_DEVICES_COLUMNS.find((c) => c.field === f)!.aliases;
-    return headerFields.findIndex((h) => aliases.includes(h));
-  };
+  const { record: header, indexOf: colOf, width } = columns;
+  const headerLineNo = header.line;
   const apply = (fields: string[], set: Partial<Record<ShapedDeviceField, string>>) => {
     for (const [f, v] of Object.entries(set) as [ShapedDeviceField, string][]) {
       const i = colOf(f);
@@ -188,7 +193,7 @@ function checkEdited(before: CsvRecords, edited: string, edits: CsvEdits, header
     const set = cells.get(r.line);
     expected.push({ fields: set ? apply([...r.fields], set) : r.fields, line: r.line - shift });
   }
-  for (const row of edits.append ?? []) expected.push({ fields: apply(Array(headerFields.length).fill(''), row), line: undefined });
+  for (const row of edits.append ?? []) expected.push({ fields: apply(Array(width).fill(''), row), line: undefined });
   const got = after.records;
   const n = Math.min(got.length, expected.length);
   for (let k = 0; k < n; k++) {
@@ -199,7 +204,7 @@ function checkEdited(before: CsvRecords, edited: string, edits: CsvEdits, header
     if (g.fields.length !== e.fields.length) refuse(`${where} reads back with ${g.fields.length} fields instead of ${e.fields.length}`);
     const col = g.fields.findIndex((f, i) => f !== e.fields[i]);
     if (col >= 0) {
-      const name = header!.fields[col] ?? `column ${col + 1}`;
+      const name = header.fields[col] ?? `column ${col + 1}`;
       refuse(`${where}, column "${name}", does not read back as intended`);
     }
   }
