@@ -48,11 +48,18 @@ export function formatRate(mbps: number): string {
 }
 
 /**
- * HTB burst for a rate: one millisecond of traffic, at least two full-size frames. tc's default
- * (about one frame on high-resolution timers) starves fast classes between timer ticks.
+ * How long a class may go without being dequeued and still keep its rate: HTB keeps at most `burst`
+ * bytes of tokens, so every millisecond the CPU is away beyond that is sending time lost for good.
+ * tc's default (about one frame on high-resolution timers) starves fast classes between timer ticks;
+ * 1 ms (what we used until 2026-12-07) lost up to a quarter of the rate when a hypervisor took a vCPU
+ * for 4–8 ms at a time. 10 ms keeps every rate through such gaps (docs/PERFORMANCE.md "HTB burst and
+ * hypervisor steal"); the price is that an idle class may send 10 ms of its rate back to back.
  */
+export const HTB_BURST_MS = 10;
+
+/** HTB burst for a rate: HTB_BURST_MS of traffic, at least two full-size frames. */
 export function burstBytes(mbps: number): number {
-  return Math.max(3028, Math.round(mbps * 125));
+  return Math.max(3028, Math.round(mbps * 125 * HTB_BURST_MS));
 }
 
 /** `burst Xb cburst Yb` for a class with this rate and ceil. */

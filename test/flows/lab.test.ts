@@ -21,6 +21,8 @@ import { listMappings } from '../../dataplane/maps.ts';
 import { statePaths } from '../../lib/config/paths.ts';
 import { setupTokenPath } from '../../lib/web/setupToken.ts';
 import { startNfcapd, type Collector, type NfdumpFlow } from '../support/nfcapd.ts';
+import { describeLoad, measureAgainIfBusy } from '../support/machineLoad.ts';
+import { labNamespaces } from '../support/lab.ts';
 
 const ID = 'lqflow';
 const FAR_NS = `${ID}-far`;
@@ -298,21 +300,36 @@ test('passive TCP RTT (lqosd) agrees with a ping over the same path, with and wi
     for (const delay of [0, 20] as const) {
       const { cust, rate } = RTT_RUNS[delay];
       await withRelay(delay, async () => {
-        const ping = await pingMs(cust);
-        // Upload TCP through the relay: the customer's data TSvals are echoed by the far host.
-        const run = await iperf({ custIp: cust, server: FAR_IP, serverNs: FAR_NS, seconds: 4, rate });
-        const { flow: f, snap } = await finishedFlow(cust, run.port, 'tcp');
-        assert.ok(f.bytes.up > 100_000, `the iperf3 flow carried only ${f.bytes.up} bytes up`);
-        const circuit = snap.circuits.find((c) => c.circuitHash === f.circuitHash);
-        assert.ok(circuit, `no circuit ${f.circuitHash} in lqosd's flow snapshot`);
-        const flowRtt = f.rttMs.internet;
-        const circuitP50 = circuit.rtt.internet.p50;
-        assert.ok(flowRtt !== null && circuitP50 !== null, `no internet-side RTT: flow ${flowRtt}, circuit p50 ${circuitP50}`);
+        let attempts = 0;
+        const once = async () => {
+          // A second attempt waits out the circuit's 30 s RTT window, so its p50 holds only its own samples.
+          if (attempts++ > 0) await sleep(31_000);
+          const ping = await pingMs(cust);
+          // Upload TCP through the relay: the customer's data TSvals are echoed by the far host.
+          const run = await iperf({ custIp: cust, server: FAR_IP, serverNs: FAR_NS, seconds: 4, rate });
+          const { flow: f, snap } = await finishedFlow(cust, run.port, 'tcp');
+          assert.ok(f.bytes.up > 100_000, `the iperf3 flow carried only ${f.bytes.up} bytes up`);
+          const circuit = snap.circuits.find((c) => c.circuitHash === f.circuitHash);
+          assert.ok(circuit, `no circuit ${f.circuitHash} in lqosd's flow snapshot`);
+          const flowRtt = f.rttMs.internet;
+          const circuitP50 = circuit.rtt.internet.p50;
+          assert.ok(flowRtt !== null && circuitP50 !== null, `no internet-side RTT: flow ${flowRtt}, circuit p50 ${circuitP50}`);
+          // Every record of this port (a flow retired and seen again would show up as two).
+          const records = snap.recent.filter((x) => x.localIp === cust && x.remotePort === run.port)
+            .map((x) => `:${x.localPort} ${x.bytes.up} B up ${x.endStatus} ${x.durationMs.toFixed(0)} ms RTT ${x.rttMs.internet?.toFixed(2)}`);
+          return { ping, f, flowRtt, circuitP50, samples: circuit.rtt.internet.samples, records };
+        };
+        // The relay is a user-space process: when the machine is busy (or the hypervisor takes a CPU)
+        // it holds frames and the flow's RTT grows where the ping, taken before, did not see it. Such a
+        // disagreement is measured once more (test/support/machineLoad.ts measureAgainIfBusy).
+        const agrees = (x: Awaited<ReturnType<typeof once>>) => Math.abs(x.flowRtt - x.ping) <= rttBound(x.ping) && Math.abs(x.circuitP50 - x.ping) <= rttBound(x.ping);
+        const m = await measureAgainIfBusy(once, (x) => !agrees(x), [...labNamespaces(lab), FAR_NS]);
+        const { ping, f, flowRtt, circuitP50, samples, records } = m.result;
         const bound = rttBound(ping);
-        // Every record of this port (a flow retired and seen again would show up as two).
-        const records = snap.recent.filter((x) => x.localIp === cust && x.remotePort === run.port)
-          .map((x) => `:${x.localPort} ${x.bytes.up} B up ${x.endStatus} ${x.durationMs.toFixed(0)} ms RTT ${x.rttMs.internet?.toFixed(2)}`);
-        results.push(`delay ${delay}: ping ${ping.toFixed(2)} ms, flow internet-side ${flowRtt.toFixed(2)} ms (customer side ${f.rttMs.customer?.toFixed(2)}), circuit p50 ${circuitP50.toFixed(2)} ms over ${circuit.rtt.internet.samples} samples; bound ±${bound.toFixed(2)} ms; records: ${records.join('; ')}`);
+        const machine = m.setAside
+          ? `${describeLoad(m.load)}; a second attempt: the first (flow ${m.setAside.result.flowRtt.toFixed(2)} ms, ping ${m.setAside.result.ping.toFixed(2)} ms) ran while the machine was busy (${describeLoad(m.setAside.load)})`
+          : describeLoad(m.load);
+        results.push(`delay ${delay}: ping ${ping.toFixed(2)} ms, flow internet-side ${flowRtt.toFixed(2)} ms (customer side ${f.rttMs.customer?.toFixed(2)}), circuit p50 ${circuitP50.toFixed(2)} ms over ${samples} samples; bound ±${bound.toFixed(2)} ms; records: ${records.join('; ')}; machine: ${machine}`);
         t.diagnostic(results.at(-1)!);
         assert.ok(Math.abs(flowRtt - ping) <= bound, results.at(-1));
         assert.ok(Math.abs(circuitP50 - ping) <= bound, results.at(-1));

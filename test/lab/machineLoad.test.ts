@@ -66,6 +66,8 @@ test('the lab’s own work is told apart from the rest, and steal counts as not 
   assert.ok(Math.abs(r.peakNotOurs - 0.8) < 1e-9, String(r.peakNotOurs));
   assert.equal(machineWasBusy(r), false);
   assert.equal(machineWasBusy({ ...r, peakNotOurs: 1 }), true);
+  // Steal alone, beside less than a whole CPU of other work: above 0.1 CPU over the measurement (r has 0.1).
+  assert.equal(machineWasBusy({ ...r, steal: 0.11 }), true);
   // busy 1.6 − steal 0.1 − the processes' 1.45
   assert.ok(Math.abs(r.unattributed - 0.05) < 1e-9, String(r.unattributed));
   assert.match(describeLoad(r), /^busy 1\.60 of 2 CPUs over 10\.0 s, not the lab's 0\.71 \(at most 0\.80 over 2 s; steal 0\.10; unattributed 0\.05\); top: kworker\/u4:1-netns \[not the lab\] 0\.40, iperf3 0\.30, /);

@@ -61,7 +61,7 @@ test('rate change of one circuit (c1 download max 20 → 25): one class change o
   const d = diffPlans(p1.plan, next({ ...ROWS, c1: 'c1,C1,d1,D1,AP_1,,100.64.0.1,,1,1,25,5,' }));
   assert.deepEqual(ops(d), {
     mode: 'incremental',
-    tc: ['class change dev eth1 parent 1:4 classid 1:5 htb rate 1mbit ceil 25mbit burst 3028b cburst 3125b prio 3 quantum 1522'],
+    tc: ['class change dev eth1 parent 1:4 classid 1:5 htb rate 1mbit ceil 25mbit burst 3028b cburst 31250b prio 3 quantum 1522'],
     mapDelete: [],
     mapUpsert: [],
   });
@@ -73,9 +73,9 @@ test('circuit added (c4 under Site_B): its class and leaf on both sides, then it
   assert.deepEqual(ops(d), {
     mode: 'incremental',
     tc: [
-      'class add dev eth1 parent 2:3 classid 2:5 htb rate 1mbit ceil 50mbit burst 3028b cburst 6250b prio 3 quantum 2999',
+      'class add dev eth1 parent 2:3 classid 2:5 htb rate 1mbit ceil 50mbit burst 3028b cburst 62500b prio 3 quantum 2999',
       'qdisc add dev eth1 parent 2:5 handle 2003: cake diffserv4',
-      'class add dev eth0 parent 2:3 classid 2:5 htb rate 1mbit ceil 10mbit burst 3028b cburst 3028b prio 3 quantum 1522',
+      'class add dev eth0 parent 2:3 classid 2:5 htb rate 1mbit ceil 10mbit burst 3028b cburst 12500b prio 3 quantum 1522',
       'qdisc add dev eth0 parent 2:5 handle 2003: cake diffserv4',
     ],
     mapDelete: [],
@@ -103,9 +103,9 @@ test('circuit moved between parents (c1: AP_1 on queue 1 → Site_B on queue 2):
     tc: [
       'class del dev eth1 classid 1:5',
       'class del dev eth0 classid 1:5',
-      'class add dev eth1 parent 2:3 classid 2:5 htb rate 1mbit ceil 20mbit burst 3028b cburst 3028b prio 3 quantum 1522',
+      'class add dev eth1 parent 2:3 classid 2:5 htb rate 1mbit ceil 20mbit burst 3028b cburst 25000b prio 3 quantum 1522',
       'qdisc add dev eth1 parent 2:5 handle 2000: cake diffserv4',
-      'class add dev eth0 parent 2:3 classid 2:5 htb rate 1mbit ceil 5mbit burst 3028b cburst 3028b prio 3 quantum 1522',
+      'class add dev eth0 parent 2:3 classid 2:5 htb rate 1mbit ceil 5mbit burst 3028b cburst 6250b prio 3 quantum 1522',
       'qdisc add dev eth0 parent 2:5 handle 2000: cake diffserv4',
     ],
     // The old entry points at 1:5, which is deleted: it goes first, then the new one is written.
@@ -131,7 +131,7 @@ test('site rate change (Site_B download 300 → 400): one node class change on t
   const d = diffPlans(p1.plan, next(ROWS, { ...NETWORK, Site_B: { downloadBandwidthMbps: 400, uploadBandwidthMbps: 100 } }));
   assert.deepEqual(ops(d), {
     mode: 'incremental',
-    tc: ['class change dev eth1 parent 2:1 classid 2:3 htb rate 400mbit ceil 400mbit burst 50000b cburst 50000b prio 3 quantum 23992'],
+    tc: ['class change dev eth1 parent 2:1 classid 2:3 htb rate 400mbit ceil 400mbit burst 500000b cburst 500000b prio 3 quantum 23992'],
     mapDelete: [],
     mapUpsert: [],
   });

@@ -89,7 +89,7 @@ test('compile: Htb builds every class but no circuit leaf; Full builds no circui
 test('diff: a changed lazy circuit stays absent; a materialised one is changed; removing a lazy (Full) circuit deletes nothing', () => {
   const changed = next({ ...ROWS, c1: 'c1,C1,d1,D1,AP_1,,100.64.0.1,,1,1,25,5,', c3: 'c3,C3,d3,D3,AP_1,,100.64.0.3,,1,1,45,8,' });
   const d = diffPlans(plan, changed, { ...PFIFO_LEAVES, lazy: lazy('Full', ['c3']) });
-  assert.deepEqual(d.tc, ['class change dev eth1 parent 1:4 classid 1:6 htb rate 1mbit ceil 45mbit burst 3028b cburst 5625b prio 3 quantum 2699'], 'only materialised c3 is changed; lazy c1 stays absent');
+  assert.deepEqual(d.tc, ['class change dev eth1 parent 1:4 classid 1:6 htb rate 1mbit ceil 45mbit burst 3028b cburst 56250b prio 3 quantum 2699'], 'only materialised c3 is changed; lazy c1 stays absent');
   const removed = diffPlans(plan, next({ c2: ROWS.c2!, c3: ROWS.c3! }), { ...PFIFO_LEAVES, lazy: lazy('Full', ['c3']) });
   assert.deepEqual(removed.tc, [], 'c1 had no class in the kernel: nothing to delete');
   assert.deepEqual(removed.mapDelete, ['100.64.0.1/32']);
