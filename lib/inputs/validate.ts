@@ -2,277 +2,20 @@
  * The one validator for ShapedDevices.csv + network.json. Builds ShapingInputs (circuits grouped by
  * Circuit ID in first-occurrence order, network tree) and reports every problem with file, line,
  * column and value. `ok` is false when any issue is an error; callers must then change nothing.
- *
- * IP addresses are parsed by hand (strict dotted-quad IPv4, RFC 4291 IPv6) and canonicalised with an
- * explicit prefix length (RFC 5952 text for IPv6): ipaddr.js costs ~2 µs per IPv6 address and accepts
- * non-standard IPv4 forms (octal/hex/short), so it is only used as a cross-check in tests.
+ * Addresses are parsed by ipPrefix.ts; prefixes inside another circuit's wider one are found by
+ * prefixNesting.ts.
  */
 import type { Circuit, Device, InputIssue, NetworkNode, SqmKind, SqmOverride, ValidationResult } from '../model.ts';
 import { type AliasTarget, GENERATED_PN_RE, nodesByAlias, parseNetworkJson, unknownParentIdIssue } from './network.ts';
 import { canonicalHeader, readShapedDevices, type ShapedDeviceField, type ShapedDeviceRow } from './shapedDevices.ts';
+import { parseIPv4Prefix, parseIPv6Prefix } from './ipPrefix.ts';
+import { nestedPrefixes } from './prefixNesting.ts';
 
 export interface ValidateInputsArgs {
   devicesText: string;
   devicesFile: string;
   networkText: string;
   networkFile: string;
-}
-
-// ---------------------------------------------------------------------------------------------
-// IP addresses
-
-/** Strict dotted-quad IPv4 in s[from, to): 0–255 per octet, no leading zeros. Returns uint32 or -1. */
-export function parseIPv4Number(s: string, from = 0, to = s.length): number {
-  let value = 0;
-  let octets = 0;
-  let i = from;
-  while (octets < 4) {
-    const start = i;
-    let o = 0;
-    while (i < to) {
-      const c = s.charCodeAt(i);
-      if (c < 48 || c > 57) break;
-      o = o * 10 + (c - 48);
-      i++;
-    }
-    const len = i - start;
-    if (len === 0 || len > 3 || o > 255 || (len > 1 && s.charCodeAt(start) === 48)) return -1;
-    value = value * 256 + o;
-    octets++;
-    if (octets < 4) {
-      if (i >= to || s.charCodeAt(i) !== 46) return -1;
-      i++;
-    }
-  }
-  return i === to ? value : -1;
-}
-
-export function formatIPv4(v: number): string {
-  return `${(v >>> 24) & 255}.${(v >>> 16) & 255}.${(v >>> 8) & 255}.${v & 255}`;
-}
-
-function hexVal(c: number): number {
-  if (c >= 48 && c <= 57) return c - 48;
-  if (c >= 97 && c <= 102) return c - 87;
-  if (c >= 65 && c <= 70) return c - 55;
-  return -1;
-}
-
-/**
- * Parse an IPv6 address (no prefix, no zone) into `g` (8 groups). Returns false when invalid.
- * Allocation-free: called for every IPv6 entry of ShapedDevices.csv.
- */
-function parseIPv6Into(s: string, g: Uint16Array | number[]): boolean {
-  const n = s.length;
-  if (n < 2 || n > 45) return false;
-  let count = 0;
-  let dbl = -1;
-  let i = 0;
-  if (s.charCodeAt(0) === 58) {
-    if (s.charCodeAt(1) !== 58) return false;
-    dbl = 0;
-    i = 2;
-  }
-  while (i < n) {
-    let j = i;
-    let v = 0;
-    while (j < n) {
-      const h = hexVal(s.charCodeAt(j));
-      if (h < 0) break;
-      v = v * 16 + h;
-      j++;
-    }
-    if (j < n && s.charCodeAt(j) === 46) {
-      // Embedded dotted IPv4 as the last 32 bits.
-      if (count > 6) return false;
-      const v4 = parseIPv4Number(s, i, n);
-      if (v4 < 0) return false;
-      g[count++] = Math.floor(v4 / 65536);
-      g[count++] = v4 & 0xffff;
-      break;
-    }
-    const len = j - i;
-    if (len === 0 || len > 4 || count >= 8) return false;
-    g[count++] = v;
-    if (j === n) break;
-    if (s.charCodeAt(j) !== 58) return false;
-    if (s.charCodeAt(j + 1) === 58) {
-      if (dbl >= 0) return false;
-      dbl = count;
-      j += 2;
-    } else {
-      j += 1;
-      if (j === n) return false;
-    }
-    i = j;
-  }
-  if (dbl < 0) return count === 8;
-  if (count > 7) return false;
-  const tail = count - dbl;
-  for (let k = tail - 1; k >= 0; k--) g[8 - tail + k] = g[dbl + k];
-  for (let k = dbl; k < 8 - tail; k++) g[k] = 0;
-  return true;
-}
-
-/** Parse an IPv6 address (no prefix, no zone) into 8 groups, or null. */
-export function parseIPv6Groups(s: string): number[] | null {
-  const g = [0, 0, 0, 0, 0, 0, 0, 0];
-  return parseIPv6Into(s, g) ? g : null;
-}
-
-const HEX16: string[] = new Array<string>(65536).fill('');
-function hex16(v: number): string {
-  let h = HEX16[v];
-  if (h === '') {
-    h = v.toString(16);
-    HEX16[v] = h;
-  }
-  return h;
-}
-
-/** RFC 5952 text: lower-case, no leading zeros, the longest (first) run of ≥2 zero groups as `::`. */
-export function formatIPv6(g: ArrayLike<number>): string {
-  let bestStart = -1;
-  let bestLen = 1;
-  for (let i = 0; i < 8; ) {
-    if (g[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && g[j] === 0) j++;
-    if (j - i > bestLen) {
-      bestStart = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  let out = '';
-  for (let i = 0; i < 8; i++) {
-    if (i === bestStart) {
-      out += '::';
-      i += bestLen - 1;
-      continue;
-    }
-    if (i > 0 && i !== bestStart + bestLen) out += ':';
-    out += hex16(g[i]);
-  }
-  return out;
-}
-
-/** '/0' … '/128', shared. */
-const SUFFIX: string[] = Array.from({ length: 129 }, (_, k) => `/${k}`);
-
-/** Scratch groups for parseIPv6Prefix (single-threaded, never escapes). */
-const G6 = new Uint16Array(8);
-
-function parsePrefixLen(s: string, max: number): number {
-  if (s.length === 0 || s.length > 3) return -1;
-  let v = 0;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c < 48 || c > 57) return -1;
-    v = v * 10 + (c - 48);
-  }
-  return v <= max ? v : -1;
-}
-
-export type IpParseResult =
-  /** `key` identifies the prefix for duplicate detection (a number for IPv4, the prefix for IPv6). */
-  | { ok: true; prefix: string; key: number | string }
-  | { ok: false; code: string; message: string };
-
-const LEADING_ZERO_RE = /(?:^|\.)0\d/;
-const V4_EXAMPLE = 'e.g. 100.64.0.1 or 100.64.0.0/24';
-const V6_EXAMPLE = 'e.g. 2001:db8::1 or 2001:db8:0:100::/56';
-
-/** Validate and canonicalise one IPv4 address/CIDR entry (`1.2.3.4` → `1.2.3.4/32`). */
-export function parseIPv4Prefix(entry: string): IpParseResult {
-  const slash = entry.indexOf('/');
-  const addr = slash < 0 ? entry : entry.slice(0, slash);
-  if (addr.indexOf(':') >= 0) {
-    if (parseIPv6Into(addr, G6)) {
-      return { ok: false, code: 'ipv6-in-ipv4-column', message: 'this is an IPv6 address; move it to the IPv6 column' };
-    }
-    return { ok: false, code: 'invalid-ip', message: `not a valid IPv4 address or CIDR (${V4_EXAMPLE})` };
-  }
-  const v = parseIPv4Number(addr);
-  if (v < 0) {
-    const hint = LEADING_ZERO_RE.test(addr) ? '; octets must not have leading zeros' : '';
-    return { ok: false, code: 'invalid-ip', message: `not a valid IPv4 address or CIDR (${V4_EXAMPLE})${hint}` };
-  }
-  let len = 32;
-  if (slash >= 0) {
-    len = parsePrefixLen(entry.slice(slash + 1), 32);
-    if (len < 0) return { ok: false, code: 'invalid-ip', message: `invalid prefix length; use /0 to /32 (${V4_EXAMPLE})` };
-  }
-  if (len < 32) {
-    const host = v % 2 ** (32 - len);
-    if (host !== 0) {
-      return {
-        ok: false,
-        code: 'host-bits-set',
-        message: `CIDR has host bits set; use ${formatIPv4(v - host)}/${len} (or ${addr}/32 for the single host)`,
-      };
-    }
-  }
-  const prefix = addr + SUFFIX[len];
-  // Hosts (the common case) get an int32 key (a small integer for V8's Map hashing); networks use the text.
-  return { ok: true, prefix, key: len === 32 ? v | 0 : `v4 ${prefix}` };
-}
-
-/** Validate and canonicalise one IPv6 address/CIDR entry (`2001:DB8::1` → `2001:db8::1/128`). */
-export function parseIPv6Prefix(entry: string): IpParseResult {
-  const slash = entry.indexOf('/');
-  const addr = slash < 0 ? entry : entry.slice(0, slash);
-  if (addr.indexOf(':') < 0 && parseIPv4Number(addr) >= 0) {
-    return { ok: false, code: 'ipv4-in-ipv6-column', message: 'this is an IPv4 address; move it to the IPv4 column' };
-  }
-  if (addr.indexOf('%') >= 0) {
-    return { ok: false, code: 'invalid-ip', message: `zone ids (%…) are not allowed; write the address only (${V6_EXAMPLE})` };
-  }
-  const g = G6;
-  if (!parseIPv6Into(addr, g)) return { ok: false, code: 'invalid-ip', message: `not a valid IPv6 address or CIDR (${V6_EXAMPLE})` };
-  let len = 128;
-  if (slash >= 0) {
-    len = parsePrefixLen(entry.slice(slash + 1), 128);
-    if (len < 0) return { ok: false, code: 'invalid-ip', message: `invalid prefix length; use /0 to /128 (${V6_EXAMPLE})` };
-  }
-  if (g[0] === 0 && g[1] === 0 && g[2] === 0 && g[3] === 0 && g[4] === 0 && g[5] === 0xffff) {
-    const v4 = formatIPv4(g[6] * 65536 + g[7]);
-    return {
-      ok: false,
-      code: 'ipv4-mapped-ipv6',
-      message: `this is an IPv4-mapped IPv6 address; put ${v4} in the IPv4 column instead`,
-    };
-  }
-  if (len < 128) {
-    let hostBits = false;
-    for (let k = 0; k < 8; k++) {
-      const keep = len - k * 16;
-      if (keep >= 16) continue;
-      const mask = keep <= 0 ? 0 : (0xffff << (16 - keep)) & 0xffff;
-      if ((g[k] & ~mask & 0xffff) !== 0) {
-        hostBits = true;
-        break;
-      }
-    }
-    if (hostBits) {
-      const net = Array.from(g);
-      for (let k = 0; k < 8; k++) {
-        const keep = Math.max(0, Math.min(16, len - k * 16));
-        net[k] &= keep === 0 ? 0 : (0xffff << (16 - keep)) & 0xffff;
-      }
-      return {
-        ok: false,
-        code: 'host-bits-set',
-        message: `CIDR has host bits set; use ${formatIPv6(net)}/${len} (or ${formatIPv6(g)}/128 for the single host)`,
-      };
-    }
-  }
-  // Key: a flat 9-character string (cheap to hash); IPv4 keys are numbers or longer strings.
-  const key = String.fromCharCode(g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7], len);
-  return { ok: true, prefix: formatIPv6(g) + SUFFIX[len], key };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -397,6 +140,8 @@ class DeviceRowChecker {
   private readonly sqmLines: number[] = [];
   /** prefix key (see IpParseResult) → the device that first used it. */
   private readonly prefixOwner = new Map<number | string, Device>();
+  /** Every /0 taken by a device (checkNestedPrefixes). */
+  private readonly catchAll: Array<{ device: Device; prefix: string }> = [];
   private readonly deviceIds = new Map<string, number>();
   /** The current row's rates (by RATE_FIELDS index) and whether each one is valid. */
   private readonly rates = [0, 0, 0, 0];
@@ -569,7 +314,9 @@ class DeviceRowChecker {
         this.warn('duplicate-ip-in-device', row.line, field, entry, `${p} is listed more than once for this device; it is used once — remove the repeat`);
         continue;
       }
-      if (this.claimPrefix(r.key, p, row, field, entry, device)) out.push(p);
+      if (!this.claimPrefix(r.key, p, row, field, entry, device)) continue;
+      out.push(p);
+      if (p.endsWith('/0')) this.catchAll.push({ device, prefix: p });
     }
     return out.length === 1 ? [out[0]] : out.slice();
   }
@@ -720,6 +467,50 @@ class DeviceRowChecker {
   }
 
   /**
+   * Warns about a prefix that holds addresses of other circuits (`nested-prefixes`, one warning per
+   * wider prefix, naming the first few) and about a /0 (`catch-all-prefix`). The dataplane looks an
+   * address up by longest prefix, so each narrower one is shaped by its own circuit and only the rest of
+   * the wider one by the wider one's circuit: legal, but often a pool or a test entry covering customers
+   * by mistake. Prefixes of one circuit inside each other change nothing and are not reported.
+   */
+  checkNestedPrefixes(): void {
+    const nested = nestedPrefixes(this.prefixOwner);
+    const catchAll = this.catchAll;
+    if (nested.length === 0 && catchAll.length === 0) return;
+    const circuitOf = new Map<Device, Circuit>();
+    for (const c of this.circuits) for (const d of c.devices) circuitOf.set(d, c);
+    const field = (prefix: string): ShapedDeviceField => (prefix.includes(':') ? 'ipv6' : 'ipv4');
+    for (const { device, prefix } of catchAll) {
+      const c = circuitOf.get(device);
+      if (!c) continue;
+      this.warn('catch-all-prefix', device.line, field(prefix), prefix, `${prefix} puts every address that no other circuit has into circuit "${c.id}": all otherwise unshaped traffic, the network's own included — list the subscriber's real prefixes instead`);
+    }
+    const byOuter = new Map<string, { device: Device; circuit: Circuit; inner: Array<{ prefix: string; device: Device; circuit: Circuit }> }>();
+    for (const n of nested) {
+      const outerCircuit = circuitOf.get(n.outer.owner);
+      const innerCircuit = circuitOf.get(n.inner.owner);
+      if (!outerCircuit || !innerCircuit || outerCircuit === innerCircuit) continue;
+      let g = byOuter.get(n.outer.prefix);
+      if (!g) byOuter.set(n.outer.prefix, (g = { device: n.outer.owner, circuit: outerCircuit, inner: [] }));
+      g.inner.push({ prefix: n.inner.prefix, device: n.inner.owner, circuit: innerCircuit });
+    }
+    for (const [outer, g] of byOuter) {
+      g.inner.sort((a, b) => a.device.line - b.device.line);
+      const shown = g.inner.slice(0, 3).map((i) => `${i.prefix} of "${i.circuit.id}" on line ${i.device.line}`).join(', ');
+      const more = g.inner.length > 3 ? `, and ${g.inner.length - 3} more` : '';
+      const count = g.inner.length === 1 ? 'an address' : `${g.inner.length} addresses`;
+      this.warn(
+        'nested-prefixes',
+        g.device.line,
+        field(outer),
+        outer,
+        `${outer} of circuit "${g.circuit.id}" contains ${count} of other circuits (${shown}${more}): addresses are looked up by longest prefix, so ${g.inner.length === 1 ? 'that one is' : 'each of those is'} shaped by its own circuit and only the rest of ${outer} by "${g.circuit.id}" — if "${g.circuit.id}" should not cover them, narrow its prefix`,
+      );
+      this.issues[this.issues.length - 1].relatedLine = g.inner[0].device.line;
+    }
+  }
+
+  /**
    * Warns about circuits whose parent is not a node of network.json (call only when it has nodes).
    * Parent Node and Parent Node ID match any alias of a node (key, name, id, active_attachment_name).
    * An unknown Parent Node ID with an empty Parent Node falls back to a generated parent node (as
@@ -793,7 +584,8 @@ function sortIssues(devicesIssues: InputIssue[], networkIssues: InputIssue[], de
  *            conflicting-sqm, conflicting-circuit-name, unknown-parent, unknown-parent-id (empty Parent
  *            Node, unknown Parent Node ID: shaped under a generated parent), conflicting-parent-columns
  *            (Parent Node and a known Parent Node ID name different nodes: the ID wins), and conflicting-parent(-id) /
- *            conflicting-anchor-id when the circuit's first row has none
+ *            conflicting-anchor-id when the circuit's first row has none, nested-prefixes (a prefix holds
+ *            other circuits' addresses: longest prefix wins), catch-all-prefix (a /0)
  * plus the network.json codes of parseNetworkJson. Circuit `parentNode` "none" (any case) means no parent.
  */
 export function validateInputs(args: ValidateInputsArgs): ValidationResult {
@@ -804,6 +596,7 @@ export function validateInputs(args: ValidateInputsArgs): ValidationResult {
   for (const i of parsed.issues) issues.push(i);
   const net = parseNetworkJson(networkText, networkFile);
   checker.checkCircuitsHaveIps();
+  checker.checkNestedPrefixes();
   // Parents must exist in network.json (unless the network is flat).
   if (net.nodes.length > 0) checker.checkParentsExist(net.nodes, networkFile);
   const sorted = sortIssues(issues, net.issues, devicesFile);

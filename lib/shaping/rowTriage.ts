@@ -22,7 +22,8 @@
  * valid or nothing more can be skipped.
  */
 import { normaliseHeader, parseShapedDevices, readCsvRecords, SHAPED_DEVICES_COLUMNS, type ShapedDeviceField, type ShapedDeviceRow } from '../inputs/shapedDevices.ts';
-import { parseIPv4Prefix, parseIPv6Prefix, validateInputs } from '../inputs/validate.ts';
+import { parseIPv4Prefix, parseIPv6Prefix } from '../inputs/ipPrefix.ts';
+import { validateInputs } from '../inputs/validate.ts';
 import type { InputIssue, ValidationResult } from '../model.ts';
 import { csvRowsText } from '../inputs/csvText.ts';
 

@@ -4,16 +4,8 @@ import { describe, test } from 'node:test';
 import ipaddr from 'ipaddr.js';
 import { type JsonValue, parseJsonWithLines, parseNetworkJson } from '../../lib/inputs/network.ts';
 import { parseShapedDevices, readCsvRecords } from '../../lib/inputs/shapedDevices.ts';
-import {
-  formatIPv6,
-  formatIssue,
-  parseIPv4Prefix,
-  parseIPv6Groups,
-  parseIPv6Prefix,
-  parseRate,
-  parseSqm,
-  validateInputs,
-} from '../../lib/inputs/validate.ts';
+import { formatIPv6, parseIPv4Prefix, parseIPv6Groups, parseIPv6Prefix } from '../../lib/inputs/ipPrefix.ts';
+import { formatIssue, parseRate, parseSqm, validateInputs } from '../../lib/inputs/validate.ts';
 import { writeShapedDevices } from '../../lib/inputs/writeShapedDevices.ts';
 import type { Circuit, InputIssue } from '../../lib/model.ts';
 import { attachCircuits, buildPhysicalTree } from '../../lib/plan/tree.ts';

@@ -3,7 +3,7 @@
  * what we write is what the validator reads) and the ignore/allow subnet filter of spec §2.8.
  */
 import ipaddr from 'ipaddr.js';
-import { parseIPv4Prefix, parseIPv6Prefix } from '../../inputs/validate.ts';
+import { parseIPv4Prefix, parseIPv6Prefix } from '../../inputs/ipPrefix.ts';
 
 export type IpFamily = 'v4' | 'v6';
 
