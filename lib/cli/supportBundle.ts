@@ -6,7 +6,7 @@
  * replaced by `***` in every file, and secret lines of lqos.conf are rewritten whole. The web users
  * file and the setup token are never read; the input files go in only with --include-inputs.
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, chmodSync } from 'node:fs';
+import { chmodSync, constants as fsConstants, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { execa } from 'execa';
@@ -110,12 +110,23 @@ export async function runSupportBundle(o: SupportBundleOptions): Promise<number>
       mkdirSync(dirname(p), { recursive: true, mode: 0o700 });
       writeFileSync(p, f.text, { mode: 0o600 });
     }
-    const r = await execa('tar', ['-czf', out, '-C', work, base], { reject: false, all: true });
+    // Packed in the private work directory (mode 0700), then copied to `out` only if nothing is
+    // there: in /tmp anyone may have created that name first, as a link to a file we would overwrite.
+    const packed = join(work, 'bundle.tar.gz');
+    const r = await execa('tar', ['-czf', packed, '-C', work, base], { reject: false, all: true });
     if (r.exitCode !== 0) {
-      process.stderr.write(`support-bundle: could not write ${out}: ${r.all}\n`);
+      process.stderr.write(`support-bundle: could not pack the bundle: ${r.all}\n`);
       return 8;
     }
-    chmodSync(out, 0o600);
+    chmodSync(packed, 0o600); // the copy takes this mode
+    try {
+      copyFileSync(packed, out, fsConstants.COPYFILE_EXCL);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      const why = code === 'EEXIST' ? 'something (a file or a link) already has that name; nothing was overwritten' : (err as Error).message;
+      process.stderr.write(`support-bundle: could not write ${out}: ${why}. Pass another --out path.\n`);
+      return 8;
+    }
   } finally {
     rmSync(work, { recursive: true, force: true });
   }

@@ -4,7 +4,7 @@
  * recorded with its error, so a bundle from a half-broken box still says what was tried.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { closeSync, constants as fsConstants, existsSync, fstatSync, lstatSync, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
 import { hostname, cpus, totalmem, freemem, uptime } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -139,20 +139,62 @@ export async function daemonState(stateDir: string | undefined): Promise<BundleF
 }
 
 /** The journal of both services, and the newest failed-integration logs the scheduler kept in /tmp. */
+/**
+ * A kept scheduler log from a shared directory (/tmp by default), read only when it is what the
+ * scheduler wrote: a regular file owned by the user we run as. Anyone can create names in /tmp, so a
+ * link there (to /etc/shadow, say) is not followed, a FIFO does not block the bundle (opened
+ * non-blocking, then refused as not a regular file), and a file another user planted is left out.
+ * Returns the text (at most `maxChars`) or why it was left out.
+ */
+export function readKeptLog(path: string, maxChars = MAX_OUTPUT_CHARS): { text: string } | { skipped: string } {
+  let fd: number;
+  try {
+    fd = openSync(path, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK | fsConstants.O_NOCTTY);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return { skipped: code === 'ELOOP' ? 'a symbolic link, not followed' : `cannot be opened (${code ?? (err as Error).message})` };
+  }
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) return { skipped: 'not a regular file' };
+    const me = process.geteuid?.() ?? 0;
+    if (st.uid !== me) return { skipped: `owned by uid ${st.uid}, not by the scheduler's user (uid ${me})` };
+    const buf = Buffer.alloc(Math.min(st.size, maxChars * 4));
+    let got = 0;
+    while (got < buf.length) {
+      const n = readSync(fd, buf, got, buf.length - got, got);
+      if (n === 0) break;
+      got += n;
+    }
+    return { text: buf.subarray(0, got).toString('utf8').slice(0, maxChars) };
+  } finally {
+    closeSync(fd);
+  }
+}
+
 export async function logs(since: string, tmpDir = '/tmp'): Promise<BundleFile[]> {
   const journal = await commandText('journalctl', ['-u', 'lqosd', '-u', 'lqos_scheduler', '--since', since, '-o', 'short-iso', '--no-pager', '-n', '50000']);
   const out: BundleFile[] = [{ name: 'logs/journal.txt', text: journal }];
-  let kept: string[] = [];
+  let names: string[] = [];
   try {
-    kept = readdirSync(tmpDir).filter((f) => f.startsWith('lqos_scheduler__') && f.endsWith('.log'));
+    names = readdirSync(tmpDir).filter((f) => f.startsWith('lqos_scheduler__') && f.endsWith('.log'));
   } catch {
-    // No /tmp listing: nothing to add.
+    // No listing: nothing to add.
   }
-  const newest = kept
-    .map((f) => ({ f, t: statSync(join(tmpDir, f)).mtimeMs }))
+  // lstat: the entry itself, so a link's target does not decide which logs are the newest.
+  const newest = names
+    .map((f) => ({ f, t: lstatSync(join(tmpDir, f), { throwIfNoEntry: false })?.mtimeMs ?? 0 }))
     .sort((a, b) => b.t - a.t)
     .slice(0, 10);
-  for (const { f } of newest) out.push({ name: `logs/${f}`, text: fileOrWhy(join(tmpDir, f)).slice(0, MAX_OUTPUT_CHARS) });
+  const skipped: string[] = [];
+  for (const { f } of newest) {
+    const r = readKeptLog(join(tmpDir, f));
+    if ('text' in r) out.push({ name: `logs/${f}`, text: r.text });
+    else skipped.push(`${f}: ${r.skipped}`);
+  }
+  if (skipped.length) {
+    out.push({ name: 'logs/skipped.txt', text: `Left out of the bundle (in ${tmpDir}, where any user can create files):\n${skipped.join('\n')}\n` });
+  }
   return out;
 }
 

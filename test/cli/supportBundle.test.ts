@@ -6,7 +6,7 @@
  */
 import { strict as assert } from 'node:assert';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chownSync, lstatSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { SECRETS, webConfig } from '../support/configs.ts';
@@ -16,6 +16,7 @@ import { tempDir } from '../support/workspace.ts';
 const NS = `lqsb-${process.pid}`;
 const ENV_CANARY = 'REST-ENV-TOKEN-999';
 const LOG_CANARY = SECRETS.uisp;
+const PLANTED = { link: 'ROOT-ONLY-CANARY-777', foreign: 'FOREIGN-CANARY-555' };
 let dir = '';
 
 const sh = (cmd: string, args: string[]) => execFileSync(cmd, args, { encoding: 'utf8' });
@@ -28,6 +29,13 @@ before(() => {
   mkdirSync(join(dir, 'state', 'shaping'), { recursive: true });
   mkdirSync(join(dir, 'schedlogs'));
   writeFileSync(join(dir, 'schedlogs', 'lqos_scheduler__uisp_20261205_101010.log'), `GET /nms/api/v2.1/sites x-auth-token: ${LOG_CANARY}\nHTTP 401\n`);
+  // What another local user can plant where the scheduler keeps its logs (/tmp): a link to a file
+  // only root may read, a FIFO (reading it would block the bundle), a file of their own.
+  writeFileSync(join(dir, 'root-only.txt'), `${PLANTED.link}\n`, { mode: 0o600 });
+  symlinkSync(join(dir, 'root-only.txt'), join(dir, 'schedlogs', 'lqos_scheduler__evil_20261205_101011.log'));
+  sh('mkfifo', [join(dir, 'schedlogs', 'lqos_scheduler__fifo_20261205_101012.log')]);
+  writeFileSync(join(dir, 'schedlogs', 'lqos_scheduler__foreign_20261205_101013.log'), `${PLANTED.foreign}\n`);
+  chownSync(join(dir, 'schedlogs', 'lqos_scheduler__foreign_20261205_101013.log'), 65534, 65534);
   sh('ip', ['netns', 'add', NS]);
   sh('ip', ['-n', NS, 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'eth1']);
   sh('ip', ['netns', 'exec', NS, 'tc', 'qdisc', 'add', 'dev', 'eth1', 'root', 'handle', '1:', 'htb', 'default', '2']);
@@ -86,6 +94,13 @@ test('support-bundle: state, tc dump, logs and config in one tar.gz; no credenti
   const kept = files.get('logs/lqos_scheduler__uisp_20261205_101010.log');
   assert.ok(kept, 'the kept scheduler log is in the bundle');
   assert.match(kept, /x-auth-token: \*\*\*/, 'the token in the scheduler log is replaced');
+  // Planted files are left out, and the bundle says which and why (it finished: the FIFO did not block it).
+  const planted = [...files].filter(([, text]) => text.includes(PLANTED.link) || text.includes(PLANTED.foreign)).map(([n]) => n);
+  assert.deepEqual(planted, [], 'a planted log (link target or another user\'s file) is in the bundle');
+  const skipped = files.get('logs/skipped.txt') ?? '';
+  assert.match(skipped, /lqos_scheduler__evil_20261205_101011\.log: a symbolic link, not followed/);
+  assert.match(skipped, /lqos_scheduler__fifo_20261205_101012\.log: not a regular file/);
+  assert.match(skipped, /lqos_scheduler__foreign_20261205_101013\.log: owned by uid 65534, not by the scheduler's user \(uid 0\)/);
   assert.match(files.get('inputs/summary.txt')!, /ShapedDevices\.csv: \d+ bytes, 2 lines, sha256 [0-9a-f]{64}/);
   assert.match(files.get('inputs/summary.txt')!, /contents not included/);
   assert.ok(![...files.keys()].some((n) => n.includes('lqusers') || n.endsWith('.csv')), 'no users file, no customer inputs by default');
@@ -95,4 +110,22 @@ test('support-bundle --include-inputs adds the input files as they are', () => {
   const { files } = bundle('inputs', ['--include-inputs']);
   assert.equal(files.get('inputs/ShapedDevices.csv'), readFileSync(join(dir, 'ShapedDevices.csv'), 'utf8'));
   assert.equal(files.get('inputs/network.json'), '{}\n');
+});
+
+test('support-bundle --out naming an existing file or link: nothing is overwritten, exit 8, the message says what to do', () => {
+  const target = join(dir, 'precious.txt');
+  writeFileSync(target, 'KEEP\n');
+  const link = join(dir, 'planted-out.tar.gz');
+  symlinkSync(target, link);
+  for (const out of [link, target]) {
+    const r = spawnSync(join(repoRoot, 'LibreQoS'), ['support-bundle', '--config', join(dir, 'lqos.conf'), '--out', out, '--scheduler-log-dir', join(dir, 'schedlogs')], {
+      encoding: 'utf8',
+      timeout: 120_000,
+      env: { ...process.env, LQOS_RUN_DIR: join(dir, 'run') },
+    });
+    assert.equal(r.status, 8, `${out}: ${r.stderr}\n${r.stdout}`);
+    assert.match(r.stderr, /already has that name; nothing was overwritten\. Pass another --out path/);
+  }
+  assert.equal(readFileSync(target, 'utf8'), 'KEEP\n', 'the link target was overwritten');
+  assert.ok(lstatSync(link).isSymbolicLink());
 });
