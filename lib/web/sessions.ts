@@ -194,6 +194,11 @@ export interface LoginLimits {
   /** Failures of one address (an IPv6 /64) across all usernames per address window. */
   addressMaxFailures: number;
   addressWindowMs: number;
+  /** Failures for one username across all addresses per account window (guesses spread over many addresses). */
+  accountMaxFailures: number;
+  accountWindowMs: number;
+  /** How long an address that logged in as a user stays exempt from that user's account budget. */
+  trustedMs: number;
 }
 
 export const LOGIN_LIMITS: LoginLimits = {
@@ -203,8 +208,13 @@ export const LOGIN_LIMITS: LoginLimits = {
   backoffMaxMs: 15 * 60 * 1000,
   addressMaxFailures: 30,
   addressWindowMs: 15 * 60 * 1000,
+  accountMaxFailures: 100,
+  accountWindowMs: 60 * 60 * 1000,
+  trustedMs: 30 * 24 * 60 * 60 * 1000,
 };
 const MAX_BUCKETS = 50_000;
+/** Remembered (address, user) pairs that logged in; the least recently used are forgotten beyond this. */
+const MAX_TRUSTED = 10_000;
 
 /** How long a pair with `failures` recent failures must wait after the last one (0: no wait). */
 export function backoffMs(failures: number, limits: LoginLimits = LOGIN_LIMITS): number {
@@ -212,6 +222,9 @@ export function backoffMs(failures: number, limits: LoginLimits = LOGIN_LIMITS):
   const doublings = Math.min(failures - limits.pairFreeFailures, 40);
   return Math.min(limits.backoffBaseMs * 2 ** doublings, limits.backoffMaxMs);
 }
+
+/** A username as the limiter counts it: case-insensitive, trimmed, at most 128 characters. */
+const userKey = (username: string) => username.trim().toLowerCase().slice(0, 128) || '<empty>';
 
 /** The address a budget is kept for: IPv4 as is (also when IPv4-mapped), IPv6 by its /64. */
 export function addressKey(ip: string): string {
@@ -231,11 +244,18 @@ export function addressKey(ip: string): string {
  * - per (address, username): `pairFreeFailures` free, then an exponential backoff after each
  *   failure (1 s, 2 s, 4 s … up to 15 min). Guesses from one address never lock the real user out
  *   at another address;
- * - per address across usernames: at most `addressMaxFailures` per `addressWindowMs`.
+ * - per address across usernames: at most `addressMaxFailures` per `addressWindowMs`;
+ * - per username across addresses: at most `accountMaxFailures` per `accountWindowMs`, so guesses
+ *   spread over many addresses (a botnet) still run out. An address that logged in as that user
+ *   within `trustedMs` is exempt from this budget, so such an attack does not lock the real user out
+ *   where they usually log in (kept in memory: after an lqosd restart during an attack the user waits
+ *   out the window like everyone else).
  * Usernames compare case-insensitively; the number of buckets is capped (oldest forgotten first).
  */
 export class LoginLimiter {
   private readonly buckets = new Map<string, number[]>();
+  /** (address, username) → when it last logged in; in least recently used order. */
+  private readonly trusted = new Map<string, number>();
   readonly limits: LoginLimits;
 
   constructor(
@@ -247,7 +267,17 @@ export class LoginLimiter {
 
   /** Per (address, user); an IPv6 address counts by its /64, as in the address budget, so rotating inside it gains nothing. */
   private pairKey(ip: string, username: string): string {
-    return `p:${addressKey(ip)}\u0000${username.trim().toLowerCase().slice(0, 128) || '<empty>'}`;
+    return `p:${addressKey(ip)}\u0000${userKey(username)}`;
+  }
+
+  private accountKey(username: string): string {
+    return `u:${userKey(username)}`;
+  }
+
+  /** True when this address logged in as this user within `trustedMs`. */
+  private isTrusted(ip: string, username: string): boolean {
+    const at = this.trusted.get(this.pairKey(ip, username));
+    return at !== undefined && at > this.now() - this.limits.trustedMs;
   }
 
   private recent(key: string, windowMs: number): number[] {
@@ -265,13 +295,29 @@ export class LoginLimiter {
 
   /** Seconds until another attempt is allowed; 0 when allowed now. */
   retryAfter(ip: string, username: string): number {
+    return this.check(ip, username).seconds;
+  }
+
+  /**
+   * Seconds until another attempt is allowed (0: now), and whether the username's own budget (guesses
+   * from many addresses) is what holds it back.
+   */
+  check(ip: string, username: string): { seconds: number; account: boolean } {
     const t = this.now();
     const pair = this.recent(this.pairKey(ip, username), this.limits.pairWindowMs);
     let freeAt = pair.length > 0 ? pair[pair.length - 1] + backoffMs(pair.length, this.limits) : 0;
     const addr = this.recent(`a:${addressKey(ip)}`, this.limits.addressWindowMs);
     const max = this.limits.addressMaxFailures;
     if (addr.length >= max) freeAt = Math.max(freeAt, addr[addr.length - max] + this.limits.addressWindowMs);
-    return freeAt > t ? Math.ceil((freeAt - t) / 1000) : 0;
+    let account = false;
+    const acct = this.recent(this.accountKey(username), this.limits.accountWindowMs);
+    const amax = this.limits.accountMaxFailures;
+    if (acct.length >= amax && !this.isTrusted(ip, username)) {
+      const accountFreeAt = acct[acct.length - amax] + this.limits.accountWindowMs;
+      if (accountFreeAt > t && accountFreeAt >= freeAt) account = true;
+      freeAt = Math.max(freeAt, accountFreeAt);
+    }
+    return freeAt > t ? { seconds: Math.ceil((freeAt - t) / 1000), account } : { seconds: 0, account: false };
   }
 
   /** Records an attempt as a failure; call succeeded() when it turns out right. */
@@ -287,6 +333,10 @@ export class LoginLimiter {
     const addr = [...this.recent(addrKey, this.limits.addressWindowMs), t];
     this.buckets.delete(addrKey);
     this.buckets.set(addrKey, addr);
+    const acctKey = this.accountKey(username);
+    const acct = [...this.recent(acctKey, this.limits.accountWindowMs), t];
+    this.buckets.delete(acctKey);
+    this.buckets.set(acctKey, acct);
   }
 
   /** The attempt turned out wrong: the pair's backoff runs from now (not from when it started). */
@@ -299,16 +349,21 @@ export class LoginLimiter {
 
   /** The attempt was right: the pair starts afresh and the attempt leaves the address budget. */
   succeeded(ip: string, username: string): void {
-    this.buckets.delete(this.pairKey(ip, username));
-    const addrKey = `a:${addressKey(ip)}`;
-    const list = this.buckets.get(addrKey);
-    list?.pop();
-    if (list?.length === 0) this.buckets.delete(addrKey);
+    const pairKey = this.pairKey(ip, username);
+    this.buckets.delete(pairKey);
+    for (const key of [`a:${addressKey(ip)}`, this.accountKey(username)]) {
+      const list = this.buckets.get(key);
+      list?.pop();
+      if (list?.length === 0) this.buckets.delete(key);
+    }
+    this.trusted.delete(pairKey);
+    this.trusted.set(pairKey, this.now());
+    while (this.trusted.size > MAX_TRUSTED) this.trusted.delete(this.trusted.keys().next().value!);
   }
 
   /** Drops expired buckets, then the least recently failed down to 90 % (so pruning stays rare). */
   private prune(): void {
-    const longest = Math.max(this.limits.pairWindowMs, this.limits.addressWindowMs);
+    const longest = Math.max(this.limits.pairWindowMs, this.limits.addressWindowMs, this.limits.accountWindowMs);
     for (const key of [...this.buckets.keys()]) this.recent(key, longest);
     // Still too many (an address sweep): forget the oldest buckets.
     while (this.buckets.size > MAX_BUCKETS * 0.9) {

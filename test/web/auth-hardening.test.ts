@@ -446,6 +446,32 @@ test('TLS misconfiguration: half a pair, an unreadable file or a non-PEM file is
   });
 });
 
+test('guesses for one user from many addresses run out of its account budget; the address it logged in from still gets in; one journal line', async () => {
+  // lqosd allows 100 failures per user per hour across addresses (test/web/sessions.test.ts); 4 here to keep it quick.
+  const from = (ip: string) => ({ headers: { 'x-forwarded-for': ip } });
+  await withLoggedHarness(
+    async (h, records) => {
+      assert.equal((await firstRun(h)).status, 201);
+      assert.equal((await post(h, '/api/auth/login', ADMIN, from('198.51.100.7'))).status, 200, 'the office logs in');
+      for (let i = 1; i <= 4; i++) {
+        assert.equal((await post(h, '/api/auth/login', { username: 'admin', password: `guess-${i}-xxxx` }, from(`203.0.113.${i}`))).status, 401);
+      }
+      for (const ip of ['203.0.113.50', '203.0.113.51']) {
+        const r = await post(h, '/api/auth/login', ADMIN, from(ip));
+        assert.equal(r.status, 429, `${ip}: the right password from a new address waits too`);
+        assert.equal(r.json.error, 'rate_limited');
+        assert.match(String(r.json.message), /too many failed logins for this user from many addresses; try again in \d+ s, or from an address you logged in from before/);
+        assert.ok(Number(r.headers['retry-after']) > 3000);
+      }
+      assert.equal((await post(h, '/api/auth/login', ADMIN, from('198.51.100.7'))).status, 200, 'the office is not locked out');
+      const throttled = records.filter((r) => String(r.msg).startsWith('web: logins for this user are throttled'));
+      assert.equal(throttled.length, 1, 'one journal line, not one per refusal');
+      assert.equal(throttled[0].username, 'admin');
+    },
+    { extraConfig: '[web]\ntrust_proxy = true\n', loginLimits: { accountMaxFailures: 4 } },
+  );
+});
+
 test('[web] trust_proxy: a proxy on this host saying https gets a Secure cookie and its client address counts', async () => {
   const viaProxy = { 'x-forwarded-proto': 'https', 'x-forwarded-for': '198.51.100.7' };
   await withLoggedHarness(

@@ -123,6 +123,37 @@ test('login limiter: 30 failures per address per 15 min across usernames; IPv6 c
   assert.equal(v6.retryAfter('2001:db8:1:3::1', 'other'), 0, 'another /64');
 });
 
+test('login limiter: 100 failures for one username per hour across addresses; an address that logged in as that user is not held back', () => {
+  let now = 0;
+  const lim = new LoginLimiter({}, () => now);
+  assert.equal(LOGIN_LIMITS.accountMaxFailures, 100);
+  // The admin logs in from the office once; then guesses come from 100 addresses (a botnet), 2 each.
+  lim.begin('198.51.100.7', 'admin');
+  lim.succeeded('198.51.100.7', 'admin');
+  for (let i = 0; i < 100; i++) {
+    const ip = `10.1.${i >> 8}.${i & 255}`;
+    assert.deepEqual(lim.check(ip, i % 2 ? 'Admin ' : 'admin'), { seconds: 0, account: false }, `guess ${i + 1}: no address or pair budget is spent yet`);
+    lim.begin(ip, i % 2 ? 'Admin ' : 'admin'); // case and blanks do not make another account
+    lim.failed(ip, 'admin');
+    now += 1000;
+  }
+  // 100 failures at t = 0 … 99 s; at t = 100 s a new address waits until the first leaves the hour.
+  assert.deepEqual(lim.check('203.0.113.5', 'admin'), { seconds: 3500, account: true });
+  assert.equal(lim.retryAfter('203.0.113.5', 'ADMIN'), 3500);
+  assert.deepEqual(lim.check('198.51.100.7', 'admin'), { seconds: 0, account: false }, 'the office address logged in as admin before');
+  assert.deepEqual(lim.check('203.0.113.5', 'viewer'), { seconds: 0, account: false }, 'other users are not affected');
+  // A success frees its own attempt from the budget (as with the address budget), and trusts the address.
+  lim.begin('198.51.100.7', 'admin');
+  lim.succeeded('198.51.100.7', 'admin');
+  assert.equal(lim.retryAfter('203.0.113.5', 'admin'), 3500);
+  now = 60 * 60_000 + 1;
+  assert.equal(lim.retryAfter('203.0.113.5', 'admin'), 0, 'the first failure left the window');
+  // Trust lasts 30 days from the last login.
+  now += 31 * 24 * 60 * 60_000;
+  for (let i = 0; i < 100; i++) lim.begin(`10.2.${i >> 8}.${i & 255}`, 'admin');
+  assert.ok(lim.retryAfter('198.51.100.7', 'admin') > 0, 'a login 31 days ago no longer exempts the address');
+});
+
 test('login limiter: the number of buckets stays capped under an address sweep', () => {
   let now = 0;
   const lim = new LoginLimiter({}, () => now);

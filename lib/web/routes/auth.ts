@@ -36,9 +36,9 @@ export function logSafeUsername(name: string): string {
   return clean.length > 64 ? `${clean.slice(0, 64)}…` : clean;
 }
 
-function refuseRetry(reply: FastifyReply, seconds: number, status: 429 | 503, code: string, message: string): never {
+function refuseRetry(reply: FastifyReply, seconds: number, status: 429 | 503, code: string, message: string, extra: Record<string, unknown> = {}): never {
   reply.header('Retry-After', String(seconds));
-  throw new HttpError(status, code, message, { retryAfterSeconds: seconds });
+  throw new HttpError(status, code, message, { retryAfterSeconds: seconds, ...extra });
 }
 
 /** Why the setup token file cannot be made (e.g. the state directory is not writable), if it cannot. */
@@ -53,6 +53,8 @@ function setupTokenProblem(setupToken: WebDeps['setupToken']): string | undefine
 
 export async function authRoutes(app: FastifyInstance, d: WebDeps): Promise<void> {
   const { ctx, users, sessions, limiter, gate, setupToken } = d;
+  /** Username → the hour in which its account throttling was last logged (one journal line per hour). */
+  const accountWarned = new Map<string, number>();
 
   app.get('/api/auth/status', { config: { access: 'open' } }, async (req): Promise<AuthStatus> => {
     const state = users.state();
@@ -92,8 +94,17 @@ export async function authRoutes(app: FastifyInstance, d: WebDeps): Promise<void
 
   app.post<Credentials>('/api/auth/login', { config: { access: 'guest' }, schema: { body: loginBody } }, async (req, reply): Promise<UserReply> => {
     const { username, password } = req.body;
-    const wait = limiter.retryAfter(req.ip, username);
-    if (wait > 0) refuseRetry(reply, wait, 429, 'rate_limited', `too many failed logins; try again in ${wait} s`);
+    const wait = limiter.check(req.ip, username);
+    if (wait.account) {
+      // Guesses for this name from many addresses: only addresses it logged in from before still get through.
+      if (accountWarned.get(username.trim().toLowerCase()) !== Math.floor(Date.now() / 3_600_000)) {
+        accountWarned.set(username.trim().toLowerCase(), Math.floor(Date.now() / 3_600_000));
+        ctx.log.warn({ ip: req.ip, username: logSafeUsername(username) }, `web: logins for this user are throttled: ${limiter.limits.accountMaxFailures} or more failed logins from many addresses within ${limiter.limits.accountWindowMs / 60_000} min; addresses that logged in as this user before are not held back`);
+        if (accountWarned.size > 1000) accountWarned.clear();
+      }
+      refuseRetry(reply, wait.seconds, 429, 'rate_limited', `too many failed logins for this user from many addresses; try again in ${wait.seconds} s, or from an address you logged in from before`, { throttled: 'user' });
+    }
+    if (wait.seconds > 0) refuseRetry(reply, wait.seconds, 429, 'rate_limited', `too many failed logins; try again in ${wait.seconds} s`);
     // Counted as a failure from the start, in the same tick as the check (parallel guesses cannot slip past).
     const verifying = gate.run(() => users.verify(username, password));
     if (!verifying) refuseRetry(reply, 1, 503, 'busy', 'too many logins are being checked right now; try again in a second');
