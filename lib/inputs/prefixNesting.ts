@@ -70,29 +70,32 @@ function nestWithin<E>(entries: readonly E[], lenOf: (e: E) => number, masked: (
 
 /** Every prefix (key of `owners`) that lies inside a wider one, with the narrowest such. */
 export function nestedPrefixes<T>(owners: ReadonlyMap<number | string, T>): NestedPrefix<T>[] {
-  const v4: V4[] = [];
-  const v6: string[] = [];
+  // Which families have a prefix wider than a host at all: only those are gathered (IPv4 hosts are most keys).
   let v4Wide = false;
   let v6Wide = false;
   for (const key of owners.keys()) {
-    if (typeof key === 'number') {
-      v4.push({ addr: key >>> 0, len: 32, key });
-    } else if (key.startsWith('v4 ')) {
-      const slash = key.indexOf('/');
-      v4.push({ addr: parseIPv4Number(key, 3, slash), len: Number(key.slice(slash + 1)), key });
-      v4Wide = true;
-    } else {
-      v6.push(key);
-      if (key.charCodeAt(8) < 128) v6Wide = true;
-    }
+    if (typeof key === 'number') continue;
+    if (key.startsWith('v4 ')) v4Wide = true;
+    else if (key.charCodeAt(8) < 128) v6Wide = true;
+    if (v4Wide && v6Wide) break;
   }
   const out: NestedPrefix<T>[] = [];
   if (v4Wide) {
+    const v4: V4[] = [];
+    for (const key of owners.keys()) {
+      if (typeof key === 'number') v4.push({ addr: key >>> 0, len: 32, key });
+      else if (key.startsWith('v4 ')) {
+        const slash = key.indexOf('/');
+        v4.push({ addr: parseIPv4Number(key, 3, slash), len: Number(key.slice(slash + 1)), key });
+      }
+    }
     for (const [inner, outer] of nestWithin(v4, (p) => p.len, (p, len) => (p.addr & v4Mask(len)) >>> 0)) {
       out.push({ inner: { prefix: v4Text(inner), owner: owners.get(inner.key)! }, outer: { prefix: v4Text(outer), owner: owners.get(outer.key)! } });
     }
   }
   if (v6Wide) {
+    const v6: string[] = [];
+    for (const key of owners.keys()) if (typeof key === 'string' && !key.startsWith('v4 ')) v6.push(key);
     for (const [inner, outer] of nestWithin(v6, (k) => k.charCodeAt(8), v6Masked)) {
       out.push({ inner: { prefix: v6Text(inner), owner: owners.get(inner)! }, outer: { prefix: v6Text(outer), owner: owners.get(outer)! } });
     }

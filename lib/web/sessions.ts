@@ -224,7 +224,7 @@ export function backoffMs(failures: number, limits: LoginLimits = LOGIN_LIMITS):
 }
 
 /** A username as the limiter counts it: case-insensitive, trimmed, at most 128 characters. */
-const userKey = (username: string) => username.trim().toLowerCase().slice(0, 128) || '<empty>';
+export const userKey = (username: string): string => username.trim().toLowerCase().slice(0, 128) || '<empty>';
 
 /** The address a budget is kept for: IPv4 as is (also when IPv4-mapped), IPv6 by its /64. */
 export function addressKey(ip: string): string {

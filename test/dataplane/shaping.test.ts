@@ -21,7 +21,7 @@ import { defaultLabCircuits, runLabLibreQoS, startLab, stopLab, UNSHAPED_IP, typ
 import { assertCircuitClasses, compiledSides, readAppliedPlan } from '../support/kernelPlan.ts';
 import { describeRate, shortOfPlan, wireRateProblem } from '../support/rates.ts';
 import { labNamespaces, measureBothDirections, measureWire, type Direction } from '../support/lab.ts';
-import { describeLoad, measureAgainIfBusy } from '../support/machineLoad.ts';
+import { describeMeasured, measureAgainIfBusy } from '../support/machineLoad.ts';
 
 const quiet: DataplaneLogger = { info: () => undefined, warn: () => undefined };
 const ID = 'lqdps';
@@ -73,9 +73,7 @@ function planCeil(id: string, dir: 'download' | 'upload'): number {
 async function wireCheck(ip: string, dir: Direction, planMbps: number, what: string): Promise<{ line: string; problem?: string }> {
   const m = await measureAgainIfBusy(() => measureWire(lab, ip, dir, SECONDS), (r) => shortOfPlan(r.wire, planMbps), labNamespaces(lab));
   const { wire, samples } = m.result;
-  const machine = m.setAside
-    ? `${describeLoad(m.load)}; a second attempt: the first (${m.setAside.result.wire.toFixed(2)} Mbit/s) ran while the machine was busy (${describeLoad(m.setAside.load)})`
-    : describeLoad(m.load);
+  const machine = describeMeasured(m, (first) => `${first.wire.toFixed(2)} Mbit/s`);
   const problem = wireRateProblem(wire, planMbps, what);
   return { line: `${describeRate(wire, planMbps, what)}; intervals ${samples.map((v) => v.toFixed(2)).join(' ')}; machine: ${machine}`, problem: problem && `${problem} (machine during the measurement: ${machine})` };
 }

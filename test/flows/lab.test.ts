@@ -21,7 +21,7 @@ import { listMappings } from '../../dataplane/maps.ts';
 import { statePaths } from '../../lib/config/paths.ts';
 import { setupTokenPath } from '../../lib/web/setupToken.ts';
 import { startNfcapd, type Collector, type NfdumpFlow } from '../support/nfcapd.ts';
-import { describeLoad, measureAgainIfBusy } from '../support/machineLoad.ts';
+import { describeMeasured, measureAgainIfBusy } from '../support/machineLoad.ts';
 import { labNamespaces } from '../support/lab.ts';
 
 const ID = 'lqflow';
@@ -326,9 +326,7 @@ test('passive TCP RTT (lqosd) agrees with a ping over the same path, with and wi
         const m = await measureAgainIfBusy(once, (x) => !agrees(x), [...labNamespaces(lab), FAR_NS]);
         const { ping, f, flowRtt, circuitP50, samples, records } = m.result;
         const bound = rttBound(ping);
-        const machine = m.setAside
-          ? `${describeLoad(m.load)}; a second attempt: the first (flow ${m.setAside.result.flowRtt.toFixed(2)} ms, ping ${m.setAside.result.ping.toFixed(2)} ms) ran while the machine was busy (${describeLoad(m.setAside.load)})`
-          : describeLoad(m.load);
+        const machine = describeMeasured(m, (first) => `flow ${first.flowRtt.toFixed(2)} ms, ping ${first.ping.toFixed(2)} ms`);
         results.push(`delay ${delay}: ping ${ping.toFixed(2)} ms, flow internet-side ${flowRtt.toFixed(2)} ms (customer side ${f.rttMs.customer?.toFixed(2)}), circuit p50 ${circuitP50.toFixed(2)} ms over ${samples} samples; bound ±${bound.toFixed(2)} ms; records: ${records.join('; ')}; machine: ${machine}`);
         t.diagnostic(results.at(-1)!);
         assert.ok(Math.abs(flowRtt - ping) <= bound, results.at(-1));

@@ -4,7 +4,7 @@ import { execa, type ResultPromise } from 'execa';
 import { runLabLibreQoS, startLab, wireRate, type Lab, type LabCircuit } from '../../lab/labEnv.ts';
 import { nsExec } from '../../lab/testbed.ts';
 import { describeRate, median, shortOfPlan, wireRateProblem } from './rates.ts';
-import { describeLoad, measureAgainIfBusy } from './machineLoad.ts';
+import { describeMeasured, measureAgainIfBusy } from './machineLoad.ts';
 
 /** The Internet-side address of the lab's VLAN-tagged path (lab/labEnv.ts). */
 const LAB_VLAN_SERVER = '10.98.0.1';
@@ -173,9 +173,7 @@ export async function measureCircuits(lab: Lab, circuits: readonly LabCircuit[],
     });
   };
   const m = await measureAgainIfBusy(once, (rates) => rates.some((r) => shortOfPlan(r.wire, r.plan)), labNamespaces(lab));
-  const machine = m.setAside
-    ? `${describeLoad(m.load)}; this is a second attempt: the first ran while work that is not the lab's was busy (${describeLoad(m.setAside.load)})`
-    : describeLoad(m.load);
+  const machine = describeMeasured(m);
   return m.result.map((r, i) => ({
     ...r,
     machine,

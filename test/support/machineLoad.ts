@@ -252,6 +252,16 @@ export interface Measured<T> {
 }
 
 /**
+ * What the machine did during a measureAgainIfBusy result: its load, and for a second attempt what the
+ * first measured (`first`, e.g. "24.1 Mbit/s") and the load it was set aside for.
+ */
+export function describeMeasured<T>(m: Measured<T>, first?: (result: T) => string): string {
+  if (!m.setAside) return describeLoad(m.load);
+  const what = first ? ` (${first(m.setAside.result)})` : '';
+  return `${describeLoad(m.load)}; a second attempt: the first${what} ran while the machine was busy (${describeLoad(m.setAside.load)})`;
+}
+
+/**
  * Runs `attempt` while watching the machine (watchLoad; `labNamespaces` are the lab's `ip netns`
  * names). When `fellShort(result)` says it came in under plan and work that is not the lab's was busy
  * meanwhile (machineWasBusy), it runs once more and that attempt counts: the first says nothing about

@@ -4,7 +4,7 @@ import { PASSWORD_MAX, SETUP_TOKEN_MAX, type AuthStatus, type UserReply } from '
 import { sessionUser, setSessionCookie, userError } from '../access.ts';
 import type { WebDeps } from '../deps.ts';
 import { HttpError } from '../http.ts';
-import { SESSION_COOKIE } from '../sessions.ts';
+import { SESSION_COOKIE, userKey } from '../sessions.ts';
 import { setupTokenHelp } from '../setupToken.ts';
 import { passwordSchema, usernameSchema } from './users.ts';
 
@@ -97,8 +97,9 @@ export async function authRoutes(app: FastifyInstance, d: WebDeps): Promise<void
     const wait = limiter.check(req.ip, username);
     if (wait.account) {
       // Guesses for this name from many addresses: only addresses it logged in from before still get through.
-      if (accountWarned.get(username.trim().toLowerCase()) !== Math.floor(Date.now() / 3_600_000)) {
-        accountWarned.set(username.trim().toLowerCase(), Math.floor(Date.now() / 3_600_000));
+      const hour = Math.floor(Date.now() / 3_600_000);
+      if (accountWarned.get(userKey(username)) !== hour) {
+        accountWarned.set(userKey(username), hour);
         ctx.log.warn({ ip: req.ip, username: logSafeUsername(username) }, `web: logins for this user are throttled: ${limiter.limits.accountMaxFailures} or more failed logins from many addresses within ${limiter.limits.accountWindowMs / 60_000} min; addresses that logged in as this user before are not held back`);
         if (accountWarned.size > 1000) accountWarned.clear();
       }
