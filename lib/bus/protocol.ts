@@ -154,6 +154,13 @@ export interface TopCircuitsReply {
 // ---------------------------------------------------------------------------------------------
 // Requests
 
+/** A file's name in messages: one line of printable text. */
+const fileLabel = z
+  .string()
+  .min(1)
+  .max(4096)
+  .refine((s) => !/[\u0000-\u001f\u007f]/.test(s), { message: 'a file label is one line of printable text' });
+
 export const submitPlanSchema = req('submit_plan', {
   mode: z.enum(['full', 'incremental']),
   /** Inline inputs. The whole request must fit in 1 MiB; larger inputs go by path. */
@@ -162,6 +169,13 @@ export const submitPlanSchema = req('submit_plan', {
   /** Or absolute paths that lqosd reads itself. */
   devicesPath: z.string().startsWith('/').optional(),
   networkPath: z.string().startsWith('/').optional(),
+  /**
+   * What messages call the files, when that is not their path: the effective copies of
+   * lqos_overrides.json are named after the operator's files, whose line numbers they keep
+   * (lib/shaping/effectiveInputs.ts).
+   */
+  devicesLabel: fileLabel.optional(),
+  networkLabel: fileLabel.optional(),
   /** Do nothing (not even verify) when the plan equals the one in force. */
   updateonly: z.boolean().optional(),
   /** Return every warning, not only the first 20. */

@@ -12,7 +12,7 @@ import { validateInputs } from '../inputs/validate.ts';
 import type { InputIssue } from '../model.ts';
 import { appliedPlanFiles } from '../apply/appliedPlan.ts';
 import { clearRootQdiscs } from '../apply/kernelState.ts';
-import { buildEffectiveInputs } from '../shaping/effectiveInputs.ts';
+import { buildEffectiveInputs, submittedFiles } from '../shaping/effectiveInputs.ts';
 import { EXIT } from '../shaping/exitCodes.ts';
 import { readShapingInputs, reportIssues } from '../shaping/inputs.ts';
 import { acquireLock, acquireLockWaiting, kernelLockPath, LockHeldError } from '../shaping/lock.ts';
@@ -292,7 +292,7 @@ async function submitToLqosd(rc: ResolvedConfig, opts: LibreQoSOptions, log: Log
   const waitMs = opts.busyWaitMs ?? BUSY_WAIT_MS;
   let outcome: ShapingOutcome;
   try {
-    outcome = await submitWhileBusy(opts, log, eff.inputs, waitMs);
+    outcome = await submitWhileBusy(opts, log, submittedFiles(eff), waitMs);
   } catch (e) {
     return submitFailed(e, rc, opts, log, waitMs);
   }
@@ -372,7 +372,7 @@ function reachedLqosd(e: { errno?: string }): boolean {
 async function submitWhileBusy(
   opts: LibreQoSOptions,
   log: Log,
-  inputs: { devicesFile: string; networkFile: string },
+  files: ReturnType<typeof submittedFiles>,
   waitMs: number,
 ): Promise<ShapingOutcome> {
   const [{ busRequest }, { retryWhileBusy }] = await Promise.all([busClient(), busyRetry()]);
@@ -381,8 +381,7 @@ async function submitWhileBusy(
       'submit_plan',
       {
         mode: 'incremental',
-        devicesPath: inputs.devicesFile,
-        networkPath: inputs.networkFile,
+        ...files,
         updateonly: opts.updateonly ?? false,
         verbose: opts.verbose ?? false,
         ...(opts.force ? { force: true } : {}),

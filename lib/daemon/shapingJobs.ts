@@ -165,8 +165,8 @@ export class ShapingJobs {
     const inputs: ShapingInputs = {
       devicesText: readInput(r.devicesCsv, r.devicesPath, 'ShapedDevices file', this.d.log),
       networkText: readInput(r.networkJson, r.networkPath, 'network file', this.d.log),
-      devicesFile: r.devicesPath ?? 'ShapedDevices.csv',
-      networkFile: r.networkPath ?? 'network.json',
+      devicesFile: r.devicesLabel ?? r.devicesPath ?? 'ShapedDevices.csv',
+      networkFile: r.networkLabel ?? r.networkPath ?? 'network.json',
     };
     // plannerReset: this job alone plans from an empty planner state; planner_state.json takes its
     // ids only when its apply commits (lib/shaping/run.ts). Jobs before and after use the file.

@@ -72,6 +72,14 @@ export interface CsvEdits {
   cells?: ReadonlyMap<number, Partial<Record<ShapedDeviceField, string>>>;
   /** Data lines to drop. */
   deleteLines?: ReadonlySet<number>;
+  /** Data lines to empty: the row is gone, every later line keeps its number. */
+  blankLines?: ReadonlySet<number>;
+  /**
+   * Columns to add at the end of the header (canonical header text). Every data row with one value
+   * per header column gets an empty cell for each; a row with another count keeps its count (the
+   * reader still reports it).
+   */
+  addColumns?: readonly ShapedDeviceField[];
   /** Rows to add at the end, in the file's own column order. */
   append?: readonly Partial<Record<ShapedDeviceField, string>>[];
 }
@@ -94,10 +102,10 @@ interface HeaderColumns {
   width: number;
 }
 
-function headerColumns(records: CsvRecords['records']): HeaderColumns {
+function headerColumns(records: CsvRecords['records'], added: readonly ShapedDeviceField[] = []): HeaderColumns {
   const record = records.find((r) => r.fields.some((f) => f !== ''));
   if (record === undefined) throw new CellEditError('ShapedDevices.csv has no header line');
-  const header = record.fields.map(normaliseHeader);
+  const header = [...record.fields, ...added.map(headerOf)].map(normaliseHeader);
   const indexOf = (field: ShapedDeviceField): number => {
     const col = SHAPED_DEVICES_COLUMNS.find((c) => c.field === field)!;
     return header.findIndex((h) => col.aliases.includes(h));
@@ -129,7 +137,9 @@ function setCells(line: { body: string }, lineNo: number, fields: Partial<Record
 export function editCsv(text: string, edits: CsvEdits): string {
   const lines = splitLines(text);
   const before = readCsvRecords(text);
-  const columns = headerColumns(before.records);
+  const added = edits.addColumns ?? [];
+  const original = headerColumns(before.records);
+  const columns = headerColumns(before.records, added);
   const { headerAt, indexOf, width } = columns;
   const dataLine = (lineNo: number) => {
     const line = lines[lineNo - 1];
@@ -137,7 +147,18 @@ export function editCsv(text: string, edits: CsvEdits): string {
     cellSpans(line.body, lineNo); // refuses a record that continues on the next line
     return line;
   };
+  if (added.length > 0) {
+    const header = lines[headerAt]!;
+    cellSpans(header.body, headerAt + 1); // a header continuing on the next line is refused
+    header.body += added.map((f) => ',' + cellText(headerOf(f))).join('');
+    const blanks = edits.blankLines ?? new Set<number>();
+    for (const r of before.records) {
+      if (r.line <= original.record.line || r.fields.length !== original.width || blanks.has(r.line)) continue;
+      dataLine(r.line).body += ','.repeat(added.length);
+    }
+  }
   for (const [lineNo, fields] of edits.cells ?? []) setCells(dataLine(lineNo), lineNo, fields, indexOf);
+  for (const lineNo of edits.blankLines ?? []) dataLine(lineNo).body = '';
   for (const lineNo of edits.deleteLines ?? []) dataLine(lineNo).body = '\0';
   const eol = lines.find((l) => l.eol !== '')?.eol ?? '\n';
   const kept = lines.filter((l) => l.body !== '\0');
@@ -148,7 +169,7 @@ export function editCsv(text: string, edits: CsvEdits): string {
     kept.push(line);
   }
   const edited = kept.map((l) => l.body + l.eol).join('');
-  checkEdited(before, columns, edited, edits);
+  checkEdited(before, original, edited, edits);
   return edited;
 }
 
@@ -166,8 +187,15 @@ function checkEdited(before: CsvRecords, columns: HeaderColumns, edited: string,
   };
   const after = readCsvRecords(edited);
   if (before.error?.message !== after.error?.message) refuse('the edited file does not read back with the CSV syntax of the original');
-  const { record: header, indexOf: colOf, width } = columns;
+  const { record: header } = columns;
+  const added = edits.addColumns ?? [];
+  // Cells are found in the header as it is after the edit (added columns included).
+  const { indexOf: colOf, width } = headerColumns(before.records, added);
   const headerLineNo = header.line;
+  const widen = (r: CsvRecords['records'][number]): string[] => {
+    if (r.line === headerLineNo) return [...r.fields, ...added.map(headerOf)];
+    return r.line > headerLineNo && r.fields.length === columns.width ? [...r.fields, ...added.map(() => '')] : r.fields;
+  };
   const apply = (fields: string[], set: Partial<Record<ShapedDeviceField, string>>) => {
     for (const [f, v] of Object.entries(set) as [ShapedDeviceField, string][]) {
       const i = colOf(f);
@@ -179,8 +207,9 @@ function checkEdited(before: CsvRecords, columns: HeaderColumns, edited: string,
   };
   const cells = edits.cells ?? new Map<number, Partial<Record<ShapedDeviceField, string>>>();
   const deleted = edits.deleteLines ?? new Set<number>();
+  const blanked = edits.blankLines ?? new Set<number>();
   const starts = new Set(before.records.map((r) => r.line));
-  for (const lineNo of [...cells.keys(), ...deleted]) {
+  for (const lineNo of [...cells.keys(), ...deleted, ...blanked]) {
     if (lineNo <= headerLineNo || !starts.has(lineNo)) refuse(`line ${lineNo} is not the first line of a data row`);
   }
   // Each deleted line is one whole physical line (editCsv refuses records spanning lines).
@@ -189,9 +218,10 @@ function checkEdited(before: CsvRecords, columns: HeaderColumns, edited: string,
   let shift = 0;
   for (const r of before.records) {
     while (shift < gone.length && gone[shift]! < r.line) shift++;
-    if (deleted.has(r.line)) continue;
+    if (deleted.has(r.line) || blanked.has(r.line)) continue;
     const set = cells.get(r.line);
-    expected.push({ fields: set ? apply([...r.fields], set) : r.fields, line: r.line - shift });
+    const fields = widen(r);
+    expected.push({ fields: set ? apply([...fields], set) : fields, line: r.line - shift });
   }
   for (const row of edits.append ?? []) expected.push({ fields: apply(Array(width).fill(''), row), line: undefined });
   const got = after.records;

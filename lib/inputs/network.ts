@@ -7,13 +7,16 @@ import type { Circuit, InputIssue, NetworkNode } from '../model.ts';
 // ---------------------------------------------------------------------------------------------
 // Position-tracking JSON
 
-export type JsonValue =
+type JsonValueKind =
   | { kind: 'object'; entries: JsonEntry[]; line: number }
   | { kind: 'array'; items: JsonValue[]; line: number }
   | { kind: 'string'; value: string; line: number }
   | { kind: 'number'; value: number; raw: string; line: number }
   | { kind: 'boolean'; value: boolean; line: number }
   | { kind: 'null'; line: number };
+
+/** A value with its line and its place in the text: `start` at its first character, `end` just after its last. */
+export type JsonValue = JsonValueKind & { start: number; end: number };
 
 export interface JsonEntry {
   key: string;
@@ -128,15 +131,15 @@ class JsonReader {
     if (depth > 512) this.fail('nesting is too deep');
     this.skipWs();
     const vLine = this.line;
+    const start = this.pos;
     const c = this.text[this.pos];
-    if (c === '{') return this.parseObject(depth, vLine);
-    if (c === '[') return this.parseArray(depth, vLine);
-    if (c === '"') return { kind: 'string', value: this.parseString(), line: vLine };
-    return this.parseScalar(c, vLine);
+    const v: JsonValueKind =
+      c === '{' ? this.parseObject(depth, vLine) : c === '[' ? this.parseArray(depth, vLine) : c === '"' ? { kind: 'string', value: this.parseString(), line: vLine } : this.parseScalar(c, vLine);
+    return Object.assign(v, { start, end: this.pos });
   }
 
   /** An object starting at the `{` at `pos`. */
-  private parseObject(depth: number, vLine: number): JsonValue {
+  private parseObject(depth: number, vLine: number): JsonValueKind {
     const text = this.text;
     this.pos++;
     const entries: JsonEntry[] = [];
@@ -174,7 +177,7 @@ class JsonReader {
   }
 
   /** An array starting at the `[` at `pos`. */
-  private parseArray(depth: number, vLine: number): JsonValue {
+  private parseArray(depth: number, vLine: number): JsonValueKind {
     const text = this.text;
     this.pos++;
     const items: JsonValue[] = [];
@@ -201,7 +204,7 @@ class JsonReader {
   }
 
   /** true, false, null or a number, whose first character `c` is at `pos`. */
-  private parseScalar(c: string | undefined, vLine: number): JsonValue {
+  private parseScalar(c: string | undefined, vLine: number): JsonValueKind {
     const text = this.text;
     if (c === 't' && text.startsWith('true', this.pos)) {
       this.pos += 4;
@@ -221,7 +224,7 @@ class JsonReader {
     return this.fail(`unexpected ${this.describe(this.pos)}`);
   }
 
-  private parseNumber(vLine: number): JsonValue {
+  private parseNumber(vLine: number): JsonValueKind {
     const text = this.text;
     NUMBER_RE.lastIndex = this.pos;
     const m = NUMBER_RE.exec(text);

@@ -8,7 +8,8 @@
  * - Overrides in effect: effective = source files + overrides, written to
  *   `<state_directory>/shaping/effective/{ShapedDevices.csv,network.json}` (+ `overrides_applied.json`,
  *   what was changed); the operator's files are never rewritten. Then bus `submit_plan` with
- *   `devicesPath`/`networkPath` pointing at the effective files.
+ *   `devicesPath`/`networkPath` pointing at the effective files, and the names messages give them
+ *   (`devicesLabel`/`networkLabel`: the operator's files, whose line numbers they keep).
  * - A bad overrides file: nothing is applied this cycle (OverridesError, clear message).
  *
  * Both carry `force` when `[safety] scheduler_allow_mass_removal = true`: otherwise lqosd refuses a
@@ -20,7 +21,7 @@ import { BusError } from '../bus/protocol.ts';
 import { BusUnavailableError } from '../bus/client.ts';
 import type { OverridesError } from '../overrides/load.ts';
 import { BUSY_RETRY_INTERVAL_MS, BUSY_WAIT_MS, retryWhileBusy } from '../shaping/busyRetry.ts';
-import { buildEffectiveInputs } from '../shaping/effectiveInputs.ts';
+import { buildEffectiveInputs, submittedFiles } from '../shaping/effectiveInputs.ts';
 import { EXIT } from '../shaping/exitCodes.ts';
 import type { ShapingOutcome } from '../shaping/service.ts';
 import type { Log } from '../util/log.ts';
@@ -110,7 +111,7 @@ export async function shapeOnce(rc: ResolvedConfig, reporter: StatusReporter, lo
     }
   }
   try {
-    return outcomeResult(await request('submit_plan', { mode: opts.mode, devicesPath: eff.inputs.devicesFile, networkPath: eff.inputs.networkFile, ...force }), 'submit_plan');
+    return outcomeResult(await request('submit_plan', { mode: opts.mode, ...submittedFiles(eff), ...force }), 'submit_plan');
   } catch (e) {
     return transportFailure(e, 'submit_plan');
   }

@@ -9,6 +9,11 @@
  * - Overrides in effect: the result is written to `<state_directory>/shaping/effective/`
  *   (`ShapedDevices.csv`, `network.json`, and `overrides_applied.json` saying what changed); the
  *   operator's files are never rewritten. `write: false` (`--validate`) builds it in memory only.
+ *   The effective files keep the operator's line numbers (lib/overrides/apply.ts), so messages name
+ *   them after the operator's files: `/…/ShapedDevices.csv (with lqos_overrides.json applied):57`
+ *   is line 57 of the operator's file as the overrides change it. Rows a persistent device adds come
+ *   after the operator's last line (logged with their line). Only when the devices file had to be
+ *   rewritten row by row do messages name the effective copy itself.
  * - An invalid overrides file refuses the run: nothing is applied, the error names
  *   lqos_overrides.json, the JSON path and what is wrong.
  */
@@ -32,6 +37,11 @@ export type EffectiveInputs =
       overridden: boolean;
       /** What the overrides changed, one line each. */
       changes: string[];
+      /**
+       * Where `inputs` are on disk (what a submit to lqosd reads), when they differ from the names in
+       * `inputs` (the effective copies, named after the operator's files); absent for an in-memory build.
+       */
+      files?: { devices: string; network: string };
     }
   | {
       ok: false;
@@ -83,27 +93,50 @@ export function buildEffectiveInputs(paths: EffectiveInputsPaths, log: Log, opts
 
   const { devices, network } = paths.inputs;
   const e = applyOverrides(source, loaded.overrides, { devices, network });
+  const out = inputPaths({ lqos_directory: eff });
+  const labels = effectiveLabels(source, e, write ? out.devices : undefined);
   for (const c of e.changes) log.info(`override: ${c}`);
+  for (const a of e.appended) log.info(`override: ${a.entry} (device ${a.deviceId}) is line ${a.line} of ${labels.devices}`);
   for (const w of e.warnings) log.warn({ code: 'override-unmatched', file }, `override: ${w}`);
-  let inputs: ShapingInputs;
+  const inputs: ShapingInputs = { devicesFile: labels.devices, networkFile: labels.network, devicesText: e.devicesText, networkText: e.networkText };
   if (write) {
-    const out = inputPaths({ lqos_directory: eff });
     // Subscriber data: 0640 (docs/OPERATIONS.md, file modes).
     writeFileAtomic(out.devices, e.devicesText, { mode: DATA_FILE_MODE });
     writeFileAtomic(out.network, e.networkText, { mode: DATA_FILE_MODE });
-    writeFileAtomic(
-      join(eff, 'overrides_applied.json'),
-      JSON.stringify({ at: new Date().toISOString(), overrides: file, sources: { devices, network }, changes: e.changes, warnings: e.warnings }, null, 2) + '\n',
-      { mode: DATA_FILE_MODE },
-    );
-    inputs = { devicesFile: out.devices, networkFile: out.network, devicesText: e.devicesText, networkText: e.networkText };
-  } else {
-    const applied = ' (with lqos_overrides.json applied)';
-    inputs = { devicesFile: devices + applied, networkFile: network + applied, devicesText: e.devicesText, networkText: e.networkText };
+    const applied = { at: new Date().toISOString(), overrides: file, sources: { devices, network }, namedInMessages: labels, devicesLinesKept: e.devicesLayoutKept, appended: e.appended, changes: e.changes, warnings: e.warnings };
+    writeFileAtomic(join(eff, 'overrides_applied.json'), JSON.stringify(applied, null, 2) + '\n', { mode: DATA_FILE_MODE });
   }
   log.info(
     { code: 'overrides-applied', changes: e.changes.length, warnings: e.warnings.length, file },
     `lqos_overrides.json: ${e.changes.length} change(s) applied` + (write ? `; effective inputs written to ${eff}` : ' (in memory)'),
   );
-  return { ok: true, inputs, overridden: true, changes: e.changes };
+  return { ok: true, inputs, overridden: true, changes: e.changes, ...(write ? { files: { devices: out.devices, network: out.network } } : {}) };
+}
+
+const APPLIED = ' (with lqos_overrides.json applied)';
+
+/**
+ * What messages call the effective files: the operator's own name for a file the overrides left as
+ * it is; the operator's name marked as overridden for one that keeps the operator's lines; the
+ * effective copy (`copy`, or a note in memory) for a devices file rewritten row by row.
+ */
+function effectiveLabels(source: ShapingInputs, e: ReturnType<typeof applyOverrides>, copy: string | undefined): { devices: string; network: string } {
+  const devices =
+    e.devicesText === source.devicesText ? source.devicesFile : e.devicesLayoutKept ? source.devicesFile + APPLIED : (copy ?? `${source.devicesFile} (with lqos_overrides.json applied, rows renumbered)`);
+  const network = e.networkText === source.networkText ? source.networkFile : source.networkFile + APPLIED;
+  return { devices, network };
+}
+
+/**
+ * The files of a bus `submit_plan` for these inputs: the paths lqosd reads, and (only when they
+ * differ, as an older lqosd refuses the fields) what its messages call them.
+ */
+export function submittedFiles(eff: Extract<EffectiveInputs, { ok: true }>): { devicesPath: string; networkPath: string; devicesLabel?: string; networkLabel?: string } {
+  const files = eff.files ?? { devices: eff.inputs.devicesFile, network: eff.inputs.networkFile };
+  return {
+    devicesPath: files.devices,
+    networkPath: files.network,
+    ...(files.devices !== eff.inputs.devicesFile ? { devicesLabel: eff.inputs.devicesFile } : {}),
+    ...(files.network !== eff.inputs.networkFile ? { networkLabel: eff.inputs.networkFile } : {}),
+  };
 }

@@ -124,3 +124,35 @@ test("lqosd's refresh and LibreQoS's submit to lqosd shape the overridden rate",
   assert.ok(r.logs.some((l) => (l as { via?: string }).via === 'lqosd'), 'the run went through lqosd');
   assert.equal(ceilOf1001(w), '55mbit', 'lqosd shaped the effective inputs LibreQoS submitted');
 });
+
+test("with overrides in effect, a bad row is reported at its line in the operator's file, on every run path", async () => {
+  const w = workspace();
+  // Line 7 (circuit 1004) gets an address that is not one; a removed circuit above it must not move it.
+  const lines = example('ShapedDevices.csv').split('\n');
+  assert.match(lines[6], /^1004,/);
+  lines[6] = lines[6].replace('100.64.3.10', 'not-an-address');
+  assert.match(lines[6], /not-an-address/, 'the example row has the address this test replaces');
+  w.write('ShapedDevices.csv', lines.join('\n'));
+  w.write('lqos_overrides.json', JSON.stringify({ circuit_adjustments: [{ type: 'remove_circuit', circuit_id: '1002' }, { type: 'circuit_adjust_speed', circuit_id: '1001', max_download_bandwidth: 44 }] }));
+  const label = `${join(w.dir, 'ShapedDevices.csv')} (with lqos_overrides.json applied)`;
+  const namesLine7 = (msg: string) => msg.includes(`${label}:7`) || msg.includes(`${label} line 7`);
+
+  const dry = await runCli(['--config', w.config, '--dry-run'], env(w));
+  assert.ok(dry.logs.some((l) => namesLine7(l.msg) && /not-an-address|IPv4/.test(l.msg)), dry.stderr);
+  assert.equal(ceilOf1001(w), '44mbit', 'the rest is shaped');
+
+  const val = await runCli(['--config', w.config, '--validate'], env(w));
+  assert.equal(val.code, 1);
+  assert.ok(val.logs.some((l) => l.msg.includes(`${join(w.dir, 'ShapedDevices.csv')}:7`)), 'the files alone: line 7 ' + val.stderr);
+
+  // Through lqosd: LibreQoS submits the effective copies with the operator's file as their name.
+  const d = await startTestDaemon(w);
+  stops.push(() => d.stop());
+  const submitConf = join(w.dir, 'submit.conf');
+  writeFileSync(submitConf, loConfig(w.dir).replace('dry_run = true', 'dry_run = false'));
+  const r = await runCli(['--config', submitConf], env(w));
+  const viaLqosd = r.logs.filter((l) => (l as { via?: string }).via === 'lqosd');
+  assert.ok(viaLqosd.length > 0, 'the run went through lqosd');
+  assert.ok(viaLqosd.some((l) => namesLine7(l.msg)), r.stderr);
+  assert.ok(!r.stderr.includes('shaping/effective/ShapedDevices.csv:'), 'no message names the copy with a line number');
+});

@@ -108,6 +108,11 @@ test('schema failure → invalid with the path of the offending field', async ()
   const r4 = await c.next();
   assert.equal(r4.id, null);
   assert.deepEqual(r4.error.path, ['id']);
+  // A file's name in messages (submit_plan's labels) is one line of printable text.
+  c.write(JSON.stringify({ id: 5, type: 'submit_plan', mode: 'incremental', devicesPath: '/x.csv', networkPath: '/n.json', devicesLabel: 'ShapedDevices.csv\nlqosd: fake line' }) + '\n');
+  const r5 = await c.next();
+  assert.equal(r5.error.code, 'invalid');
+  assert.deepEqual(r5.error.path, ['devicesLabel']);
   c.close();
 });
 

@@ -9,6 +9,7 @@ import { applyOverrides } from '../../lib/overrides/apply.ts';
 import { OverridesError, parseOverridesText } from '../../lib/overrides/load.ts';
 import { hasEffect, type Overrides } from '../../lib/overrides/schema.ts';
 import { readCsvRecords } from '../../lib/inputs/shapedDevices.ts';
+import { validateInputs } from '../../lib/inputs/validate.ts';
 
 const F = '/srv/lqos/lqos_overrides.json';
 const parse = (o: unknown) => parseOverridesText(JSON.stringify(o), F);
@@ -121,4 +122,96 @@ test('network adjustments: by node id, by name, virtual flag; unknown node is a 
   assert.equal(t.Site.children.AP1.downloadBandwidthMbps, 500);
   assert.equal(e.devicesText, CSV16, 'ShapedDevices.csv byte-identical when no device override');
   assert.deepEqual(e.warnings, ['network_adjustments[3] (set_node_virtual): no node "Nowhere" in network.json']);
+});
+
+/** Each issue as `line code` (file names aside), for comparing the operator's file with its effective copy. */
+const issueLines = (issues: { line?: number; code: string; severity: string }[]) => issues.map((i) => `${i.line ?? '-'} ${i.severity} ${i.code}`).sort();
+
+test("the effective ShapedDevices.csv keeps the operator's lines, and the problems of the operator's file", () => {
+  const csv =
+    '# subscribers\n' +
+    'Circuit ID,Circuit Name,Device ID,Device Name,Parent Node,MAC,IPv4,IPv6,Download Min Mbps,Upload Min Mbps,Download Max Mbps,Upload Max Mbps,Comment\n' +
+    '1,One,d1,r1,AP1,,100.64.0.1,,10,2,100,20,\n' +
+    '\n' +
+    '2,Two,d2,r2,AP1,,100.64.0.2,,10,2,100,20\n' + // one cell short: a field-count error
+    '# removed below\n' +
+    '3,Three,d3,r3,AP1,,100.64.0.3,,10,2,100,20,\n' +
+    '4,Four,d4,r4,AP1,,not-an-address,,10,2,100,20,\n' +
+    '5,Five,d5,r5,AP1,,100.64.0.5,,10,2,100,20,"kept, as written"\n';
+  const o = parse({
+    persistent_devices: [
+      { circuit_id: '9', circuit_name: 'Static', device_id: 'd9', device_name: 'r9', parent_node: 'AP1', mac: '', ipv4: ['100.64.0.9'], ipv6: [], download_min_mbps: 1, upload_min_mbps: 1, download_max_mbps: 9, upload_max_mbps: 9, comment: '' },
+    ],
+    circuit_adjustments: [
+      { type: 'remove_circuit', circuit_id: '3' },
+      { type: 'circuit_adjust_speed', circuit_id: '5', max_download_bandwidth: 55 },
+      { type: 'circuit_adjust_speed', circuit_id: '2', max_download_bandwidth: 22 },
+      { type: 'device_adjust_sqm', device_id: 'd1', sqm_override: 'fq_codel' },
+    ],
+  });
+  const net = JSON.stringify({ AP1: { downloadBandwidthMbps: 1000, uploadBandwidthMbps: 1000 } });
+  const e = applyOverrides({ devicesText: csv, networkText: net }, o);
+  assert.equal(e.devicesLayoutKept, true);
+  const src = csv.split('\n');
+  const eff = e.devicesText.split('\n');
+  assert.equal(eff[0], src[0], 'the comment line stays');
+  assert.equal(eff[1], src[1] + ',sqm', 'the sqm column is added to the header on its line');
+  assert.equal(eff[2], '1,One,d1,r1,AP1,,100.64.0.1,,10,2,100,20,,fq_codel');
+  assert.equal(eff[3], '', 'the blank line stays');
+  assert.equal(eff[4], src[4], 'the short row is left exactly as written');
+  assert.equal(eff[6], '', 'the removed row is an empty line: later rows keep their numbers');
+  assert.equal(eff[7], src[7] + ',', 'an untouched row gets the empty sqm cell');
+  assert.equal(eff[8], '5,Five,d5,r5,AP1,,100.64.0.5,,10,2,55,20,"kept, as written",');
+  assert.deepEqual(e.appended, [{ line: 10, entry: 'persistent_devices[0]', deviceId: 'd9' }]);
+  assert.match(eff[9], /^9,Static,d9,r9,AP1,,100\.64\.0\.9,,1,1,9,9,,$/);
+  assert.ok(e.warnings.some((w) => /circuit_adjustments\[2\].*line 5 of ShapedDevices\.csv has 12 cells/.test(w)), e.warnings.join('\n'));
+
+  // The operator's problems are found on the same lines in the effective copy.
+  const before = validateInputs({ devicesText: csv, devicesFile: 'ShapedDevices.csv', networkText: net, networkFile: 'network.json' });
+  const afterV = validateInputs({ devicesText: e.devicesText, devicesFile: 'ShapedDevices.csv', networkText: net, networkFile: 'network.json' });
+  const errs = (v: typeof before) => issueLines(v.issues.filter((i) => i.severity === 'error'));
+  assert.deepEqual(errs(before), ['5 error field-count', '8 error invalid-ip'].sort(), JSON.stringify(before.issues));
+  assert.deepEqual(errs(afterV), errs(before), JSON.stringify(afterV.issues));
+});
+
+test('a change to a row whose quoted cell spans lines rewrites the effective copy row by row, and says so', () => {
+  const csv = CSV13 + '94,Bob,d94,Bob router,AP1,,100.64.0.94,,10,2,100,20,"two\nlines"\n';
+  const o = parse({ circuit_adjustments: [{ type: 'circuit_adjust_speed', circuit_id: '94', max_download_bandwidth: 80 }] });
+  const e = applyOverrides({ devicesText: csv, networkText: '{}' }, o);
+  assert.equal(e.devicesLayoutKept, false);
+  assert.ok(e.warnings.some((w) => /rewritten row by row/.test(w)), e.warnings.join('\n'));
+  assert.equal(rows(e.devicesText).find((r) => r['Circuit ID'] === '94')!['Download Max Mbps'], '80');
+  assert.equal(rows(e.devicesText).find((r) => r['Circuit ID'] === '94')!.Comment, 'two\nlines');
+});
+
+test("network adjustments edit network.json in place: no line moves, duplicate keys are still reported", () => {
+  const net =
+    '{\n' +
+    '  "Site": {\n' +
+    '    "downloadBandwidthMbps": 1000,\n' +
+    '    "children": {\n' +
+    '      "AP1": { "downloadBandwidthMbps": 500, "uploadBandwidthMbps": 500 },\n' +
+    '      "AP1": { "downloadBandwidthMbps": 400, "uploadBandwidthMbps": 400 },\n' +
+    '      "AP2": {}\n' +
+    '    }\n' +
+    '  }\n' +
+    '}\n';
+  const o = parse({
+    network_adjustments: [
+      { type: 'adjust_site_speed', site_name: 'Site', upload_bandwidth_mbps: 900 },
+      { type: 'adjust_site_speed', site_name: 'AP1', download_bandwidth_mbps: 300 },
+      { type: 'adjust_site_speed', site_name: 'AP1', download_bandwidth_mbps: 350 },
+      { type: 'set_node_virtual', node_name: 'AP2', virtual: true },
+    ],
+  });
+  const e = applyOverrides({ devicesText: CSV16, networkText: net }, o);
+  const lines = e.networkText.split('\n');
+  assert.equal(lines.length, net.split('\n').length, 'no line added or removed');
+  assert.equal(lines[2], '    "downloadBandwidthMbps": 1000, "uploadBandwidthMbps": 900,', 'a missing key is added on the line of the last entry');
+  assert.equal(lines[4], '      "AP1": { "downloadBandwidthMbps": 350, "uploadBandwidthMbps": 500 },', 'the later adjustment wins');
+  assert.equal(lines[5], '      "AP1": { "downloadBandwidthMbps": 350, "uploadBandwidthMbps": 400 },', 'both nodes of a duplicated name');
+  assert.equal(lines[6], '      "AP2": { "virtual": true }');
+  const v = validateInputs({ devicesText: 'Circuit ID,Circuit Name,Device ID,Device Name,Parent Node,MAC,IPv4,IPv6,Download Min Mbps,Upload Min Mbps,Download Max Mbps,Upload Max Mbps\n', devicesFile: 'd.csv', networkText: e.networkText, networkFile: 'network.json' });
+  const dup = v.issues.find((i) => /AP1/.test(i.message) && i.line === 6);
+  assert.ok(dup, `the duplicate AP1 is still reported on line 6: ${JSON.stringify(v.issues)}`);
 });

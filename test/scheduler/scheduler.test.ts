@@ -243,7 +243,12 @@ test('overrides go to lqosd as submit_plan with the effective file paths (lqosd 
   assert.equal(r.shape?.via, 'submit_plan');
   assert.equal(got.length, 1);
   assert.equal(sent.find((m) => m.type === 'submit_plan')?.payload.mode, 'incremental');
-  assert.equal(got[0].inputs.devicesFile, join(w.stateDir, 'shaping/effective/ShapedDevices.csv'));
+  const submitted = sent.find((m) => m.type === 'submit_plan')!.payload;
+  assert.equal(submitted.devicesPath, join(w.stateDir, 'shaping/effective/ShapedDevices.csv'), 'lqosd reads the effective copy');
+  assert.equal(submitted.networkPath, join(w.stateDir, 'shaping/effective/network.json'));
+  // ... and names it after the operator's file, whose lines it keeps.
+  assert.equal(got[0].inputs.devicesFile, `${w.devices} (with lqos_overrides.json applied)`);
+  assert.equal(got[0].inputs.networkFile, `${w.network} (with lqos_overrides.json applied)`);
   assert.doesNotMatch(got[0].inputs.devicesText, /^1002,/m);
   assert.match(got[0].inputs.devicesText, /^1001,/m);
   assert.match(got[0].inputs.networkText, /"downloadBandwidthMbps": 250/);
@@ -259,4 +264,7 @@ test('overrides go to lqosd as submit_plan with the effective file paths (lqosd 
   assert.equal(bad.code, SCHEDULER_EXIT.shapingFailed);
   assert.match(bad.shape!.message, /inputs are invalid/);
   assert.match(bad.shape!.output ?? '', /has 17 fields but the header/);
+  // Named at its line in the operator's file (the copy keeps the lines; the removed 1002 rows are empty lines).
+  const badLine = readFileSync(w.devices, 'utf8').split('\n').findIndex((l) => l.startsWith('3001,')) + 1;
+  assert.ok((bad.shape!.output ?? '').includes(`${w.devices} (with lqos_overrides.json applied):${badLine}`), bad.shape!.output);
 });
