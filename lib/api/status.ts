@@ -63,6 +63,11 @@ export interface XdpAttachment {
   interface: string;
   role: 'download' | 'upload' | 'stick';
   mode: 'native' | 'generic';
+  /**
+   * The XDP program loaded: `lqos_xdp`, or `lqos_xdp_nometa` on a kernel that refuses XDP programs
+   * bpf_xdp_adjust_meta (tc then looks each redirected frame up again: same shaping, a little more CPU).
+   */
+  program?: string;
 }
 
 /** "Shaping from last good inputs of <at>": why, and since when. */

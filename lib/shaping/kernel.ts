@@ -3,6 +3,8 @@
  * lacks, the eBPF dataplane attached as the config says, and its removal (--clearrules). Used by
  * lqosd and by `LibreQoS --direct`; libbpf is loaded only when the dataplane is touched.
  */
+import type { AttachReport } from '../../dataplane/attach.ts';
+import type { XdpAttachment } from '../api/status.ts';
 import type { ShapingInterfaces } from '../config/load.ts';
 import { stickVlans } from '../config/resolve.ts';
 import type { LqosConfig } from '../config/schema.ts';
@@ -15,7 +17,7 @@ type AttachOptions = import('../../dataplane/attach.ts').AttachOptions;
 
 /** What lqosd's status and the journal show of an attach: the XDP mode in force per interface. */
 export interface AttachSummary {
-  xdp: Array<{ interface: string; role: 'download' | 'upload' | 'stick'; mode: 'native' | 'generic' }>;
+  xdp: XdpAttachment[];
 }
 
 /** Replacement leaves for the planned kinds (cake, fq_codel) this kernel lacks; each is warned about. */
@@ -77,8 +79,12 @@ export function attachOptionsFor({ config, interfaces, queues, cpus, pinRoot, lo
 /** Attaches (or re-adopts) the dataplane with the config's interfaces, VLANs and [tuning]. */
 export async function attachForConfig(args: AttachArgs): Promise<AttachSummary> {
   // The loader logs its warnings and the attached interfaces (with their XDP mode) itself.
-  const r = await (await dataplane()).attachDataplane(attachOptionsFor(args));
-  return { xdp: r.interfaces.map((i) => ({ interface: i.name, role: i.role, mode: i.xdpMode })) };
+  return attachSummary(await (await dataplane()).attachDataplane(attachOptionsFor(args)));
+}
+
+/** What the status shows of an attach: per interface its XDP mode and the XDP program loaded. */
+export function attachSummary(r: Pick<AttachReport, 'interfaces' | 'xdpProgram'>): AttachSummary {
+  return { xdp: r.interfaces.map((i) => ({ interface: i.name, role: i.role, mode: i.xdpMode, program: r.xdpProgram })) };
 }
 
 /** True for an attach refusal (DataplaneError with a refusal code): the message holds the fix. */

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { execa } from 'execa';
 import { parseConfigText, interfacesOf } from '../../lib/config/load.ts';
-import { attachOptionsFor } from '../../lib/shaping/kernel.ts';
+import { attachOptionsFor, attachSummary } from '../../lib/shaping/kernel.ts';
 import { attachDataplane, teardownAll, type AttachOptions } from '../../dataplane/attach.ts';
 import { XDP_PROG, xdpProgramName } from '../../dataplane/object.ts';
 import { DataplaneError } from '../../dataplane/libbpf.ts';
@@ -54,6 +54,12 @@ async function xdpMode(dev: string, ns = NS): Promise<number> {
   const r = await execa('ip', ['-n', ns, '-j', '-d', 'link', 'show', 'dev', dev]);
   const l = (JSON.parse(r.stdout) as Array<{ xdp?: { mode?: number } }>)[0]!;
   return l.xdp?.mode ?? 0;
+}
+
+/** The name of the XDP program on a device in the namespace, as the kernel reports it (`ip -d link`). */
+async function readXdpProgName(dev: string): Promise<string | undefined> {
+  const r = await execa('ip', ['-n', NS, '-j', '-d', 'link', 'show', 'dev', dev]);
+  return (JSON.parse(r.stdout) as Array<{ xdp?: { prog?: { name?: string } } }>)[0]?.xdp?.prog?.name;
 }
 
 /** The tc filters of a device's egress or ingress hook (`tc -j filter show`). */
@@ -298,18 +304,21 @@ test('lqosd: the real attach refusing (stick, rxvlan left on) → degraded with 
   }
 });
 
-test('lqosd: after a real attach the status names the XDP mode per interface', async () => {
+test('lqosd: after a real attach the status names the XDP mode and program per interface', async () => {
   const w = ws({ runDir: true, conf: (dir) => loConfig(dir).replace('dry_run = true', 'dry_run = false') });
   const root = pinRoot();
   const d = await startTestDaemon(w, {
     attachDataplane: async (a) => {
       const r = await attachDataplane({ ...attachOptionsFor({ ...a, log: quietLog }), downloadIf: 'b0', uploadIf: 'b1', onAStick: false, forwarding: 'linux-bridge', stickOffset: 0, vlan: undefined, netns: NS, pinRoot: root, cpus: [0] });
-      return { xdp: r.interfaces.map((i) => ({ interface: i.name, role: i.role, mode: i.xdpMode })) };
+      return attachSummary(r);
     },
   });
   try {
     assert.equal(d.context.shapingStatus().degraded, undefined);
-    assert.deepEqual(d.context.shapingStatus().xdp, [{ interface: 'b0', role: 'download', mode: 'native' }, { interface: 'b1', role: 'upload', mode: 'native' }]);
+    // The XDP program this kernel takes (lqos_xdp_nometa where XDP may not write metadata).
+    const program = xdpProgramName();
+    assert.deepEqual(d.context.shapingStatus().xdp, [{ interface: 'b0', role: 'download', mode: 'native', program }, { interface: 'b1', role: 'upload', mode: 'native', program }]);
+    assert.equal(d.context.shapingStatus().xdp![0]!.program, (await readXdpProgName('b0')) ?? 'none attached', 'the program the kernel reports on the interface');
   } finally {
     await d.stop();
     await teardownAll({ netns: NS, pinRoot: root, logger: { info: () => undefined, warn: () => undefined } });

@@ -120,7 +120,7 @@ export async function startUiHarness(opts: { integration?: boolean; extraConfig?
     shaping: {
       lastApply: { at: new Date().toISOString(), mode: 'full', commands: 42, seconds: 0.31 },
       leafFallbacks: { cake: 'fq_codel' },
-      xdp: [{ interface: 'eth1', role: 'download', mode: 'native' }, { interface: 'eth0', role: 'upload', mode: 'generic' }],
+      xdp: [{ interface: 'eth1', role: 'download', mode: 'native', program: 'lqos_xdp_nometa' }, { interface: 'eth0', role: 'upload', mode: 'generic', program: 'lqos_xdp_nometa' }],
     },
     startedAt: new Date(Date.now() - 3_600_000),
     webRoot: DIST,

@@ -65,6 +65,7 @@ test('dashboard shows shaping, scheduler, urgent summary and top circuits', asyn
   assert.match(await page.getByTestId('leaf-fallbacks').innerText(), /cake → fq_codel/);
   assert.equal(status.shapingStatus.xdp[1].mode, 'generic');
   assert.match(await page.getByTestId('xdp-modes').innerText(), /eth1 \(download\): native\s*eth0 \(upload\): generic/);
+  assert.match(await page.getByTestId('xdp-program').innerText(), /^lqos_xdp_nometa: this kernel does not let XDP pass the class to tc/);
   assert.match(await page.getByTestId('scheduler-card').innerText(), /healthy/);
   const top = page.getByTestId('top-circuits');
   await top.getByText('Green Valley Bakery').waitFor();
