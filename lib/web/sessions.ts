@@ -324,19 +324,24 @@ export class LoginLimiter {
   begin(ip: string, username: string): void {
     const t = this.now();
     if (this.buckets.size + 2 > MAX_BUCKETS) this.prune();
-    // Deleted and set again: the map's order is least recently failed first (what prune drops).
-    const pairKey = this.pairKey(ip, username);
-    const pair = [...this.recent(pairKey, this.limits.pairWindowMs), t];
-    this.buckets.delete(pairKey);
-    this.buckets.set(pairKey, pair);
-    const addrKey = `a:${addressKey(ip)}`;
-    const addr = [...this.recent(addrKey, this.limits.addressWindowMs), t];
-    this.buckets.delete(addrKey);
-    this.buckets.set(addrKey, addr);
-    const acctKey = this.accountKey(username);
-    const acct = [...this.recent(acctKey, this.limits.accountWindowMs), t];
-    this.buckets.delete(acctKey);
-    this.buckets.set(acctKey, acct);
+    const { pairWindowMs, addressWindowMs, accountWindowMs, pairFreeFailures, addressMaxFailures, accountMaxFailures } = this.limits;
+    // Each list keeps only the failures a decision can use: the pair's backoff stops growing after 40
+    // doublings, the budgets look at their last `max` entries — plus the attempts that may still be
+    // in progress (succeeded() takes those back). So a sweep of guesses costs the same per attempt
+    // however long it runs, and memory stays bounded.
+    const inFlight = VERIFY_MAX_ACTIVE + VERIFY_MAX_QUEUED;
+    this.record(this.pairKey(ip, username), pairWindowMs, pairFreeFailures + 41 + inFlight, t);
+    this.record(`a:${addressKey(ip)}`, addressWindowMs, addressMaxFailures + inFlight, t);
+    this.record(this.accountKey(username), accountWindowMs, accountMaxFailures + inFlight, t);
+  }
+
+  /** Appends `t` to a bucket, keeping its last `keep` recent entries; deleted and set again, so the map's order is least recently failed first (what prune drops). */
+  private record(key: string, windowMs: number, keep: number, t: number): void {
+    const list = this.recent(key, windowMs);
+    list.push(t);
+    if (list.length > keep) list.splice(0, list.length - keep);
+    this.buckets.delete(key);
+    this.buckets.set(key, list);
   }
 
   /** The attempt turned out wrong: the pair's backoff runs from now (not from when it started). */

@@ -162,6 +162,10 @@ test('login limiter: the number of buckets stays capped under an address sweep',
   // The most recent attacker's state is kept (the oldest buckets go first).
   lim.begin('10.0.117.47', 'admin');
   assert.equal(lim.failures('10.0.117.47', 'admin'), 2);
+  // The username's budget still holds after the sweep (its list keeps only what a decision uses).
+  assert.deepEqual(lim.check('203.0.113.9', 'admin'), { seconds: 3600, account: true });
+  now = 60 * 60_000 + 1;
+  assert.deepEqual(lim.check('203.0.113.9', 'admin'), { seconds: 0, account: false }, 'and ends an hour after the last guess');
 });
 
 test('verify gate: at most 2 verifications at once, 8 waiting, the rest refused without running', async () => {
