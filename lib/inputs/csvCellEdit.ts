@@ -6,7 +6,7 @@
  * (CellEditError) unless exactly the intended fields changed (see checkEdited).
  */
 import type { ShapedDeviceField } from './shapedDevices.ts';
-import { normaliseHeader, readCsvRecords, SHAPED_DEVICES_COLUMNS } from './shapedDevices.ts';
+import { forEachCsvRecord, normaliseHeader, readCsvRecords, SHAPED_DEVICES_COLUMNS } from './shapedDevices.ts';
 import { csvRowsText } from './csvText.ts';
 
 const headerOf = (f: ShapedDeviceField) => SHAPED_DEVICES_COLUMNS.find((c) => c.field === f)!.header;
@@ -84,7 +84,7 @@ export interface CsvEdits {
   append?: readonly Partial<Record<ShapedDeviceField, string>>[];
 }
 
-type CsvRecords = ReturnType<typeof readCsvRecords>;
+export type CsvRecords = ReturnType<typeof readCsvRecords>;
 
 /**
  * The header's columns: the index of each field the file has. The header is found exactly as the
@@ -113,7 +113,10 @@ function headerColumns(records: CsvRecords['records'], added: readonly ShapedDev
   return { record, headerAt: record.line - 1, indexOf, width: header.length };
 }
 
-const cellText = (value: string) => csvRowsText([[value]]).replace(/\n$/, '');
+/** A cell as every writer quotes it (./csvText.ts); a value nothing would quote is used as it is (no CSV writer started per cell). */
+const cellText = (value: string) => (PLAIN_CELL.test(value) ? value : csvRowsText([[value]]).replace(/\n$/, ''));
+/** What csvRowsText leaves unquoted: no comma, quote or line break, no leading `#`, no blank at either end. */
+const PLAIN_CELL = /^(?![#\s])[^,"\r\n]*(?<!\s)$/;
 
 function setCells(line: { body: string }, lineNo: number, fields: Partial<Record<ShapedDeviceField, string>>, indexOf: (f: ShapedDeviceField) => number): void {
   const changes = (Object.entries(fields) as [ShapedDeviceField, string][]).map(([f, v]) => {
@@ -133,10 +136,13 @@ function setCells(line: { body: string }, lineNo: number, fields: Partial<Record
   }
 }
 
-/** `text` with `edits` applied (see CsvEdits); every line not named stays byte for byte. */
-export function editCsv(text: string, edits: CsvEdits): string {
+/**
+ * `text` with `edits` applied (see CsvEdits); every line not named stays byte for byte. `read`: the
+ * reader's records of `text` when the caller has them already (readCsvRecords(text)).
+ */
+export function editCsv(text: string, edits: CsvEdits, read?: CsvRecords): string {
   const lines = splitLines(text);
-  const before = readCsvRecords(text);
+  const before = read ?? readCsvRecords(text);
   const added = edits.addColumns ?? [];
   const original = headerColumns(before.records);
   const columns = headerColumns(before.records, added);
@@ -185,17 +191,61 @@ function checkEdited(before: CsvRecords, columns: HeaderColumns, edited: string,
   const refuse = (why: string): never => {
     throw new CellEditError(`ShapedDevices.csv cannot be edited in place (${why})`);
   };
-  const after = readCsvRecords(edited);
-  if (before.error?.message !== after.error?.message) refuse('the edited file does not read back with the CSV syntax of the original');
   const { record: header } = columns;
   const added = edits.addColumns ?? [];
   // Cells are found in the header as it is after the edit (added columns included).
   const { indexOf: colOf, width } = headerColumns(before.records, added);
   const headerLineNo = header.line;
-  const widen = (r: CsvRecords['records'][number]): string[] => {
-    if (r.line === headerLineNo) return [...r.fields, ...added.map(headerOf)];
-    return r.line > headerLineNo && r.fields.length === columns.width ? [...r.fields, ...added.map(() => '')] : r.fields;
-  };
+  const cells = edits.cells ?? new Map<number, Partial<Record<ShapedDeviceField, string>>>();
+  const deleted = edits.deleteLines ?? new Set<number>();
+  const blanked = edits.blankLines ?? new Set<number>();
+  const starts = new Set(before.records.map((r) => r.line));
+  for (const lineNo of [...cells.keys(), ...deleted, ...blanked]) {
+    if (lineNo <= headerLineNo || !starts.has(lineNo)) refuse(`line ${lineNo} is not the first line of a data row`);
+  }
+  const expected = expectedRecords(before, columns, edits, colOf, width, refuse);
+  let count = 0;
+  let matched = 0;
+  const error = forEachCsvRecord(edited, (got, line) => {
+    count++;
+    const e = expected.next();
+    if (e.done) return;
+    matched++;
+    const { fields, line: want } = e.value;
+    const where = `line ${line}`;
+    if (want !== undefined && line !== want) refuse(`the row expected on line ${want} reads back on line ${line}`);
+    if (got.length !== fields.length) refuse(`${where} reads back with ${got.length} fields instead of ${fields.length}`);
+    const col = got.findIndex((f, i) => f !== fields[i]);
+    if (col >= 0) {
+      const name = header.fields[col] ?? `column ${col + 1}`;
+      refuse(`${where}, column "${name}", does not read back as intended`);
+    }
+  });
+  if (before.error?.message !== error?.message) refuse('the edited file does not read back with the CSV syntax of the original');
+  let total = matched;
+  while (!expected.next().done) total++;
+  if (count !== total) refuse(`the edited file reads back with ${count} rows instead of ${total}`);
+}
+
+/**
+ * What the edited file must read back as, record by record (see checkEdited): the original's records
+ * in order — deleted and emptied lines left out, added columns as empty cells on whole rows, edited
+ * fields as written (trimmed, as the reader trims) — then the appended rows. Made one at a time, so
+ * checking a large file keeps no second copy of it.
+ */
+function* expectedRecords(
+  before: CsvRecords,
+  columns: HeaderColumns,
+  edits: CsvEdits,
+  colOf: (f: ShapedDeviceField) => number,
+  width: number,
+  refuse: (why: string) => never,
+): Generator<{ fields: readonly string[]; line: number | undefined }> {
+  const added = edits.addColumns ?? [];
+  const headerLineNo = columns.record.line;
+  const cells = edits.cells;
+  const deleted = edits.deleteLines ?? new Set<number>();
+  const blanked = edits.blankLines ?? new Set<number>();
   const apply = (fields: string[], set: Partial<Record<ShapedDeviceField, string>>) => {
     for (const [f, v] of Object.entries(set) as [ShapedDeviceField, string][]) {
       const i = colOf(f);
@@ -205,40 +255,22 @@ function checkEdited(before: CsvRecords, columns: HeaderColumns, edited: string,
     }
     return fields;
   };
-  const cells = edits.cells ?? new Map<number, Partial<Record<ShapedDeviceField, string>>>();
-  const deleted = edits.deleteLines ?? new Set<number>();
-  const blanked = edits.blankLines ?? new Set<number>();
-  const starts = new Set(before.records.map((r) => r.line));
-  for (const lineNo of [...cells.keys(), ...deleted, ...blanked]) {
-    if (lineNo <= headerLineNo || !starts.has(lineNo)) refuse(`line ${lineNo} is not the first line of a data row`);
-  }
+  const widen = (r: CsvRecords['records'][number]): readonly string[] => {
+    if (added.length === 0) return r.fields;
+    if (r.line === headerLineNo) return [...r.fields, ...added.map(headerOf)];
+    return r.line > headerLineNo && r.fields.length === columns.width ? [...r.fields, ...added.map(() => '')] : r.fields;
+  };
   // Each deleted line is one whole physical line (editCsv refuses records spanning lines).
   const gone = [...deleted].sort((a, b) => a - b);
-  const expected: { fields: string[]; line: number | undefined }[] = [];
   let shift = 0;
   for (const r of before.records) {
     while (shift < gone.length && gone[shift]! < r.line) shift++;
     if (deleted.has(r.line) || blanked.has(r.line)) continue;
-    const set = cells.get(r.line);
+    const set = cells?.get(r.line);
     const fields = widen(r);
-    expected.push({ fields: set ? apply([...fields], set) : fields, line: r.line - shift });
+    yield { fields: set ? apply([...fields], set) : fields, line: r.line - shift };
   }
-  for (const row of edits.append ?? []) expected.push({ fields: apply(Array(width).fill(''), row), line: undefined });
-  const got = after.records;
-  const n = Math.min(got.length, expected.length);
-  for (let k = 0; k < n; k++) {
-    const g = got[k]!;
-    const e = expected[k]!;
-    const where = `line ${g.line}`;
-    if (e.line !== undefined && g.line !== e.line) refuse(`the row expected on line ${e.line} reads back on line ${g.line}`);
-    if (g.fields.length !== e.fields.length) refuse(`${where} reads back with ${g.fields.length} fields instead of ${e.fields.length}`);
-    const col = g.fields.findIndex((f, i) => f !== e.fields[i]);
-    if (col >= 0) {
-      const name = header.fields[col] ?? `column ${col + 1}`;
-      refuse(`${where}, column "${name}", does not read back as intended`);
-    }
-  }
-  if (got.length !== expected.length) refuse(`the edited file reads back with ${got.length} rows instead of ${expected.length}`);
+  for (const row of edits.append ?? []) yield { fields: apply(Array(width).fill(''), row), line: undefined };
 }
 
 /**

@@ -117,9 +117,29 @@ export function readCsvRecords(
   options: ParseShapedDevicesOptions = {},
 ): { records: Array<{ fields: string[]; line: number }>; error?: { line: number; message: string } } {
   const records: Array<{ fields: string[]; line: number }> = [];
-  const onRecord: OnRecord = (fields, line) => records.push({ fields: fields.map((f) => f.trim()), line });
-  const error = scanRecords(text, onRecord, options);
+  const error = forEachCsvRecord(text, (fields, line) => records.push({ fields: [...fields], line }), options);
   return error ? { records, error } : { records };
+}
+
+/**
+ * readCsvRecords without keeping the records: `onRecord` gets each record's trimmed fields (an array
+ * that is reused: copy what you keep) and its line. Returns the syntax error, if any.
+ */
+export function forEachCsvRecord(
+  text: string,
+  onRecord: (fields: readonly string[], line: number) => void,
+  options: ParseShapedDevicesOptions = {},
+): { line: number; message: string } | undefined {
+  const trimmed: string[] = [];
+  return scanRecords(
+    text,
+    (fields, line) => {
+      trimmed.length = fields.length;
+      for (let i = 0; i < fields.length; i++) trimmed[i] = fields[i]!.trim();
+      onRecord(trimmed, line);
+    },
+    options,
+  );
 }
 
 /** Runs the selected engine over the whole text (BOM skipped); returns the syntax error, if any. */

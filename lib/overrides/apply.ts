@@ -20,7 +20,7 @@
  * added to the header when the file lacks it. Numbers are written as given (80, not 80.0). An
  * adjustment that matches nothing is reported as a warning, not an error.
  */
-import { CellEditError, editCsv, type CsvEdits } from '../inputs/csvCellEdit.ts';
+import { CellEditError, editCsv, type CsvEdits, type CsvRecords } from '../inputs/csvCellEdit.ts';
 import { parseJsonWithLines, type JsonValue } from '../inputs/network.ts';
 import { normaliseHeader, readCsvRecords, SHAPED_DEVICES_COLUMNS, type ShapedDeviceField } from '../inputs/shapedDevices.ts';
 import type { Overrides, PersistentDevice } from './schema.ts';
@@ -77,28 +77,69 @@ interface DeviceRow {
   entry?: string;
 }
 
-/** The operator's rows and what the overrides do to them; written out by `text()`. */
+type IdField = 'circuitId' | 'deviceId';
+
+/**
+ * The operator's rows and what the overrides do to them; written out by `text()`. A row object is
+ * made only for a row an override looks at (a 200k-row file has a handful); rows are found through
+ * an index of Circuit ID and Device ID to record numbers.
+ */
 class DeviceTable {
-  readonly rows: DeviceRow[] = [];
   private readonly col = new Map<ShapedDeviceField, number>();
   private readonly added: ShapedDeviceField[] = [];
   private readonly header: readonly string[];
   private readonly width: number;
+  /** Index in `read.records` of the first data record. */
+  private readonly first: number;
+  /** The operator's rows an override looked at, by record index. */
+  private readonly touched = new Map<number, DeviceRow>();
+  /** Rows the overrides add, in order. */
+  private readonly extra: DeviceRow[] = [];
+  /** Operator's rows whose Circuit ID or Device ID an override changed (the index has their old ids). */
+  private readonly rekeyed: DeviceRow[] = [];
+  /** Record indices of the rows with the Circuit IDs and Device IDs the overrides name (one pass over the rows). */
+  private readonly index: Record<IdField, Map<string, number[]>> = { circuitId: new Map(), deviceId: new Map() };
 
-  constructor(records: ReadonlyArray<{ fields: string[]; line: number }>) {
+  /** `named`: the Circuit IDs and Device IDs the overrides look for (the rows with those are indexed). */
+  constructor(
+    private readonly read: CsvRecords,
+    private readonly named: Record<IdField, ReadonlySet<string>>,
+  ) {
+    const records = read.records;
     const at = records.findIndex((r) => r.fields.some((f) => f !== ''));
     const header = records[at]!;
     this.header = header.fields;
     this.width = header.fields.length;
+    this.first = at + 1;
     header.fields.forEach((h, i) => {
       const f = ALIAS.get(normaliseHeader(h));
       if (f && !this.col.has(f)) this.col.set(f, i);
     });
-    for (const r of records.slice(at + 1)) {
-      // Rows of empty cells are skipped by the reader, and so here.
-      if (r.fields.every((f) => f === '')) continue;
-      this.rows.push({ line: r.line, fields: r.fields, whole: r.fields.length === this.width, set: {}, removed: false });
+    for (const f of ['circuitId', 'deviceId'] as const) {
+      const c = this.col.get(f);
+      const wanted = named[f];
+      if (c === undefined || wanted.size === 0) continue;
+      const index = this.index[f];
+      for (let i = this.first; i < records.length; i++) {
+        const key = records[i]!.fields[c] ?? '';
+        if (!wanted.has(key)) continue;
+        const had = index.get(key);
+        if (had) had.push(i);
+        else index.set(key, [i]);
+      }
     }
+  }
+
+  /** The record indices whose `f` cell is `v` (before any override changed it). */
+  private recordsWith(f: IdField, v: string): readonly number[] {
+    if (this.named[f].has(v)) return this.index[f].get(v) ?? [];
+    // Not named up front: a scan (no override does this today).
+    const c = this.col.get(f);
+    const out: number[] = [];
+    if (c === undefined) return out;
+    const records = this.read.records;
+    for (let i = this.first; i < records.length; i++) if ((records[i]!.fields[c] ?? '') === v) out.push(i);
+    return out;
   }
 
   has(f: ShapedDeviceField): boolean {
@@ -114,16 +155,37 @@ class DeviceTable {
   /** Sets a cell, adding the column to the header when the file lacks it. */
   set(row: DeviceRow, f: ShapedDeviceField, v: string): void {
     if (!this.has(f)) this.added.push(f);
+    if ((f === 'circuitId' || f === 'deviceId') && row.line !== undefined && this.get(row, f) !== v && !this.rekeyed.includes(row)) this.rekeyed.push(row);
     row.set[f] = v;
   }
 
-  live(): DeviceRow[] {
-    return this.rows.filter((r) => !r.removed);
+  /** The operator's row of record `i`, or undefined for a row of empty cells (the reader skips those). */
+  private rowAt(i: number): DeviceRow | undefined {
+    let row = this.touched.get(i);
+    if (row) return row;
+    const r = this.read.records[i]!;
+    if (r.fields.every((x) => x === '')) return undefined;
+    row = { line: r.line, fields: r.fields, whole: r.fields.length === this.width, set: {}, removed: false };
+    this.touched.set(i, row);
+    return row;
+  }
+
+  /** The rows not removed whose Circuit ID or Device ID is `v`: the operator's in file order, then added ones. */
+  where(f: IdField, v: string): DeviceRow[] {
+    const out: DeviceRow[] = [];
+    for (const i of this.recordsWith(f, v)) {
+      const r = this.rowAt(i);
+      if (r && !r.removed && this.get(r, f) === v) out.push(r);
+    }
+    for (const r of this.rekeyed) if (!r.removed && this.get(r, f) === v && !out.includes(r)) out.push(r);
+    out.sort((a, b) => a.line! - b.line!);
+    for (const r of this.extra) if (!r.removed && this.get(r, f) === v) out.push(r);
+    return out;
   }
 
   add(entry: string): DeviceRow {
     const row: DeviceRow = { fields: [], whole: true, set: {}, removed: false, entry };
-    this.rows.push(row);
+    this.extra.push(row);
     return row;
   }
 
@@ -131,27 +193,38 @@ class DeviceTable {
   text(source: string, file: string, warnings: string[]): { text: string; layoutKept: boolean; appended: AppendedRow[] } {
     const cells = new Map<number, DeviceRow['set']>();
     const blankLines = new Set<number>();
-    const addedRows: DeviceRow[] = [];
-    for (const r of this.rows) {
-      if (r.line === undefined) {
-        if (!r.removed) addedRows.push(r);
-      } else if (r.removed) blankLines.add(r.line);
-      else if (Object.keys(r.set).length > 0) cells.set(r.line, r.set);
+    for (const r of this.touched.values()) {
+      if (r.removed) blankLines.add(r.line!);
+      else if (Object.keys(r.set).length > 0) cells.set(r.line!, r.set);
     }
+    const addedRows = this.extra.filter((r) => !r.removed);
     const edits: CsvEdits = { cells, blankLines, addColumns: this.added, append: addedRows.map((r) => r.set) };
     let text: string;
     let layoutKept = true;
     try {
-      text = editCsv(source, edits);
+      text = editCsv(source, edits, this.read);
     } catch (e) {
       if (!(e instanceof CellEditError)) throw e;
       warnings.push(`${file}: ${e.message}; the effective copy was rewritten row by row, so line numbers in messages about it are the copy's own`);
       text = this.rewritten();
       layoutKept = false;
     }
-    const records = addedRows.length > 0 ? readCsvRecords(text).records.slice(-addedRows.length) : [];
-    const appended = addedRows.map((r, i) => ({ line: records[i]!.line, entry: r.entry!, deviceId: this.get(r, 'deviceId') }));
-    return { text, layoutKept, appended };
+    return { text, layoutKept, appended: this.appendedLines(text, addedRows) };
+  }
+
+  /** Where the added rows are: the last lines of `text`, one each (more for a value with a line break). */
+  private appendedLines(text: string, addedRows: DeviceRow[]): AppendedRow[] {
+    if (addedRows.length === 0) return [];
+    let lines = 0;
+    for (let p = text.indexOf('\n'); p >= 0; p = text.indexOf('\n', p + 1)) lines++;
+    if (!text.endsWith('\n')) lines++;
+    const spans = addedRows.map((r) => 1 + Object.values(r.set).reduce((n, v) => n + (v?.match(/\r\n|\n|\r/g)?.length ?? 0), 0));
+    let line = lines - spans.reduce((a, b) => a + b, 0) + 1;
+    return addedRows.map((r, k) => {
+      const at = line;
+      line += spans[k]!;
+      return { line: at, entry: r.entry!, deviceId: this.get(r, 'deviceId') };
+    });
   }
 
   /** Every row rewritten (comments and blank lines dropped): for a file that cannot be edited in place. */
@@ -161,7 +234,13 @@ class DeviceTable {
     for (const [f, i] of this.col) fieldAt.set(i, f);
     this.added.forEach((f, k) => fieldAt.set(this.width + k, f));
     const out: string[][] = [[...this.header, ...this.added.map((f) => HEADER.get(f)!)]];
-    for (const r of this.live()) {
+    const rows: DeviceRow[] = [];
+    for (let i = this.first; i < this.read.records.length; i++) {
+      const r = this.rowAt(i);
+      if (r) rows.push(r);
+    }
+    for (const r of [...rows, ...this.extra]) {
+      if (r.removed) continue;
       if (!r.whole) {
         out.push([...r.fields]);
         continue;
@@ -173,6 +252,17 @@ class DeviceTable {
     }
     return csvRowsText(out);
   }
+}
+
+/** The Circuit IDs and Device IDs the device overrides look for. */
+function namedIds(o: Overrides): Record<IdField, Set<string>> {
+  const named = { circuitId: new Set<string>(), deviceId: new Set<string>() };
+  for (const d of o.persistent_devices) named.deviceId.add(d.device_id);
+  for (const a of o.circuit_adjustments) {
+    if ('circuit_id' in a) named.circuitId.add(a.circuit_id);
+    if ('device_id' in a) named.deviceId.add(a.device_id);
+  }
+  return named;
 }
 
 function touchesDevices(o: Overrides): boolean {
@@ -193,7 +283,8 @@ interface DevicesResult {
 function applyToDevices(text: string, o: Overrides, file: string, changes: string[], warnings: string[]): DevicesResult {
   const unchanged = { text, layoutKept: true, appended: [] };
   if (!touchesDevices(o)) return unchanged;
-  const { records, error } = readCsvRecords(text);
+  const read = readCsvRecords(text);
+  const { records, error } = read;
   if (error) {
     warnings.push(`${file}:${error.line}: ${error.message} — device overrides not applied; the shaping run reports this file's problems`);
     return unchanged;
@@ -202,14 +293,14 @@ function applyToDevices(text: string, o: Overrides, file: string, changes: strin
     warnings.push(`${file} has no header row — device overrides not applied`);
     return unchanged;
   }
-  const t = new DeviceTable(records);
+  const t = new DeviceTable(read, namedIds(o));
   if (!t.has('circuitId') || !t.has('deviceId')) {
     warnings.push(`${file}: no "Circuit ID" / "Device ID" column in the header — device overrides not applied`);
     return unchanged;
   }
   /** The live rows where `f` is `v`; rows with the wrong number of cells are reported and left alone. */
-  const matching = (f: ShapedDeviceField, v: string, where: string): DeviceRow[] => {
-    const found = t.live().filter((r) => t.get(r, f) === v);
+  const matching = (f: 'circuitId' | 'deviceId', v: string, where: string): DeviceRow[] => {
+    const found = t.where(f, v);
     for (const r of found.filter((x) => !x.whole)) {
       warnings.push(`${where}: ${rowName(r, file)} has ${r.fields.length} cells, not one per header column, so it is left as it is (the shaping run reports it)`);
     }
@@ -236,7 +327,7 @@ function applyToDevices(text: string, o: Overrides, file: string, changes: strin
     if (d.parent_node_id || t.has('parentNodeId')) cells.push(['parentNodeId', d.parent_node_id ?? '']);
     if (d.anchor_node_id || t.has('anchorNodeId')) cells.push(['anchorNodeId', d.anchor_node_id ?? '']);
     if (d.sqm_override || t.has('sqm')) cells.push(['sqm', d.sqm_override ?? '']);
-    const existing = t.live().find((r) => t.get(r, 'deviceId') === d.device_id);
+    const existing = t.where('deviceId', d.device_id)[0];
     let how: string;
     let row: DeviceRow;
     if (existing?.whole) {
@@ -289,7 +380,7 @@ function applyToDevices(text: string, o: Overrides, file: string, changes: strin
       case 'remove_device': {
         const [f, v] = a.type === 'remove_circuit' ? (['circuitId', a.circuit_id] as const) : (['deviceId', a.device_id] as const);
         // A row is removed whatever its cell count: it is gone either way.
-        const rows = t.live().filter((r) => t.get(r, f) === v);
+        const rows = t.where(f, v);
         for (const r of rows) r.removed = true;
         if (rows.length === 0) warnings.push(`${where}: no ${f === 'circuitId' ? 'circuit' : 'device'} "${v}" in ${file}`);
         else changes.push(`${f === 'circuitId' ? 'circuit' : 'device'} ${v} removed (${rows.length} row(s))`);
@@ -349,9 +440,14 @@ function setInPlace(text: string, values: ReadonlyMap<JsonObject, ReadonlyMap<st
     const at = last ? last.value.end : node.start + 1;
     edits.push({ at, end: at, text: (last ? ', ' : ' ') + missing.join(', ') + (last ? '' : ' ') });
   }
-  let out = text;
-  for (const e of edits.sort((a, b) => b.at - a.at)) out = out.slice(0, e.at) + e.text + out.slice(e.end);
-  return out;
+  const parts: string[] = [];
+  let at = 0;
+  for (const e of edits.sort((a, b) => a.at - b.at)) {
+    parts.push(text.slice(at, e.at), e.text);
+    at = e.end;
+  }
+  parts.push(text.slice(at));
+  return parts.join('');
 }
 
 function applyToNetwork(text: string, o: Overrides, file: string, changes: string[], warnings: string[]): string {
@@ -370,6 +466,7 @@ function applyToNetwork(text: string, o: Overrides, file: string, changes: strin
   }
   // Later adjustments win: the values are gathered per node first, then written once.
   const values = new Map<JsonObject, Map<string, number | boolean>>();
+  const nodes = [...walk(tree)];
   const setOn = (node: JsonObject, key: string, v: number | boolean) => {
     let m = values.get(node);
     if (!m) values.set(node, (m = new Map()));
@@ -379,7 +476,7 @@ function applyToNetwork(text: string, o: Overrides, file: string, changes: strin
     const where = `network_adjustments[${i}] (${a.type})`;
     if (a.type === 'adjust_site_speed') {
       let n = 0;
-      for (const [name, node] of walk(tree)) {
+      for (const [name, node] of nodes) {
         const match = a.node_id ? stringEntry(node, 'id') === a.node_id : name === a.site_name;
         if (!match) continue;
         n++;
@@ -391,7 +488,7 @@ function applyToNetwork(text: string, o: Overrides, file: string, changes: strin
       else changes.push(`${label}: download ${a.download_bandwidth_mbps ?? '(unchanged)'} / upload ${a.upload_bandwidth_mbps ?? '(unchanged)'} Mbps`);
     } else if (a.type === 'set_node_virtual') {
       let n = 0;
-      for (const [name, node] of walk(tree)) {
+      for (const [name, node] of nodes) {
         if (name !== a.node_name) continue;
         n++;
         setOn(node, 'virtual', a.virtual);
