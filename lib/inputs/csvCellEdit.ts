@@ -67,6 +67,20 @@ function cellSpans(line: string, lineNo: number): [number, number][] {
   }
 }
 
+/** The last physical line (1-based) of the record starting on `lineNo`: later than it when a quoted cell spans lines. */
+function recordLastLine(lines: readonly { body: string }[], lineNo: number): number {
+  let body = lines[lineNo - 1]!.body;
+  for (let n = lineNo; ; n++) {
+    try {
+      cellSpans(body, lineNo);
+      return n;
+    } catch (e) {
+      if (!(e instanceof CellEditError) || n >= lines.length) throw e;
+      body += '\n' + lines[n]!.body;
+    }
+  }
+}
+
 /** What to change in a ShapedDevices.csv, by 1-based physical line. */
 export interface CsvEdits {
   cells?: ReadonlyMap<number, Partial<Record<ShapedDeviceField, string>>>;
@@ -75,9 +89,9 @@ export interface CsvEdits {
   /** Data lines to empty: the row is gone, every later line keeps its number. */
   blankLines?: ReadonlySet<number>;
   /**
-   * Columns to add at the end of the header (canonical header text). Every data row with one value
-   * per header column gets an empty cell for each; a row with another count keeps its count (the
-   * reader still reports it).
+   * Columns to add at the end of the header (canonical header text). Every data row gets an empty
+   * cell for each (at the end of its last line, for a row whose quoted cell spans lines), so a row
+   * with a wrong count stays wrong by as much (the reader still reports it).
    */
   addColumns?: readonly ShapedDeviceField[];
   /** Rows to add at the end, in the file's own column order. */
@@ -159,8 +173,8 @@ export function editCsv(text: string, edits: CsvEdits, read?: CsvRecords): strin
     header.body += added.map((f) => ',' + cellText(headerOf(f))).join('');
     const blanks = edits.blankLines ?? new Set<number>();
     for (const r of before.records) {
-      if (r.line <= original.record.line || r.fields.length !== original.width || blanks.has(r.line)) continue;
-      dataLine(r.line).body += ','.repeat(added.length);
+      if (r.line <= original.record.line || blanks.has(r.line)) continue;
+      lines[recordLastLine(lines, r.line) - 1]!.body += ','.repeat(added.length);
     }
   }
   for (const [lineNo, fields] of edits.cells ?? []) setCells(dataLine(lineNo), lineNo, fields, indexOf);
@@ -258,7 +272,7 @@ function* expectedRecords(
   const widen = (r: CsvRecords['records'][number]): readonly string[] => {
     if (added.length === 0) return r.fields;
     if (r.line === headerLineNo) return [...r.fields, ...added.map(headerOf)];
-    return r.line > headerLineNo && r.fields.length === columns.width ? [...r.fields, ...added.map(() => '')] : r.fields;
+    return r.line > headerLineNo ? [...r.fields, ...added.map(() => '')] : r.fields;
   };
   // Each deleted line is one whole physical line (editCsv refuses records spanning lines).
   const gone = [...deleted].sort((a, b) => a - b);

@@ -79,6 +79,9 @@ interface DeviceRow {
 
 type IdField = 'circuitId' | 'deviceId';
 
+const LINE_BREAK = /\r\n|\n|\r/g;
+const LINE_BREAK_AT_END = /[\r\n]$/;
+
 /**
  * The operator's rows and what the overrides do to them; written out by `text()`. A row object is
  * made only for a row an override looks at (a 200k-row file has a handful); rows are found through
@@ -215,10 +218,10 @@ class DeviceTable {
   /** Where the added rows are: the last lines of `text`, one each (more for a value with a line break). */
   private appendedLines(text: string, addedRows: DeviceRow[]): AppendedRow[] {
     if (addedRows.length === 0) return [];
-    let lines = 0;
-    for (let p = text.indexOf('\n'); p >= 0; p = text.indexOf('\n', p + 1)) lines++;
-    if (!text.endsWith('\n')) lines++;
-    const spans = addedRows.map((r) => 1 + Object.values(r.set).reduce((n, v) => n + (v?.match(/\r\n|\n|\r/g)?.length ?? 0), 0));
+    // Line breaks as the reader counts them: CR LF, LF, or a CR alone.
+    const breaks = (s: string) => s.match(LINE_BREAK)?.length ?? 0;
+    const lines = breaks(text) + (LINE_BREAK_AT_END.test(text) ? 0 : 1);
+    const spans = addedRows.map((r) => 1 + Object.values(r.set).reduce((n, v) => n + breaks(v ?? ''), 0));
     let line = lines - spans.reduce((a, b) => a + b, 0) + 1;
     return addedRows.map((r, k) => {
       const at = line;
@@ -242,7 +245,8 @@ class DeviceTable {
     for (const r of [...rows, ...this.extra]) {
       if (r.removed) continue;
       if (!r.whole) {
-        out.push([...r.fields]);
+        // Wrong by as much as before: the reader still reports it.
+        out.push([...r.fields, ...this.added.map(() => '')]);
         continue;
       }
       out.push(columns.map((i) => {
@@ -298,9 +302,16 @@ function applyToDevices(text: string, o: Overrides, file: string, changes: strin
     warnings.push(`${file}: no "Circuit ID" / "Device ID" column in the header — device overrides not applied`);
     return unchanged;
   }
-  /** The live rows where `f` is `v`; rows with the wrong number of cells are reported and left alone. */
-  const matching = (f: 'circuitId' | 'deviceId', v: string, where: string): DeviceRow[] => {
+  /**
+   * The live rows where `f` is `v`; rows with the wrong number of cells are reported and left alone.
+   * Undefined (after a warning) when there is no such row at all.
+   */
+  const matching = (f: 'circuitId' | 'deviceId', v: string, where: string): DeviceRow[] | undefined => {
     const found = t.where(f, v);
+    if (found.length === 0) {
+      warnings.push(`${where}: no ${f === 'circuitId' ? 'circuit' : 'device'} "${v}" in ${file}`);
+      return undefined;
+    }
     for (const r of found.filter((x) => !x.whole)) {
       warnings.push(`${where}: ${rowName(r, file)} has ${r.fields.length} cells, not one per header column, so it is left as it is (the shaping run reports it)`);
     }
@@ -351,10 +362,7 @@ function applyToDevices(text: string, o: Overrides, file: string, changes: strin
       case 'device_adjust_speed': {
         const key = a.type === 'circuit_adjust_speed' ? (['circuitId', a.circuit_id] as const) : (['deviceId', a.device_id] as const);
         const rows = matching(key[0], key[1], where);
-        if (rows.length === 0) {
-          warnings.push(`${where}: no ${key[0] === 'circuitId' ? 'circuit' : 'device'} "${key[1]}" in ${file}`);
-          break;
-        }
+        if (!rows?.length) break;
         const set: [ShapedDeviceField, number | null | undefined][] = [
           ['downloadMin', a.min_download_bandwidth],
           ['uploadMin', a.min_upload_bandwidth],
@@ -368,10 +376,7 @@ function applyToDevices(text: string, o: Overrides, file: string, changes: strin
       }
       case 'device_adjust_sqm': {
         const rows = matching('deviceId', a.device_id, where);
-        if (rows.length === 0) {
-          warnings.push(`${where}: no device "${a.device_id}" in ${file}`);
-          break;
-        }
+        if (!rows?.length) break;
         for (const r of rows) t.set(r, 'sqm', a.sqm_override ?? '');
         changes.push(`device ${a.device_id}: sqm = ${a.sqm_override || '(default)'}`);
         break;
@@ -388,10 +393,7 @@ function applyToDevices(text: string, o: Overrides, file: string, changes: strin
       }
       case 'reparent_circuit': {
         const rows = matching('circuitId', a.circuit_id, where);
-        if (rows.length === 0) {
-          warnings.push(`${where}: no circuit "${a.circuit_id}" in ${file}`);
-          break;
-        }
+        if (!rows?.length) break;
         for (const r of rows) {
           t.set(r, 'parentNode', a.parent_node);
           if (t.has('parentNodeId')) t.set(r, 'parentNodeId', '');

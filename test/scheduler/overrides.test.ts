@@ -158,7 +158,7 @@ test("the effective ShapedDevices.csv keeps the operator's lines, and the proble
   assert.equal(eff[1], src[1] + ',sqm', 'the sqm column is added to the header on its line');
   assert.equal(eff[2], '1,One,d1,r1,AP1,,100.64.0.1,,10,2,100,20,,fq_codel');
   assert.equal(eff[3], '', 'the blank line stays');
-  assert.equal(eff[4], src[4], 'the short row is left exactly as written');
+  assert.equal(eff[4], src[4] + ',', 'the short row gets the added column too: still one cell short, still reported');
   assert.equal(eff[6], '', 'the removed row is an empty line: later rows keep their numbers');
   assert.equal(eff[7], src[7] + ',', 'an untouched row gets the empty sqm cell');
   assert.equal(eff[8], '5,Five,d5,r5,AP1,,100.64.0.5,,10,2,55,20,"kept, as written",');
@@ -214,4 +214,35 @@ test("network adjustments edit network.json in place: no line moves, duplicate k
   const v = validateInputs({ devicesText: 'Circuit ID,Circuit Name,Device ID,Device Name,Parent Node,MAC,IPv4,IPv6,Download Min Mbps,Upload Min Mbps,Download Max Mbps,Upload Max Mbps\n', devicesFile: 'd.csv', networkText: e.networkText, networkFile: 'network.json' });
   const dup = v.issues.find((i) => /AP1/.test(i.message) && i.line === 6);
   assert.ok(dup, `the duplicate AP1 is still reported on line 6: ${JSON.stringify(v.issues)}`);
+});
+
+test('a column added by an override: rows of the wrong width stay wrong by as much, rows spanning lines keep the layout, and each adjustment of a bad row warns once', () => {
+  const header = 'Circuit ID,Circuit Name,Device ID,Device Name,Parent Node,MAC,IPv4,IPv6,Download Min Mbps,Upload Min Mbps,Download Max Mbps,Upload Max Mbps,Comment\n';
+  const csv =
+    header +
+    '1,A,d1,r1,AP1,,100.64.0.1,,10,2,100,20,\n' +
+    '2,B,d2,r2,AP1,,100.64.0.2,,10,2,100,20,,\n' + // 14 cells: one too many
+    '3,C,d3,r3,AP1,,100.64.0.3,,10,2,100,20,"two\nlines"\n';
+  const o = parse({ circuit_adjustments: [{ type: 'device_adjust_sqm', device_id: 'd1', sqm_override: 'cake' }, { type: 'circuit_adjust_speed', circuit_id: '2', max_download_bandwidth: 50 }] });
+  const e = applyOverrides({ devicesText: csv, networkText: '{}' }, o);
+  assert.equal(e.devicesLayoutKept, true, 'the row spanning two lines gets its empty cell on its last line');
+  assert.equal(e.devicesText.split('\n')[4], 'lines",');
+  const v = (text: string) => validateInputs({ devicesText: text, devicesFile: 'ShapedDevices.csv', networkText: '{}', networkFile: 'network.json' });
+  assert.deepEqual(issueLines(v(e.devicesText).issues.filter((i) => i.severity === 'error')), ['3 error field-count'], 'the 14-cell row is still reported (it would read as a 14-column row otherwise)');
+  assert.deepEqual(issueLines(v(csv).issues.filter((i) => i.severity === 'error')), ['3 error field-count']);
+  const about2 = e.warnings.filter((w) => w.startsWith('circuit_adjustments[1]'));
+  assert.equal(about2.length, 1, about2.join('\n'));
+  assert.match(about2[0]!, /line 3 of ShapedDevices\.csv has 14 cells/);
+});
+
+test('rows a persistent device adds are named at their line, whatever the line breaks', () => {
+  const device = (id: string, comment: string) => ({ circuit_id: id, circuit_name: id, device_id: `d-${id}`, device_name: 'r', parent_node: 'AP1', mac: '', ipv4: [], ipv6: [], download_min_mbps: 1, upload_min_mbps: 1, download_max_mbps: 9, upload_max_mbps: 9, comment });
+  const o = parse({ persistent_devices: [device('p1', 'a\rb'), device('p2', 'c\r\nd'), device('p3', '')] });
+  for (const eol of ['\n', '\r\n', '\r']) {
+    const csv = CSV13.replace(/\n/g, eol) + '# end' + eol;
+    const e = applyOverrides({ devicesText: csv, networkText: '{}' }, o);
+    const got = readCsvRecords(e.devicesText).records.filter((r) => r.fields[0]!.startsWith('p')).map((r) => r.line);
+    assert.deepEqual(e.appended.map((a) => a.line), got, `line breaks ${JSON.stringify(eol)}`);
+    assert.deepEqual(e.appended.map((a) => a.entry), ['persistent_devices[0]', 'persistent_devices[1]', 'persistent_devices[2]']);
+  }
 });
