@@ -79,9 +79,13 @@ test('one download through lab-50: InfluxDB and Prometheus both carry it at its 
   const start = Date.now() / 1000;
   const { wire } = await measureWire(lab!, '10.99.1.12', 'download', 6);
   const end = Date.now() / 1000;
-  // InfluxDB: a write every 2 s; wait for the ones covering the end of the flow (also long enough
-  // for Prometheus to have stored the last scrapes).
-  await new Promise((r) => setTimeout(r, 5000));
+  // InfluxDB: a write every 2 s (the totals always, a circuit only while it has traffic); wait for
+  // one after the end of the flow, and for a Prometheus scrape (every 1 s) after it too.
+  const wroteAfterEnd = async () => (await influx!.query('shaper', `SELECT * FROM shaper WHERE time > ${Math.ceil(end)}s`)).length > 0;
+  await waitFor(wroteAfterEnd, 15_000, 'an InfluxDB point written after the download ended', 250);
+  // (`up`: Prometheus's own series of each scrape; lab-50's may leave the top 3 once idle.)
+  const scrapedAfterEnd = async () => Number((await prom!.query('timestamp(up{job="lqosd"})'))[0]?.value[1] ?? 0) > end;
+  await waitFor(scrapedAfterEnd, 15_000, "Prometheus's scrape after the download ended", 250);
   const peak = await influx!.query('shaper', `SELECT max(down_bps) FROM circuit WHERE circuit_id = 'lab-50'`);
   assert.equal(peak.length, 1, 'lab-50 has points in InfluxDB');
   const mbps = Number(peak[0]!.max) / 1e6;
