@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { inputPaths, statePaths } from '../../lib/config/paths.ts';
-import { buildEffectiveInputs } from '../../lib/shaping/effectiveInputs.ts';
+import { buildEffectiveInputs, submittedFiles } from '../../lib/shaping/effectiveInputs.ts';
 import { RecordingLog } from '../../lib/util/logRecords.ts';
 import { repoRoot } from '../support/paths.ts';
 import { testDir } from '../support/workspace.ts';
@@ -48,11 +48,15 @@ test('overrides in effect: effective copies written, the operator file untouched
   assert.equal(r.overridden, true);
   assert.equal(r.changes.length, 2, r.changes.join('\n'));
   const eff = s.paths.state.effectiveDir;
-  assert.equal(r.inputs.devicesFile, join(eff, 'ShapedDevices.csv'));
-  assert.equal(r.inputs.networkFile, join(eff, 'network.json'));
-  assert.match(readFileSync(r.inputs.devicesFile, 'utf8'), /^1001,.*,5,1,77,20,/m);
-  assert.equal(readFileSync(r.inputs.devicesFile, 'utf8'), r.inputs.devicesText);
-  assert.match(readFileSync(r.inputs.networkFile, 'utf8'), /"downloadBandwidthMbps": 250/);
+  // Written to the effective directory; named after the operator's files, whose lines they keep.
+  assert.deepEqual(r.files, { devices: join(eff, 'ShapedDevices.csv'), network: join(eff, 'network.json') });
+  assert.equal(r.inputs.devicesFile, `${s.paths.inputs.devices} (with lqos_overrides.json applied)`);
+  assert.equal(r.inputs.networkFile, `${s.paths.inputs.network} (with lqos_overrides.json applied)`);
+  assert.deepEqual(submittedFiles(r), { devicesPath: r.files!.devices, networkPath: r.files!.network, devicesLabel: r.inputs.devicesFile, networkLabel: r.inputs.networkFile });
+  assert.match(readFileSync(r.files!.devices, 'utf8'), /^1001,.*,5,1,77,20,/m);
+  assert.equal(readFileSync(r.files!.devices, 'utf8'), r.inputs.devicesText);
+  assert.equal(readFileSync(r.files!.devices, 'utf8').split('\n').length, s.csv.split('\n').length, "the copy has the operator's lines");
+  assert.match(readFileSync(r.files!.network, 'utf8'), /"downloadBandwidthMbps": 250/);
   assert.equal(readFileSync(s.paths.inputs.devices, 'utf8'), s.csv, "the operator's file is never rewritten");
   const applied = JSON.parse(readFileSync(join(eff, 'overrides_applied.json'), 'utf8'));
   assert.equal(applied.overrides, s.paths.inputs.overrides);
@@ -88,6 +92,8 @@ test('write: false builds the effective inputs in memory, labelled, and writes n
   assert.ok(r.ok && r.overridden);
   assert.match(r.inputs.devicesText, /^1001,.*,77,20,/m);
   assert.equal(r.inputs.devicesFile, `${s.paths.inputs.devices} (with lqos_overrides.json applied)`);
+  assert.equal(r.inputs.networkFile, s.paths.inputs.network, 'network.json, which no override changes, keeps its own name');
+  assert.equal(r.files, undefined, 'nothing on disk to submit');
   assert.equal(existsSync(s.paths.state.root), false);
 });
 
