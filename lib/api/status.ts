@@ -25,6 +25,11 @@ export interface ShapingStatus {
   xdp?: XdpAttachment[];
   /** Who forwards frames between the two sides (lqos.conf [bridge] / [single_interface]); absent while not attached. */
   forwarding?: ForwardingStatus;
+  /**
+   * lqos_overrides.json's changes in the inputs of the last apply (absent: none were in effect): the
+   * shaping in force differs from ShapedDevices.csv / network.json by these.
+   */
+  overrides?: OverridesStatus;
   /** Lazy queues (`[queues] lazy_queues` "Htb"/"Full"): circuits whose class/leaf is in the kernel now; absent with "No". */
   lazyQueues?: LazyQueuesStatus;
 }
@@ -106,4 +111,17 @@ export interface StatusPayload {
   plan: PlanSummary;
   /** The CRM integration that owns ShapedDevices.csv / network.json (editors are read-only), if any. */
   inputsOwnedBy: string | null;
+}
+
+/** What lqos_overrides.json changed (lib/shaping/overridesApplied.ts): the first 50 changes and warnings, and how many there are. */
+export interface OverridesStatus {
+  /** When the effective inputs were built. */
+  at: string;
+  /** The overrides file. */
+  file: string;
+  changes: string[];
+  changeCount: number;
+  /** Entries that matched nothing or could not be applied. */
+  warnings: string[];
+  warningCount: number;
 }

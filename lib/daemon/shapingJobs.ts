@@ -26,6 +26,7 @@ import type { DataplaneHost } from './dataplaneHost.ts';
 import type { JobRunner } from './jobs.ts';
 import { noteInputsHealth } from './inputsHealth.ts';
 import { loadLastGood } from '../shaping/lastGood.ts';
+import { readOverridesApplied } from '../shaping/overridesApplied.ts';
 import type { InputIssue } from '../model.ts';
 
 const REFRESH_KEY = 'lqosd:refresh';
@@ -199,6 +200,8 @@ export class ShapingJobs {
     this.noteMassRemoval(outcome, req);
     if (outcome.ok) {
       this.d.status.lastApply = { at: this.d.now().toISOString(), mode: outcome.mode, commands: outcome.commands, seconds: +outcome.seconds.toFixed(3) };
+      // The last good inputs already carry the overrides of their day: the status keeps what it said.
+      if (!req.fromLastGood && !outcome.lastGood) this.noteOverrides(rc.state.effectiveDir);
       // Held until the next apply: the compact form (lib/apply/compactPlan.ts), not the planner's objects.
       if (plan) this.d.onApplied(compactPlan(plan));
       if (planned) this.d.onPlanned?.(compactPlan(planned));
@@ -206,6 +209,16 @@ export class ShapingJobs {
     }
     this.noteFallbacks(outcome.leafFallbacks);
     return outcome;
+  }
+
+  /**
+   * What lqos_overrides.json changed in the inputs just applied: every run path builds the effective
+   * inputs right before it applies them, and removes their record when no override is in effect.
+   */
+  private noteOverrides(effectiveDir: string): void {
+    const o = readOverridesApplied(effectiveDir, (why) => this.d.log.warn(`status: ${why}`));
+    if (o) this.d.status.overrides = o;
+    else delete this.d.status.overrides;
   }
 
   /** The dataplane was cleared under lqosd (LibreQoS --clearrules): attach it again, under the kernel lock. */

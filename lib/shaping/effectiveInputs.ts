@@ -27,6 +27,7 @@ import { writeFileAtomic } from '../util/atomicFile.ts';
 import { DATA_FILE_MODE } from '../util/fileModes.ts';
 import type { Log } from '../util/log.ts';
 import { RecordingLog, replayRecords } from '../util/logRecords.ts';
+import { OVERRIDES_APPLIED_FILE } from './overridesApplied.ts';
 import { readShapingInputs, type ShapingInputs } from './inputs.ts';
 
 export type EffectiveInputs =
@@ -104,7 +105,7 @@ export function buildEffectiveInputs(paths: EffectiveInputsPaths, log: Log, opts
     writeFileAtomic(out.devices, e.devicesText, { mode: DATA_FILE_MODE });
     writeFileAtomic(out.network, e.networkText, { mode: DATA_FILE_MODE });
     const applied = { at: new Date().toISOString(), overrides: file, sources: { devices, network }, namedInMessages: labels, devicesLinesKept: e.devicesLayoutKept, appended: e.appended, changes: e.changes, warnings: e.warnings };
-    writeFileAtomic(join(eff, 'overrides_applied.json'), JSON.stringify(applied, null, 2) + '\n', { mode: DATA_FILE_MODE });
+    writeFileAtomic(join(eff, OVERRIDES_APPLIED_FILE), JSON.stringify(applied, null, 2) + '\n', { mode: DATA_FILE_MODE });
   }
   log.info(
     { code: 'overrides-applied', changes: e.changes.length, warnings: e.warnings.length, file },

@@ -7,7 +7,7 @@
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { busRequest } from '../../lib/bus/client.ts';
 import type { ShapingOutcome } from '../../lib/shaping/service.ts';
@@ -105,6 +105,9 @@ test("lqosd's refresh and LibreQoS's submit to lqosd shape the overridden rate",
   assert.equal(o.exitCode, 0, JSON.stringify(o.records));
   assert.equal(ceilOf1001(w), '66mbit', 'refresh applied the override');
   assert.ok(o.records.some((r) => r.code === 'overrides-applied'), 'the refresh outcome says what the overrides changed');
+  // The status (dashboard) says what the overrides changed in the shaping in force.
+  const shown = d.context.shapingStatus().overrides;
+  assert.deepEqual({ changes: shown?.changes, changeCount: shown?.changeCount, warningCount: shown?.warningCount, file: shown?.file }, { changes: ['circuit 1001: Download Max Mbps = 66 (1 row(s))'], changeCount: 1, warningCount: 0, file: join(w.dir, 'lqos_overrides.json') });
 
   // An invalid file: the refresh is refused with the file named, an urgent issue is raised.
   w.write('lqos_overrides.json', '{"circuit_adjustments": [}');
@@ -123,6 +126,14 @@ test("lqosd's refresh and LibreQoS's submit to lqosd shape the overridden rate",
   assert.equal(r.code, 0, r.stderr);
   assert.ok(r.logs.some((l) => (l as { via?: string }).via === 'lqosd'), 'the run went through lqosd');
   assert.equal(ceilOf1001(w), '55mbit', 'lqosd shaped the effective inputs LibreQoS submitted');
+  assert.deepEqual(d.context.shapingStatus().overrides?.changes, ['circuit 1001: Download Max Mbps = 55 (1 row(s))'], 'and its status follows');
+
+  // No overrides any more: the next apply clears them from the status.
+  rmSync(join(w.dir, 'lqos_overrides.json'));
+  const plain = await busRequest<'refresh', ShapingOutcome>('refresh', {}, { path: w.busPath, timeoutMs: 60_000 });
+  assert.equal(plain.exitCode, 0, JSON.stringify(plain.records));
+  assert.equal(ceilOf1001(w), '100mbit');
+  assert.equal(d.context.shapingStatus().overrides, undefined);
 });
 
 test("with overrides in effect, a bad row is reported at its line in the operator's file, on every run path", async () => {

@@ -10,6 +10,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { inputPaths, statePaths } from '../../lib/config/paths.ts';
 import { buildEffectiveInputs, submittedFiles } from '../../lib/shaping/effectiveInputs.ts';
+import { readOverridesApplied } from '../../lib/shaping/overridesApplied.ts';
 import { RecordingLog } from '../../lib/util/logRecords.ts';
 import { repoRoot } from '../support/paths.ts';
 import { testDir } from '../support/workspace.ts';
@@ -103,4 +104,26 @@ test('a missing input file is reported (not an overrides problem)', (t) => {
   const r = buildEffectiveInputs({ ...s.paths, inputs: { ...s.paths.inputs, network: join(s.dir, 'elsewhere', 'network.json') } }, new RecordingLog());
   assert.ok(!r.ok && r.reason === 'input');
   assert.match(r.message, /network\.json does not exist/);
+});
+
+test("the status's record of the overrides: read from overrides_applied.json, bounded, and nothing from a missing or broken file", (t) => {
+  const s = setup(t);
+  const eff = s.paths.state.effectiveDir;
+  const told: string[] = [];
+  assert.equal(readOverridesApplied(eff, (w) => told.push(w)), undefined, 'no overrides in effect');
+  assert.equal(told.length, 0, 'a missing record is not a problem');
+  s.overrides({ circuit_adjustments: [...SPEED.circuit_adjustments, { type: 'remove_circuit', circuit_id: 'nope' }] });
+  assert.ok(buildEffectiveInputs(s.paths, new RecordingLog()).ok);
+  const o = readOverridesApplied(eff)!;
+  assert.deepEqual({ changes: o.changes, changeCount: o.changeCount, warningCount: o.warningCount, file: o.file }, { changes: ['circuit 1001: Download Max Mbps = 77 (1 row(s))'], changeCount: 1, warningCount: 1, file: s.paths.inputs.overrides });
+  assert.match(o.warnings[0]!, /no circuit "nope"/);
+  // 200 changes: the status carries 50 and the count.
+  const many = { at: new Date().toISOString(), overrides: 'x', changes: Array.from({ length: 200 }, (_, i) => `change ${i}`), warnings: [] };
+  writeFileSync(join(eff, 'overrides_applied.json'), JSON.stringify(many));
+  const b = readOverridesApplied(eff)!;
+  assert.equal(b.changes.length, 50);
+  assert.equal(b.changeCount, 200);
+  writeFileSync(join(eff, 'overrides_applied.json'), '{"at": 1}');
+  assert.equal(readOverridesApplied(eff, (w) => told.push(w)), undefined);
+  assert.match(told[0] ?? '', /overrides_applied\.json is not a record of applied overrides/);
 });

@@ -66,6 +66,14 @@ test('dashboard shows shaping, scheduler, urgent summary and top circuits', asyn
   assert.equal(status.shapingStatus.xdp[1].mode, 'generic');
   assert.match(await page.getByTestId('xdp-modes').innerText(), /eth1 \(download\): native\s*eth0 \(upload\): generic/);
   assert.match(await page.getByTestId('xdp-program').innerText(), /^lqos_xdp_nometa: this kernel does not let XDP pass the class to tc/);
+  // lqos_overrides.json in effect: the count, then the list on demand.
+  const overrides = page.getByTestId('overrides');
+  assert.match(await overrides.locator('summary').innerText(), /^2 changes from lqos_overrides\.json\s*1 not applied$/);
+  assert.equal(await overrides.locator('li').first().isVisible(), false, 'the list opens on demand');
+  await overrides.locator('summary').click();
+  assert.match(await overrides.innerText(), /circuit 1001: Download Max Mbps = 77[\s\S]*not applied: circuit_adjustments\[2\]/);
+  await shot(page, '03b-dashboard-overrides');
+  await overrides.locator('summary').click();
   assert.match(await page.getByTestId('scheduler-card').innerText(), /healthy/);
   const top = page.getByTestId('top-circuits');
   await top.getByText('Green Valley Bakery').waitFor();
@@ -221,7 +229,10 @@ test('privacy mode hides subscriber data on every page, survives a reload and tu
     await page.goto(`${h.base}${path}`);
     await page.locator(ready).first().waitFor();
     if (path === '/tree') await page.getByRole('button', { name: 'Expand all' }).click();
-    if (path === '/') await page.getByTestId('urgent-card').getByText('IP_CONFLICT').waitFor();
+    if (path === '/') {
+      await page.getByTestId('urgent-card').getByText('IP_CONFLICT').waitFor();
+      await page.getByTestId('overrides').locator('summary').click(); // the overrides' list, open
+    }
     assert.deepEqual(await leakedPii(page), [], `privacy leak on ${path}`);
     const text = await bodyText(page);
     assert.deepEqual(SITE_NAMES.filter((n) => text.includes(n)), [], `site name shown on ${path} in privacy mode`);

@@ -25,6 +25,8 @@ export const useInventory = defineStore('inventory', () => {
       try {
         const [c, t] = await Promise.all([get<CircuitsPayload>('/api/circuits'), get<NetworkTreePayload>('/api/network-tree')]);
         learnSensitive(c.circuits.flatMap((x) => [x.name, ...x.devices.flatMap((d) => [d.name, d.comment])]));
+        // Site names too: free text such as lqos_overrides.json's changes names them.
+        learnSensitive(t.nodes.map((n) => n.name));
         circuits.value = c.circuits;
         applied.value = c.applied;
         tree.value = t;
