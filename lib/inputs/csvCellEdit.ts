@@ -158,7 +158,7 @@ export function editCsv(text: string, edits: CsvEdits, read?: CsvRecords): strin
   const lines = splitLines(text);
   const before = read ?? readCsvRecords(text);
   const added = edits.addColumns ?? [];
-  const original = headerColumns(before.records);
+  // The header as it is after the edit (added columns included): where every cell is found.
   const columns = headerColumns(before.records, added);
   const { headerAt, indexOf, width } = columns;
   const dataLine = (lineNo: number) => {
@@ -173,7 +173,7 @@ export function editCsv(text: string, edits: CsvEdits, read?: CsvRecords): strin
     header.body += added.map((f) => ',' + cellText(headerOf(f))).join('');
     const blanks = edits.blankLines ?? new Set<number>();
     for (const r of before.records) {
-      if (r.line <= original.record.line || blanks.has(r.line)) continue;
+      if (r.line <= columns.record.line || blanks.has(r.line)) continue;
       lines[recordLastLine(lines, r.line) - 1]!.body += ','.repeat(added.length);
     }
   }
@@ -189,7 +189,7 @@ export function editCsv(text: string, edits: CsvEdits, read?: CsvRecords): strin
     kept.push(line);
   }
   const edited = kept.map((l) => l.body + l.eol).join('');
-  checkEdited(before, original, edited, edits);
+  checkEdited(before, columns, edited, edits);
   return edited;
 }
 
@@ -198,17 +198,15 @@ export function editCsv(text: string, edits: CsvEdits, read?: CsvRecords): strin
  * loaded with (./shapedDevices.ts), must hold the records of the original (`before`, that reader's
  * records of the text edited) in order — the deleted lines left out, every edited field reading back
  * as the value written (trimmed, as the reader trims), every other field exactly as before — and then
- * the appended rows. Columns are found by the reader's own reading of the header, independently of
- * the cell spans the edit used, so a cell written into the wrong column is caught. Throws CellEditError naming the first difference (line and column, never values).
+ * the appended rows. Columns are found by the reader's own reading of the header (with the added
+ * columns), independently of the cell spans the edit used, so a cell written into the wrong column is
+ * caught. Throws CellEditError naming the first difference (line and column, never values).
  */
 function checkEdited(before: CsvRecords, columns: HeaderColumns, edited: string, edits: CsvEdits): void {
   const refuse = (why: string): never => {
     throw new CellEditError(`ShapedDevices.csv cannot be edited in place (${why})`);
   };
   const { record: header } = columns;
-  const added = edits.addColumns ?? [];
-  // Cells are found in the header as it is after the edit (added columns included).
-  const { indexOf: colOf, width } = headerColumns(before.records, added);
   const headerLineNo = header.line;
   const cells = edits.cells ?? new Map<number, Partial<Record<ShapedDeviceField, string>>>();
   const deleted = edits.deleteLines ?? new Set<number>();
@@ -217,7 +215,7 @@ function checkEdited(before: CsvRecords, columns: HeaderColumns, edited: string,
   for (const lineNo of [...cells.keys(), ...deleted, ...blanked]) {
     if (lineNo <= headerLineNo || !starts.has(lineNo)) refuse(`line ${lineNo} is not the first line of a data row`);
   }
-  const expected = expectedRecords(before, columns, edits, colOf, width, refuse);
+  const expected = expectedRecords(before, columns, edits, refuse);
   let count = 0;
   let matched = 0;
   const error = forEachCsvRecord(edited, (got, line) => {
@@ -243,7 +241,7 @@ function checkEdited(before: CsvRecords, columns: HeaderColumns, edited: string,
 
 /**
  * What the edited file must read back as, record by record (see checkEdited): the original's records
- * in order — deleted and emptied lines left out, added columns as empty cells on whole rows, edited
+ * in order — deleted and emptied lines left out, added columns as empty cells on every data row, edited
  * fields as written (trimmed, as the reader trims) — then the appended rows. Made one at a time, so
  * checking a large file keeps no second copy of it.
  */
@@ -251,10 +249,9 @@ function* expectedRecords(
   before: CsvRecords,
   columns: HeaderColumns,
   edits: CsvEdits,
-  colOf: (f: ShapedDeviceField) => number,
-  width: number,
   refuse: (why: string) => never,
 ): Generator<{ fields: readonly string[]; line: number | undefined }> {
+  const { indexOf: colOf, width } = columns;
   const added = edits.addColumns ?? [];
   const headerLineNo = columns.record.line;
   const cells = edits.cells;

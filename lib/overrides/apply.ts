@@ -232,10 +232,7 @@ class DeviceTable {
 
   /** Every row rewritten (comments and blank lines dropped): for a file that cannot be edited in place. */
   private rewritten(): string {
-    const columns = [...this.header.map((_, i) => i), ...this.added.map((_, k) => this.width + k)];
-    const fieldAt = new Map<number, ShapedDeviceField>();
-    for (const [f, i] of this.col) fieldAt.set(i, f);
-    this.added.forEach((f, k) => fieldAt.set(this.width + k, f));
+    const colOf = (f: ShapedDeviceField) => this.col.get(f) ?? this.width + this.added.indexOf(f);
     const out: string[][] = [[...this.header, ...this.added.map((f) => HEADER.get(f)!)]];
     const rows: DeviceRow[] = [];
     for (let i = this.first; i < this.read.records.length; i++) {
@@ -244,15 +241,10 @@ class DeviceTable {
     }
     for (const r of [...rows, ...this.extra]) {
       if (r.removed) continue;
-      if (!r.whole) {
-        // Wrong by as much as before: the reader still reports it.
-        out.push([...r.fields, ...this.added.map(() => '')]);
-        continue;
-      }
-      out.push(columns.map((i) => {
-        const f = fieldAt.get(i);
-        return f !== undefined && Object.hasOwn(r.set, f) ? r.set[f]! : (r.fields[i] ?? '');
-      }));
+      // A row of the wrong width stays wrong by as much (the reader still reports it); only whole rows take cells.
+      const cells = [...(r.line === undefined ? this.header.map(() => '') : r.fields), ...this.added.map(() => '')];
+      if (r.whole) for (const [f, v] of Object.entries(r.set) as [ShapedDeviceField, string][]) cells[colOf(f)] = v;
+      out.push(cells);
     }
     return csvRowsText(out);
   }

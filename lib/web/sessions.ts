@@ -216,10 +216,13 @@ const MAX_BUCKETS = 50_000;
 /** Remembered (address, user) pairs that logged in; the least recently used are forgotten beyond this. */
 const MAX_TRUSTED = 10_000;
 
+/** The pair's backoff doubles at most this many times (the wait is capped by `backoffMaxMs` long before). */
+const MAX_DOUBLINGS = 40;
+
 /** How long a pair with `failures` recent failures must wait after the last one (0: no wait). */
 export function backoffMs(failures: number, limits: LoginLimits = LOGIN_LIMITS): number {
   if (failures < limits.pairFreeFailures) return 0;
-  const doublings = Math.min(failures - limits.pairFreeFailures, 40);
+  const doublings = Math.min(failures - limits.pairFreeFailures, MAX_DOUBLINGS);
   return Math.min(limits.backoffBaseMs * 2 ** doublings, limits.backoffMaxMs);
 }
 
@@ -325,12 +328,12 @@ export class LoginLimiter {
     const t = this.now();
     if (this.buckets.size + 2 > MAX_BUCKETS) this.prune();
     const { pairWindowMs, addressWindowMs, accountWindowMs, pairFreeFailures, addressMaxFailures, accountMaxFailures } = this.limits;
-    // Each list keeps only the failures a decision can use: the pair's backoff stops growing after 40
-    // doublings, the budgets look at their last `max` entries — plus the attempts that may still be
+    // Each list keeps only the failures a decision can use: the pair's backoff stops growing after
+    // MAX_DOUBLINGS, the budgets look at their last `max` entries — plus the attempts that may still be
     // in progress (succeeded() takes those back). So a sweep of guesses costs the same per attempt
     // however long it runs, and memory stays bounded.
     const inFlight = VERIFY_MAX_ACTIVE + VERIFY_MAX_QUEUED;
-    this.record(this.pairKey(ip, username), pairWindowMs, pairFreeFailures + 41 + inFlight, t);
+    this.record(this.pairKey(ip, username), pairWindowMs, pairFreeFailures + MAX_DOUBLINGS + 1 + inFlight, t);
     this.record(`a:${addressKey(ip)}`, addressWindowMs, addressMaxFailures + inFlight, t);
     this.record(this.accountKey(username), accountWindowMs, accountMaxFailures + inFlight, t);
   }
