@@ -9,7 +9,7 @@
  * its stdin is a pipe from this process, so the lock goes when the process does, however it ends.
  */
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { appendFileSync, readFileSync } from 'node:fs';
 
 /** The marker line of a file that may run beside another marked file. */
 export const SHARED_MARKER = /^\/\/ test-gate: shared\b/m;
@@ -18,6 +18,7 @@ const gate = process.env.LQOS_TEST_GATE;
 const file = process.argv[1];
 if (gate && file && /\.test\.[cm]?[jt]s$/.test(file)) {
   const shared = SHARED_MARKER.test(readFileSync(file, 'utf8'));
+  const asked = performance.now();
   const holder = spawn('flock', [shared ? '--shared' : '--exclusive', gate, '-c', 'echo held; exec cat >/dev/null'], { stdio: ['pipe', 'pipe', 'inherit'] });
   await new Promise<void>((resolve, reject) => {
     holder.once('error', reject);
@@ -29,4 +30,19 @@ if (gate && file && /\.test\.[cm]?[jt]s$/.test(file)) {
   holder.unref();
   holder.stdout.destroy();
   (holder.stdin as unknown as { unref(): void }).unref();
+  // The file's wall time once it holds the gate (set-up and hooks included), for scripts/run-tests'
+  // list of the slowest files: one line per file, written as the process ends.
+  const held = performance.now();
+  const times = process.env.LQOS_TEST_TIMES;
+  delete process.env.LQOS_TEST_TIMES; // not for the suites a test file runs itself
+  if (times) {
+    process.once('exit', () => {
+      const line = `${((performance.now() - held) / 1000).toFixed(1)}\t${((held - asked) / 1000).toFixed(1)}\t${shared ? 'shared' : 'alone'}\t${file}\n`;
+      try {
+        appendFileSync(times, line);
+      } catch {
+        // The list is a developer's aid; a file that cannot write it still passes or fails on its own.
+      }
+    });
+  }
 }
