@@ -1,3 +1,4 @@
+// test-gate: shared (files in temporary roots only; see test/support/gate.ts)
 /**
  * scripts/install and scripts/uninstall into a throwaway root (`--root`, no systemctl): the files,
  * modes and units a production install leaves (units checked by `systemd-analyze verify`), a copy

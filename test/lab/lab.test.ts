@@ -179,11 +179,12 @@ test('MPLS paths (IPv4 under two labels; an Ethernet pseudowire as VPLS carries 
     // Both ends really label: with either end no longer popping, pings from the other one go unanswered.
     for (const [deaf, from] of [[lab.tb.ns.inet, 'cust'], [lab.tb.ns.cust, 'inet']] as const) {
       await nsExec(deaf, 'ip', ['link', 'set', 'dev', 'eth0', 'xdp', 'off']);
-      for (const p of paths) {
+      // Both paths at once: an unanswered ping takes its whole -W.
+      await Promise.all(paths.map(async (p) => {
         const [ns, src, dst] = from === 'cust' ? [lab.tb.ns.cust, p.circuit.ipv4, p.server] : [lab.tb.ns.inet, p.server, p.circuit.ipv4];
         const ping = await nsExec(ns, 'ping', ['-c', '2', '-W', '1', '-I', src, dst], { reject: false });
         assert.notEqual(ping.exitCode, 0, `${p.circuit.id}: pings from ${from} still answered with the far end not popping labels (frames not labelled?): ${ping.stdout}`);
-      }
+      }));
       await nsExec(deaf, 'ip', ['link', 'set', 'dev', 'eth0', 'xdp', 'obj', obj, 'sec', 'xdp']);
     }
     failed = false;

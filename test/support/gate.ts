@@ -1,9 +1,10 @@
 /**
  * The suite's file gate, preloaded by scripts/run-tests into every test file's process (node:test
  * runs two files at a time). A file that says `// test-gate: shared` (no network namespaces, BPF,
- * tc, browsers or measured rates: it only needs CPU) takes a shared lock and may run beside another
- * such file; every other file takes the lock exclusively and runs alone, so a lab never shares the
- * machine with another test file. Without $LQOS_TEST_GATE (node --test run by hand) it does nothing.
+ * tc or measured rates: it only needs CPU, or drives a browser against an in-process web server on
+ * port 0, whose waits are for page state with seconds of margin) takes a shared lock and may run
+ * beside another such file; every other file takes the lock exclusively and runs alone, so a lab
+ * never shares the machine with another test file. Without $LQOS_TEST_GATE (node --test run by hand) it does nothing.
  *
  * The lock is flock(1) on $LQOS_TEST_GATE, held by a child `flock … cat` until this process ends:
  * its stdin is a pipe from this process, so the lock goes when the process does, however it ends.

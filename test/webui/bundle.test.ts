@@ -1,3 +1,4 @@
+// test-gate: shared (a browser against an in-process web server: no kernel state, no measured rates; see test/support/gate.ts)
 /**
  * The build: per-route code splitting keeps the dashboard's JavaScript (entry + dashboard page + the
  * chart it loads) within 500 kB gzip, and ECharts is not in the entry chunk.

@@ -1,3 +1,4 @@
+// test-gate: shared (a browser against an in-process web server: no kernel state, no measured rates; see test/support/gate.ts)
 /**
  * The Circuit page an operator reads when a customer calls (issue 18): live queue statistics per
  * direction with the leaf qdisc actually in use (and CAKE's tins), the circuit's flows by bytes with

@@ -1,3 +1,4 @@
+// test-gate: shared (a browser against an in-process web server: no kernel state, no measured rates; see test/support/gate.ts)
 /**
  * The configuration pages of [tuning], [ip_ranges], [flows] and [web] in a browser: each edit is
  * saved to lqos.conf in place (the operator's comments, spacing and order kept; only the changed

@@ -1,3 +1,4 @@
+// test-gate: shared (a browser against an in-process web server: no kernel state, no measured rates; see test/support/gate.ts)
 /**
  * The Content-Security-Policy lqosd sends (lib/web/http.ts) against the real UI in chromium: every
  * page, with live charts (ECharts canvas and tooltips), the websocket and the theme script, loads

@@ -1,3 +1,4 @@
+// test-gate: shared (a browser against an in-process web server: no kernel state, no measured rates; see test/support/gate.ts)
 /**
  * Editing: configuration values and shaped devices persist to the files; server-side validation errors
  * are shown with line/column; an enabled integration locks the devices editor; a read-only user sees

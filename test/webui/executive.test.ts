@@ -1,3 +1,4 @@
+// test-gate: shared (a browser against an in-process web server: no kernel state, no measured rates; see test/support/gate.ts)
 /**
  * The Executive summary page (GET /api/executive) in Chromium over a seeded history store: totals with
  * units, the four rankings in their order with links to the History and Circuit pages, the 7 d range,

@@ -1,3 +1,4 @@
+// test-gate: shared (a browser against an in-process web server: no kernel state, no measured rates; see test/support/gate.ts)
 /**
  * The forwarding mode in force (lqosd's shapingStatus.forwarding, issue 12) in operator words: on
  * the dashboard for each mode, "not attached" without one, and on the interfaces config page next

@@ -1,3 +1,4 @@
+// test-gate: shared (a browser against an in-process web server: no kernel state, no measured rates; see test/support/gate.ts)
 /**
  * The History page and GET /api/history over a seeded store (30 days of minute rows with known
  * values, lib/telemetry/history.ts): bucket counts per range, validation, roles, 404s; the page's

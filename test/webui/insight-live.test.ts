@@ -1,3 +1,4 @@
+// test-gate: shared (a browser against an in-process web server: no kernel state, no measured rates; see test/support/gate.ts)
 /**
  * The new pages with live data: stand-ins for the telemetry channels (`throughput`, `circuits`, `cpu`)
  * and for flow tracking (`flows`, in lib/flows/service.ts's FlowSnapshot shape) drive the CPU pages'

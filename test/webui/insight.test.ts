@@ -1,3 +1,4 @@
+// test-gate: shared (a browser against an in-process web server: no kernel state, no measured rates; see test/support/gate.ts)
 /**
  * The pages beyond the first slice, without telemetry or flow tracking: CPU Tree / CPU Weights (circuit
  * counts per CPU from the plan), Site Map (a circle per site with coordinates, the others listed),

@@ -1,3 +1,4 @@
+// test-gate: shared (a browser against an in-process web server: no kernel state, no measured rates; see test/support/gate.ts)
 /**
  * Integration configuration editors (UISP, Splynx, VISP, Netzur, Powercode, Sonar, WISPGate and
  * Integration Common): generated from GET /api/config; changed values are saved to lqos.conf; secrets

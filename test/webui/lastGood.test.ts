@@ -1,3 +1,4 @@
+// test-gate: shared (a browser against an in-process web server: no kernel state, no measured rates; see test/support/gate.ts)
 /** The dashboard says "Shaping from last good inputs of <time>" with the reason while lqosd's status carries `lastGood`, and stops saying it when cleared. */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';

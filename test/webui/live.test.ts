@@ -1,3 +1,4 @@
+// test-gate: shared (a browser against an in-process web server: no kernel state, no measured rates; see test/support/gate.ts)
 /**
  * Live updates over the websocket: urgent issues (badge within 5 s, acknowledge), scheduler indicator,
  * and the telemetry channels (throughput graph, per-circuit rates) when lqosd publishes them.

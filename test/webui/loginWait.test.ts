@@ -1,3 +1,4 @@
+// test-gate: shared (a browser against an in-process web server: no kernel state, no measured rates; see test/support/gate.ts)
 /**
  * The login page after too many failed logins (issue 18, item 7): it says how long to wait and counts
  * down, and the button stays disabled until then.

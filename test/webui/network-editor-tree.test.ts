@@ -1,3 +1,4 @@
+// test-gate: shared (a browser against an in-process web server: no kernel state, no measured rates; see test/support/gate.ts)
 /**
  * The Network Layout tree editor, driven as an admin would: add, rename, move and delete nodes and
  * edit their fields through the page, save, and read network.json (exact text) and

@@ -1,3 +1,4 @@
+// test-gate: shared (a browser against an in-process web server: no kernel state, no measured rates; see test/support/gate.ts)
 /**
  * The network.json editor's JSON view ("Advanced: JSON"): a valid edit is written (file re-read),
  * an invalid one shows the server's line/key message and leaves the file unchanged, and a

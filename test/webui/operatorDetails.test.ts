@@ -1,3 +1,4 @@
+// test-gate: shared (a browser against an in-process web server: no kernel state, no measured rates; see test/support/gate.ts)
 /**
  * Small things an operator notices (issue 18, item 8): a scheduler that never reported turns amber
  * after 30 s instead of staying grey, the footer names the lqosd version, the window title the node.

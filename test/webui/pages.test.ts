@@ -1,3 +1,4 @@
+// test-gate: shared (a browser against an in-process web server: no kernel state, no measured rates; see test/support/gate.ts)
 /**
  * First run → admin → login → every page renders the dataset; screenshots; search; privacy mode on
  * every page (and across a reload); theme toggle.

@@ -1,3 +1,4 @@
+// test-gate: shared (a browser against an in-process web server: no kernel state, no measured rates; see test/support/gate.ts)
 /**
  * The Reload button and the planned plan of a dry run (issue 18 items 5 and "Reload"): a real lqosd
  * (in-process, `[queues] dry_run = true`) with its web server; an admin clicks Reload and is told

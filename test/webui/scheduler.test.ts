@@ -1,3 +1,4 @@
+// test-gate: shared (a browser against an in-process web server: no kernel state, no measured rates; see test/support/gate.ts)
 /**
  * The scheduler display (top-bar indicator + popover, dashboard card) driven by lqosd's real
  * tracker (lib/scheduler/status.ts) over the `scheduler` websocket channel: the running step with

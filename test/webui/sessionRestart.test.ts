@@ -1,3 +1,4 @@
+// test-gate: shared (a browser against an in-process web server: no kernel state, no measured rates; see test/support/gate.ts)
 /**
  * An open UI across an lqosd restart (issue 18, failure 1): the page says it is disconnected while
  * the server is down, reconnects by itself to the same session afterwards (sessions are saved in

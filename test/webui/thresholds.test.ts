@@ -1,3 +1,4 @@
+// test-gate: shared (a browser against an in-process web server: no kernel state, no measured rates; see test/support/gate.ts)
 /**
  * Web UI keys of lqos.conf (issue 13 item 1): `[rtt_thresholds] green_ms / yellow_ms / red_ms` drive
  * the RTT colours (through the status payload), and `enable_circuit_heatmaps` /

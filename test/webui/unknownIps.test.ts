@@ -1,3 +1,4 @@
+// test-gate: shared (a browser against an in-process web server: no kernel state, no measured rates; see test/support/gate.ts)
 /**
  * The dashboard's "Unmapped traffic" card (issue 20 item 5): the exact unmapped rate, the unknown
  * IPs marked as a sample (note + how many sample slots are in use), byte units, the empty state,

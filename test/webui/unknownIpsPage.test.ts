@@ -1,3 +1,4 @@
+// test-gate: shared (a browser against an in-process web server: no kernel state, no measured rates; see test/support/gate.ts)
 /**
  * The Unknown IPs page (issue 18): the table of sampled unmapped addresses with last seen, totals and
  * current rates; the filter; privacy mode; the totals CSV and the ShapedDevices rows downloaded from
