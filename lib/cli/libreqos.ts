@@ -17,7 +17,7 @@ import { EXIT } from '../shaping/exitCodes.ts';
 import { readShapingInputs, reportIssues } from '../shaping/inputs.ts';
 import { acquireLock, acquireLockWaiting, kernelLockPath, LockHeldError } from '../shaping/lock.ts';
 import { sampleText } from '../shaping/massRemoval.ts';
-import { hostQueueCount } from '../shaping/queueCount.ts';
+import { hostQueueCount, missingInterfacesError } from '../shaping/queueCount.ts';
 import { isRowLevel } from '../shaping/rowTriage.ts';
 import { runShaping } from '../shaping/run.ts';
 import { runLogFiles } from '../shaping/runLog.ts';
@@ -201,7 +201,9 @@ async function clearKernel(rc: ResolvedConfig, devs: string[], log: Log): Promis
 /** Shapes in this process: a dry run, or `--direct` (attaches the dataplane itself). */
 async function shapeHere(rc: ResolvedConfig, opts: LibreQoSOptions, dryRun: boolean, log: Log, seams: LibreQoSKernelSeams): Promise<number> {
   const ifaces = rc.interfaces!;
-  const q = hostQueueCount(rc.config, ifaces, dryRun);
+  // --direct attaches to the interfaces: they must exist, whatever override_available_queues says.
+  const missing = dryRun ? undefined : missingInterfacesError(ifaces);
+  const q = missing ? { error: missing } : hostQueueCount(rc.config, ifaces, dryRun);
   if ('error' in q) {
     log.error(q.error);
     return EXIT.config;

@@ -4,11 +4,12 @@
  * at the next request: a deleted user's sessions end, and so do sessions begun before a password
  * change (lib/web/access.ts). Returns the exit code (see bin/lqusers.ts).
  */
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Role } from '../api/auth.ts';
 import { ConfigError } from '../config/load.ts';
 import { loadResolvedConfig } from '../config/resolve.ts';
+import { setupTokenPath } from '../web/setupToken.ts';
 import { ROLES, UserError, UserStore } from '../web/users.ts';
 import { PromptAborted, readPassword } from '../util/passwordPrompt.ts';
 
@@ -54,6 +55,13 @@ async function perform(store: UserStore, c: LqusersCommand, role: Role | undefin
     case 'add': {
       const user = await store.add(name, await newPassword(c), role ?? 'read_only');
       out(`added ${user.username} (${user.role}) to ${store.path}`);
+      // A user exists now: the first-run token has no use left (and a stale one must not be
+      // reused should the users file ever be removed: lqosd then writes a new one).
+      const token = setupTokenPath(store.path);
+      if (existsSync(token)) {
+        rmSync(token, { force: true });
+        out(`removed the first-run setup token ${token}: the web UI's first-run page is closed now that a user exists`);
+      }
       return 0;
     }
     case 'passwd':

@@ -185,6 +185,19 @@ const UPSTREAM_ONLY_SECTIONS = new Set([
   'byte_counters',
 ]);
 
+/**
+ * Names operators reach for that are not ours (nor within a typo of ours), and the key that does
+ * that job: the unknown-key warning suggests it.
+ */
+const KEY_SYNONYMS: Record<string, string> = {
+  'web.listen': 'bind_address',
+  'web.listen_address': 'bind_address',
+  'web.listen_addr': 'bind_address',
+  'web.host': 'bind_address',
+  'web.bind': 'bind_address',
+  'web.address': 'bind_address',
+};
+
 /** Strips wrappers (default, optional, pipe input...) down to the schema doing the real work. */
 export function coreSchema(schema: z.ZodType): z.ZodType {
   let s: z.ZodType = schema;
@@ -214,7 +227,8 @@ function findUnknownKeys(value: unknown, schema: z.ZodType, at: (string | number
       } else if (at.length === 0 && UPSTREAM_ONLY_SECTIONS.has(key)) {
         warnings.push(`section [${key}] in ${path} configures an upstream LibreQoS feature that lqos-ts does not implement (ignored)`);
       } else {
-        const hint = closest(key, Object.keys(shape));
+        const synonym = KEY_SYNONYMS[keyPath(here)];
+        const hint = closest(key, Object.keys(shape)) ?? (synonym !== undefined && synonym in shape ? synonym : undefined);
         warnings.push(`unknown key ${keyPath(here)} in ${path} (ignored)${hint ? `; did you mean ${keyPath([...at, hint])}?` : ''}`);
       }
     }

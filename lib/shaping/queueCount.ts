@@ -33,17 +33,24 @@ export function hostShapingCpus(config: LqosConfig, root = '/'): { cpus: number[
   return shapingCpus(topo, config.exclude_efficiency_cores);
 }
 
+/** The error for shaping interfaces that do not exist on this host, or undefined when both do. */
+export function missingInterfacesError(ifaces: ShapingInterfaces, root = '/'): string | undefined {
+  const missing = [...new Set([ifaces.download, ifaces.upload])].filter((i) => txQueueCount(i, join(root, 'sys/class/net')) === undefined);
+  return missing.length ? `interface ${missing.join(', ')} does not exist on this host; fix [bridge]/[single_interface] in the config` : undefined;
+}
+
 /**
  * Queues per direction for this host and config. A shaping interface that does not exist is an
- * error unless `allowMissing` (dry runs) or the config overrides the count.
+ * error unless `allowMissing` (dry runs) or the config overrides the count (LibreQoS --direct
+ * checks the interfaces itself: missingInterfacesError).
  */
 export function hostQueueCount(config: LqosConfig, ifaces: ShapingInterfaces, allowMissing: boolean, root = '/'): HostQueues {
   const override = config.queues.override_available_queues ?? 0;
   const names = [ifaces.download, ifaces.upload];
   const tx = names.map((i) => txQueueCount(i, join(root, 'sys/class/net')));
   if (!allowMissing && override <= 0) {
-    const missing = names.filter((_, i) => tx[i] === undefined);
-    if (missing.length) return { error: `interface ${missing.join(', ')} does not exist on this host; fix [bridge]/[single_interface] in the config` };
+    const error = missingInterfacesError(ifaces, root);
+    if (error) return { error };
   }
   const known = tx.filter((t): t is number => t !== undefined);
   const sel = hostShapingCpus(config, root);

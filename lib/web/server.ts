@@ -164,7 +164,14 @@ export async function buildWebApp(ctx: WebContext, opts: WebServerOptions = {}) 
   // Pending session changes are written when the app closes, and no save timer outlives it.
   app.addHook('onClose', async () => d.sessions.flush());
   // First run: the setup token exists before anyone can ask for it (startWebServer logs where).
-  if (d.users.state() === 'empty') d.setupToken.prepare();
+  const usersState = d.users.state();
+  if (usersState === 'empty') d.setupToken.prepare();
+  else if (usersState === 'ready' && existsSync(d.setupToken.path)) {
+    // Left over from before the first user (e.g. made with lqusers by an older version): a token
+    // lives only while no users file exists, and a new one is written if it is ever removed.
+    d.setupToken.consume();
+    ctx.log.info({ code: 'web-first-run', tokenFile: d.setupToken.path }, `removed the first-run setup token ${d.setupToken.path}: web UI users exist`);
+  }
   for (const group of ROUTE_GROUPS) await app.register(group, d);
   await serveUi(app, webRoot);
   await app.ready();

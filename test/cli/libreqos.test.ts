@@ -70,6 +70,22 @@ test('bad command-line flag → exit 2', async () => {
   assert.equal(r.code, 2);
 });
 
+test('--direct on interfaces that do not exist → exit 2 naming them, with or without override_available_queues, and nothing in the kernel changes', async () => {
+  const before = await kernelSnapshot();
+  for (const override of ['override_available_queues = 2\n', '']) {
+    const w = ws({
+      conf: (dir) => `lqos_directory = "${dir}"\nstate_directory = "${join(dir, 'state')}"\n[bridge]\nto_internet = "lqt-none0"\nto_network = "lqt-none1"\n[queues]\n${override}`,
+      devices: example('ShapedDevices.csv'),
+      network: example('network.json'),
+    });
+    const r = await runCli(['--config', w.config, '--direct']);
+    assert.equal(r.code, 2, `${override || 'no override'}: ${r.stderr.slice(-600)}`);
+    assert.ok(r.logs.some((l) => l.level === 50 && l.msg === 'interface lqt-none1, lqt-none0 does not exist on this host; fix [bridge]/[single_interface] in the config'), r.stderr.slice(-600));
+    assert.ok(!existsSync(join(w.dir, 'state', 'shaping', 'applied_plan.json')), 'nothing applied');
+  }
+  assert.equal(await kernelSnapshot(), before);
+});
+
 async function kernelSnapshot(): Promise<string> {
   const q = await execa('tc', ['-j', 'qdisc', 'show'], { reject: false });
   const l = await execa('ip', ['-j', 'link', 'show'], { reject: false });

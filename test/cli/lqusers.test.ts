@@ -6,7 +6,7 @@
  */
 import { strict as assert } from 'node:assert';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { withHarness } from '../web/helpers.ts';
@@ -29,10 +29,15 @@ async function login(base: string, username: string, password: string): Promise<
 test('lqusers: add, list, passwd, role, del round trip through the login API; sessions follow the file', async () => {
   await withHarness(async (h) => {
     const conf = ['--config', h.configPath];
+    assert.ok(existsSync(h.setupTokenFile), 'no users yet: the server wrote the first-run token');
     const added = lqusers([...conf, 'add', 'alice', '--role', 'admin', '--password-stdin'], 'first-pass-1\n');
     assert.equal(added.code, 0, `add failed: ${added.err}`);
     assert.match(added.out, new RegExp(`added alice \\(admin\\) to ${h.usersFile}`));
     assert.equal(statSync(h.usersFile).mode & 0o777, 0o600, 'the users file must be mode 0600');
+    // The first user exists: the first-run token goes with it (it lives only while no users file exists).
+    assert.ok(!existsSync(h.setupTokenFile), `${h.setupTokenFile} left behind after the first user was added`);
+    assert.match(added.out, /removed the first-run setup token .*first-run\.token: the web UI's first-run page is closed/);
+    assert.deepEqual((await new Client(h.base).get('/api/auth/status')).json, { firstRun: false });
 
     const a = await login(h.base, 'alice', 'first-pass-1');
     assert.equal(a.status, 200, 'alice logs in with the password lqusers set');

@@ -1,8 +1,10 @@
 // test-gate: shared (CPU only; see test/support/gate.ts)
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { startWebServer } from '../../lib/web/server.ts';
+import { capturingLogger } from '../support/log.ts';
 import { Client } from '../support/http.ts';
 import { ADMIN, firstRun, setupUsers, VIEWER } from '../support/users.ts';
 import { withHarness } from './helpers.ts';
@@ -66,6 +68,35 @@ test('first run: everything but auth status and first-run answers 409; first-run
     assert.equal(again.status, 409);
     assert.equal(again.json.error, 'already_configured');
     assert.doesNotMatch(readFileSync(h.usersFile, 'utf8'), /intruder/);
+  });
+});
+
+test('a first-run token left next to a users file is removed when the web server starts; a new one comes only once the users file is gone', async () => {
+  await withHarness(async (h) => {
+    assert.equal((await firstRun(h)).status, 201);
+    assert.ok(!existsSync(h.setupTokenFile), 'the first-run page removes the token it used');
+    // As an older lqusers left it: a user exists and the token is still there.
+    const stale = 'A'.repeat(43);
+    writeFileSync(h.setupTokenFile, `${stale}\n`, { mode: 0o600 });
+    const { log, records } = capturingLogger();
+    const port = Number(new URL(h.base).port);
+    await h.server.close();
+    let restarted = await startWebServer({ ...h.ctx, log }, { host: '127.0.0.1', port, webRoot: join(h.dir, 'no-webui') });
+    try {
+      assert.ok(!existsSync(h.setupTokenFile), `${h.setupTokenFile} kept at start although ${h.usersFile} has users`);
+      assert.ok(records.some((r) => r.msg === `removed the first-run setup token ${h.setupTokenFile}: web UI users exist`), 'the removal is logged');
+      assert.equal((await new Client(h.base).post('/api/auth/login', ADMIN)).status, 200, 'the users still log in');
+      // The users file removed (the documented way back to the first-run page): a new token, never the old one.
+      rmSync(h.usersFile);
+      await restarted.close();
+      restarted = await startWebServer({ ...h.ctx, log }, { host: '127.0.0.1', port, webRoot: join(h.dir, 'no-webui') });
+      const token = readFileSync(h.setupTokenFile, 'utf8').trim();
+      assert.match(token, /^[A-Za-z0-9_-]{43}$/);
+      assert.notEqual(token, stale);
+    } finally {
+      await restarted.close();
+      // h.close() closes the first server again (already closed) and removes the directory.
+    }
   });
 });
 
