@@ -15,6 +15,7 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, 
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { execa } from 'execa';
+import { ensureBuilt } from '../support/browser.ts';
 import { repoRoot } from '../support/paths.ts';
 
 const PREFIX = '/opt/lqos-ts';
@@ -31,6 +32,9 @@ const tmp = (tag: string) => {
 };
 
 before(async () => {
+  // The browser tests run beside this file and rebuild webui/dist when it is older than its sources;
+  // built fresh here first (under their build lock), it is not rebuilt while it is being copied.
+  ensureBuilt();
   src = tmp('src');
   for (const f of ['LibreQoS', 'LibreQoS.py', 'lqosd', 'lqusers', 'lqtop', 'scheduler', 'scheduler.py', 'package.json', 'package-lock.json', 'README.md', 'tsconfig.json',
     'lib', 'bin', 'dataplane', 'webui', 'conf', 'systemd', 'docs', 'scripts', 'build']) {
