@@ -18,11 +18,17 @@ export function changedKeys(a: unknown, b: unknown, at = ''): string[] {
 /**
  * Keys read once when lqosd starts (flow tracking and NetFlow, InfluxDB export, telemetry polling,
  * history retention, the web listener and its TLS/proxy settings, the per-circuit /metrics series, the XDP
- * attach mode): a reload records them but they take effect only after a
+ * attach mode, what the attach sets with ethtool, its queue count and a stick's VLANs): a reload records them but they take effect only after a
  * restart. A prefix ending in `.` or `_` matches every key it starts; anything else one key.
  */
 const RESTART_ONLY = [
-  'tuning.xdp_mode', 'flows.', 'influxdb.', 'queue_check_period_ms', 'ip_ranges.unknown_ip_honors_',
+  // [tuning]: what the dataplane's attach sets on the NICs (ethtool); the governor, irqbalance and
+  // netdev budget keys are re-applied on reload.
+  'tuning.xdp_mode', 'tuning.rx_usecs', 'tuning.tx_usecs', 'tuning.disable_',
+  // The dataplane's queues/CPUs and a stick's VLAN swap are fixed when it attaches (a change of the
+  // interfaces themselves raises INTERFACES_CHANGED instead).
+  'queues.override_available_queues', 'exclude_efficiency_cores', 'single_interface.internet_vlan', 'single_interface.network_vlan',
+  'flows.', 'influxdb.', 'queue_check_period_ms', 'ip_ranges.unknown_ip_honors_',
   // [web]: the listener and what is built with it; allowed_hosts and metrics_token are read per request.
   'web.bind_address', 'web.port', 'web.tls_', 'web.trust_proxy', 'web.metrics_top_circuits', 'web.metrics_per_circuit',
   'webserver_listen', 'disable_webserver', 'node_id', 'history.',

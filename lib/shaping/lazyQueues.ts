@@ -300,6 +300,9 @@ export class LazyQueueManager {
     };
   }
 
+  /** The dry_run warning was logged (once per stretch of dry_run). */
+  private dryRunSaid = false;
+
   private publish(): void {
     this.o.publish?.(this.counts());
   }
@@ -311,6 +314,14 @@ export class LazyQueueManager {
       const plan = this.plan;
       const mode = this.appliedMode;
       if (!plan || !mode || mode === 'No' || mode !== this.mode()) return;
+      if (this.o.config().queues.dry_run) {
+        // dry_run set by a reload after a real apply: never touch the kernel. Traffic waits in
+        // `pending` (one entry per circuit) for the first tick after it is cleared.
+        if (!this.dryRunSaid) this.o.log.warn('lazy queues: [queues] dry_run is set, so no circuit is built or removed until it is cleared');
+        this.dryRunSaid = true;
+        return;
+      }
+      this.dryRunSaid = false;
       const traffic = this.pending;
       let d = this.synced ? this.decide(traffic) : undefined;
       if (d && d.create.length === 0 && d.expire.length === 0) {

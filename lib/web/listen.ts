@@ -6,6 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { isIPv6 } from 'node:net';
 import { hostname } from 'node:os';
 import { WEB_DEFAULTS, type LqosConfig } from '../config/schema.ts';
 
@@ -18,12 +19,16 @@ export interface ListenAddress {
   warning?: string;
 }
 
-/** `IP:port`, `[v6]:port` or `:port` → host and port; undefined when not of that form. */
+/**
+ * `IP:port`, `[v6]:port`, `:port`, or upstream's unbracketed `v6:port` (its default `:::9123` is
+ * `::` port 9123: the last colon starts the port) → host and port; undefined when not of that form.
+ */
 export function parseListen(text: string): { host: string; port: number } | undefined {
-  const m = /^\s*(?:\[([0-9a-fA-F:.]+)\]|([^:\s]*)):(\d{1,5})\s*$/.exec(text);
+  const m = /^\s*(?:\[([0-9a-fA-F:.]+)\]|([^:\s]*)|([0-9a-fA-F:.]*:[0-9a-fA-F:.]*)):(\d{1,5})\s*$/.exec(text);
   if (!m) return undefined;
-  const port = Number(m[3]);
+  const port = Number(m[4]);
   if (port < 1 || port > 65535) return undefined;
+  if (m[3] !== undefined) return isIPv6(m[3]) ? { host: m[3], port } : undefined;
   return { host: m[1] ?? (m[2] || '0.0.0.0'), port };
 }
 

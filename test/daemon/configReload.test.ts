@@ -18,6 +18,19 @@ test('restartOnlyChanges picks the keys lqosd reads only at start', () => {
     restartOnlyChanges(['web.allowed_hosts', 'web.metrics_token', 'web.tls_cert_file', 'web.tls_key_file', 'web.trust_proxy', 'web.bind_address', 'web.metrics_top_circuits']),
     ['web.tls_cert_file', 'web.tls_key_file', 'web.trust_proxy', 'web.bind_address', 'web.metrics_top_circuits'],
   );
+  // Fixed when the dataplane attaches: what it sets with ethtool, its queue count and CPUs, a stick's
+  // VLAN swap. The host tuning keys are re-applied on reload (lib/kernel/hostTuning.ts tuningFingerprint).
+  assert.deepEqual(
+    restartOnlyChanges([
+      'tuning.rx_usecs', 'tuning.tx_usecs', 'tuning.disable_rxvlan', 'tuning.disable_txvlan', 'tuning.disable_offload', 'tuning.xdp_mode',
+      'queues.override_available_queues', 'exclude_efficiency_cores', 'single_interface.internet_vlan', 'single_interface.network_vlan',
+      'tuning.set_cpu_governor_performance', 'tuning.stop_irq_balance', 'tuning.netdev_budget_usecs', 'tuning.netdev_budget_packets', 'queues.dry_run',
+    ]),
+    [
+      'tuning.rx_usecs', 'tuning.tx_usecs', 'tuning.disable_rxvlan', 'tuning.disable_txvlan', 'tuning.disable_offload', 'tuning.xdp_mode',
+      'queues.override_available_queues', 'exclude_efficiency_cores', 'single_interface.internet_vlan', 'single_interface.network_vlan',
+    ],
+  );
 });
 
 test('a reload that changes flows.flow_timeout_seconds / queue_check_period_ms says a restart is needed; others do not', () => {

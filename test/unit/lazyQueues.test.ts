@@ -17,6 +17,7 @@ import type { KernelClass } from '../../lib/apply/kernelState.ts';
 import { decideLazy, expireLines, LazyQueueManager, materialiseLines, type LazyDecisionInput } from '../../lib/shaping/lazyQueues.ts';
 import { LazyMapsRecreatedError, type LazySignals } from '../../lib/shaping/lazyFirstPackets.ts';
 import { parseConfigText } from '../../lib/config/load.ts';
+import { RecordingLog } from '../../lib/util/logRecords.ts';
 import { quiet } from '../support/log.ts';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -261,6 +262,32 @@ test('first packets: after a failed batch, reports wait for the next tick (no re
   }
   await m.idle();
   assert.equal(readFileSync(runs, 'utf8').split('\n').filter(Boolean).length, 1, 'one failed batch, no read-back or retry until the next tick');
+});
+
+test('dry_run set by a reload after a real apply: traffic builds no circuit until it is cleared (one warning)', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'lqos-lazydry-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const batches = join(dir, 'batches');
+  const conf = (extra: string) => parseConfigText(`[bridge]\nto_internet = "eth0"\nto_network = "eth1"\n[queues]\nlazy_queues = "Full"\n${extra}`, 'lqos.conf').config;
+  let config = conf('');
+  const log = new RecordingLog();
+  const m = new LazyQueueManager({ log, config: () => config, signals: () => undefined, wrap: ['sh', '-c', `cat >> ${batches}`, 'tc'] });
+  t.after(() => m.stop());
+  m.control(config).applied(plan, true, {});
+  const tc = () => (existsSync(batches) ? readFileSync(batches, 'utf8') : '');
+  config = conf('dry_run = true\n');
+  m.observe([['c2', 5000]]);
+  await m.idle();
+  m.observe([['c2', 5000]]);
+  await m.idle();
+  assert.doesNotMatch(tc(), /classid 2:4/, 'c2 built under dry_run');
+  assert.equal(m.counts()?.materialised, 0);
+  assert.equal(log.records.filter((r) => r.level === 'warn' && /dry_run is set, so no circuit is built or removed until it is cleared/.test(r.msg)).length, 1);
+  config = conf('');
+  m.observe([['c2', 5000]]);
+  await m.idle();
+  assert.match(tc(), /class replace dev eth1 parent 2:3 classid 2:4 htb/, 'c2 built once dry_run is cleared');
+  assert.equal(m.counts()?.materialised, 1);
 });
 
 test('first packets: a config reload that sets lazy_threshold_bytes switches the reports off; clearing it switches them on again', async (t) => {

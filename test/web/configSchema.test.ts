@@ -152,6 +152,8 @@ test('the [tuning], [ip_ranges], [flows] and [web] pages show every key of their
   const version = flows.find((f) => f.key === 'flows.netflow_version')!;
   assert.deepEqual([version.type, version.numeric, version.options?.map((o) => o.value)], ['select', true, ['', '5', '9', '10']]);
   assert.equal(flows.find((f) => f.key === 'flows.do_not_track_subnets')?.format, 'cidr');
-  // tuning is re-applied on reload, except the XDP attach mode
-  assert.deepEqual(resolveGroups(TUNING, schema).flatMap((g) => g.fields).filter((f) => f.restartOnly).map((f) => f.key), ['tuning.xdp_mode']);
+  // tuning: the CPU and kernel keys are re-applied on reload; what the dataplane attach sets is not
+  assert.deepEqual(resolveGroups(TUNING, schema).flatMap((g) => g.fields).filter((f) => f.restartOnly).map((f) => f.key), [
+    'tuning.rx_usecs', 'tuning.tx_usecs', 'tuning.disable_rxvlan', 'tuning.disable_txvlan', 'tuning.disable_offload', 'tuning.xdp_mode',
+  ]);
 });

@@ -32,6 +32,11 @@ test('webserver_listen: parsed, honoured without [web], [web] wins (one warning)
   assert.deepEqual(parseListen('127.0.0.1:9200'), { host: '127.0.0.1', port: 9200 });
   assert.deepEqual(parseListen('[::1]:9300'), { host: '::1', port: 9300 });
   assert.deepEqual(parseListen(':9400'), { host: '0.0.0.0', port: 9400 });
+  // Upstream's own default (IPv6 any, dual-stack) and unbracketed IPv6 addresses: the last colon starts the port.
+  assert.deepEqual(parseListen(':::9123'), { host: '::', port: 9123 });
+  assert.deepEqual(parseListen('fd00::1:9500'), { host: 'fd00::1', port: 9500 });
+  assert.equal(parseListen('fd00:::1:9500'), undefined); // 'fd00:::1' is no address
+  assert.deepEqual(webListenAddress(conf('webserver_listen = ":::9123"')), { host: '::', port: 9123, from: 'webserver_listen' });
   assert.equal(parseListen('9123'), undefined);
   assert.equal(parseListen('1.2.3.4:99999'), undefined);
   assert.deepEqual(webListenAddress(conf('')), { host: '0.0.0.0', port: 9123, from: '[web]' });
