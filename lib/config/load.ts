@@ -228,7 +228,8 @@ function findUnknownKeys(value: unknown, schema: z.ZodType, at: (string | number
         warnings.push(`section [${key}] in ${path} configures an upstream LibreQoS feature that lqos-ts does not implement (ignored)`);
       } else {
         const synonym = KEY_SYNONYMS[keyPath(here)];
-        const hint = closest(key, Object.keys(shape)) ?? (synonym !== undefined && synonym in shape ? synonym : undefined);
+        // A known synonym first: `host` is also two edits from `port`, which would send the operator astray.
+        const hint = (synonym !== undefined && synonym in shape ? synonym : undefined) ?? closest(key, Object.keys(shape));
         warnings.push(`unknown key ${keyPath(here)} in ${path} (ignored)${hint ? `; did you mean ${keyPath([...at, hint])}?` : ''}`);
       }
     }

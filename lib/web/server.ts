@@ -77,6 +77,22 @@ export const SESSIONS_FILE = 'web_sessions.json';
 
 const ROUTE_GROUPS = [authRoutes, usersRoutes, statusRoutes, urgentRoutes, configRoutes, inputsRoutes, planRoutes, circuitRoutes, liveRoutes, metricsRoutes, unknownIpsRoutes, historyRoutes, executiveRoutes, reloadRoutes];
 
+/**
+ * Listens on `host`; the IPv6 wildcard `::` (upstream's `webserver_listen = ":::9123"`) on a host
+ * without IPv6 (booted with ipv6.disable=1) listens on 0.0.0.0 instead, with a warning, as a
+ * listener without a host would.
+ */
+export async function listenFallingBackToIpv4(listen: (host: string) => Promise<string>, host: string, log: Pick<WebContext['log'], 'warn'>): Promise<string> {
+  try {
+    return await listen(host);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (host !== '::' || (code !== 'EAFNOSUPPORT' && code !== 'EADDRNOTAVAIL')) throw err;
+    log.warn({ code: 'web-listen' }, `cannot listen on [::] (${code}: this host has no IPv6); listening on 0.0.0.0 (IPv4 only) instead`);
+    return listen('0.0.0.0');
+  }
+}
+
 export async function startWebServer(ctx: WebContext, opts: WebServerOptions = {}): Promise<WebServer> {
   const { app, routes, hub, channels, users, setupToken } = await buildWebApp(ctx, opts);
   // [web], or upstream's webserver_listen when [web] is absent.
@@ -84,7 +100,7 @@ export async function startWebServer(ctx: WebContext, opts: WebServerOptions = {
   if (at.warning) ctx.log.warn({ code: 'web-listen' }, at.warning);
   let address: string;
   try {
-    address = await app.listen({ host: opts.host ?? at.host, port: opts.port ?? at.port });
+    address = await listenFallingBackToIpv4((host) => app.listen({ host, port: opts.port ?? at.port }), opts.host ?? at.host, ctx.log);
   } catch (err) {
     hub.stop();
     await app.close().catch(() => undefined);

@@ -34,8 +34,10 @@ export function ensureBuilt(): void {
       break;
     } catch {
       // Another test process builds; a lock older than 2 min is stale.
-      if (Date.now() - statSync(lock, { throwIfNoEntry: false })!.mtimeMs > 120_000 || Date.now() > deadline) rmSync(lock, { recursive: true, force: true });
-      else Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 200);
+      // (The holder may have removed it since mkdirSync failed: then simply try again.)
+      const held = statSync(lock, { throwIfNoEntry: false });
+      if (held && (Date.now() - held.mtimeMs > 120_000 || Date.now() > deadline)) rmSync(lock, { recursive: true, force: true });
+      else if (held) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 200);
     }
   }
   try {

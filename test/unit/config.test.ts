@@ -126,8 +126,12 @@ test('unknown keys are warnings naming the key path, with a suggestion when clos
   assert.ok(warnings.some((w) => w.includes('[treeguard]') && w.includes('(ignored)')));
   assert.equal(warnings.length, 4);
   // A name operators reach for that is no typo of ours: the key that does its job.
-  const web = parseConfigText(`${BRIDGE}[web]\nlisten = "127.0.0.1:9123"\n`, '/etc/lqos.conf');
-  assert.deepEqual(web.warnings, ['unknown key web.listen in /etc/lqos.conf (ignored); did you mean web.bind_address?']);
+  const web = parseConfigText(`${BRIDGE}[web]\nlisten = "127.0.0.1:9123"\nhost = "127.0.0.1"\n`, '/etc/lqos.conf');
+  assert.deepEqual(web.warnings, [
+    'unknown key web.listen in /etc/lqos.conf (ignored); did you mean web.bind_address?',
+    // not web.port, two edits away
+    'unknown key web.host in /etc/lqos.conf (ignored); did you mean web.bind_address?',
+  ]);
 });
 
 test('wrong types and invalid values: one error per key, naming path, expectation and value', () => {

@@ -79,17 +79,18 @@ test('a first-run token left next to a users file is removed when the web server
     const stale = 'A'.repeat(43);
     writeFileSync(h.setupTokenFile, `${stale}\n`, { mode: 0o600 });
     const { log, records } = capturingLogger();
-    const port = Number(new URL(h.base).port);
     await h.server.close();
-    let restarted = await startWebServer({ ...h.ctx, log }, { host: '127.0.0.1', port, webRoot: join(h.dir, 'no-webui') });
+    // Port 0 again (another test file may have the freed port by now).
+    const restart = () => startWebServer({ ...h.ctx, log }, { host: '127.0.0.1', port: 0, webRoot: join(h.dir, 'no-webui') });
+    let restarted = await restart();
     try {
       assert.ok(!existsSync(h.setupTokenFile), `${h.setupTokenFile} kept at start although ${h.usersFile} has users`);
       assert.ok(records.some((r) => r.msg === `removed the first-run setup token ${h.setupTokenFile}: web UI users exist`), 'the removal is logged');
-      assert.equal((await new Client(h.base).post('/api/auth/login', ADMIN)).status, 200, 'the users still log in');
+      assert.equal((await new Client(restarted.address).post('/api/auth/login', ADMIN)).status, 200, 'the users still log in');
       // The users file removed (the documented way back to the first-run page): a new token, never the old one.
       rmSync(h.usersFile);
       await restarted.close();
-      restarted = await startWebServer({ ...h.ctx, log }, { host: '127.0.0.1', port, webRoot: join(h.dir, 'no-webui') });
+      restarted = await restart();
       const token = readFileSync(h.setupTokenFile, 'utf8').trim();
       assert.match(token, /^[A-Za-z0-9_-]{43}$/);
       assert.notEqual(token, stale);

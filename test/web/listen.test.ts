@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { busRequest } from '../../lib/bus/client.ts';
 import { parseConfigText } from '../../lib/config/load.ts';
 import { nodeIdOf, parseListen, webListenAddress } from '../../lib/web/listen.ts';
+import { listenFallingBackToIpv4 } from '../../lib/web/server.ts';
 import { bodyText, launchBrowser, shot } from '../support/browser.ts';
 import { loConfig, webConfig } from '../support/configs.ts';
 import { capturingLogger } from '../support/log.ts';
@@ -48,6 +49,24 @@ test('webserver_listen: parsed, honoured without [web], [web] wins (one warning)
   const bad = webListenAddress(conf('webserver_listen = "localhost"'));
   assert.equal(bad.port, 9123);
   assert.match(bad.warning!, /not of the form "IP:port"/);
+});
+
+test('listening on [::] on a host without IPv6 falls back to 0.0.0.0 with a warning; other failures and hosts are not retried', async () => {
+  const errno = (code: string) => Object.assign(new Error(`listen ${code}`), { code });
+  const tried: string[] = [];
+  const warned: string[] = [];
+  const log = { warn: (_o: object, m: string) => warned.push(m) } as unknown as Parameters<typeof listenFallingBackToIpv4>[2];
+  const noIpv6 = async (host: string) => {
+    tried.push(host);
+    if (host === '::') throw errno('EAFNOSUPPORT');
+    return `http://${host}:9123`;
+  };
+  assert.equal(await listenFallingBackToIpv4(noIpv6, '::', log), 'http://0.0.0.0:9123');
+  assert.deepEqual(tried, ['::', '0.0.0.0']);
+  assert.deepEqual(warned, ['cannot listen on [::] (EAFNOSUPPORT: this host has no IPv6); listening on 0.0.0.0 (IPv4 only) instead']);
+  await assert.rejects(listenFallingBackToIpv4(async () => { throw errno('EADDRINUSE'); }, '::', log), /EADDRINUSE/);
+  await assert.rejects(listenFallingBackToIpv4(async () => { throw errno('EADDRNOTAVAIL'); }, '192.0.2.1', log), /EADDRNOTAVAIL/);
+  assert.equal(warned.length, 1);
 });
 
 test('lqosd listens on webserver_listen when [web] is absent', async () => {
