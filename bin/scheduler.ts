@@ -73,6 +73,8 @@ const shutdown = (signal: string) => {
 };
 process.on('SIGTERM', () => shutdown('SIGTERM'));
 process.on('SIGINT', () => shutdown('SIGINT'));
+// Not the default (the process would end): re-read lqos.conf, as lqosd does on SIGHUP.
+process.on('SIGHUP', () => scheduler.reloadConfig());
 
 try {
   await scheduler.start();

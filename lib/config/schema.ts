@@ -22,6 +22,9 @@ const strList = (def: string[] = []) => z.array(z.string()).default(() => [...de
 const count = (def: number) => z.int().nonnegative().default(def);
 /** Strictly positive integer (rates in Mbps, intervals, ...). */
 const posInt = (def: number) => z.int().positive().default(def);
+/** The longest delay a Node timer takes (2^31 − 1 ms), in whole seconds and minutes. */
+export const MAX_TIMER_SECS = Math.floor((2 ** 31 - 1) / 1000);
+export const MAX_TIMER_MINS = Math.floor(MAX_TIMER_SECS / 60);
 const posNum = (def: number) => z.number().positive().default(def);
 const ifName = z.string().trim().min(1).max(15);
 const port = z.int().min(1).max(65535);
@@ -168,7 +171,8 @@ const queues = section({
   lazy_expire_seconds: count(600),
   lazy_threshold_bytes: z.int().nonnegative().optional(),
   fast_queues_fq_codel: posNum(1000),
-  integration_timeout_secs: posInt(300),
+  // At most what a Node timer can wait (2^31 − 1 ms ≈ 24.8 days); a longer one fires at once.
+  integration_timeout_secs: z.int().positive().max(MAX_TIMER_SECS).default(300),
 });
 
 const longTermStats = section({
@@ -221,7 +225,8 @@ const flows = section({
 const integrationCommon = section({
   circuit_name_as_address: bool(false),
   always_overwrite_network_json: bool(false),
-  queue_refresh_interval_mins: posInt(30),
+  // At most what a Node timer can wait (≈ 24.8 days); a longer one fires at once.
+  queue_refresh_interval_mins: z.int().positive().max(MAX_TIMER_MINS).default(30),
   use_mikrotik_ipv6: bool(false),
   promote_to_root: strList(),
   client_bandwidth_multiplier: posNum(1.0),

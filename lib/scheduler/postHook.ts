@@ -13,6 +13,7 @@
  *    - present but not executable: not run, a warning naming `chmod +x` (urgent warning, same key).
  */
 import { accessSync, constants, statSync } from 'node:fs';
+import { MAX_TIMER_SECS } from '../config/schema.ts';
 import { join } from 'node:path';
 import type { Logger } from '../util/log.ts';
 import { runChild, type ChildRunResult } from './childRunner.ts';
@@ -29,7 +30,8 @@ export const postHookPath = (lqosDirectory: string) => join(lqosDirectory, 'bin'
 
 export function postHookTimeoutMs(): number {
   const s = Number(process.env[POST_HOOK_TIMEOUT_ENV]);
-  return Number.isFinite(s) && s > 0 ? s * 1000 : DEFAULT_POST_HOOK_TIMEOUT_MS;
+  // Capped at the longest a timer can wait (a longer one would fire at once).
+  return Number.isFinite(s) && s > 0 ? Math.min(s, MAX_TIMER_SECS) * 1000 : DEFAULT_POST_HOOK_TIMEOUT_MS;
 }
 
 export interface AfterIntegrationContext {

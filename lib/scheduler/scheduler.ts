@@ -27,6 +27,7 @@
  *   starts nothing new.
  */
 import { DEFAULT_BUS_WAIT_MS } from './busWait.ts';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ResolvedConfig } from '../config/resolve.ts';
 import type { LqosConfig } from '../config/schema.ts';
@@ -134,6 +135,8 @@ export class Scheduler {
   private phase = 'starting';
   /** The next scheduled cycle (sent with every heartbeat, so a file-triggered run keeps it). */
   private nextRun?: string;
+  /** When the last startup or scheduled cycle began (the next one is an interval after it). */
+  private lastCycleStart?: number;
   private heartbeatTimer?: NodeJS.Timeout;
   private cycleTimer?: NodeJS.Timeout;
   /** The interval the cycle timer was armed with. */
@@ -261,6 +264,8 @@ export class Scheduler {
       }));
       this.runningPids.clear();
       if (!r.ok && (await this.stoppedDuring(r))) {
+        // Not a failure: its log goes, as a successful run's does (a kept log means a failed run).
+        if (r.logFile) rmSync(r.logFile, { force: true });
         this.log.info(`integration ${cmd.name} stopped: the scheduler is shutting down (not a failure; the last good inputs stay)`);
         break;
       }
@@ -472,6 +477,13 @@ export class Scheduler {
     return this.failedIntegrations.size < before;
   }
 
+  /** SIGHUP (`systemctl reload lqos_scheduler`, `kill -HUP`): re-read lqos.conf now, as on a save. */
+  reloadConfig(): void {
+    if (!this.longRunning) return;
+    this.log.info(`re-reading ${this.config.path} (SIGHUP)`);
+    this.onConfigChanged();
+  }
+
   /** lqos.conf was saved: start up if that waited for it, else take the new settings. */
   private onConfigChanged(): void {
     if (this.stopped) return;
@@ -554,21 +566,27 @@ export class Scheduler {
     return this.opts.intervalMs ?? (this.config.last ? intervalOf(this.config.last.config) : DEFAULT_INTERVAL_MS);
   }
 
-  /** (Re-)arms the cycle timer. */
+  /**
+   * (Re-)arms the cycle timer: queue_refresh_interval_mins after the start of the last cycle (as
+   * upstream: a cycle every interval, however long each took), at once when that has passed.
+   */
   private schedule(): void {
     if (this.stopped) return;
     clearTimeout(this.cycleTimer);
     const ms = this.intervalMs();
     this.armedMs = ms;
-    this.nextRun = new Date(Date.now() + ms).toISOString();
+    const now = Date.now();
+    const at = Math.max(now, (this.lastCycleStart ?? now) + ms);
+    this.nextRun = new Date(at).toISOString();
     this.idle();
-    this.log.info(`next cycle at ${this.nextRun}`);
+    this.log.info(at === now && this.lastCycleStart !== undefined ? `next cycle now: the last one started ${Math.round((now - this.lastCycleStart) / 1000)} s ago, longer than queue_refresh_interval_mins` : `next cycle at ${this.nextRun}`);
     this.cycleTimer = setTimeout(() => {
+      this.lastCycleStart = Date.now();
       void this.runCycle('scheduled').then(() => {
         this.afterJob();
         this.schedule();
       });
-    }, ms);
+    }, at - now);
   }
 
   /**
@@ -581,6 +599,7 @@ export class Scheduler {
     this.heartbeatTimer.unref?.();
     this.longRunning = true;
     await this.startConfigWatcher();
+    this.lastCycleStart = Date.now();
     const first = await this.runCycle('startup');
     this.afterJob();
     this.schedule();

@@ -49,7 +49,7 @@ describe('run summary', () => {
     assert.equal(out[0], 'GET /x?key=*** failed');
     assert.equal(out[1], 'red text');
     assert.equal(out[2].length, 300);
-    assert.equal(out[49], '… and 14 more warnings (see the integration log)');
+    assert.equal(out[49], '… and 14 more warnings (./LibreQoS integration <name> --dry-run prints them all)');
     assert.ok(!JSON.stringify(out).includes(canary));
   });
 });

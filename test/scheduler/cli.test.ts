@@ -104,7 +104,8 @@ test('install-services writes both units with the repository path; systemd-analy
   const unit = readFileSync(join(dir, 'lqos_scheduler.service'), 'utf8');
   assert.match(unit, new RegExp(`^ExecStart=${repoRoot}/scheduler$`, 'm'));
   assert.match(unit, new RegExp(`^WorkingDirectory=${repoRoot}$`, 'm'));
-  assert.match(unit, /^Requires=lqosd\.service$/m);
+  assert.match(unit, /^Wants=lqosd\.service$/m);
+  assert.match(unit, /^PartOf=lqosd\.service$/m);
   assert.match(unit, /^After=.*lqosd\.service/m);
   assert.match(unit, /^Restart=always$/m);
   assert.match(unit, /^Environment=LQOS_LOG_FORMAT=journal$/m);

@@ -248,6 +248,24 @@ for (const variant of ['the scheduler', 'the whole cgroup (systemd)'] as const) 
   });
 }
 
+test('SIGHUP (systemctl reload lqos_scheduler) re-reads lqos.conf and the scheduler keeps running', async () => {
+  const w = ws();
+  await daemon(w);
+  const conf = join(w.dir, 'sched.conf');
+  writeFileSync(conf, goodConf(w));
+  const s = sched(w, conf);
+  await until('healthy after the start-up cycle', 30_000, () => status(w), (st) => st.health === 'healthy');
+  const refreshes = w.refreshes().length;
+  s.kill('SIGHUP');
+  await until('the SIGHUP line', 10_000, () => s.output(), (out) => out.includes(`re-reading ${conf} (SIGHUP)`));
+  await sleep(500);
+  assert.equal(s.exitCode, null, `the scheduler ended on SIGHUP: ${s.output().slice(-500)}`);
+  assert.equal((await status(w)).health, 'healthy');
+  // Still at work: a saved input is shaped.
+  w.save('ShapedDevices.csv', addRow(readFileSync(w.devices, 'utf8'), 1));
+  await until('a refresh after the input was saved', 20_000, () => w.refreshes().length, (n) => n > refreshes);
+});
+
 test('an integration that is disabled has its INTEGRATION_FAILED resolved when lqos.conf is saved', async () => {
   const w = ws();
   await daemon(w);

@@ -5,12 +5,13 @@
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { busRequest } from '../../lib/bus/client.ts';
 import { ShapingService, type ShapingRequest } from '../../lib/shaping/service.ts';
 import type { IntegrationCommand } from '../../lib/scheduler/integrationRunner.ts';
 import { Scheduler, SCHEDULER_EXIT, type SchedulerOptions } from '../../lib/scheduler/scheduler.ts';
+import { capturingLogger } from '../support/log.ts';
 import { sleep, waitFor } from '../support/wait.ts';
 import { fileHash, inProcessScheduler, makeSchedWorkspace, schedulerStatus, script, startTestDaemon, treeHashes, type SchedWorkspace } from './helpers.ts';
 
@@ -102,6 +103,34 @@ test('file changes: a save refreshes within 1 s; 10 saves in 1 s refresh once; u
   await sleep(1000);
   assert.equal(w.refreshes().length, 4, "the integration's own write does not cause a second refresh");
   assert.equal(readFileSync(w.devices, 'utf8'), addRow(text, 50));
+});
+
+test('cycles start every queue_refresh_interval_mins however long each takes (as upstream), not an interval after the last one ended', async () => {
+  const w = ws();
+  await daemon(w);
+  const { log, records } = capturingLogger();
+  const slow = { name: 'slow', file: script(w, 'slow.sh', 'sleep 1; echo done'), args: [] };
+  const s = scheduler(w, { log, intervalMs: 2500, integrations: () => [slow] });
+  await s.start();
+  const starts = () => records.filter((r) => r.msg.startsWith('running integration slow')).map((r) => r.time as number);
+  await waitFor(async () => starts().length >= 3, 20_000, 'three cycles');
+  await s.stop();
+  const [a, b, c] = starts();
+  // Each cycle takes over 1 s (the integration) plus the shaping: an interval after the end would be ≥ 3.5 s apart.
+  for (const gap of [b! - a!, c! - b!]) assert.ok(gap >= 2300 && gap < 3300, `cycles ${gap} ms apart, expected about 2500 (start to start): ${starts().join(', ')}`);
+});
+
+test('an integration stopped by the scheduler\'s shutdown leaves no log in /tmp (a kept log means a failed run)', async () => {
+  const w = ws();
+  await daemon(w);
+  const slow = { name: 'stopme', file: script(w, 'stopme.sh', 'echo started; sleep 30'), args: [] };
+  const s = scheduler(w, { integrations: () => [slow] });
+  const started = s.start();
+  const logs = () => readdirSync(w.logDir).filter((f) => f.startsWith('lqos_scheduler__stopme_'));
+  await waitFor(async () => logs().length === 1, 15_000, 'the integration running, its log open');
+  await s.stop();
+  await started.catch(() => undefined);
+  assert.deepEqual(logs(), [], 'the log of a run the shutdown ended is removed');
 });
 
 test('failing integrations (exit 3, hang past the timeout, 10 MB of output): scheduler stays up, inputs unchanged, status + /tmp log', async () => {

@@ -134,6 +134,12 @@ test('unknown keys are warnings naming the key path, with a suggestion when clos
   ]);
 });
 
+test('timers: queue_refresh_interval_mins and integration_timeout_secs at most what a timer can wait (a longer one would fire at once)', () => {
+  assert.equal(parseConfigText(`${BRIDGE}[integration_common]\nqueue_refresh_interval_mins = 35791\n[queues]\nintegration_timeout_secs = 2147483\n`, 'x.conf').config.integration_common.queue_refresh_interval_mins, 35791);
+  assert.throws(() => parseConfigText(`${BRIDGE}[integration_common]\nqueue_refresh_interval_mins = 40000\n`, 'x.conf'), /integration_common\.queue_refresh_interval_mins: expected a number <= 35791, got 40000/);
+  assert.throws(() => parseConfigText(`${BRIDGE}[queues]\nintegration_timeout_secs = 3000000\n`, 'x.conf'), /queues\.integration_timeout_secs: expected a number <= 2147483, got 3000000/);
+});
+
 test('wrong types and invalid values: one error per key, naming path, expectation and value', () => {
   const err = configError(() =>
     parseConfigText(

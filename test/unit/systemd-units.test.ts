@@ -28,14 +28,14 @@ async function install(dir: string, conf: string, extra: string[] = []) {
   return String(r.all);
 }
 
-/** `Key=value` lines of the [Service] section (a key may repeat). */
-function directives(unit: string): Map<string, string[]> {
+/** `Key=value` lines of one section, [Service] by default (a key may repeat). */
+function directives(unit: string, want = '[Service]'): Map<string, string[]> {
   const out = new Map<string, string[]>();
   let section = '';
   for (const raw of unit.split('\n')) {
     const line = raw.trim();
     if (line.startsWith('[')) section = line;
-    if (section !== '[Service]' || line.startsWith('#') || !line.includes('=')) continue;
+    if (section !== want || line.startsWith('#') || !line.includes('=')) continue;
     const i = line.indexOf('=');
     const k = line.slice(0, i);
     out.set(k, [...(out.get(k) ?? []), line.slice(i + 1)]);
@@ -96,6 +96,12 @@ test('lqos_scheduler.service: no kernel capabilities, read-only system, and NO P
   const rw = words(one(d, 'ReadWritePaths')).map((p) => p.replace(/^-/, ''));
   for (const p of ['/tmp', '/run/lqos', '/opt/libreqos']) assert.ok(rw.includes(p), `ReadWritePaths has ${p}`);
   assert.ok(d.has('MemoryMax'));
+  assert.equal(one(d, 'ExecReload'), '/bin/kill -HUP $MAINPID');
+  // Started even when lqosd fails to start (it waits for the bus itself), stopped and restarted with it.
+  const unit = directives(schedulerText, '[Unit]');
+  assert.ok(!unit.has('Requires'), 'Requires=lqosd.service would leave the scheduler "dependency failed" when lqosd fails');
+  assert.ok((unit.get('Wants') ?? []).flatMap(words).includes('lqosd.service'), `Wants: ${JSON.stringify(unit.get('Wants'))}`);
+  assert.equal(one(unit, 'PartOf'), 'lqosd.service');
 });
 
 test('systemd-analyze verify accepts the installed units', async (t) => {

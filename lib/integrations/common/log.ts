@@ -70,6 +70,6 @@ export function summaryWarnings(warnings: readonly string[], secrets: readonly s
   });
   if (clean.length <= MAX_SUMMARY_WARNINGS) return clean;
   const kept = clean.slice(0, MAX_SUMMARY_WARNINGS - 1);
-  kept.push(`… and ${clean.length - kept.length} more warnings (see the integration log)`);
+  kept.push(`… and ${clean.length - kept.length} more warnings (./LibreQoS integration <name> --dry-run prints them all)`);
   return kept;
 }
