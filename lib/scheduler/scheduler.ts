@@ -27,7 +27,7 @@
  *   starts nothing new.
  */
 import { DEFAULT_BUS_WAIT_MS } from './busWait.ts';
-import { rmSync } from 'node:fs';
+import { existsSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ResolvedConfig } from '../config/resolve.ts';
 import type { LqosConfig } from '../config/schema.ts';
@@ -62,6 +62,14 @@ export type SchedulerExitCode = (typeof SCHEDULER_EXIT)[keyof typeof SCHEDULER_E
 
 export { DEFAULT_BUS_WAIT_MS };
 export const HEARTBEAT_MS = 60_000;
+/** How often the scheduler checks that lqos_directory is still the directory it watches. */
+export const DIR_CHECK_MS = 2_000;
+
+/** A directory's identity (device and inode), undefined when it does not exist. */
+function dirIdentity(dir: string): string | undefined {
+  const st = statSync(dir, { throwIfNoEntry: false });
+  return st?.isDirectory() ? `${st.dev}:${st.ino}` : undefined;
+}
 /** Env hook (tests, diagnostics): JSON list of `{name, file, args?}` run instead of the enabled integrations. */
 export const TEST_INTEGRATIONS_ENV = 'LQOS_SCHEDULER_TEST_INTEGRATIONS';
 
@@ -138,6 +146,10 @@ export class Scheduler {
   /** When the last startup or scheduled cycle began (the next one is an interval after it). */
   private lastCycleStart?: number;
   private heartbeatTimer?: NodeJS.Timeout;
+  /** Checks that the watched lqos_directory is still the one watched (ensureWatcher). */
+  private dirCheckTimer?: NodeJS.Timeout;
+  /** dev:inode of the watched lqos_directory when the watch began; undefined: it did not exist. */
+  private watchedIdentity?: string;
   private cycleTimer?: NodeJS.Timeout;
   /** The interval the cycle timer was armed with. */
   private armedMs?: number;
@@ -511,11 +523,18 @@ export class Scheduler {
     this.idle();
   }
 
+  /**
+   * Watches lqos_directory's inputs. The watch follows the directory itself, so it is made again when
+   * the directory appears after start or is replaced (`mv src src.old; mkdir src`): checked every
+   * DIR_CHECK_MS, and then a refresh-if-changed shapes what the new directory holds.
+   */
   private async ensureWatcher(sc: ResolvedConfig): Promise<void> {
     if (!this.longRunning || this.stopped) return;
     const dir = sc.config.lqos_directory;
-    if (this.watcher?.dir === dir) return;
+    const identity = dirIdentity(dir);
+    if (this.watcher?.dir === dir && this.watchedIdentity === identity) return;
     await this.watcher?.close();
+    this.watchedIdentity = identity;
     this.watcher = new InputWatcher({
       dir,
       debounceMs: this.opts.debounceMs,
@@ -524,7 +543,25 @@ export class Scheduler {
     });
     await this.watcher.start();
     if (this.stopped) return void (await this.watcher.close());
-    this.log.info(`watching network.json, ShapedDevices.csv and lqos_overrides.json in ${dir}`);
+    if (identity === undefined) this.log.warn(`lqos_directory ${dir} does not exist: changes to the inputs are watched once it does`);
+    else this.log.info(`watching network.json, ShapedDevices.csv and lqos_overrides.json in ${dir}`);
+    if (!this.dirCheckTimer) {
+      this.dirCheckTimer = setInterval(() => void this.checkWatchedDir(sc), DIR_CHECK_MS);
+      this.dirCheckTimer.unref?.();
+    }
+  }
+
+  /** The watched lqos_directory appeared, went or was replaced: watch it again (and shape what it holds). */
+  private async checkWatchedDir(sc: ResolvedConfig): Promise<void> {
+    const w = this.watcher;
+    if (!w || this.stopped || dirIdentity(w.dir) === this.watchedIdentity) return;
+    const last = this.config.last ?? sc;
+    this.watcher = undefined;
+    await w.close();
+    await this.ensureWatcher(last);
+    // Files already there are shaped now (if they differ from the last run); files still to come are
+    // seen by the new watch as they are added.
+    if (this.watchedIdentity !== undefined && existsSync(join(w.dir, 'ShapedDevices.csv'))) this.requestRefresh(`lqos_directory ${w.dir} appeared or was replaced`);
   }
 
   private async startConfigWatcher(): Promise<void> {
@@ -633,6 +670,7 @@ export class Scheduler {
     if (this.stopped) return;
     this.stopped = true;
     clearInterval(this.heartbeatTimer);
+    clearInterval(this.dirCheckTimer);
     clearTimeout(this.cycleTimer);
     this.retry.cancel();
     await this.configWatcher?.close();

@@ -5,7 +5,7 @@
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { busRequest } from '../../lib/bus/client.ts';
 import { ShapingService, type ShapingRequest } from '../../lib/shaping/service.ts';
@@ -118,6 +118,31 @@ test('cycles start every queue_refresh_interval_mins however long each takes (as
   const [a, b, c] = starts();
   // Each cycle takes over 1 s (the integration) plus the shaping: an interval after the end would be ≥ 3.5 s apart.
   for (const gap of [b! - a!, c! - b!]) assert.ok(gap >= 2300 && gap < 3300, `cycles ${gap} ms apart, expected about 2500 (start to start): ${starts().join(', ')}`);
+});
+
+test('lqos_directory that appears after start, or is replaced by a new directory: file changes in it are shaped (the watch follows the directory)', async () => {
+  const w = ws();
+  const src = join(w.dir, 'src');
+  w.writeConfig(readFileSync(w.config, 'utf8').replace(`lqos_directory = "${w.dir}"`, `lqos_directory = "${src}"`));
+  const refreshes: number[] = [];
+  const real = new ShapingService();
+  await daemon(w, { shaping: { run: (req: ShapingRequest, env: Parameters<ShapingService['run']>[1]) => (req.inputs.devicesFile === join(src, 'ShapedDevices.csv') && refreshes.push(Date.now()), real.run(req, env)) } });
+  const s = scheduler(w);
+  await s.start(); // the start-up cycle finds no inputs
+  const copyInputs = (to: string) => {
+    for (const f of ['ShapedDevices.csv', 'network.json']) writeFileSync(join(to, f), readFileSync(join(w.dir, f)));
+  };
+  mkdirSync(src);
+  copyInputs(src);
+  await waitFor(async () => refreshes.length >= 1, 15_000, 'a refresh once lqos_directory exists with its files');
+  // Replaced (as `mv src src.old; mkdir src; cp …` does), then a row added in the new directory.
+  renameSync(src, `${src}.old`);
+  mkdirSync(src);
+  copyInputs(src);
+  await sleep(2500); // the watch moves to the new directory
+  const before = refreshes.length;
+  writeFileSync(join(src, 'ShapedDevices.csv'), addRow(readFileSync(join(src, 'ShapedDevices.csv'), 'utf8'), 7));
+  await waitFor(async () => refreshes.length > before, 15_000, 'a refresh after the edit in the new directory');
 });
 
 test('an integration stopped by the scheduler\'s shutdown leaves no log in /tmp (a kept log means a failed run)', async () => {
