@@ -12,6 +12,7 @@ import { formatIssue, validateInputs } from '../inputs/validate.ts';
 import { formatSqm, writeShapedDevices } from '../inputs/writeShapedDevices.ts';
 import { CellEditError, setCsvCells } from '../inputs/csvCellEdit.ts';
 import { rewriteInOperatorsLayout } from '../inputs/rewriteShapedDevices.ts';
+import { parseShapedDevices } from '../inputs/shapedDevices.ts';
 import { unknownParentsAsErrors } from '../shaping/runInputs.ts';
 import { orphansOf, reparentEdits, type OrphanDecision, type OrphanReport } from './orphans.ts';
 import { readInputFile } from '../shaping/inputs.ts';
@@ -237,8 +238,27 @@ function reject(fileLabel: string, issues: InputIssue[], annotate?: (i: InputIss
   );
 }
 
+/**
+ * The editor saves the circuits it could read. A line of the current file that does not read (a
+ * wrong cell count, a bad address, …) is not among them, and a whole-file rewrite would drop it: such
+ * a save is refused (422, nothing written), naming the lines to fix by hand first.
+ */
+function refuseOverUnreadableRows(devicesFile: string): void {
+  const current = devicesText(devicesFile);
+  if (current === undefined) return;
+  const label = basename(devicesFile);
+  const errors = parseShapedDevices(current, label).issues.filter((i) => i.severity === 'error');
+  if (errors.length === 0) return;
+  throw new InputsRejected(
+    `${label} has ${errors.length} line${errors.length === 1 ? '' : 's'} the editor cannot read (first: ${formatIssue(errors[0]!)}); saving would drop ${errors.length === 1 ? 'it' : 'them'}, so nothing was written. ` +
+      `Fix or remove ${errors.length === 1 ? 'that line' : 'those lines'} in the file (the Reload button or LibreQoS --validate lists them), then reload this page`,
+    errors.map(issueOut),
+  );
+}
+
 /** Validates, checks the removal (`guard`) and writes a full replacement list of circuits. Returns the warnings. */
 export function replaceShapedDevices(files: InputFiles, body: CircuitBody[], guard?: RemovalGuard) {
+  refuseOverUnreadableRows(files.devices);
   const circuits = body.map(toCircuit);
   const text = writeShapedDevices(circuits);
   const r = validate(files, text, networkText(files.network));

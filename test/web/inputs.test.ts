@@ -291,6 +291,21 @@ test('shaped-devices PUT: a quoted cell after a blank keeps later edits in their
   });
 });
 
+test('shaped-devices PUT over a file with a line the editor cannot read (a missing cell): refused, nothing written, the line named', async () => {
+  await withHarness(async (h) => {
+    const { admin } = await setupUsers(h);
+    const text = `${SPACED_CSV}# site list\nc3,Carol,d4,Carol router,AP_1,,100.64.0.4,,5,1,50,10\n`;
+    writeFileSync(h.devicesPath, text);
+    const circuits = (await admin.get('/api/shaped-devices')).json.circuits;
+    assert.ok(!circuits.some((c: any) => c.id === 'c3'), 'the short row does not read');
+    circuits[0].devices[0].ipv4 = ['100.64.0.9'];
+    const r = await admin.put('/api/shaped-devices', { circuits });
+    assert.equal(r.status, 422, r.text);
+    assert.match(r.json.message, /ShapedDevices\.csv has 1 line the editor cannot read \(first: .*:7.*\); saving would drop it, so nothing was written/);
+    assert.equal(readFileSync(h.devicesPath, 'utf8'), text, 'the file is as it was (before: rewritten whole, the row c3 and the comments gone)');
+  });
+});
+
 test('network PUT with orphans "reparent": a quoted cell after a blank does not shift the Parent Node column', async () => {
   await withHarness(async (h) => {
     const { admin } = await setupUsers(h);
