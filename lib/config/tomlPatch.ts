@@ -97,7 +97,14 @@ function layoutOf(lines: string[]): Layout | undefined {
   for (let n = 0; n < lines.length; n++) {
     const s = lines[n]!;
     if (/^\s*(#.*)?$/.test(s)) continue;
-    if (/^\s*\[\[/.test(s)) return undefined; // arrays of tables: not handled
+    if (/^\s*\[\[/.test(s)) {
+      // An array of tables ([[uisp_integration.exception_cpes]] blocks): kept as it is. Its keys go to
+      // a table no edit names; an edit of the array itself does not read back and is refused below.
+      table = `\u0000${n}`;
+      tables.set(table, { header: n, end: n });
+      keys.set(table, new Map());
+      continue;
+    }
     const h = HEADER.exec(s);
     if (h) {
       table = h[1]!.replace(/\s+/g, '');

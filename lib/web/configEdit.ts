@@ -13,7 +13,7 @@
  * narrow to 0750 (carryUsersFile).
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { parse as parseToml, stringify as stringifyToml } from 'smol-toml';
 import { z } from 'zod';
 import { ConfigError, coreSchema, isTable, parseConfigText, type LoadedConfig, type Table } from '../config/load.ts';
@@ -205,9 +205,12 @@ export function applyConfigPatch(configPath: string, patch: Table, ctx: ConfigPa
   requireSecretReentry(raw, patch);
   const merged = mergeConfigPatch(raw, patch);
   let newText: string;
+  let wholeFile = false;
   try {
     // In place when it can be (comments, order and spacing kept: lib/config/tomlPatch.ts), else the whole document.
-    newText = patchTomlText(text, merged) ?? `${stringifyToml(merged)}\n`;
+    const inPlace = patchTomlText(text, merged);
+    newText = inPlace ?? `${stringifyToml(merged)}\n`;
+    wholeFile = inPlace === undefined;
   } catch (err) {
     throw new ConfigUpdateError(400, 'invalid_config', `cannot write these values as TOML: ${(err as Error).message}`);
   }
@@ -225,5 +228,10 @@ export function applyConfigPatch(configPath: string, patch: Table, ctx: ConfigPa
   }
   carryUsersFile(configPath, loaded.config.state_directory, ctx);
   writeFileAtomic(configPath, newText, { backup: true, mode: CONFIG_FILE_MODE });
+  if (wholeFile) {
+    loaded.warnings.push(
+      `${basename(configPath)} was written whole, so its comments and layout were not kept (it uses dotted keys, inline tables or a value the editor cannot change in place); the previous file is ${basename(configPath)}.bak`,
+    );
+  }
   return loaded;
 }

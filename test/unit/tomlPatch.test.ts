@@ -67,9 +67,21 @@ test('a new table is appended at the end; a top-level key is added after the las
   assert.ok(out.endsWith('token = "x"\n\n[flows]\nflow_timeout_seconds = 10\n'), out);
 });
 
-test('what it cannot do in place (arrays of tables, deeper tables) is left to the caller', () => {
+test('what it cannot do in place (an edit of an array of tables, deeper tables) is left to the caller', () => {
   assert.equal(patchTomlText('[[routers]]\nname = "a"\n', { routers: [{ name: 'b' }] }), undefined);
   assert.equal(patchTomlText('[a]\nx = 1\n', { a: { b: { c: { d: 1 } } } }), undefined);
+});
+
+test('an array of tables elsewhere in the file stays as it is while other keys change in place (comments kept)', () => {
+  const text = `# mine\nnode_name = "a" # the POP\n[uisp_integration]\nenable_uisp = true # since March\n\n[[uisp_integration.exception_cpes]]\ncpe = "x" # barn\nparent = "AP_1"\n\n[web]\nport = 9123\n`;
+  const doc = parse(text) as Record<string, any>;
+  const out = patchTomlText(text, { ...doc, node_name: 'b', uisp_integration: { ...doc.uisp_integration, enable_uisp: false }, web: { port: 9200 } });
+  assert.equal(out, text.replace('node_name = "a"', 'node_name = "b"').replace('enable_uisp = true', 'enable_uisp = false').replace('port = 9123', 'port = 9200'));
+  // A key added to the table that owns the array goes before the [[…]] blocks.
+  const added = patchTomlText(text, { ...doc, uisp_integration: { ...doc.uisp_integration, token: 't' } });
+  assert.ok(added !== undefined, 'written in place');
+  assert.deepEqual(plain(parse(added)), plain({ ...doc, uisp_integration: { ...doc.uisp_integration, token: 't' } }));
+  assert.match(added!, /enable_uisp = true # since March\ntoken = "t"\n\n\[\[uisp_integration\.exception_cpes\]\]\ncpe = "x" # barn/);
 });
 
 const INTEGRATIONS = `# lqos.conf — integrations

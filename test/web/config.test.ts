@@ -70,6 +70,23 @@ test('config PUT keeps the operator\'s lqos.conf as written: comments, order and
   });
 });
 
+test('config PUT: [[…]] blocks elsewhere stay and the change is made in place; a dotted key forces a whole-file write, which the reply says', async () => {
+  await withHarness(async (h) => {
+    const { admin } = await setupUsers(h);
+    const blocks = `${readFileSync(h.configPath, 'utf8')}\n# CPEs wired to another site\n[[uisp_integration.exception_cpes]]\ncpe = "barn" # Smith farm\nparent = "AP_1"\n`;
+    writeFileSync(h.configPath, blocks);
+    const r = await admin.put('/api/config', { node_name: 'edge-2' });
+    assert.equal(r.status, 200, r.text);
+    assert.equal(readFileSync(h.configPath, 'utf8'), blocks.replace('node_name = "test-node"', 'node_name = "edge-2"'));
+    assert.ok(!r.json.warnings.some((w: string) => /written whole/.test(w)), r.json.warnings.join('\n'));
+    // A dotted key: not changed in place; the file is written whole and the reply says so.
+    writeFileSync(h.configPath, readFileSync(h.configPath, 'utf8').replace(/^node_name = "edge-2"$/m, 'node_name = "edge-2"\nrtt_thresholds.red_ms = 200'));
+    const whole = await admin.put('/api/config', { node_name: 'edge-3' });
+    assert.equal(whole.status, 200, whole.text);
+    assert.ok(whole.json.warnings.some((w: string) => /lqos\.conf was written whole, so its comments and layout were not kept .*lqos\.conf\.bak/.test(w)), whole.json.warnings.join('\n'));
+  });
+});
+
 test('config PUT: invalid values are refused naming the key; nothing is written', async () => {
   await withHarness(async (h) => {
     const { admin } = await setupUsers(h);
