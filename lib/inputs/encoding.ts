@@ -70,6 +70,46 @@ export function decodeWindows1252(b: Uint8Array): string {
     .replace(/[\u0080-\u009f]/g, (c) => String.fromCharCode(CP1252_HIGH[c.charCodeAt(0) - 0x80]!));
 }
 
+const CP1252_BYTE = new Map(CP1252_HIGH.map((cp, i) => [cp, 0x80 + i]));
+
+/** `text` as Windows-1252 bytes, or undefined when a character has no Windows-1252 byte. */
+function encodeWindows1252(text: string): Buffer | undefined {
+  const out = Buffer.alloc(text.length);
+  let n = 0;
+  for (const ch of text) {
+    const cp = ch.codePointAt(0)!;
+    const byte = cp < 0x80 || (cp >= 0xa0 && cp <= 0xff) ? cp : CP1252_BYTE.get(cp);
+    if (byte === undefined) return undefined;
+    out[n++] = byte;
+  }
+  return out.subarray(0, n);
+}
+
+/**
+ * `text` in the encoding it was read in (decodeInputFile's `encoding`, byte-order mark included), so
+ * that an edit of one row does not re-encode the operator's other rows; undefined when the text holds
+ * a character that encoding cannot write (Windows-1252 only), for the caller to write UTF-8 and say so.
+ */
+export function encodeInputText(text: string, encoding: InputEncoding): Buffer | undefined {
+  const utf16be = (t: string) => Buffer.from(t, 'utf16le').swap16();
+  switch (encoding) {
+    case 'utf-8':
+      return Buffer.from(text, 'utf8');
+    case 'utf-8 (BOM)':
+      return Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(text, 'utf8')]);
+    case 'utf-16le (BOM)':
+      return Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(text, 'utf16le')]);
+    case 'utf-16le':
+      return Buffer.from(text, 'utf16le');
+    case 'utf-16be (BOM)':
+      return Buffer.concat([Buffer.from([0xfe, 0xff]), utf16be(text)]);
+    case 'utf-16be':
+      return utf16be(text);
+    case 'windows-1252':
+      return encodeWindows1252(text);
+  }
+}
+
 function lineAt(b: Uint8Array, offset: number, from: number): number {
   let line = 1;
   for (let i = from; i < offset; i++) if (b[i] === 0x0a) line++;

@@ -2,7 +2,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import type { InputPaths } from '../config/paths.ts';
 import type { InputIssue } from '../model.ts';
-import { decodeInputFile } from '../inputs/encoding.ts';
+import { decodeInputFile, type InputEncoding } from '../inputs/encoding.ts';
 import { formatIssue } from '../inputs/validate.ts';
 import type { Log } from '../util/log.ts';
 
@@ -21,7 +21,7 @@ export interface ShapingInputs {
  * read as Windows-1252 with a warning naming `name`), or undefined when it does not exist.
  * Warnings are logged when a `log` is given.
  */
-export function readInputFile(path: string, opts: { name?: string; log?: Log } = {}): { text: string; issues: InputIssue[] } | undefined {
+export function readInputFile(path: string, opts: { name?: string; log?: Log } = {}): { text: string; issues: InputIssue[]; encoding: InputEncoding } | undefined {
   let bytes: Buffer;
   try {
     bytes = readFileSync(path);
@@ -29,9 +29,9 @@ export function readInputFile(path: string, opts: { name?: string; log?: Log } =
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw err;
   }
-  const { text, issues } = decodeInputFile(bytes, opts.name ?? path);
+  const { text, issues, encoding } = decodeInputFile(bytes, opts.name ?? path);
   if (opts.log) for (const w of issues) opts.log.warn({ code: w.code, file: w.file, line: w.line }, formatIssue(w));
-  return { text, issues };
+  return { text, issues, encoding };
 }
 
 /**

@@ -16,6 +16,7 @@ import { parseShapedDevices } from '../inputs/shapedDevices.ts';
 import { unknownParentsAsErrors } from '../shaping/runInputs.ts';
 import { orphansOf, reparentEdits, type OrphanDecision, type OrphanReport } from './orphans.ts';
 import { readInputFile } from '../shaping/inputs.ts';
+import { encodeInputText } from '../inputs/encoding.ts';
 import { writeFileAtomic } from '../util/atomicFile.ts';
 import { DATA_FILE_MODE, modeAtMost } from '../util/fileModes.ts';
 
@@ -33,6 +34,24 @@ const EMPTY_DEVICES = 'Circuit ID,Circuit Name,Device ID,Device Name,Parent Node
 
 function devicesText(path: string): string | undefined {
   return readInputFile(path, { name: basename(path) })?.text;
+}
+
+/**
+ * Writes ShapedDevices.csv in the encoding the current file has (a UTF-8 BOM, UTF-16 or a
+ * Windows-1252 export stays so: an edit of one row does not re-encode the others). A character the
+ * file's encoding cannot hold makes it UTF-8, with the warning returned.
+ */
+function writeDevicesText(path: string, text: string): InputIssue | undefined {
+  const encoding = readInputFile(path, { name: basename(path) })?.encoding ?? 'utf-8';
+  const bytes = encodeInputText(text, encoding);
+  writeFileAtomic(path, bytes ?? text, { backup: true, mode: modeAtMost(path, DATA_FILE_MODE) });
+  if (bytes) return undefined;
+  return {
+    severity: 'warning',
+    code: 'input-encoding',
+    file: basename(path),
+    message: `${basename(path)} was ${encoding}; a new value has a character ${encoding} cannot hold, so the file was written as UTF-8 (the previous file is ${basename(path)}.bak)`,
+  };
 }
 
 function validate(files: InputFiles, devices: string, network: string) {
@@ -280,8 +299,9 @@ export function replaceShapedDevices(files: InputFiles, body: CircuitBody[], gua
   }
   const removal = checkRemoval(guard, r.inputs.circuits);
   const out = inOperatorsLayout(files, text, circuits, r.inputs.circuits);
-  writeFileAtomic(files.devices, out.text, { backup: true, mode: modeAtMost(files.devices, DATA_FILE_MODE) });
+  const reencoded = writeDevicesText(files.devices, out.text);
   const issues = r.issues.map(issueOut);
+  if (reencoded) issues.push(issueOut(reencoded));
   if (out.notKept !== undefined) {
     issues.push(
       issueOut({
@@ -376,9 +396,9 @@ export function replaceNetwork(files: InputFiles, network: Record<string, unknow
   // Circuits that already fail with the current network.json are not this save's doing.
   const before = guard?.inForce ? new Set(current.inputs.circuits.map((c) => c.id)) : undefined;
   const removal = checkRemoval(guard, before ? [...r.inputs.circuits, ...guard!.inForce!.circuits.filter((c) => !before.has(c.id))] : r.inputs.circuits);
-  if (moved !== undefined) writeFileAtomic(files.devices, moved, { backup: true, mode: modeAtMost(files.devices, DATA_FILE_MODE) });
+  const reencoded = moved === undefined ? undefined : writeDevicesText(files.devices, moved);
   writeFileAtomic(files.network, text, { backup: true, mode: modeAtMost(files.network, DATA_FILE_MODE) });
-  return { nodes: countNodes(r.inputs.network), issues: r.issues.map(issueOut), removal, ...(moved !== undefined ? { reparented: report } : {}) };
+  return { nodes: countNodes(r.inputs.network), issues: [...r.issues, ...(reencoded ? [reencoded] : [])].map(issueOut), removal, ...(moved !== undefined ? { reparented: report } : {}) };
 }
 
 /**

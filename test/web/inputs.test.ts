@@ -306,6 +306,34 @@ test('shaped-devices PUT over a file with a line the editor cannot read (a missi
   });
 });
 
+test('shaped-devices PUT keeps the file\'s encoding: a Windows-1252 export and a UTF-8 BOM stay so; a character the export cannot hold makes it UTF-8, said in the reply', async () => {
+  await withHarness(async (h) => {
+    const { admin } = await setupUsers(h);
+    const header = 'Circuit ID,Circuit Name,Device ID,Device Name,Parent Node,MAC,IPv4,IPv6,Download Min Mbps,Upload Min Mbps,Download Max Mbps,Upload Max Mbps,Comment\n';
+    const text = `${header}c1,Alice,d1,Alice router,AP_1,,100.64.0.1,,5,1,100,20,\nc2,Café Bob,d2,Bob router,AP_1,,100.64.0.2,,5,1,50,10,naïve\n`;
+    const cp1252 = Buffer.from(text, 'latin1'); // é and ï are the same bytes in Latin-1 and Windows-1252
+    const edit = async (name?: string) => {
+      const circuits = (await admin.get('/api/shaped-devices')).json.circuits;
+      circuits[0].downloadMaxMbps = 90;
+      if (name) circuits[0].name = name;
+      const r = await admin.put('/api/shaped-devices', { circuits });
+      assert.equal(r.status, 200, r.text);
+      return r.json.issues as any[];
+    };
+    writeFileSync(h.devicesPath, cp1252);
+    await edit();
+    assert.deepEqual(readFileSync(h.devicesPath), Buffer.from(text.replace(',5,1,100,20,', ',5,1,90,20,'), 'latin1'), 'still Windows-1252, only the edited cell changed');
+    const bom = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(text, 'utf8')]);
+    writeFileSync(h.devicesPath, bom);
+    await edit();
+    assert.deepEqual(readFileSync(h.devicesPath), Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(text.replace(',5,1,100,20,', ',5,1,90,20,'), 'utf8')]), 'the BOM kept');
+    writeFileSync(h.devicesPath, cp1252);
+    const issues = await edit('Łódź');
+    assert.equal(readFileSync(h.devicesPath, 'utf8'), text.replace('c1,Alice,', 'c1,Łódź,').replace(',5,1,100,20,', ',5,1,90,20,'));
+    assert.ok(issues.some((i) => i.code === 'input-encoding' && /was windows-1252; a new value has a character windows-1252 cannot hold, so the file was written as UTF-8/.test(i.message)), JSON.stringify(issues));
+  });
+});
+
 test('network PUT with orphans "reparent": a quoted cell after a blank does not shift the Parent Node column', async () => {
   await withHarness(async (h) => {
     const { admin } = await setupUsers(h);
