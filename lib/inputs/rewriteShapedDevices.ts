@@ -49,8 +49,13 @@ export function rewriteShapedDevices(oldText: string, circuits: readonly Circuit
   return 'text' in r ? r.text : undefined;
 }
 
-/** rewriteShapedDevices, saying why when the operator's layout cannot be kept. */
-export function rewriteInOperatorsLayout(oldText: string, circuits: readonly Circuit[]): { text: string } | { reason: string } {
+/**
+ * rewriteShapedDevices, saying why when the operator's layout cannot be kept. `unchanged(c)`: the
+ * circuit reads exactly as it does from `oldText`, so none of its rows is touched (its rows may
+ * disagree among themselves, e.g. two spellings of its name: the reader takes the first, and
+ * comparing every row with that one would rewrite the others).
+ */
+export function rewriteInOperatorsLayout(oldText: string, circuits: readonly Circuit[], unchanged: (c: Circuit) => boolean = () => false): { text: string } | { reason: string } {
   const old = parseShapedDevices(oldText, 'ShapedDevices.csv');
   if (old.headerLine === undefined) return { reason: 'the current file has no header row' };
   if (old.issues.some((i) => i.severity === 'error')) return { reason: 'the current file cannot be read as CSV (syntax, header or field count errors)' };
@@ -65,12 +70,14 @@ export function rewriteInOperatorsLayout(oldText: string, circuits: readonly Cir
   const append: Partial<Fields>[] = [];
   const seen = new Set<string>();
   for (const c of circuits) {
+    const untouched = unchanged(c);
     for (const d of c.devices.length > 0 ? c.devices : [null]) {
       const fields = deviceRowFields(c, d);
       const k = keyOf(fields.circuitId, fields.deviceId);
       if (seen.has(k)) return { reason: `circuit "${fields.circuitId}" device "${fields.deviceId}" is listed twice` };
       seen.add(k);
       const row = byKey.get(k);
+      if (row && untouched) continue;
       const entries = Object.entries(fields) as [ShapedDeviceField, string][];
       const missing = entries.find(([f, v]) => !has(f) && v !== '');
       if (missing) return { reason: `a value for the "${canonicalHeader(missing[0])}" column, which the current file does not have` };

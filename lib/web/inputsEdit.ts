@@ -327,7 +327,9 @@ export function replaceShapedDevices(files: InputFiles, body: CircuitBody[], gua
 function inOperatorsLayout(files: InputFiles, canonical: string, circuits: Circuit[], want: readonly Circuit[]): { text: string; notKept?: string } {
   const current = devicesText(files.devices);
   if (current === undefined) return { text: canonical };
-  const kept = rewriteInOperatorsLayout(current, circuits);
+  // Circuits the save does not change keep every row as it is (see rewriteInOperatorsLayout).
+  const before = new Map(validate(files, current, networkText(files.network)).inputs.circuits.map((c) => [c.id, circuitSignature(c)]));
+  const kept = rewriteInOperatorsLayout(current, circuits, (c) => before.get(c.id) === circuitSignature(c));
   if (!('text' in kept)) return { text: canonical, notKept: kept.reason };
   const label = basename(files.devices);
   const check = validate(files, kept.text, networkText(files.network));

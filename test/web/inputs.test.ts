@@ -334,6 +334,23 @@ test('shaped-devices PUT keeps the file\'s encoding: a Windows-1252 export and a
   });
 });
 
+test('shaped-devices PUT: a circuit whose rows disagree (two spellings of its name, two rates) keeps them when another circuit is edited', async () => {
+  await withHarness(async (h) => {
+    const { admin } = await setupUsers(h);
+    const text =
+      'Circuit ID,Circuit Name,Device ID,Device Name,Parent Node,MAC,IPv4,IPv6,Download Min Mbps,Upload Min Mbps,Download Max Mbps,Upload Max Mbps,Comment\n' +
+      'c1,Alice,d1,Alice router,AP_1,,100.64.0.1,,5,1,100,20,\n' +
+      'c1,Alice Smith,d1b,Alice phone,AP_1,,100.64.0.5,,5,1,90,20,\n' +
+      'c2,Bob,d2,Bob router,AP_1,,100.64.0.2,,5,1,50,10,\n';
+    writeFileSync(h.devicesPath, text);
+    const circuits = (await admin.get('/api/shaped-devices')).json.circuits;
+    circuits.find((c: any) => c.id === 'c2').downloadMaxMbps = 60;
+    const r = await admin.put('/api/shaped-devices', { circuits });
+    assert.equal(r.status, 200, r.text);
+    assert.equal(readFileSync(h.devicesPath, 'utf8'), text.replace('c2,Bob,d2,Bob router,AP_1,,100.64.0.2,,5,1,50,10,', 'c2,Bob,d2,Bob router,AP_1,,100.64.0.2,,5,1,60,10,'), 'only c2 changed; both c1 rows as they were');
+  });
+});
+
 test('network PUT with orphans "reparent": a quoted cell after a blank does not shift the Parent Node column', async () => {
   await withHarness(async (h) => {
     const { admin } = await setupUsers(h);
