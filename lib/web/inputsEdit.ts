@@ -5,12 +5,14 @@
  * of the circuits in force is refused too (MassRemovalRefused, lib/shaping/massRemoval.ts) unless
  * the admin confirmed it (`force`).
  */
+import { existsSync } from 'node:fs';
 import { basename } from 'node:path';
 import type { Circuit, InputIssue, ShapingPlan, SqmKind } from '../model.ts';
 import { massRemovalVerdict, refusalMessage, type MassRemovalVerdict } from '../shaping/massRemoval.ts';
 import { formatIssue, validateInputs } from '../inputs/validate.ts';
 import { formatSqm, writeShapedDevices } from '../inputs/writeShapedDevices.ts';
 import { CellEditError, setCsvCells } from '../inputs/csvCellEdit.ts';
+import { editNetworkText } from '../inputs/networkTextEdit.ts';
 import { rewriteInOperatorsLayout } from '../inputs/rewriteShapedDevices.ts';
 import { parseShapedDevices } from '../inputs/shapedDevices.ts';
 import { unknownParentsAsErrors } from '../shaping/runInputs.ts';
@@ -37,11 +39,11 @@ function devicesText(path: string): string | undefined {
 }
 
 /**
- * Writes ShapedDevices.csv in the encoding the current file has (a UTF-8 BOM, UTF-16 or a
- * Windows-1252 export stays so: an edit of one row does not re-encode the others). A character the
- * file's encoding cannot hold makes it UTF-8, with the warning returned.
+ * Writes an input file in the encoding the current file has (a UTF-8 BOM, UTF-16 or a Windows-1252
+ * export stays so: an edit of one row does not re-encode the others). A character the file's
+ * encoding cannot hold makes it UTF-8, with the warning returned.
  */
-function writeDevicesText(path: string, text: string): InputIssue | undefined {
+function writeInputText(path: string, text: string): InputIssue | undefined {
   const encoding = readInputFile(path, { name: basename(path) })?.encoding ?? 'utf-8';
   const bytes = encodeInputText(text, encoding);
   writeFileAtomic(path, bytes ?? text, { backup: true, mode: modeAtMost(path, DATA_FILE_MODE) });
@@ -299,7 +301,7 @@ export function replaceShapedDevices(files: InputFiles, body: CircuitBody[], gua
   }
   const removal = checkRemoval(guard, r.inputs.circuits);
   const out = inOperatorsLayout(files, text, circuits, r.inputs.circuits);
-  const reencoded = writeDevicesText(files.devices, out.text);
+  const reencoded = writeInputText(files.devices, out.text);
   const issues = r.issues.map(issueOut);
   if (reencoded) issues.push(issueOut(reencoded));
   if (out.notKept !== undefined) {
@@ -379,7 +381,8 @@ export class OrphansRefused extends Error {
  * (./orphans.ts, lib/inputs/csvCellEdit.ts), `keep` saves anyway. Returns the warnings.
  */
 export function replaceNetwork(files: InputFiles, network: Record<string, unknown>, guard?: RemovalGuard, orphans?: OrphanDecision) {
-  const text = `${JSON.stringify(network, null, 2)}\n`;
+  // Value changes in place (the operator's layout, key order and number spelling kept), else the whole document.
+  const text = (existsSync(files.network) ? editNetworkText(networkText(files.network), network) : undefined) ?? `${JSON.stringify(network, null, 2)}\n`;
   const devices = devicesText(files.devices) ?? EMPTY_DEVICES;
   let r = validate(files, devices, text);
   const label = basename(files.network);
@@ -398,9 +401,10 @@ export function replaceNetwork(files: InputFiles, network: Record<string, unknow
   // Circuits that already fail with the current network.json are not this save's doing.
   const before = guard?.inForce ? new Set(current.inputs.circuits.map((c) => c.id)) : undefined;
   const removal = checkRemoval(guard, before ? [...r.inputs.circuits, ...guard!.inForce!.circuits.filter((c) => !before.has(c.id))] : r.inputs.circuits);
-  const reencoded = moved === undefined ? undefined : writeDevicesText(files.devices, moved);
-  writeFileAtomic(files.network, text, { backup: true, mode: modeAtMost(files.network, DATA_FILE_MODE) });
-  return { nodes: countNodes(r.inputs.network), issues: [...r.issues, ...(reencoded ? [reencoded] : [])].map(issueOut), removal, ...(moved !== undefined ? { reparented: report } : {}) };
+  const reencoded = moved === undefined ? undefined : writeInputText(files.devices, moved);
+  const networkReencoded = writeInputText(files.network, text);
+  const extra = [reencoded, networkReencoded].filter((i): i is InputIssue => i !== undefined);
+  return { nodes: countNodes(r.inputs.network), issues: [...r.issues, ...extra].map(issueOut), removal, ...(moved !== undefined ? { reparented: report } : {}) };
 }
 
 /**

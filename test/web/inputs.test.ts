@@ -351,6 +351,24 @@ test('shaped-devices PUT: a circuit whose rows disagree (two spellings of its na
   });
 });
 
+test('network PUT changing rates keeps the operator\'s network.json as written (indentation, CRLF, BOM, 1000.0); adding a node writes the whole document', async () => {
+  await withHarness(async (h) => {
+    const { admin } = await setupUsers(h);
+    const text = '\uFEFF{\r\n    "SiteA": {\r\n        "downloadBandwidthMbps": 1000.0,\r\n        "uploadBandwidthMbps": 500,\r\n        "children": {\r\n            "AP_1": { "downloadBandwidthMbps": 300, "uploadBandwidthMbps": 150 }\r\n        }\r\n    }\r\n}\r\n';
+    writeFileSync(h.networkPath, text);
+    const network = (await admin.get('/api/network')).json.network;
+    network.SiteA.children.AP_1.downloadBandwidthMbps = 320;
+    const r = await admin.put('/api/network', { network });
+    assert.equal(r.status, 200, r.text);
+    assert.equal(readFileSync(h.networkPath, 'utf8'), text.replace('"AP_1": { "downloadBandwidthMbps": 300,', '"AP_1": { "downloadBandwidthMbps": 320,'));
+    network.SiteA.children.AP_1.downloadBandwidthMbps = 320;
+    network.SiteA.children.AP_2 = { downloadBandwidthMbps: 100, uploadBandwidthMbps: 50 };
+    const added = await admin.put('/api/network', { network });
+    assert.equal(added.status, 200, added.text);
+    assert.deepEqual(JSON.parse(readFileSync(h.networkPath, 'utf8').replace(/^\uFEFF/, '')), network);
+  });
+});
+
 test('network PUT with orphans "reparent": a quoted cell after a blank does not shift the Parent Node column', async () => {
   await withHarness(async (h) => {
     const { admin } = await setupUsers(h);
