@@ -126,7 +126,7 @@ const PAGES = [
   '/cpu-tree', '/cpu-weights', '/unknown-ips', '/users',
 ];
 
-test('an address in no circuit is on the Unknown IPs page with the bytes iperf3 moved, and in its CSV', { skip }, async () => {
+test('an address in no circuit is on the Unknown IPs page with the bytes iperf3 moved, and in its CSV', { skip }, async (t) => {
   const seconds = 3;
   const mbps = await measure(lab, UNSHAPED_IP, 'download', seconds);
   // iperf3 runs 1 s more than it reports (-O 1 leaves slow start out of its rate): it moved about
@@ -135,11 +135,23 @@ test('an address in no circuit is on the Unknown IPs page with the bytes iperf3 
   await page.goto(`${base}/unknown-ips`);
   const row = page.locator(`tr[data-ip="${UNSHAPED_IP}"]`);
   await row.waitFor();
-  const api = await page.evaluate(async () => (await (await fetch('/api/unknown-ips')).json()) as { rows: { ip: string; downBytes: number; lastSeenMs: number }[] });
-  const r = api.rows.find((x) => x.ip === UNSHAPED_IP);
-  assert.ok(r, `${UNSHAPED_IP} is not in /api/unknown-ips: ${JSON.stringify(api.rows)}`);
+  type UnknownRows = { rows: { ip: string; downBytes: number; lastSeenMs: number }[] };
+  const read = async () => (await page.evaluate(async () => (await (await fetch('/api/unknown-ips')).json()) as UnknownRows)).rows;
+  // The counts move at telemetry's 1 s tick: read until one tick adds nothing (the flow's last
+  // second counted), not just once after iperf3 returned (that missed up to a second of the 4).
+  let rows = await read();
+  for (let i = 0; i < 6; i++) {
+    await new Promise((res) => setTimeout(res, 1200));
+    const again = await read();
+    const same = again.find((x) => x.ip === UNSHAPED_IP)?.downBytes === rows.find((x) => x.ip === UNSHAPED_IP)?.downBytes;
+    rows = again;
+    if (same) break;
+  }
+  const r = rows.find((x) => x.ip === UNSHAPED_IP);
+  assert.ok(r, `${UNSHAPED_IP} is not in /api/unknown-ips: ${JSON.stringify(rows)}`);
   // The dataplane counts whole frames from the first packet on (headers: a few % more than payload).
   const ratio = r.downBytes / iperfBytes;
+  t.diagnostic(`unknown IP ${UNSHAPED_IP}: ${r.downBytes} bytes counted vs ${Math.round(iperfBytes)} moved by iperf3 (×${ratio.toFixed(3)})`);
   assert.ok(ratio > 0.85 && ratio < 1.15, `unknown IP ${UNSHAPED_IP}: ${r.downBytes} bytes counted vs ${Math.round(iperfBytes)} moved by iperf3 (×${ratio.toFixed(3)})`);
   assert.ok(Date.now() - r.lastSeenMs < 30_000, `last seen ${r.lastSeenMs} is not recent`);
   const csv = await page.evaluate(async () => (await fetch('/api/unknown-ips.csv?format=totals')).text());
