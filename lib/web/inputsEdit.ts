@@ -5,7 +5,6 @@
  * of the circuits in force is refused too (MassRemovalRefused, lib/shaping/massRemoval.ts) unless
  * the admin confirmed it (`force`).
  */
-import { existsSync } from 'node:fs';
 import { basename } from 'node:path';
 import type { Circuit, InputIssue, ShapingPlan, SqmKind } from '../model.ts';
 import { massRemovalVerdict, refusalMessage, type MassRemovalVerdict } from '../shaping/massRemoval.ts';
@@ -18,7 +17,7 @@ import { parseShapedDevices } from '../inputs/shapedDevices.ts';
 import { unknownParentsAsErrors } from '../shaping/runInputs.ts';
 import { orphansOf, reparentEdits, type OrphanDecision, type OrphanReport } from './orphans.ts';
 import { readInputFile } from '../shaping/inputs.ts';
-import { encodeInputText } from '../inputs/encoding.ts';
+import { encodeInputText, type InputEncoding } from '../inputs/encoding.ts';
 import { writeFileAtomic } from '../util/atomicFile.ts';
 import { DATA_FILE_MODE, modeAtMost } from '../util/fileModes.ts';
 
@@ -28,8 +27,11 @@ export interface InputFiles {
 }
 
 /** Text of network.json as validation sees it: a missing file is a flat network. */
+/** What a missing network.json reads as. */
+const EMPTY_NETWORK = '{}\n';
+
 function networkText(path: string): string {
-  return readInputFile(path, { name: basename(path) })?.text ?? '{}\n';
+  return readInputFile(path, { name: basename(path) })?.text ?? EMPTY_NETWORK;
 }
 
 const EMPTY_DEVICES = 'Circuit ID,Circuit Name,Device ID,Device Name,Parent Node,MAC,IPv4,IPv6,Download Min Mbps,Upload Min Mbps,Download Max Mbps,Upload Max Mbps,Comment\n';
@@ -43,8 +45,7 @@ function devicesText(path: string): string | undefined {
  * export stays so: an edit of one row does not re-encode the others). A character the file's
  * encoding cannot hold makes it UTF-8, with the warning returned.
  */
-function writeInputText(path: string, text: string): InputIssue | undefined {
-  const encoding = readInputFile(path, { name: basename(path) })?.encoding ?? 'utf-8';
+function writeInputText(path: string, text: string, encoding: InputEncoding): InputIssue | undefined {
   const bytes = encodeInputText(text, encoding);
   writeFileAtomic(path, bytes ?? text, { backup: true, mode: modeAtMost(path, DATA_FILE_MODE) });
   if (bytes) return undefined;
@@ -264,10 +265,8 @@ function reject(fileLabel: string, issues: InputIssue[], annotate?: (i: InputIss
  * wrong cell count, a bad address, …) is not among them, and a whole-file rewrite would drop it: such
  * a save is refused (422, nothing written), naming the lines to fix by hand first.
  */
-function refuseOverUnreadableRows(devicesFile: string): void {
-  const current = devicesText(devicesFile);
+function refuseOverUnreadableRows(label: string, current: string | undefined): void {
   if (current === undefined) return;
-  const label = basename(devicesFile);
   const errors = parseShapedDevices(current, label).issues.filter((i) => i.severity === 'error');
   if (errors.length === 0) return;
   throw new InputsRejected(
@@ -279,11 +278,14 @@ function refuseOverUnreadableRows(devicesFile: string): void {
 
 /** Validates, checks the removal (`guard`) and writes a full replacement list of circuits. Returns the warnings. */
 export function replaceShapedDevices(files: InputFiles, body: CircuitBody[], guard?: RemovalGuard) {
-  refuseOverUnreadableRows(files.devices);
+  const label = basename(files.devices);
+  // Each file read once for the whole save.
+  const current = readInputFile(files.devices, { name: label });
+  const network = networkText(files.network);
+  refuseOverUnreadableRows(label, current?.text);
   const circuits = body.map(toCircuit);
   const text = writeShapedDevices(circuits);
-  const r = validate(files, text, networkText(files.network));
-  const label = basename(files.devices);
+  const r = validate(files, text, network);
   // A parent that is not in network.json would leave the circuit unshaped: refused here (a file
   // edited by hand is triaged by the run instead, lib/shaping/runInputs.ts).
   const mine = unknownParentsAsErrors(r.issues, label).filter((i) => i.file === label);
@@ -300,8 +302,8 @@ export function replaceShapedDevices(files: InputFiles, body: CircuitBody[], gua
     });
   }
   const removal = checkRemoval(guard, r.inputs.circuits);
-  const out = inOperatorsLayout(files, text, circuits, r.inputs.circuits);
-  const reencoded = writeInputText(files.devices, out.text);
+  const out = inOperatorsLayout(files, current?.text, network, text, circuits, r.inputs.circuits);
+  const reencoded = writeInputText(files.devices, out.text, current?.encoding ?? 'utf-8');
   const issues = r.issues.map(issueOut);
   if (reencoded) issues.push(issueOut(reencoded));
   if (out.notKept !== undefined) {
@@ -326,15 +328,14 @@ export function replaceShapedDevices(files: InputFiles, body: CircuitBody[], gua
  * otherwise the validated `canonical` text, with the reason in `notKept`. (The in-place edit itself is
  * checked cell by cell in lib/inputs/csvCellEdit.ts; this checks the circuits it amounts to.)
  */
-function inOperatorsLayout(files: InputFiles, canonical: string, circuits: Circuit[], want: readonly Circuit[]): { text: string; notKept?: string } {
-  const current = devicesText(files.devices);
+function inOperatorsLayout(files: InputFiles, current: string | undefined, network: string, canonical: string, circuits: Circuit[], want: readonly Circuit[]): { text: string; notKept?: string } {
   if (current === undefined) return { text: canonical };
   // Circuits the save does not change keep every row as it is (see rewriteInOperatorsLayout).
-  const before = new Map(validate(files, current, networkText(files.network)).inputs.circuits.map((c) => [c.id, circuitSignature(c)]));
+  const before = new Map(validate(files, current, network).inputs.circuits.map((c) => [c.id, circuitSignature(c)]));
   const kept = rewriteInOperatorsLayout(current, circuits, (c) => before.get(c.id) === circuitSignature(c));
   if (!('text' in kept)) return { text: canonical, notKept: kept.reason };
   const label = basename(files.devices);
-  const check = validate(files, kept.text, networkText(files.network));
+  const check = validate(files, kept.text, network);
   const error = unknownParentsAsErrors(check.issues, label).find((i) => i.file === label && i.severity === 'error');
   if (error) return { text: canonical, notKept: `in the file's own layout it would read back with an error: ${formatIssue(error)}` };
   const diff = firstDifference(want, check.inputs.circuits);
@@ -381,15 +382,18 @@ export class OrphansRefused extends Error {
  * (./orphans.ts, lib/inputs/csvCellEdit.ts), `keep` saves anyway. Returns the warnings.
  */
 export function replaceNetwork(files: InputFiles, network: Record<string, unknown>, guard?: RemovalGuard, orphans?: OrphanDecision) {
+  // Each file read once for the whole save.
+  const networkFile = readInputFile(files.network, { name: basename(files.network) });
+  const devicesFile = readInputFile(files.devices, { name: basename(files.devices) });
   // Value changes in place (the operator's layout, key order and number spelling kept), else the whole document.
-  const text = (existsSync(files.network) ? editNetworkText(networkText(files.network), network) : undefined) ?? `${JSON.stringify(network, null, 2)}\n`;
-  const devices = devicesText(files.devices) ?? EMPTY_DEVICES;
+  const text = (networkFile ? editNetworkText(networkFile.text, network) : undefined) ?? `${JSON.stringify(network, null, 2)}\n`;
+  const devices = devicesFile?.text ?? EMPTY_DEVICES;
   let r = validate(files, devices, text);
   const label = basename(files.network);
   if (r.issues.some((i) => i.file === label && i.severity === 'error')) {
     reject(label, r.issues.filter((i) => i.file === label));
   }
-  const current = validate(files, devices, networkText(files.network));
+  const current = validate(files, devices, networkFile?.text ?? EMPTY_NETWORK);
   const report = orphansOf(r.inputs.circuits, r.issues, basename(files.devices), current.inputs.network, r.inputs.network);
   if (report.count > 0 && orphans === undefined) throw new OrphansRefused(report);
   let moved: string | undefined;
@@ -401,8 +405,8 @@ export function replaceNetwork(files: InputFiles, network: Record<string, unknow
   // Circuits that already fail with the current network.json are not this save's doing.
   const before = guard?.inForce ? new Set(current.inputs.circuits.map((c) => c.id)) : undefined;
   const removal = checkRemoval(guard, before ? [...r.inputs.circuits, ...guard!.inForce!.circuits.filter((c) => !before.has(c.id))] : r.inputs.circuits);
-  const reencoded = moved === undefined ? undefined : writeInputText(files.devices, moved);
-  const networkReencoded = writeInputText(files.network, text);
+  const reencoded = moved === undefined ? undefined : writeInputText(files.devices, moved, devicesFile?.encoding ?? 'utf-8');
+  const networkReencoded = writeInputText(files.network, text, networkFile?.encoding ?? 'utf-8');
   const extra = [reencoded, networkReencoded].filter((i): i is InputIssue => i !== undefined);
   return { nodes: countNodes(r.inputs.network), issues: [...r.issues, ...extra].map(issueOut), removal, ...(moved !== undefined ? { reparented: report } : {}) };
 }
