@@ -22,6 +22,9 @@ export interface JsonEntry {
   key: string;
   /** 1-based line of the key. */
   line: number;
+  /** The key's place in the text: its opening quote, and just after its closing quote. */
+  keyStart: number;
+  keyEnd: number;
   value: JsonValue;
 }
 
@@ -155,12 +158,14 @@ class JsonReader {
         this.fail(`expected a property name in double quotes but found ${this.describe(this.pos)}`);
       }
       const kLine = this.line;
+      const keyStart = this.pos;
       const key = this.parseString();
+      const keyEnd = this.pos;
       this.skipWs();
       if (text[this.pos] !== ':') this.fail(`expected ":" after property name "${key}" but found ${this.describe(this.pos)}`);
       this.pos++;
       const value = this.parseValue(depth + 1);
-      entries.push({ key, line: kLine, value });
+      entries.push({ key, line: kLine, keyStart, keyEnd, value });
       this.skipWs();
       if (text[this.pos] === ',') {
         this.pos++;

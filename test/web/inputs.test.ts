@@ -351,7 +351,7 @@ test('shaped-devices PUT: a circuit whose rows disagree (two spellings of its na
   });
 });
 
-test('network PUT changing rates keeps the operator\'s network.json as written (indentation, CRLF, BOM, 1000.0); adding a node writes the whole document', async () => {
+test('network PUT changing rates keeps the operator\'s network.json as written (indentation, CRLF, BOM, 1000.0); adding a node adds it in place', async () => {
   await withHarness(async (h) => {
     const { admin } = await setupUsers(h);
     const text = '\uFEFF{\r\n    "SiteA": {\r\n        "downloadBandwidthMbps": 1000.0,\r\n        "uploadBandwidthMbps": 500,\r\n        "children": {\r\n            "AP_1": { "downloadBandwidthMbps": 300, "uploadBandwidthMbps": 150 }\r\n        }\r\n    }\r\n}\r\n';
@@ -365,6 +365,12 @@ test('network PUT changing rates keeps the operator\'s network.json as written (
     network.SiteA.children.AP_2 = { downloadBandwidthMbps: 100, uploadBandwidthMbps: 50 };
     const added = await admin.put('/api/network', { network });
     assert.equal(added.status, 200, added.text);
+    // Added in place: after its sibling, in the file's indentation and line endings; the BOM and 1000.0 stay.
+    const ap1 = '"AP_1": { "downloadBandwidthMbps": 320, "uploadBandwidthMbps": 150 }';
+    assert.equal(
+      readFileSync(h.networkPath, 'utf8'),
+      text.replace('"AP_1": { "downloadBandwidthMbps": 300, "uploadBandwidthMbps": 150 }', `${ap1},\r\n            "AP_2": {\r\n                "downloadBandwidthMbps": 100,\r\n                "uploadBandwidthMbps": 50\r\n            }`),
+    );
     assert.deepEqual(JSON.parse(readFileSync(h.networkPath, 'utf8').replace(/^\uFEFF/, '')), network);
   });
 });
