@@ -21,7 +21,8 @@
  * - IPs: allow_subnets AND NOT ignore_subnets (§2.8);
  * - options: `infrastructure_transport_caps_enabled` (transportCapped), `use_ptmp_as_parent`
  *   (UispImport.ptmpFeeder), `enable_squashing` / `do_not_squash_sites` / `squash_sites` (squashSites);
- *   a set but unknown `strategy` is an IntegrationError (checkStrategy).
+ *   a set but unknown `strategy` or `suspended_strategy` is an IntegrationError (checkStrategy,
+ *   checkSuspendedStrategy).
  */
 import type { LqosConfig } from '../config/schema.ts';
 import {
@@ -133,10 +134,11 @@ export async function run(config: LqosConfig, opts: RunOptions): Promise<RunResu
   const c = requireSettings(CRM, config, 'uisp_integration', ['url', 'token']);
   if (c.insecure_ssl) opts.log.warn(`${CRM}: insecure_ssl is not supported; TLS certificates are verified`);
   checkStrategy(c.strategy);
+  checkSuspendedStrategy(c.suspended_strategy);
   const strategy: Strategy = resolveStrategy(config, ['flat', 'ap_only', 'ap_site', 'full'], c.strategy, 'full');
   const [devicesRes, sitesRes, linksRes] = await fetchLists(c, opts);
   const sites = parseSites(sitesRes);
-  const devices = parseDevices(devicesRes, c.exception_cpes);
+  const devices = parseDevices(devicesRes);
   const inv: Inventory = { sites, devices, devicesBySite: bySite(devices), links: parseLinks(linksRes, devices) };
 
   const pn: Capacity = { dl: config.queues.generated_pn_download_mbps, ul: config.queues.generated_pn_upload_mbps };
@@ -148,7 +150,7 @@ export async function run(config: LqosConfig, opts: RunOptions): Promise<RunResu
   const b = new TopologyBuilder(
     buildOptionsFromConfig(config, CRM, strategy, {
       ipFilterMode: 'allow-and-ignore',
-      exceptionCpes: [], // UISP applies them to devices (hostname → site) in parseDevices
+      exceptionCpes: [], // UISP applies them to clients, by CPE (UispImport.exceptionParent)
       rateFloorMbps: 0.1,
       commitRatio: c.commit_bandwidth_multiplier,
     }),
@@ -158,6 +160,7 @@ export async function run(config: LqosConfig, opts: RunOptions): Promise<RunResu
   ui.addSites(via, pn, c.use_ptmp_as_parent);
   const rules: ClientRules = {
     excluded: new Set(c.exclude_sites),
+    exceptionCpes: c.exception_cpes,
     suspendedStrategy: c.suspended_strategy.trim().toLowerCase(),
     overhead: c.bandwidth_overhead_factor,
     commit: c.commit_bandwidth_multiplier,
@@ -176,6 +179,21 @@ const VALID_STRATEGIES = '"flat", "ap_only", "ap_site", "full" (or "full2", the 
 export function checkStrategy(value: string): void {
   if (value.trim() !== '' && parseStrategy(value) === undefined) {
     throw new IntegrationError(`${CRM}: uisp_integration.strategy = ${JSON.stringify(value)} is not a strategy; use one of ${VALID_STRATEGIES}, or leave it empty`, { crm: CRM });
+  }
+}
+
+const SUSPENDED_STRATEGIES = ['', 'none', 'ignore', 'slow'];
+
+/**
+ * A `uisp_integration.suspended_strategy` other than "", "none", "ignore" or "slow" (any case) is an
+ * error naming them (upstream: a misspelt value shapes suspended clients at their full plan, silently).
+ */
+export function checkSuspendedStrategy(value: string): void {
+  if (!SUSPENDED_STRATEGIES.includes(value.trim().toLowerCase())) {
+    throw new IntegrationError(
+      `${CRM}: uisp_integration.suspended_strategy = ${JSON.stringify(value)} is not a strategy; use "none" (shape suspended clients at their plan), "ignore" (leave them out) or "slow" (0.1 Mbps), or leave it empty`,
+      { crm: CRM },
+    );
   }
 }
 
@@ -282,10 +300,9 @@ function parseSites(res: List): Map<string, Site> {
   return sites;
 }
 
-/** Devices by id; an exception CPE (by device name) moves the device to the named site. */
-function parseDevices(res: List, exceptionCpes: ReadonlyArray<{ cpe: string; parent: string }>): Map<string, UDevice> {
+/** Devices by id. */
+function parseDevices(res: List): Map<string, UDevice> {
   const devices = new Map<string, UDevice>();
-  const cpeParent = new Map(exceptionCpes.map((e) => [e.cpe, e.parent]));
   res.rows.forEach((raw, i) => {
     const d = obj(raw);
     const ident = obj(d.identification);
@@ -297,7 +314,7 @@ function parseDevices(res: List, exceptionCpes: ReadonlyArray<{ cpe: string; par
       id,
       name,
       mac: text(ident.mac),
-      siteId: cpeParent.get(name) ?? str(obj(ident.site).id),
+      siteId: str(obj(ident.site).id),
       role: text(ident.role).toLowerCase(),
       type: text(ident.type),
       model: `${text(ident.model)} ${text(ident.modelName)}`,
@@ -445,6 +462,8 @@ function cheapestPaths(roots: string[], adj: Map<string, Edge[]>): Via {
 /** The lqos.conf rules for client sites. */
 interface ClientRules {
   excluded: Set<string>;
+  /** `exception_cpes`: a client with a CPE named here (hostname or device id) hangs under `parent`. */
+  exceptionCpes: ReadonlyArray<{ cpe: string; parent: string }>;
   suspendedStrategy: string;
   overhead: number;
   commit: number;
@@ -581,12 +600,39 @@ class UispImport {
       b.skip(s.id, name, 'no devices in UISP');
       return;
     }
-    const parentId = this.attachPoint(s, cpes, name);
+    const parentId = this.exceptionParent(s, cpes, name, rules) ?? this.attachPoint(s, cpes, name);
     const rates = this.clientRates(s, cpes, name, rules);
     this.clients.push({
       client: { id: s.id, name, address: s.address, parentId, ...rates },
       devices: cpes.map((d) => ({ id: d.id, name: d.name, clientId: s.id, mac: d.mac, ...deviceIps(d) })),
     });
+  }
+
+  /**
+   * `exception_cpes`: the parent an entry names for one of the client's CPEs (by hostname or device
+   * id): an infrastructure site (by id, then name) or an access point in one (by id, then name). It
+   * wins over what the client's links say; the CPE stays the client's device. A parent that names
+   * nothing is warned about and the client placed as discovered. (Upstream moved the CPE itself into
+   * site id `parent`, which took it away from its client; the example's `parent = "site-name"` then
+   * matched nothing.)
+   */
+  private exceptionParent(s: Site, cpes: UDevice[], name: string, rules: ClientRules): string | undefined {
+    for (const d of cpes) {
+      const entry = rules.exceptionCpes.find((e) => e.cpe === d.name || e.cpe === d.id);
+      if (!entry) continue;
+      const want = entry.parent.trim();
+      const infraSites = [...this.inv.sites.values()].filter((x) => !x.client);
+      const site = infraSites.find((x) => x.id === want) ?? infraSites.find((x) => x.name === want);
+      if (site) return this.siteParent(site.id);
+      const aps = [...this.inv.devices.values()].filter((x) => isInfraSite(this.inv, x.siteId));
+      const ap = aps.find((x) => x.id === want) ?? aps.find((x) => x.name === want);
+      if (ap) return this.apFor(ap);
+      this.b.warn(
+        `client "${name}" (${s.id}): uisp_integration.exception_cpes names parent "${entry.parent}" for CPE "${entry.cpe}", which is no infrastructure site or access point in UISP (by id or name); placed as discovered`,
+      );
+      return undefined;
+    }
+    return undefined;
   }
 
   /** Where a client hangs: the CPE's AP, else a device data link, else a site data link, else its UISP parent site, else Orphans. */

@@ -155,6 +155,23 @@ describe('common: graph and strategies', () => {
     assert.deepEqual(parents(r.shapedDevicesCsv), ['c9|Top|']);
     assert.match(r.shapedDevicesCsv, /^c9,9 Road,/m);
   });
+  it('exclude_sites: what hung below an excluded node is at the top level, and one warning per such node says so with counts (by id or name)', () => {
+    const b = new TopologyBuilder(base('full', { excludeSites: ['Gone', 'Empty'] }));
+    b.addNode({ id: 'g', name: 'Gone', kind: 'site' });
+    b.addNode({ id: 'e', name: 'Empty', kind: 'site' });
+    b.addNode({ id: 'k', name: 'Kid', kind: 'site', parentId: 'g' });
+    b.addNode({ id: 'k2', name: 'Kid2', kind: 'ap', parentId: 'Gone' });
+    b.addClient({ id: 'c1', name: 'One', downloadMaxMbps: 10, uploadMaxMbps: 10, parentId: 'g' });
+    b.addDevice({ id: 'd1', name: 'd1', clientId: 'c1', ipv4: ['100.64.0.1'] });
+    const r = b.build();
+    assert.deepEqual(Object.keys(JSON.parse(r.networkJson)).sort(), ['Kid', 'Kid2']);
+    assert.deepEqual(parents(r.shapedDevicesCsv), ['c1||']);
+    const w = r.summary.warnings.filter((x) => x.includes('exclude_sites'));
+    assert.deepEqual(w, [
+      '"Gone" is in uisp_integration.exclude_sites: its 2 child nodes and 1 circuit are placed at the top level instead, not limited by its rates; to leave them out too, list them in exclude_sites (or shape them under another node)',
+    ]);
+    assert.ok(!r.summary.warnings.some((x) => x.includes('unknown')), r.summary.warnings.join('\n'));
+  });
   it('cycles go to the top level', () => {
     const b = new TopologyBuilder(base('full'));
     b.addNode({ id: 'a', name: 'A', kind: 'site', parentId: 'b' });

@@ -1,6 +1,8 @@
 // test-gate: shared (CPU only; see test/support/gate.ts)
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { normaliseClientName, parseLinkSpeed, run } from '../../lib/integrations/uisp.ts';
 import { startFakeUisp, UISP_TOKEN } from '../fixtures/crm/uisp.ts';
 import { crmConfig, expectFailureKeepsFiles, runGolden, runOpts, tempDir, useFakeServer } from './helpers.ts';
@@ -53,6 +55,42 @@ describe('UISP integration', () => {
     srv.control.mode = 'none';
     const r = await run(conf({ suspended: 'ignore' }), runOpts(tempDir(t)));
     assert.deepEqual(r.skipped.find((s) => s.id === 's-susp'), { id: 's-susp', name: 'Sam Suspended', reason: 'suspended (suspended_strategy = "ignore")' });
+  });
+
+  it('a suspended_strategy that is not one of "", none, ignore, slow fails the run naming the key and the values, files kept; any case is accepted', async (t) => {
+    srv.control.mode = 'none';
+    await expectFailureKeepsFiles(t, (o) => run(conf({ suspended: 'slowdown' }), o), [/^UISP: uisp_integration\.suspended_strategy = "slowdown" is not a strategy; use "none" .*"ignore" .*"slow" \(0\.1 Mbps\), or leave it empty$/]);
+    const r = await run(conf({ suspended: ' Ignore ' }), runOpts(tempDir(t)));
+    assert.equal(r.skipped.find((s) => s.id === 's-susp')?.reason, 'suspended (suspended_strategy = "ignore")');
+  });
+
+  it('exception_cpes: the client of a named CPE hangs under the named site or AP (by name or id), its CPE kept; a parent that names nothing is warned about', async (t) => {
+    srv.control.mode = 'none';
+    const withExceptions = (entries: string) => {
+      const c = conf();
+      return { ...c, uisp_integration: { ...c.uisp_integration, exception_cpes: JSON.parse(entries) } };
+    };
+    const parents = (dir: string) =>
+      new Map(
+        readFileSync(join(dir, 'ShapedDevices.csv'), 'utf8')
+          .trim()
+          .split(/\r?\n/)
+          .slice(1)
+          .map((l) => l.split(',').map((c) => c.replace(/^"|"$/g, '')))
+          .map((c) => [c[0], { parent: c[4], device: c[3] }]),
+      );
+    const dir = tempDir(t);
+    const r = await run(
+      withExceptions('[{"cpe":"CPE-Olive","parent":"Hill Relay"},{"cpe":"d-cpe1","parent":"s-valley"},{"cpe":"CPE-Smith","parent":"AP-1"},{"cpe":"CPE-Sam","parent":"No Such Site"}]'),
+      runOpts(dir),
+    );
+    const p = parents(dir);
+    assert.deepEqual(p.get('s-orphan'), { parent: 'Hill Relay', device: 'CPE-Olive' }, 'by site name: no longer under Orphans');
+    assert.deepEqual(p.get('s-doe'), { parent: 'Valley', device: 'CPE-1' }, 'by site id, over its AP');
+    assert.deepEqual(p.get('s-smith'), { parent: 'AP-1', device: 'CPE-Smith' }, 'by AP name');
+    assert.equal(p.get('s-susp')?.parent, 'AP-1', 'unknown parent: placed as discovered');
+    assert.ok(r.warnings.some((w) => w.includes('"No Such Site"') && w.includes('CPE-Sam') && w.includes('placed as discovered')), r.warnings.join('\n'));
+    assert.ok(!r.warnings.some((w) => w.includes('Olive Orphan') && w.includes('Orphans')), 'Olive is placed, not orphaned');
   });
 
   it('full strategy without a known root site is an error', async (t) => {

@@ -42,7 +42,8 @@ export class TopologyBuilder {
   private readonly devices: DeviceInput[] = [];
   private readonly skipped: SkippedEntry[] = [];
   private readonly warnings: string[] = [];
-  private readonly excluded = new Set<string>();
+  /** Nodes left out by exclude_sites: id → name. */
+  private readonly excluded = new Map<string, string>();
 
   constructor(opts: BuildOptions, log: IntegrationLogger = silentLogger) {
     this.opts = opts;
@@ -70,7 +71,7 @@ export class TopologyBuilder {
   /** Adds a site/AP. A second node with the same id is ignored (first wins) with a warning. */
   addNode(n: InfraNodeInput): boolean {
     if (this.opts.excludeSites.includes(n.name)) {
-      this.excluded.add(n.id);
+      this.excluded.set(n.id, n.name);
       this.log.info(`${this.opts.crm}: node "${n.name}" is in exclude_sites; not added`);
       return false;
     }
@@ -117,6 +118,7 @@ export class TopologyBuilder {
     const claims = new AddressClaims(o, warn, this.log);
     const devicesByClient = claims.devicesByClient(this.devices);
     const live = this.attachClients(tree, devicesByClient, claims.dropReasons);
+    tree.reportExcluded();
     const projection = project(tree, o.strategy, live.map((l) => ({ id: l.client.id, attach: l.attach })));
     uniqueNames(projection.top, warn);
     const networkJson = renderNetworkJson(projection.top);

@@ -37,11 +37,13 @@ export class NodeTree {
   private readonly byId = new Map<string, Node>();
   private readonly byName = new Map<string, Node>();
   private readonly opts: BuildOptions;
-  private readonly excluded: ReadonlySet<string>;
+  private readonly excluded: ReadonlyMap<string, string>;
+  /** Excluded node name → how many nodes and circuits named it as parent (placed at the top level instead). */
+  private readonly lifted = new Map<string, { node: number; circuit: number }>();
   private readonly warn: (msg: string) => void;
 
-  /** `excluded`: ids of nodes left out by exclude_sites (naming one as parent is no warning). */
-  constructor(nodes: Iterable<InfraNodeInput>, opts: BuildOptions, excluded: ReadonlySet<string>, warn: (msg: string) => void) {
+  /** `excluded`: id → name of the nodes left out by exclude_sites (see parentOf). */
+  constructor(nodes: Iterable<InfraNodeInput>, opts: BuildOptions, excluded: ReadonlyMap<string, string>, warn: (msg: string) => void) {
     this.opts = opts;
     this.excluded = excluded;
     this.warn = warn;
@@ -58,16 +60,38 @@ export class NodeTree {
 
   /**
    * Where a node or circuit hangs: its parent (by id, else by name), else the parent its exception CPE
-   * names, else the top level. An unknown parent → top level with a warning.
+   * names, else the top level. An unknown parent → top level with a warning; a parent left out by
+   * exclude_sites → top level, counted for one warning per such node (reportExcluded).
    */
-  parentOf(what: string, id: string, name: string, parentId: string | null | undefined): Node {
+  parentOf(what: 'node' | 'circuit', id: string, name: string, parentId: string | null | undefined): Node {
     let ref = parentId ?? '';
     if (ref === '') ref = this.exception(id, name) ?? '';
     if (ref === '') return this.root;
     const p = this.byId.get(ref) ?? this.byName.get(ref);
     if (p) return p;
-    if (!this.excluded.has(ref)) this.warn(`${what} "${name}" (${id}) names parent "${ref}", which is unknown; placed at the top level`);
+    const excludedName = this.excluded.get(ref) ?? ([...this.excluded.values()].includes(ref) ? ref : undefined);
+    if (excludedName === undefined) {
+      this.warn(`${what} "${name}" (${id}) names parent "${ref}", which is unknown; placed at the top level`);
+    } else {
+      const n = this.lifted.get(excludedName) ?? { node: 0, circuit: 0 };
+      n[what]++;
+      this.lifted.set(excludedName, n);
+    }
     return this.root;
+  }
+
+  /**
+   * One warning per node left out by exclude_sites that others hung under: its child nodes and
+   * circuits are at the top level now, without its rate limit (upstream lifts them silently).
+   */
+  reportExcluded(): void {
+    const plural = (n: number, w: string) => `${n} ${w}${n === 1 ? '' : 's'}`;
+    for (const [name, n] of this.lifted) {
+      const what = [n.node ? plural(n.node, 'child node') : '', n.circuit ? plural(n.circuit, 'circuit') : ''].filter(Boolean).join(' and ');
+      this.warn(
+        `"${name}" is in uisp_integration.exclude_sites: its ${what} are placed at the top level instead, not limited by its rates; to leave them out too, list them in exclude_sites (or shape them under another node)`,
+      );
+    }
   }
 
   /** The node itself or its nearest ancestor of `kind`, or null. */
