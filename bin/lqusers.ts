@@ -31,9 +31,9 @@ program
 program
   .command('add <username>')
   .description('add a user')
-  .option('--role <role>', ROLE_HELP, 'read_only')
+  .option('--role <role>', `${ROLE_HELP} (default: admin for the first user, else read_only)`)
   .option('--password-stdin', 'read the password from standard input')
-  .action((username: string, o: { role: string; passwordStdin?: boolean }) => { action = { verb: 'add', username, ...o }; });
+  .action((username: string, o: { role?: string; passwordStdin?: boolean }) => { action = { verb: 'add', username, ...o }; });
 program
   .command('passwd <username>')
   .description("set a user's password (that user's web sessions end)")

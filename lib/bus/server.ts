@@ -363,10 +363,17 @@ function listen(server: Server, path: string): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     const onError = (e: NodeJS.ErrnoException) => reject(e.code === 'EADDRINUSE' ? new BusAlreadyRunningError(path) : e);
     server.once('error', onError);
-    server.listen(path, () => {
-      server.off('error', onError);
-      resolve();
-    });
+    // Created 0600 (umask 0177 while the socket file is bound, synchronously in listen): no moment in
+    // which another user could connect before the chmod below, whatever umask lqosd was started with.
+    const umask = process.umask(0o177);
+    try {
+      server.listen(path, () => {
+        server.off('error', onError);
+        resolve();
+      });
+    } finally {
+      process.umask(umask);
+    }
   });
 }
 

@@ -17,7 +17,7 @@ export async function runLibreQoSCommand(o: LibreQoSFlags): Promise<number> {
         clearrules: o.clearrules,
         plannerReset: o.plannerReset,
         dryRun: o.dryRun,
-        direct: o.direct || process.env.LQOS_DIRECT === '1',
+        direct: o.direct,
         force: o.force,
         debug: o.debug,
         verbose: o.verbose || o.debug,
@@ -32,7 +32,7 @@ export async function runLibreQoSCommand(o: LibreQoSFlags): Promise<number> {
       return EXIT.write;
     }
     log.fatal({ err: e }, `unexpected failure: ${(e as Error).message}`);
-    return 70;
+    return EXIT.unexpected;
   }
 }
 

@@ -53,8 +53,12 @@ async function perform(store: UserStore, c: LqusersCommand, role: Role | undefin
     case 'list':
       return list(store, c.json);
     case 'add': {
-      const user = await store.add(name, await newPassword(c), role ?? 'read_only');
-      out(`added ${user.username} (${user.role}) to ${store.path}`);
+      // The first user administers the UI (as on the first-run page): a read-only first user would
+      // close the first-run page with no one able to manage the users or the configuration.
+      const first = store.state() === 'empty' || (store.state() === 'ready' && store.list().length === 0);
+      if (first && role === 'read_only') return fail(`the first user must be an admin (no one could manage the web UI otherwise): add ${name} --role admin, then add read-only users`, 2);
+      const user = await store.add(name, await newPassword(c), role ?? (first ? 'admin' : 'read_only'));
+      out(`added ${user.username} (${user.role}${first && role === undefined ? ': the first user is an admin' : ''}) to ${store.path}`);
       // A user exists now: the first-run token has no use left (and a stale one must not be
       // reused should the users file ever be removed: lqosd then writes a new one).
       const token = setupTokenPath(store.path);

@@ -28,13 +28,59 @@ export interface SupportBundleOptions {
   schedulerLogDir?: string;
 }
 
-/** lqos.conf with every line that sets a secret key rewritten (comments and layout kept). */
+/**
+ * lqos.conf with the value of every secret key replaced by `"***"`, comments and layout kept. It
+ * reads the text, not the TOML, so that a file that does not parse (the usual reason for a bundle)
+ * is redacted as well: a key at the start of a line or inside an inline table (`{ token = "…" }`),
+ * bare or quoted, with a basic, literal or multi-line string value (whose other lines are replaced
+ * by a comment, so line numbers in the parse error still point at the same lines).
+ */
 export function redactConfText(text: string): string {
+  const NOTE = '# value removed by the support bundle';
+  let closing: string | undefined; // in a secret's multi-line string: its closing delimiter
   return text
     .split('\n')
     .map((line) => {
-      const m = /^(\s*)(["']?)([A-Za-z0-9_.-]+)\2(\s*=\s*)/.exec(line);
-      return m && isSecretKey(m[3]!.split('.').pop()!) ? `${m[0]}"***" # value removed by the support bundle` : line;
+      if (closing !== undefined) {
+        const end = line.indexOf(closing);
+        if (end < 0) return NOTE;
+        closing = undefined;
+        return `${NOTE} ${line.slice(end + 3).trim()}`.trimEnd();
+      }
+      let out = '';
+      let at = 0;
+      const keyRe = /(^\s*|[{,]\s*)(["']?)([A-Za-z0-9_.-]+)\2(\s*=\s*)/g;
+      for (let m = keyRe.exec(line); m; m = keyRe.exec(line)) {
+        const valueStart = m.index + m[0].length;
+        if (!isSecretKey(m[3]!.split('.').pop()!)) continue;
+        const rest = line.slice(valueStart);
+        const multi = rest.startsWith('"""') ? '"""' : rest.startsWith("'''") ? "'''" : undefined;
+        let valueEnd: number;
+        if (multi !== undefined) {
+          const end = rest.indexOf(multi, 3);
+          if (end < 0) {
+            closing = multi;
+            return `${out}${line.slice(at, valueStart)}"***" ${NOTE}`;
+          }
+          valueEnd = valueStart + end + 3;
+        } else if (rest.startsWith('"')) {
+          const end = /^"(?:[^"\\]|\\.)*"?/.exec(rest)![0].length;
+          valueEnd = valueStart + end;
+        } else if (rest.startsWith("'")) {
+          const end = rest.indexOf("'", 1);
+          valueEnd = end < 0 ? line.length : valueStart + end + 1;
+        } else {
+          valueEnd = valueStart + /^[^,}#]*/.exec(rest)![0].trimEnd().length;
+        }
+        if (m.index === 0 && m[1]!.trim() === '') {
+          // `key = value  # comment`: the whole rest of the line goes, with a note.
+          return `${line.slice(0, valueStart)}"***" ${NOTE}`;
+        }
+        out += `${line.slice(at, valueStart)}"***"`;
+        at = valueEnd;
+        keyRe.lastIndex = valueEnd;
+      }
+      return out + line.slice(at);
     })
     .join('\n');
 }

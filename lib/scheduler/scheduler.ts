@@ -385,7 +385,8 @@ export class Scheduler {
     if (!read.ok) return this.brokenConfigCycle(kind, read);
     const sc = read.sc;
     this.needsStartup = false;
-    this.reporter.secrets = secretValues(sc.config);
+    // Secrets from lqos.conf and from the environment (LQOS_REST_TOKEN and the like in the unit's Environment=).
+    this.reporter.secrets = secretValues(sc.config, process.env);
     this.reporter.cycle.begin(kind === 'scheduled' ? 'refresh' : 'startup');
     await this.ensureWatcher(sc);
     await this.reconcileIntegrations(sc);

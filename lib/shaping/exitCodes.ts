@@ -11,6 +11,8 @@ export const EXIT = {
   massRemoval: 7,
   /** A file could not be written (disk full, I/O error): the files in place are unchanged (lib/util/atomicFile.ts). */
   write: 8,
+  /** An unexpected failure (a bug): the log line `unexpected failure: …` has the stack (sysexits EX_SOFTWARE). */
+  unexpected: 70,
 } as const;
 
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT];

@@ -85,6 +85,25 @@ test('lqusers: add, list, passwd, role, del round trip through the login API; se
   });
 });
 
+test('lqusers add: the first user is an admin (by default; --role read_only is refused, nothing written); later users default to read_only', async () => {
+  await withHarness(async (h) => {
+    const conf = ['--config', h.configPath];
+    const ro = lqusers([...conf, 'add', 'viewer', '--role', 'read_only', '--password-stdin'], 'viewer-pass-1\n');
+    assert.equal(ro.code, 2, ro.out);
+    assert.match(ro.err, /the first user must be an admin .*add viewer --role admin/);
+    assert.ok(!existsSync(h.usersFile), 'refused: no users file written');
+    assert.ok(existsSync(h.setupTokenFile), 'refused: the first-run token stays');
+    const first = lqusers([...conf, 'add', 'root-admin', '--password-stdin'], 'admin-pass-1\n');
+    assert.equal(first.code, 0, first.err);
+    assert.match(first.out, /added root-admin \(admin: the first user is an admin\)/);
+    assert.equal(lqusers([...conf, 'add', 'noc', '--password-stdin'], 'noc-pass-123\n').code, 0);
+    assert.deepEqual(JSON.parse(lqusers([...conf, 'list', '--json']).out), [
+      { username: 'root-admin', role: 'admin' },
+      { username: 'noc', role: 'read_only' },
+    ]);
+  });
+});
+
 test('lqusers passwd on a terminal: asks twice without echo; a mismatch changes nothing', async () => {
   await withHarness(async (h) => {
     assert.equal(lqusers(['--file', h.usersFile, 'add', 'dave', '--role', 'admin', '--password-stdin'], 'dave-pass-1\n').code, 0);

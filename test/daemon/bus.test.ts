@@ -5,7 +5,8 @@
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import fs, { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { syncBuiltinESMExports } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BusClient, busRequest, BusUnavailableError, waitForBus } from '../../lib/bus/client.ts';
@@ -43,6 +44,27 @@ test('socket is created root-only (0600) in a 0755 directory and removed on clos
   assert.equal(statSync(s.path).uid, process.getuid!());
   await s.close();
   assert.equal(existsSync(s.path), false);
+});
+
+test('the socket is 0600 from the moment it exists, whatever the umask (no window before the chmod in which another user could connect)', async () => {
+  const seen: number[] = [];
+  const original = fs.chmodSync;
+  const oldMask = process.umask(0);
+  fs.chmodSync = ((p: fs.PathLike, mode: fs.Mode) => {
+    if (String(p).endsWith('/bus')) seen.push(statSync(p).mode & 0o777);
+    return original(p, mode);
+  }) as typeof fs.chmodSync;
+  syncBuiltinESMExports();
+  try {
+    const s = await server();
+    assert.deepEqual(seen, [0o600], 'mode of the socket when it was first looked at (just after listen)');
+    assert.equal(statSync(s.path).mode & 0o777, 0o600);
+    assert.equal(process.umask(0), 0, 'the umask is given back after the socket is made');
+  } finally {
+    fs.chmodSync = original;
+    syncBuiltinESMExports();
+    process.umask(oldMask);
+  }
 });
 
 test('ping round trip; several requests on one connection, ids echoed (numbers and strings)', async () => {

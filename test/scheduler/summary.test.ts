@@ -87,6 +87,24 @@ test('a good run with a summary: scheduler_status shows counts, duration and war
   assert.equal(existsSync(path), false, 'the summary file is removed after reading');
 });
 
+test('a secret from the environment (LQOS_REST_TOKEN, as the unit sets it) is hidden from scheduler_status like one from lqos.conf', async () => {
+  const w = await setup();
+  const TOKEN = 'CANARY-ENV-TOKEN-41d8';
+  const was = process.env.LQOS_REST_TOKEN;
+  process.env.LQOS_REST_TOKEN = TOKEN;
+  try {
+    const crm = writer(w, 'envcrm', JSON.stringify(summary({ integration: 'rest', warnings: [`the CRM refused bearer ${TOKEN} once, then answered`] })));
+    const s = scheduler(w, { integrations: () => [{ name: 'rest', file: crm, args: [] }] });
+    assert.equal(await s.once(), SCHEDULER_EXIT.ok);
+    const st = await status(w);
+    assert.equal(st.lastIntegration.warnings[0], 'the CRM refused bearer *** once, then answered');
+    assert.ok(!JSON.stringify(st).includes(TOKEN), 'no environment secret in scheduler_status');
+  } finally {
+    if (was === undefined) delete process.env.LQOS_REST_TOKEN;
+    else process.env.LQOS_REST_TOKEN = was;
+  }
+});
+
 test('no summary file or an invalid one: the run is still good (exit 0), a warning is logged, the previous summary stays', async () => {
   const w = await setup();
   const { log, records } = capturingLogger();
