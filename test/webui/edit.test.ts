@@ -12,7 +12,7 @@ import { parse as parseToml } from 'smol-toml';
 import { type Browser, launchBrowser, shot } from '../support/browser.ts';
 import { SECRETS } from '../support/configs.ts';
 import { login, VIEWER } from '../support/users.ts';
-import { browserAsAdmin, closeUi, startUiHarness, type UiHarness } from './helpers.ts';
+import { browserAsAdmin, closeUi, PII, startUiHarness, type UiHarness } from './helpers.ts';
 
 let h: UiHarness;
 let b: Browser;
@@ -29,6 +29,14 @@ after(async () => {
 });
 
 const conf = () => parseToml(readFileSync(h.configPath, 'utf8')) as Record<string, any>;
+
+async function waitUntil(ok: () => boolean, what: string, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!ok()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
 
 test('general settings are saved to lqos.conf; keys lqos-ts does not implement have no control', async () => {
   const { page } = b;
@@ -157,10 +165,26 @@ test('a devices save that would unshape most circuits asks first, naming how man
     assert.match(asked[0]!, /First: c-1002 \(Jonathan Whitaker\), c-1003 \(.+\), c-1004 \(.+\)\./);
     assert.equal(readFileSync(h.devicesPath, 'utf8'), csv, 'declined: nothing written');
 
+    // Privacy mode: the questions (a browser dialog, outside the page's masks) name circuits by id
+    // only, and the delete question no device name.
+    await page.getByTestId('privacy-toggle').click();
+    try {
+      await page.getByTestId('devices-save').click();
+      await waitUntil(() => asked.length === 2, 'the second mass-removal question');
+      assert.match(asked[1]!, /First: c-1002, c-1003, c-1004\./);
+      await table.locator('tr[data-device="d-1001"]').getByRole('button', { name: 'Delete' }).click();
+      await waitUntil(() => asked.length === 3, 'the delete question');
+      assert.match(asked[2]!, /^Delete device “.+” of circuit c-1001\?$/);
+      assert.deepEqual(PII.filter((x) => asked.slice(1).some((q) => q.includes(x))), [], `PII in a question asked in privacy mode: ${asked.slice(1).join(' | ')}`);
+    } finally {
+      await page.getByTestId('privacy-toggle').click();
+    }
+    asked.length = 0;
+
     answer = true;
     await page.getByTestId('devices-save').click();
     await page.getByTestId('devices-notice').filter({ hasText: 'unshaping 3 circuit(s) you confirmed' }).waitFor();
-    assert.equal(asked.length, 2);
+    assert.equal(asked.length, 1);
     const saved = readFileSync(h.devicesPath, 'utf8');
     assert.ok(!saved.includes('d-1002') && !saved.includes('d-1005') && saved.includes('d-1001'), saved);
   } finally {

@@ -184,6 +184,23 @@ test('Flow Globe and ASN Analysis say when flow tracking is not available', asyn
   await shot(page, '44-asn-unavailable');
 });
 
+test('Flow Globe and ASN Analysis show a failing /api/flows as a failure with its message, not as "not available"', async () => {
+  const { page } = b;
+  await page.route('**/api/flows', (r) => r.fulfill({ status: 500, contentType: 'application/json', body: JSON.stringify({ error: 'internal', message: 'flow table read failed: EIO' }) }));
+  try {
+    for (const path of ['/flow-globe', '/asn-analysis']) {
+      await page.goto(`${h.base}${path}`);
+      const alert = page.getByTestId('flows-error');
+      await alert.waitFor({ timeout: 10_000 });
+      assert.match(await alert.innerText(), /Flow data could not be loaded: .*flow table read failed: EIO.*This is a failure, not flow tracking being off: journalctl -u lqosd -b says why/s);
+      assert.equal(await page.getByTestId('flows-unavailable').count(), 0, `${path}: not "unavailable"`);
+    }
+    await shot(page, '44b-asn-flows-error');
+  } finally {
+    await page.unroute('**/api/flows');
+  }
+});
+
 test('privacy mode hides site names, circuit names and IPs on the new pages', async () => {
   const { page } = b;
   await page.goto(`${h.base}/`);

@@ -80,6 +80,13 @@ test('dry-run lqosd: Reload plans the files, says nothing was applied, and every
   await b.page.getByText('Circuit not found').waitFor();
   await b.page.locator('.note', { hasText: /no-such-circuit is not in the planned \(dry-run\) plan\./ }).waitFor({ timeout: 5_000 });
   await shot(b.page, 'circuit-not-found-planned');
+  // The dashboard labels it as planned, not applied.
+  await b.page.goto(`${base}/`);
+  const summary = b.page.getByTestId('plan-summary');
+  await summary.waitFor();
+  assert.match(await summary.innerText(), /^2 circuits, \d+ nodes \(\w+\): written, not applied to the kernel$/);
+  assert.equal(await b.page.locator('dt', { hasText: 'Planned (dry run)' }).count(), 1);
+  assert.equal(await b.page.locator('dt', { hasText: 'Applied plan' }).count(), 0);
   w.save('ShapedDevices.csv', HEADER + row(1, 150) + row(2) + row(3));
   assert.match(await reload(), /A real run would do a full rebuild of 3 circuits\./);
   await close();

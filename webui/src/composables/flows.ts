@@ -1,14 +1,16 @@
 /**
  * Flow tracking data for the Flow Globe and ASN Analysis pages: `GET /api/flows` once, then the
  * `flows` websocket channel. Flow tracking is optional in lqosd: when the route answers 404 (or 501 /
- * 503) and the channel is unknown, `state` is `missing` and the pages say so.
+ * 503) and the channel is unknown, `state` is `missing` and the pages say so. Any other failure (a
+ * 500, lqosd unreachable) is `error`, with its message: that is a fault to look into, not a feature
+ * that is off.
  */
 import { computed, onBeforeUnmount, ref, shallowRef } from 'vue';
 import type { FlowSnapshot } from '../../../lib/api/index.ts';
 import { ApiError, get } from '../lib/api';
 import { live } from '../lib/live';
 
-export type FlowsState = 'pending' | 'available' | 'missing';
+export type FlowsState = 'pending' | 'available' | 'missing' | 'error';
 
 export function useFlows() {
   const data = shallowRef<FlowSnapshot | undefined>();
@@ -45,8 +47,7 @@ export function useFlows() {
   const channel = computed(() => live.channels.flows ?? 'pending');
   const state = computed<FlowsState>(() => {
     if (data.value || route.value === 'ok' || channel.value === 'available') return 'available';
-    const routeMissing = route.value === 'missing' || route.value === 'error';
-    if (routeMissing && (channel.value === 'missing' || waited.value)) return 'missing';
+    if ((route.value === 'missing' || route.value === 'error') && (channel.value === 'missing' || waited.value)) return route.value;
     // Websocket down or slow: the route's answer decides after a while.
     return 'pending';
   });

@@ -15,6 +15,8 @@ const RECONNECT_MIN_MS = 1000;
 const RECONNECT_MAX_MS = 10_000;
 /** Close code lqosd uses when the session behind the socket ended. */
 const CLOSE_SESSION_ENDED = 4401;
+/** Close codes of a refusal (a websocket limit reached, lqosd busy): the reason says what to do. */
+const CLOSE_REFUSED = new Set([1008, 1013]);
 
 class LiveSocket {
   private ws: WebSocket | undefined;
@@ -28,6 +30,8 @@ class LiveSocket {
   readonly connected = ref(false);
   /** When the open socket was lost (undefined while connected or stopped). */
   readonly lostAt = ref<number | undefined>();
+  /** Why lqosd refused the last socket (its close reason, e.g. "… close other tabs"), until one is accepted. */
+  readonly refused = ref<string | undefined>();
   onSessionEnded: (() => void) | undefined;
 
   start(): void {
@@ -42,6 +46,7 @@ class LiveSocket {
     this.ws = undefined;
     this.connected.value = false;
     this.lostAt.value = undefined;
+    this.refused.value = undefined;
     this.last.clear();
     for (const k of Object.keys(this.channels)) delete this.channels[k];
   }
@@ -80,10 +85,11 @@ class LiveSocket {
     this.ws = ws;
     ws.onopen = () => {
       this.connected.value = true;
-      this.lostAt.value = undefined;
-      this.retryMs = RECONNECT_MIN_MS;
       const names = [...this.handlers.keys()];
+      // A refused socket opens and is closed at once: it counts as accepted (the loss cleared, the
+      // back-off reset) only at lqosd's first answer, or at once when there is nothing to ask.
       if (names.length > 0) ws.send(JSON.stringify({ subscribe: names }));
+      else this.accepted();
     };
     ws.onmessage = (ev) => {
       let msg: ServerMessage;
@@ -92,6 +98,7 @@ class LiveSocket {
       } catch {
         return;
       }
+      this.accepted();
       if (msg.channel === 'subscribed') {
         const ok = new Set(msg.data);
         for (const name of this.handlers.keys()) this.channels[name] = ok.has(name) ? 'available' : 'missing';
@@ -117,10 +124,17 @@ class LiveSocket {
         return;
       }
       if (!this.wanted) return;
+      if (CLOSE_REFUSED.has(ev.code)) this.refused.value = ev.reason || `lqosd refused the live connection (code ${ev.code})`;
       if (this.lostAt.value === undefined) this.lostAt.value = Date.now();
       this.retryTimer = setTimeout(() => void this.retry(), this.retryMs);
       this.retryMs = Math.min(RECONNECT_MAX_MS, this.retryMs * 2);
     };
+  }
+
+  private accepted(): void {
+    this.lostAt.value = undefined;
+    this.refused.value = undefined;
+    this.retryMs = RECONNECT_MIN_MS;
   }
 
   /**

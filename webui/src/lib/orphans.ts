@@ -6,22 +6,22 @@
  */
 import type { NetworkSaved, OrphanDecision, OrphanReport } from '../../../lib/api/index.ts';
 import { ApiError } from './api';
-import { putConfirmingRemoval } from './massRemoval';
+import { AS_IS, circuitLabel, putConfirmingRemoval, type NameMasks } from './massRemoval';
 
-function listed(r: OrphanReport): string {
+function listed(r: OrphanReport, masks: NameMasks): string {
   return r.groups
     .map((g) => {
-      const names = g.circuits.slice(0, 5).map((c) => (c.name && c.name !== c.id ? `${c.id} (${c.name})` : c.id)).join(', ');
+      const names = g.circuits.slice(0, 5).map((c) => circuitLabel(c, masks)).join(', ');
       const more = g.circuits.length > 5 ? ` and ${g.circuits.length - 5} more` : '';
-      return `• "${g.parent}": ${names}${more} → ${g.moveTo ? `"${g.moveTo}"` : 'the top level'}`;
+      return `• "${masks.site(g.parent)}": ${names}${more} → ${g.moveTo ? `"${masks.site(g.moveTo)}"` : 'the top level'}`;
     })
     .join('\n');
 }
 
 /** The first question: move them (OK) or not (Cancel). */
-export function reparentQuestion(r: OrphanReport): string {
+export function reparentQuestion(r: OrphanReport, masks: NameMasks = AS_IS): string {
   return (
-    `This save removes ${r.groups.length === 1 ? 'a node' : 'nodes'} that ${r.count} circuit${r.count === 1 ? '' : 's'} hang under:\n\n${listed(r)}\n\n` +
+    `This save removes ${r.groups.length === 1 ? 'a node' : 'nodes'} that ${r.count} circuit${r.count === 1 ? '' : 's'} hang under:\n\n${listed(r, masks)}\n\n` +
     'Move them to the node shown (the nearest one that remains above)? ShapedDevices.csv is changed for those rows only.'
   );
 }
@@ -32,14 +32,14 @@ export function keepQuestion(r: OrphanReport): string {
 }
 
 /** PUT /api/network, asking about orphaned circuits and mass removal. Undefined: the admin declined. */
-export async function putNetwork(network: unknown, ask: (q: string) => boolean = (q) => confirm(q)): Promise<NetworkSaved | undefined> {
-  const put = (orphans?: OrphanDecision) => putConfirmingRemoval<NetworkSaved>('/api/network', { network, ...(orphans ? { orphans } : {}) }, ask);
+export async function putNetwork(network: unknown, ask: (q: string) => boolean = (q) => confirm(q), masks: NameMasks = AS_IS): Promise<NetworkSaved | undefined> {
+  const put = (orphans?: OrphanDecision) => putConfirmingRemoval<NetworkSaved>('/api/network', { network, ...(orphans ? { orphans } : {}) }, ask, masks);
   try {
     return await put();
   } catch (err) {
     if (!(err instanceof ApiError && err.status === 409 && err.code === 'orphaned_circuits')) throw err;
     const report = (err.body as unknown as { orphans: OrphanReport }).orphans;
-    if (ask(reparentQuestion(report))) return put('reparent');
+    if (ask(reparentQuestion(report, masks))) return put('reparent');
     if (ask(keepQuestion(report))) return put('keep');
     return undefined;
   }

@@ -23,6 +23,8 @@ export const useLive = defineStore('live', () => {
   const connected = live.connected;
   /** When lqosd's live connection was lost (undefined while connected). */
   const lostAt = live.lostAt;
+  /** Why lqosd refused the live connection (a websocket limit: "… close other tabs"), until one is accepted. */
+  const refused = live.refused;
   let offs: (() => void)[] = [];
 
   const throughputState = computed(() => channels.throughput ?? 'pending');
@@ -60,7 +62,7 @@ export const useLive = defineStore('live', () => {
     nodes.value = new Map();
   }
 
-  return { urgent, scheduler, status, throughput, nodeRates: nodes, throughputState, channels, connected, lostAt, start, stop, refreshUrgent };
+  return { urgent, scheduler, status, throughput, nodeRates: nodes, throughputState, channels, connected, lostAt, refused, start, stop, refreshUrgent };
 });
 
 /** Per-circuit live rates while the calling component is mounted; per-node rates from the store. */
