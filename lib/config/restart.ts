@@ -28,7 +28,7 @@ const RESTART_ONLY = [
   // The dataplane's queues/CPUs and a stick's VLAN swap are fixed when it attaches (a change of the
   // interfaces themselves raises INTERFACES_CHANGED instead).
   'queues.override_available_queues', 'exclude_efficiency_cores', 'single_interface.internet_vlan', 'single_interface.network_vlan',
-  'flows.', 'influxdb.', 'queue_check_period_ms', 'ip_ranges.unknown_ip_honors_',
+  'flows.', 'influxdb.', 'queue_check_period_ms',
   // [web]: the listener and what is built with it; allowed_hosts and metrics_token are read per request.
   'web.bind_address', 'web.port', 'web.tls_', 'web.trust_proxy', 'web.metrics_top_circuits', 'web.metrics_per_circuit',
   'webserver_listen', 'disable_webserver', 'node_id', 'history.',

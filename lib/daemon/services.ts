@@ -10,6 +10,7 @@ import type { RequestOf } from '../bus/protocol.ts';
 import type { ShapingPlan } from '../model.ts';
 import type { ShapingMetrics } from '../telemetry/metrics.ts';
 import { startTelemetry, telemetryOptionsOf, type Telemetry } from '../telemetry/service.ts';
+import { liveUnknownIpRules } from '../telemetry/unknownIps.ts';
 import { UNKNOWN_IPS_WINDOW_SECONDS, type CircuitRatesPayload, type UnknownIpsTable } from '../api/telemetry.ts';
 import { startInfluxExport } from '../telemetry/influx/export.ts';
 import { influxLines } from '../telemetry/influx/points.ts';
@@ -58,6 +59,8 @@ export async function startServices(
     try {
       telemetry = startTelemetry(ctx, {
         pinRoot: opts.pinRoot, ...telemetryOptionsOf(ctx.config()), isAttached: opts.attached, publish: opts.channels.publish, metrics: opts.metrics,
+        // [ip_ranges] follows reloads (the Unknown IPs list and /metrics agree with the integrations' lists).
+        unknownIps: liveUnknownIpRules(() => ctx.config()),
         flows: () => flows?.snapshot(), onCircuitBytes: opts.onCircuitBytes,
       });
       running.push(telemetry);
@@ -80,10 +83,10 @@ export async function startServices(
   const influx = ctx.config().influxdb;
   if (influx.enable_influxdb && telemetry) {
     const t = telemetry;
-    const node = ctx.config().node_name;
     const lines = () => {
       const snap = t.snapshot();
-      return influxLines({ at: snap.at || Date.now(), node, totals: snap.totals, nodes: snap.nodes, circuits: t.payload('circuits') as CircuitRatesPayload, flows: flows?.snapshot() });
+      // node_name as it is now: a reload that renames the node tags the next batch with the new name.
+      return influxLines({ at: snap.at || Date.now(), node: ctx.config().node_name, totals: snap.totals, nodes: snap.nodes, circuits: t.payload('circuits') as CircuitRatesPayload, flows: flows?.snapshot() });
     };
     running.push(startInfluxExport({ url: influx.url, org: influx.org, bucket: influx.bucket, token: influx.token }, lines, ctx.log, influxIntervalMs()));
   } else if (influx.enable_influxdb) {

@@ -57,7 +57,7 @@ export async function run(config: LqosConfig, opts: RunOptions): Promise<RunResu
   const headers: Record<string, string> = token ? { Authorization: `Bearer ${token}` } : {};
   const http = runRequest(CRM, opts, { headers, authHint: 'check LQOS_REST_TOKEN', urlHint: 'check LQOS_REST_URL' });
 
-  const b = new TopologyBuilder(buildOptionsFromConfig(config, CRM, 'full'), opts.log);
+  const b = new TopologyBuilder(buildOptionsFromConfig(config, CRM, 'full', { clientMultiplierApplied: false }), opts.log);
   const nameById = networkPath !== '-' ? await addNetwork(b, joinUrl(baseUrl, networkPath), http) : new Map<string, string>();
 
   const first = joinUrl(baseUrl, devicesPath);

@@ -153,6 +153,7 @@ export async function run(config: LqosConfig, opts: RunOptions): Promise<RunResu
       exceptionCpes: [], // UISP applies them to clients, by CPE (UispImport.exceptionParent)
       rateFloorMbps: 0.1,
       commitRatio: c.commit_bandwidth_multiplier,
+      clientMultiplierApplied: false, // UISP's own rate rule: bandwidth_overhead_factor and commit_bandwidth_multiplier
     }),
     opts.log,
   );

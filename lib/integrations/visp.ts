@@ -159,6 +159,8 @@ interface Pending {
 }
 
 type VispSettings = LqosConfig['visp_integration'];
+/** The shortest HTTP timeout used (upstream's floor); a smaller timeout_secs is raised, with a warning. */
+const VISP_MIN_TIMEOUT_SECS = 10;
 type Credentials = { client_id: string; client_secret: string; username: string; password: string };
 
 export async function run(config: LqosConfig, opts: RunOptions, tuning: VispTuning = {}): Promise<RunResult> {
@@ -166,6 +168,7 @@ export async function run(config: LqosConfig, opts: RunOptions, tuning: VispTuni
   const cred = credentials(c, opts.env ?? process.env);
   requireSettings(CRM, config, 'visp_integration', ['token_url', 'graphql_url']);
   if (!c.verify_tls) opts.log.warn(`${CRM}: ${VERIFY_TLS_REFUSED}`);
+  if (c.timeout_secs < VISP_MIN_TIMEOUT_SECS) opts.log.warn(`${CRM}: visp_integration.timeout_secs = ${c.timeout_secs} is below ${VISP_MIN_TIMEOUT_SECS}; ${VISP_MIN_TIMEOUT_SECS} s is used (as upstream)`);
   const cache = new TokenCache(config.state_directory, [c.token_url.trim(), cred.client_id, cred.username], opts);
   const api = new VispApi(c, cred, opts, tuning.pageSize ?? PAGE_SIZE, cache);
   const ispId = await api.start(c.isp_id);
@@ -400,7 +403,7 @@ class VispApi {
   }
 
   private request(own: { method?: 'POST'; headers: Record<string, string>; body?: string; urlHint: string }) {
-    return runRequest(CRM, this.opts, { timeoutMs: Math.max(10, this.c.timeout_secs) * 1000, ...own, authHint: AUTH_HINT });
+    return runRequest(CRM, this.opts, { timeoutMs: Math.max(VISP_MIN_TIMEOUT_SECS, this.c.timeout_secs) * 1000, ...own, authHint: AUTH_HINT });
   }
 
   /** Masks the credentials and the current token. */

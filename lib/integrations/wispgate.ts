@@ -71,7 +71,7 @@ export async function run(config: LqosConfig, opts: RunOptions): Promise<RunResu
     throw new IntegrationError(`${CRM}: ${endpoint} → returned no shaped devices; refusing to replace the current files with an empty set`, { crm: CRM, endpoint });
   }
 
-  const b = new TopologyBuilder(buildOptionsFromConfig(config, CRM, 'full'), opts.log);
+  const b = new TopologyBuilder(buildOptionsFromConfig(config, CRM, 'full', { clientMultiplierApplied: false }), opts.log);
   const bad = new Set<string>();
   let nextDevice = FIRST_DEVICE_ID;
   let rowsWithAddress = 0;

@@ -71,8 +71,11 @@ export interface TelemetryOptions {
   intervalMs?: number;
   /** Period of the queue-stats (`tc -s qdisc`) poll; lqosd: `queue_check_period_ms`. Default 2000. */
   queueIntervalMs?: number;
-  /** Which unmapped addresses are unknown IPs (`[ip_ranges]`); default: all of them. */
-  unknownIps?: UnknownIpRules;
+  /**
+   * Which unmapped addresses are unknown IPs (`[ip_ranges]`); default: all of them. A function is
+   * asked each time (lqosd: liveUnknownIpRules, so a reload applies); a new object rebuilds the filter.
+   */
+  unknownIps?: UnknownIpRules | (() => UnknownIpRules);
   /** Host counters reader (default: dataplane/maps.ts readHostCounters at pinRoot). */
   readCounters?: () => Promise<Map<string, HostCounters>> | Map<string, HostCounters>;
   /**
@@ -232,14 +235,23 @@ class TelemetryService implements Telemetry {
     this.ticking = new SingleFlight('telemetry tick', this.log);
     this.polling = new SingleFlight('telemetry queue stats', this.log);
     if (opts.metrics) this.gauges = new RateGauges(opts.metrics, opts.maxCircuitMetrics ?? 1000, { log: ctx.log, flows: opts.flows, queues: () => this.state.queues.circuits });
-    const unknownIpFilter = new UnknownIpFilter(opts.unknownIps);
+    const rulesOf = typeof opts.unknownIps === 'function' ? opts.unknownIps : ((r) => () => r)(opts.unknownIps);
+    let rules = rulesOf();
+    let unknownIpFilter = new UnknownIpFilter(rules);
     this.state = {
       plan: undefined,
       index: undefined,
       rollup: new Rollup(opts.topN ?? 10),
       hosts: new HostRateTracker(),
       unmapped: new UnmappedTracker(),
-      unknownListed: (ip) => unknownIpFilter.listed(ip),
+      unknownListed: (ip) => {
+        const now = rulesOf();
+        if (now !== rules) {
+          rules = now;
+          unknownIpFilter = new UnknownIpFilter(now);
+        }
+        return unknownIpFilter.listed(ip);
+      },
       cpu: new CpuSampler(opts.readProcStat),
       queues: new QueueStatsCollector({ wrap: opts.wrap, log: ctx.log, now: this.now, readQdiscs: opts.readQdiscs }),
       totalsRing: new MultiRing(opts.ringSize ?? 300, TOTAL_FIELDS),

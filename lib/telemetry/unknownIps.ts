@@ -20,6 +20,23 @@ export function unknownIpRulesOf(config: LqosConfig): UnknownIpRules {
   return { allow: [...r.allow_subnets], ignore: [...r.ignore_subnets], honorsAllow: r.unknown_ip_honors_allow, honorsIgnore: r.unknown_ip_honors_ignore };
 }
 
+/**
+ * The rules of the configuration in force, followed across reloads: the same object until
+ * `[ip_ranges]` is replaced by a reload (so a filter built from it can be kept until then).
+ */
+export function liveUnknownIpRules(config: () => LqosConfig): () => UnknownIpRules {
+  let ranges: LqosConfig['ip_ranges'] | undefined;
+  let rules: UnknownIpRules | undefined;
+  return () => {
+    const c = config();
+    if (c.ip_ranges !== ranges || rules === undefined) {
+      ranges = c.ip_ranges;
+      rules = unknownIpRulesOf(c);
+    }
+    return rules;
+  };
+}
+
 /** Decides (and remembers, bounded) whether an unmapped address is listed as an unknown IP. */
 export class UnknownIpFilter {
   private readonly allow: SubnetList;

@@ -18,6 +18,7 @@ import {
   IpFilter,
   redactHeaders,
   redactUrl,
+  buildOptionsFromConfig,
   resolveStrategy,
   round2,
   TopologyBuilder,
@@ -179,6 +180,19 @@ describe('common: graph and strategies', () => {
     const r = b.build();
     assert.ok(r.summary.warnings.some((w) => w.includes('cycle')));
     assert.doesNotThrow(() => JSON.parse(r.networkJson));
+  });
+  it('a compile_mode the integration does not build, and a client_bandwidth_multiplier it does not apply, are warnings of the run (they were silent)', () => {
+    const warnings = (toml: string, strategy: Strategy, applied = true) =>
+      new TopologyBuilder(buildOptionsFromConfig(config(toml), 'Netzur', strategy, applied ? {} : { clientMultiplierApplied: false })).build().summary.warnings;
+    assert.deepEqual(warnings('[topology]\ncompile_mode = "ap_site"\n', 'full'), [
+      '[topology] compile_mode = "ap_site" is not a mode this integration builds; its tree is built as "full"',
+    ]);
+    assert.deepEqual(warnings('[topology]\ncompile_mode = "full2"\n', 'full'), [], 'full2 is full');
+    assert.deepEqual(warnings('[topology]\ncompile_mode = ""\n', 'full'), []);
+    assert.deepEqual(warnings('[integration_common]\nclient_bandwidth_multiplier = 1.2\n', 'full', false), [
+      'integration_common.client_bandwidth_multiplier = 1.2 is not applied by this integration (as upstream): its plan rates are used as the CRM gives them',
+    ]);
+    assert.deepEqual(warnings('[integration_common]\nclient_bandwidth_multiplier = 1.2\n', 'full'), [], 'applied: nothing to say');
   });
   it('strategy resolution: compile_mode wins if supported, then legacy key, then default', () => {
     const c = (mode: string) => config(`[topology]\ncompile_mode = "${mode}"\n`);

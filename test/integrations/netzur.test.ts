@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { run } from '../../lib/integrations/netzur.ts';
 import { NETZUR_KEY, NETZUR_PATH, startFakeNetzur } from '../fixtures/crm/netzur.ts';
-import { counts, crmConfig, expectFailureKeepsFiles, runGolden, runOpts, tempDir, useFakeServer } from './helpers.ts';
+import { captureLogger, counts, crmConfig, expectFailureKeepsFiles, runGolden, runOpts, tempDir, useFakeServer } from './helpers.ts';
 
 const srv = useFakeServer(startFakeNetzur);
 
@@ -54,6 +54,17 @@ describe('Netzur integration', () => {
     const before = srv.control.requests.length;
     await expectFailureKeepsFiles(t, (o) => run(conf(), o), [/^Netzur: GET \/api\/libreqos → 500 Internal Server Error \(3 attempts\)$/], [NETZUR_KEY]);
     assert.equal(srv.control.requests.length - before, 3);
+  });
+
+  it('a timeout_secs below 5 is raised to 5 with a warning naming the key (it was raised silently)', async (t) => {
+    srv.control.mode = 'none';
+    const c = conf();
+    const log = captureLogger();
+    await run({ ...c, netzur_integration: { ...c.netzur_integration, timeout_secs: 2 } }, runOpts(tempDir(t), log));
+    assert.ok(log.lines.includes('Netzur: netzur_integration.timeout_secs = 2 is below 5; 5 s is used (as upstream)'), log.lines.join('\n'));
+    const quiet = captureLogger();
+    await run(conf(), runOpts(tempDir(t), quiet));
+    assert.ok(!quiet.lines.some((l) => l.includes('timeout_secs')), 'the default (60) says nothing');
   });
 
   it('timeout', async (t) => {

@@ -12,6 +12,7 @@ import type { HostCounters } from '../../dataplane/abi.ts';
 import type { CircuitRatesPayload } from '../../lib/api/telemetry.ts';
 import { parseConfigText } from '../../lib/config/load.ts';
 import { startTelemetry, telemetryOptionsOf } from '../../lib/telemetry/service.ts';
+import { liveUnknownIpRules } from '../../lib/telemetry/unknownIps.ts';
 import { stateContext } from '../support/context.ts';
 import { sleep } from '../support/wait.ts';
 import { testDir } from '../support/workspace.ts';
@@ -55,8 +56,9 @@ test('queue_check_period_ms sets the queue-stats poll period', async (t) => {
  * Two ticks: traffic of the mapped 10.0.0.1 (c1, host counters) and of three unmapped addresses
  * in the sampled unknown-IP table; returns what is listed and counted.
  */
-async function unknownAfterTraffic(t: Parameters<typeof testDir>[0], ipRanges: string) {
+async function unknownAfterTraffic(t: Parameters<typeof testDir>[0], ipRanges: string, reloadTo?: string) {
   let now = Date.UTC(2025, 0, 1);
+  let cfg = conf('', ipRanges);
   const hosts = ['10.50.0.9' /* allow, unmapped */, '192.168.7.7' /* allow + ignore */, '198.51.100.4' /* outside allow */];
   let counters = new Map<string, HostCounters>([['10.0.0.1', hc(0, 0)]]);
   let table = unmapped(0, 0, hosts.map((ip) => [ip, hc(0, 0)]));
@@ -68,7 +70,8 @@ async function unknownAfterTraffic(t: Parameters<typeof testDir>[0], ipRanges: s
     readCounters: () => counters,
     readUnmapped: () => table,
     readProcStat: () => 'cpu  1 0 1 1 0 0 0 0 0 0\n',
-    ...telemetryOptionsOf(conf('', ipRanges)),
+    ...telemetryOptionsOf(cfg),
+    unknownIps: liveUnknownIpRules(() => cfg),
   });
   try {
     await tel.tick();
@@ -78,7 +81,14 @@ async function unknownAfterTraffic(t: Parameters<typeof testDir>[0], ipRanges: s
     await tel.tick();
     const payload = tel.payload('circuits') as CircuitRatesPayload;
     assert.deepEqual(payload.unknownIps, tel.unknownIps(), 'the API field is the listing');
-    return { listed: tel.unknownIps().map((u) => u.ip).sort(), count: tel.snapshot().totals.unknownActiveHosts };
+    const first = { listed: tel.unknownIps().map((u) => u.ip).sort(), count: tel.snapshot().totals.unknownActiveHosts };
+    if (reloadTo === undefined) return first;
+    // A reload replaces the configuration: the next listing and tick follow the new [ip_ranges].
+    cfg = conf('', reloadTo);
+    now += 1000;
+    table = unmapped(12000, 600, hosts.map((ip, i) => [ip, hc(2000 * (i + 1), 200, 20, 2)]));
+    await tel.tick();
+    return { ...first, afterReload: { listed: tel.unknownIps().map((u) => u.ip).sort(), count: tel.snapshot().totals.unknownActiveHosts } };
   } finally {
     await tel.stop();
   }
@@ -96,5 +106,15 @@ test('unknown_ip_honors_allow / unknown_ip_honors_ignore filter the unknown IPs 
   assert.deepEqual(await unknownAfterTraffic(t, `${lists}unknown_ip_honors_allow = false\nunknown_ip_honors_ignore = false\n`), {
     listed: ['10.50.0.9', '192.168.7.7', '198.51.100.4'],
     count: 3,
+  });
+});
+
+test('[ip_ranges] follows a reload: the Unknown IPs listing and count use the new lists without a restart', async (t) => {
+  const before = 'allow_subnets = ["10.0.0.0/8", "192.168.0.0/16"]\nignore_subnets = ["192.168.7.0/24"]\n';
+  const after = 'allow_subnets = ["10.0.0.0/8", "192.168.0.0/16", "198.51.100.0/24"]\nignore_subnets = ["10.50.0.0/16"]\n';
+  assert.deepEqual(await unknownAfterTraffic(t, before, after), {
+    listed: ['10.50.0.9'],
+    count: 1,
+    afterReload: { listed: ['192.168.7.7', '198.51.100.4'], count: 2 },
   });
 });

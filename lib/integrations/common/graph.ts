@@ -48,6 +48,7 @@ export class TopologyBuilder {
   constructor(opts: BuildOptions, log: IntegrationLogger = silentLogger) {
     this.opts = opts;
     this.log = log;
+    for (const note of opts.notes ?? []) this.warn(note);
   }
 
   warn(msg: string): void {

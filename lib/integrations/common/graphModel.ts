@@ -104,6 +104,8 @@ export interface BuildOptions {
    * ShapedDevices.csv is written, output.ts). Absent = true (callers that build options by hand).
    */
   alwaysOverwriteNetworkJson?: boolean;
+  /** Settings this run does not follow (said once as warnings when the build starts: TopologyBuilder). */
+  notes?: readonly string[];
 }
 
 export interface BuildResult {

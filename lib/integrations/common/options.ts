@@ -39,8 +39,18 @@ export function buildOptionsFromConfig(
   config: LqosConfig,
   crm: string,
   strategy: Strategy,
-  overrides: Partial<BuildOptions> & { ipFilterMode?: IpFilterMode } = {},
+  overrides: Partial<BuildOptions> & { ipFilterMode?: IpFilterMode; clientMultiplierApplied?: boolean } = {},
 ): BuildOptions {
+  const { clientMultiplierApplied = true, ...own } = overrides;
+  const notes: string[] = [];
+  const asked = parseStrategy(config.topology.compile_mode);
+  if (asked && asked !== strategy) {
+    notes.push(`[topology] compile_mode = "${config.topology.compile_mode.trim()}" is not a mode this integration builds; its tree is built as "${strategy}"`);
+  }
+  const multiplier = config.integration_common.client_bandwidth_multiplier;
+  if (!clientMultiplierApplied && multiplier !== 1) {
+    notes.push(`integration_common.client_bandwidth_multiplier = ${multiplier} is not applied by this integration (as upstream): its plan rates are used as the CRM gives them`);
+  }
   return {
     crm,
     strategy,
@@ -58,7 +68,8 @@ export function buildOptionsFromConfig(
     alwaysOverwriteNetworkJson: config.integration_common.always_overwrite_network_json,
     // upstream find_ipv6_using_mikrotik(): either switch turns it on for every integration
     ...(config.integration_common.use_mikrotik_ipv6 || config.uisp_integration.ipv6_with_mikrotik ? { mikrotikIpv6ConfigPath: config.mikrotik_ipv6.config_path } : {}),
-    ...overrides,
+    ...(notes.length ? { notes } : {}),
+    ...own,
   };
 }
 
