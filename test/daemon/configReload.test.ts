@@ -11,8 +11,10 @@ import { loConfig } from '../support/configs.ts';
 test('restartOnlyChanges picks the keys lqosd reads only at start', () => {
   assert.deepEqual(
     restartOnlyChanges(['flows.flow_timeout_seconds', 'queue_check_period_ms', 'ip_ranges.unknown_ip_honors_allow', 'ip_ranges.allow_subnets', 'queues.default_sqm', 'web.port', 'rtt_thresholds.red_ms']),
-    ['flows.flow_timeout_seconds', 'queue_check_period_ms', 'ip_ranges.unknown_ip_honors_allow', 'web.port'],
+    ['flows.flow_timeout_seconds', 'queue_check_period_ms', 'web.port'],
   );
+  // [ip_ranges] follows a reload everywhere (the Unknown IPs filter too: lib/telemetry/unknownIps.ts liveUnknownIpRules).
+  assert.deepEqual(restartOnlyChanges(['ip_ranges.unknown_ip_honors_allow', 'ip_ranges.unknown_ip_honors_ignore', 'node_name']), []);
   // [web]: the listener needs a restart; the host allow-list and the /metrics token are read per request.
   assert.deepEqual(
     restartOnlyChanges(['web.allowed_hosts', 'web.metrics_token', 'web.tls_cert_file', 'web.tls_key_file', 'web.trust_proxy', 'web.bind_address', 'web.metrics_top_circuits']),

@@ -201,6 +201,40 @@ test('Flow Globe and ASN Analysis show a failing /api/flows as a failure with it
   }
 });
 
+test('CPU pages say when the plan\'s queue count could not be read (it was swallowed), and still draw the CPUs they know', async () => {
+  const { page } = b;
+  await page.route('**/api/plan/queues', (r) => r.fulfill({ status: 500, contentType: 'application/json', body: JSON.stringify({ error: 'internal', message: 'plan store unreadable' }) }));
+  try {
+    for (const path of ['/cpu-tree', '/cpu-weights']) {
+      await page.goto(`${h.base}${path}`);
+      const note = page.getByTestId('cpu-queue-note');
+      await note.waitFor();
+      assert.match(await note.innerText(), /^the plan's queue count could not be read \(plan store unreadable\): CPUs are counted from the nodes and circuits shown/);
+    }
+    await page.getByTestId('cpu-table').waitFor(); // still drawn, from the nodes and circuits it knows
+  } finally {
+    await page.unroute('**/api/plan/queues');
+  }
+});
+
+test('Network Tree of a plan that shapes nothing: a sentence saying what to do, not an empty table', async () => {
+  const { page } = b;
+  await page.route('**/api/network-tree', (r) =>
+    r.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify({ applied: true, link: { downloadMbps: 1000, uploadMbps: 1000 }, mode: 'shape', nodes: [], unparentedCircuits: 0 }) }),
+  );
+  await page.route('**/api/circuits', (r) => r.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify({ applied: true, circuits: [] }) }));
+  try {
+    await page.goto(`${h.base}/tree`);
+    const empty = page.getByTestId('tree-empty');
+    await empty.waitFor();
+    assert.match(await empty.innerText(), /^The plan in force shapes nothing: .* then run LibreQoS\.$/s);
+    assert.equal(await page.getByTestId('tree-table').count(), 0, 'no empty table');
+  } finally {
+    await page.unroute('**/api/network-tree');
+    await page.unroute('**/api/circuits');
+  }
+});
+
 test('privacy mode hides site names, circuit names and IPs on the new pages', async () => {
   const { page } = b;
   await page.goto(`${h.base}/`);

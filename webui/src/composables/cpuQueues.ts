@@ -5,7 +5,7 @@
  */
 import { computed, onBeforeUnmount, onMounted, ref, shallowRef } from 'vue';
 import type { BitRates, CircuitInfo, CircuitRateView, CpuPayload, PlanQueuesPayload, TreeNode } from '../../../lib/api/index.ts';
-import { get } from '../lib/api';
+import { ApiError, get } from '../lib/api';
 import { live } from '../lib/live';
 import { circuitRates } from '../lib/telemetry';
 import { useInventory } from '../stores/inventory';
@@ -33,6 +33,8 @@ export function useCpuQueues() {
   const circuitLive = shallowRef(new Map<string, CircuitRateView>());
   const loading = ref(true);
   const error = ref('');
+  /** Why the plan's queue count could not be read (CPUs that hold nothing may then be missing). */
+  const queueNote = ref('');
   const offs = [
     live.subscribe('cpu', (d) => (cpuLoad.value = d)),
     live.subscribe('circuits', (d) => (circuitLive.value = circuitRates(d))),
@@ -41,7 +43,14 @@ export function useCpuQueues() {
 
   onMounted(async () => {
     try {
-      const [, q] = await Promise.all([inv.load(true), get<PlanQueuesPayload>('/api/plan/queues').catch(() => undefined)]);
+      const queues = get<PlanQueuesPayload>('/api/plan/queues').catch((err: unknown) => {
+        // 404: an lqosd without the route (older); anything else is a failure worth saying.
+        if (!(err instanceof ApiError && err.status === 404)) {
+          queueNote.value = `the plan's queue count could not be read (${(err as Error).message}): CPUs are counted from the nodes and circuits shown, so CPUs that hold none may be missing`;
+        }
+        return undefined;
+      });
+      const [, q] = await Promise.all([inv.load(true), queues]);
       plan.value = q;
     } catch (err) {
       error.value = (err as Error).message;
@@ -96,5 +105,5 @@ export function useCpuQueues() {
   const cpuState = computed(() => live.channels.cpu ?? 'pending');
   const circuitsState = computed(() => live.channels.circuits ?? 'pending');
 
-  return { inv, plan, cpus, cpuLoad, loading, error, cpuState, circuitsState, queueCount };
+  return { inv, plan, cpus, cpuLoad, loading, error, queueNote, cpuState, circuitsState, queueCount };
 }
