@@ -55,7 +55,8 @@ async function perform(store: UserStore, c: LqusersCommand, role: Role | undefin
     case 'add': {
       // The first user administers the UI (as on the first-run page): a read-only first user would
       // close the first-run page with no one able to manage the users or the configuration.
-      const first = store.state() === 'empty' || (store.state() === 'ready' && store.list().length === 0);
+      const state = store.state();
+      const first = state === 'empty' || (state === 'ready' && store.list().length === 0);
       if (first && role === 'read_only') return fail(`the first user must be an admin (no one could manage the web UI otherwise): add ${name} --role admin, then add read-only users`, 2);
       const user = await store.add(name, await newPassword(c), role ?? (first ? 'admin' : 'read_only'));
       out(`added ${user.username} (${user.role}${first && role === undefined ? ': the first user is an admin' : ''}) to ${store.path}`);

@@ -8,6 +8,7 @@
 import type { LqosConfig } from '../config/schema.ts';
 import {
   buildOptionsFromConfig,
+  timeoutMsWithFloor,
   clientRate,
   clientRateFactors,
   endpointOf,
@@ -27,18 +28,17 @@ import {
 } from './common/index.ts';
 
 export const CRM = 'Netzur';
-/** The shortest HTTP timeout used (upstream's floor); a smaller timeout_secs is raised, with a warning. */
+/** The shortest HTTP timeout used (upstream's floor). */
 const NETZUR_MIN_TIMEOUT_SECS = 5;
 
 export async function run(config: LqosConfig, opts: RunOptions): Promise<RunResult> {
   const c = requireSettings(CRM, config, 'netzur_integration', ['api_url', 'api_key']);
   const url = c.api_url.trim();
-  if (c.timeout_secs < NETZUR_MIN_TIMEOUT_SECS) opts.log.warn(`${CRM}: netzur_integration.timeout_secs = ${c.timeout_secs} is below ${NETZUR_MIN_TIMEOUT_SECS}; ${NETZUR_MIN_TIMEOUT_SECS} s is used (as upstream)`);
   const body = await getJson(
     url,
     runRequest(CRM, opts, {
       headers: { Authorization: `Bearer ${c.api_key}` },
-      timeoutMs: Math.max(NETZUR_MIN_TIMEOUT_SECS, c.timeout_secs) * 1000,
+      timeoutMs: timeoutMsWithFloor(CRM, 'netzur_integration.timeout_secs', c.timeout_secs, NETZUR_MIN_TIMEOUT_SECS, opts.log),
       retries: 3,
       backoffMs: 1000,
       authHint: 'check netzur_integration.api_key',

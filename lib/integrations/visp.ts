@@ -62,6 +62,7 @@ import {
   runRequest,
   splitList,
   text,
+  timeoutMsWithFloor,
   TopologyBuilder,
   type ClientRateFactors,
   type Obj,
@@ -159,7 +160,7 @@ interface Pending {
 }
 
 type VispSettings = LqosConfig['visp_integration'];
-/** The shortest HTTP timeout used (upstream's floor); a smaller timeout_secs is raised, with a warning. */
+/** The shortest HTTP timeout used (upstream's floor). */
 const VISP_MIN_TIMEOUT_SECS = 10;
 type Credentials = { client_id: string; client_secret: string; username: string; password: string };
 
@@ -168,7 +169,6 @@ export async function run(config: LqosConfig, opts: RunOptions, tuning: VispTuni
   const cred = credentials(c, opts.env ?? process.env);
   requireSettings(CRM, config, 'visp_integration', ['token_url', 'graphql_url']);
   if (!c.verify_tls) opts.log.warn(`${CRM}: ${VERIFY_TLS_REFUSED}`);
-  if (c.timeout_secs < VISP_MIN_TIMEOUT_SECS) opts.log.warn(`${CRM}: visp_integration.timeout_secs = ${c.timeout_secs} is below ${VISP_MIN_TIMEOUT_SECS}; ${VISP_MIN_TIMEOUT_SECS} s is used (as upstream)`);
   const cache = new TokenCache(config.state_directory, [c.token_url.trim(), cred.client_id, cred.username], opts);
   const api = new VispApi(c, cred, opts, tuning.pageSize ?? PAGE_SIZE, cache);
   const ispId = await api.start(c.isp_id);
@@ -273,6 +273,7 @@ class VispApi {
   ispId = 0;
   private token = '';
   private tokenIsps: number[] = [];
+  private readonly timeoutMs: number;
 
   constructor(
     private readonly c: VispSettings,
@@ -280,7 +281,9 @@ class VispApi {
     private readonly opts: RunOptions,
     private readonly pageSize: number,
     private readonly cache: TokenCache,
-  ) {}
+  ) {
+    this.timeoutMs = timeoutMsWithFloor(CRM, 'visp_integration.timeout_secs', c.timeout_secs, VISP_MIN_TIMEOUT_SECS, opts.log);
+  }
 
   /** Takes the cached token or fetches one; returns the ISP to query (`isp_id`, else the token's first). */
   async start(configuredIsp: number | undefined): Promise<number> {
@@ -403,7 +406,7 @@ class VispApi {
   }
 
   private request(own: { method?: 'POST'; headers: Record<string, string>; body?: string; urlHint: string }) {
-    return runRequest(CRM, this.opts, { timeoutMs: Math.max(VISP_MIN_TIMEOUT_SECS, this.c.timeout_secs) * 1000, ...own, authHint: AUTH_HINT });
+    return runRequest(CRM, this.opts, { timeoutMs: this.timeoutMs, ...own, authHint: AUTH_HINT });
   }
 
   /** Masks the credentials and the current token. */

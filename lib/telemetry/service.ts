@@ -235,7 +235,8 @@ class TelemetryService implements Telemetry {
     this.ticking = new SingleFlight('telemetry tick', this.log);
     this.polling = new SingleFlight('telemetry queue stats', this.log);
     if (opts.metrics) this.gauges = new RateGauges(opts.metrics, opts.maxCircuitMetrics ?? 1000, { log: ctx.log, flows: opts.flows, queues: () => this.state.queues.circuits });
-    const rulesOf = typeof opts.unknownIps === 'function' ? opts.unknownIps : ((r) => () => r)(opts.unknownIps);
+    const given = opts.unknownIps;
+    const rulesOf = typeof given === 'function' ? given : () => given;
     let rules = rulesOf();
     let unknownIpFilter = new UnknownIpFilter(rules);
     this.state = {

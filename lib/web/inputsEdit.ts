@@ -26,10 +26,10 @@ export interface InputFiles {
   network: string;
 }
 
-/** Text of network.json as validation sees it: a missing file is a flat network. */
 /** What a missing network.json reads as. */
 const EMPTY_NETWORK = '{}\n';
 
+/** Text of network.json as validation sees it: a missing file is a flat network. */
 function networkText(path: string): string {
   return readInputFile(path, { name: basename(path) })?.text ?? EMPTY_NETWORK;
 }

@@ -8,6 +8,7 @@ import { IntegrationError } from './errors.ts';
 import type { BuildOptions, Strategy } from './graphModel.ts';
 import { STRATEGIES } from './graphModel.ts';
 import type { IpFilterMode } from './ip.ts';
+import type { IntegrationLogger } from './log.ts';
 import type { ClientRateFactors } from './rates.ts';
 
 /** Fixed ratio of the CSV minimums to the maximums for the shared (non-UISP) path (spec §2.5). */
@@ -33,6 +34,16 @@ export function requireSettings<K extends keyof LqosConfig>(
     if (String(values[key]).trim() === '') throw new IntegrationError(`${crm}: ${section}.${key} is empty; set it in lqos.conf`, { crm });
   }
   return values;
+}
+
+/**
+ * An integration's HTTP timeout in ms from its `timeout_secs`, at least `floorSecs` (upstream's floor
+ * for that CRM); a smaller setting is raised with a warning naming the key (`key`, e.g.
+ * `netzur_integration.timeout_secs`). Call it once per run.
+ */
+export function timeoutMsWithFloor(crm: string, key: string, secs: number, floorSecs: number, log: Pick<IntegrationLogger, 'warn'>): number {
+  if (secs < floorSecs) log.warn(`${crm}: ${key} = ${secs} is below ${floorSecs}; ${floorSecs} s is used (as upstream)`);
+  return Math.max(floorSecs, secs) * 1000;
 }
 
 export function buildOptionsFromConfig(
